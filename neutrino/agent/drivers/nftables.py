@@ -1,0 +1,86 @@
+"""nftables through in-process libnftables, inside the host namespace."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import nftables
+
+from neutrino.agent.drivers.netns import NetnsThread
+from neutrino.plan.state import Firewall
+
+# br_netfilter passes bridged IP packets through the inet hooks (conntrack)
+# only with these on; a new namespace starts with them on, the root one may not.
+BRIDGE_NF_SYSCTLS = ("bridge-nf-call-iptables", "bridge-nf-call-ip6tables")
+
+
+class NftError(RuntimeError):
+    pass
+
+
+class NftDriver:
+    def __init__(self, worker: NetnsThread) -> None:
+        self._worker = worker
+        self._nft = worker.call(self._open)
+
+    @staticmethod
+    def _open() -> nftables.Nftables:
+        nft = nftables.Nftables()
+        nft.set_handle_output(False)
+        return nft
+
+    def _run(self, command: str) -> str:
+        rc, out, err = self._worker.call(lambda: self._nft.cmd(command))
+        if rc != 0:
+            raise NftError(f"nft {command}: {err.strip()}")
+        return str(out)
+
+    def listing(self, tables: tuple[tuple[str, str], ...]) -> str | None:
+        """The kernel's text of our tables; None when one is missing."""
+        texts = []
+        for family, name in tables:
+            rc, out, _ = self._worker.call(lambda f=family, n=name: self._nft.cmd(
+                f"list table {f} {n}"))
+            if rc != 0:
+                return None
+            texts.append(str(out))
+        return "".join(texts)
+
+    def replace(self, firewall: Firewall) -> None:
+        """Swap our tables for `firewall` in one transaction.
+
+        `add` before `delete` makes the delete valid when a table is missing.
+        Conntrack entries live outside the tables, so established flows survive.
+        """
+        commands: list[dict[str, Any]] = []
+        for family, name in firewall.tables:
+            commands.append({"add": {"table": {"family": family, "name": name}}})
+            commands.append({"delete": {"table": {"family": family, "name": name}}})
+        commands += firewall.commands
+        self._apply(commands)
+
+    def delete(self, tables: tuple[tuple[str, str], ...]) -> None:
+        commands: list[dict[str, Any]] = []
+        for family, name in tables:
+            commands.append({"add": {"table": {"family": family, "name": name}}})
+            commands.append({"delete": {"table": {"family": family, "name": name}}})
+        self._apply(commands)
+
+    def _apply(self, commands: list[dict[str, Any]]) -> None:
+        rc, _, err = self._worker.call(lambda: self._nft.json_cmd({"nftables": commands}))
+        if rc != 0:
+            raise NftError(f"nft transaction failed: {str(err).strip()}")
+
+    def enable_bridge_netfilter(self) -> None:
+        def write() -> None:
+            for name in BRIDGE_NF_SYSCTLS:
+                path = Path("/proc/sys/net/bridge") / name
+                if path.read_text().strip() != "1":
+                    path.write_text("1\n")
+        self._worker.call(write)
+
+
+def listing_digest(listing: str) -> str:
+    return hashlib.sha256(listing.encode()).hexdigest()[:16]

@@ -1,0 +1,63 @@
+"""Errors to HTTP, in one place.
+
+Neutron-family errors render as `{"NeutronError": {"type", "message",
+"detail"}}` with the status of their category; identity errors keep
+Keystone's own shape. Anything unexpected is logged with a request id and
+becomes a 500 that leaks no internals; it is a bug by definition.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import orjson
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from neutrino import errors
+
+log = logging.getLogger("neutrino.api")
+
+
+def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def neutron_error(exc: errors.NeutronError) -> Response:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    body = {"NeutronError": {"type": exc.type, "message": exc.msg, "detail": ""}}
+    return json_response(body, exc.status, headers)
+
+
+async def handle_neutron_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.NeutronError)
+    return neutron_error(exc)
+
+
+async def handle_http_exception(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kind = {404: "HTTPNotFound", 405: "HTTPMethodNotAllowed", 401: "HTTPUnauthorized"}.get(exc.status_code, "HTTPError")
+    body = {"NeutronError": {"type": kind, "message": exc.detail, "detail": ""}}
+    return json_response(body, exc.status_code, dict(exc.headers or {}))
+
+
+async def handle_database_error(request: Request, exc: Exception) -> Response:
+    """A lost race that a constraint caught, or a busy database: the client may retry."""
+    if isinstance(exc, IntegrityError):
+        log.warning("constraint violation in %s %s: %s", request.method, request.url.path, exc.orig)
+        return neutron_error(errors.Conflict("The request conflicts with a concurrent change; retry it."))
+    if isinstance(exc, OperationalError) and "locked" in str(exc):
+        return neutron_error(errors.ServiceUnavailable("The database is busy; retry the request."))
+    return await handle_unexpected(request, exc)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    request_id = f"req-{uuid.uuid4()}"
+    log.exception("unexpected error in %s %s (%s)", request.method, request.url.path, request_id)
+    body = {"NeutronError": {"type": "HTTPInternalServerError",
+                             "message": f"Request failed: internal server error while processing your request ({request_id}).",
+                             "detail": ""}}
+    return json_response(body, 500)

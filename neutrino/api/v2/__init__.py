@@ -1,0 +1,205 @@
+"""The Neutron v2.0 API: one `Collection` per resource family, routes made from them.
+
+A collection names its attributes (request shapes, filters, sorts) and the
+service functions behind it. Every collection gets the same list / show /
+create / update / delete routes, the `/tags` sub-resource, and its member
+actions (e.g. `PUT /routers/{id}/add_router_interface`). Services do the
+rules and own their transaction; this layer parses, authenticates and shapes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from neutrino import errors
+from neutrino.api.errors import json_response
+from neutrino.api.v2.attrs import Attr, list_of, parse_body, tag
+from neutrino.api.v2.query import ListQuery, parse_list_query
+from neutrino.context import Context
+from neutrino.db import Database
+
+
+class Service(Protocol):
+    def list(self, db: Database, ctx: Context, query: ListQuery) -> tuple[list[dict[str, Any]], bool]: ...
+    def get(self, db: Database, ctx: Context, resource_id: str) -> dict[str, Any]: ...
+    def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]: ...
+    def update(self, db: Database, ctx: Context, resource_id: str, values: dict[str, Any],
+               if_match: int | None) -> dict[str, Any]: ...
+    def delete(self, db: Database, ctx: Context, resource_id: str) -> None: ...
+    def set_tags(self, db: Database, ctx: Context, resource_id: str, add: list[str], remove: list[str] | None) -> list[str]: ...
+
+
+Action = Callable[[Database, Context, str, Any], dict[str, Any]]
+
+
+@dataclass
+class Collection:
+    name: str
+    member: str
+    attributes: dict[str, Attr]
+    service: Service
+    actions: dict[str, Action] = field(default_factory=dict)
+    path: str = ""  # URL path when it differs from the name (security-groups)
+
+    @property
+    def url(self) -> str:
+        return self.path or self.name
+
+
+Authenticate = Callable[[Request], Awaitable[Context]]
+
+
+def project_fields(item: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k in fields} if fields else item
+
+
+async def read_json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        raise errors.BadRequest(resource="resource", msg="Request body required")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise errors.BadRequest(resource="resource", msg=f"Malformed JSON in request body: {exc}") from None
+
+
+IF_MATCH = re.compile(r"^\s*revision_number=(\d+)\s*$")
+
+
+def parse_if_match(request: Request) -> int | None:
+    header = request.headers.get("if-match")
+    if header is None:
+        return None
+    match = IF_MATCH.match(header)
+    if not match:
+        raise errors.BadRequest(resource="resource", msg="If-Match header must be of the form revision_number=N")
+    return int(match.group(1))
+
+
+def page_links(request: Request, collection: Collection, items: list[dict[str, Any]], query: ListQuery, more: bool) -> list[dict[str, str]]:
+    """`<collection>_links`: next when more follow, previous when a marker was given."""
+    if not query.limit or not items:
+        return []
+    base = str(request.url.replace(query=""))
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("marker", "page_reverse")]
+    links = []
+    forward_more = more if not query.page_reverse else bool(query.marker)
+    backward_more = bool(query.marker) if not query.page_reverse else more
+    if forward_more:
+        links.append({"rel": "next", "href": f"{base}?{urlencode([*params, ('marker', items[-1]['id'])])}"})
+    if backward_more:
+        links.append({"rel": "previous", "href": f"{base}?{urlencode([*params, ('marker', items[0]['id']), ('page_reverse', 'True')])}"})
+    return links
+
+
+def collection_routes(collection: Collection, db: Database, authenticate: Authenticate) -> list[BaseRoute]:
+    c, service = collection, collection.service
+
+    async def index(request: Request) -> Response:
+        ctx = await authenticate(request)
+        if request.method == "POST":
+            return await create(request, ctx)
+        query = parse_list_query(request.query_params, c)
+        items, more = await run_in_threadpool(service.list, db, ctx, query)
+        body: dict[str, Any] = {c.name: [project_fields(i, query.fields) for i in items]}
+        links = page_links(request, c, items, query, more)
+        if links:
+            body[f"{c.name}_links"] = links
+        return json_response(body)
+
+    async def create(request: Request, ctx: Context) -> Response:
+        body = await read_json(request)
+        if isinstance(body, dict) and c.name in body and len(body) == 1:
+            return await bulk_create(ctx, body[c.name])
+        values = parse_body(body, c.member, c.attributes, create=True, is_admin=ctx.is_admin)
+        item = await run_in_threadpool(service.create, db, ctx, values)
+        return json_response({c.member: item}, 201)
+
+    async def bulk_create(ctx: Context, bodies: Any) -> Response:
+        if not isinstance(bodies, list) or not bodies:
+            raise errors.BadRequest(resource=c.member, msg=f"'{c.name}' must be a non-empty list")
+        parsed = [parse_body({c.member: b}, c.member, c.attributes, create=True, is_admin=ctx.is_admin) for b in bodies]
+        created: list[dict[str, Any]] = []
+        try:
+            for values in parsed:
+                created.append(await run_in_threadpool(service.create, db, ctx, values))
+        except errors.NeutronError:
+            # All or nothing, as Neutron's bulk create.
+            for item in created:
+                await run_in_threadpool(service.delete, db, Context.admin(), item["id"])
+            raise
+        return json_response({c.name: created}, 201)
+
+    async def member(request: Request) -> Response:
+        ctx = await authenticate(request)
+        resource_id = request.path_params["id"]
+        if request.method == "GET":
+            fields = [f for v in request.query_params.getlist("fields") for f in v.split(",") if f]
+            item = await run_in_threadpool(service.get, db, ctx, resource_id)
+            return json_response({c.member: project_fields(item, fields)})
+        if request.method == "PUT":
+            values = parse_body(await read_json(request), c.member, c.attributes, create=False, is_admin=ctx.is_admin)
+            item = await run_in_threadpool(service.update, db, ctx, resource_id, values, parse_if_match(request))
+            return json_response({c.member: item})
+        await run_in_threadpool(service.delete, db, ctx, resource_id)
+        return Response(status_code=204)
+
+    async def action(request: Request) -> Response:
+        ctx = await authenticate(request)
+        handler = c.actions.get(request.path_params["action"])
+        if handler is None:
+            raise errors.ResourceNotFound()
+        body = await read_json(request) if request.method == "PUT" else None
+        result = await run_in_threadpool(handler, db, ctx, request.path_params["id"], body)
+        return json_response(result)
+
+    async def tags(request: Request) -> Response:
+        ctx = await authenticate(request)
+        resource_id = request.path_params["id"]
+        if request.method == "GET":
+            item = await run_in_threadpool(service.get, db, ctx, resource_id)
+            return json_response({"tags": item["tags"]})
+        if request.method == "PUT":
+            body = await read_json(request)
+            if not isinstance(body, dict) or set(body) != {"tags"}:
+                raise errors.BadRequest(resource="tags", msg="Request body must be {\"tags\": [...]}")
+            new = list_of(tag, unique=True)(body["tags"])
+            result = await run_in_threadpool(service.set_tags, db, ctx, resource_id, new, None)
+            return json_response({"tags": result})
+        await run_in_threadpool(service.set_tags, db, ctx, resource_id, [], None)
+        return Response(status_code=204)
+
+    async def one_tag(request: Request) -> Response:
+        ctx = await authenticate(request)
+        resource_id, name = request.path_params["id"], tag(request.path_params["tag"])
+        if request.method == "GET":
+            item = await run_in_threadpool(service.get, db, ctx, resource_id)
+            if name not in item["tags"]:
+                raise errors.TagNotFound(tag=name, resource=c.member, resource_id=resource_id)
+            return Response(status_code=204)
+        if request.method == "PUT":
+            await run_in_threadpool(service.set_tags, db, ctx, resource_id, [name], [])
+            return Response(status_code=201)
+        await run_in_threadpool(service.set_tags, db, ctx, resource_id, [], [name])
+        return Response(status_code=204)
+
+    base = f"/v2.0/{c.url}"
+    routes: list[BaseRoute] = [
+        Route(base, index, methods=["GET", "POST"]),
+        Route(base + ".json", index, methods=["GET", "POST"]),
+        Route(base + "/{id}/tags", tags, methods=["GET", "PUT", "DELETE"]),
+        Route(base + "/{id}/tags/{tag}", one_tag, methods=["GET", "PUT", "DELETE"]),
+        Route(base + "/{id}/{action}", action, methods=["PUT", "GET"]),
+        Route(base + "/{id}", member, methods=["GET", "PUT", "DELETE"]),
+    ]
+    return routes

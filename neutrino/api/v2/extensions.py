@@ -1,0 +1,35 @@
+"""`GET /v2.0/extensions`: exactly the extensions this service implements.
+
+Clients (openstacksdk, the openstack CLI, Terraform) probe this list to
+decide which attributes and calls to use, so an alias appears here only
+when its behaviour is real.
+"""
+
+from __future__ import annotations
+
+EXTENSIONS: dict[str, tuple[str, str]] = {
+    # alias: (name, description)
+    "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
+    "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
+    "external-net": ("Neutron external network", "Adds external network attribute to network resource."),
+    "filter-validation": ("Filter parameters validation", "Unknown filter parameters are rejected with 400"),
+    "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
+    "net-mtu-writable": ("Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),
+    "pagination": ("Pagination support", "Extension that indicates that pagination is enabled."),
+    "port-security": ("Port Security", "Provides port security"),
+    "project-id": ("project_id field enabled", "Extension that indicates that project_id field is enabled."),
+    "provider": ("Provider Network", "Expose mapping of virtual networks to physical networks"),
+    "revision-if-match": ("If-Match constraints based on revision_number", "Extension indicating that If-Match based on revision_number is supported."),
+    "sorting": ("Sorting support", "Extension that indicates that sorting is enabled."),
+    "standard-attr-description": ("standard-attr-description", "Extension to add descriptions to standard attributes"),
+    "standard-attr-revisions": ("Resource revision numbers", "This extension will display the revision number of neutron resources."),
+    "standard-attr-tag": ("Tag support for resources with standard attribute: subnet, trunk, network_segment_range, router, network, policy, subnetpool, port, security_group, floatingip", "Enables to set tag on resources with standard attribute."),
+    "standard-attr-timestamp": ("Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes."),
+}
+
+
+def extension_list() -> list[dict[str, object]]:
+    return [
+        {"alias": alias, "name": name, "description": description, "updated": "2026-01-01T00:00:00-00:00", "links": []}
+        for alias, (name, description) in sorted(EXTENSIONS.items())
+    ]

@@ -1,0 +1,63 @@
+"""Request shapes of networks, subnets and ports."""
+
+from __future__ import annotations
+
+from neutrino.api.v2.attrs import (
+    REQUIRED, Attr, boolean, cidr, dict_of, ip_address, ip_or_cidr, list_of, mac_address, one_of,
+    ranged_int, standard, string, uuid_str,
+)
+
+NETWORK = {
+    **standard(),
+    "admin_state_up": Attr(boolean, default=True, put=True, sort=True),
+    "shared": Attr(boolean, put=True, sort=True),
+    "router:external": Attr(boolean, put=True),
+    "mtu": Attr(ranged_int(68, 9000), put=True, sort=True, filter_convert=int),
+    "status": Attr(post=False, sort=True),
+    "subnets": Attr(post=False),
+    "port_security_enabled": Attr(boolean, put=True),
+    "provider:network_type": Attr(one_of("flat", "vlan", "vxlan"), admin_only=True),
+    "provider:physical_network": Attr(string(64, allow_none=True), admin_only=True),
+    "provider:segmentation_id": Attr(ranged_int(1, 2**24 - 1, allow_none=True), admin_only=True,
+                                     filter_convert=int),
+}
+
+HOST_ROUTE = dict_of({"destination": (cidr, True), "nexthop": (ip_address(), True)})
+POOL = dict_of({"start": (ip_address(), True), "end": (ip_address(), True)})
+
+SUBNET = {
+    **standard(),
+    "network_id": Attr(uuid_str(), default=REQUIRED, sort=True),
+    "ip_version": Attr(one_of(4, 6), default=REQUIRED, sort=True, filter_convert=int),
+    "cidr": Attr(cidr, default=REQUIRED, sort=True),
+    "gateway_ip": Attr(ip_address(allow_none=True), put=True, sort=True),
+    "allocation_pools": Attr(list_of(POOL), put=True, filter=False),
+    "dns_nameservers": Attr(list_of(ip_address(), unique=True), put=True, filter=False),
+    "host_routes": Attr(list_of(HOST_ROUTE), put=True, filter=False),
+    "enable_dhcp": Attr(boolean, put=True, sort=True),
+    "ipv6_ra_mode": Attr(one_of("slaac", "dhcpv6-stateful", "dhcpv6-stateless", allow_none=True)),
+    "ipv6_address_mode": Attr(one_of("slaac", "dhcpv6-stateful", "dhcpv6-stateless", allow_none=True)),
+    "subnetpool_id": Attr(one_of(None), filter=False),
+}
+
+FIXED_IP = dict_of({"subnet_id": (uuid_str(), False), "ip_address": (ip_address(), False)})
+ADDRESS_PAIR = dict_of({"ip_address": (ip_or_cidr, True), "mac_address": (mac_address, False)})
+
+PORT = {
+    **standard(),
+    "network_id": Attr(uuid_str(), default=REQUIRED, sort=True),
+    "admin_state_up": Attr(boolean, default=True, put=True, sort=True),
+    "mac_address": Attr(mac_address, put=True, sort=True),
+    "fixed_ips": Attr(list_of(FIXED_IP), put=True, filter_convert=str),
+    "device_id": Attr(string(), put=True, sort=True),
+    "device_owner": Attr(string(), put=True, sort=True),
+    "status": Attr(post=False, sort=True),
+    "port_security_enabled": Attr(boolean, put=True),
+    "security_groups": Attr(list_of(uuid_str(), unique=True), put=True),
+    "allowed_address_pairs": Attr(list_of(ADDRESS_PAIR), put=True, filter=False),
+    "binding:host_id": Attr(string(), put=True, sort=True),
+    "binding:vif_type": Attr(post=False),
+    "binding:vif_details": Attr(post=False, filter=False),
+    "binding:vnic_type": Attr(one_of("normal"), put=True),
+    "binding:profile": Attr(dict_of({}), put=True, filter=False),
+}

@@ -1,0 +1,139 @@
+"""The ASGI application: identity, networking and the internal feed behind one listener."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from neutrino import errors
+from neutrino.api import errors as api_errors
+from neutrino.api import identity as identity_api
+from neutrino.api.errors import json_response
+from neutrino.api.v2 import Collection, collection_routes
+from neutrino.api.v2.extensions import extension_list
+from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
+from neutrino.config import Settings
+from neutrino.context import Context
+from neutrino.db import Database
+from neutrino.identity.service import Identity
+from neutrino.services.networks import Networks
+from neutrino.services.ports import Ports
+from neutrino.services.subnets import Subnets
+
+log = logging.getLogger("neutrino")
+
+
+@dataclass
+class Neutrino:
+    """Everything a running service holds; built once, shared by all requests."""
+
+    settings: Settings
+    db: Database
+    identity: Identity
+    collections: list[Collection] = field(default_factory=list)
+
+    async def authenticate(self, request: Request) -> Context:
+        token = request.headers.get("x-auth-token")
+        if not token:
+            raise errors.KeystoneError(401, "Unauthorized", "The request you have made requires authentication.")
+        return self.identity.validate(token)
+
+
+def build(settings: Settings) -> Neutrino:
+    db = Database(settings.database_url)
+    core = Neutrino(settings, db, Identity(db, settings))
+    core.collections = [
+        Collection("networks", "network", NETWORK, Networks(settings)),
+        Collection("subnets", "subnet", SUBNET, Subnets()),
+        Collection("ports", "port", PORT, Ports()),
+    ]
+    return core
+
+
+def networking_routes(core: Neutrino) -> list[BaseRoute]:
+    base = core.settings.public_url + "/networking"
+
+    async def versions(_request: Request) -> Response:
+        return json_response({"versions": [{"id": "v2.0", "status": "CURRENT",
+                                            "links": [{"rel": "self", "href": base + "/v2.0/"}]}]})
+
+    async def root(request: Request) -> Response:
+        await core.authenticate(request)
+        resources = [{"name": c.member, "collection": c.url,
+                      "links": [{"rel": "self", "href": f"{base}/v2.0/{c.url}"}]} for c in core.collections]
+        return json_response({"resources": resources})
+
+    async def extensions(request: Request) -> Response:
+        await core.authenticate(request)
+        return json_response({"extensions": extension_list()})
+
+    async def extension(request: Request) -> Response:
+        await core.authenticate(request)
+        found = [e for e in extension_list() if e["alias"] == request.path_params["alias"]]
+        if not found:
+            raise errors.NotFound(f"Extension with alias {request.path_params['alias']} does not exist")
+        return json_response({"extension": found[0]})
+
+    routes: list[BaseRoute] = [
+        Route("/", versions),
+        Route("/v2.0", root),
+        Route("/v2.0/", root),
+        Route("/v2.0/extensions", extensions),
+        Route("/v2.0/extensions/{alias}", extension),
+    ]
+    for collection in core.collections:
+        routes.extend(collection_routes(collection, core.db, core.authenticate))
+    return routes
+
+
+def create_app(settings: Settings, core: Neutrino | None = None) -> Starlette:
+    core = core or build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        core.db.dispose()
+
+    async def healthz(_request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def keystone_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, errors.KeystoneError)
+        return identity_api.keystone_error_response(exc)
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Mount("/identity", routes=identity_api.routes(core.identity, settings)),
+            Mount("/networking", routes=networking_routes(core)),
+        ],
+        exception_handlers={
+            errors.NeutronError: api_errors.handle_neutron_error,
+            errors.KeystoneError: keystone_error,
+            HTTPException: api_errors.handle_http_exception,
+            IntegrityError: api_errors.handle_database_error,
+            OperationalError: api_errors.handle_database_error,
+            Exception: api_errors.handle_unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.state.core = core
+    return app
+
+
+def prepare(settings: Settings) -> Neutrino:
+    """Migrate the schema and bootstrap identity: everything before serving."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    core = build(settings)
+    core.db.migrate()
+    core.identity.bootstrap()
+    return core

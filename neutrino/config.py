@@ -1,0 +1,83 @@
+"""Service configuration: command-line flags over environment over defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Physnet:
+    """A physical network the service may place flat and VLAN networks on."""
+
+    name: str
+    vlan_min: int = 1
+    vlan_max: int = 4094
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path
+    database_url: str
+    bind_host: str = "127.0.0.1"
+    bind_port: int = 9696
+    physnets: tuple[Physnet, ...] = (Physnet("default"),)
+    tenant_network_type: str = "vxlan"
+    vni_min: int = 1
+    vni_max: int = 65535
+    default_mtu: int = 1500
+    token_ttl_seconds: int = 3600
+    region: str = "RegionOne"
+    admin_password: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def public_url(self) -> str:
+        host = "127.0.0.1" if self.bind_host in ("0.0.0.0", "") else self.bind_host
+        return f"http://{host}:{self.bind_port}"
+
+    def physnet(self, name: str) -> Physnet | None:
+        return next((p for p in self.physnets if p.name == name), None)
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get("NEUTRINO_STATE_DIR")
+    return Path(env) if env else Path.home() / ".local" / "state" / "neutrino"
+
+
+def sqlite_url(state_dir: Path) -> str:
+    return f"sqlite:///{state_dir / 'neutrino.db'}"
+
+
+def parse_physnet(spec: str) -> Physnet:
+    """`NAME` or `NAME:VLAN_MIN:VLAN_MAX` (the ml2 network_vlan_ranges form)."""
+    name, _, ranges = spec.partition(":")
+    if not ranges:
+        return Physnet(name)
+    low, _, high = ranges.partition(":")
+    return Physnet(name, int(low), int(high))
+
+
+def make_settings(
+    state_dir: Path | None = None,
+    database_url: str | None = None,
+    bind: str | None = None,
+    physnets: list[str] | None = None,
+    **overrides: object,
+) -> Settings:
+    state = (state_dir or default_state_dir()).expanduser().resolve()
+    host, port = "127.0.0.1", 9696
+    if bind:
+        host, _, port_text = bind.rpartition(":")
+        port = int(port_text)
+    nets = tuple(parse_physnet(p) for p in physnets) if physnets else (Physnet("default"),)
+    return Settings(
+        state_dir=state,
+        database_url=database_url or os.environ.get("NEUTRINO_DATABASE_URL") or sqlite_url(state),
+        bind_host=host or "127.0.0.1",
+        bind_port=port,
+        physnets=nets,
+        admin_password=os.environ.get("NEUTRINO_ADMIN_PASSWORD"),
+        **overrides,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,93 @@
+"""Database access: one engine, short transactions, writes serialized where needed.
+
+SQLite (the embedded default) allows one writer at a time; instead of letting
+threads spin on SQLITE_BUSY we queue writers on a process lock and open every
+write transaction with BEGIN IMMEDIATE, so a read-then-write never upgrades
+into a deadlock. PostgreSQL runs writers concurrently; correctness there rests
+on the same rule: every write transaction first locks the change feed's
+head row, so writers run one at a time there too. That makes IPAM, quotas
+and segment allocation correct by construction, and keeps the change log
+in commit order; unique constraints remain as the last line of defence.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, create_engine, event, select
+from sqlalchemy.pool import StaticPool
+
+from neutrino.db import schema
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self._write_lock = threading.Lock()
+        self._writing = threading.local()
+        if self.is_sqlite:
+            memory = url in ("sqlite://", "sqlite:///:memory:")
+            if memory:
+                self.engine = create_engine(
+                    url, connect_args={"check_same_thread": False}, poolclass=StaticPool
+                )
+            else:
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+                self.engine = create_engine(
+                    url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=16
+                )
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", self._sqlite_begin)
+        else:
+            self.engine = create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
+
+    def _sqlite_begin(self, conn: Connection) -> None:
+        immediate = getattr(self._writing, "active", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction: committed on success, rolled back on any error."""
+        if not self.is_sqlite:
+            with self.engine.begin() as conn:
+                conn.execute(select(schema.feed_head.c.revision).with_for_update())
+                yield conn
+            return
+        with self._write_lock:
+            self._writing.active = True
+            try:
+                with self.engine.begin() as conn:
+                    yield conn
+            finally:
+                self._writing.active = False
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+            conn.rollback()
+
+    def migrate(self) -> None:
+        from neutrino.db.migrations import upgrade
+
+        upgrade(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @staticmethod
+    def head_revision(conn: Connection) -> int:
+        return conn.execute(select(schema.feed_head.c.revision)).scalar_one_or_none() or 0
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    # Driver-level autocommit: the "begin" listener issues BEGIN itself.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()

@@ -1,0 +1,278 @@
+"""Tables (SQLAlchemy Core). Migrations in db/migrations are written from these.
+
+Every API resource table carries the standard attributes (`standard()`);
+uniqueness that must hold under concurrency (fixed IPs, MACs, segments,
+floating IP addresses) is a database constraint, never only a check.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(36)
+
+
+def standard() -> list[Column]:
+    return [
+        Column("id", ID, primary_key=True),
+        Column("project_id", String(64), nullable=False, index=True),
+        Column("name", String(255), nullable=False, default=""),
+        Column("description", String(255), nullable=False, default=""),
+        Column("created_at", DateTime, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+        Column("revision_number", Integer, nullable=False, default=0),
+    ]
+
+
+def owned_by(table: str) -> Column:
+    return Column(f"{table[:-1]}_id", ID, ForeignKey(f"{table}.id", ondelete="CASCADE"), nullable=False)
+
+
+# -- identity ---------------------------------------------------------------
+domains = Table(
+    "domains", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", String(255), nullable=False, default=""),
+    Column("enabled", Boolean, nullable=False, default=True),
+)
+
+projects = Table(
+    "projects", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("domain_id", String(64), ForeignKey("domains.id"), nullable=False),
+    Column("description", String(255), nullable=False, default=""),
+    Column("enabled", Boolean, nullable=False, default=True),
+    UniqueConstraint("domain_id", "name"),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("domain_id", String(64), ForeignKey("domains.id"), nullable=False),
+    Column("password_hash", String(255)),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("default_project_id", String(64)),
+    Column("email", String(255)),
+    Column("description", String(255), nullable=False, default=""),
+    UniqueConstraint("domain_id", "name"),
+)
+
+roles = Table(
+    "roles", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", String(255), nullable=False, default=""),
+)
+
+role_assignments = Table(
+    "role_assignments", metadata,
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("project_id", String(64), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", String(64), ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True),
+)
+
+revoked_tokens = Table(
+    "revoked_tokens", metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("expires_at", DateTime, nullable=False, index=True),
+)
+
+# -- networking -------------------------------------------------------------
+networks = Table(
+    "networks", metadata, *standard(),
+    Column("admin_state_up", Boolean, nullable=False, default=True),
+    Column("shared", Boolean, nullable=False, default=False),
+    Column("external", Boolean, nullable=False, default=False),
+    Column("mtu", Integer, nullable=False),
+    Column("status", String(16), nullable=False, default="ACTIVE"),
+    Column("port_security_enabled", Boolean, nullable=False, default=True),
+    Column("network_type", String(16), nullable=False),
+    Column("physical_network", String(64)),
+    Column("segmentation_id", Integer),
+)
+
+# One row per network segment; the primary key is what makes a VLAN ID, a
+# VNI or a flat physical network impossible to hand out twice.
+segments = Table(
+    "segments", metadata,
+    Column("network_type", String(16), primary_key=True),
+    Column("physical_network", String(64), primary_key=True),  # "" for vxlan
+    Column("segmentation_id", Integer, primary_key=True),  # 0 for flat
+    Column("network_id", ID, ForeignKey("networks.id", ondelete="CASCADE"), nullable=False, unique=True),
+)
+
+subnets = Table(
+    "subnets", metadata, *standard(),
+    Column("network_id", ID, ForeignKey("networks.id"), nullable=False, index=True),
+    Column("ip_version", Integer, nullable=False),
+    Column("cidr", String(64), nullable=False),
+    Column("gateway_ip", String(64)),
+    Column("enable_dhcp", Boolean, nullable=False, default=True),
+    Column("ipv6_ra_mode", String(16)),
+    Column("ipv6_address_mode", String(16)),
+    Column("dns_nameservers", JSON, nullable=False),
+    Column("host_routes", JSON, nullable=False),
+    Column("allocation_pools", JSON, nullable=False),
+)
+
+ports = Table(
+    "ports", metadata, *standard(),
+    Column("network_id", ID, ForeignKey("networks.id"), nullable=False, index=True),
+    Column("mac_address", String(32), nullable=False),
+    Column("admin_state_up", Boolean, nullable=False, default=True),
+    Column("status", String(16), nullable=False, default="DOWN"),
+    Column("device_owner", String(255), nullable=False, default=""),
+    Column("device_id", String(255), nullable=False, default="", index=True),
+    Column("binding_host_id", String(255), nullable=False, default=""),
+    Column("port_security_enabled", Boolean, nullable=False, default=True),
+    UniqueConstraint("network_id", "mac_address"),
+)
+
+# The primary key (subnet, address) is the IPAM's last line of defence.
+ip_allocations = Table(
+    "ip_allocations", metadata,
+    Column("subnet_id", ID, ForeignKey("subnets.id"), primary_key=True),
+    Column("ip_address", String(64), primary_key=True),
+    Column("port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("network_id", ID, nullable=False),
+    Column("position", Integer, nullable=False, default=0),
+)
+
+allowed_address_pairs = Table(
+    "allowed_address_pairs", metadata,
+    owned_by("ports"),
+    Column("ip_address", String(64), nullable=False),
+    Column("mac_address", String(32), nullable=False),
+    Column("position", Integer, nullable=False, default=0),
+)
+
+security_groups = Table(
+    "security_groups", metadata, *standard(),
+    Column("stateful", Boolean, nullable=False, default=True),
+    Column("is_default", Boolean, nullable=False, default=False),
+)
+Index("uq_default_security_group", security_groups.c.project_id, security_groups.c.is_default,
+      unique=True, sqlite_where=security_groups.c.is_default, postgresql_where=security_groups.c.is_default)
+
+security_group_rules = Table(
+    "security_group_rules", metadata, *standard(),
+    Column("security_group_id", ID, ForeignKey("security_groups.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("direction", String(8), nullable=False),
+    Column("ethertype", String(8), nullable=False),
+    Column("protocol", String(40)),
+    Column("port_range_min", Integer),
+    Column("port_range_max", Integer),
+    Column("remote_ip_prefix", String(64)),
+    Column("remote_group_id", ID, ForeignKey("security_groups.id", ondelete="CASCADE")),
+)
+
+port_security_groups = Table(
+    "port_security_groups", metadata,
+    Column("port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True),
+    Column("security_group_id", ID, ForeignKey("security_groups.id"), primary_key=True, index=True),
+)
+
+routers = Table(
+    "routers", metadata, *standard(),
+    Column("admin_state_up", Boolean, nullable=False, default=True),
+    Column("status", String(16), nullable=False, default="ACTIVE"),
+    Column("gw_port_id", ID, ForeignKey("ports.id")),
+    Column("gw_network_id", ID, ForeignKey("networks.id")),
+    Column("enable_snat", Boolean, nullable=False, default=True),
+    Column("routes", JSON, nullable=False),
+)
+
+router_ports = Table(
+    "router_ports", metadata,
+    Column("router_id", ID, ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True),
+    Column("port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True, unique=True),
+    Column("port_type", String(32), nullable=False),
+)
+
+floatingips = Table(
+    "floatingips", metadata, *standard(),
+    Column("floating_network_id", ID, ForeignKey("networks.id"), nullable=False),
+    Column("floating_ip_address", String(64), nullable=False),
+    Column("floating_port_id", ID, ForeignKey("ports.id"), nullable=False),
+    Column("fixed_port_id", ID, ForeignKey("ports.id")),
+    Column("fixed_ip_address", String(64)),
+    Column("router_id", ID, ForeignKey("routers.id")),
+    Column("status", String(16), nullable=False, default="DOWN"),
+    UniqueConstraint("floating_network_id", "floating_ip_address"),
+    UniqueConstraint("floating_network_id", "fixed_port_id", "fixed_ip_address"),
+)
+
+tags = Table(
+    "tags", metadata,
+    Column("resource_id", ID, primary_key=True),
+    Column("tag", String(255), primary_key=True),
+    Column("resource_type", String(32), nullable=False),
+)
+Index("ix_tags_tag", tags.c.tag)
+
+quotas = Table(
+    "quotas", metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column("resource", String(64), primary_key=True),
+    Column("limit", Integer, nullable=False),
+)
+
+# -- change feed -----------------------------------------------------------
+# A single-row counter: bumping it inside the writing transaction orders the
+# log by commit (on PostgreSQL the row lock is held until commit), so a
+# reader that has seen revision N can never later find a change below N.
+feed_head = Table(
+    "feed_head", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("revision", BigInteger, nullable=False),
+)
+
+changes = Table(
+    "changes", metadata,
+    Column("revision", BigInteger, primary_key=True, autoincrement=False),
+    Column("resource_type", String(32), nullable=False),
+    Column("resource_id", String(64), nullable=False),
+    Column("op", String(8), nullable=False),
+    Column("at", DateTime, nullable=False),
+)
+
+# Applied revision and health reported by each agent.
+agents = Table(
+    "agents", metadata,
+    Column("host", String(255), primary_key=True),
+    Column("applied_revision", BigInteger, nullable=False, default=0),
+    Column("heartbeat_at", DateTime, nullable=False),
+    Column("report", JSON, nullable=False),
+)
+
+lab_instances = Table(
+    "lab_instances", metadata, *standard(),
+    Column("host", String(255), nullable=False),
+    Column("status", String(16), nullable=False, default="BUILD"),
+)
+

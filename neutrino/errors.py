@@ -1,0 +1,284 @@
+"""The one hierarchy of API errors.
+
+Leaf class names are Neutron's (neutron-lib) because clients match on the
+`type` field of the `NeutronError` body; the HTTP status comes from the
+category a leaf derives from. `api/errors.py` renders them; docs/errors.md
+lists every leaf and a unit test keeps the two in agreement.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class NeutronError(Exception):
+    status: ClassVar[int] = 500
+    message: ClassVar[str] = "An unknown exception occurred."
+    retry_after: int | None = None
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+        self.msg = message if message is not None else self.message.format(**kwargs)
+        super().__init__(self.msg)
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+
+# Categories: the status code is a property of the category.
+class BadRequest(NeutronError):
+    status = 400
+    message = "Bad {resource} request: {msg}."
+
+
+class NotAuthorized(NeutronError):
+    status = 403
+    message = "Not authorized."
+
+
+class NotFound(NeutronError):
+    status = 404
+    message = "An unknown exception occurred."
+
+
+class Conflict(NeutronError):
+    status = 409
+    message = "A conflict occurred."
+
+
+class InUse(Conflict):
+    message = "The resource is in use."
+
+
+class PreconditionFailed(NeutronError):
+    status = 412
+    message = "Precondition failed."
+
+
+class ServiceUnavailable(NeutronError):
+    status = 503
+    message = "The service is unavailable."
+
+
+# 400
+class InvalidInput(BadRequest):
+    message = "Invalid input for operation: {error_message}."
+
+
+class HTTPBadRequest(BadRequest):
+    """Neutron's name for query-string errors (sort keys, fields, filters)."""
+
+    message = "{msg}"
+
+
+class InvalidAllocationPool(BadRequest):
+    message = "The allocation pool {pool} is not valid."
+
+
+class OverlappingAllocationPools(BadRequest):
+    message = "Found overlapping allocation pools: {pool_1} {pool_2} for subnet {subnet_cidr}."
+
+
+class GatewayConflictWithAllocationPools(InUse):
+    message = "Gateway ip {ip_address} conflicts with allocation pool {pool}."
+
+
+class InvalidIpForSubnet(BadRequest):
+    message = "IP address {ip_address} is not a valid IP for the specified subnet."
+
+
+class InvalidIpForNetwork(BadRequest):
+    message = "IP address {ip_address} is not a valid IP for any of the subnets on the specified network."
+
+
+class InvalidSharedSetting(Conflict):
+    message = "Unable to reconfigure sharing settings for network {network}. Multiple tenants are using it."
+
+
+class InvalidCIDR(BadRequest):
+    message = "Invalid CIDR {input} for IP version {ip_version}."
+
+
+class AddressPairAndPortSecurityRequired(Conflict):
+    message = "Port Security must be enabled in order to have allowed address pairs on a port."
+
+
+class PortSecurityAndIPRequiredForSecurityGroups(InvalidInput):
+    message = "Port security must be enabled and port must have an IP address in order to use security groups."
+
+
+class NetworkTypeNotSupported(InvalidInput):
+    message = "Invalid input for operation: {error_message}."
+
+
+# 403
+class PolicyNotAuthorized(NotAuthorized):
+    message = "rule:{action} is disallowed by policy"
+
+
+class AdminRequired(NotAuthorized):
+    message = "User does not have admin privileges: {reason}."
+
+
+# 404
+class NetworkNotFound(NotFound):
+    message = "Network {net_id} could not be found."
+
+
+class SubnetNotFound(NotFound):
+    message = "Subnet {subnet_id} could not be found."
+
+
+class PortNotFound(NotFound):
+    message = "Port {port_id} could not be found."
+
+
+class RouterNotFound(NotFound):
+    message = "Router {router_id} could not be found."
+
+
+class FloatingIPNotFound(NotFound):
+    message = "Floating IP {floatingip_id} could not be found"
+
+
+class SecurityGroupNotFound(NotFound):
+    message = "Security group {id} does not exist"
+
+
+class SecurityGroupRuleNotFound(NotFound):
+    message = "Security group rule {id} does not exist"
+
+
+class TagNotFound(NotFound):
+    message = "Tag {tag} could not be found for {resource} {resource_id}."
+
+
+class ExternalGatewayForFloatingIPNotFound(NotFound):
+    message = (
+        "External network {external_network_id} is not reachable from subnet {subnet_id}. "
+        "Therefore, cannot associate Port {port_id} with a Floating IP."
+    )
+
+
+class ResourceNotFound(NotFound):
+    """A URL that names no resource collection."""
+
+    message = "The resource could not be found."
+
+
+# 409
+class NetworkInUse(InUse):
+    message = "Unable to complete operation on network {net_id}. There are one or more ports still in use on the network."
+
+
+class SubnetInUse(InUse):
+    message = "Unable to complete operation on subnet {subnet_id}: {reason}."
+
+
+class PortInUse(InUse):
+    message = "Unable to complete operation on port {port_id} for network {net_id}. Port already has an attached device {device_id}."
+
+
+class MacAddressInUse(InUse):
+    message = "Unable to complete operation for network {net_id}. The mac address {mac} is in use."
+
+
+class IpAddressAlreadyAllocated(Conflict):
+    message = "IP address {ip} already allocated in subnet {subnet_id}"
+
+
+class IpAddressGenerationFailure(Conflict):
+    message = "No more IP addresses available on network {net_id}."
+
+
+class FlatNetworkInUse(InUse):
+    message = "Unable to create the flat network. Physical network {physical_network} is in use."
+
+
+class VlanIdInUse(InUse):
+    message = "Unable to create the network. The VLAN {vlan_id} on physical network {physical_network} is in use."
+
+
+class TunnelIdInUse(InUse):
+    message = "Unable to create the network. The tunnel ID {tunnel_id} is in use."
+
+
+class NoNetworkAvailable(ServiceUnavailable):
+    message = "Unable to create the network. No tenant network is available for allocation."
+
+
+class RevisionNumberConstraintFailed(PreconditionFailed):
+    message = "Constrained to {expected}, but current revision is {current}"
+
+
+class OverQuota(Conflict):
+    message = "Quota exceeded for resources: {overs}."
+
+
+class RouterInUse(InUse):
+    message = "Router {router_id} {reason}"
+
+
+class RouterInterfaceNotFoundForSubnet(NotFound):
+    message = "Router {router_id} has no interface on subnet {subnet_id}"
+
+
+class RouterInterfaceNotFound(NotFound):
+    message = "Router {router_id} does not have an interface with id {port_id}"
+
+
+class BadRouterRequest(BadRequest):
+    message = "Bad router request: {msg}."
+
+
+class RouterExternalGatewayInUseByFloatingIp(InUse):
+    message = "Gateway cannot be updated for router {router_id}, since a gateway to external network {net_id} is required by one or more floating IPs."
+
+
+class FloatingIPPortAlreadyAssociated(InUse):
+    message = (
+        "Cannot associate floating IP {floating_ip_address} ({fip_id}) with port {port_id} using "
+        "fixed IP {fixed_ip}, as that fixed IP already has a floating IP on external network {net_id}."
+    )
+
+
+class SecurityGroupRuleExists(InUse):
+    message = "Security group rule already exists. Rule id is {rule_id}."
+
+
+class SecurityGroupInUse(InUse):
+    message = "Security Group {id} in use."
+
+
+class SecurityGroupCannotRemoveDefault(InUse):
+    message = "Insufficient rights for removing default security group."
+
+
+class ExternalIpAddressExhausted(BadRequest):
+    message = "Unable to find any IP address on external network {net_id}."
+
+
+class NeutronNotImplemented(NeutronError):
+    status = 501
+    message = "Not implemented."
+
+
+class KeystoneError(Exception):
+    """Identity errors render in Keystone's own body shape."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.title, self.message = status, title, message
+
+
+def all_leaves() -> list[type[NeutronError]]:
+    """Every concrete error class, for the docs/errors.md agreement test."""
+    seen: list[type[NeutronError]] = []
+    stack = [NeutronError]
+    while stack:
+        cls = stack.pop()
+        for sub in cls.__subclasses__():
+            seen.append(sub)
+            stack.append(sub)
+    return sorted(set(seen), key=lambda c: c.__name__)

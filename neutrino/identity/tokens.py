@@ -1,0 +1,110 @@
+"""Fernet tokens: what a token says, how it is sealed, and the cache of checked tokens."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import orjson
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from neutrino.identity.files import write_private
+
+KEY_FILE = "fernet.keys"
+_FORMAT = 1  # first field of every payload, so the layout can change later
+
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class TokenPayload:
+    user_id: str
+    project_id: str | None  # None: unscoped
+    methods: tuple[str, ...]
+    issued_at: int  # Unix seconds
+    expires_at: int
+    audit_ids: tuple[str, ...]  # this token's own first, then the one it was rescoped from
+
+    @property
+    def audit_id(self) -> str:
+        return self.audit_ids[0]
+
+
+def new_audit_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def load_or_create_keys(path: Path) -> list[bytes]:
+    """Keys one per line, the first one signs; several let a rotation overlap."""
+    write_private(path, Fernet.generate_key() + b"\n", exclusive=True)
+    keys = [line.strip() for line in path.read_bytes().splitlines() if line.strip()]
+    if not keys:
+        raise RuntimeError(f"{path} holds no Fernet key")
+    return keys
+
+
+class TokenCodec:
+    def __init__(self, keys: list[bytes]) -> None:
+        self._fernet = MultiFernet([Fernet(key) for key in keys])
+
+    def seal(self, payload: TokenPayload) -> str:
+        fields = [
+            _FORMAT, payload.user_id, payload.project_id, list(payload.methods),
+            payload.issued_at, payload.expires_at, list(payload.audit_ids),
+        ]
+        return self._fernet.encrypt(orjson.dumps(fields)).decode()
+
+    def open(self, token: str) -> TokenPayload | None:
+        """The payload of an authentic token, or None; expiry is the caller's to check."""
+        try:
+            fields = orjson.loads(self._fernet.decrypt(token.encode()))
+        except (InvalidToken, UnicodeError, orjson.JSONDecodeError):
+            return None
+        if not isinstance(fields, list) or len(fields) != 7 or fields[0] != _FORMAT:
+            return None
+        _, user_id, project_id, methods, issued_at, expires_at, audit_ids = fields
+        return TokenPayload(user_id, project_id, tuple(methods), issued_at, expires_at, tuple(audit_ids))
+
+
+class TokenCache(Generic[V]):
+    """Recently checked tokens: a hit is a dictionary lookup, not a decrypt and four queries.
+
+    Keyed by the token string itself, which was authenticated when it was put
+    here. An entry is trusted for `fresh_seconds` (monotonic clock), which
+    bounds how long another process's revocation or role change goes unseen.
+    """
+
+    def __init__(self, max_entries: int = 10_000, fresh_seconds: float = 1.0) -> None:
+        self.max_entries = max_entries
+        self.fresh_seconds = fresh_seconds
+        self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str, now: float) -> V | None:
+        with self._lock:
+            entry = self._entries.get(token)
+            if entry is None:
+                return None
+            if now - entry[0] > self.fresh_seconds:
+                del self._entries[token]
+                return None
+            self._entries.move_to_end(token)
+            return entry[1]
+
+    def put(self, token: str, value: V, now: float) -> None:
+        with self._lock:
+            self._entries[token] = (now, value)
+            self._entries.move_to_end(token)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,134 @@
+"""IP address and MAC allocation.
+
+Correctness under concurrency comes from two layers. First, writers are
+serialized (SQLite's single writer behind a process lock; on PostgreSQL
+every write transaction holds the change feed's head row, see db), so the
+"look for a free address, then take it" step never races. Second, the
+(subnet, address) primary key of ip_allocations and the (network, MAC)
+unique constraint of ports make a duplicate impossible even if the first
+layer were ever bypassed.
+
+Which address: small pools hand out the lowest free address, as people
+expect from the tutorial (.1 gateway, then .2, .3 ...); large pools (IPv6
+/64s, big IPv4 ranges) probe random candidates so a create never scans
+every allocation. The gateway, and for IPv4 the network and broadcast
+addresses, are never in a pool and so never allocated.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from collections.abc import Callable, Iterable
+
+from neutrino import errors
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Pool = tuple[Address, Address]
+
+SCAN_LIMIT = 4096  # pools up to this size are scanned for the lowest free address
+BASE_MAC = (0xFA, 0x16, 0x3E)  # the prefix Neutron users recognize
+
+
+def default_gateway(net: Network) -> Address:
+    """First host address; for IPv6 the subnet-router anycast address, as Neutron."""
+    if net.version == 6:
+        return net.network_address
+    return net.network_address + 1
+
+
+def usable_range(net: Network) -> Pool:
+    """Addresses a pool may contain: IPv4 excludes network and broadcast."""
+    if net.version == 4 and net.prefixlen < 31:
+        return net.network_address + 1, net.broadcast_address - 1
+    if net.version == 6:
+        # The subnet-router anycast address is never a host address.
+        return net.network_address + 1, net.broadcast_address
+    return net.network_address, net.broadcast_address
+
+
+def default_pools(net: Network, gateway: Address | None) -> list[Pool]:
+    """The usable range minus the gateway, split around it."""
+    first, last = usable_range(net)
+    if gateway is None or not first <= gateway <= last:
+        return [(first, last)]
+    pools = []
+    if gateway > first:
+        pools.append((first, gateway - 1))
+    if gateway < last:
+        pools.append((gateway + 1, last))
+    return pools
+
+
+def parse_pools(net: Network, raw: Iterable[dict[str, str]], gateway: Address | None) -> list[Pool]:
+    """Validate user-given pools: inside the subnet, ordered, not overlapping, not the gateway."""
+    pools: list[Pool] = []
+    first, last = usable_range(net)
+    for item in raw:
+        try:
+            start, end = ipaddress.ip_address(item["start"]), ipaddress.ip_address(item["end"])
+        except (KeyError, ValueError, TypeError):
+            raise errors.InvalidInput(error_message=f"Invalid allocation pool {item}: 'start' and 'end' must be IP addresses") from None
+        if start.version != net.version or end.version != net.version or start > end:
+            raise errors.InvalidAllocationPool(pool=f"{item.get('start')}-{item.get('end')}")
+        if not (first <= start and end <= last):
+            raise errors.InvalidInput(
+                error_message=f"The allocation pool {start}-{end} spans beyond the subnet cidr {net}")
+        pools.append((start, end))
+    pools.sort()
+    for (a_start, a_end), (b_start, b_end) in zip(pools, pools[1:]):
+        if b_start <= a_end:
+            raise errors.OverlappingAllocationPools(pool_1=f"{a_start}-{a_end}", pool_2=f"{b_start}-{b_end}", subnet_cidr=str(net))
+    if gateway is not None:
+        for start, end in pools:
+            if start <= gateway <= end:
+                raise errors.GatewayConflictWithAllocationPools(ip_address=str(gateway), pool=f"{start}-{end}")
+    return pools
+
+
+def pools_from(raw: list[dict[str, str]]) -> list[Pool]:
+    """Pools as stored (`[{"start", "end"}]`) to address pairs."""
+    return [(ipaddress.ip_address(p["start"]), ipaddress.ip_address(p["end"])) for p in raw]
+
+
+def pool_size(pools: list[Pool]) -> int:
+    return sum(int(end) - int(start) + 1 for start, end in pools)
+
+
+def in_pools(address: Address, pools: list[Pool]) -> bool:
+    return any(start <= address <= end for start, end in pools)
+
+
+def pick_address(pools: list[Pool], is_taken: Callable[[Address], bool], taken: set[Address] | None,
+                 rng: random.Random = random.SystemRandom()) -> Address | None:
+    """A free address from `pools`, or None when they are exhausted.
+
+    `taken` (all allocated addresses) is given for small pools, which are
+    scanned in order; large pools probe random candidates with `is_taken`.
+    """
+    if taken is not None:
+        for start, end in pools:
+            for value in range(int(start), int(end) + 1):
+                candidate = ipaddress.ip_address(value)
+                if candidate not in taken:
+                    return candidate
+        return None
+    total = pool_size(pools)
+    for _ in range(64):
+        offset = rng.randrange(total)
+        for start, end in pools:
+            size = int(end) - int(start) + 1
+            if offset < size:
+                candidate = ipaddress.ip_address(int(start) + offset)
+                break
+            offset -= size
+        if not is_taken(candidate):
+            return candidate
+    return None
+
+
+def random_mac(rng: random.Random = random.SystemRandom()) -> str:
+    """A unicast, locally-administered-style MAC under Neutron's base prefix."""
+    tail = [rng.randrange(256) for _ in range(3)]
+    return ":".join(f"{b:02x}" for b in (*BASE_MAC, *tail))

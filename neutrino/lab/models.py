@@ -1,0 +1,105 @@
+"""Model snapshots built by hand, shaped as the API serves them.
+
+For tests, benchmarks and a lab without a server: each builder returns the admin
+view of one resource with the defaults Neutron fills in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from typing import Any
+
+Resource = dict[str, Any]
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def mac_for(seed: str) -> str:
+    digits = uuid.uuid5(uuid.NAMESPACE_OID, seed).hex
+    return "fa:16:3e:" + ":".join(digits[i:i + 2] for i in range(0, 6, 2))
+
+
+def network(kind: str = "flat", segment: int | None = None, physnet: str | None = "default",
+            **fields: Any) -> Resource:
+    return {
+        "id": new_id(), "name": "net", "admin_state_up": True, "mtu": 1500,
+        "provider:network_type": kind,
+        "provider:physical_network": None if kind == "vxlan" else physnet,
+        "provider:segmentation_id": segment, "router:external": False,
+        "port_security_enabled": True, "subnets": [], "status": "ACTIVE", **fields,
+    }
+
+
+def subnet(net: Resource, cidr: str, **fields: Any) -> Resource:
+    hosts = list(ipaddress.ip_network(cidr).hosts())
+    sub = {
+        "id": new_id(), "network_id": net["id"], "ip_version": 4, "cidr": cidr,
+        "gateway_ip": str(hosts[0]), "enable_dhcp": True, "dns_nameservers": [],
+        "host_routes": [], "allocation_pools": [{"start": str(hosts[1]), "end": str(hosts[-1])}],
+        **fields,
+    }
+    net["subnets"].append(sub["id"])
+    return sub
+
+
+def port(net: Resource, sub: Resource, ip: str, *, host: str = "", device_owner: str = "",
+         device_id: str = "", security_groups: list[str] | None = None,
+         **fields: Any) -> Resource:
+    port_id = new_id()
+    return {
+        "id": port_id, "network_id": net["id"], "mac_address": mac_for(port_id),
+        "fixed_ips": [{"subnet_id": sub["id"], "ip_address": ip}],
+        "device_owner": device_owner, "device_id": device_id, "admin_state_up": True,
+        "binding:host_id": host, "port_security_enabled": True,
+        "security_groups": security_groups or [], "allowed_address_pairs": [],
+        "status": "DOWN", **fields,
+    }
+
+
+def dhcp_port(net: Resource, sub: Resource, ip: str, host: str = "") -> Resource:
+    return port(net, sub, ip, host=host, device_owner="network:dhcp",
+                device_id=f"dhcp-{net['id']}")
+
+
+def instance(name: str, host: str, *ports: Resource) -> Resource:
+    instance_id = new_id()
+    for p in ports:
+        p.update({"device_owner": "compute:lab", "device_id": instance_id, "binding:host_id": host})
+    return {"id": instance_id, "name": name, "host": host, "port_ids": [p["id"] for p in ports]}
+
+
+def security_group(*rules: Resource, **fields: Any) -> Resource:
+    sg_id = new_id()
+    return {"id": sg_id, "name": "sg", "stateful": True,
+            "security_group_rules": [{**r, "security_group_id": sg_id} for r in rules], **fields}
+
+
+def rule(direction: str, protocol: str | None = None, port_min: int | None = None,
+         port_max: int | None = None, remote_ip_prefix: str | None = None,
+         remote_group_id: str | None = None, ethertype: str = "IPv4") -> Resource:
+    return {
+        "id": new_id(), "direction": direction, "ethertype": ethertype, "protocol": protocol,
+        "port_range_min": port_min, "port_range_max": port_max,
+        "remote_ip_prefix": remote_ip_prefix, "remote_group_id": remote_group_id,
+    }
+
+
+def default_security_group() -> Resource:
+    """Neutron's default group: egress open, ingress only from members of the group."""
+    sg = security_group(rule("egress"), rule("egress", ethertype="IPv6"))
+    for ethertype in ("IPv4", "IPv6"):
+        sg["security_group_rules"].append({**rule("ingress", ethertype=ethertype,
+                                                  remote_group_id=sg["id"]),
+                                           "security_group_id": sg["id"]})
+    return sg
+
+
+def snapshot(revision: int = 1, **collections: list[Resource]) -> dict[str, Any]:
+    base: dict[str, Any] = {"revision": revision, "networks": [], "subnets": [], "ports": [],
+                            "security_groups": [], "instances": [], "routers": [],
+                            "floatingips": []}
+    base.update(collections)
+    return base

@@ -1,0 +1,44 @@
+"""plan: the compiler from the logical model to one host's desired kernel state.
+
+Why pure. `compile_host(model, host)` reads the API's resources (a snapshot)
+and returns plain data: namespaces, links, addresses, dnsmasq configurations,
+lab instances, nftables tables. It does no I/O, knows neither HTTP nor the
+kernel, and is tested without root. The agent diffs its result against what it
+observes in the kernel and applies the difference; nothing else decides what
+the kernel should look like.
+
+Naming. Every kernel object has a name derived from a resource ID, so the
+agent can find what it owns after a restart and garbage-collect what is no
+longer wanted: `brq<network id[:11]>` bridges, `tap<port id[:11]>` ports,
+`ns-<port id[:11]>` DHCP interfaces in `qdhcp-<network id>`, `vxlan-<vni>`,
+`<nic[:10]>.<vlan id>` VLAN interfaces, lab instances in `ninst-<id[:8]>`.
+Link names stay within the kernel's 15 characters; namespace names take the
+host's `ns_prefix`, so several simulated hosts and parallel test runs never
+collide. nftables objects are named after full IDs (no length limit there).
+
+Incremental == full. The desired state is a function of the snapshot alone:
+same model, same plan, whatever sequence of changes led to it and in whatever
+order resources are listed. An agent that applies a stream of changes and one
+that starts from scratch therefore converge on the same kernel state; the
+unit tests check the compile side, the netns tests the kernel side.
+
+Extensible. Routers and floating IPs are ignored for now; they will add
+`qrouter-` namespaces, links and an nft table per router as more plain data.
+"""
+
+from neutrino.plan.compile import compile_host
+from neutrino.plan.host import HostConfig, PhysnetConfig
+from neutrino.plan.state import (
+    Address,
+    DesiredState,
+    DhcpServer,
+    Firewall,
+    Instance,
+    Link,
+    VethPeer,
+)
+
+__all__ = [
+    "Address", "DesiredState", "DhcpServer", "Firewall", "HostConfig", "Instance", "Link",
+    "PhysnetConfig", "VethPeer", "compile_host",
+]

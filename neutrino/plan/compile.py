@@ -1,0 +1,179 @@
+"""compile_host: the logical model -> one host's desired state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neutrino.plan import names
+from neutrino.plan.dhcp import compile_dhcp
+from neutrino.plan.firewall import compile_firewall
+from neutrino.plan.host import HostConfig
+from neutrino.plan.state import Address, DesiredState, DhcpServer, Instance, Link, VethPeer
+
+DHCP_OWNER = "network:dhcp"
+
+
+def _is_local_dhcp(port: dict, host: HostConfig) -> bool:
+    bound = port.get("binding:host_id") or ""
+    return port.get("device_owner") == DHCP_OWNER and (
+        bound == host.name or (not bound and host.serves_dhcp))
+
+
+def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
+    networks = {n["id"]: n for n in model.get("networks", [])}
+    subnets = {s["id"]: s for s in model.get("subnets", [])}
+    ports = {p["id"]: p for p in model.get("ports", [])}
+    instances = sorted((i for i in model.get("instances", []) if i.get("host") == host.name),
+                       key=lambda i: i["id"])
+
+    plugged_by: dict[str, tuple[str, str]] = {}  # port id -> (instance netns, ifname)
+    for instance in instances:
+        netns = names.instance_netns(host, instance["id"])
+        for index, port_id in enumerate(instance.get("port_ids", [])):
+            if port_id in ports:
+                plugged_by[port_id] = (netns, f"eth{index}")
+    local_ports = sorted(
+        (p for p in ports.values() if p.get("device_owner") != DHCP_OWNER
+         and (p["id"] in plugged_by or p.get("binding:host_id") == host.name)),
+        key=lambda p: p["id"])
+    dhcp_ports = sorted((p for p in ports.values() if _is_local_dhcp(p, host)),
+                        key=lambda p: p["id"])
+
+    namespaces: set[str] = {host.netns} if host.netns else set()
+    links: list[Link] = []
+    addresses: list[Address] = []
+    dhcp: list[DhcpServer] = []
+    devices: dict[str, str] = {}
+    problems: list[str] = []
+
+    realized: set[str] = set()
+    for network_id in sorted({p["network_id"] for p in [*local_ports, *dhcp_ports]}):
+        network = networks.get(network_id)
+        problem = "unknown network" if network is None else _segment_problem(network, host)
+        if problem:
+            problems.append(f"network {network_id}: {problem}")
+            continue
+        assert network is not None
+        realized.add(network_id)
+        links += _network_links(network, host)
+    flat_bridges = {
+        networks[n]["provider:physical_network"]: names.bridge(n)
+        for n in realized if networks[n]["provider:network_type"] == "flat"
+    }
+    links += _physical_links(host, namespaces, flat_bridges)
+
+    for port in local_ports:
+        if port["network_id"] not in realized:
+            continue
+        tap = names.tap(port["id"])
+        bridge = names.bridge(port["network_id"])
+        up = bool(port.get("admin_state_up", True))
+        devices[port["id"]] = tap
+        if port["id"] in plugged_by:
+            netns, ifname = plugged_by[port["id"]]
+            namespaces.add(netns)
+            links.append(Link(host.netns, tap, "veth", master=bridge, up=up,
+                              peer=VethPeer(netns, ifname, mac=port["mac_address"])))
+        else:
+            links.append(Link(host.netns, tap, "external", master=bridge, up=up))
+
+    for port in dhcp_ports:
+        network = networks.get(port["network_id"])
+        if network is None or port["network_id"] not in realized:
+            continue
+        server, server_addresses = compile_dhcp(host, network, port, subnets, ports.values())
+        namespaces.add(server.netns)
+        links.append(Link(host.netns, names.tap(port["id"]), "veth",
+                          master=names.bridge(network["id"]),
+                          peer=VethPeer(server.netns, server.interface, mac=port["mac_address"])))
+        devices[port["id"]] = names.tap(port["id"])
+        dhcp.append(server)
+        addresses += server_addresses
+
+    lab = [
+        Instance(instance["id"], netns, port_id, ifname)
+        for instance in instances
+        for port_id, (netns, ifname) in sorted(plugged_by.items())
+        if netns == names.instance_netns(host, instance["id"])
+        and ports[port_id]["network_id"] in realized
+    ]
+    firewall = compile_firewall(
+        [p for p in local_ports if p["network_id"] in realized], ports.values(),
+        model.get("security_groups", []))
+    return DesiredState(
+        revision=int(model.get("revision", 0)),
+        host=host.name,
+        namespaces=tuple(sorted(namespaces)),
+        links=tuple(sorted(set(links), key=_link_order)),
+        addresses=tuple(sorted(addresses, key=lambda a: (a.netns or "", a.ifname, a.cidr))),
+        dhcp=tuple(sorted(dhcp, key=lambda d: d.network_id)),
+        instances=tuple(lab),
+        firewall=firewall,
+        ports=dict(sorted(devices.items())),
+        problems=tuple(problems),
+    )
+
+
+_KIND_ORDER = {"bridge": 0, "external": 1, "veth": 2, "vlan": 3, "vxlan": 4}
+
+
+def _link_order(link: Link) -> tuple[int, str, str]:
+    """Bridges first, in every namespace: everything else may need one as its master."""
+    return (_KIND_ORDER[link.kind], link.netns or "", link.name)
+
+
+def _physical_links(
+    host: HostConfig, namespaces: set[str], flat_bridges: dict[str, str]
+) -> list[Link]:
+    """The NICs: made (as veths to the outside) in isolated mode, else only bound."""
+    links = []
+    for physnet in sorted(host.physnets):
+        config = host.physnets[physnet]
+        master = flat_bridges.get(physnet)
+        if config.outside_netns is None:
+            if master:
+                links.append(Link(host.netns, config.interface, "external", master=master))
+            continue
+        namespaces.add(config.outside_netns)
+        links.append(Link(config.outside_netns, names.outside_bridge(None), "bridge"))
+        links.append(Link(host.netns, config.interface, "veth", master=master, peer=VethPeer(
+            config.outside_netns, names.outside_end(host, None),
+            master=names.outside_bridge(None))))
+    return links
+
+
+def _segment_problem(network: dict, host: HostConfig) -> str | None:
+    kind = network.get("provider:network_type")
+    if kind == "vxlan":
+        return None
+    if kind not in ("flat", "vlan"):
+        return f"network type {kind!r} is not supported"
+    physnet = network.get("provider:physical_network")
+    if physnet not in host.physnets:
+        return f"physical network {physnet!r} is not configured on host {host.name}"
+    return None
+
+
+def _network_links(network: dict, host: HostConfig) -> list[Link]:
+    bridge = names.bridge(network["id"])
+    kind = network["provider:network_type"]
+    segment = network.get("provider:segmentation_id")
+    links = [Link(host.netns, bridge, "bridge", up=bool(network.get("admin_state_up", True)))]
+    if kind == "vxlan":
+        links.append(Link(host.netns, names.vxlan(segment), "vxlan", master=bridge, vni=segment,
+                          local_ip=host.vtep_ip))
+        return links
+    if kind == "flat":
+        return links  # the NIC itself joins the bridge: see _physical_links
+    config = host.physnets[network["provider:physical_network"]]
+    name = names.vlan(config.interface, segment)
+    if config.vlan_mode == "8021q":
+        links.append(Link(host.netns, name, "vlan", master=bridge, parent=config.interface,
+                          vlan_id=segment))
+        return links
+    assert config.outside_netns is not None, "veth VLAN mode needs an outside namespace"
+    links.append(Link(config.outside_netns, names.outside_bridge(segment), "bridge"))
+    links.append(Link(host.netns, name, "veth", master=bridge, peer=VethPeer(
+        config.outside_netns, names.outside_end(host, segment),
+        master=names.outside_bridge(segment))))
+    return links

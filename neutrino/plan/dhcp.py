@@ -1,0 +1,70 @@
+"""dnsmasq configuration for one network: static host entries only."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from neutrino.plan import names
+from neutrino.plan.host import HostConfig
+from neutrino.plan.state import Address, DhcpServer
+
+LEASE_SECONDS = 86400
+
+
+def _tag(subnet_id: str) -> str:
+    return f"subnet-{subnet_id[:8]}"
+
+
+def compile_dhcp(
+    host: HostConfig, network: dict, dhcp_port: dict, subnets: dict[str, dict],
+    ports: Iterable[dict],
+) -> tuple[DhcpServer, list[Address]]:
+    """The dnsmasq of `network`, served from `dhcp_port`, and that port's addresses."""
+    netns = names.dhcp_netns(host, network["id"])
+    interface = names.dhcp_interface(dhcp_port["id"])
+    served = {
+        s["id"]: s for s in subnets.values()
+        if s["network_id"] == network["id"] and s.get("enable_dhcp") and s["ip_version"] == 4
+    }
+    ranges, opts, addresses = [], [], []
+    for subnet_id in sorted(served):
+        subnet = served[subnet_id]
+        net = ipaddress.ip_network(subnet["cidr"])
+        tag = _tag(subnet_id)
+        ranges.append(f"set:{tag},{net.network_address},static,{net.netmask},{LEASE_SECONDS}s")
+        opts += _subnet_options(tag, subnet, network.get("mtu"))
+    for ip in dhcp_port.get("fixed_ips", []):
+        subnet = subnets.get(ip["subnet_id"])
+        if subnet is not None:
+            prefixlen = ipaddress.ip_network(subnet["cidr"]).prefixlen
+            addresses.append(Address(netns, interface, f"{ip['ip_address']}/{prefixlen}"))
+    hosts = []
+    for port in sorted(ports, key=lambda p: p["id"]):
+        if port["network_id"] != network["id"] or port["id"] == dhcp_port["id"]:
+            continue
+        for ip in port.get("fixed_ips", []):
+            if ip["subnet_id"] in served:
+                hostname = "host-" + ip["ip_address"].replace(".", "-")
+                hosts.append(f"{port['mac_address']},{hostname},{ip['ip_address']}")
+    server = DhcpServer(
+        network_id=network["id"], netns=netns, interface=interface, ranges=tuple(ranges),
+        hosts="".join(f"{line}\n" for line in hosts), opts="".join(f"{o}\n" for o in opts),
+    )
+    return server, addresses
+
+
+def _subnet_options(tag: str, subnet: dict, mtu: int | None) -> list[str]:
+    gateway = subnet.get("gateway_ip")
+    # An empty router option stops dnsmasq from offering itself as the gateway.
+    opts = [f"tag:{tag},option:router" + (f",{gateway}" if gateway else "")]
+    if subnet.get("dns_nameservers"):
+        opts.append(f"tag:{tag},option:dns-server," + ",".join(subnet["dns_nameservers"]))
+    routes = [f"{r['destination']},{r['nexthop']}" for r in subnet.get("host_routes") or []]
+    if routes:
+        if gateway:  # with classless routes, clients ignore the router option (RFC 3442)
+            routes.append(f"0.0.0.0/0,{gateway}")
+        opts.append(f"tag:{tag},option:classless-static-route," + ",".join(routes))
+    if mtu:
+        opts.append(f"tag:{tag},option:mtu,{mtu}")
+    return opts

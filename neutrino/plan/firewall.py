@@ -1,0 +1,347 @@
+"""Port security and security groups as nftables tables (libnftables JSON).
+
+Bridged frames are filtered in the bridge family, where the bridge port (the
+tap) is known. Two base chains on the forward hook: `egress` (priority -10)
+jumps, through a verdict map keyed by input port, to the sending port's chain;
+`ingress` (priority 0) does the same for the output port. An accept in the
+first base chain still leaves the frame to the second, so a frame between two
+protected ports is checked by both. A port without port security has no map
+element: its frames pass its own side unfiltered.
+
+Objects grow as rules + members: one chain per port (anti-spoofing against the
+port's own sets, then a jump to each of its security groups), one chain per
+security group and direction (one rule per SG rule), and one set of member
+addresses per security group used as a remote group.
+
+Statefulness: conntrack is not available in the bridge family on every kernel
+(CONFIG_NF_CONNTRACK_BRIDGE). With br_netfilter (bridge-nf-call-iptables=1)
+bridged IP packets also traverse the inet hooks, where conntrack runs; a
+prerouting chain there copies "established or related" into a mark bit that
+the bridge chains test. A dropped first packet never confirms its conntrack
+entry, so a denied flow cannot become established.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from neutrino.plan import names
+from neutrino.plan.state import Firewall
+
+TABLE = "neutrino"
+BRIDGE = {"family": "bridge", "table": TABLE}
+INET = {"family": "inet", "table": TABLE}
+ESTABLISHED_MARK = 0x4E000000  # one bit pattern of the packet mark, owned by neutrino
+
+Expr = dict[str, Any]
+Port = dict[str, Any]
+
+PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132}
+ICMPV6_ALWAYS_IN = ["nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert",
+                    "mld-listener-query"]
+ICMPV6_ALWAYS_OUT = ["nd-router-solicit", "nd-neighbor-solicit", "nd-neighbor-advert",
+                     "mld-listener-report", "mld2-listener-report"]
+
+
+# --- expression helpers -------------------------------------------------------------
+
+def _match(left: Expr, right: Any, op: str = "==") -> Expr:
+    return {"match": {"op": op, "left": left, "right": right}}
+
+
+def _payload(protocol: str, field: str) -> Expr:
+    return {"payload": {"protocol": protocol, "field": field}}
+
+
+def _meta(key: str) -> Expr:
+    return {"meta": {"key": key}}
+
+
+def _ethertype(family: str) -> Expr:
+    return _match(_meta("protocol"), family)
+
+
+def _l4(proto: str) -> Expr:
+    return _match(_meta("l4proto"), PROTOCOL_NUMBERS[proto])
+
+
+def _ports(proto: str, field: str, low: int, high: int) -> Expr:
+    return _match(_payload(proto, field), low if low == high else {"range": [low, high]})
+
+
+def _address(value: str) -> Any:
+    net = ipaddress.ip_network(value, strict=False)
+    if net.prefixlen == net.max_prefixlen:
+        return str(net.network_address)
+    return {"prefix": {"addr": str(net.network_address), "len": net.prefixlen}}
+
+
+def _established() -> Expr:
+    mark = {"&": [_meta("mark"), ESTABLISHED_MARK]}
+    return _match(mark, ESTABLISHED_MARK)
+
+
+def _rule(family: dict[str, str], chain: str, *expr: Expr) -> dict[str, Any]:
+    return {"add": {"rule": {**family, "chain": chain, "expr": list(expr)}}}
+
+
+ACCEPT: Expr = {"accept": None}
+DROP: Expr = {"drop": None}
+
+
+# --- names ----------------------------------------------------------------------
+
+def egress_chain(port_id: str) -> str:
+    return f"egress-{port_id}"
+
+
+def ingress_chain(port_id: str) -> str:
+    return f"ingress-{port_id}"
+
+
+def sg_chain(sg_id: str, direction: str) -> str:
+    return f"sg-{sg_id}-{direction}"
+
+
+def members_set(sg_id: str, ethertype: str) -> str:
+    return f"members-{sg_id}-{'v4' if ethertype == 'IPv4' else 'v6'}"
+
+
+def _port_set(port_id: str, kind: str) -> str:
+    return f"port-{port_id}-{kind}"
+
+
+# --- compile ----------------------------------------------------------------------
+
+def is_protected(port: Port) -> bool:
+    """Service ports (DHCP, routers) are trusted; others follow port_security_enabled."""
+    if str(port.get("device_owner") or "").startswith("network:"):
+        return False
+    return bool(port.get("port_security_enabled", True))
+
+
+def port_addresses(port: Port) -> list[tuple[str, str]]:
+    """(mac, address or CIDR) pairs a port may send from: fixed IPs + allowed pairs."""
+    mac = port["mac_address"]
+    pairs = [(mac, ip["ip_address"]) for ip in port.get("fixed_ips", [])]
+    for pair in port.get("allowed_address_pairs") or []:
+        pairs.append((pair.get("mac_address") or mac, pair["ip_address"]))
+    return pairs
+
+
+def _link_local(mac: str) -> str:
+    """The EUI-64 IPv6 link-local address that a NIC with this MAC configures."""
+    octets = [int(part, 16) for part in mac.split(":")]
+    octets[0] ^= 0x02
+    eui = octets[:3] + [0xFF, 0xFE] + octets[3:]
+    return str(ipaddress.IPv6Address(bytes([0xFE, 0x80] + [0] * 6 + eui)))
+
+
+def compile_firewall(
+    local_ports: Iterable[Port], all_ports: Iterable[Port], security_groups: Iterable[dict]
+) -> Firewall:
+    protected = sorted((p for p in local_ports if is_protected(p)), key=lambda p: p["id"])
+    groups = {sg["id"]: sg for sg in security_groups}
+    used = sorted({sg for p in protected for sg in p.get("security_groups", []) if sg in groups})
+    remote = sorted({
+        rule["remote_group_id"]
+        for sg in used for rule in groups[sg].get("security_group_rules", [])
+        if rule.get("remote_group_id")
+    })
+
+    commands: list[dict[str, Any]] = _bridge_skeleton(protected)
+    for sg_id in remote:
+        commands += _members_sets(sg_id, all_ports)
+    for sg_id in used:
+        commands += _security_group(groups[sg_id], set(remote))
+    for port in protected:
+        commands += _port_chains(port, [sg for sg in port.get("security_groups", []) if sg in groups])
+
+    body = json.dumps(commands, sort_keys=True)
+    digest = hashlib.sha256(body.encode()).hexdigest()[:16]
+    table = {"add": {"table": {"family": "bridge", "name": TABLE, "comment": digest}}}
+    return Firewall(tables=(("inet", TABLE), ("bridge", TABLE)),
+                    commands=(*_inet_table(), table, *commands), digest=digest)
+
+
+def _inet_table() -> list[dict[str, Any]]:
+    chain = "conntrack"
+    return [
+        {"add": {"table": {"family": "inet", "name": TABLE}}},
+        # After conntrack (-200) has classified the packet.
+        {"add": {"chain": {**INET, "name": chain, "type": "filter", "hook": "prerouting",
+                           "prio": -150, "policy": "accept"}}},
+        _rule(INET, chain, _match({"ct": {"key": "state"}}, ["established", "related"]),
+              {"mangle": {"key": _meta("mark"),
+                          "value": {"|": [_meta("mark"), ESTABLISHED_MARK]}}}),
+    ]
+
+
+def _bridge_skeleton(ports: list[Port]) -> list[dict[str, Any]]:
+    commands: list[dict[str, Any]] = []
+    for port in ports:
+        commands.append({"add": {"chain": {**BRIDGE, "name": egress_chain(port["id"])}}})
+        commands.append({"add": {"chain": {**BRIDGE, "name": ingress_chain(port["id"])}}})
+    for direction, key, prio in (("egress", "iifname", -10), ("ingress", "oifname", 0)):
+        chain_of = egress_chain if direction == "egress" else ingress_chain
+        elements = [[names.tap(p["id"]), {"jump": {"target": chain_of(p["id"])}}] for p in ports]
+        commands.append({"add": {"map": {**BRIDGE, "name": f"{direction}-ports", "type": "ifname",
+                                         "map": "verdict", **({"elem": elements} if elements else {})}}})
+        commands.append({"add": {"chain": {**BRIDGE, "name": direction, "type": "filter",
+                                           "hook": "forward", "prio": prio, "policy": "accept"}}})
+        commands.append(_rule(BRIDGE, direction,
+                              {"vmap": {"key": _meta(key), "data": f"@{direction}-ports"}}))
+    return commands
+
+
+def _set(name: str, type_: str | list[str], elements: list[Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = {**BRIDGE, "name": name, "type": type_, "flags": ["interval"]}
+    if elements:
+        spec["elem"] = elements
+    return {"add": {"set": spec}}
+
+
+def _members_sets(sg_id: str, all_ports: Iterable[Port]) -> list[dict[str, Any]]:
+    members: dict[int, set[str]] = {4: set(), 6: set()}
+    for port in all_ports:
+        if sg_id in port.get("security_groups", []):
+            for _, address in port_addresses(port):
+                members[ipaddress.ip_network(address, strict=False).version].add(address)
+    return [
+        _set(members_set(sg_id, "IPv4"), "ipv4_addr", _sorted_addresses(members[4])),
+        _set(members_set(sg_id, "IPv6"), "ipv6_addr", _sorted_addresses(members[6])),
+    ]
+
+
+def _sorted_addresses(addresses: set[str]) -> list[Any]:
+    # Collapse overlaps: the kernel rejects overlapping interval elements.
+    nets = ipaddress.collapse_addresses(ipaddress.ip_network(a, strict=False) for a in addresses)
+    return [_address(str(net)) for net in sorted(nets)]
+
+
+def _collapse_pairs(pairs: list[tuple[str, str]], version: int) -> list[tuple[str, Any]]:
+    by_mac: dict[str, set[str]] = {}
+    for mac, address in pairs:
+        if ipaddress.ip_network(address, strict=False).version == version:
+            by_mac.setdefault(mac, set()).add(address)
+    return [(mac, address) for mac in sorted(by_mac)
+            for address in _sorted_addresses(by_mac[mac])]
+
+
+def _security_group(sg: dict, remote_groups: set[str]) -> list[dict[str, Any]]:
+    commands: list[dict[str, Any]] = []
+    for direction in ("ingress", "egress"):
+        chain = sg_chain(sg["id"], direction)
+        commands.append({"add": {"chain": {**BRIDGE, "name": chain}}})
+        rules = [r for r in sg.get("security_group_rules", []) if r["direction"] == direction]
+        for rule in sorted(rules, key=lambda r: r["id"]):
+            expr = _sg_rule(rule, remote_groups)
+            if expr is not None:
+                commands.append(_rule(BRIDGE, chain, *expr, ACCEPT))
+    return commands
+
+
+def _sg_rule(rule: dict, remote_groups: set[str]) -> list[Expr] | None:
+    """The match of one SG rule, or None when it can never match (family mismatch)."""
+    ip = "ip" if rule.get("ethertype", "IPv4") == "IPv4" else "ip6"
+    expr = [_ethertype(ip)]
+    peer_field = "saddr" if rule["direction"] == "ingress" else "daddr"
+    if rule.get("remote_group_id"):
+        if rule["remote_group_id"] not in remote_groups:
+            return None
+        expr.append(_match(_payload(ip, peer_field),
+                           "@" + members_set(rule["remote_group_id"], rule["ethertype"])))
+    elif rule.get("remote_ip_prefix"):
+        net = ipaddress.ip_network(rule["remote_ip_prefix"], strict=False)
+        if (net.version == 4) != (ip == "ip"):
+            return None
+        if net.prefixlen:
+            expr.append(_match(_payload(ip, peer_field), _address(str(net))))
+    protocol = rule.get("protocol")
+    if protocol is None or protocol == "any":
+        return expr
+    number = PROTOCOL_NUMBERS.get(str(protocol).lower())
+    if number is None:
+        number = int(protocol) if str(protocol).isdigit() else None
+    if number is None:
+        return None
+    low, high = rule.get("port_range_min"), rule.get("port_range_max")
+    if number in (1, 58):
+        icmp = "icmp" if ip == "ip" else "icmpv6"
+        expr.append(_l4(icmp))
+        if low is not None:
+            expr.append(_match(_payload(icmp, "type"), low))
+            if high is not None:
+                expr.append(_match(_payload(icmp, "code"), high))
+        return expr
+    name = {6: "tcp", 17: "udp", 132: "sctp"}.get(number)
+    if name is None:
+        expr.append(_match(_meta("l4proto"), number))
+        return expr
+    expr.append(_l4(name))
+    if low is not None:
+        expr.append(_ports(name, "dport", low, high if high is not None else low))
+    return expr
+
+
+def _port_chains(port: Port, sg_ids: list[str]) -> list[dict[str, Any]]:
+    pid = port["id"]
+    pairs = port_addresses(port)
+    macs = sorted({mac for mac, _ in pairs} | {port["mac_address"]})
+    pairs += [(mac, _link_local(mac)) for mac in macs]
+    v4 = [{"concat": [m, a]} for m, a in _collapse_pairs(pairs, 4)]
+    v6 = [{"concat": [m, a]} for m, a in _collapse_pairs(pairs, 6)]
+    egress, ingress = egress_chain(pid), ingress_chain(pid)
+    ether_src = _payload("ether", "saddr")
+    commands: list[dict[str, Any]] = [
+        {"add": {"set": {**BRIDGE, "name": _port_set(pid, "mac"), "type": "ether_addr",
+                         "elem": macs}}},
+        _set(_port_set(pid, "v4"), ["ether_addr", "ipv4_addr"], v4),
+        _set(_port_set(pid, "v6"), ["ether_addr", "ipv6_addr"], v6),
+        # Egress: who the port claims to be.
+        _rule(BRIDGE, egress, _match(ether_src, "@" + _port_set(pid, "mac"), "!="), DROP),
+        _rule(BRIDGE, egress, _ethertype("arp"),
+              _match({"concat": [_payload("arp", "saddr ether"), _payload("arp", "saddr ip")]},
+                     "@" + _port_set(pid, "v4"), "!="), DROP),
+        _rule(BRIDGE, egress, _ethertype("arp"), ACCEPT),
+        _rule(BRIDGE, egress, _ethertype("ip"), _l4("udp"), _ports("udp", "sport", 67, 67), DROP),
+        _rule(BRIDGE, egress, _ethertype("ip"), _l4("udp"), _ports("udp", "sport", 68, 68),
+              _ports("udp", "dport", 67, 67), ACCEPT),
+        _rule(BRIDGE, egress, _ethertype("ip"),
+              _match({"concat": [ether_src, _payload("ip", "saddr")]},
+                     "@" + _port_set(pid, "v4"), "!="), DROP),
+        _rule(BRIDGE, egress, _ethertype("ip6"), _l4("icmpv6"),
+              _match(_payload("icmpv6", "type"), {"set": ["nd-router-advert", "nd-redirect"]}),
+              DROP),
+        _rule(BRIDGE, egress, _ethertype("ip6"), _l4("udp"), _ports("udp", "sport", 547, 547),
+              DROP),
+        _rule(BRIDGE, egress, _ethertype("ip6"), _match(_payload("ip6", "saddr"), "::"),
+              ACCEPT),  # duplicate address detection
+        _rule(BRIDGE, egress, _ethertype("ip6"),
+              _match({"concat": [ether_src, _payload("ip6", "saddr")]},
+                     "@" + _port_set(pid, "v6"), "!="), DROP),
+        _rule(BRIDGE, egress, _ethertype("ip6"), _l4("icmpv6"),
+              _match(_payload("icmpv6", "type"), {"set": ICMPV6_ALWAYS_OUT}), ACCEPT),
+        _rule(BRIDGE, egress, _ethertype("ip6"), _l4("udp"), _ports("udp", "sport", 546, 546),
+              _ports("udp", "dport", 547, 547), ACCEPT),
+        _rule(BRIDGE, egress, _match(_meta("protocol"), {"set": ["ip", "ip6"]}, "!="), DROP),
+        _rule(BRIDGE, egress, _established(), ACCEPT),
+        *[_rule(BRIDGE, egress, {"jump": {"target": sg_chain(sg, "egress")}}) for sg in sg_ids],
+        _rule(BRIDGE, egress, DROP),
+        # Ingress: what may reach the port.
+        _rule(BRIDGE, ingress, _ethertype("arp"), ACCEPT),
+        _rule(BRIDGE, ingress, _established(), ACCEPT),
+        _rule(BRIDGE, ingress, _ethertype("ip"), _l4("udp"), _ports("udp", "sport", 67, 67),
+              _ports("udp", "dport", 68, 68), ACCEPT),
+        _rule(BRIDGE, ingress, _ethertype("ip6"), _l4("udp"), _ports("udp", "sport", 547, 547),
+              _ports("udp", "dport", 546, 546), ACCEPT),
+        _rule(BRIDGE, ingress, _ethertype("ip6"), _l4("icmpv6"),
+              _match(_payload("icmpv6", "type"), {"set": ICMPV6_ALWAYS_IN}), ACCEPT),
+        *[_rule(BRIDGE, ingress, {"jump": {"target": sg_chain(sg, "ingress")}}) for sg in sg_ids],
+        _rule(BRIDGE, ingress, DROP),
+    ]
+    return commands

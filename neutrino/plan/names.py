@@ -1,0 +1,47 @@
+"""Deterministic kernel object names, derived from resource IDs (links: at most 15 chars)."""
+
+from __future__ import annotations
+
+from neutrino.plan.host import HostConfig
+
+IFNAMSIZ = 15
+INSTANCE_IFNAME = "eth0"
+# Namespaces this agent creates are named <ns_prefix><kind><id>; it owns all of them.
+NAMESPACE_KINDS = ("qdhcp-", "ninst-")
+
+
+def bridge(network_id: str) -> str:
+    return f"brq{network_id[:11]}"
+
+
+def tap(port_id: str) -> str:
+    return f"tap{port_id[:11]}"
+
+
+def dhcp_interface(port_id: str) -> str:
+    return f"ns-{port_id[:11]}"
+
+
+def vxlan(vni: int) -> str:
+    return f"vxlan-{vni}"
+
+
+def vlan(interface: str, vlan_id: int) -> str:
+    return f"{interface[:10]}.{vlan_id}"
+
+
+def dhcp_netns(host: HostConfig, network_id: str) -> str:
+    return f"{host.ns_prefix}qdhcp-{network_id}"
+
+
+def instance_netns(host: HostConfig, instance_id: str) -> str:
+    return f"{host.ns_prefix}ninst-{instance_id[:8]}"
+
+
+def outside_bridge(vlan_id: int | None) -> str:
+    return "phys" if vlan_id is None else f"vlan{vlan_id}"
+
+
+def outside_end(host: HostConfig, vlan_id: int | None) -> str:
+    """The far end of a host's NIC, in the outside namespace shared by all hosts."""
+    return f"x{host.tag}" if vlan_id is None else f"x{host.tag}.{vlan_id}"

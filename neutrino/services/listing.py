@@ -1,0 +1,114 @@
+"""Lists in SQL: filters, visibility, tag filters, keyset pagination.
+
+A collection describes its table as `Listing`: which API attribute is which
+SQL expression, and how non-column attributes (fixed_ips, security_groups)
+filter. Pagination is keyset-based on the sort keys plus `id`, so pages stay
+stable while other requests write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Row, Table, and_, exists, false, or_, select
+
+from neutrino import errors
+from neutrino.api.v2.query import ListQuery
+from neutrino.db import schema
+
+FilterFn = Callable[[list[Any]], ColumnElement[bool]]
+
+
+@dataclass
+class Listing:
+    table: Table
+    columns: dict[str, ColumnElement[Any]]
+    custom_filters: dict[str, FilterFn] = field(default_factory=dict)
+
+    def column(self, attr: str) -> ColumnElement[Any]:
+        return self.columns.get(attr, self.table.c.get(attr))  # type: ignore[arg-type]
+
+
+def standard_columns(table: Table) -> dict[str, ColumnElement[Any]]:
+    c = table.c
+    return {"id": c.id, "name": c.name, "description": c.description, "project_id": c.project_id,
+            "tenant_id": c.project_id, "revision_number": c.revision_number,
+            "created_at": c.created_at, "updated_at": c.updated_at}
+
+
+def tag_clause(table: Table, tags: dict[str, list[str]]) -> list[ColumnElement[bool]]:
+    t = schema.tags
+
+    def has(tag: str) -> ColumnElement[bool]:
+        return exists().where(t.c.resource_id == table.c.id, t.c.tag == tag)
+
+    clauses: list[ColumnElement[bool]] = []
+    if tags.get("tags"):
+        clauses.append(and_(*[has(tag) for tag in tags["tags"]]))
+    if tags.get("tags-any"):
+        clauses.append(or_(*[has(tag) for tag in tags["tags-any"]]))
+    if tags.get("not-tags"):
+        clauses.append(~and_(*[has(tag) for tag in tags["not-tags"]]))
+    if tags.get("not-tags-any"):
+        clauses.append(~or_(*[has(tag) for tag in tags["not-tags-any"]]))
+    return clauses
+
+
+def list_rows(
+    conn: Connection, listing: Listing, query: ListQuery, visible: ColumnElement[bool] | None,
+) -> tuple[list[Row], bool]:
+    """Rows for one page, in the requested order, and whether more follow."""
+    table = listing.table
+    where: list[ColumnElement[bool]] = [] if visible is None else [visible]
+    for attr, values in query.filters.items():
+        if attr in listing.custom_filters:
+            where.append(listing.custom_filters[attr](values))
+            continue
+        column = listing.column(attr)
+        if column is None:
+            # An attribute that exists in the API but not as a column (e.g. a
+            # computed one): nothing stored can match a filter on it.
+            where.append(false())
+            continue
+        non_null = [v for v in values if v is not None and v != ""]
+        options = [column.in_(non_null)] if non_null else []
+        if len(non_null) != len(values):
+            options.append(column.is_(None))
+        where.append(or_(*options))
+    where.extend(tag_clause(table, query.tags))
+
+    keys = [(listing.column(attr), asc) for attr, asc in query.sorts]
+    if not any(col is table.c.id for col, _ in keys):
+        keys.append((table.c.id, keys[-1][1] if keys else True))
+    if query.page_reverse:
+        keys = [(col, not asc) for col, asc in keys]
+
+    if query.marker:
+        marker = conn.execute(select(*[col for col, _ in keys]).where(
+            table.c.id == query.marker, *([] if visible is None else [visible]))).first()
+        if marker is None:
+            raise errors.NotFound(f"Marker {query.marker} could not be found.")
+        where.append(_after(keys, list(marker)))
+
+    stmt = select(table).where(*where).order_by(*[col.asc() if asc else col.desc() for col, asc in keys])
+    if query.limit:
+        stmt = stmt.limit(query.limit + 1)
+    rows = list(conn.execute(stmt))
+    more = bool(query.limit) and len(rows) > query.limit  # type: ignore[operator]
+    if more:
+        rows = rows[: query.limit]
+    if query.page_reverse:
+        rows.reverse()
+    return rows, more
+
+
+def _after(keys: list[tuple[ColumnElement[Any], bool]], values: list[Any]) -> ColumnElement[bool]:
+    """Rows strictly after the marker in the (mixed-direction) sort order."""
+    options = []
+    for i, (col, asc) in enumerate(keys):
+        equal = [keys[j][0] == values[j] for j in range(i)]
+        step = col > values[i] if asc else col < values[i]
+        options.append(and_(*equal, step))
+    return or_(*options)

@@ -1,0 +1,238 @@
+"""Networks and their segments (flat, vlan, vxlan on named physical networks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Row, delete, exists, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from neutrino import errors
+from neutrino.api.v2.query import ListQuery
+from neutrino.config import Settings
+from neutrino.context import Context
+from neutrino.db import Database, schema
+from neutrino.services import common, quotas
+from neutrino.services.listing import Listing, list_rows, standard_columns
+
+N = schema.networks
+VXLAN_OVERHEAD = 50
+
+LISTING = Listing(N, {
+    **standard_columns(N),
+    "router:external": N.c.external,
+    "provider:network_type": N.c.network_type,
+    "provider:physical_network": N.c.physical_network,
+    "provider:segmentation_id": N.c.segmentation_id,
+}, {
+    "subnets": lambda ids: N.c.id.in_(select(schema.subnets.c.network_id).where(schema.subnets.c.id.in_(ids))),
+})
+
+
+def visible(ctx: Context) -> ColumnElement[bool] | None:
+    """Own networks, shared ones and external ones; admin sees all."""
+    if ctx.is_admin:
+        return None
+    return or_(N.c.project_id == ctx.project_id, N.c.shared, N.c.external)
+
+
+def fetch(conn: Connection, ctx: Context, network_id: str, *, for_write: bool = False) -> Row:
+    """A network the caller may see (and, for writes, own); 404 otherwise, as Neutron."""
+    where = [N.c.id == network_id]
+    seen = visible(ctx)
+    if seen is not None:
+        where.append(seen)
+    row = conn.execute(select(N).where(*where)).first()
+    if row is None:
+        raise errors.NetworkNotFound(net_id=network_id)
+    if for_write and not ctx.is_admin and row.project_id != ctx.project_id:
+        raise errors.PolicyNotAuthorized(action="update_network")
+    return row
+
+
+class Networks:
+    resource = "network"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # -- rendering -----------------------------------------------------------
+    def render(self, conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, Any]]:
+        ids = [r.id for r in rows]
+        subnets: dict[str, list[str]] = {i: [] for i in ids}
+        for chunk in common.chunked(ids):
+            for sid, nid in conn.execute(select(schema.subnets.c.id, schema.subnets.c.network_id)
+                                         .where(schema.subnets.c.network_id.in_(chunk))
+                                         .order_by(schema.subnets.c.created_at, schema.subnets.c.id)):
+                subnets[nid].append(sid)
+        tags = common.load_tags(conn, ids)
+        out = []
+        for r in rows:
+            item = common.render_standard(r, tags)
+            item.update({
+                "admin_state_up": r.admin_state_up,
+                "shared": r.shared,
+                "router:external": r.external,
+                "mtu": r.mtu,
+                "status": r.status,
+                "subnets": subnets[r.id],
+                "port_security_enabled": r.port_security_enabled,
+            })
+            if ctx.is_admin:
+                item.update({
+                    "provider:network_type": r.network_type,
+                    "provider:physical_network": r.physical_network,
+                    "provider:segmentation_id": r.segmentation_id,
+                })
+            out.append(item)
+        return out
+
+    # -- API -------------------------------------------------------------------
+    def list(self, db: Database, ctx: Context, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+        with db.read() as conn:
+            rows, more = list_rows(conn, LISTING, query, visible(ctx))
+            return self.render(conn, ctx, rows), more
+
+    def get(self, db: Database, ctx: Context, network_id: str) -> dict[str, Any]:
+        with db.read() as conn:
+            return self.render(conn, ctx, [fetch(conn, ctx, network_id)])[0]
+
+    def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
+        common.require_writer(ctx)
+        if not ctx.is_admin:
+            for key in ("shared", "router:external"):
+                if values.get(key):
+                    raise errors.PolicyNotAuthorized(action=f"create_network:{key}")
+        with db.write() as conn:
+            row = common.standard_values(ctx, values)
+            quotas.check(conn, row["project_id"], "network", 1)
+            segment = self._allocate_segment(conn, row["id"], values)
+            mtu = values.get("mtu") or self.settings.default_mtu - (
+                VXLAN_OVERHEAD if segment["network_type"] == "vxlan" else 0)
+            row.update(
+                admin_state_up=values.get("admin_state_up", True),
+                shared=values.get("shared", False),
+                external=values.get("router:external", False),
+                mtu=mtu,
+                status="ACTIVE",
+                port_security_enabled=values.get("port_security_enabled", True),
+                network_type=segment["network_type"],
+                physical_network=segment["physical_network"] or None,
+                segmentation_id=segment["segmentation_id"] or None,
+            )
+            common.insert_resource(conn, N, "network", row)
+            self._claim_segment(conn, segment, row["id"])
+            return self.render(conn, ctx, [fetch(conn, ctx, row["id"])])[0]
+
+    def update(self, db: Database, ctx: Context, network_id: str, values: dict[str, Any],
+               if_match: int | None) -> dict[str, Any]:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            row = fetch(conn, ctx, network_id, for_write=True)
+            common.check_revision(row, if_match)
+            for key in ("provider:network_type", "provider:physical_network", "provider:segmentation_id"):
+                if key in values:
+                    raise errors.InvalidInput(error_message="Plugin does not support updating provider attributes")
+            if not ctx.is_admin and ("shared" in values or "router:external" in values):
+                raise errors.PolicyNotAuthorized(action="update_network:shared")
+            if values.get("shared") is False and row.shared:
+                others = conn.execute(select(exists().where(
+                    schema.ports.c.network_id == network_id, schema.ports.c.project_id != row.project_id))).scalar()
+                if others:
+                    raise errors.InvalidSharedSetting(network=network_id)
+            columns = {"router:external": "external"}
+            changes = {columns.get(k, k): v for k, v in values.items()}
+            common.bump(conn, N, "network", row, changes)
+            return self.render(conn, ctx, [fetch(conn, ctx, network_id)])[0]
+
+    def delete(self, db: Database, ctx: Context, network_id: str) -> None:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            row = fetch(conn, ctx, network_id, for_write=True)
+            P = schema.ports
+            busy = conn.execute(select(P.c.id).where(
+                P.c.network_id == network_id, P.c.device_owner != "network:dhcp").limit(1)).first()
+            if busy:
+                raise errors.NetworkInUse(net_id=network_id)
+            # DHCP ports belong to the network itself and go with it, as in Neutron.
+            for (port_id,) in conn.execute(select(P.c.id).where(P.c.network_id == network_id)):
+                common.delete_resource(conn, P, "port", port_id)
+            for (subnet_id,) in conn.execute(select(schema.subnets.c.id).where(schema.subnets.c.network_id == network_id)):
+                common.delete_resource(conn, schema.subnets, "subnet", subnet_id)
+            conn.execute(delete(schema.segments).where(schema.segments.c.network_id == network_id))
+            common.delete_resource(conn, N, "network", row.id)
+
+    def set_tags(self, db: Database, ctx: Context, network_id: str, add: list[str], remove: list[str] | None) -> list[str]:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            row = fetch(conn, ctx, network_id, for_write=True)
+            return common.set_tags(conn, N, "network", row, add, remove)
+
+    # -- segments -----------------------------------------------------------------
+    def _allocate_segment(self, conn: Connection, network_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Validate provider attributes; choose a segmentation ID when none is given."""
+        net_type = values.get("provider:network_type") or self.settings.tenant_network_type
+        physnet = values.get("provider:physical_network")
+        seg_id = values.get("provider:segmentation_id")
+        if net_type == "flat":
+            if seg_id is not None:
+                raise errors.InvalidInput(error_message="segmentation_id specified for flat network")
+            physnet = self._physnet(physnet or self._only_physnet())
+            return {"network_type": "flat", "physical_network": physnet, "segmentation_id": 0}
+        if net_type == "vlan":
+            physnet = self._physnet(physnet or self._only_physnet())
+            if seg_id is not None and not 1 <= seg_id <= 4094:
+                raise errors.InvalidInput(error_message=f"segmentation_id out of range (1 through 4094)")
+            if seg_id is None:
+                net = self.settings.physnet(physnet)
+                assert net is not None
+                seg_id = self._free_id(conn, "vlan", physnet, net.vlan_min, net.vlan_max)
+            return {"network_type": "vlan", "physical_network": physnet, "segmentation_id": seg_id}
+        if net_type == "vxlan":
+            if physnet:
+                raise errors.InvalidInput(error_message="provider:physical_network specified for vxlan network")
+            if seg_id is not None and not 1 <= seg_id <= 2**24 - 1:
+                raise errors.InvalidInput(error_message=f"segmentation_id out of range (1 through {2**24 - 1})")
+            if seg_id is None:
+                seg_id = self._free_id(conn, "vxlan", "", self.settings.vni_min, self.settings.vni_max)
+            return {"network_type": "vxlan", "physical_network": "", "segmentation_id": seg_id}
+        raise errors.InvalidInput(error_message=f"network_type value '{net_type}' not supported")
+
+    def _only_physnet(self) -> str:
+        if len(self.settings.physnets) == 1:
+            return self.settings.physnets[0].name
+        raise errors.InvalidInput(error_message="physical_network required")
+
+    def _physnet(self, name: str) -> str:
+        if self.settings.physnet(name) is None:
+            known = ", ".join(p.name for p in self.settings.physnets)
+            raise errors.InvalidInput(error_message=f"physical_network '{name}' unknown; configured: {known}")
+        return name
+
+    @staticmethod
+    def _free_id(conn: Connection, net_type: str, physnet: str, low: int, high: int) -> int:
+        S = schema.segments
+        used = set(conn.execute(select(S.c.segmentation_id).where(
+            S.c.network_type == net_type, S.c.physical_network == physnet,
+            S.c.segmentation_id.between(low, high))).scalars())
+        for candidate in range(low, high + 1):
+            if candidate not in used:
+                return candidate
+        raise errors.NoNetworkAvailable()
+
+    @staticmethod
+    def _claim_segment(conn: Connection, segment: dict[str, Any], network_id: str) -> None:
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(schema.segments).values(**segment, network_id=network_id))
+        except IntegrityError:
+            physnet, seg = segment["physical_network"], segment["segmentation_id"]
+            if segment["network_type"] == "flat":
+                raise errors.FlatNetworkInUse(physical_network=physnet) from None
+            if segment["network_type"] == "vlan":
+                raise errors.VlanIdInUse(vlan_id=seg, physical_network=physnet) from None
+            raise errors.TunnelIdInUse(tunnel_id=seg) from None
+
+
+def set_status(conn: Connection, network_id: str, status: str) -> None:
+    conn.execute(update(N).where(N.c.id == network_id).values(status=status))

@@ -1,0 +1,373 @@
+"""Ports: MAC and fixed IP allocation, port security, security group bindings."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Row, and_, delete, exists, insert, or_, select, update
+
+from neutrino import errors, ipam
+from neutrino.api.v2.query import ListQuery
+from neutrino.context import Context
+from neutrino.db import Database, schema
+from neutrino.services import common, networks, quotas, security_groups
+from neutrino.services.listing import Listing, list_rows, standard_columns
+
+P, A = schema.ports, schema.ip_allocations
+ROUTER_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
+
+
+def fixed_ips_filter(values: list[str]) -> ColumnElement[bool]:
+    """`fixed_ips=ip_address=10.0.0.5` / `fixed_ips=subnet_id=...` (repeated = OR)."""
+    options = []
+    for value in values:
+        key, _, wanted = value.partition("=")
+        if key not in ("ip_address", "subnet_id") or not wanted:
+            raise errors.HTTPBadRequest(f"Invalid fixed_ips filter '{value}': use ip_address=ADDR or subnet_id=ID")
+        options.append(A.c[key] == wanted)
+    return P.c.id.in_(select(A.c.port_id).where(or_(*options)))
+
+
+LISTING = Listing(P, {
+    **standard_columns(P),
+    "binding:host_id": P.c.binding_host_id,
+}, {
+    "fixed_ips": fixed_ips_filter,
+    "security_groups": lambda ids: P.c.id.in_(select(schema.port_security_groups.c.port_id).where(
+        schema.port_security_groups.c.security_group_id.in_(ids))),
+})
+
+
+def visible(ctx: Context) -> ColumnElement[bool] | None:
+    """Own ports; a network owner also sees every port on its networks; admin sees all."""
+    if ctx.is_admin:
+        return None
+    owned_nets = select(schema.networks.c.id).where(schema.networks.c.project_id == ctx.project_id)
+    return or_(P.c.project_id == ctx.project_id, P.c.network_id.in_(owned_nets))
+
+
+def fetch(conn: Connection, ctx: Context, port_id: str, *, for_write: bool = False) -> Row:
+    where = [P.c.id == port_id]
+    seen = visible(ctx)
+    if seen is not None:
+        where.append(seen)
+    row = conn.execute(select(P).where(*where)).first()
+    if row is None:
+        raise errors.PortNotFound(port_id=port_id)
+    if for_write and not ctx.is_admin and row.project_id != ctx.project_id:
+        raise errors.PolicyNotAuthorized(action="update_port")
+    return row
+
+
+def render(conn: Connection, rows: list[Row], fields: list[str] | None = None) -> list[dict[str, Any]]:
+    """Port bodies; relations are loaded only when `fields` asks for them."""
+    want = (lambda name: name in fields) if fields else (lambda name: True)
+    ids = [r.id for r in rows]
+    ips: dict[str, list[dict[str, str]]] = defaultdict(list)
+    pairs: dict[str, list[dict[str, str]]] = defaultdict(list)
+    groups: dict[str, list[str]] = defaultdict(list)
+    tags: dict[str, list[str]] = {}
+    for chunk in common.chunked(ids):
+        if want("fixed_ips"):
+            for pid, sid, ip in conn.execute(select(A.c.port_id, A.c.subnet_id, A.c.ip_address)
+                                             .where(A.c.port_id.in_(chunk)).order_by(A.c.position)):
+                ips[pid].append({"subnet_id": sid, "ip_address": ip})
+        if want("allowed_address_pairs"):
+            AP = schema.allowed_address_pairs
+            for pid, ip, mac in conn.execute(select(AP.c.port_id, AP.c.ip_address, AP.c.mac_address)
+                                             .where(AP.c.port_id.in_(chunk)).order_by(AP.c.position)):
+                pairs[pid].append({"ip_address": ip, "mac_address": mac})
+        if want("security_groups"):
+            PSG = schema.port_security_groups
+            for pid, sg in conn.execute(select(PSG.c.port_id, PSG.c.security_group_id).where(PSG.c.port_id.in_(chunk))):
+                groups[pid].append(sg)
+    if want("tags"):
+        tags = common.load_tags(conn, ids)
+    out = []
+    for r in rows:
+        item = common.render_standard(r, tags)
+        item.update({
+            "network_id": r.network_id,
+            "mac_address": r.mac_address,
+            "admin_state_up": r.admin_state_up,
+            "status": r.status,
+            "device_owner": r.device_owner,
+            "device_id": r.device_id,
+            "fixed_ips": ips[r.id],
+            "allowed_address_pairs": pairs[r.id],
+            "security_groups": sorted(groups[r.id]),
+            "port_security_enabled": r.port_security_enabled,
+            "binding:host_id": r.binding_host_id,
+            "binding:vif_type": "bridge" if r.binding_host_id else "unbound",
+            "binding:vif_details": {},
+            "binding:vnic_type": "normal",
+            "binding:profile": {},
+        })
+        out.append(item)
+    return out
+
+
+# -- allocation (shared with DHCP, router and floating IP ports) ---------------------
+def subnets_of(conn: Connection, network_id: str) -> list[Row]:
+    S = schema.subnets
+    return list(conn.execute(select(S).where(S.c.network_id == network_id).order_by(S.c.created_at, S.c.id)))
+
+
+def allocate_ip(conn: Connection, subnet: Row, port_id: str, position: int = 0) -> str:
+    """The next free address of `subnet` for `port_id`; 409 when the pools are exhausted."""
+    pools = ipam.pools_from(subnet.allocation_pools)
+    taken: set[ipam.Address] | None = None
+    if ipam.pool_size(pools) <= ipam.SCAN_LIMIT:
+        taken = {ipaddress.ip_address(ip) for ip in conn.execute(
+            select(A.c.ip_address).where(A.c.subnet_id == subnet.id)).scalars()}
+
+    def is_taken(address: ipam.Address) -> bool:
+        return conn.execute(select(exists().where(A.c.subnet_id == subnet.id, A.c.ip_address == str(address)))).scalar()
+
+    address = ipam.pick_address(pools, is_taken, taken)
+    if address is None and taken is None:
+        # Random probing missed in a nearly full large pool: scan once.
+        taken = {ipaddress.ip_address(ip) for ip in conn.execute(
+            select(A.c.ip_address).where(A.c.subnet_id == subnet.id)).scalars()}
+        address = ipam.pick_address(pools, is_taken, taken)
+    if address is None:
+        raise errors.IpAddressGenerationFailure(net_id=subnet.network_id)
+    conn.execute(insert(A).values(subnet_id=subnet.id, ip_address=str(address), port_id=port_id,
+                                  network_id=subnet.network_id, position=position))
+    return str(address)
+
+
+def claim_ip(conn: Connection, subnet: Row, port_id: str, address: str, position: int = 0) -> None:
+    """Take a specific address; 409 IpAddressAlreadyAllocated if someone has it."""
+    holder = conn.execute(select(A.c.port_id).where(A.c.subnet_id == subnet.id, A.c.ip_address == address)).first()
+    if holder is not None:
+        raise errors.IpAddressAlreadyAllocated(ip=address, subnet_id=subnet.id)
+    conn.execute(insert(A).values(subnet_id=subnet.id, ip_address=address, port_id=port_id,
+                                  network_id=subnet.network_id, position=position))
+
+
+def resolve_fixed_ips(conn: Connection, network_id: str, requested: list[dict[str, Any]] | None,
+                      device_owner: str) -> list[tuple[Row, str | None]]:
+    """Turn a request's fixed_ips into (subnet, address or None for "any") pairs.
+
+    With none requested: one address from the first IPv4 subnet and the
+    first IPv6 subnet of the network, as Neutron does.
+    """
+    subnets = subnets_of(conn, network_id)
+    by_id = {s.id: s for s in subnets}
+    if requested is None:
+        chosen: list[tuple[Row, str | None]] = []
+        for version in (4, 6):
+            first = next((s for s in subnets if s.ip_version == version), None)
+            if first is not None:
+                chosen.append((first, None))
+        return chosen
+    out: list[tuple[Row, str | None]] = []
+    for item in requested:
+        subnet_id, address = item.get("subnet_id"), item.get("ip_address")
+        if subnet_id is not None:
+            subnet = by_id.get(subnet_id)
+            if subnet is None:
+                raise errors.InvalidInput(error_message=f"Failed to create port on network {network_id}, because fixed_ips included invalid subnet {subnet_id}")
+        elif address is not None:
+            ip = ipaddress.ip_address(address)
+            subnet = next((s for s in subnets if ip in ipaddress.ip_network(s.cidr)), None)
+            if subnet is None:
+                raise errors.InvalidIpForNetwork(ip_address=address)
+        else:
+            raise errors.InvalidInput(error_message="Each fixed_ips entry needs a subnet_id or an ip_address")
+        if address is not None:
+            check_address(subnet, address, device_owner)
+        out.append((subnet, address))
+    return out
+
+
+def check_address(subnet: Row, address: str, device_owner: str) -> None:
+    ip, net = ipaddress.ip_address(address), ipaddress.ip_network(subnet.cidr)
+    if ip not in net:
+        raise errors.InvalidIpForSubnet(ip_address=address)
+    if net.version == 4 and net.prefixlen < 31 and ip in (net.network_address, net.broadcast_address):
+        raise errors.InvalidIpForSubnet(ip_address=address)
+    if subnet.gateway_ip == address and device_owner not in ("network:router_interface", "network:router_gateway"):
+        raise errors.IpAddressAlreadyAllocated(ip=address, subnet_id=subnet.id)
+
+
+def assign_ips(conn: Connection, port_id: str, wanted: list[tuple[Row, str | None]]) -> None:
+    # Explicit addresses first, so an "any" request never takes one that was asked for.
+    for position, (subnet, address) in sorted(enumerate(wanted), key=lambda e: e[1][1] is None):
+        if address is None:
+            allocate_ip(conn, subnet, port_id, position)
+        else:
+            claim_ip(conn, subnet, port_id, address, position)
+
+
+def choose_mac(conn: Connection, network_id: str, mac: str | None) -> str:
+    if mac is not None:
+        if conn.execute(select(exists().where(P.c.network_id == network_id, P.c.mac_address == mac))).scalar():
+            raise errors.MacAddressInUse(net_id=network_id, mac=mac)
+        return mac
+    while True:
+        candidate = ipam.random_mac()
+        if not conn.execute(select(exists().where(P.c.network_id == network_id, P.c.mac_address == candidate))).scalar():
+            return candidate
+
+
+def insert_port(conn: Connection, project_id: str, network: Row, values: dict[str, Any]) -> str:
+    """Create a port row with its MAC, addresses, groups and pairs; returns its id.
+
+    Used by the API and by services that make ports of their own (DHCP,
+    router interfaces and gateways, floating IPs, load balancer VIPs).
+    """
+    moment = common.now()
+    port_id = values.get("id") or common.new_id()
+    owner = values.get("device_owner", "")
+    security = values.get("port_security_enabled", network.port_security_enabled)
+    groups = values.get("security_groups")
+    pairs = values.get("allowed_address_pairs") or []
+    if not security and groups:
+        raise errors.PortSecurityAndIPRequiredForSecurityGroups()
+    if not security and pairs:
+        raise errors.AddressPairAndPortSecurityRequired()
+    wanted = resolve_fixed_ips(conn, network.id, values.get("fixed_ips"), owner)
+    conn.execute(insert(P).values(
+        id=port_id, project_id=project_id, name=values.get("name", ""), description=values.get("description", ""),
+        created_at=moment, updated_at=moment, revision_number=1,
+        network_id=network.id, mac_address=choose_mac(conn, network.id, values.get("mac_address")),
+        admin_state_up=values.get("admin_state_up", True), status="DOWN",
+        device_owner=owner, device_id=values.get("device_id", ""),
+        binding_host_id=values.get("binding:host_id", ""), port_security_enabled=security,
+    ))
+    assign_ips(conn, port_id, wanted)
+    if security and groups is None and not owner.startswith("network:"):
+        groups = [security_groups.ensure_default(conn, project_id)]
+    bind_groups(conn, project_id, port_id, groups or [])
+    set_pairs(conn, port_id, pairs)
+    common.record_change(conn, "port", port_id, "create")
+    return port_id
+
+
+def bind_groups(conn: Connection, project_id: str, port_id: str, group_ids: list[str]) -> None:
+    PSG, SG = schema.port_security_groups, schema.security_groups
+    conn.execute(delete(PSG).where(PSG.c.port_id == port_id))
+    for group_id in dict.fromkeys(group_ids):
+        found = conn.execute(select(SG.c.project_id).where(SG.c.id == group_id)).first()
+        if found is None or found.project_id != project_id:
+            # Another project's group is as invisible as a missing one.
+            raise errors.SecurityGroupNotFound(id=group_id)
+        conn.execute(insert(PSG).values(port_id=port_id, security_group_id=group_id))
+
+
+def set_pairs(conn: Connection, port_id: str, pairs: list[dict[str, str]]) -> None:
+    AP = schema.allowed_address_pairs
+    conn.execute(delete(AP).where(AP.c.port_id == port_id))
+    mac = conn.execute(select(P.c.mac_address).where(P.c.id == port_id)).scalar_one()
+    for position, pair in enumerate(pairs):
+        conn.execute(insert(AP).values(port_id=port_id, ip_address=pair["ip_address"],
+                                       mac_address=pair.get("mac_address") or mac, position=position))
+
+
+def remove_port(conn: Connection, port_id: str) -> None:
+    """Delete a port and what hangs off it; its floating IPs become unassociated."""
+    FIP = schema.floatingips
+    for fip in conn.execute(select(FIP).where(FIP.c.fixed_port_id == port_id)).all():
+        common.bump(conn, FIP, "floatingip", fip,
+                    {"fixed_port_id": None, "fixed_ip_address": None, "router_id": None, "status": "DOWN"})
+    conn.execute(delete(A).where(A.c.port_id == port_id))
+    common.delete_resource(conn, P, "port", port_id)
+
+
+class Ports:
+    resource = "port"
+
+    def list(self, db: Database, ctx: Context, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+        with db.read() as conn:
+            rows, more = list_rows(conn, LISTING, query, visible(ctx))
+            return render(conn, rows, query.fields), more
+
+    def get(self, db: Database, ctx: Context, port_id: str) -> dict[str, Any]:
+        with db.read() as conn:
+            return render(conn, [fetch(conn, ctx, port_id)])[0]
+
+    def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
+        common.require_writer(ctx)
+        if not ctx.is_admin and "binding:host_id" in values:
+            raise errors.PolicyNotAuthorized(action="create_port:binding:host_id")
+        with db.write() as conn:
+            network = networks.fetch(conn, ctx, values["network_id"])
+            std = common.standard_values(ctx, dict(values))
+            if not ctx.is_admin and network.project_id != ctx.project_id:
+                if network.external and not network.shared:
+                    raise errors.PolicyNotAuthorized(action="create_port on an external network")
+                if values.get("fixed_ips") and any("ip_address" in f for f in values["fixed_ips"]):
+                    raise errors.PolicyNotAuthorized(action="create_port:fixed_ips:ip_address")
+            quotas.check(conn, std["project_id"], "port", 1)
+            port_id = insert_port(conn, std["project_id"], network, {**values, "id": std["id"]})
+            return render(conn, [fetch(conn, ctx, port_id)])[0]
+
+    def update(self, db: Database, ctx: Context, port_id: str, values: dict[str, Any],
+               if_match: int | None) -> dict[str, Any]:
+        common.require_writer(ctx)
+        for key in ("binding:host_id", "mac_address"):
+            if key in values and not ctx.is_admin:
+                raise errors.PolicyNotAuthorized(action=f"update_port:{key}")
+        with db.write() as conn:
+            row = fetch(conn, ctx, port_id, for_write=True)
+            common.check_revision(row, if_match)
+            security = values.get("port_security_enabled", row.port_security_enabled)
+            groups = values.get("security_groups")
+            pairs = values.get("allowed_address_pairs")
+            if not security:
+                PSG, AP = schema.port_security_groups, schema.allowed_address_pairs
+                has_groups = groups if groups is not None else conn.execute(
+                    select(exists().where(PSG.c.port_id == port_id))).scalar()
+                has_pairs = pairs if pairs is not None else conn.execute(
+                    select(exists().where(AP.c.port_id == port_id))).scalar()
+                if has_groups:
+                    raise errors.PortSecurityAndIPRequiredForSecurityGroups()
+                if has_pairs:
+                    raise errors.AddressPairAndPortSecurityRequired()
+            if "mac_address" in values and values["mac_address"] != row.mac_address:
+                choose_mac(conn, row.network_id, values["mac_address"])
+            if "fixed_ips" in values:
+                self._replace_ips(conn, row, values["fixed_ips"], values.get("device_owner", row.device_owner))
+            if groups is not None:
+                bind_groups(conn, row.project_id, port_id, groups)
+            if pairs is not None:
+                set_pairs(conn, port_id, pairs)
+            columns = {"binding:host_id": "binding_host_id"}
+            skip = {"fixed_ips", "security_groups", "allowed_address_pairs", "binding:vnic_type", "binding:profile"}
+            changes = {columns.get(k, k): v for k, v in values.items() if k not in skip}
+            common.bump(conn, P, "port", row, changes)
+            return render(conn, [fetch(conn, ctx, port_id)])[0]
+
+    def delete(self, db: Database, ctx: Context, port_id: str) -> None:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            row = fetch(conn, ctx, port_id, for_write=True)
+            # Router and floating IP ports go with their owner resource, as in Neutron.
+            if row.device_owner in ROUTER_OWNERS:
+                raise errors.PortInUse(port_id=port_id, net_id=row.network_id, device_id=row.device_id)
+            remove_port(conn, port_id)
+
+    def set_tags(self, db: Database, ctx: Context, port_id: str, add: list[str], remove: list[str] | None) -> list[str]:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            row = fetch(conn, ctx, port_id, for_write=True)
+            return common.set_tags(conn, P, "port", row, add, remove)
+
+    @staticmethod
+    def _replace_ips(conn: Connection, row: Row, requested: list[dict[str, Any]], owner: str) -> None:
+        """Keep addresses asked for again, release the others, take the new ones."""
+        current = {(sid, ip) for sid, ip in conn.execute(
+            select(A.c.subnet_id, A.c.ip_address).where(A.c.port_id == row.id))}
+        wanted = resolve_fixed_ips(conn, row.network_id, requested, owner)
+        keep = {(s.id, ip) for s, ip in wanted if ip is not None and (s.id, ip) in current}
+        for subnet_id, ip in current - keep:
+            conn.execute(delete(A).where(and_(A.c.subnet_id == subnet_id, A.c.ip_address == ip)))
+        new = [(s, ip) for s, ip in wanted if ip is None or (s.id, ip) not in keep]
+        assign_ips(conn, row.id, new)
+        for position, (subnet, ip) in enumerate(wanted):
+            if ip is not None:
+                conn.execute(update(A).where(A.c.subnet_id == subnet.id, A.c.ip_address == ip).values(position=position))
