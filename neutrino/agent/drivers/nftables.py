@@ -31,12 +31,6 @@ class NftDriver:
         nft.set_handle_output(False)
         return nft
 
-    def _run(self, command: str) -> str:
-        rc, out, err = self._worker.call(lambda: self._nft.cmd(command))
-        if rc != 0:
-            raise NftError(f"nft {command}: {err.strip()}")
-        return str(out)
-
     def listing(self, tables: tuple[tuple[str, str], ...]) -> str | None:
         """The kernel's text of our tables; None when one is missing."""
         texts = []

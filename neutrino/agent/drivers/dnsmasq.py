@@ -1,0 +1,101 @@
+"""dnsmasq, one process per network in its qdhcp- namespace.
+
+Host entries and options live in files that dnsmasq re-reads on SIGHUP, so a
+port change never restarts it; only a change of its command line (a subnet's
+range) does. The command line is compared with /proc/<pid>/cmdline, so what
+runs is what is observed, across agent restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from neutrino.plan.state import DhcpServer
+
+
+class DnsmasqDriver:
+    def __init__(self, state_dir: Path) -> None:
+        self.root = state_dir / "dhcp"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _dir(self, network_id: str) -> Path:
+        return self.root / network_id
+
+    def argv(self, server: DhcpServer) -> list[str]:
+        where = self._dir(server.network_id)
+        return [
+            "dnsmasq", "--conf-file=", "--no-hosts", "--no-resolv", "--port=0",
+            "--bind-interfaces", f"--interface={server.interface}", "--except-interface=lo",
+            "--leasefile-ro", "--dhcp-authoritative", "--no-ping",
+            f"--pid-file={where / 'pid'}", f"--dhcp-hostsfile={where / 'hosts'}",
+            f"--dhcp-optsfile={where / 'opts'}",
+            *(f"--dhcp-range={r}" for r in server.ranges),
+        ]
+
+    def running_pid(self, network_id: str) -> int | None:
+        try:
+            pid = int((self._dir(network_id) / "pid").read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return None
+        return pid if cmdline.startswith(b"dnsmasq\0") else None
+
+    def ensure(self, server: DhcpServer) -> str | None:
+        """Make dnsmasq serve `server`; returns what was done, None if nothing."""
+        where = self._dir(server.network_id)
+        where.mkdir(parents=True, exist_ok=True)
+        changed = _write_if_changed(where / "hosts", server.hosts)
+        changed |= _write_if_changed(where / "opts", server.opts)
+        argv = self.argv(server)
+        pid = self.running_pid(server.network_id)
+        if pid is not None and _cmdline(pid) == argv:
+            if changed:
+                os.kill(pid, signal.SIGHUP)
+                return "reloaded"
+            return None
+        if pid is not None:
+            _terminate(pid)
+        subprocess.run(["ip", "netns", "exec", server.netns, *argv], check=True,
+                       capture_output=True, timeout=10)
+        return "started"
+
+    def stop(self, network_id: str) -> None:
+        pid = self.running_pid(network_id)
+        if pid is not None:
+            _terminate(pid)
+        shutil.rmtree(self._dir(network_id), ignore_errors=True)
+
+    def served_networks(self) -> set[str]:
+        return {p.name for p in self.root.iterdir() if p.is_dir()}
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+    except FileNotFoundError:
+        return []
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    if path.exists() and path.read_text() == text:
+        return False
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return True
+
+
+def _terminate(pid: int, timeout: float = 2.0) -> None:
+    """SIGTERM and wait, so that a successor can bind the DHCP port."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.005)

@@ -1,0 +1,177 @@
+"""Links and addresses through netlink (pyroute2), in any namespace."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from neutrino.plan.state import Address, Link, VethPeer
+
+IFF_UP = 0x1
+VXLAN_PORT = 4789
+
+
+@dataclass(frozen=True)
+class ObservedLink:
+    index: int
+    name: str
+    kind: str | None  # None for links without IFLA_LINKINFO ("external" NICs, lo)
+    master: int | None
+    up: bool
+    mac: str | None
+    vni: int | None
+
+
+class LinkDriver:
+    """Holds one netlink socket per namespace it works in."""
+
+    def __init__(self) -> None:
+        self._sockets: dict[str | None, IPRoute] = {}
+
+    def socket(self, netns: str | None) -> IPRoute:
+        if netns not in self._sockets:
+            self._sockets[netns] = IPRoute(netns=netns) if netns else IPRoute()
+        return self._sockets[netns]
+
+    def forget(self, netns: str | None) -> None:
+        sock = self._sockets.pop(netns, None)
+        if sock is not None:
+            sock.close()
+
+    def close(self) -> None:
+        for netns in list(self._sockets):
+            self.forget(netns)
+
+    # --- observe ---------------------------------------------------------------
+
+    def observe(self, netns: str | None) -> dict[str, ObservedLink]:
+        links = {}
+        for msg in self.socket(netns).get_links():
+            kind = msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND")
+            vni = (msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA", "IFLA_VXLAN_ID")
+                   if kind == "vxlan" else None)
+            name = msg.get("ifname")
+            links[name] = ObservedLink(
+                index=msg["index"], name=name, kind=kind, master=msg.get("master"),
+                up=bool(msg["flags"] & IFF_UP), mac=msg.get("address"), vni=vni)
+        return links
+
+    # --- apply -----------------------------------------------------------------
+
+    def ensure(self, link: Link, observed: dict[str, ObservedLink]) -> str | None:
+        """Make `link` as desired, changing only what differs; says what it did, if anything.
+
+        `observed` (the links of its namespace) is kept up to date.
+        """
+        sock = self.socket(link.netns)
+        current = observed.get(link.name)
+        action = None
+        if current is not None and not _same_kind(current, link):
+            sock.link("del", index=current.index)
+            current, action = None, "re-created"
+        if current is None:
+            if link.kind == "external":
+                return None  # someone else creates it (a VM's tap, a real NIC)
+            self._create(sock, link)
+            action = action or "created"
+            current = self._refresh(link.netns, link.name)
+            if link.peer is not None:
+                self.ensure_peer(link.peer, {})
+        master = observed[link.master].index if link.master else None
+        if current.master != master:
+            sock.link("set", index=current.index, master=master or 0)
+            action = action or "fixed"
+        if current.up != link.up:
+            sock.link("set", index=current.index, state="up" if link.up else "down")
+            action = action or "fixed"
+        if action:
+            observed[link.name] = self._refresh(link.netns, link.name)
+        return action
+
+    def ensure_peer(self, peer: VethPeer, observed: dict[str, ObservedLink]) -> bool:
+        """Fix the far end of a veth: MAC, master, up (`observed` is of its namespace)."""
+        sock = self.socket(peer.netns)
+        current = observed.get(peer.name) or self._refresh(peer.netns, peer.name)
+        changes: dict[str, object] = {}
+        if peer.mac and current.mac != peer.mac:
+            changes["address"] = peer.mac
+        if peer.master:
+            master = observed.get(peer.master) or self._refresh(peer.netns, peer.master)
+            if current.master != master.index:
+                changes["master"] = master.index
+        if not current.up:
+            changes["state"] = "up"
+        if changes:
+            sock.link("set", index=current.index, **changes)
+        return bool(changes)
+
+    def _create(self, sock: IPRoute, link: Link) -> None:
+        spec: dict[str, object] = {"ifname": link.name, "kind": link.kind}
+        if link.kind == "veth":
+            assert link.peer is not None
+            peer: dict[str, object] = {"ifname": link.peer.name}
+            if link.peer.netns:
+                peer["net_ns_fd"] = link.peer.netns
+            if link.peer.mac:
+                peer["address"] = link.peer.mac
+            spec["peer"] = peer
+        elif link.kind == "vxlan":
+            spec.update(vxlan_id=link.vni, vxlan_port=VXLAN_PORT, vxlan_learning=0)
+            if link.local_ip:
+                spec["vxlan_local"] = link.local_ip
+        elif link.kind == "vlan":
+            spec.update(link=sock.link_lookup(ifname=link.parent)[0], vlan_id=link.vlan_id)
+        sock.link("add", **spec)
+
+    def _refresh(self, netns: str | None, name: str) -> ObservedLink:
+        sock = self.socket(netns)
+        msg = sock.get_links(sock.link_lookup(ifname=name)[0])[0]
+        kind = msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND")
+        return ObservedLink(
+            index=msg["index"], name=name, kind=kind, master=msg.get("master"),
+            up=bool(msg["flags"] & IFF_UP), mac=msg.get("address"),
+            vni=msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA", "IFLA_VXLAN_ID")
+            if kind == "vxlan" else None)
+
+    def delete(self, netns: str | None, name: str) -> None:
+        sock = self.socket(netns)
+        try:
+            sock.link("del", index=sock.link_lookup(ifname=name)[0])
+        except (IndexError, NetlinkError):
+            pass  # already gone (a veth goes with its peer)
+
+    def set_up(self, netns: str | None, name: str) -> None:
+        sock = self.socket(netns)
+        sock.link("set", index=sock.link_lookup(ifname=name)[0], state="up")
+
+    # --- addresses -------------------------------------------------------------
+
+    def ensure_addresses(self, netns: str | None, ifname: str, wanted: list[Address]) -> bool:
+        """Exactly `wanted` on `ifname` (IPv6 link-local addresses are the kernel's)."""
+        sock = self.socket(netns)
+        index = sock.link_lookup(ifname=ifname)[0]
+        present = set()
+        for msg in sock.get_addr(index=index):
+            cidr = f"{msg.get('address')}/{msg['prefixlen']}"
+            if ipaddress.ip_interface(cidr).ip.is_link_local:
+                continue
+            present.add(cidr)
+        desired = {a.cidr for a in wanted}
+        for cidr in present - desired:
+            address, prefixlen = cidr.split("/")
+            sock.addr("del", index=index, address=address, prefixlen=int(prefixlen))
+        for cidr in sorted(desired - present):
+            address, prefixlen = cidr.split("/")
+            sock.addr("add", index=index, address=address, prefixlen=int(prefixlen))
+        return present != desired
+
+
+def _same_kind(current: ObservedLink, link: Link) -> bool:
+    if link.kind == "external":
+        return True
+    if current.kind != link.kind:
+        return False
+    return link.kind != "vxlan" or current.vni == link.vni

@@ -1,0 +1,271 @@
+"""The agent's reconciler: make one host's kernel match the plan.
+
+Level-based, never edge-based. Each sync starts from a complete model
+snapshot, compiles the host's desired state (neutrino.plan), observes the
+kernel, and changes only what differs. It never asks "what event happened?",
+so a missed event, an agent restart and drift (a bridge, tap, rule or table
+removed by hand) are all handled by the same code: the next sync repairs them.
+A sync over an unchanged kernel does nothing: no link is re-created, no table
+is replaced, dnsmasq is neither restarted nor signalled.
+
+Steps, in the order that keeps the host safe: namespaces; the firewall
+(before any new tap appears, so a port is never briefly unfiltered); links,
+bridges first; addresses; dnsmasq (host entries, then SIGHUP); lab instances'
+DHCP clients; then garbage: links and namespaces with our names that the
+plan no longer wants. Every object we create has a deterministic name, which
+is how we find what we own after a restart; we touch nothing else.
+
+nftables: the tables are replaced whole, in one transaction (`delete table` +
+`add table` commit atomically, and conntrack entries live outside the tables,
+so established flows survive), and only when they differ from the plan: the
+plan's digest and a digest of the kernel's own listing are kept in the state
+directory; a sync lists the tables and compares. Any hand edit changes the
+listing and is undone on the next sync.
+
+Errors are per object: a failing link or dnsmasq is reported in the SyncReport
+and retried on the next sync, while the rest of the host converges.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from neutrino.agent.drivers import netns as ns
+from neutrino.agent.drivers.dnsmasq import DnsmasqDriver
+from neutrino.agent.drivers.links import LinkDriver, ObservedLink
+from neutrino.agent.drivers.nftables import NftDriver, listing_digest
+from neutrino.lab import instance as lab
+from neutrino.plan import Address, DesiredState, HostConfig, compile_host, names
+
+ACTIVE, DOWN = "ACTIVE", "DOWN"
+
+
+@dataclass
+class SyncReport:
+    revision: int
+    ports: dict[str, str]  # port id -> ACTIVE | DOWN
+    errors: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)  # empty: the kernel was already right
+    seconds: float = 0.0
+
+
+class Agent:
+    def __init__(self, host: HostConfig, state_dir: Path | str) -> None:
+        self.host = host
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.links = LinkDriver()
+        self.dnsmasq = DnsmasqDriver(self.state_dir)
+        self._nft: NftDriver | None = None
+        self._worker: ns.NetnsThread | None = None
+        self._worker_inode: int | None = None
+        self._lock = threading.Lock()
+
+    # --- public --------------------------------------------------------------------
+
+    def sync(self, model: dict[str, Any]) -> SyncReport:
+        """Converge the kernel on `model` (a full snapshot); safe to call again at any time."""
+        return self.apply(compile_host(model, self.host))
+
+    def apply(self, desired: DesiredState) -> SyncReport:
+        with self._lock:
+            started = time.perf_counter()
+            report = SyncReport(revision=desired.revision, ports={},
+                                errors=list(desired.problems))
+            self._ensure_namespaces(desired, report)
+            self._ensure_firewall(desired, report)
+            observed = self._ensure_links(desired, report)
+            self._ensure_addresses(desired, report)
+            self._ensure_dhcp(desired, report)
+            self._ensure_instances(desired, report)
+            self._collect_namespaces(desired, report)
+            host_links = observed.get(self.host.netns, {})
+            report.ports = {
+                port_id: ACTIVE if (link := host_links.get(dev)) is not None and link.up else DOWN
+                for port_id, dev in desired.ports.items()
+            }
+            report.seconds = time.perf_counter() - started
+            return report
+
+    def teardown(self) -> None:
+        """Remove everything this agent made: namespaces, processes, links, tables, state."""
+        with self._lock:
+            for network_id in self.dnsmasq.served_networks():
+                self.dnsmasq.stop(network_id)
+            for name in self._owned_namespaces():
+                self._delete_namespace(name)
+            if self.host.netns is not None:
+                self._close_worker()
+                self.links.forget(self.host.netns)
+                ns.delete_namespace(self.host.netns)
+            else:
+                self._firewall().delete(compile_host({}, self.host).firewall.tables)
+                for link in self.links.observe(None).values():
+                    if self._owns_host_link(link, set()):
+                        self.links.delete(None, link.name)
+            self._collect_outside()
+            self.close()
+            (self.state_dir / "firewall.json").unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Release sockets and threads; the kernel state stays as it is."""
+        self._close_worker()
+        self.links.close()
+
+    # --- namespaces ---------------------------------------------------------------
+
+    def _owned_namespaces(self) -> set[str]:
+        prefixes = tuple(f"{self.host.ns_prefix}{kind}" for kind in names.NAMESPACE_KINDS)
+        return {name for name in ns.list_namespaces() if name.startswith(prefixes)}
+
+    def _ensure_namespaces(self, desired: DesiredState, report: SyncReport) -> None:
+        for name in desired.namespaces:
+            try:
+                if ns.ensure_namespace(name):
+                    self.links.forget(name)
+                    self.links.set_up(name, "lo")
+                    report.changes.append(f"create namespace {name}")
+            except Exception as error:
+                report.errors.append(f"namespace {name}: {error}")
+
+    def _collect_namespaces(self, desired: DesiredState, report: SyncReport) -> None:
+        wanted_dhcp = {server.network_id for server in desired.dhcp}
+        for network_id in self.dnsmasq.served_networks() - wanted_dhcp:
+            self.dnsmasq.stop(network_id)
+            report.changes.append(f"stop dnsmasq {network_id}")
+        for name in self._owned_namespaces() - set(desired.namespaces):
+            try:
+                self._delete_namespace(name)
+                report.changes.append(f"delete namespace {name}")
+            except Exception as error:
+                report.errors.append(f"namespace {name}: {error}")
+
+    def _delete_namespace(self, name: str) -> None:
+        self.links.forget(name)
+        lab.delete_instance(self.state_dir, name)
+
+    def _collect_outside(self) -> None:
+        """Drop our NICs' far ends, and an outside namespace nobody else uses any more."""
+        for config in self.host.physnets.values():
+            outside = config.outside_netns
+            if outside is None or outside not in ns.list_namespaces():
+                continue
+            links = self.links.observe(outside)
+            for link in links.values():
+                if link.name.startswith(names.outside_end(self.host, None)):
+                    self.links.delete(outside, link.name)
+            self.links.forget(outside)
+            remaining = self.links.observe(outside)
+            self.links.forget(outside)
+            if all(link.kind in ("bridge", None) for link in remaining.values()):
+                ns.delete_namespace(outside)
+
+    # --- firewall ------------------------------------------------------------------
+
+    def _firewall(self) -> NftDriver:
+        """The nft driver, in a thread inside the host namespace (re-made if it was)."""
+        inode = os.stat(ns.NETNS_DIR / self.host.netns).st_ino if self.host.netns else 0
+        if self._nft is None or inode != self._worker_inode:
+            self._close_worker()
+            self._worker = ns.NetnsThread(self.host.netns)
+            self._worker_inode = inode
+            self._nft = NftDriver(self._worker)
+            self._nft.enable_bridge_netfilter()
+        return self._nft
+
+    def _close_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+        self._worker = self._nft = None
+
+    def _ensure_firewall(self, desired: DesiredState, report: SyncReport) -> None:
+        state_file = self.state_dir / "firewall.json"
+        firewall = desired.firewall
+        try:
+            nft = self._firewall()
+            listing = nft.listing(firewall.tables)
+            stored = json.loads(state_file.read_text()) if state_file.exists() else {}
+            if listing is not None and stored == {"digest": firewall.digest,
+                                                  "listing": listing_digest(listing)}:
+                return
+            nft.replace(firewall)
+            listing = nft.listing(firewall.tables) or ""
+            state_file.write_text(json.dumps({"digest": firewall.digest,
+                                              "listing": listing_digest(listing)}))
+            report.changes.append(f"replace firewall {firewall.digest}")
+        except Exception as error:
+            report.errors.append(f"firewall: {error}")
+
+    # --- links ---------------------------------------------------------------------
+
+    def _ensure_links(
+        self, desired: DesiredState, report: SyncReport
+    ) -> dict[str | None, dict[str, ObservedLink]]:
+        netnses = {link.netns for link in desired.links} | {self.host.netns}
+        observed = {netns: self.links.observe(netns) for netns in netnses}
+        for link in desired.links:
+            try:
+                action = self.links.ensure(link, observed[link.netns])
+                if action:
+                    report.changes.append(f"{action} link {link.name}")
+                # Far ends on a shared outside bridge are checked on every sync;
+                # others (instance eth0, DHCP ns-) only when their veth is made.
+                if link.peer is not None and link.peer.master is not None:
+                    if self.links.ensure_peer(link.peer, observed[link.peer.netns]):
+                        report.changes.append(f"fixed link {link.peer.name}")
+            except Exception as error:
+                report.errors.append(f"link {link.name}: {error}")
+        wanted = {link.name for link in desired.links if link.netns == self.host.netns}
+        for link in list(observed[self.host.netns].values()):
+            if self._owns_host_link(link, wanted):
+                self.links.delete(self.host.netns, link.name)
+                del observed[self.host.netns][link.name]
+                report.changes.append(f"delete link {link.name}")
+        return observed
+
+    def _owns_host_link(self, link: ObservedLink, wanted: set[str]) -> bool:
+        """Links of the host namespace that carry our names (VM taps are not ours)."""
+        if link.name in wanted:
+            return False
+        if link.name.startswith(("brq", "vxlan-")):
+            return True
+        if link.name.startswith("tap"):
+            return link.kind == "veth"  # a lab instance's; a VM's tap is a tun
+        nics = [c.interface[:10] + "." for c in self.host.physnets.values()]
+        return link.name.startswith(tuple(nics)) and link.kind in ("vlan", "veth")
+
+    def _ensure_addresses(self, desired: DesiredState, report: SyncReport) -> None:
+        by_link: dict[tuple[str | None, str], list[Address]] = {}
+        for address in desired.addresses:
+            by_link.setdefault((address.netns, address.ifname), []).append(address)
+        for (netns, ifname), addresses in by_link.items():
+            try:
+                if self.links.ensure_addresses(netns, ifname, addresses):
+                    report.changes.append(f"set addresses of {ifname}")
+            except Exception as error:
+                report.errors.append(f"addresses of {ifname}: {error}")
+
+    # --- processes -------------------------------------------------------------------
+
+    def _ensure_dhcp(self, desired: DesiredState, report: SyncReport) -> None:
+        for server in desired.dhcp:
+            try:
+                done = self.dnsmasq.ensure(server)
+                if done:
+                    report.changes.append(f"{done} dnsmasq {server.network_id}")
+            except Exception as error:
+                report.errors.append(f"dnsmasq {server.network_id}: {error}")
+
+    def _ensure_instances(self, desired: DesiredState, report: SyncReport) -> None:
+        for instance in desired.instances:
+            try:
+                if lab.ensure_dhcp_client(self.state_dir, instance.netns, instance.ifname):
+                    report.changes.append(f"start dhcp client {instance.netns}")
+            except Exception as error:
+                report.errors.append(f"instance {instance.id}: {error}")
