@@ -28,8 +28,10 @@ class DnsmasqDriver:
 
     def argv(self, server: DhcpServer) -> list[str]:
         where = self._dir(server.network_id)
+        # --user=root: it re-reads its files from the agent's private state dir,
+        # which "nobody" cannot enter.
         return [
-            "dnsmasq", "--conf-file=", "--no-hosts", "--no-resolv", "--port=0",
+            "dnsmasq", "--conf-file=", "--user=root", "--no-hosts", "--no-resolv", "--port=0",
             "--bind-interfaces", f"--interface={server.interface}", "--except-interface=lo",
             "--leasefile-ro", "--dhcp-authoritative", "--no-ping",
             f"--pid-file={where / 'pid'}", f"--dhcp-hostsfile={where / 'hosts'}",

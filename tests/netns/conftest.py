@@ -1,0 +1,31 @@
+"""Real-kernel tests: every test gets its own name prefix and leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from netlab import Lab, leftovers
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/netns/" in str(item.path):
+            item.add_marker(pytest.mark.netns)
+            if os.geteuid() != 0:
+                item.add_marker(pytest.mark.skip(reason="netns tests need root"))
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    """A Lab whose namespaces and processes are all gone when the test ends, pass or fail."""
+    prefix = f"tn{secrets.token_hex(3)}-"
+    lab = Lab(prefix, tmp_path / "state")
+    try:
+        yield lab
+    finally:
+        lab.close()
+        assert leftovers(prefix, lab.state_root) == []

@@ -1,0 +1,133 @@
+"""Helpers of the real-kernel tests: hosts, agents, instances, packets."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from neutrino.agent import Agent
+from neutrino.agent.drivers import netns as ns
+from neutrino.lab import models
+from neutrino.lab.instance import exec_in_instance
+from neutrino.plan import HostConfig, names
+
+PYTHON = sys.executable
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
+    """Poll until `predicate` returns something truthy; return it, or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+        time.sleep(interval)
+
+
+def ipv4_of(netns: str, ifname: str = "eth0") -> str | None:
+    _, out, _ = exec_in_instance(netns, ["ip", "-4", "-o", "addr", "show", "dev", ifname])
+    fields = out.split()
+    return fields[3].split("/")[0] if len(fields) > 3 else None
+
+
+def ping(netns: str, address: str, timeout: int = 1) -> bool:
+    rc, _, _ = exec_in_instance(netns, ["busybox", "ping", "-c", "1", "-W", str(timeout),
+                                        address], timeout=timeout + 2)
+    return rc == 0
+
+
+def tcp_reachable(netns: str, address: str, port: int, timeout: float = 1.0) -> bool:
+    code = ("import socket,sys;s=socket.create_connection((sys.argv[1],int(sys.argv[2])),"
+            "timeout=float(sys.argv[3]));s.sendall(b'hi');print(s.recv(16).decode())")
+    rc, out, _ = exec_in_instance(netns, [PYTHON, "-c", code, address, str(port), str(timeout)],
+                                  timeout=timeout + 3)
+    return rc == 0 and out.strip() == "hi"
+
+
+class Lab:
+    """Hosts, agents and instances of one test, all named with its unique prefix."""
+
+    def __init__(self, prefix: str, state_root: Path) -> None:
+        self.prefix = prefix
+        self.state_root = state_root
+        self.agents: list[Agent] = []
+        self.servers: list[subprocess.Popen[bytes]] = []
+
+    def host(self, name: str = "h1") -> HostConfig:
+        return HostConfig.isolated(name, prefix=self.prefix)
+
+    def agent(self, host: HostConfig) -> Agent:
+        agent = Agent(host, self.state_root / host.name)
+        self.agents.append(agent)
+        return agent
+
+    def instance_netns(self, host: HostConfig, instance: dict[str, Any]) -> str:
+        return names.instance_netns(host, instance["id"])
+
+    def wait_ip(self, host: HostConfig, instance: dict[str, Any], address: str) -> str:
+        netns = self.instance_netns(host, instance)
+        wait_for(lambda: ipv4_of(netns) == address)
+        return netns
+
+    def tcp_echo_server(self, netns: str, port: int) -> None:
+        """An echo server in `netns` for the rest of the test."""
+        code = ("import socket,sys,threading\n"
+                "s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+                "s.bind(('0.0.0.0',int(sys.argv[1])));s.listen()\n"
+                "def echo(c):\n"
+                "  while (d:=c.recv(65536)): c.sendall(d)\n"
+                "while True:\n"
+                "  c,_=s.accept();threading.Thread(target=echo,args=(c,),daemon=True).start()\n")
+        server = subprocess.Popen(["ip", "netns", "exec", netns, PYTHON, "-c", code, str(port)])
+        self.servers.append(server)
+        wait_for(lambda: tcp_reachable(netns, "127.0.0.1", port))
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.kill()
+            server.wait()
+        for agent in self.agents:
+            agent.teardown()
+        for name in ns.list_namespaces():  # whatever a failed agent left
+            if name.startswith(self.prefix):
+                ns.delete_namespace(name)
+
+
+def leftovers(prefix: str, state_root: Path) -> list[str]:
+    found = [f"namespace {n}" for n in ns.list_namespaces() if n.startswith(prefix)]
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                cmdline = Path(entry.path, "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if prefix in cmdline or str(state_root) in cmdline:
+                found.append(f"process {entry.name}: {cmdline}")
+    return found
+
+
+def flat_model(host: str, count: int = 2, **port_fields: Any) -> tuple[dict[str, Any], ...]:
+    """A flat network with DHCP on `host` and `count` instances: (model, sg, instances...)."""
+    net = models.network("flat")
+    sub = models.subnet(net, "10.10.0.0/24")
+    sg = models.default_security_group()
+    ports = [models.port(net, sub, f"10.10.0.{10 + i}", security_groups=[sg["id"]],
+                         **port_fields) for i in range(count)]
+    instances = [models.instance(f"vm{i}", host, p) for i, p in enumerate(ports)]
+    model = models.snapshot(
+        networks=[net], subnets=[sub], security_groups=[sg],
+        ports=[models.dhcp_port(net, sub, "10.10.0.2", host=host), *ports],
+        instances=instances)
+    return (model, sg, *instances)
+
+
+def port_of(model: dict[str, Any], instance: dict[str, Any]) -> dict[str, Any]:
+    return next(p for p in model["ports"] if p["id"] == instance["port_ids"][0])
