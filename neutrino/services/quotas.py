@@ -34,7 +34,7 @@ TABLES: dict[str, Table] = {
 
 def limits(conn: Connection, project_id: str) -> dict[str, int]:
     Q = schema.quotas
-    found = dict(conn.execute(select(Q.c.resource, Q.c.limit).where(Q.c.project_id == project_id)).tuples())
+    found = dict(conn.execute(select(Q.c.resource, Q.c.limit).where(Q.c.project_id == project_id)).all())
     return {resource: found.get(resource, default) for resource, default in DEFAULTS.items()}
 
 

@@ -16,9 +16,9 @@ NETWORK = {
     "status": Attr(post=False, sort=True),
     "subnets": Attr(post=False),
     "port_security_enabled": Attr(boolean, put=True),
-    "provider:network_type": Attr(one_of("flat", "vlan", "vxlan"), admin_only=True),
-    "provider:physical_network": Attr(string(64, allow_none=True), admin_only=True),
-    "provider:segmentation_id": Attr(ranged_int(1, 2**24 - 1, allow_none=True), admin_only=True,
+    "provider:network_type": Attr(one_of("flat", "vlan", "vxlan"), put=True, admin_only=True),
+    "provider:physical_network": Attr(string(64, allow_none=True), put=True, admin_only=True),
+    "provider:segmentation_id": Attr(ranged_int(1, 2**24 - 1, allow_none=True), put=True, admin_only=True,
                                      filter_convert=int),
 }
 

@@ -1,0 +1,3 @@
+from neutrino.cli.main import app
+
+app()

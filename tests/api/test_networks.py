@@ -1,0 +1,131 @@
+"""Networks: attributes, provider segments, visibility, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Api
+from tests.conftest import expect_error as error
+
+
+def test_create_network_has_neutron_shape(api: Api) -> None:
+    net = api.demo.create("networks", name="net1")
+    assert net["name"] == "net1"
+    assert net["admin_state_up"] is True and net["shared"] is False and net["router:external"] is False
+    assert net["status"] == "ACTIVE" and net["subnets"] == [] and net["port_security_enabled"] is True
+    assert net["mtu"] == 1450  # vxlan tenant network
+    assert net["project_id"] == net["tenant_id"] == api.demo.project_id
+    assert net["revision_number"] == 1 and net["tags"] == []
+    assert net["created_at"].endswith("Z") and net["updated_at"].endswith("Z")
+    assert "provider:network_type" not in net  # provider attributes are admin-only
+    shown = api.admin.get(f"/networks/{net['id']}").json()["network"]
+    assert shown["provider:network_type"] == "vxlan" and shown["provider:physical_network"] is None
+    assert isinstance(shown["provider:segmentation_id"], int)
+
+
+def test_flat_network_on_known_physnet_only_once(api: Api) -> None:
+    flat = api.admin.create("networks", name="flat_net", **{
+        "provider:network_type": "flat", "provider:physical_network": "default"})
+    assert flat["provider:segmentation_id"] is None and flat["mtu"] == 1500
+    again = api.admin.post("/networks", json={"network": {
+        "provider:network_type": "flat", "provider:physical_network": "default"}})
+    error(again, 409, "FlatNetworkInUse")
+    unknown = api.admin.post("/networks", json={"network": {
+        "provider:network_type": "flat", "provider:physical_network": "nowhere"}})
+    assert "nowhere" in error(unknown, 400, "InvalidInput")
+
+
+def test_vlan_ids_unique_per_physnet_and_in_range(api: Api) -> None:
+    def vlan(vid: int, physnet: str = "default"):  # type: ignore[no-untyped-def]
+        return api.admin.post("/networks", json={"network": {
+            "provider:network_type": "vlan", "provider:physical_network": physnet, "provider:segmentation_id": vid}})
+
+    assert vlan(100).status_code == 201
+    error(vlan(100), 409, "VlanIdInUse")
+    assert vlan(100, "physnet2").status_code == 201
+    error(vlan(5000), 400, "InvalidInput")
+    allocated = api.admin.create("networks", **{"provider:network_type": "vlan", "provider:physical_network": "default"})
+    assert allocated["provider:segmentation_id"] == 101  # lowest free in 100-199
+
+
+def test_member_cannot_set_provider_or_shared(api: Api) -> None:
+    response = api.demo.post("/networks", json={"network": {"provider:network_type": "vxlan"}})
+    error(response, 403, "PolicyNotAuthorized")
+    error(api.demo.post("/networks", json={"network": {"shared": True}}), 403, "PolicyNotAuthorized")
+
+
+def test_visibility_private_shared_external(api: Api) -> None:
+    private = api.admin.create("networks", name="private")
+    shared = api.admin.create("networks", name="shared", shared=True)
+    ext = api.admin.create("networks", name="ext", **{"router:external": True})
+    error(api.demo.get(f"/networks/{private['id']}"), 404, "NetworkNotFound")
+    names = {n["name"] for n in api.demo.get("/networks").json()["networks"]}
+    assert names == {"shared", "ext"}
+    assert api.demo.get(f"/networks/{shared['id']}").status_code == 200
+    assert api.demo.delete(f"/networks/{shared['id']}").status_code in (403, 404)
+    assert api.demo.put(f"/networks/{ext['id']}", json={"network": {"name": "x"}}).status_code in (403, 404)
+    assert api.admin.get(f"/networks/{shared['id']}").json()["network"]["name"] == "shared"
+
+
+def test_update_bumps_revision_and_if_match(api: Api) -> None:
+    net = api.demo.create("networks", name="a")
+    updated = api.demo.put(f"/networks/{net['id']}", json={"network": {"name": "b", "admin_state_up": False}})
+    assert updated.status_code == 200
+    body = updated.json()["network"]
+    assert body["name"] == "b" and body["admin_state_up"] is False and body["revision_number"] == 2
+    stale = api.demo.put(f"/networks/{net['id']}", json={"network": {"name": "c"}},
+                         headers={"If-Match": "revision_number=1"})
+    error(stale, 412, "RevisionNumberConstraintFailed")
+    fresh = api.demo.put(f"/networks/{net['id']}", json={"network": {"name": "c"}},
+                         headers={"If-Match": "revision_number=2"})
+    assert fresh.status_code == 200 and fresh.json()["network"]["revision_number"] == 3
+    provider = api.admin.put(f"/networks/{net['id']}", json={"network": {"provider:segmentation_id": 7}})
+    error(provider, 400, "InvalidInput")
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ({"network": {"name": 5}}, "not a valid string"),
+    ({"network": {"admin_state_up": "maybe"}}, "cannot be converted to boolean"),
+    ({"network": {"colour": "red"}}, "Unrecognized attribute"),
+    ({"net": {}}, "single key 'network'"),
+    ({"network": {"id": "x"}}, "not allowed in POST"),
+    ({"network": {"mtu": 20}}, "not in range"),
+])
+def test_bad_input_is_400_and_changes_nothing(api: Api, body: dict, fragment: str) -> None:
+    response = api.demo.post("/networks", json=body)
+    assert response.status_code == 400, response.text
+    assert fragment in response.json()["NeutronError"]["message"]
+    assert api.demo.get("/networks").json()["networks"] == []
+
+
+def test_malformed_json_is_400(api: Api) -> None:
+    response = api.demo.post("/networks", content=b"{nope", headers={"Content-Type": "application/json"})
+    assert "Malformed JSON" in error(response, 400, "BadRequest")
+
+
+def test_delete_network_in_use_is_409(api: Api) -> None:
+    net = api.demo.create("networks")
+    subnet = api.demo.create("subnets", network_id=net["id"], cidr="10.1.0.0/24", ip_version=4)
+    port = api.demo.create("ports", network_id=net["id"])
+    error(api.demo.delete(f"/networks/{net['id']}"), 409, "NetworkInUse")
+    assert api.demo.delete(f"/ports/{port['id']}").status_code == 204
+    assert api.demo.delete(f"/networks/{net['id']}").status_code == 204  # its DHCP port goes with it
+    error(api.demo.get(f"/networks/{net['id']}"), 404, "NetworkNotFound")
+    error(api.demo.get(f"/subnets/{subnet['id']}"), 404, "SubnetNotFound")
+    assert api.admin.get("/ports").json()["ports"] == []
+
+
+def test_missing_or_bad_token_is_401(api: Api, http) -> None:  # type: ignore[no-untyped-def]
+    response = http.get("/networking/v2.0/networks")
+    assert response.status_code == 401
+    bad = http.get("/networking/v2.0/networks", headers={"X-Auth-Token": "garbage"})
+    assert bad.status_code == 401
+
+
+def test_versions_and_extensions(api: Api, http) -> None:  # type: ignore[no-untyped-def]
+    versions = http.get("/networking/").json()["versions"]
+    assert versions[0]["id"] == "v2.0" and versions[0]["status"] == "CURRENT"
+    aliases = {e["alias"] for e in api.demo.get("/extensions").json()["extensions"]}
+    assert {"provider", "external-net", "pagination", "sorting", "standard-attr-tag"} <= aliases
+    assert "dvr" not in aliases and "l3-ha" not in aliases  # only what is implemented
+    assert api.demo.get("/extensions/provider").json()["extension"]["alias"] == "provider"

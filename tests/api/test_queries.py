@@ -1,0 +1,99 @@
+"""List semantics on every collection: filters, fields, sorting, pagination, tags."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+from tests.conftest import Api
+from tests.conftest import expect_error as error
+
+
+def names(response) -> list[str]:  # type: ignore[no-untyped-def]
+    assert response.status_code == 200, response.text
+    return [n["name"] for n in response.json()["networks"]]
+
+
+def make(api: Api, *names_: str) -> list[dict]:
+    return [api.demo.create("networks", name=n) for n in names_]
+
+
+def test_filters_or_and_booleans(api: Api) -> None:
+    a, b, c = make(api, "a", "b", "c")
+    api.demo.put(f"/networks/{c['id']}", json={"network": {"admin_state_up": False}})
+    assert sorted(names(api.demo.get("/networks", params=[("name", "a"), ("name", "c")]))) == ["a", "c"]
+    assert names(api.demo.get("/networks", params={"admin_state_up": "false"})) == ["c"]
+    assert names(api.demo.get("/networks", params={"id": b["id"]})) == ["b"]
+    assert names(api.demo.get("/networks", params={"name": "zzz"})) == []
+    error(api.demo.get("/networks", params={"colour": "red"}), 400, "HTTPBadRequest")
+    error(api.demo.get("/networks", params={"admin_state_up": "maybe"}), 400, "InvalidInput")
+
+
+def test_fields(api: Api) -> None:
+    make(api, "a")
+    items = api.demo.get("/networks", params=[("fields", "id"), ("fields", "name")]).json()["networks"]
+    assert set(items[0]) == {"id", "name"}
+    port_ids = api.demo.get("/ports", params={"fields": "id"}).json()["ports"]
+    assert port_ids == []
+
+
+def test_sorting_several_keys_and_invalid_keys(api: Api) -> None:
+    make(api, "b", "a", "c", "a")
+    asc = api.demo.get("/networks", params=[("sort_key", "name"), ("sort_dir", "asc")])
+    assert names(asc) == ["a", "a", "b", "c"]
+    desc = api.demo.get("/networks", params=[("sort_key", "name"), ("sort_dir", "desc"), ("sort_key", "id"), ("sort_dir", "asc")])
+    got = desc.json()["networks"]
+    assert [n["name"] for n in got] == ["c", "b", "a", "a"] and got[2]["id"] < got[3]["id"]
+    message = error(api.demo.get("/ports", params={"sort_key": "description"}), 400, "HTTPBadRequest")
+    assert "is invalid attribute for sort_keys" in message
+    error(api.demo.get("/ports", params={"sort_key": "created_at"}), 400, "HTTPBadRequest")
+    error(api.demo.get("/networks", params=[("sort_key", "name"), ("sort_dir", "up")]), 400, "HTTPBadRequest")
+
+
+def test_pagination_forward_and_reverse(api: Api) -> None:
+    make(api, *"abcde")
+    params = [("sort_key", "name"), ("sort_dir", "asc"), ("limit", "2")]
+    first = api.demo.get("/networks", params=params).json()
+    assert [n["name"] for n in first["networks"]] == ["a", "b"]
+    next_link = {link["rel"]: link["href"] for link in first["networks_links"]}["next"]
+    query = parse_qs(urlparse(next_link).query)
+    assert query["limit"] == ["2"] and query["marker"] == [first["networks"][1]["id"]]
+    second = api.demo.get("/networks", params={k: v for k, v in query.items()}).json()
+    assert [n["name"] for n in second["networks"]] == ["c", "d"]
+    assert {link["rel"] for link in second["networks_links"]} == {"next", "previous"}
+    last = api.demo.get("/networks", params=[*params, ("page_reverse", "True")]).json()
+    assert [n["name"] for n in last["networks"]] == ["d", "e"]
+    assert "previous" in {link["rel"] for link in last["networks_links"]}
+    everything = api.demo.get("/networks", params=[("limit", "10")]).json()
+    assert len(everything["networks"]) == 5 and "networks_links" not in everything or all(
+        link["rel"] != "next" for link in everything.get("networks_links", []))
+    error(api.demo.get("/networks", params={"limit": "-1"}), 400, "HTTPBadRequest")
+
+
+def test_tags_subresource_and_filters(api: Api) -> None:
+    a, b, c = make(api, "a", "b", "c")
+    assert api.demo.put(f"/networks/{a['id']}/tags", json={"tags": ["red", "blue"]}).json() == {"tags": ["blue", "red"]}
+    assert api.demo.put(f"/networks/{b['id']}/tags/red").status_code == 201
+    assert api.demo.get(f"/networks/{b['id']}/tags/red").status_code == 204
+    error(api.demo.get(f"/networks/{b['id']}/tags/blue"), 404, "TagNotFound")
+    assert api.demo.get(f"/networks/{a['id']}").json()["network"]["revision_number"] == 2
+    assert sorted(names(api.demo.get("/networks", params={"tags": "red"}))) == ["a", "b"]
+    assert names(api.demo.get("/networks", params={"tags": "red,blue"})) == ["a"]
+    assert sorted(names(api.demo.get("/networks", params={"tags-any": "blue,red"}))) == ["a", "b"]
+    assert sorted(names(api.demo.get("/networks", params={"not-tags": "red"}))) == ["c"]
+    assert sorted(names(api.demo.get("/networks", params={"not-tags-any": "blue"}))) == ["b", "c"]
+    assert api.demo.delete(f"/networks/{a['id']}/tags/red").status_code == 204
+    assert api.demo.delete(f"/networks/{b['id']}/tags").status_code == 204
+    assert api.demo.get(f"/networks/{b['id']}/tags").json() == {"tags": []}
+    error(api.demo.put(f"/networks/{c['id']}/tags", json={"tags": ["a,b"]}), 400, "InvalidInput")
+    error(api.demo2.put(f"/networks/{c['id']}/tags/x"), 404, "NetworkNotFound")
+
+
+def test_bulk_create_is_all_or_nothing(api: Api) -> None:
+    net = api.demo.create("networks")
+    api.demo.create("subnets", network_id=net["id"], cidr="10.20.0.0/24", ip_version=4, enable_dhcp=False)
+    ok = api.demo.post("/ports", json={"ports": [{"network_id": net["id"]}, {"network_id": net["id"]}]})
+    assert ok.status_code == 201 and len(ok.json()["ports"]) == 2
+    bad = api.demo.post("/ports", json={"ports": [{"network_id": net["id"]},
+                                                  {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.20.0.2"}]}]})
+    error(bad, 409, "IpAddressAlreadyAllocated")
+    assert len(api.demo.get("/ports", params={"network_id": net["id"]}).json()["ports"]) == 2

@@ -1,0 +1,299 @@
+"""Fixtures shared by all test layers.
+
+API tests run once on SQLite and once on PostgreSQL: each test gets a fresh
+database copied from a template migrated once per session (a file copy for
+SQLite, `CREATE DATABASE ... TEMPLATE` for PostgreSQL). `scripts/test`
+starts a private PostgreSQL and exports NEUTRINO_TEST_POSTGRES_URL; without
+it (a bare `pytest` on a laptop) the PostgreSQL half is skipped, and in CI
+its absence is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import create_engine, text
+from starlette.testclient import TestClient
+
+from neutrino.app import Neutrino, create_app, prepare
+from neutrino.config import Settings, make_settings
+from neutrino.db import Database
+
+PG_URL = os.environ.get("NEUTRINO_TEST_POSTGRES_URL")
+ADMIN_PASSWORD = "admin-secret-for-tests"
+VENV_BIN = Path(sys.executable).parent
+BACKENDS = ["sqlite", "postgresql"]
+
+
+# -- databases -------------------------------------------------------------------
+class Databases:
+    """Hands out fresh, migrated databases of either kind."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._sqlite_template: Path | None = None
+        self._pg_template = False
+
+    def new(self, backend: str) -> str:
+        if backend == "sqlite":
+            return self._new_sqlite()
+        if not PG_URL:
+            if os.environ.get("CI"):
+                pytest.fail("NEUTRINO_TEST_POSTGRES_URL is not set: run the suite with scripts/test")
+            pytest.skip("PostgreSQL not available: run the suite with scripts/test")
+        return self._new_postgres()
+
+    def _new_sqlite(self) -> str:
+        if self._sqlite_template is None:
+            self._sqlite_template = self.workdir / "template.db"
+            db = Database(f"sqlite:///{self._sqlite_template}")
+            db.migrate()
+            db.dispose()
+        target = self.workdir / f"{uuid.uuid4().hex}.db"
+        shutil.copyfile(self._sqlite_template, target)
+        return f"sqlite:///{target}"
+
+    def _admin(self):  # type: ignore[no-untyped-def]
+        return create_engine(PG_URL, isolation_level="AUTOCOMMIT")  # type: ignore[arg-type]
+
+    def _new_postgres(self) -> str:
+        assert PG_URL
+        engine = self._admin()
+        with engine.connect() as conn:
+            if not self._pg_template:
+                conn.execute(text("DROP DATABASE IF EXISTS neutrino_template WITH (FORCE)"))
+                conn.execute(text("CREATE DATABASE neutrino_template"))
+                db = Database(PG_URL.rsplit("/", 1)[0] + "/neutrino_template")
+                db.migrate()
+                db.dispose()
+                self._pg_template = True
+            name = f"n_{uuid.uuid4().hex[:16]}"
+            conn.execute(text(f"CREATE DATABASE {name} TEMPLATE neutrino_template"))
+        engine.dispose()
+        return PG_URL.rsplit("/", 1)[0] + f"/{name}"
+
+    def drop(self, url: str) -> None:
+        if url.startswith("sqlite"):
+            Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+            return
+        engine = self._admin()
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)"))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Databases:
+    return Databases(tmp_path_factory.mktemp("databases"))
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, databases: Databases) -> Iterator[str]:
+    url = databases.new(request.param)
+    yield url
+    databases.drop(url)
+
+
+# -- an in-process service -------------------------------------------------------------
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    os.environ["NEUTRINO_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+    return make_settings(tmp_path / "state", database_url, "127.0.0.1:9696",
+                         ["default:100:199", "physnet2"])
+
+
+@pytest.fixture
+def core(settings: Settings) -> Iterator[Neutrino]:
+    neutrino = prepare(settings)
+    yield neutrino
+    neutrino.db.dispose()
+
+
+@pytest.fixture
+def http(settings: Settings, core: Neutrino) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, core), raise_server_exceptions=True) as client:
+        yield client
+
+
+@dataclass
+class ApiClient:
+    """One caller of the networking API, with its token; paths are relative to /networking/v2.0."""
+
+    http: TestClient | httpx.Client
+    token: str
+    project_id: str
+    user_id: str
+    prefix: str = "/networking/v2.0"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"X-Auth-Token": self.token, **kwargs.pop("headers", {})}
+        return self.http.request(method, self.prefix + path, headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    def create(self, collection: str, **body: Any) -> dict[str, Any]:
+        """POST and return the created resource, failing loudly on an error."""
+        member = collection.rstrip("s").replace("-", "_")
+        response = self.post(f"/{collection}", json={member: body})
+        assert response.status_code == 201, response.text
+        return response.json()[member]
+
+
+def expect_error(response: httpx.Response, status: int, kind: str) -> str:
+    """Assert a NeutronError body of `kind` with `status`; returns its message."""
+    assert response.status_code == status, response.text
+    body = response.json()["NeutronError"]
+    assert body["type"] == kind, body
+    assert set(body) == {"type", "message", "detail"}
+    return body["message"]
+
+
+def login(http: TestClient | httpx.Client, user: str, password: str, project: str) -> ApiClient:
+    body = {"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"id": "default"}, "password": password}}},
+        "scope": {"project": {"name": project, "domain": {"id": "default"}}},
+    }}
+    response = http.post("/identity/v3/auth/tokens", json=body)
+    assert response.status_code == 201, response.text
+    token = response.json()["token"]
+    return ApiClient(http, response.headers["X-Subject-Token"], token["project"]["id"], token["user"]["id"])
+
+
+def cloud_password(state_dir: Path, cloud: str) -> str:
+    clouds = yaml.safe_load((state_dir / "clouds.yaml").read_text())
+    return clouds["clouds"][cloud]["auth"]["password"]
+
+
+def add_member_project(admin: ApiClient, name: str) -> tuple[str, str]:
+    """A new project with a member user of the same name; returns (name, password)."""
+    password = f"{name}-password"
+    headers = {"X-Auth-Token": admin.token}
+    project = admin.http.post("/identity/v3/projects", headers=headers,
+                              json={"project": {"name": name, "domain_id": "default"}}).json()["project"]
+    user = admin.http.post("/identity/v3/users", headers=headers, json={"user": {
+        "name": name, "domain_id": "default", "password": password, "default_project_id": project["id"]}}).json()["user"]
+    roles = admin.http.get("/identity/v3/roles", headers=headers, params={"name": "member"}).json()["roles"]
+    response = admin.http.put(f"/identity/v3/projects/{project['id']}/users/{user['id']}/roles/{roles[0]['id']}",
+                              headers=headers)
+    assert response.status_code == 204, response.text
+    return name, password
+
+
+@dataclass
+class Api:
+    admin: ApiClient
+    demo: ApiClient
+    demo2: ApiClient
+
+
+@pytest.fixture
+def api(http: TestClient, settings: Settings) -> Api:
+    admin = login(http, "admin", ADMIN_PASSWORD, "admin")
+    demo = login(http, "demo", cloud_password(settings.state_dir, "neutrino-demo"), "demo")
+    name, password = add_member_project(admin, "demo2")
+    return Api(admin, demo, login(http, name, password, name))
+
+
+# -- a live server for the unchanged clients ------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    state_dir: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def clouds_yaml(self) -> Path:
+        return self.state_dir / "clouds.yaml"
+
+    def env(self, cloud: str) -> dict[str, str]:
+        return {**os.environ, "OS_CLIENT_CONFIG_FILE": str(self.clouds_yaml), "OS_CLOUD": cloud}
+
+    def run_cli(self, *args: str, cloud: str = "neutrino-admin") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(VENV_BIN / "openstack"), *args], env=self.env(cloud),
+                              capture_output=True, text=True, timeout=120)
+
+    def cli(self, *args: str, cloud: str = "neutrino-admin", output: bool = True) -> Any:
+        """Run `openstack ARGS -f json` (without -f for commands that print nothing:
+        output=False); the parsed output, or an AssertionError with stderr."""
+        result = self.run_cli(*args, *(["-f", "json"] if output else []), cloud=cloud)
+        assert result.returncode == 0, f"openstack {' '.join(args)} failed:\n{result.stderr}"
+        return json.loads(result.stdout) if output else None
+
+    def sdk(self, cloud: str = "neutrino-admin"):  # type: ignore[no-untyped-def]
+        import openstack.config
+        import openstack.connection
+
+        config = openstack.config.OpenStackConfig(config_files=[str(self.clouds_yaml)])
+        return openstack.connection.Connection(config=config.get_one(cloud))
+
+
+def start_server(state_dir: Path, database_url: str, extra: list[str] | None = None) -> LiveServer:
+    port = free_port()
+    env = {**os.environ, "NEUTRINO_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    log = (state_dir.parent / f"{state_dir.name}.log").open("wb")
+    process = subprocess.Popen(
+        [str(VENV_BIN / "neutrino"), "serve", "--bind", f"127.0.0.1:{port}", "--state-dir", str(state_dir),
+         "--database-url", database_url, "--physnet", "default:100:199", "--log-level", "warning", *(extra or [])],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"neutrino serve exited: {(state_dir.parent / f'{state_dir.name}.log').read_text()}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return LiveServer(url, state_dir, process)
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("neutrino serve did not become healthy in 30 s")
+
+
+def stop_server(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def live_server(request: pytest.FixtureRequest, databases: Databases,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    url = databases.new(request.param)
+    server = start_server(tmp_path_factory.mktemp("live") / "state", url)
+    yield server
+    stop_server(server)
+    databases.drop(url)
