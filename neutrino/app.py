@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -21,12 +19,18 @@ from neutrino.api.errors import json_response
 from neutrino.api.v2 import Collection, collection_routes
 from neutrino.api.v2.extensions import extension_list
 from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
+from neutrino.api.v2.quotas import quota_routes
+from neutrino.api.v2.routers import FLOATINGIP, ROUTER, router_actions
+from neutrino.api.v2.security_groups import SECURITY_GROUP, SECURITY_GROUP_RULE
 from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.identity.service import Identity
+from neutrino.services.floatingips import FloatingIPs
 from neutrino.services.networks import Networks
 from neutrino.services.ports import Ports
+from neutrino.services.routers import Routers
+from neutrino.services.security_groups import SecurityGroupRules, SecurityGroups
 from neutrino.services.subnets import Subnets
 
 log = logging.getLogger("neutrino")
@@ -55,6 +59,11 @@ def build(settings: Settings) -> Neutrino:
         Collection("networks", "network", NETWORK, Networks(settings)),
         Collection("subnets", "subnet", SUBNET, Subnets()),
         Collection("ports", "port", PORT, Ports()),
+        Collection("routers", "router", ROUTER, routers := Routers(), actions=router_actions(routers)),
+        Collection("floatingips", "floatingip", FLOATINGIP, FloatingIPs()),
+        Collection("security_groups", "security_group", SECURITY_GROUP, SecurityGroups(), path="security-groups"),
+        Collection("security_group_rules", "security_group_rule", SECURITY_GROUP_RULE, SecurityGroupRules(),
+                   path="security-group-rules"),
     ]
     return core
 
@@ -92,16 +101,12 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
     ]
     for collection in core.collections:
         routes.extend(collection_routes(collection, core.db, core.authenticate))
+    routes.extend(quota_routes(core.db, core.authenticate))
     return routes
 
 
-def create_app(settings: Settings, core: Neutrino | None = None) -> Starlette:
-    core = core or build(settings)
-
-    @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        core.db.dispose()
+def create_app(settings: Settings, core: Neutrino) -> Starlette:
+    """The application around a prepared `core`; whoever made the core disposes of it."""
 
     async def healthz(_request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -124,7 +129,6 @@ def create_app(settings: Settings, core: Neutrino | None = None) -> Starlette:
             OperationalError: api_errors.handle_database_error,
             Exception: api_errors.handle_unexpected,
         },
-        lifespan=lifespan,
     )
     app.state.core = core
     return app

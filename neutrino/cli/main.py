@@ -16,6 +16,11 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console(stderr=True)
 
 
+@app.callback()
+def main() -> None:
+    """neutrino: OpenStack-compatible tenant networking on a real Linux data plane."""
+
+
 @app.command()
 def serve(
     bind: Annotated[str, typer.Option(help="HOST:PORT to listen on")] = "127.0.0.1:9696",
@@ -32,6 +37,7 @@ def serve(
 
     started = time.monotonic()
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = make_settings(state_dir, database_url, bind, physnet)
     with console.status("preparing the database and identity"):
         core = prepare(settings)

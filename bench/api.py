@@ -1,0 +1,169 @@
+"""API benchmark: starts a fresh `neutrino serve` and prints one JSON document.
+
+    .venv/bin/python bench/api.py [--database-url URL] [--ports 10000]
+
+Measures cold start to healthy, idle resident memory, port create throughput
+and latency at concurrency 1 and 8, network create throughput, and list
+latency with many ports (`fields=id`, and a `limit=100` page).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Server:
+    def __init__(self, state_dir: Path, database_url: str | None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = [str(BIN / "neutrino"), "serve", "--bind", f"127.0.0.1:{self.port}", "--state-dir", str(state_dir),
+                "--log-level", "warning"]
+        if database_url:
+            args += ["--database-url", database_url]
+        started = time.perf_counter()
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        env={**os.environ, "NEUTRINO_ADMIN_PASSWORD": "bench"})
+        while True:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.01)
+            if time.perf_counter() - started > 60:
+                raise RuntimeError("server did not start")
+        self.cold_start_s = time.perf_counter() - started
+        clouds = yaml.safe_load((state_dir / "clouds.yaml").read_text())["clouds"]
+        self.token = self.login(clouds["neutrino-admin"]["auth"])
+
+    def login(self, auth: dict[str, str]) -> str:
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": auth["username"], "domain": {"name": "Default"}, "password": auth["password"]}}},
+            "scope": {"project": {"name": auth["project_name"], "domain": {"name": "Default"}}}}}
+        return httpx.post(self.url + "/identity/v3/auth/tokens", json=body).headers["X-Subject-Token"]
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url + "/networking/v2.0", headers={"X-Auth-Token": self.token}, timeout=60)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def timed_creates(server: Server, path: str, body: dict[str, Any], count: int, concurrency: int) -> dict[str, float]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    local = threading.local()
+
+    def one(_: int) -> None:
+        if not hasattr(local, "client"):
+            local.client = server.client()
+        started = time.perf_counter()
+        response = local.client.post(path, json=body)
+        elapsed = time.perf_counter() - started
+        if response.status_code != 201:
+            raise RuntimeError(response.text)
+        with lock:
+            latencies.append(elapsed)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(count)))
+    wall = time.perf_counter() - started
+    return {"per_second": round(count / wall, 1), "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+            "p99_ms": round(percentile(latencies, 99) * 1000, 2), "count": count, "concurrency": concurrency}
+
+
+def timed_gets(client: httpx.Client, path: str, params: dict[str, Any], repeat: int = 10) -> dict[str, float]:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = client.get(path, params=params)
+        samples.append(time.perf_counter() - started)
+        response.raise_for_status()
+    return {"p50_ms": round(percentile(samples, 50) * 1000, 1), "p95_ms": round(percentile(samples, 95) * 1000, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database-url")
+    parser.add_argument("--ports", type=int, default=10000, help="ports present for the list benchmark")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Path(tmp) / "state", args.database_url)
+        try:
+            time.sleep(1)
+            result: dict[str, Any] = {"benchmark": "api", "database": "postgresql" if args.database_url else "sqlite",
+                                      "cold_start_s": round(server.cold_start_s, 3),
+                                      "idle_rss_mib": round(rss_mib(server.process.pid), 1)}
+            with server.client() as client:
+                project = httpx.get(server.url + "/identity/v3/auth/tokens", headers={
+                    "X-Auth-Token": server.token, "X-Subject-Token": server.token}).json()["token"]["project"]["id"]
+                unlimited = {resource: -1 for resource in ("network", "subnet", "port")}
+                client.put(f"/quotas/{project}", json={"quota": unlimited}).raise_for_status()
+                net = client.post("/networks", json={"network": {"name": "bench"}}).json()["network"]
+                client.post("/subnets", json={"subnet": {"network_id": net["id"], "cidr": "10.0.0.0/16",
+                                                          "ip_version": 4, "enable_dhcp": False}})
+            port = {"port": {"network_id": net["id"]}}
+            result["port_create_c1"] = timed_creates(server, "/ports", port, 300, 1)
+            result["port_create_c8"] = timed_creates(server, "/ports", port, 1000, 8)
+            result["network_create_c8"] = timed_creates(server, "/networks", {"network": {"name": "n"}}, 300, 8)
+            have = 1300
+            if args.ports > have:
+                # Bulk creates fill the list benchmark quickly.
+                with server.client() as client:
+                    while have < args.ports:
+                        batch = min(500, args.ports - have)
+                        client.post("/ports", json={"ports": [{"network_id": net["id"]}] * batch}).raise_for_status()
+                        have += batch
+            with server.client() as client:
+                total = len(client.get("/ports", params={"fields": "id"}).json()["ports"])
+                result["list_ports"] = {
+                    "count": total,
+                    "fields_id": timed_gets(client, "/ports", {"fields": "id"}),
+                    "full": timed_gets(client, "/ports", {}, repeat=3),
+                    "limit_100": timed_gets(client, "/ports", {"limit": 100}),
+                }
+            result["rss_after_mib"] = round(rss_mib(server.process.pid), 1)
+        finally:
+            server.stop()
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
