@@ -10,8 +10,10 @@ nothing is stored per token and any process holding the keys can read it.
 What a token may do is not frozen inside it: roles, and whether the user and
 project are still enabled, are read from the database when a token is first
 seen and then cached for about a second. Revocation is a row keyed by audit
-id (`revoked_tokens`); a token is dead when any of its audit ids is there, so
-a token rescoped from a revoked one dies with it.
+id (`revoked_tokens`). A token carries its own audit id and, if it was
+rescoped, that of the token its chain began with (Keystone's audit chain); it
+is dead when either is revoked, so revoking the token a user logged in with
+also kills every token rescoped from it.
 
 The cache is what makes validation cheap (a dictionary lookup on a hit). It
 bounds staleness rather than tracking every change: writes in this process
@@ -19,7 +21,7 @@ clear it at once, and writes by another process (a second API worker) are
 seen within `TokenCache.fresh_seconds`.
 """
 
-from neutrino.identity.catalog import CatalogService, DEFAULT_SERVICES
+from neutrino.identity.catalog import DEFAULT_SERVICES, CatalogService
 from neutrino.identity.service import Identity, TokenInfo, client_env
 
 __all__ = ["DEFAULT_SERVICES", "CatalogService", "Identity", "TokenInfo", "client_env"]

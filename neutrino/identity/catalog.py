@@ -31,7 +31,9 @@ DEFAULT_SERVICES: tuple[CatalogService, ...] = (
 )
 
 
-def build_catalog(services: Sequence[CatalogService], public_url: str, region: str) -> list[dict[str, Any]]:
+def build_catalog(
+    services: Sequence[CatalogService], public_url: str, region: str
+) -> list[dict[str, Any]]:
     """The catalog in Keystone's token shape."""
     return [
         {

@@ -22,7 +22,9 @@ def not_found(kind: str, ident: str) -> KeystoneError:
 
 
 def conflict(kind: str, detail: str) -> KeystoneError:
-    return KeystoneError(409, "Conflict", f"Conflict occurred attempting to store {kind} - {detail}.")
+    return KeystoneError(
+        409, "Conflict", f"Conflict occurred attempting to store {kind} - {detail}."
+    )
 
 
 def bad_request(message: str) -> KeystoneError:

@@ -27,7 +27,7 @@ class TokenPayload:
     methods: tuple[str, ...]
     issued_at: int  # Unix seconds
     expires_at: int
-    audit_ids: tuple[str, ...]  # this token's own first, then the one it was rescoped from
+    audit_ids: tuple[str, ...]  # its own, then (if rescoped) the first of its chain
 
     @property
     def audit_id(self) -> str:
@@ -53,8 +53,13 @@ class TokenCodec:
 
     def seal(self, payload: TokenPayload) -> str:
         fields = [
-            _FORMAT, payload.user_id, payload.project_id, list(payload.methods),
-            payload.issued_at, payload.expires_at, list(payload.audit_ids),
+            _FORMAT,
+            payload.user_id,
+            payload.project_id,
+            list(payload.methods),
+            payload.issued_at,
+            payload.expires_at,
+            list(payload.audit_ids),
         ]
         return self._fernet.encrypt(orjson.dumps(fields)).decode()
 
@@ -67,7 +72,9 @@ class TokenCodec:
         if not isinstance(fields, list) or len(fields) != 7 or fields[0] != _FORMAT:
             return None
         _, user_id, project_id, methods, issued_at, expires_at, audit_ids = fields
-        return TokenPayload(user_id, project_id, tuple(methods), issued_at, expires_at, tuple(audit_ids))
+        return TokenPayload(
+            user_id, project_id, tuple(methods), issued_at, expires_at, tuple(audit_ids)
+        )
 
 
 class TokenCache(Generic[V]):
