@@ -1,9 +1,9 @@
 """Port security and security groups as nftables tables (libnftables JSON).
 
 Bridged frames are filtered in the bridge family, where the bridge port (the
-tap) is known. Two base chains on the forward hook: `egress` (priority -10)
+tap) is known. Two base chains on the forward hook: `egress` (priority -20)
 jumps, through a verdict map keyed by input port, to the sending port's chain;
-`ingress` (priority 0) does the same for the output port. An accept in the
+`ingress` (priority -10) does the same for the output port. An accept in the
 first base chain still leaves the frame to the second, so a frame between two
 protected ports is checked by both. A port without port security has no map
 element: its frames pass its own side unfiltered.
@@ -175,7 +175,7 @@ def _inet_table() -> list[dict[str, Any]]:
         # After conntrack (-200) has classified the packet.
         {"add": {"chain": {**INET, "name": chain, "type": "filter", "hook": "prerouting",
                            "prio": -150, "policy": "accept"}}},
-        _rule(INET, chain, _match({"ct": {"key": "state"}}, ["established", "related"]),
+        _rule(INET, chain, _match({"ct": {"key": "state"}}, ["established", "related"], "in"),
               {"mangle": {"key": _meta("mark"),
                           "value": {"|": [_meta("mark"), ESTABLISHED_MARK]}}}),
     ]
@@ -186,7 +186,9 @@ def _bridge_skeleton(ports: list[Port]) -> list[dict[str, Any]]:
     for port in ports:
         commands.append({"add": {"chain": {**BRIDGE, "name": egress_chain(port["id"])}}})
         commands.append({"add": {"chain": {**BRIDGE, "name": ingress_chain(port["id"])}}})
-    for direction, key, prio in (("egress", "iifname", -10), ("ingress", "oifname", 0)):
+    # Both before br_netfilter's own forward hook (priority 0), which re-injects
+    # the frame past every hook of its priority: a chain there could be skipped.
+    for direction, key, prio in (("egress", "iifname", -20), ("ingress", "oifname", -10)):
         chain_of = egress_chain if direction == "egress" else ingress_chain
         elements = [[names.tap(p["id"]), {"jump": {"target": chain_of(p["id"])}}] for p in ports]
         commands.append({"add": {"map": {**BRIDGE, "name": f"{direction}-ports", "type": "ifname",

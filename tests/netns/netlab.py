@@ -131,3 +131,27 @@ def flat_model(host: str, count: int = 2, **port_fields: Any) -> tuple[dict[str,
 
 def port_of(model: dict[str, Any], instance: dict[str, Any]) -> dict[str, Any]:
     return next(p for p in model["ports"] if p["id"] == instance["port_ids"][0])
+
+
+def set_address(netns: str, cidr: str) -> None:
+    """Change the instance's address by hand, as a user inside it would."""
+    for argv in (["ip", "-4", "addr", "flush", "dev", "eth0"],
+                 ["ip", "addr", "add", cidr, "dev", "eth0"]):
+        rc, _, err = exec_in_instance(netns, argv)
+        assert rc == 0, err
+
+
+def kernel_snapshot(host: HostConfig) -> tuple[str, str]:
+    """The host namespace's nft ruleset and links (with ifindexes: a re-created link shows)."""
+    assert host.netns is not None
+    ruleset = subprocess.run(["ip", "netns", "exec", host.netns, "nft", "list", "ruleset"],
+                             capture_output=True, text=True, check=True).stdout
+    links = subprocess.run(["ip", "-n", host.netns, "-o", "link", "show"],
+                           capture_output=True, text=True, check=True).stdout
+    return ruleset, links
+
+
+def sync(agent: Agent, model: dict[str, Any]) -> Any:
+    report = agent.sync(model)
+    assert report.errors == []
+    return report
