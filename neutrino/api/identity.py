@@ -30,7 +30,6 @@ from neutrino.identity.service import Ref, Row
 
 JSON = dict[str, Any]
 Handler = Callable[["Call"], Response]
-Endpoint = Callable[[Request], Awaitable[Response]]
 
 VERSION_ID = "v3.14"
 _STR: tuple[type, ...] = (str,)

@@ -21,7 +21,8 @@ clear it at once, and writes by another process (a second API worker) are
 seen within `TokenCache.fresh_seconds`.
 """
 
+from neutrino.identity.bootstrap import client_env
 from neutrino.identity.catalog import DEFAULT_SERVICES, CatalogService
-from neutrino.identity.service import Identity, TokenInfo, client_env
+from neutrino.identity.service import Identity, TokenInfo
 
 __all__ = ["DEFAULT_SERVICES", "CatalogService", "Identity", "TokenInfo", "client_env"]

@@ -17,7 +17,6 @@ from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.db.schema import domains, projects, revoked_tokens, role_assignments, roles, users
 from neutrino.identity import bootstrap as first_start
-from neutrino.identity.bootstrap import client_env
 from neutrino.identity.catalog import DEFAULT_SERVICES, CatalogService, build_catalog
 from neutrino.identity.errors import bad_request, conflict, not_found, unauthorized
 from neutrino.identity.passwords import hash_password, needs_rehash, verify_password
@@ -30,7 +29,7 @@ from neutrino.identity.tokens import (
     new_audit_id,
 )
 
-__all__ = ["Identity", "Ref", "Row", "TokenInfo", "client_env"]
+__all__ = ["Identity", "Ref", "Row", "TokenInfo"]
 
 Row = dict[str, Any]
 # Keystone's default implied roles: a token shows the roles its roles imply.
