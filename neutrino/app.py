@@ -15,6 +15,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from neutrino import errors
 from neutrino.api import errors as api_errors
 from neutrino.api import identity as identity_api
+from neutrino.api import internal as internal_api
+from neutrino.api import lab as lab_api
 from neutrino.api.errors import json_response
 from neutrino.api.v2 import Collection, collection_routes
 from neutrino.api.v2.extensions import extension_list
@@ -111,19 +113,18 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
     async def healthz(_request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    async def keystone_error(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, errors.KeystoneError)
-        return identity_api.keystone_error_response(exc)
-
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Mount("/identity", routes=identity_api.routes(core.identity, settings)),
             Mount("/networking", routes=networking_routes(core)),
+            Mount("/internal", routes=internal_api.routes(core.db, core.authenticate)),
+            Mount("/lab", routes=collection_routes(lab_api.collection(settings.host), core.db,
+                                                   core.authenticate, prefix="/v1")),
         ],
         exception_handlers={
             errors.NeutronError: api_errors.handle_neutron_error,
-            errors.KeystoneError: keystone_error,
+            errors.KeystoneError: identity_api.keystone_exception_handler(settings),
             HTTPException: api_errors.handle_http_exception,
             IntegrityError: api_errors.handle_database_error,
             OperationalError: api_errors.handle_database_error,

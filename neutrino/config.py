@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,11 +30,15 @@ class Settings:
     default_mtu: int = 1500
     token_ttl_seconds: int = 3600
     region: str = "RegionOne"
+    host: str = field(default_factory=socket.gethostname)  # the embedded agent's host name
     admin_password: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    advertised_url: str | None = None  # what clients should use, when not the bind address
 
     @property
     def public_url(self) -> str:
+        """The base URL in the catalog and clouds.yaml [env: NEUTRINO_PUBLIC_URL]."""
+        if self.advertised_url:
+            return self.advertised_url.rstrip("/")
         host = "127.0.0.1" if self.bind_host in ("0.0.0.0", "") else self.bind_host
         return f"http://{host}:{self.bind_port}"
 
@@ -79,5 +84,6 @@ def make_settings(
         bind_port=port,
         physnets=nets,
         admin_password=os.environ.get("NEUTRINO_ADMIN_PASSWORD"),
+        advertised_url=os.environ.get("NEUTRINO_PUBLIC_URL"),
         **overrides,  # type: ignore[arg-type]
     )

@@ -13,7 +13,7 @@ in commit order; unique constraints remain as the last line of defence.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,6 +29,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = threading.Lock()
         self._writing = threading.local()
+        self.on_commit: list[Callable[[], None]] = []  # e.g. wake the change feed's long-polls
         if self.is_sqlite:
             memory = url in ("sqlite://", "sqlite:///:memory:")
             if memory:
@@ -56,14 +57,16 @@ class Database:
             with self.engine.begin() as conn:
                 conn.execute(select(schema.feed_head.c.revision).with_for_update())
                 yield conn
-            return
-        with self._write_lock:
-            self._writing.active = True
-            try:
-                with self.engine.begin() as conn:
-                    yield conn
-            finally:
-                self._writing.active = False
+        else:
+            with self._write_lock:
+                self._writing.active = True
+                try:
+                    with self.engine.begin() as conn:
+                        yield conn
+                finally:
+                    self._writing.active = False
+        for callback in self.on_commit:
+            callback()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -274,5 +274,8 @@ lab_instances = Table(
     "lab_instances", metadata, *standard(),
     Column("host", String(255), nullable=False),
     Column("status", String(16), nullable=False, default="BUILD"),
+    Column("owned_ports", JSON, nullable=False),  # ports it made, deleted with it
+    Column("netns", String(64)),  # where its host's agent runs it, as reported
+    Column("addresses", JSON, nullable=False),  # as the instance sees them, reported by the agent
 )
 

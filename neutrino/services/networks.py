@@ -50,52 +50,53 @@ def fetch(conn: Connection, ctx: Context, network_id: str, *, for_write: bool = 
     return row
 
 
+def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, Any]]:
+    """Network bodies; provider attributes only for an admin, as Neutron."""
+    ids = [r.id for r in rows]
+    subnets: dict[str, list[str]] = {i: [] for i in ids}
+    for chunk in common.chunked(ids):
+        for sid, nid in conn.execute(select(schema.subnets.c.id, schema.subnets.c.network_id)
+                                     .where(schema.subnets.c.network_id.in_(chunk))
+                                     .order_by(schema.subnets.c.created_at, schema.subnets.c.id)):
+            subnets[nid].append(sid)
+    tags = common.load_tags(conn, ids)
+    out = []
+    for r in rows:
+        item = common.render_standard(r, tags)
+        item.update({
+            "admin_state_up": r.admin_state_up,
+            "shared": r.shared,
+            "router:external": r.external,
+            "mtu": r.mtu,
+            "status": r.status,
+            "subnets": subnets[r.id],
+            "port_security_enabled": r.port_security_enabled,
+        })
+        if ctx.is_admin:
+            item.update({
+                "provider:network_type": r.network_type,
+                "provider:physical_network": r.physical_network,
+                "provider:segmentation_id": r.segmentation_id,
+            })
+        out.append(item)
+    return out
+
+
 class Networks:
     resource = "network"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    # -- rendering -----------------------------------------------------------
-    def render(self, conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, Any]]:
-        ids = [r.id for r in rows]
-        subnets: dict[str, list[str]] = {i: [] for i in ids}
-        for chunk in common.chunked(ids):
-            for sid, nid in conn.execute(select(schema.subnets.c.id, schema.subnets.c.network_id)
-                                         .where(schema.subnets.c.network_id.in_(chunk))
-                                         .order_by(schema.subnets.c.created_at, schema.subnets.c.id)):
-                subnets[nid].append(sid)
-        tags = common.load_tags(conn, ids)
-        out = []
-        for r in rows:
-            item = common.render_standard(r, tags)
-            item.update({
-                "admin_state_up": r.admin_state_up,
-                "shared": r.shared,
-                "router:external": r.external,
-                "mtu": r.mtu,
-                "status": r.status,
-                "subnets": subnets[r.id],
-                "port_security_enabled": r.port_security_enabled,
-            })
-            if ctx.is_admin:
-                item.update({
-                    "provider:network_type": r.network_type,
-                    "provider:physical_network": r.physical_network,
-                    "provider:segmentation_id": r.segmentation_id,
-                })
-            out.append(item)
-        return out
-
     # -- API -------------------------------------------------------------------
     def list(self, db: Database, ctx: Context, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
         with db.read() as conn:
             rows, more = list_rows(conn, LISTING, query, visible(ctx))
-            return self.render(conn, ctx, rows), more
+            return render(conn, ctx, rows), more
 
     def get(self, db: Database, ctx: Context, network_id: str) -> dict[str, Any]:
         with db.read() as conn:
-            return self.render(conn, ctx, [fetch(conn, ctx, network_id)])[0]
+            return render(conn, ctx, [fetch(conn, ctx, network_id)])[0]
 
     def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
         common.require_writer(ctx)
@@ -122,7 +123,7 @@ class Networks:
             )
             common.insert_resource(conn, N, "network", row)
             self._claim_segment(conn, segment, row["id"])
-            return self.render(conn, ctx, [fetch(conn, ctx, row["id"])])[0]
+            return render(conn, ctx, [fetch(conn, ctx, row["id"])])[0]
 
     def update(self, db: Database, ctx: Context, network_id: str, values: dict[str, Any],
                if_match: int | None) -> dict[str, Any]:
@@ -143,7 +144,7 @@ class Networks:
             columns = {"router:external": "external"}
             changes = {columns.get(k, k): v for k, v in values.items()}
             common.bump(conn, N, "network", row, changes)
-            return self.render(conn, ctx, [fetch(conn, ctx, network_id)])[0]
+            return render(conn, ctx, [fetch(conn, ctx, network_id)])[0]
 
     def delete(self, db: Database, ctx: Context, network_id: str) -> None:
         common.require_writer(ctx)

@@ -102,7 +102,8 @@ def page_links(request: Request, collection: Collection, items: list[dict[str, A
     return links
 
 
-def collection_routes(collection: Collection, db: Database, authenticate: Authenticate) -> list[BaseRoute]:
+def collection_routes(collection: Collection, db: Database, authenticate: Authenticate,
+                      prefix: str = "/v2.0") -> list[BaseRoute]:
     c, service = collection, collection.service
 
     async def index(request: Request) -> Response:
@@ -159,7 +160,7 @@ def collection_routes(collection: Collection, db: Database, authenticate: Authen
         handler = c.actions.get(request.path_params["action"])
         if handler is None:
             raise errors.ResourceNotFound()
-        body = await read_json(request) if request.method == "PUT" else None
+        body = await read_json(request) if request.method in ("PUT", "POST") else None
         result = await run_in_threadpool(handler, db, ctx, request.path_params["id"], body)
         return json_response(result)
 
@@ -193,13 +194,13 @@ def collection_routes(collection: Collection, db: Database, authenticate: Authen
         await run_in_threadpool(service.set_tags, db, ctx, resource_id, [], [name])
         return Response(status_code=204)
 
-    base = f"/v2.0/{c.url}"
+    base = f"{prefix}/{c.url}"
     routes: list[BaseRoute] = [
         Route(base, index, methods=["GET", "POST"]),
         Route(base + ".json", index, methods=["GET", "POST"]),
         Route(base + "/{id}/tags", tags, methods=["GET", "PUT", "DELETE"]),
         Route(base + "/{id}/tags/{tag}", one_tag, methods=["GET", "PUT", "DELETE"]),
-        Route(base + "/{id}/{action}", action, methods=["PUT", "GET"]),
+        Route(base + "/{id}/{action}", action, methods=["PUT", "GET", "POST"]),
         Route(base + "/{id}", member, methods=["GET", "PUT", "DELETE"]),
     ]
     return routes

@@ -1,0 +1,67 @@
+"""`/internal/v1`: the change feed for agents (admin credentials only)."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from neutrino import errors
+from neutrino.api.errors import json_response
+from neutrino.api.v2 import Authenticate
+from neutrino.context import Context
+from neutrino.db import Database
+from neutrino.services import feed
+
+LONG_POLL_MAX = 55.0
+
+
+def routes(db: Database, authenticate: Authenticate) -> list[BaseRoute]:
+    waiters = feed.Waiters()
+    db.on_commit.append(waiters.notify)
+
+    async def agent(request: Request) -> Context:
+        ctx = await authenticate(request)
+        if not ctx.is_admin:
+            raise errors.PolicyNotAuthorized(action="read the change feed")
+        return ctx
+
+    async def snapshot(request: Request) -> Response:
+        await agent(request)
+        return json_response(await run_in_threadpool(feed.snapshot, db))
+
+    def head() -> int:
+        with db.read() as conn:
+            return Database.head_revision(conn)
+
+    async def changes(request: Request) -> Response:
+        await agent(request)
+        try:
+            since = int(request.query_params["since"])
+            timeout = min(float(request.query_params.get("timeout", "0")), LONG_POLL_MAX)
+        except (KeyError, ValueError):
+            raise errors.HTTPBadRequest("give since=REVISION and optionally timeout=SECONDS") from None
+        await feed.wait_for_change(db, waiters, since, timeout, head)
+        try:
+            return json_response(await run_in_threadpool(feed.changes_since, db, since))
+        except feed.Gone:
+            return json_response({"revision": head(), "resync": True}, status=410)
+
+    async def report(request: Request) -> Response:
+        await agent(request)
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            raise errors.HTTPBadRequest("the report must be JSON") from None
+        if not isinstance(body, dict):
+            raise errors.HTTPBadRequest("the report must be a JSON object")
+        await run_in_threadpool(feed.record_report, db, request.path_params["host"], body)
+        return Response(status_code=204)
+
+    return [
+        Route("/v1/snapshot", snapshot),
+        Route("/v1/changes", changes),
+        Route("/v1/agents/{host}/report", report, methods=["POST"]),
+    ]

@@ -1,0 +1,142 @@
+"""The change feed: how agents learn what to realize, and tell what they did.
+
+Every write bumps one global revision and logs (revision, type, id, op) in
+the same transaction (services/common.record_change). An agent reads a
+snapshot of the whole model with its revision, then asks for the changes
+after that revision; the answer carries the current body of each changed
+resource (or null once it is gone), so the agent's copy of the model is
+exact after applying it. Long-polls wait on an in-process signal set after
+each commit, and re-read the head at least once a second so that writes by
+other server processes are seen too.
+
+Agents report the revision they applied and what they observed (port
+status, instances' namespaces and addresses). A port turns ACTIVE when its
+host has plugged it; a floating IP when its router's host has programmed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, Row, Table, insert, select, update
+
+from neutrino.context import Context
+from neutrino.db import Database, schema
+from neutrino.services import common, floatingips, instances, networks, ports, routers, security_groups, subnets
+
+Render = Callable[[Connection, list[Row]], list[dict[str, Any]]]
+ADMIN = Context.admin()
+
+# type -> (snapshot key, table, render). Rule changes reach agents through their
+# group: a rule write also bumps its security group.
+RESOURCES: dict[str, tuple[str, Table, Render]] = {
+    "network": ("networks", schema.networks, lambda conn, rows: networks.render(conn, ADMIN, rows)),
+    "subnet": ("subnets", schema.subnets, subnets.render),
+    "port": ("ports", schema.ports, ports.render),
+    "security_group": ("security_groups", schema.security_groups, security_groups.render_groups),
+    "router": ("routers", schema.routers, routers.render),
+    "floatingip": ("floatingips", schema.floatingips, floatingips.render),
+    "instance": ("instances", schema.lab_instances, instances.render),
+}
+
+
+class Gone(Exception):
+    """The agent's revision is unknown here (the database was reset): it must resync."""
+
+
+def snapshot(db: Database) -> dict[str, Any]:
+    with db.read() as conn:
+        model: dict[str, Any] = {"revision": Database.head_revision(conn)}
+        for key, table, render in RESOURCES.values():
+            model[key] = render(conn, list(conn.execute(select(table).order_by(table.c.id))))
+        return model
+
+
+def changes_since(db: Database, since: int) -> dict[str, Any]:
+    C = schema.changes
+    with db.read() as conn:
+        head = Database.head_revision(conn)
+        if since > head:
+            raise Gone()
+        latest: dict[tuple[str, str], int] = {}
+        for revision, kind, resource_id in conn.execute(
+                select(C.c.revision, C.c.resource_type, C.c.resource_id).where(C.c.revision > since)
+                .order_by(C.c.revision)):
+            if kind in RESOURCES:
+                latest[(kind, resource_id)] = revision
+        bodies: dict[tuple[str, str], dict[str, Any]] = {}
+        by_kind: dict[str, list[str]] = {}
+        for kind, resource_id in latest:
+            by_kind.setdefault(kind, []).append(resource_id)
+        for kind, ids in by_kind.items():
+            _key, table, render = RESOURCES[kind]
+            for chunk in common.chunked(ids):
+                for body in render(conn, list(conn.execute(select(table).where(table.c.id.in_(chunk))))):
+                    bodies[(kind, body["id"])] = body
+        changes = [{"revision": revision, "type": kind, "id": resource_id,
+                    "resource": bodies.get((kind, resource_id))}
+                   for (kind, resource_id), revision in sorted(latest.items(), key=lambda item: item[1])]
+        return {"revision": head, "changes": changes}
+
+
+class Waiters:
+    """Wakes long-polls (on the server's event loop) when a write commits (in a worker thread)."""
+
+    def __init__(self) -> None:
+        self._waiting: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._lock = threading.Lock()
+
+    def notify(self) -> None:
+        with self._lock:
+            waiting = list(self._waiting)
+        for loop, event in waiting:
+            loop.call_soon_threadsafe(event.set)
+
+    async def wait(self, seconds: float) -> None:
+        event = asyncio.Event()
+        entry = (asyncio.get_running_loop(), event)
+        with self._lock:
+            self._waiting.add(entry)
+        try:
+            await asyncio.wait_for(event.wait(), seconds)
+        except TimeoutError:
+            pass
+        finally:
+            with self._lock:
+                self._waiting.discard(entry)
+
+
+async def wait_for_change(db: Database, waiters: Waiters, since: int, timeout: float,
+                          head: Callable[[], int]) -> None:
+    """Return once the head revision passes `since`, or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while head() <= since:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        await waiters.wait(min(remaining, 1.0))
+
+
+def record_report(db: Database, host: str, report: dict[str, Any]) -> None:
+    """Store an agent's report and move statuses that changed (each change is itself in the feed)."""
+    P, A = schema.ports, schema.agents
+    wanted: dict[str, str] = report.get("ports", {})
+    with db.write() as conn:
+        known = conn.execute(select(A.c.host).where(A.c.host == host)).first()
+        values = {"applied_revision": int(report.get("revision", 0)), "heartbeat_at": common.now(), "report": report}
+        if known:
+            conn.execute(update(A).where(A.c.host == host).values(**values))
+        else:
+            conn.execute(insert(A).values(host=host, **values))
+        for chunk in common.chunked(list(wanted)):
+            for row in conn.execute(select(P).where(P.c.id.in_(chunk))):
+                status = wanted[row.id]
+                if row.status != status:
+                    common.bump(conn, P, "port", row, {"status": status})
+        for fip_id, status in report.get("floatingips", {}).items():
+            floatingips.set_status(conn, fip_id, status)
+        instances.record_report(conn, host, report.get("instances", {}))

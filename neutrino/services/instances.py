@@ -1,0 +1,146 @@
+"""Lab instances: something that sends packets, plugged like a VM would be.
+
+An instance owns ports (made for it on the networks it asks for) or adopts
+ports it is given (S5: a port with a chosen fixed IP); either way the port's
+device_owner is `compute:lab`, its device_id the instance and its binding
+the instance's host, whose agent makes the namespace and plugs it. The
+agent reports where the instance runs and the addresses it got by DHCP;
+the instance is ACTIVE once every port's fixed IPv4 address is there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Row, select, update
+
+from neutrino import errors
+from neutrino.api.v2.query import ListQuery
+from neutrino.context import Context
+from neutrino.db import Database, schema
+from neutrino.services import common, networks, ports, quotas
+from neutrino.services.listing import Listing, list_rows, standard_columns
+
+I, P = schema.lab_instances, schema.ports
+OWNER = "compute:lab"
+LISTING = Listing(I, standard_columns(I))
+
+
+def visible(ctx: Context) -> ColumnElement[bool] | None:
+    return None if ctx.is_admin else I.c.project_id == ctx.project_id
+
+
+def fetch(conn: Connection, ctx: Context, ref: str) -> Row:
+    """By id, or by name when the name is unique among what the caller sees."""
+    seen = visible(ctx)
+    scope = [] if seen is None else [seen]
+    row = conn.execute(select(I).where(I.c.id == ref, *scope)).first()
+    if row is not None:
+        return row
+    named = conn.execute(select(I).where(I.c.name == ref, *scope)).all()
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        raise errors.Conflict(f"Several instances are named {ref}; use an ID.")
+    raise errors.NotFound(f"Instance {ref} could not be found.")
+
+
+def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    ids = [r.id for r in rows]
+    plugged: dict[str, list[str]] = {i: [] for i in ids}
+    for chunk in common.chunked(ids):
+        for port_id, device_id in conn.execute(select(P.c.id, P.c.device_id).where(
+                P.c.device_id.in_(chunk), P.c.device_owner == OWNER).order_by(P.c.created_at, P.c.id)):
+            plugged[device_id].append(port_id)
+    tags = common.load_tags(conn, ids)
+    return [{
+        **common.render_standard(r, tags),
+        "host": r.host,
+        "status": r.status,
+        "port_ids": plugged[r.id],
+        "netns": r.netns,
+        "addresses": r.addresses,
+    } for r in rows]
+
+
+class Instances:
+    resource = "instance"
+
+    def __init__(self, default_host: str) -> None:
+        self.default_host = default_host
+
+    def list(self, db: Database, ctx: Context, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+        with db.read() as conn:
+            rows, more = list_rows(conn, LISTING, query, visible(ctx))
+            return render(conn, rows), more
+
+    def get(self, db: Database, ctx: Context, ref: str) -> dict[str, Any]:
+        with db.read() as conn:
+            return render(conn, [fetch(conn, ctx, ref)])[0]
+
+    def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
+        common.require_writer(ctx)
+        if not values.get("networks") and not values.get("ports"):
+            raise errors.BadRequest(resource="instance", msg="give at least one of 'networks' or 'ports'")
+        host = values.get("host") or self.default_host
+        with db.write() as conn:
+            row = common.standard_values(ctx, values)
+            row.update(host=host, status="BUILD", owned_ports=[], addresses=[])
+            plug = {"device_owner": OWNER, "device_id": row["id"], "binding_host_id": host}
+            for ref in values.get("ports", []):
+                port = ports.fetch(conn, ctx, ref, for_write=True)
+                if port.device_id or port.device_owner:
+                    raise errors.PortInUse(port_id=port.id, net_id=port.network_id, device_id=port.device_id)
+                common.bump(conn, P, "port", port, plug)
+            for wanted in values.get("networks", []):
+                network = networks.fetch(conn, ctx, wanted["network_id"])
+                quotas.check(conn, row["project_id"], "port", 1)
+                fixed = [{"ip_address": wanted["fixed_ip"]}] if wanted.get("fixed_ip") else None
+                port_id = ports.insert_port(conn, row["project_id"], network, {
+                    "name": f"{values.get('name', '')}-eth{len(row['owned_ports'])}", "fixed_ips": fixed,
+                    "device_owner": OWNER, "device_id": row["id"], "binding:host_id": host})
+                row["owned_ports"].append(port_id)
+            common.insert_resource(conn, I, "instance", row)
+            return render(conn, [fetch(conn, ctx, row["id"])])[0]
+
+    def update(self, db: Database, ctx: Context, ref: str, values: dict[str, Any], if_match: int | None) -> dict[str, Any]:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            row = fetch(conn, ctx, ref)
+            common.check_revision(row, if_match)
+            common.bump(conn, I, "instance", row, values)
+            return render(conn, [fetch(conn, ctx, row.id)])[0]
+
+    def delete(self, db: Database, ctx: Context, ref: str) -> None:
+        """Its own ports go with it; adopted ports are unplugged and kept, as Nova does."""
+        common.require_writer(ctx)
+        with db.write() as conn:
+            row = fetch(conn, ctx, ref)
+            for port in conn.execute(select(P).where(P.c.device_id == row.id, P.c.device_owner == OWNER)).all():
+                if port.id in row.owned_ports:
+                    ports.remove_port(conn, port.id)
+                else:
+                    common.bump(conn, P, "port", port,
+                                {"device_owner": "", "device_id": "", "binding_host_id": "", "status": "DOWN"})
+            common.delete_resource(conn, I, "instance", row.id)
+
+    def set_tags(self, db: Database, ctx: Context, ref: str, add: list[str], remove: list[str] | None) -> list[str]:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            return common.set_tags(conn, I, "instance", fetch(conn, ctx, ref), add, remove)
+
+
+def record_report(conn: Connection, host: str, reported: dict[str, dict[str, Any]]) -> None:
+    """Where each instance runs and what addresses it has; ACTIVE when all its fixed IPv4s are up."""
+    A = schema.ip_allocations
+    for row in conn.execute(select(I).where(I.c.host == host)).all():
+        seen = reported.get(row.id)
+        if seen is None:
+            continue
+        expected = set(conn.execute(select(A.c.ip_address).join(P, P.c.id == A.c.port_id).where(
+            P.c.device_id == row.id, P.c.device_owner == OWNER, A.c.ip_address.not_like("%:%"))).scalars())
+        addresses = sorted(seen.get("addresses", []))
+        status = "ACTIVE" if expected and expected <= {a.split("/")[0] for a in addresses} else "BUILD"
+        if (row.netns, row.addresses, row.status) != (seen.get("netns"), addresses, status):
+            conn.execute(update(I).where(I.c.id == row.id).values(
+                netns=seen.get("netns"), addresses=addresses, status=status))
