@@ -1,0 +1,162 @@
+"""plan.compile_host: golden desired states, names, and incremental == full."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from neutrino.lab import models
+from neutrino.plan import HostConfig, Link, PhysnetConfig, VethPeer, compile_host, names
+
+HOST = HostConfig.isolated("h1", prefix="t-")
+
+
+@pytest.fixture(autouse=True)
+def predictable_ids(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    counter = itertools.count(1)
+    monkeypatch.setattr(models, "new_id",
+                        lambda: f"{next(counter):08x}-0000-4000-8000-000000000000")
+    yield
+
+
+def flat_lab() -> dict[str, Any]:
+    net = models.network("flat")
+    sub = models.subnet(net, "10.0.0.0/24", dns_nameservers=["10.0.0.53"],
+                        host_routes=[{"destination": "192.168.0.0/16", "nexthop": "10.0.0.254"}])
+    sg = models.default_security_group()
+    vm_port = models.port(net, sub, "10.0.0.5", security_groups=[sg["id"]])
+    elsewhere = models.port(net, sub, "10.0.0.6", security_groups=[sg["id"]])
+    return models.snapshot(
+        revision=7, networks=[net], subnets=[sub], security_groups=[sg],
+        ports=[models.dhcp_port(net, sub, "10.0.0.2", host="h1"), vm_port, elsewhere],
+        instances=[models.instance("vm", "h1", vm_port), models.instance("far", "h2", elsewhere)])
+
+
+def test_flat_network_golden() -> None:
+    model = flat_lab()
+    net, dhcp, vm_port = model["networks"][0], model["ports"][0], model["ports"][1]
+    state = compile_host(model, HOST)
+
+    bridge = names.bridge(net["id"])
+    vm_ns = names.instance_netns(HOST, model["instances"][0]["id"])
+    dhcp_ns = f"t-h1-qdhcp-{net['id']}"
+    assert state.revision == 7
+    assert state.namespaces == tuple(sorted(("t-nhost-h1", "t-nout-default", dhcp_ns, vm_ns)))
+    assert state.links == (
+        Link("t-nhost-h1", bridge, "bridge"),
+        Link("t-nout-default", "phys", "bridge"),
+        Link("t-nhost-h1", "p-default", "veth", master=bridge,
+             peer=VethPeer("t-nout-default", names.outside_end(HOST, None), master="phys")),
+        *sorted([  # then by name
+            Link("t-nhost-h1", names.tap(dhcp["id"]), "veth", master=bridge, peer=VethPeer(
+                dhcp_ns, names.dhcp_interface(dhcp["id"]), mac=dhcp["mac_address"])),
+            Link("t-nhost-h1", names.tap(vm_port["id"]), "veth", master=bridge,
+                 peer=VethPeer(vm_ns, "eth0", mac=vm_port["mac_address"])),
+        ], key=lambda link: link.name),
+    )
+    assert [a.cidr for a in state.addresses] == ["10.0.0.2/24"]
+    [server] = state.dhcp
+    tag = f"subnet-{model['subnets'][0]['id'][:8]}"
+    assert server.ranges == (f"set:{tag},10.0.0.0,static,255.255.255.0,86400s",)
+    assert server.hosts == "".join(
+        f"{p['mac_address']},host-{p['fixed_ips'][0]['ip_address'].replace('.', '-')},"
+        f"{p['fixed_ips'][0]['ip_address']}\n" for p in model["ports"][1:])
+    assert server.opts == (
+        f"tag:{tag},option:router,10.0.0.1\n"
+        f"tag:{tag},option:dns-server,10.0.0.53\n"
+        f"tag:{tag},option:classless-static-route,192.168.0.0/16,10.0.0.254,0.0.0.0/0,10.0.0.1\n"
+        f"tag:{tag},option:mtu,1500\n")
+    assert [(i.netns, i.ifname) for i in state.instances] == [(vm_ns, "eth0")]
+    assert state.ports == {dhcp["id"]: names.tap(dhcp["id"]),
+                           vm_port["id"]: names.tap(vm_port["id"])}
+    assert state.problems == ()
+    json.loads(state.to_json())  # plain data all the way down
+
+
+def test_vlan_and_vxlan_segments() -> None:
+    vlan = models.network("vlan", segment=4094)
+    vxlan = models.network("vxlan", segment=16777215)
+    model = models.snapshot(networks=[vlan, vxlan])
+    for net in (vlan, vxlan):
+        sub = models.subnet(net, "10.1.0.0/24")
+        model["subnets"].append(sub)
+        model["ports"].append(models.port(net, sub, "10.1.0.9", host="h1"))
+
+    veth_mode = {l.name: l for l in compile_host(model, HOST).links}
+    assert veth_mode["p-default.4094"].kind == "veth"
+    assert veth_mode["p-default.4094"].peer == VethPeer(
+        "t-nout-default", names.outside_end(HOST, 4094), master="vlan4094")
+    assert veth_mode["vxlan-16777215"].vni == 16777215
+    assert all(len(name) <= names.IFNAMSIZ for name in veth_mode)
+
+    production = HostConfig("h1", physnets={"default": PhysnetConfig("eth1")}, vtep_ip="192.0.2.1")
+    links = {l.name: l for l in compile_host(model, production).links}
+    assert links["eth1.4094"] == Link(None, "eth1.4094", "vlan", master=names.bridge(vlan["id"]),
+                                      parent="eth1", vlan_id=4094)
+    assert links["vxlan-16777215"].local_ip == "192.0.2.1"
+    assert "eth1" not in links  # a real NIC is only bound, for flat networks
+
+
+def test_ports_of_other_hosts_and_unknown_physnets_are_not_realized() -> None:
+    model = flat_lab()
+    model["networks"][0]["provider:physical_network"] = "nowhere"
+    state = compile_host(model, HOST)
+    assert state.ports == {}
+    assert state.dhcp == ()
+    assert "physical network 'nowhere' is not configured" in state.problems[0]
+    assert compile_host(flat_lab(), HostConfig.isolated("h3", prefix="t-")).ports == {}
+
+
+def test_unbound_vm_port_is_bound_as_an_external_tap() -> None:
+    model = flat_lab()
+    model["instances"] = []
+    vm_port = model["ports"][1]
+    links = {l.name: l for l in compile_host(model, HOST).links}
+    assert links[names.tap(vm_port["id"])].kind == "external"
+
+
+def test_compile_is_independent_of_listing_order() -> None:
+    model = flat_lab()
+    shuffled = copy.deepcopy(model)
+    rng = random.Random(4)
+    for key in ("networks", "subnets", "ports", "security_groups", "instances"):
+        rng.shuffle(shuffled[key])
+    for sg in shuffled["security_groups"]:
+        rng.shuffle(sg["security_group_rules"])
+    assert compile_host(shuffled, HOST) == compile_host(model, HOST)
+
+
+def test_incremental_compile_equals_full_compile() -> None:
+    """Changes applied one by one to a model copy, as an agent following the change
+    feed would, compile to exactly what a fresh snapshot of the end state compiles to."""
+    model = flat_lab()
+    net, sub = model["networks"][0], model["subnets"][0]
+    sg = model["security_groups"][0]
+    added = models.port(net, sub, "10.0.0.7", security_groups=[sg["id"]])
+    vm = models.instance("new", "h1", added)
+    rule = models.rule("ingress", "tcp", 22, 22)
+
+    changes = [
+        ("ports", "upsert", added), ("instances", "upsert", vm),
+        ("security_groups", "upsert", {**sg, "security_group_rules": [
+            *sg["security_group_rules"], rule]}),
+        ("ports", "delete", model["ports"][2]),
+    ]
+    incremental = copy.deepcopy(model)
+    for collection, verb, resource in changes:
+        rows = [r for r in incremental[collection] if r["id"] != resource["id"]]
+        incremental[collection] = rows + ([copy.deepcopy(resource)] if verb == "upsert" else [])
+        compile_host(incremental, HOST)  # every intermediate state compiles
+
+    fresh = copy.deepcopy(model)
+    fresh["ports"] = [model["ports"][0], model["ports"][1], added]
+    fresh["instances"] = [*model["instances"], vm]
+    fresh["security_groups"] = [{**sg, "security_group_rules": [*sg["security_group_rules"],
+                                                                rule]}]
+    assert compile_host(incremental, HOST) == compile_host(fresh, HOST)
