@@ -1,8 +1,10 @@
-"""`neutrino`: serve the APIs; more commands join as the data plane grows."""
+"""neutrino: OpenStack-compatible tenant networking on a real Linux data plane."""
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,15 +12,47 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from neutrino.cli import instances
 from neutrino.config import make_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.add_typer(instances.app, name="instance")
 console = Console(stderr=True)
 
+HostName = Annotated[Optional[str], typer.Option("--host", help="This host's name in port bindings [default: hostname]")]
+NetnsPrefix = Annotated[str, typer.Option(help="Prefix of every namespace the agent creates (isolated mode)")]
+HostNetns = Annotated[Optional[str], typer.Option(help="Run the host's data plane in this namespace ('' = the root namespace)")]
+Interfaces = Annotated[Optional[list[str]], typer.Option(
+    "--physnet-interface", help="PHYSNET=IFACE: the host interface of a physical network (repeatable); "
+                                "without any, the data plane is isolated in namespaces neutrino creates")]
 
-@app.callback()
-def main() -> None:
-    """neutrino: OpenStack-compatible tenant networking on a real Linux data plane."""
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def host_config(name: str, physnets: list[str], prefix: str, netns: str | None, interfaces: list[str] | None):  # type: ignore[no-untyped-def]
+    """The isolated default, or a host mapped onto given interfaces (production)."""
+    from neutrino.plan import HostConfig, PhysnetConfig
+
+    if not interfaces and netns is None:
+        return HostConfig.isolated(name, prefix=prefix, physnets=tuple(physnets))
+    mapping = dict(item.split("=", 1) for item in interfaces or [])
+    return HostConfig(name=name, netns=netns or None, ns_prefix=prefix,
+                      physnets={physnet: PhysnetConfig(interface=iface) for physnet, iface in mapping.items()})
+
+
+def start_agent(server: str, host, state_dir: Path, cloud: str | None, cloud_file: Path | None = None) -> threading.Thread:  # type: ignore[no-untyped-def]
+    from neutrino.agent.reconciler import Agent
+    from neutrino.agent.runner import Feed, Runner
+    from neutrino.client import Cloud, Session
+
+    runner = Runner(Agent(host, state_dir), Feed(server, Session(Cloud.load(cloud, cloud_file))))
+    thread = threading.Thread(target=runner.run, name=f"agent-{host.name}", daemon=True)
+    thread.start()
+    return thread
 
 
 @app.command()
@@ -27,27 +61,88 @@ def serve(
     database_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL; default: SQLite in the state directory")] = None,
     state_dir: Annotated[Optional[Path], typer.Option(help="Where the database, keys and clouds.yaml live [env: NEUTRINO_STATE_DIR]")] = None,
     physnet: Annotated[Optional[list[str]], typer.Option(help="Physical network NAME or NAME:VLAN_MIN:VLAN_MAX (repeatable)")] = None,
+    agent: Annotated[bool, typer.Option(help="Run this host's agent in-process (needs root)")] = True,
+    host: HostName = None,
+    netns_prefix: NetnsPrefix = "",
+    host_netns: HostNetns = None,
+    physnet_interface: Interfaces = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
 ) -> None:
-    """Run the identity, networking and load-balancer APIs on one listener."""
+    """Run the identity, networking and lab APIs on one listener, with this host's agent."""
     import uvicorn
 
     from neutrino.app import create_app, prepare
     from neutrino.identity import client_env
 
     started = time.monotonic()
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    settings = make_settings(state_dir, database_url, bind, physnet)
+    setup_logging(log_level)
+    settings = make_settings(state_dir, database_url, bind, physnet, **({"host": host} if host else {}))
     with console.status("preparing the database and identity"):
         core = prepare(settings)
     application = create_app(settings, core)
     console.print(f"neutrino ready in {time.monotonic() - started:.2f}s at [bold]{settings.public_url}[/bold]")
+    if agent and os.geteuid() == 0:
+        config = host_config(settings.host, [p.name for p in settings.physnets], netns_prefix, host_netns,
+                             physnet_interface)
+        start_agent(f"http://{settings.bind_host}:{settings.bind_port}", config, settings.state_dir / "agent",
+                    "neutrino-admin", settings.state_dir / "clouds.yaml")
+        where = f"namespace {config.netns}" if config.netns else "the root namespace"
+        console.print(f"agent for host [bold]{settings.host}[/bold] runs the data plane in {where}")
+    elif agent:
+        console.print("[yellow]not root: the data plane (agent) is off; the APIs work without it[/yellow]")
     console.print("Use it with the openstack CLI:")
     for line in client_env(settings):
         console.print(f"  {line}", highlight=False, soft_wrap=True)
     uvicorn.run(application, host=settings.bind_host, port=settings.bind_port, log_level=log_level,
                 access_log=log_level == "debug")
+
+
+@app.command("agent")
+def run_agent(
+    server: Annotated[str, typer.Option(help="The neutrino server's URL")],
+    host: HostName = None,
+    state_dir: Annotated[Path, typer.Option(help="The agent's own state (dnsmasq files, digests)")] = Path("/var/lib/neutrino/agent"),
+    physnet: Annotated[Optional[list[str]], typer.Option(help="Physical networks of this host (isolated mode)")] = None,
+    netns_prefix: NetnsPrefix = "",
+    host_netns: HostNetns = None,
+    physnet_interface: Interfaces = None,
+    os_cloud: Annotated[Optional[str], typer.Option(help="Cloud in clouds.yaml with admin credentials [env: OS_CLOUD]")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+) -> None:
+    """Run one host's agent: follow the server's change feed and program this host's kernel."""
+    import socket
+
+    setup_logging(log_level)
+    config = host_config(host or socket.gethostname(), physnet or ["default"], netns_prefix, host_netns,
+                         physnet_interface)
+    thread = start_agent(server, config, state_dir, os_cloud)
+    console.print(f"agent for host [bold]{config.name}[/bold] following {server}")
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def teardown(
+    host: HostName = None,
+    state_dir: Annotated[Optional[Path], typer.Option(help="The service's state directory [env: NEUTRINO_STATE_DIR]")] = None,
+    physnet: Annotated[Optional[list[str]], typer.Option(help="Physical networks of this host (isolated mode)")] = None,
+    netns_prefix: NetnsPrefix = "",
+    host_netns: HostNetns = None,
+    physnet_interface: Interfaces = None,
+) -> None:
+    """Remove every namespace, link, nft table and process this host's agent made (stop it first)."""
+    import socket
+
+    from neutrino.agent.reconciler import Agent
+
+    settings = make_settings(state_dir)
+    config = host_config(host or socket.gethostname(), physnet or ["default"], netns_prefix, host_netns,
+                         physnet_interface)
+    with console.status(f"removing the data plane of host {config.name}"):
+        Agent(config, settings.state_dir / "agent").teardown()
+    console.print(f"the data plane of host [bold]{config.name}[/bold] is gone")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,151 @@
+"""The agent's loop: follow the server's change feed, reconcile, report.
+
+It programs nothing until it holds a complete snapshot; after that it keeps
+its copy of the model exact by applying the feed's changes (each carries the
+resource's current body), and reconciles the whole host after every batch
+and every few seconds (which repairs drift). If the server forgets its
+revision (410) or cannot be reached, it starts again from a snapshot; the
+kernel is left as it is meanwhile, so traffic keeps flowing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import threading
+import time
+from typing import Any
+
+import httpx
+
+from neutrino.agent.reconciler import Agent, SyncReport
+from neutrino.client import ClientError, Session
+from neutrino.plan import DesiredState, compile_host
+
+log = logging.getLogger("neutrino.agent")
+
+KINDS = {"network": "networks", "subnet": "subnets", "port": "ports", "security_group": "security_groups",
+         "router": "routers", "floatingip": "floatingips", "instance": "instances"}
+
+
+class Model:
+    """The agent's copy of the logical model, keyed by type and id."""
+
+    def __init__(self, snapshot: dict[str, Any]) -> None:
+        self.revision: int = snapshot["revision"]
+        self.items: dict[str, dict[str, dict[str, Any]]] = {
+            key: {item["id"]: item for item in snapshot.get(key, [])} for key in KINDS.values()}
+
+    def apply(self, delta: dict[str, Any]) -> None:
+        for change in delta["changes"]:
+            items = self.items[KINDS[change["type"]]]
+            if change["resource"] is None:
+                items.pop(change["id"], None)
+            else:
+                items[change["id"]] = change["resource"]
+        self.revision = delta["revision"]
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"revision": self.revision, **{key: list(items.values()) for key, items in self.items.items()}}
+
+
+class Feed:
+    def __init__(self, server: str, session: Session) -> None:
+        self.base = server.rstrip("/") + "/internal/v1"
+        self.session = session
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.session.call("GET", f"{self.base}/snapshot")
+
+    def changes(self, since: int, timeout: float) -> dict[str, Any] | None:
+        """Changes after `since`, waiting up to `timeout` s for one; None when a resync is needed."""
+        response = self.session.request("GET", f"{self.base}/changes",
+                                        params={"since": since, "timeout": timeout}, timeout=timeout + 30)
+        if response.status_code == 410:
+            return None
+        response.raise_for_status()
+        return response.json()
+
+    def report(self, host: str, body: dict[str, Any]) -> None:
+        self.session.call("POST", f"{self.base}/agents/{host}/report", content=json.dumps(body))
+
+
+def instance_addresses(netns: str) -> list[str]:
+    """Addresses inside an instance, as `ip addr` shows them there (global scope only)."""
+    done = subprocess.run(["ip", "-n", netns, "-j", "addr", "show"],
+                          capture_output=True, text=True, timeout=5)
+    if done.returncode != 0 or not done.stdout.strip():
+        return []
+    return sorted(f"{a['local']}/{a['prefixlen']}" for link in json.loads(done.stdout)
+                  for a in link.get("addr_info", []) if a.get("scope") == "global")
+
+
+class Runner:
+    """One host's agent loop; `run()` blocks until `stop()`."""
+
+    def __init__(self, agent: Agent, feed: Feed, resync_seconds: float = 5.0) -> None:
+        self.agent, self.feed = agent, feed
+        self.resync_seconds = resync_seconds
+        self._stop = threading.Event()
+        self._addresses: dict[str, list[str]] = {}  # instance id -> last seen
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        backoff = 0.2
+        while not self._stop.is_set():
+            try:
+                self._follow(Model(self.feed.snapshot()))
+                backoff = 0.2
+            except (httpx.HTTPError, ClientError) as error:
+                log.warning("change feed unavailable (%s); retrying in %.1fs", error, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _follow(self, model: Model) -> None:
+        pending = self._reconcile(model, full=True)
+        last_full = time.monotonic()
+        while not self._stop.is_set():
+            # Instances waiting for DHCP are checked often; otherwise wait for changes.
+            wait = 0.2 if pending else max(0.1, self.resync_seconds - (time.monotonic() - last_full))
+            delta = self.feed.changes(model.revision, timeout=wait)
+            if delta is None:
+                return
+            if delta["changes"]:
+                model.apply(delta)
+            full = time.monotonic() - last_full >= self.resync_seconds
+            if delta["changes"] or full or pending:
+                pending = self._reconcile(model, full=full)
+                if full:
+                    last_full = time.monotonic()
+
+    def _reconcile(self, model: Model, full: bool) -> bool:
+        """Sync the host and report; True while some instance still waits for its addresses."""
+        desired = compile_host(model.snapshot(), self.agent.host)
+        report = self.agent.apply(desired)
+        instances, pending = self._instances(model, desired, refresh=full)
+        for error in report.errors:
+            log.warning("sync: %s", error)
+        self.feed.report(self.agent.host.name, self._report_body(report, instances))
+        return pending
+
+    def _instances(self, model: Model, desired: DesiredState, refresh: bool) -> tuple[dict[str, Any], bool]:
+        ports = model.items["ports"]
+        found: dict[str, Any] = {}
+        pending = False
+        for instance_id, netns in {(i.id, i.netns) for i in desired.instances}:
+            expected = {ip["ip_address"] for port_id in model.items["instances"].get(instance_id, {}).get("port_ids", [])
+                        for ip in ports.get(port_id, {}).get("fixed_ips", []) if ":" not in ip["ip_address"]}
+            seen = self._addresses.get(instance_id, [])
+            if refresh or not expected <= {a.split("/")[0] for a in seen}:
+                seen = self._addresses[instance_id] = instance_addresses(netns)
+            pending |= not expected <= {a.split("/")[0] for a in seen}
+            found[instance_id] = {"netns": netns, "addresses": seen}
+        return found, pending
+
+    @staticmethod
+    def _report_body(report: SyncReport, instances: dict[str, Any]) -> dict[str, Any]:
+        return {"revision": report.revision, "ports": report.ports, "errors": report.errors,
+                "instances": instances, "seconds": round(report.seconds, 4)}

@@ -1,0 +1,147 @@
+"""`neutrino instance ...`: lab instances, through the public lab API."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from neutrino.client import Cloud, ClientError, Session
+
+app = typer.Typer(no_args_is_help=True, help="Lab instances: namespaces plugged into networks like VMs.")
+out, err = Console(), Console(stderr=True)
+
+CloudOption = Annotated[Optional[str], typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")]
+Format = Annotated[str, typer.Option("-f", "--format", help="table or json")]
+
+
+class Lab:
+    def __init__(self, cloud: str | None) -> None:
+        self.session = Session(Cloud.load(cloud))
+        self.base = self.session.endpoint("lab") + "/v1/instances"
+        self.networking = self.session.endpoint("network") + "/v2.0"
+
+    def network_id(self, ref: str) -> str:
+        by_id = self.session.request("GET", f"{self.networking}/networks/{ref}")
+        if by_id.status_code == 200:
+            return by_id.json()["network"]["id"]
+        found = self.session.call("GET", f"{self.networking}/networks", params={"name": ref})["networks"]
+        if len(found) != 1:
+            raise ClientError(404, f"no unique network named {ref!r}")
+        return found[0]["id"]
+
+    def get(self, ref: str) -> dict[str, Any]:
+        return self.session.call("GET", f"{self.base}/{ref}")["instance"]
+
+
+def fail(error: ClientError) -> None:
+    err.print(f"[red]error:[/red] {error}")
+    raise typer.Exit(1)
+
+
+def show_one(item: dict[str, Any], fmt: str) -> None:
+    if fmt == "json":
+        out.print_json(json.dumps(item))
+        return
+    table = Table(show_header=False)
+    for key in ("id", "name", "status", "host", "addresses", "port_ids", "netns", "project_id"):
+        value = item.get(key)
+        table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+    out.print(table)
+
+
+@app.command()
+def create(
+    name: str,
+    network: Annotated[Optional[list[str]], typer.Option(help="Network name or ID (repeatable)")] = None,
+    fixed_ip: Annotated[Optional[list[str]], typer.Option(help="Address on the matching --network")] = None,
+    port: Annotated[Optional[list[str]], typer.Option(help="Existing port to plug (repeatable)")] = None,
+    host: Annotated[Optional[str], typer.Option(help="Host to run it on")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for its addresses")] = 60.0,
+    os_cloud: CloudOption = None,
+    fmt: Format = "table",
+) -> None:
+    """Create an instance and wait until it has its addresses (by DHCP)."""
+    try:
+        lab = Lab(os_cloud)
+        ips = fixed_ip or []
+        nets = [{"network_id": lab.network_id(ref), **({"fixed_ip": ips[i]} if i < len(ips) else {})}
+                for i, ref in enumerate(network or [])]
+        body: dict[str, Any] = {"name": name, "networks": nets, "ports": port or []}
+        if host:
+            body["host"] = host
+        item = lab.session.call("POST", lab.base, json={"instance": body})["instance"]
+        deadline = time.monotonic() + timeout
+        with err.status(f"waiting for {name} to get its addresses"):
+            while item["status"] != "ACTIVE":
+                if time.monotonic() > deadline:
+                    raise ClientError(0, f"{name} has no address after {timeout:.0f}s (status {item['status']}); "
+                                         "is an agent running for its host?")
+                time.sleep(0.1)
+                item = lab.get(item["id"])
+    except ClientError as error:
+        fail(error)
+    show_one(item, fmt)
+
+
+@app.command("list")
+def list_(os_cloud: CloudOption = None, fmt: Format = "table") -> None:
+    """List instances."""
+    try:
+        lab = Lab(os_cloud)
+        items = lab.session.call("GET", lab.base)["instances"]
+    except ClientError as error:
+        fail(error)
+    if fmt == "json":
+        out.print_json(json.dumps(items))
+        return
+    table = Table("ID", "Name", "Status", "Host", "Addresses")
+    for item in items:
+        table.add_row(item["id"], item["name"], item["status"], item["host"], ", ".join(item["addresses"]))
+    out.print(table)
+
+
+@app.command()
+def show(instance: str, os_cloud: CloudOption = None, fmt: Format = "table") -> None:
+    """Show one instance (by name or ID)."""
+    try:
+        item = Lab(os_cloud).get(instance)
+    except ClientError as error:
+        fail(error)
+    show_one(item, fmt)
+
+
+@app.command()
+def delete(instances: list[str], os_cloud: CloudOption = None) -> None:
+    """Delete instances: their namespaces, every process inside, and the ports made for them."""
+    try:
+        lab = Lab(os_cloud)
+        for ref in instances:
+            lab.session.call("DELETE", f"{lab.base}/{ref}")
+    except ClientError as error:
+        fail(error)
+
+
+@app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def exec_(
+    instance: str,
+    command: Annotated[list[str], typer.Argument(help="The command, after --")],
+    timeout: Annotated[float, typer.Option(help="Seconds before it is stopped")] = 30.0,
+    os_cloud: CloudOption = None,
+) -> None:
+    """Run a command inside an instance: `neutrino instance exec vm1 -- ping -c1 10.0.0.3`."""
+    try:
+        lab = Lab(os_cloud)
+        ref = lab.get(instance)["id"]
+        result = lab.session.call("POST", f"{lab.base}/{ref}/exec",
+                                  json={"command": command, "timeout": timeout}, timeout=timeout + 30)
+    except ClientError as error:
+        fail(error)
+    sys.stdout.write(result["stdout"])
+    sys.stderr.write(result["stderr"])
+    raise typer.Exit(result["exit_status"] if result["exit_status"] >= 0 else 124)

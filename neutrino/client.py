@@ -1,0 +1,130 @@
+"""A small client of neutrino's public HTTP APIs, configured as the openstack CLI is.
+
+The cloud comes from `--os-cloud`, else OS_CLOUD, else `neutrino-admin`; the
+clouds.yaml from OS_CLIENT_CONFIG_FILE, else the usual places
+(./clouds.yaml, ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml),
+else the one `neutrino serve` wrote into its state directory. The agent and
+the `neutrino` command both use it; neither ever opens the database.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from neutrino.config import default_state_dir
+
+DEFAULT_CLOUD = "neutrino-admin"
+
+
+class ClientError(Exception):
+    """A failed call, with the server's own message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def config_candidates() -> list[Path]:
+    env = os.environ.get("OS_CLIENT_CONFIG_FILE")
+    if env:
+        return [Path(env)]
+    return [Path("clouds.yaml"), Path.home() / ".config/openstack/clouds.yaml",
+            Path("/etc/openstack/clouds.yaml"), default_state_dir() / "clouds.yaml"]
+
+
+@dataclass(frozen=True)
+class Cloud:
+    name: str
+    auth: dict[str, str]
+    region: str | None = None
+    interface: str = "public"
+
+    @classmethod
+    def load(cls, name: str | None = None, config_file: Path | None = None) -> Cloud:
+        name = name or os.environ.get("OS_CLOUD") or DEFAULT_CLOUD
+        for path in [config_file] if config_file else config_candidates():
+            if path.is_file():
+                clouds = (yaml.safe_load(path.read_text()) or {}).get("clouds", {})
+                if name in clouds:
+                    entry = clouds[name]
+                    return cls(name, entry["auth"], entry.get("region_name"), entry.get("interface", "public"))
+        raise ClientError(0, f"cloud {name!r} not found in clouds.yaml (looked in: "
+                             f"{', '.join(str(p) for p in ([config_file] if config_file else config_candidates()))}); "
+                             "start `neutrino serve` or set OS_CLIENT_CONFIG_FILE and OS_CLOUD")
+
+
+class Session:
+    """A logged-in caller: finds endpoints in the catalog, logs in again when the token expires."""
+
+    def __init__(self, cloud: Cloud, timeout: float = 60.0) -> None:
+        self.cloud = cloud
+        self.http = httpx.Client(timeout=timeout)
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._catalog: list[dict[str, Any]] = []
+
+    def login(self) -> None:
+        auth = self.cloud.auth
+        domain = {"name": auth.get("user_domain_name", "Default")}
+        body = {"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": auth["username"], "password": auth["password"], "domain": domain}}},
+            "scope": {"project": {"name": auth["project_name"],
+                                  "domain": {"name": auth.get("project_domain_name", "Default")}}},
+        }}
+        response = self.http.post(auth["auth_url"].rstrip("/") + "/auth/tokens", json=body)
+        if response.status_code != 201:
+            raise ClientError(response.status_code, f"login to {auth['auth_url']} failed: {response.text}")
+        self._token = response.headers["X-Subject-Token"]
+        self._catalog = response.json()["token"].get("catalog", [])
+
+    def endpoint(self, service_type: str) -> str:
+        if self._token is None:
+            self.login()
+        for service in self._catalog:
+            if service["type"] == service_type:
+                for endpoint in service["endpoints"]:
+                    if endpoint["interface"] == self.cloud.interface:
+                        return endpoint["url"].rstrip("/")
+        raise ClientError(0, f"no {service_type} endpoint in the catalog")
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One call with the token; a 401 (expired token) logs in once more and retries."""
+        for attempt in range(2):
+            with self._lock:
+                if self._token is None or attempt:
+                    self.login()
+                token = self._token
+            response = self.http.request(method, url, headers={"X-Auth-Token": token or ""}, **kwargs)
+            if response.status_code != 401:
+                return response
+        return response
+
+    def call(self, method: str, url: str, **kwargs: Any) -> Any:
+        """`request`, raising ClientError with the server's message on 4xx/5xx; the JSON body or None."""
+        response = self.request(method, url, **kwargs)
+        if response.status_code >= 400:
+            raise ClientError(response.status_code, error_message(response))
+        return response.json() if response.content else None
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text or f"HTTP {response.status_code}"
+    for key in ("NeutronError", "error", "faultstring"):
+        if isinstance(body, dict) and key in body:
+            inner = body[key]
+            return inner.get("message", str(inner)) if isinstance(inner, dict) else str(inner)
+    return str(body)
