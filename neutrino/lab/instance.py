@@ -14,20 +14,18 @@ from pathlib import Path
 from neutrino.agent.drivers.netns import delete_namespace
 
 # udhcpc calls the script with the event in $1 and the lease in the environment.
-# Flushing only when the address changes keeps established connections on renew.
+# One `ip -batch` per event: every process spawned here delays the first packet.
+# A renew keeps the address (replace), so established connections survive it.
 UDHCPC_SCRIPT = """#!/bin/sh
+route=""
+[ -n "$router" ] && route="route replace default via ${router%% *} dev $interface"
 case "$1" in
-  deconfig)
-    ip link set dev "$interface" up
+  bound)
+    printf 'addr flush dev %s\\naddr add %s/%s dev %s\\n%s\\n' \\
+      "$interface" "$ip" "$mask" "$interface" "$route" | ip -batch -
     ;;
-  bound|renew)
-    if [ "$(ip -4 -o addr show dev "$interface" | awk '{print $4}')" != "$ip/$mask" ]; then
-      ip -4 addr flush dev "$interface"
-      ip addr add "$ip/$mask" dev "$interface"
-    fi
-    if [ -n "$router" ]; then
-      ip route replace default via "${router%% *}" dev "$interface"
-    fi
+  renew)
+    printf 'addr replace %s/%s dev %s\\n%s\\n' "$ip" "$mask" "$interface" "$route" | ip -batch -
     ;;
 esac
 exit 0
