@@ -258,22 +258,28 @@ class LiveServer:
         return openstack.connection.Connection(config=config.get_one(cloud))
 
 
-def start_server(state_dir: Path, database_url: str, extra: list[str] | None = None) -> LiveServer:
+def start_server(state_dir: Path, database_url: str, extra: list[str] | None = None,
+                 kind: type[LiveServer] = LiveServer) -> LiveServer:
+    """`neutrino serve` on a free port (its output in STATE_DIR.log), once healthy.
+
+    Without `extra` options it runs no agent: API tests must not touch the kernel."""
     port = free_port()
     env = {**os.environ, "NEUTRINO_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    log = (state_dir.parent / f"{state_dir.name}.log").open("wb")
-    process = subprocess.Popen(
-        [str(VENV_BIN / "neutrino"), "serve", "--bind", f"127.0.0.1:{port}", "--state-dir", str(state_dir),
-         "--database-url", database_url, "--physnet", "default:100:199", "--log-level", "warning", *(extra or [])],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
+    log_path = state_dir.parent / f"{state_dir.name}.log"
+    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [str(VENV_BIN / "neutrino"), "serve", "--bind", f"127.0.0.1:{port}", "--state-dir", str(state_dir),
+             "--database-url", database_url, "--physnet", "default:100:199", "--log-level", "warning",
+             *(extra or ["--no-agent"])],
+            env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"neutrino serve exited: {(state_dir.parent / f'{state_dir.name}.log').read_text()}")
+            raise RuntimeError(f"neutrino serve exited: {log_path.read_text()}")
         try:
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return LiveServer(url, state_dir, process)
+                return kind(url, state_dir, process)
         except httpx.HTTPError:
             time.sleep(0.05)
     process.kill()

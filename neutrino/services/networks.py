@@ -36,8 +36,9 @@ def visible(ctx: Context) -> ColumnElement[bool] | None:
     return or_(N.c.project_id == ctx.project_id, N.c.shared, N.c.external)
 
 
-def fetch(conn: Connection, ctx: Context, network_id: str, *, for_write: bool = False) -> Row:
-    """A network the caller may see (and, for writes, own); 404 otherwise, as Neutron."""
+def fetch(conn: Connection, ctx: Context, network_id: str, *, for_write: bool = False,
+          action: str = "update_network") -> Row:
+    """A network the caller may see (and, for writes, own); 404 if unseen, 403 naming `action` if not owned."""
     where = [N.c.id == network_id]
     seen = visible(ctx)
     if seen is not None:
@@ -46,7 +47,7 @@ def fetch(conn: Connection, ctx: Context, network_id: str, *, for_write: bool = 
     if row is None:
         raise errors.NetworkNotFound(net_id=network_id)
     if for_write and not ctx.is_admin and row.project_id != ctx.project_id:
-        raise errors.PolicyNotAuthorized(action="update_network")
+        raise errors.PolicyNotAuthorized(action=action)
     return row
 
 
@@ -149,7 +150,7 @@ class Networks:
     def delete(self, db: Database, ctx: Context, network_id: str) -> None:
         common.require_writer(ctx)
         with db.write() as conn:
-            row = fetch(conn, ctx, network_id, for_write=True)
+            row = fetch(conn, ctx, network_id, for_write=True, action="delete_network")
             P = schema.ports
             busy = conn.execute(select(P.c.id).where(
                 P.c.network_id == network_id, P.c.device_owner != "network:dhcp").limit(1)).first()

@@ -16,11 +16,6 @@ from tests.conftest import LiveServer
 
 pytestmark = [
     pytest.mark.compat,
-    # tests/conftest.py start_server() never closes the server's log file; its
-    # ResourceWarning surfaces in whichever test runs next (harness leak, not ours)
-    pytest.mark.filterwarnings(
-        r"ignore:Exception ignored in. <_io.FileIO name=.*state\.log"
-        ":pytest.PytestUnraisableExceptionWarning"),
 ]
 
 DEMO = "neutrino-demo"
@@ -196,11 +191,6 @@ def test_demo_sees_shared_network_but_cannot_delete_it(live_server: LiveServer,
     assert "1 of 1 networks failed to delete" in stderr, stderr
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: a member's DELETE of another project's visible (shared) network answers "
-    "403 'rule:update_network is disallowed by policy'; Neutron names the action checked: "
-    "'rule:delete_network is disallowed by policy' "
-    "(neutrino/services/networks.py fetch(for_write))"))
 def test_demo_delete_of_shared_network_names_delete_policy(live_server: LiveServer,
                                                            shared_network: dict[str, Any]) -> None:
     stderr = failed(live_server, "network", "delete", shared_network["id"], cloud=DEMO)

@@ -16,12 +16,6 @@ from tests.conftest import LiveServer
 
 pytestmark = [
     pytest.mark.compat,
-    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning:openstack.*"),
-    # tests/conftest.py start_server() never closes the server's log file; its
-    # ResourceWarning surfaces in whichever test runs next (harness leak, not ours)
-    pytest.mark.filterwarnings(
-        r"ignore:Exception ignored in. <_io.FileIO name=.*state\.log"
-        ":pytest.PytestUnraisableExceptionWarning"),
 ]
 
 
