@@ -129,7 +129,6 @@ class Agent:
             try:
                 if ns.ensure_namespace(name):
                     self.links.forget(name)
-                    self.links.set_up(name, "lo")
                     report.changes.append(f"create namespace {name}")
             except Exception as error:
                 report.errors.append(f"namespace {name}: {error}")

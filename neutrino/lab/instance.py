@@ -6,12 +6,12 @@ runs what lives inside: the DHCP client, and commands a test or a person runs.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
-from neutrino.agent.drivers.netns import delete_namespace
+from neutrino.agent.drivers.netns import NETNS_DIR, delete_namespace
 
 # udhcpc calls the script with the event in $1 and the lease in the environment.
 # One `ip -batch` per event: every process spawned here delays the first packet.
@@ -53,21 +53,35 @@ def dhcp_client_pid(state_dir: Path, netns: str, ifname: str) -> int | None:
 
 def ensure_dhcp_client(state_dir: Path, netns: str, ifname: str) -> bool:
     """Run udhcpc on `ifname` unless it runs already; True when it was started."""
+    _reap_clients()
     if dhcp_client_pid(state_dir, netns, ifname) is not None:
         return False
     script, pid_file = _client_files(state_dir, netns, ifname)
-    pid_file.unlink(missing_ok=True)
-    # setsid -f: the client is nobody's child here, it outlives the agent.
-    # -T 1 -A 1: retry discovery every second instead of every 3 and 20 s.
-    subprocess.run(
-        ["setsid", "-f", "ip", "netns", "exec", netns, "busybox", "udhcpc", "-f", "-i", ifname, "-s", str(script), "-p", str(pid_file), "-T", "1", "-A", "1",
-         "-t", "5"],
-        check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, timeout=5)
-    deadline = time.monotonic() + 2
-    while not pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.002)
+    # nsenter execs udhcpc in place, so the spawned pid is the client's: one fork,
+    # no wait. A new session: the client outlives the agent. -T 1 -A 1: retry
+    # discovery every second instead of after 3 and 20 s.
+    argv = ["nsenter", f"--net={NETNS_DIR / netns}", "busybox", "udhcpc", "-f", "-i", ifname,
+            "-s", str(script), "-T", "1", "-A", "1", "-t", "5"]
+    pid = os.posix_spawnp(argv[0], argv, os.environ, setsid=True, file_actions=[
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0),
+        (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2)])
+    _clients.add(pid)
+    pid_file.write_text(f"{pid}\n")
     return True
+
+
+# Clients this process spawned: its children until they exit, reaped here.
+_clients: set[int] = set()
+
+
+def _reap_clients() -> None:
+    for pid in list(_clients):
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                continue
+        except ChildProcessError:
+            pass
+        _clients.discard(pid)
 
 
 def exec_in_instance(netns: str, argv: list[str], timeout: float = 10.0) -> tuple[int, str, str]:

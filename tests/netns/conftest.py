@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from netlab import Lab, leftovers
+from netlab import Lab, leftovers, root_namespace
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -24,8 +24,10 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     """A Lab whose namespaces and processes are all gone when the test ends, pass or fail."""
     prefix = f"tn{secrets.token_hex(3)}-"
     lab = Lab(prefix, tmp_path / "state")
+    root = root_namespace()
     try:
         yield lab
     finally:
         lab.close()
         assert leftovers(prefix, lab.state_root) == []
+        assert root_namespace() == root

@@ -102,6 +102,15 @@ class Lab:
                 ns.delete_namespace(name)
 
 
+def root_namespace() -> tuple[str, str]:
+    """Link names and nft ruleset of the machine's own namespace, which tests never touch."""
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,
+                           check=True).stdout
+    ruleset = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True,
+                             check=True).stdout
+    return "\n".join(sorted(line.split(":")[1] for line in links.splitlines())), ruleset
+
+
 def leftovers(prefix: str, state_root: Path) -> list[str]:
     found = [f"namespace {n}" for n in ns.list_namespaces() if n.startswith(prefix)]
     for entry in os.scandir("/proc"):

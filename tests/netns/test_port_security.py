@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netlab import Lab, flat_model, ipv4_of, ping, port_of, set_address, sync
+from netlab import Lab, flat_model, ipv4_of, ping, port_of, set_address, sync, wait_for
 
 
 def test_instance_gets_exactly_the_chosen_ip(lab: Lab) -> None:
@@ -29,7 +29,7 @@ def test_spoofed_ip_is_dropped_until_allowed_as_address_pair(lab: Lab) -> None:
 
     port_of(model, vm0)["allowed_address_pairs"] = [{"ip_address": "10.10.0.48/29"}]
     sync(agent, model)
-    assert ping(ns0, "10.10.0.11")
+    wait_for(lambda: ping(ns0, "10.10.0.11"))  # the first may wait on a failed ARP entry
 
 
 def test_port_security_disabled_lets_any_address_through(lab: Lab) -> None:
@@ -45,4 +45,4 @@ def test_port_security_disabled_lets_any_address_through(lab: Lab) -> None:
 
     port_of(model, vm0).update(port_security_enabled=False, security_groups=[])
     sync(agent, model)
-    assert ping(ns1, "10.10.0.60")
+    wait_for(lambda: ping(ns1, "10.10.0.60"))  # the first may wait on a failed ARP entry

@@ -143,10 +143,6 @@ class LinkDriver:
         except (IndexError, NetlinkError):
             pass  # already gone (a veth goes with its peer)
 
-    def set_up(self, netns: str | None, name: str) -> None:
-        sock = self.socket(netns)
-        sock.link("set", index=sock.link_lookup(ifname=name)[0], state="up")
-
     # --- addresses -------------------------------------------------------------
 
     def ensure_addresses(self, netns: str | None, ifname: str, wanted: list[Address]) -> bool:

@@ -6,6 +6,7 @@ import ctypes
 import os
 import queue
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -13,11 +14,14 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TypeVar
 
+from pyroute2 import IPRoute
 from pyroute2 import netns as pyroute2_netns
 
 NETNS_DIR = Path("/run/netns")
 CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
 T = TypeVar("T")
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def list_namespaces() -> set[str]:
@@ -25,11 +29,73 @@ def list_namespaces() -> set[str]:
 
 
 def ensure_namespace(name: str) -> bool:
-    """Create `name` unless it exists; True when it was created."""
+    """Create `name`, with its loopback up, unless it exists; True when it was created."""
     if (NETNS_DIR / name).exists():
         return False
-    pyroute2_netns.create(name)
+    if NETNS_DIR.exists():
+        _create_namespace(name)
+    else:  # the first one the slow way: iproute2 also makes /run/netns a shared mount
+        subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+    run_in_namespace(name, _loopback_up)
     return True
+
+
+def _loopback_up() -> None:
+    # pyroute2 opens its socket on the first request: this thread's namespace.
+    with IPRoute() as ipr:
+        ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+
+
+def _create_namespace(name: str) -> None:
+    """What `ip netns add` does, in a thread: unshare, then pin it with a bind mount.
+
+    A few hundred microseconds, against milliseconds for a helper process.
+    """
+    path = NETNS_DIR / name
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+
+    def pin() -> None:
+        if _libc.unshare(CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"unshare for {name}")
+        own = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
+        if _libc.mount(own, str(path).encode(), b"none", MS_BIND, None) != 0:
+            raise OSError(ctypes.get_errno(), f"bind mount of {name}")
+
+    try:
+        run_in_namespace(None, pin)
+    except OSError:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def run_in_namespace(name: str | None, fn: Callable[[], T]) -> T:
+    """Run `fn` in a short-lived thread inside `name` (None: this thread's namespace).
+
+    Sockets keep the namespace they were made in: open one here, use it anywhere.
+    """
+    result: Future[T] = Future()
+
+    def work() -> None:
+        try:
+            if name is not None:
+                _enter(name)
+            result.set_result(fn())
+        except BaseException as error:
+            result.set_exception(error)
+
+    thread = threading.Thread(target=work, name=f"in-{name}")
+    thread.start()
+    thread.join()
+    return result.result()
+
+
+def _enter(name: str) -> None:
+    fd = os.open(NETNS_DIR / name, os.O_RDONLY)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {name}")
+    finally:
+        os.close(fd)
 
 
 def processes_in(name: str) -> list[int]:
@@ -110,12 +176,7 @@ class NetnsThread:
     def _run(self, ready: Future[None]) -> None:
         try:
             if self.netns is not None:
-                fd = os.open(NETNS_DIR / self.netns, os.O_RDONLY)
-                try:
-                    if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
-                        raise OSError(ctypes.get_errno(), f"setns {self.netns}")
-                finally:
-                    os.close(fd)
+                _enter(self.netns)
         except BaseException as error:
             ready.set_exception(error)
             return
