@@ -3,8 +3,10 @@
     .venv/bin/python bench/api.py [--database-url URL] [--ports 10000]
 
 Measures cold start to healthy, idle resident memory, port create throughput
-and latency at concurrency 1 and 8, network create throughput, and list
-latency with many ports (`fields=id`, and a `limit=100` page).
+and latency at concurrency 1 and 8, network create throughput, list
+latency with many ports (`fields=id`, and a `limit=100` page), floating IP
+create and associate throughput at concurrency 8, and router add-interface
+latency.
 """
 
 from __future__ import annotations
@@ -85,28 +87,75 @@ class Server:
         self.process.wait(10)
 
 
-def timed_creates(server: Server, path: str, body: dict[str, Any], count: int, concurrency: int) -> dict[str, float]:
+Call = tuple[str, str, dict[str, Any]]  # method, path, JSON body
+
+
+def timed_calls(server: Server, calls: list[Call], concurrency: int) -> dict[str, float]:
+    """Run `calls` on `concurrency` threads; each must succeed (2xx)."""
     latencies: list[float] = []
     lock = threading.Lock()
     local = threading.local()
 
-    def one(_: int) -> None:
+    def one(call: Call) -> None:
         if not hasattr(local, "client"):
             local.client = server.client()
+        method, path, body = call
         started = time.perf_counter()
-        response = local.client.post(path, json=body)
+        response = local.client.request(method, path, json=body)
         elapsed = time.perf_counter() - started
-        if response.status_code != 201:
+        if not response.is_success:
             raise RuntimeError(response.text)
         with lock:
             latencies.append(elapsed)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(one, range(count)))
+        list(pool.map(one, calls))
     wall = time.perf_counter() - started
+    count = len(calls)
     return {"per_second": round(count / wall, 1), "p50_ms": round(percentile(latencies, 50) * 1000, 2),
             "p99_ms": round(percentile(latencies, 99) * 1000, 2), "count": count, "concurrency": concurrency}
+
+
+def timed_creates(server: Server, path: str, body: dict[str, Any], count: int, concurrency: int) -> dict[str, float]:
+    return timed_calls(server, [("POST", path, body)] * count, concurrency)
+
+
+def l3_benchmarks(server: Server, count: int = 1000) -> dict[str, Any]:
+    """Floating IP create and associate at concurrency 8; router add-interface latency."""
+    with server.client() as client:
+        def create(collection: str, member: str, **body: Any) -> dict[str, Any]:
+            response = client.post(f"/{collection}", json={member: body})
+            response.raise_for_status()
+            return response.json()[member]
+
+        ext = create("networks", "network", name="bench-ext", **{
+            "router:external": True, "provider:network_type": "flat", "provider:physical_network": "default"})
+        create("subnets", "subnet", network_id=ext["id"], cidr="172.24.0.0/16", ip_version=4, enable_dhcp=False)
+        net = create("networks", "network", name="bench-vms")
+        sub = create("subnets", "subnet", network_id=net["id"], cidr="10.200.0.0/16", ip_version=4, enable_dhcp=False)
+        router = create("routers", "router", name="bench", external_gateway_info={"network_id": ext["id"]})
+        client.put(f"/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]}).raise_for_status()
+        ports = []
+        while len(ports) < count:
+            batch = client.post("/ports", json={"ports": [{"network_id": net["id"]}] * min(500, count - len(ports))})
+            batch.raise_for_status()
+            ports.extend(batch.json()["ports"])
+    result: dict[str, Any] = {
+        "floatingip_create_c8": timed_creates(server, "/floatingips", {"floatingip": {"floating_network_id": ext["id"]}},
+                                              count, 8)}
+    with server.client() as client:
+        fips = client.get("/floatingips", params={"fields": "id", "floating_network_id": ext["id"]}).json()["floatingips"]
+    result["floatingip_associate_c8"] = timed_calls(server, [
+        ("PUT", f"/floatingips/{fip['id']}", {"floatingip": {"port_id": port["id"]}}) for fip, port in zip(fips, ports)], 8)
+    subnets = []
+    with server.client() as client:
+        for i in range(50):
+            net = create("networks", "network", name=f"bench-if-{i}")
+            subnets.append(create("subnets", "subnet", network_id=net["id"], cidr=f"10.201.{i}.0/24", ip_version=4))
+    result["router_add_interface_c1"] = timed_calls(server, [
+        ("PUT", f"/routers/{router['id']}/add_router_interface", {"subnet_id": s["id"]}) for s in subnets], 1)
+    return result
 
 
 def timed_gets(client: httpx.Client, path: str, params: dict[str, Any], repeat: int = 10) -> dict[str, float]:
@@ -134,7 +183,7 @@ def main() -> None:
             with server.client() as client:
                 project = httpx.get(server.url + "/identity/v3/auth/tokens", headers={
                     "X-Auth-Token": server.token, "X-Subject-Token": server.token}).json()["token"]["project"]["id"]
-                unlimited = {resource: -1 for resource in ("network", "subnet", "port")}
+                unlimited = {resource: -1 for resource in ("network", "subnet", "port", "router", "floatingip")}
                 client.put(f"/quotas/{project}", json={"quota": unlimited}).raise_for_status()
                 net = client.post("/networks", json={"network": {"name": "bench"}}).json()["network"]
                 client.post("/subnets", json={"subnet": {"network_id": net["id"], "cidr": "10.0.0.0/16",
@@ -159,6 +208,7 @@ def main() -> None:
                     "full": timed_gets(client, "/ports", {}, repeat=3),
                     "limit_100": timed_gets(client, "/ports", {"limit": 100}),
                 }
+            result["l3"] = l3_benchmarks(server)
             result["rss_after_mib"] = round(rss_mib(server.process.pid), 1)
         finally:
             server.stop()

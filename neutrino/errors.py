@@ -282,3 +282,81 @@ def all_leaves() -> list[type[NeutronError]]:
             seen.append(sub)
             stack.append(sub)
     return sorted(set(seen), key=lambda c: c.__name__)
+
+
+# -- routers, floating IPs, security groups (appended with the L3 API) --------
+class InvalidRoutes(InvalidInput):
+    message = "Invalid format for routes: {routes}, {reason}"
+
+
+class RoutesExhausted(BadRequest):
+    message = "Unable to complete operation for {router_id}. The number of routes exceeds the maximum {quota}."
+
+
+class RouterInterfaceInUseByRoute(InUse):
+    message = "Router interface for subnet {subnet_id} on router {router_id} cannot be deleted, as it is required by one or more routes."
+
+
+class RouterInterfaceInUseByFloatingIP(InUse):
+    message = "Router interface for subnet {subnet_id} on router {router_id} cannot be deleted, as it is required by one or more floating IPs."
+
+
+class SubnetMismatchForPort(BadRequest):
+    message = "Subnet on port {port_id} does not match the requested subnet {subnet_id}."
+
+
+class SecurityGroupCannotUpdateDefault(InUse):
+    message = "Updating default security group not allowed."
+
+
+class SecurityGroupDefaultAlreadyExists(InUse):
+    message = "Default security group already exists."
+
+
+class SecurityGroupRuleInvalidProtocol(InvalidInput):
+    message = ("Security group rule protocol {protocol} not supported. Only protocol values {values} "
+               "and integer representations [0 to 255] are supported.")
+
+
+class SecurityGroupRuleInvalidEtherType(InvalidInput):
+    message = "Security group rule for ethertype '{ethertype}' not supported. Allowed values are {values}."
+
+
+class SecurityGroupRemoteGroupAndRemoteIpPrefix(InvalidInput):
+    message = "Only remote_ip_prefix or remote_group_id may be provided."
+
+
+class SecurityGroupProtocolRequiredWithPorts(InvalidInput):
+    message = "Must also specify protocol if port range is given."
+
+
+class SecurityGroupInvalidPortRange(BadRequest):
+    message = "For TCP/UDP protocols, port_range_min must be <= port_range_max"
+
+
+class SecurityGroupInvalidPortValue(BadRequest):
+    message = "Invalid value for port {port}"
+
+
+class SecurityGroupInvalidIcmpValue(BadRequest):
+    message = "Invalid value for ICMP {field} ({attr}) {value}. It must be 0 to 255."
+
+
+class SecurityGroupMissingIcmpType(BadRequest):
+    message = "ICMP code (port-range-max) {value} is provided but ICMP type (port-range-min) is missing."
+
+
+class SecurityGroupInvalidProtocolForPortRange(InvalidInput):
+    message = "Invalid protocol {protocol} for port range, only supported for TCP, UDP, UDPLITE, SCTP and DCCP."
+
+
+class SecurityGroupEthertypeConflictWithProtocol(BadRequest):
+    message = "Invalid ethertype {ethertype} for protocol {protocol}."
+
+
+class SecurityGroupRuleParameterConflict(InvalidInput):
+    message = "Conflicting value ethertype {ethertype} for CIDR {cidr}"
+
+
+class InvalidQuotaValue(Conflict):
+    message = "Change would make usage less than 0 for the following resources: {unders}."

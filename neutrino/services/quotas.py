@@ -1,15 +1,20 @@
 """Quotas: per-project limits with defaults, checked inside the writing transaction.
 
 Writers run one at a time (see db), so counting usage and inserting in the
-same transaction can never overshoot, whatever the concurrency.
+same transaction can never overshoot, whatever the concurrency. A limit of
+-1 means unlimited. Only limits that differ from the defaults are stored.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Table, func, select
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, func, insert, select
 
 from neutrino import errors
-from neutrino.db import schema
+from neutrino.context import Context
+from neutrino.db import Database, schema
+from neutrino.services import common
 
 DEFAULTS: dict[str, int] = {
     "network": 100,
@@ -50,3 +55,61 @@ def check(conn: Connection, project_id: str, resource: str, count: int) -> None:
         return
     if used(conn, project_id, resource) + count > limit:
         raise errors.OverQuota(overs=f"['{resource}']")
+
+
+# -- the quotas API ------------------------------------------------------------------------
+def require_admin(ctx: Context, action: str) -> None:
+    if not ctx.is_admin:
+        raise errors.PolicyNotAuthorized(action=action)
+
+
+def require_own_or_admin(ctx: Context, project_id: str) -> None:
+    if project_id != ctx.project_id:
+        require_admin(ctx, "get_quota")
+
+
+class Quotas:
+    def list(self, db: Database, ctx: Context) -> list[dict[str, Any]]:
+        """Every project that has a limit of its own, with all its limits."""
+        require_admin(ctx, "get_quota")
+        with db.read() as conn:
+            projects = conn.execute(select(schema.quotas.c.project_id).distinct()
+                                    .order_by(schema.quotas.c.project_id)).scalars().all()
+            return [{"project_id": p, "tenant_id": p, **limits(conn, p)} for p in projects]
+
+    def get(self, db: Database, ctx: Context, project_id: str) -> dict[str, int]:
+        require_own_or_admin(ctx, project_id)
+        with db.read() as conn:
+            return limits(conn, project_id)
+
+    def details(self, db: Database, ctx: Context, project_id: str) -> dict[str, dict[str, int]]:
+        require_own_or_admin(ctx, project_id)
+        with db.read() as conn:
+            return {resource: {"limit": limit, "used": used(conn, project_id, resource), "reserved": 0}
+                    for resource, limit in limits(conn, project_id).items()}
+
+    def defaults(self, ctx: Context, project_id: str) -> dict[str, int]:
+        require_own_or_admin(ctx, project_id)
+        return dict(DEFAULTS)
+
+    def update(self, db: Database, ctx: Context, project_id: str, values: dict[str, int],
+               check_limit: bool = False) -> dict[str, int]:
+        require_admin(ctx, "update_quota")
+        Q = schema.quotas
+        with db.write() as conn:
+            if check_limit:
+                unders = sorted(r for r, limit in values.items() if 0 <= limit < used(conn, project_id, r))
+                if unders:
+                    raise errors.InvalidQuotaValue(unders=unders)
+            for resource, limit in values.items():
+                conn.execute(delete(Q).where(Q.c.project_id == project_id, Q.c.resource == resource))
+                if limit != DEFAULTS[resource]:
+                    conn.execute(insert(Q).values(project_id=project_id, resource=resource, limit=limit))
+            common.record_change(conn, "quota", project_id, "update")
+            return limits(conn, project_id)
+
+    def reset(self, db: Database, ctx: Context, project_id: str) -> None:
+        require_admin(ctx, "delete_quota")
+        with db.write() as conn:
+            conn.execute(delete(schema.quotas).where(schema.quotas.c.project_id == project_id))
+            common.record_change(conn, "quota", project_id, "delete")

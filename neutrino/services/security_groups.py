@@ -1,13 +1,46 @@
-"""Security groups and their rules."""
+"""Security groups and their rules.
+
+Every project has a `default` group, made on first use (a port created
+without groups, a listing of groups, the creation of another group) with
+Neutron's four rules. New groups start with egress-anywhere rules. Rules are
+checked and normalized as Neutron does: protocol names lower case, numbers
+as strings, port ranges checked per protocol, remote prefixes as networks;
+two rules that mean the same thing are one rule (409 with the existing id).
+Groups and rules are visible to their own project only (no RBAC sharing).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert, select
+import ipaddress
+from typing import Any
 
-from neutrino.db import schema
-from neutrino.services import common
+from sqlalchemy import ColumnElement, Connection, Row, or_, select
 
-SG, RULE = schema.security_groups, schema.security_group_rules
+from neutrino import errors
+from neutrino.api.v2.query import ListQuery
+from neutrino.context import Context
+from neutrino.db import Database, schema
+from neutrino.services import common, quotas
+from neutrino.services.listing import Listing, list_rows, standard_columns
+
+SG, RULE, PSG = schema.security_groups, schema.security_group_rules, schema.port_security_groups
+
+# IANA numbers of the protocol names Neutron accepts.
+PROTOCOLS: dict[str, int] = {
+    "ah": 51, "dccp": 33, "egp": 8, "esp": 50, "gre": 47, "hopopt": 0, "icmp": 1, "igmp": 2, "ip": 0,
+    "ipip": 4, "ipv6-encap": 41, "ipv6-frag": 44, "ipv6-icmp": 58, "icmpv6": 58, "ipv6-nonxt": 59,
+    "ipv6-opts": 60, "ipv6-route": 43, "ospf": 89, "pgm": 113, "rsvp": 46, "sctp": 132, "tcp": 6,
+    "udp": 17, "udplite": 136, "vrrp": 112,
+}
+WITH_PORTS = {6, 17, 33, 132, 136}  # tcp, udp, dccp, sctp, udplite
+ICMP = {1, 58}
+IPV6_ONLY = {41, 43, 44, 58, 59, 60}
+ANY_PREFIXES = {"0.0.0.0/0", "::/0"}
+RULE_KEYS = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max",
+             "remote_ip_prefix", "remote_group_id")
+
+GROUP_LISTING = Listing(SG, standard_columns(SG))
+RULE_LISTING = Listing(RULE, standard_columns(RULE))
 
 
 def default_rules(group_id: str) -> list[dict[str, str | None]]:
@@ -19,6 +52,25 @@ def default_rules(group_id: str) -> list[dict[str, str | None]]:
     ]
 
 
+def insert_rule(conn: Connection, project_id: str, group_id: str, rule: dict[str, Any]) -> str:
+    moment = common.now()
+    rule_id = rule.get("id") or common.new_id()
+    common.insert_resource(conn, RULE, "security_group_rule", {
+        "id": rule_id, "project_id": project_id, "name": "", "description": rule.get("description", ""),
+        "created_at": moment, "updated_at": moment, "revision_number": 1, "security_group_id": group_id,
+        **{key: rule.get(key) for key in RULE_KEYS},
+    })
+    return rule_id
+
+
+def insert_group(conn: Connection, row: dict[str, Any], *, is_default: bool) -> None:
+    """A group with its starting rules: the default group's four, egress only for others."""
+    common.insert_resource(conn, SG, "security_group", {**row, "stateful": True, "is_default": is_default})
+    for rule in default_rules(row["id"]):
+        if is_default or rule["direction"] == "egress":
+            insert_rule(conn, row["project_id"], row["id"], rule)
+
+
 def ensure_default(conn: Connection, project_id: str) -> str:
     """The project's `default` group, created with its rules on first use."""
     found = conn.execute(select(SG.c.id).where(SG.c.project_id == project_id, SG.c.is_default)).scalar()
@@ -26,16 +78,273 @@ def ensure_default(conn: Connection, project_id: str) -> str:
         return found
     moment = common.now()
     group_id = common.new_id()
-    common.insert_resource(conn, SG, "security_group", {
-        "id": group_id, "project_id": project_id, "name": "default",
-        "description": "Default security group", "created_at": moment, "updated_at": moment,
-        "revision_number": 1, "stateful": True, "is_default": True,
-    })
-    for rule in default_rules(group_id):
-        common.insert_resource(conn, RULE, "security_group_rule", {
-            "id": common.new_id(), "project_id": project_id, "name": "", "description": "",
-            "created_at": moment, "updated_at": moment, "revision_number": 1,
-            "security_group_id": group_id, "protocol": None, "port_range_min": None,
-            "port_range_max": None, "remote_ip_prefix": None, **rule,
-        })
+    insert_group(conn, {
+        "id": group_id, "project_id": project_id, "name": "default", "description": "Default security group",
+        "created_at": moment, "updated_at": moment, "revision_number": 1,
+    }, is_default=True)
     return group_id
+
+
+def has_default(conn: Connection, project_id: str) -> bool:
+    return conn.execute(select(SG.c.id).where(SG.c.project_id == project_id, SG.c.is_default)).first() is not None
+
+
+# -- visibility ----------------------------------------------------------------------------
+def visible_groups(ctx: Context) -> ColumnElement[bool] | None:
+    return None if ctx.is_admin else SG.c.project_id == ctx.project_id
+
+
+def visible_rules(ctx: Context) -> ColumnElement[bool] | None:
+    """Rules of the caller's groups, and rules the caller owns."""
+    if ctx.is_admin:
+        return None
+    own_groups = select(SG.c.id).where(SG.c.project_id == ctx.project_id)
+    return or_(RULE.c.project_id == ctx.project_id, RULE.c.security_group_id.in_(own_groups))
+
+
+def fetch_group(conn: Connection, ctx: Context, group_id: str, *, for_write: bool = False) -> Row:
+    where = [SG.c.id == group_id]
+    seen = visible_groups(ctx)
+    if seen is not None:
+        where.append(seen)
+    row = conn.execute(select(SG).where(*where)).first()
+    if row is None:
+        raise errors.SecurityGroupNotFound(id=group_id)
+    if for_write and not ctx.is_admin and row.project_id != ctx.project_id:
+        raise errors.PolicyNotAuthorized(action="update_security_group")
+    return row
+
+
+def fetch_rule(conn: Connection, ctx: Context, rule_id: str) -> Row:
+    where = [RULE.c.id == rule_id]
+    seen = visible_rules(ctx)
+    if seen is not None:
+        where.append(seen)
+    row = conn.execute(select(RULE).where(*where)).first()
+    if row is None:
+        raise errors.SecurityGroupRuleNotFound(id=rule_id)
+    return row
+
+
+# -- rendering -------------------------------------------------------------------------------
+def render_rules(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    tags = common.load_tags(conn, [r.id for r in rows])
+    out = []
+    for r in rows:
+        item = common.render_standard(r, tags)
+        del item["name"]  # rules have a description but no name
+        item.update({key: getattr(r, key) for key in RULE_KEYS})
+        item.update(security_group_id=r.security_group_id, normalized_cidr=r.remote_ip_prefix)
+        out.append(item)
+    return out
+
+
+def render_groups(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    ids = [r.id for r in rows]
+    rules: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    for chunk in common.chunked(ids):
+        rule_rows = list(conn.execute(select(RULE).where(RULE.c.security_group_id.in_(chunk))
+                                      .order_by(RULE.c.created_at, RULE.c.id)))
+        for rule in render_rules(conn, rule_rows):
+            rules[rule["security_group_id"]].append(rule)
+    tags = common.load_tags(conn, ids)
+    return [{**common.render_standard(r, tags), "security_group_rules": rules[r.id]} for r in rows]
+
+
+# -- rule checks (pure) -------------------------------------------------------------------------
+def protocol_number(protocol: str | None) -> int | None:
+    if protocol is None:
+        return None
+    return PROTOCOLS[protocol] if protocol in PROTOCOLS else int(protocol)
+
+
+def normalize_protocol(value: Any) -> str | None:
+    """Names lower case, numbers 0-255 as strings, None/"any" for any protocol."""
+    if value is None or (isinstance(value, str) and value.lower() == "any"):
+        return None
+    text = str(value).strip().lower()
+    if text in PROTOCOLS:
+        return text
+    if text.isdigit() and 0 <= int(text) <= 255 and not isinstance(value, bool):
+        return str(int(text))
+    raise errors.SecurityGroupRuleInvalidProtocol(protocol=value, values=sorted(PROTOCOLS))
+
+
+def normalize_rule(values: dict[str, Any]) -> dict[str, Any]:
+    """Check a rule the way Neutron does and return its stored form."""
+    rule = {key: values.get(key) for key in RULE_KEYS}
+    rule["protocol"] = normalize_protocol(rule["protocol"])
+    number = protocol_number(rule["protocol"])
+    if number in IPV6_ONLY and rule["ethertype"] == "IPv4":
+        raise errors.SecurityGroupEthertypeConflictWithProtocol(ethertype="IPv4", protocol=rule["protocol"])
+    check_port_range(number, rule["protocol"], rule["port_range_min"], rule["port_range_max"])
+    if rule["remote_ip_prefix"] is not None and rule["remote_group_id"] is not None:
+        raise errors.SecurityGroupRemoteGroupAndRemoteIpPrefix()
+    if rule["remote_ip_prefix"] is not None:
+        net = ipaddress.ip_network(rule["remote_ip_prefix"], strict=False)
+        if f"IPv{net.version}" != rule["ethertype"]:
+            raise errors.SecurityGroupRuleParameterConflict(ethertype=rule["ethertype"], cidr=rule["remote_ip_prefix"])
+        rule["remote_ip_prefix"] = str(net)
+    return rule
+
+
+def check_port_range(number: int | None, protocol: str | None, low: int | None, high: int | None) -> None:
+    if low is None and high is None:
+        return
+    if number is None:
+        raise errors.SecurityGroupProtocolRequiredWithPorts()
+    if number in WITH_PORTS:
+        if low == 0 or high == 0:
+            raise errors.SecurityGroupInvalidPortValue(port=0)
+        if low is None or high is None or low > high:
+            raise errors.SecurityGroupInvalidPortRange()
+        return
+    if number in ICMP:
+        for value, attr, field in ((low, "port_range_min", "type"), (high, "port_range_max", "code")):
+            if value is not None and not 0 <= value <= 255:
+                raise errors.SecurityGroupInvalidIcmpValue(field=field, attr=attr, value=value)
+        if low is None:
+            raise errors.SecurityGroupMissingIcmpType(value=high)
+        return
+    raise errors.SecurityGroupInvalidProtocolForPortRange(protocol=protocol)
+
+
+def rule_key(rule: dict[str, Any]) -> tuple[str, ...]:
+    """What makes two rules the same: protocols by number, 'anywhere' prefixes as no prefix."""
+    key = []
+    for name in RULE_KEYS:
+        value = rule.get(name)
+        if name == "protocol":
+            value = protocol_number(value)
+        if name == "remote_ip_prefix" and value in ANY_PREFIXES:
+            value = None
+        key.append("" if value is None else str(value))
+    return tuple(key)
+
+
+# -- services ------------------------------------------------------------------------------------
+class SecurityGroups:
+    resource = "security_group"
+
+    def list(self, db: Database, ctx: Context, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+        # Neutron makes a project's default group when the project first looks for its groups.
+        if ctx.project_id and ctx.can_write:
+            with db.read() as conn:
+                missing = not has_default(conn, ctx.project_id)
+            if missing:
+                with db.write() as conn:
+                    ensure_default(conn, ctx.project_id)
+        with db.read() as conn:
+            rows, more = list_rows(conn, GROUP_LISTING, query, visible_groups(ctx))
+            return render_groups(conn, rows), more
+
+    def get(self, db: Database, ctx: Context, group_id: str) -> dict[str, Any]:
+        with db.read() as conn:
+            return render_groups(conn, [fetch_group(conn, ctx, group_id)])[0]
+
+    def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
+        common.require_writer(ctx)
+        if values.get("name") == "default":
+            raise errors.SecurityGroupDefaultAlreadyExists()
+        with db.write() as conn:
+            row = common.standard_values(ctx, values)
+            ensure_default(conn, row["project_id"])
+            quotas.check(conn, row["project_id"], "security_group", 1)
+            insert_group(conn, row, is_default=False)
+            return render_groups(conn, [fetch_group(conn, ctx, row["id"])])[0]
+
+    def update(self, db: Database, ctx: Context, group_id: str, values: dict[str, Any],
+               if_match: int | None) -> dict[str, Any]:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            row = fetch_group(conn, ctx, group_id, for_write=True)
+            common.check_revision(row, if_match)
+            if row.is_default and values.get("name", "default") != "default":
+                raise errors.SecurityGroupCannotUpdateDefault()
+            if not row.is_default and values.get("name") == "default":
+                raise errors.SecurityGroupDefaultAlreadyExists()
+            common.bump(conn, SG, "security_group", row, values)
+            return render_groups(conn, [fetch_group(conn, ctx, group_id)])[0]
+
+    def delete(self, db: Database, ctx: Context, group_id: str) -> None:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            row = fetch_group(conn, ctx, group_id, for_write=True)
+            if row.is_default and not ctx.is_admin:
+                raise errors.SecurityGroupCannotRemoveDefault()
+            if conn.execute(select(PSG.c.port_id).where(PSG.c.security_group_id == group_id).limit(1)).first():
+                raise errors.SecurityGroupInUse(id=group_id)
+            # Rules of this group, and other groups' rules naming it as their remote group.
+            for rule in conn.execute(select(RULE).where(or_(RULE.c.security_group_id == group_id,
+                                                            RULE.c.remote_group_id == group_id))).all():
+                common.delete_resource(conn, RULE, "security_group_rule", rule.id)
+                if rule.security_group_id != group_id:
+                    bump_group(conn, rule.security_group_id)
+            common.delete_resource(conn, SG, "security_group", group_id)
+
+    def set_tags(self, db: Database, ctx: Context, group_id: str, add: list[str], remove: list[str] | None) -> list[str]:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            row = fetch_group(conn, ctx, group_id, for_write=True)
+            return common.set_tags(conn, SG, "security_group", row, add, remove)
+
+
+def bump_group(conn: Connection, group_id: str) -> None:
+    """A rule change is a change of its group (Neutron bumps the group's revision too)."""
+    common.bump(conn, SG, "security_group", conn.execute(select(SG).where(SG.c.id == group_id)).one())
+
+
+class SecurityGroupRules:
+    resource = "security_group_rule"
+
+    def list(self, db: Database, ctx: Context, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+        with db.read() as conn:
+            rows, more = list_rows(conn, RULE_LISTING, query, visible_rules(ctx))
+            return render_rules(conn, rows), more
+
+    def get(self, db: Database, ctx: Context, rule_id: str) -> dict[str, Any]:
+        with db.read() as conn:
+            return render_rules(conn, [fetch_rule(conn, ctx, rule_id)])[0]
+
+    def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
+        common.require_writer(ctx)
+        rule = normalize_rule(values)
+        with db.write() as conn:
+            group = fetch_group(conn, ctx, values["security_group_id"], for_write=True)
+            std = common.standard_values(ctx, {"project_id": group.project_id, **values})
+            if rule["remote_group_id"] is not None:
+                fetch_group(conn, ctx, rule["remote_group_id"])
+            existing = conn.execute(select(RULE).where(RULE.c.security_group_id == group.id)).all()
+            same = next((r for r in existing if rule_key(dict(r._mapping)) == rule_key(rule)), None)
+            if same is not None:
+                raise errors.SecurityGroupRuleExists(rule_id=same.id)
+            quotas.check(conn, std["project_id"], "security_group_rule", 1)
+            rule_id = insert_rule(conn, std["project_id"], group.id, {**rule, "id": std["id"],
+                                                                       "description": std["description"]})
+            bump_group(conn, group.id)
+            return render_rules(conn, [fetch_rule(conn, ctx, rule_id)])[0]
+
+    def update(self, db: Database, ctx: Context, rule_id: str, values: dict[str, Any],
+               if_match: int | None) -> dict[str, Any]:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            row = fetch_rule(conn, ctx, rule_id)
+            fetch_group(conn, ctx, row.security_group_id, for_write=True)
+            common.check_revision(row, if_match)
+            common.bump(conn, RULE, "security_group_rule", row, values)
+            return render_rules(conn, [fetch_rule(conn, ctx, rule_id)])[0]
+
+    def delete(self, db: Database, ctx: Context, rule_id: str) -> None:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            row = fetch_rule(conn, ctx, rule_id)
+            fetch_group(conn, ctx, row.security_group_id, for_write=True)
+            common.delete_resource(conn, RULE, "security_group_rule", rule_id)
+            bump_group(conn, row.security_group_id)
+
+    def set_tags(self, db: Database, ctx: Context, rule_id: str, add: list[str], remove: list[str] | None) -> list[str]:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            row = fetch_rule(conn, ctx, rule_id)
+            fetch_group(conn, ctx, row.security_group_id, for_write=True)
+            return common.set_tags(conn, RULE, "security_group_rule", row, add, remove)

@@ -1,0 +1,50 @@
+"""Request shapes of security groups and security group rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neutrino import errors
+from neutrino.api.v2.attrs import REQUIRED, Attr, ip_or_cidr, one_of, ranged_int, standard, uuid_str
+
+ETHERTYPES = ("IPv4", "IPv6")
+
+
+def ethertype(value: Any) -> str:
+    """Case-insensitive, stored as Neutron spells it."""
+    found = next((e for e in ETHERTYPES if isinstance(value, str) and value.lower() == e.lower()), None)
+    if found is None:
+        raise errors.SecurityGroupRuleInvalidEtherType(ethertype=value, values=list(ETHERTYPES))
+    return found
+
+
+def protocol(value: Any) -> str | int | None:
+    """A name or a number; services/security_groups.py checks and normalizes it."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
+        raise errors.SecurityGroupRuleInvalidProtocol(protocol=value, values="names or numbers")
+    return value
+
+
+def remote_ip_prefix(value: Any) -> str | None:
+    return None if value is None else ip_or_cidr(value)
+
+
+SECURITY_GROUP = {
+    **standard(),
+    "security_group_rules": Attr(post=False, filter=False),
+}
+
+PORT_NUMBER = ranged_int(0, 65535, allow_none=True)
+
+SECURITY_GROUP_RULE = {
+    **{key: attr for key, attr in standard().items() if key != "name"},
+    "security_group_id": Attr(uuid_str(), default=REQUIRED, sort=True),
+    "direction": Attr(one_of("ingress", "egress"), default=REQUIRED, sort=True),
+    "ethertype": Attr(ethertype, default="IPv4", sort=True, filter_convert=ethertype),
+    "protocol": Attr(protocol, sort=True),
+    "port_range_min": Attr(PORT_NUMBER, sort=True, filter_convert=int),
+    "port_range_max": Attr(PORT_NUMBER, sort=True, filter_convert=int),
+    "remote_ip_prefix": Attr(remote_ip_prefix, sort=True),
+    "remote_group_id": Attr(uuid_str(allow_none=True), sort=True),
+    "normalized_cidr": Attr(post=False),
+}

@@ -1,0 +1,237 @@
+"""Floating IPs: an external address held by a `network:floatingip` port, mapped 1:1 to a fixed IP.
+
+The address comes at random from the external network's first IPv4 subnet,
+as Neutron picks it (so addresses are not guessable from allocation order).
+Association needs a router that joins the fixed IP's subnet to the floating
+IP's network; the floating IP records that router so the data plane knows
+where to put the NAT. Status is DOWN until the data plane reports otherwise
+(`set_status`); any change of association makes it DOWN again.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Row, exists, select, update
+
+from neutrino import errors, ipam
+from neutrino.api.v2.query import ListQuery
+from neutrino.context import Context
+from neutrino.db import Database, schema
+from neutrino.services import common, networks, ports, quotas, routers
+from neutrino.services.listing import Listing, list_rows, standard_columns
+
+FIP, P, A = schema.floatingips, schema.ports, schema.ip_allocations
+OWNER = "network:floatingip"
+PORT_DETAILS = ("name", "network_id", "mac_address", "admin_state_up", "status", "device_id", "device_owner")
+
+LISTING = Listing(FIP, {**standard_columns(FIP), "port_id": FIP.c.fixed_port_id})
+
+
+def visible(ctx: Context) -> ColumnElement[bool] | None:
+    return None if ctx.is_admin else FIP.c.project_id == ctx.project_id
+
+
+def fetch(conn: Connection, ctx: Context, fip_id: str, *, for_write: bool = False) -> Row:
+    where = [FIP.c.id == fip_id]
+    seen = visible(ctx)
+    if seen is not None:
+        where.append(seen)
+    row = conn.execute(select(FIP).where(*where)).first()
+    if row is None:
+        raise errors.FloatingIPNotFound(floatingip_id=fip_id)
+    if for_write and not ctx.is_admin and row.project_id != ctx.project_id:
+        raise errors.PolicyNotAuthorized(action="update_floatingip")
+    return row
+
+
+def set_status(conn: Connection, fip_id: str, status: str) -> None:
+    """For the data plane's report: ACTIVE once the NAT is in place, DOWN when it is gone."""
+    conn.execute(update(FIP).where(FIP.c.id == fip_id).values(status=status))
+
+
+def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    tags = common.load_tags(conn, [r.id for r in rows])
+    port_ids = [r.fixed_port_id for r in rows if r.fixed_port_id]
+    details: dict[str, dict[str, Any]] = {}
+    for chunk in common.chunked(port_ids):
+        for port in conn.execute(select(P).where(P.c.id.in_(chunk))):
+            details[port.id] = {key: getattr(port, key) for key in PORT_DETAILS}
+    out = []
+    for r in rows:
+        item = common.render_standard(r, tags)
+        del item["name"]  # floating IPs have a description but no name
+        item.update({
+            "floating_ip_address": r.floating_ip_address,
+            "floating_network_id": r.floating_network_id,
+            "router_id": r.router_id,
+            "port_id": r.fixed_port_id,
+            "fixed_ip_address": r.fixed_ip_address,
+            "status": r.status,
+            "port_details": details.get(r.fixed_port_id) if r.fixed_port_id else None,
+        })
+        out.append(item)
+    return out
+
+
+def random_free_address(conn: Connection, subnet: Row) -> str:
+    """A free address of `subnet` chosen at random; 409 when its pools are exhausted.
+
+    Random probes cost one indexed lookup each, so a sparse pool never loads
+    its allocations; only a nearly full one is scanned, to pick among the rest.
+    """
+    pools = ipam.pools_from(subnet.allocation_pools)
+
+    def is_taken(candidate: ipam.Address) -> bool:
+        return conn.execute(select(exists().where(A.c.subnet_id == subnet.id,
+                                                  A.c.ip_address == str(candidate)))).scalar_one()
+
+    address = ipam.pick_address(pools, is_taken, None)
+    if address is not None:
+        return str(address)
+    taken = {ipaddress.ip_address(ip) for ip in conn.execute(
+        select(A.c.ip_address).where(A.c.subnet_id == subnet.id)).scalars()}
+    free = [ipaddress.ip_address(value) for start, end in pools for value in range(int(start), int(end) + 1)
+            if ipaddress.ip_address(value) not in taken]
+    if not free:
+        raise errors.IpAddressGenerationFailure(net_id=subnet.network_id)
+    return str(random.choice(free))
+
+
+def fip_fixed_ips(conn: Connection, network_id: str, values: dict[str, Any]) -> list[dict[str, str]]:
+    """The floating IP port's one address: the one asked for (admin), or random from an IPv4 subnet."""
+    subnet_id, address = values.get("subnet_id"), values.get("floating_ip_address")
+    if address is not None:
+        return [{"ip_address": address, **({"subnet_id": subnet_id} if subnet_id else {})}]
+    candidates = [s for s in ports.subnets_of(conn, network_id)
+                  if s.ip_version == 4 and subnet_id in (None, s.id)]
+    if subnet_id is not None and not candidates:
+        raise errors.BadRequest(resource="floatingip",
+                                msg=f"Subnet {subnet_id} is not an IPv4 subnet of network {network_id}")
+    if not candidates:
+        raise errors.ExternalIpAddressExhausted(net_id=network_id)
+    return [{"subnet_id": candidates[0].id, "ip_address": random_free_address(conn, candidates[0])}]
+
+
+def association(conn: Connection, ctx: Context, fip: dict[str, Any], port_id: str | None,
+                fixed_ip: str | None) -> dict[str, Any]:
+    """The columns that associate `fip` (its id, project_id, floating_network_id) with a port's fixed IP.
+
+    With no port: the columns of an unassociated floating IP.
+    """
+    if port_id is None:
+        if fixed_ip is not None:
+            raise errors.BadRequest(resource="floatingip", msg="fixed_ip_address cannot be specified without a port_id")
+        return {"fixed_port_id": None, "fixed_ip_address": None, "router_id": None}
+    port = ports.fetch(conn, ctx, port_id)
+    if port.project_id != fip["project_id"] and not ctx.is_admin:
+        raise errors.BadRequest(resource="floatingip", msg=(
+            f"Cannot process floating IP association with Port {port_id}, since that port is owned by a different tenant"))
+    if port.device_owner in ports.ROUTER_OWNERS:
+        raise errors.BadRequest(resource="floatingip", msg=f"Port {port_id} is a router or floating IP port")
+    subnet_id, fixed_ip = choose_fixed_ip(conn, port_id, fixed_ip)
+    found = routers.routers_between(conn, subnet_id, fip["floating_network_id"])
+    if not found:
+        raise errors.ExternalGatewayForFloatingIPNotFound(
+            external_network_id=fip["floating_network_id"], subnet_id=subnet_id, port_id=port_id)
+    other = conn.execute(select(FIP).where(
+        FIP.c.floating_network_id == fip["floating_network_id"], FIP.c.fixed_port_id == port_id,
+        FIP.c.fixed_ip_address == fixed_ip, FIP.c.id != fip["id"])).first()
+    if other is not None:
+        raise errors.FloatingIPPortAlreadyAssociated(
+            floating_ip_address=other.floating_ip_address, fip_id=other.id, port_id=port_id,
+            fixed_ip=fixed_ip, net_id=other.floating_network_id)
+    return {"fixed_port_id": port_id, "fixed_ip_address": fixed_ip, "router_id": found[0]}
+
+
+def choose_fixed_ip(conn: Connection, port_id: str, fixed_ip: str | None) -> tuple[str, str]:
+    """(subnet id, address) of the port's IPv4 address the floating IP maps to."""
+    held = [(sid, ip) for sid, ip in conn.execute(
+        select(A.c.subnet_id, A.c.ip_address).where(A.c.port_id == port_id).order_by(A.c.position))
+        if ipaddress.ip_address(ip).version == 4]
+    if fixed_ip is not None:
+        match = [(sid, ip) for sid, ip in held if ip == fixed_ip]
+        if not match:
+            raise errors.BadRequest(resource="floatingip", msg=f"Port {port_id} does not have fixed ip {fixed_ip}")
+        return match[0]
+    if not held:
+        raise errors.BadRequest(resource="floatingip",
+                                msg=f"Cannot add floating IP to port {port_id} that has no fixed IPv4 addresses")
+    if len(held) > 1:
+        raise errors.BadRequest(resource="floatingip", msg=(
+            f"Port {port_id} has multiple fixed IPv4 addresses. Must provide a specific IPv4 address "
+            "when assigning a floating IP"))
+    return held[0]
+
+
+def bump_routers(conn: Connection, *router_ids: str | None) -> None:
+    """The routers whose NAT changes: their revision tells the data plane to recompile them."""
+    R = schema.routers
+    for router_id in dict.fromkeys(r for r in router_ids if r):
+        common.bump(conn, R, "router", conn.execute(select(R).where(R.c.id == router_id)).one())
+
+
+class FloatingIPs:
+    resource = "floatingip"
+
+    def list(self, db: Database, ctx: Context, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+        with db.read() as conn:
+            rows, more = list_rows(conn, LISTING, query, visible(ctx))
+            return render(conn, rows), more
+
+    def get(self, db: Database, ctx: Context, fip_id: str) -> dict[str, Any]:
+        with db.read() as conn:
+            return render(conn, [fetch(conn, ctx, fip_id)])[0]
+
+    def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            network = networks.fetch(conn, ctx, values["floating_network_id"])
+            if not network.external:
+                raise errors.BadRequest(resource="floatingip",
+                                        msg=f"Network {network.id} is not a valid external network")
+            row = common.standard_values(ctx, values)
+            quotas.check(conn, row["project_id"], "floatingip", 1)
+            fixed_ips = fip_fixed_ips(conn, network.id, values)
+            port_id = ports.insert_port(conn, "", network, {
+                "fixed_ips": fixed_ips, "device_owner": OWNER, "device_id": row["id"],
+                "port_security_enabled": False,
+            })
+            row.update(floating_network_id=network.id, floating_ip_address=fixed_ips[0]["ip_address"],
+                       floating_port_id=port_id, status="DOWN")
+            row.update(association(conn, ctx, row, values.get("port_id"), values.get("fixed_ip_address")))
+            common.insert_resource(conn, FIP, "floatingip", row)
+            bump_routers(conn, row["router_id"])
+            return render(conn, [fetch(conn, ctx, row["id"])])[0]
+
+    def update(self, db: Database, ctx: Context, fip_id: str, values: dict[str, Any],
+               if_match: int | None) -> dict[str, Any]:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            row = fetch(conn, ctx, fip_id, for_write=True)
+            common.check_revision(row, if_match)
+            changes = {k: v for k, v in values.items() if k == "description"}
+            # Without port_id the association stays (an update of the description only).
+            if "port_id" in values or "fixed_ip_address" in values:
+                changes.update(association(conn, ctx, dict(row._mapping), values.get("port_id"),
+                                           values.get("fixed_ip_address")))
+                if (changes["fixed_port_id"], changes["fixed_ip_address"]) != (row.fixed_port_id, row.fixed_ip_address):
+                    changes["status"] = "DOWN"
+                    bump_routers(conn, row.router_id, changes["router_id"])
+            common.bump(conn, FIP, "floatingip", row, changes)
+            return render(conn, [fetch(conn, ctx, fip_id)])[0]
+
+    def delete(self, db: Database, ctx: Context, fip_id: str) -> None:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            row = fetch(conn, ctx, fip_id, for_write=True)
+            common.delete_resource(conn, FIP, "floatingip", fip_id)
+            ports.remove_port(conn, row.floating_port_id)
+            bump_routers(conn, row.router_id)
+
+    def set_tags(self, db: Database, ctx: Context, fip_id: str, add: list[str], remove: list[str] | None) -> list[str]:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            return common.set_tags(conn, FIP, "floatingip", fetch(conn, ctx, fip_id, for_write=True), add, remove)

@@ -1,0 +1,215 @@
+"""Security groups and rules: the default group, rule checks and normalization, ownership (S5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api, ApiClient
+from tests.conftest import expect_error as error
+
+MISSING = "8d2b1c7e-0000-4000-8000-000000000000"
+
+
+def rule_body(group_id: str, **rule: Any) -> dict:
+    return {"security_group_rule": {"security_group_id": group_id, "direction": "ingress", **rule}}
+
+
+def add_rule(client: ApiClient, group_id: str, **rule: Any) -> Any:
+    return client.post("/security-group-rules", json=rule_body(group_id, **rule))
+
+
+@pytest.fixture
+def group(api: Api) -> dict:
+    return api.demo.create("security-groups", name="web", description="web servers")
+
+
+def test_default_group_made_on_first_listing(api: Api) -> None:
+    [default] = api.demo.get("/security-groups").json()["security_groups"]
+    assert default["name"] == "default" and default["project_id"] == api.demo.project_id
+    rules = {(r["direction"], r["ethertype"], r["remote_group_id"], r["remote_ip_prefix"], r["protocol"])
+             for r in default["security_group_rules"]}
+    assert rules == {("egress", "IPv4", None, None, None), ("egress", "IPv6", None, None, None),
+                     ("ingress", "IPv4", default["id"], None, None), ("ingress", "IPv6", default["id"], None, None)}
+    # Listing again makes no second one; a port without groups gets it.
+    assert len(api.demo.get("/security-groups").json()["security_groups"]) == 1
+    net = api.demo.create("networks", name="n")
+    api.demo.create("subnets", network_id=net["id"], cidr="10.0.0.0/24", ip_version=4)
+    port = api.demo.create("ports", network_id=net["id"])
+    assert port["security_groups"] == [default["id"]]
+
+
+def test_default_group_cannot_go_or_be_renamed(api: Api) -> None:
+    [default] = api.demo.get("/security-groups").json()["security_groups"]
+    error(api.demo.delete(f"/security-groups/{default['id']}"), 409, "SecurityGroupCannotRemoveDefault")
+    rename = api.demo.put(f"/security-groups/{default['id']}", json={"security_group": {"name": "x"}})
+    error(rename, 409, "SecurityGroupCannotUpdateDefault")
+    described = api.demo.put(f"/security-groups/{default['id']}", json={"security_group": {"description": "d"}})
+    assert described.status_code == 200
+    twin = api.demo.post("/security-groups", json={"security_group": {"name": "default"}})
+    error(twin, 409, "SecurityGroupDefaultAlreadyExists")
+    # The admin may remove it (Neutron's policy); it comes back on next use.
+    assert api.admin.delete(f"/security-groups/{default['id']}").status_code == 204
+    [again] = api.demo.get("/security-groups").json()["security_groups"]
+    assert again["id"] != default["id"] and again["name"] == "default"
+
+
+def test_new_group_has_egress_rules(api: Api, group: dict) -> None:
+    assert group["name"] == "web" and group["description"] == "web servers"
+    rules = {(r["direction"], r["ethertype"]) for r in group["security_group_rules"]}
+    assert rules == {("egress", "IPv4"), ("egress", "IPv6")}
+    names = sorted(g["name"] for g in api.demo.get("/security-groups").json()["security_groups"])
+    assert names == ["default", "web"]
+
+
+def test_rule_shape_and_group_embedding(api: Api, group: dict) -> None:
+    response = add_rule(api.demo, group["id"], protocol="TCP", port_range_min=80, port_range_max=80,
+                        remote_ip_prefix="192.168.1.7/24", description="http")
+    assert response.status_code == 201, response.text
+    rule = response.json()["security_group_rule"]
+    assert rule["protocol"] == "tcp" and rule["ethertype"] == "IPv4"
+    assert rule["remote_ip_prefix"] == rule["normalized_cidr"] == "192.168.1.0/24"
+    assert rule["description"] == "http" and rule["security_group_id"] == group["id"]
+    assert rule["project_id"] == api.demo.project_id and "name" not in rule
+    embedded = api.demo.get(f"/security-groups/{group['id']}").json()["security_group"]
+    assert rule["id"] in {r["id"] for r in embedded["security_group_rules"]}
+    assert embedded["revision_number"] == 2
+    assert api.demo.get(f"/security-group-rules/{rule['id']}").json()["security_group_rule"] == rule
+
+
+@pytest.mark.parametrize(("given", "stored"), [("6", "6"), (17, "17"), ("ICMP", "icmp"), ("any", None),
+                                               ("vrrp", "vrrp"), ("255", "255")])
+def test_protocol_normalization(api: Api, group: dict, given: Any, stored: str | None) -> None:
+    rule = add_rule(api.demo, group["id"], protocol=given).json()["security_group_rule"]
+    assert rule["protocol"] == stored
+
+
+@pytest.mark.parametrize(("rule", "status", "kind"), [
+    ({"protocol": "bogus"}, 400, "SecurityGroupRuleInvalidProtocol"),
+    ({"protocol": "256"}, 400, "SecurityGroupRuleInvalidProtocol"),
+    ({"protocol": "tcp", "port_range_min": 90, "port_range_max": 80}, 400, "SecurityGroupInvalidPortRange"),
+    ({"protocol": "tcp", "port_range_min": 80}, 400, "SecurityGroupInvalidPortRange"),
+    ({"protocol": "udp", "port_range_min": 0, "port_range_max": 10}, 400, "SecurityGroupInvalidPortValue"),
+    ({"protocol": "tcp", "port_range_min": 1, "port_range_max": 65536}, 400, "InvalidInput"),
+    ({"port_range_min": 22, "port_range_max": 22}, 400, "SecurityGroupProtocolRequiredWithPorts"),
+    ({"protocol": "icmp", "port_range_min": 256}, 400, "SecurityGroupInvalidIcmpValue"),
+    ({"protocol": "icmp", "port_range_min": 8, "port_range_max": 256}, 400, "SecurityGroupInvalidIcmpValue"),
+    ({"protocol": "icmp", "port_range_max": 0}, 400, "SecurityGroupMissingIcmpType"),
+    ({"protocol": "gre", "port_range_min": 1, "port_range_max": 1}, 400, "SecurityGroupInvalidProtocolForPortRange"),
+    ({"protocol": "ipv6-icmp", "ethertype": "IPv4"}, 400, "SecurityGroupEthertypeConflictWithProtocol"),
+    ({"remote_ip_prefix": "fd00::/64"}, 400, "SecurityGroupRuleParameterConflict"),
+    ({"remote_ip_prefix": "10.0.0.0/8", "remote_group_id": MISSING}, 400, "SecurityGroupRemoteGroupAndRemoteIpPrefix"),
+    ({"remote_group_id": MISSING}, 404, "SecurityGroupNotFound"),
+    ({"remote_ip_prefix": "not-an-ip"}, 400, "InvalidInput"),
+    ({"ethertype": "IPv5"}, 400, "SecurityGroupRuleInvalidEtherType"),
+    ({"direction": "sideways"}, 400, "InvalidInput"),
+])
+def test_rule_validation(api: Api, group: dict, rule: dict, status: int, kind: str) -> None:
+    error(add_rule(api.demo, group["id"], **rule), status, kind)
+
+
+def test_valid_port_and_icmp_ranges(api: Api, group: dict) -> None:
+    for rule in ({"protocol": "tcp", "port_range_min": 1, "port_range_max": 65535},
+                 {"protocol": "icmp", "port_range_min": 8, "port_range_max": 0},
+                 {"protocol": "icmp", "port_range_min": 3},
+                 {"protocol": "ipv6-icmp", "ethertype": "ipv6", "port_range_min": 128},
+                 {"protocol": "udp", "port_range_min": 53, "port_range_max": 53, "ethertype": "IPv6",
+                  "remote_ip_prefix": "fd00::1/64"}):
+        response = add_rule(api.demo, group["id"], **rule)
+        assert response.status_code == 201, (rule, response.text)
+    assert response.json()["security_group_rule"]["remote_ip_prefix"] == "fd00::/64"
+
+
+def test_duplicate_rules(api: Api, group: dict) -> None:
+    first = add_rule(api.demo, group["id"], protocol="tcp", port_range_min=22, port_range_max=22).json()
+    rule_id = first["security_group_rule"]["id"]
+    # The same rule spelled differently: protocol by number, "anywhere" as a prefix.
+    for spelling in ({"protocol": "tcp"}, {"protocol": "6"}, {"protocol": "tcp", "remote_ip_prefix": "0.0.0.0/0"}):
+        duplicate = add_rule(api.demo, group["id"], port_range_min=22, port_range_max=22, **spelling)
+        assert rule_id in error(duplicate, 409, "SecurityGroupRuleExists")
+    egress = add_rule(api.demo, group["id"], direction="egress")
+    error(egress, 409, "SecurityGroupRuleExists")
+    assert add_rule(api.demo, group["id"], protocol="tcp", port_range_min=22, port_range_max=23).status_code == 201
+
+
+def test_remote_group_and_its_deletion(api: Api, group: dict) -> None:
+    peer = api.demo.create("security-groups", name="peer")
+    rule = add_rule(api.demo, group["id"], remote_group_id=peer["id"]).json()["security_group_rule"]
+    assert rule["remote_group_id"] == peer["id"] and rule["remote_ip_prefix"] is None
+    assert api.demo.delete(f"/security-groups/{peer['id']}").status_code == 204
+    # Rules naming a deleted group go with it.
+    error(api.demo.get(f"/security-group-rules/{rule['id']}"), 404, "SecurityGroupRuleNotFound")
+
+
+def test_group_in_use_by_a_port(api: Api, group: dict) -> None:
+    net = api.demo.create("networks", name="n")
+    api.demo.create("subnets", network_id=net["id"], cidr="10.0.0.0/24", ip_version=4)
+    port = api.demo.create("ports", network_id=net["id"], security_groups=[group["id"]])
+    error(api.demo.delete(f"/security-groups/{group['id']}"), 409, "SecurityGroupInUse")
+    api.demo.put(f"/ports/{port['id']}", json={"port": {"security_groups": []}})
+    assert api.demo.delete(f"/security-groups/{group['id']}").status_code == 204
+    assert api.demo.get("/security-group-rules", params={"security_group_id": group["id"]}).json() == {
+        "security_group_rules": []}
+
+
+def test_rule_update_and_delete(api: Api, group: dict) -> None:
+    rule = add_rule(api.demo, group["id"], protocol="udp", port_range_min=53, port_range_max=53).json()
+    rule_id = rule["security_group_rule"]["id"]
+    described = api.demo.put(f"/security-group-rules/{rule_id}", json={"security_group_rule": {"description": "dns"}})
+    assert described.json()["security_group_rule"]["description"] == "dns"
+    not_allowed = api.demo.put(f"/security-group-rules/{rule_id}", json={"security_group_rule": {"protocol": "tcp"}})
+    error(not_allowed, 400, "BadRequest")
+    assert api.demo.delete(f"/security-group-rules/{rule_id}").status_code == 204
+    error(api.demo.delete(f"/security-group-rules/{rule_id}"), 404, "SecurityGroupRuleNotFound")
+
+
+def test_rule_filters(api: Api, group: dict) -> None:
+    add_rule(api.demo, group["id"], protocol="tcp", port_range_min=80, port_range_max=80)
+    add_rule(api.demo, group["id"], protocol="icmp")
+
+    def count(**params: Any) -> int:
+        return len(api.demo.get("/security-group-rules", params={"security_group_id": group["id"], **params})
+                   .json()["security_group_rules"])
+
+    assert count() == 4
+    assert count(direction="ingress") == 2 and count(protocol="tcp") == 1 and count(port_range_min=80) == 1
+    assert count(ethertype="IPv6") == 1
+
+
+def test_groups_are_private_to_their_project(api: Api, group: dict) -> None:
+    error(api.demo2.get(f"/security-groups/{group['id']}"), 404, "SecurityGroupNotFound")
+    assert "web" not in {g["name"] for g in api.demo2.get("/security-groups").json()["security_groups"]}
+    error(add_rule(api.demo2, group["id"]), 404, "SecurityGroupNotFound")
+    error(api.demo2.delete(f"/security-groups/{group['id']}"), 404, "SecurityGroupNotFound")
+    demo_rule = group["security_group_rules"][0]["id"]
+    error(api.demo2.get(f"/security-group-rules/{demo_rule}"), 404, "SecurityGroupRuleNotFound")
+    error(api.demo2.delete(f"/security-group-rules/{demo_rule}"), 404, "SecurityGroupRuleNotFound")
+    # Another project's group can be neither a remote group nor a port's group.
+    own = api.demo2.create("security-groups", name="own")
+    error(add_rule(api.demo2, own["id"], remote_group_id=group["id"]), 404, "SecurityGroupNotFound")
+    net = api.demo2.create("networks", name="n")
+    api.demo2.create("subnets", network_id=net["id"], cidr="10.0.0.0/24", ip_version=4)
+    stolen = api.demo2.post("/ports", json={"port": {"network_id": net["id"], "security_groups": [group["id"]]}})
+    error(stolen, 404, "SecurityGroupNotFound")
+    assert group["id"] in {g["id"] for g in api.admin.get("/security-groups").json()["security_groups"]}
+
+
+def test_admin_rule_in_a_project_group_belongs_to_that_project(api: Api, group: dict) -> None:
+    rule = add_rule(api.admin, group["id"], protocol="tcp", port_range_min=443, port_range_max=443)
+    assert rule.json()["security_group_rule"]["project_id"] == api.demo.project_id
+    assert api.demo.get(f"/security-group-rules/{rule.json()['security_group_rule']['id']}").status_code == 200
+
+
+def test_group_and_rule_quotas(api: Api) -> None:
+    api.admin.put(f"/quotas/{api.demo.project_id}",
+                  json={"quota": {"security_group": 2, "security_group_rule": 7}})
+    group = api.demo.create("security-groups", name="one")  # with default: 2 groups, 6 rules
+    error(api.demo.post("/security-groups", json={"security_group": {"name": "two"}}), 409, "OverQuota")
+    assert add_rule(api.demo, group["id"], protocol="tcp").status_code == 201
+    error(add_rule(api.demo, group["id"], protocol="udp"), 409, "OverQuota")
+
+
+def test_stateless_groups_are_not_offered(api: Api) -> None:
+    stateless = api.demo.post("/security-groups", json={"security_group": {"name": "s", "stateful": False}})
+    error(stateless, 400, "BadRequest")
