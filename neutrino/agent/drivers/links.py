@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from neutrino.agent.drivers.netns import run_in_namespace
 from neutrino.plan.state import Address, Link, VethPeer
 
 IFF_UP = 0x1
@@ -79,7 +80,7 @@ class LinkDriver:
             action = action or "created"
             current = self._refresh(link.netns, link.name)
             if link.peer is not None:
-                self.ensure_peer(link.peer, {})
+                run_in_namespace(link.peer.netns, lambda: _bring_up(link.peer))
         master = observed[link.master].index if link.master else None
         if current.master != master:
             sock.link("set", index=current.index, master=master or 0)
@@ -163,6 +164,20 @@ class LinkDriver:
             address, prefixlen = cidr.split("/")
             sock.addr("add", index=index, address=address, prefixlen=int(prefixlen))
         return present != desired
+
+
+def _bring_up(peer: VethPeer | None) -> None:
+    """Up (and into its bridge) the new far end of a veth, from inside its namespace.
+
+    A transient socket: instance namespaces are many, and each is set up once.
+    pyroute2 opens its socket on the first request, so in this thread's namespace.
+    """
+    assert peer is not None
+    with IPRoute() as sock:
+        changes: dict[str, object] = {"state": "up"}
+        if peer.master:
+            changes["master"] = sock.link_lookup(ifname=peer.master)[0]
+        sock.link("set", index=sock.link_lookup(ifname=peer.name)[0], **changes)
 
 
 def _same_kind(current: ObservedLink, link: Link) -> bool:
