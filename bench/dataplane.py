@@ -55,7 +55,7 @@ class Prober:
             try:
                 while True:
                     data, (source, _) = self.sock.recvfrom(1500)
-                    kind, ident = data[20], struct.unpack("!H", data[24:26])[0]
+                    kind, ident = data[20], int.from_bytes(data[24:26], "big")
                     if source == address and kind == 0 and ident == self.ident:
                         return time.monotonic()
             except TimeoutError:
@@ -64,7 +64,7 @@ class Prober:
 
 
 def _checksum(data: bytes) -> int:
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     total = (total >> 16) + (total & 0xFFFF)
     return ~(total + (total >> 16)) & 0xFFFF
 

@@ -215,17 +215,18 @@ class Agent:
                     report.changes.append(f"{action} link {link.name}")
                 # Far ends on a shared outside bridge are checked on every sync;
                 # others (instance eth0, DHCP ns-) only when their veth is made.
-                if link.peer is not None and link.peer.master is not None:
-                    if self.links.ensure_peer(link.peer, observed[link.peer.netns]):
-                        report.changes.append(f"fixed link {link.peer.name}")
+                peer = link.peer
+                if peer is not None and peer.master is not None and self.links.ensure_peer(
+                        peer, observed[peer.netns]):
+                    report.changes.append(f"fixed link {peer.name}")
             except Exception as error:
                 report.errors.append(f"link {link.name}: {error}")
         wanted = {link.name for link in desired.links if link.netns == self.host.netns}
-        for link in list(observed[self.host.netns].values()):
-            if self._owns_host_link(link, wanted):
-                self.links.delete(self.host.netns, link.name)
-                del observed[self.host.netns][link.name]
-                report.changes.append(f"delete link {link.name}")
+        for present in list(observed[self.host.netns].values()):
+            if self._owns_host_link(present, wanted):
+                self.links.delete(self.host.netns, present.name)
+                del observed[self.host.netns][present.name]
+                report.changes.append(f"delete link {present.name}")
         return observed
 
     def _owns_host_link(self, link: ObservedLink, wanted: set[str]) -> bool:

@@ -8,12 +8,20 @@ from neutrino.plan import names
 from neutrino.plan.dhcp import compile_dhcp
 from neutrino.plan.firewall import compile_firewall
 from neutrino.plan.host import HostConfig
-from neutrino.plan.state import Address, DesiredState, DhcpServer, Instance, Link, VethPeer
+from neutrino.plan.state import (
+    Address,
+    DesiredState,
+    DhcpServer,
+    Instance,
+    Link,
+    Resource,
+    VethPeer,
+)
 
 DHCP_OWNER = "network:dhcp"
 
 
-def _is_local_dhcp(port: dict, host: HostConfig) -> bool:
+def _is_local_dhcp(port: Resource, host: HostConfig) -> bool:
     bound = port.get("binding:host_id") or ""
     return port.get("device_owner") == DHCP_OWNER and (
         bound == host.name or (not bound and host.serves_dhcp))
@@ -142,8 +150,10 @@ def _physical_links(
     return links
 
 
-def _segment_problem(network: dict, host: HostConfig) -> str | None:
+def _segment_problem(network: Resource, host: HostConfig) -> str | None:
     kind = network.get("provider:network_type")
+    if kind in ("vlan", "vxlan") and not network.get("provider:segmentation_id"):
+        return f"a {kind} network needs a segmentation id"
     if kind == "vxlan":
         return None
     if kind not in ("flat", "vlan"):
@@ -154,10 +164,10 @@ def _segment_problem(network: dict, host: HostConfig) -> str | None:
     return None
 
 
-def _network_links(network: dict, host: HostConfig) -> list[Link]:
+def _network_links(network: Resource, host: HostConfig) -> list[Link]:
     bridge = names.bridge(network["id"])
     kind = network["provider:network_type"]
-    segment = network.get("provider:segmentation_id")
+    segment = int(network.get("provider:segmentation_id") or 0)
     links = [Link(host.netns, bridge, "bridge", up=bool(network.get("admin_state_up", True)))]
     if kind == "vxlan":
         links.append(Link(host.netns, names.vxlan(segment), "vxlan", master=bridge, vni=segment,

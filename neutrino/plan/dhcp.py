@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from neutrino.plan import names
 from neutrino.plan.host import HostConfig
-from neutrino.plan.state import Address, DhcpServer
+from neutrino.plan.state import Address, DhcpServer, Resource
 
 LEASE_SECONDS = 86400
 
@@ -17,8 +17,8 @@ def _tag(subnet_id: str) -> str:
 
 
 def compile_dhcp(
-    host: HostConfig, network: dict, dhcp_port: dict, subnets: dict[str, dict],
-    ports: Iterable[dict],
+    host: HostConfig, network: Resource, dhcp_port: Resource, subnets: dict[str, Resource],
+    ports: Iterable[Resource],
 ) -> tuple[DhcpServer, list[Address]]:
     """The dnsmasq of `network`, served from `dhcp_port`, and that port's addresses."""
     netns = names.dhcp_netns(host, network["id"])
@@ -35,9 +35,8 @@ def compile_dhcp(
         ranges.append(f"set:{tag},{net.network_address},static,{net.netmask},{LEASE_SECONDS}s")
         opts += _subnet_options(tag, subnet, network.get("mtu"))
     for ip in dhcp_port.get("fixed_ips", []):
-        subnet = subnets.get(ip["subnet_id"])
-        if subnet is not None:
-            prefixlen = ipaddress.ip_network(subnet["cidr"]).prefixlen
+        if ip["subnet_id"] in subnets:
+            prefixlen = ipaddress.ip_network(subnets[ip["subnet_id"]]["cidr"]).prefixlen
             addresses.append(Address(netns, interface, f"{ip['ip_address']}/{prefixlen}"))
     hosts = []
     for port in sorted(ports, key=lambda p: p["id"]):
@@ -54,7 +53,7 @@ def compile_dhcp(
     return server, addresses
 
 
-def _subnet_options(tag: str, subnet: dict, mtu: int | None) -> list[str]:
+def _subnet_options(tag: str, subnet: Resource, mtu: int | None) -> list[str]:
     gateway = subnet.get("gateway_ip")
     # An empty router option stops dnsmasq from offering itself as the gateway.
     opts = [f"tag:{tag},option:router" + (f",{gateway}" if gateway else "")]

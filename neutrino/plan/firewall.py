@@ -1,4 +1,4 @@
-"""Port security and security groups as nftables tables (libnftables JSON).
+"""Resource security and security groups as nftables tables (libnftables JSON).
 
 Bridged frames are filtered in the bridge family, where the bridge port (the
 tap) is known. Two base chains on the forward hook: `egress` (priority -20)
@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from neutrino.plan import names
-from neutrino.plan.state import Firewall
+from neutrino.plan.state import Firewall, Resource
 
 TABLE = "neutrino"
 BRIDGE = {"family": "bridge", "table": TABLE}
@@ -38,7 +38,6 @@ INET = {"family": "inet", "table": TABLE}
 ESTABLISHED_MARK = 0x4E000000  # one bit pattern of the packet mark, owned by neutrino
 
 Expr = dict[str, Any]
-Port = dict[str, Any]
 
 PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132}
 ICMPV6_ALWAYS_IN = ["nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert",
@@ -117,14 +116,14 @@ def _port_set(port_id: str, kind: str) -> str:
 
 # --- compile ----------------------------------------------------------------------
 
-def is_protected(port: Port) -> bool:
+def is_protected(port: Resource) -> bool:
     """Service ports (DHCP, routers) are trusted; others follow port_security_enabled."""
     if str(port.get("device_owner") or "").startswith("network:"):
         return False
     return bool(port.get("port_security_enabled", True))
 
 
-def port_addresses(port: Port) -> list[tuple[str, str]]:
+def port_addresses(port: Resource) -> list[tuple[str, str]]:
     """(mac, address or CIDR) pairs a port may send from: fixed IPs + allowed pairs."""
     mac = port["mac_address"]
     pairs = [(mac, ip["ip_address"]) for ip in port.get("fixed_ips", [])]
@@ -137,13 +136,16 @@ def _link_local(mac: str) -> str:
     """The EUI-64 IPv6 link-local address that a NIC with this MAC configures."""
     octets = [int(part, 16) for part in mac.split(":")]
     octets[0] ^= 0x02
-    eui = octets[:3] + [0xFF, 0xFE] + octets[3:]
+    eui = [*octets[:3], 0xFF, 0xFE, *octets[3:]]
     return str(ipaddress.IPv6Address(bytes([0xFE, 0x80] + [0] * 6 + eui)))
 
 
 def compile_firewall(
-    local_ports: Iterable[Port], all_ports: Iterable[Port], security_groups: Iterable[dict]
+    local_ports: Iterable[Resource],
+    all_ports: Iterable[Resource],
+    security_groups: Iterable[Resource],
 ) -> Firewall:
+    """The tables for this host's ports; `all_ports` (every host's) fill remote groups."""
     protected = sorted((p for p in local_ports if is_protected(p)), key=lambda p: p["id"])
     groups = {sg["id"]: sg for sg in security_groups}
     used = sorted({sg for p in protected for sg in p.get("security_groups", []) if sg in groups})
@@ -159,7 +161,8 @@ def compile_firewall(
     for sg_id in used:
         commands += _security_group(groups[sg_id], set(remote))
     for port in protected:
-        commands += _port_chains(port, [sg for sg in port.get("security_groups", []) if sg in groups])
+        sg_ids = [sg for sg in port.get("security_groups", []) if sg in groups]
+        commands += _port_chains(port, sg_ids)
 
     body = json.dumps(commands, sort_keys=True)
     digest = hashlib.sha256(body.encode()).hexdigest()[:16]
@@ -181,7 +184,7 @@ def _inet_table() -> list[dict[str, Any]]:
     ]
 
 
-def _bridge_skeleton(ports: list[Port]) -> list[dict[str, Any]]:
+def _bridge_skeleton(ports: list[Resource]) -> list[dict[str, Any]]:
     commands: list[dict[str, Any]] = []
     for port in ports:
         commands.append({"add": {"chain": {**BRIDGE, "name": egress_chain(port["id"])}}})
@@ -191,8 +194,11 @@ def _bridge_skeleton(ports: list[Port]) -> list[dict[str, Any]]:
     for direction, key, prio in (("egress", "iifname", -20), ("ingress", "oifname", -10)):
         chain_of = egress_chain if direction == "egress" else ingress_chain
         elements = [[names.tap(p["id"]), {"jump": {"target": chain_of(p["id"])}}] for p in ports]
-        commands.append({"add": {"map": {**BRIDGE, "name": f"{direction}-ports", "type": "ifname",
-                                         "map": "verdict", **({"elem": elements} if elements else {})}}})
+        vmap: dict[str, Any] = {**BRIDGE, "name": f"{direction}-ports", "type": "ifname",
+                                "map": "verdict"}
+        if elements:
+            vmap["elem"] = elements
+        commands.append({"add": {"map": vmap}})
         commands.append({"add": {"chain": {**BRIDGE, "name": direction, "type": "filter",
                                            "hook": "forward", "prio": prio, "policy": "accept"}}})
         commands.append(_rule(BRIDGE, direction,
@@ -207,7 +213,7 @@ def _set(name: str, type_: str | list[str], elements: list[Any]) -> dict[str, An
     return {"add": {"set": spec}}
 
 
-def _members_sets(sg_id: str, all_ports: Iterable[Port]) -> list[dict[str, Any]]:
+def _members_sets(sg_id: str, all_ports: Iterable[Resource]) -> list[dict[str, Any]]:
     members: dict[int, set[str]] = {4: set(), 6: set()}
     for port in all_ports:
         if sg_id in port.get("security_groups", []):
@@ -220,9 +226,10 @@ def _members_sets(sg_id: str, all_ports: Iterable[Port]) -> list[dict[str, Any]]
 
 
 def _sorted_addresses(addresses: set[str]) -> list[Any]:
-    # Collapse overlaps: the kernel rejects overlapping interval elements.
-    nets = ipaddress.collapse_addresses(ipaddress.ip_network(a, strict=False) for a in addresses)
-    return [_address(str(net)) for net in sorted(nets)]
+    """One family's addresses, overlaps merged: the kernel rejects overlapping intervals."""
+    nets = [ipaddress.ip_network(a, strict=False) for a in addresses]
+    merged = ipaddress.collapse_addresses(nets)  # type: ignore[type-var]  # one family
+    return [_address(str(net)) for net in sorted(merged)]
 
 
 def _collapse_pairs(pairs: list[tuple[str, str]], version: int) -> list[tuple[str, Any]]:
@@ -234,7 +241,7 @@ def _collapse_pairs(pairs: list[tuple[str, str]], version: int) -> list[tuple[st
             for address in _sorted_addresses(by_mac[mac])]
 
 
-def _security_group(sg: dict, remote_groups: set[str]) -> list[dict[str, Any]]:
+def _security_group(sg: Resource, remote_groups: set[str]) -> list[dict[str, Any]]:
     commands: list[dict[str, Any]] = []
     for direction in ("ingress", "egress"):
         chain = sg_chain(sg["id"], direction)
@@ -247,7 +254,7 @@ def _security_group(sg: dict, remote_groups: set[str]) -> list[dict[str, Any]]:
     return commands
 
 
-def _sg_rule(rule: dict, remote_groups: set[str]) -> list[Expr] | None:
+def _sg_rule(rule: Resource, remote_groups: set[str]) -> list[Expr] | None:
     """The match of one SG rule, or None when it can never match (family mismatch)."""
     ip = "ip" if rule.get("ethertype", "IPv4") == "IPv4" else "ip6"
     expr = [_ethertype(ip)]
@@ -290,7 +297,7 @@ def _sg_rule(rule: dict, remote_groups: set[str]) -> list[Expr] | None:
     return expr
 
 
-def _port_chains(port: Port, sg_ids: list[str]) -> list[dict[str, Any]]:
+def _port_chains(port: Resource, sg_ids: list[str]) -> list[dict[str, Any]]:
     pid = port["id"]
     pairs = port_addresses(port)
     macs = sorted({mac for mac, _ in pairs} | {port["mac_address"]})

@@ -7,7 +7,7 @@ from neutrino.plan.host import HostConfig
 IFNAMSIZ = 15
 INSTANCE_IFNAME = "eth0"
 # Namespaces this agent creates are named <ns_prefix><kind><id>; it owns all of them.
-NAMESPACE_KINDS = ("qdhcp-", "ninst-")
+NAMESPACE_KINDS = ("qdhcp-", "ninst-", "qrouter-")
 
 
 def bridge(network_id: str) -> str:
@@ -28,6 +28,18 @@ def vxlan(vni: int) -> str:
 
 def vlan(interface: str, vlan_id: int) -> str:
     return f"{interface[:10]}.{vlan_id}"
+
+
+def router_interface(port_id: str) -> str:
+    return f"qr-{port_id[:11]}"
+
+
+def router_gateway(port_id: str) -> str:
+    return f"qg-{port_id[:11]}"
+
+
+def router_netns(host: HostConfig, router_id: str) -> str:
+    return f"{host.ns_prefix}qrouter-{router_id}"
 
 
 def dhcp_netns(host: HostConfig, network_id: str) -> str:

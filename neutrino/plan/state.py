@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 LinkKind = Literal["bridge", "veth", "vxlan", "vlan", "external"]
+Resource = dict[str, Any]  # one API resource, as the server serves it
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class VethPeer:
 
 @dataclass(frozen=True)
 class Link:
-    """A link in `netns`. Kind "external" exists already (a NIC, a VM tap): only bound, never made."""
+    """A link in `netns`. Kind "external" exists already (a NIC, a VM tap): bound, never made."""
 
     netns: str | None
     name: str
@@ -71,6 +72,45 @@ class Firewall:
 
 
 @dataclass(frozen=True)
+class Route:
+    destination: str  # CIDR
+    nexthop: str
+
+
+@dataclass(frozen=True)
+class FloatingIp:
+    id: str
+    address: str  # the floating IP, held by the router's gateway interface
+    fixed_ip: str
+
+
+@dataclass(frozen=True)
+class Router:
+    """A router's namespace: forwarding, static routes, and one nft table for its NAT.
+
+    `nat` holds the table's rules and empty floating IP maps; the floating IPs
+    are elements of those maps, added and deleted one by one (see plan.routers).
+    """
+
+    id: str
+    netns: str
+    forwarding: bool
+    gateway: str | None  # the qg- interface, when the router has a gateway
+    routes: tuple[Route, ...]
+    nat: Firewall
+    floatingips: tuple[FloatingIp, ...]
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """The gateway addresses that a bridge of the outside namespace holds (isolated mode)."""
+
+    netns: str
+    bridge: str
+    cidrs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DesiredState:
     revision: int
     host: str
@@ -82,6 +122,8 @@ class DesiredState:
     firewall: Firewall
     ports: dict[str, str] = field(default_factory=dict)  # port id -> device name
     problems: tuple[str, ...] = ()  # what the plan could not realize, and why
+    routers: tuple[Router, ...] = ()
+    upstreams: tuple[Upstream, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

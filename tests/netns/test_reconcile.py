@@ -100,7 +100,7 @@ def test_drift_is_repaired_by_the_next_sync(lab: Lab) -> None:
 
 def test_incremental_syncs_equal_a_fresh_start(lab: Lab) -> None:
     host = lab.host()
-    model, sg, vm0, vm1 = flat_model(host.name)
+    model, sg, _, vm1 = flat_model(host.name)
     final = copy.deepcopy(model)
     net, sub = final["networks"][0], final["subnets"][0]
     extra = models.port(net, sub, "10.10.0.30", security_groups=[sg["id"]])

@@ -88,7 +88,7 @@ def test_vlan_and_vxlan_segments() -> None:
         model["subnets"].append(sub)
         model["ports"].append(models.port(net, sub, "10.1.0.9", host="h1"))
 
-    veth_mode = {l.name: l for l in compile_host(model, HOST).links}
+    veth_mode = {link.name: link for link in compile_host(model, HOST).links}
     assert veth_mode["p-default.4094"].kind == "veth"
     assert veth_mode["p-default.4094"].peer == VethPeer(
         "t-nout-default", names.outside_end(HOST, 4094), master="vlan4094")
@@ -96,7 +96,7 @@ def test_vlan_and_vxlan_segments() -> None:
     assert all(len(name) <= names.IFNAMSIZ for name in veth_mode)
 
     production = HostConfig("h1", physnets={"default": PhysnetConfig("eth1")}, vtep_ip="192.0.2.1")
-    links = {l.name: l for l in compile_host(model, production).links}
+    links = {link.name: link for link in compile_host(model, production).links}
     assert links["eth1.4094"] == Link(None, "eth1.4094", "vlan", master=names.bridge(vlan["id"]),
                                       parent="eth1", vlan_id=4094)
     assert links["vxlan-16777215"].local_ip == "192.0.2.1"
@@ -117,7 +117,7 @@ def test_unbound_vm_port_is_bound_as_an_external_tap() -> None:
     model = flat_lab()
     model["instances"] = []
     vm_port = model["ports"][1]
-    links = {l.name: l for l in compile_host(model, HOST).links}
+    links = {link.name: link for link in compile_host(model, HOST).links}
     assert links[names.tap(vm_port["id"])].kind == "external"
 
 

@@ -57,14 +57,14 @@ def test_protected_port_gets_chains_and_anti_spoofing_sets() -> None:
 
 
 def test_disabled_port_security_and_service_ports_are_not_filtered() -> None:
-    model, port, _ = _lab(port_security_enabled=False)
+    model, _, _ = _lab(port_security_enabled=False)
     firewall = compile_host(model, HOST).firewall
     assert _element_keys(firewall.commands, "egress-ports") == []
     assert firewall.tables == (("inet", "neutrino"), ("bridge", "neutrino"))
 
 
 def test_remote_group_is_a_set_of_member_addresses_from_every_host() -> None:
-    model, port, sg = _lab()
+    model, _, sg = _lab()
     net, sub = model["networks"][0], model["subnets"][0]
     far = models.port(net, sub, "10.0.0.9", host="h2", security_groups=[sg["id"]],
                       allowed_address_pairs=[{"ip_address": "10.0.1.0/24"}])
@@ -125,7 +125,7 @@ def test_kernel_objects_grow_as_rules_plus_members() -> None:
 
 
 def test_digest_follows_content() -> None:
-    model, port, sg = _lab()
+    model, _, sg = _lab()
     first = compile_host(model, HOST).firewall
     assert compile_host(model, HOST).firewall.digest == first.digest
     sg["security_group_rules"].append(models.rule("ingress", "tcp", 22, 22))

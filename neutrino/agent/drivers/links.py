@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from dataclasses import dataclass
 
@@ -139,10 +140,8 @@ class LinkDriver:
 
     def delete(self, netns: str | None, name: str) -> None:
         sock = self.socket(netns)
-        try:
+        with contextlib.suppress(IndexError, NetlinkError):  # gone (a veth goes with its peer)
             sock.link("del", index=sock.link_lookup(ifname=name)[0])
-        except (IndexError, NetlinkError):
-            pass  # already gone (a veth goes with its peer)
 
     # --- addresses -------------------------------------------------------------
 

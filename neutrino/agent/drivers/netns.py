@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import queue
@@ -120,10 +121,8 @@ def kill_processes(name: str, timeout: float = 2.0) -> None:
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
         pids = processes_in(name)
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + wait
         while pids and time.monotonic() < deadline:
             pids = [pid for pid in pids if _alive(pid)]
@@ -139,10 +138,8 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     # A zombie is dead for our purpose; reap it if it is our child.
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
     except (FileNotFoundError, IndexError):

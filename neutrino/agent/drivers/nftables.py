@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,14 @@ class NftDriver:
         """The kernel's text of our tables; None when one is missing."""
         texts = []
         for family, name in tables:
-            rc, out, _ = self._worker.call(lambda f=family, n=name: self._nft.cmd(
-                f"list table {f} {n}"))
+            rc, out, _ = self._worker.call(self._lister(f"list table {family} {name}"))
             if rc != 0:
                 return None
             texts.append(str(out))
         return "".join(texts)
+
+    def _lister(self, command: str) -> Callable[[], tuple[int, str, str]]:
+        return lambda: self._nft.cmd(command)
 
     def replace(self, firewall: Firewall) -> None:
         """Swap our tables for `firewall` in one transaction.
