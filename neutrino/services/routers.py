@@ -139,6 +139,20 @@ class Routers:
         with db.write() as conn:
             return common.set_tags(conn, R, "router", fetch(conn, ctx, router_id, for_write=True), add, remove)
 
+    def change_routes(self, db: Database, ctx: Context, router_id: str, routes: list[dict[str, str]],
+                      *, add: bool) -> dict[str, Any]:
+        """extraroute-atomic: add routes not yet present, or remove those given (absent ones are no error)."""
+        common.require_writer(ctx)
+        with db.write() as conn:
+            router = fetch(conn, ctx, router_id, for_write=True)
+            if add:
+                new = router.routes + [r for r in routes if r not in router.routes]
+            else:
+                new = [r for r in router.routes if r not in routes]
+            check_routes(conn, router_id, new)
+            common.bump(conn, R, "router", router, {"routes": new})
+            return render(conn, [fetch(conn, ctx, router_id)])[0]
+
     # -- interfaces ------------------------------------------------------------------------
     def add_interface(self, db: Database, ctx: Context, router_id: str, subnet_id: str | None,
                       port_id: str | None) -> dict[str, Any]:

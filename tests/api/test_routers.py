@@ -196,6 +196,23 @@ def test_routes(api: Api) -> None:
     error(api.demo.post("/routers", json={"router": {"routes": routes}}), 400, "BadRequest")
 
 
+def test_atomic_route_changes(api: Api) -> None:
+    router = api.demo.create("routers", name="r")
+    _, sub = private_subnet(api.demo, "10.10.0.0/24")
+    add_interface(api.demo, router["id"], subnet_id=sub["id"])
+    one = {"destination": "192.168.1.0/24", "nexthop": "10.10.0.5"}
+    two = {"destination": "192.168.2.0/24", "nexthop": "10.10.0.6"}
+
+    def change(action: str, *routes: dict) -> object:
+        return api.demo.put(f"/routers/{router['id']}/{action}", json={"router": {"routes": list(routes)}})
+
+    assert change("add_extraroutes", one).json()["router"]["routes"] == [one]
+    assert change("add_extraroutes", one, two).json()["router"]["routes"] == [one, two]
+    assert change("remove_extraroutes", one, {**one, "nexthop": "10.10.0.7"}).json()["router"]["routes"] == [two]
+    error(change("add_extraroutes", {"destination": "192.168.3.0/24", "nexthop": "10.77.0.1"}), 400, "InvalidRoutes")
+    error(api.demo.put(f"/routers/{router['id']}/add_extraroutes", json={"routes": [one]}), 400, "BadRequest")
+
+
 def test_update_and_list(api: Api) -> None:
     router = api.demo.create("routers", name="r")
     updated = api.demo.put(f"/routers/{router['id']}", json={"router": {"admin_state_up": False, "name": "r2"}})
@@ -251,6 +268,7 @@ def test_router_changes_reach_the_feed(api: Api, core) -> None:  # type: ignore[
 def test_extensions_listed(api: Api) -> None:
     aliases = {e["alias"] for e in api.demo.get("/extensions").json()["extensions"]}
     assert aliases >= {"router", "extraroute", "ext-gw-mode", "fip-port-details", "security-group",
-                       "security-groups-normalized-cidr", "quotas", "quota_details", "quota-check-limit"}
+                       "security-groups-normalized-cidr", "quotas", "quota_details", "quota-check-limit",
+                       "extraroute-atomic"}
     # Not implemented, so not offered.
-    assert not aliases & {"stateful-security-group", "extraroute-atomic", "l3-ha", "dvr", "floatingip-pools"}
+    assert not aliases & {"stateful-security-group", "l3-ha", "dvr", "floatingip-pools"}

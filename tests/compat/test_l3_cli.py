@@ -40,6 +40,9 @@ def test_s2_s3_s4_router_gateway_and_floating_ip(live_server: LiveServer, ext_ne
     gateway = shown["external_gateway_info"]
     assert gateway["network_id"] == ext_net["id"] and gateway["enable_snat"] is True
     assert gateway["external_fixed_ips"][0]["ip_address"] == "10.10.10.2"
+    routed = cli("router", "add", "route", "--route", "destination=192.168.50.0/24,gateway=172.16.101.254",
+                 "router_100_101", cloud=DEMO)
+    assert routed["routes"] == [{"destination": "192.168.50.0/24", "nexthop": "172.16.101.254"}]
     interfaces = cli("port", "list", "--router", "router_100_101", cloud=DEMO)
     assert sorted(p["Fixed IP Addresses"][0]["ip_address"] for p in interfaces) == ["172.16.100.1", "172.16.101.1"]
 

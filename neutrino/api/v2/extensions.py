@@ -14,6 +14,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "ext-gw-mode": ("Router gateway SNAT mode", "Choose whether a router source-NATs traffic through its external gateway (enable_snat)"),
     "external-net": ("Neutron external network", "Adds external network attribute to network resource."),
     "extraroute": ("Router static routes", "Static routes on routers; each nexthop on a subnet the router is connected to"),
+    "extraroute-atomic": ("Atomic router static route changes", "add_extraroutes and remove_extraroutes change some routes without replacing all"),
     "filter-validation": ("Filter parameters validation", "Unknown filter parameters are rejected with 400"),
     "fip-port-details": ("Floating IP port details", "Floating IPs show the name, MAC, status and owner of their associated port"),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),

@@ -60,11 +60,27 @@ def interface_request(body: Any, *, both_allowed: bool) -> tuple[str | None, str
     return subnet_id, port_id
 
 
+def routes_request(body: Any) -> list[dict[str, str]]:
+    """The routes of an add/remove_extraroutes body: `{"router": {"routes": [...]}}`."""
+    if not isinstance(body, dict) or set(body) != {"router"} or not isinstance(body["router"], dict) \
+            or set(body["router"]) != {"routes"}:
+        raise errors.BadRequest(resource="router", msg="The body must be {\"router\": {\"routes\": [...]}}")
+    routes: list[dict[str, str]] = ROUTER["routes"].convert(body["router"]["routes"])
+    return routes
+
+
 def router_actions(service: Routers) -> dict[str, Action]:
-    def add(db: Database, ctx: Context, router_id: str, body: Any) -> dict[str, Any]:
+    def add_interface(db: Database, ctx: Context, router_id: str, body: Any) -> dict[str, Any]:
         return service.add_interface(db, ctx, router_id, *interface_request(body, both_allowed=False))
 
-    def remove(db: Database, ctx: Context, router_id: str, body: Any) -> dict[str, Any]:
+    def remove_interface(db: Database, ctx: Context, router_id: str, body: Any) -> dict[str, Any]:
         return service.remove_interface(db, ctx, router_id, *interface_request(body, both_allowed=True))
 
-    return {"add_router_interface": add, "remove_router_interface": remove}
+    def add_routes(db: Database, ctx: Context, router_id: str, body: Any) -> dict[str, Any]:
+        return {"router": service.change_routes(db, ctx, router_id, routes_request(body), add=True)}
+
+    def remove_routes(db: Database, ctx: Context, router_id: str, body: Any) -> dict[str, Any]:
+        return {"router": service.change_routes(db, ctx, router_id, routes_request(body), add=False)}
+
+    return {"add_router_interface": add_interface, "remove_router_interface": remove_interface,
+            "add_extraroutes": add_routes, "remove_extraroutes": remove_routes}
