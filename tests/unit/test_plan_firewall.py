@@ -73,8 +73,8 @@ def test_remote_group_is_a_set_of_member_addresses_from_every_host() -> None:
     assert _element_keys(firewall.commands, members_set(sg["id"], "IPv4")) == [
         "10.0.0.5", "10.0.0.9", {"prefix": {"addr": "10.0.1.0", "len": 24}}]
     rules = _rules(firewall.commands, sg_chain(sg["id"], "ingress"))
-    assert {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
-                      "right": "@" + members_set(sg["id"], "IPv4")}} in rules[0]
+    assert any({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+                          "right": "@" + members_set(sg["id"], "IPv4")}} in rule for rule in rules)
 
 
 def test_security_group_rule_matches() -> None:
