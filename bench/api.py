@@ -55,7 +55,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [str(BIN / "neutrino"), "serve", "--bind", f"127.0.0.1:{self.port}", "--state-dir", str(state_dir),
-                "--log-level", "warning"]
+                "--log-level", "warning", "--no-agent"]
         if database_url:
             args += ["--database-url", database_url]
         started = time.perf_counter()

@@ -24,7 +24,8 @@ def now() -> datetime:
 
 
 def iso(moment: datetime | None) -> str | None:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+    # Stored without microseconds or zone: isoformat() is the wire format, and quick.
+    return moment.isoformat() + "Z" if moment else None
 
 
 def record_change(conn: Connection, resource_type: str, resource_id: str, op: str) -> int:

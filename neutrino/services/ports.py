@@ -95,9 +95,9 @@ def render(conn: Connection, rows: list[Row], fields: list[str] | None = None) -
             "status": r.status,
             "device_owner": r.device_owner,
             "device_id": r.device_id,
-            "fixed_ips": ips[r.id],
-            "allowed_address_pairs": pairs[r.id],
-            "security_groups": sorted(groups[r.id]),
+            "fixed_ips": ips.get(r.id, []),
+            "allowed_address_pairs": pairs.get(r.id, []),
+            "security_groups": sorted(groups[r.id]) if r.id in groups else [],
             "port_security_enabled": r.port_security_enabled,
             "binding:host_id": r.binding_host_id,
             "binding:vif_type": "bridge" if r.binding_host_id else "unbound",
@@ -242,8 +242,10 @@ def insert_port(conn: Connection, project_id: str, network: Row, values: dict[st
     assign_ips(conn, port_id, wanted)
     if security and groups is None and not owner.startswith("network:"):
         groups = [security_groups.ensure_default(conn, project_id)]
-    bind_groups(conn, project_id, port_id, groups or [])
-    set_pairs(conn, port_id, pairs)
+    if groups:
+        bind_groups(conn, project_id, port_id, groups)
+    if pairs:
+        set_pairs(conn, port_id, pairs)
     common.record_change(conn, "port", port_id, "create")
     return port_id
 
@@ -304,7 +306,8 @@ class Ports:
                     raise errors.PolicyNotAuthorized(action="create_port:fixed_ips:ip_address")
             quotas.check(conn, std["project_id"], "port", 1)
             port_id = insert_port(conn, std["project_id"], network, {**values, "id": std["id"]})
-            return render(conn, [fetch(conn, ctx, port_id)])[0]
+        # Rendered after commit: the hot path holds the write lock no longer than it must.
+        return self.get(db, ctx, port_id)
 
     def update(self, db: Database, ctx: Context, port_id: str, values: dict[str, Any],
                if_match: int | None) -> dict[str, Any]:

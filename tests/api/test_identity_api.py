@@ -120,12 +120,12 @@ def test_password_auth_scoped_by_name(cloud: Cloud) -> None:
     assert len(token["audit_ids"]) == 1
 
 
-def test_catalog_lists_identity_network_and_load_balancer(cloud: Cloud) -> None:
+def test_catalog_lists_identity_network_load_balancer_and_lab(cloud: Cloud) -> None:
     body = cloud.client.post(
         "/identity/v3/auth/tokens", json=password_auth("demo", cloud.passwords["demo"], "demo")
     )
     catalog = {entry["type"]: entry for entry in body.json()["token"]["catalog"]}
-    assert set(catalog) == {"identity", "network", "load-balancer"}
+    assert set(catalog) == {"identity", "network", "load-balancer", "lab"}
     urls = {
         kind: {(e["interface"], e["url"], e["region_id"]) for e in entry["endpoints"]}
         for kind, entry in catalog.items()
