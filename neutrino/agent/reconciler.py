@@ -19,8 +19,10 @@ nftables: the tables are replaced whole, in one transaction (`delete table` +
 `add table` commit atomically, and conntrack entries live outside the tables,
 so established flows survive), and only when they differ from the plan: the
 plan's digest and a digest of the kernel's own listing are kept in the state
-directory; a sync lists the tables and compares. Any hand edit changes the
-listing and is undone on the next sync.
+directory. Listing a big table is not free, so a sync first reads the
+namespace's nftables generation, which every commit (ours or a hand edit)
+bumps: unchanged since our last look, the tables are as we left them. Else
+the listing is compared, and any hand edit is undone.
 
 Errors are per object: a failing link or dnsmasq is reported in the SyncReport
 and retried on the next sync, while the rest of the host converges.
@@ -188,16 +190,19 @@ class Agent:
         firewall = desired.firewall
         try:
             nft = self._firewall()
-            listing = nft.listing(firewall.tables)
             stored = json.loads(state_file.read_text()) if state_file.exists() else {}
-            if listing is not None and stored == {"digest": firewall.digest,
-                                                  "listing": listing_digest(listing)}:
-                return
-            nft.replace(firewall)
-            listing = nft.listing(firewall.tables) or ""
-            state_file.write_text(json.dumps({"digest": firewall.digest,
-                                              "listing": listing_digest(listing)}))
-            report.changes.append(f"replace firewall {firewall.digest}")
+            seen = {"digest": firewall.digest, "netns": self._worker_inode,
+                    "generation": nft.generation()}
+            if stored.get("listing") and stored == {**seen, "listing": stored["listing"]}:
+                return  # nobody committed anything to nftables here since we checked
+            listing = nft.listing(firewall.tables)
+            if listing is None or stored.get("listing") != listing_digest(listing) \
+                    or stored.get("digest") != firewall.digest:
+                nft.replace(firewall)
+                report.changes.append(f"replace firewall {firewall.digest}")
+                seen["generation"] = nft.generation()
+                listing = nft.listing(firewall.tables) or ""
+            state_file.write_text(json.dumps({**seen, "listing": listing_digest(listing)}))
         except Exception as error:
             report.errors.append(f"firewall: {error}")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from neutrino import errors
 from neutrino.api.v2 import Collection
-from neutrino.api.v2.attrs import Attr, dict_of, ip_address, list_of, string, uuid_str
+from neutrino.api.v2.attrs import Attr, dict_of, ip_address, list_of, standard, string, uuid_str
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.lab.instance import exec_in_instance
@@ -21,11 +21,7 @@ from neutrino.services import instances
 NETWORK_REF = dict_of({"network_id": (uuid_str(), True), "fixed_ip": (ip_address(), False)})
 
 INSTANCE = {
-    "id": Attr(post=False, sort=True),
-    "name": Attr(string(), default="", put=True, sort=True),
-    "description": Attr(string(), default="", put=True),
-    "project_id": Attr(string(64)),
-    "tenant_id": Attr(string(64)),
+    **standard(),
     "host": Attr(string(), sort=True),
     "networks": Attr(list_of(NETWORK_REF, max_items=8), filter=False),
     "ports": Attr(list_of(uuid_str(), max_items=8, unique=True), filter=False),
@@ -33,10 +29,6 @@ INSTANCE = {
     "port_ids": Attr(post=False, filter=False),
     "netns": Attr(post=False),
     "addresses": Attr(post=False, filter=False),
-    "created_at": Attr(post=False),
-    "updated_at": Attr(post=False),
-    "revision_number": Attr(post=False),
-    "tags": Attr(post=False, filter=False),
 }
 
 EXEC = dict_of({"command": (list_of(string(4096), max_items=256), True), "timeout": (lambda v: float(v), False)})

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import nftables
+from pyroute2.netlink.nfnetlink.nftsocket import NFT_MSG_GETGEN, NFTSocket, nft_gen_msg
 
 from neutrino.agent.drivers.netns import NetnsThread
 from neutrino.plan.state import Firewall
@@ -44,6 +45,19 @@ class NftDriver:
 
     def _lister(self, command: str) -> Callable[[], tuple[int, str, str]]:
         return lambda: self._nft.cmd(command)
+
+    def generation(self) -> int:
+        """The namespace's nftables ruleset generation: every commit bumps it."""
+        def read() -> int:
+            sock = NFTSocket()  # opened on its first request, in the worker's namespace
+            try:
+                request = nft_gen_msg()
+                request["nfgen_family"] = 0
+                [reply] = sock.request_get(request, NFT_MSG_GETGEN)
+                return int(reply.get_attr("NFTA_GEN_ID"))
+            finally:
+                sock.close()
+        return self._worker.call(read)
 
     def replace(self, firewall: Firewall) -> None:
         """Swap our tables for `firewall` in one transaction.

@@ -223,8 +223,8 @@ def standard(name_put: bool = True) -> dict[str, Attr]:
         "description": Attr(string(), default="", put=True),
         "project_id": Attr(project_id, sort=True),
         "tenant_id": Attr(project_id, sort=True),
-        "created_at": Attr(post=False),
-        "updated_at": Attr(post=False),
+        "created_at": Attr(post=False, filter=False),
+        "updated_at": Attr(post=False, filter=False),
         "revision_number": Attr(post=False, filter_convert=int),
         "tags": Attr(post=False, filter=False),
     }
