@@ -72,11 +72,7 @@ def list_rows(
             # computed one): nothing stored can match a filter on it.
             where.append(false())
             continue
-        non_null = [v for v in values if v is not None and v != ""]
-        options = [column.in_(non_null)] if non_null else []
-        if len(non_null) != len(values):
-            options.append(column.is_(None))
-        where.append(or_(*options))
+        where.append(column.in_(values))
     where.extend(tag_clause(table, query.tags))
 
     keys = [(listing.column(attr), asc) for attr, asc in query.sorts]

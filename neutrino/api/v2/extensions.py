@@ -12,6 +12,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
     "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
     "ext-gw-mode": ("Router gateway SNAT mode", "Choose whether a router source-NATs traffic through its external gateway (enable_snat)"),
+    "empty-string-filtering": ("Empty String Filtering Extension", "Allow filtering by attributes with empty string value"),
     "external-net": ("Neutron external network", "Adds external network attribute to network resource."),
     "extraroute": ("Router static routes", "Static routes on routers; each nexthop on a subnet the router is connected to"),
     "extraroute-atomic": ("Atomic router static route changes", "add_extraroutes and remove_extraroutes change some routes without replacing all"),

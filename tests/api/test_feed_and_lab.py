@@ -1,0 +1,97 @@
+"""The change feed agents follow, their reports, and the lab instances API (no kernel involved)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from tests.conftest import Api
+from tests.conftest import expect_error as error
+
+
+def internal(api: Api, path: str, **kwargs):  # type: ignore[no-untyped-def]
+    return api.admin.http.request(kwargs.pop("method", "GET"), f"/internal/v1{path}",
+                                  headers={"X-Auth-Token": kwargs.pop("token", api.admin.token)}, **kwargs)
+
+
+def lab(api: Api, method: str, path: str = "", who: str = "demo", **kwargs):  # type: ignore[no-untyped-def]
+    client = getattr(api, who)
+    return client.http.request(method, f"/lab/v1/instances{path}", headers={"X-Auth-Token": client.token}, **kwargs)
+
+
+def test_snapshot_then_changes_carry_current_bodies(api: Api) -> None:
+    net = api.demo.create("networks", name="a")
+    snapshot = internal(api, "/snapshot").json()
+    assert [n["id"] for n in snapshot["networks"]] == [net["id"]]
+    assert snapshot["networks"][0]["provider:network_type"] == "vxlan"  # the admin view
+    assert {"subnets", "ports", "security_groups", "routers", "floatingips", "instances"} <= set(snapshot)
+    since = snapshot["revision"]
+    api.demo.put(f"/networks/{net['id']}", json={"network": {"name": "b"}})
+    other = api.demo.create("networks", name="c")
+    api.demo.delete(f"/networks/{other['id']}")
+    delta = internal(api, "/changes", params={"since": since}).json()
+    assert delta["revision"] > since
+    bodies = {c["id"]: c["resource"] for c in delta["changes"]}
+    assert bodies[net["id"]]["name"] == "b"
+    assert bodies[other["id"]] is None  # deleted: only the fact remains
+    assert internal(api, "/changes", params={"since": delta["revision"]}).json()["changes"] == []
+
+
+def test_long_poll_wakes_on_a_write(api: Api) -> None:
+    head = internal(api, "/snapshot").json()["revision"]
+    threading.Timer(0.3, lambda: api.admin.create("networks", name="late")).start()
+    started = time.monotonic()
+    delta = internal(api, "/changes", params={"since": head, "timeout": 10}).json()
+    waited = time.monotonic() - started
+    assert [c["resource"]["name"] for c in delta["changes"]] == ["late"]
+    assert 0.2 < waited < 5
+
+
+def test_unknown_revision_asks_for_a_resync_and_members_are_refused(api: Api) -> None:
+    head = internal(api, "/snapshot").json()["revision"]
+    assert internal(api, "/changes", params={"since": head + 100}).status_code == 410
+    error(internal(api, "/snapshot", token=api.demo.token), 403, "PolicyNotAuthorized")
+    error(internal(api, "/changes", params={"since": "x"}), 400, "HTTPBadRequest")
+
+
+def test_reports_move_port_status(api: Api) -> None:
+    net = api.demo.create("networks")
+    api.demo.create("subnets", network_id=net["id"], cidr="10.90.0.0/24", ip_version=4, enable_dhcp=False)
+    port = api.demo.create("ports", network_id=net["id"])
+    assert port["status"] == "DOWN"
+    report = {"revision": 1, "ports": {port["id"]: "ACTIVE"}, "errors": []}
+    assert internal(api, "/agents/h1/report", method="POST", json=report).status_code == 204
+    shown = api.demo.get(f"/ports/{port['id']}").json()["port"]
+    assert shown["status"] == "ACTIVE" and shown["revision_number"] == 2
+
+
+def test_instances_own_or_adopt_ports(api: Api) -> None:
+    net = api.demo.create("networks", name="n")
+    sub = api.demo.create("subnets", network_id=net["id"], cidr="10.91.0.0/24", ip_version=4)
+    adopted = api.demo.create("ports", network_id=net["id"], fixed_ips=[{"ip_address": "10.91.0.10"}])
+    created = lab(api, "POST", json={"instance": {
+        "name": "vm1", "host": "h1", "networks": [{"network_id": net["id"], "fixed_ip": "10.91.0.20"}],
+        "ports": [adopted["id"]]}})
+    assert created.status_code == 201, created.text
+    vm = created.json()["instance"]
+    assert vm["status"] == "BUILD" and vm["host"] == "h1" and len(vm["port_ids"]) == 2
+    ports = {p["id"]: p for p in api.demo.get("/ports", params={"device_id": vm["id"]}).json()["ports"]}
+    assert {p["device_owner"] for p in ports.values()} == {"compute:lab"}
+    assert {p["binding:host_id"] for p in ports.values()} == {"h1"}
+    assert {p["fixed_ips"][0]["ip_address"] for p in ports.values()} == {"10.91.0.10", "10.91.0.20"}
+    assert lab(api, "GET", "/vm1").json()["instance"]["id"] == vm["id"]  # by name too
+    assert lab(api, "GET", f"/{vm['id']}", who="demo2").status_code == 404
+    busy = lab(api, "POST", json={"instance": {"name": "vm2", "ports": [adopted["id"]]}})
+    error(busy, 409, "PortInUse")
+    not_running = lab(api, "POST", f"/{vm['id']}/exec", json={"command": ["true"]})
+    assert "not running" in error(not_running, 409, "Conflict")
+
+    report = {"revision": 1, "ports": {}, "instances": {vm["id"]: {
+        "netns": "ns-x", "addresses": ["10.91.0.10/24", "10.91.0.20/24"]}}}
+    internal(api, "/agents/h1/report", method="POST", json=report)
+    assert lab(api, "GET", f"/{vm['id']}").json()["instance"]["status"] == "ACTIVE"
+
+    assert lab(api, "DELETE", f"/{vm['id']}").status_code == 204
+    remaining = api.demo.get("/ports", params={"network_id": net["id"], "device_owner": ""}).json()["ports"]
+    assert [p["id"] for p in remaining] == [adopted["id"]]  # its own port went, the adopted one stays
+    assert sub["id"] in {f["subnet_id"] for f in remaining[0]["fixed_ips"]}
