@@ -5,7 +5,6 @@ from __future__ import annotations
 from neutrino.plan.host import HostConfig
 
 IFNAMSIZ = 15
-INSTANCE_IFNAME = "eth0"
 # Namespaces this agent creates are named <ns_prefix><kind><id>; it owns all of them.
 NAMESPACE_KINDS = ("qdhcp-", "ninst-", "qrouter-")
 
