@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,11 +50,13 @@ def rss_mib(pid: int) -> float:
 
 
 class Server:
-    def __init__(self, state_dir: Path, database_url: str | None) -> None:
+    """A fresh `neutrino serve` (without an agent unless `extra` says otherwise), logged in as admin."""
+
+    def __init__(self, state_dir: Path, database_url: str | None, extra: tuple[str, ...] = ("--no-agent",)) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [str(BIN / "neutrino"), "serve", "--bind", f"127.0.0.1:{self.port}", "--state-dir", str(state_dir),
-                "--log-level", "warning", "--no-agent"]
+                "--log-level", "warning", *extra]
         if database_url:
             args += ["--database-url", database_url]
         started = time.perf_counter()

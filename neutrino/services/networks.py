@@ -184,7 +184,7 @@ class Networks:
         if net_type == "vlan":
             physnet = self._physnet(physnet or self._only_physnet())
             if seg_id is not None and not 1 <= seg_id <= 4094:
-                raise errors.InvalidInput(error_message=f"segmentation_id out of range (1 through 4094)")
+                raise errors.InvalidInput(error_message="segmentation_id out of range (1 through 4094)")
             if seg_id is None:
                 net = self.settings.physnet(physnet)
                 assert net is not None

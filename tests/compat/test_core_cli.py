@@ -172,8 +172,8 @@ def test_ports_create_list_set_delete_and_taken_ip(live_server: LiveServer) -> N
 def test_demo_cannot_see_admins_private_network(live_server: LiveServer,
                                                 shared_network: dict[str, Any]) -> None:
     private = live_server.cli("network", "create", "cli-admin-private")
-    stderr = failed(live_server, "network", "show", "cli-admin-private", cloud=DEMO)
-    assert "No Network found for cli-admin-private" in stderr, stderr
+    stderr = failed(live_server, "network", "show", private["id"], cloud=DEMO)
+    assert f"No Network found for {private['id']}" in stderr, stderr
 
     seen = live_server.cli("network", "list", cloud=DEMO)
     assert "cli-admin-private" not in names(seen)

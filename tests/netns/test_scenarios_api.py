@@ -13,7 +13,6 @@ import secrets
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from netlab import leftovers
