@@ -1,7 +1,7 @@
 """Floating IPs: an external address held by a `network:floatingip` port, mapped 1:1 to a fixed IP.
 
-The address comes at random from the external network's first IPv4 subnet,
-as Neutron picks it (so addresses are not guessable from allocation order).
+The address comes at random from the first IPv4 subnet of the external
+network that has room, as Neutron picks it (not in allocation order).
 Association needs a router that joins the fixed IP's subnet to the floating
 IP's network; the floating IP records that router so the data plane knows
 where to put the NAT. Status is DOWN until the data plane reports otherwise
@@ -76,8 +76,8 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     return out
 
 
-def random_free_address(conn: Connection, subnet: Row) -> str:
-    """A free address of `subnet` chosen at random; 409 when its pools are exhausted.
+def random_free_address(conn: Connection, subnet: Row) -> str | None:
+    """A free address of `subnet` chosen at random; None when its pools are exhausted.
 
     Random probes cost one indexed lookup each, so a sparse pool never loads
     its allocations; only a nearly full one is scanned, to pick among the rest.
@@ -95,9 +95,7 @@ def random_free_address(conn: Connection, subnet: Row) -> str:
         select(A.c.ip_address).where(A.c.subnet_id == subnet.id)).scalars()}
     free = [ipaddress.ip_address(value) for start, end in pools for value in range(int(start), int(end) + 1)
             if ipaddress.ip_address(value) not in taken]
-    if not free:
-        raise errors.IpAddressGenerationFailure(net_id=subnet.network_id)
-    return str(random.choice(free))
+    return str(random.choice(free)) if free else None
 
 
 def fip_fixed_ips(conn: Connection, network_id: str, values: dict[str, Any]) -> list[dict[str, str]]:
@@ -112,7 +110,11 @@ def fip_fixed_ips(conn: Connection, network_id: str, values: dict[str, Any]) -> 
                                 msg=f"Subnet {subnet_id} is not an IPv4 subnet of network {network_id}")
     if not candidates:
         raise errors.ExternalIpAddressExhausted(net_id=network_id)
-    return [{"subnet_id": candidates[0].id, "ip_address": random_free_address(conn, candidates[0])}]
+    for subnet in candidates:
+        address = random_free_address(conn, subnet)
+        if address is not None:
+            return [{"subnet_id": subnet.id, "ip_address": address}]
+    raise errors.IpAddressGenerationFailure(net_id=network_id)
 
 
 def association(conn: Connection, ctx: Context, fip: dict[str, Any], port_id: str | None,

@@ -92,6 +92,13 @@ def test_exhausted_external_subnet(api: Api) -> None:
         api.demo.create("floatingips", floating_network_id=ext[0]["id"])
     exhausted = api.demo.post("/floatingips", json={"floatingip": {"floating_network_id": ext[0]["id"]}})
     error(exhausted, 409, "IpAddressGenerationFailure")
+    # A second subnet gives room again; an IPv6-only external network has none for floating IPs.
+    api.admin.create("subnets", network_id=ext[0]["id"], cidr="10.11.1.0/29", ip_version=4, enable_dhcp=False)
+    assert api.demo.create("floatingips", floating_network_id=ext[0]["id"])["floating_ip_address"].startswith("10.11.1.")
+    v6 = api.admin.create("networks", name="ext6", **{"router:external": True})
+    api.admin.create("subnets", network_id=v6["id"], cidr="fd00:99::/64", ip_version=6, enable_dhcp=False)
+    error(api.demo.post("/floatingips", json={"floatingip": {"floating_network_id": v6["id"]}}),
+          400, "ExternalIpAddressExhausted")
 
 
 def test_network_must_be_external(api: Api) -> None:
