@@ -17,6 +17,7 @@ from neutrino.api import errors as api_errors
 from neutrino.api import identity as identity_api
 from neutrino.api import internal as internal_api
 from neutrino.api import lab as lab_api
+from neutrino.api import octavia as octavia_api
 from neutrino.api.errors import json_response
 from neutrino.api.v2 import Collection, collection_routes
 from neutrino.api.v2.extensions import extension_list
@@ -121,7 +122,9 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
             Mount("/internal", routes=internal_api.routes(core.db, core.authenticate)),
             Mount("/lab", routes=collection_routes(lab_api.collection(settings.host), core.db,
                                                    core.authenticate, prefix="/v1")),
+            Mount("/load-balancer", routes=octavia_api.routes(core.db, core.authenticate, settings.public_url)),
         ],
+        lifespan=lambda _app: octavia_api.housekeeping(core.db),
         exception_handlers={
             errors.NeutronError: api_errors.handle_neutron_error,
             errors.KeystoneError: identity_api.keystone_exception_handler(settings),

@@ -26,7 +26,8 @@ from neutrino.plan import DesiredState, compile_host
 log = logging.getLogger("neutrino.agent")
 
 KINDS = {"network": "networks", "subnet": "subnets", "port": "ports", "security_group": "security_groups",
-         "router": "routers", "floatingip": "floatingips", "instance": "instances"}
+         "router": "routers", "floatingip": "floatingips", "instance": "instances",
+         "loadbalancer": "loadbalancers"}
 
 
 class Model:

@@ -227,6 +227,76 @@ floatingips = Table(
     UniqueConstraint("floating_network_id", "fixed_port_id", "fixed_ip_address"),
 )
 
+# -- load balancers (Octavia v2) ------------------------------------------------------
+# Each row carries Octavia's two statuses. `feed_revision` is the change-feed
+# revision of the last change to the load balancer's tree: an agent that reports
+# running that revision has realized it (see services/loadbalancers).
+def lbaas_status() -> list[Column]:
+    return [
+        Column("admin_state_up", Boolean, nullable=False, default=True),
+        Column("provisioning_status", String(16), nullable=False),
+        Column("operating_status", String(16), nullable=False),
+    ]
+
+
+lb_loadbalancers = Table(
+    "lb_loadbalancers", metadata, *standard(), *lbaas_status(),
+    Column("vip_address", String(64), nullable=False),
+    Column("vip_port_id", ID, nullable=False),
+    Column("vip_subnet_id", ID, nullable=False),
+    Column("vip_network_id", ID, nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("feed_revision", BigInteger, nullable=False, default=0),
+)
+
+lb_listeners = Table(
+    "lb_listeners", metadata, *standard(), *lbaas_status(),
+    owned_by("lb_loadbalancers"),
+    Column("protocol", String(16), nullable=False),
+    Column("protocol_port", Integer, nullable=False),
+    Column("connection_limit", Integer, nullable=False, default=-1),
+    Column("default_pool_id", ID),
+    Column("timeout_client_data", Integer, nullable=False),
+    Column("timeout_member_connect", Integer, nullable=False),
+    Column("timeout_member_data", Integer, nullable=False),
+    Column("timeout_tcp_inspect", Integer, nullable=False),
+    UniqueConstraint("lb_loadbalancer_id", "protocol_port"),
+)
+
+lb_pools = Table(
+    "lb_pools", metadata, *standard(), *lbaas_status(),
+    owned_by("lb_loadbalancers"),
+    Column("protocol", String(16), nullable=False),
+    Column("lb_algorithm", String(32), nullable=False),
+    Column("session_persistence", JSON),
+)
+
+lb_members = Table(
+    "lb_members", metadata, *standard(), *lbaas_status(),
+    owned_by("lb_pools"),
+    Column("address", String(64), nullable=False),
+    Column("protocol_port", Integer, nullable=False),
+    Column("weight", Integer, nullable=False, default=1),
+    Column("subnet_id", ID),
+    Column("backup", Boolean, nullable=False, default=False),
+    Column("monitor_address", String(64)),
+    Column("monitor_port", Integer),
+    UniqueConstraint("lb_pool_id", "address", "protocol_port"),
+)
+
+lb_healthmonitors = Table(
+    "lb_healthmonitors", metadata, *standard(), *lbaas_status(),
+    Column("lb_pool_id", ID, ForeignKey("lb_pools.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("type", String(16), nullable=False),
+    Column("delay", Integer, nullable=False),
+    Column("timeout", Integer, nullable=False),
+    Column("max_retries", Integer, nullable=False),
+    Column("max_retries_down", Integer, nullable=False),
+    Column("http_method", String(16)),
+    Column("url_path", String(255)),
+    Column("expected_codes", String(64)),
+)
+
 tags = Table(
     "tags", metadata,
     Column("resource_id", ID, primary_key=True),

@@ -26,7 +26,9 @@ from sqlalchemy import Connection, Row, Table, insert, select, update
 
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, floatingips, instances, networks, ports, routers, security_groups, subnets
+from neutrino.services import (
+    common, floatingips, instances, lbaas, loadbalancers, networks, ports, routers, security_groups, subnets,
+)
 
 Render = Callable[[Connection, list[Row]], list[dict[str, Any]]]
 ADMIN = Context.admin()
@@ -41,6 +43,7 @@ RESOURCES: dict[str, tuple[str, Table, Render]] = {
     "router": ("routers", schema.routers, routers.render),
     "floatingip": ("floatingips", schema.floatingips, floatingips.render),
     "instance": ("instances", schema.lab_instances, instances.render),
+    "loadbalancer": ("loadbalancers", schema.lb_loadbalancers, lbaas.render_trees),
 }
 
 
@@ -140,3 +143,4 @@ def record_report(db: Database, host: str, report: dict[str, Any]) -> None:
         for fip_id, status in report.get("floatingips", {}).items():
             floatingips.set_status(conn, fip_id, status)
         instances.record_report(conn, host, report.get("instances", {}))
+        loadbalancers.record_report(conn, host, values["applied_revision"], report.get("loadbalancers", {}))

@@ -62,6 +62,28 @@ def upgrade() -> None:
     with op.batch_alter_table('lab_instances', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_lab_instances_project_id'), ['project_id'], unique=False)
 
+    op.create_table('lb_loadbalancers',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('project_id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('description', sa.String(length=255), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('revision_number', sa.Integer(), nullable=False),
+    sa.Column('admin_state_up', sa.Boolean(), nullable=False),
+    sa.Column('provisioning_status', sa.String(length=16), nullable=False),
+    sa.Column('operating_status', sa.String(length=16), nullable=False),
+    sa.Column('vip_address', sa.String(length=64), nullable=False),
+    sa.Column('vip_port_id', sa.String(length=36), nullable=False),
+    sa.Column('vip_subnet_id', sa.String(length=36), nullable=False),
+    sa.Column('vip_network_id', sa.String(length=36), nullable=False),
+    sa.Column('provider', sa.String(length=64), nullable=False),
+    sa.Column('feed_revision', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lb_loadbalancers'))
+    )
+    with op.batch_alter_table('lb_loadbalancers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lb_loadbalancers_project_id'), ['project_id'], unique=False)
+
     op.create_table('networks',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('project_id', sa.String(length=64), nullable=False),
@@ -129,6 +151,54 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('tags', schema=None) as batch_op:
         batch_op.create_index('ix_tags_tag', ['tag'], unique=False)
+
+    op.create_table('lb_listeners',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('project_id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('description', sa.String(length=255), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('revision_number', sa.Integer(), nullable=False),
+    sa.Column('admin_state_up', sa.Boolean(), nullable=False),
+    sa.Column('provisioning_status', sa.String(length=16), nullable=False),
+    sa.Column('operating_status', sa.String(length=16), nullable=False),
+    sa.Column('lb_loadbalancer_id', sa.String(length=36), nullable=False),
+    sa.Column('protocol', sa.String(length=16), nullable=False),
+    sa.Column('protocol_port', sa.Integer(), nullable=False),
+    sa.Column('connection_limit', sa.Integer(), nullable=False),
+    sa.Column('default_pool_id', sa.String(length=36), nullable=True),
+    sa.Column('timeout_client_data', sa.Integer(), nullable=False),
+    sa.Column('timeout_member_connect', sa.Integer(), nullable=False),
+    sa.Column('timeout_member_data', sa.Integer(), nullable=False),
+    sa.Column('timeout_tcp_inspect', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['lb_loadbalancer_id'], ['lb_loadbalancers.id'], name=op.f('fk_lb_listeners_lb_loadbalancer_id_lb_loadbalancers'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lb_listeners')),
+    sa.UniqueConstraint('lb_loadbalancer_id', 'protocol_port', name=op.f('uq_lb_listeners_lb_loadbalancer_id_protocol_port'))
+    )
+    with op.batch_alter_table('lb_listeners', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lb_listeners_project_id'), ['project_id'], unique=False)
+
+    op.create_table('lb_pools',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('project_id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('description', sa.String(length=255), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('revision_number', sa.Integer(), nullable=False),
+    sa.Column('admin_state_up', sa.Boolean(), nullable=False),
+    sa.Column('provisioning_status', sa.String(length=16), nullable=False),
+    sa.Column('operating_status', sa.String(length=16), nullable=False),
+    sa.Column('lb_loadbalancer_id', sa.String(length=36), nullable=False),
+    sa.Column('protocol', sa.String(length=16), nullable=False),
+    sa.Column('lb_algorithm', sa.String(length=32), nullable=False),
+    sa.Column('session_persistence', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['lb_loadbalancer_id'], ['lb_loadbalancers.id'], name=op.f('fk_lb_pools_lb_loadbalancer_id_lb_loadbalancers'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lb_pools'))
+    )
+    with op.batch_alter_table('lb_pools', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lb_pools_project_id'), ['project_id'], unique=False)
 
     op.create_table('ports',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -256,6 +326,59 @@ def upgrade() -> None:
     with op.batch_alter_table('ip_allocations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ip_allocations_port_id'), ['port_id'], unique=False)
 
+    op.create_table('lb_healthmonitors',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('project_id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('description', sa.String(length=255), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('revision_number', sa.Integer(), nullable=False),
+    sa.Column('admin_state_up', sa.Boolean(), nullable=False),
+    sa.Column('provisioning_status', sa.String(length=16), nullable=False),
+    sa.Column('operating_status', sa.String(length=16), nullable=False),
+    sa.Column('lb_pool_id', sa.String(length=36), nullable=False),
+    sa.Column('type', sa.String(length=16), nullable=False),
+    sa.Column('delay', sa.Integer(), nullable=False),
+    sa.Column('timeout', sa.Integer(), nullable=False),
+    sa.Column('max_retries', sa.Integer(), nullable=False),
+    sa.Column('max_retries_down', sa.Integer(), nullable=False),
+    sa.Column('http_method', sa.String(length=16), nullable=True),
+    sa.Column('url_path', sa.String(length=255), nullable=True),
+    sa.Column('expected_codes', sa.String(length=64), nullable=True),
+    sa.ForeignKeyConstraint(['lb_pool_id'], ['lb_pools.id'], name=op.f('fk_lb_healthmonitors_lb_pool_id_lb_pools'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lb_healthmonitors')),
+    sa.UniqueConstraint('lb_pool_id', name=op.f('uq_lb_healthmonitors_lb_pool_id'))
+    )
+    with op.batch_alter_table('lb_healthmonitors', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lb_healthmonitors_project_id'), ['project_id'], unique=False)
+
+    op.create_table('lb_members',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('project_id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('description', sa.String(length=255), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('revision_number', sa.Integer(), nullable=False),
+    sa.Column('admin_state_up', sa.Boolean(), nullable=False),
+    sa.Column('provisioning_status', sa.String(length=16), nullable=False),
+    sa.Column('operating_status', sa.String(length=16), nullable=False),
+    sa.Column('lb_pool_id', sa.String(length=36), nullable=False),
+    sa.Column('address', sa.String(length=64), nullable=False),
+    sa.Column('protocol_port', sa.Integer(), nullable=False),
+    sa.Column('weight', sa.Integer(), nullable=False),
+    sa.Column('subnet_id', sa.String(length=36), nullable=True),
+    sa.Column('backup', sa.Boolean(), nullable=False),
+    sa.Column('monitor_address', sa.String(length=64), nullable=True),
+    sa.Column('monitor_port', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['lb_pool_id'], ['lb_pools.id'], name=op.f('fk_lb_members_lb_pool_id_lb_pools'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lb_members')),
+    sa.UniqueConstraint('lb_pool_id', 'address', 'protocol_port', name=op.f('uq_lb_members_lb_pool_id_address_protocol_port'))
+    )
+    with op.batch_alter_table('lb_members', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lb_members_project_id'), ['project_id'], unique=False)
+
     op.create_table('port_security_groups',
     sa.Column('port_id', sa.String(length=36), nullable=False),
     sa.Column('security_group_id', sa.String(length=36), nullable=False),
@@ -352,6 +475,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_port_security_groups_security_group_id'))
 
     op.drop_table('port_security_groups')
+    with op.batch_alter_table('lb_members', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lb_members_project_id'))
+
+    op.drop_table('lb_members')
+    with op.batch_alter_table('lb_healthmonitors', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lb_healthmonitors_project_id'))
+
+    op.drop_table('lb_healthmonitors')
     with op.batch_alter_table('ip_allocations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ip_allocations_port_id'))
 
@@ -376,6 +507,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_ports_device_id'))
 
     op.drop_table('ports')
+    with op.batch_alter_table('lb_pools', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lb_pools_project_id'))
+
+    op.drop_table('lb_pools')
+    with op.batch_alter_table('lb_listeners', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lb_listeners_project_id'))
+
+    op.drop_table('lb_listeners')
     with op.batch_alter_table('tags', schema=None) as batch_op:
         batch_op.drop_index('ix_tags_tag')
 
@@ -395,6 +534,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_networks_project_id'))
 
     op.drop_table('networks')
+    with op.batch_alter_table('lb_loadbalancers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lb_loadbalancers_project_id'))
+
+    op.drop_table('lb_loadbalancers')
     with op.batch_alter_table('lab_instances', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_lab_instances_project_id'))
 

@@ -1,0 +1,234 @@
+"""The Octavia v2 API at /load-balancer: load balancers, listeners, pools, members, health monitors.
+
+Served under both `/v2` (openstacksdk) and `/v2.0` (python-octaviaclient).
+Errors take Octavia's shape, `{"faultcode", "faultstring", "debuginfo"}`,
+whether they come from the load balancer rules or from the Neutron port
+underneath (a VIP address already taken is a 409 here too). Lists filter on
+any attribute, project `fields`, sort (`sort=key:dir`) and page
+(`limit`/`marker`, `<collection>_links`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from neutrino import errors
+from neutrino.api.errors import json_response
+from neutrino.api.octavia_shapes import (
+    HEALTHMONITOR, LISTENER, LOADBALANCER, MEMBER, POOL, QUOTA, Field, parse,
+)
+from neutrino.api.v2 import Authenticate
+from neutrino.context import Context
+from neutrino.db import Database
+from neutrino.services import lbaas, loadbalancers
+from neutrino.services.loadbalancers import Immutable, Invalid, LoadBalancerError, NotFound
+
+log = logging.getLogger("neutrino.octavia")
+HOUSEKEEPING_SECONDS = 5.0
+VERSIONS = [("v2.0", "SUPPORTED", "2016-12-11T00:00:00Z"), ("v2.27", "CURRENT", "2023-05-17T00:00:00Z")]
+PROVIDERS = [{"name": loadbalancers.PROVIDER,
+              "description": "haproxy in a network namespace on an agent's host"}]
+PAGING = {"limit", "marker", "sort", "sort_key", "sort_dir", "page_reverse", "fields"}
+Handler = Callable[[Request, Context], Awaitable[Response]]
+
+
+def fault(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    body = {"faultcode": "Client" if status < 500 else "Server", "faultstring": message, "debuginfo": None}
+    return json_response(body, status, headers)
+
+
+def endpoint(authenticate: Authenticate, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Authenticate, run, and render any refusal in Octavia's shape."""
+
+    async def run(request: Request) -> Response:
+        ctx = await authenticate(request)
+        try:
+            return await handler(request, ctx)
+        except LoadBalancerError as refused:
+            # A busy load balancer is worth retrying in a moment.
+            retry = {"Retry-After": "1"} if isinstance(refused, Immutable) else None
+            return fault(refused.status, refused.message, retry)
+        except errors.NeutronError as refused:
+            return fault(refused.status, refused.msg)
+
+    return run
+
+
+async def body_of(request: Request) -> Any:
+    try:
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise Invalid("Invalid input: the request body must be JSON.") from None
+
+
+def listing(request: Request, collection: str, items: list[dict[str, Any]]) -> Response:
+    """Filter, sort, page and project a list as Octavia does."""
+    params = request.query_params
+    for key in set(params.keys()) - PAGING:
+        wanted = [v.lower() for v in params.getlist(key)]
+        items = [i for i in items if key in i and str(i[key]).lower() in wanted]
+    sorts = [s.split(":") for s in params.get("sort", "").split(",") if s] or [
+        [k, d] for k, d in zip(params.getlist("sort_key"), params.getlist("sort_dir") or ["asc"], strict=False)]
+    for key, *direction in reversed(sorts):
+        items.sort(key=lambda i: (i.get(key) is None, str(i.get(key))), reverse=(direction or ["asc"])[0] == "desc")
+    links = []
+    if "marker" in params:
+        ids = [i["id"] for i in items]
+        if params["marker"] not in ids:
+            raise NotFound(f"Marker {params['marker']} could not be found.")
+        items = items[ids.index(params["marker"]) + 1:]
+    if params.get("limit", "").isdigit() and int(params["limit"]) > 0:
+        limit = int(params["limit"])
+        if len(items) > limit:
+            items = items[:limit]
+            query = [(k, v) for k, v in params.multi_items() if k != "marker"] + [("marker", items[-1]["id"])]
+            links.append({"rel": "next", "href": f"{request.url.replace(query='')}?{urlencode(query)}"})
+    fields = [f for v in params.getlist("fields") for f in v.split(",") if f]
+    if fields:
+        items = [{k: v for k, v in i.items() if k in fields} for i in items]
+    return json_response({collection: items, f"{collection}_links": links})
+
+
+def routes(db: Database, authenticate: Authenticate, public_url: str) -> list[BaseRoute]:
+    base = public_url + "/load-balancer"
+    lbs = loadbalancers.LoadBalancers()
+    families: list[tuple[str, str, lbaas.Family, dict[str, Field]]] = [
+        ("listeners", "listener", lbaas.Listeners(), LISTENER),
+        ("pools", "pool", lbaas.Pools(), POOL),
+        ("healthmonitors", "healthmonitor", lbaas.HealthMonitors(), HEALTHMONITOR),
+    ]
+
+    def version(name: str, status: str, updated: str) -> dict[str, Any]:
+        return {"id": name, "status": status, "updated": updated,
+                "links": [{"rel": "self", "href": f"{base}/v2"}]}
+
+    async def versions(_request: Request) -> Response:
+        return json_response({"versions": [version(*v) for v in VERSIONS]})
+
+    async def v2_root(_request: Request) -> Response:
+        return json_response({"versions": [version(*v) for v in VERSIONS]})
+
+    # -- load balancers ---------------------------------------------------------------------
+    async def lb_index(request: Request, ctx: Context) -> Response:
+        if request.method == "POST":
+            values = parse(await body_of(request), "loadbalancer", LOADBALANCER, create=True)
+            item = await run_in_threadpool(lbs.create, db, ctx, values)
+            return json_response({"loadbalancer": item}, 201)
+        return listing(request, "loadbalancers", await run_in_threadpool(lbs.list, db, ctx))
+
+    async def lb_member(request: Request, ctx: Context) -> Response:
+        lb_id = request.path_params["id"]
+        if request.method == "GET":
+            return json_response({"loadbalancer": await run_in_threadpool(lbs.get, db, ctx, lb_id)})
+        if request.method == "PUT":
+            values = parse(await body_of(request), "loadbalancer", LOADBALANCER, create=False)
+            return json_response({"loadbalancer": await run_in_threadpool(lbs.update, db, ctx, lb_id, values)})
+        cascade = request.query_params.get("cascade", "false").lower() == "true"
+        await run_in_threadpool(lbs.delete, db, ctx, lb_id, cascade)
+        return Response(status_code=204)
+
+    async def lb_status(request: Request, ctx: Context) -> Response:
+        return json_response(await run_in_threadpool(lbs.status_tree, db, ctx, request.path_params["id"]))
+
+    # -- listeners, pools, health monitors; members under their pool ----------------------------------
+    def family_routes(collection: str, member: str, family: lbaas.Family, fields: dict[str, Field],
+                      path: str) -> list[tuple[str, Handler, list[str]]]:
+        async def index(request: Request, ctx: Context) -> Response:
+            parent = request.path_params.get("pool_id")
+            if request.method == "POST":
+                values = parse(await body_of(request), member, fields, create=True)
+                item = await run_in_threadpool(family.create, db, ctx, values, parent)
+                return json_response({member: item}, 201)
+            return listing(request, collection, await run_in_threadpool(family.list, db, ctx, parent))
+
+        async def one(request: Request, ctx: Context) -> Response:
+            object_id, parent = request.path_params["id"], request.path_params.get("pool_id")
+            if request.method == "GET":
+                return json_response({member: await run_in_threadpool(family.get, db, ctx, object_id, parent)})
+            if request.method == "PUT":
+                values = parse(await body_of(request), member, fields, create=False)
+                item = await run_in_threadpool(family.update, db, ctx, object_id, values, parent)
+                return json_response({member: item})
+            await run_in_threadpool(family.delete, db, ctx, object_id, parent)
+            return Response(status_code=204)
+
+        return [(path, index, ["GET", "POST"]), (path + "/{id}", one, ["GET", "PUT", "DELETE"])]
+
+    # -- quotas, providers, flavors ----------------------------------------------------------------
+    async def quotas(request: Request, ctx: Context) -> Response:
+        return listing(request, "quotas", await run_in_threadpool(loadbalancers.quota_list, db, ctx))
+
+    async def quota_defaults(_request: Request, _ctx: Context) -> Response:
+        return json_response({"quota": dict(loadbalancers.QUOTA_DEFAULTS)})
+
+    async def quota(request: Request, ctx: Context) -> Response:
+        project = request.path_params["project_id"]
+        if request.method == "GET":
+            return json_response({"quota": await run_in_threadpool(loadbalancers.quota_get, db, ctx, project)})
+        if request.method == "PUT":
+            values = parse(await body_of(request), "quota", QUOTA, create=False)
+            result = await run_in_threadpool(loadbalancers.quota_set, db, ctx, project, values)
+            return json_response({"quota": result}, 202)
+        await run_in_threadpool(loadbalancers.quota_set, db, ctx, project, None)
+        return Response(status_code=204)
+
+    async def providers(request: Request, _ctx: Context) -> Response:
+        return listing(request, "providers", [dict(p) for p in PROVIDERS])
+
+    async def flavors(request: Request, _ctx: Context) -> Response:
+        return listing(request, "flavors", [])
+
+    async def availability_zones(request: Request, _ctx: Context) -> Response:
+        return listing(request, "availability_zones", [])
+
+    handlers: list[tuple[str, Handler, list[str]]] = [
+        ("/loadbalancers", lb_index, ["GET", "POST"]),
+        ("/loadbalancers/{id}", lb_member, ["GET", "PUT", "DELETE"]),
+        ("/loadbalancers/{id}/status", lb_status, ["GET"]),
+        *(r for collection, member, family, fields in families
+          for r in family_routes(collection, member, family, fields, f"/{collection}")),
+        *family_routes("members", "member", lbaas.Members(), MEMBER, "/pools/{pool_id}/members"),
+        ("/quotas", quotas, ["GET"]),
+        ("/quotas/defaults", quota_defaults, ["GET"]),
+        ("/quotas/{project_id}", quota, ["GET", "PUT", "DELETE"]),
+        ("/providers", providers, ["GET"]),
+        ("/flavors", flavors, ["GET"]),
+        ("/availabilityzones", availability_zones, ["GET"]),
+    ]
+    out: list[BaseRoute] = [Route("/", versions), Route("/v2", v2_root), Route("/v2/", v2_root),
+                            Route("/v2.0", v2_root), Route("/v2.0/", v2_root)]
+    for prefix in ("/v2/lbaas", "/v2.0/lbaas"):
+        out += [Route(prefix + path, endpoint(authenticate, handler), methods=methods)
+                for path, handler, methods in handlers]
+    return out
+
+
+@contextlib.asynccontextmanager
+async def housekeeping(db: Database) -> AsyncIterator[None]:
+    """Run loadbalancers.housekeeping every few seconds while the server runs."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            try:
+                await run_in_threadpool(loadbalancers.housekeeping, db)
+            except Exception:
+                log.exception("load balancer housekeeping failed")
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+

@@ -1,0 +1,154 @@
+"""Request shapes of the Octavia v2 API: which fields each object takes on create and update."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from neutrino import errors
+from neutrino.api.v2.attrs import (
+    Converter, boolean, dict_of, ip_address, list_of, one_of, project_id, ranged_int, string, tag, uuid_str,
+)
+from neutrino.services.loadbalancers import Invalid
+
+REQUIRED = object()
+MAX_TIMEOUT = 24 * 60 * 60 * 1000  # milliseconds, as Octavia
+
+
+@dataclass(frozen=True)
+class Field:
+    convert: Converter
+    default: Any = None
+    put: bool = False
+
+
+def expected_codes(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"\d{3}(-\d{3}|(,\d{3})*)", value):
+        raise errors.InvalidInput(error_message="use a code (200), a list (200,202) or a range (200-204)")
+    return value
+
+
+def url_path(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("/") or any(c.isspace() for c in value):
+        raise errors.InvalidInput(error_message="a URL path starts with '/' and has no spaces")
+    return value
+
+
+SESSION_PERSISTENCE = dict_of({"type": (one_of("SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"), True),
+                               "cookie_name": (string(255, allow_none=True), False),
+                               "persistence_timeout": (ranged_int(0, MAX_TIMEOUT, allow_none=True), False),
+                               "persistence_granularity": (ip_address(allow_none=True), False)})
+
+
+def optional(convert: Converter) -> Converter:
+    return lambda value: None if value is None else convert(value)
+
+
+def common(name_put: bool = True) -> dict[str, Field]:
+    return {
+        "name": Field(string(), "", put=name_put),
+        "description": Field(string(), "", put=True),
+        "admin_state_up": Field(boolean, True, put=True),
+        "project_id": Field(project_id),
+        "tenant_id": Field(project_id),
+        "tags": Field(list_of(tag, unique=True), put=True),
+    }
+
+
+def timeout(default: int) -> Field:
+    return Field(ranged_int(0, MAX_TIMEOUT), default, put=True)
+
+
+LOADBALANCER = {
+    **common(),
+    "vip_subnet_id": Field(uuid_str()),
+    "vip_network_id": Field(uuid_str()),
+    "vip_port_id": Field(uuid_str()),
+    "vip_address": Field(ip_address()),
+    "vip_qos_policy_id": Field(one_of(None)),
+    "provider": Field(string(64)),
+    "flavor_id": Field(one_of(None)),
+    "availability_zone": Field(one_of(None)),
+}
+
+LISTENER = {
+    **common(),
+    "loadbalancer_id": Field(uuid_str(), REQUIRED),
+    "protocol": Field(one_of("HTTP", "TCP"), REQUIRED),
+    "protocol_port": Field(ranged_int(1, 65535), REQUIRED),
+    "connection_limit": Field(ranged_int(-1, 1_000_000), -1, put=True),
+    "default_pool_id": Field(uuid_str(allow_none=True), put=True),
+    "timeout_client_data": timeout(50000),
+    "timeout_member_connect": timeout(5000),
+    "timeout_member_data": timeout(50000),
+    "timeout_tcp_inspect": timeout(0),
+}
+
+POOL = {
+    **common(),
+    "loadbalancer_id": Field(uuid_str()),
+    "listener_id": Field(uuid_str()),
+    "protocol": Field(one_of("HTTP", "TCP"), REQUIRED),
+    "lb_algorithm": Field(one_of("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"), REQUIRED, put=True),
+    "session_persistence": Field(optional(SESSION_PERSISTENCE), put=True),
+}
+
+MEMBER = {
+    **common(),
+    "address": Field(ip_address(), REQUIRED),
+    "protocol_port": Field(ranged_int(1, 65535), REQUIRED),
+    "weight": Field(ranged_int(0, 256), 1, put=True),
+    "subnet_id": Field(uuid_str()),
+    "backup": Field(boolean, False, put=True),
+    "monitor_address": Field(ip_address(allow_none=True), put=True),
+    "monitor_port": Field(ranged_int(1, 65535, allow_none=True), put=True),
+}
+
+HEALTHMONITOR = {
+    **common(),
+    "pool_id": Field(uuid_str(), REQUIRED),
+    "type": Field(one_of("HTTP", "TCP", "PING"), REQUIRED),
+    "delay": Field(ranged_int(0, MAX_TIMEOUT), REQUIRED, put=True),
+    "timeout": Field(ranged_int(0, MAX_TIMEOUT), REQUIRED, put=True),
+    "max_retries": Field(ranged_int(1, 10), REQUIRED, put=True),
+    "max_retries_down": Field(ranged_int(1, 10), put=True),
+    "http_method": Field(one_of("GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "PATCH", "CONNECT"),
+                         put=True),
+    "url_path": Field(url_path, put=True),
+    "expected_codes": Field(expected_codes, put=True),
+}
+
+QUOTA = {name: Field(ranged_int(-1, 2**31 - 1, allow_none=True), put=True)
+         for name in ("load_balancer", "listener", "pool", "member", "health_monitor", "l7policy", "l7rule")}
+
+
+def parse(body: Any, member: str, fields: dict[str, Field], *, create: bool) -> dict[str, Any]:
+    """`{member: {...}}` -> converted values; Octavia's 400 messages for what does not fit."""
+    if not isinstance(body, dict) or not isinstance(body.get(member), dict):
+        raise Invalid(f"Invalid input: the request body must be an object with the key '{member}'.")
+    out: dict[str, Any] = {}
+    for key, value in body[member].items():
+        field = fields.get(key)
+        if field is None or not (create or field.put):
+            raise Invalid(f"Invalid input for field/attribute {key}. Value: '{value}'. "
+                          f"{'Unknown attribute' if field is None else 'It cannot be updated'}.")
+        try:
+            out[key] = field.convert(value)
+        except errors.NeutronError as refused:
+            reason = refused.kwargs.get("error_message", refused.msg)
+            raise Invalid(f"Invalid input for field/attribute {key}. Value: '{value}'. {reason}") from None
+    tenant = out.pop("tenant_id", None)
+    if tenant and out.get("project_id", tenant) != tenant:
+        raise Invalid("Validation failure: project_id and tenant_id do not match.")
+    if tenant:
+        out["project_id"] = tenant
+    if create:
+        for key, field in fields.items():
+            if key in out or key in ("project_id", "tenant_id"):
+                continue
+            if field.default is REQUIRED:
+                raise Invalid(f"Invalid input for field/attribute {key}. Value: 'None'. Mandatory field missing.")
+            if field.default is not None:
+                out[key] = field.default
+    return out

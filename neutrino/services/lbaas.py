@@ -1,0 +1,370 @@
+"""Listeners, pools, members and health monitors: the objects under a load balancer.
+
+They share one life (services/loadbalancers): a change takes the load
+balancer's tree lock (409 while it is PENDING_*), marks the object pending and
+publishes the tree to the agents; the agent's report settles it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, Table, select, update
+
+from neutrino.context import Context
+from neutrino.db import Database, schema
+from neutrino.services import common
+from neutrino.services.loadbalancers import (
+    HM, LB, LI, ME, NO_MONITOR, OFFLINE, PENDING_DELETE, PENDING_UPDATE, PO, Conflict, Invalid, NotFound, base_body,
+    check_quota, fetch, lock_tree, new_row, publish, require_writer, update_object, visible,
+)
+from neutrino.services.loadbalancers import render as render_loadbalancers
+
+# A pool serves the listener protocols it can speak to its members.
+POOL_PROTOCOLS = {"HTTP": ("HTTP",), "TCP": ("TCP", "HTTP")}
+HTTP_MONITORS = ("HTTP", "HTTPS")
+
+
+def ids(values: list[str]) -> list[dict[str, str]]:
+    return [{"id": v} for v in values]
+
+
+def render_listeners(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    tags = common.load_tags(conn, [r.id for r in rows])
+    out = []
+    for r in rows:
+        body = base_body(r, tags)
+        body.update(
+            protocol=r.protocol, protocol_port=r.protocol_port, connection_limit=r.connection_limit,
+            default_pool_id=r.default_pool_id, loadbalancers=ids([r.lb_loadbalancer_id]),
+            timeout_client_data=r.timeout_client_data, timeout_member_connect=r.timeout_member_connect,
+            timeout_member_data=r.timeout_member_data, timeout_tcp_inspect=r.timeout_tcp_inspect,
+            l7policies=[], insert_headers={}, default_tls_container_ref=None, sni_container_refs=[],
+            allowed_cidrs=None, client_ca_tls_container_ref=None, client_authentication="NONE",
+            client_crl_container_ref=None, tls_ciphers=None, tls_versions=None, alpn_protocols=None,
+            hsts_max_age=None, hsts_include_subdomains=False, hsts_preload=False)
+        out.append(body)
+    return out
+
+
+def render_pools(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    pool_ids = [r.id for r in rows]
+    tags = common.load_tags(conn, pool_ids)
+    listeners, members = defaultdict(list), defaultdict(list)
+    monitors: dict[str, str] = {}
+    for chunk in common.chunked(pool_ids):
+        for listener_id, pool_id in conn.execute(select(LI.c.id, LI.c.default_pool_id).where(LI.c.default_pool_id.in_(chunk))):
+            listeners[pool_id].append(listener_id)
+        for member_id, pool_id in conn.execute(select(ME.c.id, ME.c.lb_pool_id).where(ME.c.lb_pool_id.in_(chunk))
+                                               .order_by(ME.c.created_at)):
+            members[pool_id].append(member_id)
+        monitors.update({p: h for h, p in conn.execute(select(HM.c.id, HM.c.lb_pool_id).where(HM.c.lb_pool_id.in_(chunk)))})
+    out = []
+    for r in rows:
+        body = base_body(r, tags)
+        body.update(
+            protocol=r.protocol, lb_algorithm=r.lb_algorithm, session_persistence=r.session_persistence,
+            loadbalancers=ids([r.lb_loadbalancer_id]), listeners=ids(sorted(listeners[r.id])),
+            members=ids(members[r.id]), healthmonitor_id=monitors.get(r.id), tls_enabled=False,
+            tls_container_ref=None, ca_tls_container_ref=None, crl_container_ref=None, tls_ciphers=None,
+            tls_versions=None, alpn_protocols=None)
+        out.append(body)
+    return out
+
+
+def render_members(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    tags = common.load_tags(conn, [r.id for r in rows])
+    out = []
+    for r in rows:
+        body = base_body(r, tags)
+        body.update(address=r.address, protocol_port=r.protocol_port, weight=r.weight, subnet_id=r.subnet_id,
+                    backup=r.backup, monitor_address=r.monitor_address, monitor_port=r.monitor_port,
+                    vnic_type="normal")
+        out.append(body)
+    return out
+
+
+def render_monitors(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    tags = common.load_tags(conn, [r.id for r in rows])
+    out = []
+    for r in rows:
+        body = base_body(r, tags)
+        body.update(type=r.type, delay=r.delay, timeout=r.timeout, max_retries=r.max_retries,
+                    max_retries_down=r.max_retries_down, http_method=r.http_method, url_path=r.url_path,
+                    expected_codes=r.expected_codes, pools=ids([r.lb_pool_id]), http_version=None,
+                    domain_name=None)
+        out.append(body)
+    return out
+
+
+class Family:
+    """What differs between the four kinds: table, names, how to find the load balancer, rules."""
+
+    table: Table
+    kind: str  # as Octavia's messages name it
+    resource: str  # the change feed's type and the quota's name
+
+    def render(self, conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def lb_of(self, conn: Connection, row: Row) -> str:
+        raise NotImplementedError
+
+    def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
+                links: dict[str, str]) -> str:
+        """Check a create request and fill its parent columns; returns the load balancer's id.
+
+        `links` collects what must point at the new object once it exists (see `created`).
+        """
+        raise NotImplementedError
+
+    def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
+        """Reject an update the family's rules forbid."""
+
+    def rows(self, conn: Connection, ctx: Context, parent: str | None) -> list[Row]:
+        return list(conn.execute(select(self.table).where(*visible(ctx, self.table)).order_by(self.table.c.created_at)))
+
+    def fetch(self, conn: Connection, ctx: Context, object_id: str, parent: str | None) -> Row:
+        return fetch(conn, ctx, self.table, self.kind, object_id)
+
+    def descendants(self, conn: Connection, row: Row) -> list[tuple[Table, Any]]:
+        return []
+
+    # -- the API's verbs --------------------------------------------------------------------
+    def list(self, db: Database, ctx: Context, parent: str | None = None) -> list[dict[str, Any]]:
+        with db.read() as conn:
+            return self.render(conn, self.rows(conn, ctx, parent))
+
+    def get(self, db: Database, ctx: Context, object_id: str, parent: str | None = None) -> dict[str, Any]:
+        with db.read() as conn:
+            return self.render(conn, [self.fetch(conn, ctx, object_id, parent)])[0]
+
+    def create(self, db: Database, ctx: Context, values: dict[str, Any], parent: str | None = None) -> dict[str, Any]:
+        require_writer(ctx)
+        tags = values.pop("tags", [])
+        with db.write() as conn:
+            links: dict[str, str] = {}
+            lb = lock_tree(conn, self.prepare(conn, ctx, values, parent, links))
+            row = {**new_row(ctx, values, self.initial_operating(conn, values)), **values}
+            row["project_id"] = lb.project_id
+            check_quota(conn, lb.project_id, self.resource)
+            common.insert_resource(conn, self.table, self.resource, row)
+            self.created(conn, row, links)
+            if tags:
+                common.set_tags(conn, self.table, self.resource, self.fetch(conn, ctx, row["id"], parent), tags, None)
+            publish(conn, lb)
+            return self.render(conn, [self.fetch(conn, ctx, row["id"], parent)])[0]
+
+    def initial_operating(self, conn: Connection, values: dict[str, Any]) -> str:
+        return OFFLINE
+
+    def created(self, conn: Connection, row: dict[str, Any], links: dict[str, str]) -> None:
+        """Point `links` at the new object (a listener's default pool)."""
+
+    def update(self, db: Database, ctx: Context, object_id: str, values: dict[str, Any],
+               parent: str | None = None) -> dict[str, Any]:
+        require_writer(ctx)
+        with db.write() as conn:
+            row = self.fetch(conn, ctx, object_id, parent)
+            lb = lock_tree(conn, self.lb_of(conn, row))
+            self.check_update(conn, row, values)
+            update_object(conn, self.table, self.resource, row, values)
+            conn.execute(update(self.table).where(self.table.c.id == object_id).values(provisioning_status=PENDING_UPDATE))
+            publish(conn, lb)
+            return self.render(conn, [self.fetch(conn, ctx, object_id, parent)])[0]
+
+    def delete(self, db: Database, ctx: Context, object_id: str, parent: str | None = None) -> None:
+        require_writer(ctx)
+        with db.write() as conn:
+            row = self.fetch(conn, ctx, object_id, parent)
+            lb = lock_tree(conn, self.lb_of(conn, row))
+            for table, where in [(self.table, self.table.c.id == object_id), *self.descendants(conn, row)]:
+                conn.execute(update(table).where(where).values(provisioning_status=PENDING_DELETE))
+            publish(conn, lb)
+
+
+def lb_for(conn: Connection, ctx: Context, lb_id: str) -> str:
+    try:
+        return fetch(conn, ctx, LB, "Load Balancer", lb_id).id
+    except NotFound:
+        raise Invalid(f"Load Balancer {lb_id} not found.") from None
+
+
+class Listeners(Family):
+    table, kind, resource = LI, "Listener", "listener"
+
+    def render(self, conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+        return render_listeners(conn, rows)
+
+    def lb_of(self, conn: Connection, row: Row) -> str:
+        return row.lb_loadbalancer_id
+
+    def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
+                links: dict[str, str]) -> str:
+        lb_id = lb_for(conn, ctx, values.pop("loadbalancer_id"))
+        self._check_port(conn, lb_id, values["protocol_port"])
+        values["lb_loadbalancer_id"] = lb_id
+        if values.get("default_pool_id"):
+            self._check_pool(conn, lb_id, values["default_pool_id"], values["protocol"])
+        return lb_id
+
+    def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
+        if values.get("default_pool_id"):
+            self._check_pool(conn, row.lb_loadbalancer_id, values["default_pool_id"], row.protocol)
+
+    @staticmethod
+    def _check_port(conn: Connection, lb_id: str, port: int) -> None:
+        if conn.execute(select(LI.c.id).where(LI.c.lb_loadbalancer_id == lb_id, LI.c.protocol_port == port)).first():
+            raise Conflict(f"Another Listener on this Load Balancer is already using protocol_port {port}")
+
+    @staticmethod
+    def _check_pool(conn: Connection, lb_id: str, pool_id: str, protocol: str) -> None:
+        pool = conn.execute(select(PO).where(PO.c.id == pool_id, PO.c.lb_loadbalancer_id == lb_id)).first()
+        if pool is None:
+            raise Invalid(f"Pool {pool_id} not found.")
+        if pool.protocol not in POOL_PROTOCOLS[protocol]:
+            raise Invalid(f"Validation failure: The pool protocol '{pool.protocol}' is invalid while "
+                          f"the listener protocol is '{protocol}'.")
+
+
+class Pools(Family):
+    table, kind, resource = PO, "Pool", "pool"
+
+    def render(self, conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+        return render_pools(conn, rows)
+
+    def lb_of(self, conn: Connection, row: Row) -> str:
+        return row.lb_loadbalancer_id
+
+    def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
+                links: dict[str, str]) -> str:
+        listener_id, lb_id = values.pop("listener_id", None), values.pop("loadbalancer_id", None)
+        if not listener_id and not lb_id:
+            raise Invalid("Validation failure: loadbalancer_id or listener_id must be specified.")
+        if listener_id:
+            listener = conn.execute(select(LI).where(LI.c.id == listener_id, *visible(ctx, LI))).first()
+            if listener is None:
+                raise Invalid(f"Listener {listener_id} not found.")
+            if lb_id and lb_id != listener.lb_loadbalancer_id:
+                raise Invalid("Validation failure: The listener is not on that load balancer.")
+            if listener.default_pool_id:
+                raise Conflict("This listener already has a default pool")
+            if values["protocol"] not in POOL_PROTOCOLS[listener.protocol]:
+                raise Invalid(f"Validation failure: The pool protocol '{values['protocol']}' is invalid while "
+                              f"the listener protocol is '{listener.protocol}'.")
+            lb_id = listener.lb_loadbalancer_id
+            links["listener"] = listener.id
+        values["lb_loadbalancer_id"] = lb_for(conn, ctx, lb_id)
+        return values["lb_loadbalancer_id"]
+
+    def created(self, conn: Connection, row: dict[str, Any], links: dict[str, str]) -> None:
+        if "listener" in links:
+            conn.execute(update(LI).where(LI.c.id == links["listener"]).values(default_pool_id=row["id"]))
+
+    def descendants(self, conn: Connection, row: Row) -> list[tuple[Table, Any]]:
+        return [(ME, ME.c.lb_pool_id == row.id), (HM, HM.c.lb_pool_id == row.id)]
+
+
+class Members(Family):
+    """Members live under a pool: `parent` is the pool id of the URL."""
+
+    table, kind, resource = ME, "Member", "member"
+
+    def render(self, conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+        return render_members(conn, rows)
+
+    def lb_of(self, conn: Connection, row: Row) -> str:
+        return conn.execute(select(PO.c.lb_loadbalancer_id).where(PO.c.id == row.lb_pool_id)).scalar_one()
+
+    def pool(self, conn: Connection, ctx: Context, pool_id: str | None) -> Row:
+        return fetch(conn, ctx, PO, "Pool", pool_id or "")
+
+    def rows(self, conn: Connection, ctx: Context, parent: str | None) -> list[Row]:
+        pool = self.pool(conn, ctx, parent)
+        return list(conn.execute(select(ME).where(ME.c.lb_pool_id == pool.id).order_by(ME.c.created_at)))
+
+    def fetch(self, conn: Connection, ctx: Context, object_id: str, parent: str | None) -> Row:
+        pool = self.pool(conn, ctx, parent)
+        row = conn.execute(select(ME).where(ME.c.id == object_id, ME.c.lb_pool_id == pool.id)).first()
+        if row is None:
+            raise NotFound(f"Member {object_id} not found.")
+        return row
+
+    def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
+                links: dict[str, str]) -> str:
+        pool = self.pool(conn, ctx, parent)
+        if values.get("subnet_id") and not conn.execute(
+                select(schema.subnets.c.id).where(schema.subnets.c.id == values["subnet_id"])).first():
+            raise Invalid(f"Subnet {values['subnet_id']} not found.")
+        taken = conn.execute(select(ME.c.id).where(ME.c.lb_pool_id == pool.id, ME.c.address == values["address"],
+                                                   ME.c.protocol_port == values["protocol_port"])).first()
+        if taken:
+            raise Conflict(f"Another member on this pool is already using ip {values['address']} "
+                           f"on protocol_port {values['protocol_port']}")
+        values["lb_pool_id"] = pool.id
+        return pool.lb_loadbalancer_id
+
+    def initial_operating(self, conn: Connection, values: dict[str, Any]) -> str:
+        monitored = conn.execute(select(HM.c.id).where(HM.c.lb_pool_id == values["lb_pool_id"])).first()
+        return OFFLINE if monitored else NO_MONITOR
+
+
+class HealthMonitors(Family):
+    table, kind, resource = HM, "Health Monitor", "health_monitor"
+
+    def render(self, conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+        return render_monitors(conn, rows)
+
+    def lb_of(self, conn: Connection, row: Row) -> str:
+        return conn.execute(select(PO.c.lb_loadbalancer_id).where(PO.c.id == row.lb_pool_id)).scalar_one()
+
+    def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
+                links: dict[str, str]) -> str:
+        pool_id = values.pop("pool_id")
+        pool = conn.execute(select(PO).where(PO.c.id == pool_id, *visible(ctx, PO))).first()
+        if pool is None:
+            raise Invalid(f"Pool {pool_id} not found.")
+        if conn.execute(select(HM.c.id).where(HM.c.lb_pool_id == pool.id)).first():
+            raise Conflict("This pool already has a health monitor")
+        if values["type"] in HTTP_MONITORS:
+            values.setdefault("http_method", "GET")
+            values.setdefault("url_path", "/")
+            values.setdefault("expected_codes", "200")
+        elif any(values.get(k) for k in ("http_method", "url_path", "expected_codes")):
+            raise Invalid(f"Validation failure: http_method, url_path and expected_codes are not valid "
+                          f"for {values['type']} health monitors.")
+        values.setdefault("max_retries_down", 3)
+        values["lb_pool_id"] = pool.id
+        return pool.lb_loadbalancer_id
+
+    def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
+        if row.type not in HTTP_MONITORS and any(values.get(k) for k in ("http_method", "url_path", "expected_codes")):
+            raise Invalid(f"Validation failure: http_method, url_path and expected_codes are not valid "
+                          f"for {row.type} health monitors.")
+
+
+def render_trees(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    """Each load balancer with everything to configure in it (objects being deleted left out):
+    what the change feed carries to agents."""
+    out = []
+    for body, row in zip(render_loadbalancers(conn, rows), rows, strict=True):
+        pool_rows = live(conn, select(PO).where(PO.c.lb_loadbalancer_id == row.id), PO)
+        pool_ids = [p.id for p in pool_rows]
+        member_rows = live(conn, select(ME).where(ME.c.lb_pool_id.in_(pool_ids)), ME)
+        monitor_rows = live(conn, select(HM).where(HM.c.lb_pool_id.in_(pool_ids)), HM)
+        members: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for member_row, member in zip(member_rows, render_members(conn, member_rows), strict=True):
+            members[member_row.lb_pool_id].append(member)
+        monitors = {m.lb_pool_id: h for m, h in zip(monitor_rows, render_monitors(conn, monitor_rows), strict=True)}
+        pools = render_pools(conn, pool_rows)
+        for pool in pools:
+            pool.update(members=members[pool["id"]], healthmonitor=monitors.get(pool["id"]))
+        listeners = render_listeners(conn, live(conn, select(LI).where(LI.c.lb_loadbalancer_id == row.id), LI))
+        body.update(revision=row.feed_revision, listeners=listeners, pools=pools)
+        out.append(body)
+    return out
+
+
+def live(conn: Connection, query: Select[Any], table: Table) -> list[Row]:
+    return list(conn.execute(query.where(table.c.provisioning_status != PENDING_DELETE).order_by(table.c.created_at)))

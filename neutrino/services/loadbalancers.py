@@ -1,0 +1,458 @@
+"""Load balancers (Octavia v2): the rules, the statuses, and realization by agents.
+
+Statuses follow Octavia. A write to a load balancer or anything under it
+(listener, pool, member, health monitor) puts that object in PENDING_CREATE,
+PENDING_UPDATE or PENDING_DELETE and the load balancer in PENDING_UPDATE (or
+its own pending state); while the load balancer is PENDING_* the whole tree
+is immutable (409). Each such write records one "loadbalancer" change in the
+feed, carrying the whole tree (`render_trees`), and stores that change's
+revision in `feed_revision`.
+
+Realization. The agent that hosts a load balancer (the host its VIP port is
+bound to) renders the tree into an haproxy configuration and reports, per
+load balancer, the `feed_revision` it runs and each member's health
+(`record_report`). When the reported revision is the current one, the
+pending objects turn ACTIVE and the ones being deleted go; when a load
+balancer in PENDING_DELETE is no longer reported by its host, it goes with
+its VIP port. Health read from haproxy becomes operating statuses.
+
+Nothing stays pending: `housekeeping` (run by the server every few seconds)
+finishes deletions and fails creations and updates that no live agent has
+realized within PENDING_TIMEOUT; after a server restart the agents' next
+reports carry on where the previous process stopped.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Row, Table, delete, func, insert, select, update
+
+from neutrino import errors
+from neutrino.context import Context
+from neutrino.db import Database, schema
+from neutrino.services import common, networks, ports, subnets
+
+LB, LI, PO, ME, HM = (schema.lb_loadbalancers, schema.lb_listeners, schema.lb_pools,
+                      schema.lb_members, schema.lb_healthmonitors)
+P, AG = schema.ports, schema.agents
+
+ACTIVE, ERROR = "ACTIVE", "ERROR"
+PENDING_CREATE, PENDING_UPDATE, PENDING_DELETE = "PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE"
+ONLINE, OFFLINE, DEGRADED, NO_MONITOR = "ONLINE", "OFFLINE", "DEGRADED", "NO_MONITOR"
+VIP_OWNER = "Octavia"
+PROVIDER = "amphora"
+PENDING_TIMEOUT = timedelta(seconds=30)
+AGENT_ALIVE = timedelta(seconds=30)
+QUOTA_DEFAULTS = {"load_balancer": -1, "listener": -1, "pool": -1, "member": -1, "health_monitor": -1,
+                  "l7policy": -1, "l7rule": -1}
+QUOTA_TABLES: dict[str, Table] = {"load_balancer": LB, "listener": LI, "pool": PO, "member": ME,
+                                  "health_monitor": HM}
+# haproxy's view of a server -> the member's operating status
+HEALTH = {"UP": ONLINE, "DOWN": ERROR, "MAINT": OFFLINE, "NO_CHECK": NO_MONITOR}
+
+
+# -- errors: Octavia's kinds, rendered by api/octavia.py as {"faultcode", "faultstring", "debuginfo"} --
+class LoadBalancerError(Exception):
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Invalid(LoadBalancerError):
+    status = 400
+
+
+class Forbidden(LoadBalancerError):
+    status = 403
+
+
+class NotFound(LoadBalancerError):
+    status = 404
+
+
+class Conflict(LoadBalancerError):
+    status = 409
+
+
+class Immutable(Conflict):
+    """Octavia's ImmutableObject: the load balancer is busy with an earlier change."""
+
+    def __init__(self, lb_id: str) -> None:
+        super().__init__(f"Load Balancer {lb_id} is immutable and cannot be updated.")
+
+
+def require_writer(ctx: Context) -> None:
+    if not ctx.can_write:
+        raise Forbidden("Policy does not allow this request to be performed.")
+
+
+def visible(ctx: Context, table: Table) -> list[Any]:
+    """Another project's objects are as invisible as missing ones, as for Neutron resources."""
+    return [] if ctx.is_admin else [table.c.project_id == ctx.project_id]
+
+
+def fetch(conn: Connection, ctx: Context, table: Table, kind: str, object_id: str) -> Row:
+    row = conn.execute(select(table).where(table.c.id == object_id, *visible(ctx, table))).first()
+    if row is None:
+        raise NotFound(f"{kind} {object_id} not found.")
+    return row
+
+
+def lock_tree(conn: Connection, lb_id: str) -> Row:
+    """The load balancer that a change goes through: 409 while an earlier one is in flight."""
+    lb = conn.execute(select(LB).where(LB.c.id == lb_id)).one()
+    if lb.provisioning_status.startswith("PENDING_"):
+        raise Immutable(lb_id)
+    return lb
+
+
+def tree(lb_id: str) -> list[tuple[Table, ColumnElement[bool]]]:
+    """Each table under a load balancer with the condition that selects its part (leaves first)."""
+    pools = select(PO.c.id).where(PO.c.lb_loadbalancer_id == lb_id)
+    return [(ME, ME.c.lb_pool_id.in_(pools)), (HM, HM.c.lb_pool_id.in_(pools)),
+            (LI, LI.c.lb_loadbalancer_id == lb_id), (PO, PO.c.lb_loadbalancer_id == lb_id)]
+
+
+def publish(conn: Connection, lb: Row, status: str = PENDING_UPDATE) -> None:
+    """Mark the tree changed: the load balancer goes `status` and agents get its new tree."""
+    conn.execute(update(LB).where(LB.c.id == lb.id).values(
+        provisioning_status=status, revision_number=lb.revision_number + 1, updated_at=common.now()))
+    revision = common.record_change(conn, "loadbalancer", lb.id, "update")
+    conn.execute(update(LB).where(LB.c.id == lb.id).values(feed_revision=revision))
+
+
+def quota_limits(conn: Connection, project_id: str) -> dict[str, int]:
+    Q = schema.quotas
+    found = dict(conn.execute(select(Q.c.resource, Q.c.limit).where(
+        Q.c.project_id == project_id, Q.c.resource.in_(list(QUOTA_DEFAULTS)))).all())
+    return {resource: found.get(resource, default) for resource, default in QUOTA_DEFAULTS.items()}
+
+
+def quota_list(db: Database, ctx: Context) -> list[dict[str, Any]]:
+    """Projects with limits of their own (admin), else the caller's own."""
+    Q = schema.quotas
+    with db.read() as conn:
+        projects = conn.execute(select(Q.c.project_id).distinct().where(Q.c.resource.in_(list(QUOTA_DEFAULTS)))
+                                .order_by(Q.c.project_id)).scalars().all()
+        if not ctx.is_admin:
+            projects = [ctx.project_id] if ctx.project_id else []
+        return [{"project_id": p, **quota_limits(conn, p)} for p in projects]
+
+
+def quota_get(db: Database, ctx: Context, project_id: str) -> dict[str, int]:
+    if not ctx.is_admin and project_id != ctx.project_id:
+        raise Forbidden("Policy does not allow this request to be performed.")
+    with db.read() as conn:
+        return quota_limits(conn, project_id)
+
+
+def quota_set(db: Database, ctx: Context, project_id: str, values: dict[str, int | None] | None) -> dict[str, int]:
+    """Set limits (None: back to the default); `values=None` resets them all."""
+    if not ctx.is_admin:
+        raise Forbidden("Policy does not allow this request to be performed.")
+    Q = schema.quotas
+    with db.write() as conn:
+        for resource, limit in (values if values is not None else dict.fromkeys(QUOTA_DEFAULTS)).items():
+            conn.execute(delete(Q).where(Q.c.project_id == project_id, Q.c.resource == resource))
+            if limit is not None and limit != QUOTA_DEFAULTS[resource]:
+                conn.execute(insert(Q).values(project_id=project_id, resource=resource, limit=limit))
+        return quota_limits(conn, project_id)
+
+
+def check_quota(conn: Connection, project_id: str, resource: str) -> None:
+    table = QUOTA_TABLES[resource]
+    limit = quota_limits(conn, project_id)[resource]
+    if limit < 0:
+        return
+    used = conn.execute(select(func.count()).select_from(table).where(table.c.project_id == project_id)).scalar_one()
+    if used >= limit:
+        raise Forbidden(f"Quota has been met for resources: {resource.replace('_', ' ').title()}")
+
+
+def new_row(ctx: Context, values: dict[str, Any], operating: str = OFFLINE) -> dict[str, Any]:
+    row = common.standard_values(ctx, values)
+    row.update(provisioning_status=PENDING_CREATE, operating_status=operating,
+               admin_state_up=values.pop("admin_state_up", True))
+    return row
+
+
+def base_body(row: Row, tags: dict[str, list[str]]) -> dict[str, Any]:
+    body = common.render_standard(row, tags)
+    del body["revision_number"]
+    body.update(admin_state_up=row.admin_state_up, provisioning_status=row.provisioning_status,
+                operating_status=row.operating_status)
+    return body
+
+
+# -- load balancers ------------------------------------------------------------------------
+def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    ids = [r.id for r in rows]
+    tags = common.load_tags(conn, ids)
+    listeners: dict[str, list[dict[str, str]]] = {i: [] for i in ids}
+    pools: dict[str, list[dict[str, str]]] = {i: [] for i in ids}
+    for chunk in common.chunked(ids):
+        for lb_id, child in conn.execute(select(LI.c.lb_loadbalancer_id, LI.c.id)
+                                         .where(LI.c.lb_loadbalancer_id.in_(chunk)).order_by(LI.c.created_at)):
+            listeners[lb_id].append({"id": child})
+        for lb_id, child in conn.execute(select(PO.c.lb_loadbalancer_id, PO.c.id)
+                                         .where(PO.c.lb_loadbalancer_id.in_(chunk)).order_by(PO.c.created_at)):
+            pools[lb_id].append({"id": child})
+    out = []
+    for r in rows:
+        body = base_body(r, tags)
+        body.update(vip_address=r.vip_address, vip_port_id=r.vip_port_id, vip_subnet_id=r.vip_subnet_id,
+                    vip_network_id=r.vip_network_id, vip_qos_policy_id=None, vip_vnic_type="normal",
+                    vip_sg_ids=None, additional_vips=[], provider=r.provider, flavor_id=None,
+                    availability_zone=None, listeners=listeners[r.id], pools=pools[r.id])
+        out.append(body)
+    return out
+
+
+def choose_host(conn: Connection) -> str:
+    """The live agent hosting the fewest load balancers; "" (the first to report takes it) if none."""
+    alive = conn.execute(select(AG.c.host).where(AG.c.heartbeat_at >= common.now() - AGENT_ALIVE)).scalars().all()
+    if not alive:
+        return ""
+    load = dict(conn.execute(select(P.c.binding_host_id, func.count()).where(P.c.device_owner == VIP_OWNER)
+                             .group_by(P.c.binding_host_id)).all())
+    return min(sorted(alive), key=lambda host: load.get(host, 0))
+
+
+def vip_port(conn: Connection, ctx: Context, lb_id: str, project_id: str, values: dict[str, Any]) -> Row:
+    """The VIP's Neutron port: the one given, or a new one on the given subnet or network."""
+    try:
+        if values.get("vip_port_id"):
+            port = ports.fetch(conn, ctx, values["vip_port_id"])
+            if port.device_owner:
+                raise Conflict(f"Port {port.id} is already in use by {port.device_owner}.")
+            conn.execute(update(P).where(P.c.id == port.id).values(
+                device_owner=VIP_OWNER, device_id=lb_id, binding_host_id=port.binding_host_id or choose_host(conn)))
+            common.record_change(conn, "port", port.id, "update")
+            return port
+        if values.get("vip_subnet_id"):
+            subnet = subnets.fetch(conn, ctx, values["vip_subnet_id"])
+            network = networks.fetch(conn, ctx, subnet.network_id)
+            if values.get("vip_network_id") not in (None, subnet.network_id):
+                raise Invalid(f"Subnet {subnet.id} is not on network {values['vip_network_id']}.")
+            fixed: dict[str, str] = {"subnet_id": subnet.id}
+        else:
+            network = networks.fetch(conn, ctx, values["vip_network_id"])
+            fixed = {}
+        if values.get("vip_address"):
+            fixed["ip_address"] = values["vip_address"]
+        port_id = ports.insert_port(conn, project_id, network, {
+            "name": f"octavia-lb-{lb_id}", "device_owner": VIP_OWNER, "device_id": lb_id,
+            "binding:host_id": choose_host(conn), "port_security_enabled": False,
+            "fixed_ips": [fixed] if fixed else None})
+        return conn.execute(select(P).where(P.c.id == port_id)).one()
+    except (errors.PortNotFound, errors.SubnetNotFound, errors.NetworkNotFound) as missing:
+        raise Invalid(missing.msg) from None
+    except errors.NeutronError as refused:
+        raise Conflict(refused.msg) if refused.status == 409 else Invalid(refused.msg) from None
+
+
+def vip_address(conn: Connection, port_id: str, subnet_id: str | None) -> tuple[str, str]:
+    """(subnet, address) of the VIP: on the requested subnet, else the port's first IPv4 one."""
+    A = schema.ip_allocations
+    found = conn.execute(select(A.c.subnet_id, A.c.ip_address).where(A.c.port_id == port_id)
+                         .order_by(A.c.position)).all()
+    for sid, ip in found:
+        if subnet_id in (None, sid) and (subnet_id or ":" not in ip):
+            return sid, ip
+    if not found:
+        raise Invalid(f"Port {port_id} has no fixed IP for a VIP.")
+    return found[0][0], found[0][1]
+
+
+class LoadBalancers:
+    def list(self, db: Database, ctx: Context) -> list[dict[str, Any]]:
+        with db.read() as conn:
+            return render(conn, list(conn.execute(select(LB).where(*visible(ctx, LB)).order_by(LB.c.created_at))))
+
+    def get(self, db: Database, ctx: Context, lb_id: str) -> dict[str, Any]:
+        with db.read() as conn:
+            return render(conn, [fetch(conn, ctx, LB, "Load Balancer", lb_id)])[0]
+
+    def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
+        require_writer(ctx)
+        if not any(values.get(k) for k in ("vip_subnet_id", "vip_network_id", "vip_port_id")):
+            raise Invalid("Validation failure: VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id.")
+        provider = values.pop("provider", None) or PROVIDER
+        if provider != PROVIDER:
+            raise Invalid(f"Provider '{provider}' is not enabled.")
+        tags = values.pop("tags", [])
+        with db.write() as conn:
+            row = new_row(ctx, values)
+            check_quota(conn, row["project_id"], "load_balancer")
+            port = vip_port(conn, ctx, row["id"], row["project_id"], values)
+            subnet_id, address = vip_address(conn, port.id, values.get("vip_subnet_id"))
+            row.update(vip_port_id=port.id, vip_network_id=port.network_id, vip_subnet_id=subnet_id,
+                       vip_address=address, provider=provider)
+            common.insert_resource(conn, LB, "loadbalancer", row)
+            lb = conn.execute(select(LB).where(LB.c.id == row["id"])).one()
+            if tags:
+                common.set_tags(conn, LB, "loadbalancer", lb, tags, None)
+            publish(conn, conn.execute(select(LB).where(LB.c.id == row["id"])).one(), PENDING_CREATE)
+            return render(conn, [fetch(conn, ctx, LB, "Load Balancer", row["id"])])[0]
+
+    def update(self, db: Database, ctx: Context, lb_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        require_writer(ctx)
+        with db.write() as conn:
+            lb = lock_tree(conn, fetch(conn, ctx, LB, "Load Balancer", lb_id).id)
+            update_object(conn, LB, "loadbalancer", lb, values)
+            publish(conn, conn.execute(select(LB).where(LB.c.id == lb_id)).one())
+            return render(conn, [fetch(conn, ctx, LB, "Load Balancer", lb_id)])[0]
+
+    def delete(self, db: Database, ctx: Context, lb_id: str, cascade: bool) -> None:
+        require_writer(ctx)
+        with db.write() as conn:
+            lb = lock_tree(conn, fetch(conn, ctx, LB, "Load Balancer", lb_id).id)
+            has_children = any(conn.execute(select(t.c.id).where(t.c.lb_loadbalancer_id == lb_id)).first()
+                               for t in (LI, PO))
+            if has_children and not cascade:
+                raise Invalid(f"Cannot delete Load Balancer {lb_id} - it has children")
+            for table, where in tree(lb_id):
+                conn.execute(update(table).where(where).values(provisioning_status=PENDING_DELETE))
+            publish(conn, lb, PENDING_DELETE)
+
+    def set_tags(self, db: Database, ctx: Context, lb_id: str, tags: list[str]) -> None:
+        with db.write() as conn:
+            common.set_tags(conn, LB, "loadbalancer", fetch(conn, ctx, LB, "Load Balancer", lb_id), tags, None)
+
+    def status_tree(self, db: Database, ctx: Context, lb_id: str) -> dict[str, Any]:
+        """GET /loadbalancers/{id}/status: the statuses of everything under it."""
+        with db.read() as conn:
+            lb = fetch(conn, ctx, LB, "Load Balancer", lb_id)
+            pools = {p.id: p for p in conn.execute(select(PO).where(PO.c.lb_loadbalancer_id == lb_id))}
+            members: dict[str, list[Row]] = {pid: [] for pid in pools}
+            for m in conn.execute(select(ME).where(ME.c.lb_pool_id.in_(list(pools))).order_by(ME.c.created_at)):
+                members[m.lb_pool_id].append(m)
+            monitors = {h.lb_pool_id: h for h in conn.execute(select(HM).where(HM.c.lb_pool_id.in_(list(pools))))}
+
+            def status(row: Row, **extra: Any) -> dict[str, Any]:
+                return {"id": row.id, "name": row.name, "provisioning_status": row.provisioning_status,
+                        "operating_status": row.operating_status, **extra}
+
+            def pool_status(pool: Row) -> dict[str, Any]:
+                extra: dict[str, Any] = {"members": [status(m, address=m.address, protocol_port=m.protocol_port)
+                                                     for m in members[pool.id]]}
+                if pool.id in monitors:
+                    extra["health_monitor"] = {**status(monitors[pool.id]), "type": monitors[pool.id].type}
+                return status(pool, **extra)
+
+            listeners = [status(li, pools=[pool_status(pools[li.default_pool_id])]
+                                if li.default_pool_id in pools else [])
+                         for li in conn.execute(select(LI).where(LI.c.lb_loadbalancer_id == lb_id)
+                                                .order_by(LI.c.created_at))]
+            return {"statuses": {"loadbalancer": status(lb, listeners=listeners)}}
+
+
+def update_object(conn: Connection, table: Table, kind: str, row: Row, values: dict[str, Any]) -> None:
+    tags = values.pop("tags", None)
+    if tags is not None:
+        common.set_tags(conn, table, kind, row, tags, None)
+        row = conn.execute(select(table).where(table.c.id == row.id)).one()
+    if values:
+        conn.execute(update(table).where(table.c.id == row.id).values(
+            **values, revision_number=row.revision_number + 1, updated_at=common.now()))
+
+
+# -- realization: agents' reports, housekeeping ---------------------------------------------------
+def record_report(conn: Connection, host: str, applied: int, reported: dict[str, dict[str, Any]]) -> None:
+    """An agent's word on the load balancers it hosts (`applied`: the feed revision of its model)."""
+    lbs = conn.execute(select(LB, P.c.binding_host_id).join(P, P.c.id == LB.c.vip_port_id)
+                       .where((P.c.binding_host_id == host) | (P.c.binding_host_id == "")
+                              | LB.c.id.in_(list(reported)))).all()
+    for lb in lbs:
+        entry = reported.get(lb.id)
+        if entry is None:
+            if lb.binding_host_id == host and lb.provisioning_status == PENDING_DELETE and applied >= lb.feed_revision:
+                remove_tree(conn, lb)
+            continue
+        if lb.binding_host_id not in (host, ""):
+            continue  # another host owns it; this one will stop serving it on its next sync
+        if not lb.binding_host_id:
+            conn.execute(update(P).where(P.c.id == lb.vip_port_id).values(binding_host_id=host))
+            common.record_change(conn, "port", lb.vip_port_id, "update")
+        if int(entry.get("revision", -1)) == lb.feed_revision and lb.provisioning_status in (PENDING_CREATE, PENDING_UPDATE):
+            settle(conn, lb, ERROR if entry.get("error") else ACTIVE)
+        record_health(conn, lb, entry.get("members", {}))
+
+
+def settle(conn: Connection, lb: Row, outcome: str) -> None:
+    """The agent runs the current tree (or failed to): pending objects take `outcome`, deleted ones go."""
+    for table, where in tree(lb.id):
+        gone = conn.execute(select(table.c.id).where(where, table.c.provisioning_status == PENDING_DELETE)).scalars().all()
+        if table is PO and gone:
+            conn.execute(update(LI).where(LI.c.default_pool_id.in_(gone)).values(default_pool_id=None))
+        for object_id in gone:
+            conn.execute(delete(schema.tags).where(schema.tags.c.resource_id == object_id))
+        conn.execute(delete(table).where(table.c.id.in_(gone)))
+        conn.execute(update(table).where(where, table.c.provisioning_status.in_((PENDING_CREATE, PENDING_UPDATE)))
+                     .values(provisioning_status=outcome))
+    conn.execute(update(LB).where(LB.c.id == lb.id).values(provisioning_status=outcome))
+
+
+def remove_tree(conn: Connection, lb: Row) -> None:
+    """The last step of a delete: rows (children cascade) and the VIP port."""
+    conn.execute(delete(schema.tags).where(schema.tags.c.resource_id == lb.id))
+    conn.execute(delete(LB).where(LB.c.id == lb.id))
+    if conn.execute(select(P.c.id).where(P.c.id == lb.vip_port_id, P.c.device_id == lb.id)).first():
+        ports.remove_port(conn, lb.vip_port_id)
+    common.record_change(conn, "loadbalancer", lb.id, "delete")
+
+
+def record_health(conn: Connection, lb: Row, members: dict[str, str]) -> None:
+    """haproxy's server states -> members', pools', listeners' and the load balancer's operating status."""
+    if lb.provisioning_status == PENDING_DELETE:
+        return
+    pool_status: dict[str, str] = {}
+    for pool in conn.execute(select(PO).where(PO.c.lb_loadbalancer_id == lb.id)):
+        states = []
+        monitored = conn.execute(select(HM.c.id).where(HM.c.lb_pool_id == pool.id, HM.c.admin_state_up)).first()
+        for member in conn.execute(select(ME).where(ME.c.lb_pool_id == pool.id)):
+            state = OFFLINE if not member.admin_state_up else (
+                HEALTH.get(members.get(member.id, ""), member.operating_status) if monitored else NO_MONITOR)
+            states.append(state)
+            set_operating(conn, ME, member, state)
+        up = [s for s in states if s in (ONLINE, NO_MONITOR)]
+        checked = [s for s in states if s != OFFLINE]
+        status = (OFFLINE if not pool.admin_state_up else ERROR if checked and not up
+                  else DEGRADED if len(up) < len(checked) else ONLINE)
+        pool_status[pool.id] = status
+        set_operating(conn, PO, pool, status)
+        if monitored:
+            set_operating(conn, HM, conn.execute(select(HM).where(HM.c.lb_pool_id == pool.id)).one(), ONLINE)
+    worst = ONLINE
+    for listener in conn.execute(select(LI).where(LI.c.lb_loadbalancer_id == lb.id)):
+        backend = pool_status.get(listener.default_pool_id or "", ONLINE)
+        status = OFFLINE if not listener.admin_state_up else (DEGRADED if backend in (DEGRADED, ERROR) else ONLINE)
+        worst = DEGRADED if status == DEGRADED or backend == ERROR else worst
+        set_operating(conn, LI, listener, status)
+    if any(s in (DEGRADED, ERROR) for s in pool_status.values()):
+        worst = DEGRADED
+    set_operating(conn, LB, lb, OFFLINE if not lb.admin_state_up else worst)
+
+
+def set_operating(conn: Connection, table: Table, row: Row, status: str) -> None:
+    # Health is observation, not intent: it moves no revision and no feed entry.
+    if row.operating_status != status:
+        conn.execute(update(table).where(table.c.id == row.id).values(operating_status=status))
+
+
+def housekeeping(db: Database) -> None:
+    """Nothing stays PENDING_*: finish old deletions, fail what no live agent realized in time."""
+    cutoff = common.now() - PENDING_TIMEOUT
+    with db.write() as conn:
+        alive = set(conn.execute(select(AG.c.host).where(AG.c.heartbeat_at >= common.now() - AGENT_ALIVE)).scalars())
+        stale = conn.execute(select(LB, P.c.binding_host_id).join(P, P.c.id == LB.c.vip_port_id, isouter=True)
+                             .where(LB.c.provisioning_status.like("PENDING_%"), LB.c.updated_at < cutoff)).all()
+        for lb in stale:
+            if lb.provisioning_status == PENDING_DELETE:
+                remove_tree(conn, lb)
+            elif lb.binding_host_id not in alive:
+                settle(conn, lb, ERROR)

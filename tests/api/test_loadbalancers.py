@@ -1,0 +1,249 @@
+"""The Octavia v2 API in-process, on both databases.
+
+No agent runs here: `realize` plays the agent's part through the real
+internal API (read the snapshot, report the load balancers as running), which
+is what moves statuses from PENDING_* to ACTIVE.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Api, ApiClient
+
+LBAAS = "/load-balancer/v2/lbaas"
+
+
+def octavia(client: ApiClient) -> ApiClient:
+    return ApiClient(client.http, client.token, client.project_id, client.user_id, prefix=LBAAS)
+
+
+def expect_fault(response: httpx.Response, status: int, text: str = "") -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"faultcode", "faultstring", "debuginfo"} and body["debuginfo"] is None, body
+    assert text in body["faultstring"], body
+    return body["faultstring"]
+
+
+def created(response: httpx.Response, member: str) -> dict[str, Any]:
+    assert response.status_code == 201, response.text
+    return response.json()[member]
+
+
+def realize(api: Api, members: dict[str, str] | None = None, host: str = "lbhost") -> None:
+    """Report every load balancer as running its current tree, as the hosting agent would."""
+    snapshot = api.admin.http.get("/internal/v1/snapshot", headers={"X-Auth-Token": api.admin.token}).json()
+    report = {"revision": snapshot["revision"], "loadbalancers": {
+        lb["id"]: {"revision": lb["revision"], "members": members or {}}
+        for lb in snapshot["loadbalancers"] if lb["provisioning_status"] != "PENDING_DELETE"}}
+    response = api.admin.http.post(f"/internal/v1/agents/{host}/report", json=report,
+                                   headers={"X-Auth-Token": api.admin.token})
+    assert response.status_code == 204, response.text
+
+
+@pytest.fixture
+def subnet(api: Api) -> dict[str, Any]:
+    net = api.demo.create("networks", name="lb-net")
+    return api.demo.create("subnets", network_id=net["id"], cidr="10.20.0.0/24", ip_version=4)
+
+
+def make_lb(api: Api, subnet: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    lb = created(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {
+        "name": "lb1", "vip_subnet_id": subnet["id"], **extra}}), "loadbalancer")
+    realize(api)
+    return lb
+
+
+def test_versions_and_root(api: Api) -> None:
+    versions = api.demo.http.get("/load-balancer/").json()["versions"]
+    assert [v["status"] for v in versions][-1] == "CURRENT" and versions[0]["id"] == "v2.0"
+    lbs = octavia(api.demo).get("/loadbalancers")
+    assert lbs.status_code == 200 and lbs.json() == {"loadbalancers": [], "loadbalancers_links": []}
+    assert api.demo.http.get("/load-balancer/v2.0/lbaas/providers",
+                             headers={"X-Auth-Token": api.demo.token}).json()["providers"][0]["name"] == "amphora"
+
+
+def test_create_vip_port_and_realization(api: Api, subnet: dict[str, Any]) -> None:
+    lb = created(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {
+        "name": "web", "vip_subnet_id": subnet["id"], "vip_address": "10.20.0.50"}}), "loadbalancer")
+    assert (lb["provisioning_status"], lb["operating_status"]) == ("PENDING_CREATE", "OFFLINE")
+    assert lb["vip_address"] == "10.20.0.50" and lb["vip_network_id"] == subnet["network_id"]
+    port = api.demo.get(f"/ports/{lb['vip_port_id']}").json()["port"]
+    assert (port["device_owner"], port["device_id"]) == ("Octavia", lb["id"])
+    assert port["fixed_ips"] == [{"subnet_id": subnet["id"], "ip_address": "10.20.0.50"}]
+    realize(api)
+    lb = octavia(api.demo).get(f"/loadbalancers/{lb['id']}").json()["loadbalancer"]
+    assert (lb["provisioning_status"], lb["operating_status"]) == ("ACTIVE", "ONLINE")
+    assert api.admin.get(f"/ports/{lb['vip_port_id']}").json()["port"]["binding:host_id"] == "lbhost"
+    taken = octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {
+        "vip_subnet_id": subnet["id"], "vip_address": "10.20.0.50"}})
+    expect_fault(taken, 409, "10.20.0.50")
+    by_network = created(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {
+        "vip_network_id": subnet["network_id"]}}), "loadbalancer")
+    assert by_network["vip_subnet_id"] == subnet["id"]
+    expect_fault(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {"name": "x"}}), 400, "VIP")
+
+
+def test_tree_statuses_immutability_and_cascade(api: Api, subnet: dict[str, Any]) -> None:
+    client = octavia(api.demo)
+    lb = make_lb(api, subnet)
+    listener = created(client.post("/listeners", json={"listener": {
+        "loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80, "connection_limit": 100}}), "listener")
+    assert listener["provisioning_status"] == "PENDING_CREATE"
+    assert client.get(f"/loadbalancers/{lb['id']}").json()["loadbalancer"]["provisioning_status"] == "PENDING_UPDATE"
+    # Immutable while an earlier change is in flight: Octavia's 409.
+    busy = client.post("/pools", json={"pool": {"listener_id": listener["id"], "protocol": "HTTP",
+                                                "lb_algorithm": "ROUND_ROBIN"}})
+    assert busy.headers["Retry-After"] == "1"
+    expect_fault(busy, 409, f"Load Balancer {lb['id']} is immutable and cannot be updated.")
+    expect_fault(client.put(f"/listeners/{listener['id']}", json={"listener": {"name": "n"}}), 409, "immutable")
+    realize(api)
+    assert client.get(f"/listeners/{listener['id']}").json()["listener"]["provisioning_status"] == "ACTIVE"
+    pool = created(client.post("/pools", json={"pool": {
+        "listener_id": listener["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "name": "web servers",
+        "session_persistence": {"type": "SOURCE_IP"}}}), "pool")
+    realize(api)
+    assert client.get(f"/listeners/{listener['id']}").json()["listener"]["default_pool_id"] == pool["id"]
+    ids = []
+    for address in ("10.20.0.11", "10.20.0.12"):
+        member = created(client.post(f"/pools/{pool['id']}/members", json={"member": {
+            "address": address, "protocol_port": 8000, "subnet_id": subnet["id"], "weight": 2}}), "member")
+        assert member["operating_status"] == "NO_MONITOR"
+        ids.append(member["id"])
+        realize(api)
+    monitor = created(client.post("/healthmonitors", json={"healthmonitor": {
+        "pool_id": pool["id"], "type": "HTTP", "delay": 1, "timeout": 1, "max_retries": 2}}), "healthmonitor")
+    assert (monitor["url_path"], monitor["expected_codes"], monitor["max_retries_down"]) == ("/", "200", 3)
+    realize(api, {ids[0]: "UP", ids[1]: "DOWN"})
+    members = {m["id"]: m for m in client.get(f"/pools/{pool['id']}/members").json()["members"]}
+    assert members[ids[0]]["operating_status"] == "ONLINE" and members[ids[1]]["operating_status"] == "ERROR"
+    status = client.get(f"/loadbalancers/{lb['id']}/status").json()["statuses"]["loadbalancer"]
+    assert status["operating_status"] == "DEGRADED"
+    tree_pool = status["listeners"][0]["pools"][0]
+    assert tree_pool["operating_status"] == "DEGRADED" and tree_pool["health_monitor"]["type"] == "HTTP"
+    assert {m["address"] for m in tree_pool["members"]} == {"10.20.0.11", "10.20.0.12"}
+    realize(api, {ids[0]: "DOWN", ids[1]: "DOWN"})
+    assert client.get(f"/pools/{pool['id']}").json()["pool"]["operating_status"] == "ERROR"
+
+    # A member update goes PENDING_UPDATE, then ACTIVE; a delete leaves it PENDING_DELETE until realized.
+    client.put(f"/pools/{pool['id']}/members/{ids[0]}", json={"member": {"weight": 5}})
+    assert client.get(f"/pools/{pool['id']}/members/{ids[0]}").json()["member"]["provisioning_status"] == "PENDING_UPDATE"
+    realize(api)
+    assert client.delete(f"/pools/{pool['id']}/members/{ids[1]}").status_code == 204
+    gone = client.get(f"/pools/{pool['id']}/members/{ids[1]}").json()["member"]
+    assert gone["provisioning_status"] == "PENDING_DELETE"
+    realize(api)
+    expect_fault(client.get(f"/pools/{pool['id']}/members/{ids[1]}"), 404, "not found")
+
+    expect_fault(client.delete(f"/loadbalancers/{lb['id']}"), 400, "it has children")
+    assert client.delete(f"/loadbalancers/{lb['id']}?cascade=true").status_code == 204
+    assert client.get(f"/loadbalancers/{lb['id']}").json()["loadbalancer"]["provisioning_status"] == "PENDING_DELETE"
+    assert client.get(f"/pools/{pool['id']}").json()["pool"]["provisioning_status"] == "PENDING_DELETE"
+    realize(api)  # the host no longer reports it: it is gone, with its VIP port
+    expect_fault(client.get(f"/loadbalancers/{lb['id']}"), 404, "not found")
+    assert api.demo.get(f"/ports/{lb['vip_port_id']}").status_code == 404
+    assert client.get("/listeners").json()["listeners"] == []
+
+
+def test_validation_errors(api: Api, subnet: dict[str, Any]) -> None:
+    client = octavia(api.demo)
+    lb = make_lb(api, subnet)
+    listener = {"loadbalancer_id": lb["id"], "protocol": "HTTP"}
+    expect_fault(client.post("/listeners", json={"listener": {**listener, "protocol_port": 70000}}),
+                 400, "protocol_port")
+    expect_fault(client.post("/listeners", json={"listener": {**listener, "protocol_port": 0}}), 400, "protocol_port")
+    expect_fault(client.post("/listeners", json={"listener": {**listener, "protocol": "SCTP", "protocol_port": 80}}),
+                 400, "protocol")
+    expect_fault(client.post("/listeners", json={"listener": {"protocol": "HTTP", "protocol_port": 80}}),
+                 400, "loadbalancer_id")
+    expect_fault(client.post("/pools", json={"pool": {"loadbalancer_id": lb["id"], "protocol": "HTTP",
+                                                      "lb_algorithm": "RANDOM"}}), 400, "lb_algorithm")
+    created(client.post("/listeners", json={"listener": {**listener, "protocol_port": 80}}), "listener")
+    realize(api)
+    expect_fault(client.post("/listeners", json={"listener": {**listener, "protocol_port": 80}}), 409, "already using")
+    pool = created(client.post("/pools", json={"pool": {"loadbalancer_id": lb["id"], "protocol": "TCP",
+                                                        "lb_algorithm": "LEAST_CONNECTIONS"}}), "pool")
+    realize(api)
+    # A member on a subnet the VIP cannot reach without a router is accepted, as Octavia does.
+    net2 = api.demo.create("networks", name="far")
+    far = api.demo.create("subnets", network_id=net2["id"], cidr="10.30.0.0/24", ip_version=4)
+    created(client.post(f"/pools/{pool['id']}/members", json={"member": {
+        "address": "10.30.0.5", "protocol_port": 80, "subnet_id": far["id"]}}), "member")
+    realize(api)
+    expect_fault(client.post(f"/pools/{pool['id']}/members", json={"member": {
+        "address": "10.30.0.5", "protocol_port": 80}}), 409, "already using")
+    expect_fault(client.post(f"/pools/{pool['id']}/members", json={"member": {
+        "address": "10.30.0.6", "protocol_port": 80, "weight": 300}}), 400, "weight")
+    expect_fault(client.post("/healthmonitors", json={"healthmonitor": {
+        "pool_id": pool["id"], "type": "TCP", "delay": 1, "timeout": 1, "max_retries": 11}}), 400, "max_retries")
+    expect_fault(client.post("/healthmonitors", json={"healthmonitor": {
+        "pool_id": pool["id"], "type": "TCP", "delay": 1, "timeout": 1, "max_retries": 3, "url_path": "/x"}}),
+        400, "not valid")
+    expect_fault(client.get("/pools/00000000-0000-0000-0000-000000000000"), 404, "Pool")
+
+
+def test_project_isolation_and_quotas(api: Api, subnet: dict[str, Any]) -> None:
+    lb = make_lb(api, subnet)
+    other = octavia(api.demo2)
+    expect_fault(other.get(f"/loadbalancers/{lb['id']}"), 404, "not found")
+    expect_fault(other.put(f"/loadbalancers/{lb['id']}", json={"loadbalancer": {"name": "x"}}), 404, "not found")
+    expect_fault(other.delete(f"/loadbalancers/{lb['id']}"), 404, "not found")
+    assert other.get("/loadbalancers").json()["loadbalancers"] == []
+    # Another project's subnet cannot carry a VIP.
+    expect_fault(other.post("/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}), 400,
+                 subnet["id"])
+    assert len(octavia(api.admin).get("/loadbalancers").json()["loadbalancers"]) == 1
+
+    admin = octavia(api.admin)
+    assert admin.get("/quotas/defaults").json()["quota"]["load_balancer"] == -1
+    expect_fault(octavia(api.demo).put(f"/quotas/{api.demo.project_id}", json={"quota": {"load_balancer": 1}}), 403)
+    response = admin.put(f"/quotas/{api.demo.project_id}", json={"quota": {"load_balancer": 1}})
+    assert response.status_code == 202 and response.json()["quota"]["load_balancer"] == 1
+    assert octavia(api.demo).get(f"/quotas/{api.demo.project_id}").json()["quota"]["load_balancer"] == 1
+    expect_fault(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}),
+                 403, "Quota has been met")
+    assert admin.delete(f"/quotas/{api.demo.project_id}").status_code == 204
+    created(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}),
+            "loadbalancer")
+
+
+def test_lists_filter_sort_page(api: Api, subnet: dict[str, Any]) -> None:
+    client = octavia(api.demo)
+    for name in ("c", "a", "b"):
+        created(client.post("/loadbalancers", json={"loadbalancer": {"name": name, "vip_subnet_id": subnet["id"]}}),
+                "loadbalancer")
+    names = [lb["name"] for lb in client.get("/loadbalancers?sort=name:asc").json()["loadbalancers"]]
+    assert names == ["a", "b", "c"]
+    assert [lb["name"] for lb in client.get("/loadbalancers?name=b").json()["loadbalancers"]] == ["b"]
+    page = client.get("/loadbalancers?sort=name:desc&limit=2&fields=name,id").json()
+    assert [lb["name"] for lb in page["loadbalancers"]] == ["c", "b"] and set(page["loadbalancers"][0]) == {"id", "name"}
+    following = httpx.URL(page["loadbalancers_links"][0]["href"])
+    rest = client.http.get(following.path + "?" + following.query.decode(), headers={"X-Auth-Token": client.token})
+    assert [lb["name"] for lb in rest.json()["loadbalancers"]] == ["a"]
+
+
+def test_nothing_stays_pending(api: Api, subnet: dict[str, Any], core: Any) -> None:
+    """Housekeeping: with no live agent, a creation fails after the timeout and a deletion completes."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from neutrino.db import schema
+    from neutrino.services import common, loadbalancers
+
+    client = octavia(api.demo)
+    leaving = make_lb(api, subnet)
+    stuck = created(client.post("/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}),
+                    "loadbalancer")
+    client.delete(f"/loadbalancers/{leaving['id']}")
+    with core.db.write() as conn:  # as if the server had been down for a while
+        conn.execute(update(schema.lb_loadbalancers).values(updated_at=common.now() - timedelta(seconds=31)))
+        conn.execute(update(schema.agents).values(heartbeat_at=common.now() - timedelta(seconds=60)))
+    loadbalancers.housekeeping(core.db)
+    assert client.get(f"/loadbalancers/{stuck['id']}").json()["loadbalancer"]["provisioning_status"] == "ERROR"
+    expect_fault(client.get(f"/loadbalancers/{leaving['id']}"), 404)
+    assert client.delete(f"/loadbalancers/{stuck['id']}").status_code == 204
