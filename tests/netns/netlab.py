@@ -153,14 +153,15 @@ def set_address(netns: str, cidr: str) -> None:
 def kernel_snapshot(host: HostConfig) -> tuple[str, str]:
     """The host namespace's nft ruleset and links (with ifindexes: a re-created link shows).
 
-    Operational state is left out: the kernel moves it on its own (UNKNOWN -> UP).
+    Operational state is left out: the kernel moves it on its own, carrier
+    included (linkwatch reports a new veth's carrier up to a second late).
     """
     assert host.netns is not None
     ruleset = subprocess.run(["ip", "netns", "exec", host.netns, "nft", "list", "ruleset"],
                              capture_output=True, text=True, check=True).stdout
     links = subprocess.run(["ip", "-n", host.netns, "-o", "link", "show"],
                            capture_output=True, text=True, check=True).stdout
-    return ruleset, re.sub(r" state \S+", "", links)
+    return ruleset, re.sub(r" state \S+|NO-CARRIER,|,LOWER_UP", "", links)
 
 
 def sync(agent: Agent, model: dict[str, Any]) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 from dataclasses import dataclass
 
@@ -83,14 +84,15 @@ class LinkDriver:
             if link.peer is not None:
                 run_in_namespace(link.peer.netns, lambda: _bring_up(link.peer))
         master = observed[link.master].index if link.master else None
+        changes: dict[str, object] = {}
         if current.master != master:
-            sock.link("set", index=current.index, master=master or 0)
-            action = action or "fixed"
+            changes["master"] = master or 0
         if current.up != link.up:
-            sock.link("set", index=current.index, state="up" if link.up else "down")
+            changes["state"] = "up" if link.up else "down"
+        if changes:
+            sock.link("set", index=current.index, **changes)
             action = action or "fixed"
-        if action:
-            observed[link.name] = self._refresh(link.netns, link.name)
+        observed[link.name] = dataclasses.replace(current, master=master, up=link.up)
         return action
 
     def ensure_peer(self, peer: VethPeer, observed: dict[str, ObservedLink]) -> bool:
