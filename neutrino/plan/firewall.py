@@ -8,10 +8,13 @@ first base chain still leaves the frame to the second, so a frame between two
 protected ports is checked by both. A port without port security has no map
 element: its frames pass its own side unfiltered.
 
-Objects grow as rules + members: one chain per port (anti-spoofing against the
-port's own sets, then a jump to each of its security groups), one chain per
-security group and direction (one rule per SG rule), and one set of member
-addresses per security group used as a remote group.
+Objects grow as rules + members. Who a port may claim to be (its MAC, its
+fixed IPs and allowed address pairs) is set elements keyed by the port's tap,
+checked by shared chains (`egress-common`, `ingress-common`) with one lookup
+per protocol; a port's own chains only jump there and to its security groups.
+A security group is one chain per direction (one rule per SG rule), and a
+remote group one set of member addresses. A new port adds elements and two
+short chains; a new member adds an element.
 
 Statefulness: conntrack is not available in the bridge family on every kernel
 (CONFIG_NF_CONNTRACK_BRIDGE). With br_netfilter (bridge-nf-call-iptables=1)
@@ -110,8 +113,9 @@ def members_set(sg_id: str, ethertype: str) -> str:
     return f"members-{sg_id}-{'v4' if ethertype == 'IPv4' else 'v6'}"
 
 
-def _port_set(port_id: str, kind: str) -> str:
-    return f"port-{port_id}-{kind}"
+COMMON_EGRESS, COMMON_INGRESS = "egress-common", "ingress-common"
+# Sets of every protected port: (tap, MAC) and (tap, MAC, address or prefix).
+PORT_MACS, PORT_V4, PORT_V6 = "port-macs", "port-v4", "port-v6"
 
 
 # --- compile ----------------------------------------------------------------------
@@ -156,6 +160,7 @@ def compile_firewall(
     })
 
     commands: list[dict[str, Any]] = _bridge_skeleton(protected)
+    commands += _common_chains(protected)
     for sg_id in remote:
         commands += _members_sets(sg_id, all_ports)
     for sg_id in used:
@@ -298,31 +303,55 @@ def _sg_rule(rule: Resource, remote_groups: set[str]) -> list[Expr] | None:
 
 
 def _port_chains(port: Resource, sg_ids: list[str]) -> list[dict[str, Any]]:
-    pid = port["id"]
-    pairs = port_addresses(port)
-    macs = sorted({mac for mac, _ in pairs} | {port["mac_address"]})
-    pairs += [(mac, _link_local(mac)) for mac in macs]
-    v4 = [{"concat": [m, a]} for m, a in _collapse_pairs(pairs, 4)]
-    v6 = [{"concat": [m, a]} for m, a in _collapse_pairs(pairs, 6)]
-    egress, ingress = egress_chain(pid), ingress_chain(pid)
-    ether_src = _payload("ether", "saddr")
-    commands: list[dict[str, Any]] = [
-        {"add": {"set": {**BRIDGE, "name": _port_set(pid, "mac"), "type": "ether_addr",
-                         "elem": macs}}},
-        _set(_port_set(pid, "v4"), ["ether_addr", "ipv4_addr"], v4),
-        _set(_port_set(pid, "v6"), ["ether_addr", "ipv6_addr"], v6),
+    """The port's chains: the common checks, then its groups; what none accepts is dropped."""
+    commands: list[dict[str, Any]] = []
+    for direction, chain, common in (("egress", egress_chain(port["id"]), COMMON_EGRESS),
+                                     ("ingress", ingress_chain(port["id"]), COMMON_INGRESS)):
+        commands.append(_rule(BRIDGE, chain, {"jump": {"target": common}}))
+        commands += [_rule(BRIDGE, chain, {"jump": {"target": sg_chain(sg, direction)}})
+                     for sg in sg_ids]
+        commands.append(_rule(BRIDGE, chain, DROP))
+    return commands
+
+
+def _port_identities(ports: list[Resource]) -> tuple[list[Any], list[Any], list[Any]]:
+    """Elements of PORT_MACS, PORT_V4, PORT_V6: what each port may send from."""
+    macs, v4, v6 = [], [], []
+    for port in ports:
+        tap = names.tap(port["id"])
+        pairs = port_addresses(port)
+        port_macs = sorted({mac for mac, _ in pairs} | {port["mac_address"]})
+        pairs += [(mac, _link_local(mac)) for mac in port_macs]
+        macs += [{"concat": [tap, mac]} for mac in port_macs]
+        v4 += [{"concat": [tap, m, a]} for m, a in _collapse_pairs(pairs, 4)]
+        v6 += [{"concat": [tap, m, a]} for m, a in _collapse_pairs(pairs, 6)]
+    return macs, v4, v6
+
+
+def _common_chains(ports: list[Resource]) -> list[dict[str, Any]]:
+    macs, v4, v6 = _port_identities(ports)
+    egress, ingress = COMMON_EGRESS, COMMON_INGRESS
+    iif, ether_src = _meta("iifname"), _payload("ether", "saddr")
+    mac_set: dict[str, Any] = {**BRIDGE, "name": PORT_MACS, "type": ["ifname", "ether_addr"]}
+    if macs:
+        mac_set["elem"] = macs
+    return [
+        {"add": {"set": mac_set}},
+        _set(PORT_V4, ["ifname", "ether_addr", "ipv4_addr"], v4),
+        _set(PORT_V6, ["ifname", "ether_addr", "ipv6_addr"], v6),
+        {"add": {"chain": {**BRIDGE, "name": egress}}},
+        {"add": {"chain": {**BRIDGE, "name": ingress}}},
         # Egress: who the port claims to be.
-        _rule(BRIDGE, egress, _match(ether_src, "@" + _port_set(pid, "mac"), "!="), DROP),
-        _rule(BRIDGE, egress, _ethertype("arp"),
-              _match({"concat": [_payload("arp", "saddr ether"), _payload("arp", "saddr ip")]},
-                     "@" + _port_set(pid, "v4"), "!="), DROP),
+        _rule(BRIDGE, egress, _match({"concat": [iif, ether_src]}, "@" + PORT_MACS, "!="), DROP),
+        _rule(BRIDGE, egress, _ethertype("arp"), _match(
+            {"concat": [iif, _payload("arp", "saddr ether"), _payload("arp", "saddr ip")]},
+            "@" + PORT_V4, "!="), DROP),
         _rule(BRIDGE, egress, _ethertype("arp"), ACCEPT),
         _rule(BRIDGE, egress, _ethertype("ip"), _l4("udp"), _ports("udp", "sport", 67, 67), DROP),
         _rule(BRIDGE, egress, _ethertype("ip"), _l4("udp"), _ports("udp", "sport", 68, 68),
               _ports("udp", "dport", 67, 67), ACCEPT),
-        _rule(BRIDGE, egress, _ethertype("ip"),
-              _match({"concat": [ether_src, _payload("ip", "saddr")]},
-                     "@" + _port_set(pid, "v4"), "!="), DROP),
+        _rule(BRIDGE, egress, _ethertype("ip"), _match(
+            {"concat": [iif, ether_src, _payload("ip", "saddr")]}, "@" + PORT_V4, "!="), DROP),
         _rule(BRIDGE, egress, _ethertype("ip6"), _l4("icmpv6"),
               _match(_payload("icmpv6", "type"), {"set": ["nd-router-advert", "nd-redirect"]}),
               DROP),
@@ -330,18 +359,15 @@ def _port_chains(port: Resource, sg_ids: list[str]) -> list[dict[str, Any]]:
               DROP),
         _rule(BRIDGE, egress, _ethertype("ip6"), _match(_payload("ip6", "saddr"), "::"),
               ACCEPT),  # duplicate address detection
-        _rule(BRIDGE, egress, _ethertype("ip6"),
-              _match({"concat": [ether_src, _payload("ip6", "saddr")]},
-                     "@" + _port_set(pid, "v6"), "!="), DROP),
+        _rule(BRIDGE, egress, _ethertype("ip6"), _match(
+            {"concat": [iif, ether_src, _payload("ip6", "saddr")]}, "@" + PORT_V6, "!="), DROP),
         _rule(BRIDGE, egress, _ethertype("ip6"), _l4("icmpv6"),
               _match(_payload("icmpv6", "type"), {"set": ICMPV6_ALWAYS_OUT}), ACCEPT),
         _rule(BRIDGE, egress, _ethertype("ip6"), _l4("udp"), _ports("udp", "sport", 546, 546),
               _ports("udp", "dport", 547, 547), ACCEPT),
         _rule(BRIDGE, egress, _match(_meta("protocol"), {"set": ["ip", "ip6"]}, "!="), DROP),
         _rule(BRIDGE, egress, _established(), ACCEPT),
-        *[_rule(BRIDGE, egress, {"jump": {"target": sg_chain(sg, "egress")}}) for sg in sg_ids],
-        _rule(BRIDGE, egress, DROP),
-        # Ingress: what may reach the port.
+        # Ingress: what reaches every port whatever its groups say.
         _rule(BRIDGE, ingress, _ethertype("arp"), ACCEPT),
         _rule(BRIDGE, ingress, _established(), ACCEPT),
         _rule(BRIDGE, ingress, _ethertype("ip"), _l4("udp"), _ports("udp", "sport", 67, 67),
@@ -350,7 +376,4 @@ def _port_chains(port: Resource, sg_ids: list[str]) -> list[dict[str, Any]]:
               _ports("udp", "dport", 546, 546), ACCEPT),
         _rule(BRIDGE, ingress, _ethertype("ip6"), _l4("icmpv6"),
               _match(_payload("icmpv6", "type"), {"set": ICMPV6_ALWAYS_IN}), ACCEPT),
-        *[_rule(BRIDGE, ingress, {"jump": {"target": sg_chain(sg, "ingress")}}) for sg in sg_ids],
-        _rule(BRIDGE, ingress, DROP),
     ]
-    return commands

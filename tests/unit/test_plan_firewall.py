@@ -7,7 +7,14 @@ from typing import Any
 
 from neutrino.lab import models
 from neutrino.plan import HostConfig, compile_host
-from neutrino.plan.firewall import compile_firewall, members_set, sg_chain
+from neutrino.plan.firewall import (
+    COMMON_INGRESS,
+    PORT_MACS,
+    PORT_V4,
+    compile_firewall,
+    members_set,
+    sg_chain,
+)
 
 HOST = HostConfig.isolated("h1")
 
@@ -37,23 +44,27 @@ def _lab(**port_fields: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, 
     return model, port, sg
 
 
-def test_protected_port_gets_chains_and_anti_spoofing_sets() -> None:
+def test_protected_port_gets_chains_and_anti_spoofing_elements() -> None:
     model, port, sg = _lab(allowed_address_pairs=[
         {"ip_address": "10.0.0.128/25", "mac_address": "fa:16:3e:00:00:99"}])
     firewall = compile_host(model, HOST).firewall
+    tap = f"tap{port['id'][:11]}"
 
-    assert _element_keys(firewall.commands, "egress-ports") == [f"tap{port['id'][:11]}"]
-    assert _element_keys(firewall.commands, "ingress-ports") == [f"tap{port['id'][:11]}"]
-    pairs = _element_keys(firewall.commands, f"port-{port['id']}-v4")
+    assert _element_keys(firewall.commands, "egress-ports") == [tap]
+    assert _element_keys(firewall.commands, "ingress-ports") == [tap]
+    assert _element_keys(firewall.commands, PORT_MACS) == [
+        {"concat": [tap, mac]} for mac in sorted([port["mac_address"], "fa:16:3e:00:00:99"])]
+    pairs = _element_keys(firewall.commands, PORT_V4)
     assert sorted(pairs, key=json.dumps) == sorted([
-        {"concat": [port["mac_address"], "10.0.0.5"]},
-        {"concat": ["fa:16:3e:00:00:99", {"prefix": {"addr": "10.0.0.128", "len": 25}}]},
+        {"concat": [tap, port["mac_address"], "10.0.0.5"]},
+        {"concat": [tap, "fa:16:3e:00:00:99", {"prefix": {"addr": "10.0.0.128", "len": 25}}]},
     ], key=json.dumps)
-    ingress = _rules(firewall.commands, f"ingress-{port['id']}")
-    assert ingress[-2] == [{"jump": {"target": sg_chain(sg["id"], "ingress")}}]
-    assert ingress[-1] == [{"drop": None}]  # default deny
-    egress = _rules(firewall.commands, f"egress-{port['id']}")
-    assert egress[-1] == [{"drop": None}]
+    assert _rules(firewall.commands, f"ingress-{port['id']}") == [
+        [{"jump": {"target": COMMON_INGRESS}}],
+        [{"jump": {"target": sg_chain(sg["id"], "ingress")}}],
+        [{"drop": None}],  # default deny
+    ]
+    assert _rules(firewall.commands, f"egress-{port['id']}")[-1] == [{"drop": None}]
 
 
 def test_disabled_port_security_and_service_ports_are_not_filtered() -> None:
@@ -108,7 +119,7 @@ def test_security_group_rule_matches() -> None:
 
 
 def test_kernel_objects_grow_as_rules_plus_members() -> None:
-    """One more port adds a constant number of rules, whatever the SG's rule count."""
+    """One more port adds its three or so rules (jumps), whatever the SG's rule count."""
     def rule_count(ports: int) -> int:
         net = models.network()
         sub = models.subnet(net, "10.0.0.0/16")
@@ -120,8 +131,7 @@ def test_kernel_objects_grow_as_rules_plus_members() -> None:
         return sum("rule" in c.get("add", {}) for c in compile_host(model, HOST).firewall.commands)
 
     per_port = rule_count(11) - rule_count(10)
-    assert rule_count(101) - rule_count(100) == per_port
-    assert per_port < 50
+    assert rule_count(101) - rule_count(100) == per_port == 6
 
 
 def test_digest_follows_content() -> None:
