@@ -4,7 +4,8 @@ A router owns its ports through `router_ports`: one `network:router_interface`
 port per attached subnet (holding the subnet's gateway IP) and at most one
 `network:router_gateway` port on an external network. Both kinds carry no
 security groups and no port security: the data plane trusts router ports.
-The gateway port belongs to no project (Neutron leaves its tenant empty), so
+Interface ports belong to the router's project, also on a shared network
+that another project owns. The gateway port belongs to no project (Neutron leaves its tenant empty), so
 it counts against nobody's quota and members never see it in port lists.
 """
 
@@ -200,7 +201,7 @@ class Routers:
             raise errors.BadRequest(resource="router", msg="Subnet for router interface must have a gateway IP")
         check_new_subnets(conn, router.id, [subnet])
         network = networks.fetch(conn, ctx, subnet.network_id)
-        port_id = ports.insert_port(conn, subnet.project_id, network, {
+        port_id = ports.insert_port(conn, router.project_id, network, {
             "fixed_ips": [{"subnet_id": subnet.id, "ip_address": subnet.gateway_ip}],
             "device_owner": INTERFACE, "device_id": router.id, "port_security_enabled": False,
         })

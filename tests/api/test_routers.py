@@ -90,6 +90,15 @@ def test_remove_interface(api: Api) -> None:
     assert router_ports(api, router["id"]) == []
 
 
+def test_interface_on_a_shared_network_belongs_to_the_router(api: Api) -> None:
+    shared = api.admin.create("networks", name="shared", shared=True)
+    sub = api.admin.create("subnets", network_id=shared["id"], cidr="10.50.0.0/24", ip_version=4)
+    router = api.demo.create("routers", name="r")
+    info = add_interface(api.demo, router["id"], subnet_id=sub["id"]).json()
+    port = api.demo.get(f"/ports/{info['port_id']}").json()["port"]
+    assert port["project_id"] == api.demo.project_id and port["network_id"] == shared["id"]
+
+
 def test_router_ports_cannot_be_deleted_directly(api: Api) -> None:
     router = api.demo.create("routers", name="r")
     _, sub = private_subnet(api.demo, "10.6.0.0/24")

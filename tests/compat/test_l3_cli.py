@@ -53,6 +53,9 @@ def test_s2_s3_s4_router_gateway_and_floating_ip(live_server: LiveServer, ext_ne
     bound = cli("floating", "ip", "show", fip["id"], cloud=DEMO)
     assert bound["port_id"] == vm3["id"] and bound["router_id"] == router["id"]
     assert bound["fixed_ip_address"] == vm3["fixed_ips"][0]["ip_address"]
+    listed = cli("floating", "ip", "list", cloud=DEMO)
+    assert [(f["Floating IP Address"], f["Port"]) for f in listed] == [(fip["floating_ip_address"], vm3["id"])]
+    assert [r["Name"] for r in cli("router", "list", cloud=DEMO)] == ["router_100_101"]
     cli("floating", "ip", "unset", "--port", fip["id"], cloud=DEMO, output=False)
     assert cli("floating", "ip", "show", fip["id"], cloud=DEMO)["port_id"] is None
 
@@ -76,6 +79,7 @@ def test_security_group_rules(live_server: LiveServer) -> None:
     duplicate = live_server.run_cli("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80",
                                     "web", cloud=DEMO)
     assert duplicate.returncode != 0 and "already exists" in duplicate.stderr
+    assert {g["Name"] for g in cli("security", "group", "list", cloud=DEMO)} == {"default", "web"}
     rules = cli("security", "group", "rule", "list", "web", cloud=DEMO)
     assert len(rules) == 4  # two egress rules of a new group, and the two above
 
