@@ -6,7 +6,7 @@ from neutrino.plan.host import HostConfig
 
 IFNAMSIZ = 15
 # Namespaces this agent creates are named <ns_prefix><kind><id>; it owns all of them.
-NAMESPACE_KINDS = ("qdhcp-", "ninst-", "qrouter-")
+NAMESPACE_KINDS = ("qdhcp-", "ninst-", "qrouter-", "qlbaas-")
 
 
 def bridge(network_id: str) -> str:

@@ -111,6 +111,17 @@ class Upstream:
 
 
 @dataclass(frozen=True)
+class LoadBalancer:
+    """haproxy in the load balancer's namespace; `config` holds its proxies (plan.loadbalancer)."""
+
+    id: str
+    netns: str
+    revision: int  # of the load balancer's tree in the change feed: reported back once running
+    gateway: str | None  # the VIP subnet's gateway: the namespace's default route
+    config: str  # empty: no listener, no haproxy
+
+
+@dataclass(frozen=True)
 class DesiredState:
     revision: int
     host: str
@@ -124,6 +135,7 @@ class DesiredState:
     problems: tuple[str, ...] = ()  # what the plan could not realize, and why
     routers: tuple[Router, ...] = ()
     upstreams: tuple[Upstream, ...] = ()
+    loadbalancers: tuple[LoadBalancer, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -378,8 +378,12 @@ def record_report(conn: Connection, host: str, applied: int, reported: dict[str,
         if not lb.binding_host_id:
             conn.execute(update(P).where(P.c.id == lb.vip_port_id).values(binding_host_id=host))
             common.record_change(conn, "port", lb.vip_port_id, "update")
-        if int(entry.get("revision", -1)) == lb.feed_revision and lb.provisioning_status in (PENDING_CREATE, PENDING_UPDATE):
-            settle(conn, lb, ERROR if entry.get("error") else ACTIVE)
+        if int(entry.get("revision", -1)) == lb.feed_revision:
+            # A failure fails what was pending; a later success also heals a failed load balancer.
+            if entry.get("error") and lb.provisioning_status in (PENDING_CREATE, PENDING_UPDATE):
+                settle(conn, lb, ERROR)
+            elif not entry.get("error") and lb.provisioning_status in (PENDING_CREATE, PENDING_UPDATE, ERROR):
+                settle(conn, lb, ACTIVE)
         record_health(conn, lb, entry.get("members", {}))
 
 

@@ -1,0 +1,162 @@
+"""haproxy, one master-worker process per load balancer in its qlbaas- namespace.
+
+The configuration is the plan's proxies behind a `global` section of ours
+(stats socket, pid file). A changed configuration is checked (`haproxy -c`)
+before it replaces the running one, then the master is sent SIGUSR2: it
+starts new workers, which take over the listening sockets from the old ones
+through the stats socket (`expose-fd listeners`); the old workers finish
+their established connections and exit. No connection is refused or cut.
+What runs is what is observed: the pid file's process must be an haproxy
+master reading our file, across agent restarts.
+
+Health: `show stat` on the stats socket (a Unix socket, reachable from any
+namespace) gives each server's state. haproxy limits a socket's path to 97
+characters, too few for a state directory: the sockets live in /run, in a
+directory named after the agent's state directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from neutrino.plan.state import LoadBalancer
+
+SOCKETS = Path("/run/neutrino")
+# Per process: each connection takes two descriptors, and haproxy must be allowed to raise its limit that far.
+MAX_CONNECTIONS = 8000
+# haproxy's server states -> what the agent reports (services/loadbalancers.HEALTH)
+STATES = {"UP": "UP", "DOWN": "DOWN", "MAINT": "MAINT", "no check": "NO_CHECK", "DRAIN": "UP", "NOLB": "UP"}
+
+
+class HaproxyDriver:
+    def __init__(self, state_dir: Path) -> None:
+        self.root = state_dir / "haproxy"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.sockets = SOCKETS / hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:12]
+
+    def _dir(self, lb_id: str) -> Path:
+        return self.root / lb_id
+
+    def _socket(self, lb_id: str) -> Path:
+        return self.sockets / f"{lb_id}.sock"
+
+    def config(self, lb: LoadBalancer) -> str:
+        where = self._dir(lb.id)
+        return "\n".join([
+            "global",
+            "    master-worker",
+            f"    pidfile {where / 'pid'}",
+            f"    stats socket {self._socket(lb.id)} mode 600 level admin expose-fd listeners",
+            f"    maxconn {MAX_CONNECTIONS}",
+            "",
+            lb.config,
+        ])
+
+    def running_pid(self, lb_id: str) -> int | None:
+        try:
+            pid = int((self._dir(lb_id) / "pid").read_text().split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (FileNotFoundError, ValueError, IndexError):
+            return None
+        return pid if cmdline[0].endswith(b"haproxy") and str(self._dir(lb_id) / "haproxy.cfg").encode() in cmdline else None
+
+    def ensure(self, lb: LoadBalancer) -> str | None:
+        """Run haproxy with `lb`'s configuration; returns what was done, None if nothing."""
+        where = self._dir(lb.id)
+        where.mkdir(parents=True, exist_ok=True)
+        path, text = where / "haproxy.cfg", self.config(lb)
+        pid = self.running_pid(lb.id)
+        if not lb.config:
+            if pid is None:
+                return None
+            self._terminate(pid)
+            path.unlink(missing_ok=True)
+            return "stopped"
+        current = path.read_text() if path.exists() else None
+        if pid is not None and current == text:
+            return None
+        if current != text:
+            candidate = where / "haproxy.cfg.new"
+            candidate.write_text(text)
+            checked = subprocess.run(["haproxy", "-c", "-q", "-f", str(candidate)], capture_output=True, text=True,
+                                     timeout=10)
+            if checked.returncode != 0:
+                raise RuntimeError(f"haproxy rejects the configuration: {checked.stdout}{checked.stderr}".strip())
+            candidate.replace(path)
+        if pid is not None:
+            os.kill(pid, signal.SIGUSR2)
+            return "reloaded"
+        self.sockets.mkdir(parents=True, exist_ok=True)
+        self._socket(lb.id).unlink(missing_ok=True)
+        started = subprocess.run(["ip", "netns", "exec", lb.netns, "haproxy", "-W", "-D", "-f", str(path)],
+                                 capture_output=True, text=True, timeout=10)
+        if started.returncode != 0:
+            raise RuntimeError(f"haproxy does not start: {started.stderr.strip()}")
+        self._wait_for_socket(self._socket(lb.id))
+        return "started"
+
+    @staticmethod
+    def _wait_for_socket(path: Path, seconds: float = 5.0) -> None:
+        deadline = time.monotonic() + seconds
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.002)
+
+    def health(self, lb_id: str) -> dict[str, str]:
+        """Each server's state (UP, DOWN, MAINT, NO_CHECK) by member id, from `show stat`."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(2)
+                sock.connect(str(self._socket(lb_id)))
+                sock.sendall(b"show stat\n")
+                chunks = []
+                while chunk := sock.recv(65536):
+                    chunks.append(chunk)
+        except OSError:
+            return {}
+        rows = csv.DictReader(b"".join(chunks).decode().lstrip("# ").splitlines())
+        return {row["svname"]: _state(row["status"])
+                for row in rows if row.get("svname") not in (None, "FRONTEND", "BACKEND")}
+
+    @staticmethod
+    def ensure_gateway(netns: str, gateway: str | None) -> bool:
+        """The namespace's default route (replies to clients beyond the subnet); True if changed."""
+        shown = subprocess.run(["ip", "-n", netns, "route", "show", "default"], capture_output=True, text=True,
+                               check=True, timeout=5).stdout.split()
+        if gateway is None or shown[:3] == ["default", "via", gateway]:
+            return False
+        subprocess.run(["ip", "-n", netns, "route", "replace", "default", "via", gateway], check=True,
+                       capture_output=True, timeout=5)
+        return True
+
+    def stop(self, lb_id: str) -> None:
+        pid = self.running_pid(lb_id)
+        if pid is not None:
+            self._terminate(pid)
+        self._socket(lb_id).unlink(missing_ok=True)
+        shutil.rmtree(self._dir(lb_id), ignore_errors=True)
+        if self.sockets.exists() and not any(self.sockets.iterdir()):
+            self.sockets.rmdir()
+
+    @staticmethod
+    def _terminate(pid: int) -> None:
+        """SIGTERM the master (it stops its workers) and wait for it."""
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 2
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def served(self) -> set[str]:
+        return {p.name for p in self.root.iterdir() if p.is_dir()}
+
+
+def _state(status: str) -> str:
+    """"UP", "UP 1/3" (going down), "DOWN 1/2" (going up), "MAINT (via x)", "no check"..."""
+    return STATES.get(status if status.startswith("no check") else status.split(" ")[0], status)

@@ -1,0 +1,67 @@
+"""plan.loadbalancer: which host realizes a load balancer, and the haproxy proxies it renders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neutrino.plan import HostConfig
+from neutrino.plan.loadbalancer import compile_loadbalancers, render_proxies
+
+HOST = HostConfig.isolated("h1", prefix="t-")
+SUBNET = {"id": "sub", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1", "network_id": "net"}
+
+
+def tree(**pool: Any) -> dict[str, Any]:
+    members = [{"id": "m1", "address": "10.0.0.11", "protocol_port": 8000, "weight": 3},
+               {"id": "m2", "address": "10.0.0.12", "protocol_port": 8000, "weight": 1, "backup": True,
+                "admin_state_up": False}]
+    return {"id": "lb1", "vip_address": "10.0.0.5", "vip_port_id": "vipport0001xyz", "vip_subnet_id": "sub",
+            "revision": 42, "provisioning_status": "ACTIVE",
+            "listeners": [{"id": "l1", "protocol": "HTTP", "protocol_port": 80, "connection_limit": 100,
+                           "default_pool_id": "p1", "timeout_client_data": 20000, "timeout_member_connect": 3000,
+                           "timeout_member_data": 40000}],
+            "pools": [{"id": "p1", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "members": members,
+                       "healthmonitor": None, **pool}]}
+
+
+def port(bound: str) -> dict[str, Any]:
+    return {"id": "vipport0001xyz", "network_id": "net", "binding:host_id": bound}
+
+
+def test_bound_host_realizes_it_in_its_namespace() -> None:
+    [vip] = compile_loadbalancers({"loadbalancers": [tree()]}, HOST, {"vipport0001xyz": port("h1")},
+                                  {"sub": SUBNET})
+    assert (vip.lb.netns, vip.lb.revision, vip.lb.gateway) == ("t-h1-qlbaas-lb1", 42, "10.0.0.1")
+    assert (vip.ifname, vip.address.cidr) == ("vip-vipport0001", "10.0.0.5/24")
+    assert compile_loadbalancers({"loadbalancers": [tree()]}, HOST, {"vipport0001xyz": port("h2")},
+                                 {"sub": SUBNET}) == []
+    leaving = {**tree(), "provisioning_status": "PENDING_DELETE"}
+    assert compile_loadbalancers({"loadbalancers": [leaving]}, HOST, {"vipport0001xyz": port("")},
+                                 {"sub": SUBNET}) == []
+
+
+def test_round_robin_with_weights_backup_and_disabled_members() -> None:
+    config = render_proxies(tree())
+    assert "frontend l1\n    mode http\n    bind 10.0.0.5:80\n    maxconn 100\n    timeout client 20000\n" \
+        "    default_backend p1\n" in config
+    assert "    balance roundrobin\n    timeout connect 3000\n    timeout server 40000\n" in config
+    assert "    server m1 10.0.0.11:8000 weight 3\n" in config
+    assert "    server m2 10.0.0.12:8000 weight 1 backup disabled\n" in config
+
+
+def test_health_monitor_and_persistence() -> None:
+    monitor = {"type": "HTTP", "delay": 2, "timeout": 1, "max_retries": 3, "max_retries_down": 2,
+               "http_method": "GET", "url_path": "/health", "expected_codes": "200-202", "admin_state_up": True}
+    config = render_proxies(tree(lb_algorithm="LEAST_CONNECTIONS", healthmonitor=monitor,
+                                 session_persistence={"type": "SOURCE_IP"}))
+    assert "    balance leastconn\n" in config
+    assert "    stick-table type ip size 10k\n    stick on src\n" in config
+    assert "    option httpchk GET /health\n    http-check expect rstatus ^(200|201|202)$\n" in config
+    assert "server m1 10.0.0.11:8000 weight 3 check inter 2s fall 2 rise 3\n" in config
+    cookie = render_proxies(tree(lb_algorithm="SOURCE_IP", session_persistence={"type": "HTTP_COOKIE"}))
+    assert "    balance source\n    timeout" in cookie and "cookie SRV insert indirect nocache" in cookie
+    assert "weight 3 cookie m1\n" in cookie
+
+
+def test_no_listener_no_haproxy() -> None:
+    assert render_proxies({**tree(), "listeners": []}) == ""
