@@ -17,6 +17,7 @@ from neutrino.api import errors as api_errors
 from neutrino.api import identity as identity_api
 from neutrino.api import internal as internal_api
 from neutrino.api import lab as lab_api
+from neutrino.api import lab_tools
 from neutrino.api import octavia as octavia_api
 from neutrino.api.errors import json_response
 from neutrino.api.v2 import Collection, collection_routes
@@ -120,8 +121,10 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
             Mount("/identity", routes=identity_api.routes(core.identity, settings)),
             Mount("/networking", routes=networking_routes(core)),
             Mount("/internal", routes=internal_api.routes(core.db, core.authenticate)),
-            Mount("/lab", routes=collection_routes(lab_api.collection(settings.host), core.db,
-                                                   core.authenticate, prefix="/v1")),
+            Mount("/lab", routes=[
+                *collection_routes(lab_api.collection(settings.host), core.db, core.authenticate, prefix="/v1"),
+                *lab_tools.routes(core.db, core.authenticate, settings.host),
+            ]),
             Mount("/load-balancer", routes=octavia_api.routes(core.db, core.authenticate, settings.public_url)),
         ],
         lifespan=lambda _app: octavia_api.housekeeping(core.db),

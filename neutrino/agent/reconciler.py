@@ -10,8 +10,9 @@ is replaced, dnsmasq is neither restarted nor signalled.
 
 Steps, in the order that keeps the host safe: namespaces; the firewall
 (before any new tap appears, so a port is never briefly unfiltered); links,
-bridges first; addresses; dnsmasq (host entries, then SIGHUP); lab instances'
-DHCP clients; then garbage: links and namespaces with our names that the
+bridges first; addresses; routers (forwarding, routes, the NAT table and its
+floating IP elements: drivers/routers.py); dnsmasq (host entries, then
+SIGHUP); lab instances' DHCP clients; then garbage: links and namespaces with our names that the
 plan no longer wants. Every object we create has a deterministic name, which
 is how we find what we own after a restart; we touch nothing else.
 
@@ -42,6 +43,7 @@ from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers.dnsmasq import DnsmasqDriver
 from neutrino.agent.drivers.links import LinkDriver, ObservedLink
 from neutrino.agent.drivers.nftables import NftDriver, listing_digest
+from neutrino.agent.drivers.routers import RouterDriver
 from neutrino.lab import instance as lab
 from neutrino.plan import Address, DesiredState, HostConfig, compile_host, names
 
@@ -55,6 +57,7 @@ class SyncReport:
     errors: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)  # empty: the kernel was already right
     seconds: float = 0.0
+    floatingips: dict[str, str] = field(default_factory=dict)  # id -> ACTIVE | DOWN
 
 
 class Agent:
@@ -64,6 +67,7 @@ class Agent:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.links = LinkDriver()
         self.dnsmasq = DnsmasqDriver(self.state_dir)
+        self.routers = RouterDriver(self.links, self.state_dir / "routers")
         self._nft: NftDriver | None = None
         self._worker: ns.NetnsThread | None = None
         self._worker_inode: int | None = None
@@ -84,6 +88,7 @@ class Agent:
             self._ensure_firewall(desired, report)
             observed = self._ensure_links(desired, report)
             self._ensure_addresses(desired, report)
+            self._ensure_routers(desired, report)
             self._ensure_dhcp(desired, report)
             self._ensure_instances(desired, report)
             self._collect_namespaces(desired, report)
@@ -98,6 +103,7 @@ class Agent:
     def teardown(self) -> None:
         """Remove everything this agent made: namespaces, processes, links, tables, state."""
         with self._lock:
+            self.routers.reset()  # its threads sit in the router namespaces
             for network_id in self.dnsmasq.served_networks():
                 self.dnsmasq.stop(network_id)
             for name in self._owned_namespaces():
@@ -117,6 +123,7 @@ class Agent:
 
     def close(self) -> None:
         """Release sockets and threads; the kernel state stays as it is."""
+        self.routers.close()
         self._close_worker()
         self.links.close()
 
@@ -255,6 +262,12 @@ class Agent:
                     report.changes.append(f"set addresses of {ifname}")
             except Exception as error:
                 report.errors.append(f"addresses of {ifname}: {error}")
+
+    def _ensure_routers(self, desired: DesiredState, report: SyncReport) -> None:
+        done = self.routers.ensure_all(desired.routers, desired.upstreams)
+        report.changes += done.changes
+        report.errors += done.errors
+        report.floatingips = done.floatingips
 
     # --- processes -------------------------------------------------------------------
 

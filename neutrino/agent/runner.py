@@ -90,6 +90,7 @@ class Runner:
         self.resync_seconds = resync_seconds
         self._stop = threading.Event()
         self._addresses: dict[str, list[str]] = {}  # instance id -> last seen
+        self._fip_reported: dict[str, tuple[Any, str]] = {}  # id -> (revision_number, status)
 
     def stop(self) -> None:
         self._stop.set()
@@ -106,6 +107,7 @@ class Runner:
                 backoff = min(backoff * 2, 5.0)
 
     def _follow(self, model: Model) -> None:
+        self._fip_reported.clear()
         pending = self._reconcile(model, full=True)
         last_full = time.monotonic()
         while not self._stop.is_set():
@@ -129,8 +131,26 @@ class Runner:
         instances, pending = self._instances(model, desired, refresh=full)
         for error in report.errors:
             log.warning("sync: %s", error)
-        self.feed.report(self.agent.host.name, self._report_body(report, instances))
+        body = self._report_body(report, instances)
+        body["floatingips"] = self._floatingip_statuses(model, report)
+        body["routers"] = {router.id: router.netns for router in desired.routers}
+        body["host_netns"] = self.agent.host.netns
+        body["outside"] = {name: physnet.outside_netns for name, physnet in self.agent.host.physnets.items()
+                           if physnet.outside_netns}
+        self.feed.report(self.agent.host.name, body)
         return pending
+
+    def _floatingip_statuses(self, model: Model, report: SyncReport) -> dict[str, str]:
+        """Statuses the server has not recorded yet (it records them without a feed change)."""
+        fips = model.items["floatingips"]
+        news = {}
+        for fip_id, status in report.floatingips.items():
+            seen = (fips.get(fip_id, {}).get("revision_number"), status)
+            if fips.get(fip_id, {}).get("status") != status and self._fip_reported.get(fip_id) != seen:
+                news[fip_id] = status
+                self._fip_reported[fip_id] = seen
+        return news
+
 
     def _instances(self, model: Model, desired: DesiredState, refresh: bool) -> tuple[dict[str, Any], bool]:
         ports = model.items["ports"]

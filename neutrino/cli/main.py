@@ -12,11 +12,15 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from neutrino.cli import instances
+from neutrino.cli import inspect, instances, lab
 from neutrino.config import make_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(instances.app, name="instance")
+app.add_typer(lab.app, name="lab")
+app.add_typer(inspect.app, name="inspect")
+app.command("outside", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(lab.outside)
+app.command("trace")(inspect.trace)
 console = Console(stderr=True)
 
 HostName = Annotated[Optional[str], typer.Option("--host", help="This host's name in port bindings [default: hostname]")]

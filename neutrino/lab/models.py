@@ -103,3 +103,58 @@ def snapshot(revision: int = 1, **collections: list[Resource]) -> dict[str, Any]
                             "floatingips": []}
     base.update(collections)
     return base
+
+
+
+def router(**fields: Any) -> Resource:
+    return {"id": new_id(), "name": "router", "admin_state_up": True, "status": "ACTIVE",
+            "routes": [], "external_gateway_info": None, **fields}
+
+
+def router_interface(rtr: Resource, net: Resource, sub: Resource) -> Resource:
+    """The router's port on `sub`, holding its gateway IP."""
+    return port(net, sub, sub["gateway_ip"], device_owner="network:router_interface",
+                device_id=rtr["id"], port_security_enabled=False)
+
+
+def router_gateway(rtr: Resource, net: Resource, sub: Resource, ip: str,
+                   enable_snat: bool = True) -> Resource:
+    """The router's port on an external network; sets its external_gateway_info."""
+    gw = port(net, sub, ip, device_owner="network:router_gateway", device_id=rtr["id"],
+              port_security_enabled=False)
+    rtr["external_gateway_info"] = {"network_id": net["id"], "enable_snat": enable_snat,
+                                    "external_fixed_ips": gw["fixed_ips"]}
+    return gw
+
+
+def floatingip(address: str, network: Resource, rtr: Resource | None = None,
+               target: Resource | None = None) -> Resource:
+    """A floating IP, associated with `target`'s first fixed IP through `rtr` when both are given."""
+    associated = rtr is not None and target is not None
+    return {
+        "id": new_id(), "floating_ip_address": address, "floating_network_id": network["id"],
+        "router_id": rtr["id"] if associated and rtr else None,
+        "port_id": target["id"] if associated and target else None,
+        "fixed_ip_address": target["fixed_ips"][0]["ip_address"] if associated and target else None,
+        "status": "DOWN",
+    }
+
+
+def tutorial(host: str, vms: int = 2, enable_snat: bool = True) -> dict[str, Any]:
+    """SCENARIOS.md S2-S4 as a snapshot: ext_net, vlan100 and vlan101, router_100_101 with its
+    gateway (10.10.10.2), DHCP on `host`, and `vms` instances on vlan101 (172.16.101.3, .4, ...)
+    in a group open to all. Ports: the router's three first, then the instances'."""
+    ext = network("flat", name="ext_net", **{"router:external": True})
+    ext_sub = subnet(ext, "10.10.10.0/24", enable_dhcp=False)
+    n100, n101 = network("vlan", 100, name="vlan100"), network("vlan", 101, name="vlan101")
+    s100, s101 = subnet(n100, "172.16.100.0/24"), subnet(n101, "172.16.101.0/24")
+    rtr = router(name="router_100_101")
+    router_ports = [router_interface(rtr, n100, s100), router_interface(rtr, n101, s101),
+                    router_gateway(rtr, ext, ext_sub, "10.10.10.2", enable_snat=enable_snat)]
+    sg = security_group(rule("egress"), rule("ingress"))
+    vm_ports = [port(n101, s101, f"172.16.101.{3 + i}", security_groups=[sg["id"]]) for i in range(vms)]
+    return snapshot(
+        networks=[ext, n100, n101], subnets=[ext_sub, s100, s101], routers=[rtr], security_groups=[sg],
+        ports=[*router_ports, *vm_ports, dhcp_port(n100, s100, "172.16.100.2", host=host),
+               dhcp_port(n101, s101, "172.16.101.2", host=host)],
+        instances=[instance(f"vm{i}", host, p) for i, p in enumerate(vm_ports)])

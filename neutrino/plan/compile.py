@@ -8,6 +8,13 @@ from neutrino.plan import names
 from neutrino.plan.dhcp import compile_dhcp
 from neutrino.plan.firewall import compile_firewall
 from neutrino.plan.host import HostConfig
+from neutrino.plan.routers import (
+    ROUTER_OWNERS,
+    compile_routers,
+    compile_upstreams,
+    local_routers,
+    router_port_networks,
+)
 from neutrino.plan.state import (
     Address,
     DesiredState,
@@ -41,11 +48,12 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
             if port_id in ports:
                 plugged_by[port_id] = (netns, f"eth{index}")
     local_ports = sorted(
-        (p for p in ports.values() if p.get("device_owner") != DHCP_OWNER
+        (p for p in ports.values() if p.get("device_owner") not in (DHCP_OWNER, *ROUTER_OWNERS)
          and (p["id"] in plugged_by or p.get("binding:host_id") == host.name)),
         key=lambda p: p["id"])
     dhcp_ports = sorted((p for p in ports.values() if _is_local_dhcp(p, host)),
                         key=lambda p: p["id"])
+    router_ports = local_routers(model.get("routers", []), ports.values(), host)
 
     namespaces: set[str] = {host.netns} if host.netns else set()
     links: list[Link] = []
@@ -55,7 +63,8 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
     problems: list[str] = []
 
     realized: set[str] = set()
-    for network_id in sorted({p["network_id"] for p in [*local_ports, *dhcp_ports]}):
+    wanted_networks = {p["network_id"] for p in [*local_ports, *dhcp_ports]}
+    for network_id in sorted(wanted_networks | router_port_networks(router_ports)):
         network = networks.get(network_id)
         problem = "unknown network" if network is None else _segment_problem(network, host)
         if problem:
@@ -98,6 +107,14 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         dhcp.append(server)
         addresses += server_addresses
 
+    routing = compile_routers(host, {r["id"]: r for r in model.get("routers", [])}, router_ports,
+                              subnets, model.get("floatingips", []), realized)
+    outside_links, upstreams = compile_upstreams(host, networks.values(), subnets.values())
+    namespaces |= routing.namespaces
+    links += routing.links + outside_links
+    addresses += routing.addresses
+    devices.update(routing.devices)
+
     lab = [
         Instance(instance["id"], netns, port_id, ifname)
         for instance in instances
@@ -119,6 +136,8 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         firewall=firewall,
         ports=dict(sorted(devices.items())),
         problems=tuple(problems),
+        routers=tuple(routing.routers),
+        upstreams=tuple(upstreams),
     )
 
 

@@ -56,6 +56,7 @@ from neutrino.plan.state import (
 )
 
 INTERFACE, GATEWAY = "network:router_interface", "network:router_gateway"
+ROUTER_OWNERS = (INTERFACE, GATEWAY)
 TABLE = "neutrino"
 NAT = {"family": "ip", "table": TABLE}
 FIP_DNAT, FIP_SNAT, INTERNAL = "fip_dnat", "fip_snat", "internal"
@@ -78,7 +79,7 @@ def local_routers(routers: Iterable[Resource], ports: Iterable[Resource], host: 
     """Routers that live on `host`, each with its ports (interfaces and gateway)."""
     owned: dict[str, list[Resource]] = {}
     for port in ports:
-        if port.get("device_owner") in (INTERFACE, GATEWAY):
+        if port.get("device_owner") in ROUTER_OWNERS:
             owned.setdefault(port.get("device_id") or "", []).append(port)
     found = {}
     for router in routers:
@@ -133,7 +134,8 @@ def compile_routers(
                 elif gateway_ip is None:
                     gateway, gateway_ip, next_hop = inside, ip["ip_address"], subnet.get("gateway_ip")
         fips = sorted(fips_by_router.get(router_id, []), key=lambda f: f.address) if gateway else []
-        plan.addresses += [Address(netns, gateway, f"{f.address}/32") for f in fips if gateway]
+        if gateway:
+            plan.addresses += [Address(netns, gateway, f"{f.address}/32") for f in fips]
         routes = [Route(DEFAULT_ROUTE, next_hop)] if next_hop else []
         routes += [Route(r["destination"], r["nexthop"]) for r in router.get("routes") or []]
         snat = bool((router.get("external_gateway_info") or {}).get("enable_snat", True))
@@ -205,15 +207,16 @@ def compile_nat(gateway: str | None, gateway_ip: str | None, internal: list[str]
     return Firewall(tables=(("ip", TABLE),), commands=tuple(commands), digest=digest)
 
 
-def fip_elements(fips: Iterable[FloatingIp], verb: str) -> list[dict[str, Any]]:
-    """`verb` ("add" or "delete") these floating IPs' elements of both maps."""
+def map_elements(verb: str, name: str, elements: list[Any]) -> list[dict[str, Any]]:
+    """`verb` ("add" or "delete") `elements` of the map `name` (keys, or [key, value] to add)."""
+    return [{verb: {"element": {**NAT, "name": name, "elem": elements}}}] if elements else []
+
+
+def fip_elements(fips: Iterable[FloatingIp]) -> list[dict[str, Any]]:
+    """Adds these floating IPs to both maps."""
     fips = list(fips)
-    if not fips:
-        return []
-    return [
-        {verb: {"element": {**NAT, "name": FIP_DNAT, "elem": [[f.address, f.fixed_ip] for f in fips]}}},
-        {verb: {"element": {**NAT, "name": FIP_SNAT, "elem": [[f.fixed_ip, f.address] for f in fips]}}},
-    ]
+    return (map_elements("add", FIP_DNAT, [[f.address, f.fixed_ip] for f in fips])
+            + map_elements("add", FIP_SNAT, [[f.fixed_ip, f.address] for f in fips]))
 
 
 # --- the outside (isolated mode) ----------------------------------------------------
@@ -231,7 +234,7 @@ def compile_upstreams(host: HostConfig, networks: Iterable[Resource], subnets: I
             by_network.setdefault(subnet["network_id"], []).append(subnet)
     links: list[Link] = []
     wanted: dict[tuple[str, str], set[str]] = {}
-    for physnet, config in host.physnets.items():
+    for config in host.physnets.values():
         if config.outside_netns is not None:
             wanted[(config.outside_netns, names.outside_bridge(None))] = set()
     for network in networks:

@@ -1,0 +1,304 @@
+"""Router namespaces: forwarding, static routes, the NAT table and its floating IPs.
+
+The NAT table's rules change rarely (an interface, the gateway, enable_snat);
+floating IPs change often and may number tens of thousands. So the rules are
+replaced whole, in one transaction, only when the plan's digest or the
+kernel's listing of them differs from what was applied, while floating IPs
+are diffed element by element and changed in one transaction that touches
+nothing else. Reading 10,000 map elements back costs tens of milliseconds, so
+the kernel is re-read (which repairs drift) at most every `verify_seconds`
+and when a router's namespace is new; in between, what was last applied is
+the observed state.
+
+A mapping that goes or changes loses its conntrack entries at once; a new one
+is announced by a gratuitous ARP from the gateway interface, so the upstream
+stops sending to a MAC that no longer holds the address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nftables
+from pyroute2.netlink.exceptions import NetlinkError
+
+from neutrino.agent.drivers import conntrack
+from neutrino.agent.drivers import netns as ns
+from neutrino.agent.drivers.links import LinkDriver
+from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, TABLE, fip_elements, map_elements
+from neutrino.plan.state import Address, Route, Router, Upstream
+
+RTPROT_STATIC = 4  # the routes we own carry this protocol; others are the kernel's
+ETH_P_ARP = 0x0806
+ACTIVE, DOWN = "ACTIVE", "DOWN"
+
+
+class NatError(RuntimeError):
+    pass
+
+
+@dataclass
+class Applied:
+    """What one router's namespace holds, as far as we know."""
+
+    inode: int
+    digest: str  # the plan's digest of the table's rules
+    listing: str  # digest of the kernel's listing of them (elements left out)
+    dnat: dict[str, str]  # floating -> fixed
+    snat: dict[str, str]  # fixed -> floating
+    verified_at: float
+
+
+@dataclass
+class RoutersResult:
+    changes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    floatingips: dict[str, str] = field(default_factory=dict)  # id -> ACTIVE | DOWN
+
+
+class Namespace:
+    """A worker thread in one router namespace, with its libnftables context."""
+
+    def __init__(self, name: str) -> None:
+        self.inode = os.stat(ns.NETNS_DIR / name).st_ino
+        self.worker = ns.NetnsThread(name)
+        self.nft: nftables.Nftables = self.worker.call(nftables.Nftables)
+
+    def run(self, command: str, as_json: bool = False, terse: bool = False) -> tuple[int, str, str]:
+        """`terse` leaves set and map elements out of a listing."""
+        def call() -> tuple[int, str, str]:
+            self.nft.set_json_output(as_json)
+            self.nft.set_terse_output(terse)
+            rc, out, err = self.nft.cmd(command)
+            return int(rc), str(out), str(err)
+        return self.worker.call(call)
+
+    def apply(self, commands: list[dict[str, Any]]) -> None:
+        if not commands:
+            return
+        rc, _, err = self.worker.call(lambda: self.nft.json_cmd({"nftables": commands}))
+        if rc != 0:
+            raise NatError(f"nft transaction failed: {str(err).strip()}")
+
+    def close(self) -> None:
+        self.worker.close()
+
+
+class RouterDriver:
+    def __init__(self, links: LinkDriver, state_dir: Path, verify_seconds: float = 5.0) -> None:
+        self.links = links
+        self.state_dir = state_dir
+        self.verify_seconds = verify_seconds
+        self._namespaces: dict[str, Namespace] = {}
+        self._applied: dict[str, Applied] = {}
+
+    # --- public ------------------------------------------------------------------
+
+    def ensure_all(self, routers: tuple[Router, ...], upstreams: tuple[Upstream, ...]) -> RoutersResult:
+        result = RoutersResult()
+        for router in routers:
+            try:
+                self.ensure(router, result)
+                status = ACTIVE
+            except Exception as error:
+                result.errors.append(f"router {router.id}: {error}")
+                self._applied.pop(router.id, None)  # read the kernel again next time
+                status = DOWN
+            result.floatingips.update({fip.id: status for fip in router.floatingips})
+        wanted = {router.id for router in routers}
+        self._release(wanted)
+        for path in self._state_files():
+            if path.stem not in wanted:
+                path.unlink()
+        for upstream in upstreams:
+            try:
+                if self._ensure_upstream(upstream):
+                    result.changes.append(f"set gateway addresses in {upstream.netns} {upstream.bridge}")
+            except Exception as error:
+                result.errors.append(f"outside {upstream.netns} {upstream.bridge}: {error}")
+        return result
+
+    def ensure(self, router: Router, result: RoutersResult) -> None:
+        space = self._namespace(router.id, router.netns)
+        if self._set_forwarding(space, router.forwarding):
+            result.changes.append(f"router {router.id}: forwarding {'on' if router.forwarding else 'off'}")
+        if self._ensure_routes(router):
+            result.changes.append(f"router {router.id}: routes")
+        applied = self._applied.get(router.id)
+        if applied is None or applied.inode != space.inode or \
+                time.monotonic() - applied.verified_at > self.verify_seconds:
+            applied = self._observe(router, space)
+        if applied.digest != router.nat.digest:
+            self._replace(router, space)
+            result.changes.append(f"router {router.id}: replace NAT table {router.nat.digest}")
+            return
+        gone, added = self.update_floatingips(router, space, applied)
+        if gone or added:
+            result.changes.append(f"router {router.id}: floating IPs -{len(gone)} +{len(added)}")
+
+    def update_floatingips(self, router: Router, space: Namespace, applied: Applied) -> tuple[list[str], list[str]]:
+        """Make the maps hold exactly the router's floating IPs; (addresses unmapped, mapped)."""
+        dnat = {f.address: f.fixed_ip for f in router.floatingips}
+        snat = {f.fixed_ip: f.address for f in router.floatingips}
+        stale_dnat = [a for a, fixed in applied.dnat.items() if dnat.get(a) != fixed]
+        stale_snat = [f for f, address in applied.snat.items() if snat.get(f) != address]
+        new = [f for f in router.floatingips if applied.dnat.get(f.address) != f.fixed_ip]
+        new_snat = [f for f in router.floatingips if applied.snat.get(f.fixed_ip) != f.address]
+        commands = (map_elements("delete", FIP_DNAT, stale_dnat) + map_elements("delete", FIP_SNAT, stale_snat)
+                    + map_elements("add", FIP_DNAT, [[f.address, f.fixed_ip] for f in new])
+                    + map_elements("add", FIP_SNAT, [[f.fixed_ip, f.address] for f in new_snat]))
+        if not commands:
+            return [], []
+        space.apply(commands)
+        for address in stale_dnat:
+            del applied.dnat[address]
+        for fixed in stale_snat:
+            del applied.snat[fixed]
+        applied.dnat.update({f.address: f.fixed_ip for f in new})
+        applied.snat.update({f.fixed_ip: f.address for f in new_snat})
+        # The old mappings' connections go now; then the new holders are announced.
+        for address in stale_dnat:
+            conntrack.forget_address(router.netns, address)
+        if router.gateway and new:
+            space.worker.call(lambda: announce(str(router.gateway), [f.address for f in new]))
+        return stale_dnat, [f.address for f in new]
+
+    def close(self) -> None:
+        """Stop the namespaces' threads; the kernel and the state files stay."""
+        self._release(set())
+
+    def reset(self) -> None:
+        """Forget everything, including the state files (after a teardown)."""
+        self.close()
+        for path in self._state_files():
+            path.unlink()
+
+    # --- parts -------------------------------------------------------------------
+
+    def _namespace(self, router_id: str, name: str) -> Namespace:
+        space = self._namespaces.get(router_id)
+        if space is not None and space.inode != os.stat(ns.NETNS_DIR / name).st_ino:
+            space.close()  # the namespace was re-made: our thread sits in the old one
+            space = None
+        if space is None:
+            space = self._namespaces[router_id] = Namespace(name)
+        return space
+
+    def _release(self, keep: set[str]) -> None:
+        for router_id in set(self._namespaces) - keep:
+            self._namespaces.pop(router_id).close()
+        for router_id in set(self._applied) - keep:
+            del self._applied[router_id]
+
+    def _state_files(self) -> list[Path]:
+        return list(self.state_dir.glob("*.json")) if self.state_dir.exists() else []
+
+    @staticmethod
+    def _set_forwarding(space: Namespace, on: bool) -> bool:
+        def write() -> bool:
+            path = Path("/proc/sys/net/ipv4/ip_forward")
+            wanted = "1" if on else "0"
+            if path.read_text().strip() == wanted:
+                return False
+            path.write_text(wanted + "\n")
+            return True
+        return space.worker.call(write)
+
+    def _ensure_routes(self, router: Router) -> bool:
+        sock = self.links.socket(router.netns)
+        present = set()
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for msg in sock.get_routes(family=family, table=254):
+                if msg["proto"] == RTPROT_STATIC:
+                    dst = msg.get("dst") or ("0.0.0.0" if family == socket.AF_INET else "::")
+                    present.add(Route(f"{dst}/{msg['dst_len']}", msg.get("gateway")))
+        wanted = set(router.routes)
+        for route in present - wanted:
+            try:
+                sock.route("del", dst=route.destination, gateway=route.nexthop, proto=RTPROT_STATIC)
+            except NetlinkError:
+                pass  # gone with its interface
+        for route in wanted - present:
+            sock.route("replace", dst=route.destination, gateway=route.nexthop, proto=RTPROT_STATIC)
+        return present != wanted
+
+    def _state_file(self, router_id: str) -> Path:
+        return self.state_dir / f"{router_id}.json"
+
+    def _observe(self, router: Router, space: Namespace) -> Applied:
+        """Read the table back: its rules' listing and both maps' elements."""
+        stored: dict[str, str] = {}
+        if self._state_file(router.id).exists():
+            stored = json.loads(self._state_file(router.id).read_text())
+        rc, text, _ = space.run(f"list table ip {TABLE}", terse=True)
+        listing = _digest(text) if rc == 0 else ""
+        digest = stored.get("digest", "") if listing and listing == stored.get("listing") else ""
+        applied = Applied(space.inode, digest, listing, _elements(space, FIP_DNAT),
+                          _elements(space, FIP_SNAT), time.monotonic())
+        self._applied[router.id] = applied
+        return applied
+
+    def _replace(self, router: Router, space: Namespace) -> None:
+        """The whole table, floating IPs included, in one transaction (rules changed)."""
+        table = {"table": {"family": "ip", "name": TABLE}}
+        commands = [{"add": table}, {"delete": table}, *router.nat.commands,
+                    *fip_elements(router.floatingips)]
+        space.apply(commands)
+        rc, text, err = space.run(f"list table ip {TABLE}", terse=True)
+        if rc != 0:
+            raise NatError(f"NAT table missing after replace: {err.strip()}")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._state_file(router.id).write_text(json.dumps({"digest": router.nat.digest,
+                                                           "listing": _digest(text)}))
+        previous = self._applied.get(router.id)
+        dnat = {f.address: f.fixed_ip for f in router.floatingips}
+        self._applied[router.id] = Applied(space.inode, router.nat.digest, _digest(text), dnat,
+                                           {f.fixed_ip: f.address for f in router.floatingips},
+                                           time.monotonic())
+        if previous is not None:
+            for address, fixed in previous.dnat.items():
+                if dnat.get(address) != fixed:
+                    conntrack.forget_address(router.netns, address)
+        added = [a for a, fixed in dnat.items() if previous is None or previous.dnat.get(a) != fixed]
+        if router.gateway and added:
+            space.worker.call(lambda: announce(str(router.gateway), added))
+
+    def _ensure_upstream(self, upstream: Upstream) -> bool:
+        if upstream.bridge not in self.links.observe(upstream.netns):
+            return False  # made with the host's NIC; next sync
+        wanted = [Address(upstream.netns, upstream.bridge, cidr) for cidr in upstream.cidrs]
+        return self.links.ensure_addresses(upstream.netns, upstream.bridge, wanted)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _elements(space: Namespace, name: str) -> dict[str, str]:
+    rc, out, _ = space.run(f"list map ip {TABLE} {name}", as_json=True)
+    if rc != 0:
+        return {}
+    for item in json.loads(out)["nftables"]:
+        if "map" in item:
+            return {str(key): str(value) for key, value in item["map"].get("elem", [])}
+    return {}
+
+
+def announce(ifname: str, addresses: list[str]) -> None:
+    """Gratuitous ARP requests for `addresses` from `ifname` (in this thread's namespace)."""
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as sock:
+        sock.bind((ifname, ETH_P_ARP))
+        mac = sock.getsockname()[4]
+        for address in addresses:
+            ip = socket.inet_aton(address)
+            arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + ip + b"\x00" * 6 + ip
+            sock.send(b"\xff" * 6 + mac + struct.pack("!H", ETH_P_ARP) + arp)
+

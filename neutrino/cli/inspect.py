@@ -1,0 +1,116 @@
+"""`neutrino inspect ...` and `neutrino trace`: how a resource is implemented, and a packet's path.
+
+Both ask the server (HTTP only), which reads the kernel of this machine's agents.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from neutrino.client import ClientError, Cloud, Session
+
+app = typer.Typer(no_args_is_help=True, help="Show the kernel objects that implement a resource, read from the kernel.")
+out, err = Console(), Console(stderr=True)
+
+CloudOption = Annotated[Optional[str], typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")]
+Format = Annotated[str, typer.Option("-f", "--format", help="tree or json")]
+
+
+def _fetch(method: str, path: str, os_cloud: str | None, **kwargs: Any) -> dict[str, Any]:
+    try:
+        session = Session(Cloud.load(os_cloud))
+        result: dict[str, Any] = session.call(method, session.endpoint("lab") + "/v1" + path, timeout=60, **kwargs)
+        return result
+    except ClientError as error:
+        err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
+
+
+def _tree(label: str, value: Any) -> Tree:
+    tree = Tree(label)
+    _grow(tree, value)
+    return tree
+
+
+def _grow(tree: Tree, value: Any) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and item:
+                _grow(tree.add(f"[bold]{key}[/bold]"), item)
+            elif isinstance(item, str) and "\n" in item:
+                tree.add(f"[bold]{key}[/bold]").add(item.rstrip(), highlight=False)
+            else:
+                tree.add(f"[bold]{key}[/bold]: {item}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if isinstance(item, (dict, list)):
+                _grow(tree.add(f"[dim]{index}[/dim]"), item)
+            else:
+                tree.add(str(item), highlight=False)
+    else:
+        tree.add(str(value))
+
+
+def _show(kind: str, ref: str, fmt: str, os_cloud: str | None) -> None:
+    found = _fetch("GET", f"/inspect/{kind}/{ref}", os_cloud)
+    if fmt == "json":
+        out.print_json(json.dumps(found))
+    else:
+        out.print(_tree(f"[bold]{kind[:-1]} {ref}[/bold] (read from the kernel)", found))
+
+
+@app.command()
+def router(ref: Annotated[str, typer.Argument(help="Router name or ID")], os_cloud: CloudOption = None,
+           fmt: Format = "tree") -> None:
+    """The router's namespace, interfaces, routes, NAT table, floating IP elements and connections."""
+    _show("routers", ref, fmt, os_cloud)
+
+
+@app.command()
+def floatingip(ref: Annotated[str, typer.Argument(help="Floating IP address or ID")], os_cloud: CloudOption = None,
+               fmt: Format = "tree") -> None:
+    """Where the floating IP lives: the gateway interface, its map elements, its live connections."""
+    _show("floatingips", ref, fmt, os_cloud)
+
+
+@app.command()
+def port(ref: Annotated[str, typer.Argument(help="Port ID or name")], os_cloud: CloudOption = None,
+         fmt: Format = "tree") -> None:
+    """The port's tap, bridge, far end and firewall chains."""
+    _show("ports", ref, fmt, os_cloud)
+
+
+def trace(
+    source: Annotated[str, typer.Option("--from", help="Instance name or ID")],
+    destination: Annotated[str, typer.Option("--to", help="IPv4 address")],
+    proto: Annotated[str, typer.Option(help="icmp or tcp")] = "icmp",
+    port: Annotated[Optional[int], typer.Option(help="TCP port")] = None,
+    os_cloud: CloudOption = None,
+    fmt: Format = "table",
+) -> None:
+    """The path a packet takes hop by hop, confirmed by a real probe: `neutrino trace --from vm1 --to 10.10.10.1`."""
+    body: dict[str, Any] = {"from": source, "to": destination, "protocol": proto}
+    if port is not None:
+        body["port"] = port
+    found = _fetch("POST", "/trace", os_cloud, json=body)
+    if fmt == "json":
+        out.print_json(json.dumps(found))
+        return
+    table = Table("#", "Hop", "Device", "Where", "Detail", title=f"{found['from']['name']} ({found['from']['address']}) "
+                  f"-> {destination} {proto}{'/' + str(found['port']) if found['port'] else ''}")
+    for index, hop in enumerate(found["hops"], 1):
+        where = hop.get("netns") or ""
+        detail = hop.get("decision") or hop.get("note") or hop.get("address") or ""
+        table.add_row(str(index), hop["hop"], hop.get("device", ""), where, detail)
+    out.print(table)
+    probe = found["probe"]
+    out.print(f"probe: {probe['sent']} -> {'answered' if probe['reached'] else 'no answer'}; "
+              f"path {'confirmed' if found['confirmed'] else 'NOT confirmed'} by the kernel")
+    for rule in probe.get("matched_rules", []):
+        out.print(f"  matched: {rule}", highlight=False)

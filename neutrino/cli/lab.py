@@ -1,0 +1,91 @@
+"""`neutrino lab up|down` (the tutorial's topology) and `neutrino outside -- CMD` (the internet)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
+from neutrino.client import ClientError, Cloud, Session
+from neutrino.lab.tutorial import STEPS, TAG, Tutorial
+
+app = typer.Typer(no_args_is_help=True, help="The tutorial's lab: two VLANs, a router, source NAT, a floating IP.")
+out, err = Console(), Console(stderr=True)
+
+CloudOption = Annotated[Optional[str], typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")]
+
+
+def fail(error: ClientError) -> None:
+    err.print(f"[red]error:[/red] {error}")
+    raise typer.Exit(1)
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    console=err, transient=False)
+
+
+@app.command()
+def up(os_cloud: CloudOption = None) -> None:
+    """Build SCENARIOS.md's topology through the API and say what to try."""
+    try:
+        tutorial = Tutorial(Session(Cloud.load(os_cloud)))
+        with _progress() as progress:
+            task = progress.add_task("building the lab", total=STEPS)
+
+            def step(what: str) -> None:
+                progress.update(task, description=what, advance=1)
+            built = tutorial.up(step)
+            progress.update(task, description="the lab is up", completed=STEPS)
+    except ClientError as error:
+        fail(error)
+    vm1, vm3 = built.instances["cirros-vm1"], built.instances["cirros-vm3"]
+    out.print(f"\n[bold]The lab is up.[/bold] Floating IP {built.floating_ip} -> cirros-vm3 ({vm3}); "
+              f"router gateway {built.router_gateway}. Try:")
+    tries = [
+        (f"neutrino instance exec cirros-vm1 -- ping -c1 {vm3}", "S2: across the VLANs, through the router"),
+        ("neutrino outside -- sh -c 'mkdir -p /tmp/www && echo outside > /tmp/www/index.html && "
+         "busybox httpd -p 80 -h /tmp/www'", "a web server on the internet"),
+        ("neutrino instance exec cirros-vm1 -- curl -s http://10.10.10.1/", "S3: out through source NAT"),
+        (f"neutrino outside -- curl -s http://{built.floating_ip}/", "S4: the floating IP reaches cirros-vm3"),
+        (f"neutrino outside -- ping -c1 -W1 {vm1}", "the outside cannot reach fixed IPs"),
+        ("neutrino inspect router router_100_101", "what implements the router, read from the kernel"),
+        (f"neutrino inspect floatingip {built.floating_ip}", "its NAT elements and live connections"),
+        ("neutrino trace --from cirros-vm1 --to 10.10.10.1 --proto tcp --port 80", "a packet's path, hop by hop"),
+        ("neutrino lab down", "remove it all"),
+    ]
+    for command, why in tries:
+        out.print(f"  [dim]# {why}[/dim]\n  {command}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def down(os_cloud: CloudOption = None) -> None:
+    """Remove everything `lab up` made (found by its tag)."""
+    try:
+        tutorial = Tutorial(Session(Cloud.load(os_cloud)))
+        with err.status("removing the lab") as status:
+            removed = tutorial.down(lambda what: status.update(f"removing {what}"))
+    except ClientError as error:
+        fail(error)
+    out.print(f"removed {removed} resources tagged {TAG}")
+
+
+def outside(
+    command: Annotated[list[str], typer.Argument(help="The command, after --")],
+    physnet: Annotated[str, typer.Option(help="The physical network whose outside to run in")] = "default",
+    timeout: Annotated[float, typer.Option(help="Seconds before it is stopped")] = 30.0,
+    os_cloud: CloudOption = None,
+) -> None:
+    """Run a command in the outside world of an isolated lab: `neutrino outside -- curl http://10.10.10.3/`."""
+    try:
+        session = Session(Cloud.load(os_cloud))
+        result = session.call("POST", session.endpoint("lab") + "/v1/outside/exec",
+                              json={"command": command, "timeout": timeout, "physnet": physnet}, timeout=timeout + 30)
+    except ClientError as error:
+        fail(error)
+    sys.stdout.write(result["stdout"])
+    sys.stderr.write(result["stderr"])
+    raise typer.Exit(result["exit_status"] if result["exit_status"] >= 0 else 124)

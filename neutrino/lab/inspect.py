@@ -1,0 +1,169 @@
+"""What implements a router, a floating IP or a port, read from the kernel.
+
+Each answer pairs kernel objects (namespaces, interfaces, addresses, routes,
+nft rules and map elements, conntrack entries) with the logical resource
+they belong to. The logical model says where to look; everything shown
+about the kernel is what the kernel says now, not what the database wants.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+from neutrino import errors
+from neutrino.agent.drivers import conntrack
+from neutrino.db import Database
+from neutrino.lab import outside
+from neutrino.plan import firewall, names
+from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, GATEWAY, ROUTER_OWNERS, TABLE
+from neutrino.services import feed
+
+Model = dict[str, Any]
+CONNTRACK_SHOWN = 100
+
+
+def _run(netns: str | None, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    return subprocess.run([*prefix, *argv], capture_output=True, text=True, timeout=10)
+
+
+def interfaces(netns: str | None, *only: str) -> list[dict[str, Any]]:
+    """Links with their addresses, master and state (`only` these names, when given)."""
+    done = _run(netns, ["ip", "-j", "-d", "addr", "show"])
+    found = []
+    for link in json.loads(done.stdout or "[]"):
+        if only and link["ifname"] not in only:
+            continue
+        found.append({
+            "name": link["ifname"], "kind": (link.get("linkinfo") or {}).get("info_kind"),
+            "mac": link.get("address"), "state": link.get("operstate"), "master": link.get("master"),
+            "addresses": [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
+                          if a.get("scope") == "global"],
+        })
+    return found
+
+
+def routes(netns: str) -> list[dict[str, Any]]:
+    done = _run(netns, ["ip", "-j", "route", "show"])
+    return [{"destination": r["dst"], "via": r.get("gateway"), "device": r.get("dev"),
+             "protocol": r.get("protocol"), "source": r.get("prefsrc")}
+            for r in json.loads(done.stdout or "[]")]
+
+
+def nat_rules(netns: str) -> str:
+    """The router's NAT table without its map elements."""
+    return _run(netns, ["nft", "-t", "list", "table", "ip", TABLE]).stdout
+
+
+def map_elements(netns: str, name: str) -> dict[str, str]:
+    done = _run(netns, ["nft", "-j", "list", "map", "ip", TABLE, name])
+    for item in json.loads(done.stdout or '{"nftables": []}')["nftables"]:
+        if "map" in item:
+            return {str(k): str(v) for k, v in item["map"].get("elem", [])}
+    return {}
+
+
+def _forwarding(netns: str) -> bool:
+    return _run(netns, ["cat", "/proc/sys/net/ipv4/ip_forward"]).stdout.strip() == "1"
+
+
+def _one(items: list[Model], ref: str, kind: str, *keys: str) -> Model:
+    found = [item for item in items if any(item.get(key) == ref for key in ("id", *keys))]
+    if len(found) != 1:
+        raise errors.NotFound(f"No single {kind} matches {ref}.")
+    return found[0]
+
+
+def _port_names(port: Model) -> tuple[str, str | None]:
+    """(host-side device, the name of its far end when we make it)."""
+    owner = port.get("device_owner")
+    if owner == GATEWAY:
+        return names.tap(port["id"]), names.router_gateway(port["id"])
+    if owner in ROUTER_OWNERS:
+        return names.tap(port["id"]), names.router_interface(port["id"])
+    if owner == "network:dhcp":
+        return names.tap(port["id"]), names.dhcp_interface(port["id"])
+    return names.tap(port["id"]), None
+
+
+def _host_side(db: Database, host: str, port: Model) -> dict[str, Any]:
+    device, _ = _port_names(port)
+    netns = outside.host_netns(db, port.get("binding:host_id") or host)
+    found = interfaces(netns, device)
+    return {"netns": netns, "device": device, "network_id": port["network_id"],
+            "bridge": names.bridge(port["network_id"]), "link": found[0] if found else None}
+
+
+def router(db: Database, ref: str, host: str) -> dict[str, Any]:
+    model = feed.snapshot(db)
+    rtr = _one(model["routers"], ref, "router", "name")
+    where, netns = outside.router_netns(db, rtr["id"], host)
+    ports = [p for p in model["ports"] if p.get("device_id") == rtr["id"] and p["device_owner"] in ROUTER_OWNERS]
+    present = {link["name"]: link for link in interfaces(netns)}
+    dnat = map_elements(netns, FIP_DNAT)
+    fips = {f["floating_ip_address"]: f["id"] for f in model["floatingips"]}
+    return {
+        "router": {key: rtr.get(key) for key in ("id", "name", "admin_state_up", "external_gateway_info", "routes")},
+        "host": where,
+        "namespace": netns,
+        "forwarding": _forwarding(netns),
+        "interfaces": [{
+            "port_id": p["id"], "role": "gateway" if p["device_owner"] == GATEWAY else "interface",
+            "subnet_ids": [ip["subnet_id"] for ip in p["fixed_ips"]],
+            "link": present.get(_port_names(p)[1] or ""),
+            "host_side": _host_side(db, where, p),
+        } for p in sorted(ports, key=lambda p: p["device_owner"])],
+        "routes": routes(netns),
+        "nat": {"table": nat_rules(netns),
+                "floatingips": [{"floating_ip_address": a, "fixed_ip_address": fixed, "floatingip_id": fips.get(a)}
+                                for a, fixed in sorted(dnat.items())]},
+        "conntrack": conntrack.entries(netns)[:CONNTRACK_SHOWN],
+    }
+
+
+def floatingip(db: Database, ref: str, host: str) -> dict[str, Any]:
+    model = feed.snapshot(db)
+    fip = _one(model["floatingips"], ref, "floating IP", "floating_ip_address")
+    address = fip["floating_ip_address"]
+    answer: dict[str, Any] = {"floatingip": fip}
+    if not fip.get("router_id"):
+        return {**answer, "associated": False}
+    where, netns = outside.router_netns(db, fip["router_id"], host)
+    gateway = [link for link in interfaces(netns) if link["name"].startswith("qg-")]
+    return {
+        **answer, "associated": True, "host": where, "namespace": netns,
+        "gateway_interface": gateway[0] if gateway else None,
+        "address_on_gateway": bool(gateway) and f"{address}/32" in gateway[0]["addresses"],
+        "nat": {FIP_DNAT: map_elements(netns, FIP_DNAT).get(address),
+                FIP_SNAT: map_elements(netns, FIP_SNAT).get(fip.get("fixed_ip_address") or "")},
+        "conntrack": conntrack.entries(netns, address)[:CONNTRACK_SHOWN],
+    }
+
+
+def port(db: Database, ref: str, host: str) -> dict[str, Any]:
+    model = feed.snapshot(db)
+    found = _one(model["ports"], ref, "port", "name")
+    side = _host_side(db, host, found)
+    hostns = side["netns"]
+    far: dict[str, Any] | None = None
+    instance = next((i for i in model["instances"] if found["id"] in i.get("port_ids", [])), None)
+    if instance is not None and instance.get("netns"):
+        far = {"instance_id": instance["id"], "netns": instance["netns"],
+               "links": interfaces(instance["netns"], f"eth{instance['port_ids'].index(found['id'])}")}
+    elif found["device_owner"] in ROUTER_OWNERS:
+        _, netns = outside.router_netns(db, found["device_id"], host)
+        far = {"router_id": found["device_id"], "netns": netns,
+               "links": interfaces(netns, _port_names(found)[1] or "")}
+    chains = {direction: _run(hostns, ["nft", "list", "chain", "bridge", firewall.TABLE, chain(found["id"])]).stdout
+              for direction, chain in (("egress", firewall.egress_chain), ("ingress", firewall.ingress_chain))}
+    return {
+        "port": {key: found.get(key) for key in ("id", "name", "network_id", "mac_address", "fixed_ips",
+                                                 "device_owner", "device_id", "status", "port_security_enabled",
+                                                 "security_groups", "allowed_address_pairs")},
+        "host_side": side,
+        "far_end": far,
+        "firewall": {d: text for d, text in chains.items() if text} or None,
+        "floatingips": [f for f in model["floatingips"] if f.get("port_id") == found["id"]],
+    }

@@ -1,0 +1,64 @@
+"""The outside world of an isolated lab, and where the agents put things.
+
+In the isolated mode a physical network ends in an "outside" namespace
+(`<prefix>nout-<physnet>`) shared by the machine's simulated hosts. The
+agent makes it the upstream router of the tutorial: it holds the gateway
+address of every subnet of every external network on that physical network,
+so a person or a test can stand there as "the internet" (ping a floating IP,
+curl an instance, serve a page that instances fetch through source NAT).
+In production the physical network is the host's own interface and the
+upstream is real; there is no outside namespace then.
+
+Agents report the namespaces they made (host, routers, outside); the server
+finds them here, to run a command outside or to read the kernel's view of a
+router. Like an instance's exec, this works for the agents of this machine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from neutrino import errors
+from neutrino.db import Database, schema
+from neutrino.lab.instance import exec_in_instance
+
+
+def agent_reports(db: Database, prefer: str) -> list[tuple[str, dict[str, Any]]]:
+    """(host, last report) of every agent, `prefer`'s first."""
+    A = schema.agents
+    with db.read() as conn:
+        rows = conn.execute(select(A.c.host, A.c.report)).all()
+    return sorted(((row.host, row.report or {}) for row in rows), key=lambda item: item[0] != prefer)
+
+
+def outside_netns(db: Database, physnet: str, prefer: str) -> str:
+    for _host, report in agent_reports(db, prefer):
+        netns = (report.get("outside") or {}).get(physnet)
+        if netns:
+            return str(netns)
+    raise errors.Conflict(f"No agent reports an outside namespace for physical network {physnet} "
+                          "(it exists only in the isolated mode).")
+
+
+def router_netns(db: Database, router_id: str, prefer: str) -> tuple[str, str]:
+    """(host, namespace) of the router, as its agent reported them."""
+    for host, report in agent_reports(db, prefer):
+        netns = (report.get("routers") or {}).get(router_id)
+        if netns:
+            return host, str(netns)
+    raise errors.Conflict(f"No agent reports router {router_id} as realized yet.")
+
+
+def host_netns(db: Database, host: str) -> str | None:
+    """The namespace that is `host`'s data plane (None: the root namespace)."""
+    for name, report in agent_reports(db, host):
+        if name == host:
+            return report.get("host_netns")
+    return None
+
+
+def run_outside(db: Database, physnet: str, command: list[str], timeout: float, prefer: str) -> dict[str, Any]:
+    status, stdout, stderr = exec_in_instance(outside_netns(db, physnet, prefer), command, timeout)
+    return {"exit_status": status, "stdout": stdout, "stderr": stderr}

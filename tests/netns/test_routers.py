@@ -1,0 +1,97 @@
+"""Routers on the kernel, at the agent level: restart, drift, incremental == fresh, element-only changes."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from typing import Any
+
+from netlab import Lab, ping, sync, wait_for
+
+from neutrino.lab import models
+from neutrino.plan import HostConfig, names
+
+
+def router_netns(host: HostConfig, model: dict[str, Any]) -> str:
+    return names.router_netns(host, model["routers"][0]["id"])
+
+
+def nft(netns: str, *args: str) -> str:
+    return subprocess.run(["ip", "netns", "exec", netns, "nft", *args], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def associate(model: dict[str, Any], fip: dict[str, Any], vm: int | None) -> None:
+    target = model["ports"][3 + vm] if vm is not None else None
+    fip.update(router_id=model["routers"][0]["id"] if target else None, port_id=target["id"] if target else None,
+               fixed_ip_address=target["fixed_ips"][0]["ip_address"] if target else None)
+    model["revision"] += 1
+
+
+def test_restart_changes_nothing_and_drift_is_repaired(lab: Lab) -> None:
+    host = lab.host()
+    model = models.tutorial(host.name, vms=1)
+    model["floatingips"] = [models.floatingip("10.10.10.3", model["networks"][0], model["routers"][0],
+                                              model["ports"][3])]
+    agent = lab.agent(host)
+    report = sync(agent, model)
+    assert report.floatingips == {model["floatingips"][0]["id"]: "ACTIVE"}
+    netns = router_netns(host, model)
+    table = nft(netns, "list", "table", "ip", "neutrino")
+    vm = lab.wait_ip(host, model["instances"][0], "172.16.101.3")
+    assert wait_for(lambda: ping(vm, "10.10.10.1"))
+    assert ping(f"{lab.prefix}nout-default", "10.10.10.3")
+
+    agent.close()
+    again = lab.agent(host)
+    assert sync(again, model).changes == []
+    assert nft(netns, "list", "table", "ip", "neutrino") == table
+
+    # A floating IP deleted by hand comes back once the agent reads the kernel again.
+    nft(netns, "delete", "element", "ip", "neutrino", "fip_dnat", "{ 10.10.10.3 }")
+    again.routers.verify_seconds = 0
+    assert "floating IPs -0 +1" in " ".join(sync(again, model).changes)
+    assert nft(netns, "list", "table", "ip", "neutrino") == table
+    nft(netns, "delete", "table", "ip", "neutrino")
+    assert any("replace NAT table" in change for change in sync(again, model).changes)
+    assert nft(netns, "list", "table", "ip", "neutrino") == table
+
+
+def test_floating_ip_changes_touch_elements_only_and_equal_a_fresh_sync(lab: Lab) -> None:
+    host = lab.host()
+    model = models.tutorial(host.name, vms=3)
+    fips = [models.floatingip(f"10.10.10.{20 + i}", model["networks"][0]) for i in range(3)]
+    model["floatingips"] = fips
+    agent = lab.agent(host)
+    sync(agent, model)
+    netns = router_netns(host, model)
+    handles = nft(netns, "-a", "list", "chain", "ip", "neutrino", "postrouting")
+    for fip, vm in ((fips[0], 0), (fips[1], 1), (fips[0], 2), (fips[1], None), (fips[2], 1), (fips[0], 0)):
+        associate(model, fip, vm)
+        changes = sync(agent, model).changes
+        assert not any("replace NAT table" in change for change in changes)
+    assert nft(netns, "-a", "list", "chain", "ip", "neutrino", "postrouting") == handles  # rules untouched
+    incremental = nft(netns, "list", "table", "ip", "neutrino")
+    addresses = subprocess.run(["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True, text=True).stdout
+
+    agent.teardown()
+    fresh = lab.agent(host)
+    sync(fresh, copy.deepcopy(model))
+    assert nft(netns, "list", "table", "ip", "neutrino") == incremental
+    assert subprocess.run(["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True,
+                          text=True).stdout.split() == addresses.split()
+
+
+def test_admin_down_stops_forwarding(lab: Lab) -> None:
+    host = lab.host()
+    model = models.tutorial(host.name, vms=1)
+    agent = lab.agent(host)
+    sync(agent, model)
+    vm = lab.wait_ip(host, model["instances"][0], "172.16.101.3")
+    assert wait_for(lambda: ping(vm, "10.10.10.1"))
+    model["routers"][0]["admin_state_up"] = False
+    sync(agent, model)
+    assert not ping(vm, "10.10.10.1")
+    model["routers"][0]["admin_state_up"] = True
+    sync(agent, model)
+    assert ping(vm, "10.10.10.1")
