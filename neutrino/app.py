@@ -36,6 +36,7 @@ from neutrino.services.ports import Ports
 from neutrino.services.routers import Routers
 from neutrino.services.security_groups import SecurityGroupRules, SecurityGroups
 from neutrino.services.subnets import Subnets
+from neutrino.web import routes as dashboard_routes
 
 log = logging.getLogger("neutrino")
 
@@ -125,6 +126,7 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
                 *collection_routes(lab_api.collection(settings.host), core.db, core.authenticate, prefix="/v1"),
                 *lab_tools.routes(core.db, core.authenticate, settings.host),
             ]),
+            Mount("/dashboard", routes=dashboard_routes()),
             Mount("/load-balancer", routes=octavia_api.routes(core.db, core.authenticate, settings.public_url)),
         ],
         lifespan=lambda _app: octavia_api.housekeeping(core.db),

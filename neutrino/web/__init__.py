@@ -1,0 +1,27 @@
+"""The dashboard at /dashboard: every scenario by clicking, over the public APIs only."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from neutrino.web import admin, auth, explain, floatingips, instances, loadbalancers, networks, routers, \
+    security_groups, topology
+from neutrino.web.ui import HERE, PREFIX, Dashboard
+
+
+def routes() -> list[BaseRoute]:
+    dashboard = Dashboard()
+
+    async def home(_request: Request) -> Response:
+        return RedirectResponse(PREFIX + "/project/topology", status_code=303)
+
+    pages = [networks, routers, floatingips, security_groups, instances, loadbalancers, topology, admin, explain]
+    return [
+        Route("/", home),
+        Mount("/static", app=StaticFiles(directory=HERE / "static"), name="dashboard-static"),
+        *auth.routes(dashboard),
+        *[route for module in pages for route in module.routes(dashboard)],
+    ]

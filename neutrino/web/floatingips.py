@@ -1,0 +1,83 @@
+"""Floating IPs: allocate from a pool, associate with an instance's port, disassociate, release."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from neutrino.web.networks import NET
+from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
+
+LAB = "lab"
+
+
+async def instance_names(ui: Ui) -> dict[str, str]:
+    instances = (await ui.api.get(LAB, "/v1/instances", project_id=ui.project_id, fields=["id", "name"]))
+    return {i["id"]: i["name"] or i["id"] for i in instances["instances"]}
+
+
+async def targets(ui: Ui) -> list[dict[str, Any]]:
+    """Ports a floating IP can point at, labelled as Horizon does: `instance: fixed IP`."""
+    ports = (await ui.api.get(NET, "/v2.0/ports", project_id=ui.project_id,
+                              fields=["id", "name", "device_id", "device_owner", "fixed_ips"]))["ports"]
+    names = await instance_names(ui)
+    choices = []
+    for port in ports:
+        owner = port["device_owner"]
+        if not (owner.startswith("compute:") or owner == "Octavia" or (not owner and port["name"])):
+            continue
+        owner_name = names.get(port["device_id"]) or port["name"] or port["id"][:8]
+        for ip in port["fixed_ips"]:
+            if ":" not in ip["ip_address"]:
+                choices.append({"value": f"{port['id']}_{ip['ip_address']}",
+                                "label": f"{owner_name}: {ip['ip_address']}"})
+    return sorted(choices, key=lambda c: c["label"])
+
+
+def routes(d: Dashboard) -> list[BaseRoute]:
+    async def floatingips_page(ui: Ui) -> Response:
+        fips = (await ui.api.get(NET, "/v2.0/floatingips", project_id=ui.project_id))["floatingips"]
+        pools = (await ui.api.get(NET, "/v2.0/networks", **{"router:external": "true"}))["networks"]
+        return ui.render("floatingips.html", floatingips=fips, pools=pools,
+                         pool_names={p["id"]: p["name"] for p in pools}, names=await instance_names(ui))
+
+    async def allocate(ui: Ui, form: Form) -> Done:
+        body = {"floating_network_id": form.require("pool", "Pool"), "description": form.get("description")}
+        fip = (await ui.api.post(NET, "/v2.0/floatingips", {"floatingip": body}))["floatingip"]
+        return Done(f"{PREFIX}/project/floating-ips/{fip['id']}",
+                    f"Allocated {fip['floating_ip_address']} to the project.")
+
+    async def floatingip_page(ui: Ui) -> Response:
+        fip = (await ui.api.get(NET, f"/v2.0/floatingips/{ui.param('id')}"))["floatingip"]
+        pool = (await ui.api.get(NET, f"/v2.0/networks/{fip['floating_network_id']}"))["network"]
+        return ui.render("floatingip.html", fip=fip, pool=pool, targets=await targets(ui),
+                         names=await instance_names(ui))
+
+    def at(ui: Ui) -> str:
+        return f"{PREFIX}/project/floating-ips/{ui.param('id')}"
+
+    async def associate(ui: Ui, form: Form) -> Done:
+        port_id, _, address = form.require("target", "Port to be associated").partition("_")
+        body = {"port_id": port_id, "fixed_ip_address": address}
+        fip = (await ui.api.put(NET, f"/v2.0/floatingips/{ui.param('id')}", {"floatingip": body}))["floatingip"]
+        return Done(at(ui), f"Associated {fip['floating_ip_address']} with {address}.")
+
+    async def disassociate(ui: Ui, _form: Form) -> Done:
+        await ui.api.put(NET, f"/v2.0/floatingips/{ui.param('id')}", {"floatingip": {"port_id": None}})
+        return Done(at(ui), "Disassociated the floating IP.")
+
+    async def release(ui: Ui, _form: Form) -> Done:
+        await ui.api.delete(NET, f"/v2.0/floatingips/{ui.param('id')}")
+        return Done(f"{PREFIX}/project/floating-ips", "Released the floating IP.")
+
+    page = "/project/floating-ips/{id}"
+    return [
+        d.page("/project/floating-ips", floatingips_page),
+        d.action("/project/floating-ips", floatingips_page, allocate, "allocate"),
+        d.page(page, floatingip_page),
+        d.action(page + "/associate", floatingip_page, associate, "associate"),
+        d.action(page + "/disassociate", floatingip_page, disassociate, "associate"),
+        d.action(page + "/release", floatingip_page, release, "release"),
+    ]

@@ -1,0 +1,60 @@
+"""Lab instances: launch on networks or ports, delete, and run a command inside one."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from neutrino.web.clients import ApiError
+from neutrino.web.floatingips import LAB
+from neutrino.web.networks import NET, project_networks
+from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
+
+
+def routes(d: Dashboard) -> list[BaseRoute]:
+    async def instances_page(ui: Ui) -> Response:
+        instances = (await ui.api.get(LAB, "/v1/instances", project_id=ui.project_id))["instances"]
+        networks = [n for n in await project_networks(ui) if not n.get("router:external") or n["shared"]]
+        free_ports = (await ui.api.get(NET, "/v2.0/ports", project_id=ui.project_id, device_owner="",
+                                       fields=["id", "name", "fixed_ips", "network_id"]))["ports"]
+        return ui.render("instances.html", instances=instances, networks=networks, free_ports=free_ports,
+                         network_names={n["id"]: n["name"] for n in networks})
+
+    async def launch(ui: Ui, form: Form) -> Done:
+        body: dict[str, Any] = {"name": form.require("name", "Instance name"),
+                                "networks": [{"network_id": n} for n in form.getlist("network_id")],
+                                "ports": form.getlist("port_id")}
+        if not body["networks"] and not body["ports"]:
+            raise ApiError(400, "Choose at least one network or port.")
+        instance = (await ui.api.post(LAB, "/v1/instances", {"instance": body}))["instance"]
+        return Done(f"{PREFIX}/project/instances/{instance['id']}", f"Launching {instance['name']}.")
+
+    async def instance_page(ui: Ui) -> Response:
+        instance = (await ui.api.get(LAB, f"/v1/instances/{ui.param('id')}"))["instance"]
+        ports = (await ui.api.get(NET, "/v2.0/ports", id=instance["port_ids"]))["ports"] \
+            if instance["port_ids"] else []
+        return ui.render("instance.html", instance=instance, ports=ports)
+
+    async def delete_instance(ui: Ui, _form: Form) -> Done:
+        await ui.api.delete(LAB, f"/v1/instances/{ui.param('id')}")
+        return Done(f"{PREFIX}/project/instances", "Deleted the instance.")
+
+    async def run(ui: Ui, body: dict[str, Any]) -> Any:
+        """The console panel: `{"command": "ping -c1 10.0.0.1"}` in, the command's output out."""
+        try:
+            command = shlex.split(str(body.get("command", "")))
+        except ValueError as error:
+            raise ApiError(400, f"Cannot parse the command: {error}") from error
+        return await ui.api.post(LAB, f"/v1/instances/{ui.param('id')}/exec", {"command": command, "timeout": 20})
+
+    page = "/project/instances/{id}"
+    return [
+        d.page("/project/instances", instances_page),
+        d.action("/project/instances", instances_page, launch, "launch"),
+        d.page(page, instance_page),
+        d.action(page + "/delete", instance_page, delete_instance, "delete-instance"),
+        d.json_action(page + "/exec", run),
+    ]

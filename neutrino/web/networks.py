@@ -1,0 +1,152 @@
+"""Networks (with their subnets in the same wizard), subnets and ports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from neutrino.web.clients import ApiError
+from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
+
+NET = "network"
+
+
+def by_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {item["id"]: item for item in items}
+
+
+async def project_networks(ui: Ui) -> list[dict[str, Any]]:
+    """The project's own networks plus the shared and external ones it may use (as Horizon lists them)."""
+    found: dict[str, dict[str, Any]] = {}
+    for query in ({"project_id": ui.project_id}, {"shared": "true"}, {"router:external": "true"}):
+        for net in (await ui.api.get(NET, "/v2.0/networks", **query))["networks"]:
+            found[net["id"]] = net
+    return sorted(found.values(), key=lambda n: (n["name"], n["id"]))
+
+
+async def subnets_of(ui: Ui, networks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    if not networks:
+        return {}
+    ids = [n["id"] for n in networks]
+    return by_id((await ui.api.get(NET, "/v2.0/subnets", network_id=ids))["subnets"])
+
+
+def provider_values(form: Form) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if kind := form.get("network_type"):
+        values["provider:network_type"] = kind
+        if physnet := form.get("physical_network"):
+            values["provider:physical_network"] = physnet
+        if segment := form.get("segmentation_id"):
+            if not segment.isdigit():
+                raise ApiError(400, "Segmentation ID must be a number.")
+            values["provider:segmentation_id"] = int(segment)
+    return values
+
+
+def subnet_body(form: Form, network_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"network_id": network_id, "ip_version": 4, "name": form.get("subnet_name"),
+                            "cidr": form.require("cidr", "Network address"),
+                            "enable_dhcp": form.flag("enable_dhcp") or not form.get("dhcp_choice")}
+    if form.flag("no_gateway"):
+        body["gateway_ip"] = None
+    elif gateway := form.get("gateway_ip"):
+        body["gateway_ip"] = gateway
+    if dns := form.getlist("dns"):
+        body["dns_nameservers"] = [d for line in dns for d in line.replace(",", " ").split()]
+    return body
+
+
+def routes(d: Dashboard) -> list[BaseRoute]:
+    async def networks_page(ui: Ui, admin: bool = False) -> Response:
+        nets = (await ui.api.get(NET, "/v2.0/networks"))["networks"] if admin else await project_networks(ui)
+        subnets = await subnets_of(ui, nets)
+        projects = {p["id"]: p["name"] for p in ui.session.projects}
+        return ui.render("networks.html", networks=nets, subnets=subnets, admin=admin, projects=projects)
+
+    async def admin_networks_page(ui: Ui) -> Response:
+        return await networks_page(ui, admin=True)
+
+    async def create_network(ui: Ui, form: Form) -> Done:
+        body: dict[str, Any] = {"name": form.get("name"), "admin_state_up": not form.flag("admin_down")}
+        if ui.session.is_admin:
+            body.update(provider_values(form))
+            body["shared"] = form.flag("shared")
+            body["router:external"] = form.flag("external")
+            if project := form.get("project_id"):
+                body["project_id"] = project
+        net = (await ui.api.post(NET, "/v2.0/networks", {"network": body}))["network"]
+        if form.get("cidr"):
+            try:
+                await ui.api.post(NET, "/v2.0/subnets", {"subnet": subnet_body(form, net["id"])})
+            except ApiError as error:
+                await ui.api.delete(NET, f"/v2.0/networks/{net['id']}")  # the wizard is all or nothing
+                raise ApiError(error.status, f"Subnet: {error}") from error
+        return Done(f"{PREFIX}/project/networks/{net['id']}", f"Created network {net['name'] or net['id']}.")
+
+    async def network_page(ui: Ui) -> Response:
+        net = (await ui.api.get(NET, f"/v2.0/networks/{ui.param('id')}"))["network"]
+        subnets = (await ui.api.get(NET, "/v2.0/subnets", network_id=net["id"]))["subnets"]
+        ports = (await ui.api.get(NET, "/v2.0/ports", network_id=net["id"]))["ports"]
+        return ui.render("network.html", network=net, subnets=subnets, ports=ports,
+                         subnet_names={s["id"]: s["name"] or s["cidr"] for s in subnets})
+
+    async def update_network(ui: Ui, form: Form) -> Done:
+        body: dict[str, Any] = {"name": form.get("name"), "admin_state_up": form.flag("admin_state_up")}
+        if ui.session.is_admin:
+            body["shared"] = form.flag("shared")
+            body["router:external"] = form.flag("external")
+        await ui.api.put(NET, f"/v2.0/networks/{ui.param('id')}", {"network": body})
+        return Done(f"{PREFIX}/project/networks/{ui.param('id')}", "Saved the network.")
+
+    async def delete_network(ui: Ui, _form: Form) -> Done:
+        await ui.api.delete(NET, f"/v2.0/networks/{ui.param('id')}")
+        return Done(f"{PREFIX}/project/networks", "Deleted the network.")
+
+    async def create_subnet(ui: Ui, form: Form) -> Done:
+        await ui.api.post(NET, "/v2.0/subnets", {"subnet": subnet_body(form, ui.param("id"))})
+        return Done(f"{PREFIX}/project/networks/{ui.param('id')}", "Created the subnet.")
+
+    async def delete_subnet(ui: Ui, form: Form) -> Done:
+        await ui.api.delete(NET, f"/v2.0/subnets/{form.require('subnet_id', 'Subnet')}")
+        return Done(f"{PREFIX}/project/networks/{ui.param('id')}", "Deleted the subnet.")
+
+    async def create_port(ui: Ui, form: Form) -> Done:
+        body: dict[str, Any] = {"network_id": ui.param("id"), "name": form.get("name")}
+        if address := form.get("ip_address"):
+            fixed: dict[str, str] = {"ip_address": address}
+            if subnet := form.get("subnet_id"):
+                fixed["subnet_id"] = subnet
+            body["fixed_ips"] = [fixed]
+        port = (await ui.api.post(NET, "/v2.0/ports", {"port": body}))["port"]
+        return Done(f"{PREFIX}/project/ports/{port['id']}", "Created the port.")
+
+    async def port_page(ui: Ui) -> Response:
+        port = (await ui.api.get(NET, f"/v2.0/ports/{ui.param('id')}"))["port"]
+        network = (await ui.api.get(NET, f"/v2.0/networks/{port['network_id']}"))["network"]
+        groups = (await ui.api.get(NET, "/v2.0/security-groups", id=port["security_groups"]))["security_groups"] \
+            if port["security_groups"] else []
+        return ui.render("port.html", port=port, network=network, groups=groups)
+
+    async def delete_port(ui: Ui, _form: Form) -> Done:
+        port = (await ui.api.get(NET, f"/v2.0/ports/{ui.param('id')}"))["port"]
+        await ui.api.delete(NET, f"/v2.0/ports/{port['id']}")
+        return Done(f"{PREFIX}/project/networks/{port['network_id']}", "Deleted the port.")
+
+    net_page = "/project/networks/{id}"
+    return [
+        d.page("/project/networks", networks_page),
+        d.page("/admin/networks", admin_networks_page, admin=True),
+        d.action("/project/networks", networks_page, create_network, "create-network"),
+        d.action("/admin/networks", admin_networks_page, create_network, "create-network"),
+        d.page(net_page, network_page),
+        d.action(net_page + "/edit", network_page, update_network, "edit-network"),
+        d.action(net_page + "/delete", network_page, delete_network, "delete-network"),
+        d.action(net_page + "/subnets", network_page, create_subnet, "create-subnet"),
+        d.action(net_page + "/subnets/delete", network_page, delete_subnet, "subnets"),
+        d.action(net_page + "/ports", network_page, create_port, "create-port"),
+        d.page("/project/ports/{id}", port_page),
+        d.action("/project/ports/{id}/delete", port_page, delete_port, "delete-port"),
+    ]

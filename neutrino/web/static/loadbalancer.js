@@ -1,0 +1,52 @@
+// The load balancer's wizard steps and status tree, polled until nothing is pending.
+"use strict";
+
+const statusBadge = (value) => {
+  const span = document.createElement("span");
+  span.className = `status s-${(value || "unknown").toLowerCase()}`;
+  span.textContent = value || "—";
+  return span;
+};
+
+function treeItem(kind, item, children) {
+  const li = document.createElement("li");
+  li.append(`${kind} ${item.name || item.address || item.id.slice(0, 8)} `);
+  if (item.provisioning_status) li.append(statusBadge(item.provisioning_status), " ");
+  if (item.operating_status) li.append(statusBadge(item.operating_status));
+  if (children.length) { const ul = document.createElement("ul"); ul.append(...children); li.append(ul); }
+  return li;
+}
+
+function render(section, state) {
+  const lb = state.tree;
+  const members = (pool) => (pool.members || []).map((m) => treeItem("member", m, []));
+  const monitor = (pool) => (pool.health_monitor ? [treeItem("health monitor", pool.health_monitor, [])] : []);
+  const pools = (listener) => (listener.pools || []).map((p) => treeItem("pool", p, [...members(p), ...monitor(p)]));
+  const listeners = (lb.listeners || []).map((l) => treeItem("listener", l, pools(l)));
+  section.querySelector(".tree").replaceChildren(treeItem("load balancer", lb, listeners));
+  const steps = section.querySelector(".steps");
+  steps.replaceChildren(...state.steps.map((s) => {
+    const li = document.createElement("li");
+    li.className = s.state;
+    li.textContent = `${s.name}: ${s.state}${s.message ? " — " + s.message : ""}`;
+    return li;
+  }));
+}
+
+for (const section of document.querySelectorAll("[data-status]")) {
+  const poll = async () => {
+    try {
+      const response = await fetch(section.dataset.status);
+      if (response.ok) {
+        const state = await response.json();
+        render(section, state);
+        const busy = state.steps.some((s) => s.state === "waiting" || s.state === "running")
+          || JSON.stringify(state.tree).includes("PENDING_");
+        section.dataset.settled = busy ? "no" : "yes";
+      }
+    } finally {
+      setTimeout(poll, section.dataset.settled === "yes" ? 3000 : 700);
+    }
+  };
+  poll();
+}

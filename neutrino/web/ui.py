@@ -1,0 +1,213 @@
+"""The dashboard's request plumbing: sessions, pages, actions, feedback.
+
+A page is `async (ui) -> Response`; an action is `async (ui, form) -> Done`
+bound to the page its form lives on. An action that fails with an API error
+re-renders that page with the API's message next to the form (status 4xx);
+one that succeeds redirects (303) to where it says and the next page shows
+its notice. Every POST must carry the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from neutrino.web.clients import Api, ApiError, Http, service_paths
+from neutrino.web.sessions import COOKIE, Session, Sessions
+
+log = logging.getLogger("neutrino.web")
+PREFIX = "/dashboard"
+HERE = Path(__file__).parent
+
+
+class Form:
+    """A submitted urlencoded form (parsed here: no multipart dependency is needed)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self.pairs = pairs
+
+    def get(self, name: str, default: str = "") -> str:
+        return next((v.strip() for k, v in self.pairs if k == name), default)
+
+    def getlist(self, name: str) -> list[str]:
+        return [v.strip() for k, v in self.pairs if k == name and v.strip()]
+
+    def flag(self, name: str) -> bool:
+        return self.get(name) in ("on", "true", "1", "yes")
+
+    def require(self, name: str, label: str) -> str:
+        value = self.get(name)
+        if not value:
+            raise ApiError(400, f"{label} is required.")
+        return value
+
+
+@dataclass
+class Done:
+    """A successful action: where to go next and what to tell the user."""
+
+    location: str
+    notice: str
+
+
+@dataclass
+class Ui:
+    request: Request
+    session: Session
+    api: Api
+    dashboard: Dashboard
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = self.dashboard.templates.get_template(template).render(
+            session=self.session, errors=self.errors, notice=self.session.pop_notice(),
+            path=self.request.url.path, prefix=PREFIX, **context)
+        return HTMLResponse(html, status_code=status)
+
+    @property
+    def project_id(self) -> str:
+        return str(self.session.project["id"])
+
+    def param(self, name: str) -> str:
+        return str(self.request.path_params[name])
+
+
+View = Callable[[Ui], Awaitable[Response]]
+Handler = Callable[[Ui, Form], Awaitable[Done]]
+
+
+def since(value: str | None) -> str:
+    """A timestamp as 'N min ago', the way people read lists."""
+    if not value:
+        return ""
+    try:
+        seconds = time.time() - datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return value
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return "just now"
+
+
+class Dashboard:
+    def __init__(self) -> None:
+        self.sessions = Sessions()
+        self.templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+            undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        self.templates.filters["since"] = since
+        self._http: Http | None = None
+
+    def http(self, request: Request) -> Http:
+        """The in-process client of the whole application this dashboard is mounted in."""
+        if self._http is None:
+            self._http = Http(request.scope["app"])
+        return self._http
+
+    def session_of(self, request: Request) -> Session | None:
+        return self.sessions.get(request.cookies.get(COOKIE))
+
+    def ui(self, request: Request) -> Ui | None:
+        session = self.session_of(request)
+        if session is None:
+            return None
+        return Ui(request, session, Api(self.http(request), session.token, session.services), self)
+
+    def page(self, path: str, view: View, admin: bool = False) -> Route:
+        async def endpoint(request: Request) -> Response:
+            ui = self.ui(request)
+            if ui is None:
+                return to_login(request)
+            if admin and not ui.session.is_admin:
+                return ui.render("error.html", 403, message="This page is for administrators.")
+            try:
+                return await view(ui)
+            except ApiError as error:
+                return ui.render("error.html", error.status, message=str(error))
+            except Exception:  # a page shows a message, never a stack trace; the log has it
+                log.exception("dashboard page %s failed", request.url.path)
+                return ui.render("error.html", 500, message="This page failed; the server's log says why.")
+        return Route(path, endpoint, methods=["GET"])
+
+    def action(self, path: str, view: View, handler: Handler, form: str) -> Route:
+        """POST `path`: run `handler`; on an API error show `view` with the message at form `form`."""
+        async def endpoint(request: Request) -> Response:
+            ui = self.ui(request)
+            if ui is None:
+                return to_login(request)
+            submitted = Form(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+            if not ui.session.csrf_ok(submitted.get("csrf_token") or request.headers.get("x-csrf-token")):
+                return ui.render("error.html", 403, message="The form expired; reload the page and try again.")
+            try:
+                done = await handler(ui, submitted)
+            except ApiError as error:
+                ui.errors[form] = str(error)
+                try:
+                    page = await view(ui)
+                except ApiError as gone:  # the page's own resource went away meanwhile
+                    return ui.render("error.html", gone.status, message=str(gone))
+                page.status_code = error.status if 400 <= error.status < 500 else 409
+                return page
+            ui.session.notice = done.notice
+            return RedirectResponse(done.location, status_code=303)
+        return Route(path, endpoint, methods=["POST"])
+
+    def json_action(self, path: str, handler: Callable[[Ui, dict[str, Any]], Awaitable[Any]]) -> Route:
+        """POST `path` from the page's script: a JSON object in, JSON out, errors as {"error": message}."""
+        async def endpoint(request: Request) -> Response:
+            ui = self.ui(request)
+            if ui is None or not ui.session.csrf_ok(request.headers.get("x-csrf-token")):
+                return JSONResponse({"error": "Sign in again: the session expired."}, status_code=403)
+            try:
+                body = json.loads(await request.body())
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                return JSONResponse({"error": "Expected a JSON object."}, status_code=400)
+            try:
+                return JSONResponse(await handler(ui, body))
+            except ApiError as error:
+                return JSONResponse({"error": str(error)}, status_code=error.status)
+        return Route(path, endpoint, methods=["POST"])
+
+    def json(self, path: str, producer: Callable[[Ui], Awaitable[Any]]) -> Route:
+        async def endpoint(request: Request) -> Response:
+            ui = self.ui(request)
+            if ui is None:
+                return JSONResponse({"error": "not signed in"}, status_code=401)
+            try:
+                return JSONResponse(await producer(ui))
+            except ApiError as error:
+                return JSONResponse({"error": str(error)}, status_code=error.status)
+        return Route(path, endpoint, methods=["GET"])
+
+
+def to_login(request: Request) -> Response:
+    target = request.url.path if request.method == "GET" else PREFIX + "/"
+    return RedirectResponse(f"{PREFIX}/login?next={target}", status_code=303)
+
+
+async def open_session(http: Http, token_response: Any, projects: list[dict[str, Any]] | None = None) -> Session:
+    body = token_response.json()["token"]
+    expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00")).timestamp()
+    session = Session(token=token_response.headers["X-Subject-Token"], expires_at=expires, user=body["user"],
+                      project=body.get("project") or {}, roles=[r["name"] for r in body.get("roles", [])],
+                      services=service_paths(body.get("catalog", [])))
+    if projects is None:
+        listed = await http.send("GET", "/identity/v3/auth/projects", session.token)
+        projects = sorted(listed.json().get("projects", []), key=lambda p: p["name"]) if listed.is_success else []
+    session.projects = projects
+    return session

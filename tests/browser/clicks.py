@@ -1,0 +1,112 @@
+"""What a person does in the dashboard, as reusable steps for the browser tests."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from tests.browser.conftest import Cloud
+
+ID = r"([0-9a-f-]{36})"
+
+
+def resource_id(page: Any) -> str:
+    found = re.search(ID + r"$", page.url)
+    assert found, page.url
+    return found.group(1)
+
+
+def submit(page: Any, button: str, landing: str) -> str:
+    """Click `button`, wait for the page it leads to (URL matching `landing`) and its notice."""
+    page.click(f"button:text-is('{button}')")
+    page.wait_for_url(re.compile(landing))
+    errors = page.locator("p.error").all_inner_texts()
+    assert not errors, errors
+    return page.locator(".notice").inner_text()
+
+
+def open_form(page: Any, summary: str) -> None:
+    details = page.locator(f"details:has(> summary:has-text('{summary}'))")
+    if details.get_attribute("open") is None:
+        details.locator("summary").click()
+
+
+def create_network(page: Any, cloud: Cloud, name: str, cidr: str, **provider: str) -> str:
+    page.goto(cloud.dashboard + "/admin/networks")
+    open_form(page, "Create Network")
+    page.fill("input[name=name]", name)
+    if kind := provider.get("type"):
+        page.select_option("select[name=network_type]", kind)
+        page.fill("input[name=physical_network]", "default")
+        page.fill("input[name=segmentation_id]", provider.get("segment", ""))
+    if provider.get("external"):
+        page.check("input[name=external]")
+    page.fill("input[name=cidr]", cidr)
+    submit(page, "Create Network", r"/project/networks/[0-9a-f-]{36}$")
+    return resource_id(page)
+
+
+def create_router(page: Any, cloud: Cloud, name: str, gateway: str, *networks: str) -> str:
+    """Create Router, Set Gateway to the external network `gateway`, Add Interface on each network's subnet."""
+    page.goto(cloud.dashboard + "/project/routers")
+    open_form(page, "Create Router")
+    page.fill("input[name=name]", name)
+    submit(page, "Create Router", r"/project/routers/[0-9a-f-]{36}$")
+    router = resource_id(page)
+    page.select_option("#gateway select[name=external_network_id]", label=gateway)
+    submit(page, "Set Gateway", router)
+    for network in networks:
+        open_form(page, "Add Interface")
+        option = page.locator("select[name=subnet_id] option", has_text=f"{network}: ")
+        page.select_option("select[name=subnet_id]", value=option.get_attribute("value"))
+        submit(page, "Add Interface", router)
+    return router
+
+
+def launch(page: Any, cloud: Cloud, name: str, network: str = "", port: str = "") -> str:
+    """Launch Instance on a network (by name) or an existing port (by its label, e.g. its fixed IP)."""
+    page.goto(cloud.dashboard + "/project/instances")
+    open_form(page, "Launch Instance")
+    page.fill("input[name=name]", name)
+    legend, choice = ("Networks", network) if network else ("or existing ports", port)
+    page.locator(f"fieldset:has(legend:text-is('{legend}')) label.check", has_text=choice).locator("input").check()
+    submit(page, "Launch", r"/project/instances/[0-9a-f-]{36}$")
+    page.wait_for_selector("#instance-status .s-active", timeout=60_000)
+    return resource_id(page)
+
+
+def address_of(page: Any) -> str:
+    text = page.locator("#instance-attrs tr:has(th:text('Addresses')) td").inner_text()
+    return text.split("/")[0]
+
+
+def run_in_console(page: Any, command: str) -> str:
+    """Type a command into the instance's console panel; what it printed, once it exits."""
+    output = page.locator(".console .output")
+    before = output.inner_text().count("[exit")
+    page.fill(".console input[name=command]", command)
+    page.click(".console button:has-text('Run')")
+    page.wait_for_function("([el, n]) => el.textContent.split('[exit').length - 1 > n",
+                           arg=[output.element_handle(), before], timeout=30_000)
+    return output.inner_text()
+
+
+def eventually(check: Any, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def allow(page: Any, cloud: Cloud, protocol: str, port: str = "") -> None:
+    """Add an ingress rule from anywhere to the project's default security group."""
+    page.goto(cloud.dashboard + "/project/security-groups")
+    page.click("#groups a:text-is('default')")
+    open_form(page, "Add Rule")
+    page.select_option("select[name=protocol]", protocol)
+    page.fill("input[name=port_min]", port)
+    page.fill("input[name=remote_ip_prefix]", "0.0.0.0/0")
+    submit(page, "Add Rule", r"/project/security-groups/[0-9a-f-]{36}$")

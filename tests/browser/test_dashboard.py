@@ -1,0 +1,192 @@
+"""SCENARIOS.md S2-S4 built by clicking only, checked with real packets; errors; project isolation.
+
+Every step is a click or a keystroke in the dashboard; the checks use real
+packets from instances (the console panel) and from the outside world
+(`neutrino outside`), and read the topology and "How it works" as a person
+would. Screenshots of the main pages go to artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib.util import find_spec
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser.clicks import (
+    address_of, allow, create_network, create_router, eventually, launch, open_form, run_in_console, submit,
+)
+from tests.browser.conftest import Cloud, screenshot, sign_in
+from tests.conftest import ADMIN_PASSWORD, cloud_password, login
+
+KERNEL_TOOLS = all(find_spec(f"neutrino.lab.{tool}") for tool in ("outside", "inspect", "trace"))
+
+
+@pytest.mark.skipif(not KERNEL_TOOLS, reason="needs routers on the kernel, `neutrino outside` and the lab's "
+                                              "inspect/trace API (data plane part 2)")
+def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
+    page = admin_page
+    screenshot(page, "01-topology-empty")
+    ext = create_network(page, cloud, "ext_net", "10.10.10.0/24", type="flat", external="yes")
+    net100 = create_network(page, cloud, "vlan100", "172.16.100.0/24", type="vlan", segment="100")
+    net101 = create_network(page, cloud, "vlan101", "172.16.101.0/24", type="vlan", segment="101")
+    page.goto(cloud.dashboard + "/admin/networks")
+    assert page.locator("#networks tr", has_text="vlan101").locator("td").nth(4).inner_text() == "101"
+    screenshot(page, "02-admin-networks")
+
+    # Project -> Network -> Routers -> Create Router, Set Gateway, Add Interface x2.
+    router = create_router(page, cloud, "router_100_101", "ext_net", "vlan100", "vlan101")
+    assert "ext_net (10.10.10." in page.locator("#router-attrs").inner_text()
+    interfaces = page.locator("#interfaces").inner_text()
+    assert "172.16.100.1" in interfaces and "172.16.101.1" in interfaces
+    screenshot(page, "03-router")
+
+    # Two instances, one on each VLAN; S2: they reach each other through the router.
+    # Meanwhile the topology, open in another tab, shows them as they come.
+    topology = page.context.new_page()
+    topology.goto(cloud.dashboard + "/project/topology")
+    topology.wait_for_selector(f"a.node[data-id='{router}']")
+    launch(page, cloud, "cirros-vm1", "vlan100")
+    vm1_page = page.url
+    vm3 = launch(page, cloud, "cirros-vm3", "vlan101")
+    topology.wait_for_selector(f"a.node[data-id='{vm3}']")
+    topology.close()
+    vm3_ip = address_of(page)
+    assert vm3_ip.startswith("172.16.101.")
+    page.goto(vm1_page)
+    assert run_in_console(page, f"ping -c1 -W2 {vm3_ip}").endswith("[exit 0]\n")
+    screenshot(page, "04-instance-console")
+
+    # S4: Allocate IP To Project from ext_net, Associate it with cirros-vm3.
+    page.goto(cloud.dashboard + "/project/floating-ips")
+    page.select_option("select[name=pool]", label="ext_net")
+    notice = submit(page, "Allocate IP", r"/project/floating-ips/[0-9a-f-]{36}$")
+    fip = re.search(r"Allocated (\S+) ", notice).group(1)  # type: ignore[union-attr]
+    page.select_option("select[name=target]", label=f"cirros-vm3: {vm3_ip}")
+    submit(page, "Associate", r"/project/floating-ips/[0-9a-f-]{36}$")
+    assert vm3_ip in page.locator("#fip-attrs").inner_text()
+    fip_page = page.url
+
+    # Real packets from the outside world reach cirros-vm3 through the floating IP, once the
+    # default security group lets ICMP in.
+    allow(page, cloud, "icmp")
+    assert eventually(lambda: cloud.outside("ping", "-c1", "-W1", fip).returncode == 0)
+
+    # S3: cirros-vm1 (no floating IP) reaches the outside through the router's source NAT.
+    page.goto(vm1_page)
+    assert run_in_console(page, "ping -c1 -W2 10.10.10.1").endswith("[exit 0]\n")
+
+    # The topology shows the router linked to both networks and the external network.
+    page.goto(cloud.dashboard + "/project/topology")
+    for network in (net100, net101, ext):
+        page.wait_for_selector(f"path.edge[data-from='{router}'][data-to='{network}']", state="attached")
+    page.wait_for_selector(f"a.node[data-id='{vm3}']")
+    screenshot(page, "06-topology")
+    page.click(f"a.node[data-id='{router}']")
+    page.wait_for_url(re.compile(router))
+
+    # How it works: the DNAT and SNAT map elements of this floating IP, read from the kernel,
+    # and a packet traced from cirros-vm1 to the outside, hop by hop.
+    page.goto(fip_page)
+    how = page.locator("#how-it-works .summary")
+    how.wait_for()
+    assert f"fip_dnat: {fip} : {vm3_ip}" in how.inner_text()
+    assert f"fip_snat: {vm3_ip} : {fip}" in how.inner_text()
+    page.fill("form[data-trace] input[name=source]", "cirros-vm1")
+    page.fill("form[data-trace] input[name=destination]", "10.10.10.1")
+    page.click("form[data-trace] button:has-text('Trace')")
+    hops = page.locator("form[data-trace] .hops")
+    page.wait_for_function("el => el.textContent.includes('probe')", arg=hops.element_handle())
+    assert "router gateway" in hops.inner_text() and "reached 10.10.10.1" in hops.inner_text()
+    screenshot(page, "05-floating-ip-how-it-works")
+
+    for name, path in (("07-networks", "/project/networks"), ("08-floating-ips", "/project/floating-ips"),
+                       ("09-instances", "/project/instances"), ("10-security-groups", "/project/security-groups"),
+                       ("11-admin-resources", "/admin/resources")):
+        page.goto(cloud.dashboard + path)
+        screenshot(page, name)
+
+
+@pytest.mark.skipif(not KERNEL_TOOLS, reason="runs after the S2-S4 test, which needs data plane part 2")
+def test_s5_port_with_a_chosen_ip(cloud: Cloud, admin_page: Any) -> None:
+    """Create a port with a chosen fixed IP on vlan101, launch an instance on it: it gets that IP."""
+    page = admin_page
+    page.goto(cloud.dashboard + "/project/networks")
+    page.click("#networks a:text-is('vlan101')")
+    open_form(page, "Create Port")
+    page.fill("details:has(> summary:has-text('Create Port')) input[name=name]", "static-port")
+    page.fill("input[name=ip_address]", "172.16.101.10")
+    submit(page, "Create Port", r"/project/ports/[0-9a-f-]{36}$")
+    launch(page, cloud, "cirros-vm10", port="172.16.101.10")
+    assert address_of(page) == "172.16.101.10"
+    page.click("table a[href*='/project/ports/']")  # the instance's port: what implements it
+    page.wait_for_url(re.compile(r"/project/ports/"))
+    page.locator("#how-it-works details").first.wait_for()
+    assert "172.16.101.10" in page.locator("#how-it-works").inner_text()
+    screenshot(page, "16-port-how-it-works")
+
+
+def test_errors_are_shown_next_to_the_form(cloud: Cloud, admin_page: Any) -> None:
+    page = admin_page
+    page.goto(cloud.dashboard + "/project/networks")
+    open_form(page, "Create Network")
+    page.fill("input[name=name]", "broken")
+    page.fill("input[name=cidr]", "300.1.1.0/24")
+    page.click("button:text-is('Create Network')")
+    error = page.locator("details:has(> summary:has-text('Create Network')) p.error")
+    assert "is not a valid IP subnet" in error.inner_text()
+    assert "Traceback" not in page.content()
+    assert page.locator("#networks", has_text="broken").count() == 0  # the wizard is all or nothing
+    screenshot(page, "12-form-error")
+
+
+def test_a_member_sees_only_its_project(browser: Any, cloud: Cloud, admin_page: Any) -> None:
+    create_network(admin_page, cloud, "admin-secret-net", "192.168.77.0/24")
+    admin_page.goto(cloud.dashboard + "/project/routers")
+    open_form(admin_page, "Create Router")
+    admin_page.fill("input[name=name]", "admin-secret-router")
+    submit(admin_page, "Create Router", r"/project/routers/[0-9a-f-]{36}$")
+    foreign_router = admin_page.url
+
+    demo = sign_in(browser, cloud, "demo", cloud_password(cloud.state_dir, "neutrino-demo"), "demo")
+    demo.goto(cloud.dashboard + "/project/networks")
+    open_form(demo, "Create Network")
+    demo.fill("input[name=name]", "demo-private")
+    demo.fill("input[name=cidr]", "192.168.50.0/24")
+    submit(demo, "Create Network", r"/project/networks/[0-9a-f-]{36}$")
+    for path in ("/project/networks", "/project/routers", "/project/floating-ips", "/project/instances",
+                 "/project/security-groups", "/project/load-balancers", "/project/topology"):
+        demo.goto(cloud.dashboard + path)
+        for foreign in ("admin-secret-net", "admin-secret-router", "vlan100", "router_100_101", "cirros-vm3"):
+            assert foreign not in demo.content(), (path, foreign)
+    topology = demo.request.get(cloud.dashboard + "/project/topology.json").json()
+    assert "admin-secret-net" not in {n["label"] for n in topology["nodes"]}
+    assert "demo-private" in {n["label"] for n in topology["nodes"]}
+    demo.goto(foreign_router)  # a link to another project's router shows an error, not the router
+    assert "could not be found" in demo.locator("p.error").inner_text()
+    demo.goto(cloud.dashboard + "/admin/networks")
+    assert "for administrators" in demo.locator("p.error").inner_text()
+    screenshot(demo, "13-member-view")
+    demo.context.close()
+
+    admin_page.goto(cloud.dashboard + "/project/networks")
+    assert "demo-private" not in admin_page.content()  # project pages show the current project
+    admin_page.goto(cloud.dashboard + "/admin/networks")
+    assert "demo-private" in admin_page.content()
+
+    # Given a role on demo, the admin switches to it with the project switcher.
+    with httpx.Client(base_url=cloud.url) as http:
+        admin = login(http, "admin", ADMIN_PASSWORD, "admin")
+        headers = {"X-Auth-Token": admin.token}
+        demo_project = http.get("/identity/v3/projects", headers=headers, params={"name": "demo"}).json()
+        role = http.get("/identity/v3/roles", headers=headers, params={"name": "member"}).json()["roles"][0]
+        http.put(f"/identity/v3/projects/{demo_project['projects'][0]['id']}/users/{admin.user_id}/roles/"
+                 f"{role['id']}", headers=headers).raise_for_status()
+    switcher = sign_in(browser, cloud, "admin", ADMIN_PASSWORD, "admin")
+    switcher.select_option("select[name=project_id]", label="demo")
+    switcher.wait_for_selector(".notice:has-text('Now working in project demo')")
+    switcher.goto(cloud.dashboard + "/project/networks")
+    assert "demo-private" in switcher.content() and "admin-secret-net" not in switcher.content()
+    switcher.context.close()
