@@ -41,6 +41,7 @@ from typing import Any
 
 from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers.dnsmasq import DnsmasqDriver
+from neutrino.agent.drivers.haproxy import HaproxyDriver
 from neutrino.agent.drivers.links import LinkDriver, ObservedLink
 from neutrino.agent.drivers.nftables import NftDriver, listing_digest
 from neutrino.agent.drivers.routers import RouterDriver
@@ -57,6 +58,7 @@ class SyncReport:
     errors: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)  # empty: the kernel was already right
     seconds: float = 0.0
+    loadbalancers: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> revision, members' health
     floatingips: dict[str, str] = field(default_factory=dict)  # id -> ACTIVE | DOWN
 
 
@@ -67,6 +69,7 @@ class Agent:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.links = LinkDriver()
         self.dnsmasq = DnsmasqDriver(self.state_dir)
+        self.haproxy = HaproxyDriver(self.state_dir)
         self.routers = RouterDriver(self.links, self.state_dir / "routers")
         self._nft: NftDriver | None = None
         self._worker: ns.NetnsThread | None = None
@@ -91,6 +94,7 @@ class Agent:
             self._ensure_routers(desired, report)
             self._ensure_dhcp(desired, report)
             self._ensure_instances(desired, report)
+            self._ensure_loadbalancers(desired, report)
             self._collect_namespaces(desired, report)
             host_links = observed.get(self.host.netns, {})
             report.ports = {
@@ -106,6 +110,8 @@ class Agent:
             self.routers.reset()  # its threads sit in the router namespaces
             for network_id in self.dnsmasq.served_networks():
                 self.dnsmasq.stop(network_id)
+            for lb_id in self.haproxy.served():
+                self.haproxy.stop(lb_id)
             for name in self._owned_namespaces():
                 self._delete_namespace(name)
             if self.host.netns is not None:
@@ -279,6 +285,28 @@ class Agent:
                     report.changes.append(f"{done} dnsmasq {server.network_id}")
             except Exception as error:
                 report.errors.append(f"dnsmasq {server.network_id}: {error}")
+
+    def _ensure_loadbalancers(self, desired: DesiredState, report: SyncReport) -> None:
+        for lb in desired.loadbalancers:
+            entry: dict[str, Any] = {"revision": lb.revision}
+            try:
+                if self.haproxy.ensure_gateway(lb.netns, lb.gateway):
+                    report.changes.append(f"set default route of {lb.netns}")
+                done = self.haproxy.ensure(lb)
+                if done:
+                    report.changes.append(f"{done} haproxy {lb.id}")
+                entry["members"] = self.haproxy.health(lb.id)
+            except Exception as error:
+                entry["error"] = str(error)
+                report.errors.append(f"load balancer {lb.id}: {error}")
+            report.loadbalancers[lb.id] = entry
+        for lb_id in self.haproxy.served() - {lb.id for lb in desired.loadbalancers}:
+            self.haproxy.stop(lb_id)
+            report.changes.append(f"stop haproxy {lb_id}")
+
+    def health(self) -> dict[str, dict[str, str]]:
+        """Members' health in every load balancer this host runs, as haproxy sees it now."""
+        return {lb_id: self.haproxy.health(lb_id) for lb_id in self.haproxy.served()}
 
     def _ensure_instances(self, desired: DesiredState, report: SyncReport) -> None:
         for instance in desired.instances:

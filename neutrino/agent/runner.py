@@ -24,6 +24,7 @@ from neutrino.client import ClientError, Session
 from neutrino.plan import DesiredState, compile_host
 
 log = logging.getLogger("neutrino.agent")
+HEALTH_SECONDS = 1.0
 
 KINDS = {"network": "networks", "subnet": "subnets", "port": "ports", "security_group": "security_groups",
          "router": "routers", "floatingip": "floatingips", "instance": "instances",
@@ -90,6 +91,7 @@ class Runner:
         self.resync_seconds = resync_seconds
         self._stop = threading.Event()
         self._addresses: dict[str, list[str]] = {}  # instance id -> last seen
+        self._health: dict[str, dict[str, str]] = {}  # load balancer id -> members' health last reported
         self._fip_reported: dict[str, tuple[Any, str]] = {}  # id -> (revision_number, status)
 
     def stop(self) -> None:
@@ -113,13 +115,15 @@ class Runner:
         while not self._stop.is_set():
             # Instances waiting for DHCP are checked often; otherwise wait for changes.
             wait = 0.2 if pending else max(0.1, self.resync_seconds - (time.monotonic() - last_full))
+            if self._health:  # members' health is watched every HEALTH_SECONDS
+                wait = min(wait, HEALTH_SECONDS)
             delta = self.feed.changes(model.revision, timeout=wait)
             if delta is None:
                 return
             if delta["changes"]:
                 model.apply(delta)
             full = time.monotonic() - last_full >= self.resync_seconds
-            if delta["changes"] or full or pending:
+            if delta["changes"] or full or pending or self._health_moved():
                 pending = self._reconcile(model, full=full)
                 if full:
                     last_full = time.monotonic()
@@ -151,7 +155,6 @@ class Runner:
                 self._fip_reported[fip_id] = seen
         return news
 
-
     def _instances(self, model: Model, desired: DesiredState, refresh: bool) -> tuple[dict[str, Any], bool]:
         ports = model.items["ports"]
         found: dict[str, Any] = {}
@@ -166,7 +169,10 @@ class Runner:
             found[instance_id] = {"netns": netns, "addresses": seen}
         return found, pending
 
-    @staticmethod
-    def _report_body(report: SyncReport, instances: dict[str, Any]) -> dict[str, Any]:
+    def _health_moved(self) -> bool:
+        return bool(self._health) and self.agent.health() != self._health
+
+    def _report_body(self, report: SyncReport, instances: dict[str, Any]) -> dict[str, Any]:
+        self._health = {lb_id: entry.get("members", {}) for lb_id, entry in report.loadbalancers.items()}
         return {"revision": report.revision, "ports": report.ports, "errors": report.errors,
-                "instances": instances, "seconds": round(report.seconds, 4)}
+                "instances": instances, "loadbalancers": report.loadbalancers, "seconds": round(report.seconds, 4)}

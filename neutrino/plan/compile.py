@@ -8,6 +8,7 @@ from neutrino.plan import names
 from neutrino.plan.dhcp import compile_dhcp
 from neutrino.plan.firewall import compile_firewall
 from neutrino.plan.host import HostConfig
+from neutrino.plan.loadbalancer import compile_loadbalancers
 from neutrino.plan.routers import (
     ROUTER_OWNERS,
     compile_routers,
@@ -47,6 +48,8 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         for index, port_id in enumerate(instance.get("port_ids", [])):
             if port_id in ports:
                 plugged_by[port_id] = (netns, f"eth{index}")
+    vips = compile_loadbalancers(model, host, ports, subnets)
+    plugged_by.update({vip.port_id: (vip.lb.netns, vip.ifname) for vip in vips})
     local_ports = sorted(
         (p for p in ports.values() if p.get("device_owner") not in (DHCP_OWNER, *ROUTER_OWNERS)
          and (p["id"] in plugged_by or p.get("binding:host_id") == host.name)),
@@ -115,6 +118,8 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
     addresses += routing.addresses
     devices.update(routing.devices)
 
+    vips = [vip for vip in vips if vip.network_id in realized]
+    addresses += [vip.address for vip in vips]
     lab = [
         Instance(instance["id"], netns, port_id, ifname)
         for instance in instances
@@ -138,6 +143,7 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         problems=tuple(problems),
         routers=tuple(routing.routers),
         upstreams=tuple(upstreams),
+        loadbalancers=tuple(vip.lb for vip in vips),
     )
 
 

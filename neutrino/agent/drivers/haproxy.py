@@ -53,6 +53,7 @@ class HaproxyDriver:
         return "\n".join([
             "global",
             "    master-worker",
+            "    nbthread 1",
             f"    pidfile {where / 'pid'}",
             f"    stats socket {self._socket(lb.id)} mode 600 level admin expose-fd listeners",
             f"    maxconn {MAX_CONNECTIONS}",

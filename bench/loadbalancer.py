@@ -1,0 +1,208 @@
+"""Load balancers: how fast one serves after it is asked for, and what it costs per request.
+
+Starts `neutrino serve` with its embedded agent (isolated, a unique namespace
+prefix), two web server instances and a client instance, then measures:
+
+- `lb_create_to_active`: POST /loadbalancers returning -> provisioning_status ACTIVE;
+- `lb_create_to_serving`: the whole S6 tree (load balancer, HTTP listener,
+  round-robin pool, two members, each call made as soon as the previous one
+  is ACTIVE) from the first POST to the first answer through the VIP;
+- `rps_direct` vs `rps_via_vip`: HTTP requests per second from the client to
+  one member directly, then through a VIP whose pool holds only that member
+  (same run, same client, keep-alive connections), and their ratio.
+
+Prints JSON; removes everything it made. Needs root.
+
+    .venv/bin/python -m bench.loadbalancer [--runs 5] [--seconds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.api import Server
+from bench.dataplane import _percentiles
+from neutrino.agent.reconciler import Agent
+from neutrino.plan import HostConfig
+
+WEB_PORT = 8000
+CONNECTIONS = 4
+# A keep-alive HTTP/1.1 server answering its name (argv[1]) on argv[2].
+SERVER = """import asyncio, sys
+body = sys.argv[1].encode() + b"\\n"
+answer = b"HTTP/1.1 200 OK\\r\\nConnection: keep-alive\\r\\nContent-Type: text/plain\\r\\nContent-Length: %d\\r\\n\\r\\n%s" % (len(body), body)
+async def serve(reader, writer):
+    try:
+        while True:
+            await reader.readuntil(b"\\r\\n\\r\\n")
+            writer.write(answer)
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    writer.close()
+async def main():
+    server = await asyncio.start_server(serve, "0.0.0.0", int(sys.argv[2]), backlog=1024)
+    async with server:
+        await server.serve_forever()
+asyncio.run(main())
+"""
+# argv: address port seconds processes; prints requests per second over keep-alive connections.
+CLIENT = """import multiprocessing, socket, sys, time
+address, port, seconds, processes = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+request = b"GET / HTTP/1.1\\r\\nHost: bench\\r\\n\\r\\n"
+def run(done):
+    s = socket.create_connection((address, port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    count, end, data = 0, time.monotonic() + seconds, b""
+    while time.monotonic() < end:
+        s.sendall(request)
+        while b"\\r\\n\\r\\n" not in data:
+            data += s.recv(4096)
+        head, _, data = data.partition(b"\\r\\n\\r\\n")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\\r\\n")[0])
+        while len(data) < length:
+            data += s.recv(4096)
+        data = data[length:]
+        count += 1
+    done.put(count)
+done = multiprocessing.Queue()
+workers = [multiprocessing.Process(target=run, args=(done,)) for _ in range(processes)]
+for w in workers: w.start()
+total = sum(done.get() for _ in workers)
+for w in workers: w.join()
+print(total / seconds)
+"""
+
+
+class Api:
+    def __init__(self, url: str, token: str) -> None:
+        self.http = httpx.Client(base_url=url, headers={"X-Auth-Token": token}, timeout=30)
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.http.post(path, json=body)
+        response.raise_for_status()
+        return next(iter(response.json().values()))
+
+    def wait(self, path: str, field: str, value: str) -> dict[str, Any]:
+        while (item := next(iter(self.http.get(path).json().values())))[field] != value:
+            time.sleep(0.005)
+        return item
+
+
+def lbaas(api: Api, kind: str, body: dict[str, Any], lb_id: str | None = None, parent: str = "") -> dict[str, Any]:
+    """Create one object; once the load balancer is ACTIVE again, the next may follow."""
+    created = api.post(f"/load-balancer/v2/lbaas/{parent}{kind}s", {kind: body})
+    api.wait(f"/load-balancer/v2/lbaas/loadbalancers/{lb_id or created['id']}", "provisioning_status", "ACTIVE")
+    return created
+
+
+def in_netns(netns: str, *argv: str, timeout: float = 60) -> str:
+    return subprocess.run(["ip", "netns", "exec", netns, *argv], capture_output=True, text=True, check=True,
+                          timeout=timeout).stdout.strip()
+
+
+def answers(client: str, address: str, port: int = 80) -> bool:
+    return subprocess.run(["ip", "netns", "exec", client, "curl", "-s", "-m", "0.2", "-o", "/dev/null",
+                           f"http://{address}:{port}/"], timeout=5).returncode == 0
+
+
+def setup(api: Api, tmp: Path) -> dict[str, Any]:
+    net = api.post("/networking/v2.0/networks", {"network": {"name": "bench-lb"}})
+    subnet = api.post("/networking/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.124.0.0/24",
+                                                              "ip_version": 4}})
+    group = next(g for g in api.http.get("/networking/v2.0/security-groups").json()["security_groups"]
+                 if g["name"] == "default")
+    api.post("/networking/v2.0/security-group-rules", {"security_group_rule": {
+        "security_group_id": group["id"], "direction": "ingress", "protocol": "tcp",
+        "port_range_min": WEB_PORT, "port_range_max": WEB_PORT, "remote_ip_prefix": "10.124.0.0/24"}})
+    script = tmp / "web.py"
+    script.write_text(SERVER)
+    vms = {}
+    for name, address in (("WEB1", "10.124.0.11"), ("WEB2", "10.124.0.12"), ("CLIENT", "10.124.0.20")):
+        vm = api.post("/lab/v1/instances", {"instance": {"name": name, "networks": [
+            {"network_id": net["id"], "fixed_ip": address}]}})
+        vms[name] = api.wait(f"/lab/v1/instances/{vm['id']}", "status", "ACTIVE")
+        vms[name]["ip"] = address
+    for name in ("WEB1", "WEB2"):
+        api.post(f"/lab/v1/instances/{vms[name]['id']}/exec", {"command": [
+            "sh", "-c", f"nohup {sys.executable} {script} {name} {WEB_PORT} >/dev/null 2>&1 &"]})
+        while not answers(vms["CLIENT"]["netns"], vms[name]["ip"], WEB_PORT):
+            time.sleep(0.05)
+    return {"subnet": subnet, **vms}
+
+
+def measure(api: Api, world: dict[str, Any], runs: int, seconds: float) -> dict[str, Any]:
+    client, subnet_id = world["CLIENT"]["netns"], world["subnet"]["id"]
+    to_active, to_serving = [], []
+    for run in range(runs):
+        started = time.monotonic()
+        lb = api.post("/load-balancer/v2/lbaas/loadbalancers", {"loadbalancer": {
+            "name": f"bench-{run}", "vip_subnet_id": subnet_id}})
+        api.wait(f"/load-balancer/v2/lbaas/loadbalancers/{lb['id']}", "provisioning_status", "ACTIVE")
+        to_active.append(time.monotonic() - started)
+        started = time.monotonic()
+        lb = lbaas(api, "loadbalancer", {"name": f"bench-tree-{run}", "vip_subnet_id": subnet_id})
+        listener = lbaas(api, "listener", {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80},
+                         lb["id"])
+        pool = lbaas(api, "pool", {"listener_id": listener["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"},
+                     lb["id"])
+        for name in ("WEB1", "WEB2"):
+            lbaas(api, "member", {"address": world[name]["ip"], "protocol_port": WEB_PORT, "subnet_id": subnet_id},
+                  lb["id"], parent=f"pools/{pool['id']}/")
+        while not answers(client, lb["vip_address"]):
+            time.sleep(0.001)
+        to_serving.append(time.monotonic() - started)
+    # The last tree serves the throughput test, its pool reduced to WEB1 alone.
+    members = api.http.get(f"/load-balancer/v2/lbaas/pools/{pool['id']}/members").json()["members"]
+    web2 = next(m for m in members if m["address"] == world["WEB2"]["ip"])
+    api.http.delete(f"/load-balancer/v2/lbaas/pools/{pool['id']}/members/{web2['id']}").raise_for_status()
+    api.wait(f"/load-balancer/v2/lbaas/loadbalancers/{lb['id']}", "provisioning_status", "ACTIVE")
+    direct = requests_per_second(client, world["WEB1"]["ip"], WEB_PORT, seconds)
+    via = requests_per_second(client, lb["vip_address"], 80, seconds)
+    return {"lb_create_to_active": _percentiles(to_active), "lb_create_to_serving": _percentiles(to_serving),
+            "rps_direct": round(direct), "rps_via_vip": round(via), "rps_ratio": round(via / direct, 3),
+            "client": "ab" if shutil.which("ab") else "python", "client_connections": CONNECTIONS}
+
+
+def requests_per_second(client: str, address: str, port: int, seconds: float) -> float:
+    """ApacheBench when installed (its own CPU cost is small next to the path measured), else Python."""
+    if shutil.which("ab"):
+        out = in_netns(client, "ab", "-q", "-k", "-c", str(CONNECTIONS), "-t", str(round(seconds)), "-n", "10000000",
+                       f"http://{address}:{port}/")
+        return float(next(line for line in out.splitlines() if line.startswith("Requests per second")).split()[3])
+    script = Path(tempfile.mkdtemp()) / "client.py"
+    script.write_text(CLIENT)
+    return float(in_netns(client, sys.executable, str(script), address, str(port), str(seconds), str(CONNECTIONS)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    prefix, host = f"bl{secrets.token_hex(3)}-", "bench"
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp) / "state"
+        server = Server(state, None, ("--host", host, "--netns-prefix", prefix))
+        try:
+            api = Api(server.url, server.token)
+            result = {"benchmark": "loadbalancer", **measure(api, setup(api, Path(tmp)), args.runs, args.seconds)}
+        finally:
+            server.stop()
+            Agent(HostConfig.isolated(host, prefix=prefix), state / "agent").teardown()
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
