@@ -96,10 +96,6 @@ class InvalidSharedSetting(Conflict):
     message = "Unable to reconfigure sharing settings for network {network}. Multiple tenants are using it."
 
 
-class InvalidCIDR(BadRequest):
-    message = "Invalid CIDR {input} for IP version {ip_version}."
-
-
 class AddressPairAndPortSecurityRequired(Conflict):
     message = "Port Security must be enabled in order to have allowed address pairs on a port."
 
@@ -108,17 +104,9 @@ class PortSecurityAndIPRequiredForSecurityGroups(InvalidInput):
     message = "Port security must be enabled and port must have an IP address in order to use security groups."
 
 
-class NetworkTypeNotSupported(InvalidInput):
-    message = "Invalid input for operation: {error_message}."
-
-
 # 403
 class PolicyNotAuthorized(NotAuthorized):
     message = "rule:{action} is disallowed by policy"
-
-
-class AdminRequired(NotAuthorized):
-    message = "User does not have admin privileges: {reason}."
 
 
 # 404
@@ -228,10 +216,6 @@ class RouterInterfaceNotFound(NotFound):
     message = "Router {router_id} does not have an interface with id {port_id}"
 
 
-class BadRouterRequest(BadRequest):
-    message = "Bad router request: {msg}."
-
-
 class RouterExternalGatewayInUseByFloatingIp(InUse):
     message = "Gateway cannot be updated for router {router_id}, since a gateway to external network {net_id} is required by one or more floating IPs."
 
@@ -257,11 +241,6 @@ class SecurityGroupCannotRemoveDefault(InUse):
 
 class ExternalIpAddressExhausted(BadRequest):
     message = "Unable to find any IP address on external network {net_id}."
-
-
-class NeutronNotImplemented(NeutronError):
-    status = 501
-    message = "Not implemented."
 
 
 class KeystoneError(Exception):
