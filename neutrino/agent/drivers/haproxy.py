@@ -93,7 +93,7 @@ class HaproxyDriver:
                 raise RuntimeError(f"haproxy rejects the configuration: {checked.stdout}{checked.stderr}".strip())
             candidate.replace(path)
         if pid is not None:
-            os.kill(pid, signal.SIGUSR2)
+            self._reload(pid)
             return "reloaded"
         self.sockets.mkdir(parents=True, exist_ok=True)
         self._socket(lb.id).unlink(missing_ok=True)
@@ -103,6 +103,23 @@ class HaproxyDriver:
             raise RuntimeError(f"haproxy does not start: {started.stderr.strip()}")
         self._wait_for_socket(self._socket(lb.id))
         return "started"
+
+    @staticmethod
+    def _reload(pid: int) -> None:
+        """SIGUSR2 the master; return once a new worker runs the new configuration.
+
+        Until then the old worker still accepts connections, so a caller told
+        "done" too early could reach the old configuration. Old workers are
+        given a moment to leave; ones still finishing connections stay.
+        """
+        before = _children(pid)
+        os.kill(pid, signal.SIGUSR2)
+        deadline, settled = time.monotonic() + 5, time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            now = _children(pid)
+            if now - before and (not now & before or time.monotonic() > settled):
+                return
+            time.sleep(0.002)
 
     @staticmethod
     def _wait_for_socket(path: Path, seconds: float = 5.0) -> None:
@@ -161,3 +178,10 @@ class HaproxyDriver:
 def _state(status: str) -> str:
     """"UP", "UP 1/3" (going down), "DOWN 1/2" (going up), "MAINT (via x)", "no check"..."""
     return STATES.get(status if status.startswith("no check") else status.split(" ")[0], status)
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+    except FileNotFoundError:
+        return set()
