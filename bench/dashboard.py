@@ -105,7 +105,7 @@ def page_times(client: httpx.Client, ids: dict[str, str], rounds: int) -> dict[s
     return results
 
 
-def topology_in_chromium(server: Server, client: httpx.Client) -> dict[str, Any]:
+def topology_in_chromium(server: Server, client: httpx.Client, screenshot: Path | None) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     cookies = [{"name": c.name, "value": c.value or "", "url": server.url + "/dashboard/"} for c in client.cookies.jar]
@@ -122,6 +122,8 @@ def topology_in_chromium(server: Server, client: httpx.Client) -> dict[str, Any]
             runs.append({"navigation_to_drawn_ms": round((time.perf_counter() - started) * 1000, 1),
                          "draw_ms": float(page.get_attribute(".topology", "data-render-ms") or 0),
                          "nodes": int(page.get_attribute(".topology", "data-nodes") or 0)})
+        if screenshot:
+            page.screenshot(path=str(screenshot))
         browser.close()
     return {"nodes": runs[-1]["nodes"],
             "draw_ms_median": sorted(r["draw_ms"] for r in runs)[2],
@@ -131,6 +133,7 @@ def topology_in_chromium(server: Server, client: httpx.Client) -> dict[str, Any]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--screenshot", type=Path, help="save the drawn topology here (PNG)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "state"
@@ -141,7 +144,7 @@ def main() -> None:
             client = sign_in(server, password)
             result = {"ports": int(ids["ports"]), "networks": NETWORKS, "routers": ROUTERS,
                       "instances": INSTANCES, "pages": page_times(client, ids, args.rounds),
-                      "topology_chromium": topology_in_chromium(server, client)}
+                      "topology_chromium": topology_in_chromium(server, client, args.screenshot)}
             client.close()
         finally:
             server.stop()

@@ -63,7 +63,8 @@ def routes(d: Dashboard) -> list[BaseRoute]:
     async def networks_page(ui: Ui, admin: bool = False) -> Response:
         nets = (await ui.api.get(NET, "/v2.0/networks"))["networks"] if admin else await project_networks(ui)
         subnets = await subnets_of(ui, nets)
-        projects = {p["id"]: p["name"] for p in ui.session.projects}
+        listed = (await ui.api.get("identity", "/v3/projects"))["projects"] if admin else ui.session.projects
+        projects = {p["id"]: p["name"] for p in sorted(listed, key=lambda p: p["name"])}
         return ui.render("networks.html", networks=nets, subnets=subnets, admin=admin, projects=projects)
 
     async def admin_networks_page(ui: Ui) -> Response:

@@ -69,10 +69,11 @@ class Ui:
     api: Api
     dashboard: Dashboard
     errors: dict[str, str] = field(default_factory=dict)
+    submitted: dict[str, str] = field(default_factory=dict)  # a failed form's values, shown again
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = self.dashboard.templates.get_template(template).render(
-            session=self.session, errors=self.errors, notice=self.session.pop_notice(),
+            session=self.session, errors=self.errors, submitted=self.submitted, notice=self.session.pop_notice(),
             path=self.request.url.path, prefix=PREFIX, **context)
         return HTMLResponse(html, status_code=status)
 
@@ -155,6 +156,7 @@ class Dashboard:
                 done = await handler(ui, submitted)
             except ApiError as error:
                 ui.errors[form] = str(error)
+                ui.submitted = {k: v for k, v in submitted.pairs if k != "csrf_token"}
                 try:
                     page = await view(ui)
                 except ApiError as gone:  # the page's own resource went away meanwhile

@@ -137,6 +137,7 @@ def test_errors_are_shown_next_to_the_form(cloud: Cloud, admin_page: Any) -> Non
     page.click("button:text-is('Create Network')")
     error = page.locator("details:has(> summary:has-text('Create Network')) p.error")
     assert "is not a valid IP subnet" in error.inner_text()
+    assert page.input_value("input[name=cidr]") == "300.1.1.0/24"  # what was typed is kept to correct it
     assert "Traceback" not in page.content()
     assert page.locator("#networks", has_text="broken").count() == 0  # the wizard is all or nothing
     screenshot(page, "12-form-error")

@@ -1,16 +1,17 @@
 // Network Topology: a layered drawing that stays readable with many networks and instances.
 //
-// Layers top to bottom: external networks, routers, networks; each network's
-// instances and load balancers hang below it in a column (wrapping into more
-// columns when there are many), so the picture grows in width with networks
-// and in height with instances, never into a hairball. Networks are ordered
-// by the barycenter of their routers (and routers by their networks) a few
-// times over, which keeps router links short and mostly uncrossed.
+// Each router makes a block: the router, under it the networks it connects
+// (ordered by barycenter so links stay short), and under each network its
+// instances and load balancers in columns of a few. Networks without a
+// router share one block. Blocks are packed into rows to fit the window's
+// shape, and each row shows, on top, the external networks its routers use
+// (an external network may so appear once per row), so no link crosses
+// another row: the picture grows with the numbers, never into a hairball.
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
-const BOX = { w: 130, h: 40 }, GAP = 24, ROW = 54, PER_COLUMN = 8;
-const LAYER_Y = [20, 130, 250];
+const BOX = { w: 130, h: 40 }, GAP = 24, ROW = 54, PER_COLUMN = 6, COLUMN = BOX.w + 8;
+const LAYER = { external: 0, router: 110, network: 220, leaves: 290 };
 const COLORS = { external: "#f3e5f5", router: "#e0f7fa", network: "#e3f2fd", instance: "#eceff1", loadbalancer: "#fce4ec" };
 const STROKES = { external: "#6a1b9a", router: "#00838f", network: "#1565c0", instance: "#546e7a", loadbalancer: "#ad1457" };
 
@@ -25,76 +26,112 @@ function mean(values, fallback) {
   return values.length ? values.reduce((a, b) => a + b, 0) / values.length : fallback;
 }
 
-// Positions (centre x, top y) for every node.
-function layout(graph) {
-  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+// Blocks of (router, networks, leaves under each network), in barycenter order.
+function blocks(graph) {
   const links = new Map(graph.nodes.map((n) => [n.id, []]));
   for (const [a, b] of graph.edges) { links.get(a).push(b); links.get(b).push(a); }
   const ofKind = (...kinds) => graph.nodes.filter((n) => kinds.includes(n.kind));
-  const networks = ofKind("network"), routers = ofKind("router"), externals = ofKind("external");
-  const leaves = ofKind("instance", "loadbalancer");
-
-  // Each leaf hangs under its first network; the others are drawn as links.
-  const hanging = new Map(networks.map((n) => [n.id, []]));
-  const loose = [];
-  for (const leaf of leaves) {
-    const home = links.get(leaf.id).find((id) => hanging.has(id));
-    (home ? hanging.get(home) : loose).push(leaf);
-  }
+  const networks = ofKind("network"), routers = ofKind("router");
   const order = new Map();
   const sortBy = (nodes, key) => nodes.sort((a, b) => key(a) - key(b) || a.label.localeCompare(b.label))
     .forEach((n, i) => order.set(n.id, i));
+  const netIds = new Set(networks.map((n) => n.id)), routerIds = new Set(routers.map((n) => n.id));
+  const neighbours = (n, pool) => links.get(n.id).filter((id) => pool.has(id)).map((id) => order.get(id));
   sortBy(networks, () => 0);
   sortBy(routers, () => 0);
-  const neighbours = (n, pool) => links.get(n.id).filter((id) => pool.has(id)).map((id) => order.get(id));
-  const netIds = new Set(networks.map((n) => n.id)), routerIds = new Set(routers.map((n) => n.id));
   for (let round = 0; round < 4; round++) {
     sortBy(routers, (r) => mean(neighbours(r, netIds), order.get(r.id)));
     sortBy(networks, (n) => mean(neighbours(n, routerIds), order.get(n.id)));
   }
-
-  const pos = new Map();
-  let x = BOX.w / 2;
-  for (const net of networks) {
-    const columns = Math.max(1, Math.ceil(hanging.get(net.id).length / PER_COLUMN));
-    const width = columns * BOX.w + (columns - 1) * 8;
-    const centre = x + (width - BOX.w) / 2;
-    pos.set(net.id, { x: centre, y: LAYER_Y[2] });
-    hanging.get(net.id).forEach((leaf, i) => {
-      const column = Math.floor(i / PER_COLUMN), row = i % PER_COLUMN;
-      pos.set(leaf.id, { x: x + column * (BOX.w + 8), y: LAYER_Y[2] + 70 + row * ROW });
-    });
-    x += width + GAP;
+  const leaves = new Map(networks.map((n) => [n.id, []]));
+  const loose = [];
+  for (const leaf of ofKind("instance", "loadbalancer")) {
+    const home = links.get(leaf.id).find((id) => leaves.has(id));
+    (home ? leaves.get(home) : loose).push(leaf);
   }
-  loose.forEach((leaf, i) => pos.set(leaf.id, { x: x + Math.floor(i / PER_COLUMN) * (BOX.w + 8), y: LAYER_Y[2] + 70 + (i % PER_COLUMN) * ROW }));
+  const owner = new Map();
+  for (const r of routers) for (const id of links.get(r.id)) if (netIds.has(id) && !owner.has(id)) owner.set(id, r.id);
+  const made = routers.map((r) => ({ router: r, networks: networks.filter((n) => owner.get(n.id) === r.id) }));
+  const alone = networks.filter((n) => !owner.has(n.id));
+  if (alone.length || loose.length) made.push({ router: null, networks: alone, loose });
+  for (const block of made) {
+    block.columns = block.networks.map((n) => Math.max(1, Math.ceil(leaves.get(n.id).length / PER_COLUMN)));
+    const looseColumns = Math.ceil((block.loose || []).length / PER_COLUMN);
+    block.width = [...block.columns, looseColumns].reduce((a, c) => a + c * COLUMN + GAP, 0) || COLUMN;
+    const deepest = Math.max(0, ...block.networks.map((n) => leaves.get(n.id).length), (block.loose || []).length);
+    block.height = LAYER.leaves + Math.min(deepest, PER_COLUMN) * ROW + GAP;
+  }
+  return { made, links, leaves };
+}
 
-  // Routers and external networks sit over the middle of what they connect, pushed apart to not overlap.
-  const place = (nodes, y) => {
-    const wanted = nodes.map((n) => ({ n, x: mean(links.get(n.id).filter((id) => pos.has(id)).map((id) => pos.get(id).x), 0) }))
-      .sort((a, b) => a.x - b.x);
+// Positions (key -> {node, x: centre, y: top}); a node's key is its id, an external network's is id@row.
+function layout(graph, aspect) {
+  const { made, links, leaves } = blocks(graph);
+  const externals = graph.nodes.filter((n) => n.kind === "external");
+  const area = made.reduce((a, b) => a + b.width * b.height, 0);
+  const rowWidth = Math.max(Math.sqrt(area * aspect), ...made.map((b) => b.width));
+  const pos = new Map(), keyOf = new Map(), rowOf = new Map();  // keyOf: "row:id" of an external network -> key
+  let x = 0, top = 0, rowHeight = 0, row = 0, rowRouters = [];
+  const closeRow = () => {
+    // The external networks this row's routers use, over the middle of them, pushed apart.
+    const wanted = externals.map((e) => ({ e, xs: rowRouters.filter((r) => links.get(r.id).includes(e.id)).map((r) => pos.get(r.id).x) }))
+      .filter((w) => w.xs.length || (row === 0 && !links.get(w.e.id).length))
+      .map((w) => ({ e: w.e, x: mean(w.xs, 0) })).sort((a, b) => a.x - b.x);
     let next = -Infinity;
-    for (const w of wanted) { const at = Math.max(w.x, next); pos.set(w.n.id, { x: at, y }); next = at + BOX.w + GAP; }
+    for (const w of wanted) {
+      const at = Math.max(w.x, next);
+      const key = `${w.e.id}@${row}`;
+      pos.set(key, { node: w.e, x: at, y: top + LAYER.external });
+      keyOf.set(`${row}:${w.e.id}`, key);
+      next = at + BOX.w + GAP;
+    }
   };
-  place(routers, LAYER_Y[1]);
-  place(externals, LAYER_Y[0]);
-  return { pos, byId };
+  for (const block of made) {
+    if (x > 0 && x + block.width > rowWidth) {
+      closeRow();
+      top += rowHeight + 40; x = 0; rowHeight = 0; row += 1; rowRouters = [];
+    }
+    let cx = x;
+    block.networks.forEach((net, i) => {
+      const width = block.columns[i] * COLUMN - 8;
+      pos.set(net.id, { node: net, x: cx + width / 2, y: top + LAYER.network });
+      leaves.get(net.id).forEach((leaf, k) => pos.set(leaf.id, {
+        node: leaf, x: cx + Math.floor(k / PER_COLUMN) * COLUMN + BOX.w / 2, y: top + LAYER.leaves + (k % PER_COLUMN) * ROW }));
+      cx += width + 8 + GAP;
+    });
+    (block.loose || []).forEach((leaf, k) => pos.set(leaf.id, {
+      node: leaf, x: cx + Math.floor(k / PER_COLUMN) * COLUMN + BOX.w / 2, y: top + LAYER.leaves + (k % PER_COLUMN) * ROW }));
+    if (block.router) {
+      const xs = block.networks.map((n) => pos.get(n.id).x);
+      pos.set(block.router.id, { node: block.router, x: mean(xs, x + BOX.w / 2), y: top + LAYER.router });
+      rowOf.set(block.router.id, row);
+      rowRouters.push(block.router);
+    }
+    x += block.width;
+    rowHeight = Math.max(rowHeight, block.height);
+  }
+  closeRow();
+  // An edge to an external network goes to its copy in the other end's row.
+  const place = (id, other) => (pos.has(id) ? id : keyOf.get(`${rowOf.get(other) ?? 0}:${id}`));
+  const edges = graph.edges.map(([a, b]) => [a, b, place(a, b), place(b, a)]).filter(([, , ka, kb]) => ka && kb);
+  return { pos, edges };
 }
 
 function draw(svg, graph, view) {
-  const { pos, byId } = layout(graph);
+  const box = svg.getBoundingClientRect();
+  const { pos, edges } = layout(graph, box.width / Math.max(box.height, 1));
   svg.replaceChildren();
   const root = el("g", { class: "viewport" }, svg);
-  for (const [a, b] of graph.edges) {
-    const p = pos.get(a), q = pos.get(b);
-    if (!p || !q) continue;
-    const [top, bottom] = p.y <= q.y ? [p, q] : [q, p];
-    const y1 = top.y + BOX.h, y2 = bottom.y, mid = (y1 + y2) / 2;
-    el("path", { class: "edge", d: `M${top.x},${y1} C${top.x},${mid} ${bottom.x},${mid} ${bottom.x},${y2}`,
+  for (const [a, b, ka, kb] of edges) {
+    const p = pos.get(ka), q = pos.get(kb);
+    const [upper, lower] = p.y <= q.y ? [p, q] : [q, p];
+    const y1 = upper.y + BOX.h, y2 = lower.y, mid = (y1 + y2) / 2;
+    el("path", { class: "edge", d: `M${upper.x},${y1} C${upper.x},${mid} ${lower.x},${mid} ${lower.x},${y2}`,
                  "data-from": a, "data-to": b }, root);
   }
-  for (const [id, p] of pos) {
-    const n = byId.get(id);
-    const link = el("a", { href: n.url, class: `node k-${n.kind}`, "data-id": id, "data-kind": n.kind }, root);
+  for (const [key, p] of pos) {
+    const n = p.node;
+    const link = el("a", { href: n.url, class: `node k-${n.kind}`, "data-id": n.id, "data-kind": n.kind, "data-key": key }, root);
     el("title", {}, link).textContent = `${n.kind} ${n.label}${n.detail ? " — " + n.detail : ""}${n.status ? " (" + n.status + ")" : ""}`;
     el("rect", { x: p.x - BOX.w / 2, y: p.y, width: BOX.w, height: BOX.h, rx: n.kind === "router" ? 18 : 5,
                  fill: COLORS[n.kind], stroke: STROKES[n.kind] }, link);
@@ -103,10 +140,9 @@ function draw(svg, graph, view) {
     const detail = el("text", { x: p.x, y: p.y + 31, "text-anchor": "middle", fill: "#5f6b78" }, link);
     detail.textContent = (n.detail || n.status || "").slice(0, 24);
   }
-  const bounds = root.getBBox();
   if (!view.scale) {  // first drawing: fit everything
-    const box = svg.getBoundingClientRect();
-    view.scale = Math.min(1.2, box.width / (bounds.width + 40), box.height / (bounds.height + 40));
+    const bounds = root.getBBox();
+    view.scale = Math.min(1.2, (box.width - 40) / bounds.width, (box.height - 40) / bounds.height);
     view.x = 20 - bounds.x * view.scale;
     view.y = 20 - bounds.y * view.scale;
   }
