@@ -72,8 +72,10 @@ class Ui:
     submitted: dict[str, str] = field(default_factory=dict)  # a failed form's values, shown again
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        # A page's own refresh in the background must not take the notice meant for the next page.
+        notice = None if self.request.headers.get("x-live-refresh") else self.session.pop_notice()
         html = self.dashboard.templates.get_template(template).render(
-            session=self.session, errors=self.errors, submitted=self.submitted, notice=self.session.pop_notice(),
+            session=self.session, errors=self.errors, submitted=self.submitted, notice=notice,
             path=self.request.url.path, prefix=PREFIX, **context)
         return HTMLResponse(html, status_code=status)
 

@@ -19,8 +19,9 @@ def resource_id(page: Any) -> str:
 
 def submit(page: Any, button: str, landing: str) -> str:
     """Click `button`, wait for the page it leads to (URL matching `landing`) and its notice."""
-    page.click(f"button:text-is('{button}')")
-    page.wait_for_url(re.compile(landing))
+    with page.expect_navigation():
+        page.click(f"button:text-is('{button}')")
+    assert re.search(landing, page.url), page.url
     errors = page.locator("p.error").all_inner_texts()
     assert not errors, errors
     return page.locator(".notice").inner_text()

@@ -94,6 +94,7 @@ def sign_in(browser: Any, cloud: Cloud, user: str, password: str, project: str =
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.set_default_timeout(20_000)
     page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())  # "Release 10.10.10.3?" -> yes
     page.goto(cloud.dashboard + "/")
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", password)

@@ -108,6 +108,24 @@ def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
         page.goto(cloud.dashboard + path)
         screenshot(page, name)
 
+    # A static route on the router, added and removed on its page.
+    page.goto(cloud.dashboard + f"/project/routers/{router}")
+    open_form(page, "Add Static Route")
+    page.fill("input[name=destination]", "192.168.99.0/24")
+    page.fill("input[name=nexthop]", "172.16.100.254")
+    submit(page, "Add", router)
+    assert "172.16.100.254" in page.locator("#static-routes").inner_text()
+    page.locator("#static-routes").get_by_role("button", name="Remove").click()
+    page.wait_for_selector(".notice:has-text('Removed the static route')")
+    assert "192.168.99.0/24" not in page.locator("#static-routes").inner_text()
+
+    # Disassociate: the outside reaches cirros-vm3 no more; Release gives the address back.
+    page.goto(fip_page)
+    submit(page, "Disassociate", fip_page)
+    assert eventually(lambda: cloud.outside("ping", "-c1", "-W1", fip).returncode != 0)
+    submit(page, "Release Floating IP", r"/project/floating-ips$")
+    assert fip not in page.locator("#floatingips").inner_text()
+
 
 @pytest.mark.skipif(not KERNEL_TOOLS, reason="runs after the S2-S4 test, which needs data plane part 2")
 def test_s5_port_with_a_chosen_ip(cloud: Cloud, admin_page: Any) -> None:

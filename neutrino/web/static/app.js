@@ -21,7 +21,7 @@ async function refreshLive() {
   const live = [...document.querySelectorAll("[data-live][id]")];
   if (!live.length || !live.some((el) => changing.test(el.textContent))) return;
   try {
-    const response = await fetch(location.href, { headers: { Accept: "text/html" } });
+    const response = await fetch(location.href, { headers: { Accept: "text/html", "X-Live-Refresh": "1" } });
     if (response.ok) {
       const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
       for (const el of live) {
@@ -61,7 +61,7 @@ for (const panel of document.querySelectorAll("[data-exec]")) {
 
 // How it works: loaded after the page, since reading the kernel takes a moment.
 async function loadHow(section) {
-  const response = await fetch(section.dataset.how);
+  const response = await fetch(section.dataset.how, { headers: { "X-Live-Refresh": "1" } });
   section.innerHTML = await response.text();
 }
 document.querySelectorAll("[data-how]").forEach(loadHow);
