@@ -85,7 +85,8 @@ def serve(
         core = prepare(settings)
     application = create_app(settings, core)
     console.print(f"neutrino ready in {time.monotonic() - started:.2f}s at [bold]{settings.public_url}[/bold]")
-    console.print(f"dashboard: [bold]{settings.public_url}/dashboard/[/bold] (sign in as admin or a project user)")
+    console.print(f"dashboard: [bold]{settings.public_url}/dashboard/[/bold] (sign in as admin or a project user)",
+                  soft_wrap=True)
     if agent and os.geteuid() == 0:
         config = host_config(settings.host, [p.name for p in settings.physnets], netns_prefix, host_netns,
                              physnet_interface)
