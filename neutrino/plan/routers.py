@@ -4,7 +4,9 @@ A router lives in its own namespace `qrouter-<id>` with forwarding on (off
 while `admin_state_up` is false). Each attached subnet is a veth: `tap<port>`
 on the network's bridge in the host, `qr-<port>` in the router with the
 subnet's gateway IP; the gateway port is the same with `qg-<port>`, which
-also holds the floating IPs (/32), as the tutorial shows. The default route
+also holds the floating IPs (/32), as the tutorial shows. The agent changes
+the gateway interface's addresses one by one with the floating IPs, so they
+are the router's (`Router.gateway_addresses`), not in the host's addresses. The default route
 points at the external subnet's gateway; `routes` add static ones.
 
 NAT is one nftables table per router, in its namespace:
@@ -111,6 +113,7 @@ def compile_routers(
         plan.namespaces.add(netns)
         gateway = gateway_ip = next_hop = None
         internal: list[str] = []
+        gateway_cidrs: list[str] = []
         for port in router_ports[router_id]:
             if port["network_id"] not in realized:
                 continue
@@ -126,7 +129,11 @@ def compile_routers(
                 if subnet is None:
                     continue
                 cidr = ipaddress.ip_network(subnet["cidr"])
-                plan.addresses.append(Address(netns, inside, f"{ip['ip_address']}/{cidr.prefixlen}"))
+                address = f"{ip['ip_address']}/{cidr.prefixlen}"
+                if is_gateway:
+                    gateway_cidrs.append(address)
+                else:
+                    plan.addresses.append(Address(netns, inside, address))
                 if cidr.version != 4:
                     continue
                 if not is_gateway:
@@ -134,15 +141,14 @@ def compile_routers(
                 elif gateway_ip is None:
                     gateway, gateway_ip, next_hop = inside, ip["ip_address"], subnet.get("gateway_ip")
         fips = sorted(fips_by_router.get(router_id, []), key=lambda f: f.address) if gateway else []
-        if gateway:
-            plan.addresses += [Address(netns, gateway, f"{f.address}/32") for f in fips]
         routes = [Route(DEFAULT_ROUTE, next_hop)] if next_hop else []
         routes += [Route(r["destination"], r["nexthop"]) for r in router.get("routes") or []]
         snat = bool((router.get("external_gateway_info") or {}).get("enable_snat", True))
         plan.routers.append(Router(
             id=router_id, netns=netns, forwarding=bool(router.get("admin_state_up", True)),
             gateway=gateway, routes=tuple(sorted(set(routes), key=lambda r: (r.destination, r.nexthop))),
-            nat=compile_nat(gateway, gateway_ip, internal, snat), floatingips=tuple(fips)))
+            nat=compile_nat(gateway, gateway_ip, internal, snat), floatingips=tuple(fips),
+            gateway_addresses=tuple(sorted(gateway_cidrs))))
     return plan
 
 

@@ -90,6 +90,8 @@ class Router:
 
     `nat` holds the table's rules and empty floating IP maps; the floating IPs
     are elements of those maps, added and deleted one by one (see plan.routers).
+    The gateway interface's addresses are the router's too, not the links':
+    its own (`gateway_addresses`) and a /32 per floating IP, changed one by one.
     """
 
     id: str
@@ -99,6 +101,7 @@ class Router:
     routes: tuple[Route, ...]
     nat: Firewall
     floatingips: tuple[FloatingIp, ...]
+    gateway_addresses: tuple[str, ...] = ()  # CIDRs of the gateway port's fixed IPs
 
 
 @dataclass(frozen=True)

@@ -47,11 +47,15 @@ def test_restart_changes_nothing_and_drift_is_repaired(lab: Lab) -> None:
     assert sync(again, model).changes == []
     assert nft(netns, "list", "table", "ip", "neutrino") == table
 
-    # A floating IP deleted by hand comes back once the agent reads the kernel again.
+    # A floating IP deleted by hand (element, address) comes back once the agent reads the kernel again.
+    gateway = names.router_gateway(model["ports"][2]["id"])
     nft(netns, "delete", "element", "ip", "neutrino", "fip_dnat", "{ 10.10.10.3 }")
+    subprocess.run(["ip", "-n", netns, "addr", "del", "10.10.10.3/32", "dev", gateway], check=True)
     again.routers.verify_seconds = 0
-    assert "floating IPs -0 +1" in " ".join(sync(again, model).changes)
+    changes = " ".join(sync(again, model).changes)
+    assert "floating IPs -0 +1" in changes and "gateway addresses" in changes
     assert nft(netns, "list", "table", "ip", "neutrino") == table
+    assert ping(f"{lab.prefix}nout-default", "10.10.10.3")
     nft(netns, "delete", "table", "ip", "neutrino")
     assert any("replace NAT table" in change for change in sync(again, model).changes)
     assert nft(netns, "list", "table", "ip", "neutrino") == table

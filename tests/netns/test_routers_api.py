@@ -266,7 +266,7 @@ def test_s4_floating_ip(cloud: RoutedCloud, lab: dict[str, Any]) -> None:
     lines = _probe_lines(probe, lambda lines: bool(lines) and lines[-1].endswith("lost"))
     assert lines and lines[-1].endswith("lost")
     lost_at = float(lines[-1].split()[0])
-    assert lost_at - returned < 1.0
+    assert lost_at - returned < 2.0  # the benchmark measures it: tens of ms
     later = _probe_lines(probe, lambda _lines: False, seconds=1)
     assert not [line for line in later if line.endswith("ok")]
     assert cloud.ask(vm3["netns"], "10.10.10.1") == gateway_ip

@@ -5,10 +5,11 @@ floating IPs change often and may number tens of thousands. So the rules are
 replaced whole, in one transaction, only when the plan's digest or the
 kernel's listing of them differs from what was applied, while floating IPs
 are diffed element by element and changed in one transaction that touches
-nothing else. Reading 10,000 map elements back costs tens of milliseconds, so
-the kernel is re-read (which repairs drift) at most every `verify_seconds`
-and when a router's namespace is new; in between, what was last applied is
-the observed state.
+nothing else; so are their /32 addresses on the gateway interface. Reading
+10,000 map elements and addresses back costs tens of milliseconds, so the
+kernel is re-read (which repairs drift) at most every `verify_seconds` and
+when a router's namespace or gateway is new; in between, what was last
+applied is the observed state.
 
 A mapping that goes or changes loses its conntrack entries at once; a new one
 is announced by a gratuitous ARP from the gateway interface, so the upstream
@@ -17,11 +18,14 @@ stops sending to a MAC that no longer holds the address.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import ipaddress
 import json
 import os
 import socket
 import struct
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +34,8 @@ from typing import Any
 import nftables
 from pyroute2.netlink.exceptions import NetlinkError
 
-from neutrino.agent.drivers import conntrack
 from neutrino.agent.drivers import netns as ns
+from neutrino.agent.drivers.conntrack import ConntrackTable
 from neutrino.agent.drivers.links import LinkDriver
 from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, TABLE, fip_elements, map_elements
 from neutrino.plan.state import Address, Route, Router, Upstream
@@ -50,8 +54,9 @@ class Applied:
     """What one router's namespace holds, as far as we know."""
 
     inode: int
-    digest: str  # the plan's digest of the table's rules
-    listing: str  # digest of the kernel's listing of them (elements left out)
+    gateway: str | None
+    addresses: set[str]  # the gateway interface's
+    digest: str  # the plan's digest of the table's rules (empty: unknown, replace them)
     dnat: dict[str, str]  # floating -> fixed
     snat: dict[str, str]  # fixed -> floating
     verified_at: float
@@ -65,12 +70,17 @@ class RoutersResult:
 
 
 class Namespace:
-    """A worker thread in one router namespace, with its libnftables context."""
+    """A worker thread in one router namespace, with its nft, conntrack and ARP sockets.
+
+    They stay open: closing a packet socket waits for an RCU grace period (tens of ms).
+    """
 
     def __init__(self, name: str) -> None:
         self.inode = os.stat(ns.NETNS_DIR / name).st_ino
         self.worker = ns.NetnsThread(name)
         self.nft: nftables.Nftables = self.worker.call(nftables.Nftables)
+        self.conntrack: ConntrackTable = self.worker.call(ConntrackTable)
+        self._arp: tuple[str, socket.socket] | None = None  # (interface, socket bound to it)
 
     def run(self, command: str, as_json: bool = False, terse: bool = False) -> tuple[int, str, str]:
         """`terse` leaves set and map elements out of a listing."""
@@ -88,7 +98,41 @@ class Namespace:
         if rc != 0:
             raise NatError(f"nft transaction failed: {str(err).strip()}")
 
+    def forget(self, addresses: list[str]) -> None:
+        """Delete the conntrack entries of these floating IPs."""
+        if addresses:
+            self.worker.call(lambda: [self.conntrack.forget_address(a) for a in addresses])
+
+    def announce(self, ifname: str, addresses: list[str]) -> None:
+        """Gratuitous ARP requests for `addresses` from `ifname`."""
+        def send() -> None:
+            for attempt in range(2):
+                if self._arp is None or self._arp[0] != ifname:
+                    self._close_arp()
+                    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # sends, receives nothing
+                    sock.bind((ifname, 0))
+                    self._arp = (ifname, sock)
+                try:
+                    for frame in garp_frames(self._arp[1].getsockname()[4], addresses):
+                        self._arp[1].send(frame)
+                    return
+                except OSError:
+                    self._close_arp()  # the interface was made again
+                    if attempt:
+                        raise
+        if addresses:
+            self.worker.call(send)
+
+    def _close_arp(self) -> None:
+        if self._arp is not None:
+            self._arp[1].close()
+            self._arp = None
+
     def close(self) -> None:
+        def release() -> None:
+            self._close_arp()
+            self.conntrack.close()
+        self.worker.call(release)
         self.worker.close()
 
 
@@ -130,21 +174,23 @@ class RouterDriver:
         space = self._namespace(router.id, router.netns)
         if self._set_forwarding(space, router.forwarding):
             result.changes.append(f"router {router.id}: forwarding {'on' if router.forwarding else 'off'}")
-        if self._ensure_routes(router):
-            result.changes.append(f"router {router.id}: routes")
         applied = self._applied.get(router.id)
-        if applied is None or applied.inode != space.inode or \
+        if applied is None or applied.inode != space.inode or applied.gateway != router.gateway or \
                 time.monotonic() - applied.verified_at > self.verify_seconds:
             applied = self._observe(router, space)
+        if self._ensure_gateway_addresses(router, applied):
+            result.changes.append(f"router {router.id}: gateway addresses")
+        if self._ensure_routes(router):
+            result.changes.append(f"router {router.id}: routes")
         if applied.digest != router.nat.digest:
             self._replace(router, space)
             result.changes.append(f"router {router.id}: replace NAT table {router.nat.digest}")
             return
-        gone, added = self.update_floatingips(router, space, applied)
+        gone, added = self._update_floatingips(router, space, applied)
         if gone or added:
             result.changes.append(f"router {router.id}: floating IPs -{len(gone)} +{len(added)}")
 
-    def update_floatingips(self, router: Router, space: Namespace, applied: Applied) -> tuple[list[str], list[str]]:
+    def _update_floatingips(self, router: Router, space: Namespace, applied: Applied) -> tuple[list[str], list[str]]:
         """Make the maps hold exactly the router's floating IPs; (addresses unmapped, mapped)."""
         dnat = {f.address: f.fixed_ip for f in router.floatingips}
         snat = {f.fixed_ip: f.address for f in router.floatingips}
@@ -165,10 +211,9 @@ class RouterDriver:
         applied.dnat.update({f.address: f.fixed_ip for f in new})
         applied.snat.update({f.fixed_ip: f.address for f in new_snat})
         # The old mappings' connections go now; then the new holders are announced.
-        for address in stale_dnat:
-            conntrack.forget_address(router.netns, address)
-        if router.gateway and new:
-            space.worker.call(lambda: announce(str(router.gateway), [f.address for f in new]))
+        space.forget(stale_dnat)
+        if router.gateway:
+            space.announce(router.gateway, [f.address for f in new])
         return stale_dnat, [f.address for f in new]
 
     def close(self) -> None:
@@ -230,24 +275,43 @@ class RouterDriver:
             sock.route("replace", dst=route.destination, gateway=route.nexthop, proto=RTPROT_STATIC)
         return present != wanted
 
+    def _ensure_gateway_addresses(self, router: Router, applied: Applied) -> bool:
+        """The gateway's own addresses and a /32 per floating IP, one netlink call per change."""
+        if router.gateway is None:
+            return False
+        wanted = set(router.gateway_addresses) | {f"{f.address}/32" for f in router.floatingips}
+        if wanted == applied.addresses:
+            return False
+        sock = self.links.socket(router.netns)
+        index = sock.link_lookup(ifname=router.gateway)[0]
+        for cidr in applied.addresses - wanted:
+            _address(sock, "del", index, cidr, errno.EADDRNOTAVAIL)
+        # The subnet's own address first: it is the primary one, the source of the router's packets.
+        for cidr in sorted(wanted - applied.addresses, key=lambda c: (c.endswith("/32"), c)):
+            _address(sock, "add", index, cidr, errno.EEXIST)
+        applied.addresses = wanted
+        return True
+
     def _state_file(self, router_id: str) -> Path:
         return self.state_dir / f"{router_id}.json"
 
     def _observe(self, router: Router, space: Namespace) -> Applied:
-        """Read the table back: its rules' listing and both maps' elements."""
+        """Read the kernel back: the gateway's addresses, the table's rules' listing, both maps."""
         stored: dict[str, str] = {}
         if self._state_file(router.id).exists():
             stored = json.loads(self._state_file(router.id).read_text())
         rc, text, _ = space.run(f"list table ip {TABLE}", terse=True)
         listing = _digest(text) if rc == 0 else ""
         digest = stored.get("digest", "") if listing and listing == stored.get("listing") else ""
-        applied = Applied(space.inode, digest, listing, _elements(space, FIP_DNAT),
-                          _elements(space, FIP_SNAT), time.monotonic())
+        applied = Applied(space.inode, router.gateway, _gateway_addresses(router), digest,
+                          _elements(space, FIP_DNAT), _elements(space, FIP_SNAT), time.monotonic())
         self._applied[router.id] = applied
         return applied
 
     def _replace(self, router: Router, space: Namespace) -> None:
         """The whole table, floating IPs included, in one transaction (rules changed)."""
+        applied = self._applied[router.id]  # observed before, at least
+        before = applied.dnat
         table = {"table": {"family": "ip", "name": TABLE}}
         commands = [{"add": table}, {"delete": table}, *router.nat.commands,
                     *fip_elements(router.floatingips)]
@@ -258,24 +322,40 @@ class RouterDriver:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._state_file(router.id).write_text(json.dumps({"digest": router.nat.digest,
                                                            "listing": _digest(text)}))
-        previous = self._applied.get(router.id)
         dnat = {f.address: f.fixed_ip for f in router.floatingips}
-        self._applied[router.id] = Applied(space.inode, router.nat.digest, _digest(text), dnat,
-                                           {f.fixed_ip: f.address for f in router.floatingips},
-                                           time.monotonic())
-        if previous is not None:
-            for address, fixed in previous.dnat.items():
-                if dnat.get(address) != fixed:
-                    conntrack.forget_address(router.netns, address)
-        added = [a for a, fixed in dnat.items() if previous is None or previous.dnat.get(a) != fixed]
-        if router.gateway and added:
-            space.worker.call(lambda: announce(str(router.gateway), added))
+        applied.digest, applied.dnat = router.nat.digest, dnat
+        applied.snat = {f.fixed_ip: f.address for f in router.floatingips}
+        space.forget([a for a, fixed in before.items() if dnat.get(a) != fixed])
+        if router.gateway:
+            space.announce(router.gateway, [a for a, fixed in dnat.items() if before.get(a) != fixed])
 
     def _ensure_upstream(self, upstream: Upstream) -> bool:
         if upstream.bridge not in self.links.observe(upstream.netns):
             return False  # made with the host's NIC; next sync
         wanted = [Address(upstream.netns, upstream.bridge, cidr) for cidr in upstream.cidrs]
         return self.links.ensure_addresses(upstream.netns, upstream.bridge, wanted)
+
+
+def _address(sock: Any, verb: str, index: int, cidr: str, fine: int) -> None:
+    """Add or delete an address; `fine` is the errno of "it was so already"."""
+    address, prefixlen = cidr.split("/")
+    try:
+        sock.addr(verb, index=index, address=address, prefixlen=int(prefixlen))
+    except NetlinkError as error:
+        if error.code != fine:
+            raise
+
+
+def _gateway_addresses(router: Router) -> set[str]:
+    """The global addresses of the router's gateway interface (iproute2: fast on 50,000)."""
+    if router.gateway is None:
+        return set()
+    done = subprocess.run(["ip", "-n", router.netns, "-j", "addr", "show", "dev", router.gateway],
+                          capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        return set()
+    return {f"{a['local']}/{a['prefixlen']}" for link in json.loads(done.stdout or "[]")
+            for a in link.get("addr_info", []) if not ipaddress.ip_address(a["local"]).is_link_local}
 
 
 def _digest(text: str) -> str:
@@ -292,13 +372,11 @@ def _elements(space: Namespace, name: str) -> dict[str, str]:
     return {}
 
 
-def announce(ifname: str, addresses: list[str]) -> None:
-    """Gratuitous ARP requests for `addresses` from `ifname` (in this thread's namespace)."""
-    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as sock:
-        sock.bind((ifname, ETH_P_ARP))
-        mac = sock.getsockname()[4]
-        for address in addresses:
-            ip = socket.inet_aton(address)
-            arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + ip + b"\x00" * 6 + ip
-            sock.send(b"\xff" * 6 + mac + struct.pack("!H", ETH_P_ARP) + arp)
-
+def garp_frames(mac: bytes, addresses: list[str]) -> list[bytes]:
+    """Broadcast ARP requests from and for each address: its holder is now `mac`."""
+    frames = []
+    for address in addresses:
+        ip = socket.inet_aton(address)
+        arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + ip + b"\x00" * 6 + ip
+        frames.append(b"\xff" * 6 + mac + struct.pack("!H", ETH_P_ARP) + arp)
+    return frames
