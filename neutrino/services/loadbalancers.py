@@ -17,9 +17,10 @@ balancer in PENDING_DELETE is no longer reported by its host, it goes with
 its VIP port. Health read from haproxy becomes operating statuses.
 
 Nothing stays pending: `housekeeping` (run by the server every few seconds)
-finishes deletions and fails creations and updates that no live agent has
-realized within PENDING_TIMEOUT; after a server restart the agents' next
-reports carry on where the previous process stopped.
+finishes deletions and fails creations and updates that no agent has
+realized within PENDING_TIMEOUT (a later report of success heals them);
+after a server restart the agents' next reports carry on where the previous
+process stopped.
 """
 
 from __future__ import annotations
@@ -217,7 +218,7 @@ def choose_host(conn: Connection) -> str:
     alive = conn.execute(select(AG.c.host).where(AG.c.heartbeat_at >= common.now() - AGENT_ALIVE)).scalars().all()
     if not alive:
         return ""
-    load = dict(conn.execute(select(P.c.binding_host_id, func.count()).where(P.c.device_owner == VIP_OWNER)
+    load: dict[str, int] = dict(conn.execute(select(P.c.binding_host_id, func.count()).where(P.c.device_owner == VIP_OWNER)
                              .group_by(P.c.binding_host_id)).all())
     return min(sorted(alive), key=lambda host: load.get(host, 0))
 
@@ -229,9 +230,8 @@ def vip_port(conn: Connection, ctx: Context, lb_id: str, project_id: str, values
             port = ports.fetch(conn, ctx, values["vip_port_id"])
             if port.device_owner:
                 raise Conflict(f"Port {port.id} is already in use by {port.device_owner}.")
-            conn.execute(update(P).where(P.c.id == port.id).values(
-                device_owner=VIP_OWNER, device_id=lb_id, binding_host_id=port.binding_host_id or choose_host(conn)))
-            common.record_change(conn, "port", port.id, "update")
+            common.bump(conn, P, "port", port, {"device_owner": VIP_OWNER, "device_id": lb_id,
+                                                "binding_host_id": port.binding_host_id or choose_host(conn)})
             return port
         if values.get("vip_subnet_id"):
             subnet = subnets.fetch(conn, ctx, values["vip_subnet_id"])
@@ -319,36 +319,33 @@ class LoadBalancers:
                 conn.execute(update(table).where(where).values(provisioning_status=PENDING_DELETE))
             publish(conn, lb, PENDING_DELETE)
 
-    def set_tags(self, db: Database, ctx: Context, lb_id: str, tags: list[str]) -> None:
-        with db.write() as conn:
-            common.set_tags(conn, LB, "loadbalancer", fetch(conn, ctx, LB, "Load Balancer", lb_id), tags, None)
-
     def status_tree(self, db: Database, ctx: Context, lb_id: str) -> dict[str, Any]:
         """GET /loadbalancers/{id}/status: the statuses of everything under it."""
         with db.read() as conn:
-            lb = fetch(conn, ctx, LB, "Load Balancer", lb_id)
-            pools = {p.id: p for p in conn.execute(select(PO).where(PO.c.lb_loadbalancer_id == lb_id))}
-            members: dict[str, list[Row]] = {pid: [] for pid in pools}
-            for m in conn.execute(select(ME).where(ME.c.lb_pool_id.in_(list(pools))).order_by(ME.c.created_at)):
-                members[m.lb_pool_id].append(m)
-            monitors = {h.lb_pool_id: h for h in conn.execute(select(HM).where(HM.c.lb_pool_id.in_(list(pools))))}
+            return {"statuses": {"loadbalancer": statuses(conn, fetch(conn, ctx, LB, "Load Balancer", lb_id))}}
 
-            def status(row: Row, **extra: Any) -> dict[str, Any]:
-                return {"id": row.id, "name": row.name, "provisioning_status": row.provisioning_status,
-                        "operating_status": row.operating_status, **extra}
 
-            def pool_status(pool: Row) -> dict[str, Any]:
-                extra: dict[str, Any] = {"members": [status(m, address=m.address, protocol_port=m.protocol_port)
-                                                     for m in members[pool.id]]}
-                if pool.id in monitors:
-                    extra["health_monitor"] = {**status(monitors[pool.id]), "type": monitors[pool.id].type}
-                return status(pool, **extra)
+def statuses(conn: Connection, lb: Row) -> dict[str, Any]:
+    pools = {p.id: p for p in conn.execute(select(PO).where(PO.c.lb_loadbalancer_id == lb.id))}
+    members: dict[str, list[Row]] = {pid: [] for pid in pools}
+    for m in conn.execute(select(ME).where(ME.c.lb_pool_id.in_(list(pools))).order_by(ME.c.created_at)):
+        members[m.lb_pool_id].append(m)
+    monitors = {h.lb_pool_id: h for h in conn.execute(select(HM).where(HM.c.lb_pool_id.in_(list(pools))))}
 
-            listeners = [status(li, pools=[pool_status(pools[li.default_pool_id])]
-                                if li.default_pool_id in pools else [])
-                         for li in conn.execute(select(LI).where(LI.c.lb_loadbalancer_id == lb_id)
-                                                .order_by(LI.c.created_at))]
-            return {"statuses": {"loadbalancer": status(lb, listeners=listeners)}}
+    def status(row: Row, **extra: Any) -> dict[str, Any]:
+        return {"id": row.id, "name": row.name, "provisioning_status": row.provisioning_status,
+                "operating_status": row.operating_status, **extra}
+
+    def pool_status(pool: Row) -> dict[str, Any]:
+        extra: dict[str, Any] = {"members": [status(m, address=m.address, protocol_port=m.protocol_port)
+                                             for m in members[pool.id]]}
+        if pool.id in monitors:
+            extra["health_monitor"] = {**status(monitors[pool.id]), "type": monitors[pool.id].type}
+        return status(pool, **extra)
+
+    listeners = [status(li, pools=[pool_status(pools[li.default_pool_id])] if li.default_pool_id in pools else [])
+                 for li in conn.execute(select(LI).where(LI.c.lb_loadbalancer_id == lb.id).order_by(LI.c.created_at))]
+    return status(lb, listeners=listeners)
 
 
 def update_object(conn: Connection, table: Table, kind: str, row: Row, values: dict[str, Any]) -> None:
@@ -376,8 +373,8 @@ def record_report(conn: Connection, host: str, applied: int, reported: dict[str,
         if lb.binding_host_id not in (host, ""):
             continue  # another host owns it; this one will stop serving it on its next sync
         if not lb.binding_host_id:
-            conn.execute(update(P).where(P.c.id == lb.vip_port_id).values(binding_host_id=host))
-            common.record_change(conn, "port", lb.vip_port_id, "update")
+            port = conn.execute(select(P).where(P.c.id == lb.vip_port_id)).one()
+            common.bump(conn, P, "port", port, {"binding_host_id": host})
         if int(entry.get("revision", -1)) == lb.feed_revision:
             # A failure fails what was pending; a later success also heals a failed load balancer.
             if entry.get("error") and lb.provisioning_status in (PENDING_CREATE, PENDING_UPDATE):
@@ -449,14 +446,15 @@ def set_operating(conn: Connection, table: Table, row: Row, status: str) -> None
 
 
 def housekeeping(db: Database) -> None:
-    """Nothing stays PENDING_*: finish old deletions, fail what no live agent realized in time."""
-    cutoff = common.now() - PENDING_TIMEOUT
+    """Nothing stays PENDING_* longer than PENDING_TIMEOUT: deletions are finished, the rest
+    fails (and heals if its agent reports it running later)."""
+    stale = (LB.c.provisioning_status.like("PENDING_%"), LB.c.updated_at < common.now() - PENDING_TIMEOUT)
+    with db.read() as conn:
+        if conn.execute(select(LB.c.id).where(*stale)).first() is None:
+            return
     with db.write() as conn:
-        alive = set(conn.execute(select(AG.c.host).where(AG.c.heartbeat_at >= common.now() - AGENT_ALIVE)).scalars())
-        stale = conn.execute(select(LB, P.c.binding_host_id).join(P, P.c.id == LB.c.vip_port_id, isouter=True)
-                             .where(LB.c.provisioning_status.like("PENDING_%"), LB.c.updated_at < cutoff)).all()
-        for lb in stale:
+        for lb in conn.execute(select(LB).where(*stale)).all():
             if lb.provisioning_status == PENDING_DELETE:
                 remove_tree(conn, lb)
-            elif lb.binding_host_id not in alive:
+            else:
                 settle(conn, lb, ERROR)

@@ -86,6 +86,13 @@ def test_create_vip_port_and_realization(api: Api, subnet: dict[str, Any]) -> No
         "vip_network_id": subnet["network_id"]}}), "loadbalancer")
     assert by_network["vip_subnet_id"] == subnet["id"]
     expect_fault(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {"name": "x"}}), 400, "VIP")
+    own = api.demo.create("ports", network_id=subnet["network_id"], fixed_ips=[{"ip_address": "10.20.0.60"}])
+    on_port = created(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {
+        "vip_port_id": own["id"]}}), "loadbalancer")
+    assert (on_port["vip_address"], on_port["vip_port_id"]) == ("10.20.0.60", own["id"])
+    assert api.demo.get(f"/ports/{own['id']}").json()["port"]["device_owner"] == "Octavia"
+    expect_fault(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {"vip_port_id": own["id"]}}),
+                 409, "in use")
 
 
 def test_tree_statuses_immutability_and_cascade(api: Api, subnet: dict[str, Any]) -> None:
@@ -227,7 +234,7 @@ def test_lists_filter_sort_page(api: Api, subnet: dict[str, Any]) -> None:
 
 
 def test_nothing_stays_pending(api: Api, subnet: dict[str, Any], core: Any) -> None:
-    """Housekeeping: with no live agent, a creation fails after the timeout and a deletion completes."""
+    """Housekeeping: unrealized for 30 s, a creation fails and a deletion completes."""
     from datetime import timedelta
 
     from sqlalchemy import update
@@ -240,10 +247,13 @@ def test_nothing_stays_pending(api: Api, subnet: dict[str, Any], core: Any) -> N
     stuck = created(client.post("/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}),
                     "loadbalancer")
     client.delete(f"/loadbalancers/{leaving['id']}")
-    with core.db.write() as conn:  # as if the server had been down for a while
+    loadbalancers.housekeeping(core.db)  # not yet: nothing is old enough
+    assert client.get(f"/loadbalancers/{stuck['id']}").json()["loadbalancer"]["provisioning_status"] == "PENDING_CREATE"
+    with core.db.write() as conn:  # as if no agent had answered for a while
         conn.execute(update(schema.lb_loadbalancers).values(updated_at=common.now() - timedelta(seconds=31)))
-        conn.execute(update(schema.agents).values(heartbeat_at=common.now() - timedelta(seconds=60)))
     loadbalancers.housekeeping(core.db)
     assert client.get(f"/loadbalancers/{stuck['id']}").json()["loadbalancer"]["provisioning_status"] == "ERROR"
     expect_fault(client.get(f"/loadbalancers/{leaving['id']}"), 404)
+    realize(api)  # its agent reports it running after all: it heals
+    assert client.get(f"/loadbalancers/{stuck['id']}").json()["loadbalancer"]["provisioning_status"] == "ACTIVE"
     assert client.delete(f"/loadbalancers/{stuck['id']}").status_code == 204
