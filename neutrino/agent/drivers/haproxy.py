@@ -32,6 +32,7 @@ from neutrino.plan.state import LoadBalancer
 SOCKETS = Path("/run/neutrino")
 # Per process: each connection takes two descriptors, and haproxy must be allowed to raise its limit that far.
 MAX_CONNECTIONS = 8000
+RETIRE_SECONDS = 0.05  # after a reload, how long old workers are given to leave before we go on
 # haproxy's server states -> what the agent reports (services/loadbalancers.HEALTH)
 STATES = {"UP": "UP", "DOWN": "DOWN", "MAINT": "MAINT", "no check": "NO_CHECK", "DRAIN": "UP", "NOLB": "UP"}
 
@@ -108,17 +109,20 @@ class HaproxyDriver:
     def _reload(pid: int) -> None:
         """SIGUSR2 the master; return once a new worker runs the new configuration.
 
-        Until then the old worker still accepts connections, so a caller told
-        "done" too early could reach the old configuration. Old workers are
-        given a moment to leave; ones still finishing connections stay.
+        Until the master retires the old worker (SIGUSR1, right after the new
+        one is ready) the old one still accepts connections; a caller told
+        "done" earlier could reach the old configuration. Retired workers stay
+        while they finish their connections, so their exit is awaited briefly.
         """
         before = _children(pid)
         os.kill(pid, signal.SIGUSR2)
-        deadline, settled = time.monotonic() + 5, time.monotonic() + 0.5
+        deadline, started = time.monotonic() + 5, None
         while time.monotonic() < deadline:
             now = _children(pid)
-            if now - before and (not now & before or time.monotonic() > settled):
-                return
+            if now - before:
+                started = started or time.monotonic()
+                if not now & before or time.monotonic() - started > RETIRE_SECONDS:
+                    return
             time.sleep(0.002)
 
     @staticmethod
