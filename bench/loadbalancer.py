@@ -9,7 +9,11 @@ prefix), two web server instances and a client instance, then measures:
   is ACTIVE) from the first POST to the first answer through the VIP;
 - `rps_direct` vs `rps_via_vip`: HTTP requests per second from the client to
   one member directly, then through a VIP whose pool holds only that member
-  (same run, same client, keep-alive connections), and their ratio.
+  (same run, same client, keep-alive connections, ApacheBench when installed),
+  and their ratio. Through the VIP every request crosses the network's bridge
+  twice (client -> haproxy -> member), and that, not haproxy, is most of the
+  difference: on loopback haproxy in front of the same server costs nothing
+  measurable.
 
 Prints JSON; removes everything it made. Needs root.
 
@@ -37,7 +41,7 @@ from neutrino.agent.reconciler import Agent
 from neutrino.plan import HostConfig
 
 WEB_PORT = 8000
-CONNECTIONS = 4
+CONNECTIONS = 16
 # A keep-alive HTTP/1.1 server answering its name (argv[1]) on argv[2].
 SERVER = """import asyncio, sys
 body = sys.argv[1].encode() + b"\\n"
