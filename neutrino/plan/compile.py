@@ -115,7 +115,6 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
     outside_links, upstreams = compile_upstreams(host, networks.values(), subnets.values())
     namespaces |= routing.namespaces
     links += routing.links + outside_links
-    addresses += routing.addresses
     devices.update(routing.devices)
 
     vips = [vip for vip in vips if vip.network_id in realized]

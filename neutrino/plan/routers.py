@@ -5,8 +5,8 @@ while `admin_state_up` is false). Each attached subnet is a veth: `tap<port>`
 on the network's bridge in the host, `qr-<port>` in the router with the
 subnet's gateway IP; the gateway port is the same with `qg-<port>`, which
 also holds the floating IPs (/32), as the tutorial shows. The agent changes
-the gateway interface's addresses one by one with the floating IPs, so they
-are the router's (`Router.gateway_addresses`), not in the host's addresses. The default route
+those addresses one by one with the floating IPs, so a router's addresses
+are its own (`Router.addresses`), apart from the host's. The default route
 points at the external subnet's gateway; `routes` add static ones.
 
 NAT is one nftables table per router, in its namespace:
@@ -71,7 +71,6 @@ class RouterPlan:
 
     namespaces: set[str] = field(default_factory=set)
     links: list[Link] = field(default_factory=list)
-    addresses: list[Address] = field(default_factory=list)
     routers: list[Router] = field(default_factory=list)
     devices: dict[str, str] = field(default_factory=dict)  # port id -> host-side device
 
@@ -113,7 +112,7 @@ def compile_routers(
         plan.namespaces.add(netns)
         gateway = gateway_ip = next_hop = None
         internal: list[str] = []
-        gateway_cidrs: list[str] = []
+        own: list[Address] = []
         for port in router_ports[router_id]:
             if port["network_id"] not in realized:
                 continue
@@ -129,11 +128,7 @@ def compile_routers(
                 if subnet is None:
                     continue
                 cidr = ipaddress.ip_network(subnet["cidr"])
-                address = f"{ip['ip_address']}/{cidr.prefixlen}"
-                if is_gateway:
-                    gateway_cidrs.append(address)
-                else:
-                    plan.addresses.append(Address(netns, inside, address))
+                own.append(Address(netns, inside, f"{ip['ip_address']}/{cidr.prefixlen}"))
                 if cidr.version != 4:
                     continue
                 if not is_gateway:
@@ -148,7 +143,7 @@ def compile_routers(
             id=router_id, netns=netns, forwarding=bool(router.get("admin_state_up", True)),
             gateway=gateway, routes=tuple(sorted(set(routes), key=lambda r: (r.destination, r.nexthop))),
             nat=compile_nat(gateway, gateway_ip, internal, snat), floatingips=tuple(fips),
-            gateway_addresses=tuple(sorted(gateway_cidrs))))
+            addresses=tuple(sorted(own, key=lambda a: (a.ifname, a.cidr)))))
     return plan
 
 

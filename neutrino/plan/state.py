@@ -90,8 +90,8 @@ class Router:
 
     `nat` holds the table's rules and empty floating IP maps; the floating IPs
     are elements of those maps, added and deleted one by one (see plan.routers).
-    The gateway interface's addresses are the router's too, not the links':
-    its own (`gateway_addresses`) and a /32 per floating IP, changed one by one.
+    Its interfaces' addresses are the router's too, not the host's: its own
+    (`addresses`) and a /32 per floating IP on the gateway, changed one by one.
     """
 
     id: str
@@ -101,7 +101,7 @@ class Router:
     routes: tuple[Route, ...]
     nat: Firewall
     floatingips: tuple[FloatingIp, ...]
-    gateway_addresses: tuple[str, ...] = ()  # CIDRs of the gateway port's fixed IPs
+    addresses: tuple[Address, ...] = ()  # of its qr- and qg- interfaces, from their ports
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,12 @@ floating IPs change often and may number tens of thousands. So the rules are
 replaced whole, in one transaction, only when the plan's digest or the
 kernel's listing of them differs from what was applied, while floating IPs
 are diffed element by element and changed in one transaction that touches
-nothing else; so are their /32 addresses on the gateway interface. Reading
-10,000 map elements and addresses back costs tens of milliseconds, so the
-kernel is re-read (which repairs drift) at most every `verify_seconds` and
-when a router's namespace or gateway is new; in between, what was last
-applied is the observed state.
+nothing else; so are their /32 addresses on the gateway interface, and the
+router's other addresses and routes. Reading 10,000 map elements, addresses
+and local routes back costs tens of milliseconds (seconds through pyroute2's
+parser, hence iproute2's JSON), so the kernel is re-read (which repairs
+drift) at most every `verify_seconds` and when a router's namespace or
+gateway is new; in between, what was last applied is the observed state.
 
 A mapping that goes or changes loses its conntrack entries at once; a new one
 is announced by a gratuitous ARP from the gateway interface, so the upstream
@@ -55,7 +56,8 @@ class Applied:
 
     inode: int
     gateway: str | None
-    addresses: set[str]  # the gateway interface's
+    addresses: set[tuple[str, str]]  # (interface, CIDR)
+    routes: set[Route]  # ours (protocol static) in the main tables
     digest: str  # the plan's digest of the table's rules (empty: unknown, replace them)
     dnat: dict[str, str]  # floating -> fixed
     snat: dict[str, str]  # fixed -> floating
@@ -178,9 +180,9 @@ class RouterDriver:
         if applied is None or applied.inode != space.inode or applied.gateway != router.gateway or \
                 time.monotonic() - applied.verified_at > self.verify_seconds:
             applied = self._observe(router, space)
-        if self._ensure_gateway_addresses(router, applied):
-            result.changes.append(f"router {router.id}: gateway addresses")
-        if self._ensure_routes(router):
+        if self._ensure_addresses(router, applied):
+            result.changes.append(f"router {router.id}: addresses")
+        if self._ensure_routes(router, applied):
             result.changes.append(f"router {router.id}: routes")
         if applied.digest != router.nat.digest:
             self._replace(router, space)
@@ -257,39 +259,37 @@ class RouterDriver:
             return True
         return space.worker.call(write)
 
-    def _ensure_routes(self, router: Router) -> bool:
+    def _ensure_addresses(self, router: Router, applied: Applied) -> bool:
+        """Its interfaces' addresses and a /32 per floating IP, one netlink call per change."""
+        wanted = {(a.ifname, a.cidr) for a in router.addresses}
+        if router.gateway:
+            wanted |= {(router.gateway, f"{f.address}/32") for f in router.floatingips}
+        if wanted == applied.addresses:
+            return False
         sock = self.links.socket(router.netns)
-        present = set()
-        for family in (socket.AF_INET, socket.AF_INET6):
-            for msg in sock.get_routes(family=family, table=254):
-                if msg["proto"] == RTPROT_STATIC:
-                    dst = msg.get("dst") or ("0.0.0.0" if family == socket.AF_INET else "::")
-                    present.add(Route(f"{dst}/{msg['dst_len']}", msg.get("gateway")))
+        for ifname, cidr in applied.addresses - wanted:
+            index = sock.link_lookup(ifname=ifname)
+            if index:
+                _address(sock, "del", index[0], cidr, errno.EADDRNOTAVAIL)
+        # An interface's subnet address first: the primary one, the source of the router's own packets.
+        for ifname, cidr in sorted(wanted - applied.addresses, key=lambda a: (a[1].endswith("/32"), a)):
+            _address(sock, "add", sock.link_lookup(ifname=ifname)[0], cidr, errno.EEXIST)
+        applied.addresses = wanted
+        return True
+
+    def _ensure_routes(self, router: Router, applied: Applied) -> bool:
         wanted = set(router.routes)
-        for route in present - wanted:
+        if wanted == applied.routes:
+            return False
+        sock = self.links.socket(router.netns)
+        for route in applied.routes - wanted:
             try:
                 sock.route("del", dst=route.destination, gateway=route.nexthop, proto=RTPROT_STATIC)
             except NetlinkError:
                 pass  # gone with its interface
-        for route in wanted - present:
+        for route in wanted - applied.routes:
             sock.route("replace", dst=route.destination, gateway=route.nexthop, proto=RTPROT_STATIC)
-        return present != wanted
-
-    def _ensure_gateway_addresses(self, router: Router, applied: Applied) -> bool:
-        """The gateway's own addresses and a /32 per floating IP, one netlink call per change."""
-        if router.gateway is None:
-            return False
-        wanted = set(router.gateway_addresses) | {f"{f.address}/32" for f in router.floatingips}
-        if wanted == applied.addresses:
-            return False
-        sock = self.links.socket(router.netns)
-        index = sock.link_lookup(ifname=router.gateway)[0]
-        for cidr in applied.addresses - wanted:
-            _address(sock, "del", index, cidr, errno.EADDRNOTAVAIL)
-        # The subnet's own address first: it is the primary one, the source of the router's packets.
-        for cidr in sorted(wanted - applied.addresses, key=lambda c: (c.endswith("/32"), c)):
-            _address(sock, "add", index, cidr, errno.EEXIST)
-        applied.addresses = wanted
+        applied.routes = wanted
         return True
 
     def _state_file(self, router_id: str) -> Path:
@@ -303,7 +303,7 @@ class RouterDriver:
         rc, text, _ = space.run(f"list table ip {TABLE}", terse=True)
         listing = _digest(text) if rc == 0 else ""
         digest = stored.get("digest", "") if listing and listing == stored.get("listing") else ""
-        applied = Applied(space.inode, router.gateway, _gateway_addresses(router), digest,
+        applied = Applied(space.inode, router.gateway, _addresses(router.netns), _routes(router.netns), digest,
                           _elements(space, FIP_DNAT), _elements(space, FIP_SNAT), time.monotonic())
         self._applied[router.id] = applied
         return applied
@@ -346,16 +346,30 @@ def _address(sock: Any, verb: str, index: int, cidr: str, fine: int) -> None:
             raise
 
 
-def _gateway_addresses(router: Router) -> set[str]:
-    """The global addresses of the router's gateway interface (iproute2: fast on 50,000)."""
-    if router.gateway is None:
-        return set()
-    done = subprocess.run(["ip", "-n", router.netns, "-j", "addr", "show", "dev", router.gateway],
-                          capture_output=True, text=True, timeout=30)
-    if done.returncode != 0:
-        return set()
-    return {f"{a['local']}/{a['prefixlen']}" for link in json.loads(done.stdout or "[]")
-            for a in link.get("addr_info", []) if not ipaddress.ip_address(a["local"]).is_link_local}
+def _ip_json(netns: str, *args: str) -> list[dict[str, Any]]:
+    done = subprocess.run(["ip", "-n", netns, "-j", *args], capture_output=True, text=True, timeout=30)
+    found: list[dict[str, Any]] = json.loads(done.stdout or "[]") if done.returncode == 0 else []
+    return found
+
+
+def _addresses(netns: str) -> set[tuple[str, str]]:
+    """(interface, CIDR) of every global address in the namespace."""
+    return {(link["ifname"], f"{a['local']}/{a['prefixlen']}") for link in _ip_json(netns, "addr", "show")
+            for a in link.get("addr_info", [])
+            if link["ifname"] != "lo" and not ipaddress.ip_address(a["local"]).is_link_local}
+
+
+def _routes(netns: str) -> set[Route]:
+    found = set()
+    for family, default in (("-4", "0.0.0.0/0"), ("-6", "::/0")):
+        for route in _ip_json(netns, family, "route", "show", "table", "main", "proto", "static"):
+            dst = route["dst"]
+            if dst == "default":
+                dst = default
+            elif "/" not in dst:
+                dst += "/32" if family == "-4" else "/128"
+            found.add(Route(dst, route.get("gateway")))
+    return found
 
 
 def _digest(text: str) -> str:
