@@ -39,7 +39,8 @@ def populate(server: Server) -> dict[str, str]:
             response = http.post(path, json={member: body})
             if not response.is_success:
                 raise RuntimeError(f"POST {path} {body}: {response.text}")
-            return response.json()[member]
+            created: dict[str, Any] = response.json()[member]
+            return created
 
         net = "/networking/v2.0"
         project = next(p for p in http.get("/identity/v3/auth/projects").json()["projects"] if p["name"] == "admin")
@@ -140,7 +141,8 @@ def main() -> None:
         server = Server(state, None, ("--no-agent", "--physnet", "default"))
         try:
             ids = populate(server)
-            password = yaml.safe_load((state / "clouds.yaml").read_text())["clouds"]["neutrino-admin"]["auth"]["password"]
+            clouds = yaml.safe_load((state / "clouds.yaml").read_text())["clouds"]
+            password = clouds["neutrino-admin"]["auth"]["password"]
             client = sign_in(server, password)
             result = {"ports": int(ids["ports"]), "networks": NETWORKS, "routers": ROUTERS,
                       "instances": INSTANCES, "pages": page_times(client, ids, args.rounds),

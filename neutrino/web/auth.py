@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 from urllib.parse import parse_qsl
 
+import httpx
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -25,20 +27,20 @@ def set_cookie(response: Response, name: str, value: str, request: Request) -> N
                         secure=request.url.scheme == "https")
 
 
-async def scoped_login(http: Http, user: str, password: str, project: str) -> Response | str:
+async def scoped_login(http: Http, user: str, password: str, project: str) -> httpx.Response | str:
     """A project-scoped token response, or the message to show."""
     response = await http.login(user, password, project or None)
     if response.status_code != 201:
         return "Wrong user name, password or project." if response.status_code == 401 else error_message(response)
     if project:
-        return response  # type: ignore[return-value]
+        return response
     listed = await http.send("GET", "/identity/v3/auth/projects", response.headers["X-Subject-Token"])
     projects = listed.json().get("projects", []) if listed.is_success else []
     if not projects:
         return "This user has no role on any project."
     chosen = next((p for p in projects if p["name"] == user), projects[0])
     rescoped = await http.rescope(response.headers["X-Subject-Token"], chosen["id"])
-    return rescoped if rescoped.status_code == 201 else error_message(rescoped)  # type: ignore[return-value]
+    return rescoped if rescoped.status_code == 201 else error_message(rescoped)
 
 
 def routes(dashboard: Dashboard) -> list[BaseRoute]:

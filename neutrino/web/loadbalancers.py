@@ -35,7 +35,9 @@ async def enabled(ui: Ui) -> bool:
 async def listing(ui: Ui) -> list[dict[str, Any]]:
     if not await enabled(ui):
         return []
-    return (await ui.api.get(LB, LBAAS + "/loadbalancers", project_id=ui.project_id))["loadbalancers"]
+    found: list[dict[str, Any]] = (await ui.api.get(LB, LBAAS + "/loadbalancers", project_id=ui.project_id))[
+        "loadbalancers"]
+    return found
 
 
 @dataclass
@@ -98,25 +100,23 @@ async def run_build(api: Api, lb_id: str, build: Build, plan: dict[str, Any]) ->
 
 def plan_of(form: Form, addresses: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
     """The wizard's form as API bodies, and the names of the steps they make."""
-    port = form.require("protocol_port", "Listener port")
-    member_port = form.get("member_port") or port
-    if not (port.isdigit() and member_port.isdigit()):
-        raise ApiError(400, "Ports must be numbers.")
-    protocol = form.get("protocol", "HTTP")
+    port = form.number("protocol_port", "Listener port")
+    member_port = form.number("member_port", "Member port", default=port)
+    protocol, algorithm = form.get("protocol", "HTTP"), form.get("lb_algorithm", "ROUND_ROBIN")
     subnet = form.require("subnet_id", "Subnet")
-    members = [{"name": name, "address": addresses[name], "protocol_port": int(member_port), "subnet_id": subnet}
+    members = [{"name": name, "address": addresses[name], "protocol_port": member_port, "subnet_id": subnet}
                for name in form.getlist("member") if name in addresses]
     monitor: dict[str, Any] = {}
     if kind := form.get("monitor_type"):
-        monitor = {"type": kind, "delay": int(form.get("delay") or 2), "timeout": int(form.get("timeout") or 1),
-                   "max_retries": int(form.get("max_retries") or 2)}
+        monitor = {"type": kind, "delay": form.number("delay", "Delay", 2),
+                   "timeout": form.number("timeout", "Timeout", 1),
+                   "max_retries": form.number("max_retries", "Max retries", 2)}
         if kind == "HTTP":
             monitor["url_path"] = form.get("url_path") or "/"
-    plan = {"listener": {"name": form.get("listener_name"), "protocol": protocol, "protocol_port": int(port)},
-            "pool": {"name": form.get("pool_name"), "protocol": protocol,
-                     "lb_algorithm": form.get("lb_algorithm", "ROUND_ROBIN")},
+    plan = {"listener": {"name": form.get("listener_name"), "protocol": protocol, "protocol_port": port},
+            "pool": {"name": form.get("pool_name"), "protocol": protocol, "lb_algorithm": algorithm},
             "members": members, "monitor": monitor}
-    steps = [f"listener {protocol}:{port}", f"pool ({plan['pool']['lb_algorithm']})",
+    steps = [f"listener {protocol}:{port}", f"pool ({algorithm})",
              *[f"member {m['name']} {m['address']}:{m['protocol_port']}" for m in members],
              *(["health monitor " + kind] if monitor else [])]
     return plan, steps

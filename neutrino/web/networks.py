@@ -39,10 +39,8 @@ def provider_values(form: Form) -> dict[str, Any]:
         values["provider:network_type"] = kind
         if physnet := form.get("physical_network"):
             values["provider:physical_network"] = physnet
-        if segment := form.get("segmentation_id"):
-            if not segment.isdigit():
-                raise ApiError(400, "Segmentation ID must be a number.")
-            values["provider:segmentation_id"] = int(segment)
+        if form.get("segmentation_id"):
+            values["provider:segmentation_id"] = form.number("segmentation_id", "Segmentation ID")
     return values
 
 

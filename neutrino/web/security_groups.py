@@ -7,7 +7,6 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from neutrino.web.clients import ApiError
 from neutrino.web.networks import NET
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
 
@@ -17,11 +16,9 @@ def rule_body(form: Form, group_id: str) -> dict[str, Any]:
                             "ethertype": "IPv4"}
     if protocol := form.get("protocol"):
         body["protocol"] = protocol
-    low, high = form.get("port_min"), form.get("port_max") or form.get("port_min")
-    if low:
-        if not (low.isdigit() and high.isdigit()):
-            raise ApiError(400, "Ports must be numbers.")
-        body["port_range_min"], body["port_range_max"] = int(low), int(high)
+    if form.get("port_min"):
+        low = form.number("port_min", "Port from")
+        body["port_range_min"], body["port_range_max"] = low, form.number("port_max", "Port to", default=low)
     if remote_group := form.get("remote_group_id"):
         body["remote_group_id"] = remote_group
     elif cidr := form.get("remote_ip_prefix"):

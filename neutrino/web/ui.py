@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -46,6 +47,14 @@ class Form:
 
     def flag(self, name: str) -> bool:
         return self.get(name) in ("on", "true", "1", "yes")
+
+    def number(self, name: str, label: str, default: int | None = None) -> int:
+        value = self.get(name)
+        if not value and default is not None:
+            return default
+        if not value.isdigit():
+            raise ApiError(400, f"{label} must be a number.")
+        return int(value)
 
     def require(self, name: str, label: str) -> str:
         value = self.get(name)
@@ -204,7 +213,8 @@ def to_login(request: Request) -> Response:
     return RedirectResponse(f"{PREFIX}/login?next={target}", status_code=303)
 
 
-async def open_session(http: Http, token_response: Any, projects: list[dict[str, Any]] | None = None) -> Session:
+async def open_session(http: Http, token_response: httpx.Response,
+                       projects: list[dict[str, Any]] | None = None) -> Session:
     body = token_response.json()["token"]
     expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00")).timestamp()
     session = Session(token=token_response.headers["X-Subject-Token"], expires_at=expires, user=body["user"],

@@ -158,6 +158,14 @@ def test_errors_are_shown_next_to_the_form(cloud: Cloud, admin_page: Any) -> Non
     assert page.input_value("input[name=cidr]") == "300.1.1.0/24"  # what was typed is kept to correct it
     assert "Traceback" not in page.content()
     assert page.locator("#networks", has_text="broken").count() == 0  # the wizard is all or nothing
+    page.goto(cloud.dashboard + "/project/security-groups")
+    page.click("#groups a:text-is('default')")
+    open_form(page, "Add Rule")
+    page.select_option("select[name=protocol]", "tcp")
+    page.fill("input[name=port_min]", "eighty")
+    page.click("button:text-is('Add Rule')")
+    assert page.locator("details:has(> summary:has-text('Add Rule')) p.error").inner_text() == \
+        "Port from must be a number."
     screenshot(page, "12-form-error")
 
 
