@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.responses import Response
@@ -18,11 +19,15 @@ async def instance_names(ui: Ui) -> dict[str, str]:
     return {i["id"]: i["name"] or i["id"] for i in instances["instances"]}
 
 
-async def targets(ui: Ui) -> list[dict[str, Any]]:
+async def project_ports(ui: Ui) -> list[dict[str, Any]]:
+    fields = ["id", "name", "device_id", "device_owner", "fixed_ips"]
+    found = await ui.api.get(NET, "/v2.0/ports", project_id=ui.project_id, fields=fields)
+    ports: list[dict[str, Any]] = found["ports"]
+    return ports
+
+
+def targets(ports: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
     """Ports a floating IP can point at, labelled as Horizon does: `instance: fixed IP`."""
-    ports = (await ui.api.get(NET, "/v2.0/ports", project_id=ui.project_id,
-                              fields=["id", "name", "device_id", "device_owner", "fixed_ips"]))["ports"]
-    names = await instance_names(ui)
     choices = []
     for port in ports:
         owner = port["device_owner"]
@@ -38,10 +43,11 @@ async def targets(ui: Ui) -> list[dict[str, Any]]:
 
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def floatingips_page(ui: Ui) -> Response:
-        fips = (await ui.api.get(NET, "/v2.0/floatingips", project_id=ui.project_id))["floatingips"]
-        pools = (await ui.api.get(NET, "/v2.0/networks", **{"router:external": "true"}))["networks"]
-        return ui.render("floatingips.html", floatingips=fips, pools=pools,
-                         pool_names={p["id"]: p["name"] for p in pools}, names=await instance_names(ui))
+        fips, pools, names = await asyncio.gather(
+            ui.api.get(NET, "/v2.0/floatingips", project_id=ui.project_id),
+            ui.api.get(NET, "/v2.0/networks", **{"router:external": "true"}), instance_names(ui))
+        return ui.render("floatingips.html", floatingips=fips["floatingips"], pools=pools["networks"], names=names,
+                         pool_names={p["id"]: p["name"] for p in pools["networks"]})
 
     async def allocate(ui: Ui, form: Form) -> Done:
         body = {"floating_network_id": form.require("pool", "Pool"), "description": form.get("description")}
@@ -50,10 +56,11 @@ def routes(d: Dashboard) -> list[BaseRoute]:
                     f"Allocated {fip['floating_ip_address']} to the project.")
 
     async def floatingip_page(ui: Ui) -> Response:
-        fip = (await ui.api.get(NET, f"/v2.0/floatingips/{ui.param('id')}"))["floatingip"]
+        found, ports, names = await asyncio.gather(
+            ui.api.get(NET, f"/v2.0/floatingips/{ui.param('id')}"), project_ports(ui), instance_names(ui))
+        fip = found["floatingip"]
         pool = (await ui.api.get(NET, f"/v2.0/networks/{fip['floating_network_id']}"))["network"]
-        return ui.render("floatingip.html", fip=fip, pool=pool, targets=await targets(ui),
-                         names=await instance_names(ui))
+        return ui.render("floatingip.html", fip=fip, pool=pool, targets=targets(ports, names), names=names)
 
     def at(ui: Ui) -> str:
         return f"{PREFIX}/project/floating-ips/{ui.param('id')}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 from typing import Any
 
@@ -16,12 +17,13 @@ from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
 
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def instances_page(ui: Ui) -> Response:
-        instances = (await ui.api.get(LAB, "/v1/instances", project_id=ui.project_id))["instances"]
-        networks = [n for n in await project_networks(ui) if not n.get("router:external") or n["shared"]]
-        free_ports = (await ui.api.get(NET, "/v2.0/ports", project_id=ui.project_id, device_owner="",
-                                       fields=["id", "name", "fixed_ips", "network_id"]))["ports"]
-        return ui.render("instances.html", instances=instances, networks=networks, free_ports=free_ports,
-                         network_names={n["id"]: n["name"] for n in networks})
+        instances, usable, free = await asyncio.gather(
+            ui.api.get(LAB, "/v1/instances", project_id=ui.project_id), project_networks(ui),
+            ui.api.get(NET, "/v2.0/ports", project_id=ui.project_id, device_owner="",
+                       fields=["id", "name", "fixed_ips", "network_id"]))
+        networks = [n for n in usable if not n.get("router:external") or n["shared"]]
+        return ui.render("instances.html", instances=instances["instances"], networks=networks,
+                         free_ports=free["ports"], network_names={n["id"]: n["name"] for n in networks})
 
     async def launch(ui: Ui, form: Form) -> Done:
         body: dict[str, Any] = {"name": form.require("name", "Instance name"),

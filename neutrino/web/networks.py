@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.responses import Response
@@ -19,10 +20,9 @@ def by_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 async def project_networks(ui: Ui) -> list[dict[str, Any]]:
     """The project's own networks plus the shared and external ones it may use (as Horizon lists them)."""
-    found: dict[str, dict[str, Any]] = {}
-    for query in ({"project_id": ui.project_id}, {"shared": "true"}, {"router:external": "true"}):
-        for net in (await ui.api.get(NET, "/v2.0/networks", **query))["networks"]:
-            found[net["id"]] = net
+    queries = ({"project_id": ui.project_id}, {"shared": "true"}, {"router:external": "true"})
+    answers = await asyncio.gather(*[ui.api.get(NET, "/v2.0/networks", **query) for query in queries])
+    found = {net["id"]: net for answer in answers for net in answer["networks"]}
     return sorted(found.values(), key=lambda n: (n["name"], n["id"]))
 
 

@@ -59,7 +59,8 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         if address := form.get("ip_address"):  # a port with a chosen address instead of the subnet's gateway
             subnet = (await ui.api.get(NET, f"/v2.0/subnets/{body['subnet_id']}"))["subnet"]
             fixed = [{"subnet_id": subnet["id"], "ip_address": address}]
-            port = await ui.api.post(NET, "/v2.0/ports", {"port": {"network_id": subnet["network_id"], "fixed_ips": fixed}})
+            port = await ui.api.post(NET, "/v2.0/ports", {"port": {"network_id": subnet["network_id"],
+                                                                   "fixed_ips": fixed}})
             body = {"port_id": port["port"]["id"]}
         await ui.api.put(NET, f"/v2.0/routers/{ui.param('id')}/add_router_interface", body)
         return Done(at(ui), "Added the interface.")

@@ -6,6 +6,7 @@ browser lays it out in layers (static/topology.js) and polls for changes.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.responses import Response
@@ -27,18 +28,17 @@ def node(kind: str, item: dict[str, Any], url: str, detail: str = "") -> dict[st
 
 async def graph(ui: Ui) -> dict[str, Any]:
     api, base = ui.api, PREFIX + "/project"
-    networks = await project_networks(ui)
+    networks, found_routers, found_ports, found_instances, balancers = await asyncio.gather(
+        project_networks(ui), api.get(NET, "/v2.0/routers", project_id=ui.project_id),
+        api.get(NET, "/v2.0/ports", project_id=ui.project_id, fields=["network_id", "device_id", "device_owner"]),
+        api.get(LAB, "/v1/instances", project_id=ui.project_id, fields=["id", "name", "status", "addresses"]),
+        loadbalancers.listing(ui))
+    routers, ports, instances = found_routers["routers"], found_ports["ports"], found_instances["instances"]
     cidrs: dict[str, list[str]] = {}
     if networks:
         for subnet in (await api.get(NET, "/v2.0/subnets", network_id=[n["id"] for n in networks],
                                      fields=["network_id", "cidr"]))["subnets"]:
             cidrs.setdefault(subnet["network_id"], []).append(subnet["cidr"])
-    routers = (await api.get(NET, "/v2.0/routers", project_id=ui.project_id))["routers"]
-    ports = (await api.get(NET, "/v2.0/ports", project_id=ui.project_id,
-                           fields=["network_id", "device_id", "device_owner"]))["ports"]
-    instances = (await api.get(LAB, "/v1/instances", project_id=ui.project_id,
-                               fields=["id", "name", "status", "addresses"]))["instances"]
-    balancers = await loadbalancers.listing(ui)
 
     nodes = [node("external" if n.get("router:external") else "network", n, f"{base}/networks/{n['id']}",
                   ", ".join(cidrs.get(n["id"], []))) for n in networks]
