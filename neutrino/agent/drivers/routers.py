@@ -42,6 +42,7 @@ from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, TABLE, fip_elements, map_e
 from neutrino.plan.state import Address, Route, Router, Upstream
 
 RTPROT_STATIC = 4  # the routes we own carry this protocol; others are the kernel's
+BATCH = 64  # more addresses than this at once (a router's first sync) go through one `ip -batch`
 ETH_P_ARP = 0x0806
 ACTIVE, DOWN = "ACTIVE", "DOWN"
 
@@ -272,8 +273,12 @@ class RouterDriver:
             if index:
                 _address(sock, "del", index[0], cidr, errno.EADDRNOTAVAIL)
         # An interface's subnet address first: the primary one, the source of the router's own packets.
-        for ifname, cidr in sorted(wanted - applied.addresses, key=lambda a: (a[1].endswith("/32"), a)):
-            _address(sock, "add", sock.link_lookup(ifname=ifname)[0], cidr, errno.EEXIST)
+        new = sorted(wanted - applied.addresses, key=lambda a: (a[1].endswith("/32"), a))
+        if len(new) > BATCH:
+            _add_in_batch(router.netns, new)
+        else:
+            for ifname, cidr in new:
+                _address(sock, "add", sock.link_lookup(ifname=ifname)[0], cidr, errno.EEXIST)
         applied.addresses = wanted
         return True
 
@@ -344,6 +349,15 @@ def _address(sock: Any, verb: str, index: int, cidr: str, fine: int) -> None:
     except NetlinkError as error:
         if error.code != fine:
             raise
+
+
+def _add_in_batch(netns: str, addresses: list[tuple[str, str]]) -> None:
+    """Many addresses in one process: 10,000 in well under a second, not one netlink round trip each."""
+    script = "".join(f"addr replace {cidr} dev {ifname}\n" for ifname, cidr in addresses)
+    done = subprocess.run(["ip", "-n", netns, "-batch", "-"], input=script, capture_output=True, text=True,
+                          timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"ip -batch in {netns}: {done.stderr.strip()[:500]}")
 
 
 def _ip_json(netns: str, *args: str) -> list[dict[str, Any]]:
