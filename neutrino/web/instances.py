@@ -15,15 +15,19 @@ from neutrino.web.networks import NET, project_networks
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
 
 
+FREE_PORTS_SHOWN = 50  # enough for a choice; every free port has a "Launch Instance" form on its own page
+
+
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def instances_page(ui: Ui) -> Response:
         instances, usable, free = await asyncio.gather(
             ui.api.get(LAB, "/v1/instances", project_id=ui.project_id), project_networks(ui),
-            ui.api.get(NET, "/v2.0/ports", project_id=ui.project_id, device_owner="",
+            ui.api.get(NET, "/v2.0/ports", project_id=ui.project_id, device_owner="", limit=FREE_PORTS_SHOWN,
                        fields=["id", "name", "fixed_ips", "network_id"]))
         networks = [n for n in usable if not n.get("router:external") or n["shared"]]
         return ui.render("instances.html", instances=instances["instances"], networks=networks,
-                         free_ports=free["ports"], network_names={n["id"]: n["name"] for n in networks})
+                         free_ports=free["ports"], more_ports=len(free["ports"]) == FREE_PORTS_SHOWN,
+                         network_names={n["id"]: n["name"] for n in networks})
 
     async def launch(ui: Ui, form: Form) -> Done:
         body: dict[str, Any] = {"name": form.require("name", "Instance name"),

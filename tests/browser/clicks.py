@@ -65,13 +65,18 @@ def create_router(page: Any, cloud: Cloud, name: str, gateway: str, *networks: s
     return router
 
 
-def launch(page: Any, cloud: Cloud, name: str, network: str = "", port: str = "") -> str:
-    """Launch Instance on a network (by name) or an existing port (by its label, e.g. its fixed IP)."""
+def launch(page: Any, cloud: Cloud, name: str, network: str) -> str:
+    """Launch Instance on a network (by name); waits until it is ACTIVE (has its addresses)."""
     page.goto(cloud.dashboard + "/project/instances")
     open_form(page, "Launch Instance")
     page.fill("input[name=name]", name)
-    legend, choice = ("Networks", network) if network else ("or existing ports", port)
-    page.locator(f"fieldset:has(legend:text-is('{legend}')) label.check", has_text=choice).locator("input").check()
+    networks = page.locator("fieldset:has(legend:text-is('Networks')) label.check", has_text=network)
+    networks.locator("input").check()
+    return launched(page)
+
+
+def launched(page: Any) -> str:
+    """Click Launch; the new instance's id once it is ACTIVE."""
     submit(page, "Launch", r"/project/instances/[0-9a-f-]{36}$")
     page.wait_for_selector("#instance-status .s-active", timeout=60_000)
     return resource_id(page)

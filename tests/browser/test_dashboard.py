@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from tests.browser.clicks import (
-    address_of, allow, create_network, create_router, eventually, launch, open_form, run_in_console, submit,
+    address_of, allow, create_network, create_router, eventually, launch, launched, open_form, run_in_console,
+    submit,
 )
 from tests.browser.conftest import Cloud, screenshot, sign_in
 from tests.conftest import ADMIN_PASSWORD, cloud_password, login
@@ -137,7 +138,8 @@ def test_s5_port_with_a_chosen_ip(cloud: Cloud, admin_page: Any) -> None:
     page.fill("details:has(> summary:has-text('Create Port')) input[name=name]", "static-port")
     page.fill("input[name=ip_address]", "172.16.101.10")
     submit(page, "Create Port", r"/project/ports/[0-9a-f-]{36}$")
-    launch(page, cloud, "cirros-vm10", port="172.16.101.10")
+    page.fill("input[name=name]", "cirros-vm10")  # Launch Instance on this port
+    launched(page)
     assert address_of(page) == "172.16.101.10"
     page.click("table a[href*='/project/ports/']")  # the instance's port: what implements it
     page.wait_for_url(re.compile(r"/project/ports/"))
