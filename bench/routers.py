@@ -122,7 +122,7 @@ def bench_throughput(host: HostConfig, state: Path, prefix: str, seconds: int) -
         through_nat = iperf(vm, str(host.physnets["default"].outside_netns), "10.10.10.3", seconds)
         for name in pair:
             ensure_namespace(name)
-        for argv in (["ip", "-n", pair[0], "link", "add", "a", "type", "veth", "peer", "b", "netns", pair[1]],
+        for argv in (["ip", "-n", pair[0], "link", "add", "dev", "a", "type", "veth", "peer", "name", "b", "netns", pair[1]],
                      ["ip", "-n", pair[0], "addr", "add", "192.0.2.1/24", "dev", "a"],
                      ["ip", "-n", pair[1], "addr", "add", "192.0.2.2/24", "dev", "b"],
                      ["ip", "-n", pair[0], "link", "set", "dev", "a", "up"],
