@@ -186,13 +186,17 @@ def test_s6_health_monitor_takes_a_member_out_and_back(
                       ["operating_status"] == "ONLINE", seconds=5)
 
 
-def test_weights_least_connections_and_reload_keeps_connections(
+def test_weights_persistence_least_connections_and_reload_keeps_connections(
         cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]) -> None:
     lb, pool, members = balancer["lb"], balancer["pool"], balancer["members"]
     vip, client = lb["vip_address"], web["CLIENT"]["netns"]
     cloud.cli("loadbalancer", "member", "set", "--weight", "3", "--wait", pool["id"], members["WEB1"]["id"],
               output=False)
     assert Counter(cloud.answers(client, vip, 8)) == {"WEB1": 6, "WEB2": 2}
+    # Source IP persistence: one client address, one server.
+    cloud.lb_change("PUT", f"pools/{pool['id']}", lb["id"], {"pool": {"session_persistence": {"type": "SOURCE_IP"}}})
+    assert len(set(cloud.answers(client, vip, 6))) == 1
+    cloud.lb_change("PUT", f"pools/{pool['id']}", lb["id"], {"pool": {"session_persistence": None}})
 
     # A TCP listener with least connections: while one connection is held open, new ones go elsewhere.
     listener = cloud.lb_change("POST", "listeners", lb["id"], {"listener": {
