@@ -290,7 +290,7 @@ class Agent:
         for lb in desired.loadbalancers:
             entry: dict[str, Any] = {"revision": lb.revision}
             try:
-                if self.haproxy.ensure_gateway(lb.netns, lb.gateway):
+                if self.haproxy.ensure_gateway(self.links.socket(lb.netns), lb.gateway):
                     report.changes.append(f"set default route of {lb.netns}")
                 done = self.haproxy.ensure(lb)
                 if done:

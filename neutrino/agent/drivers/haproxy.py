@@ -27,6 +27,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from pyroute2 import IPRoute
+
 from neutrino.plan.state import LoadBalancer
 
 SOCKETS = Path("/run/neutrino")
@@ -148,14 +150,16 @@ class HaproxyDriver:
                 for row in rows if row.get("svname") not in (None, "FRONTEND", "BACKEND")}
 
     @staticmethod
-    def ensure_gateway(netns: str, gateway: str | None) -> bool:
-        """The namespace's default route (replies to clients beyond the subnet); True if changed."""
-        shown = subprocess.run(["ip", "-n", netns, "route", "show", "default"], capture_output=True, text=True,
-                               check=True, timeout=5).stdout.split()
-        if gateway is None or shown[:3] == ["default", "via", gateway]:
+    def ensure_gateway(sock: IPRoute, gateway: str | None) -> bool:
+        """The namespace's default route (`sock` is in it): replies reach clients beyond the subnet.
+
+        True if it had to be set."""
+        if gateway is None:
             return False
-        subprocess.run(["ip", "-n", netns, "route", "replace", "default", "via", gateway], check=True,
-                       capture_output=True, timeout=5)
+        family = socket.AF_INET6 if ":" in gateway else socket.AF_INET
+        if any(route.get_attr("RTA_GATEWAY") == gateway for route in sock.get_default_routes(family=family)):
+            return False
+        sock.route("replace", dst="::/0" if family == socket.AF_INET6 else "0.0.0.0/0", gateway=gateway)
         return True
 
     def stop(self, lb_id: str) -> None:
