@@ -45,7 +45,8 @@ function blocks(graph) {
   }
   const leaves = new Map(networks.map((n) => [n.id, []]));
   const loose = [];
-  for (const leaf of ofKind("instance", "loadbalancer")) {
+  const byLabel = (a, b) => a.kind.localeCompare(b.kind) || a.label.localeCompare(b.label);
+  for (const leaf of ofKind("instance", "loadbalancer").sort(byLabel)) {
     const home = links.get(leaf.id).find((id) => leaves.has(id));
     (home ? leaves.get(home) : loose).push(leaf);
   }
