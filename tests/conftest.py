@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -19,9 +20,11 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -231,6 +234,9 @@ class LiveServer:
     url: str
     state_dir: Path
     process: subprocess.Popen[bytes]
+    prefix: str = ""  # of the namespaces its agent makes, when it runs one
+    host: str = ""
+    processes: list[subprocess.Popen[str]] = field(default_factory=list)  # started by a test, stopped after it
 
     @property
     def clouds_yaml(self) -> Path:
@@ -286,6 +292,9 @@ def start_server(state_dir: Path, database_url: str, extra: list[str] | None = N
     raise RuntimeError("neutrino serve did not become healthy in 30 s")
 
 
+Server = TypeVar("Server", bound=LiveServer)
+
+
 def stop_server(server: LiveServer) -> None:
     server.process.terminate()
     try:
@@ -293,6 +302,45 @@ def stop_server(server: LiveServer) -> None:
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait()
+
+
+@contextmanager
+def dataplane_server(databases: Databases, tmp_path_factory: pytest.TempPathFactory, tag: str,
+                     kind: type[Server], host: str = "dp") -> Iterator[Server]:
+    """A live server WITH its embedded agent, isolated under a unique namespace prefix.
+
+    On the way out it stops what the test started in `server.processes`,
+    stops the server, tears down everything the agent made and asserts that
+    nothing with the prefix is left, pass or fail.
+    """
+    from neutrino.agent.reconciler import Agent
+    from neutrino.plan import HostConfig
+    from tests.netns.netlab import leftovers
+
+    if os.geteuid() != 0:
+        pytest.skip("the data plane needs root")
+    prefix = f"{tag}{secrets.token_hex(3)}-"
+    url = databases.new("sqlite")
+    state = tmp_path_factory.mktemp(tag) / "state"
+    server = start_server(state, url, ["--host", host, "--netns-prefix", prefix], kind=kind)
+    assert isinstance(server, kind)
+    server.prefix, server.host = prefix, host
+    try:
+        yield server
+    finally:
+        for process in server.processes:
+            process.kill()
+            process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        if (session := getattr(server, "_session", None)) is not None:
+            session.close()
+        stop_server(server)
+        # In a thread of its own: pyroute2 runs an asyncio loop, and the caller's thread may hold one.
+        with ThreadPoolExecutor(1) as worker:
+            worker.submit(Agent(HostConfig.isolated(host, prefix=prefix), state / "agent").teardown).result()
+            assert worker.submit(leftovers, prefix, state / "agent").result() == []
+        databases.drop(url)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import subprocess
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from neutrino.agent.reconciler import Agent
-from neutrino.plan import HostConfig
-from tests.conftest import ADMIN_PASSWORD, VENV_BIN, Databases, LiveServer, start_server, stop_server
-from tests.netns.netlab import leftovers
+from tests.conftest import ADMIN_PASSWORD, VENV_BIN, Databases, LiveServer, dataplane_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -62,21 +57,8 @@ class Cloud(LiveServer):
 
 @pytest.fixture(scope="module")
 def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    prefix = f"tb{secrets.token_hex(3)}-"
-    host = "web"
-    url = databases.new("sqlite")
-    state = tmp_path_factory.mktemp("browser") / "state"
-    server = start_server(state, url, ["--host", host, "--netns-prefix", prefix], kind=Cloud)
-    assert isinstance(server, Cloud)
-    try:
+    with dataplane_server(databases, tmp_path_factory, "tb", Cloud, host="web") as server:
         yield server
-    finally:
-        stop_server(server)
-        # pyroute2 runs an asyncio loop of its own; Playwright's sync API may hold this thread's.
-        with ThreadPoolExecutor(1) as worker:
-            worker.submit(Agent(HostConfig.isolated(host, prefix=prefix), state / "agent").teardown).result()
-            assert worker.submit(leftovers, prefix, state / "agent").result() == []
-        databases.drop(url)
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,6 @@ unchanged `openstack loadbalancer` commands; everything else through the API.
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 import signal
 import time
 from collections import Counter
@@ -20,13 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netlab import leftovers, wait_for
+from netlab import wait_for
 from test_routers_api import RoutedCloud, eventually
 
 from neutrino.agent.drivers import netns as ns
-from neutrino.agent.reconciler import Agent
-from neutrino.plan import HostConfig
-from tests.conftest import Databases, start_server, stop_server
+from tests.conftest import Databases, dataplane_server
 
 WEB_PORT = 8000
 # Opens one connection to VIP:port and holds it; once the file argv[3] exists, asks on it and prints the answer.
@@ -74,28 +70,9 @@ class LbCloud(RoutedCloud):
 
 @pytest.fixture(scope="module")
 def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LbCloud]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    prefix = f"tl{secrets.token_hex(3)}-"
-    state = tmp_path_factory.mktemp("lbaas") / "state"
-    server = start_server(state, databases.new("sqlite"), ["--host", LbCloud.host, "--netns-prefix", prefix],
-                          kind=LbCloud)
-    assert isinstance(server, LbCloud)
-    server.prefix, server.processes, server.www = prefix, [], state / "www"
-    try:
+    with dataplane_server(databases, tmp_path_factory, "tl", LbCloud, host=LbCloud.host) as server:
+        server.www = tmp_path_factory.mktemp("www")
         yield server
-    finally:
-        for process in server.processes:
-            process.kill()
-            process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
-        if hasattr(server, "_session"):
-            server.api.close()
-        stop_server(server)
-        Agent(HostConfig.isolated(LbCloud.host, prefix=prefix), state / "agent").teardown()
-        shutil.rmtree(server.www, ignore_errors=True)
-        assert leftovers(prefix, state / "agent") == []
 
 
 @pytest.fixture(scope="module")

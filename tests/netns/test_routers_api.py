@@ -11,8 +11,6 @@ the kernel holds nothing of the lab any more.
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import subprocess
 import sys
 import time
@@ -21,12 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netlab import leftovers, ping, tcp_reachable, wait_for
+from netlab import ping, tcp_reachable, wait_for
 
-from neutrino.agent.reconciler import Agent
 from neutrino.client import Cloud, Session
-from neutrino.plan import HostConfig
-from tests.conftest import VENV_BIN, Databases, LiveServer, start_server, stop_server
+from tests.conftest import VENV_BIN, Databases, LiveServer, dataplane_server
 
 WHOAMI = ("import socket,sys\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
           "s.bind(('0.0.0.0',int(sys.argv[1])));s.listen()\n"
@@ -48,9 +44,7 @@ PROBE = ("import socket,sys,time\ns=socket.create_connection((sys.argv[1],int(sy
 class RoutedCloud(LiveServer):
     """The live server, its API over HTTP, and the namespaces of its data plane."""
 
-    prefix = ""
     host = "rt"
-    processes: list[subprocess.Popen[str]]
 
     @property
     def api(self) -> Session:
@@ -125,28 +119,9 @@ def eventually(check: Callable[[], Any], seconds: float = 5.0) -> bool:
 
 @pytest.fixture(scope="module")
 def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoutedCloud]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    prefix = f"tr{secrets.token_hex(3)}-"
-    state = tmp_path_factory.mktemp("routers") / "state"
-    server = start_server(state, databases.new("sqlite"), ["--host", RoutedCloud.host, "--netns-prefix", prefix],
-                          kind=RoutedCloud)
-    assert isinstance(server, RoutedCloud)
-    server.prefix, server.processes = prefix, []
-    try:
+    with dataplane_server(databases, tmp_path_factory, "tr", RoutedCloud, host=RoutedCloud.host) as server:
         server.neutrino("lab", "up")
         yield server
-    finally:
-        for process in server.processes:
-            process.kill()
-            process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
-        if hasattr(server, "_session"):
-            server.api.close()
-        stop_server(server)
-        Agent(HostConfig.isolated(RoutedCloud.host, prefix=prefix), state / "agent").teardown()
-        assert leftovers(prefix, state / "agent") == []
 
 
 @pytest.fixture(scope="module")

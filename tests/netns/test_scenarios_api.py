@@ -8,18 +8,13 @@ made is torn down at the end, and the test asserts nothing is left.
 
 from __future__ import annotations
 
-import os
-import secrets
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from netlab import leftovers
 
-from neutrino.agent.reconciler import Agent
-from neutrino.plan import HostConfig
-from tests.conftest import VENV_BIN, Databases, LiveServer, start_server, stop_server
+from tests.conftest import VENV_BIN, Databases, LiveServer, dataplane_server
 
 
 class Cloud(LiveServer):
@@ -54,20 +49,8 @@ def eventually(check: Callable[[], bool], seconds: float = 5.0) -> bool:
 
 @pytest.fixture(scope="module")
 def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    prefix = f"ta{secrets.token_hex(3)}-"
-    host = "dp"
-    url = databases.new("sqlite")
-    state = tmp_path_factory.mktemp("dataplane") / "state"
-    server = start_server(state, url, ["--host", host, "--netns-prefix", prefix], kind=Cloud)
-    assert isinstance(server, Cloud)
-    try:
+    with dataplane_server(databases, tmp_path_factory, "ta", Cloud) as server:
         yield server
-    finally:
-        stop_server(server)
-        Agent(HostConfig.isolated(host, prefix=prefix), state / "agent").teardown()
-        assert leftovers(prefix, state / "agent") == []
 
 
 def test_s1_flat_network_ping_and_tcp(cloud: Cloud) -> None:
