@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Row, Table, insert, select, update
@@ -99,29 +100,35 @@ class Waiters:
         for loop, event in waiting:
             loop.call_soon_threadsafe(event.set)
 
-    async def wait(self, seconds: float) -> None:
-        event = asyncio.Event()
-        entry = (asyncio.get_running_loop(), event)
+    @contextmanager
+    def listening(self) -> Iterator[asyncio.Event]:
+        """An event set by the next commit, registered before the caller looks at the head."""
+        entry = (asyncio.get_running_loop(), asyncio.Event())
         with self._lock:
             self._waiting.add(entry)
         try:
-            await asyncio.wait_for(event.wait(), seconds)
-        except TimeoutError:
-            pass
+            yield entry[1]
         finally:
             with self._lock:
                 self._waiting.discard(entry)
 
 
-async def wait_for_change(db: Database, waiters: Waiters, since: int, timeout: float,
-                          head: Callable[[], int]) -> None:
-    """Return once the head revision passes `since`, or after `timeout` seconds."""
+async def wait_for_change(waiters: Waiters, since: int, timeout: float, head: Callable[[], int]) -> None:
+    """Return once the head revision passes `since`, or after `timeout` seconds.
+
+    Listening starts before each look at the head, so a commit between the two
+    is never missed; the one-second cap catches commits by other processes.
+    """
     deadline = time.monotonic() + timeout
-    while head() <= since:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return
-        await waiters.wait(min(remaining, 1.0))
+    while True:
+        with waiters.listening() as committed:
+            remaining = deadline - time.monotonic()
+            if head() > since or remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(committed.wait(), min(remaining, 1.0))
+            except TimeoutError:
+                pass
 
 
 def record_report(db: Database, host: str, report: dict[str, Any]) -> None:
