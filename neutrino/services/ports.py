@@ -241,8 +241,10 @@ def insert_port(conn: Connection, project_id: str, network: Row, values: dict[st
     ))
     assign_ips(conn, port_id, wanted)
     if security and groups is None and not owner.startswith("network:"):
-        groups = [security_groups.ensure_default(conn, project_id)]
-    if groups:
+        # The project's own default group: nothing to check.
+        conn.execute(insert(schema.port_security_groups).values(
+            port_id=port_id, security_group_id=security_groups.ensure_default(conn, project_id)))
+    elif groups:
         bind_groups(conn, project_id, port_id, groups)
     if pairs:
         set_pairs(conn, port_id, pairs)
