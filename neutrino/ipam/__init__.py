@@ -29,6 +29,7 @@ Pool = tuple[Address, Address]
 
 SCAN_LIMIT = 4096  # pools up to this size are scanned for the lowest free address
 BASE_MAC = (0xFA, 0x16, 0x3E)  # the prefix Neutron users recognize
+RANDOM = random.SystemRandom()
 
 
 def default_gateway(net: Network) -> Address:
@@ -77,7 +78,7 @@ def parse_pools(net: Network, raw: Iterable[dict[str, str]], gateway: Address | 
                 error_message=f"The allocation pool {start}-{end} spans beyond the subnet cidr {net}")
         pools.append((start, end))
     pools.sort()
-    for (a_start, a_end), (b_start, b_end) in zip(pools, pools[1:]):
+    for (a_start, a_end), (b_start, b_end) in zip(pools, pools[1:], strict=False):
         if b_start <= a_end:
             raise errors.OverlappingAllocationPools(pool_1=f"{a_start}-{a_end}", pool_2=f"{b_start}-{b_end}", subnet_cidr=str(net))
     if gateway is not None:
@@ -101,7 +102,7 @@ def in_pools(address: Address, pools: list[Pool]) -> bool:
 
 
 def pick_address(pools: list[Pool], is_taken: Callable[[Address], bool], taken: set[Address] | None,
-                 rng: random.Random = random.SystemRandom()) -> Address | None:
+                 rng: random.Random = RANDOM) -> Address | None:
     """A free address from `pools`, or None when they are exhausted.
 
     `taken` (all allocated addresses) is given for small pools, which are
@@ -128,7 +129,7 @@ def pick_address(pools: list[Pool], is_taken: Callable[[Address], bool], taken: 
     return None
 
 
-def random_mac(rng: random.Random = random.SystemRandom()) -> str:
+def random_mac(rng: random.Random = RANDOM) -> str:
     """A unicast, locally-administered-style MAC under Neutron's base prefix."""
     tail = [rng.randrange(256) for _ in range(3)]
     return ":".join(f"{b:02x}" for b in (*BASE_MAC, *tail))
