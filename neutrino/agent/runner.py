@@ -104,7 +104,9 @@ class Runner:
                 self._follow(Model(self.feed.snapshot()))
                 backoff = 0.2
             except (httpx.HTTPError, ClientError) as error:
-                log.warning("change feed unavailable (%s); retrying in %.1fs", error, backoff)
+                # The embedded agent starts before its server listens: quiet for the first second.
+                log.log(logging.WARNING if backoff >= 1 else logging.DEBUG,
+                        "change feed unavailable (%s); retrying in %.1fs", error, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
 
