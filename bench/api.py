@@ -91,6 +91,33 @@ class Server:
 Call = tuple[str, str, dict[str, Any]]  # method, path, JSON body
 
 
+class Api:
+    """Plain HTTP calls with a token, for benchmarks that drive the whole service."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.http = httpx.Client(base_url=url, headers={"X-Auth-Token": token}, timeout=30)
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.http.post(path, json=body)
+        response.raise_for_status()
+        return next(iter(response.json().values()))
+
+    def wait(self, path: str, field: str, value: str) -> dict[str, Any]:
+        """Poll the resource at `path` until `field` is `value`."""
+        while (item := next(iter(self.http.get(path).json().values())))[field] != value:
+            time.sleep(0.005)
+        return item
+
+
+def remove_namespaces(prefix: str) -> None:
+    """What a data-plane benchmark made, whatever happened to it."""
+    from neutrino.agent.drivers.netns import delete_namespace, list_namespaces
+
+    for name in list_namespaces():
+        if name.startswith(prefix):
+            delete_namespace(name)
+
+
 def timed_calls(server: Server, calls: list[Call], concurrency: int) -> dict[str, float]:
     """Run `calls` on `concurrency` threads; each must succeed (2xx)."""
     latencies: list[float] = []

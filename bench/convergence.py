@@ -19,28 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bench.api import Server
+from bench.api import Api, Server
 from bench.dataplane import Prober, _percentiles
 from neutrino.agent.reconciler import Agent
 from neutrino.plan import HostConfig
-
-
-
-class Api:
-    def __init__(self, url: str, token: str) -> None:
-        self.http = httpx.Client(base_url=url, headers={"X-Auth-Token": token}, timeout=30)
-
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.http.post(path, json=body)
-        response.raise_for_status()
-        return next(iter(response.json().values()))
-
-    def wait_active(self, instance_id: str) -> dict[str, Any]:
-        while (item := self.http.get(f"/lab/v1/instances/{instance_id}").json()["instance"])["status"] != "ACTIVE":
-            time.sleep(0.02)
-        return item
 
 
 def measure(api: Api, runs: int) -> dict[str, Any]:
@@ -50,7 +32,7 @@ def measure(api: Api, runs: int) -> dict[str, Any]:
     probe_group = api.post("/networking/v2.0/security-groups", {"security_group": {"name": "probe"}})
     peer = api.post("/lab/v1/instances", {"instance": {"name": "peer", "networks": [
         {"network_id": net["id"], "fixed_ip": "10.123.0.5"}]}})
-    peer = api.wait_active(peer["id"])
+    peer = api.wait(f"/lab/v1/instances/{peer['id']}", "status", "ACTIVE")
     prober = Prober(peer["netns"])
 
     plugged = []

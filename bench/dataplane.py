@@ -5,7 +5,7 @@ Prints JSON: p50/p99 milliseconds from the sync call to the first ICMP echo repl
 group rule just added; and the seconds of a from-scratch and a no-op sync of
 500 ports on one host. Needs root; leaves nothing behind.
 
-    .venv/bin/python bench/dataplane.py [--runs 20] [--ports 500]
+    .venv/bin/python -m bench.dataplane [--runs 20] [--ports 500]
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.api import remove_namespaces
 from neutrino.agent import Agent
-from neutrino.agent.drivers.netns import NetnsThread, delete_namespace, list_namespaces
+from neutrino.agent.drivers.netns import NetnsThread
 from neutrino.lab import models
 from neutrino.lab.instance import exec_in_instance
 from neutrino.plan import HostConfig, names
@@ -181,9 +182,7 @@ def main() -> None:
             result["resync"] = bench_resync(HostConfig.isolated("scale", prefix=prefix),
                                             Path(state) / "scale", args.ports)
     finally:
-        for name in list_namespaces():
-            if name.startswith(prefix):
-                delete_namespace(name)
+        remove_namespaces(prefix)
     print(json.dumps(result, indent=2))
 
 

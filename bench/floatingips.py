@@ -13,7 +13,7 @@ Prints JSON.
     of new connections from the outside to a floating IP.
 Needs root; leaves nothing behind.
 
-    .venv/bin/python bench/floatingips.py [--runs 20] [--scale 10000 50000]
+    .venv/bin/python -m bench.floatingips [--runs 20] [--scale 10000 50000]
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ from typing import Any
 
 import httpx
 
+from bench.api import remove_namespaces
 from neutrino.agent import Agent
-from neutrino.agent.drivers.netns import NetnsThread, delete_namespace, list_namespaces
+from neutrino.agent.drivers.netns import NetnsThread
 from neutrino.agent.drivers.routers import Namespace
 from neutrino.client import Cloud, Session
 from neutrino.lab import models
@@ -312,9 +313,7 @@ def main() -> None:
             result["scale"] = [bench_scale(HostConfig.isolated(f"s{count}", prefix=prefix), Path(state) / str(count),
                                            count) for count in args.scale]
     finally:
-        for name in list_namespaces():
-            if name.startswith(prefix):
-                delete_namespace(name)
+        remove_namespaces(prefix)
     print(json.dumps(result, indent=2))
 
 

@@ -33,9 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bench.api import Server
+from bench.api import Api, Server
 from bench.dataplane import _percentiles
 from neutrino.agent.reconciler import Agent
 from neutrino.plan import HostConfig
@@ -88,20 +86,6 @@ for w in workers: w.join()
 print(total / seconds)
 """
 
-
-class Api:
-    def __init__(self, url: str, token: str) -> None:
-        self.http = httpx.Client(base_url=url, headers={"X-Auth-Token": token}, timeout=30)
-
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.http.post(path, json=body)
-        response.raise_for_status()
-        return next(iter(response.json().values()))
-
-    def wait(self, path: str, field: str, value: str) -> dict[str, Any]:
-        while (item := next(iter(self.http.get(path).json().values())))[field] != value:
-            time.sleep(0.005)
-        return item
 
 
 def lbaas(api: Api, kind: str, body: dict[str, Any], lb_id: str | None = None, parent: str = "") -> dict[str, Any]:

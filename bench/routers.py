@@ -11,7 +11,7 @@ Prints JSON.
     the same run.
 Needs root; leaves nothing behind.
 
-    .venv/bin/python bench/routers.py [--runs 30] [--routers 50] [--seconds 5]
+    .venv/bin/python -m bench.routers [--runs 30] [--routers 50] [--seconds 5]
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.api import remove_namespaces
 from neutrino.agent import Agent
-from neutrino.agent.drivers.netns import delete_namespace, ensure_namespace, list_namespaces
+from neutrino.agent.drivers.netns import delete_namespace, ensure_namespace
 from neutrino.lab import models
 from neutrino.plan import HostConfig, compile_host, names
 
@@ -155,9 +156,7 @@ def main() -> None:
                                                prefix, args.seconds),
             }
     finally:
-        for name in list_namespaces():
-            if name.startswith(prefix):
-                delete_namespace(name)
+        remove_namespaces(prefix)
     print(json.dumps(result, indent=2))
 
 
