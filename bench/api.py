@@ -14,12 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +110,24 @@ class Api:
         while (item := next(iter(self.http.get(path).json().values())))[field] != value:
             time.sleep(0.005)
         return item
+
+
+@contextmanager
+def dataplane_server(tag: str, host: str = "bench") -> Iterator[tuple[Server, Path]]:
+    """A fresh server with its embedded agent under a unique namespace prefix, and a scratch
+    directory; afterwards the server stops and everything its agent made is removed."""
+    from neutrino.agent.reconciler import Agent
+    from neutrino.plan import HostConfig
+
+    prefix = f"{tag}{secrets.token_hex(3)}-"
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp) / "state"
+        server = Server(state, None, ("--host", host, "--netns-prefix", prefix))
+        try:
+            yield server, Path(tmp)
+        finally:
+            server.stop()
+            Agent(HostConfig.isolated(host, prefix=prefix), state / "agent").teardown()
 
 
 def remove_namespaces(prefix: str) -> None:

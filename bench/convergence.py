@@ -13,16 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.api import Api, Server
+from bench.api import Api, dataplane_server
 from bench.dataplane import Prober, _percentiles
-from neutrino.agent.reconciler import Agent
-from neutrino.plan import HostConfig
 
 
 def measure(api: Api, runs: int) -> dict[str, Any]:
@@ -76,15 +71,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    prefix, host = f"bc{secrets.token_hex(3)}-", "bench"
-    with tempfile.TemporaryDirectory() as tmp:
-        state = Path(tmp) / "state"
-        server = Server(state, None, ("--host", host, "--netns-prefix", prefix))
-        try:
-            result = {"benchmark": "convergence", **measure(Api(server.url, server.token), args.runs)}
-        finally:
-            server.stop()
-            Agent(HostConfig.isolated(host, prefix=prefix), state / "agent").teardown()
+    with dataplane_server("bc") as (server, _scratch):
+        result = {"benchmark": "convergence", **measure(Api(server.url, server.token), args.runs)}
     print(json.dumps(result, indent=2))
 
 

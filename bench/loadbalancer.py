@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import shutil
 import subprocess
 import sys
@@ -33,10 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.api import Api, Server
+from bench.api import Api, dataplane_server
 from bench.dataplane import _percentiles
-from neutrino.agent.reconciler import Agent
-from neutrino.plan import HostConfig
 
 WEB_PORT = 8000
 CONNECTIONS = 16
@@ -179,16 +176,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
-    prefix, host = f"bl{secrets.token_hex(3)}-", "bench"
-    with tempfile.TemporaryDirectory() as tmp:
-        state = Path(tmp) / "state"
-        server = Server(state, None, ("--host", host, "--netns-prefix", prefix))
-        try:
-            api = Api(server.url, server.token)
-            result = {"benchmark": "loadbalancer", **measure(api, setup(api, Path(tmp)), args.runs, args.seconds)}
-        finally:
-            server.stop()
-            Agent(HostConfig.isolated(host, prefix=prefix), state / "agent").teardown()
+    with dataplane_server("bl") as (server, scratch):
+        api = Api(server.url, server.token)
+        result = {"benchmark": "loadbalancer", **measure(api, setup(api, scratch), args.runs, args.seconds)}
     print(json.dumps(result, indent=2))
 
 
