@@ -82,16 +82,19 @@ class Agent:
         """Converge the kernel on `model` (a full snapshot); safe to call again at any time."""
         return self.apply(compile_host(model, self.host))
 
-    def apply(self, desired: DesiredState) -> SyncReport:
+    def apply(self, desired: DesiredState, verify: bool = True) -> SyncReport:
+        """Converge on `desired`. `verify=False` trusts what this agent applied last for the
+        state that is costly to read back (routers' addresses, routes and NAT maps): the
+        runner's syncs between two periodic full ones, which are driven by changes."""
         with self._lock:
             started = time.perf_counter()
             report = SyncReport(revision=desired.revision, ports={},
                                 errors=list(desired.problems))
-            self._ensure_namespaces(desired, report)
+            fresh = self._ensure_namespaces(desired, report)
             self._ensure_firewall(desired, report)
             observed = self._ensure_links(desired, report)
             self._ensure_addresses(desired, report)
-            self._ensure_routers(desired, report)
+            self._ensure_routers(desired, report, verify, fresh)
             self._ensure_dhcp(desired, report)
             self._ensure_instances(desired, report)
             self._ensure_loadbalancers(desired, report)
@@ -139,14 +142,18 @@ class Agent:
         prefixes = tuple(f"{self.host.ns_prefix}{kind}" for kind in names.NAMESPACE_KINDS)
         return {name for name in ns.list_namespaces() if name.startswith(prefixes)}
 
-    def _ensure_namespaces(self, desired: DesiredState, report: SyncReport) -> None:
+    def _ensure_namespaces(self, desired: DesiredState, report: SyncReport) -> frozenset[str]:
+        """The namespaces made now (empty, so there is nothing in them to read back)."""
+        created = set()
         for name in desired.namespaces:
             try:
                 if ns.ensure_namespace(name):
                     self.links.forget(name)
+                    created.add(name)
                     report.changes.append(f"create namespace {name}")
             except Exception as error:
                 report.errors.append(f"namespace {name}: {error}")
+        return frozenset(created)
 
     def _collect_namespaces(self, desired: DesiredState, report: SyncReport) -> None:
         wanted_dhcp = {server.network_id for server in desired.dhcp}
@@ -269,8 +276,9 @@ class Agent:
             except Exception as error:
                 report.errors.append(f"addresses of {ifname}: {error}")
 
-    def _ensure_routers(self, desired: DesiredState, report: SyncReport) -> None:
-        done = self.routers.ensure_all(desired.routers, desired.upstreams)
+    def _ensure_routers(self, desired: DesiredState, report: SyncReport, verify: bool,
+                        fresh: frozenset[str]) -> None:
+        done = self.routers.ensure_all(desired.routers, desired.upstreams, verify, fresh)
         report.changes += done.changes
         report.errors += done.errors
         report.floatingips = done.floatingips

@@ -133,7 +133,7 @@ class Runner:
     def _reconcile(self, model: Model, full: bool) -> bool:
         """Sync the host and report; True while some instance still waits for its addresses."""
         desired = compile_host(model.snapshot(), self.agent.host)
-        report = self.agent.apply(desired)
+        report = self.agent.apply(desired, verify=full)
         instances, pending = self._instances(model, desired, refresh=full)
         for error in report.errors:
             log.warning("sync: %s", error)

@@ -1,4 +1,5 @@
-"""The reconciler: restarts change nothing, drift is repaired, increments equal a fresh start."""
+"""The reconciler: restarts change nothing, drift is repaired, increments equal a fresh start;
+its view of the links keeps up with the kernel."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from netlab import (
 )
 
 from neutrino.agent import Agent
+from neutrino.agent.drivers.links import LinkDriver, LinkView
 from neutrino.lab import models
 from neutrino.plan import names
 
@@ -152,3 +154,28 @@ def test_port_added_reloads_dnsmasq_without_restart(lab: Lab) -> None:
     assert ping(ns_added, "10.10.0.10")
     lab.tcp_echo_server(ns0, 7000)
     assert tcp_reachable(ns_added, "10.10.0.10", 7000)
+
+
+def test_link_views_follow_hand_edits_even_when_notifications_are_lost(lab: Lab) -> None:
+    host = lab.host()
+    agent = lab.agent(host)
+    sync(agent, models.snapshot())  # makes the host namespace
+    assert host.netns is not None
+    following = LinkView(host.netns, agent.links.socket(host.netns))
+    overflowing = LinkView(host.netns, agent.links.socket(host.netns), buffer=1024)
+    ip = ["ip", "-n", host.netns]
+    script = "".join(f"link add va{i} type veth peer name vb{i}\n" for i in range(60)) + \
+        "link add br-test type bridge\nlink set va1 master br-test\nlink set va1 up\nlink del vb7\n" \
+        "link set vb9 name vc9\nlink set va2 address 02:00:00:00:00:02\n"
+    subprocess.run([*ip, "-batch", "-"], input=script, text=True, check=True)
+    fresh = LinkDriver()
+    try:
+        truth = fresh.observe(host.netns)
+        assert {"va1", "vc9", "br-test"} <= set(truth) and "vb7" not in truth and "vb9" not in truth
+        assert truth["va1"].master == truth["br-test"].index and truth["va1"].up
+        assert following.links() == truth
+        assert overflowing.links() == truth
+    finally:
+        fresh.close()
+        following.close()
+        overflowing.close()

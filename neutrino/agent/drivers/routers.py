@@ -9,8 +9,10 @@ nothing else; so are their /32 addresses on the gateway interface, and the
 router's other addresses and routes. Reading 10,000 map elements, addresses
 and local routes back costs tens of milliseconds (seconds through pyroute2's
 parser, hence iproute2's JSON), so the kernel is re-read (which repairs
-drift) at most every `verify_seconds` and when a router's namespace or
-gateway is new; in between, what was last applied is the observed state.
+drift) only when asked to `verify` (the agent's periodic full sync), when the
+router is new to this agent and when its gateway changes; in between, what
+was last applied is the observed state. A namespace made in this very sync
+holds nothing, so it is not read at all.
 
 A mapping that goes or changes loses its conntrack entries at once; a new one
 is announced by a gratuitous ARP from the gateway interface, so the upstream
@@ -27,12 +29,13 @@ import os
 import socket
 import struct
 import subprocess
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nftables
+from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from neutrino.agent.drivers import netns as ns
@@ -45,6 +48,7 @@ RTPROT_STATIC = 4  # the routes we own carry this protocol; others are the kerne
 BATCH = 64  # more addresses than this at once (a router's first sync) go through one `ip -batch`
 ETH_P_ARP = 0x0806
 ACTIVE, DOWN = "ACTIVE", "DOWN"
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
 
 class NatError(RuntimeError):
@@ -57,12 +61,12 @@ class Applied:
 
     inode: int
     gateway: str | None
+    forwarding: bool | None  # None: not known
     addresses: set[tuple[str, str]]  # (interface, CIDR)
     routes: set[Route]  # ours (protocol static) in the main tables
     digest: str  # the plan's digest of the table's rules (empty: unknown, replace them)
     dnat: dict[str, str]  # floating -> fixed
     snat: dict[str, str]  # fixed -> floating
-    verified_at: float
 
 
 @dataclass
@@ -73,9 +77,12 @@ class RoutersResult:
 
 
 class Namespace:
-    """A worker thread in one router namespace, with its nft, conntrack and ARP sockets.
+    """A worker thread in one router namespace, with its nft, netlink, conntrack and ARP sockets.
 
     They stay open: closing a packet socket waits for an RCU grace period (tens of ms).
+    The netlink socket is opened by the worker, in the namespace, on first use: a
+    pyroute2 socket belongs to the thread that opened it, and opening one "in a
+    namespace" from elsewhere costs pyroute2 several milliseconds.
     """
 
     def __init__(self, name: str) -> None:
@@ -83,7 +90,15 @@ class Namespace:
         self.worker = ns.NetnsThread(name)
         self.nft: nftables.Nftables = self.worker.call(nftables.Nftables)
         self.conntrack: ConntrackTable = self.worker.call(ConntrackTable)
+        self._ip: IPRoute | None = None
         self._arp: tuple[str, socket.socket] | None = None  # (interface, socket bound to it)
+
+    def netlink(self, change: Callable[[IPRoute], None]) -> None:
+        def call() -> None:
+            if self._ip is None:
+                self._ip = IPRoute()
+            change(self._ip)
+        self.worker.call(call)
 
     def run(self, command: str, as_json: bool = False, terse: bool = False) -> tuple[int, str, str]:
         """`terse` leaves set and map elements out of a listing."""
@@ -135,25 +150,28 @@ class Namespace:
         def release() -> None:
             self._close_arp()
             self.conntrack.close()
+            if self._ip is not None:
+                self._ip.close()
         self.worker.call(release)
         self.worker.close()
 
 
 class RouterDriver:
-    def __init__(self, links: LinkDriver, state_dir: Path, verify_seconds: float = 5.0) -> None:
+    def __init__(self, links: LinkDriver, state_dir: Path) -> None:
         self.links = links
         self.state_dir = state_dir
-        self.verify_seconds = verify_seconds
         self._namespaces: dict[str, Namespace] = {}
         self._applied: dict[str, Applied] = {}
 
     # --- public ------------------------------------------------------------------
 
-    def ensure_all(self, routers: tuple[Router, ...], upstreams: tuple[Upstream, ...]) -> RoutersResult:
+    def ensure_all(self, routers: tuple[Router, ...], upstreams: tuple[Upstream, ...], verify: bool = True,
+                   fresh: frozenset[str] = frozenset()) -> RoutersResult:
+        """`verify`: read every router's kernel state back; `fresh`: namespaces made empty just now."""
         result = RoutersResult()
         for router in routers:
             try:
-                self.ensure(router, result)
+                self.ensure(router, result, verify, router.netns in fresh)
                 status = ACTIVE
             except Exception as error:
                 result.errors.append(f"router {router.id}: {error}")
@@ -173,17 +191,20 @@ class RouterDriver:
                 result.errors.append(f"outside {upstream.netns} {upstream.bridge}: {error}")
         return result
 
-    def ensure(self, router: Router, result: RoutersResult) -> None:
+    def ensure(self, router: Router, result: RoutersResult, verify: bool, fresh: bool) -> None:
         space = self._namespace(router.id, router.netns)
-        if self._set_forwarding(space, router.forwarding):
-            result.changes.append(f"router {router.id}: forwarding {'on' if router.forwarding else 'off'}")
         applied = self._applied.get(router.id)
-        if applied is None or applied.inode != space.inode or applied.gateway != router.gateway or \
-                time.monotonic() - applied.verified_at > self.verify_seconds:
+        if fresh:
+            applied = self._applied[router.id] = Applied(space.inode, router.gateway, None, set(), set(), "", {}, {})
+        elif verify or applied is None or applied.inode != space.inode or applied.gateway != router.gateway:
             applied = self._observe(router, space)
-        if self._ensure_addresses(router, applied):
+        if applied.forwarding != router.forwarding:
+            if self._set_forwarding(space, router.forwarding):
+                result.changes.append(f"router {router.id}: forwarding {'on' if router.forwarding else 'off'}")
+            applied.forwarding = router.forwarding
+        if self._ensure_addresses(router, space, applied):
             result.changes.append(f"router {router.id}: addresses")
-        if self._ensure_routes(router, applied):
+        if self._ensure_routes(router, space, applied):
             result.changes.append(f"router {router.id}: routes")
         if applied.digest != router.nat.digest:
             self._replace(router, space)
@@ -252,48 +273,51 @@ class RouterDriver:
     @staticmethod
     def _set_forwarding(space: Namespace, on: bool) -> bool:
         def write() -> bool:
-            path = Path("/proc/sys/net/ipv4/ip_forward")
-            wanted = "1" if on else "0"
-            if path.read_text().strip() == wanted:
+            if _forwarding() == on:
                 return False
-            path.write_text(wanted + "\n")
+            IP_FORWARD.write_text("1\n" if on else "0\n")
             return True
         return space.worker.call(write)
 
-    def _ensure_addresses(self, router: Router, applied: Applied) -> bool:
+    def _ensure_addresses(self, router: Router, space: Namespace, applied: Applied) -> bool:
         """Its interfaces' addresses and a /32 per floating IP, one netlink call per change."""
         wanted = {(a.ifname, a.cidr) for a in router.addresses}
         if router.gateway:
             wanted |= {(router.gateway, f"{f.address}/32") for f in router.floatingips}
         if wanted == applied.addresses:
             return False
-        sock = self.links.socket(router.netns)
-        for ifname, cidr in applied.addresses - wanted:
-            index = sock.link_lookup(ifname=ifname)
-            if index:
-                _address(sock, "del", index[0], cidr, errno.EADDRNOTAVAIL)
         # An interface's subnet address first: the primary one, the source of the router's own packets.
         new = sorted(wanted - applied.addresses, key=lambda a: (a[1].endswith("/32"), a))
+
+        def change(sock: IPRoute) -> None:
+            for ifname, cidr in applied.addresses - wanted:
+                index = sock.link_lookup(ifname=ifname)
+                if index:
+                    _address(sock, "del", index[0], cidr, errno.EADDRNOTAVAIL)
+            if len(new) <= BATCH:
+                for ifname, cidr in new:
+                    _address(sock, "add", sock.link_lookup(ifname=ifname)[0], cidr, errno.EEXIST)
+        space.netlink(change)
         if len(new) > BATCH:
             _add_in_batch(router.netns, new)
-        else:
-            for ifname, cidr in new:
-                _address(sock, "add", sock.link_lookup(ifname=ifname)[0], cidr, errno.EEXIST)
         applied.addresses = wanted
         return True
 
-    def _ensure_routes(self, router: Router, applied: Applied) -> bool:
+    @staticmethod
+    def _ensure_routes(router: Router, space: Namespace, applied: Applied) -> bool:
         wanted = set(router.routes)
         if wanted == applied.routes:
             return False
-        sock = self.links.socket(router.netns)
-        for route in applied.routes - wanted:
-            try:
-                sock.route("del", dst=route.destination, gateway=route.nexthop, proto=RTPROT_STATIC)
-            except NetlinkError:
-                pass  # gone with its interface
-        for route in wanted - applied.routes:
-            sock.route("replace", dst=route.destination, gateway=route.nexthop, proto=RTPROT_STATIC)
+
+        def change(sock: IPRoute) -> None:
+            for route in applied.routes - wanted:
+                try:
+                    sock.route("del", dst=route.destination, gateway=route.nexthop, proto=RTPROT_STATIC)
+                except NetlinkError:
+                    pass  # gone with its interface
+            for route in wanted - applied.routes:
+                sock.route("replace", dst=route.destination, gateway=route.nexthop, proto=RTPROT_STATIC)
+        space.netlink(change)
         applied.routes = wanted
         return True
 
@@ -308,8 +332,9 @@ class RouterDriver:
         rc, text, _ = space.run(f"list table ip {TABLE}", terse=True)
         listing = _digest(text) if rc == 0 else ""
         digest = stored.get("digest", "") if listing and listing == stored.get("listing") else ""
-        applied = Applied(space.inode, router.gateway, _addresses(router.netns), _routes(router.netns), digest,
-                          _elements(space, FIP_DNAT), _elements(space, FIP_SNAT), time.monotonic())
+        applied = Applied(space.inode, router.gateway, space.worker.call(_forwarding), _addresses(router.netns),
+                          _routes(router.netns), digest,
+                          _elements(space, FIP_DNAT), _elements(space, FIP_SNAT))
         self._applied[router.id] = applied
         return applied
 
@@ -339,6 +364,11 @@ class RouterDriver:
             return False  # made with the host's NIC; next sync
         wanted = [Address(upstream.netns, upstream.bridge, cidr) for cidr in upstream.cidrs]
         return self.links.ensure_addresses(upstream.netns, upstream.bridge, wanted)
+
+
+def _forwarding() -> bool:
+    """Whether the calling thread's namespace forwards IPv4."""
+    return IP_FORWARD.read_text().strip() == "1"
 
 
 def _address(sock: Any, verb: str, index: int, cidr: str, fine: int) -> None:
