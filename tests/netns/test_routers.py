@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import socket
 import subprocess
 from typing import Any
 
 from netlab import Lab, ping, sync, wait_for
 
+from neutrino.agent.drivers import conntrack
+from neutrino.agent.drivers.netns import ensure_namespace, run_in_namespace
 from neutrino.lab import models
 from neutrino.plan import HostConfig, names
 
@@ -98,3 +101,28 @@ def test_admin_down_stops_forwarding(lab: Lab) -> None:
     model["routers"][0]["admin_state_up"] = True
     sync(agent, model)
     assert ping(vm, "10.10.10.1")
+
+
+def test_forgetting_an_address_deletes_its_connections_either_way(lab: Lab) -> None:
+    netns = f"{lab.prefix}ct"
+    ensure_namespace(netns)
+    tracking = "table ip t {\n chain out {\n  type filter hook output priority 0\n  ct state new accept\n }\n}\n"
+    subprocess.run(["ip", "netns", "exec", netns, "nft", "-f", "-"], input=tracking, text=True, check=True)
+
+    def send(source: str, destination: str) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((source, 0))
+            sock.sendto(b"x", (destination, 9))
+
+    run_in_namespace(netns, lambda: [send("127.0.0.5", "127.0.0.9"), send("127.0.0.7", "127.0.0.8")])
+    assert len(conntrack.entries(netns)) == 2
+    assert run_in_namespace(netns, lambda: conntrack.forget_addresses(["127.0.0.5"])) == 1  # its replies' destination
+    assert run_in_namespace(netns, lambda: conntrack.forget_addresses(["127.0.0.8"])) == 1  # its original destination
+    assert conntrack.entries(netns) == []
+
+    # Many addresses at once: one pass over the table, same outcome.
+    many = [f"127.0.1.{i}" for i in range(1, conntrack.FEW + 2)]
+    run_in_namespace(netns, lambda: [send("127.0.0.7", address) for address in [*many, "127.0.0.8"]])
+    assert run_in_namespace(netns, lambda: conntrack.forget_addresses(many)) == len(many)
+    assert [line.split()[0] for line in conntrack.entries(netns)] == ["udp"]
+    assert "dst=127.0.0.8" in conntrack.entries(netns)[0]

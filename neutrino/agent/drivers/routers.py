@@ -39,7 +39,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from neutrino.agent.drivers import netns as ns
-from neutrino.agent.drivers.conntrack import ConntrackTable
+from neutrino.agent.drivers.conntrack import forget_addresses
 from neutrino.agent.drivers.links import LinkDriver
 from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, TABLE, fip_elements, map_elements
 from neutrino.plan.state import Address, Route, Router, Upstream
@@ -77,7 +77,7 @@ class RoutersResult:
 
 
 class Namespace:
-    """A worker thread in one router namespace, with its nft, netlink, conntrack and ARP sockets.
+    """A worker thread in one router namespace, with its nft, netlink and ARP sockets.
 
     They stay open: closing a packet socket waits for an RCU grace period (tens of ms).
     The netlink socket is opened by the worker, in the namespace, on first use: a
@@ -89,7 +89,6 @@ class Namespace:
         self.inode = os.stat(ns.NETNS_DIR / name).st_ino
         self.worker = ns.NetnsThread(name)
         self.nft: nftables.Nftables = self.worker.call(nftables.Nftables)
-        self.conntrack: ConntrackTable = self.worker.call(ConntrackTable)
         self._ip: IPRoute | None = None
         self._arp: tuple[str, socket.socket] | None = None  # (interface, socket bound to it)
 
@@ -119,7 +118,7 @@ class Namespace:
     def forget(self, addresses: list[str]) -> None:
         """Delete the conntrack entries of these floating IPs."""
         if addresses:
-            self.worker.call(lambda: [self.conntrack.forget_address(a) for a in addresses])
+            self.worker.call(lambda: forget_addresses(addresses))
 
     def announce(self, ifname: str, addresses: list[str]) -> None:
         """Gratuitous ARP requests for `addresses` from `ifname`."""
@@ -149,7 +148,6 @@ class Namespace:
     def close(self) -> None:
         def release() -> None:
             self._close_arp()
-            self.conntrack.close()
             if self._ip is not None:
                 self._ip.close()
         self.worker.call(release)
