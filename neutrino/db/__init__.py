@@ -15,12 +15,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Connection, create_engine, event, select
+from sqlalchemy import Connection, Table, create_engine, event, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.dml import Insert
 
 from neutrino.db import schema
+
+
+LOCK_FEED_HEAD = select(schema.feed_head.c.revision).with_for_update()
 
 
 class Database:
@@ -55,7 +61,7 @@ class Database:
         """One write transaction: committed on success, rolled back on any error."""
         if not self.is_sqlite:
             with self.engine.begin() as conn:
-                conn.execute(select(schema.feed_head.c.revision).with_for_update())
+                conn.execute(LOCK_FEED_HEAD)
                 yield conn
         else:
             with self._write_lock:
@@ -85,6 +91,21 @@ class Database:
     @staticmethod
     def head_revision(conn: Connection) -> int:
         return conn.execute(select(schema.feed_head.c.revision)).scalar_one_or_none() or 0
+
+
+def insert_unless_taken(conn: Connection, table: Table, *unique: str) -> Insert:
+    """An INSERT that, when the `unique` columns' values are already taken, inserts nothing
+    instead of failing: checking and claiming in one statement. It returns the row it
+    inserted, and no row when it did not (the drivers' rowcount does not always say).
+    Execute it with the row's values as parameters."""
+    return _insert_unless_taken(conn.dialect.name, table, unique)
+
+
+@cache
+def _insert_unless_taken(dialect: str, table: Table, unique: tuple[str, ...]) -> Insert:
+    # Built once: constructing a statement costs more than SQLite takes to run it.
+    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    return insert(table).on_conflict_do_nothing(index_elements=list(unique)).returning(*table.c)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
