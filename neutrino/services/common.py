@@ -28,7 +28,7 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() + "Z" if moment else None
 
 
-# Built once: every write runs them, and constructing a statement costs more than SQLite takes to run it.
+# Built once: every write runs them (see db).
 NEXT_REVISION = (update(schema.feed_head).values(revision=schema.feed_head.c.revision + 1)
                  .returning(schema.feed_head.c.revision))
 ADD_CHANGE = insert(schema.changes)

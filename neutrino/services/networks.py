@@ -39,7 +39,7 @@ def visible(ctx: Context) -> ColumnElement[bool] | None:
     return None if ctx.is_admin else seen_by(ctx.project_id)
 
 
-# Built once: every port create looks up its network.
+# Built once: every port create looks up its network (see db).
 BY_ID = select(N).where(N.c.id == bindparam("network_id"))
 BY_ID_IF_SEEN = BY_ID.where(seen_by(bindparam("project_id")))
 

@@ -115,7 +115,7 @@ def body(row: Row, fixed_ips: list[dict[str, str]], pairs: list[dict[str, str]],
 
 
 # -- allocation (shared with DHCP, router and floating IP ports) ---------------------
-# Built once: a port create runs them, and on SQLite building a statement costs more than running it.
+# Built once: a port create runs them (see db).
 SUBNETS_OF = (select(schema.subnets).where(schema.subnets.c.network_id == bindparam("network_id"))
               .order_by(schema.subnets.c.created_at, schema.subnets.c.id))
 ALLOCATED_IN = select(A.c.ip_address).where(A.c.subnet_id == bindparam("subnet_id"))

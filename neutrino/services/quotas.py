@@ -43,7 +43,7 @@ def limits(conn: Connection, project_id: str) -> dict[str, int]:
     return {resource: found.get(resource, default) for resource, default in DEFAULTS.items()}
 
 
-# Built once: every create checks its quota.
+# Built once: every create checks its quota (see db).
 LIMIT = select(schema.quotas.c.limit).where(schema.quotas.c.project_id == bindparam("project_id"),
                                              schema.quotas.c.resource == bindparam("resource"))
 USED = {resource: select(func.count()).select_from(table).where(table.c.project_id == bindparam("project_id"))
