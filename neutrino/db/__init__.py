@@ -1,33 +1,72 @@
 """Database access: one engine, short transactions, writes serialized where needed.
 
 SQLite (the embedded default) allows one writer at a time; instead of letting
-threads spin on SQLITE_BUSY we queue writers on a process lock and open every
-write transaction with BEGIN IMMEDIATE, so a read-then-write never upgrades
-into a deadlock. PostgreSQL runs writers concurrently; correctness there rests
-on the same rule: every write transaction first locks the change feed's
-head row, so writers run one at a time there too. That makes IPAM, quotas
-and segment allocation correct by construction, and keeps the change log
-in commit order; unique constraints remain as the last line of defence.
+threads spin on SQLITE_BUSY we queue writers, in arrival order, on a process
+lock and open every write transaction with BEGIN IMMEDIATE, so a
+read-then-write never upgrades into a deadlock. PostgreSQL runs writers
+concurrently; correctness there rests on the same rule: every write
+transaction first locks the change feed's head row, so writers run one at a
+time there too. That makes IPAM, quotas and segment allocation correct by
+construction, and keeps the change log in commit order; unique constraints
+remain as the last line of defence.
+
+Statements on hot paths (the change feed entry of every write, a port
+create's lookups and inserts) are built once and executed with parameters:
+on SQLite, building a statement costs more than running it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Connection, create_engine, event, select
+from sqlalchemy import Connection, Table, create_engine, event, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.dml import Insert
 
 from neutrino.db import schema
+
+
+class FifoLock:
+    """A lock taken in arrival order. A plain Lock lets a thread that just came overtake ones
+    that have waited long; with writers queued on it, that shows as a long latency tail."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._queue: deque[threading.Lock] = deque()
+        self._held = False
+
+    def __enter__(self) -> None:
+        with self._guard:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            self._queue.append(turn)
+        turn.acquire()  # released by the holder before us, who hands the lock over
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._guard:
+            if self._queue:
+                self._queue.popleft().release()
+            else:
+                self._held = False
+
+
+LOCK_FEED_HEAD = select(schema.feed_head.c.revision).with_for_update()
 
 
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        self._write_lock = threading.Lock()
+        self._write_lock = FifoLock()
         self._writing = threading.local()
         self.on_commit: list[Callable[[], None]] = []  # e.g. wake the change feed's long-polls
         if self.is_sqlite:
@@ -55,7 +94,7 @@ class Database:
         """One write transaction: committed on success, rolled back on any error."""
         if not self.is_sqlite:
             with self.engine.begin() as conn:
-                conn.execute(select(schema.feed_head.c.revision).with_for_update())
+                conn.execute(LOCK_FEED_HEAD)
                 yield conn
         else:
             with self._write_lock:
@@ -85,6 +124,21 @@ class Database:
     @staticmethod
     def head_revision(conn: Connection) -> int:
         return conn.execute(select(schema.feed_head.c.revision)).scalar_one_or_none() or 0
+
+
+def insert_unless_taken(conn: Connection, table: Table, *unique: str) -> Insert:
+    """An INSERT that, when the `unique` columns' values are already taken, inserts nothing
+    instead of failing: checking and claiming in one statement. It returns the row it
+    inserted, and no row when it did not (the drivers' rowcount does not always say).
+    Execute it with the row's values as parameters."""
+    return _insert_unless_taken(conn.dialect.name, table, unique)
+
+
+@cache
+def _insert_unless_taken(dialect: str, table: Table, unique: tuple[str, ...]) -> Insert:
+    # Built once per statement (see the module's docstring).
+    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    return insert(table).on_conflict_do_nothing(index_elements=list(unique)).returning(*table.c)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

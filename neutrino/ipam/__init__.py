@@ -11,7 +11,8 @@ layer were ever bypassed.
 Which address: small pools hand out the lowest free address, as people
 expect from the tutorial (.1 gateway, then .2, .3 ...); large pools (IPv6
 /64s, big IPv4 ranges) probe random candidates so a create never scans
-every allocation. The gateway, and for IPv4 the network and broadcast
+every allocation. A probe is one statement: it inserts the allocation
+unless that key is taken (likewise a random MAC against the constraint). The gateway, and for IPv4 the network and broadcast
 addresses, are never in a pool and so never allocated.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 
 from neutrino import errors
 
@@ -101,32 +102,27 @@ def in_pools(address: Address, pools: list[Pool]) -> bool:
     return any(start <= address <= end for start, end in pools)
 
 
-def pick_address(pools: list[Pool], is_taken: Callable[[Address], bool], taken: set[Address] | None,
-                 rng: random.Random = RANDOM) -> Address | None:
-    """A free address from `pools`, or None when they are exhausted.
+def lowest_free(pools: list[Pool], taken: set[Address]) -> Address | None:
+    """The first address of `pools` not in `taken` (every allocated address); None when exhausted."""
+    for start, end in pools:
+        for value in range(int(start), int(end) + 1):
+            candidate = ipaddress.ip_address(value)
+            if candidate not in taken:
+                return candidate
+    return None
 
-    `taken` (all allocated addresses) is given for small pools, which are
-    scanned in order; large pools probe random candidates with `is_taken`.
-    """
-    if taken is not None:
-        for start, end in pools:
-            for value in range(int(start), int(end) + 1):
-                candidate = ipaddress.ip_address(value)
-                if candidate not in taken:
-                    return candidate
-        return None
+
+def random_candidates(pools: list[Pool], tries: int = 64, rng: random.Random = RANDOM) -> Iterator[Address]:
+    """Addresses of large `pools` to probe, at random; the caller stops at the first free one."""
     total = pool_size(pools)
-    for _ in range(64):
+    for _ in range(tries):
         offset = rng.randrange(total)
         for start, end in pools:
             size = int(end) - int(start) + 1
             if offset < size:
-                candidate = ipaddress.ip_address(int(start) + offset)
+                yield ipaddress.ip_address(int(start) + offset)
                 break
             offset -= size
-        if not is_taken(candidate):
-            return candidate
-    return None
 
 
 def random_mac(rng: random.Random = RANDOM) -> str:

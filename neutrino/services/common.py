@@ -28,18 +28,21 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() + "Z" if moment else None
 
 
+# Built once: every write runs them (see db).
+NEXT_REVISION = (update(schema.feed_head).values(revision=schema.feed_head.c.revision + 1)
+                 .returning(schema.feed_head.c.revision))
+ADD_CHANGE = insert(schema.changes)
+
+
 def record_change(conn: Connection, resource_type: str, resource_id: str, op: str) -> int:
     """Append to the change feed; returns the new global revision.
 
     Writers hold the feed head (db.Database.write), so revisions are handed
     out in commit order and an agent that has seen N never later finds less.
     """
-    revision = conn.execute(
-        update(schema.feed_head).values(revision=schema.feed_head.c.revision + 1)
-        .returning(schema.feed_head.c.revision)
-    ).scalar_one()
-    conn.execute(insert(schema.changes).values(
-        revision=revision, resource_type=resource_type, resource_id=resource_id, op=op, at=now()))
+    revision = conn.execute(NEXT_REVISION).scalar_one()
+    conn.execute(ADD_CHANGE, {"revision": revision, "resource_type": resource_type, "resource_id": resource_id,
+                              "op": op, "at": now()})
     return revision
 
 

@@ -88,9 +88,9 @@ def random_free_address(conn: Connection, subnet: Row) -> str | None:
         return conn.execute(select(exists().where(A.c.subnet_id == subnet.id,
                                                   A.c.ip_address == str(candidate)))).scalar_one()
 
-    address = ipam.pick_address(pools, is_taken, None)
-    if address is not None:
-        return str(address)
+    for candidate in ipam.random_candidates(pools):
+        if not is_taken(candidate):
+            return str(candidate)
     taken = {ipaddress.ip_address(ip) for ip in conn.execute(
         select(A.c.ip_address).where(A.c.subnet_id == subnet.id)).scalars()}
     free = [ipaddress.ip_address(value) for start, end in pools for value in range(int(start), int(end) + 1)
@@ -200,7 +200,7 @@ class FloatingIPs:
             port_id = ports.insert_port(conn, "", network, {
                 "fixed_ips": fixed_ips, "device_owner": OWNER, "device_id": row["id"],
                 "port_security_enabled": False,
-            })
+            })["id"]
             row.update(floating_network_id=network.id, floating_ip_address=fixed_ips[0]["ip_address"],
                        floating_port_id=port_id, status="DOWN")
             row.update(association(conn, ctx, row, values.get("port_id"), values.get("fixed_ip_address")))

@@ -98,7 +98,7 @@ class Instances:
                 fixed = [{"ip_address": wanted["fixed_ip"]}] if wanted.get("fixed_ip") else None
                 port_id = ports.insert_port(conn, row["project_id"], network, {
                     "name": f"{values.get('name', '')}-eth{len(row['owned_ports'])}", "fixed_ips": fixed,
-                    "device_owner": OWNER, "device_id": row["id"], "binding:host_id": host})
+                    "device_owner": OWNER, "device_id": row["id"], "binding:host_id": host})["id"]
                 row["owned_ports"].append(port_id)
             common.insert_resource(conn, I, "instance", row)
             return render(conn, [fetch(conn, ctx, row["id"])])[0]

@@ -247,7 +247,7 @@ def vip_port(conn: Connection, ctx: Context, lb_id: str, project_id: str, values
         port_id = ports.insert_port(conn, project_id, network, {
             "name": f"octavia-lb-{lb_id}", "device_owner": VIP_OWNER, "device_id": lb_id,
             "binding:host_id": choose_host(conn), "port_security_enabled": False,
-            "fixed_ips": [fixed] if fixed else None})
+            "fixed_ips": [fixed] if fixed else None})["id"]
         return conn.execute(select(P).where(P.c.id == port_id)).one()
     except (errors.PortNotFound, errors.SubnetNotFound, errors.NetworkNotFound) as missing:
         raise Invalid(missing.msg) from None

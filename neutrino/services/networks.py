@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, delete, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from neutrino import errors
@@ -29,21 +29,28 @@ LISTING = Listing(N, {
 })
 
 
+def seen_by(project_id: Any) -> ColumnElement[bool]:
+    """Networks a project sees: its own, shared ones and external ones."""
+    return or_(N.c.project_id == project_id, N.c.shared, N.c.external)
+
+
 def visible(ctx: Context) -> ColumnElement[bool] | None:
-    """Own networks, shared ones and external ones; admin sees all."""
-    if ctx.is_admin:
-        return None
-    return or_(N.c.project_id == ctx.project_id, N.c.shared, N.c.external)
+    """What `seen_by` the caller's project; admin sees all."""
+    return None if ctx.is_admin else seen_by(ctx.project_id)
+
+
+# Built once: every port create looks up its network (see db).
+BY_ID = select(N).where(N.c.id == bindparam("network_id"))
+BY_ID_IF_SEEN = BY_ID.where(seen_by(bindparam("project_id")))
 
 
 def fetch(conn: Connection, ctx: Context, network_id: str, *, for_write: bool = False,
           action: str = "update_network") -> Row:
     """A network the caller may see (and, for writes, own); 404 if unseen, 403 naming `action` if not owned."""
-    where = [N.c.id == network_id]
-    seen = visible(ctx)
-    if seen is not None:
-        where.append(seen)
-    row = conn.execute(select(N).where(*where)).first()
+    if ctx.is_admin:
+        row = conn.execute(BY_ID, {"network_id": network_id}).first()
+    else:
+        row = conn.execute(BY_ID_IF_SEEN, {"network_id": network_id, "project_id": ctx.project_id}).first()
     if row is None:
         raise errors.NetworkNotFound(net_id=network_id)
     if for_write and not ctx.is_admin and row.project_id != ctx.project_id:

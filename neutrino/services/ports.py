@@ -6,12 +6,14 @@ import ipaddress
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, and_, delete, exists, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement, Connection, Row, String, and_, bindparam, delete, exists, insert, or_, select, update,
+)
 
 from neutrino import errors, ipam
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
-from neutrino.db import Database, schema
+from neutrino.db import Database, insert_unless_taken, schema
 from neutrino.services import common, networks, quotas, security_groups
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
@@ -85,67 +87,76 @@ def render(conn: Connection, rows: list[Row], fields: list[str] | None = None) -
                 groups[pid].append(sg)
     if want("tags"):
         tags = common.load_tags(conn, ids)
-    out = []
-    for r in rows:
-        item = common.render_standard(r, tags)
-        item.update({
-            "network_id": r.network_id,
-            "mac_address": r.mac_address,
-            "admin_state_up": r.admin_state_up,
-            "status": r.status,
-            "device_owner": r.device_owner,
-            "device_id": r.device_id,
-            "fixed_ips": ips.get(r.id, []),
-            "allowed_address_pairs": pairs.get(r.id, []),
-            "security_groups": sorted(groups[r.id]) if r.id in groups else [],
-            "port_security_enabled": r.port_security_enabled,
-            "binding:host_id": r.binding_host_id,
-            "binding:vif_type": "bridge" if r.binding_host_id else "unbound",
-            "binding:vif_details": {},
-            "binding:vnic_type": "normal",
-            "binding:profile": {},
-        })
-        out.append(item)
-    return out
+    return [body(r, ips.get(r.id, []), pairs.get(r.id, []), groups.get(r.id, []), tags) for r in rows]
+
+
+def body(row: Row, fixed_ips: list[dict[str, str]], pairs: list[dict[str, str]], groups: list[str],
+         tags: dict[str, list[str]]) -> dict[str, Any]:
+    """One port's body from its row and its relations."""
+    item = common.render_standard(row, tags)
+    item.update({
+        "network_id": row.network_id,
+        "mac_address": row.mac_address,
+        "admin_state_up": row.admin_state_up,
+        "status": row.status,
+        "device_owner": row.device_owner,
+        "device_id": row.device_id,
+        "fixed_ips": fixed_ips,
+        "allowed_address_pairs": pairs,
+        "security_groups": sorted(groups),
+        "port_security_enabled": row.port_security_enabled,
+        "binding:host_id": row.binding_host_id,
+        "binding:vif_type": "bridge" if row.binding_host_id else "unbound",
+        "binding:vif_details": {},
+        "binding:vnic_type": "normal",
+        "binding:profile": {},
+    })
+    return item
 
 
 # -- allocation (shared with DHCP, router and floating IP ports) ---------------------
+# Built once: a port create runs them (see db).
+SUBNETS_OF = (select(schema.subnets).where(schema.subnets.c.network_id == bindparam("network_id"))
+              .order_by(schema.subnets.c.created_at, schema.subnets.c.id))
+ALLOCATED_IN = select(A.c.ip_address).where(A.c.subnet_id == bindparam("subnet_id"))
+JOIN_DEFAULT_GROUP = insert(schema.port_security_groups).from_select(
+    ["port_id", "security_group_id"],
+    select(bindparam("port_id", type_=String), schema.security_groups.c.id).where(
+        schema.security_groups.c.project_id == bindparam("project_id"), schema.security_groups.c.is_default),
+).returning(schema.port_security_groups.c.security_group_id)
+
+
 def subnets_of(conn: Connection, network_id: str) -> list[Row]:
-    S = schema.subnets
-    return list(conn.execute(select(S).where(S.c.network_id == network_id).order_by(S.c.created_at, S.c.id)))
+    return list(conn.execute(SUBNETS_OF, {"network_id": network_id}))
 
 
 def allocate_ip(conn: Connection, subnet: Row, port_id: str, position: int = 0) -> str:
     """The next free address of `subnet` for `port_id`; 409 when the pools are exhausted."""
     pools = ipam.pools_from(subnet.allocation_pools)
-    taken: set[ipam.Address] | None = None
-    if ipam.pool_size(pools) <= ipam.SCAN_LIMIT:
-        taken = {ipaddress.ip_address(ip) for ip in conn.execute(
-            select(A.c.ip_address).where(A.c.subnet_id == subnet.id)).scalars()}
-
-    def is_taken(address: ipam.Address) -> bool:
-        return conn.execute(select(exists().where(A.c.subnet_id == subnet.id, A.c.ip_address == str(address)))).scalar()
-
-    address = ipam.pick_address(pools, is_taken, taken)
-    if address is None and taken is None:
+    if ipam.pool_size(pools) > ipam.SCAN_LIMIT:
+        for candidate in ipam.random_candidates(pools):
+            if take_ip(conn, subnet, port_id, str(candidate), position):
+                return str(candidate)
         # Random probing missed in a nearly full large pool: scan once.
-        taken = {ipaddress.ip_address(ip) for ip in conn.execute(
-            select(A.c.ip_address).where(A.c.subnet_id == subnet.id)).scalars()}
-        address = ipam.pick_address(pools, is_taken, taken)
+    taken = {ipaddress.ip_address(ip) for ip in conn.execute(ALLOCATED_IN, {"subnet_id": subnet.id}).scalars()}
+    address = ipam.lowest_free(pools, taken)
     if address is None:
         raise errors.IpAddressGenerationFailure(net_id=subnet.network_id)
-    conn.execute(insert(A).values(subnet_id=subnet.id, ip_address=str(address), port_id=port_id,
-                                  network_id=subnet.network_id, position=position))
+    claim_ip(conn, subnet, port_id, str(address), position)
     return str(address)
 
 
 def claim_ip(conn: Connection, subnet: Row, port_id: str, address: str, position: int = 0) -> None:
     """Take a specific address; 409 IpAddressAlreadyAllocated if someone has it."""
-    holder = conn.execute(select(A.c.port_id).where(A.c.subnet_id == subnet.id, A.c.ip_address == address)).first()
-    if holder is not None:
+    if not take_ip(conn, subnet, port_id, address, position):
         raise errors.IpAddressAlreadyAllocated(ip=address, subnet_id=subnet.id)
-    conn.execute(insert(A).values(subnet_id=subnet.id, ip_address=address, port_id=port_id,
-                                  network_id=subnet.network_id, position=position))
+
+
+def take_ip(conn: Connection, subnet: Row, port_id: str, address: str, position: int) -> bool:
+    """Allocate `address` to `port_id` unless someone has it; whether it did."""
+    return conn.execute(insert_unless_taken(conn, A, "subnet_id", "ip_address"), {
+        "subnet_id": subnet.id, "ip_address": address, "port_id": port_id, "network_id": subnet.network_id,
+        "position": position}).first() is not None
 
 
 def resolve_fixed_ips(conn: Connection, network_id: str, requested: list[dict[str, Any]] | None,
@@ -194,31 +205,41 @@ def check_address(subnet: Row, address: str, device_owner: str) -> None:
         raise errors.IpAddressAlreadyAllocated(ip=address, subnet_id=subnet.id)
 
 
-def assign_ips(conn: Connection, port_id: str, wanted: list[tuple[Row, str | None]]) -> None:
+def assign_ips(conn: Connection, port_id: str, wanted: list[tuple[Row, str | None]]) -> list[dict[str, str]]:
+    """Allocate what `wanted` asks for; the port's fixed_ips, in the order asked."""
+    fixed_ips: list[dict[str, str]] = [{}] * len(wanted)
     # Explicit addresses first, so an "any" request never takes one that was asked for.
     for position, (subnet, address) in sorted(enumerate(wanted), key=lambda e: e[1][1] is None):
         if address is None:
-            allocate_ip(conn, subnet, port_id, position)
+            address = allocate_ip(conn, subnet, port_id, position)
         else:
             claim_ip(conn, subnet, port_id, address, position)
+        fixed_ips[position] = {"subnet_id": subnet.id, "ip_address": address}
+    return fixed_ips
 
 
-def choose_mac(conn: Connection, network_id: str, mac: str | None) -> str:
-    if mac is not None:
-        if conn.execute(select(exists().where(P.c.network_id == network_id, P.c.mac_address == mac))).scalar():
-            raise errors.MacAddressInUse(net_id=network_id, mac=mac)
-        return mac
+def require_free_mac(conn: Connection, network_id: str, mac: str) -> None:
+    if conn.execute(select(exists().where(P.c.network_id == network_id, P.c.mac_address == mac))).scalar():
+        raise errors.MacAddressInUse(net_id=network_id, mac=mac)
+
+
+def insert_row(conn: Connection, values: dict[str, Any], mac: str | None) -> Row:
+    """Insert a port row with `mac`, or with a random MAC free on its network; the row as stored."""
+    statement = insert_unless_taken(conn, P, "network_id", "mac_address")
     while True:
-        candidate = ipam.random_mac()
-        if not conn.execute(select(exists().where(P.c.network_id == network_id, P.c.mac_address == candidate))).scalar():
-            return candidate
+        row = conn.execute(statement, {**values, "mac_address": mac or ipam.random_mac()}).first()
+        if row is not None:
+            return row
+        if mac is not None:
+            raise errors.MacAddressInUse(net_id=values["network_id"], mac=mac)
 
 
-def insert_port(conn: Connection, project_id: str, network: Row, values: dict[str, Any]) -> str:
-    """Create a port row with its MAC, addresses, groups and pairs; returns its id.
+def insert_port(conn: Connection, project_id: str, network: Row, values: dict[str, Any]) -> dict[str, Any]:
+    """Create a port row with its MAC, addresses, groups and pairs; returns its body.
 
     Used by the API and by services that make ports of their own (DHCP,
     router interfaces and gateways, floating IPs, load balancer VIPs).
+    The body is built from what was written, so a create reads nothing back.
     """
     moment = common.now()
     port_id = values.get("id") or common.new_id()
@@ -231,45 +252,54 @@ def insert_port(conn: Connection, project_id: str, network: Row, values: dict[st
     if not security and pairs:
         raise errors.AddressPairAndPortSecurityRequired()
     wanted = resolve_fixed_ips(conn, network.id, values.get("fixed_ips"), owner)
-    conn.execute(insert(P).values(
-        id=port_id, project_id=project_id, name=values.get("name", ""), description=values.get("description", ""),
-        created_at=moment, updated_at=moment, revision_number=1,
-        network_id=network.id, mac_address=choose_mac(conn, network.id, values.get("mac_address")),
-        admin_state_up=values.get("admin_state_up", True), status="DOWN",
-        device_owner=owner, device_id=values.get("device_id", ""),
-        binding_host_id=values.get("binding:host_id", ""), port_security_enabled=security,
-    ))
-    assign_ips(conn, port_id, wanted)
+    row = insert_row(conn, {
+        "id": port_id, "project_id": project_id, "name": values.get("name", ""),
+        "description": values.get("description", ""), "created_at": moment, "updated_at": moment,
+        "revision_number": 1, "network_id": network.id, "admin_state_up": values.get("admin_state_up", True),
+        "status": "DOWN", "device_owner": owner, "device_id": values.get("device_id", ""),
+        "binding_host_id": values.get("binding:host_id", ""), "port_security_enabled": security,
+    }, values.get("mac_address"))
+    fixed_ips = assign_ips(conn, port_id, wanted)
     if security and groups is None and not owner.startswith("network:"):
-        # The project's own default group: nothing to check.
-        conn.execute(insert(schema.port_security_groups).values(
-            port_id=port_id, security_group_id=security_groups.ensure_default(conn, project_id)))
+        groups = [join_default_group(conn, project_id, port_id)]
     elif groups:
-        bind_groups(conn, project_id, port_id, groups)
-    if pairs:
-        set_pairs(conn, port_id, pairs)
+        groups = bind_groups(conn, project_id, port_id, groups)
+    stored_pairs = set_pairs(conn, port_id, pairs, row.mac_address) if pairs else []
     common.record_change(conn, "port", port_id, "create")
-    return port_id
+    return body(row, fixed_ips, stored_pairs, groups or [], {})
 
 
-def bind_groups(conn: Connection, project_id: str, port_id: str, group_ids: list[str]) -> None:
+def join_default_group(conn: Connection, project_id: str, port_id: str) -> str:
+    """Put a new port in its project's default group, made on first use; the group's id."""
+    joined = conn.execute(JOIN_DEFAULT_GROUP, {"port_id": port_id, "project_id": project_id}).scalar()
+    if joined is None:
+        joined = security_groups.ensure_default(conn, project_id)
+        conn.execute(insert(schema.port_security_groups).values(port_id=port_id, security_group_id=joined))
+    return joined
+
+
+def bind_groups(conn: Connection, project_id: str, port_id: str, group_ids: list[str]) -> list[str]:
+    """Make `group_ids` the port's groups; returns them without repeats."""
     PSG, SG = schema.port_security_groups, schema.security_groups
     conn.execute(delete(PSG).where(PSG.c.port_id == port_id))
-    for group_id in dict.fromkeys(group_ids):
+    unique = list(dict.fromkeys(group_ids))
+    for group_id in unique:
         found = conn.execute(select(SG.c.project_id).where(SG.c.id == group_id)).first()
         if found is None or found.project_id != project_id:
             # Another project's group is as invisible as a missing one.
             raise errors.SecurityGroupNotFound(id=group_id)
         conn.execute(insert(PSG).values(port_id=port_id, security_group_id=group_id))
+    return unique
 
 
-def set_pairs(conn: Connection, port_id: str, pairs: list[dict[str, str]]) -> None:
+def set_pairs(conn: Connection, port_id: str, pairs: list[dict[str, str]], port_mac: str) -> list[dict[str, str]]:
+    """Replace the port's allowed address pairs (a pair without a MAC gets the port's); returns them."""
     AP = schema.allowed_address_pairs
     conn.execute(delete(AP).where(AP.c.port_id == port_id))
-    mac = conn.execute(select(P.c.mac_address).where(P.c.id == port_id)).scalar_one()
-    for position, pair in enumerate(pairs):
-        conn.execute(insert(AP).values(port_id=port_id, ip_address=pair["ip_address"],
-                                       mac_address=pair.get("mac_address") or mac, position=position))
+    stored = [{"ip_address": pair["ip_address"], "mac_address": pair.get("mac_address") or port_mac} for pair in pairs]
+    for position, pair in enumerate(stored):
+        conn.execute(insert(AP).values(port_id=port_id, position=position, **pair))
+    return stored
 
 
 def remove_port(conn: Connection, port_id: str) -> None:
@@ -307,9 +337,7 @@ class Ports:
                 if values.get("fixed_ips") and any("ip_address" in f for f in values["fixed_ips"]):
                     raise errors.PolicyNotAuthorized(action="create_port:fixed_ips:ip_address")
             quotas.check(conn, std["project_id"], "port", 1)
-            port_id = insert_port(conn, std["project_id"], network, {**values, "id": std["id"]})
-        # Rendered after commit: the hot path holds the write lock no longer than it must.
-        return self.get(db, ctx, port_id)
+            return insert_port(conn, std["project_id"], network, {**values, "id": std["id"]})
 
     def update(self, db: Database, ctx: Context, port_id: str, values: dict[str, Any],
                if_match: int | None) -> dict[str, Any]:
@@ -334,13 +362,13 @@ class Ports:
                 if has_pairs:
                     raise errors.AddressPairAndPortSecurityRequired()
             if "mac_address" in values and values["mac_address"] != row.mac_address:
-                choose_mac(conn, row.network_id, values["mac_address"])
+                require_free_mac(conn, row.network_id, values["mac_address"])
             if "fixed_ips" in values:
                 self._replace_ips(conn, row, values["fixed_ips"], values.get("device_owner", row.device_owner))
             if groups is not None:
                 bind_groups(conn, row.project_id, port_id, groups)
             if pairs is not None:
-                set_pairs(conn, port_id, pairs)
+                set_pairs(conn, port_id, pairs, row.mac_address)
             columns = {"binding:host_id": "binding_host_id"}
             skip = {"fixed_ips", "security_groups", "allowed_address_pairs", "binding:vnic_type", "binding:profile"}
             changes = {columns.get(k, k): v for k, v in values.items() if k not in skip}

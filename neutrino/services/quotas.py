@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, select
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select
 
 from neutrino import errors
 from neutrino.context import Context
@@ -43,14 +43,22 @@ def limits(conn: Connection, project_id: str) -> dict[str, int]:
     return {resource: found.get(resource, default) for resource, default in DEFAULTS.items()}
 
 
+# Built once: every create checks its quota (see db).
+LIMIT = select(schema.quotas.c.limit).where(schema.quotas.c.project_id == bindparam("project_id"),
+                                             schema.quotas.c.resource == bindparam("resource"))
+USED = {resource: select(func.count()).select_from(table).where(table.c.project_id == bindparam("project_id"))
+        for resource, table in TABLES.items()}
+
+
 def used(conn: Connection, project_id: str, resource: str) -> int:
-    table = TABLES[resource]
-    return conn.execute(select(func.count()).select_from(table).where(table.c.project_id == project_id)).scalar_one()
+    return conn.execute(USED[resource], {"project_id": project_id}).scalar_one()
 
 
 def check(conn: Connection, project_id: str, resource: str, count: int) -> None:
     """Raise OverQuota if `count` more `resource`s would exceed the project's limit (-1 = unlimited)."""
-    limit = limits(conn, project_id)[resource]
+    limit = conn.execute(LIMIT, {"project_id": project_id, "resource": resource}).scalar()
+    if limit is None:
+        limit = DEFAULTS[resource]
     if limit < 0:
         return
     if used(conn, project_id, resource) + count > limit:

@@ -204,7 +204,7 @@ class Routers:
         port_id = ports.insert_port(conn, router.project_id, network, {
             "fixed_ips": [{"subnet_id": subnet.id, "ip_address": subnet.gateway_ip}],
             "device_owner": INTERFACE, "device_id": router.id, "port_security_enabled": False,
-        })
+        })["id"]
         return conn.execute(select(P).where(P.c.id == port_id)).one()
 
     def _adopt_port(self, conn: Connection, ctx: Context, router: Row, port_id: str) -> Row:
@@ -219,7 +219,7 @@ class Routers:
         check_new_subnets(conn, router.id, port_subnet_rows)
         # A router port is trusted by the data plane: no groups, no pairs, no port security.
         ports.bind_groups(conn, port.project_id, port_id, [])
-        ports.set_pairs(conn, port_id, [])
+        ports.set_pairs(conn, port_id, [], port.mac_address)
         common.bump(conn, P, "port", port, {"device_owner": INTERFACE, "device_id": router.id,
                                             "port_security_enabled": False})
         return conn.execute(select(P).where(P.c.id == port_id)).one()
@@ -271,7 +271,7 @@ class Routers:
         port_id = ports.insert_port(conn, "", network, {
             "fixed_ips": fixed_ips or None, "device_owner": GATEWAY, "device_id": router.id,
             "port_security_enabled": False,
-        })
+        })["id"]
         conn.execute(insert(RP).values(router_id=router.id, port_id=port_id, port_type=GATEWAY))
         check_new_subnets(conn, router.id, [s for pid, s in port_subnets(conn, router.id, GATEWAY) if pid == port_id],
                           exclude_port=port_id)

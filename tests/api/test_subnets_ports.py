@@ -106,6 +106,24 @@ def test_fixed_ips_by_address_subnet_and_several(api: Api, net: dict) -> None:
     assert {f["subnet_id"] for f in dual["fixed_ips"]} == {s1["id"], s2["id"]}
 
 
+def test_create_answers_what_show_returns(api: Api, net: dict) -> None:
+    s4 = subnet(api, net["id"], "10.6.0.0/24", enable_dhcp=False)
+    s6 = subnet(api, net["id"], "fd00:6::/64", enable_dhcp=False)
+    web, db = (api.demo.create("security-groups", name=name) for name in ("web", "db"))
+    bodies = [
+        {},
+        {"name": "p", "description": "d", "admin_state_up": False, "mac_address": "fa:16:3e:00:06:01",
+         "device_id": "vm", "device_owner": "compute:nova"},
+        {"fixed_ips": [{"subnet_id": s6["id"]}, {"ip_address": "10.6.0.77"}, {"subnet_id": s4["id"]}]},
+        {"security_groups": [web["id"], db["id"]], "allowed_address_pairs": [
+            {"ip_address": "10.6.0.128/25"}, {"ip_address": "10.6.0.9", "mac_address": "fa:16:3e:00:06:02"}]},
+        {"port_security_enabled": False},
+    ]
+    for body in bodies:
+        created = api.demo.create("ports", network_id=net["id"], **body)
+        assert created == api.demo.get(f"/ports/{created['id']}").json()["port"]
+
+
 def test_update_fixed_ip_frees_the_old_one(api: Api, net: dict) -> None:
     subnet(api, net["id"], "10.81.0.0/24", enable_dhcp=False)
     port = api.demo.create("ports", network_id=net["id"], fixed_ips=[{"ip_address": "10.81.0.50"}])
