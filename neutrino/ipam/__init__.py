@@ -12,8 +12,9 @@ Which address: small pools hand out the lowest free address, as people
 expect from the tutorial (.1 gateway, then .2, .3 ...); large pools (IPv6
 /64s, big IPv4 ranges) probe random candidates so a create never scans
 every allocation. A probe is one statement: it inserts the allocation
-unless that key is taken (likewise a random MAC against the constraint). The gateway, and for IPv4 the network and broadcast
-addresses, are never in a pool and so never allocated.
+unless that key is taken (likewise a random MAC against the constraint).
+The gateway, and for IPv4 the network and broadcast addresses, are never in
+a pool and so never allocated.
 """
 
 from __future__ import annotations
