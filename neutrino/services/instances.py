@@ -21,23 +21,23 @@ from neutrino.db import Database, schema
 from neutrino.services import common, networks, ports, quotas
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
-I, P = schema.lab_instances, schema.ports
+INST, P = schema.lab_instances, schema.ports
 OWNER = "compute:lab"
-LISTING = Listing(I, standard_columns(I))
+LISTING = Listing(INST, standard_columns(INST))
 
 
 def visible(ctx: Context) -> ColumnElement[bool] | None:
-    return None if ctx.is_admin else I.c.project_id == ctx.project_id
+    return None if ctx.is_admin else INST.c.project_id == ctx.project_id
 
 
 def fetch(conn: Connection, ctx: Context, ref: str) -> Row:
     """By id, or by name when the name is unique among what the caller sees."""
     seen = visible(ctx)
     scope = [] if seen is None else [seen]
-    row = conn.execute(select(I).where(I.c.id == ref, *scope)).first()
+    row = conn.execute(select(INST).where(INST.c.id == ref, *scope)).first()
     if row is not None:
         return row
-    named = conn.execute(select(I).where(I.c.name == ref, *scope)).all()
+    named = conn.execute(select(INST).where(INST.c.name == ref, *scope)).all()
     if len(named) == 1:
         return named[0]
     if len(named) > 1:
@@ -100,7 +100,7 @@ class Instances:
                     "name": f"{values.get('name', '')}-eth{len(row['owned_ports'])}", "fixed_ips": fixed,
                     "device_owner": OWNER, "device_id": row["id"], "binding:host_id": host})["id"]
                 row["owned_ports"].append(port_id)
-            common.insert_resource(conn, I, "instance", row)
+            common.insert_resource(conn, INST, "instance", row)
             return render(conn, [fetch(conn, ctx, row["id"])])[0]
 
     def update(self, db: Database, ctx: Context, ref: str, values: dict[str, Any], if_match: int | None) -> dict[str, Any]:
@@ -108,7 +108,7 @@ class Instances:
         with db.write() as conn:
             row = fetch(conn, ctx, ref)
             common.check_revision(row, if_match)
-            common.bump(conn, I, "instance", row, values)
+            common.bump(conn, INST, "instance", row, values)
             return render(conn, [fetch(conn, ctx, row.id)])[0]
 
     def delete(self, db: Database, ctx: Context, ref: str) -> None:
@@ -122,18 +122,18 @@ class Instances:
                 else:
                     common.bump(conn, P, "port", port,
                                 {"device_owner": "", "device_id": "", "binding_host_id": "", "status": "DOWN"})
-            common.delete_resource(conn, I, "instance", row.id)
+            common.delete_resource(conn, INST, "instance", row.id)
 
     def set_tags(self, db: Database, ctx: Context, ref: str, add: list[str], remove: list[str] | None) -> list[str]:
         common.require_writer(ctx)
         with db.write() as conn:
-            return common.set_tags(conn, I, "instance", fetch(conn, ctx, ref), add, remove)
+            return common.set_tags(conn, INST, "instance", fetch(conn, ctx, ref), add, remove)
 
 
 def record_report(conn: Connection, host: str, reported: dict[str, dict[str, Any]]) -> None:
     """Where each instance runs and what addresses it has; ACTIVE when all its fixed IPv4s are up."""
     A = schema.ip_allocations
-    for row in conn.execute(select(I).where(I.c.host == host)).all():
+    for row in conn.execute(select(INST).where(INST.c.host == host)).all():
         seen = reported.get(row.id)
         if seen is None:
             continue
@@ -142,5 +142,5 @@ def record_report(conn: Connection, host: str, reported: dict[str, dict[str, Any
         addresses = sorted(seen.get("addresses", []))
         status = "ACTIVE" if expected and expected <= {a.split("/")[0] for a in addresses} else "BUILD"
         if (row.netns, row.addresses, row.status) != (seen.get("netns"), addresses, status):
-            conn.execute(update(I).where(I.c.id == row.id).values(
+            conn.execute(update(INST).where(INST.c.id == row.id).values(
                 netns=seen.get("netns"), addresses=addresses, status=status))
