@@ -13,55 +13,74 @@ from pathlib import Path
 
 from neutrino.agent.drivers.netns import NETNS_DIR, delete_namespace
 
-# udhcpc calls the script with the event in $1 and the lease in the environment.
-# One `ip -batch` per event: every process spawned here delays the first packet.
-# A renew keeps the address (replace), so established connections survive it.
-UDHCPC_SCRIPT = """#!/bin/sh
+# The DHCP client is ISC dhclient: it opens its packet socket once, at start.
+# busybox udhcpc opens and closes one per packet it sends, and on Linux each
+# close (and the bind of each socket) waits for an RCU grace period: about 60 ms
+# per address, against one grace period for dhclient.
+#
+# dhclient calls the script with the event in $reason and the lease in the
+# environment. One `ip -batch` per event: every process spawned here delays the
+# address. A renewal keeps the address (replace), so established connections
+# survive it.
+DHCLIENT_SCRIPT = """#!/bin/sh
 route=""
-[ -n "$router" ] && route="route replace default via ${router%% *} dev $interface"
-case "$1" in
-  bound)
+[ -n "$new_routers" ] && route="route replace default via ${new_routers%% *} dev $interface"
+case "$reason" in
+  BOUND|REBOOT)
     printf 'addr flush dev %s\\naddr add %s/%s dev %s\\n%s\\n' \\
-      "$interface" "$ip" "$mask" "$interface" "$route" | ip -batch -
+      "$interface" "$new_ip_address" "$new_subnet_mask" "$interface" "$route" | ip -batch -
     ;;
-  renew)
-    printf 'addr replace %s/%s dev %s\\n%s\\n' "$ip" "$mask" "$interface" "$route" | ip -batch -
+  RENEW|REBIND)
+    printf 'addr replace %s/%s dev %s\\n%s\\n' \\
+      "$new_ip_address" "$new_subnet_mask" "$interface" "$route" | ip -batch -
     ;;
 esac
 exit 0
 """
 
+# Retry discovery every 1-2 s (the default starts at 10 s and backs off to
+# minutes), and after a minute without an answer start again 1 s later, not 5 min.
+DHCLIENT_CONF = """initial-interval 1;
+backoff-cutoff 2;
+retry 1;
+"""
 
-def _client_files(state_dir: Path, netns: str, ifname: str) -> tuple[Path, Path]:
+
+def _client_files(state_dir: Path, netns: str, ifname: str) -> tuple[Path, Path, Path]:
     where = state_dir / "instances" / netns
     where.mkdir(parents=True, exist_ok=True)
-    script = state_dir / "instances" / "udhcpc.sh"
-    if not script.exists() or script.read_text() != UDHCPC_SCRIPT:
-        script.write_text(UDHCPC_SCRIPT)
-        script.chmod(0o755)
-    return script, where / f"udhcpc-{ifname}.pid"
+    script = _write_if_changed(state_dir / "instances" / "dhclient.sh", DHCLIENT_SCRIPT, 0o755)
+    conf = _write_if_changed(state_dir / "instances" / "dhclient.conf", DHCLIENT_CONF, 0o644)
+    return script, conf, where / f"dhclient-{ifname}.pid"
+
+
+def _write_if_changed(path: Path, text: str, mode: int) -> Path:
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+        path.chmod(mode)
+    return path
 
 
 def dhcp_client_pid(state_dir: Path, netns: str, ifname: str) -> int | None:
     try:
-        pid = int((state_dir / "instances" / netns / f"udhcpc-{ifname}.pid").read_text())
+        pid = int((state_dir / "instances" / netns / f"dhclient-{ifname}.pid").read_text())
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (FileNotFoundError, ValueError):
         return None
-    return pid if b"udhcpc" in cmdline else None
+    return pid if b"dhclient" in cmdline else None
 
 
 def ensure_dhcp_client(state_dir: Path, netns: str, ifname: str) -> bool:
-    """Run udhcpc on `ifname` unless it runs already; True when it was started."""
+    """Run dhclient on `ifname` unless it runs already; True when it was started."""
     _reap_clients()
     if dhcp_client_pid(state_dir, netns, ifname) is not None:
         return False
-    script, pid_file = _client_files(state_dir, netns, ifname)
-    # nsenter execs udhcpc in place, so the spawned pid is the client's: one fork,
-    # no wait. A new session: the client outlives the agent. -T 1 -A 1: retry
-    # discovery every second instead of after 3 and 20 s.
-    argv = ["nsenter", f"--net={NETNS_DIR / netns}", "busybox", "udhcpc", "-f", "-i", ifname,
-            "-s", str(script), "-T", "1", "-A", "1", "-t", "5"]
+    script, conf, pid_file = _client_files(state_dir, netns, ifname)
+    # nsenter execs dhclient in place, so the spawned pid is the client's: one
+    # fork, no wait; the pid file is ours (--no-pid). A new session: the client
+    # outlives the agent. No lease file: like a fresh boot, every start discovers.
+    argv = ["nsenter", f"--net={NETNS_DIR / netns}", "dhclient", "-4", "-d", "--no-pid",
+            "-cf", str(conf), "-sf", str(script), "-lf", os.devnull, ifname]
     pid = os.posix_spawnp(argv[0], argv, os.environ, setsid=True, file_actions=[
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0),
         (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2)])

@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import os
 import queue
+import select
 import signal
 import subprocess
 import threading
@@ -118,32 +119,41 @@ def processes_in(name: str) -> list[int]:
 
 def kill_processes(name: str, timeout: float = 2.0) -> None:
     """SIGTERM everything in the namespace, SIGKILL what is left after `timeout`."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
-        pids = processes_in(name)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while pids and time.monotonic() < deadline:
-            pids = [pid for pid in pids if _alive(pid)]
-            if pids:
-                time.sleep(0.01)
-        if not pids:
-            return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        exits = _exit_watches(processes_in(name))
+        try:
+            for pid in exits:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            if _all_exited(exits, timeout):
+                return
+        finally:
+            for fd in exits.values():
+                os.close(fd)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purpose; reap it if it is our child.
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
+def _exit_watches(pids: list[int]) -> dict[int, int]:
+    """pid -> a pidfd, readable once the process has exited (no polling on a clock)."""
+    watches = {}
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            watches[pid] = os.pidfd_open(pid)
+    return watches
+
+
+def _all_exited(exits: dict[int, int], timeout: float) -> bool:
+    poll = select.poll()
+    for fd in exits.values():
+        poll.register(fd, select.POLLIN)
+    left, deadline = len(exits), time.monotonic() + timeout
+    while left and (remaining := deadline - time.monotonic()) > 0:
+        for fd, _ in poll.poll(remaining * 1000):
+            poll.unregister(fd)
+            left -= 1
+    for pid in exits:  # reap those that were our children
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+    return left == 0
 
 
 def delete_namespace(name: str) -> None:
