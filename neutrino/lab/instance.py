@@ -16,23 +16,25 @@ from neutrino.agent.drivers.netns import NETNS_DIR, delete_namespace
 # The DHCP client is ISC dhclient: it opens its packet socket once, at start.
 # busybox udhcpc opens and closes one per packet it sends, and on Linux each
 # close (and the bind of each socket) waits for an RCU grace period: about 60 ms
-# per address, against one grace period for dhclient.
+# per address, against one grace period for dhclient. Where AppArmor confines
+# dhclient (Debian's profile lets it read only /etc/dhcp and run only its own
+# scripts) it could not run ours, so udhcpc serves there.
 #
-# dhclient calls the script with the event in $reason and the lease in the
-# environment. One `ip -batch` per event: every process spawned here delays the
-# address. A renewal keeps the address (replace), so established connections
-# survive it.
-DHCLIENT_SCRIPT = """#!/bin/sh
+# One script for both: udhcpc gives the event in $1 and the lease in $ip $mask
+# $router, dhclient the event in $reason and the lease in $new_*. One `ip -batch`
+# per event: every process spawned here delays the address. A renewal keeps the
+# address (replace), so established connections survive it.
+CLIENT_SCRIPT = """#!/bin/sh
+event=${reason:-$1} ip=${new_ip_address:-$ip} mask=${new_subnet_mask:-$mask} router=${new_routers:-$router}
 route=""
-[ -n "$new_routers" ] && route="route replace default via ${new_routers%% *} dev $interface"
-case "$reason" in
-  BOUND|REBOOT)
+[ -n "$router" ] && route="route replace default via ${router%% *} dev $interface"
+case "$event" in
+  bound|BOUND|REBOOT)
     printf 'addr flush dev %s\\naddr add %s/%s dev %s\\n%s\\n' \\
-      "$interface" "$new_ip_address" "$new_subnet_mask" "$interface" "$route" | ip -batch -
+      "$interface" "$ip" "$mask" "$interface" "$route" | ip -batch -
     ;;
-  RENEW|REBIND)
-    printf 'addr replace %s/%s dev %s\\n%s\\n' \\
-      "$new_ip_address" "$new_subnet_mask" "$interface" "$route" | ip -batch -
+  renew|RENEW|REBIND)
+    printf 'addr replace %s/%s dev %s\\n%s\\n' "$ip" "$mask" "$interface" "$route" | ip -batch -
     ;;
 esac
 exit 0
@@ -44,14 +46,26 @@ DHCLIENT_CONF = """initial-interval 1;
 backoff-cutoff 2;
 retry 1;
 """
+APPARMOR_PROFILES = Path("/sys/kernel/security/apparmor/profiles")
 
 
-def _client_files(state_dir: Path, netns: str, ifname: str) -> tuple[Path, Path, Path]:
-    where = state_dir / "instances" / netns
-    where.mkdir(parents=True, exist_ok=True)
-    script = _write_if_changed(state_dir / "instances" / "dhclient.sh", DHCLIENT_SCRIPT, 0o755)
+def dhcp_client() -> str:
+    """The client lab instances use here: "dhclient", or "udhcpc" where AppArmor confines dhclient."""
+    try:
+        profiles = APPARMOR_PROFILES.read_text().splitlines()
+    except OSError:  # no AppArmor
+        return "dhclient"
+    confined = any("sbin/dhclient" in line and "(enforce)" in line for line in profiles)
+    return "udhcpc" if confined or not shutil.which("dhclient") else "dhclient"
+
+
+def _client_argv(client: str, state_dir: Path, ifname: str) -> list[str]:
+    script = _write_if_changed(state_dir / "instances" / "dhcp-client.sh", CLIENT_SCRIPT, 0o755)
+    if client == "udhcpc":  # -T 1 -A 1: retry discovery every second instead of after 3 and 20 s
+        return ["busybox", "udhcpc", "-f", "-i", ifname, "-s", str(script), "-T", "1", "-A", "1", "-t", "5"]
     conf = _write_if_changed(state_dir / "instances" / "dhclient.conf", DHCLIENT_CONF, 0o644)
-    return script, conf, where / f"dhclient-{ifname}.pid"
+    # The pid file is ours (--no-pid). No lease file: like a fresh boot, every start discovers.
+    return ["dhclient", "-4", "-d", "--no-pid", "-cf", str(conf), "-sf", str(script), "-lf", os.devnull, ifname]
 
 
 def _write_if_changed(path: Path, text: str, mode: int) -> Path:
@@ -61,26 +75,31 @@ def _write_if_changed(path: Path, text: str, mode: int) -> Path:
     return path
 
 
+def _pid_file(state_dir: Path, netns: str, ifname: str) -> Path:
+    return state_dir / "instances" / netns / f"dhcp-client-{ifname}.pid"
+
+
 def dhcp_client_pid(state_dir: Path, netns: str, ifname: str) -> int | None:
     try:
-        pid = int((state_dir / "instances" / netns / f"dhclient-{ifname}.pid").read_text())
+        pid = int(_pid_file(state_dir, netns, ifname).read_text())
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (FileNotFoundError, ValueError):
         return None
-    return pid if b"dhclient" in cmdline else None
+    return pid if b"dhclient" in cmdline or b"udhcpc" in cmdline else None
 
 
-def ensure_dhcp_client(state_dir: Path, netns: str, ifname: str) -> bool:
-    """Run dhclient on `ifname` unless it runs already; True when it was started."""
+def ensure_dhcp_client(state_dir: Path, netns: str, ifname: str, client: str | None = None) -> bool:
+    """Run a DHCP client (`client`, else dhcp_client()) on `ifname` unless one runs already;
+    True when it was started."""
     _reap_clients()
     if dhcp_client_pid(state_dir, netns, ifname) is not None:
         return False
-    script, conf, pid_file = _client_files(state_dir, netns, ifname)
-    # nsenter execs dhclient in place, so the spawned pid is the client's: one
-    # fork, no wait; the pid file is ours (--no-pid). A new session: the client
-    # outlives the agent. No lease file: like a fresh boot, every start discovers.
-    argv = ["nsenter", f"--net={NETNS_DIR / netns}", "dhclient", "-4", "-d", "--no-pid",
-            "-cf", str(conf), "-sf", str(script), "-lf", os.devnull, ifname]
+    pid_file = _pid_file(state_dir, netns, ifname)
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    # nsenter execs the client in place, so the spawned pid is the client's: one
+    # fork, no wait. A new session: the client outlives the agent.
+    argv = ["nsenter", f"--net={NETNS_DIR / netns}",
+            *_client_argv(client or dhcp_client(), state_dir, ifname)]
     pid = os.posix_spawnp(argv[0], argv, os.environ, setsid=True, file_actions=[
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0),
         (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2)])

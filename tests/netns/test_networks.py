@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from netlab import Lab, flat_model, ping, tcp_reachable
 
-from neutrino.lab import models
+from neutrino.lab import instance, models
 from neutrino.lab.instance import exec_in_instance
 
 
-def test_flat_network_instances_get_dhcp_addresses_and_talk(lab: Lab) -> None:
+@pytest.mark.parametrize("client", ["dhclient", "udhcpc"])
+def test_flat_network_instances_get_dhcp_addresses_and_talk(
+        lab: Lab, client: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(instance, "dhcp_client", lambda: client)  # udhcpc: where AppArmor confines dhclient
     host = lab.host()
     model, _, vm0, vm1 = flat_model(host.name)
-    report = lab.agent(host).sync(model)
+    agent = lab.agent(host)
+    report = agent.sync(model)
 
     assert report.errors == []
     assert set(report.ports.values()) == {"ACTIVE"}
@@ -24,6 +30,8 @@ def test_flat_network_instances_get_dhcp_addresses_and_talk(lab: Lab) -> None:
     assert tcp_reachable(ns0, "10.10.0.11", 8080)
     _, out, _ = exec_in_instance(ns0, ["ip", "route", "show", "default"])
     assert "via 10.10.0.1" in out
+    pid = instance.dhcp_client_pid(agent.state_dir, ns0, "eth0")
+    assert pid is not None and client.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
 
 
 def _segmented_model(kind: str, hosts: tuple[str, str]) -> tuple[dict[str, Any], ...]:
