@@ -3,8 +3,10 @@
 Starts `neutrino serve` with its embedded agent (isolated, a unique namespace
 prefix), then measures p50/p99 milliseconds from the HTTP response to the
 first ICMP echo reply for (a) a new instance (port created, plugged, address
-by DHCP) reached by a peer, (b) a security group rule opening ICMP. Prints
-JSON; removes everything it made. Needs root.
+by DHCP) reached by a peer, (b) a security group rule opening ICMP. Each new
+instance is measured on its own: the previous one's deletion has reached the
+kernel (its namespace is gone) before the next is asked for. Prints JSON;
+removes everything it made. Needs root.
 
     .venv/bin/python -m bench.convergence [--runs 20]
 """
@@ -18,6 +20,7 @@ from typing import Any
 
 from bench.api import Api, dataplane_server
 from bench.dataplane import Prober, _percentiles
+from neutrino.agent.drivers.netns import NETNS_DIR
 
 
 def measure(api: Api, runs: int) -> dict[str, Any]:
@@ -38,7 +41,10 @@ def measure(api: Api, runs: int) -> dict[str, Any]:
         returned = time.monotonic()
         plugged.append(prober.first_reply(address) - returned)
         if run < runs - 1:
+            netns = api.wait(f"/lab/v1/instances/{vm['id']}", "status", "ACTIVE")["netns"]
             api.http.delete(f"/lab/v1/instances/{vm['id']}")
+            while (NETNS_DIR / netns).exists():
+                time.sleep(0.005)
 
     # The last instance stays as the target; the peer moves to a group the default one does not trust.
     port_id = peer["port_ids"][0]

@@ -26,6 +26,7 @@ class NftDriver:
     def __init__(self, worker: NetnsThread) -> None:
         self._worker = worker
         self._nft = worker.call(self._open)
+        self._netlink: NFTSocket | None = None  # the worker's own: a pyroute2 socket belongs to its thread
 
     @staticmethod
     def _open() -> nftables.Nftables:
@@ -49,15 +50,18 @@ class NftDriver:
     def generation(self) -> int:
         """The namespace's nftables ruleset generation: every commit bumps it."""
         def read() -> int:
-            sock = NFTSocket()  # opened on its first request, in the worker's namespace
-            try:
-                request = nft_gen_msg()
-                request["nfgen_family"] = 0
-                [reply] = sock.request_get(request, NFT_MSG_GETGEN)
-                return int(reply.get_attr("NFTA_GEN_ID"))
-            finally:
-                sock.close()
+            if self._netlink is None:  # opened on its first request, in the worker's namespace
+                self._netlink = NFTSocket()
+            request = nft_gen_msg()
+            request["nfgen_family"] = 0
+            [reply] = self._netlink.request_get(request, NFT_MSG_GETGEN)
+            return int(reply.get_attr("NFTA_GEN_ID"))
         return self._worker.call(read)
+
+    def close(self) -> None:
+        if self._netlink is not None:
+            self._worker.call(self._netlink.close)
+            self._netlink = None
 
     def replace(self, firewall: Firewall) -> None:
         """Swap our tables for `firewall` in one transaction.
