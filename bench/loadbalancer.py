@@ -7,17 +7,20 @@ prefix), two web server instances and a client instance, then measures:
 - `lb_create_to_serving`: the whole S6 tree (load balancer, HTTP listener,
   round-robin pool, two members, each call made as soon as the previous one
   is ACTIVE) from the first POST to the first answer through the VIP;
-- `rps_direct` vs `rps_via_vip`: HTTP requests per second from the client to
-  one member directly and through a VIP whose pool holds only that member
-  (same client, keep-alive connections, ApacheBench when installed). The two
-  alternate, `--pairs` times, so that both see the same load of a shared
-  machine; `rps_ratio` is the median of the pairs' ratios, `rps_ratios` all
-  of them. On two cores both paths are CPU-bound, so the ratio is close to
-  the ratio of CPU spent per request: directly, client and server (and two
-  frames through the bridge); through the VIP, haproxy's four socket
-  operations and HTTP parsing on top, and two frames more. haproxy on
-  loopback in front of the same server gives about the same ratio: the
-  bridge and its firewall are not what makes the difference.
+- `rps`: HTTP requests per second from the client to one member directly
+  and through a VIP whose pool holds only that member (same client,
+  keep-alive connections from it, ApacheBench when installed), for two web
+  servers on each member: S6's own (busybox httpd, a process per connection)
+  and a keep-alive microserver answering from memory, the worst case for any
+  proxy. Direct and via-VIP alternate, `--pairs` times, so that both see the
+  same load of a shared machine; `ratio` is the median of the pairs' ratios.
+  On two cores both paths are CPU-bound, so the ratio is close to the ratio
+  of CPU spent per request: directly, client and server (and two frames
+  through the bridge); through the VIP, haproxy's four socket operations and
+  HTTP parsing on top, and two frames more. Next to the microserver's ~10 us
+  a request, haproxy's ~14 us weigh heavily; haproxy on loopback in front of
+  it gives about the same ratio, so the bridge and its firewall are not what
+  makes the difference.
 
 Prints JSON; removes everything it made. Needs root.
 
@@ -40,7 +43,8 @@ from typing import Any
 from bench.api import Api, dataplane_server
 from bench.dataplane import _percentiles
 
-WEB_PORT = 8000
+# Each member runs both: S6's web server on port 80 and the microserver on 8000.
+S6_PORT, MICRO_PORT = 80, 8000
 CONNECTIONS = 16
 # A keep-alive HTTP/1.1 server answering its name (argv[1]) on argv[2].
 SERVER = """import asyncio, sys
@@ -113,9 +117,10 @@ def setup(api: Api, tmp: Path) -> dict[str, Any]:
                                                               "ip_version": 4}})
     group = next(g for g in api.http.get("/networking/v2.0/security-groups").json()["security_groups"]
                  if g["name"] == "default")
-    api.post("/networking/v2.0/security-group-rules", {"security_group_rule": {
-        "security_group_id": group["id"], "direction": "ingress", "protocol": "tcp",
-        "port_range_min": WEB_PORT, "port_range_max": WEB_PORT, "remote_ip_prefix": "10.124.0.0/24"}})
+    for port in (S6_PORT, MICRO_PORT):
+        api.post("/networking/v2.0/security-group-rules", {"security_group_rule": {
+            "security_group_id": group["id"], "direction": "ingress", "protocol": "tcp",
+            "port_range_min": port, "port_range_max": port, "remote_ip_prefix": "10.124.0.0/24"}})
     script = tmp / "web.py"
     script.write_text(SERVER)
     vms = {}
@@ -125,10 +130,15 @@ def setup(api: Api, tmp: Path) -> dict[str, Any]:
         vms[name] = api.wait(f"/lab/v1/instances/{vm['id']}", "status", "ACTIVE")
         vms[name]["ip"] = address
     for name in ("WEB1", "WEB2"):
+        root = tmp / name
+        root.mkdir()
+        (root / "index.html").write_text(f"{name}\n")
         api.post(f"/lab/v1/instances/{vms[name]['id']}/exec", {"command": [
-            "sh", "-c", f"nohup {sys.executable} {script} {name} {WEB_PORT} >/dev/null 2>&1 &"]})
-        while not answers(vms["CLIENT"]["netns"], vms[name]["ip"], WEB_PORT):
-            time.sleep(0.05)
+            "sh", "-c", f"nohup {sys.executable} {script} {name} {MICRO_PORT} >/dev/null 2>&1 & "
+                        f"busybox httpd -p {S6_PORT} -h {root}"]})
+        for port in (S6_PORT, MICRO_PORT):
+            while not answers(vms["CLIENT"]["netns"], vms[name]["ip"], port):
+                time.sleep(0.05)
     return {"subnet": subnet, **vms}
 
 
@@ -148,24 +158,35 @@ def measure(api: Api, world: dict[str, Any], runs: int, seconds: float, pairs: i
         pool = lbaas(api, "pool", {"listener_id": listener["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"},
                      lb["id"])
         for name in ("WEB1", "WEB2"):
-            lbaas(api, "member", {"address": world[name]["ip"], "protocol_port": WEB_PORT, "subnet_id": subnet_id},
+            lbaas(api, "member", {"address": world[name]["ip"], "protocol_port": S6_PORT, "subnet_id": subnet_id},
                   lb["id"], parent=f"pools/{pool['id']}/")
         while not answers(client, lb["vip_address"]):
             time.sleep(0.001)
         to_serving.append(time.monotonic() - started)
-    # The last tree serves the throughput test, its pool reduced to WEB1 alone.
+    # The last tree serves the throughput test, its pool reduced to WEB1 alone; a second
+    # listener's pool has WEB1's microserver.
     members = api.http.get(f"/load-balancer/v2/lbaas/pools/{pool['id']}/members").json()["members"]
     web2 = next(m for m in members if m["address"] == world["WEB2"]["ip"])
     api.http.delete(f"/load-balancer/v2/lbaas/pools/{pool['id']}/members/{web2['id']}").raise_for_status()
     api.wait(f"/load-balancer/v2/lbaas/loadbalancers/{lb['id']}", "provisioning_status", "ACTIVE")
-    direct, via = [], []
-    for _ in range(pairs):
-        direct.append(requests_per_second(client, world["WEB1"]["ip"], WEB_PORT, seconds))
-        via.append(requests_per_second(client, lb["vip_address"], 80, seconds))
-    ratios = [round(v / d, 3) for d, v in zip(direct, via)]
+    micro = lbaas(api, "listener", {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 8080}, lb["id"])
+    micro_pool = lbaas(api, "pool", {"listener_id": micro["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"},
+                       lb["id"])
+    lbaas(api, "member", {"address": world["WEB1"]["ip"], "protocol_port": MICRO_PORT, "subnet_id": subnet_id},
+          lb["id"], parent=f"pools/{micro_pool['id']}/")
+    while not answers(client, lb["vip_address"], 8080):
+        time.sleep(0.01)
+    rps = {}
+    for server, member_port, vip_port in (("s6_busybox_httpd", S6_PORT, 80), ("keepalive_microserver", MICRO_PORT, 8080)):
+        direct, via = [], []
+        for _ in range(pairs):
+            direct.append(requests_per_second(client, world["WEB1"]["ip"], member_port, seconds))
+            via.append(requests_per_second(client, lb["vip_address"], vip_port, seconds))
+        ratios = [round(v / d, 3) for d, v in zip(direct, via)]
+        rps[server] = {"direct": round(statistics.median(direct)), "via_vip": round(statistics.median(via)),
+                       "ratio": statistics.median(ratios), "ratios": ratios}
     return {"lb_create_to_active": _percentiles(to_active), "lb_create_to_serving": _percentiles(to_serving),
-            "rps_direct": round(statistics.median(direct)), "rps_via_vip": round(statistics.median(via)),
-            "rps_ratio": statistics.median(ratios), "rps_ratios": ratios,
+            "rps": rps,
             "client": "ab" if shutil.which("ab") else "python", "client_connections": CONNECTIONS}
 
 
