@@ -45,6 +45,12 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
+def latencies(seconds: list[float], percents: tuple[int, ...] = (50, 99)) -> dict[str, float]:
+    """Percentiles and the maximum of `seconds`, in milliseconds, and how many there were."""
+    found = {f"p{pct}_ms": round(percentile(seconds, pct) * 1000, 2) for pct in percents}
+    return {**found, "max_ms": round(max(seconds) * 1000, 2), "runs": len(seconds)}
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -141,7 +147,7 @@ def remove_namespaces(prefix: str) -> None:
 
 def timed_calls(server: Server, calls: list[Call], concurrency: int) -> dict[str, float]:
     """Run `calls` on `concurrency` threads; each must succeed (2xx)."""
-    latencies: list[float] = []
+    samples: list[float] = []
     lock = threading.Lock()
     local = threading.local()
 
@@ -155,15 +161,15 @@ def timed_calls(server: Server, calls: list[Call], concurrency: int) -> dict[str
         if not response.is_success:
             raise RuntimeError(response.text)
         with lock:
-            latencies.append(elapsed)
+            samples.append(elapsed)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, calls))
     wall = time.perf_counter() - started
     count = len(calls)
-    return {"per_second": round(count / wall, 1), "p50_ms": round(percentile(latencies, 50) * 1000, 2),
-            "p99_ms": round(percentile(latencies, 99) * 1000, 2), "count": count, "concurrency": concurrency}
+    return {"per_second": round(count / wall, 1), "p50_ms": round(percentile(samples, 50) * 1000, 2),
+            "p99_ms": round(percentile(samples, 99) * 1000, 2), "count": count, "concurrency": concurrency}
 
 
 def timed_creates(server: Server, path: str, body: dict[str, Any], count: int, concurrency: int) -> dict[str, float]:
@@ -214,7 +220,7 @@ def timed_gets(client: httpx.Client, path: str, params: dict[str, Any], repeat: 
         response = client.get(path, params=params)
         samples.append(time.perf_counter() - started)
         response.raise_for_status()
-    return {"p50_ms": round(percentile(samples, 50) * 1000, 1), "p95_ms": round(percentile(samples, 95) * 1000, 1)}
+    return latencies(samples, (50, 95))
 
 
 def main() -> None:

@@ -18,8 +18,8 @@ import json
 import time
 from typing import Any
 
-from bench.api import Api, dataplane_server
-from bench.dataplane import Prober, _percentiles
+from bench.api import Api, dataplane_server, latencies
+from bench.dataplane import Prober
 from neutrino.agent.drivers.netns import NETNS_DIR
 
 
@@ -70,7 +70,7 @@ def measure(api: Api, runs: int) -> dict[str, Any]:
                 prober.first_reply(target, timeout=0.05)
             except TimeoutError:
                 break
-    return {"port_plugged_reachable": _percentiles(plugged), "security_group_rule_added": _percentiles(rules)}
+    return {"port_plugged_reachable": latencies(plugged), "security_group_rule_added": latencies(rules)}
 
 
 def main() -> None:

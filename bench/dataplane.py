@@ -15,14 +15,13 @@ import json
 import os
 import secrets
 import socket
-import statistics
 import struct
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.api import remove_namespaces
+from bench.api import latencies, remove_namespaces
 from neutrino.agent import Agent
 from neutrino.agent.drivers.netns import NetnsThread
 from neutrino.lab import models
@@ -68,13 +67,6 @@ def _checksum(data: bytes) -> int:
     total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     total = (total >> 16) + (total & 0xFFFF)
     return ~(total + (total >> 16)) & 0xFFFF
-
-
-def _percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return {"p50_ms": round(statistics.median(ordered) * 1000, 1),
-            "p99_ms": round(p99 * 1000, 1), "runs": len(ordered)}
 
 
 def _wait_ip(netns: str, address: str) -> None:
@@ -130,7 +122,7 @@ def bench_convergence(host: HostConfig, state_dir: Path, runs: int) -> dict[str,
             closed["security_group_rules"].remove(icmp)
             agent.sync(model)
         prober.sock.close()
-        return {"port_plugged": _percentiles(plugged), "sg_rule_added": _percentiles(opened)}
+        return {"port_plugged": latencies(plugged), "sg_rule_added": latencies(opened)}
     finally:
         agent.teardown()
 

@@ -24,7 +24,6 @@ import json
 import os
 import secrets
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from bench.api import remove_namespaces
+from bench.api import latencies, remove_namespaces
 from neutrino.agent import Agent
 from neutrino.agent.drivers.netns import NetnsThread
 from neutrino.agent.drivers.routers import Namespace
@@ -50,13 +49,6 @@ SERVER = ("import socket,sys,threading\ns=socket.socket();s.setsockopt(socket.SO
           "def serve(c):\n try:\n  c.sendall(sys.argv[1].encode()+b'\\n')\n  while (d:=c.recv(64)): c.sendall(d)\n"
           " except OSError:\n  pass\n"
           "while True:\n c,_=s.accept();threading.Thread(target=serve,args=(c,),daemon=True).start()\n")
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    at = lambda q: ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]  # noqa: E731
-    return {"p50_ms": round(statistics.median(ordered) * 1000, 2), "p99_ms": round(at(0.99) * 1000, 2),
-            "max_ms": round(ordered[-1] * 1000, 2), "runs": len(ordered)}
 
 
 class Outside:
@@ -172,9 +164,9 @@ def bench_convergence(state: Path, prefix: str, runs: int) -> dict[str, Any]:
             point("cirros-vm3")
             outside.first_answer(address, "cirros-vm3")
         Tutorial(session).down(lambda _step: None)
-        return {"associate_to_first_connect": percentiles(associate),
-                "disassociate_to_last_echo": percentiles(disassociate),
-                "move_to_first_connect_on_new_instance": percentiles(move)}
+        return {"associate_to_first_connect": latencies(associate),
+                "disassociate_to_last_echo": latencies(disassociate),
+                "move_to_first_connect_on_new_instance": latencies(move)}
     finally:
         if outside is not None:
             outside.close()
@@ -220,7 +212,7 @@ def connect_latency(outside: Outside, address: str, runs: int = 200) -> dict[str
         samples.append(time.perf_counter() - started)
         assert found is not None
         found[0].close()
-    return percentiles(samples)
+    return latencies(samples)
 
 
 def bench_scale(host: HostConfig, state: Path, count: int) -> dict[str, Any]:
@@ -280,9 +272,9 @@ def bench_scale(host: HostConfig, state: Path, count: int) -> dict[str, Any]:
         return {
             "floatingips": count + 1,
             "first_sync_s": round(first, 3),
-            "nft_transaction": {action: percentiles(samples) for action, samples in nft.items()},
-            "router_step": {action: percentiles(samples) for action, samples in steps.items()},
-            "agent_apply": {action: percentiles(samples) for action, samples in applies.items()},
+            "nft_transaction": {action: latencies(samples) for action, samples in nft.items()},
+            "router_step": {action: latencies(samples) for action, samples in steps.items()},
+            "agent_apply": {action: latencies(samples) for action, samples in applies.items()},
             "rebuild_after_table_deleted_s": round(rebuild, 3),
             "restart_resync_s": round(restart, 3),
             "new_connection_latency": latency,

@@ -40,8 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.api import Api, dataplane_server
-from bench.dataplane import _percentiles
+from bench.api import Api, dataplane_server, latencies
 
 # Each member runs both: S6's web server on port 80 and the microserver on 8000.
 S6_PORT, MICRO_PORT = 80, 8000
@@ -185,7 +184,7 @@ def measure(api: Api, world: dict[str, Any], runs: int, seconds: float, pairs: i
         ratios = [round(v / d, 3) for d, v in zip(direct, via)]
         rps[server] = {"direct": round(statistics.median(direct)), "via_vip": round(statistics.median(via)),
                        "ratio": statistics.median(ratios), "ratios": ratios}
-    return {"lb_create_to_active": _percentiles(to_active), "lb_create_to_serving": _percentiles(to_serving),
+    return {"lb_create_to_active": latencies(to_active), "lb_create_to_serving": latencies(to_serving),
             "rps": rps,
             "client": "ab" if shutil.which("ab") else "python", "client_connections": CONNECTIONS}
 

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.api import remove_namespaces
+from bench.api import latencies, remove_namespaces
 from neutrino.agent import Agent
 from neutrino.agent.drivers.netns import delete_namespace, ensure_namespace
 from neutrino.lab import models
@@ -84,18 +84,12 @@ def bench_provisioning(host: HostConfig, state: Path, runs: int, batch: int) -> 
         together = time.perf_counter() - started
         assert not report.errors and len(desired.routers) == runs + batch, report.errors
         totals = [a + c for a, c in zip(applies, compiles)]
-        return {"one_router_apply_ms": _percentiles(applies),
-                "one_router_compile_and_apply_ms": _percentiles(totals),
+        return {"one_router_apply": latencies(applies, (50, 95)),
+                "one_router_compile_and_apply": latencies(totals, (50, 95)),
                 "one_router_compile_ms_p50": round(statistics.median(compiles) * 1000, 1),
                 f"{batch}_routers_in_one_apply_s": round(together, 3)}
     finally:
         agent.teardown()
-
-
-def _percentiles(seconds: list[float]) -> dict[str, Any]:
-    ordered = sorted(seconds)
-    return {"p50": round(statistics.median(ordered) * 1000, 1),
-            "p95": round(ordered[round(0.95 * (len(ordered) - 1))] * 1000, 1), "runs": len(ordered)}
 
 
 def iperf(server_ns: str, client_ns: str, address: str, seconds: int) -> float:
