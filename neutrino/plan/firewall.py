@@ -26,6 +26,7 @@ entry, so a denied flow cannot become established.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -136,6 +137,7 @@ def port_addresses(port: Resource) -> list[tuple[str, str]]:
     return pairs
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _link_local(mac: str) -> str:
     """The EUI-64 IPv6 link-local address that a NIC with this MAC configures."""
     octets = [int(part, 16) for part in mac.split(":")]
@@ -225,25 +227,28 @@ def _members_sets(sg_id: str, all_ports: Iterable[Resource]) -> list[dict[str, A
             for _, address in port_addresses(port):
                 members[ipaddress.ip_network(address, strict=False).version].add(address)
     return [
-        _set(members_set(sg_id, "IPv4"), "ipv4_addr", _sorted_addresses(members[4])),
-        _set(members_set(sg_id, "IPv6"), "ipv6_addr", _sorted_addresses(members[6])),
+        _set(members_set(sg_id, "IPv4"), "ipv4_addr", list(_sorted_addresses(frozenset(members[4])))),
+        _set(members_set(sg_id, "IPv6"), "ipv6_addr", list(_sorted_addresses(frozenset(members[6])))),
     ]
 
 
-def _sorted_addresses(addresses: set[str]) -> list[Any]:
+# A host compiles the same ports' addresses over and over, and parsing them is most
+# of a compile: merged sets are remembered (pure functions of their arguments).
+@functools.lru_cache(maxsize=1 << 16)
+def _sorted_addresses(addresses: frozenset[str]) -> tuple[Any, ...]:
     """One family's addresses, overlaps merged: the kernel rejects overlapping intervals."""
     nets = [ipaddress.ip_network(a, strict=False) for a in addresses]
     merged = ipaddress.collapse_addresses(nets)  # type: ignore[type-var]  # one family
-    return [_address(str(net)) for net in sorted(merged)]
+    return tuple(_address(str(net)) for net in sorted(merged))
 
 
 def _collapse_pairs(pairs: list[tuple[str, str]], version: int) -> list[tuple[str, Any]]:
     by_mac: dict[str, set[str]] = {}
     for mac, address in pairs:
-        if ipaddress.ip_network(address, strict=False).version == version:
+        if (":" in address) == (version == 6):
             by_mac.setdefault(mac, set()).add(address)
     return [(mac, address) for mac in sorted(by_mac)
-            for address in _sorted_addresses(by_mac[mac])]
+            for address in _sorted_addresses(frozenset(by_mac[mac]))]
 
 
 def _security_group(sg: Resource, remote_groups: set[str]) -> list[dict[str, Any]]:
