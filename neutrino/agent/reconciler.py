@@ -197,7 +197,7 @@ class Agent:
             self._worker = ns.NetnsThread(self.host.netns)
             self._worker_inode = inode
             self._nft = NftDriver(self._worker)
-            self._nft.enable_bridge_netfilter()
+            self._nft.bridges_choose_netfilter(own_namespace=self.host.netns is not None)
         return self._nft
 
     def _close_worker(self) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from neutrino.plan import names
 from neutrino.plan.dhcp import compile_dhcp
-from neutrino.plan.firewall import compile_firewall
+from neutrino.plan.firewall import compile_firewall, is_protected
 from neutrino.plan.host import HostConfig
 from neutrino.plan.loadbalancer import compile_loadbalancers
 from neutrino.plan.routers import (
@@ -67,6 +67,7 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
 
     realized: set[str] = set()
     wanted_networks = {p["network_id"] for p in [*local_ports, *dhcp_ports]}
+    protected_networks = {p["network_id"] for p in local_ports if is_protected(p)}
     for network_id in sorted(wanted_networks | router_port_networks(router_ports)):
         network = networks.get(network_id)
         problem = "unknown network" if network is None else _segment_problem(network, host)
@@ -75,7 +76,7 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
             continue
         assert network is not None
         realized.add(network_id)
-        links += _network_links(network, host)
+        links += _network_links(network, host, network_id in protected_networks)
     flat_bridges = {
         networks[n]["provider:physical_network"]: names.bridge(n)
         for n in realized if networks[n]["provider:network_type"] == "flat"
@@ -188,11 +189,12 @@ def _segment_problem(network: Resource, host: HostConfig) -> str | None:
     return None
 
 
-def _network_links(network: Resource, host: HostConfig) -> list[Link]:
+def _network_links(network: Resource, host: HostConfig, protected: bool) -> list[Link]:
     bridge = names.bridge(network["id"])
     kind = network["provider:network_type"]
     segment = int(network.get("provider:segmentation_id") or 0)
-    links = [Link(host.netns, bridge, "bridge", up=bool(network.get("admin_state_up", True)))]
+    links = [Link(host.netns, bridge, "bridge", up=bool(network.get("admin_state_up", True)),
+                  netfilter=protected)]
     if kind == "vxlan":
         links.append(Link(host.netns, names.vxlan(segment), "vxlan", master=bridge, vni=segment,
                           local_ip=host.vtep_ip))

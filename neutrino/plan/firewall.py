@@ -17,8 +17,9 @@ remote group one set of member addresses. A new port adds elements and two
 short chains; a new member adds an element.
 
 Statefulness: conntrack is not available in the bridge family on every kernel
-(CONFIG_NF_CONNTRACK_BRIDGE). With br_netfilter (bridge-nf-call-iptables=1)
-bridged IP packets also traverse the inet hooks, where conntrack runs; a
+(CONFIG_NF_CONNTRACK_BRIDGE). With br_netfilter (switched on per bridge, on
+those where a protected port is plugged: Link.netfilter) a bridge's IP
+packets also traverse the inet hooks, where conntrack runs; a
 prerouting chain there copies "established or related" into a mark bit that
 the bridge chains test. A dropped first packet never confirms its conntrack
 entry, so a denied flow cannot become established.

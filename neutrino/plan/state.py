@@ -21,7 +21,12 @@ class VethPeer:
 
 @dataclass(frozen=True)
 class Link:
-    """A link in `netns`. Kind "external" exists already (a NIC, a VM tap): bound, never made."""
+    """A link in `netns`. Kind "external" exists already (a NIC, a VM tap): bound, never made.
+
+    A bridge with `netfilter` passes its IP packets through the inet hooks too
+    (br_netfilter), where conntrack makes security groups stateful: wanted where
+    a protected port is plugged, and a cost per packet everywhere else.
+    """
 
     netns: str | None
     name: str
@@ -33,6 +38,7 @@ class Link:
     local_ip: str | None = None
     parent: str | None = None
     vlan_id: int | None = None
+    netfilter: bool = False
 
 
 @dataclass(frozen=True)

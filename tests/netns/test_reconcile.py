@@ -92,6 +92,14 @@ def test_drift_is_repaired_by_the_next_sync(lab: Lab) -> None:
                     f"ingress-{port_of(model, vm1)['id']}", "handle", last_rule], check=True)
     assert "replace firewall" in " ".join(sync(agent, model).changes)
 
+    # A bridge that no longer hands its packets to conntrack breaks stateful groups: switched back.
+    subprocess.run(["ip", "-n", host.netns, "link", "set", "dev", bridge, "type", "bridge",
+                    "nf_call_iptables", "0"], check=True)
+    assert f"fixed link {bridge}" in sync(agent, model).changes
+    details = subprocess.run(["ip", "-n", host.netns, "-d", "link", "show", "dev", bridge],
+                             capture_output=True, text=True, check=True).stdout
+    assert "nf_call_iptables 1" in details
+
     subprocess.run(["ip", "-n", host.netns, "link", "del", "dev", bridge], check=True)
     assert not ping(ns0, "10.10.0.11")
     report = sync(agent, model)

@@ -49,7 +49,7 @@ def test_flat_network_golden() -> None:
     assert state.revision == 7
     assert state.namespaces == tuple(sorted(("t-nhost-h1", "t-nout-default", dhcp_ns, vm_ns)))
     assert state.links == (
-        Link("t-nhost-h1", bridge, "bridge"),
+        Link("t-nhost-h1", bridge, "bridge", netfilter=True),
         Link("t-nout-default", "phys", "bridge"),
         Link("t-nhost-h1", "p-default", "veth", master=bridge,
              peer=VethPeer("t-nout-default", names.outside_end(HOST, None), master="phys")),
@@ -77,6 +77,19 @@ def test_flat_network_golden() -> None:
                            vm_port["id"]: names.tap(vm_port["id"])}
     assert state.problems == ()
     json.loads(state.to_json())  # plain data all the way down
+
+
+def test_only_bridges_with_a_protected_port_pass_packets_to_netfilter() -> None:
+    def netfilter(model: dict[str, Any]) -> set[str]:
+        return {link.name for link in compile_host(model, HOST).links if link.kind == "bridge" and link.netfilter}
+
+    model = models.tutorial(HOST.name, vms=1)
+    [instance] = model["instances"]
+    [vm_port] = [p for p in model["ports"] if p["id"] in instance["port_ids"]]
+    # Not the external network's (router gateways), nor a network with only a router interface.
+    assert netfilter(model) == {names.bridge(vm_port["network_id"])}
+    vm_port["port_security_enabled"] = False
+    assert netfilter(model) == set()
 
 
 def test_vlan_and_vxlan_segments() -> None:

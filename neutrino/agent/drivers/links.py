@@ -45,6 +45,7 @@ class ObservedLink:
     up: bool
     mac: str | None
     vni: int | None
+    netfilter: bool | None  # a bridge's own br_netfilter switch (None: not a bridge)
 
 
 def _latest_by_link(data: bytes, latest: dict[int, bytes | None]) -> None:
@@ -61,10 +62,12 @@ def _latest_by_link(data: bytes, latest: dict[int, bytes | None]) -> None:
 
 def _observed(msg: ifinfmsg) -> ObservedLink:
     kind = msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND")
+    data = ("IFLA_LINKINFO", "IFLA_INFO_DATA")
     return ObservedLink(
         index=msg["index"], name=msg.get("ifname"), kind=kind, master=msg.get("master"),
         up=bool(msg["flags"] & IFF_UP), mac=msg.get("address"),
-        vni=msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA", "IFLA_VXLAN_ID") if kind == "vxlan" else None)
+        vni=msg.get_nested(*data, "IFLA_VXLAN_ID") if kind == "vxlan" else None,
+        netfilter=bool(msg.get_nested(*data, "IFLA_BR_NF_CALL_IPTABLES")) if kind == "bridge" else None)
 
 
 class LinkView:
@@ -169,10 +172,13 @@ class LinkDriver:
             changes["master"] = master or 0
         if current.up != link.up:
             changes["state"] = "up" if link.up else "down"
+        if link.kind == "bridge" and current.netfilter != link.netfilter:
+            changes.update(kind="bridge", **_bridge_netfilter(link.netfilter))
         if changes:
             sock.link("set", index=current.index, **changes)
             action = action or "fixed"
-        observed[link.name] = dataclasses.replace(current, master=master, up=link.up)
+        observed[link.name] = dataclasses.replace(
+            current, master=master, up=link.up, netfilter=link.netfilter if link.kind == "bridge" else None)
         return action
 
     def ensure_peer(self, peer: VethPeer, observed: dict[str, ObservedLink]) -> bool:
@@ -208,6 +214,8 @@ class LinkDriver:
                 spec["vxlan_local"] = link.local_ip
         elif link.kind == "vlan":
             spec.update(link=sock.link_lookup(ifname=link.parent)[0], vlan_id=link.vlan_id)
+        elif link.kind == "bridge":
+            spec.update(_bridge_netfilter(link.netfilter))
         sock.link("add", **spec)
 
     def _refresh(self, netns: str | None, name: str) -> ObservedLink:
@@ -253,6 +261,10 @@ def _bring_up(peer: VethPeer | None) -> None:
         if peer.master:
             changes["master"] = sock.link_lookup(ifname=peer.master)[0]
         sock.link("set", index=sock.link_lookup(ifname=peer.name)[0], **changes)
+
+
+def _bridge_netfilter(on: bool) -> dict[str, int]:
+    return {"br_nf_call_iptables": int(on), "br_nf_call_ip6tables": int(on)}
 
 
 def _same_kind(current: ObservedLink, link: Link) -> bool:

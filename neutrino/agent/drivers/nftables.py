@@ -13,8 +13,9 @@ from pyroute2.netlink.nfnetlink.nftsocket import NFT_MSG_GETGEN, NFTSocket, nft_
 from neutrino.agent.drivers.netns import NetnsThread
 from neutrino.plan.state import Firewall
 
-# br_netfilter passes bridged IP packets through the inet hooks (conntrack)
-# only with these on; a new namespace starts with them on, the root one may not.
+# br_netfilter passes a bridge's IP packets through the inet hooks (conntrack)
+# when these say so for every bridge of the namespace, or the bridge's own
+# switch does (Link.netfilter). A new namespace starts with them on.
 BRIDGE_NF_SYSCTLS = ("bridge-nf-call-iptables", "bridge-nf-call-ip6tables")
 
 
@@ -88,12 +89,16 @@ class NftDriver:
         if rc != 0:
             raise NftError(f"nft transaction failed: {str(err).strip()}")
 
-    def enable_bridge_netfilter(self) -> None:
+    def bridges_choose_netfilter(self, own_namespace: bool) -> None:
+        """Let each bridge's own switch decide: in a namespace of ours, the
+        namespace-wide sysctls go off; the root namespace's stay as its owner
+        set them (on, they only add bridges that need no conntrack). Fails when
+        br_netfilter is missing: security groups could not be stateful."""
         def write() -> None:
             for name in BRIDGE_NF_SYSCTLS:
                 path = Path("/proc/sys/net/bridge") / name
-                if path.read_text().strip() != "1":
-                    path.write_text("1\n")
+                if path.read_text().strip() != "0" and own_namespace:
+                    path.write_text("0\n")
         self._worker.call(write)
 
 
