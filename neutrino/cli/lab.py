@@ -79,7 +79,7 @@ def outside(
     timeout: Annotated[float, typer.Option(help="Seconds before it is stopped")] = 30.0,
     os_cloud: CloudOption = None,
 ) -> None:
-    """Run a command in the outside world of an isolated lab: `neutrino outside -- curl http://10.10.10.3/`."""
+    """Run a command in the outside world of an isolated lab: `neutrino outside -- curl http://FLOATING_IP/`."""
     try:
         session = Session(Cloud.load(os_cloud))
         result = session.call("POST", session.endpoint("lab") + "/v1/outside/exec",
