@@ -103,7 +103,7 @@ def test_admin_down_stops_forwarding(lab: Lab) -> None:
     assert ping(vm, "10.10.10.1")
 
 
-def test_forgetting_an_address_deletes_its_connections_either_way(lab: Lab) -> None:
+def test_forgetting_a_mapping_deletes_its_connections_either_way_and_no_others(lab: Lab) -> None:
     netns = f"{lab.prefix}ct"
     ensure_namespace(netns)
     tracking = "table ip t {\n chain out {\n  type filter hook output priority 0\n  ct state new accept\n }\n}\n"
@@ -114,15 +114,20 @@ def test_forgetting_an_address_deletes_its_connections_either_way(lab: Lab) -> N
             sock.bind((source, 0))
             sock.sendto(b"x", (destination, 9))
 
+    def forget(*mappings: tuple[str, str]) -> int:
+        return run_in_namespace(netns, lambda: conntrack.forget_mappings(list(mappings)))
+
+    # Without NAT a connection's (floating, fixed) are one address.
     run_in_namespace(netns, lambda: [send("127.0.0.5", "127.0.0.9"), send("127.0.0.7", "127.0.0.8")])
     assert len(conntrack.entries(netns)) == 2
-    assert run_in_namespace(netns, lambda: conntrack.forget_addresses(["127.0.0.5"])) == 1  # its replies' destination
-    assert run_in_namespace(netns, lambda: conntrack.forget_addresses(["127.0.0.8"])) == 1  # its original destination
+    assert forget(("127.0.0.9", "127.0.0.99")) == 0  # to .9, but answered by .9: not that mapping's
+    assert forget(("127.0.0.5", "127.0.0.5")) == 1  # outbound: from the fixed IP, replies to the floating
+    assert forget(("127.0.0.8", "127.0.0.8")) == 1  # inbound: to the floating IP, answered by the fixed
     assert conntrack.entries(netns) == []
 
-    # Many addresses at once: one pass over the table, same outcome.
+    # Many mappings at once: one pass over the table, same outcome.
     many = [f"127.0.1.{i}" for i in range(1, conntrack.FEW + 2)]
     run_in_namespace(netns, lambda: [send("127.0.0.7", address) for address in [*many, "127.0.0.8"]])
-    assert run_in_namespace(netns, lambda: conntrack.forget_addresses(many)) == len(many)
-    assert [line.split()[0] for line in conntrack.entries(netns)] == ["udp"]
-    assert "dst=127.0.0.8" in conntrack.entries(netns)[0]
+    assert forget(*[(address, address) for address in many]) == len(many)
+    [left] = conntrack.entries(netns)
+    assert "dst=127.0.0.8" in left

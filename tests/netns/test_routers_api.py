@@ -260,8 +260,11 @@ def test_s4_floating_ip(cloud: RoutedCloud, lab: dict[str, Any]) -> None:
     time.sleep(0.3)
     cloud.put(f"floatingips/{fip['id']}", {"floatingip": {"port_id": vm2["port_ids"][0]}})
     assert eventually(lambda: cloud.http(cloud.outside, address) == "cirros-vm2", seconds=2)
-    entries = cloud.run(router_ns, "conntrack", "-L", "-d", address).stdout
-    assert vm3["ip"] not in entries and vm2["ip"] in entries  # the running ping moved too
+
+    def ping_moved() -> bool:  # its old mapping's entry is gone, the next echo made one to vm2
+        entries = cloud.run(router_ns, "conntrack", "-L", "-d", address).stdout
+        return vm3["ip"] not in entries and vm2["ip"] in entries
+    assert eventually(ping_moved, seconds=1)
     assert cloud.ask(vm2["netns"], "10.10.10.1") == address
     assert cloud.http(vm1["netns"], address) == "cirros-vm2"
     pinger.wait()

@@ -1,13 +1,15 @@
 """Connection tracking entries in a namespace: deleted and listed by the conntrack tool.
 
 NAT decides once per connection: later packets follow the conntrack entry,
-so when a floating IP goes or moves its entries must go too, or traffic keeps
-flowing on the old mapping. An entry involves a floating IP when it is the
-original destination (inbound connections to it, hairpin included) or the
-reply destination (outbound connections source-NATed to it): `conntrack -D
--d FIP` and `-D -q FIP`. For a few addresses (the usual change: one) the
-tool finds and deletes them in C for a constant ~10 ms, where decoding each
-entry through pyroute2 costs ~0.5 ms and a busy floating IP has hundreds
+so when a floating IP goes or moves, the connections of its old mapping
+(floating, fixed) must go too, or traffic keeps flowing on it. They are the
+entries whose original destination is the floating IP and whose replies come
+from the fixed IP (inbound, hairpin included), and those from the fixed IP
+whose replies go to the floating IP (outbound, source-NATed to it):
+`conntrack -D -d FIP -r FIXED` and `-D -s FIXED -q FIP`. Connections that the
+new mapping took meanwhile stay. For a few mappings (the usual change: one)
+the tool finds and deletes them in C for a constant ~10 ms, where decoding
+each entry through pyroute2 costs ~0.5 ms and a busy floating IP has hundreds
 (closed connections linger in TIME_WAIT). For many at once (a gateway
 removed) one pass over the whole table costs less than two processes each.
 """
@@ -22,26 +24,28 @@ from pyroute2 import Conntrack
 from neutrino.agent.drivers.netns import NETNS_DIR
 
 DELETED = re.compile(r"(\d+) flow entries have been deleted")
-FEW = 8  # addresses forgotten by the tool, in parallel; more, by one pass over the table
+FEW = 8  # mappings forgotten by the tool, in parallel; more, by one pass over the table
 
 
-def forget_addresses(addresses: list[str]) -> int:
-    """Delete every entry to one of `addresses` or NATed to it; how many there were.
+def forget_mappings(mappings: list[tuple[str, str]]) -> int:
+    """Delete the connections of these (floating, fixed) NAT mappings; how many there were.
 
     In the calling thread's namespace (where a process forked from it lives too).
     """
-    if len(addresses) > FEW:
-        return _forget_in_one_pass(set(addresses))
-    deletions = [subprocess.Popen(["conntrack", "-D", "-f", "ipv4", selector, address], text=True,
+    if len(mappings) > FEW:
+        return _forget_in_one_pass(set(mappings))
+    deletions = [subprocess.Popen(["conntrack", "-D", "-f", "ipv4", *selectors], text=True,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                 for address in addresses for selector in ("-d", "-q")]
+                 for floating, fixed in mappings
+                 for selectors in (("-d", floating, "-r", fixed), ("-s", fixed, "-q", floating))]
     return sum(_deleted(deletion.communicate(timeout=10)[1]) for deletion in deletions)
 
 
-def _forget_in_one_pass(addresses: set[str]) -> int:
+def _forget_in_one_pass(mappings: set[tuple[str, str]]) -> int:
     with Conntrack() as table:
         doomed = [entry.tuple_orig for entry in table.dump_entries()
-                  if entry.tuple_orig.daddr in addresses or entry.tuple_reply.daddr in addresses]
+                  if (entry.tuple_orig.daddr, entry.tuple_reply.saddr) in mappings
+                  or (entry.tuple_reply.daddr, entry.tuple_orig.saddr) in mappings]
         for tuple_orig in doomed:
             table.entry("del", tuple_orig=tuple_orig)
     return len(doomed)

@@ -39,7 +39,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from neutrino.agent.drivers import netns as ns
-from neutrino.agent.drivers.conntrack import forget_addresses
+from neutrino.agent.drivers.conntrack import forget_mappings
 from neutrino.agent.drivers.links import LinkDriver
 from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, TABLE, fip_elements, map_elements
 from neutrino.plan.state import Address, Route, Router, Upstream
@@ -115,10 +115,10 @@ class Namespace:
         if rc != 0:
             raise NatError(f"nft transaction failed: {str(err).strip()}")
 
-    def forget(self, addresses: list[str]) -> None:
-        """Delete the conntrack entries of these floating IPs."""
-        if addresses:
-            self.worker.call(lambda: forget_addresses(addresses))
+    def forget(self, mappings: list[tuple[str, str]]) -> None:
+        """Delete the connections of these (floating, fixed) mappings."""
+        if mappings:
+            self.worker.call(lambda: forget_mappings(mappings))
 
     def announce(self, ifname: str, addresses: list[str]) -> None:
         """Gratuitous ARP requests for `addresses` from `ifname`."""
@@ -226,14 +226,12 @@ class RouterDriver:
         if not commands:
             return [], []
         space.apply(commands)
-        for address in stale_dnat:
-            del applied.dnat[address]
-        for fixed in stale_snat:
-            del applied.snat[fixed]
+        gone = {(address, applied.dnat.pop(address)) for address in stale_dnat}
+        gone |= {(applied.snat.pop(fixed), fixed) for fixed in stale_snat}
         applied.dnat.update({f.address: f.fixed_ip for f in new})
         applied.snat.update({f.fixed_ip: f.address for f in new_snat})
         # The old mappings' connections go now; then the new holders are announced.
-        space.forget(stale_dnat)
+        space.forget(sorted(gone))
         if router.gateway:
             space.announce(router.gateway, [f.address for f in new])
         return stale_dnat, [f.address for f in new]
@@ -353,7 +351,7 @@ class RouterDriver:
         dnat = {f.address: f.fixed_ip for f in router.floatingips}
         applied.digest, applied.dnat = router.nat.digest, dnat
         applied.snat = {f.fixed_ip: f.address for f in router.floatingips}
-        space.forget([a for a, fixed in before.items() if dnat.get(a) != fixed])
+        space.forget([(a, fixed) for a, fixed in before.items() if dnat.get(a) != fixed])
         if router.gateway:
             space.announce(router.gateway, [a for a, fixed in dnat.items() if before.get(a) != fixed])
 
