@@ -29,6 +29,8 @@ from typing import Any
 import httpx
 import yaml
 
+from neutrino.lab.instance import exec_in_instance
+
 BIN = Path(sys.executable).parent
 
 
@@ -49,6 +51,15 @@ def latencies(seconds: list[float], percents: tuple[int, ...] = (50, 99)) -> dic
     """Percentiles and the maximum of `seconds`, in milliseconds, and how many there were."""
     found = {f"p{pct}_ms": round(percentile(seconds, pct) * 1000, 2) for pct in percents}
     return {**found, "max_ms": round(max(seconds) * 1000, 2), "runs": len(seconds)}
+
+
+def wait_for_address(netns: str, address: str, seconds: float = 20) -> None:
+    """Until the instance in `netns` holds `address` (by DHCP)."""
+    deadline = time.monotonic() + seconds
+    while f"inet {address}/" not in exec_in_instance(netns, ["ip", "-4", "addr"])[1]:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{netns} never got {address}")
+        time.sleep(0.02)
 
 
 def rss_mib(pid: int) -> float:

@@ -21,11 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.api import latencies, remove_namespaces
+from bench.api import latencies, remove_namespaces, wait_for_address
 from neutrino.agent import Agent
 from neutrino.agent.drivers.netns import NetnsThread
 from neutrino.lab import models
-from neutrino.lab.instance import exec_in_instance
 from neutrino.plan import HostConfig, names
 
 
@@ -69,14 +68,6 @@ def _checksum(data: bytes) -> int:
     return ~(total + (total >> 16)) & 0xFFFF
 
 
-def _wait_ip(netns: str, address: str) -> None:
-    deadline = time.monotonic() + 10
-    while f"inet {address}/" not in exec_in_instance(netns, ["ip", "-4", "addr"])[1]:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{netns} never got {address}")
-        time.sleep(0.02)
-
-
 def bench_convergence(host: HostConfig, state_dir: Path, runs: int) -> dict[str, Any]:
     agent = Agent(host, state_dir)
     net = models.network("flat")
@@ -94,8 +85,8 @@ def bench_convergence(host: HostConfig, state_dir: Path, runs: int) -> dict[str,
     try:
         agent.sync(model)
         prober_ns = names.instance_netns(host, prober_vm["id"])
-        _wait_ip(prober_ns, "10.50.0.10")
-        _wait_ip(names.instance_netns(host, target_vm["id"]), "10.50.0.11")
+        wait_for_address(prober_ns, "10.50.0.10")
+        wait_for_address(names.instance_netns(host, target_vm["id"]), "10.50.0.11")
         prober = Prober(prober_ns)
 
         plugged = []

@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from bench.api import latencies, remove_namespaces
+from bench.api import latencies, remove_namespaces, wait_for_address
 from neutrino.agent import Agent
 from neutrino.agent.drivers.netns import NetnsThread
 from neutrino.agent.drivers.routers import Namespace
@@ -226,11 +226,7 @@ def bench_scale(host: HostConfig, state: Path, count: int) -> dict[str, Any]:
         first = time.perf_counter() - started
         assert not report.errors, report.errors
         vm = names.instance_netns(host, model["instances"][0]["id"])
-        deadline = time.monotonic() + 20
-        while "172.16.101.3/" not in subprocess.run(["ip", "-n", vm, "-4", "addr"], capture_output=True,
-                                                    text=True).stdout:
-            assert time.monotonic() < deadline, "no DHCP address"
-            time.sleep(0.05)
+        wait_for_address(vm, "172.16.101.3")
         server = subprocess.Popen(["ip", "netns", "exec", vm, sys.executable, "-c", SERVER, "vm"])
         outside = Outside(str(host.physnets["default"].outside_netns))
         outside.first_answer("10.10.10.3", "vm", 20)

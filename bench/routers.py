@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.api import latencies, remove_namespaces
+from bench.api import latencies, remove_namespaces, wait_for_address
 from neutrino.agent import Agent
 from neutrino.agent.drivers.netns import delete_namespace, ensure_namespace
 from neutrino.lab import models
@@ -115,11 +115,7 @@ def bench_throughput(host: HostConfig, state: Path, prefix: str, seconds: int) -
                                                   model["ports"][3])]
         assert not agent.sync(model).errors
         vm = names.instance_netns(host, model["instances"][0]["id"])
-        deadline = time.monotonic() + 20
-        while "172.16.101.3/" not in subprocess.run(["ip", "-n", vm, "-4", "addr"], capture_output=True,
-                                                    text=True).stdout:
-            assert time.monotonic() < deadline, "no DHCP address"
-            time.sleep(0.05)
+        wait_for_address(vm, "172.16.101.3")
         through_nat = iperf(vm, str(host.physnets["default"].outside_netns), "10.10.10.3", seconds)
         for name in pair:
             ensure_namespace(name)

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -229,6 +229,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def eventually(check: Callable[[], Any], seconds: float = 10.0, interval: float = 0.05) -> bool:
+    """Whether `check()` turns true within `seconds` (what the kernel or a server does in its time)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if check():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+
+
 @dataclass
 class LiveServer:
     url: str
@@ -244,6 +255,13 @@ class LiveServer:
 
     def env(self, cloud: str) -> dict[str, str]:
         return {**os.environ, "OS_CLIENT_CONFIG_FILE": str(self.clouds_yaml), "OS_CLOUD": cloud}
+
+    def neutrino(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the `neutrino` CLI as admin; with `check`, an AssertionError unless it succeeds."""
+        result = subprocess.run([str(VENV_BIN / "neutrino"), *args], env=self.env("neutrino-admin"),
+                                capture_output=True, text=True, timeout=120)
+        assert not check or result.returncode == 0, f"neutrino {' '.join(args)}: {result.stdout}{result.stderr}"
+        return result
 
     def run_cli(self, *args: str, cloud: str = "neutrino-admin") -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(VENV_BIN / "openstack"), *args], env=self.env(cloud),

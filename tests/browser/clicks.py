@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 from tests.browser.conftest import Cloud
@@ -96,15 +95,6 @@ def run_in_console(page: Any, command: str) -> str:
     page.wait_for_function("([el, n]) => el.textContent.split('[exit').length - 1 > n",
                            arg=[output.element_handle(), before], timeout=30_000)
     return output.inner_text()
-
-
-def eventually(check: Any, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def allow(page: Any, cloud: Cloud, protocol: str, port: str = "") -> None:

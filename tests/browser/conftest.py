@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_PASSWORD, VENV_BIN, Databases, LiveServer, dataplane_server
+from tests.conftest import ADMIN_PASSWORD, Databases, LiveServer, dataplane_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -39,12 +39,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 class Cloud(LiveServer):
     """A live server with its data plane, and the ways a test checks packets from outside."""
-
-    def neutrino(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([str(VENV_BIN / "neutrino"), *args], env=self.env("neutrino-admin"),
-                                capture_output=True, text=True, timeout=90)
-        assert not check or result.returncode == 0, f"neutrino {' '.join(args)}: {result.stdout}{result.stderr}"
-        return result
 
     def outside(self, *command: str) -> subprocess.CompletedProcess[str]:
         """Run a command in the outside world (the upstream of the external network)."""

@@ -22,7 +22,7 @@ import pytest
 from netlab import ping, tcp_reachable, wait_for
 
 from neutrino.client import Cloud, Session
-from tests.conftest import VENV_BIN, Databases, LiveServer, dataplane_server
+from tests.conftest import Databases, LiveServer, dataplane_server, eventually
 
 WHOAMI = ("import socket,sys\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
           "s.bind(('0.0.0.0',int(sys.argv[1])));s.listen()\n"
@@ -59,12 +59,6 @@ class RoutedCloud(LiveServer):
     @property
     def outside(self) -> str:
         return f"{self.prefix}nout-default"
-
-    def neutrino(self, *args: str) -> str:
-        done = subprocess.run([str(VENV_BIN / "neutrino"), *args], env=self.env("neutrino-admin"),
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, f"neutrino {' '.join(args)}: {done.stdout}{done.stderr}"
-        return done.stdout
 
     def create(self, collection: str, member: str, **body: Any) -> dict[str, Any]:
         item: dict[str, Any] = self.api.call("POST", f"{self.net}/{collection}", json={member: body})[member]
@@ -107,14 +101,6 @@ class RoutedCloud(LiveServer):
 
     def http(self, netns: str, address: str) -> str:
         return self.run(netns, "curl", "-s", "-m", "2", f"http://{address}/").stdout.strip()
-
-
-def eventually(check: Callable[[], Any], seconds: float = 5.0) -> bool:
-    try:
-        wait_for(check, timeout=seconds, interval=0.05)
-    except AssertionError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +261,7 @@ def test_s4_floating_ip(cloud: RoutedCloud, lab: dict[str, Any]) -> None:
 def test_inspect_and_trace_read_the_kernel(cloud: RoutedCloud, lab: dict[str, Any]) -> None:
     fip, router = lab["fip"], lab["router"]
     address = fip["floating_ip_address"]
-    seen = json.loads(cloud.neutrino("inspect", "router", "router_100_101", "-f", "json"))
+    seen = json.loads(cloud.neutrino("inspect", "router", "router_100_101", "-f", "json").stdout)
     netns = seen["namespace"]
     assert netns == f"{cloud.prefix}{cloud.host}-qrouter-{router['id']}" and seen["forwarding"] is True
     kernel = json.loads(cloud.run(netns, "ip", "-j", "addr", "show").stdout)
@@ -292,22 +278,22 @@ def test_inspect_and_trace_read_the_kernel(cloud: RoutedCloud, lab: dict[str, An
         r for r in seen["routes"] if r["destination"] == "default").items()
 
     assert cloud.http(cloud.outside, address) == "cirros-vm3"  # leaves a conntrack entry
-    shown_fip = json.loads(cloud.neutrino("inspect", "floatingip", address, "-f", "json"))
+    shown_fip = json.loads(cloud.neutrino("inspect", "floatingip", address, "-f", "json").stdout)
     assert shown_fip["address_on_gateway"] and shown_fip["nat"]["fip_dnat"] == lab["cirros-vm3"]["ip"]
     assert any(address in entry for entry in shown_fip["conntrack"])
-    shown_port = json.loads(cloud.neutrino("inspect", "port", lab["cirros-vm3"]["port_ids"][0], "-f", "json"))
+    shown_port = json.loads(cloud.neutrino("inspect", "port", lab["cirros-vm3"]["port_ids"][0], "-f", "json").stdout)
     assert shown_port["far_end"]["links"][0]["addresses"] == lab["cirros-vm3"]["addresses"]
     assert shown_port["firewall"] and shown_port["floatingips"][0]["id"] == fip["id"]
 
     traced = json.loads(cloud.neutrino("trace", "--from", "cirros-vm1", "--to", "10.10.10.1", "--proto", "tcp",
-                                       "--port", "8080", "-f", "json"))
+                                       "--port", "8080", "-f", "json").stdout)
     assert [hop["hop"] for hop in traced["hops"]] == [
         "instance", "tap", "bridge", "router interface", "nat", "router gateway", "bridge", "outside"]
     assert traced["confirmed"] and traced["probe"]["reached"]
     assert any("snat to" in rule and "@internal" in rule for rule in traced["probe"]["matched_rules"])
-    hairpin = json.loads(cloud.neutrino("trace", "--from", "cirros-vm1", "--to", address, "-f", "json"))
+    hairpin = json.loads(cloud.neutrino("trace", "--from", "cirros-vm1", "--to", address, "-f", "json").stdout)
     assert hairpin["probe"]["reached"] and any("@fip_dnat" in r for r in hairpin["probe"]["matched_rules"])
-    assert "cirros-vm3" in cloud.neutrino("outside", "--", "curl", "-s", f"http://{address}/")
+    assert "cirros-vm3" in cloud.neutrino("outside", "--", "curl", "-s", f"http://{address}/").stdout
 
 
 def test_lab_down_leaves_nothing(cloud: RoutedCloud, lab: dict[str, Any]) -> None:

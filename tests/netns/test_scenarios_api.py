@@ -9,22 +9,15 @@ made is torn down at the end, and the test asserts nothing is left.
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import VENV_BIN, Databases, LiveServer, dataplane_server
+from tests.conftest import Databases, LiveServer, dataplane_server, eventually
 
 
 class Cloud(LiveServer):
     """A live server with its data plane; helpers for instances and waiting on packets."""
-
-    def neutrino(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([str(VENV_BIN / "neutrino"), *args], env=self.env("neutrino-admin"),
-                                capture_output=True, text=True, timeout=90)
-        assert not check or result.returncode == 0, f"neutrino {' '.join(args)}: {result.stdout}{result.stderr}"
-        return result
 
     def instance(self, name: str, *options: str) -> dict:
         import json
@@ -36,15 +29,6 @@ class Cloud(LiveServer):
 
     def pings(self, source: str, address: str) -> bool:
         return self.run_in(source, "ping", "-c1", "-W1", address).returncode == 0
-
-
-def eventually(check: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.fixture(scope="module")
