@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from tests.browser.clicks import (
-    address_of, allow, create_network, create_router, eventually, launch, launched, open_form, run_in_console,
+    address_of, allow, create_network, create_router, launch, launched, open_form, run_in_console,
     submit,
 )
 from tests.browser.conftest import Cloud, screenshot, sign_in
-from tests.conftest import ADMIN_PASSWORD, cloud_password, login
+from tests.conftest import ADMIN_PASSWORD, cloud_password, eventually, login
 
 KERNEL_TOOLS = all(find_spec(f"neutrino.lab.{tool}") for tool in ("outside", "inspect", "trace"))
 
