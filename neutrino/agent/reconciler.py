@@ -58,7 +58,8 @@ class SyncReport:
     errors: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)  # empty: the kernel was already right
     seconds: float = 0.0
-    loadbalancers: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> revision, members' health
+    # id -> revision, members' health, listeners' counters
+    loadbalancers: dict[str, dict[str, Any]] = field(default_factory=dict)
     floatingips: dict[str, str] = field(default_factory=dict)  # id -> ACTIVE | DOWN
 
 
@@ -305,7 +306,8 @@ class Agent:
                 done = self.haproxy.ensure(lb)
                 if done:
                     report.changes.append(f"{done} haproxy {lb.id}")
-                entry["members"] = self.haproxy.health(lb.id)
+                seen = self.haproxy.observe(lb.id)
+                entry["members"], entry["listeners"] = seen.members, seen.listeners
             except Exception as error:
                 entry["error"] = str(error)
                 report.errors.append(f"load balancer {lb.id}: {error}")
@@ -316,7 +318,7 @@ class Agent:
 
     def health(self) -> dict[str, dict[str, str]]:
         """Members' health in every load balancer this host runs, as haproxy sees it now."""
-        return {lb_id: self.haproxy.health(lb_id) for lb_id in self.haproxy.served()}
+        return {lb_id: self.haproxy.observe(lb_id).members for lb_id in self.haproxy.served()}
 
     def _ensure_instances(self, desired: DesiredState, report: SyncReport) -> None:
         for instance in desired.instances:

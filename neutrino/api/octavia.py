@@ -1,4 +1,5 @@
-"""The Octavia v2 API at /load-balancer: load balancers, listeners, pools, members, health monitors.
+"""The Octavia v2 API at /load-balancer: load balancers, listeners, pools, members, health monitors,
+and the statistics haproxy counts for load balancers and listeners.
 
 Served under both `/v2` (openstacksdk) and `/v2.0` (python-octaviaclient).
 Errors take Octavia's shape, `{"faultcode", "faultstring", "debuginfo"}`,
@@ -102,9 +103,9 @@ def listing(request: Request, collection: str, items: list[dict[str, Any]]) -> R
 
 def routes(db: Database, authenticate: Authenticate, public_url: str) -> list[BaseRoute]:
     base = public_url + "/load-balancer"
-    lbs = loadbalancers.LoadBalancers()
+    lbs, listeners = loadbalancers.LoadBalancers(), lbaas.Listeners()
     families: list[tuple[str, str, lbaas.Family, dict[str, Field]]] = [
-        ("listeners", "listener", lbaas.Listeners(), LISTENER),
+        ("listeners", "listener", listeners, LISTENER),
         ("pools", "pool", lbaas.Pools(), POOL),
         ("healthmonitors", "healthmonitor", lbaas.HealthMonitors(), HEALTHMONITOR),
     ]
@@ -140,6 +141,12 @@ def routes(db: Database, authenticate: Authenticate, public_url: str) -> list[Ba
 
     async def lb_status(request: Request, ctx: Context) -> Response:
         return json_response(await run_in_threadpool(lbs.status_tree, db, ctx, request.path_params["id"]))
+
+    async def lb_stats(request: Request, ctx: Context) -> Response:
+        return json_response(await run_in_threadpool(lbs.statistics, db, ctx, request.path_params["id"]))
+
+    async def listener_stats(request: Request, ctx: Context) -> Response:
+        return json_response(await run_in_threadpool(listeners.statistics, db, ctx, request.path_params["id"]))
 
     # -- listeners, pools, health monitors; members under their pool ----------------------------------
     def family_routes(collection: str, member: str, family: lbaas.Family, fields: dict[str, Field],
@@ -196,6 +203,8 @@ def routes(db: Database, authenticate: Authenticate, public_url: str) -> list[Ba
         ("/loadbalancers", lb_index, ["GET", "POST"]),
         ("/loadbalancers/{id}", lb_member, ["GET", "PUT", "DELETE"]),
         ("/loadbalancers/{id}/status", lb_status, ["GET"]),
+        ("/loadbalancers/{id}/stats", lb_stats, ["GET"]),
+        ("/listeners/{id}/stats", listener_stats, ["GET"]),
         *(r for collection, member, family, fields in families
           for r in family_routes(collection, member, family, fields, f"/{collection}")),
         *family_routes("members", "member", lbaas.Members(), MEMBER, "/pools/{pool_id}/members"),

@@ -297,6 +297,21 @@ lb_healthmonitors = Table(
     Column("expected_codes", String(64)),
 )
 
+# What the listeners' haproxy counted (Octavia's listener statistics). `worker` and `worker_counts`
+# are the reporting haproxy worker and its own counters: totals move by the difference, so a
+# report sent twice counts once, and a new worker after a reload counts from zero again.
+lb_listener_stats = Table(
+    "lb_listener_stats", metadata,
+    Column("listener_id", ID, ForeignKey("lb_listeners.id", ondelete="CASCADE"), primary_key=True),
+    Column("active_connections", BigInteger, nullable=False, default=0),
+    Column("bytes_in", BigInteger, nullable=False, default=0),
+    Column("bytes_out", BigInteger, nullable=False, default=0),
+    Column("total_connections", BigInteger, nullable=False, default=0),
+    Column("request_errors", BigInteger, nullable=False, default=0),
+    Column("worker", String(64), nullable=False, default=""),
+    Column("worker_counts", JSON, nullable=False),
+)
+
 tags = Table(
     "tags", metadata,
     Column("resource_id", ID, primary_key=True),

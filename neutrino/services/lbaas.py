@@ -17,7 +17,7 @@ from neutrino.db import Database, schema
 from neutrino.services import common
 from neutrino.services.loadbalancers import (
     HM, LB, LI, ME, NO_MONITOR, OFFLINE, PENDING_DELETE, PENDING_UPDATE, PO, Conflict, Invalid, NotFound, base_body,
-    check_quota, fetch, lock_tree, new_row, publish, require_writer, update_object, visible,
+    check_quota, fetch, lock_tree, new_row, publish, require_writer, statistics, update_object, visible,
 )
 from neutrino.services.loadbalancers import render as render_loadbalancers
 
@@ -212,6 +212,11 @@ class Listeners(Family):
     def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
         if values.get("default_pool_id"):
             self._check_pool(conn, row.lb_loadbalancer_id, values["default_pool_id"], row.protocol)
+
+    def statistics(self, db: Database, ctx: Context, listener_id: str) -> dict[str, Any]:
+        """GET /listeners/{id}/stats."""
+        with db.read() as conn:
+            return {"stats": statistics(conn, [self.fetch(conn, ctx, listener_id, None).id])}
 
     @staticmethod
     def _check_port(conn: Connection, lb_id: str, port: int) -> None:

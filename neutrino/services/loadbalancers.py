@@ -14,7 +14,8 @@ load balancer, the `feed_revision` it runs and each member's health
 (`record_report`). When the reported revision is the current one, the
 pending objects turn ACTIVE and the ones being deleted go; when a load
 balancer in PENDING_DELETE is no longer reported by its host, it goes with
-its VIP port. Health read from haproxy becomes operating statuses.
+its VIP port. Health read from haproxy becomes operating statuses, and its
+frontends' counters listeners' statistics (`record_statistics`).
 
 Nothing stays pending: `housekeeping` (run by the server every few seconds)
 finishes deletions and fails creations and updates that no agent has
@@ -37,7 +38,7 @@ from neutrino.services import common, networks, ports, subnets
 
 LB, LI, PO, ME, HM = (schema.lb_loadbalancers, schema.lb_listeners, schema.lb_pools,
                       schema.lb_members, schema.lb_healthmonitors)
-P, AG = schema.ports, schema.agents
+P, AG, ST = schema.ports, schema.agents, schema.lb_listener_stats
 
 ACTIVE, ERROR = "ACTIVE", "ERROR"
 PENDING_CREATE, PENDING_UPDATE, PENDING_DELETE = "PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE"
@@ -52,6 +53,9 @@ QUOTA_TABLES: dict[str, Table] = {"load_balancer": LB, "listener": LI, "pool": P
                                   "health_monitor": HM}
 # haproxy's view of a server -> the member's operating status
 HEALTH = {"UP": ONLINE, "DOWN": ERROR, "MAINT": OFFLINE, "NO_CHECK": NO_MONITOR}
+# Octavia's statistics; all but the first count up from the listener's creation.
+STATISTICS = ("active_connections", "bytes_in", "bytes_out", "total_connections", "request_errors")
+COUNTED = STATISTICS[1:]
 
 
 # -- errors: Octavia's kinds, rendered by api/octavia.py as {"faultcode", "faultstring", "debuginfo"} --
@@ -324,6 +328,19 @@ class LoadBalancers:
         with db.read() as conn:
             return {"statuses": {"loadbalancer": statuses(conn, fetch(conn, ctx, LB, "Load Balancer", lb_id))}}
 
+    def statistics(self, db: Database, ctx: Context, lb_id: str) -> dict[str, Any]:
+        """GET /loadbalancers/{id}/stats: its listeners' statistics added up."""
+        with db.read() as conn:
+            lb = fetch(conn, ctx, LB, "Load Balancer", lb_id)
+            return {"stats": statistics(conn, select(LI.c.id).where(LI.c.lb_loadbalancer_id == lb.id))}
+
+
+def statistics(conn: Connection, listener_ids: Any) -> dict[str, int]:
+    """The sums of the statistics of `listener_ids` (a list or a select); zeros before any report."""
+    sums = conn.execute(select(*(func.coalesce(func.sum(ST.c[name]), 0) for name in STATISTICS))
+                        .where(ST.c.listener_id.in_(listener_ids))).one()
+    return {name: int(value) for name, value in zip(STATISTICS, sums, strict=True)}
+
 
 def statuses(conn: Connection, lb: Row) -> dict[str, Any]:
     pools = {p.id: p for p in conn.execute(select(PO).where(PO.c.lb_loadbalancer_id == lb.id))}
@@ -382,6 +399,7 @@ def record_report(conn: Connection, host: str, applied: int, reported: dict[str,
             elif not entry.get("error") and lb.provisioning_status in (PENDING_CREATE, PENDING_UPDATE, ERROR):
                 settle(conn, lb, ACTIVE)
         record_health(conn, lb, entry.get("members", {}))
+        record_statistics(conn, lb, entry.get("listeners", {}))
 
 
 def settle(conn: Connection, lb: Row, outcome: str) -> None:
@@ -437,6 +455,38 @@ def record_health(conn: Connection, lb: Row, members: dict[str, str]) -> None:
     if any(s in (DEGRADED, ERROR) for s in pool_status.values()):
         worst = DEGRADED
     set_operating(conn, LB, lb, OFFLINE if not lb.admin_state_up else worst)
+
+
+def record_statistics(conn: Connection, lb: Row, reported: dict[str, dict[str, Any]]) -> None:
+    """haproxy's frontend counters -> listeners' statistics.
+
+    A worker's counters start at zero and only grow, so totals move by the
+    difference from what the same worker reported before: a report that
+    arrives twice counts once. A new worker (haproxy reloaded, or restarted)
+    counts from zero again; what a retiring worker counted after its last
+    report is not seen.
+    """
+    if not reported:
+        return
+    mine = set(conn.execute(select(LI.c.id).where(LI.c.lb_loadbalancer_id == lb.id)).scalars())
+    known = {row.listener_id: row for row in conn.execute(select(ST).where(ST.c.listener_id.in_(list(reported))))}
+    for listener_id, counts in reported.items():
+        if listener_id not in mine:
+            continue
+        worker, now = str(counts.get("worker", "")), {name: int(counts.get(name, 0)) for name in COUNTED}
+        active = int(counts.get("active_connections", 0))
+        row = known.get(listener_id)
+        if row is None:
+            conn.execute(insert(ST).values(listener_id=listener_id, active_connections=active, worker=worker,
+                                           worker_counts=now, **now))
+            continue
+        before = row.worker_counts if row.worker == worker else {}
+        if any(now[name] < before.get(name, 0) for name in COUNTED):
+            before = {}  # a new worker that reuses an old one's name
+        totals = {name: getattr(row, name) + now[name] - before.get(name, 0) for name in COUNTED}
+        if (row.worker, row.worker_counts, row.active_connections) != (worker, now, active):
+            conn.execute(update(ST).where(ST.c.listener_id == listener_id).values(
+                active_connections=active, worker=worker, worker_counts=now, **totals))
 
 
 def set_operating(conn: Connection, table: Table, row: Row, status: str) -> None:

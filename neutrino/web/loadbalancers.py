@@ -156,9 +156,10 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         lb_id = ui.param("id")
         lb = (await ui.api.get(LB, f"{LBAAS}/loadbalancers/{lb_id}"))["loadbalancer"]
         tree = (await ui.api.get(LB, f"{LBAAS}/loadbalancers/{lb_id}/status"))["statuses"]["loadbalancer"]
+        stats = (await ui.api.get(LB, f"{LBAAS}/loadbalancers/{lb_id}/stats"))["stats"]
         build = builds.get(lb_id)
         steps = [vars(s) for s in build.steps] if build else []
-        return {"loadbalancer": lb, "tree": tree, "steps": steps}
+        return {"loadbalancer": lb, "tree": tree, "steps": steps, "stats": stats}
 
     async def balancer_page(ui: Ui) -> Response:
         state = await status_tree(ui)

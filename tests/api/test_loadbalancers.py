@@ -34,11 +34,13 @@ def created(response: httpx.Response, member: str) -> dict[str, Any]:
     return response.json()[member]
 
 
-def realize(api: Api, members: dict[str, str] | None = None, host: str = "lbhost") -> None:
-    """Report every load balancer as running its current tree, as the hosting agent would."""
+def realize(api: Api, members: dict[str, str] | None = None, host: str = "lbhost",
+            listeners: dict[str, dict[str, Any]] | None = None) -> None:
+    """Report every load balancer as running its current tree, as the hosting agent would,
+    with `members`' health and `listeners`' counters as haproxy would show them."""
     snapshot = api.admin.http.get("/internal/v1/snapshot", headers={"X-Auth-Token": api.admin.token}).json()
     report = {"revision": snapshot["revision"], "loadbalancers": {
-        lb["id"]: {"revision": lb["revision"], "members": members or {}}
+        lb["id"]: {"revision": lb["revision"], "members": members or {}, "listeners": listeners or {}}
         for lb in snapshot["loadbalancers"] if lb["provisioning_status"] != "PENDING_DELETE"}}
     response = api.admin.http.post(f"/internal/v1/agents/{host}/report", json=report,
                                    headers={"X-Auth-Token": api.admin.token})
@@ -216,6 +218,55 @@ def test_project_isolation_and_quotas(api: Api, subnet: dict[str, Any]) -> None:
     assert admin.delete(f"/quotas/{api.demo.project_id}").status_code == 204
     created(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}),
             "loadbalancer")
+
+
+def counted(worker: str, active: int, total: int, bytes_in: int, bytes_out: int, errors: int = 0) -> dict[str, Any]:
+    """One listener's counters as an haproxy worker shows them (its own, since it started)."""
+    return {"worker": worker, "active_connections": active, "total_connections": total, "bytes_in": bytes_in,
+            "bytes_out": bytes_out, "request_errors": errors}
+
+
+def test_statistics_add_up_what_haproxy_counted(api: Api, subnet: dict[str, Any]) -> None:
+    client = octavia(api.demo)
+    lb = make_lb(api, subnet)
+
+    def stats(path: str) -> dict[str, int]:
+        response = client.get(f"{path}/stats")
+        assert response.status_code == 200, response.text
+        return response.json()["stats"]
+
+    zero = {"active_connections": 0, "bytes_in": 0, "bytes_out": 0, "total_connections": 0, "request_errors": 0}
+    assert stats(f"/loadbalancers/{lb['id']}") == zero
+    listeners = {}
+    for protocol, port in (("HTTP", 80), ("TCP", 81)):
+        listeners[protocol] = created(client.post("/listeners", json={"listener": {
+            "loadbalancer_id": lb["id"], "protocol": protocol, "protocol_port": port}}), "listener")
+        realize(api)
+    http, tcp = f"/listeners/{listeners['HTTP']['id']}", f"/listeners/{listeners['TCP']['id']}"
+    assert stats(http) == zero
+
+    first = {listeners["HTTP"]["id"]: counted("100@1", 3, 10, 1000, 5000, 1),
+             listeners["TCP"]["id"]: counted("100@1", 0, 2, 50, 60)}
+    realize(api, listeners=first)
+    realize(api, listeners=first)  # the same report twice counts once
+    assert stats(http) == {"active_connections": 3, "total_connections": 10, "bytes_in": 1000, "bytes_out": 5000,
+                           "request_errors": 1}
+    assert stats(f"/loadbalancers/{lb['id']}") == {"active_connections": 3, "total_connections": 12,
+                                                   "bytes_in": 1050, "bytes_out": 5060, "request_errors": 1}
+    # The worker counts on; a reload's new worker counts from zero, and that adds to the totals.
+    realize(api, listeners={listeners["HTTP"]["id"]: counted("100@1", 1, 15, 1500, 7500, 1)})
+    realize(api, listeners={listeners["HTTP"]["id"]: counted("200@2", 2, 4, 400, 2000)})
+    assert stats(http) == {"active_connections": 2, "total_connections": 19, "bytes_in": 1900, "bytes_out": 9500,
+                           "request_errors": 1}
+
+    other = octavia(api.demo2)
+    expect_fault(other.get(f"/loadbalancers/{lb['id']}/stats"), 404, "not found")
+    expect_fault(other.get(f"{http}/stats"), 404, "not found")
+    expect_fault(client.get("/loadbalancers/nothing/stats"), 404, "Load Balancer nothing not found.")
+    # A listener's statistics go with it.
+    assert client.delete(tcp).status_code == 204
+    realize(api)
+    assert stats(f"/loadbalancers/{lb['id']}")["total_connections"] == 19
 
 
 def test_lists_filter_sort_page(api: Api, subnet: dict[str, Any]) -> None:

@@ -59,18 +59,24 @@ def test_s6_load_balancer_wizard(cloud: Cloud, admin_page: Any, tmp_path: Path) 
     assert "failed" not in status.locator(".steps").inner_text()
     tree = status.locator(".tree")
     assert eventually(lambda: tree.inner_text().count("ONLINE") >= 5, seconds=20), tree.inner_text()
-    screenshot(page, "14-load-balancer")
 
     # Project -> Floating IPs -> Allocate, associated with the VIP: outside clients get round robin.
     page.select_option("select[name=pool]", label="ext_net")
     notice = submit(page, "Associate", r"/project/load-balancers/[0-9a-f-]{36}$")
     fip = re.search(r"Associated (\S+) with the VIP", notice).group(1)  # type: ignore[union-attr]
+    balancer_page = page.url
     allow(page, cloud, "tcp", "80")
 
     def answers() -> list[str]:
         return [cloud.outside("curl", "-s", "-m", "2", f"http://{fip}/").stdout.strip() for _ in range(4)]
 
     assert eventually(lambda: set(answers()) == {"WEB1", "WEB2"}, seconds=20)
+    # The page counts them: haproxy's counters, reported by the agent with its next sync.
+    page.goto(balancer_page)
+    traffic = status.locator(".traffic")
+    assert eventually(lambda: int(traffic.get_attribute("data-connections") or 0) >= 4, seconds=20)
+    assert "in all" in traffic.inner_text()
+    screenshot(page, "14-load-balancer")
 
     page.goto(cloud.dashboard + "/project/topology")
     page.wait_for_selector("a.node[data-kind=loadbalancer]")

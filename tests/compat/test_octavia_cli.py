@@ -29,10 +29,12 @@ def admin(live_server: LiveServer) -> Iterator[Session]:
     session.close()
 
 
-def realize(live_server: LiveServer, admin: Session) -> None:
+def realize(live_server: LiveServer, admin: Session, listeners: dict[str, dict[str, Any]] | None = None) -> None:
+    """Report every load balancer running, with `listeners`' counters as haproxy would show them."""
     snapshot = admin.call("GET", f"{live_server.url}/internal/v1/snapshot")
     report = {"revision": snapshot["revision"], "loadbalancers": {
-        lb["id"]: {"revision": lb["revision"], "members": {}} for lb in snapshot["loadbalancers"]
+        lb["id"]: {"revision": lb["revision"], "members": {}, "listeners": listeners or {}}
+        for lb in snapshot["loadbalancers"]
         if lb["provisioning_status"] != "PENDING_DELETE"}}
     admin.call("POST", f"{live_server.url}/internal/v1/agents/compat/report", content=json.dumps(report))
 
@@ -78,6 +80,12 @@ def test_s6_with_the_loadbalancer_commands(live_server: LiveServer, admin: Sessi
         output=False)
     realize(live_server, admin)
     assert cli("listener", "show", "http")["connection_limit"] == 100
+    counted = {"worker": "100@1", "active_connections": 2, "total_connections": 40, "bytes_in": 4000,
+               "bytes_out": 9000, "request_errors": 1}
+    realize(live_server, admin, {listener["id"]: counted})
+    expected = {k: v for k, v in counted.items() if k != "worker"}
+    assert cli("stats", "show", "s6-lb") == expected
+    assert cli("listener", "stats", "show", "http") == expected
     shown = live_server.run_cli("loadbalancer", "status", "show", "s6-lb", cloud=DEMO)  # prints JSON itself
     status = json.loads(shown.stdout)
     assert status["loadbalancer"]["listeners"][0]["pools"][0]["name"] == "web servers"
@@ -115,6 +123,9 @@ def test_sdk_load_balancer_proxy(live_server: LiveServer, admin: Session, subnet
         assert [m.id for m in lbs.members(pool)] == [member.id]
         assert lbs.get_pool(pool.id).lb_algorithm == "LEAST_CONNECTIONS"
         assert [found.name for found in lbs.load_balancers()] == ["sdk-lb"]
+        realize(live_server, admin, {listener.id: {"worker": "7@1", "total_connections": 3, "bytes_in": 30}})
+        assert (lbs.get_load_balancer_statistics(lb.id).total_connections,
+                lbs.get_listener_statistics(listener.id).bytes_in) == (3, 30)
         lbs.delete_load_balancer(lb.id, cascade=True)
         realize(live_server, admin)
         assert list(lbs.load_balancers()) == []

@@ -144,6 +144,22 @@ def test_s6_floating_ip_from_outside(cloud: LbCloud, web: dict[str, Any], balanc
     assert set(answers) == {"WEB1", "WEB2"} and all(a != b for a, b in zip(answers, answers[1:], strict=False))
 
 
+def test_s6_statistics_count_the_requests(cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]) -> None:
+    lb, listener = balancer["lb"], balancer["listener"]
+    before = cloud.lb(f"loadbalancers/{lb['id']}/stats")["stats"]
+    assert set(cloud.answers(web["CLIENT"]["netns"], lb["vip_address"], 5)) == {"WEB1", "WEB2"}
+    # haproxy counted five more connections, each a request in and an answer out; the agent
+    # reports its counters with its next sync.
+    grown = {"total_connections": 5, "bytes_in": 5 * len("GET / HTTP/1.1\r\n"), "bytes_out": 5 * len("WEB1\n")}
+
+    def counted(now: dict[str, int]) -> bool:
+        return all(now[key] - before[key] >= least for key, least in grown.items())
+
+    assert eventually(lambda: counted(cloud.lb(f"loadbalancers/{lb['id']}/stats")["stats"]), seconds=10)
+    assert counted(cloud.cli("loadbalancer", "stats", "show", lb["id"]))
+    assert cloud.cli("loadbalancer", "listener", "stats", "show", listener["id"])["total_connections"] >= 5
+
+
 def test_s6_health_monitor_takes_a_member_out_and_back(
         cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]) -> None:
     vip, client = balancer["lb"]["vip_address"], web["CLIENT"]["netns"]

@@ -9,8 +9,9 @@ their established connections and exit. No connection is refused or cut.
 What runs is what is observed: the pid file's process must be an haproxy
 master reading our file, across agent restarts.
 
-Health: `show stat` on the stats socket (a Unix socket, reachable from any
-namespace) gives each server's state. haproxy limits a socket's path to 97
+Health and statistics: `show stat` on the stats socket (a Unix socket,
+reachable from any namespace) gives each server's state and each frontend's
+counters; `show info` names the worker that counted them. haproxy limits a socket's path to 97
 characters, too few for a state directory: the sockets live in /run, in a
 directory named after the agent's state directory.
 """
@@ -25,6 +26,7 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyroute2 import IPRoute
@@ -37,6 +39,18 @@ MAX_CONNECTIONS = 8000
 RETIRE_SECONDS = 0.05  # after a reload, how long old workers are given to leave before we go on
 # haproxy's server states -> what the agent reports (services/loadbalancers.HEALTH)
 STATES = {"UP": "UP", "DOWN": "DOWN", "MAINT": "MAINT", "no check": "NO_CHECK", "DRAIN": "UP", "NOLB": "UP"}
+# A frontend's `show stat` columns -> Octavia's listener statistics (as its amphora reports them)
+COUNTERS = {"active_connections": "scur", "total_connections": "stot", "bytes_in": "bin", "bytes_out": "bout",
+            "request_errors": "ereq"}
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One look at a load balancer's haproxy: members' health by member id, and per listener id,
+    the counters of the worker (`worker`: its pid and start time) since it started."""
+
+    members: dict[str, str]
+    listeners: dict[str, dict[str, int | str]]
 
 
 class HaproxyDriver:
@@ -133,21 +147,29 @@ class HaproxyDriver:
         while not path.exists() and time.monotonic() < deadline:
             time.sleep(0.002)
 
-    def health(self, lb_id: str) -> dict[str, str]:
-        """Each server's state (UP, DOWN, MAINT, NO_CHECK) by member id, from `show stat`."""
+    def observe(self, lb_id: str) -> Observation:
+        """What the running worker sees: its servers' states and its frontends' counters."""
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(2)
                 sock.connect(str(self._socket(lb_id)))
-                sock.sendall(b"show stat\n")
+                sock.sendall(b"show info;show stat\n")
                 chunks = []
                 while chunk := sock.recv(65536):
                     chunks.append(chunk)
         except OSError:
-            return {}
-        rows = csv.DictReader(b"".join(chunks).decode().lstrip("# ").splitlines())
-        return {row["svname"]: _state(row["status"])
-                for row in rows if row.get("svname") not in (None, "FRONTEND", "BACKEND")}
+            return Observation({}, {})
+        info, _, stat = b"".join(chunks).decode().partition("\n# ")
+        fields = dict(line.split(": ", 1) for line in info.splitlines() if ": " in line)
+        worker = f"{fields.get('Pid', '')}@{fields.get('Start_time_sec', '')}"
+        members, listeners = {}, {}
+        for row in csv.DictReader(stat.splitlines()):
+            if row["svname"] == "FRONTEND":
+                counts = {name: int(row[column] or 0) for name, column in COUNTERS.items()}
+                listeners[row["pxname"]] = {"worker": worker, **counts}
+            elif row["svname"] != "BACKEND":
+                members[row["svname"]] = _state(row["status"])
+        return Observation(members, listeners)
 
     @staticmethod
     def ensure_gateway(sock: IPRoute, gateway: str | None) -> bool:

@@ -1,4 +1,5 @@
-// The load balancer's wizard steps and status tree, polled until nothing is pending.
+// The load balancer's wizard steps, status tree and traffic (what haproxy counted), polled:
+// often while something is pending, every few seconds after.
 "use strict";
 
 const statusBadge = (value) => {
@@ -17,6 +18,13 @@ function treeItem(kind, item, children) {
   return li;
 }
 
+function traffic(stats) {
+  const count = (n, what) => `${n.toLocaleString("en")} ${what}`;
+  return `Traffic: ${count(stats.active_connections, "open connections")}, ${count(stats.total_connections, "in all")}; `
+    + `${count(stats.bytes_in, "bytes in")}, ${count(stats.bytes_out, "bytes out")}; `
+    + `${count(stats.request_errors, "request errors")}`;
+}
+
 function render(section, state) {
   const lb = state.tree;
   const members = (pool) => (pool.members || []).map((m) => treeItem("member", m, []));
@@ -24,6 +32,9 @@ function render(section, state) {
   const pools = (listener) => (listener.pools || []).map((p) => treeItem("pool", p, [...members(p), ...monitor(p)]));
   const listeners = (lb.listeners || []).map((l) => treeItem("listener", l, pools(l)));
   section.querySelector(".tree").replaceChildren(treeItem("load balancer", lb, listeners));
+  const line = section.querySelector(".traffic");
+  line.textContent = traffic(state.stats);
+  line.dataset.connections = state.stats.total_connections;
   const steps = section.querySelector(".steps");
   steps.replaceChildren(...state.steps.map((s) => {
     const li = document.createElement("li");
