@@ -139,7 +139,8 @@ class Runner:
             log.warning("sync: %s", error)
         body = self._report_body(report, instances)
         body["floatingips"] = self._floatingip_statuses(model, report)
-        body["routers"] = {router.id: router.netns for router in desired.routers}
+        body["namespaces"] = {"routers": {router.id: router.netns for router in desired.routers},
+                              "loadbalancers": {lb.id: lb.netns for lb in desired.loadbalancers}}
         body["host_netns"] = self.agent.host.netns
         body["outside"] = {name: physnet.outside_netns for name, physnet in self.agent.host.physnets.items()
                            if physnet.outside_netns}

@@ -1,7 +1,7 @@
 """`/lab/v1` tools for seeing how it works (admin only): the outside world, inspect, trace.
 
 `POST /lab/v1/outside/exec` runs a command in the outside namespace (the
-upstream router of an isolated lab); `GET /lab/v1/inspect/{routers,floatingips,ports}/{ref}`
+upstream router of an isolated lab); `GET /lab/v1/inspect/{routers,floatingips,ports,loadbalancers}/{ref}`
 shows the kernel objects that implement a resource, read from the kernel;
 `POST /lab/v1/trace` walks a packet's path and confirms it with a real probe.
 Like an instance's exec, they work for the agents of this machine.
@@ -58,9 +58,10 @@ def routes(db: Database, authenticate: Authenticate, host: str) -> list[BaseRout
     async def inspect_resource(request: Request) -> Response:
         await admin(request)
         kind, ref = request.path_params["kind"], request.path_params["ref"]
-        readers = {"routers": inspect.router, "floatingips": inspect.floatingip, "ports": inspect.port}
+        readers = {"routers": inspect.router, "floatingips": inspect.floatingip, "ports": inspect.port,
+                   "loadbalancers": inspect.loadbalancer}
         if kind not in readers:
-            raise errors.NotFound(f"Nothing to inspect as {kind}: use routers, floatingips or ports.")
+            raise errors.NotFound(f"Nothing to inspect as {kind}: use routers, floatingips, ports or loadbalancers.")
         return json_response(await run_in_threadpool(readers[kind], db, ref, host))
 
     async def trace_packet(request: Request) -> Response:

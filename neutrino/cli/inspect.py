@@ -86,6 +86,13 @@ def port(ref: Annotated[str, typer.Argument(help="Port ID or name")], os_cloud: 
     _show("ports", ref, fmt, os_cloud)
 
 
+@app.command()
+def loadbalancer(ref: Annotated[str, typer.Argument(help="Load balancer name, ID or VIP address")],
+                 os_cloud: CloudOption = None, fmt: Format = "tree") -> None:
+    """The load balancer's namespace and VIP, its haproxy (configuration, workers) and what haproxy sees now."""
+    _show("loadbalancers", ref, fmt, os_cloud)
+
+
 def trace(
     source: Annotated[str, typer.Option("--from", help="Instance name or ID")],
     destination: Annotated[str, typer.Option("--to", help="IPv4 address")],

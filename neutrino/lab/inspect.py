@@ -1,8 +1,8 @@
-"""What implements a router, a floating IP or a port, read from the kernel.
+"""What implements a router, a floating IP, a port or a load balancer, read from the kernel.
 
 Each answer pairs kernel objects (namespaces, interfaces, addresses, routes,
-nft rules and map elements, conntrack entries) with the logical resource
-they belong to. The logical model says where to look; everything shown
+nft rules and map elements, conntrack entries, processes and what they
+serve) with the logical resource they belong to. The logical model says where to look; everything shown
 about the kernel is what the kernel says now, not what the database wants.
 """
 
@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from neutrino import errors
-from neutrino.agent.drivers import conntrack
+from neutrino.agent.drivers import conntrack, haproxy
 from neutrino.db import Database
 from neutrino.lab import outside
 from neutrino.plan import firewall, names
+from neutrino.plan.loadbalancer import vip_interface
 from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, GATEWAY, ROUTER_OWNERS, TABLE
 from neutrino.services import feed
 
@@ -99,7 +101,7 @@ def _host_side(db: Database, host: str, port: Model) -> dict[str, Any]:
 def router(db: Database, ref: str, host: str) -> dict[str, Any]:
     model = feed.snapshot(db)
     rtr = _one(model["routers"], ref, "router", "name")
-    where, netns = outside.router_netns(db, rtr["id"], host)
+    where, netns = outside.realized_netns(db, "routers", rtr["id"], host)
     ports = [p for p in model["ports"] if p.get("device_id") == rtr["id"] and p["device_owner"] in ROUTER_OWNERS]
     present = {link["name"]: link for link in interfaces(netns)}
     dnat = map_elements(netns, FIP_DNAT)
@@ -130,7 +132,7 @@ def floatingip(db: Database, ref: str, host: str) -> dict[str, Any]:
     answer: dict[str, Any] = {"floatingip": fip}
     if not fip.get("router_id"):
         return {**answer, "associated": False}
-    where, netns = outside.router_netns(db, fip["router_id"], host)
+    where, netns = outside.realized_netns(db, "routers", fip["router_id"], host)
     gateway = [link for link in interfaces(netns) if link["name"].startswith("qg-")]
     return {
         **answer, "associated": True, "host": where, "namespace": netns,
@@ -153,7 +155,7 @@ def port(db: Database, ref: str, host: str) -> dict[str, Any]:
         far = {"instance_id": instance["id"], "netns": instance["netns"],
                "links": interfaces(instance["netns"], f"eth{instance['port_ids'].index(found['id'])}")}
     elif found["device_owner"] in ROUTER_OWNERS:
-        _, netns = outside.router_netns(db, found["device_id"], host)
+        _, netns = outside.realized_netns(db, "routers", found["device_id"], host)
         far = {"router_id": found["device_id"], "netns": netns,
                "links": interfaces(netns, _port_names(found)[1] or "")}
     chains = {direction: _run(hostns, ["nft", "list", "chain", "bridge", firewall.TABLE, chain(found["id"])]).stdout
@@ -166,4 +168,30 @@ def port(db: Database, ref: str, host: str) -> dict[str, Any]:
         "far_end": far,
         "firewall": {d: text for d, text in chains.items() if text} or None,
         "floatingips": [f for f in model["floatingips"] if f.get("port_id") == found["id"]],
+    }
+
+
+def loadbalancer(db: Database, ref: str, host: str) -> dict[str, Any]:
+    model = feed.snapshot(db)
+    lb = _one(model["loadbalancers"], ref, "load balancer", "name", "vip_address")
+    where, netns = outside.realized_netns(db, "loadbalancers", lb["id"], host)
+    vip = _one(model["ports"], lb["vip_port_id"], "port")
+    process = haproxy.running_in(netns)
+    _, rows = haproxy.show(Path(process["stats_socket"])) if process and process["stats_socket"] else ({}, [])
+    listening = _run(netns, ["ss", "-H", "-l", "-t", "-n"]).stdout.split("\n")
+    return {
+        "loadbalancer": {key: lb.get(key) for key in ("id", "name", "vip_address", "vip_port_id",
+                                                      "provisioning_status", "operating_status")},
+        "host": where,
+        "namespace": netns,
+        "vip_interface": next(iter(interfaces(netns, vip_interface(vip["id"]))), None),
+        "routes": routes(netns),
+        "listening": sorted(line.split()[3] for line in listening if line.strip()),
+        "haproxy": process,
+        "frontends": [{"listener_id": r["pxname"], "state": r["status"], "open_connections": int(r["scur"] or 0),
+                       "connections": int(r["stot"] or 0)} for r in rows if r["svname"] == "FRONTEND"],
+        "servers": [{"pool_id": r["pxname"], "member_id": r["svname"], "address": r.get("addr"),
+                     "state": r["status"], "last_check": r.get("check_status") or None}
+                    for r in rows if r["svname"] not in ("FRONTEND", "BACKEND")],
+        "host_side": _host_side(db, where, vip),
     }

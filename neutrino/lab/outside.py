@@ -9,9 +9,9 @@ curl an instance, serve a page that instances fetch through source NAT).
 In production the physical network is the host's own interface and the
 upstream is real; there is no outside namespace then.
 
-Agents report the namespaces they made (host, routers, outside); the server
-finds them here, to run a command outside or to read the kernel's view of a
-router. Like an instance's exec, this works for the agents of this machine.
+Agents report the namespaces they made (host, routers, load balancers,
+outside); the server finds them here, to run a command outside or to read
+the kernel's view of a router or load balancer. Like an instance's exec, this works for the agents of this machine.
 """
 
 from __future__ import annotations
@@ -42,13 +42,13 @@ def outside_netns(db: Database, physnet: str, prefer: str) -> str:
                           "(it exists only in the isolated mode).")
 
 
-def router_netns(db: Database, router_id: str, prefer: str) -> tuple[str, str]:
-    """(host, namespace) of the router, as its agent reported them."""
+def realized_netns(db: Database, kind: str, resource_id: str, prefer: str) -> tuple[str, str]:
+    """(host, namespace) of a router or load balancer (`kind`: routers, loadbalancers), as its agent reported them."""
     for host, report in agent_reports(db, prefer):
-        netns = (report.get("routers") or {}).get(router_id)
+        netns = (report.get("namespaces") or {}).get(kind, {}).get(resource_id)
         if netns:
             return host, str(netns)
-    raise errors.Conflict(f"No agent reports router {router_id} as realized yet.")
+    raise errors.Conflict(f"No agent reports {kind[:-1]} {resource_id} as realized yet.")
 
 
 def host_netns(db: Database, host: str) -> str | None:

@@ -185,7 +185,7 @@ def trace(db: Database, source: str, destination: str, protocol: str, port: int 
     if not instance.get("netns"):
         raise errors.Conflict(f"Instance {source} is not running yet.")
     path = Path(model, instance, destination)
-    router_ns = outside.router_netns(db, path.router["id"], host)[1] if path.router else None
+    router_ns = outside.realized_netns(db, "routers", path.router["id"], host)[1] if path.router else None
     result = probe(router_ns, instance["netns"], path.source, destination, protocol, port)
     if router_ns is not None:
         for hop in path.hops:

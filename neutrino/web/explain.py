@@ -17,8 +17,8 @@ from neutrino.web.clients import ApiError
 from neutrino.web.ui import Dashboard, Ui
 
 LAB = "lab"
-INSPECTED = {"router": "routers", "floatingip": "floatingips", "port": "ports"}
-LABELS = {"router": "router", "floatingip": "floating IP", "port": "port"}
+INSPECTED = {"router": "routers", "floatingip": "floatingips", "port": "ports", "loadbalancer": "loadbalancers"}
+LABELS = {"router": "router", "floatingip": "floating IP", "port": "port", "loadbalancer": "load balancer"}
 
 
 def explained(error: ApiError) -> str:

@@ -9,6 +9,7 @@ unchanged `openstack loadbalancer` commands; everything else through the API.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -158,6 +159,21 @@ def test_s6_statistics_count_the_requests(cloud: LbCloud, web: dict[str, Any], b
     assert eventually(lambda: counted(cloud.lb(f"loadbalancers/{lb['id']}/stats")["stats"]), seconds=10)
     assert counted(cloud.cli("loadbalancer", "stats", "show", lb["id"]))
     assert cloud.cli("loadbalancer", "listener", "stats", "show", listener["id"])["total_connections"] >= 5
+
+
+def test_inspect_shows_haproxy_and_what_it_sees(cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]) -> None:
+    lb, members = balancer["lb"], balancer["members"]
+    seen = json.loads(cloud.neutrino("inspect", "loadbalancer", "s6-lb", "-f", "json").stdout)
+    assert seen["namespace"] == f"{cloud.prefix}{cloud.host}-qlbaas-{lb['id']}"
+    assert seen["vip_interface"]["addresses"] == [f"{lb['vip_address']}/24"]
+    assert f"{lb['vip_address']}:80" in seen["listening"]
+    process = seen["haproxy"]
+    assert process["workers"] and f"bind {lb['vip_address']}:80" in process["config"]
+    assert seen["frontends"] == [{"listener_id": balancer["listener"]["id"], "state": "OPEN",
+                                  "open_connections": 0, "connections": seen["frontends"][0]["connections"]}]
+    assert {(s["member_id"], s["address"], s["state"]) for s in seen["servers"]} == {
+        (members[name]["id"], f"{web[name]['ip']}:{WEB_PORT}", "UP") for name in ("WEB1", "WEB2")}
+    assert cloud.neutrino("inspect", "loadbalancer", "no-such-lb", check=False).returncode == 1
 
 
 def test_s6_health_monitor_takes_a_member_out_and_back(

@@ -28,6 +28,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pyroute2 import IPRoute
 
@@ -149,21 +150,10 @@ class HaproxyDriver:
 
     def observe(self, lb_id: str) -> Observation:
         """What the running worker sees: its servers' states and its frontends' counters."""
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(2)
-                sock.connect(str(self._socket(lb_id)))
-                sock.sendall(b"show info;show stat\n")
-                chunks = []
-                while chunk := sock.recv(65536):
-                    chunks.append(chunk)
-        except OSError:
-            return Observation({}, {})
-        info, _, stat = b"".join(chunks).decode().partition("\n# ")
-        fields = dict(line.split(": ", 1) for line in info.splitlines() if ": " in line)
-        worker = f"{fields.get('Pid', '')}@{fields.get('Start_time_sec', '')}"
+        info, rows = show(self._socket(lb_id))
+        worker = f"{info.get('Pid', '')}@{info.get('Start_time_sec', '')}"
         members, listeners = {}, {}
-        for row in csv.DictReader(stat.splitlines()):
+        for row in rows:
             if row["svname"] == "FRONTEND":
                 counts = {name: int(row[column] or 0) for name, column in COUNTERS.items()}
                 listeners[row["pxname"]] = {"worker": worker, **counts}
@@ -203,6 +193,46 @@ class HaproxyDriver:
 
     def served(self) -> set[str]:
         return {p.name for p in self.root.iterdir() if p.is_dir()}
+
+
+def show(path: Path) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """`show info` (fields) and `show stat` (rows) from the stats socket at `path`; empty if none answers."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2)
+            sock.connect(str(path))
+            sock.sendall(b"show info;show stat\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+    except OSError:
+        return {}, []
+    info, _, stat = b"".join(chunks).decode().partition("\n# ")
+    return (dict(line.split(": ", 1) for line in info.splitlines() if ": " in line),
+            list(csv.DictReader(stat.splitlines())))
+
+
+def running_in(netns: str) -> dict[str, Any] | None:
+    """The haproxy master in `netns` as its processes show it: pid, workers, configuration file
+    and stats socket (for readers that do not know the agent's state directory)."""
+    pids = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True, timeout=5).stdout.split()
+    found = {}
+    for pid in pids:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+            parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if argv[0].endswith("haproxy") and "-f" in argv:
+            found[pid] = (parent, argv[argv.index("-f") + 1])
+    master = next((pid for pid, (parent, _) in found.items() if parent not in found), None)
+    if master is None:
+        return None
+    config = Path(found[master][1])
+    text = config.read_text() if config.exists() else ""
+    sockets = [line.split()[2] for line in text.splitlines() if line.strip().startswith("stats socket")]
+    return {"pid": int(master), "workers": sorted(int(pid) for pid, (parent, _) in found.items() if parent == master),
+            "config_file": str(config), "config": text, "stats_socket": sockets[0] if sockets else None}
 
 
 def _state(status: str) -> str:
