@@ -1,5 +1,5 @@
 """The Octavia v2 API at /load-balancer: load balancers, listeners, pools, members, health monitors,
-and the statistics haproxy counts for load balancers and listeners.
+L7 policies and rules, and the statistics haproxy counts for load balancers and listeners.
 
 Served under both `/v2` (openstacksdk) and `/v2.0` (python-octaviaclient).
 Errors take Octavia's shape, `{"faultcode", "faultstring", "debuginfo"}`,
@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 from neutrino import errors
 from neutrino.api.errors import json_response
 from neutrino.api.octavia_shapes import (
-    HEALTHMONITOR, LISTENER, LOADBALANCER, MEMBER, POOL, QUOTA, Field, parse,
+    HEALTHMONITOR, L7POLICY, L7RULE, LISTENER, LOADBALANCER, MEMBER, POOL, QUOTA, Field, parse,
 )
 from neutrino.api.v2 import Authenticate
 from neutrino.context import Context
@@ -76,7 +76,9 @@ async def body_of(request: Request) -> Any:
 def listing(request: Request, collection: str, items: list[dict[str, Any]]) -> Response:
     """Filter, sort, page and project a list as Octavia does."""
     params = request.query_params
-    for key in set(params.keys()) - PAGING:
+    # A filter on an attribute the objects do not have is ignored: openstacksdk sends the
+    # parent's id (l7policy_id) when it lists a policy's rules.
+    for key in set(params.keys()) - PAGING - {k for k in params if items and k not in items[0]}:
         wanted = [v.lower() for v in params.getlist(key)]
         items = [i for i in items if key in i and str(i[key]).lower() in wanted]
     sorts = [s.split(":") for s in params.get("sort", "").split(",") if s] or [
@@ -108,6 +110,7 @@ def routes(db: Database, authenticate: Authenticate, public_url: str) -> list[Ba
         ("listeners", "listener", listeners, LISTENER),
         ("pools", "pool", lbaas.Pools(), POOL),
         ("healthmonitors", "healthmonitor", lbaas.HealthMonitors(), HEALTHMONITOR),
+        ("l7policies", "l7policy", lbaas.L7Policies(), L7POLICY),
     ]
 
     def version(name: str, status: str, updated: str) -> dict[str, Any]:
@@ -148,11 +151,11 @@ def routes(db: Database, authenticate: Authenticate, public_url: str) -> list[Ba
     async def listener_stats(request: Request, ctx: Context) -> Response:
         return json_response(await run_in_threadpool(listeners.statistics, db, ctx, request.path_params["id"]))
 
-    # -- listeners, pools, health monitors; members under their pool ----------------------------------
+    # -- listeners, pools, health monitors, L7 policies; members and L7 rules under their parent -------
     def family_routes(collection: str, member: str, family: lbaas.Family, fields: dict[str, Field],
                       path: str) -> list[tuple[str, Handler, list[str]]]:
         async def index(request: Request, ctx: Context) -> Response:
-            parent = request.path_params.get("pool_id")
+            parent = request.path_params.get("parent_id")
             if request.method == "POST":
                 values = parse(await body_of(request), member, fields, create=True)
                 item = await run_in_threadpool(family.create, db, ctx, values, parent)
@@ -160,7 +163,7 @@ def routes(db: Database, authenticate: Authenticate, public_url: str) -> list[Ba
             return listing(request, collection, await run_in_threadpool(family.list, db, ctx, parent))
 
         async def one(request: Request, ctx: Context) -> Response:
-            object_id, parent = request.path_params["id"], request.path_params.get("pool_id")
+            object_id, parent = request.path_params["id"], request.path_params.get("parent_id")
             if request.method == "GET":
                 return json_response({member: await run_in_threadpool(family.get, db, ctx, object_id, parent)})
             if request.method == "PUT":
@@ -207,7 +210,8 @@ def routes(db: Database, authenticate: Authenticate, public_url: str) -> list[Ba
         ("/listeners/{id}/stats", listener_stats, ["GET"]),
         *(r for collection, member, family, fields in families
           for r in family_routes(collection, member, family, fields, f"/{collection}")),
-        *family_routes("members", "member", lbaas.Members(), MEMBER, "/pools/{pool_id}/members"),
+        *family_routes("members", "member", lbaas.Members(), MEMBER, "/pools/{parent_id}/members"),
+        *family_routes("rules", "rule", lbaas.L7Rules(), L7RULE, "/l7policies/{parent_id}/rules"),
         ("/quotas", quotas, ["GET"]),
         ("/quotas/defaults", quota_defaults, ["GET"]),
         ("/quotas/{project_id}", quota, ["GET", "PUT", "DELETE"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from neutrino import errors
 from neutrino.api.v2.attrs import (
@@ -32,6 +33,30 @@ def expected_codes(value: Any) -> str:
 def url_path(value: Any) -> str:
     if not isinstance(value, str) or not value.startswith("/") or any(c.isspace() for c in value):
         raise errors.InvalidInput(error_message="a URL path starts with '/' and has no spaces")
+    return value
+
+
+def word(max_len: int) -> Converter:
+    """A value haproxy's configuration carries as one quoted word: printable, no spaces or quotes."""
+    def convert(value: Any) -> str:
+        if not isinstance(value, str) or not re.fullmatch(r"[!#-&(-~]{1,%d}" % max_len, value):
+            raise errors.InvalidInput(error_message=f"use 1 to {max_len} printable characters without spaces "
+                                                    "or quotes")
+        return value
+
+    return convert
+
+
+def redirect_url(value: Any) -> str:
+    if (not isinstance(value, str) or len(value) > 2048 or not re.fullmatch(r"https?://[!#-&(-~]+", value)
+            or not urlsplit(value).hostname):
+        raise errors.InvalidInput(error_message="use an absolute http:// or https:// URL without spaces or quotes")
+    return value
+
+
+def header_name(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[!#$%&*+\-.^_`|~0-9A-Za-z]{1,255}", value):
+        raise errors.InvalidInput(error_message="a header or cookie name is a token without spaces or quotes")
     return value
 
 
@@ -117,6 +142,27 @@ HEALTHMONITOR = {
                          put=True),
     "url_path": Field(url_path, put=True),
     "expected_codes": Field(expected_codes, put=True),
+}
+
+L7POLICY = {
+    **common(),
+    "listener_id": Field(uuid_str(), REQUIRED),
+    "action": Field(one_of("REJECT", "REDIRECT_TO_URL", "REDIRECT_TO_POOL", "REDIRECT_PREFIX"), REQUIRED, put=True),
+    "position": Field(ranged_int(1, 2**31 - 1), put=True),
+    "redirect_pool_id": Field(uuid_str(allow_none=True), put=True),
+    "redirect_url": Field(optional(redirect_url), put=True),
+    "redirect_prefix": Field(optional(redirect_url), put=True),
+    "redirect_http_code": Field(one_of(301, 302, 303, 307, 308, allow_none=True), put=True),
+}
+
+L7RULE = {
+    **{key: field for key, field in common().items() if key not in ("name", "description")},
+    "type": Field(one_of("HOST_NAME", "PATH", "FILE_TYPE", "HEADER", "COOKIE", "SSL_CONN_HAS_CERT",
+                         "SSL_VERIFY_RESULT", "SSL_DN_FIELD"), REQUIRED, put=True),
+    "compare_type": Field(one_of("REGEX", "STARTS_WITH", "ENDS_WITH", "CONTAINS", "EQUAL_TO"), REQUIRED, put=True),
+    "key": Field(optional(header_name), put=True),
+    "value": Field(word(255), REQUIRED, put=True),
+    "invert": Field(boolean, False, put=True),
 }
 
 QUOTA = {name: Field(ranged_int(-1, 2**31 - 1, allow_none=True), put=True)

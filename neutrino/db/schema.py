@@ -297,6 +297,28 @@ lb_healthmonitors = Table(
     Column("expected_codes", String(64)),
 )
 
+# A listener's L7 policies, in `position` order (1, 2, ... without gaps), each with its rules.
+lb_l7policies = Table(
+    "lb_l7policies", metadata, *standard(), *lbaas_status(),
+    owned_by("lb_listeners"),
+    Column("action", String(32), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("redirect_pool_id", ID),
+    Column("redirect_url", String(2048)),
+    Column("redirect_prefix", String(2048)),
+    Column("redirect_http_code", Integer),
+)
+
+lb_l7rules = Table(
+    "lb_l7rules", metadata, *standard(), *lbaas_status(),
+    Column("lb_l7policy_id", ID, ForeignKey("lb_l7policies.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("compare_type", String(32), nullable=False),
+    Column("key", String(255)),
+    Column("value", String(255), nullable=False),
+    Column("invert", Boolean, nullable=False, default=False),
+)
+
 # What the listeners' haproxy counted (Octavia's listener statistics). `worker` and `worker_counts`
 # are the reporting haproxy worker and its own counters: totals move by the difference, so a
 # report sent twice counts once, and a new worker after a reload counts from zero again.

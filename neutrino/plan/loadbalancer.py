@@ -11,13 +11,14 @@ server binds it to the first host that reports it.
 
 The configuration: listener -> `frontend` on VIP:port; pool -> `backend`
 with `balance roundrobin|leastconn|source`; member -> `server` line with
-weight, backup and disabled; health monitor -> `check inter/fall/rise`
-(`rise` = max_retries, `fall` = max_retries_down, as Octavia) plus `option
-httpchk` and `http-check expect` for HTTP. haproxy cannot send ICMP, so a
-PING monitor checks that the member accepts a TCP connection. Sections are
-named by object IDs, which is how member health is read back from haproxy's
-statistics. The process-level part (`global`: stats socket, pid file) is
-the driver's; this module renders only the proxies.
+weight, backup and disabled; L7 policy and rules -> `acl` lines and the
+`http-request` or `use_backend` rules that act on them; health monitor ->
+`check inter/fall/rise` (`rise` = max_retries, `fall` = max_retries_down, as
+Octavia) plus `option httpchk` and `http-check expect` for HTTP. haproxy
+cannot send ICMP, so a PING monitor checks that the member accepts a TCP
+connection. Sections are named by object IDs, which is how member health is
+read back from haproxy's statistics. The process-level part (`global`: stats
+socket, pid file) is the driver's; this module renders only the proxies.
 """
 
 from __future__ import annotations
@@ -103,11 +104,51 @@ def _frontend(lb: dict[str, Any], listener: dict[str, Any], pool: dict[str, Any]
              f"    bind {_endpoint(lb['vip_address'], listener['protocol_port'])}",
              f"    maxconn {limit if limit >= 0 else MAX_CONNECTIONS}",
              f"    timeout client {listener.get('timeout_client_data', DEFAULT_DATA_MS)}"]
+    lines += _l7(listener.get("l7policies", []))
     if pool is not None:
         lines.append(f"    default_backend {pool['id']}")
     if not (lb.get("admin_state_up", True) and listener.get("admin_state_up", True)):
         lines.append("    disabled")
     return [*lines, ""]
+
+
+def _l7(policies: list[dict[str, Any]]) -> list[str]:
+    """L7 policies as Octavia's haproxy reference renders them: an `acl` per rule, ANDed per
+    policy; rejections first, then redirects, then pool choices, each kind in position order
+    (the first match wins). Policies without an enabled rule never match and are left out."""
+    acls: list[str] = []
+    actions: dict[str, list[str]] = {"REJECT": [], "REDIRECT": [], "REDIRECT_TO_POOL": []}
+    for policy in sorted(policies, key=lambda p: p["position"]):
+        rules = [r for r in policy.get("rules", []) if r.get("admin_state_up", True)]
+        if not policy.get("admin_state_up", True) or not rules:
+            continue
+        acls += [f"    acl {rule['id']} {_matcher(rule)}" for rule in rules]
+        condition = " ".join(("!" if rule.get("invert") else "") + rule["id"] for rule in rules)
+        action = policy["action"]
+        if action == "REJECT":
+            actions["REJECT"].append(f"    http-request deny deny_status 403 if {condition}")
+        elif action == "REDIRECT_TO_URL":
+            actions["REDIRECT"].append(f"    http-request redirect location '{policy['redirect_url']}' "
+                                       f"code {policy['redirect_http_code']} if {condition}")
+        elif action == "REDIRECT_PREFIX":
+            actions["REDIRECT"].append(f"    http-request redirect prefix '{policy['redirect_prefix']}' "
+                                       f"code {policy['redirect_http_code']} if {condition}")
+        else:
+            actions["REDIRECT_TO_POOL"].append(f"    use_backend {policy['redirect_pool_id']} if {condition}")
+    return [*acls, *(line for kind in actions.values() for line in kind)]
+
+
+# What an L7 rule looks at (FILE_TYPE: the path's end) and how it compares (haproxy's -m methods).
+SAMPLES = {"HOST_NAME": "req.hdr(host) -i", "PATH": "path", "FILE_TYPE": "path", "HEADER": "req.hdr({key})",
+           "COOKIE": "req.cook({key})"}
+MATCHES = {"EQUAL_TO": "str", "STARTS_WITH": "beg", "ENDS_WITH": "end", "CONTAINS": "sub", "REGEX": "reg"}
+
+
+def _matcher(rule: dict[str, Any]) -> str:
+    value, compare = rule["value"], rule["compare_type"]
+    if rule["type"] == "FILE_TYPE":
+        value, compare = (f".{value}", "ENDS_WITH") if compare == "EQUAL_TO" else (f"\\.({value})$", "REGEX")
+    return f"{SAMPLES[rule['type']].format(key=rule.get('key'))} -m {MATCHES[compare]} '{value}'"
 
 
 def _backend(pool: dict[str, Any], listener: dict[str, Any] | None) -> list[str]:

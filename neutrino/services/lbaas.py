@@ -1,4 +1,4 @@
-"""Listeners, pools, members and health monitors: the objects under a load balancer.
+"""Listeners, pools, members, health monitors, L7 policies and rules: the objects under a load balancer.
 
 They share one life (services/loadbalancers): a change takes the load
 balancer's tree lock (409 while it is PENDING_*), marks the object pending and
@@ -7,6 +7,7 @@ publishes the tree to the agents; the agent's report settles it.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -16,7 +17,7 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common
 from neutrino.services.loadbalancers import (
-    HM, LB, LI, ME, NO_MONITOR, OFFLINE, PENDING_DELETE, PENDING_UPDATE, PO, Conflict, Invalid, NotFound, base_body,
+    HM, L7P, L7R, LB, LI, ME, NO_MONITOR, OFFLINE, PENDING_DELETE, PENDING_UPDATE, PO, Conflict, Invalid, NotFound, base_body,
     check_quota, fetch, lock_tree, new_row, publish, require_writer, statistics, update_object, visible,
 )
 from neutrino.services.loadbalancers import render as render_loadbalancers
@@ -24,6 +25,12 @@ from neutrino.services.loadbalancers import render as render_loadbalancers
 # A pool serves the listener protocols it can speak to its members.
 POOL_PROTOCOLS = {"HTTP": ("HTTP",), "TCP": ("TCP", "HTTP")}
 HTTP_MONITORS = ("HTTP", "HTTPS")
+# What each L7 policy action needs besides its rules (REJECT: nothing).
+REDIRECT_FIELDS = {"REDIRECT_TO_POOL": "redirect_pool_id", "REDIRECT_TO_URL": "redirect_url",
+                   "REDIRECT_PREFIX": "redirect_prefix"}
+REDIRECT_CODE = 302
+TLS_RULES = ("SSL_CONN_HAS_CERT", "SSL_VERIFY_RESULT", "SSL_DN_FIELD")
+KEYED_RULES = ("HEADER", "COOKIE")
 
 
 def ids(values: list[str]) -> list[dict[str, str]]:
@@ -32,6 +39,7 @@ def ids(values: list[str]) -> list[dict[str, str]]:
 
 def render_listeners(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     tags = common.load_tags(conn, [r.id for r in rows])
+    policies = children(conn, L7P, L7P.c.lb_listener_id, [r.id for r in rows], L7P.c.position)
     out = []
     for r in rows:
         body = base_body(r, tags)
@@ -40,12 +48,21 @@ def render_listeners(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             default_pool_id=r.default_pool_id, loadbalancers=ids([r.lb_loadbalancer_id]),
             timeout_client_data=r.timeout_client_data, timeout_member_connect=r.timeout_member_connect,
             timeout_member_data=r.timeout_member_data, timeout_tcp_inspect=r.timeout_tcp_inspect,
-            l7policies=[], insert_headers={}, default_tls_container_ref=None, sni_container_refs=[],
+            l7policies=ids(policies[r.id]), insert_headers={}, default_tls_container_ref=None, sni_container_refs=[],
             allowed_cidrs=None, client_ca_tls_container_ref=None, client_authentication="NONE",
             client_crl_container_ref=None, tls_ciphers=None, tls_versions=None, alpn_protocols=None,
             hsts_max_age=None, hsts_include_subdomains=False, hsts_preload=False)
         out.append(body)
     return out
+
+
+def children(conn: Connection, table: Table, parent: Any, parent_ids: list[str], order: Any) -> dict[str, list[str]]:
+    """Parent id -> its children's ids in `order`."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for chunk in common.chunked(parent_ids):
+        for child_id, parent_id in conn.execute(select(table.c.id, parent).where(parent.in_(chunk)).order_by(order)):
+            found[parent_id].append(child_id)
+    return found
 
 
 def render_pools(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
@@ -98,8 +115,33 @@ def render_monitors(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     return out
 
 
+def render_l7policies(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    tags = common.load_tags(conn, [r.id for r in rows])
+    rules = children(conn, L7R, L7R.c.lb_l7policy_id, [r.id for r in rows], L7R.c.created_at)
+    out = []
+    for r in rows:
+        body = base_body(r, tags)
+        body.update(listener_id=r.lb_listener_id, action=r.action, position=r.position,
+                    redirect_pool_id=r.redirect_pool_id, redirect_url=r.redirect_url,
+                    redirect_prefix=r.redirect_prefix, redirect_http_code=r.redirect_http_code,
+                    rules=ids(rules[r.id]))
+        out.append(body)
+    return out
+
+
+def render_l7rules(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    tags = common.load_tags(conn, [r.id for r in rows])
+    out = []
+    for r in rows:
+        body = base_body(r, tags)
+        del body["name"], body["description"]  # rules have neither
+        body.update(type=r.type, compare_type=r.compare_type, key=r.key, value=r.value, invert=r.invert)
+        out.append(body)
+    return out
+
+
 class Family:
-    """What differs between the four kinds: table, names, how to find the load balancer, rules."""
+    """What differs between the kinds: table, names, how to find the load balancer, rules."""
 
     table: Table
     kind: str  # as Octavia's messages name it
@@ -121,6 +163,15 @@ class Family:
 
     def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
         """Reject an update the family's rules forbid."""
+
+    def updated(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
+        """What follows from an update (an L7 policy's new position)."""
+
+    def check_delete(self, conn: Connection, row: Row) -> None:
+        """Reject a delete the family's rules forbid."""
+
+    def deleting(self, conn: Connection, row: Row) -> None:
+        """What follows from a delete (the remaining L7 policies' positions)."""
 
     def rows(self, conn: Connection, ctx: Context, parent: str | None) -> list[Row]:
         return list(conn.execute(select(self.table).where(*visible(ctx, self.table)).order_by(self.table.c.created_at)))
@@ -170,6 +221,7 @@ class Family:
             lb = lock_tree(conn, self.lb_of(conn, row))
             self.check_update(conn, row, values)
             update_object(conn, self.table, self.resource, row, values)
+            self.updated(conn, row, values)
             conn.execute(update(self.table).where(self.table.c.id == object_id).values(provisioning_status=PENDING_UPDATE))
             publish(conn, lb)
             return self.render(conn, [self.fetch(conn, ctx, object_id, parent)])[0]
@@ -179,16 +231,19 @@ class Family:
         with db.write() as conn:
             row = self.fetch(conn, ctx, object_id, parent)
             lb = lock_tree(conn, self.lb_of(conn, row))
+            self.check_delete(conn, row)
             for table, where in [(self.table, self.table.c.id == object_id), *self.descendants(conn, row)]:
                 conn.execute(update(table).where(where).values(provisioning_status=PENDING_DELETE))
+            self.deleting(conn, row)
             publish(conn, lb)
 
 
-def lb_for(conn: Connection, ctx: Context, lb_id: str) -> str:
+def referenced(conn: Connection, ctx: Context, table: Table, kind: str, object_id: str) -> Row:
+    """An object a request body names: missing (or another project's) is a 400, not a 404."""
     try:
-        return fetch(conn, ctx, LB, "Load Balancer", lb_id).id
+        return fetch(conn, ctx, table, kind, object_id)
     except NotFound:
-        raise Invalid(f"Load Balancer {lb_id} not found.") from None
+        raise Invalid(f"{kind} {object_id} not found.") from None
 
 
 class Listeners(Family):
@@ -202,7 +257,7 @@ class Listeners(Family):
 
     def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
                 links: dict[str, str]) -> str:
-        lb_id = lb_for(conn, ctx, values.pop("loadbalancer_id"))
+        lb_id = referenced(conn, ctx, LB, "Load Balancer", values.pop("loadbalancer_id")).id
         self._check_port(conn, lb_id, values["protocol_port"])
         values["lb_loadbalancer_id"] = lb_id
         if values.get("default_pool_id"):
@@ -212,6 +267,10 @@ class Listeners(Family):
     def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
         if values.get("default_pool_id"):
             self._check_pool(conn, row.lb_loadbalancer_id, values["default_pool_id"], row.protocol)
+
+    def descendants(self, conn: Connection, row: Row) -> list[tuple[Table, Any]]:
+        policies = select(L7P.c.id).where(L7P.c.lb_listener_id == row.id)
+        return [(L7P, L7P.c.lb_listener_id == row.id), (L7R, L7R.c.lb_l7policy_id.in_(policies))]
 
     def statistics(self, db: Database, ctx: Context, listener_id: str) -> dict[str, Any]:
         """GET /listeners/{id}/stats."""
@@ -248,9 +307,7 @@ class Pools(Family):
         if not listener_id and not lb_id:
             raise Invalid("Validation failure: loadbalancer_id or listener_id must be specified.")
         if listener_id:
-            listener = conn.execute(select(LI).where(LI.c.id == listener_id, *visible(ctx, LI))).first()
-            if listener is None:
-                raise Invalid(f"Listener {listener_id} not found.")
+            listener = referenced(conn, ctx, LI, "Listener", listener_id)
             if lb_id and lb_id != listener.lb_loadbalancer_id:
                 raise Invalid("Validation failure: The listener is not on that load balancer.")
             if listener.default_pool_id:
@@ -260,7 +317,7 @@ class Pools(Family):
                               f"the listener protocol is '{listener.protocol}'.")
             lb_id = listener.lb_loadbalancer_id
             links["listener"] = listener.id
-        values["lb_loadbalancer_id"] = lb_for(conn, ctx, lb_id)
+        values["lb_loadbalancer_id"] = referenced(conn, ctx, LB, "Load Balancer", lb_id).id
         return values["lb_loadbalancer_id"]
 
     def created(self, conn: Connection, row: dict[str, Any], links: dict[str, str]) -> None:
@@ -270,11 +327,41 @@ class Pools(Family):
     def descendants(self, conn: Connection, row: Row) -> list[tuple[Table, Any]]:
         return [(ME, ME.c.lb_pool_id == row.id), (HM, HM.c.lb_pool_id == row.id)]
 
+    def check_delete(self, conn: Connection, row: Row) -> None:
+        policy = conn.execute(select(L7P.c.id).where(L7P.c.redirect_pool_id == row.id,
+                                                     L7P.c.provisioning_status != PENDING_DELETE)).first()
+        if policy:
+            raise Conflict(f"Pool {row.id} is in use by L7 policy {policy.id}")
 
-class Members(Family):
-    """Members live under a pool: `parent` is the pool id of the URL."""
 
+class Nested(Family):
+    """A kind that lives under a parent in its URL (members under a pool, rules under an L7
+    policy): `parent` is the parent's id, and only that parent's children are found."""
+
+    parent_table: Table
+    parent_kind: str
+    parent_column: str  # the child's column naming its parent
+
+    def parent(self, conn: Connection, ctx: Context, parent_id: str | None) -> Row:
+        return fetch(conn, ctx, self.parent_table, self.parent_kind, parent_id or "")
+
+    def rows(self, conn: Connection, ctx: Context, parent: str | None) -> list[Row]:
+        owner = self.parent(conn, ctx, parent)
+        return list(conn.execute(select(self.table).where(self.table.c[self.parent_column] == owner.id)
+                                 .order_by(self.table.c.created_at)))
+
+    def fetch(self, conn: Connection, ctx: Context, object_id: str, parent: str | None) -> Row:
+        owner = self.parent(conn, ctx, parent)
+        row = conn.execute(select(self.table).where(self.table.c.id == object_id,
+                                                    self.table.c[self.parent_column] == owner.id)).first()
+        if row is None:
+            raise NotFound(f"{self.kind} {object_id} not found.")
+        return row
+
+
+class Members(Nested):
     table, kind, resource = ME, "Member", "member"
+    parent_table, parent_kind, parent_column = PO, "Pool", "lb_pool_id"
 
     def render(self, conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         return render_members(conn, rows)
@@ -282,23 +369,9 @@ class Members(Family):
     def lb_of(self, conn: Connection, row: Row) -> str:
         return conn.execute(select(PO.c.lb_loadbalancer_id).where(PO.c.id == row.lb_pool_id)).scalar_one()
 
-    def pool(self, conn: Connection, ctx: Context, pool_id: str | None) -> Row:
-        return fetch(conn, ctx, PO, "Pool", pool_id or "")
-
-    def rows(self, conn: Connection, ctx: Context, parent: str | None) -> list[Row]:
-        pool = self.pool(conn, ctx, parent)
-        return list(conn.execute(select(ME).where(ME.c.lb_pool_id == pool.id).order_by(ME.c.created_at)))
-
-    def fetch(self, conn: Connection, ctx: Context, object_id: str, parent: str | None) -> Row:
-        pool = self.pool(conn, ctx, parent)
-        row = conn.execute(select(ME).where(ME.c.id == object_id, ME.c.lb_pool_id == pool.id)).first()
-        if row is None:
-            raise NotFound(f"Member {object_id} not found.")
-        return row
-
     def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
                 links: dict[str, str]) -> str:
-        pool = self.pool(conn, ctx, parent)
+        pool = self.parent(conn, ctx, parent)
         if values.get("subnet_id") and not conn.execute(
                 select(schema.subnets.c.id).where(schema.subnets.c.id == values["subnet_id"])).first():
             raise Invalid(f"Subnet {values['subnet_id']} not found.")
@@ -327,9 +400,7 @@ class HealthMonitors(Family):
     def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
                 links: dict[str, str]) -> str:
         pool_id = values.pop("pool_id")
-        pool = conn.execute(select(PO).where(PO.c.id == pool_id, *visible(ctx, PO))).first()
-        if pool is None:
-            raise Invalid(f"Pool {pool_id} not found.")
+        pool = referenced(conn, ctx, PO, "Pool", pool_id)
         if conn.execute(select(HM.c.id).where(HM.c.lb_pool_id == pool.id)).first():
             raise Conflict("This pool already has a health monitor")
         if values["type"] in HTTP_MONITORS:
@@ -349,6 +420,128 @@ class HealthMonitors(Family):
                           f"for {row.type} health monitors.")
 
 
+class L7Policies(Family):
+    """A listener's ordered policies. Positions run 1..n without gaps: a policy created or moved to a
+    taken position pushes the others down; one beyond the end is appended."""
+
+    table, kind, resource = L7P, "L7 Policy", "l7policy"
+
+    def render(self, conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+        return render_l7policies(conn, rows)
+
+    def lb_of(self, conn: Connection, row: Row) -> str:
+        return conn.execute(select(LI.c.lb_loadbalancer_id).where(LI.c.id == row.lb_listener_id)).scalar_one()
+
+    def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
+                links: dict[str, str]) -> str:
+        listener_id = values.pop("listener_id")
+        listener = referenced(conn, ctx, LI, "Listener", listener_id)
+        if listener.protocol != "HTTP":
+            raise Invalid(f"Validation failure: L7 policies need an HTTP listener; {listener_id} is "
+                          f"{listener.protocol}.")
+        self._check_action(conn, listener, values, None)
+        values["lb_listener_id"] = listener.id
+        values.setdefault("position", 2**31 - 1)  # the end, until `created` numbers it
+        return listener.lb_loadbalancer_id
+
+    def created(self, conn: Connection, row: dict[str, Any], links: dict[str, str]) -> None:
+        self._number(conn, row["lb_listener_id"], row["id"], row["position"])
+
+    def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
+        self._check_action(conn, conn.execute(select(LI).where(LI.c.id == row.lb_listener_id)).one(), values, row)
+
+    def updated(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
+        if "position" in values:
+            self._number(conn, row.lb_listener_id, row.id, values["position"])
+
+    def deleting(self, conn: Connection, row: Row) -> None:
+        self._number(conn, row.lb_listener_id)
+
+    def descendants(self, conn: Connection, row: Row) -> list[tuple[Table, Any]]:
+        return [(L7R, L7R.c.lb_l7policy_id == row.id)]
+
+    @staticmethod
+    def _check_action(conn: Connection, listener: Row, values: dict[str, Any], row: Row | None) -> None:
+        """The action's own field is required; the other actions' fields are cleared."""
+        def merged(key: str) -> Any:
+            return values[key] if key in values else getattr(row, key, None)
+
+        action = merged("action")
+        needed = REDIRECT_FIELDS.get(action)
+        if needed and not merged(needed):
+            raise Invalid(f"Validation failure: An L7 policy with action {action} needs {needed}.")
+        if action == "REDIRECT_TO_POOL":
+            pool = conn.execute(select(PO).where(PO.c.id == merged(needed), PO.c.lb_loadbalancer_id ==
+                                                 listener.lb_loadbalancer_id,
+                                                 PO.c.provisioning_status != PENDING_DELETE)).first()
+            if pool is None:
+                raise Invalid(f"Pool {merged(needed)} not found.")
+            if pool.protocol not in POOL_PROTOCOLS[listener.protocol]:
+                raise Invalid(f"Validation failure: The pool protocol '{pool.protocol}' is invalid while "
+                              f"the listener protocol is '{listener.protocol}'.")
+        for field in REDIRECT_FIELDS.values():
+            if field != needed:
+                values[field] = None
+        redirects = action in ("REDIRECT_TO_URL", "REDIRECT_PREFIX")
+        values["redirect_http_code"] = (merged("redirect_http_code") or REDIRECT_CODE) if redirects else None
+
+    @staticmethod
+    def _number(conn: Connection, listener_id: str, moving: str | None = None, wanted: int = 0) -> None:
+        """Number the listener's live policies 1..n, with `moving` at position `wanted`."""
+        rows = conn.execute(select(L7P.c.id, L7P.c.position).where(
+            L7P.c.lb_listener_id == listener_id, L7P.c.provisioning_status != PENDING_DELETE)
+            .order_by(L7P.c.position, L7P.c.created_at)).all()
+        order = [r.id for r in rows if r.id != moving]
+        if moving is not None:
+            order.insert(min(wanted, len(order) + 1) - 1, moving)
+        current = {r.id: r.position for r in rows}
+        for position, policy_id in enumerate(order, 1):
+            if current[policy_id] != position:
+                conn.execute(update(L7P).where(L7P.c.id == policy_id).values(position=position))
+
+
+class L7Rules(Nested):
+    table, kind, resource = L7R, "L7 Rule", "l7rule"
+    parent_table, parent_kind, parent_column = L7P, "L7 Policy", "lb_l7policy_id"
+
+    def render(self, conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+        return render_l7rules(conn, rows)
+
+    def lb_of(self, conn: Connection, row: Row) -> str:
+        return conn.execute(select(LI.c.lb_loadbalancer_id).join(L7P, L7P.c.lb_listener_id == LI.c.id)
+                            .where(L7P.c.id == row.lb_l7policy_id)).scalar_one()
+
+    def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
+                links: dict[str, str]) -> str:
+        policy = self.parent(conn, ctx, parent)
+        self._check_rule(values, None)
+        values["lb_l7policy_id"] = policy.id
+        return L7Policies().lb_of(conn, policy)
+
+    def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
+        self._check_rule(values, row)
+
+    @staticmethod
+    def _check_rule(values: dict[str, Any], row: Row | None) -> None:
+        def merged(key: str) -> Any:
+            return values[key] if key in values else getattr(row, key, None)
+
+        kind, compare, value = merged("type"), merged("compare_type"), merged("value")
+        if kind in TLS_RULES:
+            raise Invalid(f"Validation failure: {kind} rules need TLS termination, which listeners here do not do.")
+        if kind in KEYED_RULES and not merged("key"):
+            raise Invalid(f"Validation failure: A {kind} rule needs a key.")
+        if kind not in KEYED_RULES:
+            values["key"] = None
+        if kind == "FILE_TYPE" and compare not in ("EQUAL_TO", "REGEX"):
+            raise Invalid("Validation failure: FILE_TYPE rules compare with EQUAL_TO or REGEX.")
+        if compare == "REGEX":
+            try:
+                re.compile(value)
+            except re.error:
+                raise Invalid(f"Validation failure: '{value}' is not a valid regular expression.") from None
+
+
 def render_trees(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     """Each load balancer with everything to configure in it (objects being deleted left out):
     what the change feed carries to agents."""
@@ -365,7 +558,18 @@ def render_trees(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         pools = render_pools(conn, pool_rows)
         for pool in pools:
             pool.update(members=members[pool["id"]], healthmonitor=monitors.get(pool["id"]))
-        listeners = render_listeners(conn, live(conn, select(LI).where(LI.c.lb_loadbalancer_id == row.id), LI))
+        listener_rows = live(conn, select(LI).where(LI.c.lb_loadbalancer_id == row.id), LI)
+        listeners = render_listeners(conn, listener_rows)
+        policy_rows = live(conn, select(L7P).where(L7P.c.lb_listener_id.in_([r.id for r in listener_rows])), L7P)
+        rule_rows = live(conn, select(L7R).where(L7R.c.lb_l7policy_id.in_([p.id for p in policy_rows])), L7R)
+        rules: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for rule_row, rule in zip(rule_rows, render_l7rules(conn, rule_rows), strict=True):
+            rules[rule_row.lb_l7policy_id].append(rule)
+        policies: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for policy in render_l7policies(conn, policy_rows):
+            policies[policy["listener_id"]].append({**policy, "rules": rules[policy["id"]]})
+        for listener in listeners:
+            listener["l7policies"] = sorted(policies[listener["id"]], key=lambda p: p["position"])
         body.update(revision=row.feed_revision, listeners=listeners, pools=pools)
         out.append(body)
     return out

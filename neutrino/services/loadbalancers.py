@@ -1,12 +1,12 @@
 """Load balancers (Octavia v2): the rules, the statuses, and realization by agents.
 
 Statuses follow Octavia. A write to a load balancer or anything under it
-(listener, pool, member, health monitor) puts that object in PENDING_CREATE,
-PENDING_UPDATE or PENDING_DELETE and the load balancer in PENDING_UPDATE (or
-its own pending state); while the load balancer is PENDING_* the whole tree
-is immutable (409). Each such write records one "loadbalancer" change in the
-feed, carrying the whole tree (`render_trees`), and stores that change's
-revision in `feed_revision`.
+(listener, pool, member, health monitor, L7 policy or rule) puts that object
+in PENDING_CREATE, PENDING_UPDATE or PENDING_DELETE and the load balancer in
+PENDING_UPDATE (or its own pending state); while the load balancer is
+PENDING_* the whole tree is immutable (409). Each such write records one
+"loadbalancer" change in the feed, carrying the whole tree (`render_trees`),
+and stores that change's revision in `feed_revision`.
 
 Realization. The agent that hosts a load balancer (the host its VIP port is
 bound to) renders the tree into an haproxy configuration and reports, per
@@ -38,6 +38,7 @@ from neutrino.services import common, networks, ports, subnets
 
 LB, LI, PO, ME, HM = (schema.lb_loadbalancers, schema.lb_listeners, schema.lb_pools,
                       schema.lb_members, schema.lb_healthmonitors)
+L7P, L7R = schema.lb_l7policies, schema.lb_l7rules
 P, AG, ST = schema.ports, schema.agents, schema.lb_listener_stats
 
 ACTIVE, ERROR = "ACTIVE", "ERROR"
@@ -50,7 +51,7 @@ AGENT_ALIVE = timedelta(seconds=30)
 QUOTA_DEFAULTS = {"load_balancer": -1, "listener": -1, "pool": -1, "member": -1, "health_monitor": -1,
                   "l7policy": -1, "l7rule": -1}
 QUOTA_TABLES: dict[str, Table] = {"load_balancer": LB, "listener": LI, "pool": PO, "member": ME,
-                                  "health_monitor": HM}
+                                  "health_monitor": HM, "l7policy": L7P, "l7rule": L7R}
 # haproxy's view of a server -> the member's operating status
 HEALTH = {"UP": ONLINE, "DOWN": ERROR, "MAINT": OFFLINE, "NO_CHECK": NO_MONITOR}
 # Octavia's statistics; all but the first count up from the listener's creation.
@@ -118,7 +119,10 @@ def lock_tree(conn: Connection, lb_id: str) -> Row:
 def tree(lb_id: str) -> list[tuple[Table, ColumnElement[bool]]]:
     """Each table under a load balancer with the condition that selects its part (leaves first)."""
     pools = select(PO.c.id).where(PO.c.lb_loadbalancer_id == lb_id)
+    listeners = select(LI.c.id).where(LI.c.lb_loadbalancer_id == lb_id)
+    policies = select(L7P.c.id).where(L7P.c.lb_listener_id.in_(listeners))
     return [(ME, ME.c.lb_pool_id.in_(pools)), (HM, HM.c.lb_pool_id.in_(pools)),
+            (L7R, L7R.c.lb_l7policy_id.in_(policies)), (L7P, L7P.c.lb_listener_id.in_(listeners)),
             (LI, LI.c.lb_loadbalancer_id == lb_id), (PO, PO.c.lb_loadbalancer_id == lb_id)]
 
 
@@ -454,6 +458,10 @@ def record_health(conn: Connection, lb: Row, members: dict[str, str]) -> None:
         set_operating(conn, LI, listener, status)
     if any(s in (DEGRADED, ERROR) for s in pool_status.values()):
         worst = DEGRADED
+    for table, where in tree(lb.id):
+        if table in (L7P, L7R):  # no health of their own: on while enabled
+            for row in conn.execute(select(table).where(where)):
+                set_operating(conn, table, row, ONLINE if row.admin_state_up else OFFLINE)
     set_operating(conn, LB, lb, OFFLINE if not lb.admin_state_up else worst)
 
 

@@ -220,6 +220,95 @@ def test_project_isolation_and_quotas(api: Api, subnet: dict[str, Any]) -> None:
             "loadbalancer")
 
 
+def test_l7_policies_order_actions_and_rules(api: Api, subnet: dict[str, Any]) -> None:
+    client = octavia(api.demo)
+    lb = make_lb(api, subnet)
+
+    def make(path: str, member: str, **body: Any) -> dict[str, Any]:
+        item = created(client.post(path, json={member: body}), member)
+        realize(api)
+        return item
+
+    def put(path: str, member: str, **body: Any) -> dict[str, Any]:
+        response = client.put(path, json={member: body})
+        assert response.status_code == 200, response.text
+        realize(api)
+        item: dict[str, Any] = response.json()[member]
+        return item
+
+    def order() -> list[tuple[int, str]]:
+        return sorted((p["position"], p["name"]) for p in client.get("/l7policies").json()["l7policies"])
+
+    http = make("/listeners", "listener", loadbalancer_id=lb["id"], protocol="HTTP", protocol_port=80)
+    tcp = make("/listeners", "listener", loadbalancer_id=lb["id"], protocol="TCP", protocol_port=81)
+    images = make("/pools", "pool", loadbalancer_id=lb["id"], protocol="HTTP", lb_algorithm="ROUND_ROBIN")
+    policy = {"listener_id": http["id"]}
+    expect_fault(client.post("/l7policies", json={"l7policy": {"listener_id": tcp["id"], "action": "REJECT"}}),
+                 400, "L7 policies need an HTTP listener")
+    expect_fault(client.post("/l7policies", json={"l7policy": {**policy, "action": "REDIRECT_TO_POOL"}}), 400,
+                 "An L7 policy with action REDIRECT_TO_POOL needs redirect_pool_id.")
+    expect_fault(client.post("/l7policies", json={"l7policy": {**policy, "action": "REDIRECT_TO_URL",
+                                                              "redirect_url": "example.com"}}), 400, "redirect_url")
+    expect_fault(client.post("/l7policies", json={"l7policy": {**policy, "action": "DROP"}}), 400, "DROP")
+    expect_fault(client.post("/l7policies", json={"l7policy": {**policy, "action": "REJECT", "position": 0}}), 400,
+                 "position")
+
+    to_pool = make("/l7policies", "l7policy", **policy, name="a", action="REDIRECT_TO_POOL",
+                   redirect_pool_id=images["id"], redirect_url="https://ignored.example")
+    assert (to_pool["position"], to_pool["redirect_url"], to_pool["redirect_http_code"]) == (1, None, None)
+    assert to_pool["provisioning_status"] == "PENDING_CREATE"
+    expect_fault(client.delete(f"/pools/{images['id']}"), 409, f"Pool {images['id']} is in use by L7 policy")
+    to_url = make("/l7policies", "l7policy", **policy, name="b", action="REDIRECT_TO_URL",
+                  redirect_url="https://example.com/moved")
+    assert (to_url["position"], to_url["redirect_http_code"]) == (2, 302)
+    reject = make("/l7policies", "l7policy", **policy, name="c", action="REJECT", position=1)
+    assert order() == [(1, "c"), (2, "a"), (3, "b")]
+    listener = client.get(f"/listeners/{http['id']}").json()["listener"]
+    assert listener["l7policies"] == [{"id": p["id"]} for p in (reject, to_pool, to_url)]
+    put(f"/l7policies/{to_url['id']}", "l7policy", position=1)
+    assert order() == [(1, "b"), (2, "c"), (3, "a")]
+    put(f"/l7policies/{reject['id']}", "l7policy", position=99)  # beyond the end: the last
+    assert order() == [(1, "b"), (2, "a"), (3, "c")]
+    changed = put(f"/l7policies/{to_pool['id']}", "l7policy", action="REDIRECT_PREFIX",
+                  redirect_prefix="https://example.com", redirect_http_code=301)
+    assert (changed["redirect_pool_id"], changed["redirect_prefix"], changed["redirect_http_code"]) == (
+        None, "https://example.com", 301)
+
+    rules = f"/l7policies/{to_url['id']}/rules"
+    for body, text in (({"type": "HEADER", "compare_type": "EQUAL_TO", "value": "x"}, "A HEADER rule needs a key."),
+                       ({"type": "PATH", "compare_type": "REGEX", "value": "(["}, "not a valid regular expression"),
+                       ({"type": "PATH", "compare_type": "EQUAL_TO", "value": "/a b"}, "without spaces or quotes"),
+                       ({"type": "SSL_CONN_HAS_CERT", "compare_type": "EQUAL_TO", "value": "x"}, "TLS termination"),
+                       ({"type": "FILE_TYPE", "compare_type": "CONTAINS", "value": "jpg"}, "EQUAL_TO or REGEX"),
+                       ({"type": "PATH", "compare_type": "EQUAL_TO", "value": "/", "name": "x"}, "Unknown attribute")):
+        expect_fault(client.post(rules, json={"rule": body}), 400, text)
+    rule = make(rules, "rule", type="PATH", compare_type="STARTS_WITH", value="/old", key="ignored")
+    assert "name" not in rule and (rule["key"], rule["invert"], rule["value"]) == (None, False, "/old")
+    assert client.get(f"{rules}/{rule['id']}").json()["rule"]["provisioning_status"] == "ACTIVE"
+    shown = client.get(f"/l7policies/{to_url['id']}").json()["l7policy"]
+    assert (shown["rules"], shown["provisioning_status"], shown["operating_status"]) == (
+        [{"id": rule["id"]}], "ACTIVE", "ONLINE")
+
+    admin = octavia(api.admin)
+    assert admin.put(f"/quotas/{api.demo.project_id}", json={"quota": {"l7policy": 3}}).status_code == 202
+    expect_fault(client.post("/l7policies", json={"l7policy": {**policy, "action": "REJECT"}}), 403,
+                 "Quota has been met for resources: L7Policy")
+    assert admin.delete(f"/quotas/{api.demo.project_id}").status_code == 204
+
+    other = octavia(api.demo2)
+    expect_fault(other.get(f"/l7policies/{to_url['id']}"), 404, "not found")
+    expect_fault(other.get(rules), 404, "not found")
+    assert other.get("/l7policies").json()["l7policies"] == []
+    # A deleted policy leaves no gap; a deleted listener takes its policies and their rules.
+    assert client.delete(f"/l7policies/{to_url['id']}").status_code == 204
+    realize(api)
+    assert order() == [(1, "a"), (2, "c")]
+    assert client.delete(f"/listeners/{http['id']}").status_code == 204
+    realize(api)
+    assert client.get("/l7policies").json()["l7policies"] == []
+    expect_fault(client.get(rules), 404, "not found")
+
+
 def counted(worker: str, active: int, total: int, bytes_in: int, bytes_out: int, errors: int = 0) -> dict[str, Any]:
     """One listener's counters as an haproxy worker shows them (its own, since it started)."""
     return {"worker": worker, "active_connections": active, "total_connections": total, "bytes_in": bytes_in,

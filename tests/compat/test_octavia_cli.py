@@ -86,6 +86,20 @@ def test_s6_with_the_loadbalancer_commands(live_server: LiveServer, admin: Sessi
     expected = {k: v for k, v in counted.items() if k != "worker"}
     assert cli("stats", "show", "s6-lb") == expected
     assert cli("listener", "stats", "show", "http") == expected
+    reject = cli("l7policy", "create", "--name", "no-admin", "--action", "REJECT", "http")
+    realize(live_server, admin)
+    rule = cli("l7rule", "create", "--type", "PATH", "--compare-type", "STARTS_WITH", "--value", "/admin",
+               reject["id"])
+    realize(live_server, admin)
+    redirect = cli("l7policy", "create", "--name", "old-site", "--action", "REDIRECT_TO_URL", "--redirect-url",
+                   "https://example.com/", "--position", "1", "http")
+    realize(live_server, admin)
+    assert [(p["name"], p["position"]) for p in cli("l7policy", "list")] == [("no-admin", 2), ("old-site", 1)]
+    assert cli("l7rule", "show", reject["id"], rule["id"])["value"] == "/admin"
+    assert cli("l7policy", "show", "old-site")["redirect_http_code"] == 302
+    cli("l7policy", "delete", redirect["id"], output=False)
+    realize(live_server, admin)
+    assert cli("l7policy", "show", "no-admin")["position"] == 1
     shown = live_server.run_cli("loadbalancer", "status", "show", "s6-lb", cloud=DEMO)  # prints JSON itself
     status = json.loads(shown.stdout)
     assert status["loadbalancer"]["listeners"][0]["pools"][0]["name"] == "web servers"
@@ -123,6 +137,13 @@ def test_sdk_load_balancer_proxy(live_server: LiveServer, admin: Session, subnet
         assert [m.id for m in lbs.members(pool)] == [member.id]
         assert lbs.get_pool(pool.id).lb_algorithm == "LEAST_CONNECTIONS"
         assert [found.name for found in lbs.load_balancers()] == ["sdk-lb"]
+        web = lbs.create_listener(load_balancer_id=lb.id, protocol="HTTP", protocol_port=80)
+        realize(live_server, admin)
+        policy = lbs.create_l7_policy(listener_id=web.id, action="REJECT")
+        realize(live_server, admin)
+        rule = lbs.create_l7_rule(policy, type="HEADER", key="X-Beta", compare_type="EQUAL_TO", rule_value="1")
+        realize(live_server, admin)
+        assert [r.id for r in lbs.l7_rules(policy)] == [rule.id] and lbs.get_l7_policy(policy.id).position == 1
         realize(live_server, admin, {listener.id: {"worker": "7@1", "total_connections": 3, "bytes_in": 30}})
         assert (lbs.get_load_balancer_statistics(lb.id).total_connections,
                 lbs.get_listener_statistics(listener.id).bytes_in) == (3, 30)

@@ -230,6 +230,49 @@ def test_weights_persistence_least_connections_and_reload_keeps_connections(
     assert holder.stdout.readline().strip() in ("WEB1", "WEB2")
 
 
+def test_l7_policies_route_reject_and_redirect(cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]) -> None:
+    lb, listener = balancer["lb"], balancer["listener"]
+    vip, client = lb["vip_address"], web["CLIENT"]["netns"]
+    for name in ("WEB1", "WEB2"):
+        (cloud.www / name / "images").mkdir(exist_ok=True)
+        (cloud.www / name / "images" / "index.html").write_text(f"{name} images\n")
+
+    def ask(path: str, *curl: str) -> str:
+        return cloud.run(client, "curl", "-s", "-m", "2", *curl, f"http://{vip}{path}").stdout.strip()
+
+    # /images/ goes to a pool of WEB2 alone (made with the openstack CLI); the rest stays round robin.
+    images = cloud.lb_change("POST", "pools", lb["id"], {"pool": {
+        "loadbalancer_id": lb["id"], "name": "images", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}})
+    cloud.lb_change("POST", f"pools/{images['id']}/members", lb["id"], {"member": {
+        "address": web["WEB2"]["ip"], "protocol_port": WEB_PORT}})
+    to_images = cloud.cli("loadbalancer", "l7policy", "create", "--name", "images", "--action", "REDIRECT_TO_POOL",
+                          "--redirect-pool", images["id"], "--wait", listener["id"])
+    cloud.cli("loadbalancer", "l7rule", "create", "--type", "PATH", "--compare-type", "STARTS_WITH", "--value",
+              "/images", "--wait", to_images["id"])
+    assert {ask("/images/") for _ in range(6)} == {"WEB2 images"}
+    assert {ask("/") for _ in range(8)} == {"WEB1", "WEB2"}
+
+    # A REJECT on a header answers 403, before any pool policy; a host name gets a prefix redirect.
+    reject = cloud.lb_change("POST", "l7policies", lb["id"], {"l7policy": {
+        "listener_id": listener["id"], "action": "REJECT", "position": 2}})
+    cloud.lb_change("POST", f"l7policies/{reject['id']}/rules", lb["id"], {"rule": {
+        "type": "HEADER", "key": "X-Block", "compare_type": "EQUAL_TO", "value": "yes"}})
+    moved = cloud.lb_change("POST", "l7policies", lb["id"], {"l7policy": {
+        "listener_id": listener["id"], "action": "REDIRECT_PREFIX", "redirect_prefix": "https://new.example",
+        "redirect_http_code": 301}})
+    cloud.lb_change("POST", f"l7policies/{moved['id']}/rules", lb["id"], {"rule": {
+        "type": "HOST_NAME", "compare_type": "ENDS_WITH", "value": "old.example"}})
+    status = ("-o", "/dev/null", "-w", "%{http_code} %{redirect_url}")
+    assert ask("/images/", *status, "-H", "X-Block: yes") == "403"
+    assert ask("/images/", *status) == "200"
+    assert ask("/a/page", *status, "-H", "Host: www.OLD.example") == "301 https://new.example/a/page"
+    assert ask("/", *status, "-H", "Host: www.new.example") == "200"
+    # An inverted rule turns the policy around: everything but the header is rejected.
+    rule = cloud.lb(f"l7policies/{reject['id']}/rules")["rules"][0]
+    cloud.lb_change("PUT", f"l7policies/{reject['id']}/rules/{rule['id']}", lb["id"], {"rule": {"invert": True}})
+    assert (ask("/", *status), ask("/", *status, "-H", "X-Block: yes")) == ("403", "200")
+
+
 def test_cascade_delete_removes_namespace_and_haproxy(cloud: LbCloud, balancer: dict[str, Any]) -> None:
     lb = balancer["lb"]
     netns = f"{cloud.prefix}{cloud.host}-qlbaas-{lb['id']}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 from typing import Any
 
 from neutrino.plan import HostConfig
@@ -65,3 +67,40 @@ def test_health_monitor_and_persistence() -> None:
 
 def test_no_listener_no_haproxy() -> None:
     assert render_proxies({**tree(), "listeners": []}) == ""
+
+
+def test_l7_policies_render_in_octavia_precedence_and_haproxy_accepts_them(tmp_path: Path) -> None:
+    def rule(rule_id: str, kind: str, compare: str, value: str, key: str | None = None, **extra: Any) -> dict[str, Any]:
+        return {"id": rule_id, "type": kind, "compare_type": compare, "value": value, "key": key, **extra}
+
+    policies = [
+        {"id": "to-images", "position": 1, "action": "REDIRECT_TO_POOL", "redirect_pool_id": "p1",
+         "rules": [rule("r1", "PATH", "STARTS_WITH", "/images"), rule("r2", "FILE_TYPE", "EQUAL_TO", "png")]},
+        {"id": "moved", "position": 2, "action": "REDIRECT_PREFIX", "redirect_prefix": "https://new.example",
+         "redirect_http_code": 301, "rules": [rule("r3", "HOST_NAME", "ENDS_WITH", "old.example")]},
+        {"id": "blocked", "position": 3, "action": "REJECT",
+         "rules": [rule("r4", "HEADER", "EQUAL_TO", "yes", key="X-Block"),
+                   rule("r5", "COOKIE", "REGEX", "^a.*$", key="session", invert=True)]},
+        {"id": "elsewhere", "position": 4, "action": "REDIRECT_TO_URL", "redirect_url": "https://example.com/x",
+         "redirect_http_code": 302, "rules": [rule("r6", "FILE_TYPE", "REGEX", "jpe?g")]},
+        {"id": "no-rules", "position": 5, "action": "REJECT", "rules": []},
+        {"id": "off", "position": 6, "action": "REJECT", "admin_state_up": False,
+         "rules": [rule("r7", "PATH", "CONTAINS", "x")]},
+    ]
+    lb = tree()
+    lb["listeners"][0]["l7policies"] = policies
+    config = render_proxies(lb)
+    acls = ["acl r1 path -m beg '/images'", "acl r2 path -m end '.png'", "acl r3 req.hdr(host) -i -m end 'old.example'",
+            "acl r4 req.hdr(X-Block) -m str 'yes'", "acl r5 req.cook(session) -m reg '^a.*$'",
+            "acl r6 path -m reg '\\.(jpe?g)$'"]
+    # Rejections, then redirects, then pools, whatever their positions; the default pool last.
+    actions = ["http-request deny deny_status 403 if r4 !r5",
+               "http-request redirect prefix 'https://new.example' code 301 if r3",
+               "http-request redirect location 'https://example.com/x' code 302 if r6",
+               "use_backend p1 if r1 r2", "default_backend p1"]
+    assert "".join(f"    {line}\n" for line in [*acls, *actions]) in config
+    assert "r7" not in config
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(config + "\n")
+    checked = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
