@@ -7,6 +7,8 @@ prefix), two web server instances and a client instance, then measures:
 - `lb_create_to_serving`: the whole S6 tree (load balancer, HTTP listener,
   round-robin pool, two members, each call made as soon as the previous one
   is ACTIVE) from the first POST to the first answer through the VIP;
+- `lb_populated_to_serving`: the same tree in one fully populated POST, to
+  the first answer;
 - `rps`: HTTP requests per second from the client to one member directly
   and through a VIP whose pool holds only that member (same client,
   keep-alive connections from it, ApacheBench when installed), for two web
@@ -143,7 +145,7 @@ def setup(api: Api, tmp: Path) -> dict[str, Any]:
 
 def measure(api: Api, world: dict[str, Any], runs: int, seconds: float, pairs: int) -> dict[str, Any]:
     client, subnet_id = world["CLIENT"]["netns"], world["subnet"]["id"]
-    to_active, to_serving = [], []
+    to_active, to_serving, populated = [], [], []
     for run in range(runs):
         started = time.monotonic()
         lb = api.post("/load-balancer/v2/lbaas/loadbalancers", {"loadbalancer": {
@@ -162,6 +164,15 @@ def measure(api: Api, world: dict[str, Any], runs: int, seconds: float, pairs: i
         while not answers(client, lb["vip_address"]):
             time.sleep(0.001)
         to_serving.append(time.monotonic() - started)
+        started = time.monotonic()
+        members = [{"address": world[name]["ip"], "protocol_port": S6_PORT} for name in ("WEB1", "WEB2")]
+        whole = api.post("/load-balancer/v2/lbaas/loadbalancers", {"loadbalancer": {
+            "name": f"bench-one-{run}", "vip_subnet_id": subnet_id, "listeners": [{
+                "protocol": "HTTP", "protocol_port": 80, "default_pool": {
+                    "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "members": members}}]}})
+        while not answers(client, whole["vip_address"]):
+            time.sleep(0.001)
+        populated.append(time.monotonic() - started)
     # The last tree serves the throughput test, its pool reduced to WEB1 alone; a second
     # listener's pool has WEB1's microserver.
     members = api.http.get(f"/load-balancer/v2/lbaas/pools/{pool['id']}/members").json()["members"]
@@ -185,6 +196,7 @@ def measure(api: Api, world: dict[str, Any], runs: int, seconds: float, pairs: i
         rps[server] = {"direct": round(statistics.median(direct)), "via_vip": round(statistics.median(via)),
                        "ratio": statistics.median(ratios), "ratios": ratios}
     return {"lb_create_to_active": latencies(to_active), "lb_create_to_serving": latencies(to_serving),
+            "lb_populated_to_serving": latencies(populated),
             "rps": rps,
             "client": "ab" if shutil.which("ab") else "python", "client_connections": CONNECTIONS}
 

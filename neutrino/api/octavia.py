@@ -1,12 +1,14 @@
 """The Octavia v2 API at /load-balancer: load balancers, listeners, pools, members, health monitors,
 L7 policies and rules, and the statistics haproxy counts for load balancers and listeners.
 
-Served under both `/v2` (openstacksdk) and `/v2.0` (python-octaviaclient).
+A load balancer can be created with its whole tree in one call (Octavia's
+fully populated create). Served under both `/v2` (openstacksdk) and `/v2.0`
+(python-octaviaclient).
 Errors take Octavia's shape, `{"faultcode", "faultstring", "debuginfo"}`,
 whether they come from the load balancer rules or from the Neutron port
 underneath (a VIP address already taken is a 409 here too). Lists filter on
-any attribute, project `fields`, sort (`sort=key:dir`) and page
-(`limit`/`marker`, `<collection>_links`).
+the objects' attributes (a filter on another name is ignored), project
+`fields`, sort (`sort=key:dir`) and page (`limit`/`marker`, `<collection>_links`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from starlette.routing import BaseRoute, Route
 from neutrino import errors
 from neutrino.api.errors import json_response
 from neutrino.api.octavia_shapes import (
-    HEALTHMONITOR, L7POLICY, L7RULE, LISTENER, LOADBALANCER, MEMBER, POOL, QUOTA, Field, parse,
+    HEALTHMONITOR, L7POLICY, L7RULE, LISTENER, LOADBALANCER, MEMBER, POOL, QUOTA, Field, parse, parse_loadbalancer,
 )
 from neutrino.api.v2 import Authenticate
 from neutrino.context import Context
@@ -126,8 +128,11 @@ def routes(db: Database, authenticate: Authenticate, public_url: str) -> list[Ba
     # -- load balancers ---------------------------------------------------------------------
     async def lb_index(request: Request, ctx: Context) -> Response:
         if request.method == "POST":
-            values = parse(await body_of(request), "loadbalancer", LOADBALANCER, create=True)
-            item = await run_in_threadpool(lbs.create, db, ctx, values)
+            values, listeners, pools = parse_loadbalancer(await body_of(request))
+            if listeners or pools:
+                item = await run_in_threadpool(lbaas.create_populated, db, ctx, values, listeners, pools)
+            else:
+                item = await run_in_threadpool(lbs.create, db, ctx, values)
             return json_response({"loadbalancer": item}, 201)
         return listing(request, "loadbalancers", await run_in_threadpool(lbs.list, db, ctx))
 

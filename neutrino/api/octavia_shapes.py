@@ -169,6 +169,64 @@ QUOTA = {name: Field(ranged_int(-1, 2**31 - 1, allow_none=True), put=True)
          for name in ("load_balancer", "listener", "pool", "member", "health_monitor", "l7policy", "l7rule")}
 
 
+def without(fields: dict[str, Field], *keys: str) -> dict[str, Field]:
+    """A shape inside a fully populated create, where the tree gives these (the parents' ids)."""
+    return {key: field for key, field in fields.items() if key not in keys}
+
+
+def parse_loadbalancer(body: Any) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """A load balancer create, fully populated or not: its values, listeners and pools, each part
+    checked with its own shape (the nested parts keep their nested parts under the same keys)."""
+    if not isinstance(body, dict) or not isinstance(body.get("loadbalancer"), dict):
+        return parse(body, "loadbalancer", LOADBALANCER, create=True), [], []  # refused there
+    lb = dict(body["loadbalancer"])
+    listeners, pools = _items(lb, "listeners"), _items(lb, "pools")
+    values = parse({"loadbalancer": lb}, "loadbalancer", LOADBALANCER, create=True)
+    return values, [_listener(item) for item in listeners], [_pool(item) for item in pools]
+
+
+def _items(parent: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    items = parent.pop(key, None) or []
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise Invalid(f"Invalid input for field/attribute {key}. Value: '{items}'. It must be a list of objects.")
+    return [dict(item) for item in items]
+
+
+def _pool(item: dict[str, Any]) -> dict[str, Any]:
+    members, monitor = _items(item, "members"), item.pop("healthmonitor", None)
+    values = parse({"pool": item}, "pool", without(POOL, "loadbalancer_id", "listener_id"), create=True)
+    values["members"] = [parse({"member": member}, "member", MEMBER, create=True) for member in members]
+    if monitor is not None:
+        values["healthmonitor"] = parse({"healthmonitor": monitor}, "healthmonitor",
+                                        without(HEALTHMONITOR, "pool_id"), create=True)
+    return values
+
+
+def _pool_or_name(item: Any, key: str) -> dict[str, Any] | None:
+    """A pool given in place, or {"name": ...} naming one of the load balancer's pools."""
+    if item is None:
+        return None
+    if not isinstance(item, dict):
+        raise Invalid(f"Invalid input for field/attribute {key}. Value: '{item}'. It must be an object.")
+    return {"name": string()(item["name"])} if set(item) == {"name"} else _pool(dict(item))
+
+
+def _listener(item: dict[str, Any]) -> dict[str, Any]:
+    default, policies = item.pop("default_pool", None), _items(item, "l7policies")
+    values = parse({"listener": item}, "listener", without(LISTENER, "loadbalancer_id"), create=True)
+    values["default_pool"] = _pool_or_name(default, "default_pool")
+    values["l7policies"] = [_policy(policy) for policy in policies]
+    return values
+
+
+def _policy(item: dict[str, Any]) -> dict[str, Any]:
+    redirect, rules = item.pop("redirect_pool", None), _items(item, "rules")
+    values = parse({"l7policy": item}, "l7policy", without(L7POLICY, "listener_id"), create=True)
+    values["redirect_pool"] = _pool_or_name(redirect, "redirect_pool")
+    values["rules"] = [parse({"rule": rule}, "rule", L7RULE, create=True) for rule in rules]
+    return values
+
+
 def parse(body: Any, member: str, fields: dict[str, Field], *, create: bool) -> dict[str, Any]:
     """`{member: {...}}` -> converted values; Octavia's 400 messages for what does not fit."""
     if not isinstance(body, dict) or not isinstance(body.get(member), dict):

@@ -20,6 +20,7 @@ from neutrino.services.loadbalancers import (
     HM, L7P, L7R, LB, LI, ME, NO_MONITOR, OFFLINE, PENDING_DELETE, PENDING_UPDATE, PO, Conflict, Invalid, NotFound, base_body,
     check_quota, fetch, lock_tree, new_row, publish, require_writer, statistics, update_object, visible,
 )
+from neutrino.services.loadbalancers import PENDING_CREATE, LoadBalancers
 from neutrino.services.loadbalancers import render as render_loadbalancers
 
 # A pool serves the listener protocols it can speak to its members.
@@ -193,19 +194,27 @@ class Family:
 
     def create(self, db: Database, ctx: Context, values: dict[str, Any], parent: str | None = None) -> dict[str, Any]:
         require_writer(ctx)
-        tags = values.pop("tags", [])
         with db.write() as conn:
-            links: dict[str, str] = {}
-            lb = lock_tree(conn, self.prepare(conn, ctx, values, parent, links))
-            row = {**new_row(ctx, values, self.initial_operating(conn, values)), **values}
-            row["project_id"] = lb.project_id
-            check_quota(conn, lb.project_id, self.resource)
-            common.insert_resource(conn, self.table, self.resource, row)
-            self.created(conn, row, links)
-            if tags:
-                common.set_tags(conn, self.table, self.resource, self.fetch(conn, ctx, row["id"], parent), tags, None)
+            object_id, lb = self.add(conn, ctx, values, parent)
             publish(conn, lb)
-            return self.render(conn, [self.fetch(conn, ctx, row["id"], parent)])[0]
+            return self.render(conn, [self.fetch(conn, ctx, object_id, parent)])[0]
+
+    def add(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
+            building: Row | None = None) -> tuple[str, Row]:
+        """Insert one object; its id and its load balancer. `building`: the load balancer that the
+        same request creates (new, so there is no earlier change to wait for)."""
+        tags = values.pop("tags", [])
+        links: dict[str, str] = {}
+        lb_id = self.prepare(conn, ctx, values, parent, links)
+        lb = building if building is not None else lock_tree(conn, lb_id)
+        row = {**new_row(ctx, values, self.initial_operating(conn, values)), **values}
+        row["project_id"] = lb.project_id
+        check_quota(conn, lb.project_id, self.resource)
+        common.insert_resource(conn, self.table, self.resource, row)
+        self.created(conn, row, links)
+        if tags:
+            common.set_tags(conn, self.table, self.resource, self.fetch(conn, ctx, row["id"], parent), tags, None)
+        return row["id"], lb
 
     def initial_operating(self, conn: Connection, values: dict[str, Any]) -> str:
         return OFFLINE
@@ -540,6 +549,55 @@ class L7Rules(Nested):
                 re.compile(value)
             except re.error:
                 raise Invalid(f"Validation failure: '{value}' is not a valid regular expression.") from None
+
+
+def create_populated(db: Database, ctx: Context, values: dict[str, Any], listeners: list[dict[str, Any]],
+                     pools: list[dict[str, Any]]) -> dict[str, Any]:
+    """POST /loadbalancers with its tree (Octavia's fully populated create): listeners with their
+    default pool and L7 policies (with rules), pools with members and health monitor. A listener's
+    default pool or a policy's redirect pool is given in place or by the name of one of `pools`.
+    It is one transaction and one change for the agents; everything is PENDING_CREATE until the
+    agent runs it, and the answer is the whole tree."""
+    require_writer(ctx)
+    with db.write() as conn:
+        lb = LoadBalancers().add(conn, ctx, values)
+        named = {pool.get("name"): _add_pool(conn, ctx, lb, pool) for pool in pools}
+
+        def pool_for(given: dict[str, Any], **link: str) -> str:
+            if set(given) != {"name"}:
+                return _add_pool(conn, ctx, lb, {**given, **link})
+            if given["name"] not in named:
+                raise Invalid(f"Validation failure: Pool '{given['name']}' is not among the load balancer's pools.")
+            return named[given["name"]]
+
+        for listener in listeners:
+            default, policies = listener.pop("default_pool", None), listener.pop("l7policies", [])
+            if default is not None and set(default) == {"name"}:
+                listener["default_pool_id"] = pool_for(default)
+            listener_id, _ = Listeners().add(conn, ctx, {**listener, "loadbalancer_id": lb.id}, None, lb)
+            if default is not None and set(default) != {"name"}:
+                pool_for(default, listener_id=listener_id)
+            for policy in policies:
+                redirect, rules = policy.pop("redirect_pool", None), policy.pop("rules", [])
+                if redirect is not None:
+                    policy["redirect_pool_id"] = pool_for(redirect)
+                policy_id, _ = L7Policies().add(conn, ctx, {**policy, "listener_id": listener_id}, None, lb)
+                for rule in rules:
+                    L7Rules().add(conn, ctx, rule, policy_id, lb)
+        publish(conn, lb, PENDING_CREATE)
+        tree = render_trees(conn, [conn.execute(select(LB).where(LB.c.id == lb.id)).one()])[0]
+        del tree["revision"]
+        return tree
+
+
+def _add_pool(conn: Connection, ctx: Context, lb: Row, pool: dict[str, Any]) -> str:
+    members, monitor = pool.pop("members", []), pool.pop("healthmonitor", None)
+    pool_id, _ = Pools().add(conn, ctx, {**pool, "loadbalancer_id": lb.id}, None, lb)
+    for member in members:
+        Members().add(conn, ctx, member, pool_id, lb)
+    if monitor is not None:
+        HealthMonitors().add(conn, ctx, {**monitor, "pool_id": pool_id}, None, lb)
+    return pool_id
 
 
 def render_trees(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:

@@ -287,25 +287,30 @@ class LoadBalancers:
 
     def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
         require_writer(ctx)
+        with db.write() as conn:
+            lb = self.add(conn, ctx, values)
+            publish(conn, lb, PENDING_CREATE)
+            return render(conn, [fetch(conn, ctx, LB, "Load Balancer", lb.id)])[0]
+
+    def add(self, conn: Connection, ctx: Context, values: dict[str, Any]) -> Row:
+        """Insert the load balancer and its VIP port; the caller publishes it."""
         if not any(values.get(k) for k in ("vip_subnet_id", "vip_network_id", "vip_port_id")):
             raise Invalid("Validation failure: VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id.")
         provider = values.pop("provider", None) or PROVIDER
         if provider != PROVIDER:
             raise Invalid(f"Provider '{provider}' is not enabled.")
         tags = values.pop("tags", [])
-        with db.write() as conn:
-            row = new_row(ctx, values)
-            check_quota(conn, row["project_id"], "load_balancer")
-            port = vip_port(conn, ctx, row["id"], row["project_id"], values)
-            subnet_id, address = vip_address(conn, port.id, values.get("vip_subnet_id"))
-            row.update(vip_port_id=port.id, vip_network_id=port.network_id, vip_subnet_id=subnet_id,
-                       vip_address=address, provider=provider)
-            common.insert_resource(conn, LB, "loadbalancer", row)
-            lb = conn.execute(select(LB).where(LB.c.id == row["id"])).one()
-            if tags:
-                common.set_tags(conn, LB, "loadbalancer", lb, tags, None)
-            publish(conn, conn.execute(select(LB).where(LB.c.id == row["id"])).one(), PENDING_CREATE)
-            return render(conn, [fetch(conn, ctx, LB, "Load Balancer", row["id"])])[0]
+        row = new_row(ctx, values)
+        check_quota(conn, row["project_id"], "load_balancer")
+        port = vip_port(conn, ctx, row["id"], row["project_id"], values)
+        subnet_id, address = vip_address(conn, port.id, values.get("vip_subnet_id"))
+        row.update(vip_port_id=port.id, vip_network_id=port.network_id, vip_subnet_id=subnet_id,
+                   vip_address=address, provider=provider)
+        common.insert_resource(conn, LB, "loadbalancer", row)
+        lb = conn.execute(select(LB).where(LB.c.id == row["id"])).one()
+        if tags:
+            common.set_tags(conn, LB, "loadbalancer", lb, tags, None)
+        return conn.execute(select(LB).where(LB.c.id == row["id"])).one()
 
     def update(self, db: Database, ctx: Context, lb_id: str, values: dict[str, Any]) -> dict[str, Any]:
         require_writer(ctx)

@@ -309,6 +309,58 @@ def test_l7_policies_order_actions_and_rules(api: Api, subnet: dict[str, Any]) -
     expect_fault(client.get(rules), 404, "not found")
 
 
+def test_fully_populated_create_makes_the_tree_in_one_step(api: Api, subnet: dict[str, Any]) -> None:
+    client = octavia(api.demo)
+    web = {"name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+           "members": [{"address": "10.20.0.11", "protocol_port": 8000},
+                       {"address": "10.20.0.12", "protocol_port": 8000, "weight": 3}],
+           "healthmonitor": {"type": "HTTP", "delay": 2, "timeout": 1, "max_retries": 2, "url_path": "/health"}}
+    http = {"name": "http", "protocol": "HTTP", "protocol_port": 80, "default_pool": web, "l7policies": [
+        {"name": "images", "action": "REDIRECT_TO_POOL", "redirect_pool": {"name": "images"},
+         "rules": [{"type": "PATH", "compare_type": "STARTS_WITH", "value": "/images"}]},
+        {"name": "away", "action": "REDIRECT_TO_URL", "redirect_url": "https://example.com/"}]}
+    ssh = {"name": "ssh", "protocol": "TCP", "protocol_port": 22, "default_pool": {"name": "ssh"}}
+    pools = [{"name": "images", "protocol": "HTTP", "lb_algorithm": "LEAST_CONNECTIONS",
+              "members": [{"address": "10.20.0.13", "protocol_port": 80}]},
+             {"name": "ssh", "protocol": "TCP", "lb_algorithm": "SOURCE_IP"}]
+
+    def body(**change: Any) -> dict[str, Any]:
+        return {"loadbalancer": {"name": "full", "vip_subnet_id": subnet["id"], "listeners": [http, ssh],
+                                 "pools": pools, **change}}
+
+    # A mistake anywhere in the tree refuses all of it.
+    expect_fault(client.post("/loadbalancers", json=body(listeners=[{**ssh, "default_pool": {"name": "nope"}}])),
+                 400, "Pool 'nope' is not among the load balancer's pools.")
+    expect_fault(client.post("/loadbalancers", json=body(pools=[{**pools[0], "members": [
+        {"address": "10.20.0.13", "protocol_port": 70000}]}])), 400, "protocol_port")
+    expect_fault(client.post("/loadbalancers", json=body(listeners=[{**ssh, "protocol": "UDP"}])), 400, "UDP")
+    expect_fault(client.post("/loadbalancers", json=body(listeners=[{**http, "default_pool": {"name": "ssh"}}])),
+                 400, "The pool protocol 'TCP' is invalid while the listener protocol is 'HTTP'.")
+    expect_fault(client.post("/loadbalancers", json=body(pools="web")), 400, "pools")
+    assert client.get("/loadbalancers").json()["loadbalancers"] == []
+    assert api.demo.get("/ports", params={"device_owner": "Octavia"}).json()["ports"] == []
+
+    lb = created(client.post("/loadbalancers", json=body()), "loadbalancer")
+    assert lb["provisioning_status"] == "PENDING_CREATE" and "revision" not in lb
+    listeners = {listener["name"]: listener for listener in lb["listeners"]}
+    made = {pool["name"]: pool for pool in lb["pools"]}
+    assert set(made) == {"web", "images", "ssh"}
+    assert listeners["http"]["default_pool_id"] == made["web"]["id"]
+    assert listeners["ssh"]["default_pool_id"] == made["ssh"]["id"]
+    assert [m["weight"] for m in made["web"]["members"]] == [1, 3]
+    assert made["web"]["healthmonitor"]["url_path"] == "/health"
+    policies = listeners["http"]["l7policies"]
+    assert [(p["name"], p["position"]) for p in policies] == [("images", 1), ("away", 2)]
+    assert policies[0]["redirect_pool_id"] == made["images"]["id"] and policies[0]["rules"][0]["value"] == "/images"
+    realize(api)  # one report: the whole tree runs
+    tree = client.get(f"/loadbalancers/{lb['id']}/status").json()["statuses"]["loadbalancer"]
+    statuses = [tree["provisioning_status"]] + [o["provisioning_status"] for listener in tree["listeners"]
+                                                for o in [listener, *listener["pools"]]]
+    assert statuses == ["ACTIVE"] * 5
+    assert {m["provisioning_status"] for m in client.get(f"/pools/{made['web']['id']}/members").json()["members"]} \
+        == {"ACTIVE"}
+
+
 def counted(worker: str, active: int, total: int, bytes_in: int, bytes_out: int, errors: int = 0) -> dict[str, Any]:
     """One listener's counters as an haproxy worker shows them (its own, since it started)."""
     return {"worker": worker, "active_connections": active, "total_connections": total, "bytes_in": bytes_in,

@@ -147,7 +147,16 @@ def test_sdk_load_balancer_proxy(live_server: LiveServer, admin: Session, subnet
         realize(live_server, admin, {listener.id: {"worker": "7@1", "total_connections": 3, "bytes_in": 30}})
         assert (lbs.get_load_balancer_statistics(lb.id).total_connections,
                 lbs.get_listener_statistics(listener.id).bytes_in) == (3, 30)
-        lbs.delete_load_balancer(lb.id, cascade=True)
+        full = lbs.create_load_balancer(name="sdk-full", vip_subnet_id=subnet["id"], listeners=[{
+            "protocol": "HTTP", "protocol_port": 8080, "default_pool": {
+                "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                "members": [{"address": "192.168.70.30", "protocol_port": 80}]}}])
+        assert (len(full.listeners), len(full.pools), full.pools[0]["members"][0]["address"]) == (
+            1, 1, "192.168.70.30")
+        realize(live_server, admin)
+        assert lbs.get_listener(full.listeners[0]["id"]).default_pool_id == full.pools[0]["id"]
+        for made in (lb, full):
+            lbs.delete_load_balancer(made.id, cascade=True)
         realize(live_server, admin)
         assert list(lbs.load_balancers()) == []
     finally:

@@ -273,6 +273,20 @@ def test_l7_policies_route_reject_and_redirect(cloud: LbCloud, web: dict[str, An
     assert (ask("/", *status), ask("/", *status, "-H", "X-Block: yes")) == ("403", "200")
 
 
+def test_fully_populated_create_serves_at_once(cloud: LbCloud, web: dict[str, Any]) -> None:
+    members = [{"address": web[name]["ip"], "protocol_port": WEB_PORT} for name in ("WEB1", "WEB2")]
+    started = time.monotonic()
+    lb = cloud.api.call("POST", f"{cloud.lbaas}/loadbalancers", json={"loadbalancer": {
+        "name": "one-step", "vip_subnet_id": web["subnet"]["id"], "listeners": [{
+            "protocol": "HTTP", "protocol_port": 80, "default_pool": {
+                "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "members": members}}]}})["loadbalancer"]
+    assert eventually(lambda: cloud.answers(web["CLIENT"]["netns"], lb["vip_address"], 1) != [""], seconds=5)
+    assert time.monotonic() - started < 5
+    assert set(cloud.answers(web["CLIENT"]["netns"], lb["vip_address"], 4)) == {"WEB1", "WEB2"}
+    wait_for(lambda: cloud.lb(f"loadbalancers/{lb['id']}")["loadbalancer"]["provisioning_status"] == "ACTIVE")
+    cloud.api.call("DELETE", f"{cloud.lbaas}/loadbalancers/{lb['id']}?cascade=true")
+
+
 def test_cascade_delete_removes_namespace_and_haproxy(cloud: LbCloud, balancer: dict[str, Any]) -> None:
     lb = balancer["lb"]
     netns = f"{cloud.prefix}{cloud.host}-qlbaas-{lb['id']}"
