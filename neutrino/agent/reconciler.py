@@ -274,7 +274,7 @@ class Agent:
             by_link.setdefault((address.netns, address.ifname), []).append(address)
         for (netns, ifname), addresses in by_link.items():
             try:
-                if self.links.ensure_addresses(netns, ifname, addresses):
+                if self.links.ensure_addresses(netns, ifname, addresses, announce=True):
                     report.changes.append(f"set addresses of {ifname}")
             except Exception as error:
                 report.errors.append(f"addresses of {ifname}: {error}")

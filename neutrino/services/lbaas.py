@@ -270,12 +270,12 @@ class Listeners(Family):
         self._check_port(conn, lb_id, values["protocol_port"])
         values["lb_loadbalancer_id"] = lb_id
         if values.get("default_pool_id"):
-            self._check_pool(conn, lb_id, values["default_pool_id"], values["protocol"])
+            self.check_pool(conn, lb_id, values["default_pool_id"], values["protocol"])
         return lb_id
 
     def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
         if values.get("default_pool_id"):
-            self._check_pool(conn, row.lb_loadbalancer_id, values["default_pool_id"], row.protocol)
+            self.check_pool(conn, row.lb_loadbalancer_id, values["default_pool_id"], row.protocol)
 
     def descendants(self, conn: Connection, row: Row) -> list[tuple[Table, Any]]:
         policies = select(L7P.c.id).where(L7P.c.lb_listener_id == row.id)
@@ -292,7 +292,7 @@ class Listeners(Family):
             raise Conflict(f"Another Listener on this Load Balancer is already using protocol_port {port}")
 
     @staticmethod
-    def _check_pool(conn: Connection, lb_id: str, pool_id: str, protocol: str) -> None:
+    def check_pool(conn: Connection, lb_id: str, pool_id: str, protocol: str) -> None:
         pool = conn.execute(select(PO).where(PO.c.id == pool_id, PO.c.lb_loadbalancer_id == lb_id)).first()
         if pool is None:
             raise Invalid(f"Pool {pool_id} not found.")
@@ -480,14 +480,7 @@ class L7Policies(Family):
         if needed and not merged(needed):
             raise Invalid(f"Validation failure: An L7 policy with action {action} needs {needed}.")
         if action == "REDIRECT_TO_POOL":
-            pool = conn.execute(select(PO).where(PO.c.id == merged(needed), PO.c.lb_loadbalancer_id ==
-                                                 listener.lb_loadbalancer_id,
-                                                 PO.c.provisioning_status != PENDING_DELETE)).first()
-            if pool is None:
-                raise Invalid(f"Pool {merged(needed)} not found.")
-            if pool.protocol not in POOL_PROTOCOLS[listener.protocol]:
-                raise Invalid(f"Validation failure: The pool protocol '{pool.protocol}' is invalid while "
-                              f"the listener protocol is '{listener.protocol}'.")
+            Listeners.check_pool(conn, listener.lb_loadbalancer_id, merged(needed), listener.protocol)
         for field in REDIRECT_FIELDS.values():
             if field != needed:
                 values[field] = None

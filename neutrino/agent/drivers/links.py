@@ -34,6 +34,7 @@ NLMSG_HEADER = struct.Struct("=LHHLL")  # length, type, flags, sequence, port
 IFINFO_HEADER = struct.Struct("=B3xi")  # family, index: the start of struct ifinfomsg
 NOTIFICATION_BUFFER = 4 << 20
 SO_RCVBUFFORCE = 33  # Linux; Python's socket module does not name it
+ETH_P_ARP = 0x0806
 
 
 @dataclass(frozen=True)
@@ -229,8 +230,11 @@ class LinkDriver:
 
     # --- addresses -------------------------------------------------------------
 
-    def ensure_addresses(self, netns: str | None, ifname: str, wanted: list[Address]) -> bool:
-        """Exactly `wanted` on `ifname` (IPv6 link-local addresses are the kernel's)."""
+    def ensure_addresses(self, netns: str | None, ifname: str, wanted: list[Address], announce: bool = False) -> bool:
+        """Exactly `wanted` on `ifname` (IPv6 link-local addresses are the kernel's); True if it
+        changed. With `announce`, IPv4 addresses it adds are announced by gratuitous ARP: a
+        neighbour that asked for one while it was missing would otherwise wait for its next try,
+        a second later."""
         sock = self.socket(netns)
         index = sock.link_lookup(ifname=ifname)[0]
         present = set()
@@ -243,10 +247,32 @@ class LinkDriver:
         for cidr in present - desired:
             address, prefixlen = cidr.split("/")
             sock.addr("del", index=index, address=address, prefixlen=int(prefixlen))
-        for cidr in sorted(desired - present):
+        added = sorted(desired - present)
+        for cidr in added:
             address, prefixlen = cidr.split("/")
             sock.addr("add", index=index, address=address, prefixlen=int(prefixlen))
+        fresh = [cidr.split("/")[0] for cidr in added if ":" not in cidr]
+        if announce and fresh:
+            run_in_namespace(netns, lambda: send_garp(ifname, fresh))
         return present != desired
+
+
+def send_garp(ifname: str, addresses: list[str]) -> None:
+    """Gratuitous ARP for `addresses` from `ifname`, in this thread's namespace."""
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock:  # sends, receives nothing
+        sock.bind((ifname, 0))
+        for frame in garp_frames(sock.getsockname()[4], addresses):
+            sock.send(frame)
+
+
+def garp_frames(mac: bytes, addresses: list[str]) -> list[bytes]:
+    """Broadcast ARP requests from and for each address: its holder is now `mac`."""
+    frames = []
+    for address in addresses:
+        ip = socket.inet_aton(address)
+        arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + ip + b"\x00" * 6 + ip
+        frames.append(b"\xff" * 6 + mac + struct.pack("!H", ETH_P_ARP) + arp)
+    return frames
 
 
 def _bring_up(peer: VethPeer | None) -> None:

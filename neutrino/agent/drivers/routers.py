@@ -27,7 +27,6 @@ import ipaddress
 import json
 import os
 import socket
-import struct
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,13 +39,12 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers.conntrack import forget_mappings
-from neutrino.agent.drivers.links import LinkDriver
+from neutrino.agent.drivers.links import LinkDriver, garp_frames
 from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, TABLE, fip_elements, map_elements
 from neutrino.plan.state import Address, Route, Router, Upstream
 
 RTPROT_STATIC = 4  # the routes we own carry this protocol; others are the kernel's
 BATCH = 64  # more addresses than this at once (a router's first sync) go through one `ip -batch`
-ETH_P_ARP = 0x0806
 ACTIVE, DOWN = "ACTIVE", "DOWN"
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
@@ -424,13 +422,3 @@ def _elements(space: Namespace, name: str) -> dict[str, str]:
         if "map" in item:
             return {str(key): str(value) for key, value in item["map"].get("elem", [])}
     return {}
-
-
-def garp_frames(mac: bytes, addresses: list[str]) -> list[bytes]:
-    """Broadcast ARP requests from and for each address: its holder is now `mac`."""
-    frames = []
-    for address in addresses:
-        ip = socket.inet_aton(address)
-        arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + ip + b"\x00" * 6 + ip
-        frames.append(b"\xff" * 6 + mac + struct.pack("!H", ETH_P_ARP) + arp)
-    return frames
