@@ -2,8 +2,9 @@
 
 Each answer pairs kernel objects (namespaces, interfaces, addresses, routes,
 nft rules and map elements, conntrack entries, processes and what they
-serve) with the logical resource they belong to. The logical model says where to look; everything shown
-about the kernel is what the kernel says now, not what the database wants.
+serve) with the logical resource they belong to. The logical model says where
+to look; everything shown about the kernel is what the kernel says now, not
+what the database wants.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Table, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, Table, case, delete, func, insert, select, update
 
 from neutrino import errors
 from neutrino.context import Context
@@ -422,6 +422,9 @@ def settle(conn: Connection, lb: Row, outcome: str) -> None:
         conn.execute(delete(table).where(table.c.id.in_(gone)))
         conn.execute(update(table).where(where, table.c.provisioning_status.in_((PENDING_CREATE, PENDING_UPDATE)))
                      .values(provisioning_status=outcome))
+        if table in (L7P, L7R):  # no health of their own: on while enabled
+            conn.execute(update(table).where(where).values(
+                operating_status=case((table.c.admin_state_up, ONLINE), else_=OFFLINE)))
     conn.execute(update(LB).where(LB.c.id == lb.id).values(provisioning_status=outcome))
 
 
@@ -463,10 +466,6 @@ def record_health(conn: Connection, lb: Row, members: dict[str, str]) -> None:
         set_operating(conn, LI, listener, status)
     if any(s in (DEGRADED, ERROR) for s in pool_status.values()):
         worst = DEGRADED
-    for table, where in tree(lb.id):
-        if table in (L7P, L7R):  # no health of their own: on while enabled
-            for row in conn.execute(select(table).where(where)):
-                set_operating(conn, table, row, ONLINE if row.admin_state_up else OFFLINE)
     set_operating(conn, LB, lb, OFFLINE if not lb.admin_state_up else worst)
 
 
@@ -481,15 +480,15 @@ def record_statistics(conn: Connection, lb: Row, reported: dict[str, dict[str, A
     """
     if not reported:
         return
-    mine = set(conn.execute(select(LI.c.id).where(LI.c.lb_loadbalancer_id == lb.id)).scalars())
-    known = {row.listener_id: row for row in conn.execute(select(ST).where(ST.c.listener_id.in_(list(reported))))}
+    mine = {row.id: row for row in conn.execute(select(LI.c.id, ST).outerjoin(ST, ST.c.listener_id == LI.c.id)
+                                                 .where(LI.c.lb_loadbalancer_id == lb.id))}
     for listener_id, counts in reported.items():
         if listener_id not in mine:
             continue
         worker, now = str(counts.get("worker", "")), {name: int(counts.get(name, 0)) for name in COUNTED}
         active = int(counts.get("active_connections", 0))
-        row = known.get(listener_id)
-        if row is None:
+        row = mine[listener_id]
+        if row.listener_id is None:
             conn.execute(insert(ST).values(listener_id=listener_id, active_connections=active, worker=worker,
                                            worker_counts=now, **now))
             continue

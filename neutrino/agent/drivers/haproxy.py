@@ -11,9 +11,9 @@ master reading our file, across agent restarts.
 
 Health and statistics: `show stat` on the stats socket (a Unix socket,
 reachable from any namespace) gives each server's state and each frontend's
-counters; `show info` names the worker that counted them. haproxy limits a socket's path to 97
-characters, too few for a state directory: the sockets live in /run, in a
-directory named after the agent's state directory.
+counters; `show info` names the worker that counted them. haproxy limits a
+socket's path to 97 characters, too few for a state directory: the sockets
+live in /run, in a directory named after the agent's state directory.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
+from neutrino.agent.drivers.netns import processes_in
 from neutrino.plan.state import LoadBalancer
 
 SOCKETS = Path("/run/neutrino")
@@ -215,9 +216,8 @@ def show(path: Path) -> tuple[dict[str, str], list[dict[str, str]]]:
 def running_in(netns: str) -> dict[str, Any] | None:
     """The haproxy master in `netns` as its processes show it: pid, workers, configuration file
     and stats socket (for readers that do not know the agent's state directory)."""
-    pids = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True, timeout=5).stdout.split()
     found = {}
-    for pid in pids:
+    for pid in map(str, processes_in(netns)):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
             parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
