@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -31,6 +35,7 @@ from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.identity.service import Identity
+from neutrino.services import feed, loadbalancers
 from neutrino.services.floatingips import FloatingIPs
 from neutrino.services.networks import Networks
 from neutrino.services.ports import Ports
@@ -40,6 +45,7 @@ from neutrino.services.subnets import Subnets
 from neutrino.web import routes as dashboard_routes
 
 log = logging.getLogger("neutrino")
+CHORES_TICK = 1.0  # seconds between looks at what is due
 
 
 @dataclass
@@ -132,7 +138,7 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
             Mount("/dashboard", routes=dashboard_routes()),
             Mount("/load-balancer", routes=octavia_api.routes(core.db, core.authenticate, settings.public_url)),
         ],
-        lifespan=lambda _app: octavia_api.housekeeping(core.db),
+        lifespan=lambda _app: chores(core.db),
         exception_handlers={
             errors.NeutronError: api_errors.handle_neutron_error,
             errors.KeystoneError: identity_api.keystone_exception_handler(settings),
@@ -153,3 +159,30 @@ def prepare(settings: Settings) -> Neutrino:
     core.db.migrate()
     core.identity.bootstrap()
     return core
+
+
+@contextlib.asynccontextmanager
+async def chores(db: Database) -> AsyncIterator[None]:
+    """What the server does on its own while it serves, each in a worker thread when due:
+    finish or fail load balancers left pending (every 5 s), compact the change feed (every 60 s)."""
+    jobs: list[tuple[float, Callable[[Database], object]]] = [
+        (5.0, loadbalancers.housekeeping), (60.0, feed.Compactor().compact)]
+    due = [time.monotonic() + every for every, _ in jobs]
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(CHORES_TICK)
+            for index, (every, job) in enumerate(jobs):
+                if time.monotonic() < due[index]:
+                    continue
+                due[index] = time.monotonic() + every
+                try:
+                    await run_in_threadpool(job, db)
+                except Exception:
+                    log.exception("%s failed", getattr(job, "__qualname__", job))
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()

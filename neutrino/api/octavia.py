@@ -13,10 +13,7 @@ the objects' attributes (a filter on another name is ignored), project
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -37,8 +34,6 @@ from neutrino.db import Database
 from neutrino.services import lbaas, loadbalancers
 from neutrino.services.loadbalancers import Immutable, Invalid, LoadBalancerError, NotFound
 
-log = logging.getLogger("neutrino.octavia")
-HOUSEKEEPING_SECONDS = 5.0
 VERSIONS = [("v2.0", "SUPPORTED", "2016-12-11T00:00:00Z"), ("v2.27", "CURRENT", "2023-05-17T00:00:00Z")]
 PROVIDERS = [{"name": loadbalancers.PROVIDER,
               "description": "haproxy in a network namespace on an agent's host"}]
@@ -230,23 +225,3 @@ def routes(db: Database, authenticate: Authenticate, public_url: str) -> list[Ba
         out += [Route(prefix + path, endpoint(authenticate, handler), methods=methods)
                 for path, handler, methods in handlers]
     return out
-
-
-@contextlib.asynccontextmanager
-async def housekeeping(db: Database) -> AsyncIterator[None]:
-    """Run loadbalancers.housekeeping every few seconds while the server runs."""
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(HOUSEKEEPING_SECONDS)
-            try:
-                await run_in_threadpool(loadbalancers.housekeeping, db)
-            except Exception:
-                log.exception("load balancer housekeeping failed")
-
-    task = asyncio.create_task(loop())
-    try:
-        yield
-    finally:
-        task.cancel()
-

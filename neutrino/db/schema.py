@@ -357,6 +357,8 @@ feed_head = Table(
     "feed_head", metadata,
     Column("id", Integer, primary_key=True),
     Column("revision", BigInteger, nullable=False),
+    # Deletions up to this revision are no longer in `changes`: an agent behind it must resync.
+    Column("compacted_through", BigInteger, nullable=False, server_default="0"),
 )
 
 changes = Table(
@@ -366,6 +368,7 @@ changes = Table(
     Column("resource_id", String(64), nullable=False),
     Column("op", String(8), nullable=False),
     Column("at", DateTime, nullable=False),
+    Index("ix_changes_resource", "resource_type", "resource_id"),
 )
 
 # Applied revision and health reported by each agent.

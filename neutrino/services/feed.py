@@ -9,6 +9,12 @@ exact after applying it. Long-polls wait on an in-process signal set after
 each commit, and re-read the head at least once a second so that writes by
 other server processes are seen too.
 
+The log is compacted while the server runs (`Compactor`): an entry is
+dropped once a later one names the same resource (an answer carries only
+the current body anyway, so nothing an agent learns changes), and the entry
+of a deletion once it is older than DELETIONS_KEPT; an agent still behind
+that deletion gets 410 and reads a snapshot again.
+
 Agents report the revision they applied and what they observed (port
 status, instances' namespaces and addresses). A port turns ACTIVE when its
 host has plugged it; a floating IP when its router's host has programmed it.
@@ -21,9 +27,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, insert, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, delete, func, insert, select, update
 
 from neutrino.context import Context
 from neutrino.db import Database, schema
@@ -48,8 +55,13 @@ RESOURCES: dict[str, tuple[str, Table, Render]] = {
 }
 
 
+DELETIONS_KEPT = timedelta(hours=1)
+COMPACT_BATCH = 1000  # resources per write transaction: writers wait for one batch at most
+
+
 class Gone(Exception):
-    """The agent's revision is unknown here (the database was reset): it must resync."""
+    """The agent's revision is unknown here (the database was reset) or behind the compacted
+    part of the log: it must resync."""
 
 
 def snapshot(db: Database) -> dict[str, Any]:
@@ -84,7 +96,46 @@ def changes_since(db: Database, since: int) -> dict[str, Any]:
         changes = [{"revision": revision, "type": kind, "id": resource_id,
                     "resource": bodies.get((kind, resource_id))}
                    for (kind, resource_id), revision in sorted(latest.items(), key=lambda item: item[1])]
+        # Read after the entries: a compaction that removed one of them shows here.
+        if since < (conn.execute(select(schema.feed_head.c.compacted_through)).scalar_one_or_none() or 0):
+            raise Gone()
         return {"revision": head, "changes": changes}
+
+
+class Compactor:
+    """Keeps the change log as long as the model, not as long as its history.
+
+    Each pass looks only at the entries since the previous one: for each
+    resource they name, the older entries go. Entries of deletions older than
+    DELETIONS_KEPT go too, and the head records up to where they went.
+    """
+
+    def __init__(self) -> None:
+        self.scanned = 0  # entries up to here have been looked at (0: all of them, once per process)
+
+    def compact(self, db: Database, now: datetime | None = None) -> int:
+        """One pass; returns how many entries went."""
+        C = schema.changes
+        with db.read() as conn:
+            head = Database.head_revision(conn)
+            named = conn.execute(select(C.c.resource_type, C.c.resource_id, func.max(C.c.revision))
+                                 .where(C.c.revision > self.scanned)
+                                 .group_by(C.c.resource_type, C.c.resource_id)).all()
+        removed = 0
+        older = delete(C).where(C.c.resource_type == bindparam("kind"), C.c.resource_id == bindparam("rid"),
+                                C.c.revision < bindparam("latest"))
+        for start in range(0, len(named), COMPACT_BATCH):
+            with db.write() as conn:
+                removed += conn.execute(older, [{"kind": kind, "rid": rid, "latest": latest}
+                                                for kind, rid, latest in named[start:start + COMPACT_BATCH]]).rowcount
+        self.scanned = head
+        cutoff = (now or common.now()) - DELETIONS_KEPT
+        with db.write() as conn:
+            through = conn.execute(select(func.max(C.c.revision)).where(C.c.op == "delete", C.c.at < cutoff)).scalar()
+            if through is not None:
+                removed += conn.execute(delete(C).where(C.c.op == "delete", C.c.revision <= through)).rowcount
+                conn.execute(update(schema.feed_head).values(compacted_through=through))
+        return removed
 
 
 class Waiters:

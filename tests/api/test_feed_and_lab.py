@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
+from sqlalchemy import func, select
+
+from neutrino.app import Neutrino
+from neutrino.db import schema
+from neutrino.services import common, feed
 from tests.conftest import Api
 from tests.conftest import expect_error as error
 
@@ -35,6 +41,36 @@ def test_snapshot_then_changes_carry_current_bodies(api: Api) -> None:
     assert bodies[net["id"]]["name"] == "b"
     assert bodies[other["id"]] is None  # deleted: only the fact remains
     assert internal(api, "/changes", params={"since": delta["revision"]}).json()["changes"] == []
+
+
+def test_compaction_changes_no_answer_and_sends_agents_behind_it_to_resync(api: Api, core: Neutrino) -> None:
+    start = internal(api, "/snapshot").json()["revision"]
+    net = api.demo.create("networks", name="a")
+    for name in ("b", "c", "d"):
+        api.demo.put(f"/networks/{net['id']}", json={"network": {"name": name}})
+    gone = api.demo.create("networks", name="gone")
+    middle = internal(api, "/snapshot").json()["revision"]
+    api.demo.delete(f"/networks/{gone['id']}")
+    answers = {since: internal(api, "/changes", params={"since": since}).json() for since in (start, middle)}
+
+    compactor = feed.Compactor()
+    assert compactor.compact(core.db) >= 4  # net's create and first updates, gone's create
+    assert {since: internal(api, "/changes", params={"since": since}).json() for since in answers} == answers
+    C = schema.changes
+    with core.db.read() as conn:
+        entries = conn.execute(select(func.count()).select_from(C)).scalar_one()
+        named = conn.execute(select(func.count()).select_from(
+            select(C.c.resource_type, C.c.resource_id).distinct().subquery())).scalar_one()
+    assert entries == named  # one entry per resource
+    assert compactor.compact(core.db) == 0  # nothing new since
+
+    # Later the deletion's entry goes too: an agent from before it must read a snapshot again.
+    compactor.compact(core.db, now=common.now() + feed.DELETIONS_KEPT + timedelta(minutes=1))
+    head = answers[middle]["revision"]
+    for since in (start, middle):
+        behind = internal(api, "/changes", params={"since": since})
+        assert (behind.status_code, behind.json()) == (410, {"revision": head, "resync": True})
+    assert internal(api, "/changes", params={"since": head}).json() == {"revision": head, "changes": []}
 
 
 def test_long_poll_wakes_on_a_write(api: Api) -> None:
