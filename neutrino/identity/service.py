@@ -181,10 +181,10 @@ class Identity:
     def _resolve(self, payload: TokenPayload) -> TokenInfo:
         with self.db.read() as conn:
             revoked = _any_revoked(conn, payload.audit_ids)
-            user = _principal(conn, users, payload.user_id)
+            user = _principal(conn, users, payload.user_id, users.c.tokens_valid_after)
             project = _principal(conn, projects, payload.project_id) if payload.project_id else None
             granted = _effective_roles(conn, payload.user_id, project["id"]) if project else ()
-        if revoked or user is None or not user["enabled"]:
+        if revoked or user is None or not user["enabled"] or payload.issued_at < user["tokens_valid_after"]:
             raise unauthorized()
         scope_lost = project is None or not project["enabled"] or not granted
         if payload.project_id is not None and scope_lost:
@@ -315,6 +315,8 @@ class Identity:
         if "password" in values:
             password = values.pop("password")
             values["password_hash"] = hash_password(password) if password is not None else None
+            # The user's tokens go with the old password (a token issued in this very second stays).
+            values["tokens_valid_after"] = int(time.time())
         with self._writing() as conn:
             current = _get_or_404(conn, users, "user", user_id)
             if values.get("name", current["name"]) != current["name"]:
@@ -500,8 +502,8 @@ def _require_project(conn: Connection, project_id: str | None) -> None:
         raise bad_request(f"Project {project_id} does not exist.")
 
 
-def _principal(conn: Connection, table: Table, ident: str) -> Row | None:
-    """A user or project with its domain's name, as tokens show them."""
+def _principal(conn: Connection, table: Table, ident: str, *extra: Any) -> Row | None:
+    """A user or project with its domain's name, as tokens show them (and `extra` columns)."""
     row = (
         conn.execute(
             select(
@@ -510,6 +512,7 @@ def _principal(conn: Connection, table: Table, ident: str) -> Row | None:
                 table.c.enabled,
                 table.c.domain_id,
                 domains.c.name.label("domain_name"),
+                *extra,
             )
             .join(domains, domains.c.id == table.c.domain_id)
             .where(table.c.id == ident)
