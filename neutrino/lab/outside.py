@@ -11,7 +11,8 @@ upstream is real; there is no outside namespace then.
 
 Agents report the namespaces they made (host, routers, load balancers,
 outside); the server finds them here, to run a command outside or to read
-the kernel's view of a router or load balancer. Like an instance's exec, this works for the agents of this machine.
+the kernel's view of a router or load balancer. Like an instance's exec,
+this works for the agents of this machine.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def outside_netns(db: Database, physnet: str, prefer: str) -> str:
 
 
 def realized_netns(db: Database, kind: str, resource_id: str, prefer: str) -> tuple[str, str]:
-    """(host, namespace) of a router or load balancer (`kind`: routers, loadbalancers), as its agent reported them."""
+    """(host, namespace) of a router or load balancer (`kind`: "routers", "loadbalancers"),
+    as its agent reported them."""
     for host, report in agent_reports(db, prefer):
         netns = (report.get("namespaces") or {}).get(kind, {}).get(resource_id)
         if netns:

@@ -253,16 +253,20 @@ class LinkDriver:
             sock.addr("add", index=index, address=address, prefixlen=int(prefixlen))
         fresh = [cidr.split("/")[0] for cidr in added if ":" not in cidr]
         if announce and fresh:
-            run_in_namespace(netns, lambda: send_garp(ifname, fresh))
+            run_in_namespace(netns, lambda: _announce_once(ifname, fresh))
         return present != desired
 
 
-def send_garp(ifname: str, addresses: list[str]) -> None:
-    """Gratuitous ARP for `addresses` from `ifname`, in this thread's namespace."""
+def _announce_once(ifname: str, addresses: list[str]) -> None:
     with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock:  # sends, receives nothing
         sock.bind((ifname, 0))
-        for frame in garp_frames(sock.getsockname()[4], addresses):
-            sock.send(frame)
+        send_garp(sock, addresses)
+
+
+def send_garp(sock: socket.socket, addresses: list[str]) -> None:
+    """Gratuitous ARP for `addresses` on `sock`, a packet socket bound to their interface."""
+    for frame in garp_frames(sock.getsockname()[4], addresses):
+        sock.send(frame)
 
 
 def garp_frames(mac: bytes, addresses: list[str]) -> list[bytes]:

@@ -39,7 +39,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers.conntrack import forget_mappings
-from neutrino.agent.drivers.links import LinkDriver, garp_frames
+from neutrino.agent.drivers.links import LinkDriver, send_garp
 from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, TABLE, fip_elements, map_elements
 from neutrino.plan.state import Address, Route, Router, Upstream
 
@@ -128,8 +128,7 @@ class Namespace:
                     sock.bind((ifname, 0))
                     self._arp = (ifname, sock)
                 try:
-                    for frame in garp_frames(self._arp[1].getsockname()[4], addresses):
-                        self._arp[1].send(frame)
+                    send_garp(self._arp[1], addresses)
                     return
                 except OSError:
                     self._close_arp()  # the interface was made again
