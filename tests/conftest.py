@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -248,6 +249,8 @@ class LiveServer:
     prefix: str = ""  # of the namespaces its agent makes, when it runs one
     host: str = ""
     processes: list[subprocess.Popen[str]] = field(default_factory=list)  # started by a test, stopped after it
+    database_url: str = ""
+    options: list[str] = field(default_factory=list)  # of `neutrino serve`, beyond where and what
 
     @property
     def clouds_yaml(self) -> Path:
@@ -283,19 +286,19 @@ class LiveServer:
 
 
 def start_server(state_dir: Path, database_url: str, extra: list[str] | None = None,
-                 kind: type[LiveServer] = LiveServer) -> LiveServer:
-    """`neutrino serve` on a free port (its output in STATE_DIR.log), once healthy.
+                 kind: type[LiveServer] = LiveServer, port: int | None = None) -> LiveServer:
+    """`neutrino serve` on `port` or a free one (its output in STATE_DIR.log), once healthy.
 
     Without `extra` options it runs no agent: API tests must not touch the kernel."""
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, "NEUTRINO_ADMIN_PASSWORD": ADMIN_PASSWORD}
     log_path = state_dir.parent / f"{state_dir.name}.log"
-    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
             [str(VENV_BIN / "neutrino"), "serve", "--bind", f"127.0.0.1:{port}", "--state-dir", str(state_dir),
              "--database-url", database_url, "--physnet", "default:100:199", "--log-level", "warning",
              *(extra or ["--no-agent"])],
-            env=env, stdout=log, stderr=subprocess.STDOUT)
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -303,7 +306,7 @@ def start_server(state_dir: Path, database_url: str, extra: list[str] | None = N
             raise RuntimeError(f"neutrino serve exited: {log_path.read_text()}")
         try:
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return kind(url, state_dir, process)
+                return kind(url, state_dir, process, database_url=database_url, options=extra or [])
         except httpx.HTTPError:
             time.sleep(0.05)
     process.kill()
@@ -320,6 +323,23 @@ def stop_server(server: LiveServer) -> None:
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait()
+
+
+def crash(server: LiveServer) -> None:
+    """SIGKILL `neutrino serve`'s process group: the server, its embedded agent in the middle of
+    whatever it did, and every process it started without letting it go its own way."""
+    os.killpg(server.process.pid, signal.SIGKILL)
+    server.process.wait()
+    if (session := getattr(server, "_session", None)) is not None:
+        session.close()
+        del server._session  # type: ignore[attr-defined]
+
+
+def restart(server: LiveServer) -> None:
+    """Start `neutrino serve` again on the same port, database and state directory, once healthy."""
+    port = int(server.url.rsplit(":", 1)[1])
+    server.process = start_server(server.state_dir, server.database_url, server.options,
+                                  port=port).process
 
 
 @contextmanager
