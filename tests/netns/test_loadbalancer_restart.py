@@ -20,7 +20,7 @@ from neutrino.agent.drivers import netns as ns
 from neutrino.agent.reconciler import Agent
 from neutrino.client import Cloud, Session
 from neutrino.plan import HostConfig
-from tests.conftest import Databases, start_server, stop_server
+from tests.conftest import Databases, crash, restart, start_server, stop_server
 
 HOST = "lr"
 
@@ -46,14 +46,12 @@ def test_pending_load_balancer_is_finished_after_a_crash(databases: Databases,
                  ["provisioning_status"] == "ACTIVE")
         api.call("POST", f"{lbaas}/listeners", json={"listener": {
             "loadbalancer_id": lb["id"], "protocol": "TCP", "protocol_port": 7000}})
-        server.process.kill()
-        server.process.wait()
+        crash(server)
         api.close()
 
         crashed = time.monotonic()
-        server = start_server(state, url, extra)
+        restart(server)
         api = Session(Cloud.load("neutrino-admin", server.clouds_yaml))
-        lbaas = api.endpoint("load-balancer") + "/v2/lbaas"  # the new server listens on another port
         seen = wait_for(lambda: (lambda item: item if item["provisioning_status"] != "PENDING_UPDATE" else None)(
             api.call("GET", f"{lbaas}/loadbalancers/{lb['id']}")["loadbalancer"]), timeout=30)
         assert seen["provisioning_status"] == "ACTIVE" and time.monotonic() - crashed < 30
