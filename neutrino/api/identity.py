@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -69,6 +70,11 @@ def keystone_exception_handler(
         return keystone_error_response(exc, auth_uri)
 
     return handle
+
+
+def render_error(_request: Request, status: int, message: str) -> Response:
+    """For api.middleware: refusals and failures on /identity."""
+    return keystone_error_response(KeystoneError(status, HTTPStatus(status).phrase, message))
 
 
 def routes(identity: Identity, settings: Settings) -> list[BaseRoute]:

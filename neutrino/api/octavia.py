@@ -46,6 +46,11 @@ def fault(status: int, message: str, headers: dict[str, str] | None = None) -> R
     return json_response(body, status, headers)
 
 
+def render_error(_request: Request, status: int, message: str) -> Response:
+    """For api.middleware: refusals and failures on /load-balancer."""
+    return fault(status, message)
+
+
 def endpoint(authenticate: Authenticate, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Authenticate, run, and render any refusal in Octavia's shape."""
 
