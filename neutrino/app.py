@@ -117,7 +117,8 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
         Route("/v2.0/extensions/{alias}", extension),
     ]
     for collection in core.collections:
-        routes.extend(collection_routes(collection, core.db, core.authenticate))
+        routes.extend(collection_routes(collection, core.db, core.authenticate,
+                                        core.settings.pagination_max_limit))
     routes.extend(quota_routes(core.db, core.authenticate))
     return routes
 
@@ -136,11 +137,13 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
             Mount("/networking", routes=networking_routes(core)),
             Mount("/internal", routes=internal_api.routes(core.db, core.authenticate)),
             Mount("/lab", routes=[
-                *collection_routes(lab_api.collection(settings.host), core.db, core.authenticate, prefix="/v1"),
+                *collection_routes(lab_api.collection(settings.host), core.db, core.authenticate,
+                                   settings.pagination_max_limit, prefix="/v1"),
                 *lab_tools.routes(core.db, core.authenticate, settings.host),
             ]),
             Mount("/dashboard", routes=dashboard_routes(dashboard)),
-            Mount("/load-balancer", routes=octavia_api.routes(core.db, core.authenticate, settings.public_url)),
+            Mount("/load-balancer", routes=octavia_api.routes(
+                core.db, core.authenticate, settings.public_url, settings.pagination_max_limit)),
         ],
         middleware=[Middleware(
             FrontDoor,

@@ -76,6 +76,9 @@ def serve(
         help="Log one line per request: method, path, status, duration, request id")] = False,
     max_request_body_size: Annotated[int, typer.Option(
         help="Larger request bodies get 413 (bytes)")] = Settings.max_request_body_size,
+    pagination_max_limit: Annotated[int, typer.Option(
+        help="Most items in one list response; a 'next' link leads to the rest",
+    )] = Settings.pagination_max_limit,
     client_timeout: Annotated[float, typer.Option(
         help="Seconds a client may take to send a request's headers, and again its body",
     )] = Settings.client_timeout,
@@ -91,6 +94,7 @@ def serve(
         logging.getLogger("neutrino.access").setLevel(logging.INFO)  # whatever the log level
     settings = make_settings(state_dir, database_url, bind, physnet, access_log=access_log,
                              max_request_body_size=max_request_body_size,
+                             pagination_max_limit=pagination_max_limit,
                              client_timeout=client_timeout, **({"host": host} if host else {}))
     with console.status("preparing the database and identity"):
         core = prepare(settings)
