@@ -4,7 +4,8 @@
   Keystone send it.
 - A body larger than `max_request_body_size` is refused with 413: at once when its
   Content-Length says so, as soon as the count passes the limit when it comes chunked.
-- A body that has not arrived `client_timeout` seconds after the headers is refused with 408.
+- A body that has not arrived `client_timeout` seconds after the application began to read it
+  is refused with 408.
 - An exception no handler took is a bug: it is logged once, with its traceback and the
   request id, and answered 500 naming the request id. It never takes the connection down:
   the client's next request on the same connection is served as usual.
@@ -74,13 +75,13 @@ class FrontDoor:
                 message = {**message, "headers": [*message.get("headers", ()), id_header]}
             await send(message)
 
-        deadline = asyncio.get_running_loop().time() + self.body_timeout
-        received, body_done = 0, False
+        received, body_done, deadline = 0, False, 0.0
 
         async def receive_bounded() -> Message:
-            nonlocal received, body_done
+            nonlocal received, body_done, deadline
             if body_done:  # later calls wait for a disconnect, as long as the response takes
                 return await receive()
+            deadline = deadline or asyncio.get_running_loop().time() + self.body_timeout
             try:
                 async with asyncio.timeout_at(deadline):
                     message = await receive()

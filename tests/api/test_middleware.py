@@ -226,6 +226,22 @@ def test_a_body_over_the_limit_is_refused_in_each_api_format(front: Front) -> No
     assert form.headers["content-type"].startswith("text/html") and TOO_LARGE in form.text
 
 
+def test_a_signed_in_form_over_the_limit_is_a_413_page(front: Front) -> None:
+    with httpx.Client(base_url=front.server.url) as browser:
+        login_page = browser.get("/dashboard/login").text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', login_page)
+        assert csrf
+        signed_in = browser.post("/dashboard/login", data={
+            "csrf_token": csrf.group(1), "username": "admin", "password": ADMIN_PASSWORD,
+            "project": "admin", "next": "/dashboard/project/networks"})
+        assert signed_in.status_code == 303, signed_in.text
+        form = browser.post("/dashboard/project/networks",
+                            content=chunks(b"name=" + b"x" * BODY_LIMIT),
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 413
+    assert TOO_LARGE in form.text and "Sign out" in form.text  # the signed-in page around it
+
+
 # -- slow clients ---------------------------------------------------------------------------------
 def raw_connection(front: Front) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", int(front.server.url.rsplit(":", 1)[1])))
