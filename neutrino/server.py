@@ -17,7 +17,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from neutrino.config import Settings
 
-KEEP_ALIVE_SECONDS = 5  # an idle connection between requests (uvicorn's default)
+# An idle connection between requests is closed after this long. Longer than a client's pause
+# between calls (a script polling every few seconds), so that the client rarely sends a request
+# just as the server closes the connection under it, which fails a request no client retries.
+# (uvicorn's default is 5 s; Neutron's client_socket_timeout is 900 s; nginx's keepalive 75 s.)
+KEEP_ALIVE_SECONDS = 75
 
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):

@@ -272,6 +272,13 @@ def test_a_body_that_does_not_arrive_in_time_is_a_408(front: Front) -> None:
         "detail": ""}}
 
 
+def test_a_kept_alive_connection_outlives_a_pause(front: Front) -> None:
+    with httpx.Client(base_url=front.server.url, limits=httpx.Limits(keepalive_expiry=60)) as http:
+        before = connection_of(http.get("/healthz"))
+        time.sleep(6)  # longer than uvicorn's own keep-alive timeout
+        assert connection_of(http.get("/healthz")) == before
+
+
 @pytest.mark.parametrize("sent", [b"", b"GET /healthz HTTP/1.1\r\nHost: neutrino\r\n"])
 def test_headers_that_do_not_arrive_in_time_lose_the_connection(front: Front, sent: bytes) -> None:
     with raw_connection(front) as sock:
