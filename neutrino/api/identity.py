@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -72,9 +71,13 @@ def keystone_exception_handler(
     return handle
 
 
+# Keystone's titles of the answers api.middleware gives (Python 3.13 renamed 413's phrase)
+TITLES = {408: "Request Timeout", 413: "Request Entity Too Large", 500: "Internal Server Error"}
+
+
 def render_error(_request: Request, status: int, message: str) -> Response:
     """For api.middleware: refusals and failures on /identity."""
-    return keystone_error_response(KeystoneError(status, HTTPStatus(status).phrase, message))
+    return keystone_error_response(KeystoneError(status, TITLES[status], message))
 
 
 def routes(identity: Identity, settings: Settings) -> list[BaseRoute]:
