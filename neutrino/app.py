@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -25,6 +26,7 @@ from neutrino.api import lab as lab_api
 from neutrino.api import lab_tools
 from neutrino.api import octavia as octavia_api
 from neutrino.api.errors import json_response
+from neutrino.api.middleware import FrontDoor
 from neutrino.api.v2 import Collection, collection_routes
 from neutrino.api.v2.extensions import extension_list
 from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
@@ -43,6 +45,7 @@ from neutrino.services.routers import Routers
 from neutrino.services.security_groups import SecurityGroupRules, SecurityGroups
 from neutrino.services.subnets import Subnets
 from neutrino.web import routes as dashboard_routes
+from neutrino.web.ui import Dashboard
 
 log = logging.getLogger("neutrino")
 CHORES_TICK = 1.0  # seconds between looks at what is due
@@ -114,7 +117,8 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
         Route("/v2.0/extensions/{alias}", extension),
     ]
     for collection in core.collections:
-        routes.extend(collection_routes(collection, core.db, core.authenticate))
+        routes.extend(collection_routes(collection, core.db, core.authenticate,
+                                        core.settings.pagination_max_limit))
     routes.extend(quota_routes(core.db, core.authenticate))
     return routes
 
@@ -125,6 +129,7 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
     async def healthz(_request: Request) -> Response:
         return PlainTextResponse("ok")
 
+    dashboard = Dashboard()
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -132,12 +137,21 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
             Mount("/networking", routes=networking_routes(core)),
             Mount("/internal", routes=internal_api.routes(core.db, core.authenticate)),
             Mount("/lab", routes=[
-                *collection_routes(lab_api.collection(settings.host), core.db, core.authenticate, prefix="/v1"),
+                *collection_routes(lab_api.collection(settings.host), core.db, core.authenticate,
+                                   settings.pagination_max_limit, prefix="/v1"),
                 *lab_tools.routes(core.db, core.authenticate, settings.host),
             ]),
-            Mount("/dashboard", routes=dashboard_routes()),
-            Mount("/load-balancer", routes=octavia_api.routes(core.db, core.authenticate, settings.public_url)),
+            Mount("/dashboard", routes=dashboard_routes(dashboard)),
+            Mount("/load-balancer", routes=octavia_api.routes(
+                core.db, core.authenticate, settings.public_url, settings.pagination_max_limit)),
         ],
+        middleware=[Middleware(
+            FrontDoor,
+            renderers=[("/load-balancer", octavia_api.render_error),
+                       ("/identity", identity_api.render_error),
+                       ("/dashboard", dashboard.error_page)],
+            default=api_errors.render_error, max_body=settings.max_request_body_size,
+            body_timeout=settings.client_timeout, access_log=settings.access_log)],
         lifespan=lambda _app: chores(core.db),
         exception_handlers={
             errors.NeutronError: api_errors.handle_neutron_error,
@@ -145,7 +159,6 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
             HTTPException: api_errors.handle_http_exception,
             IntegrityError: api_errors.handle_database_error,
             OperationalError: api_errors.handle_database_error,
-            Exception: api_errors.handle_unexpected,
         },
     )
     app.state.core = core

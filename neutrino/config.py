@@ -33,6 +33,11 @@ class Settings:
     host: str = field(default_factory=socket.gethostname)  # the embedded agent's host name
     admin_password: str | None = None
     advertised_url: str | None = None  # what clients should use, when not the bind address
+    # Limits that keep one client from exhausting the server (README, "Limits").
+    max_request_body_size: int = 1024 * 1024  # bytes
+    pagination_max_limit: int = 10_000  # items in one list response; a `next` link leads on
+    client_timeout: float = 30.0  # seconds to send a request's headers, and again its body
+    access_log: bool = False  # one log line per request
 
     @property
     def public_url(self) -> str:

@@ -2,14 +2,14 @@
 
 Neutron-family errors render as `{"NeutronError": {"type", "message",
 "detail"}}` with the status of their category; identity errors keep
-Keystone's own shape. Anything unexpected is logged with a request id and
-becomes a 500 that leaks no internals; it is a bug by definition.
+Keystone's own shape. Anything unexpected goes on to api.middleware, which
+logs it with a request id and answers a 500 that leaks no internals; it is a
+bug by definition.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 
 import orjson
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -37,11 +37,26 @@ async def handle_neutron_error(_request: Request, exc: Exception) -> Response:
     return neutron_error(exc)
 
 
+# webob's names for the HTTP errors Neutron answers without an exception of its own
+HTTP_ERRORS = {401: "HTTPUnauthorized", 404: "HTTPNotFound", 405: "HTTPMethodNotAllowed",
+               408: "HTTPRequestTimeout", 413: "HTTPRequestEntityTooLarge",
+               500: "HTTPInternalServerError"}
+
+
+def http_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    kind = HTTP_ERRORS.get(status, "HTTPError")
+    body = {"NeutronError": {"type": kind, "message": message, "detail": ""}}
+    return json_response(body, status, headers)
+
+
+def render_error(_request: Request, status: int, message: str) -> Response:
+    """For api.middleware: refusals and failures on the Neutron-family APIs."""
+    return http_error(status, message)
+
+
 async def handle_http_exception(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    kind = {404: "HTTPNotFound", 405: "HTTPMethodNotAllowed", 401: "HTTPUnauthorized"}.get(exc.status_code, "HTTPError")
-    body = {"NeutronError": {"type": kind, "message": exc.detail, "detail": ""}}
-    return json_response(body, exc.status_code, dict(exc.headers or {}))
+    return http_error(exc.status_code, exc.detail, dict(exc.headers or {}))
 
 
 async def handle_database_error(request: Request, exc: Exception) -> Response:
@@ -51,13 +66,4 @@ async def handle_database_error(request: Request, exc: Exception) -> Response:
         return neutron_error(errors.Conflict("The request conflicts with a concurrent change; retry it."))
     if isinstance(exc, OperationalError) and "locked" in str(exc):
         return neutron_error(errors.ServiceUnavailable("The database is busy; retry the request."))
-    return await handle_unexpected(request, exc)
-
-
-async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    request_id = f"req-{uuid.uuid4()}"
-    log.exception("unexpected error in %s %s (%s)", request.method, request.url.path, request_id)
-    body = {"NeutronError": {"type": "HTTPInternalServerError",
-                             "message": f"Request failed: internal server error while processing your request ({request_id}).",
-                             "detail": ""}}
-    return json_response(body, 500)
+    raise exc  # anything else is a bug: api.middleware answers it

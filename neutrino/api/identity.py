@@ -71,6 +71,15 @@ def keystone_exception_handler(
     return handle
 
 
+# Keystone's titles of the answers api.middleware gives (Python 3.13 renamed 413's phrase)
+TITLES = {408: "Request Timeout", 413: "Request Entity Too Large", 500: "Internal Server Error"}
+
+
+def render_error(_request: Request, status: int, message: str) -> Response:
+    """For api.middleware: refusals and failures on /identity."""
+    return keystone_error_response(KeystoneError(status, TITLES[status], message))
+
+
 def routes(identity: Identity, settings: Settings) -> list[BaseRoute]:
     api = _IdentityApi(identity, settings)
     r = api.route

@@ -46,6 +46,11 @@ def fault(status: int, message: str, headers: dict[str, str] | None = None) -> R
     return json_response(body, status, headers)
 
 
+def render_error(_request: Request, status: int, message: str) -> Response:
+    """For api.middleware: refusals and failures on /load-balancer."""
+    return fault(status, message)
+
+
 def endpoint(authenticate: Authenticate, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Authenticate, run, and render any refusal in Octavia's shape."""
 
@@ -70,8 +75,11 @@ async def body_of(request: Request) -> Any:
         raise Invalid("Invalid input: the request body must be JSON.") from None
 
 
-def listing(request: Request, collection: str, items: list[dict[str, Any]]) -> Response:
-    """Filter, sort, page and project a list as Octavia does."""
+def listing(request: Request, collection: str, items: list[dict[str, Any]],
+            max_limit: int) -> Response:
+    """Filter, sort, page and project a list as Octavia does: at most `max_limit` items
+    (Octavia's `pagination_max_limit`), fewer when the request's limit says so, and a `next`
+    link to the rest."""
     params = request.query_params
     # A filter on an attribute the objects do not have is ignored: openstacksdk sends the
     # parent's id (l7policy_id) when it lists a policy's rules.
@@ -88,19 +96,21 @@ def listing(request: Request, collection: str, items: list[dict[str, Any]]) -> R
         if params["marker"] not in ids:
             raise NotFound(f"Marker {params['marker']} could not be found.")
         items = items[ids.index(params["marker"]) + 1:]
-    if params.get("limit", "").isdigit() and int(params["limit"]) > 0:
-        limit = int(params["limit"])
-        if len(items) > limit:
-            items = items[:limit]
-            query = [(k, v) for k, v in params.multi_items() if k != "marker"] + [("marker", items[-1]["id"])]
-            links.append({"rel": "next", "href": f"{request.url.replace(query='')}?{urlencode(query)}"})
+    requested = int(params["limit"]) if params.get("limit", "").isdigit() else 0
+    limit = min(requested or max_limit, max_limit)
+    if len(items) > limit:
+        items = items[:limit]
+        query = [(k, v) for k, v in params.multi_items() if k != "marker"]
+        query.append(("marker", items[-1]["id"]))
+        links.append({"rel": "next", "href": f"{request.url.replace(query='')}?{urlencode(query)}"})
     fields = [f for v in params.getlist("fields") for f in v.split(",") if f]
     if fields:
         items = [{k: v for k, v in i.items() if k in fields} for i in items]
     return json_response({collection: items, f"{collection}_links": links})
 
 
-def routes(db: Database, authenticate: Authenticate, public_url: str) -> list[BaseRoute]:
+def routes(db: Database, authenticate: Authenticate, public_url: str,
+           max_limit: int) -> list[BaseRoute]:
     base = public_url + "/load-balancer"
     lbs, listeners = loadbalancers.LoadBalancers(), lbaas.Listeners()
     families: list[tuple[str, str, lbaas.Family, dict[str, Field]]] = [
@@ -129,7 +139,8 @@ def routes(db: Database, authenticate: Authenticate, public_url: str) -> list[Ba
             else:
                 item = await run_in_threadpool(lbs.create, db, ctx, values)
             return json_response({"loadbalancer": item}, 201)
-        return listing(request, "loadbalancers", await run_in_threadpool(lbs.list, db, ctx))
+        items = await run_in_threadpool(lbs.list, db, ctx)
+        return listing(request, "loadbalancers", items, max_limit)
 
     async def lb_member(request: Request, ctx: Context) -> Response:
         lb_id = request.path_params["id"]
@@ -160,7 +171,8 @@ def routes(db: Database, authenticate: Authenticate, public_url: str) -> list[Ba
                 values = parse(await body_of(request), member, fields, create=True)
                 item = await run_in_threadpool(family.create, db, ctx, values, parent)
                 return json_response({member: item}, 201)
-            return listing(request, collection, await run_in_threadpool(family.list, db, ctx, parent))
+            items = await run_in_threadpool(family.list, db, ctx, parent)
+            return listing(request, collection, items, max_limit)
 
         async def one(request: Request, ctx: Context) -> Response:
             object_id, parent = request.path_params["id"], request.path_params.get("parent_id")
@@ -177,7 +189,8 @@ def routes(db: Database, authenticate: Authenticate, public_url: str) -> list[Ba
 
     # -- quotas, providers, flavors ----------------------------------------------------------------
     async def quotas(request: Request, ctx: Context) -> Response:
-        return listing(request, "quotas", await run_in_threadpool(loadbalancers.quota_list, db, ctx))
+        items = await run_in_threadpool(loadbalancers.quota_list, db, ctx)
+        return listing(request, "quotas", items, max_limit)
 
     async def quota_defaults(_request: Request, _ctx: Context) -> Response:
         return json_response({"quota": dict(loadbalancers.QUOTA_DEFAULTS)})
@@ -194,13 +207,13 @@ def routes(db: Database, authenticate: Authenticate, public_url: str) -> list[Ba
         return Response(status_code=204)
 
     async def providers(request: Request, _ctx: Context) -> Response:
-        return listing(request, "providers", [dict(p) for p in PROVIDERS])
+        return listing(request, "providers", [dict(p) for p in PROVIDERS], max_limit)
 
     async def flavors(request: Request, _ctx: Context) -> Response:
-        return listing(request, "flavors", [])
+        return listing(request, "flavors", [], max_limit)
 
     async def availability_zones(request: Request, _ctx: Context) -> Response:
-        return listing(request, "availability_zones", [])
+        return listing(request, "availability_zones", [], max_limit)
 
     handlers: list[tuple[str, Handler, list[str]]] = [
         ("/loadbalancers", lb_index, ["GET", "POST"]),

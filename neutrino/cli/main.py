@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from neutrino.cli import inspect, instances, lab
-from neutrino.config import make_settings
+from neutrino.config import Settings, make_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(instances.app, name="instance")
@@ -72,16 +72,30 @@ def serve(
     host_netns: HostNetns = None,
     physnet_interface: Interfaces = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+    access_log: Annotated[bool, typer.Option(
+        help="Log one line per request: method, path, status, duration, request id")] = False,
+    max_request_body_size: Annotated[int, typer.Option(
+        help="Larger request bodies get 413 (bytes)")] = Settings.max_request_body_size,
+    pagination_max_limit: Annotated[int, typer.Option(
+        help="Most items in one list response; a 'next' link leads to the rest",
+    )] = Settings.pagination_max_limit,
+    client_timeout: Annotated[float, typer.Option(
+        help="Seconds a client may take to send a request's headers, and again its body",
+    )] = Settings.client_timeout,
 ) -> None:
     """Run the identity, networking and lab APIs on one listener, with this host's agent."""
-    import uvicorn
-
+    from neutrino import server
     from neutrino.app import create_app, prepare
     from neutrino.identity import client_env
 
     started = time.monotonic()
     setup_logging(log_level)
-    settings = make_settings(state_dir, database_url, bind, physnet, **({"host": host} if host else {}))
+    if access_log:
+        logging.getLogger("neutrino.access").setLevel(logging.INFO)  # whatever the log level
+    settings = make_settings(state_dir, database_url, bind, physnet, access_log=access_log,
+                             max_request_body_size=max_request_body_size,
+                             pagination_max_limit=pagination_max_limit,
+                             client_timeout=client_timeout, **({"host": host} if host else {}))
     with console.status("preparing the database and identity"):
         core = prepare(settings)
     application = create_app(settings, core)
@@ -104,8 +118,7 @@ def serve(
     # full collection takes a fraction of a millisecond instead of tens, which requests would wait for.
     gc.collect()
     gc.freeze()
-    uvicorn.run(application, host=settings.bind_host, port=settings.bind_port, log_level=log_level,
-                access_log=log_level == "debug")
+    server.run(application, settings, log_level)
 
 
 @app.command("agent")

@@ -12,9 +12,7 @@ from neutrino.web import admin, auth, explain, floatingips, instances, loadbalan
 from neutrino.web.ui import HERE, PREFIX, Dashboard
 
 
-def routes() -> list[BaseRoute]:
-    dashboard = Dashboard()
-
+def routes(dashboard: Dashboard) -> list[BaseRoute]:
     async def home(_request: Request) -> Response:
         return RedirectResponse(PREFIX + "/project/topology", status_code=303)
 

@@ -10,7 +10,6 @@ its notice. Every POST must carry the session's CSRF token.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ from starlette.routing import Route
 from neutrino.web.clients import Api, ApiError, Http, service_paths
 from neutrino.web.sessions import COOKIE, Session, Sessions
 
-log = logging.getLogger("neutrino.web")
 PREFIX = "/dashboard"
 HERE = Path(__file__).parent
 
@@ -138,6 +136,15 @@ class Dashboard:
             return None
         return Ui(request, session, Api(self.http(request), session.token, session.services), self)
 
+    def error_page(self, request: Request, status: int, message: str) -> Response:
+        """For api.middleware: what failed or was refused, as a page (never a stack trace)."""
+        ui = self.ui(request)
+        if ui is not None:
+            return ui.render("error.html", status, message=message)
+        html = self.templates.get_template("error.html").render(
+            session=None, prefix=PREFIX, message=message)
+        return HTMLResponse(html, status_code=status)
+
     def page(self, path: str, view: View, admin: bool = False) -> Route:
         async def endpoint(request: Request) -> Response:
             ui = self.ui(request)
@@ -149,9 +156,6 @@ class Dashboard:
                 return await view(ui)
             except ApiError as error:
                 return ui.render("error.html", error.status, message=str(error))
-            except Exception:  # a page shows a message, never a stack trace; the log has it
-                log.exception("dashboard page %s failed", request.url.path)
-                return ui.render("error.html", 500, message="This page failed; the server's log says why.")
         return Route(path, endpoint, methods=["GET"])
 
     def action(self, path: str, view: View, handler: Handler, form: str) -> Route:

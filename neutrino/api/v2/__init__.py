@@ -103,14 +103,15 @@ def page_links(request: Request, collection: Collection, items: list[dict[str, A
 
 
 def collection_routes(collection: Collection, db: Database, authenticate: Authenticate,
-                      prefix: str = "/v2.0") -> list[BaseRoute]:
+                      max_limit: int, prefix: str = "/v2.0") -> list[BaseRoute]:
+    """`max_limit`: most items one list answer holds (Neutron's `pagination_max_limit`)."""
     c, service = collection, collection.service
 
     async def index(request: Request) -> Response:
         ctx = await authenticate(request)
         if request.method == "POST":
             return await create(request, ctx)
-        query = parse_list_query(request.query_params, c)
+        query = parse_list_query(request.query_params, c, max_limit)
         items, more = await run_in_threadpool(service.list, db, ctx, query)
         body: dict[str, Any] = {c.name: [project_fields(i, query.fields) for i in items]}
         links = page_links(request, c, items, query, more)

@@ -32,8 +32,9 @@ class ListQuery:
     tags: dict[str, list[str]] = field(default_factory=dict)
 
 
-def parse_list_query(params: QueryParams, collection: Any) -> ListQuery:
-    """`collection` is an api.v2.Collection: its attributes say what may be filtered or sorted."""
+def parse_list_query(params: QueryParams, collection: Any, max_limit: int) -> ListQuery:
+    """`collection` is an api.v2.Collection: its attributes say what may be filtered or sorted.
+    A list without a limit, or with a larger one, gets `max_limit` items and a `next` link."""
     query = ListQuery()
     attrs = collection.attributes
     for key in params.keys():
@@ -67,6 +68,7 @@ def parse_list_query(params: QueryParams, collection: Any) -> ListQuery:
             raise errors.HTTPBadRequest(f"{dirs[i]} is invalid value for sort_dirs, valid values are 'asc' and 'desc'")
         query.sorts.append((key, direction == "asc"))
 
+    limit = 0
     if "limit" in params:
         text = params["limit"]
         try:
@@ -75,7 +77,7 @@ def parse_list_query(params: QueryParams, collection: Any) -> ListQuery:
             raise errors.HTTPBadRequest(f"Limit must be an integer 0 or greater and not '{text}'") from None
         if limit < 0:
             raise errors.HTTPBadRequest(f"Limit must be an integer 0 or greater and not '{text}'")
-        query.limit = limit or None
+    query.limit = min(limit or max_limit, max_limit)
     query.marker = params.get("marker") or None
     if "page_reverse" in params:
         query.page_reverse = boolean(params["page_reverse"])
