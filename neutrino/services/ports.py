@@ -280,14 +280,12 @@ def join_default_group(conn: Connection, project_id: str, port_id: str) -> str:
 
 def bind_groups(conn: Connection, project_id: str, port_id: str, group_ids: list[str]) -> list[str]:
     """Make `group_ids` the port's groups; returns them without repeats."""
-    PSG, SG = schema.port_security_groups, schema.security_groups
+    PSG = schema.port_security_groups
     conn.execute(delete(PSG).where(PSG.c.port_id == port_id))
     unique = list(dict.fromkeys(group_ids))
     for group_id in unique:
-        found = conn.execute(select(SG.c.project_id).where(SG.c.id == group_id)).first()
-        if found is None or found.project_id != project_id:
-            # Another project's group is as invisible as a missing one.
-            raise errors.SecurityGroupNotFound(id=group_id)
+        # Those its project sees, whoever asks: Neutron binds no other project's, even for admin.
+        security_groups.find_group(conn, group_id, security_groups.seen_by(project_id))
         conn.execute(insert(PSG).values(port_id=port_id, security_group_id=group_id))
     return unique
 
