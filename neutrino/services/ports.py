@@ -300,6 +300,19 @@ def set_pairs(conn: Connection, port_id: str, pairs: list[dict[str, str]], port_
     return stored
 
 
+def network_for_port(conn: Connection, ctx: Context, network_id: str,
+                     fixed_ips: list[dict[str, Any]] | None) -> Row:
+    """The network a new port of the caller's goes on: one it sees; if another project's, neither
+    external (unless also shared) nor with addresses of the caller's choosing (Neutron's policy)."""
+    network = networks.fetch(conn, ctx, network_id)
+    if not ctx.is_admin and network.project_id != ctx.project_id:
+        if network.external and not network.shared:
+            raise errors.PolicyNotAuthorized(action="create_port on an external network")
+        if any("ip_address" in fixed for fixed in fixed_ips or []):
+            raise errors.PolicyNotAuthorized(action="create_port:fixed_ips:ip_address")
+    return network
+
+
 def remove_port(conn: Connection, port_id: str) -> None:
     """Delete a port and what hangs off it; its floating IPs become unassociated."""
     FIP = schema.floatingips
@@ -327,13 +340,8 @@ class Ports:
         if not ctx.is_admin and "binding:host_id" in values:
             raise errors.PolicyNotAuthorized(action="create_port:binding:host_id")
         with db.write() as conn:
-            network = networks.fetch(conn, ctx, values["network_id"])
+            network = network_for_port(conn, ctx, values["network_id"], values.get("fixed_ips"))
             std = common.standard_values(ctx, dict(values))
-            if not ctx.is_admin and network.project_id != ctx.project_id:
-                if network.external and not network.shared:
-                    raise errors.PolicyNotAuthorized(action="create_port on an external network")
-                if values.get("fixed_ips") and any("ip_address" in f for f in values["fixed_ips"]):
-                    raise errors.PolicyNotAuthorized(action="create_port:fixed_ips:ip_address")
             quotas.check(conn, std["project_id"], "port", 1)
             return insert_port(conn, std["project_id"], network, {**values, "id": std["id"]})
 
