@@ -130,7 +130,8 @@ def association(conn: Connection, ctx: Context, fip: dict[str, Any], port_id: st
     port = ports.fetch(conn, ctx, port_id)
     if port.project_id != fip["project_id"] and not ctx.is_admin:
         raise errors.BadRequest(resource="floatingip", msg=(
-            f"Cannot process floating IP association with Port {port_id}, since that port is owned by a different tenant"))
+            f"Cannot process floating IP association with Port {port_id}, "
+            "since that port is owned by a different project"))
     if port.device_owner in ports.ROUTER_OWNERS:
         raise errors.BadRequest(resource="floatingip", msg=f"Port {port_id} is a router or floating IP port")
     subnet_id, fixed_ip = choose_fixed_ip(conn, port_id, fixed_ip)

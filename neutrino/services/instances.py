@@ -18,7 +18,7 @@ from neutrino import errors
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, networks, ports, quotas
+from neutrino.services import common, ports, quotas
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 INST, P = schema.lab_instances, schema.ports
@@ -93,9 +93,10 @@ class Instances:
                     raise errors.PortInUse(port_id=port.id, net_id=port.network_id, device_id=port.device_id)
                 common.bump(conn, P, "port", port, plug)
             for wanted in values.get("networks", []):
-                network = networks.fetch(conn, ctx, wanted["network_id"])
-                quotas.check(conn, row["project_id"], "port", 1)
                 fixed = [{"ip_address": wanted["fixed_ip"]}] if wanted.get("fixed_ip") else None
+                # Made for the caller, as Nova makes a port with the user's token.
+                network = ports.network_for_port(conn, ctx, wanted["network_id"], fixed)
+                quotas.check(conn, row["project_id"], "port", 1)
                 port_id = ports.insert_port(conn, row["project_id"], network, {
                     "name": f"{values.get('name', '')}-eth{len(row['owned_ports'])}", "fixed_ips": fixed,
                     "device_owner": OWNER, "device_id": row["id"], "binding:host_id": host})["id"]

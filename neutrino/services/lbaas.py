@@ -14,11 +14,12 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, Table, select, update
 
 from neutrino.context import Context
-from neutrino.db import Database, schema
+from neutrino.db import Database
 from neutrino.services import common
 from neutrino.services.loadbalancers import (
     HM, L7P, L7R, LB, LI, ME, NO_MONITOR, OFFLINE, PENDING_DELETE, PENDING_UPDATE, PO, Conflict, Invalid, NotFound, base_body,
-    check_quota, fetch, lock_tree, new_row, publish, require_writer, statistics, update_object, visible,
+    check_quota, fetch, lock_tree, new_row, publish, referenced, require_writer, statistics,
+    update_object, visible,
 )
 from neutrino.services.loadbalancers import PENDING_CREATE, LoadBalancers
 from neutrino.services.loadbalancers import render as render_loadbalancers
@@ -247,14 +248,6 @@ class Family:
             publish(conn, lb)
 
 
-def referenced(conn: Connection, ctx: Context, table: Table, kind: str, object_id: str) -> Row:
-    """An object a request body names: missing (or another project's) is a 400, not a 404."""
-    try:
-        return fetch(conn, ctx, table, kind, object_id)
-    except NotFound:
-        raise Invalid(f"{kind} {object_id} not found.") from None
-
-
 class Listeners(Family):
     table, kind, resource = LI, "Listener", "listener"
 
@@ -266,7 +259,7 @@ class Listeners(Family):
 
     def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
                 links: dict[str, str]) -> str:
-        lb_id = referenced(conn, ctx, LB, "Load Balancer", values.pop("loadbalancer_id")).id
+        lb_id = referenced(conn, ctx, "Load Balancer", values.pop("loadbalancer_id")).id
         self._check_port(conn, lb_id, values["protocol_port"])
         values["lb_loadbalancer_id"] = lb_id
         if values.get("default_pool_id"):
@@ -316,7 +309,7 @@ class Pools(Family):
         if not listener_id and not lb_id:
             raise Invalid("Validation failure: loadbalancer_id or listener_id must be specified.")
         if listener_id:
-            listener = referenced(conn, ctx, LI, "Listener", listener_id)
+            listener = referenced(conn, ctx, "Listener", listener_id)
             if lb_id and lb_id != listener.lb_loadbalancer_id:
                 raise Invalid("Validation failure: The listener is not on that load balancer.")
             if listener.default_pool_id:
@@ -326,7 +319,7 @@ class Pools(Family):
                               f"the listener protocol is '{listener.protocol}'.")
             lb_id = listener.lb_loadbalancer_id
             links["listener"] = listener.id
-        values["lb_loadbalancer_id"] = referenced(conn, ctx, LB, "Load Balancer", lb_id).id
+        values["lb_loadbalancer_id"] = referenced(conn, ctx, "Load Balancer", lb_id).id
         return values["lb_loadbalancer_id"]
 
     def created(self, conn: Connection, row: dict[str, Any], links: dict[str, str]) -> None:
@@ -381,9 +374,8 @@ class Members(Nested):
     def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
                 links: dict[str, str]) -> str:
         pool = self.parent(conn, ctx, parent)
-        if values.get("subnet_id") and not conn.execute(
-                select(schema.subnets.c.id).where(schema.subnets.c.id == values["subnet_id"])).first():
-            raise Invalid(f"Subnet {values['subnet_id']} not found.")
+        if values.get("subnet_id"):
+            referenced(conn, ctx, "Subnet", values["subnet_id"])
         taken = conn.execute(select(ME.c.id).where(ME.c.lb_pool_id == pool.id, ME.c.address == values["address"],
                                                    ME.c.protocol_port == values["protocol_port"])).first()
         if taken:
@@ -409,7 +401,7 @@ class HealthMonitors(Family):
     def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
                 links: dict[str, str]) -> str:
         pool_id = values.pop("pool_id")
-        pool = referenced(conn, ctx, PO, "Pool", pool_id)
+        pool = referenced(conn, ctx, "Pool", pool_id)
         if conn.execute(select(HM.c.id).where(HM.c.lb_pool_id == pool.id)).first():
             raise Conflict("This pool already has a health monitor")
         if values["type"] in HTTP_MONITORS:
@@ -444,7 +436,7 @@ class L7Policies(Family):
     def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
                 links: dict[str, str]) -> str:
         listener_id = values.pop("listener_id")
-        listener = referenced(conn, ctx, LI, "Listener", listener_id)
+        listener = referenced(conn, ctx, "Listener", listener_id)
         if listener.protocol != "HTTP":
             raise Invalid(f"Validation failure: L7 policies need an HTTP listener; {listener_id} is "
                           f"{listener.protocol}.")

@@ -26,6 +26,7 @@ process stopped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -106,6 +107,24 @@ def fetch(conn: Connection, ctx: Context, table: Table, kind: str, object_id: st
     if row is None:
         raise NotFound(f"{kind} {object_id} not found.")
     return row
+
+
+# What a request body may name besides its own parent: Octavia's objects, and the Neutron
+# resources under a VIP or a member, each found by the rules of its own API.
+REFERENCE_TABLES = {"Load Balancer": LB, "Listener": LI, "Pool": PO}
+NEUTRON_REFERENCES: dict[str, Callable[[Connection, Context, str], Row]] = {
+    "Network": networks.fetch, "Subnet": subnets.fetch, "Port": ports.fetch}
+
+
+def referenced(conn: Connection, ctx: Context, kind: str, object_id: str) -> Row:
+    """An object a request body names, as the caller sees it. One that is missing and one the
+    caller cannot see (another project's) are the same 400, Octavia's InvalidSubresource."""
+    try:
+        if kind in REFERENCE_TABLES:
+            return fetch(conn, ctx, REFERENCE_TABLES[kind], kind, object_id)
+        return NEUTRON_REFERENCES[kind](conn, ctx, object_id)
+    except (NotFound, errors.NotFound):
+        raise Invalid(f"{kind} {object_id} not found.") from None
 
 
 def lock_tree(conn: Connection, lb_id: str) -> Row:
@@ -233,34 +252,33 @@ def choose_host(conn: Connection) -> str:
 
 def vip_port(conn: Connection, ctx: Context, lb_id: str, project_id: str, values: dict[str, Any]) -> Row:
     """The VIP's Neutron port: the one given, or a new one on the given subnet or network."""
+    if values.get("vip_port_id"):
+        port = referenced(conn, ctx, "Port", values["vip_port_id"])
+        if port.device_owner:
+            raise Conflict(f"Port {port.id} is already in use by {port.device_owner}.")
+        host = port.binding_host_id or choose_host(conn)
+        common.bump(conn, P, "port", port,
+                    {"device_owner": VIP_OWNER, "device_id": lb_id, "binding_host_id": host})
+        return port
+    if values.get("vip_subnet_id"):
+        subnet = referenced(conn, ctx, "Subnet", values["vip_subnet_id"])
+        if values.get("vip_network_id") not in (None, subnet.network_id):
+            raise Invalid(f"Subnet {subnet.id} is not on network {values['vip_network_id']}.")
+        network = networks.fetch(conn, ctx, subnet.network_id)
+        fixed: dict[str, str] = {"subnet_id": subnet.id}
+    else:
+        network = referenced(conn, ctx, "Network", values["vip_network_id"])
+        fixed = {}
+    if values.get("vip_address"):
+        fixed["ip_address"] = values["vip_address"]
     try:
-        if values.get("vip_port_id"):
-            port = ports.fetch(conn, ctx, values["vip_port_id"])
-            if port.device_owner:
-                raise Conflict(f"Port {port.id} is already in use by {port.device_owner}.")
-            common.bump(conn, P, "port", port, {"device_owner": VIP_OWNER, "device_id": lb_id,
-                                                "binding_host_id": port.binding_host_id or choose_host(conn)})
-            return port
-        if values.get("vip_subnet_id"):
-            subnet = subnets.fetch(conn, ctx, values["vip_subnet_id"])
-            network = networks.fetch(conn, ctx, subnet.network_id)
-            if values.get("vip_network_id") not in (None, subnet.network_id):
-                raise Invalid(f"Subnet {subnet.id} is not on network {values['vip_network_id']}.")
-            fixed: dict[str, str] = {"subnet_id": subnet.id}
-        else:
-            network = networks.fetch(conn, ctx, values["vip_network_id"])
-            fixed = {}
-        if values.get("vip_address"):
-            fixed["ip_address"] = values["vip_address"]
         port_id = ports.insert_port(conn, project_id, network, {
             "name": f"octavia-lb-{lb_id}", "device_owner": VIP_OWNER, "device_id": lb_id,
             "binding:host_id": choose_host(conn), "port_security_enabled": False,
             "fixed_ips": [fixed] if fixed else None})["id"]
-        return conn.execute(select(P).where(P.c.id == port_id)).one()
-    except (errors.PortNotFound, errors.SubnetNotFound, errors.NetworkNotFound) as missing:
-        raise Invalid(missing.msg) from None
     except errors.NeutronError as refused:
         raise Conflict(refused.msg) if refused.status == 409 else Invalid(refused.msg) from None
+    return conn.execute(select(P).where(P.c.id == port_id)).one()
 
 
 def vip_address(conn: Connection, port_id: str, subnet_id: str | None) -> tuple[str, str]:

@@ -280,14 +280,12 @@ def join_default_group(conn: Connection, project_id: str, port_id: str) -> str:
 
 def bind_groups(conn: Connection, project_id: str, port_id: str, group_ids: list[str]) -> list[str]:
     """Make `group_ids` the port's groups; returns them without repeats."""
-    PSG, SG = schema.port_security_groups, schema.security_groups
+    PSG = schema.port_security_groups
     conn.execute(delete(PSG).where(PSG.c.port_id == port_id))
     unique = list(dict.fromkeys(group_ids))
     for group_id in unique:
-        found = conn.execute(select(SG.c.project_id).where(SG.c.id == group_id)).first()
-        if found is None or found.project_id != project_id:
-            # Another project's group is as invisible as a missing one.
-            raise errors.SecurityGroupNotFound(id=group_id)
+        # Those its project sees, whoever asks: Neutron binds no other project's, even for admin.
+        security_groups.find_group(conn, group_id, security_groups.seen_by(project_id))
         conn.execute(insert(PSG).values(port_id=port_id, security_group_id=group_id))
     return unique
 
@@ -300,6 +298,19 @@ def set_pairs(conn: Connection, port_id: str, pairs: list[dict[str, str]], port_
     for position, pair in enumerate(stored):
         conn.execute(insert(AP).values(port_id=port_id, position=position, **pair))
     return stored
+
+
+def network_for_port(conn: Connection, ctx: Context, network_id: str,
+                     fixed_ips: list[dict[str, Any]] | None) -> Row:
+    """The network a new port of the caller's goes on: one it sees; if another project's, neither
+    external (unless also shared) nor with addresses of the caller's choosing (Neutron's policy)."""
+    network = networks.fetch(conn, ctx, network_id)
+    if not ctx.is_admin and network.project_id != ctx.project_id:
+        if network.external and not network.shared:
+            raise errors.PolicyNotAuthorized(action="create_port on an external network")
+        if any("ip_address" in fixed for fixed in fixed_ips or []):
+            raise errors.PolicyNotAuthorized(action="create_port:fixed_ips:ip_address")
+    return network
 
 
 def remove_port(conn: Connection, port_id: str) -> None:
@@ -329,13 +340,8 @@ class Ports:
         if not ctx.is_admin and "binding:host_id" in values:
             raise errors.PolicyNotAuthorized(action="create_port:binding:host_id")
         with db.write() as conn:
-            network = networks.fetch(conn, ctx, values["network_id"])
+            network = network_for_port(conn, ctx, values["network_id"], values.get("fixed_ips"))
             std = common.standard_values(ctx, dict(values))
-            if not ctx.is_admin and network.project_id != ctx.project_id:
-                if network.external and not network.shared:
-                    raise errors.PolicyNotAuthorized(action="create_port on an external network")
-                if values.get("fixed_ips") and any("ip_address" in f for f in values["fixed_ips"]):
-                    raise errors.PolicyNotAuthorized(action="create_port:fixed_ips:ip_address")
             quotas.check(conn, std["project_id"], "port", 1)
             return insert_port(conn, std["project_id"], network, {**values, "id": std["id"]})
 

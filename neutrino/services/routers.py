@@ -184,6 +184,8 @@ class Routers:
                 if subnet_id is not None and subnet_id not in {s.id for s in found}:
                     raise errors.SubnetMismatchForPort(port_id=port_id, subnet_id=subnet_id)
             else:
+                assert subnet_id is not None
+                subnets.fetch(conn, ctx, subnet_id)  # first, as Neutron: an unseen one is 404
                 port_id = next((pid for pid, s in attached if s.id == subnet_id), None)
                 if port_id is None:
                     raise errors.RouterInterfaceNotFoundForSubnet(router_id=router_id, subnet_id=subnet_id)
@@ -199,6 +201,12 @@ class Routers:
         subnet = subnets.fetch(conn, ctx, subnet_id)
         if subnet.gateway_ip is None:
             raise errors.BadRequest(resource="router", msg="Subnet for router interface must have a gateway IP")
+        # One the caller sees but does not own (on a shared or external network) is refused, as by
+        # Neutron: sharing a network with all projects does not give them its gateway address.
+        if subnet.project_id != ctx.project_id and not ctx.is_admin:
+            raise errors.BadRequest(resource="router", msg=(
+                f"Cannot add interface to router because subnet {subnet_id} "
+                "is not owned by project making the request"))
         check_new_subnets(conn, router.id, [subnet])
         network = networks.fetch(conn, ctx, subnet.network_id)
         port_id = ports.insert_port(conn, router.project_id, network, {

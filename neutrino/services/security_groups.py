@@ -90,26 +90,34 @@ def has_default(conn: Connection, project_id: str) -> bool:
 
 
 # -- visibility ----------------------------------------------------------------------------
+def seen_by(project_id: Any) -> ColumnElement[bool]:
+    """Groups a project sees: its own."""
+    return SG.c.project_id == project_id
+
+
 def visible_groups(ctx: Context) -> ColumnElement[bool] | None:
-    return None if ctx.is_admin else SG.c.project_id == ctx.project_id
+    return None if ctx.is_admin else seen_by(ctx.project_id)
 
 
 def visible_rules(ctx: Context) -> ColumnElement[bool] | None:
     """Rules of the caller's groups, and rules the caller owns."""
     if ctx.is_admin:
         return None
-    own_groups = select(SG.c.id).where(SG.c.project_id == ctx.project_id)
+    own_groups = select(SG.c.id).where(seen_by(ctx.project_id))
     return or_(RULE.c.project_id == ctx.project_id, RULE.c.security_group_id.in_(own_groups))
 
 
-def fetch_group(conn: Connection, ctx: Context, group_id: str, *, for_write: bool = False) -> Row:
-    where = [SG.c.id == group_id]
-    seen = visible_groups(ctx)
-    if seen is not None:
-        where.append(seen)
+def find_group(conn: Connection, group_id: str, seen: ColumnElement[bool] | None) -> Row:
+    """The group `group_id` among those `seen` (None: all); 404 if it is not there."""
+    where = [SG.c.id == group_id] + ([] if seen is None else [seen])
     row = conn.execute(select(SG).where(*where)).first()
     if row is None:
         raise errors.SecurityGroupNotFound(id=group_id)
+    return row
+
+
+def fetch_group(conn: Connection, ctx: Context, group_id: str, *, for_write: bool = False) -> Row:
+    row = find_group(conn, group_id, visible_groups(ctx))
     if for_write and not ctx.is_admin and row.project_id != ctx.project_id:
         raise errors.PolicyNotAuthorized(action="update_security_group")
     return row

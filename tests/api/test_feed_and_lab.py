@@ -131,3 +131,22 @@ def test_instances_own_or_adopt_ports(api: Api) -> None:
     remaining = api.demo.get("/ports", params={"network_id": net["id"], "device_owner": ""}).json()["ports"]
     assert [p["id"] for p in remaining] == [adopted["id"]]  # its own port went, the adopted one stays
     assert sub["id"] in {f["subnet_id"] for f in remaining[0]["fixed_ips"]}
+
+
+def test_instances_make_ports_as_their_project_may(api: Api) -> None:
+    """An instance's new port on another project's network follows a port create's rules."""
+    ext = api.admin.create("networks", name="ext", **{"router:external": True})
+    api.admin.create("subnets", network_id=ext["id"], cidr="198.51.100.0/24", ip_version=4)
+    shared = api.admin.create("networks", name="shared", shared=True)
+    api.admin.create("subnets", network_id=shared["id"], cidr="10.92.0.0/24", ip_version=4)
+    for network_id, address in ((ext["id"], None), (shared["id"], "10.92.0.20")):
+        port = api.demo.post("/ports", json={"port": {"network_id": network_id, **(
+            {"fixed_ips": [{"ip_address": address}]} if address else {})}})
+        instance = lab(api, "POST", json={"instance": {"name": "vm", "networks": [
+            {"network_id": network_id, **({"fixed_ip": address} if address else {})}]}})
+        refused = error(port, 403, "PolicyNotAuthorized")
+        assert error(instance, 403, "PolicyNotAuthorized") == refused
+    assert lab(api, "GET").json()["instances"] == []
+    on_shared = lab(api, "POST", json={"instance": {
+        "name": "vm", "networks": [{"network_id": shared["id"]}]}})
+    assert on_shared.status_code == 201, on_shared.text

@@ -82,6 +82,7 @@ def test_remove_interface(api: Api) -> None:
     _, other_sub = private_subnet(api.demo, "10.5.0.0/24")
     info = add_interface(api.demo, router["id"], subnet_id=sub["id"]).json()
     error(remove_interface(api.demo, router["id"], subnet_id=other_sub["id"]), 404, "RouterInterfaceNotFoundForSubnet")
+    error(remove_interface(api.demo, router["id"], subnet_id=MISSING), 404, "SubnetNotFound")
     error(remove_interface(api.demo, router["id"], port_id=MISSING), 404, "RouterInterfaceNotFound")
     mismatch = remove_interface(api.demo, router["id"], port_id=info["port_id"], subnet_id=other_sub["id"])
     error(mismatch, 400, "SubnetMismatchForPort")
@@ -94,7 +95,11 @@ def test_interface_on_a_shared_network_belongs_to_the_router(api: Api) -> None:
     shared = api.admin.create("networks", name="shared", shared=True)
     sub = api.admin.create("subnets", network_id=shared["id"], cidr="10.50.0.0/24", ip_version=4)
     router = api.demo.create("routers", name="r")
-    info = add_interface(api.demo, router["id"], subnet_id=sub["id"]).json()
+    # As in Neutron, a member may not take the gateway address of a network shared with all.
+    refused = error(add_interface(api.demo, router["id"], subnet_id=sub["id"]), 400, "BadRequest")
+    assert refused == ("Bad router request: Cannot add interface to router because subnet "
+                       f"{sub['id']} is not owned by project making the request.")
+    info = add_interface(api.admin, router["id"], subnet_id=sub["id"]).json()
     port = api.demo.get(f"/ports/{info['port_id']}").json()["port"]
     assert port["project_id"] == api.demo.project_id and port["network_id"] == shared["id"]
 
