@@ -21,7 +21,13 @@ from neutrino.identity import CatalogService, Identity, client_env
 from neutrino.identity import service as service_module
 from neutrino.identity.passwords import hash_password, needs_rehash, verify_password
 from neutrino.identity.service import Ref
-from neutrino.identity.tokens import TokenCache, TokenCodec, TokenPayload, load_or_create_keys
+from neutrino.identity.tokens import (
+    TokenCache,
+    TokenCodec,
+    TokenPayload,
+    load_or_create_keys,
+    new_audit_id,
+)
 
 DEFAULT = Ref(name="Default")
 
@@ -345,5 +351,5 @@ def test_catalog_is_built_from_the_service_table(tmp_path: Path) -> None:
 
 def test_token_payload_survives_sealing(tmp_path: Path) -> None:
     codec = TokenCodec(load_or_create_keys(tmp_path / "keys"))
-    payload = TokenPayload("u", None, ("password",), 1, 2, ("a",))
+    payload = TokenPayload("u", None, ("password",), 1, 2, (new_audit_id(),))
     assert codec.open(codec.seal(payload)) == payload
