@@ -17,11 +17,12 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from neutrino.identity.files import write_private
 
 KEY_FILE = "fernet.keys"
-_FORMAT = 1  # first field of every payload, so the layout can change later
+_FORMAT = 2  # first field of every payload, so the layout can change later (2: microseconds)
 METHODS = ("password", "token")
 _ID = re.compile(r"[0-9A-Za-z_-]{1,64}")  # what the identity tables hold, and never more
 _AUDIT_ID = re.compile(r"[0-9A-Za-z_-]{22}")  # new_audit_id's
-_LATEST = (datetime.max - datetime(1970, 1, 1)) // timedelta(seconds=1)  # what a datetime holds
+_EPOCH = datetime(1970, 1, 1)
+_LATEST = (datetime.max - _EPOCH) // timedelta(microseconds=1)  # the last moment a datetime holds
 
 V = TypeVar("V")
 
@@ -31,7 +32,9 @@ class TokenPayload:
     user_id: str
     project_id: str | None  # None: unscoped
     methods: tuple[str, ...]
-    issued_at: int  # Unix seconds
+    # Unix microseconds, as Keystone counts them: a password change revokes exactly the
+    # tokens issued before it, even within the same second.
+    issued_at: int
     expires_at: int
     audit_ids: tuple[str, ...]  # its own, then (if rescoped) the first of its chain
 
@@ -42,6 +45,11 @@ class TokenPayload:
 
 def new_audit_id() -> str:
     return secrets.token_urlsafe(16)
+
+
+def moment(micros: int) -> datetime:
+    """Unix microseconds as a naive UTC datetime, exactly."""
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 def load_or_create_keys(path: Path) -> list[bytes]:

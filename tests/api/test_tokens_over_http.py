@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from neutrino.identity.tokens import KEY_FILE, load_or_create_keys
-from tests.conftest import ADMIN_PASSWORD, LiveServer, login
+from tests.conftest import ADMIN_PASSWORD, ApiClient, LiveServer, add_member_project, login
 
 AUTH_REQUIRED = {"error": {"code": 401, "title": "Unauthorized",
                            "message": "The request you have made requires authentication."}}
@@ -59,3 +59,36 @@ def test_a_correctly_signed_malformed_token_is_401(live_server: LiveServer, http
             assert (response.status_code, response.json()) == (401, AUTH_REQUIRED), (payload, path)
         for path in ("/load-balancer/v2/lbaas/loadbalancers", "/lab/v1/instances"):
             assert http.get(path, headers=headers).status_code == 401, (payload, path)
+
+
+def test_a_password_change_revokes_tokens_issued_before_it_in_the_same_second(
+        live_server: LiveServer, http: httpx.Client) -> None:
+    admin = login(http, "admin", ADMIN_PASSWORD, "admin")
+    name, password = add_member_project(admin, "pw-change")
+    for attempt in range(5):  # A, the change and B must fall within one second
+        before = login(http, name, password, name)
+        before_at = issued_at(http, admin, before)
+        fresh = f"{password}-{attempt}"
+        changed = http.post(f"/identity/v3/users/{before.user_id}/password",
+                            headers={"X-Auth-Token": before.token},
+                            json={"user": {"original_password": password, "password": fresh}})
+        assert changed.status_code == 204, changed.text
+        password = fresh
+        after = login(http, name, password, name)
+        if before_at[:19] == issued_at(http, admin, after)[:19]:
+            break
+    else:
+        pytest.fail("no token, password change and token within one second in five attempts")
+    assert before.get("/networks").status_code == 401
+    assert after.get("/networks").status_code == 200
+    for token, answer in ((before.token, 401), (after.token, 200)):
+        own = http.get("/identity/v3/auth/projects", headers={"X-Auth-Token": token})
+        assert own.status_code == answer, own.text
+
+
+def issued_at(http: httpx.Client, admin: ApiClient, subject: ApiClient) -> str:
+    """When the token was issued (Keystone's ISO 8601 with microseconds), as an admin sees it."""
+    checked = http.get("/identity/v3/auth/tokens",
+                       headers={"X-Auth-Token": admin.token, "X-Subject-Token": subject.token})
+    assert checked.status_code == 200, checked.text
+    return str(checked.json()["token"]["issued_at"])
