@@ -9,14 +9,14 @@ import json
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
+from neutrino.cli.output import fail, out
 from neutrino.client import ClientError, Cloud, Session
 
 app = typer.Typer(no_args_is_help=True, help="Show the kernel objects that implement a resource, read from the kernel.")
-out, err = Console(), Console(stderr=True)
 
 CloudOption = Annotated[Optional[str], typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")]
 Format = Annotated[str, typer.Option("-f", "--format", help="tree or json")]
@@ -28,29 +28,26 @@ def _fetch(method: str, path: str, os_cloud: str | None, **kwargs: Any) -> dict[
         result: dict[str, Any] = session.call(method, session.endpoint("lab") + "/v1" + path, timeout=60, **kwargs)
         return result
     except ClientError as error:
-        err.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(1) from None
+        fail(error)
 
 
-def _tree(label: str, value: Any) -> Tree:
-    tree = Tree(label)
-    _grow(tree, value)
-    return tree
+def _key(key: str) -> Text:
+    return Text(key, style="bold")
 
 
 def _grow(tree: Tree, value: Any) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(item, (dict, list)) and item:
-                _grow(tree.add(f"[bold]{key}[/bold]"), item)
+                _grow(tree.add(_key(key)), item)
             elif isinstance(item, str) and "\n" in item:
-                tree.add(f"[bold]{key}[/bold]").add(item.rstrip(), highlight=False)
+                tree.add(_key(key)).add(item.rstrip(), highlight=False)
             else:
-                tree.add(f"[bold]{key}[/bold]: {item}")
+                tree.add(Text.assemble(_key(key), f": {item}"))
     elif isinstance(value, list):
         for index, item in enumerate(value):
             if isinstance(item, (dict, list)):
-                _grow(tree.add(f"[dim]{index}[/dim]"), item)
+                _grow(tree.add(Text(str(index), style="dim")), item)
             else:
                 tree.add(str(item), highlight=False)
     else:
@@ -60,9 +57,10 @@ def _grow(tree: Tree, value: Any) -> None:
 def _show(kind: str, ref: str, fmt: str, os_cloud: str | None) -> None:
     found = _fetch("GET", f"/inspect/{kind}/{ref}", os_cloud)
     if fmt == "json":
-        out.print_json(json.dumps(found))
-    else:
-        out.print(_tree(f"[bold]{kind[:-1]} {ref}[/bold] (read from the kernel)", found))
+        return
+    tree = Tree(Text.assemble((f"{kind[:-1]} {ref}", "bold"), " (read from the kernel)"))
+    _grow(tree, found)
+    out.print(tree)
 
 
 @app.command()

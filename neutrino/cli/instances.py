@@ -8,13 +8,12 @@ import time
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from neutrino.client import Cloud, ClientError, Session
+from neutrino.cli.output import err, fail, out
+from neutrino.client import ClientError, Cloud, Session
 
 app = typer.Typer(no_args_is_help=True, help="Lab instances: namespaces plugged into networks like VMs.")
-out, err = Console(), Console(stderr=True)
 
 CloudOption = Annotated[Optional[str], typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")]
 Format = Annotated[str, typer.Option("-f", "--format", help="table or json")]
@@ -37,11 +36,6 @@ class Lab:
 
     def get(self, ref: str) -> dict[str, Any]:
         return self.session.call("GET", f"{self.base}/{ref}")["instance"]
-
-
-def fail(error: ClientError) -> None:
-    err.print(f"[red]error:[/red] {error}")
-    raise typer.Exit(1)
 
 
 def show_one(item: dict[str, Any], fmt: str) -> None:
