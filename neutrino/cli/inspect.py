@@ -6,6 +6,7 @@ Both ask the server (HTTP only), which reads the kernel of this machine's agents
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any, Optional
 
 import typer
@@ -14,6 +15,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from neutrino.cli.output import fail, out
+from neutrino.cli.resources import FLOATING_IP, INSTANCE, LOAD_BALANCER, PORT, ROUTER, Kind, find_id
 from neutrino.client import ClientError, Cloud, Session
 
 app = typer.Typer(no_args_is_help=True, help="Show the kernel objects that implement a resource, read from the kernel.")
@@ -22,11 +24,11 @@ CloudOption = Annotated[Optional[str], typer.Option("--os-cloud", help="Cloud in
 Format = Annotated[str, typer.Option("-f", "--format", help="tree or json")]
 
 
-def _fetch(method: str, path: str, os_cloud: str | None, **kwargs: Any) -> dict[str, Any]:
+def _ask(os_cloud: str | None, ask: Callable[[Session, str], dict[str, Any]]) -> dict[str, Any]:
+    """What `ask(session, lab API URL)` answers, or the command fails with the server's message."""
     try:
         session = Session(Cloud.load(os_cloud))
-        result: dict[str, Any] = session.call(method, session.endpoint("lab") + "/v1" + path, timeout=60, **kwargs)
-        return result
+        return ask(session, session.endpoint("lab") + "/v1")
     except ClientError as error:
         fail(error)
 
@@ -54,11 +56,13 @@ def _grow(tree: Tree, value: Any) -> None:
         tree.add(str(value))
 
 
-def _show(kind: str, ref: str, fmt: str, os_cloud: str | None) -> None:
-    found = _fetch("GET", f"/inspect/{kind}/{ref}", os_cloud)
+def _show(kind: Kind, ref: str, fmt: str, os_cloud: str | None) -> None:
+    found = _ask(os_cloud, lambda session, lab: session.call(
+        "GET", f"{lab}/inspect/{kind.collection}/{find_id(session, kind, ref)}", timeout=60))
     if fmt == "json":
+        out.print_json(json.dumps(found))
         return
-    tree = Tree(Text.assemble((f"{kind[:-1]} {ref}", "bold"), " (read from the kernel)"))
+    tree = Tree(Text.assemble((f"{kind.noun} {ref}", "bold"), " (read from the kernel)"))
     _grow(tree, found)
     out.print(tree)
 
@@ -67,28 +71,28 @@ def _show(kind: str, ref: str, fmt: str, os_cloud: str | None) -> None:
 def router(ref: Annotated[str, typer.Argument(help="Router name or ID")], os_cloud: CloudOption = None,
            fmt: Format = "tree") -> None:
     """The router's namespace, interfaces, routes, NAT table, floating IP elements and connections."""
-    _show("routers", ref, fmt, os_cloud)
+    _show(ROUTER, ref, fmt, os_cloud)
 
 
 @app.command()
 def floatingip(ref: Annotated[str, typer.Argument(help="Floating IP address or ID")], os_cloud: CloudOption = None,
                fmt: Format = "tree") -> None:
     """Where the floating IP lives: the gateway interface, its map elements, its live connections."""
-    _show("floatingips", ref, fmt, os_cloud)
+    _show(FLOATING_IP, ref, fmt, os_cloud)
 
 
 @app.command()
 def port(ref: Annotated[str, typer.Argument(help="Port ID or name")], os_cloud: CloudOption = None,
          fmt: Format = "tree") -> None:
     """The port's tap, bridge, far end and firewall chains."""
-    _show("ports", ref, fmt, os_cloud)
+    _show(PORT, ref, fmt, os_cloud)
 
 
 @app.command()
 def loadbalancer(ref: Annotated[str, typer.Argument(help="Load balancer name, ID or VIP address")],
                  os_cloud: CloudOption = None, fmt: Format = "tree") -> None:
     """The load balancer's namespace and VIP, its haproxy (configuration, workers) and what haproxy sees now."""
-    _show("loadbalancers", ref, fmt, os_cloud)
+    _show(LOAD_BALANCER, ref, fmt, os_cloud)
 
 
 def trace(
@@ -100,10 +104,14 @@ def trace(
     fmt: Format = "table",
 ) -> None:
     """The path a packet takes hop by hop, confirmed by a real probe: `neutrino trace --from vm1 --to 10.10.10.1`."""
-    body: dict[str, Any] = {"from": source, "to": destination, "protocol": proto}
-    if port is not None:
-        body["port"] = port
-    found = _fetch("POST", "/trace", os_cloud, json=body)
+    def ask(session: Session, lab: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"from": find_id(session, INSTANCE, source), "to": destination,
+                                "protocol": proto}
+        if port is not None:
+            body["port"] = port
+        return dict(session.call("POST", f"{lab}/trace", json=body, timeout=60))
+
+    found = _ask(os_cloud, ask)
     if fmt == "json":
         out.print_json(json.dumps(found))
         return

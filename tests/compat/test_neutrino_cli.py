@@ -1,6 +1,8 @@
 """The `neutrino` command against a live server with its data plane, as a user types and reads it.
 
-Data is printed as it is, never read as Rich markup or emoji codes. The server runs
+Every option that names a resource takes its name or its ID (an ambiguous name
+is an error listing the matches, a missing one "not found"), and data is
+printed as it is, never read as Rich markup or emoji codes. The server runs
 its embedded agent under a unique namespace prefix; everything it made is torn
 down at the end, and the test asserts nothing is left.
 """
@@ -39,6 +41,40 @@ def network(cloud: Cloud) -> dict[str, Any]:
     net = cloud.cli("network", "create", "cli-net")
     cloud.cli("subnet", "create", "--network", net["id"], "--subnet-range", "10.93.0.0/24", "cli-sub")
     return dict(net)
+
+
+def test_options_naming_a_resource_take_its_name(cloud: Cloud, network: dict[str, Any]) -> None:
+    port = cloud.cli("port", "create", "--network", "cli-net", "cli-port")
+    vm = cloud.json("instance", "create", "cli-vm", "--port", "cli-port")
+    assert vm["status"] == "ACTIVE" and vm["port_ids"] == [port["id"]]
+    peer = cloud.json("instance", "create", "cli-peer", "--network", "cli-net")
+    assert cloud.json("instance", "show", "cli-vm")["id"] == vm["id"]
+    assert "eth0" in cloud.neutrino("instance", "exec", "cli-vm", "--", "ip", "-br", "link").stdout
+    address = peer["addresses"][0].split("/")[0]
+    traced = cloud.json("trace", "--from", "cli-vm", "--to", address)
+    assert traced["from"]["instance_id"] == vm["id"]
+    assert cloud.json("inspect", "port", "cli-port")["port"]["id"] == port["id"]
+    cloud.neutrino("instance", "delete", "cli-vm", "cli-peer")
+    assert cloud.json("instance", "list") == []
+
+
+def test_ambiguous_and_missing_names_are_clear_errors(cloud: Cloud, network: dict[str, Any]) -> None:
+    twins = sorted(cloud.cli("network", "create", "cli-twin")["id"] for _ in range(2))
+    said = cloud.error("instance", "create", "cli-x", "--network", "cli-twin")
+    assert f"error: More than one network matches 'cli-twin': {twins[0]}, {twins[1]}. Give its ID." in said
+    said = cloud.error("instance", "create", "cli-x", "--network", "cli-net", "--port", "cli-nosuch")
+    assert "error: No port found for 'cli-nosuch'." in said
+    assert cloud.json("instance", "list") == []  # nothing was made
+    routers = sorted(cloud.cli("router", "create", "cli-twin")["id"] for _ in range(2))
+    said = cloud.error("inspect", "router", "cli-twin")
+    assert f"More than one router matches 'cli-twin': {routers[0]}, {routers[1]}." in said
+    for kind, noun in (("router", "router"), ("floatingip", "floating IP"), ("port", "port"),
+                       ("loadbalancer", "load balancer")):
+        assert f"No {noun} found for 'cli-nosuch'." in cloud.error("inspect", kind, "cli-nosuch")
+    for command in (["instance", "show", "cli-nosuch"], ["instance", "delete", "cli-nosuch"],
+                    ["instance", "exec", "cli-nosuch", "--", "true"],
+                    ["trace", "--from", "cli-nosuch", "--to", "10.93.0.1"]):
+        assert "No instance found for 'cli-nosuch'." in cloud.error(*command)
 
 
 def test_data_is_printed_verbatim(cloud: Cloud, network: dict[str, Any]) -> None:
