@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -27,6 +26,7 @@ from neutrino.identity import Identity, TokenInfo
 from neutrino.identity.errors import bad_request, forbidden, not_found, unauthorized
 from neutrino.identity.policy import require_admin, require_self_or_admin
 from neutrino.identity.service import Ref, Row
+from neutrino.identity.tokens import moment
 
 JSON = dict[str, Any]
 Handler = Callable[["Call"], Response]
@@ -556,8 +556,8 @@ def _collection(call: Call, name: str, items: list[JSON]) -> Response:
     return _json({name: items, "links": _links(call)})
 
 
-def _timestamp(unix: int) -> str:
-    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _timestamp(micros: int) -> str:
+    return moment(micros).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _principal_view(row: Row) -> JSON:

@@ -8,13 +8,13 @@ import time
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from neutrino.client import Cloud, ClientError, Session
+from neutrino.cli.output import err, fail, out
+from neutrino.cli.resources import INSTANCE, NETWORK, PORT, find, find_id
+from neutrino.client import ClientError, Cloud, Session
 
 app = typer.Typer(no_args_is_help=True, help="Lab instances: namespaces plugged into networks like VMs.")
-out, err = Console(), Console(stderr=True)
 
 CloudOption = Annotated[Optional[str], typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")]
 Format = Annotated[str, typer.Option("-f", "--format", help="table or json")]
@@ -24,24 +24,13 @@ class Lab:
     def __init__(self, cloud: str | None) -> None:
         self.session = Session(Cloud.load(cloud))
         self.base = self.session.endpoint("lab") + "/v1/instances"
-        self.networking = self.session.endpoint("network") + "/v2.0"
-
-    def network_id(self, ref: str) -> str:
-        by_id = self.session.request("GET", f"{self.networking}/networks/{ref}")
-        if by_id.status_code == 200:
-            return by_id.json()["network"]["id"]
-        found = self.session.call("GET", f"{self.networking}/networks", params={"name": ref})["networks"]
-        if len(found) != 1:
-            raise ClientError(404, f"no unique network named {ref!r}")
-        return found[0]["id"]
 
     def get(self, ref: str) -> dict[str, Any]:
-        return self.session.call("GET", f"{self.base}/{ref}")["instance"]
+        """An instance by name or ID."""
+        return find(self.session, INSTANCE, ref)
 
-
-def fail(error: ClientError) -> None:
-    err.print(f"[red]error:[/red] {error}")
-    raise typer.Exit(1)
+    def reload(self, instance_id: str) -> dict[str, Any]:
+        return self.session.call("GET", f"{self.base}/{instance_id}")["instance"]
 
 
 def show_one(item: dict[str, Any], fmt: str) -> None:
@@ -60,7 +49,7 @@ def create(
     name: str,
     network: Annotated[Optional[list[str]], typer.Option(help="Network name or ID (repeatable)")] = None,
     fixed_ip: Annotated[Optional[list[str]], typer.Option(help="Address on the matching --network")] = None,
-    port: Annotated[Optional[list[str]], typer.Option(help="Existing port to plug (repeatable)")] = None,
+    port: Annotated[Optional[list[str]], typer.Option(help="Port name or ID (repeatable)")] = None,
     host: Annotated[Optional[str], typer.Option(help="Host to run it on")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for its addresses")] = 60.0,
     os_cloud: CloudOption = None,
@@ -70,9 +59,11 @@ def create(
     try:
         lab = Lab(os_cloud)
         ips = fixed_ip or []
-        nets = [{"network_id": lab.network_id(ref), **({"fixed_ip": ips[i]} if i < len(ips) else {})}
+        nets = [{"network_id": find_id(lab.session, NETWORK, ref),
+                 **({"fixed_ip": ips[i]} if i < len(ips) else {})}
                 for i, ref in enumerate(network or [])]
-        body: dict[str, Any] = {"name": name, "networks": nets, "ports": port or []}
+        ports = [find_id(lab.session, PORT, ref) for ref in port or []]
+        body: dict[str, Any] = {"name": name, "networks": nets, "ports": ports}
         if host:
             body["host"] = host
         item = lab.session.call("POST", lab.base, json={"instance": body})["instance"]
@@ -83,7 +74,7 @@ def create(
                     raise ClientError(0, f"{name} has no address after {timeout:.0f}s (status {item['status']}); "
                                          "is an agent running for its host?")
                 time.sleep(0.1)
-                item = lab.get(item["id"])
+                item = lab.reload(item["id"])
     except ClientError as error:
         fail(error)
     show_one(item, fmt)
@@ -121,8 +112,8 @@ def delete(instances: list[str], os_cloud: CloudOption = None) -> None:
     """Delete instances: their namespaces, every process inside, and the ports made for them."""
     try:
         lab = Lab(os_cloud)
-        for ref in instances:
-            lab.session.call("DELETE", f"{lab.base}/{ref}")
+        for instance_id in [lab.get(ref)["id"] for ref in instances]:  # all found, or none deleted
+            lab.session.call("DELETE", f"{lab.base}/{instance_id}")
     except ClientError as error:
         fail(error)
 

@@ -6,21 +6,16 @@ import sys
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.text import Text
 
+from neutrino.cli.output import err, fail, out
 from neutrino.client import ClientError, Cloud, Session
 from neutrino.lab.tutorial import STEPS, TAG, Tutorial
 
 app = typer.Typer(no_args_is_help=True, help="The tutorial's lab: two VLANs, a router, source NAT, a floating IP.")
-out, err = Console(), Console(stderr=True)
 
 CloudOption = Annotated[Optional[str], typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")]
-
-
-def fail(error: ClientError) -> None:
-    err.print(f"[red]error:[/red] {error}")
-    raise typer.Exit(1)
 
 
 def _progress() -> Progress:
@@ -43,8 +38,9 @@ def up(os_cloud: CloudOption = None) -> None:
     except ClientError as error:
         fail(error)
     vm1, vm3 = built.instances["cirros-vm1"], built.instances["cirros-vm3"]
-    out.print(f"\n[bold]The lab is up.[/bold] Floating IP {built.floating_ip} -> cirros-vm3 ({vm3}); "
-              f"router gateway {built.router_gateway}. Try:")
+    out.print(Text.assemble("\n", ("The lab is up.", "bold"),
+                            f" Floating IP {built.floating_ip} -> cirros-vm3 ({vm3}); "
+                            f"router gateway {built.router_gateway}. Try:"))
     tries = [
         (f"neutrino instance exec cirros-vm1 -- ping -c1 {vm3}", "S2: across the VLANs, through the router"),
         ("neutrino outside -- sh -c 'mkdir -p /tmp/www && echo outside > /tmp/www/index.html && "
@@ -58,7 +54,8 @@ def up(os_cloud: CloudOption = None) -> None:
         ("neutrino lab down", "remove it all"),
     ]
     for command, why in tries:
-        out.print(f"  [dim]# {why}[/dim]\n  {command}", highlight=False, soft_wrap=True)
+        out.print(Text.assemble((f"  # {why}", "dim"), f"\n  {command}"), highlight=False,
+                  soft_wrap=True)
 
 
 @app.command()

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
+from rich.text import Text
 
 from neutrino.cli import inspect, instances, lab
+from neutrino.cli.output import err as console
 from neutrino.config import Settings, make_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -22,7 +23,6 @@ app.add_typer(lab.app, name="lab")
 app.add_typer(inspect.app, name="inspect")
 app.command("outside", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(lab.outside)
 app.command("trace")(inspect.trace)
-console = Console(stderr=True)
 
 HostName = Annotated[Optional[str], typer.Option("--host", help="This host's name in port bindings [default: hostname]")]
 NetnsPrefix = Annotated[str, typer.Option(help="Prefix of every namespace the agent creates (isolated mode)")]
@@ -99,18 +99,21 @@ def serve(
     with console.status("preparing the database and identity"):
         core = prepare(settings)
     application = create_app(settings, core)
-    console.print(f"neutrino ready in {time.monotonic() - started:.2f}s at [bold]{settings.public_url}[/bold]")
-    console.print(f"dashboard: [bold]{settings.public_url}/dashboard/[/bold] (sign in as admin or a project user)",
-                  soft_wrap=True)
+    console.print(Text.assemble(f"neutrino ready in {time.monotonic() - started:.2f}s at ",
+                                (settings.public_url, "bold")))
+    console.print(Text.assemble("dashboard: ", (f"{settings.public_url}/dashboard/", "bold"),
+                                " (sign in as admin or a project user)"), soft_wrap=True)
     if agent and os.geteuid() == 0:
         config = host_config(settings.host, [p.name for p in settings.physnets], netns_prefix, host_netns,
                              physnet_interface)
         start_agent(f"http://{settings.bind_host}:{settings.bind_port}", config, settings.state_dir / "agent",
                     "neutrino-admin", settings.state_dir / "clouds.yaml")
         where = f"namespace {config.netns}" if config.netns else "the root namespace"
-        console.print(f"agent for host [bold]{settings.host}[/bold] runs the data plane in {where}")
+        console.print(Text.assemble("agent for host ", (settings.host, "bold"),
+                                    f" runs the data plane in {where}"))
     elif agent:
-        console.print("[yellow]not root: the data plane (agent) is off; the APIs work without it[/yellow]")
+        console.print("not root: the data plane (agent) is off; the APIs work without it",
+                      style="yellow")
     console.print("Use it with the openstack CLI:")
     for line in client_env(settings):
         console.print(f"  {line}", highlight=False, soft_wrap=True)
@@ -140,7 +143,7 @@ def run_agent(
     config = host_config(host or socket.gethostname(), physnet or ["default"], netns_prefix, host_netns,
                          physnet_interface)
     thread = start_agent(server, config, state_dir, os_cloud)
-    console.print(f"agent for host [bold]{config.name}[/bold] following {server}")
+    console.print(Text.assemble("agent for host ", (config.name, "bold"), f" following {server}"))
     try:
         thread.join()
     except KeyboardInterrupt:
@@ -166,7 +169,7 @@ def teardown(
                          physnet_interface)
     with console.status(f"removing the data plane of host {config.name}"):
         Agent(config, settings.state_dir / "agent").teardown()
-    console.print(f"the data plane of host [bold]{config.name}[/bold] is gone")
+    console.print(Text.assemble("the data plane of host ", (config.name, "bold"), " is gone"))
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ users = Table(
     Column("default_project_id", String(64)),
     Column("email", String(255)),
     Column("description", String(255), nullable=False, default=""),
-    # Unix seconds: tokens issued earlier are void (a password change revokes them, as in Keystone).
+    # Unix microseconds: tokens issued earlier are void (a password change, as in Keystone).
     Column("tokens_valid_after", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("domain_id", "name"),
 )

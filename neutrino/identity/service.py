@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, select, update
@@ -26,6 +25,7 @@ from neutrino.identity.tokens import (
     TokenCodec,
     TokenPayload,
     load_or_create_keys,
+    moment,
     new_audit_id,
 )
 
@@ -101,13 +101,13 @@ class Identity:
                     .where(users.c.id == found["id"])
                     .values(password_hash=hash_password(password))
                 )
-        now = int(time.time())
+        now = now_micros()
         return self._issue(
             found["id"],
             project,
             ("password",),
             now,
-            now + self.settings.token_ttl_seconds,
+            now + self.settings.token_ttl_seconds * 1_000_000,
             (new_audit_id(),),
         )
 
@@ -119,7 +119,7 @@ class Identity:
             parent.user_id,
             project,
             methods,
-            int(time.time()),
+            now_micros(),
             parent.expires_at,
             (new_audit_id(), parent.audit_ids[-1]),
         )
@@ -131,13 +131,13 @@ class Identity:
     def recently_checked(self, token: str) -> Context | None:
         """The caller behind `token` if it was checked moments ago and has not expired; else None."""
         info = self._cache.get(token, time.monotonic())
-        return info.context if info and info.payload.expires_at > time.time() else None
+        return info.context if info and info.payload.expires_at > now_micros() else None
 
     def inspect(self, token: str) -> TokenInfo:
         mono = time.monotonic()
         info = self._cache.get(token, mono)
         payload = info.payload if info else self._codec.open(token)
-        if payload is None or payload.expires_at <= time.time():
+        if payload is None or payload.expires_at <= now_micros():
             raise unauthorized()
         if info is None:
             info = self._resolve(payload)
@@ -148,10 +148,10 @@ class Identity:
         payload = self.inspect(token).payload
         with self._writing() as conn:
             # Rows past their token's expiry can never match again.
-            now = _db_time(time.time())
+            now = moment(now_micros())
             conn.execute(delete(revoked_tokens).where(revoked_tokens.c.expires_at < now))
             if not _any_revoked(conn, (payload.audit_id,)):
-                expires_at = _db_time(payload.expires_at)
+                expires_at = moment(payload.expires_at)
                 conn.execute(
                     insert(revoked_tokens).values(token_id=payload.audit_id, expires_at=expires_at)
                 )
@@ -315,8 +315,8 @@ class Identity:
         if "password" in values:
             password = values.pop("password")
             values["password_hash"] = hash_password(password) if password is not None else None
-            # The user's tokens go with the old password (a token issued in this very second stays).
-            values["tokens_valid_after"] = int(time.time())
+            # The user's tokens issued before this moment go with the old password.
+            values["tokens_valid_after"] = now_micros()
         with self._writing() as conn:
             current = _get_or_404(conn, users, "user", user_id)
             if values.get("name", current["name"]) != current["name"]:
@@ -580,6 +580,6 @@ def _effective_roles(conn: Connection, user_id: str, project_id: str) -> tuple[R
     return tuple(sorted((dict(row) for row in (*held, *extra)), key=lambda row: row["name"]))
 
 
-def _db_time(unix: float) -> datetime:
-    """The schema's DateTime columns hold naive UTC."""
-    return datetime.fromtimestamp(unix, UTC).replace(tzinfo=None)
+def now_micros() -> int:
+    """Unix time in microseconds, as tokens and users.tokens_valid_after count it."""
+    return time.time_ns() // 1000

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -15,7 +17,12 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from neutrino.identity.files import write_private
 
 KEY_FILE = "fernet.keys"
-_FORMAT = 1  # first field of every payload, so the layout can change later
+_FORMAT = 2  # first field of every payload, so the layout can change later (2: microseconds)
+METHODS = ("password", "token")
+_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")  # what the identity tables hold, and never more
+_AUDIT_ID = re.compile(r"[0-9A-Za-z_-]{22}")  # new_audit_id's
+_EPOCH = datetime(1970, 1, 1)
+_LATEST = (datetime.max - _EPOCH) // timedelta(microseconds=1)  # the last moment a datetime holds
 
 V = TypeVar("V")
 
@@ -25,7 +32,9 @@ class TokenPayload:
     user_id: str
     project_id: str | None  # None: unscoped
     methods: tuple[str, ...]
-    issued_at: int  # Unix seconds
+    # Unix microseconds, as Keystone counts them: a password change revokes exactly the
+    # tokens issued before it, even within the same second.
+    issued_at: int
     expires_at: int
     audit_ids: tuple[str, ...]  # its own, then (if rescoped) the first of its chain
 
@@ -36,6 +45,11 @@ class TokenPayload:
 
 def new_audit_id() -> str:
     return secrets.token_urlsafe(16)
+
+
+def moment(micros: int) -> datetime:
+    """Unix microseconds as a naive UTC datetime, exactly."""
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 def load_or_create_keys(path: Path) -> list[bytes]:
@@ -64,17 +78,50 @@ class TokenCodec:
         return self._fernet.encrypt(orjson.dumps(fields)).decode()
 
     def open(self, token: str) -> TokenPayload | None:
-        """The payload of an authentic token, or None; expiry is the caller's to check."""
+        """The payload of an authentic, well-formed token, or None; expiry is the caller's to check."""
         try:
             fields = orjson.loads(self._fernet.decrypt(token.encode()))
         except (InvalidToken, UnicodeError, orjson.JSONDecodeError):
             return None
-        if not isinstance(fields, list) or len(fields) != 7 or fields[0] != _FORMAT:
-            return None
-        _, user_id, project_id, methods, issued_at, expires_at, audit_ids = fields
-        return TokenPayload(
-            user_id, project_id, tuple(methods), issued_at, expires_at, tuple(audit_ids)
-        )
+        return _payload(fields)
+
+
+def _payload(fields: Any) -> TokenPayload | None:
+    """The payload if every field has the type, format and size `seal` writes, else None.
+
+    Only a holder of the key can seal a token, yet a malformed one (an old layout, a bug, a
+    leaked key) must be refused like any other invalid token, never reach a query or a format.
+    """
+    if not (isinstance(fields, list) and len(fields) == 7 and _is_int(fields[0])):
+        return None
+    version, user_id, project_id, methods, issued_at, expires_at, audit_ids = fields
+    well_formed = (
+        version == _FORMAT
+        and _matches(_ID, user_id)
+        and (project_id is None or _matches(_ID, project_id))
+        and isinstance(methods, list)
+        and 0 < len(methods) <= len(METHODS)
+        and all(method in METHODS for method in methods)
+        and _is_int(issued_at)
+        and _is_int(expires_at)
+        and 0 <= issued_at <= expires_at <= _LATEST
+        and isinstance(audit_ids, list)
+        and 0 < len(audit_ids) <= 2
+        and all(_matches(_AUDIT_ID, audit_id) for audit_id in audit_ids)
+    )
+    if not well_formed:
+        return None
+    return TokenPayload(
+        user_id, project_id, tuple(methods), issued_at, expires_at, tuple(audit_ids)
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _matches(pattern: re.Pattern[str], value: Any) -> bool:
+    return isinstance(value, str) and pattern.fullmatch(value) is not None
 
 
 class TokenCache(Generic[V]):

@@ -67,7 +67,7 @@ def dhcp_port(net: Resource, sub: Resource, ip: str, host: str = "") -> Resource
 def instance(name: str, host: str, *ports: Resource) -> Resource:
     instance_id = new_id()
     for p in ports:
-        p.update({"device_owner": "compute:lab", "device_id": instance_id, "binding:host_id": host})
+        p.update({"device_owner": "compute:nova", "device_id": instance_id, "binding:host_id": host})
     return {"id": instance_id, "name": name, "host": host, "port_ids": [p["id"] for p in ports]}
 
 

@@ -1,9 +1,11 @@
 """Lab instances: something that sends packets, plugged like a VM would be.
 
 An instance owns ports (made for it on the networks it asks for) or adopts
-ports it is given (S5: a port with a chosen fixed IP); either way the port's
-device_owner is `compute:lab`, its device_id the instance and its binding
-the instance's host, whose agent makes the namespace and plugs it. The
+ports it is given (S5: a port with a chosen fixed IP); either way the port
+shows the instance as Nova's ports show a server (device_owner
+`compute:nova`, device_id the instance), its binding is the instance's host,
+whose agent makes the namespace and plugs it, and a port made for it is named
+`<instance>-eth<N>`. The
 agent reports where the instance runs and the addresses it got by DHCP;
 the instance is ACTIVE once every port's fixed IPv4 address is there.
 """
@@ -22,7 +24,8 @@ from neutrino.services import common, ports, quotas
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 INST, P = schema.lab_instances, schema.ports
-OWNER = "compute:lab"
+AVAILABILITY_ZONE = "nova"  # Nova's default zone, the only one lab instances run in
+OWNER = f"compute:{AVAILABILITY_ZONE}"
 LISTING = Listing(INST, standard_columns(INST))
 
 
@@ -98,7 +101,7 @@ class Instances:
                 network = ports.network_for_port(conn, ctx, wanted["network_id"], fixed)
                 quotas.check(conn, row["project_id"], "port", 1)
                 port_id = ports.insert_port(conn, row["project_id"], network, {
-                    "name": f"{values.get('name', '')}-eth{len(row['owned_ports'])}", "fixed_ips": fixed,
+                    "name": f"{row['name']}-eth{len(row['owned_ports'])}", "fixed_ips": fixed,
                     "device_owner": OWNER, "device_id": row["id"], "binding:host_id": host})["id"]
                 row["owned_ports"].append(port_id)
             common.insert_resource(conn, INST, "instance", row)

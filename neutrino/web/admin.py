@@ -8,8 +8,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from neutrino.web import loadbalancers
-from neutrino.web.floatingips import LAB
-from neutrino.web.networks import NET
+from neutrino.web.networks import LAB, NET
 from neutrino.web.ui import Dashboard, Ui
 
 

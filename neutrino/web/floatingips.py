@@ -8,10 +8,8 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from neutrino.web.networks import NET
+from neutrino.web.networks import LAB, NET
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
-
-LAB = "lab"
 
 
 async def instance_names(ui: Ui) -> dict[str, str]:

@@ -10,10 +10,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from neutrino.web.clients import ApiError
-from neutrino.web.floatingips import LAB
-from neutrino.web.networks import NET, project_networks
+from neutrino.web.networks import LAB, NET, project_networks
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
-
 
 FREE_PORTS_SHOWN = 50  # enough for a choice; every free port has a "Launch Instance" form on its own page
 

@@ -12,6 +12,7 @@ from neutrino.web.clients import ApiError
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
 
 NET = "network"
+LAB = "lab"
 
 
 def by_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -24,6 +25,14 @@ async def project_networks(ui: Ui) -> list[dict[str, Any]]:
     answers = await asyncio.gather(*[ui.api.get(NET, "/v2.0/networks", **query) for query in queries])
     found = {net["id"]: net for answer in answers for net in answer["networks"]}
     return sorted(found.values(), key=lambda n: (n["name"], n["id"]))
+
+
+async def attached_instances(ui: Ui, ports: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The instances, as the caller sees them, that `ports` are plugged into, by ID."""
+    ids = sorted({p["device_id"] for p in ports if p["device_owner"].startswith("compute:")})
+    if not ids:
+        return {}
+    return by_id((await ui.api.get(LAB, "/v1/instances", id=ids, fields=["id", "name"]))["instances"])
 
 
 async def subnets_of(ui: Ui, networks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -90,6 +99,7 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         subnets = (await ui.api.get(NET, "/v2.0/subnets", network_id=net["id"]))["subnets"]
         ports = (await ui.api.get(NET, "/v2.0/ports", network_id=net["id"]))["ports"]
         return ui.render("network.html", network=net, subnets=subnets, ports=ports,
+                         instances=await attached_instances(ui, ports),
                          subnet_names={s["id"]: s["name"] or s["cidr"] for s in subnets})
 
     async def update_network(ui: Ui, form: Form) -> Done:
@@ -127,7 +137,8 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         network = (await ui.api.get(NET, f"/v2.0/networks/{port['network_id']}"))["network"]
         groups = (await ui.api.get(NET, "/v2.0/security-groups", id=port["security_groups"]))["security_groups"] \
             if port["security_groups"] else []
-        return ui.render("port.html", port=port, network=network, groups=groups)
+        instance = (await attached_instances(ui, [port])).get(port["device_id"])
+        return ui.render("port.html", port=port, network=network, groups=groups, instance=instance)
 
     async def delete_port(ui: Ui, _form: Form) -> Done:
         port = (await ui.api.get(NET, f"/v2.0/ports/{ui.param('id')}"))["port"]

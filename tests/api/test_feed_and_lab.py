@@ -9,9 +9,10 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from neutrino.app import Neutrino
+from neutrino.config import Settings
 from neutrino.db import schema
 from neutrino.services import common, feed
-from tests.conftest import Api
+from tests.conftest import Api, cloud_password
 from tests.conftest import expect_error as error
 
 
@@ -112,7 +113,8 @@ def test_instances_own_or_adopt_ports(api: Api) -> None:
     vm = created.json()["instance"]
     assert vm["status"] == "BUILD" and vm["host"] == "h1" and len(vm["port_ids"]) == 2
     ports = {p["id"]: p for p in api.demo.get("/ports", params={"device_id": vm["id"]}).json()["ports"]}
-    assert {p["device_owner"] for p in ports.values()} == {"compute:lab"}
+    assert {p["device_owner"] for p in ports.values()} == {"compute:nova"}  # as Nova owns a server's
+    assert sorted(p["name"] for p in ports.values()) == ["", "vm1-eth0"]  # the adopted one keeps its name
     assert {p["binding:host_id"] for p in ports.values()} == {"h1"}
     assert {p["fixed_ips"][0]["ip_address"] for p in ports.values()} == {"10.91.0.10", "10.91.0.20"}
     assert lab(api, "GET", "/vm1").json()["instance"]["id"] == vm["id"]  # by name too
@@ -150,3 +152,24 @@ def test_instances_make_ports_as_their_project_may(api: Api) -> None:
     on_shared = lab(api, "POST", json={"instance": {
         "name": "vm", "networks": [{"network_id": shared["id"]}]}})
     assert on_shared.status_code == 201, on_shared.text
+
+
+def test_the_dashboard_shows_an_instance_port_attached_to_the_instance(api: Api, settings: Settings) -> None:
+    net = api.demo.create("networks", name="shown")
+    api.demo.create("subnets", network_id=net["id"], cidr="10.92.0.0/24", ip_version=4)
+    vm = lab(api, "POST", json={"instance": {"name": "web1", "networks": [{"network_id": net["id"]}]}})
+    vm = vm.json()["instance"]
+    [port] = api.demo.get("/ports", params={"device_id": vm["id"]}).json()["ports"]
+    assert (port["name"], port["device_owner"]) == ("web1-eth0", "compute:nova")
+
+    dashboard = api.demo.http
+    form = dashboard.get("/dashboard/login")
+    signed_in = dashboard.post("/dashboard/login", follow_redirects=False, data={
+        "csrf_token": form.cookies["neutrino_login_csrf"], "next": "/dashboard/", "username": "demo",
+        "password": cloud_password(settings.state_dir, "neutrino-demo"), "project": "demo"})
+    assert signed_in.status_code == 303, signed_in.text
+    link = f'<a href="/dashboard/project/instances/{vm["id"]}">web1</a>'
+    network_page = dashboard.get(f"/dashboard/project/networks/{net['id']}")
+    assert network_page.status_code == 200 and link in network_page.text
+    port_page = dashboard.get(f"/dashboard/project/ports/{port['id']}")
+    assert f"instance {link} (compute:nova)" in port_page.text

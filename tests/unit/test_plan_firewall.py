@@ -96,7 +96,7 @@ def test_security_group_rule_matches() -> None:
         models.rule("ingress", "tcp", remote_ip_prefix="2001:db8::/32"),  # IPv4 rule: never
     )
     port = {"id": "p1", "mac_address": "fa:16:3e:00:00:01", "network_id": "n",
-            "fixed_ips": [], "security_groups": [sg["id"]], "device_owner": "compute:lab"}
+            "fixed_ips": [], "security_groups": [sg["id"]], "device_owner": "compute:nova"}
     firewall = compile_firewall([port], [port], [sg])
     by_rule = sorted(_rules(firewall.commands, sg_chain(sg["id"], "ingress")), key=len)
     ip = {"match": {"op": "==", "left": {"meta": {"key": "protocol"}}, "right": "ip"}}
