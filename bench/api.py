@@ -44,7 +44,7 @@ def free_port() -> int:
 
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def latencies(seconds: list[float], percents: tuple[int, ...] = (50, 99)) -> dict[str, float]:

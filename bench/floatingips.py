@@ -251,9 +251,10 @@ def bench_scale(host: HostConfig, state: Path, count: int) -> dict[str, Any]:
                     desired = compile_host(model, host)
                     transactions.clear()
                     if run % 2:
-                        applies[action].append(timed(lambda: agent.apply(desired, verify=False)))
+                        applies[action].append(timed(lambda d=desired: agent.apply(d, verify=False)))
                     else:
-                        steps[action].append(timed(lambda: agent.routers.ensure_all(desired.routers, (), verify=False)))
+                        steps[action].append(timed(
+                            lambda d=desired: agent.routers.ensure_all(d.routers, (), verify=False)))
                     nft[action] += transactions
         finally:
             Namespace.apply = original  # type: ignore[method-assign]

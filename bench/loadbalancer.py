@@ -109,7 +109,7 @@ def in_netns(netns: str, *argv: str, timeout: float = 60) -> str:
 
 def answers(client: str, address: str, port: int = 80) -> bool:
     return subprocess.run(["ip", "netns", "exec", client, "curl", "-s", "-m", "0.2", "-o", "/dev/null",
-                           f"http://{address}:{port}/"], timeout=5).returncode == 0
+                           f"http://{address}:{port}/"], timeout=5, check=False).returncode == 0
 
 
 def setup(api: Api, tmp: Path) -> dict[str, Any]:
@@ -135,8 +135,8 @@ def setup(api: Api, tmp: Path) -> dict[str, Any]:
         root.mkdir()
         (root / "index.html").write_text(f"{name}\n")
         api.post(f"/lab/v1/instances/{vms[name]['id']}/exec", {"command": [
-            "sh", "-c", f"nohup {sys.executable} {script} {name} {MICRO_PORT} >/dev/null 2>&1 & "
-                        f"busybox httpd -p {S6_PORT} -h {root}"]})
+            "sh", "-c", (f"nohup {sys.executable} {script} {name} {MICRO_PORT} >/dev/null 2>&1 & "
+                         f"busybox httpd -p {S6_PORT} -h {root}")]})
         for port in (S6_PORT, MICRO_PORT):
             while not answers(vms["CLIENT"]["netns"], vms[name]["ip"], port):
                 time.sleep(0.05)

@@ -262,13 +262,13 @@ class LiveServer:
     def neutrino(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the `neutrino` CLI as admin; with `check`, an AssertionError unless it succeeds."""
         result = subprocess.run([str(VENV_BIN / "neutrino"), *args], env=self.env("neutrino-admin"),
-                                capture_output=True, text=True, timeout=120)
+                                capture_output=True, text=True, timeout=120, check=False)
         assert not check or result.returncode == 0, f"neutrino {' '.join(args)}: {result.stdout}{result.stderr}"
         return result
 
     def run_cli(self, *args: str, cloud: str = "neutrino-admin") -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(VENV_BIN / "openstack"), *args], env=self.env(cloud),
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=120, check=False)
 
     def cli(self, *args: str, cloud: str = "neutrino-admin", output: bool = True) -> Any:
         """Run `openstack ARGS -f json` (without -f for commands that print nothing:

@@ -9,7 +9,17 @@ from urllib.parse import urlsplit
 
 from neutrino import errors
 from neutrino.api.v2.attrs import (
-    Converter, boolean, dict_of, ip_address, list_of, one_of, project_id, ranged_int, string, tag, uuid_str,
+    Converter,
+    boolean,
+    dict_of,
+    ip_address,
+    list_of,
+    one_of,
+    project_id,
+    ranged_int,
+    string,
+    tag,
+    uuid_str,
 )
 from neutrino.services.loadbalancers import Invalid
 
@@ -39,7 +49,7 @@ def url_path(value: Any) -> str:
 def word(max_len: int) -> Converter:
     """A value haproxy's configuration carries as one quoted word: printable, no spaces or quotes."""
     def convert(value: Any) -> str:
-        if not isinstance(value, str) or not re.fullmatch(r"[!#-&(-~]{1,%d}" % max_len, value):
+        if not isinstance(value, str) or not re.fullmatch(rf"[!#-&(-~]{{1,{max_len}}}", value):
             raise errors.InvalidInput(error_message=f"use 1 to {max_len} printable characters without spaces "
                                                     "or quotes")
         return value

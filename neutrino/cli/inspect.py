@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -20,7 +20,7 @@ from neutrino.client import ClientError, Cloud, Session
 
 app = typer.Typer(no_args_is_help=True, help="Show the kernel objects that implement a resource, read from the kernel.")
 
-CloudOption = Annotated[Optional[str], typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")]
+CloudOption = Annotated[str | None, typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")]
 Format = Annotated[str, typer.Option("-f", "--format", help="tree or json")]
 
 
@@ -99,7 +99,7 @@ def trace(
     source: Annotated[str, typer.Option("--from", help="Instance name or ID")],
     destination: Annotated[str, typer.Option("--to", help="IPv4 address")],
     proto: Annotated[str, typer.Option(help="icmp or tcp")] = "icmp",
-    port: Annotated[Optional[int], typer.Option(help="TCP port")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
     os_cloud: CloudOption = None,
     fmt: Format = "table",
 ) -> None:

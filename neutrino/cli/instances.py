@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -16,7 +16,7 @@ from neutrino.client import ClientError, Cloud, Session
 
 app = typer.Typer(no_args_is_help=True, help="Lab instances: namespaces plugged into networks like VMs.")
 
-CloudOption = Annotated[Optional[str], typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")]
+CloudOption = Annotated[str | None, typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")]
 Format = Annotated[str, typer.Option("-f", "--format", help="table or json")]
 
 
@@ -47,10 +47,10 @@ def show_one(item: dict[str, Any], fmt: str) -> None:
 @app.command()
 def create(
     name: str,
-    network: Annotated[Optional[list[str]], typer.Option(help="Network name or ID (repeatable)")] = None,
-    fixed_ip: Annotated[Optional[list[str]], typer.Option(help="Address on the matching --network")] = None,
-    port: Annotated[Optional[list[str]], typer.Option(help="Port name or ID (repeatable)")] = None,
-    host: Annotated[Optional[str], typer.Option(help="Host to run it on")] = None,
+    network: Annotated[list[str] | None, typer.Option(help="Network name or ID (repeatable)")] = None,
+    fixed_ip: Annotated[list[str] | None, typer.Option(help="Address on the matching --network")] = None,
+    port: Annotated[list[str] | None, typer.Option(help="Port name or ID (repeatable)")] = None,
+    host: Annotated[str | None, typer.Option(help="Host to run it on")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for its addresses")] = 60.0,
     os_cloud: CloudOption = None,
     fmt: Format = "table",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
@@ -15,7 +15,7 @@ from neutrino.lab.tutorial import STEPS, TAG, Tutorial
 
 app = typer.Typer(no_args_is_help=True, help="The tutorial's lab: two VLANs, a router, source NAT, a floating IP.")
 
-CloudOption = Annotated[Optional[str], typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")]
+CloudOption = Annotated[str | None, typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")]
 
 
 def _progress() -> Progress:
@@ -43,8 +43,8 @@ def up(os_cloud: CloudOption = None) -> None:
                             f"router gateway {built.router_gateway}. Try:"))
     tries = [
         (f"neutrino instance exec cirros-vm1 -- ping -c1 {vm3}", "S2: across the VLANs, through the router"),
-        ("neutrino outside -- sh -c 'mkdir -p /tmp/www && echo outside > /tmp/www/index.html && "
-         "busybox httpd -p 80 -h /tmp/www'", "a web server on the internet"),
+        (("neutrino outside -- sh -c 'mkdir -p /tmp/www && echo outside > /tmp/www/index.html && "
+          "busybox httpd -p 80 -h /tmp/www'"), "a web server on the internet"),
         ("neutrino instance exec cirros-vm1 -- curl -s http://10.10.10.1/", "S3: out through source NAT"),
         (f"neutrino outside -- curl -s http://{built.floating_ip}/", "S4: the floating IP reaches cirros-vm3"),
         (f"neutrino outside -- ping -c1 -W1 {vm1}", "the outside cannot reach fixed IPs"),

@@ -8,7 +8,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.text import Text
@@ -24,10 +24,10 @@ app.add_typer(inspect.app, name="inspect")
 app.command("outside", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(lab.outside)
 app.command("trace")(inspect.trace)
 
-HostName = Annotated[Optional[str], typer.Option("--host", help="This host's name in port bindings [default: hostname]")]
+HostName = Annotated[str | None, typer.Option("--host", help="This host's name in port bindings [default: hostname]")]
 NetnsPrefix = Annotated[str, typer.Option(help="Prefix of every namespace the agent creates (isolated mode)")]
-HostNetns = Annotated[Optional[str], typer.Option(help="Run the host's data plane in this namespace ('' = the root namespace)")]
-Interfaces = Annotated[Optional[list[str]], typer.Option(
+HostNetns = Annotated[str | None, typer.Option(help="Run the host's data plane in this namespace ('' = the root namespace)")]
+Interfaces = Annotated[list[str] | None, typer.Option(
     "--physnet-interface", help="PHYSNET=IFACE: the host interface of a physical network (repeatable); "
                                 "without any, the data plane is isolated in namespaces neutrino creates")]
 
@@ -63,9 +63,9 @@ def start_agent(server: str, host, state_dir: Path, cloud: str | None, cloud_fil
 @app.command()
 def serve(
     bind: Annotated[str, typer.Option(help="HOST:PORT to listen on")] = "127.0.0.1:9696",
-    database_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL; default: SQLite in the state directory")] = None,
-    state_dir: Annotated[Optional[Path], typer.Option(help="Where the database, keys and clouds.yaml live [env: NEUTRINO_STATE_DIR]")] = None,
-    physnet: Annotated[Optional[list[str]], typer.Option(help="Physical network NAME or NAME:VLAN_MIN:VLAN_MAX (repeatable)")] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default: SQLite in the state directory")] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="Where the database, keys and clouds.yaml live [env: NEUTRINO_STATE_DIR]")] = None,
+    physnet: Annotated[list[str] | None, typer.Option(help="Physical network NAME or NAME:VLAN_MIN:VLAN_MAX (repeatable)")] = None,
     agent: Annotated[bool, typer.Option(help="Run this host's agent in-process (needs root)")] = True,
     host: HostName = None,
     netns_prefix: NetnsPrefix = "",
@@ -129,11 +129,11 @@ def run_agent(
     server: Annotated[str, typer.Option(help="The neutrino server's URL")],
     host: HostName = None,
     state_dir: Annotated[Path, typer.Option(help="The agent's own state (dnsmasq files, digests)")] = Path("/var/lib/neutrino/agent"),
-    physnet: Annotated[Optional[list[str]], typer.Option(help="Physical networks of this host (isolated mode)")] = None,
+    physnet: Annotated[list[str] | None, typer.Option(help="Physical networks of this host (isolated mode)")] = None,
     netns_prefix: NetnsPrefix = "",
     host_netns: HostNetns = None,
     physnet_interface: Interfaces = None,
-    os_cloud: Annotated[Optional[str], typer.Option(help="Cloud in clouds.yaml with admin credentials [env: OS_CLOUD]")] = None,
+    os_cloud: Annotated[str | None, typer.Option(help="Cloud in clouds.yaml with admin credentials [env: OS_CLOUD]")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
 ) -> None:
     """Run one host's agent: follow the server's change feed and program this host's kernel."""
@@ -153,8 +153,8 @@ def run_agent(
 @app.command()
 def teardown(
     host: HostName = None,
-    state_dir: Annotated[Optional[Path], typer.Option(help="The service's state directory [env: NEUTRINO_STATE_DIR]")] = None,
-    physnet: Annotated[Optional[list[str]], typer.Option(help="Physical networks of this host (isolated mode)")] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="The service's state directory [env: NEUTRINO_STATE_DIR]")] = None,
+    physnet: Annotated[list[str] | None, typer.Option(help="Physical networks of this host (isolated mode)")] = None,
     netns_prefix: NetnsPrefix = "",
     host_netns: HostNetns = None,
     physnet_interface: Interfaces = None,

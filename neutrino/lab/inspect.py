@@ -29,7 +29,7 @@ CONNTRACK_SHOWN = 100
 
 def _run(netns: str | None, argv: list[str]) -> subprocess.CompletedProcess[str]:
     prefix = ["ip", "netns", "exec", netns] if netns else []
-    return subprocess.run([*prefix, *argv], capture_output=True, text=True, timeout=10)
+    return subprocess.run([*prefix, *argv], capture_output=True, text=True, timeout=10, check=False)
 
 
 def interfaces(netns: str | None, *only: str) -> list[dict[str, Any]]:

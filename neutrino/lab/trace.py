@@ -163,7 +163,7 @@ def probe(netns: str | None, instance_netns: str, source: str, destination: str,
         monitor.terminate()
         output = monitor.communicate(timeout=5)[0]
         subprocess.run(["ip", "netns", "exec", netns, "nft", "delete", "table", "ip", TRACE_TABLE],
-                       capture_output=True)
+                       capture_output=True, check=False)
     lines = [line.strip() for line in output.splitlines() if line.startswith("trace id")]
     return {"sent": what, "reached": status == 0, "trace": lines,
             "matched_rules": sorted({line.split(" rule ", 1)[1] for line in lines

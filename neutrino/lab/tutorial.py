@@ -35,8 +35,8 @@ Step = Callable[[str], None]
 def web_server(name: str) -> list[str]:
     """A command that starts, in the background, a web server answering `name` on port 80."""
     root = f"/tmp/neutrino-lab-www/{name}"
-    return ["sh", "-c", f"mkdir -p {root} && echo {name} > {root}/index.html && "
-                        f"nohup busybox httpd -f -p 80 -h {root} >/dev/null 2>&1 &"]
+    return ["sh", "-c", (f"mkdir -p {root} && echo {name} > {root}/index.html && "
+                         f"nohup busybox httpd -f -p 80 -h {root} >/dev/null 2>&1 &")]
 
 
 @dataclass

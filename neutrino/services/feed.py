@@ -35,7 +35,16 @@ from sqlalchemy import Connection, Row, Table, bindparam, delete, func, insert, 
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import (
-    common, floatingips, instances, lbaas, loadbalancers, networks, ports, routers, security_groups, subnets,
+    common,
+    floatingips,
+    instances,
+    lbaas,
+    loadbalancers,
+    networks,
+    ports,
+    routers,
+    security_groups,
+    subnets,
 )
 
 Render = Callable[[Connection, list[Row]], list[dict[str, Any]]]

@@ -17,11 +17,34 @@ from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.services import common
 from neutrino.services.loadbalancers import (
-    HM, L7P, L7R, LB, LI, ME, NO_MONITOR, OFFLINE, PENDING_DELETE, PENDING_UPDATE, PO, Conflict, Invalid, NotFound, base_body,
-    check_quota, fetch, lock_tree, new_row, publish, referenced, require_writer, statistics,
-    update_object, visible,
+    HM,
+    L7P,
+    L7R,
+    LB,
+    LI,
+    ME,
+    NO_MONITOR,
+    OFFLINE,
+    PENDING_CREATE,
+    PENDING_DELETE,
+    PENDING_UPDATE,
+    PO,
+    Conflict,
+    Invalid,
+    LoadBalancers,
+    NotFound,
+    base_body,
+    check_quota,
+    fetch,
+    lock_tree,
+    new_row,
+    publish,
+    referenced,
+    require_writer,
+    statistics,
+    update_object,
+    visible,
 )
-from neutrino.services.loadbalancers import PENDING_CREATE, LoadBalancers
 from neutrino.services.loadbalancers import render as render_loadbalancers
 
 # A pool serves the listener protocols it can speak to its members.

@@ -30,7 +30,18 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Table, case, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Table,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from neutrino import errors
 from neutrino.context import Context

@@ -7,8 +7,18 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from neutrino.web import admin, auth, explain, floatingips, instances, loadbalancers, networks, routers, \
-    security_groups, topology
+from neutrino.web import (
+    admin,
+    auth,
+    explain,
+    floatingips,
+    instances,
+    loadbalancers,
+    networks,
+    routers,
+    security_groups,
+    topology,
+)
 from neutrino.web.ui import HERE, PREFIX, Dashboard
 
 

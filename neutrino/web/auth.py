@@ -6,7 +6,6 @@ import secrets
 from urllib.parse import parse_qsl
 
 import httpx
-
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route

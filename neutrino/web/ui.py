@@ -103,7 +103,7 @@ def since(value: str | None) -> str:
     if not value:
         return ""
     try:
-        seconds = time.time() - datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        seconds = time.time() - datetime.fromisoformat(value).timestamp()
     except ValueError:
         return value
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
@@ -220,7 +220,7 @@ def to_login(request: Request) -> Response:
 async def open_session(http: Http, token_response: httpx.Response,
                        projects: list[dict[str, Any]] | None = None) -> Session:
     body = token_response.json()["token"]
-    expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00")).timestamp()
+    expires = datetime.fromisoformat(body["expires_at"]).timestamp()
     session = Session(token=token_response.headers["X-Subject-Token"], expires_at=expires, user=body["user"],
                       project=body.get("project") or {}, roles=[r["name"] for r in body.get("roles", [])],
                       services=service_paths(body.get("catalog", [])))

@@ -16,7 +16,14 @@ import httpx
 import pytest
 
 from tests.browser.clicks import (
-    address_of, allow, create_network, create_router, launch, launched, open_form, run_in_console,
+    address_of,
+    allow,
+    create_network,
+    create_router,
+    launch,
+    launched,
+    open_form,
+    run_in_console,
     submit,
 )
 from tests.browser.conftest import Cloud, screenshot, sign_in

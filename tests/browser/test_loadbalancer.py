@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from tests.browser.clicks import (
-    address_of, allow, create_network, create_router, launch, open_form, run_in_console, submit,
+    address_of,
+    allow,
+    create_network,
+    create_router,
+    launch,
+    open_form,
+    run_in_console,
+    submit,
 )
 from tests.browser.conftest import Cloud, screenshot
 from tests.conftest import eventually

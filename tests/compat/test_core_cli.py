@@ -7,7 +7,7 @@ costs ~0.7 s: keep the whole module near 35 calls per backend.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -44,7 +44,7 @@ def test_token_issue_and_catalog(live_server: LiveServer) -> None:
     token = live_server.cli("token", "issue")
     assert len(token["id"]) > 20 and token["project_id"] and token["user_id"]
     expires = datetime.strptime(token["expires"], "%Y-%m-%dT%H:%M:%S%z")
-    assert expires > datetime.now(timezone.utc)
+    assert expires > datetime.now(UTC)
 
     catalog = {entry["Type"]: entry for entry in live_server.cli("catalog", "list")}
     assert "identity" in catalog and "network" in catalog

@@ -12,6 +12,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from netlab import leftovers, wait_for
@@ -52,8 +53,12 @@ def test_pending_load_balancer_is_finished_after_a_crash(databases: Databases,
         crashed = time.monotonic()
         restart(server)
         api = Session(Cloud.load("neutrino-admin", server.clouds_yaml))
-        seen = wait_for(lambda: (lambda item: item if item["provisioning_status"] != "PENDING_UPDATE" else None)(
-            api.call("GET", f"{lbaas}/loadbalancers/{lb['id']}")["loadbalancer"]), timeout=30)
+
+        def settled() -> dict[str, Any] | None:
+            item = api.call("GET", f"{lbaas}/loadbalancers/{lb['id']}")["loadbalancer"]
+            return item if item["provisioning_status"] != "PENDING_UPDATE" else None
+
+        seen = wait_for(settled, timeout=30)
         assert seen["provisioning_status"] == "ACTIVE" and time.monotonic() - crashed < 30
         netns = f"{prefix}{HOST}-qlbaas-{lb['id']}"
         assert [pid for pid in ns.processes_in(netns)

@@ -78,14 +78,15 @@ def test_floating_ip_changes_touch_elements_only_and_equal_a_fresh_sync(lab: Lab
         assert not any("replace NAT table" in change for change in changes)
     assert nft(netns, "-a", "list", "chain", "ip", "neutrino", "postrouting") == handles  # rules untouched
     incremental = nft(netns, "list", "table", "ip", "neutrino")
-    addresses = subprocess.run(["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True, text=True).stdout
+    addresses = subprocess.run(["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True, text=True,
+                               check=True).stdout
 
     agent.teardown()
     fresh = lab.agent(host)
     sync(fresh, copy.deepcopy(model))
     assert nft(netns, "list", "table", "ip", "neutrino") == incremental
     assert subprocess.run(["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True,
-                          text=True).stdout.split() == addresses.split()
+                          text=True, check=True).stdout.split() == addresses.split()
 
 
 def test_admin_down_stops_forwarding(lab: Lab) -> None:

@@ -87,7 +87,8 @@ class RoutedCloud(LiveServer):
         self.api.call("DELETE", self.api.endpoint("lab") + f"/v1/instances/{name}")
 
     def run(self, netns: str, *argv: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ip", "netns", "exec", netns, *argv], capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(["ip", "netns", "exec", netns, *argv], capture_output=True, text=True,
+                              timeout=timeout, check=False)
 
     def background(self, netns: str, code: str, *args: str) -> subprocess.Popen[str]:
         process = subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-u", "-c", code, *args],
@@ -305,7 +306,8 @@ def test_lab_down_leaves_nothing(cloud: RoutedCloud, lab: dict[str, Any]) -> Non
     assert not [p for p in cloud.get("ports")["ports"] if p["network_id"] in networks]
 
     def remaining() -> list[str]:
-        present = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        present = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                 check=True).stdout
         links = cloud.run(hostns, "ip", "-o", "link").stdout
         ruleset = cloud.run(hostns, "nft", "list", "ruleset").stdout
         return ([f"namespace {n}" for n in namespaces if n in present]

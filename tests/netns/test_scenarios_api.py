@@ -57,7 +57,8 @@ def test_s1_flat_network_ping_and_tcp(cloud: Cloud) -> None:
                             "--provider-physical-network", "nowhere")
     assert unknown.returncode != 0 and "nowhere" in unknown.stderr
     cloud.neutrino("instance", "delete", "s1-vm1", "s1-vm2")
-    assert eventually(lambda: not [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    assert eventually(lambda: not [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                                            check=True)
                                    .stdout.split() if vm1["netns"] in n])
 
 

@@ -60,7 +60,7 @@ def _deleted(message: str) -> int:
 
 def _conntrack(netns: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["nsenter", f"--net={NETNS_DIR / netns}", "conntrack", *args],
-                          capture_output=True, text=True, timeout=10)
+                          capture_output=True, text=True, timeout=10, check=False)
 
 
 def entries(netns: str, address: str | None = None) -> list[str]:

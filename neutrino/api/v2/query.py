@@ -37,7 +37,7 @@ def parse_list_query(params: QueryParams, collection: Any, max_limit: int) -> Li
     A list without a limit, or with a larger one, gets `max_limit` items and a `next` link."""
     query = ListQuery()
     attrs = collection.attributes
-    for key in params.keys():
+    for key in params:
         values = params.getlist(key)
         if key in PAGING:
             continue
