@@ -239,16 +239,16 @@ def compile_upstreams(host: HostConfig, networks: Iterable[Resource], subnets: I
         if config.outside_netns is not None:
             wanted[(config.outside_netns, names.outside_bridge(None))] = set()
     for network in networks:
-        config = host.physnets.get(network.get("provider:physical_network") or "")
-        if not network.get("router:external") or config is None or config.outside_netns is None:
+        physnet = host.physnets.get(network.get("provider:physical_network") or "")
+        if not network.get("router:external") or physnet is None or physnet.outside_netns is None:
             continue
         kind = network.get("provider:network_type")
         if kind not in ("flat", "vlan"):
             continue
         bridge = names.outside_bridge(int(network["provider:segmentation_id"]) if kind == "vlan" else None)
         if kind == "vlan":
-            links.append(Link(config.outside_netns, bridge, "bridge"))
-        cidrs = wanted.setdefault((config.outside_netns, bridge), set())
+            links.append(Link(physnet.outside_netns, bridge, "bridge"))
+        cidrs = wanted.setdefault((physnet.outside_netns, bridge), set())
         for subnet in by_network.get(network["id"], []):
             prefixlen = ipaddress.ip_network(subnet["cidr"]).prefixlen
             cidrs.add(f"{subnet['gateway_ip']}/{prefixlen}")

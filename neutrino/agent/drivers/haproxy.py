@@ -153,7 +153,8 @@ class HaproxyDriver:
         """What the running worker sees: its servers' states and its frontends' counters."""
         info, rows = show(self._socket(lb_id))
         worker = f"{info.get('Pid', '')}@{info.get('Start_time_sec', '')}"
-        members, listeners = {}, {}
+        members: dict[str, str] = {}
+        listeners: dict[str, dict[str, int | str]] = {}
         for row in rows:
             if row["svname"] == "FRONTEND":
                 counts = {name: int(row[column] or 0) for name, column in COUNTERS.items()}

@@ -397,15 +397,19 @@ def _addresses(netns: str) -> set[tuple[str, str]]:
 
 
 def _routes(netns: str) -> set[Route]:
+    """Ours: static, via a next hop (a route without one was not made by us)."""
     found = set()
     for family, default in (("-4", "0.0.0.0/0"), ("-6", "::/0")):
         for route in _ip_json(netns, family, "route", "show", "table", "main", "proto", "static"):
+            nexthop = route.get("gateway")
+            if nexthop is None:
+                continue
             dst = route["dst"]
             if dst == "default":
                 dst = default
             elif "/" not in dst:
                 dst += "/32" if family == "-4" else "/128"
-            found.add(Route(dst, route.get("gateway")))
+            found.add(Route(dst, nexthop))
     return found
 
 
