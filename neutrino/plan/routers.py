@@ -32,6 +32,12 @@ entries when its mapping goes or changes.
 
 Routers live on the host their ports are bound to, or, when unbound (as the
 API creates them), on hosts that serve unbound DHCP ports (network nodes).
+A router has its namespace there whether or not it has ports, as Neutron's
+L3 agent makes `qrouter-` for every router scheduled to it: an idle router
+(no interface, no gateway) is a namespace with forwarding on and its NAT
+table, maps empty. Attaching an interface then adds a veth to what exists,
+`inspect` reads the same objects for every router, and the agent repairs an
+idle router's namespace like any other.
 """
 
 from __future__ import annotations
