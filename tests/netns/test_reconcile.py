@@ -230,6 +230,10 @@ class Drifted:
         return lb_netns(self.host, self.model["loadbalancers"][0]["id"])
 
     @property
+    def outside(self) -> str:
+        return f"{self.lab.prefix}nout-default"
+
+    @property
     def host_netns(self) -> str:
         assert self.host.netns is not None
         return self.host.netns
@@ -327,6 +331,10 @@ DRIFTS: dict[str, tuple[Drift, Callable[[Drifted], bool]]] = {
                        serves_dhcp),
     "load balancer namespace": (
         lambda d: subprocess.run(["ip", "netns", "del", d.loadbalancer], check=True), balances),
+    "outside namespace": (lambda d: subprocess.run(["ip", "netns", "del", d.outside], check=True),
+                          routes_out),
+    "outside gateway address": (lambda d: d.ip(d.outside, "addr", "flush", "dev", "phys"),
+                                routes_out),
     "instance namespace": (lambda d: subprocess.run(["ip", "netns", "del", d.vm0], check=True),
                            routes_out),
     "bridge": (lambda d: d.ip(d.host_netns, "link", "del", "dev",

@@ -356,7 +356,9 @@ class RouterDriver:
         if upstream.bridge not in self.links.observe(upstream.netns):
             return False  # made with the host's NIC; next sync
         wanted = [Address(upstream.netns, upstream.bridge, cidr) for cidr in upstream.cidrs]
-        return self.links.ensure_addresses(upstream.netns, upstream.bridge, wanted)
+        # Announced: a bridge made again has a new MAC, which routers would not ask for
+        # before their neighbour entry goes stale (half a minute).
+        return self.links.ensure_addresses(upstream.netns, upstream.bridge, wanted, announce=True)
 
 
 def _forwarding() -> bool:
