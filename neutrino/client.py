@@ -92,7 +92,8 @@ class Session:
             if service["type"] == service_type:
                 for endpoint in service["endpoints"]:
                     if endpoint["interface"] == self.cloud.interface:
-                        return endpoint["url"].rstrip("/")
+                        url: str = endpoint["url"]
+                        return url.rstrip("/")
         raise ClientError(0, f"no {service_type} endpoint in the catalog")
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:

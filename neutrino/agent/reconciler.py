@@ -8,6 +8,25 @@ removed by hand) are all handled by the same code: the next sync repairs them.
 A sync over an unchanged kernel does nothing: no link is re-created, no table
 is replaced, dnsmasq is neither restarted nor signalled.
 
+What the agent owns, and so repairs: the namespaces it names (the host's,
+qrouter-, qdhcp-, qlbaas-, lab instances' ninst-, the outside); bridges, veth,
+VLAN and VXLAN links and their state (up, master, MAC, br_netfilter), both
+ends of a veth except an instance's eth0 once made (the instance's own, as a
+VM's NIC is); addresses and routes; the sysctls it sets (a router's
+ip_forward, the host's bridge-nf-call-*); nftables tables, sets, maps and
+their elements; dnsmasq and haproxy (the process, the namespace it runs in,
+its files) and lab instances' DHCP clients. A full sync (`verify`; the
+runner's periodic one) reads all of it back; the syncs in between trust what
+they applied for what is costly to read (routers' addresses, routes and NAT
+maps, far ends of veths in routers, DHCP and load balancers).
+
+Two kernel facts shape the repair. A namespace deleted by hand lives on, with
+its links, while a process or a thread is inside it: so the veths with an end
+in a namespace made again are made again, and a dnsmasq, haproxy or DHCP
+client found in a namespace that lost its name is replaced. And a socket bound
+to an interface (dnsmasq's, a DHCP client's) hears nothing once that
+interface is made again: their processes restart with it.
+
 Steps, in the order that keeps the host safe: namespaces; the firewall
 (before any new tap appears, so a port is never briefly unfiltered); links,
 bridges first; addresses; routers (forwarding, routes, the NAT table and its
@@ -46,7 +65,7 @@ from neutrino.agent.drivers.links import LinkDriver, ObservedLink
 from neutrino.agent.drivers.nftables import NftDriver, listing_digest
 from neutrino.agent.drivers.routers import RouterDriver
 from neutrino.lab import instance as lab
-from neutrino.plan import Address, DesiredState, HostConfig, compile_host, names
+from neutrino.plan import Address, DesiredState, HostConfig, VethPeer, compile_host, names
 
 ACTIVE, DOWN = "ACTIVE", "DOWN"
 
@@ -93,11 +112,11 @@ class Agent:
                                 errors=list(desired.problems))
             fresh = self._ensure_namespaces(desired, report)
             self._ensure_firewall(desired, report)
-            observed = self._ensure_links(desired, report)
+            observed, replugged = self._ensure_links(desired, report, verify, fresh)
             self._ensure_addresses(desired, report)
             self._ensure_routers(desired, report, verify, fresh)
-            self._ensure_dhcp(desired, report)
-            self._ensure_instances(desired, report)
+            self._ensure_dhcp(desired, report, replugged)
+            self._ensure_instances(desired, report, replugged)
             self._ensure_loadbalancers(desired, report)
             self._collect_namespaces(desired, report)
             host_links = observed.get(self.host.netns, {})
@@ -198,7 +217,6 @@ class Agent:
             self._worker = ns.NetnsThread(self.host.netns)
             self._worker_inode = inode
             self._nft = NftDriver(self._worker)
-            self._nft.bridges_choose_netfilter(own_namespace=self.host.netns is not None)
         return self._nft
 
     def _close_worker(self) -> None:
@@ -213,6 +231,8 @@ class Agent:
         firewall = desired.firewall
         try:
             nft = self._firewall()
+            if nft.bridges_choose_netfilter(own_namespace=self.host.netns is not None):
+                report.changes.append("set bridge netfilter sysctls")
             stored = json.loads(state_file.read_text()) if state_file.exists() else {}
             seen = {"digest": firewall.digest, "netns": self._worker_inode,
                     "generation": nft.generation()}
@@ -232,20 +252,38 @@ class Agent:
     # --- links ---------------------------------------------------------------------
 
     def _ensure_links(
-        self, desired: DesiredState, report: SyncReport
-    ) -> dict[str | None, dict[str, ObservedLink]]:
+        self, desired: DesiredState, report: SyncReport, verify: bool, fresh: frozenset[str]
+    ) -> tuple[dict[str | None, dict[str, ObservedLink]], frozenset[tuple[str | None, str]]]:
+        """The links, and the far ends (netns, name) made again with their veth."""
+        guests = {instance.netns for instance in desired.instances}
+
+        def checked(peer: VethPeer) -> bool:
+            # Far ends on a shared outside bridge are checked on every sync; those
+            # in routers, DHCP and load balancers on full ones; an instance's eth0 is
+            # its own once made, as a VM's NIC would be.
+            return peer.master is not None or verify and peer.netns not in guests
+
+        peers = [link.peer for link in desired.links if link.peer is not None]
         netnses = {link.netns for link in desired.links} | {self.host.netns}
+        netnses |= {peer.netns for peer in peers if checked(peer)}
         observed = {netns: self.links.observe(netns) for netns in netnses}
+        replugged = set()
         for link in desired.links:
+            peer = link.peer
             try:
+                if peer is not None and peer.netns in fresh and link.name in observed[link.netns]:
+                    # Its far end went with the namespace deleted by hand, which lives on
+                    # while a process (or a thread of ours) is inside: made again.
+                    self.links.delete(link.netns, link.name)
+                    del observed[link.netns][link.name]
                 action = self.links.ensure(link, observed[link.netns])
                 if action:
                     report.changes.append(f"{action} link {link.name}")
-                # Far ends on a shared outside bridge are checked on every sync;
-                # others (instance eth0, DHCP ns-) only when their veth is made.
-                peer = link.peer
-                if peer is not None and peer.master is not None and self.links.ensure_peer(
-                        peer, observed[peer.netns]):
+                if peer is None:
+                    continue
+                if action in ("created", "re-created"):
+                    replugged.add((peer.netns, peer.name))
+                if checked(peer) and self.links.ensure_peer(peer, observed[peer.netns]):
                     report.changes.append(f"fixed link {peer.name}")
             except Exception as error:
                 report.errors.append(f"link {link.name}: {error}")
@@ -255,7 +293,7 @@ class Agent:
                 self.links.delete(self.host.netns, present.name)
                 del observed[self.host.netns][present.name]
                 report.changes.append(f"delete link {present.name}")
-        return observed
+        return observed, frozenset(replugged)
 
     def _owns_host_link(self, link: ObservedLink, wanted: set[str]) -> bool:
         """Links of the host namespace that carry our names (VM taps are not ours)."""
@@ -288,10 +326,11 @@ class Agent:
 
     # --- processes -------------------------------------------------------------------
 
-    def _ensure_dhcp(self, desired: DesiredState, report: SyncReport) -> None:
+    def _ensure_dhcp(self, desired: DesiredState, report: SyncReport,
+                     replugged: frozenset[tuple[str | None, str]]) -> None:
         for server in desired.dhcp:
             try:
-                done = self.dnsmasq.ensure(server)
+                done = self.dnsmasq.ensure(server, (server.netns, server.interface) in replugged)
                 if done:
                     report.changes.append(f"{done} dnsmasq {server.network_id}")
             except Exception as error:
@@ -320,10 +359,12 @@ class Agent:
         """Members' health in every load balancer this host runs, as haproxy sees it now."""
         return {lb_id: self.haproxy.observe(lb_id).members for lb_id in self.haproxy.served()}
 
-    def _ensure_instances(self, desired: DesiredState, report: SyncReport) -> None:
+    def _ensure_instances(self, desired: DesiredState, report: SyncReport,
+                          replugged: frozenset[tuple[str | None, str]]) -> None:
         for instance in desired.instances:
             try:
-                if lab.ensure_dhcp_client(self.state_dir, instance.netns, instance.ifname):
+                if lab.ensure_dhcp_client(self.state_dir, instance.netns, instance.ifname,
+                                          restart=(instance.netns, instance.ifname) in replugged):
                     report.changes.append(f"start dhcp client {instance.netns}")
             except Exception as error:
                 report.errors.append(f"instance {instance.id}: {error}")

@@ -58,7 +58,8 @@ class Feed:
         self.session = session
 
     def snapshot(self) -> dict[str, Any]:
-        return self.session.call("GET", f"{self.base}/snapshot")
+        model: dict[str, Any] = self.session.call("GET", f"{self.base}/snapshot")
+        return model
 
     def changes(self, since: int, timeout: float) -> dict[str, Any] | None:
         """Changes after `since`, waiting up to `timeout` s for one; None when a resync is needed."""
@@ -67,7 +68,8 @@ class Feed:
         if response.status_code == 410:
             return None
         response.raise_for_status()
-        return response.json()
+        delta: dict[str, Any] = response.json()
+        return delta
 
     def report(self, host: str, body: dict[str, Any]) -> None:
         self.session.call("POST", f"{self.base}/agents/{host}/report", content=json.dumps(body))

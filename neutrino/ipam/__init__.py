@@ -51,15 +51,20 @@ def usable_range(net: Network) -> Pool:
     return net.network_address, net.broadcast_address
 
 
+def _between(low: Address, address: Address, high: Address) -> bool:
+    """low <= address <= high; an address of another IP version is never between."""
+    return low.version == address.version == high.version and int(low) <= int(address) <= int(high)
+
+
 def default_pools(net: Network, gateway: Address | None) -> list[Pool]:
     """The usable range minus the gateway, split around it."""
     first, last = usable_range(net)
-    if gateway is None or not first <= gateway <= last:
+    if gateway is None or not _between(first, gateway, last):
         return [(first, last)]
     pools = []
-    if gateway > first:
+    if gateway != first:
         pools.append((first, gateway - 1))
-    if gateway < last:
+    if gateway != last:
         pools.append((gateway + 1, last))
     return pools
 
@@ -73,19 +78,19 @@ def parse_pools(net: Network, raw: Iterable[dict[str, str]], gateway: Address | 
             start, end = ipaddress.ip_address(item["start"]), ipaddress.ip_address(item["end"])
         except (KeyError, ValueError, TypeError):
             raise errors.InvalidInput(error_message=f"Invalid allocation pool {item}: 'start' and 'end' must be IP addresses") from None
-        if start.version != net.version or end.version != net.version or start > end:
+        if start.version != net.version or end.version != net.version or int(start) > int(end):
             raise errors.InvalidAllocationPool(pool=f"{item.get('start')}-{item.get('end')}")
-        if not (first <= start and end <= last):
+        if not (_between(first, start, last) and _between(first, end, last)):
             raise errors.InvalidInput(
                 error_message=f"The allocation pool {start}-{end} spans beyond the subnet cidr {net}")
         pools.append((start, end))
     pools.sort()
     for (a_start, a_end), (b_start, b_end) in zip(pools, pools[1:], strict=False):
-        if b_start <= a_end:
+        if int(b_start) <= int(a_end):
             raise errors.OverlappingAllocationPools(pool_1=f"{a_start}-{a_end}", pool_2=f"{b_start}-{b_end}", subnet_cidr=str(net))
     if gateway is not None:
         for start, end in pools:
-            if start <= gateway <= end:
+            if _between(start, gateway, end):
                 raise errors.GatewayConflictWithAllocationPools(ip_address=str(gateway), pool=f"{start}-{end}")
     return pools
 
@@ -100,7 +105,7 @@ def pool_size(pools: list[Pool]) -> int:
 
 
 def in_pools(address: Address, pools: list[Pool]) -> bool:
-    return any(start <= address <= end for start, end in pools)
+    return any(_between(start, address, end) for start, end in pools)
 
 
 def lowest_free(pools: list[Pool], taken: set[Address]) -> Address | None:

@@ -6,12 +6,14 @@ runs what lives inside: the DHCP client, and commands a test or a person runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
-from neutrino.agent.drivers.netns import NETNS_DIR, delete_namespace
+from neutrino.agent.drivers.netns import NETNS_DIR, delete_namespace, runs_in
 
 # The DHCP client is ISC dhclient: it opens its packet socket once, at start.
 # busybox udhcpc opens and closes one per packet it sends, and on Linux each
@@ -88,12 +90,18 @@ def dhcp_client_pid(state_dir: Path, netns: str, ifname: str) -> int | None:
     return pid if b"dhclient" in cmdline or b"udhcpc" in cmdline else None
 
 
-def ensure_dhcp_client(state_dir: Path, netns: str, ifname: str, client: str | None = None) -> bool:
-    """Run a DHCP client (`client`, else dhcp_client()) on `ifname` unless one runs already;
-    True when it was started."""
+def ensure_dhcp_client(state_dir: Path, netns: str, ifname: str, client: str | None = None,
+                       restart: bool = False) -> bool:
+    """Run a DHCP client (`client`, else dhcp_client()) on `ifname` unless one runs already
+    in the namespace named `netns` (`restart`: the interface was made again, and the client
+    holds a socket on the old one); True when it was started."""
     _reap_clients()
-    if dhcp_client_pid(state_dir, netns, ifname) is not None:
-        return False
+    pid = dhcp_client_pid(state_dir, netns, ifname)
+    if pid is not None:
+        if runs_in(pid, netns) and not restart:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
     pid_file = _pid_file(state_dir, netns, ifname)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     # nsenter execs the client in place, so the spawned pid is the client's: one

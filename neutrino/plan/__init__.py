@@ -22,8 +22,10 @@ order resources are listed. An agent that applies a stream of changes and one
 that starts from scratch therefore converge on the same kernel state; the
 unit tests check the compile side, the netns tests the kernel side.
 
-Extensible. Routers and floating IPs are ignored for now; they will add
-`qrouter-` namespaces, links and an nft table per router as more plain data.
+Extensible. Routers, floating IPs and load balancers are more plain data of
+the same kind: `qrouter-` namespaces (one per router scheduled here, with or
+without ports), their links, addresses, routes and an nft table per router
+(plan.routers); `qlbaas-` namespaces and haproxy proxies (plan.loadbalancer).
 """
 
 from neutrino.plan.compile import compile_host

@@ -32,6 +32,12 @@ entries when its mapping goes or changes.
 
 Routers live on the host their ports are bound to, or, when unbound (as the
 API creates them), on hosts that serve unbound DHCP ports (network nodes).
+A router has its namespace there whether or not it has ports, as Neutron's
+L3 agent makes `qrouter-` for every router scheduled to it: an idle router
+(no interface, no gateway) is a namespace with forwarding on and its NAT
+table, maps empty. Attaching an interface then adds a veth to what exists,
+`inspect` reads the same objects for every router, and the agent repairs an
+idle router's namespace like any other.
 """
 
 from __future__ import annotations
@@ -239,16 +245,16 @@ def compile_upstreams(host: HostConfig, networks: Iterable[Resource], subnets: I
         if config.outside_netns is not None:
             wanted[(config.outside_netns, names.outside_bridge(None))] = set()
     for network in networks:
-        config = host.physnets.get(network.get("provider:physical_network") or "")
-        if not network.get("router:external") or config is None or config.outside_netns is None:
+        physnet = host.physnets.get(network.get("provider:physical_network") or "")
+        if not network.get("router:external") or physnet is None or physnet.outside_netns is None:
             continue
         kind = network.get("provider:network_type")
         if kind not in ("flat", "vlan"):
             continue
         bridge = names.outside_bridge(int(network["provider:segmentation_id"]) if kind == "vlan" else None)
         if kind == "vlan":
-            links.append(Link(config.outside_netns, bridge, "bridge"))
-        cidrs = wanted.setdefault((config.outside_netns, bridge), set())
+            links.append(Link(physnet.outside_netns, bridge, "bridge"))
+        cidrs = wanted.setdefault((physnet.outside_netns, bridge), set())
         for subnet in by_network.get(network["id"], []):
             prefixlen = ipaddress.ip_network(subnet["cidr"]).prefixlen
             cidrs.add(f"{subnet['gateway_ip']}/{prefixlen}")

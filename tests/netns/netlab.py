@@ -166,5 +166,5 @@ def kernel_snapshot(host: HostConfig) -> tuple[str, str]:
 
 def sync(agent: Agent, model: dict[str, Any]) -> Any:
     report = agent.sync(model)
-    assert report.errors == []
+    assert report.errors == [], report.errors
     return report

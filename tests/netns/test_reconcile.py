@@ -4,8 +4,15 @@ its view of the links keeps up with the kernel."""
 from __future__ import annotations
 
 import copy
+import os
+import signal
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import pytest
 from netlab import (
     PYTHON,
     Lab,
@@ -21,7 +28,10 @@ from netlab import (
 from neutrino.agent import Agent
 from neutrino.agent.drivers.links import LinkDriver, LinkView
 from neutrino.lab import models
-from neutrino.plan import names
+from neutrino.lab.instance import exec_in_instance
+from neutrino.plan import HostConfig, names
+from neutrino.plan.loadbalancer import netns as lb_netns
+from neutrino.plan.loadbalancer import vip_interface
 
 # Streams for `seconds`, checking every echo; exits non-zero on a reset or a stall.
 STREAM = """
@@ -187,3 +197,202 @@ def test_link_views_follow_hand_edits_even_when_notifications_are_lost(lab: Lab)
         fresh.close()
         following.close()
         overflowing.close()
+
+
+# --- every object the agent owns, removed or altered by hand, is back after the next sync ----
+
+@dataclass
+class Drifted:
+    """A host running the tutorial (two instances on vlan101 behind router_100_101), an idle
+    router and a load balancer on vlan101 whose VIP forwards TCP 7000 to vm1."""
+
+    lab: Lab
+    host: HostConfig
+    agent: Agent
+    model: dict[str, Any]
+    vm0: str  # instance namespaces
+    vm1: str
+
+    @property
+    def router(self) -> str:
+        return names.router_netns(self.host, self.model["routers"][0]["id"])
+
+    @property
+    def idle_router(self) -> str:
+        return names.router_netns(self.host, self.model["routers"][1]["id"])
+
+    @property
+    def dhcp(self) -> str:
+        return names.dhcp_netns(self.host, self.model["networks"][2]["id"])
+
+    @property
+    def loadbalancer(self) -> str:
+        return lb_netns(self.host, self.model["loadbalancers"][0]["id"])
+
+    @property
+    def outside(self) -> str:
+        return f"{self.lab.prefix}nout-default"
+
+    @property
+    def host_netns(self) -> str:
+        assert self.host.netns is not None
+        return self.host.netns
+
+    def port(self, index: int) -> dict[str, Any]:
+        return dict(self.model["ports"][index])
+
+    def ip(self, netns: str, *args: str) -> None:
+        subprocess.run(["ip", "-n", netns, *args], check=True)
+
+    def nft(self, netns: str, *args: str) -> str:
+        return subprocess.run(["ip", "netns", "exec", netns, "nft", *args], capture_output=True,
+                              text=True, check=True).stdout
+
+    def sysctl(self, netns: str, name: str, value: str | None = None) -> str:
+        path = f"/proc/sys/{name.replace('.', '/')}"
+        if value is not None:
+            subprocess.run(["ip", "netns", "exec", netns, "sh", "-c", f"echo {value} > {path}"],
+                           check=True)
+        return subprocess.run(["ip", "netns", "exec", netns, "cat", path], capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+
+def drifted(lab: Lab) -> Drifted:
+    host = lab.host()
+    model = models.tutorial(host.name, vms=2)
+    model["routers"].append(models.router(name="idle"))
+    n101, s101 = model["networks"][2], model["subnets"][2]
+    vip = models.port(n101, s101, "172.16.101.100", device_owner="Octavia",
+                      port_security_enabled=False)
+    model["ports"].append(vip)
+    model["loadbalancers"] = [{
+        "id": models.new_id(), "vip_address": "172.16.101.100", "vip_port_id": vip["id"],
+        "vip_subnet_id": s101["id"], "revision": 1, "provisioning_status": "ACTIVE",
+        "listeners": [{"id": "l1", "protocol": "TCP", "protocol_port": 7000,
+                       "default_pool_id": "p1"}],
+        "pools": [{"id": "p1", "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN", "members": [
+            {"id": "m1", "address": "172.16.101.4", "protocol_port": 7000, "weight": 1}]}]}]
+    agent = lab.agent(host)
+    sync(agent, model)
+    vm0 = lab.wait_ip(host, model["instances"][0], "172.16.101.3")
+    vm1 = lab.wait_ip(host, model["instances"][1], "172.16.101.4")
+    lab.tcp_echo_server(vm1, 7000)
+    return Drifted(lab, host, agent, model, vm0, vm1)
+
+
+def routes_out(d: Drifted) -> bool:
+    """vm0 reaches the outside through the router's source NAT (the outside has no route back)."""
+    return ping(d.vm0, "10.10.10.1")
+
+
+def serves_dhcp(d: Drifted) -> bool:
+    """dnsmasq answers vm0 (the lease is not applied: -s /bin/true)."""
+    rc, _, _ = exec_in_instance(d.vm0, ["busybox", "udhcpc", "-n", "-q", "-f", "-i", "eth0", "-s",
+                                        "/bin/true", "-t", "3", "-T", "1"], timeout=10)
+    return rc == 0
+
+
+def balances(d: Drifted) -> bool:
+    return tcp_reachable(d.vm0, "172.16.101.100", 7000)
+
+
+def idle_router_ready(d: Drifted) -> bool:
+    """Forwarding on, the NAT table in place: what a router without ports has."""
+    return (d.sysctl(d.idle_router, "net.ipv4.ip_forward") == "1"
+            and "table ip neutrino" in d.nft(d.idle_router, "list", "tables"))
+
+
+def kill(pid: int | None) -> None:
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+
+
+def dnsmasq_hosts(d: Drifted) -> Path:
+    return d.agent.dnsmasq.root / d.model["networks"][2]["id"] / "hosts"
+
+
+def haproxy_config(d: Drifted) -> Path:
+    return d.agent.haproxy.root / d.model["loadbalancers"][0]["id"] / "haproxy.cfg"
+
+
+Drift = Callable[[Drifted], object]
+DRIFTS: dict[str, tuple[Drift, Callable[[Drifted], bool]]] = {
+    "host namespace": (lambda d: subprocess.run(["ip", "netns", "del", d.host_netns], check=True),
+                       routes_out),
+    "router namespace": (lambda d: subprocess.run(["ip", "netns", "del", d.router], check=True),
+                         routes_out),
+    "idle router namespace": (
+        lambda d: subprocess.run(["ip", "netns", "del", d.idle_router], check=True),
+        idle_router_ready),
+    "idle router namespace unmounted": (
+        lambda d: subprocess.run(["umount", f"/run/netns/{d.idle_router}"], check=True),
+        idle_router_ready),
+    "dhcp namespace": (lambda d: subprocess.run(["ip", "netns", "del", d.dhcp], check=True),
+                       serves_dhcp),
+    "load balancer namespace": (
+        lambda d: subprocess.run(["ip", "netns", "del", d.loadbalancer], check=True), balances),
+    "outside namespace": (lambda d: subprocess.run(["ip", "netns", "del", d.outside], check=True),
+                          routes_out),
+    "outside gateway address": (lambda d: d.ip(d.outside, "addr", "flush", "dev", "phys"),
+                                routes_out),
+    "instance namespace": (lambda d: subprocess.run(["ip", "netns", "del", d.vm0], check=True),
+                           routes_out),
+    "bridge": (lambda d: d.ip(d.host_netns, "link", "del", "dev",
+                              names.bridge(d.model["networks"][2]["id"])), routes_out),
+    "bridge port": (lambda d: d.ip(d.host_netns, "link", "set", "dev",
+                                   names.tap(d.port(3)["id"]), "nomaster"), routes_out),
+    "vlan link": (lambda d: d.ip(d.host_netns, "link", "del", "dev", "p-default.101"),
+                  routes_out),
+    "instance tap": (lambda d: d.ip(d.host_netns, "link", "del", "dev",
+                                    names.tap(d.port(3)["id"])), routes_out),
+    "router interface down": (lambda d: d.ip(d.router, "link", "set", "dev",
+                                             names.router_interface(d.port(1)["id"]), "down"),
+                              routes_out),
+    "router gateway address": (lambda d: d.ip(d.router, "addr", "flush", "dev",
+                                              names.router_gateway(d.port(2)["id"])), routes_out),
+    "router default route": (lambda d: d.ip(d.router, "route", "del", "default"), routes_out),
+    "router forwarding": (lambda d: d.sysctl(d.router, "net.ipv4.ip_forward", "0"), routes_out),
+    "router NAT table": (lambda d: d.nft(d.router, "delete", "table", "ip", "neutrino"),
+                         routes_out),
+    "router internal networks": (
+        lambda d: d.nft(d.router, "flush", "set", "ip", "neutrino", "internal"), routes_out),
+    "host firewall table": (lambda d: d.nft(d.host_netns, "delete", "table", "bridge",
+                                            "neutrino"), routes_out),
+    "bridge netfilter sysctl": (
+        lambda d: d.sysctl(d.host_netns, "net.bridge.bridge-nf-call-iptables", "1"),
+        lambda d: d.sysctl(d.host_netns, "net.bridge.bridge-nf-call-iptables") == "0"),
+    "dhcp interface down": (lambda d: d.ip(d.dhcp, "link", "set", "dev",
+                                           names.dhcp_interface(d.port(6)["id"]), "down"),
+                            serves_dhcp),
+    "dhcp address": (lambda d: d.ip(d.dhcp, "addr", "flush", "dev",
+                                    names.dhcp_interface(d.port(6)["id"])), serves_dhcp),
+    "dnsmasq": (lambda d: kill(d.agent.dnsmasq.running_pid(d.model["networks"][2]["id"])),
+                serves_dhcp),
+    "dnsmasq hosts file": (lambda d: dnsmasq_hosts(d).write_text(""), serves_dhcp),
+    "load balancer interface down": (
+        lambda d: d.ip(d.loadbalancer, "link", "set", "dev", vip_interface(d.port(7)["id"]),
+                       "down"), balances),
+    "load balancer default route": (
+        lambda d: d.ip(d.loadbalancer, "route", "del", "default"),
+        lambda d: "via 172.16.101.1" in subprocess.run(
+            ["ip", "-n", d.loadbalancer, "route", "show", "default"], capture_output=True,
+            text=True, check=True).stdout),
+    "haproxy": (lambda d: kill(d.agent.haproxy.running_pid(d.model["loadbalancers"][0]["id"])),
+                balances),
+    "haproxy configuration": (lambda d: haproxy_config(d).write_text(
+        haproxy_config(d).read_text().replace("172.16.101.4:7000", "172.16.101.9:7000")),
+        balances),
+}
+
+
+@pytest.mark.parametrize("kind", DRIFTS)
+def test_each_owned_object_is_repaired_by_the_next_sync(lab: Lab, kind: str) -> None:
+    d = drifted(lab)
+    drift, works = DRIFTS[kind]
+    assert wait_for(lambda: works(d), timeout=10)
+    before = kernel_snapshot(d.host)
+    drift(d)
+    sync(d.agent, d.model)
+    assert wait_for(lambda: works(d), timeout=10)
+    assert kernel_snapshot(d.host)[0] == before[0]  # the host's firewall as it was
+    assert sync(d.agent, d.model).changes == []

@@ -89,6 +89,19 @@ def test_admin_down_stops_forwarding_and_no_gateway_means_no_nat() -> None:
     assert '"snat"' not in json.dumps(router.nat.commands)
 
 
+def test_an_idle_router_has_its_namespace_forwarding_and_nat_table() -> None:
+    """As Neutron's L3 agent: every router scheduled here has its qrouter- namespace."""
+    idle = models.router(name="idle")
+    state = compile_host(models.snapshot(routers=[idle]), HOST)
+    (router,) = state.routers
+    assert router.netns == names.router_netns(HOST, idle["id"]) in state.namespaces
+    assert router.forwarding and router.gateway is None and router.addresses == ()
+    assert [link for link in state.links if link.peer and link.peer.netns == router.netns] == []
+    assert {"add": {"table": {"family": "ip", "name": "neutrino"}}} in router.nat.commands
+    elsewhere = HostConfig("h3", serves_dhcp=False)  # not a network node: no unbound router
+    assert compile_host(models.snapshot(routers=[idle]), elsewhere).routers == ()
+
+
 def test_routes_and_where_routers_live() -> None:
     model = tutorial()
     model["routers"][0]["routes"] = [{"destination": "192.168.0.0/16", "nexthop": "172.16.100.254"}]

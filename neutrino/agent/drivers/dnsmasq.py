@@ -2,8 +2,9 @@
 
 Host entries and options live in files that dnsmasq re-reads on SIGHUP, so a
 port change never restarts it; only a change of its command line (a subnet's
-range) does. The command line is compared with /proc/<pid>/cmdline, so what
-runs is what is observed, across agent restarts.
+range) does. The command line is compared with /proc/<pid>/cmdline, and its
+namespace with the one of the network's name, so what runs is what is
+observed, across agent restarts and namespaces deleted by hand.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from neutrino.agent.drivers.netns import runs_in
 from neutrino.plan.state import DhcpServer
 
 
@@ -47,15 +49,19 @@ class DnsmasqDriver:
             return None
         return pid if cmdline.startswith(b"dnsmasq\0") else None
 
-    def ensure(self, server: DhcpServer) -> str | None:
-        """Make dnsmasq serve `server`; returns what was done, None if nothing."""
+    def ensure(self, server: DhcpServer, replugged: bool = False) -> str | None:
+        """Make dnsmasq serve `server`; returns what was done, None if nothing.
+
+        `replugged`: its interface was made again, and the socket dnsmasq bound to the old
+        one (by index) hears nothing more."""
         where = self._dir(server.network_id)
         where.mkdir(parents=True, exist_ok=True)
         changed = _write_if_changed(where / "hosts", server.hosts)
         changed |= _write_if_changed(where / "opts", server.opts)
         argv = self.argv(server)
         pid = self.running_pid(server.network_id)
-        if pid is not None and _cmdline(pid) == argv:
+        if pid is not None and _cmdline(pid) == argv and runs_in(pid, server.netns) \
+                and not replugged:
             if changed:
                 os.kill(pid, signal.SIGHUP)
                 return "reloaded"

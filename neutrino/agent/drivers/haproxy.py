@@ -7,7 +7,8 @@ starts new workers, which take over the listening sockets from the old ones
 through the stats socket (`expose-fd listeners`); the old workers finish
 their established connections and exit. No connection is refused or cut.
 What runs is what is observed: the pid file's process must be an haproxy
-master reading our file, across agent restarts.
+master reading our file, in the load balancer's namespace, across agent
+restarts and namespaces deleted by hand.
 
 Health and statistics: `show stat` on the stats socket (a Unix socket,
 reachable from any namespace) gives each server's state and each frontend's
@@ -32,7 +33,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from neutrino.agent.drivers.netns import processes_in
+from neutrino.agent.drivers.netns import processes_in, runs_in
 from neutrino.plan.state import LoadBalancer
 
 SOCKETS = Path("/run/neutrino")
@@ -94,6 +95,9 @@ class HaproxyDriver:
         where.mkdir(parents=True, exist_ok=True)
         path, text = where / "haproxy.cfg", self.config(lb)
         pid = self.running_pid(lb.id)
+        if pid is not None and not runs_in(pid, lb.netns):
+            self._terminate(pid)  # in a namespace deleted by hand: it serves nobody
+            pid = None
         if not lb.config:
             if pid is None:
                 return None
@@ -153,7 +157,8 @@ class HaproxyDriver:
         """What the running worker sees: its servers' states and its frontends' counters."""
         info, rows = show(self._socket(lb_id))
         worker = f"{info.get('Pid', '')}@{info.get('Start_time_sec', '')}"
-        members, listeners = {}, {}
+        members: dict[str, str] = {}
+        listeners: dict[str, dict[str, int | str]] = {}
         for row in rows:
             if row["svname"] == "FRONTEND":
                 counts = {name: int(row[column] or 0) for name, column in COUNTERS.items()}

@@ -162,7 +162,15 @@ class LinkDriver:
         if current is None:
             if link.kind == "external":
                 return None  # someone else creates it (a VM's tap, a real NIC)
-            self._create(sock, link)
+            try:
+                self._create(sock, link)
+            except NetlinkError as error:
+                if error.code != errno.EEXIST or link.peer is None:
+                    raise
+                # The far end's name is held by the far end of a veth whose near end is in
+                # a namespace deleted by hand (alive until its last user leaves): ours.
+                run_in_namespace(link.peer.netns, lambda: _delete(link.peer))
+                self._create(sock, link)
             action = action or "created"
             current = self._refresh(link.netns, link.name)
             if link.peer is not None:
@@ -291,6 +299,13 @@ def _bring_up(peer: VethPeer | None) -> None:
         if peer.master:
             changes["master"] = sock.link_lookup(ifname=peer.master)[0]
         sock.link("set", index=sock.link_lookup(ifname=peer.name)[0], **changes)
+
+
+def _delete(peer: VethPeer | None) -> None:
+    """Delete the link named as `peer`, from inside its namespace (a transient socket)."""
+    assert peer is not None
+    with IPRoute() as sock:
+        sock.link("del", index=sock.link_lookup(ifname=peer.name)[0])
 
 
 def _bridge_netfilter(on: bool) -> dict[str, int]:

@@ -31,9 +31,15 @@ def list_namespaces() -> set[str]:
 
 
 def ensure_namespace(name: str) -> bool:
-    """Create `name`, with its loopback up, unless it exists; True when it was created."""
-    if (NETNS_DIR / name).exists():
+    """Create `name`, with its loopback up, unless it exists; True when it was created.
+
+    A file there with no namespace mounted on it (an `ip netns` interrupted, or a
+    namespace unmounted by hand) is no namespace: it is replaced.
+    """
+    path = NETNS_DIR / name
+    if os.path.ismount(path):
         return False
+    path.unlink(missing_ok=True)
     if NETNS_DIR.exists():
         _create_namespace(name)
     else:  # the first one the slow way: iproute2 also makes /run/netns a shared mount
@@ -98,6 +104,18 @@ def _enter(name: str) -> None:
             raise OSError(ctypes.get_errno(), f"setns {name}")
     finally:
         os.close(fd)
+
+
+def runs_in(pid: int, name: str) -> bool:
+    """Whether process `pid` lives in the namespace now named `name`.
+
+    A namespace deleted by hand lives on while processes are inside, unreachable:
+    a server there must be started again in the namespace that took its name.
+    """
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(NETNS_DIR / name).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def processes_in(name: str) -> list[int]:

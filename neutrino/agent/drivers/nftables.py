@@ -89,17 +89,21 @@ class NftDriver:
         if rc != 0:
             raise NftError(f"nft transaction failed: {str(err).strip()}")
 
-    def bridges_choose_netfilter(self, own_namespace: bool) -> None:
+    def bridges_choose_netfilter(self, own_namespace: bool) -> bool:
         """Let each bridge's own switch decide: in a namespace of ours, the
         namespace-wide sysctls go off; the root namespace's stay as its owner
         set them (on, they only add bridges that need no conntrack). Fails when
-        br_netfilter is missing: security groups could not be stateful."""
-        def write() -> None:
+        br_netfilter is missing: security groups could not be stateful.
+        True when a sysctl was changed."""
+        def write() -> bool:
+            changed = False
             for name in BRIDGE_NF_SYSCTLS:
                 path = Path("/proc/sys/net/bridge") / name
                 if path.read_text().strip() != "0" and own_namespace:
                     path.write_text("0\n")
-        self._worker.call(write)
+                    changed = True
+            return changed
+        return self._worker.call(write)
 
 
 def listing_digest(listing: str) -> str:

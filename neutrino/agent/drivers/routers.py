@@ -40,7 +40,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers.conntrack import forget_mappings
 from neutrino.agent.drivers.links import LinkDriver, send_garp
-from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, TABLE, fip_elements, map_elements
+from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, INTERNAL, TABLE, fip_elements, map_elements
 from neutrino.plan.state import Address, Route, Router, Upstream
 
 RTPROT_STATIC = 4  # the routes we own carry this protocol; others are the kernel's
@@ -322,7 +322,7 @@ class RouterDriver:
         stored: dict[str, str] = {}
         if self._state_file(router.id).exists():
             stored = json.loads(self._state_file(router.id).read_text())
-        rc, text, _ = space.run(f"list table ip {TABLE}", terse=True)
+        rc, text, _ = _rules(space)
         listing = _digest(text) if rc == 0 else ""
         digest = stored.get("digest", "") if listing and listing == stored.get("listing") else ""
         applied = Applied(space.inode, router.gateway, space.worker.call(_forwarding), _addresses(router.netns),
@@ -339,7 +339,7 @@ class RouterDriver:
         commands = [{"add": table}, {"delete": table}, *router.nat.commands,
                     *fip_elements(router.floatingips)]
         space.apply(commands)
-        rc, text, err = space.run(f"list table ip {TABLE}", terse=True)
+        rc, text, err = _rules(space)
         if rc != 0:
             raise NatError(f"NAT table missing after replace: {err.strip()}")
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -356,7 +356,9 @@ class RouterDriver:
         if upstream.bridge not in self.links.observe(upstream.netns):
             return False  # made with the host's NIC; next sync
         wanted = [Address(upstream.netns, upstream.bridge, cidr) for cidr in upstream.cidrs]
-        return self.links.ensure_addresses(upstream.netns, upstream.bridge, wanted)
+        # Announced: a bridge made again has a new MAC, which routers would not ask for
+        # before their neighbour entry goes stale (half a minute).
+        return self.links.ensure_addresses(upstream.netns, upstream.bridge, wanted, announce=True)
 
 
 def _forwarding() -> bool:
@@ -397,16 +399,30 @@ def _addresses(netns: str) -> set[tuple[str, str]]:
 
 
 def _routes(netns: str) -> set[Route]:
+    """Ours: static, via a next hop (a route without one was not made by us)."""
     found = set()
     for family, default in (("-4", "0.0.0.0/0"), ("-6", "::/0")):
         for route in _ip_json(netns, family, "route", "show", "table", "main", "proto", "static"):
+            nexthop = route.get("gateway")
+            if nexthop is None:
+                continue
             dst = route["dst"]
             if dst == "default":
                 dst = default
             elif "/" not in dst:
                 dst += "/32" if family == "-4" else "/128"
-            found.add(Route(dst, route.get("gateway")))
+            found.add(Route(dst, nexthop))
     return found
+
+
+def _rules(space: Namespace) -> tuple[int, str, str]:
+    """The table without the floating IP maps' elements: its rules, and the internal
+    networks' set whole (a terse listing leaves every set's elements out)."""
+    rc, text, err = space.run(f"list table ip {TABLE}", terse=True)
+    if rc != 0:
+        return rc, text, err
+    rc, internal, err = space.run(f"list set ip {TABLE} {INTERNAL}")
+    return rc, text + internal, err
 
 
 def _digest(text: str) -> str:
