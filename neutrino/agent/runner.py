@@ -78,7 +78,7 @@ class Feed:
 def instance_addresses(netns: str) -> list[str]:
     """Addresses inside an instance, as `ip addr` shows them there (global scope only)."""
     done = subprocess.run(["ip", "-n", netns, "-j", "addr", "show"],
-                          capture_output=True, text=True, timeout=5)
+                          capture_output=True, text=True, timeout=5, check=False)
     if done.returncode != 0 or not done.stdout.strip():
         return []
     return sorted(f"{a['local']}/{a['prefixlen']}" for link in json.loads(done.stdout)

@@ -134,7 +134,7 @@ def exec_in_instance(netns: str, argv: list[str], timeout: float = 10.0) -> tupl
     """Run `argv` inside the instance; (returncode, stdout, stderr)."""
     try:
         done = subprocess.run(["ip", "netns", "exec", netns, *argv], capture_output=True,
-                              text=True, timeout=timeout)
+                              text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as expired:
         return -1, _text(expired.stdout), _text(expired.stderr) + "timeout"
     return done.returncode, done.stdout, done.stderr

@@ -111,7 +111,7 @@ class HaproxyDriver:
             candidate = where / "haproxy.cfg.new"
             candidate.write_text(text)
             checked = subprocess.run(["haproxy", "-c", "-q", "-f", str(candidate)], capture_output=True, text=True,
-                                     timeout=10)
+                                     timeout=10, check=False)
             if checked.returncode != 0:
                 raise RuntimeError(f"haproxy rejects the configuration: {checked.stdout}{checked.stderr}".strip())
             candidate.replace(path)
@@ -121,7 +121,7 @@ class HaproxyDriver:
         self.sockets.mkdir(parents=True, exist_ok=True)
         self._socket(lb.id).unlink(missing_ok=True)
         started = subprocess.run(["ip", "netns", "exec", lb.netns, "haproxy", "-W", "-D", "-f", str(path)],
-                                 capture_output=True, text=True, timeout=10)
+                                 capture_output=True, text=True, timeout=10, check=False)
         if started.returncode != 0:
             raise RuntimeError(f"haproxy does not start: {started.stderr.strip()}")
         self._wait_for_socket(self._socket(lb.id))
