@@ -4,8 +4,9 @@ Every project has a `default` group, made on first use (a port created
 without groups, a listing of groups, the creation of another group) with
 Neutron's four rules. New groups start with egress-anywhere rules. Rules are
 checked and normalized as Neutron does: protocol names lower case, numbers
-as strings, port ranges checked per protocol, remote prefixes as networks;
-two rules that mean the same thing are one rule (409 with the existing id).
+as strings, port ranges checked per protocol, remote prefixes kept as sent
+(their network is `normalized_cidr`); two rules that mean the same thing are
+one rule (409 with the existing id).
 Groups and rules are visible to their own project only (no RBAC sharing).
 """
 
@@ -134,9 +135,13 @@ def render_rules(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         item = common.render_standard(r, tags)
         del item["name"]  # rules have a description but no name
         item.update({key: getattr(r, key) for key in RULE_KEYS})
-        item.update(security_group_id=r.security_group_id, normalized_cidr=r.remote_ip_prefix)
+        item.update(security_group_id=r.security_group_id, normalized_cidr=normalized_cidr(r.remote_ip_prefix))
         out.append(item)
     return out
+
+
+def normalized_cidr(prefix: str | None) -> str | None:
+    return None if prefix is None else str(ipaddress.ip_network(prefix, strict=False))
 
 
 def render_groups(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
@@ -184,7 +189,6 @@ def normalize_rule(values: dict[str, Any]) -> dict[str, Any]:
         net = ipaddress.ip_network(rule["remote_ip_prefix"], strict=False)
         if f"IPv{net.version}" != rule["ethertype"]:
             raise errors.SecurityGroupRuleParameterConflict(ethertype=rule["ethertype"], cidr=rule["remote_ip_prefix"])
-        rule["remote_ip_prefix"] = str(net)
     return rule
 
 
@@ -216,8 +220,9 @@ def rule_key(rule: dict[str, Any]) -> tuple[str, ...]:
         value = rule.get(name)
         if name == "protocol":
             value = protocol_number(value)
-        if name == "remote_ip_prefix" and value in ANY_PREFIXES:
-            value = None
+        if name == "remote_ip_prefix":
+            value = normalized_cidr(value)
+            value = None if value in ANY_PREFIXES else value
         key.append("" if value is None else str(value))
     return tuple(key)
 
@@ -248,8 +253,9 @@ class SecurityGroups:
             raise errors.SecurityGroupDefaultAlreadyExists()
         with db.write() as conn:
             row = common.standard_values(ctx, values)
-            ensure_default(conn, row["project_id"])
+            # Checked before the default group is made: that one is not the caller's doing.
             quotas.check(conn, row["project_id"], "security_group", 1)
+            ensure_default(conn, row["project_id"])
             insert_group(conn, row, is_default=False)
             return render_groups(conn, [fetch_group(conn, ctx, row["id"])])[0]
 
