@@ -64,12 +64,16 @@ def insert_rule(conn: Connection, project_id: str, group_id: str, rule: dict[str
     return rule_id
 
 
+def starting_rules(group_id: str, *, is_default: bool) -> list[dict[str, str | None]]:
+    """The default group's four rules; egress only for others."""
+    return [rule for rule in default_rules(group_id) if is_default or rule["direction"] == "egress"]
+
+
 def insert_group(conn: Connection, row: dict[str, Any], *, is_default: bool) -> None:
-    """A group with its starting rules: the default group's four, egress only for others."""
+    """A group with its starting rules."""
     common.insert_resource(conn, SG, "security_group", {**row, "stateful": True, "is_default": is_default})
-    for rule in default_rules(row["id"]):
-        if is_default or rule["direction"] == "egress":
-            insert_rule(conn, row["project_id"], row["id"], rule)
+    for rule in starting_rules(row["id"], is_default=is_default):
+        insert_rule(conn, row["project_id"], row["id"], rule)
 
 
 def ensure_default(conn: Connection, project_id: str) -> str:
@@ -255,6 +259,8 @@ class SecurityGroups:
             row = common.standard_values(ctx, values)
             # Checked before the default group is made: that one is not the caller's doing.
             quotas.check(conn, row["project_id"], "security_group", 1)
+            quotas.check(conn, row["project_id"], "security_group_rule",
+                         len(starting_rules(row["id"], is_default=False)))
             ensure_default(conn, row["project_id"])
             insert_group(conn, row, is_default=False)
             return render_groups(conn, [fetch_group(conn, ctx, row["id"])])[0]

@@ -242,3 +242,11 @@ def test_default_group_does_not_use_up_the_quota(api: Api) -> None:
     assert names == {"default", "one"}
     over = api.admin.post("/security-groups", json={"security_group": {"name": "two", "project_id": project}})
     error(over, 409, "OverQuota")
+
+
+def test_a_group_needs_room_for_its_egress_rules(api: Api) -> None:
+    api.demo.get("/security-groups")  # the default group and its rules exist before the limit
+    api.admin.put(f"/quotas/{api.demo.project_id}", json={"quota": {"security_group_rule": 5}})
+    error(api.demo.post("/security-groups", json={"security_group": {"name": "g"}}), 409, "OverQuota")
+    api.admin.put(f"/quotas/{api.demo.project_id}", json={"quota": {"security_group_rule": 6}})
+    assert api.demo.post("/security-groups", json={"security_group": {"name": "g"}}).status_code == 201
