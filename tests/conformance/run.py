@@ -13,6 +13,7 @@ import argparse
 import csv
 import io
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -42,6 +43,8 @@ def main() -> int:
     parser.add_argument("--suite-venv", type=Path, required=True, help="virtualenv with tempest")
     parser.add_argument("--regex", default=INCLUDE, help="run only the tests matching (debugging)")
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="copy the tempest workspace (tempest.conf, logs, subunit streams) to DIR")
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, through the cleanup below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -54,6 +57,8 @@ def main() -> int:
         server, url = start_server(state, prefix, work / "server.log")
         workspace = prepare_workspace(args.suite_venv.resolve(), work, url, state)
         results = run_suite(args.suite_venv.resolve(), workspace, args.regex, args.concurrency)
+        if args.keep:
+            shutil.copytree(workspace, args.keep, dirs_exist_ok=True)
         return report(results, time.monotonic() - started)
     finally:
         if server is not None:
@@ -209,6 +214,8 @@ def stestr_run(stestr: str, workspace: Path, options: list[str], tests: list[str
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait()
+    runs = len(list(workspace.glob("run-*.subunit")))
+    (workspace / f"run-{runs + 1}.subunit").write_bytes(stream)
     # subunit2csv exits 1 when the stream holds a failure: only its table counts.
     converted = subprocess.run([str(Path(stestr).with_name("subunit2csv"))], input=stream,
                                capture_output=True, check=False)
@@ -216,12 +223,19 @@ def stestr_run(stestr: str, workspace: Path, options: list[str], tests: list[str
         raise SystemExit(f"subunit2csv failed: {converted.stderr.decode()}")
     table = converted.stdout.decode()
     reported = {row["test"]: row["status"] for row in csv.DictReader(io.StringIO(table))}
-    return {test: status_of(reported.get(test)) for test in tests}
+    # A class skipped or failed as a whole reports once, as `setUpClass (module.Class)`.
+    classes = {match[1]: status for test, status in reported.items()
+               if (match := CLASS_LEVEL.match(test)) and status != "success"}
+    return {test: status_of(reported.get(test), classes.get(test_id(test).rsplit(".", 1)[0]))
+            for test in tests}
 
 
-def status_of(status: str | None) -> str:
+CLASS_LEVEL = re.compile(r"^setUpClass \((.+)\)$")
+
+
+def status_of(status: str | None, class_status: str | None) -> str:
     if status is None:
-        return "not run"
+        return "skip" if class_status == "skip" else "not run"
     return {"success": "success", "skip": "skip", "xfail": "success"}.get(status, "fail")
 
 
