@@ -35,7 +35,6 @@ INCLUDE = r"^(tempest\.api\.network|neutron_tempest_plugin\.api)"
 EXCLUDE = r"\.scenario\."
 ADMIN_PASSWORD = "conformance-" + secrets.token_hex(8)
 EXTERNAL_NETWORK = "public"
-MAX_MTU = 1500
 
 
 def main() -> int:
@@ -44,7 +43,8 @@ def main() -> int:
     parser.add_argument("--regex", default=INCLUDE, help="run only the tests matching (debugging)")
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--keep", type=Path, metavar="DIR",
-                        help="copy the tempest workspace (tempest.conf, logs, subunit streams) to DIR")
+                        help="copy the tempest workspace (tempest.conf, logs, subunit streams) "
+                             "and the server's log to DIR")
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, through the cleanup below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -59,6 +59,7 @@ def main() -> int:
         results = run_suite(args.suite_venv.resolve(), workspace, args.regex, args.concurrency)
         if args.keep:
             shutil.copytree(workspace, args.keep, dirs_exist_ok=True)
+            shutil.copy(work / "server.log", args.keep)
         return report(results, time.monotonic() - started)
     finally:
         if server is not None:
@@ -131,7 +132,8 @@ def prepare_workspace(venv: Path, work: Path, url: str, state: Path) -> Path:
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     (workspace / "etc/tempest.conf").write_text(TEMPEST_CONF.format(
         url=url, password=ADMIN_PASSWORD, logs=workspace / "logs", external=external["id"],
-        external_name=EXTERNAL_NETWORK, extensions=",".join(aliases), max_mtu=MAX_MTU))
+        # A flat network's default MTU is all its physical network carries.
+        external_name=EXTERNAL_NETWORK, extensions=",".join(aliases), max_mtu=external["mtu"]))
     return workspace
 
 
