@@ -114,7 +114,8 @@ def test_mtu_within_the_physical_network_and_what_subnets_need(api: Api) -> None
     api.demo.create("subnets", **v6)
     lowered = api.demo.put(f"/networks/{tiny['id']}", json={"network": {"mtu": 1279}})
     error(lowered, 409, "NetworkMTUSubnetConflict")
-    vlan = api.admin.post("/networks", json={"network": {"provider:network_type": "vlan", "mtu": 1501}})
+    vlan = api.admin.post("/networks", json={"network": {
+        "provider:network_type": "vlan", "provider:physical_network": "default", "mtu": 1501}})
     assert "maximum is 1500" in error(vlan, 400, "InvalidInput")
 
 
