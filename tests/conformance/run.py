@@ -288,4 +288,7 @@ def report(results: dict[str, str], seconds: float) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("interrupted; what the run made is removed")
