@@ -105,8 +105,8 @@ class AddressPairAndPortSecurityRequired(Conflict):
 
 
 class PortSecurityPortHasSecurityGroup(InUse):
-    message = ("Port has security group associated. Cannot disable port security or ip address until "
-               "security group is removed")
+    message = ("Port has security group associated. Cannot disable port security or ip address "
+               "until security group is removed")
 
 
 class PortSecurityAndIPRequiredForSecurityGroups(InvalidInput):

@@ -167,7 +167,8 @@ class Networks:
             # floating IPs are built on networks).
             from neutrino.services import floatingips
             FIP = schema.floatingips
-            for fip in conn.execute(select(FIP).where(FIP.c.floating_network_id == network_id)).all():
+            on_network = select(FIP).where(FIP.c.floating_network_id == network_id)
+            for fip in conn.execute(on_network).all():
                 floatingips.remove(conn, fip)
             P = schema.ports
             busy = conn.execute(select(P.c.id).where(
@@ -269,7 +270,7 @@ MIN_MTU = {4: 68, 6: 1280}
 
 
 def min_mtu(conn: Connection, network_id: str, ip_version: int | None = None) -> int:
-    """The least MTU the network's subnets (and one of `ip_version` to come) need; 0 for none."""
+    """The least MTU the network's subnets (and one of `ip_version` to come) need, or 0."""
     S = schema.subnets
     versions = set(conn.execute(select(S.c.ip_version).where(S.c.network_id == network_id)).scalars())
     return max((MIN_MTU[v] for v in versions | ({ip_version} if ip_version else set())), default=0)

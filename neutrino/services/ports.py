@@ -217,7 +217,8 @@ def check_address(subnet: Row, address: str, device_owner: str) -> None:
             "as the subnet is configured for automatic addresses"))
 
 
-def assign_ips(conn: Connection, port_id: str, mac: str, wanted: list[Wanted]) -> list[dict[str, str]]:
+def assign_ips(conn: Connection, port_id: str, mac: str,
+               wanted: list[Wanted]) -> list[dict[str, str]]:
     """Allocate what `wanted` asks for; the port's fixed_ips, in the order asked."""
     fixed_ips: list[dict[str, str]] = [{}] * len(wanted)
     # Explicit addresses first, so an "any" request never takes one that was asked for.
@@ -399,7 +400,8 @@ class Ports:
                     select(exists().where(AP.c.port_id == port_id))).scalar()
                 if groups:
                     raise errors.PortSecurityAndIPRequiredForSecurityGroups()
-                if groups is None and conn.execute(select(exists().where(PSG.c.port_id == port_id))).scalar():
+                has_groups = select(exists().where(PSG.c.port_id == port_id))
+                if groups is None and conn.execute(has_groups).scalar():
                     raise errors.PortSecurityPortHasSecurityGroup()
                 if has_pairs:
                     raise errors.AddressPairAndPortSecurityRequired()
@@ -434,16 +436,21 @@ class Ports:
 
     @staticmethod
     def _replace_ips(conn: Connection, row: Row, requested: list[dict[str, Any]], owner: str) -> None:
-        """Keep addresses asked for again, release the others, take the new ones."""
+        """Keep addresses asked for again and automatic ones, release others, take new ones."""
         current = {(sid, ip) for sid, ip in conn.execute(
             select(A.c.subnet_id, A.c.ip_address).where(A.c.port_id == row.id))}
         wanted = resolve_fixed_ips(conn, row.network_id, requested, owner)
         keep = {(s[0].id, ip) for s, ip in wanted if ip is not None and (s[0].id, ip) in current}
+        # A SLAAC address stays as long as its subnet does (router ports have none), as in Neutron.
+        automatic = {s.id for s in subnets_of(conn, row.network_id) if auto_address(s)}
+        keep |= {(sid, ip) for sid, ip in current if sid in automatic}
         for subnet_id, ip in current - keep:
             conn.execute(delete(A).where(and_(A.c.subnet_id == subnet_id, A.c.ip_address == ip)))
-        new = [(s, ip) for s, ip in wanted if ip is None or (s[0].id, ip) not in keep]
+        kept_automatic = {sid for sid, _ in keep} & automatic
+        new = [(s, ip) for s, ip in wanted
+               if (ip is None or (s[0].id, ip) not in keep) and s[0].id not in kept_automatic]
         assign_ips(conn, row.id, row.mac_address, new)
         for position, (candidates, ip) in enumerate(wanted):
             if ip is not None:
-                conn.execute(update(A).where(A.c.subnet_id == candidates[0].id, A.c.ip_address == ip)
-                             .values(position=position))
+                conn.execute(update(A).where(A.c.subnet_id == candidates[0].id,
+                                             A.c.ip_address == ip).values(position=position))

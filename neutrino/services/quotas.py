@@ -108,8 +108,8 @@ class Quotas:
             for resource, limit in values.items() if check_limit else ():
                 usage = used(conn, project_id, resource)
                 if 0 <= limit < usage:
-                    raise errors.HTTPBadRequest(f"Quota limit {limit} for {resource} must be greater "
-                                                f"than or equal to already used {usage}")
+                    raise errors.HTTPBadRequest(f"Quota limit {limit} for {resource} must be "
+                                                f"greater than or equal to already used {usage}")
             for resource, limit in values.items():
                 conn.execute(delete(Q).where(Q.c.project_id == project_id, Q.c.resource == resource))
                 if limit != DEFAULTS[resource]:

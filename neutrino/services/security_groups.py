@@ -139,7 +139,8 @@ def render_rules(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         item = common.render_standard(r, tags)
         del item["name"]  # rules have a description but no name
         item.update({key: getattr(r, key) for key in RULE_KEYS})
-        item.update(security_group_id=r.security_group_id, normalized_cidr=normalized_cidr(r.remote_ip_prefix))
+        item.update(security_group_id=r.security_group_id,
+                    normalized_cidr=normalized_cidr(r.remote_ip_prefix))
         out.append(item)
     return out
 

@@ -91,8 +91,8 @@ def check_ipv6_modes(net: ipam.Network, values: dict[str, Any]) -> None:
             "ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False"))
     if ra_mode is not None and address_mode is not None and ra_mode != address_mode:
         raise errors.InvalidInput(error_message=(
-            f"ipv6_ra_mode set to '{ra_mode}' with ipv6_address_mode set to '{address_mode}' is not "
-            "valid. If both attributes are set, they must be the same value"))
+            f"ipv6_ra_mode set to '{ra_mode}' with ipv6_address_mode set to '{address_mode}' is "
+            "not valid. If both attributes are set, they must be the same value"))
     if ipam.is_auto_address(ra_mode, address_mode) and net.prefixlen != 64:
         raise errors.InvalidInput(error_message=(
             f"Invalid CIDR {net} for IPv6 address mode. OpenStack uses the EUI-64 address format, "
@@ -190,8 +190,8 @@ class Subnets:
             row = fetch(conn, ctx, subnet_id)
             network = networks.fetch(conn, ctx, row.network_id, for_write=True)
             A, P = schema.ip_allocations, schema.ports
-            users = conn.execute(select(P).join(A, A.c.port_id == P.c.id)
-                                 .where(A.c.subnet_id == subnet_id, P.c.device_owner != "network:dhcp")).all()
+            users = conn.execute(select(P).join(A, A.c.port_id == P.c.id).where(
+                A.c.subnet_id == subnet_id, P.c.device_owner != "network:dhcp")).all()
             owners = {port.device_owner for port in users}
             # Automatic (SLAAC) addresses are the subnet's own doing: they go with it.
             automatic = ipam.is_auto_address(row.ipv6_ra_mode, row.ipv6_address_mode)

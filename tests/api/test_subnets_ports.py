@@ -271,6 +271,9 @@ def test_automatic_addresses_are_eui64_on_every_such_subnet(api: Api, net: dict)
     chosen = api.demo.post("/ports", json={"port": {"network_id": net["id"],
                                                     "fixed_ips": [{"ip_address": "fd00:20::5"}]}})
     assert "automatic addresses" in error(chosen, 400, "InvalidInput")
+    # An update of the other addresses keeps the automatic ones.
+    moved = api.demo.put(f"/ports/{port['id']}", json={"port": {"fixed_ips": [{"subnet_id": v4["id"]}]}})
+    assert {f["subnet_id"] for f in moved.json()["port"]["fixed_ips"]} == {v4["id"], slaac["id"], stateless["id"]}
     # Deleting the subnet takes the automatic addresses with it.
     assert api.demo.delete(f"/subnets/{slaac['id']}").status_code == 204
     left = api.demo.get(f"/ports/{port['id']}").json()["port"]

@@ -1,4 +1,4 @@
-"""OpenStack's Neutron API test suite against a fresh neutrino, scored against the expected failures.
+"""OpenStack's Neutron API test suite against a fresh neutrino, scored by the expected failures.
 
 Starts `neutrino serve` with its agent under a namespace prefix of its own, on a fresh SQLite
 database; creates the external flat network tempest needs; writes tempest.conf from the server's
@@ -64,11 +64,13 @@ def main() -> int:
     finally:
         if server is not None:
             stop(server)
-            teardown = subprocess.run([str(ROOT / ".venv/bin/neutrino"), "teardown", "--host", "conformance",
-                                       "--state-dir", str(state), "--netns-prefix", prefix],
-                                      capture_output=True, text=True, check=False)
+            teardown = subprocess.run(
+                [str(ROOT / ".venv/bin/neutrino"), "teardown", "--host", "conformance",
+                 "--state-dir", str(state), "--netns-prefix", prefix],
+                capture_output=True, text=True, check=False)
             if teardown.returncode:
-                print(f"neutrino teardown failed:\n{teardown.stdout}{teardown.stderr}", file=sys.stderr)
+                print(f"neutrino teardown failed:\n{teardown.stdout}{teardown.stderr}",
+                      file=sys.stderr)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -112,7 +114,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def prepare_workspace(venv: Path, work: Path, url: str, state: Path) -> Path:
-    """A tempest workspace of its own (registry included) whose tempest.conf describes the server."""
+    """A tempest workspace of its own (registry included); its tempest.conf describes the server."""
     session = Session(Cloud.load("neutrino-admin", state / "clouds.yaml"))
     try:
         network = session.endpoint("network")
@@ -122,13 +124,15 @@ def prepare_workspace(venv: Path, work: Path, url: str, state: Path) -> Path:
         session.call("POST", f"{network}/v2.0/subnets", json={"subnet": {
             "name": f"{EXTERNAL_NETWORK}-subnet", "network_id": external["id"], "ip_version": 4,
             "cidr": "172.24.4.0/24", "enable_dhcp": False}})
-        aliases = sorted(e["alias"] for e in session.call("GET", f"{network}/v2.0/extensions")["extensions"])
+        extensions = session.call("GET", f"{network}/v2.0/extensions")["extensions"]
+        aliases = sorted(e["alias"] for e in extensions)
     finally:
         session.close()
     workspace, defaults = work / "workspace", work / "tempest-etc"
     defaults.mkdir()  # or tempest init makes ~/.tempest/etc
     subprocess.run([str(venv / "bin/tempest"), "init", "--config-dir", str(defaults),
-                    "--workspace-path", str(work / "workspaces.yaml"), "--name", "neutrino", str(workspace)],
+                    "--workspace-path", str(work / "workspaces.yaml"), "--name", "neutrino",
+                    str(workspace)],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     (workspace / "etc/tempest.conf").write_text(TEMPEST_CONF.format(
         url=url, password=ADMIN_PASSWORD, logs=workspace / "logs", external=external["id"],
@@ -198,7 +202,8 @@ def run_suite(venv: Path, workspace: Path, regex: str, concurrency: int) -> dict
                                               "--exclude-regex", EXCLUDE, regex], listed)
     again = [test for test in listed if outcomes[test] in ("fail", "not run")]
     if again:
-        print(f"running the {len(again)} failed or not run tests once more, one at a time", flush=True)
+        print(f"running the {len(again)} failed or not run tests once more, one at a time",
+              flush=True)
         (workspace / "again.txt").write_text("\n".join(again) + "\n")
         retried = stestr_run(stestr, workspace, ["--concurrency", "1", "--load-list",
                                                  str(workspace / "again.txt")], again)
@@ -207,7 +212,8 @@ def run_suite(venv: Path, workspace: Path, regex: str, concurrency: int) -> dict
     return {test_id(test): outcome for test, outcome in outcomes.items()}
 
 
-def stestr_run(stestr: str, workspace: Path, options: list[str], tests: list[str]) -> dict[str, str]:
+def stestr_run(stestr: str, workspace: Path, options: list[str],
+               tests: list[str]) -> dict[str, str]:
     process = subprocess.Popen([stestr, "run", "--subunit", *options], cwd=workspace,
                                stdout=subprocess.PIPE, start_new_session=True)
     try:
@@ -242,7 +248,7 @@ def status_of(status: str | None, class_status: str | None) -> str:
 
 
 def test_id(listed: str) -> str:
-    """The id without tempest's attributes: `module.Class.test_x[id-...,smoke]` -> `module.Class.test_x`."""
+    """The id without tempest's attributes: `m.Class.test_x[id-...,smoke]` -> `m.Class.test_x`."""
     return listed.split("[", 1)[0]
 
 
@@ -267,7 +273,8 @@ def report(results: dict[str, str], seconds: float) -> int:
     print(f"\n{'module':<72} {'pass':>5} {'fail':>5} {'skip':>5} {'notrun':>6}")
     for module in sorted(per_module):
         counts = per_module[module]
-        print(f"{module:<72} " + " ".join(f"{counts[c]:>{6 if c == 'not run' else 5}}" for c in columns))
+        widths = [6 if c == "not run" else 5 for c in columns]
+        print(f"{module:<72} " + " ".join(f"{counts[c]:>{w}}" for c, w in zip(columns, widths)))
     expected = read_expected()
     failing = {test for test, outcome in results.items() if outcome in ("fail", "not run")}
     unexpected = sorted(failing - expected.keys())

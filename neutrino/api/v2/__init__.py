@@ -86,7 +86,8 @@ def parse_if_match(request: Request) -> int | None:
     return int(match.group(1))
 
 
-def page_links(request: Request, items: list[dict[str, Any]], query: ListQuery) -> list[dict[str, str]]:
+def page_links(request: Request, items: list[dict[str, Any]],
+               query: ListQuery) -> list[dict[str, str]]:
     """`<collection>_links` as Neutron makes them: a full page always links onwards (following
     the link past the end gives an empty page); only a short page ends the walk."""
     if not query.limit:
@@ -100,7 +101,8 @@ def page_links(request: Request, items: list[dict[str, Any]], query: ListQuery) 
 
     links = []
     if not (short and not query.page_reverse):
-        links.append({"rel": "next", "href": href([("marker", items[-1]["id"])] if items else [], [])})
+        marker = [("marker", items[-1]["id"])] if items else []
+        links.append({"rel": "next", "href": href(marker, [])})
     if not (short and query.page_reverse):
         links.append({"rel": "previous", "href": href(
             [("marker", items[0]["id"])] if items else [], [("page_reverse", "True")])})
@@ -135,8 +137,8 @@ def collection_routes(collection: Collection, db: Database, authenticate: Authen
         if not isinstance(bodies, list) or not bodies:
             raise errors.BadRequest(resource=c.member, msg=f"'{c.name}' must be a non-empty list")
         # Items come bare or wrapped in the member key, as Neutron accepts both.
-        parsed = [parse_body(b if isinstance(b, dict) and c.member in b else {c.member: b}, c.member,
-                             c.attributes, create=True, is_admin=ctx.is_admin) for b in bodies]
+        wrapped = [b if isinstance(b, dict) and c.member in b else {c.member: b} for b in bodies]
+        parsed = [parse_body(b, c.member, c.attributes, create=True, is_admin=ctx.is_admin) for b in wrapped]
         created: list[dict[str, Any]] = []
         try:
             for values in parsed:

@@ -31,7 +31,8 @@ ROUTER = {
     "admin_state_up": Attr(boolean, default=True, put=True, sort=True),
     "status": Attr(post=False, sort=True),
     "external_gateway_info": Attr(gateway_info, put=True, filter=False),
-    "routes": Attr(none_as_empty(list_of(HOST_ROUTE, unique=True)), post=False, put=True, filter=False),
+    "routes": Attr(none_as_empty(list_of(HOST_ROUTE, unique=True)), post=False, put=True,
+                   filter=False),
 }
 
 FLOATINGIP = {

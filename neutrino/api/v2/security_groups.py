@@ -36,7 +36,7 @@ def protocol(value: Any) -> str | int | None:
 
 
 def remote_ip_prefix(value: Any) -> str | None:
-    """Kept as sent, as a prefix (an address gets its host length); normalized_cidr shows its network."""
+    """Kept as sent, as a prefix (an address gets its host length); normalized_cidr is its network."""
     if value is None:
         return None
     ip_or_cidr(value)  # refuses what is neither, with its message
@@ -67,6 +67,6 @@ SECURITY_GROUP_RULE = {
     "port_range_min": Attr(port_number, sort=True, filter_convert=int),
     "port_range_max": Attr(port_number, sort=True, filter_convert=int),
     "remote_ip_prefix": Attr(remote_ip_prefix, sort=True),
-    "remote_group_id": Attr(string(allow_none=True), sort=True),  # an unknown one is 404, UUID or not
+    "remote_group_id": Attr(string(allow_none=True), sort=True),  # unknown: 404, UUID or not
     "normalized_cidr": Attr(post=False),
 }
