@@ -75,7 +75,8 @@ def test_deleting_the_external_network_deletes_its_floating_ips(api: Api, topo: 
     api.demo.put(f"/routers/{topo.router['id']}", json={"router": {"external_gateway_info": None}})
     assert api.admin.delete(f"/networks/{topo.ext_net['id']}").status_code == 204
     error(api.demo.get(f"/floatingips/{fip['id']}"), 404, "FloatingIPNotFound")
-    assert api.admin.get("/ports", params={"device_owner": "network:floatingip"}).json()["ports"] == []
+    fip_ports = api.admin.get("/ports", params={"device_owner": "network:floatingip"}).json()
+    assert fip_ports["ports"] == []
 
 
 def test_addresses_are_random_and_unique(api: Api, topo: Topology) -> None:

@@ -185,18 +185,22 @@ def test_ip_exhaustion_is_409(api: Api, net: dict) -> None:
 def test_member_leaves_port_security_to_the_shared_network_owner(api: Api) -> None:
     shared = api.admin.create("networks", shared=True)
     api.admin.create("subnets", network_id=shared["id"], cidr="10.11.0.0/24", ip_version=4)
-    for body in ({"port_security_enabled": False}, {"allowed_address_pairs": [{"ip_address": "10.11.0.9"}]}):
+    pairs = [{"ip_address": "10.11.0.9"}]
+    for body in ({"port_security_enabled": False}, {"allowed_address_pairs": pairs}):
         refused = api.demo.post("/ports", json={"port": {"network_id": shared["id"], **body}})
         error(refused, 403, "PolicyNotAuthorized")
     port = api.demo.create("ports", network_id=shared["id"])
-    unprotect = api.demo.put(f"/ports/{port['id']}", json={"port": {"port_security_enabled": False}})
+    unprotect = api.demo.put(f"/ports/{port['id']}",
+                             json={"port": {"port_security_enabled": False}})
     error(unprotect, 403, "PolicyNotAuthorized")
     own = api.demo.create("networks")
-    assert api.demo.create("ports", network_id=own["id"], port_security_enabled=False)["port_security_enabled"] is False
+    unprotected = api.demo.create("ports", network_id=own["id"], port_security_enabled=False)
+    assert unprotected["port_security_enabled"] is False
 
 
 def test_member_cannot_create_for_another_project(api: Api, net: dict) -> None:
-    foreign = api.demo.post("/ports", json={"port": {"network_id": net["id"], "project_id": api.demo2.project_id}})
+    foreign = api.demo.post("/ports", json={"port": {"network_id": net["id"],
+                                                     "project_id": api.demo2.project_id}})
     assert "requires admin privileges" in error(foreign, 400, "HTTPBadRequest")
 
 
@@ -206,7 +210,8 @@ def test_subnet_filters_shared_and_external(api: Api, net: dict) -> None:
     shared = api.admin.create("networks", shared=True)
     common = api.admin.create("subnets", network_id=shared["id"], cidr="10.13.0.0/24", ip_version=4)
     external = api.admin.create("networks", **{"router:external": True})
-    public = api.admin.create("subnets", network_id=external["id"], cidr="10.14.0.0/24", ip_version=4)
+    public = api.admin.create("subnets", network_id=external["id"], cidr="10.14.0.0/24",
+                              ip_version=4)
     assert public["router:external"] is True
 
     def ids(**params: str) -> set[str]:
@@ -214,7 +219,7 @@ def test_subnet_filters_shared_and_external(api: Api, net: dict) -> None:
         assert response.status_code == 200, response.text
         return {s["id"] for s in response.json()["subnets"]}
 
-    assert ids() == {own["id"], common["id"], public["id"]}  # an external network's subnets are public
+    assert ids() == {own["id"], common["id"], public["id"]}  # external networks' subnets: public
     assert ids(shared="False") == {own["id"], public["id"]} and ids(shared="true") == {common["id"]}
     assert ids(**{"router:external": "True"}) == {public["id"]}
 
@@ -222,14 +227,15 @@ def test_subnet_filters_shared_and_external(api: Api, net: dict) -> None:
 def test_ip_version_as_a_string(api: Api, net: dict) -> None:
     made = api.demo.create("subnets", network_id=net["id"], cidr="10.15.0.0/24", ip_version="4")
     assert made["ip_version"] == 4
-    bad = api.demo.post("/subnets", json={"subnet": {"network_id": net["id"], "cidr": "10.16.0.0/24",
-                                                     "ip_version": "5"}})
+    bad = api.demo.post("/subnets", json={"subnet": {
+        "network_id": net["id"], "cidr": "10.16.0.0/24", "ip_version": "5"}})
     error(bad, 400, "InvalidInput")
 
 
 def test_a_full_subnet_leaves_the_port_to_the_next(api: Api, net: dict) -> None:
     # Two subnets of one free address each (.2: .1 is the gateway).
-    subnets = [subnet(api, net["id"], cidr, enable_dhcp=False) for cidr in ("10.17.0.0/30", "10.18.0.0/30")]
+    subnets = [subnet(api, net["id"], cidr, enable_dhcp=False)
+               for cidr in ("10.17.0.0/30", "10.18.0.0/30")]
     ports = [api.demo.create("ports", network_id=net["id"]) for _ in subnets]
     taken = {(f["subnet_id"], f["ip_address"]) for p in ports for f in p["fixed_ips"]}
     assert taken == {(subnets[0]["id"], "10.17.0.2"), (subnets[1]["id"], "10.18.0.2")}
@@ -237,11 +243,15 @@ def test_a_full_subnet_leaves_the_port_to_the_next(api: Api, net: dict) -> None:
 
 
 @pytest.mark.parametrize(("modes", "fragment"), [
-    ({"ipv6_ra_mode": "slaac", "ipv6_address_mode": "dhcpv6-stateful"}, "they must be the same value"),
-    ({"ipv6_ra_mode": "dhcpv6-stateless", "ipv6_address_mode": "slaac"}, "they must be the same value"),
-    ({"ipv6_address_mode": "slaac", "enable_dhcp": False}, "cannot be set when enable_dhcp is set to False"),
+    ({"ipv6_ra_mode": "slaac", "ipv6_address_mode": "dhcpv6-stateful"},
+     "they must be the same value"),
+    ({"ipv6_ra_mode": "dhcpv6-stateless", "ipv6_address_mode": "slaac"},
+     "they must be the same value"),
+    ({"ipv6_address_mode": "slaac", "enable_dhcp": False},
+     "cannot be set when enable_dhcp is set to False"),
     ({"ipv6_address_mode": "slaac", "cidr": "fd00:19::/80"}, "requires the prefix to be /64"),
-    ({"ipv6_ra_mode": "slaac", "cidr": "10.19.0.0/24", "ip_version": 4}, "not valid when ip_version is 4"),
+    ({"ipv6_ra_mode": "slaac", "cidr": "10.19.0.0/24", "ip_version": 4},
+     "not valid when ip_version is 4"),
 ])
 def test_ipv6_mode_combinations(api: Api, net: dict, modes: dict, fragment: str) -> None:
     body = {"network_id": net["id"], "cidr": "fd00:19::/64", "ip_version": 6, **modes}
@@ -272,8 +282,9 @@ def test_automatic_addresses_are_eui64_on_every_such_subnet(api: Api, net: dict)
                                                     "fixed_ips": [{"ip_address": "fd00:20::5"}]}})
     assert "automatic addresses" in error(chosen, 400, "InvalidInput")
     # An update of the other addresses keeps the automatic ones.
-    moved = api.demo.put(f"/ports/{port['id']}", json={"port": {"fixed_ips": [{"subnet_id": v4["id"]}]}})
-    assert {f["subnet_id"] for f in moved.json()["port"]["fixed_ips"]} == {v4["id"], slaac["id"], stateless["id"]}
+    moved = api.demo.put(f"/ports/{port['id']}",
+                         json={"port": {"fixed_ips": [{"subnet_id": v4["id"]}]}}).json()["port"]
+    assert {f["subnet_id"] for f in moved["fixed_ips"]} == {v4["id"], slaac["id"], stateless["id"]}
     # Deleting the subnet takes the automatic addresses with it.
     assert api.demo.delete(f"/subnets/{slaac['id']}").status_code == 204
     left = api.demo.get(f"/ports/{port['id']}").json()["port"]
@@ -282,10 +293,12 @@ def test_automatic_addresses_are_eui64_on_every_such_subnet(api: Api, net: dict)
 
 
 def test_gateway_held_by_a_router_cannot_move(api: Api, net: dict) -> None:
-    s = subnet(api, net["id"], "10.22.0.0/24", allocation_pools=[{"start": "10.22.0.2", "end": "10.22.0.99"}])
+    s = subnet(api, net["id"], "10.22.0.0/24",
+               allocation_pools=[{"start": "10.22.0.2", "end": "10.22.0.99"}])
     router = api.demo.create("routers", name="r")
     api.demo.put(f"/routers/{router['id']}/add_router_interface", json={"subnet_id": s["id"]})
     moved = api.demo.put(f"/subnets/{s['id']}", json={"subnet": {"gateway_ip": "10.22.0.254"}})
     assert "10.22.0.1 already in use by port" in error(moved, 409, "GatewayIpInUse")
-    same = api.demo.put(f"/subnets/{s['id']}", json={"subnet": {"gateway_ip": "10.22.0.1", "name": "x"}})
+    same = api.demo.put(f"/subnets/{s['id']}",
+                        json={"subnet": {"gateway_ip": "10.22.0.1", "name": "x"}})
     assert same.status_code == 200
