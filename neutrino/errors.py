@@ -84,6 +84,10 @@ class GatewayConflictWithAllocationPools(InUse):
     message = "Gateway ip {ip_address} conflicts with allocation pool {pool}."
 
 
+class GatewayIpInUse(InUse):
+    message = "Current gateway ip {ip_address} already in use by port {port_id}. Unable to update."
+
+
 class InvalidIpForSubnet(BadRequest):
     message = "IP address {ip_address} is not a valid IP for the specified subnet."
 
@@ -98,6 +102,11 @@ class InvalidSharedSetting(Conflict):
 
 class AddressPairAndPortSecurityRequired(Conflict):
     message = "Port Security must be enabled in order to have allowed address pairs on a port."
+
+
+class PortSecurityPortHasSecurityGroup(InUse):
+    message = ("Port has security group associated. Cannot disable port security or ip address "
+               "until security group is removed")
 
 
 class PortSecurityAndIPRequiredForSecurityGroups(InvalidInput):
@@ -170,6 +179,10 @@ class PortInUse(InUse):
 
 class MacAddressInUse(InUse):
     message = "Unable to complete operation for network {net_id}. The mac address {mac} is in use."
+
+
+class NetworkMTUSubnetConflict(Conflict):
+    message = "MTU of {net_id} is not valid, subnet requires a minimum of {mtu}"
 
 
 class IpAddressAlreadyAllocated(Conflict):
@@ -335,7 +348,3 @@ class SecurityGroupEthertypeConflictWithProtocol(BadRequest):
 
 class SecurityGroupRuleParameterConflict(InvalidInput):
     message = "Conflicting value ethertype {ethertype} for CIDR {cidr}"
-
-
-class InvalidQuotaValue(Conflict):
-    message = "Change would make usage less than 0 for the following resources: {unders}."

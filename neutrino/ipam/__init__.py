@@ -131,6 +131,22 @@ def random_candidates(pools: list[Pool], tries: int = 64, rng: random.Random = R
             offset -= size
 
 
+AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
+
+
+def is_auto_address(ra_mode: str | None, address_mode: str | None) -> bool:
+    """Hosts configure their own address (SLAAC): the port's is the EUI-64 one, not a pick."""
+    return address_mode in AUTO_ADDRESS_MODES or ra_mode in AUTO_ADDRESS_MODES
+
+
+def eui64(net: Network, mac: str) -> ipaddress.IPv6Address:
+    """The address a NIC with `mac` configures in the /64 `net` (RFC 4291's modified EUI-64)."""
+    octets = [int(part, 16) for part in mac.split(":")]
+    octets[0] ^= 0x02
+    interface_id = int.from_bytes(bytes([*octets[:3], 0xFF, 0xFE, *octets[3:]]), "big")
+    return ipaddress.IPv6Address(int(net.network_address) | interface_id)
+
+
 def random_mac(rng: random.Random = RANDOM) -> str:
     """A unicast, locally-administered-style MAC under Neutron's base prefix."""
     tail = [rng.randrange(256) for _ in range(3)]

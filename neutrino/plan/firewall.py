@@ -34,12 +34,14 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from neutrino import ipam
 from neutrino.plan import names
 from neutrino.plan.state import Firewall, Resource
 
 TABLE = "neutrino"
 BRIDGE = {"family": "bridge", "table": TABLE}
 INET = {"family": "inet", "table": TABLE}
+LINK_LOCAL = ipaddress.IPv6Network("fe80::/64")
 ESTABLISHED_MARK = 0x4E000000  # one bit pattern of the packet mark, owned by neutrino
 
 Expr = dict[str, Any]
@@ -141,10 +143,7 @@ def port_addresses(port: Resource) -> list[tuple[str, str]]:
 @functools.lru_cache(maxsize=1 << 16)
 def _link_local(mac: str) -> str:
     """The EUI-64 IPv6 link-local address that a NIC with this MAC configures."""
-    octets = [int(part, 16) for part in mac.split(":")]
-    octets[0] ^= 0x02
-    eui = [*octets[:3], 0xFF, 0xFE, *octets[3:]]
-    return str(ipaddress.IPv6Address(bytes([0xFE, 0x80] + [0] * 6 + eui)))
+    return str(ipam.eui64(LINK_LOCAL, mac))
 
 
 def compile_firewall(

@@ -51,7 +51,8 @@ def standard_values(ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
     moment = now()
     project = values.pop("project_id", None) or ctx.project_id
     if project != ctx.project_id and not ctx.is_admin:
-        raise errors.PolicyNotAuthorized(action="create with another project_id")
+        raise errors.HTTPBadRequest("Specifying 'project_id' or 'tenant_id' other than the "
+                                    "authenticated project in request requires admin privileges")
     if not project:
         raise errors.BadRequest(resource="resource", msg="'project_id' is required for a token without project scope")
     return {

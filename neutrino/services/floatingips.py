@@ -176,6 +176,13 @@ def bump_routers(conn: Connection, *router_ids: str | None) -> None:
         common.bump(conn, R, "router", conn.execute(select(R).where(R.c.id == router_id)).one())
 
 
+def remove(conn: Connection, row: Row) -> None:
+    """Delete a floating IP with its port; its router forgets the mapping."""
+    common.delete_resource(conn, FIP, "floatingip", row.id)
+    ports.remove_port(conn, row.floating_port_id)
+    bump_routers(conn, row.router_id)
+
+
 class FloatingIPs:
     resource = "floatingip"
 
@@ -216,8 +223,9 @@ class FloatingIPs:
             row = fetch(conn, ctx, fip_id, for_write=True)
             common.check_revision(row, if_match)
             changes = {k: v for k, v in values.items() if k == "description"}
-            # Without port_id the association stays (an update of the description only).
-            if "port_id" in values or "fixed_ip_address" in values:
+            # Without port_id the association stays (an update of the description only); an
+            # empty update disassociates, as Neutron's legacy behaviour that clients rely on.
+            if not values or "port_id" in values or "fixed_ip_address" in values:
                 changes.update(association(conn, ctx, dict(row._mapping), values.get("port_id"),
                                            values.get("fixed_ip_address")))
                 if (changes["fixed_port_id"], changes["fixed_ip_address"]) != (row.fixed_port_id, row.fixed_ip_address):
@@ -229,10 +237,7 @@ class FloatingIPs:
     def delete(self, db: Database, ctx: Context, fip_id: str) -> None:
         common.require_writer(ctx)
         with db.write() as conn:
-            row = fetch(conn, ctx, fip_id, for_write=True)
-            common.delete_resource(conn, FIP, "floatingip", fip_id)
-            ports.remove_port(conn, row.floating_port_id)
-            bump_routers(conn, row.router_id)
+            remove(conn, fetch(conn, ctx, fip_id, for_write=True))
 
     def set_tags(self, db: Database, ctx: Context, fip_id: str, add: list[str], remove: list[str] | None) -> list[str]:
         common.require_writer(ctx)

@@ -116,8 +116,8 @@ class Networks:
             row = common.standard_values(ctx, values)
             quotas.check(conn, row["project_id"], "network", 1)
             segment = self._allocate_segment(conn, row["id"], values)
-            mtu = values.get("mtu") or self.settings.default_mtu - (
-                VXLAN_OVERHEAD if segment["network_type"] == "vxlan" else 0)
+            mtu = values.get("mtu") or self.max_mtu(segment["network_type"])
+            self._check_mtu(segment["network_type"], mtu)
             row.update(
                 admin_state_up=values.get("admin_state_up", True),
                 shared=values.get("shared", False),
@@ -149,6 +149,11 @@ class Networks:
                     schema.ports.c.network_id == network_id, schema.ports.c.project_id != row.project_id))).scalar()
                 if others:
                     raise errors.InvalidSharedSetting(network=network_id)
+            if values.get("mtu"):
+                self._check_mtu(row.network_type, values["mtu"])
+                needed = min_mtu(conn, network_id)
+                if values["mtu"] < needed:
+                    raise errors.NetworkMTUSubnetConflict(net_id=network_id, mtu=needed)
             columns = {"router:external": "external"}
             changes = {columns.get(k, k): v for k, v in values.items()}
             common.bump(conn, N, "network", row, changes)
@@ -158,6 +163,13 @@ class Networks:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch(conn, ctx, network_id, for_write=True, action="delete_network")
+            # Floating IPs go with their external network, as in Neutron (imported here:
+            # floating IPs are built on networks).
+            from neutrino.services import floatingips
+            FIP = schema.floatingips
+            on_network = select(FIP).where(FIP.c.floating_network_id == network_id)
+            for fip in conn.execute(on_network).all():
+                floatingips.remove(conn, fip)
             P = schema.ports
             busy = conn.execute(select(P.c.id).where(
                 P.c.network_id == network_id, P.c.device_owner != "network:dhcp").limit(1)).first()
@@ -176,6 +188,16 @@ class Networks:
         with db.write() as conn:
             row = fetch(conn, ctx, network_id, for_write=True)
             return common.set_tags(conn, N, "network", row, add, remove)
+
+    # -- MTU --------------------------------------------------------------------------
+    def max_mtu(self, network_type: str) -> int:
+        """What the physical network carries, less the encapsulation's overhead."""
+        return self.settings.default_mtu - (VXLAN_OVERHEAD if network_type == "vxlan" else 0)
+
+    def _check_mtu(self, network_type: str, mtu: int) -> None:
+        if mtu > self.max_mtu(network_type):
+            raise errors.InvalidInput(
+                error_message=f"Requested MTU is too big, maximum is {self.max_mtu(network_type)}")
 
     # -- segments -----------------------------------------------------------------
     def _allocate_segment(self, conn: Connection, network_id: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -241,6 +263,17 @@ class Networks:
             if segment["network_type"] == "vlan":
                 raise errors.VlanIdInUse(vlan_id=seg, physical_network=physnet) from None
             raise errors.TunnelIdInUse(tunnel_id=seg) from None
+
+
+# The least MTU a subnet of each IP version works with (RFC 791, RFC 8200).
+MIN_MTU = {4: 68, 6: 1280}
+
+
+def min_mtu(conn: Connection, network_id: str, ip_version: int | None = None) -> int:
+    """The least MTU the network's subnets (and one of `ip_version` to come) need, or 0."""
+    S = schema.subnets
+    versions = set(conn.execute(select(S.c.ip_version).where(S.c.network_id == network_id)).scalars())
+    return max((MIN_MTU[v] for v in versions | ({ip_version} if ip_version else set())), default=0)
 
 
 def set_status(conn: Connection, network_id: str, status: str) -> None:

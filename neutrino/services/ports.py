@@ -159,23 +159,31 @@ def take_ip(conn: Connection, subnet: Row, port_id: str, address: str, position:
         "position": position}).first() is not None
 
 
-def resolve_fixed_ips(conn: Connection, network_id: str, requested: list[dict[str, Any]] | None,
-                      device_owner: str) -> list[tuple[Row, str | None]]:
-    """Turn a request's fixed_ips into (subnet, address or None for "any") pairs.
+# What a port asks of IPAM: an address from the first of these subnets that has one free (or
+# the EUI-64 one of an automatic-address subnet), or this address on the (single) subnet.
+Wanted = tuple[list[Row], str | None]
 
-    With none requested: one address from the first IPv4 subnet and the
-    first IPv6 subnet of the network, as Neutron does.
+
+def auto_address(subnet: Row) -> bool:
+    return ipam.is_auto_address(subnet.ipv6_ra_mode, subnet.ipv6_address_mode)
+
+
+def resolve_fixed_ips(conn: Connection, network_id: str, requested: list[dict[str, Any]] | None,
+                      device_owner: str) -> list[Wanted]:
+    """Turn a request's fixed_ips into what to allocate.
+
+    With none requested, as Neutron does: one IPv4 address from whichever IPv4 subnet has one
+    free, likewise one from the IPv6 subnets with assigned addresses, and (except on router
+    ports) the EUI-64 address on every automatic-address (SLAAC, DHCPv6-stateless) subnet.
     """
     subnets = subnets_of(conn, network_id)
     by_id = {s.id: s for s in subnets}
     if requested is None:
-        chosen: list[tuple[Row, str | None]] = []
-        for version in (4, 6):
-            first = next((s for s in subnets if s.ip_version == version), None)
-            if first is not None:
-                chosen.append((first, None))
-        return chosen
-    out: list[tuple[Row, str | None]] = []
+        v4 = [s for s in subnets if s.ip_version == 4]
+        v6 = [s for s in subnets if s.ip_version == 6 and not auto_address(s)]
+        automatic = [] if device_owner in ROUTER_OWNERS else [s for s in subnets if auto_address(s)]
+        return [(group, None) for group in (v4, v6) if group] + [([s], None) for s in automatic]
+    out: list[Wanted] = []
     for item in requested:
         subnet_id, address = item.get("subnet_id"), item.get("ip_address")
         if subnet_id is not None:
@@ -191,7 +199,7 @@ def resolve_fixed_ips(conn: Connection, network_id: str, requested: list[dict[st
             raise errors.InvalidInput(error_message="Each fixed_ips entry needs a subnet_id or an ip_address")
         if address is not None:
             check_address(subnet, address, device_owner)
-        out.append((subnet, address))
+        out.append(([subnet], address))
     return out
 
 
@@ -203,19 +211,38 @@ def check_address(subnet: Row, address: str, device_owner: str) -> None:
         raise errors.InvalidIpForSubnet(ip_address=address)
     if subnet.gateway_ip == address and device_owner not in ("network:router_interface", "network:router_gateway"):
         raise errors.IpAddressAlreadyAllocated(ip=address, subnet_id=subnet.id)
+    if auto_address(subnet) and device_owner not in ROUTER_OWNERS:
+        raise errors.InvalidInput(error_message=(
+            f"IPv6 address {address} cannot be directly assigned to a port on subnet {subnet.id} "
+            "as the subnet is configured for automatic addresses"))
 
 
-def assign_ips(conn: Connection, port_id: str, wanted: list[tuple[Row, str | None]]) -> list[dict[str, str]]:
+def assign_ips(conn: Connection, port_id: str, mac: str,
+               wanted: list[Wanted]) -> list[dict[str, str]]:
     """Allocate what `wanted` asks for; the port's fixed_ips, in the order asked."""
     fixed_ips: list[dict[str, str]] = [{}] * len(wanted)
     # Explicit addresses first, so an "any" request never takes one that was asked for.
-    for position, (subnet, address) in sorted(enumerate(wanted), key=lambda e: e[1][1] is None):
+    for position, (candidates, address) in sorted(enumerate(wanted), key=lambda e: e[1][1] is None):
+        subnet = candidates[0]
+        if address is None and auto_address(subnet):
+            address = str(ipam.eui64(ipaddress.IPv6Network(subnet.cidr), mac))
         if address is None:
-            address = allocate_ip(conn, subnet, port_id, position)
+            subnet, address = allocate_from_any(conn, candidates, port_id, position)
         else:
             claim_ip(conn, subnet, port_id, address, position)
         fixed_ips[position] = {"subnet_id": subnet.id, "ip_address": address}
     return fixed_ips
+
+
+def allocate_from_any(conn: Connection, candidates: list[Row], port_id: str,
+                      position: int) -> tuple[Row, str]:
+    """An address from the first of `candidates` with one free; 409 when all are full."""
+    for subnet in candidates[:-1]:
+        try:
+            return subnet, allocate_ip(conn, subnet, port_id, position)
+        except errors.IpAddressGenerationFailure:
+            continue
+    return candidates[-1], allocate_ip(conn, candidates[-1], port_id, position)
 
 
 def require_free_mac(conn: Connection, network_id: str, mac: str) -> None:
@@ -259,7 +286,7 @@ def insert_port(conn: Connection, project_id: str, network: Row, values: dict[st
         "status": "DOWN", "device_owner": owner, "device_id": values.get("device_id", ""),
         "binding_host_id": values.get("binding:host_id", ""), "port_security_enabled": security,
     }, values.get("mac_address"))
-    fixed_ips = assign_ips(conn, port_id, wanted)
+    fixed_ips = assign_ips(conn, port_id, row.mac_address, wanted)
     if security and groups is None and not owner.startswith("network:"):
         groups = [join_default_group(conn, project_id, port_id)]
     elif groups:
@@ -323,6 +350,17 @@ def remove_port(conn: Connection, port_id: str) -> None:
     common.delete_resource(conn, P, "port", port_id)
 
 
+# What only the network's owner (or an admin) may set on a port, by Neutron's default policy:
+# on someone else's shared network, a port must not escape the owner's filtering.
+OWNER_ONLY = ("port_security_enabled", "allowed_address_pairs", "mac_address")
+
+
+def require_network_owner(values: dict[str, Any], action: str) -> None:
+    for key in OWNER_ONLY:
+        if key in values:
+            raise errors.PolicyNotAuthorized(action=f"{action}:{key}")
+
+
 class Ports:
     resource = "port"
 
@@ -341,6 +379,8 @@ class Ports:
             raise errors.PolicyNotAuthorized(action="create_port:binding:host_id")
         with db.write() as conn:
             network = network_for_port(conn, ctx, values["network_id"], values.get("fixed_ips"))
+            if not ctx.is_admin and network.project_id != ctx.project_id:
+                require_network_owner(values, "create_port")
             std = common.standard_values(ctx, dict(values))
             quotas.check(conn, std["project_id"], "port", 1)
             return insert_port(conn, std["project_id"], network, {**values, "id": std["id"]})
@@ -354,17 +394,22 @@ class Ports:
         with db.write() as conn:
             row = fetch(conn, ctx, port_id, for_write=True)
             common.check_revision(row, if_match)
+            N = schema.networks
+            if not ctx.is_admin and conn.execute(select(N.c.project_id).where(
+                    N.c.id == row.network_id)).scalar() != ctx.project_id:
+                require_network_owner(values, "update_port")
             security = values.get("port_security_enabled", row.port_security_enabled)
             groups = values.get("security_groups")
             pairs = values.get("allowed_address_pairs")
             if not security:
                 PSG, AP = schema.port_security_groups, schema.allowed_address_pairs
-                has_groups = groups if groups is not None else conn.execute(
-                    select(exists().where(PSG.c.port_id == port_id))).scalar()
                 has_pairs = pairs if pairs is not None else conn.execute(
                     select(exists().where(AP.c.port_id == port_id))).scalar()
-                if has_groups:
+                if groups:
                     raise errors.PortSecurityAndIPRequiredForSecurityGroups()
+                has_groups = select(exists().where(PSG.c.port_id == port_id))
+                if groups is None and conn.execute(has_groups).scalar():
+                    raise errors.PortSecurityPortHasSecurityGroup()
                 if has_pairs:
                     raise errors.AddressPairAndPortSecurityRequired()
             if "mac_address" in values and values["mac_address"] != row.mac_address:
@@ -398,15 +443,21 @@ class Ports:
 
     @staticmethod
     def _replace_ips(conn: Connection, row: Row, requested: list[dict[str, Any]], owner: str) -> None:
-        """Keep addresses asked for again, release the others, take the new ones."""
+        """Keep addresses asked for again and automatic ones, release others, take new ones."""
         current = {(sid, ip) for sid, ip in conn.execute(
             select(A.c.subnet_id, A.c.ip_address).where(A.c.port_id == row.id))}
         wanted = resolve_fixed_ips(conn, row.network_id, requested, owner)
-        keep = {(s.id, ip) for s, ip in wanted if ip is not None and (s.id, ip) in current}
+        keep = {(s[0].id, ip) for s, ip in wanted if ip is not None and (s[0].id, ip) in current}
+        # A SLAAC address stays as long as its subnet does (router ports have none), as in Neutron.
+        automatic = {s.id for s in subnets_of(conn, row.network_id) if auto_address(s)}
+        keep |= {(sid, ip) for sid, ip in current if sid in automatic}
         for subnet_id, ip in current - keep:
             conn.execute(delete(A).where(and_(A.c.subnet_id == subnet_id, A.c.ip_address == ip)))
-        new = [(s, ip) for s, ip in wanted if ip is None or (s.id, ip) not in keep]
-        assign_ips(conn, row.id, new)
-        for position, (subnet, ip) in enumerate(wanted):
+        kept_automatic = {sid for sid, _ in keep} & automatic
+        new = [(s, ip) for s, ip in wanted
+               if (ip is None or (s[0].id, ip) not in keep) and s[0].id not in kept_automatic]
+        assign_ips(conn, row.id, row.mac_address, new)
+        for position, (candidates, ip) in enumerate(wanted):
             if ip is not None:
-                conn.execute(update(A).where(A.c.subnet_id == subnet.id, A.c.ip_address == ip).values(position=position))
+                conn.execute(update(A).where(A.c.subnet_id == candidates[0].id,
+                                             A.c.ip_address == ip).values(position=position))

@@ -105,10 +105,11 @@ class Quotas:
         require_admin(ctx, "update_quota")
         Q = schema.quotas
         with db.write() as conn:
-            if check_limit:
-                unders = sorted(r for r, limit in values.items() if 0 <= limit < used(conn, project_id, r))
-                if unders:
-                    raise errors.InvalidQuotaValue(unders=unders)
+            for resource, limit in values.items() if check_limit else ():
+                usage = used(conn, project_id, resource)
+                if 0 <= limit < usage:
+                    raise errors.HTTPBadRequest(f"Quota limit {limit} for {resource} must be "
+                                                f"greater than or equal to already used {usage}")
             for resource, limit in values.items():
                 conn.execute(delete(Q).where(Q.c.project_id == project_id, Q.c.resource == resource))
                 if limit != DEFAULTS[resource]:

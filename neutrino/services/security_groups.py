@@ -4,8 +4,9 @@ Every project has a `default` group, made on first use (a port created
 without groups, a listing of groups, the creation of another group) with
 Neutron's four rules. New groups start with egress-anywhere rules. Rules are
 checked and normalized as Neutron does: protocol names lower case, numbers
-as strings, port ranges checked per protocol, remote prefixes as networks;
-two rules that mean the same thing are one rule (409 with the existing id).
+as strings, port ranges checked per protocol, remote prefixes kept as sent
+(their network is `normalized_cidr`); two rules that mean the same thing are
+one rule (409 with the existing id).
 Groups and rules are visible to their own project only (no RBAC sharing).
 """
 
@@ -63,12 +64,16 @@ def insert_rule(conn: Connection, project_id: str, group_id: str, rule: dict[str
     return rule_id
 
 
+def starting_rules(group_id: str, *, is_default: bool) -> list[dict[str, str | None]]:
+    """The default group's four rules; egress only for others."""
+    return [rule for rule in default_rules(group_id) if is_default or rule["direction"] == "egress"]
+
+
 def insert_group(conn: Connection, row: dict[str, Any], *, is_default: bool) -> None:
-    """A group with its starting rules: the default group's four, egress only for others."""
+    """A group with its starting rules."""
     common.insert_resource(conn, SG, "security_group", {**row, "stateful": True, "is_default": is_default})
-    for rule in default_rules(row["id"]):
-        if is_default or rule["direction"] == "egress":
-            insert_rule(conn, row["project_id"], row["id"], rule)
+    for rule in starting_rules(row["id"], is_default=is_default):
+        insert_rule(conn, row["project_id"], row["id"], rule)
 
 
 def ensure_default(conn: Connection, project_id: str) -> str:
@@ -142,9 +147,14 @@ def render_rules(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         item = common.render_standard(r, tags)
         del item["name"]  # rules have a description but no name
         item.update({key: getattr(r, key) for key in RULE_KEYS})
-        item.update(security_group_id=r.security_group_id, normalized_cidr=r.remote_ip_prefix)
+        item.update(security_group_id=r.security_group_id,
+                    normalized_cidr=normalized_cidr(r.remote_ip_prefix))
         out.append(item)
     return out
+
+
+def normalized_cidr(prefix: str | None) -> str | None:
+    return None if prefix is None else str(ipaddress.ip_network(prefix, strict=False))
 
 
 def render_groups(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
@@ -192,7 +202,6 @@ def normalize_rule(values: dict[str, Any]) -> dict[str, Any]:
         net = ipaddress.ip_network(rule["remote_ip_prefix"], strict=False)
         if f"IPv{net.version}" != rule["ethertype"]:
             raise errors.SecurityGroupRuleParameterConflict(ethertype=rule["ethertype"], cidr=rule["remote_ip_prefix"])
-        rule["remote_ip_prefix"] = str(net)
     return rule
 
 
@@ -224,8 +233,9 @@ def rule_key(rule: dict[str, Any]) -> tuple[str, ...]:
         value = rule.get(name)
         if name == "protocol":
             value = protocol_number(value)
-        if name == "remote_ip_prefix" and value in ANY_PREFIXES:
-            value = None
+        if name == "remote_ip_prefix":
+            value = normalized_cidr(value)
+            value = None if value in ANY_PREFIXES else value
         key.append("" if value is None else str(value))
     return tuple(key)
 
@@ -256,8 +266,11 @@ class SecurityGroups:
             raise errors.SecurityGroupDefaultAlreadyExists()
         with db.write() as conn:
             row = common.standard_values(ctx, values)
-            ensure_default(conn, row["project_id"])
+            # Checked before the default group is made: that one is not the caller's doing.
             quotas.check(conn, row["project_id"], "security_group", 1)
+            quotas.check(conn, row["project_id"], "security_group_rule",
+                         len(starting_rules(row["id"], is_default=False)))
+            ensure_default(conn, row["project_id"])
             insert_group(conn, row, is_default=False)
             return render_groups(conn, [fetch_group(conn, ctx, row["id"])])[0]
 

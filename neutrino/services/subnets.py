@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, delete, select
@@ -11,11 +12,21 @@ from neutrino import errors, ipam
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, dhcp, networks, quotas
+from neutrino.services import common, dhcp, networks, ports, quotas
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 S = schema.subnets
-LISTING = Listing(S, standard_columns(S))
+
+
+def of_networks_where(column: ColumnElement[bool]) -> Callable[[list[Any]], ColumnElement[bool]]:
+    """A filter on an attribute subnets take from their network (`shared`, `router:external`)."""
+    return lambda values: S.c.network_id.in_(select(schema.networks.c.id).where(column.in_(values)))
+
+
+LISTING = Listing(S, standard_columns(S), {
+    "shared": of_networks_where(schema.networks.c.shared),
+    "router:external": of_networks_where(schema.networks.c.external),
+})
 
 
 def visible(ctx: Context) -> ColumnElement[bool] | None:
@@ -43,6 +54,9 @@ def render_pools(pools: list[ipam.Pool]) -> list[dict[str, str]]:
 
 def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     tags = common.load_tags(conn, [r.id for r in rows])
+    N = schema.networks
+    external = set(conn.execute(select(N.c.id).where(
+        N.c.id.in_({r.network_id for r in rows}), N.c.external)).scalars())
     out = []
     for r in rows:
         item = common.render_standard(r, tags)
@@ -58,9 +72,41 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             "ipv6_ra_mode": r.ipv6_ra_mode,
             "ipv6_address_mode": r.ipv6_address_mode,
             "subnetpool_id": None,
+            "router:external": r.network_id in external,
         })
         out.append(item)
     return out
+
+
+def check_ipv6_modes(net: ipam.Network, values: dict[str, Any]) -> None:
+    """Neutron's rules for ipv6_ra_mode and ipv6_address_mode."""
+    ra_mode, address_mode = values.get("ipv6_ra_mode"), values.get("ipv6_address_mode")
+    if ra_mode is None and address_mode is None:
+        return
+    if net.version == 4:
+        name = "ipv6_ra_mode" if ra_mode is not None else "ipv6_address_mode"
+        raise errors.InvalidInput(error_message=f"{name} is not valid when ip_version is 4")
+    if not values.get("enable_dhcp", True):
+        raise errors.InvalidInput(error_message=(
+            "ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False"))
+    if ra_mode is not None and address_mode is not None and ra_mode != address_mode:
+        raise errors.InvalidInput(error_message=(
+            f"ipv6_ra_mode set to '{ra_mode}' with ipv6_address_mode set to '{address_mode}' is "
+            "not valid. If both attributes are set, they must be the same value"))
+    if ipam.is_auto_address(ra_mode, address_mode) and net.prefixlen != 64:
+        raise errors.InvalidInput(error_message=(
+            f"Invalid CIDR {net} for IPv6 address mode. OpenStack uses the EUI-64 address format, "
+            "which requires the prefix to be /64"))
+
+
+def check_gateway_unused(conn: Connection, subnet: Row) -> None:
+    """A router port holding the gateway address keeps it: 409 GatewayIpInUse."""
+    A, P = schema.ip_allocations, schema.ports
+    holder = conn.execute(select(A.c.port_id).join(P, P.c.id == A.c.port_id).where(
+        A.c.subnet_id == subnet.id, A.c.ip_address == subnet.gateway_ip,
+        P.c.device_owner.in_(ports.ROUTER_OWNERS))).scalar()
+    if holder is not None:
+        raise errors.GatewayIpInUse(ip_address=subnet.gateway_ip, port_id=holder)
 
 
 class Subnets:
@@ -84,6 +130,10 @@ class Subnets:
             net = ipaddress.ip_network(values["cidr"])
             if net.version != values["ip_version"]:
                 raise errors.InvalidInput(error_message=f"Cidr {net} does not match ip_version {values['ip_version']}")
+            check_ipv6_modes(net, values)
+            needed = networks.min_mtu(conn, network.id, net.version)
+            if network.mtu < needed:
+                raise errors.NetworkMTUSubnetConflict(net_id=network.id, mtu=needed)
             self._check_overlap(conn, network.id, net)
             gateway = self._gateway(net, values)
             pools = (ipam.parse_pools(net, values["allocation_pools"], gateway)
@@ -119,6 +169,8 @@ class Subnets:
                 if gateway is not None and ipam.in_pools(gateway, ipam.pools_from(row.allocation_pools)) and "allocation_pools" not in values:
                     raise errors.GatewayConflictWithAllocationPools(ip_address=str(gateway), pool=row.allocation_pools)
                 changes["gateway_ip"] = str(gateway) if gateway else None
+                if changes["gateway_ip"] != row.gateway_ip:
+                    check_gateway_unused(conn, row)
             if "allocation_pools" in values:
                 gw = changes.get("gateway_ip", row.gateway_ip)
                 pools = ipam.parse_pools(net, values["allocation_pools"], ipaddress.ip_address(gw) if gw else None)
@@ -138,13 +190,18 @@ class Subnets:
             row = fetch(conn, ctx, subnet_id)
             network = networks.fetch(conn, ctx, row.network_id, for_write=True)
             A, P = schema.ip_allocations, schema.ports
-            users = conn.execute(select(P.c.device_owner).join(A, A.c.port_id == P.c.id)
-                                 .where(A.c.subnet_id == subnet_id, P.c.device_owner != "network:dhcp")).scalars().all()
-            if users:
-                reason = ("still has a router interface" if "network:router_interface" in users
+            users = conn.execute(select(P).join(A, A.c.port_id == P.c.id).where(
+                A.c.subnet_id == subnet_id, P.c.device_owner != "network:dhcp")).all()
+            owners = {port.device_owner for port in users}
+            # Automatic (SLAAC) addresses are the subnet's own doing: they go with it.
+            automatic = ipam.is_auto_address(row.ipv6_ra_mode, row.ipv6_address_mode)
+            if users and (not automatic or owners & set(ports.ROUTER_OWNERS)):
+                reason = ("still has a router interface" if "network:router_interface" in owners
                           else "One or more ports have an IP allocation from this subnet")
                 raise errors.SubnetInUse(subnet_id=subnet_id, reason=reason)
             conn.execute(delete(A).where(A.c.subnet_id == subnet_id))
+            for port in users:
+                common.bump(conn, P, "port", port)
             common.delete_resource(conn, S, "subnet", subnet_id)
             common.bump(conn, schema.networks, "network", network)
             dhcp.sync_port(conn, row.network_id)

@@ -64,6 +64,19 @@ def test_create_associated_and_move(api: Api, topo: Topology) -> None:
     released = associate(api, fip["id"], None).json()["floatingip"]
     assert released["port_id"] is None and released["router_id"] is None and released["port_details"] is None
     assert associate(api, fip["id"], topo.port["id"]).json()["floatingip"]["port_id"] == topo.port["id"]
+    # An empty update disassociates (Neutron's legacy behaviour).
+    emptied = api.demo.put(f"/floatingips/{fip['id']}", json={"floatingip": {}})
+    assert emptied.status_code == 200 and emptied.json()["floatingip"]["port_id"] is None
+    assert emptied.json()["floatingip"]["description"] == "d"
+
+
+def test_deleting_the_external_network_deletes_its_floating_ips(api: Api, topo: Topology) -> None:
+    fip = allocate(api, topo)
+    api.demo.put(f"/routers/{topo.router['id']}", json={"router": {"external_gateway_info": None}})
+    assert api.admin.delete(f"/networks/{topo.ext_net['id']}").status_code == 204
+    error(api.demo.get(f"/floatingips/{fip['id']}"), 404, "FloatingIPNotFound")
+    fip_ports = api.admin.get("/ports", params={"device_owner": "network:floatingip"}).json()
+    assert fip_ports["ports"] == []
 
 
 def test_addresses_are_random_and_unique(api: Api, topo: Topology) -> None:

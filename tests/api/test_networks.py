@@ -89,13 +89,34 @@ def test_update_bumps_revision_and_if_match(api: Api) -> None:
     ({"network": {"colour": "red"}}, "Unrecognized attribute"),
     ({"net": {}}, "single key 'network'"),
     ({"network": {"id": "x"}}, "not allowed in POST"),
-    ({"network": {"mtu": 20}}, "not in range"),
+    ({"network": {"mtu": -1}}, "not in range"),
+    ({"network": {"mtu": 1451}}, "Requested MTU is too big, maximum is 1450"),  # VXLAN's overhead
 ])
 def test_bad_input_is_400_and_changes_nothing(api: Api, body: dict, fragment: str) -> None:
     response = api.demo.post("/networks", json=body)
     assert response.status_code == 400, response.text
     assert fragment in response.json()["NeutronError"]["message"]
     assert api.demo.get("/networks").json()["networks"] == []
+
+
+def test_mtu_within_the_physical_network_and_what_subnets_need(api: Api) -> None:
+    tiny = api.demo.create("networks", mtu=67)
+    assert tiny["mtu"] == 67
+    v4 = {"network_id": tiny["id"], "cidr": "10.3.0.0/24", "ip_version": 4}
+    message = error(api.demo.post("/subnets", json={"subnet": v4}), 409, "NetworkMTUSubnetConflict")
+    assert message == f"MTU of {tiny['id']} is not valid, subnet requires a minimum of 68"
+    api.demo.put(f"/networks/{tiny['id']}", json={"network": {"mtu": 1280}})
+    api.demo.create("subnets", **v4)
+    v6 = {"network_id": tiny["id"], "cidr": "fd00:3::/64", "ip_version": 6}
+    api.demo.put(f"/networks/{tiny['id']}", json={"network": {"mtu": 1279}})
+    error(api.demo.post("/subnets", json={"subnet": v6}), 409, "NetworkMTUSubnetConflict")
+    api.demo.put(f"/networks/{tiny['id']}", json={"network": {"mtu": 1280}})
+    api.demo.create("subnets", **v6)
+    lowered = api.demo.put(f"/networks/{tiny['id']}", json={"network": {"mtu": 1279}})
+    error(lowered, 409, "NetworkMTUSubnetConflict")
+    vlan = api.admin.post("/networks", json={"network": {
+        "provider:network_type": "vlan", "provider:physical_network": "default", "mtu": 1501}})
+    assert "maximum is 1500" in error(vlan, 400, "InvalidInput")
 
 
 def test_malformed_json_is_400(api: Api) -> None:
@@ -128,4 +149,5 @@ def test_versions_and_extensions(api: Api, http) -> None:  # type: ignore[no-unt
     aliases = {e["alias"] for e in api.demo.get("/extensions").json()["extensions"]}
     assert {"provider", "external-net", "pagination", "sorting", "standard-attr-tag"} <= aliases
     assert "dvr" not in aliases and "l3-ha" not in aliases  # only what is implemented
+    assert "subnet-external-network" in aliases
     assert api.demo.get("/extensions/provider").json()["extension"]["alias"] == "provider"

@@ -64,9 +64,28 @@ def test_pagination_forward_and_reverse(api: Api) -> None:
     assert [n["name"] for n in last["networks"]] == ["d", "e"]
     assert "previous" in {link["rel"] for link in last["networks_links"]}
     everything = api.demo.get("/networks", params=[("limit", "10")]).json()
-    assert len(everything["networks"]) == 5 and "networks_links" not in everything or all(
-        link["rel"] != "next" for link in everything.get("networks_links", []))
+    assert len(everything["networks"]) == 5
+    assert [link["rel"] for link in everything["networks_links"]] == ["previous"]
     error(api.demo.get("/networks", params={"limit": "-1"}), 400, "HTTPBadRequest")
+
+
+def test_a_full_page_links_onwards_to_an_empty_one(api: Api) -> None:
+    make(api, *"abcd")
+    params = [("sort_key", "name"), ("sort_dir", "asc"), ("limit", "2")]
+    second = api.demo.get("/networks", params=[*params, ("marker", api.demo.get(
+        "/networks", params=params).json()["networks"][1]["id"])]).json()
+    assert names_of(second) == ["c", "d"]
+    links = {link["rel"]: link["href"] for link in second["networks_links"]}
+    beyond = api.demo.get(links["next"].split("/v2.0", 1)[1]).json()
+    assert beyond["networks"] == []
+    assert [link["rel"] for link in beyond["networks_links"]] == ["previous"]
+    first_reversed = api.demo.get("/networks", params=[*params, ("page_reverse", "True")]).json()
+    assert names_of(first_reversed) == ["c", "d"]
+    assert {link["rel"] for link in first_reversed["networks_links"]} == {"next", "previous"}
+
+
+def names_of(page: dict) -> list[str]:
+    return [n["name"] for n in page["networks"]]
 
 
 def test_tags_subresource_and_filters(api: Api) -> None:
@@ -97,3 +116,10 @@ def test_bulk_create_is_all_or_nothing(api: Api) -> None:
                                                   {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.20.0.2"}]}]})
     error(bad, 409, "IpAddressAlreadyAllocated")
     assert len(api.demo.get("/ports", params={"network_id": net["id"]}).json()["ports"]) == 2
+
+
+def test_bulk_create_takes_items_bare_or_wrapped(api: Api) -> None:
+    created = api.demo.post("/security-groups", json={"security_groups": [
+        {"security_group": {"name": "wrapped"}}, {"name": "bare"}]})
+    assert created.status_code == 201, created.text
+    assert [g["name"] for g in created.json()["security_groups"]] == ["wrapped", "bare"]

@@ -91,7 +91,10 @@ def test_check_limit_refuses_a_limit_below_usage(api: Api) -> None:
     api.demo.create("routers", name="r1")
     api.demo.create("routers", name="r2")
     below = api.admin.put(f"/quotas/{project}", json={"quota": {"router": 1, "check_limit": True}})
-    error(below, 409, "InvalidQuotaValue")
+    assert error(below, 400, "HTTPBadRequest") == (
+        "Quota limit 1 for router must be greater than or equal to already used 2")
     # Without the check (Neutron's default) a limit may go below usage: only new creates fail.
     assert api.admin.put(f"/quotas/{project}", json={"quota": {"router": 1}}).status_code == 200
+    forced = api.admin.put(f"/quotas/{project}", json={"quota": {"router": 0, "force": True}})
+    assert forced.status_code == 200 and forced.json()["quota"]["router"] == 0
     error(api.demo.post("/routers", json={"router": {"name": "r3"}}), 409, "OverQuota")

@@ -206,6 +206,9 @@ def test_routes(api: Api) -> None:
     # An interface stays while a route needs it.
     error(remove_interface(api.demo, router["id"], subnet_id=sub["id"]), 409, "RouterInterfaceInUseByRoute")
     api.demo.put(f"/routers/{router['id']}", json={"router": {"routes": []}})
+    api.demo.put(f"/routers/{router['id']}", json={"router": {"routes": routes}})
+    cleared = api.demo.put(f"/routers/{router['id']}", json={"router": {"routes": None}})
+    assert cleared.status_code == 200 and cleared.json()["router"]["routes"] == []  # null means []
     assert remove_interface(api.demo, router["id"], subnet_id=sub["id"]).status_code == 200
     error(api.demo.post("/routers", json={"router": {"routes": routes}}), 400, "BadRequest")
 

@@ -69,7 +69,8 @@ def test_rule_shape_and_group_embedding(api: Api, group: dict) -> None:
     assert response.status_code == 201, response.text
     rule = response.json()["security_group_rule"]
     assert rule["protocol"] == "tcp" and rule["ethertype"] == "IPv4"
-    assert rule["remote_ip_prefix"] == rule["normalized_cidr"] == "192.168.1.0/24"
+    assert rule["remote_ip_prefix"] == "192.168.1.7/24"
+    assert rule["normalized_cidr"] == "192.168.1.0/24"
     assert rule["description"] == "http" and rule["security_group_id"] == group["id"]
     assert rule["project_id"] == api.demo.project_id and "name" not in rule
     embedded = api.demo.get(f"/security-groups/{group['id']}").json()["security_group"]
@@ -91,7 +92,8 @@ def test_protocol_normalization(api: Api, group: dict, given: Any, stored: str |
     ({"protocol": "tcp", "port_range_min": 90, "port_range_max": 80}, 400, "SecurityGroupInvalidPortRange"),
     ({"protocol": "tcp", "port_range_min": 80}, 400, "SecurityGroupInvalidPortRange"),
     ({"protocol": "udp", "port_range_min": 0, "port_range_max": 10}, 400, "SecurityGroupInvalidPortValue"),
-    ({"protocol": "tcp", "port_range_min": 1, "port_range_max": 65536}, 400, "InvalidInput"),
+    ({"protocol": "tcp", "port_range_min": 1, "port_range_max": 65536}, 400,
+     "SecurityGroupInvalidPortValue"),
     ({"port_range_min": 22, "port_range_max": 22}, 400, "SecurityGroupProtocolRequiredWithPorts"),
     ({"protocol": "icmp", "port_range_min": 256}, 400, "SecurityGroupInvalidIcmpValue"),
     ({"protocol": "icmp", "port_range_min": 8, "port_range_max": 256}, 400, "SecurityGroupInvalidIcmpValue"),
@@ -101,6 +103,9 @@ def test_protocol_normalization(api: Api, group: dict, given: Any, stored: str |
     ({"remote_ip_prefix": "fd00::/64"}, 400, "SecurityGroupRuleParameterConflict"),
     ({"remote_ip_prefix": "10.0.0.0/8", "remote_group_id": MISSING}, 400, "SecurityGroupRemoteGroupAndRemoteIpPrefix"),
     ({"remote_group_id": MISSING}, 404, "SecurityGroupNotFound"),
+    ({"remote_group_id": "not-a-uuid"}, 404, "SecurityGroupNotFound"),
+    ({"protocol": "tcp", "port_range_min": -16, "port_range_max": 80}, 400,
+     "SecurityGroupInvalidPortValue"),
     ({"remote_ip_prefix": "not-an-ip"}, 400, "InvalidInput"),
     ({"ethertype": "IPv5"}, 400, "SecurityGroupRuleInvalidEtherType"),
     ({"direction": "sideways"}, 400, "InvalidInput"),
@@ -118,7 +123,24 @@ def test_valid_port_and_icmp_ranges(api: Api, group: dict) -> None:
                   "remote_ip_prefix": "fd00::1/64"}):
         response = add_rule(api.demo, group["id"], **rule)
         assert response.status_code == 201, (rule, response.text)
-    assert response.json()["security_group_rule"]["remote_ip_prefix"] == "fd00::/64"
+    assert response.json()["security_group_rule"]["remote_ip_prefix"] == "fd00::1/64"
+    assert response.json()["security_group_rule"]["normalized_cidr"] == "fd00::/64"
+
+
+def test_remote_prefix_kept_as_sent(api: Api, group: dict) -> None:
+    host = add_rule(api.demo, group["id"], remote_ip_prefix="10.1.2.3").json()[
+        "security_group_rule"]
+    assert host["remote_ip_prefix"] == host["normalized_cidr"] == "10.1.2.3/32"
+    same = add_rule(api.demo, group["id"], protocol="udp", remote_ip_prefix="10.1.0.0/16")
+    assert same.status_code == 201
+    twin = add_rule(api.demo, group["id"], protocol="udp", remote_ip_prefix="10.1.9.9/16")
+    error(twin, 409, "SecurityGroupRuleExists")  # the same network, written differently
+
+
+def test_invalid_port_names_the_port(api: Api, group: dict) -> None:
+    response = add_rule(api.demo, group["id"], protocol="tcp", port_range_min=80,
+                        port_range_max=65536)
+    assert error(response, 400, "SecurityGroupInvalidPortValue") == "Invalid value for port 65536"
 
 
 def test_duplicate_rules(api: Api, group: dict) -> None:
@@ -213,3 +235,27 @@ def test_group_and_rule_quotas(api: Api) -> None:
 def test_stateless_groups_are_not_offered(api: Api) -> None:
     stateless = api.demo.post("/security-groups", json={"security_group": {"name": "s", "stateful": False}})
     error(stateless, 400, "BadRequest")
+
+
+def test_default_group_does_not_use_up_the_quota(api: Api) -> None:
+    project = api.demo2.project_id
+    def groups() -> set[str]:
+        listed = api.admin.get("/security-groups", params={"project_id": project}).json()
+        return {g["name"] for g in listed["security_groups"]}
+
+    assert groups() == set()
+    api.admin.put(f"/quotas/{project}", json={"quota": {"security_group": 1}})
+    api.admin.create("security-groups", name="one", project_id=project)  # the default one too
+    assert groups() == {"default", "one"}
+    over = api.admin.post("/security-groups",
+                          json={"security_group": {"name": "two", "project_id": project}})
+    error(over, 409, "OverQuota")
+
+
+def test_a_group_needs_room_for_its_egress_rules(api: Api) -> None:
+    api.demo.get("/security-groups")  # the default group and its rules exist before the limit
+    api.admin.put(f"/quotas/{api.demo.project_id}", json={"quota": {"security_group_rule": 5}})
+    one_more = {"security_group": {"name": "g"}}
+    error(api.demo.post("/security-groups", json=one_more), 409, "OverQuota")
+    api.admin.put(f"/quotas/{api.demo.project_id}", json={"quota": {"security_group_rule": 6}})
+    assert api.demo.post("/security-groups", json=one_more).status_code == 201

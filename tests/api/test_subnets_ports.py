@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from tests.conftest import Api
@@ -154,7 +156,7 @@ def test_port_security_rules(api: Api, net: dict) -> None:
     port = api.demo.create("ports", network_id=net["id"], allowed_address_pairs=[{"ip_address": "10.9.0.128/25"}])
     assert port["allowed_address_pairs"] == [{"ip_address": "10.9.0.128/25", "mac_address": port["mac_address"]}]
     disable = api.demo.put(f"/ports/{port['id']}", json={"port": {"port_security_enabled": False}})
-    error(disable, 400, "PortSecurityAndIPRequiredForSecurityGroups")
+    error(disable, 409, "PortSecurityPortHasSecurityGroup")
     cleared = api.demo.put(f"/ports/{port['id']}", json={"port": {
         "port_security_enabled": False, "security_groups": [], "allowed_address_pairs": []}})
     assert cleared.status_code == 200 and cleared.json()["port"]["port_security_enabled"] is False
@@ -178,3 +180,125 @@ def test_ip_exhaustion_is_409(api: Api, net: dict) -> None:
     for _ in range(5):
         api.demo.create("ports", network_id=net["id"])
     error(api.demo.post("/ports", json={"port": {"network_id": net["id"]}}), 409, "IpAddressGenerationFailure")
+
+
+def test_member_leaves_port_security_to_the_shared_network_owner(api: Api) -> None:
+    shared = api.admin.create("networks", shared=True)
+    api.admin.create("subnets", network_id=shared["id"], cidr="10.11.0.0/24", ip_version=4)
+    pairs = [{"ip_address": "10.11.0.9"}]
+    for body in ({"port_security_enabled": False}, {"allowed_address_pairs": pairs}):
+        refused = api.demo.post("/ports", json={"port": {"network_id": shared["id"], **body}})
+        error(refused, 403, "PolicyNotAuthorized")
+    port = api.demo.create("ports", network_id=shared["id"])
+    unprotect = api.demo.put(f"/ports/{port['id']}",
+                             json={"port": {"port_security_enabled": False}})
+    error(unprotect, 403, "PolicyNotAuthorized")
+    own = api.demo.create("networks")
+    unprotected = api.demo.create("ports", network_id=own["id"], port_security_enabled=False)
+    assert unprotected["port_security_enabled"] is False
+
+
+def test_member_cannot_create_for_another_project(api: Api, net: dict) -> None:
+    foreign = api.demo.post("/ports", json={"port": {"network_id": net["id"],
+                                                     "project_id": api.demo2.project_id}})
+    assert "requires admin privileges" in error(foreign, 400, "HTTPBadRequest")
+
+
+def test_subnet_filters_shared_and_external(api: Api, net: dict) -> None:
+    own = subnet(api, net["id"], "10.12.0.0/24")
+    assert own["router:external"] is False
+    shared = api.admin.create("networks", shared=True)
+    common = api.admin.create("subnets", network_id=shared["id"], cidr="10.13.0.0/24", ip_version=4)
+    external = api.admin.create("networks", **{"router:external": True})
+    public = api.admin.create("subnets", network_id=external["id"], cidr="10.14.0.0/24",
+                              ip_version=4)
+    assert public["router:external"] is True
+
+    def ids(**params: str) -> set[str]:
+        response = api.demo.get("/subnets", params=params)
+        assert response.status_code == 200, response.text
+        return {s["id"] for s in response.json()["subnets"]}
+
+    assert ids() == {own["id"], common["id"], public["id"]}  # external networks' subnets: public
+    assert ids(shared="False") == {own["id"], public["id"]} and ids(shared="true") == {common["id"]}
+    assert ids(**{"router:external": "True"}) == {public["id"]}
+
+
+def test_ip_version_as_a_string(api: Api, net: dict) -> None:
+    made = api.demo.create("subnets", network_id=net["id"], cidr="10.15.0.0/24", ip_version="4")
+    assert made["ip_version"] == 4
+    bad = api.demo.post("/subnets", json={"subnet": {
+        "network_id": net["id"], "cidr": "10.16.0.0/24", "ip_version": "5"}})
+    error(bad, 400, "InvalidInput")
+
+
+def test_a_full_subnet_leaves_the_port_to_the_next(api: Api, net: dict) -> None:
+    # Two subnets of one free address each (.2: .1 is the gateway).
+    subnets = [subnet(api, net["id"], cidr, enable_dhcp=False)
+               for cidr in ("10.17.0.0/30", "10.18.0.0/30")]
+    ports = [api.demo.create("ports", network_id=net["id"]) for _ in subnets]
+    taken = {(f["subnet_id"], f["ip_address"]) for p in ports for f in p["fixed_ips"]}
+    assert taken == {(subnets[0]["id"], "10.17.0.2"), (subnets[1]["id"], "10.18.0.2")}
+    error(api.demo.post("/ports", json={"port": {"network_id": net["id"]}}), 409, "IpAddressGenerationFailure")
+
+
+@pytest.mark.parametrize(("modes", "fragment"), [
+    ({"ipv6_ra_mode": "slaac", "ipv6_address_mode": "dhcpv6-stateful"},
+     "they must be the same value"),
+    ({"ipv6_ra_mode": "dhcpv6-stateless", "ipv6_address_mode": "slaac"},
+     "they must be the same value"),
+    ({"ipv6_address_mode": "slaac", "enable_dhcp": False},
+     "cannot be set when enable_dhcp is set to False"),
+    ({"ipv6_address_mode": "slaac", "cidr": "fd00:19::/80"}, "requires the prefix to be /64"),
+    ({"ipv6_ra_mode": "slaac", "cidr": "10.19.0.0/24", "ip_version": 4},
+     "not valid when ip_version is 4"),
+])
+def test_ipv6_mode_combinations(api: Api, net: dict, modes: dict, fragment: str) -> None:
+    body = {"network_id": net["id"], "cidr": "fd00:19::/64", "ip_version": 6, **modes}
+    assert fragment in error(api.demo.post("/subnets", json={"subnet": body}), 400, "InvalidInput")
+
+
+def eui64(prefix: str, mac: str) -> str:
+    """What RFC 4291 gives, spelled out independently of the code under test."""
+    octets = [int(part, 16) for part in mac.split(":")]
+    octets[0] ^= 0x02
+    groups = [f"{octets[0]:02x}{octets[1]:02x}", f"{octets[2]:02x}ff", f"fe{octets[3]:02x}",
+              f"{octets[4]:02x}{octets[5]:02x}"]
+    return str(ipaddress.ip_address(prefix + ":".join(groups)))
+
+
+def test_automatic_addresses_are_eui64_on_every_such_subnet(api: Api, net: dict) -> None:
+    v4 = subnet(api, net["id"], "10.20.0.0/24")
+    slaac = subnet(api, net["id"], "fd00:20::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    stateless = subnet(api, net["id"], "fd00:21::/64", ipv6_address_mode="dhcpv6-stateless")
+    port = api.demo.create("ports", network_id=net["id"], mac_address="fa:16:3e:12:34:56")
+    assert sorted((f["subnet_id"], f["ip_address"]) for f in port["fixed_ips"]) == sorted([
+        (v4["id"], port["fixed_ips"][0]["ip_address"]),
+        (slaac["id"], eui64("fd00:20::", "fa:16:3e:12:34:56")),
+        (stateless["id"], eui64("fd00:21::", "fa:16:3e:12:34:56")),
+    ])
+    assert eui64("fd00:20::", "fa:16:3e:12:34:56") == "fd00:20::f816:3eff:fe12:3456"
+    chosen = api.demo.post("/ports", json={"port": {"network_id": net["id"],
+                                                    "fixed_ips": [{"ip_address": "fd00:20::5"}]}})
+    assert "automatic addresses" in error(chosen, 400, "InvalidInput")
+    # An update of the other addresses keeps the automatic ones.
+    moved = api.demo.put(f"/ports/{port['id']}",
+                         json={"port": {"fixed_ips": [{"subnet_id": v4["id"]}]}}).json()["port"]
+    assert {f["subnet_id"] for f in moved["fixed_ips"]} == {v4["id"], slaac["id"], stateless["id"]}
+    # Deleting the subnet takes the automatic addresses with it.
+    assert api.demo.delete(f"/subnets/{slaac['id']}").status_code == 204
+    left = api.demo.get(f"/ports/{port['id']}").json()["port"]
+    assert {f["subnet_id"] for f in left["fixed_ips"]} == {v4["id"], stateless["id"]}
+    assert left["revision_number"] > port["revision_number"]
+
+
+def test_gateway_held_by_a_router_cannot_move(api: Api, net: dict) -> None:
+    s = subnet(api, net["id"], "10.22.0.0/24",
+               allocation_pools=[{"start": "10.22.0.2", "end": "10.22.0.99"}])
+    router = api.demo.create("routers", name="r")
+    api.demo.put(f"/routers/{router['id']}/add_router_interface", json={"subnet_id": s["id"]})
+    moved = api.demo.put(f"/subnets/{s['id']}", json={"subnet": {"gateway_ip": "10.22.0.254"}})
+    assert "10.22.0.1 already in use by port" in error(moved, 409, "GatewayIpInUse")
+    same = api.demo.put(f"/subnets/{s['id']}",
+                        json={"subnet": {"gateway_ip": "10.22.0.1", "name": "x"}})
+    assert same.status_code == 200

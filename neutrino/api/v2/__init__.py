@@ -86,19 +86,26 @@ def parse_if_match(request: Request) -> int | None:
     return int(match.group(1))
 
 
-def page_links(request: Request, collection: Collection, items: list[dict[str, Any]], query: ListQuery, more: bool) -> list[dict[str, str]]:
-    """`<collection>_links`: next when more follow, previous when a marker was given."""
-    if not query.limit or not items:
-        return []
+def page_links(request: Request, items: list[dict[str, Any]],
+               query: ListQuery) -> list[dict[str, str]]:
+    """`<collection>_links` as Neutron makes them: a full page always links onwards (following
+    the link past the end gives an empty page); only a short page ends the walk."""
+    short = len(items) < (query.limit or 0)
+    if not query.limit or (short and not query.paged):
+        return []  # not paged, or a list that pagination_max_limit did not cut
     base = str(request.url.replace(query=""))
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("marker", "page_reverse")]
+
+    def href(marker: list[tuple[str, str]], reverse: list[tuple[str, str]]) -> str:
+        return f"{base}?{urlencode([*params, *marker, *reverse])}"
+
     links = []
-    forward_more = more if not query.page_reverse else bool(query.marker)
-    backward_more = bool(query.marker) if not query.page_reverse else more
-    if forward_more:
-        links.append({"rel": "next", "href": f"{base}?{urlencode([*params, ('marker', items[-1]['id'])])}"})
-    if backward_more:
-        links.append({"rel": "previous", "href": f"{base}?{urlencode([*params, ('marker', items[0]['id']), ('page_reverse', 'True')])}"})
+    if not (short and not query.page_reverse):
+        marker = [("marker", items[-1]["id"])] if items else []
+        links.append({"rel": "next", "href": href(marker, [])})
+    if not (short and query.page_reverse):
+        links.append({"rel": "previous", "href": href(
+            [("marker", items[0]["id"])] if items else [], [("page_reverse", "True")])})
     return links
 
 
@@ -112,9 +119,9 @@ def collection_routes(collection: Collection, db: Database, authenticate: Authen
         if request.method == "POST":
             return await create(request, ctx)
         query = parse_list_query(request.query_params, c, max_limit)
-        items, more = await run_in_threadpool(service.list, db, ctx, query)
+        items, _ = await run_in_threadpool(service.list, db, ctx, query)
         body: dict[str, Any] = {c.name: [project_fields(i, query.fields) for i in items]}
-        links = page_links(request, c, items, query, more)
+        links = page_links(request, items, query)
         if links:
             body[f"{c.name}_links"] = links
         return json_response(body)
@@ -130,7 +137,9 @@ def collection_routes(collection: Collection, db: Database, authenticate: Authen
     async def bulk_create(ctx: Context, bodies: Any) -> Response:
         if not isinstance(bodies, list) or not bodies:
             raise errors.BadRequest(resource=c.member, msg=f"'{c.name}' must be a non-empty list")
-        parsed = [parse_body({c.member: b}, c.member, c.attributes, create=True, is_admin=ctx.is_admin) for b in bodies]
+        # Items come bare or wrapped in the member key, as Neutron accepts both.
+        wrapped = [b if isinstance(b, dict) and c.member in b else {c.member: b} for b in bodies]
+        parsed = [parse_body(b, c.member, c.attributes, create=True, is_admin=ctx.is_admin) for b in wrapped]
         created: list[dict[str, Any]] = []
         try:
             for values in parsed:

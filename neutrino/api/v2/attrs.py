@@ -177,6 +177,11 @@ def list_of(item: Converter, max_items: int = 1000, unique: bool = False) -> Con
     return convert
 
 
+def none_as_empty(convert: Converter) -> Converter:
+    """A list attribute where null means `[]` (Neutron's convert_none_to_empty_list)."""
+    return lambda value: [] if value is None else convert(value)
+
+
 def dict_of(spec: dict[str, tuple[Converter, bool]]) -> Converter:
     """A JSON object with known keys: `spec[key] = (converter, required)`."""
 

@@ -31,6 +31,8 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "router": ("Routers", "Routers between networks, gateways to external networks, and floating IPs"),
     "security-group": ("Security groups", "Stateful filtering of ports by security groups and their rules"),
     "security-groups-normalized-cidr": ("Normalized remote prefixes", "Security group rules show their remote prefix as a network address (normalized_cidr)"),
+    "subnet-external-network": ("Subnet belongs to an external network",
+                                "Subnets of external networks are visible to every project"),
     "sorting": ("Sorting support", "Extension that indicates that sorting is enabled."),
     "standard-attr-description": ("standard-attr-description", "Extension to add descriptions to standard attributes"),
     "standard-attr-revisions": ("Resource revision numbers", "This extension will display the revision number of neutron resources."),

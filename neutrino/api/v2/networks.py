@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from neutrino.api.v2.attrs import (
-    REQUIRED, Attr, boolean, cidr, dict_of, ip_address, ip_or_cidr, list_of, mac_address, one_of,
-    ranged_int, standard, string, uuid_str,
+    REQUIRED, Attr, boolean, cidr, dict_of, integer, ip_address, ip_or_cidr, list_of, mac_address,
+    none_as_empty, one_of, ranged_int, standard, string, uuid_str,
 )
 
 NETWORK = {
@@ -12,7 +12,7 @@ NETWORK = {
     "admin_state_up": Attr(boolean, default=True, put=True, sort=True),
     "shared": Attr(boolean, put=True, sort=True),
     "router:external": Attr(boolean, put=True),
-    "mtu": Attr(ranged_int(68, 9000), put=True, sort=True, filter_convert=int),
+    "mtu": Attr(ranged_int(0, 2**31 - 1), put=True, sort=True, filter_convert=int),
     "status": Attr(post=False, sort=True),
     "subnets": Attr(post=False),
     "port_security_enabled": Attr(boolean, put=True),
@@ -25,19 +25,27 @@ NETWORK = {
 HOST_ROUTE = dict_of({"destination": (cidr, True), "nexthop": (ip_address(), True)})
 POOL = dict_of({"start": (ip_address(), True), "end": (ip_address(), True)})
 
+def ip_version(value: object) -> int:
+    """4 or 6; a string such as "4" is converted, as Neutron's convert_to_int does."""
+    return int(one_of(4, 6)(integer(value)))
+
+
 SUBNET = {
     **standard(),
     "network_id": Attr(uuid_str(), default=REQUIRED, sort=True),
-    "ip_version": Attr(one_of(4, 6), default=REQUIRED, sort=True, filter_convert=int),
+    "ip_version": Attr(ip_version, default=REQUIRED, sort=True, filter_convert=int),
     "cidr": Attr(cidr, default=REQUIRED, sort=True),
     "gateway_ip": Attr(ip_address(allow_none=True), put=True, sort=True),
     "allocation_pools": Attr(list_of(POOL), put=True, filter=False),
-    "dns_nameservers": Attr(list_of(ip_address(), unique=True), put=True, filter=False),
-    "host_routes": Attr(list_of(HOST_ROUTE), put=True, filter=False),
+    "dns_nameservers": Attr(none_as_empty(list_of(ip_address(), unique=True)), put=True,
+                            filter=False),
+    "host_routes": Attr(none_as_empty(list_of(HOST_ROUTE)), put=True, filter=False),
     "enable_dhcp": Attr(boolean, put=True, sort=True),
     "ipv6_ra_mode": Attr(one_of("slaac", "dhcpv6-stateful", "dhcpv6-stateless", allow_none=True)),
     "ipv6_address_mode": Attr(one_of("slaac", "dhcpv6-stateful", "dhcpv6-stateless", allow_none=True)),
     "subnetpool_id": Attr(one_of(None), filter=False),
+    "shared": Attr(boolean, post=False),  # a filter only: subnets of shared networks
+    "router:external": Attr(boolean, post=False),  # the network's, shown and filtered
 }
 
 FIXED_IP = dict_of({"subnet_id": (uuid_str(), False), "ip_address": (ip_address(), False)})

@@ -27,6 +27,7 @@ class ListQuery:
     fields: list[str] = field(default_factory=list)
     sorts: list[tuple[str, bool]] = field(default_factory=list)  # (attribute, ascending)
     limit: int | None = None
+    paged: bool = False  # the client asked for a limit (else the limit is pagination_max_limit)
     marker: str | None = None
     page_reverse: bool = False
     tags: dict[str, list[str]] = field(default_factory=dict)
@@ -78,6 +79,7 @@ def parse_list_query(params: QueryParams, collection: Any, max_limit: int) -> Li
         if limit < 0:
             raise errors.HTTPBadRequest(f"Limit must be an integer 0 or greater and not '{text}'")
     query.limit = min(limit or max_limit, max_limit)
+    query.paged = limit > 0
     query.marker = params.get("marker") or None
     if "page_reverse" in params:
         query.page_reverse = boolean(params["page_reverse"])

@@ -30,6 +30,7 @@ def parse_quota_body(body: Any) -> tuple[dict[str, int], bool]:
         raise errors.BadRequest(resource="quota", msg="Request body must be {\"quota\": {resource: limit}}")
     values = {k: v for k, v in body["quota"].items() if k not in IGNORED}
     check_limit = boolean(values.pop("check_limit", False))
+    boolean(values.pop("force", False))  # an unchecked update: what happens without check_limit
     unknown = sorted(set(values) - set(DEFAULTS))
     if unknown:
         raise errors.BadRequest(resource="quota", msg=f"Unrecognized attribute(s) '{', '.join(unknown)}'")

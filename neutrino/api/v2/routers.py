@@ -7,7 +7,7 @@ from typing import Any
 from neutrino import errors
 from neutrino.api.v2 import Action
 from neutrino.api.v2.attrs import (
-    REQUIRED, Attr, boolean, dict_of, ip_address, list_of, standard, uuid_str,
+    REQUIRED, Attr, boolean, dict_of, ip_address, list_of, none_as_empty, standard, uuid_str,
 )
 from neutrino.api.v2.networks import FIXED_IP, HOST_ROUTE
 from neutrino.context import Context
@@ -31,7 +31,8 @@ ROUTER = {
     "admin_state_up": Attr(boolean, default=True, put=True, sort=True),
     "status": Attr(post=False, sort=True),
     "external_gateway_info": Attr(gateway_info, put=True, filter=False),
-    "routes": Attr(list_of(HOST_ROUTE, unique=True), post=False, put=True, filter=False),
+    "routes": Attr(none_as_empty(list_of(HOST_ROUTE, unique=True)), post=False, put=True,
+                   filter=False),
 }
 
 FLOATINGIP = {

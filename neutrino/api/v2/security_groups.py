@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from neutrino import errors
-from neutrino.api.v2.attrs import REQUIRED, Attr, ip_or_cidr, one_of, ranged_int, standard, uuid_str
+from neutrino.api.v2.attrs import (
+    REQUIRED,
+    Attr,
+    ip_or_cidr,
+    one_of,
+    ranged_int,
+    standard,
+    string,
+    uuid_str,
+)
 
 ETHERTYPES = ("IPv4", "IPv6")
 
@@ -26,7 +36,21 @@ def protocol(value: Any) -> str | int | None:
 
 
 def remote_ip_prefix(value: Any) -> str | None:
-    return None if value is None else ip_or_cidr(value)
+    """Kept as sent, as a prefix (an address gets its host length); normalized_cidr is its network."""
+    if value is None:
+        return None
+    ip_or_cidr(value)  # refuses what is neither, with its message
+    return ipaddress.ip_interface(value).with_prefixlen
+
+
+def port_number(value: Any) -> int | None:
+    """0-65535 or null; anything else is SecurityGroupInvalidPortValue, as in Neutron."""
+    if value is None:
+        return None
+    try:
+        return ranged_int(0, 65535)(value)
+    except errors.InvalidInput:
+        raise errors.SecurityGroupInvalidPortValue(port=value) from None
 
 
 SECURITY_GROUP = {
@@ -34,17 +58,15 @@ SECURITY_GROUP = {
     "security_group_rules": Attr(post=False, filter=False),
 }
 
-PORT_NUMBER = ranged_int(0, 65535, allow_none=True)
-
 SECURITY_GROUP_RULE = {
     **{key: attr for key, attr in standard().items() if key != "name"},
     "security_group_id": Attr(uuid_str(), default=REQUIRED, sort=True),
     "direction": Attr(one_of("ingress", "egress"), default=REQUIRED, sort=True),
     "ethertype": Attr(ethertype, default="IPv4", sort=True, filter_convert=ethertype),
     "protocol": Attr(protocol, sort=True),
-    "port_range_min": Attr(PORT_NUMBER, sort=True, filter_convert=int),
-    "port_range_max": Attr(PORT_NUMBER, sort=True, filter_convert=int),
+    "port_range_min": Attr(port_number, sort=True, filter_convert=int),
+    "port_range_max": Attr(port_number, sort=True, filter_convert=int),
     "remote_ip_prefix": Attr(remote_ip_prefix, sort=True),
-    "remote_group_id": Attr(uuid_str(allow_none=True), sort=True),
+    "remote_group_id": Attr(string(allow_none=True), sort=True),  # unknown: 404, UUID or not
     "normalized_cidr": Attr(post=False),
 }
