@@ -149,6 +149,12 @@ class ExternalGatewayForFloatingIPNotFound(NotFound):
     )
 
 
+class HTTPNotFound(NotFound):
+    """A GET that policy refuses: Neutron answers as if nothing were there."""
+
+    message = "The resource could not be found."
+
+
 class ResourceNotFound(NotFound):
     """A URL that names no resource collection."""
 

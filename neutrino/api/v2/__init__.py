@@ -86,8 +86,9 @@ def parse_if_match(request: Request) -> int | None:
     return int(match.group(1))
 
 
-def page_links(request: Request, collection: Collection, items: list[dict[str, Any]], query: ListQuery, more: bool) -> list[dict[str, str]]:
-    """`<collection>_links`: next when more follow, previous when a marker was given."""
+def page_links(request: Request, collection: Any, items: list[dict[str, Any]], query: ListQuery, more: bool,
+               key: str = "id") -> list[dict[str, str]]:
+    """`<collection>_links`: next when more follow, previous when a marker (an item's `key`) was given."""
     if not query.limit or not items:
         return []
     base = str(request.url.replace(query=""))
@@ -96,9 +97,9 @@ def page_links(request: Request, collection: Collection, items: list[dict[str, A
     forward_more = more if not query.page_reverse else bool(query.marker)
     backward_more = bool(query.marker) if not query.page_reverse else more
     if forward_more:
-        links.append({"rel": "next", "href": f"{base}?{urlencode([*params, ('marker', items[-1]['id'])])}"})
+        links.append({"rel": "next", "href": f"{base}?{urlencode([*params, ('marker', items[-1][key])])}"})
     if backward_more:
-        links.append({"rel": "previous", "href": f"{base}?{urlencode([*params, ('marker', items[0]['id']), ('page_reverse', 'True')])}"})
+        links.append({"rel": "previous", "href": f"{base}?{urlencode([*params, ('marker', items[0][key]), ('page_reverse', 'True')])}"})
     return links
 
 

@@ -20,6 +20,8 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "fip-port-details": ("Floating IP port details", "Floating IPs show the name, MAC, status and owner of their associated port"),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
     "net-mtu-writable": ("Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),
+    "network-ip-availability": ("Network IP Availability", "Provides IP availability data for each network and subnet."),
+    "network-ip-availability-details": ("Network IP Availability Details Extension", "Add ip_availability_details attribute to network-ip-availabilities resource."),
     "pagination": ("Pagination support", "Extension that indicates that pagination is enabled."),
     "port-security": ("Port Security", "Provides port security"),
     "project-id": ("project_id field enabled", "Extension that indicates that project_id field is enabled."),
