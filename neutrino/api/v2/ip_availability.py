@@ -28,8 +28,10 @@ ATTRIBUTES = {
     "project_id": Attr(),
     "tenant_id": Attr(),
     "ip_version": Attr(filter_convert=integer),
-    **{name: Attr(filter=False) for name in (
-        "total_ips", "used_ips", "subnet_ip_availability", "ip_availability_details")},
+    **{
+        name: Attr(filter=False)
+        for name in ("total_ips", "used_ips", "subnet_ip_availability", "ip_availability_details")
+    },
 }
 
 
@@ -50,9 +52,9 @@ def page(items: list[dict[str, Any]], query: ListQuery) -> tuple[list[dict[str, 
         keys = [i["network_id"] for i in items]
         if query.marker not in keys:
             raise errors.NotFound(f"Marker {query.marker} could not be found.")
-        items = items[keys.index(query.marker) + 1:]
+        items = items[keys.index(query.marker) + 1 :]
     more = bool(query.limit) and len(items) > query.limit  # type: ignore[operator]
-    items = items[:query.limit] if query.limit else items
+    items = items[: query.limit] if query.limit else items
     return (items[::-1] if query.page_reverse else items), more
 
 
