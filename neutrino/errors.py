@@ -345,3 +345,7 @@ class SecurityGroupRuleParameterConflict(InvalidInput):
 
 class InvalidQuotaValue(Conflict):
     message = "Change would make usage less than 0 for the following resources: {unders}."
+
+
+class NeutronDbObjectDuplicateEntry(Conflict):
+    message = "Failed to create a duplicate {object_type}: for attribute(s) {attributes} with value(s) {values}"

@@ -14,7 +14,7 @@ from neutrino import errors, ipam
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, insert_unless_taken, schema
-from neutrino.services import common, networks, quotas, security_groups
+from neutrino.services import common, extra_dhcp_opts, networks, quotas, security_groups
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 P, A = schema.ports, schema.ip_allocations
@@ -70,6 +70,7 @@ def render(conn: Connection, rows: list[Row], fields: list[str] | None = None) -
     ips: dict[str, list[dict[str, str]]] = defaultdict(list)
     pairs: dict[str, list[dict[str, str]]] = defaultdict(list)
     groups: dict[str, list[str]] = defaultdict(list)
+    dhcp_opts: dict[str, list[dict[str, Any]]] = {}
     tags: dict[str, list[str]] = {}
     for chunk in common.chunked(ids):
         if want("fixed_ips"):
@@ -85,13 +86,16 @@ def render(conn: Connection, rows: list[Row], fields: list[str] | None = None) -
             PSG = schema.port_security_groups
             for pid, sg in conn.execute(select(PSG.c.port_id, PSG.c.security_group_id).where(PSG.c.port_id.in_(chunk))):
                 groups[pid].append(sg)
+        if want("extra_dhcp_opts"):
+            dhcp_opts.update(extra_dhcp_opts.load(conn, chunk))
     if want("tags"):
         tags = common.load_tags(conn, ids)
-    return [body(r, ips.get(r.id, []), pairs.get(r.id, []), groups.get(r.id, []), tags) for r in rows]
+    return [body(r, ips.get(r.id, []), pairs.get(r.id, []), groups.get(r.id, []), tags,
+                 dhcp_opts.get(r.id, [])) for r in rows]
 
 
 def body(row: Row, fixed_ips: list[dict[str, str]], pairs: list[dict[str, str]], groups: list[str],
-         tags: dict[str, list[str]]) -> dict[str, Any]:
+         tags: dict[str, list[str]], dhcp_opts: list[dict[str, Any]]) -> dict[str, Any]:
     """One port's body from its row and its relations."""
     item = common.render_standard(row, tags)
     item.update({
@@ -110,6 +114,7 @@ def body(row: Row, fixed_ips: list[dict[str, str]], pairs: list[dict[str, str]],
         "binding:vif_details": {},
         "binding:vnic_type": "normal",
         "binding:profile": {},
+        "extra_dhcp_opts": dhcp_opts,
     })
     return item
 
@@ -265,8 +270,9 @@ def insert_port(conn: Connection, project_id: str, network: Row, values: dict[st
     elif groups:
         groups = bind_groups(conn, project_id, port_id, groups)
     stored_pairs = set_pairs(conn, port_id, pairs, row.mac_address) if pairs else []
+    dhcp_opts = extra_dhcp_opts.create(conn, port_id, values.get("extra_dhcp_opts"))
     common.record_change(conn, "port", port_id, "create")
-    return body(row, fixed_ips, stored_pairs, groups or [], {})
+    return body(row, fixed_ips, stored_pairs, groups or [], {}, dhcp_opts)
 
 
 def join_default_group(conn: Connection, project_id: str, port_id: str) -> str:
@@ -369,8 +375,10 @@ class Ports:
                 bind_groups(conn, row.project_id, port_id, groups)
             if pairs is not None:
                 set_pairs(conn, port_id, pairs, row.mac_address)
+            extra_dhcp_opts.change(conn, port_id, values.get("extra_dhcp_opts"))
             columns = {"binding:host_id": "binding_host_id"}
-            skip = {"fixed_ips", "security_groups", "allowed_address_pairs", "binding:vnic_type", "binding:profile"}
+            skip = {"fixed_ips", "security_groups", "allowed_address_pairs", "binding:vnic_type", "binding:profile",
+                    "extra_dhcp_opts"}
             changes = {columns.get(k, k): v for k, v in values.items() if k not in skip}
             common.bump(conn, P, "port", row, changes)
             return render(conn, [fetch(conn, ctx, port_id)])[0]

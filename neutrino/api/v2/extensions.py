@@ -14,6 +14,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "ext-gw-mode": ("Router gateway SNAT mode", "Choose whether a router source-NATs traffic through its external gateway (enable_snat)"),
     "empty-string-filtering": ("Empty String Filtering Extension", "Allow filtering by attributes with empty string value"),
     "external-net": ("Neutron external network", "Adds external network attribute to network resource."),
+    "extra_dhcp_opt": ("Neutron Extra DHCP options", "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)"),
     "extraroute": ("Router static routes", "Static routes on routers; each nexthop on a subnet the router is connected to"),
     "extraroute-atomic": ("Atomic router static route changes", "add_extraroutes and remove_extraroutes change some routes without replacing all"),
     "filter-validation": ("Filter parameters validation", "Unknown filter parameters are rejected with 400"),
