@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -21,15 +22,26 @@ P, A = schema.ports, schema.ip_allocations
 ROUTER_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
 
 
+FIXED_IP_MATCHES: dict[str, Callable[[str], ColumnElement[bool]]] = {
+    "ip_address": lambda wanted: A.c.ip_address == wanted,
+    "subnet_id": lambda wanted: A.c.subnet_id == wanted,
+    "ip_address_substr": lambda wanted: A.c.ip_address.contains(wanted, autoescape=True),
+}
+
+
 def fixed_ips_filter(values: list[str]) -> ColumnElement[bool]:
-    """`fixed_ips=ip_address=10.0.0.5` / `fixed_ips=subnet_id=...` (repeated = OR)."""
-    options = []
+    """`fixed_ips=ip_address=10.0.0.5`, `subnet_id=...`, `ip_address_substr=10.0.`: as Neutron,
+    repeated values of one key are OR, different keys AND (each may match another address)."""
+    wanted: dict[str, list[str]] = defaultdict(list)
     for value in values:
-        key, _, wanted = value.partition("=")
-        if key not in ("ip_address", "subnet_id") or not wanted:
-            raise errors.HTTPBadRequest(f"Invalid fixed_ips filter '{value}': use ip_address=ADDR or subnet_id=ID")
-        options.append(A.c[key] == wanted)
-    return P.c.id.in_(select(A.c.port_id).where(or_(*options)))
+        key, _, text = value.partition("=")
+        if key not in FIXED_IP_MATCHES or not text:
+            raise errors.HTTPBadRequest(
+                f"Invalid fixed_ips filter '{value}': use ip_address=ADDR, subnet_id=ID "
+                "or ip_address_substr=TEXT")
+        wanted[key].append(text)
+    return and_(*[P.c.id.in_(select(A.c.port_id).where(or_(*map(FIXED_IP_MATCHES[key], texts))))
+                  for key, texts in wanted.items()])
 
 
 LISTING = Listing(P, {

@@ -20,6 +20,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "filter-validation": ("Filter parameters validation", "Unknown filter parameters are rejected with 400"),
     "fip-port-details": ("Floating IP port details", "Floating IPs show the name, MAC, status and owner of their associated port"),
     "floatingip-pools": ("Floating IP Pools Extension", "Provides a floating IP pools API."),
+    "ip-substring-filtering": ("IP address substring filtering", "Provides IP address substring filtering when listing ports"),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
     "net-mtu-writable": ("Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),
     "network-ip-availability": ("Network IP Availability", "Provides IP availability data for each network and subnet."),
