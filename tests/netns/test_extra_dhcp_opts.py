@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from netlab import Lab, flat_model, port_of, sync
 
 from neutrino.lab.instance import exec_in_instance
+from tests.conftest import Databases, LiveServer, dataplane_server, eventually
 
 # udhcpc hands the lease to its script as environment variables: dump them.
 DUMP_SCRIPT = '#!/bin/sh\n[ "$1" = bound ] && env > "$LEASE_DUMP"\nexit 0\n'
@@ -93,3 +96,42 @@ def test_a_port_gets_its_own_options_and_another_does_not(lab: Lab, tmp_path: Pa
     assert sync(agent, model).changes == [f"restarted dnsmasq {network_id}"]
     assert "opt250" not in lease(ns0, tmp_path)
     assert lease(ns1, tmp_path)["ip"] == "10.10.0.11"
+
+
+@pytest.fixture(scope="module")
+def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with dataplane_server(databases, tmp_path_factory, "te", LiveServer) as server:
+        yield server
+
+
+def test_options_set_through_the_api_reach_the_instance(cloud: LiveServer, tmp_path: Path) -> None:
+    """The unchanged CLI sets a port's options and changes one; the agent serves them."""
+    script = tmp_path / "dump.sh"
+    script.write_text(DUMP_SCRIPT)
+    script.chmod(0o755)
+
+    def offered(instance: str) -> dict[str, str]:
+        dump = tmp_path / f"lease-{instance}"
+        dump.unlink(missing_ok=True)
+        cloud.neutrino("instance", "exec", instance, "--", "env", f"LEASE_DUMP={dump}", "busybox",
+                       "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "5", "-T", "1",
+                       "-s", str(script), "-O", "mtu", "-O", "250")
+        return dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
+
+    net = cloud.cli("network", "create", "edo_net")
+    cloud.cli("subnet", "create", "--network", net["id"], "--subnet-range", "172.16.89.0/24",
+              "edo_sub")
+    port = cloud.cli("port", "create", "--network", net["id"], "edo_port",
+                     "--extra-dhcp-option", "name=mtu,value=1300",
+                     "--extra-dhcp-option", "name=250,value=hello")
+    cloud.neutrino("instance", "create", "edo-vm1", "--port", port["id"])
+    cloud.neutrino("instance", "create", "edo-vm2", "--network", net["id"])
+    own, other = offered("edo-vm1"), offered("edo-vm2")
+    assert (own["mtu"], own["opt250"]) == ("1300", b"hello".hex())
+    assert other["mtu"] == str(net["mtu"]) and "opt250" not in other
+
+    # An update names only what changes; the other options stay.
+    cloud.cli("port", "set", port["id"], "--extra-dhcp-option", "name=mtu,value=1400", output=False)
+    assert eventually(lambda: offered("edo-vm1")["mtu"] == "1400")
+    assert offered("edo-vm1")["opt250"] == b"hello".hex()
+    cloud.neutrino("instance", "delete", "edo-vm1", "edo-vm2")
