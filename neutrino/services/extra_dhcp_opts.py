@@ -32,46 +32,48 @@ def create(
     stored: dict[tuple[str, int], str] = {}
     for opt in opts or []:
         key = (opt["opt_name"], opt.get("ip_version", 4))
-        if not storable(key[0], opt["opt_value"]):
-            continue
-        if key in stored:
-            raise errors.NeutronDbObjectDuplicateEntry(
-                object_type="ExtraDhcpOpt",
-                attributes=["port_id", "opt_name", "ip_version"],
-                values=[port_id, *key],
-            )
-        stored[key] = opt["opt_value"]
-        conn.execute(
-            insert(T).values(
-                port_id=port_id, opt_name=key[0], ip_version=key[1], opt_value=opt["opt_value"]
-            )
-        )
+        if storable(key[0], opt["opt_value"]):
+            add(conn, port_id, key, opt["opt_value"], stored)
     return [render(name, version, value) for (name, version), value in sorted(stored.items())]
 
 
 def change(conn: Connection, port_id: str, opts: list[dict[str, Any]] | None) -> None:
-    """Apply an update's options to those the port has."""
-    current = {
+    """Apply an update's options to those the port had."""
+    had = {
         (r.opt_name, r.ip_version): r.opt_value
         for r in conn.execute(select(T).where(T.c.port_id == port_id))
     }
+    added: dict[tuple[str, int], str] = {}
     for opt in opts or []:
-        name, version, value = opt["opt_name"], opt.get("ip_version", 4), opt["opt_value"]
-        where = (T.c.port_id == port_id, T.c.opt_name == name, T.c.ip_version == version)
-        if (name, version) in current:
-            if value is None:
-                conn.execute(delete(T).where(*where))
-                del current[name, version]
-            elif storable(name, value) and value != current[name, version]:
-                conn.execute(update(T).where(*where).values(opt_value=value))
-                current[name, version] = value
-        elif storable(name, value):
-            conn.execute(
-                insert(T).values(
-                    port_id=port_id, opt_name=name, ip_version=version, opt_value=value
-                )
-            )
-            current[name, version] = value
+        key, value = (opt["opt_name"], opt.get("ip_version", 4)), opt["opt_value"]
+        where = (T.c.port_id == port_id, T.c.opt_name == key[0], T.c.ip_version == key[1])
+        if key not in had:
+            if storable(key[0], value):
+                add(conn, port_id, key, value, added)
+        elif value is None:
+            conn.execute(delete(T).where(*where))
+        elif storable(key[0], value) and value != had[key]:
+            conn.execute(update(T).where(*where).values(opt_value=value))
+
+
+def add(
+    conn: Connection,
+    port_id: str,
+    key: tuple[str, int],
+    value: str,
+    added: dict[tuple[str, int], str],
+) -> None:
+    """Store one new option; the same name and IP version twice in one request is a conflict."""
+    if key in added:
+        raise errors.NeutronDbObjectDuplicateEntry(
+            object_type="ExtraDhcpOpt",
+            attributes=["port_id", "opt_name", "ip_version"],
+            values=[port_id, *key],
+        )
+    added[key] = value
+    conn.execute(
+        insert(T).values(port_id=port_id, opt_name=key[0], ip_version=key[1], opt_value=value)
+    )
 
 
 def load(conn: Connection, port_ids: list[str]) -> dict[str, list[dict[str, Any]]]:

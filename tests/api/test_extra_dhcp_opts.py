@@ -169,20 +169,18 @@ def test_invalid_options(api: Api, network: dict[str, Any], value: Any, message:
     ]
 
 
-def test_the_same_option_twice_on_create_conflicts(api: Api, network: dict[str, Any]) -> None:
-    body = {
-        "port": {
-            "network_id": network["id"],
-            "extra_dhcp_opts": [opt("mtu", "1400"), opt("mtu", "1300")],
-        }
-    }
+def test_the_same_new_option_twice_conflicts(api: Api, network: dict[str, Any]) -> None:
+    twice = [opt("mtu", "1400"), opt("mtu", "1300")]
+    body = {"port": {"network_id": network["id"], "extra_dhcp_opts": twice}}
     error(api.demo.post("/ports", json=body), 409, "NeutronDbObjectDuplicateEntry")
-    assert (
-        api.demo.get("/ports", params={"network_id": network["id"], "device_owner": ""}).json()[
-            "ports"
-        ]
-        == []
-    )
+    mine = {"network_id": network["id"], "device_owner": ""}
+    assert api.demo.get("/ports", params=mine).json()["ports"] == []
+    port = api.demo.create("ports", network_id=network["id"], extra_dhcp_opts=[opt("150", "x")])
+    response = api.demo.put(f"/ports/{port['id']}", json={"port": {"extra_dhcp_opts": twice}})
+    error(response, 409, "NeutronDbObjectDuplicateEntry")
+    assert api.demo.get(f"/ports/{port['id']}").json()["port"]["extra_dhcp_opts"] == [
+        opt("150", "x")
+    ]
 
 
 def test_no_filter_on_options_and_advertised(api: Api, network: dict[str, Any]) -> None:
