@@ -28,7 +28,10 @@ from neutrino.api import octavia as octavia_api
 from neutrino.api.errors import json_response
 from neutrino.api.middleware import FrontDoor
 from neutrino.api.v2 import Collection, collection_routes
+from neutrino.api.v2.computed import computed_routes
 from neutrino.api.v2.extensions import extension_list
+from neutrino.api.v2.floatingip_pools import FLOATINGIP_POOLS
+from neutrino.api.v2.ip_availability import NETWORK_IP_AVAILABILITY
 from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
 from neutrino.api.v2.quotas import quota_routes
 from neutrino.api.v2.routers import FLOATINGIP, ROUTER, router_actions
@@ -120,6 +123,9 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
         routes.extend(collection_routes(collection, core.db, core.authenticate,
                                         core.settings.pagination_max_limit))
     routes.extend(quota_routes(core.db, core.authenticate))
+    for computed in (NETWORK_IP_AVAILABILITY, FLOATINGIP_POOLS):
+        routes.extend(computed_routes(computed, core.db, core.authenticate,
+                                      core.settings.pagination_max_limit))
     return routes
 
 

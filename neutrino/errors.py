@@ -158,6 +158,12 @@ class ExternalGatewayForFloatingIPNotFound(NotFound):
     )
 
 
+class HTTPNotFound(NotFound):
+    """A GET that policy refuses: Neutron answers as if nothing were there."""
+
+    message = "The resource could not be found."
+
+
 class ResourceNotFound(NotFound):
     """A URL that names no resource collection."""
 
@@ -348,3 +354,7 @@ class SecurityGroupEthertypeConflictWithProtocol(BadRequest):
 
 class SecurityGroupRuleParameterConflict(InvalidInput):
     message = "Conflicting value ethertype {ethertype} for CIDR {cidr}"
+
+
+class NeutronDbObjectDuplicateEntry(Conflict):
+    message = "Failed to create a duplicate {object_type}: for attribute(s) {attributes} with value(s) {values}"

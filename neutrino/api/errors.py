@@ -9,6 +9,7 @@ bug by definition.
 
 from __future__ import annotations
 
+import json
 import logging
 
 import orjson
@@ -23,7 +24,12 @@ log = logging.getLogger("neutrino.api")
 
 
 def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+    try:
+        raw = orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        # orjson stops at 64-bit integers; IPv6 address counts go beyond.
+        raw = json.dumps(body, separators=(",", ":")).encode()
+    return Response(raw, status_code=status, media_type="application/json", headers=headers)
 
 
 def neutron_error(exc: errors.NeutronError) -> Response:

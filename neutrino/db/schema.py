@@ -173,6 +173,15 @@ allowed_address_pairs = Table(
     Column("position", Integer, nullable=False, default=0),
 )
 
+# A port's extra DHCP options: at most one value per option name and IP version.
+extra_dhcp_opts = Table(
+    "extra_dhcp_opts", metadata,
+    Column("port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True),
+    Column("opt_name", String(64), primary_key=True),
+    Column("ip_version", Integer, primary_key=True),
+    Column("opt_value", String(255), nullable=False),
+)
+
 security_groups = Table(
     "security_groups", metadata, *standard(),
     Column("stateful", Boolean, nullable=False, default=True),

@@ -42,15 +42,55 @@ def compile_dhcp(
     for port in sorted(ports, key=lambda p: p["id"]):
         if port["network_id"] != network["id"] or port["id"] == dhcp_port["id"]:
             continue
+        entry, port_opts = _port_options(port)
         for ip in port.get("fixed_ips", []):
             if ip["subnet_id"] in served:
                 hostname = "host-" + ip["ip_address"].replace(".", "-")
-                hosts.append(f"{port['mac_address']},{hostname},{ip['ip_address']}")
+                hosts.append(f"{port['mac_address']},{hostname},{ip['ip_address']}{entry}")
+                opts += port_opts
+                port_opts = []  # once per port, however many addresses it has
     server = DhcpServer(
         network_id=network["id"], netns=netns, interface=interface, ranges=tuple(ranges),
         hosts="".join(f"{line}\n" for line in hosts), opts="".join(f"{o}\n" for o in opts),
     )
     return server, addresses
+
+
+def _port_tag(port_id: str) -> str:
+    return f"port-{port_id}"
+
+
+CLIENT_ID = ("client-id", "61")
+
+
+def _one_line(text: str) -> str:
+    """Up to the first newline: no value can add lines of its own to dnsmasq's files."""
+    return text.split("\n", 1)[0]
+
+
+def _port_options(port: Resource) -> tuple[str, list[str]]:
+    """What the port's IPv4 extra DHCP options add to its host entry, and its option lines.
+
+    As Neutron writes them: an option by name or number, after an optional `tag:`
+    of the user's; the client-id identifies the host in its entry instead.
+    """
+    entry, opts = "", []
+    for opt in port.get("extra_dhcp_opts") or []:
+        if opt["ip_version"] != 4:
+            continue
+        value = _one_line(opt["opt_value"])
+        if opt["opt_name"] in CLIENT_ID:
+            entry = f",id:{value}" + entry
+            continue
+        tags, name = [f"tag:{_port_tag(port['id'])}"], _one_line(opt["opt_name"])
+        if name.startswith("tag:") and "," in name:
+            extra_tag, name = name.rsplit(",", 1)
+            tags.append(extra_tag)
+        option = name if name.isdigit() else f"option:{name}"
+        opts.append(",".join([*tags, option, value]))
+    if opts:
+        entry += f",set:{_port_tag(port['id'])}"
+    return entry, opts
 
 
 def _subnet_options(tag: str, subnet: Resource, mtu: int | None) -> list[str]:

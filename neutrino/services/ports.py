@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -14,22 +15,33 @@ from neutrino import errors, ipam
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, insert_unless_taken, schema
-from neutrino.services import common, networks, quotas, security_groups
+from neutrino.services import common, extra_dhcp_opts, networks, quotas, security_groups
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 P, A = schema.ports, schema.ip_allocations
 ROUTER_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
 
 
+FIXED_IP_MATCHES: dict[str, Callable[[str], ColumnElement[bool]]] = {
+    "ip_address": lambda wanted: A.c.ip_address == wanted,
+    "subnet_id": lambda wanted: A.c.subnet_id == wanted,
+    "ip_address_substr": lambda wanted: A.c.ip_address.contains(wanted, autoescape=True),
+}
+
+
 def fixed_ips_filter(values: list[str]) -> ColumnElement[bool]:
-    """`fixed_ips=ip_address=10.0.0.5` / `fixed_ips=subnet_id=...` (repeated = OR)."""
-    options = []
+    """`fixed_ips=ip_address=10.0.0.5`, `subnet_id=...`, `ip_address_substr=10.0.`: as Neutron,
+    repeated values of one key are OR, different keys AND (each may match another address)."""
+    wanted: dict[str, list[str]] = defaultdict(list)
     for value in values:
-        key, _, wanted = value.partition("=")
-        if key not in ("ip_address", "subnet_id") or not wanted:
-            raise errors.HTTPBadRequest(f"Invalid fixed_ips filter '{value}': use ip_address=ADDR or subnet_id=ID")
-        options.append(A.c[key] == wanted)
-    return P.c.id.in_(select(A.c.port_id).where(or_(*options)))
+        key, _, text = value.partition("=")
+        if key not in FIXED_IP_MATCHES or not text:
+            raise errors.HTTPBadRequest(
+                f"Invalid fixed_ips filter '{value}': use ip_address=ADDR, subnet_id=ID "
+                "or ip_address_substr=TEXT")
+        wanted[key].append(text)
+    return and_(*[P.c.id.in_(select(A.c.port_id).where(or_(*map(FIXED_IP_MATCHES[key], texts))))
+                  for key, texts in wanted.items()])
 
 
 LISTING = Listing(P, {
@@ -70,6 +82,7 @@ def render(conn: Connection, rows: list[Row], fields: list[str] | None = None) -
     ips: dict[str, list[dict[str, str]]] = defaultdict(list)
     pairs: dict[str, list[dict[str, str]]] = defaultdict(list)
     groups: dict[str, list[str]] = defaultdict(list)
+    dhcp_opts: dict[str, list[dict[str, Any]]] = {}
     tags: dict[str, list[str]] = {}
     for chunk in common.chunked(ids):
         if want("fixed_ips"):
@@ -85,13 +98,16 @@ def render(conn: Connection, rows: list[Row], fields: list[str] | None = None) -
             PSG = schema.port_security_groups
             for pid, sg in conn.execute(select(PSG.c.port_id, PSG.c.security_group_id).where(PSG.c.port_id.in_(chunk))):
                 groups[pid].append(sg)
+        if want("extra_dhcp_opts"):
+            dhcp_opts.update(extra_dhcp_opts.load(conn, chunk))
     if want("tags"):
         tags = common.load_tags(conn, ids)
-    return [body(r, ips.get(r.id, []), pairs.get(r.id, []), groups.get(r.id, []), tags) for r in rows]
+    return [body(r, ips.get(r.id, []), pairs.get(r.id, []), groups.get(r.id, []), tags,
+                 dhcp_opts.get(r.id, [])) for r in rows]
 
 
 def body(row: Row, fixed_ips: list[dict[str, str]], pairs: list[dict[str, str]], groups: list[str],
-         tags: dict[str, list[str]]) -> dict[str, Any]:
+         tags: dict[str, list[str]], dhcp_opts: list[dict[str, Any]]) -> dict[str, Any]:
     """One port's body from its row and its relations."""
     item = common.render_standard(row, tags)
     item.update({
@@ -110,6 +126,7 @@ def body(row: Row, fixed_ips: list[dict[str, str]], pairs: list[dict[str, str]],
         "binding:vif_details": {},
         "binding:vnic_type": "normal",
         "binding:profile": {},
+        "extra_dhcp_opts": dhcp_opts,
     })
     return item
 
@@ -292,8 +309,9 @@ def insert_port(conn: Connection, project_id: str, network: Row, values: dict[st
     elif groups:
         groups = bind_groups(conn, project_id, port_id, groups)
     stored_pairs = set_pairs(conn, port_id, pairs, row.mac_address) if pairs else []
+    dhcp_opts = extra_dhcp_opts.create(conn, port_id, values.get("extra_dhcp_opts"))
     common.record_change(conn, "port", port_id, "create")
-    return body(row, fixed_ips, stored_pairs, groups or [], {})
+    return body(row, fixed_ips, stored_pairs, groups or [], {}, dhcp_opts)
 
 
 def join_default_group(conn: Connection, project_id: str, port_id: str) -> str:
@@ -420,8 +438,10 @@ class Ports:
                 bind_groups(conn, row.project_id, port_id, groups)
             if pairs is not None:
                 set_pairs(conn, port_id, pairs, row.mac_address)
+            extra_dhcp_opts.change(conn, port_id, values.get("extra_dhcp_opts"))
             columns = {"binding:host_id": "binding_host_id"}
-            skip = {"fixed_ips", "security_groups", "allowed_address_pairs", "binding:vnic_type", "binding:profile"}
+            skip = {"fixed_ips", "security_groups", "allowed_address_pairs", "binding:vnic_type", "binding:profile",
+                    "extra_dhcp_opts"}
             changes = {columns.get(k, k): v for k, v in values.items() if k not in skip}
             common.bump(conn, P, "port", row, changes)
             return render(conn, [fetch(conn, ctx, port_id)])[0]

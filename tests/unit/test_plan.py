@@ -79,6 +79,32 @@ def test_flat_network_golden() -> None:
     json.loads(state.to_json())  # plain data all the way down
 
 
+def test_extra_dhcp_opts_are_the_port_s_own() -> None:
+    model = flat_lab()
+    vm_port, elsewhere = model["ports"][1], model["ports"][2]
+    vm_port["extra_dhcp_opts"] = [
+        {"opt_name": "mtu", "opt_value": "1400", "ip_version": 4},
+        {"opt_name": "domain-search", "opt_value": "a.example,b.example", "ip_version": 4},
+        {"opt_name": "252", "opt_value": "http://wpad/\nexta-line", "ip_version": 4},
+        {"opt_name": "tag:ipxe,bootfile-name", "opt_value": "boot.ipxe", "ip_version": 4},
+        {"opt_name": "router", "opt_value": "", "ip_version": 4},
+        {"opt_name": "dns-server", "opt_value": "[fd00::53]", "ip_version": 6},  # no DHCPv6 here
+    ]
+    elsewhere["extra_dhcp_opts"] = [{"opt_name": "client-id", "opt_value": "far-1", "ip_version": 4}]
+    [server] = compile_host(model, HOST).dhcp
+    vm_tag = f"port-{vm_port['id']}"
+    assert server.hosts == (
+        f"{vm_port['mac_address']},host-10-0-0-5,10.0.0.5,set:{vm_tag}\n"
+        f"{elsewhere['mac_address']},host-10-0-0-6,10.0.0.6,id:far-1\n")
+    assert server.opts.splitlines()[4:] == [
+        f"tag:{vm_tag},option:mtu,1400",
+        f"tag:{vm_tag},option:domain-search,a.example,b.example",
+        f"tag:{vm_tag},252,http://wpad/",
+        f"tag:{vm_tag},tag:ipxe,option:bootfile-name,boot.ipxe",
+        f"tag:{vm_tag},option:router,",
+    ]
+
+
 def test_only_bridges_with_a_protected_port_pass_packets_to_netfilter() -> None:
     def netfilter(model: dict[str, Any]) -> set[str]:
         return {link.name for link in compile_host(model, HOST).links if link.kind == "bridge" and link.netfilter}

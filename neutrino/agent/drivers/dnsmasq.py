@@ -1,10 +1,11 @@
 """dnsmasq, one process per network in its qdhcp- namespace.
 
 Host entries and options live in files that dnsmasq re-reads on SIGHUP, so a
-port change never restarts it; only a change of its command line (a subnet's
-range) does. The command line is compared with /proc/<pid>/cmdline, and its
-namespace with the one of the network's name, so what runs is what is
-observed, across agent restarts and namespaces deleted by hand.
+port change does not restart it; only a change of its command line (a subnet's
+range) does, and a change on a network whose host entries carry tags (see
+_has_tagged_hosts). The command line is compared with /proc/<pid>/cmdline, and its
+namespace with the one of the network's name, so what runs is what is observed,
+across agent restarts and namespaces deleted by hand.
 """
 
 from __future__ import annotations
@@ -56,21 +57,23 @@ class DnsmasqDriver:
         one (by index) hears nothing more."""
         where = self._dir(server.network_id)
         where.mkdir(parents=True, exist_ok=True)
+        tagged = _has_tagged_hosts(where / "hosts")
         changed = _write_if_changed(where / "hosts", server.hosts)
         changed |= _write_if_changed(where / "opts", server.opts)
         argv = self.argv(server)
         pid = self.running_pid(server.network_id)
         if pid is not None and _cmdline(pid) == argv and runs_in(pid, server.netns) \
                 and not replugged:
-            if changed:
+            if not changed:
+                return None
+            if not tagged:
                 os.kill(pid, signal.SIGHUP)
                 return "reloaded"
-            return None
         if pid is not None:
             _terminate(pid)
         subprocess.run(["ip", "netns", "exec", server.netns, *argv], check=True,
                        capture_output=True, timeout=10)
-        return "started"
+        return "restarted" if pid is not None else "started"
 
     def stop(self, network_id: str) -> None:
         pid = self.running_pid(network_id)
@@ -80,6 +83,17 @@ class DnsmasqDriver:
 
     def served_networks(self) -> set[str]:
         return {p.name for p in self.root.iterdir() if p.is_dir()}
+
+
+def _has_tagged_hosts(path: Path) -> bool:
+    """Whether host entries set a tag (a port's own DHCP options).
+
+    dnsmasq (2.90 and older) links a served host's tags to stack memory of the
+    exchange, and frees them when a SIGHUP re-reads the hosts: it crashes. A
+    network whose hosts carry tags is restarted instead; its leases are static,
+    so clients renew against the new process as against the old.
+    """
+    return path.exists() and ",set:" in path.read_text()
 
 
 def _cmdline(pid: int) -> list[str]:

@@ -86,10 +86,11 @@ def parse_if_match(request: Request) -> int | None:
     return int(match.group(1))
 
 
-def page_links(request: Request, items: list[dict[str, Any]],
-               query: ListQuery) -> list[dict[str, str]]:
+def page_links(request: Request, items: list[dict[str, Any]], query: ListQuery,
+               key: str = "id") -> list[dict[str, str]]:
     """`<collection>_links` as Neutron makes them: a full page always links onwards (following
-    the link past the end gives an empty page); only a short page ends the walk."""
+    the link past the end gives an empty page); only a short page ends the walk. The marker is
+    an item's `key`."""
     short = len(items) < (query.limit or 0)
     if not query.limit or (short and not query.paged):
         return []  # not paged, or a list that pagination_max_limit did not cut
@@ -101,11 +102,11 @@ def page_links(request: Request, items: list[dict[str, Any]],
 
     links = []
     if not (short and not query.page_reverse):
-        marker = [("marker", items[-1]["id"])] if items else []
+        marker = [("marker", items[-1][key])] if items else []
         links.append({"rel": "next", "href": href(marker, [])})
     if not (short and query.page_reverse):
         links.append({"rel": "previous", "href": href(
-            [("marker", items[0]["id"])] if items else [], [("page_reverse", "True")])})
+            [("marker", items[0][key])] if items else [], [("page_reverse", "True")])})
     return links
 
 

@@ -6,6 +6,7 @@ from neutrino.api.v2.attrs import (
     REQUIRED, Attr, boolean, cidr, dict_of, integer, ip_address, ip_or_cidr, list_of, mac_address,
     none_as_empty, one_of, ranged_int, standard, string, uuid_str,
 )
+from neutrino.api.v2.extra_dhcp_opts import extra_dhcp_opts
 
 NETWORK = {
     **standard(),
@@ -68,4 +69,5 @@ PORT = {
     "binding:vif_details": Attr(post=False, filter=False),
     "binding:vnic_type": Attr(one_of("normal"), put=True),
     "binding:profile": Attr(dict_of({}), put=True, filter=False),
+    "extra_dhcp_opts": Attr(extra_dhcp_opts, put=True, filter=False),
 }
