@@ -26,7 +26,7 @@ from neutrino.api import lab as lab_api
 from neutrino.api import lab_tools
 from neutrino.api import octavia as octavia_api
 from neutrino.api.errors import json_response
-from neutrino.api.middleware import FrontDoor
+from neutrino.api.middleware import ErrorFormats, FrontDoor
 from neutrino.api.v2 import Collection, collection_routes
 from neutrino.api.v2.computed import computed_routes
 from neutrino.api.v2.extensions import extension_list
@@ -136,6 +136,9 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
         return PlainTextResponse("ok")
 
     dashboard = Dashboard()
+    formats = ErrorFormats([("/load-balancer", octavia_api.render_error),
+                            ("/identity", identity_api.render_error),
+                            ("/dashboard", dashboard.error_page)], default=api_errors.render_error)
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -152,19 +155,15 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
                 core.db, core.authenticate, settings.public_url, settings.pagination_max_limit)),
         ],
         middleware=[Middleware(
-            FrontDoor,
-            renderers=[("/load-balancer", octavia_api.render_error),
-                       ("/identity", identity_api.render_error),
-                       ("/dashboard", dashboard.error_page)],
-            default=api_errors.render_error, max_body=settings.max_request_body_size,
+            FrontDoor, formats=formats, max_body=settings.max_request_body_size,
             body_timeout=settings.client_timeout, access_log=settings.access_log)],
         lifespan=lambda _app: chores(core.db),
         exception_handlers={
             errors.NeutronError: api_errors.handle_neutron_error,
             errors.KeystoneError: identity_api.keystone_exception_handler(settings),
-            HTTPException: api_errors.handle_http_exception,
-            IntegrityError: api_errors.handle_database_error,
-            OperationalError: api_errors.handle_database_error,
+            HTTPException: api_errors.http_exception_handler(formats),
+            IntegrityError: api_errors.database_error_handler(formats),
+            OperationalError: api_errors.database_error_handler(formats),
         },
     )
     app.state.core = core

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 import orjson
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -19,8 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from neutrino import errors
+from neutrino.api.middleware import ErrorFormats
 
 log = logging.getLogger("neutrino.api")
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -45,8 +48,8 @@ async def handle_neutron_error(_request: Request, exc: Exception) -> Response:
 
 # webob's names for the HTTP errors Neutron answers without an exception of its own
 HTTP_ERRORS = {401: "HTTPUnauthorized", 404: "HTTPNotFound", 405: "HTTPMethodNotAllowed",
-               408: "HTTPRequestTimeout", 413: "HTTPRequestEntityTooLarge",
-               500: "HTTPInternalServerError"}
+               408: "HTTPRequestTimeout", 409: "HTTPConflict", 413: "HTTPRequestEntityTooLarge",
+               500: "HTTPInternalServerError", 503: "HTTPServiceUnavailable"}
 
 
 def http_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -60,16 +63,29 @@ def render_error(_request: Request, status: int, message: str) -> Response:
     return http_error(status, message)
 
 
-async def handle_http_exception(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    return http_error(exc.status_code, exc.detail, dict(exc.headers or {}))
+def http_exception_handler(formats: ErrorFormats) -> ExceptionHandler:
+    """Starlette's own refusals (no such route, method not allowed) in the path's API format."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        response = formats.render(request, exc.status_code, exc.detail)
+        response.headers.update(exc.headers or {})
+        return response
+
+    return handle
 
 
-async def handle_database_error(request: Request, exc: Exception) -> Response:
+def database_error_handler(formats: ErrorFormats) -> ExceptionHandler:
     """A lost race that a constraint caught, or a busy database: the client may retry."""
-    if isinstance(exc, IntegrityError):
-        log.warning("constraint violation in %s %s: %s", request.method, request.url.path, exc.orig)
-        return neutron_error(errors.Conflict("The request conflicts with a concurrent change; retry it."))
-    if isinstance(exc, OperationalError) and "locked" in str(exc):
-        return neutron_error(errors.ServiceUnavailable("The database is busy; retry the request."))
-    raise exc  # anything else is a bug: api.middleware answers it
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, IntegrityError):
+            log.warning("constraint violation in %s %s: %s", request.method, request.url.path,
+                        exc.orig)
+            return formats.render(request, 409,
+                                  "The request conflicts with a concurrent change; retry it.")
+        if isinstance(exc, OperationalError) and "locked" in str(exc):
+            return formats.render(request, 503, "The database is busy; retry the request.")
+        raise exc  # anything else is a bug: api.middleware answers it
+
+    return handle

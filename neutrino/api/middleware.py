@@ -22,6 +22,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,6 +34,19 @@ access = logging.getLogger("neutrino.access")
 # (request, status, message) -> the error response in an API's format
 Render = Callable[[Request, int, str], Response]
 REQUEST_ID = b"x-openstack-request-id"
+
+
+@dataclass(frozen=True)
+class ErrorFormats:
+    """Which API's error format a path takes: the first matching prefix's, else the default."""
+
+    by_prefix: Sequence[tuple[str, Render]]
+    default: Render
+
+    def render(self, request: Request, status: int, message: str) -> Response:
+        path = request.scope["path"]
+        render = next((r for prefix, r in self.by_prefix if path.startswith(prefix)), self.default)
+        return render(request, status, message)
 
 
 class Refused(Exception):
@@ -52,10 +66,10 @@ def content_length(scope: Scope) -> int | None:
 
 
 class FrontDoor:
-    def __init__(self, app: ASGIApp, renderers: Sequence[tuple[str, Render]], default: Render,
-                 max_body: int, body_timeout: float, access_log: bool) -> None:
+    def __init__(self, app: ASGIApp, formats: ErrorFormats, max_body: int, body_timeout: float,
+                 access_log: bool) -> None:
         self.app = app
-        self.renderers, self.default = renderers, default
+        self.formats = formats
         self.max_body, self.body_timeout, self.access_log = max_body, body_timeout, access_log
         self.too_large = f"Request is too large. Larger than max_request_body_size ({max_body})."
 
@@ -101,7 +115,7 @@ class FrontDoor:
             await self.app(scope, receive_bounded, send_with_id)
         except Refused as refused:
             if not status:
-                response = self.render(scope, refused.status, refused.message)
+                response = self.formats.render(Request(scope), refused.status, refused.message)
                 response.headers["connection"] = "close"
                 await response(scope, receive, send_with_id)
         except Exception as exc:
@@ -110,16 +124,10 @@ class FrontDoor:
             if not status:
                 message = ("Request Failed: internal server error while processing your request "
                            f"({request_id}).")
-                await self.render(scope, 500, message)(scope, receive, send_with_id)
+                await self.formats.render(Request(scope), 500, message)(scope, receive, send_with_id)
         finally:
             if self.access_log:
                 query = scope["query_string"]
                 path = scope["path"] + ("?" + query.decode("latin-1") if query else "")
                 access.info("%s %s %s %.1fms %s", scope["method"], path, status or "-",
                             (time.perf_counter() - started) * 1000, request_id)
-
-    def render(self, scope: Scope, status: int, message: str) -> Response:
-        """The error in the format of the API the path belongs to."""
-        path = scope["path"]
-        render = next((r for prefix, r in self.renderers if path.startswith(prefix)), self.default)
-        return render(Request(scope), status, message)

@@ -21,6 +21,7 @@ from tests.conftest import (
     Databases,
     LiveServer,
     add_member_project,
+    eventually,
     expect_error,
     login,
     start_server,
@@ -93,6 +94,7 @@ def test_an_unexpected_error_is_a_500_that_keeps_the_connection(front: Front) ->
     assert connection_of(created) == connection_of(failed)
     assert front.admin.get(f"/networks/{kept['id']}").status_code == 200
 
+    assert eventually(lambda: len(front.records(request_id)) == 2)
     error, access = front.records(request_id)  # the error, and the request's line in the access log
     path = f"/networking/v2.0/networks/{network['id']}"
     assert f"ERROR neutrino.api: unexpected error in GET {path} ({request_id})\n" \
@@ -120,6 +122,7 @@ def test_an_unexpected_error_on_load_balancers_is_an_octavia_500(front: Front) -
     assert failed.json() == {"faultcode": "Server", "debuginfo": None, "faultstring": (
         f"Request Failed: internal server error while processing your request ({request_id}).")}
     assert front.http.get("/load-balancer/v2/lbaas/pools", headers=headers).status_code == 200
+    assert eventually(lambda: len(front.records(request_id)) == 2)
     error, _access = front.records(request_id)
     assert f"unexpected error in GET /load-balancer/v2/lbaas/loadbalancers ({request_id})" in error
 
@@ -161,6 +164,8 @@ def test_every_answer_carries_its_own_request_id(front: Front) -> None:
 def test_the_access_log_has_one_line_per_request(front: Front) -> None:
     listed = front.admin.get("/networks", params={"name": "kept"})
     missing = front.admin.get("/networks/nothing-here")
+    # A request's line is written once its answer has gone out: the client may read it first.
+    assert eventually(lambda: missing.headers["X-Openstack-Request-Id"] in front.log())
     lines = front.log().splitlines()
     for response, status in ((listed, 200), (missing, 404)):
         request_id = response.headers["X-Openstack-Request-Id"]
@@ -224,6 +229,24 @@ def test_a_body_over_the_limit_is_refused_in_each_api_format(front: Front) -> No
                            data={"username": "admin", "password": "x" * BODY_LIMIT})
     assert form.status_code == 413
     assert form.headers["content-type"].startswith("text/html") and TOO_LARGE in form.text
+
+
+def test_no_such_route_is_answered_in_each_api_format(front: Front) -> None:
+    answers = {prefix: front.http.get(f"{prefix}/no-such-thing") for prefix in (
+        "/networking/v2.0", "/load-balancer/v2", "/identity/v3", "/dashboard")}
+    assert {prefix: answer.status_code for prefix, answer in answers.items()} == dict.fromkeys(
+        answers, 404)
+    assert answers["/networking/v2.0"].json() == {"NeutronError": {
+        "type": "HTTPNotFound", "message": "Not Found", "detail": ""}}
+    assert answers["/load-balancer/v2"].json() == {
+        "faultcode": "Client", "faultstring": "Not Found", "debuginfo": None}
+    assert answers["/identity/v3"].json() == {"error": {
+        "code": 404, "title": "Not Found", "message": "Not Found"}}
+    assert answers["/dashboard"].headers["content-type"].startswith("text/html")
+    not_allowed = front.http.delete("/load-balancer/v2/lbaas/loadbalancers",
+                                    headers={"X-Auth-Token": front.admin.token})
+    assert (not_allowed.status_code, not_allowed.json()["faultstring"]) == (
+        405, "Method Not Allowed")
 
 
 def test_a_signed_in_form_over_the_limit_is_a_413_page(front: Front) -> None:
