@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -25,6 +26,7 @@ from neutrino.api import lab as lab_api
 from neutrino.api import lab_tools
 from neutrino.api import octavia as octavia_api
 from neutrino.api.errors import json_response
+from neutrino.api.text import RefuseNulInUrls
 from neutrino.api.v2 import Collection, collection_routes
 from neutrino.api.v2.extensions import extension_list
 from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
@@ -34,6 +36,7 @@ from neutrino.api.v2.security_groups import SECURITY_GROUP, SECURITY_GROUP_RULE
 from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
+from neutrino.identity.errors import bad_request
 from neutrino.identity.service import Identity
 from neutrino.services import feed, loadbalancers
 from neutrino.services.floatingips import FloatingIPs
@@ -119,6 +122,14 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
     return routes
 
 
+def nul_free_urls(refusal: Callable[[str], Response]) -> list[Middleware]:
+    return [Middleware(RefuseNulInUrls, refusal=refusal)]
+
+
+def neutron_bad_request(message: str) -> Response:
+    return api_errors.neutron_error(errors.HTTPBadRequest(message))
+
+
 def create_app(settings: Settings, core: Neutrino) -> Starlette:
     """The application around a prepared `core`; whoever made the core disposes of it."""
 
@@ -128,15 +139,20 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
-            Mount("/identity", routes=identity_api.routes(core.identity, settings)),
-            Mount("/networking", routes=networking_routes(core)),
-            Mount("/internal", routes=internal_api.routes(core.db, core.authenticate)),
+            Mount("/identity", routes=identity_api.routes(core.identity, settings),
+                  middleware=nul_free_urls(lambda message: identity_api.keystone_error_response(
+                      bad_request(message)))),
+            Mount("/networking", routes=networking_routes(core), middleware=nul_free_urls(neutron_bad_request)),
+            Mount("/internal", routes=internal_api.routes(core.db, core.authenticate),
+                  middleware=nul_free_urls(neutron_bad_request)),
             Mount("/lab", routes=[
                 *collection_routes(lab_api.collection(settings.host), core.db, core.authenticate, prefix="/v1"),
                 *lab_tools.routes(core.db, core.authenticate, settings.host),
-            ]),
+            ], middleware=nul_free_urls(neutron_bad_request)),
+            # The dashboard stores nothing itself: what it is given goes to the APIs, which refuse it.
             Mount("/dashboard", routes=dashboard_routes()),
-            Mount("/load-balancer", routes=octavia_api.routes(core.db, core.authenticate, settings.public_url)),
+            Mount("/load-balancer", routes=octavia_api.routes(core.db, core.authenticate, settings.public_url),
+                  middleware=nul_free_urls(lambda message: octavia_api.fault(400, message))),
         ],
         lifespan=lambda _app: chores(core.db),
         exception_handlers={

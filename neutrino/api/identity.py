@@ -20,9 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from neutrino.api.text import load_json
 from neutrino.config import Settings
 from neutrino.context import Context
-from neutrino.errors import KeystoneError
+from neutrino.errors import InvalidInput, KeystoneError
 from neutrino.identity import Identity, TokenInfo
 from neutrino.identity.errors import bad_request, forbidden, not_found, unauthorized
 from neutrino.identity.policy import require_admin, require_self_or_admin
@@ -430,9 +431,11 @@ async def _json_body(request: Request) -> Any:
     if not raw:
         return None
     try:
-        return orjson.loads(raw)
+        return load_json(raw)
     except orjson.JSONDecodeError as exc:
         raise bad_request("The request body is not valid JSON.") from exc
+    except InvalidInput as refused:
+        raise bad_request(refused.msg) from None
 
 
 def _object(parent: Any, key: str) -> JSON:

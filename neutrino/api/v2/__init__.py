@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from neutrino import errors
 from neutrino.api.errors import json_response
+from neutrino.api.text import load_json
 from neutrino.api.v2.attrs import Attr, list_of, parse_body, tag
 from neutrino.api.v2.query import ListQuery, parse_list_query
 from neutrino.context import Context
@@ -68,7 +69,7 @@ async def read_json(request: Request) -> Any:
     if not raw:
         raise errors.BadRequest(resource="resource", msg="Request body required")
     try:
-        return orjson.loads(raw)
+        return load_json(raw)
     except orjson.JSONDecodeError as exc:
         raise errors.BadRequest(resource="resource", msg=f"Malformed JSON in request body: {exc}") from None
 
