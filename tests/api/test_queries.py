@@ -93,7 +93,14 @@ def test_bulk_create_is_all_or_nothing(api: Api) -> None:
     api.demo.create("subnets", network_id=net["id"], cidr="10.20.0.0/24", ip_version=4, enable_dhcp=False)
     ok = api.demo.post("/ports", json={"ports": [{"network_id": net["id"]}, {"network_id": net["id"]}]})
     assert ok.status_code == 201 and len(ok.json()["ports"]) == 2
+    revision = feed_revision(api)
     bad = api.demo.post("/ports", json={"ports": [{"network_id": net["id"]},
                                                   {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.20.0.2"}]}]})
     error(bad, 409, "IpAddressAlreadyAllocated")
     assert len(api.demo.get("/ports", params={"network_id": net["id"]}).json()["ports"]) == 2
+    assert feed_revision(api) == revision  # nothing was written: agents saw no port come and go
+
+
+def feed_revision(api: Api) -> int:
+    snapshot = api.admin.http.get("/internal/v1/snapshot", headers={"X-Auth-Token": api.admin.token})
+    return int(snapshot.json()["revision"])

@@ -131,16 +131,11 @@ def collection_routes(collection: Collection, db: Database, authenticate: Authen
         if not isinstance(bodies, list) or not bodies:
             raise errors.BadRequest(resource=c.member, msg=f"'{c.name}' must be a non-empty list")
         parsed = [parse_body({c.member: b}, c.member, c.attributes, create=True, is_admin=ctx.is_admin) for b in bodies]
-        created: list[dict[str, Any]] = []
-        try:
-            for values in parsed:
-                created.append(await run_in_threadpool(service.create, db, ctx, values))
-        except errors.NeutronError:
-            # All or nothing, as Neutron's bulk create.
-            for item in created:
-                await run_in_threadpool(service.delete, db, Context.admin(), item["id"])
-            raise
-        return json_response({c.name: created}, 201)
+        return json_response({c.name: await run_in_threadpool(create_all, ctx, parsed)}, 201)
+
+    def create_all(ctx: Context, parsed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        with db.write():  # one transaction: all or nothing, as Neutron's bulk create
+            return [service.create(db, ctx, values) for values in parsed]
 
     async def member(request: Request) -> Response:
         ctx = await authenticate(request)
