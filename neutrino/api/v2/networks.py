@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from neutrino.api.v2.attrs import (
-    REQUIRED, Attr, boolean, cidr, dict_of, ip_address, ip_or_cidr, list_of, mac_address, one_of,
+    REQUIRED, Attr, boolean, cidr, column_integer, dict_of, ip_address, ip_or_cidr, list_of, mac_address, one_of,
     ranged_int, standard, string, uuid_str,
 )
 
@@ -12,14 +12,14 @@ NETWORK = {
     "admin_state_up": Attr(boolean, default=True, put=True, sort=True),
     "shared": Attr(boolean, put=True, sort=True),
     "router:external": Attr(boolean, put=True),
-    "mtu": Attr(ranged_int(68, 9000), put=True, sort=True, filter_convert=int),
+    "mtu": Attr(ranged_int(68, 9000), put=True, sort=True, filter_convert=column_integer),
     "status": Attr(post=False, sort=True),
     "subnets": Attr(post=False),
     "port_security_enabled": Attr(boolean, put=True),
     "provider:network_type": Attr(one_of("flat", "vlan", "vxlan"), put=True, admin_only=True),
     "provider:physical_network": Attr(string(64, allow_none=True), put=True, admin_only=True),
     "provider:segmentation_id": Attr(ranged_int(1, 2**24 - 1, allow_none=True), put=True, admin_only=True,
-                                     filter_convert=int),
+                                     filter_convert=column_integer),
 }
 
 HOST_ROUTE = dict_of({"destination": (cidr, True), "nexthop": (ip_address(), True)})
@@ -28,7 +28,7 @@ POOL = dict_of({"start": (ip_address(), True), "end": (ip_address(), True)})
 SUBNET = {
     **standard(),
     "network_id": Attr(uuid_str(), default=REQUIRED, sort=True),
-    "ip_version": Attr(one_of(4, 6), default=REQUIRED, sort=True, filter_convert=int),
+    "ip_version": Attr(one_of(4, 6), default=REQUIRED, sort=True, filter_convert=column_integer),
     "cidr": Attr(cidr, default=REQUIRED, sort=True),
     "gateway_ip": Attr(ip_address(allow_none=True), put=True, sort=True),
     "allocation_pools": Attr(list_of(POOL), put=True, filter=False),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from neutrino import errors
-from neutrino.api.v2.attrs import REQUIRED, Attr, ip_or_cidr, one_of, ranged_int, standard, uuid_str
+from neutrino.api.v2.attrs import REQUIRED, Attr, column_integer, ip_or_cidr, one_of, ranged_int, standard, uuid_str
 
 ETHERTYPES = ("IPv4", "IPv6")
 
@@ -42,8 +42,8 @@ SECURITY_GROUP_RULE = {
     "direction": Attr(one_of("ingress", "egress"), default=REQUIRED, sort=True),
     "ethertype": Attr(ethertype, default="IPv4", sort=True, filter_convert=ethertype),
     "protocol": Attr(protocol, sort=True),
-    "port_range_min": Attr(PORT_NUMBER, sort=True, filter_convert=int),
-    "port_range_max": Attr(PORT_NUMBER, sort=True, filter_convert=int),
+    "port_range_min": Attr(PORT_NUMBER, sort=True, filter_convert=column_integer),
+    "port_range_max": Attr(PORT_NUMBER, sort=True, filter_convert=column_integer),
     "remote_ip_prefix": Attr(remote_ip_prefix, sort=True),
     "remote_group_id": Attr(uuid_str(allow_none=True), sort=True),
     "normalized_cidr": Attr(post=False),
