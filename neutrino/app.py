@@ -142,16 +142,18 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
             Mount("/identity", routes=identity_api.routes(core.identity, settings),
                   middleware=nul_free_urls(lambda message: identity_api.keystone_error_response(
                       bad_request(message)))),
-            Mount("/networking", routes=networking_routes(core), middleware=nul_free_urls(neutron_bad_request)),
+            Mount("/networking", routes=networking_routes(core),
+                  middleware=nul_free_urls(neutron_bad_request)),
             Mount("/internal", routes=internal_api.routes(core.db, core.authenticate),
                   middleware=nul_free_urls(neutron_bad_request)),
             Mount("/lab", routes=[
                 *collection_routes(lab_api.collection(settings.host), core.db, core.authenticate, prefix="/v1"),
                 *lab_tools.routes(core.db, core.authenticate, settings.host),
             ], middleware=nul_free_urls(neutron_bad_request)),
-            # The dashboard stores nothing itself: what it is given goes to the APIs, which refuse it.
+            # The dashboard stores nothing itself: what it is given goes to the APIs.
             Mount("/dashboard", routes=dashboard_routes()),
-            Mount("/load-balancer", routes=octavia_api.routes(core.db, core.authenticate, settings.public_url),
+            Mount("/load-balancer",
+                  routes=octavia_api.routes(core.db, core.authenticate, settings.public_url),
                   middleware=nul_free_urls(lambda message: octavia_api.fault(400, message))),
         ],
         lifespan=lambda _app: chores(core.db),

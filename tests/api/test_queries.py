@@ -102,17 +102,21 @@ def test_bulk_create_is_all_or_nothing(api: Api) -> None:
 
 
 def feed_revision(api: Api) -> int:
-    snapshot = api.admin.http.get("/internal/v1/snapshot", headers={"X-Auth-Token": api.admin.token})
+    headers = {"X-Auth-Token": api.admin.token}
+    snapshot = api.admin.http.get("/internal/v1/snapshot", headers=headers)
     return int(snapshot.json()["revision"])
 
 
 def test_integer_filters_beyond_the_columns_are_400(api: Api) -> None:
     """PostgreSQL's INTEGER holds 32 bits and SQLite's 64: a larger filter is the client's error."""
     net = api.demo.create("networks", mtu=1450)
-    assert [n["id"] for n in api.demo.get("/networks", params={"mtu": "1450"}).json()["networks"]] == [net["id"]]
-    for collection, attribute in [("networks", "revision_number"), ("networks", "mtu"),
-                                  ("networks", "provider:segmentation_id"), ("subnets", "ip_version"),
-                                  ("security-group-rules", "port_range_min")]:
+    found = api.demo.get("/networks", params={"mtu": "1450"}).json()["networks"]
+    assert [n["id"] for n in found] == [net["id"]]
+    for collection, attribute in [
+        ("networks", "revision_number"), ("networks", "mtu"),
+        ("networks", "provider:segmentation_id"), ("subnets", "ip_version"),
+        ("security-group-rules", "port_range_min"),
+    ]:
         for value in ("2147483648", "-2147483649", "99999999999999999999"):
             response = api.admin.get(f"/{collection}", params={attribute: value})
             assert "is not in range" in error(response, 400, "InvalidInput"), (attribute, value)

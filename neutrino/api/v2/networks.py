@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from neutrino.api.v2.attrs import (
-    REQUIRED, Attr, boolean, cidr, column_integer, dict_of, ip_address, ip_or_cidr, list_of, mac_address, one_of,
-    ranged_int, standard, string, uuid_str,
+    REQUIRED, Attr, boolean, cidr, column_integer, dict_of, ip_address, ip_or_cidr, list_of,
+    mac_address, one_of, ranged_int, standard, string, uuid_str,
 )
 
 NETWORK = {

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from neutrino import errors
-from neutrino.api.v2.attrs import REQUIRED, Attr, column_integer, ip_or_cidr, one_of, ranged_int, standard, uuid_str
+from neutrino.api.v2.attrs import (
+    REQUIRED, Attr, column_integer, ip_or_cidr, one_of, ranged_int, standard, uuid_str,
+)
 
 ETHERTYPES = ("IPv4", "IPv6")
 
