@@ -418,11 +418,8 @@ def octavia_request(data: st.DataObject, world: World) -> Request:
             body(data, world, member, octavia_shape(fields, False)),
         )
     payload = body(data, world, member, octavia_shape(fields, True))
-    if (
-        collection == "loadbalancers"
-        and isinstance(payload.get(member), dict)
-        and data.draw(st.booleans())
-    ):
+    tree = collection == "loadbalancers" and isinstance(payload, dict) and member in payload
+    if tree and isinstance(payload[member], dict) and data.draw(st.booleans()):
         payload[member] |= populated_tree(data, world)
     return "POST", base, payload
 
