@@ -150,6 +150,7 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
                                    settings.pagination_max_limit, prefix="/v1"),
                 *lab_tools.routes(core.db, core.authenticate, settings.host),
             ]),
+            # The dashboard stores nothing itself: what it is given goes to the APIs.
             Mount("/dashboard", routes=dashboard_routes(dashboard)),
             Mount("/load-balancer", routes=octavia_api.routes(
                 core.db, core.authenticate, settings.public_url, settings.pagination_max_limit)),

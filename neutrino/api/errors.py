@@ -47,7 +47,7 @@ async def handle_neutron_error(_request: Request, exc: Exception) -> Response:
 
 
 # webob's names for the HTTP errors Neutron answers without an exception of its own
-HTTP_ERRORS = {401: "HTTPUnauthorized", 404: "HTTPNotFound", 405: "HTTPMethodNotAllowed",
+HTTP_ERRORS = {400: "HTTPBadRequest", 401: "HTTPUnauthorized", 404: "HTTPNotFound", 405: "HTTPMethodNotAllowed",
                408: "HTTPRequestTimeout", 409: "HTTPConflict", 413: "HTTPRequestEntityTooLarge",
                500: "HTTPInternalServerError", 503: "HTTPServiceUnavailable"}
 

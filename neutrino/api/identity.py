@@ -19,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from neutrino.api.text import load_json
 from neutrino.config import Settings
 from neutrino.context import Context
-from neutrino.errors import KeystoneError
+from neutrino.errors import InvalidInput, KeystoneError
 from neutrino.identity import Identity, TokenInfo
 from neutrino.identity.errors import bad_request, forbidden, not_found, unauthorized
 from neutrino.identity.policy import require_admin, require_self_or_admin
@@ -72,7 +73,7 @@ def keystone_exception_handler(
 
 
 # Keystone's titles of the answers api.middleware gives (Python 3.13 renamed 413's phrase)
-TITLES = {404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
+TITLES = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
           413: "Request Entity Too Large", 500: "Internal Server Error",
           503: "Service Unavailable"}
 
@@ -441,9 +442,11 @@ async def _json_body(request: Request) -> Any:
     if not raw:
         return None
     try:
-        return orjson.loads(raw)
+        return load_json(raw)
     except orjson.JSONDecodeError as exc:
         raise bad_request("The request body is not valid JSON.") from exc
+    except InvalidInput as refused:
+        raise bad_request(refused.msg) from None
 
 
 def _object(parent: Any, key: str) -> JSON:

@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Route
 
 from neutrino import errors
 from neutrino.api.errors import json_response
+from neutrino.api.text import load_json
 from neutrino.api.v2 import Authenticate
 from neutrino.context import Context
 from neutrino.db import Database
@@ -52,7 +53,7 @@ def routes(db: Database, authenticate: Authenticate) -> list[BaseRoute]:
     async def report(request: Request) -> Response:
         await agent(request)
         try:
-            body = orjson.loads(await request.body())
+            body = load_json(await request.body())
         except orjson.JSONDecodeError:
             raise errors.HTTPBadRequest("the report must be JSON") from None
         if not isinstance(body, dict):

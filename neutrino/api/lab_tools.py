@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from neutrino import errors
 from neutrino.api.errors import json_response
+from neutrino.api.text import load_json
 from neutrino.api.v2 import Authenticate
 from neutrino.api.v2.attrs import dict_of, list_of, string
 from neutrino.db import Database
@@ -38,7 +39,7 @@ def routes(db: Database, authenticate: Authenticate, host: str) -> list[BaseRout
 
     async def body_of(request: Request, shape: Any) -> dict[str, Any]:
         try:
-            body = orjson.loads(await request.body())
+            body = load_json(await request.body())
         except orjson.JSONDecodeError:
             raise errors.HTTPBadRequest("the body must be JSON") from None
         if not isinstance(body, dict):

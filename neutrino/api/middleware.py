@@ -2,6 +2,7 @@
 
 - Each response carries `X-Openstack-Request-Id: req-<uuid>`, as Neutron, Octavia and
   Keystone send it.
+- A path or query string holding NUL is refused with 400 (see api.text).
 - A body larger than `max_request_body_size` is refused with 413: at once when its
   Content-Length says so, as soon as the count passes the limit when it comes chunked.
 - A body that has not arrived `client_timeout` seconds after the application began to read it
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from neutrino.api.text import REFUSAL, url_holds_nul
 
 log = logging.getLogger("neutrino.api")
 access = logging.getLogger("neutrino.access")
@@ -109,6 +112,8 @@ class FrontDoor:
             return message
 
         try:
+            if url_holds_nul(scope):
+                raise Refused(400, f"Invalid URL: {REFUSAL}.")
             length = content_length(scope)
             if length is not None and length > self.max_body:
                 raise Refused(413, self.too_large)

@@ -28,6 +28,7 @@ from neutrino.api.errors import json_response
 from neutrino.api.octavia_shapes import (
     HEALTHMONITOR, L7POLICY, L7RULE, LISTENER, LOADBALANCER, MEMBER, POOL, QUOTA, Field, parse, parse_loadbalancer,
 )
+from neutrino.api.text import load_json
 from neutrino.api.v2 import Authenticate
 from neutrino.context import Context
 from neutrino.db import Database
@@ -70,7 +71,7 @@ def endpoint(authenticate: Authenticate, handler: Handler) -> Callable[[Request]
 
 async def body_of(request: Request) -> Any:
     try:
-        return orjson.loads(await request.body())
+        return load_json(await request.body())
     except orjson.JSONDecodeError:
         raise Invalid("Invalid input: the request body must be JSON.") from None
 

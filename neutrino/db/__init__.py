@@ -91,21 +91,35 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """One write transaction: committed on success, rolled back on any error."""
+        """One write transaction: committed on success, rolled back on any error. A write
+        begun inside another one on the same thread is part of it (a bulk create is all or
+        nothing)."""
+        outer = getattr(self._writing, "conn", None)
+        if outer is not None:
+            yield outer
+            return
         if not self.is_sqlite:
-            with self.engine.begin() as conn:
+            with self.engine.begin() as conn, self._joinable(conn):
                 conn.execute(LOCK_FEED_HEAD)
                 yield conn
         else:
             with self._write_lock:
                 self._writing.active = True
                 try:
-                    with self.engine.begin() as conn:
+                    with self.engine.begin() as conn, self._joinable(conn):
                         yield conn
                 finally:
                     self._writing.active = False
         for callback in self.on_commit:
             callback()
+
+    @contextmanager
+    def _joinable(self, conn: Connection) -> Iterator[None]:
+        self._writing.conn = conn
+        try:
+            yield
+        finally:
+            self._writing.conn = None
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -10,7 +10,7 @@ says where each service lives.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 from starlette.types import ASGIApp
@@ -58,7 +58,8 @@ class Http:
 
     async def send(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
         headers = {"X-Auth-Token": token} if token else {}
-        return await self.client.request(method, path, headers=headers, **kwargs)
+        # Paths are made of raw values (IDs, names from forms): each character is sent as itself.
+        return await self.client.request(method, quote(path), headers=headers, **kwargs)
 
     async def login(self, user: str, password: str, project: str | None, domain: str = "Default") -> httpx.Response:
         auth: dict[str, Any] = {"identity": {"methods": ["password"], "password": {"user": {

@@ -112,10 +112,33 @@ def test_bulk_create_is_all_or_nothing(api: Api) -> None:
     api.demo.create("subnets", network_id=net["id"], cidr="10.20.0.0/24", ip_version=4, enable_dhcp=False)
     ok = api.demo.post("/ports", json={"ports": [{"network_id": net["id"]}, {"network_id": net["id"]}]})
     assert ok.status_code == 201 and len(ok.json()["ports"]) == 2
+    revision = feed_revision(api)
     bad = api.demo.post("/ports", json={"ports": [{"network_id": net["id"]},
                                                   {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.20.0.2"}]}]})
     error(bad, 409, "IpAddressAlreadyAllocated")
     assert len(api.demo.get("/ports", params={"network_id": net["id"]}).json()["ports"]) == 2
+    assert feed_revision(api) == revision  # nothing was written: agents saw no port come and go
+
+
+def feed_revision(api: Api) -> int:
+    headers = {"X-Auth-Token": api.admin.token}
+    snapshot = api.admin.http.get("/internal/v1/snapshot", headers=headers)
+    return int(snapshot.json()["revision"])
+
+
+def test_integer_filters_beyond_the_columns_are_400(api: Api) -> None:
+    """PostgreSQL's INTEGER holds 32 bits and SQLite's 64: a larger filter is the client's error."""
+    net = api.demo.create("networks", mtu=1450)
+    found = api.demo.get("/networks", params={"mtu": "1450"}).json()["networks"]
+    assert [n["id"] for n in found] == [net["id"]]
+    for collection, attribute in [
+        ("networks", "revision_number"), ("networks", "mtu"),
+        ("networks", "provider:segmentation_id"), ("subnets", "ip_version"),
+        ("security-group-rules", "port_range_min"),
+    ]:
+        for value in ("2147483648", "-2147483649", "99999999999999999999"):
+            response = api.admin.get(f"/{collection}", params={attribute: value})
+            assert "is not in range" in error(response, 400, "InvalidInput"), (attribute, value)
 
 
 def test_bulk_create_takes_items_bare_or_wrapped(api: Api) -> None:

@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from neutrino import errors
 from neutrino.api.errors import json_response
+from neutrino.api.text import load_json
 from neutrino.api.v2.attrs import Attr, list_of, parse_body, tag
 from neutrino.api.v2.query import ListQuery, parse_list_query
 from neutrino.context import Context
@@ -68,7 +69,7 @@ async def read_json(request: Request) -> Any:
     if not raw:
         raise errors.BadRequest(resource="resource", msg="Request body required")
     try:
-        return orjson.loads(raw)
+        return load_json(raw)
     except orjson.JSONDecodeError as exc:
         raise errors.BadRequest(resource="resource", msg=f"Malformed JSON in request body: {exc}") from None
 
@@ -140,17 +141,13 @@ def collection_routes(collection: Collection, db: Database, authenticate: Authen
             raise errors.BadRequest(resource=c.member, msg=f"'{c.name}' must be a non-empty list")
         # Items come bare or wrapped in the member key, as Neutron accepts both.
         wrapped = [b if isinstance(b, dict) and c.member in b else {c.member: b} for b in bodies]
-        parsed = [parse_body(b, c.member, c.attributes, create=True, is_admin=ctx.is_admin) for b in wrapped]
-        created: list[dict[str, Any]] = []
-        try:
-            for values in parsed:
-                created.append(await run_in_threadpool(service.create, db, ctx, values))
-        except errors.NeutronError:
-            # All or nothing, as Neutron's bulk create.
-            for item in created:
-                await run_in_threadpool(service.delete, db, Context.admin(), item["id"])
-            raise
-        return json_response({c.name: created}, 201)
+        parsed = [parse_body(b, c.member, c.attributes, create=True, is_admin=ctx.is_admin)
+                  for b in wrapped]
+        return json_response({c.name: await run_in_threadpool(create_all, ctx, parsed)}, 201)
+
+    def create_all(ctx: Context, parsed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        with db.write():  # one transaction: all or nothing, as Neutron's bulk create
+            return [service.create(db, ctx, values) for values in parsed]
 
     async def member(request: Request) -> Response:
         ctx = await authenticate(request)

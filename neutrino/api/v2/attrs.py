@@ -90,6 +90,11 @@ def ranged_int(low: int, high: int, allow_none: bool = False) -> Converter:
     return convert
 
 
+# A filter on an integer column: a value PostgreSQL's INTEGER cannot hold is a 400, not a
+# database error (SQLite's limit, 64 bits, is wider).
+column_integer = ranged_int(-2**31, 2**31 - 1)
+
+
 def uuid_str(allow_none: bool = False) -> Converter:
     def convert(value: Any) -> Any:
         if value is None and allow_none:
@@ -230,7 +235,7 @@ def standard(name_put: bool = True) -> dict[str, Attr]:
         "tenant_id": Attr(project_id, sort=True),
         "created_at": Attr(post=False, filter=False),
         "updated_at": Attr(post=False, filter=False),
-        "revision_number": Attr(post=False, filter_convert=int),
+        "revision_number": Attr(post=False, filter_convert=column_integer),
         "tags": Attr(post=False, filter=False),
     }
 

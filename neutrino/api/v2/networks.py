@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from neutrino.api.v2.attrs import (
-    REQUIRED, Attr, boolean, cidr, dict_of, integer, ip_address, ip_or_cidr, list_of, mac_address,
-    none_as_empty, one_of, ranged_int, standard, string, uuid_str,
+    REQUIRED, Attr, boolean, cidr, column_integer, dict_of, integer, ip_address, ip_or_cidr,
+    list_of, mac_address, none_as_empty, one_of, ranged_int, standard, string, uuid_str,
 )
 from neutrino.api.v2.extra_dhcp_opts import extra_dhcp_opts
 
@@ -13,14 +13,14 @@ NETWORK = {
     "admin_state_up": Attr(boolean, default=True, put=True, sort=True),
     "shared": Attr(boolean, put=True, sort=True),
     "router:external": Attr(boolean, put=True),
-    "mtu": Attr(ranged_int(0, 2**31 - 1), put=True, sort=True, filter_convert=int),
+    "mtu": Attr(ranged_int(0, 2**31 - 1), put=True, sort=True, filter_convert=column_integer),
     "status": Attr(post=False, sort=True),
     "subnets": Attr(post=False),
     "port_security_enabled": Attr(boolean, put=True),
     "provider:network_type": Attr(one_of("flat", "vlan", "vxlan"), put=True, admin_only=True),
     "provider:physical_network": Attr(string(64, allow_none=True), put=True, admin_only=True),
     "provider:segmentation_id": Attr(ranged_int(1, 2**24 - 1, allow_none=True), put=True, admin_only=True,
-                                     filter_convert=int),
+                                     filter_convert=column_integer),
 }
 
 HOST_ROUTE = dict_of({"destination": (cidr, True), "nexthop": (ip_address(), True)})
@@ -34,7 +34,7 @@ def ip_version(value: object) -> int:
 SUBNET = {
     **standard(),
     "network_id": Attr(uuid_str(), default=REQUIRED, sort=True),
-    "ip_version": Attr(ip_version, default=REQUIRED, sort=True, filter_convert=int),
+    "ip_version": Attr(ip_version, default=REQUIRED, sort=True, filter_convert=column_integer),
     "cidr": Attr(cidr, default=REQUIRED, sort=True),
     "gateway_ip": Attr(ip_address(allow_none=True), put=True, sort=True),
     "allocation_pools": Attr(list_of(POOL), put=True, filter=False),

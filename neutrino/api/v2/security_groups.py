@@ -7,14 +7,7 @@ from typing import Any
 
 from neutrino import errors
 from neutrino.api.v2.attrs import (
-    REQUIRED,
-    Attr,
-    ip_or_cidr,
-    one_of,
-    ranged_int,
-    standard,
-    string,
-    uuid_str,
+    REQUIRED, Attr, column_integer, ip_or_cidr, one_of, ranged_int, standard, string, uuid_str,
 )
 
 ETHERTYPES = ("IPv4", "IPv6")
@@ -64,8 +57,8 @@ SECURITY_GROUP_RULE = {
     "direction": Attr(one_of("ingress", "egress"), default=REQUIRED, sort=True),
     "ethertype": Attr(ethertype, default="IPv4", sort=True, filter_convert=ethertype),
     "protocol": Attr(protocol, sort=True),
-    "port_range_min": Attr(port_number, sort=True, filter_convert=int),
-    "port_range_max": Attr(port_number, sort=True, filter_convert=int),
+    "port_range_min": Attr(port_number, sort=True, filter_convert=column_integer),
+    "port_range_max": Attr(port_number, sort=True, filter_convert=column_integer),
     "remote_ip_prefix": Attr(remote_ip_prefix, sort=True),
     "remote_group_id": Attr(string(allow_none=True), sort=True),  # unknown: 404, UUID or not
     "normalized_cidr": Attr(post=False),
