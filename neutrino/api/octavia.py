@@ -26,7 +26,17 @@ from starlette.routing import BaseRoute, Route
 from neutrino import errors
 from neutrino.api.errors import json_response
 from neutrino.api.octavia_shapes import (
-    HEALTHMONITOR, L7POLICY, L7RULE, LISTENER, LOADBALANCER, MEMBER, POOL, QUOTA, Field, parse, parse_loadbalancer,
+    HEALTHMONITOR,
+    L7POLICY,
+    L7RULE,
+    LISTENER,
+    LOADBALANCER,
+    MEMBER,
+    POOL,
+    QUOTA,
+    Field,
+    parse,
+    parse_loadbalancer,
 )
 from neutrino.api.text import load_json
 from neutrino.api.v2 import Authenticate

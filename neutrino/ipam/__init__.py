@@ -20,6 +20,7 @@ a pool and so never allocated.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import random
 from collections.abc import Iterable, Iterator
 
@@ -85,7 +86,7 @@ def parse_pools(net: Network, raw: Iterable[dict[str, str]], gateway: Address | 
                 error_message=f"The allocation pool {start}-{end} spans beyond the subnet cidr {net}")
         pools.append((start, end))
     pools.sort()
-    for (a_start, a_end), (b_start, b_end) in zip(pools, pools[1:], strict=False):
+    for (a_start, a_end), (b_start, b_end) in itertools.pairwise(pools):
         if int(b_start) <= int(a_end):
             raise errors.OverlappingAllocationPools(pool_1=f"{a_start}-{a_end}", pool_2=f"{b_start}-{b_end}", subnet_cidr=str(net))
     if gateway is not None:

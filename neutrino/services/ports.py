@@ -8,7 +8,18 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement, Connection, Row, String, and_, bindparam, delete, exists, insert, or_, select, update,
+    ColumnElement,
+    Connection,
+    Row,
+    String,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    or_,
+    select,
+    update,
 )
 
 from neutrino import errors, ipam

@@ -7,7 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.api.l3 import Topology, add_interface, external_network, private_subnet, remove_interface, routed_topology
+from tests.api.l3 import (
+    Topology,
+    add_interface,
+    external_network,
+    private_subnet,
+    remove_interface,
+    routed_topology,
+)
 from tests.conftest import Api
 from tests.conftest import expect_error as error
 

@@ -18,7 +18,7 @@ def make(api: Api, *names_: str) -> list[dict]:
 
 
 def test_filters_or_and_booleans(api: Api) -> None:
-    a, b, c = make(api, "a", "b", "c")
+    _a, b, c = make(api, "a", "b", "c")
     api.demo.put(f"/networks/{c['id']}", json={"network": {"admin_state_up": False}})
     assert sorted(names(api.demo.get("/networks", params=[("name", "a"), ("name", "c")]))) == ["a", "c"]
     assert names(api.demo.get("/networks", params={"admin_state_up": "false"})) == ["c"]

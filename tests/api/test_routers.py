@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from tests.api.l3 import add_interface, external_network, private_subnet, remove_interface, routed_topology
+from tests.api.l3 import (
+    add_interface,
+    external_network,
+    private_subnet,
+    remove_interface,
+    routed_topology,
+)
 from tests.conftest import Api
 from tests.conftest import expect_error as error
 
@@ -42,7 +48,7 @@ def test_s2_router_connects_two_subnets(api: Api) -> None:
 
 def test_interface_rules(api: Api) -> None:
     router = api.demo.create("routers", name="r")
-    net, sub = private_subnet(api.demo, "10.1.0.0/24")
+    _net, sub = private_subnet(api.demo, "10.1.0.0/24")
     assert add_interface(api.demo, router["id"], subnet_id=sub["id"]).status_code == 200
     again = add_interface(api.demo, router["id"], subnet_id=sub["id"])
     assert "already has a port on subnet" in error(again, 400, "BadRequest")

@@ -7,7 +7,7 @@ shared by the module (one per backend): every test uses its own names and ranges
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
 import pytest
 from openstack import exceptions
@@ -41,7 +41,7 @@ class GetCounter:
         self.urls: list[str] = []
         self.original = proxy.get
 
-    def __enter__(self) -> GetCounter:
+    def __enter__(self) -> Self:
         def counting(url: str, *args: Any, **kwargs: Any) -> Any:
             self.urls.append(url)
             return self.original(url, *args, **kwargs)

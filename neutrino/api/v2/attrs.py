@@ -118,9 +118,7 @@ def ip_address(allow_none: bool = False) -> Converter:
         if value is None and allow_none:
             return None
         try:
-            if not isinstance(value, str):
-                raise ValueError
-            return str(ipaddress.ip_address(value))
+            return str(ipaddress.ip_address(value if isinstance(value, str) else ""))
         except ValueError:
             raise invalid(f"'{value}' is not a valid IP address") from None
 
@@ -142,12 +140,11 @@ def cidr(value: Any) -> str:
 
 def ip_or_cidr(value: Any) -> str:
     """An address or a prefix (allowed address pairs, remote_ip_prefix)."""
+    text = value if isinstance(value, str) else ""
     try:
-        if not isinstance(value, str):
-            raise ValueError
-        if "/" in value:
-            return str(ipaddress.ip_network(value, strict=False))
-        return str(ipaddress.ip_address(value))
+        if "/" in text:
+            return str(ipaddress.ip_network(text, strict=False))
+        return str(ipaddress.ip_address(text))
     except ValueError:
         raise invalid(f"'{value}' is not a valid IP address or CIDR") from None
 

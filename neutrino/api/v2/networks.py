@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 from neutrino.api.v2.attrs import (
-    REQUIRED, Attr, boolean, cidr, column_integer, dict_of, integer, ip_address, ip_or_cidr,
-    list_of, mac_address, none_as_empty, one_of, ranged_int, standard, string, uuid_str,
+    REQUIRED,
+    Attr,
+    boolean,
+    cidr,
+    column_integer,
+    dict_of,
+    integer,
+    ip_address,
+    ip_or_cidr,
+    list_of,
+    mac_address,
+    none_as_empty,
+    one_of,
+    ranged_int,
+    standard,
+    string,
+    uuid_str,
 )
 from neutrino.api.v2.extra_dhcp_opts import extra_dhcp_opts
 

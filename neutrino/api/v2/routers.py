@@ -7,7 +7,15 @@ from typing import Any
 from neutrino import errors
 from neutrino.api.v2 import Action
 from neutrino.api.v2.attrs import (
-    REQUIRED, Attr, boolean, dict_of, ip_address, list_of, none_as_empty, standard, uuid_str,
+    REQUIRED,
+    Attr,
+    boolean,
+    dict_of,
+    ip_address,
+    list_of,
+    none_as_empty,
+    standard,
+    uuid_str,
 )
 from neutrino.api.v2.networks import FIXED_IP, HOST_ROUTE
 from neutrino.context import Context

@@ -7,7 +7,15 @@ from typing import Any
 
 from neutrino import errors
 from neutrino.api.v2.attrs import (
-    REQUIRED, Attr, column_integer, ip_or_cidr, one_of, ranged_int, standard, string, uuid_str,
+    REQUIRED,
+    Attr,
+    column_integer,
+    ip_or_cidr,
+    one_of,
+    ranged_int,
+    standard,
+    string,
+    uuid_str,
 )
 
 ETHERTYPES = ("IPv4", "IPv6")
