@@ -72,16 +72,31 @@ def rss_mib(pid: int) -> float:
 class Server:
     """A fresh `neutrino serve` (without an agent unless `extra` says otherwise), logged in as admin."""
 
-    def __init__(self, state_dir: Path, database_url: str | None, extra: tuple[str, ...] = ("--no-agent",)) -> None:
+    def __init__(
+        self, state_dir: Path, database_url: str | None, extra: tuple[str, ...] = ("--no-agent",)
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        args = [str(BIN / "neutrino"), "serve", "--bind", f"127.0.0.1:{self.port}", "--state-dir", str(state_dir),
-                "--log-level", "warning", *extra]
+        args = [
+            str(BIN / "neutrino"),
+            "serve",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--state-dir",
+            str(state_dir),
+            "--log-level",
+            "warning",
+            *extra,
+        ]
         if database_url:
             args += ["--database-url", database_url]
         started = time.perf_counter()
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        env={**os.environ, "NEUTRINO_ADMIN_PASSWORD": "bench"})
+        self.process = subprocess.Popen(
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "NEUTRINO_ADMIN_PASSWORD": "bench"},
+        )
         while True:
             try:
                 if httpx.get(self.url + "/healthz", timeout=0.5).status_code == 200:
@@ -95,13 +110,29 @@ class Server:
         self.token = self.login(clouds["neutrino-admin"]["auth"])
 
     def login(self, auth: dict[str, str]) -> str:
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": auth["username"], "domain": {"name": "Default"}, "password": auth["password"]}}},
-            "scope": {"project": {"name": auth["project_name"], "domain": {"name": "Default"}}}}}
-        return httpx.post(self.url + "/identity/v3/auth/tokens", json=body).headers["X-Subject-Token"]
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {
+                            "name": auth["username"],
+                            "domain": {"name": "Default"},
+                            "password": auth["password"],
+                        }
+                    },
+                },
+                "scope": {"project": {"name": auth["project_name"], "domain": {"name": "Default"}}},
+            }
+        }
+        return httpx.post(self.url + "/identity/v3/auth/tokens", json=body).headers[
+            "X-Subject-Token"
+        ]
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url + "/networking/v2.0", headers={"X-Auth-Token": self.token}, timeout=60)
+        return httpx.Client(
+            base_url=self.url + "/networking/v2.0", headers={"X-Auth-Token": self.token}, timeout=60
+        )
 
     def stop(self) -> None:
         self.process.terminate()
@@ -179,52 +210,110 @@ def timed_calls(server: Server, calls: list[Call], concurrency: int) -> dict[str
         list(pool.map(one, calls))
     wall = time.perf_counter() - started
     count = len(calls)
-    return {"per_second": round(count / wall, 1), "p50_ms": round(percentile(samples, 50) * 1000, 2),
-            "p99_ms": round(percentile(samples, 99) * 1000, 2), "count": count, "concurrency": concurrency}
+    return {
+        "per_second": round(count / wall, 1),
+        "p50_ms": round(percentile(samples, 50) * 1000, 2),
+        "p99_ms": round(percentile(samples, 99) * 1000, 2),
+        "count": count,
+        "concurrency": concurrency,
+    }
 
 
-def timed_creates(server: Server, path: str, body: dict[str, Any], count: int, concurrency: int) -> dict[str, float]:
+def timed_creates(
+    server: Server, path: str, body: dict[str, Any], count: int, concurrency: int
+) -> dict[str, float]:
     return timed_calls(server, [("POST", path, body)] * count, concurrency)
 
 
 def l3_benchmarks(server: Server, count: int = 1000) -> dict[str, Any]:
     """Floating IP create and associate at concurrency 8; router add-interface latency."""
     with server.client() as client:
+
         def create(collection: str, member: str, **body: Any) -> dict[str, Any]:
             response = client.post(f"/{collection}", json={member: body})
             response.raise_for_status()
             return response.json()[member]
 
-        ext = create("networks", "network", name="bench-ext", **{
-            "router:external": True, "provider:network_type": "flat", "provider:physical_network": "default"})
-        create("subnets", "subnet", network_id=ext["id"], cidr="172.24.0.0/16", ip_version=4, enable_dhcp=False)
+        ext = create(
+            "networks",
+            "network",
+            name="bench-ext",
+            **{
+                "router:external": True,
+                "provider:network_type": "flat",
+                "provider:physical_network": "default",
+            },
+        )
+        create(
+            "subnets",
+            "subnet",
+            network_id=ext["id"],
+            cidr="172.24.0.0/16",
+            ip_version=4,
+            enable_dhcp=False,
+        )
         net = create("networks", "network", name="bench-vms")
-        sub = create("subnets", "subnet", network_id=net["id"], cidr="10.200.0.0/16", ip_version=4, enable_dhcp=False)
-        router = create("routers", "router", name="bench", external_gateway_info={"network_id": ext["id"]})
-        client.put(f"/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]}).raise_for_status()
+        sub = create(
+            "subnets",
+            "subnet",
+            network_id=net["id"],
+            cidr="10.200.0.0/16",
+            ip_version=4,
+            enable_dhcp=False,
+        )
+        router = create(
+            "routers", "router", name="bench", external_gateway_info={"network_id": ext["id"]}
+        )
+        client.put(
+            f"/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]}
+        ).raise_for_status()
         ports = []
         while len(ports) < count:
-            batch = client.post("/ports", json={"ports": [{"network_id": net["id"]}] * min(500, count - len(ports))})
+            batch = client.post(
+                "/ports", json={"ports": [{"network_id": net["id"]}] * min(500, count - len(ports))}
+            )
             batch.raise_for_status()
             ports.extend(batch.json()["ports"])
     result: dict[str, Any] = {
-        "floatingip_create_c8": timed_creates(server, "/floatingips", {"floatingip": {"floating_network_id": ext["id"]}},
-                                              count, 8)}
+        "floatingip_create_c8": timed_creates(
+            server, "/floatingips", {"floatingip": {"floating_network_id": ext["id"]}}, count, 8
+        )
+    }
     with server.client() as client:
-        fips = client.get("/floatingips", params={"fields": "id", "floating_network_id": ext["id"]}).json()["floatingips"]
-    result["floatingip_associate_c8"] = timed_calls(server, [
-        ("PUT", f"/floatingips/{fip['id']}", {"floatingip": {"port_id": port["id"]}}) for fip, port in zip(fips, ports)], 8)
+        fips = client.get(
+            "/floatingips", params={"fields": "id", "floating_network_id": ext["id"]}
+        ).json()["floatingips"]
+    result["floatingip_associate_c8"] = timed_calls(
+        server,
+        [
+            ("PUT", f"/floatingips/{fip['id']}", {"floatingip": {"port_id": port["id"]}})
+            for fip, port in zip(fips, ports)
+        ],
+        8,
+    )
     subnets = []
     with server.client() as client:
         for i in range(50):
             net = create("networks", "network", name=f"bench-if-{i}")
-            subnets.append(create("subnets", "subnet", network_id=net["id"], cidr=f"10.201.{i}.0/24", ip_version=4))
-    result["router_add_interface_c1"] = timed_calls(server, [
-        ("PUT", f"/routers/{router['id']}/add_router_interface", {"subnet_id": s["id"]}) for s in subnets], 1)
+            subnets.append(
+                create(
+                    "subnets", "subnet", network_id=net["id"], cidr=f"10.201.{i}.0/24", ip_version=4
+                )
+            )
+    result["router_add_interface_c1"] = timed_calls(
+        server,
+        [
+            ("PUT", f"/routers/{router['id']}/add_router_interface", {"subnet_id": s["id"]})
+            for s in subnets
+        ],
+        1,
+    )
     return result
 
 
-def timed_gets(client: httpx.Client, path: str, params: dict[str, Any], repeat: int = 10) -> dict[str, float]:
+def timed_gets(
+    client: httpx.Client, path: str, params: dict[str, Any], repeat: int = 10
+) -> dict[str, float]:
     samples = []
     for _ in range(repeat):
         started = time.perf_counter()
@@ -237,34 +326,59 @@ def timed_gets(client: httpx.Client, path: str, params: dict[str, Any], repeat: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database-url")
-    parser.add_argument("--ports", type=int, default=10000, help="ports present for the list benchmark")
+    parser.add_argument(
+        "--ports", type=int, default=10000, help="ports present for the list benchmark"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp) / "state", args.database_url)
         try:
             time.sleep(1)
-            result: dict[str, Any] = {"benchmark": "api", "database": "postgresql" if args.database_url else "sqlite",
-                                      "cold_start_s": round(server.cold_start_s, 3),
-                                      "idle_rss_mib": round(rss_mib(server.process.pid), 1)}
+            result: dict[str, Any] = {
+                "benchmark": "api",
+                "database": "postgresql" if args.database_url else "sqlite",
+                "cold_start_s": round(server.cold_start_s, 3),
+                "idle_rss_mib": round(rss_mib(server.process.pid), 1),
+            }
             with server.client() as client:
-                project = httpx.get(server.url + "/identity/v3/auth/tokens", headers={
-                    "X-Auth-Token": server.token, "X-Subject-Token": server.token}).json()["token"]["project"]["id"]
-                unlimited = {resource: -1 for resource in ("network", "subnet", "port", "router", "floatingip")}
+                project = httpx.get(
+                    server.url + "/identity/v3/auth/tokens",
+                    headers={"X-Auth-Token": server.token, "X-Subject-Token": server.token},
+                ).json()["token"]["project"]["id"]
+                unlimited = {
+                    resource: -1
+                    for resource in ("network", "subnet", "port", "router", "floatingip")
+                }
                 client.put(f"/quotas/{project}", json={"quota": unlimited}).raise_for_status()
-                net = client.post("/networks", json={"network": {"name": "bench"}}).json()["network"]
-                client.post("/subnets", json={"subnet": {"network_id": net["id"], "cidr": "10.0.0.0/16",
-                                                          "ip_version": 4, "enable_dhcp": False}})
+                net = client.post("/networks", json={"network": {"name": "bench"}}).json()[
+                    "network"
+                ]
+                client.post(
+                    "/subnets",
+                    json={
+                        "subnet": {
+                            "network_id": net["id"],
+                            "cidr": "10.0.0.0/16",
+                            "ip_version": 4,
+                            "enable_dhcp": False,
+                        }
+                    },
+                )
             port = {"port": {"network_id": net["id"]}}
             result["port_create_c1"] = timed_creates(server, "/ports", port, 300, 1)
             result["port_create_c8"] = timed_creates(server, "/ports", port, 1000, 8)
-            result["network_create_c8"] = timed_creates(server, "/networks", {"network": {"name": "n"}}, 300, 8)
+            result["network_create_c8"] = timed_creates(
+                server, "/networks", {"network": {"name": "n"}}, 300, 8
+            )
             have = 1300
             if args.ports > have:
                 # Bulk creates fill the list benchmark quickly.
                 with server.client() as client:
                     while have < args.ports:
                         batch = min(500, args.ports - have)
-                        client.post("/ports", json={"ports": [{"network_id": net["id"]}] * batch}).raise_for_status()
+                        client.post(
+                            "/ports", json={"ports": [{"network_id": net["id"]}] * batch}
+                        ).raise_for_status()
                         have += batch
             with server.client() as client:
                 total = len(client.get("/ports", params={"fields": "id"}).json()["ports"])

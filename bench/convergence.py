@@ -25,19 +25,37 @@ from neutrino.agent.drivers.netns import NETNS_DIR
 
 def measure(api: Api, runs: int) -> dict[str, Any]:
     net = api.post("/networking/v2.0/networks", {"network": {"name": "bench"}})
-    api.post("/networking/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.123.0.0/16",
-                                                       "ip_version": 4}})
-    probe_group = api.post("/networking/v2.0/security-groups", {"security_group": {"name": "probe"}})
-    peer = api.post("/lab/v1/instances", {"instance": {"name": "peer", "networks": [
-        {"network_id": net["id"], "fixed_ip": "10.123.0.5"}]}})
+    api.post(
+        "/networking/v2.0/subnets",
+        {"subnet": {"network_id": net["id"], "cidr": "10.123.0.0/16", "ip_version": 4}},
+    )
+    probe_group = api.post(
+        "/networking/v2.0/security-groups", {"security_group": {"name": "probe"}}
+    )
+    peer = api.post(
+        "/lab/v1/instances",
+        {
+            "instance": {
+                "name": "peer",
+                "networks": [{"network_id": net["id"], "fixed_ip": "10.123.0.5"}],
+            }
+        },
+    )
     peer = api.wait(f"/lab/v1/instances/{peer['id']}", "status", "ACTIVE")
     prober = Prober(peer["netns"])
 
     plugged = []
     for run in range(runs):
         address = f"10.123.1.{run + 10}"
-        vm = api.post("/lab/v1/instances", {"instance": {"name": f"vm{run}", "networks": [
-            {"network_id": net["id"], "fixed_ip": address}]}})
+        vm = api.post(
+            "/lab/v1/instances",
+            {
+                "instance": {
+                    "name": f"vm{run}",
+                    "networks": [{"network_id": net["id"], "fixed_ip": address}],
+                }
+            },
+        )
         returned = time.monotonic()
         plugged.append(prober.first_reply(address) - returned)
         if run < runs - 1:
@@ -48,20 +66,33 @@ def measure(api: Api, runs: int) -> dict[str, Any]:
 
     # The last instance stays as the target; the peer moves to a group the default one does not trust.
     port_id = peer["port_ids"][0]
-    api.http.put(f"/networking/v2.0/ports/{port_id}", json={"port": {"security_groups": [probe_group["id"]]}})
+    api.http.put(
+        f"/networking/v2.0/ports/{port_id}", json={"port": {"security_groups": [probe_group["id"]]}}
+    )
     target = f"10.123.1.{runs - 1 + 10}"
     while True:
         try:
             prober.first_reply(target, timeout=0.05)
         except TimeoutError:
             break
-    default = next(g for g in api.http.get("/networking/v2.0/security-groups").json()["security_groups"]
-                   if g["name"] == "default")
+    default = next(
+        g
+        for g in api.http.get("/networking/v2.0/security-groups").json()["security_groups"]
+        if g["name"] == "default"
+    )
     rules = []
     for _ in range(runs):
-        rule = api.post("/networking/v2.0/security-group-rules", {"security_group_rule": {
-            "security_group_id": default["id"], "direction": "ingress", "protocol": "icmp",
-            "remote_ip_prefix": "10.123.0.5/32"}})
+        rule = api.post(
+            "/networking/v2.0/security-group-rules",
+            {
+                "security_group_rule": {
+                    "security_group_id": default["id"],
+                    "direction": "ingress",
+                    "protocol": "icmp",
+                    "remote_ip_prefix": "10.123.0.5/32",
+                }
+            },
+        )
         returned = time.monotonic()
         rules.append(prober.first_reply(target) - returned)
         api.http.delete(f"/networking/v2.0/security-group-rules/{rule['id']}")
@@ -70,7 +101,10 @@ def measure(api: Api, runs: int) -> dict[str, Any]:
                 prober.first_reply(target, timeout=0.05)
             except TimeoutError:
                 break
-    return {"port_plugged_reachable": latencies(plugged), "security_group_rule_added": latencies(rules)}
+    return {
+        "port_plugged_reachable": latencies(plugged),
+        "security_group_rule_added": latencies(rules),
+    }
 
 
 def main() -> None:

@@ -35,8 +35,9 @@ class Prober:
         worker = NetnsThread(netns)
         # Resolve a neighbour that just appeared in milliseconds, not in seconds.
         worker.call(lambda: Path("/proc/sys/net/ipv4/neigh/eth0/retrans_time_ms").write_text("5"))
-        self.sock = worker.call(lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW,
-                                                      socket.IPPROTO_ICMP))
+        self.sock = worker.call(
+            lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        )
         worker.close()
         self.sock.settimeout(0.005)
         self.ident = secrets.randbelow(0xFFFF)
@@ -49,8 +50,9 @@ class Prober:
         while time.monotonic() < deadline:
             seq += 1
             header = struct.pack("!BBHHH", 8, 0, 0, self.ident, seq)
-            self.sock.sendto(header[:2] + struct.pack("!H", _checksum(header)) + header[4:],
-                             (address, 0))
+            self.sock.sendto(
+                header[:2] + struct.pack("!H", _checksum(header)) + header[4:], (address, 0)
+            )
             try:
                 while True:
                     data, (source, _) = self.sock.recvfrom(1500)
@@ -78,10 +80,13 @@ def bench_convergence(host: HostConfig, state_dir: Path, runs: int) -> dict[str,
     target_port = models.port(net, sub, "10.50.0.11", security_groups=[closed["id"]])
     prober_vm = models.instance("prober", host.name, prober_port)
     target_vm = models.instance("target", host.name, target_port)
-    model = models.snapshot(networks=[net], subnets=[sub], security_groups=[sg, closed],
-                            ports=[models.dhcp_port(net, sub, "10.50.0.2", host=host.name),
-                                   prober_port, target_port],
-                            instances=[prober_vm, target_vm])
+    model = models.snapshot(
+        networks=[net],
+        subnets=[sub],
+        security_groups=[sg, closed],
+        ports=[models.dhcp_port(net, sub, "10.50.0.2", host=host.name), prober_port, target_port],
+        instances=[prober_vm, target_vm],
+    )
     try:
         agent.sync(model)
         prober_ns = names.instance_netns(host, prober_vm["id"])
@@ -124,18 +129,33 @@ def bench_resync(host: HostConfig, state_dir: Path, count: int) -> dict[str, Any
     net = models.network("flat")
     sub = models.subnet(net, "10.60.0.0/16")
     sg = models.default_security_group()
-    ports = [models.port(net, sub, f"10.60.{i // 250}.{i % 250 + 3}", host=host.name,
-                         device_owner="compute:nova", security_groups=[sg["id"]])
-             for i in range(count)]
-    model = models.snapshot(networks=[net], subnets=[sub], security_groups=[sg],
-                            ports=[models.dhcp_port(net, sub, "10.60.0.2", host=host.name),
-                                   *ports])
+    ports = [
+        models.port(
+            net,
+            sub,
+            f"10.60.{i // 250}.{i % 250 + 3}",
+            host=host.name,
+            device_owner="compute:nova",
+            security_groups=[sg["id"]],
+        )
+        for i in range(count)
+    ]
+    model = models.snapshot(
+        networks=[net],
+        subnets=[sub],
+        security_groups=[sg],
+        ports=[models.dhcp_port(net, sub, "10.60.0.2", host=host.name), *ports],
+    )
     try:
         agent.sync(models.snapshot())  # the host namespace, before any tap
         sock = agent.links.socket(host.netns)
         for port in ports:  # a veth stands in for a VM's tap
-            sock.link("add", ifname=names.tap(port["id"]), kind="veth",
-                      peer={"ifname": f"vm{port['id'][:11]}"})
+            sock.link(
+                "add",
+                ifname=names.tap(port["id"]),
+                kind="veth",
+                peer={"ifname": f"vm{port['id'][:11]}"},
+            )
         started = time.perf_counter()
         first = agent.sync(model)
         scratch = time.perf_counter() - started
@@ -160,10 +180,12 @@ def main() -> None:
     prefix = f"bn{secrets.token_hex(3)}-"
     try:
         with tempfile.TemporaryDirectory() as state:
-            result = bench_convergence(HostConfig.isolated("conv", prefix=prefix),
-                                       Path(state) / "conv", args.runs)
-            result["resync"] = bench_resync(HostConfig.isolated("scale", prefix=prefix),
-                                            Path(state) / "scale", args.ports)
+            result = bench_convergence(
+                HostConfig.isolated("conv", prefix=prefix), Path(state) / "conv", args.runs
+            )
+            result["resync"] = bench_resync(
+                HostConfig.isolated("scale", prefix=prefix), Path(state) / "scale", args.ports
+            )
     finally:
         remove_namespaces(prefix)
     print(json.dumps(result, indent=2))

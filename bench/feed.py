@@ -28,9 +28,19 @@ def append(db: Database, first: int, count: int, resources: int) -> None:
     """`count` port updates from revision `first` on, each on a random one of `resources` ports."""
     moment = common.now()
     with db.write() as conn:
-        conn.execute(insert(schema.changes), [
-            {"revision": first + i, "resource_type": "port", "resource_id": f"port-{random.randrange(resources)}",
-             "op": "update", "at": moment} for i in range(count)])
+        conn.execute(
+            insert(schema.changes),
+            [
+                {
+                    "revision": first + i,
+                    "resource_type": "port",
+                    "resource_id": f"port-{random.randrange(resources)}",
+                    "op": "update",
+                    "at": moment,
+                }
+                for i in range(count)
+            ],
+        )
         conn.execute(update(schema.feed_head).values(revision=first + count - 1))
 
 
@@ -55,12 +65,23 @@ def main() -> None:
         with db.read() as conn:
             left = conn.execute(select(func.count()).select_from(schema.changes)).scalar_one()
         db.dispose()
-    print(json.dumps({
-        "benchmark": "feed", "changes": args.changes, "resources": args.resources,
-        "first_pass": {"seconds": round(first_seconds, 3), "removed": first},
-        "pass_after_new_changes": {"changes": args.since, "ms": round(later_seconds * 1000, 1), "removed": later},
-        "entries_left": left,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "feed",
+                "changes": args.changes,
+                "resources": args.resources,
+                "first_pass": {"seconds": round(first_seconds, 3), "removed": first},
+                "pass_after_new_changes": {
+                    "changes": args.since,
+                    "ms": round(later_seconds * 1000, 1),
+                    "removed": later,
+                },
+                "entries_left": left,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -44,11 +44,13 @@ from neutrino.lab.tutorial import Tutorial
 from neutrino.plan import HostConfig, compile_host, names
 
 # Answers each connection with its name, then echoes.
-SERVER = ("import socket,sys,threading\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
-          "s.bind(('0.0.0.0',7));s.listen(512)\n"
-          "def serve(c):\n try:\n  c.sendall(sys.argv[1].encode()+b'\\n')\n  while (d:=c.recv(64)): c.sendall(d)\n"
-          " except OSError:\n  pass\n"
-          "while True:\n c,_=s.accept();threading.Thread(target=serve,args=(c,),daemon=True).start()\n")
+SERVER = (
+    "import socket,sys,threading\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+    "s.bind(('0.0.0.0',7));s.listen(512)\n"
+    "def serve(c):\n try:\n  c.sendall(sys.argv[1].encode()+b'\\n')\n  while (d:=c.recv(64)): c.sendall(d)\n"
+    " except OSError:\n  pass\n"
+    "while True:\n c,_=s.accept();threading.Thread(target=serve,args=(c,),daemon=True).start()\n"
+)
 
 
 class Outside:
@@ -86,7 +88,9 @@ class Outside:
         self.worker.close()
 
 
-def echo_until_lost(sock: socket.socket, after: Callable[[], None], seconds: float = 1.0) -> tuple[float, float]:
+def echo_until_lost(
+    sock: socket.socket, after: Callable[[], None], seconds: float = 1.0
+) -> tuple[float, float]:
     """Echo a byte every ms on `sock`, call `after` in between; (when it returned, the last echo)."""
     sock.settimeout(1.0)
     last = time.monotonic()
@@ -110,9 +114,26 @@ def echo_until_lost(sock: socket.socket, after: Callable[[], None], seconds: flo
 
 def bench_convergence(state: Path, prefix: str, runs: int) -> dict[str, Any]:
     bind = f"127.0.0.1:{20000 + secrets.randbelow(20000)}"
-    server = subprocess.Popen([sys.executable, "-m", "neutrino", "serve", "--bind", bind, "--state-dir", str(state),
-                               "--host", "bench", "--netns-prefix", prefix, "--log-level", "warning"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "neutrino",
+            "serve",
+            "--bind",
+            bind,
+            "--state-dir",
+            str(state),
+            "--host",
+            "bench",
+            "--netns-prefix",
+            prefix,
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     servers: list[subprocess.Popen[bytes]] = []
     outside: Outside | None = None
     try:
@@ -128,13 +149,32 @@ def bench_convergence(state: Path, prefix: str, runs: int) -> dict[str, Any]:
         session = Session(Cloud.load("neutrino-admin", state / "clouds.yaml"))
         built = Tutorial(session).up(lambda _step: None)
         net, lab = session.endpoint("network") + "/v2.0", session.endpoint("lab") + "/v1"
-        vms = {name: session.call("GET", f"{lab}/instances/{name}")["instance"] for name in ("cirros-vm2", "cirros-vm3")}
-        group = session.call("GET", f"{net}/security-groups", params={"name": "lab-web"})["security_groups"][0]
-        session.call("POST", f"{net}/security-group-rules", json={"security_group_rule": {
-            "security_group_id": group["id"], "direction": "ingress", "protocol": "tcp",
-            "port_range_min": 7, "port_range_max": 7}})
+        vms = {
+            name: session.call("GET", f"{lab}/instances/{name}")["instance"]
+            for name in ("cirros-vm2", "cirros-vm3")
+        }
+        group = session.call("GET", f"{net}/security-groups", params={"name": "lab-web"})[
+            "security_groups"
+        ][0]
+        session.call(
+            "POST",
+            f"{net}/security-group-rules",
+            json={
+                "security_group_rule": {
+                    "security_group_id": group["id"],
+                    "direction": "ingress",
+                    "protocol": "tcp",
+                    "port_range_min": 7,
+                    "port_range_max": 7,
+                }
+            },
+        )
         for name, vm in vms.items():
-            servers.append(subprocess.Popen(["ip", "netns", "exec", vm["netns"], sys.executable, "-c", SERVER, name]))
+            servers.append(
+                subprocess.Popen(
+                    ["ip", "netns", "exec", vm["netns"], sys.executable, "-c", SERVER, name]
+                )
+            )
         fip = session.call("GET", f"{net}/floatingips")["floatingips"][0]
         address = built.floating_ip
         outside = Outside(f"{prefix}nout-default")
@@ -142,7 +182,9 @@ def bench_convergence(state: Path, prefix: str, runs: int) -> dict[str, Any]:
 
         def point(vm: str | None) -> None:
             port = vms[vm]["port_ids"][0] if vm else None
-            session.call("PUT", f"{net}/floatingips/{fip['id']}", json={"floatingip": {"port_id": port}})
+            session.call(
+                "PUT", f"{net}/floatingips/{fip['id']}", json={"floatingip": {"port_id": port}}
+            )
 
         associate, disassociate, move = [], [], []
         for _ in range(runs):
@@ -164,9 +206,11 @@ def bench_convergence(state: Path, prefix: str, runs: int) -> dict[str, Any]:
             point("cirros-vm3")
             outside.first_answer(address, "cirros-vm3")
         Tutorial(session).down(lambda _step: None)
-        return {"associate_to_first_connect": latencies(associate),
-                "disassociate_to_last_echo": latencies(disassociate),
-                "move_to_first_connect_on_new_instance": latencies(move)}
+        return {
+            "associate_to_first_connect": latencies(associate),
+            "disassociate_to_last_echo": latencies(disassociate),
+            "move_to_first_connect_on_new_instance": latencies(move),
+        }
     finally:
         if outside is not None:
             outside.close()
@@ -237,6 +281,7 @@ def bench_scale(host: HostConfig, state: Path, count: int) -> dict[str, Any]:
 
         def timed_apply(space: Namespace, commands: list[dict[str, Any]]) -> None:
             transactions.append(timed(lambda: original(space, commands)))
+
         Namespace.apply = timed_apply  # type: ignore[method-assign]
         steps: dict[str, list[float]] = {"disassociate": [], "associate": []}
         applies: dict[str, list[float]] = {"disassociate": [], "associate": []}
@@ -246,21 +291,33 @@ def bench_scale(host: HostConfig, state: Path, count: int) -> dict[str, Any]:
             for run in range(30):
                 for action in ("disassociate", "associate"):
                     on = action == "associate"
-                    vm_fip.update(port_id=vm_port["id"] if on else None, router_id=model["routers"][0]["id"] if on
-                                  else None, fixed_ip_address="172.16.101.3" if on else None)
+                    vm_fip.update(
+                        port_id=vm_port["id"] if on else None,
+                        router_id=model["routers"][0]["id"] if on else None,
+                        fixed_ip_address="172.16.101.3" if on else None,
+                    )
                     desired = compile_host(model, host)
                     transactions.clear()
                     if run % 2:
-                        applies[action].append(timed(lambda d=desired: agent.apply(d, verify=False)))
+                        applies[action].append(
+                            timed(lambda d=desired: agent.apply(d, verify=False))
+                        )
                     else:
-                        steps[action].append(timed(
-                            lambda d=desired: agent.routers.ensure_all(d.routers, (), verify=False)))
+                        steps[action].append(
+                            timed(
+                                lambda d=desired: agent.routers.ensure_all(
+                                    d.routers, (), verify=False
+                                )
+                            )
+                        )
                     nft[action] += transactions
         finally:
             Namespace.apply = original  # type: ignore[method-assign]
         router = compile_host(model, host).routers[0]
         netns = router.netns
-        subprocess.run(["ip", "netns", "exec", netns, "nft", "delete", "table", "ip", "neutrino"], check=True)
+        subprocess.run(
+            ["ip", "netns", "exec", netns, "nft", "delete", "table", "ip", "neutrino"], check=True
+        )
         desired = compile_host(model, host)
         rebuild = timed(lambda: agent.apply(desired))
         agent.close()
@@ -298,8 +355,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as state:
             if args.runs:
                 result["convergence"] = bench_convergence(Path(state) / "server", prefix, args.runs)
-            result["scale"] = [bench_scale(HostConfig.isolated(f"s{count}", prefix=prefix), Path(state) / str(count),
-                                           count) for count in args.scale]
+            result["scale"] = [
+                bench_scale(
+                    HostConfig.isolated(f"s{count}", prefix=prefix), Path(state) / str(count), count
+                )
+                for count in args.scale
+            ]
     finally:
         remove_namespaces(prefix)
     print(json.dumps(result, indent=2))

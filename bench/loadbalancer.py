@@ -94,82 +94,183 @@ print(total / seconds)
 """
 
 
-
-def lbaas(api: Api, kind: str, body: dict[str, Any], lb_id: str | None = None, parent: str = "") -> dict[str, Any]:
+def lbaas(
+    api: Api, kind: str, body: dict[str, Any], lb_id: str | None = None, parent: str = ""
+) -> dict[str, Any]:
     """Create one object; once the load balancer is ACTIVE again, the next may follow."""
     created = api.post(f"/load-balancer/v2/lbaas/{parent}{kind}s", {kind: body})
-    api.wait(f"/load-balancer/v2/lbaas/loadbalancers/{lb_id or created['id']}", "provisioning_status", "ACTIVE")
+    api.wait(
+        f"/load-balancer/v2/lbaas/loadbalancers/{lb_id or created['id']}",
+        "provisioning_status",
+        "ACTIVE",
+    )
     return created
 
 
 def in_netns(netns: str, *argv: str, timeout: float = 60) -> str:
-    return subprocess.run(["ip", "netns", "exec", netns, *argv], capture_output=True, text=True, check=True,
-                          timeout=timeout).stdout.strip()
+    return subprocess.run(
+        ["ip", "netns", "exec", netns, *argv],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=timeout,
+    ).stdout.strip()
 
 
 def answers(client: str, address: str, port: int = 80) -> bool:
-    return subprocess.run(["ip", "netns", "exec", client, "curl", "-s", "-m", "0.2", "-o", "/dev/null",
-                           f"http://{address}:{port}/"], timeout=5, check=False).returncode == 0
+    return (
+        subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                client,
+                "curl",
+                "-s",
+                "-m",
+                "0.2",
+                "-o",
+                "/dev/null",
+                f"http://{address}:{port}/",
+            ],
+            timeout=5,
+            check=False,
+        ).returncode
+        == 0
+    )
 
 
 def setup(api: Api, tmp: Path) -> dict[str, Any]:
     net = api.post("/networking/v2.0/networks", {"network": {"name": "bench-lb"}})
-    subnet = api.post("/networking/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.124.0.0/24",
-                                                              "ip_version": 4}})
-    group = next(g for g in api.http.get("/networking/v2.0/security-groups").json()["security_groups"]
-                 if g["name"] == "default")
+    subnet = api.post(
+        "/networking/v2.0/subnets",
+        {"subnet": {"network_id": net["id"], "cidr": "10.124.0.0/24", "ip_version": 4}},
+    )
+    group = next(
+        g
+        for g in api.http.get("/networking/v2.0/security-groups").json()["security_groups"]
+        if g["name"] == "default"
+    )
     for port in (S6_PORT, MICRO_PORT):
-        api.post("/networking/v2.0/security-group-rules", {"security_group_rule": {
-            "security_group_id": group["id"], "direction": "ingress", "protocol": "tcp",
-            "port_range_min": port, "port_range_max": port, "remote_ip_prefix": "10.124.0.0/24"}})
+        api.post(
+            "/networking/v2.0/security-group-rules",
+            {
+                "security_group_rule": {
+                    "security_group_id": group["id"],
+                    "direction": "ingress",
+                    "protocol": "tcp",
+                    "port_range_min": port,
+                    "port_range_max": port,
+                    "remote_ip_prefix": "10.124.0.0/24",
+                }
+            },
+        )
     script = tmp / "web.py"
     script.write_text(SERVER)
     vms = {}
-    for name, address in (("WEB1", "10.124.0.11"), ("WEB2", "10.124.0.12"), ("CLIENT", "10.124.0.20")):
-        vm = api.post("/lab/v1/instances", {"instance": {"name": name, "networks": [
-            {"network_id": net["id"], "fixed_ip": address}]}})
+    for name, address in (
+        ("WEB1", "10.124.0.11"),
+        ("WEB2", "10.124.0.12"),
+        ("CLIENT", "10.124.0.20"),
+    ):
+        vm = api.post(
+            "/lab/v1/instances",
+            {
+                "instance": {
+                    "name": name,
+                    "networks": [{"network_id": net["id"], "fixed_ip": address}],
+                }
+            },
+        )
         vms[name] = api.wait(f"/lab/v1/instances/{vm['id']}", "status", "ACTIVE")
         vms[name]["ip"] = address
     for name in ("WEB1", "WEB2"):
         root = tmp / name
         root.mkdir()
         (root / "index.html").write_text(f"{name}\n")
-        api.post(f"/lab/v1/instances/{vms[name]['id']}/exec", {"command": [
-            "sh", "-c", (f"nohup {sys.executable} {script} {name} {MICRO_PORT} >/dev/null 2>&1 & "
-                         f"busybox httpd -p {S6_PORT} -h {root}")]})
+        api.post(
+            f"/lab/v1/instances/{vms[name]['id']}/exec",
+            {
+                "command": [
+                    "sh",
+                    "-c",
+                    (
+                        f"nohup {sys.executable} {script} {name} {MICRO_PORT} >/dev/null 2>&1 & "
+                        f"busybox httpd -p {S6_PORT} -h {root}"
+                    ),
+                ]
+            },
+        )
         for port in (S6_PORT, MICRO_PORT):
             while not answers(vms["CLIENT"]["netns"], vms[name]["ip"], port):
                 time.sleep(0.05)
     return {"subnet": subnet, **vms}
 
 
-def measure(api: Api, world: dict[str, Any], runs: int, seconds: float, pairs: int) -> dict[str, Any]:
+def measure(
+    api: Api, world: dict[str, Any], runs: int, seconds: float, pairs: int
+) -> dict[str, Any]:
     client, subnet_id = world["CLIENT"]["netns"], world["subnet"]["id"]
     to_active, to_serving, populated = [], [], []
     for run in range(runs):
         started = time.monotonic()
-        lb = api.post("/load-balancer/v2/lbaas/loadbalancers", {"loadbalancer": {
-            "name": f"bench-{run}", "vip_subnet_id": subnet_id}})
-        api.wait(f"/load-balancer/v2/lbaas/loadbalancers/{lb['id']}", "provisioning_status", "ACTIVE")
+        lb = api.post(
+            "/load-balancer/v2/lbaas/loadbalancers",
+            {"loadbalancer": {"name": f"bench-{run}", "vip_subnet_id": subnet_id}},
+        )
+        api.wait(
+            f"/load-balancer/v2/lbaas/loadbalancers/{lb['id']}", "provisioning_status", "ACTIVE"
+        )
         to_active.append(time.monotonic() - started)
         started = time.monotonic()
         lb = lbaas(api, "loadbalancer", {"name": f"bench-tree-{run}", "vip_subnet_id": subnet_id})
-        listener = lbaas(api, "listener", {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80},
-                         lb["id"])
-        pool = lbaas(api, "pool", {"listener_id": listener["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"},
-                     lb["id"])
+        listener = lbaas(
+            api,
+            "listener",
+            {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80},
+            lb["id"],
+        )
+        pool = lbaas(
+            api,
+            "pool",
+            {"listener_id": listener["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"},
+            lb["id"],
+        )
         for name in ("WEB1", "WEB2"):
-            lbaas(api, "member", {"address": world[name]["ip"], "protocol_port": S6_PORT, "subnet_id": subnet_id},
-                  lb["id"], parent=f"pools/{pool['id']}/")
+            lbaas(
+                api,
+                "member",
+                {"address": world[name]["ip"], "protocol_port": S6_PORT, "subnet_id": subnet_id},
+                lb["id"],
+                parent=f"pools/{pool['id']}/",
+            )
         while not answers(client, lb["vip_address"]):
             time.sleep(0.001)
         to_serving.append(time.monotonic() - started)
         started = time.monotonic()
-        members = [{"address": world[name]["ip"], "protocol_port": S6_PORT} for name in ("WEB1", "WEB2")]
-        whole = api.post("/load-balancer/v2/lbaas/loadbalancers", {"loadbalancer": {
-            "name": f"bench-one-{run}", "vip_subnet_id": subnet_id, "listeners": [{
-                "protocol": "HTTP", "protocol_port": 80, "default_pool": {
-                    "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "members": members}}]}})
+        members = [
+            {"address": world[name]["ip"], "protocol_port": S6_PORT} for name in ("WEB1", "WEB2")
+        ]
+        whole = api.post(
+            "/load-balancer/v2/lbaas/loadbalancers",
+            {
+                "loadbalancer": {
+                    "name": f"bench-one-{run}",
+                    "vip_subnet_id": subnet_id,
+                    "listeners": [
+                        {
+                            "protocol": "HTTP",
+                            "protocol_port": 80,
+                            "default_pool": {
+                                "protocol": "HTTP",
+                                "lb_algorithm": "ROUND_ROBIN",
+                                "members": members,
+                            },
+                        }
+                    ],
+                }
+            },
+        )
         while not answers(client, whole["vip_address"]):
             time.sleep(0.001)
         populated.append(time.monotonic() - started)
@@ -177,51 +278,102 @@ def measure(api: Api, world: dict[str, Any], runs: int, seconds: float, pairs: i
     # listener's pool has WEB1's microserver.
     members = api.http.get(f"/load-balancer/v2/lbaas/pools/{pool['id']}/members").json()["members"]
     web2 = next(m for m in members if m["address"] == world["WEB2"]["ip"])
-    api.http.delete(f"/load-balancer/v2/lbaas/pools/{pool['id']}/members/{web2['id']}").raise_for_status()
+    api.http.delete(
+        f"/load-balancer/v2/lbaas/pools/{pool['id']}/members/{web2['id']}"
+    ).raise_for_status()
     api.wait(f"/load-balancer/v2/lbaas/loadbalancers/{lb['id']}", "provisioning_status", "ACTIVE")
-    micro = lbaas(api, "listener", {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 8080}, lb["id"])
-    micro_pool = lbaas(api, "pool", {"listener_id": micro["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"},
-                       lb["id"])
-    lbaas(api, "member", {"address": world["WEB1"]["ip"], "protocol_port": MICRO_PORT, "subnet_id": subnet_id},
-          lb["id"], parent=f"pools/{micro_pool['id']}/")
+    micro = lbaas(
+        api,
+        "listener",
+        {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 8080},
+        lb["id"],
+    )
+    micro_pool = lbaas(
+        api,
+        "pool",
+        {"listener_id": micro["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"},
+        lb["id"],
+    )
+    lbaas(
+        api,
+        "member",
+        {"address": world["WEB1"]["ip"], "protocol_port": MICRO_PORT, "subnet_id": subnet_id},
+        lb["id"],
+        parent=f"pools/{micro_pool['id']}/",
+    )
     while not answers(client, lb["vip_address"], 8080):
         time.sleep(0.01)
     rps = {}
-    for server, member_port, vip_port in (("s6_busybox_httpd", S6_PORT, 80), ("keepalive_microserver", MICRO_PORT, 8080)):
+    for server, member_port, vip_port in (
+        ("s6_busybox_httpd", S6_PORT, 80),
+        ("keepalive_microserver", MICRO_PORT, 8080),
+    ):
         direct, via = [], []
         for _ in range(pairs):
             direct.append(requests_per_second(client, world["WEB1"]["ip"], member_port, seconds))
             via.append(requests_per_second(client, lb["vip_address"], vip_port, seconds))
         ratios = [round(v / d, 3) for d, v in zip(direct, via)]
-        rps[server] = {"direct": round(statistics.median(direct)), "via_vip": round(statistics.median(via)),
-                       "ratio": statistics.median(ratios), "ratios": ratios}
-    return {"lb_create_to_active": latencies(to_active), "lb_create_to_serving": latencies(to_serving),
-            "lb_populated_to_serving": latencies(populated),
-            "rps": rps,
-            "client": "ab" if shutil.which("ab") else "python", "client_connections": CONNECTIONS}
+        rps[server] = {
+            "direct": round(statistics.median(direct)),
+            "via_vip": round(statistics.median(via)),
+            "ratio": statistics.median(ratios),
+            "ratios": ratios,
+        }
+    return {
+        "lb_create_to_active": latencies(to_active),
+        "lb_create_to_serving": latencies(to_serving),
+        "lb_populated_to_serving": latencies(populated),
+        "rps": rps,
+        "client": "ab" if shutil.which("ab") else "python",
+        "client_connections": CONNECTIONS,
+    }
 
 
 def requests_per_second(client: str, address: str, port: int, seconds: float) -> float:
     """ApacheBench when installed (its own CPU cost is small next to the path measured), else Python."""
     if shutil.which("ab"):
-        out = in_netns(client, "ab", "-q", "-k", "-c", str(CONNECTIONS), "-t", str(round(seconds)), "-n", "10000000",
-                       f"http://{address}:{port}/")
-        return float(next(line for line in out.splitlines() if line.startswith("Requests per second")).split()[3])
+        out = in_netns(
+            client,
+            "ab",
+            "-q",
+            "-k",
+            "-c",
+            str(CONNECTIONS),
+            "-t",
+            str(round(seconds)),
+            "-n",
+            "10000000",
+            f"http://{address}:{port}/",
+        )
+        return float(
+            next(
+                line for line in out.splitlines() if line.startswith("Requests per second")
+            ).split()[3]
+        )
     script = Path(tempfile.mkdtemp()) / "client.py"
     script.write_text(CLIENT)
-    return float(in_netns(client, sys.executable, str(script), address, str(port), str(seconds), str(CONNECTIONS)))
+    return float(
+        in_netns(
+            client, sys.executable, str(script), address, str(port), str(seconds), str(CONNECTIONS)
+        )
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--pairs", type=int, default=3, help="direct / via VIP measurements, alternating")
+    parser.add_argument(
+        "--pairs", type=int, default=3, help="direct / via VIP measurements, alternating"
+    )
     args = parser.parse_args()
     with dataplane_server("bl") as (server, scratch):
         api = Api(server.url, server.token)
         world = setup(api, scratch)
-        result = {"benchmark": "loadbalancer", **measure(api, world, args.runs, args.seconds, args.pairs)}
+        result = {
+            "benchmark": "loadbalancer",
+            **measure(api, world, args.runs, args.seconds, args.pairs),
+        }
     print(json.dumps(result, indent=2))
 
 

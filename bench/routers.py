@@ -35,7 +35,9 @@ from neutrino.lab import models
 from neutrino.plan import HostConfig, compile_host, names
 
 
-def host_with_networks(host: HostConfig, count: int) -> tuple[dict[str, Any], list[tuple[dict[str, Any], ...]]]:
+def host_with_networks(
+    host: HostConfig, count: int
+) -> tuple[dict[str, Any], list[tuple[dict[str, Any], ...]]]:
     """An external network and `count` VXLAN networks, realized (a bound port each) but routerless."""
     ext = models.network("flat", **{"router:external": True})
     ext_sub = models.subnet(ext, "10.30.0.0/16")
@@ -46,7 +48,9 @@ def host_with_networks(host: HostConfig, count: int) -> tuple[dict[str, Any], li
         sub = models.subnet(net, f"172.30.{i}.0/24")
         model["networks"].append(net)
         model["subnets"].append(sub)
-        model["ports"].append(models.port(net, sub, f"172.30.{i}.9", host=host.name, device_owner="compute:nova"))
+        model["ports"].append(
+            models.port(net, sub, f"172.30.{i}.9", host=host.name, device_owner="compute:nova")
+        )
         slots.append((net, sub, ext, ext_sub))
     return model, slots
 
@@ -55,8 +59,10 @@ def add_router(model: dict[str, Any], slot: tuple[dict[str, Any], ...], index: i
     net, sub, ext, ext_sub = slot
     rtr = models.router(name=f"r{index}")
     model["routers"].append(rtr)
-    model["ports"] += [models.router_interface(rtr, net, sub),
-                       models.router_gateway(rtr, ext, ext_sub, f"10.30.{index // 250}.{index % 250 + 2}")]
+    model["ports"] += [
+        models.router_interface(rtr, net, sub),
+        models.router_gateway(rtr, ext, ext_sub, f"10.30.{index // 250}.{index % 250 + 2}"),
+    ]
     model["revision"] += 1
 
 
@@ -84,22 +90,32 @@ def bench_provisioning(host: HostConfig, state: Path, runs: int, batch: int) -> 
         together = time.perf_counter() - started
         assert not report.errors and len(desired.routers) == runs + batch, report.errors
         totals = [a + c for a, c in zip(applies, compiles)]
-        return {"one_router_apply": latencies(applies, (50, 95)),
-                "one_router_compile_and_apply": latencies(totals, (50, 95)),
-                "one_router_compile_ms_p50": round(statistics.median(compiles) * 1000, 1),
-                f"{batch}_routers_in_one_apply_s": round(together, 3)}
+        return {
+            "one_router_apply": latencies(applies, (50, 95)),
+            "one_router_compile_and_apply": latencies(totals, (50, 95)),
+            "one_router_compile_ms_p50": round(statistics.median(compiles) * 1000, 1),
+            f"{batch}_routers_in_one_apply_s": round(together, 3),
+        }
     finally:
         agent.teardown()
 
 
 def iperf(server_ns: str, client_ns: str, address: str, seconds: int) -> float:
     """Gbit/s received by an iperf3 server in `server_ns` from a client in `client_ns`."""
-    server = subprocess.Popen(["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(0.3)
-        done = subprocess.run(["ip", "netns", "exec", client_ns, "iperf3", "-c", address, "-t", str(seconds), "-J"],
-                              capture_output=True, text=True, timeout=seconds + 30, check=True)
+        done = subprocess.run(
+            ["ip", "netns", "exec", client_ns, "iperf3", "-c", address, "-t", str(seconds), "-J"],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+            check=True,
+        )
         return round(json.loads(done.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9, 2)
     finally:
         server.kill()
@@ -111,23 +127,47 @@ def bench_throughput(host: HostConfig, state: Path, prefix: str, seconds: int) -
     pair = (f"{prefix}veth-a", f"{prefix}veth-b")
     try:
         model = models.tutorial(host.name, vms=1)
-        model["floatingips"] = [models.floatingip("10.10.10.3", model["networks"][0], model["routers"][0],
-                                                  model["ports"][3])]
+        model["floatingips"] = [
+            models.floatingip(
+                "10.10.10.3", model["networks"][0], model["routers"][0], model["ports"][3]
+            )
+        ]
         assert not agent.sync(model).errors
         vm = names.instance_netns(host, model["instances"][0]["id"])
         wait_for_address(vm, "172.16.101.3")
         through_nat = iperf(vm, str(host.physnets["default"].outside_netns), "10.10.10.3", seconds)
         for name in pair:
             ensure_namespace(name)
-        for argv in (["ip", "-n", pair[0], "link", "add", "dev", "a", "type", "veth", "peer", "name", "b", "netns", pair[1]],
-                     ["ip", "-n", pair[0], "addr", "add", "192.0.2.1/24", "dev", "a"],
-                     ["ip", "-n", pair[1], "addr", "add", "192.0.2.2/24", "dev", "b"],
-                     ["ip", "-n", pair[0], "link", "set", "dev", "a", "up"],
-                     ["ip", "-n", pair[1], "link", "set", "dev", "b", "up"]):
+        for argv in (
+            [
+                "ip",
+                "-n",
+                pair[0],
+                "link",
+                "add",
+                "dev",
+                "a",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "b",
+                "netns",
+                pair[1],
+            ],
+            ["ip", "-n", pair[0], "addr", "add", "192.0.2.1/24", "dev", "a"],
+            ["ip", "-n", pair[1], "addr", "add", "192.0.2.2/24", "dev", "b"],
+            ["ip", "-n", pair[0], "link", "set", "dev", "a", "up"],
+            ["ip", "-n", pair[1], "link", "set", "dev", "b", "up"],
+        ):
             subprocess.run(argv, check=True)
         direct = iperf(pair[1], pair[0], "192.0.2.2", seconds)
-        return {"through_floating_ip_gbps": through_nat, "direct_veth_gbps": direct,
-                "ratio": round(through_nat / direct, 3), "seconds": seconds}
+        return {
+            "through_floating_ip_gbps": through_nat,
+            "direct_veth_gbps": direct,
+            "ratio": round(through_nat / direct, 3),
+            "seconds": seconds,
+        }
     finally:
         for name in pair:
             delete_namespace(name)
@@ -146,10 +186,18 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as state:
             result = {
-                "provisioning": bench_provisioning(HostConfig.isolated("prov", prefix=prefix), Path(state) / "prov",
-                                                   args.runs, args.routers),
-                "throughput": bench_throughput(HostConfig.isolated("tput", prefix=prefix), Path(state) / "tput",
-                                               prefix, args.seconds),
+                "provisioning": bench_provisioning(
+                    HostConfig.isolated("prov", prefix=prefix),
+                    Path(state) / "prov",
+                    args.runs,
+                    args.routers,
+                ),
+                "throughput": bench_throughput(
+                    HostConfig.isolated("tput", prefix=prefix),
+                    Path(state) / "tput",
+                    prefix,
+                    args.seconds,
+                ),
             }
     finally:
         remove_namespaces(prefix)

@@ -66,10 +66,14 @@ class Neutrino:
     async def authenticate(self, request: Request) -> Context:
         token = request.headers.get("x-auth-token")
         if not token:
-            raise errors.KeystoneError(401, "Unauthorized", "The request you have made requires authentication.")
+            raise errors.KeystoneError(
+                401, "Unauthorized", "The request you have made requires authentication."
+            )
         # A token checked moments ago is a dictionary lookup; checking one anew reads the
         # database, which is no work for the event loop.
-        return self.identity.recently_checked(token) or await run_in_threadpool(self.identity.validate, token)
+        return self.identity.recently_checked(token) or await run_in_threadpool(
+            self.identity.validate, token
+        )
 
 
 def build(settings: Settings) -> Neutrino:
@@ -79,11 +83,24 @@ def build(settings: Settings) -> Neutrino:
         Collection("networks", "network", NETWORK, Networks(settings)),
         Collection("subnets", "subnet", SUBNET, Subnets()),
         Collection("ports", "port", PORT, Ports()),
-        Collection("routers", "router", ROUTER, routers := Routers(), actions=router_actions(routers)),
+        Collection(
+            "routers", "router", ROUTER, routers := Routers(), actions=router_actions(routers)
+        ),
         Collection("floatingips", "floatingip", FLOATINGIP, FloatingIPs()),
-        Collection("security_groups", "security_group", SECURITY_GROUP, SecurityGroups(), path="security-groups"),
-        Collection("security_group_rules", "security_group_rule", SECURITY_GROUP_RULE, SecurityGroupRules(),
-                   path="security-group-rules"),
+        Collection(
+            "security_groups",
+            "security_group",
+            SECURITY_GROUP,
+            SecurityGroups(),
+            path="security-groups",
+        ),
+        Collection(
+            "security_group_rules",
+            "security_group_rule",
+            SECURITY_GROUP_RULE,
+            SecurityGroupRules(),
+            path="security-group-rules",
+        ),
     ]
     return core
 
@@ -92,13 +109,28 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
     base = core.settings.public_url + "/networking"
 
     async def versions(_request: Request) -> Response:
-        return json_response({"versions": [{"id": "v2.0", "status": "CURRENT",
-                                            "links": [{"rel": "self", "href": base + "/v2.0/"}]}]})
+        return json_response(
+            {
+                "versions": [
+                    {
+                        "id": "v2.0",
+                        "status": "CURRENT",
+                        "links": [{"rel": "self", "href": base + "/v2.0/"}],
+                    }
+                ]
+            }
+        )
 
     async def root(request: Request) -> Response:
         await core.authenticate(request)
-        resources = [{"name": c.member, "collection": c.url,
-                      "links": [{"rel": "self", "href": f"{base}/v2.0/{c.url}"}]} for c in core.collections]
+        resources = [
+            {
+                "name": c.member,
+                "collection": c.url,
+                "links": [{"rel": "self", "href": f"{base}/v2.0/{c.url}"}],
+            }
+            for c in core.collections
+        ]
         return json_response({"resources": resources})
 
     async def extensions(request: Request) -> Response:
@@ -109,7 +141,9 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
         await core.authenticate(request)
         found = [e for e in extension_list() if e["alias"] == request.path_params["alias"]]
         if not found:
-            raise errors.NotFound(f"Extension with alias {request.path_params['alias']} does not exist")
+            raise errors.NotFound(
+                f"Extension with alias {request.path_params['alias']} does not exist"
+            )
         return json_response({"extension": found[0]})
 
     routes: list[BaseRoute] = [
@@ -120,12 +154,18 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
         Route("/v2.0/extensions/{alias}", extension),
     ]
     for collection in core.collections:
-        routes.extend(collection_routes(collection, core.db, core.authenticate,
-                                        core.settings.pagination_max_limit))
+        routes.extend(
+            collection_routes(
+                collection, core.db, core.authenticate, core.settings.pagination_max_limit
+            )
+        )
     routes.extend(quota_routes(core.db, core.authenticate))
     for computed in (NETWORK_IP_AVAILABILITY, FLOATINGIP_POOLS):
-        routes.extend(computed_routes(computed, core.db, core.authenticate,
-                                      core.settings.pagination_max_limit))
+        routes.extend(
+            computed_routes(
+                computed, core.db, core.authenticate, core.settings.pagination_max_limit
+            )
+        )
     return routes
 
 
@@ -136,28 +176,51 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
         return PlainTextResponse("ok")
 
     dashboard = Dashboard()
-    formats = ErrorFormats([("/load-balancer", octavia_api.render_error),
-                            ("/identity", identity_api.render_error),
-                            ("/dashboard", dashboard.error_page)], default=api_errors.render_error)
+    formats = ErrorFormats(
+        [
+            ("/load-balancer", octavia_api.render_error),
+            ("/identity", identity_api.render_error),
+            ("/dashboard", dashboard.error_page),
+        ],
+        default=api_errors.render_error,
+    )
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Mount("/identity", routes=identity_api.routes(core.identity, settings)),
             Mount("/networking", routes=networking_routes(core)),
             Mount("/internal", routes=internal_api.routes(core.db, core.authenticate)),
-            Mount("/lab", routes=[
-                *collection_routes(lab_api.collection(settings.host), core.db, core.authenticate,
-                                   settings.pagination_max_limit, prefix="/v1"),
-                *lab_tools.routes(core.db, core.authenticate, settings.host),
-            ]),
+            Mount(
+                "/lab",
+                routes=[
+                    *collection_routes(
+                        lab_api.collection(settings.host),
+                        core.db,
+                        core.authenticate,
+                        settings.pagination_max_limit,
+                        prefix="/v1",
+                    ),
+                    *lab_tools.routes(core.db, core.authenticate, settings.host),
+                ],
+            ),
             # The dashboard stores nothing itself: what it is given goes to the APIs.
             Mount("/dashboard", routes=dashboard_routes(dashboard)),
-            Mount("/load-balancer", routes=octavia_api.routes(
-                core.db, core.authenticate, settings.public_url, settings.pagination_max_limit)),
+            Mount(
+                "/load-balancer",
+                routes=octavia_api.routes(
+                    core.db, core.authenticate, settings.public_url, settings.pagination_max_limit
+                ),
+            ),
         ],
-        middleware=[Middleware(
-            FrontDoor, formats=formats, max_body=settings.max_request_body_size,
-            body_timeout=settings.client_timeout, access_log=settings.access_log)],
+        middleware=[
+            Middleware(
+                FrontDoor,
+                formats=formats,
+                max_body=settings.max_request_body_size,
+                body_timeout=settings.client_timeout,
+                access_log=settings.access_log,
+            )
+        ],
         lifespan=lambda _app: chores(core.db),
         exception_handlers={
             errors.NeutronError: api_errors.handle_neutron_error,
@@ -185,7 +248,9 @@ async def chores(db: Database) -> AsyncIterator[None]:
     """What the server does on its own while it serves, each in a worker thread when due:
     finish or fail load balancers left pending (every 5 s), compact the change feed (every 60 s)."""
     jobs: list[tuple[float, Callable[[Database], object]]] = [
-        (5.0, loadbalancers.housekeeping), (60.0, feed.Compactor().compact)]
+        (5.0, loadbalancers.housekeeping),
+        (60.0, feed.Compactor().compact),
+    ]
     due = [time.monotonic() + every for every, _ in jobs]
 
     async def loop() -> None:

@@ -35,8 +35,12 @@ def config_candidates() -> list[Path]:
     env = os.environ.get("OS_CLIENT_CONFIG_FILE")
     if env:
         return [Path(env)]
-    return [Path("clouds.yaml"), Path.home() / ".config/openstack/clouds.yaml",
-            Path("/etc/openstack/clouds.yaml"), default_state_dir() / "clouds.yaml"]
+    return [
+        Path("clouds.yaml"),
+        Path.home() / ".config/openstack/clouds.yaml",
+        Path("/etc/openstack/clouds.yaml"),
+        default_state_dir() / "clouds.yaml",
+    ]
 
 
 @dataclass(frozen=True)
@@ -54,10 +58,18 @@ class Cloud:
                 clouds = (yaml.safe_load(path.read_text()) or {}).get("clouds", {})
                 if name in clouds:
                     entry = clouds[name]
-                    return cls(name, entry["auth"], entry.get("region_name"), entry.get("interface", "public"))
-        raise ClientError(0, f"cloud {name!r} not found in clouds.yaml (looked in: "
-                             f"{', '.join(str(p) for p in ([config_file] if config_file else config_candidates()))}); "
-                             "start `neutrino serve` or set OS_CLIENT_CONFIG_FILE and OS_CLOUD")
+                    return cls(
+                        name,
+                        entry["auth"],
+                        entry.get("region_name"),
+                        entry.get("interface", "public"),
+                    )
+        raise ClientError(
+            0,
+            f"cloud {name!r} not found in clouds.yaml (looked in: "
+            f"{', '.join(str(p) for p in ([config_file] if config_file else config_candidates()))}); "
+            "start `neutrino serve` or set OS_CLIENT_CONFIG_FILE and OS_CLOUD",
+        )
 
 
 class Session:
@@ -73,15 +85,31 @@ class Session:
     def login(self) -> None:
         auth = self.cloud.auth
         domain = {"name": auth.get("user_domain_name", "Default")}
-        body = {"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": auth["username"], "password": auth["password"], "domain": domain}}},
-            "scope": {"project": {"name": auth["project_name"],
-                                  "domain": {"name": auth.get("project_domain_name", "Default")}}},
-        }}
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {
+                            "name": auth["username"],
+                            "password": auth["password"],
+                            "domain": domain,
+                        }
+                    },
+                },
+                "scope": {
+                    "project": {
+                        "name": auth["project_name"],
+                        "domain": {"name": auth.get("project_domain_name", "Default")},
+                    }
+                },
+            }
+        }
         response = self.http.post(auth["auth_url"].rstrip("/") + "/auth/tokens", json=body)
         if response.status_code != 201:
-            raise ClientError(response.status_code, f"login to {auth['auth_url']} failed: {response.text}")
+            raise ClientError(
+                response.status_code, f"login to {auth['auth_url']} failed: {response.text}"
+            )
         self._token = response.headers["X-Subject-Token"]
         self._catalog = response.json()["token"].get("catalog", [])
 
@@ -103,7 +131,9 @@ class Session:
                 if self._token is None or attempt:
                     self.login()
                 token = self._token
-            response = self.http.request(method, url, headers={"X-Auth-Token": token or ""}, **kwargs)
+            response = self.http.request(
+                method, url, headers={"X-Auth-Token": token or ""}, **kwargs
+            )
             if response.status_code != 401:
                 return response
         return response

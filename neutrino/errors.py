@@ -93,7 +93,9 @@ class InvalidIpForSubnet(BadRequest):
 
 
 class InvalidIpForNetwork(BadRequest):
-    message = "IP address {ip_address} is not a valid IP for any of the subnets on the specified network."
+    message = (
+        "IP address {ip_address} is not a valid IP for any of the subnets on the specified network."
+    )
 
 
 class InvalidSharedSetting(Conflict):
@@ -105,8 +107,10 @@ class AddressPairAndPortSecurityRequired(Conflict):
 
 
 class PortSecurityPortHasSecurityGroup(InUse):
-    message = ("Port has security group associated. Cannot disable port security or ip address "
-               "until security group is removed")
+    message = (
+        "Port has security group associated. Cannot disable port security or ip address "
+        "until security group is removed"
+    )
 
 
 class PortSecurityAndIPRequiredForSecurityGroups(InvalidInput):
@@ -312,8 +316,10 @@ class SecurityGroupDefaultAlreadyExists(InUse):
 
 
 class SecurityGroupRuleInvalidProtocol(InvalidInput):
-    message = ("Security group rule protocol {protocol} not supported. Only protocol values {values} "
-               "and integer representations [0 to 255] are supported.")
+    message = (
+        "Security group rule protocol {protocol} not supported. Only protocol values {values} "
+        "and integer representations [0 to 255] are supported."
+    )
 
 
 class SecurityGroupRuleInvalidEtherType(InvalidInput):
@@ -341,7 +347,9 @@ class SecurityGroupInvalidIcmpValue(BadRequest):
 
 
 class SecurityGroupMissingIcmpType(BadRequest):
-    message = "ICMP code (port-range-max) {value} is provided but ICMP type (port-range-min) is missing."
+    message = (
+        "ICMP code (port-range-max) {value} is provided but ICMP type (port-range-min) is missing."
+    )
 
 
 class SecurityGroupInvalidProtocolForPortRange(InvalidInput):

@@ -59,5 +59,12 @@ def run(application: ASGIApp, settings: Settings, log_level: str) -> None:
         client_timeout = settings.client_timeout
 
     # Requests are logged by api.middleware when asked (--access-log), not by uvicorn.
-    uvicorn.run(application, host=settings.bind_host, port=settings.bind_port, log_level=log_level,
-                http=Protocol, access_log=False, timeout_keep_alive=KEEP_ALIVE_SECONDS)
+    uvicorn.run(
+        application,
+        host=settings.bind_host,
+        port=settings.bind_port,
+        log_level=log_level,
+        http=Protocol,
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )

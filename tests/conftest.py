@@ -57,7 +57,9 @@ class Databases:
             return self._new_sqlite()
         if not PG_URL:
             if os.environ.get("CI"):
-                pytest.fail("NEUTRINO_TEST_POSTGRES_URL is not set: run the suite with scripts/test")
+                pytest.fail(
+                    "NEUTRINO_TEST_POSTGRES_URL is not set: run the suite with scripts/test"
+                )
             pytest.skip("PostgreSQL not available: run the suite with scripts/test")
         return self._new_postgres()
 
@@ -116,8 +118,9 @@ def database_url(request: pytest.FixtureRequest, databases: Databases) -> Iterat
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     os.environ["NEUTRINO_ADMIN_PASSWORD"] = ADMIN_PASSWORD
-    return make_settings(tmp_path / "state", database_url, "127.0.0.1:9696",
-                         ["default:100:199", "physnet2"])
+    return make_settings(
+        tmp_path / "state", database_url, "127.0.0.1:9696", ["default:100:199", "physnet2"]
+    )
 
 
 @pytest.fixture
@@ -177,15 +180,23 @@ def expect_error(response: httpx.Response, status: int, kind: str) -> str:
 
 
 def login(http: TestClient | httpx.Client, user: str, password: str, project: str) -> ApiClient:
-    body = {"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": user, "domain": {"id": "default"}, "password": password}}},
-        "scope": {"project": {"name": project, "domain": {"id": "default"}}},
-    }}
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {"name": user, "domain": {"id": "default"}, "password": password}
+                },
+            },
+            "scope": {"project": {"name": project, "domain": {"id": "default"}}},
+        }
+    }
     response = http.post("/identity/v3/auth/tokens", json=body)
     assert response.status_code == 201, response.text
     token = response.json()["token"]
-    return ApiClient(http, response.headers["X-Subject-Token"], token["project"]["id"], token["user"]["id"])
+    return ApiClient(
+        http, response.headers["X-Subject-Token"], token["project"]["id"], token["user"]["id"]
+    )
 
 
 def cloud_password(state_dir: Path, cloud: str) -> str:
@@ -197,13 +208,30 @@ def add_member_project(admin: ApiClient, name: str) -> tuple[str, str]:
     """A new project with a member user of the same name; returns (name, password)."""
     password = f"{name}-password"
     headers = {"X-Auth-Token": admin.token}
-    project = admin.http.post("/identity/v3/projects", headers=headers,
-                              json={"project": {"name": name, "domain_id": "default"}}).json()["project"]
-    user = admin.http.post("/identity/v3/users", headers=headers, json={"user": {
-        "name": name, "domain_id": "default", "password": password, "default_project_id": project["id"]}}).json()["user"]
-    roles = admin.http.get("/identity/v3/roles", headers=headers, params={"name": "member"}).json()["roles"]
-    response = admin.http.put(f"/identity/v3/projects/{project['id']}/users/{user['id']}/roles/{roles[0]['id']}",
-                              headers=headers)
+    project = admin.http.post(
+        "/identity/v3/projects",
+        headers=headers,
+        json={"project": {"name": name, "domain_id": "default"}},
+    ).json()["project"]
+    user = admin.http.post(
+        "/identity/v3/users",
+        headers=headers,
+        json={
+            "user": {
+                "name": name,
+                "domain_id": "default",
+                "password": password,
+                "default_project_id": project["id"],
+            }
+        },
+    ).json()["user"]
+    roles = admin.http.get("/identity/v3/roles", headers=headers, params={"name": "member"}).json()[
+        "roles"
+    ]
+    response = admin.http.put(
+        f"/identity/v3/projects/{project['id']}/users/{user['id']}/roles/{roles[0]['id']}",
+        headers=headers,
+    )
     assert response.status_code == 204, response.text
     return name, password
 
@@ -248,7 +276,9 @@ class LiveServer:
     process: subprocess.Popen[bytes]
     prefix: str = ""  # of the namespaces its agent makes, when it runs one
     host: str = ""
-    processes: list[subprocess.Popen[str]] = field(default_factory=list)  # started by a test, stopped after it
+    processes: list[subprocess.Popen[str]] = field(
+        default_factory=list
+    )  # started by a test, stopped after it
     database_url: str = ""
     options: list[str] = field(default_factory=list)  # of `neutrino serve`, beyond where and what
 
@@ -261,14 +291,30 @@ class LiveServer:
 
     def neutrino(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the `neutrino` CLI as admin; with `check`, an AssertionError unless it succeeds."""
-        result = subprocess.run([str(VENV_BIN / "neutrino"), *args], env=self.env("neutrino-admin"),
-                                capture_output=True, text=True, timeout=120, check=False)
-        assert not check or result.returncode == 0, f"neutrino {' '.join(args)}: {result.stdout}{result.stderr}"
+        result = subprocess.run(
+            [str(VENV_BIN / "neutrino"), *args],
+            env=self.env("neutrino-admin"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert not check or result.returncode == 0, (
+            f"neutrino {' '.join(args)}: {result.stdout}{result.stderr}"
+        )
         return result
 
-    def run_cli(self, *args: str, cloud: str = "neutrino-admin") -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(VENV_BIN / "openstack"), *args], env=self.env(cloud),
-                              capture_output=True, text=True, timeout=120, check=False)
+    def run_cli(
+        self, *args: str, cloud: str = "neutrino-admin"
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(VENV_BIN / "openstack"), *args],
+            env=self.env(cloud),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     def cli(self, *args: str, cloud: str = "neutrino-admin", output: bool = True) -> Any:
         """Run `openstack ARGS -f json` (without -f for commands that print nothing:
@@ -285,8 +331,13 @@ class LiveServer:
         return openstack.connection.Connection(config=config.get_one(cloud))
 
 
-def start_server(state_dir: Path, database_url: str, extra: list[str] | None = None,
-                 kind: type[LiveServer] = LiveServer, port: int | None = None) -> LiveServer:
+def start_server(
+    state_dir: Path,
+    database_url: str,
+    extra: list[str] | None = None,
+    kind: type[LiveServer] = LiveServer,
+    port: int | None = None,
+) -> LiveServer:
     """`neutrino serve` on `port` or a free one (its output in STATE_DIR.log), once healthy.
 
     Without `extra` options it runs no agent: API tests must not touch the kernel."""
@@ -295,10 +346,26 @@ def start_server(state_dir: Path, database_url: str, extra: list[str] | None = N
     log_path = state_dir.parent / f"{state_dir.name}.log"
     with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
-            [str(VENV_BIN / "neutrino"), "serve", "--bind", f"127.0.0.1:{port}", "--state-dir", str(state_dir),
-             "--database-url", database_url, "--physnet", "default:100:199", "--log-level", "warning",
-             *(extra or ["--no-agent"])],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                str(VENV_BIN / "neutrino"),
+                "serve",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--state-dir",
+                str(state_dir),
+                "--database-url",
+                database_url,
+                "--physnet",
+                "default:100:199",
+                "--log-level",
+                "warning",
+                *(extra or ["--no-agent"]),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -338,13 +405,19 @@ def crash(server: LiveServer) -> None:
 def restart(server: LiveServer) -> None:
     """Start `neutrino serve` again on the same port, database and state directory, once healthy."""
     port = int(server.url.rsplit(":", 1)[1])
-    server.process = start_server(server.state_dir, server.database_url, server.options,
-                                  port=port).process
+    server.process = start_server(
+        server.state_dir, server.database_url, server.options, port=port
+    ).process
 
 
 @contextmanager
-def dataplane_server(databases: Databases, tmp_path_factory: pytest.TempPathFactory, tag: str,
-                     kind: type[Server], host: str = "dp") -> Iterator[Server]:
+def dataplane_server(
+    databases: Databases,
+    tmp_path_factory: pytest.TempPathFactory,
+    tag: str,
+    kind: type[Server],
+    host: str = "dp",
+) -> Iterator[Server]:
     """A live server WITH its embedded agent, isolated under a unique namespace prefix.
 
     On the way out it stops what the test started in `server.processes`,
@@ -376,14 +449,17 @@ def dataplane_server(databases: Databases, tmp_path_factory: pytest.TempPathFact
         stop_server(server)
         # In a thread of its own: pyroute2 runs an asyncio loop, and the caller's thread may hold one.
         with ThreadPoolExecutor(1) as worker:
-            worker.submit(Agent(HostConfig.isolated(host, prefix=prefix), state / "agent").teardown).result()
+            worker.submit(
+                Agent(HostConfig.isolated(host, prefix=prefix), state / "agent").teardown
+            ).result()
             assert worker.submit(leftovers, prefix, state / "agent").result() == []
         databases.drop(url)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def live_server(request: pytest.FixtureRequest, databases: Databases,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(
+    request: pytest.FixtureRequest, databases: Databases, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     url = databases.new(request.param)
     server = start_server(tmp_path_factory.mktemp("live") / "state", url)
     yield server

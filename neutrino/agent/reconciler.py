@@ -108,8 +108,7 @@ class Agent:
         runner's syncs between two periodic full ones, which are driven by changes."""
         with self._lock:
             started = time.perf_counter()
-            report = SyncReport(revision=desired.revision, ports={},
-                                errors=list(desired.problems))
+            report = SyncReport(revision=desired.revision, ports={}, errors=list(desired.problems))
             fresh = self._ensure_namespaces(desired, report)
             self._ensure_firewall(desired, report)
             observed, replugged = self._ensure_links(desired, report, verify, fresh)
@@ -234,13 +233,19 @@ class Agent:
             if nft.bridges_choose_netfilter(own_namespace=self.host.netns is not None):
                 report.changes.append("set bridge netfilter sysctls")
             stored = json.loads(state_file.read_text()) if state_file.exists() else {}
-            seen = {"digest": firewall.digest, "netns": self._worker_inode,
-                    "generation": nft.generation()}
+            seen = {
+                "digest": firewall.digest,
+                "netns": self._worker_inode,
+                "generation": nft.generation(),
+            }
             if stored.get("listing") and stored == {**seen, "listing": stored["listing"]}:
                 return  # nobody committed anything to nftables here since we checked
             listing = nft.listing(firewall.tables)
-            if listing is None or stored.get("listing") != listing_digest(listing) \
-                    or stored.get("digest") != firewall.digest:
+            if (
+                listing is None
+                or stored.get("listing") != listing_digest(listing)
+                or stored.get("digest") != firewall.digest
+            ):
                 nft.replace(firewall)
                 report.changes.append(f"replace firewall {firewall.digest}")
                 seen["generation"] = nft.generation()
@@ -317,8 +322,9 @@ class Agent:
             except Exception as error:
                 report.errors.append(f"addresses of {ifname}: {error}")
 
-    def _ensure_routers(self, desired: DesiredState, report: SyncReport, verify: bool,
-                        fresh: frozenset[str]) -> None:
+    def _ensure_routers(
+        self, desired: DesiredState, report: SyncReport, verify: bool, fresh: frozenset[str]
+    ) -> None:
         done = self.routers.ensure_all(desired.routers, desired.upstreams, verify, fresh)
         report.changes += done.changes
         report.errors += done.errors
@@ -326,8 +332,12 @@ class Agent:
 
     # --- processes -------------------------------------------------------------------
 
-    def _ensure_dhcp(self, desired: DesiredState, report: SyncReport,
-                     replugged: frozenset[tuple[str | None, str]]) -> None:
+    def _ensure_dhcp(
+        self,
+        desired: DesiredState,
+        report: SyncReport,
+        replugged: frozenset[tuple[str | None, str]],
+    ) -> None:
         for server in desired.dhcp:
             try:
                 done = self.dnsmasq.ensure(server, (server.netns, server.interface) in replugged)
@@ -359,12 +369,20 @@ class Agent:
         """Members' health in every load balancer this host runs, as haproxy sees it now."""
         return {lb_id: self.haproxy.observe(lb_id).members for lb_id in self.haproxy.served()}
 
-    def _ensure_instances(self, desired: DesiredState, report: SyncReport,
-                          replugged: frozenset[tuple[str | None, str]]) -> None:
+    def _ensure_instances(
+        self,
+        desired: DesiredState,
+        report: SyncReport,
+        replugged: frozenset[tuple[str | None, str]],
+    ) -> None:
         for instance in desired.instances:
             try:
-                if lab.ensure_dhcp_client(self.state_dir, instance.netns, instance.ifname,
-                                          restart=(instance.netns, instance.ifname) in replugged):
+                if lab.ensure_dhcp_client(
+                    self.state_dir,
+                    instance.netns,
+                    instance.ifname,
+                    restart=(instance.netns, instance.ifname) in replugged,
+                ):
                     report.changes.append(f"start dhcp client {instance.netns}")
             except Exception as error:
                 report.errors.append(f"instance {instance.id}: {error}")

@@ -26,9 +26,16 @@ from neutrino.plan import DesiredState, compile_host
 log = logging.getLogger("neutrino.agent")
 HEALTH_SECONDS = 1.0
 
-KINDS = {"network": "networks", "subnet": "subnets", "port": "ports", "security_group": "security_groups",
-         "router": "routers", "floatingip": "floatingips", "instance": "instances",
-         "loadbalancer": "loadbalancers"}
+KINDS = {
+    "network": "networks",
+    "subnet": "subnets",
+    "port": "ports",
+    "security_group": "security_groups",
+    "router": "routers",
+    "floatingip": "floatingips",
+    "instance": "instances",
+    "loadbalancer": "loadbalancers",
+}
 
 
 class Model:
@@ -37,7 +44,8 @@ class Model:
     def __init__(self, snapshot: dict[str, Any]) -> None:
         self.revision: int = snapshot["revision"]
         self.items: dict[str, dict[str, dict[str, Any]]] = {
-            key: {item["id"]: item for item in snapshot.get(key, [])} for key in KINDS.values()}
+            key: {item["id"]: item for item in snapshot.get(key, [])} for key in KINDS.values()
+        }
 
     def apply(self, delta: dict[str, Any]) -> None:
         for change in delta["changes"]:
@@ -49,7 +57,10 @@ class Model:
         self.revision = delta["revision"]
 
     def snapshot(self) -> dict[str, Any]:
-        return {"revision": self.revision, **{key: list(items.values()) for key, items in self.items.items()}}
+        return {
+            "revision": self.revision,
+            **{key: list(items.values()) for key, items in self.items.items()},
+        }
 
 
 class Feed:
@@ -63,8 +74,12 @@ class Feed:
 
     def changes(self, since: int, timeout: float) -> dict[str, Any] | None:
         """Changes after `since`, waiting up to `timeout` s for one; None when a resync is needed."""
-        response = self.session.request("GET", f"{self.base}/changes",
-                                        params={"since": since, "timeout": timeout}, timeout=timeout + 30)
+        response = self.session.request(
+            "GET",
+            f"{self.base}/changes",
+            params={"since": since, "timeout": timeout},
+            timeout=timeout + 30,
+        )
         if response.status_code == 410:
             return None
         response.raise_for_status()
@@ -77,12 +92,21 @@ class Feed:
 
 def instance_addresses(netns: str) -> list[str]:
     """Addresses inside an instance, as `ip addr` shows them there (global scope only)."""
-    done = subprocess.run(["ip", "-n", netns, "-j", "addr", "show"],
-                          capture_output=True, text=True, timeout=5, check=False)
+    done = subprocess.run(
+        ["ip", "-n", netns, "-j", "addr", "show"],
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=False,
+    )
     if done.returncode != 0 or not done.stdout.strip():
         return []
-    return sorted(f"{a['local']}/{a['prefixlen']}" for link in json.loads(done.stdout)
-                  for a in link.get("addr_info", []) if a.get("scope") == "global")
+    return sorted(
+        f"{a['local']}/{a['prefixlen']}"
+        for link in json.loads(done.stdout)
+        for a in link.get("addr_info", [])
+        if a.get("scope") == "global"
+    )
 
 
 class Runner:
@@ -93,7 +117,9 @@ class Runner:
         self.resync_seconds = resync_seconds
         self._stop = threading.Event()
         self._addresses: dict[str, list[str]] = {}  # instance id -> last seen
-        self._health: dict[str, dict[str, str]] = {}  # load balancer id -> members' health last reported
+        self._health: dict[
+            str, dict[str, str]
+        ] = {}  # load balancer id -> members' health last reported
         self._fip_reported: dict[str, tuple[Any, str]] = {}  # id -> (revision_number, status)
 
     def stop(self) -> None:
@@ -107,8 +133,12 @@ class Runner:
                 backoff = 0.2
             except (httpx.HTTPError, ClientError) as error:
                 # The embedded agent starts before its server listens: quiet for the first second.
-                log.log(logging.WARNING if backoff >= 1 else logging.DEBUG,
-                        "change feed unavailable (%s); retrying in %.1fs", error, backoff)
+                log.log(
+                    logging.WARNING if backoff >= 1 else logging.DEBUG,
+                    "change feed unavailable (%s); retrying in %.1fs",
+                    error,
+                    backoff,
+                )
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -118,7 +148,9 @@ class Runner:
         last_full = time.monotonic()
         while not self._stop.is_set():
             # Instances waiting for DHCP are checked often; otherwise wait for changes.
-            wait = 0.2 if pending else max(0.1, self.resync_seconds - (time.monotonic() - last_full))
+            wait = (
+                0.2 if pending else max(0.1, self.resync_seconds - (time.monotonic() - last_full))
+            )
             if self._health:  # members' health is watched every HEALTH_SECONDS
                 wait = min(wait, HEALTH_SECONDS)
             delta = self.feed.changes(model.revision, timeout=wait)
@@ -141,11 +173,16 @@ class Runner:
             log.warning("sync: %s", error)
         body = self._report_body(report, instances)
         body["floatingips"] = self._floatingip_statuses(model, report)
-        body["namespaces"] = {"routers": {router.id: router.netns for router in desired.routers},
-                              "loadbalancers": {lb.id: lb.netns for lb in desired.loadbalancers}}
+        body["namespaces"] = {
+            "routers": {router.id: router.netns for router in desired.routers},
+            "loadbalancers": {lb.id: lb.netns for lb in desired.loadbalancers},
+        }
         body["host_netns"] = self.agent.host.netns
-        body["outside"] = {name: physnet.outside_netns for name, physnet in self.agent.host.physnets.items()
-                           if physnet.outside_netns}
+        body["outside"] = {
+            name: physnet.outside_netns
+            for name, physnet in self.agent.host.physnets.items()
+            if physnet.outside_netns
+        }
         self.feed.report(self.agent.host.name, body)
         return pending
 
@@ -155,18 +192,27 @@ class Runner:
         news = {}
         for fip_id, status in report.floatingips.items():
             seen = (fips.get(fip_id, {}).get("revision_number"), status)
-            if fips.get(fip_id, {}).get("status") != status and self._fip_reported.get(fip_id) != seen:
+            if (
+                fips.get(fip_id, {}).get("status") != status
+                and self._fip_reported.get(fip_id) != seen
+            ):
                 news[fip_id] = status
                 self._fip_reported[fip_id] = seen
         return news
 
-    def _instances(self, model: Model, desired: DesiredState, refresh: bool) -> tuple[dict[str, Any], bool]:
+    def _instances(
+        self, model: Model, desired: DesiredState, refresh: bool
+    ) -> tuple[dict[str, Any], bool]:
         ports = model.items["ports"]
         found: dict[str, Any] = {}
         pending = False
         for instance_id, netns in {(i.id, i.netns) for i in desired.instances}:
-            expected = {ip["ip_address"] for port_id in model.items["instances"].get(instance_id, {}).get("port_ids", [])
-                        for ip in ports.get(port_id, {}).get("fixed_ips", []) if ":" not in ip["ip_address"]}
+            expected = {
+                ip["ip_address"]
+                for port_id in model.items["instances"].get(instance_id, {}).get("port_ids", [])
+                for ip in ports.get(port_id, {}).get("fixed_ips", [])
+                if ":" not in ip["ip_address"]
+            }
             seen = self._addresses.get(instance_id, [])
             if refresh or not expected <= {a.split("/")[0] for a in seen}:
                 seen = self._addresses[instance_id] = instance_addresses(netns)
@@ -178,6 +224,14 @@ class Runner:
         return bool(self._health) and self.agent.health() != self._health
 
     def _report_body(self, report: SyncReport, instances: dict[str, Any]) -> dict[str, Any]:
-        self._health = {lb_id: entry.get("members", {}) for lb_id, entry in report.loadbalancers.items()}
-        return {"revision": report.revision, "ports": report.ports, "errors": report.errors,
-                "instances": instances, "loadbalancers": report.loadbalancers, "seconds": round(report.seconds, 4)}
+        self._health = {
+            lb_id: entry.get("members", {}) for lb_id, entry in report.loadbalancers.items()
+        }
+        return {
+            "revision": report.revision,
+            "ports": report.ports,
+            "errors": report.errors,
+            "instances": instances,
+            "loadbalancers": report.loadbalancers,
+            "seconds": round(report.seconds, 4),
+        }

@@ -26,7 +26,9 @@ log = logging.getLogger("neutrino.api")
 ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 
-def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    body: object, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     try:
         raw = orjson.dumps(body)
     except orjson.JSONEncodeError:
@@ -47,9 +49,17 @@ async def handle_neutron_error(_request: Request, exc: Exception) -> Response:
 
 
 # webob's names for the HTTP errors Neutron answers without an exception of its own
-HTTP_ERRORS = {400: "HTTPBadRequest", 401: "HTTPUnauthorized", 404: "HTTPNotFound", 405: "HTTPMethodNotAllowed",
-               408: "HTTPRequestTimeout", 409: "HTTPConflict", 413: "HTTPRequestEntityTooLarge",
-               500: "HTTPInternalServerError", 503: "HTTPServiceUnavailable"}
+HTTP_ERRORS = {
+    400: "HTTPBadRequest",
+    401: "HTTPUnauthorized",
+    404: "HTTPNotFound",
+    405: "HTTPMethodNotAllowed",
+    408: "HTTPRequestTimeout",
+    409: "HTTPConflict",
+    413: "HTTPRequestEntityTooLarge",
+    500: "HTTPInternalServerError",
+    503: "HTTPServiceUnavailable",
+}
 
 
 def http_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -80,10 +90,12 @@ def database_error_handler(formats: ErrorFormats) -> ExceptionHandler:
 
     async def handle(request: Request, exc: Exception) -> Response:
         if isinstance(exc, IntegrityError):
-            log.warning("constraint violation in %s %s: %s", request.method, request.url.path,
-                        exc.orig)
-            return formats.render(request, 409,
-                                  "The request conflicts with a concurrent change; retry it.")
+            log.warning(
+                "constraint violation in %s %s: %s", request.method, request.url.path, exc.orig
+            )
+            return formats.render(
+                request, 409, "The request conflicts with a concurrent change; retry it."
+            )
         if isinstance(exc, OperationalError) and "locked" in str(exc):
             return formats.render(request, 503, "The database is busy; retry the request.")
         raise exc  # anything else is a bug: api.middleware answers it

@@ -73,9 +73,16 @@ def keystone_exception_handler(
 
 
 # Keystone's titles of the answers api.middleware gives (Python 3.13 renamed 413's phrase)
-TITLES = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
-          413: "Request Entity Too Large", 500: "Internal Server Error",
-          503: "Service Unavailable"}
+TITLES = {
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    409: "Conflict",
+    413: "Request Entity Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 def render_error(_request: Request, status: int, message: str) -> Response:

@@ -43,7 +43,9 @@ def routes(db: Database, authenticate: Authenticate) -> list[BaseRoute]:
             since = int(request.query_params["since"])
             timeout = min(float(request.query_params.get("timeout", "0")), LONG_POLL_MAX)
         except (KeyError, ValueError):
-            raise errors.HTTPBadRequest("give since=REVISION and optionally timeout=SECONDS") from None
+            raise errors.HTTPBadRequest(
+                "give since=REVISION and optionally timeout=SECONDS"
+            ) from None
         await feed.wait_for_change(waiters, since, timeout, head)
         try:
             return json_response(await run_in_threadpool(feed.changes_since, db, since))

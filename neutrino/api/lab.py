@@ -31,24 +31,38 @@ INSTANCE = {
     "addresses": Attr(post=False, filter=False),
 }
 
-EXEC = dict_of({"command": (list_of(string(4096), max_items=256), True), "timeout": (lambda v: float(v), False)})
+EXEC = dict_of(
+    {
+        "command": (list_of(string(4096), max_items=256), True),
+        "timeout": (lambda v: float(v), False),
+    }
+)
 
 
 def run_command(db: Database, ctx: Context, ref: str, body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise errors.BadRequest(resource="exec", msg="expected {\"command\": [...], \"timeout\": seconds}")
+        raise errors.BadRequest(
+            resource="exec", msg='expected {"command": [...], "timeout": seconds}'
+        )
     request = EXEC(body)
     if not request["command"]:
         raise errors.BadRequest(resource="exec", msg="'command' must not be empty")
     with db.read() as conn:
         row = instances.fetch(conn, ctx, ref)
     if not row.netns:
-        raise errors.Conflict(f"Instance {row.name or row.id} is not running yet (status {row.status}).")
+        raise errors.Conflict(
+            f"Instance {row.name or row.id} is not running yet (status {row.status})."
+        )
     timeout = min(max(request.get("timeout", 30.0), 0.1), 600.0)
     status, stdout, stderr = exec_in_instance(row.netns, request["command"], timeout)
     return {"exit_status": status, "stdout": stdout, "stderr": stderr}
 
 
 def collection(default_host: str) -> Collection:
-    return Collection("instances", "instance", INSTANCE, instances.Instances(default_host),
-                      actions={"exec": run_command})
+    return Collection(
+        "instances",
+        "instance",
+        INSTANCE,
+        instances.Instances(default_host),
+        actions={"exec": run_command},
+    )

@@ -25,10 +25,21 @@ from neutrino.api.v2.attrs import dict_of, list_of, string
 from neutrino.db import Database
 from neutrino.lab import inspect, outside, trace
 
-OUTSIDE_EXEC = dict_of({"command": (list_of(string(4096), max_items=256), True),
-                        "timeout": (lambda v: float(v), False), "physnet": (string(64), False)})
-TRACE = dict_of({"from": (string(255), True), "to": (string(64), True), "protocol": (string(8), False),
-                 "port": (lambda v: int(v), False)})
+OUTSIDE_EXEC = dict_of(
+    {
+        "command": (list_of(string(4096), max_items=256), True),
+        "timeout": (lambda v: float(v), False),
+        "physnet": (string(64), False),
+    }
+)
+TRACE = dict_of(
+    {
+        "from": (string(255), True),
+        "to": (string(64), True),
+        "protocol": (string(8), False),
+        "port": (lambda v: int(v), False),
+    }
+)
 
 
 def routes(db: Database, authenticate: Authenticate, host: str) -> list[BaseRoute]:
@@ -53,24 +64,46 @@ def routes(db: Database, authenticate: Authenticate, host: str) -> list[BaseRout
         if not wanted["command"]:
             raise errors.HTTPBadRequest("'command' must not be empty")
         timeout = min(max(wanted.get("timeout", 30.0), 0.1), 600.0)
-        return json_response(await run_in_threadpool(
-            outside.run_outside, db, wanted.get("physnet") or "default", wanted["command"], timeout, host))
+        return json_response(
+            await run_in_threadpool(
+                outside.run_outside,
+                db,
+                wanted.get("physnet") or "default",
+                wanted["command"],
+                timeout,
+                host,
+            )
+        )
 
     async def inspect_resource(request: Request) -> Response:
         await admin(request)
         kind, ref = request.path_params["kind"], request.path_params["ref"]
-        readers = {"routers": inspect.router, "floatingips": inspect.floatingip, "ports": inspect.port,
-                   "loadbalancers": inspect.loadbalancer}
+        readers = {
+            "routers": inspect.router,
+            "floatingips": inspect.floatingip,
+            "ports": inspect.port,
+            "loadbalancers": inspect.loadbalancer,
+        }
         if kind not in readers:
-            raise errors.NotFound(f"Nothing to inspect as {kind}: use routers, floatingips, ports or loadbalancers.")
+            raise errors.NotFound(
+                f"Nothing to inspect as {kind}: use routers, floatingips, ports or loadbalancers."
+            )
         return json_response(await run_in_threadpool(readers[kind], db, ref, host))
 
     async def trace_packet(request: Request) -> Response:
         await admin(request)
         wanted = await body_of(request, TRACE)
-        return json_response(await run_in_threadpool(
-            trace.trace, db, wanted["from"], wanted["to"], wanted.get("protocol") or "icmp",
-            wanted.get("port"), host))
+        return json_response(
+            await run_in_threadpool(
+                trace.trace,
+                db,
+                wanted["from"],
+                wanted["to"],
+                wanted.get("protocol") or "icmp",
+                wanted.get("port"),
+                host,
+            )
+        )
 
     return [
         Route("/v1/outside/exec", outside_exec, methods=["POST"]),

@@ -69,8 +69,14 @@ def content_length(scope: Scope) -> int | None:
 
 
 class FrontDoor:
-    def __init__(self, app: ASGIApp, formats: ErrorFormats, max_body: int, body_timeout: float,
-                 access_log: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        formats: ErrorFormats,
+        max_body: int,
+        body_timeout: float,
+        access_log: bool,
+    ) -> None:
         self.app = app
         self.formats = formats
         self.max_body, self.body_timeout, self.access_log = max_body, body_timeout, access_log
@@ -124,15 +130,30 @@ class FrontDoor:
                 response.headers["connection"] = "close"
                 await response(scope, receive, send_with_id)
         except Exception as exc:
-            log.error("unexpected error in %s %s (%s)", scope["method"], scope["path"], request_id,
-                      exc_info=exc)
+            log.error(
+                "unexpected error in %s %s (%s)",
+                scope["method"],
+                scope["path"],
+                request_id,
+                exc_info=exc,
+            )
             if not status:
-                message = ("Request Failed: internal server error while processing your request "
-                           f"({request_id}).")
-                await self.formats.render(Request(scope), 500, message)(scope, receive, send_with_id)
+                message = (
+                    "Request Failed: internal server error while processing your request "
+                    f"({request_id})."
+                )
+                await self.formats.render(Request(scope), 500, message)(
+                    scope, receive, send_with_id
+                )
         finally:
             if self.access_log:
                 query = scope["query_string"]
                 path = scope["path"] + ("?" + query.decode("latin-1") if query else "")
-                access.info("%s %s %s %.1fms %s", scope["method"], path, status or "-",
-                            (time.perf_counter() - started) * 1000, request_id)
+                access.info(
+                    "%s %s %s %.1fms %s",
+                    scope["method"],
+                    path,
+                    status or "-",
+                    (time.perf_counter() - started) * 1000,
+                    request_id,
+                )

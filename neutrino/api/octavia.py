@@ -45,15 +45,26 @@ from neutrino.db import Database
 from neutrino.services import lbaas, loadbalancers
 from neutrino.services.loadbalancers import Immutable, Invalid, LoadBalancerError, NotFound
 
-VERSIONS = [("v2.0", "SUPPORTED", "2016-12-11T00:00:00Z"), ("v2.27", "CURRENT", "2023-05-17T00:00:00Z")]
-PROVIDERS = [{"name": loadbalancers.PROVIDER,
-              "description": "haproxy in a network namespace on an agent's host"}]
+VERSIONS = [
+    ("v2.0", "SUPPORTED", "2016-12-11T00:00:00Z"),
+    ("v2.27", "CURRENT", "2023-05-17T00:00:00Z"),
+]
+PROVIDERS = [
+    {
+        "name": loadbalancers.PROVIDER,
+        "description": "haproxy in a network namespace on an agent's host",
+    }
+]
 PAGING = {"limit", "marker", "sort", "sort_key", "sort_dir", "page_reverse", "fields"}
 Handler = Callable[[Request, Context], Awaitable[Response]]
 
 
 def fault(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    body = {"faultcode": "Client" if status < 500 else "Server", "faultstring": message, "debuginfo": None}
+    body = {
+        "faultcode": "Client" if status < 500 else "Server",
+        "faultstring": message,
+        "debuginfo": None,
+    }
     return json_response(body, status, headers)
 
 
@@ -62,7 +73,9 @@ def render_error(_request: Request, status: int, message: str) -> Response:
     return fault(status, message)
 
 
-def endpoint(authenticate: Authenticate, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+def endpoint(
+    authenticate: Authenticate, handler: Handler
+) -> Callable[[Request], Awaitable[Response]]:
     """Authenticate, run, and render any refusal in Octavia's shape."""
 
     async def run(request: Request) -> Response:
@@ -86,8 +99,9 @@ async def body_of(request: Request) -> Any:
         raise Invalid("Invalid input: the request body must be JSON.") from None
 
 
-def listing(request: Request, collection: str, items: list[dict[str, Any]],
-            max_limit: int) -> Response:
+def listing(
+    request: Request, collection: str, items: list[dict[str, Any]], max_limit: int
+) -> Response:
     """Filter, sort, page and project a list as Octavia does: at most `max_limit` items
     (Octavia's `pagination_max_limit`), fewer when the request's limit says so, and a `next`
     link to the rest."""
@@ -98,15 +112,22 @@ def listing(request: Request, collection: str, items: list[dict[str, Any]],
         wanted = [v.lower() for v in params.getlist(key)]
         items = [i for i in items if key in i and str(i[key]).lower() in wanted]
     sorts = [s.split(":") for s in params.get("sort", "").split(",") if s] or [
-        [k, d] for k, d in zip(params.getlist("sort_key"), params.getlist("sort_dir") or ["asc"], strict=False)]
+        [k, d]
+        for k, d in zip(
+            params.getlist("sort_key"), params.getlist("sort_dir") or ["asc"], strict=False
+        )
+    ]
     for key, *direction in reversed(sorts):
-        items.sort(key=lambda i: (i.get(key) is None, str(i.get(key))), reverse=(direction or ["asc"])[0] == "desc")
+        items.sort(
+            key=lambda i: (i.get(key) is None, str(i.get(key))),
+            reverse=(direction or ["asc"])[0] == "desc",
+        )
     links = []
     if "marker" in params:
         ids = [i["id"] for i in items]
         if params["marker"] not in ids:
             raise NotFound(f"Marker {params['marker']} could not be found.")
-        items = items[ids.index(params["marker"]) + 1:]
+        items = items[ids.index(params["marker"]) + 1 :]
     requested = int(params["limit"]) if params.get("limit", "").isdigit() else 0
     limit = min(requested or max_limit, max_limit)
     if len(items) > limit:
@@ -120,8 +141,9 @@ def listing(request: Request, collection: str, items: list[dict[str, Any]],
     return json_response({collection: items, f"{collection}_links": links})
 
 
-def routes(db: Database, authenticate: Authenticate, public_url: str,
-           max_limit: int) -> list[BaseRoute]:
+def routes(
+    db: Database, authenticate: Authenticate, public_url: str, max_limit: int
+) -> list[BaseRoute]:
     base = public_url + "/load-balancer"
     lbs, listeners = loadbalancers.LoadBalancers(), lbaas.Listeners()
     families: list[tuple[str, str, lbaas.Family, dict[str, Field]]] = [
@@ -132,8 +154,12 @@ def routes(db: Database, authenticate: Authenticate, public_url: str,
     ]
 
     def version(name: str, status: str, updated: str) -> dict[str, Any]:
-        return {"id": name, "status": status, "updated": updated,
-                "links": [{"rel": "self", "href": f"{base}/v2"}]}
+        return {
+            "id": name,
+            "status": status,
+            "updated": updated,
+            "links": [{"rel": "self", "href": f"{base}/v2"}],
+        }
 
     async def versions(_request: Request) -> Response:
         return json_response({"versions": [version(*v) for v in VERSIONS]})
@@ -146,7 +172,9 @@ def routes(db: Database, authenticate: Authenticate, public_url: str,
         if request.method == "POST":
             values, listeners, pools = parse_loadbalancer(await body_of(request))
             if listeners or pools:
-                item = await run_in_threadpool(lbaas.create_populated, db, ctx, values, listeners, pools)
+                item = await run_in_threadpool(
+                    lbaas.create_populated, db, ctx, values, listeners, pools
+                )
             else:
                 item = await run_in_threadpool(lbs.create, db, ctx, values)
             return json_response({"loadbalancer": item}, 201)
@@ -159,23 +187,32 @@ def routes(db: Database, authenticate: Authenticate, public_url: str,
             return json_response({"loadbalancer": await run_in_threadpool(lbs.get, db, ctx, lb_id)})
         if request.method == "PUT":
             values = parse(await body_of(request), "loadbalancer", LOADBALANCER, create=False)
-            return json_response({"loadbalancer": await run_in_threadpool(lbs.update, db, ctx, lb_id, values)})
+            return json_response(
+                {"loadbalancer": await run_in_threadpool(lbs.update, db, ctx, lb_id, values)}
+            )
         cascade = request.query_params.get("cascade", "false").lower() == "true"
         await run_in_threadpool(lbs.delete, db, ctx, lb_id, cascade)
         return Response(status_code=204)
 
     async def lb_status(request: Request, ctx: Context) -> Response:
-        return json_response(await run_in_threadpool(lbs.status_tree, db, ctx, request.path_params["id"]))
+        return json_response(
+            await run_in_threadpool(lbs.status_tree, db, ctx, request.path_params["id"])
+        )
 
     async def lb_stats(request: Request, ctx: Context) -> Response:
-        return json_response(await run_in_threadpool(lbs.statistics, db, ctx, request.path_params["id"]))
+        return json_response(
+            await run_in_threadpool(lbs.statistics, db, ctx, request.path_params["id"])
+        )
 
     async def listener_stats(request: Request, ctx: Context) -> Response:
-        return json_response(await run_in_threadpool(listeners.statistics, db, ctx, request.path_params["id"]))
+        return json_response(
+            await run_in_threadpool(listeners.statistics, db, ctx, request.path_params["id"])
+        )
 
     # -- listeners, pools, health monitors, L7 policies; members and L7 rules under their parent -------
-    def family_routes(collection: str, member: str, family: lbaas.Family, fields: dict[str, Field],
-                      path: str) -> list[tuple[str, Handler, list[str]]]:
+    def family_routes(
+        collection: str, member: str, family: lbaas.Family, fields: dict[str, Field], path: str
+    ) -> list[tuple[str, Handler, list[str]]]:
         async def index(request: Request, ctx: Context) -> Response:
             parent = request.path_params.get("parent_id")
             if request.method == "POST":
@@ -188,7 +225,9 @@ def routes(db: Database, authenticate: Authenticate, public_url: str,
         async def one(request: Request, ctx: Context) -> Response:
             object_id, parent = request.path_params["id"], request.path_params.get("parent_id")
             if request.method == "GET":
-                return json_response({member: await run_in_threadpool(family.get, db, ctx, object_id, parent)})
+                return json_response(
+                    {member: await run_in_threadpool(family.get, db, ctx, object_id, parent)}
+                )
             if request.method == "PUT":
                 values = parse(await body_of(request), member, fields, create=False)
                 item = await run_in_threadpool(family.update, db, ctx, object_id, values, parent)
@@ -209,7 +248,9 @@ def routes(db: Database, authenticate: Authenticate, public_url: str,
     async def quota(request: Request, ctx: Context) -> Response:
         project = request.path_params["project_id"]
         if request.method == "GET":
-            return json_response({"quota": await run_in_threadpool(loadbalancers.quota_get, db, ctx, project)})
+            return json_response(
+                {"quota": await run_in_threadpool(loadbalancers.quota_get, db, ctx, project)}
+            )
         if request.method == "PUT":
             values = parse(await body_of(request), "quota", QUOTA, create=False)
             result = await run_in_threadpool(loadbalancers.quota_set, db, ctx, project, values)
@@ -232,8 +273,11 @@ def routes(db: Database, authenticate: Authenticate, public_url: str,
         ("/loadbalancers/{id}/status", lb_status, ["GET"]),
         ("/loadbalancers/{id}/stats", lb_stats, ["GET"]),
         ("/listeners/{id}/stats", listener_stats, ["GET"]),
-        *(r for collection, member, family, fields in families
-          for r in family_routes(collection, member, family, fields, f"/{collection}")),
+        *(
+            r
+            for collection, member, family, fields in families
+            for r in family_routes(collection, member, family, fields, f"/{collection}")
+        ),
         *family_routes("members", "member", lbaas.Members(), MEMBER, "/pools/{parent_id}/members"),
         *family_routes("rules", "rule", lbaas.L7Rules(), L7RULE, "/l7policies/{parent_id}/rules"),
         ("/quotas", quotas, ["GET"]),
@@ -243,9 +287,16 @@ def routes(db: Database, authenticate: Authenticate, public_url: str,
         ("/flavors", flavors, ["GET"]),
         ("/availabilityzones", availability_zones, ["GET"]),
     ]
-    out: list[BaseRoute] = [Route("/", versions), Route("/v2", v2_root), Route("/v2/", v2_root),
-                            Route("/v2.0", v2_root), Route("/v2.0/", v2_root)]
+    out: list[BaseRoute] = [
+        Route("/", versions),
+        Route("/v2", v2_root),
+        Route("/v2/", v2_root),
+        Route("/v2.0", v2_root),
+        Route("/v2.0/", v2_root),
+    ]
     for prefix in ("/v2/lbaas", "/v2.0/lbaas"):
-        out += [Route(prefix + path, endpoint(authenticate, handler), methods=methods)
-                for path, handler, methods in handlers]
+        out += [
+            Route(prefix + path, endpoint(authenticate, handler), methods=methods)
+            for path, handler, methods in handlers
+        ]
     return out

@@ -36,7 +36,9 @@ class Field:
 
 def expected_codes(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"\d{3}(-\d{3}|(,\d{3})*)", value):
-        raise errors.InvalidInput(error_message="use a code (200), a list (200,202) or a range (200-204)")
+        raise errors.InvalidInput(
+            error_message="use a code (200), a list (200,202) or a range (200-204)"
+        )
     return value
 
 
@@ -48,32 +50,46 @@ def url_path(value: Any) -> str:
 
 def word(max_len: int) -> Converter:
     """A value haproxy's configuration carries as one quoted word: printable, no spaces or quotes."""
+
     def convert(value: Any) -> str:
         if not isinstance(value, str) or not re.fullmatch(rf"[!#-&(-~]{{1,{max_len}}}", value):
-            raise errors.InvalidInput(error_message=f"use 1 to {max_len} printable characters without spaces "
-                                                    "or quotes")
+            raise errors.InvalidInput(
+                error_message=f"use 1 to {max_len} printable characters without spaces or quotes"
+            )
         return value
 
     return convert
 
 
 def redirect_url(value: Any) -> str:
-    if (not isinstance(value, str) or len(value) > 2048 or not re.fullmatch(r"https?://[!#-&(-~]+", value)
-            or not urlsplit(value).hostname):
-        raise errors.InvalidInput(error_message="use an absolute http:// or https:// URL without spaces or quotes")
+    if (
+        not isinstance(value, str)
+        or len(value) > 2048
+        or not re.fullmatch(r"https?://[!#-&(-~]+", value)
+        or not urlsplit(value).hostname
+    ):
+        raise errors.InvalidInput(
+            error_message="use an absolute http:// or https:// URL without spaces or quotes"
+        )
     return value
 
 
 def header_name(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[!#$%&*+\-.^_`|~0-9A-Za-z]{1,255}", value):
-        raise errors.InvalidInput(error_message="a header or cookie name is a token without spaces or quotes")
+        raise errors.InvalidInput(
+            error_message="a header or cookie name is a token without spaces or quotes"
+        )
     return value
 
 
-SESSION_PERSISTENCE = dict_of({"type": (one_of("SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"), True),
-                               "cookie_name": (string(255, allow_none=True), False),
-                               "persistence_timeout": (ranged_int(0, MAX_TIMEOUT, allow_none=True), False),
-                               "persistence_granularity": (ip_address(allow_none=True), False)})
+SESSION_PERSISTENCE = dict_of(
+    {
+        "type": (one_of("SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"), True),
+        "cookie_name": (string(255, allow_none=True), False),
+        "persistence_timeout": (ranged_int(0, MAX_TIMEOUT, allow_none=True), False),
+        "persistence_granularity": (ip_address(allow_none=True), False),
+    }
+)
 
 
 def optional(convert: Converter) -> Converter:
@@ -125,7 +141,9 @@ POOL = {
     "loadbalancer_id": Field(uuid_str()),
     "listener_id": Field(uuid_str()),
     "protocol": Field(one_of("HTTP", "TCP"), REQUIRED),
-    "lb_algorithm": Field(one_of("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"), REQUIRED, put=True),
+    "lb_algorithm": Field(
+        one_of("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"), REQUIRED, put=True
+    ),
     "session_persistence": Field(optional(SESSION_PERSISTENCE), put=True),
 }
 
@@ -148,8 +166,10 @@ HEALTHMONITOR = {
     "timeout": Field(ranged_int(0, MAX_TIMEOUT), REQUIRED, put=True),
     "max_retries": Field(ranged_int(1, 10), REQUIRED, put=True),
     "max_retries_down": Field(ranged_int(1, 10), put=True),
-    "http_method": Field(one_of("GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "PATCH", "CONNECT"),
-                         put=True),
+    "http_method": Field(
+        one_of("GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "PATCH", "CONNECT"),
+        put=True,
+    ),
     "url_path": Field(url_path, put=True),
     "expected_codes": Field(expected_codes, put=True),
 }
@@ -157,7 +177,11 @@ HEALTHMONITOR = {
 L7POLICY = {
     **common(),
     "listener_id": Field(uuid_str(), REQUIRED),
-    "action": Field(one_of("REJECT", "REDIRECT_TO_URL", "REDIRECT_TO_POOL", "REDIRECT_PREFIX"), REQUIRED, put=True),
+    "action": Field(
+        one_of("REJECT", "REDIRECT_TO_URL", "REDIRECT_TO_POOL", "REDIRECT_PREFIX"),
+        REQUIRED,
+        put=True,
+    ),
     "position": Field(ranged_int(1, 2**31 - 1), put=True),
     "redirect_pool_id": Field(uuid_str(allow_none=True), put=True),
     "redirect_url": Field(optional(redirect_url), put=True),
@@ -167,16 +191,40 @@ L7POLICY = {
 
 L7RULE = {
     **{key: field for key, field in common().items() if key not in ("name", "description")},
-    "type": Field(one_of("HOST_NAME", "PATH", "FILE_TYPE", "HEADER", "COOKIE", "SSL_CONN_HAS_CERT",
-                         "SSL_VERIFY_RESULT", "SSL_DN_FIELD"), REQUIRED, put=True),
-    "compare_type": Field(one_of("REGEX", "STARTS_WITH", "ENDS_WITH", "CONTAINS", "EQUAL_TO"), REQUIRED, put=True),
+    "type": Field(
+        one_of(
+            "HOST_NAME",
+            "PATH",
+            "FILE_TYPE",
+            "HEADER",
+            "COOKIE",
+            "SSL_CONN_HAS_CERT",
+            "SSL_VERIFY_RESULT",
+            "SSL_DN_FIELD",
+        ),
+        REQUIRED,
+        put=True,
+    ),
+    "compare_type": Field(
+        one_of("REGEX", "STARTS_WITH", "ENDS_WITH", "CONTAINS", "EQUAL_TO"), REQUIRED, put=True
+    ),
     "key": Field(optional(header_name), put=True),
     "value": Field(word(255), REQUIRED, put=True),
     "invert": Field(boolean, False, put=True),
 }
 
-QUOTA = {name: Field(ranged_int(-1, 2**31 - 1, allow_none=True), put=True)
-         for name in ("load_balancer", "listener", "pool", "member", "health_monitor", "l7policy", "l7rule")}
+QUOTA = {
+    name: Field(ranged_int(-1, 2**31 - 1, allow_none=True), put=True)
+    for name in (
+        "load_balancer",
+        "listener",
+        "pool",
+        "member",
+        "health_monitor",
+        "l7policy",
+        "l7rule",
+    )
+}
 
 
 def without(fields: dict[str, Field], *keys: str) -> dict[str, Field]:
@@ -184,7 +232,9 @@ def without(fields: dict[str, Field], *keys: str) -> dict[str, Field]:
     return {key: field for key, field in fields.items() if key not in keys}
 
 
-def parse_loadbalancer(body: Any) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+def parse_loadbalancer(
+    body: Any,
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """A load balancer create, fully populated or not: its values, listeners and pools, each part
     checked with its own shape (the nested parts keep their nested parts under the same keys)."""
     if not isinstance(body, dict) or not isinstance(body.get("loadbalancer"), dict):
@@ -198,17 +248,27 @@ def parse_loadbalancer(body: Any) -> tuple[dict[str, Any], list[dict[str, Any]],
 def _items(parent: dict[str, Any], key: str) -> list[dict[str, Any]]:
     items = parent.pop(key, None) or []
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-        raise Invalid(f"Invalid input for field/attribute {key}. Value: '{items}'. It must be a list of objects.")
+        raise Invalid(
+            f"Invalid input for field/attribute {key}. Value: '{items}'. It must be a list of objects."
+        )
     return [dict(item) for item in items]
 
 
 def _pool(item: dict[str, Any]) -> dict[str, Any]:
     members, monitor = _items(item, "members"), item.pop("healthmonitor", None)
-    values = parse({"pool": item}, "pool", without(POOL, "loadbalancer_id", "listener_id"), create=True)
-    values["members"] = [parse({"member": member}, "member", MEMBER, create=True) for member in members]
+    values = parse(
+        {"pool": item}, "pool", without(POOL, "loadbalancer_id", "listener_id"), create=True
+    )
+    values["members"] = [
+        parse({"member": member}, "member", MEMBER, create=True) for member in members
+    ]
     if monitor is not None:
-        values["healthmonitor"] = parse({"healthmonitor": monitor}, "healthmonitor",
-                                        without(HEALTHMONITOR, "pool_id"), create=True)
+        values["healthmonitor"] = parse(
+            {"healthmonitor": monitor},
+            "healthmonitor",
+            without(HEALTHMONITOR, "pool_id"),
+            create=True,
+        )
     return values
 
 
@@ -217,13 +277,17 @@ def _pool_or_name(item: Any, key: str) -> dict[str, Any] | None:
     if item is None:
         return None
     if not isinstance(item, dict):
-        raise Invalid(f"Invalid input for field/attribute {key}. Value: '{item}'. It must be an object.")
+        raise Invalid(
+            f"Invalid input for field/attribute {key}. Value: '{item}'. It must be an object."
+        )
     return {"name": string()(item["name"])} if set(item) == {"name"} else _pool(dict(item))
 
 
 def _listener(item: dict[str, Any]) -> dict[str, Any]:
     default, policies = item.pop("default_pool", None), _items(item, "l7policies")
-    values = parse({"listener": item}, "listener", without(LISTENER, "loadbalancer_id"), create=True)
+    values = parse(
+        {"listener": item}, "listener", without(LISTENER, "loadbalancer_id"), create=True
+    )
     values["default_pool"] = _pool_or_name(default, "default_pool")
     values["l7policies"] = [_policy(policy) for policy in policies]
     return values
@@ -245,13 +309,17 @@ def parse(body: Any, member: str, fields: dict[str, Field], *, create: bool) -> 
     for key, value in body[member].items():
         field = fields.get(key)
         if field is None or not (create or field.put):
-            raise Invalid(f"Invalid input for field/attribute {key}. Value: '{value}'. "
-                          f"{'Unknown attribute' if field is None else 'It cannot be updated'}.")
+            raise Invalid(
+                f"Invalid input for field/attribute {key}. Value: '{value}'. "
+                f"{'Unknown attribute' if field is None else 'It cannot be updated'}."
+            )
         try:
             out[key] = field.convert(value)
         except errors.NeutronError as refused:
             reason = refused.kwargs.get("error_message", refused.msg)
-            raise Invalid(f"Invalid input for field/attribute {key}. Value: '{value}'. {reason}") from None
+            raise Invalid(
+                f"Invalid input for field/attribute {key}. Value: '{value}'. {reason}"
+            ) from None
     tenant = out.pop("tenant_id", None)
     if tenant and out.get("project_id", tenant) != tenant:
         raise Invalid("Validation failure: project_id and tenant_id do not match.")
@@ -262,7 +330,9 @@ def parse(body: Any, member: str, fields: dict[str, Field], *, create: bool) -> 
             if key in out or key in ("project_id", "tenant_id"):
                 continue
             if field.default is REQUIRED:
-                raise Invalid(f"Invalid input for field/attribute {key}. Value: 'None'. Mandatory field missing.")
+                raise Invalid(
+                    f"Invalid input for field/attribute {key}. Value: 'None'. Mandatory field missing."
+                )
             if field.default is not None:
                 out[key] = field.default
     return out

@@ -18,9 +18,14 @@ from neutrino.cli.output import fail, out
 from neutrino.cli.resources import FLOATING_IP, INSTANCE, LOAD_BALANCER, PORT, ROUTER, Kind, find_id
 from neutrino.client import ClientError, Cloud, Session
 
-app = typer.Typer(no_args_is_help=True, help="Show the kernel objects that implement a resource, read from the kernel.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Show the kernel objects that implement a resource, read from the kernel.",
+)
 
-CloudOption = Annotated[str | None, typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")]
+CloudOption = Annotated[
+    str | None, typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")
+]
 Format = Annotated[str, typer.Option("-f", "--format", help="tree or json")]
 
 
@@ -57,8 +62,12 @@ def _grow(tree: Tree, value: Any) -> None:
 
 
 def _show(kind: Kind, ref: str, fmt: str, os_cloud: str | None) -> None:
-    found = _ask(os_cloud, lambda session, lab: session.call(
-        "GET", f"{lab}/inspect/{kind.collection}/{find_id(session, kind, ref)}", timeout=60))
+    found = _ask(
+        os_cloud,
+        lambda session, lab: session.call(
+            "GET", f"{lab}/inspect/{kind.collection}/{find_id(session, kind, ref)}", timeout=60
+        ),
+    )
     if fmt == "json":
         out.print_json(json.dumps(found))
         return
@@ -68,29 +77,41 @@ def _show(kind: Kind, ref: str, fmt: str, os_cloud: str | None) -> None:
 
 
 @app.command()
-def router(ref: Annotated[str, typer.Argument(help="Router name or ID")], os_cloud: CloudOption = None,
-           fmt: Format = "tree") -> None:
+def router(
+    ref: Annotated[str, typer.Argument(help="Router name or ID")],
+    os_cloud: CloudOption = None,
+    fmt: Format = "tree",
+) -> None:
     """The router's namespace, interfaces, routes, NAT table, floating IP elements and connections."""
     _show(ROUTER, ref, fmt, os_cloud)
 
 
 @app.command()
-def floatingip(ref: Annotated[str, typer.Argument(help="Floating IP address or ID")], os_cloud: CloudOption = None,
-               fmt: Format = "tree") -> None:
+def floatingip(
+    ref: Annotated[str, typer.Argument(help="Floating IP address or ID")],
+    os_cloud: CloudOption = None,
+    fmt: Format = "tree",
+) -> None:
     """Where the floating IP lives: the gateway interface, its map elements, its live connections."""
     _show(FLOATING_IP, ref, fmt, os_cloud)
 
 
 @app.command()
-def port(ref: Annotated[str, typer.Argument(help="Port ID or name")], os_cloud: CloudOption = None,
-         fmt: Format = "tree") -> None:
+def port(
+    ref: Annotated[str, typer.Argument(help="Port ID or name")],
+    os_cloud: CloudOption = None,
+    fmt: Format = "tree",
+) -> None:
     """The port's tap, bridge, far end and firewall chains."""
     _show(PORT, ref, fmt, os_cloud)
 
 
 @app.command()
-def loadbalancer(ref: Annotated[str, typer.Argument(help="Load balancer name, ID or VIP address")],
-                 os_cloud: CloudOption = None, fmt: Format = "tree") -> None:
+def loadbalancer(
+    ref: Annotated[str, typer.Argument(help="Load balancer name, ID or VIP address")],
+    os_cloud: CloudOption = None,
+    fmt: Format = "tree",
+) -> None:
     """The load balancer's namespace and VIP, its haproxy (configuration, workers) and what haproxy sees now."""
     _show(LOAD_BALANCER, ref, fmt, os_cloud)
 
@@ -104,9 +125,13 @@ def trace(
     fmt: Format = "table",
 ) -> None:
     """The path a packet takes hop by hop, confirmed by a real probe: `neutrino trace --from vm1 --to 10.10.10.1`."""
+
     def ask(session: Session, lab: str) -> dict[str, Any]:
-        body: dict[str, Any] = {"from": find_id(session, INSTANCE, source), "to": destination,
-                                "protocol": proto}
+        body: dict[str, Any] = {
+            "from": find_id(session, INSTANCE, source),
+            "to": destination,
+            "protocol": proto,
+        }
         if port is not None:
             body["port"] = port
         return dict(session.call("POST", f"{lab}/trace", json=body, timeout=60))
@@ -115,15 +140,24 @@ def trace(
     if fmt == "json":
         out.print_json(json.dumps(found))
         return
-    table = Table("#", "Hop", "Device", "Where", "Detail", title=f"{found['from']['name']} ({found['from']['address']}) "
-                  f"-> {destination} {proto}{'/' + str(found['port']) if found['port'] else ''}")
+    table = Table(
+        "#",
+        "Hop",
+        "Device",
+        "Where",
+        "Detail",
+        title=f"{found['from']['name']} ({found['from']['address']}) "
+        f"-> {destination} {proto}{'/' + str(found['port']) if found['port'] else ''}",
+    )
     for index, hop in enumerate(found["hops"], 1):
         where = hop.get("netns") or ""
         detail = hop.get("decision") or hop.get("note") or hop.get("address") or ""
         table.add_row(str(index), hop["hop"], hop.get("device", ""), where, detail)
     out.print(table)
     probe = found["probe"]
-    out.print(f"probe: {probe['sent']} -> {'answered' if probe['reached'] else 'no answer'}; "
-              f"path {'confirmed' if found['confirmed'] else 'NOT confirmed'} by the kernel")
+    out.print(
+        f"probe: {probe['sent']} -> {'answered' if probe['reached'] else 'no answer'}; "
+        f"path {'confirmed' if found['confirmed'] else 'NOT confirmed'} by the kernel"
+    )
     for rule in probe.get("matched_rules", []):
         out.print(f"  matched: {rule}", highlight=False)

@@ -14,9 +14,13 @@ from neutrino.cli.output import err, fail, out
 from neutrino.cli.resources import INSTANCE, NETWORK, PORT, find, find_id
 from neutrino.client import ClientError, Cloud, Session
 
-app = typer.Typer(no_args_is_help=True, help="Lab instances: namespaces plugged into networks like VMs.")
+app = typer.Typer(
+    no_args_is_help=True, help="Lab instances: namespaces plugged into networks like VMs."
+)
 
-CloudOption = Annotated[str | None, typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")]
+CloudOption = Annotated[
+    str | None, typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")
+]
 Format = Annotated[str, typer.Option("-f", "--format", help="table or json")]
 
 
@@ -47,8 +51,12 @@ def show_one(item: dict[str, Any], fmt: str) -> None:
 @app.command()
 def create(
     name: str,
-    network: Annotated[list[str] | None, typer.Option(help="Network name or ID (repeatable)")] = None,
-    fixed_ip: Annotated[list[str] | None, typer.Option(help="Address on the matching --network")] = None,
+    network: Annotated[
+        list[str] | None, typer.Option(help="Network name or ID (repeatable)")
+    ] = None,
+    fixed_ip: Annotated[
+        list[str] | None, typer.Option(help="Address on the matching --network")
+    ] = None,
     port: Annotated[list[str] | None, typer.Option(help="Port name or ID (repeatable)")] = None,
     host: Annotated[str | None, typer.Option(help="Host to run it on")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for its addresses")] = 60.0,
@@ -59,9 +67,13 @@ def create(
     try:
         lab = Lab(os_cloud)
         ips = fixed_ip or []
-        nets = [{"network_id": find_id(lab.session, NETWORK, ref),
-                 **({"fixed_ip": ips[i]} if i < len(ips) else {})}
-                for i, ref in enumerate(network or [])]
+        nets = [
+            {
+                "network_id": find_id(lab.session, NETWORK, ref),
+                **({"fixed_ip": ips[i]} if i < len(ips) else {}),
+            }
+            for i, ref in enumerate(network or [])
+        ]
         ports = [find_id(lab.session, PORT, ref) for ref in port or []]
         body: dict[str, Any] = {"name": name, "networks": nets, "ports": ports}
         if host:
@@ -71,8 +83,11 @@ def create(
         with err.status(f"waiting for {name} to get its addresses"):
             while item["status"] != "ACTIVE":
                 if time.monotonic() > deadline:
-                    raise ClientError(0, f"{name} has no address after {timeout:.0f}s (status {item['status']}); "
-                                         "is an agent running for its host?")
+                    raise ClientError(
+                        0,
+                        f"{name} has no address after {timeout:.0f}s (status {item['status']}); "
+                        "is an agent running for its host?",
+                    )
                 time.sleep(0.1)
                 item = lab.reload(item["id"])
     except ClientError as error:
@@ -93,7 +108,9 @@ def list_(os_cloud: CloudOption = None, fmt: Format = "table") -> None:
         return
     table = Table("ID", "Name", "Status", "Host", "Addresses")
     for item in items:
-        table.add_row(item["id"], item["name"], item["status"], item["host"], ", ".join(item["addresses"]))
+        table.add_row(
+            item["id"], item["name"], item["status"], item["host"], ", ".join(item["addresses"])
+        )
     out.print(table)
 
 
@@ -129,8 +146,12 @@ def exec_(
     try:
         lab = Lab(os_cloud)
         ref = lab.get(instance)["id"]
-        result = lab.session.call("POST", f"{lab.base}/{ref}/exec",
-                                  json={"command": command, "timeout": timeout}, timeout=timeout + 30)
+        result = lab.session.call(
+            "POST",
+            f"{lab.base}/{ref}/exec",
+            json={"command": command, "timeout": timeout},
+            timeout=timeout + 30,
+        )
     except ClientError as error:
         fail(error)
     sys.stdout.write(result["stdout"])

@@ -13,14 +13,24 @@ from neutrino.cli.output import err, fail, out
 from neutrino.client import ClientError, Cloud, Session
 from neutrino.lab.tutorial import STEPS, TAG, Tutorial
 
-app = typer.Typer(no_args_is_help=True, help="The tutorial's lab: two VLANs, a router, source NAT, a floating IP.")
+app = typer.Typer(
+    no_args_is_help=True, help="The tutorial's lab: two VLANs, a router, source NAT, a floating IP."
+)
 
-CloudOption = Annotated[str | None, typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")]
+CloudOption = Annotated[
+    str | None, typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")
+]
 
 
 def _progress() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    console=err, transient=False)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=False,
+    )
 
 
 @app.command()
@@ -33,29 +43,59 @@ def up(os_cloud: CloudOption = None) -> None:
 
             def step(what: str) -> None:
                 progress.update(task, description=what, advance=1)
+
             built = tutorial.up(step)
             progress.update(task, description="the lab is up", completed=STEPS)
     except ClientError as error:
         fail(error)
     vm1, vm3 = built.instances["cirros-vm1"], built.instances["cirros-vm3"]
-    out.print(Text.assemble("\n", ("The lab is up.", "bold"),
-                            f" Floating IP {built.floating_ip} -> cirros-vm3 ({vm3}); "
-                            f"router gateway {built.router_gateway}. Try:"))
+    out.print(
+        Text.assemble(
+            "\n",
+            ("The lab is up.", "bold"),
+            f" Floating IP {built.floating_ip} -> cirros-vm3 ({vm3}); "
+            f"router gateway {built.router_gateway}. Try:",
+        )
+    )
     tries = [
-        (f"neutrino instance exec cirros-vm1 -- ping -c1 {vm3}", "S2: across the VLANs, through the router"),
-        (("neutrino outside -- sh -c 'mkdir -p /tmp/www && echo outside > /tmp/www/index.html && "
-          "busybox httpd -p 80 -h /tmp/www'"), "a web server on the internet"),
-        ("neutrino instance exec cirros-vm1 -- curl -s http://10.10.10.1/", "S3: out through source NAT"),
-        (f"neutrino outside -- curl -s http://{built.floating_ip}/", "S4: the floating IP reaches cirros-vm3"),
+        (
+            f"neutrino instance exec cirros-vm1 -- ping -c1 {vm3}",
+            "S2: across the VLANs, through the router",
+        ),
+        (
+            (
+                "neutrino outside -- sh -c 'mkdir -p /tmp/www && echo outside > /tmp/www/index.html && "
+                "busybox httpd -p 80 -h /tmp/www'"
+            ),
+            "a web server on the internet",
+        ),
+        (
+            "neutrino instance exec cirros-vm1 -- curl -s http://10.10.10.1/",
+            "S3: out through source NAT",
+        ),
+        (
+            f"neutrino outside -- curl -s http://{built.floating_ip}/",
+            "S4: the floating IP reaches cirros-vm3",
+        ),
         (f"neutrino outside -- ping -c1 -W1 {vm1}", "the outside cannot reach fixed IPs"),
-        ("neutrino inspect router router_100_101", "what implements the router, read from the kernel"),
-        (f"neutrino inspect floatingip {built.floating_ip}", "its NAT elements and live connections"),
-        ("neutrino trace --from cirros-vm1 --to 10.10.10.1 --proto tcp --port 80", "a packet's path, hop by hop"),
+        (
+            "neutrino inspect router router_100_101",
+            "what implements the router, read from the kernel",
+        ),
+        (
+            f"neutrino inspect floatingip {built.floating_ip}",
+            "its NAT elements and live connections",
+        ),
+        (
+            "neutrino trace --from cirros-vm1 --to 10.10.10.1 --proto tcp --port 80",
+            "a packet's path, hop by hop",
+        ),
         ("neutrino lab down", "remove it all"),
     ]
     for command, why in tries:
-        out.print(Text.assemble((f"  # {why}", "dim"), f"\n  {command}"), highlight=False,
-                  soft_wrap=True)
+        out.print(
+            Text.assemble((f"  # {why}", "dim"), f"\n  {command}"), highlight=False, soft_wrap=True
+        )
 
 
 @app.command()
@@ -72,15 +112,21 @@ def down(os_cloud: CloudOption = None) -> None:
 
 def outside(
     command: Annotated[list[str], typer.Argument(help="The command, after --")],
-    physnet: Annotated[str, typer.Option(help="The physical network whose outside to run in")] = "default",
+    physnet: Annotated[
+        str, typer.Option(help="The physical network whose outside to run in")
+    ] = "default",
     timeout: Annotated[float, typer.Option(help="Seconds before it is stopped")] = 30.0,
     os_cloud: CloudOption = None,
 ) -> None:
     """Run a command in the outside world of an isolated lab: `neutrino outside -- curl http://FLOATING_IP/`."""
     try:
         session = Session(Cloud.load(os_cloud))
-        result = session.call("POST", session.endpoint("lab") + "/v1/outside/exec",
-                              json={"command": command, "timeout": timeout, "physnet": physnet}, timeout=timeout + 30)
+        result = session.call(
+            "POST",
+            session.endpoint("lab") + "/v1/outside/exec",
+            json={"command": command, "timeout": timeout, "physnet": physnet},
+            timeout=timeout + 30,
+        )
     except ClientError as error:
         fail(error)
     sys.stdout.write(result["stdout"])

@@ -21,35 +21,59 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(instances.app, name="instance")
 app.add_typer(lab.app, name="lab")
 app.add_typer(inspect.app, name="inspect")
-app.command("outside", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(lab.outside)
+app.command("outside", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    lab.outside
+)
 app.command("trace")(inspect.trace)
 
-HostName = Annotated[str | None, typer.Option("--host", help="This host's name in port bindings [default: hostname]")]
-NetnsPrefix = Annotated[str, typer.Option(help="Prefix of every namespace the agent creates (isolated mode)")]
-HostNetns = Annotated[str | None, typer.Option(help="Run the host's data plane in this namespace ('' = the root namespace)")]
-Interfaces = Annotated[list[str] | None, typer.Option(
-    "--physnet-interface", help="PHYSNET=IFACE: the host interface of a physical network (repeatable); "
-                                "without any, the data plane is isolated in namespaces neutrino creates")]
+HostName = Annotated[
+    str | None, typer.Option("--host", help="This host's name in port bindings [default: hostname]")
+]
+NetnsPrefix = Annotated[
+    str, typer.Option(help="Prefix of every namespace the agent creates (isolated mode)")
+]
+HostNetns = Annotated[
+    str | None,
+    typer.Option(help="Run the host's data plane in this namespace ('' = the root namespace)"),
+]
+Interfaces = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--physnet-interface",
+        help="PHYSNET=IFACE: the host interface of a physical network (repeatable); "
+        "without any, the data plane is isolated in namespaces neutrino creates",
+    ),
+]
 
 
 def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def host_config(name: str, physnets: list[str], prefix: str, netns: str | None, interfaces: list[str] | None):  # type: ignore[no-untyped-def]
+def host_config(
+    name: str, physnets: list[str], prefix: str, netns: str | None, interfaces: list[str] | None
+):  # type: ignore[no-untyped-def]
     """The isolated default, or a host mapped onto given interfaces (production)."""
     from neutrino.plan import HostConfig, PhysnetConfig
 
     if not interfaces and netns is None:
         return HostConfig.isolated(name, prefix=prefix, physnets=tuple(physnets))
     mapping = dict(item.split("=", 1) for item in interfaces or [])
-    return HostConfig(name=name, netns=netns or None, ns_prefix=prefix,
-                      physnets={physnet: PhysnetConfig(interface=iface) for physnet, iface in mapping.items()})
+    return HostConfig(
+        name=name,
+        netns=netns or None,
+        ns_prefix=prefix,
+        physnets={physnet: PhysnetConfig(interface=iface) for physnet, iface in mapping.items()},
+    )
 
 
-def start_agent(server: str, host, state_dir: Path, cloud: str | None, cloud_file: Path | None = None) -> threading.Thread:  # type: ignore[no-untyped-def]
+def start_agent(
+    server: str, host, state_dir: Path, cloud: str | None, cloud_file: Path | None = None
+) -> threading.Thread:  # type: ignore[no-untyped-def]
     from neutrino.agent.reconciler import Agent
     from neutrino.agent.runner import Feed, Runner
     from neutrino.client import Cloud, Session
@@ -63,25 +87,46 @@ def start_agent(server: str, host, state_dir: Path, cloud: str | None, cloud_fil
 @app.command()
 def serve(
     bind: Annotated[str, typer.Option(help="HOST:PORT to listen on")] = "127.0.0.1:9696",
-    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL; default: SQLite in the state directory")] = None,
-    state_dir: Annotated[Path | None, typer.Option(help="Where the database, keys and clouds.yaml live [env: NEUTRINO_STATE_DIR]")] = None,
-    physnet: Annotated[list[str] | None, typer.Option(help="Physical network NAME or NAME:VLAN_MIN:VLAN_MAX (repeatable)")] = None,
-    agent: Annotated[bool, typer.Option(help="Run this host's agent in-process (needs root)")] = True,
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL; default: SQLite in the state directory")
+    ] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the database, keys and clouds.yaml live [env: NEUTRINO_STATE_DIR]"
+        ),
+    ] = None,
+    physnet: Annotated[
+        list[str] | None,
+        typer.Option(help="Physical network NAME or NAME:VLAN_MIN:VLAN_MAX (repeatable)"),
+    ] = None,
+    agent: Annotated[
+        bool, typer.Option(help="Run this host's agent in-process (needs root)")
+    ] = True,
     host: HostName = None,
     netns_prefix: NetnsPrefix = "",
     host_netns: HostNetns = None,
     physnet_interface: Interfaces = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
-    access_log: Annotated[bool, typer.Option(
-        help="Log one line per request: method, path, status, duration, request id")] = False,
-    max_request_body_size: Annotated[int, typer.Option(
-        help="Larger request bodies get 413 (bytes)")] = Settings.max_request_body_size,
-    pagination_max_limit: Annotated[int, typer.Option(
-        help="Most items in one list response; a 'next' link leads to the rest",
-    )] = Settings.pagination_max_limit,
-    client_timeout: Annotated[float, typer.Option(
-        help="Seconds a client may take to send a request's headers, and again its body",
-    )] = Settings.client_timeout,
+    access_log: Annotated[
+        bool,
+        typer.Option(help="Log one line per request: method, path, status, duration, request id"),
+    ] = False,
+    max_request_body_size: Annotated[
+        int, typer.Option(help="Larger request bodies get 413 (bytes)")
+    ] = Settings.max_request_body_size,
+    pagination_max_limit: Annotated[
+        int,
+        typer.Option(
+            help="Most items in one list response; a 'next' link leads to the rest",
+        ),
+    ] = Settings.pagination_max_limit,
+    client_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a client may take to send a request's headers, and again its body",
+        ),
+    ] = Settings.client_timeout,
 ) -> None:
     """Run the identity, networking and lab APIs on one listener, with this host's agent."""
     from neutrino import server
@@ -92,28 +137,59 @@ def serve(
     setup_logging(log_level)
     if access_log:
         logging.getLogger("neutrino.access").setLevel(logging.INFO)  # whatever the log level
-    settings = make_settings(state_dir, database_url, bind, physnet, access_log=access_log,
-                             max_request_body_size=max_request_body_size,
-                             pagination_max_limit=pagination_max_limit,
-                             client_timeout=client_timeout, **({"host": host} if host else {}))
+    settings = make_settings(
+        state_dir,
+        database_url,
+        bind,
+        physnet,
+        access_log=access_log,
+        max_request_body_size=max_request_body_size,
+        pagination_max_limit=pagination_max_limit,
+        client_timeout=client_timeout,
+        **({"host": host} if host else {}),
+    )
     with console.status("preparing the database and identity"):
         core = prepare(settings)
     application = create_app(settings, core)
-    console.print(Text.assemble(f"neutrino ready in {time.monotonic() - started:.2f}s at ",
-                                (settings.public_url, "bold")))
-    console.print(Text.assemble("dashboard: ", (f"{settings.public_url}/dashboard/", "bold"),
-                                " (sign in as admin or a project user)"), soft_wrap=True)
+    console.print(
+        Text.assemble(
+            f"neutrino ready in {time.monotonic() - started:.2f}s at ",
+            (settings.public_url, "bold"),
+        )
+    )
+    console.print(
+        Text.assemble(
+            "dashboard: ",
+            (f"{settings.public_url}/dashboard/", "bold"),
+            " (sign in as admin or a project user)",
+        ),
+        soft_wrap=True,
+    )
     if agent and os.geteuid() == 0:
-        config = host_config(settings.host, [p.name for p in settings.physnets], netns_prefix, host_netns,
-                             physnet_interface)
-        start_agent(f"http://{settings.bind_host}:{settings.bind_port}", config, settings.state_dir / "agent",
-                    "neutrino-admin", settings.state_dir / "clouds.yaml")
+        config = host_config(
+            settings.host,
+            [p.name for p in settings.physnets],
+            netns_prefix,
+            host_netns,
+            physnet_interface,
+        )
+        start_agent(
+            f"http://{settings.bind_host}:{settings.bind_port}",
+            config,
+            settings.state_dir / "agent",
+            "neutrino-admin",
+            settings.state_dir / "clouds.yaml",
+        )
         where = f"namespace {config.netns}" if config.netns else "the root namespace"
-        console.print(Text.assemble("agent for host ", (settings.host, "bold"),
-                                    f" runs the data plane in {where}"))
+        console.print(
+            Text.assemble(
+                "agent for host ", (settings.host, "bold"), f" runs the data plane in {where}"
+            )
+        )
     elif agent:
-        console.print("not root: the data plane (agent) is off; the APIs work without it",
-                      style="yellow")
+        console.print(
+            "not root: the data plane (agent) is off; the APIs work without it", style="yellow"
+        )
     console.print("Use it with the openstack CLI:")
     for line in client_env(settings):
         console.print(f"  {line}", highlight=False, soft_wrap=True)
@@ -128,20 +204,31 @@ def serve(
 def run_agent(
     server: Annotated[str, typer.Option(help="The neutrino server's URL")],
     host: HostName = None,
-    state_dir: Annotated[Path, typer.Option(help="The agent's own state (dnsmasq files, digests)")] = Path("/var/lib/neutrino/agent"),
-    physnet: Annotated[list[str] | None, typer.Option(help="Physical networks of this host (isolated mode)")] = None,
+    state_dir: Annotated[
+        Path, typer.Option(help="The agent's own state (dnsmasq files, digests)")
+    ] = Path("/var/lib/neutrino/agent"),
+    physnet: Annotated[
+        list[str] | None, typer.Option(help="Physical networks of this host (isolated mode)")
+    ] = None,
     netns_prefix: NetnsPrefix = "",
     host_netns: HostNetns = None,
     physnet_interface: Interfaces = None,
-    os_cloud: Annotated[str | None, typer.Option(help="Cloud in clouds.yaml with admin credentials [env: OS_CLOUD]")] = None,
+    os_cloud: Annotated[
+        str | None, typer.Option(help="Cloud in clouds.yaml with admin credentials [env: OS_CLOUD]")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
 ) -> None:
     """Run one host's agent: follow the server's change feed and program this host's kernel."""
     import socket
 
     setup_logging(log_level)
-    config = host_config(host or socket.gethostname(), physnet or ["default"], netns_prefix, host_netns,
-                         physnet_interface)
+    config = host_config(
+        host or socket.gethostname(),
+        physnet or ["default"],
+        netns_prefix,
+        host_netns,
+        physnet_interface,
+    )
     thread = start_agent(server, config, state_dir, os_cloud)
     console.print(Text.assemble("agent for host ", (config.name, "bold"), f" following {server}"))
     try:
@@ -153,8 +240,12 @@ def run_agent(
 @app.command()
 def teardown(
     host: HostName = None,
-    state_dir: Annotated[Path | None, typer.Option(help="The service's state directory [env: NEUTRINO_STATE_DIR]")] = None,
-    physnet: Annotated[list[str] | None, typer.Option(help="Physical networks of this host (isolated mode)")] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="The service's state directory [env: NEUTRINO_STATE_DIR]")
+    ] = None,
+    physnet: Annotated[
+        list[str] | None, typer.Option(help="Physical networks of this host (isolated mode)")
+    ] = None,
     netns_prefix: NetnsPrefix = "",
     host_netns: HostNetns = None,
     physnet_interface: Interfaces = None,
@@ -165,8 +256,13 @@ def teardown(
     from neutrino.agent.reconciler import Agent
 
     settings = make_settings(state_dir)
-    config = host_config(host or socket.gethostname(), physnet or ["default"], netns_prefix, host_netns,
-                         physnet_interface)
+    config = host_config(
+        host or socket.gethostname(),
+        physnet or ["default"],
+        netns_prefix,
+        host_netns,
+        physnet_interface,
+    )
     with console.status(f"removing the data plane of host {config.name}"):
         Agent(config, settings.state_dir / "agent").teardown()
     console.print(Text.assemble("the data plane of host ", (config.name, "bold"), " is gone"))

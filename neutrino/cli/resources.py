@@ -36,8 +36,9 @@ PORT = Kind("port", "network", "/v2.0/ports")
 ROUTER = Kind("router", "network", "/v2.0/routers")
 FLOATING_IP = Kind("floating IP", "network", "/v2.0/floatingips", ("floating_ip_address",))
 INSTANCE = Kind("instance", "lab", "/v1/instances")
-LOAD_BALANCER = Kind("load balancer", "load-balancer", "/v2/lbaas/loadbalancers",
-                     ("name", "vip_address"))
+LOAD_BALANCER = Kind(
+    "load balancer", "load-balancer", "/v2/lbaas/loadbalancers", ("name", "vip_address")
+)
 
 
 def find(session: Session, kind: Kind, ref: str) -> dict[str, Any]:
@@ -53,8 +54,11 @@ def find(session: Session, kind: Kind, ref: str) -> dict[str, Any]:
     if not matches:
         raise ClientError(404, f"No {kind.noun} found for {ref!r}.")
     if len(matches) > 1:
-        raise ClientError(409, f"More than one {kind.noun} matches {ref!r}: "
-                               f"{', '.join(sorted(matches))}. Give its ID.")
+        raise ClientError(
+            409,
+            f"More than one {kind.noun} matches {ref!r}: "
+            f"{', '.join(sorted(matches))}. Give its ID.",
+        )
     return next(iter(matches.values()))
 
 

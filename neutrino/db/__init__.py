@@ -159,6 +159,11 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     # Driver-level autocommit: the "begin" listener issues BEGIN itself.
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        "foreign_keys=ON",
+        "busy_timeout=30000",
+    ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()

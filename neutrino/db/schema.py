@@ -47,12 +47,15 @@ def standard() -> list[Column]:
 
 
 def owned_by(table: str) -> Column:
-    return Column(f"{table[:-1]}_id", ID, ForeignKey(f"{table}.id", ondelete="CASCADE"), nullable=False)
+    return Column(
+        f"{table[:-1]}_id", ID, ForeignKey(f"{table}.id", ondelete="CASCADE"), nullable=False
+    )
 
 
 # -- identity ---------------------------------------------------------------
 domains = Table(
-    "domains", metadata,
+    "domains",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("name", String(255), nullable=False, unique=True),
     Column("description", String(255), nullable=False, default=""),
@@ -60,7 +63,8 @@ domains = Table(
 )
 
 projects = Table(
-    "projects", metadata,
+    "projects",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("name", String(255), nullable=False),
     Column("domain_id", String(64), ForeignKey("domains.id"), nullable=False),
@@ -70,7 +74,8 @@ projects = Table(
 )
 
 users = Table(
-    "users", metadata,
+    "users",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("name", String(255), nullable=False),
     Column("domain_id", String(64), ForeignKey("domains.id"), nullable=False),
@@ -85,28 +90,35 @@ users = Table(
 )
 
 roles = Table(
-    "roles", metadata,
+    "roles",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("name", String(255), nullable=False, unique=True),
     Column("description", String(255), nullable=False, default=""),
 )
 
 role_assignments = Table(
-    "role_assignments", metadata,
+    "role_assignments",
+    metadata,
     Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("project_id", String(64), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "project_id", String(64), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("role_id", String(64), ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True),
 )
 
 revoked_tokens = Table(
-    "revoked_tokens", metadata,
+    "revoked_tokens",
+    metadata,
     Column("token_id", String(64), primary_key=True),
     Column("expires_at", DateTime, nullable=False, index=True),
 )
 
 # -- networking -------------------------------------------------------------
 networks = Table(
-    "networks", metadata, *standard(),
+    "networks",
+    metadata,
+    *standard(),
     Column("admin_state_up", Boolean, nullable=False, default=True),
     Column("shared", Boolean, nullable=False, default=False),
     Column("external", Boolean, nullable=False, default=False),
@@ -121,15 +133,20 @@ networks = Table(
 # One row per network segment; the primary key is what makes a VLAN ID, a
 # VNI or a flat physical network impossible to hand out twice.
 segments = Table(
-    "segments", metadata,
+    "segments",
+    metadata,
     Column("network_type", String(16), primary_key=True),
     Column("physical_network", String(64), primary_key=True),  # "" for vxlan
     Column("segmentation_id", Integer, primary_key=True),  # 0 for flat
-    Column("network_id", ID, ForeignKey("networks.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column(
+        "network_id", ID, ForeignKey("networks.id", ondelete="CASCADE"), nullable=False, unique=True
+    ),
 )
 
 subnets = Table(
-    "subnets", metadata, *standard(),
+    "subnets",
+    metadata,
+    *standard(),
     Column("network_id", ID, ForeignKey("networks.id"), nullable=False, index=True),
     Column("ip_version", Integer, nullable=False),
     Column("cidr", String(64), nullable=False),
@@ -143,7 +160,9 @@ subnets = Table(
 )
 
 ports = Table(
-    "ports", metadata, *standard(),
+    "ports",
+    metadata,
+    *standard(),
     Column("network_id", ID, ForeignKey("networks.id"), nullable=False, index=True),
     Column("mac_address", String(32), nullable=False),
     Column("admin_state_up", Boolean, nullable=False, default=True),
@@ -157,7 +176,8 @@ ports = Table(
 
 # The primary key (subnet, address) is the IPAM's last line of defence.
 ip_allocations = Table(
-    "ip_allocations", metadata,
+    "ip_allocations",
+    metadata,
     Column("subnet_id", ID, ForeignKey("subnets.id"), primary_key=True),
     Column("ip_address", String(64), primary_key=True),
     Column("port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), nullable=False, index=True),
@@ -166,7 +186,8 @@ ip_allocations = Table(
 )
 
 allowed_address_pairs = Table(
-    "allowed_address_pairs", metadata,
+    "allowed_address_pairs",
+    metadata,
     owned_by("ports"),
     Column("ip_address", String(64), nullable=False),
     Column("mac_address", String(32), nullable=False),
@@ -175,7 +196,8 @@ allowed_address_pairs = Table(
 
 # A port's extra DHCP options: at most one value per option name and IP version.
 extra_dhcp_opts = Table(
-    "extra_dhcp_opts", metadata,
+    "extra_dhcp_opts",
+    metadata,
     Column("port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True),
     Column("opt_name", String(64), primary_key=True),
     Column("ip_version", Integer, primary_key=True),
@@ -183,16 +205,32 @@ extra_dhcp_opts = Table(
 )
 
 security_groups = Table(
-    "security_groups", metadata, *standard(),
+    "security_groups",
+    metadata,
+    *standard(),
     Column("stateful", Boolean, nullable=False, default=True),
     Column("is_default", Boolean, nullable=False, default=False),
 )
-Index("uq_default_security_group", security_groups.c.project_id, security_groups.c.is_default,
-      unique=True, sqlite_where=security_groups.c.is_default, postgresql_where=security_groups.c.is_default)
+Index(
+    "uq_default_security_group",
+    security_groups.c.project_id,
+    security_groups.c.is_default,
+    unique=True,
+    sqlite_where=security_groups.c.is_default,
+    postgresql_where=security_groups.c.is_default,
+)
 
 security_group_rules = Table(
-    "security_group_rules", metadata, *standard(),
-    Column("security_group_id", ID, ForeignKey("security_groups.id", ondelete="CASCADE"), nullable=False, index=True),
+    "security_group_rules",
+    metadata,
+    *standard(),
+    Column(
+        "security_group_id",
+        ID,
+        ForeignKey("security_groups.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     Column("direction", String(8), nullable=False),
     Column("ethertype", String(8), nullable=False),
     Column("protocol", String(40)),
@@ -203,13 +241,16 @@ security_group_rules = Table(
 )
 
 port_security_groups = Table(
-    "port_security_groups", metadata,
+    "port_security_groups",
+    metadata,
     Column("port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True),
     Column("security_group_id", ID, ForeignKey("security_groups.id"), primary_key=True, index=True),
 )
 
 routers = Table(
-    "routers", metadata, *standard(),
+    "routers",
+    metadata,
+    *standard(),
     Column("admin_state_up", Boolean, nullable=False, default=True),
     Column("status", String(16), nullable=False, default="ACTIVE"),
     Column("gw_port_id", ID, ForeignKey("ports.id")),
@@ -219,14 +260,19 @@ routers = Table(
 )
 
 router_ports = Table(
-    "router_ports", metadata,
+    "router_ports",
+    metadata,
     Column("router_id", ID, ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True),
-    Column("port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True, unique=True),
+    Column(
+        "port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True, unique=True
+    ),
     Column("port_type", String(32), nullable=False),
 )
 
 floatingips = Table(
-    "floatingips", metadata, *standard(),
+    "floatingips",
+    metadata,
+    *standard(),
     Column("floating_network_id", ID, ForeignKey("networks.id"), nullable=False),
     Column("floating_ip_address", String(64), nullable=False),
     Column("floating_port_id", ID, ForeignKey("ports.id"), nullable=False),
@@ -237,6 +283,7 @@ floatingips = Table(
     UniqueConstraint("floating_network_id", "floating_ip_address"),
     UniqueConstraint("floating_network_id", "fixed_port_id", "fixed_ip_address"),
 )
+
 
 # -- load balancers (Octavia v2) ------------------------------------------------------
 # Each row carries Octavia's two statuses. `feed_revision` is the change-feed
@@ -251,7 +298,10 @@ def lbaas_status() -> list[Column]:
 
 
 lb_loadbalancers = Table(
-    "lb_loadbalancers", metadata, *standard(), *lbaas_status(),
+    "lb_loadbalancers",
+    metadata,
+    *standard(),
+    *lbaas_status(),
     Column("vip_address", String(64), nullable=False),
     Column("vip_port_id", ID, nullable=False),
     Column("vip_subnet_id", ID, nullable=False),
@@ -261,7 +311,10 @@ lb_loadbalancers = Table(
 )
 
 lb_listeners = Table(
-    "lb_listeners", metadata, *standard(), *lbaas_status(),
+    "lb_listeners",
+    metadata,
+    *standard(),
+    *lbaas_status(),
     owned_by("lb_loadbalancers"),
     Column("protocol", String(16), nullable=False),
     Column("protocol_port", Integer, nullable=False),
@@ -275,7 +328,10 @@ lb_listeners = Table(
 )
 
 lb_pools = Table(
-    "lb_pools", metadata, *standard(), *lbaas_status(),
+    "lb_pools",
+    metadata,
+    *standard(),
+    *lbaas_status(),
     owned_by("lb_loadbalancers"),
     Column("protocol", String(16), nullable=False),
     Column("lb_algorithm", String(32), nullable=False),
@@ -283,7 +339,10 @@ lb_pools = Table(
 )
 
 lb_members = Table(
-    "lb_members", metadata, *standard(), *lbaas_status(),
+    "lb_members",
+    metadata,
+    *standard(),
+    *lbaas_status(),
     owned_by("lb_pools"),
     Column("address", String(64), nullable=False),
     Column("protocol_port", Integer, nullable=False),
@@ -296,8 +355,13 @@ lb_members = Table(
 )
 
 lb_healthmonitors = Table(
-    "lb_healthmonitors", metadata, *standard(), *lbaas_status(),
-    Column("lb_pool_id", ID, ForeignKey("lb_pools.id", ondelete="CASCADE"), nullable=False, unique=True),
+    "lb_healthmonitors",
+    metadata,
+    *standard(),
+    *lbaas_status(),
+    Column(
+        "lb_pool_id", ID, ForeignKey("lb_pools.id", ondelete="CASCADE"), nullable=False, unique=True
+    ),
     Column("type", String(16), nullable=False),
     Column("delay", Integer, nullable=False),
     Column("timeout", Integer, nullable=False),
@@ -310,7 +374,10 @@ lb_healthmonitors = Table(
 
 # A listener's L7 policies, in `position` order (1, 2, ... without gaps), each with its rules.
 lb_l7policies = Table(
-    "lb_l7policies", metadata, *standard(), *lbaas_status(),
+    "lb_l7policies",
+    metadata,
+    *standard(),
+    *lbaas_status(),
     owned_by("lb_listeners"),
     Column("action", String(32), nullable=False),
     Column("position", Integer, nullable=False),
@@ -321,8 +388,13 @@ lb_l7policies = Table(
 )
 
 lb_l7rules = Table(
-    "lb_l7rules", metadata, *standard(), *lbaas_status(),
-    Column("lb_l7policy_id", ID, ForeignKey("lb_l7policies.id", ondelete="CASCADE"), nullable=False),
+    "lb_l7rules",
+    metadata,
+    *standard(),
+    *lbaas_status(),
+    Column(
+        "lb_l7policy_id", ID, ForeignKey("lb_l7policies.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("type", String(32), nullable=False),
     Column("compare_type", String(32), nullable=False),
     Column("key", String(255)),
@@ -334,7 +406,8 @@ lb_l7rules = Table(
 # are the reporting haproxy worker and its own counters: totals move by the difference, so a
 # report sent twice counts once, and a new worker after a reload counts from zero again.
 lb_listener_stats = Table(
-    "lb_listener_stats", metadata,
+    "lb_listener_stats",
+    metadata,
     Column("listener_id", ID, ForeignKey("lb_listeners.id", ondelete="CASCADE"), primary_key=True),
     Column("active_connections", BigInteger, nullable=False, default=0),
     Column("bytes_in", BigInteger, nullable=False, default=0),
@@ -346,7 +419,8 @@ lb_listener_stats = Table(
 )
 
 tags = Table(
-    "tags", metadata,
+    "tags",
+    metadata,
     Column("resource_id", ID, primary_key=True),
     Column("tag", String(255), primary_key=True),
     Column("resource_type", String(32), nullable=False),
@@ -354,7 +428,8 @@ tags = Table(
 Index("ix_tags_tag", tags.c.tag)
 
 quotas = Table(
-    "quotas", metadata,
+    "quotas",
+    metadata,
     Column("project_id", String(64), primary_key=True),
     Column("resource", String(64), primary_key=True),
     Column("limit", Integer, nullable=False),
@@ -365,7 +440,8 @@ quotas = Table(
 # log by commit (on PostgreSQL the row lock is held until commit), so a
 # reader that has seen revision N can never later find a change below N.
 feed_head = Table(
-    "feed_head", metadata,
+    "feed_head",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("revision", BigInteger, nullable=False),
     # Deletions up to this revision are no longer in `changes`: an agent behind it must resync.
@@ -373,7 +449,8 @@ feed_head = Table(
 )
 
 changes = Table(
-    "changes", metadata,
+    "changes",
+    metadata,
     Column("revision", BigInteger, primary_key=True, autoincrement=False),
     Column("resource_type", String(32), nullable=False),
     Column("resource_id", String(64), nullable=False),
@@ -384,7 +461,8 @@ changes = Table(
 
 # Applied revision and health reported by each agent.
 agents = Table(
-    "agents", metadata,
+    "agents",
+    metadata,
     Column("host", String(255), primary_key=True),
     Column("applied_revision", BigInteger, nullable=False, default=0),
     Column("heartbeat_at", DateTime, nullable=False),
@@ -392,11 +470,12 @@ agents = Table(
 )
 
 lab_instances = Table(
-    "lab_instances", metadata, *standard(),
+    "lab_instances",
+    metadata,
+    *standard(),
     Column("host", String(255), nullable=False),
     Column("status", String(16), nullable=False, default="BUILD"),
     Column("owned_ports", JSON, nullable=False),  # ports it made, deleted with it
     Column("netns", String(64)),  # where its host's agent runs it, as reported
     Column("addresses", JSON, nullable=False),  # as the instance sees them, reported by the agent
 )
-

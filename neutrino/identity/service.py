@@ -184,7 +184,12 @@ class Identity:
             user = _principal(conn, users, payload.user_id, users.c.tokens_valid_after)
             project = _principal(conn, projects, payload.project_id) if payload.project_id else None
             granted = _effective_roles(conn, payload.user_id, project["id"]) if project else ()
-        if revoked or user is None or not user["enabled"] or payload.issued_at < user["tokens_valid_after"]:
+        if (
+            revoked
+            or user is None
+            or not user["enabled"]
+            or payload.issued_at < user["tokens_valid_after"]
+        ):
             raise unauthorized()
         scope_lost = project is None or not project["enabled"] or not granted
         if payload.project_id is not None and scope_lost:

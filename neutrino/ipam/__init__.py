@@ -78,21 +78,28 @@ def parse_pools(net: Network, raw: Iterable[dict[str, str]], gateway: Address | 
         try:
             start, end = ipaddress.ip_address(item["start"]), ipaddress.ip_address(item["end"])
         except (KeyError, ValueError, TypeError):
-            raise errors.InvalidInput(error_message=f"Invalid allocation pool {item}: 'start' and 'end' must be IP addresses") from None
+            raise errors.InvalidInput(
+                error_message=f"Invalid allocation pool {item}: 'start' and 'end' must be IP addresses"
+            ) from None
         if start.version != net.version or end.version != net.version or int(start) > int(end):
             raise errors.InvalidAllocationPool(pool=f"{item.get('start')}-{item.get('end')}")
         if not (_between(first, start, last) and _between(first, end, last)):
             raise errors.InvalidInput(
-                error_message=f"The allocation pool {start}-{end} spans beyond the subnet cidr {net}")
+                error_message=f"The allocation pool {start}-{end} spans beyond the subnet cidr {net}"
+            )
         pools.append((start, end))
     pools.sort()
     for (a_start, a_end), (b_start, b_end) in itertools.pairwise(pools):
         if int(b_start) <= int(a_end):
-            raise errors.OverlappingAllocationPools(pool_1=f"{a_start}-{a_end}", pool_2=f"{b_start}-{b_end}", subnet_cidr=str(net))
+            raise errors.OverlappingAllocationPools(
+                pool_1=f"{a_start}-{a_end}", pool_2=f"{b_start}-{b_end}", subnet_cidr=str(net)
+            )
     if gateway is not None:
         for start, end in pools:
             if _between(start, gateway, end):
-                raise errors.GatewayConflictWithAllocationPools(ip_address=str(gateway), pool=f"{start}-{end}")
+                raise errors.GatewayConflictWithAllocationPools(
+                    ip_address=str(gateway), pool=f"{start}-{end}"
+                )
     return pools
 
 
@@ -119,7 +126,9 @@ def lowest_free(pools: list[Pool], taken: set[Address]) -> Address | None:
     return None
 
 
-def random_candidates(pools: list[Pool], tries: int = 64, rng: random.Random = RANDOM) -> Iterator[Address]:
+def random_candidates(
+    pools: list[Pool], tries: int = 64, rng: random.Random = RANDOM
+) -> Iterator[Address]:
     """Addresses of large `pools` to probe, at random; the caller stops at the first free one."""
     total = pool_size(pools)
     for _ in range(tries):

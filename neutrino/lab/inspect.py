@@ -39,20 +39,35 @@ def interfaces(netns: str | None, *only: str) -> list[dict[str, Any]]:
     for link in json.loads(done.stdout or "[]"):
         if only and link["ifname"] not in only:
             continue
-        found.append({
-            "name": link["ifname"], "kind": (link.get("linkinfo") or {}).get("info_kind"),
-            "mac": link.get("address"), "state": link.get("operstate"), "master": link.get("master"),
-            "addresses": [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
-                          if a.get("scope") == "global"],
-        })
+        found.append(
+            {
+                "name": link["ifname"],
+                "kind": (link.get("linkinfo") or {}).get("info_kind"),
+                "mac": link.get("address"),
+                "state": link.get("operstate"),
+                "master": link.get("master"),
+                "addresses": [
+                    f"{a['local']}/{a['prefixlen']}"
+                    for a in link.get("addr_info", [])
+                    if a.get("scope") == "global"
+                ],
+            }
+        )
     return found
 
 
 def routes(netns: str) -> list[dict[str, Any]]:
     done = _run(netns, ["ip", "-j", "route", "show"])
-    return [{"destination": r["dst"], "via": r.get("gateway"), "device": r.get("dev"),
-             "protocol": r.get("protocol"), "source": r.get("prefsrc")}
-            for r in json.loads(done.stdout or "[]")]
+    return [
+        {
+            "destination": r["dst"],
+            "via": r.get("gateway"),
+            "device": r.get("dev"),
+            "protocol": r.get("protocol"),
+            "source": r.get("prefsrc"),
+        }
+        for r in json.loads(done.stdout or "[]")
+    ]
 
 
 def nat_rules(netns: str) -> str:
@@ -95,33 +110,53 @@ def _host_side(db: Database, host: str, port: Model) -> dict[str, Any]:
     device, _ = _port_names(port)
     netns = outside.host_netns(db, port.get("binding:host_id") or host)
     found = interfaces(netns, device)
-    return {"netns": netns, "device": device, "network_id": port["network_id"],
-            "bridge": names.bridge(port["network_id"]), "link": found[0] if found else None}
+    return {
+        "netns": netns,
+        "device": device,
+        "network_id": port["network_id"],
+        "bridge": names.bridge(port["network_id"]),
+        "link": found[0] if found else None,
+    }
 
 
 def router(db: Database, ref: str, host: str) -> dict[str, Any]:
     model = feed.snapshot(db)
     rtr = _one(model["routers"], ref, "router", "name")
     where, netns = outside.realized_netns(db, "routers", rtr["id"], host)
-    ports = [p for p in model["ports"] if p.get("device_id") == rtr["id"] and p["device_owner"] in ROUTER_OWNERS]
+    ports = [
+        p
+        for p in model["ports"]
+        if p.get("device_id") == rtr["id"] and p["device_owner"] in ROUTER_OWNERS
+    ]
     present = {link["name"]: link for link in interfaces(netns)}
     dnat = map_elements(netns, FIP_DNAT)
     fips = {f["floating_ip_address"]: f["id"] for f in model["floatingips"]}
     return {
-        "router": {key: rtr.get(key) for key in ("id", "name", "admin_state_up", "external_gateway_info", "routes")},
+        "router": {
+            key: rtr.get(key)
+            for key in ("id", "name", "admin_state_up", "external_gateway_info", "routes")
+        },
         "host": where,
         "namespace": netns,
         "forwarding": _forwarding(netns),
-        "interfaces": [{
-            "port_id": p["id"], "role": "gateway" if p["device_owner"] == GATEWAY else "interface",
-            "subnet_ids": [ip["subnet_id"] for ip in p["fixed_ips"]],
-            "link": present.get(_port_names(p)[1] or ""),
-            "host_side": _host_side(db, where, p),
-        } for p in sorted(ports, key=lambda p: p["device_owner"])],
+        "interfaces": [
+            {
+                "port_id": p["id"],
+                "role": "gateway" if p["device_owner"] == GATEWAY else "interface",
+                "subnet_ids": [ip["subnet_id"] for ip in p["fixed_ips"]],
+                "link": present.get(_port_names(p)[1] or ""),
+                "host_side": _host_side(db, where, p),
+            }
+            for p in sorted(ports, key=lambda p: p["device_owner"])
+        ],
         "routes": routes(netns),
-        "nat": {"table": nat_rules(netns),
-                "floatingips": [{"floating_ip_address": a, "fixed_ip_address": fixed, "floatingip_id": fips.get(a)}
-                                for a, fixed in sorted(dnat.items())]},
+        "nat": {
+            "table": nat_rules(netns),
+            "floatingips": [
+                {"floating_ip_address": a, "fixed_ip_address": fixed, "floatingip_id": fips.get(a)}
+                for a, fixed in sorted(dnat.items())
+            ],
+        },
         "conntrack": conntrack.entries(netns)[:CONNTRACK_SHOWN],
     }
 
@@ -136,11 +171,16 @@ def floatingip(db: Database, ref: str, host: str) -> dict[str, Any]:
     where, netns = outside.realized_netns(db, "routers", fip["router_id"], host)
     gateway = [link for link in interfaces(netns) if link["name"].startswith("qg-")]
     return {
-        **answer, "associated": True, "host": where, "namespace": netns,
+        **answer,
+        "associated": True,
+        "host": where,
+        "namespace": netns,
         "gateway_interface": gateway[0] if gateway else None,
         "address_on_gateway": bool(gateway) and f"{address}/32" in gateway[0]["addresses"],
-        "nat": {FIP_DNAT: map_elements(netns, FIP_DNAT).get(address),
-                FIP_SNAT: map_elements(netns, FIP_SNAT).get(fip.get("fixed_ip_address") or "")},
+        "nat": {
+            FIP_DNAT: map_elements(netns, FIP_DNAT).get(address),
+            FIP_SNAT: map_elements(netns, FIP_SNAT).get(fip.get("fixed_ip_address") or ""),
+        },
         "conntrack": conntrack.entries(netns, address)[:CONNTRACK_SHOWN],
     }
 
@@ -153,18 +193,44 @@ def port(db: Database, ref: str, host: str) -> dict[str, Any]:
     far: dict[str, Any] | None = None
     instance = next((i for i in model["instances"] if found["id"] in i.get("port_ids", [])), None)
     if instance is not None and instance.get("netns"):
-        far = {"instance_id": instance["id"], "netns": instance["netns"],
-               "links": interfaces(instance["netns"], f"eth{instance['port_ids'].index(found['id'])}")}
+        far = {
+            "instance_id": instance["id"],
+            "netns": instance["netns"],
+            "links": interfaces(instance["netns"], f"eth{instance['port_ids'].index(found['id'])}"),
+        }
     elif found["device_owner"] in ROUTER_OWNERS:
         _, netns = outside.realized_netns(db, "routers", found["device_id"], host)
-        far = {"router_id": found["device_id"], "netns": netns,
-               "links": interfaces(netns, _port_names(found)[1] or "")}
-    chains = {direction: _run(hostns, ["nft", "list", "chain", "bridge", firewall.TABLE, chain(found["id"])]).stdout
-              for direction, chain in (("egress", firewall.egress_chain), ("ingress", firewall.ingress_chain))}
+        far = {
+            "router_id": found["device_id"],
+            "netns": netns,
+            "links": interfaces(netns, _port_names(found)[1] or ""),
+        }
+    chains = {
+        direction: _run(
+            hostns, ["nft", "list", "chain", "bridge", firewall.TABLE, chain(found["id"])]
+        ).stdout
+        for direction, chain in (
+            ("egress", firewall.egress_chain),
+            ("ingress", firewall.ingress_chain),
+        )
+    }
     return {
-        "port": {key: found.get(key) for key in ("id", "name", "network_id", "mac_address", "fixed_ips",
-                                                 "device_owner", "device_id", "status", "port_security_enabled",
-                                                 "security_groups", "allowed_address_pairs")},
+        "port": {
+            key: found.get(key)
+            for key in (
+                "id",
+                "name",
+                "network_id",
+                "mac_address",
+                "fixed_ips",
+                "device_owner",
+                "device_id",
+                "status",
+                "port_security_enabled",
+                "security_groups",
+                "allowed_address_pairs",
+            )
+        },
         "host_side": side,
         "far_end": far,
         "firewall": {d: text for d, text in chains.items() if text} or None,
@@ -178,21 +244,50 @@ def loadbalancer(db: Database, ref: str, host: str) -> dict[str, Any]:
     where, netns = outside.realized_netns(db, "loadbalancers", lb["id"], host)
     vip = _one(model["ports"], lb["vip_port_id"], "port")
     process = haproxy.running_in(netns)
-    _, rows = haproxy.show(Path(process["stats_socket"])) if process and process["stats_socket"] else ({}, [])
+    _, rows = (
+        haproxy.show(Path(process["stats_socket"]))
+        if process and process["stats_socket"]
+        else ({}, [])
+    )
     listening = _run(netns, ["ss", "-H", "-l", "-t", "-n"]).stdout.split("\n")
     return {
-        "loadbalancer": {key: lb.get(key) for key in ("id", "name", "vip_address", "vip_port_id",
-                                                      "provisioning_status", "operating_status")},
+        "loadbalancer": {
+            key: lb.get(key)
+            for key in (
+                "id",
+                "name",
+                "vip_address",
+                "vip_port_id",
+                "provisioning_status",
+                "operating_status",
+            )
+        },
         "host": where,
         "namespace": netns,
         "vip_interface": next(iter(interfaces(netns, vip_interface(vip["id"]))), None),
         "routes": routes(netns),
         "listening": sorted(line.split()[3] for line in listening if line.strip()),
         "haproxy": process,
-        "frontends": [{"listener_id": r["pxname"], "state": r["status"], "open_connections": int(r["scur"] or 0),
-                       "connections": int(r["stot"] or 0)} for r in rows if r["svname"] == "FRONTEND"],
-        "servers": [{"pool_id": r["pxname"], "member_id": r["svname"], "address": r.get("addr"),
-                     "state": r["status"], "last_check": r.get("check_status") or None}
-                    for r in rows if r["svname"] not in ("FRONTEND", "BACKEND")],
+        "frontends": [
+            {
+                "listener_id": r["pxname"],
+                "state": r["status"],
+                "open_connections": int(r["scur"] or 0),
+                "connections": int(r["stot"] or 0),
+            }
+            for r in rows
+            if r["svname"] == "FRONTEND"
+        ],
+        "servers": [
+            {
+                "pool_id": r["pxname"],
+                "member_id": r["svname"],
+                "address": r.get("addr"),
+                "state": r["status"],
+                "last_check": r.get("check_status") or None,
+            }
+            for r in rows
+            if r["svname"] not in ("FRONTEND", "BACKEND")
+        ],
         "host_side": _host_side(db, where, vip),
     }

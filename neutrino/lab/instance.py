@@ -64,10 +64,36 @@ def dhcp_client() -> str:
 def _client_argv(client: str, state_dir: Path, ifname: str) -> list[str]:
     script = _write_if_changed(state_dir / "instances" / "dhcp-client.sh", CLIENT_SCRIPT, 0o755)
     if client == "udhcpc":  # -T 1 -A 1: retry discovery every second instead of after 3 and 20 s
-        return ["busybox", "udhcpc", "-f", "-i", ifname, "-s", str(script), "-T", "1", "-A", "1", "-t", "5"]
+        return [
+            "busybox",
+            "udhcpc",
+            "-f",
+            "-i",
+            ifname,
+            "-s",
+            str(script),
+            "-T",
+            "1",
+            "-A",
+            "1",
+            "-t",
+            "5",
+        ]
     conf = _write_if_changed(state_dir / "instances" / "dhclient.conf", DHCLIENT_CONF, 0o644)
     # The pid file is ours (--no-pid). No lease file: like a fresh boot, every start discovers.
-    return ["dhclient", "-4", "-d", "--no-pid", "-cf", str(conf), "-sf", str(script), "-lf", os.devnull, ifname]
+    return [
+        "dhclient",
+        "-4",
+        "-d",
+        "--no-pid",
+        "-cf",
+        str(conf),
+        "-sf",
+        str(script),
+        "-lf",
+        os.devnull,
+        ifname,
+    ]
 
 
 def _write_if_changed(path: Path, text: str, mode: int) -> Path:
@@ -90,8 +116,9 @@ def dhcp_client_pid(state_dir: Path, netns: str, ifname: str) -> int | None:
     return pid if b"dhclient" in cmdline or b"udhcpc" in cmdline else None
 
 
-def ensure_dhcp_client(state_dir: Path, netns: str, ifname: str, client: str | None = None,
-                       restart: bool = False) -> bool:
+def ensure_dhcp_client(
+    state_dir: Path, netns: str, ifname: str, client: str | None = None, restart: bool = False
+) -> bool:
     """Run a DHCP client (`client`, else dhcp_client()) on `ifname` unless one runs already
     in the namespace named `netns` (`restart`: the interface was made again, and the client
     holds a socket on the old one); True when it was started."""
@@ -106,11 +133,22 @@ def ensure_dhcp_client(state_dir: Path, netns: str, ifname: str, client: str | N
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     # nsenter execs the client in place, so the spawned pid is the client's: one
     # fork, no wait. A new session: the client outlives the agent.
-    argv = ["nsenter", f"--net={NETNS_DIR / netns}",
-            *_client_argv(client or dhcp_client(), state_dir, ifname)]
-    pid = os.posix_spawnp(argv[0], argv, os.environ, setsid=True, file_actions=[
-        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0),
-        (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2)])
+    argv = [
+        "nsenter",
+        f"--net={NETNS_DIR / netns}",
+        *_client_argv(client or dhcp_client(), state_dir, ifname),
+    ]
+    pid = os.posix_spawnp(
+        argv[0],
+        argv,
+        os.environ,
+        setsid=True,
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0),
+            (os.POSIX_SPAWN_DUP2, 0, 1),
+            (os.POSIX_SPAWN_DUP2, 0, 2),
+        ],
+    )
     _clients.add(pid)
     pid_file.write_text(f"{pid}\n")
     return True
@@ -133,8 +171,13 @@ def _reap_clients() -> None:
 def exec_in_instance(netns: str, argv: list[str], timeout: float = 10.0) -> tuple[int, str, str]:
     """Run `argv` inside the instance; (returncode, stdout, stderr)."""
     try:
-        done = subprocess.run(["ip", "netns", "exec", netns, *argv], capture_output=True,
-                              text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            ["ip", "netns", "exec", netns, *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired as expired:
         return -1, _text(expired.stdout), _text(expired.stderr) + "timeout"
     return done.returncode, done.stdout, done.stderr

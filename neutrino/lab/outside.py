@@ -31,7 +31,9 @@ def agent_reports(db: Database, prefer: str) -> list[tuple[str, dict[str, Any]]]
     A = schema.agents
     with db.read() as conn:
         rows = conn.execute(select(A.c.host, A.c.report)).all()
-    return sorted(((row.host, row.report or {}) for row in rows), key=lambda item: item[0] != prefer)
+    return sorted(
+        ((row.host, row.report or {}) for row in rows), key=lambda item: item[0] != prefer
+    )
 
 
 def outside_netns(db: Database, physnet: str, prefer: str) -> str:
@@ -39,8 +41,10 @@ def outside_netns(db: Database, physnet: str, prefer: str) -> str:
         netns = (report.get("outside") or {}).get(physnet)
         if netns:
             return str(netns)
-    raise errors.Conflict(f"No agent reports an outside namespace for physical network {physnet} "
-                          "(it exists only in the isolated mode).")
+    raise errors.Conflict(
+        f"No agent reports an outside namespace for physical network {physnet} "
+        "(it exists only in the isolated mode)."
+    )
 
 
 def realized_netns(db: Database, kind: str, resource_id: str, prefer: str) -> tuple[str, str]:
@@ -61,6 +65,8 @@ def host_netns(db: Database, host: str) -> str | None:
     return None
 
 
-def run_outside(db: Database, physnet: str, command: list[str], timeout: float, prefer: str) -> dict[str, Any]:
+def run_outside(
+    db: Database, physnet: str, command: list[str], timeout: float, prefer: str
+) -> dict[str, Any]:
     status, stdout, stderr = exec_in_instance(outside_netns(db, physnet, prefer), command, timeout)
     return {"exit_status": status, "stdout": stdout, "stderr": stderr}

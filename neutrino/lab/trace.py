@@ -31,8 +31,10 @@ from neutrino.services import feed
 
 Model = dict[str, Any]
 TRACE_TABLE = "neutrino_trace"
-CONNECT = ("import socket,sys\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=2)\n"
-           "s.close()")
+CONNECT = (
+    "import socket,sys\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=2)\n"
+    "s.close()"
+)
 
 
 def _in(address: str, cidr: str) -> bool:
@@ -58,8 +60,14 @@ class Path:
         self.source, self.source_port = fixed["ip_address"], port
         subnet = self.subnets[fixed["subnet_id"]]
         self.hops += [
-            _hop("instance", name=instance.get("name"), instance_id=instance["id"], netns=instance.get("netns"),
-                 device="eth0", address=self.source),
+            _hop(
+                "instance",
+                name=instance.get("name"),
+                instance_id=instance["id"],
+                netns=instance.get("netns"),
+                device="eth0",
+                address=self.source,
+            ),
             _hop("tap", device=names.tap(port["id"]), port_id=port["id"]),
             _hop("bridge", device=names.bridge(port["network_id"]), network_id=port["network_id"]),
         ]
@@ -69,44 +77,103 @@ class Path:
             self._route(destination, subnet)
 
     def _deliver(self, address: str, network_id: str) -> None:
-        target = next((p for p in self.ports if p["network_id"] == network_id
-                       and any(ip["ip_address"] == address for ip in p["fixed_ips"])), None)
+        target = next(
+            (
+                p
+                for p in self.ports
+                if p["network_id"] == network_id
+                and any(ip["ip_address"] == address for ip in p["fixed_ips"])
+            ),
+            None,
+        )
         if target is None:
-            self.hops.append(_hop("unknown", address=address, network_id=network_id,
-                                  note="no port holds this address"))
+            self.hops.append(
+                _hop(
+                    "unknown",
+                    address=address,
+                    network_id=network_id,
+                    note="no port holds this address",
+                )
+            )
             return
-        self.hops.append(_hop("tap", device=names.tap(target["id"]), port_id=target["id"],
-                              owner=target.get("device_owner"), address=address))
+        self.hops.append(
+            _hop(
+                "tap",
+                device=names.tap(target["id"]),
+                port_id=target["id"],
+                owner=target.get("device_owner"),
+                address=address,
+            )
+        )
 
     def _route(self, destination: str, subnet: Model) -> None:
-        router_port = next((p for p in self.ports if p["device_owner"] == INTERFACE and any(
-            ip["subnet_id"] == subnet["id"] for ip in p["fixed_ips"])), None)
+        router_port = next(
+            (
+                p
+                for p in self.ports
+                if p["device_owner"] == INTERFACE
+                and any(ip["subnet_id"] == subnet["id"] for ip in p["fixed_ips"])
+            ),
+            None,
+        )
         if router_port is None:
-            self.hops.append(_hop("drop", note=f"no router has an interface on subnet {subnet['id']}"))
+            self.hops.append(
+                _hop("drop", note=f"no router has an interface on subnet {subnet['id']}")
+            )
             return
-        rtr = self.router = next(r for r in self.model["routers"] if r["id"] == router_port["device_id"])
-        self.hops.append(_hop("router interface", device=names.router_interface(router_port["id"]),
-                              router_id=rtr["id"], port_id=router_port["id"], address=subnet["gateway_ip"]))
-        fips = [f for f in self.model["floatingips"] if f.get("router_id") == rtr["id"] and f.get("port_id")]
+        rtr = self.router = next(
+            r for r in self.model["routers"] if r["id"] == router_port["device_id"]
+        )
+        self.hops.append(
+            _hop(
+                "router interface",
+                device=names.router_interface(router_port["id"]),
+                router_id=rtr["id"],
+                port_id=router_port["id"],
+                address=subnet["gateway_ip"],
+            )
+        )
+        fips = [
+            f
+            for f in self.model["floatingips"]
+            if f.get("router_id") == rtr["id"] and f.get("port_id")
+        ]
         hairpin = next((f for f in fips if f["floating_ip_address"] == destination), None)
         if hairpin is not None:
-            self.nat = f"DNAT {destination} -> {hairpin['fixed_ip_address']} (map fip_dnat), " \
-                       "SNAT to the router's gateway address (hairpin)"
+            self.nat = (
+                f"DNAT {destination} -> {hairpin['fixed_ip_address']} (map fip_dnat), "
+                "SNAT to the router's gateway address (hairpin)"
+            )
             self.hops.append(_hop("nat", decision=self.nat, floatingip_id=hairpin["id"]))
             destination = hairpin["fixed_ip_address"]
-        own = [p for p in self.ports if p["device_id"] == rtr["id"] and p["device_owner"] == INTERFACE]
+        own = [
+            p for p in self.ports if p["device_id"] == rtr["id"] and p["device_owner"] == INTERFACE
+        ]
         for port in own:
             for ip in port["fixed_ips"]:
                 if _in(destination, self.subnets[ip["subnet_id"]]["cidr"]):
-                    self.hops += [_hop("router interface", device=names.router_interface(port["id"]),
-                                       port_id=port["id"]),
-                                  _hop("bridge", device=names.bridge(port["network_id"]),
-                                       network_id=port["network_id"])]
+                    self.hops += [
+                        _hop(
+                            "router interface",
+                            device=names.router_interface(port["id"]),
+                            port_id=port["id"],
+                        ),
+                        _hop(
+                            "bridge",
+                            device=names.bridge(port["network_id"]),
+                            network_id=port["network_id"],
+                        ),
+                    ]
                     self._deliver(destination, port["network_id"])
                     return
-        gateway = next((p for p in self.ports if p["device_id"] == rtr["id"] and p["device_owner"] == GATEWAY), None)
+        gateway = next(
+            (p for p in self.ports if p["device_id"] == rtr["id"] and p["device_owner"] == GATEWAY),
+            None,
+        )
         if gateway is None:
-            self.hops.append(_hop("drop", note="the router has no gateway and no route to the destination"))
+            self.hops.append(
+                _hop("drop", note="the router has no gateway and no route to the destination")
+            )
             return
         mine = next((f for f in fips if f.get("fixed_ip_address") == self.source), None)
         snat = (rtr.get("external_gateway_info") or {}).get("enable_snat", True)
@@ -117,19 +184,37 @@ class Path:
             self.nat = f"SNAT {self.source} -> {gateway_ip} (the router's gateway address)"
         else:
             self.nat = "none: enable_snat is false, the packet leaves with its fixed IP"
-        self.hops += [_hop("nat", decision=self.nat, floatingip_id=mine["id"] if mine else None),
-                      _hop("router gateway", device=names.router_gateway(gateway["id"]), port_id=gateway["id"],
-                           address=gateway_ip),
-                      _hop("bridge", device=names.bridge(gateway["network_id"]), network_id=gateway["network_id"]),
-                      _hop("outside", address=destination,
-                           note="the physical network, then the upstream router (the outside namespace in a lab)")]
+        self.hops += [
+            _hop("nat", decision=self.nat, floatingip_id=mine["id"] if mine else None),
+            _hop(
+                "router gateway",
+                device=names.router_gateway(gateway["id"]),
+                port_id=gateway["id"],
+                address=gateway_ip,
+            ),
+            _hop(
+                "bridge",
+                device=names.bridge(gateway["network_id"]),
+                network_id=gateway["network_id"],
+            ),
+            _hop(
+                "outside",
+                address=destination,
+                note="the physical network, then the upstream router (the outside namespace in a lab)",
+            ),
+        ]
 
 
 def _probe(destination: str, protocol: str, port: int | None) -> tuple[str, list[str]]:
     """(what it is, its command)."""
     if protocol == "tcp":
-        return f"TCP connect to {destination}:{port or 80}", [sys.executable, "-c", CONNECT, destination,
-                                                              str(port or 80)]
+        return f"TCP connect to {destination}:{port or 80}", [
+            sys.executable,
+            "-c",
+            CONNECT,
+            destination,
+            str(port or 80),
+        ]
     return f"ping {destination}", ["ping", "-c", "1", "-W", "1", destination]
 
 
@@ -139,22 +224,39 @@ def _trace_rules(source: str, destination: str, protocol: str, port: int | None)
         match += f" tcp dport {port or 80}"
     elif protocol == "icmp":
         match += " ip protocol icmp"
-    return (f"table ip {TRACE_TABLE} {{\n chain prerouting {{\n"
-            f"  type filter hook prerouting priority raw - 10; policy accept;\n"
-            f"  {match} meta nftrace set 1\n }}\n}}\n")
+    return (
+        f"table ip {TRACE_TABLE} {{\n chain prerouting {{\n"
+        f"  type filter hook prerouting priority raw - 10; policy accept;\n"
+        f"  {match} meta nftrace set 1\n }}\n}}\n"
+    )
 
 
-def probe(netns: str | None, instance_netns: str, source: str, destination: str, protocol: str,
-          port: int | None) -> dict[str, Any]:
+def probe(
+    netns: str | None,
+    instance_netns: str,
+    source: str,
+    destination: str,
+    protocol: str,
+    port: int | None,
+) -> dict[str, Any]:
     """Send the probe; with a router namespace, collect the nft trace of its packets there."""
     what, argv = _probe(destination, protocol, port)
     if netns is None:
         status, _, _ = exec_in_instance(instance_netns, argv, timeout=5)
         return {"sent": what, "reached": status == 0, "trace": []}
-    subprocess.run(["ip", "netns", "exec", netns, "nft", "-f", "-"], check=True, capture_output=True,
-                   input=_trace_rules(source, destination, protocol, port), text=True)
-    monitor = subprocess.Popen(["ip", "netns", "exec", netns, "nft", "monitor", "trace"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    subprocess.run(
+        ["ip", "netns", "exec", netns, "nft", "-f", "-"],
+        check=True,
+        capture_output=True,
+        input=_trace_rules(source, destination, protocol, port),
+        text=True,
+    )
+    monitor = subprocess.Popen(
+        ["ip", "netns", "exec", netns, "nft", "monitor", "trace"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         time.sleep(0.2)  # let the monitor subscribe before the first packet
         status, _, _ = exec_in_instance(instance_netns, argv, timeout=5)
@@ -162,15 +264,29 @@ def probe(netns: str | None, instance_netns: str, source: str, destination: str,
     finally:
         monitor.terminate()
         output = monitor.communicate(timeout=5)[0]
-        subprocess.run(["ip", "netns", "exec", netns, "nft", "delete", "table", "ip", TRACE_TABLE],
-                       capture_output=True, check=False)
+        subprocess.run(
+            ["ip", "netns", "exec", netns, "nft", "delete", "table", "ip", TRACE_TABLE],
+            capture_output=True,
+            check=False,
+        )
     lines = [line.strip() for line in output.splitlines() if line.startswith("trace id")]
-    return {"sent": what, "reached": status == 0, "trace": lines,
-            "matched_rules": sorted({line.split(" rule ", 1)[1] for line in lines
-                                     if f"ip {TABLE} " in line and " rule " in line})}
+    return {
+        "sent": what,
+        "reached": status == 0,
+        "trace": lines,
+        "matched_rules": sorted(
+            {
+                line.split(" rule ", 1)[1]
+                for line in lines
+                if f"ip {TABLE} " in line and " rule " in line
+            }
+        ),
+    }
 
 
-def trace(db: Database, source: str, destination: str, protocol: str, port: int | None, host: str) -> dict[str, Any]:
+def trace(
+    db: Database, source: str, destination: str, protocol: str, port: int | None, host: str
+) -> dict[str, Any]:
     try:
         ipaddress.IPv4Address(destination)
     except ValueError:
@@ -185,13 +301,25 @@ def trace(db: Database, source: str, destination: str, protocol: str, port: int 
     if not instance.get("netns"):
         raise errors.Conflict(f"Instance {source} is not running yet.")
     path = Path(model, instance, destination)
-    router_ns = outside.realized_netns(db, "routers", path.router["id"], host)[1] if path.router else None
+    router_ns = (
+        outside.realized_netns(db, "routers", path.router["id"], host)[1] if path.router else None
+    )
     result = probe(router_ns, instance["netns"], path.source, destination, protocol, port)
     if router_ns is not None:
         for hop in path.hops:
             if hop["hop"] in ("router interface", "nat", "router gateway"):
                 hop["netns"] = router_ns
-    return {"from": {"instance_id": instance["id"], "name": instance.get("name"), "address": path.source},
-            "to": destination, "protocol": protocol, "port": port if protocol == "tcp" else None,
-            "hops": path.hops, "nat": path.nat, "probe": result,
-            "confirmed": bool(result["trace"]) if router_ns else result["reached"]}
+    return {
+        "from": {
+            "instance_id": instance["id"],
+            "name": instance.get("name"),
+            "address": path.source,
+        },
+        "to": destination,
+        "protocol": protocol,
+        "port": port if protocol == "tcp" else None,
+        "hops": path.hops,
+        "nat": path.nat,
+        "probe": result,
+        "confirmed": bool(result["trace"]) if router_ns else result["reached"],
+    }

@@ -24,7 +24,11 @@ TAG = "neutrino-lab"
 EXTERNAL = {"name": "ext_net", "cidr": "10.10.10.0/24", "gateway": "10.10.10.1"}
 VLANS = [("vlan100", 100, "172.16.100.0/24"), ("vlan101", 101, "172.16.101.0/24")]
 ROUTER = "router_100_101"
-INSTANCES = [("cirros-vm1", "vlan100", None), ("cirros-vm2", "vlan101", None), ("cirros-vm3", "vlan101", "172.16.101.3")]
+INSTANCES = [
+    ("cirros-vm1", "vlan100", None),
+    ("cirros-vm2", "vlan101", None),
+    ("cirros-vm3", "vlan101", "172.16.101.3"),
+]
 FLOATING_TARGET = "cirros-vm3"
 SECURITY_GROUP = "lab-web"  # ping and HTTP from anywhere, besides the default group
 STEPS = 14  # what `up` reports through `step`
@@ -35,8 +39,14 @@ Step = Callable[[str], None]
 def web_server(name: str) -> list[str]:
     """A command that starts, in the background, a web server answering `name` on port 80."""
     root = f"/tmp/neutrino-lab-www/{name}"
-    return ["sh", "-c", (f"mkdir -p {root} && echo {name} > {root}/index.html && "
-                         f"nohup busybox httpd -f -p 80 -h {root} >/dev/null 2>&1 &")]
+    return [
+        "sh",
+        "-c",
+        (
+            f"mkdir -p {root} && echo {name} > {root}/index.html && "
+            f"nohup busybox httpd -f -p 80 -h {root} >/dev/null 2>&1 &"
+        ),
+    ]
 
 
 @dataclass
@@ -53,7 +63,9 @@ class Tutorial:
         self.lab = session.endpoint("lab") + "/v1"
 
     def _create(self, base: str, collection: str, member: str, **body: Any) -> dict[str, Any]:
-        item: dict[str, Any] = self.session.call("POST", f"{base}/{collection}", json={member: body})[member]
+        item: dict[str, Any] = self.session.call(
+            "POST", f"{base}/{collection}", json={member: body}
+        )[member]
         self.session.call("PUT", f"{base}/{collection}/{item['id']}/tags", json={"tags": [TAG]})
         return item
 
@@ -64,60 +76,144 @@ class Tutorial:
 
     def up(self, step: Step) -> Built:
         if self._tagged(self.net, "networks") or self._tagged(self.lab, "instances"):
-            raise ClientError(409, f"a lab is up already (resources tagged {TAG}); run `neutrino lab down` first")
+            raise ClientError(
+                409, f"a lab is up already (resources tagged {TAG}); run `neutrino lab down` first"
+            )
         step("external network ext_net (flat on physical network default)")
-        ext = self._create(self.net, "networks", "network", name=EXTERNAL["name"], **{
-            "provider:network_type": "flat", "provider:physical_network": "default", "router:external": True})
-        self._create(self.net, "subnets", "subnet", name="ext_sub", network_id=ext["id"], ip_version=4,
-                     cidr=EXTERNAL["cidr"], gateway_ip=EXTERNAL["gateway"], enable_dhcp=False)
+        ext = self._create(
+            self.net,
+            "networks",
+            "network",
+            name=EXTERNAL["name"],
+            **{
+                "provider:network_type": "flat",
+                "provider:physical_network": "default",
+                "router:external": True,
+            },
+        )
+        self._create(
+            self.net,
+            "subnets",
+            "subnet",
+            name="ext_sub",
+            network_id=ext["id"],
+            ip_version=4,
+            cidr=EXTERNAL["cidr"],
+            gateway_ip=EXTERNAL["gateway"],
+            enable_dhcp=False,
+        )
         networks = {}
         for name, vlan, cidr in VLANS:
             step(f"network {name} (VLAN {vlan}) and subnet {cidr}")
-            networks[name] = self._create(self.net, "networks", "network", name=name, **{
-                "provider:network_type": "vlan", "provider:physical_network": "default",
-                "provider:segmentation_id": vlan})
-            subnet = self._create(self.net, "subnets", "subnet", name=f"{name}_sub",
-                                  network_id=networks[name]["id"], ip_version=4, cidr=cidr)
+            networks[name] = self._create(
+                self.net,
+                "networks",
+                "network",
+                name=name,
+                **{
+                    "provider:network_type": "vlan",
+                    "provider:physical_network": "default",
+                    "provider:segmentation_id": vlan,
+                },
+            )
+            subnet = self._create(
+                self.net,
+                "subnets",
+                "subnet",
+                name=f"{name}_sub",
+                network_id=networks[name]["id"],
+                ip_version=4,
+                cidr=cidr,
+            )
             networks[name]["subnet_id"] = subnet["id"]
         step(f"router {ROUTER}")
         router = self._create(self.net, "routers", "router", name=ROUTER)
         for name, _, _ in VLANS:
             step(f"router interface on {name}")
-            self.session.call("PUT", f"{self.net}/routers/{router['id']}/add_router_interface",
-                              json={"subnet_id": networks[name]["subnet_id"]})
+            self.session.call(
+                "PUT",
+                f"{self.net}/routers/{router['id']}/add_router_interface",
+                json={"subnet_id": networks[name]["subnet_id"]},
+            )
         step("router gateway on ext_net")
-        router = self.session.call("PUT", f"{self.net}/routers/{router['id']}", json={
-            "router": {"external_gateway_info": {"network_id": ext["id"]}}})["router"]
+        router = self.session.call(
+            "PUT",
+            f"{self.net}/routers/{router['id']}",
+            json={"router": {"external_gateway_info": {"network_id": ext["id"]}}},
+        )["router"]
         step(f"security group {SECURITY_GROUP}: ping and HTTP from anywhere")
         group = self._create(self.net, "security-groups", "security_group", name=SECURITY_GROUP)
-        for rule in ({"protocol": "icmp"}, {"protocol": "tcp", "port_range_min": 80, "port_range_max": 80}):
-            self.session.call("POST", f"{self.net}/security-group-rules", json={"security_group_rule": {
-                "security_group_id": group["id"], "direction": "ingress", "remote_ip_prefix": "0.0.0.0/0", **rule}})
+        for rule in (
+            {"protocol": "icmp"},
+            {"protocol": "tcp", "port_range_min": 80, "port_range_max": 80},
+        ):
+            self.session.call(
+                "POST",
+                f"{self.net}/security-group-rules",
+                json={
+                    "security_group_rule": {
+                        "security_group_id": group["id"],
+                        "direction": "ingress",
+                        "remote_ip_prefix": "0.0.0.0/0",
+                        **rule,
+                    }
+                },
+            )
         made = {}
         # Chosen addresses first, before the pools hand them out.
         for name, network, fixed_ip in sorted(INSTANCES, key=lambda item: item[2] is None):
             step(f"instance {name} on {network}")
-            wanted = {"network_id": networks[network]["id"], **({"fixed_ip": fixed_ip} if fixed_ip else {})}
-            made[name] = self._create(self.lab, "instances", "instance", name=name, networks=[wanted])
+            wanted = {
+                "network_id": networks[network]["id"],
+                **({"fixed_ip": fixed_ip} if fixed_ip else {}),
+            }
+            made[name] = self._create(
+                self.lab, "instances", "instance", name=name, networks=[wanted]
+            )
             port = self.session.call("GET", f"{self.net}/ports/{made[name]['port_ids'][0]}")["port"]
-            self.session.call("PUT", f"{self.net}/ports/{port['id']}", json={
-                "port": {"security_groups": [*port["security_groups"], group["id"]]}})
+            self.session.call(
+                "PUT",
+                f"{self.net}/ports/{port['id']}",
+                json={"port": {"security_groups": [*port["security_groups"], group["id"]]}},
+            )
         step("waiting for the instances' addresses (DHCP)")
         addresses = {name: self._wait_active(item["id"]) for name, item in made.items()}
         step("web servers answering their names on port 80")
         for name, item in made.items():
-            self.session.call("POST", f"{self.lab}/instances/{item['id']}/exec", json={"command": web_server(name)})
+            self.session.call(
+                "POST",
+                f"{self.lab}/instances/{item['id']}/exec",
+                json={"command": web_server(name)},
+            )
         step(f"floating IP on ext_net for {FLOATING_TARGET}")
-        fip = self._create(self.net, "floatingips", "floatingip", floating_network_id=ext["id"],
-                           port_id=made[FLOATING_TARGET]["port_ids"][0])
-        self._wait(lambda: self.session.call("GET", f"{self.net}/floatingips/{fip['id']}")["floatingip"]["status"]
-                   == "ACTIVE", "the floating IP to become ACTIVE")
+        fip = self._create(
+            self.net,
+            "floatingips",
+            "floatingip",
+            floating_network_id=ext["id"],
+            port_id=made[FLOATING_TARGET]["port_ids"][0],
+        )
+        self._wait(
+            lambda: (
+                self.session.call("GET", f"{self.net}/floatingips/{fip['id']}")["floatingip"][
+                    "status"
+                ]
+                == "ACTIVE"
+            ),
+            "the floating IP to become ACTIVE",
+        )
         gateway = router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
         return Built(fip["floating_ip_address"], addresses, gateway)
 
     def _wait_active(self, instance_id: str) -> str:
         def active() -> bool:
-            return bool(self.session.call("GET", f"{self.lab}/instances/{instance_id}")["instance"]["status"] == "ACTIVE")
+            return bool(
+                self.session.call("GET", f"{self.lab}/instances/{instance_id}")["instance"][
+                    "status"
+                ]
+                == "ACTIVE"
+            )
+
         self._wait(active, f"instance {instance_id} to get its address")
         item = self.session.call("GET", f"{self.lab}/instances/{instance_id}")["instance"]
         return str(item["addresses"][0].split("/")[0])
@@ -141,11 +237,17 @@ class Tutorial:
             removed += self._delete(f"{self.net}/floatingips/{fip['id']}")
         for router in self._tagged(self.net, "routers"):
             step(f"router {router['name']}")
-            ports = self.session.call("GET", f"{self.net}/ports", params={
-                "device_id": router["id"], "device_owner": "network:router_interface"})["ports"]
+            ports = self.session.call(
+                "GET",
+                f"{self.net}/ports",
+                params={"device_id": router["id"], "device_owner": "network:router_interface"},
+            )["ports"]
             for port in ports:
-                self.session.call("PUT", f"{self.net}/routers/{router['id']}/remove_router_interface",
-                                  json={"port_id": port["id"]})
+                self.session.call(
+                    "PUT",
+                    f"{self.net}/routers/{router['id']}/remove_router_interface",
+                    json={"port_id": port["id"]},
+                )
             removed += self._delete(f"{self.net}/routers/{router['id']}")
         for group in self._tagged(self.net, "security-groups"):
             step(f"security group {group['name']}")

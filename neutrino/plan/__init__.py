@@ -41,6 +41,14 @@ from neutrino.plan.state import (
 )
 
 __all__ = [
-    "Address", "DesiredState", "DhcpServer", "Firewall", "HostConfig", "Instance", "Link",
-    "PhysnetConfig", "VethPeer", "compile_host",
+    "Address",
+    "DesiredState",
+    "DhcpServer",
+    "Firewall",
+    "HostConfig",
+    "Instance",
+    "Link",
+    "PhysnetConfig",
+    "VethPeer",
+    "compile_host",
 ]

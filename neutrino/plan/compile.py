@@ -32,15 +32,17 @@ DHCP_OWNER = "network:dhcp"
 def _is_local_dhcp(port: Resource, host: HostConfig) -> bool:
     bound = port.get("binding:host_id") or ""
     return port.get("device_owner") == DHCP_OWNER and (
-        bound == host.name or (not bound and host.serves_dhcp))
+        bound == host.name or (not bound and host.serves_dhcp)
+    )
 
 
 def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
     networks = {n["id"]: n for n in model.get("networks", [])}
     subnets = {s["id"]: s for s in model.get("subnets", [])}
     ports = {p["id"]: p for p in model.get("ports", [])}
-    instances = sorted((i for i in model.get("instances", []) if i.get("host") == host.name),
-                       key=lambda i: i["id"])
+    instances = sorted(
+        (i for i in model.get("instances", []) if i.get("host") == host.name), key=lambda i: i["id"]
+    )
 
     plugged_by: dict[str, tuple[str, str]] = {}  # port id -> (instance netns, ifname)
     for instance in instances:
@@ -51,11 +53,17 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
     vips = compile_loadbalancers(model, host, ports, subnets)
     plugged_by.update({vip.port_id: (vip.lb.netns, vip.ifname) for vip in vips})
     local_ports = sorted(
-        (p for p in ports.values() if p.get("device_owner") not in (DHCP_OWNER, *ROUTER_OWNERS)
-         and (p["id"] in plugged_by or p.get("binding:host_id") == host.name)),
-        key=lambda p: p["id"])
-    dhcp_ports = sorted((p for p in ports.values() if _is_local_dhcp(p, host)),
-                        key=lambda p: p["id"])
+        (
+            p
+            for p in ports.values()
+            if p.get("device_owner") not in (DHCP_OWNER, *ROUTER_OWNERS)
+            and (p["id"] in plugged_by or p.get("binding:host_id") == host.name)
+        ),
+        key=lambda p: p["id"],
+    )
+    dhcp_ports = sorted(
+        (p for p in ports.values() if _is_local_dhcp(p, host)), key=lambda p: p["id"]
+    )
     router_ports = local_routers(model.get("routers", []), ports.values(), host)
 
     namespaces: set[str] = {host.netns} if host.netns else set()
@@ -79,7 +87,8 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         links += _network_links(network, host, network_id in protected_networks)
     flat_bridges = {
         networks[n]["provider:physical_network"]: names.bridge(n)
-        for n in realized if networks[n]["provider:network_type"] == "flat"
+        for n in realized
+        if networks[n]["provider:network_type"] == "flat"
     }
     links += _physical_links(host, namespaces, flat_bridges)
 
@@ -93,8 +102,16 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         if port["id"] in plugged_by:
             netns, ifname = plugged_by[port["id"]]
             namespaces.add(netns)
-            links.append(Link(host.netns, tap, "veth", master=bridge, up=up,
-                              peer=VethPeer(netns, ifname, mac=port["mac_address"])))
+            links.append(
+                Link(
+                    host.netns,
+                    tap,
+                    "veth",
+                    master=bridge,
+                    up=up,
+                    peer=VethPeer(netns, ifname, mac=port["mac_address"]),
+                )
+            )
         else:
             links.append(Link(host.netns, tap, "external", master=bridge, up=up))
 
@@ -104,15 +121,27 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
             continue
         server, server_addresses = compile_dhcp(host, network, port, subnets, ports.values())
         namespaces.add(server.netns)
-        links.append(Link(host.netns, names.tap(port["id"]), "veth",
-                          master=names.bridge(network["id"]),
-                          peer=VethPeer(server.netns, server.interface, mac=port["mac_address"])))
+        links.append(
+            Link(
+                host.netns,
+                names.tap(port["id"]),
+                "veth",
+                master=names.bridge(network["id"]),
+                peer=VethPeer(server.netns, server.interface, mac=port["mac_address"]),
+            )
+        )
         devices[port["id"]] = names.tap(port["id"])
         dhcp.append(server)
         addresses += server_addresses
 
-    routing = compile_routers(host, {r["id"]: r for r in model.get("routers", [])}, router_ports,
-                              subnets, model.get("floatingips", []), realized)
+    routing = compile_routers(
+        host,
+        {r["id"]: r for r in model.get("routers", [])},
+        router_ports,
+        subnets,
+        model.get("floatingips", []),
+        realized,
+    )
     outside_links, upstreams = compile_upstreams(host, networks.values(), subnets.values())
     namespaces |= routing.namespaces
     links += routing.links + outside_links
@@ -128,8 +157,10 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         and ports[port_id]["network_id"] in realized
     ]
     firewall = compile_firewall(
-        [p for p in local_ports if p["network_id"] in realized], ports.values(),
-        model.get("security_groups", []))
+        [p for p in local_ports if p["network_id"] in realized],
+        ports.values(),
+        model.get("security_groups", []),
+    )
     return DesiredState(
         revision=int(model.get("revision", 0)),
         host=host.name,
@@ -169,9 +200,19 @@ def _physical_links(
             continue
         namespaces.add(config.outside_netns)
         links.append(Link(config.outside_netns, names.outside_bridge(None), "bridge"))
-        links.append(Link(host.netns, config.interface, "veth", master=master, peer=VethPeer(
-            config.outside_netns, names.outside_end(host, None),
-            master=names.outside_bridge(None))))
+        links.append(
+            Link(
+                host.netns,
+                config.interface,
+                "veth",
+                master=master,
+                peer=VethPeer(
+                    config.outside_netns,
+                    names.outside_end(host, None),
+                    master=names.outside_bridge(None),
+                ),
+            )
+        )
     return links
 
 
@@ -193,23 +234,49 @@ def _network_links(network: Resource, host: HostConfig, protected: bool) -> list
     bridge = names.bridge(network["id"])
     kind = network["provider:network_type"]
     segment = int(network.get("provider:segmentation_id") or 0)
-    links = [Link(host.netns, bridge, "bridge", up=bool(network.get("admin_state_up", True)),
-                  netfilter=protected)]
+    links = [
+        Link(
+            host.netns,
+            bridge,
+            "bridge",
+            up=bool(network.get("admin_state_up", True)),
+            netfilter=protected,
+        )
+    ]
     if kind == "vxlan":
-        links.append(Link(host.netns, names.vxlan(segment), "vxlan", master=bridge, vni=segment,
-                          local_ip=host.vtep_ip))
+        links.append(
+            Link(
+                host.netns,
+                names.vxlan(segment),
+                "vxlan",
+                master=bridge,
+                vni=segment,
+                local_ip=host.vtep_ip,
+            )
+        )
         return links
     if kind == "flat":
         return links  # the NIC itself joins the bridge: see _physical_links
     config = host.physnets[network["provider:physical_network"]]
     name = names.vlan(config.interface, segment)
     if config.vlan_mode == "8021q":
-        links.append(Link(host.netns, name, "vlan", master=bridge, parent=config.interface,
-                          vlan_id=segment))
+        links.append(
+            Link(host.netns, name, "vlan", master=bridge, parent=config.interface, vlan_id=segment)
+        )
         return links
     assert config.outside_netns is not None, "veth VLAN mode needs an outside namespace"
     links.append(Link(config.outside_netns, names.outside_bridge(segment), "bridge"))
-    links.append(Link(host.netns, name, "veth", master=bridge, peer=VethPeer(
-        config.outside_netns, names.outside_end(host, segment),
-        master=names.outside_bridge(segment))))
+    links.append(
+        Link(
+            host.netns,
+            name,
+            "veth",
+            master=bridge,
+            peer=VethPeer(
+                config.outside_netns,
+                names.outside_end(host, segment),
+                master=names.outside_bridge(segment),
+            ),
+        )
+    )
     return links

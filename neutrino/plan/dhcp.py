@@ -17,14 +17,18 @@ def _tag(subnet_id: str) -> str:
 
 
 def compile_dhcp(
-    host: HostConfig, network: Resource, dhcp_port: Resource, subnets: dict[str, Resource],
+    host: HostConfig,
+    network: Resource,
+    dhcp_port: Resource,
+    subnets: dict[str, Resource],
     ports: Iterable[Resource],
 ) -> tuple[DhcpServer, list[Address]]:
     """The dnsmasq of `network`, served from `dhcp_port`, and that port's addresses."""
     netns = names.dhcp_netns(host, network["id"])
     interface = names.dhcp_interface(dhcp_port["id"])
     served = {
-        s["id"]: s for s in subnets.values()
+        s["id"]: s
+        for s in subnets.values()
         if s["network_id"] == network["id"] and s.get("enable_dhcp") and s["ip_version"] == 4
     }
     ranges, opts, addresses = [], [], []
@@ -50,8 +54,12 @@ def compile_dhcp(
                 opts += port_opts
                 port_opts = []  # once per port, however many addresses it has
     server = DhcpServer(
-        network_id=network["id"], netns=netns, interface=interface, ranges=tuple(ranges),
-        hosts="".join(f"{line}\n" for line in hosts), opts="".join(f"{o}\n" for o in opts),
+        network_id=network["id"],
+        netns=netns,
+        interface=interface,
+        ranges=tuple(ranges),
+        hosts="".join(f"{line}\n" for line in hosts),
+        opts="".join(f"{o}\n" for o in opts),
     )
     return server, addresses
 

@@ -47,13 +47,23 @@ ESTABLISHED_MARK = 0x4E000000  # one bit pattern of the packet mark, owned by ne
 Expr = dict[str, Any]
 
 PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132}
-ICMPV6_ALWAYS_IN = ["nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert",
-                    "mld-listener-query"]
-ICMPV6_ALWAYS_OUT = ["nd-router-solicit", "nd-neighbor-solicit", "nd-neighbor-advert",
-                     "mld-listener-report", "mld2-listener-report"]
+ICMPV6_ALWAYS_IN = [
+    "nd-router-advert",
+    "nd-neighbor-solicit",
+    "nd-neighbor-advert",
+    "mld-listener-query",
+]
+ICMPV6_ALWAYS_OUT = [
+    "nd-router-solicit",
+    "nd-neighbor-solicit",
+    "nd-neighbor-advert",
+    "mld-listener-report",
+    "mld2-listener-report",
+]
 
 
 # --- expression helpers -------------------------------------------------------------
+
 
 def _match(left: Expr, right: Any, op: str = "==") -> Expr:
     return {"match": {"op": op, "left": left, "right": right}}
@@ -101,6 +111,7 @@ DROP: Expr = {"drop": None}
 
 # --- names ----------------------------------------------------------------------
 
+
 def egress_chain(port_id: str) -> str:
     return f"egress-{port_id}"
 
@@ -123,6 +134,7 @@ PORT_MACS, PORT_V4, PORT_V6 = "port-macs", "port-v4", "port-v6"
 
 
 # --- compile ----------------------------------------------------------------------
+
 
 def is_protected(port: Resource) -> bool:
     """Service ports (DHCP, routers) are trusted; others follow port_security_enabled."""
@@ -155,11 +167,14 @@ def compile_firewall(
     protected = sorted((p for p in local_ports if is_protected(p)), key=lambda p: p["id"])
     groups = {sg["id"]: sg for sg in security_groups}
     used = sorted({sg for p in protected for sg in p.get("security_groups", []) if sg in groups})
-    remote = sorted({
-        rule["remote_group_id"]
-        for sg in used for rule in groups[sg].get("security_group_rules", [])
-        if rule.get("remote_group_id")
-    })
+    remote = sorted(
+        {
+            rule["remote_group_id"]
+            for sg in used
+            for rule in groups[sg].get("security_group_rules", [])
+            if rule.get("remote_group_id")
+        }
+    )
 
     commands: list[dict[str, Any]] = _bridge_skeleton(protected)
     commands += _common_chains(protected)
@@ -174,8 +189,11 @@ def compile_firewall(
     body = json.dumps(commands, sort_keys=True)
     digest = hashlib.sha256(body.encode()).hexdigest()[:16]
     table = {"add": {"table": {"family": "bridge", "name": TABLE, "comment": digest}}}
-    return Firewall(tables=(("inet", TABLE), ("bridge", TABLE)),
-                    commands=(*_inet_table(), table, *commands), digest=digest)
+    return Firewall(
+        tables=(("inet", TABLE), ("bridge", TABLE)),
+        commands=(*_inet_table(), table, *commands),
+        digest=digest,
+    )
 
 
 def _inet_table() -> list[dict[str, Any]]:
@@ -183,11 +201,24 @@ def _inet_table() -> list[dict[str, Any]]:
     return [
         {"add": {"table": {"family": "inet", "name": TABLE}}},
         # After conntrack (-200) has classified the packet.
-        {"add": {"chain": {**INET, "name": chain, "type": "filter", "hook": "prerouting",
-                           "prio": -150, "policy": "accept"}}},
-        _rule(INET, chain, _match({"ct": {"key": "state"}}, ["established", "related"], "in"),
-              {"mangle": {"key": _meta("mark"),
-                          "value": {"|": [_meta("mark"), ESTABLISHED_MARK]}}}),
+        {
+            "add": {
+                "chain": {
+                    **INET,
+                    "name": chain,
+                    "type": "filter",
+                    "hook": "prerouting",
+                    "prio": -150,
+                    "policy": "accept",
+                }
+            }
+        },
+        _rule(
+            INET,
+            chain,
+            _match({"ct": {"key": "state"}}, ["established", "related"], "in"),
+            {"mangle": {"key": _meta("mark"), "value": {"|": [_meta("mark"), ESTABLISHED_MARK]}}},
+        ),
     ]
 
 
@@ -201,15 +232,32 @@ def _bridge_skeleton(ports: list[Resource]) -> list[dict[str, Any]]:
     for direction, key, prio in (("egress", "iifname", -20), ("ingress", "oifname", -10)):
         chain_of = egress_chain if direction == "egress" else ingress_chain
         elements = [[names.tap(p["id"]), {"jump": {"target": chain_of(p["id"])}}] for p in ports]
-        vmap: dict[str, Any] = {**BRIDGE, "name": f"{direction}-ports", "type": "ifname",
-                                "map": "verdict"}
+        vmap: dict[str, Any] = {
+            **BRIDGE,
+            "name": f"{direction}-ports",
+            "type": "ifname",
+            "map": "verdict",
+        }
         if elements:
             vmap["elem"] = elements
         commands.append({"add": {"map": vmap}})
-        commands.append({"add": {"chain": {**BRIDGE, "name": direction, "type": "filter",
-                                           "hook": "forward", "prio": prio, "policy": "accept"}}})
-        commands.append(_rule(BRIDGE, direction,
-                              {"vmap": {"key": _meta(key), "data": f"@{direction}-ports"}}))
+        commands.append(
+            {
+                "add": {
+                    "chain": {
+                        **BRIDGE,
+                        "name": direction,
+                        "type": "filter",
+                        "hook": "forward",
+                        "prio": prio,
+                        "policy": "accept",
+                    }
+                }
+            }
+        )
+        commands.append(
+            _rule(BRIDGE, direction, {"vmap": {"key": _meta(key), "data": f"@{direction}-ports"}})
+        )
     return commands
 
 
@@ -227,8 +275,12 @@ def _members_sets(sg_id: str, all_ports: Iterable[Resource]) -> list[dict[str, A
             for _, address in port_addresses(port):
                 members[ipaddress.ip_network(address, strict=False).version].add(address)
     return [
-        _set(members_set(sg_id, "IPv4"), "ipv4_addr", list(_sorted_addresses(frozenset(members[4])))),
-        _set(members_set(sg_id, "IPv6"), "ipv6_addr", list(_sorted_addresses(frozenset(members[6])))),
+        _set(
+            members_set(sg_id, "IPv4"), "ipv4_addr", list(_sorted_addresses(frozenset(members[4])))
+        ),
+        _set(
+            members_set(sg_id, "IPv6"), "ipv6_addr", list(_sorted_addresses(frozenset(members[6])))
+        ),
     ]
 
 
@@ -247,8 +299,11 @@ def _collapse_pairs(pairs: list[tuple[str, str]], version: int) -> list[tuple[st
     for mac, address in pairs:
         if (":" in address) == (version == 6):
             by_mac.setdefault(mac, set()).add(address)
-    return [(mac, address) for mac in sorted(by_mac)
-            for address in _sorted_addresses(frozenset(by_mac[mac]))]
+    return [
+        (mac, address)
+        for mac in sorted(by_mac)
+        for address in _sorted_addresses(frozenset(by_mac[mac]))
+    ]
 
 
 def _security_group(sg: Resource, remote_groups: set[str]) -> list[dict[str, Any]]:
@@ -272,8 +327,12 @@ def _sg_rule(rule: Resource, remote_groups: set[str]) -> list[Expr] | None:
     if rule.get("remote_group_id"):
         if rule["remote_group_id"] not in remote_groups:
             return None
-        expr.append(_match(_payload(ip, peer_field),
-                           "@" + members_set(rule["remote_group_id"], rule["ethertype"])))
+        expr.append(
+            _match(
+                _payload(ip, peer_field),
+                "@" + members_set(rule["remote_group_id"], rule["ethertype"]),
+            )
+        )
     elif rule.get("remote_ip_prefix"):
         net = ipaddress.ip_network(rule["remote_ip_prefix"], strict=False)
         if (net.version == 4) != (ip == "ip"):
@@ -310,11 +369,14 @@ def _sg_rule(rule: Resource, remote_groups: set[str]) -> list[Expr] | None:
 def _port_chains(port: Resource, sg_ids: list[str]) -> list[dict[str, Any]]:
     """The port's chains: the common checks, then its groups; what none accepts is dropped."""
     commands: list[dict[str, Any]] = []
-    for direction, chain, common in (("egress", egress_chain(port["id"]), COMMON_EGRESS),
-                                     ("ingress", ingress_chain(port["id"]), COMMON_INGRESS)):
+    for direction, chain, common in (
+        ("egress", egress_chain(port["id"]), COMMON_EGRESS),
+        ("ingress", ingress_chain(port["id"]), COMMON_INGRESS),
+    ):
         commands.append(_rule(BRIDGE, chain, {"jump": {"target": common}}))
-        commands += [_rule(BRIDGE, chain, {"jump": {"target": sg_chain(sg, direction)}})
-                     for sg in sg_ids]
+        commands += [
+            _rule(BRIDGE, chain, {"jump": {"target": sg_chain(sg, direction)}}) for sg in sg_ids
+        ]
         commands.append(_rule(BRIDGE, chain, DROP))
     return commands
 
@@ -348,37 +410,102 @@ def _common_chains(ports: list[Resource]) -> list[dict[str, Any]]:
         {"add": {"chain": {**BRIDGE, "name": ingress}}},
         # Egress: who the port claims to be.
         _rule(BRIDGE, egress, _match({"concat": [iif, ether_src]}, "@" + PORT_MACS, "!="), DROP),
-        _rule(BRIDGE, egress, _ethertype("arp"), _match(
-            {"concat": [iif, _payload("arp", "saddr ether"), _payload("arp", "saddr ip")]},
-            "@" + PORT_V4, "!="), DROP),
+        _rule(
+            BRIDGE,
+            egress,
+            _ethertype("arp"),
+            _match(
+                {"concat": [iif, _payload("arp", "saddr ether"), _payload("arp", "saddr ip")]},
+                "@" + PORT_V4,
+                "!=",
+            ),
+            DROP,
+        ),
         _rule(BRIDGE, egress, _ethertype("arp"), ACCEPT),
         _rule(BRIDGE, egress, _ethertype("ip"), _l4("udp"), _ports("udp", "sport", 67, 67), DROP),
-        _rule(BRIDGE, egress, _ethertype("ip"), _l4("udp"), _ports("udp", "sport", 68, 68),
-              _ports("udp", "dport", 67, 67), ACCEPT),
-        _rule(BRIDGE, egress, _ethertype("ip"), _match(
-            {"concat": [iif, ether_src, _payload("ip", "saddr")]}, "@" + PORT_V4, "!="), DROP),
-        _rule(BRIDGE, egress, _ethertype("ip6"), _l4("icmpv6"),
-              _match(_payload("icmpv6", "type"), {"set": ["nd-router-advert", "nd-redirect"]}),
-              DROP),
-        _rule(BRIDGE, egress, _ethertype("ip6"), _l4("udp"), _ports("udp", "sport", 547, 547),
-              DROP),
-        _rule(BRIDGE, egress, _ethertype("ip6"), _match(_payload("ip6", "saddr"), "::"),
-              ACCEPT),  # duplicate address detection
-        _rule(BRIDGE, egress, _ethertype("ip6"), _match(
-            {"concat": [iif, ether_src, _payload("ip6", "saddr")]}, "@" + PORT_V6, "!="), DROP),
-        _rule(BRIDGE, egress, _ethertype("ip6"), _l4("icmpv6"),
-              _match(_payload("icmpv6", "type"), {"set": ICMPV6_ALWAYS_OUT}), ACCEPT),
-        _rule(BRIDGE, egress, _ethertype("ip6"), _l4("udp"), _ports("udp", "sport", 546, 546),
-              _ports("udp", "dport", 547, 547), ACCEPT),
+        _rule(
+            BRIDGE,
+            egress,
+            _ethertype("ip"),
+            _l4("udp"),
+            _ports("udp", "sport", 68, 68),
+            _ports("udp", "dport", 67, 67),
+            ACCEPT,
+        ),
+        _rule(
+            BRIDGE,
+            egress,
+            _ethertype("ip"),
+            _match({"concat": [iif, ether_src, _payload("ip", "saddr")]}, "@" + PORT_V4, "!="),
+            DROP,
+        ),
+        _rule(
+            BRIDGE,
+            egress,
+            _ethertype("ip6"),
+            _l4("icmpv6"),
+            _match(_payload("icmpv6", "type"), {"set": ["nd-router-advert", "nd-redirect"]}),
+            DROP,
+        ),
+        _rule(
+            BRIDGE, egress, _ethertype("ip6"), _l4("udp"), _ports("udp", "sport", 547, 547), DROP
+        ),
+        _rule(
+            BRIDGE, egress, _ethertype("ip6"), _match(_payload("ip6", "saddr"), "::"), ACCEPT
+        ),  # duplicate address detection
+        _rule(
+            BRIDGE,
+            egress,
+            _ethertype("ip6"),
+            _match({"concat": [iif, ether_src, _payload("ip6", "saddr")]}, "@" + PORT_V6, "!="),
+            DROP,
+        ),
+        _rule(
+            BRIDGE,
+            egress,
+            _ethertype("ip6"),
+            _l4("icmpv6"),
+            _match(_payload("icmpv6", "type"), {"set": ICMPV6_ALWAYS_OUT}),
+            ACCEPT,
+        ),
+        _rule(
+            BRIDGE,
+            egress,
+            _ethertype("ip6"),
+            _l4("udp"),
+            _ports("udp", "sport", 546, 546),
+            _ports("udp", "dport", 547, 547),
+            ACCEPT,
+        ),
         _rule(BRIDGE, egress, _match(_meta("protocol"), {"set": ["ip", "ip6"]}, "!="), DROP),
         _rule(BRIDGE, egress, _established(), ACCEPT),
         # Ingress: what reaches every port whatever its groups say.
         _rule(BRIDGE, ingress, _ethertype("arp"), ACCEPT),
         _rule(BRIDGE, ingress, _established(), ACCEPT),
-        _rule(BRIDGE, ingress, _ethertype("ip"), _l4("udp"), _ports("udp", "sport", 67, 67),
-              _ports("udp", "dport", 68, 68), ACCEPT),
-        _rule(BRIDGE, ingress, _ethertype("ip6"), _l4("udp"), _ports("udp", "sport", 547, 547),
-              _ports("udp", "dport", 546, 546), ACCEPT),
-        _rule(BRIDGE, ingress, _ethertype("ip6"), _l4("icmpv6"),
-              _match(_payload("icmpv6", "type"), {"set": ICMPV6_ALWAYS_IN}), ACCEPT),
+        _rule(
+            BRIDGE,
+            ingress,
+            _ethertype("ip"),
+            _l4("udp"),
+            _ports("udp", "sport", 67, 67),
+            _ports("udp", "dport", 68, 68),
+            ACCEPT,
+        ),
+        _rule(
+            BRIDGE,
+            ingress,
+            _ethertype("ip6"),
+            _l4("udp"),
+            _ports("udp", "sport", 547, 547),
+            _ports("udp", "dport", 546, 546),
+            ACCEPT,
+        ),
+        _rule(
+            BRIDGE,
+            ingress,
+            _ethertype("ip6"),
+            _l4("icmpv6"),
+            _match(_payload("icmpv6", "type"), {"set": ICMPV6_ALWAYS_IN}),
+            ACCEPT,
+        ),
     ]

@@ -58,11 +58,16 @@ def vip_interface(port_id: str) -> str:
 def is_local(lb: dict[str, Any], port: dict[str, Any], host: HostConfig) -> bool:
     bound = port.get("binding:host_id") or ""
     return lb.get("provisioning_status") != "PENDING_DELETE" and (
-        bound == host.name or (not bound and host.serves_dhcp))
+        bound == host.name or (not bound and host.serves_dhcp)
+    )
 
 
-def compile_loadbalancers(model: dict[str, Any], host: HostConfig, ports: dict[str, dict[str, Any]],
-                          subnets: dict[str, dict[str, Any]]) -> list[Vip]:
+def compile_loadbalancers(
+    model: dict[str, Any],
+    host: HostConfig,
+    ports: dict[str, dict[str, Any]],
+    subnets: dict[str, dict[str, Any]],
+) -> list[Vip]:
     out = []
     for lb in sorted(model.get("loadbalancers", []), key=lambda lb: lb["id"]):
         port, subnet = ports.get(lb["vip_port_id"]), subnets.get(lb["vip_subnet_id"])
@@ -70,10 +75,22 @@ def compile_loadbalancers(model: dict[str, Any], host: HostConfig, ports: dict[s
             continue
         where, ifname = netns(host, lb["id"]), vip_interface(port["id"])
         prefix = ipaddress.ip_network(subnet["cidr"]).prefixlen
-        balancer = LoadBalancer(id=lb["id"], netns=where, revision=int(lb.get("revision", 0)),
-                                gateway=subnet.get("gateway_ip"), config=render_proxies(lb))
-        out.append(Vip(balancer, port["id"], port["network_id"], ifname,
-                       Address(where, ifname, f"{lb['vip_address']}/{prefix}")))
+        balancer = LoadBalancer(
+            id=lb["id"],
+            netns=where,
+            revision=int(lb.get("revision", 0)),
+            gateway=subnet.get("gateway_ip"),
+            config=render_proxies(lb),
+        )
+        out.append(
+            Vip(
+                balancer,
+                port["id"],
+                port["network_id"],
+                ifname,
+                Address(where, ifname, f"{lb['vip_address']}/{prefix}"),
+            )
+        )
     return out
 
 
@@ -97,13 +114,17 @@ def render_proxies(lb: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _frontend(lb: dict[str, Any], listener: dict[str, Any], pool: dict[str, Any] | None) -> list[str]:
+def _frontend(
+    lb: dict[str, Any], listener: dict[str, Any], pool: dict[str, Any] | None
+) -> list[str]:
     limit = listener.get("connection_limit", -1)
-    lines = [f"frontend {listener['id']}",
-             f"    mode {MODES[listener['protocol']]}",
-             f"    bind {_endpoint(lb['vip_address'], listener['protocol_port'])}",
-             f"    maxconn {limit if limit >= 0 else MAX_CONNECTIONS}",
-             f"    timeout client {listener.get('timeout_client_data', DEFAULT_DATA_MS)}"]
+    lines = [
+        f"frontend {listener['id']}",
+        f"    mode {MODES[listener['protocol']]}",
+        f"    bind {_endpoint(lb['vip_address'], listener['protocol_port'])}",
+        f"    maxconn {limit if limit >= 0 else MAX_CONNECTIONS}",
+        f"    timeout client {listener.get('timeout_client_data', DEFAULT_DATA_MS)}",
+    ]
     lines += _l7(listener.get("l7policies", []))
     if pool is not None:
         lines.append(f"    default_backend {pool['id']}")
@@ -128,26 +149,45 @@ def _l7(policies: list[dict[str, Any]]) -> list[str]:
         if action == "REJECT":
             actions["REJECT"].append(f"    http-request deny deny_status 403 if {condition}")
         elif action == "REDIRECT_TO_URL":
-            actions["REDIRECT"].append(f"    http-request redirect location '{policy['redirect_url']}' "
-                                       f"code {policy['redirect_http_code']} if {condition}")
+            actions["REDIRECT"].append(
+                f"    http-request redirect location '{policy['redirect_url']}' "
+                f"code {policy['redirect_http_code']} if {condition}"
+            )
         elif action == "REDIRECT_PREFIX":
-            actions["REDIRECT"].append(f"    http-request redirect prefix '{policy['redirect_prefix']}' "
-                                       f"code {policy['redirect_http_code']} if {condition}")
+            actions["REDIRECT"].append(
+                f"    http-request redirect prefix '{policy['redirect_prefix']}' "
+                f"code {policy['redirect_http_code']} if {condition}"
+            )
         else:
-            actions["REDIRECT_TO_POOL"].append(f"    use_backend {policy['redirect_pool_id']} if {condition}")
+            actions["REDIRECT_TO_POOL"].append(
+                f"    use_backend {policy['redirect_pool_id']} if {condition}"
+            )
     return [*acls, *(line for kind in actions.values() for line in kind)]
 
 
 # What an L7 rule looks at (FILE_TYPE: the path's end) and how it compares (haproxy's -m methods).
-SAMPLES = {"HOST_NAME": "req.hdr(host) -i", "PATH": "path", "FILE_TYPE": "path", "HEADER": "req.hdr({key})",
-           "COOKIE": "req.cook({key})"}
-MATCHES = {"EQUAL_TO": "str", "STARTS_WITH": "beg", "ENDS_WITH": "end", "CONTAINS": "sub", "REGEX": "reg"}
+SAMPLES = {
+    "HOST_NAME": "req.hdr(host) -i",
+    "PATH": "path",
+    "FILE_TYPE": "path",
+    "HEADER": "req.hdr({key})",
+    "COOKIE": "req.cook({key})",
+}
+MATCHES = {
+    "EQUAL_TO": "str",
+    "STARTS_WITH": "beg",
+    "ENDS_WITH": "end",
+    "CONTAINS": "sub",
+    "REGEX": "reg",
+}
 
 
 def _matcher(rule: dict[str, Any]) -> str:
     value, compare = rule["value"], rule["compare_type"]
     if rule["type"] == "FILE_TYPE":
-        value, compare = (f".{value}", "ENDS_WITH") if compare == "EQUAL_TO" else (f"\\.({value})$", "REGEX")
+        value, compare = (
+            (f".{value}", "ENDS_WITH") if compare == "EQUAL_TO" else (f"\\.({value})$", "REGEX")
+        )
     return f"{SAMPLES[rule['type']].format(key=rule.get('key'))} -m {MATCHES[compare]} '{value}'"
 
 
@@ -156,17 +196,21 @@ def _backend(pool: dict[str, Any], listener: dict[str, Any] | None) -> list[str]
     if monitor is not None and not monitor.get("admin_state_up", True):
         monitor = None
     listener = listener or {}
-    lines = [f"backend {pool['id']}",
-             f"    mode {MODES[pool['protocol']]}",
-             f"    balance {ALGORITHMS[pool['lb_algorithm']]}",
-             f"    timeout connect {listener.get('timeout_member_connect', DEFAULT_CONNECT_MS)}",
-             f"    timeout server {listener.get('timeout_member_data', DEFAULT_DATA_MS)}",
-             *_persistence(pool.get("session_persistence"))]
+    lines = [
+        f"backend {pool['id']}",
+        f"    mode {MODES[pool['protocol']]}",
+        f"    balance {ALGORITHMS[pool['lb_algorithm']]}",
+        f"    timeout connect {listener.get('timeout_member_connect', DEFAULT_CONNECT_MS)}",
+        f"    timeout server {listener.get('timeout_member_data', DEFAULT_DATA_MS)}",
+        *_persistence(pool.get("session_persistence")),
+    ]
     if monitor is not None:
         lines.append(f"    timeout check {monitor['timeout']}s")
         if monitor["type"] == "HTTP":
             lines.append(f"    option httpchk {monitor['http_method']} {monitor['url_path']}")
-            lines.append(f"    http-check expect rstatus {_status_pattern(monitor['expected_codes'])}")
+            lines.append(
+                f"    http-check expect rstatus {_status_pattern(monitor['expected_codes'])}"
+            )
     cookie = (pool.get("session_persistence") or {}).get("type") == "HTTP_COOKIE"
     for member in pool.get("members", []):
         lines.append("    " + _server(member, monitor, cookie))
@@ -176,11 +220,15 @@ def _backend(pool: dict[str, Any], listener: dict[str, Any] | None) -> list[str]
 
 
 def _server(member: dict[str, Any], monitor: dict[str, Any] | None, cookie: bool) -> str:
-    words = [f"server {member['id']} {_endpoint(member['address'], member['protocol_port'])}",
-             f"weight {member.get('weight', 1)}"]
+    words = [
+        f"server {member['id']} {_endpoint(member['address'], member['protocol_port'])}",
+        f"weight {member.get('weight', 1)}",
+    ]
     if monitor is not None:
-        words.append(f"check inter {monitor['delay']}s fall {monitor.get('max_retries_down', 3)} "
-                     f"rise {monitor['max_retries']}")
+        words.append(
+            f"check inter {monitor['delay']}s fall {monitor.get('max_retries_down', 3)} "
+            f"rise {monitor['max_retries']}"
+        )
         if member.get("monitor_address"):
             words.append(f"addr {member['monitor_address']}")
         if member.get("monitor_port"):
@@ -202,8 +250,11 @@ def _persistence(persistence: dict[str, Any] | None) -> list[str]:
         return ["    cookie SRV insert indirect nocache"]
     if kind == "APP_COOKIE" and persistence and persistence.get("cookie_name"):
         name = persistence["cookie_name"]
-        return ["    stick-table type string len 64 size 10k",
-                f"    stick store-response res.cook({name})", f"    stick match req.cook({name})"]
+        return [
+            "    stick-table type string len 64 size 10k",
+            f"    stick store-response res.cook({name})",
+            f"    stick match req.cook({name})",
+        ]
     return []
 
 

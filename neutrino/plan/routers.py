@@ -81,8 +81,9 @@ class RouterPlan:
     devices: dict[str, str] = field(default_factory=dict)  # port id -> host-side device
 
 
-def local_routers(routers: Iterable[Resource], ports: Iterable[Resource], host: HostConfig
-                  ) -> dict[str, list[Resource]]:
+def local_routers(
+    routers: Iterable[Resource], ports: Iterable[Resource], host: HostConfig
+) -> dict[str, list[Resource]]:
     """Routers that live on `host`, each with its ports (interfaces and gateway)."""
     owned: dict[str, list[Resource]] = {}
     for port in ports:
@@ -111,7 +112,8 @@ def compile_routers(
     for fip in floatingips:
         if fip.get("router_id") and fip.get("port_id") and fip.get("fixed_ip_address"):
             fips_by_router.setdefault(fip["router_id"], []).append(
-                FloatingIp(fip["id"], fip["floating_ip_address"], fip["fixed_ip_address"]))
+                FloatingIp(fip["id"], fip["floating_ip_address"], fip["fixed_ip_address"])
+            )
     for router_id in sorted(router_ports):
         router = routers[router_id]
         netns = names.router_netns(host, router_id)
@@ -125,10 +127,16 @@ def compile_routers(
             is_gateway = port["device_owner"] == GATEWAY
             inside = (names.router_gateway if is_gateway else names.router_interface)(port["id"])
             plan.devices[port["id"]] = names.tap(port["id"])
-            plan.links.append(Link(host.netns, names.tap(port["id"]), "veth",
-                                   master=names.bridge(port["network_id"]),
-                                   up=bool(port.get("admin_state_up", True)),
-                                   peer=VethPeer(netns, inside, mac=port["mac_address"])))
+            plan.links.append(
+                Link(
+                    host.netns,
+                    names.tap(port["id"]),
+                    "veth",
+                    master=names.bridge(port["network_id"]),
+                    up=bool(port.get("admin_state_up", True)),
+                    peer=VethPeer(netns, inside, mac=port["mac_address"]),
+                )
+            )
             for ip in port.get("fixed_ips", []):
                 subnet = subnets.get(ip["subnet_id"])
                 if subnet is None:
@@ -140,16 +148,27 @@ def compile_routers(
                 if not is_gateway:
                     internal.append(str(cidr))
                 elif gateway_ip is None:
-                    gateway, gateway_ip, next_hop = inside, ip["ip_address"], subnet.get("gateway_ip")
+                    gateway, gateway_ip, next_hop = (
+                        inside,
+                        ip["ip_address"],
+                        subnet.get("gateway_ip"),
+                    )
         fips = sorted(fips_by_router.get(router_id, []), key=lambda f: f.address) if gateway else []
         routes = [Route(DEFAULT_ROUTE, next_hop)] if next_hop else []
         routes += [Route(r["destination"], r["nexthop"]) for r in router.get("routes") or []]
         snat = bool((router.get("external_gateway_info") or {}).get("enable_snat", True))
-        plan.routers.append(Router(
-            id=router_id, netns=netns, forwarding=bool(router.get("admin_state_up", True)),
-            gateway=gateway, routes=tuple(sorted(set(routes), key=lambda r: (r.destination, r.nexthop))),
-            nat=compile_nat(gateway, gateway_ip, internal, snat), floatingips=tuple(fips),
-            addresses=tuple(sorted(own, key=lambda a: (a.ifname, a.cidr)))))
+        plan.routers.append(
+            Router(
+                id=router_id,
+                netns=netns,
+                forwarding=bool(router.get("admin_state_up", True)),
+                gateway=gateway,
+                routes=tuple(sorted(set(routes), key=lambda r: (r.destination, r.nexthop))),
+                nat=compile_nat(gateway, gateway_ip, internal, snat),
+                floatingips=tuple(fips),
+                addresses=tuple(sorted(own, key=lambda a: (a.ifname, a.cidr))),
+            )
+        )
     return plan
 
 
@@ -158,6 +177,7 @@ def router_port_networks(router_ports: dict[str, list[Resource]]) -> set[str]:
 
 
 # --- the NAT table ------------------------------------------------------------------
+
 
 def _match(key: dict[str, Any], right: Any, op: str = "==") -> dict[str, Any]:
     return {"match": {"op": op, "left": key, "right": right}}
@@ -168,20 +188,40 @@ def _rule(chain: str, *expr: dict[str, Any]) -> dict[str, Any]:
 
 
 def _chain(name: str, kind: str, hook: str, prio: int) -> dict[str, Any]:
-    return {"add": {"chain": {**NAT, "name": name, "type": kind, "hook": hook, "prio": prio,
-                              "policy": "accept"}}}
+    return {
+        "add": {
+            "chain": {
+                **NAT,
+                "name": name,
+                "type": kind,
+                "hook": hook,
+                "prio": prio,
+                "policy": "accept",
+            }
+        }
+    }
 
 
 OIF, IIF = {"meta": {"key": "oifname"}}, {"meta": {"key": "iifname"}}
-SADDR, DADDR = {"payload": {"protocol": "ip", "field": "saddr"}}, {"payload": {"protocol": "ip", "field": "daddr"}}
+SADDR, DADDR = (
+    {"payload": {"protocol": "ip", "field": "saddr"}},
+    {"payload": {"protocol": "ip", "field": "daddr"}},
+)
 CT_STATUS, CT_STATE = {"ct": {"key": "status"}}, {"ct": {"key": "state"}}
 
 
-def compile_nat(gateway: str | None, gateway_ip: str | None, internal: list[str], snat: bool) -> Firewall:
+def compile_nat(
+    gateway: str | None, gateway_ip: str | None, internal: list[str], snat: bool
+) -> Firewall:
     """The router's table: rules and empty floating IP maps (floating IPs are elements)."""
     nets = sorted(ipaddress.collapse_addresses(ipaddress.IPv4Network(c) for c in internal))
     elements = [{"prefix": {"addr": str(n.network_address), "len": n.prefixlen}} for n in nets]
-    internal_set: dict[str, Any] = {**NAT, "name": INTERNAL, "type": "ipv4_addr", "flags": ["interval"]}
+    internal_set: dict[str, Any] = {
+        **NAT,
+        "name": INTERNAL,
+        "type": "ipv4_addr",
+        "flags": ["interval"],
+    }
     if elements:
         internal_set["elem"] = elements
     commands: list[dict[str, Any]] = [
@@ -196,18 +236,36 @@ def compile_nat(gateway: str | None, gateway_ip: str | None, internal: list[str]
     ]
     if gateway and gateway_ip:
         commands += [
-            _rule("postrouting", _match(OIF, gateway, "!="), _match(CT_STATUS, "dnat", "in"),
-                  _match(SADDR, f"@{INTERNAL}"), {"snat": {"addr": gateway_ip}}),
-            _rule("postrouting", _match(OIF, gateway),
-                  {"snat": {"addr": {"map": {"key": SADDR, "data": f"@{FIP_SNAT}"}}}}),
+            _rule(
+                "postrouting",
+                _match(OIF, gateway, "!="),
+                _match(CT_STATUS, "dnat", "in"),
+                _match(SADDR, f"@{INTERNAL}"),
+                {"snat": {"addr": gateway_ip}},
+            ),
+            _rule(
+                "postrouting",
+                _match(OIF, gateway),
+                {"snat": {"addr": {"map": {"key": SADDR, "data": f"@{FIP_SNAT}"}}}},
+            ),
         ]
     if gateway and gateway_ip and snat:
         commands += [
-            _rule("postrouting", _match(OIF, gateway), _match(SADDR, f"@{INTERNAL}"),
-                  {"snat": {"addr": gateway_ip}}),
-            _rule("forward", _match(IIF, gateway), _match(CT_STATE, ["established", "related"], "in"),
-                  {"accept": None}),
-            _rule("forward", _match(IIF, gateway), _match(CT_STATUS, "dnat", "in"), {"accept": None}),
+            _rule(
+                "postrouting",
+                _match(OIF, gateway),
+                _match(SADDR, f"@{INTERNAL}"),
+                {"snat": {"addr": gateway_ip}},
+            ),
+            _rule(
+                "forward",
+                _match(IIF, gateway),
+                _match(CT_STATE, ["established", "related"], "in"),
+                {"accept": None},
+            ),
+            _rule(
+                "forward", _match(IIF, gateway), _match(CT_STATUS, "dnat", "in"), {"accept": None}
+            ),
             _rule("forward", _match(IIF, gateway), {"drop": None}),
         ]
     digest = hashlib.sha256(json.dumps(commands, sort_keys=True).encode()).hexdigest()[:16]
@@ -222,14 +280,17 @@ def map_elements(verb: str, name: str, elements: list[Any]) -> list[dict[str, An
 def fip_elements(fips: Iterable[FloatingIp]) -> list[dict[str, Any]]:
     """Adds these floating IPs to both maps."""
     fips = list(fips)
-    return (map_elements("add", FIP_DNAT, [[f.address, f.fixed_ip] for f in fips])
-            + map_elements("add", FIP_SNAT, [[f.fixed_ip, f.address] for f in fips]))
+    return map_elements("add", FIP_DNAT, [[f.address, f.fixed_ip] for f in fips]) + map_elements(
+        "add", FIP_SNAT, [[f.fixed_ip, f.address] for f in fips]
+    )
 
 
 # --- the outside (isolated mode) ----------------------------------------------------
 
-def compile_upstreams(host: HostConfig, networks: Iterable[Resource], subnets: Iterable[Resource]
-                      ) -> tuple[list[Link], list[Upstream]]:
+
+def compile_upstreams(
+    host: HostConfig, networks: Iterable[Resource], subnets: Iterable[Resource]
+) -> tuple[list[Link], list[Upstream]]:
     """The upstream router of every external network on an isolated physical network.
 
     The outside namespace holds each external subnet's gateway address, on the
@@ -251,12 +312,17 @@ def compile_upstreams(host: HostConfig, networks: Iterable[Resource], subnets: I
         kind = network.get("provider:network_type")
         if kind not in ("flat", "vlan"):
             continue
-        bridge = names.outside_bridge(int(network["provider:segmentation_id"]) if kind == "vlan" else None)
+        bridge = names.outside_bridge(
+            int(network["provider:segmentation_id"]) if kind == "vlan" else None
+        )
         if kind == "vlan":
             links.append(Link(physnet.outside_netns, bridge, "bridge"))
         cidrs = wanted.setdefault((physnet.outside_netns, bridge), set())
         for subnet in by_network.get(network["id"], []):
             prefixlen = ipaddress.ip_network(subnet["cidr"]).prefixlen
             cidrs.add(f"{subnet['gateway_ip']}/{prefixlen}")
-    upstreams = [Upstream(netns, bridge, tuple(sorted(cidrs))) for (netns, bridge), cidrs in sorted(wanted.items())]
+    upstreams = [
+        Upstream(netns, bridge, tuple(sorted(cidrs)))
+        for (netns, bridge), cidrs in sorted(wanted.items())
+    ]
     return links, upstreams

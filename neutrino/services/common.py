@@ -29,8 +29,11 @@ def iso(moment: datetime | None) -> str | None:
 
 
 # Built once: every write runs them (see db).
-NEXT_REVISION = (update(schema.feed_head).values(revision=schema.feed_head.c.revision + 1)
-                 .returning(schema.feed_head.c.revision))
+NEXT_REVISION = (
+    update(schema.feed_head)
+    .values(revision=schema.feed_head.c.revision + 1)
+    .returning(schema.feed_head.c.revision)
+)
 ADD_CHANGE = insert(schema.changes)
 
 
@@ -41,8 +44,16 @@ def record_change(conn: Connection, resource_type: str, resource_id: str, op: st
     out in commit order and an agent that has seen N never later finds less.
     """
     revision = conn.execute(NEXT_REVISION).scalar_one()
-    conn.execute(ADD_CHANGE, {"revision": revision, "resource_type": resource_type, "resource_id": resource_id,
-                              "op": op, "at": now()})
+    conn.execute(
+        ADD_CHANGE,
+        {
+            "revision": revision,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "op": op,
+            "at": now(),
+        },
+    )
     return revision
 
 
@@ -51,10 +62,14 @@ def standard_values(ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
     moment = now()
     project = values.pop("project_id", None) or ctx.project_id
     if project != ctx.project_id and not ctx.is_admin:
-        raise errors.HTTPBadRequest("Specifying 'project_id' or 'tenant_id' other than the "
-                                    "authenticated project in request requires admin privileges")
+        raise errors.HTTPBadRequest(
+            "Specifying 'project_id' or 'tenant_id' other than the "
+            "authenticated project in request requires admin privileges"
+        )
     if not project:
-        raise errors.BadRequest(resource="resource", msg="'project_id' is required for a token without project scope")
+        raise errors.BadRequest(
+            resource="resource", msg="'project_id' is required for a token without project scope"
+        )
     return {
         "id": values.pop("id", None) or new_id(),
         "project_id": project,
@@ -66,15 +81,26 @@ def standard_values(ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def insert_resource(conn: Connection, table: Table, resource_type: str, row: dict[str, Any]) -> None:
+def insert_resource(
+    conn: Connection, table: Table, resource_type: str, row: dict[str, Any]
+) -> None:
     conn.execute(insert(table).values(**row))
     record_change(conn, resource_type, row["id"], "create")
 
 
-def bump(conn: Connection, table: Table, resource_type: str, row: Row, values: dict[str, Any] | None = None) -> None:
+def bump(
+    conn: Connection,
+    table: Table,
+    resource_type: str,
+    row: Row,
+    values: dict[str, Any] | None = None,
+) -> None:
     """Update a resource's columns, bump its revision_number and log the change."""
-    conn.execute(update(table).where(table.c.id == row.id).values(
-        **(values or {}), revision_number=row.revision_number + 1, updated_at=now()))
+    conn.execute(
+        update(table)
+        .where(table.c.id == row.id)
+        .values(**(values or {}), revision_number=row.revision_number + 1, updated_at=now())
+    )
     record_change(conn, resource_type, row.id, "update")
 
 
@@ -99,7 +125,9 @@ def load_tags(conn: Connection, ids: Iterable[str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = defaultdict(list)
     for chunk in chunked(list(ids)):
         for rid, tag in conn.execute(
-            select(schema.tags.c.resource_id, schema.tags.c.tag).where(schema.tags.c.resource_id.in_(chunk))
+            select(schema.tags.c.resource_id, schema.tags.c.tag).where(
+                schema.tags.c.resource_id.in_(chunk)
+            )
         ):
             found[rid].append(tag)
     for tag_list in found.values():
@@ -124,11 +152,17 @@ def render_standard(row: Row, tags: dict[str, list[str]]) -> dict[str, Any]:
 def chunked(values: list[Any], size: int = 900) -> Iterable[list[Any]]:
     """SQLite limits bound parameters per statement; batch IN lists."""
     for start in range(0, len(values), size):
-        yield values[start:start + size]
+        yield values[start : start + size]
 
 
-def set_tags(conn: Connection, table: Table, resource_type: str, row: Row,
-             add: list[str], remove: list[str] | None) -> list[str]:
+def set_tags(
+    conn: Connection,
+    table: Table,
+    resource_type: str,
+    row: Row,
+    add: list[str],
+    remove: list[str] | None,
+) -> list[str]:
     """Add and remove tags; `remove=None` replaces the whole set with `add`."""
     T = schema.tags
     current = set(conn.execute(select(T.c.tag).where(T.c.resource_id == row.id)).scalars())

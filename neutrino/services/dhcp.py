@@ -20,16 +20,26 @@ def sync_port(conn: Connection, network_id: str) -> None:
     P, A = schema.ports, schema.ip_allocations
     network = conn.execute(select(schema.networks).where(schema.networks.c.id == network_id)).one()
     wanted = [s for s in ports.subnets_of(conn, network_id) if s.enable_dhcp]
-    port = conn.execute(select(P).where(P.c.network_id == network_id, P.c.device_owner == OWNER)).first()
+    port = conn.execute(
+        select(P).where(P.c.network_id == network_id, P.c.device_owner == OWNER)
+    ).first()
     if not wanted:
         if port is not None:
             ports.remove_port(conn, port.id)
         return
     if port is None:
-        ports.insert_port(conn, network.project_id, network, {
-            "device_owner": OWNER, "device_id": f"dhcp-{network_id}", "name": "",
-            "fixed_ips": [{"subnet_id": s.id} for s in wanted], "port_security_enabled": False,
-        })
+        ports.insert_port(
+            conn,
+            network.project_id,
+            network,
+            {
+                "device_owner": OWNER,
+                "device_id": f"dhcp-{network_id}",
+                "name": "",
+                "fixed_ips": [{"subnet_id": s.id} for s in wanted],
+                "port_security_enabled": False,
+            },
+        )
         return
     have = set(conn.execute(select(A.c.subnet_id).where(A.c.port_id == port.id)).scalars())
     wanted_ids = {s.id for s in wanted}

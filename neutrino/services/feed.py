@@ -89,8 +89,10 @@ def changes_since(db: Database, since: int) -> dict[str, Any]:
             raise Gone()
         latest: dict[tuple[str, str], int] = {}
         for revision, kind, resource_id in conn.execute(
-                select(C.c.revision, C.c.resource_type, C.c.resource_id).where(C.c.revision > since)
-                .order_by(C.c.revision)):
+            select(C.c.revision, C.c.resource_type, C.c.resource_id)
+            .where(C.c.revision > since)
+            .order_by(C.c.revision)
+        ):
             if kind in RESOURCES:
                 latest[(kind, resource_id)] = revision
         bodies: dict[tuple[str, str], dict[str, Any]] = {}
@@ -100,13 +102,23 @@ def changes_since(db: Database, since: int) -> dict[str, Any]:
         for kind, ids in by_kind.items():
             _key, table, render = RESOURCES[kind]
             for chunk in common.chunked(ids):
-                for body in render(conn, list(conn.execute(select(table).where(table.c.id.in_(chunk))))):
+                for body in render(
+                    conn, list(conn.execute(select(table).where(table.c.id.in_(chunk))))
+                ):
                     bodies[(kind, body["id"])] = body
-        changes = [{"revision": revision, "type": kind, "id": resource_id,
-                    "resource": bodies.get((kind, resource_id))}
-                   for (kind, resource_id), revision in sorted(latest.items(), key=lambda item: item[1])]
+        changes = [
+            {
+                "revision": revision,
+                "type": kind,
+                "id": resource_id,
+                "resource": bodies.get((kind, resource_id)),
+            }
+            for (kind, resource_id), revision in sorted(latest.items(), key=lambda item: item[1])
+        ]
         # Read after the entries: a compaction that removed one of them shows here.
-        if since < (conn.execute(select(schema.feed_head.c.compacted_through)).scalar_one_or_none() or 0):
+        if since < (
+            conn.execute(select(schema.feed_head.c.compacted_through)).scalar_one_or_none() or 0
+        ):
             raise Gone()
         return {"revision": head, "changes": changes}
 
@@ -120,29 +132,45 @@ class Compactor:
     """
 
     def __init__(self) -> None:
-        self.scanned = 0  # entries up to here have been looked at (0: all of them, once per process)
+        self.scanned = (
+            0  # entries up to here have been looked at (0: all of them, once per process)
+        )
 
     def compact(self, db: Database, now: datetime | None = None) -> int:
         """One pass; returns how many entries went."""
         C = schema.changes
         with db.read() as conn:
             head = Database.head_revision(conn)
-            named = conn.execute(select(C.c.resource_type, C.c.resource_id, func.max(C.c.revision))
-                                 .where(C.c.revision > self.scanned)
-                                 .group_by(C.c.resource_type, C.c.resource_id)).all()
+            named = conn.execute(
+                select(C.c.resource_type, C.c.resource_id, func.max(C.c.revision))
+                .where(C.c.revision > self.scanned)
+                .group_by(C.c.resource_type, C.c.resource_id)
+            ).all()
         removed = 0
-        older = delete(C).where(C.c.resource_type == bindparam("kind"), C.c.resource_id == bindparam("rid"),
-                                C.c.revision < bindparam("latest"))
+        older = delete(C).where(
+            C.c.resource_type == bindparam("kind"),
+            C.c.resource_id == bindparam("rid"),
+            C.c.revision < bindparam("latest"),
+        )
         for start in range(0, len(named), COMPACT_BATCH):
             with db.write() as conn:
-                removed += conn.execute(older, [{"kind": kind, "rid": rid, "latest": latest}
-                                                for kind, rid, latest in named[start:start + COMPACT_BATCH]]).rowcount
+                removed += conn.execute(
+                    older,
+                    [
+                        {"kind": kind, "rid": rid, "latest": latest}
+                        for kind, rid, latest in named[start : start + COMPACT_BATCH]
+                    ],
+                ).rowcount
         self.scanned = head
         cutoff = (now or common.now()) - DELETIONS_KEPT
         with db.write() as conn:
-            through = conn.execute(select(func.max(C.c.revision)).where(C.c.op == "delete", C.c.at < cutoff)).scalar()
+            through = conn.execute(
+                select(func.max(C.c.revision)).where(C.c.op == "delete", C.c.at < cutoff)
+            ).scalar()
             if through is not None:
-                removed += conn.execute(delete(C).where(C.c.op == "delete", C.c.revision <= through)).rowcount
+                removed += conn.execute(
+                    delete(C).where(C.c.op == "delete", C.c.revision <= through)
+                ).rowcount
                 conn.execute(update(schema.feed_head).values(compacted_through=through))
         return removed
 
@@ -173,7 +201,9 @@ class Waiters:
                 self._waiting.discard(entry)
 
 
-async def wait_for_change(waiters: Waiters, since: int, timeout: float, head: Callable[[], int]) -> None:
+async def wait_for_change(
+    waiters: Waiters, since: int, timeout: float, head: Callable[[], int]
+) -> None:
     """Return once the head revision passes `since`, or after `timeout` seconds.
 
     Listening starts before each look at the head, so a commit between the two
@@ -197,7 +227,11 @@ def record_report(db: Database, host: str, report: dict[str, Any]) -> None:
     wanted: dict[str, str] = report.get("ports", {})
     with db.write() as conn:
         known = conn.execute(select(A.c.host).where(A.c.host == host)).first()
-        values = {"applied_revision": int(report.get("revision", 0)), "heartbeat_at": common.now(), "report": report}
+        values = {
+            "applied_revision": int(report.get("revision", 0)),
+            "heartbeat_at": common.now(),
+            "report": report,
+        }
         if known:
             conn.execute(update(A).where(A.c.host == host).values(**values))
         else:
@@ -210,4 +244,6 @@ def record_report(db: Database, host: str, report: dict[str, Any]) -> None:
         for fip_id, status in report.get("floatingips", {}).items():
             floatingips.set_status(conn, fip_id, status)
         instances.record_report(conn, host, report.get("instances", {}))
-        loadbalancers.record_report(conn, host, values["applied_revision"], report.get("loadbalancers", {}))
+        loadbalancers.record_report(
+            conn, host, values["applied_revision"], report.get("loadbalancers", {})
+        )

@@ -25,7 +25,15 @@ from neutrino.services.listing import Listing, list_rows, standard_columns
 
 FIP, P, A = schema.floatingips, schema.ports, schema.ip_allocations
 OWNER = "network:floatingip"
-PORT_DETAILS = ("name", "network_id", "mac_address", "admin_state_up", "status", "device_id", "device_owner")
+PORT_DETAILS = (
+    "name",
+    "network_id",
+    "mac_address",
+    "admin_state_up",
+    "status",
+    "device_id",
+    "device_owner",
+)
 
 LISTING = Listing(FIP, {**standard_columns(FIP), "port_id": FIP.c.fixed_port_id})
 
@@ -63,15 +71,17 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     for r in rows:
         item = common.render_standard(r, tags)
         del item["name"]  # floating IPs have a description but no name
-        item.update({
-            "floating_ip_address": r.floating_ip_address,
-            "floating_network_id": r.floating_network_id,
-            "router_id": r.router_id,
-            "port_id": r.fixed_port_id,
-            "fixed_ip_address": r.fixed_ip_address,
-            "status": r.status,
-            "port_details": details.get(r.fixed_port_id) if r.fixed_port_id else None,
-        })
+        item.update(
+            {
+                "floating_ip_address": r.floating_ip_address,
+                "floating_network_id": r.floating_network_id,
+                "router_id": r.router_id,
+                "port_id": r.fixed_port_id,
+                "fixed_ip_address": r.fixed_ip_address,
+                "status": r.status,
+                "port_details": details.get(r.fixed_port_id) if r.fixed_port_id else None,
+            }
+        )
         out.append(item)
     return out
 
@@ -85,29 +95,43 @@ def random_free_address(conn: Connection, subnet: Row) -> str | None:
     pools = ipam.pools_from(subnet.allocation_pools)
 
     def is_taken(candidate: ipam.Address) -> bool:
-        return conn.execute(select(exists().where(A.c.subnet_id == subnet.id,
-                                                  A.c.ip_address == str(candidate)))).scalar_one()
+        return conn.execute(
+            select(exists().where(A.c.subnet_id == subnet.id, A.c.ip_address == str(candidate)))
+        ).scalar_one()
 
     for candidate in ipam.random_candidates(pools):
         if not is_taken(candidate):
             return str(candidate)
-    taken = {ipaddress.ip_address(ip) for ip in conn.execute(
-        select(A.c.ip_address).where(A.c.subnet_id == subnet.id)).scalars()}
-    free = [ipaddress.ip_address(value) for start, end in pools for value in range(int(start), int(end) + 1)
-            if ipaddress.ip_address(value) not in taken]
+    taken = {
+        ipaddress.ip_address(ip)
+        for ip in conn.execute(select(A.c.ip_address).where(A.c.subnet_id == subnet.id)).scalars()
+    }
+    free = [
+        ipaddress.ip_address(value)
+        for start, end in pools
+        for value in range(int(start), int(end) + 1)
+        if ipaddress.ip_address(value) not in taken
+    ]
     return str(random.choice(free)) if free else None
 
 
-def fip_fixed_ips(conn: Connection, network_id: str, values: dict[str, Any]) -> list[dict[str, str]]:
+def fip_fixed_ips(
+    conn: Connection, network_id: str, values: dict[str, Any]
+) -> list[dict[str, str]]:
     """The floating IP port's one address: the one asked for (admin), or random from an IPv4 subnet."""
     subnet_id, address = values.get("subnet_id"), values.get("floating_ip_address")
     if address is not None:
         return [{"ip_address": address, **({"subnet_id": subnet_id} if subnet_id else {})}]
-    candidates = [s for s in ports.subnets_of(conn, network_id)
-                  if s.ip_version == 4 and subnet_id in (None, s.id)]
+    candidates = [
+        s
+        for s in ports.subnets_of(conn, network_id)
+        if s.ip_version == 4 and subnet_id in (None, s.id)
+    ]
     if subnet_id is not None and not candidates:
-        raise errors.BadRequest(resource="floatingip",
-                                msg=f"Subnet {subnet_id} is not an IPv4 subnet of network {network_id}")
+        raise errors.BadRequest(
+            resource="floatingip",
+            msg=f"Subnet {subnet_id} is not an IPv4 subnet of network {network_id}",
+        )
     if not candidates:
         raise errors.ExternalIpAddressExhausted(net_id=network_id)
     for subnet in candidates:
@@ -117,55 +141,88 @@ def fip_fixed_ips(conn: Connection, network_id: str, values: dict[str, Any]) -> 
     raise errors.IpAddressGenerationFailure(net_id=network_id)
 
 
-def association(conn: Connection, ctx: Context, fip: dict[str, Any], port_id: str | None,
-                fixed_ip: str | None) -> dict[str, Any]:
+def association(
+    conn: Connection, ctx: Context, fip: dict[str, Any], port_id: str | None, fixed_ip: str | None
+) -> dict[str, Any]:
     """The columns that associate `fip` (its id, project_id, floating_network_id) with a port's fixed IP.
 
     With no port: the columns of an unassociated floating IP.
     """
     if port_id is None:
         if fixed_ip is not None:
-            raise errors.BadRequest(resource="floatingip", msg="fixed_ip_address cannot be specified without a port_id")
+            raise errors.BadRequest(
+                resource="floatingip", msg="fixed_ip_address cannot be specified without a port_id"
+            )
         return {"fixed_port_id": None, "fixed_ip_address": None, "router_id": None}
     port = ports.fetch(conn, ctx, port_id)
     if port.project_id != fip["project_id"] and not ctx.is_admin:
-        raise errors.BadRequest(resource="floatingip", msg=(
-            f"Cannot process floating IP association with Port {port_id}, "
-            "since that port is owned by a different project"))
+        raise errors.BadRequest(
+            resource="floatingip",
+            msg=(
+                f"Cannot process floating IP association with Port {port_id}, "
+                "since that port is owned by a different project"
+            ),
+        )
     if port.device_owner in ports.ROUTER_OWNERS:
-        raise errors.BadRequest(resource="floatingip", msg=f"Port {port_id} is a router or floating IP port")
+        raise errors.BadRequest(
+            resource="floatingip", msg=f"Port {port_id} is a router or floating IP port"
+        )
     subnet_id, fixed_ip = choose_fixed_ip(conn, port_id, fixed_ip)
     found = routers.routers_between(conn, subnet_id, fip["floating_network_id"])
     if not found:
         raise errors.ExternalGatewayForFloatingIPNotFound(
-            external_network_id=fip["floating_network_id"], subnet_id=subnet_id, port_id=port_id)
-    other = conn.execute(select(FIP).where(
-        FIP.c.floating_network_id == fip["floating_network_id"], FIP.c.fixed_port_id == port_id,
-        FIP.c.fixed_ip_address == fixed_ip, FIP.c.id != fip["id"])).first()
+            external_network_id=fip["floating_network_id"], subnet_id=subnet_id, port_id=port_id
+        )
+    other = conn.execute(
+        select(FIP).where(
+            FIP.c.floating_network_id == fip["floating_network_id"],
+            FIP.c.fixed_port_id == port_id,
+            FIP.c.fixed_ip_address == fixed_ip,
+            FIP.c.id != fip["id"],
+        )
+    ).first()
     if other is not None:
         raise errors.FloatingIPPortAlreadyAssociated(
-            floating_ip_address=other.floating_ip_address, fip_id=other.id, port_id=port_id,
-            fixed_ip=fixed_ip, net_id=other.floating_network_id)
+            floating_ip_address=other.floating_ip_address,
+            fip_id=other.id,
+            port_id=port_id,
+            fixed_ip=fixed_ip,
+            net_id=other.floating_network_id,
+        )
     return {"fixed_port_id": port_id, "fixed_ip_address": fixed_ip, "router_id": found[0]}
 
 
 def choose_fixed_ip(conn: Connection, port_id: str, fixed_ip: str | None) -> tuple[str, str]:
     """(subnet id, address) of the port's IPv4 address the floating IP maps to."""
-    held = [(sid, ip) for sid, ip in conn.execute(
-        select(A.c.subnet_id, A.c.ip_address).where(A.c.port_id == port_id).order_by(A.c.position))
-        if ipaddress.ip_address(ip).version == 4]
+    held = [
+        (sid, ip)
+        for sid, ip in conn.execute(
+            select(A.c.subnet_id, A.c.ip_address)
+            .where(A.c.port_id == port_id)
+            .order_by(A.c.position)
+        )
+        if ipaddress.ip_address(ip).version == 4
+    ]
     if fixed_ip is not None:
         match = [(sid, ip) for sid, ip in held if ip == fixed_ip]
         if not match:
-            raise errors.BadRequest(resource="floatingip", msg=f"Port {port_id} does not have fixed ip {fixed_ip}")
+            raise errors.BadRequest(
+                resource="floatingip", msg=f"Port {port_id} does not have fixed ip {fixed_ip}"
+            )
         return match[0]
     if not held:
-        raise errors.BadRequest(resource="floatingip",
-                                msg=f"Cannot add floating IP to port {port_id} that has no fixed IPv4 addresses")
+        raise errors.BadRequest(
+            resource="floatingip",
+            msg=f"Cannot add floating IP to port {port_id} that has no fixed IPv4 addresses",
+        )
     if len(held) > 1:
-        raise errors.BadRequest(resource="floatingip", msg=(
-            f"Port {port_id} has multiple fixed IPv4 addresses. Must provide a specific IPv4 address "
-            "when assigning a floating IP"))
+        raise errors.BadRequest(
+            resource="floatingip",
+            msg=(
+                f"Port {port_id} has multiple fixed IPv4 addresses. Must provide a specific IPv4 address "
+                "when assigning a floating IP"
+            ),
+        )
     return held[0]
 
 
@@ -186,7 +243,9 @@ def remove(conn: Connection, row: Row) -> None:
 class FloatingIPs:
     resource = "floatingip"
 
-    def list(self, db: Database, ctx: Context, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+    def list(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> tuple[list[dict[str, Any]], bool]:
         with db.read() as conn:
             rows, more = list_rows(conn, LISTING, query, visible(ctx))
             return render(conn, rows), more
@@ -200,24 +259,40 @@ class FloatingIPs:
         with db.write() as conn:
             network = networks.fetch(conn, ctx, values["floating_network_id"])
             if not network.external:
-                raise errors.BadRequest(resource="floatingip",
-                                        msg=f"Network {network.id} is not a valid external network")
+                raise errors.BadRequest(
+                    resource="floatingip",
+                    msg=f"Network {network.id} is not a valid external network",
+                )
             row = common.standard_values(ctx, values)
             quotas.check(conn, row["project_id"], "floatingip", 1)
             fixed_ips = fip_fixed_ips(conn, network.id, values)
-            port_id = ports.insert_port(conn, "", network, {
-                "fixed_ips": fixed_ips, "device_owner": OWNER, "device_id": row["id"],
-                "port_security_enabled": False,
-            })["id"]
-            row.update(floating_network_id=network.id, floating_ip_address=fixed_ips[0]["ip_address"],
-                       floating_port_id=port_id, status="DOWN")
-            row.update(association(conn, ctx, row, values.get("port_id"), values.get("fixed_ip_address")))
+            port_id = ports.insert_port(
+                conn,
+                "",
+                network,
+                {
+                    "fixed_ips": fixed_ips,
+                    "device_owner": OWNER,
+                    "device_id": row["id"],
+                    "port_security_enabled": False,
+                },
+            )["id"]
+            row.update(
+                floating_network_id=network.id,
+                floating_ip_address=fixed_ips[0]["ip_address"],
+                floating_port_id=port_id,
+                status="DOWN",
+            )
+            row.update(
+                association(conn, ctx, row, values.get("port_id"), values.get("fixed_ip_address"))
+            )
             common.insert_resource(conn, FIP, "floatingip", row)
             bump_routers(conn, row["router_id"])
             return render(conn, [fetch(conn, ctx, row["id"])])[0]
 
-    def update(self, db: Database, ctx: Context, fip_id: str, values: dict[str, Any],
-               if_match: int | None) -> dict[str, Any]:
+    def update(
+        self, db: Database, ctx: Context, fip_id: str, values: dict[str, Any], if_match: int | None
+    ) -> dict[str, Any]:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch(conn, ctx, fip_id, for_write=True)
@@ -226,9 +301,19 @@ class FloatingIPs:
             # Without port_id the association stays (an update of the description only); an
             # empty update disassociates, as Neutron's legacy behaviour that clients rely on.
             if not values or "port_id" in values or "fixed_ip_address" in values:
-                changes.update(association(conn, ctx, dict(row._mapping), values.get("port_id"),
-                                           values.get("fixed_ip_address")))
-                if (changes["fixed_port_id"], changes["fixed_ip_address"]) != (row.fixed_port_id, row.fixed_ip_address):
+                changes.update(
+                    association(
+                        conn,
+                        ctx,
+                        dict(row._mapping),
+                        values.get("port_id"),
+                        values.get("fixed_ip_address"),
+                    )
+                )
+                if (changes["fixed_port_id"], changes["fixed_ip_address"]) != (
+                    row.fixed_port_id,
+                    row.fixed_ip_address,
+                ):
                     changes["status"] = "DOWN"
                     bump_routers(conn, row.router_id, changes["router_id"])
             common.bump(conn, FIP, "floatingip", row, changes)
@@ -239,7 +324,11 @@ class FloatingIPs:
         with db.write() as conn:
             remove(conn, fetch(conn, ctx, fip_id, for_write=True))
 
-    def set_tags(self, db: Database, ctx: Context, fip_id: str, add: list[str], remove: list[str] | None) -> list[str]:
+    def set_tags(
+        self, db: Database, ctx: Context, fip_id: str, add: list[str], remove: list[str] | None
+    ) -> list[str]:
         common.require_writer(ctx)
         with db.write() as conn:
-            return common.set_tags(conn, FIP, "floatingip", fetch(conn, ctx, fip_id, for_write=True), add, remove)
+            return common.set_tags(
+                conn, FIP, "floatingip", fetch(conn, ctx, fip_id, for_write=True), add, remove
+            )

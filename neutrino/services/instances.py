@@ -52,18 +52,24 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     ids = [r.id for r in rows]
     plugged: dict[str, list[str]] = {i: [] for i in ids}
     for chunk in common.chunked(ids):
-        for port_id, device_id in conn.execute(select(P.c.id, P.c.device_id).where(
-                P.c.device_id.in_(chunk), P.c.device_owner == OWNER).order_by(P.c.created_at, P.c.id)):
+        for port_id, device_id in conn.execute(
+            select(P.c.id, P.c.device_id)
+            .where(P.c.device_id.in_(chunk), P.c.device_owner == OWNER)
+            .order_by(P.c.created_at, P.c.id)
+        ):
             plugged[device_id].append(port_id)
     tags = common.load_tags(conn, ids)
-    return [{
-        **common.render_standard(r, tags),
-        "host": r.host,
-        "status": r.status,
-        "port_ids": plugged[r.id],
-        "netns": r.netns,
-        "addresses": r.addresses,
-    } for r in rows]
+    return [
+        {
+            **common.render_standard(r, tags),
+            "host": r.host,
+            "status": r.status,
+            "port_ids": plugged[r.id],
+            "netns": r.netns,
+            "addresses": r.addresses,
+        }
+        for r in rows
+    ]
 
 
 class Instances:
@@ -72,7 +78,9 @@ class Instances:
     def __init__(self, default_host: str) -> None:
         self.default_host = default_host
 
-    def list(self, db: Database, ctx: Context, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+    def list(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> tuple[list[dict[str, Any]], bool]:
         with db.read() as conn:
             rows, more = list_rows(conn, LISTING, query, visible(ctx))
             return render(conn, rows), more
@@ -84,7 +92,9 @@ class Instances:
     def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
         common.require_writer(ctx)
         if not values.get("networks") and not values.get("ports"):
-            raise errors.BadRequest(resource="instance", msg="give at least one of 'networks' or 'ports'")
+            raise errors.BadRequest(
+                resource="instance", msg="give at least one of 'networks' or 'ports'"
+            )
         host = values.get("host") or self.default_host
         with db.write() as conn:
             row = common.standard_values(ctx, values)
@@ -93,21 +103,34 @@ class Instances:
             for ref in values.get("ports", []):
                 port = ports.fetch(conn, ctx, ref, for_write=True)
                 if port.device_id or port.device_owner:
-                    raise errors.PortInUse(port_id=port.id, net_id=port.network_id, device_id=port.device_id)
+                    raise errors.PortInUse(
+                        port_id=port.id, net_id=port.network_id, device_id=port.device_id
+                    )
                 common.bump(conn, P, "port", port, plug)
             for wanted in values.get("networks", []):
                 fixed = [{"ip_address": wanted["fixed_ip"]}] if wanted.get("fixed_ip") else None
                 # Made for the caller, as Nova makes a port with the user's token.
                 network = ports.network_for_port(conn, ctx, wanted["network_id"], fixed)
                 quotas.check(conn, row["project_id"], "port", 1)
-                port_id = ports.insert_port(conn, row["project_id"], network, {
-                    "name": f"{row['name']}-eth{len(row['owned_ports'])}", "fixed_ips": fixed,
-                    "device_owner": OWNER, "device_id": row["id"], "binding:host_id": host})["id"]
+                port_id = ports.insert_port(
+                    conn,
+                    row["project_id"],
+                    network,
+                    {
+                        "name": f"{row['name']}-eth{len(row['owned_ports'])}",
+                        "fixed_ips": fixed,
+                        "device_owner": OWNER,
+                        "device_id": row["id"],
+                        "binding:host_id": host,
+                    },
+                )["id"]
                 row["owned_ports"].append(port_id)
             common.insert_resource(conn, INST, "instance", row)
             return render(conn, [fetch(conn, ctx, row["id"])])[0]
 
-    def update(self, db: Database, ctx: Context, ref: str, values: dict[str, Any], if_match: int | None) -> dict[str, Any]:
+    def update(
+        self, db: Database, ctx: Context, ref: str, values: dict[str, Any], if_match: int | None
+    ) -> dict[str, Any]:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch(conn, ctx, ref)
@@ -120,15 +143,29 @@ class Instances:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch(conn, ctx, ref)
-            for port in conn.execute(select(P).where(P.c.device_id == row.id, P.c.device_owner == OWNER)).all():
+            for port in conn.execute(
+                select(P).where(P.c.device_id == row.id, P.c.device_owner == OWNER)
+            ).all():
                 if port.id in row.owned_ports:
                     ports.remove_port(conn, port.id)
                 else:
-                    common.bump(conn, P, "port", port,
-                                {"device_owner": "", "device_id": "", "binding_host_id": "", "status": "DOWN"})
+                    common.bump(
+                        conn,
+                        P,
+                        "port",
+                        port,
+                        {
+                            "device_owner": "",
+                            "device_id": "",
+                            "binding_host_id": "",
+                            "status": "DOWN",
+                        },
+                    )
             common.delete_resource(conn, INST, "instance", row.id)
 
-    def set_tags(self, db: Database, ctx: Context, ref: str, add: list[str], remove: list[str] | None) -> list[str]:
+    def set_tags(
+        self, db: Database, ctx: Context, ref: str, add: list[str], remove: list[str] | None
+    ) -> list[str]:
         common.require_writer(ctx)
         with db.write() as conn:
             return common.set_tags(conn, INST, "instance", fetch(conn, ctx, ref), add, remove)
@@ -141,10 +178,24 @@ def record_report(conn: Connection, host: str, reported: dict[str, dict[str, Any
         seen = reported.get(row.id)
         if seen is None:
             continue
-        expected = set(conn.execute(select(A.c.ip_address).join(P, P.c.id == A.c.port_id).where(
-            P.c.device_id == row.id, P.c.device_owner == OWNER, A.c.ip_address.not_like("%:%"))).scalars())
+        expected = set(
+            conn.execute(
+                select(A.c.ip_address)
+                .join(P, P.c.id == A.c.port_id)
+                .where(
+                    P.c.device_id == row.id,
+                    P.c.device_owner == OWNER,
+                    A.c.ip_address.not_like("%:%"),
+                )
+            ).scalars()
+        )
         addresses = sorted(seen.get("addresses", []))
-        status = "ACTIVE" if expected and expected <= {a.split("/")[0] for a in addresses} else "BUILD"
+        status = (
+            "ACTIVE" if expected and expected <= {a.split("/")[0] for a in addresses} else "BUILD"
+        )
         if (row.netns, row.addresses, row.status) != (seen.get("netns"), addresses, status):
-            conn.execute(update(INST).where(INST.c.id == row.id).values(
-                netns=seen.get("netns"), addresses=addresses, status=status))
+            conn.execute(
+                update(INST)
+                .where(INST.c.id == row.id)
+                .values(netns=seen.get("netns"), addresses=addresses, status=status)
+            )

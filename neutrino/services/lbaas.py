@@ -51,8 +51,11 @@ from neutrino.services.loadbalancers import render as render_loadbalancers
 POOL_PROTOCOLS = {"HTTP": ("HTTP",), "TCP": ("TCP", "HTTP")}
 HTTP_MONITORS = ("HTTP", "HTTPS")
 # What each L7 policy action needs besides its rules (REJECT: nothing).
-REDIRECT_FIELDS = {"REDIRECT_TO_POOL": "redirect_pool_id", "REDIRECT_TO_URL": "redirect_url",
-                   "REDIRECT_PREFIX": "redirect_prefix"}
+REDIRECT_FIELDS = {
+    "REDIRECT_TO_POOL": "redirect_pool_id",
+    "REDIRECT_TO_URL": "redirect_url",
+    "REDIRECT_PREFIX": "redirect_prefix",
+}
 REDIRECT_CODE = 302
 TLS_RULES = ("SSL_CONN_HAS_CERT", "SSL_VERIFY_RESULT", "SSL_DN_FIELD")
 KEYED_RULES = ("HEADER", "COOKIE")
@@ -69,23 +72,43 @@ def render_listeners(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     for r in rows:
         body = base_body(r, tags)
         body.update(
-            protocol=r.protocol, protocol_port=r.protocol_port, connection_limit=r.connection_limit,
-            default_pool_id=r.default_pool_id, loadbalancers=ids([r.lb_loadbalancer_id]),
-            timeout_client_data=r.timeout_client_data, timeout_member_connect=r.timeout_member_connect,
-            timeout_member_data=r.timeout_member_data, timeout_tcp_inspect=r.timeout_tcp_inspect,
-            l7policies=ids(policies[r.id]), insert_headers={}, default_tls_container_ref=None, sni_container_refs=[],
-            allowed_cidrs=None, client_ca_tls_container_ref=None, client_authentication="NONE",
-            client_crl_container_ref=None, tls_ciphers=None, tls_versions=None, alpn_protocols=None,
-            hsts_max_age=None, hsts_include_subdomains=False, hsts_preload=False)
+            protocol=r.protocol,
+            protocol_port=r.protocol_port,
+            connection_limit=r.connection_limit,
+            default_pool_id=r.default_pool_id,
+            loadbalancers=ids([r.lb_loadbalancer_id]),
+            timeout_client_data=r.timeout_client_data,
+            timeout_member_connect=r.timeout_member_connect,
+            timeout_member_data=r.timeout_member_data,
+            timeout_tcp_inspect=r.timeout_tcp_inspect,
+            l7policies=ids(policies[r.id]),
+            insert_headers={},
+            default_tls_container_ref=None,
+            sni_container_refs=[],
+            allowed_cidrs=None,
+            client_ca_tls_container_ref=None,
+            client_authentication="NONE",
+            client_crl_container_ref=None,
+            tls_ciphers=None,
+            tls_versions=None,
+            alpn_protocols=None,
+            hsts_max_age=None,
+            hsts_include_subdomains=False,
+            hsts_preload=False,
+        )
         out.append(body)
     return out
 
 
-def children(conn: Connection, table: Table, parent: Any, parent_ids: list[str], order: Any) -> dict[str, list[str]]:
+def children(
+    conn: Connection, table: Table, parent: Any, parent_ids: list[str], order: Any
+) -> dict[str, list[str]]:
     """Parent id -> its children's ids in `order`."""
     found: dict[str, list[str]] = defaultdict(list)
     for chunk in common.chunked(parent_ids):
-        for child_id, parent_id in conn.execute(select(table.c.id, parent).where(parent.in_(chunk)).order_by(order)):
+        for child_id, parent_id in conn.execute(
+            select(table.c.id, parent).where(parent.in_(chunk)).order_by(order)
+        ):
             found[parent_id].append(child_id)
     return found
 
@@ -96,21 +119,43 @@ def render_pools(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     listeners, members = defaultdict(list), defaultdict(list)
     monitors: dict[str, str] = {}
     for chunk in common.chunked(pool_ids):
-        for listener_id, pool_id in conn.execute(select(LI.c.id, LI.c.default_pool_id).where(LI.c.default_pool_id.in_(chunk))):
+        for listener_id, pool_id in conn.execute(
+            select(LI.c.id, LI.c.default_pool_id).where(LI.c.default_pool_id.in_(chunk))
+        ):
             listeners[pool_id].append(listener_id)
-        for member_id, pool_id in conn.execute(select(ME.c.id, ME.c.lb_pool_id).where(ME.c.lb_pool_id.in_(chunk))
-                                               .order_by(ME.c.created_at)):
+        for member_id, pool_id in conn.execute(
+            select(ME.c.id, ME.c.lb_pool_id)
+            .where(ME.c.lb_pool_id.in_(chunk))
+            .order_by(ME.c.created_at)
+        ):
             members[pool_id].append(member_id)
-        monitors.update({p: h for h, p in conn.execute(select(HM.c.id, HM.c.lb_pool_id).where(HM.c.lb_pool_id.in_(chunk)))})
+        monitors.update(
+            {
+                p: h
+                for h, p in conn.execute(
+                    select(HM.c.id, HM.c.lb_pool_id).where(HM.c.lb_pool_id.in_(chunk))
+                )
+            }
+        )
     out = []
     for r in rows:
         body = base_body(r, tags)
         body.update(
-            protocol=r.protocol, lb_algorithm=r.lb_algorithm, session_persistence=r.session_persistence,
-            loadbalancers=ids([r.lb_loadbalancer_id]), listeners=ids(sorted(listeners[r.id])),
-            members=ids(members[r.id]), healthmonitor_id=monitors.get(r.id), tls_enabled=False,
-            tls_container_ref=None, ca_tls_container_ref=None, crl_container_ref=None, tls_ciphers=None,
-            tls_versions=None, alpn_protocols=None)
+            protocol=r.protocol,
+            lb_algorithm=r.lb_algorithm,
+            session_persistence=r.session_persistence,
+            loadbalancers=ids([r.lb_loadbalancer_id]),
+            listeners=ids(sorted(listeners[r.id])),
+            members=ids(members[r.id]),
+            healthmonitor_id=monitors.get(r.id),
+            tls_enabled=False,
+            tls_container_ref=None,
+            ca_tls_container_ref=None,
+            crl_container_ref=None,
+            tls_ciphers=None,
+            tls_versions=None,
+            alpn_protocols=None,
+        )
         out.append(body)
     return out
 
@@ -120,9 +165,16 @@ def render_members(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         body = base_body(r, tags)
-        body.update(address=r.address, protocol_port=r.protocol_port, weight=r.weight, subnet_id=r.subnet_id,
-                    backup=r.backup, monitor_address=r.monitor_address, monitor_port=r.monitor_port,
-                    vnic_type="normal")
+        body.update(
+            address=r.address,
+            protocol_port=r.protocol_port,
+            weight=r.weight,
+            subnet_id=r.subnet_id,
+            backup=r.backup,
+            monitor_address=r.monitor_address,
+            monitor_port=r.monitor_port,
+            vnic_type="normal",
+        )
         out.append(body)
     return out
 
@@ -132,10 +184,19 @@ def render_monitors(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         body = base_body(r, tags)
-        body.update(type=r.type, delay=r.delay, timeout=r.timeout, max_retries=r.max_retries,
-                    max_retries_down=r.max_retries_down, http_method=r.http_method, url_path=r.url_path,
-                    expected_codes=r.expected_codes, pools=ids([r.lb_pool_id]), http_version=None,
-                    domain_name=None)
+        body.update(
+            type=r.type,
+            delay=r.delay,
+            timeout=r.timeout,
+            max_retries=r.max_retries,
+            max_retries_down=r.max_retries_down,
+            http_method=r.http_method,
+            url_path=r.url_path,
+            expected_codes=r.expected_codes,
+            pools=ids([r.lb_pool_id]),
+            http_version=None,
+            domain_name=None,
+        )
         out.append(body)
     return out
 
@@ -146,10 +207,16 @@ def render_l7policies(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]
     out = []
     for r in rows:
         body = base_body(r, tags)
-        body.update(listener_id=r.lb_listener_id, action=r.action, position=r.position,
-                    redirect_pool_id=r.redirect_pool_id, redirect_url=r.redirect_url,
-                    redirect_prefix=r.redirect_prefix, redirect_http_code=r.redirect_http_code,
-                    rules=ids(rules[r.id]))
+        body.update(
+            listener_id=r.lb_listener_id,
+            action=r.action,
+            position=r.position,
+            redirect_pool_id=r.redirect_pool_id,
+            redirect_url=r.redirect_url,
+            redirect_prefix=r.redirect_prefix,
+            redirect_http_code=r.redirect_http_code,
+            rules=ids(rules[r.id]),
+        )
         out.append(body)
     return out
 
@@ -160,7 +227,9 @@ def render_l7rules(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     for r in rows:
         body = base_body(r, tags)
         del body["name"], body["description"]  # rules have neither
-        body.update(type=r.type, compare_type=r.compare_type, key=r.key, value=r.value, invert=r.invert)
+        body.update(
+            type=r.type, compare_type=r.compare_type, key=r.key, value=r.value, invert=r.invert
+        )
         out.append(body)
     return out
 
@@ -178,8 +247,14 @@ class Family:
     def lb_of(self, conn: Connection, row: Row) -> str:
         raise NotImplementedError
 
-    def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
-                links: dict[str, str]) -> str:
+    def prepare(
+        self,
+        conn: Connection,
+        ctx: Context,
+        values: dict[str, Any],
+        parent: str | None,
+        links: dict[str, str],
+    ) -> str:
         """Check a create request and fill its parent columns; returns the load balancer's id.
 
         `links` collects what must point at the new object once it exists (see `created`).
@@ -199,7 +274,13 @@ class Family:
         """What follows from a delete (the remaining L7 policies' positions)."""
 
     def rows(self, conn: Connection, ctx: Context, parent: str | None) -> list[Row]:
-        return list(conn.execute(select(self.table).where(*visible(ctx, self.table)).order_by(self.table.c.created_at)))
+        return list(
+            conn.execute(
+                select(self.table)
+                .where(*visible(ctx, self.table))
+                .order_by(self.table.c.created_at)
+            )
+        )
 
     def fetch(self, conn: Connection, ctx: Context, object_id: str, parent: str | None) -> Row:
         return fetch(conn, ctx, self.table, self.kind, object_id)
@@ -212,19 +293,29 @@ class Family:
         with db.read() as conn:
             return self.render(conn, self.rows(conn, ctx, parent))
 
-    def get(self, db: Database, ctx: Context, object_id: str, parent: str | None = None) -> dict[str, Any]:
+    def get(
+        self, db: Database, ctx: Context, object_id: str, parent: str | None = None
+    ) -> dict[str, Any]:
         with db.read() as conn:
             return self.render(conn, [self.fetch(conn, ctx, object_id, parent)])[0]
 
-    def create(self, db: Database, ctx: Context, values: dict[str, Any], parent: str | None = None) -> dict[str, Any]:
+    def create(
+        self, db: Database, ctx: Context, values: dict[str, Any], parent: str | None = None
+    ) -> dict[str, Any]:
         require_writer(ctx)
         with db.write() as conn:
             object_id, lb = self.add(conn, ctx, values, parent)
             publish(conn, lb)
             return self.render(conn, [self.fetch(conn, ctx, object_id, parent)])[0]
 
-    def add(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
-            building: Row | None = None) -> tuple[str, Row]:
+    def add(
+        self,
+        conn: Connection,
+        ctx: Context,
+        values: dict[str, Any],
+        parent: str | None,
+        building: Row | None = None,
+    ) -> tuple[str, Row]:
         """Insert one object; its id and its load balancer. `building`: the load balancer that the
         same request creates (new, so there is no earlier change to wait for)."""
         tags = values.pop("tags", [])
@@ -237,7 +328,14 @@ class Family:
         common.insert_resource(conn, self.table, self.resource, row)
         self.created(conn, row, links)
         if tags:
-            common.set_tags(conn, self.table, self.resource, self.fetch(conn, ctx, row["id"], parent), tags, None)
+            common.set_tags(
+                conn,
+                self.table,
+                self.resource,
+                self.fetch(conn, ctx, row["id"], parent),
+                tags,
+                None,
+            )
         return row["id"], lb
 
     def initial_operating(self, conn: Connection, values: dict[str, Any]) -> str:
@@ -246,8 +344,14 @@ class Family:
     def created(self, conn: Connection, row: dict[str, Any], links: dict[str, str]) -> None:
         """Point `links` at the new object (a listener's default pool)."""
 
-    def update(self, db: Database, ctx: Context, object_id: str, values: dict[str, Any],
-               parent: str | None = None) -> dict[str, Any]:
+    def update(
+        self,
+        db: Database,
+        ctx: Context,
+        object_id: str,
+        values: dict[str, Any],
+        parent: str | None = None,
+    ) -> dict[str, Any]:
         require_writer(ctx)
         with db.write() as conn:
             row = self.fetch(conn, ctx, object_id, parent)
@@ -255,7 +359,11 @@ class Family:
             self.check_update(conn, row, values)
             update_object(conn, self.table, self.resource, row, values)
             self.updated(conn, row, values)
-            conn.execute(update(self.table).where(self.table.c.id == object_id).values(provisioning_status=PENDING_UPDATE))
+            conn.execute(
+                update(self.table)
+                .where(self.table.c.id == object_id)
+                .values(provisioning_status=PENDING_UPDATE)
+            )
             publish(conn, lb)
             return self.render(conn, [self.fetch(conn, ctx, object_id, parent)])[0]
 
@@ -265,7 +373,10 @@ class Family:
             row = self.fetch(conn, ctx, object_id, parent)
             lb = lock_tree(conn, self.lb_of(conn, row))
             self.check_delete(conn, row)
-            for table, where in [(self.table, self.table.c.id == object_id), *self.descendants(conn, row)]:
+            for table, where in [
+                (self.table, self.table.c.id == object_id),
+                *self.descendants(conn, row),
+            ]:
                 conn.execute(update(table).where(where).values(provisioning_status=PENDING_DELETE))
             self.deleting(conn, row)
             publish(conn, lb)
@@ -280,8 +391,14 @@ class Listeners(Family):
     def lb_of(self, conn: Connection, row: Row) -> str:
         return row.lb_loadbalancer_id
 
-    def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
-                links: dict[str, str]) -> str:
+    def prepare(
+        self,
+        conn: Connection,
+        ctx: Context,
+        values: dict[str, Any],
+        parent: str | None,
+        links: dict[str, str],
+    ) -> str:
         lb_id = referenced(conn, ctx, "Load Balancer", values.pop("loadbalancer_id")).id
         self._check_port(conn, lb_id, values["protocol_port"])
         values["lb_loadbalancer_id"] = lb_id
@@ -304,17 +421,25 @@ class Listeners(Family):
 
     @staticmethod
     def _check_port(conn: Connection, lb_id: str, port: int) -> None:
-        if conn.execute(select(LI.c.id).where(LI.c.lb_loadbalancer_id == lb_id, LI.c.protocol_port == port)).first():
-            raise Conflict(f"Another Listener on this Load Balancer is already using protocol_port {port}")
+        if conn.execute(
+            select(LI.c.id).where(LI.c.lb_loadbalancer_id == lb_id, LI.c.protocol_port == port)
+        ).first():
+            raise Conflict(
+                f"Another Listener on this Load Balancer is already using protocol_port {port}"
+            )
 
     @staticmethod
     def check_pool(conn: Connection, lb_id: str, pool_id: str, protocol: str) -> None:
-        pool = conn.execute(select(PO).where(PO.c.id == pool_id, PO.c.lb_loadbalancer_id == lb_id)).first()
+        pool = conn.execute(
+            select(PO).where(PO.c.id == pool_id, PO.c.lb_loadbalancer_id == lb_id)
+        ).first()
         if pool is None:
             raise Invalid(f"Pool {pool_id} not found.")
         if pool.protocol not in POOL_PROTOCOLS[protocol]:
-            raise Invalid(f"Validation failure: The pool protocol '{pool.protocol}' is invalid while "
-                          f"the listener protocol is '{protocol}'.")
+            raise Invalid(
+                f"Validation failure: The pool protocol '{pool.protocol}' is invalid while "
+                f"the listener protocol is '{protocol}'."
+            )
 
 
 class Pools(Family):
@@ -326,8 +451,14 @@ class Pools(Family):
     def lb_of(self, conn: Connection, row: Row) -> str:
         return row.lb_loadbalancer_id
 
-    def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
-                links: dict[str, str]) -> str:
+    def prepare(
+        self,
+        conn: Connection,
+        ctx: Context,
+        values: dict[str, Any],
+        parent: str | None,
+        links: dict[str, str],
+    ) -> str:
         listener_id, lb_id = values.pop("listener_id", None), values.pop("loadbalancer_id", None)
         if not listener_id and not lb_id:
             raise Invalid("Validation failure: loadbalancer_id or listener_id must be specified.")
@@ -338,8 +469,10 @@ class Pools(Family):
             if listener.default_pool_id:
                 raise Conflict("This listener already has a default pool")
             if values["protocol"] not in POOL_PROTOCOLS[listener.protocol]:
-                raise Invalid(f"Validation failure: The pool protocol '{values['protocol']}' is invalid while "
-                              f"the listener protocol is '{listener.protocol}'.")
+                raise Invalid(
+                    f"Validation failure: The pool protocol '{values['protocol']}' is invalid while "
+                    f"the listener protocol is '{listener.protocol}'."
+                )
             lb_id = listener.lb_loadbalancer_id
             links["listener"] = listener.id
         values["lb_loadbalancer_id"] = referenced(conn, ctx, "Load Balancer", lb_id).id
@@ -347,14 +480,19 @@ class Pools(Family):
 
     def created(self, conn: Connection, row: dict[str, Any], links: dict[str, str]) -> None:
         if "listener" in links:
-            conn.execute(update(LI).where(LI.c.id == links["listener"]).values(default_pool_id=row["id"]))
+            conn.execute(
+                update(LI).where(LI.c.id == links["listener"]).values(default_pool_id=row["id"])
+            )
 
     def descendants(self, conn: Connection, row: Row) -> list[tuple[Table, Any]]:
         return [(ME, ME.c.lb_pool_id == row.id), (HM, HM.c.lb_pool_id == row.id)]
 
     def check_delete(self, conn: Connection, row: Row) -> None:
-        policy = conn.execute(select(L7P.c.id).where(L7P.c.redirect_pool_id == row.id,
-                                                     L7P.c.provisioning_status != PENDING_DELETE)).first()
+        policy = conn.execute(
+            select(L7P.c.id).where(
+                L7P.c.redirect_pool_id == row.id, L7P.c.provisioning_status != PENDING_DELETE
+            )
+        ).first()
         if policy:
             raise Conflict(f"Pool {row.id} is in use by L7 policy {policy.id}")
 
@@ -372,13 +510,21 @@ class Nested(Family):
 
     def rows(self, conn: Connection, ctx: Context, parent: str | None) -> list[Row]:
         owner = self.parent(conn, ctx, parent)
-        return list(conn.execute(select(self.table).where(self.table.c[self.parent_column] == owner.id)
-                                 .order_by(self.table.c.created_at)))
+        return list(
+            conn.execute(
+                select(self.table)
+                .where(self.table.c[self.parent_column] == owner.id)
+                .order_by(self.table.c.created_at)
+            )
+        )
 
     def fetch(self, conn: Connection, ctx: Context, object_id: str, parent: str | None) -> Row:
         owner = self.parent(conn, ctx, parent)
-        row = conn.execute(select(self.table).where(self.table.c.id == object_id,
-                                                    self.table.c[self.parent_column] == owner.id)).first()
+        row = conn.execute(
+            select(self.table).where(
+                self.table.c.id == object_id, self.table.c[self.parent_column] == owner.id
+            )
+        ).first()
         if row is None:
             raise NotFound(f"{self.kind} {object_id} not found.")
         return row
@@ -392,23 +538,40 @@ class Members(Nested):
         return render_members(conn, rows)
 
     def lb_of(self, conn: Connection, row: Row) -> str:
-        return conn.execute(select(PO.c.lb_loadbalancer_id).where(PO.c.id == row.lb_pool_id)).scalar_one()
+        return conn.execute(
+            select(PO.c.lb_loadbalancer_id).where(PO.c.id == row.lb_pool_id)
+        ).scalar_one()
 
-    def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
-                links: dict[str, str]) -> str:
+    def prepare(
+        self,
+        conn: Connection,
+        ctx: Context,
+        values: dict[str, Any],
+        parent: str | None,
+        links: dict[str, str],
+    ) -> str:
         pool = self.parent(conn, ctx, parent)
         if values.get("subnet_id"):
             referenced(conn, ctx, "Subnet", values["subnet_id"])
-        taken = conn.execute(select(ME.c.id).where(ME.c.lb_pool_id == pool.id, ME.c.address == values["address"],
-                                                   ME.c.protocol_port == values["protocol_port"])).first()
+        taken = conn.execute(
+            select(ME.c.id).where(
+                ME.c.lb_pool_id == pool.id,
+                ME.c.address == values["address"],
+                ME.c.protocol_port == values["protocol_port"],
+            )
+        ).first()
         if taken:
-            raise Conflict(f"Another member on this pool is already using ip {values['address']} "
-                           f"on protocol_port {values['protocol_port']}")
+            raise Conflict(
+                f"Another member on this pool is already using ip {values['address']} "
+                f"on protocol_port {values['protocol_port']}"
+            )
         values["lb_pool_id"] = pool.id
         return pool.lb_loadbalancer_id
 
     def initial_operating(self, conn: Connection, values: dict[str, Any]) -> str:
-        monitored = conn.execute(select(HM.c.id).where(HM.c.lb_pool_id == values["lb_pool_id"])).first()
+        monitored = conn.execute(
+            select(HM.c.id).where(HM.c.lb_pool_id == values["lb_pool_id"])
+        ).first()
         return OFFLINE if monitored else NO_MONITOR
 
 
@@ -419,10 +582,18 @@ class HealthMonitors(Family):
         return render_monitors(conn, rows)
 
     def lb_of(self, conn: Connection, row: Row) -> str:
-        return conn.execute(select(PO.c.lb_loadbalancer_id).where(PO.c.id == row.lb_pool_id)).scalar_one()
+        return conn.execute(
+            select(PO.c.lb_loadbalancer_id).where(PO.c.id == row.lb_pool_id)
+        ).scalar_one()
 
-    def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
-                links: dict[str, str]) -> str:
+    def prepare(
+        self,
+        conn: Connection,
+        ctx: Context,
+        values: dict[str, Any],
+        parent: str | None,
+        links: dict[str, str],
+    ) -> str:
         pool_id = values.pop("pool_id")
         pool = referenced(conn, ctx, "Pool", pool_id)
         if conn.execute(select(HM.c.id).where(HM.c.lb_pool_id == pool.id)).first():
@@ -432,16 +603,22 @@ class HealthMonitors(Family):
             values.setdefault("url_path", "/")
             values.setdefault("expected_codes", "200")
         elif any(values.get(k) for k in ("http_method", "url_path", "expected_codes")):
-            raise Invalid(f"Validation failure: http_method, url_path and expected_codes are not valid "
-                          f"for {values['type']} health monitors.")
+            raise Invalid(
+                f"Validation failure: http_method, url_path and expected_codes are not valid "
+                f"for {values['type']} health monitors."
+            )
         values.setdefault("max_retries_down", 3)
         values["lb_pool_id"] = pool.id
         return pool.lb_loadbalancer_id
 
     def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
-        if row.type not in HTTP_MONITORS and any(values.get(k) for k in ("http_method", "url_path", "expected_codes")):
-            raise Invalid(f"Validation failure: http_method, url_path and expected_codes are not valid "
-                          f"for {row.type} health monitors.")
+        if row.type not in HTTP_MONITORS and any(
+            values.get(k) for k in ("http_method", "url_path", "expected_codes")
+        ):
+            raise Invalid(
+                f"Validation failure: http_method, url_path and expected_codes are not valid "
+                f"for {row.type} health monitors."
+            )
 
 
 class L7Policies(Family):
@@ -454,15 +631,25 @@ class L7Policies(Family):
         return render_l7policies(conn, rows)
 
     def lb_of(self, conn: Connection, row: Row) -> str:
-        return conn.execute(select(LI.c.lb_loadbalancer_id).where(LI.c.id == row.lb_listener_id)).scalar_one()
+        return conn.execute(
+            select(LI.c.lb_loadbalancer_id).where(LI.c.id == row.lb_listener_id)
+        ).scalar_one()
 
-    def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
-                links: dict[str, str]) -> str:
+    def prepare(
+        self,
+        conn: Connection,
+        ctx: Context,
+        values: dict[str, Any],
+        parent: str | None,
+        links: dict[str, str],
+    ) -> str:
         listener_id = values.pop("listener_id")
         listener = referenced(conn, ctx, "Listener", listener_id)
         if listener.protocol != "HTTP":
-            raise Invalid(f"Validation failure: L7 policies need an HTTP listener; {listener_id} is "
-                          f"{listener.protocol}.")
+            raise Invalid(
+                f"Validation failure: L7 policies need an HTTP listener; {listener_id} is "
+                f"{listener.protocol}."
+            )
         self._check_action(conn, listener, values, None)
         values["lb_listener_id"] = listener.id
         values.setdefault("position", 2**31 - 1)  # the end, until `created` numbers it
@@ -472,7 +659,9 @@ class L7Policies(Family):
         self._number(conn, row["lb_listener_id"], row["id"], row["position"])
 
     def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
-        self._check_action(conn, conn.execute(select(LI).where(LI.c.id == row.lb_listener_id)).one(), values, row)
+        self._check_action(
+            conn, conn.execute(select(LI).where(LI.c.id == row.lb_listener_id)).one(), values, row
+        )
 
     def updated(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
         if "position" in values:
@@ -485,8 +674,11 @@ class L7Policies(Family):
         return [(L7R, L7R.c.lb_l7policy_id == row.id)]
 
     @staticmethod
-    def _check_action(conn: Connection, listener: Row, values: dict[str, Any], row: Row | None) -> None:
+    def _check_action(
+        conn: Connection, listener: Row, values: dict[str, Any], row: Row | None
+    ) -> None:
         """The action's own field is required; the other actions' fields are cleared."""
+
         def merged(key: str) -> Any:
             return values[key] if key in values else getattr(row, key, None)
 
@@ -495,19 +687,27 @@ class L7Policies(Family):
         if needed and not merged(needed):
             raise Invalid(f"Validation failure: An L7 policy with action {action} needs {needed}.")
         if action == "REDIRECT_TO_POOL":
-            Listeners.check_pool(conn, listener.lb_loadbalancer_id, merged(needed), listener.protocol)
+            Listeners.check_pool(
+                conn, listener.lb_loadbalancer_id, merged(needed), listener.protocol
+            )
         for field in REDIRECT_FIELDS.values():
             if field != needed:
                 values[field] = None
         redirects = action in ("REDIRECT_TO_URL", "REDIRECT_PREFIX")
-        values["redirect_http_code"] = (merged("redirect_http_code") or REDIRECT_CODE) if redirects else None
+        values["redirect_http_code"] = (
+            (merged("redirect_http_code") or REDIRECT_CODE) if redirects else None
+        )
 
     @staticmethod
-    def _number(conn: Connection, listener_id: str, moving: str | None = None, wanted: int = 0) -> None:
+    def _number(
+        conn: Connection, listener_id: str, moving: str | None = None, wanted: int = 0
+    ) -> None:
         """Number the listener's live policies 1..n, with `moving` at position `wanted`."""
-        rows = conn.execute(select(L7P.c.id, L7P.c.position).where(
-            L7P.c.lb_listener_id == listener_id, L7P.c.provisioning_status != PENDING_DELETE)
-            .order_by(L7P.c.position, L7P.c.created_at)).all()
+        rows = conn.execute(
+            select(L7P.c.id, L7P.c.position)
+            .where(L7P.c.lb_listener_id == listener_id, L7P.c.provisioning_status != PENDING_DELETE)
+            .order_by(L7P.c.position, L7P.c.created_at)
+        ).all()
         order = [r.id for r in rows if r.id != moving]
         if moving is not None:
             order.insert(min(wanted, len(order) + 1) - 1, moving)
@@ -525,11 +725,20 @@ class L7Rules(Nested):
         return render_l7rules(conn, rows)
 
     def lb_of(self, conn: Connection, row: Row) -> str:
-        return conn.execute(select(LI.c.lb_loadbalancer_id).join(L7P, L7P.c.lb_listener_id == LI.c.id)
-                            .where(L7P.c.id == row.lb_l7policy_id)).scalar_one()
+        return conn.execute(
+            select(LI.c.lb_loadbalancer_id)
+            .join(L7P, L7P.c.lb_listener_id == LI.c.id)
+            .where(L7P.c.id == row.lb_l7policy_id)
+        ).scalar_one()
 
-    def prepare(self, conn: Connection, ctx: Context, values: dict[str, Any], parent: str | None,
-                links: dict[str, str]) -> str:
+    def prepare(
+        self,
+        conn: Connection,
+        ctx: Context,
+        values: dict[str, Any],
+        parent: str | None,
+        links: dict[str, str],
+    ) -> str:
         policy = self.parent(conn, ctx, parent)
         self._check_rule(values, None)
         values["lb_l7policy_id"] = policy.id
@@ -545,7 +754,9 @@ class L7Rules(Nested):
 
         kind, compare, value = merged("type"), merged("compare_type"), merged("value")
         if kind in TLS_RULES:
-            raise Invalid(f"Validation failure: {kind} rules need TLS termination, which listeners here do not do.")
+            raise Invalid(
+                f"Validation failure: {kind} rules need TLS termination, which listeners here do not do."
+            )
         if kind in KEYED_RULES and not merged("key"):
             raise Invalid(f"Validation failure: A {kind} rule needs a key.")
         if kind not in KEYED_RULES:
@@ -556,11 +767,18 @@ class L7Rules(Nested):
             try:
                 re.compile(value)
             except re.error:
-                raise Invalid(f"Validation failure: '{value}' is not a valid regular expression.") from None
+                raise Invalid(
+                    f"Validation failure: '{value}' is not a valid regular expression."
+                ) from None
 
 
-def create_populated(db: Database, ctx: Context, values: dict[str, Any], listeners: list[dict[str, Any]],
-                     pools: list[dict[str, Any]]) -> dict[str, Any]:
+def create_populated(
+    db: Database,
+    ctx: Context,
+    values: dict[str, Any],
+    listeners: list[dict[str, Any]],
+    pools: list[dict[str, Any]],
+) -> dict[str, Any]:
     """POST /loadbalancers with its tree (Octavia's fully populated create): listeners with their
     default pool and L7 policies (with rules), pools with members and health monitor. A listener's
     default pool or a policy's redirect pool is given in place or by the name of one of `pools`.
@@ -575,21 +793,27 @@ def create_populated(db: Database, ctx: Context, values: dict[str, Any], listene
             if set(given) != {"name"}:
                 return _add_pool(conn, ctx, lb, {**given, **link})
             if given["name"] not in named:
-                raise Invalid(f"Validation failure: Pool '{given['name']}' is not among the load balancer's pools.")
+                raise Invalid(
+                    f"Validation failure: Pool '{given['name']}' is not among the load balancer's pools."
+                )
             return named[given["name"]]
 
         for listener in listeners:
             default, policies = listener.pop("default_pool", None), listener.pop("l7policies", [])
             if default is not None and set(default) == {"name"}:
                 listener["default_pool_id"] = pool_for(default)
-            listener_id, _ = Listeners().add(conn, ctx, {**listener, "loadbalancer_id": lb.id}, None, lb)
+            listener_id, _ = Listeners().add(
+                conn, ctx, {**listener, "loadbalancer_id": lb.id}, None, lb
+            )
             if default is not None and set(default) != {"name"}:
                 pool_for(default, listener_id=listener_id)
             for policy in policies:
                 redirect, rules = policy.pop("redirect_pool", None), policy.pop("rules", [])
                 if redirect is not None:
                     policy["redirect_pool_id"] = pool_for(redirect)
-                policy_id, _ = L7Policies().add(conn, ctx, {**policy, "listener_id": listener_id}, None, lb)
+                policy_id, _ = L7Policies().add(
+                    conn, ctx, {**policy, "listener_id": listener_id}, None, lb
+                )
                 for rule in rules:
                     L7Rules().add(conn, ctx, rule, policy_id, lb)
         publish(conn, lb, PENDING_CREATE)
@@ -620,14 +844,21 @@ def render_trees(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         members: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for member_row, member in zip(member_rows, render_members(conn, member_rows), strict=True):
             members[member_row.lb_pool_id].append(member)
-        monitors = {m.lb_pool_id: h for m, h in zip(monitor_rows, render_monitors(conn, monitor_rows), strict=True)}
+        monitors = {
+            m.lb_pool_id: h
+            for m, h in zip(monitor_rows, render_monitors(conn, monitor_rows), strict=True)
+        }
         pools = render_pools(conn, pool_rows)
         for pool in pools:
             pool.update(members=members[pool["id"]], healthmonitor=monitors.get(pool["id"]))
         listener_rows = live(conn, select(LI).where(LI.c.lb_loadbalancer_id == row.id), LI)
         listeners = render_listeners(conn, listener_rows)
-        policy_rows = live(conn, select(L7P).where(L7P.c.lb_listener_id.in_([r.id for r in listener_rows])), L7P)
-        rule_rows = live(conn, select(L7R).where(L7R.c.lb_l7policy_id.in_([p.id for p in policy_rows])), L7R)
+        policy_rows = live(
+            conn, select(L7P).where(L7P.c.lb_listener_id.in_([r.id for r in listener_rows])), L7P
+        )
+        rule_rows = live(
+            conn, select(L7R).where(L7R.c.lb_l7policy_id.in_([p.id for p in policy_rows])), L7R
+        )
         rules: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for rule_row, rule in zip(rule_rows, render_l7rules(conn, rule_rows), strict=True):
             rules[rule_row.lb_l7policy_id].append(rule)
@@ -642,4 +873,8 @@ def render_trees(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
 
 
 def live(conn: Connection, query: Select[Any], table: Table) -> list[Row]:
-    return list(conn.execute(query.where(table.c.provisioning_status != PENDING_DELETE).order_by(table.c.created_at)))
+    return list(
+        conn.execute(
+            query.where(table.c.provisioning_status != PENDING_DELETE).order_by(table.c.created_at)
+        )
+    )

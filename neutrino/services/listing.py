@@ -33,9 +33,16 @@ class Listing:
 
 def standard_columns(table: Table) -> dict[str, ColumnElement[Any]]:
     c = table.c
-    return {"id": c.id, "name": c.name, "description": c.description, "project_id": c.project_id,
-            "tenant_id": c.project_id, "revision_number": c.revision_number,
-            "created_at": c.created_at, "updated_at": c.updated_at}
+    return {
+        "id": c.id,
+        "name": c.name,
+        "description": c.description,
+        "project_id": c.project_id,
+        "tenant_id": c.project_id,
+        "revision_number": c.revision_number,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    }
 
 
 def tag_clause(table: Table, tags: dict[str, list[str]]) -> list[ColumnElement[bool]]:
@@ -57,7 +64,10 @@ def tag_clause(table: Table, tags: dict[str, list[str]]) -> list[ColumnElement[b
 
 
 def list_rows(
-    conn: Connection, listing: Listing, query: ListQuery, visible: ColumnElement[bool] | None,
+    conn: Connection,
+    listing: Listing,
+    query: ListQuery,
+    visible: ColumnElement[bool] | None,
 ) -> tuple[list[Row], bool]:
     """Rows for one page, in the requested order, and whether more follow."""
     table = listing.table
@@ -82,13 +92,20 @@ def list_rows(
         keys = [(col, not asc) for col, asc in keys]
 
     if query.marker:
-        marker = conn.execute(select(*[col for col, _ in keys]).where(
-            table.c.id == query.marker, *([] if visible is None else [visible]))).first()
+        marker = conn.execute(
+            select(*[col for col, _ in keys]).where(
+                table.c.id == query.marker, *([] if visible is None else [visible])
+            )
+        ).first()
         if marker is None:
             raise errors.NotFound(f"Marker {query.marker} could not be found.")
         where.append(_after(keys, list(marker)))
 
-    stmt = select(table).where(*where).order_by(*[col.asc() if asc else col.desc() for col, asc in keys])
+    stmt = (
+        select(table)
+        .where(*where)
+        .order_by(*[col.asc() if asc else col.desc() for col, asc in keys])
+    )
     if query.limit:
         stmt = stmt.limit(query.limit + 1)
     rows = list(conn.execute(stmt))

@@ -48,22 +48,45 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, networks, ports, subnets
 
-LB, LI, PO, ME, HM = (schema.lb_loadbalancers, schema.lb_listeners, schema.lb_pools,
-                      schema.lb_members, schema.lb_healthmonitors)
+LB, LI, PO, ME, HM = (
+    schema.lb_loadbalancers,
+    schema.lb_listeners,
+    schema.lb_pools,
+    schema.lb_members,
+    schema.lb_healthmonitors,
+)
 L7P, L7R = schema.lb_l7policies, schema.lb_l7rules
 P, AG, ST = schema.ports, schema.agents, schema.lb_listener_stats
 
 ACTIVE, ERROR = "ACTIVE", "ERROR"
-PENDING_CREATE, PENDING_UPDATE, PENDING_DELETE = "PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE"
+PENDING_CREATE, PENDING_UPDATE, PENDING_DELETE = (
+    "PENDING_CREATE",
+    "PENDING_UPDATE",
+    "PENDING_DELETE",
+)
 ONLINE, OFFLINE, DEGRADED, NO_MONITOR = "ONLINE", "OFFLINE", "DEGRADED", "NO_MONITOR"
 VIP_OWNER = "Octavia"
 PROVIDER = "amphora"
 PENDING_TIMEOUT = timedelta(seconds=30)
 AGENT_ALIVE = timedelta(seconds=30)
-QUOTA_DEFAULTS = {"load_balancer": -1, "listener": -1, "pool": -1, "member": -1, "health_monitor": -1,
-                  "l7policy": -1, "l7rule": -1}
-QUOTA_TABLES: dict[str, Table] = {"load_balancer": LB, "listener": LI, "pool": PO, "member": ME,
-                                  "health_monitor": HM, "l7policy": L7P, "l7rule": L7R}
+QUOTA_DEFAULTS = {
+    "load_balancer": -1,
+    "listener": -1,
+    "pool": -1,
+    "member": -1,
+    "health_monitor": -1,
+    "l7policy": -1,
+    "l7rule": -1,
+}
+QUOTA_TABLES: dict[str, Table] = {
+    "load_balancer": LB,
+    "listener": LI,
+    "pool": PO,
+    "member": ME,
+    "health_monitor": HM,
+    "l7policy": L7P,
+    "l7rule": L7R,
+}
 # haproxy's view of a server -> the member's operating status
 HEALTH = {"UP": ONLINE, "DOWN": ERROR, "MAINT": OFFLINE, "NO_CHECK": NO_MONITOR}
 # Octavia's statistics; all but the first count up from the listener's creation.
@@ -124,7 +147,10 @@ def fetch(conn: Connection, ctx: Context, table: Table, kind: str, object_id: st
 # resources under a VIP or a member, each found by the rules of its own API.
 REFERENCE_TABLES = {"Load Balancer": LB, "Listener": LI, "Pool": PO}
 NEUTRON_REFERENCES: dict[str, Callable[[Connection, Context, str], Row]] = {
-    "Network": networks.fetch, "Subnet": subnets.fetch, "Port": ports.fetch}
+    "Network": networks.fetch,
+    "Subnet": subnets.fetch,
+    "Port": ports.fetch,
+}
 
 
 def referenced(conn: Connection, ctx: Context, kind: str, object_id: str) -> Row:
@@ -151,23 +177,40 @@ def tree(lb_id: str) -> list[tuple[Table, ColumnElement[bool]]]:
     pools = select(PO.c.id).where(PO.c.lb_loadbalancer_id == lb_id)
     listeners = select(LI.c.id).where(LI.c.lb_loadbalancer_id == lb_id)
     policies = select(L7P.c.id).where(L7P.c.lb_listener_id.in_(listeners))
-    return [(ME, ME.c.lb_pool_id.in_(pools)), (HM, HM.c.lb_pool_id.in_(pools)),
-            (L7R, L7R.c.lb_l7policy_id.in_(policies)), (L7P, L7P.c.lb_listener_id.in_(listeners)),
-            (LI, LI.c.lb_loadbalancer_id == lb_id), (PO, PO.c.lb_loadbalancer_id == lb_id)]
+    return [
+        (ME, ME.c.lb_pool_id.in_(pools)),
+        (HM, HM.c.lb_pool_id.in_(pools)),
+        (L7R, L7R.c.lb_l7policy_id.in_(policies)),
+        (L7P, L7P.c.lb_listener_id.in_(listeners)),
+        (LI, LI.c.lb_loadbalancer_id == lb_id),
+        (PO, PO.c.lb_loadbalancer_id == lb_id),
+    ]
 
 
 def publish(conn: Connection, lb: Row, status: str = PENDING_UPDATE) -> None:
     """Mark the tree changed: the load balancer goes `status` and agents get its new tree."""
-    conn.execute(update(LB).where(LB.c.id == lb.id).values(
-        provisioning_status=status, revision_number=lb.revision_number + 1, updated_at=common.now()))
+    conn.execute(
+        update(LB)
+        .where(LB.c.id == lb.id)
+        .values(
+            provisioning_status=status,
+            revision_number=lb.revision_number + 1,
+            updated_at=common.now(),
+        )
+    )
     revision = common.record_change(conn, "loadbalancer", lb.id, "update")
     conn.execute(update(LB).where(LB.c.id == lb.id).values(feed_revision=revision))
 
 
 def quota_limits(conn: Connection, project_id: str) -> dict[str, int]:
     Q = schema.quotas
-    found = dict(conn.execute(select(Q.c.resource, Q.c.limit).where(
-        Q.c.project_id == project_id, Q.c.resource.in_(list(QUOTA_DEFAULTS)))).all())
+    found = dict(
+        conn.execute(
+            select(Q.c.resource, Q.c.limit).where(
+                Q.c.project_id == project_id, Q.c.resource.in_(list(QUOTA_DEFAULTS))
+            )
+        ).all()
+    )
     return {resource: found.get(resource, default) for resource, default in QUOTA_DEFAULTS.items()}
 
 
@@ -175,8 +218,16 @@ def quota_list(db: Database, ctx: Context) -> list[dict[str, Any]]:
     """Projects with limits of their own (admin), else the caller's own."""
     Q = schema.quotas
     with db.read() as conn:
-        projects = conn.execute(select(Q.c.project_id).distinct().where(Q.c.resource.in_(list(QUOTA_DEFAULTS)))
-                                .order_by(Q.c.project_id)).scalars().all()
+        projects = (
+            conn.execute(
+                select(Q.c.project_id)
+                .distinct()
+                .where(Q.c.resource.in_(list(QUOTA_DEFAULTS)))
+                .order_by(Q.c.project_id)
+            )
+            .scalars()
+            .all()
+        )
         if not ctx.is_admin:
             projects = [ctx.project_id] if ctx.project_id else []
         return [{"project_id": p, **quota_limits(conn, p)} for p in projects]
@@ -189,16 +240,22 @@ def quota_get(db: Database, ctx: Context, project_id: str) -> dict[str, int]:
         return quota_limits(conn, project_id)
 
 
-def quota_set(db: Database, ctx: Context, project_id: str, values: dict[str, int | None] | None) -> dict[str, int]:
+def quota_set(
+    db: Database, ctx: Context, project_id: str, values: dict[str, int | None] | None
+) -> dict[str, int]:
     """Set limits (None: back to the default); `values=None` resets them all."""
     if not ctx.is_admin:
         raise Forbidden("Policy does not allow this request to be performed.")
     Q = schema.quotas
     with db.write() as conn:
-        for resource, limit in (values if values is not None else dict.fromkeys(QUOTA_DEFAULTS)).items():
+        for resource, limit in (
+            values if values is not None else dict.fromkeys(QUOTA_DEFAULTS)
+        ).items():
             conn.execute(delete(Q).where(Q.c.project_id == project_id, Q.c.resource == resource))
             if limit is not None and limit != QUOTA_DEFAULTS[resource]:
-                conn.execute(insert(Q).values(project_id=project_id, resource=resource, limit=limit))
+                conn.execute(
+                    insert(Q).values(project_id=project_id, resource=resource, limit=limit)
+                )
         return quota_limits(conn, project_id)
 
 
@@ -207,23 +264,31 @@ def check_quota(conn: Connection, project_id: str, resource: str) -> None:
     limit = quota_limits(conn, project_id)[resource]
     if limit < 0:
         return
-    used = conn.execute(select(func.count()).select_from(table).where(table.c.project_id == project_id)).scalar_one()
+    used = conn.execute(
+        select(func.count()).select_from(table).where(table.c.project_id == project_id)
+    ).scalar_one()
     if used >= limit:
         raise Forbidden(f"Quota has been met for resources: {resource.replace('_', ' ').title()}")
 
 
 def new_row(ctx: Context, values: dict[str, Any], operating: str = OFFLINE) -> dict[str, Any]:
     row = common.standard_values(ctx, values)
-    row.update(provisioning_status=PENDING_CREATE, operating_status=operating,
-               admin_state_up=values.pop("admin_state_up", True))
+    row.update(
+        provisioning_status=PENDING_CREATE,
+        operating_status=operating,
+        admin_state_up=values.pop("admin_state_up", True),
+    )
     return row
 
 
 def base_body(row: Row, tags: dict[str, list[str]]) -> dict[str, Any]:
     body = common.render_standard(row, tags)
     del body["revision_number"]
-    body.update(admin_state_up=row.admin_state_up, provisioning_status=row.provisioning_status,
-                operating_status=row.operating_status)
+    body.update(
+        admin_state_up=row.admin_state_up,
+        provisioning_status=row.provisioning_status,
+        operating_status=row.operating_status,
+    )
     return body
 
 
@@ -234,42 +299,75 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     listeners: dict[str, list[dict[str, str]]] = {i: [] for i in ids}
     pools: dict[str, list[dict[str, str]]] = {i: [] for i in ids}
     for chunk in common.chunked(ids):
-        for lb_id, child in conn.execute(select(LI.c.lb_loadbalancer_id, LI.c.id)
-                                         .where(LI.c.lb_loadbalancer_id.in_(chunk)).order_by(LI.c.created_at)):
+        for lb_id, child in conn.execute(
+            select(LI.c.lb_loadbalancer_id, LI.c.id)
+            .where(LI.c.lb_loadbalancer_id.in_(chunk))
+            .order_by(LI.c.created_at)
+        ):
             listeners[lb_id].append({"id": child})
-        for lb_id, child in conn.execute(select(PO.c.lb_loadbalancer_id, PO.c.id)
-                                         .where(PO.c.lb_loadbalancer_id.in_(chunk)).order_by(PO.c.created_at)):
+        for lb_id, child in conn.execute(
+            select(PO.c.lb_loadbalancer_id, PO.c.id)
+            .where(PO.c.lb_loadbalancer_id.in_(chunk))
+            .order_by(PO.c.created_at)
+        ):
             pools[lb_id].append({"id": child})
     out = []
     for r in rows:
         body = base_body(r, tags)
-        body.update(vip_address=r.vip_address, vip_port_id=r.vip_port_id, vip_subnet_id=r.vip_subnet_id,
-                    vip_network_id=r.vip_network_id, vip_qos_policy_id=None, vip_vnic_type="normal",
-                    vip_sg_ids=None, additional_vips=[], provider=r.provider, flavor_id=None,
-                    availability_zone=None, listeners=listeners[r.id], pools=pools[r.id])
+        body.update(
+            vip_address=r.vip_address,
+            vip_port_id=r.vip_port_id,
+            vip_subnet_id=r.vip_subnet_id,
+            vip_network_id=r.vip_network_id,
+            vip_qos_policy_id=None,
+            vip_vnic_type="normal",
+            vip_sg_ids=None,
+            additional_vips=[],
+            provider=r.provider,
+            flavor_id=None,
+            availability_zone=None,
+            listeners=listeners[r.id],
+            pools=pools[r.id],
+        )
         out.append(body)
     return out
 
 
 def choose_host(conn: Connection) -> str:
     """The live agent hosting the fewest load balancers; "" (the first to report takes it) if none."""
-    alive = conn.execute(select(AG.c.host).where(AG.c.heartbeat_at >= common.now() - AGENT_ALIVE)).scalars().all()
+    alive = (
+        conn.execute(select(AG.c.host).where(AG.c.heartbeat_at >= common.now() - AGENT_ALIVE))
+        .scalars()
+        .all()
+    )
     if not alive:
         return ""
-    load: dict[str, int] = dict(conn.execute(select(P.c.binding_host_id, func.count()).where(P.c.device_owner == VIP_OWNER)
-                             .group_by(P.c.binding_host_id)).all())
+    load: dict[str, int] = dict(
+        conn.execute(
+            select(P.c.binding_host_id, func.count())
+            .where(P.c.device_owner == VIP_OWNER)
+            .group_by(P.c.binding_host_id)
+        ).all()
+    )
     return min(sorted(alive), key=lambda host: load.get(host, 0))
 
 
-def vip_port(conn: Connection, ctx: Context, lb_id: str, project_id: str, values: dict[str, Any]) -> Row:
+def vip_port(
+    conn: Connection, ctx: Context, lb_id: str, project_id: str, values: dict[str, Any]
+) -> Row:
     """The VIP's Neutron port: the one given, or a new one on the given subnet or network."""
     if values.get("vip_port_id"):
         port = referenced(conn, ctx, "Port", values["vip_port_id"])
         if port.device_owner:
             raise Conflict(f"Port {port.id} is already in use by {port.device_owner}.")
         host = port.binding_host_id or choose_host(conn)
-        common.bump(conn, P, "port", port,
-                    {"device_owner": VIP_OWNER, "device_id": lb_id, "binding_host_id": host})
+        common.bump(
+            conn,
+            P,
+            "port",
+            port,
+            {"device_owner": VIP_OWNER, "device_id": lb_id, "binding_host_id": host},
+        )
         return port
     if values.get("vip_subnet_id"):
         subnet = referenced(conn, ctx, "Subnet", values["vip_subnet_id"])
@@ -283,10 +381,19 @@ def vip_port(conn: Connection, ctx: Context, lb_id: str, project_id: str, values
     if values.get("vip_address"):
         fixed["ip_address"] = values["vip_address"]
     try:
-        port_id = ports.insert_port(conn, project_id, network, {
-            "name": f"octavia-lb-{lb_id}", "device_owner": VIP_OWNER, "device_id": lb_id,
-            "binding:host_id": choose_host(conn), "port_security_enabled": False,
-            "fixed_ips": [fixed] if fixed else None})["id"]
+        port_id = ports.insert_port(
+            conn,
+            project_id,
+            network,
+            {
+                "name": f"octavia-lb-{lb_id}",
+                "device_owner": VIP_OWNER,
+                "device_id": lb_id,
+                "binding:host_id": choose_host(conn),
+                "port_security_enabled": False,
+                "fixed_ips": [fixed] if fixed else None,
+            },
+        )["id"]
     except errors.NeutronError as refused:
         raise Conflict(refused.msg) if refused.status == 409 else Invalid(refused.msg) from None
     return conn.execute(select(P).where(P.c.id == port_id)).one()
@@ -295,8 +402,9 @@ def vip_port(conn: Connection, ctx: Context, lb_id: str, project_id: str, values
 def vip_address(conn: Connection, port_id: str, subnet_id: str | None) -> tuple[str, str]:
     """(subnet, address) of the VIP: on the requested subnet, else the port's first IPv4 one."""
     A = schema.ip_allocations
-    found = conn.execute(select(A.c.subnet_id, A.c.ip_address).where(A.c.port_id == port_id)
-                         .order_by(A.c.position)).all()
+    found = conn.execute(
+        select(A.c.subnet_id, A.c.ip_address).where(A.c.port_id == port_id).order_by(A.c.position)
+    ).all()
     for sid, ip in found:
         if subnet_id in (None, sid) and (subnet_id or ":" not in ip):
             return sid, ip
@@ -308,7 +416,10 @@ def vip_address(conn: Connection, port_id: str, subnet_id: str | None) -> tuple[
 class LoadBalancers:
     def list(self, db: Database, ctx: Context) -> list[dict[str, Any]]:
         with db.read() as conn:
-            return render(conn, list(conn.execute(select(LB).where(*visible(ctx, LB)).order_by(LB.c.created_at))))
+            return render(
+                conn,
+                list(conn.execute(select(LB).where(*visible(ctx, LB)).order_by(LB.c.created_at))),
+            )
 
     def get(self, db: Database, ctx: Context, lb_id: str) -> dict[str, Any]:
         with db.read() as conn:
@@ -324,7 +435,9 @@ class LoadBalancers:
     def add(self, conn: Connection, ctx: Context, values: dict[str, Any]) -> Row:
         """Insert the load balancer and its VIP port; the caller publishes it."""
         if not any(values.get(k) for k in ("vip_subnet_id", "vip_network_id", "vip_port_id")):
-            raise Invalid("Validation failure: VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id.")
+            raise Invalid(
+                "Validation failure: VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id."
+            )
         provider = values.pop("provider", None) or PROVIDER
         if provider != PROVIDER:
             raise Invalid(f"Provider '{provider}' is not enabled.")
@@ -333,15 +446,22 @@ class LoadBalancers:
         check_quota(conn, row["project_id"], "load_balancer")
         port = vip_port(conn, ctx, row["id"], row["project_id"], values)
         subnet_id, address = vip_address(conn, port.id, values.get("vip_subnet_id"))
-        row.update(vip_port_id=port.id, vip_network_id=port.network_id, vip_subnet_id=subnet_id,
-                   vip_address=address, provider=provider)
+        row.update(
+            vip_port_id=port.id,
+            vip_network_id=port.network_id,
+            vip_subnet_id=subnet_id,
+            vip_address=address,
+            provider=provider,
+        )
         common.insert_resource(conn, LB, "loadbalancer", row)
         lb = conn.execute(select(LB).where(LB.c.id == row["id"])).one()
         if tags:
             common.set_tags(conn, LB, "loadbalancer", lb, tags, None)
         return conn.execute(select(LB).where(LB.c.id == row["id"])).one()
 
-    def update(self, db: Database, ctx: Context, lb_id: str, values: dict[str, Any]) -> dict[str, Any]:
+    def update(
+        self, db: Database, ctx: Context, lb_id: str, values: dict[str, Any]
+    ) -> dict[str, Any]:
         require_writer(ctx)
         with db.write() as conn:
             lb = lock_tree(conn, fetch(conn, ctx, LB, "Load Balancer", lb_id).id)
@@ -353,8 +473,10 @@ class LoadBalancers:
         require_writer(ctx)
         with db.write() as conn:
             lb = lock_tree(conn, fetch(conn, ctx, LB, "Load Balancer", lb_id).id)
-            has_children = any(conn.execute(select(t.c.id).where(t.c.lb_loadbalancer_id == lb_id)).first()
-                               for t in (LI, PO))
+            has_children = any(
+                conn.execute(select(t.c.id).where(t.c.lb_loadbalancer_id == lb_id)).first()
+                for t in (LI, PO)
+            )
             if has_children and not cascade:
                 raise Invalid(f"Cannot delete Load Balancer {lb_id} - it has children")
             for table, where in tree(lb_id):
@@ -364,65 +486,111 @@ class LoadBalancers:
     def status_tree(self, db: Database, ctx: Context, lb_id: str) -> dict[str, Any]:
         """GET /loadbalancers/{id}/status: the statuses of everything under it."""
         with db.read() as conn:
-            return {"statuses": {"loadbalancer": statuses(conn, fetch(conn, ctx, LB, "Load Balancer", lb_id))}}
+            return {
+                "statuses": {
+                    "loadbalancer": statuses(conn, fetch(conn, ctx, LB, "Load Balancer", lb_id))
+                }
+            }
 
     def statistics(self, db: Database, ctx: Context, lb_id: str) -> dict[str, Any]:
         """GET /loadbalancers/{id}/stats: its listeners' statistics added up."""
         with db.read() as conn:
             lb = fetch(conn, ctx, LB, "Load Balancer", lb_id)
-            return {"stats": statistics(conn, select(LI.c.id).where(LI.c.lb_loadbalancer_id == lb.id))}
+            return {
+                "stats": statistics(conn, select(LI.c.id).where(LI.c.lb_loadbalancer_id == lb.id))
+            }
 
 
 def statistics(conn: Connection, listener_ids: Any) -> dict[str, int]:
     """The sums of the statistics of `listener_ids` (a list or a select); zeros before any report."""
-    sums = conn.execute(select(*(func.coalesce(func.sum(ST.c[name]), 0) for name in STATISTICS))
-                        .where(ST.c.listener_id.in_(listener_ids))).one()
+    sums = conn.execute(
+        select(*(func.coalesce(func.sum(ST.c[name]), 0) for name in STATISTICS)).where(
+            ST.c.listener_id.in_(listener_ids)
+        )
+    ).one()
     return {name: int(value) for name, value in zip(STATISTICS, sums, strict=True)}
 
 
 def statuses(conn: Connection, lb: Row) -> dict[str, Any]:
     pools = {p.id: p for p in conn.execute(select(PO).where(PO.c.lb_loadbalancer_id == lb.id))}
     members: dict[str, list[Row]] = {pid: [] for pid in pools}
-    for m in conn.execute(select(ME).where(ME.c.lb_pool_id.in_(list(pools))).order_by(ME.c.created_at)):
+    for m in conn.execute(
+        select(ME).where(ME.c.lb_pool_id.in_(list(pools))).order_by(ME.c.created_at)
+    ):
         members[m.lb_pool_id].append(m)
-    monitors = {h.lb_pool_id: h for h in conn.execute(select(HM).where(HM.c.lb_pool_id.in_(list(pools))))}
+    monitors = {
+        h.lb_pool_id: h for h in conn.execute(select(HM).where(HM.c.lb_pool_id.in_(list(pools))))
+    }
 
     def status(row: Row, **extra: Any) -> dict[str, Any]:
-        return {"id": row.id, "name": row.name, "provisioning_status": row.provisioning_status,
-                "operating_status": row.operating_status, **extra}
+        return {
+            "id": row.id,
+            "name": row.name,
+            "provisioning_status": row.provisioning_status,
+            "operating_status": row.operating_status,
+            **extra,
+        }
 
     def pool_status(pool: Row) -> dict[str, Any]:
-        extra: dict[str, Any] = {"members": [status(m, address=m.address, protocol_port=m.protocol_port)
-                                             for m in members[pool.id]]}
+        extra: dict[str, Any] = {
+            "members": [
+                status(m, address=m.address, protocol_port=m.protocol_port)
+                for m in members[pool.id]
+            ]
+        }
         if pool.id in monitors:
             extra["health_monitor"] = {**status(monitors[pool.id]), "type": monitors[pool.id].type}
         return status(pool, **extra)
 
-    listeners = [status(li, pools=[pool_status(pools[li.default_pool_id])] if li.default_pool_id in pools else [])
-                 for li in conn.execute(select(LI).where(LI.c.lb_loadbalancer_id == lb.id).order_by(LI.c.created_at))]
+    listeners = [
+        status(
+            li,
+            pools=[pool_status(pools[li.default_pool_id])] if li.default_pool_id in pools else [],
+        )
+        for li in conn.execute(
+            select(LI).where(LI.c.lb_loadbalancer_id == lb.id).order_by(LI.c.created_at)
+        )
+    ]
     return status(lb, listeners=listeners)
 
 
-def update_object(conn: Connection, table: Table, kind: str, row: Row, values: dict[str, Any]) -> None:
+def update_object(
+    conn: Connection, table: Table, kind: str, row: Row, values: dict[str, Any]
+) -> None:
     tags = values.pop("tags", None)
     if tags is not None:
         common.set_tags(conn, table, kind, row, tags, None)
         row = conn.execute(select(table).where(table.c.id == row.id)).one()
     if values:
-        conn.execute(update(table).where(table.c.id == row.id).values(
-            **values, revision_number=row.revision_number + 1, updated_at=common.now()))
+        conn.execute(
+            update(table)
+            .where(table.c.id == row.id)
+            .values(**values, revision_number=row.revision_number + 1, updated_at=common.now())
+        )
 
 
 # -- realization: agents' reports, housekeeping ---------------------------------------------------
-def record_report(conn: Connection, host: str, applied: int, reported: dict[str, dict[str, Any]]) -> None:
+def record_report(
+    conn: Connection, host: str, applied: int, reported: dict[str, dict[str, Any]]
+) -> None:
     """An agent's word on the load balancers it hosts (`applied`: the feed revision of its model)."""
-    lbs = conn.execute(select(LB, P.c.binding_host_id).join(P, P.c.id == LB.c.vip_port_id)
-                       .where((P.c.binding_host_id == host) | (P.c.binding_host_id == "")
-                              | LB.c.id.in_(list(reported)))).all()
+    lbs = conn.execute(
+        select(LB, P.c.binding_host_id)
+        .join(P, P.c.id == LB.c.vip_port_id)
+        .where(
+            (P.c.binding_host_id == host)
+            | (P.c.binding_host_id == "")
+            | LB.c.id.in_(list(reported))
+        )
+    ).all()
     for lb in lbs:
         entry = reported.get(lb.id)
         if entry is None:
-            if lb.binding_host_id == host and lb.provisioning_status == PENDING_DELETE and applied >= lb.feed_revision:
+            if (
+                lb.binding_host_id == host
+                and lb.provisioning_status == PENDING_DELETE
+                and applied >= lb.feed_revision
+            ):
                 remove_tree(conn, lb)
             continue
         if lb.binding_host_id not in (host, ""):
@@ -434,7 +602,11 @@ def record_report(conn: Connection, host: str, applied: int, reported: dict[str,
             # A failure fails what was pending; a later success also heals a failed load balancer.
             if entry.get("error") and lb.provisioning_status in (PENDING_CREATE, PENDING_UPDATE):
                 settle(conn, lb, ERROR)
-            elif not entry.get("error") and lb.provisioning_status in (PENDING_CREATE, PENDING_UPDATE, ERROR):
+            elif not entry.get("error") and lb.provisioning_status in (
+                PENDING_CREATE,
+                PENDING_UPDATE,
+                ERROR,
+            ):
                 settle(conn, lb, ACTIVE)
         record_health(conn, lb, entry.get("members", {}))
         record_statistics(conn, lb, entry.get("listeners", {}))
@@ -443,17 +615,31 @@ def record_report(conn: Connection, host: str, applied: int, reported: dict[str,
 def settle(conn: Connection, lb: Row, outcome: str) -> None:
     """The agent runs the current tree (or failed to): pending objects take `outcome`, deleted ones go."""
     for table, where in tree(lb.id):
-        gone = conn.execute(select(table.c.id).where(where, table.c.provisioning_status == PENDING_DELETE)).scalars().all()
+        gone = (
+            conn.execute(
+                select(table.c.id).where(where, table.c.provisioning_status == PENDING_DELETE)
+            )
+            .scalars()
+            .all()
+        )
         if table is PO and gone:
-            conn.execute(update(LI).where(LI.c.default_pool_id.in_(gone)).values(default_pool_id=None))
+            conn.execute(
+                update(LI).where(LI.c.default_pool_id.in_(gone)).values(default_pool_id=None)
+            )
         for object_id in gone:
             conn.execute(delete(schema.tags).where(schema.tags.c.resource_id == object_id))
         conn.execute(delete(table).where(table.c.id.in_(gone)))
-        conn.execute(update(table).where(where, table.c.provisioning_status.in_((PENDING_CREATE, PENDING_UPDATE)))
-                     .values(provisioning_status=outcome))
+        conn.execute(
+            update(table)
+            .where(where, table.c.provisioning_status.in_((PENDING_CREATE, PENDING_UPDATE)))
+            .values(provisioning_status=outcome)
+        )
         if table in (L7P, L7R):  # no health of their own: on while enabled
-            conn.execute(update(table).where(where).values(
-                operating_status=case((table.c.admin_state_up, ONLINE), else_=OFFLINE)))
+            conn.execute(
+                update(table)
+                .where(where)
+                .values(operating_status=case((table.c.admin_state_up, ONLINE), else_=OFFLINE))
+            )
     conn.execute(update(LB).where(LB.c.id == lb.id).values(provisioning_status=outcome))
 
 
@@ -473,24 +659,46 @@ def record_health(conn: Connection, lb: Row, members: dict[str, str]) -> None:
     pool_status: dict[str, str] = {}
     for pool in conn.execute(select(PO).where(PO.c.lb_loadbalancer_id == lb.id)):
         states = []
-        monitored = conn.execute(select(HM.c.id).where(HM.c.lb_pool_id == pool.id, HM.c.admin_state_up)).first()
+        monitored = conn.execute(
+            select(HM.c.id).where(HM.c.lb_pool_id == pool.id, HM.c.admin_state_up)
+        ).first()
         for member in conn.execute(select(ME).where(ME.c.lb_pool_id == pool.id)):
-            state = OFFLINE if not member.admin_state_up else (
-                HEALTH.get(members.get(member.id, ""), member.operating_status) if monitored else NO_MONITOR)
+            state = (
+                OFFLINE
+                if not member.admin_state_up
+                else (
+                    HEALTH.get(members.get(member.id, ""), member.operating_status)
+                    if monitored
+                    else NO_MONITOR
+                )
+            )
             states.append(state)
             set_operating(conn, ME, member, state)
         up = [s for s in states if s in (ONLINE, NO_MONITOR)]
         checked = [s for s in states if s != OFFLINE]
-        status = (OFFLINE if not pool.admin_state_up else ERROR if checked and not up
-                  else DEGRADED if len(up) < len(checked) else ONLINE)
+        status = (
+            OFFLINE
+            if not pool.admin_state_up
+            else ERROR
+            if checked and not up
+            else DEGRADED
+            if len(up) < len(checked)
+            else ONLINE
+        )
         pool_status[pool.id] = status
         set_operating(conn, PO, pool, status)
         if monitored:
-            set_operating(conn, HM, conn.execute(select(HM).where(HM.c.lb_pool_id == pool.id)).one(), ONLINE)
+            set_operating(
+                conn, HM, conn.execute(select(HM).where(HM.c.lb_pool_id == pool.id)).one(), ONLINE
+            )
     worst = ONLINE
     for listener in conn.execute(select(LI).where(LI.c.lb_loadbalancer_id == lb.id)):
         backend = pool_status.get(listener.default_pool_id or "", ONLINE)
-        status = OFFLINE if not listener.admin_state_up else (DEGRADED if backend in (DEGRADED, ERROR) else ONLINE)
+        status = (
+            OFFLINE
+            if not listener.admin_state_up
+            else (DEGRADED if backend in (DEGRADED, ERROR) else ONLINE)
+        )
         worst = DEGRADED if status == DEGRADED or backend == ERROR else worst
         set_operating(conn, LI, listener, status)
     if any(s in (DEGRADED, ERROR) for s in pool_status.values()):
@@ -509,25 +717,44 @@ def record_statistics(conn: Connection, lb: Row, reported: dict[str, dict[str, A
     """
     if not reported:
         return
-    mine = {row.id: row for row in conn.execute(select(LI.c.id, ST).outerjoin(ST, ST.c.listener_id == LI.c.id)
-                                                 .where(LI.c.lb_loadbalancer_id == lb.id))}
+    mine = {
+        row.id: row
+        for row in conn.execute(
+            select(LI.c.id, ST)
+            .outerjoin(ST, ST.c.listener_id == LI.c.id)
+            .where(LI.c.lb_loadbalancer_id == lb.id)
+        )
+    }
     for listener_id, counts in reported.items():
         if listener_id not in mine:
             continue
-        worker, now = str(counts.get("worker", "")), {name: int(counts.get(name, 0)) for name in COUNTED}
+        worker, now = (
+            str(counts.get("worker", "")),
+            {name: int(counts.get(name, 0)) for name in COUNTED},
+        )
         active = int(counts.get("active_connections", 0))
         row = mine[listener_id]
         if row.listener_id is None:
-            conn.execute(insert(ST).values(listener_id=listener_id, active_connections=active, worker=worker,
-                                           worker_counts=now, **now))
+            conn.execute(
+                insert(ST).values(
+                    listener_id=listener_id,
+                    active_connections=active,
+                    worker=worker,
+                    worker_counts=now,
+                    **now,
+                )
+            )
             continue
         before = row.worker_counts if row.worker == worker else {}
         if any(now[name] < before.get(name, 0) for name in COUNTED):
             before = {}  # a new worker that reuses an old one's name
         totals = {name: getattr(row, name) + now[name] - before.get(name, 0) for name in COUNTED}
         if (row.worker, row.worker_counts, row.active_connections) != (worker, now, active):
-            conn.execute(update(ST).where(ST.c.listener_id == listener_id).values(
-                active_connections=active, worker=worker, worker_counts=now, **totals))
+            conn.execute(
+                update(ST)
+                .where(ST.c.listener_id == listener_id)
+                .values(active_connections=active, worker=worker, worker_counts=now, **totals)
+            )
 
 
 def set_operating(conn: Connection, table: Table, row: Row, status: str) -> None:
@@ -539,7 +766,10 @@ def set_operating(conn: Connection, table: Table, row: Row, status: str) -> None
 def housekeeping(db: Database) -> None:
     """Nothing stays PENDING_* longer than PENDING_TIMEOUT: deletions are finished, the rest
     fails (and heals if its agent reports it running later)."""
-    stale = (LB.c.provisioning_status.like("PENDING_%"), LB.c.updated_at < common.now() - PENDING_TIMEOUT)
+    stale = (
+        LB.c.provisioning_status.like("PENDING_%"),
+        LB.c.updated_at < common.now() - PENDING_TIMEOUT,
+    )
     with db.read() as conn:
         if conn.execute(select(LB.c.id).where(*stale)).first() is None:
             return

@@ -29,15 +29,21 @@ from neutrino.services.listing import Listing, list_rows, standard_columns
 N = schema.networks
 VXLAN_OVERHEAD = 50
 
-LISTING = Listing(N, {
-    **standard_columns(N),
-    "router:external": N.c.external,
-    "provider:network_type": N.c.network_type,
-    "provider:physical_network": N.c.physical_network,
-    "provider:segmentation_id": N.c.segmentation_id,
-}, {
-    "subnets": lambda ids: N.c.id.in_(select(schema.subnets.c.network_id).where(schema.subnets.c.id.in_(ids))),
-})
+LISTING = Listing(
+    N,
+    {
+        **standard_columns(N),
+        "router:external": N.c.external,
+        "provider:network_type": N.c.network_type,
+        "provider:physical_network": N.c.physical_network,
+        "provider:segmentation_id": N.c.segmentation_id,
+    },
+    {
+        "subnets": lambda ids: N.c.id.in_(
+            select(schema.subnets.c.network_id).where(schema.subnets.c.id.in_(ids))
+        ),
+    },
+)
 
 
 def seen_by(project_id: Any) -> ColumnElement[bool]:
@@ -55,13 +61,21 @@ BY_ID = select(N).where(N.c.id == bindparam("network_id"))
 BY_ID_IF_SEEN = BY_ID.where(seen_by(bindparam("project_id")))
 
 
-def fetch(conn: Connection, ctx: Context, network_id: str, *, for_write: bool = False,
-          action: str = "update_network") -> Row:
+def fetch(
+    conn: Connection,
+    ctx: Context,
+    network_id: str,
+    *,
+    for_write: bool = False,
+    action: str = "update_network",
+) -> Row:
     """A network the caller may see (and, for writes, own); 404 if unseen, 403 naming `action` if not owned."""
     if ctx.is_admin:
         row = conn.execute(BY_ID, {"network_id": network_id}).first()
     else:
-        row = conn.execute(BY_ID_IF_SEEN, {"network_id": network_id, "project_id": ctx.project_id}).first()
+        row = conn.execute(
+            BY_ID_IF_SEEN, {"network_id": network_id, "project_id": ctx.project_id}
+        ).first()
     if row is None:
         raise errors.NetworkNotFound(net_id=network_id)
     if for_write and not ctx.is_admin and row.project_id != ctx.project_id:
@@ -74,29 +88,35 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
     ids = [r.id for r in rows]
     subnets: dict[str, list[str]] = {i: [] for i in ids}
     for chunk in common.chunked(ids):
-        for sid, nid in conn.execute(select(schema.subnets.c.id, schema.subnets.c.network_id)
-                                     .where(schema.subnets.c.network_id.in_(chunk))
-                                     .order_by(schema.subnets.c.created_at, schema.subnets.c.id)):
+        for sid, nid in conn.execute(
+            select(schema.subnets.c.id, schema.subnets.c.network_id)
+            .where(schema.subnets.c.network_id.in_(chunk))
+            .order_by(schema.subnets.c.created_at, schema.subnets.c.id)
+        ):
             subnets[nid].append(sid)
     tags = common.load_tags(conn, ids)
     out = []
     for r in rows:
         item = common.render_standard(r, tags)
-        item.update({
-            "admin_state_up": r.admin_state_up,
-            "shared": r.shared,
-            "router:external": r.external,
-            "mtu": r.mtu,
-            "status": r.status,
-            "subnets": subnets[r.id],
-            "port_security_enabled": r.port_security_enabled,
-        })
+        item.update(
+            {
+                "admin_state_up": r.admin_state_up,
+                "shared": r.shared,
+                "router:external": r.external,
+                "mtu": r.mtu,
+                "status": r.status,
+                "subnets": subnets[r.id],
+                "port_security_enabled": r.port_security_enabled,
+            }
+        )
         if ctx.is_admin:
-            item.update({
-                "provider:network_type": r.network_type,
-                "provider:physical_network": r.physical_network,
-                "provider:segmentation_id": r.segmentation_id,
-            })
+            item.update(
+                {
+                    "provider:network_type": r.network_type,
+                    "provider:physical_network": r.physical_network,
+                    "provider:segmentation_id": r.segmentation_id,
+                }
+            )
         out.append(item)
     return out
 
@@ -108,7 +128,9 @@ class Networks:
         self.settings = settings
 
     # -- API -------------------------------------------------------------------
-    def list(self, db: Database, ctx: Context, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+    def list(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> tuple[list[dict[str, Any]], bool]:
         with db.read() as conn:
             rows, more = list_rows(conn, LISTING, query, visible(ctx))
             return render(conn, ctx, rows), more
@@ -144,20 +166,38 @@ class Networks:
             self._claim_segment(conn, segment, row["id"])
             return render(conn, ctx, [fetch(conn, ctx, row["id"])])[0]
 
-    def update(self, db: Database, ctx: Context, network_id: str, values: dict[str, Any],
-               if_match: int | None) -> dict[str, Any]:
+    def update(
+        self,
+        db: Database,
+        ctx: Context,
+        network_id: str,
+        values: dict[str, Any],
+        if_match: int | None,
+    ) -> dict[str, Any]:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch(conn, ctx, network_id, for_write=True)
             common.check_revision(row, if_match)
-            for key in ("provider:network_type", "provider:physical_network", "provider:segmentation_id"):
+            for key in (
+                "provider:network_type",
+                "provider:physical_network",
+                "provider:segmentation_id",
+            ):
                 if key in values:
-                    raise errors.InvalidInput(error_message="Plugin does not support updating provider attributes")
+                    raise errors.InvalidInput(
+                        error_message="Plugin does not support updating provider attributes"
+                    )
             if not ctx.is_admin and ("shared" in values or "router:external" in values):
                 raise errors.PolicyNotAuthorized(action="update_network:shared")
             if values.get("shared") is False and row.shared:
-                others = conn.execute(select(exists().where(
-                    schema.ports.c.network_id == network_id, schema.ports.c.project_id != row.project_id))).scalar()
+                others = conn.execute(
+                    select(
+                        exists().where(
+                            schema.ports.c.network_id == network_id,
+                            schema.ports.c.project_id != row.project_id,
+                        )
+                    )
+                ).scalar()
                 if others:
                     raise errors.InvalidSharedSetting(network=network_id)
             if values.get("mtu"):
@@ -177,24 +217,32 @@ class Networks:
             # Floating IPs go with their external network, as in Neutron (imported here:
             # floating IPs are built on networks).
             from neutrino.services import floatingips
+
             FIP = schema.floatingips
             on_network = select(FIP).where(FIP.c.floating_network_id == network_id)
             for fip in conn.execute(on_network).all():
                 floatingips.remove(conn, fip)
             P = schema.ports
-            busy = conn.execute(select(P.c.id).where(
-                P.c.network_id == network_id, P.c.device_owner != "network:dhcp").limit(1)).first()
+            busy = conn.execute(
+                select(P.c.id)
+                .where(P.c.network_id == network_id, P.c.device_owner != "network:dhcp")
+                .limit(1)
+            ).first()
             if busy:
                 raise errors.NetworkInUse(net_id=network_id)
             # DHCP ports belong to the network itself and go with it, as in Neutron.
             for (port_id,) in conn.execute(select(P.c.id).where(P.c.network_id == network_id)):
                 common.delete_resource(conn, P, "port", port_id)
-            for (subnet_id,) in conn.execute(select(schema.subnets.c.id).where(schema.subnets.c.network_id == network_id)):
+            for (subnet_id,) in conn.execute(
+                select(schema.subnets.c.id).where(schema.subnets.c.network_id == network_id)
+            ):
                 common.delete_resource(conn, schema.subnets, "subnet", subnet_id)
             conn.execute(delete(schema.segments).where(schema.segments.c.network_id == network_id))
             common.delete_resource(conn, N, "network", row.id)
 
-    def set_tags(self, db: Database, ctx: Context, network_id: str, add: list[str], remove: list[str] | None) -> list[str]:
+    def set_tags(
+        self, db: Database, ctx: Context, network_id: str, add: list[str], remove: list[str] | None
+    ) -> list[str]:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch(conn, ctx, network_id, for_write=True)
@@ -208,23 +256,30 @@ class Networks:
     def _check_mtu(self, network_type: str, mtu: int) -> None:
         if mtu > self.max_mtu(network_type):
             raise errors.InvalidInput(
-                error_message=f"Requested MTU is too big, maximum is {self.max_mtu(network_type)}")
+                error_message=f"Requested MTU is too big, maximum is {self.max_mtu(network_type)}"
+            )
 
     # -- segments -----------------------------------------------------------------
-    def _allocate_segment(self, conn: Connection, network_id: str, values: dict[str, Any]) -> dict[str, Any]:
+    def _allocate_segment(
+        self, conn: Connection, network_id: str, values: dict[str, Any]
+    ) -> dict[str, Any]:
         """Validate provider attributes; choose a segmentation ID when none is given."""
         net_type = values.get("provider:network_type") or self.settings.tenant_network_type
         physnet = values.get("provider:physical_network")
         seg_id = values.get("provider:segmentation_id")
         if net_type == "flat":
             if seg_id is not None:
-                raise errors.InvalidInput(error_message="segmentation_id specified for flat network")
+                raise errors.InvalidInput(
+                    error_message="segmentation_id specified for flat network"
+                )
             physnet = self._physnet(physnet or self._only_physnet())
             return {"network_type": "flat", "physical_network": physnet, "segmentation_id": 0}
         if net_type == "vlan":
             physnet = self._physnet(physnet or self._only_physnet())
             if seg_id is not None and not 1 <= seg_id <= 4094:
-                raise errors.InvalidInput(error_message="segmentation_id out of range (1 through 4094)")
+                raise errors.InvalidInput(
+                    error_message="segmentation_id out of range (1 through 4094)"
+                )
             if seg_id is None:
                 net = self.settings.physnet(physnet)
                 assert net is not None
@@ -232,11 +287,17 @@ class Networks:
             return {"network_type": "vlan", "physical_network": physnet, "segmentation_id": seg_id}
         if net_type == "vxlan":
             if physnet:
-                raise errors.InvalidInput(error_message="provider:physical_network specified for vxlan network")
+                raise errors.InvalidInput(
+                    error_message="provider:physical_network specified for vxlan network"
+                )
             if seg_id is not None and not 1 <= seg_id <= 2**24 - 1:
-                raise errors.InvalidInput(error_message=f"segmentation_id out of range (1 through {2**24 - 1})")
+                raise errors.InvalidInput(
+                    error_message=f"segmentation_id out of range (1 through {2**24 - 1})"
+                )
             if seg_id is None:
-                seg_id = self._free_id(conn, "vxlan", "", self.settings.vni_min, self.settings.vni_max)
+                seg_id = self._free_id(
+                    conn, "vxlan", "", self.settings.vni_min, self.settings.vni_max
+                )
             return {"network_type": "vxlan", "physical_network": "", "segmentation_id": seg_id}
         raise errors.InvalidInput(error_message=f"network_type value '{net_type}' not supported")
 
@@ -248,15 +309,23 @@ class Networks:
     def _physnet(self, name: str) -> str:
         if self.settings.physnet(name) is None:
             known = ", ".join(p.name for p in self.settings.physnets)
-            raise errors.InvalidInput(error_message=f"physical_network '{name}' unknown; configured: {known}")
+            raise errors.InvalidInput(
+                error_message=f"physical_network '{name}' unknown; configured: {known}"
+            )
         return name
 
     @staticmethod
     def _free_id(conn: Connection, net_type: str, physnet: str, low: int, high: int) -> int:
         S = schema.segments
-        used = set(conn.execute(select(S.c.segmentation_id).where(
-            S.c.network_type == net_type, S.c.physical_network == physnet,
-            S.c.segmentation_id.between(low, high))).scalars())
+        used = set(
+            conn.execute(
+                select(S.c.segmentation_id).where(
+                    S.c.network_type == net_type,
+                    S.c.physical_network == physnet,
+                    S.c.segmentation_id.between(low, high),
+                )
+            ).scalars()
+        )
         for candidate in range(low, high + 1):
             if candidate not in used:
                 return candidate
@@ -283,7 +352,9 @@ MIN_MTU = {4: 68, 6: 1280}
 def min_mtu(conn: Connection, network_id: str, ip_version: int | None = None) -> int:
     """The least MTU the network's subnets (and one of `ip_version` to come) need, or 0."""
     S = schema.subnets
-    versions = set(conn.execute(select(S.c.ip_version).where(S.c.network_id == network_id)).scalars())
+    versions = set(
+        conn.execute(select(S.c.ip_version).where(S.c.network_id == network_id)).scalars()
+    )
     return max((MIN_MTU[v] for v in versions | ({ip_version} if ip_version else set())), default=0)
 
 

@@ -49,20 +49,32 @@ def fixed_ips_filter(values: list[str]) -> ColumnElement[bool]:
         if key not in FIXED_IP_MATCHES or not text:
             raise errors.HTTPBadRequest(
                 f"Invalid fixed_ips filter '{value}': use ip_address=ADDR, subnet_id=ID "
-                "or ip_address_substr=TEXT")
+                "or ip_address_substr=TEXT"
+            )
         wanted[key].append(text)
-    return and_(*[P.c.id.in_(select(A.c.port_id).where(or_(*map(FIXED_IP_MATCHES[key], texts))))
-                  for key, texts in wanted.items()])
+    return and_(
+        *[
+            P.c.id.in_(select(A.c.port_id).where(or_(*map(FIXED_IP_MATCHES[key], texts))))
+            for key, texts in wanted.items()
+        ]
+    )
 
 
-LISTING = Listing(P, {
-    **standard_columns(P),
-    "binding:host_id": P.c.binding_host_id,
-}, {
-    "fixed_ips": fixed_ips_filter,
-    "security_groups": lambda ids: P.c.id.in_(select(schema.port_security_groups.c.port_id).where(
-        schema.port_security_groups.c.security_group_id.in_(ids))),
-})
+LISTING = Listing(
+    P,
+    {
+        **standard_columns(P),
+        "binding:host_id": P.c.binding_host_id,
+    },
+    {
+        "fixed_ips": fixed_ips_filter,
+        "security_groups": lambda ids: P.c.id.in_(
+            select(schema.port_security_groups.c.port_id).where(
+                schema.port_security_groups.c.security_group_id.in_(ids)
+            )
+        ),
+    },
+)
 
 
 def visible(ctx: Context) -> ColumnElement[bool] | None:
@@ -86,7 +98,9 @@ def fetch(conn: Connection, ctx: Context, port_id: str, *, for_write: bool = Fal
     return row
 
 
-def render(conn: Connection, rows: list[Row], fields: list[str] | None = None) -> list[dict[str, Any]]:
+def render(
+    conn: Connection, rows: list[Row], fields: list[str] | None = None
+) -> list[dict[str, Any]]:
     """Port bodies; relations are loaded only when `fields` asks for them."""
     want = (lambda name: name in fields) if fields else (lambda name: True)
     ids = [r.id for r in rows]
@@ -97,61 +111,95 @@ def render(conn: Connection, rows: list[Row], fields: list[str] | None = None) -
     tags: dict[str, list[str]] = {}
     for chunk in common.chunked(ids):
         if want("fixed_ips"):
-            for pid, sid, ip in conn.execute(select(A.c.port_id, A.c.subnet_id, A.c.ip_address)
-                                             .where(A.c.port_id.in_(chunk)).order_by(A.c.position)):
+            for pid, sid, ip in conn.execute(
+                select(A.c.port_id, A.c.subnet_id, A.c.ip_address)
+                .where(A.c.port_id.in_(chunk))
+                .order_by(A.c.position)
+            ):
                 ips[pid].append({"subnet_id": sid, "ip_address": ip})
         if want("allowed_address_pairs"):
             AP = schema.allowed_address_pairs
-            for pid, ip, mac in conn.execute(select(AP.c.port_id, AP.c.ip_address, AP.c.mac_address)
-                                             .where(AP.c.port_id.in_(chunk)).order_by(AP.c.position)):
+            for pid, ip, mac in conn.execute(
+                select(AP.c.port_id, AP.c.ip_address, AP.c.mac_address)
+                .where(AP.c.port_id.in_(chunk))
+                .order_by(AP.c.position)
+            ):
                 pairs[pid].append({"ip_address": ip, "mac_address": mac})
         if want("security_groups"):
             PSG = schema.port_security_groups
-            for pid, sg in conn.execute(select(PSG.c.port_id, PSG.c.security_group_id).where(PSG.c.port_id.in_(chunk))):
+            for pid, sg in conn.execute(
+                select(PSG.c.port_id, PSG.c.security_group_id).where(PSG.c.port_id.in_(chunk))
+            ):
                 groups[pid].append(sg)
         if want("extra_dhcp_opts"):
             dhcp_opts.update(extra_dhcp_opts.load(conn, chunk))
     if want("tags"):
         tags = common.load_tags(conn, ids)
-    return [body(r, ips.get(r.id, []), pairs.get(r.id, []), groups.get(r.id, []), tags,
-                 dhcp_opts.get(r.id, [])) for r in rows]
+    return [
+        body(
+            r,
+            ips.get(r.id, []),
+            pairs.get(r.id, []),
+            groups.get(r.id, []),
+            tags,
+            dhcp_opts.get(r.id, []),
+        )
+        for r in rows
+    ]
 
 
-def body(row: Row, fixed_ips: list[dict[str, str]], pairs: list[dict[str, str]], groups: list[str],
-         tags: dict[str, list[str]], dhcp_opts: list[dict[str, Any]]) -> dict[str, Any]:
+def body(
+    row: Row,
+    fixed_ips: list[dict[str, str]],
+    pairs: list[dict[str, str]],
+    groups: list[str],
+    tags: dict[str, list[str]],
+    dhcp_opts: list[dict[str, Any]],
+) -> dict[str, Any]:
     """One port's body from its row and its relations."""
     item = common.render_standard(row, tags)
-    item.update({
-        "network_id": row.network_id,
-        "mac_address": row.mac_address,
-        "admin_state_up": row.admin_state_up,
-        "status": row.status,
-        "device_owner": row.device_owner,
-        "device_id": row.device_id,
-        "fixed_ips": fixed_ips,
-        "allowed_address_pairs": pairs,
-        "security_groups": sorted(groups),
-        "port_security_enabled": row.port_security_enabled,
-        "binding:host_id": row.binding_host_id,
-        "binding:vif_type": "bridge" if row.binding_host_id else "unbound",
-        "binding:vif_details": {},
-        "binding:vnic_type": "normal",
-        "binding:profile": {},
-        "extra_dhcp_opts": dhcp_opts,
-    })
+    item.update(
+        {
+            "network_id": row.network_id,
+            "mac_address": row.mac_address,
+            "admin_state_up": row.admin_state_up,
+            "status": row.status,
+            "device_owner": row.device_owner,
+            "device_id": row.device_id,
+            "fixed_ips": fixed_ips,
+            "allowed_address_pairs": pairs,
+            "security_groups": sorted(groups),
+            "port_security_enabled": row.port_security_enabled,
+            "binding:host_id": row.binding_host_id,
+            "binding:vif_type": "bridge" if row.binding_host_id else "unbound",
+            "binding:vif_details": {},
+            "binding:vnic_type": "normal",
+            "binding:profile": {},
+            "extra_dhcp_opts": dhcp_opts,
+        }
+    )
     return item
 
 
 # -- allocation (shared with DHCP, router and floating IP ports) ---------------------
 # Built once: a port create runs them (see db).
-SUBNETS_OF = (select(schema.subnets).where(schema.subnets.c.network_id == bindparam("network_id"))
-              .order_by(schema.subnets.c.created_at, schema.subnets.c.id))
+SUBNETS_OF = (
+    select(schema.subnets)
+    .where(schema.subnets.c.network_id == bindparam("network_id"))
+    .order_by(schema.subnets.c.created_at, schema.subnets.c.id)
+)
 ALLOCATED_IN = select(A.c.ip_address).where(A.c.subnet_id == bindparam("subnet_id"))
-JOIN_DEFAULT_GROUP = insert(schema.port_security_groups).from_select(
-    ["port_id", "security_group_id"],
-    select(bindparam("port_id", type_=String), schema.security_groups.c.id).where(
-        schema.security_groups.c.project_id == bindparam("project_id"), schema.security_groups.c.is_default),
-).returning(schema.port_security_groups.c.security_group_id)
+JOIN_DEFAULT_GROUP = (
+    insert(schema.port_security_groups)
+    .from_select(
+        ["port_id", "security_group_id"],
+        select(bindparam("port_id", type_=String), schema.security_groups.c.id).where(
+            schema.security_groups.c.project_id == bindparam("project_id"),
+            schema.security_groups.c.is_default,
+        ),
+    )
+    .returning(schema.port_security_groups.c.security_group_id)
+)
 
 
 def subnets_of(conn: Connection, network_id: str) -> list[Row]:
@@ -166,7 +214,10 @@ def allocate_ip(conn: Connection, subnet: Row, port_id: str, position: int = 0) 
             if take_ip(conn, subnet, port_id, str(candidate), position):
                 return str(candidate)
         # Random probing missed in a nearly full large pool: scan once.
-    taken = {ipaddress.ip_address(ip) for ip in conn.execute(ALLOCATED_IN, {"subnet_id": subnet.id}).scalars()}
+    taken = {
+        ipaddress.ip_address(ip)
+        for ip in conn.execute(ALLOCATED_IN, {"subnet_id": subnet.id}).scalars()
+    }
     address = ipam.lowest_free(pools, taken)
     if address is None:
         raise errors.IpAddressGenerationFailure(net_id=subnet.network_id)
@@ -182,9 +233,19 @@ def claim_ip(conn: Connection, subnet: Row, port_id: str, address: str, position
 
 def take_ip(conn: Connection, subnet: Row, port_id: str, address: str, position: int) -> bool:
     """Allocate `address` to `port_id` unless someone has it; whether it did."""
-    return conn.execute(insert_unless_taken(conn, A, "subnet_id", "ip_address"), {
-        "subnet_id": subnet.id, "ip_address": address, "port_id": port_id, "network_id": subnet.network_id,
-        "position": position}).first() is not None
+    return (
+        conn.execute(
+            insert_unless_taken(conn, A, "subnet_id", "ip_address"),
+            {
+                "subnet_id": subnet.id,
+                "ip_address": address,
+                "port_id": port_id,
+                "network_id": subnet.network_id,
+                "position": position,
+            },
+        ).first()
+        is not None
+    )
 
 
 # What a port asks of IPAM: an address from the first of these subnets that has one free (or
@@ -196,8 +257,9 @@ def auto_address(subnet: Row) -> bool:
     return ipam.is_auto_address(subnet.ipv6_ra_mode, subnet.ipv6_address_mode)
 
 
-def resolve_fixed_ips(conn: Connection, network_id: str, requested: list[dict[str, Any]] | None,
-                      device_owner: str) -> list[Wanted]:
+def resolve_fixed_ips(
+    conn: Connection, network_id: str, requested: list[dict[str, Any]] | None, device_owner: str
+) -> list[Wanted]:
     """Turn a request's fixed_ips into what to allocate.
 
     With none requested, as Neutron does: one IPv4 address from whichever IPv4 subnet has one
@@ -217,14 +279,18 @@ def resolve_fixed_ips(conn: Connection, network_id: str, requested: list[dict[st
         if subnet_id is not None:
             subnet = by_id.get(subnet_id)
             if subnet is None:
-                raise errors.InvalidInput(error_message=f"Failed to create port on network {network_id}, because fixed_ips included invalid subnet {subnet_id}")
+                raise errors.InvalidInput(
+                    error_message=f"Failed to create port on network {network_id}, because fixed_ips included invalid subnet {subnet_id}"
+                )
         elif address is not None:
             ip = ipaddress.ip_address(address)
             subnet = next((s for s in subnets if ip in ipaddress.ip_network(s.cidr)), None)
             if subnet is None:
                 raise errors.InvalidIpForNetwork(ip_address=address)
         else:
-            raise errors.InvalidInput(error_message="Each fixed_ips entry needs a subnet_id or an ip_address")
+            raise errors.InvalidInput(
+                error_message="Each fixed_ips entry needs a subnet_id or an ip_address"
+            )
         if address is not None:
             check_address(subnet, address, device_owner)
         out.append(([subnet], address))
@@ -235,18 +301,29 @@ def check_address(subnet: Row, address: str, device_owner: str) -> None:
     ip, net = ipaddress.ip_address(address), ipaddress.ip_network(subnet.cidr)
     if ip not in net:
         raise errors.InvalidIpForSubnet(ip_address=address)
-    if net.version == 4 and net.prefixlen < 31 and ip in (net.network_address, net.broadcast_address):
+    if (
+        net.version == 4
+        and net.prefixlen < 31
+        and ip in (net.network_address, net.broadcast_address)
+    ):
         raise errors.InvalidIpForSubnet(ip_address=address)
-    if subnet.gateway_ip == address and device_owner not in ("network:router_interface", "network:router_gateway"):
+    if subnet.gateway_ip == address and device_owner not in (
+        "network:router_interface",
+        "network:router_gateway",
+    ):
         raise errors.IpAddressAlreadyAllocated(ip=address, subnet_id=subnet.id)
     if auto_address(subnet) and device_owner not in ROUTER_OWNERS:
-        raise errors.InvalidInput(error_message=(
-            f"IPv6 address {address} cannot be directly assigned to a port on subnet {subnet.id} "
-            "as the subnet is configured for automatic addresses"))
+        raise errors.InvalidInput(
+            error_message=(
+                f"IPv6 address {address} cannot be directly assigned to a port on subnet {subnet.id} "
+                "as the subnet is configured for automatic addresses"
+            )
+        )
 
 
-def assign_ips(conn: Connection, port_id: str, mac: str,
-               wanted: list[Wanted]) -> list[dict[str, str]]:
+def assign_ips(
+    conn: Connection, port_id: str, mac: str, wanted: list[Wanted]
+) -> list[dict[str, str]]:
     """Allocate what `wanted` asks for; the port's fixed_ips, in the order asked."""
     fixed_ips: list[dict[str, str]] = [{}] * len(wanted)
     # Explicit addresses first, so an "any" request never takes one that was asked for.
@@ -262,8 +339,9 @@ def assign_ips(conn: Connection, port_id: str, mac: str,
     return fixed_ips
 
 
-def allocate_from_any(conn: Connection, candidates: list[Row], port_id: str,
-                      position: int) -> tuple[Row, str]:
+def allocate_from_any(
+    conn: Connection, candidates: list[Row], port_id: str, position: int
+) -> tuple[Row, str]:
     """An address from the first of `candidates` with one free; 409 when all are full."""
     for subnet in candidates[:-1]:
         try:
@@ -274,7 +352,9 @@ def allocate_from_any(conn: Connection, candidates: list[Row], port_id: str,
 
 
 def require_free_mac(conn: Connection, network_id: str, mac: str) -> None:
-    if conn.execute(select(exists().where(P.c.network_id == network_id, P.c.mac_address == mac))).scalar():
+    if conn.execute(
+        select(exists().where(P.c.network_id == network_id, P.c.mac_address == mac))
+    ).scalar():
         raise errors.MacAddressInUse(net_id=network_id, mac=mac)
 
 
@@ -289,7 +369,9 @@ def insert_row(conn: Connection, values: dict[str, Any], mac: str | None) -> Row
             raise errors.MacAddressInUse(net_id=values["network_id"], mac=mac)
 
 
-def insert_port(conn: Connection, project_id: str, network: Row, values: dict[str, Any]) -> dict[str, Any]:
+def insert_port(
+    conn: Connection, project_id: str, network: Row, values: dict[str, Any]
+) -> dict[str, Any]:
     """Create a port row with its MAC, addresses, groups and pairs; returns its body.
 
     Used by the API and by services that make ports of their own (DHCP,
@@ -307,13 +389,26 @@ def insert_port(conn: Connection, project_id: str, network: Row, values: dict[st
     if not security and pairs:
         raise errors.AddressPairAndPortSecurityRequired()
     wanted = resolve_fixed_ips(conn, network.id, values.get("fixed_ips"), owner)
-    row = insert_row(conn, {
-        "id": port_id, "project_id": project_id, "name": values.get("name", ""),
-        "description": values.get("description", ""), "created_at": moment, "updated_at": moment,
-        "revision_number": 1, "network_id": network.id, "admin_state_up": values.get("admin_state_up", True),
-        "status": "DOWN", "device_owner": owner, "device_id": values.get("device_id", ""),
-        "binding_host_id": values.get("binding:host_id", ""), "port_security_enabled": security,
-    }, values.get("mac_address"))
+    row = insert_row(
+        conn,
+        {
+            "id": port_id,
+            "project_id": project_id,
+            "name": values.get("name", ""),
+            "description": values.get("description", ""),
+            "created_at": moment,
+            "updated_at": moment,
+            "revision_number": 1,
+            "network_id": network.id,
+            "admin_state_up": values.get("admin_state_up", True),
+            "status": "DOWN",
+            "device_owner": owner,
+            "device_id": values.get("device_id", ""),
+            "binding_host_id": values.get("binding:host_id", ""),
+            "port_security_enabled": security,
+        },
+        values.get("mac_address"),
+    )
     fixed_ips = assign_ips(conn, port_id, row.mac_address, wanted)
     if security and groups is None and not owner.startswith("network:"):
         groups = [join_default_group(conn, project_id, port_id)]
@@ -327,10 +422,14 @@ def insert_port(conn: Connection, project_id: str, network: Row, values: dict[st
 
 def join_default_group(conn: Connection, project_id: str, port_id: str) -> str:
     """Put a new port in its project's default group, made on first use; the group's id."""
-    joined = conn.execute(JOIN_DEFAULT_GROUP, {"port_id": port_id, "project_id": project_id}).scalar()
+    joined = conn.execute(
+        JOIN_DEFAULT_GROUP, {"port_id": port_id, "project_id": project_id}
+    ).scalar()
     if joined is None:
         joined = security_groups.ensure_default(conn, project_id)
-        conn.execute(insert(schema.port_security_groups).values(port_id=port_id, security_group_id=joined))
+        conn.execute(
+            insert(schema.port_security_groups).values(port_id=port_id, security_group_id=joined)
+        )
     return joined
 
 
@@ -346,18 +445,24 @@ def bind_groups(conn: Connection, project_id: str, port_id: str, group_ids: list
     return unique
 
 
-def set_pairs(conn: Connection, port_id: str, pairs: list[dict[str, str]], port_mac: str) -> list[dict[str, str]]:
+def set_pairs(
+    conn: Connection, port_id: str, pairs: list[dict[str, str]], port_mac: str
+) -> list[dict[str, str]]:
     """Replace the port's allowed address pairs (a pair without a MAC gets the port's); returns them."""
     AP = schema.allowed_address_pairs
     conn.execute(delete(AP).where(AP.c.port_id == port_id))
-    stored = [{"ip_address": pair["ip_address"], "mac_address": pair.get("mac_address") or port_mac} for pair in pairs]
+    stored = [
+        {"ip_address": pair["ip_address"], "mac_address": pair.get("mac_address") or port_mac}
+        for pair in pairs
+    ]
     for position, pair in enumerate(stored):
         conn.execute(insert(AP).values(port_id=port_id, position=position, **pair))
     return stored
 
 
-def network_for_port(conn: Connection, ctx: Context, network_id: str,
-                     fixed_ips: list[dict[str, Any]] | None) -> Row:
+def network_for_port(
+    conn: Connection, ctx: Context, network_id: str, fixed_ips: list[dict[str, Any]] | None
+) -> Row:
     """The network a new port of the caller's goes on: one it sees; if another project's, neither
     external (unless also shared) nor with addresses of the caller's choosing (Neutron's policy)."""
     network = networks.fetch(conn, ctx, network_id)
@@ -373,8 +478,13 @@ def remove_port(conn: Connection, port_id: str) -> None:
     """Delete a port and what hangs off it; its floating IPs become unassociated."""
     FIP = schema.floatingips
     for fip in conn.execute(select(FIP).where(FIP.c.fixed_port_id == port_id)).all():
-        common.bump(conn, FIP, "floatingip", fip,
-                    {"fixed_port_id": None, "fixed_ip_address": None, "router_id": None, "status": "DOWN"})
+        common.bump(
+            conn,
+            FIP,
+            "floatingip",
+            fip,
+            {"fixed_port_id": None, "fixed_ip_address": None, "router_id": None, "status": "DOWN"},
+        )
     conn.execute(delete(A).where(A.c.port_id == port_id))
     common.delete_resource(conn, P, "port", port_id)
 
@@ -393,7 +503,9 @@ def require_network_owner(values: dict[str, Any], action: str) -> None:
 class Ports:
     resource = "port"
 
-    def list(self, db: Database, ctx: Context, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+    def list(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> tuple[list[dict[str, Any]], bool]:
         with db.read() as conn:
             rows, more = list_rows(conn, LISTING, query, visible(ctx))
             return render(conn, rows, query.fields), more
@@ -414,8 +526,9 @@ class Ports:
             quotas.check(conn, std["project_id"], "port", 1)
             return insert_port(conn, std["project_id"], network, {**values, "id": std["id"]})
 
-    def update(self, db: Database, ctx: Context, port_id: str, values: dict[str, Any],
-               if_match: int | None) -> dict[str, Any]:
+    def update(
+        self, db: Database, ctx: Context, port_id: str, values: dict[str, Any], if_match: int | None
+    ) -> dict[str, Any]:
         common.require_writer(ctx)
         for key in ("binding:host_id", "mac_address"):
             if key in values and not ctx.is_admin:
@@ -424,16 +537,22 @@ class Ports:
             row = fetch(conn, ctx, port_id, for_write=True)
             common.check_revision(row, if_match)
             N = schema.networks
-            if not ctx.is_admin and conn.execute(select(N.c.project_id).where(
-                    N.c.id == row.network_id)).scalar() != ctx.project_id:
+            if (
+                not ctx.is_admin
+                and conn.execute(select(N.c.project_id).where(N.c.id == row.network_id)).scalar()
+                != ctx.project_id
+            ):
                 require_network_owner(values, "update_port")
             security = values.get("port_security_enabled", row.port_security_enabled)
             groups = values.get("security_groups")
             pairs = values.get("allowed_address_pairs")
             if not security:
                 PSG, AP = schema.port_security_groups, schema.allowed_address_pairs
-                has_pairs = pairs if pairs is not None else conn.execute(
-                    select(exists().where(AP.c.port_id == port_id))).scalar()
+                has_pairs = (
+                    pairs
+                    if pairs is not None
+                    else conn.execute(select(exists().where(AP.c.port_id == port_id))).scalar()
+                )
                 if groups:
                     raise errors.PortSecurityAndIPRequiredForSecurityGroups()
                 has_groups = select(exists().where(PSG.c.port_id == port_id))
@@ -444,15 +563,23 @@ class Ports:
             if "mac_address" in values and values["mac_address"] != row.mac_address:
                 require_free_mac(conn, row.network_id, values["mac_address"])
             if "fixed_ips" in values:
-                self._replace_ips(conn, row, values["fixed_ips"], values.get("device_owner", row.device_owner))
+                self._replace_ips(
+                    conn, row, values["fixed_ips"], values.get("device_owner", row.device_owner)
+                )
             if groups is not None:
                 bind_groups(conn, row.project_id, port_id, groups)
             if pairs is not None:
                 set_pairs(conn, port_id, pairs, row.mac_address)
             extra_dhcp_opts.change(conn, port_id, values.get("extra_dhcp_opts"))
             columns = {"binding:host_id": "binding_host_id"}
-            skip = {"fixed_ips", "security_groups", "allowed_address_pairs", "binding:vnic_type", "binding:profile",
-                    "extra_dhcp_opts"}
+            skip = {
+                "fixed_ips",
+                "security_groups",
+                "allowed_address_pairs",
+                "binding:vnic_type",
+                "binding:profile",
+                "extra_dhcp_opts",
+            }
             changes = {columns.get(k, k): v for k, v in values.items() if k not in skip}
             common.bump(conn, P, "port", row, changes)
             return render(conn, [fetch(conn, ctx, port_id)])[0]
@@ -463,20 +590,30 @@ class Ports:
             row = fetch(conn, ctx, port_id, for_write=True)
             # Router and floating IP ports go with their owner resource, as in Neutron.
             if row.device_owner in ROUTER_OWNERS:
-                raise errors.PortInUse(port_id=port_id, net_id=row.network_id, device_id=row.device_id)
+                raise errors.PortInUse(
+                    port_id=port_id, net_id=row.network_id, device_id=row.device_id
+                )
             remove_port(conn, port_id)
 
-    def set_tags(self, db: Database, ctx: Context, port_id: str, add: list[str], remove: list[str] | None) -> list[str]:
+    def set_tags(
+        self, db: Database, ctx: Context, port_id: str, add: list[str], remove: list[str] | None
+    ) -> list[str]:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch(conn, ctx, port_id, for_write=True)
             return common.set_tags(conn, P, "port", row, add, remove)
 
     @staticmethod
-    def _replace_ips(conn: Connection, row: Row, requested: list[dict[str, Any]], owner: str) -> None:
+    def _replace_ips(
+        conn: Connection, row: Row, requested: list[dict[str, Any]], owner: str
+    ) -> None:
         """Keep addresses asked for again and automatic ones, release others, take new ones."""
-        current = {(sid, ip) for sid, ip in conn.execute(
-            select(A.c.subnet_id, A.c.ip_address).where(A.c.port_id == row.id))}
+        current = {
+            (sid, ip)
+            for sid, ip in conn.execute(
+                select(A.c.subnet_id, A.c.ip_address).where(A.c.port_id == row.id)
+            )
+        }
         wanted = resolve_fixed_ips(conn, row.network_id, requested, owner)
         keep = {(s[0].id, ip) for s, ip in wanted if ip is not None and (s[0].id, ip) in current}
         # A SLAAC address stays as long as its subnet does (router ports have none), as in Neutron.
@@ -485,10 +622,16 @@ class Ports:
         for subnet_id, ip in current - keep:
             conn.execute(delete(A).where(and_(A.c.subnet_id == subnet_id, A.c.ip_address == ip)))
         kept_automatic = {sid for sid, _ in keep} & automatic
-        new = [(s, ip) for s, ip in wanted
-               if (ip is None or (s[0].id, ip) not in keep) and s[0].id not in kept_automatic]
+        new = [
+            (s, ip)
+            for s, ip in wanted
+            if (ip is None or (s[0].id, ip) not in keep) and s[0].id not in kept_automatic
+        ]
         assign_ips(conn, row.id, row.mac_address, new)
         for position, (candidates, ip) in enumerate(wanted):
             if ip is not None:
-                conn.execute(update(A).where(A.c.subnet_id == candidates[0].id,
-                                             A.c.ip_address == ip).values(position=position))
+                conn.execute(
+                    update(A)
+                    .where(A.c.subnet_id == candidates[0].id, A.c.ip_address == ip)
+                    .values(position=position)
+                )

@@ -39,15 +39,23 @@ TABLES: dict[str, Table] = {
 
 def limits(conn: Connection, project_id: str) -> dict[str, int]:
     Q = schema.quotas
-    found = dict(conn.execute(select(Q.c.resource, Q.c.limit).where(Q.c.project_id == project_id)).all())
+    found = dict(
+        conn.execute(select(Q.c.resource, Q.c.limit).where(Q.c.project_id == project_id)).all()
+    )
     return {resource: found.get(resource, default) for resource, default in DEFAULTS.items()}
 
 
 # Built once: every create checks its quota (see db).
-LIMIT = select(schema.quotas.c.limit).where(schema.quotas.c.project_id == bindparam("project_id"),
-                                             schema.quotas.c.resource == bindparam("resource"))
-USED = {resource: select(func.count()).select_from(table).where(table.c.project_id == bindparam("project_id"))
-        for resource, table in TABLES.items()}
+LIMIT = select(schema.quotas.c.limit).where(
+    schema.quotas.c.project_id == bindparam("project_id"),
+    schema.quotas.c.resource == bindparam("resource"),
+)
+USED = {
+    resource: select(func.count())
+    .select_from(table)
+    .where(table.c.project_id == bindparam("project_id"))
+    for resource, table in TABLES.items()
+}
 
 
 def used(conn: Connection, project_id: str, resource: str) -> int:
@@ -81,8 +89,15 @@ class Quotas:
         """Every project that has a limit of its own, with all its limits."""
         require_admin(ctx, "get_quota")
         with db.read() as conn:
-            projects = conn.execute(select(schema.quotas.c.project_id).distinct()
-                                    .order_by(schema.quotas.c.project_id)).scalars().all()
+            projects = (
+                conn.execute(
+                    select(schema.quotas.c.project_id)
+                    .distinct()
+                    .order_by(schema.quotas.c.project_id)
+                )
+                .scalars()
+                .all()
+            )
             return [{"project_id": p, "tenant_id": p, **limits(conn, p)} for p in projects]
 
     def get(self, db: Database, ctx: Context, project_id: str) -> dict[str, int]:
@@ -93,27 +108,41 @@ class Quotas:
     def details(self, db: Database, ctx: Context, project_id: str) -> dict[str, dict[str, int]]:
         require_own_or_admin(ctx, project_id)
         with db.read() as conn:
-            return {resource: {"limit": limit, "used": used(conn, project_id, resource), "reserved": 0}
-                    for resource, limit in limits(conn, project_id).items()}
+            return {
+                resource: {"limit": limit, "used": used(conn, project_id, resource), "reserved": 0}
+                for resource, limit in limits(conn, project_id).items()
+            }
 
     def defaults(self, ctx: Context, project_id: str) -> dict[str, int]:
         require_own_or_admin(ctx, project_id)
         return dict(DEFAULTS)
 
-    def update(self, db: Database, ctx: Context, project_id: str, values: dict[str, int],
-               check_limit: bool = False) -> dict[str, int]:
+    def update(
+        self,
+        db: Database,
+        ctx: Context,
+        project_id: str,
+        values: dict[str, int],
+        check_limit: bool = False,
+    ) -> dict[str, int]:
         require_admin(ctx, "update_quota")
         Q = schema.quotas
         with db.write() as conn:
             for resource, limit in values.items() if check_limit else ():
                 usage = used(conn, project_id, resource)
                 if 0 <= limit < usage:
-                    raise errors.HTTPBadRequest(f"Quota limit {limit} for {resource} must be "
-                                                f"greater than or equal to already used {usage}")
+                    raise errors.HTTPBadRequest(
+                        f"Quota limit {limit} for {resource} must be "
+                        f"greater than or equal to already used {usage}"
+                    )
             for resource, limit in values.items():
-                conn.execute(delete(Q).where(Q.c.project_id == project_id, Q.c.resource == resource))
+                conn.execute(
+                    delete(Q).where(Q.c.project_id == project_id, Q.c.resource == resource)
+                )
                 if limit != DEFAULTS[resource]:
-                    conn.execute(insert(Q).values(project_id=project_id, resource=resource, limit=limit))
+                    conn.execute(
+                        insert(Q).values(project_id=project_id, resource=resource, limit=limit)
+                    )
             common.record_change(conn, "quota", project_id, "update")
             return limits(conn, project_id)
 

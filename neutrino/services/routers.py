@@ -23,7 +23,13 @@ from neutrino.db import Database, schema
 from neutrino.services import common, networks, ports, quotas, subnets
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
-R, RP, P, A, S = schema.routers, schema.router_ports, schema.ports, schema.ip_allocations, schema.subnets
+R, RP, P, A, S = (
+    schema.routers,
+    schema.router_ports,
+    schema.ports,
+    schema.ip_allocations,
+    schema.subnets,
+)
 FIP = schema.floatingips
 INTERFACE, GATEWAY = "network:router_interface", "network:router_gateway"
 MAX_ROUTES = 30  # Neutron's max_routes default
@@ -48,41 +54,63 @@ def fetch(conn: Connection, ctx: Context, router_id: str, *, for_write: bool = F
     return row
 
 
-def port_subnets(conn: Connection, router_id: str, port_type: str | None = None) -> list[tuple[str, Row]]:
+def port_subnets(
+    conn: Connection, router_id: str, port_type: str | None = None
+) -> list[tuple[str, Row]]:
     """(port id, subnet) for every address on the router's ports, interfaces and gateway."""
     where = [RP.c.router_id == router_id] + ([RP.c.port_type == port_type] if port_type else [])
-    rows = conn.execute(select(RP.c.port_id, S).join(A, A.c.port_id == RP.c.port_id)
-                        .join(S, S.c.id == A.c.subnet_id).where(*where).order_by(A.c.position))
+    rows = conn.execute(
+        select(RP.c.port_id, S)
+        .join(A, A.c.port_id == RP.c.port_id)
+        .join(S, S.c.id == A.c.subnet_id)
+        .where(*where)
+        .order_by(A.c.position)
+    )
     return [(row.port_id, row) for row in rows]
 
 
-def interface_info(router: Row, port_id: str, subnet_ids: list[str], network_id: str) -> dict[str, Any]:
+def interface_info(
+    router: Row, port_id: str, subnet_ids: list[str], network_id: str
+) -> dict[str, Any]:
     """The body Neutron answers add/remove_router_interface with."""
-    return {"id": router.id, "tenant_id": router.project_id, "project_id": router.project_id,
-            "port_id": port_id, "subnet_id": subnet_ids[0] if subnet_ids else None,
-            "subnet_ids": subnet_ids, "network_id": network_id}
+    return {
+        "id": router.id,
+        "tenant_id": router.project_id,
+        "project_id": router.project_id,
+        "port_id": port_id,
+        "subnet_id": subnet_ids[0] if subnet_ids else None,
+        "subnet_ids": subnet_ids,
+        "network_id": network_id,
+    }
 
 
 def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     tags = common.load_tags(conn, [r.id for r in rows])
     gateway_ips: dict[str, list[dict[str, str]]] = {r.gw_port_id: [] for r in rows if r.gw_port_id}
     for chunk in common.chunked(list(gateway_ips)):
-        for port_id, subnet_id, ip in conn.execute(select(A.c.port_id, A.c.subnet_id, A.c.ip_address)
-                                                   .where(A.c.port_id.in_(chunk)).order_by(A.c.position)):
+        for port_id, subnet_id, ip in conn.execute(
+            select(A.c.port_id, A.c.subnet_id, A.c.ip_address)
+            .where(A.c.port_id.in_(chunk))
+            .order_by(A.c.position)
+        ):
             gateway_ips[port_id].append({"subnet_id": subnet_id, "ip_address": ip})
     out = []
     for r in rows:
         item = common.render_standard(r, tags)
-        item.update({
-            "admin_state_up": r.admin_state_up,
-            "status": r.status,
-            "external_gateway_info": None if r.gw_network_id is None else {
-                "network_id": r.gw_network_id,
-                "enable_snat": r.enable_snat,
-                "external_fixed_ips": gateway_ips.get(r.gw_port_id, []),
-            },
-            "routes": r.routes,
-        })
+        item.update(
+            {
+                "admin_state_up": r.admin_state_up,
+                "status": r.status,
+                "external_gateway_info": None
+                if r.gw_network_id is None
+                else {
+                    "network_id": r.gw_network_id,
+                    "enable_snat": r.enable_snat,
+                    "external_fixed_ips": gateway_ips.get(r.gw_port_id, []),
+                },
+                "routes": r.routes,
+            }
+        )
         out.append(item)
     return out
 
@@ -90,7 +118,9 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
 class Routers:
     resource = "router"
 
-    def list(self, db: Database, ctx: Context, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+    def list(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> tuple[list[dict[str, Any]], bool]:
         with db.read() as conn:
             rows, more = list_rows(conn, LISTING, query, visible(ctx))
             return render(conn, rows), more
@@ -105,22 +135,34 @@ class Routers:
         with db.write() as conn:
             row = common.standard_values(ctx, values)
             quotas.check(conn, row["project_id"], "router", 1)
-            row.update(admin_state_up=values.get("admin_state_up", True), status="ACTIVE",
-                       enable_snat=True, routes=[])
+            row.update(
+                admin_state_up=values.get("admin_state_up", True),
+                status="ACTIVE",
+                enable_snat=True,
+                routes=[],
+            )
             common.insert_resource(conn, R, "router", row)
             if gateway:
                 changes = self._gateway_changes(conn, ctx, fetch(conn, ctx, row["id"]), gateway)
                 conn.execute(update(R).where(R.c.id == row["id"]).values(**changes))
             return render(conn, [fetch(conn, ctx, row["id"])])[0]
 
-    def update(self, db: Database, ctx: Context, router_id: str, values: dict[str, Any],
-               if_match: int | None) -> dict[str, Any]:
+    def update(
+        self,
+        db: Database,
+        ctx: Context,
+        router_id: str,
+        values: dict[str, Any],
+        if_match: int | None,
+    ) -> dict[str, Any]:
         common.require_writer(ctx)
         with db.write() as conn:
             router = fetch(conn, ctx, router_id, for_write=True)
             common.check_revision(router, if_match)
             if "external_gateway_info" in values:
-                values.update(self._gateway_changes(conn, ctx, router, values.pop("external_gateway_info")))
+                values.update(
+                    self._gateway_changes(conn, ctx, router, values.pop("external_gateway_info"))
+                )
             if "routes" in values:
                 check_routes(conn, router_id, values["routes"])
             common.bump(conn, R, "router", router, values)
@@ -135,13 +177,18 @@ class Routers:
             self._gateway_changes(conn, ctx, router, None)
             common.delete_resource(conn, R, "router", router_id)
 
-    def set_tags(self, db: Database, ctx: Context, router_id: str, add: list[str], remove: list[str] | None) -> list[str]:
+    def set_tags(
+        self, db: Database, ctx: Context, router_id: str, add: list[str], remove: list[str] | None
+    ) -> list[str]:
         common.require_writer(ctx)
         with db.write() as conn:
-            return common.set_tags(conn, R, "router", fetch(conn, ctx, router_id, for_write=True), add, remove)
+            return common.set_tags(
+                conn, R, "router", fetch(conn, ctx, router_id, for_write=True), add, remove
+            )
 
-    def change_routes(self, db: Database, ctx: Context, router_id: str, routes: list[dict[str, str]],
-                      *, add: bool) -> dict[str, Any]:
+    def change_routes(
+        self, db: Database, ctx: Context, router_id: str, routes: list[dict[str, str]], *, add: bool
+    ) -> dict[str, Any]:
         """extraroute-atomic: add routes not yet present, or remove those given (absent ones are no error)."""
         common.require_writer(ctx)
         with db.write() as conn:
@@ -155,8 +202,9 @@ class Routers:
             return render(conn, [fetch(conn, ctx, router_id)])[0]
 
     # -- interfaces ------------------------------------------------------------------------
-    def add_interface(self, db: Database, ctx: Context, router_id: str, subnet_id: str | None,
-                      port_id: str | None) -> dict[str, Any]:
+    def add_interface(
+        self, db: Database, ctx: Context, router_id: str, subnet_id: str | None, port_id: str | None
+    ) -> dict[str, Any]:
         """Attach by subnet (a new port on its gateway IP) or by an unused port of the caller's."""
         common.require_writer(ctx)
         with db.write() as conn:
@@ -166,13 +214,18 @@ class Routers:
             else:
                 assert subnet_id is not None
                 port = self._port_on_subnet(conn, ctx, router, subnet_id)
-            conn.execute(insert(RP).values(router_id=router_id, port_id=port.id, port_type=INTERFACE))
+            conn.execute(
+                insert(RP).values(router_id=router_id, port_id=port.id, port_type=INTERFACE)
+            )
             common.bump(conn, R, "router", router)
-            subnet_ids = [s.id for pid, s in port_subnets(conn, router_id, INTERFACE) if pid == port.id]
+            subnet_ids = [
+                s.id for pid, s in port_subnets(conn, router_id, INTERFACE) if pid == port.id
+            ]
             return interface_info(router, port.id, subnet_ids, port.network_id)
 
-    def remove_interface(self, db: Database, ctx: Context, router_id: str, subnet_id: str | None,
-                         port_id: str | None) -> dict[str, Any]:
+    def remove_interface(
+        self, db: Database, ctx: Context, router_id: str, subnet_id: str | None, port_id: str | None
+    ) -> dict[str, Any]:
         common.require_writer(ctx)
         with db.write() as conn:
             router = fetch(conn, ctx, router_id, for_write=True)
@@ -188,7 +241,9 @@ class Routers:
                 subnets.fetch(conn, ctx, subnet_id)  # first, as Neutron: an unseen one is 404
                 port_id = next((pid for pid, s in attached if s.id == subnet_id), None)
                 if port_id is None:
-                    raise errors.RouterInterfaceNotFoundForSubnet(router_id=router_id, subnet_id=subnet_id)
+                    raise errors.RouterInterfaceNotFoundForSubnet(
+                        router_id=router_id, subnet_id=subnet_id
+                    )
                 found = [s for pid, s in attached if pid == port_id]
             for subnet in found:
                 self._check_interface_unused(conn, router, subnet)
@@ -200,36 +255,62 @@ class Routers:
     def _port_on_subnet(self, conn: Connection, ctx: Context, router: Row, subnet_id: str) -> Row:
         subnet = subnets.fetch(conn, ctx, subnet_id)
         if subnet.gateway_ip is None:
-            raise errors.BadRequest(resource="router", msg="Subnet for router interface must have a gateway IP")
+            raise errors.BadRequest(
+                resource="router", msg="Subnet for router interface must have a gateway IP"
+            )
         # One the caller sees but does not own (on a shared or external network) is refused, as by
         # Neutron: sharing a network with all projects does not give them its gateway address.
         if subnet.project_id != ctx.project_id and not ctx.is_admin:
-            raise errors.BadRequest(resource="router", msg=(
-                f"Cannot add interface to router because subnet {subnet_id} "
-                "is not owned by project making the request"))
+            raise errors.BadRequest(
+                resource="router",
+                msg=(
+                    f"Cannot add interface to router because subnet {subnet_id} "
+                    "is not owned by project making the request"
+                ),
+            )
         check_new_subnets(conn, router.id, [subnet])
         network = networks.fetch(conn, ctx, subnet.network_id)
-        port_id = ports.insert_port(conn, router.project_id, network, {
-            "fixed_ips": [{"subnet_id": subnet.id, "ip_address": subnet.gateway_ip}],
-            "device_owner": INTERFACE, "device_id": router.id, "port_security_enabled": False,
-        })["id"]
+        port_id = ports.insert_port(
+            conn,
+            router.project_id,
+            network,
+            {
+                "fixed_ips": [{"subnet_id": subnet.id, "ip_address": subnet.gateway_ip}],
+                "device_owner": INTERFACE,
+                "device_id": router.id,
+                "port_security_enabled": False,
+            },
+        )["id"]
         return conn.execute(select(P).where(P.c.id == port_id)).one()
 
     def _adopt_port(self, conn: Connection, ctx: Context, router: Row, port_id: str) -> Row:
         port = ports.fetch(conn, ctx, port_id, for_write=True)
         if port.device_id or port.device_owner:
-            raise errors.PortInUse(port_id=port_id, net_id=port.network_id, device_id=port.device_id)
-        port_subnet_rows = list(conn.execute(select(S).join(A, A.c.subnet_id == S.c.id).where(A.c.port_id == port_id)))
+            raise errors.PortInUse(
+                port_id=port_id, net_id=port.network_id, device_id=port.device_id
+            )
+        port_subnet_rows = list(
+            conn.execute(select(S).join(A, A.c.subnet_id == S.c.id).where(A.c.port_id == port_id))
+        )
         if not port_subnet_rows:
-            raise errors.BadRequest(resource="router", msg="Router port must have at least one fixed IP")
+            raise errors.BadRequest(
+                resource="router", msg="Router port must have at least one fixed IP"
+            )
         if sum(1 for s in port_subnet_rows if s.ip_version == 4) > 1:
-            raise errors.BadRequest(resource="router", msg="Cannot have multiple IPv4 subnets on router port")
+            raise errors.BadRequest(
+                resource="router", msg="Cannot have multiple IPv4 subnets on router port"
+            )
         check_new_subnets(conn, router.id, port_subnet_rows)
         # A router port is trusted by the data plane: no groups, no pairs, no port security.
         ports.bind_groups(conn, port.project_id, port_id, [])
         ports.set_pairs(conn, port_id, [], port.mac_address)
-        common.bump(conn, P, "port", port, {"device_owner": INTERFACE, "device_id": router.id,
-                                            "port_security_enabled": False})
+        common.bump(
+            conn,
+            P,
+            "port",
+            port,
+            {"device_owner": INTERFACE, "device_id": router.id, "port_security_enabled": False},
+        )
         return conn.execute(select(P).where(P.c.id == port_id)).one()
 
     @staticmethod
@@ -238,65 +319,113 @@ class Routers:
         net = ipaddress.ip_network(subnet.cidr)
         if any(ipaddress.ip_address(route["nexthop"]) in net for route in router.routes):
             raise errors.RouterInterfaceInUseByRoute(subnet_id=subnet.id, router_id=router.id)
-        through = conn.execute(select(FIP.c.id).join(A, (A.c.port_id == FIP.c.fixed_port_id)
-                                                     & (A.c.ip_address == FIP.c.fixed_ip_address))
-                               .where(FIP.c.router_id == router.id, A.c.subnet_id == subnet.id).limit(1)).first()
+        through = conn.execute(
+            select(FIP.c.id)
+            .join(
+                A, (A.c.port_id == FIP.c.fixed_port_id) & (A.c.ip_address == FIP.c.fixed_ip_address)
+            )
+            .where(FIP.c.router_id == router.id, A.c.subnet_id == subnet.id)
+            .limit(1)
+        ).first()
         if through is not None:
             raise errors.RouterInterfaceInUseByFloatingIP(subnet_id=subnet.id, router_id=router.id)
 
     # -- gateway ---------------------------------------------------------------------------
-    def _gateway_changes(self, conn: Connection, ctx: Context, router: Row,
-                         info: dict[str, Any] | None) -> dict[str, Any]:
+    def _gateway_changes(
+        self, conn: Connection, ctx: Context, router: Row, info: dict[str, Any] | None
+    ) -> dict[str, Any]:
         """Set, change or (with None or {}) clear the gateway port; returns the router's new columns."""
         info = info or {}
         target = info.get("network_id")
         if info and target is None:
-            raise errors.BadRequest(resource="router", msg="external_gateway_info requires a network_id")
+            raise errors.BadRequest(
+                resource="router", msg="external_gateway_info requires a network_id"
+            )
         if not ctx.is_admin:
             for key in ("enable_snat", "external_fixed_ips"):
                 if key in info:
-                    raise errors.PolicyNotAuthorized(action=f"update_router:external_gateway_info:{key}")
+                    raise errors.PolicyNotAuthorized(
+                        action=f"update_router:external_gateway_info:{key}"
+                    )
         if router.gw_network_id and target != router.gw_network_id:
-            in_use = conn.execute(select(FIP.c.id).where(FIP.c.router_id == router.id).limit(1)).first()
+            in_use = conn.execute(
+                select(FIP.c.id).where(FIP.c.router_id == router.id).limit(1)
+            ).first()
             if in_use is not None:
-                raise errors.RouterExternalGatewayInUseByFloatingIp(router_id=router.id, net_id=router.gw_network_id)
+                raise errors.RouterExternalGatewayInUseByFloatingIp(
+                    router_id=router.id, net_id=router.gw_network_id
+                )
         gw_port_id = router.gw_port_id
         if target != router.gw_network_id or "external_fixed_ips" in info:
             if gw_port_id:
                 conn.execute(update(R).where(R.c.id == router.id).values(gw_port_id=None))
                 ports.remove_port(conn, gw_port_id)
-            gw_port_id = target and self._gateway_port(conn, ctx, router, target, info.get("external_fixed_ips"))
-        return {"gw_port_id": gw_port_id, "gw_network_id": target, "enable_snat": info.get("enable_snat", True)}
+            gw_port_id = target and self._gateway_port(
+                conn, ctx, router, target, info.get("external_fixed_ips")
+            )
+        return {
+            "gw_port_id": gw_port_id,
+            "gw_network_id": target,
+            "enable_snat": info.get("enable_snat", True),
+        }
 
     @staticmethod
-    def _gateway_port(conn: Connection, ctx: Context, router: Row, network_id: str,
-                      fixed_ips: list[dict[str, Any]] | None) -> str:
+    def _gateway_port(
+        conn: Connection,
+        ctx: Context,
+        router: Row,
+        network_id: str,
+        fixed_ips: list[dict[str, Any]] | None,
+    ) -> str:
         network = networks.fetch(conn, ctx, network_id)
         if not network.external:
-            raise errors.BadRequest(resource="router", msg=f"Network {network_id} is not an external network")
+            raise errors.BadRequest(
+                resource="router", msg=f"Network {network_id} is not an external network"
+            )
         if not ports.subnets_of(conn, network_id):
-            raise errors.BadRequest(resource="router", msg=f"No subnets defined on external network {network_id}")
-        port_id = ports.insert_port(conn, "", network, {
-            "fixed_ips": fixed_ips or None, "device_owner": GATEWAY, "device_id": router.id,
-            "port_security_enabled": False,
-        })["id"]
+            raise errors.BadRequest(
+                resource="router", msg=f"No subnets defined on external network {network_id}"
+            )
+        port_id = ports.insert_port(
+            conn,
+            "",
+            network,
+            {
+                "fixed_ips": fixed_ips or None,
+                "device_owner": GATEWAY,
+                "device_id": router.id,
+                "port_security_enabled": False,
+            },
+        )["id"]
         conn.execute(insert(RP).values(router_id=router.id, port_id=port_id, port_type=GATEWAY))
-        check_new_subnets(conn, router.id, [s for pid, s in port_subnets(conn, router.id, GATEWAY) if pid == port_id],
-                          exclude_port=port_id)
+        check_new_subnets(
+            conn,
+            router.id,
+            [s for pid, s in port_subnets(conn, router.id, GATEWAY) if pid == port_id],
+            exclude_port=port_id,
+        )
         return port_id
 
 
-def check_new_subnets(conn: Connection, router_id: str, new: list[Row], exclude_port: str | None = None) -> None:
+def check_new_subnets(
+    conn: Connection, router_id: str, new: list[Row], exclude_port: str | None = None
+) -> None:
     """One port per subnet on a router, and no two of its subnets may overlap."""
     for port_id, existing in port_subnets(conn, router_id):
         if port_id == exclude_port:
             continue
         for subnet in new:
             if subnet.id == existing.id:
-                raise errors.BadRequest(resource="router", msg=f"Router already has a port on subnet {subnet.id}")
+                raise errors.BadRequest(
+                    resource="router", msg=f"Router already has a port on subnet {subnet.id}"
+                )
             if ipaddress.ip_network(subnet.cidr).overlaps(ipaddress.ip_network(existing.cidr)):  # type: ignore[arg-type]
-                raise errors.BadRequest(resource="router", msg=(
-                    f"Cidr {subnet.cidr} of subnet {subnet.id} overlaps with cidr {existing.cidr} of subnet {existing.id}"))
+                raise errors.BadRequest(
+                    resource="router",
+                    msg=(
+                        f"Cidr {subnet.cidr} of subnet {subnet.id} overlaps with cidr {existing.cidr} of subnet {existing.id}"
+                    ),
+                )
 
 
 def check_routes(conn: Connection, router_id: str, routes: list[dict[str, str]]) -> None:
@@ -304,22 +433,35 @@ def check_routes(conn: Connection, router_id: str, routes: list[dict[str, str]])
     if len(routes) > MAX_ROUTES:
         raise errors.RoutesExhausted(router_id=router_id, quota=MAX_ROUTES)
     attached = port_subnets(conn, router_id)
-    own_ips = set(conn.execute(select(A.c.ip_address).join(RP, RP.c.port_id == A.c.port_id)
-                               .where(RP.c.router_id == router_id)).scalars())
+    own_ips = set(
+        conn.execute(
+            select(A.c.ip_address)
+            .join(RP, RP.c.port_id == A.c.port_id)
+            .where(RP.c.router_id == router_id)
+        ).scalars()
+    )
     for route in routes:
         nexthop = ipaddress.ip_address(route["nexthop"])
         if ipaddress.ip_network(route["destination"]).version != nexthop.version:
-            raise errors.InvalidRoutes(routes=route, reason="the nexthop and the destination differ in IP version")
+            raise errors.InvalidRoutes(
+                routes=route, reason="the nexthop and the destination differ in IP version"
+            )
         if not any(nexthop in ipaddress.ip_network(s.cidr) for _, s in attached):
-            raise errors.InvalidRoutes(routes=route, reason="the nexthop is not connected with router")
+            raise errors.InvalidRoutes(
+                routes=route, reason="the nexthop is not connected with router"
+            )
         if str(nexthop) in own_ips:
             raise errors.InvalidRoutes(routes=route, reason="the nexthop is used by router")
 
 
 def routers_between(conn: Connection, subnet_id: str, external_network_id: str) -> list[str]:
     """Routers with an interface on `subnet_id` and their gateway on `external_network_id`."""
-    return list(conn.execute(
-        select(R.c.id).join(RP, (RP.c.router_id == R.c.id) & (RP.c.port_type == INTERFACE))
-        .join(A, A.c.port_id == RP.c.port_id)
-        .where(A.c.subnet_id == subnet_id, R.c.gw_network_id == external_network_id)
-        .order_by(R.c.created_at, R.c.id)).scalars())
+    return list(
+        conn.execute(
+            select(R.c.id)
+            .join(RP, (RP.c.router_id == R.c.id) & (RP.c.port_type == INTERFACE))
+            .join(A, A.c.port_id == RP.c.port_id)
+            .where(A.c.subnet_id == subnet_id, R.c.gw_network_id == external_network_id)
+            .order_by(R.c.created_at, R.c.id)
+        ).scalars()
+    )

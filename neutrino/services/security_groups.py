@@ -28,17 +28,45 @@ SG, RULE, PSG = schema.security_groups, schema.security_group_rules, schema.port
 
 # IANA numbers of the protocol names Neutron accepts.
 PROTOCOLS: dict[str, int] = {
-    "ah": 51, "dccp": 33, "egp": 8, "esp": 50, "gre": 47, "hopopt": 0, "icmp": 1, "igmp": 2, "ip": 0,
-    "ipip": 4, "ipv6-encap": 41, "ipv6-frag": 44, "ipv6-icmp": 58, "icmpv6": 58, "ipv6-nonxt": 59,
-    "ipv6-opts": 60, "ipv6-route": 43, "ospf": 89, "pgm": 113, "rsvp": 46, "sctp": 132, "tcp": 6,
-    "udp": 17, "udplite": 136, "vrrp": 112,
+    "ah": 51,
+    "dccp": 33,
+    "egp": 8,
+    "esp": 50,
+    "gre": 47,
+    "hopopt": 0,
+    "icmp": 1,
+    "igmp": 2,
+    "ip": 0,
+    "ipip": 4,
+    "ipv6-encap": 41,
+    "ipv6-frag": 44,
+    "ipv6-icmp": 58,
+    "icmpv6": 58,
+    "ipv6-nonxt": 59,
+    "ipv6-opts": 60,
+    "ipv6-route": 43,
+    "ospf": 89,
+    "pgm": 113,
+    "rsvp": 46,
+    "sctp": 132,
+    "tcp": 6,
+    "udp": 17,
+    "udplite": 136,
+    "vrrp": 112,
 }
 WITH_PORTS = {6, 17, 33, 132, 136}  # tcp, udp, dccp, sctp, udplite
 ICMP = {1, 58}
 IPV6_ONLY = {41, 43, 44, 58, 59, 60}
 ANY_PREFIXES = {"0.0.0.0/0", "::/0"}
-RULE_KEYS = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max",
-             "remote_ip_prefix", "remote_group_id")
+RULE_KEYS = (
+    "direction",
+    "ethertype",
+    "protocol",
+    "port_range_min",
+    "port_range_max",
+    "remote_ip_prefix",
+    "remote_group_id",
+)
 
 GROUP_LISTING = Listing(SG, standard_columns(SG))
 RULE_LISTING = Listing(RULE, standard_columns(RULE))
@@ -47,20 +75,35 @@ RULE_LISTING = Listing(RULE, standard_columns(RULE))
 def default_rules(group_id: str) -> list[dict[str, str | None]]:
     """Neutron's defaults: egress anywhere, ingress from members of the same group."""
     return [
-        {"direction": direction, "ethertype": ethertype,
-         "remote_group_id": group_id if direction == "ingress" else None}
-        for direction in ("egress", "ingress") for ethertype in ("IPv4", "IPv6")
+        {
+            "direction": direction,
+            "ethertype": ethertype,
+            "remote_group_id": group_id if direction == "ingress" else None,
+        }
+        for direction in ("egress", "ingress")
+        for ethertype in ("IPv4", "IPv6")
     ]
 
 
 def insert_rule(conn: Connection, project_id: str, group_id: str, rule: dict[str, Any]) -> str:
     moment = common.now()
     rule_id = rule.get("id") or common.new_id()
-    common.insert_resource(conn, RULE, "security_group_rule", {
-        "id": rule_id, "project_id": project_id, "name": "", "description": rule.get("description", ""),
-        "created_at": moment, "updated_at": moment, "revision_number": 1, "security_group_id": group_id,
-        **{key: rule.get(key) for key in RULE_KEYS},
-    })
+    common.insert_resource(
+        conn,
+        RULE,
+        "security_group_rule",
+        {
+            "id": rule_id,
+            "project_id": project_id,
+            "name": "",
+            "description": rule.get("description", ""),
+            "created_at": moment,
+            "updated_at": moment,
+            "revision_number": 1,
+            "security_group_id": group_id,
+            **{key: rule.get(key) for key in RULE_KEYS},
+        },
+    )
     return rule_id
 
 
@@ -71,27 +114,43 @@ def starting_rules(group_id: str, *, is_default: bool) -> list[dict[str, str | N
 
 def insert_group(conn: Connection, row: dict[str, Any], *, is_default: bool) -> None:
     """A group with its starting rules."""
-    common.insert_resource(conn, SG, "security_group", {**row, "stateful": True, "is_default": is_default})
+    common.insert_resource(
+        conn, SG, "security_group", {**row, "stateful": True, "is_default": is_default}
+    )
     for rule in starting_rules(row["id"], is_default=is_default):
         insert_rule(conn, row["project_id"], row["id"], rule)
 
 
 def ensure_default(conn: Connection, project_id: str) -> str:
     """The project's `default` group, created with its rules on first use."""
-    found = conn.execute(select(SG.c.id).where(SG.c.project_id == project_id, SG.c.is_default)).scalar()
+    found = conn.execute(
+        select(SG.c.id).where(SG.c.project_id == project_id, SG.c.is_default)
+    ).scalar()
     if found:
         return found
     moment = common.now()
     group_id = common.new_id()
-    insert_group(conn, {
-        "id": group_id, "project_id": project_id, "name": "default", "description": "Default security group",
-        "created_at": moment, "updated_at": moment, "revision_number": 1,
-    }, is_default=True)
+    insert_group(
+        conn,
+        {
+            "id": group_id,
+            "project_id": project_id,
+            "name": "default",
+            "description": "Default security group",
+            "created_at": moment,
+            "updated_at": moment,
+            "revision_number": 1,
+        },
+        is_default=True,
+    )
     return group_id
 
 
 def has_default(conn: Connection, project_id: str) -> bool:
-    return conn.execute(select(SG.c.id).where(SG.c.project_id == project_id, SG.c.is_default)).first() is not None
+    return (
+        conn.execute(select(SG.c.id).where(SG.c.project_id == project_id, SG.c.is_default)).first()
+        is not None
+    )
 
 
 # -- visibility ----------------------------------------------------------------------------
@@ -147,8 +206,10 @@ def render_rules(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         item = common.render_standard(r, tags)
         del item["name"]  # rules have a description but no name
         item.update({key: getattr(r, key) for key in RULE_KEYS})
-        item.update(security_group_id=r.security_group_id,
-                    normalized_cidr=normalized_cidr(r.remote_ip_prefix))
+        item.update(
+            security_group_id=r.security_group_id,
+            normalized_cidr=normalized_cidr(r.remote_ip_prefix),
+        )
         out.append(item)
     return out
 
@@ -161,8 +222,13 @@ def render_groups(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     ids = [r.id for r in rows]
     rules: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
     for chunk in common.chunked(ids):
-        rule_rows = list(conn.execute(select(RULE).where(RULE.c.security_group_id.in_(chunk))
-                                      .order_by(RULE.c.created_at, RULE.c.id)))
+        rule_rows = list(
+            conn.execute(
+                select(RULE)
+                .where(RULE.c.security_group_id.in_(chunk))
+                .order_by(RULE.c.created_at, RULE.c.id)
+            )
+        )
         for rule in render_rules(conn, rule_rows):
             rules[rule["security_group_id"]].append(rule)
     tags = common.load_tags(conn, ids)
@@ -194,18 +260,24 @@ def normalize_rule(values: dict[str, Any]) -> dict[str, Any]:
     rule["protocol"] = normalize_protocol(rule["protocol"])
     number = protocol_number(rule["protocol"])
     if number in IPV6_ONLY and rule["ethertype"] == "IPv4":
-        raise errors.SecurityGroupEthertypeConflictWithProtocol(ethertype="IPv4", protocol=rule["protocol"])
+        raise errors.SecurityGroupEthertypeConflictWithProtocol(
+            ethertype="IPv4", protocol=rule["protocol"]
+        )
     check_port_range(number, rule["protocol"], rule["port_range_min"], rule["port_range_max"])
     if rule["remote_ip_prefix"] is not None and rule["remote_group_id"] is not None:
         raise errors.SecurityGroupRemoteGroupAndRemoteIpPrefix()
     if rule["remote_ip_prefix"] is not None:
         net = ipaddress.ip_network(rule["remote_ip_prefix"], strict=False)
         if f"IPv{net.version}" != rule["ethertype"]:
-            raise errors.SecurityGroupRuleParameterConflict(ethertype=rule["ethertype"], cidr=rule["remote_ip_prefix"])
+            raise errors.SecurityGroupRuleParameterConflict(
+                ethertype=rule["ethertype"], cidr=rule["remote_ip_prefix"]
+            )
     return rule
 
 
-def check_port_range(number: int | None, protocol: str | None, low: int | None, high: int | None) -> None:
+def check_port_range(
+    number: int | None, protocol: str | None, low: int | None, high: int | None
+) -> None:
     if low is None and high is None:
         return
     if number is None:
@@ -217,7 +289,10 @@ def check_port_range(number: int | None, protocol: str | None, low: int | None, 
             raise errors.SecurityGroupInvalidPortRange()
         return
     if number in ICMP:
-        for value, attr, field in ((low, "port_range_min", "type"), (high, "port_range_max", "code")):
+        for value, attr, field in (
+            (low, "port_range_min", "type"),
+            (high, "port_range_max", "code"),
+        ):
             if value is not None and not 0 <= value <= 255:
                 raise errors.SecurityGroupInvalidIcmpValue(field=field, attr=attr, value=value)
         if low is None:
@@ -244,7 +319,9 @@ def rule_key(rule: dict[str, Any]) -> tuple[str, ...]:
 class SecurityGroups:
     resource = "security_group"
 
-    def list(self, db: Database, ctx: Context, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+    def list(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> tuple[list[dict[str, Any]], bool]:
         # Neutron makes a project's default group when the project first looks for its groups.
         if ctx.project_id and ctx.can_write:
             with db.read() as conn:
@@ -268,14 +345,24 @@ class SecurityGroups:
             row = common.standard_values(ctx, values)
             # Checked before the default group is made: that one is not the caller's doing.
             quotas.check(conn, row["project_id"], "security_group", 1)
-            quotas.check(conn, row["project_id"], "security_group_rule",
-                         len(starting_rules(row["id"], is_default=False)))
+            quotas.check(
+                conn,
+                row["project_id"],
+                "security_group_rule",
+                len(starting_rules(row["id"], is_default=False)),
+            )
             ensure_default(conn, row["project_id"])
             insert_group(conn, row, is_default=False)
             return render_groups(conn, [fetch_group(conn, ctx, row["id"])])[0]
 
-    def update(self, db: Database, ctx: Context, group_id: str, values: dict[str, Any],
-               if_match: int | None) -> dict[str, Any]:
+    def update(
+        self,
+        db: Database,
+        ctx: Context,
+        group_id: str,
+        values: dict[str, Any],
+        if_match: int | None,
+    ) -> dict[str, Any]:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch_group(conn, ctx, group_id, for_write=True)
@@ -293,17 +380,24 @@ class SecurityGroups:
             row = fetch_group(conn, ctx, group_id, for_write=True)
             if row.is_default and not ctx.is_admin:
                 raise errors.SecurityGroupCannotRemoveDefault()
-            if conn.execute(select(PSG.c.port_id).where(PSG.c.security_group_id == group_id).limit(1)).first():
+            if conn.execute(
+                select(PSG.c.port_id).where(PSG.c.security_group_id == group_id).limit(1)
+            ).first():
                 raise errors.SecurityGroupInUse(id=group_id)
             # Rules of this group, and other groups' rules naming it as their remote group.
-            for rule in conn.execute(select(RULE).where(or_(RULE.c.security_group_id == group_id,
-                                                            RULE.c.remote_group_id == group_id))).all():
+            for rule in conn.execute(
+                select(RULE).where(
+                    or_(RULE.c.security_group_id == group_id, RULE.c.remote_group_id == group_id)
+                )
+            ).all():
                 common.delete_resource(conn, RULE, "security_group_rule", rule.id)
                 if rule.security_group_id != group_id:
                     bump_group(conn, rule.security_group_id)
             common.delete_resource(conn, SG, "security_group", group_id)
 
-    def set_tags(self, db: Database, ctx: Context, group_id: str, add: list[str], remove: list[str] | None) -> list[str]:
+    def set_tags(
+        self, db: Database, ctx: Context, group_id: str, add: list[str], remove: list[str] | None
+    ) -> list[str]:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch_group(conn, ctx, group_id, for_write=True)
@@ -312,13 +406,17 @@ class SecurityGroups:
 
 def bump_group(conn: Connection, group_id: str) -> None:
     """A rule change is a change of its group (Neutron bumps the group's revision too)."""
-    common.bump(conn, SG, "security_group", conn.execute(select(SG).where(SG.c.id == group_id)).one())
+    common.bump(
+        conn, SG, "security_group", conn.execute(select(SG).where(SG.c.id == group_id)).one()
+    )
 
 
 class SecurityGroupRules:
     resource = "security_group_rule"
 
-    def list(self, db: Database, ctx: Context, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+    def list(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> tuple[list[dict[str, Any]], bool]:
         with db.read() as conn:
             rows, more = list_rows(conn, RULE_LISTING, query, visible_rules(ctx))
             return render_rules(conn, rows), more
@@ -340,13 +438,18 @@ class SecurityGroupRules:
             if same is not None:
                 raise errors.SecurityGroupRuleExists(rule_id=same.id)
             quotas.check(conn, std["project_id"], "security_group_rule", 1)
-            rule_id = insert_rule(conn, std["project_id"], group.id, {**rule, "id": std["id"],
-                                                                       "description": std["description"]})
+            rule_id = insert_rule(
+                conn,
+                std["project_id"],
+                group.id,
+                {**rule, "id": std["id"], "description": std["description"]},
+            )
             bump_group(conn, group.id)
             return render_rules(conn, [fetch_rule(conn, ctx, rule_id)])[0]
 
-    def update(self, db: Database, ctx: Context, rule_id: str, values: dict[str, Any],
-               if_match: int | None) -> dict[str, Any]:
+    def update(
+        self, db: Database, ctx: Context, rule_id: str, values: dict[str, Any], if_match: int | None
+    ) -> dict[str, Any]:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch_rule(conn, ctx, rule_id)
@@ -363,7 +466,9 @@ class SecurityGroupRules:
             common.delete_resource(conn, RULE, "security_group_rule", rule_id)
             bump_group(conn, row.security_group_id)
 
-    def set_tags(self, db: Database, ctx: Context, rule_id: str, add: list[str], remove: list[str] | None) -> list[str]:
+    def set_tags(
+        self, db: Database, ctx: Context, rule_id: str, add: list[str], remove: list[str] | None
+    ) -> list[str]:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch_rule(conn, ctx, rule_id)

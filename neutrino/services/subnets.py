@@ -23,10 +23,14 @@ def of_networks_where(column: ColumnElement[bool]) -> Callable[[list[Any]], Colu
     return lambda values: S.c.network_id.in_(select(schema.networks.c.id).where(column.in_(values)))
 
 
-LISTING = Listing(S, standard_columns(S), {
-    "shared": of_networks_where(schema.networks.c.shared),
-    "router:external": of_networks_where(schema.networks.c.external),
-})
+LISTING = Listing(
+    S,
+    standard_columns(S),
+    {
+        "shared": of_networks_where(schema.networks.c.shared),
+        "router:external": of_networks_where(schema.networks.c.external),
+    },
+)
 
 
 def visible(ctx: Context) -> ColumnElement[bool] | None:
@@ -55,25 +59,30 @@ def render_pools(pools: list[ipam.Pool]) -> list[dict[str, str]]:
 def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     tags = common.load_tags(conn, [r.id for r in rows])
     N = schema.networks
-    external = set(conn.execute(select(N.c.id).where(
-        N.c.id.in_({r.network_id for r in rows}), N.c.external)).scalars())
+    external = set(
+        conn.execute(
+            select(N.c.id).where(N.c.id.in_({r.network_id for r in rows}), N.c.external)
+        ).scalars()
+    )
     out = []
     for r in rows:
         item = common.render_standard(r, tags)
-        item.update({
-            "network_id": r.network_id,
-            "ip_version": r.ip_version,
-            "cidr": r.cidr,
-            "gateway_ip": r.gateway_ip,
-            "allocation_pools": r.allocation_pools,
-            "dns_nameservers": r.dns_nameservers,
-            "host_routes": r.host_routes,
-            "enable_dhcp": r.enable_dhcp,
-            "ipv6_ra_mode": r.ipv6_ra_mode,
-            "ipv6_address_mode": r.ipv6_address_mode,
-            "subnetpool_id": None,
-            "router:external": r.network_id in external,
-        })
+        item.update(
+            {
+                "network_id": r.network_id,
+                "ip_version": r.ip_version,
+                "cidr": r.cidr,
+                "gateway_ip": r.gateway_ip,
+                "allocation_pools": r.allocation_pools,
+                "dns_nameservers": r.dns_nameservers,
+                "host_routes": r.host_routes,
+                "enable_dhcp": r.enable_dhcp,
+                "ipv6_ra_mode": r.ipv6_ra_mode,
+                "ipv6_address_mode": r.ipv6_address_mode,
+                "subnetpool_id": None,
+                "router:external": r.network_id in external,
+            }
+        )
         out.append(item)
     return out
 
@@ -87,24 +96,39 @@ def check_ipv6_modes(net: ipam.Network, values: dict[str, Any]) -> None:
         name = "ipv6_ra_mode" if ra_mode is not None else "ipv6_address_mode"
         raise errors.InvalidInput(error_message=f"{name} is not valid when ip_version is 4")
     if not values.get("enable_dhcp", True):
-        raise errors.InvalidInput(error_message=(
-            "ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False"))
+        raise errors.InvalidInput(
+            error_message=(
+                "ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False"
+            )
+        )
     if ra_mode is not None and address_mode is not None and ra_mode != address_mode:
-        raise errors.InvalidInput(error_message=(
-            f"ipv6_ra_mode set to '{ra_mode}' with ipv6_address_mode set to '{address_mode}' is "
-            "not valid. If both attributes are set, they must be the same value"))
+        raise errors.InvalidInput(
+            error_message=(
+                f"ipv6_ra_mode set to '{ra_mode}' with ipv6_address_mode set to '{address_mode}' is "
+                "not valid. If both attributes are set, they must be the same value"
+            )
+        )
     if ipam.is_auto_address(ra_mode, address_mode) and net.prefixlen != 64:
-        raise errors.InvalidInput(error_message=(
-            f"Invalid CIDR {net} for IPv6 address mode. OpenStack uses the EUI-64 address format, "
-            "which requires the prefix to be /64"))
+        raise errors.InvalidInput(
+            error_message=(
+                f"Invalid CIDR {net} for IPv6 address mode. OpenStack uses the EUI-64 address format, "
+                "which requires the prefix to be /64"
+            )
+        )
 
 
 def check_gateway_unused(conn: Connection, subnet: Row) -> None:
     """A router port holding the gateway address keeps it: 409 GatewayIpInUse."""
     A, P = schema.ip_allocations, schema.ports
-    holder = conn.execute(select(A.c.port_id).join(P, P.c.id == A.c.port_id).where(
-        A.c.subnet_id == subnet.id, A.c.ip_address == subnet.gateway_ip,
-        P.c.device_owner.in_(ports.ROUTER_OWNERS))).scalar()
+    holder = conn.execute(
+        select(A.c.port_id)
+        .join(P, P.c.id == A.c.port_id)
+        .where(
+            A.c.subnet_id == subnet.id,
+            A.c.ip_address == subnet.gateway_ip,
+            P.c.device_owner.in_(ports.ROUTER_OWNERS),
+        )
+    ).scalar()
     if holder is not None:
         raise errors.GatewayIpInUse(ip_address=subnet.gateway_ip, port_id=holder)
 
@@ -112,7 +136,9 @@ def check_gateway_unused(conn: Connection, subnet: Row) -> None:
 class Subnets:
     resource = "subnet"
 
-    def list(self, db: Database, ctx: Context, query: ListQuery) -> tuple[list[dict[str, Any]], bool]:
+    def list(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> tuple[list[dict[str, Any]], bool]:
         with db.read() as conn:
             rows, more = list_rows(conn, LISTING, query, visible(ctx))
             return render(conn, rows), more
@@ -129,15 +155,20 @@ class Subnets:
             quotas.check(conn, row["project_id"], "subnet", 1)
             net = ipaddress.ip_network(values["cidr"])
             if net.version != values["ip_version"]:
-                raise errors.InvalidInput(error_message=f"Cidr {net} does not match ip_version {values['ip_version']}")
+                raise errors.InvalidInput(
+                    error_message=f"Cidr {net} does not match ip_version {values['ip_version']}"
+                )
             check_ipv6_modes(net, values)
             needed = networks.min_mtu(conn, network.id, net.version)
             if network.mtu < needed:
                 raise errors.NetworkMTUSubnetConflict(net_id=network.id, mtu=needed)
             self._check_overlap(conn, network.id, net)
             gateway = self._gateway(net, values)
-            pools = (ipam.parse_pools(net, values["allocation_pools"], gateway)
-                     if values.get("allocation_pools") else ipam.default_pools(net, gateway))
+            pools = (
+                ipam.parse_pools(net, values["allocation_pools"], gateway)
+                if values.get("allocation_pools")
+                else ipam.default_pools(net, gateway)
+            )
             row.update(
                 network_id=network.id,
                 ip_version=net.version,
@@ -155,8 +186,14 @@ class Subnets:
             dhcp.sync_port(conn, network.id)
             return render(conn, [fetch(conn, ctx, row["id"])])[0]
 
-    def update(self, db: Database, ctx: Context, subnet_id: str, values: dict[str, Any],
-               if_match: int | None) -> dict[str, Any]:
+    def update(
+        self,
+        db: Database,
+        ctx: Context,
+        subnet_id: str,
+        values: dict[str, Any],
+        if_match: int | None,
+    ) -> dict[str, Any]:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch(conn, ctx, subnet_id)
@@ -166,14 +203,22 @@ class Subnets:
             changes: dict[str, Any] = {}
             if "gateway_ip" in values:
                 gateway = self._gateway(net, values)
-                if gateway is not None and ipam.in_pools(gateway, ipam.pools_from(row.allocation_pools)) and "allocation_pools" not in values:
-                    raise errors.GatewayConflictWithAllocationPools(ip_address=str(gateway), pool=row.allocation_pools)
+                if (
+                    gateway is not None
+                    and ipam.in_pools(gateway, ipam.pools_from(row.allocation_pools))
+                    and "allocation_pools" not in values
+                ):
+                    raise errors.GatewayConflictWithAllocationPools(
+                        ip_address=str(gateway), pool=row.allocation_pools
+                    )
                 changes["gateway_ip"] = str(gateway) if gateway else None
                 if changes["gateway_ip"] != row.gateway_ip:
                     check_gateway_unused(conn, row)
             if "allocation_pools" in values:
                 gw = changes.get("gateway_ip", row.gateway_ip)
-                pools = ipam.parse_pools(net, values["allocation_pools"], ipaddress.ip_address(gw) if gw else None)
+                pools = ipam.parse_pools(
+                    net, values["allocation_pools"], ipaddress.ip_address(gw) if gw else None
+                )
                 changes["allocation_pools"] = render_pools(pools)
             if "host_routes" in values:
                 changes["host_routes"] = self._host_routes(net, values["host_routes"])
@@ -190,14 +235,20 @@ class Subnets:
             row = fetch(conn, ctx, subnet_id)
             network = networks.fetch(conn, ctx, row.network_id, for_write=True)
             A, P = schema.ip_allocations, schema.ports
-            users = conn.execute(select(P).join(A, A.c.port_id == P.c.id).where(
-                A.c.subnet_id == subnet_id, P.c.device_owner != "network:dhcp")).all()
+            users = conn.execute(
+                select(P)
+                .join(A, A.c.port_id == P.c.id)
+                .where(A.c.subnet_id == subnet_id, P.c.device_owner != "network:dhcp")
+            ).all()
             owners = {port.device_owner for port in users}
             # Automatic (SLAAC) addresses are the subnet's own doing: they go with it.
             automatic = ipam.is_auto_address(row.ipv6_ra_mode, row.ipv6_address_mode)
             if users and (not automatic or owners & set(ports.ROUTER_OWNERS)):
-                reason = ("still has a router interface" if "network:router_interface" in owners
-                          else "One or more ports have an IP allocation from this subnet")
+                reason = (
+                    "still has a router interface"
+                    if "network:router_interface" in owners
+                    else "One or more ports have an IP allocation from this subnet"
+                )
                 raise errors.SubnetInUse(subnet_id=subnet_id, reason=reason)
             conn.execute(delete(A).where(A.c.subnet_id == subnet_id))
             for port in users:
@@ -206,7 +257,9 @@ class Subnets:
             common.bump(conn, schema.networks, "network", network)
             dhcp.sync_port(conn, row.network_id)
 
-    def set_tags(self, db: Database, ctx: Context, subnet_id: str, add: list[str], remove: list[str] | None) -> list[str]:
+    def set_tags(
+        self, db: Database, ctx: Context, subnet_id: str, add: list[str], remove: list[str] | None
+    ) -> list[str]:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch(conn, ctx, subnet_id)
@@ -218,7 +271,8 @@ class Subnets:
         for (other,) in conn.execute(select(S.c.cidr).where(S.c.network_id == network_id)):
             if net.overlaps(ipaddress.ip_network(other)):  # type: ignore[arg-type]
                 raise errors.InvalidInput(
-                    error_message=f"Requested subnet with cidr: {net} for network: {network_id} overlaps with another subnet")
+                    error_message=f"Requested subnet with cidr: {net} for network: {network_id} overlaps with another subnet"
+                )
 
     @staticmethod
     def _gateway(net: ipam.Network, values: dict[str, Any]) -> ipam.Address | None:
@@ -229,14 +283,24 @@ class Subnets:
         gateway = ipaddress.ip_address(values["gateway_ip"])
         if gateway not in net:
             raise errors.InvalidInput(error_message=f"Gateway IP {gateway} is not in subnet {net}")
-        if net.version == 4 and net.prefixlen < 31 and gateway in (net.network_address, net.broadcast_address):
-            raise errors.InvalidInput(error_message=f"Gateway is not valid on subnet: {gateway} is the network or broadcast address of {net}")
+        if (
+            net.version == 4
+            and net.prefixlen < 31
+            and gateway in (net.network_address, net.broadcast_address)
+        ):
+            raise errors.InvalidInput(
+                error_message=f"Gateway is not valid on subnet: {gateway} is the network or broadcast address of {net}"
+            )
         return gateway
 
     @staticmethod
     def _host_routes(net: ipam.Network, routes: list[dict[str, str]]) -> list[dict[str, str]]:
         for route in routes:
-            if ipaddress.ip_network(route["destination"]).version != net.version or \
-                    ipaddress.ip_address(route["nexthop"]).version != net.version:
-                raise errors.InvalidInput(error_message=f"Host route {route} does not match the subnet's IP version")
+            if (
+                ipaddress.ip_network(route["destination"]).version != net.version
+                or ipaddress.ip_address(route["nexthop"]).version != net.version
+            ):
+                raise errors.InvalidInput(
+                    error_message=f"Host route {route} does not match the subnet's IP version"
+                )
         return routes

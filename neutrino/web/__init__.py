@@ -26,7 +26,17 @@ def routes(dashboard: Dashboard) -> list[BaseRoute]:
     async def home(_request: Request) -> Response:
         return RedirectResponse(PREFIX + "/project/topology", status_code=303)
 
-    pages = [networks, routers, floatingips, security_groups, instances, loadbalancers, topology, admin, explain]
+    pages = [
+        networks,
+        routers,
+        floatingips,
+        security_groups,
+        instances,
+        loadbalancers,
+        topology,
+        admin,
+        explain,
+    ]
     return [
         Route("/", home),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="dashboard-static"),

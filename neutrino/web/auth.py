@@ -14,7 +14,9 @@ from neutrino.web.clients import Http, error_message
 from neutrino.web.sessions import COOKIE
 from neutrino.web.ui import PREFIX, Dashboard, Form, open_session
 
-LOGIN_CSRF = "neutrino_login_csrf"  # double-submit token: a login form can't be posted from elsewhere
+LOGIN_CSRF = (
+    "neutrino_login_csrf"  # double-submit token: a login form can't be posted from elsewhere
+)
 
 
 def safe_next(value: str) -> str:
@@ -22,18 +24,30 @@ def safe_next(value: str) -> str:
 
 
 def set_cookie(response: Response, name: str, value: str, request: Request) -> None:
-    response.set_cookie(name, value, path=PREFIX, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https")
+    response.set_cookie(
+        name,
+        value,
+        path=PREFIX,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
 
 
 async def scoped_login(http: Http, user: str, password: str, project: str) -> httpx.Response | str:
     """A project-scoped token response, or the message to show."""
     response = await http.login(user, password, project or None)
     if response.status_code != 201:
-        return "Wrong user name, password or project." if response.status_code == 401 else error_message(response)
+        return (
+            "Wrong user name, password or project."
+            if response.status_code == 401
+            else error_message(response)
+        )
     if project:
         return response
-    listed = await http.send("GET", "/identity/v3/auth/projects", response.headers["X-Subject-Token"])
+    listed = await http.send(
+        "GET", "/identity/v3/auth/projects", response.headers["X-Subject-Token"]
+    )
     projects = listed.json().get("projects", []) if listed.is_success else []
     if not projects:
         return "This user has no role on any project."
@@ -43,10 +57,17 @@ async def scoped_login(http: Http, user: str, password: str, project: str) -> ht
 
 
 def routes(dashboard: Dashboard) -> list[BaseRoute]:
-    def login_page(request: Request, error: str | None = None, status: int = 200, **values: str) -> Response:
+    def login_page(
+        request: Request, error: str | None = None, status: int = 200, **values: str
+    ) -> Response:
         csrf = secrets.token_urlsafe(32)
         html = dashboard.templates.get_template("login.html").render(
-            prefix=PREFIX, csrf=csrf, error=error, next=safe_next(request.query_params.get("next", "")), **values)
+            prefix=PREFIX,
+            csrf=csrf,
+            error=error,
+            next=safe_next(request.query_params.get("next", "")),
+            **values,
+        )
         response = HTMLResponse(html, status_code=status)
         set_cookie(response, LOGIN_CSRF, csrf, request)
         return response
@@ -73,8 +94,12 @@ def routes(dashboard: Dashboard) -> list[BaseRoute]:
         session = dashboard.session_of(request)
         if session is not None and session.csrf_ok(form.get("csrf_token")):
             dashboard.sessions.remove(request.cookies.get(COOKIE))
-            await dashboard.http(request).send("DELETE", "/identity/v3/auth/tokens", session.token,
-                                               headers={"X-Subject-Token": session.token})
+            await dashboard.http(request).send(
+                "DELETE",
+                "/identity/v3/auth/tokens",
+                session.token,
+                headers={"X-Subject-Token": session.token},
+            )
         response = RedirectResponse(PREFIX + "/login", status_code=303)
         response.delete_cookie(COOKIE, path=PREFIX)
         return response

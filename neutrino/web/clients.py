@@ -54,22 +54,37 @@ class Http:
 
     def __init__(self, app: ASGIApp) -> None:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        self.client = httpx.AsyncClient(transport=transport, base_url="http://dashboard.internal", timeout=600)
+        self.client = httpx.AsyncClient(
+            transport=transport, base_url="http://dashboard.internal", timeout=600
+        )
 
-    async def send(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
+    async def send(
+        self, method: str, path: str, token: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
         headers = {"X-Auth-Token": token} if token else {}
         # Paths are made of raw values (IDs, names from forms): each character is sent as itself.
         return await self.client.request(method, quote(path), headers=headers, **kwargs)
 
-    async def login(self, user: str, password: str, project: str | None, domain: str = "Default") -> httpx.Response:
-        auth: dict[str, Any] = {"identity": {"methods": ["password"], "password": {"user": {
-            "name": user, "password": password, "domain": {"name": domain}}}}}
+    async def login(
+        self, user: str, password: str, project: str | None, domain: str = "Default"
+    ) -> httpx.Response:
+        auth: dict[str, Any] = {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {"name": user, "password": password, "domain": {"name": domain}}
+                },
+            }
+        }
         if project:
             auth["scope"] = {"project": {"name": project, "domain": {"name": domain}}}
         return await self.send("POST", "/identity/v3/auth/tokens", json={"auth": auth})
 
     async def rescope(self, token: str, project_id: str) -> httpx.Response:
-        auth = {"identity": {"methods": ["token"], "token": {"id": token}}, "scope": {"project": {"id": project_id}}}
+        auth = {
+            "identity": {"methods": ["token"], "token": {"id": token}},
+            "scope": {"project": {"id": project_id}},
+        }
         return await self.send("POST", "/identity/v3/auth/tokens", json={"auth": auth})
 
 
@@ -105,5 +120,7 @@ class Api:
         """Whether the service answers at `path` (a newer API may not be served yet)."""
         if service not in self.paths:
             return False
-        response = await self.http.send("GET", self.paths[service] + path, self.token, params={"limit": 1})
+        response = await self.http.send(
+            "GET", self.paths[service] + path, self.token, params={"limit": 1}
+        )
         return response.status_code < 400

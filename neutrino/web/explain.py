@@ -17,8 +17,18 @@ from neutrino.web.clients import ApiError
 from neutrino.web.ui import Dashboard, Ui
 
 LAB = "lab"
-INSPECTED = {"router": "routers", "floatingip": "floatingips", "port": "ports", "loadbalancer": "loadbalancers"}
-LABELS = {"router": "router", "floatingip": "floating IP", "port": "port", "loadbalancer": "load balancer"}
+INSPECTED = {
+    "router": "routers",
+    "floatingip": "floatingips",
+    "port": "ports",
+    "loadbalancer": "loadbalancers",
+}
+LABELS = {
+    "router": "router",
+    "floatingip": "floating IP",
+    "port": "port",
+    "loadbalancer": "load balancer",
+}
 
 
 def explained(error: ApiError) -> str:
@@ -44,9 +54,13 @@ def nat_elements(fip: dict[str, Any]) -> list[str]:
         if value is None:
             lines.append(f"{name}: no element (nothing mapped in the kernel)")
         elif "dnat" in name:
-            lines.append(f"{name}: {address} : {value}  (DNAT: inbound to {address} goes to {value})")
+            lines.append(
+                f"{name}: {address} : {value}  (DNAT: inbound to {address} goes to {value})"
+            )
         else:
-            lines.append(f"{name}: {fixed} : {value}  (SNAT: outbound from {fixed} leaves as {value})")
+            lines.append(
+                f"{name}: {fixed} : {value}  (SNAT: outbound from {fixed} leaves as {value})"
+            )
     return lines
 
 
@@ -57,13 +71,21 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         if kind not in INSPECTED:
             raise ApiError(404, f"Nothing to explain about a {kind}.")
         how = await inspect(ui, kind, ui.param("id"))
-        return ui.render("how.html", how=how, label=LABELS[kind], source=ui.request.query_params.get("source", ""),
-                         summary=nat_elements(how["data"]) if kind == "floatingip" and "data" in how else [])
+        return ui.render(
+            "how.html",
+            how=how,
+            label=LABELS[kind],
+            source=ui.request.query_params.get("source", ""),
+            summary=nat_elements(how["data"]) if kind == "floatingip" and "data" in how else [],
+        )
 
     async def trace(ui: Ui, form: dict[str, Any]) -> Any:
         """The trace form: {"source", "destination", "protocol", "port"} in, the path hop by hop out."""
-        body: dict[str, Any] = {"from": str(form.get("source", "")), "to": str(form.get("destination", "")),
-                                "protocol": str(form.get("protocol") or "icmp")}
+        body: dict[str, Any] = {
+            "from": str(form.get("source", "")),
+            "to": str(form.get("destination", "")),
+            "protocol": str(form.get("protocol") or "icmp"),
+        }
         if str(form.get("port", "")).isdigit():
             body["port"] = int(form["port"])
         try:
@@ -78,4 +100,8 @@ def routes(d: Dashboard) -> list[BaseRoute]:
 def describe(hop: dict[str, Any]) -> dict[str, Any]:
     kind = hop.get("hop", "?")
     details = ", ".join(f"{k} {v}" for k, v in hop.items() if k != "hop" and not k.endswith("_id"))
-    return {**hop, "text": f"{kind}: {details}" if details else kind, "verdict": "drop" if kind == "drop" else "pass"}
+    return {
+        **hop,
+        "text": f"{kind}: {details}" if details else kind,
+        "verdict": "drop" if kind == "drop" else "pass",
+    }

@@ -13,7 +13,9 @@ from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
 
 
 async def instance_names(ui: Ui) -> dict[str, str]:
-    instances = (await ui.api.get(LAB, "/v1/instances", project_id=ui.project_id, fields=["id", "name"]))
+    instances = await ui.api.get(
+        LAB, "/v1/instances", project_id=ui.project_id, fields=["id", "name"]
+    )
     return {i["id"]: i["name"] or i["id"] for i in instances["instances"]}
 
 
@@ -34,8 +36,12 @@ def targets(ports: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str
         owner_name = names.get(port["device_id"]) or port["name"] or port["id"][:8]
         for ip in port["fixed_ips"]:
             if ":" not in ip["ip_address"]:
-                choices.append({"value": f"{port['id']}_{ip['ip_address']}",
-                                "label": f"{owner_name}: {ip['ip_address']}"})
+                choices.append(
+                    {
+                        "value": f"{port['id']}_{ip['ip_address']}",
+                        "label": f"{owner_name}: {ip['ip_address']}",
+                    }
+                )
     return sorted(choices, key=lambda c: c["label"])
 
 
@@ -43,22 +49,39 @@ def routes(d: Dashboard) -> list[BaseRoute]:
     async def floatingips_page(ui: Ui) -> Response:
         fips, pools, names = await asyncio.gather(
             ui.api.get(NET, "/v2.0/floatingips", project_id=ui.project_id),
-            ui.api.get(NET, "/v2.0/networks", **{"router:external": "true"}), instance_names(ui))
-        return ui.render("floatingips.html", floatingips=fips["floatingips"], pools=pools["networks"], names=names,
-                         pool_names={p["id"]: p["name"] for p in pools["networks"]})
+            ui.api.get(NET, "/v2.0/networks", **{"router:external": "true"}),
+            instance_names(ui),
+        )
+        return ui.render(
+            "floatingips.html",
+            floatingips=fips["floatingips"],
+            pools=pools["networks"],
+            names=names,
+            pool_names={p["id"]: p["name"] for p in pools["networks"]},
+        )
 
     async def allocate(ui: Ui, form: Form) -> Done:
-        body = {"floating_network_id": form.require("pool", "Pool"), "description": form.get("description")}
+        body = {
+            "floating_network_id": form.require("pool", "Pool"),
+            "description": form.get("description"),
+        }
         fip = (await ui.api.post(NET, "/v2.0/floatingips", {"floatingip": body}))["floatingip"]
-        return Done(f"{PREFIX}/project/floating-ips/{fip['id']}",
-                    f"Allocated {fip['floating_ip_address']} to the project.")
+        return Done(
+            f"{PREFIX}/project/floating-ips/{fip['id']}",
+            f"Allocated {fip['floating_ip_address']} to the project.",
+        )
 
     async def floatingip_page(ui: Ui) -> Response:
         found, ports, names = await asyncio.gather(
-            ui.api.get(NET, f"/v2.0/floatingips/{ui.param('id')}"), project_ports(ui), instance_names(ui))
+            ui.api.get(NET, f"/v2.0/floatingips/{ui.param('id')}"),
+            project_ports(ui),
+            instance_names(ui),
+        )
         fip = found["floatingip"]
         pool = (await ui.api.get(NET, f"/v2.0/networks/{fip['floating_network_id']}"))["network"]
-        return ui.render("floatingip.html", fip=fip, pool=pool, targets=targets(ports, names), names=names)
+        return ui.render(
+            "floatingip.html", fip=fip, pool=pool, targets=targets(ports, names), names=names
+        )
 
     def at(ui: Ui) -> str:
         return f"{PREFIX}/project/floating-ips/{ui.param('id')}"
@@ -66,11 +89,15 @@ def routes(d: Dashboard) -> list[BaseRoute]:
     async def associate(ui: Ui, form: Form) -> Done:
         port_id, _, address = form.require("target", "Port to be associated").partition("_")
         body = {"port_id": port_id, "fixed_ip_address": address}
-        fip = (await ui.api.put(NET, f"/v2.0/floatingips/{ui.param('id')}", {"floatingip": body}))["floatingip"]
+        fip = (await ui.api.put(NET, f"/v2.0/floatingips/{ui.param('id')}", {"floatingip": body}))[
+            "floatingip"
+        ]
         return Done(at(ui), f"Associated {fip['floating_ip_address']} with {address}.")
 
     async def disassociate(ui: Ui, _form: Form) -> Done:
-        await ui.api.put(NET, f"/v2.0/floatingips/{ui.param('id')}", {"floatingip": {"port_id": None}})
+        await ui.api.put(
+            NET, f"/v2.0/floatingips/{ui.param('id')}", {"floatingip": {"port_id": None}}
+        )
         return Done(at(ui), "Disassociated the floating IP.")
 
     async def release(ui: Ui, _form: Form) -> Done:

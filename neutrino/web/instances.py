@@ -13,33 +13,55 @@ from neutrino.web.clients import ApiError
 from neutrino.web.networks import LAB, NET, project_networks
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
 
-FREE_PORTS_SHOWN = 50  # enough for a choice; every free port has a "Launch Instance" form on its own page
+FREE_PORTS_SHOWN = (
+    50  # enough for a choice; every free port has a "Launch Instance" form on its own page
+)
 
 
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def instances_page(ui: Ui) -> Response:
         instances, usable, free = await asyncio.gather(
-            ui.api.get(LAB, "/v1/instances", project_id=ui.project_id), project_networks(ui),
-            ui.api.get(NET, "/v2.0/ports", project_id=ui.project_id, device_owner="", limit=FREE_PORTS_SHOWN,
-                       fields=["id", "name", "fixed_ips", "network_id"]))
+            ui.api.get(LAB, "/v1/instances", project_id=ui.project_id),
+            project_networks(ui),
+            ui.api.get(
+                NET,
+                "/v2.0/ports",
+                project_id=ui.project_id,
+                device_owner="",
+                limit=FREE_PORTS_SHOWN,
+                fields=["id", "name", "fixed_ips", "network_id"],
+            ),
+        )
         networks = [n for n in usable if not n.get("router:external") or n["shared"]]
-        return ui.render("instances.html", instances=instances["instances"], networks=networks,
-                         free_ports=free["ports"], more_ports=len(free["ports"]) == FREE_PORTS_SHOWN,
-                         network_names={n["id"]: n["name"] for n in networks})
+        return ui.render(
+            "instances.html",
+            instances=instances["instances"],
+            networks=networks,
+            free_ports=free["ports"],
+            more_ports=len(free["ports"]) == FREE_PORTS_SHOWN,
+            network_names={n["id"]: n["name"] for n in networks},
+        )
 
     async def launch(ui: Ui, form: Form) -> Done:
-        body: dict[str, Any] = {"name": form.require("name", "Instance name"),
-                                "networks": [{"network_id": n} for n in form.getlist("network_id")],
-                                "ports": form.getlist("port_id")}
+        body: dict[str, Any] = {
+            "name": form.require("name", "Instance name"),
+            "networks": [{"network_id": n} for n in form.getlist("network_id")],
+            "ports": form.getlist("port_id"),
+        }
         if not body["networks"] and not body["ports"]:
             raise ApiError(400, "Choose at least one network or port.")
         instance = (await ui.api.post(LAB, "/v1/instances", {"instance": body}))["instance"]
-        return Done(f"{PREFIX}/project/instances/{instance['id']}", f"Launching {instance['name']}.")
+        return Done(
+            f"{PREFIX}/project/instances/{instance['id']}", f"Launching {instance['name']}."
+        )
 
     async def instance_page(ui: Ui) -> Response:
         instance = (await ui.api.get(LAB, f"/v1/instances/{ui.param('id')}"))["instance"]
-        ports = (await ui.api.get(NET, "/v2.0/ports", id=instance["port_ids"]))["ports"] \
-            if instance["port_ids"] else []
+        ports = (
+            (await ui.api.get(NET, "/v2.0/ports", id=instance["port_ids"]))["ports"]
+            if instance["port_ids"]
+            else []
+        )
         return ui.render("instance.html", instance=instance, ports=ports)
 
     async def delete_instance(ui: Ui, _form: Form) -> Done:
@@ -52,7 +74,9 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             command = shlex.split(str(body.get("command", "")))
         except ValueError as error:
             raise ApiError(400, f"Cannot parse the command: {error}") from error
-        return await ui.api.post(LAB, f"/v1/instances/{ui.param('id')}/exec", {"command": command, "timeout": 20})
+        return await ui.api.post(
+            LAB, f"/v1/instances/{ui.param('id')}/exec", {"command": command, "timeout": 20}
+        )
 
     page = "/project/instances/{id}"
     return [

@@ -22,7 +22,9 @@ def by_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 async def project_networks(ui: Ui) -> list[dict[str, Any]]:
     """The project's own networks plus the shared and external ones it may use (as Horizon lists them)."""
     queries = ({"project_id": ui.project_id}, {"shared": "true"}, {"router:external": "true"})
-    answers = await asyncio.gather(*[ui.api.get(NET, "/v2.0/networks", **query) for query in queries])
+    answers = await asyncio.gather(
+        *[ui.api.get(NET, "/v2.0/networks", **query) for query in queries]
+    )
     found = {net["id"]: net for answer in answers for net in answer["networks"]}
     return sorted(found.values(), key=lambda n: (n["name"], n["id"]))
 
@@ -32,7 +34,9 @@ async def attached_instances(ui: Ui, ports: list[dict[str, Any]]) -> dict[str, d
     ids = sorted({p["device_id"] for p in ports if p["device_owner"].startswith("compute:")})
     if not ids:
         return {}
-    return by_id((await ui.api.get(LAB, "/v1/instances", id=ids, fields=["id", "name"]))["instances"])
+    return by_id(
+        (await ui.api.get(LAB, "/v1/instances", id=ids, fields=["id", "name"]))["instances"]
+    )
 
 
 async def subnets_of(ui: Ui, networks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -54,9 +58,13 @@ def provider_values(form: Form) -> dict[str, Any]:
 
 
 def subnet_body(form: Form, network_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"network_id": network_id, "ip_version": 4, "name": form.get("subnet_name"),
-                            "cidr": form.require("cidr", "Network address"),
-                            "enable_dhcp": form.flag("enable_dhcp") or not form.get("dhcp_choice")}
+    body: dict[str, Any] = {
+        "network_id": network_id,
+        "ip_version": 4,
+        "name": form.get("subnet_name"),
+        "cidr": form.require("cidr", "Network address"),
+        "enable_dhcp": form.flag("enable_dhcp") or not form.get("dhcp_choice"),
+    }
     if form.flag("no_gateway"):
         body["gateway_ip"] = None
     elif gateway := form.get("gateway_ip"):
@@ -68,17 +76,30 @@ def subnet_body(form: Form, network_id: str) -> dict[str, Any]:
 
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def networks_page(ui: Ui, admin: bool = False) -> Response:
-        nets = (await ui.api.get(NET, "/v2.0/networks"))["networks"] if admin else await project_networks(ui)
+        nets = (
+            (await ui.api.get(NET, "/v2.0/networks"))["networks"]
+            if admin
+            else await project_networks(ui)
+        )
         subnets = await subnets_of(ui, nets)
-        listed = (await ui.api.get("identity", "/v3/projects"))["projects"] if admin else ui.session.projects
+        listed = (
+            (await ui.api.get("identity", "/v3/projects"))["projects"]
+            if admin
+            else ui.session.projects
+        )
         projects = {p["id"]: p["name"] for p in sorted(listed, key=lambda p: p["name"])}
-        return ui.render("networks.html", networks=nets, subnets=subnets, admin=admin, projects=projects)
+        return ui.render(
+            "networks.html", networks=nets, subnets=subnets, admin=admin, projects=projects
+        )
 
     async def admin_networks_page(ui: Ui) -> Response:
         return await networks_page(ui, admin=True)
 
     async def create_network(ui: Ui, form: Form) -> Done:
-        body: dict[str, Any] = {"name": form.get("name"), "admin_state_up": not form.flag("admin_down")}
+        body: dict[str, Any] = {
+            "name": form.get("name"),
+            "admin_state_up": not form.flag("admin_down"),
+        }
         if ui.session.is_admin:
             body.update(provider_values(form))
             body["shared"] = form.flag("shared")
@@ -90,20 +111,32 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             try:
                 await ui.api.post(NET, "/v2.0/subnets", {"subnet": subnet_body(form, net["id"])})
             except ApiError as error:
-                await ui.api.delete(NET, f"/v2.0/networks/{net['id']}")  # the wizard is all or nothing
+                await ui.api.delete(
+                    NET, f"/v2.0/networks/{net['id']}"
+                )  # the wizard is all or nothing
                 raise ApiError(error.status, f"Subnet: {error}") from error
-        return Done(f"{PREFIX}/project/networks/{net['id']}", f"Created network {net['name'] or net['id']}.")
+        return Done(
+            f"{PREFIX}/project/networks/{net['id']}", f"Created network {net['name'] or net['id']}."
+        )
 
     async def network_page(ui: Ui) -> Response:
         net = (await ui.api.get(NET, f"/v2.0/networks/{ui.param('id')}"))["network"]
         subnets = (await ui.api.get(NET, "/v2.0/subnets", network_id=net["id"]))["subnets"]
         ports = (await ui.api.get(NET, "/v2.0/ports", network_id=net["id"]))["ports"]
-        return ui.render("network.html", network=net, subnets=subnets, ports=ports,
-                         instances=await attached_instances(ui, ports),
-                         subnet_names={s["id"]: s["name"] or s["cidr"] for s in subnets})
+        return ui.render(
+            "network.html",
+            network=net,
+            subnets=subnets,
+            ports=ports,
+            instances=await attached_instances(ui, ports),
+            subnet_names={s["id"]: s["name"] or s["cidr"] for s in subnets},
+        )
 
     async def update_network(ui: Ui, form: Form) -> Done:
-        body: dict[str, Any] = {"name": form.get("name"), "admin_state_up": form.flag("admin_state_up")}
+        body: dict[str, Any] = {
+            "name": form.get("name"),
+            "admin_state_up": form.flag("admin_state_up"),
+        }
         if ui.session.is_admin:
             body["shared"] = form.flag("shared")
             body["router:external"] = form.flag("external")
@@ -135,8 +168,13 @@ def routes(d: Dashboard) -> list[BaseRoute]:
     async def port_page(ui: Ui) -> Response:
         port = (await ui.api.get(NET, f"/v2.0/ports/{ui.param('id')}"))["port"]
         network = (await ui.api.get(NET, f"/v2.0/networks/{port['network_id']}"))["network"]
-        groups = (await ui.api.get(NET, "/v2.0/security-groups", id=port["security_groups"]))["security_groups"] \
-            if port["security_groups"] else []
+        groups = (
+            (await ui.api.get(NET, "/v2.0/security-groups", id=port["security_groups"]))[
+                "security_groups"
+            ]
+            if port["security_groups"]
+            else []
+        )
         instance = (await attached_instances(ui, [port])).get(port["device_id"])
         return ui.render("port.html", port=port, network=network, groups=groups, instance=instance)
 

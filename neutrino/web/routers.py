@@ -16,51 +16,96 @@ INTERFACE_OWNERS = ("network:router_interface", "network:router_interface_distri
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def routers_page(ui: Ui) -> Response:
         routers = (await ui.api.get(NET, "/v2.0/routers", project_id=ui.project_id))["routers"]
-        externals = (await ui.api.get(NET, "/v2.0/networks", **{"router:external": "true"}))["networks"]
-        return ui.render("routers.html", routers=routers, externals=externals,
-                         network_names={n["id"]: n["name"] for n in externals})
+        externals = (await ui.api.get(NET, "/v2.0/networks", **{"router:external": "true"}))[
+            "networks"
+        ]
+        return ui.render(
+            "routers.html",
+            routers=routers,
+            externals=externals,
+            network_names={n["id"]: n["name"] for n in externals},
+        )
 
     async def create_router(ui: Ui, form: Form) -> Done:
-        body: dict[str, Any] = {"name": form.get("name"), "admin_state_up": not form.flag("admin_down")}
+        body: dict[str, Any] = {
+            "name": form.get("name"),
+            "admin_state_up": not form.flag("admin_down"),
+        }
         if external := form.get("external_network_id"):
             body["external_gateway_info"] = {"network_id": external}
         router = (await ui.api.post(NET, "/v2.0/routers", {"router": body}))["router"]
-        return Done(f"{PREFIX}/project/routers/{router['id']}", f"Created router {router['name'] or router['id']}.")
+        return Done(
+            f"{PREFIX}/project/routers/{router['id']}",
+            f"Created router {router['name'] or router['id']}.",
+        )
 
     async def router_page(ui: Ui) -> Response:
         router = (await ui.api.get(NET, f"/v2.0/routers/{ui.param('id')}"))["router"]
         ports = (await ui.api.get(NET, "/v2.0/ports", device_id=router["id"]))["ports"]
         networks = await project_networks(ui)
-        subnets = (await ui.api.get(NET, "/v2.0/subnets", network_id=[n["id"] for n in networks]))["subnets"] \
-            if networks else []
-        attached = {ip["subnet_id"] for p in ports for ip in p["fixed_ips"] if p["device_owner"] in INTERFACE_OWNERS}
+        subnets = (
+            (await ui.api.get(NET, "/v2.0/subnets", network_id=[n["id"] for n in networks]))[
+                "subnets"
+            ]
+            if networks
+            else []
+        )
+        attached = {
+            ip["subnet_id"]
+            for p in ports
+            for ip in p["fixed_ips"]
+            if p["device_owner"] in INTERFACE_OWNERS
+        }
         names = {n["id"]: n["name"] for n in networks}
-        internal = [s for s in subnets if s["id"] not in attached
-                    and not next((n for n in networks if n["id"] == s["network_id"]), {}).get("router:external")]
-        return ui.render("router.html", router=router, ports=ports, network_names=names,
-                         subnet_names={s["id"]: f"{names.get(s['network_id'], '')}: {s['cidr']}" for s in subnets},
-                         free_subnets=internal, externals=[n for n in networks if n.get("router:external")],
-                         interface_owners=INTERFACE_OWNERS)
+        internal = [
+            s
+            for s in subnets
+            if s["id"] not in attached
+            and not next((n for n in networks if n["id"] == s["network_id"]), {}).get(
+                "router:external"
+            )
+        ]
+        return ui.render(
+            "router.html",
+            router=router,
+            ports=ports,
+            network_names=names,
+            subnet_names={
+                s["id"]: f"{names.get(s['network_id'], '')}: {s['cidr']}" for s in subnets
+            },
+            free_subnets=internal,
+            externals=[n for n in networks if n.get("router:external")],
+            interface_owners=INTERFACE_OWNERS,
+        )
 
     def at(ui: Ui) -> str:
         return f"{PREFIX}/project/routers/{ui.param('id')}"
 
     async def set_gateway(ui: Ui, form: Form) -> Done:
         info = {"network_id": form.require("external_network_id", "External network")}
-        await ui.api.put(NET, f"/v2.0/routers/{ui.param('id')}", {"router": {"external_gateway_info": info}})
+        await ui.api.put(
+            NET, f"/v2.0/routers/{ui.param('id')}", {"router": {"external_gateway_info": info}}
+        )
         return Done(at(ui), "Set the gateway.")
 
     async def clear_gateway(ui: Ui, _form: Form) -> Done:
-        await ui.api.put(NET, f"/v2.0/routers/{ui.param('id')}", {"router": {"external_gateway_info": None}})
+        await ui.api.put(
+            NET, f"/v2.0/routers/{ui.param('id')}", {"router": {"external_gateway_info": None}}
+        )
         return Done(at(ui), "Cleared the gateway.")
 
     async def add_interface(ui: Ui, form: Form) -> Done:
         body = {"subnet_id": form.require("subnet_id", "Subnet")}
-        if address := form.get("ip_address"):  # a port with a chosen address instead of the subnet's gateway
+        if address := form.get(
+            "ip_address"
+        ):  # a port with a chosen address instead of the subnet's gateway
             subnet = (await ui.api.get(NET, f"/v2.0/subnets/{body['subnet_id']}"))["subnet"]
             fixed = [{"subnet_id": subnet["id"], "ip_address": address}]
-            port = await ui.api.post(NET, "/v2.0/ports", {"port": {"network_id": subnet["network_id"],
-                                                                   "fixed_ips": fixed}})
+            port = await ui.api.post(
+                NET,
+                "/v2.0/ports",
+                {"port": {"network_id": subnet["network_id"], "fixed_ips": fixed}},
+            )
             body = {"port_id": port["port"]["id"]}
         await ui.api.put(NET, f"/v2.0/routers/{ui.param('id')}/add_router_interface", body)
         return Done(at(ui), "Added the interface.")
@@ -72,11 +117,16 @@ def routes(d: Dashboard) -> list[BaseRoute]:
 
     async def change_routes(ui: Ui, form: Form, add: bool) -> Done:
         router = (await ui.api.get(NET, f"/v2.0/routers/{ui.param('id')}"))["router"]
-        route = {"destination": form.require("destination", "Destination CIDR"),
-                 "nexthop": form.require("nexthop", "Next hop")}
+        route = {
+            "destination": form.require("destination", "Destination CIDR"),
+            "nexthop": form.require("nexthop", "Next hop"),
+        }
         current = [r for r in router["routes"] if r != route]
-        await ui.api.put(NET, f"/v2.0/routers/{router['id']}",
-                         {"router": {"routes": [*current, route] if add else current}})
+        await ui.api.put(
+            NET,
+            f"/v2.0/routers/{router['id']}",
+            {"router": {"routes": [*current, route] if add else current}},
+        )
         return Done(at(ui), "Added the static route." if add else "Removed the static route.")
 
     async def add_route(ui: Ui, form: Form) -> Done:

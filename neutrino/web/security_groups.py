@@ -12,13 +12,19 @@ from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
 
 
 def rule_body(form: Form, group_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"security_group_id": group_id, "direction": form.get("direction", "ingress"),
-                            "ethertype": "IPv4"}
+    body: dict[str, Any] = {
+        "security_group_id": group_id,
+        "direction": form.get("direction", "ingress"),
+        "ethertype": "IPv4",
+    }
     if protocol := form.get("protocol"):
         body["protocol"] = protocol
     if form.get("port_min"):
         low = form.number("port_min", "Port from")
-        body["port_range_min"], body["port_range_max"] = low, form.number("port_max", "Port to", default=low)
+        body["port_range_min"], body["port_range_max"] = (
+            low,
+            form.number("port_max", "Port to", default=low),
+        )
     if remote_group := form.get("remote_group_id"):
         body["remote_group_id"] = remote_group
     elif cidr := form.get("remote_ip_prefix"):
@@ -28,27 +34,44 @@ def rule_body(form: Form, group_id: str) -> dict[str, Any]:
 
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def groups_page(ui: Ui) -> Response:
-        groups = (await ui.api.get(NET, "/v2.0/security-groups", project_id=ui.project_id))["security_groups"]
+        groups = (await ui.api.get(NET, "/v2.0/security-groups", project_id=ui.project_id))[
+            "security_groups"
+        ]
         return ui.render("security_groups.html", groups=groups)
 
     async def create_group(ui: Ui, form: Form) -> Done:
         body = {"name": form.require("name", "Name"), "description": form.get("description")}
-        group = (await ui.api.post(NET, "/v2.0/security-groups", {"security_group": body}))["security_group"]
-        return Done(f"{PREFIX}/project/security-groups/{group['id']}", f"Created security group {group['name']}.")
+        group = (await ui.api.post(NET, "/v2.0/security-groups", {"security_group": body}))[
+            "security_group"
+        ]
+        return Done(
+            f"{PREFIX}/project/security-groups/{group['id']}",
+            f"Created security group {group['name']}.",
+        )
 
     async def group_page(ui: Ui) -> Response:
         group = (await ui.api.get(NET, f"/v2.0/security-groups/{ui.param('id')}"))["security_group"]
-        groups = (await ui.api.get(NET, "/v2.0/security-groups", project_id=group["project_id"],
-                                   fields=["id", "name"]))["security_groups"]
-        return ui.render("security_group.html", group=group, groups=groups,
-                         group_names={g["id"]: g["name"] for g in groups})
+        groups = (
+            await ui.api.get(
+                NET, "/v2.0/security-groups", project_id=group["project_id"], fields=["id", "name"]
+            )
+        )["security_groups"]
+        return ui.render(
+            "security_group.html",
+            group=group,
+            groups=groups,
+            group_names={g["id"]: g["name"] for g in groups},
+        )
 
     def at(ui: Ui) -> str:
         return f"{PREFIX}/project/security-groups/{ui.param('id')}"
 
     async def add_rule(ui: Ui, form: Form) -> Done:
-        await ui.api.post(NET, "/v2.0/security-group-rules",
-                          {"security_group_rule": rule_body(form, ui.param("id"))})
+        await ui.api.post(
+            NET,
+            "/v2.0/security-group-rules",
+            {"security_group_rule": rule_body(form, ui.param("id"))},
+        )
         return Done(at(ui), "Added the rule.")
 
     async def delete_rule(ui: Ui, form: Form) -> Done:

@@ -82,8 +82,14 @@ class Ui:
         # A page's own refresh in the background must not take the notice meant for the next page.
         notice = None if self.request.headers.get("x-live-refresh") else self.session.pop_notice()
         html = self.dashboard.templates.get_template(template).render(
-            session=self.session, errors=self.errors, submitted=self.submitted, notice=notice,
-            path=self.request.url.path, prefix=PREFIX, **context)
+            session=self.session,
+            errors=self.errors,
+            submitted=self.submitted,
+            notice=notice,
+            path=self.request.url.path,
+            prefix=PREFIX,
+            **context,
+        )
         return HTMLResponse(html, status_code=status)
 
     @property
@@ -116,8 +122,12 @@ class Dashboard:
     def __init__(self) -> None:
         self.sessions = Sessions()
         self.templates = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
-            undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
         self.templates.filters["since"] = since
         self._http: Http | None = None
 
@@ -142,7 +152,8 @@ class Dashboard:
         if ui is not None:
             return ui.render("error.html", status, message=message)
         html = self.templates.get_template("error.html").render(
-            session=None, prefix=PREFIX, message=message)
+            session=None, prefix=PREFIX, message=message
+        )
         return HTMLResponse(html, status_code=status)
 
     def page(self, path: str, view: View, admin: bool = False) -> Route:
@@ -156,17 +167,23 @@ class Dashboard:
                 return await view(ui)
             except ApiError as error:
                 return ui.render("error.html", error.status, message=str(error))
+
         return Route(path, endpoint, methods=["GET"])
 
     def action(self, path: str, view: View, handler: Handler, form: str) -> Route:
         """POST `path`: run `handler`; on an API error show `view` with the message at form `form`."""
+
         async def endpoint(request: Request) -> Response:
             ui = self.ui(request)
             if ui is None:
                 return to_login(request)
             submitted = Form(parse_qsl((await request.body()).decode(), keep_blank_values=True))
-            if not ui.session.csrf_ok(submitted.get("csrf_token") or request.headers.get("x-csrf-token")):
-                return ui.render("error.html", 403, message="The form expired; reload the page and try again.")
+            if not ui.session.csrf_ok(
+                submitted.get("csrf_token") or request.headers.get("x-csrf-token")
+            ):
+                return ui.render(
+                    "error.html", 403, message="The form expired; reload the page and try again."
+                )
             try:
                 done = await handler(ui, submitted)
             except ApiError as error:
@@ -180,14 +197,20 @@ class Dashboard:
                 return page
             ui.session.notice = done.notice
             return RedirectResponse(done.location, status_code=303)
+
         return Route(path, endpoint, methods=["POST"])
 
-    def json_action(self, path: str, handler: Callable[[Ui, dict[str, Any]], Awaitable[Any]]) -> Route:
+    def json_action(
+        self, path: str, handler: Callable[[Ui, dict[str, Any]], Awaitable[Any]]
+    ) -> Route:
         """POST `path` from the page's script: a JSON object in, JSON out, errors as {"error": message}."""
+
         async def endpoint(request: Request) -> Response:
             ui = self.ui(request)
             if ui is None or not ui.session.csrf_ok(request.headers.get("x-csrf-token")):
-                return JSONResponse({"error": "Sign in again: the session expired."}, status_code=403)
+                return JSONResponse(
+                    {"error": "Sign in again: the session expired."}, status_code=403
+                )
             try:
                 body = json.loads(await request.body())
             except ValueError:
@@ -198,6 +221,7 @@ class Dashboard:
                 return JSONResponse(await handler(ui, body))
             except ApiError as error:
                 return JSONResponse({"error": str(error)}, status_code=error.status)
+
         return Route(path, endpoint, methods=["POST"])
 
     def json(self, path: str, producer: Callable[[Ui], Awaitable[Any]]) -> Route:
@@ -209,6 +233,7 @@ class Dashboard:
                 return JSONResponse(await producer(ui))
             except ApiError as error:
                 return JSONResponse({"error": str(error)}, status_code=error.status)
+
         return Route(path, endpoint, methods=["GET"])
 
 
@@ -217,15 +242,25 @@ def to_login(request: Request) -> Response:
     return RedirectResponse(f"{PREFIX}/login?next={target}", status_code=303)
 
 
-async def open_session(http: Http, token_response: httpx.Response,
-                       projects: list[dict[str, Any]] | None = None) -> Session:
+async def open_session(
+    http: Http, token_response: httpx.Response, projects: list[dict[str, Any]] | None = None
+) -> Session:
     body = token_response.json()["token"]
     expires = datetime.fromisoformat(body["expires_at"]).timestamp()
-    session = Session(token=token_response.headers["X-Subject-Token"], expires_at=expires, user=body["user"],
-                      project=body.get("project") or {}, roles=[r["name"] for r in body.get("roles", [])],
-                      services=service_paths(body.get("catalog", [])))
+    session = Session(
+        token=token_response.headers["X-Subject-Token"],
+        expires_at=expires,
+        user=body["user"],
+        project=body.get("project") or {},
+        roles=[r["name"] for r in body.get("roles", [])],
+        services=service_paths(body.get("catalog", [])),
+    )
     if projects is None:
         listed = await http.send("GET", "/identity/v3/auth/projects", session.token)
-        projects = sorted(listed.json().get("projects", []), key=lambda p: p["name"]) if listed.is_success else []
+        projects = (
+            sorted(listed.json().get("projects", []), key=lambda p: p["name"])
+            if listed.is_success
+            else []
+        )
     session.projects = projects
     return session

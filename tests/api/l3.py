@@ -10,16 +10,26 @@ from tests.conftest import Api, ApiClient
 
 def external_network(api: Api, cidr: str = "10.10.10.0/24", **subnet: Any) -> tuple[dict, dict]:
     """The admin's `ext_net` (flat, router:external) and its subnet."""
-    net = api.admin.create("networks", name="ext_net", **{"router:external": True,
-                                                         "provider:network_type": "flat",
-                                                         "provider:physical_network": "default"})
-    sub = api.admin.create("subnets", network_id=net["id"], cidr=cidr, ip_version=4, enable_dhcp=False, **subnet)
+    net = api.admin.create(
+        "networks",
+        name="ext_net",
+        **{
+            "router:external": True,
+            "provider:network_type": "flat",
+            "provider:physical_network": "default",
+        },
+    )
+    sub = api.admin.create(
+        "subnets", network_id=net["id"], cidr=cidr, ip_version=4, enable_dhcp=False, **subnet
+    )
     return net, sub
 
 
 def private_subnet(client: ApiClient, cidr: str, **extra: Any) -> tuple[dict, dict]:
     net = client.create("networks", name=f"net-{cidr}")
-    sub = client.create("subnets", network_id=net["id"], cidr=cidr, ip_version=6 if ":" in cidr else 4, **extra)
+    sub = client.create(
+        "subnets", network_id=net["id"], cidr=cidr, ip_version=6 if ":" in cidr else 4, **extra
+    )
     return net, sub
 
 
@@ -43,8 +53,12 @@ class Topology:
     port: dict
 
 
-def routed_topology(api: Api, client: ApiClient | None = None, cidr: str = "172.16.101.0/24",
-                    ext: tuple[dict, dict] | None = None) -> Topology:
+def routed_topology(
+    api: Api,
+    client: ApiClient | None = None,
+    cidr: str = "172.16.101.0/24",
+    ext: tuple[dict, dict] | None = None,
+) -> Topology:
     client = client or api.demo
     ext_net, ext_subnet = ext or external_network(api)
     net, sub = private_subnet(client, cidr)

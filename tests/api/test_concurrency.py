@@ -11,8 +11,14 @@ from tests.conftest import Api
 
 def test_32_concurrent_creates_on_20_free_addresses(api: Api, settings, core) -> None:  # type: ignore[no-untyped-def]
     net = api.demo.create("networks")
-    api.demo.create("subnets", network_id=net["id"], cidr="10.30.0.0/24", ip_version=4, enable_dhcp=False,
-                    allocation_pools=[{"start": "10.30.0.10", "end": "10.30.0.29"}])
+    api.demo.create(
+        "subnets",
+        network_id=net["id"],
+        cidr="10.30.0.0/24",
+        ip_version=4,
+        enable_dhcp=False,
+        allocation_pools=[{"start": "10.30.0.10", "end": "10.30.0.29"}],
+    )
     from starlette.testclient import TestClient
 
     from neutrino.app import create_app
@@ -20,8 +26,11 @@ def test_32_concurrent_creates_on_20_free_addresses(api: Api, settings, core) ->
     def create(_: int) -> httpx.Response:
         # One client per thread: the test client is not shared across threads.
         with TestClient(create_app(settings, core)) as client:
-            return client.post("/networking/v2.0/ports", headers={"X-Auth-Token": api.demo.token},
-                               json={"port": {"network_id": net["id"]}})
+            return client.post(
+                "/networking/v2.0/ports",
+                headers={"X-Auth-Token": api.demo.token},
+                json={"port": {"network_id": net["id"]}},
+            )
 
     with ThreadPoolExecutor(32) as pool:
         responses = list(pool.map(create, range(32)))

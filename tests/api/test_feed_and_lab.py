@@ -17,13 +17,19 @@ from tests.conftest import expect_error as error
 
 
 def internal(api: Api, path: str, **kwargs):  # type: ignore[no-untyped-def]
-    return api.admin.http.request(kwargs.pop("method", "GET"), f"/internal/v1{path}",
-                                  headers={"X-Auth-Token": kwargs.pop("token", api.admin.token)}, **kwargs)
+    return api.admin.http.request(
+        kwargs.pop("method", "GET"),
+        f"/internal/v1{path}",
+        headers={"X-Auth-Token": kwargs.pop("token", api.admin.token)},
+        **kwargs,
+    )
 
 
 def lab(api: Api, method: str, path: str = "", who: str = "demo", **kwargs):  # type: ignore[no-untyped-def]
     client = getattr(api, who)
-    return client.http.request(method, f"/lab/v1/instances{path}", headers={"X-Auth-Token": client.token}, **kwargs)
+    return client.http.request(
+        method, f"/lab/v1/instances{path}", headers={"X-Auth-Token": client.token}, **kwargs
+    )
 
 
 def test_snapshot_then_changes_carry_current_bodies(api: Api) -> None:
@@ -31,7 +37,9 @@ def test_snapshot_then_changes_carry_current_bodies(api: Api) -> None:
     snapshot = internal(api, "/snapshot").json()
     assert [n["id"] for n in snapshot["networks"]] == [net["id"]]
     assert snapshot["networks"][0]["provider:network_type"] == "vxlan"  # the admin view
-    assert {"subnets", "ports", "security_groups", "routers", "floatingips", "instances"} <= set(snapshot)
+    assert {"subnets", "ports", "security_groups", "routers", "floatingips", "instances"} <= set(
+        snapshot
+    )
     since = snapshot["revision"]
     api.demo.put(f"/networks/{net['id']}", json={"network": {"name": "b"}})
     other = api.demo.create("networks", name="c")
@@ -44,7 +52,9 @@ def test_snapshot_then_changes_carry_current_bodies(api: Api) -> None:
     assert internal(api, "/changes", params={"since": delta["revision"]}).json()["changes"] == []
 
 
-def test_compaction_changes_no_answer_and_sends_agents_behind_it_to_resync(api: Api, core: Neutrino) -> None:
+def test_compaction_changes_no_answer_and_sends_agents_behind_it_to_resync(
+    api: Api, core: Neutrino
+) -> None:
     start = internal(api, "/snapshot").json()["revision"]
     net = api.demo.create("networks", name="a")
     for name in ("b", "c", "d"):
@@ -52,16 +62,24 @@ def test_compaction_changes_no_answer_and_sends_agents_behind_it_to_resync(api: 
     gone = api.demo.create("networks", name="gone")
     middle = internal(api, "/snapshot").json()["revision"]
     api.demo.delete(f"/networks/{gone['id']}")
-    answers = {since: internal(api, "/changes", params={"since": since}).json() for since in (start, middle)}
+    answers = {
+        since: internal(api, "/changes", params={"since": since}).json()
+        for since in (start, middle)
+    }
 
     compactor = feed.Compactor()
     assert compactor.compact(core.db) >= 4  # net's create and first updates, gone's create
-    assert {since: internal(api, "/changes", params={"since": since}).json() for since in answers} == answers
+    assert {
+        since: internal(api, "/changes", params={"since": since}).json() for since in answers
+    } == answers
     C = schema.changes
     with core.db.read() as conn:
         entries = conn.execute(select(func.count()).select_from(C)).scalar_one()
-        named = conn.execute(select(func.count()).select_from(
-            select(C.c.resource_type, C.c.resource_id).distinct().subquery())).scalar_one()
+        named = conn.execute(
+            select(func.count()).select_from(
+                select(C.c.resource_type, C.c.resource_id).distinct().subquery()
+            )
+        ).scalar_one()
     assert entries == named  # one entry per resource
     assert compactor.compact(core.db) == 0  # nothing new since
 
@@ -71,7 +89,10 @@ def test_compaction_changes_no_answer_and_sends_agents_behind_it_to_resync(api: 
     for since in (start, middle):
         behind = internal(api, "/changes", params={"since": since})
         assert (behind.status_code, behind.json()) == (410, {"revision": head, "resync": True})
-    assert internal(api, "/changes", params={"since": head}).json() == {"revision": head, "changes": []}
+    assert internal(api, "/changes", params={"since": head}).json() == {
+        "revision": head,
+        "changes": [],
+    }
 
 
 def test_long_poll_wakes_on_a_write(api: Api) -> None:
@@ -93,7 +114,9 @@ def test_unknown_revision_asks_for_a_resync_and_members_are_refused(api: Api) ->
 
 def test_reports_move_port_status(api: Api) -> None:
     net = api.demo.create("networks")
-    api.demo.create("subnets", network_id=net["id"], cidr="10.90.0.0/24", ip_version=4, enable_dhcp=False)
+    api.demo.create(
+        "subnets", network_id=net["id"], cidr="10.90.0.0/24", ip_version=4, enable_dhcp=False
+    )
     port = api.demo.create("ports", network_id=net["id"])
     assert port["status"] == "DOWN"
     report = {"revision": 1, "ports": {port["id"]: "ACTIVE"}, "errors": []}
@@ -105,16 +128,34 @@ def test_reports_move_port_status(api: Api) -> None:
 def test_instances_own_or_adopt_ports(api: Api) -> None:
     net = api.demo.create("networks", name="n")
     sub = api.demo.create("subnets", network_id=net["id"], cidr="10.91.0.0/24", ip_version=4)
-    adopted = api.demo.create("ports", network_id=net["id"], fixed_ips=[{"ip_address": "10.91.0.10"}])
-    created = lab(api, "POST", json={"instance": {
-        "name": "vm1", "host": "h1", "networks": [{"network_id": net["id"], "fixed_ip": "10.91.0.20"}],
-        "ports": [adopted["id"]]}})
+    adopted = api.demo.create(
+        "ports", network_id=net["id"], fixed_ips=[{"ip_address": "10.91.0.10"}]
+    )
+    created = lab(
+        api,
+        "POST",
+        json={
+            "instance": {
+                "name": "vm1",
+                "host": "h1",
+                "networks": [{"network_id": net["id"], "fixed_ip": "10.91.0.20"}],
+                "ports": [adopted["id"]],
+            }
+        },
+    )
     assert created.status_code == 201, created.text
     vm = created.json()["instance"]
     assert vm["status"] == "BUILD" and vm["host"] == "h1" and len(vm["port_ids"]) == 2
-    ports = {p["id"]: p for p in api.demo.get("/ports", params={"device_id": vm["id"]}).json()["ports"]}
-    assert {p["device_owner"] for p in ports.values()} == {"compute:nova"}  # as Nova owns a server's
-    assert sorted(p["name"] for p in ports.values()) == ["", "vm1-eth0"]  # the adopted one keeps its name
+    ports = {
+        p["id"]: p for p in api.demo.get("/ports", params={"device_id": vm["id"]}).json()["ports"]
+    }
+    assert {p["device_owner"] for p in ports.values()} == {
+        "compute:nova"
+    }  # as Nova owns a server's
+    assert sorted(p["name"] for p in ports.values()) == [
+        "",
+        "vm1-eth0",
+    ]  # the adopted one keeps its name
     assert {p["binding:host_id"] for p in ports.values()} == {"h1"}
     assert {p["fixed_ips"][0]["ip_address"] for p in ports.values()} == {"10.91.0.10", "10.91.0.20"}
     assert lab(api, "GET", "/vm1").json()["instance"]["id"] == vm["id"]  # by name too
@@ -124,14 +165,21 @@ def test_instances_own_or_adopt_ports(api: Api) -> None:
     not_running = lab(api, "POST", f"/{vm['id']}/exec", json={"command": ["true"]})
     assert "not running" in error(not_running, 409, "Conflict")
 
-    report = {"revision": 1, "ports": {}, "instances": {vm["id"]: {
-        "netns": "ns-x", "addresses": ["10.91.0.10/24", "10.91.0.20/24"]}}}
+    report = {
+        "revision": 1,
+        "ports": {},
+        "instances": {vm["id"]: {"netns": "ns-x", "addresses": ["10.91.0.10/24", "10.91.0.20/24"]}},
+    }
     internal(api, "/agents/h1/report", method="POST", json=report)
     assert lab(api, "GET", f"/{vm['id']}").json()["instance"]["status"] == "ACTIVE"
 
     assert lab(api, "DELETE", f"/{vm['id']}").status_code == 204
-    remaining = api.demo.get("/ports", params={"network_id": net["id"], "device_owner": ""}).json()["ports"]
-    assert [p["id"] for p in remaining] == [adopted["id"]]  # its own port went, the adopted one stays
+    remaining = api.demo.get("/ports", params={"network_id": net["id"], "device_owner": ""}).json()[
+        "ports"
+    ]
+    assert [p["id"] for p in remaining] == [
+        adopted["id"]
+    ]  # its own port went, the adopted one stays
     assert sub["id"] in {f["subnet_id"] for f in remaining[0]["fixed_ips"]}
 
 
@@ -142,31 +190,61 @@ def test_instances_make_ports_as_their_project_may(api: Api) -> None:
     shared = api.admin.create("networks", name="shared", shared=True)
     api.admin.create("subnets", network_id=shared["id"], cidr="10.92.0.0/24", ip_version=4)
     for network_id, address in ((ext["id"], None), (shared["id"], "10.92.0.20")):
-        port = api.demo.post("/ports", json={"port": {"network_id": network_id, **(
-            {"fixed_ips": [{"ip_address": address}]} if address else {})}})
-        instance = lab(api, "POST", json={"instance": {"name": "vm", "networks": [
-            {"network_id": network_id, **({"fixed_ip": address} if address else {})}]}})
+        port = api.demo.post(
+            "/ports",
+            json={
+                "port": {
+                    "network_id": network_id,
+                    **({"fixed_ips": [{"ip_address": address}]} if address else {}),
+                }
+            },
+        )
+        instance = lab(
+            api,
+            "POST",
+            json={
+                "instance": {
+                    "name": "vm",
+                    "networks": [
+                        {"network_id": network_id, **({"fixed_ip": address} if address else {})}
+                    ],
+                }
+            },
+        )
         refused = error(port, 403, "PolicyNotAuthorized")
         assert error(instance, 403, "PolicyNotAuthorized") == refused
     assert lab(api, "GET").json()["instances"] == []
-    on_shared = lab(api, "POST", json={"instance": {
-        "name": "vm", "networks": [{"network_id": shared["id"]}]}})
+    on_shared = lab(
+        api, "POST", json={"instance": {"name": "vm", "networks": [{"network_id": shared["id"]}]}}
+    )
     assert on_shared.status_code == 201, on_shared.text
 
 
-def test_the_dashboard_shows_an_instance_port_attached_to_the_instance(api: Api, settings: Settings) -> None:
+def test_the_dashboard_shows_an_instance_port_attached_to_the_instance(
+    api: Api, settings: Settings
+) -> None:
     net = api.demo.create("networks", name="shown")
     api.demo.create("subnets", network_id=net["id"], cidr="10.92.0.0/24", ip_version=4)
-    vm = lab(api, "POST", json={"instance": {"name": "web1", "networks": [{"network_id": net["id"]}]}})
+    vm = lab(
+        api, "POST", json={"instance": {"name": "web1", "networks": [{"network_id": net["id"]}]}}
+    )
     vm = vm.json()["instance"]
     [port] = api.demo.get("/ports", params={"device_id": vm["id"]}).json()["ports"]
     assert (port["name"], port["device_owner"]) == ("web1-eth0", "compute:nova")
 
     dashboard = api.demo.http
     form = dashboard.get("/dashboard/login")
-    signed_in = dashboard.post("/dashboard/login", follow_redirects=False, data={
-        "csrf_token": form.cookies["neutrino_login_csrf"], "next": "/dashboard/", "username": "demo",
-        "password": cloud_password(settings.state_dir, "neutrino-demo"), "project": "demo"})
+    signed_in = dashboard.post(
+        "/dashboard/login",
+        follow_redirects=False,
+        data={
+            "csrf_token": form.cookies["neutrino_login_csrf"],
+            "next": "/dashboard/",
+            "username": "demo",
+            "password": cloud_password(settings.state_dir, "neutrino-demo"),
+            "project": "demo",
+        },
+    )
     assert signed_in.status_code == 303, signed_in.text
     link = f'<a href="/dashboard/project/instances/{vm["id"]}">web1</a>'
     network_page = dashboard.get(f"/dashboard/project/networks/{net['id']}")

@@ -18,9 +18,23 @@ from tests.api.l3 import (
 from tests.conftest import Api
 from tests.conftest import expect_error as error
 
-FIELDS = {"id", "floating_ip_address", "floating_network_id", "router_id", "port_id", "fixed_ip_address",
-          "status", "project_id", "tenant_id", "description", "tags", "port_details", "created_at",
-          "updated_at", "revision_number"}
+FIELDS = {
+    "id",
+    "floating_ip_address",
+    "floating_network_id",
+    "router_id",
+    "port_id",
+    "fixed_ip_address",
+    "status",
+    "project_id",
+    "tenant_id",
+    "description",
+    "tags",
+    "port_details",
+    "created_at",
+    "updated_at",
+    "revision_number",
+}
 
 
 @pytest.fixture
@@ -33,7 +47,9 @@ def allocate(api: Api, topo: Topology, **body: object) -> dict:
 
 
 def associate(api: Api, fip_id: str, port_id: str | None, **extra: object) -> object:
-    return api.demo.put(f"/floatingips/{fip_id}", json={"floatingip": {"port_id": port_id, **extra}})
+    return api.demo.put(
+        f"/floatingips/{fip_id}", json={"floatingip": {"port_id": port_id, **extra}}
+    )
 
 
 def test_s4_allocate_then_associate(api: Api, topo: Topology) -> None:
@@ -48,8 +64,14 @@ def test_s4_allocate_then_associate(api: Api, topo: Topology) -> None:
     assert body["port_id"] == topo.port["id"] and body["router_id"] == topo.router["id"]
     assert body["fixed_ip_address"] == topo.port["fixed_ips"][0]["ip_address"]
     assert body["port_details"] == {
-        "name": "vm", "network_id": topo.net["id"], "mac_address": topo.port["mac_address"],
-        "admin_state_up": True, "status": "DOWN", "device_id": "", "device_owner": ""}
+        "name": "vm",
+        "network_id": topo.net["id"],
+        "mac_address": topo.port["mac_address"],
+        "admin_state_up": True,
+        "status": "DOWN",
+        "device_id": "",
+        "device_owner": "",
+    }
     # The address is held by a port of the floating IP's own, invisible to the project.
     [port] = api.admin.get("/ports", params={"device_id": fip["id"]}).json()["ports"]
     assert port["device_owner"] == "network:floatingip" and port["network_id"] == topo.ext_net["id"]
@@ -64,13 +86,25 @@ def test_create_associated_and_move(api: Api, topo: Topology) -> None:
     assert fip["router_id"] == topo.router["id"]
     other = api.demo.create("ports", network_id=topo.net["id"], name="vm2")
     moved = associate(api, fip["id"], other["id"]).json()["floatingip"]
-    assert moved["port_id"] == other["id"] and moved["fixed_ip_address"] == other["fixed_ips"][0]["ip_address"]
+    assert (
+        moved["port_id"] == other["id"]
+        and moved["fixed_ip_address"] == other["fixed_ips"][0]["ip_address"]
+    )
     # Only the description changes: the association stays.
-    described = api.demo.put(f"/floatingips/{fip['id']}", json={"floatingip": {"description": "d"}}).json()["floatingip"]
+    described = api.demo.put(
+        f"/floatingips/{fip['id']}", json={"floatingip": {"description": "d"}}
+    ).json()["floatingip"]
     assert described["port_id"] == other["id"] and described["description"] == "d"
     released = associate(api, fip["id"], None).json()["floatingip"]
-    assert released["port_id"] is None and released["router_id"] is None and released["port_details"] is None
-    assert associate(api, fip["id"], topo.port["id"]).json()["floatingip"]["port_id"] == topo.port["id"]
+    assert (
+        released["port_id"] is None
+        and released["router_id"] is None
+        and released["port_details"] is None
+    )
+    assert (
+        associate(api, fip["id"], topo.port["id"]).json()["floatingip"]["port_id"]
+        == topo.port["id"]
+    )
     # An empty update disassociates (Neutron's legacy behaviour).
     emptied = api.demo.put(f"/floatingips/{fip['id']}", json={"floatingip": {}})
     assert emptied.status_code == 200 and emptied.json()["floatingip"]["port_id"] is None
@@ -93,38 +127,67 @@ def test_addresses_are_random_and_unique(api: Api, topo: Topology) -> None:
 
 
 def test_chosen_address_is_admin_only(api: Api, topo: Topology) -> None:
-    body = {"floatingip": {"floating_network_id": topo.ext_net["id"], "floating_ip_address": "10.10.10.77"}}
+    body = {
+        "floatingip": {
+            "floating_network_id": topo.ext_net["id"],
+            "floating_ip_address": "10.10.10.77",
+        }
+    }
     error(api.demo.post("/floatingips", json=body), 403, "PolicyNotAuthorized")
     fip = api.admin.post("/floatingips", json=body)
-    assert fip.status_code == 201 and fip.json()["floatingip"]["floating_ip_address"] == "10.10.10.77"
+    assert (
+        fip.status_code == 201 and fip.json()["floatingip"]["floating_ip_address"] == "10.10.10.77"
+    )
     error(api.admin.post("/floatingips", json=body), 409, "IpAddressAlreadyAllocated")
     # The router's gateway address is taken too.
     gateway_ip = topo.router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
-    taken = {"floatingip": {"floating_network_id": topo.ext_net["id"], "floating_ip_address": gateway_ip}}
+    taken = {
+        "floatingip": {"floating_network_id": topo.ext_net["id"], "floating_ip_address": gateway_ip}
+    }
     error(api.admin.post("/floatingips", json=taken), 409, "IpAddressAlreadyAllocated")
-    outside = {"floatingip": {"floating_network_id": topo.ext_net["id"], "floating_ip_address": "192.0.2.1"}}
+    outside = {
+        "floatingip": {
+            "floating_network_id": topo.ext_net["id"],
+            "floating_ip_address": "192.0.2.1",
+        }
+    }
     error(api.admin.post("/floatingips", json=outside), 400, "InvalidIpForNetwork")
 
 
 def test_exhausted_external_subnet(api: Api) -> None:
-    ext = external_network(api, "10.11.0.0/29", allocation_pools=[{"start": "10.11.0.2", "end": "10.11.0.4"}])
+    ext = external_network(
+        api, "10.11.0.0/29", allocation_pools=[{"start": "10.11.0.2", "end": "10.11.0.4"}]
+    )
     for _ in range(3):
         api.demo.create("floatingips", floating_network_id=ext[0]["id"])
-    exhausted = api.demo.post("/floatingips", json={"floatingip": {"floating_network_id": ext[0]["id"]}})
+    exhausted = api.demo.post(
+        "/floatingips", json={"floatingip": {"floating_network_id": ext[0]["id"]}}
+    )
     error(exhausted, 409, "IpAddressGenerationFailure")
     # A second subnet gives room again; an IPv6-only external network has none for floating IPs.
-    api.admin.create("subnets", network_id=ext[0]["id"], cidr="10.11.1.0/29", ip_version=4, enable_dhcp=False)
-    assert api.demo.create("floatingips", floating_network_id=ext[0]["id"])["floating_ip_address"].startswith("10.11.1.")
+    api.admin.create(
+        "subnets", network_id=ext[0]["id"], cidr="10.11.1.0/29", ip_version=4, enable_dhcp=False
+    )
+    assert api.demo.create("floatingips", floating_network_id=ext[0]["id"])[
+        "floating_ip_address"
+    ].startswith("10.11.1.")
     v6 = api.admin.create("networks", name="ext6", **{"router:external": True})
-    api.admin.create("subnets", network_id=v6["id"], cidr="fd00:99::/64", ip_version=6, enable_dhcp=False)
-    error(api.demo.post("/floatingips", json={"floatingip": {"floating_network_id": v6["id"]}}),
-          400, "ExternalIpAddressExhausted")
+    api.admin.create(
+        "subnets", network_id=v6["id"], cidr="fd00:99::/64", ip_version=6, enable_dhcp=False
+    )
+    error(
+        api.demo.post("/floatingips", json={"floatingip": {"floating_network_id": v6["id"]}}),
+        400,
+        "ExternalIpAddressExhausted",
+    )
 
 
 def test_network_must_be_external(api: Api) -> None:
     net, _ = private_subnet(api.demo, "10.12.0.0/24")
     body = {"floatingip": {"floating_network_id": net["id"]}}
-    assert "not a valid external network" in error(api.demo.post("/floatingips", json=body), 400, "BadRequest")
+    assert "not a valid external network" in error(
+        api.demo.post("/floatingips", json=body), 400, "BadRequest"
+    )
     missing = {"floatingip": {"floating_network_id": "8d2b1c7e-0000-4000-8000-000000000000"}}
     error(api.demo.post("/floatingips", json=missing), 404, "NetworkNotFound")
     error(api.demo.post("/floatingips", json={"floatingip": {}}), 400, "BadRequest")
@@ -151,18 +214,27 @@ def test_one_floating_ip_per_fixed_ip(api: Api, topo: Topology) -> None:
 
 def test_fixed_ip_address_choice(api: Api, topo: Topology) -> None:
     subnet_id = topo.subnet["id"]
-    two = api.demo.create("ports", network_id=topo.net["id"],
-                          fixed_ips=[{"subnet_id": subnet_id, "ip_address": "172.16.101.50"},
-                                     {"subnet_id": subnet_id, "ip_address": "172.16.101.51"}])
+    two = api.demo.create(
+        "ports",
+        network_id=topo.net["id"],
+        fixed_ips=[
+            {"subnet_id": subnet_id, "ip_address": "172.16.101.50"},
+            {"subnet_id": subnet_id, "ip_address": "172.16.101.51"},
+        ],
+    )
     fip = allocate(api, topo)
     assert "multiple fixed IPv4" in error(associate(api, fip["id"], two["id"]), 400, "BadRequest")
     error(associate(api, fip["id"], two["id"], fixed_ip_address="172.16.101.99"), 400, "BadRequest")
-    chosen = associate(api, fip["id"], two["id"], fixed_ip_address="172.16.101.51").json()["floatingip"]
+    chosen = associate(api, fip["id"], two["id"], fixed_ip_address="172.16.101.51").json()[
+        "floatingip"
+    ]
     assert chosen["fixed_ip_address"] == "172.16.101.51"
     # Each fixed IP of a port may have its own floating IP.
     other = allocate(api, topo, port_id=two["id"], fixed_ip_address="172.16.101.50")
     assert other["fixed_ip_address"] == "172.16.101.50"
-    no_port = api.demo.put(f"/floatingips/{fip['id']}", json={"floatingip": {"fixed_ip_address": "172.16.101.51"}})
+    no_port = api.demo.put(
+        f"/floatingips/{fip['id']}", json={"floatingip": {"fixed_ip_address": "172.16.101.51"}}
+    )
     error(no_port, 400, "BadRequest")
 
 
@@ -170,10 +242,17 @@ def test_cannot_use_another_projects_port(api: Api, topo: Topology) -> None:
     """demo2 routes its own subnet to ext_net; demo's port is still out of its reach."""
     routed_topology(api, api.demo2, "10.40.0.0/24", ext=(topo.ext_net, topo.ext_subnet))
     fip2 = api.demo2.create("floatingips", floating_network_id=topo.ext_net["id"])
-    error(api.demo2.put(f"/floatingips/{fip2['id']}", json={"floatingip": {"port_id": topo.port["id"]}}),
-          404, "PortNotFound")
+    error(
+        api.demo2.put(
+            f"/floatingips/{fip2['id']}", json={"floatingip": {"port_id": topo.port["id"]}}
+        ),
+        404,
+        "PortNotFound",
+    )
     # A port on demo's network that demo2 owns is visible to demo, but not demo's to associate.
-    shared_port = api.admin.create("ports", network_id=topo.net["id"], project_id=api.demo2.project_id)
+    shared_port = api.admin.create(
+        "ports", network_id=topo.net["id"], project_id=api.demo2.project_id
+    )
     fip = allocate(api, topo)
     error(associate(api, fip["id"], shared_port["id"]), 400, "BadRequest")
 
@@ -181,14 +260,20 @@ def test_cannot_use_another_projects_port(api: Api, topo: Topology) -> None:
 def test_floating_ips_are_private_to_their_project(api: Api, topo: Topology) -> None:
     fip = allocate(api, topo)
     error(api.demo2.get(f"/floatingips/{fip['id']}"), 404, "FloatingIPNotFound")
-    error(api.demo2.put(f"/floatingips/{fip['id']}", json={"floatingip": {"port_id": None}}), 404, "FloatingIPNotFound")
+    error(
+        api.demo2.put(f"/floatingips/{fip['id']}", json={"floatingip": {"port_id": None}}),
+        404,
+        "FloatingIPNotFound",
+    )
     error(api.demo2.delete(f"/floatingips/{fip['id']}"), 404, "FloatingIPNotFound")
     assert api.demo2.get("/floatingips").json()["floatingips"] == []
     assert [f["id"] for f in api.admin.get("/floatingips").json()["floatingips"]] == [fip["id"]]
 
 
 def test_delete_releases_address(api: Api) -> None:
-    ext = external_network(api, "10.14.0.0/29", allocation_pools=[{"start": "10.14.0.2", "end": "10.14.0.2"}])
+    ext = external_network(
+        api, "10.14.0.0/29", allocation_pools=[{"start": "10.14.0.2", "end": "10.14.0.2"}]
+    )
     fip = api.demo.create("floatingips", floating_network_id=ext[0]["id"])
     assert api.demo.delete(f"/floatingips/{fip['id']}").status_code == 204
     assert api.admin.get("/ports", params={"device_id": fip["id"]}).json()["ports"] == []
@@ -200,7 +285,9 @@ def test_deleting_the_fixed_port_disassociates(api: Api, topo: Topology) -> None
     fip = allocate(api, topo, port_id=topo.port["id"])
     assert api.demo.delete(f"/ports/{topo.port['id']}").status_code == 204
     body = api.demo.get(f"/floatingips/{fip['id']}").json()["floatingip"]
-    assert body["port_id"] is None and body["fixed_ip_address"] is None and body["router_id"] is None
+    assert (
+        body["port_id"] is None and body["fixed_ip_address"] is None and body["router_id"] is None
+    )
 
 
 def test_router_keeps_interfaces_used_by_floating_ips(api: Api, topo: Topology) -> None:
@@ -209,7 +296,10 @@ def test_router_keeps_interfaces_used_by_floating_ips(api: Api, topo: Topology) 
     error(blocked, 409, "RouterInterfaceInUseByFloatingIP")
     error(api.demo.delete(f"/routers/{topo.router['id']}"), 409, "RouterInUse")
     associate(api, fip["id"], None)
-    assert remove_interface(api.demo, topo.router["id"], subnet_id=topo.subnet["id"]).status_code == 200
+    assert (
+        remove_interface(api.demo, topo.router["id"], subnet_id=topo.subnet["id"]).status_code
+        == 200
+    )
 
 
 def test_list_filters(api: Api, topo: Topology) -> None:
@@ -226,7 +316,9 @@ def test_list_filters(api: Api, topo: Topology) -> None:
     assert sorted(ids(floating_network_id=topo.ext_net["id"])) == sorted([bound["id"], free["id"]])
     assert sorted(ids(status="DOWN")) == sorted([bound["id"], free["id"]])
     assert ids(status="ACTIVE") == []
-    fields = api.demo.get("/floatingips", params={"fields": "floating_ip_address"}).json()["floatingips"]
+    fields = api.demo.get("/floatingips", params={"fields": "floating_ip_address"}).json()[
+        "floatingips"
+    ]
     assert all(set(f) == {"floating_ip_address"} for f in fields)
 
 

@@ -657,7 +657,9 @@ def test_users_change_their_own_password(cloud: Cloud) -> None:
     # The tokens issued with the old password went with it (as in Keystone); others' did not.
     admin = cloud.headers()
     for token, status in ((demo["X-Auth-Token"], 404), (admin["X-Auth-Token"], 200)):
-        checked = cloud.client.get("/identity/v3/auth/tokens", headers={**admin, "X-Subject-Token": token})
+        checked = cloud.client.get(
+            "/identity/v3/auth/tokens", headers={**admin, "X-Subject-Token": token}
+        )
         assert checked.status_code == status, checked.text
     assert cloud.client.get("/identity/v3/projects", headers=demo).status_code == 401
 

@@ -16,14 +16,22 @@ def ids(api: Api, *filters: str, **params: Any) -> list[str]:
 
 def test_substring_alone_and_with_other_keys(api: Api) -> None:
     net = api.demo.create("networks", name="net")
-    v4 = api.demo.create("subnets", network_id=net["id"], cidr="10.7.0.0/24", ip_version=4,
-                         enable_dhcp=False)
-    v6 = api.demo.create("subnets", network_id=net["id"], cidr="fd00:7::/64", ip_version=6,
-                         enable_dhcp=False)
-    first = api.demo.create("ports", network_id=net["id"], fixed_ips=[
-        {"ip_address": "10.7.0.15"}, {"ip_address": "fd00:7::15"}])
-    second = api.demo.create("ports", network_id=net["id"], fixed_ips=[
-        {"ip_address": "10.7.0.25"}, {"ip_address": "fd00:7::25"}])
+    v4 = api.demo.create(
+        "subnets", network_id=net["id"], cidr="10.7.0.0/24", ip_version=4, enable_dhcp=False
+    )
+    v6 = api.demo.create(
+        "subnets", network_id=net["id"], cidr="fd00:7::/64", ip_version=6, enable_dhcp=False
+    )
+    first = api.demo.create(
+        "ports",
+        network_id=net["id"],
+        fixed_ips=[{"ip_address": "10.7.0.15"}, {"ip_address": "fd00:7::15"}],
+    )
+    second = api.demo.create(
+        "ports",
+        network_id=net["id"],
+        fixed_ips=[{"ip_address": "10.7.0.25"}, {"ip_address": "fd00:7::25"}],
+    )
     both = sorted([first["id"], second["id"]])
 
     assert ids(api, "ip_address_substr=10.7.0.1") == [first["id"]]
@@ -38,7 +46,8 @@ def test_substring_alone_and_with_other_keys(api: Api) -> None:
     assert ids(api, f"subnet_id={v6['id']}", "ip_address=10.7.0.25") == [second["id"]]
     assert ids(api, "ip_address_substr=%") == []  # no wildcards of SQL
     assert ids(api, "ip_address_substr=10.7.0.", limit=1) == [min(both)]
-    error(api.demo.get("/ports", params={"fixed_ips": "ip_address_prefix=10."}), 400,
-          "HTTPBadRequest")
+    error(
+        api.demo.get("/ports", params={"fixed_ips": "ip_address_prefix=10."}), 400, "HTTPBadRequest"
+    )
     aliases = {e["alias"] for e in api.demo.get("/extensions").json()["extensions"]}
     assert "ip-substring-filtering" in aliases

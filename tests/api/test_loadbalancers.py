@@ -24,7 +24,9 @@ def octavia(client: ApiClient) -> ApiClient:
 def expect_fault(response: httpx.Response, status: int, text: str = "") -> str:
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"faultcode", "faultstring", "debuginfo"} and body["debuginfo"] is None, body
+    assert set(body) == {"faultcode", "faultstring", "debuginfo"} and body["debuginfo"] is None, (
+        body
+    )
     assert text in body["faultstring"], body
     return body["faultstring"]
 
@@ -34,16 +36,32 @@ def created(response: httpx.Response, member: str) -> dict[str, Any]:
     return response.json()[member]
 
 
-def realize(api: Api, members: dict[str, str] | None = None, host: str = "lbhost",
-            listeners: dict[str, dict[str, Any]] | None = None) -> None:
+def realize(
+    api: Api,
+    members: dict[str, str] | None = None,
+    host: str = "lbhost",
+    listeners: dict[str, dict[str, Any]] | None = None,
+) -> None:
     """Report every load balancer as running its current tree, as the hosting agent would,
     with `members`' health and `listeners`' counters as haproxy would show them."""
-    snapshot = api.admin.http.get("/internal/v1/snapshot", headers={"X-Auth-Token": api.admin.token}).json()
-    report = {"revision": snapshot["revision"], "loadbalancers": {
-        lb["id"]: {"revision": lb["revision"], "members": members or {}, "listeners": listeners or {}}
-        for lb in snapshot["loadbalancers"] if lb["provisioning_status"] != "PENDING_DELETE"}}
-    response = api.admin.http.post(f"/internal/v1/agents/{host}/report", json=report,
-                                   headers={"X-Auth-Token": api.admin.token})
+    snapshot = api.admin.http.get(
+        "/internal/v1/snapshot", headers={"X-Auth-Token": api.admin.token}
+    ).json()
+    report = {
+        "revision": snapshot["revision"],
+        "loadbalancers": {
+            lb["id"]: {
+                "revision": lb["revision"],
+                "members": members or {},
+                "listeners": listeners or {},
+            }
+            for lb in snapshot["loadbalancers"]
+            if lb["provisioning_status"] != "PENDING_DELETE"
+        },
+    }
+    response = api.admin.http.post(
+        f"/internal/v1/agents/{host}/report", json=report, headers={"X-Auth-Token": api.admin.token}
+    )
     assert response.status_code == 204, response.text
 
 
@@ -54,8 +72,13 @@ def subnet(api: Api) -> dict[str, Any]:
 
 
 def make_lb(api: Api, subnet: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    lb = created(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {
-        "name": "lb1", "vip_subnet_id": subnet["id"], **extra}}), "loadbalancer")
+    lb = created(
+        octavia(api.demo).post(
+            "/loadbalancers",
+            json={"loadbalancer": {"name": "lb1", "vip_subnet_id": subnet["id"], **extra}},
+        ),
+        "loadbalancer",
+    )
     realize(api)
     return lb
 
@@ -65,13 +88,28 @@ def test_versions_and_root(api: Api) -> None:
     assert [v["status"] for v in versions][-1] == "CURRENT" and versions[0]["id"] == "v2.0"
     lbs = octavia(api.demo).get("/loadbalancers")
     assert lbs.status_code == 200 and lbs.json() == {"loadbalancers": [], "loadbalancers_links": []}
-    assert api.demo.http.get("/load-balancer/v2.0/lbaas/providers",
-                             headers={"X-Auth-Token": api.demo.token}).json()["providers"][0]["name"] == "amphora"
+    assert (
+        api.demo.http.get(
+            "/load-balancer/v2.0/lbaas/providers", headers={"X-Auth-Token": api.demo.token}
+        ).json()["providers"][0]["name"]
+        == "amphora"
+    )
 
 
 def test_create_vip_port_and_realization(api: Api, subnet: dict[str, Any]) -> None:
-    lb = created(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {
-        "name": "web", "vip_subnet_id": subnet["id"], "vip_address": "10.20.0.50"}}), "loadbalancer")
+    lb = created(
+        octavia(api.demo).post(
+            "/loadbalancers",
+            json={
+                "loadbalancer": {
+                    "name": "web",
+                    "vip_subnet_id": subnet["id"],
+                    "vip_address": "10.20.0.50",
+                }
+            },
+        ),
+        "loadbalancer",
+    )
     assert (lb["provisioning_status"], lb["operating_status"]) == ("PENDING_CREATE", "OFFLINE")
     assert lb["vip_address"] == "10.20.0.50" and lb["vip_network_id"] == subnet["network_id"]
     port = api.demo.get(f"/ports/{lb['vip_port_id']}").json()["port"]
@@ -80,67 +118,167 @@ def test_create_vip_port_and_realization(api: Api, subnet: dict[str, Any]) -> No
     realize(api)
     lb = octavia(api.demo).get(f"/loadbalancers/{lb['id']}").json()["loadbalancer"]
     assert (lb["provisioning_status"], lb["operating_status"]) == ("ACTIVE", "ONLINE")
-    assert api.admin.get(f"/ports/{lb['vip_port_id']}").json()["port"]["binding:host_id"] == "lbhost"
-    taken = octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {
-        "vip_subnet_id": subnet["id"], "vip_address": "10.20.0.50"}})
+    assert (
+        api.admin.get(f"/ports/{lb['vip_port_id']}").json()["port"]["binding:host_id"] == "lbhost"
+    )
+    taken = octavia(api.demo).post(
+        "/loadbalancers",
+        json={"loadbalancer": {"vip_subnet_id": subnet["id"], "vip_address": "10.20.0.50"}},
+    )
     expect_fault(taken, 409, "10.20.0.50")
-    by_network = created(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {
-        "vip_network_id": subnet["network_id"]}}), "loadbalancer")
+    by_network = created(
+        octavia(api.demo).post(
+            "/loadbalancers", json={"loadbalancer": {"vip_network_id": subnet["network_id"]}}
+        ),
+        "loadbalancer",
+    )
     assert by_network["vip_subnet_id"] == subnet["id"]
-    expect_fault(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {"name": "x"}}), 400, "VIP")
-    own = api.demo.create("ports", network_id=subnet["network_id"], fixed_ips=[{"ip_address": "10.20.0.60"}])
-    on_port = created(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {
-        "vip_port_id": own["id"]}}), "loadbalancer")
+    expect_fault(
+        octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {"name": "x"}}), 400, "VIP"
+    )
+    own = api.demo.create(
+        "ports", network_id=subnet["network_id"], fixed_ips=[{"ip_address": "10.20.0.60"}]
+    )
+    on_port = created(
+        octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {"vip_port_id": own["id"]}}),
+        "loadbalancer",
+    )
     assert (on_port["vip_address"], on_port["vip_port_id"]) == ("10.20.0.60", own["id"])
     assert api.demo.get(f"/ports/{own['id']}").json()["port"]["device_owner"] == "Octavia"
-    expect_fault(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {"vip_port_id": own["id"]}}),
-                 409, "in use")
+    expect_fault(
+        octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {"vip_port_id": own["id"]}}),
+        409,
+        "in use",
+    )
 
 
 def test_tree_statuses_immutability_and_cascade(api: Api, subnet: dict[str, Any]) -> None:
     client = octavia(api.demo)
     lb = make_lb(api, subnet)
-    listener = created(client.post("/listeners", json={"listener": {
-        "loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80, "connection_limit": 100}}), "listener")
+    listener = created(
+        client.post(
+            "/listeners",
+            json={
+                "listener": {
+                    "loadbalancer_id": lb["id"],
+                    "protocol": "HTTP",
+                    "protocol_port": 80,
+                    "connection_limit": 100,
+                }
+            },
+        ),
+        "listener",
+    )
     assert listener["provisioning_status"] == "PENDING_CREATE"
-    assert client.get(f"/loadbalancers/{lb['id']}").json()["loadbalancer"]["provisioning_status"] == "PENDING_UPDATE"
+    assert (
+        client.get(f"/loadbalancers/{lb['id']}").json()["loadbalancer"]["provisioning_status"]
+        == "PENDING_UPDATE"
+    )
     # Immutable while an earlier change is in flight: Octavia's 409.
-    busy = client.post("/pools", json={"pool": {"listener_id": listener["id"], "protocol": "HTTP",
-                                                "lb_algorithm": "ROUND_ROBIN"}})
+    busy = client.post(
+        "/pools",
+        json={
+            "pool": {
+                "listener_id": listener["id"],
+                "protocol": "HTTP",
+                "lb_algorithm": "ROUND_ROBIN",
+            }
+        },
+    )
     assert busy.headers["Retry-After"] == "1"
     expect_fault(busy, 409, f"Load Balancer {lb['id']} is immutable and cannot be updated.")
-    expect_fault(client.put(f"/listeners/{listener['id']}", json={"listener": {"name": "n"}}), 409, "immutable")
+    expect_fault(
+        client.put(f"/listeners/{listener['id']}", json={"listener": {"name": "n"}}),
+        409,
+        "immutable",
+    )
     realize(api)
-    assert client.get(f"/listeners/{listener['id']}").json()["listener"]["provisioning_status"] == "ACTIVE"
-    pool = created(client.post("/pools", json={"pool": {
-        "listener_id": listener["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "name": "web servers",
-        "session_persistence": {"type": "SOURCE_IP"}}}), "pool")
+    assert (
+        client.get(f"/listeners/{listener['id']}").json()["listener"]["provisioning_status"]
+        == "ACTIVE"
+    )
+    pool = created(
+        client.post(
+            "/pools",
+            json={
+                "pool": {
+                    "listener_id": listener["id"],
+                    "protocol": "HTTP",
+                    "lb_algorithm": "ROUND_ROBIN",
+                    "name": "web servers",
+                    "session_persistence": {"type": "SOURCE_IP"},
+                }
+            },
+        ),
+        "pool",
+    )
     realize(api)
-    assert client.get(f"/listeners/{listener['id']}").json()["listener"]["default_pool_id"] == pool["id"]
+    assert (
+        client.get(f"/listeners/{listener['id']}").json()["listener"]["default_pool_id"]
+        == pool["id"]
+    )
     ids = []
     for address in ("10.20.0.11", "10.20.0.12"):
-        member = created(client.post(f"/pools/{pool['id']}/members", json={"member": {
-            "address": address, "protocol_port": 8000, "subnet_id": subnet["id"], "weight": 2}}), "member")
+        member = created(
+            client.post(
+                f"/pools/{pool['id']}/members",
+                json={
+                    "member": {
+                        "address": address,
+                        "protocol_port": 8000,
+                        "subnet_id": subnet["id"],
+                        "weight": 2,
+                    }
+                },
+            ),
+            "member",
+        )
         assert member["operating_status"] == "NO_MONITOR"
         ids.append(member["id"])
         realize(api)
-    monitor = created(client.post("/healthmonitors", json={"healthmonitor": {
-        "pool_id": pool["id"], "type": "HTTP", "delay": 1, "timeout": 1, "max_retries": 2}}), "healthmonitor")
-    assert (monitor["url_path"], monitor["expected_codes"], monitor["max_retries_down"]) == ("/", "200", 3)
+    monitor = created(
+        client.post(
+            "/healthmonitors",
+            json={
+                "healthmonitor": {
+                    "pool_id": pool["id"],
+                    "type": "HTTP",
+                    "delay": 1,
+                    "timeout": 1,
+                    "max_retries": 2,
+                }
+            },
+        ),
+        "healthmonitor",
+    )
+    assert (monitor["url_path"], monitor["expected_codes"], monitor["max_retries_down"]) == (
+        "/",
+        "200",
+        3,
+    )
     realize(api, {ids[0]: "UP", ids[1]: "DOWN"})
     members = {m["id"]: m for m in client.get(f"/pools/{pool['id']}/members").json()["members"]}
-    assert members[ids[0]]["operating_status"] == "ONLINE" and members[ids[1]]["operating_status"] == "ERROR"
+    assert (
+        members[ids[0]]["operating_status"] == "ONLINE"
+        and members[ids[1]]["operating_status"] == "ERROR"
+    )
     status = client.get(f"/loadbalancers/{lb['id']}/status").json()["statuses"]["loadbalancer"]
     assert status["operating_status"] == "DEGRADED"
     tree_pool = status["listeners"][0]["pools"][0]
-    assert tree_pool["operating_status"] == "DEGRADED" and tree_pool["health_monitor"]["type"] == "HTTP"
+    assert (
+        tree_pool["operating_status"] == "DEGRADED"
+        and tree_pool["health_monitor"]["type"] == "HTTP"
+    )
     assert {m["address"] for m in tree_pool["members"]} == {"10.20.0.11", "10.20.0.12"}
     realize(api, {ids[0]: "DOWN", ids[1]: "DOWN"})
     assert client.get(f"/pools/{pool['id']}").json()["pool"]["operating_status"] == "ERROR"
 
     # A member update goes PENDING_UPDATE, then ACTIVE; a delete leaves it PENDING_DELETE until realized.
     client.put(f"/pools/{pool['id']}/members/{ids[0]}", json={"member": {"weight": 5}})
-    assert client.get(f"/pools/{pool['id']}/members/{ids[0]}").json()["member"]["provisioning_status"] == "PENDING_UPDATE"
+    assert (
+        client.get(f"/pools/{pool['id']}/members/{ids[0]}").json()["member"]["provisioning_status"]
+        == "PENDING_UPDATE"
+    )
     realize(api)
     assert client.delete(f"/pools/{pool['id']}/members/{ids[1]}").status_code == 204
     gone = client.get(f"/pools/{pool['id']}/members/{ids[1]}").json()["member"]
@@ -150,8 +288,13 @@ def test_tree_statuses_immutability_and_cascade(api: Api, subnet: dict[str, Any]
 
     expect_fault(client.delete(f"/loadbalancers/{lb['id']}"), 400, "it has children")
     assert client.delete(f"/loadbalancers/{lb['id']}?cascade=true").status_code == 204
-    assert client.get(f"/loadbalancers/{lb['id']}").json()["loadbalancer"]["provisioning_status"] == "PENDING_DELETE"
-    assert client.get(f"/pools/{pool['id']}").json()["pool"]["provisioning_status"] == "PENDING_DELETE"
+    assert (
+        client.get(f"/loadbalancers/{lb['id']}").json()["loadbalancer"]["provisioning_status"]
+        == "PENDING_DELETE"
+    )
+    assert (
+        client.get(f"/pools/{pool['id']}").json()["pool"]["provisioning_status"] == "PENDING_DELETE"
+    )
     realize(api)  # the host no longer reports it: it is gone, with its VIP port
     expect_fault(client.get(f"/loadbalancers/{lb['id']}"), 404, "not found")
     assert api.demo.get(f"/ports/{lb['vip_port_id']}").status_code == 404
@@ -162,36 +305,121 @@ def test_validation_errors(api: Api, subnet: dict[str, Any]) -> None:
     client = octavia(api.demo)
     lb = make_lb(api, subnet)
     listener = {"loadbalancer_id": lb["id"], "protocol": "HTTP"}
-    expect_fault(client.post("/listeners", json={"listener": {**listener, "protocol_port": 70000}}),
-                 400, "protocol_port")
-    expect_fault(client.post("/listeners", json={"listener": {**listener, "protocol_port": 0}}), 400, "protocol_port")
-    expect_fault(client.post("/listeners", json={"listener": {**listener, "protocol": "SCTP", "protocol_port": 80}}),
-                 400, "protocol")
-    expect_fault(client.post("/listeners", json={"listener": {"protocol": "HTTP", "protocol_port": 80}}),
-                 400, "loadbalancer_id")
-    expect_fault(client.post("/pools", json={"pool": {"loadbalancer_id": lb["id"], "protocol": "HTTP",
-                                                      "lb_algorithm": "RANDOM"}}), 400, "lb_algorithm")
-    created(client.post("/listeners", json={"listener": {**listener, "protocol_port": 80}}), "listener")
+    expect_fault(
+        client.post("/listeners", json={"listener": {**listener, "protocol_port": 70000}}),
+        400,
+        "protocol_port",
+    )
+    expect_fault(
+        client.post("/listeners", json={"listener": {**listener, "protocol_port": 0}}),
+        400,
+        "protocol_port",
+    )
+    expect_fault(
+        client.post(
+            "/listeners", json={"listener": {**listener, "protocol": "SCTP", "protocol_port": 80}}
+        ),
+        400,
+        "protocol",
+    )
+    expect_fault(
+        client.post("/listeners", json={"listener": {"protocol": "HTTP", "protocol_port": 80}}),
+        400,
+        "loadbalancer_id",
+    )
+    expect_fault(
+        client.post(
+            "/pools",
+            json={
+                "pool": {"loadbalancer_id": lb["id"], "protocol": "HTTP", "lb_algorithm": "RANDOM"}
+            },
+        ),
+        400,
+        "lb_algorithm",
+    )
+    created(
+        client.post("/listeners", json={"listener": {**listener, "protocol_port": 80}}), "listener"
+    )
     realize(api)
-    expect_fault(client.post("/listeners", json={"listener": {**listener, "protocol_port": 80}}), 409, "already using")
-    pool = created(client.post("/pools", json={"pool": {"loadbalancer_id": lb["id"], "protocol": "TCP",
-                                                        "lb_algorithm": "LEAST_CONNECTIONS"}}), "pool")
+    expect_fault(
+        client.post("/listeners", json={"listener": {**listener, "protocol_port": 80}}),
+        409,
+        "already using",
+    )
+    pool = created(
+        client.post(
+            "/pools",
+            json={
+                "pool": {
+                    "loadbalancer_id": lb["id"],
+                    "protocol": "TCP",
+                    "lb_algorithm": "LEAST_CONNECTIONS",
+                }
+            },
+        ),
+        "pool",
+    )
     realize(api)
     # A member on a subnet the VIP cannot reach without a router is accepted, as Octavia does.
     net2 = api.demo.create("networks", name="far")
     far = api.demo.create("subnets", network_id=net2["id"], cidr="10.30.0.0/24", ip_version=4)
-    created(client.post(f"/pools/{pool['id']}/members", json={"member": {
-        "address": "10.30.0.5", "protocol_port": 80, "subnet_id": far["id"]}}), "member")
+    created(
+        client.post(
+            f"/pools/{pool['id']}/members",
+            json={"member": {"address": "10.30.0.5", "protocol_port": 80, "subnet_id": far["id"]}},
+        ),
+        "member",
+    )
     realize(api)
-    expect_fault(client.post(f"/pools/{pool['id']}/members", json={"member": {
-        "address": "10.30.0.5", "protocol_port": 80}}), 409, "already using")
-    expect_fault(client.post(f"/pools/{pool['id']}/members", json={"member": {
-        "address": "10.30.0.6", "protocol_port": 80, "weight": 300}}), 400, "weight")
-    expect_fault(client.post("/healthmonitors", json={"healthmonitor": {
-        "pool_id": pool["id"], "type": "TCP", "delay": 1, "timeout": 1, "max_retries": 11}}), 400, "max_retries")
-    expect_fault(client.post("/healthmonitors", json={"healthmonitor": {
-        "pool_id": pool["id"], "type": "TCP", "delay": 1, "timeout": 1, "max_retries": 3, "url_path": "/x"}}),
-        400, "not valid")
+    expect_fault(
+        client.post(
+            f"/pools/{pool['id']}/members",
+            json={"member": {"address": "10.30.0.5", "protocol_port": 80}},
+        ),
+        409,
+        "already using",
+    )
+    expect_fault(
+        client.post(
+            f"/pools/{pool['id']}/members",
+            json={"member": {"address": "10.30.0.6", "protocol_port": 80, "weight": 300}},
+        ),
+        400,
+        "weight",
+    )
+    expect_fault(
+        client.post(
+            "/healthmonitors",
+            json={
+                "healthmonitor": {
+                    "pool_id": pool["id"],
+                    "type": "TCP",
+                    "delay": 1,
+                    "timeout": 1,
+                    "max_retries": 11,
+                }
+            },
+        ),
+        400,
+        "max_retries",
+    )
+    expect_fault(
+        client.post(
+            "/healthmonitors",
+            json={
+                "healthmonitor": {
+                    "pool_id": pool["id"],
+                    "type": "TCP",
+                    "delay": 1,
+                    "timeout": 1,
+                    "max_retries": 3,
+                    "url_path": "/x",
+                }
+            },
+        ),
+        400,
+        "not valid",
+    )
     expect_fault(client.get("/pools/00000000-0000-0000-0000-000000000000"), 404, "Pool")
 
 
@@ -199,25 +427,49 @@ def test_project_isolation_and_quotas(api: Api, subnet: dict[str, Any]) -> None:
     lb = make_lb(api, subnet)
     other = octavia(api.demo2)
     expect_fault(other.get(f"/loadbalancers/{lb['id']}"), 404, "not found")
-    expect_fault(other.put(f"/loadbalancers/{lb['id']}", json={"loadbalancer": {"name": "x"}}), 404, "not found")
+    expect_fault(
+        other.put(f"/loadbalancers/{lb['id']}", json={"loadbalancer": {"name": "x"}}),
+        404,
+        "not found",
+    )
     expect_fault(other.delete(f"/loadbalancers/{lb['id']}"), 404, "not found")
     assert other.get("/loadbalancers").json()["loadbalancers"] == []
     # Another project's subnet cannot carry a VIP.
-    expect_fault(other.post("/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}), 400,
-                 subnet["id"])
+    expect_fault(
+        other.post("/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}),
+        400,
+        subnet["id"],
+    )
     assert len(octavia(api.admin).get("/loadbalancers").json()["loadbalancers"]) == 1
 
     admin = octavia(api.admin)
     assert admin.get("/quotas/defaults").json()["quota"]["load_balancer"] == -1
-    expect_fault(octavia(api.demo).put(f"/quotas/{api.demo.project_id}", json={"quota": {"load_balancer": 1}}), 403)
+    expect_fault(
+        octavia(api.demo).put(
+            f"/quotas/{api.demo.project_id}", json={"quota": {"load_balancer": 1}}
+        ),
+        403,
+    )
     response = admin.put(f"/quotas/{api.demo.project_id}", json={"quota": {"load_balancer": 1}})
     assert response.status_code == 202 and response.json()["quota"]["load_balancer"] == 1
-    assert octavia(api.demo).get(f"/quotas/{api.demo.project_id}").json()["quota"]["load_balancer"] == 1
-    expect_fault(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}),
-                 403, "Quota has been met")
+    assert (
+        octavia(api.demo).get(f"/quotas/{api.demo.project_id}").json()["quota"]["load_balancer"]
+        == 1
+    )
+    expect_fault(
+        octavia(api.demo).post(
+            "/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}
+        ),
+        403,
+        "Quota has been met",
+    )
     assert admin.delete(f"/quotas/{api.demo.project_id}").status_code == 204
-    created(octavia(api.demo).post("/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}),
-            "loadbalancer")
+    created(
+        octavia(api.demo).post(
+            "/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}
+        ),
+        "loadbalancer",
+    )
 
 
 def test_l7_policies_order_actions_and_rules(api: Api, subnet: dict[str, Any]) -> None:
@@ -237,29 +489,77 @@ def test_l7_policies_order_actions_and_rules(api: Api, subnet: dict[str, Any]) -
         return item
 
     def order() -> list[tuple[int, str]]:
-        return sorted((p["position"], p["name"]) for p in client.get("/l7policies").json()["l7policies"])
+        return sorted(
+            (p["position"], p["name"]) for p in client.get("/l7policies").json()["l7policies"]
+        )
 
-    http = make("/listeners", "listener", loadbalancer_id=lb["id"], protocol="HTTP", protocol_port=80)
+    http = make(
+        "/listeners", "listener", loadbalancer_id=lb["id"], protocol="HTTP", protocol_port=80
+    )
     tcp = make("/listeners", "listener", loadbalancer_id=lb["id"], protocol="TCP", protocol_port=81)
-    images = make("/pools", "pool", loadbalancer_id=lb["id"], protocol="HTTP", lb_algorithm="ROUND_ROBIN")
+    images = make(
+        "/pools", "pool", loadbalancer_id=lb["id"], protocol="HTTP", lb_algorithm="ROUND_ROBIN"
+    )
     policy = {"listener_id": http["id"]}
-    expect_fault(client.post("/l7policies", json={"l7policy": {"listener_id": tcp["id"], "action": "REJECT"}}),
-                 400, "L7 policies need an HTTP listener")
-    expect_fault(client.post("/l7policies", json={"l7policy": {**policy, "action": "REDIRECT_TO_POOL"}}), 400,
-                 "An L7 policy with action REDIRECT_TO_POOL needs redirect_pool_id.")
-    expect_fault(client.post("/l7policies", json={"l7policy": {**policy, "action": "REDIRECT_TO_URL",
-                                                              "redirect_url": "example.com"}}), 400, "redirect_url")
-    expect_fault(client.post("/l7policies", json={"l7policy": {**policy, "action": "DROP"}}), 400, "DROP")
-    expect_fault(client.post("/l7policies", json={"l7policy": {**policy, "action": "REJECT", "position": 0}}), 400,
-                 "position")
+    expect_fault(
+        client.post(
+            "/l7policies", json={"l7policy": {"listener_id": tcp["id"], "action": "REJECT"}}
+        ),
+        400,
+        "L7 policies need an HTTP listener",
+    )
+    expect_fault(
+        client.post("/l7policies", json={"l7policy": {**policy, "action": "REDIRECT_TO_POOL"}}),
+        400,
+        "An L7 policy with action REDIRECT_TO_POOL needs redirect_pool_id.",
+    )
+    expect_fault(
+        client.post(
+            "/l7policies",
+            json={
+                "l7policy": {**policy, "action": "REDIRECT_TO_URL", "redirect_url": "example.com"}
+            },
+        ),
+        400,
+        "redirect_url",
+    )
+    expect_fault(
+        client.post("/l7policies", json={"l7policy": {**policy, "action": "DROP"}}), 400, "DROP"
+    )
+    expect_fault(
+        client.post(
+            "/l7policies", json={"l7policy": {**policy, "action": "REJECT", "position": 0}}
+        ),
+        400,
+        "position",
+    )
 
-    to_pool = make("/l7policies", "l7policy", **policy, name="a", action="REDIRECT_TO_POOL",
-                   redirect_pool_id=images["id"], redirect_url="https://ignored.example")
-    assert (to_pool["position"], to_pool["redirect_url"], to_pool["redirect_http_code"]) == (1, None, None)
+    to_pool = make(
+        "/l7policies",
+        "l7policy",
+        **policy,
+        name="a",
+        action="REDIRECT_TO_POOL",
+        redirect_pool_id=images["id"],
+        redirect_url="https://ignored.example",
+    )
+    assert (to_pool["position"], to_pool["redirect_url"], to_pool["redirect_http_code"]) == (
+        1,
+        None,
+        None,
+    )
     assert to_pool["provisioning_status"] == "PENDING_CREATE"
-    expect_fault(client.delete(f"/pools/{images['id']}"), 409, f"Pool {images['id']} is in use by L7 policy")
-    to_url = make("/l7policies", "l7policy", **policy, name="b", action="REDIRECT_TO_URL",
-                  redirect_url="https://example.com/moved")
+    expect_fault(
+        client.delete(f"/pools/{images['id']}"), 409, f"Pool {images['id']} is in use by L7 policy"
+    )
+    to_url = make(
+        "/l7policies",
+        "l7policy",
+        **policy,
+        name="b",
+        action="REDIRECT_TO_URL",
+        redirect_url="https://example.com/moved",
+    )
     assert (to_url["position"], to_url["redirect_http_code"]) == (2, 302)
     reject = make("/l7policies", "l7policy", **policy, name="c", action="REJECT", position=1)
     assert order() == [(1, "c"), (2, "a"), (3, "b")]
@@ -269,30 +569,65 @@ def test_l7_policies_order_actions_and_rules(api: Api, subnet: dict[str, Any]) -
     assert order() == [(1, "b"), (2, "c"), (3, "a")]
     put(f"/l7policies/{reject['id']}", "l7policy", position=99)  # beyond the end: the last
     assert order() == [(1, "b"), (2, "a"), (3, "c")]
-    changed = put(f"/l7policies/{to_pool['id']}", "l7policy", action="REDIRECT_PREFIX",
-                  redirect_prefix="https://example.com", redirect_http_code=301)
-    assert (changed["redirect_pool_id"], changed["redirect_prefix"], changed["redirect_http_code"]) == (
-        None, "https://example.com", 301)
+    changed = put(
+        f"/l7policies/{to_pool['id']}",
+        "l7policy",
+        action="REDIRECT_PREFIX",
+        redirect_prefix="https://example.com",
+        redirect_http_code=301,
+    )
+    assert (
+        changed["redirect_pool_id"],
+        changed["redirect_prefix"],
+        changed["redirect_http_code"],
+    ) == (None, "https://example.com", 301)
 
     rules = f"/l7policies/{to_url['id']}/rules"
-    for body, text in (({"type": "HEADER", "compare_type": "EQUAL_TO", "value": "x"}, "A HEADER rule needs a key."),
-                       ({"type": "PATH", "compare_type": "REGEX", "value": "(["}, "not a valid regular expression"),
-                       ({"type": "PATH", "compare_type": "EQUAL_TO", "value": "/a b"}, "without spaces or quotes"),
-                       ({"type": "SSL_CONN_HAS_CERT", "compare_type": "EQUAL_TO", "value": "x"}, "TLS termination"),
-                       ({"type": "FILE_TYPE", "compare_type": "CONTAINS", "value": "jpg"}, "EQUAL_TO or REGEX"),
-                       ({"type": "PATH", "compare_type": "EQUAL_TO", "value": "/", "name": "x"}, "Unknown attribute")):
+    for body, text in (
+        (
+            {"type": "HEADER", "compare_type": "EQUAL_TO", "value": "x"},
+            "A HEADER rule needs a key.",
+        ),
+        (
+            {"type": "PATH", "compare_type": "REGEX", "value": "(["},
+            "not a valid regular expression",
+        ),
+        ({"type": "PATH", "compare_type": "EQUAL_TO", "value": "/a b"}, "without spaces or quotes"),
+        (
+            {"type": "SSL_CONN_HAS_CERT", "compare_type": "EQUAL_TO", "value": "x"},
+            "TLS termination",
+        ),
+        ({"type": "FILE_TYPE", "compare_type": "CONTAINS", "value": "jpg"}, "EQUAL_TO or REGEX"),
+        (
+            {"type": "PATH", "compare_type": "EQUAL_TO", "value": "/", "name": "x"},
+            "Unknown attribute",
+        ),
+    ):
         expect_fault(client.post(rules, json={"rule": body}), 400, text)
     rule = make(rules, "rule", type="PATH", compare_type="STARTS_WITH", value="/old", key="ignored")
-    assert "name" not in rule and (rule["key"], rule["invert"], rule["value"]) == (None, False, "/old")
+    assert "name" not in rule and (rule["key"], rule["invert"], rule["value"]) == (
+        None,
+        False,
+        "/old",
+    )
     assert client.get(f"{rules}/{rule['id']}").json()["rule"]["provisioning_status"] == "ACTIVE"
     shown = client.get(f"/l7policies/{to_url['id']}").json()["l7policy"]
     assert (shown["rules"], shown["provisioning_status"], shown["operating_status"]) == (
-        [{"id": rule["id"]}], "ACTIVE", "ONLINE")
+        [{"id": rule["id"]}],
+        "ACTIVE",
+        "ONLINE",
+    )
 
     admin = octavia(api.admin)
-    assert admin.put(f"/quotas/{api.demo.project_id}", json={"quota": {"l7policy": 3}}).status_code == 202
-    expect_fault(client.post("/l7policies", json={"l7policy": {**policy, "action": "REJECT"}}), 403,
-                 "Quota has been met for resources: L7Policy")
+    assert (
+        admin.put(f"/quotas/{api.demo.project_id}", json={"quota": {"l7policy": 3}}).status_code
+        == 202
+    )
+    expect_fault(
+        client.post("/l7policies", json={"l7policy": {**policy, "action": "REJECT"}}),
+        403,
+        "Quota has been met for resources: L7Policy",
+    )
     assert admin.delete(f"/quotas/{api.demo.project_id}").status_code == 204
 
     other = octavia(api.demo2)
@@ -309,33 +644,91 @@ def test_l7_policies_order_actions_and_rules(api: Api, subnet: dict[str, Any]) -
     expect_fault(client.get(rules), 404, "not found")
 
 
-def test_fully_populated_create_makes_the_tree_in_one_step(api: Api, subnet: dict[str, Any]) -> None:
+def test_fully_populated_create_makes_the_tree_in_one_step(
+    api: Api, subnet: dict[str, Any]
+) -> None:
     client = octavia(api.demo)
-    web = {"name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-           "members": [{"address": "10.20.0.11", "protocol_port": 8000},
-                       {"address": "10.20.0.12", "protocol_port": 8000, "weight": 3}],
-           "healthmonitor": {"type": "HTTP", "delay": 2, "timeout": 1, "max_retries": 2, "url_path": "/health"}}
-    http = {"name": "http", "protocol": "HTTP", "protocol_port": 80, "default_pool": web, "l7policies": [
-        {"name": "images", "action": "REDIRECT_TO_POOL", "redirect_pool": {"name": "images"},
-         "rules": [{"type": "PATH", "compare_type": "STARTS_WITH", "value": "/images"}]},
-        {"name": "away", "action": "REDIRECT_TO_URL", "redirect_url": "https://example.com/"}]}
+    web = {
+        "name": "web",
+        "protocol": "HTTP",
+        "lb_algorithm": "ROUND_ROBIN",
+        "members": [
+            {"address": "10.20.0.11", "protocol_port": 8000},
+            {"address": "10.20.0.12", "protocol_port": 8000, "weight": 3},
+        ],
+        "healthmonitor": {
+            "type": "HTTP",
+            "delay": 2,
+            "timeout": 1,
+            "max_retries": 2,
+            "url_path": "/health",
+        },
+    }
+    http = {
+        "name": "http",
+        "protocol": "HTTP",
+        "protocol_port": 80,
+        "default_pool": web,
+        "l7policies": [
+            {
+                "name": "images",
+                "action": "REDIRECT_TO_POOL",
+                "redirect_pool": {"name": "images"},
+                "rules": [{"type": "PATH", "compare_type": "STARTS_WITH", "value": "/images"}],
+            },
+            {"name": "away", "action": "REDIRECT_TO_URL", "redirect_url": "https://example.com/"},
+        ],
+    }
     ssh = {"name": "ssh", "protocol": "TCP", "protocol_port": 22, "default_pool": {"name": "ssh"}}
-    pools = [{"name": "images", "protocol": "HTTP", "lb_algorithm": "LEAST_CONNECTIONS",
-              "members": [{"address": "10.20.0.13", "protocol_port": 80}]},
-             {"name": "ssh", "protocol": "TCP", "lb_algorithm": "SOURCE_IP"}]
+    pools = [
+        {
+            "name": "images",
+            "protocol": "HTTP",
+            "lb_algorithm": "LEAST_CONNECTIONS",
+            "members": [{"address": "10.20.0.13", "protocol_port": 80}],
+        },
+        {"name": "ssh", "protocol": "TCP", "lb_algorithm": "SOURCE_IP"},
+    ]
 
     def body(**change: Any) -> dict[str, Any]:
-        return {"loadbalancer": {"name": "full", "vip_subnet_id": subnet["id"], "listeners": [http, ssh],
-                                 "pools": pools, **change}}
+        return {
+            "loadbalancer": {
+                "name": "full",
+                "vip_subnet_id": subnet["id"],
+                "listeners": [http, ssh],
+                "pools": pools,
+                **change,
+            }
+        }
 
     # A mistake anywhere in the tree refuses all of it.
-    expect_fault(client.post("/loadbalancers", json=body(listeners=[{**ssh, "default_pool": {"name": "nope"}}])),
-                 400, "Pool 'nope' is not among the load balancer's pools.")
-    expect_fault(client.post("/loadbalancers", json=body(pools=[{**pools[0], "members": [
-        {"address": "10.20.0.13", "protocol_port": 70000}]}])), 400, "protocol_port")
-    expect_fault(client.post("/loadbalancers", json=body(listeners=[{**ssh, "protocol": "UDP"}])), 400, "UDP")
-    expect_fault(client.post("/loadbalancers", json=body(listeners=[{**http, "default_pool": {"name": "ssh"}}])),
-                 400, "The pool protocol 'TCP' is invalid while the listener protocol is 'HTTP'.")
+    expect_fault(
+        client.post(
+            "/loadbalancers", json=body(listeners=[{**ssh, "default_pool": {"name": "nope"}}])
+        ),
+        400,
+        "Pool 'nope' is not among the load balancer's pools.",
+    )
+    expect_fault(
+        client.post(
+            "/loadbalancers",
+            json=body(
+                pools=[{**pools[0], "members": [{"address": "10.20.0.13", "protocol_port": 70000}]}]
+            ),
+        ),
+        400,
+        "protocol_port",
+    )
+    expect_fault(
+        client.post("/loadbalancers", json=body(listeners=[{**ssh, "protocol": "UDP"}])), 400, "UDP"
+    )
+    expect_fault(
+        client.post(
+            "/loadbalancers", json=body(listeners=[{**http, "default_pool": {"name": "ssh"}}])
+        ),
+        400,
+        "The pool protocol 'TCP' is invalid while the listener protocol is 'HTTP'.",
+    )
     expect_fault(client.post("/loadbalancers", json=body(pools="web")), 400, "pools")
     assert client.get("/loadbalancers").json()["loadbalancers"] == []
     assert api.demo.get("/ports", params={"device_owner": "Octavia"}).json()["ports"] == []
@@ -351,20 +744,36 @@ def test_fully_populated_create_makes_the_tree_in_one_step(api: Api, subnet: dic
     assert made["web"]["healthmonitor"]["url_path"] == "/health"
     policies = listeners["http"]["l7policies"]
     assert [(p["name"], p["position"]) for p in policies] == [("images", 1), ("away", 2)]
-    assert policies[0]["redirect_pool_id"] == made["images"]["id"] and policies[0]["rules"][0]["value"] == "/images"
+    assert (
+        policies[0]["redirect_pool_id"] == made["images"]["id"]
+        and policies[0]["rules"][0]["value"] == "/images"
+    )
     realize(api)  # one report: the whole tree runs
     tree = client.get(f"/loadbalancers/{lb['id']}/status").json()["statuses"]["loadbalancer"]
-    statuses = [tree["provisioning_status"]] + [o["provisioning_status"] for listener in tree["listeners"]
-                                                for o in [listener, *listener["pools"]]]
+    statuses = [tree["provisioning_status"]] + [
+        o["provisioning_status"]
+        for listener in tree["listeners"]
+        for o in [listener, *listener["pools"]]
+    ]
     assert statuses == ["ACTIVE"] * 5
-    assert {m["provisioning_status"] for m in client.get(f"/pools/{made['web']['id']}/members").json()["members"]} \
-        == {"ACTIVE"}
+    assert {
+        m["provisioning_status"]
+        for m in client.get(f"/pools/{made['web']['id']}/members").json()["members"]
+    } == {"ACTIVE"}
 
 
-def counted(worker: str, active: int, total: int, bytes_in: int, bytes_out: int, errors: int = 0) -> dict[str, Any]:
+def counted(
+    worker: str, active: int, total: int, bytes_in: int, bytes_out: int, errors: int = 0
+) -> dict[str, Any]:
     """One listener's counters as an haproxy worker shows them (its own, since it started)."""
-    return {"worker": worker, "active_connections": active, "total_connections": total, "bytes_in": bytes_in,
-            "bytes_out": bytes_out, "request_errors": errors}
+    return {
+        "worker": worker,
+        "active_connections": active,
+        "total_connections": total,
+        "bytes_in": bytes_in,
+        "bytes_out": bytes_out,
+        "request_errors": errors,
+    }
 
 
 def test_statistics_add_up_what_haproxy_counted(api: Api, subnet: dict[str, Any]) -> None:
@@ -376,34 +785,70 @@ def test_statistics_add_up_what_haproxy_counted(api: Api, subnet: dict[str, Any]
         assert response.status_code == 200, response.text
         return response.json()["stats"]
 
-    zero = {"active_connections": 0, "bytes_in": 0, "bytes_out": 0, "total_connections": 0, "request_errors": 0}
+    zero = {
+        "active_connections": 0,
+        "bytes_in": 0,
+        "bytes_out": 0,
+        "total_connections": 0,
+        "request_errors": 0,
+    }
     assert stats(f"/loadbalancers/{lb['id']}") == zero
     listeners = {}
     for protocol, port in (("HTTP", 80), ("TCP", 81)):
-        listeners[protocol] = created(client.post("/listeners", json={"listener": {
-            "loadbalancer_id": lb["id"], "protocol": protocol, "protocol_port": port}}), "listener")
+        listeners[protocol] = created(
+            client.post(
+                "/listeners",
+                json={
+                    "listener": {
+                        "loadbalancer_id": lb["id"],
+                        "protocol": protocol,
+                        "protocol_port": port,
+                    }
+                },
+            ),
+            "listener",
+        )
         realize(api)
     http, tcp = f"/listeners/{listeners['HTTP']['id']}", f"/listeners/{listeners['TCP']['id']}"
     assert stats(http) == zero
 
-    first = {listeners["HTTP"]["id"]: counted("100@1", 3, 10, 1000, 5000, 1),
-             listeners["TCP"]["id"]: counted("100@1", 0, 2, 50, 60)}
+    first = {
+        listeners["HTTP"]["id"]: counted("100@1", 3, 10, 1000, 5000, 1),
+        listeners["TCP"]["id"]: counted("100@1", 0, 2, 50, 60),
+    }
     realize(api, listeners=first)
     realize(api, listeners=first)  # the same report twice counts once
-    assert stats(http) == {"active_connections": 3, "total_connections": 10, "bytes_in": 1000, "bytes_out": 5000,
-                           "request_errors": 1}
-    assert stats(f"/loadbalancers/{lb['id']}") == {"active_connections": 3, "total_connections": 12,
-                                                   "bytes_in": 1050, "bytes_out": 5060, "request_errors": 1}
+    assert stats(http) == {
+        "active_connections": 3,
+        "total_connections": 10,
+        "bytes_in": 1000,
+        "bytes_out": 5000,
+        "request_errors": 1,
+    }
+    assert stats(f"/loadbalancers/{lb['id']}") == {
+        "active_connections": 3,
+        "total_connections": 12,
+        "bytes_in": 1050,
+        "bytes_out": 5060,
+        "request_errors": 1,
+    }
     # The worker counts on; a reload's new worker counts from zero, and that adds to the totals.
     realize(api, listeners={listeners["HTTP"]["id"]: counted("100@1", 1, 15, 1500, 7500, 1)})
     realize(api, listeners={listeners["HTTP"]["id"]: counted("200@2", 2, 4, 400, 2000)})
-    assert stats(http) == {"active_connections": 2, "total_connections": 19, "bytes_in": 1900, "bytes_out": 9500,
-                           "request_errors": 1}
+    assert stats(http) == {
+        "active_connections": 2,
+        "total_connections": 19,
+        "bytes_in": 1900,
+        "bytes_out": 9500,
+        "request_errors": 1,
+    }
 
     other = octavia(api.demo2)
     expect_fault(other.get(f"/loadbalancers/{lb['id']}/stats"), 404, "not found")
     expect_fault(other.get(f"{http}/stats"), 404, "not found")
-    expect_fault(client.get("/loadbalancers/nothing/stats"), 404, "Load Balancer nothing not found.")
+    expect_fault(
+        client.get("/loadbalancers/nothing/stats"), 404, "Load Balancer nothing not found."
+    )
     # A listener's statistics go with it.
     assert client.delete(tcp).status_code == 204
     realize(api)
@@ -413,15 +858,28 @@ def test_statistics_add_up_what_haproxy_counted(api: Api, subnet: dict[str, Any]
 def test_lists_filter_sort_page(api: Api, subnet: dict[str, Any]) -> None:
     client = octavia(api.demo)
     for name in ("c", "a", "b"):
-        created(client.post("/loadbalancers", json={"loadbalancer": {"name": name, "vip_subnet_id": subnet["id"]}}),
-                "loadbalancer")
-    names = [lb["name"] for lb in client.get("/loadbalancers?sort=name:asc").json()["loadbalancers"]]
+        created(
+            client.post(
+                "/loadbalancers",
+                json={"loadbalancer": {"name": name, "vip_subnet_id": subnet["id"]}},
+            ),
+            "loadbalancer",
+        )
+    names = [
+        lb["name"] for lb in client.get("/loadbalancers?sort=name:asc").json()["loadbalancers"]
+    ]
     assert names == ["a", "b", "c"]
-    assert [lb["name"] for lb in client.get("/loadbalancers?name=b").json()["loadbalancers"]] == ["b"]
+    assert [lb["name"] for lb in client.get("/loadbalancers?name=b").json()["loadbalancers"]] == [
+        "b"
+    ]
     page = client.get("/loadbalancers?sort=name:desc&limit=2&fields=name,id").json()
-    assert [lb["name"] for lb in page["loadbalancers"]] == ["c", "b"] and set(page["loadbalancers"][0]) == {"id", "name"}
+    assert [lb["name"] for lb in page["loadbalancers"]] == ["c", "b"] and set(
+        page["loadbalancers"][0]
+    ) == {"id", "name"}
     following = httpx.URL(page["loadbalancers_links"][0]["href"])
-    rest = client.http.get(following.path + "?" + following.query.decode(), headers={"X-Auth-Token": client.token})
+    rest = client.http.get(
+        following.path + "?" + following.query.decode(), headers={"X-Auth-Token": client.token}
+    )
     assert [lb["name"] for lb in rest.json()["loadbalancers"]] == ["a"]
 
 
@@ -436,16 +894,29 @@ def test_nothing_stays_pending(api: Api, subnet: dict[str, Any], core: Any) -> N
 
     client = octavia(api.demo)
     leaving = make_lb(api, subnet)
-    stuck = created(client.post("/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}),
-                    "loadbalancer")
+    stuck = created(
+        client.post("/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}),
+        "loadbalancer",
+    )
     client.delete(f"/loadbalancers/{leaving['id']}")
     loadbalancers.housekeeping(core.db)  # not yet: nothing is old enough
-    assert client.get(f"/loadbalancers/{stuck['id']}").json()["loadbalancer"]["provisioning_status"] == "PENDING_CREATE"
+    assert (
+        client.get(f"/loadbalancers/{stuck['id']}").json()["loadbalancer"]["provisioning_status"]
+        == "PENDING_CREATE"
+    )
     with core.db.write() as conn:  # as if no agent had answered for a while
-        conn.execute(update(schema.lb_loadbalancers).values(updated_at=common.now() - timedelta(seconds=31)))
+        conn.execute(
+            update(schema.lb_loadbalancers).values(updated_at=common.now() - timedelta(seconds=31))
+        )
     loadbalancers.housekeeping(core.db)
-    assert client.get(f"/loadbalancers/{stuck['id']}").json()["loadbalancer"]["provisioning_status"] == "ERROR"
+    assert (
+        client.get(f"/loadbalancers/{stuck['id']}").json()["loadbalancer"]["provisioning_status"]
+        == "ERROR"
+    )
     expect_fault(client.get(f"/loadbalancers/{leaving['id']}"), 404)
     realize(api)  # its agent reports it running after all: it heals
-    assert client.get(f"/loadbalancers/{stuck['id']}").json()["loadbalancer"]["provisioning_status"] == "ACTIVE"
+    assert (
+        client.get(f"/loadbalancers/{stuck['id']}").json()["loadbalancer"]["provisioning_status"]
+        == "ACTIVE"
+    )
     assert client.delete(f"/loadbalancers/{stuck['id']}").status_code == 204

@@ -63,9 +63,18 @@ def connection_of(response: httpx.Response) -> Any:
 @pytest.fixture(scope="module")
 def front(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     url = databases.new("sqlite")
-    server = start_server(tmp_path_factory.mktemp("front") / "state", url, [
-        "--no-agent", "--access-log", "--max-request-body-size", str(BODY_LIMIT),
-        "--client-timeout", str(CLIENT_TIMEOUT)])
+    server = start_server(
+        tmp_path_factory.mktemp("front") / "state",
+        url,
+        [
+            "--no-agent",
+            "--access-log",
+            "--max-request-body-size",
+            str(BODY_LIMIT),
+            "--client-timeout",
+            str(CLIENT_TIMEOUT),
+        ],
+    )
     http = httpx.Client(base_url=server.url, limits=httpx.Limits(max_connections=1), timeout=10)
     try:
         yield Front(server, url, http, login(http, "admin", ADMIN_PASSWORD, "admin"))
@@ -84,8 +93,9 @@ def test_an_unexpected_error_is_a_500_that_keeps_the_connection(front: Front) ->
     failed = front.admin.get(f"/networks/{network['id']}")
     request_id = failed.headers["X-Openstack-Request-Id"]
     message = expect_error(failed, 500, "HTTPInternalServerError")
-    assert message == ("Request Failed: internal server error while processing your request "
-                       f"({request_id}).")
+    assert message == (
+        f"Request Failed: internal server error while processing your request ({request_id})."
+    )
     assert GARBLED not in failed.text  # no internals
 
     # The next request, a POST no client would retry, goes on the same connection.
@@ -97,8 +107,10 @@ def test_an_unexpected_error_is_a_500_that_keeps_the_connection(front: Front) ->
     assert eventually(lambda: len(front.records(request_id)) == 2)
     error, access = front.records(request_id)  # the error, and the request's line in the access log
     path = f"/networking/v2.0/networks/{network['id']}"
-    assert f"ERROR neutrino.api: unexpected error in GET {path} ({request_id})\n" \
-           "Traceback (most recent call last):" in error
+    assert (
+        f"ERROR neutrino.api: unexpected error in GET {path} ({request_id})\n"
+        "Traceback (most recent call last):" in error
+    )
     assert error.count("Traceback") == 1
     assert f"ValueError: Invalid isoformat string: '{GARBLED}'" in error
     assert "neutrino.access: GET" in access
@@ -107,20 +119,27 @@ def test_an_unexpected_error_is_a_500_that_keeps_the_connection(front: Front) ->
 
 def test_an_unexpected_error_on_load_balancers_is_an_octavia_500(front: Front) -> None:
     network = front.admin.create("networks")
-    subnet = front.admin.create("subnets", network_id=network["id"], cidr="10.50.0.0/24",
-                                ip_version=4)
+    subnet = front.admin.create(
+        "subnets", network_id=network["id"], cidr="10.50.0.0/24", ip_version=4
+    )
     lbs = "/load-balancer/v2/lbaas/loadbalancers"
     headers = {"X-Auth-Token": front.admin.token}
-    lb = front.http.post(lbs, headers=headers,
-                         json={"loadbalancer": {"vip_subnet_id": subnet["id"]}})
+    lb = front.http.post(
+        lbs, headers=headers, json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}
+    )
     assert lb.status_code == 201, lb.text
     front.garble("lb_loadbalancers", "created_at", lb.json()["loadbalancer"]["id"])
 
     failed = front.http.get(lbs, headers=headers)
     assert failed.status_code == 500
     request_id = failed.headers["X-Openstack-Request-Id"]
-    assert failed.json() == {"faultcode": "Server", "debuginfo": None, "faultstring": (
-        f"Request Failed: internal server error while processing your request ({request_id}).")}
+    assert failed.json() == {
+        "faultcode": "Server",
+        "debuginfo": None,
+        "faultstring": (
+            f"Request Failed: internal server error while processing your request ({request_id})."
+        ),
+    }
     assert front.http.get("/load-balancer/v2/lbaas/pools", headers=headers).status_code == 200
     assert eventually(lambda: len(front.records(request_id)) == 2)
     error, _access = front.records(request_id)
@@ -129,17 +148,35 @@ def test_an_unexpected_error_on_load_balancers_is_an_octavia_500(front: Front) -
 
 def test_an_unexpected_error_on_identity_is_a_keystone_500(front: Front) -> None:
     name, password = add_member_project(front.admin, "garbled-user")
-    users = front.http.get("/identity/v3/users", params={"name": name},
-                           headers={"X-Auth-Token": front.admin.token}).json()["users"]
+    users = front.http.get(
+        "/identity/v3/users", params={"name": name}, headers={"X-Auth-Token": front.admin.token}
+    ).json()["users"]
     front.garble("users", "tokens_valid_after", users[0]["id"])
 
-    failed = front.http.post("/identity/v3/auth/tokens", json={"auth": {"identity": {
-        "methods": ["password"], "password": {"user": {
-            "name": name, "domain": {"id": "default"}, "password": password}}}}})
+    failed = front.http.post(
+        "/identity/v3/auth/tokens",
+        json={
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {"name": name, "domain": {"id": "default"}, "password": password}
+                    },
+                }
+            }
+        },
+    )
     assert failed.status_code == 500
     request_id = failed.headers["X-Openstack-Request-Id"]
-    assert failed.json() == {"error": {"code": 500, "title": "Internal Server Error", "message": (
-        f"Request Failed: internal server error while processing your request ({request_id}).")}}
+    assert failed.json() == {
+        "error": {
+            "code": 500,
+            "title": "Internal Server Error",
+            "message": (
+                f"Request Failed: internal server error while processing your request ({request_id})."
+            ),
+        }
+    }
     assert login(front.http, "admin", ADMIN_PASSWORD, "admin").token
 
 
@@ -152,8 +189,9 @@ def test_every_answer_carries_its_own_request_id(front: Front) -> None:
         front.http.get("/networking/v2.0/networks/nothing-here", headers=token),
         front.http.get("/networking/v2.0/networks"),  # unauthenticated
         front.http.get("/load-balancer/v2/lbaas/loadbalancers", headers=token),
-        front.http.get("/identity/v3/auth/tokens",
-                       headers={**token, "X-Subject-Token": front.admin.token}),
+        front.http.get(
+            "/identity/v3/auth/tokens", headers={**token, "X-Subject-Token": front.admin.token}
+        ),
         front.http.get("/dashboard/login"),
     ]
     ids = [r.headers["X-Openstack-Request-Id"] for r in responses]
@@ -171,13 +209,17 @@ def test_the_access_log_has_one_line_per_request(front: Front) -> None:
         request_id = response.headers["X-Openstack-Request-Id"]
         mine = [line for line in lines if request_id in line]
         assert len(mine) == 1
-        assert re.search(r"INFO neutrino\.access: GET "
-                         r"/networking/v2\.0/networks(\?name=kept|/nothing-here) "
-                         rf"{status} \d+\.\dms {request_id}$", mine[0]), mine[0]
+        assert re.search(
+            r"INFO neutrino\.access: GET "
+            r"/networking/v2\.0/networks(\?name=kept|/nothing-here) "
+            rf"{status} \d+\.\dms {request_id}$",
+            mine[0],
+        ), mine[0]
 
 
-def test_no_access_log_unless_asked(databases: Databases,
-                                    tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_no_access_log_unless_asked(
+    databases: Databases, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     url = databases.new("sqlite")
     server = start_server(tmp_path_factory.mktemp("quiet") / "state", url)
     try:
@@ -199,7 +241,7 @@ def oversized_network() -> bytes:
 
 
 def chunks(body: bytes) -> Iterator[bytes]:
-    yield from (body[i:i + 100] for i in range(0, len(body), 100))
+    yield from (body[i : i + 100] for i in range(0, len(body), 100))
 
 
 def test_a_body_over_the_limit_is_a_413_and_creates_nothing(front: Front) -> None:
@@ -217,36 +259,50 @@ def test_a_body_over_the_limit_is_a_413_and_creates_nothing(front: Front) -> Non
 def test_a_body_over_the_limit_is_refused_in_each_api_format(front: Front) -> None:
     token = {"X-Auth-Token": front.admin.token}
     big = b"x" * (BODY_LIMIT + 1)
-    octavia = front.http.post("/load-balancer/v2/lbaas/loadbalancers", headers=token,
-                              content=chunks(big))
+    octavia = front.http.post(
+        "/load-balancer/v2/lbaas/loadbalancers", headers=token, content=chunks(big)
+    )
     assert octavia.status_code == 413
     assert octavia.json() == {"faultcode": "Client", "faultstring": TOO_LARGE, "debuginfo": None}
     keystone = front.http.post("/identity/v3/auth/tokens", content=big)
     assert keystone.status_code == 413
-    assert keystone.json() == {"error": {
-        "code": 413, "title": "Request Entity Too Large", "message": TOO_LARGE}}
-    form = front.http.post("/dashboard/login",
-                           data={"username": "admin", "password": "x" * BODY_LIMIT})
+    assert keystone.json() == {
+        "error": {"code": 413, "title": "Request Entity Too Large", "message": TOO_LARGE}
+    }
+    form = front.http.post(
+        "/dashboard/login", data={"username": "admin", "password": "x" * BODY_LIMIT}
+    )
     assert form.status_code == 413
     assert form.headers["content-type"].startswith("text/html") and TOO_LARGE in form.text
 
 
 def test_no_such_route_is_answered_in_each_api_format(front: Front) -> None:
-    answers = {prefix: front.http.get(f"{prefix}/no-such-thing") for prefix in (
-        "/networking/v2.0", "/load-balancer/v2", "/identity/v3", "/dashboard")}
+    answers = {
+        prefix: front.http.get(f"{prefix}/no-such-thing")
+        for prefix in ("/networking/v2.0", "/load-balancer/v2", "/identity/v3", "/dashboard")
+    }
     assert {prefix: answer.status_code for prefix, answer in answers.items()} == dict.fromkeys(
-        answers, 404)
-    assert answers["/networking/v2.0"].json() == {"NeutronError": {
-        "type": "HTTPNotFound", "message": "Not Found", "detail": ""}}
+        answers, 404
+    )
+    assert answers["/networking/v2.0"].json() == {
+        "NeutronError": {"type": "HTTPNotFound", "message": "Not Found", "detail": ""}
+    }
     assert answers["/load-balancer/v2"].json() == {
-        "faultcode": "Client", "faultstring": "Not Found", "debuginfo": None}
-    assert answers["/identity/v3"].json() == {"error": {
-        "code": 404, "title": "Not Found", "message": "Not Found"}}
+        "faultcode": "Client",
+        "faultstring": "Not Found",
+        "debuginfo": None,
+    }
+    assert answers["/identity/v3"].json() == {
+        "error": {"code": 404, "title": "Not Found", "message": "Not Found"}
+    }
     assert answers["/dashboard"].headers["content-type"].startswith("text/html")
-    not_allowed = front.http.delete("/load-balancer/v2/lbaas/loadbalancers",
-                                    headers={"X-Auth-Token": front.admin.token})
+    not_allowed = front.http.delete(
+        "/load-balancer/v2/lbaas/loadbalancers", headers={"X-Auth-Token": front.admin.token}
+    )
     assert (not_allowed.status_code, not_allowed.json()["faultstring"]) == (
-        405, "Method Not Allowed")
+        405,
+        "Method Not Allowed",
+    )
 
 
 def test_a_signed_in_form_over_the_limit_is_a_413_page(front: Front) -> None:
@@ -254,13 +310,22 @@ def test_a_signed_in_form_over_the_limit_is_a_413_page(front: Front) -> None:
         login_page = browser.get("/dashboard/login").text
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', login_page)
         assert csrf
-        signed_in = browser.post("/dashboard/login", data={
-            "csrf_token": csrf.group(1), "username": "admin", "password": ADMIN_PASSWORD,
-            "project": "admin", "next": "/dashboard/project/networks"})
+        signed_in = browser.post(
+            "/dashboard/login",
+            data={
+                "csrf_token": csrf.group(1),
+                "username": "admin",
+                "password": ADMIN_PASSWORD,
+                "project": "admin",
+                "next": "/dashboard/project/networks",
+            },
+        )
         assert signed_in.status_code == 303, signed_in.text
-        form = browser.post("/dashboard/project/networks",
-                            content=chunks(b"name=" + b"x" * BODY_LIMIT),
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        form = browser.post(
+            "/dashboard/project/networks",
+            content=chunks(b"name=" + b"x" * BODY_LIMIT),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
     assert form.status_code == 413
     assert TOO_LARGE in form.text and "Sign out" in form.text  # the signed-in page around it
 
@@ -282,17 +347,23 @@ def read_all(sock: socket.socket) -> bytes:
 
 def test_a_body_that_does_not_arrive_in_time_is_a_408(front: Front) -> None:
     with raw_connection(front) as sock:
-        sock.sendall(b"POST /networking/v2.0/networks HTTP/1.1\r\nHost: neutrino\r\n"
-                     b"X-Auth-Token: " + front.admin.token.encode() + b"\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"network\": ")
+        sock.sendall(
+            b"POST /networking/v2.0/networks HTTP/1.1\r\nHost: neutrino\r\n"
+            b"X-Auth-Token: " + front.admin.token.encode() + b"\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"network": '
+        )
         started = time.monotonic()
         answer = read_all(sock)
     assert CLIENT_TIMEOUT <= time.monotonic() - started < CLIENT_TIMEOUT + 3
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408 ") and b"connection: close" in head.lower()
-    assert httpx.Response(408, content=body).json() == {"NeutronError": {
-        "type": "HTTPRequestTimeout", "message": "The request body did not arrive in time.",
-        "detail": ""}}
+    assert httpx.Response(408, content=body).json() == {
+        "NeutronError": {
+            "type": "HTTPRequestTimeout",
+            "message": "The request body did not arrive in time.",
+            "detail": "",
+        }
+    }
 
 
 def test_a_kept_alive_connection_outlives_a_pause(front: Front) -> None:

@@ -11,8 +11,12 @@ from tests.conftest import expect_error as error
 def test_create_network_has_neutron_shape(api: Api) -> None:
     net = api.demo.create("networks", name="net1")
     assert net["name"] == "net1"
-    assert net["admin_state_up"] is True and net["shared"] is False and net["router:external"] is False
-    assert net["status"] == "ACTIVE" and net["subnets"] == [] and net["port_security_enabled"] is True
+    assert (
+        net["admin_state_up"] is True and net["shared"] is False and net["router:external"] is False
+    )
+    assert (
+        net["status"] == "ACTIVE" and net["subnets"] == [] and net["port_security_enabled"] is True
+    )
     assert net["mtu"] == 1450  # vxlan tenant network
     assert net["project_id"] == net["tenant_id"] == api.demo.project_id
     assert net["revision_number"] == 1 and net["tags"] == []
@@ -24,34 +28,53 @@ def test_create_network_has_neutron_shape(api: Api) -> None:
 
 
 def test_flat_network_on_known_physnet_only_once(api: Api) -> None:
-    flat = api.admin.create("networks", name="flat_net", **{
-        "provider:network_type": "flat", "provider:physical_network": "default"})
+    flat = api.admin.create(
+        "networks",
+        name="flat_net",
+        **{"provider:network_type": "flat", "provider:physical_network": "default"},
+    )
     assert flat["provider:segmentation_id"] is None and flat["mtu"] == 1500
-    again = api.admin.post("/networks", json={"network": {
-        "provider:network_type": "flat", "provider:physical_network": "default"}})
+    again = api.admin.post(
+        "/networks",
+        json={"network": {"provider:network_type": "flat", "provider:physical_network": "default"}},
+    )
     error(again, 409, "FlatNetworkInUse")
-    unknown = api.admin.post("/networks", json={"network": {
-        "provider:network_type": "flat", "provider:physical_network": "nowhere"}})
+    unknown = api.admin.post(
+        "/networks",
+        json={"network": {"provider:network_type": "flat", "provider:physical_network": "nowhere"}},
+    )
     assert "nowhere" in error(unknown, 400, "InvalidInput")
 
 
 def test_vlan_ids_unique_per_physnet_and_in_range(api: Api) -> None:
     def vlan(vid: int, physnet: str = "default"):  # type: ignore[no-untyped-def]
-        return api.admin.post("/networks", json={"network": {
-            "provider:network_type": "vlan", "provider:physical_network": physnet, "provider:segmentation_id": vid}})
+        return api.admin.post(
+            "/networks",
+            json={
+                "network": {
+                    "provider:network_type": "vlan",
+                    "provider:physical_network": physnet,
+                    "provider:segmentation_id": vid,
+                }
+            },
+        )
 
     assert vlan(100).status_code == 201
     error(vlan(100), 409, "VlanIdInUse")
     assert vlan(100, "physnet2").status_code == 201
     error(vlan(5000), 400, "InvalidInput")
-    allocated = api.admin.create("networks", **{"provider:network_type": "vlan", "provider:physical_network": "default"})
+    allocated = api.admin.create(
+        "networks", **{"provider:network_type": "vlan", "provider:physical_network": "default"}
+    )
     assert allocated["provider:segmentation_id"] == 101  # lowest free in 100-199
 
 
 def test_member_cannot_set_provider_or_shared(api: Api) -> None:
     response = api.demo.post("/networks", json={"network": {"provider:network_type": "vxlan"}})
     error(response, 403, "PolicyNotAuthorized")
-    error(api.demo.post("/networks", json={"network": {"shared": True}}), 403, "PolicyNotAuthorized")
+    error(
+        api.demo.post("/networks", json={"network": {"shared": True}}), 403, "PolicyNotAuthorized"
+    )
 
 
 def test_visibility_private_shared_external(api: Api) -> None:
@@ -63,35 +86,54 @@ def test_visibility_private_shared_external(api: Api) -> None:
     assert names == {"shared", "ext"}
     assert api.demo.get(f"/networks/{shared['id']}").status_code == 200
     assert api.demo.delete(f"/networks/{shared['id']}").status_code in (403, 404)
-    assert api.demo.put(f"/networks/{ext['id']}", json={"network": {"name": "x"}}).status_code in (403, 404)
+    assert api.demo.put(f"/networks/{ext['id']}", json={"network": {"name": "x"}}).status_code in (
+        403,
+        404,
+    )
     assert api.admin.get(f"/networks/{shared['id']}").json()["network"]["name"] == "shared"
 
 
 def test_update_bumps_revision_and_if_match(api: Api) -> None:
     net = api.demo.create("networks", name="a")
-    updated = api.demo.put(f"/networks/{net['id']}", json={"network": {"name": "b", "admin_state_up": False}})
+    updated = api.demo.put(
+        f"/networks/{net['id']}", json={"network": {"name": "b", "admin_state_up": False}}
+    )
     assert updated.status_code == 200
     body = updated.json()["network"]
     assert body["name"] == "b" and body["admin_state_up"] is False and body["revision_number"] == 2
-    stale = api.demo.put(f"/networks/{net['id']}", json={"network": {"name": "c"}},
-                         headers={"If-Match": "revision_number=1"})
+    stale = api.demo.put(
+        f"/networks/{net['id']}",
+        json={"network": {"name": "c"}},
+        headers={"If-Match": "revision_number=1"},
+    )
     error(stale, 412, "RevisionNumberConstraintFailed")
-    fresh = api.demo.put(f"/networks/{net['id']}", json={"network": {"name": "c"}},
-                         headers={"If-Match": "revision_number=2"})
+    fresh = api.demo.put(
+        f"/networks/{net['id']}",
+        json={"network": {"name": "c"}},
+        headers={"If-Match": "revision_number=2"},
+    )
     assert fresh.status_code == 200 and fresh.json()["network"]["revision_number"] == 3
-    provider = api.admin.put(f"/networks/{net['id']}", json={"network": {"provider:segmentation_id": 7}})
+    provider = api.admin.put(
+        f"/networks/{net['id']}", json={"network": {"provider:segmentation_id": 7}}
+    )
     error(provider, 400, "InvalidInput")
 
 
-@pytest.mark.parametrize("body, fragment", [
-    ({"network": {"name": 5}}, "not a valid string"),
-    ({"network": {"admin_state_up": "maybe"}}, "cannot be converted to boolean"),
-    ({"network": {"colour": "red"}}, "Unrecognized attribute"),
-    ({"net": {}}, "single key 'network'"),
-    ({"network": {"id": "x"}}, "not allowed in POST"),
-    ({"network": {"mtu": -1}}, "not in range"),
-    ({"network": {"mtu": 1451}}, "Requested MTU is too big, maximum is 1450"),  # VXLAN's overhead
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"network": {"name": 5}}, "not a valid string"),
+        ({"network": {"admin_state_up": "maybe"}}, "cannot be converted to boolean"),
+        ({"network": {"colour": "red"}}, "Unrecognized attribute"),
+        ({"net": {}}, "single key 'network'"),
+        ({"network": {"id": "x"}}, "not allowed in POST"),
+        ({"network": {"mtu": -1}}, "not in range"),
+        (
+            {"network": {"mtu": 1451}},
+            "Requested MTU is too big, maximum is 1450",
+        ),  # VXLAN's overhead
+    ],
+)
 def test_bad_input_is_400_and_changes_nothing(api: Api, body: dict, fragment: str) -> None:
     response = api.demo.post("/networks", json=body)
     assert response.status_code == 400, response.text
@@ -114,13 +156,23 @@ def test_mtu_within_the_physical_network_and_what_subnets_need(api: Api) -> None
     api.demo.create("subnets", **v6)
     lowered = api.demo.put(f"/networks/{tiny['id']}", json={"network": {"mtu": 1279}})
     error(lowered, 409, "NetworkMTUSubnetConflict")
-    vlan = api.admin.post("/networks", json={"network": {
-        "provider:network_type": "vlan", "provider:physical_network": "default", "mtu": 1501}})
+    vlan = api.admin.post(
+        "/networks",
+        json={
+            "network": {
+                "provider:network_type": "vlan",
+                "provider:physical_network": "default",
+                "mtu": 1501,
+            }
+        },
+    )
     assert "maximum is 1500" in error(vlan, 400, "InvalidInput")
 
 
 def test_malformed_json_is_400(api: Api) -> None:
-    response = api.demo.post("/networks", content=b"{nope", headers={"Content-Type": "application/json"})
+    response = api.demo.post(
+        "/networks", content=b"{nope", headers={"Content-Type": "application/json"}
+    )
     assert "Malformed JSON" in error(response, 400, "BadRequest")
 
 
@@ -130,7 +182,9 @@ def test_delete_network_in_use_is_409(api: Api) -> None:
     port = api.demo.create("ports", network_id=net["id"])
     error(api.demo.delete(f"/networks/{net['id']}"), 409, "NetworkInUse")
     assert api.demo.delete(f"/ports/{port['id']}").status_code == 204
-    assert api.demo.delete(f"/networks/{net['id']}").status_code == 204  # its DHCP port goes with it
+    assert (
+        api.demo.delete(f"/networks/{net['id']}").status_code == 204
+    )  # its DHCP port goes with it
     error(api.demo.get(f"/networks/{net['id']}"), 404, "NetworkNotFound")
     error(api.demo.get(f"/subnets/{subnet['id']}"), 404, "SubnetNotFound")
     assert api.admin.get("/ports").json()["ports"] == []

@@ -7,20 +7,47 @@ import pytest
 from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
 from tests.conftest import Api
 
-ODD_VALUES = [None, True, -1, 0, 70000, 1.5, "", "x" * 300, "not-a-uuid", "10.0.0.0/33", "::1",
-              [], [1], [{"x": 1}], {}, {"a": None}]
+ODD_VALUES = [
+    None,
+    True,
+    -1,
+    0,
+    70000,
+    1.5,
+    "",
+    "x" * 300,
+    "not-a-uuid",
+    "10.0.0.0/33",
+    "::1",
+    [],
+    [1],
+    [{"x": 1}],
+    {},
+    {"a": None},
+]
 
 
-@pytest.mark.parametrize("collection, member, shape", [
-    ("networks", "network", NETWORK), ("subnets", "subnet", SUBNET), ("ports", "port", PORT),
-])
+@pytest.mark.parametrize(
+    "collection, member, shape",
+    [
+        ("networks", "network", NETWORK),
+        ("subnets", "subnet", SUBNET),
+        ("ports", "port", PORT),
+    ],
+)
 def test_odd_values_are_4xx_never_5xx(api: Api, collection: str, member: str, shape: dict) -> None:
     net = api.demo.create("networks")
     sub = api.demo.create("subnets", network_id=net["id"], cidr="10.70.0.0/24", ip_version=4)
-    valid = {"networks": {}, "subnets": {"network_id": net["id"], "cidr": "10.71.0.0/24", "ip_version": 4},
-             "ports": {"network_id": net["id"]}}[collection]
-    existing = {"networks": net["id"], "subnets": sub["id"],
-                "ports": api.demo.create("ports", network_id=net["id"])["id"]}[collection]
+    valid = {
+        "networks": {},
+        "subnets": {"network_id": net["id"], "cidr": "10.71.0.0/24", "ip_version": 4},
+        "ports": {"network_id": net["id"]},
+    }[collection]
+    existing = {
+        "networks": net["id"],
+        "subnets": sub["id"],
+        "ports": api.demo.create("ports", network_id=net["id"])["id"],
+    }[collection]
     for attribute in shape:
         for value in ODD_VALUES:
             created = api.demo.post(f"/{collection}", json={member: {**valid, attribute: value}})

@@ -20,7 +20,10 @@ def make(api: Api, *names_: str) -> list[dict]:
 def test_filters_or_and_booleans(api: Api) -> None:
     _a, b, c = make(api, "a", "b", "c")
     api.demo.put(f"/networks/{c['id']}", json={"network": {"admin_state_up": False}})
-    assert sorted(names(api.demo.get("/networks", params=[("name", "a"), ("name", "c")]))) == ["a", "c"]
+    assert sorted(names(api.demo.get("/networks", params=[("name", "a"), ("name", "c")]))) == [
+        "a",
+        "c",
+    ]
     assert names(api.demo.get("/networks", params={"admin_state_up": "false"})) == ["c"]
     assert names(api.demo.get("/networks", params={"id": b["id"]})) == ["b"]
     assert names(api.demo.get("/networks", params={"name": "zzz"})) == []
@@ -30,7 +33,9 @@ def test_filters_or_and_booleans(api: Api) -> None:
 
 def test_fields(api: Api) -> None:
     make(api, "a")
-    items = api.demo.get("/networks", params=[("fields", "id"), ("fields", "name")]).json()["networks"]
+    items = api.demo.get("/networks", params=[("fields", "id"), ("fields", "name")]).json()[
+        "networks"
+    ]
     assert set(items[0]) == {"id", "name"}
     port_ids = api.demo.get("/ports", params={"fields": "id"}).json()["ports"]
     assert port_ids == []
@@ -40,13 +45,27 @@ def test_sorting_several_keys_and_invalid_keys(api: Api) -> None:
     make(api, "b", "a", "c", "a")
     asc = api.demo.get("/networks", params=[("sort_key", "name"), ("sort_dir", "asc")])
     assert names(asc) == ["a", "a", "b", "c"]
-    desc = api.demo.get("/networks", params=[("sort_key", "name"), ("sort_dir", "desc"), ("sort_key", "id"), ("sort_dir", "asc")])
+    desc = api.demo.get(
+        "/networks",
+        params=[
+            ("sort_key", "name"),
+            ("sort_dir", "desc"),
+            ("sort_key", "id"),
+            ("sort_dir", "asc"),
+        ],
+    )
     got = desc.json()["networks"]
     assert [n["name"] for n in got] == ["c", "b", "a", "a"] and got[2]["id"] < got[3]["id"]
-    message = error(api.demo.get("/ports", params={"sort_key": "description"}), 400, "HTTPBadRequest")
+    message = error(
+        api.demo.get("/ports", params={"sort_key": "description"}), 400, "HTTPBadRequest"
+    )
     assert "is invalid attribute for sort_keys" in message
     error(api.demo.get("/ports", params={"sort_key": "created_at"}), 400, "HTTPBadRequest")
-    error(api.demo.get("/networks", params=[("sort_key", "name"), ("sort_dir", "up")]), 400, "HTTPBadRequest")
+    error(
+        api.demo.get("/networks", params=[("sort_key", "name"), ("sort_dir", "up")]),
+        400,
+        "HTTPBadRequest",
+    )
 
 
 def test_pagination_forward_and_reverse(api: Api) -> None:
@@ -72,8 +91,13 @@ def test_pagination_forward_and_reverse(api: Api) -> None:
 def test_a_full_page_links_onwards_to_an_empty_one(api: Api) -> None:
     make(api, *"abcd")
     params = [("sort_key", "name"), ("sort_dir", "asc"), ("limit", "2")]
-    second = api.demo.get("/networks", params=[*params, ("marker", api.demo.get(
-        "/networks", params=params).json()["networks"][1]["id"])]).json()
+    second = api.demo.get(
+        "/networks",
+        params=[
+            *params,
+            ("marker", api.demo.get("/networks", params=params).json()["networks"][1]["id"]),
+        ],
+    ).json()
     assert names_of(second) == ["c", "d"]
     links = {link["rel"]: link["href"] for link in second["networks_links"]}
     beyond = api.demo.get(links["next"].split("/v2.0", 1)[1]).json()
@@ -90,7 +114,9 @@ def names_of(page: dict) -> list[str]:
 
 def test_tags_subresource_and_filters(api: Api) -> None:
     a, b, c = make(api, "a", "b", "c")
-    assert api.demo.put(f"/networks/{a['id']}/tags", json={"tags": ["red", "blue"]}).json() == {"tags": ["blue", "red"]}
+    assert api.demo.put(f"/networks/{a['id']}/tags", json={"tags": ["red", "blue"]}).json() == {
+        "tags": ["blue", "red"]
+    }
     assert api.demo.put(f"/networks/{b['id']}/tags/red").status_code == 201
     assert api.demo.get(f"/networks/{b['id']}/tags/red").status_code == 204
     error(api.demo.get(f"/networks/{b['id']}/tags/blue"), 404, "TagNotFound")
@@ -109,12 +135,23 @@ def test_tags_subresource_and_filters(api: Api) -> None:
 
 def test_bulk_create_is_all_or_nothing(api: Api) -> None:
     net = api.demo.create("networks")
-    api.demo.create("subnets", network_id=net["id"], cidr="10.20.0.0/24", ip_version=4, enable_dhcp=False)
-    ok = api.demo.post("/ports", json={"ports": [{"network_id": net["id"]}, {"network_id": net["id"]}]})
+    api.demo.create(
+        "subnets", network_id=net["id"], cidr="10.20.0.0/24", ip_version=4, enable_dhcp=False
+    )
+    ok = api.demo.post(
+        "/ports", json={"ports": [{"network_id": net["id"]}, {"network_id": net["id"]}]}
+    )
     assert ok.status_code == 201 and len(ok.json()["ports"]) == 2
     revision = feed_revision(api)
-    bad = api.demo.post("/ports", json={"ports": [{"network_id": net["id"]},
-                                                  {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.20.0.2"}]}]})
+    bad = api.demo.post(
+        "/ports",
+        json={
+            "ports": [
+                {"network_id": net["id"]},
+                {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.20.0.2"}]},
+            ]
+        },
+    )
     error(bad, 409, "IpAddressAlreadyAllocated")
     assert len(api.demo.get("/ports", params={"network_id": net["id"]}).json()["ports"]) == 2
     assert feed_revision(api) == revision  # nothing was written: agents saw no port come and go
@@ -132,8 +169,10 @@ def test_integer_filters_beyond_the_columns_are_400(api: Api) -> None:
     found = api.demo.get("/networks", params={"mtu": "1450"}).json()["networks"]
     assert [n["id"] for n in found] == [net["id"]]
     for collection, attribute in [
-        ("networks", "revision_number"), ("networks", "mtu"),
-        ("networks", "provider:segmentation_id"), ("subnets", "ip_version"),
+        ("networks", "revision_number"),
+        ("networks", "mtu"),
+        ("networks", "provider:segmentation_id"),
+        ("subnets", "ip_version"),
         ("security-group-rules", "port_range_min"),
     ]:
         for value in ("2147483648", "-2147483649", "99999999999999999999"):
@@ -142,7 +181,9 @@ def test_integer_filters_beyond_the_columns_are_400(api: Api) -> None:
 
 
 def test_bulk_create_takes_items_bare_or_wrapped(api: Api) -> None:
-    created = api.demo.post("/security-groups", json={"security_groups": [
-        {"security_group": {"name": "wrapped"}}, {"name": "bare"}]})
+    created = api.demo.post(
+        "/security-groups",
+        json={"security_groups": [{"security_group": {"name": "wrapped"}}, {"name": "bare"}]},
+    )
     assert created.status_code == 201, created.text
     assert [g["name"] for g in created.json()["security_groups"]] == ["wrapped", "bare"]

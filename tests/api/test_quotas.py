@@ -10,8 +10,15 @@ from tests.api.l3 import external_network
 from tests.conftest import Api
 from tests.conftest import expect_error as error
 
-DEFAULTS = {"network": 100, "subnet": 100, "port": 500, "router": 10, "floatingip": 50,
-            "security_group": 10, "security_group_rule": 100}
+DEFAULTS = {
+    "network": 100,
+    "subnet": 100,
+    "port": 500,
+    "router": 10,
+    "floatingip": 50,
+    "security_group": 10,
+    "security_group_rule": 100,
+}
 
 
 def test_defaults_and_own_quota(api: Api) -> None:
@@ -29,7 +36,9 @@ def test_admin_sets_and_resets(api: Api) -> None:
     assert response.json()["quota"] == {**DEFAULTS, "network": 5, "router": -1}
     assert api.demo.get(f"/quotas/{project}").json()["quota"]["network"] == 5
     listed = api.admin.get("/quotas").json()["quotas"]
-    assert listed == [{"project_id": project, "tenant_id": project, **DEFAULTS, "network": 5, "router": -1}]
+    assert listed == [
+        {"project_id": project, "tenant_id": project, **DEFAULTS, "network": 5, "router": -1}
+    ]
     assert api.admin.delete(f"/quotas/{project}").status_code == 204
     assert api.demo.get(f"/quotas/{project}").json()["quota"] == DEFAULTS
     assert api.admin.get("/quotas").json()["quotas"] == []
@@ -37,7 +46,11 @@ def test_admin_sets_and_resets(api: Api) -> None:
 
 def test_members_cannot_set_or_peek(api: Api) -> None:
     project = api.demo.project_id
-    error(api.demo.put(f"/quotas/{project}", json={"quota": {"network": 1000}}), 403, "PolicyNotAuthorized")
+    error(
+        api.demo.put(f"/quotas/{project}", json={"quota": {"network": 1000}}),
+        403,
+        "PolicyNotAuthorized",
+    )
     error(api.demo.delete(f"/quotas/{project}"), 403, "PolicyNotAuthorized")
     error(api.demo.get("/quotas"), 403, "PolicyNotAuthorized")
     error(api.demo2.get(f"/quotas/{project}"), 403, "PolicyNotAuthorized")
@@ -45,8 +58,15 @@ def test_members_cannot_set_or_peek(api: Api) -> None:
     assert api.admin.get(f"/quotas/{project}").status_code == 200
 
 
-@pytest.mark.parametrize("body", [{"quota": {"network": -2}}, {"quota": {"network": "many"}},
-                                  {"quota": {"widgets": 3}}, {"network": 3}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"quota": {"network": -2}},
+        {"quota": {"network": "many"}},
+        {"quota": {"widgets": 3}},
+        {"network": 3},
+    ],
+)
 def test_invalid_updates(api: Api, body: dict) -> None:
     response = api.admin.put(f"/quotas/{api.demo.project_id}", json=body)
     assert response.status_code == 400, response.text
@@ -62,12 +82,15 @@ def test_details_count_usage(api: Api) -> None:
     assert set(details) == set(DEFAULTS)
 
 
-@pytest.mark.parametrize(("resource", "collection", "body"), [
-    ("network", "networks", lambda ctx: {"name": "n"}),
-    ("router", "routers", lambda ctx: {"name": "r"}),
-    ("security_group", "security-groups", lambda ctx: {"name": "g"}),
-    ("floatingip", "floatingips", lambda ctx: {"floating_network_id": ctx["ext_net"]}),
-])
+@pytest.mark.parametrize(
+    ("resource", "collection", "body"),
+    [
+        ("network", "networks", lambda ctx: {"name": "n"}),
+        ("router", "routers", lambda ctx: {"name": "r"}),
+        ("security_group", "security-groups", lambda ctx: {"name": "g"}),
+        ("floatingip", "floatingips", lambda ctx: {"floating_network_id": ctx["ext_net"]}),
+    ],
+)
 def test_concurrent_creates_never_overshoot(api: Api, resource: str, collection: str, body) -> None:  # type: ignore[no-untyped-def]
     ctx = {"ext_net": external_network(api)[0]["id"]}
     limit = 4 if resource != "security_group" else 5  # the default group takes one
@@ -92,7 +115,8 @@ def test_check_limit_refuses_a_limit_below_usage(api: Api) -> None:
     api.demo.create("routers", name="r2")
     below = api.admin.put(f"/quotas/{project}", json={"quota": {"router": 1, "check_limit": True}})
     assert error(below, 400, "HTTPBadRequest") == (
-        "Quota limit 1 for router must be greater than or equal to already used 2")
+        "Quota limit 1 for router must be greater than or equal to already used 2"
+    )
     # Without the check (Neutron's default) a limit may go below usage: only new creates fail.
     assert api.admin.put(f"/quotas/{project}", json={"quota": {"router": 1}}).status_code == 200
     forced = api.admin.put(f"/quotas/{project}", json={"quota": {"router": 0, "force": True}})

@@ -52,92 +52,357 @@ MONITOR = {"type": "HTTP", "delay": 5, "timeout": 3, "max_retries": 3}
 
 REFERENCES = [
     # -- Neutron ------------------------------------------------------------------------------
-    Reference("POST", "/subnets", "network_id", lambda w, ref: {"subnet": {
-        "network_id": ref, "cidr": "10.9.0.0/24", "ip_version": 4}}, "net", "net"),
-    Reference("POST", "/ports", "network_id", lambda w, ref: {"port": {"network_id": ref}},
-              "net", "shared_net"),
-    Reference("POST", "/ports", "fixed_ips subnet_id", lambda w, ref: {"port": {
-        "network_id": w["net"], "fixed_ips": [{"subnet_id": ref}]}}, "subnet", "subnet"),
-    Reference("PUT", "/ports/{port}", "fixed_ips subnet_id", lambda w, ref: {"port": {
-        "fixed_ips": [{"subnet_id": ref}]}}, "subnet", "subnet"),
-    Reference("POST", "/ports", "security_groups", lambda w, ref: {"port": {
-        "network_id": w["net"], "security_groups": [ref]}}, "group", "group"),
-    Reference("PUT", "/ports/{port}", "security_groups", lambda w, ref: {"port": {
-        "security_groups": [ref]}}, "group", "group"),
-    Reference("POST", "/security-group-rules", "security_group_id", lambda w, ref: {
-        "security_group_rule": {"security_group_id": ref, "direction": "ingress"}},
-        "group", "group"),
-    Reference("POST", "/security-group-rules", "remote_group_id", lambda w, ref: {
-        "security_group_rule": {"security_group_id": w["group"], "direction": "ingress",
-                                "remote_group_id": ref}}, "group", "group"),
-    Reference("PUT", "/routers/{bare_router}/add_router_interface", "subnet_id",
-              lambda w, ref: {"subnet_id": ref}, "subnet", "subnet2"),
-    Reference("PUT", "/routers/{bare_router}/add_router_interface", "port_id",
-              lambda w, ref: {"port_id": ref}, "port", "port2"),
-    Reference("PUT", "/routers/{router}/remove_router_interface", "subnet_id",
-              lambda w, ref: {"subnet_id": ref}, "subnet", "subnet"),
-    Reference("PUT", "/routers/{router}/remove_router_interface", "port_id",
-              lambda w, ref: {"port_id": ref}, "port", "interface_port"),
-    Reference("POST", "/routers", "external_gateway_info network_id", lambda w, ref: {"router": {
-        "external_gateway_info": {"network_id": ref}}}, "net", "ext_net"),
-    Reference("PUT", "/routers/{bare_router}", "external_gateway_info network_id", lambda w, ref: {
-        "router": {"external_gateway_info": {"network_id": ref}}}, "net", "ext_net"),
+    Reference(
+        "POST",
+        "/subnets",
+        "network_id",
+        lambda w, ref: {"subnet": {"network_id": ref, "cidr": "10.9.0.0/24", "ip_version": 4}},
+        "net",
+        "net",
+    ),
+    Reference(
+        "POST",
+        "/ports",
+        "network_id",
+        lambda w, ref: {"port": {"network_id": ref}},
+        "net",
+        "shared_net",
+    ),
+    Reference(
+        "POST",
+        "/ports",
+        "fixed_ips subnet_id",
+        lambda w, ref: {"port": {"network_id": w["net"], "fixed_ips": [{"subnet_id": ref}]}},
+        "subnet",
+        "subnet",
+    ),
+    Reference(
+        "PUT",
+        "/ports/{port}",
+        "fixed_ips subnet_id",
+        lambda w, ref: {"port": {"fixed_ips": [{"subnet_id": ref}]}},
+        "subnet",
+        "subnet",
+    ),
+    Reference(
+        "POST",
+        "/ports",
+        "security_groups",
+        lambda w, ref: {"port": {"network_id": w["net"], "security_groups": [ref]}},
+        "group",
+        "group",
+    ),
+    Reference(
+        "PUT",
+        "/ports/{port}",
+        "security_groups",
+        lambda w, ref: {"port": {"security_groups": [ref]}},
+        "group",
+        "group",
+    ),
+    Reference(
+        "POST",
+        "/security-group-rules",
+        "security_group_id",
+        lambda w, ref: {"security_group_rule": {"security_group_id": ref, "direction": "ingress"}},
+        "group",
+        "group",
+    ),
+    Reference(
+        "POST",
+        "/security-group-rules",
+        "remote_group_id",
+        lambda w, ref: {
+            "security_group_rule": {
+                "security_group_id": w["group"],
+                "direction": "ingress",
+                "remote_group_id": ref,
+            }
+        },
+        "group",
+        "group",
+    ),
+    Reference(
+        "PUT",
+        "/routers/{bare_router}/add_router_interface",
+        "subnet_id",
+        lambda w, ref: {"subnet_id": ref},
+        "subnet",
+        "subnet2",
+    ),
+    Reference(
+        "PUT",
+        "/routers/{bare_router}/add_router_interface",
+        "port_id",
+        lambda w, ref: {"port_id": ref},
+        "port",
+        "port2",
+    ),
+    Reference(
+        "PUT",
+        "/routers/{router}/remove_router_interface",
+        "subnet_id",
+        lambda w, ref: {"subnet_id": ref},
+        "subnet",
+        "subnet",
+    ),
+    Reference(
+        "PUT",
+        "/routers/{router}/remove_router_interface",
+        "port_id",
+        lambda w, ref: {"port_id": ref},
+        "port",
+        "interface_port",
+    ),
+    Reference(
+        "POST",
+        "/routers",
+        "external_gateway_info network_id",
+        lambda w, ref: {"router": {"external_gateway_info": {"network_id": ref}}},
+        "net",
+        "ext_net",
+    ),
+    Reference(
+        "PUT",
+        "/routers/{bare_router}",
+        "external_gateway_info network_id",
+        lambda w, ref: {"router": {"external_gateway_info": {"network_id": ref}}},
+        "net",
+        "ext_net",
+    ),
     # Naming the gateway's addresses is for administrators only.
-    Reference("POST", "/routers", "external_gateway_info external_fixed_ips subnet_id",
-              lambda w, ref: {"router": {"external_gateway_info": {
-                  "network_id": w["ext_net"], "external_fixed_ips": [{"subnet_id": ref}]}}},
-              "subnet", None),
-    Reference("POST", "/floatingips", "floating_network_id", lambda w, ref: {"floatingip": {
-        "floating_network_id": ref}}, "net", "ext_net"),
-    Reference("POST", "/floatingips", "subnet_id", lambda w, ref: {"floatingip": {
-        "floating_network_id": w["ext_net"], "subnet_id": ref}}, "subnet", "ext_subnet"),
-    Reference("POST", "/floatingips", "port_id", lambda w, ref: {"floatingip": {
-        "floating_network_id": w["ext_net"], "port_id": ref}}, "port", "port"),
-    Reference("PUT", "/floatingips/{fip}", "port_id", lambda w, ref: {"floatingip": {
-        "port_id": ref}}, "port", "port"),
+    Reference(
+        "POST",
+        "/routers",
+        "external_gateway_info external_fixed_ips subnet_id",
+        lambda w, ref: {
+            "router": {
+                "external_gateway_info": {
+                    "network_id": w["ext_net"],
+                    "external_fixed_ips": [{"subnet_id": ref}],
+                }
+            }
+        },
+        "subnet",
+        None,
+    ),
+    Reference(
+        "POST",
+        "/floatingips",
+        "floating_network_id",
+        lambda w, ref: {"floatingip": {"floating_network_id": ref}},
+        "net",
+        "ext_net",
+    ),
+    Reference(
+        "POST",
+        "/floatingips",
+        "subnet_id",
+        lambda w, ref: {"floatingip": {"floating_network_id": w["ext_net"], "subnet_id": ref}},
+        "subnet",
+        "ext_subnet",
+    ),
+    Reference(
+        "POST",
+        "/floatingips",
+        "port_id",
+        lambda w, ref: {"floatingip": {"floating_network_id": w["ext_net"], "port_id": ref}},
+        "port",
+        "port",
+    ),
+    Reference(
+        "PUT",
+        "/floatingips/{fip}",
+        "port_id",
+        lambda w, ref: {"floatingip": {"port_id": ref}},
+        "port",
+        "port",
+    ),
     # -- lab instances ------------------------------------------------------------------------
-    Reference("POST", "/instances", "networks network_id", lambda w, ref: {"instance": {
-        "name": "vm", "networks": [{"network_id": ref}]}}, "net", "net", LAB),
-    Reference("POST", "/instances", "ports", lambda w, ref: {"instance": {
-        "name": "vm", "ports": [ref]}}, "port", "port", LAB),
+    Reference(
+        "POST",
+        "/instances",
+        "networks network_id",
+        lambda w, ref: {"instance": {"name": "vm", "networks": [{"network_id": ref}]}},
+        "net",
+        "net",
+        LAB,
+    ),
+    Reference(
+        "POST",
+        "/instances",
+        "ports",
+        lambda w, ref: {"instance": {"name": "vm", "ports": [ref]}},
+        "port",
+        "port",
+        LAB,
+    ),
     # -- Octavia ------------------------------------------------------------------------------
-    Reference("POST", "/loadbalancers", "vip_subnet_id", lambda w, ref: {"loadbalancer": {
-        "vip_subnet_id": ref}}, "subnet", "subnet", LBAAS),
-    Reference("POST", "/loadbalancers", "vip_network_id", lambda w, ref: {"loadbalancer": {
-        "vip_network_id": ref}}, "net", "net", LBAAS),
-    Reference("POST", "/loadbalancers", "vip_port_id", lambda w, ref: {"loadbalancer": {
-        "vip_port_id": ref}}, "port", "port", LBAAS),
-    Reference("POST", "/loadbalancers", "pools members subnet_id", lambda w, ref: {"loadbalancer": {
-        "vip_subnet_id": w["subnet"], "pools": [{**HTTP_POOL, "members": [
-            {"address": "10.0.0.30", "protocol_port": 80, "subnet_id": ref}]}]}},
-        "subnet", "subnet", LBAAS),
-    Reference("POST", "/listeners", "loadbalancer_id", lambda w, ref: {"listener": {
-        "loadbalancer_id": ref, "protocol": "HTTP", "protocol_port": 81}}, "lb", "lb", LBAAS),
-    Reference("POST", "/listeners", "default_pool_id", lambda w, ref: {"listener": {
-        "loadbalancer_id": w["lb"], "protocol": "HTTP", "protocol_port": 82,
-        "default_pool_id": ref}}, "pool", "pool", LBAAS),
-    Reference("PUT", "/listeners/{listener}", "default_pool_id", lambda w, ref: {"listener": {
-        "default_pool_id": ref}}, "pool", "pool", LBAAS),
-    Reference("POST", "/pools", "loadbalancer_id", lambda w, ref: {"pool": {
-        **HTTP_POOL, "loadbalancer_id": ref}}, "lb", "lb", LBAAS),
-    Reference("POST", "/pools", "listener_id", lambda w, ref: {"pool": {
-        **HTTP_POOL, "listener_id": ref}}, "listener", "listener", LBAAS),
-    Reference("POST", "/pools/{pool}/members", "subnet_id", lambda w, ref: {"member": {
-        "address": "10.0.0.31", "protocol_port": 80, "subnet_id": ref}}, "subnet", "subnet", LBAAS),
-    Reference("POST", "/healthmonitors", "pool_id", lambda w, ref: {"healthmonitor": {
-        **MONITOR, "pool_id": ref}}, "pool", "pool", LBAAS),
-    Reference("POST", "/l7policies", "listener_id", lambda w, ref: {"l7policy": {
-        "listener_id": ref, "action": "REJECT"}}, "listener", "listener", LBAAS),
-    Reference("POST", "/l7policies", "redirect_pool_id", lambda w, ref: {"l7policy": {
-        "listener_id": w["listener"], "action": "REDIRECT_TO_POOL", "redirect_pool_id": ref}},
-        "pool", "pool", LBAAS),
-    Reference("PUT", "/l7policies/{l7policy}", "redirect_pool_id", lambda w, ref: {"l7policy": {
-        "action": "REDIRECT_TO_POOL", "redirect_pool_id": ref}}, "pool", "pool", LBAAS),
+    Reference(
+        "POST",
+        "/loadbalancers",
+        "vip_subnet_id",
+        lambda w, ref: {"loadbalancer": {"vip_subnet_id": ref}},
+        "subnet",
+        "subnet",
+        LBAAS,
+    ),
+    Reference(
+        "POST",
+        "/loadbalancers",
+        "vip_network_id",
+        lambda w, ref: {"loadbalancer": {"vip_network_id": ref}},
+        "net",
+        "net",
+        LBAAS,
+    ),
+    Reference(
+        "POST",
+        "/loadbalancers",
+        "vip_port_id",
+        lambda w, ref: {"loadbalancer": {"vip_port_id": ref}},
+        "port",
+        "port",
+        LBAAS,
+    ),
+    Reference(
+        "POST",
+        "/loadbalancers",
+        "pools members subnet_id",
+        lambda w, ref: {
+            "loadbalancer": {
+                "vip_subnet_id": w["subnet"],
+                "pools": [
+                    {
+                        **HTTP_POOL,
+                        "members": [
+                            {"address": "10.0.0.30", "protocol_port": 80, "subnet_id": ref}
+                        ],
+                    }
+                ],
+            }
+        },
+        "subnet",
+        "subnet",
+        LBAAS,
+    ),
+    Reference(
+        "POST",
+        "/listeners",
+        "loadbalancer_id",
+        lambda w, ref: {
+            "listener": {"loadbalancer_id": ref, "protocol": "HTTP", "protocol_port": 81}
+        },
+        "lb",
+        "lb",
+        LBAAS,
+    ),
+    Reference(
+        "POST",
+        "/listeners",
+        "default_pool_id",
+        lambda w, ref: {
+            "listener": {
+                "loadbalancer_id": w["lb"],
+                "protocol": "HTTP",
+                "protocol_port": 82,
+                "default_pool_id": ref,
+            }
+        },
+        "pool",
+        "pool",
+        LBAAS,
+    ),
+    Reference(
+        "PUT",
+        "/listeners/{listener}",
+        "default_pool_id",
+        lambda w, ref: {"listener": {"default_pool_id": ref}},
+        "pool",
+        "pool",
+        LBAAS,
+    ),
+    Reference(
+        "POST",
+        "/pools",
+        "loadbalancer_id",
+        lambda w, ref: {"pool": {**HTTP_POOL, "loadbalancer_id": ref}},
+        "lb",
+        "lb",
+        LBAAS,
+    ),
+    Reference(
+        "POST",
+        "/pools",
+        "listener_id",
+        lambda w, ref: {"pool": {**HTTP_POOL, "listener_id": ref}},
+        "listener",
+        "listener",
+        LBAAS,
+    ),
+    Reference(
+        "POST",
+        "/pools/{pool}/members",
+        "subnet_id",
+        lambda w, ref: {"member": {"address": "10.0.0.31", "protocol_port": 80, "subnet_id": ref}},
+        "subnet",
+        "subnet",
+        LBAAS,
+    ),
+    Reference(
+        "POST",
+        "/healthmonitors",
+        "pool_id",
+        lambda w, ref: {"healthmonitor": {**MONITOR, "pool_id": ref}},
+        "pool",
+        "pool",
+        LBAAS,
+    ),
+    Reference(
+        "POST",
+        "/l7policies",
+        "listener_id",
+        lambda w, ref: {"l7policy": {"listener_id": ref, "action": "REJECT"}},
+        "listener",
+        "listener",
+        LBAAS,
+    ),
+    Reference(
+        "POST",
+        "/l7policies",
+        "redirect_pool_id",
+        lambda w, ref: {
+            "l7policy": {
+                "listener_id": w["listener"],
+                "action": "REDIRECT_TO_POOL",
+                "redirect_pool_id": ref,
+            }
+        },
+        "pool",
+        "pool",
+        LBAAS,
+    ),
+    Reference(
+        "PUT",
+        "/l7policies/{l7policy}",
+        "redirect_pool_id",
+        lambda w, ref: {"l7policy": {"action": "REDIRECT_TO_POOL", "redirect_pool_id": ref}},
+        "pool",
+        "pool",
+        LBAAS,
+    ),
 ]
 
 # What the admin lists to see that a refused request changed nothing.
-NEUTRON_COLLECTIONS = ("networks", "subnets", "ports", "routers", "floatingips", "security-groups",
-                       "security-group-rules")
+NEUTRON_COLLECTIONS = (
+    "networks",
+    "subnets",
+    "ports",
+    "routers",
+    "floatingips",
+    "security-groups",
+    "security-group-rules",
+)
 OCTAVIA_COLLECTIONS = ("loadbalancers", "listeners", "pools", "healthmonitors", "l7policies")
 
 
@@ -152,18 +417,36 @@ def build_world(api: Api, client: ApiClient, ext_net: str, cidr: str = "10.0.0.0
     interface = add_interface(client, router["id"], subnet_id=subnet["id"])
     assert interface.status_code == 200, interface.text
     # One request and one realization for the load balancer's tree; its pool is no listener's yet.
-    lb = created(octavia(client).post("/loadbalancers", json={"loadbalancer": {
-        "vip_subnet_id": subnet["id"], "pools": [{**HTTP_POOL, "name": "pool"}],
-        "listeners": [{"protocol": "HTTP", "protocol_port": 80,
-                       "l7policies": [{"action": "REJECT"}]}],
-    }}), "loadbalancer")
+    lb = created(
+        octavia(client).post(
+            "/loadbalancers",
+            json={
+                "loadbalancer": {
+                    "vip_subnet_id": subnet["id"],
+                    "pools": [{**HTTP_POOL, "name": "pool"}],
+                    "listeners": [
+                        {
+                            "protocol": "HTTP",
+                            "protocol_port": 80,
+                            "l7policies": [{"action": "REJECT"}],
+                        }
+                    ],
+                }
+            },
+        ),
+        "loadbalancer",
+    )
     realize(api)
     return {
-        "net": net["id"], "subnet": subnet["id"], "router": router["id"],
+        "net": net["id"],
+        "subnet": subnet["id"],
+        "router": router["id"],
         "interface_port": interface.json()["port_id"],
         "port": client.create("ports", network_id=net["id"])["id"],
         "group": client.create("security-groups", name="g")["id"],
-        "lb": lb["id"], "listener": lb["listeners"][0]["id"], "pool": lb["pools"][0]["id"],
+        "lb": lb["id"],
+        "listener": lb["listeners"][0]["id"],
+        "pool": lb["pools"][0]["id"],
         "l7policy": lb["listeners"][0]["l7policies"][0]["id"],
     }
 
@@ -184,8 +467,9 @@ def cloud(live_server: LiveServer) -> Iterator[Cloud]:
         other = login(http, name, password, name)
         api = Api(admin, other, other)
         ext = admin.create("networks", name="ext", **{"router:external": True})
-        ext_subnet = admin.create("subnets", network_id=ext["id"], cidr="198.51.100.0/24",
-                                  ip_version=4)
+        ext_subnet = admin.create(
+            "subnets", network_id=ext["id"], cidr="198.51.100.0/24", ip_version=4
+        )
         shared = admin.create("networks", name="shared", shared=True)
         admin.create("subnets", network_id=shared["id"], cidr="10.50.0.0/24", ip_version=4)
         public = {"ext_net": ext["id"], "ext_subnet": ext_subnet["id"], "shared_net": shared["id"]}
@@ -199,9 +483,12 @@ def caller(cloud: Cloud) -> tuple[ApiClient, World]:
     client = login(cloud.api.admin.http, name, password, name)
     world = {**cloud.public, **build_world(cloud.api, client, cloud.public["ext_net"])}
     net2, subnet2 = private_subnet(client, "10.1.0.0/24")
-    world.update(subnet2=subnet2["id"], port2=client.create("ports", network_id=net2["id"])["id"],
-                 fip=client.create("floatingips", floating_network_id=world["ext_net"])["id"],
-                 bare_router=client.create("routers", name="bare")["id"])
+    world.update(
+        subnet2=subnet2["id"],
+        port2=client.create("ports", network_id=net2["id"])["id"],
+        fip=client.create("floatingips", floating_network_id=world["ext_net"])["id"],
+        bare_router=client.create("routers", name="bare")["id"],
+    )
     return client, world
 
 
@@ -210,15 +497,20 @@ def everything(admin: ApiClient, world: World, hidden: World) -> dict[str, Any]:
     lbaas, lab = on(admin, LBAAS), on(admin, LAB)
     seen = {c: admin.get(f"/{c}").json() for c in NEUTRON_COLLECTIONS}
     seen.update({c: lbaas.get(f"/{c}").json() for c in OCTAVIA_COLLECTIONS})
-    seen.update({f"members of {pool}": lbaas.get(f"/pools/{pool}/members").json()
-                 for pool in (world["pool"], hidden["pool"])})
+    seen.update(
+        {
+            f"members of {pool}": lbaas.get(f"/pools/{pool}/members").json()
+            for pool in (world["pool"], hidden["pool"])
+        }
+    )
     seen["instances"] = lab.get("/instances").json()
     return seen
 
 
 @pytest.mark.parametrize("reference", REFERENCES, ids=str)
 def test_an_invisible_reference_is_answered_as_a_missing_one(
-        cloud: Cloud, caller: tuple[ApiClient, World], reference: Reference) -> None:
+    cloud: Cloud, caller: tuple[ApiClient, World], reference: Reference
+) -> None:
     client, world = caller
     caller_api = on(client, reference.prefix)
     path = reference.path.format(**world)
@@ -231,8 +523,10 @@ def test_an_invisible_reference_is_answered_as_a_missing_one(
     missing = send(missing_id)
     assert 400 <= missing.status_code < 500, missing.text
     hidden = send(hidden_id)
-    assert (hidden.status_code, hidden.headers["content-type"]) == \
-        (missing.status_code, missing.headers["content-type"]), hidden.text
+    assert (hidden.status_code, hidden.headers["content-type"]) == (
+        missing.status_code,
+        missing.headers["content-type"],
+    ), hidden.text
     assert hidden.content.replace(hidden_id.encode(), missing_id.encode()) == missing.content
     assert everything(cloud.api.admin, world, cloud.hidden) == before
     if reference.visible is not None:

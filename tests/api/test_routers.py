@@ -35,12 +35,26 @@ def test_s2_router_connects_two_subnets(api: Api) -> None:
         response = add_interface(api.demo, router["id"], subnet_id=sub["id"])
         assert response.status_code == 200, response.text
         info = response.json()
-        assert set(info) == {"id", "tenant_id", "project_id", "port_id", "subnet_id", "subnet_ids", "network_id"}
-        assert info["id"] == router["id"] and info["subnet_id"] == sub["id"] and info["subnet_ids"] == [sub["id"]]
+        assert set(info) == {
+            "id",
+            "tenant_id",
+            "project_id",
+            "port_id",
+            "subnet_id",
+            "subnet_ids",
+            "network_id",
+        }
+        assert (
+            info["id"] == router["id"]
+            and info["subnet_id"] == sub["id"]
+            and info["subnet_ids"] == [sub["id"]]
+        )
         assert info["network_id"] == net["id"] and info["project_id"] == api.demo.project_id
         port = api.demo.get(f"/ports/{info['port_id']}").json()["port"]
         assert port["fixed_ips"] == [{"subnet_id": sub["id"], "ip_address": sub["gateway_ip"]}]
-        assert port["device_owner"] == "network:router_interface" and port["device_id"] == router["id"]
+        assert (
+            port["device_owner"] == "network:router_interface" and port["device_id"] == router["id"]
+        )
         assert port["security_groups"] == [] and port["port_security_enabled"] is False
     assert len(router_ports(api, router["id"])) == 2
     assert api.demo.get(f"/routers/{router['id']}").json()["router"]["revision_number"] == 3
@@ -53,11 +67,19 @@ def test_interface_rules(api: Api) -> None:
     again = add_interface(api.demo, router["id"], subnet_id=sub["id"])
     assert "already has a port on subnet" in error(again, 400, "BadRequest")
     _, overlapping = private_subnet(api.demo, "10.1.0.128/25")
-    assert "overlaps" in error(add_interface(api.demo, router["id"], subnet_id=overlapping["id"]), 400, "BadRequest")
+    assert "overlaps" in error(
+        add_interface(api.demo, router["id"], subnet_id=overlapping["id"]), 400, "BadRequest"
+    )
     _, no_gateway = private_subnet(api.demo, "10.2.0.0/24", gateway_ip=None)
-    assert "gateway" in error(add_interface(api.demo, router["id"], subnet_id=no_gateway["id"]), 400, "BadRequest")
+    assert "gateway" in error(
+        add_interface(api.demo, router["id"], subnet_id=no_gateway["id"]), 400, "BadRequest"
+    )
     error(add_interface(api.demo, router["id"]), 400, "BadRequest")
-    error(add_interface(api.demo, router["id"], subnet_id=sub["id"], port_id=MISSING), 400, "BadRequest")
+    error(
+        add_interface(api.demo, router["id"], subnet_id=sub["id"], port_id=MISSING),
+        400,
+        "BadRequest",
+    )
     error(add_interface(api.demo, router["id"], subnet_id=MISSING), 404, "SubnetNotFound")
     error(add_interface(api.demo, MISSING, subnet_id=sub["id"]), 404, "RouterNotFound")
 
@@ -69,7 +91,10 @@ def test_interface_by_port(api: Api) -> None:
     info = add_interface(api.demo, router["id"], port_id=port["id"]).json()
     assert info["port_id"] == port["id"] and info["subnet_ids"] == [sub["id"]]
     adopted = api.demo.get(f"/ports/{port['id']}").json()["port"]
-    assert adopted["device_owner"] == "network:router_interface" and adopted["device_id"] == router["id"]
+    assert (
+        adopted["device_owner"] == "network:router_interface"
+        and adopted["device_id"] == router["id"]
+    )
     assert adopted["fixed_ips"][0]["ip_address"] == "10.3.0.10" and adopted["security_groups"] == []
     # A port with a device is in use, by this router or any other device.
     other = api.demo.create("routers", name="other")
@@ -87,10 +112,16 @@ def test_remove_interface(api: Api) -> None:
     _, sub = private_subnet(api.demo, "10.4.0.0/24")
     _, other_sub = private_subnet(api.demo, "10.5.0.0/24")
     info = add_interface(api.demo, router["id"], subnet_id=sub["id"]).json()
-    error(remove_interface(api.demo, router["id"], subnet_id=other_sub["id"]), 404, "RouterInterfaceNotFoundForSubnet")
+    error(
+        remove_interface(api.demo, router["id"], subnet_id=other_sub["id"]),
+        404,
+        "RouterInterfaceNotFoundForSubnet",
+    )
     error(remove_interface(api.demo, router["id"], subnet_id=MISSING), 404, "SubnetNotFound")
     error(remove_interface(api.demo, router["id"], port_id=MISSING), 404, "RouterInterfaceNotFound")
-    mismatch = remove_interface(api.demo, router["id"], port_id=info["port_id"], subnet_id=other_sub["id"])
+    mismatch = remove_interface(
+        api.demo, router["id"], port_id=info["port_id"], subnet_id=other_sub["id"]
+    )
     error(mismatch, 400, "SubnetMismatchForPort")
     removed = remove_interface(api.demo, router["id"], subnet_id=sub["id"])
     assert removed.status_code == 200 and removed.json() == info
@@ -103,8 +134,10 @@ def test_interface_on_a_shared_network_belongs_to_the_router(api: Api) -> None:
     router = api.demo.create("routers", name="r")
     # As in Neutron, a member may not take the gateway address of a network shared with all.
     refused = error(add_interface(api.demo, router["id"], subnet_id=sub["id"]), 400, "BadRequest")
-    assert refused == ("Bad router request: Cannot add interface to router because subnet "
-                       f"{sub['id']} is not owned by project making the request.")
+    assert refused == (
+        "Bad router request: Cannot add interface to router because subnet "
+        f"{sub['id']} is not owned by project making the request."
+    )
     info = add_interface(api.admin, router["id"], subnet_id=sub["id"]).json()
     port = api.demo.get(f"/ports/{info['port_id']}").json()["port"]
     assert port["project_id"] == api.demo.project_id and port["network_id"] == shared["id"]
@@ -119,7 +152,9 @@ def test_router_ports_cannot_be_deleted_directly(api: Api) -> None:
 
 def test_delete_router_and_what_it_holds(api: Api) -> None:
     ext_net, _ = external_network(api)
-    router = api.demo.create("routers", name="r", external_gateway_info={"network_id": ext_net["id"]})
+    router = api.demo.create(
+        "routers", name="r", external_gateway_info={"network_id": ext_net["id"]}
+    )
     net, sub = private_subnet(api.demo, "10.7.0.0/24")
     add_interface(api.demo, router["id"], subnet_id=sub["id"])
     error(api.demo.delete(f"/routers/{router['id']}"), 409, "RouterInUse")
@@ -136,42 +171,70 @@ def test_delete_router_and_what_it_holds(api: Api) -> None:
 def test_s3_gateway_on_external_network(api: Api) -> None:
     ext_net, ext_sub = external_network(api)
     router = api.demo.create("routers", name="r")
-    response = api.demo.put(f"/routers/{router['id']}", json={"router": {
-        "external_gateway_info": {"network_id": ext_net["id"]}}})
+    response = api.demo.put(
+        f"/routers/{router['id']}",
+        json={"router": {"external_gateway_info": {"network_id": ext_net["id"]}}},
+    )
     assert response.status_code == 200, response.text
     gateway = response.json()["router"]["external_gateway_info"]
-    assert gateway == {"network_id": ext_net["id"], "enable_snat": True,
-                       "external_fixed_ips": [{"subnet_id": ext_sub["id"], "ip_address": "10.10.10.2"}]}
+    assert gateway == {
+        "network_id": ext_net["id"],
+        "enable_snat": True,
+        "external_fixed_ips": [{"subnet_id": ext_sub["id"], "ip_address": "10.10.10.2"}],
+    }
     [port] = router_ports(api, router["id"])
     assert port["device_owner"] == "network:router_gateway" and port["project_id"] == ""
     assert port["port_security_enabled"] is False and port["security_groups"] == []
     # The gateway port is nobody's: the project neither sees it nor pays quota for it.
     assert api.demo.get("/ports", params={"device_id": router["id"]}).json()["ports"] == []
     # Clearing: `{}` (what `openstack router unset --external-gateway` sends) or null.
-    cleared = api.demo.put(f"/routers/{router['id']}", json={"router": {"external_gateway_info": {}}}).json()["router"]
+    cleared = api.demo.put(
+        f"/routers/{router['id']}", json={"router": {"external_gateway_info": {}}}
+    ).json()["router"]
     assert cleared["external_gateway_info"] is None and router_ports(api, router["id"]) == []
-    api.demo.put(f"/routers/{router['id']}", json={"router": {"external_gateway_info": {"network_id": ext_net["id"]}}})
-    cleared = api.demo.put(f"/routers/{router['id']}", json={"router": {"external_gateway_info": None}}).json()["router"]
+    api.demo.put(
+        f"/routers/{router['id']}",
+        json={"router": {"external_gateway_info": {"network_id": ext_net["id"]}}},
+    )
+    cleared = api.demo.put(
+        f"/routers/{router['id']}", json={"router": {"external_gateway_info": None}}
+    ).json()["router"]
     assert cleared["external_gateway_info"] is None
 
 
 def test_gateway_rules(api: Api) -> None:
     ext_net, ext_sub = external_network(api)
     internal, _ = private_subnet(api.demo, "10.8.0.0/24")
-    not_external = api.demo.post("/routers", json={"router": {"name": "r",
-                                                              "external_gateway_info": {"network_id": internal["id"]}}})
+    not_external = api.demo.post(
+        "/routers",
+        json={"router": {"name": "r", "external_gateway_info": {"network_id": internal["id"]}}},
+    )
     assert "not an external network" in error(not_external, 400, "BadRequest")
-    unknown = api.demo.post("/routers", json={"router": {"external_gateway_info": {"network_id": MISSING}}})
+    unknown = api.demo.post(
+        "/routers", json={"router": {"external_gateway_info": {"network_id": MISSING}}}
+    )
     error(unknown, 404, "NetworkNotFound")
     # enable_snat and chosen external addresses are the admin's (Neutron's default policy).
-    snat = api.demo.post("/routers", json={"router": {"external_gateway_info": {"network_id": ext_net["id"],
-                                                                                "enable_snat": False}}})
+    snat = api.demo.post(
+        "/routers",
+        json={
+            "router": {"external_gateway_info": {"network_id": ext_net["id"], "enable_snat": False}}
+        },
+    )
     error(snat, 403, "PolicyNotAuthorized")
     fixed = {"network_id": ext_net["id"], "external_fixed_ips": [{"ip_address": "10.10.10.50"}]}
-    error(api.demo.post("/routers", json={"router": {"external_gateway_info": fixed}}), 403, "PolicyNotAuthorized")
-    router = api.admin.create("routers", name="r", external_gateway_info={**fixed, "enable_snat": False})
+    error(
+        api.demo.post("/routers", json={"router": {"external_gateway_info": fixed}}),
+        403,
+        "PolicyNotAuthorized",
+    )
+    router = api.admin.create(
+        "routers", name="r", external_gateway_info={**fixed, "enable_snat": False}
+    )
     assert router["external_gateway_info"]["enable_snat"] is False
-    assert router["external_gateway_info"]["external_fixed_ips"] == [{"subnet_id": ext_sub["id"], "ip_address": "10.10.10.50"}]
+    assert router["external_gateway_info"]["external_fixed_ips"] == [
+        {"subnet_id": ext_sub["id"], "ip_address": "10.10.10.50"}
+    ]
     taken = api.admin.post("/routers", json={"router": {"external_gateway_info": fixed}})
     error(taken, 409, "IpAddressAlreadyAllocated")
     # The gateway subnet and an interface subnet may not overlap.
@@ -179,17 +242,25 @@ def test_gateway_rules(api: Api) -> None:
     error(add_interface(api.admin, router["id"], subnet_id=overlapping["id"]), 400, "BadRequest")
     # A network without subnets cannot carry a gateway.
     empty = api.admin.create("networks", name="empty", **{"router:external": True})
-    no_subnet = api.admin.post("/routers", json={"router": {"external_gateway_info": {"network_id": empty["id"]}}})
+    no_subnet = api.admin.post(
+        "/routers", json={"router": {"external_gateway_info": {"network_id": empty["id"]}}}
+    )
     error(no_subnet, 400, "BadRequest")
 
 
 def test_gateway_in_use_by_floating_ips(api: Api) -> None:
     topo = routed_topology(api)
-    fip = api.demo.create("floatingips", floating_network_id=topo.ext_net["id"], port_id=topo.port["id"])
-    clear = api.demo.put(f"/routers/{topo.router['id']}", json={"router": {"external_gateway_info": None}})
+    fip = api.demo.create(
+        "floatingips", floating_network_id=topo.ext_net["id"], port_id=topo.port["id"]
+    )
+    clear = api.demo.put(
+        f"/routers/{topo.router['id']}", json={"router": {"external_gateway_info": None}}
+    )
     error(clear, 409, "RouterExternalGatewayInUseByFloatingIp")
     api.demo.put(f"/floatingips/{fip['id']}", json={"floatingip": {"port_id": None}})
-    clear = api.demo.put(f"/routers/{topo.router['id']}", json={"router": {"external_gateway_info": None}})
+    clear = api.demo.put(
+        f"/routers/{topo.router['id']}", json={"router": {"external_gateway_info": None}}
+    )
     assert clear.status_code == 200
 
 
@@ -204,13 +275,21 @@ def test_routes(api: Api) -> None:
     def put(route: dict) -> object:
         return api.demo.put(f"/routers/{router['id']}", json={"router": {"routes": [route]}})
 
-    assert "not connected" in error(put({"destination": "192.168.0.0/16", "nexthop": "10.99.0.1"}), 400, "InvalidRoutes")
-    assert "used by router" in error(put({"destination": "192.168.0.0/16", "nexthop": "10.9.0.1"}), 400, "InvalidRoutes")
+    assert "not connected" in error(
+        put({"destination": "192.168.0.0/16", "nexthop": "10.99.0.1"}), 400, "InvalidRoutes"
+    )
+    assert "used by router" in error(
+        put({"destination": "192.168.0.0/16", "nexthop": "10.9.0.1"}), 400, "InvalidRoutes"
+    )
     error(put({"destination": "192.168.0.1/16", "nexthop": "10.9.0.254"}), 400, "InvalidInput")
     error(put({"destination": "not-a-cidr", "nexthop": "10.9.0.254"}), 400, "InvalidInput")
     error(put({"destination": "fd00::/64", "nexthop": "10.9.0.254"}), 400, "InvalidRoutes")
     # An interface stays while a route needs it.
-    error(remove_interface(api.demo, router["id"], subnet_id=sub["id"]), 409, "RouterInterfaceInUseByRoute")
+    error(
+        remove_interface(api.demo, router["id"], subnet_id=sub["id"]),
+        409,
+        "RouterInterfaceInUseByRoute",
+    )
     api.demo.put(f"/routers/{router['id']}", json={"router": {"routes": []}})
     api.demo.put(f"/routers/{router['id']}", json={"router": {"routes": routes}})
     cleared = api.demo.put(f"/routers/{router['id']}", json={"router": {"routes": None}})
@@ -227,36 +306,64 @@ def test_atomic_route_changes(api: Api) -> None:
     two = {"destination": "192.168.2.0/24", "nexthop": "10.10.0.6"}
 
     def change(action: str, *routes: dict) -> object:
-        return api.demo.put(f"/routers/{router['id']}/{action}", json={"router": {"routes": list(routes)}})
+        return api.demo.put(
+            f"/routers/{router['id']}/{action}", json={"router": {"routes": list(routes)}}
+        )
 
     assert change("add_extraroutes", one).json()["router"]["routes"] == [one]
     assert change("add_extraroutes", one, two).json()["router"]["routes"] == [one, two]
-    assert change("remove_extraroutes", one, {**one, "nexthop": "10.10.0.7"}).json()["router"]["routes"] == [two]
-    error(change("add_extraroutes", {"destination": "192.168.3.0/24", "nexthop": "10.77.0.1"}), 400, "InvalidRoutes")
-    error(api.demo.put(f"/routers/{router['id']}/add_extraroutes", json={"routes": [one]}), 400, "BadRequest")
+    assert change("remove_extraroutes", one, {**one, "nexthop": "10.10.0.7"}).json()["router"][
+        "routes"
+    ] == [two]
+    error(
+        change("add_extraroutes", {"destination": "192.168.3.0/24", "nexthop": "10.77.0.1"}),
+        400,
+        "InvalidRoutes",
+    )
+    error(
+        api.demo.put(f"/routers/{router['id']}/add_extraroutes", json={"routes": [one]}),
+        400,
+        "BadRequest",
+    )
 
 
 def test_update_and_list(api: Api) -> None:
     router = api.demo.create("routers", name="r")
-    updated = api.demo.put(f"/routers/{router['id']}", json={"router": {"admin_state_up": False, "name": "r2"}})
+    updated = api.demo.put(
+        f"/routers/{router['id']}", json={"router": {"admin_state_up": False, "name": "r2"}}
+    )
     body = updated.json()["router"]
     assert body["admin_state_up"] is False and body["name"] == "r2" and body["revision_number"] == 2
-    stale = api.demo.put(f"/routers/{router['id']}", headers={"If-Match": "revision_number=1"},
-                         json={"router": {"name": "r3"}})
+    stale = api.demo.put(
+        f"/routers/{router['id']}",
+        headers={"If-Match": "revision_number=1"},
+        json={"router": {"name": "r3"}},
+    )
     error(stale, 412, "RevisionNumberConstraintFailed")
     api.demo.create("routers", name="another")
-    names = [r["name"] for r in api.demo.get("/routers", params={"sort_key": "name"}).json()["routers"]]
+    names = [
+        r["name"] for r in api.demo.get("/routers", params={"sort_key": "name"}).json()["routers"]
+    ]
     assert names == ["another", "r2"]
-    assert [r["name"] for r in api.demo.get("/routers", params={"admin_state_up": "false"}).json()["routers"]] == ["r2"]
+    assert [
+        r["name"]
+        for r in api.demo.get("/routers", params={"admin_state_up": "false"}).json()["routers"]
+    ] == ["r2"]
     assert api.demo.put(f"/routers/{router['id']}/tags/blue").status_code == 201
-    assert [r["id"] for r in api.demo.get("/routers", params={"tags": "blue"}).json()["routers"]] == [router["id"]]
+    assert [
+        r["id"] for r in api.demo.get("/routers", params={"tags": "blue"}).json()["routers"]
+    ] == [router["id"]]
 
 
 def test_routers_are_private_to_their_project(api: Api) -> None:
     router = api.demo.create("routers", name="mine")
     error(api.demo2.get(f"/routers/{router['id']}"), 404, "RouterNotFound")
     assert api.demo2.get("/routers").json()["routers"] == []
-    error(api.demo2.put(f"/routers/{router['id']}", json={"router": {"name": "x"}}), 404, "RouterNotFound")
+    error(
+        api.demo2.put(f"/routers/{router['id']}", json={"router": {"name": "x"}}),
+        404,
+        "RouterNotFound",
+    )
     error(api.demo2.delete(f"/routers/{router['id']}"), 404, "RouterNotFound")
     _, sub2 = private_subnet(api.demo2, "10.20.0.0/24")
     error(add_interface(api.demo2, router["id"], subnet_id=sub2["id"]), 404, "RouterNotFound")
@@ -282,16 +389,34 @@ def test_router_changes_reach_the_feed(api: Api, core) -> None:  # type: ignore[
     _, sub = private_subnet(api.demo, "10.30.0.0/24")
     add_interface(api.demo, router["id"], subnet_id=sub["id"])
     with core.db.read() as conn:
-        ops = conn.execute(select(schema.changes.c.op).where(
-            schema.changes.c.resource_type == "router", schema.changes.c.resource_id == router["id"])
-            .order_by(schema.changes.c.revision)).scalars().all()
+        ops = (
+            conn.execute(
+                select(schema.changes.c.op)
+                .where(
+                    schema.changes.c.resource_type == "router",
+                    schema.changes.c.resource_id == router["id"],
+                )
+                .order_by(schema.changes.c.revision)
+            )
+            .scalars()
+            .all()
+        )
     assert ops == ["create", "update"]
 
 
 def test_extensions_listed(api: Api) -> None:
     aliases = {e["alias"] for e in api.demo.get("/extensions").json()["extensions"]}
-    assert aliases >= {"router", "extraroute", "ext-gw-mode", "fip-port-details", "security-group",
-                       "security-groups-normalized-cidr", "quotas", "quota_details", "quota-check-limit",
-                       "extraroute-atomic"}
+    assert aliases >= {
+        "router",
+        "extraroute",
+        "ext-gw-mode",
+        "fip-port-details",
+        "security-group",
+        "security-groups-normalized-cidr",
+        "quotas",
+        "quota_details",
+        "quota-check-limit",
+        "extraroute-atomic",
+    }
     # Not implemented, so not offered.
     assert not aliases & {"stateful-security-group", "l3-ha", "dvr", "floatingip-pools"}

@@ -28,10 +28,16 @@ def group(api: Api) -> dict:
 def test_default_group_made_on_first_listing(api: Api) -> None:
     [default] = api.demo.get("/security-groups").json()["security_groups"]
     assert default["name"] == "default" and default["project_id"] == api.demo.project_id
-    rules = {(r["direction"], r["ethertype"], r["remote_group_id"], r["remote_ip_prefix"], r["protocol"])
-             for r in default["security_group_rules"]}
-    assert rules == {("egress", "IPv4", None, None, None), ("egress", "IPv6", None, None, None),
-                     ("ingress", "IPv4", default["id"], None, None), ("ingress", "IPv6", default["id"], None, None)}
+    rules = {
+        (r["direction"], r["ethertype"], r["remote_group_id"], r["remote_ip_prefix"], r["protocol"])
+        for r in default["security_group_rules"]
+    }
+    assert rules == {
+        ("egress", "IPv4", None, None, None),
+        ("egress", "IPv6", None, None, None),
+        ("ingress", "IPv4", default["id"], None, None),
+        ("ingress", "IPv6", default["id"], None, None),
+    }
     # Listing again makes no second one; a port without groups gets it.
     assert len(api.demo.get("/security-groups").json()["security_groups"]) == 1
     net = api.demo.create("networks", name="n")
@@ -42,10 +48,18 @@ def test_default_group_made_on_first_listing(api: Api) -> None:
 
 def test_default_group_cannot_go_or_be_renamed(api: Api) -> None:
     [default] = api.demo.get("/security-groups").json()["security_groups"]
-    error(api.demo.delete(f"/security-groups/{default['id']}"), 409, "SecurityGroupCannotRemoveDefault")
-    rename = api.demo.put(f"/security-groups/{default['id']}", json={"security_group": {"name": "x"}})
+    error(
+        api.demo.delete(f"/security-groups/{default['id']}"),
+        409,
+        "SecurityGroupCannotRemoveDefault",
+    )
+    rename = api.demo.put(
+        f"/security-groups/{default['id']}", json={"security_group": {"name": "x"}}
+    )
     error(rename, 409, "SecurityGroupCannotUpdateDefault")
-    described = api.demo.put(f"/security-groups/{default['id']}", json={"security_group": {"description": "d"}})
+    described = api.demo.put(
+        f"/security-groups/{default['id']}", json={"security_group": {"description": "d"}}
+    )
     assert described.status_code == 200
     twin = api.demo.post("/security-groups", json={"security_group": {"name": "default"}})
     error(twin, 409, "SecurityGroupDefaultAlreadyExists")
@@ -64,8 +78,15 @@ def test_new_group_has_egress_rules(api: Api, group: dict) -> None:
 
 
 def test_rule_shape_and_group_embedding(api: Api, group: dict) -> None:
-    response = add_rule(api.demo, group["id"], protocol="TCP", port_range_min=80, port_range_max=80,
-                        remote_ip_prefix="192.168.1.7/24", description="http")
+    response = add_rule(
+        api.demo,
+        group["id"],
+        protocol="TCP",
+        port_range_min=80,
+        port_range_max=80,
+        remote_ip_prefix="192.168.1.7/24",
+        description="http",
+    )
     assert response.status_code == 201, response.text
     rule = response.json()["security_group_rule"]
     assert rule["protocol"] == "tcp" and rule["ethertype"] == "IPv4"
@@ -79,48 +100,94 @@ def test_rule_shape_and_group_embedding(api: Api, group: dict) -> None:
     assert api.demo.get(f"/security-group-rules/{rule['id']}").json()["security_group_rule"] == rule
 
 
-@pytest.mark.parametrize(("given", "stored"), [("6", "6"), (17, "17"), ("ICMP", "icmp"), ("any", None),
-                                               ("vrrp", "vrrp"), ("255", "255")])
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [("6", "6"), (17, "17"), ("ICMP", "icmp"), ("any", None), ("vrrp", "vrrp"), ("255", "255")],
+)
 def test_protocol_normalization(api: Api, group: dict, given: Any, stored: str | None) -> None:
     rule = add_rule(api.demo, group["id"], protocol=given).json()["security_group_rule"]
     assert rule["protocol"] == stored
 
 
-@pytest.mark.parametrize(("rule", "status", "kind"), [
-    ({"protocol": "bogus"}, 400, "SecurityGroupRuleInvalidProtocol"),
-    ({"protocol": "256"}, 400, "SecurityGroupRuleInvalidProtocol"),
-    ({"protocol": "tcp", "port_range_min": 90, "port_range_max": 80}, 400, "SecurityGroupInvalidPortRange"),
-    ({"protocol": "tcp", "port_range_min": 80}, 400, "SecurityGroupInvalidPortRange"),
-    ({"protocol": "udp", "port_range_min": 0, "port_range_max": 10}, 400, "SecurityGroupInvalidPortValue"),
-    ({"protocol": "tcp", "port_range_min": 1, "port_range_max": 65536}, 400,
-     "SecurityGroupInvalidPortValue"),
-    ({"port_range_min": 22, "port_range_max": 22}, 400, "SecurityGroupProtocolRequiredWithPorts"),
-    ({"protocol": "icmp", "port_range_min": 256}, 400, "SecurityGroupInvalidIcmpValue"),
-    ({"protocol": "icmp", "port_range_min": 8, "port_range_max": 256}, 400, "SecurityGroupInvalidIcmpValue"),
-    ({"protocol": "icmp", "port_range_max": 0}, 400, "SecurityGroupMissingIcmpType"),
-    ({"protocol": "gre", "port_range_min": 1, "port_range_max": 1}, 400, "SecurityGroupInvalidProtocolForPortRange"),
-    ({"protocol": "ipv6-icmp", "ethertype": "IPv4"}, 400, "SecurityGroupEthertypeConflictWithProtocol"),
-    ({"remote_ip_prefix": "fd00::/64"}, 400, "SecurityGroupRuleParameterConflict"),
-    ({"remote_ip_prefix": "10.0.0.0/8", "remote_group_id": MISSING}, 400, "SecurityGroupRemoteGroupAndRemoteIpPrefix"),
-    ({"remote_group_id": MISSING}, 404, "SecurityGroupNotFound"),
-    ({"remote_group_id": "not-a-uuid"}, 404, "SecurityGroupNotFound"),
-    ({"protocol": "tcp", "port_range_min": -16, "port_range_max": 80}, 400,
-     "SecurityGroupInvalidPortValue"),
-    ({"remote_ip_prefix": "not-an-ip"}, 400, "InvalidInput"),
-    ({"ethertype": "IPv5"}, 400, "SecurityGroupRuleInvalidEtherType"),
-    ({"direction": "sideways"}, 400, "InvalidInput"),
-])
+@pytest.mark.parametrize(
+    ("rule", "status", "kind"),
+    [
+        ({"protocol": "bogus"}, 400, "SecurityGroupRuleInvalidProtocol"),
+        ({"protocol": "256"}, 400, "SecurityGroupRuleInvalidProtocol"),
+        (
+            {"protocol": "tcp", "port_range_min": 90, "port_range_max": 80},
+            400,
+            "SecurityGroupInvalidPortRange",
+        ),
+        ({"protocol": "tcp", "port_range_min": 80}, 400, "SecurityGroupInvalidPortRange"),
+        (
+            {"protocol": "udp", "port_range_min": 0, "port_range_max": 10},
+            400,
+            "SecurityGroupInvalidPortValue",
+        ),
+        (
+            {"protocol": "tcp", "port_range_min": 1, "port_range_max": 65536},
+            400,
+            "SecurityGroupInvalidPortValue",
+        ),
+        (
+            {"port_range_min": 22, "port_range_max": 22},
+            400,
+            "SecurityGroupProtocolRequiredWithPorts",
+        ),
+        ({"protocol": "icmp", "port_range_min": 256}, 400, "SecurityGroupInvalidIcmpValue"),
+        (
+            {"protocol": "icmp", "port_range_min": 8, "port_range_max": 256},
+            400,
+            "SecurityGroupInvalidIcmpValue",
+        ),
+        ({"protocol": "icmp", "port_range_max": 0}, 400, "SecurityGroupMissingIcmpType"),
+        (
+            {"protocol": "gre", "port_range_min": 1, "port_range_max": 1},
+            400,
+            "SecurityGroupInvalidProtocolForPortRange",
+        ),
+        (
+            {"protocol": "ipv6-icmp", "ethertype": "IPv4"},
+            400,
+            "SecurityGroupEthertypeConflictWithProtocol",
+        ),
+        ({"remote_ip_prefix": "fd00::/64"}, 400, "SecurityGroupRuleParameterConflict"),
+        (
+            {"remote_ip_prefix": "10.0.0.0/8", "remote_group_id": MISSING},
+            400,
+            "SecurityGroupRemoteGroupAndRemoteIpPrefix",
+        ),
+        ({"remote_group_id": MISSING}, 404, "SecurityGroupNotFound"),
+        ({"remote_group_id": "not-a-uuid"}, 404, "SecurityGroupNotFound"),
+        (
+            {"protocol": "tcp", "port_range_min": -16, "port_range_max": 80},
+            400,
+            "SecurityGroupInvalidPortValue",
+        ),
+        ({"remote_ip_prefix": "not-an-ip"}, 400, "InvalidInput"),
+        ({"ethertype": "IPv5"}, 400, "SecurityGroupRuleInvalidEtherType"),
+        ({"direction": "sideways"}, 400, "InvalidInput"),
+    ],
+)
 def test_rule_validation(api: Api, group: dict, rule: dict, status: int, kind: str) -> None:
     error(add_rule(api.demo, group["id"], **rule), status, kind)
 
 
 def test_valid_port_and_icmp_ranges(api: Api, group: dict) -> None:
-    for rule in ({"protocol": "tcp", "port_range_min": 1, "port_range_max": 65535},
-                 {"protocol": "icmp", "port_range_min": 8, "port_range_max": 0},
-                 {"protocol": "icmp", "port_range_min": 3},
-                 {"protocol": "ipv6-icmp", "ethertype": "ipv6", "port_range_min": 128},
-                 {"protocol": "udp", "port_range_min": 53, "port_range_max": 53, "ethertype": "IPv6",
-                  "remote_ip_prefix": "fd00::1/64"}):
+    for rule in (
+        {"protocol": "tcp", "port_range_min": 1, "port_range_max": 65535},
+        {"protocol": "icmp", "port_range_min": 8, "port_range_max": 0},
+        {"protocol": "icmp", "port_range_min": 3},
+        {"protocol": "ipv6-icmp", "ethertype": "ipv6", "port_range_min": 128},
+        {
+            "protocol": "udp",
+            "port_range_min": 53,
+            "port_range_max": 53,
+            "ethertype": "IPv6",
+            "remote_ip_prefix": "fd00::1/64",
+        },
+    ):
         response = add_rule(api.demo, group["id"], **rule)
         assert response.status_code == 201, (rule, response.text)
     assert response.json()["security_group_rule"]["remote_ip_prefix"] == "fd00::1/64"
@@ -129,7 +196,8 @@ def test_valid_port_and_icmp_ranges(api: Api, group: dict) -> None:
 
 def test_remote_prefix_kept_as_sent(api: Api, group: dict) -> None:
     host = add_rule(api.demo, group["id"], remote_ip_prefix="10.1.2.3").json()[
-        "security_group_rule"]
+        "security_group_rule"
+    ]
     assert host["remote_ip_prefix"] == host["normalized_cidr"] == "10.1.2.3/32"
     same = add_rule(api.demo, group["id"], protocol="udp", remote_ip_prefix="10.1.0.0/16")
     assert same.status_code == 201
@@ -138,21 +206,35 @@ def test_remote_prefix_kept_as_sent(api: Api, group: dict) -> None:
 
 
 def test_invalid_port_names_the_port(api: Api, group: dict) -> None:
-    response = add_rule(api.demo, group["id"], protocol="tcp", port_range_min=80,
-                        port_range_max=65536)
+    response = add_rule(
+        api.demo, group["id"], protocol="tcp", port_range_min=80, port_range_max=65536
+    )
     assert error(response, 400, "SecurityGroupInvalidPortValue") == "Invalid value for port 65536"
 
 
 def test_duplicate_rules(api: Api, group: dict) -> None:
-    first = add_rule(api.demo, group["id"], protocol="tcp", port_range_min=22, port_range_max=22).json()
+    first = add_rule(
+        api.demo, group["id"], protocol="tcp", port_range_min=22, port_range_max=22
+    ).json()
     rule_id = first["security_group_rule"]["id"]
     # The same rule spelled differently: protocol by number, "anywhere" as a prefix.
-    for spelling in ({"protocol": "tcp"}, {"protocol": "6"}, {"protocol": "tcp", "remote_ip_prefix": "0.0.0.0/0"}):
-        duplicate = add_rule(api.demo, group["id"], port_range_min=22, port_range_max=22, **spelling)
+    for spelling in (
+        {"protocol": "tcp"},
+        {"protocol": "6"},
+        {"protocol": "tcp", "remote_ip_prefix": "0.0.0.0/0"},
+    ):
+        duplicate = add_rule(
+            api.demo, group["id"], port_range_min=22, port_range_max=22, **spelling
+        )
         assert rule_id in error(duplicate, 409, "SecurityGroupRuleExists")
     egress = add_rule(api.demo, group["id"], direction="egress")
     error(egress, 409, "SecurityGroupRuleExists")
-    assert add_rule(api.demo, group["id"], protocol="tcp", port_range_min=22, port_range_max=23).status_code == 201
+    assert (
+        add_rule(
+            api.demo, group["id"], protocol="tcp", port_range_min=22, port_range_max=23
+        ).status_code
+        == 201
+    )
 
 
 def test_remote_group_and_its_deletion(api: Api, group: dict) -> None:
@@ -171,16 +253,23 @@ def test_group_in_use_by_a_port(api: Api, group: dict) -> None:
     error(api.demo.delete(f"/security-groups/{group['id']}"), 409, "SecurityGroupInUse")
     api.demo.put(f"/ports/{port['id']}", json={"port": {"security_groups": []}})
     assert api.demo.delete(f"/security-groups/{group['id']}").status_code == 204
-    assert api.demo.get("/security-group-rules", params={"security_group_id": group["id"]}).json() == {
-        "security_group_rules": []}
+    assert api.demo.get(
+        "/security-group-rules", params={"security_group_id": group["id"]}
+    ).json() == {"security_group_rules": []}
 
 
 def test_rule_update_and_delete(api: Api, group: dict) -> None:
-    rule = add_rule(api.demo, group["id"], protocol="udp", port_range_min=53, port_range_max=53).json()
+    rule = add_rule(
+        api.demo, group["id"], protocol="udp", port_range_min=53, port_range_max=53
+    ).json()
     rule_id = rule["security_group_rule"]["id"]
-    described = api.demo.put(f"/security-group-rules/{rule_id}", json={"security_group_rule": {"description": "dns"}})
+    described = api.demo.put(
+        f"/security-group-rules/{rule_id}", json={"security_group_rule": {"description": "dns"}}
+    )
     assert described.json()["security_group_rule"]["description"] == "dns"
-    not_allowed = api.demo.put(f"/security-group-rules/{rule_id}", json={"security_group_rule": {"protocol": "tcp"}})
+    not_allowed = api.demo.put(
+        f"/security-group-rules/{rule_id}", json={"security_group_rule": {"protocol": "tcp"}}
+    )
     error(not_allowed, 400, "BadRequest")
     assert api.demo.delete(f"/security-group-rules/{rule_id}").status_code == 204
     error(api.demo.delete(f"/security-group-rules/{rule_id}"), 404, "SecurityGroupRuleNotFound")
@@ -191,17 +280,26 @@ def test_rule_filters(api: Api, group: dict) -> None:
     add_rule(api.demo, group["id"], protocol="icmp")
 
     def count(**params: Any) -> int:
-        return len(api.demo.get("/security-group-rules", params={"security_group_id": group["id"], **params})
-                   .json()["security_group_rules"])
+        return len(
+            api.demo.get(
+                "/security-group-rules", params={"security_group_id": group["id"], **params}
+            ).json()["security_group_rules"]
+        )
 
     assert count() == 4
-    assert count(direction="ingress") == 2 and count(protocol="tcp") == 1 and count(port_range_min=80) == 1
+    assert (
+        count(direction="ingress") == 2
+        and count(protocol="tcp") == 1
+        and count(port_range_min=80) == 1
+    )
     assert count(ethertype="IPv6") == 1
 
 
 def test_groups_are_private_to_their_project(api: Api, group: dict) -> None:
     error(api.demo2.get(f"/security-groups/{group['id']}"), 404, "SecurityGroupNotFound")
-    assert "web" not in {g["name"] for g in api.demo2.get("/security-groups").json()["security_groups"]}
+    assert "web" not in {
+        g["name"] for g in api.demo2.get("/security-groups").json()["security_groups"]
+    }
     error(add_rule(api.demo2, group["id"]), 404, "SecurityGroupNotFound")
     error(api.demo2.delete(f"/security-groups/{group['id']}"), 404, "SecurityGroupNotFound")
     demo_rule = group["security_group_rules"][0]["id"]
@@ -212,33 +310,51 @@ def test_groups_are_private_to_their_project(api: Api, group: dict) -> None:
     error(add_rule(api.demo2, own["id"], remote_group_id=group["id"]), 404, "SecurityGroupNotFound")
     net = api.demo2.create("networks", name="n")
     api.demo2.create("subnets", network_id=net["id"], cidr="10.0.0.0/24", ip_version=4)
-    stolen = api.demo2.post("/ports", json={"port": {"network_id": net["id"], "security_groups": [group["id"]]}})
+    stolen = api.demo2.post(
+        "/ports", json={"port": {"network_id": net["id"], "security_groups": [group["id"]]}}
+    )
     error(stolen, 404, "SecurityGroupNotFound")
-    assert group["id"] in {g["id"] for g in api.admin.get("/security-groups").json()["security_groups"]}
+    assert group["id"] in {
+        g["id"] for g in api.admin.get("/security-groups").json()["security_groups"]
+    }
 
 
 def test_admin_rule_in_a_project_group_belongs_to_that_project(api: Api, group: dict) -> None:
     rule = add_rule(api.admin, group["id"], protocol="tcp", port_range_min=443, port_range_max=443)
     assert rule.json()["security_group_rule"]["project_id"] == api.demo.project_id
-    assert api.demo.get(f"/security-group-rules/{rule.json()['security_group_rule']['id']}").status_code == 200
+    assert (
+        api.demo.get(
+            f"/security-group-rules/{rule.json()['security_group_rule']['id']}"
+        ).status_code
+        == 200
+    )
 
 
 def test_group_and_rule_quotas(api: Api) -> None:
-    api.admin.put(f"/quotas/{api.demo.project_id}",
-                  json={"quota": {"security_group": 2, "security_group_rule": 7}})
+    api.admin.put(
+        f"/quotas/{api.demo.project_id}",
+        json={"quota": {"security_group": 2, "security_group_rule": 7}},
+    )
     group = api.demo.create("security-groups", name="one")  # with default: 2 groups, 6 rules
-    error(api.demo.post("/security-groups", json={"security_group": {"name": "two"}}), 409, "OverQuota")
+    error(
+        api.demo.post("/security-groups", json={"security_group": {"name": "two"}}),
+        409,
+        "OverQuota",
+    )
     assert add_rule(api.demo, group["id"], protocol="tcp").status_code == 201
     error(add_rule(api.demo, group["id"], protocol="udp"), 409, "OverQuota")
 
 
 def test_stateless_groups_are_not_offered(api: Api) -> None:
-    stateless = api.demo.post("/security-groups", json={"security_group": {"name": "s", "stateful": False}})
+    stateless = api.demo.post(
+        "/security-groups", json={"security_group": {"name": "s", "stateful": False}}
+    )
     error(stateless, 400, "BadRequest")
 
 
 def test_default_group_does_not_use_up_the_quota(api: Api) -> None:
     project = api.demo2.project_id
+
     def groups() -> set[str]:
         listed = api.admin.get("/security-groups", params={"project_id": project}).json()
         return {g["name"] for g in listed["security_groups"]}
@@ -247,8 +363,9 @@ def test_default_group_does_not_use_up_the_quota(api: Api) -> None:
     api.admin.put(f"/quotas/{project}", json={"quota": {"security_group": 1}})
     api.admin.create("security-groups", name="one", project_id=project)  # the default one too
     assert groups() == {"default", "one"}
-    over = api.admin.post("/security-groups",
-                          json={"security_group": {"name": "two", "project_id": project}})
+    over = api.admin.post(
+        "/security-groups", json={"security_group": {"name": "two", "project_id": project}}
+    )
     error(over, 409, "OverQuota")
 
 

@@ -16,8 +16,9 @@ def net(api: Api) -> dict:
 
 
 def subnet(api: Api, network_id: str, cidr: str, **extra) -> dict:  # type: ignore[no-untyped-def]
-    return api.demo.create("subnets", network_id=network_id, cidr=cidr,
-                           ip_version=6 if ":" in cidr else 4, **extra)
+    return api.demo.create(
+        "subnets", network_id=network_id, cidr=cidr, ip_version=6 if ":" in cidr else 4, **extra
+    )
 
 
 def test_ipv4_defaults_as_neutron(api: Api, net: dict) -> None:
@@ -35,31 +36,74 @@ def test_ipv6_without_gateway_uses_subnet_router_address(api: Api, net: dict) ->
 
 def test_subnet_validation(api: Api, net: dict) -> None:
     subnet(api, net["id"], "10.0.0.0/24")
-    overlap = api.demo.post("/subnets", json={"subnet": {"network_id": net["id"], "cidr": "10.0.0.128/25", "ip_version": 4}})
+    overlap = api.demo.post(
+        "/subnets",
+        json={"subnet": {"network_id": net["id"], "cidr": "10.0.0.128/25", "ip_version": 4}},
+    )
     assert "overlaps" in error(overlap, 400, "InvalidInput")
-    bad = api.demo.post("/subnets", json={"subnet": {"network_id": net["id"], "cidr": "10.0.300.0/24", "ip_version": 4}})
+    bad = api.demo.post(
+        "/subnets",
+        json={"subnet": {"network_id": net["id"], "cidr": "10.0.300.0/24", "ip_version": 4}},
+    )
     error(bad, 400, "InvalidInput")
-    mismatch = api.demo.post("/subnets", json={"subnet": {"network_id": net["id"], "cidr": "10.9.0.0/24", "ip_version": 6}})
+    mismatch = api.demo.post(
+        "/subnets",
+        json={"subnet": {"network_id": net["id"], "cidr": "10.9.0.0/24", "ip_version": 6}},
+    )
     error(mismatch, 400, "InvalidInput")
-    outside = api.demo.post("/subnets", json={"subnet": {"network_id": net["id"], "cidr": "10.8.0.0/24", "ip_version": 4,
-                                                          "allocation_pools": [{"start": "10.8.1.2", "end": "10.8.1.9"}]}})
+    outside = api.demo.post(
+        "/subnets",
+        json={
+            "subnet": {
+                "network_id": net["id"],
+                "cidr": "10.8.0.0/24",
+                "ip_version": 4,
+                "allocation_pools": [{"start": "10.8.1.2", "end": "10.8.1.9"}],
+            }
+        },
+    )
     error(outside, 400, "InvalidInput")
-    gw_in_pool = api.demo.post("/subnets", json={"subnet": {"network_id": net["id"], "cidr": "10.7.0.0/24", "ip_version": 4,
-                                                             "gateway_ip": "10.7.0.5",
-                                                             "allocation_pools": [{"start": "10.7.0.2", "end": "10.7.0.9"}]}})
+    gw_in_pool = api.demo.post(
+        "/subnets",
+        json={
+            "subnet": {
+                "network_id": net["id"],
+                "cidr": "10.7.0.0/24",
+                "ip_version": 4,
+                "gateway_ip": "10.7.0.5",
+                "allocation_pools": [{"start": "10.7.0.2", "end": "10.7.0.9"}],
+            }
+        },
+    )
     error(gw_in_pool, 409, "GatewayConflictWithAllocationPools")
     missing = api.demo.post("/subnets", json={"subnet": {"network_id": net["id"], "ip_version": 4}})
     assert "cidr" in error(missing, 400, "BadRequest")
-    unknown_net = api.demo.post("/subnets", json={"subnet": {"network_id": "8d2b1c7e-0000-4000-8000-000000000000",
-                                                              "cidr": "10.6.0.0/24", "ip_version": 4}})
+    unknown_net = api.demo.post(
+        "/subnets",
+        json={
+            "subnet": {
+                "network_id": "8d2b1c7e-0000-4000-8000-000000000000",
+                "cidr": "10.6.0.0/24",
+                "ip_version": 4,
+            }
+        },
+    )
     error(unknown_net, 404, "NetworkNotFound")
 
 
 def test_subnet_update_pools_and_gateway(api: Api, net: dict) -> None:
     s = subnet(api, net["id"], "10.2.0.0/24", enable_dhcp=False)
     pools = [{"start": "10.2.0.10", "end": "10.2.0.20"}]
-    updated = api.demo.put(f"/subnets/{s['id']}", json={"subnet": {"allocation_pools": pools, "gateway_ip": None,
-                                                                     "dns_nameservers": ["9.9.9.9"]}}).json()["subnet"]
+    updated = api.demo.put(
+        f"/subnets/{s['id']}",
+        json={
+            "subnet": {
+                "allocation_pools": pools,
+                "gateway_ip": None,
+                "dns_nameservers": ["9.9.9.9"],
+            }
+        },
+    ).json()["subnet"]
     assert updated["allocation_pools"] == pools and updated["gateway_ip"] is None
     assert updated["dns_nameservers"] == ["9.9.9.9"] and updated["revision_number"] == 2
     port = api.demo.create("ports", network_id=net["id"])
@@ -81,7 +125,11 @@ def test_port_shape_and_defaults(api: Api, net: dict) -> None:
     assert port["fixed_ips"] == [{"subnet_id": s["id"], "ip_address": "10.4.0.2"}]
     assert port["mac_address"].startswith("fa:16:3e:") and port["status"] == "DOWN"
     assert port["admin_state_up"] is True and port["port_security_enabled"] is True
-    assert port["device_owner"] == "" and port["device_id"] == "" and port["allowed_address_pairs"] == []
+    assert (
+        port["device_owner"] == ""
+        and port["device_id"] == ""
+        and port["allowed_address_pairs"] == []
+    )
     assert port["binding:host_id"] == "" and port["binding:vif_type"] == "unbound"
     assert len(port["security_groups"]) == 1  # the project's default group
 
@@ -91,18 +139,39 @@ def test_fixed_ips_by_address_subnet_and_several(api: Api, net: dict) -> None:
     s2 = subnet(api, net["id"], "fd00:5::/64", enable_dhcp=False)
     by_ip = api.demo.create("ports", network_id=net["id"], fixed_ips=[{"ip_address": "10.5.0.50"}])
     assert by_ip["fixed_ips"] == [{"subnet_id": s1["id"], "ip_address": "10.5.0.50"}]
-    taken = api.demo.post("/ports", json={"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.5.0.50"}]}})
+    taken = api.demo.post(
+        "/ports",
+        json={"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.5.0.50"}]}},
+    )
     error(taken, 409, "IpAddressAlreadyAllocated")
-    gateway = api.demo.post("/ports", json={"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.5.0.1"}]}})
+    gateway = api.demo.post(
+        "/ports",
+        json={"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.5.0.1"}]}},
+    )
     error(gateway, 409, "IpAddressAlreadyAllocated")
-    broadcast = api.demo.post("/ports", json={"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.5.0.255"}]}})
+    broadcast = api.demo.post(
+        "/ports",
+        json={"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.5.0.255"}]}},
+    )
     error(broadcast, 400, "InvalidIpForSubnet")
-    elsewhere = api.demo.post("/ports", json={"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.99.0.5"}]}})
+    elsewhere = api.demo.post(
+        "/ports",
+        json={"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.99.0.5"}]}},
+    )
     error(elsewhere, 400, "InvalidIpForNetwork")
-    wrong = api.demo.post("/ports", json={"port": {"network_id": net["id"],
-                                                   "fixed_ips": [{"subnet_id": s2["id"], "ip_address": "10.5.0.9"}]}})
+    wrong = api.demo.post(
+        "/ports",
+        json={
+            "port": {
+                "network_id": net["id"],
+                "fixed_ips": [{"subnet_id": s2["id"], "ip_address": "10.5.0.9"}],
+            }
+        },
+    )
     error(wrong, 400, "InvalidIpForSubnet")
-    both = api.demo.create("ports", network_id=net["id"], fixed_ips=[{"subnet_id": s1["id"]}, {"subnet_id": s2["id"]}])
+    both = api.demo.create(
+        "ports", network_id=net["id"], fixed_ips=[{"subnet_id": s1["id"]}, {"subnet_id": s2["id"]}]
+    )
     assert [f["subnet_id"] for f in both["fixed_ips"]] == [s1["id"], s2["id"]]
     dual = api.demo.create("ports", network_id=net["id"])  # one IPv4 and one IPv6 by default
     assert {f["subnet_id"] for f in dual["fixed_ips"]} == {s1["id"], s2["id"]}
@@ -114,11 +183,28 @@ def test_create_answers_what_show_returns(api: Api, net: dict) -> None:
     web, db = (api.demo.create("security-groups", name=name) for name in ("web", "db"))
     bodies = [
         {},
-        {"name": "p", "description": "d", "admin_state_up": False, "mac_address": "fa:16:3e:00:06:01",
-         "device_id": "vm", "device_owner": "compute:nova"},
-        {"fixed_ips": [{"subnet_id": s6["id"]}, {"ip_address": "10.6.0.77"}, {"subnet_id": s4["id"]}]},
-        {"security_groups": [web["id"], db["id"]], "allowed_address_pairs": [
-            {"ip_address": "10.6.0.128/25"}, {"ip_address": "10.6.0.9", "mac_address": "fa:16:3e:00:06:02"}]},
+        {
+            "name": "p",
+            "description": "d",
+            "admin_state_up": False,
+            "mac_address": "fa:16:3e:00:06:01",
+            "device_id": "vm",
+            "device_owner": "compute:nova",
+        },
+        {
+            "fixed_ips": [
+                {"subnet_id": s6["id"]},
+                {"ip_address": "10.6.0.77"},
+                {"subnet_id": s4["id"]},
+            ]
+        },
+        {
+            "security_groups": [web["id"], db["id"]],
+            "allowed_address_pairs": [
+                {"ip_address": "10.6.0.128/25"},
+                {"ip_address": "10.6.0.9", "mac_address": "fa:16:3e:00:06:02"},
+            ],
+        },
         {"port_security_enabled": False},
     ]
     for body in bodies:
@@ -129,20 +215,28 @@ def test_create_answers_what_show_returns(api: Api, net: dict) -> None:
 def test_update_fixed_ip_frees_the_old_one(api: Api, net: dict) -> None:
     subnet(api, net["id"], "10.81.0.0/24", enable_dhcp=False)
     port = api.demo.create("ports", network_id=net["id"], fixed_ips=[{"ip_address": "10.81.0.50"}])
-    moved = api.demo.put(f"/ports/{port['id']}", json={"port": {"fixed_ips": [{"ip_address": "10.81.0.60"}]}})
+    moved = api.demo.put(
+        f"/ports/{port['id']}", json={"port": {"fixed_ips": [{"ip_address": "10.81.0.60"}]}}
+    )
     assert moved.json()["port"]["fixed_ips"][0]["ip_address"] == "10.81.0.60"
     found = api.demo.get("/ports", params={"fixed_ips": "ip_address=10.81.0.60"}).json()["ports"]
     assert [p["id"] for p in found] == [port["id"]]
-    reused = api.demo.create("ports", network_id=net["id"], fixed_ips=[{"ip_address": "10.81.0.50"}])
+    reused = api.demo.create(
+        "ports", network_id=net["id"], fixed_ips=[{"ip_address": "10.81.0.50"}]
+    )
     assert reused["fixed_ips"][0]["ip_address"] == "10.81.0.50"
 
 
 def test_mac_address_given_and_unique(api: Api, net: dict) -> None:
     port = api.demo.create("ports", network_id=net["id"], mac_address="FA:16:3E:00:00:01")
     assert port["mac_address"] == "fa:16:3e:00:00:01"
-    again = api.demo.post("/ports", json={"port": {"network_id": net["id"], "mac_address": "fa:16:3e:00:00:01"}})
+    again = api.demo.post(
+        "/ports", json={"port": {"network_id": net["id"], "mac_address": "fa:16:3e:00:00:01"}}
+    )
     error(again, 409, "MacAddressInUse")
-    multicast = api.demo.post("/ports", json={"port": {"network_id": net["id"], "mac_address": "01:00:5e:00:00:01"}})
+    multicast = api.demo.post(
+        "/ports", json={"port": {"network_id": net["id"], "mac_address": "01:00:5e:00:00:01"}}
+    )
     error(multicast, 400, "InvalidInput")
 
 
@@ -150,15 +244,35 @@ def test_port_security_rules(api: Api, net: dict) -> None:
     subnet(api, net["id"], "10.9.0.0/24", enable_dhcp=False)
     open_port = api.demo.create("ports", network_id=net["id"], port_security_enabled=False)
     assert open_port["security_groups"] == [] and open_port["port_security_enabled"] is False
-    pairs = api.demo.post("/ports", json={"port": {"network_id": net["id"], "port_security_enabled": False,
-                                                   "allowed_address_pairs": [{"ip_address": "10.9.0.200"}]}})
+    pairs = api.demo.post(
+        "/ports",
+        json={
+            "port": {
+                "network_id": net["id"],
+                "port_security_enabled": False,
+                "allowed_address_pairs": [{"ip_address": "10.9.0.200"}],
+            }
+        },
+    )
     error(pairs, 409, "AddressPairAndPortSecurityRequired")
-    port = api.demo.create("ports", network_id=net["id"], allowed_address_pairs=[{"ip_address": "10.9.0.128/25"}])
-    assert port["allowed_address_pairs"] == [{"ip_address": "10.9.0.128/25", "mac_address": port["mac_address"]}]
+    port = api.demo.create(
+        "ports", network_id=net["id"], allowed_address_pairs=[{"ip_address": "10.9.0.128/25"}]
+    )
+    assert port["allowed_address_pairs"] == [
+        {"ip_address": "10.9.0.128/25", "mac_address": port["mac_address"]}
+    ]
     disable = api.demo.put(f"/ports/{port['id']}", json={"port": {"port_security_enabled": False}})
     error(disable, 409, "PortSecurityPortHasSecurityGroup")
-    cleared = api.demo.put(f"/ports/{port['id']}", json={"port": {
-        "port_security_enabled": False, "security_groups": [], "allowed_address_pairs": []}})
+    cleared = api.demo.put(
+        f"/ports/{port['id']}",
+        json={
+            "port": {
+                "port_security_enabled": False,
+                "security_groups": [],
+                "allowed_address_pairs": [],
+            }
+        },
+    )
     assert cleared.status_code == 200 and cleared.json()["port"]["port_security_enabled"] is False
 
 
@@ -167,7 +281,10 @@ def test_member_cannot_bind_or_pick_ip_on_foreign_shared_network(api: Api) -> No
     api.admin.create("subnets", network_id=shared["id"], cidr="10.10.0.0/24", ip_version=4)
     port = api.demo.create("ports", network_id=shared["id"])
     assert port["project_id"] == api.demo.project_id
-    chosen = api.demo.post("/ports", json={"port": {"network_id": shared["id"], "fixed_ips": [{"ip_address": "10.10.0.77"}]}})
+    chosen = api.demo.post(
+        "/ports",
+        json={"port": {"network_id": shared["id"], "fixed_ips": [{"ip_address": "10.10.0.77"}]}},
+    )
     error(chosen, 403, "PolicyNotAuthorized")
     bind = api.demo.put(f"/ports/{port['id']}", json={"port": {"binding:host_id": "h1"}})
     error(bind, 403, "PolicyNotAuthorized")
@@ -179,7 +296,11 @@ def test_ip_exhaustion_is_409(api: Api, net: dict) -> None:
     subnet(api, net["id"], "10.11.0.0/29", enable_dhcp=False)  # .2-.6 usable
     for _ in range(5):
         api.demo.create("ports", network_id=net["id"])
-    error(api.demo.post("/ports", json={"port": {"network_id": net["id"]}}), 409, "IpAddressGenerationFailure")
+    error(
+        api.demo.post("/ports", json={"port": {"network_id": net["id"]}}),
+        409,
+        "IpAddressGenerationFailure",
+    )
 
 
 def test_member_leaves_port_security_to_the_shared_network_owner(api: Api) -> None:
@@ -190,8 +311,9 @@ def test_member_leaves_port_security_to_the_shared_network_owner(api: Api) -> No
         refused = api.demo.post("/ports", json={"port": {"network_id": shared["id"], **body}})
         error(refused, 403, "PolicyNotAuthorized")
     port = api.demo.create("ports", network_id=shared["id"])
-    unprotect = api.demo.put(f"/ports/{port['id']}",
-                             json={"port": {"port_security_enabled": False}})
+    unprotect = api.demo.put(
+        f"/ports/{port['id']}", json={"port": {"port_security_enabled": False}}
+    )
     error(unprotect, 403, "PolicyNotAuthorized")
     own = api.demo.create("networks")
     unprotected = api.demo.create("ports", network_id=own["id"], port_security_enabled=False)
@@ -199,8 +321,9 @@ def test_member_leaves_port_security_to_the_shared_network_owner(api: Api) -> No
 
 
 def test_member_cannot_create_for_another_project(api: Api, net: dict) -> None:
-    foreign = api.demo.post("/ports", json={"port": {"network_id": net["id"],
-                                                     "project_id": api.demo2.project_id}})
+    foreign = api.demo.post(
+        "/ports", json={"port": {"network_id": net["id"], "project_id": api.demo2.project_id}}
+    )
     assert "requires admin privileges" in error(foreign, 400, "HTTPBadRequest")
 
 
@@ -210,8 +333,9 @@ def test_subnet_filters_shared_and_external(api: Api, net: dict) -> None:
     shared = api.admin.create("networks", shared=True)
     common = api.admin.create("subnets", network_id=shared["id"], cidr="10.13.0.0/24", ip_version=4)
     external = api.admin.create("networks", **{"router:external": True})
-    public = api.admin.create("subnets", network_id=external["id"], cidr="10.14.0.0/24",
-                              ip_version=4)
+    public = api.admin.create(
+        "subnets", network_id=external["id"], cidr="10.14.0.0/24", ip_version=4
+    )
     assert public["router:external"] is True
 
     def ids(**params: str) -> set[str]:
@@ -227,32 +351,50 @@ def test_subnet_filters_shared_and_external(api: Api, net: dict) -> None:
 def test_ip_version_as_a_string(api: Api, net: dict) -> None:
     made = api.demo.create("subnets", network_id=net["id"], cidr="10.15.0.0/24", ip_version="4")
     assert made["ip_version"] == 4
-    bad = api.demo.post("/subnets", json={"subnet": {
-        "network_id": net["id"], "cidr": "10.16.0.0/24", "ip_version": "5"}})
+    bad = api.demo.post(
+        "/subnets",
+        json={"subnet": {"network_id": net["id"], "cidr": "10.16.0.0/24", "ip_version": "5"}},
+    )
     error(bad, 400, "InvalidInput")
 
 
 def test_a_full_subnet_leaves_the_port_to_the_next(api: Api, net: dict) -> None:
     # Two subnets of one free address each (.2: .1 is the gateway).
-    subnets = [subnet(api, net["id"], cidr, enable_dhcp=False)
-               for cidr in ("10.17.0.0/30", "10.18.0.0/30")]
+    subnets = [
+        subnet(api, net["id"], cidr, enable_dhcp=False) for cidr in ("10.17.0.0/30", "10.18.0.0/30")
+    ]
     ports = [api.demo.create("ports", network_id=net["id"]) for _ in subnets]
     taken = {(f["subnet_id"], f["ip_address"]) for p in ports for f in p["fixed_ips"]}
     assert taken == {(subnets[0]["id"], "10.17.0.2"), (subnets[1]["id"], "10.18.0.2")}
-    error(api.demo.post("/ports", json={"port": {"network_id": net["id"]}}), 409, "IpAddressGenerationFailure")
+    error(
+        api.demo.post("/ports", json={"port": {"network_id": net["id"]}}),
+        409,
+        "IpAddressGenerationFailure",
+    )
 
 
-@pytest.mark.parametrize(("modes", "fragment"), [
-    ({"ipv6_ra_mode": "slaac", "ipv6_address_mode": "dhcpv6-stateful"},
-     "they must be the same value"),
-    ({"ipv6_ra_mode": "dhcpv6-stateless", "ipv6_address_mode": "slaac"},
-     "they must be the same value"),
-    ({"ipv6_address_mode": "slaac", "enable_dhcp": False},
-     "cannot be set when enable_dhcp is set to False"),
-    ({"ipv6_address_mode": "slaac", "cidr": "fd00:19::/80"}, "requires the prefix to be /64"),
-    ({"ipv6_ra_mode": "slaac", "cidr": "10.19.0.0/24", "ip_version": 4},
-     "not valid when ip_version is 4"),
-])
+@pytest.mark.parametrize(
+    ("modes", "fragment"),
+    [
+        (
+            {"ipv6_ra_mode": "slaac", "ipv6_address_mode": "dhcpv6-stateful"},
+            "they must be the same value",
+        ),
+        (
+            {"ipv6_ra_mode": "dhcpv6-stateless", "ipv6_address_mode": "slaac"},
+            "they must be the same value",
+        ),
+        (
+            {"ipv6_address_mode": "slaac", "enable_dhcp": False},
+            "cannot be set when enable_dhcp is set to False",
+        ),
+        ({"ipv6_address_mode": "slaac", "cidr": "fd00:19::/80"}, "requires the prefix to be /64"),
+        (
+            {"ipv6_ra_mode": "slaac", "cidr": "10.19.0.0/24", "ip_version": 4},
+            "not valid when ip_version is 4",
+        ),
+    ],
+)
 def test_ipv6_mode_combinations(api: Api, net: dict, modes: dict, fragment: str) -> None:
     body = {"network_id": net["id"], "cidr": "fd00:19::/64", "ip_version": 6, **modes}
     assert fragment in error(api.demo.post("/subnets", json={"subnet": body}), 400, "InvalidInput")
@@ -262,8 +404,12 @@ def eui64(prefix: str, mac: str) -> str:
     """What RFC 4291 gives, spelled out independently of the code under test."""
     octets = [int(part, 16) for part in mac.split(":")]
     octets[0] ^= 0x02
-    groups = [f"{octets[0]:02x}{octets[1]:02x}", f"{octets[2]:02x}ff", f"fe{octets[3]:02x}",
-              f"{octets[4]:02x}{octets[5]:02x}"]
+    groups = [
+        f"{octets[0]:02x}{octets[1]:02x}",
+        f"{octets[2]:02x}ff",
+        f"fe{octets[3]:02x}",
+        f"{octets[4]:02x}{octets[5]:02x}",
+    ]
     return str(ipaddress.ip_address(prefix + ":".join(groups)))
 
 
@@ -272,18 +418,23 @@ def test_automatic_addresses_are_eui64_on_every_such_subnet(api: Api, net: dict)
     slaac = subnet(api, net["id"], "fd00:20::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
     stateless = subnet(api, net["id"], "fd00:21::/64", ipv6_address_mode="dhcpv6-stateless")
     port = api.demo.create("ports", network_id=net["id"], mac_address="fa:16:3e:12:34:56")
-    assert sorted((f["subnet_id"], f["ip_address"]) for f in port["fixed_ips"]) == sorted([
-        (v4["id"], port["fixed_ips"][0]["ip_address"]),
-        (slaac["id"], eui64("fd00:20::", "fa:16:3e:12:34:56")),
-        (stateless["id"], eui64("fd00:21::", "fa:16:3e:12:34:56")),
-    ])
+    assert sorted((f["subnet_id"], f["ip_address"]) for f in port["fixed_ips"]) == sorted(
+        [
+            (v4["id"], port["fixed_ips"][0]["ip_address"]),
+            (slaac["id"], eui64("fd00:20::", "fa:16:3e:12:34:56")),
+            (stateless["id"], eui64("fd00:21::", "fa:16:3e:12:34:56")),
+        ]
+    )
     assert eui64("fd00:20::", "fa:16:3e:12:34:56") == "fd00:20::f816:3eff:fe12:3456"
-    chosen = api.demo.post("/ports", json={"port": {"network_id": net["id"],
-                                                    "fixed_ips": [{"ip_address": "fd00:20::5"}]}})
+    chosen = api.demo.post(
+        "/ports",
+        json={"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "fd00:20::5"}]}},
+    )
     assert "automatic addresses" in error(chosen, 400, "InvalidInput")
     # An update of the other addresses keeps the automatic ones.
-    moved = api.demo.put(f"/ports/{port['id']}",
-                         json={"port": {"fixed_ips": [{"subnet_id": v4["id"]}]}}).json()["port"]
+    moved = api.demo.put(
+        f"/ports/{port['id']}", json={"port": {"fixed_ips": [{"subnet_id": v4["id"]}]}}
+    ).json()["port"]
     assert {f["subnet_id"] for f in moved["fixed_ips"]} == {v4["id"], slaac["id"], stateless["id"]}
     # Deleting the subnet takes the automatic addresses with it.
     assert api.demo.delete(f"/subnets/{slaac['id']}").status_code == 204
@@ -293,12 +444,17 @@ def test_automatic_addresses_are_eui64_on_every_such_subnet(api: Api, net: dict)
 
 
 def test_gateway_held_by_a_router_cannot_move(api: Api, net: dict) -> None:
-    s = subnet(api, net["id"], "10.22.0.0/24",
-               allocation_pools=[{"start": "10.22.0.2", "end": "10.22.0.99"}])
+    s = subnet(
+        api,
+        net["id"],
+        "10.22.0.0/24",
+        allocation_pools=[{"start": "10.22.0.2", "end": "10.22.0.99"}],
+    )
     router = api.demo.create("routers", name="r")
     api.demo.put(f"/routers/{router['id']}/add_router_interface", json={"subnet_id": s["id"]})
     moved = api.demo.put(f"/subnets/{s['id']}", json={"subnet": {"gateway_ip": "10.22.0.254"}})
     assert "10.22.0.1 already in use by port" in error(moved, 409, "GatewayIpInUse")
-    same = api.demo.put(f"/subnets/{s['id']}",
-                        json={"subnet": {"gateway_ip": "10.22.0.1", "name": "x"}})
+    same = api.demo.put(
+        f"/subnets/{s['id']}", json={"subnet": {"gateway_ip": "10.22.0.1", "name": "x"}}
+    )
     assert same.status_code == 200

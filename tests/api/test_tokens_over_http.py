@@ -13,8 +13,13 @@ from cryptography.fernet import Fernet
 from neutrino.identity.tokens import KEY_FILE, load_or_create_keys
 from tests.conftest import ADMIN_PASSWORD, ApiClient, LiveServer, add_member_project, login
 
-AUTH_REQUIRED = {"error": {"code": 401, "title": "Unauthorized",
-                           "message": "The request you have made requires authentication."}}
+AUTH_REQUIRED = {
+    "error": {
+        "code": 401,
+        "title": "Unauthorized",
+        "message": "The request you have made requires authentication.",
+    }
+}
 
 
 @pytest.fixture
@@ -41,16 +46,20 @@ def malformed(fields: list[Any]) -> Iterator[Any]:
     }
     for index, values in wrong.items():
         for value in values:
-            yield [*fields[:index], value, *fields[index + 1:]]
+            yield [*fields[:index], value, *fields[index + 1 :]]
     yield from (fields[:6], [*fields, "extra"], {"user_id": fields[1]}, "token", None, 42)
 
 
-def test_a_correctly_signed_malformed_token_is_401(live_server: LiveServer, http: httpx.Client) -> None:
+def test_a_correctly_signed_malformed_token_is_401(
+    live_server: LiveServer, http: httpx.Client
+) -> None:
     key = fernet(live_server)
     genuine = login(http, "admin", ADMIN_PASSWORD, "admin").token
     fields = orjson.loads(key.decrypt(genuine.encode()))
     resealed = key.encrypt(orjson.dumps(fields)).decode()
-    assert http.get("/networking/v2.0/networks", headers={"X-Auth-Token": resealed}).status_code == 200
+    assert (
+        http.get("/networking/v2.0/networks", headers={"X-Auth-Token": resealed}).status_code == 200
+    )
 
     for payload in malformed(fields):
         headers = {"X-Auth-Token": key.encrypt(orjson.dumps(payload)).decode()}
@@ -62,16 +71,19 @@ def test_a_correctly_signed_malformed_token_is_401(live_server: LiveServer, http
 
 
 def test_a_password_change_revokes_tokens_issued_before_it_in_the_same_second(
-        live_server: LiveServer, http: httpx.Client) -> None:
+    live_server: LiveServer, http: httpx.Client
+) -> None:
     admin = login(http, "admin", ADMIN_PASSWORD, "admin")
     name, password = add_member_project(admin, "pw-change")
     for attempt in range(5):  # A, the change and B must fall within one second
         before = login(http, name, password, name)
         before_at = issued_at(http, admin, before)
         fresh = f"{password}-{attempt}"
-        changed = http.post(f"/identity/v3/users/{before.user_id}/password",
-                            headers={"X-Auth-Token": before.token},
-                            json={"user": {"original_password": password, "password": fresh}})
+        changed = http.post(
+            f"/identity/v3/users/{before.user_id}/password",
+            headers={"X-Auth-Token": before.token},
+            json={"user": {"original_password": password, "password": fresh}},
+        )
         assert changed.status_code == 204, changed.text
         password = fresh
         after = login(http, name, password, name)
@@ -88,7 +100,9 @@ def test_a_password_change_revokes_tokens_issued_before_it_in_the_same_second(
 
 def issued_at(http: httpx.Client, admin: ApiClient, subject: ApiClient) -> str:
     """When the token was issued (Keystone's ISO 8601 with microseconds), as an admin sees it."""
-    checked = http.get("/identity/v3/auth/tokens",
-                       headers={"X-Auth-Token": admin.token, "X-Subject-Token": subject.token})
+    checked = http.get(
+        "/identity/v3/auth/tokens",
+        headers={"X-Auth-Token": admin.token, "X-Subject-Token": subject.token},
+    )
     assert checked.status_code == 200, checked.text
     return str(checked.json()["token"]["issued_at"])

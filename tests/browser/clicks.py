@@ -69,7 +69,9 @@ def launch(page: Any, cloud: Cloud, name: str, network: str) -> str:
     page.goto(cloud.dashboard + "/project/instances")
     open_form(page, "Launch Instance")
     page.fill("input[name=name]", name)
-    networks = page.locator("fieldset:has(legend:text-is('Networks')) label.check", has_text=network)
+    networks = page.locator(
+        "fieldset:has(legend:text-is('Networks')) label.check", has_text=network
+    )
     networks.locator("input").check()
     return launched(page)
 
@@ -92,8 +94,11 @@ def run_in_console(page: Any, command: str) -> str:
     before = output.inner_text().count("[exit")
     page.fill(".console input[name=command]", command)
     page.click(".console button:has-text('Run')")
-    page.wait_for_function("([el, n]) => el.textContent.split('[exit').length - 1 > n",
-                           arg=[output.element_handle(), before], timeout=30_000)
+    page.wait_for_function(
+        "([el, n]) => el.textContent.split('[exit').length - 1 > n",
+        arg=[output.element_handle(), before],
+        timeout=30_000,
+    )
     return output.inner_text()
 
 

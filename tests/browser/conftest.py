@@ -20,8 +20,16 @@ import pytest
 from tests.conftest import ADMIN_PASSWORD, Databases, LiveServer, dataplane_server
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 os.environ["PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD"] = "1"
@@ -32,9 +40,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "tests/browser/" in str(item.path):
             item.add_marker(pytest.mark.browser)
             if not CHROMIUM.exists():
-                item.add_marker(pytest.mark.skip(reason="needs Debian's chromium (scripts/test installs it)"))
+                item.add_marker(
+                    pytest.mark.skip(reason="needs Debian's chromium (scripts/test installs it)")
+                )
             elif os.geteuid() != 0:
-                item.add_marker(pytest.mark.skip(reason="the dashboard tests run the real data plane: need root"))
+                item.add_marker(
+                    pytest.mark.skip(
+                        reason="the dashboard tests run the real data plane: need root"
+                    )
+                )
 
 
 class Cloud(LiveServer):
@@ -60,7 +74,9 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
         yield chromium
         chromium.close()
 

@@ -32,8 +32,11 @@ from tests.conftest import ADMIN_PASSWORD, cloud_password, eventually, login
 KERNEL_TOOLS = all(find_spec(f"neutrino.lab.{tool}") for tool in ("outside", "inspect", "trace"))
 
 
-@pytest.mark.skipif(not KERNEL_TOOLS, reason="needs routers on the kernel, `neutrino outside` and the lab's "
-                                              "inspect/trace API (data plane part 2)")
+@pytest.mark.skipif(
+    not KERNEL_TOOLS,
+    reason="needs routers on the kernel, `neutrino outside` and the lab's "
+    "inspect/trace API (data plane part 2)",
+)
 def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
     page = admin_page
     screenshot(page, "01-topology-empty")
@@ -41,7 +44,9 @@ def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
     net100 = create_network(page, cloud, "vlan100", "172.16.100.0/24", type="vlan", segment="100")
     net101 = create_network(page, cloud, "vlan101", "172.16.101.0/24", type="vlan", segment="101")
     page.goto(cloud.dashboard + "/admin/networks")
-    assert page.locator("#networks tr", has_text="vlan101").locator("td").nth(4).inner_text() == "101"
+    assert (
+        page.locator("#networks tr", has_text="vlan101").locator("td").nth(4).inner_text() == "101"
+    )
     screenshot(page, "02-admin-networks")
 
     # Project -> Network -> Routers -> Create Router, Set Gateway, Add Interface x2.
@@ -89,7 +94,9 @@ def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
     # The topology shows the router linked to both networks and the external network.
     page.goto(cloud.dashboard + "/project/topology")
     for network in (net100, net101, ext):
-        page.wait_for_selector(f"path.edge[data-from='{router}'][data-to='{network}']", state="attached")
+        page.wait_for_selector(
+            f"path.edge[data-from='{router}'][data-to='{network}']", state="attached"
+        )
     page.wait_for_selector(f"a.node[data-id='{vm3}']")
     screenshot(page, "06-topology")
     page.click(f"a.node[data-id='{router}']")
@@ -110,9 +117,13 @@ def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
     assert "router gateway" in hops.inner_text() and "reached 10.10.10.1" in hops.inner_text()
     screenshot(page, "05-floating-ip-how-it-works")
 
-    for name, path in (("07-networks", "/project/networks"), ("08-floating-ips", "/project/floating-ips"),
-                       ("09-instances", "/project/instances"), ("10-security-groups", "/project/security-groups"),
-                       ("11-admin-resources", "/admin/resources")):
+    for name, path in (
+        ("07-networks", "/project/networks"),
+        ("08-floating-ips", "/project/floating-ips"),
+        ("09-instances", "/project/instances"),
+        ("10-security-groups", "/project/security-groups"),
+        ("11-admin-resources", "/admin/resources"),
+    ):
         page.goto(cloud.dashboard + path)
         screenshot(page, name)
 
@@ -135,7 +146,9 @@ def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
     assert fip not in page.locator("#floatingips").inner_text()
 
 
-@pytest.mark.skipif(not KERNEL_TOOLS, reason="runs after the S2-S4 test, which needs data plane part 2")
+@pytest.mark.skipif(
+    not KERNEL_TOOLS, reason="runs after the S2-S4 test, which needs data plane part 2"
+)
 def test_s5_port_with_a_chosen_ip(cloud: Cloud, admin_page: Any) -> None:
     """Create a port with a chosen fixed IP on vlan101, launch an instance on it: it gets that IP."""
     page = admin_page
@@ -164,7 +177,9 @@ def test_errors_are_shown_next_to_the_form(cloud: Cloud, admin_page: Any) -> Non
     page.click("button:text-is('Create Network')")
     error = page.locator("details:has(> summary:has-text('Create Network')) p.error")
     assert "is not a valid IP subnet" in error.inner_text()
-    assert page.input_value("input[name=cidr]") == "300.1.1.0/24"  # what was typed is kept to correct it
+    assert (
+        page.input_value("input[name=cidr]") == "300.1.1.0/24"
+    )  # what was typed is kept to correct it
     assert "Traceback" not in page.content()
     assert page.locator("#networks", has_text="broken").count() == 0  # the wizard is all or nothing
     page.goto(cloud.dashboard + "/project/security-groups")
@@ -173,8 +188,10 @@ def test_errors_are_shown_next_to_the_form(cloud: Cloud, admin_page: Any) -> Non
     page.select_option("select[name=protocol]", "tcp")
     page.fill("input[name=port_min]", "eighty")
     page.click("button:text-is('Add Rule')")
-    assert page.locator("details:has(> summary:has-text('Add Rule')) p.error").inner_text() == \
-        "Port from must be a number."
+    assert (
+        page.locator("details:has(> summary:has-text('Add Rule')) p.error").inner_text()
+        == "Port from must be a number."
+    )
     screenshot(page, "12-form-error")
 
 
@@ -192,10 +209,23 @@ def test_a_member_sees_only_its_project(browser: Any, cloud: Cloud, admin_page: 
     demo.fill("input[name=name]", "demo-private")
     demo.fill("input[name=cidr]", "192.168.50.0/24")
     submit(demo, "Create Network", r"/project/networks/[0-9a-f-]{36}$")
-    for path in ("/project/networks", "/project/routers", "/project/floating-ips", "/project/instances",
-                 "/project/security-groups", "/project/load-balancers", "/project/topology"):
+    for path in (
+        "/project/networks",
+        "/project/routers",
+        "/project/floating-ips",
+        "/project/instances",
+        "/project/security-groups",
+        "/project/load-balancers",
+        "/project/topology",
+    ):
         demo.goto(cloud.dashboard + path)
-        for foreign in ("admin-secret-net", "admin-secret-router", "vlan100", "router_100_101", "cirros-vm3"):
+        for foreign in (
+            "admin-secret-net",
+            "admin-secret-router",
+            "vlan100",
+            "router_100_101",
+            "cirros-vm3",
+        ):
             assert foreign not in demo.content(), (path, foreign)
     topology = demo.request.get(cloud.dashboard + "/project/topology.json").json()
     assert "admin-secret-net" not in {n["label"] for n in topology["nodes"]}
@@ -216,10 +246,17 @@ def test_a_member_sees_only_its_project(browser: Any, cloud: Cloud, admin_page: 
     with httpx.Client(base_url=cloud.url) as http:
         admin = login(http, "admin", ADMIN_PASSWORD, "admin")
         headers = {"X-Auth-Token": admin.token}
-        demo_project = http.get("/identity/v3/projects", headers=headers, params={"name": "demo"}).json()
-        role = http.get("/identity/v3/roles", headers=headers, params={"name": "member"}).json()["roles"][0]
-        http.put(f"/identity/v3/projects/{demo_project['projects'][0]['id']}/users/{admin.user_id}/roles/"
-                 f"{role['id']}", headers=headers).raise_for_status()
+        demo_project = http.get(
+            "/identity/v3/projects", headers=headers, params={"name": "demo"}
+        ).json()
+        role = http.get("/identity/v3/roles", headers=headers, params={"name": "member"}).json()[
+            "roles"
+        ][0]
+        http.put(
+            f"/identity/v3/projects/{demo_project['projects'][0]['id']}/users/{admin.user_id}/roles/"
+            f"{role['id']}",
+            headers=headers,
+        ).raise_for_status()
     switcher = sign_in(browser, cloud, "admin", ADMIN_PASSWORD, "admin")
     switcher.select_option("select[name=project_id]", label="demo")
     switcher.wait_for_selector(".notice:has-text('Now working in project demo')")

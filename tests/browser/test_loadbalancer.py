@@ -25,8 +25,11 @@ from tests.conftest import eventually
 WEB_PORT = "8000"
 
 
-@pytest.mark.skipif(find_spec("neutrino.agent.drivers.haproxy") is None or find_spec("neutrino.lab.outside") is None,
-                    reason="needs load balancers on the kernel (haproxy driver) and `neutrino outside`")
+@pytest.mark.skipif(
+    find_spec("neutrino.agent.drivers.haproxy") is None
+    or find_spec("neutrino.lab.outside") is None,
+    reason="needs load balancers on the kernel (haproxy driver) and `neutrino outside`",
+)
 def test_s6_load_balancer_wizard(cloud: Cloud, admin_page: Any, tmp_path: Path) -> None:
     page = admin_page
     create_network(page, cloud, "ext_net", "10.10.30.0/24", type="flat", external="yes")
@@ -62,7 +65,9 @@ def test_s6_load_balancer_wizard(cloud: Cloud, admin_page: Any, tmp_path: Path) 
 
     # Progress: the wizard's steps, then the status tree with live operating status.
     status = page.locator("[data-status]")
-    page.wait_for_function("el => el.dataset.settled === 'yes'", arg=status.element_handle(), timeout=60_000)
+    page.wait_for_function(
+        "el => el.dataset.settled === 'yes'", arg=status.element_handle(), timeout=60_000
+    )
     assert "failed" not in status.locator(".steps").inner_text()
     tree = status.locator(".tree")
     assert eventually(lambda: tree.inner_text().count("ONLINE") >= 5, seconds=20), tree.inner_text()
@@ -75,7 +80,10 @@ def test_s6_load_balancer_wizard(cloud: Cloud, admin_page: Any, tmp_path: Path) 
     allow(page, cloud, "tcp", "80")
 
     def answers() -> list[str]:
-        return [cloud.outside("curl", "-s", "-m", "2", f"http://{fip}/").stdout.strip() for _ in range(4)]
+        return [
+            cloud.outside("curl", "-s", "-m", "2", f"http://{fip}/").stdout.strip()
+            for _ in range(4)
+        ]
 
     assert eventually(lambda: set(answers()) == {"WEB1", "WEB2"}, seconds=20)
     # The page counts them: haproxy's counters, reported by the agent with its next sync.

@@ -45,6 +45,7 @@ class GetCounter:
         def counting(url: str, *args: Any, **kwargs: Any) -> Any:
             self.urls.append(url)
             return self.original(url, *args, **kwargs)
+
         self.proxy.get = counting
         return self
 
@@ -104,26 +105,37 @@ def test_ports_pagination_follows_links_across_pages(admin: Any, paged: dict[str
     assert [link["rel"] for link in raw["ports_links"]] == ["next", "previous"]  # as Neutron
 
     with GetCounter(admin.network) as counter:
-        ports = list(admin.network.ports(network_id=net_id, limit=2, paginated=True,
-                                         sort_key="name", sort_dir="asc"))
+        ports = list(
+            admin.network.ports(
+                network_id=net_id, limit=2, paginated=True, sort_key="name", sort_dir="asc"
+            )
+        )
     assert [p.name for p in ports] == [f"sdk-pg-{i}" for i in range(7)]
     assert len({p.id for p in ports}) == 7
     assert len(counter.urls) >= 4, counter.urls  # 2+2+2+1: the sdk followed ports_links
 
     with GetCounter(admin.network) as counter:
-        first = list(admin.network.ports(network_id=net_id, limit=3, paginated=False,
-                                         sort_key="name", sort_dir="asc"))
+        first = list(
+            admin.network.ports(
+                network_id=net_id, limit=3, paginated=False, sort_key="name", sort_dir="asc"
+            )
+        )
     assert [p.name for p in first] == ["sdk-pg-0", "sdk-pg-1", "sdk-pg-2"]
     assert len(counter.urls) == 1
 
 
 def test_ports_sorting(admin: Any, paged: dict[str, Any]) -> None:
     net_id = paged["network"].id
-    desc = [p.name for p in admin.network.ports(network_id=net_id, sort_key="name",
-                                                 sort_dir="desc")]
+    desc = [
+        p.name for p in admin.network.ports(network_id=net_id, sort_key="name", sort_dir="desc")
+    ]
     assert desc == [f"sdk-pg-{i}" for i in range(6, -1, -1)]
-    by_id = [p.id for p in admin.network.ports(network_id=net_id, sort_key=["id", "name"],
-                                                sort_dir=["asc", "desc"])]
+    by_id = [
+        p.id
+        for p in admin.network.ports(
+            network_id=net_id, sort_key=["id", "name"], sort_dir=["asc", "desc"]
+        )
+    ]
     assert by_id == sorted(p.id for p in paged["ports"].values())
     with pytest.raises(exceptions.BadRequestException) as info:
         list(admin.network.ports(network_id=net_id, sort_key="created_at"))
@@ -145,8 +157,9 @@ def test_update_port_with_if_revision(admin: Any, paged: dict[str, Any]) -> None
 # -- errors --------------------------------------------------------------------------------
 def test_taken_ip_is_conflict_exception(admin: Any) -> None:
     net = admin.network.create_network(name="sdk-conflict")
-    subnet = admin.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.91.0.0/24",
-                                         is_dhcp_enabled=False)
+    subnet = admin.network.create_subnet(
+        network_id=net.id, ip_version=4, cidr="10.91.0.0/24", is_dhcp_enabled=False
+    )
     wanted = [{"subnet_id": subnet.id, "ip_address": "10.91.0.20"}]
     first = admin.network.create_port(network_id=net.id, fixed_ips=wanted)
     assert first.fixed_ips == [{"subnet_id": subnet.id, "ip_address": "10.91.0.20"}]
@@ -188,6 +201,17 @@ def test_extensions(admin: Any) -> None:
     assert provider is not None and provider.alias == "provider" and provider.name
     assert admin.network.find_extension("no-such-extension") is None
     aliases = {ext.alias for ext in admin.network.extensions()}
-    assert aliases >= {"provider", "external-net", "port-security", "allowed-address-pairs",
-                       "binding", "pagination", "sorting", "standard-attr-tag",
-                       "standard-attr-revisions", "revision-if-match", "net-mtu", "project-id"}
+    assert aliases >= {
+        "provider",
+        "external-net",
+        "port-security",
+        "allowed-address-pairs",
+        "binding",
+        "pagination",
+        "sorting",
+        "standard-attr-tag",
+        "standard-attr-revisions",
+        "revision-if-match",
+        "net-mtu",
+        "project-id",
+    }

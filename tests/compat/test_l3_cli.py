@@ -19,65 +19,142 @@ DEMO = "neutrino-demo"
 
 @pytest.fixture(scope="module")
 def ext_net(live_server: LiveServer) -> dict[str, Any]:
-    net = live_server.cli("network", "create", "ext_net", "--external", "--provider-network-type", "flat",
-                          "--provider-physical-network", "default")
-    live_server.cli("subnet", "create", "ext_sub", "--network", "ext_net", "--subnet-range", "10.10.10.0/24",
-                    "--no-dhcp")
+    net = live_server.cli(
+        "network",
+        "create",
+        "ext_net",
+        "--external",
+        "--provider-network-type",
+        "flat",
+        "--provider-physical-network",
+        "default",
+    )
+    live_server.cli(
+        "subnet",
+        "create",
+        "ext_sub",
+        "--network",
+        "ext_net",
+        "--subnet-range",
+        "10.10.10.0/24",
+        "--no-dhcp",
+    )
     return net
 
 
-def test_s2_s3_s4_router_gateway_and_floating_ip(live_server: LiveServer, ext_net: dict[str, Any]) -> None:
+def test_s2_s3_s4_router_gateway_and_floating_ip(
+    live_server: LiveServer, ext_net: dict[str, Any]
+) -> None:
     cli = live_server.cli
     for name, cidr in (("vlan100", "172.16.100.0/24"), ("vlan101", "172.16.101.0/24")):
         cli("network", "create", name, cloud=DEMO)
-        cli("subnet", "create", f"{name}-sub", "--network", name, "--subnet-range", cidr, cloud=DEMO)
+        cli(
+            "subnet", "create", f"{name}-sub", "--network", name, "--subnet-range", cidr, cloud=DEMO
+        )
     router = cli("router", "create", "router_100_101", cloud=DEMO)
     assert router["status"] == "ACTIVE" and router["admin_state_up"] is True
     for name in ("vlan100-sub", "vlan101-sub"):
         cli("router", "add", "subnet", "router_100_101", name, cloud=DEMO, output=False)
-    cli("router", "set", "--external-gateway", "ext_net", "router_100_101", cloud=DEMO, output=False)
+    cli(
+        "router", "set", "--external-gateway", "ext_net", "router_100_101", cloud=DEMO, output=False
+    )
     shown = cli("router", "show", "router_100_101", cloud=DEMO)
     gateway = shown["external_gateway_info"]
     assert gateway["network_id"] == ext_net["id"] and gateway["enable_snat"] is True
     assert gateway["external_fixed_ips"][0]["ip_address"] == "10.10.10.2"
-    routed = cli("router", "add", "route", "--route", "destination=192.168.50.0/24,gateway=172.16.101.254",
-                 "router_100_101", cloud=DEMO)
+    routed = cli(
+        "router",
+        "add",
+        "route",
+        "--route",
+        "destination=192.168.50.0/24,gateway=172.16.101.254",
+        "router_100_101",
+        cloud=DEMO,
+    )
     assert routed["routes"] == [{"destination": "192.168.50.0/24", "nexthop": "172.16.101.254"}]
     interfaces = cli("port", "list", "--router", "router_100_101", cloud=DEMO)
-    assert sorted(p["Fixed IP Addresses"][0]["ip_address"] for p in interfaces) == ["172.16.100.1", "172.16.101.1"]
+    assert sorted(p["Fixed IP Addresses"][0]["ip_address"] for p in interfaces) == [
+        "172.16.100.1",
+        "172.16.101.1",
+    ]
 
     vm3 = cli("port", "create", "--network", "vlan101", "cirros-vm3", cloud=DEMO)
     fip = cli("floating", "ip", "create", "ext_net", cloud=DEMO)
     assert fip["status"] == "DOWN" and fip["port_id"] is None
-    cli("floating", "ip", "set", "--port", "cirros-vm3", fip["floating_ip_address"], cloud=DEMO, output=False)
+    cli(
+        "floating",
+        "ip",
+        "set",
+        "--port",
+        "cirros-vm3",
+        fip["floating_ip_address"],
+        cloud=DEMO,
+        output=False,
+    )
     bound = cli("floating", "ip", "show", fip["id"], cloud=DEMO)
     assert bound["port_id"] == vm3["id"] and bound["router_id"] == router["id"]
     assert bound["fixed_ip_address"] == vm3["fixed_ips"][0]["ip_address"]
     listed = cli("floating", "ip", "list", cloud=DEMO)
-    assert [(f["Floating IP Address"], f["Port"]) for f in listed] == [(fip["floating_ip_address"], vm3["id"])]
+    assert [(f["Floating IP Address"], f["Port"]) for f in listed] == [
+        (fip["floating_ip_address"], vm3["id"])
+    ]
     assert [r["Name"] for r in cli("router", "list", cloud=DEMO)] == ["router_100_101"]
     cli("floating", "ip", "unset", "--port", fip["id"], cloud=DEMO, output=False)
     assert cli("floating", "ip", "show", fip["id"], cloud=DEMO)["port_id"] is None
 
 
-def test_floating_ip_address_is_admin_only(live_server: LiveServer, ext_net: dict[str, Any]) -> None:
-    result = live_server.run_cli("floating", "ip", "create", "--floating-ip-address", "10.10.10.200", "ext_net",
-                                 "-f", "json", cloud=DEMO)
+def test_floating_ip_address_is_admin_only(
+    live_server: LiveServer, ext_net: dict[str, Any]
+) -> None:
+    result = live_server.run_cli(
+        "floating",
+        "ip",
+        "create",
+        "--floating-ip-address",
+        "10.10.10.200",
+        "ext_net",
+        "-f",
+        "json",
+        cloud=DEMO,
+    )
     assert result.returncode != 0 and ("403" in result.stderr or "disallowed" in result.stderr)
-    fip = live_server.cli("floating", "ip", "create", "--floating-ip-address", "10.10.10.200", "ext_net")
+    fip = live_server.cli(
+        "floating", "ip", "create", "--floating-ip-address", "10.10.10.200", "ext_net"
+    )
     assert fip["floating_ip_address"] == "10.10.10.200"
 
 
 def test_security_group_rules(live_server: LiveServer) -> None:
     cli = live_server.cli
     group = cli("security", "group", "create", "web", cloud=DEMO)
-    rule = cli("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80", "web", cloud=DEMO)
+    rule = cli(
+        "security",
+        "group",
+        "rule",
+        "create",
+        "--protocol",
+        "tcp",
+        "--dst-port",
+        "80",
+        "web",
+        cloud=DEMO,
+    )
     assert rule["protocol"] == "tcp" and rule["port_range_min"] == rule["port_range_max"] == 80
     assert rule["remote_ip_prefix"] == "0.0.0.0/0" and rule["security_group_id"] == group["id"]
     icmp = cli("security", "group", "rule", "create", "--protocol", "icmp", "web", cloud=DEMO)
     assert icmp["protocol"] == "icmp"
-    duplicate = live_server.run_cli("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80",
-                                    "web", cloud=DEMO)
+    duplicate = live_server.run_cli(
+        "security",
+        "group",
+        "rule",
+        "create",
+        "--protocol",
+        "tcp",
+        "--dst-port",
+        "80",
+        "web",
+        cloud=DEMO,
+    )
     assert duplicate.returncode != 0 and "already exists" in duplicate.stderr
     assert {g["Name"] for g in cli("security", "group", "list", cloud=DEMO)} == {"default", "web"}
     rules = cli("security", "group", "rule", "list", "web", cloud=DEMO)
@@ -86,7 +163,18 @@ def test_security_group_rules(live_server: LiveServer) -> None:
 
 def test_quota_set_and_show(live_server: LiveServer) -> None:
     cli = live_server.cli
-    cli("quota", "set", "--networks", "7", "--routers", "3", "--floating-ips", "9", "demo", output=False)
+    cli(
+        "quota",
+        "set",
+        "--networks",
+        "7",
+        "--routers",
+        "3",
+        "--floating-ips",
+        "9",
+        "demo",
+        output=False,
+    )
     limits = {row["Resource"]: row["Limit"] for row in cli("quota", "show", "demo")}
     assert limits["networks"] == 7 and limits["routers"] == 3 and limits["floating_ips"] == 9
     assert limits["security_groups"] == 10

@@ -29,8 +29,11 @@ LOADBALANCERS = "/load-balancer/v2/lbaas/loadbalancers"
 @pytest.fixture(scope="module")
 def capped(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     url = databases.new("sqlite")
-    server = start_server(tmp_path_factory.mktemp("capped") / "state", url,
-                          ["--no-agent", "--pagination-max-limit", str(CAP)])
+    server = start_server(
+        tmp_path_factory.mktemp("capped") / "state",
+        url,
+        ["--no-agent", "--pagination-max-limit", str(CAP)],
+    )
     yield server
     stop_server(server)
     databases.drop(url)
@@ -49,8 +52,9 @@ def networks(admin: ApiClient) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def loadbalancers(admin: ApiClient, networks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    subnet = admin.create("subnets", network_id=networks[0]["id"], cidr="10.60.0.0/24",
-                          ip_version=4)
+    subnet = admin.create(
+        "subnets", network_id=networks[0]["id"], cidr="10.60.0.0/24", ip_version=4
+    )
     created = []
     for i in range(5):
         body = {"loadbalancer": {"name": f"cap-lb-{i}", "vip_subnet_id": subnet["id"]}}
@@ -60,8 +64,9 @@ def loadbalancers(admin: ApiClient, networks: list[dict[str, Any]]) -> list[dict
     return created
 
 
-def follow(admin: ApiClient, collection: str, url: str,
-           params: Any = None) -> tuple[list[list[str]], list[str]]:
+def follow(
+    admin: ApiClient, collection: str, url: str, params: Any = None
+) -> tuple[list[list[str]], list[str]]:
     """Names page by page, following `next` links; and each page's links' rels."""
     pages, rels = [], []
     while url:
@@ -73,8 +78,9 @@ def follow(admin: ApiClient, collection: str, url: str,
     return pages, rels
 
 
-def test_a_neutron_list_stops_at_the_cap_with_a_next_link(admin: ApiClient,
-                                                           networks: list[dict[str, Any]]) -> None:
+def test_a_neutron_list_stops_at_the_cap_with_a_next_link(
+    admin: ApiClient, networks: list[dict[str, Any]]
+) -> None:
     by_id = sorted(NAMES, key=lambda name: next(n["id"] for n in networks if n["name"] == name))
     url = "/networking/v2.0/networks"
     for limit in (None, 10, CAP):
@@ -87,20 +93,22 @@ def test_a_neutron_list_stops_at_the_cap_with_a_next_link(admin: ApiClient,
 
 
 def test_an_octavia_list_stops_at_the_cap_with_a_next_link(
-        admin: ApiClient, loadbalancers: list[dict[str, Any]]) -> None:
+    admin: ApiClient, loadbalancers: list[dict[str, Any]]
+) -> None:
     names = [lb["name"] for lb in loadbalancers]
     for limit in (None, 10):
-        pages, rels = follow(admin, "loadbalancers", LOADBALANCERS,
-                             {"limit": limit} if limit else None)
+        pages, rels = follow(
+            admin, "loadbalancers", LOADBALANCERS, {"limit": limit} if limit else None
+        )
         assert pages == [names[0:3], names[3:5]]
         assert rels == ["next", ""]
     pages, _ = follow(admin, "loadbalancers", LOADBALANCERS, {"limit": 2})
     assert pages == [names[0:2], names[2:4], names[4:5]]
 
 
-def test_the_clients_list_everything_across_the_cap(capped: LiveServer,
-                                                    networks: list[dict[str, Any]],
-                                                    loadbalancers: list[dict[str, Any]]) -> None:
+def test_the_clients_list_everything_across_the_cap(
+    capped: LiveServer, networks: list[dict[str, Any]], loadbalancers: list[dict[str, Any]]
+) -> None:
     conn = capped.sdk()
     try:
         assert sorted(n.name for n in conn.network.networks() if n.name in NAMES) == NAMES

@@ -39,7 +39,9 @@ def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
 @pytest.fixture(scope="module")
 def network(cloud: Cloud) -> dict[str, Any]:
     net = cloud.cli("network", "create", "cli-net")
-    cloud.cli("subnet", "create", "--network", net["id"], "--subnet-range", "10.93.0.0/24", "cli-sub")
+    cloud.cli(
+        "subnet", "create", "--network", net["id"], "--subnet-range", "10.93.0.0/24", "cli-sub"
+    )
     return dict(net)
 
 
@@ -58,30 +60,53 @@ def test_options_naming_a_resource_take_its_name(cloud: Cloud, network: dict[str
     assert cloud.json("instance", "list") == []
 
 
-def test_ambiguous_and_missing_names_are_clear_errors(cloud: Cloud, network: dict[str, Any]) -> None:
+def test_ambiguous_and_missing_names_are_clear_errors(
+    cloud: Cloud, network: dict[str, Any]
+) -> None:
     twins = sorted(cloud.cli("network", "create", "cli-twin")["id"] for _ in range(2))
     said = cloud.error("instance", "create", "cli-x", "--network", "cli-twin")
-    assert f"error: More than one network matches 'cli-twin': {twins[0]}, {twins[1]}. Give its ID." in said
-    said = cloud.error("instance", "create", "cli-x", "--network", "cli-net", "--port", "cli-nosuch")
+    assert (
+        f"error: More than one network matches 'cli-twin': {twins[0]}, {twins[1]}. Give its ID."
+        in said
+    )
+    said = cloud.error(
+        "instance", "create", "cli-x", "--network", "cli-net", "--port", "cli-nosuch"
+    )
     assert "error: No port found for 'cli-nosuch'." in said
     assert cloud.json("instance", "list") == []  # nothing was made
     routers = sorted(cloud.cli("router", "create", "cli-twin")["id"] for _ in range(2))
     said = cloud.error("inspect", "router", "cli-twin")
     assert f"More than one router matches 'cli-twin': {routers[0]}, {routers[1]}." in said
-    for kind, noun in (("router", "router"), ("floatingip", "floating IP"), ("port", "port"),
-                       ("loadbalancer", "load balancer")):
+    for kind, noun in (
+        ("router", "router"),
+        ("floatingip", "floating IP"),
+        ("port", "port"),
+        ("loadbalancer", "load balancer"),
+    ):
         assert f"No {noun} found for 'cli-nosuch'." in cloud.error("inspect", kind, "cli-nosuch")
-    for command in (["instance", "show", "cli-nosuch"], ["instance", "delete", "cli-nosuch"],
-                    ["instance", "exec", "cli-nosuch", "--", "true"],
-                    ["trace", "--from", "cli-nosuch", "--to", "10.93.0.1"]):
+    for command in (
+        ["instance", "show", "cli-nosuch"],
+        ["instance", "delete", "cli-nosuch"],
+        ["instance", "exec", "cli-nosuch", "--", "true"],
+        ["trace", "--from", "cli-nosuch", "--to", "10.93.0.1"],
+    ):
         assert "No instance found for 'cli-nosuch'." in cloud.error(*command)
 
 
 def test_data_is_printed_verbatim(cloud: Cloud, network: dict[str, Any]) -> None:
     name = "[bold]web[/] :ab:"
     # An address no deleted port had: dnsmasq keeps a lease for the old MAC and would not hand it out.
-    port = cloud.cli("port", "create", "--network", "cli-net", "--mac-address", "fa:16:3e:ab:e9:72",
-                     "--fixed-ip", "ip-address=10.93.0.50", name)
+    port = cloud.cli(
+        "port",
+        "create",
+        "--network",
+        "cli-net",
+        "--mac-address",
+        "fa:16:3e:ab:e9:72",
+        "--fixed-ip",
+        "ip-address=10.93.0.50",
+        name,
+    )
     tree = cloud.neutrino("inspect", "port", port["id"]).stdout
     assert f"name: {name}\n" in tree and "mac_address: fa:16:3e:ab:e9:72\n" in tree
     vm = cloud.json("instance", "create", f"vm {name}", "--port", port["id"])

@@ -42,9 +42,13 @@ def main() -> int:
     parser.add_argument("--suite-venv", type=Path, required=True, help="virtualenv with tempest")
     parser.add_argument("--regex", default=INCLUDE, help="run only the tests matching (debugging)")
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--keep", type=Path, metavar="DIR",
-                        help="copy the tempest workspace (tempest.conf, logs, subunit streams) "
-                             "and the server's log to DIR")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="copy the tempest workspace (tempest.conf, logs, subunit streams) "
+        "and the server's log to DIR",
+    )
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, through the cleanup below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -65,12 +69,25 @@ def main() -> int:
         if server is not None:
             stop(server)
             teardown = subprocess.run(
-                [str(ROOT / ".venv/bin/neutrino"), "teardown", "--host", "conformance",
-                 "--state-dir", str(state), "--netns-prefix", prefix],
-                capture_output=True, text=True, check=False)
+                [
+                    str(ROOT / ".venv/bin/neutrino"),
+                    "teardown",
+                    "--host",
+                    "conformance",
+                    "--state-dir",
+                    str(state),
+                    "--netns-prefix",
+                    prefix,
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if teardown.returncode:
-                print(f"neutrino teardown failed:\n{teardown.stdout}{teardown.stderr}",
-                      file=sys.stderr)
+                print(
+                    f"neutrino teardown failed:\n{teardown.stdout}{teardown.stderr}",
+                    file=sys.stderr,
+                )
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -79,11 +96,27 @@ def start_server(state: Path, prefix: str, log_path: Path) -> tuple[subprocess.P
     url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(ROOT / ".venv/bin/neutrino"), "serve", "--bind", f"127.0.0.1:{port}",
-             "--state-dir", str(state), "--physnet", "default:100:199", "--host", "conformance",
-             "--netns-prefix", prefix, "--log-level", "warning"],
+            [
+                str(ROOT / ".venv/bin/neutrino"),
+                "serve",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--state-dir",
+                str(state),
+                "--physnet",
+                "default:100:199",
+                "--host",
+                "conformance",
+                "--netns-prefix",
+                prefix,
+                "--log-level",
+                "warning",
+            ],
             env={**os.environ, "NEUTRINO_ADMIN_PASSWORD": ADMIN_PASSWORD},
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -118,26 +151,65 @@ def prepare_workspace(venv: Path, work: Path, url: str, state: Path) -> Path:
     session = Session(Cloud.load("neutrino-admin", state / "clouds.yaml"))
     try:
         network = session.endpoint("network")
-        external = session.call("POST", f"{network}/v2.0/networks", json={"network": {
-            "name": EXTERNAL_NETWORK, "router:external": True, "provider:network_type": "flat",
-            "provider:physical_network": "default"}})["network"]
-        session.call("POST", f"{network}/v2.0/subnets", json={"subnet": {
-            "name": f"{EXTERNAL_NETWORK}-subnet", "network_id": external["id"], "ip_version": 4,
-            "cidr": "172.24.4.0/24", "enable_dhcp": False}})
+        external = session.call(
+            "POST",
+            f"{network}/v2.0/networks",
+            json={
+                "network": {
+                    "name": EXTERNAL_NETWORK,
+                    "router:external": True,
+                    "provider:network_type": "flat",
+                    "provider:physical_network": "default",
+                }
+            },
+        )["network"]
+        session.call(
+            "POST",
+            f"{network}/v2.0/subnets",
+            json={
+                "subnet": {
+                    "name": f"{EXTERNAL_NETWORK}-subnet",
+                    "network_id": external["id"],
+                    "ip_version": 4,
+                    "cidr": "172.24.4.0/24",
+                    "enable_dhcp": False,
+                }
+            },
+        )
         extensions = session.call("GET", f"{network}/v2.0/extensions")["extensions"]
         aliases = sorted(e["alias"] for e in extensions)
     finally:
         session.close()
     workspace, defaults = work / "workspace", work / "tempest-etc"
     defaults.mkdir()  # or tempest init makes ~/.tempest/etc
-    subprocess.run([str(venv / "bin/tempest"), "init", "--config-dir", str(defaults),
-                    "--workspace-path", str(work / "workspaces.yaml"), "--name", "neutrino",
-                    str(workspace)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    (workspace / "etc/tempest.conf").write_text(TEMPEST_CONF.format(
-        url=url, password=ADMIN_PASSWORD, logs=workspace / "logs", external=external["id"],
-        # A flat network's default MTU is all its physical network carries.
-        external_name=EXTERNAL_NETWORK, extensions=",".join(aliases), max_mtu=external["mtu"]))
+    subprocess.run(
+        [
+            str(venv / "bin/tempest"),
+            "init",
+            "--config-dir",
+            str(defaults),
+            "--workspace-path",
+            str(work / "workspaces.yaml"),
+            "--name",
+            "neutrino",
+            str(workspace),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    (workspace / "etc/tempest.conf").write_text(
+        TEMPEST_CONF.format(
+            url=url,
+            password=ADMIN_PASSWORD,
+            logs=workspace / "logs",
+            external=external["id"],
+            # A flat network's default MTU is all its physical network carries.
+            external_name=EXTERNAL_NETWORK,
+            extensions=",".join(aliases),
+            max_mtu=external["mtu"],
+        )
+    )
     return workspace
 
 
@@ -195,27 +267,46 @@ run_validation = false
 def run_suite(venv: Path, workspace: Path, regex: str, concurrency: int) -> dict[str, str]:
     """Each selected test's outcome: success, fail, skip or "not run" (a class setup failed)."""
     stestr = str(venv / "bin/stestr")
-    listed = subprocess.run([stestr, "list", "--exclude-regex", EXCLUDE, regex], cwd=workspace,
-                            check=True, capture_output=True, text=True).stdout.split()
+    listed = subprocess.run(
+        [stestr, "list", "--exclude-regex", EXCLUDE, regex],
+        cwd=workspace,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     print(f"running {len(listed)} tests at concurrency {concurrency}", flush=True)
-    outcomes = stestr_run(stestr, workspace, ["--concurrency", str(concurrency),
-                                              "--exclude-regex", EXCLUDE, regex], listed)
+    outcomes = stestr_run(
+        stestr,
+        workspace,
+        ["--concurrency", str(concurrency), "--exclude-regex", EXCLUDE, regex],
+        listed,
+    )
     again = [test for test in listed if outcomes[test] in ("fail", "not run")]
     if again:
-        print(f"running the {len(again)} failed or not run tests once more, one at a time",
-              flush=True)
+        print(
+            f"running the {len(again)} failed or not run tests once more, one at a time", flush=True
+        )
         (workspace / "again.txt").write_text("\n".join(again) + "\n")
-        retried = stestr_run(stestr, workspace, ["--concurrency", "1", "--load-list",
-                                                 str(workspace / "again.txt")], again)
+        retried = stestr_run(
+            stestr,
+            workspace,
+            ["--concurrency", "1", "--load-list", str(workspace / "again.txt")],
+            again,
+        )
         outcomes.update(retried)
         print(f"{sum(1 for t in again if retried[t] == 'success')} of them passed on the retry")
     return {test_id(test): outcome for test, outcome in outcomes.items()}
 
 
-def stestr_run(stestr: str, workspace: Path, options: list[str],
-               tests: list[str]) -> dict[str, str]:
-    process = subprocess.Popen([stestr, "run", "--subunit", *options], cwd=workspace,
-                               stdout=subprocess.PIPE, start_new_session=True)
+def stestr_run(
+    stestr: str, workspace: Path, options: list[str], tests: list[str]
+) -> dict[str, str]:
+    process = subprocess.Popen(
+        [stestr, "run", "--subunit", *options],
+        cwd=workspace,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         stream, _ = process.communicate()
     finally:
@@ -225,17 +316,23 @@ def stestr_run(stestr: str, workspace: Path, options: list[str],
     runs = len(list(workspace.glob("run-*.subunit")))
     (workspace / f"run-{runs + 1}.subunit").write_bytes(stream)
     # subunit2csv exits 1 when the stream holds a failure: only its table counts.
-    converted = subprocess.run([str(Path(stestr).with_name("subunit2csv"))], input=stream,
-                               capture_output=True, check=False)
+    converted = subprocess.run(
+        [str(Path(stestr).with_name("subunit2csv"))], input=stream, capture_output=True, check=False
+    )
     if converted.returncode not in (0, 1) or not converted.stdout:
         raise SystemExit(f"subunit2csv failed: {converted.stderr.decode()}")
     table = converted.stdout.decode()
     reported = {row["test"]: row["status"] for row in csv.DictReader(io.StringIO(table))}
     # A class skipped or failed as a whole reports once, as `setUpClass (module.Class)`.
-    classes = {match[1]: status for test, status in reported.items()
-               if (match := CLASS_LEVEL.match(test)) and status != "success"}
-    return {test: status_of(reported.get(test), classes.get(test_id(test).rsplit(".", 1)[0]))
-            for test in tests}
+    classes = {
+        match[1]: status
+        for test, status in reported.items()
+        if (match := CLASS_LEVEL.match(test)) and status != "success"
+    }
+    return {
+        test: status_of(reported.get(test), classes.get(test_id(test).rsplit(".", 1)[0]))
+        for test in tests
+    }
 
 
 CLASS_LEVEL = re.compile(r"^setUpClass \((.+)\)$")
@@ -287,10 +384,12 @@ def report(results: dict[str, str], seconds: float) -> int:
         print("\n".join(f"  {test} ({results[test]})" for test in unexpected))
     totals = Counter(results.values())
     minutes, secs = divmod(int(seconds), 60)
-    print(f"\nNeutron API conformance: {totals['success']} passed, {totals['fail']} failed, "
-          f"{totals['skip']} skipped, {totals['not run']} not run "
-          f"({len(failing & expected.keys())} of the failed or not run expected, "
-          f"{len(unexpected)} unexpected) in {minutes}m{secs:02d}s")
+    print(
+        f"\nNeutron API conformance: {totals['success']} passed, {totals['fail']} failed, "
+        f"{totals['skip']} skipped, {totals['not run']} not run "
+        f"({len(failing & expected.keys())} of the failed or not run expected, "
+        f"{len(unexpected)} unexpected) in {minutes}m{secs:02d}s"
+    )
     return 1 if unexpected else 0
 
 

@@ -39,16 +39,20 @@ def ipv4_of(netns: str, ifname: str = "eth0") -> str | None:
 
 
 def ping(netns: str, address: str, timeout: int = 1) -> bool:
-    rc, _, _ = exec_in_instance(netns, ["busybox", "ping", "-c", "1", "-W", str(timeout),
-                                        address], timeout=timeout + 2)
+    rc, _, _ = exec_in_instance(
+        netns, ["busybox", "ping", "-c", "1", "-W", str(timeout), address], timeout=timeout + 2
+    )
     return rc == 0
 
 
 def tcp_reachable(netns: str, address: str, port: int, timeout: float = 1.0) -> bool:
-    code = ("import socket,sys;s=socket.create_connection((sys.argv[1],int(sys.argv[2])),"
-            "timeout=float(sys.argv[3]));s.sendall(b'hi');print(s.recv(16).decode())")
-    rc, out, _ = exec_in_instance(netns, [PYTHON, "-c", code, address, str(port), str(timeout)],
-                                  timeout=timeout + 3)
+    code = (
+        "import socket,sys;s=socket.create_connection((sys.argv[1],int(sys.argv[2])),"
+        "timeout=float(sys.argv[3]));s.sendall(b'hi');print(s.recv(16).decode())"
+    )
+    rc, out, _ = exec_in_instance(
+        netns, [PYTHON, "-c", code, address, str(port), str(timeout)], timeout=timeout + 3
+    )
     return rc == 0 and out.strip() == "hi"
 
 
@@ -79,13 +83,15 @@ class Lab:
 
     def tcp_echo_server(self, netns: str, port: int) -> None:
         """An echo server in `netns` for the rest of the test."""
-        code = ("import socket,sys,threading\n"
-                "s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
-                "s.bind(('0.0.0.0',int(sys.argv[1])));s.listen()\n"
-                "def echo(c):\n"
-                "  while (d:=c.recv(65536)): c.sendall(d)\n"
-                "while True:\n"
-                "  c,_=s.accept();threading.Thread(target=echo,args=(c,),daemon=True).start()\n")
+        code = (
+            "import socket,sys,threading\n"
+            "s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+            "s.bind(('0.0.0.0',int(sys.argv[1])));s.listen()\n"
+            "def echo(c):\n"
+            "  while (d:=c.recv(65536)): c.sendall(d)\n"
+            "while True:\n"
+            "  c,_=s.accept();threading.Thread(target=echo,args=(c,),daemon=True).start()\n"
+        )
         server = subprocess.Popen(["ip", "netns", "exec", netns, PYTHON, "-c", code, str(port)])
         self.servers.append(server)
         wait_for(lambda: tcp_reachable(netns, "127.0.0.1", port))
@@ -103,10 +109,12 @@ class Lab:
 
 def root_namespace() -> tuple[str, str]:
     """Link names and nft ruleset of the machine's own namespace, which tests never touch."""
-    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,
-                           check=True).stdout
-    ruleset = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True,
-                             check=True).stdout
+    links = subprocess.run(
+        ["ip", "-o", "link", "show"], capture_output=True, text=True, check=True
+    ).stdout
+    ruleset = subprocess.run(
+        ["nft", "list", "ruleset"], capture_output=True, text=True, check=True
+    ).stdout
     return "\n".join(sorted(line.split(":")[1] for line in links.splitlines())), ruleset
 
 
@@ -128,13 +136,18 @@ def flat_model(host: str, count: int = 2, **port_fields: Any) -> tuple[dict[str,
     net = models.network("flat")
     sub = models.subnet(net, "10.10.0.0/24")
     sg = models.default_security_group()
-    ports = [models.port(net, sub, f"10.10.0.{10 + i}", security_groups=[sg["id"]],
-                         **port_fields) for i in range(count)]
+    ports = [
+        models.port(net, sub, f"10.10.0.{10 + i}", security_groups=[sg["id"]], **port_fields)
+        for i in range(count)
+    ]
     instances = [models.instance(f"vm{i}", host, p) for i, p in enumerate(ports)]
     model = models.snapshot(
-        networks=[net], subnets=[sub], security_groups=[sg],
+        networks=[net],
+        subnets=[sub],
+        security_groups=[sg],
         ports=[models.dhcp_port(net, sub, "10.10.0.2", host=host), *ports],
-        instances=instances)
+        instances=instances,
+    )
     return (model, sg, *instances)
 
 
@@ -144,8 +157,10 @@ def port_of(model: dict[str, Any], instance: dict[str, Any]) -> dict[str, Any]:
 
 def set_address(netns: str, cidr: str) -> None:
     """Change the instance's address by hand, as a user inside it would."""
-    for argv in (["ip", "-4", "addr", "flush", "dev", "eth0"],
-                 ["ip", "addr", "add", cidr, "dev", "eth0"]):
+    for argv in (
+        ["ip", "-4", "addr", "flush", "dev", "eth0"],
+        ["ip", "addr", "add", cidr, "dev", "eth0"],
+    ):
         rc, _, err = exec_in_instance(netns, argv)
         assert rc == 0, err
 
@@ -157,10 +172,15 @@ def kernel_snapshot(host: HostConfig) -> tuple[str, str]:
     included (linkwatch reports a new veth's carrier up to a second late).
     """
     assert host.netns is not None
-    ruleset = subprocess.run(["ip", "netns", "exec", host.netns, "nft", "list", "ruleset"],
-                             capture_output=True, text=True, check=True).stdout
-    links = subprocess.run(["ip", "-n", host.netns, "-o", "link", "show"],
-                           capture_output=True, text=True, check=True).stdout
+    ruleset = subprocess.run(
+        ["ip", "netns", "exec", host.netns, "nft", "list", "ruleset"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    links = subprocess.run(
+        ["ip", "-n", host.netns, "-o", "link", "show"], capture_output=True, text=True, check=True
+    ).stdout
     return ruleset, re.sub(r" state \S+|NO-CARRIER,|,LOWER_UP", "", links)
 
 

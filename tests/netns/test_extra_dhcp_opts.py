@@ -113,17 +113,48 @@ def test_options_set_through_the_api_reach_the_instance(cloud: LiveServer, tmp_p
     def offered(instance: str) -> dict[str, str]:
         dump = tmp_path / f"lease-{instance}"
         dump.unlink(missing_ok=True)
-        cloud.neutrino("instance", "exec", instance, "--", "env", f"LEASE_DUMP={dump}", "busybox",
-                       "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "5", "-T", "1",
-                       "-s", str(script), "-O", "mtu", "-O", "250")
+        cloud.neutrino(
+            "instance",
+            "exec",
+            instance,
+            "--",
+            "env",
+            f"LEASE_DUMP={dump}",
+            "busybox",
+            "udhcpc",
+            "-i",
+            "eth0",
+            "-f",
+            "-q",
+            "-n",
+            "-t",
+            "5",
+            "-T",
+            "1",
+            "-s",
+            str(script),
+            "-O",
+            "mtu",
+            "-O",
+            "250",
+        )
         return dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
 
     net = cloud.cli("network", "create", "edo_net")
-    cloud.cli("subnet", "create", "--network", net["id"], "--subnet-range", "172.16.89.0/24",
-              "edo_sub")
-    port = cloud.cli("port", "create", "--network", net["id"], "edo_port",
-                     "--extra-dhcp-option", "name=mtu,value=1300",
-                     "--extra-dhcp-option", "name=250,value=hello")
+    cloud.cli(
+        "subnet", "create", "--network", net["id"], "--subnet-range", "172.16.89.0/24", "edo_sub"
+    )
+    port = cloud.cli(
+        "port",
+        "create",
+        "--network",
+        net["id"],
+        "edo_port",
+        "--extra-dhcp-option",
+        "name=mtu,value=1300",
+        "--extra-dhcp-option",
+        "name=250,value=hello",
+    )
     cloud.neutrino("instance", "create", "edo-vm1", "--port", port["id"])
     cloud.neutrino("instance", "create", "edo-vm2", "--network", net["id"])
     own, other = offered("edo-vm1"), offered("edo-vm2")

@@ -26,8 +26,9 @@ from tests.conftest import Databases, crash, restart, start_server, stop_server
 HOST = "lr"
 
 
-def test_pending_load_balancer_is_finished_after_a_crash(databases: Databases,
-                                                         tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_pending_load_balancer_is_finished_after_a_crash(
+    databases: Databases, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root")
     prefix = f"tk{secrets.token_hex(3)}-"
@@ -37,16 +38,35 @@ def test_pending_load_balancer_is_finished_after_a_crash(databases: Databases,
     try:
         api = Session(Cloud.load("neutrino-admin", server.clouds_yaml))
         net = api.endpoint("network") + "/v2.0"
-        network = api.call("POST", f"{net}/networks", json={"network": {"name": "crash"}})["network"]
-        subnet = api.call("POST", f"{net}/subnets", json={"subnet": {
-            "network_id": network["id"], "cidr": "10.126.0.0/24", "ip_version": 4}})["subnet"]
+        network = api.call("POST", f"{net}/networks", json={"network": {"name": "crash"}})[
+            "network"
+        ]
+        subnet = api.call(
+            "POST",
+            f"{net}/subnets",
+            json={
+                "subnet": {"network_id": network["id"], "cidr": "10.126.0.0/24", "ip_version": 4}
+            },
+        )["subnet"]
         lbaas = api.endpoint("load-balancer") + "/v2/lbaas"
-        lb = api.call("POST", f"{lbaas}/loadbalancers", json={"loadbalancer": {
-            "vip_subnet_id": subnet["id"]}})["loadbalancer"]
-        wait_for(lambda: api.call("GET", f"{lbaas}/loadbalancers/{lb['id']}")["loadbalancer"]
-                 ["provisioning_status"] == "ACTIVE")
-        api.call("POST", f"{lbaas}/listeners", json={"listener": {
-            "loadbalancer_id": lb["id"], "protocol": "TCP", "protocol_port": 7000}})
+        lb = api.call(
+            "POST", f"{lbaas}/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}
+        )["loadbalancer"]
+        wait_for(
+            lambda: (
+                api.call("GET", f"{lbaas}/loadbalancers/{lb['id']}")["loadbalancer"][
+                    "provisioning_status"
+                ]
+                == "ACTIVE"
+            )
+        )
+        api.call(
+            "POST",
+            f"{lbaas}/listeners",
+            json={
+                "listener": {"loadbalancer_id": lb["id"], "protocol": "TCP", "protocol_port": 7000}
+            },
+        )
         crash(server)
         api.close()
 
@@ -61,8 +81,11 @@ def test_pending_load_balancer_is_finished_after_a_crash(databases: Databases,
         seen = wait_for(settled, timeout=30)
         assert seen["provisioning_status"] == "ACTIVE" and time.monotonic() - crashed < 30
         netns = f"{prefix}{HOST}-qlbaas-{lb['id']}"
-        assert [pid for pid in ns.processes_in(netns)
-                if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"haproxy")]
+        assert [
+            pid
+            for pid in ns.processes_in(netns)
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"haproxy")
+        ]
         api.close()
     finally:
         stop_server(server)

@@ -28,11 +28,13 @@ from tests.conftest import Databases, dataplane_server
 
 WEB_PORT = 8000
 # Opens one connection to VIP:port and holds it; once the file argv[3] exists, asks on it and prints the answer.
-HOLD = ("import os,socket,sys,time\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=10)\n"
-        "print('open',flush=True)\nwhile not os.path.exists(sys.argv[3]): time.sleep(0.02)\n"
-        "s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n');answer=b''\n"
-        "while (chunk:=s.recv(4096)): answer+=chunk\n"
-        "print(answer.decode().split()[-1],flush=True)\n")
+HOLD = (
+    "import os,socket,sys,time\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=10)\n"
+    "print('open',flush=True)\nwhile not os.path.exists(sys.argv[3]): time.sleep(0.02)\n"
+    "s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n');answer=b''\n"
+    "while (chunk:=s.recv(4096)): answer+=chunk\n"
+    "print(answer.decode().split()[-1],flush=True)\n"
+)
 
 
 class LbCloud(RoutedCloud):
@@ -48,16 +50,29 @@ class LbCloud(RoutedCloud):
 
     def lb_change(self, method: str, path: str, lb_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """One change through the API, returned once the load balancer is ACTIVE again."""
-        item: dict[str, Any] = next(iter(self.api.call(method, f"{self.lbaas}/{path}", json=body).values()))
-        wait_for(lambda: self.lb(f"loadbalancers/{lb_id}")["loadbalancer"]["provisioning_status"] == "ACTIVE")
+        item: dict[str, Any] = next(
+            iter(self.api.call(method, f"{self.lbaas}/{path}", json=body).values())
+        )
+        wait_for(
+            lambda: (
+                self.lb(f"loadbalancers/{lb_id}")["loadbalancer"]["provisioning_status"] == "ACTIVE"
+            )
+        )
         return item
 
     def start_web(self, vm: dict[str, Any]) -> None:
         root = self.www / vm["name"]
         root.mkdir(parents=True, exist_ok=True)
         (root / "index.html").write_text(vm["name"] + "\n")
-        self.neutrino("instance", "exec", vm["name"], "--", "sh", "-c",
-                      f"busybox httpd -f -p {WEB_PORT} -h {root} >/dev/null 2>&1 & echo $! > {root}/pid")
+        self.neutrino(
+            "instance",
+            "exec",
+            vm["name"],
+            "--",
+            "sh",
+            "-c",
+            f"busybox httpd -f -p {WEB_PORT} -h {root} >/dev/null 2>&1 & echo $! > {root}/pid",
+        )
         wait_for(lambda: (root / "pid").exists())
 
     def stop_web(self, vm: dict[str, Any]) -> None:
@@ -66,8 +81,10 @@ class LbCloud(RoutedCloud):
         pid_file.unlink()
 
     def answers(self, netns: str, address: str, count: int, port: int = 80) -> list[str]:
-        return [self.run(netns, "curl", "-s", "-m", "2", f"http://{address}:{port}/").stdout.strip()
-                for _ in range(count)]
+        return [
+            self.run(netns, "curl", "-s", "-m", "2", f"http://{address}:{port}/").stdout.strip()
+            for _ in range(count)
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -80,89 +97,224 @@ def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
 @pytest.fixture(scope="module")
 def web(cloud: LbCloud) -> dict[str, Any]:
     """A tenant network behind a router with a gateway on ext_net; WEB1, WEB2 and CLIENT on it."""
-    ext = cloud.create("networks", "network", name="ext_net", **{
-        "router:external": True, "provider:network_type": "flat", "provider:physical_network": "default"})
-    cloud.create("subnets", "subnet", network_id=ext["id"], ip_version=4, cidr="10.10.30.0/24",
-                 gateway_ip="10.10.30.1", enable_dhcp=False)
+    ext = cloud.create(
+        "networks",
+        "network",
+        name="ext_net",
+        **{
+            "router:external": True,
+            "provider:network_type": "flat",
+            "provider:physical_network": "default",
+        },
+    )
+    cloud.create(
+        "subnets",
+        "subnet",
+        network_id=ext["id"],
+        ip_version=4,
+        cidr="10.10.30.0/24",
+        gateway_ip="10.10.30.1",
+        enable_dhcp=False,
+    )
     net = cloud.create("networks", "network", name="web-net")
-    subnet = cloud.create("subnets", "subnet", network_id=net["id"], ip_version=4, cidr="192.168.60.0/24",
-                          name="web-sub")
-    router = cloud.create("routers", "router", name="web-router",
-                          external_gateway_info={"network_id": ext["id"]})
+    subnet = cloud.create(
+        "subnets",
+        "subnet",
+        network_id=net["id"],
+        ip_version=4,
+        cidr="192.168.60.0/24",
+        name="web-sub",
+    )
+    router = cloud.create(
+        "routers", "router", name="web-router", external_gateway_info={"network_id": ext["id"]}
+    )
     cloud.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
     # Members accept the load balancer's connections (its address is on their subnet).
     group = cloud.get("security-groups?name=default")["security_groups"][0]
-    cloud.create("security-group-rules", "security_group_rule", security_group_id=group["id"],
-                 direction="ingress", protocol="tcp", port_range_min=WEB_PORT, port_range_max=WEB_PORT,
-                 remote_ip_prefix="192.168.60.0/24")
-    vms = {name: {**cloud.new_instance(name, net["id"]), "name": name} for name in ("WEB1", "WEB2", "CLIENT")}
+    cloud.create(
+        "security-group-rules",
+        "security_group_rule",
+        security_group_id=group["id"],
+        direction="ingress",
+        protocol="tcp",
+        port_range_min=WEB_PORT,
+        port_range_max=WEB_PORT,
+        remote_ip_prefix="192.168.60.0/24",
+    )
+    vms = {
+        name: {**cloud.new_instance(name, net["id"]), "name": name}
+        for name in ("WEB1", "WEB2", "CLIENT")
+    }
     for name in ("WEB1", "WEB2"):
         cloud.start_web(vms[name])
-        assert eventually(lambda vm=vms[name]: cloud.answers(vms["CLIENT"]["netns"], vm["ip"], 1, WEB_PORT)
-                          == [vm["name"]])
+        assert eventually(
+            lambda vm=vms[name]: (
+                cloud.answers(vms["CLIENT"]["netns"], vm["ip"], 1, WEB_PORT) == [vm["name"]]
+            )
+        )
     return {"ext": ext, "net": net, "subnet": subnet, "router": router, **vms}
 
 
 @pytest.fixture(scope="module")
 def balancer(cloud: LbCloud, web: dict[str, Any]) -> dict[str, Any]:
     """S6's load balancer, made with the unchanged openstack CLI (each step --wait: ACTIVE)."""
-    lb = cloud.cli("loadbalancer", "create", "--name", "s6-lb", "--vip-subnet-id", web["subnet"]["id"], "--wait")
-    listener = cloud.cli("loadbalancer", "listener", "create", "--name", "s6-http", "--protocol", "HTTP",
-                         "--protocol-port", "80", "--wait", lb["id"])
-    pool = cloud.cli("loadbalancer", "pool", "create", "--name", "web servers", "--lb-algorithm", "ROUND_ROBIN",
-                     "--listener", listener["id"], "--protocol", "HTTP", "--wait")
-    members = {name: cloud.cli("loadbalancer", "member", "create", "--name", name, "--subnet-id",
-                               web["subnet"]["id"], "--address", web[name]["ip"], "--protocol-port", str(WEB_PORT),
-                               "--wait", pool["id"])
-               for name in ("WEB1", "WEB2")}
-    monitor = cloud.cli("loadbalancer", "healthmonitor", "create", "--name", "s6-check", "--delay", "1",
-                        "--timeout", "1", "--max-retries", "1", "--max-retries-down", "2", "--type", "HTTP",
-                        "--url-path", "/", "--wait", pool["id"])
-    return {"lb": cloud.cli("loadbalancer", "show", lb["id"]), "listener": listener, "pool": pool,
-            "members": members, "monitor": monitor}
+    lb = cloud.cli(
+        "loadbalancer",
+        "create",
+        "--name",
+        "s6-lb",
+        "--vip-subnet-id",
+        web["subnet"]["id"],
+        "--wait",
+    )
+    listener = cloud.cli(
+        "loadbalancer",
+        "listener",
+        "create",
+        "--name",
+        "s6-http",
+        "--protocol",
+        "HTTP",
+        "--protocol-port",
+        "80",
+        "--wait",
+        lb["id"],
+    )
+    pool = cloud.cli(
+        "loadbalancer",
+        "pool",
+        "create",
+        "--name",
+        "web servers",
+        "--lb-algorithm",
+        "ROUND_ROBIN",
+        "--listener",
+        listener["id"],
+        "--protocol",
+        "HTTP",
+        "--wait",
+    )
+    members = {
+        name: cloud.cli(
+            "loadbalancer",
+            "member",
+            "create",
+            "--name",
+            name,
+            "--subnet-id",
+            web["subnet"]["id"],
+            "--address",
+            web[name]["ip"],
+            "--protocol-port",
+            str(WEB_PORT),
+            "--wait",
+            pool["id"],
+        )
+        for name in ("WEB1", "WEB2")
+    }
+    monitor = cloud.cli(
+        "loadbalancer",
+        "healthmonitor",
+        "create",
+        "--name",
+        "s6-check",
+        "--delay",
+        "1",
+        "--timeout",
+        "1",
+        "--max-retries",
+        "1",
+        "--max-retries-down",
+        "2",
+        "--type",
+        "HTTP",
+        "--url-path",
+        "/",
+        "--wait",
+        pool["id"],
+    )
+    return {
+        "lb": cloud.cli("loadbalancer", "show", lb["id"]),
+        "listener": listener,
+        "pool": pool,
+        "members": members,
+        "monitor": monitor,
+    }
 
 
-def test_s6_round_robin_from_inside(cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]) -> None:
+def test_s6_round_robin_from_inside(
+    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]
+) -> None:
     lb = balancer["lb"]
     assert lb["provisioning_status"] == "ACTIVE"
     port = cloud.get(f"ports/{lb['vip_port_id']}")["port"]
-    assert (port["device_owner"], port["device_id"], port["status"]) == ("Octavia", lb["id"], "ACTIVE")
+    assert (port["device_owner"], port["device_id"], port["status"]) == (
+        "Octavia",
+        lb["id"],
+        "ACTIVE",
+    )
     vip = lb["vip_address"]
     answers = cloud.answers(web["CLIENT"]["netns"], vip, 6)
     assert set(answers) == {"WEB1", "WEB2"} and all(a != b for a, b in itertools.pairwise(answers))
-    assert eventually(lambda: {m["operating_status"] for m in cloud.lb(
-        f"pools/{balancer['pool']['id']}/members")["members"]} == {"ONLINE"})
+    assert eventually(
+        lambda: (
+            {
+                m["operating_status"]
+                for m in cloud.lb(f"pools/{balancer['pool']['id']}/members")["members"]
+            }
+            == {"ONLINE"}
+        )
+    )
     assert cloud.lb(f"loadbalancers/{lb['id']}")["loadbalancer"]["operating_status"] == "ONLINE"
     netns = f"{cloud.prefix}{cloud.host}-qlbaas-{lb['id']}"
     assert f"{vip}/24" in cloud.run(netns, "ip", "-4", "addr").stdout
 
 
-def test_s6_floating_ip_from_outside(cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]) -> None:
-    fip = cloud.create("floatingips", "floatingip", floating_network_id=web["ext"]["id"],
-                       port_id=balancer["lb"]["vip_port_id"])
+def test_s6_floating_ip_from_outside(
+    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]
+) -> None:
+    fip = cloud.create(
+        "floatingips",
+        "floatingip",
+        floating_network_id=web["ext"]["id"],
+        port_id=balancer["lb"]["vip_port_id"],
+    )
     address = fip["floating_ip_address"]
     assert eventually(lambda: cloud.answers(cloud.outside, address, 1) != [""])
     answers = cloud.answers(cloud.outside, address, 6)
     assert set(answers) == {"WEB1", "WEB2"} and all(a != b for a, b in itertools.pairwise(answers))
 
 
-def test_s6_statistics_count_the_requests(cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]) -> None:
+def test_s6_statistics_count_the_requests(
+    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]
+) -> None:
     lb, listener = balancer["lb"], balancer["listener"]
     before = cloud.lb(f"loadbalancers/{lb['id']}/stats")["stats"]
     assert set(cloud.answers(web["CLIENT"]["netns"], lb["vip_address"], 5)) == {"WEB1", "WEB2"}
     # haproxy counted five more connections, each a request in and an answer out; the agent
     # reports its counters with its next sync.
-    grown = {"total_connections": 5, "bytes_in": 5 * len("GET / HTTP/1.1\r\n"), "bytes_out": 5 * len("WEB1\n")}
+    grown = {
+        "total_connections": 5,
+        "bytes_in": 5 * len("GET / HTTP/1.1\r\n"),
+        "bytes_out": 5 * len("WEB1\n"),
+    }
 
     def counted(now: dict[str, int]) -> bool:
         return all(now[key] - before[key] >= least for key, least in grown.items())
 
-    assert eventually(lambda: counted(cloud.lb(f"loadbalancers/{lb['id']}/stats")["stats"]), seconds=10)
+    assert eventually(
+        lambda: counted(cloud.lb(f"loadbalancers/{lb['id']}/stats")["stats"]), seconds=10
+    )
     assert counted(cloud.cli("loadbalancer", "stats", "show", lb["id"]))
-    assert cloud.cli("loadbalancer", "listener", "stats", "show", listener["id"])["total_connections"] >= 5
+    assert (
+        cloud.cli("loadbalancer", "listener", "stats", "show", listener["id"])["total_connections"]
+        >= 5
+    )
 
 
-def test_inspect_shows_haproxy_and_what_it_sees(cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]) -> None:
+def test_inspect_shows_haproxy_and_what_it_sees(
+    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]
+) -> None:
     lb, members = balancer["lb"], balancer["members"]
     seen = json.loads(cloud.neutrino("inspect", "loadbalancer", "s6-lb", "-f", "json").stdout)
     assert seen["namespace"] == f"{cloud.prefix}{cloud.host}-qlbaas-{lb['id']}"
@@ -170,15 +322,23 @@ def test_inspect_shows_haproxy_and_what_it_sees(cloud: LbCloud, web: dict[str, A
     assert f"{lb['vip_address']}:80" in seen["listening"]
     process = seen["haproxy"]
     assert process["workers"] and f"bind {lb['vip_address']}:80" in process["config"]
-    assert seen["frontends"] == [{"listener_id": balancer["listener"]["id"], "state": "OPEN",
-                                  "open_connections": 0, "connections": seen["frontends"][0]["connections"]}]
+    assert seen["frontends"] == [
+        {
+            "listener_id": balancer["listener"]["id"],
+            "state": "OPEN",
+            "open_connections": 0,
+            "connections": seen["frontends"][0]["connections"],
+        }
+    ]
     assert {(s["member_id"], s["address"], s["state"]) for s in seen["servers"]} == {
-        (members[name]["id"], f"{web[name]['ip']}:{WEB_PORT}", "UP") for name in ("WEB1", "WEB2")}
+        (members[name]["id"], f"{web[name]['ip']}:{WEB_PORT}", "UP") for name in ("WEB1", "WEB2")
+    }
     assert cloud.neutrino("inspect", "loadbalancer", "no-such-lb", check=False).returncode == 1
 
 
 def test_s6_health_monitor_takes_a_member_out_and_back(
-        cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]) -> None:
+    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]
+) -> None:
     vip, client = balancer["lb"]["vip_address"], web["CLIENT"]["netns"]
     member = balancer["members"]["WEB1"]
     cloud.stop_web(web["WEB1"])
@@ -186,36 +346,86 @@ def test_s6_health_monitor_takes_a_member_out_and_back(
     # delay 1 s x max_retries_down 2: haproxy takes it out; the API says so at the agent's next report.
     assert eventually(lambda: cloud.answers(client, vip, 4) == ["WEB2"] * 4, seconds=5)
     assert time.monotonic() - stopped < 5
-    assert eventually(lambda: cloud.lb(f"pools/{balancer['pool']['id']}/members/{member['id']}")["member"]
-                      ["operating_status"] == "ERROR", seconds=5)
+    assert eventually(
+        lambda: (
+            cloud.lb(f"pools/{balancer['pool']['id']}/members/{member['id']}")["member"][
+                "operating_status"
+            ]
+            == "ERROR"
+        ),
+        seconds=5,
+    )
     assert cloud.lb(f"pools/{balancer['pool']['id']}")["pool"]["operating_status"] == "DEGRADED"
-    assert cloud.lb(f"loadbalancers/{balancer['lb']['id']}")["loadbalancer"]["operating_status"] == "DEGRADED"
+    assert (
+        cloud.lb(f"loadbalancers/{balancer['lb']['id']}")["loadbalancer"]["operating_status"]
+        == "DEGRADED"
+    )
     cloud.start_web(web["WEB1"])
     assert eventually(lambda: "WEB1" in cloud.answers(client, vip, 2), seconds=5)
-    assert eventually(lambda: cloud.lb(f"pools/{balancer['pool']['id']}/members/{member['id']}")["member"]
-                      ["operating_status"] == "ONLINE", seconds=5)
+    assert eventually(
+        lambda: (
+            cloud.lb(f"pools/{balancer['pool']['id']}/members/{member['id']}")["member"][
+                "operating_status"
+            ]
+            == "ONLINE"
+        ),
+        seconds=5,
+    )
 
 
 def test_weights_persistence_least_connections_and_reload_keeps_connections(
-        cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]) -> None:
+    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]
+) -> None:
     lb, pool, members = balancer["lb"], balancer["pool"], balancer["members"]
     vip, client = lb["vip_address"], web["CLIENT"]["netns"]
-    cloud.cli("loadbalancer", "member", "set", "--weight", "3", "--wait", pool["id"], members["WEB1"]["id"],
-              output=False)
+    cloud.cli(
+        "loadbalancer",
+        "member",
+        "set",
+        "--weight",
+        "3",
+        "--wait",
+        pool["id"],
+        members["WEB1"]["id"],
+        output=False,
+    )
     assert Counter(cloud.answers(client, vip, 8)) == {"WEB1": 6, "WEB2": 2}
     # Source IP persistence: one client address, one server.
-    cloud.lb_change("PUT", f"pools/{pool['id']}", lb["id"], {"pool": {"session_persistence": {"type": "SOURCE_IP"}}})
+    cloud.lb_change(
+        "PUT",
+        f"pools/{pool['id']}",
+        lb["id"],
+        {"pool": {"session_persistence": {"type": "SOURCE_IP"}}},
+    )
     assert len(set(cloud.answers(client, vip, 6))) == 1
     cloud.lb_change("PUT", f"pools/{pool['id']}", lb["id"], {"pool": {"session_persistence": None}})
 
     # A TCP listener with least connections: while one connection is held open, new ones go elsewhere.
-    listener = cloud.lb_change("POST", "listeners", lb["id"], {"listener": {
-        "loadbalancer_id": lb["id"], "protocol": "TCP", "protocol_port": 81}})
-    tcp_pool = cloud.lb_change("POST", "pools", lb["id"], {"pool": {
-        "listener_id": listener["id"], "protocol": "TCP", "lb_algorithm": "LEAST_CONNECTIONS"}})
+    listener = cloud.lb_change(
+        "POST",
+        "listeners",
+        lb["id"],
+        {"listener": {"loadbalancer_id": lb["id"], "protocol": "TCP", "protocol_port": 81}},
+    )
+    tcp_pool = cloud.lb_change(
+        "POST",
+        "pools",
+        lb["id"],
+        {
+            "pool": {
+                "listener_id": listener["id"],
+                "protocol": "TCP",
+                "lb_algorithm": "LEAST_CONNECTIONS",
+            }
+        },
+    )
     for name in ("WEB1", "WEB2"):
-        cloud.lb_change("POST", f"pools/{tcp_pool['id']}/members", lb["id"], {"member": {
-            "address": web[name]["ip"], "protocol_port": WEB_PORT}})
+        cloud.lb_change(
+            "POST",
+            f"pools/{tcp_pool['id']}/members",
+            lb["id"],
+            {"member": {"address": web[name]["ip"], "protocol_port": WEB_PORT}},
+        )
     go = cloud.www / "go"
     holder = cloud.background(client, HOLD, vip, "81", str(go))
     assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
@@ -226,12 +436,16 @@ def test_weights_persistence_least_connections_and_reload_keeps_connections(
     assert len(busy) == 1, busy  # every new connection to the server not holding one
 
     # A configuration change reloads haproxy; the held connection survives it.
-    cloud.lb_change("PUT", f"listeners/{listener['id']}", lb["id"], {"listener": {"connection_limit": 500}})
+    cloud.lb_change(
+        "PUT", f"listeners/{listener['id']}", lb["id"], {"listener": {"connection_limit": 500}}
+    )
     go.touch()
     assert holder.stdout.readline().strip() in ("WEB1", "WEB2")
 
 
-def test_l7_policies_route_reject_and_redirect(cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]) -> None:
+def test_l7_policies_route_reject_and_redirect(
+    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]
+) -> None:
     lb, listener = balancer["lb"], balancer["listener"]
     vip, client = lb["vip_address"], web["CLIENT"]["netns"]
     for name in ("WEB1", "WEB2"):
@@ -239,38 +453,103 @@ def test_l7_policies_route_reject_and_redirect(cloud: LbCloud, web: dict[str, An
         (cloud.www / name / "images" / "index.html").write_text(f"{name} images\n")
 
     def ask(path: str, *curl: str) -> str:
-        return cloud.run(client, "curl", "-s", "-m", "2", *curl, f"http://{vip}{path}").stdout.strip()
+        return cloud.run(
+            client, "curl", "-s", "-m", "2", *curl, f"http://{vip}{path}"
+        ).stdout.strip()
 
     # /images/ goes to a pool of WEB2 alone (made with the openstack CLI); the rest stays round robin.
-    images = cloud.lb_change("POST", "pools", lb["id"], {"pool": {
-        "loadbalancer_id": lb["id"], "name": "images", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}})
-    cloud.lb_change("POST", f"pools/{images['id']}/members", lb["id"], {"member": {
-        "address": web["WEB2"]["ip"], "protocol_port": WEB_PORT}})
-    to_images = cloud.cli("loadbalancer", "l7policy", "create", "--name", "images", "--action", "REDIRECT_TO_POOL",
-                          "--redirect-pool", images["id"], "--wait", listener["id"])
-    cloud.cli("loadbalancer", "l7rule", "create", "--type", "PATH", "--compare-type", "STARTS_WITH", "--value",
-              "/images", "--wait", to_images["id"])
+    images = cloud.lb_change(
+        "POST",
+        "pools",
+        lb["id"],
+        {
+            "pool": {
+                "loadbalancer_id": lb["id"],
+                "name": "images",
+                "protocol": "HTTP",
+                "lb_algorithm": "ROUND_ROBIN",
+            }
+        },
+    )
+    cloud.lb_change(
+        "POST",
+        f"pools/{images['id']}/members",
+        lb["id"],
+        {"member": {"address": web["WEB2"]["ip"], "protocol_port": WEB_PORT}},
+    )
+    to_images = cloud.cli(
+        "loadbalancer",
+        "l7policy",
+        "create",
+        "--name",
+        "images",
+        "--action",
+        "REDIRECT_TO_POOL",
+        "--redirect-pool",
+        images["id"],
+        "--wait",
+        listener["id"],
+    )
+    cloud.cli(
+        "loadbalancer",
+        "l7rule",
+        "create",
+        "--type",
+        "PATH",
+        "--compare-type",
+        "STARTS_WITH",
+        "--value",
+        "/images",
+        "--wait",
+        to_images["id"],
+    )
     assert {ask("/images/") for _ in range(6)} == {"WEB2 images"}
     assert {ask("/") for _ in range(8)} == {"WEB1", "WEB2"}
 
     # A REJECT on a header answers 403, before any pool policy; a host name gets a prefix redirect.
-    reject = cloud.lb_change("POST", "l7policies", lb["id"], {"l7policy": {
-        "listener_id": listener["id"], "action": "REJECT", "position": 2}})
-    cloud.lb_change("POST", f"l7policies/{reject['id']}/rules", lb["id"], {"rule": {
-        "type": "HEADER", "key": "X-Block", "compare_type": "EQUAL_TO", "value": "yes"}})
-    moved = cloud.lb_change("POST", "l7policies", lb["id"], {"l7policy": {
-        "listener_id": listener["id"], "action": "REDIRECT_PREFIX", "redirect_prefix": "https://new.example",
-        "redirect_http_code": 301}})
-    cloud.lb_change("POST", f"l7policies/{moved['id']}/rules", lb["id"], {"rule": {
-        "type": "HOST_NAME", "compare_type": "ENDS_WITH", "value": "old.example"}})
+    reject = cloud.lb_change(
+        "POST",
+        "l7policies",
+        lb["id"],
+        {"l7policy": {"listener_id": listener["id"], "action": "REJECT", "position": 2}},
+    )
+    cloud.lb_change(
+        "POST",
+        f"l7policies/{reject['id']}/rules",
+        lb["id"],
+        {"rule": {"type": "HEADER", "key": "X-Block", "compare_type": "EQUAL_TO", "value": "yes"}},
+    )
+    moved = cloud.lb_change(
+        "POST",
+        "l7policies",
+        lb["id"],
+        {
+            "l7policy": {
+                "listener_id": listener["id"],
+                "action": "REDIRECT_PREFIX",
+                "redirect_prefix": "https://new.example",
+                "redirect_http_code": 301,
+            }
+        },
+    )
+    cloud.lb_change(
+        "POST",
+        f"l7policies/{moved['id']}/rules",
+        lb["id"],
+        {"rule": {"type": "HOST_NAME", "compare_type": "ENDS_WITH", "value": "old.example"}},
+    )
     status = ("-o", "/dev/null", "-w", "%{http_code} %{redirect_url}")
     assert ask("/images/", *status, "-H", "X-Block: yes") == "403"
     assert ask("/images/", *status) == "200"
-    assert ask("/a/page", *status, "-H", "Host: www.OLD.example") == "301 https://new.example/a/page"
+    assert (
+        ask("/a/page", *status, "-H", "Host: www.OLD.example") == "301 https://new.example/a/page"
+    )
     assert ask("/", *status, "-H", "Host: www.new.example") == "200"
     # An inverted rule turns the policy around: everything but the header is rejected.
     rule = cloud.lb(f"l7policies/{reject['id']}/rules")["rules"][0]
-    cloud.lb_change("PUT", f"l7policies/{reject['id']}/rules/{rule['id']}", lb["id"], {"rule": {"invert": True}})
+    cloud.lb_change(
+        "PUT", f"l7policies/{reject['id']}/rules/{rule['id']}", lb["id"], {"rule": {"invert": True}}
+    )
     assert (ask("/", *status), ask("/", *status, "-H", "X-Block: yes")) == ("403", "200")
 
 
@@ -283,20 +562,44 @@ def test_fully_populated_create_serves_at_once(cloud: LbCloud, web: dict[str, An
     try:
         cloud.run(client, "curl", "-s", "-m", "0.2", f"http://{vip}/")
         started = time.monotonic()
-        lb = cloud.api.call("POST", f"{cloud.lbaas}/loadbalancers", json={"loadbalancer": {
-            "name": "one-step", "vip_subnet_id": web["subnet"]["id"], "vip_address": vip, "listeners": [{
-                "protocol": "HTTP", "protocol_port": 80, "default_pool": {
-                    "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "members": members}}]}})["loadbalancer"]
+        lb = cloud.api.call(
+            "POST",
+            f"{cloud.lbaas}/loadbalancers",
+            json={
+                "loadbalancer": {
+                    "name": "one-step",
+                    "vip_subnet_id": web["subnet"]["id"],
+                    "vip_address": vip,
+                    "listeners": [
+                        {
+                            "protocol": "HTTP",
+                            "protocol_port": 80,
+                            "default_pool": {
+                                "protocol": "HTTP",
+                                "lb_algorithm": "ROUND_ROBIN",
+                                "members": members,
+                            },
+                        }
+                    ],
+                }
+            },
+        )["loadbalancer"]
         assert eventually(lambda: cloud.answers(client, vip, 1) != [""], seconds=5)
         assert time.monotonic() - started < 5
     finally:
         cloud.run(client, "sysctl", "-qw", "net.ipv4.neigh.eth0.retrans_time_ms=1000")
     assert set(cloud.answers(client, vip, 4)) == {"WEB1", "WEB2"}
-    wait_for(lambda: cloud.lb(f"loadbalancers/{lb['id']}")["loadbalancer"]["provisioning_status"] == "ACTIVE")
+    wait_for(
+        lambda: (
+            cloud.lb(f"loadbalancers/{lb['id']}")["loadbalancer"]["provisioning_status"] == "ACTIVE"
+        )
+    )
     cloud.api.call("DELETE", f"{cloud.lbaas}/loadbalancers/{lb['id']}?cascade=true")
 
 
-def test_cascade_delete_removes_namespace_and_haproxy(cloud: LbCloud, balancer: dict[str, Any]) -> None:
+def test_cascade_delete_removes_namespace_and_haproxy(
+    cloud: LbCloud, balancer: dict[str, Any]
+) -> None:
     lb = balancer["lb"]
     netns = f"{cloud.prefix}{cloud.host}-qlbaas-{lb['id']}"
     assert netns in ns.list_namespaces()

@@ -14,8 +14,11 @@ from neutrino.lab.instance import exec_in_instance
 
 @pytest.mark.parametrize("client", ["dhclient", "udhcpc"])
 def test_flat_network_instances_get_dhcp_addresses_and_talk(
-        lab: Lab, client: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(instance, "dhcp_client", lambda: client)  # udhcpc: where AppArmor confines dhclient
+    lab: Lab, client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        instance, "dhcp_client", lambda: client
+    )  # udhcpc: where AppArmor confines dhclient
     host = lab.host()
     model, _, vm0, vm1 = flat_model(host.name)
     agent = lab.agent(host)
@@ -47,10 +50,18 @@ def _segmented_model(kind: str, hosts: tuple[str, str]) -> tuple[dict[str, Any],
     a0 = models.port(nets[0], subs[0], "10.20.0.10", security_groups=[sg["id"]])
     a1 = models.port(nets[0], subs[0], "10.20.0.11", security_groups=[sg["id"]])
     b1 = models.port(nets[1], subs[1], "10.20.0.12", security_groups=[sg["id"]])
-    instances = [models.instance("a0", hosts[0], a0), models.instance("a1", hosts[1], a1),
-                 models.instance("b1", hosts[1], b1)]
-    model = models.snapshot(networks=nets, subnets=subs, security_groups=[sg],
-                            ports=[*ports, a0, a1, b1], instances=instances)
+    instances = [
+        models.instance("a0", hosts[0], a0),
+        models.instance("a1", hosts[1], a1),
+        models.instance("b1", hosts[1], b1),
+    ]
+    model = models.snapshot(
+        networks=nets,
+        subnets=subs,
+        security_groups=[sg],
+        ports=[*ports, a0, a1, b1],
+        instances=instances,
+    )
     return (model, *instances)
 
 

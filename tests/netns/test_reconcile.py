@@ -64,9 +64,12 @@ def test_agent_restart_keeps_kernel_and_flows(lab: Lab) -> None:
     before = kernel_snapshot(host)
     first.close()
 
-    stream = subprocess.Popen(["ip", "netns", "exec", ns0, PYTHON, "-c", STREAM, "10.10.0.11",
-                               "9000", "1.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
+    stream = subprocess.Popen(
+        ["ip", "netns", "exec", ns0, PYTHON, "-c", STREAM, "10.10.0.11", "9000", "1.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     restarted = Agent(host, first.state_dir)
     lab.agents.append(restarted)
     report = sync(restarted, model)
@@ -93,21 +96,53 @@ def test_drift_is_repaired_by_the_next_sync(lab: Lab) -> None:
     subprocess.run([*nft, "delete", "table", "bridge", "neutrino"], check=True)
     assert "replace firewall" in " ".join(sync(agent, model).changes)
 
-    handle = subprocess.run([*nft, "-a", "list", "chain", "bridge", "neutrino",
-                             f"ingress-{port_of(model, vm1)['id']}"],
-                            capture_output=True, text=True, check=True).stdout
+    handle = subprocess.run(
+        [*nft, "-a", "list", "chain", "bridge", "neutrino", f"ingress-{port_of(model, vm1)['id']}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     last_rule = [line for line in handle.splitlines() if "drop # handle" in line][-1]
     last_rule = last_rule.split("# handle ")[1]
-    subprocess.run([*nft, "delete", "rule", "bridge", "neutrino",
-                    f"ingress-{port_of(model, vm1)['id']}", "handle", last_rule], check=True)
+    subprocess.run(
+        [
+            *nft,
+            "delete",
+            "rule",
+            "bridge",
+            "neutrino",
+            f"ingress-{port_of(model, vm1)['id']}",
+            "handle",
+            last_rule,
+        ],
+        check=True,
+    )
     assert "replace firewall" in " ".join(sync(agent, model).changes)
 
     # A bridge that no longer hands its packets to conntrack breaks stateful groups: switched back.
-    subprocess.run(["ip", "-n", host.netns, "link", "set", "dev", bridge, "type", "bridge",
-                    "nf_call_iptables", "0"], check=True)
+    subprocess.run(
+        [
+            "ip",
+            "-n",
+            host.netns,
+            "link",
+            "set",
+            "dev",
+            bridge,
+            "type",
+            "bridge",
+            "nf_call_iptables",
+            "0",
+        ],
+        check=True,
+    )
     assert f"fixed link {bridge}" in sync(agent, model).changes
-    details = subprocess.run(["ip", "-n", host.netns, "-d", "link", "show", "dev", bridge],
-                             capture_output=True, text=True, check=True).stdout
+    details = subprocess.run(
+        ["ip", "-n", host.netns, "-d", "link", "show", "dev", bridge],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "nf_call_iptables 1" in details
 
     subprocess.run(["ip", "-n", host.netns, "link", "del", "dev", bridge], check=True)
@@ -182,9 +217,11 @@ def test_link_views_follow_hand_edits_even_when_notifications_are_lost(lab: Lab)
     following = LinkView(host.netns, agent.links.socket(host.netns))
     overflowing = LinkView(host.netns, agent.links.socket(host.netns), buffer=1024)
     ip = ["ip", "-n", host.netns]
-    script = "".join(f"link add va{i} type veth peer name vb{i}\n" for i in range(60)) + \
-        "link add br-test type bridge\nlink set va1 master br-test\nlink set va1 up\nlink del vb7\n" \
+    script = (
+        "".join(f"link add va{i} type veth peer name vb{i}\n" for i in range(60))
+        + "link add br-test type bridge\nlink set va1 master br-test\nlink set va1 up\nlink del vb7\n"
         "link set vb9 name vc9\nlink set va2 address 02:00:00:00:00:02\n"
+    )
     subprocess.run([*ip, "-batch", "-"], input=script, text=True, check=True)
     fresh = LinkDriver()
     try:
@@ -200,6 +237,7 @@ def test_link_views_follow_hand_edits_even_when_notifications_are_lost(lab: Lab)
 
 
 # --- every object the agent owns, removed or altered by hand, is back after the next sync ----
+
 
 @dataclass
 class Drifted:
@@ -245,16 +283,19 @@ class Drifted:
         subprocess.run(["ip", "-n", netns, *args], check=True)
 
     def nft(self, netns: str, *args: str) -> str:
-        return subprocess.run(["ip", "netns", "exec", netns, "nft", *args], capture_output=True,
-                              text=True, check=True).stdout
+        return subprocess.run(
+            ["ip", "netns", "exec", netns, "nft", *args], capture_output=True, text=True, check=True
+        ).stdout
 
     def sysctl(self, netns: str, name: str, value: str | None = None) -> str:
         path = f"/proc/sys/{name.replace('.', '/')}"
         if value is not None:
-            subprocess.run(["ip", "netns", "exec", netns, "sh", "-c", f"echo {value} > {path}"],
-                           check=True)
-        return subprocess.run(["ip", "netns", "exec", netns, "cat", path], capture_output=True,
-                              text=True, check=True).stdout.strip()
+            subprocess.run(
+                ["ip", "netns", "exec", netns, "sh", "-c", f"echo {value} > {path}"], check=True
+            )
+        return subprocess.run(
+            ["ip", "netns", "exec", netns, "cat", path], capture_output=True, text=True, check=True
+        ).stdout.strip()
 
 
 def drifted(lab: Lab) -> Drifted:
@@ -262,16 +303,33 @@ def drifted(lab: Lab) -> Drifted:
     model = models.tutorial(host.name, vms=2)
     model["routers"].append(models.router(name="idle"))
     n101, s101 = model["networks"][2], model["subnets"][2]
-    vip = models.port(n101, s101, "172.16.101.100", device_owner="Octavia",
-                      port_security_enabled=False)
+    vip = models.port(
+        n101, s101, "172.16.101.100", device_owner="Octavia", port_security_enabled=False
+    )
     model["ports"].append(vip)
-    model["loadbalancers"] = [{
-        "id": models.new_id(), "vip_address": "172.16.101.100", "vip_port_id": vip["id"],
-        "vip_subnet_id": s101["id"], "revision": 1, "provisioning_status": "ACTIVE",
-        "listeners": [{"id": "l1", "protocol": "TCP", "protocol_port": 7000,
-                       "default_pool_id": "p1"}],
-        "pools": [{"id": "p1", "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN", "members": [
-            {"id": "m1", "address": "172.16.101.4", "protocol_port": 7000, "weight": 1}]}]}]
+    model["loadbalancers"] = [
+        {
+            "id": models.new_id(),
+            "vip_address": "172.16.101.100",
+            "vip_port_id": vip["id"],
+            "vip_subnet_id": s101["id"],
+            "revision": 1,
+            "provisioning_status": "ACTIVE",
+            "listeners": [
+                {"id": "l1", "protocol": "TCP", "protocol_port": 7000, "default_pool_id": "p1"}
+            ],
+            "pools": [
+                {
+                    "id": "p1",
+                    "protocol": "TCP",
+                    "lb_algorithm": "ROUND_ROBIN",
+                    "members": [
+                        {"id": "m1", "address": "172.16.101.4", "protocol_port": 7000, "weight": 1}
+                    ],
+                }
+            ],
+        }
+    ]
     agent = lab.agent(host)
     sync(agent, model)
     vm0 = lab.wait_ip(host, model["instances"][0], "172.16.101.3")
@@ -287,8 +345,25 @@ def routes_out(d: Drifted) -> bool:
 
 def serves_dhcp(d: Drifted) -> bool:
     """dnsmasq answers vm0 (the lease is not applied: -s /bin/true)."""
-    rc, _, _ = exec_in_instance(d.vm0, ["busybox", "udhcpc", "-n", "-q", "-f", "-i", "eth0", "-s",
-                                        "/bin/true", "-t", "3", "-T", "1"], timeout=10)
+    rc, _, _ = exec_in_instance(
+        d.vm0,
+        [
+            "busybox",
+            "udhcpc",
+            "-n",
+            "-q",
+            "-f",
+            "-i",
+            "eth0",
+            "-s",
+            "/bin/true",
+            "-t",
+            "3",
+            "-T",
+            "1",
+        ],
+        timeout=10,
+    )
     return rc == 0
 
 
@@ -298,8 +373,9 @@ def balances(d: Drifted) -> bool:
 
 def idle_router_ready(d: Drifted) -> bool:
     """Forwarding on, the NAT table in place: what a router without ports has."""
-    return (d.sysctl(d.idle_router, "net.ipv4.ip_forward") == "1"
-            and "table ip neutrino" in d.nft(d.idle_router, "list", "tables"))
+    return d.sysctl(d.idle_router, "net.ipv4.ip_forward") == "1" and "table ip neutrino" in d.nft(
+        d.idle_router, "list", "tables"
+    )
 
 
 def kill(pid: int | None) -> None:
@@ -317,71 +393,126 @@ def haproxy_config(d: Drifted) -> Path:
 
 Drift = Callable[[Drifted], object]
 DRIFTS: dict[str, tuple[Drift, Callable[[Drifted], bool]]] = {
-    "host namespace": (lambda d: subprocess.run(["ip", "netns", "del", d.host_netns], check=True),
-                       routes_out),
-    "router namespace": (lambda d: subprocess.run(["ip", "netns", "del", d.router], check=True),
-                         routes_out),
+    "host namespace": (
+        lambda d: subprocess.run(["ip", "netns", "del", d.host_netns], check=True),
+        routes_out,
+    ),
+    "router namespace": (
+        lambda d: subprocess.run(["ip", "netns", "del", d.router], check=True),
+        routes_out,
+    ),
     "idle router namespace": (
         lambda d: subprocess.run(["ip", "netns", "del", d.idle_router], check=True),
-        idle_router_ready),
+        idle_router_ready,
+    ),
     "idle router namespace unmounted": (
         lambda d: subprocess.run(["umount", f"/run/netns/{d.idle_router}"], check=True),
-        idle_router_ready),
-    "dhcp namespace": (lambda d: subprocess.run(["ip", "netns", "del", d.dhcp], check=True),
-                       serves_dhcp),
+        idle_router_ready,
+    ),
+    "dhcp namespace": (
+        lambda d: subprocess.run(["ip", "netns", "del", d.dhcp], check=True),
+        serves_dhcp,
+    ),
     "load balancer namespace": (
-        lambda d: subprocess.run(["ip", "netns", "del", d.loadbalancer], check=True), balances),
-    "outside namespace": (lambda d: subprocess.run(["ip", "netns", "del", d.outside], check=True),
-                          routes_out),
-    "outside gateway address": (lambda d: d.ip(d.outside, "addr", "flush", "dev", "phys"),
-                                routes_out),
-    "instance namespace": (lambda d: subprocess.run(["ip", "netns", "del", d.vm0], check=True),
-                           routes_out),
-    "bridge": (lambda d: d.ip(d.host_netns, "link", "del", "dev",
-                              names.bridge(d.model["networks"][2]["id"])), routes_out),
-    "bridge port": (lambda d: d.ip(d.host_netns, "link", "set", "dev",
-                                   names.tap(d.port(3)["id"]), "nomaster"), routes_out),
-    "vlan link": (lambda d: d.ip(d.host_netns, "link", "del", "dev", "p-default.101"),
-                  routes_out),
-    "instance tap": (lambda d: d.ip(d.host_netns, "link", "del", "dev",
-                                    names.tap(d.port(3)["id"])), routes_out),
-    "router interface down": (lambda d: d.ip(d.router, "link", "set", "dev",
-                                             names.router_interface(d.port(1)["id"]), "down"),
-                              routes_out),
-    "router gateway address": (lambda d: d.ip(d.router, "addr", "flush", "dev",
-                                              names.router_gateway(d.port(2)["id"])), routes_out),
+        lambda d: subprocess.run(["ip", "netns", "del", d.loadbalancer], check=True),
+        balances,
+    ),
+    "outside namespace": (
+        lambda d: subprocess.run(["ip", "netns", "del", d.outside], check=True),
+        routes_out,
+    ),
+    "outside gateway address": (
+        lambda d: d.ip(d.outside, "addr", "flush", "dev", "phys"),
+        routes_out,
+    ),
+    "instance namespace": (
+        lambda d: subprocess.run(["ip", "netns", "del", d.vm0], check=True),
+        routes_out,
+    ),
+    "bridge": (
+        lambda d: d.ip(
+            d.host_netns, "link", "del", "dev", names.bridge(d.model["networks"][2]["id"])
+        ),
+        routes_out,
+    ),
+    "bridge port": (
+        lambda d: d.ip(d.host_netns, "link", "set", "dev", names.tap(d.port(3)["id"]), "nomaster"),
+        routes_out,
+    ),
+    "vlan link": (lambda d: d.ip(d.host_netns, "link", "del", "dev", "p-default.101"), routes_out),
+    "instance tap": (
+        lambda d: d.ip(d.host_netns, "link", "del", "dev", names.tap(d.port(3)["id"])),
+        routes_out,
+    ),
+    "router interface down": (
+        lambda d: d.ip(
+            d.router, "link", "set", "dev", names.router_interface(d.port(1)["id"]), "down"
+        ),
+        routes_out,
+    ),
+    "router gateway address": (
+        lambda d: d.ip(d.router, "addr", "flush", "dev", names.router_gateway(d.port(2)["id"])),
+        routes_out,
+    ),
     "router default route": (lambda d: d.ip(d.router, "route", "del", "default"), routes_out),
     "router forwarding": (lambda d: d.sysctl(d.router, "net.ipv4.ip_forward", "0"), routes_out),
-    "router NAT table": (lambda d: d.nft(d.router, "delete", "table", "ip", "neutrino"),
-                         routes_out),
+    "router NAT table": (
+        lambda d: d.nft(d.router, "delete", "table", "ip", "neutrino"),
+        routes_out,
+    ),
     "router internal networks": (
-        lambda d: d.nft(d.router, "flush", "set", "ip", "neutrino", "internal"), routes_out),
-    "host firewall table": (lambda d: d.nft(d.host_netns, "delete", "table", "bridge",
-                                            "neutrino"), routes_out),
+        lambda d: d.nft(d.router, "flush", "set", "ip", "neutrino", "internal"),
+        routes_out,
+    ),
+    "host firewall table": (
+        lambda d: d.nft(d.host_netns, "delete", "table", "bridge", "neutrino"),
+        routes_out,
+    ),
     "bridge netfilter sysctl": (
         lambda d: d.sysctl(d.host_netns, "net.bridge.bridge-nf-call-iptables", "1"),
-        lambda d: d.sysctl(d.host_netns, "net.bridge.bridge-nf-call-iptables") == "0"),
-    "dhcp interface down": (lambda d: d.ip(d.dhcp, "link", "set", "dev",
-                                           names.dhcp_interface(d.port(6)["id"]), "down"),
-                            serves_dhcp),
-    "dhcp address": (lambda d: d.ip(d.dhcp, "addr", "flush", "dev",
-                                    names.dhcp_interface(d.port(6)["id"])), serves_dhcp),
-    "dnsmasq": (lambda d: kill(d.agent.dnsmasq.running_pid(d.model["networks"][2]["id"])),
-                serves_dhcp),
+        lambda d: d.sysctl(d.host_netns, "net.bridge.bridge-nf-call-iptables") == "0",
+    ),
+    "dhcp interface down": (
+        lambda d: d.ip(d.dhcp, "link", "set", "dev", names.dhcp_interface(d.port(6)["id"]), "down"),
+        serves_dhcp,
+    ),
+    "dhcp address": (
+        lambda d: d.ip(d.dhcp, "addr", "flush", "dev", names.dhcp_interface(d.port(6)["id"])),
+        serves_dhcp,
+    ),
+    "dnsmasq": (
+        lambda d: kill(d.agent.dnsmasq.running_pid(d.model["networks"][2]["id"])),
+        serves_dhcp,
+    ),
     "dnsmasq hosts file": (lambda d: dnsmasq_hosts(d).write_text(""), serves_dhcp),
     "load balancer interface down": (
-        lambda d: d.ip(d.loadbalancer, "link", "set", "dev", vip_interface(d.port(7)["id"]),
-                       "down"), balances),
+        lambda d: d.ip(
+            d.loadbalancer, "link", "set", "dev", vip_interface(d.port(7)["id"]), "down"
+        ),
+        balances,
+    ),
     "load balancer default route": (
         lambda d: d.ip(d.loadbalancer, "route", "del", "default"),
-        lambda d: "via 172.16.101.1" in subprocess.run(
-            ["ip", "-n", d.loadbalancer, "route", "show", "default"], capture_output=True,
-            text=True, check=True).stdout),
-    "haproxy": (lambda d: kill(d.agent.haproxy.running_pid(d.model["loadbalancers"][0]["id"])),
-                balances),
-    "haproxy configuration": (lambda d: haproxy_config(d).write_text(
-        haproxy_config(d).read_text().replace("172.16.101.4:7000", "172.16.101.9:7000")),
-        balances),
+        lambda d: (
+            "via 172.16.101.1"
+            in subprocess.run(
+                ["ip", "-n", d.loadbalancer, "route", "show", "default"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        ),
+    ),
+    "haproxy": (
+        lambda d: kill(d.agent.haproxy.running_pid(d.model["loadbalancers"][0]["id"])),
+        balances,
+    ),
+    "haproxy configuration": (
+        lambda d: haproxy_config(d).write_text(
+            haproxy_config(d).read_text().replace("172.16.101.4:7000", "172.16.101.9:7000")
+        ),
+        balances,
+    ),
 }
 
 

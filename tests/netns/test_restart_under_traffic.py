@@ -49,30 +49,61 @@ def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
 @pytest.fixture(scope="module")
 def web(cloud: LbCloud) -> dict[str, Any]:
     """A network behind a router with a gateway to the outside, and WEB on it."""
-    ext = cloud.create("networks", "network", name="ext_net", **{
-        "router:external": True, "provider:network_type": "flat",
-        "provider:physical_network": "default"})
-    cloud.create("subnets", "subnet", network_id=ext["id"], ip_version=4, cidr="10.10.40.0/24",
-                 gateway_ip="10.10.40.1", enable_dhcp=False)
+    ext = cloud.create(
+        "networks",
+        "network",
+        name="ext_net",
+        **{
+            "router:external": True,
+            "provider:network_type": "flat",
+            "provider:physical_network": "default",
+        },
+    )
+    cloud.create(
+        "subnets",
+        "subnet",
+        network_id=ext["id"],
+        ip_version=4,
+        cidr="10.10.40.0/24",
+        gateway_ip="10.10.40.1",
+        enable_dhcp=False,
+    )
     net = cloud.create("networks", "network", name="restart-net")
-    subnet = cloud.create("subnets", "subnet", network_id=net["id"], ip_version=4,
-                          cidr="192.168.70.0/24")
-    router = cloud.create("routers", "router", name="restart-router",
-                          external_gateway_info={"network_id": ext["id"]})
+    subnet = cloud.create(
+        "subnets", "subnet", network_id=net["id"], ip_version=4, cidr="192.168.70.0/24"
+    )
+    router = cloud.create(
+        "routers", "router", name="restart-router", external_gateway_info={"network_id": ext["id"]}
+    )
     cloud.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
     group = cloud.get("security-groups?name=default")["security_groups"][0]
-    cloud.create("security-group-rules", "security_group_rule", security_group_id=group["id"],
-                 direction="ingress", protocol="icmp")
-    cloud.create("security-group-rules", "security_group_rule", security_group_id=group["id"],
-                 direction="ingress", protocol="tcp", port_range_min=SERVER_PORT,
-                 port_range_max=SERVER_PORT)
+    cloud.create(
+        "security-group-rules",
+        "security_group_rule",
+        security_group_id=group["id"],
+        direction="ingress",
+        protocol="icmp",
+    )
+    cloud.create(
+        "security-group-rules",
+        "security_group_rule",
+        security_group_id=group["id"],
+        direction="ingress",
+        protocol="tcp",
+        port_range_min=SERVER_PORT,
+        port_range_max=SERVER_PORT,
+    )
     vm = cloud.new_instance("WEB", net["id"])
     return {"ext": ext, "subnet": subnet, "router": router, "WEB": vm}
 
 
 def test_instance_flows_survive_a_crash_and_restart(cloud: LbCloud, web: dict[str, Any]) -> None:
-    fip = cloud.create("floatingips", "floatingip", floating_network_id=web["ext"]["id"],
-                       port_id=web["WEB"]["port_ids"][0])
+    fip = cloud.create(
+        "floatingips",
+        "floatingip",
+        floating_network_id=web["ext"]["id"],
+        port_id=web["WEB"]["port_ids"][0],
+    )
     address, vm = fip["floating_ip_address"], web["WEB"]["netns"]
     inbound = wait_for(lambda: hold(cloud.outside, (address, SERVER_PORT), vm), timeout=10)
     # Source-NATed to the floating IP; its group lets the outside's packets in as part of it.
@@ -80,38 +111,66 @@ def test_instance_flows_survive_a_crash_and_restart(cloud: LbCloud, web: dict[st
     assert_flows_survive_restart(cloud, address, [inbound, outbound[::-1]])
 
 
-def test_load_balancer_flows_survive_a_crash_and_restart(cloud: LbCloud,
-                                                         web: dict[str, Any]) -> None:
-    lb = cloud.api.call("POST", f"{cloud.lbaas}/loadbalancers", json={"loadbalancer": {
-        "name": "restart-lb", "vip_subnet_id": web["subnet"]["id"], "listeners": [{
-            "protocol": "TCP", "protocol_port": SERVER_PORT, "default_pool": {
-                "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN", "members": [{
-                    "address": web["WEB"]["ip"], "protocol_port": SERVER_PORT}]}}],
-    }})["loadbalancer"]
-    wait_for(lambda: cloud.lb(f"loadbalancers/{lb['id']}")["loadbalancer"]["provisioning_status"]
-             == "ACTIVE", timeout=20)
-    fip = cloud.create("floatingips", "floatingip", floating_network_id=web["ext"]["id"],
-                       port_id=lb["vip_port_id"])
+def test_load_balancer_flows_survive_a_crash_and_restart(
+    cloud: LbCloud, web: dict[str, Any]
+) -> None:
+    lb = cloud.api.call(
+        "POST",
+        f"{cloud.lbaas}/loadbalancers",
+        json={
+            "loadbalancer": {
+                "name": "restart-lb",
+                "vip_subnet_id": web["subnet"]["id"],
+                "listeners": [
+                    {
+                        "protocol": "TCP",
+                        "protocol_port": SERVER_PORT,
+                        "default_pool": {
+                            "protocol": "TCP",
+                            "lb_algorithm": "ROUND_ROBIN",
+                            "members": [
+                                {"address": web["WEB"]["ip"], "protocol_port": SERVER_PORT}
+                            ],
+                        },
+                    }
+                ],
+            }
+        },
+    )["loadbalancer"]
+    wait_for(
+        lambda: (
+            cloud.lb(f"loadbalancers/{lb['id']}")["loadbalancer"]["provisioning_status"] == "ACTIVE"
+        ),
+        timeout=20,
+    )
+    fip = cloud.create(
+        "floatingips", "floatingip", floating_network_id=web["ext"]["id"], port_id=lb["vip_port_id"]
+    )
     address = fip["floating_ip_address"]
     # haproxy's connection to the member, accepted in WEB, carries the outside's.
-    held = wait_for(lambda: hold(cloud.outside, (address, SERVER_PORT), web["WEB"]["netns"]),
-                    timeout=10)
+    held = wait_for(
+        lambda: hold(cloud.outside, (address, SERVER_PORT), web["WEB"]["netns"]), timeout=10
+    )
     assert_flows_survive_restart(cloud, address, [held])
 
 
 Connection = tuple[socket.socket, socket.socket]  # its two ends: the outside's, the other
 
 
-def assert_flows_survive_restart(cloud: LbCloud, address: str,
-                                 connections: list[Connection]) -> None:
+def assert_flows_survive_restart(
+    cloud: LbCloud, address: str, connections: list[Connection]
+) -> None:
     """Ping `address` from the outside while the server crashes and restarts; the `connections`
     carry bytes both ways before and after."""
     with contextlib.ExitStack() as stack, tempfile.TemporaryFile("w+") as echoes:
         for end in (end for connection in connections for end in connection):
             stack.enter_context(end)
         assert_carry(connections, b"before")
-        pinger = subprocess.Popen(["ip", "netns", "exec", cloud.outside, "ping", "-n", "-i",
-                                   str(PING_INTERVAL), address], stdout=echoes, text=True)
+        pinger = subprocess.Popen(
+            ["ip", "netns", "exec", cloud.outside, "ping", "-n", "-i", str(PING_INTERVAL), address],
+            stdout=echoes,
+            text=True,
+        )
         cloud.processes.append(pinger)
         time.sleep(0.5)
         before = kernel_state(cloud.prefix)
@@ -134,10 +193,12 @@ def assert_flows_survive_restart(cloud: LbCloud, address: str,
     sent = int(re.findall(r"(\d+) packets transmitted", output)[0])
     answered = {int(seq) for seq in re.findall(r"bytes from .* icmp_seq=(\d+)", output)}
     lost = set(range(1, sent)) - answered  # the last echo may still have been on its way
-    print(f"\n{address}: {len(lost)} of {sent} echoes lost; server up again "
-          f"{healthy - killed:.2f}s after the kill, agent's first sync done "
-          f"{synced - healthy:.2f}s later (it took {first_sync['seconds']:.3f}s); "
-          f"kernel changed: {before != after}")
+    print(
+        f"\n{address}: {len(lost)} of {sent} echoes lost; server up again "
+        f"{healthy - killed:.2f}s after the kill, agent's first sync done "
+        f"{synced - healthy:.2f}s later (it took {first_sync['seconds']:.3f}s); "
+        f"kernel changed: {before != after}"
+    )
     assert len(lost) <= 1, sorted(lost)
     assert agent_report(cloud)["revision"] == head_revision(cloud)
     assert_same_kernel(before, after)
@@ -150,8 +211,9 @@ def hold(client_netns: str, server: tuple[str, int], server_netns: str) -> Conne
     with listener:
         listener.settimeout(2)
         try:
-            client = ns.run_in_namespace(client_netns, lambda: socket.create_connection(
-                server, timeout=1))
+            client = ns.run_in_namespace(
+                client_netns, lambda: socket.create_connection(server, timeout=1)
+            )
         except OSError:
             return None
         try:
@@ -197,8 +259,9 @@ def agent_report(cloud: LbCloud) -> Any:
     """The last sync the server heard of from this host's agent (None: none yet)."""
     db = Database(cloud.database_url)
     with db.read() as conn:
-        report = conn.execute(select(schema.agents.c.report)
-                              .where(schema.agents.c.host == cloud.host)).scalar()
+        report = conn.execute(
+            select(schema.agents.c.report).where(schema.agents.c.host == cloud.host)
+        ).scalar()
     db.dispose()
     return report
 
@@ -217,24 +280,39 @@ def kernel_state(prefix: str) -> dict[str, dict[str, Any]]:
     (a restarted haproxy, dnsmasq or DHCP client shows). Without what the kernel moves on its
     own: links' operational state and IPv6 link-local addresses (with their routes), tentative
     until duplicate address detection ends."""
+
     def show(netns: str, *argv: str) -> str:
-        out = subprocess.run(["ip", "netns", "exec", netns, *argv], capture_output=True, text=True,
-                             check=True).stdout
+        out = subprocess.run(
+            ["ip", "netns", "exec", netns, *argv], capture_output=True, text=True, check=True
+        ).stdout
         return "\n".join(line for line in out.splitlines() if " fe80:" not in line)
 
-    return {netns: {
-        "links": re.sub(r" state \S+|NO-CARRIER,|,LOWER_UP", "", show(netns, "ip", "-o", "link")),
-        "addresses": show(netns, "ip", "-o", "addr"),
-        "routes": show(netns, "ip", "route", "show", "table", "all"),
-        "nftables": show(netns, "nft", "-a", "list", "ruleset"),
-        "processes": sorted(ns.processes_in(netns)),
-    } for netns in sorted(ns.list_namespaces()) if netns.startswith(prefix)}
+    return {
+        netns: {
+            "links": re.sub(
+                r" state \S+|NO-CARRIER,|,LOWER_UP", "", show(netns, "ip", "-o", "link")
+            ),
+            "addresses": show(netns, "ip", "-o", "addr"),
+            "routes": show(netns, "ip", "route", "show", "table", "all"),
+            "nftables": show(netns, "nft", "-a", "list", "ruleset"),
+            "processes": sorted(ns.processes_in(netns)),
+        }
+        for netns in sorted(ns.list_namespaces())
+        if netns.startswith(prefix)
+    }
 
 
 def assert_same_kernel(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> None:
     assert sorted(after) == sorted(before)
-    changed = [f"{netns} {part}:\n" + "\n".join(difflib.unified_diff(
-        str(was).splitlines(), str(after[netns][part]).splitlines(), lineterm="", n=0))
-        for netns, parts in before.items() for part, was in parts.items()
-        if after[netns][part] != was]
+    changed = [
+        f"{netns} {part}:\n"
+        + "\n".join(
+            difflib.unified_diff(
+                str(was).splitlines(), str(after[netns][part]).splitlines(), lineterm="", n=0
+            )
+        )
+        for netns, parts in before.items()
+        for part, was in parts.items()
+        if after[netns][part] != was
+    ]
     assert not changed, "\n".join(changed)

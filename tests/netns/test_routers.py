@@ -20,22 +20,29 @@ def router_netns(host: HostConfig, model: dict[str, Any]) -> str:
 
 
 def nft(netns: str, *args: str) -> str:
-    return subprocess.run(["ip", "netns", "exec", netns, "nft", *args], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(
+        ["ip", "netns", "exec", netns, "nft", *args], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def associate(model: dict[str, Any], fip: dict[str, Any], vm: int | None) -> None:
     target = model["ports"][3 + vm] if vm is not None else None
-    fip.update(router_id=model["routers"][0]["id"] if target else None, port_id=target["id"] if target else None,
-               fixed_ip_address=target["fixed_ips"][0]["ip_address"] if target else None)
+    fip.update(
+        router_id=model["routers"][0]["id"] if target else None,
+        port_id=target["id"] if target else None,
+        fixed_ip_address=target["fixed_ips"][0]["ip_address"] if target else None,
+    )
     model["revision"] += 1
 
 
 def test_restart_changes_nothing_and_drift_is_repaired(lab: Lab) -> None:
     host = lab.host()
     model = models.tutorial(host.name, vms=1)
-    model["floatingips"] = [models.floatingip("10.10.10.3", model["networks"][0], model["routers"][0],
-                                              model["ports"][3])]
+    model["floatingips"] = [
+        models.floatingip(
+            "10.10.10.3", model["networks"][0], model["routers"][0], model["ports"][3]
+        )
+    ]
     agent = lab.agent(host)
     report = sync(agent, model)
     assert report.floatingips == {model["floatingips"][0]["id"]: "ACTIVE"}
@@ -72,21 +79,35 @@ def test_floating_ip_changes_touch_elements_only_and_equal_a_fresh_sync(lab: Lab
     sync(agent, model)
     netns = router_netns(host, model)
     handles = nft(netns, "-a", "list", "chain", "ip", "neutrino", "postrouting")
-    for fip, vm in ((fips[0], 0), (fips[1], 1), (fips[0], 2), (fips[1], None), (fips[2], 1), (fips[0], 0)):
+    for fip, vm in (
+        (fips[0], 0),
+        (fips[1], 1),
+        (fips[0], 2),
+        (fips[1], None),
+        (fips[2], 1),
+        (fips[0], 0),
+    ):
         associate(model, fip, vm)
         changes = sync(agent, model).changes
         assert not any("replace NAT table" in change for change in changes)
-    assert nft(netns, "-a", "list", "chain", "ip", "neutrino", "postrouting") == handles  # rules untouched
+    assert (
+        nft(netns, "-a", "list", "chain", "ip", "neutrino", "postrouting") == handles
+    )  # rules untouched
     incremental = nft(netns, "list", "table", "ip", "neutrino")
-    addresses = subprocess.run(["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True, text=True,
-                               check=True).stdout
+    addresses = subprocess.run(
+        ["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True, text=True, check=True
+    ).stdout
 
     agent.teardown()
     fresh = lab.agent(host)
     sync(fresh, copy.deepcopy(model))
     assert nft(netns, "list", "table", "ip", "neutrino") == incremental
-    assert subprocess.run(["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True,
-                          text=True, check=True).stdout.split() == addresses.split()
+    assert (
+        subprocess.run(
+            ["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        == addresses.split()
+    )
 
 
 def test_admin_down_stops_forwarding(lab: Lab) -> None:
@@ -108,7 +129,9 @@ def test_forgetting_a_mapping_deletes_its_connections_either_way_and_no_others(l
     netns = f"{lab.prefix}ct"
     ensure_namespace(netns)
     tracking = "table ip t {\n chain out {\n  type filter hook output priority 0\n  ct state new accept\n }\n}\n"
-    subprocess.run(["ip", "netns", "exec", netns, "nft", "-f", "-"], input=tracking, text=True, check=True)
+    subprocess.run(
+        ["ip", "netns", "exec", netns, "nft", "-f", "-"], input=tracking, text=True, check=True
+    )
 
     def send(source: str, destination: str) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -119,16 +142,24 @@ def test_forgetting_a_mapping_deletes_its_connections_either_way_and_no_others(l
         return run_in_namespace(netns, lambda: conntrack.forget_mappings(list(mappings)))
 
     # Without NAT a connection's (floating, fixed) are one address.
-    run_in_namespace(netns, lambda: [send("127.0.0.5", "127.0.0.9"), send("127.0.0.7", "127.0.0.8")])
+    run_in_namespace(
+        netns, lambda: [send("127.0.0.5", "127.0.0.9"), send("127.0.0.7", "127.0.0.8")]
+    )
     assert len(conntrack.entries(netns)) == 2
     assert forget(("127.0.0.9", "127.0.0.99")) == 0  # to .9, but answered by .9: not that mapping's
-    assert forget(("127.0.0.5", "127.0.0.5")) == 1  # outbound: from the fixed IP, replies to the floating
-    assert forget(("127.0.0.8", "127.0.0.8")) == 1  # inbound: to the floating IP, answered by the fixed
+    assert (
+        forget(("127.0.0.5", "127.0.0.5")) == 1
+    )  # outbound: from the fixed IP, replies to the floating
+    assert (
+        forget(("127.0.0.8", "127.0.0.8")) == 1
+    )  # inbound: to the floating IP, answered by the fixed
     assert conntrack.entries(netns) == []
 
     # Many mappings at once: one pass over the table, same outcome.
     many = [f"127.0.1.{i}" for i in range(1, conntrack.FEW + 2)]
-    run_in_namespace(netns, lambda: [send("127.0.0.7", address) for address in [*many, "127.0.0.8"]])
+    run_in_namespace(
+        netns, lambda: [send("127.0.0.7", address) for address in [*many, "127.0.0.8"]]
+    )
     assert forget(*[(address, address) for address in many]) == len(many)
     [left] = conntrack.entries(netns)
     assert "dst=127.0.0.8" in left

@@ -24,21 +24,29 @@ from netlab import ping, tcp_reachable, wait_for
 from neutrino.client import Cloud, Session
 from tests.conftest import Databases, LiveServer, dataplane_server, eventually
 
-WHOAMI = ("import socket,sys\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
-          "s.bind(('0.0.0.0',int(sys.argv[1])));s.listen()\n"
-          "while True:\n c,a=s.accept();c.sendall(a[0].encode());c.close()\n")
-ASK = ("import socket,sys\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=2)\n"
-       "print(s.recv(64).decode())\n")
-ECHO = ("import socket,sys,threading\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
-        "s.bind(('0.0.0.0',int(sys.argv[1])));s.listen()\n"
-        "def echo(c):\n while (d:=c.recv(64)): c.sendall(d)\n"
-        "while True:\n c,_=s.accept();threading.Thread(target=echo,args=(c,),daemon=True).start()\n")
+WHOAMI = (
+    "import socket,sys\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+    "s.bind(('0.0.0.0',int(sys.argv[1])));s.listen()\n"
+    "while True:\n c,a=s.accept();c.sendall(a[0].encode());c.close()\n"
+)
+ASK = (
+    "import socket,sys\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=2)\n"
+    "print(s.recv(64).decode())\n"
+)
+ECHO = (
+    "import socket,sys,threading\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+    "s.bind(('0.0.0.0',int(sys.argv[1])));s.listen()\n"
+    "def echo(c):\n while (d:=c.recv(64)): c.sendall(d)\n"
+    "while True:\n c,_=s.accept();threading.Thread(target=echo,args=(c,),daemon=True).start()\n"
+)
 # Sends a byte every 20 ms on one connection; prints "<time> ok|lost" for each.
-PROBE = ("import socket,sys,time\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=2)\n"
-         "s.settimeout(0.15)\nend=time.time()+float(sys.argv[3])\n"
-         "while time.time()<end:\n"
-         " try:\n  s.sendall(b'x');ok=s.recv(1)==b'x'\n except OSError:\n  ok=False\n"
-         " print(f'{time.time():.3f} {\"ok\" if ok else \"lost\"}',flush=True);time.sleep(0.02)\n")
+PROBE = (
+    "import socket,sys,time\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=2)\n"
+    "s.settimeout(0.15)\nend=time.time()+float(sys.argv[3])\n"
+    "while time.time()<end:\n"
+    " try:\n  s.sendall(b'x');ok=s.recv(1)==b'x'\n except OSError:\n  ok=False\n"
+    ' print(f\'{time.time():.3f} {"ok" if ok else "lost"}\',flush=True);time.sleep(0.02)\n'
+)
 
 
 class RoutedCloud(LiveServer):
@@ -61,7 +69,9 @@ class RoutedCloud(LiveServer):
         return f"{self.prefix}nout-default"
 
     def create(self, collection: str, member: str, **body: Any) -> dict[str, Any]:
-        item: dict[str, Any] = self.api.call("POST", f"{self.net}/{collection}", json={member: body})[member]
+        item: dict[str, Any] = self.api.call(
+            "POST", f"{self.net}/{collection}", json={member: body}
+        )[member]
         return item
 
     def get(self, path: str) -> Any:
@@ -74,25 +84,42 @@ class RoutedCloud(LiveServer):
         self.api.call("DELETE", f"{self.net}/{path}")
 
     def instance(self, name: str) -> dict[str, Any]:
-        item: dict[str, Any] = self.api.call("GET", self.api.endpoint("lab") + f"/v1/instances/{name}")["instance"]
+        item: dict[str, Any] = self.api.call(
+            "GET", self.api.endpoint("lab") + f"/v1/instances/{name}"
+        )["instance"]
         return item
 
     def new_instance(self, name: str, network_id: str) -> dict[str, Any]:
         lab = self.api.endpoint("lab") + "/v1/instances"
-        item = self.api.call("POST", lab, json={"instance": {"name": name, "networks": [{"network_id": network_id}]}})
+        item = self.api.call(
+            "POST", lab, json={"instance": {"name": name, "networks": [{"network_id": network_id}]}}
+        )
         wait_for(lambda: self.instance(name)["status"] == "ACTIVE", timeout=30)
-        return {**self.instance(name), "ip": self.instance(name)["addresses"][0].split("/")[0], "id": item["instance"]["id"]}
+        return {
+            **self.instance(name),
+            "ip": self.instance(name)["addresses"][0].split("/")[0],
+            "id": item["instance"]["id"],
+        }
 
     def delete_instance(self, name: str) -> None:
         self.api.call("DELETE", self.api.endpoint("lab") + f"/v1/instances/{name}")
 
     def run(self, netns: str, *argv: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ip", "netns", "exec", netns, *argv], capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        return subprocess.run(
+            ["ip", "netns", "exec", netns, *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def background(self, netns: str, code: str, *args: str) -> subprocess.Popen[str]:
-        process = subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-u", "-c", code, *args],
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        process = subprocess.Popen(
+            ["ip", "netns", "exec", netns, sys.executable, "-u", "-c", code, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         self.processes.append(process)
         return process
 
@@ -106,7 +133,9 @@ class RoutedCloud(LiveServer):
 
 @pytest.fixture(scope="module")
 def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoutedCloud]:
-    with dataplane_server(databases, tmp_path_factory, "tr", RoutedCloud, host=RoutedCloud.host) as server:
+    with dataplane_server(
+        databases, tmp_path_factory, "tr", RoutedCloud, host=RoutedCloud.host
+    ) as server:
         server.neutrino("lab", "up")
         yield server
 
@@ -132,11 +161,27 @@ def two_vlans(cloud: RoutedCloud, lab: dict[str, Any]) -> Iterator[dict[str, Any
     made["router"] = cloud.create("routers", "router", name="s2-router")
     try:
         for i, vlan in enumerate((110, 111)):
-            made["nets"].append(cloud.create("networks", "network", name=f"s2-{vlan}", **{
-                "provider:network_type": "vlan", "provider:physical_network": "default",
-                "provider:segmentation_id": vlan}))
-            made["subnets"].append(cloud.create("subnets", "subnet", network_id=made["nets"][i]["id"], ip_version=4,
-                                                cidr=f"172.17.{vlan}.0/24"))
+            made["nets"].append(
+                cloud.create(
+                    "networks",
+                    "network",
+                    name=f"s2-{vlan}",
+                    **{
+                        "provider:network_type": "vlan",
+                        "provider:physical_network": "default",
+                        "provider:segmentation_id": vlan,
+                    },
+                )
+            )
+            made["subnets"].append(
+                cloud.create(
+                    "subnets",
+                    "subnet",
+                    network_id=made["nets"][i]["id"],
+                    ip_version=4,
+                    cidr=f"172.17.{vlan}.0/24",
+                )
+            )
             made["vms"].append(cloud.new_instance(f"s2-vm{i}", made["nets"][i]["id"]))
         yield made
     finally:
@@ -158,7 +203,9 @@ def test_s2_router_connects_two_vlans(cloud: RoutedCloud, two_vlans: dict[str, A
     assert eventually(lambda: ping(vm0["netns"], vm1["ip"]))
     cloud.background(vm1["netns"], ECHO, "7000")
     assert eventually(lambda: tcp_reachable(vm0["netns"], vm1["ip"], 7000))
-    addresses = cloud.run(f"{cloud.prefix}{cloud.host}-qrouter-{router['id']}", "ip", "-4", "addr").stdout
+    addresses = cloud.run(
+        f"{cloud.prefix}{cloud.host}-qrouter-{router['id']}", "ip", "-4", "addr"
+    ).stdout
     assert "172.17.110.1/24" in addresses and "172.17.111.1/24" in addresses
     cloud.put(f"routers/{router['id']}/remove_router_interface", {"subnet_id": subnets[1]["id"]})
     assert eventually(lambda: not ping(vm0["netns"], vm1["ip"]))
@@ -169,9 +216,13 @@ def test_s2_router_connects_two_vlans(cloud: RoutedCloud, two_vlans: dict[str, A
 def test_s3_source_nat(cloud: RoutedCloud, lab: dict[str, Any], two_vlans: dict[str, Any]) -> None:
     router, vm = two_vlans["router"], two_vlans["vms"][0]
     assert cloud.ask(vm["netns"], "10.10.10.1") == ""
-    cloud.put(f"routers/{router['id']}", {"router": {"external_gateway_info": {"network_id": lab["ext"]["id"]}}})
-    gateway_ip = cloud.get(f"routers/{router['id']}")["router"]["external_gateway_info"]["external_fixed_ips"][0][
-        "ip_address"]
+    cloud.put(
+        f"routers/{router['id']}",
+        {"router": {"external_gateway_info": {"network_id": lab["ext"]["id"]}}},
+    )
+    gateway_ip = cloud.get(f"routers/{router['id']}")["router"]["external_gateway_info"][
+        "external_fixed_ips"
+    ][0]["ip_address"]
     assert eventually(lambda: cloud.ask(vm["netns"], "10.10.10.1") == gateway_ip)
     assert ping(vm["netns"], "10.10.10.1")
     # The outside, even with a route to the fixed IPs, cannot open connections to them.
@@ -181,8 +232,14 @@ def test_s3_source_nat(cloud: RoutedCloud, lab: dict[str, Any], two_vlans: dict[
         assert eventually(lambda: tcp_reachable(vm["netns"], "127.0.0.1", 7000))
         assert not tcp_reachable(cloud.outside, vm["ip"], 7000)
         # Without SNAT the instance's packets leave with its fixed IP (the outside routes back to it).
-        cloud.put(f"routers/{router['id']}", {"router": {"external_gateway_info": {
-            "network_id": lab["ext"]["id"], "enable_snat": False}}})
+        cloud.put(
+            f"routers/{router['id']}",
+            {
+                "router": {
+                    "external_gateway_info": {"network_id": lab["ext"]["id"], "enable_snat": False}
+                }
+            },
+        )
         assert eventually(lambda: cloud.ask(vm["netns"], "10.10.10.1") == vm["ip"])
     finally:
         cloud.run(cloud.outside, "ip", "route", "del", "172.17.110.0/24")
@@ -191,7 +248,9 @@ def test_s3_source_nat(cloud: RoutedCloud, lab: dict[str, Any], two_vlans: dict[
     assert eventually(lambda: not ping(vm["netns"], "10.10.10.1"))
 
 
-def _probe_lines(process: subprocess.Popen[str], until: Callable[[list[str]], bool], seconds: float = 5) -> list[str]:
+def _probe_lines(
+    process: subprocess.Popen[str], until: Callable[[list[str]], bool], seconds: float = 5
+) -> list[str]:
     lines: list[str] = []
     deadline = time.monotonic() + seconds
     assert process.stdout is not None
@@ -205,7 +264,10 @@ def _probe_lines(process: subprocess.Popen[str], until: Callable[[list[str]], bo
 
 def test_s4_floating_ip(cloud: RoutedCloud, lab: dict[str, Any]) -> None:
     fip, vm1, vm2, vm3 = lab["fip"], lab["cirros-vm1"], lab["cirros-vm2"], lab["cirros-vm3"]
-    address, router_ns = fip["floating_ip_address"], f"{cloud.prefix}{cloud.host}-qrouter-{lab['router']['id']}"
+    address, router_ns = (
+        fip["floating_ip_address"],
+        f"{cloud.prefix}{cloud.host}-qrouter-{lab['router']['id']}",
+    )
     gateway_ip = lab["router"]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
     assert cloud.get(f"floatingips/{fip['id']}")["floatingip"]["status"] == "ACTIVE"
     assert ping(cloud.outside, address)
@@ -217,8 +279,15 @@ def test_s4_floating_ip(cloud: RoutedCloud, lab: dict[str, Any]) -> None:
 
     # Disassociate: an established inbound connection stops at once; outbound falls back to SNAT.
     group = cloud.get("security-groups?name=lab-web")["security_groups"][0]
-    cloud.create("security-group-rules", "security_group_rule", security_group_id=group["id"], direction="ingress",
-                 protocol="tcp", port_range_min=7001, port_range_max=7001)
+    cloud.create(
+        "security-group-rules",
+        "security_group_rule",
+        security_group_id=group["id"],
+        direction="ingress",
+        protocol="tcp",
+        port_range_min=7001,
+        port_range_max=7001,
+    )
     cloud.background(vm3["netns"], ECHO, "7001")
     assert eventually(lambda: tcp_reachable(cloud.outside, address, 7001))
     probe = cloud.background(cloud.outside, PROBE, address, "7001", "4")
@@ -233,16 +302,25 @@ def test_s4_floating_ip(cloud: RoutedCloud, lab: dict[str, Any]) -> None:
     assert not [line for line in later if line.endswith("ok")]
     assert cloud.ask(vm3["netns"], "10.10.10.1") == gateway_ip
     assert not ping(cloud.outside, address)
-    assert not [e for e in cloud.run(router_ns, "conntrack", "-L", "-d", address).stdout.splitlines()
-                if "dport=7001" in e]
-    assert eventually(lambda: cloud.get(f"floatingips/{fip['id']}")["floatingip"]["status"] == "DOWN")
+    assert not [
+        e
+        for e in cloud.run(router_ns, "conntrack", "-L", "-d", address).stdout.splitlines()
+        if "dport=7001" in e
+    ]
+    assert eventually(
+        lambda: cloud.get(f"floatingips/{fip['id']}")["floatingip"]["status"] == "DOWN"
+    )
 
     # Associate, then move to another instance: traffic follows at once, no stale entry remains.
     cloud.put(f"floatingips/{fip['id']}", {"floatingip": {"port_id": vm3["port_ids"][0]}})
     assert eventually(lambda: cloud.http(cloud.outside, address) == "cirros-vm3")
-    assert eventually(lambda: cloud.get(f"floatingips/{fip['id']}")["floatingip"]["status"] == "ACTIVE")
-    pinger = subprocess.Popen(["ip", "netns", "exec", cloud.outside, "ping", "-i", "0.05", "-w", "3", address],
-                              stdout=subprocess.DEVNULL)
+    assert eventually(
+        lambda: cloud.get(f"floatingips/{fip['id']}")["floatingip"]["status"] == "ACTIVE"
+    )
+    pinger = subprocess.Popen(
+        ["ip", "netns", "exec", cloud.outside, "ping", "-i", "0.05", "-w", "3", address],
+        stdout=subprocess.DEVNULL,
+    )
     cloud.processes.append(pinger)
     time.sleep(0.3)
     cloud.put(f"floatingips/{fip['id']}", {"floatingip": {"port_id": vm2["port_ids"][0]}})
@@ -251,6 +329,7 @@ def test_s4_floating_ip(cloud: RoutedCloud, lab: dict[str, Any]) -> None:
     def ping_moved() -> bool:  # its old mapping's entry is gone, the next echo made one to vm2
         entries = cloud.run(router_ns, "conntrack", "-L", "-d", address).stdout
         return vm3["ip"] not in entries and vm2["ip"] in entries
+
     assert eventually(ping_moved, seconds=1)
     assert cloud.ask(vm2["netns"], "10.10.10.1") == address
     assert cloud.http(vm1["netns"], address) == "cirros-vm2"
@@ -264,55 +343,112 @@ def test_inspect_and_trace_read_the_kernel(cloud: RoutedCloud, lab: dict[str, An
     address = fip["floating_ip_address"]
     seen = json.loads(cloud.neutrino("inspect", "router", "router_100_101", "-f", "json").stdout)
     netns = seen["namespace"]
-    assert netns == f"{cloud.prefix}{cloud.host}-qrouter-{router['id']}" and seen["forwarding"] is True
+    assert (
+        netns == f"{cloud.prefix}{cloud.host}-qrouter-{router['id']}" and seen["forwarding"] is True
+    )
     kernel = json.loads(cloud.run(netns, "ip", "-j", "addr", "show").stdout)
-    kernel_addresses = {f"{a['local']}/{a['prefixlen']}" for link in kernel for a in link["addr_info"]
-                        if a["scope"] == "global"}
+    kernel_addresses = {
+        f"{a['local']}/{a['prefixlen']}"
+        for link in kernel
+        for a in link["addr_info"]
+        if a["scope"] == "global"
+    }
     shown = {a for interface in seen["interfaces"] for a in interface["link"]["addresses"]}
     assert shown == kernel_addresses and f"{address}/32" in shown
     assert {i["role"] for i in seen["interfaces"]} == {"gateway", "interface"}
-    assert all(i["host_side"]["link"]["master"] == i["host_side"]["bridge"] for i in seen["interfaces"])
-    assert seen["nat"]["floatingips"] == [{"floating_ip_address": address, "fixed_ip_address": lab["cirros-vm3"]["ip"],
-                                           "floatingip_id": fip["id"]}]
-    assert seen["nat"]["table"] == cloud.run(netns, "nft", "-t", "list", "table", "ip", "neutrino").stdout
+    assert all(
+        i["host_side"]["link"]["master"] == i["host_side"]["bridge"] for i in seen["interfaces"]
+    )
+    assert seen["nat"]["floatingips"] == [
+        {
+            "floating_ip_address": address,
+            "fixed_ip_address": lab["cirros-vm3"]["ip"],
+            "floatingip_id": fip["id"],
+        }
+    ]
+    assert (
+        seen["nat"]["table"]
+        == cloud.run(netns, "nft", "-t", "list", "table", "ip", "neutrino").stdout
+    )
     assert {"destination": "default", "via": "10.10.10.1"}.items() <= next(
-        r for r in seen["routes"] if r["destination"] == "default").items()
+        r for r in seen["routes"] if r["destination"] == "default"
+    ).items()
 
     assert cloud.http(cloud.outside, address) == "cirros-vm3"  # leaves a conntrack entry
     shown_fip = json.loads(cloud.neutrino("inspect", "floatingip", address, "-f", "json").stdout)
-    assert shown_fip["address_on_gateway"] and shown_fip["nat"]["fip_dnat"] == lab["cirros-vm3"]["ip"]
+    assert (
+        shown_fip["address_on_gateway"] and shown_fip["nat"]["fip_dnat"] == lab["cirros-vm3"]["ip"]
+    )
     assert any(address in entry for entry in shown_fip["conntrack"])
-    shown_port = json.loads(cloud.neutrino("inspect", "port", lab["cirros-vm3"]["port_ids"][0], "-f", "json").stdout)
+    shown_port = json.loads(
+        cloud.neutrino("inspect", "port", lab["cirros-vm3"]["port_ids"][0], "-f", "json").stdout
+    )
     assert shown_port["far_end"]["links"][0]["addresses"] == lab["cirros-vm3"]["addresses"]
     assert shown_port["firewall"] and shown_port["floatingips"][0]["id"] == fip["id"]
 
-    traced = json.loads(cloud.neutrino("trace", "--from", "cirros-vm1", "--to", "10.10.10.1", "--proto", "tcp",
-                                       "--port", "8080", "-f", "json").stdout)
+    traced = json.loads(
+        cloud.neutrino(
+            "trace",
+            "--from",
+            "cirros-vm1",
+            "--to",
+            "10.10.10.1",
+            "--proto",
+            "tcp",
+            "--port",
+            "8080",
+            "-f",
+            "json",
+        ).stdout
+    )
     assert [hop["hop"] for hop in traced["hops"]] == [
-        "instance", "tap", "bridge", "router interface", "nat", "router gateway", "bridge", "outside"]
+        "instance",
+        "tap",
+        "bridge",
+        "router interface",
+        "nat",
+        "router gateway",
+        "bridge",
+        "outside",
+    ]
     assert traced["confirmed"] and traced["probe"]["reached"]
-    assert any("snat to" in rule and "@internal" in rule for rule in traced["probe"]["matched_rules"])
-    hairpin = json.loads(cloud.neutrino("trace", "--from", "cirros-vm1", "--to", address, "-f", "json").stdout)
-    assert hairpin["probe"]["reached"] and any("@fip_dnat" in r for r in hairpin["probe"]["matched_rules"])
-    assert "cirros-vm3" in cloud.neutrino("outside", "--", "curl", "-s", f"http://{address}/").stdout
+    assert any(
+        "snat to" in rule and "@internal" in rule for rule in traced["probe"]["matched_rules"]
+    )
+    hairpin = json.loads(
+        cloud.neutrino("trace", "--from", "cirros-vm1", "--to", address, "-f", "json").stdout
+    )
+    assert hairpin["probe"]["reached"] and any(
+        "@fip_dnat" in r for r in hairpin["probe"]["matched_rules"]
+    )
+    assert (
+        "cirros-vm3" in cloud.neutrino("outside", "--", "curl", "-s", f"http://{address}/").stdout
+    )
 
 
 def test_lab_down_leaves_nothing(cloud: RoutedCloud, lab: dict[str, Any]) -> None:
     networks = {n["id"] for n in cloud.get("networks?tags=neutrino-lab")["networks"]}
     ports = [p["id"] for p in cloud.get("ports")["ports"] if p["network_id"] in networks]
     hostns = f"{cloud.prefix}nhost-{cloud.host}"
-    namespaces = {lab["router"]["id"]} | {lab[n]["netns"] for n in ("cirros-vm1", "cirros-vm2", "cirros-vm3")}
+    namespaces = {lab["router"]["id"]} | {
+        lab[n]["netns"] for n in ("cirros-vm1", "cirros-vm2", "cirros-vm3")
+    }
     cloud.neutrino("lab", "down")
     assert not [p for p in cloud.get("ports")["ports"] if p["network_id"] in networks]
 
     def remaining() -> list[str]:
-        present = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
-                                 check=True).stdout
+        present = subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True, check=True
+        ).stdout
         links = cloud.run(hostns, "ip", "-o", "link").stdout
         ruleset = cloud.run(hostns, "nft", "list", "ruleset").stdout
-        return ([f"namespace {n}" for n in namespaces if n in present]
-                + [f"port {p}" for p in ports if p[:11] in links or p in ruleset]
-                + [f"bridge of {n}" for n in networks if n[:11] in links]
-                + ["the outside's gateway"] * ("10.10.10.1/24" in cloud.run(cloud.outside, "ip", "addr").stdout))
+        return (
+            [f"namespace {n}" for n in namespaces if n in present]
+            + [f"port {p}" for p in ports if p[:11] in links or p in ruleset]
+            + [f"bridge of {n}" for n in networks if n[:11] in links]
+            + ["the outside's gateway"]
+            * ("10.10.10.1/24" in cloud.run(cloud.outside, "ip", "addr").stdout)
+        )
+
     assert eventually(lambda: not remaining(), seconds=10), remaining()
     assert Path("/run/netns", hostns).exists()  # the host itself stays

@@ -41,7 +41,8 @@ def test_remote_group_rule_follows_group_membership(lab: Lab) -> None:
     model, default_sg, client, server, outsider = flat_model(host.name, count=3)
     clients = models.security_group(models.rule("egress"))
     servers = models.security_group(
-        models.rule("egress"), models.rule("ingress", "tcp", 80, 80, remote_group_id=clients["id"]))
+        models.rule("egress"), models.rule("ingress", "tcp", 80, 80, remote_group_id=clients["id"])
+    )
     model["security_groups"] += [clients, servers]
     port_of(model, client)["security_groups"] = [clients["id"]]
     port_of(model, server)["security_groups"] = [servers["id"]]

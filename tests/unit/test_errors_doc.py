@@ -10,7 +10,11 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 
 
 def test_errors_table_matches_code() -> None:
-    rows = [line.split("|")[1:4] for line in DOC.read_text().splitlines() if line.startswith("| ") and "---" not in line]
+    rows = [
+        line.split("|")[1:4]
+        for line in DOC.read_text().splitlines()
+        if line.startswith("| ") and "---" not in line
+    ]
     documented = {name.strip(): int(status) for name, status, _ in rows[1:]}
     in_code = {cls.__name__: cls.status for cls in errors.all_leaves()}
     assert documented == in_code

@@ -237,7 +237,9 @@ def test_expired_tokens_are_rejected_even_when_cached(
     identity.validate(token)
     later = time.time_ns() + 3601 * 10**9
     monkeypatch.setattr(
-        service_module, "time", types.SimpleNamespace(time_ns=lambda: later, monotonic=time.monotonic)
+        service_module,
+        "time",
+        types.SimpleNamespace(time_ns=lambda: later, monotonic=time.monotonic),
     )
     with pytest.raises(KeystoneError) as caught:
         identity.validate(token)

@@ -9,14 +9,18 @@ import pytest
 from neutrino.lab import instance
 
 
-@pytest.mark.parametrize(("profiles", "client"), [
-    (None, "dhclient"),
-    ("/usr/bin/man (enforce)\n", "dhclient"),
-    ("/{,usr/}sbin/dhclient (complain)\n", "dhclient"),
-    ("/usr/bin/man (enforce)\n/{,usr/}sbin/dhclient (enforce)\n", "udhcpc"),
-])
+@pytest.mark.parametrize(
+    ("profiles", "client"),
+    [
+        (None, "dhclient"),
+        ("/usr/bin/man (enforce)\n", "dhclient"),
+        ("/{,usr/}sbin/dhclient (complain)\n", "dhclient"),
+        ("/usr/bin/man (enforce)\n/{,usr/}sbin/dhclient (enforce)\n", "udhcpc"),
+    ],
+)
 def test_dhclient_unless_apparmor_confines_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, profiles: str | None, client: str) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, profiles: str | None, client: str
+) -> None:
     listing = tmp_path / "profiles"
     if profiles is not None:
         listing.write_text(profiles)

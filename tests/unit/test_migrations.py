@@ -28,10 +28,18 @@ def test_password_change_moments_move_to_microseconds(tmp_path: Path) -> None:
     config = alembic_config(db.engine)
     command.upgrade(config, "0005")
     with db.engine.begin() as conn:
-        conn.execute(text("INSERT INTO domains (id, name, description, enabled) "
-                          "VALUES ('default', 'Default', '', true)"))
-        conn.execute(text("INSERT INTO users (id, name, domain_id, enabled, description, "
-                          "tokens_valid_after) VALUES ('u', 'u', 'default', true, '', 1764942000)"))
+        conn.execute(
+            text(
+                "INSERT INTO domains (id, name, description, enabled) "
+                "VALUES ('default', 'Default', '', true)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO users (id, name, domain_id, enabled, description, "
+                "tokens_valid_after) VALUES ('u', 'u', 'default', true, '', 1764942000)"
+            )
+        )
     db.migrate()
     with db.engine.connect() as conn:
         moment = conn.execute(text("SELECT tokens_valid_after FROM users")).scalar_one()

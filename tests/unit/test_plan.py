@@ -20,22 +20,31 @@ HOST = HostConfig.isolated("h1", prefix="t-")
 @pytest.fixture(autouse=True)
 def predictable_ids(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     counter = itertools.count(1)
-    monkeypatch.setattr(models, "new_id",
-                        lambda: f"{next(counter):08x}-0000-4000-8000-000000000000")
+    monkeypatch.setattr(
+        models, "new_id", lambda: f"{next(counter):08x}-0000-4000-8000-000000000000"
+    )
     yield
 
 
 def flat_lab() -> dict[str, Any]:
     net = models.network("flat")
-    sub = models.subnet(net, "10.0.0.0/24", dns_nameservers=["10.0.0.53"],
-                        host_routes=[{"destination": "192.168.0.0/16", "nexthop": "10.0.0.254"}])
+    sub = models.subnet(
+        net,
+        "10.0.0.0/24",
+        dns_nameservers=["10.0.0.53"],
+        host_routes=[{"destination": "192.168.0.0/16", "nexthop": "10.0.0.254"}],
+    )
     sg = models.default_security_group()
     vm_port = models.port(net, sub, "10.0.0.5", security_groups=[sg["id"]])
     elsewhere = models.port(net, sub, "10.0.0.6", security_groups=[sg["id"]])
     return models.snapshot(
-        revision=7, networks=[net], subnets=[sub], security_groups=[sg],
+        revision=7,
+        networks=[net],
+        subnets=[sub],
+        security_groups=[sg],
         ports=[models.dhcp_port(net, sub, "10.0.0.2", host="h1"), vm_port, elsewhere],
-        instances=[models.instance("vm", "h1", vm_port), models.instance("far", "h2", elsewhere)])
+        instances=[models.instance("vm", "h1", vm_port), models.instance("far", "h2", elsewhere)],
+    )
 
 
 def test_flat_network_golden() -> None:
@@ -51,14 +60,34 @@ def test_flat_network_golden() -> None:
     assert state.links == (
         Link("t-nhost-h1", bridge, "bridge", netfilter=True),
         Link("t-nout-default", "phys", "bridge"),
-        Link("t-nhost-h1", "p-default", "veth", master=bridge,
-             peer=VethPeer("t-nout-default", names.outside_end(HOST, None), master="phys")),
-        *sorted([  # then by name
-            Link("t-nhost-h1", names.tap(dhcp["id"]), "veth", master=bridge, peer=VethPeer(
-                dhcp_ns, names.dhcp_interface(dhcp["id"]), mac=dhcp["mac_address"])),
-            Link("t-nhost-h1", names.tap(vm_port["id"]), "veth", master=bridge,
-                 peer=VethPeer(vm_ns, "eth0", mac=vm_port["mac_address"])),
-        ], key=lambda link: link.name),
+        Link(
+            "t-nhost-h1",
+            "p-default",
+            "veth",
+            master=bridge,
+            peer=VethPeer("t-nout-default", names.outside_end(HOST, None), master="phys"),
+        ),
+        *sorted(
+            [  # then by name
+                Link(
+                    "t-nhost-h1",
+                    names.tap(dhcp["id"]),
+                    "veth",
+                    master=bridge,
+                    peer=VethPeer(
+                        dhcp_ns, names.dhcp_interface(dhcp["id"]), mac=dhcp["mac_address"]
+                    ),
+                ),
+                Link(
+                    "t-nhost-h1",
+                    names.tap(vm_port["id"]),
+                    "veth",
+                    master=bridge,
+                    peer=VethPeer(vm_ns, "eth0", mac=vm_port["mac_address"]),
+                ),
+            ],
+            key=lambda link: link.name,
+        ),
     )
     assert [a.cidr for a in state.addresses] == ["10.0.0.2/24"]
     [server] = state.dhcp
@@ -66,15 +95,20 @@ def test_flat_network_golden() -> None:
     assert server.ranges == (f"set:{tag},10.0.0.0,static,255.255.255.0,86400s",)
     assert server.hosts == "".join(
         f"{p['mac_address']},host-{p['fixed_ips'][0]['ip_address'].replace('.', '-')},"
-        f"{p['fixed_ips'][0]['ip_address']}\n" for p in model["ports"][1:])
+        f"{p['fixed_ips'][0]['ip_address']}\n"
+        for p in model["ports"][1:]
+    )
     assert server.opts == (
         f"tag:{tag},option:router,10.0.0.1\n"
         f"tag:{tag},option:dns-server,10.0.0.53\n"
         f"tag:{tag},option:classless-static-route,192.168.0.0/16,10.0.0.254,0.0.0.0/0,10.0.0.1\n"
-        f"tag:{tag},option:mtu,1500\n")
+        f"tag:{tag},option:mtu,1500\n"
+    )
     assert [(i.netns, i.ifname) for i in state.instances] == [(vm_ns, "eth0")]
-    assert state.ports == {dhcp["id"]: names.tap(dhcp["id"]),
-                           vm_port["id"]: names.tap(vm_port["id"])}
+    assert state.ports == {
+        dhcp["id"]: names.tap(dhcp["id"]),
+        vm_port["id"]: names.tap(vm_port["id"]),
+    }
     assert state.problems == ()
     json.loads(state.to_json())  # plain data all the way down
 
@@ -90,12 +124,15 @@ def test_extra_dhcp_opts_are_the_port_s_own() -> None:
         {"opt_name": "router", "opt_value": "", "ip_version": 4},
         {"opt_name": "dns-server", "opt_value": "[fd00::53]", "ip_version": 6},  # no DHCPv6 here
     ]
-    elsewhere["extra_dhcp_opts"] = [{"opt_name": "client-id", "opt_value": "far-1", "ip_version": 4}]
+    elsewhere["extra_dhcp_opts"] = [
+        {"opt_name": "client-id", "opt_value": "far-1", "ip_version": 4}
+    ]
     [server] = compile_host(model, HOST).dhcp
     vm_tag = f"port-{vm_port['id']}"
     assert server.hosts == (
         f"{vm_port['mac_address']},host-10-0-0-5,10.0.0.5,set:{vm_tag}\n"
-        f"{elsewhere['mac_address']},host-10-0-0-6,10.0.0.6,id:far-1\n")
+        f"{elsewhere['mac_address']},host-10-0-0-6,10.0.0.6,id:far-1\n"
+    )
     assert server.opts.splitlines()[4:] == [
         f"tag:{vm_tag},option:mtu,1400",
         f"tag:{vm_tag},option:domain-search,a.example,b.example",
@@ -107,7 +144,11 @@ def test_extra_dhcp_opts_are_the_port_s_own() -> None:
 
 def test_only_bridges_with_a_protected_port_pass_packets_to_netfilter() -> None:
     def netfilter(model: dict[str, Any]) -> set[str]:
-        return {link.name for link in compile_host(model, HOST).links if link.kind == "bridge" and link.netfilter}
+        return {
+            link.name
+            for link in compile_host(model, HOST).links
+            if link.kind == "bridge" and link.netfilter
+        }
 
     model = models.tutorial(HOST.name, vms=1)
     [instance] = model["instances"]
@@ -130,14 +171,16 @@ def test_vlan_and_vxlan_segments() -> None:
     veth_mode = {link.name: link for link in compile_host(model, HOST).links}
     assert veth_mode["p-default.4094"].kind == "veth"
     assert veth_mode["p-default.4094"].peer == VethPeer(
-        "t-nout-default", names.outside_end(HOST, 4094), master="vlan4094")
+        "t-nout-default", names.outside_end(HOST, 4094), master="vlan4094"
+    )
     assert veth_mode["vxlan-16777215"].vni == 16777215
     assert all(len(name) <= names.IFNAMSIZ for name in veth_mode)
 
     production = HostConfig("h1", physnets={"default": PhysnetConfig("eth1")}, vtep_ip="192.0.2.1")
     links = {link.name: link for link in compile_host(model, production).links}
-    assert links["eth1.4094"] == Link(None, "eth1.4094", "vlan", master=names.bridge(vlan["id"]),
-                                      parent="eth1", vlan_id=4094)
+    assert links["eth1.4094"] == Link(
+        None, "eth1.4094", "vlan", master=names.bridge(vlan["id"]), parent="eth1", vlan_id=4094
+    )
     assert links["vxlan-16777215"].local_ip == "192.0.2.1"
     assert "eth1" not in links  # a real NIC is only bound, for flat networks
 
@@ -182,9 +225,13 @@ def test_incremental_compile_equals_full_compile() -> None:
     rule = models.rule("ingress", "tcp", 22, 22)
 
     changes = [
-        ("ports", "upsert", added), ("instances", "upsert", vm),
-        ("security_groups", "upsert", {**sg, "security_group_rules": [
-            *sg["security_group_rules"], rule]}),
+        ("ports", "upsert", added),
+        ("instances", "upsert", vm),
+        (
+            "security_groups",
+            "upsert",
+            {**sg, "security_group_rules": [*sg["security_group_rules"], rule]},
+        ),
         ("ports", "delete", model["ports"][2]),
     ]
     incremental = copy.deepcopy(model)
@@ -196,6 +243,5 @@ def test_incremental_compile_equals_full_compile() -> None:
     fresh = copy.deepcopy(model)
     fresh["ports"] = [model["ports"][0], model["ports"][1], added]
     fresh["instances"] = [*model["instances"], vm]
-    fresh["security_groups"] = [{**sg, "security_group_rules": [*sg["security_group_rules"],
-                                                                rule]}]
+    fresh["security_groups"] = [{**sg, "security_group_rules": [*sg["security_group_rules"], rule]}]
     assert compile_host(incremental, HOST) == compile_host(fresh, HOST)

@@ -20,8 +20,11 @@ HOST = HostConfig.isolated("h1")
 
 
 def _rules(commands: tuple[dict[str, Any], ...], chain: str) -> list[list[dict[str, Any]]]:
-    return [c["add"]["rule"]["expr"] for c in commands
-            if "rule" in c.get("add", {}) and c["add"]["rule"]["chain"] == chain]
+    return [
+        c["add"]["rule"]["expr"]
+        for c in commands
+        if "rule" in c.get("add", {}) and c["add"]["rule"]["chain"] == chain
+    ]
 
 
 def _element_keys(commands: tuple[dict[str, Any], ...], name: str) -> list[Any]:
@@ -37,28 +40,36 @@ def _lab(**port_fields: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, 
     net = models.network()
     sub = models.subnet(net, "10.0.0.0/24")
     sg = models.default_security_group()
-    port = models.port(net, sub, "10.0.0.5", host="h1", security_groups=[sg["id"]],
-                       **port_fields)
-    model = models.snapshot(networks=[net], subnets=[sub], security_groups=[sg],
-                            ports=[models.dhcp_port(net, sub, "10.0.0.2", host="h1"), port])
+    port = models.port(net, sub, "10.0.0.5", host="h1", security_groups=[sg["id"]], **port_fields)
+    model = models.snapshot(
+        networks=[net],
+        subnets=[sub],
+        security_groups=[sg],
+        ports=[models.dhcp_port(net, sub, "10.0.0.2", host="h1"), port],
+    )
     return model, port, sg
 
 
 def test_protected_port_gets_chains_and_anti_spoofing_elements() -> None:
-    model, port, sg = _lab(allowed_address_pairs=[
-        {"ip_address": "10.0.0.128/25", "mac_address": "fa:16:3e:00:00:99"}])
+    model, port, sg = _lab(
+        allowed_address_pairs=[{"ip_address": "10.0.0.128/25", "mac_address": "fa:16:3e:00:00:99"}]
+    )
     firewall = compile_host(model, HOST).firewall
     tap = f"tap{port['id'][:11]}"
 
     assert _element_keys(firewall.commands, "egress-ports") == [tap]
     assert _element_keys(firewall.commands, "ingress-ports") == [tap]
     assert _element_keys(firewall.commands, PORT_MACS) == [
-        {"concat": [tap, mac]} for mac in sorted([port["mac_address"], "fa:16:3e:00:00:99"])]
+        {"concat": [tap, mac]} for mac in sorted([port["mac_address"], "fa:16:3e:00:00:99"])
+    ]
     pairs = _element_keys(firewall.commands, PORT_V4)
-    assert sorted(pairs, key=json.dumps) == sorted([
-        {"concat": [tap, port["mac_address"], "10.0.0.5"]},
-        {"concat": [tap, "fa:16:3e:00:00:99", {"prefix": {"addr": "10.0.0.128", "len": 25}}]},
-    ], key=json.dumps)
+    assert sorted(pairs, key=json.dumps) == sorted(
+        [
+            {"concat": [tap, port["mac_address"], "10.0.0.5"]},
+            {"concat": [tap, "fa:16:3e:00:00:99", {"prefix": {"addr": "10.0.0.128", "len": 25}}]},
+        ],
+        key=json.dumps,
+    )
     assert _rules(firewall.commands, f"ingress-{port['id']}") == [
         [{"jump": {"target": COMMON_INGRESS}}],
         [{"jump": {"target": sg_chain(sg["id"], "ingress")}}],
@@ -77,15 +88,33 @@ def test_disabled_port_security_and_service_ports_are_not_filtered() -> None:
 def test_remote_group_is_a_set_of_member_addresses_from_every_host() -> None:
     model, _, sg = _lab()
     net, sub = model["networks"][0], model["subnets"][0]
-    far = models.port(net, sub, "10.0.0.9", host="h2", security_groups=[sg["id"]],
-                      allowed_address_pairs=[{"ip_address": "10.0.1.0/24"}])
+    far = models.port(
+        net,
+        sub,
+        "10.0.0.9",
+        host="h2",
+        security_groups=[sg["id"]],
+        allowed_address_pairs=[{"ip_address": "10.0.1.0/24"}],
+    )
     model["ports"].append(far)
     firewall = compile_host(model, HOST).firewall
     assert _element_keys(firewall.commands, members_set(sg["id"], "IPv4")) == [
-        "10.0.0.5", "10.0.0.9", {"prefix": {"addr": "10.0.1.0", "len": 24}}]
+        "10.0.0.5",
+        "10.0.0.9",
+        {"prefix": {"addr": "10.0.1.0", "len": 24}},
+    ]
     rules = _rules(firewall.commands, sg_chain(sg["id"], "ingress"))
-    assert any({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
-                          "right": "@" + members_set(sg["id"], "IPv4")}} in rule for rule in rules)
+    assert any(
+        {
+            "match": {
+                "op": "==",
+                "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+                "right": "@" + members_set(sg["id"], "IPv4"),
+            }
+        }
+        in rule
+        for rule in rules
+    )
 
 
 def test_security_group_rule_matches() -> None:
@@ -95,23 +124,49 @@ def test_security_group_rule_matches() -> None:
         models.rule("egress", "udp", 53, 53, remote_ip_prefix="::/0", ethertype="IPv6"),
         models.rule("ingress", "tcp", remote_ip_prefix="2001:db8::/32"),  # IPv4 rule: never
     )
-    port = {"id": "p1", "mac_address": "fa:16:3e:00:00:01", "network_id": "n",
-            "fixed_ips": [], "security_groups": [sg["id"]], "device_owner": "compute:nova"}
+    port = {
+        "id": "p1",
+        "mac_address": "fa:16:3e:00:00:01",
+        "network_id": "n",
+        "fixed_ips": [],
+        "security_groups": [sg["id"]],
+        "device_owner": "compute:nova",
+    }
     firewall = compile_firewall([port], [port], [sg])
     by_rule = sorted(_rules(firewall.commands, sg_chain(sg["id"], "ingress")), key=len)
     ip = {"match": {"op": "==", "left": {"meta": {"key": "protocol"}}, "right": "ip"}}
     tcp = {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": 6}}
-    assert [ip,
-            {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
-                       "right": {"prefix": {"addr": "192.0.2.0", "len": 24}}}},
-            tcp,
-            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}},
-                       "right": {"range": [8000, 8080]}}},
-            {"accept": None}] in by_rule
-    icmp_rule = next(r for r in by_rule if {"match": {"op": "==", "left": {
-        "meta": {"key": "l4proto"}}, "right": 1}} in r)
-    assert {"match": {"op": "==", "left": {"payload": {"protocol": "icmp", "field": "type"}},
-                      "right": 8}} in icmp_rule
+    assert [
+        ip,
+        {
+            "match": {
+                "op": "==",
+                "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+                "right": {"prefix": {"addr": "192.0.2.0", "len": 24}},
+            }
+        },
+        tcp,
+        {
+            "match": {
+                "op": "==",
+                "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+                "right": {"range": [8000, 8080]},
+            }
+        },
+        {"accept": None},
+    ] in by_rule
+    icmp_rule = next(
+        r
+        for r in by_rule
+        if {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": 1}} in r
+    )
+    assert {
+        "match": {
+            "op": "==",
+            "left": {"payload": {"protocol": "icmp", "field": "type"}},
+            "right": 8,
+        }
+    } in icmp_rule
     assert len(by_rule) == 2
     [egress] = _rules(firewall.commands, sg_chain(sg["id"], "egress"))
     assert egress[0]["match"]["right"] == "ip6"
@@ -120,14 +175,18 @@ def test_security_group_rule_matches() -> None:
 
 def test_kernel_objects_grow_as_rules_plus_members() -> None:
     """One more port adds its three or so rules (jumps), whatever the SG's rule count."""
+
     def rule_count(ports: int) -> int:
         net = models.network()
         sub = models.subnet(net, "10.0.0.0/16")
         sg = models.security_group(*(models.rule("ingress", "tcp", p, p) for p in range(50)))
-        local = [models.port(net, sub, f"10.0.{i // 250}.{i % 250 + 2}", host="h1",
-                             security_groups=[sg["id"]]) for i in range(ports)]
-        model = models.snapshot(networks=[net], subnets=[sub], security_groups=[sg],
-                                ports=local)
+        local = [
+            models.port(
+                net, sub, f"10.0.{i // 250}.{i % 250 + 2}", host="h1", security_groups=[sg["id"]]
+            )
+            for i in range(ports)
+        ]
+        model = models.snapshot(networks=[net], subnets=[sub], security_groups=[sg], ports=local)
         return sum("rule" in c.get("add", {}) for c in compile_host(model, HOST).firewall.commands)
 
     per_port = rule_count(11) - rule_count(10)

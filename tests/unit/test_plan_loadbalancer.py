@@ -14,16 +14,47 @@ SUBNET = {"id": "sub", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1", "network
 
 
 def tree(**pool: Any) -> dict[str, Any]:
-    members = [{"id": "m1", "address": "10.0.0.11", "protocol_port": 8000, "weight": 3},
-               {"id": "m2", "address": "10.0.0.12", "protocol_port": 8000, "weight": 1, "backup": True,
-                "admin_state_up": False}]
-    return {"id": "lb1", "vip_address": "10.0.0.5", "vip_port_id": "vipport0001xyz", "vip_subnet_id": "sub",
-            "revision": 42, "provisioning_status": "ACTIVE",
-            "listeners": [{"id": "l1", "protocol": "HTTP", "protocol_port": 80, "connection_limit": 100,
-                           "default_pool_id": "p1", "timeout_client_data": 20000, "timeout_member_connect": 3000,
-                           "timeout_member_data": 40000}],
-            "pools": [{"id": "p1", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "members": members,
-                       "healthmonitor": None, **pool}]}
+    members = [
+        {"id": "m1", "address": "10.0.0.11", "protocol_port": 8000, "weight": 3},
+        {
+            "id": "m2",
+            "address": "10.0.0.12",
+            "protocol_port": 8000,
+            "weight": 1,
+            "backup": True,
+            "admin_state_up": False,
+        },
+    ]
+    return {
+        "id": "lb1",
+        "vip_address": "10.0.0.5",
+        "vip_port_id": "vipport0001xyz",
+        "vip_subnet_id": "sub",
+        "revision": 42,
+        "provisioning_status": "ACTIVE",
+        "listeners": [
+            {
+                "id": "l1",
+                "protocol": "HTTP",
+                "protocol_port": 80,
+                "connection_limit": 100,
+                "default_pool_id": "p1",
+                "timeout_client_data": 20000,
+                "timeout_member_connect": 3000,
+                "timeout_member_data": 40000,
+            }
+        ],
+        "pools": [
+            {
+                "id": "p1",
+                "protocol": "HTTP",
+                "lb_algorithm": "ROUND_ROBIN",
+                "members": members,
+                "healthmonitor": None,
+                **pool,
+            }
+        ],
+    }
 
 
 def port(bound: str) -> dict[str, Any]:
@@ -31,37 +62,69 @@ def port(bound: str) -> dict[str, Any]:
 
 
 def test_bound_host_realizes_it_in_its_namespace() -> None:
-    [vip] = compile_loadbalancers({"loadbalancers": [tree()]}, HOST, {"vipport0001xyz": port("h1")},
-                                  {"sub": SUBNET})
+    [vip] = compile_loadbalancers(
+        {"loadbalancers": [tree()]}, HOST, {"vipport0001xyz": port("h1")}, {"sub": SUBNET}
+    )
     assert (vip.lb.netns, vip.lb.revision, vip.lb.gateway) == ("t-h1-qlbaas-lb1", 42, "10.0.0.1")
     assert (vip.ifname, vip.address.cidr) == ("vip-vipport0001", "10.0.0.5/24")
-    assert compile_loadbalancers({"loadbalancers": [tree()]}, HOST, {"vipport0001xyz": port("h2")},
-                                 {"sub": SUBNET}) == []
+    assert (
+        compile_loadbalancers(
+            {"loadbalancers": [tree()]}, HOST, {"vipport0001xyz": port("h2")}, {"sub": SUBNET}
+        )
+        == []
+    )
     leaving = {**tree(), "provisioning_status": "PENDING_DELETE"}
-    assert compile_loadbalancers({"loadbalancers": [leaving]}, HOST, {"vipport0001xyz": port("")},
-                                 {"sub": SUBNET}) == []
+    assert (
+        compile_loadbalancers(
+            {"loadbalancers": [leaving]}, HOST, {"vipport0001xyz": port("")}, {"sub": SUBNET}
+        )
+        == []
+    )
 
 
 def test_round_robin_with_weights_backup_and_disabled_members() -> None:
     config = render_proxies(tree())
-    assert "frontend l1\n    mode http\n    bind 10.0.0.5:80\n    maxconn 100\n    timeout client 20000\n" \
+    assert (
+        "frontend l1\n    mode http\n    bind 10.0.0.5:80\n    maxconn 100\n    timeout client 20000\n"
         "    default_backend p1\n" in config
+    )
     assert "    balance roundrobin\n    timeout connect 3000\n    timeout server 40000\n" in config
     assert "    server m1 10.0.0.11:8000 weight 3\n" in config
     assert "    server m2 10.0.0.12:8000 weight 1 backup disabled\n" in config
 
 
 def test_health_monitor_and_persistence() -> None:
-    monitor = {"type": "HTTP", "delay": 2, "timeout": 1, "max_retries": 3, "max_retries_down": 2,
-               "http_method": "GET", "url_path": "/health", "expected_codes": "200-202", "admin_state_up": True}
-    config = render_proxies(tree(lb_algorithm="LEAST_CONNECTIONS", healthmonitor=monitor,
-                                 session_persistence={"type": "SOURCE_IP"}))
+    monitor = {
+        "type": "HTTP",
+        "delay": 2,
+        "timeout": 1,
+        "max_retries": 3,
+        "max_retries_down": 2,
+        "http_method": "GET",
+        "url_path": "/health",
+        "expected_codes": "200-202",
+        "admin_state_up": True,
+    }
+    config = render_proxies(
+        tree(
+            lb_algorithm="LEAST_CONNECTIONS",
+            healthmonitor=monitor,
+            session_persistence={"type": "SOURCE_IP"},
+        )
+    )
     assert "    balance leastconn\n" in config
     assert "    stick-table type ip size 10k\n    stick on src\n" in config
-    assert "    option httpchk GET /health\n    http-check expect rstatus ^(200|201|202)$\n" in config
+    assert (
+        "    option httpchk GET /health\n    http-check expect rstatus ^(200|201|202)$\n" in config
+    )
     assert "server m1 10.0.0.11:8000 weight 3 check inter 2s fall 2 rise 3\n" in config
-    cookie = render_proxies(tree(lb_algorithm="SOURCE_IP", session_persistence={"type": "HTTP_COOKIE"}))
-    assert "    balance source\n    timeout" in cookie and "cookie SRV insert indirect nocache" in cookie
+    cookie = render_proxies(
+        tree(lb_algorithm="SOURCE_IP", session_persistence={"type": "HTTP_COOKIE"})
+    )
+    assert (
+        "    balance source\n    timeout" in cookie
+        and "cookie SRV insert indirect nocache" in cookie
+    )
     assert "weight 3 cookie m1\n" in cookie
 
 
@@ -70,38 +133,87 @@ def test_no_listener_no_haproxy() -> None:
 
 
 def test_l7_policies_render_in_octavia_precedence_and_haproxy_accepts_them(tmp_path: Path) -> None:
-    def rule(rule_id: str, kind: str, compare: str, value: str, key: str | None = None, **extra: Any) -> dict[str, Any]:
-        return {"id": rule_id, "type": kind, "compare_type": compare, "value": value, "key": key, **extra}
+    def rule(
+        rule_id: str, kind: str, compare: str, value: str, key: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        return {
+            "id": rule_id,
+            "type": kind,
+            "compare_type": compare,
+            "value": value,
+            "key": key,
+            **extra,
+        }
 
     policies = [
-        {"id": "to-images", "position": 1, "action": "REDIRECT_TO_POOL", "redirect_pool_id": "p1",
-         "rules": [rule("r1", "PATH", "STARTS_WITH", "/images"), rule("r2", "FILE_TYPE", "EQUAL_TO", "png")]},
-        {"id": "moved", "position": 2, "action": "REDIRECT_PREFIX", "redirect_prefix": "https://new.example",
-         "redirect_http_code": 301, "rules": [rule("r3", "HOST_NAME", "ENDS_WITH", "old.example")]},
-        {"id": "blocked", "position": 3, "action": "REJECT",
-         "rules": [rule("r4", "HEADER", "EQUAL_TO", "yes", key="X-Block"),
-                   rule("r5", "COOKIE", "REGEX", "^a.*$", key="session", invert=True)]},
-        {"id": "elsewhere", "position": 4, "action": "REDIRECT_TO_URL", "redirect_url": "https://example.com/x",
-         "redirect_http_code": 302, "rules": [rule("r6", "FILE_TYPE", "REGEX", "jpe?g")]},
+        {
+            "id": "to-images",
+            "position": 1,
+            "action": "REDIRECT_TO_POOL",
+            "redirect_pool_id": "p1",
+            "rules": [
+                rule("r1", "PATH", "STARTS_WITH", "/images"),
+                rule("r2", "FILE_TYPE", "EQUAL_TO", "png"),
+            ],
+        },
+        {
+            "id": "moved",
+            "position": 2,
+            "action": "REDIRECT_PREFIX",
+            "redirect_prefix": "https://new.example",
+            "redirect_http_code": 301,
+            "rules": [rule("r3", "HOST_NAME", "ENDS_WITH", "old.example")],
+        },
+        {
+            "id": "blocked",
+            "position": 3,
+            "action": "REJECT",
+            "rules": [
+                rule("r4", "HEADER", "EQUAL_TO", "yes", key="X-Block"),
+                rule("r5", "COOKIE", "REGEX", "^a.*$", key="session", invert=True),
+            ],
+        },
+        {
+            "id": "elsewhere",
+            "position": 4,
+            "action": "REDIRECT_TO_URL",
+            "redirect_url": "https://example.com/x",
+            "redirect_http_code": 302,
+            "rules": [rule("r6", "FILE_TYPE", "REGEX", "jpe?g")],
+        },
         {"id": "no-rules", "position": 5, "action": "REJECT", "rules": []},
-        {"id": "off", "position": 6, "action": "REJECT", "admin_state_up": False,
-         "rules": [rule("r7", "PATH", "CONTAINS", "x")]},
+        {
+            "id": "off",
+            "position": 6,
+            "action": "REJECT",
+            "admin_state_up": False,
+            "rules": [rule("r7", "PATH", "CONTAINS", "x")],
+        },
     ]
     lb = tree()
     lb["listeners"][0]["l7policies"] = policies
     config = render_proxies(lb)
-    acls = ["acl r1 path -m beg '/images'", "acl r2 path -m end '.png'", "acl r3 req.hdr(host) -i -m end 'old.example'",
-            "acl r4 req.hdr(X-Block) -m str 'yes'", "acl r5 req.cook(session) -m reg '^a.*$'",
-            "acl r6 path -m reg '\\.(jpe?g)$'"]
+    acls = [
+        "acl r1 path -m beg '/images'",
+        "acl r2 path -m end '.png'",
+        "acl r3 req.hdr(host) -i -m end 'old.example'",
+        "acl r4 req.hdr(X-Block) -m str 'yes'",
+        "acl r5 req.cook(session) -m reg '^a.*$'",
+        "acl r6 path -m reg '\\.(jpe?g)$'",
+    ]
     # Rejections, then redirects, then pools, whatever their positions; the default pool last.
-    actions = ["http-request deny deny_status 403 if r4 !r5",
-               "http-request redirect prefix 'https://new.example' code 301 if r3",
-               "http-request redirect location 'https://example.com/x' code 302 if r6",
-               "use_backend p1 if r1 r2", "default_backend p1"]
+    actions = [
+        "http-request deny deny_status 403 if r4 !r5",
+        "http-request redirect prefix 'https://new.example' code 301 if r3",
+        "http-request redirect location 'https://example.com/x' code 302 if r6",
+        "use_backend p1 if r1 r2",
+        "default_backend p1",
+    ]
     assert "".join(f"    {line}\n" for line in [*acls, *actions]) in config
     assert "r7" not in config
     path = tmp_path / "haproxy.cfg"
     path.write_text(config + "\n")
-    checked = subprocess.run(["haproxy", "-c", "-f", str(path)], capture_output=True, text=True,
-                             check=False)
+    checked = subprocess.run(
+        ["haproxy", "-c", "-f", str(path)], capture_output=True, text=True, check=False
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -22,7 +22,9 @@ HOST = HostConfig.isolated("h1", prefix="t-")
 @pytest.fixture(autouse=True)
 def predictable_ids(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     counter = itertools.count(1)
-    monkeypatch.setattr(models, "new_id", lambda: f"{next(counter):08x}-0000-4000-8000-000000000000")
+    monkeypatch.setattr(
+        models, "new_id", lambda: f"{next(counter):08x}-0000-4000-8000-000000000000"
+    )
     yield
 
 
@@ -31,7 +33,9 @@ def tutorial(enable_snat: bool = True, vms: int = 2) -> dict[str, Any]:
 
 
 def associate(model: dict[str, Any], address: str, vm_index: int) -> dict[str, Any]:
-    fip = models.floatingip(address, model["networks"][0], model["routers"][0], model["ports"][3 + vm_index])
+    fip = models.floatingip(
+        address, model["networks"][0], model["routers"][0], model["ports"][3 + vm_index]
+    )
     model["floatingips"].append(fip)
     return fip
 
@@ -45,28 +49,51 @@ def test_router_golden() -> None:
     netns = f"t-h1-qrouter-{router['id']}"
 
     assert netns in state.namespaces
-    for port, inside in ((qr100, names.router_interface(qr100["id"])), (qr101, names.router_interface(qr101["id"])),
-                         (gw, names.router_gateway(gw["id"]))):
+    for port, inside in (
+        (qr100, names.router_interface(qr100["id"])),
+        (qr101, names.router_interface(qr101["id"])),
+        (gw, names.router_gateway(gw["id"])),
+    ):
         assert inside.startswith(("qr-", "qg-")) and len(inside) == 14
-        assert Link("t-nhost-h1", names.tap(port["id"]), "veth", master=names.bridge(port["network_id"]),
-                    peer=VethPeer(netns, inside, mac=port["mac_address"])) in state.links
+        assert (
+            Link(
+                "t-nhost-h1",
+                names.tap(port["id"]),
+                "veth",
+                master=names.bridge(port["network_id"]),
+                peer=VethPeer(netns, inside, mac=port["mac_address"]),
+            )
+            in state.links
+        )
         assert state.ports[port["id"]] == names.tap(port["id"])
     qg = names.router_gateway(gw["id"])
     assert not [a for a in state.addresses if a.netns == netns]  # the router's own, below
 
     (compiled,) = state.routers
-    assert (compiled.id, compiled.netns, compiled.forwarding, compiled.gateway) == (router["id"], netns, True, qg)
+    assert (compiled.id, compiled.netns, compiled.forwarding, compiled.gateway) == (
+        router["id"],
+        netns,
+        True,
+        qg,
+    )
     assert compiled.routes == (Route("0.0.0.0/0", "10.10.10.1"),)
     assert compiled.floatingips == (FloatingIp(fip["id"], "10.10.10.3", "172.16.101.4"),)
-    assert compiled.addresses == tuple(sorted([
-        Address(netns, names.router_interface(qr100["id"]), "172.16.100.1/24"),
-        Address(netns, names.router_interface(qr101["id"]), "172.16.101.1/24"),
-        Address(netns, qg, "10.10.10.2/24"),
-    ], key=lambda a: (a.ifname, a.cidr)))  # the floating IPs' /32s go with the floating IPs
+    assert compiled.addresses == tuple(
+        sorted(
+            [
+                Address(netns, names.router_interface(qr100["id"]), "172.16.100.1/24"),
+                Address(netns, names.router_interface(qr101["id"]), "172.16.101.1/24"),
+                Address(netns, qg, "10.10.10.2/24"),
+            ],
+            key=lambda a: (a.ifname, a.cidr),
+        )
+    )  # the floating IPs' /32s go with the floating IPs
     text = json.dumps(compiled.nat.commands)
     assert '"data": "@fip_dnat"' in text and '"data": "@fip_snat"' in text
     assert '{"prefix": {"addr": "172.16.100.0", "len": 23}}' in text  # the internal subnets, merged
-    assert text.count('"drop": null') == 1 and "10.10.10.3" not in text  # floating IPs are elements only
+    assert (
+        text.count('"drop": null') == 1 and "10.10.10.3" not in text
+    )  # floating IPs are elements only
     assert Upstream("t-nout-default", "phys", ("10.10.10.1/24",)) in state.upstreams
 
 
@@ -106,7 +133,9 @@ def test_routes_and_where_routers_live() -> None:
     model = tutorial()
     model["routers"][0]["routes"] = [{"destination": "192.168.0.0/16", "nexthop": "172.16.100.254"}]
     assert compile_host(model, HOST).routers[0].routes == (
-        Route("0.0.0.0/0", "10.10.10.1"), Route("192.168.0.0/16", "172.16.100.254"))
+        Route("0.0.0.0/0", "10.10.10.1"),
+        Route("192.168.0.0/16", "172.16.100.254"),
+    )
     for port in model["ports"][:3]:
         port["binding:host_id"] = "h2"
     assert compile_host(model, HOST).routers == ()
@@ -116,19 +145,40 @@ def test_routes_and_where_routers_live() -> None:
 
 def test_vlan_external_network_ends_on_its_segment_bridge_outside() -> None:
     ext = models.network("vlan", 120, **{"router:external": True})
-    state = compile_host(models.snapshot(networks=[ext], subnets=[models.subnet(ext, "10.30.0.0/24")]), HOST)
+    state = compile_host(
+        models.snapshot(networks=[ext], subnets=[models.subnet(ext, "10.30.0.0/24")]), HOST
+    )
     assert Link("t-nout-default", "vlan120", "bridge") in state.links
     assert Upstream("t-nout-default", "vlan120", ("10.30.0.1/24",)) in state.upstreams
     assert Upstream("t-nout-default", "phys", ()) in state.upstreams  # what is there goes
 
 
 def test_floating_ip_elements() -> None:
-    fips = [FloatingIp("a", "10.10.10.3", "172.16.101.3"), FloatingIp("b", "10.10.10.4", "172.16.101.4")]
+    fips = [
+        FloatingIp("a", "10.10.10.3", "172.16.101.3"),
+        FloatingIp("b", "10.10.10.4", "172.16.101.4"),
+    ]
     assert fip_elements(fips) == [
-        {"add": {"element": {"family": "ip", "table": "neutrino", "name": FIP_DNAT,
-                             "elem": [["10.10.10.3", "172.16.101.3"], ["10.10.10.4", "172.16.101.4"]]}}},
-        {"add": {"element": {"family": "ip", "table": "neutrino", "name": FIP_SNAT,
-                             "elem": [["172.16.101.3", "10.10.10.3"], ["172.16.101.4", "10.10.10.4"]]}}},
+        {
+            "add": {
+                "element": {
+                    "family": "ip",
+                    "table": "neutrino",
+                    "name": FIP_DNAT,
+                    "elem": [["10.10.10.3", "172.16.101.3"], ["10.10.10.4", "172.16.101.4"]],
+                }
+            }
+        },
+        {
+            "add": {
+                "element": {
+                    "family": "ip",
+                    "table": "neutrino",
+                    "name": FIP_SNAT,
+                    "elem": [["172.16.101.3", "10.10.10.3"], ["172.16.101.4", "10.10.10.4"]],
+                }
+            }
+        },
     ]
     assert map_elements("delete", FIP_DNAT, []) == []
 
@@ -142,13 +192,18 @@ def test_incremental_equals_full_and_floating_ips_never_touch_the_rules() -> Non
     fips = [associate(model, f"10.10.10.{50 + i}", i) for i in range(3)]
     for step in range(40):
         fip = rng.choice(fips)
-        free = [i for i in range(6) if model["ports"][3 + i]["id"] not in {f["port_id"] for f in fips}]
+        free = [
+            i for i in range(6) if model["ports"][3 + i]["id"] not in {f["port_id"] for f in fips}
+        ]
         if fip["port_id"] and rng.random() < 0.4:
             fip.update(router_id=None, port_id=None, fixed_ip_address=None)
         elif free:
             target = model["ports"][3 + rng.choice(free)]
-            fip.update(router_id=model["routers"][0]["id"], port_id=target["id"],
-                       fixed_ip_address=target["fixed_ips"][0]["ip_address"])
+            fip.update(
+                router_id=model["routers"][0]["id"],
+                port_id=target["id"],
+                fixed_ip_address=target["fixed_ips"][0]["ip_address"],
+            )
         model["revision"] = step
         incremental = compile_host(model, HOST)
         fresh = copy.deepcopy(model)
@@ -157,4 +212,5 @@ def test_incremental_equals_full_and_floating_ips_never_touch_the_rules() -> Non
         assert compile_host(fresh, HOST) == incremental
         assert incremental.routers[0].nat == rules
         assert {f.address for f in incremental.routers[0].floatingips} == {
-            f["floating_ip_address"] for f in fips if f["port_id"]}
+            f["floating_ip_address"] for f in fips if f["port_id"]
+        }

@@ -34,18 +34,27 @@ def forget_mappings(mappings: list[tuple[str, str]]) -> int:
     """
     if len(mappings) > FEW:
         return _forget_in_one_pass(set(mappings))
-    deletions = [subprocess.Popen(["conntrack", "-D", "-f", "ipv4", *selectors], text=True,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                 for floating, fixed in mappings
-                 for selectors in (("-d", floating, "-r", fixed), ("-s", fixed, "-q", floating))]
+    deletions = [
+        subprocess.Popen(
+            ["conntrack", "-D", "-f", "ipv4", *selectors],
+            text=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for floating, fixed in mappings
+        for selectors in (("-d", floating, "-r", fixed), ("-s", fixed, "-q", floating))
+    ]
     return sum(_deleted(deletion.communicate(timeout=10)[1]) for deletion in deletions)
 
 
 def _forget_in_one_pass(mappings: set[tuple[str, str]]) -> int:
     with Conntrack() as table:
-        doomed = [entry.tuple_orig for entry in table.dump_entries()
-                  if (entry.tuple_orig.daddr, entry.tuple_reply.saddr) in mappings
-                  or (entry.tuple_reply.daddr, entry.tuple_orig.saddr) in mappings]
+        doomed = [
+            entry.tuple_orig
+            for entry in table.dump_entries()
+            if (entry.tuple_orig.daddr, entry.tuple_reply.saddr) in mappings
+            or (entry.tuple_reply.daddr, entry.tuple_orig.saddr) in mappings
+        ]
         for tuple_orig in doomed:
             table.entry("del", tuple_orig=tuple_orig)
     return len(doomed)
@@ -59,8 +68,13 @@ def _deleted(message: str) -> int:
 
 
 def _conntrack(netns: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["nsenter", f"--net={NETNS_DIR / netns}", "conntrack", *args],
-                          capture_output=True, text=True, timeout=10, check=False)
+    return subprocess.run(
+        ["nsenter", f"--net={NETNS_DIR / netns}", "conntrack", *args],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
 
 
 def entries(netns: str, address: str | None = None) -> list[str]:
@@ -69,7 +83,9 @@ def entries(netns: str, address: str | None = None) -> list[str]:
         return _lines(_conntrack(netns, "-L", "-f", "ipv4").stdout)
     found: dict[str, None] = {}
     for selector in ("-s", "-d", "-r", "-q"):
-        found.update(dict.fromkeys(_lines(_conntrack(netns, "-L", "-f", "ipv4", selector, address).stdout)))
+        found.update(
+            dict.fromkeys(_lines(_conntrack(netns, "-L", "-f", "ipv4", selector, address).stdout))
+        )
     return list(found)
 
 

@@ -34,10 +34,20 @@ class DnsmasqDriver:
         # --user=root: it re-reads its files from the agent's private state dir,
         # which "nobody" cannot enter.
         return [
-            "dnsmasq", "--conf-file=", "--user=root", "--no-hosts", "--no-resolv", "--port=0",
-            "--bind-interfaces", f"--interface={server.interface}", "--except-interface=lo",
-            "--leasefile-ro", "--dhcp-authoritative", "--no-ping",
-            f"--pid-file={where / 'pid'}", f"--dhcp-hostsfile={where / 'hosts'}",
+            "dnsmasq",
+            "--conf-file=",
+            "--user=root",
+            "--no-hosts",
+            "--no-resolv",
+            "--port=0",
+            "--bind-interfaces",
+            f"--interface={server.interface}",
+            "--except-interface=lo",
+            "--leasefile-ro",
+            "--dhcp-authoritative",
+            "--no-ping",
+            f"--pid-file={where / 'pid'}",
+            f"--dhcp-hostsfile={where / 'hosts'}",
             f"--dhcp-optsfile={where / 'opts'}",
             *(f"--dhcp-range={r}" for r in server.ranges),
         ]
@@ -62,8 +72,12 @@ class DnsmasqDriver:
         changed |= _write_if_changed(where / "opts", server.opts)
         argv = self.argv(server)
         pid = self.running_pid(server.network_id)
-        if pid is not None and _cmdline(pid) == argv and runs_in(pid, server.netns) \
-                and not replugged:
+        if (
+            pid is not None
+            and _cmdline(pid) == argv
+            and runs_in(pid, server.netns)
+            and not replugged
+        ):
             if not changed:
                 return None
             if not tagged:
@@ -71,8 +85,12 @@ class DnsmasqDriver:
                 return "reloaded"
         if pid is not None:
             _terminate(pid)
-        subprocess.run(["ip", "netns", "exec", server.netns, *argv], check=True,
-                       capture_output=True, timeout=10)
+        subprocess.run(
+            ["ip", "netns", "exec", server.netns, *argv],
+            check=True,
+            capture_output=True,
+            timeout=10,
+        )
         return "restarted" if pid is not None else "started"
 
     def stop(self, network_id: str) -> None:

@@ -41,10 +41,22 @@ SOCKETS = Path("/run/neutrino")
 MAX_CONNECTIONS = 8000
 RETIRE_SECONDS = 0.05  # after a reload, how long old workers are given to leave before we go on
 # haproxy's server states -> what the agent reports (services/loadbalancers.HEALTH)
-STATES = {"UP": "UP", "DOWN": "DOWN", "MAINT": "MAINT", "no check": "NO_CHECK", "DRAIN": "UP", "NOLB": "UP"}
+STATES = {
+    "UP": "UP",
+    "DOWN": "DOWN",
+    "MAINT": "MAINT",
+    "no check": "NO_CHECK",
+    "DRAIN": "UP",
+    "NOLB": "UP",
+}
 # A frontend's `show stat` columns -> Octavia's listener statistics (as its amphora reports them)
-COUNTERS = {"active_connections": "scur", "total_connections": "stot", "bytes_in": "bin", "bytes_out": "bout",
-            "request_errors": "ereq"}
+COUNTERS = {
+    "active_connections": "scur",
+    "total_connections": "stot",
+    "bytes_in": "bin",
+    "bytes_out": "bout",
+    "request_errors": "ereq",
+}
 
 
 @dataclass(frozen=True)
@@ -70,16 +82,18 @@ class HaproxyDriver:
 
     def config(self, lb: LoadBalancer) -> str:
         where = self._dir(lb.id)
-        return "\n".join([
-            "global",
-            "    master-worker",
-            "    nbthread 1",
-            f"    pidfile {where / 'pid'}",
-            f"    stats socket {self._socket(lb.id)} mode 600 level admin expose-fd listeners",
-            f"    maxconn {MAX_CONNECTIONS}",
-            "",
-            lb.config,
-        ])
+        return "\n".join(
+            [
+                "global",
+                "    master-worker",
+                "    nbthread 1",
+                f"    pidfile {where / 'pid'}",
+                f"    stats socket {self._socket(lb.id)} mode 600 level admin expose-fd listeners",
+                f"    maxconn {MAX_CONNECTIONS}",
+                "",
+                lb.config,
+            ]
+        )
 
     def running_pid(self, lb_id: str) -> int | None:
         try:
@@ -87,7 +101,12 @@ class HaproxyDriver:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (FileNotFoundError, ValueError, IndexError):
             return None
-        return pid if cmdline[0].endswith(b"haproxy") and str(self._dir(lb_id) / "haproxy.cfg").encode() in cmdline else None
+        return (
+            pid
+            if cmdline[0].endswith(b"haproxy")
+            and str(self._dir(lb_id) / "haproxy.cfg").encode() in cmdline
+            else None
+        )
 
     def ensure(self, lb: LoadBalancer) -> str | None:
         """Run haproxy with `lb`'s configuration; returns what was done, None if nothing."""
@@ -110,18 +129,30 @@ class HaproxyDriver:
         if current != text:
             candidate = where / "haproxy.cfg.new"
             candidate.write_text(text)
-            checked = subprocess.run(["haproxy", "-c", "-q", "-f", str(candidate)], capture_output=True, text=True,
-                                     timeout=10, check=False)
+            checked = subprocess.run(
+                ["haproxy", "-c", "-q", "-f", str(candidate)],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
             if checked.returncode != 0:
-                raise RuntimeError(f"haproxy rejects the configuration: {checked.stdout}{checked.stderr}".strip())
+                raise RuntimeError(
+                    f"haproxy rejects the configuration: {checked.stdout}{checked.stderr}".strip()
+                )
             candidate.replace(path)
         if pid is not None:
             self._reload(pid)
             return "reloaded"
         self.sockets.mkdir(parents=True, exist_ok=True)
         self._socket(lb.id).unlink(missing_ok=True)
-        started = subprocess.run(["ip", "netns", "exec", lb.netns, "haproxy", "-W", "-D", "-f", str(path)],
-                                 capture_output=True, text=True, timeout=10, check=False)
+        started = subprocess.run(
+            ["ip", "netns", "exec", lb.netns, "haproxy", "-W", "-D", "-f", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         if started.returncode != 0:
             raise RuntimeError(f"haproxy does not start: {started.stderr.strip()}")
         self._wait_for_socket(self._socket(lb.id))
@@ -175,9 +206,14 @@ class HaproxyDriver:
         if gateway is None:
             return False
         family = socket.AF_INET6 if ":" in gateway else socket.AF_INET
-        if any(route.get_attr("RTA_GATEWAY") == gateway for route in sock.get_default_routes(family=family)):
+        if any(
+            route.get_attr("RTA_GATEWAY") == gateway
+            for route in sock.get_default_routes(family=family)
+        ):
             return False
-        sock.route("replace", dst="::/0" if family == socket.AF_INET6 else "0.0.0.0/0", gateway=gateway)
+        sock.route(
+            "replace", dst="::/0" if family == socket.AF_INET6 else "0.0.0.0/0", gateway=gateway
+        )
         return True
 
     def stop(self, lb_id: str) -> None:
@@ -214,8 +250,10 @@ def show(path: Path) -> tuple[dict[str, str], list[dict[str, str]]]:
     except OSError:
         return {}, []
     info, _, stat = b"".join(chunks).decode().partition("\n# ")
-    return (dict(line.split(": ", 1) for line in info.splitlines() if ": " in line),
-            list(csv.DictReader(stat.splitlines())))
+    return (
+        dict(line.split(": ", 1) for line in info.splitlines() if ": " in line),
+        list(csv.DictReader(stat.splitlines())),
+    )
 
 
 def running_in(netns: str) -> dict[str, Any] | None:
@@ -235,18 +273,27 @@ def running_in(netns: str) -> dict[str, Any] | None:
         return None
     config = Path(found[master][1])
     text = config.read_text() if config.exists() else ""
-    sockets = [line.split()[2] for line in text.splitlines() if line.strip().startswith("stats socket")]
-    return {"pid": int(master), "workers": sorted(int(pid) for pid, (parent, _) in found.items() if parent == master),
-            "config_file": str(config), "config": text, "stats_socket": sockets[0] if sockets else None}
+    sockets = [
+        line.split()[2] for line in text.splitlines() if line.strip().startswith("stats socket")
+    ]
+    return {
+        "pid": int(master),
+        "workers": sorted(int(pid) for pid, (parent, _) in found.items() if parent == master),
+        "config_file": str(config),
+        "config": text,
+        "stats_socket": sockets[0] if sockets else None,
+    }
 
 
 def _state(status: str) -> str:
-    """"UP", "UP 1/3" (going down), "DOWN 1/2" (going up), "MAINT (via x)", "no check"..."""
+    """ "UP", "UP 1/3" (going down), "DOWN 1/2" (going up), "MAINT (via x)", "no check"..."""
     return STATES.get(status if status.startswith("no check") else status.split(" ")[0], status)
 
 
 def _children(pid: int) -> set[int]:
     try:
-        return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+        return {
+            int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        }
     except FileNotFoundError:
         return set()

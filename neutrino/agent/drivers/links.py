@@ -57,7 +57,7 @@ def _latest_by_link(data: bytes, latest: dict[int, bytes | None]) -> None:
         family, index = IFINFO_HEADER.unpack_from(data, offset + NLMSG_HEADER.size)
         # AF_BRIDGE ones tell of bridge ports, partially; AF_UNSPEC ones carry the whole link.
         if family == socket.AF_UNSPEC and kind in (RTM_NEWLINK, RTM_DELLINK):
-            latest[index] = data[offset:offset + length] if kind == RTM_NEWLINK else None
+            latest[index] = data[offset : offset + length] if kind == RTM_NEWLINK else None
         offset += (length + 3) & ~3
 
 
@@ -65,10 +65,17 @@ def _observed(msg: ifinfmsg) -> ObservedLink:
     kind = msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND")
     data = ("IFLA_LINKINFO", "IFLA_INFO_DATA")
     return ObservedLink(
-        index=msg["index"], name=msg.get("ifname"), kind=kind, master=msg.get("master"),
-        up=bool(msg["flags"] & IFF_UP), mac=msg.get("address"),
+        index=msg["index"],
+        name=msg.get("ifname"),
+        kind=kind,
+        master=msg.get("master"),
+        up=bool(msg["flags"] & IFF_UP),
+        mac=msg.get("address"),
         vni=msg.get_nested(*data, "IFLA_VXLAN_ID") if kind == "vxlan" else None,
-        netfilter=bool(msg.get_nested(*data, "IFLA_BR_NF_CALL_IPTABLES")) if kind == "bridge" else None)
+        netfilter=bool(msg.get_nested(*data, "IFLA_BR_NF_CALL_IPTABLES"))
+        if kind == "bridge"
+        else None,
+    )
 
 
 class LinkView:
@@ -76,8 +83,14 @@ class LinkView:
 
     def __init__(self, netns: str | None, sock: IPRoute, buffer: int = NOTIFICATION_BUFFER) -> None:
         self._sock = sock
-        self._events = run_in_namespace(netns, lambda: socket.socket(
-            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE))
+        self._events = run_in_namespace(
+            netns,
+            lambda: socket.socket(
+                socket.AF_NETLINK,
+                socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
+                socket.NETLINK_ROUTE,
+            ),
+        )
         try:  # beyond net.core.rmem_max, which root may do
             self._events.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, buffer)
         except PermissionError:
@@ -99,10 +112,16 @@ class LinkView:
             except OSError as error:
                 if error.errno != errno.ENOBUFS:
                     raise
-                self._links, latest = self._dump(), {}  # notifications were lost: read the kernel again
+                self._links, latest = (
+                    self._dump(),
+                    {},
+                )  # notifications were lost: read the kernel again
                 continue
             _latest_by_link(data, latest)
-        for index, message in latest.items():  # one decode per changed link, however often it changed
+        for (
+            index,
+            message,
+        ) in latest.items():  # one decode per changed link, however often it changed
             if message is None:
                 self._links.pop(index, None)
             else:
@@ -187,7 +206,11 @@ class LinkDriver:
             sock.link("set", index=current.index, **changes)
             action = action or "fixed"
         observed[link.name] = dataclasses.replace(
-            current, master=master, up=link.up, netfilter=link.netfilter if link.kind == "bridge" else None)
+            current,
+            master=master,
+            up=link.up,
+            netfilter=link.netfilter if link.kind == "bridge" else None,
+        )
         return action
 
     def ensure_peer(self, peer: VethPeer, observed: dict[str, ObservedLink]) -> bool:
@@ -238,7 +261,9 @@ class LinkDriver:
 
     # --- addresses -------------------------------------------------------------
 
-    def ensure_addresses(self, netns: str | None, ifname: str, wanted: list[Address], announce: bool = False) -> bool:
+    def ensure_addresses(
+        self, netns: str | None, ifname: str, wanted: list[Address], announce: bool = False
+    ) -> bool:
         """Exactly `wanted` on `ifname` (IPv6 link-local addresses are the kernel's); True if it
         changed. With `announce`, IPv4 addresses it adds are announced by gratuitous ARP: a
         neighbour that asked for one while it was missing would otherwise wait for its next try,

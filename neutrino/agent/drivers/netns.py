@@ -193,8 +193,9 @@ class NetnsThread:
         self.netns = netns
         self._jobs: queue.Queue[tuple[Callable[[], object], Future[object]] | None] = queue.Queue()
         ready: Future[None] = Future()
-        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True,
-                                        name=f"netns-{netns or 'root'}")
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), daemon=True, name=f"netns-{netns or 'root'}"
+        )
         self._thread.start()
         ready.result()
 

@@ -27,7 +27,9 @@ class NftDriver:
     def __init__(self, worker: NetnsThread) -> None:
         self._worker = worker
         self._nft = worker.call(self._open)
-        self._netlink: NFTSocket | None = None  # the worker's own: a pyroute2 socket belongs to its thread
+        self._netlink: NFTSocket | None = (
+            None  # the worker's own: a pyroute2 socket belongs to its thread
+        )
 
     @staticmethod
     def _open() -> nftables.Nftables:
@@ -50,6 +52,7 @@ class NftDriver:
 
     def generation(self) -> int:
         """The namespace's nftables ruleset generation: every commit bumps it."""
+
         def read() -> int:
             if self._netlink is None:  # opened on its first request, in the worker's namespace
                 self._netlink = NFTSocket()
@@ -57,6 +60,7 @@ class NftDriver:
             request["nfgen_family"] = 0
             [reply] = self._netlink.request_get(request, NFT_MSG_GETGEN)
             return int(reply.get_attr("NFTA_GEN_ID"))
+
         return self._worker.call(read)
 
     def close(self) -> None:
@@ -95,6 +99,7 @@ class NftDriver:
         set them (on, they only add bridges that need no conntrack). Fails when
         br_netfilter is missing: security groups could not be stateful.
         True when a sysctl was changed."""
+
         def write() -> bool:
             changed = False
             for name in BRIDGE_NF_SYSCTLS:
@@ -103,6 +108,7 @@ class NftDriver:
                     path.write_text("0\n")
                     changed = True
             return changed
+
         return self._worker.call(write)
 
 

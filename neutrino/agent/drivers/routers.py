@@ -95,15 +95,18 @@ class Namespace:
             if self._ip is None:
                 self._ip = IPRoute()
             change(self._ip)
+
         self.worker.call(call)
 
     def run(self, command: str, as_json: bool = False, terse: bool = False) -> tuple[int, str, str]:
         """`terse` leaves set and map elements out of a listing."""
+
         def call() -> tuple[int, str, str]:
             self.nft.set_json_output(as_json)
             self.nft.set_terse_output(terse)
             rc, out, err = self.nft.cmd(command)
             return int(rc), str(out), str(err)
+
         return self.worker.call(call)
 
     def apply(self, commands: list[dict[str, Any]]) -> None:
@@ -120,11 +123,14 @@ class Namespace:
 
     def announce(self, ifname: str, addresses: list[str]) -> None:
         """Gratuitous ARP requests for `addresses` from `ifname`."""
+
         def send() -> None:
             for attempt in range(2):
                 if self._arp is None or self._arp[0] != ifname:
                     self._close_arp()
-                    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # sends, receives nothing
+                    sock = socket.socket(
+                        socket.AF_PACKET, socket.SOCK_RAW, 0
+                    )  # sends, receives nothing
                     sock.bind((ifname, 0))
                     self._arp = (ifname, sock)
                 try:
@@ -134,6 +140,7 @@ class Namespace:
                     self._close_arp()  # the interface was made again
                     if attempt:
                         raise
+
         if addresses:
             self.worker.call(send)
 
@@ -147,6 +154,7 @@ class Namespace:
             self._close_arp()
             if self._ip is not None:
                 self._ip.close()
+
         self.worker.call(release)
         self.worker.close()
 
@@ -160,8 +168,13 @@ class RouterDriver:
 
     # --- public ------------------------------------------------------------------
 
-    def ensure_all(self, routers: tuple[Router, ...], upstreams: tuple[Upstream, ...], verify: bool = True,
-                   fresh: frozenset[str] = frozenset()) -> RoutersResult:
+    def ensure_all(
+        self,
+        routers: tuple[Router, ...],
+        upstreams: tuple[Upstream, ...],
+        verify: bool = True,
+        fresh: frozenset[str] = frozenset(),
+    ) -> RoutersResult:
         """`verify`: read every router's kernel state back; `fresh`: namespaces made empty just now."""
         result = RoutersResult()
         for router in routers:
@@ -181,7 +194,9 @@ class RouterDriver:
         for upstream in upstreams:
             try:
                 if self._ensure_upstream(upstream):
-                    result.changes.append(f"set gateway addresses in {upstream.netns} {upstream.bridge}")
+                    result.changes.append(
+                        f"set gateway addresses in {upstream.netns} {upstream.bridge}"
+                    )
             except Exception as error:
                 result.errors.append(f"outside {upstream.netns} {upstream.bridge}: {error}")
         return result
@@ -190,12 +205,21 @@ class RouterDriver:
         space = self._namespace(router.id, router.netns)
         applied = self._applied.get(router.id)
         if fresh:
-            applied = self._applied[router.id] = Applied(space.inode, router.gateway, None, set(), set(), "", {}, {})
-        elif verify or applied is None or applied.inode != space.inode or applied.gateway != router.gateway:
+            applied = self._applied[router.id] = Applied(
+                space.inode, router.gateway, None, set(), set(), "", {}, {}
+            )
+        elif (
+            verify
+            or applied is None
+            or applied.inode != space.inode
+            or applied.gateway != router.gateway
+        ):
             applied = self._observe(router, space)
         if applied.forwarding != router.forwarding:
             if self._set_forwarding(space, router.forwarding):
-                result.changes.append(f"router {router.id}: forwarding {'on' if router.forwarding else 'off'}")
+                result.changes.append(
+                    f"router {router.id}: forwarding {'on' if router.forwarding else 'off'}"
+                )
             applied.forwarding = router.forwarding
         if self._ensure_addresses(router, space, applied):
             result.changes.append(f"router {router.id}: addresses")
@@ -209,7 +233,9 @@ class RouterDriver:
         if gone or added:
             result.changes.append(f"router {router.id}: floating IPs -{len(gone)} +{len(added)}")
 
-    def _update_floatingips(self, router: Router, space: Namespace, applied: Applied) -> tuple[list[str], list[str]]:
+    def _update_floatingips(
+        self, router: Router, space: Namespace, applied: Applied
+    ) -> tuple[list[str], list[str]]:
         """Make the maps hold exactly the router's floating IPs; (addresses unmapped, mapped)."""
         dnat = {f.address: f.fixed_ip for f in router.floatingips}
         snat = {f.fixed_ip: f.address for f in router.floatingips}
@@ -217,9 +243,12 @@ class RouterDriver:
         stale_snat = [f for f, address in applied.snat.items() if snat.get(f) != address]
         new = [f for f in router.floatingips if applied.dnat.get(f.address) != f.fixed_ip]
         new_snat = [f for f in router.floatingips if applied.snat.get(f.fixed_ip) != f.address]
-        commands = (map_elements("delete", FIP_DNAT, stale_dnat) + map_elements("delete", FIP_SNAT, stale_snat)
-                    + map_elements("add", FIP_DNAT, [[f.address, f.fixed_ip] for f in new])
-                    + map_elements("add", FIP_SNAT, [[f.fixed_ip, f.address] for f in new_snat]))
+        commands = (
+            map_elements("delete", FIP_DNAT, stale_dnat)
+            + map_elements("delete", FIP_SNAT, stale_snat)
+            + map_elements("add", FIP_DNAT, [[f.address, f.fixed_ip] for f in new])
+            + map_elements("add", FIP_SNAT, [[f.fixed_ip, f.address] for f in new_snat])
+        )
         if not commands:
             return [], []
         space.apply(commands)
@@ -270,6 +299,7 @@ class RouterDriver:
                 return False
             IP_FORWARD.write_text("1\n" if on else "0\n")
             return True
+
         return space.worker.call(write)
 
     def _ensure_addresses(self, router: Router, space: Namespace, applied: Applied) -> bool:
@@ -290,6 +320,7 @@ class RouterDriver:
             if len(new) <= BATCH:
                 for ifname, cidr in new:
                     _address(sock, "add", sock.link_lookup(ifname=ifname)[0], cidr, errno.EEXIST)
+
         space.netlink(change)
         if len(new) > BATCH:
             _add_in_batch(router.netns, new)
@@ -305,11 +336,16 @@ class RouterDriver:
         def change(sock: IPRoute) -> None:
             for route in applied.routes - wanted:
                 try:
-                    sock.route("del", dst=route.destination, gateway=route.nexthop, proto=RTPROT_STATIC)
+                    sock.route(
+                        "del", dst=route.destination, gateway=route.nexthop, proto=RTPROT_STATIC
+                    )
                 except NetlinkError:
                     pass  # gone with its interface
             for route in wanted - applied.routes:
-                sock.route("replace", dst=route.destination, gateway=route.nexthop, proto=RTPROT_STATIC)
+                sock.route(
+                    "replace", dst=route.destination, gateway=route.nexthop, proto=RTPROT_STATIC
+                )
+
         space.netlink(change)
         applied.routes = wanted
         return True
@@ -325,9 +361,16 @@ class RouterDriver:
         rc, text, _ = _rules(space)
         listing = _digest(text) if rc == 0 else ""
         digest = stored.get("digest", "") if listing and listing == stored.get("listing") else ""
-        applied = Applied(space.inode, router.gateway, space.worker.call(_forwarding), _addresses(router.netns),
-                          _routes(router.netns), digest,
-                          _elements(space, FIP_DNAT), _elements(space, FIP_SNAT))
+        applied = Applied(
+            space.inode,
+            router.gateway,
+            space.worker.call(_forwarding),
+            _addresses(router.netns),
+            _routes(router.netns),
+            digest,
+            _elements(space, FIP_DNAT),
+            _elements(space, FIP_SNAT),
+        )
         self._applied[router.id] = applied
         return applied
 
@@ -336,21 +379,28 @@ class RouterDriver:
         applied = self._applied[router.id]  # observed before, at least
         before = applied.dnat
         table = {"table": {"family": "ip", "name": TABLE}}
-        commands = [{"add": table}, {"delete": table}, *router.nat.commands,
-                    *fip_elements(router.floatingips)]
+        commands = [
+            {"add": table},
+            {"delete": table},
+            *router.nat.commands,
+            *fip_elements(router.floatingips),
+        ]
         space.apply(commands)
         rc, text, err = _rules(space)
         if rc != 0:
             raise NatError(f"NAT table missing after replace: {err.strip()}")
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self._state_file(router.id).write_text(json.dumps({"digest": router.nat.digest,
-                                                           "listing": _digest(text)}))
+        self._state_file(router.id).write_text(
+            json.dumps({"digest": router.nat.digest, "listing": _digest(text)})
+        )
         dnat = {f.address: f.fixed_ip for f in router.floatingips}
         applied.digest, applied.dnat = router.nat.digest, dnat
         applied.snat = {f.fixed_ip: f.address for f in router.floatingips}
         space.forget([(a, fixed) for a, fixed in before.items() if dnat.get(a) != fixed])
         if router.gateway:
-            space.announce(router.gateway, [a for a, fixed in dnat.items() if before.get(a) != fixed])
+            space.announce(
+                router.gateway, [a for a, fixed in dnat.items() if before.get(a) != fixed]
+            )
 
     def _ensure_upstream(self, upstream: Upstream) -> bool:
         if upstream.bridge not in self.links.observe(upstream.netns):
@@ -379,23 +429,34 @@ def _address(sock: Any, verb: str, index: int, cidr: str, fine: int) -> None:
 def _add_in_batch(netns: str, addresses: list[tuple[str, str]]) -> None:
     """Many addresses in one process: 10,000 in well under a second, not one netlink round trip each."""
     script = "".join(f"addr replace {cidr} dev {ifname}\n" for ifname, cidr in addresses)
-    done = subprocess.run(["ip", "-n", netns, "-batch", "-"], input=script, capture_output=True, text=True,
-                          timeout=600, check=False)
+    done = subprocess.run(
+        ["ip", "-n", netns, "-batch", "-"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"ip -batch in {netns}: {done.stderr.strip()[:500]}")
 
 
 def _ip_json(netns: str, *args: str) -> list[dict[str, Any]]:
-    done = subprocess.run(["ip", "-n", netns, "-j", *args], capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(
+        ["ip", "-n", netns, "-j", *args], capture_output=True, text=True, timeout=30, check=False
+    )
     found: list[dict[str, Any]] = json.loads(done.stdout or "[]") if done.returncode == 0 else []
     return found
 
 
 def _addresses(netns: str) -> set[tuple[str, str]]:
     """(interface, CIDR) of every global address in the namespace."""
-    return {(link["ifname"], f"{a['local']}/{a['prefixlen']}") for link in _ip_json(netns, "addr", "show")
-            for a in link.get("addr_info", [])
-            if link["ifname"] != "lo" and not ipaddress.ip_address(a["local"]).is_link_local}
+    return {
+        (link["ifname"], f"{a['local']}/{a['prefixlen']}")
+        for link in _ip_json(netns, "addr", "show")
+        for a in link.get("addr_info", [])
+        if link["ifname"] != "lo" and not ipaddress.ip_address(a["local"]).is_link_local
+    }
 
 
 def _routes(netns: str) -> set[Route]:

@@ -31,13 +31,23 @@ from neutrino.db import Database
 
 
 class Service(Protocol):
-    def list(self, db: Database, ctx: Context, query: ListQuery) -> tuple[list[dict[str, Any]], bool]: ...
+    def list(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> tuple[list[dict[str, Any]], bool]: ...
     def get(self, db: Database, ctx: Context, resource_id: str) -> dict[str, Any]: ...
     def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]: ...
-    def update(self, db: Database, ctx: Context, resource_id: str, values: dict[str, Any],
-               if_match: int | None) -> dict[str, Any]: ...
+    def update(
+        self,
+        db: Database,
+        ctx: Context,
+        resource_id: str,
+        values: dict[str, Any],
+        if_match: int | None,
+    ) -> dict[str, Any]: ...
     def delete(self, db: Database, ctx: Context, resource_id: str) -> None: ...
-    def set_tags(self, db: Database, ctx: Context, resource_id: str, add: list[str], remove: list[str] | None) -> list[str]: ...
+    def set_tags(
+        self, db: Database, ctx: Context, resource_id: str, add: list[str], remove: list[str] | None
+    ) -> list[str]: ...
 
 
 Action = Callable[[Database, Context, str, Any], dict[str, Any]]
@@ -71,7 +81,9 @@ async def read_json(request: Request) -> Any:
     try:
         return load_json(raw)
     except orjson.JSONDecodeError as exc:
-        raise errors.BadRequest(resource="resource", msg=f"Malformed JSON in request body: {exc}") from None
+        raise errors.BadRequest(
+            resource="resource", msg=f"Malformed JSON in request body: {exc}"
+        ) from None
 
 
 IF_MATCH = re.compile(r"^\s*revision_number=(\d+)\s*$")
@@ -83,12 +95,15 @@ def parse_if_match(request: Request) -> int | None:
         return None
     match = IF_MATCH.match(header)
     if not match:
-        raise errors.BadRequest(resource="resource", msg="If-Match header must be of the form revision_number=N")
+        raise errors.BadRequest(
+            resource="resource", msg="If-Match header must be of the form revision_number=N"
+        )
     return int(match.group(1))
 
 
-def page_links(request: Request, items: list[dict[str, Any]], query: ListQuery,
-               key: str = "id") -> list[dict[str, str]]:
+def page_links(
+    request: Request, items: list[dict[str, Any]], query: ListQuery, key: str = "id"
+) -> list[dict[str, str]]:
     """`<collection>_links` as Neutron makes them: a full page always links onwards (following
     the link past the end gives an empty page); only a short page ends the walk. The marker is
     an item's `key`."""
@@ -96,7 +111,9 @@ def page_links(request: Request, items: list[dict[str, Any]], query: ListQuery,
     if not query.limit or (short and not query.paged):
         return []  # not paged, or a list that pagination_max_limit did not cut
     base = str(request.url.replace(query=""))
-    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("marker", "page_reverse")]
+    params = [
+        (k, v) for k, v in request.query_params.multi_items() if k not in ("marker", "page_reverse")
+    ]
 
     def href(marker: list[tuple[str, str]], reverse: list[tuple[str, str]]) -> str:
         return f"{base}?{urlencode([*params, *marker, *reverse])}"
@@ -106,13 +123,24 @@ def page_links(request: Request, items: list[dict[str, Any]], query: ListQuery,
         marker = [("marker", items[-1][key])] if items else []
         links.append({"rel": "next", "href": href(marker, [])})
     if not (short and query.page_reverse):
-        links.append({"rel": "previous", "href": href(
-            [("marker", items[0][key])] if items else [], [("page_reverse", "True")])})
+        links.append(
+            {
+                "rel": "previous",
+                "href": href(
+                    [("marker", items[0][key])] if items else [], [("page_reverse", "True")]
+                ),
+            }
+        )
     return links
 
 
-def collection_routes(collection: Collection, db: Database, authenticate: Authenticate,
-                      max_limit: int, prefix: str = "/v2.0") -> list[BaseRoute]:
+def collection_routes(
+    collection: Collection,
+    db: Database,
+    authenticate: Authenticate,
+    max_limit: int,
+    prefix: str = "/v2.0",
+) -> list[BaseRoute]:
     """`max_limit`: most items one list answer holds (Neutron's `pagination_max_limit`)."""
     c, service = collection, collection.service
 
@@ -141,8 +169,10 @@ def collection_routes(collection: Collection, db: Database, authenticate: Authen
             raise errors.BadRequest(resource=c.member, msg=f"'{c.name}' must be a non-empty list")
         # Items come bare or wrapped in the member key, as Neutron accepts both.
         wrapped = [b if isinstance(b, dict) and c.member in b else {c.member: b} for b in bodies]
-        parsed = [parse_body(b, c.member, c.attributes, create=True, is_admin=ctx.is_admin)
-                  for b in wrapped]
+        parsed = [
+            parse_body(b, c.member, c.attributes, create=True, is_admin=ctx.is_admin)
+            for b in wrapped
+        ]
         return json_response({c.name: await run_in_threadpool(create_all, ctx, parsed)}, 201)
 
     def create_all(ctx: Context, parsed: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -157,8 +187,16 @@ def collection_routes(collection: Collection, db: Database, authenticate: Authen
             item = await run_in_threadpool(service.get, db, ctx, resource_id)
             return json_response({c.member: project_fields(item, fields)})
         if request.method == "PUT":
-            values = parse_body(await read_json(request), c.member, c.attributes, create=False, is_admin=ctx.is_admin)
-            item = await run_in_threadpool(service.update, db, ctx, resource_id, values, parse_if_match(request))
+            values = parse_body(
+                await read_json(request),
+                c.member,
+                c.attributes,
+                create=False,
+                is_admin=ctx.is_admin,
+            )
+            item = await run_in_threadpool(
+                service.update, db, ctx, resource_id, values, parse_if_match(request)
+            )
             return json_response({c.member: item})
         await run_in_threadpool(service.delete, db, ctx, resource_id)
         return Response(status_code=204)
@@ -181,7 +219,7 @@ def collection_routes(collection: Collection, db: Database, authenticate: Authen
         if request.method == "PUT":
             body = await read_json(request)
             if not isinstance(body, dict) or set(body) != {"tags"}:
-                raise errors.BadRequest(resource="tags", msg="Request body must be {\"tags\": [...]}")
+                raise errors.BadRequest(resource="tags", msg='Request body must be {"tags": [...]}')
             new = list_of(tag, unique=True)(body["tags"])
             result = await run_in_threadpool(service.set_tags, db, ctx, resource_id, new, None)
             return json_response({"tags": result})

@@ -92,7 +92,7 @@ def ranged_int(low: int, high: int, allow_none: bool = False) -> Converter:
 
 # A filter on an integer column: a value PostgreSQL's INTEGER cannot hold is a 400, not a
 # database error (SQLite's limit, 64 bits, is wider).
-column_integer = ranged_int(-2**31, 2**31 - 1)
+column_integer = ranged_int(-(2**31), 2**31 - 1)
 
 
 def uuid_str(allow_none: bool = False) -> Converter:
@@ -133,7 +133,10 @@ def cidr(value: Any) -> str:
         net = ipaddress.ip_network(value, strict=False)
     except ValueError:
         raise invalid(f"'{value}' is not a valid IP subnet") from None
-    if str(net) != str(ipaddress.ip_interface(value).network) or ipaddress.ip_interface(value).ip != net.network_address:
+    if (
+        str(net) != str(ipaddress.ip_interface(value).network)
+        or ipaddress.ip_interface(value).ip != net.network_address
+    ):
         raise invalid(f"'{value}' isn't a recognized IP subnet cidr, '{net}' is recommended")
     return str(net)
 
@@ -237,14 +240,19 @@ def standard(name_put: bool = True) -> dict[str, Attr]:
     }
 
 
-def parse_body(body: Any, member: str, attrs: dict[str, Attr], *, create: bool, is_admin: bool) -> dict[str, Any]:
+def parse_body(
+    body: Any, member: str, attrs: dict[str, Attr], *, create: bool, is_admin: bool
+) -> dict[str, Any]:
     """Check a request body `{member: {...}}` against `attrs`; return converted values.
 
     On create, defaults fill what is absent (REQUIRED ones must be present);
     on update only what was sent is returned.
     """
     if not isinstance(body, dict) or not isinstance(body.get(member), dict) or len(body) != 1:
-        raise errors.BadRequest(resource=member, msg=f"Resource body required: expected a JSON object with the single key '{member}'")
+        raise errors.BadRequest(
+            resource=member,
+            msg=f"Resource body required: expected a JSON object with the single key '{member}'",
+        )
     data = body[member]
     out: dict[str, Any] = {}
     for key, value in data.items():
@@ -254,21 +262,31 @@ def parse_body(body: Any, member: str, attrs: dict[str, Attr], *, create: bool, 
         allowed = attr.post if create else attr.put
         if not allowed:
             verb = "created" if create else "updated"
-            raise errors.BadRequest(resource=member, msg=f"Attribute '{key}' not allowed in {'POST' if create else 'PUT'}; it cannot be {verb}")
+            raise errors.BadRequest(
+                resource=member,
+                msg=f"Attribute '{key}' not allowed in {'POST' if create else 'PUT'}; it cannot be {verb}",
+            )
         if attr.admin_only and not is_admin:
-            raise errors.PolicyNotAuthorized(action=f"{'create' if create else 'update'}_{member}:{key}")
+            raise errors.PolicyNotAuthorized(
+                action=f"{'create' if create else 'update'}_{member}:{key}"
+            )
         out[key] = attr.convert(value)
     if "tenant_id" in out or "project_id" in out:
         tenant, project = out.pop("tenant_id", None), out.get("project_id")
         if tenant and project and tenant != project:
-            raise errors.BadRequest(resource=member, msg="'project_id' and 'tenant_id' do not match")
+            raise errors.BadRequest(
+                resource=member, msg="'project_id' and 'tenant_id' do not match"
+            )
         out["project_id"] = project or tenant
     if create:
         for key, attr in attrs.items():
             if key in out or not attr.post or key == "tenant_id" or key == "project_id":
                 continue
             if attr.default is REQUIRED:
-                raise errors.BadRequest(resource=member, msg=f"Failed to parse request. Required attribute '{key}' not specified")
+                raise errors.BadRequest(
+                    resource=member,
+                    msg=f"Failed to parse request. Required attribute '{key}' not specified",
+                )
             if attr.default is not None:
                 out[key] = attr.default() if callable(attr.default) else attr.default
     return out

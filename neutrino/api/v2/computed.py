@@ -51,8 +51,9 @@ def page(items: list[Item], query: ListQuery, key: str) -> list[Item]:
     return items[::-1] if query.page_reverse else items
 
 
-def computed_routes(c: Computed, db: Database, authenticate: Authenticate,
-                    max_limit: int) -> list[BaseRoute]:
+def computed_routes(
+    c: Computed, db: Database, authenticate: Authenticate, max_limit: int
+) -> list[BaseRoute]:
     async def index(request: Request) -> Response:
         ctx = await authenticate(request)
         query = parse_list_query(request.query_params, c, max_limit)

@@ -11,43 +11,123 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     # alias: (name, description)
     "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
     "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
-    "ext-gw-mode": ("Router gateway SNAT mode", "Choose whether a router source-NATs traffic through its external gateway (enable_snat)"),
-    "empty-string-filtering": ("Empty String Filtering Extension", "Allow filtering by attributes with empty string value"),
-    "external-net": ("Neutron external network", "Adds external network attribute to network resource."),
-    "extra_dhcp_opt": ("Neutron Extra DHCP options", "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)"),
-    "extraroute": ("Router static routes", "Static routes on routers; each nexthop on a subnet the router is connected to"),
-    "extraroute-atomic": ("Atomic router static route changes", "add_extraroutes and remove_extraroutes change some routes without replacing all"),
-    "filter-validation": ("Filter parameters validation", "Unknown filter parameters are rejected with 400"),
-    "fip-port-details": ("Floating IP port details", "Floating IPs show the name, MAC, status and owner of their associated port"),
+    "ext-gw-mode": (
+        "Router gateway SNAT mode",
+        "Choose whether a router source-NATs traffic through its external gateway (enable_snat)",
+    ),
+    "empty-string-filtering": (
+        "Empty String Filtering Extension",
+        "Allow filtering by attributes with empty string value",
+    ),
+    "external-net": (
+        "Neutron external network",
+        "Adds external network attribute to network resource.",
+    ),
+    "extra_dhcp_opt": (
+        "Neutron Extra DHCP options",
+        "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)",
+    ),
+    "extraroute": (
+        "Router static routes",
+        "Static routes on routers; each nexthop on a subnet the router is connected to",
+    ),
+    "extraroute-atomic": (
+        "Atomic router static route changes",
+        "add_extraroutes and remove_extraroutes change some routes without replacing all",
+    ),
+    "filter-validation": (
+        "Filter parameters validation",
+        "Unknown filter parameters are rejected with 400",
+    ),
+    "fip-port-details": (
+        "Floating IP port details",
+        "Floating IPs show the name, MAC, status and owner of their associated port",
+    ),
     "floatingip-pools": ("Floating IP Pools Extension", "Provides a floating IP pools API."),
-    "ip-substring-filtering": ("IP address substring filtering", "Provides IP address substring filtering when listing ports"),
+    "ip-substring-filtering": (
+        "IP address substring filtering",
+        "Provides IP address substring filtering when listing ports",
+    ),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
-    "net-mtu-writable": ("Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),
-    "network-ip-availability": ("Network IP Availability", "Provides IP availability data for each network and subnet."),
-    "network-ip-availability-details": ("Network IP Availability Details Extension", "Add ip_availability_details attribute to network-ip-availabilities resource."),
+    "net-mtu-writable": (
+        "Network MTU (writable)",
+        "Provides a writable MTU attribute for a network resource.",
+    ),
+    "network-ip-availability": (
+        "Network IP Availability",
+        "Provides IP availability data for each network and subnet.",
+    ),
+    "network-ip-availability-details": (
+        "Network IP Availability Details Extension",
+        "Add ip_availability_details attribute to network-ip-availabilities resource.",
+    ),
     "pagination": ("Pagination support", "Extension that indicates that pagination is enabled."),
     "port-security": ("Port Security", "Provides port security"),
-    "project-id": ("project_id field enabled", "Extension that indicates that project_id field is enabled."),
+    "project-id": (
+        "project_id field enabled",
+        "Extension that indicates that project_id field is enabled.",
+    ),
     "provider": ("Provider Network", "Expose mapping of virtual networks to physical networks"),
-    "quota-check-limit": ("Quota limit check", "With check_limit, a quota update below current usage is refused"),
-    "quota_details": ("Quota usage", "Per-project limits with current usage at /quotas/{project_id}/details"),
-    "quotas": ("Quotas", "Per-project limits on networks, subnets, ports, routers, floating IPs and security groups"),
-    "revision-if-match": ("If-Match constraints based on revision_number", "Extension indicating that If-Match based on revision_number is supported."),
-    "router": ("Routers", "Routers between networks, gateways to external networks, and floating IPs"),
-    "security-group": ("Security groups", "Stateful filtering of ports by security groups and their rules"),
-    "security-groups-normalized-cidr": ("Normalized remote prefixes", "Security group rules show their remote prefix as a network address (normalized_cidr)"),
-    "subnet-external-network": ("Subnet belongs to an external network",
-                                "Subnets of external networks are visible to every project"),
+    "quota-check-limit": (
+        "Quota limit check",
+        "With check_limit, a quota update below current usage is refused",
+    ),
+    "quota_details": (
+        "Quota usage",
+        "Per-project limits with current usage at /quotas/{project_id}/details",
+    ),
+    "quotas": (
+        "Quotas",
+        "Per-project limits on networks, subnets, ports, routers, floating IPs and security groups",
+    ),
+    "revision-if-match": (
+        "If-Match constraints based on revision_number",
+        "Extension indicating that If-Match based on revision_number is supported.",
+    ),
+    "router": (
+        "Routers",
+        "Routers between networks, gateways to external networks, and floating IPs",
+    ),
+    "security-group": (
+        "Security groups",
+        "Stateful filtering of ports by security groups and their rules",
+    ),
+    "security-groups-normalized-cidr": (
+        "Normalized remote prefixes",
+        "Security group rules show their remote prefix as a network address (normalized_cidr)",
+    ),
+    "subnet-external-network": (
+        "Subnet belongs to an external network",
+        "Subnets of external networks are visible to every project",
+    ),
     "sorting": ("Sorting support", "Extension that indicates that sorting is enabled."),
-    "standard-attr-description": ("standard-attr-description", "Extension to add descriptions to standard attributes"),
-    "standard-attr-revisions": ("Resource revision numbers", "This extension will display the revision number of neutron resources."),
-    "standard-attr-tag": ("Tag support for resources with standard attribute: subnet, trunk, network_segment_range, router, network, policy, subnetpool, port, security_group, floatingip", "Enables to set tag on resources with standard attribute."),
-    "standard-attr-timestamp": ("Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes."),
+    "standard-attr-description": (
+        "standard-attr-description",
+        "Extension to add descriptions to standard attributes",
+    ),
+    "standard-attr-revisions": (
+        "Resource revision numbers",
+        "This extension will display the revision number of neutron resources.",
+    ),
+    "standard-attr-tag": (
+        "Tag support for resources with standard attribute: subnet, trunk, network_segment_range, router, network, policy, subnetpool, port, security_group, floatingip",
+        "Enables to set tag on resources with standard attribute.",
+    ),
+    "standard-attr-timestamp": (
+        "Resource timestamps",
+        "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.",
+    ),
 }
 
 
 def extension_list() -> list[dict[str, object]]:
     return [
-        {"alias": alias, "name": name, "description": description, "updated": "2026-01-01T00:00:00-00:00", "links": []}
+        {
+            "alias": alias,
+            "name": name,
+            "description": description,
+            "updated": "2026-01-01T00:00:00-00:00",
+            "links": [],
+        }
         for alias, (name, description) in sorted(EXTENSIONS.items())
     ]

@@ -34,12 +34,17 @@ NETWORK = {
     "port_security_enabled": Attr(boolean, put=True),
     "provider:network_type": Attr(one_of("flat", "vlan", "vxlan"), put=True, admin_only=True),
     "provider:physical_network": Attr(string(64, allow_none=True), put=True, admin_only=True),
-    "provider:segmentation_id": Attr(ranged_int(1, 2**24 - 1, allow_none=True), put=True, admin_only=True,
-                                     filter_convert=column_integer),
+    "provider:segmentation_id": Attr(
+        ranged_int(1, 2**24 - 1, allow_none=True),
+        put=True,
+        admin_only=True,
+        filter_convert=column_integer,
+    ),
 }
 
 HOST_ROUTE = dict_of({"destination": (cidr, True), "nexthop": (ip_address(), True)})
 POOL = dict_of({"start": (ip_address(), True), "end": (ip_address(), True)})
+
 
 def ip_version(value: object) -> int:
     """4 or 6; a string such as "4" is converted, as Neutron's convert_to_int does."""
@@ -53,12 +58,15 @@ SUBNET = {
     "cidr": Attr(cidr, default=REQUIRED, sort=True),
     "gateway_ip": Attr(ip_address(allow_none=True), put=True, sort=True),
     "allocation_pools": Attr(list_of(POOL), put=True, filter=False),
-    "dns_nameservers": Attr(none_as_empty(list_of(ip_address(), unique=True)), put=True,
-                            filter=False),
+    "dns_nameservers": Attr(
+        none_as_empty(list_of(ip_address(), unique=True)), put=True, filter=False
+    ),
     "host_routes": Attr(none_as_empty(list_of(HOST_ROUTE)), put=True, filter=False),
     "enable_dhcp": Attr(boolean, put=True, sort=True),
     "ipv6_ra_mode": Attr(one_of("slaac", "dhcpv6-stateful", "dhcpv6-stateless", allow_none=True)),
-    "ipv6_address_mode": Attr(one_of("slaac", "dhcpv6-stateful", "dhcpv6-stateless", allow_none=True)),
+    "ipv6_address_mode": Attr(
+        one_of("slaac", "dhcpv6-stateful", "dhcpv6-stateless", allow_none=True)
+    ),
     "subnetpool_id": Attr(one_of(None), filter=False),
     "shared": Attr(boolean, post=False),  # a filter only: subnets of shared networks
     "router:external": Attr(boolean, post=False),  # the network's, shown and filtered

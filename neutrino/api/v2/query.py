@@ -66,7 +66,9 @@ def parse_list_query(params: QueryParams, collection: Any, max_limit: int) -> Li
             raise errors.HTTPBadRequest(f"{key} is invalid attribute for sort_keys")
         direction = dirs[i].lower() if dirs else "asc"
         if direction not in ("asc", "desc"):
-            raise errors.HTTPBadRequest(f"{dirs[i]} is invalid value for sort_dirs, valid values are 'asc' and 'desc'")
+            raise errors.HTTPBadRequest(
+                f"{dirs[i]} is invalid value for sort_dirs, valid values are 'asc' and 'desc'"
+            )
         query.sorts.append((key, direction == "asc"))
 
     limit = 0
@@ -75,7 +77,9 @@ def parse_list_query(params: QueryParams, collection: Any, max_limit: int) -> Li
         try:
             limit = int(text)
         except ValueError:
-            raise errors.HTTPBadRequest(f"Limit must be an integer 0 or greater and not '{text}'") from None
+            raise errors.HTTPBadRequest(
+                f"Limit must be an integer 0 or greater and not '{text}'"
+            ) from None
         if limit < 0:
             raise errors.HTTPBadRequest(f"Limit must be an integer 0 or greater and not '{text}'")
     query.limit = min(limit or max_limit, max_limit)

@@ -27,13 +27,17 @@ IGNORED = {"project_id", "tenant_id"}  # openstacksdk may echo the project back 
 def parse_quota_body(body: Any) -> tuple[dict[str, int], bool]:
     """The new limits, and `check_limit` (refuse a limit below current usage; the CLI sends it)."""
     if not isinstance(body, dict) or set(body) != {"quota"} or not isinstance(body["quota"], dict):
-        raise errors.BadRequest(resource="quota", msg="Request body must be {\"quota\": {resource: limit}}")
+        raise errors.BadRequest(
+            resource="quota", msg='Request body must be {"quota": {resource: limit}}'
+        )
     values = {k: v for k, v in body["quota"].items() if k not in IGNORED}
     check_limit = boolean(values.pop("check_limit", False))
     boolean(values.pop("force", False))  # an unchecked update: what happens without check_limit
     unknown = sorted(set(values) - set(DEFAULTS))
     if unknown:
-        raise errors.BadRequest(resource="quota", msg=f"Unrecognized attribute(s) '{', '.join(unknown)}'")
+        raise errors.BadRequest(
+            resource="quota", msg=f"Unrecognized attribute(s) '{', '.join(unknown)}'"
+        )
     return {resource: LIMIT(limit) for resource, limit in values.items()}, check_limit
 
 
@@ -56,10 +60,14 @@ def quota_routes(db: Database, authenticate: Authenticate) -> list[BaseRoute]:
         ctx = await authenticate(request)
         project_id = request.path_params["project_id"]
         if request.method == "GET":
-            return json_response({"quota": await run_in_threadpool(quotas.get, db, ctx, project_id)})
+            return json_response(
+                {"quota": await run_in_threadpool(quotas.get, db, ctx, project_id)}
+            )
         if request.method == "PUT":
             values, check_limit = parse_quota_body(await read_json(request))
-            limits = await run_in_threadpool(quotas.update, db, ctx, project_id, values, check_limit)
+            limits = await run_in_threadpool(
+                quotas.update, db, ctx, project_id, values, check_limit
+            )
             return json_response({"quota": limits})
         await run_in_threadpool(quotas.reset, db, ctx, project_id)
         return Response(status_code=204)
@@ -71,7 +79,9 @@ def quota_routes(db: Database, authenticate: Authenticate) -> list[BaseRoute]:
     async def details(request: Request) -> Response:
         ctx = await authenticate(request)
         project_id = request.path_params["project_id"]
-        return json_response({"quota": await run_in_threadpool(quotas.details, db, ctx, project_id)})
+        return json_response(
+            {"quota": await run_in_threadpool(quotas.details, db, ctx, project_id)}
+        )
 
     return [
         Route("/v2.0/quotas", index, methods=["GET"]),

@@ -22,11 +22,13 @@ from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.services.routers import Routers
 
-GATEWAY_INFO = dict_of({
-    "network_id": (uuid_str(), False),
-    "enable_snat": (boolean, False),
-    "external_fixed_ips": (list_of(FIXED_IP), False),
-})
+GATEWAY_INFO = dict_of(
+    {
+        "network_id": (uuid_str(), False),
+        "enable_snat": (boolean, False),
+        "external_fixed_ips": (list_of(FIXED_IP), False),
+    }
+)
 
 
 def gateway_info(value: Any) -> dict[str, Any] | None:
@@ -39,8 +41,9 @@ ROUTER = {
     "admin_state_up": Attr(boolean, default=True, put=True, sort=True),
     "status": Attr(post=False, sort=True),
     "external_gateway_info": Attr(gateway_info, put=True, filter=False),
-    "routes": Attr(none_as_empty(list_of(HOST_ROUTE, unique=True)), post=False, put=True,
-                   filter=False),
+    "routes": Attr(
+        none_as_empty(list_of(HOST_ROUTE, unique=True)), post=False, put=True, filter=False
+    ),
 }
 
 FLOATINGIP = {
@@ -59,11 +62,15 @@ FLOATINGIP = {
 def interface_request(body: Any, *, both_allowed: bool) -> tuple[str | None, str | None]:
     """(subnet_id, port_id) of an add/remove_router_interface body."""
     if not isinstance(body, dict) or set(body) - {"subnet_id", "port_id"}:
-        raise errors.BadRequest(resource="router", msg="The body must be an object with subnet_id or port_id")
+        raise errors.BadRequest(
+            resource="router", msg="The body must be an object with subnet_id or port_id"
+        )
     subnet_id = uuid_str(allow_none=True)(body.get("subnet_id"))
     port_id = uuid_str(allow_none=True)(body.get("port_id"))
     if subnet_id is None and port_id is None:
-        raise errors.BadRequest(resource="router", msg="Either subnet_id or port_id must be specified")
+        raise errors.BadRequest(
+            resource="router", msg="Either subnet_id or port_id must be specified"
+        )
     if subnet_id is not None and port_id is not None and not both_allowed:
         raise errors.BadRequest(resource="router", msg="Cannot specify both subnet-id and port-id")
     return subnet_id, port_id
@@ -71,25 +78,41 @@ def interface_request(body: Any, *, both_allowed: bool) -> tuple[str | None, str
 
 def routes_request(body: Any) -> list[dict[str, str]]:
     """The routes of an add/remove_extraroutes body: `{"router": {"routes": [...]}}`."""
-    if not isinstance(body, dict) or set(body) != {"router"} or not isinstance(body["router"], dict) \
-            or set(body["router"]) != {"routes"}:
-        raise errors.BadRequest(resource="router", msg="The body must be {\"router\": {\"routes\": [...]}}")
+    if (
+        not isinstance(body, dict)
+        or set(body) != {"router"}
+        or not isinstance(body["router"], dict)
+        or set(body["router"]) != {"routes"}
+    ):
+        raise errors.BadRequest(
+            resource="router", msg='The body must be {"router": {"routes": [...]}}'
+        )
     routes: list[dict[str, str]] = ROUTER["routes"].convert(body["router"]["routes"])
     return routes
 
 
 def router_actions(service: Routers) -> dict[str, Action]:
     def add_interface(db: Database, ctx: Context, router_id: str, body: Any) -> dict[str, Any]:
-        return service.add_interface(db, ctx, router_id, *interface_request(body, both_allowed=False))
+        return service.add_interface(
+            db, ctx, router_id, *interface_request(body, both_allowed=False)
+        )
 
     def remove_interface(db: Database, ctx: Context, router_id: str, body: Any) -> dict[str, Any]:
-        return service.remove_interface(db, ctx, router_id, *interface_request(body, both_allowed=True))
+        return service.remove_interface(
+            db, ctx, router_id, *interface_request(body, both_allowed=True)
+        )
 
     def add_routes(db: Database, ctx: Context, router_id: str, body: Any) -> dict[str, Any]:
         return {"router": service.change_routes(db, ctx, router_id, routes_request(body), add=True)}
 
     def remove_routes(db: Database, ctx: Context, router_id: str, body: Any) -> dict[str, Any]:
-        return {"router": service.change_routes(db, ctx, router_id, routes_request(body), add=False)}
+        return {
+            "router": service.change_routes(db, ctx, router_id, routes_request(body), add=False)
+        }
 
-    return {"add_router_interface": add_interface, "remove_router_interface": remove_interface,
-            "add_extraroutes": add_routes, "remove_extraroutes": remove_routes}
+    return {
+        "add_router_interface": add_interface,
+        "remove_router_interface": remove_interface,
+        "add_extraroutes": add_routes,
+        "remove_extraroutes": remove_routes,
+    }

@@ -23,7 +23,9 @@ ETHERTYPES = ("IPv4", "IPv6")
 
 def ethertype(value: Any) -> str:
     """Case-insensitive, stored as Neutron spells it."""
-    found = next((e for e in ETHERTYPES if isinstance(value, str) and value.lower() == e.lower()), None)
+    found = next(
+        (e for e in ETHERTYPES if isinstance(value, str) and value.lower() == e.lower()), None
+    )
     if found is None:
         raise errors.SecurityGroupRuleInvalidEtherType(ethertype=value, values=list(ETHERTYPES))
     return found

@@ -4,10 +4,11 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-05
 """
+
 from alembic import op
 
-revision = '0007'
-down_revision = '0006'
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -17,5 +18,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("UPDATE ports SET device_owner = 'compute:lab' WHERE device_owner = 'compute:nova' "
-               "AND device_id IN (SELECT id FROM lab_instances)")
+    op.execute(
+        "UPDATE ports SET device_owner = 'compute:lab' WHERE device_owner = 'compute:nova' "
+        "AND device_id IN (SELECT id FROM lab_instances)"
+    )
