@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Table, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, Connection, Row, Table, and_, false, func, or_, select
 
 from neutrino import errors
 from neutrino.api.v2.query import ListQuery
@@ -48,18 +48,23 @@ def standard_columns(table: Table) -> dict[str, ColumnElement[Any]]:
 def tag_clause(table: Table, tags: dict[str, list[str]]) -> list[ColumnElement[bool]]:
     t = schema.tags
 
-    def has(tag: str) -> ColumnElement[bool]:
-        return exists().where(t.c.resource_id == table.c.id, t.c.tag == tag)
+    def tagged(names: list[str], every: bool) -> ColumnElement[bool]:
+        """Rows carrying every one (or any) of `names`: one subquery, however many names."""
+        wanted = set(names)
+        found = select(t.c.resource_id).where(t.c.tag.in_(wanted))
+        if every:  # (resource_id, tag) is the key: a row has each tag at most once
+            found = found.group_by(t.c.resource_id).having(func.count() == len(wanted))
+        return table.c.id.in_(found)
 
     clauses: list[ColumnElement[bool]] = []
     if tags.get("tags"):
-        clauses.append(and_(*[has(tag) for tag in tags["tags"]]))
+        clauses.append(tagged(tags["tags"], every=True))
     if tags.get("tags-any"):
-        clauses.append(or_(*[has(tag) for tag in tags["tags-any"]]))
+        clauses.append(tagged(tags["tags-any"], every=False))
     if tags.get("not-tags"):
-        clauses.append(~and_(*[has(tag) for tag in tags["not-tags"]]))
+        clauses.append(~tagged(tags["not-tags"], every=True))
     if tags.get("not-tags-any"):
-        clauses.append(~or_(*[has(tag) for tag in tags["not-tags-any"]]))
+        clauses.append(~tagged(tags["not-tags-any"], every=False))
     return clauses
 
 
