@@ -70,7 +70,8 @@ def rss_mib(pid: int) -> float:
 
 
 class Server:
-    """A fresh `neutrino serve` (without an agent unless `extra` says otherwise), logged in as admin."""
+    """A fresh `neutrino serve` (without an agent unless `extra` says otherwise), logged in as
+    admin."""
 
     def __init__(
         self, state_dir: Path, database_url: str | None, extra: tuple[str, ...] = ("--no-agent",)

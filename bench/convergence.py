@@ -64,7 +64,8 @@ def measure(api: Api, runs: int) -> dict[str, Any]:
             while (NETNS_DIR / netns).exists():
                 time.sleep(0.005)
 
-    # The last instance stays as the target; the peer moves to a group the default one does not trust.
+    # The last instance stays as the target; the peer moves to a group the default one
+    # does not trust.
     port_id = peer["port_ids"][0]
     api.http.put(
         f"/networking/v2.0/ports/{port_id}", json={"port": {"security_groups": [probe_group["id"]]}}

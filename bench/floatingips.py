@@ -45,9 +45,11 @@ from neutrino.plan import HostConfig, compile_host, names
 
 # Answers each connection with its name, then echoes.
 SERVER = (
-    "import socket,sys,threading\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+    "import socket,sys,threading\n"
+    "s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
     "s.bind(('0.0.0.0',7));s.listen(512)\n"
-    "def serve(c):\n try:\n  c.sendall(sys.argv[1].encode()+b'\\n')\n  while (d:=c.recv(64)): c.sendall(d)\n"
+    "def serve(c):\n try:\n  c.sendall(sys.argv[1].encode()+b'\\n')\n"
+    "  while (d:=c.recv(64)): c.sendall(d)\n"
     " except OSError:\n  pass\n"
     "while True:\n c,_=s.accept();threading.Thread(target=serve,args=(c,),daemon=True).start()\n"
 )
@@ -91,7 +93,10 @@ class Outside:
 def echo_until_lost(
     sock: socket.socket, after: Callable[[], None], seconds: float = 1.0
 ) -> tuple[float, float]:
-    """Echo a byte every ms on `sock`, call `after` in between; (when it returned, the last echo)."""
+    """Echo a byte every ms on `sock`, call `after` in between.
+
+    Returns (when it returned, the last echo).
+    """
     sock.settimeout(1.0)
     last = time.monotonic()
     for _ in range(20):  # warm: the path works

@@ -48,9 +48,11 @@ from bench.api import Api, dataplane_server, latencies
 S6_PORT, MICRO_PORT = 80, 8000
 CONNECTIONS = 16
 # A keep-alive HTTP/1.1 server answering its name (argv[1]) on argv[2].
-SERVER = """import asyncio, sys
+SERVER = (
+    """import asyncio, sys
 body = sys.argv[1].encode() + b"\\n"
-answer = b"HTTP/1.1 200 OK\\r\\nConnection: keep-alive\\r\\nContent-Type: text/plain\\r\\nContent-Length: %d\\r\\n\\r\\n%s" % (len(body), body)
+answer = b"HTTP/1.1 200 OK\\r\\nConnection: keep-alive\\r\\n"""
+    """Content-Type: text/plain\\r\\nContent-Length: %d\\r\\n\\r\\n%s" % (len(body), body)
 async def serve(reader, writer):
     try:
         while True:
@@ -66,9 +68,12 @@ async def main():
         await server.serve_forever()
 asyncio.run(main())
 """
+)
 # argv: address port seconds processes; prints requests per second over keep-alive connections.
-CLIENT = """import multiprocessing, socket, sys, time
-address, port, seconds, processes = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+CLIENT = (
+    """import multiprocessing, socket, sys, time
+address, port, seconds, processes = """
+    """sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 request = b"GET / HTTP/1.1\\r\\nHost: bench\\r\\n\\r\\n"
 def run(done):
     s = socket.create_connection((address, port))
@@ -92,6 +97,7 @@ total = sum(done.get() for _ in workers)
 for w in workers: w.join()
 print(total / seconds)
 """
+)
 
 
 def lbaas(
@@ -330,7 +336,8 @@ def measure(
 
 
 def requests_per_second(client: str, address: str, port: int, seconds: float) -> float:
-    """ApacheBench when installed (its own CPU cost is small next to the path measured), else Python."""
+    """ApacheBench when installed (its own CPU cost is small next to the path measured), else
+    Python."""
     if shutil.which("ab"):
         out = in_netns(
             client,

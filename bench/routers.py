@@ -3,8 +3,9 @@
 Prints JSON.
 (a) provisioning: the agent's apply driven by a change (compile excluded,
     reported apart; no read-back of the routers already there, which the
-    periodic full sync does) that adds one router (namespace, forwarding, an interface, a gateway, routes,
-    the NAT table) to a host whose networks exist already, p50/p95 over
+    periodic full sync does) that adds one router (namespace, forwarding, an
+    interface, a gateway, routes, the NAT table) to a host whose networks exist
+    already, p50/p95 over
     --runs; then 50 routers added in one apply.
 (b) throughput: iperf3 from the outside to an instance through its floating
     IP (outside -> external bridge -> qg- DNAT -> qr- -> bridge -> tap, with
@@ -38,7 +39,8 @@ from neutrino.plan import HostConfig, compile_host, names
 def host_with_networks(
     host: HostConfig, count: int
 ) -> tuple[dict[str, Any], list[tuple[dict[str, Any], ...]]]:
-    """An external network and `count` VXLAN networks, realized (a bound port each) but routerless."""
+    """An external network and `count` VXLAN networks, realized (a bound port each) but
+    routerless."""
     ext = models.network("flat", **{"router:external": True})
     ext_sub = models.subnet(ext, "10.30.0.0/16")
     model = models.snapshot(networks=[ext], subnets=[ext_sub])

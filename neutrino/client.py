@@ -67,7 +67,8 @@ class Cloud:
         raise ClientError(
             0,
             f"cloud {name!r} not found in clouds.yaml (looked in: "
-            f"{', '.join(str(p) for p in ([config_file] if config_file else config_candidates()))}); "
+            f"{', '.join(str(p) for p in ([config_file] if config_file else config_candidates()))}"
+            "); "
             "start `neutrino serve` or set OS_CLIENT_CONFIG_FILE and OS_CLOUD",
         )
 
@@ -139,7 +140,8 @@ class Session:
         return response
 
     def call(self, method: str, url: str, **kwargs: Any) -> Any:
-        """`request`, raising ClientError with the server's message on 4xx/5xx; the JSON body or None."""
+        """`request`, raising ClientError with the server's message on 4xx/5xx; the JSON body or
+        None."""
         response = self.request(method, url, **kwargs)
         if response.status_code >= 400:
             raise ClientError(response.status_code, error_message(response))

@@ -99,7 +99,10 @@ class InvalidIpForNetwork(BadRequest):
 
 
 class InvalidSharedSetting(Conflict):
-    message = "Unable to reconfigure sharing settings for network {network}. Multiple tenants are using it."
+    message = (
+        "Unable to reconfigure sharing settings for network {network}. "
+        "Multiple tenants are using it."
+    )
 
 
 class AddressPairAndPortSecurityRequired(Conflict):
@@ -114,7 +117,10 @@ class PortSecurityPortHasSecurityGroup(InUse):
 
 
 class PortSecurityAndIPRequiredForSecurityGroups(InvalidInput):
-    message = "Port security must be enabled and port must have an IP address in order to use security groups."
+    message = (
+        "Port security must be enabled and port must have an IP address in order to use "
+        "security groups."
+    )
 
 
 # 403
@@ -176,7 +182,10 @@ class ResourceNotFound(NotFound):
 
 # 409
 class NetworkInUse(InUse):
-    message = "Unable to complete operation on network {net_id}. There are one or more ports still in use on the network."
+    message = (
+        "Unable to complete operation on network {net_id}. "
+        "There are one or more ports still in use on the network."
+    )
 
 
 class SubnetInUse(InUse):
@@ -184,7 +193,10 @@ class SubnetInUse(InUse):
 
 
 class PortInUse(InUse):
-    message = "Unable to complete operation on port {port_id} for network {net_id}. Port already has an attached device {device_id}."
+    message = (
+        "Unable to complete operation on port {port_id} for network {net_id}. "
+        "Port already has an attached device {device_id}."
+    )
 
 
 class MacAddressInUse(InUse):
@@ -208,7 +220,10 @@ class FlatNetworkInUse(InUse):
 
 
 class VlanIdInUse(InUse):
-    message = "Unable to create the network. The VLAN {vlan_id} on physical network {physical_network} is in use."
+    message = (
+        "Unable to create the network. "
+        "The VLAN {vlan_id} on physical network {physical_network} is in use."
+    )
 
 
 class TunnelIdInUse(InUse):
@@ -240,13 +255,17 @@ class RouterInterfaceNotFound(NotFound):
 
 
 class RouterExternalGatewayInUseByFloatingIp(InUse):
-    message = "Gateway cannot be updated for router {router_id}, since a gateway to external network {net_id} is required by one or more floating IPs."
+    message = (
+        "Gateway cannot be updated for router {router_id}, since a gateway to external network "
+        "{net_id} is required by one or more floating IPs."
+    )
 
 
 class FloatingIPPortAlreadyAssociated(InUse):
     message = (
         "Cannot associate floating IP {floating_ip_address} ({fip_id}) with port {port_id} using "
-        "fixed IP {fixed_ip}, as that fixed IP already has a floating IP on external network {net_id}."
+        "fixed IP {fixed_ip}, as that fixed IP already has a floating IP on external network "
+        "{net_id}."
     )
 
 
@@ -292,15 +311,24 @@ class InvalidRoutes(InvalidInput):
 
 
 class RoutesExhausted(BadRequest):
-    message = "Unable to complete operation for {router_id}. The number of routes exceeds the maximum {quota}."
+    message = (
+        "Unable to complete operation for {router_id}. "
+        "The number of routes exceeds the maximum {quota}."
+    )
 
 
 class RouterInterfaceInUseByRoute(InUse):
-    message = "Router interface for subnet {subnet_id} on router {router_id} cannot be deleted, as it is required by one or more routes."
+    message = (
+        "Router interface for subnet {subnet_id} on router {router_id} cannot be deleted, "
+        "as it is required by one or more routes."
+    )
 
 
 class RouterInterfaceInUseByFloatingIP(InUse):
-    message = "Router interface for subnet {subnet_id} on router {router_id} cannot be deleted, as it is required by one or more floating IPs."
+    message = (
+        "Router interface for subnet {subnet_id} on router {router_id} cannot be deleted, "
+        "as it is required by one or more floating IPs."
+    )
 
 
 class SubnetMismatchForPort(BadRequest):
@@ -323,7 +351,10 @@ class SecurityGroupRuleInvalidProtocol(InvalidInput):
 
 
 class SecurityGroupRuleInvalidEtherType(InvalidInput):
-    message = "Security group rule for ethertype '{ethertype}' not supported. Allowed values are {values}."
+    message = (
+        "Security group rule for ethertype '{ethertype}' not supported. "
+        "Allowed values are {values}."
+    )
 
 
 class SecurityGroupRemoteGroupAndRemoteIpPrefix(InvalidInput):
@@ -353,7 +384,10 @@ class SecurityGroupMissingIcmpType(BadRequest):
 
 
 class SecurityGroupInvalidProtocolForPortRange(InvalidInput):
-    message = "Invalid protocol {protocol} for port range, only supported for TCP, UDP, UDPLITE, SCTP and DCCP."
+    message = (
+        "Invalid protocol {protocol} for port range, "
+        "only supported for TCP, UDP, UDPLITE, SCTP and DCCP."
+    )
 
 
 class SecurityGroupEthertypeConflictWithProtocol(BadRequest):
@@ -365,4 +399,7 @@ class SecurityGroupRuleParameterConflict(InvalidInput):
 
 
 class NeutronDbObjectDuplicateEntry(Conflict):
-    message = "Failed to create a duplicate {object_type}: for attribute(s) {attributes} with value(s) {values}"
+    message = (
+        "Failed to create a duplicate {object_type}: "
+        "for attribute(s) {attributes} with value(s) {values}"
+    )

@@ -259,7 +259,8 @@ def free_port() -> int:
 
 
 def eventually(check: Callable[[], Any], seconds: float = 10.0, interval: float = 0.05) -> bool:
-    """Whether `check()` turns true within `seconds` (what the kernel or a server does in its time)."""
+    """Whether `check()` turns true within `seconds` (what the kernel or a server does in
+    its time)."""
     deadline = time.monotonic() + seconds
     while True:
         if check():
@@ -447,7 +448,8 @@ def dataplane_server(
         if (session := getattr(server, "_session", None)) is not None:
             session.close()
         stop_server(server)
-        # In a thread of its own: pyroute2 runs an asyncio loop, and the caller's thread may hold one.
+        # In a thread of its own: pyroute2 runs an asyncio loop, and the caller's thread may
+        # hold one.
         with ThreadPoolExecutor(1) as worker:
             worker.submit(
                 Agent(HostConfig.isolated(host, prefix=prefix), state / "agent").teardown

@@ -73,7 +73,8 @@ class Feed:
         return model
 
     def changes(self, since: int, timeout: float) -> dict[str, Any] | None:
-        """Changes after `since`, waiting up to `timeout` s for one; None when a resync is needed."""
+        """Changes after `since`, waiting up to `timeout` s for one; None when a resync is
+        needed."""
         response = self.session.request(
             "GET",
             f"{self.base}/changes",

@@ -1,7 +1,8 @@
 """`/lab/v1` tools for seeing how it works (admin only): the outside world, inspect, trace.
 
 `POST /lab/v1/outside/exec` runs a command in the outside namespace (the
-upstream router of an isolated lab); `GET /lab/v1/inspect/{routers,floatingips,ports,loadbalancers}/{ref}`
+upstream router of an isolated lab);
+`GET /lab/v1/inspect/{routers,floatingips,ports,loadbalancers}/{ref}`
 shows the kernel objects that implement a resource, read from the kernel;
 `POST /lab/v1/trace` walks a packet's path and confirms it with a real probe.
 Like an instance's exec, they work for the agents of this machine.

@@ -209,7 +209,7 @@ def routes(
             await run_in_threadpool(listeners.statistics, db, ctx, request.path_params["id"])
         )
 
-    # -- listeners, pools, health monitors, L7 policies; members and L7 rules under their parent -------
+    # -- listeners, pools, health monitors, L7 policies; members and L7 rules under their parent --
     def family_routes(
         collection: str, member: str, family: lbaas.Family, fields: dict[str, Field], path: str
     ) -> list[tuple[str, Handler, list[str]]]:

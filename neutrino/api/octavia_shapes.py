@@ -49,7 +49,8 @@ def url_path(value: Any) -> str:
 
 
 def word(max_len: int) -> Converter:
-    """A value haproxy's configuration carries as one quoted word: printable, no spaces or quotes."""
+    """A value haproxy's configuration carries as one quoted word: printable, no spaces or
+    quotes."""
 
     def convert(value: Any) -> str:
         if not isinstance(value, str) or not re.fullmatch(rf"[!#-&(-~]{{1,{max_len}}}", value):
@@ -249,7 +250,8 @@ def _items(parent: dict[str, Any], key: str) -> list[dict[str, Any]]:
     items = parent.pop(key, None) or []
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise Invalid(
-            f"Invalid input for field/attribute {key}. Value: '{items}'. It must be a list of objects."
+            f"Invalid input for field/attribute {key}. Value: '{items}'. "
+            "It must be a list of objects."
         )
     return [dict(item) for item in items]
 
@@ -331,7 +333,8 @@ def parse(body: Any, member: str, fields: dict[str, Field], *, create: bool) -> 
                 continue
             if field.default is REQUIRED:
                 raise Invalid(
-                    f"Invalid input for field/attribute {key}. Value: 'None'. Mandatory field missing."
+                    f"Invalid input for field/attribute {key}. Value: 'None'. "
+                    "Mandatory field missing."
                 )
             if field.default is not None:
                 out[key] = field.default

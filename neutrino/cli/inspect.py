@@ -82,7 +82,8 @@ def router(
     os_cloud: CloudOption = None,
     fmt: Format = "tree",
 ) -> None:
-    """The router's namespace, interfaces, routes, NAT table, floating IP elements and connections."""
+    """The router's namespace, interfaces, routes, NAT table, floating IP elements and
+    connections."""
     _show(ROUTER, ref, fmt, os_cloud)
 
 
@@ -92,7 +93,8 @@ def floatingip(
     os_cloud: CloudOption = None,
     fmt: Format = "tree",
 ) -> None:
-    """Where the floating IP lives: the gateway interface, its map elements, its live connections."""
+    """Where the floating IP lives: the gateway interface, its map elements, its live
+    connections."""
     _show(FLOATING_IP, ref, fmt, os_cloud)
 
 
@@ -112,7 +114,8 @@ def loadbalancer(
     os_cloud: CloudOption = None,
     fmt: Format = "tree",
 ) -> None:
-    """The load balancer's namespace and VIP, its haproxy (configuration, workers) and what haproxy sees now."""
+    """The load balancer's namespace and VIP, its haproxy (configuration, workers) and what haproxy
+    sees now."""
     _show(LOAD_BALANCER, ref, fmt, os_cloud)
 
 
@@ -124,7 +127,8 @@ def trace(
     os_cloud: CloudOption = None,
     fmt: Format = "table",
 ) -> None:
-    """The path a packet takes hop by hop, confirmed by a real probe: `neutrino trace --from vm1 --to 10.10.10.1`."""
+    """The path a packet takes hop by hop, confirmed by a real probe:
+    `neutrino trace --from vm1 --to 10.10.10.1`."""
 
     def ask(session: Session, lab: str) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -64,7 +64,8 @@ def up(os_cloud: CloudOption = None) -> None:
         ),
         (
             (
-                "neutrino outside -- sh -c 'mkdir -p /tmp/www && echo outside > /tmp/www/index.html && "
+                "neutrino outside -- sh -c 'mkdir -p /tmp/www && "
+                "echo outside > /tmp/www/index.html && "
                 "busybox httpd -p 80 -h /tmp/www'"
             ),
             "a web server on the internet",

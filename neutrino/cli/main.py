@@ -194,7 +194,8 @@ def serve(
     for line in client_env(settings):
         console.print(f"  {line}", highlight=False, soft_wrap=True)
     # Everything still alive now lives as long as the process: out of the collector's sight, a
-    # full collection takes a fraction of a millisecond instead of tens, which requests would wait for.
+    # full collection takes a fraction of a millisecond instead of tens, which requests would
+    # wait for.
     gc.collect()
     gc.freeze()
     server.run(application, settings, log_level)
@@ -250,7 +251,10 @@ def teardown(
     host_netns: HostNetns = None,
     physnet_interface: Interfaces = None,
 ) -> None:
-    """Remove every namespace, link, nft table and process this host's agent made (stop it first)."""
+    """Remove every namespace, link, nft table and process this host's agent made.
+
+    Stop the agent first.
+    """
     import socket
 
     from neutrino.agent.reconciler import Agent

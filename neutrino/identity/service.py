@@ -129,7 +129,8 @@ class Identity:
         return self.inspect(token).context
 
     def recently_checked(self, token: str) -> Context | None:
-        """The caller behind `token` if it was checked moments ago and has not expired; else None."""
+        """The caller behind `token` if it was checked moments ago and has not expired; else
+        None."""
         info = self._cache.get(token, time.monotonic())
         return info.context if info and info.payload.expires_at > now_micros() else None
 

@@ -78,7 +78,8 @@ class TokenCodec:
         return self._fernet.encrypt(orjson.dumps(fields)).decode()
 
     def open(self, token: str) -> TokenPayload | None:
-        """The payload of an authentic, well-formed token, or None; expiry is the caller's to check."""
+        """The payload of an authentic, well-formed token, or None; expiry is the caller's
+        to check."""
         try:
             fields = orjson.loads(self._fernet.decrypt(token.encode()))
         except (InvalidToken, UnicodeError, orjson.JSONDecodeError):

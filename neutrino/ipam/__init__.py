@@ -79,13 +79,17 @@ def parse_pools(net: Network, raw: Iterable[dict[str, str]], gateway: Address | 
             start, end = ipaddress.ip_address(item["start"]), ipaddress.ip_address(item["end"])
         except (KeyError, ValueError, TypeError):
             raise errors.InvalidInput(
-                error_message=f"Invalid allocation pool {item}: 'start' and 'end' must be IP addresses"
+                error_message=(
+                    f"Invalid allocation pool {item}: 'start' and 'end' must be IP addresses"
+                )
             ) from None
         if start.version != net.version or end.version != net.version or int(start) > int(end):
             raise errors.InvalidAllocationPool(pool=f"{item.get('start')}-{item.get('end')}")
         if not (_between(first, start, last) and _between(first, end, last)):
             raise errors.InvalidInput(
-                error_message=f"The allocation pool {start}-{end} spans beyond the subnet cidr {net}"
+                error_message=(
+                    f"The allocation pool {start}-{end} spans beyond the subnet cidr {net}"
+                )
             )
         pools.append((start, end))
     pools.sort()
@@ -117,7 +121,8 @@ def in_pools(address: Address, pools: list[Pool]) -> bool:
 
 
 def lowest_free(pools: list[Pool], taken: set[Address]) -> Address | None:
-    """The first address of `pools` not in `taken` (every allocated address); None when exhausted."""
+    """The first address of `pools` not in `taken` (every allocated address); None when
+    exhausted."""
     for start, end in pools:
         for value in range(int(start), int(end) + 1):
             candidate = ipaddress.ip_address(value)

@@ -27,7 +27,8 @@ from neutrino.agent.drivers.netns import NETNS_DIR, delete_namespace, runs_in
 # per event: every process spawned here delays the address. A renewal keeps the
 # address (replace), so established connections survive it.
 CLIENT_SCRIPT = """#!/bin/sh
-event=${reason:-$1} ip=${new_ip_address:-$ip} mask=${new_subnet_mask:-$mask} router=${new_routers:-$router}
+event=${reason:-$1} ip=${new_ip_address:-$ip} mask=${new_subnet_mask:-$mask} \
+router=${new_routers:-$router}
 route=""
 [ -n "$router" ] && route="route replace default via ${router%% *} dev $interface"
 case "$event" in
@@ -52,7 +53,8 @@ APPARMOR_PROFILES = Path("/sys/kernel/security/apparmor/profiles")
 
 
 def dhcp_client() -> str:
-    """The client lab instances use here: "dhclient", or "udhcpc" where AppArmor confines dhclient."""
+    """The client lab instances use here: "dhclient", or "udhcpc" where AppArmor confines
+    dhclient."""
     try:
         profiles = APPARMOR_PROFILES.read_text().splitlines()
     except OSError:  # no AppArmor

@@ -208,7 +208,8 @@ def router_gateway(
 def floatingip(
     address: str, network: Resource, rtr: Resource | None = None, target: Resource | None = None
 ) -> Resource:
-    """A floating IP, associated with `target`'s first fixed IP through `rtr` when both are given."""
+    """A floating IP, associated with `target`'s first fixed IP through `rtr` when both are
+    given."""
     associated = rtr is not None and target is not None
     return {
         "id": new_id(),

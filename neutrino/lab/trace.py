@@ -200,7 +200,10 @@ class Path:
             _hop(
                 "outside",
                 address=destination,
-                note="the physical network, then the upstream router (the outside namespace in a lab)",
+                note=(
+                    "the physical network, then the upstream router "
+                    "(the outside namespace in a lab)"
+                ),
             ),
         ]
 

@@ -222,7 +222,8 @@ async def wait_for_change(
 
 
 def record_report(db: Database, host: str, report: dict[str, Any]) -> None:
-    """Store an agent's report and move statuses that changed (each change is itself in the feed)."""
+    """Store an agent's report and move statuses that changed (each change is itself in the
+    feed)."""
     P, A = schema.ports, schema.agents
     wanted: dict[str, str] = report.get("ports", {})
     with db.write() as conn:

@@ -118,7 +118,8 @@ def random_free_address(conn: Connection, subnet: Row) -> str | None:
 def fip_fixed_ips(
     conn: Connection, network_id: str, values: dict[str, Any]
 ) -> list[dict[str, str]]:
-    """The floating IP port's one address: the one asked for (admin), or random from an IPv4 subnet."""
+    """The floating IP port's one address: the one asked for (admin), or random from an
+    IPv4 subnet."""
     subnet_id, address = values.get("subnet_id"), values.get("floating_ip_address")
     if address is not None:
         return [{"ip_address": address, **({"subnet_id": subnet_id} if subnet_id else {})}]
@@ -144,7 +145,8 @@ def fip_fixed_ips(
 def association(
     conn: Connection, ctx: Context, fip: dict[str, Any], port_id: str | None, fixed_ip: str | None
 ) -> dict[str, Any]:
-    """The columns that associate `fip` (its id, project_id, floating_network_id) with a port's fixed IP.
+    """The columns that associate `fip` (its id, project_id, floating_network_id) with a
+    port's fixed IP.
 
     With no port: the columns of an unassociated floating IP.
     """
@@ -219,8 +221,8 @@ def choose_fixed_ip(conn: Connection, port_id: str, fixed_ip: str | None) -> tup
         raise errors.BadRequest(
             resource="floatingip",
             msg=(
-                f"Port {port_id} has multiple fixed IPv4 addresses. Must provide a specific IPv4 address "
-                "when assigning a floating IP"
+                f"Port {port_id} has multiple fixed IPv4 addresses. "
+                "Must provide a specific IPv4 address when assigning a floating IP"
             ),
         )
     return held[0]

@@ -172,7 +172,8 @@ class Instances:
 
 
 def record_report(conn: Connection, host: str, reported: dict[str, dict[str, Any]]) -> None:
-    """Where each instance runs and what addresses it has; ACTIVE when all its fixed IPv4s are up."""
+    """Where each instance runs and what addresses it has; ACTIVE when all its fixed IPv4s
+    are up."""
     A = schema.ip_allocations
     for row in conn.execute(select(INST).where(INST.c.host == host)).all():
         seen = reported.get(row.id)

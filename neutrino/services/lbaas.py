@@ -1,4 +1,5 @@
-"""Listeners, pools, members, health monitors, L7 policies and rules: the objects under a load balancer.
+"""Listeners, pools, members, health monitors, L7 policies and rules: the objects under a load
+balancer.
 
 They share one life (services/loadbalancers): a change takes the load
 balancer's tree lock (409 while it is PENDING_*), marks the object pending and
@@ -470,7 +471,8 @@ class Pools(Family):
                 raise Conflict("This listener already has a default pool")
             if values["protocol"] not in POOL_PROTOCOLS[listener.protocol]:
                 raise Invalid(
-                    f"Validation failure: The pool protocol '{values['protocol']}' is invalid while "
+                    f"Validation failure: The pool protocol '{values['protocol']}' is invalid "
+                    "while "
                     f"the listener protocol is '{listener.protocol}'."
                 )
             lb_id = listener.lb_loadbalancer_id
@@ -622,8 +624,8 @@ class HealthMonitors(Family):
 
 
 class L7Policies(Family):
-    """A listener's ordered policies. Positions run 1..n without gaps: a policy created or moved to a
-    taken position pushes the others down; one beyond the end is appended."""
+    """A listener's ordered policies. Positions run 1..n without gaps: a policy created or moved
+    to a taken position pushes the others down; one beyond the end is appended."""
 
     table, kind, resource = L7P, "L7 Policy", "l7policy"
 
@@ -755,7 +757,8 @@ class L7Rules(Nested):
         kind, compare, value = merged("type"), merged("compare_type"), merged("value")
         if kind in TLS_RULES:
             raise Invalid(
-                f"Validation failure: {kind} rules need TLS termination, which listeners here do not do."
+                f"Validation failure: {kind} rules need TLS termination, "
+                "which listeners here do not do."
             )
         if kind in KEYED_RULES and not merged("key"):
             raise Invalid(f"Validation failure: A {kind} rule needs a key.")
@@ -794,7 +797,8 @@ def create_populated(
                 return _add_pool(conn, ctx, lb, {**given, **link})
             if given["name"] not in named:
                 raise Invalid(
-                    f"Validation failure: Pool '{given['name']}' is not among the load balancer's pools."
+                    f"Validation failure: Pool '{given['name']}' "
+                    "is not among the load balancer's pools."
                 )
             return named[given["name"]]
 

@@ -94,7 +94,8 @@ STATISTICS = ("active_connections", "bytes_in", "bytes_out", "total_connections"
 COUNTED = STATISTICS[1:]
 
 
-# -- errors: Octavia's kinds, rendered by api/octavia.py as {"faultcode", "faultstring", "debuginfo"} --
+# -- errors: Octavia's kinds, rendered by api/octavia.py as {"faultcode", "faultstring",
+# "debuginfo"} --
 class LoadBalancerError(Exception):
     status = 400
 
@@ -334,7 +335,8 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
 
 
 def choose_host(conn: Connection) -> str:
-    """The live agent hosting the fewest load balancers; "" (the first to report takes it) if none."""
+    """The live agent hosting the fewest load balancers; "" (the first to report takes it) if
+    none."""
     alive = (
         conn.execute(select(AG.c.host).where(AG.c.heartbeat_at >= common.now() - AGENT_ALIVE))
         .scalars()
@@ -436,7 +438,8 @@ class LoadBalancers:
         """Insert the load balancer and its VIP port; the caller publishes it."""
         if not any(values.get(k) for k in ("vip_subnet_id", "vip_network_id", "vip_port_id")):
             raise Invalid(
-                "Validation failure: VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id."
+                "Validation failure: VIP must contain one of: "
+                "vip_port_id, vip_network_id, vip_subnet_id."
             )
         provider = values.pop("provider", None) or PROVIDER
         if provider != PROVIDER:
@@ -502,7 +505,8 @@ class LoadBalancers:
 
 
 def statistics(conn: Connection, listener_ids: Any) -> dict[str, int]:
-    """The sums of the statistics of `listener_ids` (a list or a select); zeros before any report."""
+    """The sums of the statistics of `listener_ids` (a list or a select); zeros before any
+    report."""
     sums = conn.execute(
         select(*(func.coalesce(func.sum(ST.c[name]), 0) for name in STATISTICS)).where(
             ST.c.listener_id.in_(listener_ids)
@@ -573,7 +577,8 @@ def update_object(
 def record_report(
     conn: Connection, host: str, applied: int, reported: dict[str, dict[str, Any]]
 ) -> None:
-    """An agent's word on the load balancers it hosts (`applied`: the feed revision of its model)."""
+    """An agent's word on the load balancers it hosts (`applied`: the feed revision of its
+    model)."""
     lbs = conn.execute(
         select(LB, P.c.binding_host_id)
         .join(P, P.c.id == LB.c.vip_port_id)
@@ -613,7 +618,8 @@ def record_report(
 
 
 def settle(conn: Connection, lb: Row, outcome: str) -> None:
-    """The agent runs the current tree (or failed to): pending objects take `outcome`, deleted ones go."""
+    """The agent runs the current tree (or failed to): pending objects take `outcome`, deleted ones
+    go."""
     for table, where in tree(lb.id):
         gone = (
             conn.execute(
@@ -653,7 +659,8 @@ def remove_tree(conn: Connection, lb: Row) -> None:
 
 
 def record_health(conn: Connection, lb: Row, members: dict[str, str]) -> None:
-    """haproxy's server states -> members', pools', listeners' and the load balancer's operating status."""
+    """haproxy's server states -> members', pools', listeners' and the load balancer's operating
+    status."""
     if lb.provisioning_status == PENDING_DELETE:
         return
     pool_status: dict[str, str] = {}

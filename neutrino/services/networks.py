@@ -69,7 +69,8 @@ def fetch(
     for_write: bool = False,
     action: str = "update_network",
 ) -> Row:
-    """A network the caller may see (and, for writes, own); 404 if unseen, 403 naming `action` if not owned."""
+    """A network the caller may see (and, for writes, own); 404 if unseen, 403 naming `action` if
+    not owned."""
     if ctx.is_admin:
         row = conn.execute(BY_ID, {"network_id": network_id}).first()
     else:

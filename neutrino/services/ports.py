@@ -280,7 +280,10 @@ def resolve_fixed_ips(
             subnet = by_id.get(subnet_id)
             if subnet is None:
                 raise errors.InvalidInput(
-                    error_message=f"Failed to create port on network {network_id}, because fixed_ips included invalid subnet {subnet_id}"
+                    error_message=(
+                        f"Failed to create port on network {network_id}, "
+                        f"because fixed_ips included invalid subnet {subnet_id}"
+                    )
                 )
         elif address is not None:
             ip = ipaddress.ip_address(address)
@@ -315,7 +318,8 @@ def check_address(subnet: Row, address: str, device_owner: str) -> None:
     if auto_address(subnet) and device_owner not in ROUTER_OWNERS:
         raise errors.InvalidInput(
             error_message=(
-                f"IPv6 address {address} cannot be directly assigned to a port on subnet {subnet.id} "
+                f"IPv6 address {address} cannot be directly assigned "
+                f"to a port on subnet {subnet.id} "
                 "as the subnet is configured for automatic addresses"
             )
         )
@@ -448,7 +452,8 @@ def bind_groups(conn: Connection, project_id: str, port_id: str, group_ids: list
 def set_pairs(
     conn: Connection, port_id: str, pairs: list[dict[str, str]], port_mac: str
 ) -> list[dict[str, str]]:
-    """Replace the port's allowed address pairs (a pair without a MAC gets the port's); returns them."""
+    """Replace the port's allowed address pairs (a pair without a MAC gets the port's); returns
+    them."""
     AP = schema.allowed_address_pairs
     conn.execute(delete(AP).where(AP.c.port_id == port_id))
     stored = [

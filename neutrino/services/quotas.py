@@ -63,7 +63,10 @@ def used(conn: Connection, project_id: str, resource: str) -> int:
 
 
 def check(conn: Connection, project_id: str, resource: str, count: int) -> None:
-    """Raise OverQuota if `count` more `resource`s would exceed the project's limit (-1 = unlimited)."""
+    """Raise OverQuota if `count` more `resource`s would exceed the project's limit.
+
+    A limit of -1 means unlimited.
+    """
     limit = conn.execute(LIMIT, {"project_id": project_id, "resource": resource}).scalar()
     if limit is None:
         limit = DEFAULTS[resource]

@@ -5,8 +5,9 @@ port per attached subnet (holding the subnet's gateway IP) and at most one
 `network:router_gateway` port on an external network. Both kinds carry no
 security groups and no port security: the data plane trusts router ports.
 Interface ports belong to the router's project, also on a shared network
-that another project owns. The gateway port belongs to no project (Neutron leaves its tenant empty), so
-it counts against nobody's quota and members never see it in port lists.
+that another project owns. The gateway port belongs to no project (Neutron
+leaves its tenant empty), so it counts against nobody's quota and members
+never see it in port lists.
 """
 
 from __future__ import annotations
@@ -189,7 +190,8 @@ class Routers:
     def change_routes(
         self, db: Database, ctx: Context, router_id: str, routes: list[dict[str, str]], *, add: bool
     ) -> dict[str, Any]:
-        """extraroute-atomic: add routes not yet present, or remove those given (absent ones are no error)."""
+        """extraroute-atomic: add routes not yet present, or remove those given (absent ones are
+        no error)."""
         common.require_writer(ctx)
         with db.write() as conn:
             router = fetch(conn, ctx, router_id, for_write=True)
@@ -334,7 +336,8 @@ class Routers:
     def _gateway_changes(
         self, conn: Connection, ctx: Context, router: Row, info: dict[str, Any] | None
     ) -> dict[str, Any]:
-        """Set, change or (with None or {}) clear the gateway port; returns the router's new columns."""
+        """Set, change or (with None or {}) clear the gateway port; returns the router's new
+        columns."""
         info = info or {}
         target = info.get("network_id")
         if info and target is None:
@@ -423,7 +426,8 @@ def check_new_subnets(
                 raise errors.BadRequest(
                     resource="router",
                     msg=(
-                        f"Cidr {subnet.cidr} of subnet {subnet.id} overlaps with cidr {existing.cidr} of subnet {existing.id}"
+                        f"Cidr {subnet.cidr} of subnet {subnet.id} overlaps with "
+                        f"cidr {existing.cidr} of subnet {existing.id}"
                     ),
                 )
 

@@ -104,15 +104,16 @@ def check_ipv6_modes(net: ipam.Network, values: dict[str, Any]) -> None:
     if ra_mode is not None and address_mode is not None and ra_mode != address_mode:
         raise errors.InvalidInput(
             error_message=(
-                f"ipv6_ra_mode set to '{ra_mode}' with ipv6_address_mode set to '{address_mode}' is "
-                "not valid. If both attributes are set, they must be the same value"
+                f"ipv6_ra_mode set to '{ra_mode}' with ipv6_address_mode set to "
+                f"'{address_mode}' is not valid. "
+                "If both attributes are set, they must be the same value"
             )
         )
     if ipam.is_auto_address(ra_mode, address_mode) and net.prefixlen != 64:
         raise errors.InvalidInput(
             error_message=(
-                f"Invalid CIDR {net} for IPv6 address mode. OpenStack uses the EUI-64 address format, "
-                "which requires the prefix to be /64"
+                f"Invalid CIDR {net} for IPv6 address mode. "
+                "OpenStack uses the EUI-64 address format, which requires the prefix to be /64"
             )
         )
 
@@ -271,7 +272,10 @@ class Subnets:
         for (other,) in conn.execute(select(S.c.cidr).where(S.c.network_id == network_id)):
             if net.overlaps(ipaddress.ip_network(other)):  # type: ignore[arg-type]
                 raise errors.InvalidInput(
-                    error_message=f"Requested subnet with cidr: {net} for network: {network_id} overlaps with another subnet"
+                    error_message=(
+                        f"Requested subnet with cidr: {net} for network: {network_id} "
+                        "overlaps with another subnet"
+                    )
                 )
 
     @staticmethod
@@ -289,7 +293,10 @@ class Subnets:
             and gateway in (net.network_address, net.broadcast_address)
         ):
             raise errors.InvalidInput(
-                error_message=f"Gateway is not valid on subnet: {gateway} is the network or broadcast address of {net}"
+                error_message=(
+                    f"Gateway is not valid on subnet: {gateway} is the network or broadcast "
+                    f"address of {net}"
+                )
             )
         return gateway
 

@@ -1,4 +1,5 @@
-"""How it works: the kernel objects behind a router, floating IP, port or load balancer, and packet traces.
+"""How it works: the kernel objects behind a router, floating IP, port or load balancer, and
+packet traces.
 
 Both come from the lab API's kernel tools (`/lab/v1/inspect/...`,
 `/lab/v1/trace`), called with the user's own token: they read the kernel of
@@ -66,7 +67,8 @@ def nat_elements(fip: dict[str, Any]) -> list[str]:
 
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def how_page(ui: Ui) -> Response:
-        """The "How it works" section of a resource's page, loaded after the page (reading the kernel takes a while)."""
+        """The "How it works" section of a resource's page, loaded after the page (reading the
+        kernel takes a while)."""
         kind = ui.param("kind")
         if kind not in INSPECTED:
             raise ApiError(404, f"Nothing to explain about a {kind}.")
@@ -80,7 +82,8 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         )
 
     async def trace(ui: Ui, form: dict[str, Any]) -> Any:
-        """The trace form: {"source", "destination", "protocol", "port"} in, the path hop by hop out."""
+        """The trace form: {"source", "destination", "protocol", "port"} in, the path hop by hop
+        out."""
         body: dict[str, Any] = {
             "from": str(form.get("source", "")),
             "to": str(form.get("destination", "")),

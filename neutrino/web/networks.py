@@ -20,7 +20,8 @@ def by_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 async def project_networks(ui: Ui) -> list[dict[str, Any]]:
-    """The project's own networks plus the shared and external ones it may use (as Horizon lists them)."""
+    """The project's own networks plus the shared and external ones it may use (as Horizon
+    lists them)."""
     queries = ({"project_id": ui.project_id}, {"shared": "true"}, {"router:external": "true"})
     answers = await asyncio.gather(
         *[ui.api.get(NET, "/v2.0/networks", **query) for query in queries]

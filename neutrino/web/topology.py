@@ -1,4 +1,5 @@
-"""Network Topology: the project's external networks, routers, networks, instances and load balancers.
+"""Network Topology: the project's external networks, routers, networks, instances and load
+balancers.
 
 The server sends the graph as plain data (nodes with a layer, edges); the
 browser lays it out in layers (static/topology.js) and polls for changes.

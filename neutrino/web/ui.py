@@ -171,7 +171,8 @@ class Dashboard:
         return Route(path, endpoint, methods=["GET"])
 
     def action(self, path: str, view: View, handler: Handler, form: str) -> Route:
-        """POST `path`: run `handler`; on an API error show `view` with the message at form `form`."""
+        """POST `path`: run `handler`; on an API error show `view` with the message at form
+        `form`."""
 
         async def endpoint(request: Request) -> Response:
             ui = self.ui(request)
@@ -203,7 +204,8 @@ class Dashboard:
     def json_action(
         self, path: str, handler: Callable[[Ui, dict[str, Any]], Awaitable[Any]]
     ) -> Route:
-        """POST `path` from the page's script: a JSON object in, JSON out, errors as {"error": message}."""
+        """POST `path` from the page's script: a JSON object in, JSON out,
+        errors as {"error": message}."""
 
         async def endpoint(request: Request) -> Response:
             ui = self.ui(request)

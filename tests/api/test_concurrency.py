@@ -1,4 +1,5 @@
-"""IPAM under concurrency: no duplicate address or MAC, clean exhaustion errors, on both databases."""
+"""IPAM under concurrency: no duplicate address or MAC, clean exhaustion errors, on both
+databases."""
 
 from __future__ import annotations
 

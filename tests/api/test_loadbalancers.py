@@ -273,7 +273,8 @@ def test_tree_statuses_immutability_and_cascade(api: Api, subnet: dict[str, Any]
     realize(api, {ids[0]: "DOWN", ids[1]: "DOWN"})
     assert client.get(f"/pools/{pool['id']}").json()["pool"]["operating_status"] == "ERROR"
 
-    # A member update goes PENDING_UPDATE, then ACTIVE; a delete leaves it PENDING_DELETE until realized.
+    # A member update goes PENDING_UPDATE, then ACTIVE; a delete leaves it PENDING_DELETE until
+    # realized.
     client.put(f"/pools/{pool['id']}/members/{ids[0]}", json={"member": {"weight": 5}})
     assert (
         client.get(f"/pools/{pool['id']}/members/{ids[0]}").json()["member"]["provisioning_status"]

@@ -173,7 +173,8 @@ def test_an_unexpected_error_on_identity_is_a_keystone_500(front: Front) -> None
             "code": 500,
             "title": "Internal Server Error",
             "message": (
-                f"Request Failed: internal server error while processing your request ({request_id})."
+                "Request Failed: internal server error while processing your request "
+                f"({request_id})."
             ),
         }
     }

@@ -1,4 +1,5 @@
-"""No request may produce a 500: every attribute of every collection, fed values of every JSON type."""
+"""No request may produce a 500: every attribute of every collection, fed values of every JSON
+type."""
 
 from __future__ import annotations
 

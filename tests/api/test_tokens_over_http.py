@@ -1,4 +1,7 @@
-"""Tokens against a live `neutrino serve` over real HTTP, on both databases: what a holder of one meets."""
+"""Tokens against a live `neutrino serve` over real HTTP, on both databases.
+
+What a holder of one meets.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +37,10 @@ def fernet(server: LiveServer) -> Fernet:
 
 
 def malformed(fields: list[Any]) -> Iterator[Any]:
-    """Payloads that are not what the server seals: each field in turn wrong in type, format or size."""
+    """Payloads that are not what the server seals.
+
+    Each field in turn wrong in type, format or size.
+    """
     wrong: dict[int, list[Any]] = {
         0: ["2", True, 1.0, None, 99],
         1: [7, None, "", "\x00", "u" * 65, "a b", ["u"], {"id": "u"}],

@@ -48,7 +48,10 @@ def create_network(page: Any, cloud: Cloud, name: str, cidr: str, **provider: st
 
 
 def create_router(page: Any, cloud: Cloud, name: str, gateway: str, *networks: str) -> str:
-    """Create Router, Set Gateway to the external network `gateway`, Add Interface on each network's subnet."""
+    """Create Router, Set Gateway to the external network `gateway`.
+
+    Then Add Interface on each network's subnet.
+    """
     page.goto(cloud.dashboard + "/project/routers")
     open_form(page, "Create Router")
     page.fill("input[name=name]", name)

@@ -1,4 +1,5 @@
-"""The dashboard in Debian's headless Chromium (Playwright), against a live server with its data plane.
+"""The dashboard in Debian's headless Chromium (Playwright), against a live server with its data
+plane.
 
 The server runs with its embedded agent in isolated mode (a unique namespace
 prefix); everything it made is torn down at the end, and the test asserts

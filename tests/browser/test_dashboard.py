@@ -150,7 +150,8 @@ def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
     not KERNEL_TOOLS, reason="runs after the S2-S4 test, which needs data plane part 2"
 )
 def test_s5_port_with_a_chosen_ip(cloud: Cloud, admin_page: Any) -> None:
-    """Create a port with a chosen fixed IP on vlan101, launch an instance on it: it gets that IP."""
+    """Create a port with a chosen fixed IP on vlan101, launch an instance on it: it gets
+    that IP."""
     page = admin_page
     page.goto(cloud.dashboard + "/project/networks")
     page.click("#networks a:text-is('vlan101')")

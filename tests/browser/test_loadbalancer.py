@@ -1,4 +1,5 @@
-"""SCENARIOS.md S6 through the load balancer wizard, checked with real HTTP through the VIP's floating IP."""
+"""SCENARIOS.md S6 through the load balancer wizard, checked with real HTTP through the VIP's
+floating IP."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def test_s6_load_balancer_wizard(cloud: Cloud, admin_page: Any, tmp_path: Path) 
         run_in_console(page, f"busybox httpd -p {WEB_PORT} -h {root}")
         assert address_of(page).startswith("192.168.60.")
 
-    # The wizard: subnet -> listener -> pool with algorithm -> members picked from instances -> monitor.
+    # The wizard: subnet -> listener -> pool with algorithm -> members picked from instances ->
+    # monitor.
     page.goto(cloud.dashboard + "/project/load-balancers")
     open_form(page, "Create Load Balancer")
     page.fill("input[name=name]", "s6-lb")

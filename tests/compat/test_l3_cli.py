@@ -1,4 +1,5 @@
-"""The unchanged `openstack` CLI against a live neutrino: routers, floating IPs, security groups, quotas.
+"""The unchanged `openstack` CLI against a live neutrino: routers, floating IPs, security groups,
+quotas.
 
 S2-S4 as the tutorial types them. One server per backend for the module;
 each CLI call costs ~0.7 s, so the flows are few and long.

@@ -95,7 +95,8 @@ def test_ambiguous_and_missing_names_are_clear_errors(
 
 def test_data_is_printed_verbatim(cloud: Cloud, network: dict[str, Any]) -> None:
     name = "[bold]web[/] :ab:"
-    # An address no deleted port had: dnsmasq keeps a lease for the old MAC and would not hand it out.
+    # An address no deleted port had: dnsmasq keeps a lease for the old MAC and would not hand it
+    # out.
     port = cloud.cli(
         "port",
         "create",

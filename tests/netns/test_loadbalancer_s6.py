@@ -27,9 +27,11 @@ from neutrino.agent.drivers import netns as ns
 from tests.conftest import Databases, dataplane_server
 
 WEB_PORT = 8000
-# Opens one connection to VIP:port and holds it; once the file argv[3] exists, asks on it and prints the answer.
+# Opens one connection to VIP:port and holds it; once the file argv[3] exists, asks on it
+# and prints the answer.
 HOLD = (
-    "import os,socket,sys,time\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=10)\n"
+    "import os,socket,sys,time\n"
+    "s=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=10)\n"
     "print('open',flush=True)\nwhile not os.path.exists(sys.argv[3]): time.sleep(0.02)\n"
     "s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n');answer=b''\n"
     "while (chunk:=s.recv(4096)): answer+=chunk\n"
@@ -343,7 +345,8 @@ def test_s6_health_monitor_takes_a_member_out_and_back(
     member = balancer["members"]["WEB1"]
     cloud.stop_web(web["WEB1"])
     stopped = time.monotonic()
-    # delay 1 s x max_retries_down 2: haproxy takes it out; the API says so at the agent's next report.
+    # delay 1 s x max_retries_down 2: haproxy takes it out; the API says so at the agent's
+    # next report.
     assert eventually(lambda: cloud.answers(client, vip, 4) == ["WEB2"] * 4, seconds=5)
     assert time.monotonic() - stopped < 5
     assert eventually(
@@ -400,7 +403,8 @@ def test_weights_persistence_least_connections_and_reload_keeps_connections(
     assert len(set(cloud.answers(client, vip, 6))) == 1
     cloud.lb_change("PUT", f"pools/{pool['id']}", lb["id"], {"pool": {"session_persistence": None}})
 
-    # A TCP listener with least connections: while one connection is held open, new ones go elsewhere.
+    # A TCP listener with least connections: while one connection is held open, new ones go
+    # elsewhere.
     listener = cloud.lb_change(
         "POST",
         "listeners",
@@ -457,7 +461,8 @@ def test_l7_policies_route_reject_and_redirect(
             client, "curl", "-s", "-m", "2", *curl, f"http://{vip}{path}"
         ).stdout.strip()
 
-    # /images/ goes to a pool of WEB2 alone (made with the openstack CLI); the rest stays round robin.
+    # /images/ goes to a pool of WEB2 alone (made with the openstack CLI); the rest stays
+    # round robin.
     images = cloud.lb_change(
         "POST",
         "pools",

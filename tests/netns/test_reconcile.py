@@ -219,7 +219,8 @@ def test_link_views_follow_hand_edits_even_when_notifications_are_lost(lab: Lab)
     ip = ["ip", "-n", host.netns]
     script = (
         "".join(f"link add va{i} type veth peer name vb{i}\n" for i in range(60))
-        + "link add br-test type bridge\nlink set va1 master br-test\nlink set va1 up\nlink del vb7\n"
+        + "link add br-test type bridge\nlink set va1 master br-test\nlink set va1 up\n"
+        "link del vb7\n"
         "link set vb9 name vc9\nlink set va2 address 02:00:00:00:00:02\n"
     )
     subprocess.run([*ip, "-batch", "-"], input=script, text=True, check=True)

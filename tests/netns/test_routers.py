@@ -1,4 +1,5 @@
-"""Routers on the kernel, at the agent level: restart, drift, incremental == fresh, element-only changes."""
+"""Routers on the kernel, at the agent level: restart, drift, incremental == fresh,
+element-only changes."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def test_restart_changes_nothing_and_drift_is_repaired(lab: Lab) -> None:
     assert sync(again, model).changes == []
     assert nft(netns, "list", "table", "ip", "neutrino") == table
 
-    # A floating IP deleted by hand (element, address) comes back at the next full sync, which reads the kernel.
+    # A floating IP deleted by hand (element, address) comes back at the next full sync,
+    # which reads the kernel.
     gateway = names.router_gateway(model["ports"][2]["id"])
     nft(netns, "delete", "element", "ip", "neutrino", "fip_dnat", "{ 10.10.10.3 }")
     subprocess.run(["ip", "-n", netns, "addr", "del", "10.10.10.3/32", "dev", gateway], check=True)
@@ -128,7 +130,10 @@ def test_admin_down_stops_forwarding(lab: Lab) -> None:
 def test_forgetting_a_mapping_deletes_its_connections_either_way_and_no_others(lab: Lab) -> None:
     netns = f"{lab.prefix}ct"
     ensure_namespace(netns)
-    tracking = "table ip t {\n chain out {\n  type filter hook output priority 0\n  ct state new accept\n }\n}\n"
+    tracking = (
+        "table ip t {\n chain out {\n  type filter hook output priority 0\n"
+        "  ct state new accept\n }\n}\n"
+    )
     subprocess.run(
         ["ip", "netns", "exec", netns, "nft", "-f", "-"], input=tracking, text=True, check=True
     )

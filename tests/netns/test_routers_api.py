@@ -34,7 +34,8 @@ ASK = (
     "print(s.recv(64).decode())\n"
 )
 ECHO = (
-    "import socket,sys,threading\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+    "import socket,sys,threading\n"
+    "s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
     "s.bind(('0.0.0.0',int(sys.argv[1])));s.listen()\n"
     "def echo(c):\n while (d:=c.recv(64)): c.sendall(d)\n"
     "while True:\n c,_=s.accept();threading.Thread(target=echo,args=(c,),daemon=True).start()\n"
@@ -231,7 +232,8 @@ def test_s3_source_nat(cloud: RoutedCloud, lab: dict[str, Any], two_vlans: dict[
         cloud.background(vm["netns"], ECHO, "7000")
         assert eventually(lambda: tcp_reachable(vm["netns"], "127.0.0.1", 7000))
         assert not tcp_reachable(cloud.outside, vm["ip"], 7000)
-        # Without SNAT the instance's packets leave with its fixed IP (the outside routes back to it).
+        # Without SNAT the instance's packets leave with its fixed IP (the outside routes back to
+        # it).
         cloud.put(
             f"routers/{router['id']}",
             {

@@ -182,7 +182,8 @@ def test_s5_static_ip_spoofing_and_security_groups(cloud: Cloud) -> None:
     )
     assert eventually(lambda: cloud.pings("s5-peer", "172.16.101.99"))
 
-    # Security groups: another group's instance is denied ingress by default, a rule opens ICMP live.
+    # Security groups: another group's instance is denied ingress by default, a rule opens ICMP
+    # live.
     other = cloud.cli("security", "group", "create", "s5-other")
     stranger = cloud.instance("s5-stranger", "--network", net["id"])
     stranger_port = stranger["port_ids"][0]

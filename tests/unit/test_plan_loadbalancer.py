@@ -85,7 +85,8 @@ def test_bound_host_realizes_it_in_its_namespace() -> None:
 def test_round_robin_with_weights_backup_and_disabled_members() -> None:
     config = render_proxies(tree())
     assert (
-        "frontend l1\n    mode http\n    bind 10.0.0.5:80\n    maxconn 100\n    timeout client 20000\n"
+        "frontend l1\n    mode http\n    bind 10.0.0.5:80\n    maxconn 100\n"
+        "    timeout client 20000\n"
         "    default_backend p1\n" in config
     )
     assert "    balance roundrobin\n    timeout connect 3000\n    timeout server 40000\n" in config

@@ -1,4 +1,5 @@
-"""plan.routers: router namespaces, NAT tables, floating IPs as elements, the outside; incremental == full."""
+"""plan.routers: router namespaces, NAT tables, floating IPs as elements, the outside;
+incremental == full."""
 
 from __future__ import annotations
 

@@ -37,7 +37,8 @@ from neutrino.agent.drivers.netns import processes_in, runs_in
 from neutrino.plan.state import LoadBalancer
 
 SOCKETS = Path("/run/neutrino")
-# Per process: each connection takes two descriptors, and haproxy must be allowed to raise its limit that far.
+# Per process: each connection takes two descriptors, and haproxy must be allowed to raise its limit
+# that far.
 MAX_CONNECTIONS = 8000
 RETIRE_SECONDS = 0.05  # after a reload, how long old workers are given to leave before we go on
 # haproxy's server states -> what the agent reports (services/loadbalancers.HEALTH)
@@ -238,7 +239,8 @@ class HaproxyDriver:
 
 
 def show(path: Path) -> tuple[dict[str, str], list[dict[str, str]]]:
-    """`show info` (fields) and `show stat` (rows) from the stats socket at `path`; empty if none answers."""
+    """`show info` (fields) and `show stat` (rows) from the stats socket at `path`; empty if none
+    answers."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(2)

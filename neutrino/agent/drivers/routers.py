@@ -175,7 +175,8 @@ class RouterDriver:
         verify: bool = True,
         fresh: frozenset[str] = frozenset(),
     ) -> RoutersResult:
-        """`verify`: read every router's kernel state back; `fresh`: namespaces made empty just now."""
+        """`verify`: read every router's kernel state back; `fresh`: namespaces made empty
+        just now."""
         result = RoutersResult()
         for router in routers:
             try:
@@ -309,7 +310,8 @@ class RouterDriver:
             wanted |= {(router.gateway, f"{f.address}/32") for f in router.floatingips}
         if wanted == applied.addresses:
             return False
-        # An interface's subnet address first: the primary one, the source of the router's own packets.
+        # An interface's subnet address first: the primary one, the source of the router's
+        # own packets.
         new = sorted(wanted - applied.addresses, key=lambda a: (a[1].endswith("/32"), a))
 
         def change(sock: IPRoute) -> None:
@@ -427,7 +429,8 @@ def _address(sock: Any, verb: str, index: int, cidr: str, fine: int) -> None:
 
 
 def _add_in_batch(netns: str, addresses: list[tuple[str, str]]) -> None:
-    """Many addresses in one process: 10,000 in well under a second, not one netlink round trip each."""
+    """Many addresses in one process: 10,000 in well under a second, not one netlink
+    round trip each."""
     script = "".join(f"addr replace {cidr} dev {ifname}\n" for ifname, cidr in addresses)
     done = subprocess.run(
         ["ip", "-n", netns, "-batch", "-"],

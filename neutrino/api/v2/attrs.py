@@ -264,7 +264,10 @@ def parse_body(
             verb = "created" if create else "updated"
             raise errors.BadRequest(
                 resource=member,
-                msg=f"Attribute '{key}' not allowed in {'POST' if create else 'PUT'}; it cannot be {verb}",
+                msg=(
+                    f"Attribute '{key}' not allowed in {'POST' if create else 'PUT'}; "
+                    f"it cannot be {verb}"
+                ),
             )
         if attr.admin_only and not is_admin:
             raise errors.PolicyNotAuthorized(

@@ -25,7 +25,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     ),
     "extra_dhcp_opt": (
         "Neutron Extra DHCP options",
-        "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)",
+        (
+            "Extra options configuration for DHCP. For example PXE boot options to DHCP clients "
+            "can be specified (e.g. tftp-server, server-ip-address, bootfile-name)"
+        ),
     ),
     "extraroute": (
         "Router static routes",
@@ -110,12 +113,19 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "This extension will display the revision number of neutron resources.",
     ),
     "standard-attr-tag": (
-        "Tag support for resources with standard attribute: subnet, trunk, network_segment_range, router, network, policy, subnetpool, port, security_group, floatingip",
+        (
+            "Tag support for resources with standard attribute: subnet, trunk, "
+            "network_segment_range, router, network, policy, subnetpool, port, security_group, "
+            "floatingip"
+        ),
         "Enables to set tag on resources with standard attribute.",
     ),
     "standard-attr-timestamp": (
         "Resource timestamps",
-        "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.",
+        (
+            "Adds created_at and updated_at fields to all Neutron resources that have Neutron "
+            "standard attributes."
+        ),
     ),
 }
 

@@ -39,7 +39,8 @@ def protocol(value: Any) -> str | int | None:
 
 
 def remote_ip_prefix(value: Any) -> str | None:
-    """Kept as sent, as a prefix (an address gets its host length); normalized_cidr is its network."""
+    """Kept as sent, as a prefix (an address gets its host length); normalized_cidr is its
+    network."""
     if value is None:
         return None
     ip_or_cidr(value)  # refuses what is neither, with its message
