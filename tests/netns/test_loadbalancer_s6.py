@@ -99,38 +99,8 @@ def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
 @pytest.fixture(scope="module")
 def web(cloud: LbCloud) -> dict[str, Any]:
     """A tenant network behind a router with a gateway on ext_net; WEB1, WEB2 and CLIENT on it."""
-    ext = cloud.create(
-        "networks",
-        "network",
-        name="ext_net",
-        **{
-            "router:external": True,
-            "provider:network_type": "flat",
-            "provider:physical_network": "default",
-        },
-    )
-    cloud.create(
-        "subnets",
-        "subnet",
-        network_id=ext["id"],
-        ip_version=4,
-        cidr="10.10.30.0/24",
-        gateway_ip="10.10.30.1",
-        enable_dhcp=False,
-    )
-    net = cloud.create("networks", "network", name="web-net")
-    subnet = cloud.create(
-        "subnets",
-        "subnet",
-        network_id=net["id"],
-        ip_version=4,
-        cidr="192.168.60.0/24",
-        name="web-sub",
-    )
-    router = cloud.create(
-        "routers", "router", name="web-router", external_gateway_info={"network_id": ext["id"]}
-    )
-    cloud.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+    routed = cloud.routed_network("web", "10.10.30.0/24", "192.168.60.0/24")
+    net = routed["net"]
     # Members accept the load balancer's connections (its address is on their subnet).
     group = cloud.get("security-groups?name=default")["security_groups"][0]
     cloud.create(
@@ -154,7 +124,7 @@ def web(cloud: LbCloud) -> dict[str, Any]:
                 cloud.answers(vms["CLIENT"]["netns"], vm["ip"], 1, WEB_PORT) == [vm["name"]]
             )
         )
-    return {"ext": ext, "net": net, "subnet": subnet, "router": router, **vms}
+    return {**routed, **vms}
 
 
 @pytest.fixture(scope="module")

@@ -49,33 +49,7 @@ def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
 @pytest.fixture(scope="module")
 def web(cloud: LbCloud) -> dict[str, Any]:
     """A network behind a router with a gateway to the outside, and WEB on it."""
-    ext = cloud.create(
-        "networks",
-        "network",
-        name="ext_net",
-        **{
-            "router:external": True,
-            "provider:network_type": "flat",
-            "provider:physical_network": "default",
-        },
-    )
-    cloud.create(
-        "subnets",
-        "subnet",
-        network_id=ext["id"],
-        ip_version=4,
-        cidr="10.10.40.0/24",
-        gateway_ip="10.10.40.1",
-        enable_dhcp=False,
-    )
-    net = cloud.create("networks", "network", name="restart-net")
-    subnet = cloud.create(
-        "subnets", "subnet", network_id=net["id"], ip_version=4, cidr="192.168.70.0/24"
-    )
-    router = cloud.create(
-        "routers", "router", name="restart-router", external_gateway_info={"network_id": ext["id"]}
-    )
-    cloud.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+    routed = cloud.routed_network("restart", "10.10.40.0/24", "192.168.70.0/24")
     group = cloud.get("security-groups?name=default")["security_groups"][0]
     cloud.create(
         "security-group-rules",
@@ -93,8 +67,7 @@ def web(cloud: LbCloud) -> dict[str, Any]:
         port_range_min=SERVER_PORT,
         port_range_max=SERVER_PORT,
     )
-    vm = cloud.new_instance("WEB", net["id"])
-    return {"ext": ext, "subnet": subnet, "router": router, "WEB": vm}
+    return {**routed, "WEB": cloud.new_instance("WEB", routed["net"]["id"])}
 
 
 def test_instance_flows_survive_a_crash_and_restart(cloud: LbCloud, web: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ the kernel holds nothing of the lab any more.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import subprocess
 import sys
@@ -83,6 +84,42 @@ class RoutedCloud(LiveServer):
 
     def delete(self, path: str) -> None:
         self.api.call("DELETE", f"{self.net}/{path}")
+
+    def routed_network(self, name: str, ext_cidr: str, cidr: str) -> dict[str, Any]:
+        """ext_net (flat on `default`, its gateway .1 the outside), and a network `name` with
+        subnet `cidr` behind a router whose gateway is on ext_net."""
+        ext = self.create(
+            "networks",
+            "network",
+            name="ext_net",
+            **{
+                "router:external": True,
+                "provider:network_type": "flat",
+                "provider:physical_network": "default",
+            },
+        )
+        gateway = str(ipaddress.ip_network(ext_cidr)[1])
+        self.create(
+            "subnets",
+            "subnet",
+            network_id=ext["id"],
+            ip_version=4,
+            cidr=ext_cidr,
+            gateway_ip=gateway,
+            enable_dhcp=False,
+        )
+        net = self.create("networks", "network", name=name)
+        subnet = self.create(
+            "subnets", "subnet", network_id=net["id"], ip_version=4, cidr=cidr, name=f"{name}-sub"
+        )
+        router = self.create(
+            "routers",
+            "router",
+            name=f"{name}-router",
+            external_gateway_info={"network_id": ext["id"]},
+        )
+        self.put(f"routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+        return {"ext": ext, "net": net, "subnet": subnet, "router": router}
 
     def instance(self, name: str) -> dict[str, Any]:
         item: dict[str, Any] = self.api.call(
