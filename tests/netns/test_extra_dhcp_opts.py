@@ -15,41 +15,32 @@ from tests.conftest import Databases, LiveServer, dataplane_server, eventually
 DUMP_SCRIPT = '#!/bin/sh\n[ "$1" = bound ] && env > "$LEASE_DUMP"\nexit 0\n'
 
 
-def lease(netns: str, tmp_path: Path) -> dict[str, str]:
-    """What a fresh DHCP exchange from the instance's eth0 offers (asking for mtu, search, 250)."""
-    script, dump = tmp_path / "dump.sh", tmp_path / f"lease-{netns}"
+def dump_script(tmp_path: Path) -> Path:
+    script = tmp_path / "dump.sh"
     script.write_text(DUMP_SCRIPT)
     script.chmod(0o755)
+    return script
+
+
+def one_lease(script: Path, dump: Path, *options: str) -> list[str]:
+    """udhcpc on eth0 asking once for `options`, the lease it gets written to `dump`."""
     dump.unlink(missing_ok=True)
-    rc, out, err = exec_in_instance(
-        netns,
-        [
-            "env",
-            f"LEASE_DUMP={dump}",
-            "busybox",
-            "udhcpc",
-            "-i",
-            "eth0",
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "5",
-            "-T",
-            "1",
-            "-s",
-            str(script),
-            "-O",
-            "mtu",
-            "-O",
-            "search",
-            "-O",
-            "250",
-        ],
-        timeout=15,
-    )
-    assert rc == 0, out + err
+    asked = [arg for option in options for arg in ("-O", option)]
+    udhcpc = ["busybox", "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "5", "-T", "1", "-s"]
+    return ["env", f"LEASE_DUMP={dump}", *udhcpc, str(script), *asked]
+
+
+def read_lease(dump: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
+
+
+def lease(netns: str, tmp_path: Path) -> dict[str, str]:
+    """What a fresh DHCP exchange from the instance's eth0 offers (asking for mtu, search, 250)."""
+    dump = tmp_path / f"lease-{netns}"
+    argv = one_lease(dump_script(tmp_path), dump, "mtu", "search", "250")
+    rc, out, err = exec_in_instance(netns, argv, timeout=15)
+    assert rc == 0, out + err
+    return read_lease(dump)
 
 
 def test_a_port_gets_its_own_options_and_another_does_not(lab: Lab, tmp_path: Path) -> None:
@@ -106,39 +97,12 @@ def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def test_options_set_through_the_api_reach_the_instance(cloud: LiveServer, tmp_path: Path) -> None:
     """The unchanged CLI sets a port's options and changes one; the agent serves them."""
-    script = tmp_path / "dump.sh"
-    script.write_text(DUMP_SCRIPT)
-    script.chmod(0o755)
+    script = dump_script(tmp_path)
 
     def offered(instance: str) -> dict[str, str]:
         dump = tmp_path / f"lease-{instance}"
-        dump.unlink(missing_ok=True)
-        cloud.neutrino(
-            "instance",
-            "exec",
-            instance,
-            "--",
-            "env",
-            f"LEASE_DUMP={dump}",
-            "busybox",
-            "udhcpc",
-            "-i",
-            "eth0",
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "5",
-            "-T",
-            "1",
-            "-s",
-            str(script),
-            "-O",
-            "mtu",
-            "-O",
-            "250",
-        )
-        return dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
+        cloud.neutrino("instance", "exec", instance, "--", *one_lease(script, dump, "mtu", "250"))
+        return read_lease(dump)
 
     net = cloud.cli("network", "create", "edo_net")
     cloud.cli(
