@@ -41,7 +41,7 @@ from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.identity.service import Identity
 from neutrino.services import feed, loadbalancers
-from neutrino.services.floatingips import FloatingIPs
+from neutrino.services.floatingips import FloatingIPs, remove_on_network
 from neutrino.services.networks import Networks
 from neutrino.services.ports import Ports
 from neutrino.services.routers import Routers
@@ -80,7 +80,9 @@ def build(settings: Settings) -> Neutrino:
     db = Database(settings.database_url)
     core = Neutrino(settings, db, Identity(db, settings))
     core.collections = [
-        Collection("networks", "network", NETWORK, Networks(settings)),
+        Collection(
+            "networks", "network", NETWORK, Networks(settings, on_delete=[remove_on_network])
+        ),
         Collection("subnets", "subnet", SUBNET, Subnets()),
         Collection("ports", "port", PORT, Ports()),
         Collection(

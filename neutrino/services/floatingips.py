@@ -242,6 +242,12 @@ def remove(conn: Connection, row: Row) -> None:
     bump_routers(conn, row.router_id)
 
 
+def remove_on_network(conn: Connection, network_id: str) -> None:
+    """An external network's floating IPs go with it, as in Neutron."""
+    for row in conn.execute(select(FIP).where(FIP.c.floating_network_id == network_id)).all():
+        remove(conn, row)
+
+
 class FloatingIPs:
     resource = "floatingip"
 

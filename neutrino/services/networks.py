@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -122,11 +123,16 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
     return out
 
 
+# What goes with a network, from a family built on networks (its floating IPs, as in Neutron).
+Cleanup = Callable[[Connection, str], None]
+
+
 class Networks:
     resource = "network"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, on_delete: Sequence[Cleanup] = ()) -> None:
         self.settings = settings
+        self.on_delete = on_delete
 
     # -- API -------------------------------------------------------------------
     def list(
@@ -215,14 +221,8 @@ class Networks:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch(conn, ctx, network_id, for_write=True, action="delete_network")
-            # Floating IPs go with their external network, as in Neutron (imported here:
-            # floating IPs are built on networks).
-            from neutrino.services import floatingips
-
-            FIP = schema.floatingips
-            on_network = select(FIP).where(FIP.c.floating_network_id == network_id)
-            for fip in conn.execute(on_network).all():
-                floatingips.remove(conn, fip)
+            for cleanup in self.on_delete:
+                cleanup(conn, network_id)
             P = schema.ports
             busy = conn.execute(
                 select(P.c.id)
