@@ -8,7 +8,7 @@ from tests.api.l3 import external_network
 from tests.conftest import Api
 from tests.conftest import expect_error as error
 
-URL = "/floatingip_pools"
+URL = "/floatingip-pools"
 
 
 def test_one_pool_per_ipv4_subnet_of_external_networks(api: Api) -> None:
@@ -61,7 +61,7 @@ def test_pages_and_read_only(api: Api) -> None:
     every = [p["subnet_id"] for p in api.demo.get(URL).json()["floatingip_pools"]]
     first = api.demo.get(URL, params={"limit": 1}).json()
     assert [p["subnet_id"] for p in first["floatingip_pools"]] == every[:1]
-    assert [link["rel"] for link in first["floatingip_pools_links"]] == ["next"]
+    assert [link["rel"] for link in first["floatingip_pools_links"]] == ["next", "previous"]
     rest = api.demo.get(URL, params={"limit": 1, "marker": every[0]}).json()["floatingip_pools"]
     assert [p["subnet_id"] for p in rest] == every[1:]
     error(api.demo.get(URL, params={"cidr": "10.10.10.0/24"}), 400, "HTTPBadRequest")

@@ -1,4 +1,4 @@
-"""`/v2.0/floatingip_pools`: read-only, one entry per IPv4 subnet of an external network."""
+"""`/v2.0/floatingip-pools`: read-only, one entry per IPv4 subnet of an external network."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ ATTRIBUTES = {
 FLOATINGIP_POOLS = Computed(
     "floatingip_pools",
     "floatingip_pool",
-    "floatingip_pools",
+    "floatingip-pools",
     "subnet_id",
     ATTRIBUTES,
     floatingip_pools,
