@@ -34,6 +34,7 @@ from neutrino.api.v2.floatingip_pools import FLOATINGIP_POOLS
 from neutrino.api.v2.ip_availability import NETWORK_IP_AVAILABILITY
 from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
 from neutrino.api.v2.quotas import quota_routes
+from neutrino.api.v2.rbac import RBAC_POLICY
 from neutrino.api.v2.routers import FLOATINGIP, ROUTER, router_actions
 from neutrino.api.v2.security_groups import SECURITY_GROUP, SECURITY_GROUP_RULE
 from neutrino.config import Settings
@@ -44,6 +45,7 @@ from neutrino.services import feed, loadbalancers
 from neutrino.services.floatingips import FloatingIPs, remove_on_network
 from neutrino.services.networks import Networks
 from neutrino.services.ports import Ports
+from neutrino.services.rbac import RbacPolicies
 from neutrino.services.routers import Routers
 from neutrino.services.security_groups import SecurityGroupRules, SecurityGroups
 from neutrino.services.subnets import Subnets
@@ -102,6 +104,14 @@ def build(settings: Settings) -> Neutrino:
             SECURITY_GROUP_RULE,
             SecurityGroupRules(),
             path="security-group-rules",
+        ),
+        Collection(
+            "rbac_policies",
+            "rbac_policy",
+            RBAC_POLICY,
+            RbacPolicies(),
+            path="rbac-policies",
+            tags=False,
         ),
     ]
     return core

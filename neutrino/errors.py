@@ -66,6 +66,12 @@ class InvalidInput(BadRequest):
     message = "Invalid input for operation: {error_message}."
 
 
+class InvalidActionForType(InvalidInput):
+    message = (
+        "Invalid action '{action}' for object type '{object_type}'. Valid actions: {valid_actions}"
+    )
+
+
 class HTTPBadRequest(BadRequest):
     """Neutron's name for query-string errors (sort keys, fields, filters)."""
 
@@ -155,6 +161,10 @@ class SecurityGroupNotFound(NotFound):
 
 class SecurityGroupRuleNotFound(NotFound):
     message = "Security group rule {id} does not exist"
+
+
+class RbacPolicyNotFound(NotFound):
+    message = "RBAC policy of type {object_type} with ID {id} not found"
 
 
 class TagNotFound(NotFound):
@@ -275,6 +285,24 @@ class SecurityGroupRuleExists(InUse):
 
 class SecurityGroupInUse(InUse):
     message = "Security Group {id} in use."
+
+
+class ExternalNetworkInUse(InUse):
+    message = (
+        "External network {net_id} cannot be updated to be made non-external, "
+        "since it has existing gateway ports."
+    )
+
+
+class RbacPolicyInUse(Conflict):
+    message = (
+        "RBAC policy on object {object_id} cannot be removed because other objects depend "
+        "on it.\nDetails: {details}"
+    )
+
+
+class DuplicateRbacPolicy(Conflict):
+    message = "An RBAC policy already exists with those values."
 
 
 class SecurityGroupCannotRemoveDefault(InUse):

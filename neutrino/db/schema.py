@@ -120,7 +120,7 @@ networks = Table(
     metadata,
     *standard(),
     Column("admin_state_up", Boolean, nullable=False, default=True),
-    Column("shared", Boolean, nullable=False, default=False),
+    # router:external; which projects may use it as one is said by rbac_policies
     Column("external", Boolean, nullable=False, default=False),
     Column("mtu", Integer, nullable=False),
     Column("status", String(16), nullable=False, default="ACTIVE"),
@@ -426,6 +426,20 @@ tags = Table(
     Column("resource_type", String(32), nullable=False),
 )
 Index("ix_tags_tag", tags.c.tag)
+
+# Who else may use an object: one row per grant of an `action` on one object to a project, or to
+# every project (`*`). `shared` is no column: it is a grant of access_as_shared.
+rbac_policies = Table(
+    "rbac_policies",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", String(64), nullable=False, index=True),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", ID, nullable=False, index=True),
+    Column("action", String(255), nullable=False),
+    Column("target_project", String(255), nullable=False, index=True),
+    UniqueConstraint("object_type", "object_id", "action", "target_project"),
+)
 
 quotas = Table(
     "quotas",

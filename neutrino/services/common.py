@@ -57,9 +57,8 @@ def record_change(conn: Connection, resource_type: str, resource_id: str, op: st
     return revision
 
 
-def standard_values(ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
-    """Row values for a new resource: id, owner, timestamps, revision 1."""
-    moment = now()
+def owner(ctx: Context, values: dict[str, Any]) -> str:
+    """The project a new resource belongs to: the caller's, or the one an admin names."""
     project = values.pop("project_id", None) or ctx.project_id
     if project != ctx.project_id and not ctx.is_admin:
         raise errors.HTTPBadRequest(
@@ -70,6 +69,13 @@ def standard_values(ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
         raise errors.BadRequest(
             resource="resource", msg="'project_id' is required for a token without project scope"
         )
+    return project
+
+
+def standard_values(ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
+    """Row values for a new resource: id, owner, timestamps, revision 1."""
+    moment = now()
+    project = owner(ctx, values)
     return {
         "id": values.pop("id", None) or new_id(),
         "project_id": project,
@@ -105,7 +111,10 @@ def bump(
 
 
 def delete_resource(conn: Connection, table: Table, resource_type: str, resource_id: str) -> None:
+    """Delete a resource with its tags and the RBAC policies granting access to it."""
     conn.execute(delete(schema.tags).where(schema.tags.c.resource_id == resource_id))
+    R = schema.rbac_policies
+    conn.execute(delete(R).where(R.c.object_type == resource_type, R.c.object_id == resource_id))
     conn.execute(delete(table).where(table.c.id == resource_id))
     record_change(conn, resource_type, resource_id, "delete")
 

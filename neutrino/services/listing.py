@@ -9,7 +9,7 @@ stable while other requests write.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, Table, and_, false, func, or_, select
@@ -26,6 +26,10 @@ class Listing:
     table: Table
     columns: dict[str, ColumnElement[Any]]
     custom_filters: dict[str, FilterFn] = field(default_factory=dict)
+
+    def with_filters(self, **filters: FilterFn) -> Listing:
+        """This listing with more custom filters (those that depend on the caller)."""
+        return replace(self, custom_filters={**self.custom_filters, **filters})
 
     def column(self, attr: str) -> ColumnElement[Any]:
         return self.columns.get(attr, self.table.c.get(attr))  # type: ignore[arg-type]

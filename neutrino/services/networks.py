@@ -11,7 +11,6 @@ from sqlalchemy import (
     Row,
     bindparam,
     delete,
-    exists,
     insert,
     or_,
     select,
@@ -24,7 +23,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, quotas
+from neutrino.services import common, quotas, rbac
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 N = schema.networks
@@ -48,13 +47,18 @@ LISTING = Listing(
 
 
 def seen_by(project_id: Any) -> ColumnElement[bool]:
-    """Networks a project sees: its own, shared ones and external ones."""
-    return or_(N.c.project_id == project_id, N.c.shared, N.c.external)
+    """Networks a project sees: its own, and those a policy grants it (shared or external)."""
+    return or_(N.c.project_id == project_id, rbac.granted("network", N.c.id, project_id))
 
 
 def visible(ctx: Context) -> ColumnElement[bool] | None:
     """What `seen_by` the caller's project; admin sees all."""
     return None if ctx.is_admin else seen_by(ctx.project_id)
+
+
+def is_shared_with(conn: Connection, network_id: str, project_id: str | None) -> bool:
+    """The network's `shared` as `project_id` sees it: shared with it or with every project."""
+    return bool(rbac.shared_ids(conn, "network", [network_id], project_id))
 
 
 # Built once: every port create looks up its network (see db).
@@ -86,8 +90,10 @@ def fetch(
 
 
 def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, Any]]:
-    """Network bodies; provider attributes only for an admin, as Neutron."""
+    """Network bodies; `shared` as the caller sees it, provider attributes only for an admin,
+    as Neutron."""
     ids = [r.id for r in rows]
+    shared = rbac.shared_ids(conn, "network", ids, ctx.project_id)
     subnets: dict[str, list[str]] = {i: [] for i in ids}
     for chunk in common.chunked(ids):
         for sid, nid in conn.execute(
@@ -103,7 +109,7 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
         item.update(
             {
                 "admin_state_up": r.admin_state_up,
-                "shared": r.shared,
+                "shared": r.id in shared,
                 "router:external": r.external,
                 "mtu": r.mtu,
                 "status": r.status,
@@ -123,6 +129,9 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
     return out
 
 
+# The attributes that grant a network to every project, as an RBAC policy each.
+GRANTS = {"shared": rbac.SHARED, "router:external": rbac.EXTERNAL}
+
 # What goes with a network, from a family built on networks (its floating IPs, as in Neutron).
 Cleanup = Callable[[Connection, str], None]
 
@@ -138,8 +147,9 @@ class Networks:
     def list(
         self, db: Database, ctx: Context, query: ListQuery
     ) -> tuple[list[dict[str, Any]], bool]:
+        listing = LISTING.with_filters(shared=rbac.shared_filter("network", N.c.id, ctx.project_id))
         with db.read() as conn:
-            rows, more = list_rows(conn, LISTING, query, visible(ctx))
+            rows, more = list_rows(conn, listing, query, visible(ctx))
             return render(conn, ctx, rows), more
 
     def get(self, db: Database, ctx: Context, network_id: str) -> dict[str, Any]:
@@ -160,8 +170,6 @@ class Networks:
             self._check_mtu(segment["network_type"], mtu)
             row.update(
                 admin_state_up=values.get("admin_state_up", True),
-                shared=values.get("shared", False),
-                external=values.get("router:external", False),
                 mtu=mtu,
                 status="ACTIVE",
                 port_security_enabled=values.get("port_security_enabled", True),
@@ -171,6 +179,11 @@ class Networks:
             )
             common.insert_resource(conn, N, "network", row)
             self._claim_segment(conn, segment, row["id"])
+            network = fetch(conn, ctx, row["id"])
+            for key, action in GRANTS.items():
+                if values.get(key):
+                    follows = rbac.grant_everyone(conn, "network", network, action)
+                    conn.execute(update(N).where(N.c.id == network.id).values(follows))
             return render(conn, ctx, [fetch(conn, ctx, row["id"])])[0]
 
     def update(
@@ -196,24 +209,19 @@ class Networks:
                     )
             if not ctx.is_admin and ("shared" in values or "router:external" in values):
                 raise errors.PolicyNotAuthorized(action="update_network:shared")
-            if values.get("shared") is False and row.shared:
-                others = conn.execute(
-                    select(
-                        exists().where(
-                            schema.ports.c.network_id == network_id,
-                            schema.ports.c.project_id != row.project_id,
-                        )
-                    )
-                ).scalar()
-                if others:
-                    raise errors.InvalidSharedSetting(network=network_id)
+            changes: dict[str, Any] = {}
+            for key, action in GRANTS.items():
+                if values.get(key):
+                    changes |= rbac.grant_everyone(conn, "network", row, action)
+                elif key in values:
+                    in_use = errors.InvalidSharedSetting(network=row.name)
+                    changes |= rbac.revoke_everyone(conn, "network", row, action, in_use)
             if values.get("mtu"):
                 self._check_mtu(row.network_type, values["mtu"])
                 needed = min_mtu(conn, network_id)
                 if values["mtu"] < needed:
                     raise errors.NetworkMTUSubnetConflict(net_id=network_id, mtu=needed)
-            columns = {"router:external": "external"}
-            changes = {columns.get(k, k): v for k, v in values.items()}
+            changes |= {k: v for k, v in values.items() if k not in GRANTS}
             common.bump(conn, N, "network", row, changes)
             return render(conn, ctx, [fetch(conn, ctx, network_id)])[0]
 

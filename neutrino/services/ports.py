@@ -472,7 +472,7 @@ def network_for_port(
     external (unless also shared) nor with addresses of the caller's choosing (Neutron's policy)."""
     network = networks.fetch(conn, ctx, network_id)
     if not ctx.is_admin and network.project_id != ctx.project_id:
-        if network.external and not network.shared:
+        if network.external and not networks.is_shared_with(conn, network.id, ctx.project_id):
             raise errors.PolicyNotAuthorized(action="create_port on an external network")
         if any("ip_address" in fixed for fixed in fixed_ips or []):
             raise errors.PolicyNotAuthorized(action="create_port:fixed_ips:ip_address")

@@ -24,6 +24,7 @@ DEFAULTS: dict[str, int] = {
     "floatingip": 50,
     "security_group": 10,
     "security_group_rule": 100,
+    "rbac_policy": 10,
 }
 
 TABLES: dict[str, Table] = {
@@ -34,6 +35,7 @@ TABLES: dict[str, Table] = {
     "floatingip": schema.floatingips,
     "security_group": schema.security_groups,
     "security_group_rule": schema.security_group_rules,
+    "rbac_policy": schema.rbac_policies,
 }
 
 

@@ -7,7 +7,8 @@ checked and normalized as Neutron does: protocol names lower case, numbers
 as strings, port ranges checked per protocol, remote prefixes kept as sent
 (their network is `normalized_cidr`); two rules that mean the same thing are
 one rule (409 with the existing id).
-Groups and rules are visible to their own project only (no RBAC sharing).
+Groups are visible to their own project and to those an RBAC policy shares them with, which
+may use them on their ports; rules to the project of the rule or of its group.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from neutrino import errors
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, quotas
+from neutrino.services import common, quotas, rbac
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 SG, RULE, PSG = schema.security_groups, schema.security_group_rules, schema.port_security_groups
@@ -155,8 +156,8 @@ def has_default(conn: Connection, project_id: str) -> bool:
 
 # -- visibility ----------------------------------------------------------------------------
 def seen_by(project_id: Any) -> ColumnElement[bool]:
-    """Groups a project sees: its own."""
-    return SG.c.project_id == project_id
+    """Groups a project sees: its own, and those shared with it."""
+    return or_(SG.c.project_id == project_id, rbac.granted("security_group", SG.c.id, project_id))
 
 
 def visible_groups(ctx: Context) -> ColumnElement[bool] | None:
@@ -167,7 +168,7 @@ def visible_rules(ctx: Context) -> ColumnElement[bool] | None:
     """Rules of the caller's groups, and rules the caller owns."""
     if ctx.is_admin:
         return None
-    own_groups = select(SG.c.id).where(seen_by(ctx.project_id))
+    own_groups = select(SG.c.id).where(SG.c.project_id == ctx.project_id)
     return or_(RULE.c.project_id == ctx.project_id, RULE.c.security_group_id.in_(own_groups))
 
 
@@ -218,8 +219,12 @@ def normalized_cidr(prefix: str | None) -> str | None:
     return None if prefix is None else str(ipaddress.ip_network(prefix, strict=False))
 
 
-def render_groups(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+def render_groups(
+    conn: Connection, rows: list[Row], viewer: str | None = None
+) -> list[dict[str, Any]]:
+    """Group bodies with their rules; `shared` as project `viewer` sees it."""
     ids = [r.id for r in rows]
+    shared = rbac.shared_ids(conn, "security_group", ids, viewer)
     rules: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
     for chunk in common.chunked(ids):
         rule_rows = list(
@@ -232,7 +237,14 @@ def render_groups(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         for rule in render_rules(conn, rule_rows):
             rules[rule["security_group_id"]].append(rule)
     tags = common.load_tags(conn, ids)
-    return [{**common.render_standard(r, tags), "security_group_rules": rules[r.id]} for r in rows]
+    return [
+        {
+            **common.render_standard(r, tags),
+            "security_group_rules": rules[r.id],
+            "shared": r.id in shared,
+        }
+        for r in rows
+    ]
 
 
 # -- rule checks (pure) -------------------------------------------------------------------------
@@ -329,13 +341,16 @@ class SecurityGroups:
             if missing:
                 with db.write() as conn:
                     ensure_default(conn, ctx.project_id)
+        shared = rbac.shared_filter("security_group", SG.c.id, ctx.project_id)
         with db.read() as conn:
-            rows, more = list_rows(conn, GROUP_LISTING, query, visible_groups(ctx))
-            return render_groups(conn, rows), more
+            rows, more = list_rows(
+                conn, GROUP_LISTING.with_filters(shared=shared), query, visible_groups(ctx)
+            )
+            return render_groups(conn, rows, ctx.project_id), more
 
     def get(self, db: Database, ctx: Context, group_id: str) -> dict[str, Any]:
         with db.read() as conn:
-            return render_groups(conn, [fetch_group(conn, ctx, group_id)])[0]
+            return render_groups(conn, [fetch_group(conn, ctx, group_id)], ctx.project_id)[0]
 
     def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
         common.require_writer(ctx)
@@ -353,7 +368,7 @@ class SecurityGroups:
             )
             ensure_default(conn, row["project_id"])
             insert_group(conn, row, is_default=False)
-            return render_groups(conn, [fetch_group(conn, ctx, row["id"])])[0]
+            return render_groups(conn, [fetch_group(conn, ctx, row["id"])], ctx.project_id)[0]
 
     def update(
         self,
@@ -372,7 +387,7 @@ class SecurityGroups:
             if not row.is_default and values.get("name") == "default":
                 raise errors.SecurityGroupDefaultAlreadyExists()
             common.bump(conn, SG, "security_group", row, values)
-            return render_groups(conn, [fetch_group(conn, ctx, group_id)])[0]
+            return render_groups(conn, [fetch_group(conn, ctx, group_id)], ctx.project_id)[0]
 
     def delete(self, db: Database, ctx: Context, group_id: str) -> None:
         common.require_writer(ctx)

@@ -12,24 +12,19 @@ from neutrino import errors, ipam
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, dhcp, networks, ports, quotas
+from neutrino.services import common, dhcp, networks, ports, quotas, rbac
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 S = schema.subnets
 
 
 def of_networks_where(column: ColumnElement[bool]) -> Callable[[list[Any]], ColumnElement[bool]]:
-    """A filter on an attribute subnets take from their network (`shared`, `router:external`)."""
+    """A filter on an attribute subnets take from their network (`router:external`)."""
     return lambda values: S.c.network_id.in_(select(schema.networks.c.id).where(column.in_(values)))
 
 
 LISTING = Listing(
-    S,
-    standard_columns(S),
-    {
-        "shared": of_networks_where(schema.networks.c.shared),
-        "router:external": of_networks_where(schema.networks.c.external),
-    },
+    S, standard_columns(S), {"router:external": of_networks_where(schema.networks.c.external)}
 )
 
 
@@ -140,8 +135,10 @@ class Subnets:
     def list(
         self, db: Database, ctx: Context, query: ListQuery
     ) -> tuple[list[dict[str, Any]], bool]:
+        # `shared` is the network's, as the caller sees it.
+        shared = rbac.shared_filter("network", S.c.network_id, ctx.project_id)
         with db.read() as conn:
-            rows, more = list_rows(conn, LISTING, query, visible(ctx))
+            rows, more = list_rows(conn, LISTING.with_filters(shared=shared), query, visible(ctx))
             return render(conn, rows), more
 
     def get(self, db: Database, ctx: Context, subnet_id: str) -> dict[str, Any]:

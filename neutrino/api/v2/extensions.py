@@ -83,6 +83,11 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Quotas",
         "Per-project limits on networks, subnets, ports, routers, floating IPs and security groups",
     ),
+    "rbac-policies": (
+        "RBAC Policies",
+        "Allows creation and modification of policies that control tenant access to resources.",
+    ),
+    "rbac-security-groups": ("Add security_group type to RBAC", "Add security_group type to RBAC"),
     "revision-if-match": (
         "If-Match constraints based on revision_number",
         "Extension indicating that If-Match based on revision_number is supported.",
@@ -98,6 +103,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "security-groups-normalized-cidr": (
         "Normalized remote prefixes",
         "Security group rules show their remote prefix as a network address (normalized_cidr)",
+    ),
+    "security-groups-shared-filtering": (
+        "Security group filtering on the shared field",
+        "Support filtering security groups on the shared field",
     ),
     "subnet-external-network": (
         "Subnet belongs to an external network",

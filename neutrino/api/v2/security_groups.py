@@ -9,6 +9,7 @@ from neutrino import errors
 from neutrino.api.v2.attrs import (
     REQUIRED,
     Attr,
+    boolean,
     column_integer,
     ip_or_cidr,
     one_of,
@@ -60,6 +61,7 @@ def port_number(value: Any) -> int | None:
 SECURITY_GROUP = {
     **standard(),
     "security_group_rules": Attr(post=False, filter=False),
+    "shared": Attr(boolean, post=False),  # shared with the caller by an RBAC policy
 }
 
 SECURITY_GROUP_RULE = {

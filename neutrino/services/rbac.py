@@ -1,0 +1,397 @@
+"""RBAC policies: an object's owner grants another project, or every one (`*`), access to it.
+
+A policy grants `target_project` one `action` on one object: `access_as_shared` lets that
+project see the object and use it as its own (ports on a network, a security group on its
+ports); `access_as_external` lets it use a network as an external one (router gateways,
+floating IPs). A shareable kind of object is one `ObjectType` in `OBJECT_TYPES`, and nothing
+else: its family asks `granted` which rows a project reaches, and the policies API keeps a
+project from losing an access that its resources still depend on (`Access.users`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    Table,
+    delete,
+    exists,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from neutrino import errors
+from neutrino.api.v2.query import ListQuery
+from neutrino.context import Context
+from neutrino.db import Database, schema
+from neutrino.services import common, quotas
+from neutrino.services.listing import FilterFn, Listing, list_rows
+
+R = schema.rbac_policies
+SHARED = "access_as_shared"
+EXTERNAL = "access_as_external"
+EVERYONE = "*"
+
+
+@dataclass(frozen=True)
+class Access:
+    """What depends on one action's grants of an object, and how Neutron says so."""
+
+    users: Callable[[str], Select[Any]]  # object id -> projects whose resources need the access
+    in_use: Callable[[str, str], str]  # (object id, target project) -> why it cannot go
+
+
+@dataclass(frozen=True)
+class ObjectType:
+    name: str
+    table: Table
+    not_found: Callable[[str], errors.NeutronError]
+    actions: dict[str, Access]
+    plural: str = "objects"  # in "Only admins can manipulate policies on ... they do not own"
+    revises: bool = False  # a policy change bumps the object's revision_number
+    # Columns that follow the object's grants, recomputed after each change of them.
+    follows: Callable[[Connection, str], dict[str, Any]] = field(default=lambda conn, oid: {})
+
+
+def granted(
+    object_type: str, object_id: Any, project_id: Any, actions: Iterable[str] = ()
+) -> ColumnElement[bool]:
+    """Whether a policy grants `project_id` (one of `actions`, or any) on the object."""
+    where = [
+        R.c.object_type == object_type,
+        R.c.object_id == object_id,
+        or_(R.c.target_project == project_id, R.c.target_project == EVERYONE),
+    ]
+    if actions:
+        where.append(R.c.action.in_(list(actions)))
+    return exists().where(*where)
+
+
+def shared_filter(object_type: str, object_id: Any, project_id: Any) -> FilterFn:
+    """The `shared` filter: objects shared with the caller's project (or not), as Neutron's."""
+    shared = granted(object_type, object_id, project_id, [SHARED])
+    return lambda values: or_(*(shared if value else ~shared for value in values))
+
+
+def shared_ids(conn: Connection, object_type: str, ids: list[str], project_id: Any) -> set[str]:
+    """Of `ids`, the objects shared with `project_id`: their `shared` attribute for it."""
+    found: set[str] = set()
+    for chunk in common.chunked(ids):
+        found.update(
+            conn.execute(
+                select(R.c.object_id).where(
+                    R.c.object_type == object_type,
+                    R.c.object_id.in_(chunk),
+                    R.c.action == SHARED,
+                    or_(R.c.target_project == project_id, R.c.target_project == EVERYONE),
+                )
+            ).scalars()
+        )
+    return found
+
+
+# -- what each kind of object depends on ----------------------------------------------------
+P, PSG = schema.ports, schema.port_security_groups
+
+
+def external_follows_grants(conn: Connection, network_id: str) -> dict[str, Any]:
+    """router:external holds while any project is granted the network as external; it cannot
+    end under a router's gateway (Neutron's ExternalNetworkInUse)."""
+    external = conn.execute(
+        select(exists().where(R.c.object_id == network_id, R.c.action == EXTERNAL))
+    ).scalar()
+    if not external:
+        gateway = select(schema.routers.c.id).where(schema.routers.c.gw_network_id == network_id)
+        if conn.execute(gateway.limit(1)).first():
+            raise errors.ExternalNetworkInUse(net_id=network_id)
+    return {"external": external}
+
+
+OBJECT_TYPES: dict[str, ObjectType] = {
+    kind.name: kind
+    for kind in (
+        ObjectType(
+            "network",
+            schema.networks,
+            lambda oid: errors.NetworkNotFound(net_id=oid),
+            {
+                SHARED: Access(
+                    lambda oid: select(P.c.project_id).where(P.c.network_id == oid),
+                    lambda oid, target: errors.InvalidSharedSetting(network=oid).msg,
+                ),
+                EXTERNAL: Access(
+                    lambda oid: select(schema.routers.c.project_id).where(
+                        schema.routers.c.gw_network_id == oid
+                    ),
+                    lambda oid, target: (
+                        "There are routers attached to this network that depend on this "
+                        "policy for access."
+                    ),
+                ),
+            },
+            plural="networks",
+            revises=True,
+            follows=external_follows_grants,
+        ),
+        ObjectType(
+            "security_group",
+            schema.security_groups,
+            lambda oid: errors.SecurityGroupNotFound(id=oid),
+            {
+                SHARED: Access(
+                    lambda oid: (
+                        select(P.c.project_id)
+                        .join(PSG, PSG.c.port_id == P.c.id)
+                        .where(PSG.c.security_group_id == oid)
+                    ),
+                    lambda oid, target: f"project_id={target}",
+                ),
+            },
+        ),
+    )
+}
+
+
+# -- changing grants (the policies API, and attributes such as a network's `shared`) ----------
+def loses_access(
+    conn: Connection, kind: ObjectType, obj: Row, action: str, target: str, policy_id: str
+) -> bool:
+    """Whether taking policy `policy_id` (`action` for `target`) away leaves a project without
+    an access its resources use: not the owner's, nor one another policy still grants."""
+    if target == obj.project_id:
+        return False
+    remaining = set(
+        conn.execute(
+            select(R.c.target_project).where(
+                R.c.object_type == kind.name,
+                R.c.object_id == obj.id,
+                R.c.action == action,
+                R.c.id != policy_id,
+            )
+        ).scalars()
+    )
+    if EVERYONE in remaining:
+        return False
+    users = set(conn.execute(kind.actions[action].users(obj.id)).scalars())
+    users -= {obj.project_id, ""}  # "" owns floating IP ports, which need no grant
+    return bool(users - remaining if target == EVERYONE else users & {target})
+
+
+def changed(conn: Connection, kind: ObjectType, object_id: str) -> None:
+    """After a change of the object's grants: what follows them, and its revision."""
+    values = kind.follows(conn, object_id)
+    if kind.revises or values:
+        obj = conn.execute(select(kind.table).where(kind.table.c.id == object_id)).one()
+        common.bump(conn, kind.table, kind.name, obj, values)
+
+
+def grant(
+    conn: Connection, kind: ObjectType, obj: Row, action: str, target: str, project_id: str
+) -> str:
+    """A new policy of `project_id`'s; 409 if the same grant exists."""
+    policy_id = common.new_id()
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                insert(R).values(
+                    id=policy_id,
+                    project_id=project_id,
+                    object_type=kind.name,
+                    object_id=obj.id,
+                    action=action,
+                    target_project=target,
+                )
+            )
+    except IntegrityError:
+        raise errors.DuplicateRbacPolicy() from None
+    return policy_id
+
+
+def grant_everyone(conn: Connection, object_type: str, obj: Row, action: str) -> dict[str, Any]:
+    """Grant `action` on the object to every project, in its owner's name; returns the object's
+    columns that follow its grants."""
+    kind = OBJECT_TYPES[object_type]
+    wildcard = select(R.c.id).where(
+        R.c.object_type == object_type,
+        R.c.object_id == obj.id,
+        R.c.action == action,
+        R.c.target_project == EVERYONE,
+    )
+    if conn.execute(wildcard).first() is None:
+        grant(conn, kind, obj, action, EVERYONE, obj.project_id)
+    return kind.follows(conn, obj.id)
+
+
+def revoke_everyone(
+    conn: Connection, object_type: str, obj: Row, action: str, in_use: errors.NeutronError
+) -> dict[str, Any]:
+    """Take the grant of `action` to every project away (for access_as_external, every grant:
+    the network is no longer external, as in Neutron); `in_use` if a project still depends on
+    it. Returns the object's columns that follow its grants."""
+    kind = OBJECT_TYPES[object_type]
+    where = [R.c.object_type == object_type, R.c.object_id == obj.id, R.c.action == action]
+    if action != EXTERNAL:  # external ends under no router's gateway: `follows` checks that
+        where.append(R.c.target_project == EVERYONE)
+        wildcard = conn.execute(select(R.c.id).where(*where)).scalar()
+        if wildcard and loses_access(conn, kind, obj, action, EVERYONE, wildcard):
+            raise in_use
+    conn.execute(delete(R).where(*where))
+    return kind.follows(conn, obj.id)
+
+
+# -- the policies API ------------------------------------------------------------------------
+LISTING = Listing(
+    R,
+    {
+        "id": R.c.id,
+        "project_id": R.c.project_id,
+        "tenant_id": R.c.project_id,
+        "object_type": R.c.object_type,
+        "object_id": R.c.object_id,
+        "action": R.c.action,
+        "target_tenant": R.c.target_project,
+    },
+)
+
+
+def visible(ctx: Context) -> ColumnElement[bool] | None:
+    """A project sees its own policies, not those granting it something; admin sees all."""
+    return None if ctx.is_admin else R.c.project_id == ctx.project_id
+
+
+def fetch(conn: Connection, ctx: Context, policy_id: str) -> Row:
+    seen = visible(ctx)
+    row = conn.execute(
+        select(R).where(R.c.id == policy_id, *([] if seen is None else [seen]))
+    ).first()
+    if row is None:
+        raise errors.RbacPolicyNotFound(id=policy_id, object_type="unknown")
+    return row
+
+
+def render(row: Row) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "project_id": row.project_id,
+        "tenant_id": row.project_id,
+        "object_type": row.object_type,
+        "object_id": row.object_id,
+        "action": row.action,
+        "target_tenant": row.target_project,
+        "target_project": row.target_project,
+    }
+
+
+def owned_object(conn: Connection, ctx: Context, kind: ObjectType, object_id: str) -> Row:
+    """The object a policy is about: one the caller sees (else as if missing), and owns unless
+    admin. Neutron refuses both as invalid input of the policy, 400."""
+    table = kind.table
+    where = [table.c.id == object_id]
+    if not ctx.is_admin:
+        where.append(
+            or_(
+                table.c.project_id == ctx.project_id, granted(kind.name, table.c.id, ctx.project_id)
+            )
+        )
+    obj = conn.execute(select(table).where(*where)).first()
+    if obj is None:
+        raise errors.InvalidInput(error_message=kind.not_found(object_id).msg.rstrip("."))
+    if not ctx.is_admin and obj.project_id != ctx.project_id:
+        raise errors.InvalidInput(
+            error_message=f"Only admins can manipulate policies on {kind.plural} they do not own"
+        )
+    return obj
+
+
+def only_admin_shares_with_everyone(ctx: Context, target: str, verb: str) -> None:
+    if target == EVERYONE and not ctx.is_admin:
+        raise errors.PolicyNotAuthorized(action=f"{verb}_rbac_policy:target_tenant")
+
+
+class RbacPolicies:
+    resource = "rbac_policy"
+
+    def list(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> tuple[list[dict[str, Any]], bool]:
+        with db.read() as conn:
+            rows, more = list_rows(conn, LISTING, query, visible(ctx))
+            return [render(r) for r in rows], more
+
+    def get(self, db: Database, ctx: Context, policy_id: str) -> dict[str, Any]:
+        with db.read() as conn:
+            return render(fetch(conn, ctx, policy_id))
+
+    def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
+        common.require_writer(ctx)
+        target = values["target_tenant"]
+        only_admin_shares_with_everyone(ctx, target, "create")
+        project = common.owner(ctx, values)
+        kind = OBJECT_TYPES[values["object_type"]]
+        with db.write() as conn:
+            quotas.check(conn, project, "rbac_policy", 1)
+            if values["action"] not in kind.actions:
+                raise errors.InvalidActionForType(
+                    action=values["action"],
+                    object_type=kind.name,
+                    valid_actions=tuple(kind.actions),
+                )
+            obj = owned_object(conn, ctx, kind, values["object_id"])
+            policy_id = grant(conn, kind, obj, values["action"], target, project)
+            changed(conn, kind, obj.id)
+            return render(fetch(conn, ctx, policy_id))
+
+    def update(
+        self,
+        db: Database,
+        ctx: Context,
+        policy_id: str,
+        values: dict[str, Any],
+        if_match: int | None,
+    ) -> dict[str, Any]:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            row = fetch(conn, ctx, policy_id)
+            target = values.get("target_tenant", row.target_project)
+            only_admin_shares_with_everyone(ctx, target, "update")
+            kind = OBJECT_TYPES[row.object_type]
+            obj = owned_object(conn, ctx, kind, row.object_id)
+            if target == row.target_project:
+                return render(row)
+            # Whoever the policy named loses it, unless it now names everyone.
+            if target != EVERYONE and loses_access(
+                conn, kind, obj, row.action, row.target_project, row.id
+            ):
+                raise self.in_use(kind, row)
+            try:
+                with conn.begin_nested():
+                    conn.execute(update(R).where(R.c.id == policy_id).values(target_project=target))
+            except IntegrityError:
+                raise errors.DuplicateRbacPolicy() from None
+            changed(conn, kind, obj.id)
+            return render(fetch(conn, ctx, policy_id))
+
+    def delete(self, db: Database, ctx: Context, policy_id: str) -> None:
+        common.require_writer(ctx)
+        with db.write() as conn:
+            row = fetch(conn, ctx, policy_id)
+            kind = OBJECT_TYPES[row.object_type]
+            obj = conn.execute(select(kind.table).where(kind.table.c.id == row.object_id)).one()
+            if loses_access(conn, kind, obj, row.action, row.target_project, row.id):
+                raise self.in_use(kind, row)
+            conn.execute(delete(R).where(R.c.id == policy_id))
+            changed(conn, kind, obj.id)
+
+    @staticmethod
+    def in_use(kind: ObjectType, row: Row) -> errors.RbacPolicyInUse:
+        details = kind.actions[row.action].in_use(row.object_id, row.target_project)
+        return errors.RbacPolicyInUse(object_id=row.object_id, details=details)

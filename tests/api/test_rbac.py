@@ -1,0 +1,278 @@
+"""RBAC policies: sharing networks and security groups with one project or with all."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.conftest import Api, ApiClient
+from tests.conftest import expect_error as error
+
+SHARED, EXTERNAL = "access_as_shared", "access_as_external"
+
+
+def share(client: ApiClient, object_id: str, target: str, **body: Any) -> httpx.Response:
+    policy = {
+        "object_type": "network",
+        "object_id": object_id,
+        "action": SHARED,
+        "target_tenant": target,
+        **body,
+    }
+    return client.post("/rbac-policies", json={"rbac_policy": policy})
+
+
+def shared(client: ApiClient, object_id: str, target: str, **body: Any) -> dict[str, Any]:
+    response = share(client, object_id, target, **body)
+    assert response.status_code == 201, response.text
+    return response.json()["rbac_policy"]
+
+
+def in_use(object_id: str, details: str) -> str:
+    return (
+        f"RBAC policy on object {object_id} cannot be removed because other objects depend on "
+        f"it.\nDetails: {details}"
+    )
+
+
+def test_sharing_a_network_with_one_project(api: Api) -> None:
+    net = api.demo.create("networks", name="net")
+    missing = str(uuid.uuid4())
+    # Before the policy, the network answers demo2 exactly as a missing one.
+    for network_id in (net["id"], missing):
+        message = error(api.demo2.get(f"/networks/{network_id}"), 404, "NetworkNotFound")
+        assert message == f"Network {network_id} could not be found."
+
+    policy = shared(api.demo, net["id"], api.demo2.project_id)
+    assert set(policy) == {
+        "id",
+        "project_id",
+        "tenant_id",
+        "object_type",
+        "object_id",
+        "action",
+        "target_tenant",
+        "target_project",
+    }
+    assert policy["project_id"] == policy["tenant_id"] == api.demo.project_id
+    assert policy["target_tenant"] == policy["target_project"] == api.demo2.project_id
+    assert (policy["object_type"], policy["object_id"], policy["action"]) == (
+        "network",
+        net["id"],
+        SHARED,
+    )
+    assert api.demo.get(f"/rbac-policies/{policy['id']}").json()["rbac_policy"] == policy
+
+    # `shared` says whether the network is shared with the caller.
+    assert api.demo2.get(f"/networks/{net['id']}").json()["network"]["shared"] is True
+    assert api.demo.get(f"/networks/{net['id']}").json()["network"]["shared"] is False
+    assert api.admin.get(f"/networks/{net['id']}").json()["network"]["shared"] is False
+    listed = api.demo2.get("/networks", params={"shared": "true"}).json()["networks"]
+    assert [n["id"] for n in listed] == [net["id"]]
+    assert api.demo.get("/networks", params={"shared": "true"}).json()["networks"] == []
+
+    # The policy is its owner's: the project it shares with sees it as missing.
+    assert api.demo2.get("/rbac-policies").json()["rbac_policies"] == []
+    for policy_id in (policy["id"], missing):
+        for response in (
+            api.demo2.get(f"/rbac-policies/{policy_id}"),
+            api.demo2.delete(f"/rbac-policies/{policy_id}"),
+            api.demo2.put(f"/rbac-policies/{policy_id}", json={"rbac_policy": {}}),
+        ):
+            message = error(response, 404, "RbacPolicyNotFound")
+            assert message == f"RBAC policy of type unknown with ID {policy_id} not found"
+
+
+def test_port_of_the_target_project_holds_its_policy(api: Api) -> None:
+    net = api.demo.create("networks", name="net")
+    subnet = api.demo.create("subnets", network_id=net["id"], cidr="10.60.0.0/24", ip_version=4)
+    policy = shared(api.demo, net["id"], api.demo2.project_id)
+    port = api.demo2.create("ports", network_id=net["id"])
+    assert port["fixed_ips"][0]["subnet_id"] == subnet["id"]
+    assert api.demo2.get(f"/subnets/{subnet['id']}").status_code == 200
+
+    details = f"Unable to reconfigure sharing settings for network {net['id']}. "
+    details += "Multiple tenants are using it."
+    message = error(api.demo.delete(f"/rbac-policies/{policy['id']}"), 409, "RbacPolicyInUse")
+    assert message == in_use(net["id"], details)
+    retarget = {"rbac_policy": {"target_tenant": api.admin.project_id}}
+    response = api.demo.put(f"/rbac-policies/{policy['id']}", json=retarget)
+    assert error(response, 409, "RbacPolicyInUse") == message
+    # A wildcard covers the port: then the policy may go, and the wildcard may not.
+    wildcard = shared(api.admin, net["id"], "*")
+    assert api.demo.delete(f"/rbac-policies/{policy['id']}").status_code == 204
+    message = error(api.admin.delete(f"/rbac-policies/{wildcard['id']}"), 409, "RbacPolicyInUse")
+    assert message == in_use(net["id"], details)
+    unshare = api.admin.put(f"/networks/{net['id']}", json={"network": {"shared": False}})
+    message = error(unshare, 409, "InvalidSharedSetting")
+    assert message == (
+        "Unable to reconfigure sharing settings for network net. Multiple tenants are using it."
+    )
+
+    assert api.demo2.delete(f"/ports/{port['id']}").status_code == 204
+    assert api.admin.delete(f"/rbac-policies/{wildcard['id']}").status_code == 204
+    error(api.demo2.get(f"/networks/{net['id']}"), 404, "NetworkNotFound")
+    error(api.demo2.get(f"/subnets/{subnet['id']}"), 404, "SubnetNotFound")
+
+
+def test_shared_attribute_is_the_wildcard_policy(api: Api) -> None:
+    net = api.admin.create("networks", name="pub", shared=True)
+    policies = api.admin.get("/rbac-policies", params={"object_id": net["id"]}).json()
+    [policy] = policies["rbac_policies"]
+    assert (policy["target_tenant"], policy["action"]) == ("*", SHARED)
+    assert policy["project_id"] == api.admin.project_id
+    assert api.demo.get(f"/networks/{net['id']}").json()["network"]["shared"] is True
+    revision = net["revision_number"]
+
+    response = api.admin.put(f"/networks/{net['id']}", json={"network": {"shared": False}})
+    assert response.json()["network"]["shared"] is False
+    assert response.json()["network"]["revision_number"] > revision
+    assert api.admin.get(f"/rbac-policies/{policy['id']}").status_code == 404
+    error(api.demo.get(f"/networks/{net['id']}"), 404, "NetworkNotFound")
+
+    again = shared(api.admin, net["id"], "*")
+    assert api.admin.get(f"/networks/{net['id']}").json()["network"]["shared"] is True
+    duplicate = error(share(api.admin, net["id"], "*"), 409, "DuplicateRbacPolicy")
+    assert duplicate == "An RBAC policy already exists with those values."
+    # A network's policies go with it.
+    assert api.admin.delete(f"/networks/{net['id']}").status_code == 204
+    error(api.admin.get(f"/rbac-policies/{again['id']}"), 404, "RbacPolicyNotFound")
+
+
+def test_who_may_share_what(api: Api) -> None:
+    own = api.demo.create("networks", name="own")
+    message = error(share(api.demo, own["id"], "*"), 403, "PolicyNotAuthorized")
+    assert message == "rule:create_rbac_policy:target_tenant is disallowed by policy"
+    policy = shared(api.demo, own["id"], api.demo2.project_id)
+    retarget = {"rbac_policy": {"target_tenant": "*"}}
+    response = api.demo.put(f"/rbac-policies/{policy['id']}", json=retarget)
+    message = error(response, 403, "PolicyNotAuthorized")
+    assert message == "rule:update_rbac_policy:target_tenant is disallowed by policy"
+
+    # demo2 sees the network, but may not share it further.
+    response = share(api.demo2, own["id"], api.demo2.project_id)
+    message = error(response, 400, "InvalidInput")
+    assert message == (
+        "Invalid input for operation: Only admins can manipulate policies on networks they do "
+        "not own."
+    )
+    # A network demo2 does not see answers as a missing one.
+    hidden = api.admin.create("networks", name="hidden")
+    for network_id in (hidden["id"], str(uuid.uuid4())):
+        message = error(share(api.demo2, network_id, api.demo2.project_id), 400, "InvalidInput")
+        assert message == f"Invalid input for operation: Network {network_id} could not be found."
+
+
+def test_policy_bodies_are_checked(api: Api) -> None:
+    net = api.demo.create("networks", name="net")
+    message = error(share(api.demo, net["id"], "*", object_type="router"), 400, "InvalidInput")
+    assert message == "Invalid input for operation: 'router' is not a valid RBAC object type."
+    message = error(
+        share(api.demo, net["id"], api.demo2.project_id, action="own"), 400, "InvalidActionForType"
+    )
+    assert message == (
+        "Invalid action 'own' for object type 'network'. "
+        "Valid actions: ('access_as_shared', 'access_as_external')"
+    )
+    for target in (None, "1234" * 100, "demo2"):
+        message = error(share(api.demo, net["id"], target), 400, "InvalidInput")
+        assert message == (
+            f"Invalid input for operation: '{target}' is not a valid target project ID; "
+            "expected a UUID or '*'."
+        )
+    assert api.demo.get("/rbac-policies").json()["rbac_policies"] == []
+
+
+def test_quota_of_policies(api: Api) -> None:
+    net = api.demo.create("networks", name="net")
+    for _ in range(10):
+        shared(api.demo, net["id"], uuid.uuid4().hex)
+    message = error(share(api.demo, net["id"], uuid.uuid4().hex), 409, "OverQuota")
+    assert message == "Quota exceeded for resources: ['rbac_policy']."
+    quota = api.admin.get(f"/quotas/{api.demo.project_id}").json()["quota"]
+    assert quota["rbac_policy"] == 10
+
+
+def test_filters_and_fields(api: Api) -> None:
+    net = api.demo.create("networks", name="net")
+    first = shared(api.demo, net["id"], api.demo2.project_id)
+    second = shared(api.demo, net["id"], api.demo.project_id)
+    for policy in (first, second):
+        listed = api.demo.get("/rbac-policies", params={"id": policy["id"]}).json()
+        assert [p["id"] for p in listed["rbac_policies"]] == [policy["id"]]
+    listed = api.demo.get("/rbac-policies", params={"target_tenant": api.demo2.project_id}).json()[
+        "rbac_policies"
+    ]
+    assert [p["id"] for p in listed] == [first["id"]]
+    listed = api.demo.get(
+        "/rbac-policies", params={"fields": ["project_id", "target_tenant"]}
+    ).json()["rbac_policies"]
+    assert all(set(p) == {"project_id", "target_tenant"} for p in listed) and len(listed) == 2
+    assert api.demo.get("/rbac-policies", params={"object_type": "security_group"}).json() == {
+        "rbac_policies": []
+    }
+
+
+def test_external_to_one_project(api: Api) -> None:
+    net = api.admin.create("networks", name="ext")
+    api.admin.create("subnets", network_id=net["id"], cidr="10.70.0.0/24", ip_version=4)
+    policy = shared(api.admin, net["id"], api.demo.project_id, action=EXTERNAL)
+    shown = api.demo.get(f"/networks/{net['id']}").json()["network"]
+    assert shown["router:external"] is True and shown["shared"] is False
+    error(api.demo2.get(f"/networks/{net['id']}"), 404, "NetworkNotFound")
+    gateway = {"network_id": net["id"]}
+    router = api.demo.create("routers", name="r", external_gateway_info=gateway)
+    assert router["external_gateway_info"]["network_id"] == net["id"]
+
+    message = error(api.admin.delete(f"/rbac-policies/{policy['id']}"), 409, "RbacPolicyInUse")
+    details = "There are routers attached to this network that depend on this policy for access."
+    assert message == in_use(net["id"], details)
+    unset = api.admin.put(f"/networks/{net['id']}", json={"network": {"router:external": False}})
+    message = error(unset, 409, "ExternalNetworkInUse")
+    assert message == (
+        f"External network {net['id']} cannot be updated to be made non-external, since it has "
+        "existing gateway ports."
+    )
+    clear = {"router": {"external_gateway_info": {}}}
+    assert api.demo.put(f"/routers/{router['id']}", json=clear).status_code == 200
+    assert api.admin.delete(f"/rbac-policies/{policy['id']}").status_code == 204
+    assert api.admin.get(f"/networks/{net['id']}").json()["network"]["router:external"] is False
+    error(api.demo.get(f"/networks/{net['id']}"), 404, "NetworkNotFound")
+
+
+def test_sharing_a_security_group(api: Api) -> None:
+    group = api.admin.create("security-groups", name="web")
+    missing = str(uuid.uuid4())
+    for group_id in (group["id"], missing):
+        message = error(api.demo.get(f"/security-groups/{group_id}"), 404, "SecurityGroupNotFound")
+        assert message == f"Security group {group_id} does not exist"
+    policy = shared(api.admin, group["id"], api.demo.project_id, object_type="security_group")
+    assert policy["object_type"] == "security_group"
+
+    shown = api.demo.get(f"/security-groups/{group['id']}").json()["security_group"]
+    assert shown["shared"] is True and shown["name"] == "web"
+    assert (
+        api.admin.get(f"/security-groups/{group['id']}").json()["security_group"]["shared"] is False
+    )
+    listed = api.demo.get("/security-groups", params={"shared": "true"}).json()["security_groups"]
+    assert [g["id"] for g in listed] == [group["id"]]
+    listed = api.demo.get("/security-groups", params={"shared": "false"}).json()["security_groups"]
+    assert group["id"] not in [g["id"] for g in listed] and listed
+    error(api.demo2.get(f"/security-groups/{group['id']}"), 404, "SecurityGroupNotFound")
+
+    net = api.demo.create("networks", name="net")
+    port = api.demo.create("ports", network_id=net["id"], security_groups=[group["id"]])
+    assert port["security_groups"] == [group["id"]]
+    net2 = api.demo2.create("networks", name="net2")
+    response = api.demo2.post(
+        "/ports", json={"port": {"network_id": net2["id"], "security_groups": [group["id"]]}}
+    )
+    error(response, 404, "SecurityGroupNotFound")
+
+    message = error(api.admin.delete(f"/rbac-policies/{policy['id']}"), 409, "RbacPolicyInUse")
+    assert message == in_use(group["id"], f"project_id={api.demo.project_id}")
+    assert api.demo.delete(f"/ports/{port['id']}").status_code == 204
+    assert api.admin.delete(f"/rbac-policies/{policy['id']}").status_code == 204
+    error(api.demo.get(f"/security-groups/{group['id']}"), 404, "SecurityGroupNotFound")
