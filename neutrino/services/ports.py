@@ -592,7 +592,8 @@ class Ports:
     def delete(self, db: Database, ctx: Context, port_id: str) -> None:
         common.require_writer(ctx)
         with db.write() as conn:
-            row = fetch(conn, ctx, port_id, for_write=True)
+            # Any port the caller sees: its own, or one on its network (Neutron's delete_port).
+            row = fetch(conn, ctx, port_id)
             # Router and floating IP ports go with their owner resource, as in Neutron.
             if row.device_owner in ROUTER_OWNERS:
                 raise errors.PortInUse(

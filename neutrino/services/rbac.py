@@ -163,13 +163,20 @@ OBJECT_TYPES: dict[str, ObjectType] = {
 
 # -- changing grants (the policies API, and attributes such as a network's `shared`) ----------
 def loses_access(
-    conn: Connection, kind: ObjectType, obj: Row, action: str, target: str, policy_id: str
+    conn: Connection,
+    kind: ObjectType,
+    obj: Row,
+    action: str,
+    target: str,
+    policy_id: str,
+    successor: str | None = None,
 ) -> bool:
-    """Whether taking policy `policy_id` (`action` for `target`) away leaves a project without
-    an access its resources use: not the owner's, nor one another policy still grants."""
+    """Whether taking policy `policy_id` (`action` for `target`) away, or giving it to
+    `successor` instead, leaves a project without an access its resources use: not the owner's,
+    nor one another policy still grants."""
     if target == obj.project_id:
         return False
-    remaining = set(
+    remaining = {successor} | set(
         conn.execute(
             select(R.c.target_project).where(
                 R.c.object_type == kind.name,
@@ -287,7 +294,6 @@ def render(row: Row) -> dict[str, Any]:
         "object_id": row.object_id,
         "action": row.action,
         "target_tenant": row.target_project,
-        "target_project": row.target_project,
     }
 
 
@@ -367,10 +373,7 @@ class RbacPolicies:
             obj = owned_object(conn, ctx, kind, row.object_id)
             if target == row.target_project:
                 return render(row)
-            # Whoever the policy named loses it, unless it now names everyone.
-            if target != EVERYONE and loses_access(
-                conn, kind, obj, row.action, row.target_project, row.id
-            ):
+            if loses_access(conn, kind, obj, row.action, row.target_project, row.id, target):
                 raise self.in_use(kind, row)
             try:
                 with conn.begin_nested():

@@ -54,10 +54,9 @@ def test_sharing_a_network_with_one_project(api: Api) -> None:
         "object_id",
         "action",
         "target_tenant",
-        "target_project",
     }
     assert policy["project_id"] == policy["tenant_id"] == api.demo.project_id
-    assert policy["target_tenant"] == policy["target_project"] == api.demo2.project_id
+    assert policy["target_tenant"] == api.demo2.project_id
     assert (policy["object_type"], policy["object_id"], policy["action"]) == (
         "network",
         net["id"],
@@ -111,7 +110,8 @@ def test_port_of_the_target_project_holds_its_policy(api: Api) -> None:
         "Unable to reconfigure sharing settings for network net. Multiple tenants are using it."
     )
 
-    assert api.demo2.delete(f"/ports/{port['id']}").status_code == 204
+    # The network's owner may delete any port on it.
+    assert api.demo.delete(f"/ports/{port['id']}").status_code == 204
     assert api.admin.delete(f"/rbac-policies/{wildcard['id']}").status_code == 204
     error(api.demo2.get(f"/networks/{net['id']}"), 404, "NetworkNotFound")
     error(api.demo2.get(f"/subnets/{subnet['id']}"), 404, "SubnetNotFound")
@@ -222,13 +222,20 @@ def test_external_to_one_project(api: Api) -> None:
     shown = api.demo.get(f"/networks/{net['id']}").json()["network"]
     assert shown["router:external"] is True and shown["shared"] is False
     error(api.demo2.get(f"/networks/{net['id']}"), 404, "NetworkNotFound")
-    gateway = {"network_id": net["id"]}
-    router = api.demo.create("routers", name="r", external_gateway_info=gateway)
+    gateway = {"external_gateway_info": {"network_id": net["id"]}}
+    response = api.demo2.post("/routers", json={"router": {"name": "r2", **gateway}})
+    error(response, 404, "NetworkNotFound")
+    router = api.demo.create("routers", name="r", **gateway)
     assert router["external_gateway_info"]["network_id"] == net["id"]
 
-    message = error(api.admin.delete(f"/rbac-policies/{policy['id']}"), 409, "RbacPolicyInUse")
     details = "There are routers attached to this network that depend on this policy for access."
+    message = error(api.admin.delete(f"/rbac-policies/{policy['id']}"), 409, "RbacPolicyInUse")
     assert message == in_use(net["id"], details)
+    # Handing the policy to everyone keeps demo's access; to demo2 alone it would not.
+    for target, status in ((api.demo2.project_id, 409), ("*", 200), (api.demo.project_id, 200)):
+        retarget = {"rbac_policy": {"target_tenant": target}}
+        response = api.admin.put(f"/rbac-policies/{policy['id']}", json=retarget)
+        assert response.status_code == status, response.text
     unset = api.admin.put(f"/networks/{net['id']}", json={"network": {"router:external": False}})
     message = error(unset, 409, "ExternalNetworkInUse")
     assert message == (
