@@ -385,10 +385,8 @@ class Routers:
             raise errors.BadRequest(
                 resource="router", msg=f"Network {network_id} is not an external network"
             )
-        if not ports.subnets_of(conn, network_id):
-            raise errors.BadRequest(
-                resource="router", msg=f"No subnets defined on external network {network_id}"
-            )
+        # Without subnets the gateway port has no address, as in Neutron: the router is not
+        # routed until one is added.
         port_id = ports.insert_port(
             conn,
             "",
