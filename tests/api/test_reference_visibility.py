@@ -71,6 +71,14 @@ REFERENCES = [
     Reference(
         "POST",
         "/ports",
+        "network_id",
+        lambda w, ref: {"port": {"network_id": ref}},
+        "net",
+        "granted_net",
+    ),
+    Reference(
+        "POST",
+        "/ports",
         "fixed_ips subnet_id",
         lambda w, ref: {"port": {"network_id": w["net"], "fixed_ips": [{"subnet_id": ref}]}},
         "subnet",
@@ -91,6 +99,32 @@ REFERENCES = [
         lambda w, ref: {"port": {"network_id": w["net"], "security_groups": [ref]}},
         "group",
         "group",
+    ),
+    Reference(
+        "POST",
+        "/ports",
+        "security_groups",
+        lambda w, ref: {"port": {"network_id": w["net"], "security_groups": [ref]}},
+        "group",
+        "granted_group",
+    ),
+    *(
+        Reference(
+            "POST",
+            "/rbac-policies",
+            f"object_id ({object_type})",
+            lambda w, ref, object_type=object_type: {
+                "rbac_policy": {
+                    "object_type": object_type,
+                    "object_id": ref,
+                    "action": "access_as_shared",
+                    "target_tenant": uuid.uuid4().hex,
+                }
+            },
+            mine,
+            mine,
+        )
+        for object_type, mine in (("network", "net"), ("security_group", "group"))
     ),
     Reference(
         "PUT",
@@ -402,6 +436,7 @@ NEUTRON_COLLECTIONS = (
     "floatingips",
     "security-groups",
     "security-group-rules",
+    "rbac-policies",
 )
 OCTAVIA_COLLECTIONS = ("loadbalancers", "listeners", "pools", "healthmonitors", "l7policies")
 
@@ -456,6 +491,7 @@ class Cloud:
     api: Api  # admin, and the project whose resources stay invisible (demo2)
     hidden: World  # that project's resources
     public: World  # the admin's external and shared networks
+    granted: World  # the admin's network and group that each caller is granted by a policy
     projects: Iterator[int]
 
 
@@ -473,7 +509,14 @@ def cloud(live_server: LiveServer) -> Iterator[Cloud]:
         shared = admin.create("networks", name="shared", shared=True)
         admin.create("subnets", network_id=shared["id"], cidr="10.50.0.0/24", ip_version=4)
         public = {"ext_net": ext["id"], "ext_subnet": ext_subnet["id"], "shared_net": shared["id"]}
-        yield Cloud(api, build_world(api, other, ext["id"]), public, itertools.count())
+        granted_net = admin.create("networks", name="granted")
+        admin.create("subnets", network_id=granted_net["id"], cidr="10.51.0.0/24", ip_version=4)
+        granted = {
+            "granted_net": granted_net["id"],
+            "granted_group": admin.create("security-groups", name="granted")["id"],
+        }
+        hidden = build_world(api, other, ext["id"])
+        yield Cloud(api, hidden, public, granted, itertools.count())
 
 
 @pytest.fixture
@@ -482,6 +525,16 @@ def caller(cloud: Cloud) -> tuple[ApiClient, World]:
     name, password = add_member_project(cloud.api.admin, f"caller{next(cloud.projects)}")
     client = login(cloud.api.admin.http, name, password, name)
     world = {**cloud.public, **build_world(cloud.api, client, cloud.public["ext_net"])}
+    for name, object_id in cloud.granted.items():
+        policy = {
+            "object_type": "network" if name == "granted_net" else "security_group",
+            "object_id": object_id,
+            "action": "access_as_shared",
+            "target_tenant": client.project_id,
+        }
+        response = cloud.api.admin.post("/rbac-policies", json={"rbac_policy": policy})
+        assert response.status_code == 201, response.text
+        world[name] = object_id
     net2, subnet2 = private_subnet(client, "10.1.0.0/24")
     world.update(
         subnet2=subnet2["id"],
