@@ -107,7 +107,11 @@ def external_follows_grants(conn: Connection, network_id: str) -> dict[str, Any]
     """router:external holds while any project is granted the network as external; it cannot
     end under a router's gateway (Neutron's ExternalNetworkInUse)."""
     external = conn.execute(
-        select(exists().where(R.c.object_id == network_id, R.c.action == EXTERNAL))
+        select(
+            exists().where(
+                R.c.object_type == "network", R.c.object_id == network_id, R.c.action == EXTERNAL
+            )
+        )
     ).scalar()
     if not external:
         gateway = select(schema.routers.c.id).where(schema.routers.c.gw_network_id == network_id)

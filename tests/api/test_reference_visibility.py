@@ -509,6 +509,9 @@ def cloud(live_server: LiveServer) -> Iterator[Cloud]:
         shared = admin.create("networks", name="shared", shared=True)
         admin.create("subnets", network_id=shared["id"], cidr="10.50.0.0/24", ip_version=4)
         public = {"ext_net": ext["id"], "ext_subnet": ext_subnet["id"], "shared_net": shared["id"]}
+        # The admin grants each caller two policies: more than its quota of them.
+        unlimited = {"quota": {"rbac_policy": -1}}
+        assert admin.put(f"/quotas/{admin.project_id}", json=unlimited).status_code == 200
         granted_net = admin.create("networks", name="granted")
         admin.create("subnets", network_id=granted_net["id"], cidr="10.51.0.0/24", ip_version=4)
         granted = {

@@ -81,7 +81,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     ),
     "quotas": (
         "Quotas",
-        "Per-project limits on networks, subnets, ports, routers, floating IPs and security groups",
+        (
+            "Per-project limits on networks, subnets, ports, routers, floating IPs, security "
+            "groups and RBAC policies"
+        ),
     ),
     "rbac-policies": (
         "RBAC Policies",
