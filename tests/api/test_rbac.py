@@ -70,6 +70,8 @@ def test_sharing_a_network_with_one_project(api: Api) -> None:
     assert api.admin.get(f"/networks/{net['id']}").json()["network"]["shared"] is False
     listed = api.demo2.get("/networks", params={"shared": "true"}).json()["networks"]
     assert [n["id"] for n in listed] == [net["id"]]
+    unsortable = api.demo2.get("/networks", params={"sort_key": "shared", "sort_dir": "asc"})
+    assert error(unsortable, 400, "HTTPBadRequest") == "shared is invalid attribute for sort_keys"
     assert api.demo.get("/networks", params={"shared": "true"}).json()["networks"] == []
 
     # The policy is its owner's: the project it shares with sees it as missing.

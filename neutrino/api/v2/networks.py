@@ -26,7 +26,7 @@ from neutrino.api.v2.extra_dhcp_opts import extra_dhcp_opts
 NETWORK = {
     **standard(),
     "admin_state_up": Attr(boolean, default=True, put=True, sort=True),
-    "shared": Attr(boolean, put=True, sort=True),
+    "shared": Attr(boolean, put=True),  # not a sort key: it is a policy, as in Neutron
     "router:external": Attr(boolean, put=True),
     "mtu": Attr(ranged_int(0, 2**31 - 1), put=True, sort=True, filter_convert=column_integer),
     "status": Attr(post=False, sort=True),
