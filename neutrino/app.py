@@ -33,6 +33,7 @@ from neutrino.api.v2.extensions import extension_list
 from neutrino.api.v2.floatingip_pools import FLOATINGIP_POOLS
 from neutrino.api.v2.ip_availability import NETWORK_IP_AVAILABILITY
 from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
+from neutrino.api.v2.port_forwardings import PORT_FORWARDING
 from neutrino.api.v2.quotas import quota_routes
 from neutrino.api.v2.routers import FLOATINGIP, ROUTER, router_actions
 from neutrino.api.v2.security_groups import SECURITY_GROUP, SECURITY_GROUP_RULE
@@ -43,6 +44,7 @@ from neutrino.identity.service import Identity
 from neutrino.services import feed, loadbalancers
 from neutrino.services.floatingips import FloatingIPs, remove_on_network
 from neutrino.services.networks import Networks
+from neutrino.services.port_forwardings import PortForwardings
 from neutrino.services.ports import Ports
 from neutrino.services.routers import Routers
 from neutrino.services.security_groups import SecurityGroupRules, SecurityGroups
@@ -155,7 +157,15 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
         Route("/v2.0/extensions", extensions),
         Route("/v2.0/extensions/{alias}", extension),
     ]
-    for collection in core.collections:
+    # Before the floating IPs' own routes, whose /{id}/{action} would take these.
+    forwardings = Collection(
+        "port_forwardings",
+        "port_forwarding",
+        PORT_FORWARDING,
+        PortForwardings(),
+        parent="floatingips",
+    )
+    for collection in [forwardings, *core.collections]:
         routes.extend(
             collection_routes(
                 collection, core.db, core.authenticate, core.settings.pagination_max_limit

@@ -149,6 +149,10 @@ class FloatingIPNotFound(NotFound):
     message = "Floating IP {floatingip_id} could not be found"
 
 
+class PortForwardingNotFound(NotFound):
+    message = "Port Forwarding {id} could not be found."
+
+
 class SecurityGroupNotFound(NotFound):
     message = "Security group {id} does not exist"
 
@@ -266,6 +270,17 @@ class FloatingIPPortAlreadyAssociated(InUse):
         "Cannot associate floating IP {floating_ip_address} ({fip_id}) with port {port_id} using "
         "fixed IP {fixed_ip}, as that fixed IP already has a floating IP on external network "
         "{net_id}."
+    )
+
+
+class FipInUseByPortForwarding(InUse):
+    message = "Floating IP {id} in use by Port Forwarding resources."
+
+
+class PortHasBindingFloatingIP(InUse):
+    message = (
+        "Cannot create port forwarding to floating IP {floating_ip_address} ({fip_id}) with port "
+        "{port_id} using fixed IP {fixed_ip}, as that port already has a binding floating IP."
     )
 
 

@@ -284,6 +284,25 @@ floatingips = Table(
     UniqueConstraint("floating_network_id", "fixed_port_id", "fixed_ip_address"),
 )
 
+# A floating IP with port forwardings has no fixed port: each forwarding maps
+# protocol and external port(s) to an internal port's IPv4 address and port(s).
+port_forwardings = Table(
+    "port_forwardings",
+    metadata,
+    Column("id", ID, primary_key=True),
+    owned_by("floatingips"),
+    Column("internal_port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), nullable=False),
+    Column("protocol", String(40), nullable=False),
+    Column("internal_ip_address", String(64), nullable=False),
+    Column("internal_port_start", Integer, nullable=False),
+    Column("internal_port_end", Integer, nullable=False),
+    Column("external_port_start", Integer, nullable=False),
+    Column("external_port_end", Integer, nullable=False),
+    Column("description", String(255), nullable=False, default=""),
+    Index("ix_port_forwardings_floatingip_id", "floatingip_id"),
+    Index("ix_port_forwardings_internal_port_id", "internal_port_id"),
+)
+
 
 # -- load balancers (Octavia v2) ------------------------------------------------------
 # Each row carries Octavia's two statuses. `feed_revision` is the change-feed

@@ -11,7 +11,9 @@ points at the external subnet's gateway; `routes` add static ones.
 
 NAT is one nftables table per router, in its namespace:
 
-    prerouting  dnat to ip daddr map @fip_dnat          floating -> fixed
+    prerouting  l4proto tcp/udp: dnat to                port forwardings:
+                  l4proto . daddr . dport map @pf_dnat   floating:port(s) -> internal:port
+                dnat to ip daddr map @fip_dnat          floating -> fixed
     postrouting oif != qg, ct status dnat, from @internal
                   snat to the gateway IP                 hairpin: replies
                                                          come back through us
@@ -21,6 +23,12 @@ NAT is one nftables table per router, in its namespace:
     forward     from qg: established or DNATed, else     the outside opens no
                   drop                                   connection to a fixed IP
                                                          (enable_snat only)
+
+A port forwarding's floating IP has no fixed IP, so it is in neither
+floating IP map; each forwarding is one element of `pf_dnat` (an interval
+map: an external range to one internal port is one element, a range to a
+range of the same size an element per port, as Neutron unrolls it). Replies
+and the forward chain's `ct status dnat` work for it as for floating IPs.
 
 Floating IPs are only map elements, so associating or moving one is a single
 element change in one transaction that leaves every rule alone, and a lookup
@@ -56,6 +64,7 @@ from neutrino.plan.state import (
     Firewall,
     FloatingIp,
     Link,
+    PortForwarding,
     Resource,
     Route,
     Router,
@@ -67,7 +76,7 @@ INTERFACE, GATEWAY = "network:router_interface", "network:router_gateway"
 ROUTER_OWNERS = (INTERFACE, GATEWAY)
 TABLE = "neutrino"
 NAT = {"family": "ip", "table": TABLE}
-FIP_DNAT, FIP_SNAT, INTERNAL = "fip_dnat", "fip_snat", "internal"
+FIP_DNAT, FIP_SNAT, INTERNAL, PF_DNAT = "fip_dnat", "fip_snat", "internal", "pf_dnat"
 DEFAULT_ROUTE = "0.0.0.0/0"
 
 
@@ -114,6 +123,10 @@ def compile_routers(
             fips_by_router.setdefault(fip["router_id"], []).append(
                 FloatingIp(fip["id"], fip["floating_ip_address"], fip["fixed_ip_address"])
             )
+    forwards_by_router: dict[str, list[PortForwarding]] = {}
+    for fip in floatingips:
+        if fip.get("router_id") and not fip.get("port_id"):
+            forwards_by_router.setdefault(fip["router_id"], []).extend(port_forwardings(fip))
     for router_id in sorted(router_ports):
         router = routers[router_id]
         netns = names.router_netns(host, router_id)
@@ -154,6 +167,7 @@ def compile_routers(
                         subnet.get("gateway_ip"),
                     )
         fips = sorted(fips_by_router.get(router_id, []), key=lambda f: f.address) if gateway else []
+        forwards = sorted(forwards_by_router.get(router_id, []), key=forward_key) if gateway else []
         routes = [Route(DEFAULT_ROUTE, next_hop)] if next_hop else []
         routes += [Route(r["destination"], r["nexthop"]) for r in router.get("routes") or []]
         snat = bool((router.get("external_gateway_info") or {}).get("enable_snat", True))
@@ -167,9 +181,36 @@ def compile_routers(
                 nat=compile_nat(gateway, gateway_ip, internal, snat),
                 floatingips=tuple(fips),
                 addresses=tuple(sorted(own, key=lambda a: (a.ifname, a.cidr))),
+                port_forwardings=tuple(forwards),
             )
         )
     return plan
+
+
+def port_forwardings(fip: Resource) -> list[PortForwarding]:
+    """A floating IP's forwardings as map elements: a range to a range of the same size is
+    one element per port; to one port, one element."""
+    found = []
+    for pf in fip.get("port_forwardings") or []:
+        low, high = (int(p) for p in pf["external_port_range"].split(":"))
+        first, last = (int(p) for p in pf["internal_port_range"].split(":"))
+        pairs = (
+            [((low, high), first)]
+            if first == last
+            else [((port, port), first + port - low) for port in range(low, high + 1)]
+        )
+        found += [
+            PortForwarding(
+                fip["id"],
+                pf["protocol"],
+                fip["floating_ip_address"],
+                external,
+                pf["internal_ip_address"],
+                internal,
+            )
+            for external, internal in pairs
+        ]
+    return found
 
 
 def router_port_networks(router_ports: dict[str, list[Resource]]) -> set[str]:
@@ -208,6 +249,8 @@ SADDR, DADDR = (
     {"payload": {"protocol": "ip", "field": "daddr"}},
 )
 CT_STATUS, CT_STATE = {"ct": {"key": "status"}}, {"ct": {"key": "state"}}
+L4PROTO = {"meta": {"key": "l4proto"}}
+DPORT = {"payload": {"protocol": "th", "field": "dport"}}
 
 
 def compile_nat(
@@ -229,9 +272,32 @@ def compile_nat(
         {"add": {"map": {**NAT, "name": FIP_DNAT, "type": "ipv4_addr", "map": "ipv4_addr"}}},
         {"add": {"map": {**NAT, "name": FIP_SNAT, "type": "ipv4_addr", "map": "ipv4_addr"}}},
         {"add": {"set": internal_set}},
+        {
+            "add": {
+                "map": {
+                    **NAT,
+                    "name": PF_DNAT,
+                    "type": ["inet_proto", "ipv4_addr", "inet_service"],
+                    "map": "ipv4_addr . inet_service",
+                    "flags": ["interval"],
+                }
+            }
+        },
         _chain("prerouting", "nat", "prerouting", -100),
         _chain("postrouting", "nat", "postrouting", 100),
         _chain("forward", "filter", "forward", 0),
+        _rule(
+            "prerouting",
+            _match(L4PROTO, {"set": ["tcp", "udp"]}),
+            {
+                "dnat": {
+                    "family": "ip",
+                    "addr": {
+                        "map": {"key": {"concat": [L4PROTO, DADDR, DPORT]}, "data": f"@{PF_DNAT}"}
+                    },
+                }
+            },
+        ),
         _rule("prerouting", {"dnat": {"addr": {"map": {"key": DADDR, "data": f"@{FIP_DNAT}"}}}}),
     ]
     if gateway and gateway_ip:
@@ -282,6 +348,43 @@ def fip_elements(fips: Iterable[FloatingIp]) -> list[dict[str, Any]]:
     fips = list(fips)
     return map_elements("add", FIP_DNAT, [[f.address, f.fixed_ip] for f in fips]) + map_elements(
         "add", FIP_SNAT, [[f.fixed_ip, f.address] for f in fips]
+    )
+
+
+ForwardKey = tuple[str, str, int, int]  # protocol, floating IP, first and last external port
+
+
+def forward_key(pf: PortForwarding) -> ForwardKey:
+    return (pf.protocol, pf.address, *pf.external)
+
+
+def forward_element_key(key: ForwardKey) -> dict[str, Any]:
+    protocol, address, low, high = key
+    return {"concat": [protocol, address, low if low == high else {"range": [low, high]}]}
+
+
+def forward_elements(pfs: Iterable[PortForwarding]) -> list[dict[str, Any]]:
+    """Adds these port forwardings to their map."""
+    return map_elements(
+        "add",
+        PF_DNAT,
+        [
+            [forward_element_key(forward_key(p)), {"concat": [p.internal_ip, p.internal_port]}]
+            for p in pfs
+        ],
+    )
+
+
+def parse_forward_element(element: list[Any]) -> tuple[ForwardKey, tuple[str, int]]:
+    """A listed element of the map, as the key and (internal IP, port) it maps."""
+    (protocol, address, port), (internal_ip, internal_port) = (
+        element[0]["concat"],
+        element[1]["concat"],
+    )
+    low, high = port["range"] if isinstance(port, dict) else (port, port)
+    return (str(protocol), str(address), int(low), int(high)), (
+        str(internal_ip),
+        int(internal_port),
     )
 
 

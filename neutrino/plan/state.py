@@ -91,6 +91,19 @@ class FloatingIp:
 
 
 @dataclass(frozen=True)
+class PortForwarding:
+    """One element of a router's port forwarding map: protocol . floating IP . external port(s)
+    -> internal IP . port."""
+
+    floatingip_id: str
+    protocol: str  # tcp | udp
+    address: str  # the floating IP
+    external: tuple[int, int]  # first and last port
+    internal_ip: str
+    internal_port: int
+
+
+@dataclass(frozen=True)
 class Router:
     """A router's namespace: forwarding, static routes, and one nft table for its NAT.
 
@@ -108,6 +121,7 @@ class Router:
     nat: Firewall
     floatingips: tuple[FloatingIp, ...]
     addresses: tuple[Address, ...] = ()  # of its qr- and qg- interfaces, from their ports
+    port_forwardings: tuple[PortForwarding, ...] = ()  # elements, as floating IPs are
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,11 @@ RESOURCES: dict[str, tuple[str, Table, Render]] = {
     "port": ("ports", schema.ports, ports.render),
     "security_group": ("security_groups", schema.security_groups, security_groups.render_groups),
     "router": ("routers", schema.routers, routers.render),
-    "floatingip": ("floatingips", schema.floatingips, floatingips.render),
+    "floatingip": (
+        "floatingips",
+        schema.floatingips,
+        lambda conn, rows: floatingips.render(conn, rows, ranges=True),
+    ),
     "instance": ("instances", schema.lab_instances, instances.render),
     "loadbalancer": ("loadbalancers", schema.lb_loadbalancers, lbaas.render_trees),
 }

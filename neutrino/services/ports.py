@@ -480,8 +480,9 @@ def network_for_port(
 
 
 def remove_port(conn: Connection, port_id: str) -> None:
-    """Delete a port and what hangs off it; its floating IPs become unassociated."""
-    FIP = schema.floatingips
+    """Delete a port and what hangs off it; its floating IPs become unassociated, and its port
+    forwardings go (a floating IP left without any has no router any more)."""
+    FIP, PF = schema.floatingips, schema.port_forwardings
     for fip in conn.execute(select(FIP).where(FIP.c.fixed_port_id == port_id)).all():
         common.bump(
             conn,
@@ -490,6 +491,12 @@ def remove_port(conn: Connection, port_id: str) -> None:
             fip,
             {"fixed_port_id": None, "fixed_ip_address": None, "router_id": None, "status": "DOWN"},
         )
+    forwarded = select(PF.c.floatingip_id).where(PF.c.internal_port_id == port_id)
+    fips = conn.execute(select(FIP).where(FIP.c.id.in_(forwarded))).all()
+    conn.execute(delete(PF).where(PF.c.internal_port_id == port_id))
+    for fip in fips:
+        left = conn.execute(select(exists().where(PF.c.floatingip_id == fip.id))).scalar_one()
+        common.bump(conn, FIP, "floatingip", fip, {} if left else {"router_id": None})
     conn.execute(delete(A).where(A.c.port_id == port_id))
     common.delete_resource(conn, P, "port", port_id)
 

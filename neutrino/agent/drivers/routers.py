@@ -40,7 +40,20 @@ from pyroute2.netlink.exceptions import NetlinkError
 from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers.conntrack import forget_mappings
 from neutrino.agent.drivers.links import LinkDriver, send_garp
-from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, INTERNAL, TABLE, fip_elements, map_elements
+from neutrino.plan.routers import (
+    FIP_DNAT,
+    FIP_SNAT,
+    INTERNAL,
+    PF_DNAT,
+    TABLE,
+    ForwardKey,
+    fip_elements,
+    forward_element_key,
+    forward_elements,
+    forward_key,
+    map_elements,
+    parse_forward_element,
+)
 from neutrino.plan.state import Address, Route, Router, Upstream
 
 RTPROT_STATIC = 4  # the routes we own carry this protocol; others are the kernel's
@@ -65,6 +78,7 @@ class Applied:
     digest: str  # the plan's digest of the table's rules (empty: unknown, replace them)
     dnat: dict[str, str]  # floating -> fixed
     snat: dict[str, str]  # fixed -> floating
+    forwards: dict[ForwardKey, tuple[str, int]]  # port forwardings -> (internal IP, port)
 
 
 @dataclass
@@ -187,6 +201,7 @@ class RouterDriver:
                 self._applied.pop(router.id, None)  # read the kernel again next time
                 status = DOWN
             result.floatingips.update({fip.id: status for fip in router.floatingips})
+            result.floatingips.update({pf.floatingip_id: status for pf in router.port_forwardings})
         wanted = {router.id for router in routers}
         self._release(wanted)
         for path in self._state_files():
@@ -207,7 +222,7 @@ class RouterDriver:
         applied = self._applied.get(router.id)
         if fresh:
             applied = self._applied[router.id] = Applied(
-                space.inode, router.gateway, None, set(), set(), "", {}, {}
+                space.inode, router.gateway, None, set(), set(), "", {}, {}, {}
             )
         elif (
             verify
@@ -233,6 +248,31 @@ class RouterDriver:
         gone, added = self._update_floatingips(router, space, applied)
         if gone or added:
             result.changes.append(f"router {router.id}: floating IPs -{len(gone)} +{len(added)}")
+        gone_forwards, new_forwards = self._update_port_forwardings(router, space, applied)
+        if gone_forwards or new_forwards:
+            result.changes.append(
+                f"router {router.id}: port forwardings -{gone_forwards} +{new_forwards}"
+            )
+
+    @staticmethod
+    def _update_port_forwardings(
+        router: Router, space: Namespace, applied: Applied
+    ) -> tuple[int, int]:
+        """Make the map hold exactly the router's port forwardings; (deleted, added)."""
+        wanted = {forward_key(p): (p.internal_ip, p.internal_port) for p in router.port_forwardings}
+        stale = [key for key, value in applied.forwards.items() if wanted.get(key) != value]
+        new = [p for p in router.port_forwardings if forward_key(p) not in applied.forwards]
+        new += [p for p in router.port_forwardings if forward_key(p) in stale]
+        commands = map_elements(
+            "delete", PF_DNAT, [forward_element_key(key) for key in stale]
+        ) + forward_elements(new)
+        if not commands:
+            return 0, 0
+        space.apply(commands)
+        # Connections of a forwarding that went or changed go with it.
+        space.forget(sorted({(key[1], applied.forwards.pop(key)[0]) for key in stale}))
+        applied.forwards.update({forward_key(p): (p.internal_ip, p.internal_port) for p in new})
+        return len(stale), len(new)
 
     def _update_floatingips(
         self, router: Router, space: Namespace, applied: Applied
@@ -308,6 +348,7 @@ class RouterDriver:
         wanted = {(a.ifname, a.cidr) for a in router.addresses}
         if router.gateway:
             wanted |= {(router.gateway, f"{f.address}/32") for f in router.floatingips}
+            wanted |= {(router.gateway, f"{p.address}/32") for p in router.port_forwardings}
         if wanted == applied.addresses:
             return False
         # An interface's subnet address first: the primary one, the source of the router's
@@ -372,6 +413,7 @@ class RouterDriver:
             digest,
             _elements(space, FIP_DNAT),
             _elements(space, FIP_SNAT),
+            _forwards(space),
         )
         self._applied[router.id] = applied
         return applied
@@ -386,6 +428,7 @@ class RouterDriver:
             {"delete": table},
             *router.nat.commands,
             *fip_elements(router.floatingips),
+            *forward_elements(router.port_forwardings),
         ]
         space.apply(commands)
         rc, text, err = _rules(space)
@@ -398,6 +441,9 @@ class RouterDriver:
         dnat = {f.address: f.fixed_ip for f in router.floatingips}
         applied.digest, applied.dnat = router.nat.digest, dnat
         applied.snat = {f.fixed_ip: f.address for f in router.floatingips}
+        applied.forwards = {
+            forward_key(p): (p.internal_ip, p.internal_port) for p in router.port_forwardings
+        }
         space.forget([(a, fixed) for a, fixed in before.items() if dnat.get(a) != fixed])
         if router.gateway:
             space.announce(
@@ -500,4 +546,14 @@ def _elements(space: Namespace, name: str) -> dict[str, str]:
     for item in json.loads(out)["nftables"]:
         if "map" in item:
             return {str(key): str(value) for key, value in item["map"].get("elem", [])}
+    return {}
+
+
+def _forwards(space: Namespace) -> dict[ForwardKey, tuple[str, int]]:
+    rc, out, _ = space.run(f"list map ip {TABLE} {PF_DNAT}", as_json=True)
+    if rc != 0:
+        return {}
+    for item in json.loads(out)["nftables"]:
+        if "map" in item:
+            return dict(parse_forward_element(element) for element in item["map"].get("elem", []))
     return {}

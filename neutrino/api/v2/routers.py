@@ -56,6 +56,7 @@ FLOATINGIP = {
     "router_id": Attr(post=False, sort=True),
     "status": Attr(post=False, sort=True),
     "port_details": Attr(post=False, filter=False),
+    "port_forwardings": Attr(post=False, filter=False),
 }
 
 
