@@ -12,7 +12,8 @@ points at the external subnet's gateway; `routes` add static ones.
 NAT is one nftables table per router, in its namespace:
 
     prerouting  l4proto tcp/udp: dnat to                port forwardings:
-                  l4proto . daddr . dport map @pf_dnat   floating:port(s) -> internal:port
+                  l4proto . daddr . dport map @pf_addr   floating:port(s) -> internal:port
+                  : (the same) map @pf_port
                 dnat to ip daddr map @fip_dnat          floating -> fixed
     postrouting oif != qg, ct status dnat, from @internal
                   snat to the gateway IP                 hairpin: replies
@@ -25,8 +26,8 @@ NAT is one nftables table per router, in its namespace:
                                                          (enable_snat only)
 
 A port forwarding's floating IP has no fixed IP, so it is in neither
-floating IP map; each forwarding is one element of `pf_dnat` (an interval
-map: an external range to one internal port is one element, a range to a
+floating IP map; each forwarding is one element of `pf_addr` and `pf_port`
+(interval maps: an external range to one internal port is one element, a range to a
 range of the same size an element per port, as Neutron unrolls it). Replies
 and the forward chain's `ct status dnat` work for it as for floating IPs.
 
@@ -76,7 +77,8 @@ INTERFACE, GATEWAY = "network:router_interface", "network:router_gateway"
 ROUTER_OWNERS = (INTERFACE, GATEWAY)
 TABLE = "neutrino"
 NAT = {"family": "ip", "table": TABLE}
-FIP_DNAT, FIP_SNAT, INTERNAL, PF_DNAT = "fip_dnat", "fip_snat", "internal", "pf_dnat"
+FIP_DNAT, FIP_SNAT, INTERNAL = "fip_dnat", "fip_snat", "internal"
+PF_ADDR, PF_PORT = "pf_addr", "pf_port"  # port forwardings: internal address, internal port
 DEFAULT_ROUTE = "0.0.0.0/0"
 
 
@@ -251,6 +253,11 @@ SADDR, DADDR = (
 CT_STATUS, CT_STATE = {"ct": {"key": "status"}}, {"ct": {"key": "state"}}
 L4PROTO = {"meta": {"key": "l4proto"}}
 DPORT = {"payload": {"protocol": "th", "field": "dport"}}
+# Two maps with the same keys rather than one to `ipv4_addr . inet_service`: libnftables 1.0.6
+# cannot make a map of concatenated data from JSON.
+FORWARD_KEY = {"concat": [L4PROTO, DADDR, DPORT]}
+FORWARD_ADDR = {"key": FORWARD_KEY, "data": f"@{PF_ADDR}"}
+FORWARD_PORT = {"key": FORWARD_KEY, "data": f"@{PF_PORT}"}
 
 
 def compile_nat(
@@ -272,31 +279,27 @@ def compile_nat(
         {"add": {"map": {**NAT, "name": FIP_DNAT, "type": "ipv4_addr", "map": "ipv4_addr"}}},
         {"add": {"map": {**NAT, "name": FIP_SNAT, "type": "ipv4_addr", "map": "ipv4_addr"}}},
         {"add": {"set": internal_set}},
-        {
-            "add": {
-                "map": {
-                    **NAT,
-                    "name": PF_DNAT,
-                    "type": ["inet_proto", "ipv4_addr", "inet_service"],
-                    "map": "ipv4_addr . inet_service",
-                    "flags": ["interval"],
+        *[
+            {
+                "add": {
+                    "map": {
+                        **NAT,
+                        "name": name,
+                        "type": ["inet_proto", "ipv4_addr", "inet_service"],
+                        "map": data,
+                        "flags": ["interval"],
+                    }
                 }
             }
-        },
+            for name, data in ((PF_ADDR, "ipv4_addr"), (PF_PORT, "inet_service"))
+        ],
         _chain("prerouting", "nat", "prerouting", -100),
         _chain("postrouting", "nat", "postrouting", 100),
         _chain("forward", "filter", "forward", 0),
         _rule(
             "prerouting",
             _match(L4PROTO, {"set": ["tcp", "udp"]}),
-            {
-                "dnat": {
-                    "family": "ip",
-                    "addr": {
-                        "map": {"key": {"concat": [L4PROTO, DADDR, DPORT]}, "data": f"@{PF_DNAT}"}
-                    },
-                }
-            },
+            {"dnat": {"addr": {"map": FORWARD_ADDR}, "port": {"map": FORWARD_PORT}}},
         ),
         _rule("prerouting", {"dnat": {"addr": {"map": {"key": DADDR, "data": f"@{FIP_DNAT}"}}}}),
     ]
@@ -364,28 +367,18 @@ def forward_element_key(key: ForwardKey) -> dict[str, Any]:
 
 
 def forward_elements(pfs: Iterable[PortForwarding]) -> list[dict[str, Any]]:
-    """Adds these port forwardings to their map."""
-    return map_elements(
-        "add",
-        PF_DNAT,
-        [
-            [forward_element_key(forward_key(p)), {"concat": [p.internal_ip, p.internal_port]}]
-            for p in pfs
-        ],
+    """Adds these port forwardings to both maps."""
+    keyed = [(forward_element_key(forward_key(p)), p) for p in pfs]
+    return map_elements("add", PF_ADDR, [[k, p.internal_ip] for k, p in keyed]) + map_elements(
+        "add", PF_PORT, [[k, p.internal_port] for k, p in keyed]
     )
 
 
-def parse_forward_element(element: list[Any]) -> tuple[ForwardKey, tuple[str, int]]:
-    """A listed element of the map, as the key and (internal IP, port) it maps."""
-    (protocol, address, port), (internal_ip, internal_port) = (
-        element[0]["concat"],
-        element[1]["concat"],
-    )
+def parse_forward_element(element: list[Any]) -> tuple[ForwardKey, Any]:
+    """A listed element of a port forwarding map, as its key and value."""
+    protocol, address, port = element[0]["concat"]
     low, high = port["range"] if isinstance(port, dict) else (port, port)
-    return (str(protocol), str(address), int(low), int(high)), (
-        str(internal_ip),
-        int(internal_port),
-    )
+    return (str(protocol), str(address), int(low), int(high)), element[1]
 
 
 # --- the outside (isolated mode) ----------------------------------------------------

@@ -44,7 +44,8 @@ from neutrino.plan.routers import (
     FIP_DNAT,
     FIP_SNAT,
     INTERNAL,
-    PF_DNAT,
+    PF_ADDR,
+    PF_PORT,
     TABLE,
     ForwardKey,
     fip_elements,
@@ -263,9 +264,12 @@ class RouterDriver:
         stale = [key for key, value in applied.forwards.items() if wanted.get(key) != value]
         new = [p for p in router.port_forwardings if forward_key(p) not in applied.forwards]
         new += [p for p in router.port_forwardings if forward_key(p) in stale]
-        commands = map_elements(
-            "delete", PF_DNAT, [forward_element_key(key) for key in stale]
-        ) + forward_elements(new)
+        doomed = [forward_element_key(key) for key in stale]
+        commands = (
+            map_elements("delete", PF_ADDR, doomed)
+            + map_elements("delete", PF_PORT, doomed)
+            + forward_elements(new)
+        )
         if not commands:
             return 0, 0
         space.apply(commands)
@@ -550,10 +554,13 @@ def _elements(space: Namespace, name: str) -> dict[str, str]:
 
 
 def _forwards(space: Namespace) -> dict[ForwardKey, tuple[str, int]]:
-    rc, out, _ = space.run(f"list map ip {TABLE} {PF_DNAT}", as_json=True)
-    if rc != 0:
-        return {}
-    for item in json.loads(out)["nftables"]:
-        if "map" in item:
-            return dict(parse_forward_element(element) for element in item["map"].get("elem", []))
-    return {}
+    """Port forwardings from both maps: those in one only are incomplete, so absent."""
+    found: list[dict[ForwardKey, Any]] = []
+    for name in (PF_ADDR, PF_PORT):
+        rc, out, _ = space.run(f"list map ip {TABLE} {name}", as_json=True)
+        maps = [i["map"] for i in json.loads(out)["nftables"] if "map" in i] if rc == 0 else []
+        found.append(dict(parse_forward_element(e) for m in maps for e in m.get("elem", [])))
+    addresses, ports = found
+    return {
+        key: (str(address), int(ports[key])) for key, address in addresses.items() if key in ports
+    }
