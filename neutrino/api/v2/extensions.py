@@ -19,6 +19,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Empty String Filtering Extension",
         "Allow filtering by attributes with empty string value",
     ),
+    "expose-port-forwarding-in-fip": (
+        "Expose Floating IP port forwardings",
+        "Expose port forwarding fields in floating IP response",
+    ),
     "external-net": (
         "Neutron external network",
         "Adds external network attribute to network resource.",
@@ -45,6 +49,23 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "fip-port-details": (
         "Floating IP port details",
         "Floating IPs show the name, MAC, status and owner of their associated port",
+    ),
+    "floating-ip-port-forwarding": (
+        "Floating IP Port Forwarding",
+        "Allow port forwarding from floating IP port to an internal port",
+    ),
+    "floating-ip-port-forwarding-description": (
+        "Floating IP Port Forwarding new attribute description",
+        "Add a description field to Port Forwarding rules",
+    ),
+    "floating-ip-port-forwarding-detail": (
+        "Floating IP port forwarding detail",
+        "Allow list floating ip return more port forwarding data, include'id' and "
+        "'internal_port_id'",
+    ),
+    "floating-ip-port-forwarding-port-ranges": (
+        "Floating IP Port Forwarding support port ranges",
+        "Add support to port ranges",
     ),
     "floatingip-pools": ("Floating IP Pools Extension", "Provides a floating IP pools API."),
     "ip-substring-filtering": (
