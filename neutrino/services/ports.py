@@ -479,10 +479,24 @@ def network_for_port(
     return network
 
 
+def forget_forwardings(conn: Connection, port_id: str) -> None:
+    """Port forwardings to addresses the port no longer holds go, as in Neutron; a floating IP
+    left without any has no router any more."""
+    FIP, PF = schema.floatingips, schema.port_forwardings
+    held = select(A.c.ip_address).where(A.c.port_id == port_id)
+    gone = (PF.c.internal_port_id == port_id) & PF.c.internal_ip_address.not_in(held)
+    forwarded = select(PF.c.floatingip_id).where(gone)
+    fips = conn.execute(select(FIP).where(FIP.c.id.in_(forwarded))).all()
+    conn.execute(delete(PF).where(gone))
+    for fip in fips:
+        left = conn.execute(select(exists().where(PF.c.floatingip_id == fip.id))).scalar_one()
+        common.bump(conn, FIP, "floatingip", fip, {} if left else {"router_id": None})
+
+
 def remove_port(conn: Connection, port_id: str) -> None:
     """Delete a port and what hangs off it; its floating IPs become unassociated, and its port
-    forwardings go (a floating IP left without any has no router any more)."""
-    FIP, PF = schema.floatingips, schema.port_forwardings
+    forwardings go."""
+    FIP = schema.floatingips
     for fip in conn.execute(select(FIP).where(FIP.c.fixed_port_id == port_id)).all():
         common.bump(
             conn,
@@ -491,13 +505,8 @@ def remove_port(conn: Connection, port_id: str) -> None:
             fip,
             {"fixed_port_id": None, "fixed_ip_address": None, "router_id": None, "status": "DOWN"},
         )
-    forwarded = select(PF.c.floatingip_id).where(PF.c.internal_port_id == port_id)
-    fips = conn.execute(select(FIP).where(FIP.c.id.in_(forwarded))).all()
-    conn.execute(delete(PF).where(PF.c.internal_port_id == port_id))
-    for fip in fips:
-        left = conn.execute(select(exists().where(PF.c.floatingip_id == fip.id))).scalar_one()
-        common.bump(conn, FIP, "floatingip", fip, {} if left else {"router_id": None})
     conn.execute(delete(A).where(A.c.port_id == port_id))
+    forget_forwardings(conn, port_id)
     common.delete_resource(conn, P, "port", port_id)
 
 
@@ -578,6 +587,7 @@ class Ports:
                 self._replace_ips(
                     conn, row, values["fixed_ips"], values.get("device_owner", row.device_owner)
                 )
+                forget_forwardings(conn, port_id)
             if groups is not None:
                 bind_groups(conn, row.project_id, port_id, groups)
             if pairs is not None:

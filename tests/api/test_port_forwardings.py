@@ -292,9 +292,27 @@ def test_another_projects_floating_ip_is_missing(api: Api, topo: Topology) -> No
     assert len(api.demo.get(base).json()["port_forwardings"]) == 1
 
 
-def test_deleting_the_internal_port_removes_its_forwardings(api: Api, topo: Topology) -> None:
+def test_forwardings_go_with_the_internal_address(api: Api, topo: Topology) -> None:
     fip = fip_of(api, topo)
     forward(api, fip["id"], topo.port, internal_port=1, external_port=1)
-    assert api.demo.delete(f"/ports/{topo.port['id']}").status_code == 204
+    subnet_id = topo.subnet["id"]
+    # A second address keeps the forwarding; losing its address removes it.
+    api.demo.put(
+        f"/ports/{topo.port['id']}",
+        json={"port": {"fixed_ips": [*topo.port["fixed_ips"], {"subnet_id": subnet_id}]}},
+    )
+    assert (
+        len(api.demo.get(f"/floatingips/{fip['id']}/port_forwardings").json()["port_forwardings"])
+        == 1
+    )
+    api.demo.put(
+        f"/ports/{topo.port['id']}",
+        json={"port": {"fixed_ips": [{"subnet_id": subnet_id, "ip_address": "172.16.101.99"}]}},
+    )
+    shown = api.demo.get(f"/floatingips/{fip['id']}").json()["floatingip"]
+    assert shown["port_forwardings"] == [] and shown["router_id"] is None
+    other = api.demo.create("ports", network_id=topo.net["id"])
+    forward(api, fip["id"], other, internal_port=1, external_port=1)
+    assert api.demo.delete(f"/ports/{other['id']}").status_code == 204
     shown = api.demo.get(f"/floatingips/{fip['id']}").json()["floatingip"]
     assert shown["port_forwardings"] == [] and shown["router_id"] is None

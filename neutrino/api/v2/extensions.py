@@ -60,8 +60,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     ),
     "floating-ip-port-forwarding-detail": (
         "Floating IP port forwarding detail",
-        "Allow list floating ip return more port forwarding data, include'id' and "
-        "'internal_port_id'",
+        (
+            "Allow list floating ip return more port forwarding data, include'id' and "
+            "'internal_port_id'"
+        ),
     ),
     "floating-ip-port-forwarding-port-ranges": (
         "Floating IP Port Forwarding support port ranges",
