@@ -14,8 +14,17 @@ import pytest
 
 from neutrino.lab import models
 from neutrino.plan import HostConfig, Link, VethPeer, compile_host, names
-from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, fip_elements, map_elements
-from neutrino.plan.state import Address, FloatingIp, Route, Upstream
+from neutrino.plan.routers import (
+    FIP_DNAT,
+    FIP_SNAT,
+    PF_ADDR,
+    PF_PORT,
+    fip_elements,
+    forward_elements,
+    map_elements,
+    parse_forward_element,
+)
+from neutrino.plan.state import Address, FloatingIp, PortForwarding, Route, Upstream
 
 HOST = HostConfig.isolated("h1", prefix="t-")
 
@@ -182,6 +191,54 @@ def test_floating_ip_elements() -> None:
         },
     ]
     assert map_elements("delete", FIP_DNAT, []) == []
+
+
+def test_port_forwardings_are_elements_and_the_floating_ip_an_address() -> None:
+    model = tutorial()
+    router, vm = model["routers"][0], model["ports"][3]
+    fip = models.floatingip("10.10.10.7", model["networks"][0])
+    ip = vm["fixed_ips"][0]["ip_address"]
+    rules = compile_host(model, HOST).routers[0].nat
+    fip["router_id"] = router["id"]
+    fip["port_forwardings"] = [
+        {
+            "protocol": "tcp",
+            "internal_ip_address": ip,
+            "external_port_range": "22:22",
+            "internal_port_range": "2022:2022",
+        },
+        {
+            "protocol": "udp",
+            "internal_ip_address": ip,
+            "external_port_range": "100:109",
+            "internal_port_range": "53:53",
+        },
+        {
+            "protocol": "tcp",
+            "internal_ip_address": ip,
+            "external_port_range": "80:81",
+            "internal_port_range": "8080:8081",
+        },
+    ]
+    model["floatingips"].append(fip)
+    (compiled,) = compile_host(model, HOST).routers
+    assert compiled.nat == rules  # the rules stay; forwardings are elements
+    assert compiled.port_forwardings == (
+        PortForwarding(fip["id"], "tcp", "10.10.10.7", (22, 22), ip, 2022),
+        PortForwarding(fip["id"], "tcp", "10.10.10.7", (80, 80), ip, 8080),
+        PortForwarding(fip["id"], "tcp", "10.10.10.7", (81, 81), ip, 8081),
+        PortForwarding(fip["id"], "udp", "10.10.10.7", (100, 109), ip, 53),
+    )
+    added = forward_elements(compiled.port_forwardings[2:])
+    assert [c["add"]["element"]["name"] for c in added] == [PF_ADDR, PF_PORT]
+    assert added[1]["add"]["element"]["elem"] == [
+        [{"concat": ["tcp", "10.10.10.7", 81]}, 8081],
+        [{"concat": ["udp", "10.10.10.7", {"range": [100, 109]}]}, 53],
+    ]
+    assert [parse_forward_element(e) for e in added[0]["add"]["element"]["elem"]] == [
+        (("tcp", "10.10.10.7", 81, 81), ip),
+        (("udp", "10.10.10.7", 100, 109), ip),
+    ]
 
 
 def test_incremental_equals_full_and_floating_ips_never_touch_the_rules() -> None:

@@ -273,9 +273,12 @@ class RouterDriver:
         if not commands:
             return 0, 0
         space.apply(commands)
+        held = {key[1] for key in applied.forwards}
         # Connections of a forwarding that went or changed go with it.
         space.forget(sorted({(key[1], applied.forwards.pop(key)[0]) for key in stale}))
         applied.forwards.update({forward_key(p): (p.internal_ip, p.internal_port) for p in new})
+        if router.gateway:  # a floating IP newly forwarded from is announced as a new one is
+            space.announce(router.gateway, sorted({p.address for p in new} - held))
         return len(stale), len(new)
 
     def _update_floatingips(
@@ -425,7 +428,7 @@ class RouterDriver:
     def _replace(self, router: Router, space: Namespace) -> None:
         """The whole table, floating IPs included, in one transaction (rules changed)."""
         applied = self._applied[router.id]  # observed before, at least
-        before = applied.dnat
+        before, forwarded_before = applied.dnat, {key[1] for key in applied.forwards}
         table = {"table": {"family": "ip", "name": TABLE}}
         commands = [
             {"add": table},
@@ -450,8 +453,10 @@ class RouterDriver:
         }
         space.forget([(a, fixed) for a, fixed in before.items() if dnat.get(a) != fixed])
         if router.gateway:
+            forwarded = {p.address for p in router.port_forwardings} - forwarded_before
             space.announce(
-                router.gateway, [a for a, fixed in dnat.items() if before.get(a) != fixed]
+                router.gateway,
+                [a for a, fixed in dnat.items() if before.get(a) != fixed] + sorted(forwarded),
             )
 
     def _ensure_upstream(self, upstream: Upstream) -> bool:
