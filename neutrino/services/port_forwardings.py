@@ -31,7 +31,7 @@ Range = tuple[int, int]
 
 
 def parse_range(text: str) -> Range:
-    """ "N" or "N:M", already validated."""
+    """A port range as given, "N" or "N:M" (already validated)."""
     low, _, high = text.partition(":")
     return int(low), int(high or low)
 
