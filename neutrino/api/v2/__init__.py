@@ -61,6 +61,7 @@ class Collection:
     service: Service
     actions: dict[str, Action] = field(default_factory=dict)
     path: str = ""  # URL path when it differs from the name (security-groups)
+    tagged: bool = True  # has the /tags sub-resource
 
     @property
     def url(self) -> str:
@@ -244,9 +245,13 @@ def collection_routes(
     routes: list[BaseRoute] = [
         Route(base, index, methods=["GET", "POST"]),
         Route(base + ".json", index, methods=["GET", "POST"]),
-        Route(base + "/{id}/tags", tags, methods=["GET", "PUT", "DELETE"]),
-        Route(base + "/{id}/tags/{tag}", one_tag, methods=["GET", "PUT", "DELETE"]),
+    ]
+    if c.tagged:
+        routes += [
+            Route(base + "/{id}/tags", tags, methods=["GET", "PUT", "DELETE"]),
+            Route(base + "/{id}/tags/{tag}", one_tag, methods=["GET", "PUT", "DELETE"]),
+        ]
+    return routes + [
         Route(base + "/{id}/{action}", action, methods=["PUT", "GET", "POST"]),
         Route(base + "/{id}", member, methods=["GET", "PUT", "DELETE"]),
     ]
-    return routes
