@@ -112,6 +112,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Remote address group id field for security group rules",
         "Add new field of remote address group id in SG rules",
     ),
+    "stateful-security-group": (
+        "Stateful security group",
+        "Indicates if the security group is stateful or not",
+    ),
     "subnet-external-network": (
         "Subnet belongs to an external network",
         "Subnets of external networks are visible to every project",
