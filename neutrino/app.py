@@ -40,6 +40,7 @@ from neutrino.api.v2.security_groups import (
     DEFAULT_SECURITY_GROUP_RULE,
     SECURITY_GROUP,
     SECURITY_GROUP_RULE,
+    SECURITY_GROUPS_DEFAULT_STATEFULNESS,
 )
 from neutrino.config import Settings
 from neutrino.context import Context
@@ -55,6 +56,7 @@ from neutrino.services.security_groups import (
     DefaultSecurityGroupRules,
     SecurityGroupRules,
     SecurityGroups,
+    SecurityGroupsDefaultStatefulness,
 )
 from neutrino.services.subnets import Subnets
 from neutrino.web import routes as dashboard_routes
@@ -119,6 +121,14 @@ def build(settings: Settings) -> Neutrino:
             DEFAULT_SECURITY_GROUP_RULE,
             DefaultSecurityGroupRules(),
             path="default-security-group-rules",
+            tagged=False,
+        ),
+        Collection(
+            "security_groups_default_statefulness",
+            "security_groups_default_statefulness",
+            SECURITY_GROUPS_DEFAULT_STATEFULNESS,
+            SecurityGroupsDefaultStatefulness(),
+            path="security-groups-default-statefulness",
             tagged=False,
         ),
         Collection(

@@ -161,6 +161,10 @@ class DefaultSecurityGroupRuleNotFound(NotFound):
     message = "Default Security Group rule {id} does not exist"
 
 
+class SecurityGroupDefaultStatefulnessNotFound(NotFound):
+    message = "Security group default statefulness {id} could not be found."
+
+
 class AddressGroupNotFound(NotFound):
     message = "Address group {address_group_id} could not be found."
 
@@ -295,6 +299,12 @@ class DefaultSecurityGroupRuleExists(InUse):
 
 class AddressGroupInUse(InUse):
     message = "Address group {address_group_id} is in use on one or more security group rules."
+
+
+class SecurityGroupDefaultStatefulnessAlreadyExists(Conflict):
+    message = (
+        "A security group default statefulness setting already exists for project '{project_id}'."
+    )
 
 
 class SecurityGroupConflict(Conflict):

@@ -274,6 +274,16 @@ default_security_group_rules = Table(
     Column("used_in_non_default_sg", Boolean, nullable=False),
 )
 
+# Neutron's security-groups-default-statefulness: what `stateful` a new group gets when it
+# does not say, per project (project_id) or for every project (project_id NULL).
+security_groups_default_statefulness = Table(
+    "security_groups_default_statefulness",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", String(64), unique=True),
+    Column("stateful", Boolean, nullable=False),
+)
+
 port_security_groups = Table(
     "port_security_groups",
     metadata,

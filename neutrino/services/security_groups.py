@@ -28,6 +28,7 @@ from neutrino.services.listing import Listing, list_rows, standard_columns
 
 SG, RULE, PSG = schema.security_groups, schema.security_group_rules, schema.port_security_groups
 TEMPLATE = schema.default_security_group_rules
+STATEFULNESS = schema.security_groups_default_statefulness
 
 # IANA numbers of the protocol names Neutron accepts.
 PROTOCOLS: dict[str, int] = {
@@ -354,8 +355,10 @@ class SecurityGroups:
         if values.get("name") == "default":
             raise errors.SecurityGroupDefaultAlreadyExists()
         with db.write() as conn:
-            stateful = values.pop("stateful", True)
+            stateful = values.pop("stateful", None)
             row = common.standard_values(ctx, values)
+            if stateful is None:
+                stateful = default_stateful(conn, row["project_id"])
             rules = starting_rules(conn, row["id"], is_default=False)
             # Checked before the default group is made: that one is not the caller's doing.
             quotas.check(conn, row["project_id"], "security_group", 1)
@@ -582,3 +585,106 @@ class DefaultSecurityGroupRules:
     def _require_admin(ctx: Context, verb: str) -> None:
         if not ctx.is_admin:
             raise errors.PolicyNotAuthorized(action=f"{verb}_default_security_group_rule")
+
+
+# -- default statefulness -----------------------------------------------------------------------
+STATEFULNESS_LISTING = Listing(STATEFULNESS, {"id": STATEFULNESS.c.id})
+
+
+def default_stateful(conn: Connection, project_id: str) -> bool:
+    """What a new group of the project is when it does not say: the project's setting, else
+    the system-wide one, else stateful."""
+    found = {
+        row.project_id: row.stateful
+        for row in conn.execute(
+            select(STATEFULNESS).where(
+                or_(STATEFULNESS.c.project_id == project_id, STATEFULNESS.c.project_id.is_(None))
+            )
+        )
+    }
+    return bool(found.get(project_id, found.get(None, True)))
+
+
+def render_statefulness(rows: list[Row]) -> list[dict[str, Any]]:
+    return [{"id": r.id, "project_id": r.project_id, "stateful": r.stateful} for r in rows]
+
+
+class SecurityGroupsDefaultStatefulness:
+    """Admins write settings; a project's readers see its own (Neutron's default policy)."""
+
+    resource = "security_groups_default_statefulness"
+
+    @staticmethod
+    def _visible(ctx: Context) -> ColumnElement[bool] | None:
+        return None if ctx.is_admin else STATEFULNESS.c.project_id == ctx.project_id
+
+    def _fetch(self, conn: Connection, ctx: Context, setting_id: str, verb: str = "") -> Row:
+        seen = self._visible(ctx)
+        row = conn.execute(
+            select(STATEFULNESS).where(
+                STATEFULNESS.c.id == setting_id, *([] if seen is None else [seen])
+            )
+        ).first()
+        if row is None:
+            raise errors.SecurityGroupDefaultStatefulnessNotFound(id=setting_id)
+        if verb and not ctx.is_admin:
+            raise errors.PolicyNotAuthorized(action=f"{verb}_{self.resource}")
+        return row
+
+    def list(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> tuple[list[dict[str, Any]], bool]:
+        with db.read() as conn:
+            rows, more = list_rows(conn, STATEFULNESS_LISTING, query, self._visible(ctx))
+            return render_statefulness(rows), more
+
+    def get(self, db: Database, ctx: Context, setting_id: str) -> dict[str, Any]:
+        with db.read() as conn:
+            return render_statefulness([self._fetch(conn, ctx, setting_id)])[0]
+
+    def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
+        if not ctx.is_admin:
+            raise errors.PolicyNotAuthorized(action=f"create_{self.resource}")
+        project = values.get("project_id", ctx.project_id)  # null: every project
+        with db.write() as conn:
+            if conn.execute(
+                select(STATEFULNESS.c.id).where(
+                    STATEFULNESS.c.project_id.is_(None)
+                    if project is None
+                    else STATEFULNESS.c.project_id == project
+                )
+            ).first():
+                raise errors.SecurityGroupDefaultStatefulnessAlreadyExists(
+                    project_id=project or "system-wide"
+                )
+            row = {"id": common.new_id(), "project_id": project, "stateful": values["stateful"]}
+            conn.execute(insert(STATEFULNESS).values(**row))
+            return render_statefulness([self._fetch(conn, ctx, row["id"])])[0]
+
+    def update(
+        self,
+        db: Database,
+        ctx: Context,
+        setting_id: str,
+        values: dict[str, Any],
+        if_match: int | None,
+    ) -> dict[str, Any]:
+        with db.write() as conn:
+            self._fetch(conn, ctx, setting_id, "update")
+            if "stateful" in values:
+                conn.execute(
+                    STATEFULNESS.update()
+                    .where(STATEFULNESS.c.id == setting_id)
+                    .values(stateful=values["stateful"])
+                )
+            return render_statefulness([self._fetch(conn, ctx, setting_id)])[0]
+
+    def delete(self, db: Database, ctx: Context, setting_id: str) -> None:
+        with db.write() as conn:
+            self._fetch(conn, ctx, setting_id, "delete")
+            conn.execute(delete(STATEFULNESS).where(STATEFULNESS.c.id == setting_id))
+
+    def set_tags(
+        self, db: Database, ctx: Context, setting_id: str, add: list[str], remove: list[str] | None
+    ) -> list[str]:
+        raise errors.ResourceNotFound()

@@ -420,3 +420,46 @@ def test_ports_filtered_by_security_groups(api: Api) -> None:
     assert found("8d2b1c7e-0000-4000-8000-000000000000") == set()
     aliases = {e["alias"] for e in api.demo.get("/extensions").json()["extensions"]}
     assert "port-security-groups-filtering" in aliases
+
+
+def test_default_statefulness_per_project_then_system_wide(api: Api) -> None:
+    path = "/security-groups-default-statefulness"
+    member = "security_groups_default_statefulness"
+
+    def new_group(client: ApiClient, name: str) -> bool:
+        return client.create("security-groups", name=name)["stateful"]
+
+    everywhere = api.admin.post(path, json={member: {"project_id": None, "stateful": False}})
+    assert everywhere.status_code == 201, everywhere.text
+    setting = everywhere.json()[member]
+    assert (setting["project_id"], setting["stateful"]) == (None, False)
+    demo = api.admin.post(path, json={member: {"project_id": api.demo.project_id}}).json()[member]
+    assert demo["stateful"] is True
+    assert new_group(api.demo, "a") is True and new_group(api.demo2, "b") is False
+    explicit = api.demo2.create("security-groups", name="c", stateful=True)
+    assert explicit["stateful"] is True
+    [default] = api.demo2.get("/security-groups", params={"name": "default"}).json()[
+        "security_groups"
+    ]
+    assert default["stateful"] is True  # the default group is always stateful
+
+    again = api.admin.post(path, json={member: {"project_id": None}})
+    message = error(again, 409, "SecurityGroupDefaultStatefulnessAlreadyExists")
+    assert message == (
+        "A security group default statefulness setting already exists for project 'system-wide'."
+    )
+    # A project's readers see its own setting; only admins change them.
+    assert [s["id"] for s in api.demo.get(path).json()[member]] == [demo["id"]]
+    assert api.demo2.get(path).json()[member] == []
+    message = error(
+        api.demo2.get(f"{path}/{demo['id']}"), 404, "SecurityGroupDefaultStatefulnessNotFound"
+    )
+    assert message == f"Security group default statefulness {demo['id']} could not be found."
+    change = {member: {"stateful": False}}
+    message = error(api.demo.put(f"{path}/{demo['id']}", json=change), 403, "PolicyNotAuthorized")
+    assert message == "rule:update_security_groups_default_statefulness is disallowed by policy"
+    error(api.demo.post(path, json={member: {}}), 403, "PolicyNotAuthorized")
+    assert api.admin.put(f"{path}/{demo['id']}", json=change).json()[member]["stateful"] is False
+    assert new_group(api.demo, "d") is False
+    assert api.admin.delete(f"{path}/{setting['id']}").status_code == 204
+    assert new_group(api.demo2, "e") is True

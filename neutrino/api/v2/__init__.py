@@ -159,7 +159,8 @@ def collection_routes(
 
     async def create(request: Request, ctx: Context) -> Response:
         body = await read_json(request)
-        if isinstance(body, dict) and c.name in body and len(body) == 1:
+        # A collection named as its member (security_groups_default_statefulness) has no bulk.
+        if isinstance(body, dict) and c.name in body and len(body) == 1 and c.name != c.member:
             return await bulk_create(ctx, body[c.name])
         values = parse_body(body, c.member, c.attributes, create=True, is_admin=ctx.is_admin)
         item = await run_in_threadpool(service.create, db, ctx, values)

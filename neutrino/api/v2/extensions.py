@@ -104,6 +104,13 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Default rules for security groups",
         "Configure set of security group rules used as default rules for every new security group",
     ),
+    "security-groups-default-statefulness": (
+        "Security Groups Default Statefulness",
+        (
+            "Allows configuring the default value of the 'stateful' attribute for new security "
+            "groups, on a per-project or system-wide basis"
+        ),
+    ),
     "security-groups-normalized-cidr": (
         "Normalized remote prefixes",
         "Security group rules show their remote prefix as a network address (normalized_cidr)",

@@ -16,6 +16,7 @@ from neutrino.api.v2.attrs import (
     list_of,
     none_as_empty,
     one_of,
+    project_id,
     ranged_int,
     standard,
     string,
@@ -77,7 +78,16 @@ def subnet(value: Any) -> str:
 SECURITY_GROUP = {
     **standard(),
     "security_group_rules": Attr(post=False, filter=False),
-    "stateful": Attr(boolean, default=True, put=True),
+    # Absent: the project's default statefulness (services/security_groups.py).
+    "stateful": Attr(boolean, put=True),
+}
+
+SECURITY_GROUPS_DEFAULT_STATEFULNESS = {
+    "id": Attr(post=False, sort=True, filter_convert=str),
+    # Null: the setting for every project without one of its own.
+    "project_id": Attr(lambda v: None if v is None else project_id(v), sort=True),
+    "tenant_id": Attr(lambda v: None if v is None else project_id(v), filter=False),
+    "stateful": Attr(boolean, default=True, put=True, sort=True),
 }
 
 ADDRESS_GROUP = {

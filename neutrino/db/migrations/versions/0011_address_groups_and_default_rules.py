@@ -1,4 +1,5 @@
-"""address groups, rules with a remote address group, default security group rules
+"""address groups, rules with a remote address group, default security group rules and
+default statefulness
 
 Revision ID: 0011
 Revises: 0008
@@ -96,8 +97,20 @@ def upgrade() -> None:
         ],
     )
 
+    op.create_table(
+        "security_groups_default_statefulness",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64)),
+        sa.Column("stateful", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_security_groups_default_statefulness")),
+        sa.UniqueConstraint(
+            "project_id", name=op.f("uq_security_groups_default_statefulness_project_id")
+        ),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("security_groups_default_statefulness")
     op.drop_table("default_security_group_rules")
     with op.batch_alter_table("security_group_rules", schema=None) as batch_op:
         batch_op.drop_constraint(
