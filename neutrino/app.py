@@ -36,18 +36,30 @@ from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
 from neutrino.api.v2.port_forwardings import PORT_FORWARDING
 from neutrino.api.v2.quotas import quota_routes
 from neutrino.api.v2.routers import FLOATINGIP, ROUTER, router_actions
-from neutrino.api.v2.security_groups import SECURITY_GROUP, SECURITY_GROUP_RULE
+from neutrino.api.v2.security_groups import (
+    ADDRESS_GROUP,
+    DEFAULT_SECURITY_GROUP_RULE,
+    SECURITY_GROUP,
+    SECURITY_GROUP_RULE,
+    SECURITY_GROUPS_DEFAULT_STATEFULNESS,
+)
 from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.identity.service import Identity
 from neutrino.services import feed, loadbalancers
+from neutrino.services.address_groups import AddressGroups
 from neutrino.services.floatingips import FloatingIPs, remove_on_network
 from neutrino.services.networks import Networks
 from neutrino.services.port_forwardings import PortForwardings
 from neutrino.services.ports import Ports
 from neutrino.services.routers import Routers
-from neutrino.services.security_groups import SecurityGroupRules, SecurityGroups
+from neutrino.services.security_groups import (
+    DefaultSecurityGroupRules,
+    SecurityGroupRules,
+    SecurityGroups,
+    SecurityGroupsDefaultStatefulness,
+)
 from neutrino.services.subnets import Subnets
 from neutrino.web import routes as dashboard_routes
 from neutrino.web.ui import Dashboard
@@ -104,6 +116,33 @@ def build(settings: Settings) -> Neutrino:
             SECURITY_GROUP_RULE,
             SecurityGroupRules(),
             path="security-group-rules",
+        ),
+        Collection(
+            "default_security_group_rules",
+            "default_security_group_rule",
+            DEFAULT_SECURITY_GROUP_RULE,
+            DefaultSecurityGroupRules(),
+            path="default-security-group-rules",
+            tagged=False,
+        ),
+        Collection(
+            "security_groups_default_statefulness",
+            "security_groups_default_statefulness",
+            SECURITY_GROUPS_DEFAULT_STATEFULNESS,
+            SecurityGroupsDefaultStatefulness(),
+            path="security-groups-default-statefulness",
+            tagged=False,
+        ),
+        Collection(
+            "address_groups",
+            "address_group",
+            ADDRESS_GROUP,
+            address_groups := AddressGroups(),
+            actions={
+                "add_addresses": address_groups.add_addresses,
+                "remove_addresses": address_groups.remove_addresses,
+            },
+            path="address-groups",
         ),
     ]
     return core

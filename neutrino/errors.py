@@ -161,6 +161,22 @@ class SecurityGroupRuleNotFound(NotFound):
     message = "Security group rule {id} does not exist"
 
 
+class DefaultSecurityGroupRuleNotFound(NotFound):
+    message = "Default Security Group rule {id} does not exist"
+
+
+class SecurityGroupDefaultStatefulnessNotFound(NotFound):
+    message = "Security group default statefulness {id} could not be found."
+
+
+class AddressGroupNotFound(NotFound):
+    message = "Address group {address_group_id} could not be found."
+
+
+class AddressesNotFound(NotFound):
+    message = "Addresses {addresses} not found in the address group {address_group_id}."
+
+
 class TagNotFound(NotFound):
     message = "Tag {tag} could not be found for {resource} {resource_id}."
 
@@ -292,6 +308,24 @@ class SecurityGroupInUse(InUse):
     message = "Security Group {id} in use."
 
 
+class DefaultSecurityGroupRuleExists(InUse):
+    message = "Default Security group rule already exists. Rule id is {rule_id}."
+
+
+class AddressGroupInUse(InUse):
+    message = "Address group {address_group_id} is in use on one or more security group rules."
+
+
+class SecurityGroupDefaultStatefulnessAlreadyExists(Conflict):
+    message = (
+        "A security group default statefulness setting already exists for project '{project_id}'."
+    )
+
+
+class SecurityGroupConflict(Conflict):
+    message = "Error {reason} while attempting the operation."
+
+
 class SecurityGroupCannotRemoveDefault(InUse):
     message = "Insufficient rights for removing default security group."
 
@@ -372,8 +406,11 @@ class SecurityGroupRuleInvalidEtherType(InvalidInput):
     )
 
 
-class SecurityGroupRemoteGroupAndRemoteIpPrefix(InvalidInput):
-    message = "Only remote_ip_prefix or remote_group_id may be provided."
+class SecurityGroupMultipleRemoteEntites(InvalidInput):
+    message = (
+        "Only one of remote_ip_prefix or remote_group_id or remote_address_group_id may be "
+        "provided."
+    )
 
 
 class SecurityGroupProtocolRequiredWithPorts(InvalidInput):
@@ -407,6 +444,17 @@ class SecurityGroupInvalidProtocolForPortRange(InvalidInput):
 
 class SecurityGroupEthertypeConflictWithProtocol(BadRequest):
     message = "Invalid ethertype {ethertype} for protocol {protocol}."
+
+
+class AddressesAlreadyExist(BadRequest):
+    message = "Addresses {addresses} already exist in the address group {address_group_id}."
+
+
+class AddrFormatError(BadRequest):
+    """netaddr's error, which Neutron answers as it is (an address in an address group
+    action)."""
+
+    message = "invalid IPNetwork {address}"
 
 
 class SecurityGroupRuleParameterConflict(InvalidInput):

@@ -62,7 +62,7 @@ from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers.dnsmasq import DnsmasqDriver
 from neutrino.agent.drivers.haproxy import HaproxyDriver
 from neutrino.agent.drivers.links import LinkDriver, ObservedLink
-from neutrino.agent.drivers.nftables import NftDriver, listing_digest
+from neutrino.agent.drivers.nftables import NftDriver, listing_digest, set_elements
 from neutrino.agent.drivers.routers import RouterDriver
 from neutrino.lab import instance as lab
 from neutrino.plan import Address, DesiredState, HostConfig, VethPeer, compile_host, names
@@ -233,12 +233,14 @@ class Agent:
             if nft.bridges_choose_netfilter(own_namespace=self.host.netns is not None):
                 report.changes.append("set bridge netfilter sysctls")
             stored = json.loads(state_file.read_text()) if state_file.exists() else {}
+            wanted = set_elements(firewall)
             seen = {
                 "digest": firewall.digest,
                 "netns": self._worker_inode,
                 "generation": nft.generation(),
             }
-            if stored.get("listing") and stored == {**seen, "listing": stored["listing"]}:
+            kept = {**seen, "listing": stored.get("listing"), "elements": stored.get("elements")}
+            if stored.get("listing") and stored == {**kept, "elements": wanted}:
                 return  # nobody committed anything to nftables here since we checked
             listing = nft.listing(firewall.tables)
             if (
@@ -248,9 +250,14 @@ class Agent:
             ):
                 nft.replace(firewall)
                 report.changes.append(f"replace firewall {firewall.digest}")
-                seen["generation"] = nft.generation()
-                listing = nft.listing(firewall.tables) or ""
-            state_file.write_text(json.dumps({**seen, "listing": listing_digest(listing)}))
+            else:
+                changed = nft.update_elements(firewall, stored.get("elements") or {})
+                report.changes += [f"update set {name}" for name in changed]
+            seen["generation"] = nft.generation()
+            listing = nft.listing(firewall.tables) or ""
+            state_file.write_text(
+                json.dumps({**seen, "listing": listing_digest(listing), "elements": wanted})
+            )
         except Exception as error:
             report.errors.append(f"firewall: {error}")
 

@@ -31,6 +31,7 @@ KINDS = {
     "subnet": "subnets",
     "port": "ports",
     "security_group": "security_groups",
+    "address_group": "address_groups",
     "router": "routers",
     "floatingip": "floatingips",
     "instance": "instances",

@@ -220,6 +220,20 @@ Index(
     postgresql_where=security_groups.c.is_default,
 )
 
+address_groups = Table("address_groups", metadata, *standard())
+
+address_group_addresses = Table(
+    "address_group_addresses",
+    metadata,
+    Column(
+        "address_group_id",
+        ID,
+        ForeignKey("address_groups.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("address", String(64), primary_key=True),
+)
+
 security_group_rules = Table(
     "security_group_rules",
     metadata,
@@ -238,6 +252,36 @@ security_group_rules = Table(
     Column("port_range_max", Integer),
     Column("remote_ip_prefix", String(64)),
     Column("remote_group_id", ID, ForeignKey("security_groups.id", ondelete="CASCADE")),
+    Column("remote_address_group_id", ID, ForeignKey("address_groups.id"), index=True),
+)
+
+# Templates of the rules every new security group starts with (Neutron's
+# security-groups-default-rules); remote_group_id "PARENT" is the new group itself.
+default_security_group_rules = Table(
+    "default_security_group_rules",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("description", String(255), nullable=False, default=""),
+    Column("direction", String(8), nullable=False),
+    Column("ethertype", String(8), nullable=False),
+    Column("protocol", String(40)),
+    Column("port_range_min", Integer),
+    Column("port_range_max", Integer),
+    Column("remote_ip_prefix", String(64)),
+    Column("remote_group_id", String(36)),
+    Column("remote_address_group_id", String(36)),
+    Column("used_in_default_sg", Boolean, nullable=False),
+    Column("used_in_non_default_sg", Boolean, nullable=False),
+)
+
+# Neutron's security-groups-default-statefulness: what `stateful` a new group gets when it
+# does not say, per project (project_id) or for every project (project_id NULL).
+security_groups_default_statefulness = Table(
+    "security_groups_default_statefulness",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", String(64), unique=True),
+    Column("stateful", Boolean, nullable=False),
 )
 
 port_security_groups = Table(

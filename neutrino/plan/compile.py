@@ -160,6 +160,7 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         [p for p in local_ports if p["network_id"] in realized],
         ports.values(),
         model.get("security_groups", []),
+        model.get("address_groups", []),
     )
     return DesiredState(
         revision=int(model.get("revision", 0)),

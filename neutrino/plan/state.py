@@ -70,11 +70,16 @@ class Instance:
 
 @dataclass(frozen=True)
 class Firewall:
-    """nftables tables as libnftables JSON commands (adds only), and their digest."""
+    """nftables tables as libnftables JSON commands (adds only), and their digest.
+
+    `elements` fill sets that the commands declare empty: (family, table, set, elements).
+    They are not in the digest, so the agent changes them element by element, in place.
+    """
 
     tables: tuple[tuple[str, str], ...]  # (family, name)
     commands: tuple[dict[str, Any], ...]
     digest: str
+    elements: tuple[tuple[str, str, str, tuple[Any, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

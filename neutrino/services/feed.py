@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Row, Table, bindparam, delete, func, insert, 
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import (
+    address_groups,
     common,
     floatingips,
     instances,
@@ -57,6 +58,7 @@ RESOURCES: dict[str, tuple[str, Table, Render]] = {
     "subnet": ("subnets", schema.subnets, subnets.render),
     "port": ("ports", schema.ports, ports.render),
     "security_group": ("security_groups", schema.security_groups, security_groups.render_groups),
+    "address_group": ("address_groups", schema.address_groups, address_groups.render),
     "router": ("routers", schema.routers, routers.render),
     "floatingip": (
         "floatingips",

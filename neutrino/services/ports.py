@@ -442,10 +442,17 @@ def bind_groups(conn: Connection, project_id: str, port_id: str, group_ids: list
     PSG = schema.port_security_groups
     conn.execute(delete(PSG).where(PSG.c.port_id == port_id))
     unique = list(dict.fromkeys(group_ids))
+    statefulness = set()
     for group_id in unique:
         # Those its project sees, whoever asks: Neutron binds no other project's, even for admin.
-        security_groups.find_group(conn, group_id, security_groups.seen_by(project_id))
+        group = security_groups.find_group(conn, group_id, security_groups.seen_by(project_id))
+        statefulness.add(group.stateful)
         conn.execute(insert(PSG).values(port_id=port_id, security_group_id=group_id))
+    if len(statefulness) > 1:
+        raise errors.SecurityGroupConflict(
+            reason="Cannot apply both stateful and stateless security groups on the same port "
+            "at the same time"
+        )
     return unique
 
 

@@ -419,4 +419,4 @@ def test_extensions_listed(api: Api) -> None:
         "extraroute-atomic",
     }
     # Not implemented, so not offered.
-    assert not aliases & {"stateful-security-group", "l3-ha", "dvr", "floating-ip-port-forwarding"}
+    assert not aliases & {"l3-ha", "dvr", "floating-ip-port-forwarding"}

@@ -68,6 +68,7 @@ class Collection:
     actions: dict[str, Action] = field(default_factory=dict)
     path: str = ""  # URL path when it differs from the name (security-groups)
     parent: str = ""  # the collection this one lives under (floatingips/{id}/port_forwardings)
+    tagged: bool = True  # has the /tags sub-resource
 
     @property
     def url(self) -> str:
@@ -173,7 +174,8 @@ def collection_routes(
 
     async def create(request: Request, ctx: Context) -> Response:
         body = await read_json(request)
-        if isinstance(body, dict) and c.name in body and len(body) == 1:
+        # A collection named as its member (security_groups_default_statefulness) has no bulk.
+        if isinstance(body, dict) and c.name in body and len(body) == 1 and c.name != c.member:
             return await bulk_create(ctx, service_for(request), body[c.name])
         values = parse_body(body, c.member, c.attributes, create=True, is_admin=ctx.is_admin)
         item = await run_in_threadpool(service_for(request).create, db, ctx, values)
@@ -269,9 +271,13 @@ def collection_routes(
     routes: list[BaseRoute] = [
         Route(base, index, methods=["GET", "POST"]),
         Route(base + ".json", index, methods=["GET", "POST"]),
-        Route(base + "/{id}/tags", tags, methods=["GET", "PUT", "DELETE"]),
-        Route(base + "/{id}/tags/{tag}", one_tag, methods=["GET", "PUT", "DELETE"]),
+    ]
+    if c.tagged:
+        routes += [
+            Route(base + "/{id}/tags", tags, methods=["GET", "PUT", "DELETE"]),
+            Route(base + "/{id}/tags/{tag}", one_tag, methods=["GET", "PUT", "DELETE"]),
+        ]
+    return routes + [
         Route(base + "/{id}/{action}", action, methods=["PUT", "GET", "POST"]),
         Route(base + "/{id}", member, methods=["GET", "PUT", "DELETE"]),
     ]
-    return routes

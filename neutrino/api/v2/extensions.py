@@ -9,6 +9,7 @@ from __future__ import annotations
 
 EXTENSIONS: dict[str, tuple[str, str]] = {
     # alias: (name, description)
+    "address-group": ("Address group", "Support address group"),
     "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
     "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
     "ext-gw-mode": (
@@ -89,6 +90,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     ),
     "pagination": ("Pagination support", "Extension that indicates that pagination is enabled."),
     "port-security": ("Port Security", "Provides port security"),
+    "port-security-groups-filtering": (
+        "Port filtering on security groups",
+        "Provides security groups filtering when listing ports",
+    ),
     "project-id": (
         "project_id field enabled",
         "Extension that indicates that project_id field is enabled.",
@@ -118,9 +123,28 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Security groups",
         "Stateful filtering of ports by security groups and their rules",
     ),
+    "security-groups-default-rules": (
+        "Default rules for security groups",
+        "Configure set of security group rules used as default rules for every new security group",
+    ),
+    "security-groups-default-statefulness": (
+        "Security Groups Default Statefulness",
+        (
+            "Allows configuring the default value of the 'stateful' attribute for new security "
+            "groups, on a per-project or system-wide basis"
+        ),
+    ),
     "security-groups-normalized-cidr": (
         "Normalized remote prefixes",
         "Security group rules show their remote prefix as a network address (normalized_cidr)",
+    ),
+    "security-groups-remote-address-group": (
+        "Remote address group id field for security group rules",
+        "Add new field of remote address group id in SG rules",
+    ),
+    "stateful-security-group": (
+        "Stateful security group",
+        "Indicates if the security group is stateful or not",
     ),
     "subnet-external-network": (
         "Subnet belongs to an external network",
