@@ -40,7 +40,15 @@ from pyroute2.netlink.exceptions import NetlinkError
 from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers.conntrack import forget_mappings
 from neutrino.agent.drivers.links import LinkDriver, send_garp
-from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, INTERNAL, TABLE, fip_elements, map_elements
+from neutrino.plan.routers import (
+    FIP_DNAT,
+    FIP_SNAT,
+    INTERNAL,
+    ROUTED,
+    TABLE,
+    fip_elements,
+    map_elements,
+)
 from neutrino.plan.state import Address, Route, Router, Upstream
 
 RTPROT_STATIC = 4  # the routes we own carry this protocol; others are the kernel's
@@ -480,13 +488,15 @@ def _routes(netns: str) -> set[Route]:
 
 
 def _rules(space: Namespace) -> tuple[int, str, str]:
-    """The table without the floating IP maps' elements: its rules, and the internal
-    networks' set whole (a terse listing leaves every set's elements out)."""
+    """The table without the floating IP maps' elements: its rules, and the sets of internal
+    and routed networks whole (a terse listing leaves every set's elements out)."""
     rc, text, err = space.run(f"list table ip {TABLE}", terse=True)
-    if rc != 0:
-        return rc, text, err
-    rc, internal, err = space.run(f"list set ip {TABLE} {INTERNAL}")
-    return rc, text + internal, err
+    for name in (INTERNAL, ROUTED):
+        if rc != 0:
+            return rc, text, err
+        rc, elements, err = space.run(f"list set ip {TABLE} {name}")
+        text += elements
+    return rc, text, err
 
 
 def _digest(text: str) -> str:
