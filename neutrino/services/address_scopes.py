@@ -96,7 +96,7 @@ class AddressScopes:
         common.require_writer(ctx)
         with db.write() as conn:
             row = self._fetch_own(conn, ctx, scope_id, "update_address_scope")
-            if "shared" in values and values["shared"] != row.shared and not ctx.is_admin:
+            if "shared" in values and not ctx.is_admin:
                 raise errors.PolicyNotAuthorized(action="update_address_scope:shared")
             if row.shared and not values.get("shared", True):
                 raise errors.AddressScopeUpdateError(

@@ -59,9 +59,10 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             {
                 "ip_version": r.ip_version,
                 "prefixes": r.prefixes,
-                "default_prefixlen": r.default_prefixlen,
-                "min_prefixlen": r.min_prefixlen,
-                "max_prefixlen": r.max_prefixlen,
+                # Strings, as Neutron renders them.
+                "default_prefixlen": str(r.default_prefixlen),
+                "min_prefixlen": str(r.min_prefixlen),
+                "max_prefixlen": str(r.max_prefixlen),
                 "default_quota": r.default_quota,
                 "shared": r.shared,
                 "is_default": r.is_default,
@@ -365,9 +366,9 @@ class SubnetPools:
         else:
             merged["prefixes"] = row.prefixes
         pool = read_pool(merged)
-        is_default = values.get("is_default", row.is_default)
-        if is_default != row.is_default and not ctx.is_admin:
+        if "is_default" in values and not ctx.is_admin:
             raise errors.PolicyNotAuthorized(action="update_subnetpool:is_default")
+        is_default = values.get("is_default", row.is_default)
         if is_default and not row.is_default:
             check_default_free(conn, pool["ip_version"])
         if row.address_scope_id:

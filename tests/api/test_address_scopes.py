@@ -19,6 +19,10 @@ def test_address_scopes_show_neutrons_attributes(api: Api) -> None:
     url = f"/address-scopes/{scope['id']}"
     renamed = api.demo.put(url, json={"address_scope": {"name": "renamed"}}).json()
     assert renamed["address_scope"] == {**scope, "name": "renamed"}
+    message = error(
+        api.demo.put(url, json={"address_scope": {"shared": False}}), 403, "PolicyNotAuthorized"
+    )
+    assert message == "rule:update_address_scope:shared is disallowed by policy"
     assert api.demo.get("/address-scopes", params={"ip_version": 6}).json() == {
         "address_scopes": []
     }

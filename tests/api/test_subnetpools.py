@@ -19,7 +19,8 @@ def subnet_from(client: ApiClient, pool_id: str, version: int = 4, **attrs: Any)
 
 
 def test_a_pool_shows_neutrons_attributes_and_defaults(api: Api) -> None:
-    created = pool(api.demo, ["10.10.0.0/17", "10.10.128.0/17", "10.10.5.0/24"])
+    # Prefixes are merged, host bits dropped.
+    created = pool(api.demo, ["10.10.0.0/17", "10.10.128.0/17", "10.10.5.7/24"])
     assert created == {
         "id": created["id"],
         "name": "pool",
@@ -32,16 +33,16 @@ def test_a_pool_shows_neutrons_attributes_and_defaults(api: Api) -> None:
         "tags": [],
         "ip_version": 4,
         "prefixes": ["10.10.0.0/16"],
-        "default_prefixlen": 8,
-        "min_prefixlen": 8,
-        "max_prefixlen": 32,
+        "default_prefixlen": "8",
+        "min_prefixlen": "8",
+        "max_prefixlen": "32",
         "default_quota": None,
         "shared": False,
         "is_default": False,
         "address_scope_id": None,
     }
     v6 = pool(api.demo, ["2001:db8::/48"])
-    assert (v6["ip_version"], v6["min_prefixlen"], v6["max_prefixlen"]) == (6, 64, 128)
+    assert (v6["ip_version"], v6["min_prefixlen"], v6["max_prefixlen"]) == (6, "64", "128")
     assert api.demo.get(f"/subnetpools/{created['id']}").json()["subnetpool"] == created
     assert api.demo.get("/subnetpools", params={"name": "missing"}).json() == {"subnetpools": []}
 

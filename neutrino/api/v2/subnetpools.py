@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from neutrino import errors
@@ -10,7 +11,6 @@ from neutrino.api.v2.attrs import (
     REQUIRED,
     Attr,
     boolean,
-    cidr,
     column_integer,
     invalid,
     list_of,
@@ -26,6 +26,16 @@ from neutrino.db import Database
 from neutrino.services.subnetpools import SubnetPools
 
 
+def prefix(value: Any) -> str:
+    """A CIDR of a pool: host bits are allowed and dropped, as Neutron's IPSet drops them."""
+    try:
+        if not isinstance(value, str) or "/" not in value:
+            raise ValueError
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise invalid(f"'{value}' is not a valid IP subnet") from None
+
+
 def not_empty_string(value: Any) -> str:
     text = string()(value)
     if not text.strip():
@@ -36,7 +46,7 @@ def not_empty_string(value: Any) -> str:
 SUBNETPOOL = {
     **standard(),
     "name": Attr(not_empty_string, default=REQUIRED, put=True, sort=True),
-    "prefixes": Attr(list_of(cidr), default=REQUIRED, put=True, filter=False),
+    "prefixes": Attr(list_of(prefix), default=REQUIRED, put=True, filter=False),
     "ip_version": Attr(post=False, sort=True, filter_convert=column_integer),
     "default_prefixlen": Attr(non_negative, put=True, sort=True, filter_convert=column_integer),
     "min_prefixlen": Attr(non_negative, put=True, sort=True, filter_convert=column_integer),
@@ -62,7 +72,7 @@ def prefixes_request(body: Any) -> list[str]:
     prefixes = body.get("prefixes") if isinstance(body, dict) else None
     if not prefixes or not isinstance(prefixes, list):
         raise errors.HTTPBadRequest("Request body contains invalid data")
-    return list_of(cidr)(prefixes)
+    return list_of(prefix)(prefixes)
 
 
 def subnetpool_actions(service: SubnetPools) -> dict[str, Action]:
