@@ -43,12 +43,14 @@ from neutrino.api.v2.security_groups import (
     SECURITY_GROUP_RULE,
     SECURITY_GROUPS_DEFAULT_STATEFULNESS,
 )
+from neutrino.api.v2.subnetpools import ADDRESS_SCOPE, SUBNETPOOL, subnetpool_actions
 from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.identity.service import Identity
 from neutrino.services import feed, loadbalancers
 from neutrino.services.address_groups import AddressGroups
+from neutrino.services.address_scopes import AddressScopes
 from neutrino.services.floatingips import FloatingIPs, remove_on_network
 from neutrino.services.networks import Networks
 from neutrino.services.port_forwardings import PortForwardings
@@ -60,6 +62,7 @@ from neutrino.services.security_groups import (
     SecurityGroups,
     SecurityGroupsDefaultStatefulness,
 )
+from neutrino.services.subnetpools import SubnetPools
 from neutrino.services.subnets import Subnets
 from neutrino.web import routes as dashboard_routes
 from neutrino.web.ui import Dashboard
@@ -103,6 +106,16 @@ def build(settings: Settings) -> Neutrino:
             "routers", "router", ROUTER, routers := Routers(), actions=router_actions(routers)
         ),
         Collection("floatingips", "floatingip", FLOATINGIP, FloatingIPs()),
+        Collection(
+            "subnetpools",
+            "subnetpool",
+            SUBNETPOOL,
+            pools := SubnetPools(),
+            actions=subnetpool_actions(pools),
+        ),
+        Collection(
+            "address_scopes", "address_scope", ADDRESS_SCOPE, AddressScopes(), path="address-scopes"
+        ),
         Collection(
             "security_groups",
             "security_group",

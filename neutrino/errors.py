@@ -466,3 +466,105 @@ class NeutronDbObjectDuplicateEntry(Conflict):
         "Failed to create a duplicate {object_type}: "
         "for attribute(s) {attributes} with value(s) {values}"
     )
+
+
+# -- subnet pools and address scopes ----------------------------------------------------
+class SubnetPoolNotFound(NotFound):
+    message = "Subnet pool {subnetpool_id} could not be found."
+
+
+class AddressScopeNotFound(NotFound):
+    message = "Address scope {address_scope_id} could not be found."
+
+
+class EmptySubnetPoolPrefixList(BadRequest):
+    message = "Empty subnet pool prefix list."
+
+
+class PrefixVersionMismatch(BadRequest):
+    message = "Cannot mix IPv4 and IPv6 prefixes in a subnet pool."
+
+
+class IllegalSubnetPoolPrefixBounds(BadRequest):
+    message = (
+        "Illegal prefix bounds: {prefix_type}={prefixlen}, {base_prefix_type}={base_prefixlen}."
+    )
+
+
+class IllegalSubnetPoolPrefixUpdate(BadRequest):
+    message = "Illegal update to prefixes: {msg}."
+
+
+class IllegalSubnetPoolAssociationToAddressScope(BadRequest):
+    message = (
+        "Illegal subnetpool association: subnetpool {subnetpool_id} cannot be associated "
+        "with address scope {address_scope_id}."
+    )
+
+
+class IllegalSubnetPoolIpVersionAssociationToAddressScope(BadRequest):
+    message = (
+        "Illegal subnetpool association: subnetpool {subnetpool_id} cannot associate with "
+        "address scope {address_scope_id} because subnetpool ip_version is not {ip_version}."
+    )
+
+
+class IllegalSubnetPoolUpdate(BadRequest):
+    message = "Illegal subnetpool update : {reason}."
+
+
+class MinPrefixSubnetAllocationError(BadRequest):
+    message = (
+        "Unable to allocate subnet with prefix length {prefixlen}, "
+        "minimum allowed prefix is {min_prefixlen}."
+    )
+
+
+class MaxPrefixSubnetAllocationError(BadRequest):
+    message = (
+        "Unable to allocate subnet with prefix length {prefixlen}, "
+        "maximum allowed prefix is {max_prefixlen}."
+    )
+
+
+class SubnetPoolDeleteError(BadRequest):
+    message = "Unable to delete subnet pool: {reason}."
+
+
+class NetworkSubnetPoolAffinityError(BadRequest):
+    message = "Subnets hosted on the same network must be allocated from the same subnet pool."
+
+
+class NetworkAddressScopeAffinityError(BadRequest):
+    message = (
+        "Subnets of the same address family hosted on the same network must all participate "
+        "in the same address scope."
+    )
+
+
+class AddressScopeUpdateError(BadRequest):
+    message = "Unable to update address scope {address_scope_id} : {reason}."
+
+
+class SubnetAllocationError(Conflict):
+    """Neutron answers this one with a 500; a pool without room is no server fault."""
+
+    message = "Failed to allocate subnet: {reason}."
+
+
+class AddressScopePrefixConflict(Conflict):
+    message = (
+        "Failed to associate address scope: subnetpools within an address scope must have "
+        "unique prefixes."
+    )
+
+
+class AddressScopeInUse(InUse):
+    message = (
+        "Unable to complete operation on address scope {address_scope_id}. There are one or "
+        "more subnet pools in use on the address scope."
+    )
+
+
+class SubnetPoolQuotaExceeded(OverQuota):
+    message = "Per-project subnet pool prefix quota exceeded."

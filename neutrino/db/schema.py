@@ -143,6 +143,32 @@ segments = Table(
     ),
 )
 
+address_scopes = Table(
+    "address_scopes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", String(64), nullable=False, index=True),
+    Column("name", String(255), nullable=False, default=""),
+    Column("shared", Boolean, nullable=False, default=False),
+    Column("ip_version", Integer, nullable=False),
+)
+
+# Prefixes are a JSON list of CIDRs, kept compact (no two overlap or adjoin).
+subnetpools = Table(
+    "subnetpools",
+    metadata,
+    *standard(),
+    Column("ip_version", Integer, nullable=False),
+    Column("prefixes", JSON, nullable=False),
+    Column("default_prefixlen", Integer, nullable=False),
+    Column("min_prefixlen", Integer, nullable=False),
+    Column("max_prefixlen", Integer, nullable=False),
+    Column("default_quota", Integer),
+    Column("shared", Boolean, nullable=False, default=False),
+    Column("is_default", Boolean, nullable=False, default=False),
+    Column("address_scope_id", ID, ForeignKey("address_scopes.id"), index=True),
+)
+
 subnets = Table(
     "subnets",
     metadata,
@@ -157,6 +183,7 @@ subnets = Table(
     Column("dns_nameservers", JSON, nullable=False),
     Column("host_routes", JSON, nullable=False),
     Column("allocation_pools", JSON, nullable=False),
+    Column("subnetpool_id", ID, ForeignKey("subnetpools.id"), index=True),
 )
 
 ports = Table(

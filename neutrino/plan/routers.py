@@ -19,10 +19,10 @@ NAT is one nftables table per router, in its namespace:
                   snat to the gateway IP                 hairpin: replies
                                                          come back through us
                 oif qg: snat to ip saddr map @fip_snat   fixed -> floating
-                oif qg, from @internal: snat to the      source NAT
-                  gateway IP                             (enable_snat only)
-    forward     from qg: established or DNATed, else     the outside opens no
-                  drop                                   connection to a fixed IP
+                oif qg, from @internal, not from        source NAT
+                  @routed: snat to the gateway IP        (enable_snat only)
+    forward     from qg: established, DNATed or to       the outside opens no
+                  @routed, else drop                     connection to a fixed IP
                                                          (enable_snat only)
 
 A port forwarding's floating IP has no fixed IP, so it is in neither
@@ -30,6 +30,10 @@ floating IP map; each forwarding is one element of `pf_addr` and `pf_port`
 (interval maps: an external range to one internal port is one element, a range to a
 range of the same size an element per port, as Neutron unrolls it). Replies
 and the forward chain's `ct status dnat` work for it as for floating IPs.
+
+`routed` holds the internal subnets in the external subnet's address scope:
+their addresses are unique in that scope, so the router routes them as they
+are, both ways, as Neutron's L3 agent does.
 
 Floating IPs are only map elements, so associating or moving one is a single
 element change in one transaction that leaves every rule alone, and a lookup
@@ -77,7 +81,7 @@ INTERFACE, GATEWAY = "network:router_interface", "network:router_gateway"
 ROUTER_OWNERS = (INTERFACE, GATEWAY)
 TABLE = "neutrino"
 NAT = {"family": "ip", "table": TABLE}
-FIP_DNAT, FIP_SNAT, INTERNAL = "fip_dnat", "fip_snat", "internal"
+FIP_DNAT, FIP_SNAT, INTERNAL, ROUTED = "fip_dnat", "fip_snat", "internal", "routed"
 PF_ADDR, PF_PORT = "pf_addr", "pf_port"  # port forwardings: internal address, internal port
 DEFAULT_ROUTE = "0.0.0.0/0"
 
@@ -133,8 +137,8 @@ def compile_routers(
         router = routers[router_id]
         netns = names.router_netns(host, router_id)
         plan.namespaces.add(netns)
-        gateway = gateway_ip = next_hop = None
-        internal: list[str] = []
+        gateway = gateway_ip = next_hop = gateway_scope = None
+        internal: list[tuple[str, str | None]] = []  # (cidr, address scope)
         own: list[Address] = []
         for port in router_ports[router_id]:
             if port["network_id"] not in realized:
@@ -161,12 +165,13 @@ def compile_routers(
                 if cidr.version != 4:
                     continue
                 if not is_gateway:
-                    internal.append(str(cidr))
+                    internal.append((str(cidr), subnet.get("address_scope_id")))
                 elif gateway_ip is None:
-                    gateway, gateway_ip, next_hop = (
+                    gateway, gateway_ip, next_hop, gateway_scope = (
                         inside,
                         ip["ip_address"],
                         subnet.get("gateway_ip"),
+                        subnet.get("address_scope_id"),
                     )
         fips = sorted(fips_by_router.get(router_id, []), key=lambda f: f.address) if gateway else []
         forwards = sorted(forwards_by_router.get(router_id, []), key=forward_key) if gateway else []
@@ -180,7 +185,13 @@ def compile_routers(
                 forwarding=bool(router.get("admin_state_up", True)),
                 gateway=gateway,
                 routes=tuple(sorted(set(routes), key=lambda r: (r.destination, r.nexthop))),
-                nat=compile_nat(gateway, gateway_ip, internal, snat),
+                nat=compile_nat(
+                    gateway,
+                    gateway_ip,
+                    [cidr for cidr, _ in internal],
+                    snat,
+                    [cidr for cidr, scope in internal if scope and scope == gateway_scope],
+                ),
                 floatingips=tuple(fips),
                 addresses=tuple(sorted(own, key=lambda a: (a.ifname, a.cidr))),
                 port_forwardings=tuple(forwards),
@@ -222,6 +233,17 @@ def router_port_networks(router_ports: dict[str, list[Resource]]) -> set[str]:
 # --- the NAT table ------------------------------------------------------------------
 
 
+def prefix_set(name: str, cidrs: Iterable[str]) -> dict[str, Any]:
+    """A named set of IPv4 prefixes, overlapping ones merged (nft refuses overlaps)."""
+    nets = sorted(ipaddress.collapse_addresses(ipaddress.IPv4Network(c) for c in cidrs))
+    found: dict[str, Any] = {**NAT, "name": name, "type": "ipv4_addr", "flags": ["interval"]}
+    if nets:
+        found["elem"] = [
+            {"prefix": {"addr": str(n.network_address), "len": n.prefixlen}} for n in nets
+        ]
+    return found
+
+
 def _match(key: dict[str, Any], right: Any, op: str = "==") -> dict[str, Any]:
     return {"match": {"op": op, "left": key, "right": right}}
 
@@ -261,24 +283,19 @@ FORWARD_PORT = {"key": FORWARD_KEY, "data": f"@{PF_PORT}"}
 
 
 def compile_nat(
-    gateway: str | None, gateway_ip: str | None, internal: list[str], snat: bool
+    gateway: str | None,
+    gateway_ip: str | None,
+    internal: list[str],
+    snat: bool,
+    routed: list[str],
 ) -> Firewall:
     """The router's table: rules and empty floating IP maps (floating IPs are elements)."""
-    nets = sorted(ipaddress.collapse_addresses(ipaddress.IPv4Network(c) for c in internal))
-    elements = [{"prefix": {"addr": str(n.network_address), "len": n.prefixlen}} for n in nets]
-    internal_set: dict[str, Any] = {
-        **NAT,
-        "name": INTERNAL,
-        "type": "ipv4_addr",
-        "flags": ["interval"],
-    }
-    if elements:
-        internal_set["elem"] = elements
     commands: list[dict[str, Any]] = [
         {"add": {"table": {"family": "ip", "name": TABLE}}},
         {"add": {"map": {**NAT, "name": FIP_DNAT, "type": "ipv4_addr", "map": "ipv4_addr"}}},
         {"add": {"map": {**NAT, "name": FIP_SNAT, "type": "ipv4_addr", "map": "ipv4_addr"}}},
-        {"add": {"set": internal_set}},
+        {"add": {"set": prefix_set(INTERNAL, internal)}},
+        {"add": {"set": prefix_set(ROUTED, routed)}},
         *[
             {
                 "add": {
@@ -324,6 +341,7 @@ def compile_nat(
                 "postrouting",
                 _match(OIF, gateway),
                 _match(SADDR, f"@{INTERNAL}"),
+                _match(SADDR, f"@{ROUTED}", "!="),
                 {"snat": {"addr": gateway_ip}},
             ),
             _rule(
@@ -332,6 +350,7 @@ def compile_nat(
                 _match(CT_STATE, ["established", "related"], "in"),
                 {"accept": None},
             ),
+            _rule("forward", _match(IIF, gateway), _match(DADDR, f"@{ROUTED}"), {"accept": None}),
             _rule(
                 "forward", _match(IIF, gateway), _match(CT_STATUS, "dnat", "in"), {"accept": None}
             ),

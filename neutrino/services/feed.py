@@ -45,17 +45,28 @@ from neutrino.services import (
     ports,
     routers,
     security_groups,
+    subnetpools,
     subnets,
 )
 
 Render = Callable[[Connection, list[Row]], list[dict[str, Any]]]
 ADMIN = Context.admin()
 
+
+def with_scopes(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    """Subnets as agents see them: with their address scope, which routers NAT by."""
+    bodies = subnets.render(conn, rows)
+    scopes = subnetpools.scope_of_subnets(conn, [body["id"] for body in bodies])
+    for body in bodies:
+        body["address_scope_id"] = scopes[body["id"]]
+    return bodies
+
+
 # type -> (snapshot key, table, render). Rule changes reach agents through their
 # group: a rule write also bumps its security group.
 RESOURCES: dict[str, tuple[str, Table, Render]] = {
     "network": ("networks", schema.networks, lambda conn, rows: networks.render(conn, ADMIN, rows)),
-    "subnet": ("subnets", schema.subnets, subnets.render),
+    "subnet": ("subnets", schema.subnets, with_scopes),
     "port": ("ports", schema.ports, ports.render),
     "security_group": ("security_groups", schema.security_groups, security_groups.render_groups),
     "address_group": ("address_groups", schema.address_groups, address_groups.render),

@@ -88,14 +88,21 @@ def fetch(
 def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, Any]]:
     """Network bodies; provider attributes only for an admin, as Neutron."""
     ids = [r.id for r in rows]
+    S, P = schema.subnets, schema.subnetpools
     subnets: dict[str, list[str]] = {i: [] for i in ids}
+    # The address scope of a network's subnets of each IP version: their pools' (one per
+    # version, see subnets.check_pool_affinity).
+    scopes: dict[tuple[str, int], str] = {}
     for chunk in common.chunked(ids):
-        for sid, nid in conn.execute(
-            select(schema.subnets.c.id, schema.subnets.c.network_id)
-            .where(schema.subnets.c.network_id.in_(chunk))
-            .order_by(schema.subnets.c.created_at, schema.subnets.c.id)
+        for sid, nid, version, scope in conn.execute(
+            select(S.c.id, S.c.network_id, S.c.ip_version, P.c.address_scope_id)
+            .outerjoin(P, P.c.id == S.c.subnetpool_id)
+            .where(S.c.network_id.in_(chunk))
+            .order_by(S.c.created_at, S.c.id)
         ):
             subnets[nid].append(sid)
+            if scope is not None:
+                scopes[(nid, version)] = scope
     tags = common.load_tags(conn, ids)
     out = []
     for r in rows:
@@ -109,6 +116,8 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
                 "status": r.status,
                 "subnets": subnets[r.id],
                 "port_security_enabled": r.port_security_enabled,
+                "ipv4_address_scope": scopes.get((r.id, 4)),
+                "ipv6_address_scope": scopes.get((r.id, 6)),
             }
         )
         if ctx.is_admin:

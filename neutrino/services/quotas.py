@@ -19,6 +19,7 @@ from neutrino.services import common
 DEFAULTS: dict[str, int] = {
     "network": 100,
     "subnet": 100,
+    "subnetpool": -1,
     "port": 500,
     "router": 10,
     "floatingip": 50,
@@ -29,6 +30,7 @@ DEFAULTS: dict[str, int] = {
 TABLES: dict[str, Table] = {
     "network": schema.networks,
     "subnet": schema.subnets,
+    "subnetpool": schema.subnetpools,
     "port": schema.ports,
     "router": schema.routers,
     "floatingip": schema.floatingips,

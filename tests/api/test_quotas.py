@@ -13,6 +13,7 @@ from tests.conftest import expect_error as error
 DEFAULTS = {
     "network": 100,
     "subnet": 100,
+    "subnetpool": -1,
     "port": 500,
     "router": 10,
     "floatingip": 50,

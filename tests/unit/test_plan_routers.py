@@ -115,6 +115,37 @@ def test_without_snat_the_outside_is_routed_but_floating_ips_still_nat() -> None
     assert '"data": "@fip_snat"' in text and "drop" not in text and text.count('"snat"') == 2
 
 
+def test_subnets_in_the_gateways_address_scope_are_routed_not_natted() -> None:
+    """Neutron's L3 agent: no source NAT, and the outside may connect, within one scope."""
+    model = tutorial()
+    ext_sub, s100, s101 = model["subnets"][:3]
+    assert (ext_sub["cidr"], s100["cidr"], s101["cidr"]) == (
+        "10.10.10.0/24",
+        "172.16.100.0/24",
+        "172.16.101.0/24",
+    )
+    unscoped = compile_host(model, HOST).routers[0].nat
+    ext_sub["address_scope_id"] = s100["address_scope_id"] = "public"
+    s101["address_scope_id"] = "other"
+    scoped = compile_host(model, HOST).routers[0].nat
+    assert scoped.digest != unscoped.digest
+
+    def routed(nat: Any) -> list[Any]:
+        (found,) = [
+            c["add"]["set"] for c in nat.commands if c["add"].get("set", {}).get("name") == "routed"
+        ]
+        return list(found.get("elem", []))
+
+    assert routed(unscoped) == []
+    assert routed(scoped) == [{"prefix": {"addr": "172.16.100.0", "len": 24}}]
+    text = json.dumps(scoped.commands)
+    assert (
+        '"op": "!=", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": '
+        '"@routed"' in text
+    )
+    assert '"field": "daddr"}}, "right": "@routed"}}, {"accept": null}' in text
+
+
 def test_admin_down_stops_forwarding_and_no_gateway_means_no_nat() -> None:
     model = tutorial()
     model["routers"][0]["admin_state_up"] = False

@@ -46,6 +46,7 @@ from neutrino.plan.routers import (
     INTERNAL,
     PF_ADDR,
     PF_PORT,
+    ROUTED,
     TABLE,
     ForwardKey,
     fip_elements,
@@ -535,13 +536,15 @@ def _routes(netns: str) -> set[Route]:
 
 
 def _rules(space: Namespace) -> tuple[int, str, str]:
-    """The table without the floating IP maps' elements: its rules, and the internal
-    networks' set whole (a terse listing leaves every set's elements out)."""
+    """The table without the floating IP maps' elements: its rules, and the sets of internal
+    and routed networks whole (a terse listing leaves every set's elements out)."""
     rc, text, err = space.run(f"list table ip {TABLE}", terse=True)
-    if rc != 0:
-        return rc, text, err
-    rc, internal, err = space.run(f"list set ip {TABLE} {INTERNAL}")
-    return rc, text + internal, err
+    for name in (INTERNAL, ROUTED):
+        if rc != 0:
+            return rc, text, err
+        rc, elements, err = space.run(f"list set ip {TABLE} {name}")
+        text += elements
+    return rc, text, err
 
 
 def _digest(text: str) -> str:

@@ -78,6 +78,13 @@ def integer(value: Any) -> int:
     raise invalid(f"'{value}' is not an integer")
 
 
+def non_negative(value: Any) -> int:
+    number = integer(value)
+    if number < 0:
+        raise invalid(f"'{number}' should be non-negative")
+    return number
+
+
 def ranged_int(low: int, high: int, allow_none: bool = False) -> Converter:
     def convert(value: Any) -> Any:
         if value is None and allow_none:

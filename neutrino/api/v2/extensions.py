@@ -10,11 +10,16 @@ from __future__ import annotations
 EXTENSIONS: dict[str, tuple[str, str]] = {
     # alias: (name, description)
     "address-group": ("Address group", "Support address group"),
+    "address-scope": ("Address scope", "Address scopes extension."),
     "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
     "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
     "ext-gw-mode": (
         "Router gateway SNAT mode",
         "Choose whether a router source-NATs traffic through its external gateway (enable_snat)",
+    ),
+    "default-subnetpools": (
+        "Default Subnetpools",
+        "Provides ability to mark and use a subnetpool as the default.",
     ),
     "empty-string-filtering": (
         "Empty String Filtering Extension",
@@ -149,6 +154,18 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "subnet-external-network": (
         "Subnet belongs to an external network",
         "Subnets of external networks are visible to every project",
+    ),
+    "subnet_allocation": (
+        "Subnet Allocation",
+        "Enables allocation of subnets from a subnet pool",
+    ),
+    "subnet_onboard": (
+        "Subnet Onboard",
+        "Provides support for onboarding subnets into subnet pools",
+    ),
+    "subnetpool-prefix-ops": (
+        "Subnet Pool Prefix Operations",
+        "Provides support for adjusting the prefix list of subnet pools",
     ),
     "sorting": ("Sorting support", "Extension that indicates that sorting is enabled."),
     "standard-attr-description": (

@@ -14,6 +14,7 @@ from neutrino.api.v2.attrs import (
     ip_or_cidr,
     list_of,
     mac_address,
+    non_negative,
     none_as_empty,
     one_of,
     ranged_int,
@@ -32,6 +33,8 @@ NETWORK = {
     "status": Attr(post=False, sort=True),
     "subnets": Attr(post=False),
     "port_security_enabled": Attr(boolean, put=True),
+    "ipv4_address_scope": Attr(post=False, filter=False),
+    "ipv6_address_scope": Attr(post=False, filter=False),
     "provider:network_type": Attr(one_of("flat", "vlan", "vxlan"), put=True, admin_only=True),
     "provider:physical_network": Attr(string(64, allow_none=True), put=True, admin_only=True),
     "provider:segmentation_id": Attr(
@@ -55,7 +58,9 @@ SUBNET = {
     **standard(),
     "network_id": Attr(uuid_str(), default=REQUIRED, sort=True),
     "ip_version": Attr(ip_version, default=REQUIRED, sort=True, filter_convert=column_integer),
-    "cidr": Attr(cidr, default=REQUIRED, sort=True),
+    "cidr": Attr(cidr, sort=True),
+    "prefixlen": Attr(non_negative, filter=False),
+    "use_default_subnetpool": Attr(boolean, filter=False),
     "gateway_ip": Attr(ip_address(allow_none=True), put=True, sort=True),
     "allocation_pools": Attr(list_of(POOL), put=True, filter=False),
     "dns_nameservers": Attr(
@@ -67,7 +72,7 @@ SUBNET = {
     "ipv6_address_mode": Attr(
         one_of("slaac", "dhcpv6-stateful", "dhcpv6-stateless", allow_none=True)
     ),
-    "subnetpool_id": Attr(one_of(None), filter=False),
+    "subnetpool_id": Attr(uuid_str(allow_none=True), sort=True),
     "shared": Attr(boolean, post=False),  # a filter only: subnets of shared networks
     "router:external": Attr(boolean, post=False),  # the network's, shown and filtered
 }
