@@ -36,6 +36,7 @@ from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
 from neutrino.api.v2.quotas import quota_routes
 from neutrino.api.v2.routers import FLOATINGIP, ROUTER, router_actions
 from neutrino.api.v2.security_groups import SECURITY_GROUP, SECURITY_GROUP_RULE
+from neutrino.api.v2.trunks import TRUNK, trunk_actions
 from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
@@ -47,6 +48,7 @@ from neutrino.services.ports import Ports
 from neutrino.services.routers import Routers
 from neutrino.services.security_groups import SecurityGroupRules, SecurityGroups
 from neutrino.services.subnets import Subnets
+from neutrino.services.trunks import Trunks
 from neutrino.web import routes as dashboard_routes
 from neutrino.web.ui import Dashboard
 
@@ -103,6 +105,7 @@ def build(settings: Settings) -> Neutrino:
             SecurityGroupRules(),
             path="security-group-rules",
         ),
+        Collection("trunks", "trunk", TRUNK, trunks := Trunks(), actions=trunk_actions(trunks)),
     ]
     return core
 
