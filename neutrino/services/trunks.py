@@ -360,7 +360,15 @@ class Trunks:
 def record_report(conn: Connection, host: str, statuses: dict[str, str]) -> None:
     """The status of the trunks whose parent `host` reports (`statuses`: port id -> status):
     DOWN while the parent is, BUILD while subports are being wired, then ACTIVE. Subports
-    follow their parent to its host, as Neutron binds them."""
+    follow their parent to its host, as Neutron binds them. A parent no longer bound is
+    reported by no host: its trunk is DOWN, as Neutron has it once the parent is unbound."""
+    unbound = (
+        select(T)
+        .join(P, P.c.id == T.c.port_id)
+        .where(P.c.binding_host_id == "", T.c.status != DOWN)
+    )
+    for trunk in conn.execute(unbound).all():
+        common.bump(conn, T, "trunk", trunk, {"status": DOWN})
     for chunk in common.chunked(list(statuses)):
         for trunk in conn.execute(select(T).where(T.c.port_id.in_(chunk))).all():
             subport_ids = list(

@@ -389,3 +389,9 @@ def test_status_follows_the_parents_host(api: Api, core: Neutrino) -> None:
     assert status() == "BUILD"
     feed.record_report(core.db, "h1", {"revision": 4, "ports": {**ports, parent["id"]: "DOWN"}})
     assert status() == "DOWN"
+    feed.record_report(core.db, "h1", {"revision": 5, "ports": ports})
+    assert status() == "BUILD"
+    # Unplugged (as an instance's deletion leaves it), the parent is reported by no host.
+    api.admin.put(f"/ports/{parent['id']}", json={"port": {"binding:host_id": ""}})
+    feed.record_report(core.db, "h2", {"revision": 6, "ports": {}})
+    assert status() == "DOWN"
