@@ -19,7 +19,6 @@ the parent's tap, bridged into the subport's network.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, delete, insert, select
@@ -50,7 +49,7 @@ def subports_format(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise invalid(f"Invalid data format for subports: '{value}' is not a list")
     port_ids: set[str] = set()
-    segments: dict[Any, set[Any]] = defaultdict(set)
+    segments: list[tuple[Any, Any]] = []  # compared, never hashed: any JSON value may be here
     out = []
     for subport in value:
         if not isinstance(subport, dict):
@@ -74,10 +73,10 @@ def subports_format(value: Any) -> list[dict[str, Any]]:
                 f"Invalid subport details '{subport}': missing segmentation information. "
                 "Must specify both segmentation_id and segmentation_type"
             )
-        if segment in segments[kind]:
+        if (kind, segment) in segments:
             raise invalid(f"Segmentation ID '{segment}' for '{port_id}' is not unique")
         if segment is not None:
-            segments[kind].add(segment)
+            segments.append((kind, segment))
     return out
 
 
