@@ -298,7 +298,8 @@ class Agent:
                 self.links.delete(self.host.netns, present.name)
                 del observed[self.host.netns][present.name]
                 report.changes.append(f"delete link {present.name}")
-        for netns in guests:  # an instance's VLANs go with the subports they carry
+        # An instance's VLANs go with the subports they carry (veths go with their host end).
+        for netns in guests if self.host.trunk_mode == "8021q" else ():
             wanted_in = {link.name for link in desired.links if link.netns == netns}
             for present in list(self.links.observe(netns).values()):
                 if present.kind == "vlan" and present.name not in wanted_in:
