@@ -44,6 +44,7 @@ from neutrino.api.v2.security_groups import (
     SECURITY_GROUPS_DEFAULT_STATEFULNESS,
 )
 from neutrino.api.v2.subnetpools import ADDRESS_SCOPE, SUBNETPOOL, subnetpool_actions
+from neutrino.api.v2.trunks import TRUNK, trunk_actions
 from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
@@ -64,6 +65,7 @@ from neutrino.services.security_groups import (
 )
 from neutrino.services.subnetpools import SubnetPools
 from neutrino.services.subnets import Subnets
+from neutrino.services.trunks import Trunks
 from neutrino.web import routes as dashboard_routes
 from neutrino.web.ui import Dashboard
 
@@ -157,6 +159,7 @@ def build(settings: Settings) -> Neutrino:
             },
             path="address-groups",
         ),
+        Collection("trunks", "trunk", TRUNK, trunks := Trunks(), actions=trunk_actions(trunks)),
     ]
     return core
 

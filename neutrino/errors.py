@@ -568,3 +568,48 @@ class AddressScopeInUse(InUse):
 
 class SubnetPoolQuotaExceeded(OverQuota):
     message = "Per-project subnet pool prefix quota exceeded."
+# -- trunks ----------------------------------------------------------------------------------
+class TrunkNotFound(NotFound):
+    message = "Trunk {trunk_id} could not be found."
+
+
+class SubPortNotFound(NotFound):
+    message = "SubPort {port_id} on trunk {trunk_id} could not be found."
+
+
+class TrunkPortInUse(InUse):
+    message = "Port {port_id} is in use by another trunk."
+
+
+class DuplicateSubPort(InUse):
+    message = (
+        "segmentation_type {segmentation_type} and segmentation_id {segmentation_id} "
+        "already in use on trunk {trunk_id}."
+    )
+
+
+class ParentPortInUse(InUse):
+    message = "Port {port_id} is currently in use and is not eligible for use as a parent port."
+
+
+class SubPortMtuGreaterThanTrunkPortMtu(Conflict):
+    message = (
+        "MTU {port_mtu} of subport {port_id} cannot be greater than MTU {trunk_mtu} "
+        "of trunk {trunk_id}."
+    )
+
+
+class PortInUseAsTrunkParent(InUse):
+    message = "Port {port_id} is currently a parent port for trunk {trunk_id}."
+
+
+class PortInUseAsSubPort(InUse):
+    message = "Port {port_id} is currently a subport for trunk {trunk_id}."
+
+
+class TrunkInUse(InUse):
+    message = "Trunk {trunk_id} is currently in use."
+
+
+class TrunkDisabled(Conflict):
+    message = "Trunk {trunk_id} is currently disabled."

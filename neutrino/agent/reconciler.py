@@ -305,6 +305,13 @@ class Agent:
                 self.links.delete(self.host.netns, present.name)
                 del observed[self.host.netns][present.name]
                 report.changes.append(f"delete link {present.name}")
+        # An instance's VLANs go with the subports they carry (veths go with their host end).
+        for netns in guests if self.host.trunk_mode == "8021q" else ():
+            wanted_in = {link.name for link in desired.links if link.netns == netns}
+            for present in list(self.links.observe(netns).values()):
+                if present.kind == "vlan" and present.name not in wanted_in:
+                    self.links.delete(netns, present.name)
+                    report.changes.append(f"delete link {present.name}")
         return observed, frozenset(replugged)
 
     def _owns_host_link(self, link: ObservedLink, wanted: set[str]) -> bool:
@@ -314,7 +321,8 @@ class Agent:
         if link.name.startswith(("brq", "vxlan-")):
             return True
         if link.name.startswith("tap"):
-            return link.kind == "veth"  # a lab instance's; a VM's tap is a tun
+            # A lab instance's, or a subport's VLAN of a parent's tap; a VM's tap is a tun.
+            return link.kind in ("veth", "vlan")
         nics = [c.interface[:10] + "." for c in self.host.physnets.values()]
         return link.name.startswith(tuple(nics)) and link.kind in ("vlan", "veth")
 
@@ -382,6 +390,12 @@ class Agent:
         report: SyncReport,
         replugged: frozenset[tuple[str | None, str]],
     ) -> None:
+        wanted = {(instance.netns, instance.ifname) for instance in desired.instances}
+        for netns in {netns for netns, _ in wanted}:  # a subport's interface is gone with it
+            for ifname in lab.dhcp_client_interfaces(self.state_dir, netns):
+                if (netns, ifname) not in wanted:
+                    lab.stop_dhcp_client(self.state_dir, netns, ifname)
+                    report.changes.append(f"stop dhcp client {netns} {ifname}")
         for instance in desired.instances:
             try:
                 if lab.ensure_dhcp_client(

@@ -231,6 +231,24 @@ extra_dhcp_opts = Table(
     Column("opt_value", String(255), nullable=False),
 )
 
+trunks = Table(
+    "trunks",
+    metadata,
+    *standard(),
+    Column("admin_state_up", Boolean, nullable=False, default=True),
+    Column("status", String(16), nullable=False, default="DOWN"),
+    Column("port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), nullable=False, unique=True),
+)
+# A port is the subport of one trunk at most; a VLAN carries one subport of a trunk.
+trunk_subports = Table(
+    "trunk_subports",
+    metadata,
+    Column("port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True),
+    owned_by("trunks"),
+    Column("segmentation_type", String(32), nullable=False),
+    Column("segmentation_id", Integer, nullable=False),
+    UniqueConstraint("trunk_id", "segmentation_type", "segmentation_id"),
+)
 security_groups = Table(
     "security_groups",
     metadata,

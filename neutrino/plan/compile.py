@@ -52,12 +52,19 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
                 plugged_by[port_id] = (netns, f"eth{index}")
     vips = compile_loadbalancers(model, host, ports, subnets)
     plugged_by.update({vip.port_id: (vip.lb.netns, vip.ifname) for vip in vips})
+    trunked = _subports(ports)
+
+    def here(port: Resource) -> bool:
+        """Plugged or bound here; a subport goes where its parent does."""
+        if port["id"] in trunked:
+            port = ports[trunked[port["id"]][0]]
+        return port["id"] in plugged_by or port.get("binding:host_id") == host.name
+
     local_ports = sorted(
         (
             p
             for p in ports.values()
-            if p.get("device_owner") not in (DHCP_OWNER, *ROUTER_OWNERS)
-            and (p["id"] in plugged_by or p.get("binding:host_id") == host.name)
+            if p.get("device_owner") not in (DHCP_OWNER, *ROUTER_OWNERS) and here(p)
         ),
         key=lambda p: p["id"],
     )
@@ -72,6 +79,8 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
     dhcp: list[DhcpServer] = []
     devices: dict[str, str] = {}
     problems: list[str] = []
+
+    tagged_by: dict[str, tuple[str, str]] = {}  # subport id -> (instance netns, VLAN ifname)
 
     realized: set[str] = set()
     wanted_networks = {p["network_id"] for p in [*local_ports, *dhcp_ports]}
@@ -99,7 +108,18 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         bridge = names.bridge(port["network_id"])
         up = bool(port.get("admin_state_up", True))
         devices[port["id"]] = tap
-        if port["id"] in plugged_by:
+        if port["id"] in trunked:
+            parent_id, vlan_id = trunked[port["id"]]
+            if ports[parent_id]["network_id"] not in realized:
+                continue
+            guest = plugged_by.get(parent_id)
+            if guest is None and host.trunk_mode == "veth":
+                problems.append(f"port {port['id']}: a subport of a VM's port needs 8021q")
+                continue
+            if guest is not None:
+                tagged_by[port["id"]] = (guest[0], names.guest_vlan(guest[1], vlan_id))
+            links += _subport_links(host, port, parent_id, vlan_id, guest)
+        elif port["id"] in plugged_by:
             netns, ifname = plugged_by[port["id"]]
             namespaces.add(netns)
             links.append(
@@ -152,7 +172,7 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
     lab = [
         Instance(instance["id"], netns, port_id, ifname)
         for instance in instances
-        for port_id, (netns, ifname) in sorted(plugged_by.items())
+        for port_id, (netns, ifname) in sorted({**plugged_by, **tagged_by}.items())
         if netns == names.instance_netns(host, instance["id"])
         and ports[port_id]["network_id"] in realized
     ]
@@ -177,6 +197,44 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         upstreams=tuple(upstreams),
         loadbalancers=tuple(vip.lb for vip in vips),
     )
+
+
+def _subport_links(
+    host: HostConfig,
+    port: Resource,
+    parent_id: str,
+    vlan_id: int,
+    guest: tuple[str, str] | None,
+) -> list[Link]:
+    """A subport's links. The parent's tap carries its frames tagged: a VLAN subinterface of
+    the tap, bridged like any tap, and in the instance a VLAN of its NIC with the subport's MAC
+    (as Neutron's Linux bridge trunk driver wired VMs). Without 8021q, a veth of its own."""
+    tap, bridge = names.tap(port["id"]), names.bridge(port["network_id"])
+    up = bool(port.get("admin_state_up", True))
+    if host.trunk_mode == "veth":
+        assert guest is not None, "only a lab instance's NIC has a veth per subport"
+        netns, nic = guest
+        peer = VethPeer(netns, names.guest_vlan(nic, vlan_id), mac=port["mac_address"])
+        return [Link(host.netns, tap, "veth", master=bridge, up=up, peer=peer)]
+    parent = names.tap(parent_id)
+    links = [Link(host.netns, tap, "vlan", master=bridge, up=up, parent=parent, vlan_id=vlan_id)]
+    if guest is not None:
+        netns, nic = guest
+        name = names.guest_vlan(nic, vlan_id)
+        links.append(
+            Link(netns, name, "vlan", parent=nic, vlan_id=vlan_id, mac=port["mac_address"])
+        )
+    return links
+
+
+def _subports(ports: dict[str, Resource]) -> dict[str, tuple[str, int]]:
+    """Subport id -> (its parent port's id, its VLAN), from the parents' trunk_details."""
+    return {
+        subport["port_id"]: (parent["id"], subport["segmentation_id"])
+        for parent in ports.values()
+        for subport in (parent.get("trunk_details") or {}).get("sub_ports", [])
+        if subport["port_id"] in ports
+    }
 
 
 _KIND_ORDER = {"bridge": 0, "external": 1, "veth": 2, "vlan": 3, "vxlan": 4}

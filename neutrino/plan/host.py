@@ -34,6 +34,10 @@ class HostConfig:
     physnets: dict[str, PhysnetConfig] = field(default_factory=dict)
     vtep_ip: str | None = None
     serves_dhcp: bool = True  # also serve DHCP ports that are bound to no host
+    # How a trunk's subports reach a lab instance: "8021q" tags them on the parent's veth (a
+    # VLAN of its tap on the host, of its NIC in the instance); "veth" (kernels without 8021q,
+    # and the isolated default) gives each its own veth, named as that VLAN would be.
+    trunk_mode: VlanMode = "8021q"
 
     @classmethod
     def isolated(
@@ -57,6 +61,7 @@ class HostConfig:
                 for physnet in physnets
             },
             vtep_ip=vtep_ip,
+            trunk_mode="veth",
         )
 
     @property

@@ -39,6 +39,7 @@ class Link:
     parent: str | None = None
     vlan_id: int | None = None
     netfilter: bool = False
+    mac: str | None = None  # of a VLAN link; a veth's far end has its own (VethPeer)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from neutrino.services import (
     security_groups,
     subnetpools,
     subnets,
+    trunks,
 )
 
 Render = Callable[[Connection, list[Row]], list[dict[str, Any]]]
@@ -259,6 +260,7 @@ def record_report(db: Database, host: str, report: dict[str, Any]) -> None:
                 status = wanted[row.id]
                 if row.status != status:
                     common.bump(conn, P, "port", row, {"status": status})
+        trunks.record_report(conn, host, wanted)
         for fip_id, status in report.get("floatingips", {}).items():
             floatingips.set_status(conn, fip_id, status)
         instances.record_report(conn, host, report.get("instances", {}))

@@ -108,6 +108,7 @@ def render(
     pairs: dict[str, list[dict[str, str]]] = defaultdict(list)
     groups: dict[str, list[str]] = defaultdict(list)
     dhcp_opts: dict[str, list[dict[str, Any]]] = {}
+    trunks: dict[str, dict[str, Any]] = {}
     tags: dict[str, list[str]] = {}
     for chunk in common.chunked(ids):
         if want("fixed_ips"):
@@ -133,6 +134,8 @@ def render(
                 groups[pid].append(sg)
         if want("extra_dhcp_opts"):
             dhcp_opts.update(extra_dhcp_opts.load(conn, chunk))
+        if want("trunk_details"):
+            trunks.update(trunk_details(conn, chunk))
     if want("tags"):
         tags = common.load_tags(conn, ids)
     return [
@@ -143,9 +146,39 @@ def render(
             groups.get(r.id, []),
             tags,
             dhcp_opts.get(r.id, []),
+            trunks.get(r.id),
         )
         for r in rows
     ]
+
+
+def trunk_details(conn: Connection, port_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """`trunk_details` of those of the ports that are trunk parents: the trunk, and its subports
+    with their MACs."""
+    T, S = schema.trunks, schema.trunk_subports
+    details = {
+        port_id: {"trunk_id": trunk_id, "sub_ports": []}
+        for trunk_id, port_id in conn.execute(
+            select(T.c.id, T.c.port_id).where(T.c.port_id.in_(port_ids))
+        )
+    }
+    by_trunk = {detail["trunk_id"]: detail for detail in details.values()}
+    if by_trunk:
+        for row in conn.execute(
+            select(S, P.c.mac_address)
+            .join(P, P.c.id == S.c.port_id)
+            .where(S.c.trunk_id.in_(list(by_trunk)))
+            .order_by(S.c.segmentation_type, S.c.segmentation_id)
+        ):
+            by_trunk[row.trunk_id]["sub_ports"].append(
+                {
+                    "segmentation_id": row.segmentation_id,
+                    "port_id": row.port_id,
+                    "segmentation_type": row.segmentation_type,
+                    "mac_address": row.mac_address,
+                }
+            )
+    return details
 
 
 def body(
@@ -155,8 +188,10 @@ def body(
     groups: list[str],
     tags: dict[str, list[str]],
     dhcp_opts: list[dict[str, Any]],
+    trunk: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One port's body from its row and its relations."""
+    """One port's body from its row and its relations (`trunk_details` only on a trunk's
+    parent)."""
     item = common.render_standard(row, tags)
     item.update(
         {
@@ -178,6 +213,8 @@ def body(
             "extra_dhcp_opts": dhcp_opts,
         }
     )
+    if trunk is not None:
+        item["trunk_details"] = trunk
     return item
 
 
@@ -517,6 +554,17 @@ def remove_port(conn: Connection, port_id: str) -> None:
     common.delete_resource(conn, P, "port", port_id)
 
 
+def require_untrunked(conn: Connection, port_id: str) -> None:
+    """A trunk's subport or parent goes only after it has left the trunk, or with its trunk."""
+    T, S = schema.trunks, schema.trunk_subports
+    trunk_id = conn.execute(select(S.c.trunk_id).where(S.c.port_id == port_id)).scalar()
+    if trunk_id:
+        raise errors.PortInUseAsSubPort(port_id=port_id, trunk_id=trunk_id)
+    trunk_id = conn.execute(select(T.c.id).where(T.c.port_id == port_id)).scalar()
+    if trunk_id:
+        raise errors.PortInUseAsTrunkParent(port_id=port_id, trunk_id=trunk_id)
+
+
 # What only the network's owner (or an admin) may set on a port, by Neutron's default policy:
 # on someone else's shared network, a port must not escape the owner's filtering.
 OWNER_ONLY = ("port_security_enabled", "allowed_address_pairs", "mac_address")
@@ -617,6 +665,7 @@ class Ports:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch(conn, ctx, port_id, for_write=True)
+            require_untrunked(conn, port_id)
             # Router and floating IP ports go with their owner resource, as in Neutron.
             if row.device_owner in ROUTER_OWNERS:
                 raise errors.PortInUse(

@@ -191,6 +191,8 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
             "standard attributes."
         ),
     ),
+    "trunk": ("Trunk Extension", "Provides support for trunk ports"),
+    "trunk-details": ("Trunk port details", "Expose trunk port details"),
 }
 
 

@@ -98,4 +98,5 @@ PORT = {
     "binding:vnic_type": Attr(one_of("normal"), put=True),
     "binding:profile": Attr(dict_of({}), put=True, filter=False),
     "extra_dhcp_opts": Attr(extra_dhcp_opts, put=True, filter=False),
+    "trunk_details": Attr(post=False, filter=False),
 }
