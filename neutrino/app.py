@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.applications import Starlette
@@ -28,6 +29,7 @@ from neutrino.api import octavia as octavia_api
 from neutrino.api.errors import json_response
 from neutrino.api.middleware import ErrorFormats, FrontDoor
 from neutrino.api.v2 import Collection, collection_routes
+from neutrino.api.v2.agents import AGENT, AVAILABILITY_ZONES, scheduler_routes
 from neutrino.api.v2.computed import computed_routes
 from neutrino.api.v2.extensions import extension_list
 from neutrino.api.v2.floatingip_pools import FLOATINGIP_POOLS
@@ -40,7 +42,7 @@ from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.identity.service import Identity
-from neutrino.services import feed, loadbalancers
+from neutrino.services import agents, feed, loadbalancers
 from neutrino.services.floatingips import FloatingIPs, remove_on_network
 from neutrino.services.networks import Networks
 from neutrino.services.ports import Ports
@@ -78,6 +80,7 @@ class Neutrino:
 
 def build(settings: Settings) -> Neutrino:
     db = Database(settings.database_url)
+    agents.DOWN_TIME = timedelta(seconds=settings.agent_down_time)
     core = Neutrino(settings, db, Identity(db, settings))
     core.collections = [
         Collection(
@@ -103,6 +106,7 @@ def build(settings: Settings) -> Neutrino:
             SecurityGroupRules(),
             path="security-group-rules",
         ),
+        Collection("agents", "agent", AGENT, agents.Agents()),
     ]
     return core
 
@@ -155,6 +159,12 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
         Route("/v2.0/extensions", extensions),
         Route("/v2.0/extensions/{alias}", extension),
     ]
+    services = {c.name: c.service for c in core.collections}
+    routes.extend(
+        scheduler_routes(
+            core.db, core.authenticate, services["networks"].get, services["routers"].get
+        )
+    )
     for collection in core.collections:
         routes.extend(
             collection_routes(
@@ -162,7 +172,7 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
             )
         )
     routes.extend(quota_routes(core.db, core.authenticate))
-    for computed in (NETWORK_IP_AVAILABILITY, FLOATINGIP_POOLS):
+    for computed in (NETWORK_IP_AVAILABILITY, FLOATINGIP_POOLS, AVAILABILITY_ZONES):
         routes.extend(
             computed_routes(
                 computed, core.db, core.authenticate, core.settings.pagination_max_limit

@@ -33,7 +33,10 @@ class HostConfig:
     ns_prefix: str = ""  # prepended to every namespace this agent creates
     physnets: dict[str, PhysnetConfig] = field(default_factory=dict)
     vtep_ip: str | None = None
-    serves_dhcp: bool = True  # also serve DHCP ports that are bound to no host
+    # Also serve what no scheduler placed (DHCP ports, routers, load balancers bound to no
+    # host); an agent that follows a server reports its DHCP and L3 roles only then.
+    serves_dhcp: bool = True
+    availability_zone: str = "nova"  # of its DHCP and L3 roles
 
     @classmethod
     def isolated(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from neutrino.api.v2.agents import AVAILABILITY_ZONE_ATTRS
 from neutrino.api.v2.attrs import (
     REQUIRED,
     Attr,
@@ -32,6 +33,7 @@ NETWORK = {
     "status": Attr(post=False, sort=True),
     "subnets": Attr(post=False),
     "port_security_enabled": Attr(boolean, put=True),
+    **AVAILABILITY_ZONE_ATTRS,
     "provider:network_type": Attr(one_of("flat", "vlan", "vxlan"), put=True, admin_only=True),
     "provider:physical_network": Attr(string(64, allow_none=True), put=True, admin_only=True),
     "provider:segmentation_id": Attr(
