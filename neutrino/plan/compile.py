@@ -129,6 +129,7 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
                 names.tap(port["id"]),
                 "veth",
                 master=names.bridge(network["id"]),
+                up=bool(port.get("admin_state_up", True)),
                 peer=VethPeer(server.netns, server.interface, mac=port["mac_address"]),
             )
         )

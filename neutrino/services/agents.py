@@ -74,7 +74,12 @@ def render(row: Row, now: datetime) -> dict[str, Any]:
 
 
 def matches(item: dict[str, Any], filters: dict[str, list[Any]]) -> bool:
-    return all(str(item.get(key)) in {str(v) for v in values} for key, values in filters.items())
+    """Equal ignoring case, as Neutron's filters compare on its MySQL database (whose collation
+    ignores case), which clients rely on: tempest asks for agent_type "DHCP Agent"."""
+    return all(
+        str(item.get(key)).casefold() in {str(v).casefold() for v in values}
+        for key, values in filters.items()
+    )
 
 
 def fetch(conn: Connection, ctx: Context, agent_id: str) -> Row:

@@ -90,7 +90,7 @@ def test_each_role_of_a_reporting_host_is_an_agent(api: Api) -> None:
     assert bridge["configurations"]["interface_mappings"] == {"default": "p-default"}
     assert api.admin.get(f"/agents/{dhcp['id']}").json() == {"agent": dhcp | {"alive": True}}
     # Filters, fields, and a second report that changes nothing but the heartbeat.
-    listed = api.admin.get("/agents", params={"agent_type": "L3 agent", "fields": "id"}).json()
+    listed = api.admin.get("/agents", params={"agent_type": "L3 Agent", "fields": "id"}).json()
     assert listed == {"agents": [{"id": found["L3 agent"]["id"]}]}
     heartbeat(api)
     assert agents_by_type(api)["DHCP agent"]["id"] == dhcp["id"]

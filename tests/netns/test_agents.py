@@ -50,7 +50,9 @@ def test_the_agents_roles_and_their_schedules(cloud: LiveServer) -> None:
     hosting = cloud.cli("network", "agent", "list", "--network", net["id"])
     assert [a["ID"] for a in hosting] == [dhcp["ID"]]
 
-    cloud.cli("network", "agent", "remove", "network", "--dhcp", dhcp["ID"], net["id"], output=False)
+    cloud.cli(
+        "network", "agent", "remove", "network", "--dhcp", dhcp["ID"], net["id"], output=False
+    )
     assert eventually(lambda: not namespace_exists(qdhcp))
     assert cloud.cli("network", "agent", "list", "--network", net["id"]) == []
     cloud.cli("network", "agent", "add", "network", "--dhcp", dhcp["ID"], net["id"], output=False)
