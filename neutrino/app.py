@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.applications import Starlette
@@ -28,6 +29,7 @@ from neutrino.api import octavia as octavia_api
 from neutrino.api.errors import json_response
 from neutrino.api.middleware import ErrorFormats, FrontDoor
 from neutrino.api.v2 import Collection, collection_routes
+from neutrino.api.v2.agents import AGENT, AVAILABILITY_ZONES, scheduler_routes
 from neutrino.api.v2.computed import computed_routes
 from neutrino.api.v2.extensions import extension_list
 from neutrino.api.v2.floatingip_pools import FLOATINGIP_POOLS
@@ -49,7 +51,7 @@ from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.identity.service import Identity
-from neutrino.services import feed, loadbalancers
+from neutrino.services import agents, feed, loadbalancers
 from neutrino.services.address_groups import AddressGroups
 from neutrino.services.address_scopes import AddressScopes
 from neutrino.services.floatingips import FloatingIPs, remove_on_network
@@ -97,6 +99,7 @@ class Neutrino:
 
 def build(settings: Settings) -> Neutrino:
     db = Database(settings.database_url)
+    agents.DOWN_TIME = timedelta(seconds=settings.agent_down_time)
     core = Neutrino(settings, db, Identity(db, settings))
     core.collections = [
         Collection(
@@ -160,6 +163,7 @@ def build(settings: Settings) -> Neutrino:
             path="address-groups",
         ),
         Collection("trunks", "trunk", TRUNK, trunks := Trunks(), actions=trunk_actions(trunks)),
+        Collection("agents", "agent", AGENT, agents.Agents()),
     ]
     return core
 
@@ -212,6 +216,12 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
         Route("/v2.0/extensions", extensions),
         Route("/v2.0/extensions/{alias}", extension),
     ]
+    services = {c.name: c.service for c in core.collections}
+    routes.extend(
+        scheduler_routes(
+            core.db, core.authenticate, services["networks"].get, services["routers"].get
+        )
+    )
     # Before the floating IPs' own routes, whose /{id}/{action} would take these.
     forwardings = Collection(
         "port_forwardings",
@@ -227,7 +237,7 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
             )
         )
     routes.extend(quota_routes(core.db, core.authenticate))
-    for computed in (NETWORK_IP_AVAILABILITY, FLOATINGIP_POOLS):
+    for computed in (NETWORK_IP_AVAILABILITY, FLOATINGIP_POOLS, AVAILABILITY_ZONES):
         routes.extend(
             computed_routes(
                 computed, core.db, core.authenticate, core.settings.pagination_max_limit

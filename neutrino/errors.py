@@ -145,6 +145,22 @@ class RouterNotFound(NotFound):
     message = "Router {router_id} could not be found."
 
 
+class AgentNotFound(NotFound):
+    message = "Agent {id} could not be found."
+
+
+class InvalidDHCPAgent(AgentNotFound):
+    message = "Agent {id} is not a valid DHCP Agent or has been disabled."
+
+
+class InvalidL3Agent(AgentNotFound):
+    message = "Agent {id} is not a L3 Agent or has been disabled"
+
+
+class AvailabilityZoneNotFound(NotFound):
+    message = "AvailabilityZone {availability_zone} could not be found."
+
+
 class FloatingIPNotFound(NotFound):
     message = "Floating IP {floatingip_id} could not be found"
 
@@ -200,7 +216,26 @@ class ResourceNotFound(NotFound):
     message = "The resource could not be found."
 
 
+class HTTPMethodNotAllowed(NeutronError):
+    """Agents register themselves: a client cannot create one."""
+
+    status = 405
+    message = "The method is not allowed for the requested resource."
+
+
 # 409
+class NetworkHostedByDHCPAgent(Conflict):
+    message = "The network {network_id} has been already hosted by the DHCP Agent {agent_id}."
+
+
+class NetworkNotHostedByDhcpAgent(Conflict):
+    message = "The network {network_id} is not hosted by the DHCP Agent {agent_id}."
+
+
+class RouterHostedByL3Agent(Conflict):
+    message = "The router {router_id} has been already hosted by the L3 Agent {agent_id}."
+
+
 class NetworkInUse(InUse):
     message = (
         "Unable to complete operation on network {net_id}. "

@@ -128,6 +128,7 @@ networks = Table(
     Column("network_type", String(16), nullable=False),
     Column("physical_network", String(64)),
     Column("segmentation_id", Integer),
+    Column("availability_zone_hints", JSON, nullable=False, default=list, server_default="[]"),
 )
 
 # One row per network segment; the primary key is what makes a VLAN ID, a
@@ -346,6 +347,7 @@ routers = Table(
     Column("gw_network_id", ID, ForeignKey("networks.id")),
     Column("enable_snat", Boolean, nullable=False, default=True),
     Column("routes", JSON, nullable=False),
+    Column("availability_zone_hints", JSON, nullable=False, default=list, server_default="[]"),
 )
 
 router_ports = Table(
@@ -575,6 +577,39 @@ agents = Table(
     Column("applied_revision", BigInteger, nullable=False, default=0),
     Column("heartbeat_at", DateTime, nullable=False),
     Column("report", JSON, nullable=False),
+)
+
+# Each role a host's agent plays (DHCP, L3, L2), as Neutron lists agents: one row per
+# host and type, made by the agent's first report and refreshed by every one after.
+network_agents = Table(
+    "network_agents",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("agent_type", String(64), nullable=False),
+    Column("admin_state_up", Boolean, nullable=False, default=True),
+    Column("description", String(255)),
+    Column("availability_zone", String(255)),
+    Column("configurations", JSON, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False),
+    UniqueConstraint("host", "agent_type"),
+)
+
+# Which DHCP agent serves a network, which L3 agent a router (the schedulers' choices).
+network_dhcp_agents = Table(
+    "network_dhcp_agents",
+    metadata,
+    Column("network_id", ID, ForeignKey("networks.id", ondelete="CASCADE"), primary_key=True),
+    Column("agent_id", ID, ForeignKey("network_agents.id", ondelete="CASCADE"), primary_key=True),
+)
+
+router_l3_agents = Table(
+    "router_l3_agents",
+    metadata,
+    Column("router_id", ID, ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True),
+    Column("agent_id", ID, ForeignKey("network_agents.id", ondelete="CASCADE"), primary_key=True),
 )
 
 lab_instances = Table(

@@ -14,6 +14,7 @@ from neutrino.plan.routers import (
     compile_routers,
     compile_upstreams,
     local_routers,
+    placed_here,
     router_port_networks,
 )
 from neutrino.plan.state import (
@@ -27,13 +28,14 @@ from neutrino.plan.state import (
 )
 
 DHCP_OWNER = "network:dhcp"
+DHCP_AGENT_HOST = "dhcp_agent_host"  # in the feed's network bodies: where its DHCP is served
 
 
-def _is_local_dhcp(port: Resource, host: HostConfig) -> bool:
-    bound = port.get("binding:host_id") or ""
-    return port.get("device_owner") == DHCP_OWNER and (
-        bound == host.name or (not bound and host.serves_dhcp)
-    )
+def _is_local_dhcp(port: Resource, networks: dict[str, Resource], host: HostConfig) -> bool:
+    """The DHCP port is served by the host of the network's DHCP agent (`dhcp_agent_host`)."""
+    scheduled = networks.get(port["network_id"], {}).get(DHCP_AGENT_HOST)
+    bound = {port.get("binding:host_id") or ""} - {""}
+    return port.get("device_owner") == DHCP_OWNER and placed_here(scheduled, bound, host)
 
 
 def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
@@ -69,7 +71,7 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         key=lambda p: p["id"],
     )
     dhcp_ports = sorted(
-        (p for p in ports.values() if _is_local_dhcp(p, host)), key=lambda p: p["id"]
+        (p for p in ports.values() if _is_local_dhcp(p, networks, host)), key=lambda p: p["id"]
     )
     router_ports = local_routers(model.get("routers", []), ports.values(), host)
 
@@ -147,6 +149,7 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
                 names.tap(port["id"]),
                 "veth",
                 master=names.bridge(network["id"]),
+                up=bool(port.get("admin_state_up", True)),
                 peer=VethPeer(server.netns, server.interface, mac=port["mac_address"]),
             )
         )

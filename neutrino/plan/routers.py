@@ -43,12 +43,14 @@ NAT chains see only a connection's first packet: conntrack keeps the rest on
 the old mapping, which is why the agent deletes a floating IP's conntrack
 entries when its mapping goes or changes.
 
-Routers live on the host their ports are bound to, or, when unbound (as the
-API creates them), on hosts that serve unbound DHCP ports (network nodes).
-A router has its namespace there whether or not it has ports, as Neutron's
-L3 agent makes `qrouter-` for every router scheduled to it: an idle router
-(no interface, no gateway) is a namespace with forwarding on and its NAT
-table, maps empty. Attaching an interface then adds a veth to what exists,
+A router lives on the host of the L3 agent the server scheduled it to
+(`l3_agent_host` in the feed's body; "" for none: nowhere). In a model that
+no scheduler placed, it lives where its ports are bound, or, when they are
+unbound, on hosts that serve unbound DHCP ports (network nodes). A router
+has its namespace there whether or not it has ports, as Neutron's L3 agent
+makes `qrouter-` for every router scheduled to it: an idle router (no
+interface, no gateway) is a namespace with forwarding on and its NAT table,
+maps empty. Attaching an interface then adds a veth to what exists,
 `inspect` reads the same objects for every router, and the agent repairs an
 idle router's namespace like any other.
 """
@@ -79,6 +81,7 @@ from neutrino.plan.state import (
 
 INTERFACE, GATEWAY = "network:router_interface", "network:router_gateway"
 ROUTER_OWNERS = (INTERFACE, GATEWAY)
+L3_AGENT_HOST = "l3_agent_host"  # in the feed's router bodies: where the router lives
 TABLE = "neutrino"
 NAT = {"family": "ip", "table": TABLE}
 FIP_DNAT, FIP_SNAT, INTERNAL, ROUTED = "fip_dnat", "fip_snat", "internal", "routed"
@@ -96,6 +99,14 @@ class RouterPlan:
     devices: dict[str, str] = field(default_factory=dict)  # port id -> host-side device
 
 
+def placed_here(scheduled: str | None, bound: set[str], host: HostConfig) -> bool:
+    """Whether something lives on `host`: where the server scheduled it, or, in a model without
+    schedules, where it is bound (unbound: on hosts that serve unbound DHCP ports)."""
+    if scheduled is not None:
+        return scheduled == host.name
+    return host.name in bound or (not bound and host.serves_dhcp)
+
+
 def local_routers(
     routers: Iterable[Resource], ports: Iterable[Resource], host: HostConfig
 ) -> dict[str, list[Resource]]:
@@ -108,7 +119,7 @@ def local_routers(
     for router in routers:
         its_ports = sorted(owned.get(router["id"], []), key=lambda p: p["id"])
         bound = {p.get("binding:host_id") or "" for p in its_ports} - {""}
-        if host.name in bound or (not bound and host.serves_dhcp):
+        if placed_here(router.get(L3_AGENT_HOST), bound, host):
             found[router["id"]] = its_ports
     return found
 

@@ -34,8 +34,11 @@ from sqlalchemy import Connection, Row, Table, bindparam, delete, func, insert, 
 
 from neutrino.context import Context
 from neutrino.db import Database, schema
+from neutrino.plan.compile import DHCP_AGENT_HOST
+from neutrino.plan.routers import L3_AGENT_HOST
 from neutrino.services import (
     address_groups,
+    agents,
     common,
     floatingips,
     instances,
@@ -63,15 +66,25 @@ def with_scopes(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     return bodies
 
 
+def render_networks(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    items = networks.render(conn, ADMIN, rows)
+    return agents.with_agent_hosts(conn, items, agents.NDA, DHCP_AGENT_HOST)
+
+
+def render_routers(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    return agents.with_agent_hosts(conn, routers.render(conn, rows), agents.RLA, L3_AGENT_HOST)
+
+
 # type -> (snapshot key, table, render). Rule changes reach agents through their
-# group: a rule write also bumps its security group.
+# group: a rule write also bumps its security group. Networks and routers also say which
+# host serves them (the schedulers' choice), which only agents see.
 RESOURCES: dict[str, tuple[str, Table, Render]] = {
-    "network": ("networks", schema.networks, lambda conn, rows: networks.render(conn, ADMIN, rows)),
+    "network": ("networks", schema.networks, render_networks),
     "subnet": ("subnets", schema.subnets, with_scopes),
     "port": ("ports", schema.ports, ports.render),
     "security_group": ("security_groups", schema.security_groups, security_groups.render_groups),
     "address_group": ("address_groups", schema.address_groups, address_groups.render),
-    "router": ("routers", schema.routers, routers.render),
+    "router": ("routers", schema.routers, render_routers),
     "floatingip": (
         "floatingips",
         schema.floatingips,
@@ -255,6 +268,7 @@ def record_report(db: Database, host: str, report: dict[str, Any]) -> None:
             conn.execute(update(A).where(A.c.host == host).values(**values))
         else:
             conn.execute(insert(A).values(host=host, **values))
+        agents.record_heartbeat(conn, host, report)
         for chunk in common.chunked(list(wanted)):
             for row in conn.execute(select(P).where(P.c.id.in_(chunk))):
                 status = wanted[row.id]

@@ -24,7 +24,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, quotas
+from neutrino.services import agents, common, quotas
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 N = schema.networks
@@ -104,12 +104,15 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
             if scope is not None:
                 scopes[(nid, version)] = scope
     tags = common.load_tags(conn, ids)
+    zones = agents.zones_of(conn, agents.NDA, "network_id", ids)
     out = []
     for r in rows:
         item = common.render_standard(r, tags)
         item.update(
             {
                 "admin_state_up": r.admin_state_up,
+                "availability_zone_hints": r.availability_zone_hints,
+                "availability_zones": zones[r.id],
                 "shared": r.shared,
                 "router:external": r.external,
                 "mtu": r.mtu,
@@ -177,7 +180,9 @@ class Networks:
                 network_type=segment["network_type"],
                 physical_network=segment["physical_network"] or None,
                 segmentation_id=segment["segmentation_id"] or None,
+                availability_zone_hints=values.get("availability_zone_hints", []),
             )
+            agents.check_zone_hints(conn, agents.DHCP, row["availability_zone_hints"])
             common.insert_resource(conn, N, "network", row)
             self._claim_segment(conn, segment, row["id"])
             return render(conn, ctx, [fetch(conn, ctx, row["id"])])[0]

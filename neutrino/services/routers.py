@@ -21,7 +21,7 @@ from neutrino import errors
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, networks, ports, quotas, subnets
+from neutrino.services import agents, common, networks, ports, quotas, subnets
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 R, RP, P, A, S = (
@@ -95,12 +95,15 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             .order_by(A.c.position)
         ):
             gateway_ips[port_id].append({"subnet_id": subnet_id, "ip_address": ip})
+    zones = agents.zones_of(conn, agents.RLA, "router_id", [r.id for r in rows])
     out = []
     for r in rows:
         item = common.render_standard(r, tags)
         item.update(
             {
                 "admin_state_up": r.admin_state_up,
+                "availability_zone_hints": r.availability_zone_hints,
+                "availability_zones": zones[r.id],
                 "status": r.status,
                 "external_gateway_info": None
                 if r.gw_network_id is None
@@ -141,11 +144,14 @@ class Routers:
                 status="ACTIVE",
                 enable_snat=True,
                 routes=[],
+                availability_zone_hints=values.get("availability_zone_hints", []),
             )
+            agents.check_zone_hints(conn, agents.L3, row["availability_zone_hints"])
             common.insert_resource(conn, R, "router", row)
             if gateway:
                 changes = self._gateway_changes(conn, ctx, fetch(conn, ctx, row["id"]), gateway)
                 conn.execute(update(R).where(R.c.id == row["id"]).values(**changes))
+            agents.schedule_router(conn, row["id"])
             return render(conn, [fetch(conn, ctx, row["id"])])[0]
 
     def update(
@@ -167,6 +173,7 @@ class Routers:
             if "routes" in values:
                 check_routes(conn, router_id, values["routes"])
             common.bump(conn, R, "router", router, values)
+            agents.schedule_router(conn, router_id)
             return render(conn, [fetch(conn, ctx, router_id)])[0]
 
     def delete(self, db: Database, ctx: Context, router_id: str) -> None:
@@ -220,6 +227,7 @@ class Routers:
                 insert(RP).values(router_id=router_id, port_id=port.id, port_type=INTERFACE)
             )
             common.bump(conn, R, "router", router)
+            agents.schedule_router(conn, router_id)
             subnet_ids = [
                 s.id for pid, s in port_subnets(conn, router_id, INTERFACE) if pid == port.id
             ]

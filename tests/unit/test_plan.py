@@ -324,3 +324,22 @@ def test_incremental_compile_equals_full_compile() -> None:
     fresh["instances"] = [*model["instances"], vm]
     fresh["security_groups"] = [{**sg, "security_group_rules": [*sg["security_group_rules"], rule]}]
     assert compile_host(incremental, HOST) == compile_host(fresh, HOST)
+
+
+def test_the_dhcp_agent_host_decides_where_dhcp_is_served() -> None:
+    """The feed says which host's DHCP agent serves a network; an administratively down DHCP
+    port has its device down (its status turns DOWN)."""
+    model = flat_lab()
+    net, dhcp = model["networks"][0], model["ports"][0]
+    dhcp["binding:host_id"] = ""
+    assert len(compile_host(model, HOST).dhcp) == 1  # no schedule: a network node serves it
+    net["dhcp_agent_host"] = "h2"
+    assert compile_host(model, HOST).dhcp == ()
+    net["dhcp_agent_host"] = ""  # scheduled nowhere
+    assert compile_host(model, HOST).dhcp == ()
+    net["dhcp_agent_host"] = "h1"
+    dhcp["admin_state_up"] = False
+    state = compile_host(model, HOST)
+    assert len(state.dhcp) == 1
+    [link] = [link for link in state.links if link.name == names.tap(dhcp["id"])]
+    assert link.up is False and state.ports[dhcp["id"]] == link.name

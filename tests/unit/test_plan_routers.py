@@ -182,6 +182,12 @@ def test_routes_and_where_routers_live() -> None:
     assert compile_host(model, HOST).routers == ()
     assert compile_host(model, HostConfig.isolated("h2", prefix="t-")).routers != ()
     assert compile_host(model, HostConfig("h3", serves_dhcp=False)).routers == ()
+    # Where the server scheduled it, whatever its ports say; scheduled nowhere: nowhere.
+    model["routers"][0]["l3_agent_host"] = "h1"
+    assert compile_host(model, HOST).routers != ()
+    assert compile_host(model, HostConfig.isolated("h2", prefix="t-")).routers == ()
+    model["routers"][0]["l3_agent_host"] = ""
+    assert compile_host(model, HOST).routers == ()
 
 
 def test_vlan_external_network_ends_on_its_segment_bridge_outside() -> None:

@@ -11,8 +11,11 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     # alias: (name, description)
     "address-group": ("Address group", "Support address group"),
     "address-scope": ("Address scope", "Address scopes extension."),
+    "agent": ("agent", "The agent management extension."),
     "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
+    "availability_zone": ("Availability Zone", "The availability zone extension."),
     "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
+    "dhcp_agent_scheduler": ("DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
     "ext-gw-mode": (
         "Router gateway SNAT mode",
         "Choose whether a router source-NATs traffic through its external gateway (enable_snat)",
@@ -80,6 +83,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "IP address substring filtering",
         "Provides IP address substring filtering when listing ports",
     ),
+    "l3_agent_scheduler": ("L3 Agent Scheduler", "Schedule routers among l3 agents"),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
     "net-mtu-writable": (
         "Network MTU (writable)",
@@ -92,6 +96,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "network-ip-availability-details": (
         "Network IP Availability Details Extension",
         "Add ip_availability_details attribute to network-ip-availabilities resource.",
+    ),
+    "network_availability_zone": (
+        "Network Availability Zone",
+        "Availability zone support for network.",
     ),
     "pagination": ("Pagination support", "Extension that indicates that pagination is enabled."),
     "port-security": ("Port Security", "Provides port security"),
@@ -123,6 +131,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "router": (
         "Routers",
         "Routers between networks, gateways to external networks, and floating IPs",
+    ),
+    "router_availability_zone": (
+        "Router Availability Zone",
+        "Availability zone support for router.",
     ),
     "security-group": (
         "Security groups",

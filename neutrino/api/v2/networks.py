@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from neutrino.api.v2.agents import AVAILABILITY_ZONE_ATTRS
 from neutrino.api.v2.attrs import (
     REQUIRED,
     Attr,
@@ -35,6 +36,7 @@ NETWORK = {
     "port_security_enabled": Attr(boolean, put=True),
     "ipv4_address_scope": Attr(post=False, filter=False),
     "ipv6_address_scope": Attr(post=False, filter=False),
+    **AVAILABILITY_ZONE_ATTRS,
     "provider:network_type": Attr(one_of("flat", "vlan", "vxlan"), put=True, admin_only=True),
     "provider:physical_network": Attr(string(64, allow_none=True), put=True, admin_only=True),
     "provider:segmentation_id": Attr(

@@ -6,6 +6,7 @@ from typing import Any
 
 from neutrino import errors
 from neutrino.api.v2 import Action
+from neutrino.api.v2.agents import AVAILABILITY_ZONE_ATTRS
 from neutrino.api.v2.attrs import (
     REQUIRED,
     Attr,
@@ -41,6 +42,7 @@ ROUTER = {
     "admin_state_up": Attr(boolean, default=True, put=True, sort=True),
     "status": Attr(post=False, sort=True),
     "external_gateway_info": Attr(gateway_info, put=True, filter=False),
+    **AVAILABILITY_ZONE_ATTRS,
     "routes": Attr(
         none_as_empty(list_of(HOST_ROUTE, unique=True)), post=False, put=True, filter=False
     ),
