@@ -33,6 +33,7 @@ from neutrino.api.v2.extensions import extension_list
 from neutrino.api.v2.floatingip_pools import FLOATINGIP_POOLS
 from neutrino.api.v2.ip_availability import NETWORK_IP_AVAILABILITY
 from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
+from neutrino.api.v2.qos import POLICY, qos_routes
 from neutrino.api.v2.quotas import quota_routes
 from neutrino.api.v2.routers import FLOATINGIP, ROUTER, router_actions
 from neutrino.api.v2.security_groups import SECURITY_GROUP, SECURITY_GROUP_RULE
@@ -44,6 +45,7 @@ from neutrino.services import feed, loadbalancers
 from neutrino.services.floatingips import FloatingIPs, remove_on_network
 from neutrino.services.networks import Networks
 from neutrino.services.ports import Ports
+from neutrino.services.qos import Policies
 from neutrino.services.routers import Routers
 from neutrino.services.security_groups import SecurityGroupRules, SecurityGroups
 from neutrino.services.subnets import Subnets
@@ -103,6 +105,7 @@ def build(settings: Settings) -> Neutrino:
             SecurityGroupRules(),
             path="security-group-rules",
         ),
+        Collection("policies", "policy", POLICY, Policies(), path="qos/policies"),
     ]
     return core
 
@@ -154,6 +157,7 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
         Route("/v2.0/", root),
         Route("/v2.0/extensions", extensions),
         Route("/v2.0/extensions/{alias}", extension),
+        *qos_routes(core.db, core.authenticate, core.settings.pagination_max_limit),
     ]
     for collection in core.collections:
         routes.extend(

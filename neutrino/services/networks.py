@@ -24,7 +24,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, quotas
+from neutrino.services import common, qos, quotas
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 N = schema.networks
@@ -97,6 +97,7 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
         ):
             subnets[nid].append(sid)
     tags = common.load_tags(conn, ids)
+    policies = qos.network_policies(conn, ids)
     out = []
     for r in rows:
         item = common.render_standard(r, tags)
@@ -109,6 +110,7 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
                 "status": r.status,
                 "subnets": subnets[r.id],
                 "port_security_enabled": r.port_security_enabled,
+                "qos_policy_id": policies.get(r.id),
             }
         )
         if ctx.is_admin:
@@ -171,6 +173,7 @@ class Networks:
             )
             common.insert_resource(conn, N, "network", row)
             self._claim_segment(conn, segment, row["id"])
+            qos.bind_network(conn, ctx, row["id"], values.get("qos_policy_id"), create=True)
             return render(conn, ctx, [fetch(conn, ctx, row["id"])])[0]
 
     def update(
@@ -212,6 +215,8 @@ class Networks:
                 needed = min_mtu(conn, network_id)
                 if values["mtu"] < needed:
                     raise errors.NetworkMTUSubnetConflict(net_id=network_id, mtu=needed)
+            if "qos_policy_id" in values:
+                qos.bind_network(conn, ctx, network_id, values.pop("qos_policy_id"), create=False)
             columns = {"router:external": "external"}
             changes = {columns.get(k, k): v for k, v in values.items()}
             common.bump(conn, N, "network", row, changes)
