@@ -35,6 +35,7 @@ KINDS = {
     "floatingip": "floatingips",
     "instance": "instances",
     "loadbalancer": "loadbalancers",
+    "qos_policy": "qos_policies",
 }
 
 

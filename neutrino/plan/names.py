@@ -17,6 +17,11 @@ def tap(port_id: str) -> str:
     return f"tap{port_id[:11]}"
 
 
+def ifb(port_id: str) -> str:
+    """Where a port's tap sends what the instance sends, to be shaped (plan.qos)."""
+    return f"ifb{port_id[:11]}"
+
+
 def dhcp_interface(port_id: str) -> str:
     return f"ns-{port_id[:11]}"
 

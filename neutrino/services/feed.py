@@ -42,6 +42,7 @@ from neutrino.services import (
     loadbalancers,
     networks,
     ports,
+    qos,
     routers,
     security_groups,
     subnets,
@@ -51,7 +52,7 @@ Render = Callable[[Connection, list[Row]], list[dict[str, Any]]]
 ADMIN = Context.admin()
 
 # type -> (snapshot key, table, render). Rule changes reach agents through their
-# group: a rule write also bumps its security group.
+# group or policy: a rule write also bumps its security group or QoS policy.
 RESOURCES: dict[str, tuple[str, Table, Render]] = {
     "network": ("networks", schema.networks, lambda conn, rows: networks.render(conn, ADMIN, rows)),
     "subnet": ("subnets", schema.subnets, subnets.render),
@@ -61,6 +62,7 @@ RESOURCES: dict[str, tuple[str, Table, Render]] = {
     "floatingip": ("floatingips", schema.floatingips, floatingips.render),
     "instance": ("instances", schema.lab_instances, instances.render),
     "loadbalancer": ("loadbalancers", schema.lb_loadbalancers, lbaas.render_trees),
+    "qos_policy": ("qos_policies", schema.qos_policies, qos.render),
 }
 
 
