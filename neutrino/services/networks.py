@@ -173,7 +173,9 @@ class Networks:
             )
             common.insert_resource(conn, N, "network", row)
             self._claim_segment(conn, segment, row["id"])
-            qos.bind_network(conn, ctx, row["id"], values.get("qos_policy_id"), create=True)
+            # Without a policy of its own (null included), its project's default, as Neutron.
+            policy_id = values.get("qos_policy_id") or qos.default_of(conn, row["project_id"])
+            qos.bind_network(conn, ctx, row["id"], policy_id)
             return render(conn, ctx, [fetch(conn, ctx, row["id"])])[0]
 
     def update(
@@ -216,7 +218,7 @@ class Networks:
                 if values["mtu"] < needed:
                     raise errors.NetworkMTUSubnetConflict(net_id=network_id, mtu=needed)
             if "qos_policy_id" in values:
-                qos.bind_network(conn, ctx, network_id, values.pop("qos_policy_id"), create=False)
+                qos.bind_network(conn, ctx, network_id, values.pop("qos_policy_id"))
             columns = {"router:external": "external"}
             changes = {columns.get(k, k): v for k, v in values.items()}
             common.bump(conn, N, "network", row, changes)

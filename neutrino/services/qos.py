@@ -185,6 +185,7 @@ LISTING = Listing(
     POLICY,
     {**standard_columns(POLICY), "shared": POLICY.c.shared},
     {"is_default": is_default_filter},
+    unseen_marker_ignored=True,
 )
 
 
@@ -285,36 +286,12 @@ def replace_binding(
         conn.execute(insert(table).values({f"{owner}_id": owner_id, "policy_id": policy_id}))
 
 
-def bind_network(
-    conn: Connection, ctx: Context, network_id: str, policy_id: str | None, *, create: bool
-) -> None:
-    """A network's policy on create (its project's default when none is given) or update."""
-    if create and policy_id is None:
-        project_id = conn.execute(
-            select(schema.networks.c.project_id).where(schema.networks.c.id == network_id)
-        ).scalar_one()
-        policy_id = default_of(conn, project_id)
-        if policy_id is not None:
-            conn.execute(insert(NETWORK_BINDING).values(network_id=network_id, policy_id=policy_id))
-    else:
-        replace_binding(conn, ctx, "network", network_id, policy_id)
-    if policy_id is None:
-        return
-    rule_type = unsupported_rule(conn, policy_id)
+def bind_network(conn: Connection, ctx: Context, network_id: str, policy_id: str | None) -> None:
+    """A network's policy; one with a rule the driver cannot apply is refused."""
+    replace_binding(conn, ctx, "network", network_id, policy_id)
+    rule_type = unsupported_rule(conn, policy_id) if policy_id is not None else None
     if rule_type is not None:
         raise errors.QosRuleNotSupportedByNetwork(rule_type=rule_type, network_id=network_id)
-    P = schema.ports
-    check_ports(
-        conn,
-        policy_id,
-        list(
-            conn.execute(
-                select(P.c.id).where(
-                    P.c.network_id == network_id, ~P.c.id.in_(select(PORT_BINDING.c.port_id))
-                )
-            ).scalars()
-        ),
-    )
 
 
 def bind_port(conn: Connection, ctx: Context, port_id: str, policy_id: str | None) -> None:
@@ -448,7 +425,7 @@ class Rules:
     ) -> tuple[list[dict[str, Any]], bool]:
         with db.read() as conn:
             fetch(conn, ctx, policy_id)
-            listing = Listing(RULE, {"id": RULE.c.id})
+            listing = Listing(RULE, {"id": RULE.c.id}, unseen_marker_ignored=True)
             where = (RULE.c.policy_id == policy_id) & (RULE.c.type == self.type.name)
             rows, more = list_rows(conn, listing, query, where)
             return [rule_body(r) for r in rows], more

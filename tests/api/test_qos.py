@@ -80,6 +80,9 @@ def test_only_admins_write_policies_and_projects_see_their_own_and_shared(api: A
     error(api.demo.delete(f"/qos/policies/{shared['id']}"), 403, "PolicyNotAuthorized")
     error(api.demo.get(f"/qos/policies/{private['id']}"), 404, "QosPolicyNotFound")
     assert shown(api.admin, f"/qos/policies/{own['id']}", "policy")["description"] == ""
+    # A marker it cannot see lists from the start, as Neutron's versioned objects do.
+    page = api.demo.get("/qos/policies", params={"limit": 1, "marker": private["id"]})
+    assert [p["id"] for p in page.json()["policies"]] == sorted([own["id"], shared["id"]])[:1]
 
 
 def test_bandwidth_limit_rules(api: Api) -> None:
