@@ -36,6 +36,7 @@ from neutrino.api.v2.floatingip_pools import FLOATINGIP_POOLS
 from neutrino.api.v2.ip_availability import NETWORK_IP_AVAILABILITY
 from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
 from neutrino.api.v2.port_forwardings import PORT_FORWARDING
+from neutrino.api.v2.qos import POLICY, qos_routes
 from neutrino.api.v2.quotas import quota_routes
 from neutrino.api.v2.routers import FLOATINGIP, ROUTER, router_actions
 from neutrino.api.v2.security_groups import (
@@ -58,6 +59,7 @@ from neutrino.services.floatingips import FloatingIPs, remove_on_network
 from neutrino.services.networks import Networks
 from neutrino.services.port_forwardings import PortForwardings
 from neutrino.services.ports import Ports
+from neutrino.services.qos import Policies
 from neutrino.services.routers import Routers
 from neutrino.services.security_groups import (
     DefaultSecurityGroupRules,
@@ -164,6 +166,7 @@ def build(settings: Settings) -> Neutrino:
         ),
         Collection("trunks", "trunk", TRUNK, trunks := Trunks(), actions=trunk_actions(trunks)),
         Collection("agents", "agent", AGENT, agents.Agents()),
+        Collection("policies", "policy", POLICY, Policies(), path="qos/policies"),
     ]
     return core
 
@@ -215,6 +218,7 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
         Route("/v2.0/", root),
         Route("/v2.0/extensions", extensions),
         Route("/v2.0/extensions/{alias}", extension),
+        *qos_routes(core.db, core.authenticate, core.settings.pagination_max_limit),
     ]
     services = {c.name: c.service for c in core.collections}
     routes.extend(

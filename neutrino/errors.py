@@ -128,7 +128,19 @@ class PolicyNotAuthorized(NotAuthorized):
     message = "rule:{action} is disallowed by policy"
 
 
+class PolicyRemoveAuthorizationError(NotAuthorized):
+    message = "Failed to remove provided policy {policy_id} because you are not authorized."
+
+
 # 404
+class QosPolicyNotFound(NotFound):
+    message = "QoS policy {policy_id} could not be found."
+
+
+class QosRuleNotFound(NotFound):
+    message = "QoS rule {rule_id} for policy {policy_id} could not be found."
+
+
 class NetworkNotFound(NotFound):
     message = "Network {net_id} could not be found."
 
@@ -359,6 +371,36 @@ class SecurityGroupDefaultStatefulnessAlreadyExists(Conflict):
 
 class SecurityGroupConflict(Conflict):
     message = "Error {reason} while attempting the operation."
+
+
+class QosPolicyInUse(InUse):
+    message = "QoS Policy {policy_id} is used by {object_type} {object_id}."
+
+
+class QoSPolicyDefaultAlreadyExists(Conflict):
+    message = "A default QoS policy exists for project {project_id}."
+
+
+class QoSRulesConflict(Conflict):
+    message = (
+        "Rule {new_rule_type} conflicts with rule {rule_id} which already exists in "
+        "QoS Policy {policy_id}."
+    )
+
+
+class QoSRuleParameterConflict(Conflict):
+    message = (
+        "Unable to add the rule with value {rule_value} to the policy {policy_id} as the "
+        "existing rule of type {existing_rule} has value {existing_value}."
+    )
+
+
+class QosRuleNotSupported(Conflict):
+    message = "Rule {rule_type} is not supported by port {port_id}"
+
+
+class QosRuleNotSupportedByNetwork(Conflict):
+    message = "Rule {rule_type} is not supported by network {network_id}"
 
 
 class SecurityGroupCannotRemoveDefault(InUse):

@@ -14,8 +14,8 @@ VLAN and VXLAN links and their state (up, master, MAC, br_netfilter), both
 ends of a veth except an instance's eth0 once made (the instance's own, as a
 VM's NIC is); addresses and routes; the sysctls it sets (a router's
 ip_forward, the host's bridge-nf-call-*); nftables tables, sets, maps and
-their elements; dnsmasq and haproxy (the process, the namespace it runs in,
-its files) and lab instances' DHCP clients. A full sync (`verify`; the
+their elements; taps' tbf qdiscs (QoS); dnsmasq and haproxy (the process, the
+namespace it runs in, its files) and lab instances' DHCP clients. A full sync (`verify`; the
 runner's periodic one) reads all of it back; the syncs in between trust what
 they applied for what is costly to read (routers' addresses, routes and NAT
 maps, far ends of veths in routers, DHCP and load balancers).
@@ -29,7 +29,7 @@ interface is made again: their processes restart with it.
 
 Steps, in the order that keeps the host safe: namespaces; the firewall
 (before any new tap appears, so a port is never briefly unfiltered); links,
-bridges first; addresses; routers (forwarding, routes, the NAT table and its
+bridges first; addresses; taps' qdiscs; routers (forwarding, routes, the NAT table and its
 floating IP elements: drivers/routers.py); dnsmasq (host entries, then
 SIGHUP); lab instances' DHCP clients; then garbage: links and namespaces with our names that the
 plan no longer wants. Every object we create has a deterministic name, which
@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from neutrino.agent.drivers import netns as ns
+from neutrino.agent.drivers import tc
 from neutrino.agent.drivers.dnsmasq import DnsmasqDriver
 from neutrino.agent.drivers.haproxy import HaproxyDriver
 from neutrino.agent.drivers.links import LinkDriver, ObservedLink
@@ -113,6 +114,7 @@ class Agent:
             self._ensure_firewall(desired, report)
             observed, replugged = self._ensure_links(desired, report, verify, fresh)
             self._ensure_addresses(desired, report)
+            self._ensure_shapers(desired, report)
             self._ensure_routers(desired, report, verify, fresh)
             self._ensure_dhcp(desired, report, replugged)
             self._ensure_instances(desired, report, replugged)
@@ -318,7 +320,7 @@ class Agent:
         """Links of the host namespace that carry our names (VM taps are not ours)."""
         if link.name in wanted:
             return False
-        if link.name.startswith(("brq", "vxlan-")):
+        if link.name.startswith(("brq", "vxlan-", "ifb")):
             return True
         if link.name.startswith("tap"):
             # A lab instance's, or a subport's VLAN of a parent's tap; a VM's tap is a tun.
@@ -336,6 +338,39 @@ class Agent:
                     report.changes.append(f"set addresses of {ifname}")
             except Exception as error:
                 report.errors.append(f"addresses of {ifname}: {error}")
+
+    def _ensure_shapers(self, desired: DesiredState, report: SyncReport) -> None:
+        """Ports' tbf qdiscs and redirects (plan.qos), changed in place; those the plan no
+        longer wants go."""
+        netns = self.host.netns
+        try:
+            seen = tc.observe(netns)
+        except Exception as error:
+            report.errors.append(f"qdiscs: {error}")
+            return
+        for shaper in desired.shapers:
+            try:
+                if not tc.matches(shaper, seen.buckets.get(shaper.device)):
+                    tc.shape(shaper)
+                    report.changes.append(f"shape {shaper.device}")
+                tap = shaper.redirect_from
+                if tap is not None and seen.redirects.get(tap) != shaper.device:
+                    tc.redirect(netns, tap, shaper.device)
+                    report.changes.append(f"redirect {tap}")
+            except Exception as error:
+                report.errors.append(f"qdisc of {shaper.device}: {error}")
+        shaped = {shaper.device for shaper in desired.shapers}
+        redirected = {shaper.redirect_from for shaper in desired.shapers}
+        for change, devices, undo in (
+            ("unshape", seen.buckets.keys() - shaped, tc.unshape),
+            ("stop redirect", seen.redirects.keys() - redirected, tc.stop_redirect),
+        ):
+            for device in sorted(devices):
+                try:
+                    undo(netns, device)
+                    report.changes.append(f"{change} {device}")
+                except Exception as error:
+                    report.errors.append(f"qdisc of {device}: {error}")
 
     def _ensure_routers(
         self, desired: DesiredState, report: SyncReport, verify: bool, fresh: frozenset[str]

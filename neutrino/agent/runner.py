@@ -37,6 +37,7 @@ KINDS = {
     "floatingip": "floatingips",
     "instance": "instances",
     "loadbalancer": "loadbalancers",
+    "qos_policy": "qos_policies",
 }
 
 

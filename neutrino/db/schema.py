@@ -250,6 +250,60 @@ trunk_subports = Table(
     Column("segmentation_id", Integer, nullable=False),
     UniqueConstraint("trunk_id", "segmentation_type", "segmentation_id"),
 )
+
+# -- quality of service ------------------------------------------------------
+qos_policies = Table(
+    "qos_policies",
+    metadata,
+    *standard(),
+    Column("shared", Boolean, nullable=False, default=False),
+)
+
+# A project's default policy: the key makes a second one impossible.
+qos_default_policies = Table(
+    "qos_default_policies",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column(
+        "policy_id",
+        ID,
+        ForeignKey("qos_policies.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+)
+
+# Rules of every type in one table: at most one of a type per direction in a policy
+# (direction "" for the types that have none).
+qos_rules = Table(
+    "qos_rules",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("policy_id", ID, ForeignKey("qos_policies.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("max_kbps", Integer),
+    Column("max_burst_kbps", Integer),
+    Column("min_kbps", Integer),
+    Column("dscp_mark", Integer),
+    UniqueConstraint("policy_id", "type", "direction"),
+)
+
+# Which policy a port or a network has; a policy in use cannot go (no cascade).
+qos_port_bindings = Table(
+    "qos_port_bindings",
+    metadata,
+    Column("port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True),
+    Column("policy_id", ID, ForeignKey("qos_policies.id"), nullable=False, index=True),
+)
+
+qos_network_bindings = Table(
+    "qos_network_bindings",
+    metadata,
+    Column("network_id", ID, ForeignKey("networks.id", ondelete="CASCADE"), primary_key=True),
+    Column("policy_id", ID, ForeignKey("qos_policies.id"), nullable=False, index=True),
+)
+
 security_groups = Table(
     "security_groups",
     metadata,

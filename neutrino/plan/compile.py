@@ -9,6 +9,7 @@ from neutrino.plan.dhcp import compile_dhcp
 from neutrino.plan.firewall import compile_firewall, is_protected
 from neutrino.plan.host import HostConfig
 from neutrino.plan.loadbalancer import compile_loadbalancers
+from neutrino.plan.qos import compile_qos
 from neutrino.plan.routers import (
     ROUTER_OWNERS,
     compile_routers,
@@ -157,6 +158,8 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         dhcp.append(server)
         addresses += server_addresses
 
+    realized_ports = [p for p in local_ports if p["network_id"] in realized]
+    qos = compile_qos(host.netns, realized_ports, networks, model.get("qos_policies", []))
     routing = compile_routers(
         host,
         {r["id"]: r for r in model.get("routers", [])},
@@ -167,7 +170,7 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
     )
     outside_links, upstreams = compile_upstreams(host, networks.values(), subnets.values())
     namespaces |= routing.namespaces
-    links += routing.links + outside_links
+    links += routing.links + outside_links + list(qos.links)
     devices.update(routing.devices)
 
     vips = [vip for vip in vips if vip.network_id in realized]
@@ -180,10 +183,11 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         and ports[port_id]["network_id"] in realized
     ]
     firewall = compile_firewall(
-        [p for p in local_ports if p["network_id"] in realized],
+        realized_ports,
         ports.values(),
         model.get("security_groups", []),
         model.get("address_groups", []),
+        qos.commands,
     )
     return DesiredState(
         revision=int(model.get("revision", 0)),
@@ -199,6 +203,7 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         routers=tuple(routing.routers),
         upstreams=tuple(upstreams),
         loadbalancers=tuple(vip.lb for vip in vips),
+        shapers=qos.shapers,
     )
 
 
@@ -240,7 +245,7 @@ def _subports(ports: dict[str, Resource]) -> dict[str, tuple[str, int]]:
     }
 
 
-_KIND_ORDER = {"bridge": 0, "external": 1, "veth": 2, "vlan": 3, "vxlan": 4}
+_KIND_ORDER = {"bridge": 0, "external": 1, "veth": 2, "vlan": 3, "vxlan": 4, "ifb": 5}
 
 
 def _link_order(link: Link) -> tuple[int, str, str]:

@@ -177,8 +177,10 @@ def compile_firewall(
     all_ports: Iterable[Resource],
     security_groups: Iterable[Resource],
     address_groups: Iterable[Resource] = (),
+    qos: Iterable[dict[str, Any]] = (),
 ) -> Firewall:
-    """The tables for this host's ports; `all_ports` (every host's) fill remote groups."""
+    """The tables for this host's ports; `all_ports` (every host's) fill remote groups; `qos`
+    adds the ports' QoS chains to the bridge table (plan.qos)."""
     protected = sorted((p for p in local_ports if is_protected(p)), key=lambda p: p["id"])
     groups = {sg["id"]: sg for sg in security_groups}
     known_address_groups = {ag["id"]: ag for ag in address_groups}
@@ -210,6 +212,7 @@ def compile_firewall(
     for port in protected:
         sg_ids = [sg for sg in port.get("security_groups", []) if sg in groups]
         commands += _port_chains(port, sg_ids)
+    commands += qos
 
     body = json.dumps(commands, sort_keys=True)
     digest = hashlib.sha256(body.encode()).hexdigest()[:16]

@@ -22,6 +22,11 @@ def guest_vlan(nic: str, vlan_id: int) -> str:
     return f"{nic}.{vlan_id}"
 
 
+def ifb(port_id: str) -> str:
+    """Where a port's tap sends what the instance sends, to be shaped (plan.qos)."""
+    return f"ifb{port_id[:11]}"
+
+
 def dhcp_interface(port_id: str) -> str:
     return f"ns-{port_id[:11]}"
 

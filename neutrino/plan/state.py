@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-LinkKind = Literal["bridge", "veth", "vxlan", "vlan", "external"]
+LinkKind = Literal["bridge", "veth", "vxlan", "vlan", "ifb", "external"]
 Resource = dict[str, Any]  # one API resource, as the server serves it
 
 
@@ -81,6 +81,18 @@ class Firewall:
     commands: tuple[dict[str, Any], ...]
     digest: str
     elements: tuple[tuple[str, str, str, tuple[Any, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class Shaper:
+    """A tbf qdisc at the root of `device`: what leaves it is shaped (plan.qos). With
+    `redirect_from`, what arrives on that device is sent to `device` (an ifb) to leave it."""
+
+    netns: str | None
+    device: str
+    rate_bps: int  # bits per second
+    burst_bytes: int
+    redirect_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +177,7 @@ class DesiredState:
     routers: tuple[Router, ...] = ()
     upstreams: tuple[Upstream, ...] = ()
     loadbalancers: tuple[LoadBalancer, ...] = ()
+    shapers: tuple[Shaper, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

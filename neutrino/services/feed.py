@@ -46,6 +46,7 @@ from neutrino.services import (
     loadbalancers,
     networks,
     ports,
+    qos,
     routers,
     security_groups,
     subnetpools,
@@ -76,8 +77,8 @@ def render_routers(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
 
 
 # type -> (snapshot key, table, render). Rule changes reach agents through their
-# group: a rule write also bumps its security group. Networks and routers also say which
-# host serves them (the schedulers' choice), which only agents see.
+# group or policy: a rule write also bumps its security group or QoS policy. Networks and
+# routers also say which host serves them (the schedulers' choice), which only agents see.
 RESOURCES: dict[str, tuple[str, Table, Render]] = {
     "network": ("networks", schema.networks, render_networks),
     "subnet": ("subnets", schema.subnets, with_scopes),
@@ -92,6 +93,7 @@ RESOURCES: dict[str, tuple[str, Table, Render]] = {
     ),
     "instance": ("instances", schema.lab_instances, instances.render),
     "loadbalancer": ("loadbalancers", schema.lb_loadbalancers, lbaas.render_trees),
+    "qos_policy": ("qos_policies", schema.qos_policies, qos.render),
 }
 
 

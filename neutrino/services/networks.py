@@ -24,7 +24,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import agents, common, quotas
+from neutrino.services import agents, common, qos, quotas
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 N = schema.networks
@@ -105,6 +105,7 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
                 scopes[(nid, version)] = scope
     tags = common.load_tags(conn, ids)
     zones = agents.zones_of(conn, agents.NDA, "network_id", ids)
+    policies = qos.network_policies(conn, ids)
     out = []
     for r in rows:
         item = common.render_standard(r, tags)
@@ -121,6 +122,7 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
                 "port_security_enabled": r.port_security_enabled,
                 "ipv4_address_scope": scopes.get((r.id, 4)),
                 "ipv6_address_scope": scopes.get((r.id, 6)),
+                "qos_policy_id": policies.get(r.id),
             }
         )
         if ctx.is_admin:
@@ -185,6 +187,9 @@ class Networks:
             agents.check_zone_hints(conn, agents.DHCP, row["availability_zone_hints"])
             common.insert_resource(conn, N, "network", row)
             self._claim_segment(conn, segment, row["id"])
+            # Without a policy of its own (null included), its project's default, as Neutron.
+            policy_id = values.get("qos_policy_id") or qos.default_of(conn, row["project_id"])
+            qos.bind_network(conn, ctx, row["id"], policy_id)
             return render(conn, ctx, [fetch(conn, ctx, row["id"])])[0]
 
     def update(
@@ -226,6 +231,8 @@ class Networks:
                 needed = min_mtu(conn, network_id)
                 if values["mtu"] < needed:
                     raise errors.NetworkMTUSubnetConflict(net_id=network_id, mtu=needed)
+            if "qos_policy_id" in values:
+                qos.bind_network(conn, ctx, network_id, values.pop("qos_policy_id"))
             columns = {"router:external": "external"}
             changes = {columns.get(k, k): v for k, v in values.items()}
             common.bump(conn, N, "network", row, changes)

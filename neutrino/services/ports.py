@@ -26,7 +26,7 @@ from neutrino import errors, ipam
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, insert_unless_taken, schema
-from neutrino.services import common, extra_dhcp_opts, networks, quotas, security_groups
+from neutrino.services import common, extra_dhcp_opts, networks, qos, quotas, security_groups
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 P, A = schema.ports, schema.ip_allocations
@@ -109,6 +109,7 @@ def render(
     groups: dict[str, list[str]] = defaultdict(list)
     dhcp_opts: dict[str, list[dict[str, Any]]] = {}
     trunks: dict[str, dict[str, Any]] = {}
+    policies: dict[str, tuple[str | None, str | None]] = {}
     tags: dict[str, list[str]] = {}
     for chunk in common.chunked(ids):
         if want("fixed_ips"):
@@ -136,6 +137,8 @@ def render(
             dhcp_opts.update(extra_dhcp_opts.load(conn, chunk))
         if want("trunk_details"):
             trunks.update(trunk_details(conn, chunk))
+        if want("qos_policy_id") or want("qos_network_policy_id"):
+            policies.update(qos.port_policies(conn, chunk))
     if want("tags"):
         tags = common.load_tags(conn, ids)
     return [
@@ -146,6 +149,7 @@ def render(
             groups.get(r.id, []),
             tags,
             dhcp_opts.get(r.id, []),
+            policies.get(r.id, (None, None)),
             trunks.get(r.id),
         )
         for r in rows
@@ -188,10 +192,11 @@ def body(
     groups: list[str],
     tags: dict[str, list[str]],
     dhcp_opts: list[dict[str, Any]],
+    policies: tuple[str | None, str | None],
     trunk: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One port's body from its row and its relations (`trunk_details` only on a trunk's
-    parent)."""
+    """One port's body from its row and its relations; `policies`: its own QoS policy and its
+    network's; `trunk_details` only on a trunk's parent."""
     item = common.render_standard(row, tags)
     item.update(
         {
@@ -211,6 +216,8 @@ def body(
             "binding:vnic_type": "normal",
             "binding:profile": {},
             "extra_dhcp_opts": dhcp_opts,
+            "qos_policy_id": policies[0],
+            "qos_network_policy_id": policies[1],
         }
     )
     if trunk is not None:
@@ -458,7 +465,15 @@ def insert_port(
     stored_pairs = set_pairs(conn, port_id, pairs, row.mac_address) if pairs else []
     dhcp_opts = extra_dhcp_opts.create(conn, port_id, values.get("extra_dhcp_opts"))
     common.record_change(conn, "port", port_id, "create")
-    return body(row, fixed_ips, stored_pairs, groups or [], {}, dhcp_opts)
+    return body(
+        row,
+        fixed_ips,
+        stored_pairs,
+        groups or [],
+        {},
+        dhcp_opts,
+        qos.port_policies(conn, [port_id])[port_id],
+    )
 
 
 def join_default_group(conn: Connection, project_id: str, port_id: str) -> str:
@@ -600,7 +615,9 @@ class Ports:
                 require_network_owner(values, "create_port")
             std = common.standard_values(ctx, dict(values))
             quotas.check(conn, std["project_id"], "port", 1)
-            return insert_port(conn, std["project_id"], network, {**values, "id": std["id"]})
+            port = insert_port(conn, std["project_id"], network, {**values, "id": std["id"]})
+            qos.bind_port(conn, ctx, port["id"], values.get("qos_policy_id"))
+            return {**port, "qos_policy_id": values.get("qos_policy_id")}
 
     def update(
         self, db: Database, ctx: Context, port_id: str, values: dict[str, Any], if_match: int | None
@@ -648,6 +665,8 @@ class Ports:
             if pairs is not None:
                 set_pairs(conn, port_id, pairs, row.mac_address)
             extra_dhcp_opts.change(conn, port_id, values.get("extra_dhcp_opts"))
+            if "qos_policy_id" in values:
+                qos.bind_port(conn, ctx, port_id, values["qos_policy_id"])
             columns = {"binding:host_id": "binding_host_id"}
             skip = {
                 "fixed_ips",
@@ -656,6 +675,7 @@ class Ports:
                 "binding:vnic_type",
                 "binding:profile",
                 "extra_dhcp_opts",
+                "qos_policy_id",
             }
             changes = {columns.get(k, k): v for k, v in values.items() if k not in skip}
             common.bump(conn, P, "port", row, changes)

@@ -104,3 +104,46 @@ def test_address_groups_stateless_groups_and_default_rules(live_server: LiveServ
         ("egress", ""),
         ("ingress", "80:80"),
     ]
+
+
+def test_qos_policies_rules_and_ports(live_server: LiveServer) -> None:
+    cli = live_server.cli
+    policy = cli("network", "qos", "policy", "create", "--share", "cli-limit10")
+    cli(
+        "network",
+        "qos",
+        "rule",
+        "create",
+        "--type",
+        "bandwidth-limit",
+        "--max-kbps",
+        "10000",
+        "--egress",
+        "cli-limit10",
+    )
+    cli(
+        "network",
+        "qos",
+        "rule",
+        "create",
+        "--type",
+        "dscp-marking",
+        "--dscp-mark",
+        "26",
+        "cli-limit10",
+    )
+    rules = cli("network", "qos", "rule", "list", "cli-limit10")
+    assert sorted((r["Type"], r["Max Kbps"], r["DSCP mark"]) for r in rules) == [
+        ("bandwidth_limit", 10000, ""),
+        ("dscp_marking", "", 26),
+    ]
+    types = cli("network", "qos", "rule", "type", "list")
+    assert sorted(t["Type"] for t in types) == ["bandwidth_limit", "dscp_marking"]
+    cli("network", "create", "cli-qos-net")
+    port = cli("port", "create", "cli-qos-port", "--network", "cli-qos-net")
+    cli("port", "set", "--qos-policy", "cli-limit10", port["id"], output=False)
+    assert cli("port", "show", port["id"])["qos_policy_id"] == policy["id"]
+    busy = live_server.run_cli("network", "qos", "policy", "delete", "cli-limit10")
+    assert busy.returncode != 0 and "is used by port" in busy.stderr
+    cli("port", "unset", "--qos-policy", port["id"], output=False)
+    cli("network", "qos", "policy", "delete", "cli-limit10", output=False)

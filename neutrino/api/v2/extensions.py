@@ -112,6 +112,27 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Extension that indicates that project_id field is enabled.",
     ),
     "provider": ("Provider Network", "Expose mapping of virtual networks to physical networks"),
+    "qos": ("Quality of Service", "The Quality of Service extension."),
+    "qos-bw-limit-direction": (
+        "Direction for QoS bandwidth limit rule",
+        "Allow to configure QoS bandwidth limit rule with specific direction: ingress or egress",
+    ),
+    "qos-default": ("QoS default policy", "Expose the QoS default policy per project"),
+    "qos-port-network-policy": (
+        "QoS port network policy ID",
+        "Adds a the QoS network ID to the port definition",
+    ),
+    "qos-rule-type-details": (
+        "Details of QoS rule types",
+        "Expose details about QoS rule types supported by loaded backend drivers",
+    ),
+    "qos-rules-alias": (
+        "Quality of Service rules alias API",
+        (
+            "API to enable GET, PUT and DELETE operations on QoS policy rules without "
+            "specifying policy ID"
+        ),
+    ),
     "quota-check-limit": (
         "Quota limit check",
         "With check_limit, a quota update below current usage is refused",

@@ -45,6 +45,7 @@ NETWORK = {
         admin_only=True,
         filter_convert=column_integer,
     ),
+    "qos_policy_id": Attr(uuid_str(allow_none=True), put=True, filter=False),
 }
 
 HOST_ROUTE = dict_of({"destination": (cidr, True), "nexthop": (ip_address(), True)})
@@ -101,4 +102,6 @@ PORT = {
     "binding:profile": Attr(dict_of({}), put=True, filter=False),
     "extra_dhcp_opts": Attr(extra_dhcp_opts, put=True, filter=False),
     "trunk_details": Attr(post=False, filter=False),
+    "qos_policy_id": Attr(uuid_str(allow_none=True), put=True, filter=False),
+    "qos_network_policy_id": Attr(post=False, filter=False),
 }
