@@ -645,6 +645,8 @@ class AddressScopeInUse(InUse):
 
 class SubnetPoolQuotaExceeded(OverQuota):
     message = "Per-project subnet pool prefix quota exceeded."
+
+
 # -- trunks ----------------------------------------------------------------------------------
 class TrunkNotFound(NotFound):
     message = "Trunk {trunk_id} could not be found."
