@@ -79,6 +79,13 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Quota usage",
         "Per-project limits with current usage at /quotas/{project_id}/details",
     ),
+    "quota-check-limit-default": (
+        "Quota engine limit check by default",
+        (
+            "By default, the Neutron quota engine checks the resource usage before applying a "
+            "new quota limit"
+        ),
+    ),
     "quotas": (
         "Quotas",
         "Per-project limits on networks, subnets, ports, routers, floating IPs and security groups",
