@@ -199,6 +199,17 @@ class PortInUse(InUse):
     )
 
 
+class PortBound(InUse):
+    message = (
+        "Unable to complete operation on port {port_id}, port is already bound, "
+        "port type: {vif_type}, old_mac {old_mac}, new_mac {new_mac}."
+    )
+
+
+class UnsupportedPortDeviceOwner(Conflict):
+    message = "Operation {op} is not supported for device_owner {device_owner} on port {port_id}."
+
+
 class MacAddressInUse(InUse):
     message = "Unable to complete operation for network {net_id}. The mac address {mac} is in use."
 

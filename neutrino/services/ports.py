@@ -148,6 +148,10 @@ def render(
     ]
 
 
+def vif_type(row: Row) -> str:
+    return "bridge" if row.binding_host_id else "unbound"
+
+
 def body(
     row: Row,
     fixed_ips: list[dict[str, str]],
@@ -171,7 +175,7 @@ def body(
             "security_groups": sorted(groups),
             "port_security_enabled": row.port_security_enabled,
             "binding:host_id": row.binding_host_id,
-            "binding:vif_type": "bridge" if row.binding_host_id else "unbound",
+            "binding:vif_type": vif_type(row),
             "binding:vif_details": {},
             "binding:vnic_type": "normal",
             "binding:profile": {},
@@ -355,11 +359,42 @@ def allocate_from_any(
     return candidates[-1], allocate_ip(conn, candidates[-1], port_id, position)
 
 
-def require_free_mac(conn: Connection, network_id: str, mac: str) -> None:
-    if conn.execute(
-        select(exists().where(P.c.network_id == network_id, P.c.mac_address == mac))
-    ).scalar():
-        raise errors.MacAddressInUse(net_id=network_id, mac=mac)
+def change_mac(conn: Connection, row: Row, mac: str | None, owner: str) -> str:
+    """Give an unbound port `mac`, or a new random one when None; its SLAAC addresses follow.
+
+    The port's MAC is what the instance plugged into it has, so a bound port keeps it, and
+    so does a router's or DHCP server's port, as in Neutron. The new MAC, or the old one
+    when unchanged.
+    """
+    new = mac or next(m for m in iter(ipam.random_mac, None) if not mac_taken(conn, row, m))
+    if new == row.mac_address:
+        return new
+    if row.binding_host_id:
+        raise errors.PortBound(
+            port_id=row.id, vif_type=vif_type(row), old_mac=row.mac_address, new_mac=new
+        )
+    if owner.startswith("network:"):
+        raise errors.UnsupportedPortDeviceOwner(
+            op="mac address update", device_owner=owner, port_id=row.id
+        )
+    if mac_taken(conn, row, new):
+        raise errors.MacAddressInUse(net_id=row.network_id, mac=new)
+    for subnet in subnets_of(conn, row.network_id):
+        if auto_address(subnet):
+            conn.execute(
+                update(A)
+                .where(A.c.port_id == row.id, A.c.subnet_id == subnet.id)
+                .values(ip_address=str(ipam.eui64(ipaddress.IPv6Network(subnet.cidr), new)))
+            )
+    return new
+
+
+def mac_taken(conn: Connection, row: Row, mac: str) -> bool:
+    return bool(
+        conn.execute(
+            select(exists().where(P.c.network_id == row.network_id, P.c.mac_address == mac))
+        ).scalar()
+    )
 
 
 def insert_row(conn: Connection, values: dict[str, Any], mac: str | None) -> Row:
@@ -565,8 +600,12 @@ class Ports:
                     raise errors.PortSecurityPortHasSecurityGroup()
                 if has_pairs:
                     raise errors.AddressPairAndPortSecurityRequired()
-            if "mac_address" in values and values["mac_address"] != row.mac_address:
-                require_free_mac(conn, row.network_id, values["mac_address"])
+            if "mac_address" in values:
+                owner = values.get("device_owner") or row.device_owner
+                values = {
+                    **values,
+                    "mac_address": change_mac(conn, row, values["mac_address"], owner),
+                }
             if "fixed_ips" in values:
                 self._replace_ips(
                     conn, row, values["fixed_ips"], values.get("device_owner", row.device_owner)

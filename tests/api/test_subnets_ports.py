@@ -458,3 +458,50 @@ def test_gateway_held_by_a_router_cannot_move(api: Api, net: dict) -> None:
         f"/subnets/{s['id']}", json={"subnet": {"gateway_ip": "10.22.0.1", "name": "x"}}
     )
     assert same.status_code == 200
+
+
+def test_a_null_mac_address_regenerates_it_while_unbound(api: Api, net: dict) -> None:
+    v4 = subnet(api, net["id"], "10.21.0.0/24")
+    slaac = subnet(api, net["id"], "fd00:22::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    port = api.admin.create("ports", network_id=net["id"], mac_address=None)
+    old = port["mac_address"]
+    assert old.startswith("fa:16:3e:")
+    regenerated = api.admin.put(f"/ports/{port['id']}", json={"port": {"mac_address": None}})
+    new = regenerated.json()["port"]["mac_address"]
+    assert new.startswith("fa:16:3e:") and new != old
+    assert regenerated.json()["port"]["revision_number"] == port["revision_number"] + 1
+    # Its automatic IPv6 address follows the MAC; the IPv4 one stays.
+    assert {f["subnet_id"]: f["ip_address"] for f in regenerated.json()["port"]["fixed_ips"]} == {
+        v4["id"]: port["fixed_ips"][0]["ip_address"],
+        slaac["id"]: eui64("fd00:22::", new),
+    }
+    # Only an admin may change it, as any MAC change.
+    member = api.demo.put(f"/ports/{port['id']}", json={"port": {"mac_address": None}})
+    assert error(member, 403, "PolicyNotAuthorized") == (
+        "rule:update_port:mac_address is disallowed by policy"
+    )
+
+    # A bound port keeps its MAC: the instance plugged into it has it.
+    bound = api.admin.put(f"/ports/{port['id']}", json={"port": {"binding:host_id": "h1"}})
+    assert bound.status_code == 200
+    refused = api.admin.put(f"/ports/{port['id']}", json={"port": {"mac_address": None}})
+    message = error(refused, 409, "PortBound")
+    assert message.startswith(
+        f"Unable to complete operation on port {port['id']}, port is already bound, "
+        f"port type: bridge, old_mac {new}, new_mac fa:16:3e:"
+    )
+    same = api.admin.put(f"/ports/{port['id']}", json={"port": {"mac_address": new}})
+    assert same.status_code == 200
+    assert api.admin.get(f"/ports/{port['id']}").json()["port"]["mac_address"] == new
+
+    # Nor does the router's port.
+    router = api.admin.create("routers", name="r")
+    api.admin.put(f"/routers/{router['id']}/add_router_interface", json={"subnet_id": v4["id"]})
+    (interface,) = api.admin.get(
+        "/ports", params={"device_owner": "network:router_interface"}
+    ).json()["ports"]
+    refused = api.admin.put(f"/ports/{interface['id']}", json={"port": {"mac_address": None}})
+    assert error(refused, 409, "UnsupportedPortDeviceOwner") == (
+        "Operation mac address update is not supported for device_owner "
+        f"network:router_interface on port {interface['id']}."
+    )

@@ -65,6 +65,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Add ip_availability_details attribute to network-ip-availabilities resource.",
     ),
     "pagination": ("Pagination support", "Extension that indicates that pagination is enabled."),
+    "port-mac-address-regenerate": (
+        "Neutron Port MAC address regenerate",
+        "Network port MAC address regenerate",
+    ),
     "port-security": ("Port Security", "Provides port security"),
     "project-id": (
         "project_id field enabled",
