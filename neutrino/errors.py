@@ -66,6 +66,14 @@ class InvalidInput(BadRequest):
     message = "Invalid input for operation: {error_message}."
 
 
+class InvalidSubnetServiceType(InvalidInput):
+    message = "Subnet service type {service_type} does not correspond to a valid device owner."
+
+
+class InvalidInputSubnetServiceType(InvalidInput):
+    message = "Subnet service type {service_type} is not a string."
+
+
 class HTTPBadRequest(BadRequest):
     """Neutron's name for query-string errors (sort keys, fields, filters)."""
 
@@ -224,6 +232,13 @@ class IpAddressAlreadyAllocated(Conflict):
 
 class IpAddressGenerationFailure(Conflict):
     message = "No more IP addresses available on network {net_id}."
+
+
+class IpAddressGenerationFailureNoMatchingSubnet(IpAddressGenerationFailure):
+    message = (
+        "No valid service subnet for the given device owner, "
+        "network {network_id}, service type {service_type}."
+    )
 
 
 class FlatNetworkInUse(InUse):

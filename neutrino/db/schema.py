@@ -157,6 +157,8 @@ subnets = Table(
     Column("dns_nameservers", JSON, nullable=False),
     Column("host_routes", JSON, nullable=False),
     Column("allocation_pools", JSON, nullable=False),
+    # The device owners whose ports take addresses here; none: every port's.
+    Column("service_types", JSON, nullable=False, server_default="[]"),
 )
 
 ports = Table(

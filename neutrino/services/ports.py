@@ -26,7 +26,14 @@ from neutrino import errors, ipam
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, insert_unless_taken, schema
-from neutrino.services import common, extra_dhcp_opts, networks, quotas, security_groups
+from neutrino.services import (
+    common,
+    dhcp,
+    extra_dhcp_opts,
+    networks,
+    quotas,
+    security_groups,
+)
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 P, A = schema.ports, schema.ip_allocations
@@ -210,6 +217,33 @@ def subnets_of(conn: Connection, network_id: str) -> list[Row]:
     return list(conn.execute(SUBNETS_OF, {"network_id": network_id}))
 
 
+def serves(subnet: Row, device_owner: str) -> bool:
+    """Whether ports of `device_owner` take addresses from `subnet` (its service types).
+
+    A DHCP server takes one from every subnet it serves, whatever the subnet's types.
+    """
+    return (
+        not subnet.service_types
+        or device_owner in subnet.service_types
+        or (device_owner == dhcp.OWNER and subnet.enable_dhcp)
+    )
+
+
+def serving(conn: Connection, network_id: str, device_owner: str) -> list[Row]:
+    """The subnets of a network that ports of `device_owner` take addresses from: those
+    reserved for such ports first, as in Neutron. 409 when the network has subnets, but
+    none of them for such ports."""
+    subnets = subnets_of(conn, network_id)
+    candidates = sorted(
+        (s for s in subnets if serves(s, device_owner)), key=lambda s: not s.service_types
+    )
+    if subnets and not candidates:
+        raise errors.IpAddressGenerationFailureNoMatchingSubnet(
+            network_id=network_id, service_type=device_owner
+        )
+    return candidates
+
+
 def allocate_ip(conn: Connection, subnet: Row, port_id: str, position: int = 0) -> str:
     """The next free address of `subnet` for `port_id`; 409 when the pools are exhausted."""
     pools = ipam.pools_from(subnet.allocation_pools)
@@ -270,7 +304,7 @@ def resolve_fixed_ips(
     free, likewise one from the IPv6 subnets with assigned addresses, and (except on router
     ports) the EUI-64 address on every automatic-address (SLAAC, DHCPv6-stateless) subnet.
     """
-    subnets = subnets_of(conn, network_id)
+    subnets = serving(conn, network_id, device_owner)
     by_id = {s.id: s for s in subnets}
     if requested is None:
         v4 = [s for s in subnets if s.ip_version == 4]

@@ -81,6 +81,7 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
                 "ipv6_address_mode": r.ipv6_address_mode,
                 "subnetpool_id": None,
                 "router:external": r.network_id in external,
+                "service_types": r.service_types,
             }
         )
         out.append(item)
@@ -181,6 +182,7 @@ class Subnets:
                 dns_nameservers=values.get("dns_nameservers", []),
                 host_routes=self._host_routes(net, values.get("host_routes", [])),
                 allocation_pools=render_pools(pools),
+                service_types=values.get("service_types", []),
             )
             common.insert_resource(conn, S, "subnet", row)
             common.bump(conn, schema.networks, "network", network)
@@ -223,7 +225,7 @@ class Subnets:
                 changes["allocation_pools"] = render_pools(pools)
             if "host_routes" in values:
                 changes["host_routes"] = self._host_routes(net, values["host_routes"])
-            for key in ("name", "description", "dns_nameservers", "enable_dhcp"):
+            for key in ("name", "description", "dns_nameservers", "enable_dhcp", "service_types"):
                 if key in values:
                     changes[key] = values[key]
             common.bump(conn, S, "subnet", row, changes)

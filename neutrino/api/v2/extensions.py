@@ -114,6 +114,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Subnet belongs to an external network",
         "Subnets of external networks are visible to every project",
     ),
+    "subnet-service-types": (
+        "Subnet service types",
+        "Provides ability to set the subnet service_types field",
+    ),
     "sorting": ("Sorting support", "Extension that indicates that sorting is enabled."),
     "standard-attr-description": (
         "standard-attr-description",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from neutrino import errors
 from neutrino.api.v2.attrs import (
     REQUIRED,
     Attr,
@@ -52,6 +53,25 @@ def ip_version(value: object) -> int:
     return int(one_of(4, 6)(integer(value)))
 
 
+# Neutron adds "compute:" to the device owner prefixes one character at a time, so a service
+# type passes when it begins with any of them; clients rely on it (e.g. "test:type_1").
+SERVICE_TYPE_PREFIXES = ("network:", "neutron:", *"compute:")
+
+
+def service_types(value: object) -> list[str]:
+    """A subnet's service types: the device owners whose ports take addresses from it."""
+    if not value:
+        return []
+    if not isinstance(value, list):
+        raise errors.HTTPBadRequest("Subnet service types must be a list.")
+    for service_type in value:
+        if not isinstance(service_type, str):
+            raise errors.InvalidInputSubnetServiceType(service_type=service_type)
+        if not service_type.startswith(SERVICE_TYPE_PREFIXES):
+            raise errors.InvalidSubnetServiceType(service_type=service_type)
+    return list(dict.fromkeys(value))
+
+
 SUBNET = {
     **standard(),
     "network_id": Attr(uuid_str(), default=REQUIRED, sort=True),
@@ -69,6 +89,7 @@ SUBNET = {
         one_of("slaac", "dhcpv6-stateful", "dhcpv6-stateless", allow_none=True)
     ),
     "subnetpool_id": Attr(one_of(None), filter=False),
+    "service_types": Attr(service_types, put=True, filter=False),
     "shared": Attr(boolean, post=False),  # a filter only: subnets of shared networks
     "router:external": Attr(boolean, post=False),  # the network's, shown and filtered
 }
