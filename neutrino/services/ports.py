@@ -489,8 +489,10 @@ def insert_port(
         groups = bind_groups(conn, project_id, port_id, groups)
     stored_pairs = set_pairs(conn, port_id, pairs, row.mac_address) if pairs else []
     dhcp_opts = extra_dhcp_opts.create(conn, port_id, values.get("extra_dhcp_opts"))
+    tags = values.get("tags", [])
+    common.insert_tags(conn, "port", port_id, tags)
     common.record_change(conn, "port", port_id, "create")
-    return body(row, fixed_ips, stored_pairs, groups or [], {}, dhcp_opts)
+    return body(row, fixed_ips, stored_pairs, groups or [], {port_id: sorted(tags)}, dhcp_opts)
 
 
 def join_default_group(conn: Connection, project_id: str, port_id: str) -> str:

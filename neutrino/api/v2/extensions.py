@@ -135,6 +135,14 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         ),
         "Enables to set tag on resources with standard attribute.",
     ),
+    "tag-creation": (
+        "Tag creation extension",
+        "Allow to create multiple tags for a resource",
+    ),
+    "tag-ports-during-bulk-creation": (
+        "Tag Ports During Bulk Creation",
+        "Allow to tag ports during bulk creation",
+    ),
     "standard-attr-timestamp": (
         "Resource timestamps",
         (

@@ -21,6 +21,7 @@ from neutrino.api.v2.attrs import (
     ranged_int,
     standard,
     string,
+    tag,
     uuid_str,
 )
 from neutrino.api.v2.extra_dhcp_opts import extra_dhcp_opts
@@ -115,4 +116,5 @@ PORT = {
     "binding:vnic_type": Attr(one_of("normal"), put=True),
     "binding:profile": Attr(dict_of({}), put=True, filter=False),
     "extra_dhcp_opts": Attr(extra_dhcp_opts, put=True, filter=False),
+    "tags": Attr(list_of(tag, unique=True), filter=False),  # tag-ports-during-bulk-creation
 }
