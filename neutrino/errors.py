@@ -66,6 +66,14 @@ class InvalidInput(BadRequest):
     message = "Invalid input for operation: {error_message}."
 
 
+class SegmentsSetInConjunctionWithProviders(InvalidInput):
+    message = "Segments and provider values cannot both be set."
+
+
+class SegmentsContainDuplicateEntry(InvalidInput):
+    message = "Duplicate segment entry in request."
+
+
 class InvalidSubnetServiceType(InvalidInput):
     message = "Subnet service type {service_type} does not correspond to a valid device owner."
 

@@ -51,6 +51,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "IP address substring filtering",
         "Provides IP address substring filtering when listing ports",
     ),
+    "multi-provider": (
+        "Multi Provider Network",
+        "Networks' segments; a network has one segment here",
+    ),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
     "net-mtu-writable": (
         "Network MTU (writable)",

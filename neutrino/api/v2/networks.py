@@ -11,6 +11,7 @@ from neutrino.api.v2.attrs import (
     column_integer,
     dict_of,
     integer,
+    invalid,
     ip_address,
     ip_or_cidr,
     list_of,
@@ -26,6 +27,27 @@ from neutrino.api.v2.attrs import (
 )
 from neutrino.api.v2.extra_dhcp_opts import extra_dhcp_opts
 
+PROVIDER = {
+    "provider:network_type": one_of("flat", "vlan", "vxlan"),
+    "provider:physical_network": string(64, allow_none=True),
+    "provider:segmentation_id": ranged_int(1, 2**24 - 1, allow_none=True),
+}
+
+
+def segments(value: object) -> list[dict[str, object]]:
+    """multi-provider's `segments`: a list of provider attribute sets."""
+    if not isinstance(value, list) or not all(isinstance(s, dict) for s in value):
+        raise invalid(f"'{value}' is not a list of segments")
+    for segment in value:
+        unknown = set(segment) - set(PROVIDER)
+        if unknown:
+            raise errors.HTTPBadRequest(f"Unrecognized attribute(s) '{', '.join(sorted(unknown))}'")
+    return [
+        {key: PROVIDER[key](segment[key]) for key in PROVIDER if segment.get(key) is not None}
+        for segment in value
+    ]
+
+
 NETWORK = {
     **standard(),
     "admin_state_up": Attr(boolean, default=True, put=True, sort=True),
@@ -35,14 +57,17 @@ NETWORK = {
     "status": Attr(post=False, sort=True),
     "subnets": Attr(post=False),
     "port_security_enabled": Attr(boolean, put=True),
-    "provider:network_type": Attr(one_of("flat", "vlan", "vxlan"), put=True, admin_only=True),
-    "provider:physical_network": Attr(string(64, allow_none=True), put=True, admin_only=True),
+    "provider:network_type": Attr(PROVIDER["provider:network_type"], put=True, admin_only=True),
+    "provider:physical_network": Attr(
+        PROVIDER["provider:physical_network"], put=True, admin_only=True
+    ),
     "provider:segmentation_id": Attr(
-        ranged_int(1, 2**24 - 1, allow_none=True),
+        PROVIDER["provider:segmentation_id"],
         put=True,
         admin_only=True,
         filter_convert=column_integer,
     ),
+    "segments": Attr(segments, put=True, admin_only=True, filter=False),
 }
 
 HOST_ROUTE = dict_of({"destination": (cidr, True), "nexthop": (ip_address(), True)})
