@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -259,6 +260,8 @@ routers = Table(
     Column("gw_network_id", ID, ForeignKey("networks.id")),
     Column("enable_snat", Boolean, nullable=False, default=True),
     Column("routes", JSON, nullable=False),
+    Column("ha", Boolean, nullable=False, server_default=false()),
+    Column("distributed", Boolean, nullable=False, server_default=false()),
 )
 
 router_ports = Table(

@@ -419,4 +419,46 @@ def test_extensions_listed(api: Api) -> None:
         "extraroute-atomic",
     }
     # Not implemented, so not offered.
-    assert not aliases & {"stateful-security-group", "l3-ha", "dvr", "floating-ip-port-forwarding"}
+    assert not aliases & {"stateful-security-group", "floating-ip-port-forwarding"}
+
+
+def test_ha_and_distributed_are_the_admins_and_change_only_while_down(api: Api) -> None:
+    router = api.demo.create("routers", name="r")
+    assert "ha" not in router and "distributed" not in router
+    shown = api.admin.get(f"/routers/{router['id']}").json()["router"]
+    assert (shown["ha"], shown["distributed"]) == (False, False)
+    for key in ("ha", "distributed"):
+        created = api.demo.post("/routers", json={"router": {key: True}})
+        assert error(created, 403, "PolicyNotAuthorized") == (
+            f"rule:create_router:{key} is disallowed by policy"
+        )
+        updated = api.demo.put(f"/routers/{router['id']}", json={"router": {key: False}})
+        assert error(updated, 403, "PolicyNotAuthorized") == (
+            f"rule:update_router:{key} is disallowed by policy"
+        )
+
+    # While the router is up, neither changes.
+    path = f"/routers/{router['id']}"
+    refused = api.admin.put(path, json={"router": {"distributed": True}})
+    assert error(refused, 400, "BadRequest") == (
+        "Bad router request: Cannot change the 'distributed' attribute of active routers. "
+        "Please set router admin_state_up to False prior to upgrade."
+    )
+    refused = api.admin.put(path, json={"router": {"ha": True}})
+    assert error(refused, 400, "BadRequest") == (
+        "Bad router request: Cannot change HA attribute of active routers. "
+        "Please set router admin_state_up to False prior to upgrade."
+    )
+    # Taking it down in the same request is enough for ha, not for distributed.
+    both = api.admin.put(path, json={"router": {"admin_state_up": False, "distributed": True}})
+    error(both, 400, "BadRequest")
+    down = api.admin.put(path, json={"router": {"admin_state_up": False, "ha": True}})
+    assert down.json()["router"]["ha"] is True
+    changed = api.admin.put(path, json={"router": {"distributed": True}}).json()["router"]
+    assert (changed["ha"], changed["distributed"], changed["admin_state_up"]) == (True, True, False)
+    same = api.admin.put(path, json={"router": {"admin_state_up": True, "ha": None}})
+    assert same.json()["router"]["ha"] is True
+    assert api.admin.put(path, json={"router": {"distributed": True}}).status_code == 200
+    assert "ha" not in api.demo.get(path).json()["router"]
+    made = api.admin.create("routers", ha=True, distributed=None, admin_state_up=False)
+    assert (made["ha"], made["distributed"]) == (True, False)

@@ -171,6 +171,11 @@ def mac_address_or_none(value: Any) -> str | None:
     return None if value is None else mac_address(value)
 
 
+def boolean_if_not_none(value: Any) -> bool | None:
+    """A boolean, or null for the default."""
+    return None if value is None else boolean(value)
+
+
 def list_of(item: Converter, max_items: int = 1000, unique: bool = False) -> Converter:
     def convert(value: Any) -> list[Any]:
         if not isinstance(value, list):

@@ -15,6 +15,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Router gateway SNAT mode",
         "Choose whether a router source-NATs traffic through its external gateway (enable_snat)",
     ),
+    "dvr": (
+        "Distributed Virtual Router",
+        "Routers' distributed flag, set by administrators; one host routes either way",
+    ),
     "empty-string-filtering": (
         "Empty String Filtering Extension",
         "Allow filtering by attributes with empty string value",
@@ -50,6 +54,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "ip-substring-filtering": (
         "IP address substring filtering",
         "Provides IP address substring filtering when listing ports",
+    ),
+    "l3-ha": (
+        "HA Router extension",
+        "Routers' ha flag, set by administrators; one host runs one copy either way",
     ),
     "multi-provider": (
         "Multi Provider Network",
@@ -101,6 +109,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "revision-if-match": (
         "If-Match constraints based on revision_number",
         "Extension indicating that If-Match based on revision_number is supported.",
+    ),
+    "router-admin-state-down-before-update": (
+        "Enforce Router's Admin State Down Before Update Extension",
+        "Ensure that the admin state of a router is DOWN before updating the distributed attribute",
     ),
     "router": (
         "Routers",
