@@ -36,6 +36,7 @@ from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
 from neutrino.api.v2.quotas import quota_routes
 from neutrino.api.v2.routers import FLOATINGIP, ROUTER, router_actions
 from neutrino.api.v2.security_groups import SECURITY_GROUP, SECURITY_GROUP_RULE
+from neutrino.api.v2.service_providers import SERVICE_PROVIDERS
 from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
@@ -162,7 +163,7 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
             )
         )
     routes.extend(quota_routes(core.db, core.authenticate))
-    for computed in (NETWORK_IP_AVAILABILITY, FLOATINGIP_POOLS):
+    for computed in (NETWORK_IP_AVAILABILITY, FLOATINGIP_POOLS, SERVICE_PROVIDERS):
         routes.extend(
             computed_routes(
                 computed, core.db, core.authenticate, core.settings.pagination_max_limit

@@ -91,16 +91,16 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Quota limit check",
         "With check_limit, a quota update below current usage is refused",
     ),
-    "quota_details": (
-        "Quota usage",
-        "Per-project limits with current usage at /quotas/{project_id}/details",
-    ),
     "quota-check-limit-default": (
         "Quota engine limit check by default",
         (
             "By default, the Neutron quota engine checks the resource usage before applying a "
             "new quota limit"
         ),
+    ),
+    "quota_details": (
+        "Quota usage",
+        "Per-project limits with current usage at /quotas/{project_id}/details",
     ),
     "quotas": (
         "Quotas",
@@ -133,6 +133,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "subnet-service-types": (
         "Subnet service types",
         "Provides ability to set the subnet service_types field",
+    ),
+    "service-type": (
+        "Neutron Service Type Management",
+        "API for retrieving service providers for Neutron advanced services",
     ),
     "sorting": ("Sorting support", "Extension that indicates that sorting is enabled."),
     "standard-attr-description": (
