@@ -505,3 +505,40 @@ def test_a_null_mac_address_regenerates_it_while_unbound(api: Api, net: dict) ->
         "Operation mac address update is not supported for device_owner "
         f"network:router_interface on port {interface['id']}."
     )
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("224.0.0.5", "IP 224.0.0.5 is a multicast address, which is not supported."),
+        ("ff02::1", "IP ff02::1 is a multicast address, which is not supported."),
+        (
+            "239.1.0.0/16",
+            (
+                "Subnet 239.1.0.0/16 overlaps with multicast range 224.0.0.0/4, "
+                "which is not supported."
+            ),
+        ),
+        (
+            "128.0.0.0/1",
+            "Subnet 128.0.0.0/1 overlaps with multicast range 224.0.0.0/4, which is not supported.",
+        ),
+        ("::/0", "Subnet ::/0 overlaps with multicast range ff00::/8, which is not supported."),
+    ],
+)
+def test_allowed_address_pairs_are_never_multicast(
+    api: Api, net: dict, address: str, message: str
+) -> None:
+    subnet(api, net["id"], "10.23.0.0/24")
+    pairs = {"allowed_address_pairs": [{"ip_address": address}]}
+    created = api.demo.post("/ports", json={"port": {"network_id": net["id"], **pairs}})
+    assert error(created, 400, "HTTPBadRequest") == message
+    owned = {"network_id": net["id"], "device_owner": ""}  # not the DHCP server's
+    assert api.demo.get("/ports", params=owned).json()["ports"] == []
+    port = api.demo.create("ports", network_id=net["id"])
+    updated = api.demo.put(f"/ports/{port['id']}", json={"port": pairs})
+    assert error(updated, 400, "HTTPBadRequest") == message
+    # Everything else, unicast ranges and the whole IPv4 space among them, is allowed.
+    for allowed in ("10.23.0.50", "0.0.0.0/0", "fd00::/64"):
+        body = {"port": {"allowed_address_pairs": [{"ip_address": allowed}]}}
+        assert api.demo.put(f"/ports/{port['id']}", json=body).status_code == 200

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 EXTENSIONS: dict[str, tuple[str, str]] = {
     # alias: (name, description)
+    "aap-reject-multicast": (
+        "Allowed address pairs reject multicast extension",
+        "Reject multicast addresses in Allowed Address Pairs",
+    ),
     "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
     "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
     "ext-gw-mode": (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from neutrino import errors
 from neutrino.api.v2.attrs import (
     REQUIRED,
@@ -121,7 +123,24 @@ SUBNET = {
 }
 
 FIXED_IP = dict_of({"subnet_id": (uuid_str(), False), "ip_address": (ip_address(), False)})
-ADDRESS_PAIR = dict_of({"ip_address": (ip_or_cidr, True), "mac_address": (mac_address, False)})
+MULTICAST = {4: ipaddress.ip_network("224.0.0.0/4"), 6: ipaddress.ip_network("ff00::/8")}
+
+
+def pair_address(value: object) -> str:
+    """An allowed address pair's address or prefix, never multicast (aap-reject-multicast)."""
+    text = ip_or_cidr(value)
+    net = ipaddress.ip_network(text)
+    multicast = MULTICAST[net.version]
+    if "/" not in text and net.overlaps(multicast):
+        raise errors.HTTPBadRequest(f"IP {value} is a multicast address, which is not supported.")
+    if "/" in text and net.overlaps(multicast) and text != "0.0.0.0/0":
+        raise errors.HTTPBadRequest(
+            f"Subnet {value} overlaps with multicast range {multicast}, which is not supported."
+        )
+    return text
+
+
+ADDRESS_PAIR = dict_of({"ip_address": (pair_address, True), "mac_address": (mac_address, False)})
 
 PORT = {
     **standard(),
