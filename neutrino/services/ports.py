@@ -699,14 +699,23 @@ class Ports:
         # A SLAAC address stays as long as its subnet does (router ports have none), as in Neutron.
         automatic = {s.id for s in subnets_of(conn, row.network_id) if auto_address(s)}
         keep |= {(sid, ip) for sid, ip in current if sid in automatic}
-        for subnet_id, ip in current - keep:
-            conn.execute(delete(A).where(and_(A.c.subnet_id == subnet_id, A.c.ip_address == ip)))
         kept_automatic = {sid for sid, _ in keep} & automatic
         new = [
             (s, ip)
             for s, ip in wanted
             if (ip is None or (s[0].id, ip) not in keep) and s[0].id not in kept_automatic
         ]
+        # A router interface keeps its IPv4 address: the router's subnet gateway (Neutron's
+        # l3-port-ip-change-not-allowed).
+        changed = {ipaddress.ip_address(ip).version for _, ip in current - keep}
+        if row.device_owner == "network:router_interface" and 4 in changed | {
+            s[0].ip_version for s, _ in new
+        }:
+            raise errors.BadRequest(
+                resource="ports", msg=f"IP updates for port {row.id} are not allowed"
+            )
+        for subnet_id, ip in current - keep:
+            conn.execute(delete(A).where(and_(A.c.subnet_id == subnet_id, A.c.ip_address == ip)))
         assign_ips(conn, row.id, row.mac_address, new)
         for position, (candidates, ip) in enumerate(wanted):
             if ip is not None:

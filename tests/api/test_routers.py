@@ -150,6 +150,31 @@ def test_router_ports_cannot_be_deleted_directly(api: Api) -> None:
     error(api.demo.delete(f"/ports/{info['port_id']}"), 409, "PortInUse")
 
 
+def test_a_router_interface_keeps_its_ipv4_address(api: Api) -> None:
+    router = api.demo.create("routers", name="r")
+    net, sub = private_subnet(api.demo, "10.7.0.0/24")
+    v6 = api.demo.create(
+        "subnets", network_id=net["id"], cidr="fd00:7::/64", ip_version=6, gateway_ip=None
+    )
+    info = add_interface(api.demo, router["id"], subnet_id=sub["id"]).json()
+    path = f"/ports/{info['port_id']}"
+    for fixed_ips in (
+        [{"subnet_id": sub["id"], "ip_address": "10.7.0.9"}],
+        [{"subnet_id": sub["id"], "ip_address": "10.7.0.1"}, {"ip_address": "10.7.0.9"}],
+        [],
+    ):
+        refused = api.demo.put(path, json={"port": {"fixed_ips": fixed_ips}})
+        assert error(refused, 400, "BadRequest") == (
+            f"Bad ports request: IP updates for port {info['port_id']} are not allowed."
+        )
+    assert [f["ip_address"] for f in api.demo.get(path).json()["port"]["fixed_ips"]] == ["10.7.0.1"]
+    # Its IPv6 addresses may change.
+    both = [{"subnet_id": sub["id"], "ip_address": "10.7.0.1"}, {"subnet_id": v6["id"]}]
+    added = api.demo.put(path, json={"port": {"fixed_ips": both}})
+    assert added.status_code == 200, added.text
+    assert {f["subnet_id"] for f in added.json()["port"]["fixed_ips"]} == {sub["id"], v6["id"]}
+
+
 def test_delete_router_and_what_it_holds(api: Api) -> None:
     ext_net, _ = external_network(api)
     router = api.demo.create(

@@ -63,6 +63,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "HA Router extension",
         "Routers' ha flag, set by administrators; one host runs one copy either way",
     ),
+    "l3-port-ip-change-not-allowed": (
+        "Prevent L3 router ports IP address change extension",
+        "Prevent change of IP address for some L3 router ports",
+    ),
     "multi-provider": (
         "Multi Provider Network",
         "Networks' segments; a network has one segment here",
