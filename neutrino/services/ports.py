@@ -694,8 +694,19 @@ class Ports:
                 select(A.c.subnet_id, A.c.ip_address).where(A.c.port_id == row.id)
             )
         }
-        wanted = resolve_fixed_ips(conn, row.network_id, requested, owner)
-        keep = {(s[0].id, ip) for s, ip in wanted if ip is not None and (s[0].id, ip) in current}
+        asked = resolve_fixed_ips(conn, row.network_id, requested, owner)
+        keep = {(s[0].id, ip) for s, ip in asked if ip is not None and (s[0].id, ip) in current}
+        # An entry naming only a subnet keeps an address the port has there, as in Neutron.
+        spare = sorted(current - keep)
+        wanted: list[Wanted] = []
+        for candidates, ip in asked:
+            if ip is None:
+                reused = next((pair for pair in spare if pair[0] == candidates[0].id), None)
+                if reused is not None:
+                    spare.remove(reused)
+                    keep.add(reused)
+                    ip = reused[1]
+            wanted.append((candidates, ip))
         # A SLAAC address stays as long as its subnet does (router ports have none), as in Neutron.
         automatic = {s.id for s in subnets_of(conn, row.network_id) if auto_address(s)}
         keep |= {(sid, ip) for sid, ip in current if sid in automatic}

@@ -167,6 +167,9 @@ def test_a_router_interface_keeps_its_ipv4_address(api: Api) -> None:
         assert error(refused, 400, "BadRequest") == (
             f"Bad ports request: IP updates for port {info['port_id']} are not allowed."
         )
+    # Naming only its subnet keeps the address it has there.
+    same = api.demo.put(path, json={"port": {"fixed_ips": [{"subnet_id": sub["id"]}]}})
+    assert same.status_code == 200, same.text
     assert [f["ip_address"] for f in api.demo.get(path).json()["port"]["fixed_ips"]] == ["10.7.0.1"]
     # Its IPv6 addresses may change.
     both = [{"subnet_id": sub["id"], "ip_address": "10.7.0.1"}, {"subnet_id": v6["id"]}]

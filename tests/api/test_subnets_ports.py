@@ -542,3 +542,16 @@ def test_allowed_address_pairs_are_never_multicast(
     for allowed in ("10.23.0.50", "0.0.0.0/0", "fd00::/64"):
         body = {"port": {"allowed_address_pairs": [{"ip_address": allowed}]}}
         assert api.demo.put(f"/ports/{port['id']}", json=body).status_code == 200
+
+
+def test_a_fixed_ip_naming_only_its_subnet_keeps_the_address(api: Api, net: dict) -> None:
+    s = subnet(api, net["id"], "10.24.0.0/24")
+    port = api.demo.create("ports", network_id=net["id"])
+    (address,) = [f["ip_address"] for f in port["fixed_ips"]]
+    same_subnet = [{"subnet_id": s["id"]}]
+    kept = api.demo.put(f"/ports/{port['id']}", json={"port": {"fixed_ips": same_subnet}})
+    assert [f["ip_address"] for f in kept.json()["port"]["fixed_ips"]] == [address]
+    # Named twice, the second takes another address.
+    twice = api.demo.put(f"/ports/{port['id']}", json={"port": {"fixed_ips": same_subnet * 2}})
+    addresses = [f["ip_address"] for f in twice.json()["port"]["fixed_ips"]]
+    assert addresses[0] == address and len(set(addresses)) == 2
