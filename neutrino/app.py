@@ -48,6 +48,7 @@ from neutrino.api.v2.security_groups import (
 )
 from neutrino.api.v2.subnetpools import ADDRESS_SCOPE, SUBNETPOOL, subnetpool_actions
 from neutrino.api.v2.trunks import TRUNK, trunk_actions
+from neutrino.api.v2.service_providers import SERVICE_PROVIDERS
 from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
@@ -241,7 +242,12 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
             )
         )
     routes.extend(quota_routes(core.db, core.authenticate))
-    for computed in (NETWORK_IP_AVAILABILITY, FLOATINGIP_POOLS, AVAILABILITY_ZONES):
+    for computed in (
+        NETWORK_IP_AVAILABILITY,
+        FLOATINGIP_POOLS,
+        AVAILABILITY_ZONES,
+        SERVICE_PROVIDERS,
+    ):
         routes.extend(
             computed_routes(
                 computed, core.db, core.authenticate, core.settings.pagination_max_limit

@@ -66,6 +66,22 @@ class InvalidInput(BadRequest):
     message = "Invalid input for operation: {error_message}."
 
 
+class SegmentsSetInConjunctionWithProviders(InvalidInput):
+    message = "Segments and provider values cannot both be set."
+
+
+class SegmentsContainDuplicateEntry(InvalidInput):
+    message = "Duplicate segment entry in request."
+
+
+class InvalidSubnetServiceType(InvalidInput):
+    message = "Subnet service type {service_type} does not correspond to a valid device owner."
+
+
+class InvalidInputSubnetServiceType(InvalidInput):
+    message = "Subnet service type {service_type} is not a string."
+
+
 class HTTPBadRequest(BadRequest):
     """Neutron's name for query-string errors (sort keys, fields, filters)."""
 
@@ -266,6 +282,17 @@ class PortInUse(InUse):
     )
 
 
+class PortBound(InUse):
+    message = (
+        "Unable to complete operation on port {port_id}, port is already bound, "
+        "port type: {vif_type}, old_mac {old_mac}, new_mac {new_mac}."
+    )
+
+
+class UnsupportedPortDeviceOwner(Conflict):
+    message = "Operation {op} is not supported for device_owner {device_owner} on port {port_id}."
+
+
 class MacAddressInUse(InUse):
     message = "Unable to complete operation for network {net_id}. The mac address {mac} is in use."
 
@@ -280,6 +307,13 @@ class IpAddressAlreadyAllocated(Conflict):
 
 class IpAddressGenerationFailure(Conflict):
     message = "No more IP addresses available on network {net_id}."
+
+
+class IpAddressGenerationFailureNoMatchingSubnet(IpAddressGenerationFailure):
+    message = (
+        "No valid service subnet for the given device owner, "
+        "network {network_id}, service type {service_type}."
+    )
 
 
 class FlatNetworkInUse(InUse):

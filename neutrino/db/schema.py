@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -185,6 +186,8 @@ subnets = Table(
     Column("host_routes", JSON, nullable=False),
     Column("allocation_pools", JSON, nullable=False),
     Column("subnetpool_id", ID, ForeignKey("subnetpools.id"), index=True),
+    # The device owners whose ports take addresses here; none: every port's.
+    Column("service_types", JSON, nullable=False, server_default="[]"),
 )
 
 ports = Table(
@@ -402,6 +405,8 @@ routers = Table(
     Column("enable_snat", Boolean, nullable=False, default=True),
     Column("routes", JSON, nullable=False),
     Column("availability_zone_hints", JSON, nullable=False, default=list, server_default="[]"),
+    Column("ha", Boolean, nullable=False, server_default=false()),
+    Column("distributed", Boolean, nullable=False, server_default=false()),
 )
 
 router_ports = Table(

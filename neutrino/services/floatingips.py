@@ -156,7 +156,7 @@ def fip_fixed_ips(
         return [{"ip_address": address, **({"subnet_id": subnet_id} if subnet_id else {})}]
     candidates = [
         s
-        for s in ports.subnets_of(conn, network_id)
+        for s in ports.serving(conn, network_id, OWNER)
         if s.ip_version == 4 and subnet_id in (None, s.id)
     ]
     if subnet_id is not None and not candidates:

@@ -141,6 +141,43 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
 Cleanup = Callable[[Connection, str], None]
 
 
+PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
+
+
+def provider_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The provider attributes of a new network, given as such or as its one segment.
+
+    A network here has one segment: a request for more is refused, after the checks
+    Neutron makes of a list of segments.
+    """
+    segments = values.get("segments")
+    if not segments:
+        return values
+    if any(values.get(key) is not None for key in PROVIDER):
+        raise errors.SegmentsSetInConjunctionWithProviders()
+    if not all(segment.get("provider:network_type") for segment in segments):
+        raise errors.InvalidInput(error_message="network_type required")
+    complete = [tuple(sorted(s.items())) for s in segments if not partial(s)]
+    if len(set(complete)) != len(complete):
+        raise errors.SegmentsContainDuplicateEntry()
+    if len(segments) > 1:
+        raise errors.InvalidInput(
+            error_message=f"a network has one segment here; {len(segments)} were given"
+        )
+    return {**values, **segments[0]}
+
+
+def partial(segment: dict[str, Any]) -> bool:
+    """Whether the segment leaves a part to choose (Neutron's is_partial_segment)."""
+    if segment["provider:network_type"] == "flat":
+        return not segment.get("provider:physical_network")
+    if segment["provider:network_type"] == "vlan":
+        return not (
+            segment.get("provider:physical_network") and segment.get("provider:segmentation_id")
+        )
+    return not segment.get("provider:segmentation_id")
+
+
 class Networks:
     resource = "network"
 
@@ -169,7 +206,7 @@ class Networks:
         with db.write() as conn:
             row = common.standard_values(ctx, values)
             quotas.check(conn, row["project_id"], "network", 1)
-            segment = self._allocate_segment(conn, row["id"], values)
+            segment = self._allocate_segment(conn, row["id"], provider_values(values))
             mtu = values.get("mtu") or self.max_mtu(segment["network_type"])
             self._check_mtu(segment["network_type"], mtu)
             row.update(
@@ -204,11 +241,7 @@ class Networks:
         with db.write() as conn:
             row = fetch(conn, ctx, network_id, for_write=True)
             common.check_revision(row, if_match)
-            for key in (
-                "provider:network_type",
-                "provider:physical_network",
-                "provider:segmentation_id",
-            ):
+            for key in (*PROVIDER, "segments"):
                 if key in values:
                     raise errors.InvalidInput(
                         error_message="Plugin does not support updating provider attributes"

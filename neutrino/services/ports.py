@@ -26,7 +26,15 @@ from neutrino import errors, ipam
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, insert_unless_taken, schema
-from neutrino.services import common, extra_dhcp_opts, networks, qos, quotas, security_groups
+from neutrino.services import (
+    common,
+    dhcp,
+    extra_dhcp_opts,
+    networks,
+    qos,
+    quotas,
+    security_groups,
+)
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 P, A = schema.ports, schema.ip_allocations
@@ -185,6 +193,10 @@ def trunk_details(conn: Connection, port_ids: list[str]) -> dict[str, dict[str, 
     return details
 
 
+def vif_type(row: Row) -> str:
+    return "bridge" if row.binding_host_id else "unbound"
+
+
 def body(
     row: Row,
     fixed_ips: list[dict[str, str]],
@@ -211,7 +223,7 @@ def body(
             "security_groups": sorted(groups),
             "port_security_enabled": row.port_security_enabled,
             "binding:host_id": row.binding_host_id,
-            "binding:vif_type": "bridge" if row.binding_host_id else "unbound",
+            "binding:vif_type": vif_type(row),
             "binding:vif_details": {},
             "binding:vnic_type": "normal",
             "binding:profile": {},
@@ -248,6 +260,33 @@ JOIN_DEFAULT_GROUP = (
 
 def subnets_of(conn: Connection, network_id: str) -> list[Row]:
     return list(conn.execute(SUBNETS_OF, {"network_id": network_id}))
+
+
+def serves(subnet: Row, device_owner: str) -> bool:
+    """Whether ports of `device_owner` take addresses from `subnet` (its service types).
+
+    A DHCP server takes one from every subnet it serves, whatever the subnet's types.
+    """
+    return (
+        not subnet.service_types
+        or device_owner in subnet.service_types
+        or (device_owner == dhcp.OWNER and subnet.enable_dhcp)
+    )
+
+
+def serving(conn: Connection, network_id: str, device_owner: str) -> list[Row]:
+    """The subnets of a network that ports of `device_owner` take addresses from: those
+    reserved for such ports first, as in Neutron. 409 when the network has subnets, but
+    none of them for such ports."""
+    subnets = subnets_of(conn, network_id)
+    candidates = sorted(
+        (s for s in subnets if serves(s, device_owner)), key=lambda s: not s.service_types
+    )
+    if subnets and not candidates:
+        raise errors.IpAddressGenerationFailureNoMatchingSubnet(
+            network_id=network_id, service_type=device_owner
+        )
+    return candidates
 
 
 def allocate_ip(conn: Connection, subnet: Row, port_id: str, position: int = 0) -> str:
@@ -310,7 +349,7 @@ def resolve_fixed_ips(
     free, likewise one from the IPv6 subnets with assigned addresses, and (except on router
     ports) the EUI-64 address on every automatic-address (SLAAC, DHCPv6-stateless) subnet.
     """
-    subnets = subnets_of(conn, network_id)
+    subnets = serving(conn, network_id, device_owner)
     by_id = {s.id: s for s in subnets}
     if requested is None:
         v4 = [s for s in subnets if s.ip_version == 4]
@@ -399,11 +438,42 @@ def allocate_from_any(
     return candidates[-1], allocate_ip(conn, candidates[-1], port_id, position)
 
 
-def require_free_mac(conn: Connection, network_id: str, mac: str) -> None:
-    if conn.execute(
-        select(exists().where(P.c.network_id == network_id, P.c.mac_address == mac))
-    ).scalar():
-        raise errors.MacAddressInUse(net_id=network_id, mac=mac)
+def change_mac(conn: Connection, row: Row, mac: str | None, owner: str) -> str:
+    """Give an unbound port `mac`, or a new random one when None; its SLAAC addresses follow.
+
+    The port's MAC is what the instance plugged into it has, so a bound port keeps it, and
+    so does a router's or DHCP server's port, as in Neutron. The new MAC, or the old one
+    when unchanged.
+    """
+    new = mac or next(m for m in iter(ipam.random_mac, None) if not mac_taken(conn, row, m))
+    if new == row.mac_address:
+        return new
+    if row.binding_host_id:
+        raise errors.PortBound(
+            port_id=row.id, vif_type=vif_type(row), old_mac=row.mac_address, new_mac=new
+        )
+    if owner.startswith("network:"):
+        raise errors.UnsupportedPortDeviceOwner(
+            op="mac address update", device_owner=owner, port_id=row.id
+        )
+    if mac_taken(conn, row, new):
+        raise errors.MacAddressInUse(net_id=row.network_id, mac=new)
+    for subnet in subnets_of(conn, row.network_id):
+        if auto_address(subnet):
+            conn.execute(
+                update(A)
+                .where(A.c.port_id == row.id, A.c.subnet_id == subnet.id)
+                .values(ip_address=str(ipam.eui64(ipaddress.IPv6Network(subnet.cidr), new)))
+            )
+    return new
+
+
+def mac_taken(conn: Connection, row: Row, mac: str) -> bool:
+    return bool(
+        conn.execute(
+            select(exists().where(P.c.network_id == row.network_id, P.c.mac_address == mac))
+        ).scalar()
+    )
 
 
 def insert_row(conn: Connection, values: dict[str, Any], mac: str | None) -> Row:
@@ -464,13 +534,15 @@ def insert_port(
         groups = bind_groups(conn, project_id, port_id, groups)
     stored_pairs = set_pairs(conn, port_id, pairs, row.mac_address) if pairs else []
     dhcp_opts = extra_dhcp_opts.create(conn, port_id, values.get("extra_dhcp_opts"))
+    tags = values.get("tags", [])
+    common.insert_tags(conn, "port", port_id, tags)
     common.record_change(conn, "port", port_id, "create")
     return body(
         row,
         fixed_ips,
         stored_pairs,
         groups or [],
-        {},
+        {port_id: sorted(tags)},
         dhcp_opts,
         qos.port_policies(conn, [port_id])[port_id],
     )
@@ -653,8 +725,12 @@ class Ports:
                     raise errors.PortSecurityPortHasSecurityGroup()
                 if has_pairs:
                     raise errors.AddressPairAndPortSecurityRequired()
-            if "mac_address" in values and values["mac_address"] != row.mac_address:
-                require_free_mac(conn, row.network_id, values["mac_address"])
+            if "mac_address" in values:
+                owner = values.get("device_owner") or row.device_owner
+                values = {
+                    **values,
+                    "mac_address": change_mac(conn, row, values["mac_address"], owner),
+                }
             if "fixed_ips" in values:
                 self._replace_ips(
                     conn, row, values["fixed_ips"], values.get("device_owner", row.device_owner)
@@ -712,19 +788,39 @@ class Ports:
                 select(A.c.subnet_id, A.c.ip_address).where(A.c.port_id == row.id)
             )
         }
-        wanted = resolve_fixed_ips(conn, row.network_id, requested, owner)
-        keep = {(s[0].id, ip) for s, ip in wanted if ip is not None and (s[0].id, ip) in current}
+        asked = resolve_fixed_ips(conn, row.network_id, requested, owner)
+        keep = {(s[0].id, ip) for s, ip in asked if ip is not None and (s[0].id, ip) in current}
+        # An entry naming only a subnet keeps an address the port has there, as in Neutron.
+        spare = sorted(current - keep)
+        wanted: list[Wanted] = []
+        for candidates, ip in asked:
+            if ip is None:
+                reused = next((pair for pair in spare if pair[0] == candidates[0].id), None)
+                if reused is not None:
+                    spare.remove(reused)
+                    keep.add(reused)
+                    ip = reused[1]
+            wanted.append((candidates, ip))
         # A SLAAC address stays as long as its subnet does (router ports have none), as in Neutron.
         automatic = {s.id for s in subnets_of(conn, row.network_id) if auto_address(s)}
         keep |= {(sid, ip) for sid, ip in current if sid in automatic}
-        for subnet_id, ip in current - keep:
-            conn.execute(delete(A).where(and_(A.c.subnet_id == subnet_id, A.c.ip_address == ip)))
         kept_automatic = {sid for sid, _ in keep} & automatic
         new = [
             (s, ip)
             for s, ip in wanted
             if (ip is None or (s[0].id, ip) not in keep) and s[0].id not in kept_automatic
         ]
+        # A router interface keeps its IPv4 address: the router's subnet gateway (Neutron's
+        # l3-port-ip-change-not-allowed).
+        changed = {ipaddress.ip_address(ip).version for _, ip in current - keep}
+        if row.device_owner == "network:router_interface" and 4 in changed | {
+            s[0].ip_version for s, _ in new
+        }:
+            raise errors.BadRequest(
+                resource="ports", msg=f"IP updates for port {row.id} are not allowed"
+            )
+        for subnet_id, ip in current - keep:
+            conn.execute(delete(A).where(and_(A.c.subnet_id == subnet_id, A.c.ip_address == ip)))
         assign_ips(conn, row.id, row.mac_address, new)
         for position, (candidates, ip) in enumerate(wanted):
             if ip is not None:

@@ -128,12 +128,12 @@ class Quotas:
         ctx: Context,
         project_id: str,
         values: dict[str, int],
-        check_limit: bool = False,
+        force: bool = False,
     ) -> dict[str, int]:
         require_admin(ctx, "update_quota")
         Q = schema.quotas
         with db.write() as conn:
-            for resource, limit in values.items() if check_limit else ():
+            for resource, limit in () if force else values.items():
                 usage = used(conn, project_id, resource)
                 if 0 <= limit < usage:
                     raise errors.HTTPBadRequest(

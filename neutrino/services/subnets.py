@@ -81,6 +81,7 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
                 "ipv6_address_mode": r.ipv6_address_mode,
                 "subnetpool_id": r.subnetpool_id,
                 "router:external": r.network_id in external,
+                "service_types": r.service_types,
             }
         )
         out.append(item)
@@ -199,6 +200,7 @@ class Subnets:
                 host_routes=self._host_routes(net, values.get("host_routes", [])),
                 allocation_pools=render_pools(pools),
                 subnetpool_id=pool.id if pool is not None else None,
+                service_types=values.get("service_types", []),
             )
             common.insert_resource(conn, S, "subnet", row)
             common.bump(conn, schema.networks, "network", network)
@@ -241,7 +243,7 @@ class Subnets:
                 changes["allocation_pools"] = render_pools(pools)
             if "host_routes" in values:
                 changes["host_routes"] = self._host_routes(net, values["host_routes"])
-            for key in ("name", "description", "dns_nameservers", "enable_dhcp"):
+            for key in ("name", "description", "dns_nameservers", "enable_dhcp", "service_types"):
                 if key in values:
                     changes[key] = values[key]
             common.bump(conn, S, "subnet", row, changes)

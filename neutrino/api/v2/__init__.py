@@ -142,6 +142,21 @@ def page_links(
     return links
 
 
+MAX_TAGS = 50  # on one resource, as in Neutron
+
+
+def parse_tags(member: str, body: Any) -> list[str]:
+    """A `{"tags": [...]}` body, checked as Neutron's tagging extension checks it."""
+    if not isinstance(body, dict) or "tags" not in body:
+        raise errors.InvalidInput(error_message="Invalid tags body")
+    tags = list_of(tag, unique=True)(body["tags"])
+    if len(tags) > MAX_TAGS:
+        raise errors.BadRequest(
+            resource=member, msg=f"The number of tags exceed the per-resource limit of {MAX_TAGS}"
+        )
+    return tags
+
+
 def collection_routes(
     collection: Collection,
     db: Database,
@@ -237,12 +252,13 @@ def collection_routes(
             item = await run_in_threadpool(service.get, db, ctx, resource_id)
             return json_response({"tags": item["tags"]})
         if request.method == "PUT":
-            body = await read_json(request)
-            if not isinstance(body, dict) or set(body) != {"tags"}:
-                raise errors.BadRequest(resource="tags", msg='Request body must be {"tags": [...]}')
-            new = list_of(tag, unique=True)(body["tags"])
+            new = parse_tags(c.member, await read_json(request))
             result = await run_in_threadpool(service.set_tags, db, ctx, resource_id, new, None)
             return json_response({"tags": result})
+        if request.method == "POST":  # tag-creation: add these, keep the others
+            new = parse_tags(c.member, await read_json(request))
+            await run_in_threadpool(service.set_tags, db, ctx, resource_id, new, [])
+            return json_response({"tags": new}, status=201)
         await run_in_threadpool(service.set_tags, db, ctx, resource_id, [], None)
         return Response(status_code=204)
 
@@ -274,7 +290,7 @@ def collection_routes(
     ]
     if c.tagged:
         routes += [
-            Route(base + "/{id}/tags", tags, methods=["GET", "PUT", "DELETE"]),
+            Route(base + "/{id}/tags", tags, methods=["GET", "PUT", "POST", "DELETE"]),
             Route(base + "/{id}/tags/{tag}", one_tag, methods=["GET", "PUT", "DELETE"]),
         ]
     return routes + [

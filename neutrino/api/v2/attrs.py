@@ -173,6 +173,16 @@ def mac_address(value: Any) -> str:
     return mac
 
 
+def mac_address_or_none(value: Any) -> str | None:
+    """A MAC address, or null for a new random one (port-mac-address-regenerate)."""
+    return None if value is None else mac_address(value)
+
+
+def boolean_if_not_none(value: Any) -> bool | None:
+    """A boolean, or null for the default."""
+    return None if value is None else boolean(value)
+
+
 def list_of(item: Converter, max_items: int = 1000, unique: bool = False) -> Converter:
     def convert(value: Any) -> list[Any]:
         if not isinstance(value, list):

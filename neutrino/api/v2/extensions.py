@@ -8,21 +8,24 @@ when its behaviour is real.
 from __future__ import annotations
 
 EXTENSIONS: dict[str, tuple[str, str]] = {
-    # alias: (name, description)
+    "aap-reject-multicast": (
+        "Allowed address pairs reject multicast extension",
+        "Reject multicast addresses in Allowed Address Pairs",
+    ),
     "address-group": ("Address group", "Support address group"),
     "address-scope": ("Address scope", "Address scopes extension."),
     "agent": ("agent", "The agent management extension."),
     "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
     "availability_zone": ("Availability Zone", "The availability zone extension."),
     "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
-    "dhcp_agent_scheduler": ("DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
-    "ext-gw-mode": (
-        "Router gateway SNAT mode",
-        "Choose whether a router source-NATs traffic through its external gateway (enable_snat)",
-    ),
     "default-subnetpools": (
         "Default Subnetpools",
         "Provides ability to mark and use a subnetpool as the default.",
+    ),
+    "dhcp_agent_scheduler": ("DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
+    "dvr": (
+        "Distributed Virtual Router",
+        "Routers' distributed flag, set by administrators; one host routes either way",
     ),
     "empty-string-filtering": (
         "Empty String Filtering Extension",
@@ -31,6 +34,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "expose-port-forwarding-in-fip": (
         "Expose Floating IP port forwardings",
         "Expose port forwarding fields in floating IP response",
+    ),
+    "ext-gw-mode": (
+        "Router gateway SNAT mode",
+        "Choose whether a router source-NATs traffic through its external gateway (enable_snat)",
     ),
     "external-net": (
         "Neutron external network",
@@ -83,7 +90,19 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "IP address substring filtering",
         "Provides IP address substring filtering when listing ports",
     ),
+    "l3-ha": (
+        "HA Router extension",
+        "Routers' ha flag, set by administrators; one host runs one copy either way",
+    ),
+    "l3-port-ip-change-not-allowed": (
+        "Prevent L3 router ports IP address change extension",
+        "Prevent change of IP address for some L3 router ports",
+    ),
     "l3_agent_scheduler": ("L3 Agent Scheduler", "Schedule routers among l3 agents"),
+    "multi-provider": (
+        "Multi Provider Network",
+        "Networks' segments; a network has one segment here",
+    ),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
     "net-mtu-writable": (
         "Network MTU (writable)",
@@ -102,6 +121,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Availability zone support for network.",
     ),
     "pagination": ("Pagination support", "Extension that indicates that pagination is enabled."),
+    "port-mac-address-regenerate": (
+        "Neutron Port MAC address regenerate",
+        "Network port MAC address regenerate",
+    ),
     "port-security": ("Port Security", "Provides port security"),
     "port-security-groups-filtering": (
         "Port filtering on security groups",
@@ -137,6 +160,13 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Quota limit check",
         "With check_limit, a quota update below current usage is refused",
     ),
+    "quota-check-limit-default": (
+        "Quota engine limit check by default",
+        (
+            "By default, the Neutron quota engine checks the resource usage before applying a "
+            "new quota limit"
+        ),
+    ),
     "quota_details": (
         "Quota usage",
         "Per-project limits with current usage at /quotas/{project_id}/details",
@@ -152,6 +182,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "router": (
         "Routers",
         "Routers between networks, gateways to external networks, and floating IPs",
+    ),
+    "router-admin-state-down-before-update": (
+        "Enforce Router's Admin State Down Before Update Extension",
+        "Ensure that the admin state of a router is DOWN before updating the distributed attribute",
     ),
     "router_availability_zone": (
         "Router Availability Zone",
@@ -180,25 +214,9 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Remote address group id field for security group rules",
         "Add new field of remote address group id in SG rules",
     ),
-    "stateful-security-group": (
-        "Stateful security group",
-        "Indicates if the security group is stateful or not",
-    ),
-    "subnet-external-network": (
-        "Subnet belongs to an external network",
-        "Subnets of external networks are visible to every project",
-    ),
-    "subnet_allocation": (
-        "Subnet Allocation",
-        "Enables allocation of subnets from a subnet pool",
-    ),
-    "subnet_onboard": (
-        "Subnet Onboard",
-        "Provides support for onboarding subnets into subnet pools",
-    ),
-    "subnetpool-prefix-ops": (
-        "Subnet Pool Prefix Operations",
-        "Provides support for adjusting the prefix list of subnet pools",
+    "service-type": (
+        "Neutron Service Type Management",
+        "API for retrieving service providers for Neutron advanced services",
     ),
     "sorting": ("Sorting support", "Extension that indicates that sorting is enabled."),
     "standard-attr-description": (
@@ -223,6 +241,38 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
             "Adds created_at and updated_at fields to all Neutron resources that have Neutron "
             "standard attributes."
         ),
+    ),
+    "stateful-security-group": (
+        "Stateful security group",
+        "Indicates if the security group is stateful or not",
+    ),
+    "subnet-external-network": (
+        "Subnet belongs to an external network",
+        "Subnets of external networks are visible to every project",
+    ),
+    "subnet-service-types": (
+        "Subnet service types",
+        "Provides ability to set the subnet service_types field",
+    ),
+    "subnet_allocation": (
+        "Subnet Allocation",
+        "Enables allocation of subnets from a subnet pool",
+    ),
+    "subnet_onboard": (
+        "Subnet Onboard",
+        "Provides support for onboarding subnets into subnet pools",
+    ),
+    "subnetpool-prefix-ops": (
+        "Subnet Pool Prefix Operations",
+        "Provides support for adjusting the prefix list of subnet pools",
+    ),
+    "tag-creation": (
+        "Tag creation extension",
+        "Allow to create multiple tags for a resource",
+    ),
+    "tag-ports-during-bulk-creation": (
+        "Tag Ports During Bulk Creation",
+        "Allow to tag ports during bulk creation",
     ),
     "trunk": ("Trunk Extension", "Provides support for trunk ports"),
     "trunk-details": ("Trunk port details", "Expose trunk port details"),

@@ -11,6 +11,7 @@ from neutrino.api.v2.attrs import (
     REQUIRED,
     Attr,
     boolean,
+    boolean_if_not_none,
     dict_of,
     ip_address,
     list_of,
@@ -46,6 +47,8 @@ ROUTER = {
     "routes": Attr(
         none_as_empty(list_of(HOST_ROUTE, unique=True)), post=False, put=True, filter=False
     ),
+    "ha": Attr(boolean_if_not_none, put=True, admin_only=True, filter=False),
+    "distributed": Attr(boolean_if_not_none, put=True, admin_only=True, filter=False),
 }
 
 FLOATINGIP = {
