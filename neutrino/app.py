@@ -46,9 +46,9 @@ from neutrino.api.v2.security_groups import (
     SECURITY_GROUP_RULE,
     SECURITY_GROUPS_DEFAULT_STATEFULNESS,
 )
+from neutrino.api.v2.service_providers import SERVICE_PROVIDERS
 from neutrino.api.v2.subnetpools import ADDRESS_SCOPE, SUBNETPOOL, subnetpool_actions
 from neutrino.api.v2.trunks import TRUNK, trunk_actions
-from neutrino.api.v2.service_providers import SERVICE_PROVIDERS
 from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
