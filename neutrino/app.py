@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.applications import Starlette
@@ -28,27 +29,50 @@ from neutrino.api import octavia as octavia_api
 from neutrino.api.errors import json_response
 from neutrino.api.middleware import ErrorFormats, FrontDoor
 from neutrino.api.v2 import Collection, collection_routes
+from neutrino.api.v2.agents import AGENT, AVAILABILITY_ZONES, scheduler_routes
 from neutrino.api.v2.computed import computed_routes
 from neutrino.api.v2.extensions import extension_list
 from neutrino.api.v2.floatingip_pools import FLOATINGIP_POOLS
 from neutrino.api.v2.ip_availability import NETWORK_IP_AVAILABILITY
 from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
+from neutrino.api.v2.port_forwardings import PORT_FORWARDING
+from neutrino.api.v2.qos import POLICY, qos_routes
 from neutrino.api.v2.quotas import quota_routes
 from neutrino.api.v2.rbac import RBAC_POLICY
 from neutrino.api.v2.routers import FLOATINGIP, ROUTER, router_actions
-from neutrino.api.v2.security_groups import SECURITY_GROUP, SECURITY_GROUP_RULE
+from neutrino.api.v2.security_groups import (
+    ADDRESS_GROUP,
+    DEFAULT_SECURITY_GROUP_RULE,
+    SECURITY_GROUP,
+    SECURITY_GROUP_RULE,
+    SECURITY_GROUPS_DEFAULT_STATEFULNESS,
+)
+from neutrino.api.v2.service_providers import SERVICE_PROVIDERS
+from neutrino.api.v2.subnetpools import ADDRESS_SCOPE, SUBNETPOOL, subnetpool_actions
+from neutrino.api.v2.trunks import TRUNK, trunk_actions
 from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.identity.service import Identity
-from neutrino.services import feed, loadbalancers
+from neutrino.services import agents, feed, loadbalancers
+from neutrino.services.address_groups import AddressGroups
+from neutrino.services.address_scopes import AddressScopes
 from neutrino.services.floatingips import FloatingIPs, remove_on_network
 from neutrino.services.networks import Networks
+from neutrino.services.port_forwardings import PortForwardings
 from neutrino.services.ports import Ports
+from neutrino.services.qos import Policies
 from neutrino.services.rbac import RbacPolicies
 from neutrino.services.routers import Routers
-from neutrino.services.security_groups import SecurityGroupRules, SecurityGroups
+from neutrino.services.security_groups import (
+    DefaultSecurityGroupRules,
+    SecurityGroupRules,
+    SecurityGroups,
+    SecurityGroupsDefaultStatefulness,
+)
+from neutrino.services.subnetpools import SubnetPools
 from neutrino.services.subnets import Subnets
+from neutrino.services.trunks import Trunks
 from neutrino.web import routes as dashboard_routes
 from neutrino.web.ui import Dashboard
 
@@ -80,6 +104,7 @@ class Neutrino:
 
 def build(settings: Settings) -> Neutrino:
     db = Database(settings.database_url)
+    agents.DOWN_TIME = timedelta(seconds=settings.agent_down_time)
     core = Neutrino(settings, db, Identity(db, settings))
     core.collections = [
         Collection(
@@ -91,6 +116,16 @@ def build(settings: Settings) -> Neutrino:
             "routers", "router", ROUTER, routers := Routers(), actions=router_actions(routers)
         ),
         Collection("floatingips", "floatingip", FLOATINGIP, FloatingIPs()),
+        Collection(
+            "subnetpools",
+            "subnetpool",
+            SUBNETPOOL,
+            pools := SubnetPools(),
+            actions=subnetpool_actions(pools),
+        ),
+        Collection(
+            "address_scopes", "address_scope", ADDRESS_SCOPE, AddressScopes(), path="address-scopes"
+        ),
         Collection(
             "security_groups",
             "security_group",
@@ -111,8 +146,38 @@ def build(settings: Settings) -> Neutrino:
             RBAC_POLICY,
             RbacPolicies(),
             path="rbac-policies",
-            tags=False,
+            tagged=False,
         ),
+        Collection(
+            "default_security_group_rules",
+            "default_security_group_rule",
+            DEFAULT_SECURITY_GROUP_RULE,
+            DefaultSecurityGroupRules(),
+            path="default-security-group-rules",
+            tagged=False,
+        ),
+        Collection(
+            "security_groups_default_statefulness",
+            "security_groups_default_statefulness",
+            SECURITY_GROUPS_DEFAULT_STATEFULNESS,
+            SecurityGroupsDefaultStatefulness(),
+            path="security-groups-default-statefulness",
+            tagged=False,
+        ),
+        Collection(
+            "address_groups",
+            "address_group",
+            ADDRESS_GROUP,
+            address_groups := AddressGroups(),
+            actions={
+                "add_addresses": address_groups.add_addresses,
+                "remove_addresses": address_groups.remove_addresses,
+            },
+            path="address-groups",
+        ),
+        Collection("trunks", "trunk", TRUNK, trunks := Trunks(), actions=trunk_actions(trunks)),
+        Collection("agents", "agent", AGENT, agents.Agents()),
+        Collection("policies", "policy", POLICY, Policies(), path="qos/policies"),
     ]
     return core
 
@@ -164,15 +229,35 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
         Route("/v2.0/", root),
         Route("/v2.0/extensions", extensions),
         Route("/v2.0/extensions/{alias}", extension),
+        *qos_routes(core.db, core.authenticate, core.settings.pagination_max_limit),
     ]
-    for collection in core.collections:
+    services = {c.name: c.service for c in core.collections}
+    routes.extend(
+        scheduler_routes(
+            core.db, core.authenticate, services["networks"].get, services["routers"].get
+        )
+    )
+    # Before the floating IPs' own routes, whose /{id}/{action} would take these.
+    forwardings = Collection(
+        "port_forwardings",
+        "port_forwarding",
+        PORT_FORWARDING,
+        PortForwardings(),
+        parent="floatingips",
+    )
+    for collection in [forwardings, *core.collections]:
         routes.extend(
             collection_routes(
                 collection, core.db, core.authenticate, core.settings.pagination_max_limit
             )
         )
     routes.extend(quota_routes(core.db, core.authenticate))
-    for computed in (NETWORK_IP_AVAILABILITY, FLOATINGIP_POOLS):
+    for computed in (
+        NETWORK_IP_AVAILABILITY,
+        FLOATINGIP_POOLS,
+        AVAILABILITY_ZONES,
+        SERVICE_PROVIDERS,
+    ):
         routes.extend(
             computed_routes(
                 computed, core.db, core.authenticate, core.settings.pagination_max_limit

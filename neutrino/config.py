@@ -38,6 +38,7 @@ class Settings:
     pagination_max_limit: int = 10_000  # items in one list response; a `next` link leads on
     client_timeout: float = 30.0  # seconds to send a request's headers, and again its body
     access_log: bool = False  # one log line per request
+    agent_down_time: float = 75.0  # seconds without a heartbeat before an agent is not alive
 
     @property
     def public_url(self) -> str:

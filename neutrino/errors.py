@@ -72,6 +72,22 @@ class InvalidActionForType(InvalidInput):
     )
 
 
+class SegmentsSetInConjunctionWithProviders(InvalidInput):
+    message = "Segments and provider values cannot both be set."
+
+
+class SegmentsContainDuplicateEntry(InvalidInput):
+    message = "Duplicate segment entry in request."
+
+
+class InvalidSubnetServiceType(InvalidInput):
+    message = "Subnet service type {service_type} does not correspond to a valid device owner."
+
+
+class InvalidInputSubnetServiceType(InvalidInput):
+    message = "Subnet service type {service_type} is not a string."
+
+
 class HTTPBadRequest(BadRequest):
     """Neutron's name for query-string errors (sort keys, fields, filters)."""
 
@@ -134,7 +150,19 @@ class PolicyNotAuthorized(NotAuthorized):
     message = "rule:{action} is disallowed by policy"
 
 
+class PolicyRemoveAuthorizationError(NotAuthorized):
+    message = "Failed to remove provided policy {policy_id} because you are not authorized."
+
+
 # 404
+class QosPolicyNotFound(NotFound):
+    message = "QoS policy {policy_id} could not be found."
+
+
+class QosRuleNotFound(NotFound):
+    message = "QoS rule {rule_id} for policy {policy_id} could not be found."
+
+
 class NetworkNotFound(NotFound):
     message = "Network {net_id} could not be found."
 
@@ -151,8 +179,28 @@ class RouterNotFound(NotFound):
     message = "Router {router_id} could not be found."
 
 
+class AgentNotFound(NotFound):
+    message = "Agent {id} could not be found."
+
+
+class InvalidDHCPAgent(AgentNotFound):
+    message = "Agent {id} is not a valid DHCP Agent or has been disabled."
+
+
+class InvalidL3Agent(AgentNotFound):
+    message = "Agent {id} is not a L3 Agent or has been disabled"
+
+
+class AvailabilityZoneNotFound(NotFound):
+    message = "AvailabilityZone {availability_zone} could not be found."
+
+
 class FloatingIPNotFound(NotFound):
     message = "Floating IP {floatingip_id} could not be found"
+
+
+class PortForwardingNotFound(NotFound):
+    message = "Port Forwarding {id} could not be found."
 
 
 class SecurityGroupNotFound(NotFound):
@@ -165,6 +213,22 @@ class SecurityGroupRuleNotFound(NotFound):
 
 class RbacPolicyNotFound(NotFound):
     message = "RBAC policy of type {object_type} with ID {id} not found"
+
+
+class DefaultSecurityGroupRuleNotFound(NotFound):
+    message = "Default Security Group rule {id} does not exist"
+
+
+class SecurityGroupDefaultStatefulnessNotFound(NotFound):
+    message = "Security group default statefulness {id} could not be found."
+
+
+class AddressGroupNotFound(NotFound):
+    message = "Address group {address_group_id} could not be found."
+
+
+class AddressesNotFound(NotFound):
+    message = "Addresses {addresses} not found in the address group {address_group_id}."
 
 
 class TagNotFound(NotFound):
@@ -190,7 +254,26 @@ class ResourceNotFound(NotFound):
     message = "The resource could not be found."
 
 
+class HTTPMethodNotAllowed(NeutronError):
+    """Agents register themselves: a client cannot create one."""
+
+    status = 405
+    message = "The method is not allowed for the requested resource."
+
+
 # 409
+class NetworkHostedByDHCPAgent(Conflict):
+    message = "The network {network_id} has been already hosted by the DHCP Agent {agent_id}."
+
+
+class NetworkNotHostedByDhcpAgent(Conflict):
+    message = "The network {network_id} is not hosted by the DHCP Agent {agent_id}."
+
+
+class RouterHostedByL3Agent(Conflict):
+    message = "The router {router_id} has been already hosted by the L3 Agent {agent_id}."
+
+
 class NetworkInUse(InUse):
     message = (
         "Unable to complete operation on network {net_id}. "
@@ -209,6 +292,17 @@ class PortInUse(InUse):
     )
 
 
+class PortBound(InUse):
+    message = (
+        "Unable to complete operation on port {port_id}, port is already bound, "
+        "port type: {vif_type}, old_mac {old_mac}, new_mac {new_mac}."
+    )
+
+
+class UnsupportedPortDeviceOwner(Conflict):
+    message = "Operation {op} is not supported for device_owner {device_owner} on port {port_id}."
+
+
 class MacAddressInUse(InUse):
     message = "Unable to complete operation for network {net_id}. The mac address {mac} is in use."
 
@@ -223,6 +317,13 @@ class IpAddressAlreadyAllocated(Conflict):
 
 class IpAddressGenerationFailure(Conflict):
     message = "No more IP addresses available on network {net_id}."
+
+
+class IpAddressGenerationFailureNoMatchingSubnet(IpAddressGenerationFailure):
+    message = (
+        "No valid service subnet for the given device owner, "
+        "network {network_id}, service type {service_type}."
+    )
 
 
 class FlatNetworkInUse(InUse):
@@ -279,6 +380,17 @@ class FloatingIPPortAlreadyAssociated(InUse):
     )
 
 
+class FipInUseByPortForwarding(InUse):
+    message = "Floating IP {id} in use by Port Forwarding resources."
+
+
+class PortHasBindingFloatingIP(InUse):
+    message = (
+        "Cannot create port forwarding to floating IP {floating_ip_address} ({fip_id}) with port "
+        "{port_id} using fixed IP {fixed_ip}, as that port already has a binding floating IP."
+    )
+
+
 class SecurityGroupRuleExists(InUse):
     message = "Security group rule already exists. Rule id is {rule_id}."
 
@@ -303,6 +415,54 @@ class RbacPolicyInUse(Conflict):
 
 class DuplicateRbacPolicy(Conflict):
     message = "An RBAC policy already exists with those values."
+
+
+class DefaultSecurityGroupRuleExists(InUse):
+    message = "Default Security group rule already exists. Rule id is {rule_id}."
+
+
+class AddressGroupInUse(InUse):
+    message = "Address group {address_group_id} is in use on one or more security group rules."
+
+
+class SecurityGroupDefaultStatefulnessAlreadyExists(Conflict):
+    message = (
+        "A security group default statefulness setting already exists for project '{project_id}'."
+    )
+
+
+class SecurityGroupConflict(Conflict):
+    message = "Error {reason} while attempting the operation."
+
+
+class QosPolicyInUse(InUse):
+    message = "QoS Policy {policy_id} is used by {object_type} {object_id}."
+
+
+class QoSPolicyDefaultAlreadyExists(Conflict):
+    message = "A default QoS policy exists for project {project_id}."
+
+
+class QoSRulesConflict(Conflict):
+    message = (
+        "Rule {new_rule_type} conflicts with rule {rule_id} which already exists in "
+        "QoS Policy {policy_id}."
+    )
+
+
+class QoSRuleParameterConflict(Conflict):
+    message = (
+        "Unable to add the rule with value {rule_value} to the policy {policy_id} as the "
+        "existing rule of type {existing_rule} has value {existing_value}."
+    )
+
+
+class QosRuleNotSupported(Conflict):
+    message = "Rule {rule_type} is not supported by port {port_id}"
+
+
+class QosRuleNotSupportedByNetwork(Conflict):
+    message = "Rule {rule_type} is not supported by network {network_id}"
 
 
 class SecurityGroupCannotRemoveDefault(InUse):
@@ -385,8 +545,11 @@ class SecurityGroupRuleInvalidEtherType(InvalidInput):
     )
 
 
-class SecurityGroupRemoteGroupAndRemoteIpPrefix(InvalidInput):
-    message = "Only remote_ip_prefix or remote_group_id may be provided."
+class SecurityGroupMultipleRemoteEntites(InvalidInput):
+    message = (
+        "Only one of remote_ip_prefix or remote_group_id or remote_address_group_id may be "
+        "provided."
+    )
 
 
 class SecurityGroupProtocolRequiredWithPorts(InvalidInput):
@@ -422,6 +585,17 @@ class SecurityGroupEthertypeConflictWithProtocol(BadRequest):
     message = "Invalid ethertype {ethertype} for protocol {protocol}."
 
 
+class AddressesAlreadyExist(BadRequest):
+    message = "Addresses {addresses} already exist in the address group {address_group_id}."
+
+
+class AddrFormatError(BadRequest):
+    """netaddr's error, which Neutron answers as it is (an address in an address group
+    action)."""
+
+    message = "invalid IPNetwork {address}"
+
+
 class SecurityGroupRuleParameterConflict(InvalidInput):
     message = "Conflicting value ethertype {ethertype} for CIDR {cidr}"
 
@@ -431,3 +605,152 @@ class NeutronDbObjectDuplicateEntry(Conflict):
         "Failed to create a duplicate {object_type}: "
         "for attribute(s) {attributes} with value(s) {values}"
     )
+
+
+# -- subnet pools and address scopes ----------------------------------------------------
+class SubnetPoolNotFound(NotFound):
+    message = "Subnet pool {subnetpool_id} could not be found."
+
+
+class AddressScopeNotFound(NotFound):
+    message = "Address scope {address_scope_id} could not be found."
+
+
+class EmptySubnetPoolPrefixList(BadRequest):
+    message = "Empty subnet pool prefix list."
+
+
+class PrefixVersionMismatch(BadRequest):
+    message = "Cannot mix IPv4 and IPv6 prefixes in a subnet pool."
+
+
+class IllegalSubnetPoolPrefixBounds(BadRequest):
+    message = (
+        "Illegal prefix bounds: {prefix_type}={prefixlen}, {base_prefix_type}={base_prefixlen}."
+    )
+
+
+class IllegalSubnetPoolPrefixUpdate(BadRequest):
+    message = "Illegal update to prefixes: {msg}."
+
+
+class IllegalSubnetPoolAssociationToAddressScope(BadRequest):
+    message = (
+        "Illegal subnetpool association: subnetpool {subnetpool_id} cannot be associated "
+        "with address scope {address_scope_id}."
+    )
+
+
+class IllegalSubnetPoolIpVersionAssociationToAddressScope(BadRequest):
+    message = (
+        "Illegal subnetpool association: subnetpool {subnetpool_id} cannot associate with "
+        "address scope {address_scope_id} because subnetpool ip_version is not {ip_version}."
+    )
+
+
+class IllegalSubnetPoolUpdate(BadRequest):
+    message = "Illegal subnetpool update : {reason}."
+
+
+class MinPrefixSubnetAllocationError(BadRequest):
+    message = (
+        "Unable to allocate subnet with prefix length {prefixlen}, "
+        "minimum allowed prefix is {min_prefixlen}."
+    )
+
+
+class MaxPrefixSubnetAllocationError(BadRequest):
+    message = (
+        "Unable to allocate subnet with prefix length {prefixlen}, "
+        "maximum allowed prefix is {max_prefixlen}."
+    )
+
+
+class SubnetPoolDeleteError(BadRequest):
+    message = "Unable to delete subnet pool: {reason}."
+
+
+class NetworkSubnetPoolAffinityError(BadRequest):
+    message = "Subnets hosted on the same network must be allocated from the same subnet pool."
+
+
+class NetworkAddressScopeAffinityError(BadRequest):
+    message = (
+        "Subnets of the same address family hosted on the same network must all participate "
+        "in the same address scope."
+    )
+
+
+class AddressScopeUpdateError(BadRequest):
+    message = "Unable to update address scope {address_scope_id} : {reason}."
+
+
+class SubnetAllocationError(Conflict):
+    """Neutron answers this one with a 500; a pool without room is no server fault."""
+
+    message = "Failed to allocate subnet: {reason}."
+
+
+class AddressScopePrefixConflict(Conflict):
+    message = (
+        "Failed to associate address scope: subnetpools within an address scope must have "
+        "unique prefixes."
+    )
+
+
+class AddressScopeInUse(InUse):
+    message = (
+        "Unable to complete operation on address scope {address_scope_id}. There are one or "
+        "more subnet pools in use on the address scope."
+    )
+
+
+class SubnetPoolQuotaExceeded(OverQuota):
+    message = "Per-project subnet pool prefix quota exceeded."
+
+
+# -- trunks ----------------------------------------------------------------------------------
+class TrunkNotFound(NotFound):
+    message = "Trunk {trunk_id} could not be found."
+
+
+class SubPortNotFound(NotFound):
+    message = "SubPort {port_id} on trunk {trunk_id} could not be found."
+
+
+class TrunkPortInUse(InUse):
+    message = "Port {port_id} is in use by another trunk."
+
+
+class DuplicateSubPort(InUse):
+    message = (
+        "segmentation_type {segmentation_type} and segmentation_id {segmentation_id} "
+        "already in use on trunk {trunk_id}."
+    )
+
+
+class ParentPortInUse(InUse):
+    message = "Port {port_id} is currently in use and is not eligible for use as a parent port."
+
+
+class SubPortMtuGreaterThanTrunkPortMtu(Conflict):
+    message = (
+        "MTU {port_mtu} of subport {port_id} cannot be greater than MTU {trunk_mtu} "
+        "of trunk {trunk_id}."
+    )
+
+
+class PortInUseAsTrunkParent(InUse):
+    message = "Port {port_id} is currently a parent port for trunk {trunk_id}."
+
+
+class PortInUseAsSubPort(InUse):
+    message = "Port {port_id} is currently a subport for trunk {trunk_id}."
+
+
+class TrunkInUse(InUse):
+    message = "Trunk {trunk_id} is currently in use."
+
+
+class TrunkDisabled(Conflict):
+    message = "Trunk {trunk_id} is currently disabled."

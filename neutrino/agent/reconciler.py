@@ -14,8 +14,8 @@ VLAN and VXLAN links and their state (up, master, MAC, br_netfilter), both
 ends of a veth except an instance's eth0 once made (the instance's own, as a
 VM's NIC is); addresses and routes; the sysctls it sets (a router's
 ip_forward, the host's bridge-nf-call-*); nftables tables, sets, maps and
-their elements; dnsmasq and haproxy (the process, the namespace it runs in,
-its files) and lab instances' DHCP clients. A full sync (`verify`; the
+their elements; taps' tbf qdiscs (QoS); dnsmasq and haproxy (the process, the
+namespace it runs in, its files) and lab instances' DHCP clients. A full sync (`verify`; the
 runner's periodic one) reads all of it back; the syncs in between trust what
 they applied for what is costly to read (routers' addresses, routes and NAT
 maps, far ends of veths in routers, DHCP and load balancers).
@@ -29,7 +29,7 @@ interface is made again: their processes restart with it.
 
 Steps, in the order that keeps the host safe: namespaces; the firewall
 (before any new tap appears, so a port is never briefly unfiltered); links,
-bridges first; addresses; routers (forwarding, routes, the NAT table and its
+bridges first; addresses; taps' qdiscs; routers (forwarding, routes, the NAT table and its
 floating IP elements: drivers/routers.py); dnsmasq (host entries, then
 SIGHUP); lab instances' DHCP clients; then garbage: links and namespaces with our names that the
 plan no longer wants. Every object we create has a deterministic name, which
@@ -59,10 +59,11 @@ from pathlib import Path
 from typing import Any
 
 from neutrino.agent.drivers import netns as ns
+from neutrino.agent.drivers import tc
 from neutrino.agent.drivers.dnsmasq import DnsmasqDriver
 from neutrino.agent.drivers.haproxy import HaproxyDriver
 from neutrino.agent.drivers.links import LinkDriver, ObservedLink
-from neutrino.agent.drivers.nftables import NftDriver, listing_digest
+from neutrino.agent.drivers.nftables import NftDriver, listing_digest, set_elements
 from neutrino.agent.drivers.routers import RouterDriver
 from neutrino.lab import instance as lab
 from neutrino.plan import Address, DesiredState, HostConfig, VethPeer, compile_host, names
@@ -113,6 +114,7 @@ class Agent:
             self._ensure_firewall(desired, report)
             observed, replugged = self._ensure_links(desired, report, verify, fresh)
             self._ensure_addresses(desired, report)
+            self._ensure_shapers(desired, report)
             self._ensure_routers(desired, report, verify, fresh)
             self._ensure_dhcp(desired, report, replugged)
             self._ensure_instances(desired, report, replugged)
@@ -233,12 +235,14 @@ class Agent:
             if nft.bridges_choose_netfilter(own_namespace=self.host.netns is not None):
                 report.changes.append("set bridge netfilter sysctls")
             stored = json.loads(state_file.read_text()) if state_file.exists() else {}
+            wanted = set_elements(firewall)
             seen = {
                 "digest": firewall.digest,
                 "netns": self._worker_inode,
                 "generation": nft.generation(),
             }
-            if stored.get("listing") and stored == {**seen, "listing": stored["listing"]}:
+            kept = {**seen, "listing": stored.get("listing"), "elements": stored.get("elements")}
+            if stored.get("listing") and stored == {**kept, "elements": wanted}:
                 return  # nobody committed anything to nftables here since we checked
             listing = nft.listing(firewall.tables)
             if (
@@ -248,9 +252,14 @@ class Agent:
             ):
                 nft.replace(firewall)
                 report.changes.append(f"replace firewall {firewall.digest}")
-                seen["generation"] = nft.generation()
-                listing = nft.listing(firewall.tables) or ""
-            state_file.write_text(json.dumps({**seen, "listing": listing_digest(listing)}))
+            else:
+                changed = nft.update_elements(firewall, stored.get("elements") or {})
+                report.changes += [f"update set {name}" for name in changed]
+            seen["generation"] = nft.generation()
+            listing = nft.listing(firewall.tables) or ""
+            state_file.write_text(
+                json.dumps({**seen, "listing": listing_digest(listing), "elements": wanted})
+            )
         except Exception as error:
             report.errors.append(f"firewall: {error}")
 
@@ -298,16 +307,24 @@ class Agent:
                 self.links.delete(self.host.netns, present.name)
                 del observed[self.host.netns][present.name]
                 report.changes.append(f"delete link {present.name}")
+        # An instance's VLANs go with the subports they carry (veths go with their host end).
+        for netns in guests if self.host.trunk_mode == "8021q" else ():
+            wanted_in = {link.name for link in desired.links if link.netns == netns}
+            for present in list(self.links.observe(netns).values()):
+                if present.kind == "vlan" and present.name not in wanted_in:
+                    self.links.delete(netns, present.name)
+                    report.changes.append(f"delete link {present.name}")
         return observed, frozenset(replugged)
 
     def _owns_host_link(self, link: ObservedLink, wanted: set[str]) -> bool:
         """Links of the host namespace that carry our names (VM taps are not ours)."""
         if link.name in wanted:
             return False
-        if link.name.startswith(("brq", "vxlan-")):
+        if link.name.startswith(("brq", "vxlan-", "ifb")):
             return True
         if link.name.startswith("tap"):
-            return link.kind == "veth"  # a lab instance's; a VM's tap is a tun
+            # A lab instance's, or a subport's VLAN of a parent's tap; a VM's tap is a tun.
+            return link.kind in ("veth", "vlan")
         nics = [c.interface[:10] + "." for c in self.host.physnets.values()]
         return link.name.startswith(tuple(nics)) and link.kind in ("vlan", "veth")
 
@@ -321,6 +338,39 @@ class Agent:
                     report.changes.append(f"set addresses of {ifname}")
             except Exception as error:
                 report.errors.append(f"addresses of {ifname}: {error}")
+
+    def _ensure_shapers(self, desired: DesiredState, report: SyncReport) -> None:
+        """Ports' tbf qdiscs and redirects (plan.qos), changed in place; those the plan no
+        longer wants go."""
+        netns = self.host.netns
+        try:
+            seen = tc.observe(netns)
+        except Exception as error:
+            report.errors.append(f"qdiscs: {error}")
+            return
+        for shaper in desired.shapers:
+            try:
+                if not tc.matches(shaper, seen.buckets.get(shaper.device)):
+                    tc.shape(shaper)
+                    report.changes.append(f"shape {shaper.device}")
+                tap = shaper.redirect_from
+                if tap is not None and seen.redirects.get(tap) != shaper.device:
+                    tc.redirect(netns, tap, shaper.device)
+                    report.changes.append(f"redirect {tap}")
+            except Exception as error:
+                report.errors.append(f"qdisc of {shaper.device}: {error}")
+        shaped = {shaper.device for shaper in desired.shapers}
+        redirected = {shaper.redirect_from for shaper in desired.shapers}
+        for change, devices, undo in (
+            ("unshape", seen.buckets.keys() - shaped, tc.unshape),
+            ("stop redirect", seen.redirects.keys() - redirected, tc.stop_redirect),
+        ):
+            for device in sorted(devices):
+                try:
+                    undo(netns, device)
+                    report.changes.append(f"{change} {device}")
+                except Exception as error:
+                    report.errors.append(f"qdisc of {device}: {error}")
 
     def _ensure_routers(
         self, desired: DesiredState, report: SyncReport, verify: bool, fresh: frozenset[str]
@@ -375,6 +425,12 @@ class Agent:
         report: SyncReport,
         replugged: frozenset[tuple[str | None, str]],
     ) -> None:
+        wanted = {(instance.netns, instance.ifname) for instance in desired.instances}
+        for netns in {netns for netns, _ in wanted}:  # a subport's interface is gone with it
+            for ifname in lab.dhcp_client_interfaces(self.state_dir, netns):
+                if (netns, ifname) not in wanted:
+                    lab.stop_dhcp_client(self.state_dir, netns, ifname)
+                    report.changes.append(f"stop dhcp client {netns} {ifname}")
         for instance in desired.instances:
             try:
                 if lab.ensure_dhcp_client(

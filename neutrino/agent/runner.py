@@ -15,13 +15,14 @@ import logging
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from neutrino.agent.reconciler import Agent, SyncReport
 from neutrino.client import ClientError, Session
-from neutrino.plan import DesiredState, compile_host
+from neutrino.plan import DesiredState, HostConfig, compile_host
 
 log = logging.getLogger("neutrino.agent")
 HEALTH_SECONDS = 1.0
@@ -31,10 +32,12 @@ KINDS = {
     "subnet": "subnets",
     "port": "ports",
     "security_group": "security_groups",
+    "address_group": "address_groups",
     "router": "routers",
     "floatingip": "floatingips",
     "instance": "instances",
     "loadbalancer": "loadbalancers",
+    "qos_policy": "qos_policies",
 }
 
 
@@ -91,6 +94,46 @@ class Feed:
         self.session.call("POST", f"{self.base}/agents/{host}/report", content=json.dumps(body))
 
 
+def roles(host: HostConfig, desired: DesiredState) -> dict[str, dict[str, Any]]:
+    """What this agent does, by Neutron agent type, with each role's `configurations`: the
+    Linux bridge L2 role everywhere; DHCP and L3 on hosts that serve them (network nodes)."""
+    found: dict[str, dict[str, Any]] = {
+        "Linux bridge agent": {
+            "devices": len(desired.ports),
+            "interface_mappings": {name: p.interface for name, p in host.physnets.items()},
+            "bridge_mappings": {},
+            "tunnel_types": ["vxlan"] if host.vtep_ip else [],
+            "tunneling_ip": host.vtep_ip,
+            "l2_population": True,
+            "extensions": [],
+        }
+    }
+    if not host.serves_dhcp:
+        return found
+    found["DHCP agent"] = {
+        "dhcp_driver": "dnsmasq",
+        "networks": len(desired.dhcp),
+        "subnets": sum(len(server.ranges) for server in desired.dhcp),
+        "ports": sum(len(server.hosts.splitlines()) for server in desired.dhcp),
+        "log_agent_heartbeats": False,
+    }
+    found["L3 agent"] = {
+        "agent_mode": "legacy",
+        "routers": len(desired.routers),
+        "ex_gw_ports": sum(1 for router in desired.routers if router.gateway),
+        "interfaces": sum(
+            len({a.ifname for a in router.addresses} - {router.gateway})
+            for router in desired.routers
+        ),
+        "floating_ips": sum(len(router.floatingips) for router in desired.routers),
+        "handle_internal_only_routers": True,
+        "gateway_external_network_id": "",
+        "external_network_bridge": "",
+        "log_agent_heartbeats": False,
+    }
+    return found
+
+
 def instance_addresses(netns: str) -> list[str]:
     """Addresses inside an instance, as `ip addr` shows them there (global scope only)."""
     done = subprocess.run(
@@ -122,6 +165,7 @@ class Runner:
             str, dict[str, str]
         ] = {}  # load balancer id -> members' health last reported
         self._fip_reported: dict[str, tuple[Any, str]] = {}  # id -> (revision_number, status)
+        self.started_at = datetime.now(UTC).isoformat()
 
     def stop(self) -> None:
         self._stop.set()
@@ -178,6 +222,10 @@ class Runner:
             "routers": {router.id: router.netns for router in desired.routers},
             "loadbalancers": {lb.id: lb.netns for lb in desired.loadbalancers},
         }
+        # Every report is also the heartbeat of this agent's roles.
+        body["agents"] = roles(self.agent.host, desired)
+        body["started_at"] = self.started_at
+        body["availability_zone"] = self.agent.host.availability_zone
         body["host_netns"] = self.agent.host.netns
         body["outside"] = {
             name: physnet.outside_netns

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import os
@@ -32,6 +33,7 @@ HostName = Annotated[
 NetnsPrefix = Annotated[
     str, typer.Option(help="Prefix of every namespace the agent creates (isolated mode)")
 ]
+Zone = Annotated[str, typer.Option(help="The availability zone of this host's DHCP and L3 agents")]
 HostNetns = Annotated[
     str | None,
     typer.Option(help="Run the host's data plane in this namespace ('' = the root namespace)"),
@@ -55,19 +57,26 @@ def setup_logging(level: str) -> None:
 
 
 def host_config(
-    name: str, physnets: list[str], prefix: str, netns: str | None, interfaces: list[str] | None
+    name: str,
+    physnets: list[str],
+    prefix: str,
+    netns: str | None,
+    interfaces: list[str] | None,
+    zone: str = "nova",
 ):  # type: ignore[no-untyped-def]
     """The isolated default, or a host mapped onto given interfaces (production)."""
     from neutrino.plan import HostConfig, PhysnetConfig
 
     if not interfaces and netns is None:
-        return HostConfig.isolated(name, prefix=prefix, physnets=tuple(physnets))
+        isolated = HostConfig.isolated(name, prefix=prefix, physnets=tuple(physnets))
+        return dataclasses.replace(isolated, availability_zone=zone)
     mapping = dict(item.split("=", 1) for item in interfaces or [])
     return HostConfig(
         name=name,
         netns=netns or None,
         ns_prefix=prefix,
         physnets={physnet: PhysnetConfig(interface=iface) for physnet, iface in mapping.items()},
+        availability_zone=zone,
     )
 
 
@@ -107,6 +116,7 @@ def serve(
     netns_prefix: NetnsPrefix = "",
     host_netns: HostNetns = None,
     physnet_interface: Interfaces = None,
+    availability_zone: Zone = "nova",
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
     access_log: Annotated[
         bool,
@@ -127,6 +137,9 @@ def serve(
             help="Seconds a client may take to send a request's headers, and again its body",
         ),
     ] = Settings.client_timeout,
+    agent_down_time: Annotated[
+        float, typer.Option(help="Seconds without a heartbeat before an agent is not alive")
+    ] = Settings.agent_down_time,
 ) -> None:
     """Run the identity, networking and lab APIs on one listener, with this host's agent."""
     from neutrino import server
@@ -146,6 +159,7 @@ def serve(
         max_request_body_size=max_request_body_size,
         pagination_max_limit=pagination_max_limit,
         client_timeout=client_timeout,
+        agent_down_time=agent_down_time,
         **({"host": host} if host else {}),
     )
     with console.status("preparing the database and identity"):
@@ -172,6 +186,7 @@ def serve(
             netns_prefix,
             host_netns,
             physnet_interface,
+            availability_zone,
         )
         start_agent(
             f"http://{settings.bind_host}:{settings.bind_port}",
@@ -214,6 +229,7 @@ def run_agent(
     netns_prefix: NetnsPrefix = "",
     host_netns: HostNetns = None,
     physnet_interface: Interfaces = None,
+    availability_zone: Zone = "nova",
     os_cloud: Annotated[
         str | None, typer.Option(help="Cloud in clouds.yaml with admin credentials [env: OS_CLOUD]")
     ] = None,
@@ -229,6 +245,7 @@ def run_agent(
         netns_prefix,
         host_netns,
         physnet_interface,
+        availability_zone,
     )
     thread = start_agent(server, config, state_dir, os_cloud)
     console.print(Text.assemble("agent for host ", (config.name, "bold"), f" following {server}"))

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -128,6 +129,7 @@ networks = Table(
     Column("network_type", String(16), nullable=False),
     Column("physical_network", String(64)),
     Column("segmentation_id", Integer),
+    Column("availability_zone_hints", JSON, nullable=False, default=list, server_default="[]"),
 )
 
 # One row per network segment; the primary key is what makes a VLAN ID, a
@@ -141,6 +143,32 @@ segments = Table(
     Column(
         "network_id", ID, ForeignKey("networks.id", ondelete="CASCADE"), nullable=False, unique=True
     ),
+)
+
+address_scopes = Table(
+    "address_scopes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", String(64), nullable=False, index=True),
+    Column("name", String(255), nullable=False, default=""),
+    Column("shared", Boolean, nullable=False, default=False),
+    Column("ip_version", Integer, nullable=False),
+)
+
+# Prefixes are a JSON list of CIDRs, kept compact (no two overlap or adjoin).
+subnetpools = Table(
+    "subnetpools",
+    metadata,
+    *standard(),
+    Column("ip_version", Integer, nullable=False),
+    Column("prefixes", JSON, nullable=False),
+    Column("default_prefixlen", Integer, nullable=False),
+    Column("min_prefixlen", Integer, nullable=False),
+    Column("max_prefixlen", Integer, nullable=False),
+    Column("default_quota", Integer),
+    Column("shared", Boolean, nullable=False, default=False),
+    Column("is_default", Boolean, nullable=False, default=False),
+    Column("address_scope_id", ID, ForeignKey("address_scopes.id"), index=True),
 )
 
 subnets = Table(
@@ -157,6 +185,9 @@ subnets = Table(
     Column("dns_nameservers", JSON, nullable=False),
     Column("host_routes", JSON, nullable=False),
     Column("allocation_pools", JSON, nullable=False),
+    Column("subnetpool_id", ID, ForeignKey("subnetpools.id"), index=True),
+    # The device owners whose ports take addresses here; none: every port's.
+    Column("service_types", JSON, nullable=False, server_default="[]"),
 )
 
 ports = Table(
@@ -204,6 +235,78 @@ extra_dhcp_opts = Table(
     Column("opt_value", String(255), nullable=False),
 )
 
+trunks = Table(
+    "trunks",
+    metadata,
+    *standard(),
+    Column("admin_state_up", Boolean, nullable=False, default=True),
+    Column("status", String(16), nullable=False, default="DOWN"),
+    Column("port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), nullable=False, unique=True),
+)
+# A port is the subport of one trunk at most; a VLAN carries one subport of a trunk.
+trunk_subports = Table(
+    "trunk_subports",
+    metadata,
+    Column("port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True),
+    owned_by("trunks"),
+    Column("segmentation_type", String(32), nullable=False),
+    Column("segmentation_id", Integer, nullable=False),
+    UniqueConstraint("trunk_id", "segmentation_type", "segmentation_id"),
+)
+
+# -- quality of service ------------------------------------------------------
+qos_policies = Table(
+    "qos_policies",
+    metadata,
+    *standard(),
+    Column("shared", Boolean, nullable=False, default=False),
+)
+
+# A project's default policy: the key makes a second one impossible.
+qos_default_policies = Table(
+    "qos_default_policies",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column(
+        "policy_id",
+        ID,
+        ForeignKey("qos_policies.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+)
+
+# Rules of every type in one table: at most one of a type per direction in a policy
+# (direction "" for the types that have none).
+qos_rules = Table(
+    "qos_rules",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("policy_id", ID, ForeignKey("qos_policies.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("max_kbps", Integer),
+    Column("max_burst_kbps", Integer),
+    Column("min_kbps", Integer),
+    Column("dscp_mark", Integer),
+    UniqueConstraint("policy_id", "type", "direction"),
+)
+
+# Which policy a port or a network has; a policy in use cannot go (no cascade).
+qos_port_bindings = Table(
+    "qos_port_bindings",
+    metadata,
+    Column("port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True),
+    Column("policy_id", ID, ForeignKey("qos_policies.id"), nullable=False, index=True),
+)
+
+qos_network_bindings = Table(
+    "qos_network_bindings",
+    metadata,
+    Column("network_id", ID, ForeignKey("networks.id", ondelete="CASCADE"), primary_key=True),
+    Column("policy_id", ID, ForeignKey("qos_policies.id"), nullable=False, index=True),
+)
+
 security_groups = Table(
     "security_groups",
     metadata,
@@ -218,6 +321,20 @@ Index(
     unique=True,
     sqlite_where=security_groups.c.is_default,
     postgresql_where=security_groups.c.is_default,
+)
+
+address_groups = Table("address_groups", metadata, *standard())
+
+address_group_addresses = Table(
+    "address_group_addresses",
+    metadata,
+    Column(
+        "address_group_id",
+        ID,
+        ForeignKey("address_groups.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("address", String(64), primary_key=True),
 )
 
 security_group_rules = Table(
@@ -238,6 +355,36 @@ security_group_rules = Table(
     Column("port_range_max", Integer),
     Column("remote_ip_prefix", String(64)),
     Column("remote_group_id", ID, ForeignKey("security_groups.id", ondelete="CASCADE")),
+    Column("remote_address_group_id", ID, ForeignKey("address_groups.id"), index=True),
+)
+
+# Templates of the rules every new security group starts with (Neutron's
+# security-groups-default-rules); remote_group_id "PARENT" is the new group itself.
+default_security_group_rules = Table(
+    "default_security_group_rules",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("description", String(255), nullable=False, default=""),
+    Column("direction", String(8), nullable=False),
+    Column("ethertype", String(8), nullable=False),
+    Column("protocol", String(40)),
+    Column("port_range_min", Integer),
+    Column("port_range_max", Integer),
+    Column("remote_ip_prefix", String(64)),
+    Column("remote_group_id", String(36)),
+    Column("remote_address_group_id", String(36)),
+    Column("used_in_default_sg", Boolean, nullable=False),
+    Column("used_in_non_default_sg", Boolean, nullable=False),
+)
+
+# Neutron's security-groups-default-statefulness: what `stateful` a new group gets when it
+# does not say, per project (project_id) or for every project (project_id NULL).
+security_groups_default_statefulness = Table(
+    "security_groups_default_statefulness",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", String(64), unique=True),
+    Column("stateful", Boolean, nullable=False),
 )
 
 port_security_groups = Table(
@@ -257,6 +404,9 @@ routers = Table(
     Column("gw_network_id", ID, ForeignKey("networks.id")),
     Column("enable_snat", Boolean, nullable=False, default=True),
     Column("routes", JSON, nullable=False),
+    Column("availability_zone_hints", JSON, nullable=False, default=list, server_default="[]"),
+    Column("ha", Boolean, nullable=False, server_default=false()),
+    Column("distributed", Boolean, nullable=False, server_default=false()),
 )
 
 router_ports = Table(
@@ -282,6 +432,25 @@ floatingips = Table(
     Column("status", String(16), nullable=False, default="DOWN"),
     UniqueConstraint("floating_network_id", "floating_ip_address"),
     UniqueConstraint("floating_network_id", "fixed_port_id", "fixed_ip_address"),
+)
+
+# A floating IP with port forwardings has no fixed port: each forwarding maps
+# protocol and external port(s) to an internal port's IPv4 address and port(s).
+port_forwardings = Table(
+    "port_forwardings",
+    metadata,
+    Column("id", ID, primary_key=True),
+    owned_by("floatingips"),
+    Column("internal_port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), nullable=False),
+    Column("protocol", String(40), nullable=False),
+    Column("internal_ip_address", String(64), nullable=False),
+    Column("internal_port_start", Integer, nullable=False),
+    Column("internal_port_end", Integer, nullable=False),
+    Column("external_port_start", Integer, nullable=False),
+    Column("external_port_end", Integer, nullable=False),
+    Column("description", String(255), nullable=False, default=""),
+    Index("ix_port_forwardings_floatingip_id", "floatingip_id"),
+    Index("ix_port_forwardings_internal_port_id", "internal_port_id"),
 )
 
 
@@ -481,6 +650,39 @@ agents = Table(
     Column("applied_revision", BigInteger, nullable=False, default=0),
     Column("heartbeat_at", DateTime, nullable=False),
     Column("report", JSON, nullable=False),
+)
+
+# Each role a host's agent plays (DHCP, L3, L2), as Neutron lists agents: one row per
+# host and type, made by the agent's first report and refreshed by every one after.
+network_agents = Table(
+    "network_agents",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("agent_type", String(64), nullable=False),
+    Column("admin_state_up", Boolean, nullable=False, default=True),
+    Column("description", String(255)),
+    Column("availability_zone", String(255)),
+    Column("configurations", JSON, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False),
+    UniqueConstraint("host", "agent_type"),
+)
+
+# Which DHCP agent serves a network, which L3 agent a router (the schedulers' choices).
+network_dhcp_agents = Table(
+    "network_dhcp_agents",
+    metadata,
+    Column("network_id", ID, ForeignKey("networks.id", ondelete="CASCADE"), primary_key=True),
+    Column("agent_id", ID, ForeignKey("network_agents.id", ondelete="CASCADE"), primary_key=True),
+)
+
+router_l3_agents = Table(
+    "router_l3_agents",
+    metadata,
+    Column("router_id", ID, ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True),
+    Column("agent_id", ID, ForeignKey("network_agents.id", ondelete="CASCADE"), primary_key=True),
 )
 
 lab_instances = Table(

@@ -166,3 +166,55 @@ def random_mac(rng: random.Random = RANDOM) -> str:
     """A unicast, locally-administered-style MAC under Neutron's base prefix."""
     tail = [rng.randrange(256) for _ in range(3)]
     return ":".join(f"{b:02x}" for b in (*BASE_MAC, *tail))
+
+
+# -- subnet pools: prefixes handed out as subnets ------------------------------------------
+def within(inner: Network, outer: Network) -> bool:
+    """`inner` is a part of `outer` (False across IP versions, where ipaddress raises)."""
+    return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+
+
+def compact(prefixes: Iterable[Network]) -> list[Network]:
+    """The fewest CIDRs covering the same addresses (overlaps and neighbours merged), IPv4
+    first."""
+    nets = list(prefixes)
+    return [
+        merged
+        for version in (4, 6)
+        for merged in ipaddress.collapse_addresses(  # type: ignore[type-var]
+            n for n in nets if n.version == version
+        )
+    ]
+
+
+def covers(outer: Iterable[Network], inner: Iterable[Network]) -> bool:
+    """Every address of `inner` is in `outer`."""
+    whole = compact(outer)
+    return all(any(within(net, big) for big in whole) for net in compact(inner))
+
+
+def overlapping(ours: Iterable[Network], theirs: Iterable[Network]) -> bool:
+    others = list(theirs)
+    return any(within(a, b) or within(b, a) for a in ours for b in others)
+
+
+def free_prefixes(prefixes: Iterable[Network], taken: Iterable[Network]) -> list[Network]:
+    """What `prefixes` leave free of `taken`, smallest blocks first (the best fit first)."""
+    free = compact(prefixes)
+    for used in taken:
+        left: list[Network] = []
+        for block in free:
+            if within(used, block):
+                left += [] if used == block else block.address_exclude(used)  # type: ignore[arg-type]
+            elif not within(block, used):
+                left.append(block)
+        free = left
+    return sorted(compact(free), key=lambda net: net.prefixlen, reverse=True)
+
+
+def allocate_prefix(free: list[Network], prefixlen: int) -> Network | None:
+    """The first subnet of length `prefixlen` in the smallest free block that holds one."""
+    for block in free:
+        if prefixlen >= block.prefixlen:
+            return next(block.subnets(new_prefix=prefixlen))  # type: ignore[return-value]
+    return None

@@ -156,6 +156,21 @@ def ensure_dhcp_client(
     return True
 
 
+def dhcp_client_interfaces(state_dir: Path, netns: str) -> list[str]:
+    """The interfaces a DHCP client was started on in the namespace named `netns`."""
+    files = (state_dir / "instances" / netns).glob("dhcp-client-*.pid")
+    return sorted(path.name.removeprefix("dhcp-client-").removesuffix(".pid") for path in files)
+
+
+def stop_dhcp_client(state_dir: Path, netns: str, ifname: str) -> None:
+    """Stop the DHCP client of `ifname` in the namespace named `netns`, if one runs."""
+    pid = dhcp_client_pid(state_dir, netns, ifname)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    _pid_file(state_dir, netns, ifname).unlink(missing_ok=True)
+
+
 # Clients this process spawned: its children until they exit, reaped here.
 _clients: set[int] = set()
 

@@ -9,11 +9,13 @@ from neutrino.plan.dhcp import compile_dhcp
 from neutrino.plan.firewall import compile_firewall, is_protected
 from neutrino.plan.host import HostConfig
 from neutrino.plan.loadbalancer import compile_loadbalancers
+from neutrino.plan.qos import compile_qos
 from neutrino.plan.routers import (
     ROUTER_OWNERS,
     compile_routers,
     compile_upstreams,
     local_routers,
+    placed_here,
     router_port_networks,
 )
 from neutrino.plan.state import (
@@ -27,13 +29,14 @@ from neutrino.plan.state import (
 )
 
 DHCP_OWNER = "network:dhcp"
+DHCP_AGENT_HOST = "dhcp_agent_host"  # in the feed's network bodies: where its DHCP is served
 
 
-def _is_local_dhcp(port: Resource, host: HostConfig) -> bool:
-    bound = port.get("binding:host_id") or ""
-    return port.get("device_owner") == DHCP_OWNER and (
-        bound == host.name or (not bound and host.serves_dhcp)
-    )
+def _is_local_dhcp(port: Resource, networks: dict[str, Resource], host: HostConfig) -> bool:
+    """The DHCP port is served by the host of the network's DHCP agent (`dhcp_agent_host`)."""
+    scheduled = networks.get(port["network_id"], {}).get(DHCP_AGENT_HOST)
+    bound = {port.get("binding:host_id") or ""} - {""}
+    return port.get("device_owner") == DHCP_OWNER and placed_here(scheduled, bound, host)
 
 
 def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
@@ -52,17 +55,24 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
                 plugged_by[port_id] = (netns, f"eth{index}")
     vips = compile_loadbalancers(model, host, ports, subnets)
     plugged_by.update({vip.port_id: (vip.lb.netns, vip.ifname) for vip in vips})
+    trunked = _subports(ports)
+
+    def here(port: Resource) -> bool:
+        """Plugged or bound here; a subport goes where its parent does."""
+        if port["id"] in trunked:
+            port = ports[trunked[port["id"]][0]]
+        return port["id"] in plugged_by or port.get("binding:host_id") == host.name
+
     local_ports = sorted(
         (
             p
             for p in ports.values()
-            if p.get("device_owner") not in (DHCP_OWNER, *ROUTER_OWNERS)
-            and (p["id"] in plugged_by or p.get("binding:host_id") == host.name)
+            if p.get("device_owner") not in (DHCP_OWNER, *ROUTER_OWNERS) and here(p)
         ),
         key=lambda p: p["id"],
     )
     dhcp_ports = sorted(
-        (p for p in ports.values() if _is_local_dhcp(p, host)), key=lambda p: p["id"]
+        (p for p in ports.values() if _is_local_dhcp(p, networks, host)), key=lambda p: p["id"]
     )
     router_ports = local_routers(model.get("routers", []), ports.values(), host)
 
@@ -72,6 +82,8 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
     dhcp: list[DhcpServer] = []
     devices: dict[str, str] = {}
     problems: list[str] = []
+
+    tagged_by: dict[str, tuple[str, str]] = {}  # subport id -> (instance netns, VLAN ifname)
 
     realized: set[str] = set()
     wanted_networks = {p["network_id"] for p in [*local_ports, *dhcp_ports]}
@@ -99,7 +111,18 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         bridge = names.bridge(port["network_id"])
         up = bool(port.get("admin_state_up", True))
         devices[port["id"]] = tap
-        if port["id"] in plugged_by:
+        if port["id"] in trunked:
+            parent_id, vlan_id = trunked[port["id"]]
+            if ports[parent_id]["network_id"] not in realized:
+                continue
+            guest = plugged_by.get(parent_id)
+            if guest is None and host.trunk_mode == "veth":
+                problems.append(f"port {port['id']}: a subport of a VM's port needs 8021q")
+                continue
+            if guest is not None:
+                tagged_by[port["id"]] = (guest[0], names.guest_vlan(guest[1], vlan_id))
+            links += _subport_links(host, port, parent_id, vlan_id, guest)
+        elif port["id"] in plugged_by:
             netns, ifname = plugged_by[port["id"]]
             namespaces.add(netns)
             links.append(
@@ -127,6 +150,7 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
                 names.tap(port["id"]),
                 "veth",
                 master=names.bridge(network["id"]),
+                up=bool(port.get("admin_state_up", True)),
                 peer=VethPeer(server.netns, server.interface, mac=port["mac_address"]),
             )
         )
@@ -134,6 +158,8 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         dhcp.append(server)
         addresses += server_addresses
 
+    realized_ports = [p for p in local_ports if p["network_id"] in realized]
+    qos = compile_qos(host.netns, realized_ports, networks, model.get("qos_policies", []))
     routing = compile_routers(
         host,
         {r["id"]: r for r in model.get("routers", [])},
@@ -144,7 +170,7 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
     )
     outside_links, upstreams = compile_upstreams(host, networks.values(), subnets.values())
     namespaces |= routing.namespaces
-    links += routing.links + outside_links
+    links += routing.links + outside_links + list(qos.links)
     devices.update(routing.devices)
 
     vips = [vip for vip in vips if vip.network_id in realized]
@@ -152,14 +178,16 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
     lab = [
         Instance(instance["id"], netns, port_id, ifname)
         for instance in instances
-        for port_id, (netns, ifname) in sorted(plugged_by.items())
+        for port_id, (netns, ifname) in sorted({**plugged_by, **tagged_by}.items())
         if netns == names.instance_netns(host, instance["id"])
         and ports[port_id]["network_id"] in realized
     ]
     firewall = compile_firewall(
-        [p for p in local_ports if p["network_id"] in realized],
+        realized_ports,
         ports.values(),
         model.get("security_groups", []),
+        model.get("address_groups", []),
+        qos.commands,
     )
     return DesiredState(
         revision=int(model.get("revision", 0)),
@@ -175,10 +203,49 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         routers=tuple(routing.routers),
         upstreams=tuple(upstreams),
         loadbalancers=tuple(vip.lb for vip in vips),
+        shapers=qos.shapers,
     )
 
 
-_KIND_ORDER = {"bridge": 0, "external": 1, "veth": 2, "vlan": 3, "vxlan": 4}
+def _subport_links(
+    host: HostConfig,
+    port: Resource,
+    parent_id: str,
+    vlan_id: int,
+    guest: tuple[str, str] | None,
+) -> list[Link]:
+    """A subport's links. The parent's tap carries its frames tagged: a VLAN subinterface of
+    the tap, bridged like any tap, and in the instance a VLAN of its NIC with the subport's MAC
+    (as Neutron's Linux bridge trunk driver wired VMs). Without 8021q, a veth of its own."""
+    tap, bridge = names.tap(port["id"]), names.bridge(port["network_id"])
+    up = bool(port.get("admin_state_up", True))
+    if host.trunk_mode == "veth":
+        assert guest is not None, "only a lab instance's NIC has a veth per subport"
+        netns, nic = guest
+        peer = VethPeer(netns, names.guest_vlan(nic, vlan_id), mac=port["mac_address"])
+        return [Link(host.netns, tap, "veth", master=bridge, up=up, peer=peer)]
+    parent = names.tap(parent_id)
+    links = [Link(host.netns, tap, "vlan", master=bridge, up=up, parent=parent, vlan_id=vlan_id)]
+    if guest is not None:
+        netns, nic = guest
+        name = names.guest_vlan(nic, vlan_id)
+        links.append(
+            Link(netns, name, "vlan", parent=nic, vlan_id=vlan_id, mac=port["mac_address"])
+        )
+    return links
+
+
+def _subports(ports: dict[str, Resource]) -> dict[str, tuple[str, int]]:
+    """Subport id -> (its parent port's id, its VLAN), from the parents' trunk_details."""
+    return {
+        subport["port_id"]: (parent["id"], subport["segmentation_id"])
+        for parent in ports.values()
+        for subport in (parent.get("trunk_details") or {}).get("sub_ports", [])
+        if subport["port_id"] in ports
+    }
+
+
+_KIND_ORDER = {"bridge": 0, "external": 1, "veth": 2, "vlan": 3, "vxlan": 4, "ifb": 5}
 
 
 def _link_order(link: Link) -> tuple[int, str, str]:

@@ -14,7 +14,9 @@ checked by shared chains (`egress-common`, `ingress-common`) with one lookup
 per protocol; a port's own chains only jump there and to its security groups.
 A security group is one chain per direction (one rule per SG rule), and a
 remote group one set of member addresses. A new port adds elements and two
-short chains; a new member adds an element.
+short chains; a new member adds an element. A remote address group is one
+set per family whose elements (Firewall.elements) the agent changes in
+place when the group's addresses change: the rules naming it stay as they are.
 
 Statefulness: conntrack is not available in the bridge family on every kernel
 (CONFIG_NF_CONNTRACK_BRIDGE). With br_netfilter (switched on per bridge, on
@@ -23,6 +25,12 @@ packets also traverse the inet hooks, where conntrack runs; a
 prerouting chain there copies "established or related" into a mark bit that
 the bridge chains test. A dropped first packet never confirms its conntrack
 entry, so a denied flow cannot become established.
+
+Stateless groups (`stateful` false) filter without conntrack, as Neutron's
+drivers do: a bridge prerouting chain, before br_netfilter hands the packet
+to the inet hooks, marks frames from a stateless port (by its tap) and to one
+(by its MAC) `notrack`. Untracked packets are never "established": replies
+pass only when a rule allows them.
 """
 
 from __future__ import annotations
@@ -128,9 +136,15 @@ def members_set(sg_id: str, ethertype: str) -> str:
     return f"members-{sg_id}-{'v4' if ethertype == 'IPv4' else 'v6'}"
 
 
+def address_group_set(ag_id: str, ethertype: str) -> str:
+    return f"ag-{ag_id}-{'v4' if ethertype == 'IPv4' else 'v6'}"
+
+
 COMMON_EGRESS, COMMON_INGRESS = "egress-common", "ingress-common"
 # Sets of every protected port: (tap, MAC) and (tap, MAC, address or prefix).
 PORT_MACS, PORT_V4, PORT_V6 = "port-macs", "port-v4", "port-v6"
+# Taps and MACs of the ports whose groups are stateless.
+STATELESS_TAPS, STATELESS_MACS = "stateless-taps", "stateless-macs"
 
 
 # --- compile ----------------------------------------------------------------------
@@ -162,29 +176,43 @@ def compile_firewall(
     local_ports: Iterable[Resource],
     all_ports: Iterable[Resource],
     security_groups: Iterable[Resource],
+    address_groups: Iterable[Resource] = (),
+    qos: Iterable[dict[str, Any]] = (),
 ) -> Firewall:
-    """The tables for this host's ports; `all_ports` (every host's) fill remote groups."""
+    """The tables for this host's ports; `all_ports` (every host's) fill remote groups; `qos`
+    adds the ports' QoS chains to the bridge table (plan.qos)."""
     protected = sorted((p for p in local_ports if is_protected(p)), key=lambda p: p["id"])
     groups = {sg["id"]: sg for sg in security_groups}
+    known_address_groups = {ag["id"]: ag for ag in address_groups}
     used = sorted({sg for p in protected for sg in p.get("security_groups", []) if sg in groups})
-    remote = sorted(
+    rules = [rule for sg in used for rule in groups[sg].get("security_group_rules", [])]
+    remote = sorted({rule["remote_group_id"] for rule in rules if rule.get("remote_group_id")})
+    remote_address_groups = sorted(
         {
-            rule["remote_group_id"]
-            for sg in used
-            for rule in groups[sg].get("security_group_rules", [])
-            if rule.get("remote_group_id")
+            rule["remote_address_group_id"]
+            for rule in rules
+            if rule.get("remote_address_group_id") in known_address_groups
         }
     )
 
     commands: list[dict[str, Any]] = _bridge_skeleton(protected)
     commands += _common_chains(protected)
+    commands += _untracked([p for p in protected if not _stateful(p, groups)])
     for sg_id in remote:
         commands += _members_sets(sg_id, all_ports)
+    elements = []
+    for ag_id in remote_address_groups:
+        for ethertype, type_ in (("IPv4", "ipv4_addr"), ("IPv6", "ipv6_addr")):
+            name = address_group_set(ag_id, ethertype)
+            commands.append(_set(name, type_, []))
+            wanted = _addresses_of(known_address_groups[ag_id], ethertype)
+            elements.append(("bridge", TABLE, name, wanted))
     for sg_id in used:
-        commands += _security_group(groups[sg_id], set(remote))
+        commands += _security_group(groups[sg_id], set(remote), set(remote_address_groups))
     for port in protected:
         sg_ids = [sg for sg in port.get("security_groups", []) if sg in groups]
         commands += _port_chains(port, sg_ids)
+    commands += qos
 
     body = json.dumps(commands, sort_keys=True)
     digest = hashlib.sha256(body.encode()).hexdigest()[:16]
@@ -193,7 +221,55 @@ def compile_firewall(
         tables=(("inet", TABLE), ("bridge", TABLE)),
         commands=(*_inet_table(), table, *commands),
         digest=digest,
+        elements=tuple(elements),
     )
+
+
+def _stateful(port: Resource, groups: dict[str, Resource]) -> bool:
+    """A port's traffic is tracked unless its groups are stateless (they all agree: the API
+    refuses a mix)."""
+    own = [groups[sg] for sg in port.get("security_groups", []) if sg in groups]
+    return not own or any(sg.get("stateful", True) for sg in own)
+
+
+def _addresses_of(address_group: Resource, ethertype: str) -> tuple[Any, ...]:
+    version = 4 if ethertype == "IPv4" else 6
+    addresses = address_group.get("addresses", [])
+    return _sorted_addresses(frozenset(a for a in addresses if (":" in a) == (version == 6)))
+
+
+def _untracked(ports: list[Resource]) -> list[dict[str, Any]]:
+    """Frames from and to stateless ports skip conntrack (see the module's docstring)."""
+    chain = "notrack"
+    taps = sorted(names.tap(p["id"]) for p in ports)
+    macs = sorted(p["mac_address"] for p in ports)
+    taps_set: dict[str, Any] = {**BRIDGE, "name": STATELESS_TAPS, "type": "ifname"}
+    macs_set: dict[str, Any] = {**BRIDGE, "name": STATELESS_MACS, "type": "ether_addr"}
+    if taps:
+        taps_set["elem"], macs_set["elem"] = taps, macs
+    return [
+        {"add": {"set": taps_set}},
+        {"add": {"set": macs_set}},
+        {
+            "add": {
+                "chain": {
+                    **BRIDGE,
+                    "name": chain,
+                    "type": "filter",
+                    "hook": "prerouting",
+                    "prio": -300,
+                    "policy": "accept",
+                }
+            }
+        },
+        _rule(BRIDGE, chain, _match(_meta("iifname"), "@" + STATELESS_TAPS), {"notrack": None}),
+        _rule(
+            BRIDGE,
+            chain,
+            _match(_payload("ether", "daddr"), "@" + STATELESS_MACS),
+            {"notrack": None},
+        ),
+    ]
 
 
 def _inet_table() -> list[dict[str, Any]]:
@@ -306,20 +382,24 @@ def _collapse_pairs(pairs: list[tuple[str, str]], version: int) -> list[tuple[st
     ]
 
 
-def _security_group(sg: Resource, remote_groups: set[str]) -> list[dict[str, Any]]:
+def _security_group(
+    sg: Resource, remote_groups: set[str], address_groups: set[str]
+) -> list[dict[str, Any]]:
     commands: list[dict[str, Any]] = []
     for direction in ("ingress", "egress"):
         chain = sg_chain(sg["id"], direction)
         commands.append({"add": {"chain": {**BRIDGE, "name": chain}}})
         rules = [r for r in sg.get("security_group_rules", []) if r["direction"] == direction]
         for rule in sorted(rules, key=lambda r: r["id"]):
-            expr = _sg_rule(rule, remote_groups)
+            expr = _sg_rule(rule, remote_groups, address_groups)
             if expr is not None:
                 commands.append(_rule(BRIDGE, chain, *expr, ACCEPT))
     return commands
 
 
-def _sg_rule(rule: Resource, remote_groups: set[str]) -> list[Expr] | None:
+def _sg_rule(
+    rule: Resource, remote_groups: set[str], address_groups: set[str]
+) -> list[Expr] | None:
     """The match of one SG rule, or None when it can never match (family mismatch)."""
     ip = "ip" if rule.get("ethertype", "IPv4") == "IPv4" else "ip6"
     expr = [_ethertype(ip)]
@@ -331,6 +411,15 @@ def _sg_rule(rule: Resource, remote_groups: set[str]) -> list[Expr] | None:
             _match(
                 _payload(ip, peer_field),
                 "@" + members_set(rule["remote_group_id"], rule["ethertype"]),
+            )
+        )
+    elif rule.get("remote_address_group_id"):
+        if rule["remote_address_group_id"] not in address_groups:
+            return None
+        expr.append(
+            _match(
+                _payload(ip, peer_field),
+                "@" + address_group_set(rule["remote_address_group_id"], rule["ethertype"]),
             )
         )
     elif rule.get("remote_ip_prefix"):

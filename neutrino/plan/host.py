@@ -33,7 +33,14 @@ class HostConfig:
     ns_prefix: str = ""  # prepended to every namespace this agent creates
     physnets: dict[str, PhysnetConfig] = field(default_factory=dict)
     vtep_ip: str | None = None
-    serves_dhcp: bool = True  # also serve DHCP ports that are bound to no host
+    # Also serve what no scheduler placed (DHCP ports, routers, load balancers bound to no
+    # host); an agent that follows a server reports its DHCP and L3 roles only then.
+    serves_dhcp: bool = True
+    # How a trunk's subports reach a lab instance: "8021q" tags them on the parent's veth (a
+    # VLAN of its tap on the host, of its NIC in the instance); "veth" (kernels without 8021q,
+    # and the isolated default) gives each its own veth, named as that VLAN would be.
+    trunk_mode: VlanMode = "8021q"
+    availability_zone: str = "nova"  # of its DHCP and L3 roles
 
     @classmethod
     def isolated(
@@ -57,6 +64,7 @@ class HostConfig:
                 for physnet in physnets
             },
             vtep_ip=vtep_ip,
+            trunk_mode="veth",
         )
 
     @property

@@ -17,6 +17,16 @@ def tap(port_id: str) -> str:
     return f"tap{port_id[:11]}"
 
 
+def guest_vlan(nic: str, vlan_id: int) -> str:
+    """A VLAN of an instance's NIC, named as `ip link add link eth0 name eth0.101` names it."""
+    return f"{nic}.{vlan_id}"
+
+
+def ifb(port_id: str) -> str:
+    """Where a port's tap sends what the instance sends, to be shaped (plan.qos)."""
+    return f"ifb{port_id[:11]}"
+
+
 def dhcp_interface(port_id: str) -> str:
     return f"ns-{port_id[:11]}"
 

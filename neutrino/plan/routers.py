@@ -11,16 +11,29 @@ points at the external subnet's gateway; `routes` add static ones.
 
 NAT is one nftables table per router, in its namespace:
 
-    prerouting  dnat to ip daddr map @fip_dnat          floating -> fixed
+    prerouting  l4proto tcp/udp: dnat to                port forwardings:
+                  l4proto . daddr . dport map @pf_addr   floating:port(s) -> internal:port
+                  : (the same) map @pf_port
+                dnat to ip daddr map @fip_dnat          floating -> fixed
     postrouting oif != qg, ct status dnat, from @internal
                   snat to the gateway IP                 hairpin: replies
                                                          come back through us
                 oif qg: snat to ip saddr map @fip_snat   fixed -> floating
-                oif qg, from @internal: snat to the      source NAT
-                  gateway IP                             (enable_snat only)
-    forward     from qg: established or DNATed, else     the outside opens no
-                  drop                                   connection to a fixed IP
+                oif qg, from @internal, not from        source NAT
+                  @routed: snat to the gateway IP        (enable_snat only)
+    forward     from qg: established, DNATed or to       the outside opens no
+                  @routed, else drop                     connection to a fixed IP
                                                          (enable_snat only)
+
+A port forwarding's floating IP has no fixed IP, so it is in neither
+floating IP map; each forwarding is one element of `pf_addr` and `pf_port`
+(interval maps: an external range to one internal port is one element, a range to a
+range of the same size an element per port, as Neutron unrolls it). Replies
+and the forward chain's `ct status dnat` work for it as for floating IPs.
+
+`routed` holds the internal subnets in the external subnet's address scope:
+their addresses are unique in that scope, so the router routes them as they
+are, both ways, as Neutron's L3 agent does.
 
 Floating IPs are only map elements, so associating or moving one is a single
 element change in one transaction that leaves every rule alone, and a lookup
@@ -30,12 +43,14 @@ NAT chains see only a connection's first packet: conntrack keeps the rest on
 the old mapping, which is why the agent deletes a floating IP's conntrack
 entries when its mapping goes or changes.
 
-Routers live on the host their ports are bound to, or, when unbound (as the
-API creates them), on hosts that serve unbound DHCP ports (network nodes).
-A router has its namespace there whether or not it has ports, as Neutron's
-L3 agent makes `qrouter-` for every router scheduled to it: an idle router
-(no interface, no gateway) is a namespace with forwarding on and its NAT
-table, maps empty. Attaching an interface then adds a veth to what exists,
+A router lives on the host of the L3 agent the server scheduled it to
+(`l3_agent_host` in the feed's body; "" for none: nowhere). In a model that
+no scheduler placed, it lives where its ports are bound, or, when they are
+unbound, on hosts that serve unbound DHCP ports (network nodes). A router
+has its namespace there whether or not it has ports, as Neutron's L3 agent
+makes `qrouter-` for every router scheduled to it: an idle router (no
+interface, no gateway) is a namespace with forwarding on and its NAT table,
+maps empty. Attaching an interface then adds a veth to what exists,
 `inspect` reads the same objects for every router, and the agent repairs an
 idle router's namespace like any other.
 """
@@ -56,6 +71,7 @@ from neutrino.plan.state import (
     Firewall,
     FloatingIp,
     Link,
+    PortForwarding,
     Resource,
     Route,
     Router,
@@ -65,9 +81,11 @@ from neutrino.plan.state import (
 
 INTERFACE, GATEWAY = "network:router_interface", "network:router_gateway"
 ROUTER_OWNERS = (INTERFACE, GATEWAY)
+L3_AGENT_HOST = "l3_agent_host"  # in the feed's router bodies: where the router lives
 TABLE = "neutrino"
 NAT = {"family": "ip", "table": TABLE}
-FIP_DNAT, FIP_SNAT, INTERNAL = "fip_dnat", "fip_snat", "internal"
+FIP_DNAT, FIP_SNAT, INTERNAL, ROUTED = "fip_dnat", "fip_snat", "internal", "routed"
+PF_ADDR, PF_PORT = "pf_addr", "pf_port"  # port forwardings: internal address, internal port
 DEFAULT_ROUTE = "0.0.0.0/0"
 
 
@@ -79,6 +97,14 @@ class RouterPlan:
     links: list[Link] = field(default_factory=list)
     routers: list[Router] = field(default_factory=list)
     devices: dict[str, str] = field(default_factory=dict)  # port id -> host-side device
+
+
+def placed_here(scheduled: str | None, bound: set[str], host: HostConfig) -> bool:
+    """Whether something lives on `host`: where the server scheduled it, or, in a model without
+    schedules, where it is bound (unbound: on hosts that serve unbound DHCP ports)."""
+    if scheduled is not None:
+        return scheduled == host.name
+    return host.name in bound or (not bound and host.serves_dhcp)
 
 
 def local_routers(
@@ -93,7 +119,7 @@ def local_routers(
     for router in routers:
         its_ports = sorted(owned.get(router["id"], []), key=lambda p: p["id"])
         bound = {p.get("binding:host_id") or "" for p in its_ports} - {""}
-        if host.name in bound or (not bound and host.serves_dhcp):
+        if placed_here(router.get(L3_AGENT_HOST), bound, host):
             found[router["id"]] = its_ports
     return found
 
@@ -114,12 +140,16 @@ def compile_routers(
             fips_by_router.setdefault(fip["router_id"], []).append(
                 FloatingIp(fip["id"], fip["floating_ip_address"], fip["fixed_ip_address"])
             )
+    forwards_by_router: dict[str, list[PortForwarding]] = {}
+    for fip in floatingips:
+        if fip.get("router_id") and not fip.get("port_id"):
+            forwards_by_router.setdefault(fip["router_id"], []).extend(port_forwardings(fip))
     for router_id in sorted(router_ports):
         router = routers[router_id]
         netns = names.router_netns(host, router_id)
         plan.namespaces.add(netns)
-        gateway = gateway_ip = next_hop = None
-        internal: list[str] = []
+        gateway = gateway_ip = next_hop = gateway_scope = None
+        internal: list[tuple[str, str | None]] = []  # (cidr, address scope)
         own: list[Address] = []
         for port in router_ports[router_id]:
             if port["network_id"] not in realized:
@@ -146,14 +176,16 @@ def compile_routers(
                 if cidr.version != 4:
                     continue
                 if not is_gateway:
-                    internal.append(str(cidr))
+                    internal.append((str(cidr), subnet.get("address_scope_id")))
                 elif gateway_ip is None:
-                    gateway, gateway_ip, next_hop = (
+                    gateway, gateway_ip, next_hop, gateway_scope = (
                         inside,
                         ip["ip_address"],
                         subnet.get("gateway_ip"),
+                        subnet.get("address_scope_id"),
                     )
         fips = sorted(fips_by_router.get(router_id, []), key=lambda f: f.address) if gateway else []
+        forwards = sorted(forwards_by_router.get(router_id, []), key=forward_key) if gateway else []
         routes = [Route(DEFAULT_ROUTE, next_hop)] if next_hop else []
         routes += [Route(r["destination"], r["nexthop"]) for r in router.get("routes") or []]
         snat = bool((router.get("external_gateway_info") or {}).get("enable_snat", True))
@@ -164,12 +196,45 @@ def compile_routers(
                 forwarding=bool(router.get("admin_state_up", True)),
                 gateway=gateway,
                 routes=tuple(sorted(set(routes), key=lambda r: (r.destination, r.nexthop))),
-                nat=compile_nat(gateway, gateway_ip, internal, snat),
+                nat=compile_nat(
+                    gateway,
+                    gateway_ip,
+                    [cidr for cidr, _ in internal],
+                    snat,
+                    [cidr for cidr, scope in internal if scope and scope == gateway_scope],
+                ),
                 floatingips=tuple(fips),
                 addresses=tuple(sorted(own, key=lambda a: (a.ifname, a.cidr))),
+                port_forwardings=tuple(forwards),
             )
         )
     return plan
+
+
+def port_forwardings(fip: Resource) -> list[PortForwarding]:
+    """A floating IP's forwardings as map elements: a range to a range of the same size is
+    one element per port; to one port, one element."""
+    found = []
+    for pf in fip.get("port_forwardings") or []:
+        low, high = (int(p) for p in pf["external_port_range"].split(":"))
+        first, last = (int(p) for p in pf["internal_port_range"].split(":"))
+        pairs = (
+            [((low, high), first)]
+            if first == last
+            else [((port, port), first + port - low) for port in range(low, high + 1)]
+        )
+        found += [
+            PortForwarding(
+                fip["id"],
+                pf["protocol"],
+                fip["floating_ip_address"],
+                external,
+                pf["internal_ip_address"],
+                internal,
+            )
+            for external, internal in pairs
+        ]
+    return found
 
 
 def router_port_networks(router_ports: dict[str, list[Resource]]) -> set[str]:
@@ -177,6 +242,17 @@ def router_port_networks(router_ports: dict[str, list[Resource]]) -> set[str]:
 
 
 # --- the NAT table ------------------------------------------------------------------
+
+
+def prefix_set(name: str, cidrs: Iterable[str]) -> dict[str, Any]:
+    """A named set of IPv4 prefixes, overlapping ones merged (nft refuses overlaps)."""
+    nets = sorted(ipaddress.collapse_addresses(ipaddress.IPv4Network(c) for c in cidrs))
+    found: dict[str, Any] = {**NAT, "name": name, "type": "ipv4_addr", "flags": ["interval"]}
+    if nets:
+        found["elem"] = [
+            {"prefix": {"addr": str(n.network_address), "len": n.prefixlen}} for n in nets
+        ]
+    return found
 
 
 def _match(key: dict[str, Any], right: Any, op: str = "==") -> dict[str, Any]:
@@ -208,30 +284,51 @@ SADDR, DADDR = (
     {"payload": {"protocol": "ip", "field": "daddr"}},
 )
 CT_STATUS, CT_STATE = {"ct": {"key": "status"}}, {"ct": {"key": "state"}}
+L4PROTO = {"meta": {"key": "l4proto"}}
+DPORT = {"payload": {"protocol": "th", "field": "dport"}}
+# Two maps with the same keys rather than one to `ipv4_addr . inet_service`: libnftables 1.0.6
+# cannot make a map of concatenated data from JSON.
+FORWARD_KEY = {"concat": [L4PROTO, DADDR, DPORT]}
+FORWARD_ADDR = {"key": FORWARD_KEY, "data": f"@{PF_ADDR}"}
+FORWARD_PORT = {"key": FORWARD_KEY, "data": f"@{PF_PORT}"}
 
 
 def compile_nat(
-    gateway: str | None, gateway_ip: str | None, internal: list[str], snat: bool
+    gateway: str | None,
+    gateway_ip: str | None,
+    internal: list[str],
+    snat: bool,
+    routed: list[str],
 ) -> Firewall:
     """The router's table: rules and empty floating IP maps (floating IPs are elements)."""
-    nets = sorted(ipaddress.collapse_addresses(ipaddress.IPv4Network(c) for c in internal))
-    elements = [{"prefix": {"addr": str(n.network_address), "len": n.prefixlen}} for n in nets]
-    internal_set: dict[str, Any] = {
-        **NAT,
-        "name": INTERNAL,
-        "type": "ipv4_addr",
-        "flags": ["interval"],
-    }
-    if elements:
-        internal_set["elem"] = elements
     commands: list[dict[str, Any]] = [
         {"add": {"table": {"family": "ip", "name": TABLE}}},
         {"add": {"map": {**NAT, "name": FIP_DNAT, "type": "ipv4_addr", "map": "ipv4_addr"}}},
         {"add": {"map": {**NAT, "name": FIP_SNAT, "type": "ipv4_addr", "map": "ipv4_addr"}}},
-        {"add": {"set": internal_set}},
+        {"add": {"set": prefix_set(INTERNAL, internal)}},
+        {"add": {"set": prefix_set(ROUTED, routed)}},
+        *[
+            {
+                "add": {
+                    "map": {
+                        **NAT,
+                        "name": name,
+                        "type": ["inet_proto", "ipv4_addr", "inet_service"],
+                        "map": data,
+                        "flags": ["interval"],
+                    }
+                }
+            }
+            for name, data in ((PF_ADDR, "ipv4_addr"), (PF_PORT, "inet_service"))
+        ],
         _chain("prerouting", "nat", "prerouting", -100),
         _chain("postrouting", "nat", "postrouting", 100),
         _chain("forward", "filter", "forward", 0),
+        _rule(
+            "prerouting",
+            _match(L4PROTO, {"set": ["tcp", "udp"]}),
+            {"dnat": {"addr": {"map": FORWARD_ADDR}, "port": {"map": FORWARD_PORT}}},
+        ),
         _rule("prerouting", {"dnat": {"addr": {"map": {"key": DADDR, "data": f"@{FIP_DNAT}"}}}}),
     ]
     if gateway and gateway_ip:
@@ -255,6 +352,7 @@ def compile_nat(
                 "postrouting",
                 _match(OIF, gateway),
                 _match(SADDR, f"@{INTERNAL}"),
+                _match(SADDR, f"@{ROUTED}", "!="),
                 {"snat": {"addr": gateway_ip}},
             ),
             _rule(
@@ -263,6 +361,7 @@ def compile_nat(
                 _match(CT_STATE, ["established", "related"], "in"),
                 {"accept": None},
             ),
+            _rule("forward", _match(IIF, gateway), _match(DADDR, f"@{ROUTED}"), {"accept": None}),
             _rule(
                 "forward", _match(IIF, gateway), _match(CT_STATUS, "dnat", "in"), {"accept": None}
             ),
@@ -283,6 +382,33 @@ def fip_elements(fips: Iterable[FloatingIp]) -> list[dict[str, Any]]:
     return map_elements("add", FIP_DNAT, [[f.address, f.fixed_ip] for f in fips]) + map_elements(
         "add", FIP_SNAT, [[f.fixed_ip, f.address] for f in fips]
     )
+
+
+ForwardKey = tuple[str, str, int, int]  # protocol, floating IP, first and last external port
+
+
+def forward_key(pf: PortForwarding) -> ForwardKey:
+    return (pf.protocol, pf.address, *pf.external)
+
+
+def forward_element_key(key: ForwardKey) -> dict[str, Any]:
+    protocol, address, low, high = key
+    return {"concat": [protocol, address, low if low == high else {"range": [low, high]}]}
+
+
+def forward_elements(pfs: Iterable[PortForwarding]) -> list[dict[str, Any]]:
+    """Adds these port forwardings to both maps."""
+    keyed = [(forward_element_key(forward_key(p)), p) for p in pfs]
+    return map_elements("add", PF_ADDR, [[k, p.internal_ip] for k, p in keyed]) + map_elements(
+        "add", PF_PORT, [[k, p.internal_port] for k, p in keyed]
+    )
+
+
+def parse_forward_element(element: list[Any]) -> tuple[ForwardKey, Any]:
+    """A listed element of a port forwarding map, as its key and value."""
+    protocol, address, port = element[0]["concat"]
+    low, high = port["range"] if isinstance(port, dict) else (port, port)
+    return (str(protocol), str(address), int(low), int(high)), element[1]
 
 
 # --- the outside (isolated mode) ----------------------------------------------------

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-LinkKind = Literal["bridge", "veth", "vxlan", "vlan", "external"]
+LinkKind = Literal["bridge", "veth", "vxlan", "vlan", "ifb", "external"]
 Resource = dict[str, Any]  # one API resource, as the server serves it
 
 
@@ -39,6 +39,7 @@ class Link:
     parent: str | None = None
     vlan_id: int | None = None
     netfilter: bool = False
+    mac: str | None = None  # of a VLAN link; a veth's far end has its own (VethPeer)
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,28 @@ class Instance:
 
 @dataclass(frozen=True)
 class Firewall:
-    """nftables tables as libnftables JSON commands (adds only), and their digest."""
+    """nftables tables as libnftables JSON commands (adds only), and their digest.
+
+    `elements` fill sets that the commands declare empty: (family, table, set, elements).
+    They are not in the digest, so the agent changes them element by element, in place.
+    """
 
     tables: tuple[tuple[str, str], ...]  # (family, name)
     commands: tuple[dict[str, Any], ...]
     digest: str
+    elements: tuple[tuple[str, str, str, tuple[Any, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class Shaper:
+    """A tbf qdisc at the root of `device`: what leaves it is shaped (plan.qos). With
+    `redirect_from`, what arrives on that device is sent to `device` (an ifb) to leave it."""
+
+    netns: str | None
+    device: str
+    rate_bps: int  # bits per second
+    burst_bytes: int
+    redirect_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,19 @@ class FloatingIp:
     id: str
     address: str  # the floating IP, held by the router's gateway interface
     fixed_ip: str
+
+
+@dataclass(frozen=True)
+class PortForwarding:
+    """One element of a router's port forwarding map: protocol . floating IP . external port(s)
+    -> internal IP . port."""
+
+    floatingip_id: str
+    protocol: str  # tcp | udp
+    address: str  # the floating IP
+    external: tuple[int, int]  # first and last port
+    internal_ip: str
+    internal_port: int
 
 
 @dataclass(frozen=True)
@@ -108,6 +139,7 @@ class Router:
     nat: Firewall
     floatingips: tuple[FloatingIp, ...]
     addresses: tuple[Address, ...] = ()  # of its qr- and qg- interfaces, from their ports
+    port_forwardings: tuple[PortForwarding, ...] = ()  # elements, as floating IPs are
 
 
 @dataclass(frozen=True)
@@ -145,6 +177,7 @@ class DesiredState:
     routers: tuple[Router, ...] = ()
     upstreams: tuple[Upstream, ...] = ()
     loadbalancers: tuple[LoadBalancer, ...] = ()
+    shapers: tuple[Shaper, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -164,6 +164,17 @@ def chunked(values: list[Any], size: int = 900) -> Iterable[list[Any]]:
         yield values[start : start + size]
 
 
+def insert_tags(
+    conn: Connection, resource_type: str, resource_id: str, tags: Iterable[str]
+) -> None:
+    for tag in sorted(tags):
+        conn.execute(
+            insert(schema.tags).values(
+                resource_id=resource_id, tag=tag, resource_type=resource_type
+            )
+        )
+
+
 def set_tags(
     conn: Connection,
     table: Table,
@@ -184,8 +195,7 @@ def set_tags(
         drop, new = set(remove), set(add) - current
     if drop:
         conn.execute(delete(T).where(T.c.resource_id == row.id, T.c.tag.in_(drop)))
-    for tag in sorted(new):
-        conn.execute(insert(T).values(resource_id=row.id, tag=tag, resource_type=resource_type))
+    insert_tags(conn, resource_type, row.id, new)
     if drop or new:
         bump(conn, table, resource_type, row)
     return sorted((current - drop) | new)

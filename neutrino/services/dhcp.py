@@ -1,7 +1,8 @@
 """The DHCP port of a network: one per network with DHCP-enabled subnets.
 
 The server owns it (Neutron's DHCP agent makes it itself); the data plane
-runs dnsmasq on it. It holds one address on every DHCP-enabled subnet.
+runs dnsmasq on it. It holds one address on every DHCP-enabled subnet. A
+network gets its DHCP agent when it gets this port (services/agents).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, delete, select
 
 from neutrino.db import schema
-from neutrino.services import common
+from neutrino.services import agents, common
 
 OWNER = "network:dhcp"
 
@@ -40,6 +41,7 @@ def sync_port(conn: Connection, network_id: str) -> None:
                 "port_security_enabled": False,
             },
         )
+        agents.schedule_network(conn, network_id)
         return
     have = set(conn.execute(select(A.c.subnet_id).where(A.c.port_id == port.id)).scalars())
     wanted_ids = {s.id for s in wanted}

@@ -34,7 +34,11 @@ from sqlalchemy import Connection, Row, Table, bindparam, delete, func, insert, 
 
 from neutrino.context import Context
 from neutrino.db import Database, schema
+from neutrino.plan.compile import DHCP_AGENT_HOST
+from neutrino.plan.routers import L3_AGENT_HOST
 from neutrino.services import (
+    address_groups,
+    agents,
     common,
     floatingips,
     instances,
@@ -42,25 +46,54 @@ from neutrino.services import (
     loadbalancers,
     networks,
     ports,
+    qos,
     routers,
     security_groups,
+    subnetpools,
     subnets,
+    trunks,
 )
 
 Render = Callable[[Connection, list[Row]], list[dict[str, Any]]]
 ADMIN = Context.admin()
 
+
+def with_scopes(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    """Subnets as agents see them: with their address scope, which routers NAT by."""
+    bodies = subnets.render(conn, rows)
+    scopes = subnetpools.scope_of_subnets(conn, [body["id"] for body in bodies])
+    for body in bodies:
+        body["address_scope_id"] = scopes[body["id"]]
+    return bodies
+
+
+def render_networks(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    items = networks.render(conn, ADMIN, rows)
+    return agents.with_agent_hosts(conn, items, agents.NDA, DHCP_AGENT_HOST)
+
+
+def render_routers(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    return agents.with_agent_hosts(conn, routers.render(conn, rows), agents.RLA, L3_AGENT_HOST)
+
+
 # type -> (snapshot key, table, render). Rule changes reach agents through their
-# group: a rule write also bumps its security group.
+# group or policy: a rule write also bumps its security group or QoS policy. Networks and
+# routers also say which host serves them (the schedulers' choice), which only agents see.
 RESOURCES: dict[str, tuple[str, Table, Render]] = {
-    "network": ("networks", schema.networks, lambda conn, rows: networks.render(conn, ADMIN, rows)),
-    "subnet": ("subnets", schema.subnets, subnets.render),
+    "network": ("networks", schema.networks, render_networks),
+    "subnet": ("subnets", schema.subnets, with_scopes),
     "port": ("ports", schema.ports, ports.render),
     "security_group": ("security_groups", schema.security_groups, security_groups.render_groups),
-    "router": ("routers", schema.routers, routers.render),
-    "floatingip": ("floatingips", schema.floatingips, floatingips.render),
+    "address_group": ("address_groups", schema.address_groups, address_groups.render),
+    "router": ("routers", schema.routers, render_routers),
+    "floatingip": (
+        "floatingips",
+        schema.floatingips,
+        lambda conn, rows: floatingips.render(conn, rows, ranges=True),
+    ),
     "instance": ("instances", schema.lab_instances, instances.render),
     "loadbalancer": ("loadbalancers", schema.lb_loadbalancers, lbaas.render_trees),
+    "qos_policy": ("qos_policies", schema.qos_policies, qos.render),
 }
 
 
@@ -237,11 +270,13 @@ def record_report(db: Database, host: str, report: dict[str, Any]) -> None:
             conn.execute(update(A).where(A.c.host == host).values(**values))
         else:
             conn.execute(insert(A).values(host=host, **values))
+        agents.record_heartbeat(conn, host, report)
         for chunk in common.chunked(list(wanted)):
             for row in conn.execute(select(P).where(P.c.id.in_(chunk))):
                 status = wanted[row.id]
                 if row.status != status:
                     common.bump(conn, P, "port", row, {"status": status})
+        trunks.record_report(conn, host, wanted)
         for fip_id, status in report.get("floatingips", {}).items():
             floatingips.set_status(conn, fip_id, status)
         instances.record_report(conn, host, report.get("instances", {}))

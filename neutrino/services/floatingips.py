@@ -24,6 +24,7 @@ from neutrino.services import common, networks, ports, quotas, routers
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 FIP, P, A = schema.floatingips, schema.ports, schema.ip_allocations
+PF = schema.port_forwardings
 OWNER = "network:floatingip"
 PORT_DETAILS = (
     "name",
@@ -60,8 +61,37 @@ def set_status(conn: Connection, fip_id: str, status: str) -> None:
     conn.execute(update(FIP).where(FIP.c.id == fip_id).values(status=status))
 
 
-def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+def single(start: int, end: int) -> int | None:
+    """The one port of a range of one; None for a wider range."""
+    return start if start == end else None
+
+
+def forwardings_of(
+    conn: Connection, fip_ids: list[str], ranges: bool
+) -> dict[str, list[dict[str, Any]]]:
+    """What floating IPs show of their port forwardings (expose-port-forwarding-in-fip); with
+    `ranges`, also their port ranges, which the data plane needs."""
+    shown = ("id", "internal_ip_address", "protocol", "internal_port_id")
+    found: dict[str, list[dict[str, Any]]] = {}
+    for chunk in common.chunked(fip_ids):
+        for row in conn.execute(select(PF).where(PF.c.floatingip_id.in_(chunk)).order_by(PF.c.id)):
+            item = {key: getattr(row, key) for key in shown}
+            for side in ("external_port", "internal_port"):  # a range shows no single port
+                port = single(getattr(row, f"{side}_start"), getattr(row, f"{side}_end"))
+                if port is not None:
+                    item[side] = port
+                if ranges:
+                    item[f"{side}_range"] = (
+                        f"{getattr(row, f'{side}_start')}:{getattr(row, f'{side}_end')}"
+                    )
+            found.setdefault(row.floatingip_id, []).append(item)
+    return found
+
+
+def render(conn: Connection, rows: list[Row], ranges: bool = False) -> list[dict[str, Any]]:
+    """`ranges`: port forwardings with their port ranges (for the change feed)."""
     tags = common.load_tags(conn, [r.id for r in rows])
+    forwardings = forwardings_of(conn, [r.id for r in rows], ranges)
     port_ids = [r.fixed_port_id for r in rows if r.fixed_port_id]
     details: dict[str, dict[str, Any]] = {}
     for chunk in common.chunked(port_ids):
@@ -80,6 +110,7 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
                 "fixed_ip_address": r.fixed_ip_address,
                 "status": r.status,
                 "port_details": details.get(r.fixed_port_id) if r.fixed_port_id else None,
+                "port_forwardings": forwardings.get(r.id, []),
             }
         )
         out.append(item)
@@ -125,7 +156,7 @@ def fip_fixed_ips(
         return [{"ip_address": address, **({"subnet_id": subnet_id} if subnet_id else {})}]
     candidates = [
         s
-        for s in ports.subnets_of(conn, network_id)
+        for s in ports.serving(conn, network_id, OWNER)
         if s.ip_version == 4 and subnet_id in (None, s.id)
     ]
     if subnet_id is not None and not candidates:
@@ -228,6 +259,10 @@ def choose_fixed_ip(conn: Connection, port_id: str, fixed_ip: str | None) -> tup
     return held[0]
 
 
+def has_forwardings(conn: Connection, fip_id: str) -> bool:
+    return conn.execute(select(exists().where(PF.c.floatingip_id == fip_id))).scalar_one()
+
+
 def bump_routers(conn: Connection, *router_ids: str | None) -> None:
     """The routers whose NAT changes: their revision tells the data plane to recompile them."""
     R = schema.routers
@@ -306,9 +341,15 @@ class FloatingIPs:
             row = fetch(conn, ctx, fip_id, for_write=True)
             common.check_revision(row, if_match)
             changes = {k: v for k, v in values.items() if k == "description"}
+            forwarded = has_forwardings(conn, fip_id)
+            if forwarded and values.get("port_id"):
+                raise errors.FipInUseByPortForwarding(id=fip_id)
             # Without port_id the association stays (an update of the description only); an
             # empty update disassociates, as Neutron's legacy behaviour that clients rely on.
-            if not values or "port_id" in values or "fixed_ip_address" in values:
+            # A floating IP with port forwardings has no association to change.
+            if not forwarded and (
+                not values or "port_id" in values or "fixed_ip_address" in values
+            ):
                 changes.update(
                     association(
                         conn,
@@ -330,7 +371,10 @@ class FloatingIPs:
     def delete(self, db: Database, ctx: Context, fip_id: str) -> None:
         common.require_writer(ctx)
         with db.write() as conn:
-            remove(conn, fetch(conn, ctx, fip_id, for_write=True))
+            row = fetch(conn, ctx, fip_id, for_write=True)
+            if has_forwardings(conn, fip_id):
+                raise errors.FipInUseByPortForwarding(id=fip_id)
+            remove(conn, row)
 
     def set_tags(
         self, db: Database, ctx: Context, fip_id: str, add: list[str], remove: list[str] | None

@@ -23,7 +23,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, quotas, rbac
+from neutrino.services import agents, common, qos, quotas, rbac
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 N = schema.networks
@@ -94,15 +94,24 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
     as Neutron."""
     ids = [r.id for r in rows]
     shared = rbac.shared_ids(conn, "network", ids, ctx.project_id)
+    S, P = schema.subnets, schema.subnetpools
     subnets: dict[str, list[str]] = {i: [] for i in ids}
+    # The address scope of a network's subnets of each IP version: their pools' (one per
+    # version, see subnets.check_pool_affinity).
+    scopes: dict[tuple[str, int], str] = {}
     for chunk in common.chunked(ids):
-        for sid, nid in conn.execute(
-            select(schema.subnets.c.id, schema.subnets.c.network_id)
-            .where(schema.subnets.c.network_id.in_(chunk))
-            .order_by(schema.subnets.c.created_at, schema.subnets.c.id)
+        for sid, nid, version, scope in conn.execute(
+            select(S.c.id, S.c.network_id, S.c.ip_version, P.c.address_scope_id)
+            .outerjoin(P, P.c.id == S.c.subnetpool_id)
+            .where(S.c.network_id.in_(chunk))
+            .order_by(S.c.created_at, S.c.id)
         ):
             subnets[nid].append(sid)
+            if scope is not None:
+                scopes[(nid, version)] = scope
     tags = common.load_tags(conn, ids)
+    zones = agents.zones_of(conn, agents.NDA, "network_id", ids)
+    policies = qos.network_policies(conn, ids)
     out = []
     for r in rows:
         item = common.render_standard(r, tags)
@@ -110,11 +119,16 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
             {
                 "admin_state_up": r.admin_state_up,
                 "shared": r.id in shared,
+                "availability_zone_hints": r.availability_zone_hints,
+                "availability_zones": zones[r.id],
                 "router:external": r.external,
                 "mtu": r.mtu,
                 "status": r.status,
                 "subnets": subnets[r.id],
                 "port_security_enabled": r.port_security_enabled,
+                "ipv4_address_scope": scopes.get((r.id, 4)),
+                "ipv6_address_scope": scopes.get((r.id, 6)),
+                "qos_policy_id": policies.get(r.id),
             }
         )
         if ctx.is_admin:
@@ -134,6 +148,43 @@ GRANTS = {"shared": rbac.SHARED, "router:external": rbac.EXTERNAL}
 
 # What goes with a network, from a family built on networks (its floating IPs, as in Neutron).
 Cleanup = Callable[[Connection, str], None]
+
+
+PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
+
+
+def provider_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The provider attributes of a new network, given as such or as its one segment.
+
+    A network here has one segment: a request for more is refused, after the checks
+    Neutron makes of a list of segments.
+    """
+    segments = values.get("segments")
+    if not segments:
+        return values
+    if any(values.get(key) is not None for key in PROVIDER):
+        raise errors.SegmentsSetInConjunctionWithProviders()
+    if not all(segment.get("provider:network_type") for segment in segments):
+        raise errors.InvalidInput(error_message="network_type required")
+    complete = [tuple(sorted(s.items())) for s in segments if not partial(s)]
+    if len(set(complete)) != len(complete):
+        raise errors.SegmentsContainDuplicateEntry()
+    if len(segments) > 1:
+        raise errors.InvalidInput(
+            error_message=f"a network has one segment here; {len(segments)} were given"
+        )
+    return {**values, **segments[0]}
+
+
+def partial(segment: dict[str, Any]) -> bool:
+    """Whether the segment leaves a part to choose (Neutron's is_partial_segment)."""
+    if segment["provider:network_type"] == "flat":
+        return not segment.get("provider:physical_network")
+    if segment["provider:network_type"] == "vlan":
+        return not (
+            segment.get("provider:physical_network") and segment.get("provider:segmentation_id")
+        )
+    return not segment.get("provider:segmentation_id")
 
 
 class Networks:
@@ -165,7 +216,7 @@ class Networks:
         with db.write() as conn:
             row = common.standard_values(ctx, values)
             quotas.check(conn, row["project_id"], "network", 1)
-            segment = self._allocate_segment(conn, row["id"], values)
+            segment = self._allocate_segment(conn, row["id"], provider_values(values))
             mtu = values.get("mtu") or self.max_mtu(segment["network_type"])
             self._check_mtu(segment["network_type"], mtu)
             row.update(
@@ -176,9 +227,14 @@ class Networks:
                 network_type=segment["network_type"],
                 physical_network=segment["physical_network"] or None,
                 segmentation_id=segment["segmentation_id"] or None,
+                availability_zone_hints=values.get("availability_zone_hints", []),
             )
+            agents.check_zone_hints(conn, agents.DHCP, row["availability_zone_hints"])
             common.insert_resource(conn, N, "network", row)
             self._claim_segment(conn, segment, row["id"])
+            # Without a policy of its own (null included), its project's default, as Neutron.
+            policy_id = values.get("qos_policy_id") or qos.default_of(conn, row["project_id"])
+            qos.bind_network(conn, ctx, row["id"], policy_id)
             network = fetch(conn, ctx, row["id"])
             for key, action in GRANTS.items():
                 if values.get(key):
@@ -198,11 +254,7 @@ class Networks:
         with db.write() as conn:
             row = fetch(conn, ctx, network_id, for_write=True)
             common.check_revision(row, if_match)
-            for key in (
-                "provider:network_type",
-                "provider:physical_network",
-                "provider:segmentation_id",
-            ):
+            for key in (*PROVIDER, "segments"):
                 if key in values:
                     raise errors.InvalidInput(
                         error_message="Plugin does not support updating provider attributes"
@@ -221,6 +273,8 @@ class Networks:
                 needed = min_mtu(conn, network_id)
                 if values["mtu"] < needed:
                     raise errors.NetworkMTUSubnetConflict(net_id=network_id, mtu=needed)
+            if "qos_policy_id" in values:
+                qos.bind_network(conn, ctx, network_id, values.pop("qos_policy_id"))
             changes |= {k: v for k, v in values.items() if k not in GRANTS}
             common.bump(conn, N, "network", row, changes)
             return render(conn, ctx, [fetch(conn, ctx, network_id)])[0]

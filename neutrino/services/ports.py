@@ -26,7 +26,15 @@ from neutrino import errors, ipam
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, insert_unless_taken, schema
-from neutrino.services import common, extra_dhcp_opts, networks, quotas, security_groups
+from neutrino.services import (
+    common,
+    dhcp,
+    extra_dhcp_opts,
+    networks,
+    qos,
+    quotas,
+    security_groups,
+)
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 P, A = schema.ports, schema.ip_allocations
@@ -108,6 +116,8 @@ def render(
     pairs: dict[str, list[dict[str, str]]] = defaultdict(list)
     groups: dict[str, list[str]] = defaultdict(list)
     dhcp_opts: dict[str, list[dict[str, Any]]] = {}
+    trunks: dict[str, dict[str, Any]] = {}
+    policies: dict[str, tuple[str | None, str | None]] = {}
     tags: dict[str, list[str]] = {}
     for chunk in common.chunked(ids):
         if want("fixed_ips"):
@@ -133,6 +143,10 @@ def render(
                 groups[pid].append(sg)
         if want("extra_dhcp_opts"):
             dhcp_opts.update(extra_dhcp_opts.load(conn, chunk))
+        if want("trunk_details"):
+            trunks.update(trunk_details(conn, chunk))
+        if want("qos_policy_id") or want("qos_network_policy_id"):
+            policies.update(qos.port_policies(conn, chunk))
     if want("tags"):
         tags = common.load_tags(conn, ids)
     return [
@@ -143,9 +157,44 @@ def render(
             groups.get(r.id, []),
             tags,
             dhcp_opts.get(r.id, []),
+            policies.get(r.id, (None, None)),
+            trunks.get(r.id),
         )
         for r in rows
     ]
+
+
+def trunk_details(conn: Connection, port_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """`trunk_details` of those of the ports that are trunk parents: the trunk, and its subports
+    with their MACs."""
+    T, S = schema.trunks, schema.trunk_subports
+    details = {
+        port_id: {"trunk_id": trunk_id, "sub_ports": []}
+        for trunk_id, port_id in conn.execute(
+            select(T.c.id, T.c.port_id).where(T.c.port_id.in_(port_ids))
+        )
+    }
+    by_trunk = {detail["trunk_id"]: detail for detail in details.values()}
+    if by_trunk:
+        for row in conn.execute(
+            select(S, P.c.mac_address)
+            .join(P, P.c.id == S.c.port_id)
+            .where(S.c.trunk_id.in_(list(by_trunk)))
+            .order_by(S.c.segmentation_type, S.c.segmentation_id)
+        ):
+            by_trunk[row.trunk_id]["sub_ports"].append(
+                {
+                    "segmentation_id": row.segmentation_id,
+                    "port_id": row.port_id,
+                    "segmentation_type": row.segmentation_type,
+                    "mac_address": row.mac_address,
+                }
+            )
+    return details
+
+
+def vif_type(row: Row) -> str:
+    return "bridge" if row.binding_host_id else "unbound"
 
 
 def body(
@@ -155,8 +204,11 @@ def body(
     groups: list[str],
     tags: dict[str, list[str]],
     dhcp_opts: list[dict[str, Any]],
+    policies: tuple[str | None, str | None],
+    trunk: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One port's body from its row and its relations."""
+    """One port's body from its row and its relations; `policies`: its own QoS policy and its
+    network's; `trunk_details` only on a trunk's parent."""
     item = common.render_standard(row, tags)
     item.update(
         {
@@ -171,13 +223,17 @@ def body(
             "security_groups": sorted(groups),
             "port_security_enabled": row.port_security_enabled,
             "binding:host_id": row.binding_host_id,
-            "binding:vif_type": "bridge" if row.binding_host_id else "unbound",
+            "binding:vif_type": vif_type(row),
             "binding:vif_details": {},
             "binding:vnic_type": "normal",
             "binding:profile": {},
             "extra_dhcp_opts": dhcp_opts,
+            "qos_policy_id": policies[0],
+            "qos_network_policy_id": policies[1],
         }
     )
+    if trunk is not None:
+        item["trunk_details"] = trunk
     return item
 
 
@@ -204,6 +260,33 @@ JOIN_DEFAULT_GROUP = (
 
 def subnets_of(conn: Connection, network_id: str) -> list[Row]:
     return list(conn.execute(SUBNETS_OF, {"network_id": network_id}))
+
+
+def serves(subnet: Row, device_owner: str) -> bool:
+    """Whether ports of `device_owner` take addresses from `subnet` (its service types).
+
+    A DHCP server takes one from every subnet it serves, whatever the subnet's types.
+    """
+    return (
+        not subnet.service_types
+        or device_owner in subnet.service_types
+        or (device_owner == dhcp.OWNER and subnet.enable_dhcp)
+    )
+
+
+def serving(conn: Connection, network_id: str, device_owner: str) -> list[Row]:
+    """The subnets of a network that ports of `device_owner` take addresses from: those
+    reserved for such ports first, as in Neutron. 409 when the network has subnets, but
+    none of them for such ports."""
+    subnets = subnets_of(conn, network_id)
+    candidates = sorted(
+        (s for s in subnets if serves(s, device_owner)), key=lambda s: not s.service_types
+    )
+    if subnets and not candidates:
+        raise errors.IpAddressGenerationFailureNoMatchingSubnet(
+            network_id=network_id, service_type=device_owner
+        )
+    return candidates
 
 
 def allocate_ip(conn: Connection, subnet: Row, port_id: str, position: int = 0) -> str:
@@ -266,7 +349,7 @@ def resolve_fixed_ips(
     free, likewise one from the IPv6 subnets with assigned addresses, and (except on router
     ports) the EUI-64 address on every automatic-address (SLAAC, DHCPv6-stateless) subnet.
     """
-    subnets = subnets_of(conn, network_id)
+    subnets = serving(conn, network_id, device_owner)
     by_id = {s.id: s for s in subnets}
     if requested is None:
         v4 = [s for s in subnets if s.ip_version == 4]
@@ -355,11 +438,42 @@ def allocate_from_any(
     return candidates[-1], allocate_ip(conn, candidates[-1], port_id, position)
 
 
-def require_free_mac(conn: Connection, network_id: str, mac: str) -> None:
-    if conn.execute(
-        select(exists().where(P.c.network_id == network_id, P.c.mac_address == mac))
-    ).scalar():
-        raise errors.MacAddressInUse(net_id=network_id, mac=mac)
+def change_mac(conn: Connection, row: Row, mac: str | None, owner: str) -> str:
+    """Give an unbound port `mac`, or a new random one when None; its SLAAC addresses follow.
+
+    The port's MAC is what the instance plugged into it has, so a bound port keeps it, and
+    so does a router's or DHCP server's port, as in Neutron. The new MAC, or the old one
+    when unchanged.
+    """
+    new = mac or next(m for m in iter(ipam.random_mac, None) if not mac_taken(conn, row, m))
+    if new == row.mac_address:
+        return new
+    if row.binding_host_id:
+        raise errors.PortBound(
+            port_id=row.id, vif_type=vif_type(row), old_mac=row.mac_address, new_mac=new
+        )
+    if owner.startswith("network:"):
+        raise errors.UnsupportedPortDeviceOwner(
+            op="mac address update", device_owner=owner, port_id=row.id
+        )
+    if mac_taken(conn, row, new):
+        raise errors.MacAddressInUse(net_id=row.network_id, mac=new)
+    for subnet in subnets_of(conn, row.network_id):
+        if auto_address(subnet):
+            conn.execute(
+                update(A)
+                .where(A.c.port_id == row.id, A.c.subnet_id == subnet.id)
+                .values(ip_address=str(ipam.eui64(ipaddress.IPv6Network(subnet.cidr), new)))
+            )
+    return new
+
+
+def mac_taken(conn: Connection, row: Row, mac: str) -> bool:
+    return bool(
+        conn.execute(
+            select(exists().where(P.c.network_id == row.network_id, P.c.mac_address == mac))
+        ).scalar()
+    )
 
 
 def insert_row(conn: Connection, values: dict[str, Any], mac: str | None) -> Row:
@@ -420,8 +534,18 @@ def insert_port(
         groups = bind_groups(conn, project_id, port_id, groups)
     stored_pairs = set_pairs(conn, port_id, pairs, row.mac_address) if pairs else []
     dhcp_opts = extra_dhcp_opts.create(conn, port_id, values.get("extra_dhcp_opts"))
+    tags = values.get("tags", [])
+    common.insert_tags(conn, "port", port_id, tags)
     common.record_change(conn, "port", port_id, "create")
-    return body(row, fixed_ips, stored_pairs, groups or [], {}, dhcp_opts)
+    return body(
+        row,
+        fixed_ips,
+        stored_pairs,
+        groups or [],
+        {port_id: sorted(tags)},
+        dhcp_opts,
+        qos.port_policies(conn, [port_id])[port_id],
+    )
 
 
 def join_default_group(conn: Connection, project_id: str, port_id: str) -> str:
@@ -442,10 +566,17 @@ def bind_groups(conn: Connection, project_id: str, port_id: str, group_ids: list
     PSG = schema.port_security_groups
     conn.execute(delete(PSG).where(PSG.c.port_id == port_id))
     unique = list(dict.fromkeys(group_ids))
+    statefulness = set()
     for group_id in unique:
         # Those its project sees, whoever asks: Neutron binds no other project's, even for admin.
-        security_groups.find_group(conn, group_id, security_groups.seen_by(project_id))
+        group = security_groups.find_group(conn, group_id, security_groups.seen_by(project_id))
+        statefulness.add(group.stateful)
         conn.execute(insert(PSG).values(port_id=port_id, security_group_id=group_id))
+    if len(statefulness) > 1:
+        raise errors.SecurityGroupConflict(
+            reason="Cannot apply both stateful and stateless security groups on the same port "
+            "at the same time"
+        )
     return unique
 
 
@@ -479,8 +610,23 @@ def network_for_port(
     return network
 
 
+def forget_forwardings(conn: Connection, port_id: str) -> None:
+    """Port forwardings to addresses the port no longer holds go, as in Neutron; a floating IP
+    left without any has no router any more."""
+    FIP, PF = schema.floatingips, schema.port_forwardings
+    held = select(A.c.ip_address).where(A.c.port_id == port_id)
+    gone = (PF.c.internal_port_id == port_id) & PF.c.internal_ip_address.not_in(held)
+    forwarded = select(PF.c.floatingip_id).where(gone)
+    fips = conn.execute(select(FIP).where(FIP.c.id.in_(forwarded))).all()
+    conn.execute(delete(PF).where(gone))
+    for fip in fips:
+        left = conn.execute(select(exists().where(PF.c.floatingip_id == fip.id))).scalar_one()
+        common.bump(conn, FIP, "floatingip", fip, {} if left else {"router_id": None})
+
+
 def remove_port(conn: Connection, port_id: str) -> None:
-    """Delete a port and what hangs off it; its floating IPs become unassociated."""
+    """Delete a port and what hangs off it; its floating IPs become unassociated, and its port
+    forwardings go."""
     FIP = schema.floatingips
     for fip in conn.execute(select(FIP).where(FIP.c.fixed_port_id == port_id)).all():
         common.bump(
@@ -491,7 +637,19 @@ def remove_port(conn: Connection, port_id: str) -> None:
             {"fixed_port_id": None, "fixed_ip_address": None, "router_id": None, "status": "DOWN"},
         )
     conn.execute(delete(A).where(A.c.port_id == port_id))
+    forget_forwardings(conn, port_id)
     common.delete_resource(conn, P, "port", port_id)
+
+
+def require_untrunked(conn: Connection, port_id: str) -> None:
+    """A trunk's subport or parent goes only after it has left the trunk, or with its trunk."""
+    T, S = schema.trunks, schema.trunk_subports
+    trunk_id = conn.execute(select(S.c.trunk_id).where(S.c.port_id == port_id)).scalar()
+    if trunk_id:
+        raise errors.PortInUseAsSubPort(port_id=port_id, trunk_id=trunk_id)
+    trunk_id = conn.execute(select(T.c.id).where(T.c.port_id == port_id)).scalar()
+    if trunk_id:
+        raise errors.PortInUseAsTrunkParent(port_id=port_id, trunk_id=trunk_id)
 
 
 # What only the network's owner (or an admin) may set on a port, by Neutron's default policy:
@@ -529,7 +687,9 @@ class Ports:
                 require_network_owner(values, "create_port")
             std = common.standard_values(ctx, dict(values))
             quotas.check(conn, std["project_id"], "port", 1)
-            return insert_port(conn, std["project_id"], network, {**values, "id": std["id"]})
+            port = insert_port(conn, std["project_id"], network, {**values, "id": std["id"]})
+            qos.bind_port(conn, ctx, port["id"], values.get("qos_policy_id"))
+            return {**port, "qos_policy_id": values.get("qos_policy_id")}
 
     def update(
         self, db: Database, ctx: Context, port_id: str, values: dict[str, Any], if_match: int | None
@@ -565,17 +725,24 @@ class Ports:
                     raise errors.PortSecurityPortHasSecurityGroup()
                 if has_pairs:
                     raise errors.AddressPairAndPortSecurityRequired()
-            if "mac_address" in values and values["mac_address"] != row.mac_address:
-                require_free_mac(conn, row.network_id, values["mac_address"])
+            if "mac_address" in values:
+                owner = values.get("device_owner") or row.device_owner
+                values = {
+                    **values,
+                    "mac_address": change_mac(conn, row, values["mac_address"], owner),
+                }
             if "fixed_ips" in values:
                 self._replace_ips(
                     conn, row, values["fixed_ips"], values.get("device_owner", row.device_owner)
                 )
+                forget_forwardings(conn, port_id)
             if groups is not None:
                 bind_groups(conn, row.project_id, port_id, groups)
             if pairs is not None:
                 set_pairs(conn, port_id, pairs, row.mac_address)
             extra_dhcp_opts.change(conn, port_id, values.get("extra_dhcp_opts"))
+            if "qos_policy_id" in values:
+                qos.bind_port(conn, ctx, port_id, values["qos_policy_id"])
             columns = {"binding:host_id": "binding_host_id"}
             skip = {
                 "fixed_ips",
@@ -584,6 +751,7 @@ class Ports:
                 "binding:vnic_type",
                 "binding:profile",
                 "extra_dhcp_opts",
+                "qos_policy_id",
             }
             changes = {columns.get(k, k): v for k, v in values.items() if k not in skip}
             common.bump(conn, P, "port", row, changes)
@@ -594,6 +762,7 @@ class Ports:
         with db.write() as conn:
             # Any port the caller sees: its own, or one on its network (Neutron's delete_port).
             row = fetch(conn, ctx, port_id)
+            require_untrunked(conn, port_id)
             # Router and floating IP ports go with their owner resource, as in Neutron.
             if row.device_owner in ROUTER_OWNERS:
                 raise errors.PortInUse(
@@ -620,19 +789,39 @@ class Ports:
                 select(A.c.subnet_id, A.c.ip_address).where(A.c.port_id == row.id)
             )
         }
-        wanted = resolve_fixed_ips(conn, row.network_id, requested, owner)
-        keep = {(s[0].id, ip) for s, ip in wanted if ip is not None and (s[0].id, ip) in current}
+        asked = resolve_fixed_ips(conn, row.network_id, requested, owner)
+        keep = {(s[0].id, ip) for s, ip in asked if ip is not None and (s[0].id, ip) in current}
+        # An entry naming only a subnet keeps an address the port has there, as in Neutron.
+        spare = sorted(current - keep)
+        wanted: list[Wanted] = []
+        for candidates, ip in asked:
+            if ip is None:
+                reused = next((pair for pair in spare if pair[0] == candidates[0].id), None)
+                if reused is not None:
+                    spare.remove(reused)
+                    keep.add(reused)
+                    ip = reused[1]
+            wanted.append((candidates, ip))
         # A SLAAC address stays as long as its subnet does (router ports have none), as in Neutron.
         automatic = {s.id for s in subnets_of(conn, row.network_id) if auto_address(s)}
         keep |= {(sid, ip) for sid, ip in current if sid in automatic}
-        for subnet_id, ip in current - keep:
-            conn.execute(delete(A).where(and_(A.c.subnet_id == subnet_id, A.c.ip_address == ip)))
         kept_automatic = {sid for sid, _ in keep} & automatic
         new = [
             (s, ip)
             for s, ip in wanted
             if (ip is None or (s[0].id, ip) not in keep) and s[0].id not in kept_automatic
         ]
+        # A router interface keeps its IPv4 address: the router's subnet gateway (Neutron's
+        # l3-port-ip-change-not-allowed).
+        changed = {ipaddress.ip_address(ip).version for _, ip in current - keep}
+        if row.device_owner == "network:router_interface" and 4 in changed | {
+            s[0].ip_version for s, _ in new
+        }:
+            raise errors.BadRequest(
+                resource="ports", msg=f"IP updates for port {row.id} are not allowed"
+            )
+        for subnet_id, ip in current - keep:
+            conn.execute(delete(A).where(and_(A.c.subnet_id == subnet_id, A.c.ip_address == ip)))
         assign_ips(conn, row.id, row.mac_address, new)
         for position, (candidates, ip) in enumerate(wanted):
             if ip is not None:

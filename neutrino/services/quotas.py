@@ -19,6 +19,7 @@ from neutrino.services import common
 DEFAULTS: dict[str, int] = {
     "network": 100,
     "subnet": 100,
+    "subnetpool": -1,
     "port": 500,
     "router": 10,
     "floatingip": 50,
@@ -30,6 +31,7 @@ DEFAULTS: dict[str, int] = {
 TABLES: dict[str, Table] = {
     "network": schema.networks,
     "subnet": schema.subnets,
+    "subnetpool": schema.subnetpools,
     "port": schema.ports,
     "router": schema.routers,
     "floatingip": schema.floatingips,
@@ -128,12 +130,12 @@ class Quotas:
         ctx: Context,
         project_id: str,
         values: dict[str, int],
-        check_limit: bool = False,
+        force: bool = False,
     ) -> dict[str, int]:
         require_admin(ctx, "update_quota")
         Q = schema.quotas
         with db.write() as conn:
-            for resource, limit in values.items() if check_limit else ():
+            for resource, limit in () if force else values.items():
                 usage = used(conn, project_id, resource)
                 if 0 <= limit < usage:
                     raise errors.HTTPBadRequest(

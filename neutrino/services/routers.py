@@ -21,7 +21,7 @@ from neutrino import errors
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, networks, ports, quotas, subnets
+from neutrino.services import agents, common, networks, ports, quotas, subnets
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 R, RP, P, A, S = (
@@ -95,12 +95,15 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             .order_by(A.c.position)
         ):
             gateway_ips[port_id].append({"subnet_id": subnet_id, "ip_address": ip})
+    zones = agents.zones_of(conn, agents.RLA, "router_id", [r.id for r in rows])
     out = []
     for r in rows:
         item = common.render_standard(r, tags)
         item.update(
             {
                 "admin_state_up": r.admin_state_up,
+                "availability_zone_hints": r.availability_zone_hints,
+                "availability_zones": zones[r.id],
                 "status": r.status,
                 "external_gateway_info": None
                 if r.gw_network_id is None
@@ -110,10 +113,27 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
                     "external_fixed_ips": gateway_ips.get(r.gw_port_id, []),
                 },
                 "routes": r.routes,
+                "ha": r.ha,
+                "distributed": r.distributed,
             }
         )
         out.append(item)
     return out
+
+
+# Neutron's policy shows these to administrators only. On one host a router is one namespace
+# whatever they say: they are kept and reported, and change nothing of the data plane.
+ADMIN_ONLY = ("ha", "distributed")
+
+
+def render_for(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, Any]]:
+    """Router bodies as `ctx` may see them."""
+    items = render(conn, rows)
+    if not ctx.is_admin:
+        for item in items:
+            for key in ADMIN_ONLY:
+                del item[key]
+    return items
 
 
 class Routers:
@@ -124,11 +144,11 @@ class Routers:
     ) -> tuple[list[dict[str, Any]], bool]:
         with db.read() as conn:
             rows, more = list_rows(conn, LISTING, query, visible(ctx))
-            return render(conn, rows), more
+            return render_for(conn, ctx, rows), more
 
     def get(self, db: Database, ctx: Context, router_id: str) -> dict[str, Any]:
         with db.read() as conn:
-            return render(conn, [fetch(conn, ctx, router_id)])[0]
+            return render_for(conn, ctx, [fetch(conn, ctx, router_id)])[0]
 
     def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
         common.require_writer(ctx)
@@ -141,12 +161,17 @@ class Routers:
                 status="ACTIVE",
                 enable_snat=True,
                 routes=[],
+                availability_zone_hints=values.get("availability_zone_hints", []),
+                ha=bool(values.get("ha")),
+                distributed=bool(values.get("distributed")),
             )
+            agents.check_zone_hints(conn, agents.L3, row["availability_zone_hints"])
             common.insert_resource(conn, R, "router", row)
             if gateway:
                 changes = self._gateway_changes(conn, ctx, fetch(conn, ctx, row["id"]), gateway)
                 conn.execute(update(R).where(R.c.id == row["id"]).values(**changes))
-            return render(conn, [fetch(conn, ctx, row["id"])])[0]
+            agents.schedule_router(conn, row["id"])
+            return render_for(conn, ctx, [fetch(conn, ctx, row["id"])])[0]
 
     def update(
         self,
@@ -166,8 +191,11 @@ class Routers:
                 )
             if "routes" in values:
                 check_routes(conn, router_id, values["routes"])
+            values = {k: v for k, v in values.items() if k not in ADMIN_ONLY or v is not None}
+            check_migration(router, values)
             common.bump(conn, R, "router", router, values)
-            return render(conn, [fetch(conn, ctx, router_id)])[0]
+            agents.schedule_router(conn, router_id)
+            return render_for(conn, ctx, [fetch(conn, ctx, router_id)])[0]
 
     def delete(self, db: Database, ctx: Context, router_id: str) -> None:
         common.require_writer(ctx)
@@ -201,7 +229,7 @@ class Routers:
                 new = [r for r in router.routes if r not in routes]
             check_routes(conn, router_id, new)
             common.bump(conn, R, "router", router, {"routes": new})
-            return render(conn, [fetch(conn, ctx, router_id)])[0]
+            return render_for(conn, ctx, [fetch(conn, ctx, router_id)])[0]
 
     # -- interfaces ------------------------------------------------------------------------
     def add_interface(
@@ -220,6 +248,7 @@ class Routers:
                 insert(RP).values(router_id=router_id, port_id=port.id, port_type=INTERFACE)
             )
             common.bump(conn, R, "router", router)
+            agents.schedule_router(conn, router_id)
             subnet_ids = [
                 s.id for pid, s in port_subnets(conn, router_id, INTERFACE) if pid == port.id
             ]
@@ -428,6 +457,29 @@ def check_new_subnets(
                         f"cidr {existing.cidr} of subnet {existing.id}"
                     ),
                 )
+
+
+def check_migration(router: Row, values: dict[str, Any]) -> None:
+    """A router changes `distributed` or `ha` only while down, as in Neutron."""
+    up = values.get("admin_state_up", router.admin_state_up)
+    if values.get("distributed", router.distributed) != router.distributed and (
+        up or router.admin_state_up
+    ):
+        raise errors.BadRequest(
+            resource="router",
+            msg=(
+                "Cannot change the 'distributed' attribute of active routers. Please set router "
+                "admin_state_up to False prior to upgrade"
+            ),
+        )
+    if values.get("ha", router.ha) != router.ha and up:
+        raise errors.BadRequest(
+            resource="router",
+            msg=(
+                "Cannot change HA attribute of active routers. Please set router admin_state_up "
+                "to False prior to upgrade"
+            ),
+        )
 
 
 def check_routes(conn: Connection, router_id: str, routes: list[dict[str, str]]) -> None:

@@ -1,8 +1,10 @@
 """Security groups and their rules.
 
 Every project has a `default` group, made on first use (a port created
-without groups, a listing of groups, the creation of another group) with
-Neutron's four rules. New groups start with egress-anywhere rules. Rules are
+without groups, a listing of groups, the creation of another group). New
+groups get their rules from the default security group rules, templates an
+admin manages, which start as Neutron's: egress anywhere for every group,
+ingress from the group's own members for the default group. Rules are
 checked and normalized as Neutron does: protocol names lower case, numbers
 as strings, port ranges checked per protocol, remote prefixes kept as sent
 (their network is `normalized_cidr`); two rules that mean the same thing are
@@ -16,16 +18,18 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, or_, select
+from sqlalchemy import ColumnElement, Connection, Row, delete, insert, or_, select
 
 from neutrino import errors
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, quotas, rbac
+from neutrino.services import address_groups, common, quotas, rbac
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 SG, RULE, PSG = schema.security_groups, schema.security_group_rules, schema.port_security_groups
+TEMPLATE = schema.default_security_group_rules
+STATEFULNESS = schema.security_groups_default_statefulness
 
 # IANA numbers of the protocol names Neutron accepts.
 PROTOCOLS: dict[str, int] = {
@@ -67,23 +71,12 @@ RULE_KEYS = (
     "port_range_max",
     "remote_ip_prefix",
     "remote_group_id",
+    "remote_address_group_id",
 )
+PARENT = "PARENT"  # a template's remote group that stands for the group made from it
 
 GROUP_LISTING = Listing(SG, standard_columns(SG))
 RULE_LISTING = Listing(RULE, standard_columns(RULE))
-
-
-def default_rules(group_id: str) -> list[dict[str, str | None]]:
-    """Neutron's defaults: egress anywhere, ingress from members of the same group."""
-    return [
-        {
-            "direction": direction,
-            "ethertype": ethertype,
-            "remote_group_id": group_id if direction == "ingress" else None,
-        }
-        for direction in ("egress", "ingress")
-        for ethertype in ("IPv4", "IPv6")
-    ]
 
 
 def insert_rule(conn: Connection, project_id: str, group_id: str, rule: dict[str, Any]) -> str:
@@ -108,17 +101,26 @@ def insert_rule(conn: Connection, project_id: str, group_id: str, rule: dict[str
     return rule_id
 
 
-def starting_rules(group_id: str, *, is_default: bool) -> list[dict[str, str | None]]:
-    """The default group's four rules; egress only for others."""
-    return [rule for rule in default_rules(group_id) if is_default or rule["direction"] == "egress"]
+def starting_rules(conn: Connection, group_id: str, *, is_default: bool) -> list[dict[str, Any]]:
+    """The rules a new group gets: the templates for its kind (default group or another)."""
+    used_in = TEMPLATE.c.used_in_default_sg if is_default else TEMPLATE.c.used_in_non_default_sg
+    rules = []
+    for template in conn.execute(select(TEMPLATE).where(used_in).order_by(TEMPLATE.c.id)):
+        rule = {key: getattr(template, key) for key in RULE_KEYS}
+        if rule["remote_group_id"] == PARENT:
+            rule["remote_group_id"] = group_id
+        rules.append(rule)
+    return rules
 
 
-def insert_group(conn: Connection, row: dict[str, Any], *, is_default: bool) -> None:
+def insert_group(
+    conn: Connection, row: dict[str, Any], rules: list[dict[str, Any]], *, is_default: bool
+) -> None:
     """A group with its starting rules."""
     common.insert_resource(
-        conn, SG, "security_group", {**row, "stateful": True, "is_default": is_default}
+        conn, SG, "security_group", {"stateful": True, **row, "is_default": is_default}
     )
-    for rule in starting_rules(row["id"], is_default=is_default):
+    for rule in rules:
         insert_rule(conn, row["project_id"], row["id"], rule)
 
 
@@ -142,6 +144,7 @@ def ensure_default(conn: Connection, project_id: str) -> str:
             "updated_at": moment,
             "revision_number": 1,
         },
+        starting_rules(conn, group_id, is_default=True),
         is_default=True,
     )
     return group_id
@@ -240,6 +243,7 @@ def render_groups(
     return [
         {
             **common.render_standard(r, tags),
+            "stateful": r.stateful,
             "security_group_rules": rules[r.id],
             "shared": r.id in shared,
         }
@@ -276,8 +280,8 @@ def normalize_rule(values: dict[str, Any]) -> dict[str, Any]:
             ethertype="IPv4", protocol=rule["protocol"]
         )
     check_port_range(number, rule["protocol"], rule["port_range_min"], rule["port_range_max"])
-    if rule["remote_ip_prefix"] is not None and rule["remote_group_id"] is not None:
-        raise errors.SecurityGroupRemoteGroupAndRemoteIpPrefix()
+    if sum(rule[key] is not None for key in RULE_KEYS if key.startswith("remote_")) > 1:
+        raise errors.SecurityGroupMultipleRemoteEntites()
     if rule["remote_ip_prefix"] is not None:
         net = ipaddress.ip_network(rule["remote_ip_prefix"], strict=False)
         if f"IPv{net.version}" != rule["ethertype"]:
@@ -334,13 +338,16 @@ class SecurityGroups:
     def list(
         self, db: Database, ctx: Context, query: ListQuery
     ) -> tuple[list[dict[str, Any]], bool]:
-        # Neutron makes a project's default group when the project first looks for its groups.
-        if ctx.project_id and ctx.can_write:
+        # Neutron makes a project's default group when the project first looks for its groups,
+        # or an admin looks for that project's.
+        asked = query.filters.get("project_id") or query.filters.get("tenant_id") or []
+        project = asked[0] if asked and ctx.is_admin else ctx.project_id
+        if project and ctx.can_write:
             with db.read() as conn:
-                missing = not has_default(conn, ctx.project_id)
+                missing = not has_default(conn, project)
             if missing:
                 with db.write() as conn:
-                    ensure_default(conn, ctx.project_id)
+                    ensure_default(conn, project)
         shared = rbac.shared_filter("security_group", SG.c.id, ctx.project_id)
         with db.read() as conn:
             rows, more = list_rows(
@@ -357,17 +364,16 @@ class SecurityGroups:
         if values.get("name") == "default":
             raise errors.SecurityGroupDefaultAlreadyExists()
         with db.write() as conn:
+            stateful = values.pop("stateful", None)
             row = common.standard_values(ctx, values)
+            if stateful is None:
+                stateful = default_stateful(conn, row["project_id"])
+            rules = starting_rules(conn, row["id"], is_default=False)
             # Checked before the default group is made: that one is not the caller's doing.
             quotas.check(conn, row["project_id"], "security_group", 1)
-            quotas.check(
-                conn,
-                row["project_id"],
-                "security_group_rule",
-                len(starting_rules(row["id"], is_default=False)),
-            )
+            quotas.check(conn, row["project_id"], "security_group_rule", len(rules))
             ensure_default(conn, row["project_id"])
-            insert_group(conn, row, is_default=False)
+            insert_group(conn, {**row, "stateful": stateful}, rules, is_default=False)
             return render_groups(conn, [fetch_group(conn, ctx, row["id"])], ctx.project_id)[0]
 
     def update(
@@ -386,6 +392,9 @@ class SecurityGroups:
                 raise errors.SecurityGroupCannotUpdateDefault()
             if not row.is_default and values.get("name") == "default":
                 raise errors.SecurityGroupDefaultAlreadyExists()
+            # Ports' traffic is tracked or not as their groups say: not while ports use it.
+            if values.get("stateful", row.stateful) != row.stateful and in_use(conn, group_id):
+                raise errors.SecurityGroupInUse(id=group_id)
             common.bump(conn, SG, "security_group", row, values)
             return render_groups(conn, [fetch_group(conn, ctx, group_id)], ctx.project_id)[0]
 
@@ -395,9 +404,7 @@ class SecurityGroups:
             row = fetch_group(conn, ctx, group_id, for_write=True)
             if row.is_default and not ctx.is_admin:
                 raise errors.SecurityGroupCannotRemoveDefault()
-            if conn.execute(
-                select(PSG.c.port_id).where(PSG.c.security_group_id == group_id).limit(1)
-            ).first():
+            if in_use(conn, group_id):
                 raise errors.SecurityGroupInUse(id=group_id)
             # Rules of this group, and other groups' rules naming it as their remote group.
             for rule in conn.execute(
@@ -417,6 +424,12 @@ class SecurityGroups:
         with db.write() as conn:
             row = fetch_group(conn, ctx, group_id, for_write=True)
             return common.set_tags(conn, SG, "security_group", row, add, remove)
+
+
+def in_use(conn: Connection, group_id: str) -> bool:
+    """Whether a port uses the group."""
+    found = conn.execute(select(PSG.c.port_id).where(PSG.c.security_group_id == group_id).limit(1))
+    return found.first() is not None
 
 
 def bump_group(conn: Connection, group_id: str) -> None:
@@ -448,6 +461,8 @@ class SecurityGroupRules:
             std = common.standard_values(ctx, {"project_id": group.project_id, **values})
             if rule["remote_group_id"] is not None:
                 fetch_group(conn, ctx, rule["remote_group_id"])
+            if rule["remote_address_group_id"] is not None:
+                address_groups.fetch(conn, ctx, rule["remote_address_group_id"])
             existing = conn.execute(select(RULE).where(RULE.c.security_group_id == group.id)).all()
             same = next((r for r in existing if rule_key(dict(r._mapping)) == rule_key(rule)), None)
             if same is not None:
@@ -489,3 +504,196 @@ class SecurityGroupRules:
             row = fetch_rule(conn, ctx, rule_id)
             fetch_group(conn, ctx, row.security_group_id, for_write=True)
             return common.set_tags(conn, RULE, "security_group_rule", row, add, remove)
+
+
+# -- default security group rules (templates) ---------------------------------------------------
+TEMPLATE_LISTING = Listing(TEMPLATE, {"id": TEMPLATE.c.id})
+
+
+def render_templates(rows: list[Row]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": r.id,
+            "description": r.description,
+            **{key: getattr(r, key) for key in RULE_KEYS},
+            "used_in_default_sg": r.used_in_default_sg,
+            "used_in_non_default_sg": r.used_in_non_default_sg,
+        }
+        for r in rows
+    ]
+
+
+def fetch_template(conn: Connection, template_id: str) -> Row:
+    row = conn.execute(select(TEMPLATE).where(TEMPLATE.c.id == template_id)).first()
+    if row is None:
+        raise errors.DefaultSecurityGroupRuleNotFound(id=template_id)
+    return row
+
+
+class DefaultSecurityGroupRules:
+    """Readable by everyone, written by admins only, never updated (as in Neutron)."""
+
+    resource = "default_security_group_rule"
+
+    def list(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> tuple[list[dict[str, Any]], bool]:
+        with db.read() as conn:
+            rows, more = list_rows(conn, TEMPLATE_LISTING, query, None)
+            return render_templates(rows), more
+
+    def get(self, db: Database, ctx: Context, template_id: str) -> dict[str, Any]:
+        with db.read() as conn:
+            return render_templates([fetch_template(conn, template_id)])[0]
+
+    def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
+        self._require_admin(ctx, "create")
+        rule = normalize_rule(values)
+        with db.write() as conn:
+            # A template may repeat one used for the other kind of group, not its own kind.
+            for kind in ("used_in_default_sg", "used_in_non_default_sg"):
+                if not values[kind]:
+                    continue
+                for existing in conn.execute(select(TEMPLATE).where(TEMPLATE.c[kind])):
+                    if rule_key(dict(existing._mapping)) == rule_key(rule):
+                        raise errors.DefaultSecurityGroupRuleExists(rule_id=existing.id)
+            row = {
+                "id": common.new_id(),
+                "description": values["description"],
+                **rule,
+                "used_in_default_sg": values["used_in_default_sg"],
+                "used_in_non_default_sg": values["used_in_non_default_sg"],
+            }
+            conn.execute(insert(TEMPLATE).values(**row))
+            return render_templates([fetch_template(conn, row["id"])])[0]
+
+    def update(
+        self,
+        db: Database,
+        ctx: Context,
+        template_id: str,
+        values: dict[str, Any],
+        if_match: int | None,
+    ) -> dict[str, Any]:
+        raise errors.BadRequest(
+            resource=self.resource, msg="default security group rules cannot be updated"
+        )
+
+    def delete(self, db: Database, ctx: Context, template_id: str) -> None:
+        self._require_admin(ctx, "delete")
+        with db.write() as conn:
+            fetch_template(conn, template_id)
+            conn.execute(delete(TEMPLATE).where(TEMPLATE.c.id == template_id))
+
+    def set_tags(
+        self, db: Database, ctx: Context, template_id: str, add: list[str], remove: list[str] | None
+    ) -> list[str]:
+        raise errors.ResourceNotFound()
+
+    @staticmethod
+    def _require_admin(ctx: Context, verb: str) -> None:
+        if not ctx.is_admin:
+            raise errors.PolicyNotAuthorized(action=f"{verb}_default_security_group_rule")
+
+
+# -- default statefulness -----------------------------------------------------------------------
+STATEFULNESS_LISTING = Listing(STATEFULNESS, {"id": STATEFULNESS.c.id})
+
+
+def default_stateful(conn: Connection, project_id: str) -> bool:
+    """What a new group of the project is when it does not say: the project's setting, else
+    the system-wide one, else stateful."""
+    found = {
+        row.project_id: row.stateful
+        for row in conn.execute(
+            select(STATEFULNESS).where(
+                or_(STATEFULNESS.c.project_id == project_id, STATEFULNESS.c.project_id.is_(None))
+            )
+        )
+    }
+    return bool(found.get(project_id, found.get(None, True)))
+
+
+def render_statefulness(rows: list[Row]) -> list[dict[str, Any]]:
+    return [{"id": r.id, "project_id": r.project_id, "stateful": r.stateful} for r in rows]
+
+
+class SecurityGroupsDefaultStatefulness:
+    """Admins write settings; a project's readers see its own (Neutron's default policy)."""
+
+    resource = "security_groups_default_statefulness"
+
+    @staticmethod
+    def _visible(ctx: Context) -> ColumnElement[bool] | None:
+        return None if ctx.is_admin else STATEFULNESS.c.project_id == ctx.project_id
+
+    def _fetch(self, conn: Connection, ctx: Context, setting_id: str, verb: str = "") -> Row:
+        seen = self._visible(ctx)
+        row = conn.execute(
+            select(STATEFULNESS).where(
+                STATEFULNESS.c.id == setting_id, *([] if seen is None else [seen])
+            )
+        ).first()
+        if row is None:
+            raise errors.SecurityGroupDefaultStatefulnessNotFound(id=setting_id)
+        if verb and not ctx.is_admin:
+            raise errors.PolicyNotAuthorized(action=f"{verb}_{self.resource}")
+        return row
+
+    def list(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> tuple[list[dict[str, Any]], bool]:
+        with db.read() as conn:
+            rows, more = list_rows(conn, STATEFULNESS_LISTING, query, self._visible(ctx))
+            return render_statefulness(rows), more
+
+    def get(self, db: Database, ctx: Context, setting_id: str) -> dict[str, Any]:
+        with db.read() as conn:
+            return render_statefulness([self._fetch(conn, ctx, setting_id)])[0]
+
+    def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
+        if not ctx.is_admin:
+            raise errors.PolicyNotAuthorized(action=f"create_{self.resource}")
+        project = values.get("project_id", ctx.project_id)  # null: every project
+        with db.write() as conn:
+            if conn.execute(
+                select(STATEFULNESS.c.id).where(
+                    STATEFULNESS.c.project_id.is_(None)
+                    if project is None
+                    else STATEFULNESS.c.project_id == project
+                )
+            ).first():
+                raise errors.SecurityGroupDefaultStatefulnessAlreadyExists(
+                    project_id=project or "system-wide"
+                )
+            row = {"id": common.new_id(), "project_id": project, "stateful": values["stateful"]}
+            conn.execute(insert(STATEFULNESS).values(**row))
+            return render_statefulness([self._fetch(conn, ctx, row["id"])])[0]
+
+    def update(
+        self,
+        db: Database,
+        ctx: Context,
+        setting_id: str,
+        values: dict[str, Any],
+        if_match: int | None,
+    ) -> dict[str, Any]:
+        with db.write() as conn:
+            self._fetch(conn, ctx, setting_id, "update")
+            if "stateful" in values:
+                conn.execute(
+                    STATEFULNESS.update()
+                    .where(STATEFULNESS.c.id == setting_id)
+                    .values(stateful=values["stateful"])
+                )
+            return render_statefulness([self._fetch(conn, ctx, setting_id)])[0]
+
+    def delete(self, db: Database, ctx: Context, setting_id: str) -> None:
+        with db.write() as conn:
+            self._fetch(conn, ctx, setting_id, "delete")
+            conn.execute(delete(STATEFULNESS).where(STATEFULNESS.c.id == setting_id))
+
+    def set_tags(
+        self, db: Database, ctx: Context, setting_id: str, add: list[str], remove: list[str] | None
+    ) -> list[str]:
+        raise errors.ResourceNotFound()

@@ -12,7 +12,7 @@ from neutrino import errors, ipam
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, dhcp, networks, ports, quotas, rbac
+from neutrino.services import common, dhcp, networks, ports, quotas, rbac, subnetpools
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 S = schema.subnets
@@ -74,8 +74,9 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
                 "enable_dhcp": r.enable_dhcp,
                 "ipv6_ra_mode": r.ipv6_ra_mode,
                 "ipv6_address_mode": r.ipv6_address_mode,
-                "subnetpool_id": None,
+                "subnetpool_id": r.subnetpool_id,
                 "router:external": r.network_id in external,
+                "service_types": r.service_types,
             }
         )
         out.append(item)
@@ -129,6 +130,25 @@ def check_gateway_unused(conn: Connection, subnet: Row) -> None:
         raise errors.GatewayIpInUse(ip_address=subnet.gateway_ip, port_id=holder)
 
 
+def check_pool_affinity(conn: Connection, network_id: str, version: int, pool: Row | None) -> None:
+    """A network's subnets of one IP version come from one pool or, when their pools have an
+    address scope, from pools of that scope (Neutron's _validate_network_subnetpools)."""
+    P = schema.subnetpools
+    others = conn.execute(
+        select(S.c.subnetpool_id, P.c.address_scope_id)
+        .outerjoin(P, P.c.id == S.c.subnetpool_id)
+        .where(S.c.network_id == network_id, S.c.ip_version == version)
+    ).all()
+    scope = next((o.address_scope_id for o in others if o.address_scope_id), None)
+    if scope is not None and pool is not None and pool.address_scope_id != scope:
+        raise errors.NetworkAddressScopeAffinityError()
+    for other in others:
+        if pool is None and other.subnetpool_id is not None:
+            raise errors.NetworkSubnetPoolAffinityError()
+        if pool is not None and other.subnetpool_id != pool.id and scope is None:
+            raise errors.NetworkSubnetPoolAffinityError()
+
+
 class Subnets:
     resource = "subnet"
 
@@ -151,16 +171,14 @@ class Subnets:
             network = networks.fetch(conn, ctx, values["network_id"], for_write=True)
             row = common.standard_values(ctx, values)
             quotas.check(conn, row["project_id"], "subnet", 1)
-            net = ipaddress.ip_network(values["cidr"])
-            if net.version != values["ip_version"]:
-                raise errors.InvalidInput(
-                    error_message=f"Cidr {net} does not match ip_version {values['ip_version']}"
-                )
+            pool = self._pool(conn, ctx, values)
+            net = self._cidr(conn, pool, row["project_id"], values)
             check_ipv6_modes(net, values)
             needed = networks.min_mtu(conn, network.id, net.version)
             if network.mtu < needed:
                 raise errors.NetworkMTUSubnetConflict(net_id=network.id, mtu=needed)
             self._check_overlap(conn, network.id, net)
+            check_pool_affinity(conn, network.id, net.version, pool)
             gateway = self._gateway(net, values)
             pools = (
                 ipam.parse_pools(net, values["allocation_pools"], gateway)
@@ -178,6 +196,8 @@ class Subnets:
                 dns_nameservers=values.get("dns_nameservers", []),
                 host_routes=self._host_routes(net, values.get("host_routes", [])),
                 allocation_pools=render_pools(pools),
+                subnetpool_id=pool.id if pool is not None else None,
+                service_types=values.get("service_types", []),
             )
             common.insert_resource(conn, S, "subnet", row)
             common.bump(conn, schema.networks, "network", network)
@@ -220,7 +240,7 @@ class Subnets:
                 changes["allocation_pools"] = render_pools(pools)
             if "host_routes" in values:
                 changes["host_routes"] = self._host_routes(net, values["host_routes"])
-            for key in ("name", "description", "dns_nameservers", "enable_dhcp"):
+            for key in ("name", "description", "dns_nameservers", "enable_dhcp", "service_types"):
                 if key in values:
                     changes[key] = values[key]
             common.bump(conn, S, "subnet", row, changes)
@@ -263,6 +283,69 @@ class Subnets:
             row = fetch(conn, ctx, subnet_id)
             networks.fetch(conn, ctx, row.network_id, for_write=True)
             return common.set_tags(conn, S, "subnet", row, add, remove)
+
+    @staticmethod
+    def _pool(conn: Connection, ctx: Context, values: dict[str, Any]) -> Row | None:
+        """The pool a subnet is asked of: by ID, or the default one of its IP version."""
+        if values.get("cidr") is not None and values.get("prefixlen") is not None:
+            raise errors.BadRequest(
+                resource="subnets", msg="cidr and prefixlen must not be supplied together"
+            )
+        pool_id = values.get("subnetpool_id")
+        if values.get("use_default_subnetpool"):
+            if pool_id is not None:
+                raise errors.BadRequest(
+                    resource="subnets",
+                    msg="subnetpool_id and use_default_subnetpool cannot both be specified",
+                )
+            version = values["ip_version"]
+            if values.get("cidr") is not None:
+                version = ipaddress.ip_network(values["cidr"]).version
+            pool = subnetpools.default_pool(conn, ctx, version)
+            if pool is None:
+                raise errors.BadRequest(
+                    resource="subnets", msg=f"No default subnetpool found for IPv{version}"
+                )
+            return pool
+        if pool_id is None:
+            return None
+        if values.get("cidr") is None and values.get("allocation_pools"):
+            raise errors.BadRequest(
+                resource="subnets",
+                msg="allocation_pools allowed only for specific subnet requests.",
+            )
+        return subnetpools.fetch(conn, ctx, pool_id)
+
+    @staticmethod
+    def _cidr(
+        conn: Connection, pool: Row | None, project_id: str, values: dict[str, Any]
+    ) -> ipam.Network:
+        """The subnet's CIDR: the one asked for, checked against the pool if there is one, or
+        one the pool allocates."""
+        version = values["ip_version"]
+        asked = ipaddress.ip_network(values["cidr"]) if values.get("cidr") is not None else None
+        if asked is not None and asked.version != version:
+            raise errors.InvalidInput(
+                error_message=f"Cidr {asked} does not match ip_version {version}"
+            )
+        if pool is None:
+            if asked is None:
+                raise errors.BadRequest(
+                    resource="subnets",
+                    msg="a subnetpool must be specified in the absence of a cidr",
+                )
+            return asked
+        if pool.ip_version != version:
+            raise errors.BadRequest(
+                resource="subnets",
+                msg=f"Cannot allocate IPv{version} subnet from IPv{pool.ip_version} subnet pool",
+            )
+        prefixlen = values.get("prefixlen")
+        if asked is None and values.get("gateway_ip") is not None:
+            # A gateway without a cidr asks for the subnet around it (Neutron's request factory).
+            length = pool.default_prefixlen if prefixlen is None else prefixlen
+            asked = ipaddress.ip_network(f"{values['gateway_ip']}/{length}", strict=False)
+        return subnetpools.allocate_subnet(conn, pool, project_id, asked, prefixlen)
 
     @staticmethod
     def _check_overlap(conn: Connection, network_id: str, net: ipam.Network) -> None:

@@ -31,6 +31,7 @@ FIELDS = {
     "description",
     "tags",
     "port_details",
+    "port_forwardings",
     "created_at",
     "updated_at",
     "revision_number",

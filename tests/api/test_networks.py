@@ -202,6 +202,90 @@ def test_versions_and_extensions(api: Api, http) -> None:  # type: ignore[no-unt
     assert versions[0]["id"] == "v2.0" and versions[0]["status"] == "CURRENT"
     aliases = {e["alias"] for e in api.demo.get("/extensions").json()["extensions"]}
     assert {"provider", "external-net", "pagination", "sorting", "standard-attr-tag"} <= aliases
-    assert "dvr" not in aliases and "l3-ha" not in aliases  # only what is implemented
+    assert not aliases & {"l3-flavors", "binding-extended"}  # only what is implemented
     assert "subnet-external-network" in aliases
     assert api.demo.get("/extensions/provider").json()["extension"]["alias"] == "provider"
+
+
+def test_a_network_of_one_segment_given_as_segments(api: Api) -> None:
+    vlan = {"provider:network_type": "vlan", "provider:physical_network": "default"}
+    net = api.admin.create("networks", segments=[{**vlan, "provider:segmentation_id": 150}])
+    # One segment is shown as the provider attributes, as Neutron shows it.
+    assert "segments" not in net
+    assert (net["provider:network_type"], net["provider:segmentation_id"]) == ("vlan", 150)
+    again = api.admin.post(
+        "/networks",
+        json={"network": {"segments": [{**vlan, "provider:segmentation_id": 150}]}},
+    )
+    error(again, 409, "VlanIdInUse")
+    chosen = api.admin.create("networks", segments=[vlan])
+    assert chosen["provider:segmentation_id"] == 100
+    assert api.admin.create("networks", segments=[])["provider:network_type"] == "vxlan"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "kind", "message"),
+    [
+        (
+            {
+                "segments": [{"provider:network_type": "vxlan"}],
+                "provider:network_type": "vxlan",
+            },
+            400,
+            "SegmentsSetInConjunctionWithProviders",
+            "Segments and provider values cannot both be set.",
+        ),
+        (
+            {"segments": [{"provider:physical_network": "default"}]},
+            400,
+            "InvalidInput",
+            "Invalid input for operation: network_type required.",
+        ),
+        (
+            {"segments": [{"provider:network_type": "vxlan", "provider:segmentation_id": 9}] * 2},
+            400,
+            "SegmentsContainDuplicateEntry",
+            "Duplicate segment entry in request.",
+        ),
+        (
+            {
+                "segments": [
+                    {"provider:network_type": "vxlan"},
+                    {"provider:network_type": "flat", "provider:physical_network": "physnet2"},
+                ]
+            },
+            400,
+            "InvalidInput",
+            "Invalid input for operation: a network has one segment here; 2 were given.",
+        ),
+        (
+            {"segments": [{"provider:network_type": "vxlan", "vni": 1}]},
+            400,
+            "HTTPBadRequest",
+            "Unrecognized attribute(s) 'vni'",
+        ),
+    ],
+)
+def test_segments_are_checked_as_neutron(
+    api: Api, body: dict, status: int, kind: str, message: str
+) -> None:
+    before = api.admin.get("/networks").json()["networks"]
+    assert error(api.admin.post("/networks", json={"network": body}), status, kind) == message
+    assert api.admin.get("/networks").json()["networks"] == before
+
+
+def test_segments_are_the_admins_and_fixed(api: Api) -> None:
+    member = api.demo.post(
+        "/networks", json={"network": {"segments": [{"provider:network_type": "vxlan"}]}}
+    )
+    assert error(member, 403, "PolicyNotAuthorized") == (
+        "rule:create_network:segments is disallowed by policy"
+    )
+    net = api.admin.create("networks", name="n")
+    update = api.admin.put(
+        f"/networks/{net['id']}",
+        json={"network": {"segments": [{"provider:network_type": "vxlan"}]}},
+    )
+    assert error(update, 400, "InvalidInput") == (
+        "Invalid input for operation: Plugin does not support updating provider attributes."
+    )

@@ -13,6 +13,7 @@ from tests.conftest import expect_error as error
 DEFAULTS = {
     "network": 100,
     "subnet": 100,
+    "subnetpool": -1,
     "port": 500,
     "router": 10,
     "floatingip": 50,
@@ -110,16 +111,24 @@ def test_concurrent_creates_never_overshoot(api: Api, resource: str, collection:
     assert used == limit
 
 
-def test_check_limit_refuses_a_limit_below_usage(api: Api) -> None:
+def test_a_limit_below_usage_is_refused_unless_forced(api: Api) -> None:
     project = api.demo.project_id
     api.demo.create("routers", name="r1")
     api.demo.create("routers", name="r2")
-    below = api.admin.put(f"/quotas/{project}", json={"quota": {"router": 1, "check_limit": True}})
-    assert error(below, 400, "HTTPBadRequest") == (
-        "Quota limit 1 for router must be greater than or equal to already used 2"
-    )
-    # Without the check (Neutron's default) a limit may go below usage: only new creates fail.
-    assert api.admin.put(f"/quotas/{project}", json={"quota": {"router": 1}}).status_code == 200
+    message = "Quota limit 1 for router must be greater than or equal to already used 2"
+    # The check is the default; check_limit, which asked for it, still does no harm.
+    for quota in ({"router": 1}, {"router": 1, "check_limit": True}, {"router": 1, "force": 1}):
+        below = api.admin.put(f"/quotas/{project}", json={"quota": quota})
+        assert error(below, 400, "HTTPBadRequest") == message
+    assert api.admin.get(f"/quotas/{project}").json()["quota"]["router"] == 10
+    # Unlimited and the current usage are never below it.
+    for limit in (-1, 2):
+        assert (
+            api.admin.put(f"/quotas/{project}", json={"quota": {"router": limit}}).json()["quota"][
+                "router"
+            ]
+            == limit
+        )
     forced = api.admin.put(f"/quotas/{project}", json={"quota": {"router": 0, "force": True}})
     assert forced.status_code == 200 and forced.json()["quota"]["router"] == 0
     error(api.demo.post("/routers", json={"router": {"name": "r3"}}), 409, "OverQuota")

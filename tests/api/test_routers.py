@@ -150,6 +150,34 @@ def test_router_ports_cannot_be_deleted_directly(api: Api) -> None:
     error(api.demo.delete(f"/ports/{info['port_id']}"), 409, "PortInUse")
 
 
+def test_a_router_interface_keeps_its_ipv4_address(api: Api) -> None:
+    router = api.demo.create("routers", name="r")
+    net, sub = private_subnet(api.demo, "10.7.0.0/24")
+    v6 = api.demo.create(
+        "subnets", network_id=net["id"], cidr="fd00:7::/64", ip_version=6, gateway_ip=None
+    )
+    info = add_interface(api.demo, router["id"], subnet_id=sub["id"]).json()
+    path = f"/ports/{info['port_id']}"
+    for fixed_ips in (
+        [{"subnet_id": sub["id"], "ip_address": "10.7.0.9"}],
+        [{"subnet_id": sub["id"], "ip_address": "10.7.0.1"}, {"ip_address": "10.7.0.9"}],
+        [],
+    ):
+        refused = api.demo.put(path, json={"port": {"fixed_ips": fixed_ips}})
+        assert error(refused, 400, "BadRequest") == (
+            f"Bad ports request: IP updates for port {info['port_id']} are not allowed."
+        )
+    # Naming only its subnet keeps the address it has there.
+    same = api.demo.put(path, json={"port": {"fixed_ips": [{"subnet_id": sub["id"]}]}})
+    assert same.status_code == 200, same.text
+    assert [f["ip_address"] for f in api.demo.get(path).json()["port"]["fixed_ips"]] == ["10.7.0.1"]
+    # Its IPv6 addresses may change.
+    both = [{"subnet_id": sub["id"], "ip_address": "10.7.0.1"}, {"subnet_id": v6["id"]}]
+    added = api.demo.put(path, json={"port": {"fixed_ips": both}})
+    assert added.status_code == 200, added.text
+    assert {f["subnet_id"] for f in added.json()["port"]["fixed_ips"]} == {sub["id"], v6["id"]}
+
+
 def test_delete_router_and_what_it_holds(api: Api) -> None:
     ext_net, _ = external_network(api)
     router = api.demo.create(
@@ -418,4 +446,46 @@ def test_extensions_listed(api: Api) -> None:
         "extraroute-atomic",
     }
     # Not implemented, so not offered.
-    assert not aliases & {"stateful-security-group", "l3-ha", "dvr", "floating-ip-port-forwarding"}
+    assert not aliases & {"metering", "l3-conntrack-helper", "flavors"}
+
+
+def test_ha_and_distributed_are_the_admins_and_change_only_while_down(api: Api) -> None:
+    router = api.demo.create("routers", name="r")
+    assert "ha" not in router and "distributed" not in router
+    shown = api.admin.get(f"/routers/{router['id']}").json()["router"]
+    assert (shown["ha"], shown["distributed"]) == (False, False)
+    for key in ("ha", "distributed"):
+        created = api.demo.post("/routers", json={"router": {key: True}})
+        assert error(created, 403, "PolicyNotAuthorized") == (
+            f"rule:create_router:{key} is disallowed by policy"
+        )
+        updated = api.demo.put(f"/routers/{router['id']}", json={"router": {key: False}})
+        assert error(updated, 403, "PolicyNotAuthorized") == (
+            f"rule:update_router:{key} is disallowed by policy"
+        )
+
+    # While the router is up, neither changes.
+    path = f"/routers/{router['id']}"
+    refused = api.admin.put(path, json={"router": {"distributed": True}})
+    assert error(refused, 400, "BadRequest") == (
+        "Bad router request: Cannot change the 'distributed' attribute of active routers. "
+        "Please set router admin_state_up to False prior to upgrade."
+    )
+    refused = api.admin.put(path, json={"router": {"ha": True}})
+    assert error(refused, 400, "BadRequest") == (
+        "Bad router request: Cannot change HA attribute of active routers. "
+        "Please set router admin_state_up to False prior to upgrade."
+    )
+    # Taking it down in the same request is enough for ha, not for distributed.
+    both = api.admin.put(path, json={"router": {"admin_state_up": False, "distributed": True}})
+    error(both, 400, "BadRequest")
+    down = api.admin.put(path, json={"router": {"admin_state_up": False, "ha": True}})
+    assert down.json()["router"]["ha"] is True
+    changed = api.admin.put(path, json={"router": {"distributed": True}}).json()["router"]
+    assert (changed["ha"], changed["distributed"], changed["admin_state_up"]) == (True, True, False)
+    same = api.admin.put(path, json={"router": {"admin_state_up": True, "ha": None}})
+    assert same.json()["router"]["ha"] is True
+    assert api.admin.put(path, json={"router": {"distributed": True}}).status_code == 200
+    assert "ha" not in api.demo.get(path).json()["router"]
+    made = api.admin.create("routers", ha=True, distributed=None, admin_state_up=False)
+    assert (made["ha"], made["distributed"]) == (True, False)

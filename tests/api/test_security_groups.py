@@ -156,7 +156,7 @@ def test_protocol_normalization(api: Api, group: dict, given: Any, stored: str |
         (
             {"remote_ip_prefix": "10.0.0.0/8", "remote_group_id": MISSING},
             400,
-            "SecurityGroupRemoteGroupAndRemoteIpPrefix",
+            "SecurityGroupMultipleRemoteEntites",
         ),
         ({"remote_group_id": MISSING}, 404, "SecurityGroupNotFound"),
         ({"remote_group_id": "not-a-uuid"}, 404, "SecurityGroupNotFound"),
@@ -345,11 +345,38 @@ def test_group_and_rule_quotas(api: Api) -> None:
     error(add_rule(api.demo, group["id"], protocol="udp"), 409, "OverQuota")
 
 
-def test_stateless_groups_are_not_offered(api: Api) -> None:
-    stateless = api.demo.post(
-        "/security-groups", json={"security_group": {"name": "s", "stateful": False}}
+def test_stateful_by_default_and_fixed_while_ports_use_it(api: Api) -> None:
+    assert api.demo.create("security-groups", name="tracked")["stateful"] is True
+    stateless = api.demo.create("security-groups", name="s", stateful=False)
+    assert stateless["stateful"] is False
+    listed = api.demo.get("/security-groups", params={"stateful": "false"}).json()
+    assert [g["id"] for g in listed["security_groups"]] == [stateless["id"]]
+    net = api.demo.create("networks", name="n")
+    api.demo.create("subnets", network_id=net["id"], cidr="10.0.0.0/24", ip_version=4)
+    port = api.demo.create("ports", network_id=net["id"], security_groups=[stateless["id"]])
+    change = {"security_group": {"stateful": True}}
+    message = error(
+        api.demo.put(f"/security-groups/{stateless['id']}", json=change), 409, "SecurityGroupInUse"
     )
-    error(stateless, 400, "BadRequest")
+    assert message == f"Security Group {stateless['id']} in use."
+    api.demo.put(f"/ports/{port['id']}", json={"port": {"security_groups": []}})
+    changed = api.demo.put(f"/security-groups/{stateless['id']}", json=change)
+    assert changed.json()["security_group"]["stateful"] is True
+
+
+def test_a_port_takes_stateful_or_stateless_groups_not_both(api: Api) -> None:
+    tracked = api.demo.create("security-groups", name="tracked")
+    stateless = api.demo.create("security-groups", name="s", stateful=False)
+    net = api.demo.create("networks", name="n")
+    api.demo.create("subnets", network_id=net["id"], cidr="10.0.0.0/24", ip_version=4)
+    both = {"network_id": net["id"], "security_groups": [tracked["id"], stateless["id"]]}
+    message = error(api.demo.post("/ports", json={"port": both}), 409, "SecurityGroupConflict")
+    assert message == (
+        "Error Cannot apply both stateful and stateless security groups on the same port at "
+        "the same time while attempting the operation."
+    )
+    ports = api.demo.get("/ports", params={"device_owner": ""}).json()["ports"]
+    assert ports == []
 
 
 def test_default_group_does_not_use_up_the_quota(api: Api) -> None:
@@ -359,7 +386,6 @@ def test_default_group_does_not_use_up_the_quota(api: Api) -> None:
         listed = api.admin.get("/security-groups", params={"project_id": project}).json()
         return {g["name"] for g in listed["security_groups"]}
 
-    assert groups() == set()
     api.admin.put(f"/quotas/{project}", json={"quota": {"security_group": 1}})
     api.admin.create("security-groups", name="one", project_id=project)  # the default one too
     assert groups() == {"default", "one"}
@@ -376,3 +402,64 @@ def test_a_group_needs_room_for_its_egress_rules(api: Api) -> None:
     error(api.demo.post("/security-groups", json=one_more), 409, "OverQuota")
     api.admin.put(f"/quotas/{api.demo.project_id}", json={"quota": {"security_group_rule": 6}})
     assert api.demo.post("/security-groups", json=one_more).status_code == 201
+
+
+def test_ports_filtered_by_security_groups(api: Api) -> None:
+    web, db = (api.demo.create("security-groups", name=name) for name in ("web", "db"))
+    net = api.demo.create("networks", name="n")
+    api.demo.create("subnets", network_id=net["id"], cidr="10.0.0.0/24", ip_version=4)
+    front = api.demo.create("ports", network_id=net["id"], security_groups=[web["id"]])
+    back = api.demo.create("ports", network_id=net["id"], security_groups=[web["id"], db["id"]])
+
+    def found(*groups: str) -> set[str]:
+        listed = api.demo.get("/ports", params={"security_groups": list(groups)}).json()
+        return {p["id"] for p in listed["ports"]}
+
+    assert found(web["id"]) == {front["id"], back["id"]}
+    assert found(db["id"]) == {back["id"]}
+    assert found("8d2b1c7e-0000-4000-8000-000000000000") == set()
+    aliases = {e["alias"] for e in api.demo.get("/extensions").json()["extensions"]}
+    assert "port-security-groups-filtering" in aliases
+
+
+def test_default_statefulness_per_project_then_system_wide(api: Api) -> None:
+    path = "/security-groups-default-statefulness"
+    member = "security_groups_default_statefulness"
+
+    def new_group(client: ApiClient, name: str) -> bool:
+        return client.create("security-groups", name=name)["stateful"]
+
+    everywhere = api.admin.post(path, json={member: {"project_id": None, "stateful": False}})
+    assert everywhere.status_code == 201, everywhere.text
+    setting = everywhere.json()[member]
+    assert (setting["project_id"], setting["stateful"]) == (None, False)
+    demo = api.admin.post(path, json={member: {"project_id": api.demo.project_id}}).json()[member]
+    assert demo["stateful"] is True
+    assert new_group(api.demo, "a") is True and new_group(api.demo2, "b") is False
+    explicit = api.demo2.create("security-groups", name="c", stateful=True)
+    assert explicit["stateful"] is True
+    [default] = api.demo2.get("/security-groups", params={"name": "default"}).json()[
+        "security_groups"
+    ]
+    assert default["stateful"] is True  # the default group is always stateful
+
+    again = api.admin.post(path, json={member: {"project_id": None}})
+    message = error(again, 409, "SecurityGroupDefaultStatefulnessAlreadyExists")
+    assert message == (
+        "A security group default statefulness setting already exists for project 'system-wide'."
+    )
+    # A project's readers see its own setting; only admins change them.
+    assert [s["id"] for s in api.demo.get(path).json()[member]] == [demo["id"]]
+    assert api.demo2.get(path).json()[member] == []
+    message = error(
+        api.demo2.get(f"{path}/{demo['id']}"), 404, "SecurityGroupDefaultStatefulnessNotFound"
+    )
+    assert message == f"Security group default statefulness {demo['id']} could not be found."
+    change = {member: {"stateful": False}}
+    message = error(api.demo.put(f"{path}/{demo['id']}", json=change), 403, "PolicyNotAuthorized")
+    assert message == "rule:update_security_groups_default_statefulness is disallowed by policy"
+    error(api.demo.post(path, json={member: {}}), 403, "PolicyNotAuthorized")
+    assert api.admin.put(f"{path}/{demo['id']}", json=change).json()[member]["stateful"] is False
+    assert new_group(api.demo, "d") is False
+    assert api.admin.delete(f"{path}/{setting['id']}").status_code == 204
+    assert new_group(api.demo2, "e") is True

@@ -458,3 +458,100 @@ def test_gateway_held_by_a_router_cannot_move(api: Api, net: dict) -> None:
         f"/subnets/{s['id']}", json={"subnet": {"gateway_ip": "10.22.0.1", "name": "x"}}
     )
     assert same.status_code == 200
+
+
+def test_a_null_mac_address_regenerates_it_while_unbound(api: Api, net: dict) -> None:
+    v4 = subnet(api, net["id"], "10.21.0.0/24")
+    slaac = subnet(api, net["id"], "fd00:22::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    port = api.admin.create("ports", network_id=net["id"], mac_address=None)
+    old = port["mac_address"]
+    assert old.startswith("fa:16:3e:")
+    regenerated = api.admin.put(f"/ports/{port['id']}", json={"port": {"mac_address": None}})
+    new = regenerated.json()["port"]["mac_address"]
+    assert new.startswith("fa:16:3e:") and new != old
+    assert regenerated.json()["port"]["revision_number"] == port["revision_number"] + 1
+    # Its automatic IPv6 address follows the MAC; the IPv4 one stays.
+    assert {f["subnet_id"]: f["ip_address"] for f in regenerated.json()["port"]["fixed_ips"]} == {
+        v4["id"]: port["fixed_ips"][0]["ip_address"],
+        slaac["id"]: eui64("fd00:22::", new),
+    }
+    # Only an admin may change it, as any MAC change.
+    member = api.demo.put(f"/ports/{port['id']}", json={"port": {"mac_address": None}})
+    assert error(member, 403, "PolicyNotAuthorized") == (
+        "rule:update_port:mac_address is disallowed by policy"
+    )
+
+    # A bound port keeps its MAC: the instance plugged into it has it.
+    bound = api.admin.put(f"/ports/{port['id']}", json={"port": {"binding:host_id": "h1"}})
+    assert bound.status_code == 200
+    refused = api.admin.put(f"/ports/{port['id']}", json={"port": {"mac_address": None}})
+    message = error(refused, 409, "PortBound")
+    assert message.startswith(
+        f"Unable to complete operation on port {port['id']}, port is already bound, "
+        f"port type: bridge, old_mac {new}, new_mac fa:16:3e:"
+    )
+    same = api.admin.put(f"/ports/{port['id']}", json={"port": {"mac_address": new}})
+    assert same.status_code == 200
+    assert api.admin.get(f"/ports/{port['id']}").json()["port"]["mac_address"] == new
+
+    # Nor does the router's port.
+    router = api.admin.create("routers", name="r")
+    api.admin.put(f"/routers/{router['id']}/add_router_interface", json={"subnet_id": v4["id"]})
+    (interface,) = api.admin.get(
+        "/ports", params={"device_owner": "network:router_interface"}
+    ).json()["ports"]
+    refused = api.admin.put(f"/ports/{interface['id']}", json={"port": {"mac_address": None}})
+    assert error(refused, 409, "UnsupportedPortDeviceOwner") == (
+        "Operation mac address update is not supported for device_owner "
+        f"network:router_interface on port {interface['id']}."
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("224.0.0.5", "IP 224.0.0.5 is a multicast address, which is not supported."),
+        ("ff02::1", "IP ff02::1 is a multicast address, which is not supported."),
+        (
+            "239.1.0.0/16",
+            (
+                "Subnet 239.1.0.0/16 overlaps with multicast range 224.0.0.0/4, "
+                "which is not supported."
+            ),
+        ),
+        (
+            "128.0.0.0/1",
+            "Subnet 128.0.0.0/1 overlaps with multicast range 224.0.0.0/4, which is not supported.",
+        ),
+        ("::/0", "Subnet ::/0 overlaps with multicast range ff00::/8, which is not supported."),
+    ],
+)
+def test_allowed_address_pairs_are_never_multicast(
+    api: Api, net: dict, address: str, message: str
+) -> None:
+    subnet(api, net["id"], "10.23.0.0/24")
+    pairs = {"allowed_address_pairs": [{"ip_address": address}]}
+    created = api.demo.post("/ports", json={"port": {"network_id": net["id"], **pairs}})
+    assert error(created, 400, "HTTPBadRequest") == message
+    owned = {"network_id": net["id"], "device_owner": ""}  # not the DHCP server's
+    assert api.demo.get("/ports", params=owned).json()["ports"] == []
+    port = api.demo.create("ports", network_id=net["id"])
+    updated = api.demo.put(f"/ports/{port['id']}", json={"port": pairs})
+    assert error(updated, 400, "HTTPBadRequest") == message
+    # Everything else, unicast ranges and the whole IPv4 space among them, is allowed.
+    for allowed in ("10.23.0.50", "0.0.0.0/0", "fd00::/64"):
+        body = {"port": {"allowed_address_pairs": [{"ip_address": allowed}]}}
+        assert api.demo.put(f"/ports/{port['id']}", json=body).status_code == 200
+
+
+def test_a_fixed_ip_naming_only_its_subnet_keeps_the_address(api: Api, net: dict) -> None:
+    s = subnet(api, net["id"], "10.24.0.0/24")
+    port = api.demo.create("ports", network_id=net["id"])
+    (address,) = [f["ip_address"] for f in port["fixed_ips"]]
+    same_subnet = [{"subnet_id": s["id"]}]
+    kept = api.demo.put(f"/ports/{port['id']}", json={"port": {"fixed_ips": same_subnet}})
+    assert [f["ip_address"] for f in kept.json()["port"]["fixed_ips"]] == [address]
+    # Named twice, the second takes another address.
+    twice = api.demo.put(f"/ports/{port['id']}", json={"port": {"fixed_ips": same_subnet * 2}})
+    addresses = [f["ip_address"] for f in twice.json()["port"]["fixed_ips"]]
+    assert addresses[0] == address and len(set(addresses)) == 2

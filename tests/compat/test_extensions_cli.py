@@ -1,5 +1,5 @@
 """The unchanged `openstack` CLI against a live neutrino: extra DHCP options, IP availability,
-ports by part of an address."""
+ports by part of an address, address groups, stateless security groups, default rules."""
 
 from __future__ import annotations
 
@@ -55,3 +55,95 @@ def test_extra_dhcp_options_ip_availability_and_substring_filter(live_server: Li
         "port", "list", "--fixed-ip", f"ip-substring={address[:-1]}", "--network", "cli-ext"
     )
     assert [p["ID"] for p in found] == [port["id"]]
+
+
+def test_address_groups_stateless_groups_and_default_rules(live_server: LiveServer) -> None:
+    cli = live_server.cli
+    group = cli("address", "group", "create", "cli-ag", "--address", "192.168.0.10/24")
+    assert group["addresses"] == ["192.168.0.0/24"]
+    cli("address", "group", "set", "cli-ag", "--address", "10.0.0.1", output=False)
+    cli("address", "group", "unset", "cli-ag", "--address", "192.168.0.0/24", output=False)
+    assert cli("address", "group", "show", "cli-ag")["addresses"] == ["10.0.0.1/32"]
+
+    stateless = cli("security", "group", "create", "cli-stateless", "--stateless")
+    assert stateless["stateful"] is False
+    rule = cli(
+        "security",
+        "group",
+        "rule",
+        "create",
+        "cli-stateless",
+        "--protocol",
+        "tcp",
+        "--dst-port",
+        "22",
+        "--remote-address-group",
+        "cli-ag",
+    )
+    assert rule["remote_address_group_id"] == group["id"]
+
+    templates = cli("default", "security", "group", "rule", "list")
+    assert len(templates) == 4
+    web = cli(
+        "default",
+        "security",
+        "group",
+        "rule",
+        "create",
+        "--protocol",
+        "tcp",
+        "--dst-port",
+        "80",
+        "--for-custom-sg",
+    )
+    assert (web["used_in_non_default_sg"], web["used_in_default_sg"]) == (True, False)
+    cli("security", "group", "create", "cli-web")
+    rules = cli("security", "group", "rule", "list", "cli-web")
+    assert sorted((r["Direction"], r["Port Range"]) for r in rules) == [
+        ("egress", ""),
+        ("egress", ""),
+        ("ingress", "80:80"),
+    ]
+
+
+def test_qos_policies_rules_and_ports(live_server: LiveServer) -> None:
+    cli = live_server.cli
+    policy = cli("network", "qos", "policy", "create", "--share", "cli-limit10")
+    cli(
+        "network",
+        "qos",
+        "rule",
+        "create",
+        "--type",
+        "bandwidth-limit",
+        "--max-kbps",
+        "10000",
+        "--egress",
+        "cli-limit10",
+    )
+    cli(
+        "network",
+        "qos",
+        "rule",
+        "create",
+        "--type",
+        "dscp-marking",
+        "--dscp-mark",
+        "26",
+        "cli-limit10",
+    )
+    rules = cli("network", "qos", "rule", "list", "cli-limit10")
+    assert sorted((r["Type"], r["Max Kbps"], r["DSCP mark"]) for r in rules) == [
+        ("bandwidth_limit", 10000, ""),
+        ("dscp_marking", "", 26),
+    ]
+    types = cli("network", "qos", "rule", "type", "list")
+    assert sorted(t["Type"] for t in types) == ["bandwidth_limit", "dscp_marking"]
+    cli("network", "create", "cli-qos-net")
+    port = cli("port", "create", "cli-qos-port", "--network", "cli-qos-net")
+    cli("port", "set", "--qos-policy", "cli-limit10", port["id"], output=False)
+    assert cli("port", "show", port["id"])["qos_policy_id"] == policy["id"]
+    busy = live_server.run_cli("network", "qos", "policy", "delete", "cli-limit10")
+    assert busy.returncode != 0 and "is used by port" in busy.stderr
+    cli("port", "unset", "--qos-policy", port["id"], output=False)
+    cli("network", "qos", "policy", "delete", "cli-limit10", output=False)

@@ -125,6 +125,100 @@ def test_floating_ip_address_is_admin_only(
     assert fip["floating_ip_address"] == "10.10.10.200"
 
 
+def test_port_forwarding(live_server: LiveServer, ext_net: dict[str, Any]) -> None:
+    cli = live_server.cli
+    cli("network", "create", "pf-net", cloud=DEMO)
+    cli(
+        "subnet",
+        "create",
+        "pf-sub",
+        "--network",
+        "pf-net",
+        "--subnet-range",
+        "10.50.0.0/24",
+        cloud=DEMO,
+    )
+    cli("router", "create", "pf-router", "--external-gateway", "ext_net", cloud=DEMO)
+    cli("router", "add", "subnet", "pf-router", "pf-sub", cloud=DEMO, output=False)
+    port = cli("port", "create", "--network", "pf-net", "pf-vm", cloud=DEMO)
+    ip = port["fixed_ips"][0]["ip_address"]
+    fip = cli("floating", "ip", "create", "ext_net", cloud=DEMO)
+    pf = cli(
+        "floating",
+        "ip",
+        "port",
+        "forwarding",
+        "create",
+        fip["id"],
+        "--internal-ip-address",
+        ip,
+        "--port",
+        port["id"],
+        "--protocol",
+        "tcp",
+        "--internal-protocol-port",
+        "22",
+        "--external-protocol-port",
+        "2222",
+        "--description",
+        "ssh",
+        cloud=DEMO,
+    )
+    assert (pf["internal_port"], pf["external_port"], pf["description"]) == (22, 2222, "ssh")
+    ranged = cli(
+        "floating",
+        "ip",
+        "port",
+        "forwarding",
+        "create",
+        fip["id"],
+        "--internal-ip-address",
+        ip,
+        "--port",
+        port["id"],
+        "--protocol",
+        "udp",
+        "--internal-protocol-port",
+        "5000:5009",
+        "--external-protocol-port",
+        "6000:6009",
+        cloud=DEMO,
+    )
+    assert (ranged["internal_port_range"], ranged["external_port_range"]) == (
+        "5000:5009",
+        "6000:6009",
+    )
+    cli(
+        "floating",
+        "ip",
+        "port",
+        "forwarding",
+        "set",
+        "--internal-protocol-port",
+        "2022",
+        fip["id"],
+        pf["id"],
+        cloud=DEMO,
+        output=False,
+    )
+    listed = cli("floating", "ip", "port", "forwarding", "list", fip["id"], cloud=DEMO)
+    assert sorted(str(p["Internal Port"]) for p in listed) == ["2022", "None"]
+    assert cli("floating", "ip", "show", fip["id"], cloud=DEMO)["router_id"] is not None
+    for forwarding in (pf, ranged):
+        cli(
+            "floating",
+            "ip",
+            "port",
+            "forwarding",
+            "delete",
+            fip["id"],
+            forwarding["id"],
+            cloud=DEMO,
+            output=False,
+        )
+    assert cli("floating", "ip", "show", fip["id"], cloud=DEMO)["port_forwardings"] == []
+
+
 def test_security_group_rules(live_server: LiveServer) -> None:
     cli = live_server.cli
     group = cli("security", "group", "create", "web", cloud=DEMO)

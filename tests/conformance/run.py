@@ -258,6 +258,7 @@ port_security = true
 available_type_drivers = flat,vlan,vxlan
 provider_vlans = default
 max_mtu = {max_mtu}
+agent_availability_zone = nova
 
 [validation]
 run_validation = false

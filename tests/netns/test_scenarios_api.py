@@ -218,3 +218,44 @@ def test_s5_static_ip_spoofing_and_security_groups(cloud: Cloud) -> None:
     assert (
         cloud.cli("port", "show", port["id"])["device_id"] == ""
     )  # an adopted port outlives its instance
+
+
+def test_address_group_as_a_rules_remote(cloud: Cloud) -> None:
+    net = cloud.cli("network", "create", "ag-net")
+    cloud.cli("subnet", "create", "--network", net["id"], "--subnet-range", "172.16.102.0/24", "ag")
+    trusted, other = (cloud.instance(name, "--network", net["id"]) for name in ("ag-a", "ag-b"))
+    trusted_ip, other_ip = (i["addresses"][0].split("/")[0] for i in (trusted, other))
+    group = cloud.cli("address", "group", "create", "ag-trusted", "--address", trusted_ip)
+    servers = cloud.cli("security", "group", "create", "ag-servers")
+    cloud.cli(
+        "security",
+        "group",
+        "rule",
+        "create",
+        "--protocol",
+        "icmp",
+        "--ingress",
+        "--remote-address-group",
+        group["id"],
+        servers["id"],
+    )
+    server = cloud.instance("ag-srv", "--network", net["id"])
+    cloud.cli(
+        "port",
+        "set",
+        server["port_ids"][0],
+        "--no-security-group",
+        "--security-group",
+        servers["id"],
+        output=False,
+    )
+    server_ip = server["addresses"][0].split("/")[0]
+    assert eventually(lambda: not cloud.pings("ag-b", server_ip))
+    assert cloud.pings("ag-a", server_ip)
+
+    cloud.cli("address", "group", "set", "ag-trusted", "--address", other_ip, output=False)
+    assert eventually(lambda: cloud.pings("ag-b", server_ip), seconds=3)
+    cloud.cli("address", "group", "unset", "ag-trusted", "--address", trusted_ip, output=False)
+    assert eventually(lambda: not cloud.pings("ag-a", server_ip), seconds=3)
+    assert cloud.pings("ag-b", server_ip)
+    cloud.neutrino("instance", "delete", "ag-a", "ag-b", "ag-srv")

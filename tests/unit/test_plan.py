@@ -13,6 +13,7 @@ import pytest
 
 from neutrino.lab import models
 from neutrino.plan import HostConfig, Link, PhysnetConfig, VethPeer, compile_host, names
+from neutrino.plan.state import Resource
 
 HOST = HostConfig.isolated("h1", prefix="t-")
 
@@ -203,6 +204,84 @@ def test_unbound_vm_port_is_bound_as_an_external_tap() -> None:
     assert links[names.tap(vm_port["id"])].kind == "external"
 
 
+def trunk_lab() -> tuple[dict[str, Any], Resource, Resource]:
+    """flat_lab's instance port as a trunk's parent, carrying a port of a vxlan network."""
+    model = flat_lab()
+    net = models.network("vxlan", segment=77)
+    sub = models.subnet(net, "10.2.0.0/24")
+    subport = models.port(net, sub, "10.2.0.9", device_owner="trunk:subport")
+    parent = model["ports"][1]
+    parent["trunk_details"] = {
+        "trunk_id": "trunk-1",
+        "sub_ports": [
+            {
+                "port_id": subport["id"],
+                "segmentation_type": "vlan",
+                "segmentation_id": 101,
+                "mac_address": subport["mac_address"],
+            }
+        ],
+    }
+    model["networks"].append(net)
+    model["subnets"].append(sub)
+    model["ports"].append(subport)
+    return model, parent, subport
+
+
+def test_a_subport_is_a_vlan_of_its_parents_tap_and_of_the_instance_nic() -> None:
+    model, parent, subport = trunk_lab()
+    production = HostConfig("h1", physnets={"default": PhysnetConfig("eth1")}, vtep_ip="192.0.2.1")
+    state = compile_host(model, production)
+    links = {(link.netns, link.name): link for link in state.links}
+    tap = names.tap(subport["id"])
+    assert links[(None, tap)] == Link(
+        None,
+        tap,
+        "vlan",
+        master=names.bridge(subport["network_id"]),
+        parent=names.tap(parent["id"]),
+        vlan_id=101,
+    )
+    vm = names.instance_netns(production, model["instances"][0]["id"])
+    assert links[(vm, "eth0.101")] == Link(
+        vm, "eth0.101", "vlan", parent="eth0", vlan_id=101, mac=subport["mac_address"]
+    )
+    assert state.ports[subport["id"]] == tap
+    assert {(i.port_id, i.ifname) for i in state.instances} == {
+        (parent["id"], "eth0"),
+        (subport["id"], "eth0.101"),
+    }
+    # A VM's tap (not plugged by the agent) carries it too.
+    model["instances"] = model["instances"][1:]
+    links = {(link.netns, link.name): link for link in compile_host(model, production).links}
+    assert links[(None, tap)].parent == names.tap(parent["id"])
+    assert [name for netns, name in links if netns is not None and name.startswith("eth0")] == []
+
+
+def test_without_8021q_a_subport_has_a_veth_of_its_own() -> None:
+    model, parent, subport = trunk_lab()
+    state = compile_host(model, HOST)
+    links = {(link.netns, link.name): link for link in state.links}
+    tap = names.tap(subport["id"])
+    vm = names.instance_netns(HOST, model["instances"][0]["id"])
+    assert links[(HOST.netns, tap)] == Link(
+        HOST.netns,
+        tap,
+        "veth",
+        master=names.bridge(subport["network_id"]),
+        peer=VethPeer(vm, "eth0.101", mac=subport["mac_address"]),
+    )
+    assert (subport["id"], "eth0.101") in {(i.port_id, i.ifname) for i in state.instances}
+    # Where the parent is not, neither is the subport, whatever its binding says.
+    subport["binding:host_id"] = "h1"
+    assert subport["id"] not in compile_host(model, HostConfig.isolated("h2", prefix="t-")).ports
+    model["instances"] = model["instances"][1:]
+    unplugged = compile_host(model, HOST)
+    assert subport["id"] in unplugged.problems[0] and "8021q" in unplugged.problems[0]
+    model["ports"].remove(parent)
+    assert compile_host(model, HOST).ports[subport["id"]] == tap  # no trunk: a port bound here
+
+
 def test_compile_is_independent_of_listing_order() -> None:
     model = flat_lab()
     shuffled = copy.deepcopy(model)
@@ -245,3 +324,22 @@ def test_incremental_compile_equals_full_compile() -> None:
     fresh["instances"] = [*model["instances"], vm]
     fresh["security_groups"] = [{**sg, "security_group_rules": [*sg["security_group_rules"], rule]}]
     assert compile_host(incremental, HOST) == compile_host(fresh, HOST)
+
+
+def test_the_dhcp_agent_host_decides_where_dhcp_is_served() -> None:
+    """The feed says which host's DHCP agent serves a network; an administratively down DHCP
+    port has its device down (its status turns DOWN)."""
+    model = flat_lab()
+    net, dhcp = model["networks"][0], model["ports"][0]
+    dhcp["binding:host_id"] = ""
+    assert len(compile_host(model, HOST).dhcp) == 1  # no schedule: a network node serves it
+    net["dhcp_agent_host"] = "h2"
+    assert compile_host(model, HOST).dhcp == ()
+    net["dhcp_agent_host"] = ""  # scheduled nowhere
+    assert compile_host(model, HOST).dhcp == ()
+    net["dhcp_agent_host"] = "h1"
+    dhcp["admin_state_up"] = False
+    state = compile_host(model, HOST)
+    assert len(state.dhcp) == 1
+    [link] = [link for link in state.links if link.name == names.tap(dhcp["id"])]
+    assert link.up is False and state.ports[dhcp["id"]] == link.name

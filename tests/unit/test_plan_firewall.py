@@ -11,6 +11,8 @@ from neutrino.plan.firewall import (
     COMMON_INGRESS,
     PORT_MACS,
     PORT_V4,
+    STATELESS_TAPS,
+    address_group_set,
     compile_firewall,
     members_set,
     sg_chain,
@@ -199,3 +201,42 @@ def test_digest_follows_content() -> None:
     assert compile_host(model, HOST).firewall.digest == first.digest
     sg["security_group_rules"].append(models.rule("ingress", "tcp", 22, 22))
     assert compile_host(model, HOST).firewall.digest != first.digest
+
+
+def test_address_group_addresses_are_set_elements_outside_the_digest() -> None:
+    model, _, sg = _lab()
+    group: dict[str, Any] = {"id": "ag1", "addresses": ["192.0.2.0/24", "2001:db8::/64"]}
+    rule = {**models.rule("ingress", "tcp", 22, 22), "remote_address_group_id": "ag1"}
+    sg["security_group_rules"].append({**rule, "security_group_id": sg["id"]})
+    model["address_groups"] = [group]
+    before = compile_host(model, HOST).firewall
+    assert (
+        "bridge",
+        "neutrino",
+        address_group_set("ag1", "IPv4"),
+        ({"prefix": {"addr": "192.0.2.0", "len": 24}},),
+    ) in before.elements
+    assert _element_keys(before.commands, address_group_set("ag1", "IPv4")) == []
+    matches = [m for r in _rules(before.commands, sg_chain(sg["id"], "ingress")) for m in r]
+    assert {
+        "match": {
+            "op": "==",
+            "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+            "right": "@" + address_group_set("ag1", "IPv4"),
+        }
+    } in matches
+
+    group["addresses"] = ["192.0.2.7/32"]
+    after = compile_host(model, HOST).firewall
+    assert after.digest == before.digest and after.commands == before.commands
+    assert ("bridge", "neutrino", address_group_set("ag1", "IPv4"), ("192.0.2.7",)) in (
+        after.elements
+    )
+
+
+def test_only_stateless_ports_skip_conntrack() -> None:
+    model, port, sg = _lab()
+    assert _element_keys(compile_host(model, HOST).firewall.commands, STATELESS_TAPS) == []
+    sg["stateful"] = False
+    tap = f"tap{port['id'][:11]}"
+    assert _element_keys(compile_host(model, HOST).firewall.commands, STATELESS_TAPS) == [tap]

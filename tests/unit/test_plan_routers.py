@@ -14,8 +14,17 @@ import pytest
 
 from neutrino.lab import models
 from neutrino.plan import HostConfig, Link, VethPeer, compile_host, names
-from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, fip_elements, map_elements
-from neutrino.plan.state import Address, FloatingIp, Route, Upstream
+from neutrino.plan.routers import (
+    FIP_DNAT,
+    FIP_SNAT,
+    PF_ADDR,
+    PF_PORT,
+    fip_elements,
+    forward_elements,
+    map_elements,
+    parse_forward_element,
+)
+from neutrino.plan.state import Address, FloatingIp, PortForwarding, Route, Upstream
 
 HOST = HostConfig.isolated("h1", prefix="t-")
 
@@ -106,6 +115,37 @@ def test_without_snat_the_outside_is_routed_but_floating_ips_still_nat() -> None
     assert '"data": "@fip_snat"' in text and "drop" not in text and text.count('"snat"') == 2
 
 
+def test_subnets_in_the_gateways_address_scope_are_routed_not_natted() -> None:
+    """Neutron's L3 agent: no source NAT, and the outside may connect, within one scope."""
+    model = tutorial()
+    ext_sub, s100, s101 = model["subnets"][:3]
+    assert (ext_sub["cidr"], s100["cidr"], s101["cidr"]) == (
+        "10.10.10.0/24",
+        "172.16.100.0/24",
+        "172.16.101.0/24",
+    )
+    unscoped = compile_host(model, HOST).routers[0].nat
+    ext_sub["address_scope_id"] = s100["address_scope_id"] = "public"
+    s101["address_scope_id"] = "other"
+    scoped = compile_host(model, HOST).routers[0].nat
+    assert scoped.digest != unscoped.digest
+
+    def routed(nat: Any) -> list[Any]:
+        (found,) = [
+            c["add"]["set"] for c in nat.commands if c["add"].get("set", {}).get("name") == "routed"
+        ]
+        return list(found.get("elem", []))
+
+    assert routed(unscoped) == []
+    assert routed(scoped) == [{"prefix": {"addr": "172.16.100.0", "len": 24}}]
+    text = json.dumps(scoped.commands)
+    assert (
+        '"op": "!=", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": '
+        '"@routed"' in text
+    )
+    assert '"field": "daddr"}}, "right": "@routed"}}, {"accept": null}' in text
+
+
 def test_admin_down_stops_forwarding_and_no_gateway_means_no_nat() -> None:
     model = tutorial()
     model["routers"][0]["admin_state_up"] = False
@@ -142,6 +182,12 @@ def test_routes_and_where_routers_live() -> None:
     assert compile_host(model, HOST).routers == ()
     assert compile_host(model, HostConfig.isolated("h2", prefix="t-")).routers != ()
     assert compile_host(model, HostConfig("h3", serves_dhcp=False)).routers == ()
+    # Where the server scheduled it, whatever its ports say; scheduled nowhere: nowhere.
+    model["routers"][0]["l3_agent_host"] = "h1"
+    assert compile_host(model, HOST).routers != ()
+    assert compile_host(model, HostConfig.isolated("h2", prefix="t-")).routers == ()
+    model["routers"][0]["l3_agent_host"] = ""
+    assert compile_host(model, HOST).routers == ()
 
 
 def test_vlan_external_network_ends_on_its_segment_bridge_outside() -> None:
@@ -182,6 +228,54 @@ def test_floating_ip_elements() -> None:
         },
     ]
     assert map_elements("delete", FIP_DNAT, []) == []
+
+
+def test_port_forwardings_are_elements_and_the_floating_ip_an_address() -> None:
+    model = tutorial()
+    router, vm = model["routers"][0], model["ports"][3]
+    fip = models.floatingip("10.10.10.7", model["networks"][0])
+    ip = vm["fixed_ips"][0]["ip_address"]
+    rules = compile_host(model, HOST).routers[0].nat
+    fip["router_id"] = router["id"]
+    fip["port_forwardings"] = [
+        {
+            "protocol": "tcp",
+            "internal_ip_address": ip,
+            "external_port_range": "22:22",
+            "internal_port_range": "2022:2022",
+        },
+        {
+            "protocol": "udp",
+            "internal_ip_address": ip,
+            "external_port_range": "100:109",
+            "internal_port_range": "53:53",
+        },
+        {
+            "protocol": "tcp",
+            "internal_ip_address": ip,
+            "external_port_range": "80:81",
+            "internal_port_range": "8080:8081",
+        },
+    ]
+    model["floatingips"].append(fip)
+    (compiled,) = compile_host(model, HOST).routers
+    assert compiled.nat == rules  # the rules stay; forwardings are elements
+    assert compiled.port_forwardings == (
+        PortForwarding(fip["id"], "tcp", "10.10.10.7", (22, 22), ip, 2022),
+        PortForwarding(fip["id"], "tcp", "10.10.10.7", (80, 80), ip, 8080),
+        PortForwarding(fip["id"], "tcp", "10.10.10.7", (81, 81), ip, 8081),
+        PortForwarding(fip["id"], "udp", "10.10.10.7", (100, 109), ip, 53),
+    )
+    added = forward_elements(compiled.port_forwardings[2:])
+    assert [c["add"]["element"]["name"] for c in added] == [PF_ADDR, PF_PORT]
+    assert added[1]["add"]["element"]["elem"] == [
+        [{"concat": ["tcp", "10.10.10.7", 81]}, 8081],
+        [{"concat": ["udp", "10.10.10.7", {"range": [100, 109]}]}, 53],
+    ]
+    assert [parse_forward_element(e) for e in added[0]["add"]["element"]["elem"]] == [
+        (("tcp", "10.10.10.7", 81, 81), ip),
+        (("udp", "10.10.10.7", 100, 109), ip),
+    ]
 
 
 def test_incremental_equals_full_and_floating_ips_never_touch_the_rules() -> None:

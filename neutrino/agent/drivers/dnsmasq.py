@@ -1,11 +1,12 @@
 """dnsmasq, one process per network in its qdhcp- namespace.
 
 Host entries and options live in files that dnsmasq re-reads on SIGHUP, so a
-port change does not restart it; only a change of its command line (a subnet's
-range) does, and a change on a network whose host entries carry tags (see
-_has_tagged_hosts). The command line is compared with /proc/<pid>/cmdline, and its
-namespace with the one of the network's name, so what runs is what is observed,
-across agent restarts and namespaces deleted by hand.
+port added does not restart it; only a change of its command line (a subnet's
+range) does, a host entry gone (see _hosts_forgotten), and a change on a network
+whose host entries carry tags (see _has_tagged_hosts). The command line is
+compared with /proc/<pid>/cmdline, and its namespace with the one of the
+network's name, so what runs is what is observed, across agent restarts and
+namespaces deleted by hand.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class DnsmasqDriver:
         where = self._dir(server.network_id)
         where.mkdir(parents=True, exist_ok=True)
         tagged = _has_tagged_hosts(where / "hosts")
+        forgotten = _hosts_forgotten(where / "hosts", server.hosts)
         changed = _write_if_changed(where / "hosts", server.hosts)
         changed |= _write_if_changed(where / "opts", server.opts)
         argv = self.argv(server)
@@ -80,7 +82,7 @@ class DnsmasqDriver:
         ):
             if not changed:
                 return None
-            if not tagged:
+            if not tagged and not forgotten:
                 os.kill(pid, signal.SIGHUP)
                 return "reloaded"
         if pid is not None:
@@ -112,6 +114,16 @@ def _has_tagged_hosts(path: Path) -> bool:
     so clients renew against the new process as against the old.
     """
     return path.exists() and ",set:" in path.read_text()
+
+
+def _hosts_forgotten(path: Path, hosts: str) -> bool:
+    """Whether host entries go (a port deleted, or its MAC changed).
+
+    dnsmasq keeps the lease it gave such an entry, in memory, through a SIGHUP: the address
+    would not be offered to the MAC that has it now. Only a new process forgets it; the
+    other leases are static, so their clients renew against it as against the old one.
+    """
+    return path.exists() and bool(set(path.read_text().splitlines()) - set(hosts.splitlines()))
 
 
 def _cmdline(pid: int) -> list[str]:

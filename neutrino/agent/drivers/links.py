@@ -46,6 +46,7 @@ class ObservedLink:
     up: bool
     mac: str | None
     vni: int | None
+    vlan_id: int | None
     netfilter: bool | None  # a bridge's own br_netfilter switch (None: not a bridge)
 
 
@@ -72,6 +73,7 @@ def _observed(msg: ifinfmsg) -> ObservedLink:
         up=bool(msg["flags"] & IFF_UP),
         mac=msg.get("address"),
         vni=msg.get_nested(*data, "IFLA_VXLAN_ID") if kind == "vxlan" else None,
+        vlan_id=msg.get_nested(*data, "IFLA_VLAN_ID") if kind == "vlan" else None,
         netfilter=bool(msg.get_nested(*data, "IFLA_BR_NF_CALL_IPTABLES"))
         if kind == "bridge"
         else None,
@@ -200,6 +202,8 @@ class LinkDriver:
             changes["master"] = master or 0
         if current.up != link.up:
             changes["state"] = "up" if link.up else "down"
+        if link.mac and current.mac != link.mac:
+            changes["address"] = link.mac
         if link.kind == "bridge" and current.netfilter != link.netfilter:
             changes.update(kind="bridge", **_bridge_netfilter(link.netfilter))
         if changes:
@@ -209,6 +213,7 @@ class LinkDriver:
             current,
             master=master,
             up=link.up,
+            mac=link.mac or current.mac,
             netfilter=link.netfilter if link.kind == "bridge" else None,
         )
         return action
@@ -246,6 +251,8 @@ class LinkDriver:
                 spec["vxlan_local"] = link.local_ip
         elif link.kind == "vlan":
             spec.update(link=sock.link_lookup(ifname=link.parent)[0], vlan_id=link.vlan_id)
+            if link.mac:
+                spec["address"] = link.mac
         elif link.kind == "bridge":
             spec.update(_bridge_netfilter(link.netfilter))
         sock.link("add", **spec)
@@ -342,4 +349,6 @@ def _same_kind(current: ObservedLink, link: Link) -> bool:
         return True
     if current.kind != link.kind:
         return False
+    if link.kind == "vlan":  # a subport moved to another VLAN keeps its tap's name
+        return current.vlan_id == link.vlan_id
     return link.kind != "vxlan" or current.vni == link.vni

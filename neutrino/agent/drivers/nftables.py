@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,34 @@ class NftDriver:
             commands.append({"add": {"table": {"family": family, "name": name}}})
             commands.append({"delete": {"table": {"family": family, "name": name}}})
         commands += firewall.commands
+        commands += [
+            _element("add", family, table, name, list(elements))
+            for family, table, name, elements in firewall.elements
+            if elements
+        ]
         self._apply(commands)
+
+    def update_elements(self, firewall: Firewall, applied: dict[str, list[str]]) -> list[str]:
+        """Make the sets of `firewall.elements` hold exactly their elements, from `applied`
+        (what they held, as set_elements gives it); one transaction. The sets changed."""
+        commands, changed = [], []
+        for family, table, name, elements in firewall.elements:
+            key = f"{family} {table} {name}"
+            before = {json.dumps(e, sort_keys=True) for e in applied.get(key, [])}
+            after = {json.dumps(e, sort_keys=True) for e in elements}
+            gone = [json.loads(e) for e in sorted(before - after)]
+            new = [json.loads(e) for e in sorted(after - before)]
+            if gone:
+                commands.append(_element("delete", family, table, name, gone))
+            if new:
+                commands.append(_element("add", family, table, name, new))
+            if gone or new:
+                changed.append(name)
+        # Deletions first: a new interval may overlap one that goes.
+        commands.sort(key=lambda command: "add" in command)
+        if commands:
+            self._apply(commands)
+        return changed
 
     def delete(self, tables: tuple[tuple[str, str], ...]) -> None:
         commands: list[dict[str, Any]] = []
@@ -114,3 +142,15 @@ class NftDriver:
 
 def listing_digest(listing: str) -> str:
     return hashlib.sha256(listing.encode()).hexdigest()[:16]
+
+
+def set_elements(firewall: Firewall) -> dict[str, list[Any]]:
+    """The elements of the firewall's in-place sets, keyed "family table set" (JSON-able)."""
+    return {
+        f"{family} {table} {name}": list(elements)
+        for family, table, name, elements in firewall.elements
+    }
+
+
+def _element(verb: str, family: str, table: str, name: str, elements: list[Any]) -> Any:
+    return {verb: {"element": {"family": family, "table": table, "name": name, "elem": elements}}}

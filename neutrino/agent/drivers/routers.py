@@ -40,7 +40,22 @@ from pyroute2.netlink.exceptions import NetlinkError
 from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers.conntrack import forget_mappings
 from neutrino.agent.drivers.links import LinkDriver, send_garp
-from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, INTERNAL, TABLE, fip_elements, map_elements
+from neutrino.plan.routers import (
+    FIP_DNAT,
+    FIP_SNAT,
+    INTERNAL,
+    PF_ADDR,
+    PF_PORT,
+    ROUTED,
+    TABLE,
+    ForwardKey,
+    fip_elements,
+    forward_element_key,
+    forward_elements,
+    forward_key,
+    map_elements,
+    parse_forward_element,
+)
 from neutrino.plan.state import Address, Route, Router, Upstream
 
 RTPROT_STATIC = 4  # the routes we own carry this protocol; others are the kernel's
@@ -65,6 +80,7 @@ class Applied:
     digest: str  # the plan's digest of the table's rules (empty: unknown, replace them)
     dnat: dict[str, str]  # floating -> fixed
     snat: dict[str, str]  # fixed -> floating
+    forwards: dict[ForwardKey, tuple[str, int]]  # port forwardings -> (internal IP, port)
 
 
 @dataclass
@@ -187,6 +203,7 @@ class RouterDriver:
                 self._applied.pop(router.id, None)  # read the kernel again next time
                 status = DOWN
             result.floatingips.update({fip.id: status for fip in router.floatingips})
+            result.floatingips.update({pf.floatingip_id: status for pf in router.port_forwardings})
         wanted = {router.id for router in routers}
         self._release(wanted)
         for path in self._state_files():
@@ -207,7 +224,7 @@ class RouterDriver:
         applied = self._applied.get(router.id)
         if fresh:
             applied = self._applied[router.id] = Applied(
-                space.inode, router.gateway, None, set(), set(), "", {}, {}
+                space.inode, router.gateway, None, set(), set(), "", {}, {}, {}
             )
         elif (
             verify
@@ -233,6 +250,37 @@ class RouterDriver:
         gone, added = self._update_floatingips(router, space, applied)
         if gone or added:
             result.changes.append(f"router {router.id}: floating IPs -{len(gone)} +{len(added)}")
+        gone_forwards, new_forwards = self._update_port_forwardings(router, space, applied)
+        if gone_forwards or new_forwards:
+            result.changes.append(
+                f"router {router.id}: port forwardings -{gone_forwards} +{new_forwards}"
+            )
+
+    @staticmethod
+    def _update_port_forwardings(
+        router: Router, space: Namespace, applied: Applied
+    ) -> tuple[int, int]:
+        """Make the map hold exactly the router's port forwardings; (deleted, added)."""
+        wanted = {forward_key(p): (p.internal_ip, p.internal_port) for p in router.port_forwardings}
+        stale = [key for key, value in applied.forwards.items() if wanted.get(key) != value]
+        new = [p for p in router.port_forwardings if forward_key(p) not in applied.forwards]
+        new += [p for p in router.port_forwardings if forward_key(p) in stale]
+        doomed = [forward_element_key(key) for key in stale]
+        commands = (
+            map_elements("delete", PF_ADDR, doomed)
+            + map_elements("delete", PF_PORT, doomed)
+            + forward_elements(new)
+        )
+        if not commands:
+            return 0, 0
+        space.apply(commands)
+        held = {key[1] for key in applied.forwards}
+        # Connections of a forwarding that went or changed go with it.
+        space.forget(sorted({(key[1], applied.forwards.pop(key)[0]) for key in stale}))
+        applied.forwards.update({forward_key(p): (p.internal_ip, p.internal_port) for p in new})
+        if router.gateway:  # a floating IP newly forwarded from is announced as a new one is
+            space.announce(router.gateway, sorted({p.address for p in new} - held))
+        return len(stale), len(new)
 
     def _update_floatingips(
         self, router: Router, space: Namespace, applied: Applied
@@ -308,6 +356,7 @@ class RouterDriver:
         wanted = {(a.ifname, a.cidr) for a in router.addresses}
         if router.gateway:
             wanted |= {(router.gateway, f"{f.address}/32") for f in router.floatingips}
+            wanted |= {(router.gateway, f"{p.address}/32") for p in router.port_forwardings}
         if wanted == applied.addresses:
             return False
         # An interface's subnet address first: the primary one, the source of the router's
@@ -372,6 +421,7 @@ class RouterDriver:
             digest,
             _elements(space, FIP_DNAT),
             _elements(space, FIP_SNAT),
+            _forwards(space),
         )
         self._applied[router.id] = applied
         return applied
@@ -379,13 +429,14 @@ class RouterDriver:
     def _replace(self, router: Router, space: Namespace) -> None:
         """The whole table, floating IPs included, in one transaction (rules changed)."""
         applied = self._applied[router.id]  # observed before, at least
-        before = applied.dnat
+        before, forwarded_before = applied.dnat, {key[1] for key in applied.forwards}
         table = {"table": {"family": "ip", "name": TABLE}}
         commands = [
             {"add": table},
             {"delete": table},
             *router.nat.commands,
             *fip_elements(router.floatingips),
+            *forward_elements(router.port_forwardings),
         ]
         space.apply(commands)
         rc, text, err = _rules(space)
@@ -398,10 +449,15 @@ class RouterDriver:
         dnat = {f.address: f.fixed_ip for f in router.floatingips}
         applied.digest, applied.dnat = router.nat.digest, dnat
         applied.snat = {f.fixed_ip: f.address for f in router.floatingips}
+        applied.forwards = {
+            forward_key(p): (p.internal_ip, p.internal_port) for p in router.port_forwardings
+        }
         space.forget([(a, fixed) for a, fixed in before.items() if dnat.get(a) != fixed])
         if router.gateway:
+            forwarded = {p.address for p in router.port_forwardings} - forwarded_before
             space.announce(
-                router.gateway, [a for a, fixed in dnat.items() if before.get(a) != fixed]
+                router.gateway,
+                [a for a, fixed in dnat.items() if before.get(a) != fixed] + sorted(forwarded),
             )
 
     def _ensure_upstream(self, upstream: Upstream) -> bool:
@@ -480,13 +536,15 @@ def _routes(netns: str) -> set[Route]:
 
 
 def _rules(space: Namespace) -> tuple[int, str, str]:
-    """The table without the floating IP maps' elements: its rules, and the internal
-    networks' set whole (a terse listing leaves every set's elements out)."""
+    """The table without the floating IP maps' elements: its rules, and the sets of internal
+    and routed networks whole (a terse listing leaves every set's elements out)."""
     rc, text, err = space.run(f"list table ip {TABLE}", terse=True)
-    if rc != 0:
-        return rc, text, err
-    rc, internal, err = space.run(f"list set ip {TABLE} {INTERNAL}")
-    return rc, text + internal, err
+    for name in (INTERNAL, ROUTED):
+        if rc != 0:
+            return rc, text, err
+        rc, elements, err = space.run(f"list set ip {TABLE} {name}")
+        text += elements
+    return rc, text, err
 
 
 def _digest(text: str) -> str:
@@ -501,3 +559,16 @@ def _elements(space: Namespace, name: str) -> dict[str, str]:
         if "map" in item:
             return {str(key): str(value) for key, value in item["map"].get("elem", [])}
     return {}
+
+
+def _forwards(space: Namespace) -> dict[ForwardKey, tuple[str, int]]:
+    """Port forwardings from both maps: those in one only are incomplete, so absent."""
+    found: list[dict[ForwardKey, Any]] = []
+    for name in (PF_ADDR, PF_PORT):
+        rc, out, _ = space.run(f"list map ip {TABLE} {name}", as_json=True)
+        maps = [i["map"] for i in json.loads(out)["nftables"] if "map" in i] if rc == 0 else []
+        found.append(dict(parse_forward_element(e) for m in maps for e in m.get("elem", [])))
+    addresses, ports = found
+    return {
+        key: (str(address), int(ports[key])) for key, address in addresses.items() if key in ports
+    }

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import urlencode
 
 import orjson
@@ -50,6 +50,12 @@ class Service(Protocol):
     ) -> list[str]: ...
 
 
+class ChildService(Service, Protocol):
+    def under(self, parent_id: str) -> Service:
+        """The same service for the members of one parent (a collection with a `parent`)."""
+        ...
+
+
 Action = Callable[[Database, Context, str, Any], dict[str, Any]]
 
 
@@ -61,7 +67,8 @@ class Collection:
     service: Service
     actions: dict[str, Action] = field(default_factory=dict)
     path: str = ""  # URL path when it differs from the name (security-groups)
-    tags: bool = True  # whether its members carry tags (standard attributes)
+    parent: str = ""  # the collection this one lives under (floatingips/{id}/port_forwardings)
+    tagged: bool = True  # has the /tags sub-resource
 
     @property
     def url(self) -> str:
@@ -135,6 +142,21 @@ def page_links(
     return links
 
 
+MAX_TAGS = 50  # on one resource, as in Neutron
+
+
+def parse_tags(member: str, body: Any) -> list[str]:
+    """A `{"tags": [...]}` body, checked as Neutron's tagging extension checks it."""
+    if not isinstance(body, dict) or "tags" not in body:
+        raise errors.InvalidInput(error_message="Invalid tags body")
+    tags = list_of(tag, unique=True)(body["tags"])
+    if len(tags) > MAX_TAGS:
+        raise errors.BadRequest(
+            resource=member, msg=f"The number of tags exceed the per-resource limit of {MAX_TAGS}"
+        )
+    return tags
+
+
 def collection_routes(
     collection: Collection,
     db: Database,
@@ -142,15 +164,23 @@ def collection_routes(
     max_limit: int,
     prefix: str = "/v2.0",
 ) -> list[BaseRoute]:
-    """`max_limit`: most items one list answer holds (Neutron's `pagination_max_limit`)."""
-    c, service = collection, collection.service
+    """`max_limit`: most items one list answer holds (Neutron's `pagination_max_limit`).
+
+    A collection with a parent gets list / show / create / update / delete under one
+    parent member: `{parent}/{parent_id}/{url}`.
+    """
+    c = collection
+
+    def service_for(request: Request) -> Service:
+        parent_id = request.path_params.get("parent_id")
+        return c.service if parent_id is None else cast(ChildService, c.service).under(parent_id)
 
     async def index(request: Request) -> Response:
         ctx = await authenticate(request)
         if request.method == "POST":
             return await create(request, ctx)
         query = parse_list_query(request.query_params, c, max_limit)
-        items, _ = await run_in_threadpool(service.list, db, ctx, query)
+        items, _ = await run_in_threadpool(service_for(request).list, db, ctx, query)
         body: dict[str, Any] = {c.name: [project_fields(i, query.fields) for i in items]}
         links = page_links(request, items, query)
         if links:
@@ -159,13 +189,14 @@ def collection_routes(
 
     async def create(request: Request, ctx: Context) -> Response:
         body = await read_json(request)
-        if isinstance(body, dict) and c.name in body and len(body) == 1:
-            return await bulk_create(ctx, body[c.name])
+        # A collection named as its member (security_groups_default_statefulness) has no bulk.
+        if isinstance(body, dict) and c.name in body and len(body) == 1 and c.name != c.member:
+            return await bulk_create(ctx, service_for(request), body[c.name])
         values = parse_body(body, c.member, c.attributes, create=True, is_admin=ctx.is_admin)
-        item = await run_in_threadpool(service.create, db, ctx, values)
+        item = await run_in_threadpool(service_for(request).create, db, ctx, values)
         return json_response({c.member: item}, 201)
 
-    async def bulk_create(ctx: Context, bodies: Any) -> Response:
+    async def bulk_create(ctx: Context, service: Service, bodies: Any) -> Response:
         if not isinstance(bodies, list) or not bodies:
             raise errors.BadRequest(resource=c.member, msg=f"'{c.name}' must be a non-empty list")
         # Items come bare or wrapped in the member key, as Neutron accepts both.
@@ -174,15 +205,18 @@ def collection_routes(
             parse_body(b, c.member, c.attributes, create=True, is_admin=ctx.is_admin)
             for b in wrapped
         ]
-        return json_response({c.name: await run_in_threadpool(create_all, ctx, parsed)}, 201)
+        answer = await run_in_threadpool(create_all, ctx, service, parsed)
+        return json_response({c.name: answer}, 201)
 
-    def create_all(ctx: Context, parsed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def create_all(
+        ctx: Context, service: Service, parsed: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         with db.write():  # one transaction: all or nothing, as Neutron's bulk create
             return [service.create(db, ctx, values) for values in parsed]
 
     async def member(request: Request) -> Response:
         ctx = await authenticate(request)
-        resource_id = request.path_params["id"]
+        resource_id, service = request.path_params["id"], service_for(request)
         if request.method == "GET":
             fields = [f for v in request.query_params.getlist("fields") for f in v.split(",") if f]
             item = await run_in_threadpool(service.get, db, ctx, resource_id)
@@ -218,12 +252,13 @@ def collection_routes(
             item = await run_in_threadpool(service.get, db, ctx, resource_id)
             return json_response({"tags": item["tags"]})
         if request.method == "PUT":
-            body = await read_json(request)
-            if not isinstance(body, dict) or set(body) != {"tags"}:
-                raise errors.BadRequest(resource="tags", msg='Request body must be {"tags": [...]}')
-            new = list_of(tag, unique=True)(body["tags"])
+            new = parse_tags(c.member, await read_json(request))
             result = await run_in_threadpool(service.set_tags, db, ctx, resource_id, new, None)
             return json_response({"tags": result})
+        if request.method == "POST":  # tag-creation: add these, keep the others
+            new = parse_tags(c.member, await read_json(request))
+            await run_in_threadpool(service.set_tags, db, ctx, resource_id, new, [])
+            return json_response({"tags": new}, status=201)
         await run_in_threadpool(service.set_tags, db, ctx, resource_id, [], None)
         return Response(status_code=204)
 
@@ -241,18 +276,24 @@ def collection_routes(
         await run_in_threadpool(service.set_tags, db, ctx, resource_id, [], [name])
         return Response(status_code=204)
 
+    if c.parent:
+        base = f"{prefix}/{c.parent}/{{parent_id}}/{c.url}"
+        return [
+            Route(base, index, methods=["GET", "POST"]),
+            Route(base + "/{id}", member, methods=["GET", "PUT", "DELETE"]),
+        ]
+    service = c.service
     base = f"{prefix}/{c.url}"
     routes: list[BaseRoute] = [
         Route(base, index, methods=["GET", "POST"]),
         Route(base + ".json", index, methods=["GET", "POST"]),
     ]
-    if c.tags:
+    if c.tagged:
         routes += [
-            Route(base + "/{id}/tags", tags, methods=["GET", "PUT", "DELETE"]),
+            Route(base + "/{id}/tags", tags, methods=["GET", "PUT", "POST", "DELETE"]),
             Route(base + "/{id}/tags/{tag}", one_tag, methods=["GET", "PUT", "DELETE"]),
         ]
-    routes += [
+    return routes + [
         Route(base + "/{id}/{action}", action, methods=["PUT", "GET", "POST"]),
         Route(base + "/{id}", member, methods=["GET", "PUT", "DELETE"]),
     ]
-    return routes

@@ -78,6 +78,13 @@ def integer(value: Any) -> int:
     raise invalid(f"'{value}' is not an integer")
 
 
+def non_negative(value: Any) -> int:
+    number = integer(value)
+    if number < 0:
+        raise invalid(f"'{number}' should be non-negative")
+    return number
+
+
 def ranged_int(low: int, high: int, allow_none: bool = False) -> Converter:
     def convert(value: Any) -> Any:
         if value is None and allow_none:
@@ -164,6 +171,16 @@ def mac_address(value: Any) -> str:
     if mac == "00:00:00:00:00:00":
         raise invalid(f"'{value}' is not a valid MAC address")
     return mac
+
+
+def mac_address_or_none(value: Any) -> str | None:
+    """A MAC address, or null for a new random one (port-mac-address-regenerate)."""
+    return None if value is None else mac_address(value)
+
+
+def boolean_if_not_none(value: Any) -> bool | None:
+    """A boolean, or null for the default."""
+    return None if value is None else boolean(value)
 
 
 def list_of(item: Converter, max_items: int = 1000, unique: bool = False) -> Converter:

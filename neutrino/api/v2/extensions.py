@@ -8,16 +8,36 @@ when its behaviour is real.
 from __future__ import annotations
 
 EXTENSIONS: dict[str, tuple[str, str]] = {
-    # alias: (name, description)
+    "aap-reject-multicast": (
+        "Allowed address pairs reject multicast extension",
+        "Reject multicast addresses in Allowed Address Pairs",
+    ),
+    "address-group": ("Address group", "Support address group"),
+    "address-scope": ("Address scope", "Address scopes extension."),
+    "agent": ("agent", "The agent management extension."),
     "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
+    "availability_zone": ("Availability Zone", "The availability zone extension."),
     "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
-    "ext-gw-mode": (
-        "Router gateway SNAT mode",
-        "Choose whether a router source-NATs traffic through its external gateway (enable_snat)",
+    "default-subnetpools": (
+        "Default Subnetpools",
+        "Provides ability to mark and use a subnetpool as the default.",
+    ),
+    "dhcp_agent_scheduler": ("DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
+    "dvr": (
+        "Distributed Virtual Router",
+        "Routers' distributed flag, set by administrators; one host routes either way",
     ),
     "empty-string-filtering": (
         "Empty String Filtering Extension",
         "Allow filtering by attributes with empty string value",
+    ),
+    "expose-port-forwarding-in-fip": (
+        "Expose Floating IP port forwardings",
+        "Expose port forwarding fields in floating IP response",
+    ),
+    "ext-gw-mode": (
+        "Router gateway SNAT mode",
+        "Choose whether a router source-NATs traffic through its external gateway (enable_snat)",
     ),
     "external-net": (
         "Neutron external network",
@@ -46,10 +66,42 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Floating IP port details",
         "Floating IPs show the name, MAC, status and owner of their associated port",
     ),
+    "floating-ip-port-forwarding": (
+        "Floating IP Port Forwarding",
+        "Allow port forwarding from floating IP port to an internal port",
+    ),
+    "floating-ip-port-forwarding-description": (
+        "Floating IP Port Forwarding new attribute description",
+        "Add a description field to Port Forwarding rules",
+    ),
+    "floating-ip-port-forwarding-detail": (
+        "Floating IP port forwarding detail",
+        (
+            "Allow list floating ip return more port forwarding data, include'id' and "
+            "'internal_port_id'"
+        ),
+    ),
+    "floating-ip-port-forwarding-port-ranges": (
+        "Floating IP Port Forwarding support port ranges",
+        "Add support to port ranges",
+    ),
     "floatingip-pools": ("Floating IP Pools Extension", "Provides a floating IP pools API."),
     "ip-substring-filtering": (
         "IP address substring filtering",
         "Provides IP address substring filtering when listing ports",
+    ),
+    "l3-ha": (
+        "HA Router extension",
+        "Routers' ha flag, set by administrators; one host runs one copy either way",
+    ),
+    "l3-port-ip-change-not-allowed": (
+        "Prevent L3 router ports IP address change extension",
+        "Prevent change of IP address for some L3 router ports",
+    ),
+    "l3_agent_scheduler": ("L3 Agent Scheduler", "Schedule routers among l3 agents"),
+    "multi-provider": (
+        "Multi Provider Network",
+        "Networks' segments; a network has one segment here",
     ),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
     "net-mtu-writable": (
@@ -64,16 +116,56 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Network IP Availability Details Extension",
         "Add ip_availability_details attribute to network-ip-availabilities resource.",
     ),
+    "network_availability_zone": (
+        "Network Availability Zone",
+        "Availability zone support for network.",
+    ),
     "pagination": ("Pagination support", "Extension that indicates that pagination is enabled."),
+    "port-mac-address-regenerate": (
+        "Neutron Port MAC address regenerate",
+        "Network port MAC address regenerate",
+    ),
     "port-security": ("Port Security", "Provides port security"),
+    "port-security-groups-filtering": (
+        "Port filtering on security groups",
+        "Provides security groups filtering when listing ports",
+    ),
     "project-id": (
         "project_id field enabled",
         "Extension that indicates that project_id field is enabled.",
     ),
     "provider": ("Provider Network", "Expose mapping of virtual networks to physical networks"),
+    "qos": ("Quality of Service", "The Quality of Service extension."),
+    "qos-bw-limit-direction": (
+        "Direction for QoS bandwidth limit rule",
+        "Allow to configure QoS bandwidth limit rule with specific direction: ingress or egress",
+    ),
+    "qos-default": ("QoS default policy", "Expose the QoS default policy per project"),
+    "qos-port-network-policy": (
+        "QoS port network policy ID",
+        "Adds a the QoS network ID to the port definition",
+    ),
+    "qos-rule-type-details": (
+        "Details of QoS rule types",
+        "Expose details about QoS rule types supported by loaded backend drivers",
+    ),
+    "qos-rules-alias": (
+        "Quality of Service rules alias API",
+        (
+            "API to enable GET, PUT and DELETE operations on QoS policy rules without "
+            "specifying policy ID"
+        ),
+    ),
     "quota-check-limit": (
         "Quota limit check",
         "With check_limit, a quota update below current usage is refused",
+    ),
+    "quota-check-limit-default": (
+        "Quota engine limit check by default",
+        (
+            "By default, the Neutron quota engine checks the resource usage before applying a "
+            "new quota limit"
+        ),
     ),
     "quota_details": (
         "Quota usage",
@@ -99,21 +191,44 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Routers",
         "Routers between networks, gateways to external networks, and floating IPs",
     ),
+    "router-admin-state-down-before-update": (
+        "Enforce Router's Admin State Down Before Update Extension",
+        "Ensure that the admin state of a router is DOWN before updating the distributed attribute",
+    ),
+    "router_availability_zone": (
+        "Router Availability Zone",
+        "Availability zone support for router.",
+    ),
     "security-group": (
         "Security groups",
         "Stateful filtering of ports by security groups and their rules",
+    ),
+    "security-groups-default-rules": (
+        "Default rules for security groups",
+        "Configure set of security group rules used as default rules for every new security group",
+    ),
+    "security-groups-default-statefulness": (
+        "Security Groups Default Statefulness",
+        (
+            "Allows configuring the default value of the 'stateful' attribute for new security "
+            "groups, on a per-project or system-wide basis"
+        ),
     ),
     "security-groups-normalized-cidr": (
         "Normalized remote prefixes",
         "Security group rules show their remote prefix as a network address (normalized_cidr)",
     ),
+    "security-groups-remote-address-group": (
+        "Remote address group id field for security group rules",
+        "Add new field of remote address group id in SG rules",
+    ),
     "security-groups-shared-filtering": (
         "Security group filtering on the shared field",
         "Support filtering security groups on the shared field",
     ),
-    "subnet-external-network": (
-        "Subnet belongs to an external network",
-        "Subnets of external networks are visible to every project",
+    "service-type": (
+        "Neutron Service Type Management",
+        "API for retrieving service providers for Neutron advanced services",
     ),
     "sorting": ("Sorting support", "Extension that indicates that sorting is enabled."),
     "standard-attr-description": (
@@ -139,6 +254,40 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
             "standard attributes."
         ),
     ),
+    "stateful-security-group": (
+        "Stateful security group",
+        "Indicates if the security group is stateful or not",
+    ),
+    "subnet-external-network": (
+        "Subnet belongs to an external network",
+        "Subnets of external networks are visible to every project",
+    ),
+    "subnet-service-types": (
+        "Subnet service types",
+        "Provides ability to set the subnet service_types field",
+    ),
+    "subnet_allocation": (
+        "Subnet Allocation",
+        "Enables allocation of subnets from a subnet pool",
+    ),
+    "subnet_onboard": (
+        "Subnet Onboard",
+        "Provides support for onboarding subnets into subnet pools",
+    ),
+    "subnetpool-prefix-ops": (
+        "Subnet Pool Prefix Operations",
+        "Provides support for adjusting the prefix list of subnet pools",
+    ),
+    "tag-creation": (
+        "Tag creation extension",
+        "Allow to create multiple tags for a resource",
+    ),
+    "tag-ports-during-bulk-creation": (
+        "Tag Ports During Bulk Creation",
+        "Allow to tag ports during bulk creation",
+    ),
+    "trunk": ("Trunk Extension", "Provides support for trunk ports"),
+    "trunk-details": ("Trunk port details", "Expose trunk port details"),
 }
 
 

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from neutrino import errors
 from neutrino.api.errors import json_response
 from neutrino.api.v2 import Authenticate, read_json
-from neutrino.api.v2.attrs import boolean, ranged_int
+from neutrino.api.v2.attrs import ranged_int
 from neutrino.db import Database
 from neutrino.services.quotas import DEFAULTS, Quotas
 
@@ -25,20 +25,26 @@ IGNORED = {"project_id", "tenant_id"}  # openstacksdk may echo the project back 
 
 
 def parse_quota_body(body: Any) -> tuple[dict[str, int], bool]:
-    """The new limits, and `check_limit` (refuse a limit below current usage; the CLI sends it)."""
+    """The new limits, and whether they are checked against current usage.
+
+    A limit below what the project already uses is refused unless `force` is
+    true; `check_limit`, which asked for that check before it became the
+    default, is accepted and changes nothing. Neither is validated, as in
+    Neutron: only a JSON `true` forces.
+    """
     if not isinstance(body, dict) or set(body) != {"quota"} or not isinstance(body["quota"], dict):
         raise errors.BadRequest(
             resource="quota", msg='Request body must be {"quota": {resource: limit}}'
         )
     values = {k: v for k, v in body["quota"].items() if k not in IGNORED}
-    check_limit = boolean(values.pop("check_limit", False))
-    boolean(values.pop("force", False))  # an unchecked update: what happens without check_limit
+    values.pop("check_limit", None)
+    force = values.pop("force", None) is True
     unknown = sorted(set(values) - set(DEFAULTS))
     if unknown:
         raise errors.BadRequest(
             resource="quota", msg=f"Unrecognized attribute(s) '{', '.join(unknown)}'"
         )
-    return {resource: LIMIT(limit) for resource, limit in values.items()}, check_limit
+    return {resource: LIMIT(limit) for resource, limit in values.items()}, force
 
 
 def quota_routes(db: Database, authenticate: Authenticate) -> list[BaseRoute]:
@@ -64,10 +70,8 @@ def quota_routes(db: Database, authenticate: Authenticate) -> list[BaseRoute]:
                 {"quota": await run_in_threadpool(quotas.get, db, ctx, project_id)}
             )
         if request.method == "PUT":
-            values, check_limit = parse_quota_body(await read_json(request))
-            limits = await run_in_threadpool(
-                quotas.update, db, ctx, project_id, values, check_limit
-            )
+            values, force = parse_quota_body(await read_json(request))
+            limits = await run_in_threadpool(quotas.update, db, ctx, project_id, values, force)
             return json_response({"quota": limits})
         await run_in_threadpool(quotas.reset, db, ctx, project_id)
         return Response(status_code=204)

@@ -6,10 +6,12 @@ from typing import Any
 
 from neutrino import errors
 from neutrino.api.v2 import Action
+from neutrino.api.v2.agents import AVAILABILITY_ZONE_ATTRS
 from neutrino.api.v2.attrs import (
     REQUIRED,
     Attr,
     boolean,
+    boolean_if_not_none,
     dict_of,
     ip_address,
     list_of,
@@ -41,9 +43,12 @@ ROUTER = {
     "admin_state_up": Attr(boolean, default=True, put=True, sort=True),
     "status": Attr(post=False, sort=True),
     "external_gateway_info": Attr(gateway_info, put=True, filter=False),
+    **AVAILABILITY_ZONE_ATTRS,
     "routes": Attr(
         none_as_empty(list_of(HOST_ROUTE, unique=True)), post=False, put=True, filter=False
     ),
+    "ha": Attr(boolean_if_not_none, put=True, admin_only=True, filter=False),
+    "distributed": Attr(boolean_if_not_none, put=True, admin_only=True, filter=False),
 }
 
 FLOATINGIP = {
@@ -56,6 +61,7 @@ FLOATINGIP = {
     "router_id": Attr(post=False, sort=True),
     "status": Attr(post=False, sort=True),
     "port_details": Attr(post=False, filter=False),
+    "port_forwardings": Attr(post=False, filter=False),
 }
 
 

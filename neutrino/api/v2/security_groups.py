@@ -11,8 +11,12 @@ from neutrino.api.v2.attrs import (
     Attr,
     boolean,
     column_integer,
+    invalid,
     ip_or_cidr,
+    list_of,
+    none_as_empty,
     one_of,
+    project_id,
     ranged_int,
     standard,
     string,
@@ -58,10 +62,38 @@ def port_number(value: Any) -> int | None:
         raise errors.SecurityGroupInvalidPortValue(port=value) from None
 
 
+def subnet(value: Any) -> str:
+    """A prefix with its length, host bits allowed (Neutron's type:subnet); kept as sent."""
+    try:
+        if not isinstance(value, str) or "/" not in value:
+            raise ValueError
+        interface = ipaddress.ip_interface(value)
+    except ValueError:
+        raise invalid(f"'{value}' is not a valid IP subnet") from None
+    if interface.version == 4 and str(interface) != value:
+        raise invalid(f"'{value}' is not a valid IP subnet")
+    return value
+
+
 SECURITY_GROUP = {
     **standard(),
     "security_group_rules": Attr(post=False, filter=False),
     "shared": Attr(boolean, post=False),  # shared with the caller by an RBAC policy
+    # Absent: the project's default statefulness (services/security_groups.py).
+    "stateful": Attr(boolean, put=True),
+}
+
+SECURITY_GROUPS_DEFAULT_STATEFULNESS = {
+    "id": Attr(post=False, sort=True, filter_convert=str),
+    # Null: the setting for every project without one of its own.
+    "project_id": Attr(lambda v: None if v is None else project_id(v), sort=True),
+    "tenant_id": Attr(lambda v: None if v is None else project_id(v), filter=False),
+    "stateful": Attr(boolean, default=True, put=True, sort=True),
+}
+
+ADDRESS_GROUP = {
+    **standard(),
+    "addresses": Attr(none_as_empty(list_of(subnet, unique=True)), default=[], filter=False),
 }
 
 SECURITY_GROUP_RULE = {
@@ -74,5 +106,31 @@ SECURITY_GROUP_RULE = {
     "port_range_max": Attr(port_number, sort=True, filter_convert=column_integer),
     "remote_ip_prefix": Attr(remote_ip_prefix, sort=True),
     "remote_group_id": Attr(string(allow_none=True), sort=True),  # unknown: 404, UUID or not
+    "remote_address_group_id": Attr(string(allow_none=True), sort=True),
     "normalized_cidr": Attr(post=False),
+}
+
+# Templates have no name, project, timestamps or revision, and are never updated.
+DEFAULT_SECURITY_GROUP_RULE = {
+    "id": Attr(post=False, sort=True, filter_convert=str),
+    "tenant_id": Attr(filter=False),
+    "project_id": Attr(filter=False),
+    "description": Attr(string(), default=""),
+    **{
+        key: attr
+        for key, attr in SECURITY_GROUP_RULE.items()
+        if key
+        in (
+            "direction",
+            "ethertype",
+            "protocol",
+            "port_range_min",
+            "port_range_max",
+            "remote_ip_prefix",
+            "remote_group_id",
+            "remote_address_group_id",
+        )
+    },
+    "used_in_default_sg": Attr(boolean, default=REQUIRED),
+    "used_in_non_default_sg": Attr(boolean, default=REQUIRED),
 }

@@ -1,0 +1,333 @@
+"""Agents from their heartbeats, the DHCP and L3 schedulers, and availability zones.
+
+Heartbeats arrive as agents send them: their report, POSTed to the internal API,
+with the roles the agent's own code (agent.runner.roles) describes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from neutrino.agent.runner import roles
+from neutrino.config import Settings
+from neutrino.plan import HostConfig, compile_host
+from tests.conftest import Api, eventually
+from tests.conftest import expect_error as error
+
+DOWN_TIME = 2.0  # seconds: Neutron's agent_down_time, short enough to watch an agent die
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, agent_down_time=DOWN_TIME)
+
+
+def heartbeat(api: Api, host: str = "h1", zone: str = "nova", started: str = "") -> None:
+    """One report of a host's agent, as agent.runner sends it after each sync."""
+    config = HostConfig.isolated(host)
+    config = dataclasses.replace(config, availability_zone=zone)
+    desired = compile_host({"revision": 0}, config)
+    body = {
+        "revision": 0,
+        "ports": {},
+        "errors": [],
+        "agents": roles(config, desired),
+        "started_at": started or "2026-12-05T10:00:00+00:00",
+        "availability_zone": zone,
+    }
+    response = api.admin.http.post(
+        f"/internal/v1/agents/{host}/report",
+        headers={"X-Auth-Token": api.admin.token},
+        json=body,
+    )
+    assert response.status_code == 204, response.text
+
+
+def agents_by_type(api: Api, host: str = "h1") -> dict[str, dict[str, Any]]:
+    listed = api.admin.get("/agents", params={"host": host}).json()["agents"]
+    return {a["agent_type"]: a for a in listed}
+
+
+def test_each_role_of_a_reporting_host_is_an_agent(api: Api) -> None:
+    assert api.admin.get("/agents").json() == {"agents": []}
+    heartbeat(api)
+    found = agents_by_type(api)
+    assert set(found) == {"DHCP agent", "L3 agent", "Linux bridge agent"}
+    dhcp = found["DHCP agent"]
+    assert dhcp == {
+        "id": dhcp["id"],
+        "agent_type": "DHCP agent",
+        "binary": "neutron-dhcp-agent",
+        "topic": "dhcp_agent",
+        "host": "h1",
+        "admin_state_up": True,
+        "created_at": dhcp["created_at"],
+        "started_at": "2026-12-05 10:00:00",
+        "heartbeat_timestamp": dhcp["heartbeat_timestamp"],
+        "alive": True,
+        "configurations": {
+            "dhcp_driver": "dnsmasq",
+            "networks": 0,
+            "subnets": 0,
+            "ports": 0,
+            "log_agent_heartbeats": False,
+        },
+        "availability_zone": "nova",
+        "resources_synced": None,
+        "description": None,
+    }
+    assert found["L3 agent"]["binary"] == "neutron-l3-agent"
+    assert found["L3 agent"]["configurations"]["agent_mode"] == "legacy"
+    bridge = found["Linux bridge agent"]
+    assert (bridge["binary"], bridge["topic"], bridge["availability_zone"]) == (
+        "neutron-linuxbridge-agent",
+        "N/A",
+        None,
+    )
+    assert bridge["configurations"]["interface_mappings"] == {"default": "p-default"}
+    assert api.admin.get(f"/agents/{dhcp['id']}").json() == {"agent": dhcp | {"alive": True}}
+    # Filters, fields, and a second report that changes nothing but the heartbeat.
+    listed = api.admin.get("/agents", params={"agent_type": "L3 Agent", "fields": "id"}).json()
+    assert listed == {"agents": [{"id": found["L3 agent"]["id"]}]}
+    heartbeat(api)
+    assert agents_by_type(api)["DHCP agent"]["id"] == dhcp["id"]
+    assert len(api.admin.get("/agents").json()["agents"]) == 3
+
+
+def test_agents_are_for_admins_only(api: Api) -> None:
+    heartbeat(api)
+    agent = agents_by_type(api)["DHCP agent"]
+    assert api.demo.get("/agents").json() == {"agents": []}
+    hidden = "The resource could not be found."
+    assert error(api.demo.get(f"/agents/{agent['id']}"), 404, "HTTPNotFound") == hidden
+    change = {"agent": {"admin_state_up": False}}
+    assert error(api.demo.put(f"/agents/{agent['id']}", json=change), 404, "HTTPNotFound") == hidden
+    assert error(api.demo.delete(f"/agents/{agent['id']}"), 404, "HTTPNotFound") == hidden
+    missing = "0b5a0a6e-94c3-4b63-9b4f-62e6a8b1f2a1"
+    assert (
+        error(api.admin.get(f"/agents/{missing}"), 404, "AgentNotFound")
+        == f"Agent {missing} could not be found."
+    )
+    assert error(api.demo.get(f"/agents/{missing}"), 404, "AgentNotFound")
+    net = api.demo.create("networks", name="n")
+    assert (
+        error(api.demo.get(f"/networks/{net['id']}/dhcp-agents"), 403, "PolicyNotAuthorized")
+        == "rule:get_dhcp-agents is disallowed by policy"
+    )
+    assert agents_by_type(api)["DHCP agent"]["admin_state_up"] is True
+
+
+def test_alive_goes_false_when_heartbeats_stop(api: Api) -> None:
+    heartbeat(api)
+    first = agents_by_type(api)["L3 agent"]
+    assert first["alive"] is True
+    assert eventually(lambda: not agents_by_type(api)["L3 agent"]["alive"], seconds=DOWN_TIME + 3)
+    assert api.admin.get("/agents", params={"alive": "false"}).json()["agents"] != []
+    assert api.admin.get("/agents", params={"alive": "true"}).json() == {"agents": []}
+    zones = api.admin.get("/availability_zones").json()["availability_zones"]
+    assert {z["state"] for z in zones} == {"unavailable"}
+    heartbeat(api, started="2026-12-05T11:00:00+00:00")  # the agent came back, restarted
+    again = agents_by_type(api)["L3 agent"]
+    assert again["alive"] is True and again["id"] == first["id"]
+    assert again["heartbeat_timestamp"] > first["heartbeat_timestamp"]
+    assert again["started_at"] == "2026-12-05 11:00:00"
+    assert again["created_at"] == first["created_at"]
+
+
+def test_update_and_delete_an_agent(api: Api) -> None:
+    heartbeat(api)
+    agent = agents_by_type(api)["DHCP agent"]
+    url = f"/agents/{agent['id']}"
+    changed = api.admin.put(url, json={"agent": {"admin_state_up": False, "description": "d"}})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["agent"] | {"heartbeat_timestamp": None} == agent | {
+        "admin_state_up": False,
+        "description": "d",
+        "heartbeat_timestamp": None,
+    }
+    assert error(api.admin.put(url, json={"agent": {"host": "h9"}}), 400, "BadRequest")
+    assert error(
+        api.admin.put(url, json={"agent": {"admin_state_up": "maybe"}}), 400, "InvalidInput"
+    )
+    assert error(api.admin.post("/agents", json={"agent": {}}), 405, "HTTPMethodNotAllowed")
+    assert api.admin.delete(url).status_code == 204
+    assert error(api.admin.get(url), 404, "AgentNotFound")
+    heartbeat(api)  # a live agent registers again, as a new agent
+    again = agents_by_type(api)["DHCP agent"]
+    assert again["id"] != agent["id"] and again["admin_state_up"] is True
+
+
+def dhcp_network(api: Api, cidr: str = "10.40.0.0/24", **fields: Any) -> dict[str, Any]:
+    net = api.admin.create("networks", name="n", **fields)
+    api.admin.create("subnets", network_id=net["id"], cidr=cidr, ip_version=4)
+    return net
+
+
+def dhcp_port_host(api: Api, net: dict[str, Any]) -> str:
+    (port,) = api.admin.get(
+        "/ports", params={"network_id": net["id"], "device_owner": "network:dhcp"}
+    ).json()["ports"]
+    host: str = port["binding:host_id"]
+    return host
+
+
+def test_networks_get_a_live_dhcp_agent_which_an_admin_can_change(api: Api) -> None:
+    before = dhcp_network(api, "10.41.0.0/24")  # no agent yet: nobody serves it
+    assert api.admin.get(f"/networks/{before['id']}/dhcp-agents").json() == {"agents": []}
+    assert dhcp_port_host(api, before) == ""
+    heartbeat(api)  # the agent starts: it takes what no agent has
+    dhcp = agents_by_type(api)["DHCP agent"]
+    assert dhcp_port_host(api, before) == "h1"
+    net = dhcp_network(api)
+    hosting = api.admin.get(f"/networks/{net['id']}/dhcp-agents").json()["agents"]
+    assert [a["id"] for a in hosting] == [dhcp["id"]]
+    assert dhcp_port_host(api, net) == "h1"
+    hosted = api.admin.get(f"/agents/{dhcp['id']}/dhcp-networks").json()["networks"]
+    assert sorted(n["id"] for n in hosted) == sorted([before["id"], net["id"]])
+    assert api.admin.get(f"/networks/{net['id']}").json()["network"] in hosted
+
+    url = f"/agents/{dhcp['id']}/dhcp-networks"
+    assert api.admin.delete(f"{url}/{net['id']}").status_code == 204
+    assert api.admin.get(f"/networks/{net['id']}/dhcp-agents").json() == {"agents": []}
+    assert dhcp_port_host(api, net) == ""
+    assert error(api.admin.delete(f"{url}/{net['id']}"), 409, "NetworkNotHostedByDhcpAgent") == (
+        f"The network {net['id']} is not hosted by the DHCP Agent {dhcp['id']}."
+    )
+    added = api.admin.post(url, json={"network_id": net["id"]})
+    assert (added.status_code, added.json()) == (201, None)
+    assert dhcp_port_host(api, net) == "h1"
+    assert error(
+        api.admin.post(url, json={"network_id": net["id"]}), 409, "NetworkHostedByDHCPAgent"
+    )
+    l3 = agents_by_type(api)["L3 agent"]
+    assert (
+        error(
+            api.admin.post(f"/agents/{l3['id']}/dhcp-networks", json={"network_id": net["id"]}),
+            404,
+            "InvalidDHCPAgent",
+        )
+        == f"Agent {l3['id']} is not a valid DHCP Agent or has been disabled."
+    )
+    missing = "7d3c5f4e-2a1b-4c9d-8e7f-6a5b4c3d2e1f"
+    assert error(api.admin.post(url, json={"network_id": missing}), 404, "NetworkNotFound")
+    assert error(api.admin.get(f"/networks/{missing}/dhcp-agents"), 404, "NetworkNotFound")
+    assert error(api.admin.post(url, json={}), 400, "BadRequest")
+
+    # An agent an admin took down gets no new network, and cannot be given one.
+    api.admin.put(f"/agents/{dhcp['id']}", json={"agent": {"admin_state_up": False}})
+    later = dhcp_network(api, "10.42.0.0/24")
+    assert api.admin.get(f"/networks/{later['id']}/dhcp-agents").json() == {"agents": []}
+    assert dhcp_port_host(api, later) == ""
+    assert error(api.admin.post(url, json={"network_id": later["id"]}), 404, "InvalidDHCPAgent")
+    # What it has stays; deleting the agent unbinds it.
+    assert api.admin.delete(f"/agents/{dhcp['id']}").status_code == 204
+    assert dhcp_port_host(api, net) == ""
+
+
+def router_with_interface(api: Api) -> tuple[dict[str, Any], str]:
+    router = api.admin.create("routers", name="r")
+    net = api.admin.create("networks", name="rn")
+    sub = api.admin.create("subnets", network_id=net["id"], cidr="10.43.0.0/24", ip_version=4)
+    done = api.admin.put(
+        f"/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]}
+    )
+    assert done.status_code == 200, done.text
+    return router, done.json()["port_id"]
+
+
+def test_routers_get_a_live_l3_agent_which_an_admin_can_change(api: Api) -> None:
+    heartbeat(api)
+    l3 = agents_by_type(api)["L3 agent"]
+    router, port_id = router_with_interface(api)
+    hosting = api.admin.get(f"/routers/{router['id']}/l3-agents").json()["agents"]
+    assert [a["id"] for a in hosting] == [l3["id"]]
+    assert api.admin.get(f"/ports/{port_id}").json()["port"]["binding:host_id"] == "h1"
+    hosted = api.admin.get(f"/agents/{l3['id']}/l3-routers").json()["routers"]
+    assert hosted == [api.admin.get(f"/routers/{router['id']}").json()["router"]]
+
+    url = f"/agents/{l3['id']}/l3-routers"
+    assert api.admin.delete(f"{url}/{router['id']}").status_code == 204
+    assert api.admin.get(f"/routers/{router['id']}/l3-agents").json() == {"agents": []}
+    assert api.admin.get(f"/ports/{port_id}").json()["port"]["binding:host_id"] == ""
+    assert api.admin.delete(f"{url}/{router['id']}").status_code == 204  # not hosted: no error
+    missing = "7d3c5f4e-2a1b-4c9d-8e7f-6a5b4c3d2e1f"
+    assert error(api.admin.delete(f"{url}/{missing}"), 404, "RouterNotFound")
+
+    heartbeat(api, host="h2")
+    other = agents_by_type(api, "h2")["L3 agent"]
+    added = api.admin.post(f"/agents/{other['id']}/l3-routers", json={"router_id": router["id"]})
+    assert (added.status_code, added.json()) == (201, None)
+    assert api.admin.get(f"/ports/{port_id}").json()["port"]["binding:host_id"] == "h2"
+    again = api.admin.post(f"/agents/{other['id']}/l3-routers", json={"router_id": router["id"]})
+    assert again.status_code == 201  # already there: nothing to do
+    assert error(
+        api.admin.post(url, json={"router_id": router["id"]}), 409, "RouterHostedByL3Agent"
+    ) == (f"The router {router['id']} has been already hosted by the L3 Agent {other['id']}.")
+    dhcp = agents_by_type(api)["DHCP agent"]
+    assert (
+        error(
+            api.admin.post(f"/agents/{dhcp['id']}/l3-routers", json={"router_id": router["id"]}),
+            404,
+            "InvalidL3Agent",
+        )
+        == f"Agent {dhcp['id']} is not a L3 Agent or has been disabled"
+    )
+    assert (
+        error(api.demo.get(f"/routers/{router['id']}/l3-agents"), 403, "PolicyNotAuthorized")
+        == "rule:get_l3-agents is disallowed by policy"
+    )
+    # The least loaded live agent takes a new router; one taken down takes none.
+    api.admin.put(f"/agents/{l3['id']}", json={"agent": {"admin_state_up": False}})
+    idle = api.admin.create("routers", name="idle")
+    hosting = api.admin.get(f"/routers/{idle['id']}/l3-agents").json()["agents"]
+    assert [a["host"] for a in hosting] == ["h2"]
+
+
+def test_availability_zones_and_hints(api: Api) -> None:
+    assert api.demo.get("/availability_zones").json() == {"availability_zones": []}
+    heartbeat(api, zone="az1")
+    assert api.demo.get("/availability_zones").json() == {
+        "availability_zones": [
+            {"name": "az1", "resource": "network", "state": "available"},
+            {"name": "az1", "resource": "router", "state": "available"},
+        ]
+    }
+    listed = api.demo.get("/availability_zones", params={"resource": "router"}).json()
+    assert listed == {
+        "availability_zones": [{"name": "az1", "resource": "router", "state": "available"}]
+    }
+    net = api.demo.create("networks", name="z", availability_zone_hints=["az1"])
+    assert net["availability_zone_hints"] == ["az1"] and net["availability_zones"] == []
+    api.demo.create("subnets", network_id=net["id"], cidr="10.44.0.0/24", ip_version=4)
+    shown = api.demo.get(f"/networks/{net['id']}").json()["network"]
+    assert shown["availability_zones"] == ["az1"]
+    router = api.demo.create("routers", name="z", availability_zone_hints=["az1"])
+    assert router["availability_zone_hints"] == ["az1"] and router["availability_zones"] == ["az1"]
+    assert api.demo.create("routers", name="plain")["availability_zone_hints"] == []
+
+    for collection in ("networks", "routers"):
+        member = collection[:-1]
+        refused = api.demo.post(
+            f"/{collection}", json={member: {"availability_zone_hints": ["nova"]}}
+        )
+        assert (
+            error(refused, 404, "AvailabilityZoneNotFound")
+            == "AvailabilityZone nova could not be found."
+        )
+        refused = api.demo.post(f"/{collection}", json={member: {"availability_zone_hints": "az1"}})
+        assert error(refused, 400, "InvalidInput")
+        too_many = [f"zone-{i:03}" for i in range(30)]
+        refused = api.demo.post(
+            f"/{collection}", json={member: {"availability_zone_hints": too_many}}
+        )
+        assert (
+            error(refused, 400, "InvalidInput")
+            == "Invalid input for operation: Too many availability_zone_hints specified."
+        )
+        change = {member: {"availability_zone_hints": ["az1"]}}
+        made = {"networks": net, "routers": router}[collection]
+        assert error(api.demo.put(f"/{collection}/{made['id']}", json=change), 400, "BadRequest")
+    assert [n["name"] for n in api.demo.get("/networks").json()["networks"]] == ["z"]
