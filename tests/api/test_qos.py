@@ -322,3 +322,22 @@ def test_minimum_bandwidth_is_refused_where_it_would_apply(api: Api) -> None:
         f"Unable to add the rule with value 999 to the policy {pid} as the existing rule of "
         "type minimum_bandwidth has value 1000."
     )
+
+
+def test_policy_tags_are_at_policies_as_neutron_names_them(api: Api) -> None:
+    tagged, other = policy(api), policy(api)
+    path = f"/policies/{tagged['id']}/tags"
+    response = api.admin.put(path, json={"tags": ["red", "blue"]})
+    assert response.status_code == 200, response.text
+    assert api.admin.put(f"{path}/green").status_code == 201
+    assert sorted(shown(api.admin, path, "tags")) == ["blue", "green", "red"]
+    listed = shown(api.admin, "/qos/policies?tags=red", "policies")
+    assert [p["id"] for p in listed] == [tagged["id"]]
+    assert other["id"] in [
+        p["id"] for p in shown(api.admin, "/qos/policies?not-tags=red", "policies")
+    ]
+    error(
+        api.admin.put(f"/qos/policies/{tagged['id']}/tags", json={"tags": []}),
+        404,
+        "ResourceNotFound",
+    )

@@ -289,9 +289,12 @@ def collection_routes(
         Route(base + ".json", index, methods=["GET", "POST"]),
     ]
     if c.tagged:
+        # Neutron's tag extension names a collection by its last path segment: QoS policies'
+        # tags are at /policies/{id}/tags.
+        tagged = f"{prefix}/{c.url.rsplit('/', 1)[-1]}"
         routes += [
-            Route(base + "/{id}/tags", tags, methods=["GET", "PUT", "POST", "DELETE"]),
-            Route(base + "/{id}/tags/{tag}", one_tag, methods=["GET", "PUT", "DELETE"]),
+            Route(tagged + "/{id}/tags", tags, methods=["GET", "PUT", "POST", "DELETE"]),
+            Route(tagged + "/{id}/tags/{tag}", one_tag, methods=["GET", "PUT", "DELETE"]),
         ]
     return routes + [
         Route(base + "/{id}/{action}", action, methods=["PUT", "GET", "POST"]),
