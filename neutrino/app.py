@@ -366,4 +366,8 @@ async def chores(db: Database) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        # Cancelling waits for a job in its worker thread to end, so that its database
+        # connection is back in the pool before whoever made the core disposes of it.
         task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
