@@ -51,6 +51,10 @@ class Databases:
         self.workdir = workdir
         self._sqlite_template: Path | None = None
         self._pg_template = False
+        # One template a test process: parallel workers (pytest -n) must not share it.
+        self._pg_template_name = (
+            f"neutrino_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+        )
 
     def new(self, backend: str) -> str:
         if backend == "sqlite":
@@ -81,14 +85,15 @@ class Databases:
         engine = self._admin()
         with engine.connect() as conn:
             if not self._pg_template:
-                conn.execute(text("DROP DATABASE IF EXISTS neutrino_template WITH (FORCE)"))
-                conn.execute(text("CREATE DATABASE neutrino_template"))
-                db = Database(PG_URL.rsplit("/", 1)[0] + "/neutrino_template")
+                template = self._pg_template_name
+                conn.execute(text(f"DROP DATABASE IF EXISTS {template} WITH (FORCE)"))
+                conn.execute(text(f"CREATE DATABASE {template}"))
+                db = Database(PG_URL.rsplit("/", 1)[0] + f"/{template}")
                 db.migrate()
                 db.dispose()
                 self._pg_template = True
             name = f"n_{uuid.uuid4().hex[:16]}"
-            conn.execute(text(f"CREATE DATABASE {name} TEMPLATE neutrino_template"))
+            conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {self._pg_template_name}"))
         engine.dispose()
         return PG_URL.rsplit("/", 1)[0] + f"/{name}"
 
