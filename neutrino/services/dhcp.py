@@ -10,19 +10,15 @@ from __future__ import annotations
 from sqlalchemy import Connection, delete, select
 
 from neutrino.db import schema
-from neutrino.services import agents, common
-
-OWNER = "network:dhcp"
+from neutrino.services import agents, common, ports
 
 
 def sync_port(conn: Connection, network_id: str) -> None:
-    from neutrino.services import ports
-
     P, A = schema.ports, schema.ip_allocations
     network = conn.execute(select(schema.networks).where(schema.networks.c.id == network_id)).one()
     wanted = [s for s in ports.subnets_of(conn, network_id) if s.enable_dhcp]
     port = conn.execute(
-        select(P).where(P.c.network_id == network_id, P.c.device_owner == OWNER)
+        select(P).where(P.c.network_id == network_id, P.c.device_owner == ports.DHCP_OWNER)
     ).first()
     if not wanted:
         if port is not None:
@@ -34,7 +30,7 @@ def sync_port(conn: Connection, network_id: str) -> None:
             network.project_id,
             network,
             {
-                "device_owner": OWNER,
+                "device_owner": ports.DHCP_OWNER,
                 "device_id": f"dhcp-{network_id}",
                 "name": "",
                 "fixed_ips": [{"subnet_id": s.id} for s in wanted],

@@ -28,7 +28,6 @@ from neutrino.context import Context
 from neutrino.db import Database, insert_unless_taken, schema
 from neutrino.services import (
     common,
-    dhcp,
     extra_dhcp_opts,
     networks,
     qos,
@@ -39,6 +38,7 @@ from neutrino.services.listing import Listing, list_rows, standard_columns
 
 P, A = schema.ports, schema.ip_allocations
 ROUTER_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
+DHCP_OWNER = "network:dhcp"  # the port of a network's DHCP server (services.dhcp)
 
 
 FIXED_IP_MATCHES: dict[str, Callable[[str], ColumnElement[bool]]] = {
@@ -270,7 +270,7 @@ def serves(subnet: Row, device_owner: str) -> bool:
     return (
         not subnet.service_types
         or device_owner in subnet.service_types
-        or (device_owner == dhcp.OWNER and subnet.enable_dhcp)
+        or (device_owner == DHCP_OWNER and subnet.enable_dhcp)
     )
 
 
