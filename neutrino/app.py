@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import cast
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.applications import Starlette
@@ -32,6 +33,7 @@ from neutrino.api.v2 import Collection, collection_routes
 from neutrino.api.v2.agents import AGENT, AVAILABILITY_ZONES, scheduler_routes
 from neutrino.api.v2.computed import computed_routes
 from neutrino.api.v2.extensions import extension_list
+from neutrino.api.v2.flavors import FLAVOR, SERVICE_PROFILE, flavor_profile_routes
 from neutrino.api.v2.floatingip_pools import FLOATINGIP_POOLS
 from neutrino.api.v2.ip_availability import NETWORK_IP_AVAILABILITY
 from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
@@ -57,6 +59,7 @@ from neutrino.identity.service import Identity
 from neutrino.services import agents, feed, loadbalancers
 from neutrino.services.address_groups import AddressGroups
 from neutrino.services.address_scopes import AddressScopes
+from neutrino.services.flavors import Flavors, ServiceProfiles
 from neutrino.services.floatingips import FloatingIPs, remove_on_network
 from neutrino.services.networks import Networks
 from neutrino.services.port_forwardings import PortForwardings
@@ -178,6 +181,10 @@ def build(settings: Settings) -> Neutrino:
         Collection("trunks", "trunk", TRUNK, trunks := Trunks(), actions=trunk_actions(trunks)),
         Collection("agents", "agent", AGENT, agents.Agents()),
         Collection("policies", "policy", POLICY, Policies(), path="qos/policies"),
+        Collection("flavors", "flavor", FLAVOR, Flavors(), tagged=False),
+        Collection(
+            "service_profiles", "service_profile", SERVICE_PROFILE, ServiceProfiles(), tagged=False
+        ),
     ]
     return core
 
@@ -236,6 +243,10 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
         scheduler_routes(
             core.db, core.authenticate, services["networks"].get, services["routers"].get
         )
+    )
+    # Before the flavors' own routes, whose /{id}/{action} would take POST.
+    routes.extend(
+        flavor_profile_routes(core.db, core.authenticate, cast(Flavors, services["flavors"]))
     )
     # Before the floating IPs' own routes, whose /{id}/{action} would take these.
     forwardings = Collection(

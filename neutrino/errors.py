@@ -88,6 +88,18 @@ class InvalidInputSubnetServiceType(InvalidInput):
     message = "Subnet service type {service_type} is not a string."
 
 
+class InvalidServiceType(InvalidInput):
+    message = "Invalid service type: {service_type}."
+
+
+class InvalidFlavorServiceType(InvalidInput):
+    message = "Invalid service type {service_type}."
+
+
+class ServiceProfileEmpty(InvalidInput):
+    message = "Service Profile needs either a driver or metainfo."
+
+
 class HTTPBadRequest(BadRequest):
     """Neutron's name for query-string errors (sort keys, fields, filters)."""
 
@@ -181,6 +193,22 @@ class RouterNotFound(NotFound):
 
 class AgentNotFound(NotFound):
     message = "Agent {id} could not be found."
+
+
+class FlavorNotFound(NotFound):
+    message = "Flavor {flavor_id} could not be found."
+
+
+class ServiceProfileNotFound(NotFound):
+    message = "Service Profile {sp_id} could not be found."
+
+
+class FlavorServiceProfileBindingNotFound(NotFound):
+    message = "Service Profile {sp_id} is not associated with flavor {fl_id}."
+
+
+class ServiceProfileDriverNotFound(NotFound):
+    message = "Service Profile driver {driver} could not be found."
 
 
 class InvalidDHCPAgent(AgentNotFound):
@@ -345,6 +373,14 @@ class NoNetworkAvailable(ServiceUnavailable):
     message = "Unable to create the network. No tenant network is available for allocation."
 
 
+class FlavorDisabled(ServiceUnavailable):
+    message = "Flavor is not enabled."
+
+
+class ServiceProfileDisabled(ServiceUnavailable):
+    message = "Service Profile is not enabled."
+
+
 class RevisionNumberConstraintFailed(PreconditionFailed):
     message = "Constrained to {expected}, but current revision is {current}"
 
@@ -355,6 +391,18 @@ class OverQuota(Conflict):
 
 class RouterInUse(InUse):
     message = "Router {router_id} {reason}"
+
+
+class FlavorInUse(InUse):
+    message = "Flavor {flavor_id} is used by some service instance."
+
+
+class ServiceProfileInUse(InUse):
+    message = "Service Profile {sp_id} is used by some service instance."
+
+
+class FlavorServiceProfileBindingExists(Conflict):
+    message = "Service Profile {sp_id} is already associated with flavor {fl_id}."
 
 
 class RouterInterfaceNotFoundForSubnet(NotFound):

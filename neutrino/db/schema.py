@@ -394,6 +394,35 @@ port_security_groups = Table(
     Column("security_group_id", ID, ForeignKey("security_groups.id"), primary_key=True, index=True),
 )
 
+# -- flavors: operator-curated choices of service provider ------------------------------
+flavors = Table(
+    "flavors",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("description", String(1024)),
+    Column("service_type", String(36), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+)
+
+service_profiles = Table(
+    "service_profiles",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("description", String(1024)),
+    Column("driver", String(1024), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("metainfo", String(4096), nullable=False),
+)
+
+# A profile bound to a flavor cannot be changed or deleted (ServiceProfileInUse).
+flavor_service_profile_bindings = Table(
+    "flavor_service_profile_bindings",
+    metadata,
+    Column("flavor_id", ID, ForeignKey("flavors.id", ondelete="CASCADE"), primary_key=True),
+    Column("service_profile_id", ID, ForeignKey("service_profiles.id"), primary_key=True),
+)
+
 routers = Table(
     "routers",
     metadata,
@@ -407,6 +436,10 @@ routers = Table(
     Column("availability_zone_hints", JSON, nullable=False, default=list, server_default="[]"),
     Column("ha", Boolean, nullable=False, server_default=false()),
     Column("distributed", Boolean, nullable=False, server_default=false()),
+    # A router made with a flavor keeps it (and so the flavor stays), and the service
+    # provider the flavor led to, which decides the ha and distributed values it may take.
+    Column("flavor_id", ID, ForeignKey("flavors.id")),
+    Column("service_provider", String(255)),
 )
 
 router_ports = Table(

@@ -21,8 +21,9 @@ from neutrino import errors
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import agents, common, networks, ports, quotas, subnets
+from neutrino.services import agents, common, flavors, networks, ports, quotas, subnets
 from neutrino.services.listing import Listing, list_rows, standard_columns
+from neutrino.services.providers import by_name
 
 R, RP, P, A, S = (
     schema.routers,
@@ -115,6 +116,7 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
                 "routes": r.routes,
                 "ha": r.ha,
                 "distributed": r.distributed,
+                "flavor_id": r.flavor_id,
             }
         )
         out.append(item)
@@ -164,6 +166,7 @@ class Routers:
                 availability_zone_hints=values.get("availability_zone_hints", []),
                 ha=bool(values.get("ha")),
                 distributed=bool(values.get("distributed")),
+                **flavor_values(conn, values),
             )
             agents.check_zone_hints(conn, agents.L3, row["availability_zone_hints"])
             common.insert_resource(conn, R, "router", row)
@@ -193,6 +196,13 @@ class Routers:
                 check_routes(conn, router_id, values["routes"])
             values = {k: v for k, v in values.items() if k not in ADMIN_ONLY or v is not None}
             check_migration(router, values)
+            if router.service_provider and by_name(router.service_provider).refused_flag(values):
+                raise errors.InvalidInput(
+                    error_message=(
+                        "Changing the 'ha' and 'distributed' attributes on a router associated "
+                        "with a flavor is not supported"
+                    )
+                )
             common.bump(conn, R, "router", router, values)
             agents.schedule_router(conn, router_id)
             return render_for(conn, ctx, [fetch(conn, ctx, router_id)])[0]
@@ -457,6 +467,21 @@ def check_new_subnets(
                         f"cidr {existing.cidr} of subnet {existing.id}"
                     ),
                 )
+
+
+def flavor_values(conn: Connection, values: dict[str, Any]) -> dict[str, Any]:
+    """A new router's flavor and the provider it leads to, whose kind of router the
+    request's `ha` and `distributed` must not contradict."""
+    flavor_id = values.get("flavor_id")
+    if flavor_id is None:
+        return {}
+    provider = flavors.router_provider(conn, flavor_id)
+    refused = provider.refused_flag(values)
+    if refused:
+        raise errors.InvalidInput(
+            error_message=f"Provider {provider.name} does not support {refused}={values[refused]}"
+        )
+    return {"flavor_id": flavor_id, "service_provider": provider.name}
 
 
 def check_migration(router: Row, values: dict[str, Any]) -> None:

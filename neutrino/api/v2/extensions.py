@@ -85,11 +85,16 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Floating IP Port Forwarding support port ranges",
         "Add support to port ranges",
     ),
+    "flavors": (
+        "Neutron Service Flavors",
+        "Flavor specification for Neutron advanced services.",
+    ),
     "floatingip-pools": ("Floating IP Pools Extension", "Provides a floating IP pools API."),
     "ip-substring-filtering": (
         "IP address substring filtering",
         "Provides IP address substring filtering when listing ports",
     ),
+    "l3-flavors": ("Router Flavor Extension", "Flavor support for routers."),
     "l3-ha": (
         "HA Router extension",
         "Routers' ha flag, set by administrators; one host runs one copy either way",

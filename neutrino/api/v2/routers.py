@@ -17,6 +17,7 @@ from neutrino.api.v2.attrs import (
     list_of,
     none_as_empty,
     standard,
+    string,
     uuid_str,
 )
 from neutrino.api.v2.networks import FIXED_IP, HOST_ROUTE
@@ -49,6 +50,7 @@ ROUTER = {
     ),
     "ha": Attr(boolean_if_not_none, put=True, admin_only=True, filter=False),
     "distributed": Attr(boolean_if_not_none, put=True, admin_only=True, filter=False),
+    "flavor_id": Attr(string(allow_none=True), sort=True, filter=False),
 }
 
 FLOATINGIP = {

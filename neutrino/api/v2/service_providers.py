@@ -1,9 +1,5 @@
-"""`/v2.0/service-providers`: the implementations behind the advanced services.
-
-One: routers (`L3_ROUTER_NAT`) are served by the agent of the one host a router
-lives on, Neutron's single-node provider; a router's `ha` and `distributed`
-flags do not change that.
-"""
+"""`/v2.0/service-providers`: the implementations behind the advanced services
+(services/providers.py)."""
 
 from __future__ import annotations
 
@@ -13,14 +9,15 @@ from neutrino.api.v2.attrs import Attr
 from neutrino.api.v2.computed import Computed
 from neutrino.context import Context
 from neutrino.db import Database
-
-PROVIDERS = [{"service_type": "L3_ROUTER_NAT", "name": "single_node", "default": True}]
+from neutrino.services.providers import PROVIDERS
 
 
 def service_providers(
     _db: Database, _ctx: Context, _filters: dict[str, list[Any]]
 ) -> list[dict[str, Any]]:
-    return [dict(provider) for provider in PROVIDERS]
+    return [
+        {"service_type": p.service_type, "name": p.name, "default": p.default} for p in PROVIDERS
+    ]
 
 
 SERVICE_PROVIDERS = Computed(
