@@ -1,5 +1,6 @@
 """The unchanged `openstack` CLI against a live neutrino: extra DHCP options, IP availability,
-ports by part of an address, address groups, stateless security groups, default rules."""
+ports by part of an address, address groups, stateless security groups, default rules, QoS,
+flavors."""
 
 from __future__ import annotations
 
@@ -147,3 +148,23 @@ def test_qos_policies_rules_and_ports(live_server: LiveServer) -> None:
     assert busy.returncode != 0 and "is used by port" in busy.stderr
     cli("port", "unset", "--qos-policy", port["id"], output=False)
     cli("network", "qos", "policy", "delete", "cli-limit10", output=False)
+
+
+def test_router_flavors(live_server: LiveServer) -> None:
+    cli = live_server.cli
+    flavor = cli("network", "flavor", "create", "--service-type", "L3_ROUTER_NAT", "cli-economy")
+    driver = "neutron.services.l3_router.service_providers.single_node.SingleNodeDriver"
+    profile = cli("network", "flavor", "profile", "create", "--driver", driver)
+    cli("network", "flavor", "add", "profile", "cli-economy", profile["id"], output=False)
+    shown = cli("network", "flavor", "show", "cli-economy", cloud="neutrino-demo")
+    assert shown["service_profile_ids"] == [profile["id"]]
+    router = cli(
+        "router", "create", "--flavor", "cli-economy", "cli-flavored", cloud="neutrino-demo"
+    )
+    assert router["flavor_id"] == flavor["id"]
+    busy = live_server.run_cli("network", "flavor", "delete", "cli-economy")
+    assert busy.returncode != 0 and "is used by some service instance" in busy.stderr
+    cli("router", "delete", "cli-flavored", cloud="neutrino-demo", output=False)
+    cli("network", "flavor", "remove", "profile", "cli-economy", profile["id"], output=False)
+    cli("network", "flavor", "profile", "delete", profile["id"], output=False)
+    cli("network", "flavor", "delete", "cli-economy", output=False)
