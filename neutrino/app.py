@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import cast
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.applications import Starlette
@@ -245,9 +244,7 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
         )
     )
     # Before the flavors' own routes, whose /{id}/{action} would take POST.
-    routes.extend(
-        flavor_profile_routes(core.db, core.authenticate, cast(Flavors, services["flavors"]))
-    )
+    routes.extend(flavor_profile_routes(core.db, core.authenticate, Flavors()))
     # Before the floating IPs' own routes, whose /{id}/{action} would take these.
     forwardings = Collection(
         "port_forwardings",
