@@ -49,6 +49,7 @@ ROUTER = {
     ),
     "ha": Attr(boolean_if_not_none, put=True, admin_only=True, filter=False),
     "distributed": Attr(boolean_if_not_none, put=True, admin_only=True, filter=False),
+    "conntrack_helpers": Attr(post=False, filter=False),
 }
 
 FLOATINGIP = {
