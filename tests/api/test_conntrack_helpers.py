@@ -32,6 +32,8 @@ def shown(client: ApiClient, router_id: str) -> dict:
 
 
 def test_life_cycle_and_the_routers_attribute(api: Api, router: dict) -> None:
+    aliases = {e["alias"] for e in api.demo.get("/extensions").json()["extensions"]}
+    assert {"l3-conntrack-helper", "expose-l3-conntrack-helper"} <= aliases
     assert router["conntrack_helpers"] == []
     answer = add_helper(api.demo, router["id"], protocol="udp", port=69, helper="tftp")
     assert answer.status_code == 201, answer.text
