@@ -444,9 +444,11 @@ def test_extensions_listed(api: Api) -> None:
         "quota_details",
         "quota-check-limit",
         "extraroute-atomic",
+        "l3-conntrack-helper",
+        "expose-l3-conntrack-helper",
     }
     # Not implemented, so not offered.
-    assert not aliases & {"metering", "l3-conntrack-helper", "flavors"}
+    assert not aliases & {"metering", "flavors"}
 
 
 def test_ha_and_distributed_are_the_admins_and_change_only_while_down(api: Api) -> None:
