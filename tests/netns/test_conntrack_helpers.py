@@ -4,6 +4,7 @@ PORT command to the router's address and lets the server's data connection back 
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from test_routers_api import RoutedCloud, eventually
 
+from neutrino.plan.routers import CONNTRACK_HELPERS
 from tests.conftest import Databases, dataplane_server
 
 # pyftpdlib refuses a PORT naming an address other than the control connection's peer, as FTP
@@ -83,3 +85,26 @@ def test_active_ftp_through_source_nat_takes_the_ftp_helper(
     assert eventually(lambda: cloud.fetch(vm["netns"], "10.10.60.1") == "")
     rules = cloud.run(router_ns, "nft", "list", "table", "ip", "neutrino").stdout
     assert "ct helper" not in rules
+
+
+def test_every_helper_the_api_allows_is_one_the_kernel_has(cloud: HelperCloud) -> None:
+    """The router's table takes all of them at once (one that the kernel lacked would fail
+    the table's transaction)."""
+    router = cloud.create("routers", "router", name="all-helpers")
+    router_ns = f"{cloud.prefix}{cloud.host}-qrouter-{router['id']}"
+    wanted = [(h, p) for h, protocols in CONNTRACK_HELPERS.items() for p in protocols]
+    for port, (helper, protocol) in enumerate(wanted, start=10000):
+        cloud.create(
+            f"routers/{router['id']}/conntrack_helpers",
+            "conntrack_helper",
+            protocol=protocol,
+            port=port,
+            helper=helper,
+        )
+
+    def objects() -> set[str]:
+        listing = cloud.run(router_ns, "nft", "-j", "list", "table", "ip", "neutrino").stdout
+        items = json.loads(listing or '{"nftables": []}')["nftables"]
+        return {item["ct helper"]["name"] for item in items if "ct helper" in item}
+
+    assert eventually(lambda: objects() == {f"{h}-{p}" for h, p in wanted})
