@@ -31,6 +31,7 @@ from neutrino.api.middleware import ErrorFormats, FrontDoor
 from neutrino.api.v2 import Collection, collection_routes
 from neutrino.api.v2.agents import AGENT, AVAILABILITY_ZONES, scheduler_routes
 from neutrino.api.v2.computed import computed_routes
+from neutrino.api.v2.conntrack_helpers import CONNTRACK_HELPER
 from neutrino.api.v2.extensions import extension_list
 from neutrino.api.v2.flavors import FLAVOR, SERVICE_PROFILE, flavor_profile_routes
 from neutrino.api.v2.floatingip_pools import FLOATINGIP_POOLS
@@ -58,6 +59,7 @@ from neutrino.identity.service import Identity
 from neutrino.services import agents, feed, loadbalancers
 from neutrino.services.address_groups import AddressGroups
 from neutrino.services.address_scopes import AddressScopes
+from neutrino.services.conntrack_helpers import ConntrackHelpers
 from neutrino.services.flavors import Flavors, ServiceProfiles
 from neutrino.services.floatingips import FloatingIPs, remove_on_network
 from neutrino.services.networks import Networks
@@ -245,15 +247,24 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
     )
     # Before the flavors' own routes, whose /{id}/{action} would take POST.
     routes.extend(flavor_profile_routes(core.db, core.authenticate, Flavors()))
-    # Before the floating IPs' own routes, whose /{id}/{action} would take these.
-    forwardings = Collection(
-        "port_forwardings",
-        "port_forwarding",
-        PORT_FORWARDING,
-        PortForwardings(),
-        parent="floatingips",
-    )
-    for collection in [forwardings, *core.collections]:
+    # Before their parents' own routes, whose /{id}/{action} would take these.
+    children = [
+        Collection(
+            "port_forwardings",
+            "port_forwarding",
+            PORT_FORWARDING,
+            PortForwardings(),
+            parent="floatingips",
+        ),
+        Collection(
+            "conntrack_helpers",
+            "conntrack_helper",
+            CONNTRACK_HELPER,
+            ConntrackHelpers(),
+            parent="routers",
+        ),
+    ]
+    for collection in [*children, *core.collections]:
         routes.extend(
             collection_routes(
                 collection, core.db, core.authenticate, core.settings.pagination_max_limit

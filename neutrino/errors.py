@@ -802,3 +802,19 @@ class TrunkInUse(InUse):
 
 class TrunkDisabled(Conflict):
     message = "Trunk {trunk_id} is currently disabled."
+
+
+# -- conntrack helpers -------------------------------------------------------------------------
+class ConntrackHelperNotFound(NotFound):
+    message = "Conntrack Helper {id} could not be found."
+
+
+class ConntrackHelperNotAllowed(BadRequest):
+    message = "Conntrack Helper {helper} is not allowed."
+
+
+class InvalidProtocolForHelper(BadRequest):
+    message = (
+        "Conntrack Helper {helper} does not support: {protocol}. "
+        "Supported protocols are: {supported_protocols}"
+    )

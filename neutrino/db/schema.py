@@ -452,6 +452,19 @@ router_ports = Table(
     Column("port_type", String(32), nullable=False),
 )
 
+# A router's conntrack helpers: connections of a protocol to a port get a kernel helper,
+# which opens their related connections (FTP data, TFTP transfers) through its NAT.
+conntrack_helpers = Table(
+    "conntrack_helpers",
+    metadata,
+    Column("id", ID, primary_key=True),
+    owned_by("routers"),
+    Column("protocol", String(40), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("helper", String(64), nullable=False),
+    UniqueConstraint("router_id", "protocol", "port", "helper"),
+)
+
 floatingips = Table(
     "floatingips",
     metadata,

@@ -21,6 +21,8 @@ NAT is one nftables table per router, in its namespace:
                 oif qg: snat to ip saddr map @fip_snat   fixed -> floating
                 oif qg, from @internal, not from        source NAT
                   @routed: snat to the gateway IP        (enable_snat only)
+    helpers     ct state new: ct helper set             conntrack helpers
+                  l4proto . dport map {...}              (only when it has some)
     forward     from qg: established, DNATed or to       the outside opens no
                   @routed, else drop                     connection to a fixed IP
                                                          (enable_snat only)
@@ -30,6 +32,16 @@ floating IP map; each forwarding is one element of `pf_addr` and `pf_port`
 (interval maps: an external range to one internal port is one element, a range to a
 range of the same size an element per port, as Neutron unrolls it). Replies
 and the forward chain's `ct status dnat` work for it as for floating IPs.
+
+A conntrack helper (ftp, tftp, sip, ...) reads a connection's payload and
+expects the connections it announces (an FTP data connection, a TFTP
+transfer), which then pass as `related` and follow the first one's NAT, with
+the addresses inside its payload rewritten. Since Linux 4.7 no connection
+gets a helper unless a rule gives it one: a `ct helper` object per helper
+and protocol, and one rule, before NAT (priority mangle), that gives a new
+connection the helper of its protocol and original destination port. A
+connection takes one helper: of two on the same port, the first by name.
+The kernel loads a helper's module when the table names it.
 
 `routed` holds the internal subnets in the external subnet's address scope:
 their addresses are unique in that scope, so the router routes them as they
@@ -87,6 +99,22 @@ NAT = {"family": "ip", "table": TABLE}
 FIP_DNAT, FIP_SNAT, INTERNAL, ROUTED = "fip_dnat", "fip_snat", "internal", "routed"
 PF_ADDR, PF_PORT = "pf_addr", "pf_port"  # port forwardings: internal address, internal port
 DEFAULT_ROUTE = "0.0.0.0/0"
+HELPERS = "helpers"  # the chain giving connections their conntrack helper
+# Linux's conntrack helpers by their module's name (nf_conntrack_NAME), as Neutron's
+# allowed_conntrack_helpers names them: the protocols each tracks, and its name in the
+# kernel for each (H.323's are two).
+CONNTRACK_HELPERS: dict[str, dict[str, str]] = {
+    "amanda": {"udp": "amanda"},
+    "ftp": {"tcp": "ftp"},
+    "h323": {"udp": "RAS", "tcp": "Q.931"},
+    "irc": {"tcp": "irc"},
+    "netbios-ns": {"udp": "netbios-ns"},
+    "pptp": {"tcp": "pptp"},
+    "sane": {"tcp": "sane"},
+    "sip": {"udp": "sip", "tcp": "sip"},
+    "snmp": {"udp": "snmp"},
+    "tftp": {"udp": "tftp"},
+}
 
 
 @dataclass
@@ -202,6 +230,7 @@ def compile_routers(
                     [cidr for cidr, _ in internal],
                     snat,
                     [cidr for cidr, scope in internal if scope and scope == gateway_scope],
+                    router.get("conntrack_helpers") or [],
                 ),
                 floatingips=tuple(fips),
                 addresses=tuple(sorted(own, key=lambda a: (a.ifname, a.cidr))),
@@ -299,8 +328,10 @@ def compile_nat(
     internal: list[str],
     snat: bool,
     routed: list[str],
+    helpers: Iterable[Resource] = (),
 ) -> Firewall:
-    """The router's table: rules and empty floating IP maps (floating IPs are elements)."""
+    """The router's table: rules and empty floating IP maps (floating IPs are elements), and
+    its conntrack helpers."""
     commands: list[dict[str, Any]] = [
         {"add": {"table": {"family": "ip", "name": TABLE}}},
         {"add": {"map": {**NAT, "name": FIP_DNAT, "type": "ipv4_addr", "map": "ipv4_addr"}}},
@@ -367,8 +398,47 @@ def compile_nat(
             ),
             _rule("forward", _match(IIF, gateway), {"drop": None}),
         ]
+    commands += helper_commands(helpers)
     digest = hashlib.sha256(json.dumps(commands, sort_keys=True).encode()).hexdigest()[:16]
     return Firewall(tables=(("ip", TABLE),), commands=tuple(commands), digest=digest)
+
+
+def helper_commands(helpers: Iterable[Resource]) -> list[dict[str, Any]]:
+    """A `ct helper` object per helper and protocol, and the rule that gives new connections
+    to a helper's port (before DNAT: the port they were sent to) that helper."""
+    assigned: dict[tuple[str, int], str] = {}  # (protocol, port) -> helper
+    for helper in sorted(helpers, key=lambda h: (h["protocol"], h["port"], h["helper"])):
+        if helper["protocol"] in CONNTRACK_HELPERS.get(helper["helper"], {}):  # the API checks
+            assigned.setdefault((helper["protocol"], helper["port"]), helper["helper"])
+    if not assigned:
+        return []
+    objects = sorted({(helper, protocol) for (protocol, _), helper in assigned.items()})
+    by_port = [
+        [{"concat": [protocol, port]}, f"{helper}-{protocol}"]
+        for (protocol, port), helper in assigned.items()
+    ]
+    return [
+        *[
+            {
+                "add": {
+                    "ct helper": {
+                        **NAT,
+                        "name": f"{helper}-{protocol}",
+                        "type": CONNTRACK_HELPERS[helper][protocol],
+                        "protocol": protocol,
+                        "l3proto": "ip",
+                    }
+                }
+            }
+            for helper, protocol in objects
+        ],
+        _chain(HELPERS, "filter", "prerouting", -150),
+        _rule(
+            HELPERS,
+            _match(CT_STATE, "new", "in"),
+            {"ct helper": {"map": {"key": {"concat": [L4PROTO, DPORT]}, "data": {"set": by_port}}}},
+        ),
+    ]
 
 
 def map_elements(verb: str, name: str, elements: list[Any]) -> list[dict[str, Any]]:

@@ -32,7 +32,8 @@ R, RP, P, A, S = (
     schema.ip_allocations,
     schema.subnets,
 )
-FIP = schema.floatingips
+FIP, CTH = schema.floatingips, schema.conntrack_helpers
+CONNTRACK_HELPER_FIELDS = ("protocol", "port", "helper")  # what a router shows of each
 INTERFACE, GATEWAY = "network:router_interface", "network:router_gateway"
 MAX_ROUTES = 30  # Neutron's max_routes default
 
@@ -86,8 +87,22 @@ def interface_info(
     }
 
 
+def conntrack_helpers(conn: Connection, router_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each router's conntrack helpers as the router shows them (expose-l3-conntrack-helper)."""
+    found: dict[str, list[dict[str, Any]]] = {router_id: [] for router_id in router_ids}
+    for chunk in common.chunked(router_ids):
+        for row in conn.execute(
+            select(CTH)
+            .where(CTH.c.router_id.in_(chunk))
+            .order_by(CTH.c.protocol, CTH.c.port, CTH.c.helper)
+        ):
+            found[row.router_id].append({key: row._mapping[key] for key in CONNTRACK_HELPER_FIELDS})
+    return found
+
+
 def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     tags = common.load_tags(conn, [r.id for r in rows])
+    helpers = conntrack_helpers(conn, [r.id for r in rows])
     gateway_ips: dict[str, list[dict[str, str]]] = {r.gw_port_id: [] for r in rows if r.gw_port_id}
     for chunk in common.chunked(list(gateway_ips)):
         for port_id, subnet_id, ip in conn.execute(
@@ -117,6 +132,7 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
                 "ha": r.ha,
                 "distributed": r.distributed,
                 "flavor_id": r.flavor_id,
+                "conntrack_helpers": helpers[r.id],
             }
         )
         out.append(item)

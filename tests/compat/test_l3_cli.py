@@ -219,6 +219,57 @@ def test_port_forwarding(live_server: LiveServer, ext_net: dict[str, Any]) -> No
     assert cli("floating", "ip", "show", fip["id"], cloud=DEMO)["port_forwardings"] == []
 
 
+def test_conntrack_helpers(live_server: LiveServer, ext_net: dict[str, Any]) -> None:
+    cli = live_server.cli
+    cli("router", "create", "cth-router", "--external-gateway", "ext_net", cloud=DEMO)
+    helper = ("network", "l3", "conntrack", "helper")
+    ftp = cli(
+        *helper,
+        "create",
+        "--helper",
+        "ftp",
+        "--protocol",
+        "tcp",
+        "--port",
+        "21",
+        "cth-router",
+        cloud=DEMO,
+    )
+    assert (ftp["helper"], ftp["protocol"], ftp["port"]) == ("ftp", "tcp", 21)
+    cli(
+        *helper,
+        "create",
+        "--helper",
+        "tftp",
+        "--protocol",
+        "udp",
+        "--port",
+        "69",
+        "cth-router",
+        cloud=DEMO,
+    )
+    cli(*helper, "set", "--port", "2121", "cth-router", ftp["id"], cloud=DEMO, output=False)
+    assert cli(*helper, "show", "cth-router", ftp["id"], cloud=DEMO)["port"] == 2121
+    listed = cli(*helper, "list", "cth-router", cloud=DEMO)
+    assert sorted((h["Helper"], h["Port"]) for h in listed) == [("ftp", 2121), ("tftp", 69)]
+    refused = live_server.run_cli(
+        *helper,
+        "create",
+        "--helper",
+        "nope",
+        "--protocol",
+        "tcp",
+        "--port",
+        "1",
+        "cth-router",
+        cloud=DEMO,
+    )
+    assert refused.returncode != 0 and "Conntrack Helper nope is not allowed." in refused.stderr
+    cli(*helper, "delete", "cth-router", ftp["id"], cloud=DEMO, output=False)
+    router = cli("router", "show", "cth-router", cloud=DEMO)
+    assert router["conntrack_helpers"] == [{"protocol": "udp", "port": 69, "helper": "tftp"}]
+
+
 def test_security_group_rules(live_server: LiveServer) -> None:
     cli = live_server.cli
     group = cli("security", "group", "create", "web", cloud=DEMO)

@@ -170,6 +170,81 @@ def test_an_idle_router_has_its_namespace_forwarding_and_nat_table() -> None:
     assert compile_host(models.snapshot(routers=[idle]), elsewhere).routers == ()
 
 
+def test_conntrack_helpers_are_objects_and_one_rule_by_protocol_and_port() -> None:
+    """Each helper and protocol is a `ct helper` object of the kernel's name; one rule, before
+    NAT, gives new connections to a helper's port theirs (the first by name on a shared one:
+    a connection takes one helper)."""
+    model = tutorial()
+    plain = compile_host(model, HOST).routers[0].nat
+    model["routers"][0]["conntrack_helpers"] = [
+        {"protocol": "tcp", "port": 21, "helper": "irc"},
+        {"protocol": "udp", "port": 69, "helper": "tftp"},
+        {"protocol": "tcp", "port": 21, "helper": "ftp"},
+        {"protocol": "udp", "port": 1719, "helper": "h323"},
+        {"protocol": "tcp", "port": 1720, "helper": "h323"},
+        {"protocol": "udp", "port": 70, "helper": "ftp"},  # not one Linux has: none
+    ]
+    nat = compile_host(model, HOST).routers[0].nat
+    added = [c for c in nat.commands if c not in plain.commands]
+    table = {"family": "ip", "table": "neutrino"}
+    assert added == [
+        {"add": {"ct helper": {**table, "name": n, "type": t, "protocol": p, "l3proto": "ip"}}}
+        for n, t, p in (
+            ("ftp-tcp", "ftp", "tcp"),
+            ("h323-tcp", "Q.931", "tcp"),
+            ("h323-udp", "RAS", "udp"),
+            ("tftp-udp", "tftp", "udp"),
+        )
+    ] + [
+        {
+            "add": {
+                "chain": {
+                    **table,
+                    "name": "helpers",
+                    "type": "filter",
+                    "hook": "prerouting",
+                    "prio": -150,
+                    "policy": "accept",
+                }
+            }
+        },
+        {
+            "add": {
+                "rule": {
+                    **table,
+                    "chain": "helpers",
+                    "expr": [
+                        {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "new"}},
+                        {
+                            "ct helper": {
+                                "map": {
+                                    "key": {
+                                        "concat": [
+                                            {"meta": {"key": "l4proto"}},
+                                            {"payload": {"protocol": "th", "field": "dport"}},
+                                        ]
+                                    },
+                                    "data": {
+                                        "set": [
+                                            [{"concat": ["tcp", 21]}, "ftp-tcp"],
+                                            [{"concat": ["tcp", 1720]}, "h323-tcp"],
+                                            [{"concat": ["udp", 69]}, "tftp-udp"],
+                                            [{"concat": ["udp", 1719]}, "h323-udp"],
+                                        ]
+                                    },
+                                }
+                            }
+                        },
+                    ],
+                }
+            }
+        },
+    ]
+    assert nat.digest != plain.digest  # a helper changes the rules: the table is replaced
+    model["routers"][0]["conntrack_helpers"] = []
+    assert compile_host(model, HOST).routers[0].nat == plain
+
+
 def test_routes_and_where_routers_live() -> None:
     model = tutorial()
     model["routers"][0]["routes"] = [{"destination": "192.168.0.0/16", "nexthop": "172.16.100.254"}]

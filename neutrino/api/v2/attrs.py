@@ -25,6 +25,12 @@ def invalid(message: str) -> errors.InvalidInput:
     return errors.InvalidInput(error_message=message)
 
 
+class Unacceptable(ValueError):
+    """A value that converts but that its attribute's validator refuses. Neutron words it
+    "Invalid input for <attribute>. Reason: <reason>." (HTTPBadRequest), and a value that does
+    not convert as the converter's InvalidInput."""
+
+
 @dataclass(frozen=True)
 class Attr:
     convert: Converter = lambda v: v
@@ -290,7 +296,10 @@ def parse_body(
             raise errors.PolicyNotAuthorized(
                 action=f"{'create' if create else 'update'}_{member}:{key}"
             )
-        out[key] = attr.convert(value)
+        try:
+            out[key] = attr.convert(value)
+        except Unacceptable as refused:
+            raise errors.HTTPBadRequest(f"Invalid input for {key}. Reason: {refused}.") from None
     if "tenant_id" in out or "project_id" in out:
         tenant, project = out.pop("tenant_id", None), out.get("project_id")
         if tenant and project and tenant != project:

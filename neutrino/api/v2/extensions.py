@@ -35,6 +35,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Expose Floating IP port forwardings",
         "Expose port forwarding fields in floating IP response",
     ),
+    "expose-l3-conntrack-helper": (
+        "Expose CT target rules for conntrack helper",
+        "Expose allow adding CT target rules for conntrack helper",
+    ),
     "ext-gw-mode": (
         "Router gateway SNAT mode",
         "Choose whether a router source-NATs traffic through its external gateway (enable_snat)",
@@ -93,6 +97,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "ip-substring-filtering": (
         "IP address substring filtering",
         "Provides IP address substring filtering when listing ports",
+    ),
+    "l3-conntrack-helper": (
+        "L3 Conntrack helper",
+        "Allow adding CT target rules for conntrack helper",
     ),
     "l3-flavors": ("Router Flavor Extension", "Flavor support for routers."),
     "l3-ha": (

@@ -51,6 +51,7 @@ ROUTER = {
     "ha": Attr(boolean_if_not_none, put=True, admin_only=True, filter=False),
     "distributed": Attr(boolean_if_not_none, put=True, admin_only=True, filter=False),
     "flavor_id": Attr(string(allow_none=True), sort=True, filter=False),
+    "conntrack_helpers": Attr(post=False, filter=False),
 }
 
 FLOATINGIP = {
