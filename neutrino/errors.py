@@ -754,3 +754,23 @@ class TrunkInUse(InUse):
 
 class TrunkDisabled(Conflict):
     message = "Trunk {trunk_id} is currently disabled."
+
+
+# -- metering --------------------------------------------------------------------------------
+class MeteringLabelNotFound(NotFound):
+    message = "Metering label '{label_id}' does not exist."
+
+
+class MeteringLabelRuleNotFound(NotFound):
+    message = "Metering label rule '{rule_id}' does not exist."
+
+
+class MeteringLabelRuleOverlaps(Conflict):
+    message = "Metering label rule with remote_ip_prefix '{remote_ip_prefix}' overlaps another."
+
+
+class Invalid(BadRequest):
+    """neutron-lib's generic Invalid, which Neutron answers with a 500 (it is in no fault map);
+    bad input is the client's fault, so here it is a 400 with Neutron's type and message."""
+
+    message = "{message}"

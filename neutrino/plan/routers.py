@@ -66,6 +66,7 @@ from typing import Any
 
 from neutrino.plan import names
 from neutrino.plan.host import HostConfig
+from neutrino.plan.metering import compile_metering
 from neutrino.plan.state import (
     Address,
     Firewall,
@@ -131,9 +132,12 @@ def compile_routers(
     subnets: dict[str, Resource],
     floatingips: Iterable[Resource],
     realized: set[str],
+    metering_labels: Iterable[Resource] = (),
 ) -> RouterPlan:
-    """Namespaces, veths, addresses and NAT of the routers in `router_ports` (see local_routers)."""
+    """Namespaces, veths, addresses, NAT and metering of the routers in `router_ports` (see
+    local_routers)."""
     plan = RouterPlan()
+    labels = list(metering_labels)
     fips_by_router: dict[str, list[FloatingIp]] = {}
     for fip in floatingips:
         if fip.get("router_id") and fip.get("port_id") and fip.get("fixed_ip_address"):
@@ -206,6 +210,7 @@ def compile_routers(
                 floatingips=tuple(fips),
                 addresses=tuple(sorted(own, key=lambda a: (a.ifname, a.cidr))),
                 port_forwardings=tuple(forwards),
+                metering=compile_metering(router, gateway, labels),
             )
         )
     return plan

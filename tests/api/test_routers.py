@@ -446,7 +446,7 @@ def test_extensions_listed(api: Api) -> None:
         "extraroute-atomic",
     }
     # Not implemented, so not offered.
-    assert not aliases & {"metering", "l3-conntrack-helper", "flavors"}
+    assert not aliases & {"l3-conntrack-helper", "flavors"}
 
 
 def test_ha_and_distributed_are_the_admins_and_change_only_while_down(api: Api) -> None:
