@@ -591,7 +591,7 @@ class AddressesAlreadyExist(BadRequest):
 
 class AddrFormatError(BadRequest):
     """netaddr's error, which Neutron answers as it is (an address in an address group
-    action)."""
+    action, a metering rule's prefix)."""
 
     message = "invalid IPNetwork {address}"
 

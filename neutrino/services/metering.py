@@ -102,9 +102,12 @@ def render_for_agents(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]
 def prefix(name: str, value: Any) -> str:
     """An address or a prefix, host bits allowed, as Neutron's metering plugin checks it."""
     try:
-        return str(ipaddress.ip_interface(value if isinstance(value, str) else str(value)))
+        found = ipaddress.ip_interface(value if isinstance(value, str) else str(value))
     except ValueError as error:
         raise errors.Invalid(f"{name}: {value} is invalid [{error}].") from None
+    if getattr(found, "scope_id", None):  # Python takes "fe80::1%eth0", netaddr does not
+        raise errors.AddrFormatError(address=value)
+    return str(found)
 
 
 def rule_prefixes(values: dict[str, Any]) -> dict[str, str | None]:

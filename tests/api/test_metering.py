@@ -107,6 +107,12 @@ def test_bad_rules_are_refused_with_neutrons_words(api: Api) -> None:
         "['10.0.0.0/33' does not appear to be an IPv4 or IPv6 interface]."
     )
     message = error(
+        add_rule(api.admin, made["id"], destination_ip_prefix="fe80::1%eth0/64"),
+        400,
+        "AddrFormatError",
+    )
+    assert message == "invalid IPNetwork fe80::1%eth0/64"
+    message = error(
         add_rule(api.admin, made["id"], remote_ip_prefix="1.2.3.4", direction="sideways"),
         400,
         "InvalidInput",
