@@ -31,6 +31,10 @@ floating IP map; each forwarding is one element of `pf_addr` and `pf_port`
 range of the same size an element per port, as Neutron unrolls it). Replies
 and the forward chain's `ct status dnat` work for it as for floating IPs.
 
+Metering labels that apply to the router count in a table of their own
+(`Router.metering`, see plan/metering.py), so that replacing the NAT table
+leaves their counts alone.
+
 `routed` holds the internal subnets in the external subnet's address scope:
 their addresses are unique in that scope, so the router routes them as they
 are, both ways, as Neutron's L3 agent does.

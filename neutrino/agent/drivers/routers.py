@@ -1,4 +1,5 @@
-"""Router namespaces: forwarding, static routes, the NAT table and its floating IPs.
+"""Router namespaces: forwarding, static routes, the NAT table and its floating IPs, and the
+metering table.
 
 The NAT table's rules change rarely (an interface, the gateway, enable_snat);
 floating IPs change often and may number tens of thousands. So the rules are
@@ -17,6 +18,10 @@ holds nothing, so it is not read at all.
 A mapping that goes or changes loses its conntrack entries at once; a new one
 is announced by a gratuitous ARP from the gateway interface, so the upstream
 stops sending to a MAC that no longer holds the address.
+
+The metering table (plan/metering.py) holds counters, which a replaced table
+would zero: it is changed in place instead, and compared with what was
+applied by a listing without the counts, which move with every packet.
 """
 
 from __future__ import annotations
