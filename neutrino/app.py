@@ -36,6 +36,7 @@ from neutrino.api.v2.extensions import extension_list
 from neutrino.api.v2.flavors import FLAVOR, SERVICE_PROFILE, flavor_profile_routes
 from neutrino.api.v2.floatingip_pools import FLOATINGIP_POOLS
 from neutrino.api.v2.ip_availability import NETWORK_IP_AVAILABILITY
+from neutrino.api.v2.metering import METERING_LABEL, METERING_LABEL_RULE
 from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
 from neutrino.api.v2.port_forwardings import PORT_FORWARDING
 from neutrino.api.v2.qos import POLICY, qos_routes
@@ -62,6 +63,7 @@ from neutrino.services.address_scopes import AddressScopes
 from neutrino.services.conntrack_helpers import ConntrackHelpers
 from neutrino.services.flavors import Flavors, ServiceProfiles
 from neutrino.services.floatingips import FloatingIPs, remove_on_network
+from neutrino.services.metering import MeteringLabelRules, MeteringLabels
 from neutrino.services.networks import Networks
 from neutrino.services.port_forwardings import PortForwardings
 from neutrino.services.ports import Ports
@@ -185,6 +187,22 @@ def build(settings: Settings) -> Neutrino:
         Collection("flavors", "flavor", FLAVOR, Flavors(), tagged=False),
         Collection(
             "service_profiles", "service_profile", SERVICE_PROFILE, ServiceProfiles(), tagged=False
+        ),
+        Collection(
+            "metering_labels",
+            "metering_label",
+            METERING_LABEL,
+            MeteringLabels(),
+            path="metering/metering-labels",
+            tagged=False,
+        ),
+        Collection(
+            "metering_label_rules",
+            "metering_label_rule",
+            METERING_LABEL_RULE,
+            MeteringLabelRules(),
+            path="metering/metering-label-rules",
+            tagged=False,
         ),
     ]
     return core

@@ -639,7 +639,7 @@ class AddressesAlreadyExist(BadRequest):
 
 class AddrFormatError(BadRequest):
     """netaddr's error, which Neutron answers as it is (an address in an address group
-    action)."""
+    action, a metering rule's prefix)."""
 
     message = "invalid IPNetwork {address}"
 
@@ -818,3 +818,23 @@ class InvalidProtocolForHelper(BadRequest):
         "Conntrack Helper {helper} does not support: {protocol}. "
         "Supported protocols are: {supported_protocols}"
     )
+
+
+# -- metering --------------------------------------------------------------------------------
+class MeteringLabelNotFound(NotFound):
+    message = "Metering label '{label_id}' does not exist."
+
+
+class MeteringLabelRuleNotFound(NotFound):
+    message = "Metering label rule '{rule_id}' does not exist."
+
+
+class MeteringLabelRuleOverlaps(Conflict):
+    message = "Metering label rule with remote_ip_prefix '{remote_ip_prefix}' overlaps another."
+
+
+class Invalid(BadRequest):
+    """neutron-lib's generic Invalid, which Neutron answers with a 500 (it is in no fault map);
+    bad input is the client's fault, so here it is a 400 with Neutron's type and message."""
+
+    message = "{message}"

@@ -38,6 +38,7 @@ KINDS = {
     "instance": "instances",
     "loadbalancer": "loadbalancers",
     "qos_policy": "qos_policies",
+    "metering_label": "metering_labels",
 }
 
 

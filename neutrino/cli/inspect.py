@@ -82,8 +82,8 @@ def router(
     os_cloud: CloudOption = None,
     fmt: Format = "tree",
 ) -> None:
-    """The router's namespace, interfaces, routes, NAT table, floating IP elements and
-    connections."""
+    """The router's namespace, interfaces, routes, NAT table, floating IP elements, metering
+    labels' counts and connections."""
     _show(ROUTER, ref, fmt, os_cloud)
 
 

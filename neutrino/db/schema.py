@@ -292,6 +292,36 @@ qos_rules = Table(
     UniqueConstraint("policy_id", "type", "direction"),
 )
 
+# Metering labels count what crosses the gateways of their project's routers (all routers'
+# when shared); like Neutron's, they carry no standard attributes.
+metering_labels = Table(
+    "metering_labels",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", String(64), nullable=False, index=True),
+    Column("name", String(255), nullable=False, default=""),
+    Column("description", String(1024), nullable=False, default=""),
+    Column("shared", Boolean, nullable=False, default=False),
+)
+
+metering_label_rules = Table(
+    "metering_label_rules",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "metering_label_id",
+        ID,
+        ForeignKey("metering_labels.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("direction", String(16), nullable=False),
+    Column("remote_ip_prefix", String(64)),
+    Column("source_ip_prefix", String(64)),
+    Column("destination_ip_prefix", String(64)),
+    Column("excluded", Boolean, nullable=False, default=False),
+)
+
 # Which policy a port or a network has; a policy in use cannot go (no cascade).
 qos_port_bindings = Table(
     "qos_port_bindings",

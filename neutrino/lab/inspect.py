@@ -18,7 +18,7 @@ from neutrino import errors
 from neutrino.agent.drivers import conntrack, haproxy
 from neutrino.db import Database
 from neutrino.lab import outside
-from neutrino.plan import firewall, names
+from neutrino.plan import firewall, metering, names
 from neutrino.plan.loadbalancer import vip_interface
 from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, GATEWAY, ROUTER_OWNERS, TABLE
 from neutrino.services import feed
@@ -81,6 +81,26 @@ def map_elements(netns: str, name: str) -> dict[str, str]:
         if "map" in item:
             return {str(k): str(v) for k, v in item["map"].get("elem", [])}
     return {}
+
+
+def metering_counters(netns: str, labels: list[Model]) -> list[dict[str, Any]]:
+    """What each metering label has counted in the router: its counter in the metering table."""
+    done = _run(netns, ["nft", "-j", "list", "counters", "table", metering.FAMILY, metering.TABLE])
+    counted = {
+        item["counter"]["name"]: item["counter"]
+        for item in json.loads(done.stdout or '{"nftables": []}')["nftables"]
+        if "counter" in item
+    }
+    return [
+        {
+            "metering_label_id": label["id"],
+            "name": label["name"],
+            "packets": counted[name]["packets"],
+            "bytes": counted[name]["bytes"],
+        }
+        for label in sorted(labels, key=lambda label: label["id"])
+        if (name := metering.counter_name(label["id"])) in counted
+    ]
 
 
 def _forwarding(netns: str) -> bool:
@@ -157,6 +177,7 @@ def router(db: Database, ref: str, host: str) -> dict[str, Any]:
                 for a, fixed in sorted(dnat.items())
             ],
         },
+        "metering": metering_counters(netns, model["metering_labels"]),
         "conntrack": conntrack.entries(netns)[:CONNTRACK_SHOWN],
     }
 

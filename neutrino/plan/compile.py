@@ -167,6 +167,7 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         subnets,
         model.get("floatingips", []),
         realized,
+        model.get("metering_labels", []),
     )
     outside_links, upstreams = compile_upstreams(host, networks.values(), subnets.values())
     namespaces |= routing.namespaces

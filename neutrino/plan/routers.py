@@ -43,6 +43,10 @@ connection the helper of its protocol and original destination port. A
 connection takes one helper: of two on the same port, the first by name.
 The kernel loads a helper's module when the table names it.
 
+Metering labels that apply to the router count in a table of their own
+(`Router.metering`, see plan/metering.py), so that replacing the NAT table
+leaves their counts alone.
+
 `routed` holds the internal subnets in the external subnet's address scope:
 their addresses are unique in that scope, so the router routes them as they
 are, both ways, as Neutron's L3 agent does.
@@ -78,6 +82,7 @@ from typing import Any
 
 from neutrino.plan import names
 from neutrino.plan.host import HostConfig
+from neutrino.plan.metering import compile_metering
 from neutrino.plan.state import (
     Address,
     Firewall,
@@ -159,9 +164,12 @@ def compile_routers(
     subnets: dict[str, Resource],
     floatingips: Iterable[Resource],
     realized: set[str],
+    metering_labels: Iterable[Resource] = (),
 ) -> RouterPlan:
-    """Namespaces, veths, addresses and NAT of the routers in `router_ports` (see local_routers)."""
+    """Namespaces, veths, addresses, NAT and metering of the routers in `router_ports` (see
+    local_routers)."""
     plan = RouterPlan()
+    labels = list(metering_labels)
     fips_by_router: dict[str, list[FloatingIp]] = {}
     for fip in floatingips:
         if fip.get("router_id") and fip.get("port_id") and fip.get("fixed_ip_address"):
@@ -235,6 +243,7 @@ def compile_routers(
                 floatingips=tuple(fips),
                 addresses=tuple(sorted(own, key=lambda a: (a.ifname, a.cidr))),
                 port_forwardings=tuple(forwards),
+                metering=compile_metering(router, gateway, labels),
             )
         )
     return plan

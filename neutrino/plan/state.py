@@ -129,6 +129,7 @@ class Router:
     are elements of those maps, added and deleted one by one (see plan.routers).
     Its interfaces' addresses are the router's too, not the host's: its own
     (`addresses`) and a /32 per floating IP on the gateway, changed one by one.
+    Metering labels have a table of their own, changed in place (plan.metering).
     """
 
     id: str
@@ -140,6 +141,7 @@ class Router:
     floatingips: tuple[FloatingIp, ...]
     addresses: tuple[Address, ...] = ()  # of its qr- and qg- interfaces, from their ports
     port_forwardings: tuple[PortForwarding, ...] = ()  # elements, as floating IPs are
+    metering: Firewall | None = None  # its metering labels' table (plan.metering), if any
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from neutrino.services import (
     instances,
     lbaas,
     loadbalancers,
+    metering,
     networks,
     ports,
     qos,
@@ -76,9 +77,10 @@ def render_routers(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     return agents.with_agent_hosts(conn, routers.render(conn, rows), agents.RLA, L3_AGENT_HOST)
 
 
-# type -> (snapshot key, table, render). Rule changes reach agents through their
-# group or policy: a rule write also bumps its security group or QoS policy. Networks and
-# routers also say which host serves them (the schedulers' choice), which only agents see.
+# type -> (snapshot key, table, render). Rule changes reach agents through their group,
+# policy or label: a rule write also bumps its security group, QoS policy or metering label.
+# Networks and routers also say which host serves them (the schedulers' choice), which only
+# agents see.
 RESOURCES: dict[str, tuple[str, Table, Render]] = {
     "network": ("networks", schema.networks, render_networks),
     "subnet": ("subnets", schema.subnets, with_scopes),
@@ -94,6 +96,7 @@ RESOURCES: dict[str, tuple[str, Table, Render]] = {
     "instance": ("instances", schema.lab_instances, instances.render),
     "loadbalancer": ("loadbalancers", schema.lb_loadbalancers, lbaas.render_trees),
     "qos_policy": ("qos_policies", schema.qos_policies, qos.render),
+    "metering_label": ("metering_labels", schema.metering_labels, metering.render_for_agents),
 }
 
 

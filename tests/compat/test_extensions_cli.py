@@ -1,6 +1,6 @@
 """The unchanged `openstack` CLI against a live neutrino: extra DHCP options, IP availability,
 ports by part of an address, address groups, stateless security groups, default rules, QoS,
-flavors."""
+flavors, metering."""
 
 from __future__ import annotations
 
@@ -168,3 +168,38 @@ def test_router_flavors(live_server: LiveServer) -> None:
     cli("network", "flavor", "remove", "profile", "cli-economy", profile["id"], output=False)
     cli("network", "flavor", "profile", "delete", profile["id"], output=False)
     cli("network", "flavor", "delete", "cli-economy", output=False)
+
+
+def test_metering_labels_and_rules(live_server: LiveServer) -> None:
+    cli = live_server.cli
+    label = cli("network", "meter", "create", "cli-meter", "--description", "web", "--share")
+    assert (label["name"], label["description"], label["shared"]) == ("cli-meter", "web", True)
+    counted = cli(
+        "network",
+        "meter",
+        "rule",
+        "create",
+        "--egress",
+        "--source-ip-prefix",
+        "172.16.0.0/16",
+        "cli-meter",
+    )
+    excluded = cli(
+        "network",
+        "meter",
+        "rule",
+        "create",
+        "--ingress",
+        "--exclude",
+        "--remote-ip-prefix",
+        "172.16.5.0/24",
+        "cli-meter",
+    )
+    assert (counted["direction"], counted["source_ip_prefix"]) == ("egress", "172.16.0.0/16")
+    assert (excluded["is_excluded"], excluded["remote_ip_prefix"]) == (True, "172.16.5.0/24")
+    rules = cli("network", "meter", "rule", "list")
+    assert {r["ID"] for r in rules} >= {counted["id"], excluded["id"]}
+    assert cli("network", "meter", "show", "cli-meter")["id"] == label["id"]
+    cli("network", "meter", "rule", "delete", excluded["id"], output=False)
+    cli("network", "meter", "delete", "cli-meter", output=False)
+    assert label["id"] not in {m["ID"] for m in cli("network", "meter", "list")}

@@ -1,4 +1,5 @@
-"""Router namespaces: forwarding, static routes, the NAT table and its floating IPs.
+"""Router namespaces: forwarding, static routes, the NAT table and its floating IPs, and the
+metering table.
 
 The NAT table's rules change rarely (an interface, the gateway, enable_snat);
 floating IPs change often and may number tens of thousands. So the rules are
@@ -17,6 +18,10 @@ holds nothing, so it is not read at all.
 A mapping that goes or changes loses its conntrack entries at once; a new one
 is announced by a gratuitous ARP from the gateway interface, so the upstream
 stops sending to a MAC that no longer holds the address.
+
+The metering table (plan/metering.py) holds counters, which a replaced table
+would zero: it is changed in place instead, and compared with what was
+applied by a listing without the counts, which move with every packet.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers.conntrack import forget_mappings
 from neutrino.agent.drivers.links import LinkDriver, send_garp
+from neutrino.plan import metering
 from neutrino.plan.routers import (
     FIP_DNAT,
     FIP_SNAT,
@@ -81,6 +87,7 @@ class Applied:
     dnat: dict[str, str]  # floating -> fixed
     snat: dict[str, str]  # fixed -> floating
     forwards: dict[ForwardKey, tuple[str, int]]  # port forwardings -> (internal IP, port)
+    metering: str | None  # the plan's digest of the metering table ("": none; None: unknown)
 
 
 @dataclass
@@ -224,7 +231,7 @@ class RouterDriver:
         applied = self._applied.get(router.id)
         if fresh:
             applied = self._applied[router.id] = Applied(
-                space.inode, router.gateway, None, set(), set(), "", {}, {}, {}
+                space.inode, router.gateway, None, set(), set(), "", {}, {}, {}, ""
             )
         elif (
             verify
@@ -243,6 +250,8 @@ class RouterDriver:
             result.changes.append(f"router {router.id}: addresses")
         if self._ensure_routes(router, space, applied):
             result.changes.append(f"router {router.id}: routes")
+        if self._ensure_metering(router, space, applied):
+            result.changes.append(f"router {router.id}: metering {applied.metering or 'none'}")
         if applied.digest != router.nat.digest:
             self._replace(router, space)
             result.changes.append(f"router {router.id}: replace NAT table {router.nat.digest}")
@@ -404,11 +413,49 @@ class RouterDriver:
     def _state_file(self, router_id: str) -> Path:
         return self.state_dir / f"{router_id}.json"
 
+    def _stored(self, router_id: str) -> dict[str, str]:
+        path = self._state_file(router_id)
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def _store(self, router_id: str, **values: str) -> None:
+        """Digests of what was applied (the plan's) and of the kernel's listing of it."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._state_file(router_id).write_text(json.dumps({**self._stored(router_id), **values}))
+
+    def _ensure_metering(self, router: Router, space: Namespace, applied: Applied) -> bool:
+        """The metering table as planned, changed in place in one transaction: flushed of its
+        rules, rid of the chains and counters of labels gone, refilled. `add` keeps an
+        existing counter's count, so a label that stays keeps counting."""
+        wanted = router.metering.digest if router.metering else ""
+        if applied.metering == wanted:
+            return False
+        table = {"table": {"family": metering.FAMILY, "name": metering.TABLE}}
+        commands: list[dict[str, Any]] = [{"add": table}]
+        if router.metering is None:
+            commands.append({"delete": table})
+        else:
+            _, present = _metering_listing(space)
+            made = {
+                (kind, body["name"])
+                for command in router.metering.commands
+                for kind, body in command["add"].items()
+                if kind in ("chain", "counter")
+            }
+            commands.append({"flush": table})
+            commands += [
+                {"delete": {kind: {**metering.METERING, "name": name}}}
+                for kind, name in sorted(present - made)
+            ]
+            commands += router.metering.commands
+        space.apply(commands)
+        listing = _metering_listing(space)[0] if router.metering else ""
+        self._store(router.id, metering=wanted, metering_listing=listing)
+        applied.metering = wanted
+        return True
+
     def _observe(self, router: Router, space: Namespace) -> Applied:
         """Read the kernel back: the gateway's addresses, the table's rules' listing, both maps."""
-        stored: dict[str, str] = {}
-        if self._state_file(router.id).exists():
-            stored = json.loads(self._state_file(router.id).read_text())
+        stored = self._stored(router.id)
         rc, text, _ = _rules(space)
         listing = _digest(text) if rc == 0 else ""
         digest = stored.get("digest", "") if listing and listing == stored.get("listing") else ""
@@ -422,6 +469,9 @@ class RouterDriver:
             _elements(space, FIP_DNAT),
             _elements(space, FIP_SNAT),
             _forwards(space),
+            stored.get("metering", "")
+            if _metering_listing(space)[0] == stored.get("metering_listing", "")
+            else None,
         )
         self._applied[router.id] = applied
         return applied
@@ -442,10 +492,7 @@ class RouterDriver:
         rc, text, err = _rules(space)
         if rc != 0:
             raise NatError(f"NAT table missing after replace: {err.strip()}")
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self._state_file(router.id).write_text(
-            json.dumps({"digest": router.nat.digest, "listing": _digest(text)})
-        )
+        self._store(router.id, digest=router.nat.digest, listing=_digest(text))
         dnat = {f.address: f.fixed_ip for f in router.floatingips}
         applied.digest, applied.dnat = router.nat.digest, dnat
         applied.snat = {f.fixed_ip: f.address for f in router.floatingips}
@@ -572,3 +619,25 @@ def _forwards(space: Namespace) -> dict[ForwardKey, tuple[str, int]]:
     return {
         key: (str(address), int(ports[key])) for key, address in addresses.items() if key in ports
     }
+
+
+def _metering_listing(space: Namespace) -> tuple[str, set[tuple[str, str]]]:
+    """A digest of the metering table without its counts ("": no table), and its chains and
+    counters as (kind, name)."""
+    rc, out, _ = space.run(f"list table {metering.FAMILY} {metering.TABLE}", as_json=True)
+    if rc != 0:
+        return "", set()
+    items = [item for item in json.loads(out)["nftables"] if "metainfo" not in item]
+    for item in items:
+        for kind, body in item.items():
+            body.pop("handle", None)
+            if kind == "counter":
+                body.pop("packets", None)
+                body.pop("bytes", None)
+    objects = {
+        (kind, body["name"])
+        for item in items
+        for kind, body in item.items()
+        if kind in ("chain", "counter")
+    }
+    return _digest(json.dumps(items, sort_keys=True)), objects

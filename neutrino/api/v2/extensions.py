@@ -112,6 +112,14 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Prevent change of IP address for some L3 router ports",
     ),
     "l3_agent_scheduler": ("L3 Agent Scheduler", "Schedule routers among l3 agents"),
+    "metering": ("Neutron Metering", "Neutron Metering extension."),
+    "metering_source_and_destination_fields": (
+        "Neutron Metering with source and destination filtering",
+        (
+            "Neutron Metering extension that enables the use of source and destination IP "
+            "prefixes to create metering label rules."
+        ),
+    ),
     "multi-provider": (
         "Multi Provider Network",
         "Networks' segments; a network has one segment here",
