@@ -6,7 +6,8 @@ Measures cold start to healthy, idle resident memory, port create throughput
 and latency at concurrency 1 and 8, network create throughput, list
 latency with many ports (`fields=id`, and a `limit=100` page), floating IP
 create and associate throughput at concurrency 8, and router add-interface
-latency.
+latency. Each timed series also reports the server's CPU per call
+(`server_cpu_ms`), which a busy machine changes far less than latency.
 """
 
 from __future__ import annotations
@@ -135,6 +136,12 @@ class Server:
             base_url=self.url + "/networking/v2.0", headers={"X-Auth-Token": self.token}, timeout=60
         )
 
+    def cpu_seconds(self) -> float:
+        """CPU the server has used so far (user and system): unlike latency, it hardly changes
+        with what else the machine is doing."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
@@ -206,7 +213,7 @@ def timed_calls(server: Server, calls: list[Call], concurrency: int) -> dict[str
         with lock:
             samples.append(elapsed)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), server.cpu_seconds()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, calls))
     wall = time.perf_counter() - started
@@ -215,6 +222,7 @@ def timed_calls(server: Server, calls: list[Call], concurrency: int) -> dict[str
         "per_second": round(count / wall, 1),
         "p50_ms": round(percentile(samples, 50) * 1000, 2),
         "p99_ms": round(percentile(samples, 99) * 1000, 2),
+        "server_cpu_ms": round((server.cpu_seconds() - cpu) * 1000 / count, 2),
         "count": count,
         "concurrency": concurrency,
     }
@@ -340,6 +348,7 @@ def main() -> None:
                 "database": "postgresql" if args.database_url else "sqlite",
                 "cold_start_s": round(server.cold_start_s, 3),
                 "idle_rss_mib": round(rss_mib(server.process.pid), 1),
+                "load_average_before": [round(load, 2) for load in os.getloadavg()],
             }
             with server.client() as client:
                 project = httpx.get(
@@ -391,6 +400,7 @@ def main() -> None:
                 }
             result["l3"] = l3_benchmarks(server)
             result["rss_after_mib"] = round(rss_mib(server.process.pid), 1)
+            result["load_average_after"] = [round(load, 2) for load in os.getloadavg()]
         finally:
             server.stop()
     print(json.dumps(result, indent=2))

@@ -19,9 +19,10 @@ has stays until an administrator moves it, as in Neutron.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, Table, delete, func, insert, select, update
 
 from neutrino import errors
 from neutrino.api.v2.computed import page
@@ -275,18 +276,19 @@ def rescheduled(conn: Connection, kind: str, resource_id: str) -> None:
         align_router_ports(conn, resource_id)
 
 
-def agent_hosts(conn: Connection, bindings: Table, ids: list[str]) -> dict[str, str]:
+@cache
+def _hosts_of(bindings: Table) -> Select[Any]:
     key = bindings.c[0]
-    found: dict[str, str] = {}
-    for chunk in common.chunked(ids):
-        for resource_id, host in conn.execute(
-            select(key, AG.c.host)
-            .join(AG, AG.c.id == bindings.c.agent_id)
-            .where(key.in_(chunk))
-            .order_by(AG.c.host.desc())
-        ):
-            found[resource_id] = host
-    return found
+    return (
+        select(key, AG.c.host)
+        .join(AG, AG.c.id == bindings.c.agent_id)
+        .where(key.in_(common.IDS))
+        .order_by(AG.c.host.desc())
+    )
+
+
+def agent_hosts(conn: Connection, bindings: Table, ids: list[str]) -> dict[str, str]:
+    return dict(common.rows_for(conn, _hosts_of(bindings), ids))
 
 
 def with_agent_hosts(
@@ -341,17 +343,21 @@ def agents_of(conn: Connection, bindings: Table, key: str, resource_id: str) -> 
     )
 
 
+@cache
+def _zones_of(bindings: Table, key: str) -> Select[Any]:
+    return (
+        select(bindings.c[key], AG.c.availability_zone)
+        .join(AG, AG.c.id == bindings.c.agent_id)
+        .where(bindings.c[key].in_(common.IDS))
+    )
+
+
 def zones_of(conn: Connection, bindings: Table, key: str, ids: list[str]) -> dict[str, list[str]]:
     """`availability_zones` of networks or routers: the zones of the agents serving each."""
     found: dict[str, set[str]] = {i: set() for i in ids}
-    for chunk in common.chunked(ids):
-        for resource_id, zone in conn.execute(
-            select(bindings.c[key], AG.c.availability_zone)
-            .join(AG, AG.c.id == bindings.c.agent_id)
-            .where(bindings.c[key].in_(chunk))
-        ):
-            if zone:
-                found[resource_id].add(zone)
+    for resource_id, zone in common.rows_for(conn, _zones_of(bindings, key), ids):
+        if zone:
+            found[resource_id].add(zone)
     return {i: sorted(z) for i, z in found.items()}
 
 

@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, delete, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Executable,
+    Row,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 
 from neutrino import errors
 from neutrino.context import Context
 from neutrino.db import schema
+
+# The ids a statement built once selects by; see `rows_for`.
+IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 
 
 def new_id() -> str:
@@ -130,15 +144,15 @@ def check_revision(row: Row, if_match: int | None) -> None:
         raise errors.RevisionNumberConstraintFailed(expected=if_match, current=row.revision_number)
 
 
+TAGS_OF = select(schema.tags.c.resource_id, schema.tags.c.tag).where(
+    schema.tags.c.resource_id.in_(IDS)
+)
+
+
 def load_tags(conn: Connection, ids: Iterable[str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = defaultdict(list)
-    for chunk in chunked(list(ids)):
-        for rid, tag in conn.execute(
-            select(schema.tags.c.resource_id, schema.tags.c.tag).where(
-                schema.tags.c.resource_id.in_(chunk)
-            )
-        ):
-            found[rid].append(tag)
+    for rid, tag in rows_for(conn, TAGS_OF, ids):
+        found[rid].append(tag)
     for tag_list in found.values():
         tag_list.sort()
     return found
@@ -162,6 +176,16 @@ def chunked(values: list[Any], size: int = 900) -> Iterable[list[Any]]:
     """SQLite limits bound parameters per statement; batch IN lists."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def rows_for(
+    conn: Connection, statement: Executable, ids: Iterable[Any], **params: Any
+) -> Iterator[Row]:
+    """The rows of `statement`, which selects by `IN IDS`, for `ids` in chunks. Built once
+    (at import), a statement skips SQLAlchemy's building and cache-key work on every call:
+    most of the cost of the small reads that render a resource's relations."""
+    for chunk in chunked(list(ids)):
+        yield from conn.execute(statement, {"ids": chunk, **params})
 
 
 def insert_tags(

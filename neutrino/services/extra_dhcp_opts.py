@@ -16,6 +16,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from neutrino import errors
 from neutrino.db import schema
+from neutrino.services import common
 
 T = schema.extra_dhcp_opts
 BLANKABLE = ("router", "classless-static-route")  # a blank value of these means "none"
@@ -76,12 +77,12 @@ def add(
     )
 
 
+OPTIONS_OF = select(T).where(T.c.port_id.in_(common.IDS)).order_by(T.c.opt_name, T.c.ip_version)
+
+
 def load(conn: Connection, port_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    rows = conn.execute(
-        select(T).where(T.c.port_id.in_(port_ids)).order_by(T.c.opt_name, T.c.ip_version)
-    )
-    for row in rows:
+    for row in common.rows_for(conn, OPTIONS_OF, port_ids):
         found[row.port_id].append(render(row.opt_name, row.ip_version, row.opt_value))
     return found
 

@@ -66,6 +66,10 @@ def single(start: int, end: int) -> int | None:
     return start if start == end else None
 
 
+FORWARDINGS_OF = select(PF).where(PF.c.floatingip_id.in_(common.IDS)).order_by(PF.c.id)
+PORTS_OF = select(P).where(P.c.id.in_(common.IDS))
+
+
 def forwardings_of(
     conn: Connection, fip_ids: list[str], ranges: bool
 ) -> dict[str, list[dict[str, Any]]]:
@@ -73,18 +77,17 @@ def forwardings_of(
     `ranges`, also their port ranges, which the data plane needs."""
     shown = ("id", "internal_ip_address", "protocol", "internal_port_id")
     found: dict[str, list[dict[str, Any]]] = {}
-    for chunk in common.chunked(fip_ids):
-        for row in conn.execute(select(PF).where(PF.c.floatingip_id.in_(chunk)).order_by(PF.c.id)):
-            item = {key: getattr(row, key) for key in shown}
-            for side in ("external_port", "internal_port"):  # a range shows no single port
-                port = single(getattr(row, f"{side}_start"), getattr(row, f"{side}_end"))
-                if port is not None:
-                    item[side] = port
-                if ranges:
-                    item[f"{side}_range"] = (
-                        f"{getattr(row, f'{side}_start')}:{getattr(row, f'{side}_end')}"
-                    )
-            found.setdefault(row.floatingip_id, []).append(item)
+    for row in common.rows_for(conn, FORWARDINGS_OF, fip_ids):
+        item = {key: getattr(row, key) for key in shown}
+        for side in ("external_port", "internal_port"):  # a range shows no single port
+            port = single(getattr(row, f"{side}_start"), getattr(row, f"{side}_end"))
+            if port is not None:
+                item[side] = port
+            if ranges:
+                item[f"{side}_range"] = (
+                    f"{getattr(row, f'{side}_start')}:{getattr(row, f'{side}_end')}"
+                )
+        found.setdefault(row.floatingip_id, []).append(item)
     return found
 
 
@@ -94,9 +97,8 @@ def render(conn: Connection, rows: list[Row], ranges: bool = False) -> list[dict
     forwardings = forwardings_of(conn, [r.id for r in rows], ranges)
     port_ids = [r.fixed_port_id for r in rows if r.fixed_port_id]
     details: dict[str, dict[str, Any]] = {}
-    for chunk in common.chunked(port_ids):
-        for port in conn.execute(select(P).where(P.c.id.in_(chunk))):
-            details[port.id] = {key: getattr(port, key) for key in PORT_DETAILS}
+    for port in common.rows_for(conn, PORTS_OF, port_ids):
+        details[port.id] = {key: getattr(port, key) for key in PORT_DETAILS}
     out = []
     for r in rows:
         item = common.render_standard(r, tags)

@@ -89,26 +89,33 @@ def fetch(
     return row
 
 
+# A network's subnets, in order, with their pools' address scopes.
+SUBNETS_OF = (
+    select(
+        schema.subnets.c.id,
+        schema.subnets.c.network_id,
+        schema.subnets.c.ip_version,
+        schema.subnetpools.c.address_scope_id,
+    )
+    .outerjoin(schema.subnetpools, schema.subnetpools.c.id == schema.subnets.c.subnetpool_id)
+    .where(schema.subnets.c.network_id.in_(common.IDS))
+    .order_by(schema.subnets.c.created_at, schema.subnets.c.id)
+)
+
+
 def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, Any]]:
     """Network bodies; `shared` as the caller sees it, provider attributes only for an admin,
     as Neutron."""
     ids = [r.id for r in rows]
     shared = rbac.shared_ids(conn, "network", ids, ctx.project_id)
-    S, P = schema.subnets, schema.subnetpools
     subnets: dict[str, list[str]] = {i: [] for i in ids}
     # The address scope of a network's subnets of each IP version: their pools' (one per
     # version, see subnets.check_pool_affinity).
     scopes: dict[tuple[str, int], str] = {}
-    for chunk in common.chunked(ids):
-        for sid, nid, version, scope in conn.execute(
-            select(S.c.id, S.c.network_id, S.c.ip_version, P.c.address_scope_id)
-            .outerjoin(P, P.c.id == S.c.subnetpool_id)
-            .where(S.c.network_id.in_(chunk))
-            .order_by(S.c.created_at, S.c.id)
-        ):
-            subnets[nid].append(sid)
-            if scope is not None:
-                scopes[(nid, version)] = scope
+    for sid, nid, version, scope in common.rows_for(conn, SUBNETS_OF, ids):
+        subnets[nid].append(sid)
+        if scope is not None:
+            scopes[(nid, version)] = scope
     tags = common.load_tags(conn, ids)
     zones = agents.zones_of(conn, agents.NDA, "network_id", ids)
     policies = qos.network_policies(conn, ids)
@@ -234,10 +241,10 @@ class Networks:
             self._claim_segment(conn, segment, row["id"])
             # Without a policy of its own (null included), its project's default, as Neutron.
             policy_id = values.get("qos_policy_id") or qos.default_of(conn, row["project_id"])
-            qos.bind_network(conn, ctx, row["id"], policy_id)
-            network = fetch(conn, ctx, row["id"])
+            qos.bind_network(conn, ctx, row["id"], policy_id, new=True)
             for key, action in GRANTS.items():
                 if values.get(key):
+                    network = fetch(conn, ctx, row["id"])
                     follows = rbac.grant_everyone(conn, "network", network, action)
                     conn.execute(update(N).where(N.c.id == network.id).values(follows))
             return render(conn, ctx, [fetch(conn, ctx, row["id"])])[0]

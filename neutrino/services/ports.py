@@ -106,6 +106,35 @@ def fetch(conn: Connection, ctx: Context, port_id: str, *, for_write: bool = Fal
     return row
 
 
+# A port's relations, for `render`.
+FIXED_IPS_OF = (
+    select(A.c.port_id, A.c.subnet_id, A.c.ip_address)
+    .where(A.c.port_id.in_(common.IDS))
+    .order_by(A.c.position)
+)
+PAIRS_OF = (
+    select(
+        schema.allowed_address_pairs.c.port_id,
+        schema.allowed_address_pairs.c.ip_address,
+        schema.allowed_address_pairs.c.mac_address,
+    )
+    .where(schema.allowed_address_pairs.c.port_id.in_(common.IDS))
+    .order_by(schema.allowed_address_pairs.c.position)
+)
+GROUPS_OF = select(
+    schema.port_security_groups.c.port_id, schema.port_security_groups.c.security_group_id
+).where(schema.port_security_groups.c.port_id.in_(common.IDS))
+TRUNKS_OF = select(schema.trunks.c.id, schema.trunks.c.port_id).where(
+    schema.trunks.c.port_id.in_(common.IDS)
+)
+SUBPORTS_OF = (
+    select(schema.trunk_subports, P.c.mac_address)
+    .join(P, P.c.id == schema.trunk_subports.c.port_id)
+    .where(schema.trunk_subports.c.trunk_id.in_(common.IDS))
+    .order_by(schema.trunk_subports.c.segmentation_type, schema.trunk_subports.c.segmentation_id)
+)
+
+
 def render(
     conn: Connection, rows: list[Row], fields: list[str] | None = None
 ) -> list[dict[str, Any]]:
@@ -119,34 +148,21 @@ def render(
     trunks: dict[str, dict[str, Any]] = {}
     policies: dict[str, tuple[str | None, str | None]] = {}
     tags: dict[str, list[str]] = {}
-    for chunk in common.chunked(ids):
-        if want("fixed_ips"):
-            for pid, sid, ip in conn.execute(
-                select(A.c.port_id, A.c.subnet_id, A.c.ip_address)
-                .where(A.c.port_id.in_(chunk))
-                .order_by(A.c.position)
-            ):
-                ips[pid].append({"subnet_id": sid, "ip_address": ip})
-        if want("allowed_address_pairs"):
-            AP = schema.allowed_address_pairs
-            for pid, ip, mac in conn.execute(
-                select(AP.c.port_id, AP.c.ip_address, AP.c.mac_address)
-                .where(AP.c.port_id.in_(chunk))
-                .order_by(AP.c.position)
-            ):
-                pairs[pid].append({"ip_address": ip, "mac_address": mac})
-        if want("security_groups"):
-            PSG = schema.port_security_groups
-            for pid, sg in conn.execute(
-                select(PSG.c.port_id, PSG.c.security_group_id).where(PSG.c.port_id.in_(chunk))
-            ):
-                groups[pid].append(sg)
-        if want("extra_dhcp_opts"):
-            dhcp_opts.update(extra_dhcp_opts.load(conn, chunk))
-        if want("trunk_details"):
-            trunks.update(trunk_details(conn, chunk))
-        if want("qos_policy_id") or want("qos_network_policy_id"):
-            policies.update(qos.port_policies(conn, chunk))
+    if want("fixed_ips"):
+        for pid, sid, ip in common.rows_for(conn, FIXED_IPS_OF, ids):
+            ips[pid].append({"subnet_id": sid, "ip_address": ip})
+    if want("allowed_address_pairs"):
+        for pid, ip, mac in common.rows_for(conn, PAIRS_OF, ids):
+            pairs[pid].append({"ip_address": ip, "mac_address": mac})
+    if want("security_groups"):
+        for pid, sg in common.rows_for(conn, GROUPS_OF, ids):
+            groups[pid].append(sg)
+    if want("extra_dhcp_opts"):
+        dhcp_opts = extra_dhcp_opts.load(conn, ids)
+    if want("trunk_details"):
+        trunks = trunk_details(conn, ids)
+    if want("qos_policy_id") or want("qos_network_policy_id"):
+        policies = qos.port_policies(conn, ids)
     if want("tags"):
         tags = common.load_tags(conn, ids)
     return [
@@ -167,21 +183,13 @@ def render(
 def trunk_details(conn: Connection, port_ids: list[str]) -> dict[str, dict[str, Any]]:
     """`trunk_details` of those of the ports that are trunk parents: the trunk, and its subports
     with their MACs."""
-    T, S = schema.trunks, schema.trunk_subports
     details = {
         port_id: {"trunk_id": trunk_id, "sub_ports": []}
-        for trunk_id, port_id in conn.execute(
-            select(T.c.id, T.c.port_id).where(T.c.port_id.in_(port_ids))
-        )
+        for trunk_id, port_id in common.rows_for(conn, TRUNKS_OF, port_ids)
     }
     by_trunk = {detail["trunk_id"]: detail for detail in details.values()}
     if by_trunk:
-        for row in conn.execute(
-            select(S, P.c.mac_address)
-            .join(P, P.c.id == S.c.port_id)
-            .where(S.c.trunk_id.in_(list(by_trunk)))
-            .order_by(S.c.segmentation_type, S.c.segmentation_id)
-        ):
+        for row in common.rows_for(conn, SUBPORTS_OF, by_trunk):
             by_trunk[row.trunk_id]["sub_ports"].append(
                 {
                     "segmentation_id": row.segmentation_id,
@@ -544,7 +552,7 @@ def insert_port(
         groups or [],
         {port_id: sorted(tags)},
         dhcp_opts,
-        qos.port_policies(conn, [port_id])[port_id],
+        (None, qos.network_policies(conn, [network.id]).get(network.id)),
     )
 
 
@@ -688,8 +696,9 @@ class Ports:
             std = common.standard_values(ctx, dict(values))
             quotas.check(conn, std["project_id"], "port", 1)
             port = insert_port(conn, std["project_id"], network, {**values, "id": std["id"]})
-            qos.bind_port(conn, ctx, port["id"], values.get("qos_policy_id"))
-            return {**port, "qos_policy_id": values.get("qos_policy_id")}
+            policy_id = values.get("qos_policy_id")
+            qos.bind_new_port(conn, ctx, port["id"], policy_id, port["qos_network_policy_id"])
+            return {**port, "qos_policy_id": policy_id}
 
     def update(
         self, db: Database, ctx: Context, port_id: str, values: dict[str, Any], if_match: int | None

@@ -209,34 +209,29 @@ def default_of(conn: Connection, project_id: str) -> str | None:
 
 
 # -- bindings -------------------------------------------------------------------------------
+PORT_POLICIES_OF = (
+    select(schema.ports.c.id, PORT_BINDING.c.policy_id, NETWORK_BINDING.c.policy_id)
+    .select_from(schema.ports)
+    .outerjoin(PORT_BINDING, PORT_BINDING.c.port_id == schema.ports.c.id)
+    .outerjoin(NETWORK_BINDING, NETWORK_BINDING.c.network_id == schema.ports.c.network_id)
+    .where(schema.ports.c.id.in_(common.IDS))
+)
+NETWORK_POLICIES_OF = select(NETWORK_BINDING.c.network_id, NETWORK_BINDING.c.policy_id).where(
+    NETWORK_BINDING.c.network_id.in_(common.IDS)
+)
+
+
 def port_policies(
     conn: Connection, port_ids: list[str]
 ) -> dict[str, tuple[str | None, str | None]]:
     """port id -> (its own policy, its network's policy)."""
-    P = schema.ports
-    found: dict[str, tuple[str | None, str | None]] = {}
-    for chunk in common.chunked(port_ids):
-        rows = conn.execute(
-            select(P.c.id, PORT_BINDING.c.policy_id, NETWORK_BINDING.c.policy_id)
-            .select_from(P)
-            .outerjoin(PORT_BINDING, PORT_BINDING.c.port_id == P.c.id)
-            .outerjoin(NETWORK_BINDING, NETWORK_BINDING.c.network_id == P.c.network_id)
-            .where(P.c.id.in_(chunk))
-        )
-        found.update({port_id: (own, net) for port_id, own, net in rows})
-    return found
+    rows = common.rows_for(conn, PORT_POLICIES_OF, port_ids)
+    return {port_id: (own, net) for port_id, own, net in rows}
 
 
 def network_policies(conn: Connection, network_ids: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for chunk in common.chunked(network_ids):
-        rows = conn.execute(
-            select(NETWORK_BINDING.c.network_id, NETWORK_BINDING.c.policy_id).where(
-                NETWORK_BINDING.c.network_id.in_(chunk)
-            )
-        )
-        found.update({network_id: policy_id for network_id, policy_id in rows})
-    return found
+    rows = common.rows_for(conn, NETWORK_POLICIES_OF, network_ids)
+    return {network_id: policy_id for network_id, policy_id in rows}
 
 
 def unsupported_rule(conn: Connection, policy_id: str) -> str | None:
@@ -269,13 +264,20 @@ def check_ports(conn: Connection, policy_id: str, port_ids: list[str]) -> None:
 
 
 def replace_binding(
-    conn: Connection, ctx: Context, owner: str, owner_id: str, policy_id: str | None
+    conn: Connection,
+    ctx: Context,
+    owner: str,
+    owner_id: str,
+    policy_id: str | None,
+    *,
+    new: bool = False,
 ) -> None:
     """Give a port or a network (`owner`) the policy `policy_id` (None: none), as Neutron's
-    QoS core extension does: the old policy may be taken off only by whoever may see it."""
+    QoS core extension does: the old policy may be taken off only by whoever may see it. A
+    `new` owner has none to take off."""
     table = PORT_BINDING if owner == "port" else NETWORK_BINDING
     key = table.c[f"{owner}_id"]
-    old = conn.execute(select(table.c.policy_id).where(key == owner_id)).scalar()
+    old = None if new else conn.execute(select(table.c.policy_id).where(key == owner_id)).scalar()
     if old is not None:
         old_row = conn.execute(select(POLICY).where(POLICY.c.id == old)).one()
         if not (ctx.is_admin or old_row.project_id == ctx.project_id or old_row.shared):
@@ -286,9 +288,11 @@ def replace_binding(
         conn.execute(insert(table).values({f"{owner}_id": owner_id, "policy_id": policy_id}))
 
 
-def bind_network(conn: Connection, ctx: Context, network_id: str, policy_id: str | None) -> None:
+def bind_network(
+    conn: Connection, ctx: Context, network_id: str, policy_id: str | None, *, new: bool = False
+) -> None:
     """A network's policy; one with a rule the driver cannot apply is refused."""
-    replace_binding(conn, ctx, "network", network_id, policy_id)
+    replace_binding(conn, ctx, "network", network_id, policy_id, new=new)
     rule_type = unsupported_rule(conn, policy_id) if policy_id is not None else None
     if rule_type is not None:
         raise errors.QosRuleNotSupportedByNetwork(rule_type=rule_type, network_id=network_id)
@@ -297,7 +301,21 @@ def bind_network(conn: Connection, ctx: Context, network_id: str, policy_id: str
 def bind_port(conn: Connection, ctx: Context, port_id: str, policy_id: str | None) -> None:
     """A port's own policy, then a check of the policy that applies to it."""
     replace_binding(conn, ctx, "port", port_id, policy_id)
-    own, by_network = port_policies(conn, [port_id])[port_id]
+    check_applied(conn, port_id, *port_policies(conn, [port_id])[port_id])
+
+
+def bind_new_port(
+    conn: Connection, ctx: Context, port_id: str, policy_id: str | None, by_network: str | None
+) -> None:
+    """`bind_port` for a port just made: it has no policy to replace and its network's
+    (`by_network`) is known, so nothing needs reading back."""
+    replace_binding(conn, ctx, "port", port_id, policy_id, new=True)
+    check_applied(conn, port_id, policy_id, by_network)
+
+
+def check_applied(conn: Connection, port_id: str, own: str | None, by_network: str | None) -> None:
+    """The policy that applies to a port, its own or else its network's, must be one the driver
+    applies."""
     if own or by_network:
         check_ports(conn, str(own or by_network), [port_id])
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Row,
     Select,
     Table,
+    bindparam,
     delete,
     exists,
     insert,
@@ -78,25 +79,26 @@ def granted(
 
 def shared_filter(object_type: str, object_id: Any, project_id: Any) -> FilterFn:
     """The `shared` filter: objects shared with the caller's project (or not), as Neutron's."""
-    shared = granted(object_type, object_id, project_id, [SHARED])
-    return lambda values: or_(*(shared if value else ~shared for value in values))
+
+    def shared(values: list[Any]) -> ColumnElement[bool]:
+        clause = granted(object_type, object_id, project_id, [SHARED])
+        return or_(*(clause if value else ~clause for value in values))
+
+    return shared
+
+
+SHARED_WITH = select(R.c.object_id).where(
+    R.c.object_type == bindparam("object_type"),
+    R.c.object_id.in_(common.IDS),
+    R.c.action == SHARED,
+    or_(R.c.target_project == bindparam("project_id"), R.c.target_project == EVERYONE),
+)
 
 
 def shared_ids(conn: Connection, object_type: str, ids: list[str], project_id: Any) -> set[str]:
     """Of `ids`, the objects shared with `project_id`: their `shared` attribute for it."""
-    found: set[str] = set()
-    for chunk in common.chunked(ids):
-        found.update(
-            conn.execute(
-                select(R.c.object_id).where(
-                    R.c.object_type == object_type,
-                    R.c.object_id.in_(chunk),
-                    R.c.action == SHARED,
-                    or_(R.c.target_project == project_id, R.c.target_project == EVERYONE),
-                )
-            ).scalars()
-        )
-    return found
+    rows = common.rows_for(conn, SHARED_WITH, ids, object_type=object_type, project_id=project_id)
+    return {object_id for (object_id,) in rows}
 
 
 # -- what each kind of object depends on ----------------------------------------------------

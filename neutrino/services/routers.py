@@ -60,10 +60,11 @@ def fetch(conn: Connection, ctx: Context, router_id: str, *, for_write: bool = F
 def port_subnets(
     conn: Connection, router_id: str, port_type: str | None = None
 ) -> list[tuple[str, Row]]:
-    """(port id, subnet) for every address on the router's ports, interfaces and gateway."""
+    """(port id, subnet) for every address on the router's ports, interfaces and gateway; of
+    each subnet, its id, network_id and cidr (its other columns are costly to decode)."""
     where = [RP.c.router_id == router_id] + ([RP.c.port_type == port_type] if port_type else [])
     rows = conn.execute(
-        select(RP.c.port_id, S)
+        select(RP.c.port_id, S.c.id, S.c.network_id, S.c.cidr)
         .join(A, A.c.port_id == RP.c.port_id)
         .join(S, S.c.id == A.c.subnet_id)
         .where(*where)
@@ -467,15 +468,16 @@ def check_new_subnets(
     conn: Connection, router_id: str, new: list[Row], exclude_port: str | None = None
 ) -> None:
     """One port per subnet on a router, and no two of its subnets may overlap."""
+    wanted = [(subnet, ipaddress.ip_network(subnet.cidr)) for subnet in new]
     for port_id, existing in port_subnets(conn, router_id):
         if port_id == exclude_port:
             continue
-        for subnet in new:
+        for subnet, cidr in wanted:
             if subnet.id == existing.id:
                 raise errors.BadRequest(
                     resource="router", msg=f"Router already has a port on subnet {subnet.id}"
                 )
-            if ipaddress.ip_network(subnet.cidr).overlaps(ipaddress.ip_network(existing.cidr)):  # type: ignore[arg-type]
+            if cidr.overlaps(ipaddress.ip_network(existing.cidr)):  # type: ignore[arg-type]
                 raise errors.BadRequest(
                     resource="router",
                     msg=(
