@@ -110,13 +110,10 @@ def violation(data: Any, properties: dict[str, dict[str, Any]]) -> str | None:
         rules = properties[key]
         if not of_type(value, rules["type"]):
             return f"{key} {value!r} is not of type {rules['type']!r}"
-        wrong = (
-            [item for item in value if not of_type(item, rules["items"]["type"])]
-            if ("items" in rules)
-            else []
-        )
+        item_type = rules.get("items", {}).get("type")
+        wrong = [item for item in value if not of_type(item, item_type)] if item_type else []
         if wrong:
-            return f"{key} {wrong[0]!r} is not of type {rules['items']['type']!r}"
+            return f"{key} {wrong[0]!r} is not of type {item_type!r}"
         if "enum" in rules and value not in rules["enum"]:
             return f"{key} {value!r} is not one of {rules['enum']!r}"
         if "minimum" in rules and value < rules["minimum"]:
@@ -388,8 +385,8 @@ class Offers:
 
     def chosen(self, conn: Connection, key: str) -> Row:
         """The enabled flavor or zone a new load balancer names, refused as Octavia refuses it."""
-        row = conn.execute(select(self.kind.table).where(self.kind.table.c[self.kind.key] == key))
-        found = row.first()
+        table = self.kind.table
+        found = conn.execute(select(table).where(table.c[self.kind.key] == key)).first()
         if found is None:
             detail = "flavor_id" if self.kind.key == "id" else "availability zone"
             raise Invalid(f"Validation failure: Invalid {detail}.")
