@@ -349,6 +349,11 @@ def test_a_load_balancer_runs_in_its_zone_on_networks_the_zone_allows(api: Api) 
     in_use = admin.delete("/availabilityzones/east")
     assert expect_fault(in_use, 409) == "Availability Zone east is in use and cannot be modified."
     assert len(demo.get("/loadbalancers").json()["loadbalancers"]) == 3
+    first = demo.get("/availabilityzones", params={"limit": 1}).json()
+    assert [z["name"] for z in first["availability_zones"]] == ["east"]
+    assert "marker=east" in first["availability_zones_links"][0]["href"]
+    rest = demo.get("/availabilityzones", params={"marker": "east"}).json()
+    assert [z["name"] for z in rest["availability_zones"]] == ["north", "south"]
 
 
 def test_provider_capabilities(api: Api) -> None:
