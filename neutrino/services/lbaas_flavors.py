@@ -77,6 +77,14 @@ AVAILABILITY_ZONE_SCHEMA: dict[str, dict[str, Any]] = {
         "replaces the list of allowed networks of the deployment.",
     },
 }
+ADMINS = frozenset({"admin", "load-balancer_admin"})
+READERS = ADMINS | {
+    "load-balancer_global_observer",
+    "member",
+    "load-balancer_member",
+    "reader",
+    "load-balancer_observer",
+}
 JSON_TYPES = {
     "string": (str,),
     "integer": (int,),
@@ -128,14 +136,15 @@ def of_type(value: Any, kind: str) -> bool:
 
 
 def require_admin(ctx: Context) -> None:
-    if not ctx.is_admin:
+    """Octavia's load-balancer:admin: Keystone's admin, or its own load-balancer_admin."""
+    if not ctx.roles & ADMINS:
         raise Forbidden("Policy does not allow this request to be performed.")
 
 
 def require_reader(ctx: Context) -> None:
-    """Flavors and zones are read by anyone with a role on their project, as Octavia's
-    load-balancer:read allows its own project's observers, members and admins."""
-    if not (ctx.is_admin or ctx.project_id and ctx.roles):
+    """Octavia's load-balancer:read, on the caller's own project (flavors and zones belong to
+    none): its observers, members and admins, by Keystone's roles or Octavia's own."""
+    if not ctx.roles & READERS:
         raise Forbidden("Policy does not allow this request to be performed.")
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.testclient import TestClient
+
 from tests.api.test_agents import heartbeat
 from tests.api.test_loadbalancers import created, expect_fault, octavia, realize
-from tests.conftest import Api, ApiClient
+from tests.conftest import Api, ApiClient, add_member_project, login
 
 DENIED = "Policy does not allow this request to be performed."
 SINGLE = json.dumps({"loadbalancer_topology": "SINGLE"})
@@ -198,6 +200,31 @@ def test_flavors_are_read_by_members_written_by_administrators(api: Api) -> None
         expect_fault(demo.get(f"/flavors/{small['id']}"), 404) == f"Flavor {small['id']} not found."
     )
     assert admin.delete(f"/flavorprofiles/{profile['id']}").status_code == 204
+
+
+def test_only_observers_members_and_admins_read_flavors_and_zones(
+    api: Api, http: TestClient
+) -> None:
+    """Octavia's load-balancer:read: a role that is none of its own or Keystone's is refused."""
+    small = flavor(api, flavor_profile(api)["id"])
+    response = api.admin.http.post(
+        "/identity/v3/roles",
+        headers={"X-Auth-Token": api.admin.token},
+        json={"role": {"name": "auditor"}},
+    )
+    assert response.status_code == 201, response.text
+    reader = octavia(login(http, *add_member_project(api.admin, "ro", role="reader"), "ro"))
+    outsider = octavia(
+        login(http, *add_member_project(api.admin, "auditor", role="auditor"), "auditor")
+    )
+    assert reader.get("/flavors").json()["flavors"] == [small]
+    assert reader.get("/availabilityzones").status_code == 200
+    for refused in (
+        outsider.get("/flavors"),
+        outsider.get(f"/flavors/{small['id']}"),
+        outsider.get("/availabilityzones"),
+    ):
+        assert expect_fault(refused, 403) == DENIED
 
 
 def test_a_load_balancer_takes_its_flavor(api: Api) -> None:
