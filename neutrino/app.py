@@ -24,7 +24,7 @@ from neutrino.api import errors as api_errors
 from neutrino.api import identity as identity_api
 from neutrino.api import internal as internal_api
 from neutrino.api import lab as lab_api
-from neutrino.api import lab_tools
+from neutrino.api import lab_tools, octavia_admin
 from neutrino.api import octavia as octavia_api
 from neutrino.api.errors import json_response
 from neutrino.api.middleware import ErrorFormats, FrontDoor
@@ -341,9 +341,17 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
             Mount("/dashboard", routes=dashboard_routes(dashboard)),
             Mount(
                 "/load-balancer",
-                routes=octavia_api.routes(
-                    core.db, core.authenticate, settings.public_url, settings.pagination_max_limit
-                ),
+                routes=[
+                    *octavia_api.routes(
+                        core.db,
+                        core.authenticate,
+                        settings.public_url,
+                        settings.pagination_max_limit,
+                    ),
+                    *octavia_admin.routes(
+                        core.db, core.authenticate, settings.pagination_max_limit
+                    ),
+                ],
             ),
         ],
         middleware=[

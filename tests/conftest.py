@@ -209,8 +209,9 @@ def cloud_password(state_dir: Path, cloud: str) -> str:
     return clouds["clouds"][cloud]["auth"]["password"]
 
 
-def add_member_project(admin: ApiClient, name: str) -> tuple[str, str]:
-    """A new project with a member user of the same name; returns (name, password)."""
+def add_member_project(admin: ApiClient, name: str, role: str = "member") -> tuple[str, str]:
+    """A new project with a user of the same name who has `role` on it; returns (name,
+    password)."""
     password = f"{name}-password"
     headers = {"X-Auth-Token": admin.token}
     project = admin.http.post(
@@ -230,7 +231,7 @@ def add_member_project(admin: ApiClient, name: str) -> tuple[str, str]:
             }
         },
     ).json()["user"]
-    roles = admin.http.get("/identity/v3/roles", headers=headers, params={"name": "member"}).json()[
+    roles = admin.http.get("/identity/v3/roles", headers=headers, params={"name": role}).json()[
         "roles"
     ]
     response = admin.http.put(

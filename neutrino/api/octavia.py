@@ -100,11 +100,17 @@ async def body_of(request: Request) -> Any:
 
 
 def listing(
-    request: Request, collection: str, items: list[dict[str, Any]], max_limit: int
+    request: Request,
+    collection: str,
+    items: list[dict[str, Any]],
+    max_limit: int,
+    *,
+    links_key: str | None = None,
+    marker_key: str = "id",
 ) -> Response:
     """Filter, sort, page and project a list as Octavia does: at most `max_limit` items
     (Octavia's `pagination_max_limit`), fewer when the request's limit says so, and a `next`
-    link to the rest."""
+    link to the rest (under `links_key`, else `<collection>_links`; a marker is a `marker_key`)."""
     params = request.query_params
     # A filter on an attribute the objects do not have is ignored: openstacksdk sends the
     # parent's id (l7policy_id) when it lists a policy's rules.
@@ -124,7 +130,7 @@ def listing(
         )
     links = []
     if "marker" in params:
-        ids = [i["id"] for i in items]
+        ids = [i[marker_key] for i in items]
         if params["marker"] not in ids:
             raise NotFound(f"Marker {params['marker']} could not be found.")
         items = items[ids.index(params["marker"]) + 1 :]
@@ -133,12 +139,12 @@ def listing(
     if len(items) > limit:
         items = items[:limit]
         query = [(k, v) for k, v in params.multi_items() if k != "marker"]
-        query.append(("marker", items[-1]["id"]))
+        query.append(("marker", items[-1][marker_key]))
         links.append({"rel": "next", "href": f"{request.url.replace(query='')}?{urlencode(query)}"})
     fields = [f for v in params.getlist("fields") for f in v.split(",") if f]
     if fields:
         items = [{k: v for k, v in i.items() if k in fields} for i in items]
-    return json_response({collection: items, f"{collection}_links": links})
+    return json_response({collection: items, links_key or f"{collection}_links": links})
 
 
 def routes(
@@ -237,7 +243,7 @@ def routes(
 
         return [(path, index, ["GET", "POST"]), (path + "/{id}", one, ["GET", "PUT", "DELETE"])]
 
-    # -- quotas, providers, flavors ----------------------------------------------------------------
+    # -- quotas, providers (their flavors and zones: octavia_admin.py) -----------------------------
     async def quotas(request: Request, ctx: Context) -> Response:
         items = await run_in_threadpool(loadbalancers.quota_list, db, ctx)
         return listing(request, "quotas", items, max_limit)
@@ -261,12 +267,6 @@ def routes(
     async def providers(request: Request, _ctx: Context) -> Response:
         return listing(request, "providers", [dict(p) for p in PROVIDERS], max_limit)
 
-    async def flavors(request: Request, _ctx: Context) -> Response:
-        return listing(request, "flavors", [], max_limit)
-
-    async def availability_zones(request: Request, _ctx: Context) -> Response:
-        return listing(request, "availability_zones", [], max_limit)
-
     handlers: list[tuple[str, Handler, list[str]]] = [
         ("/loadbalancers", lb_index, ["GET", "POST"]),
         ("/loadbalancers/{id}", lb_member, ["GET", "PUT", "DELETE"]),
@@ -284,8 +284,6 @@ def routes(
         ("/quotas/defaults", quota_defaults, ["GET"]),
         ("/quotas/{project_id}", quota, ["GET", "PUT", "DELETE"]),
         ("/providers", providers, ["GET"]),
-        ("/flavors", flavors, ["GET"]),
-        ("/availabilityzones", availability_zones, ["GET"]),
     ]
     out: list[BaseRoute] = [
         Route("/", versions),

@@ -120,8 +120,8 @@ LOADBALANCER = {
     "vip_address": Field(ip_address()),
     "vip_qos_policy_id": Field(one_of(None)),
     "provider": Field(string(64)),
-    "flavor_id": Field(one_of(None)),
-    "availability_zone": Field(one_of(None)),
+    "flavor_id": Field(uuid_str()),
+    "availability_zone": Field(string(255)),
 }
 
 LISTENER = {

@@ -542,6 +542,54 @@ def lbaas_status() -> list[Column]:
     ]
 
 
+# Octavia's flavors and availability zones: profiles (admin only) hold the provider's data as
+# the JSON text given; flavors and zones name a profile and are what load balancers refer to.
+lb_flavor_profiles = Table(
+    "lb_flavor_profiles",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("provider_name", String(255), nullable=False),
+    Column("flavor_data", String(4096), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+lb_flavors = Table(
+    "lb_flavors",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", String(255)),
+    Column("enabled", Boolean, nullable=False),
+    Column("flavor_profile_id", ID, ForeignKey("lb_flavor_profiles.id"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+lb_availability_zone_profiles = Table(
+    "lb_availability_zone_profiles",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("provider_name", String(255), nullable=False),
+    Column("availability_zone_data", String(4096), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+lb_availability_zones = Table(
+    "lb_availability_zones",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("description", String(255)),
+    Column("enabled", Boolean, nullable=False),
+    Column(
+        "availability_zone_profile_id",
+        ID,
+        ForeignKey("lb_availability_zone_profiles.id"),
+        nullable=False,
+    ),
+    Column("created_at", DateTime, nullable=False),
+)
+
 lb_loadbalancers = Table(
     "lb_loadbalancers",
     metadata,
@@ -553,6 +601,8 @@ lb_loadbalancers = Table(
     Column("vip_network_id", ID, nullable=False),
     Column("provider", String(64), nullable=False),
     Column("feed_revision", BigInteger, nullable=False, default=0),
+    Column("flavor_id", ID, ForeignKey("lb_flavors.id"), index=True),
+    Column("availability_zone", String(255), ForeignKey("lb_availability_zones.name"), index=True),
 )
 
 lb_listeners = Table(

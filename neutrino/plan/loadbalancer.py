@@ -9,6 +9,10 @@ included). The host that realizes it is the one its VIP port is bound to; an
 unbound VIP goes to a host that also serves unbound DHCP ports, and the
 server binds it to the first host that reports it.
 
+An unbound VIP of a load balancer whose availability zone names a
+`compute_zone` goes only to a host of that zone. Its flavor's
+`default_connection_limit` is the `maxconn` of listeners without a limit.
+
 The configuration: listener -> `frontend` on VIP:port; pool -> `backend`
 with `balance roundrobin|leastconn|source`; member -> `server` line with
 weight, backup and disabled; L7 policy and rules -> `acl` lines and the
@@ -57,8 +61,9 @@ def vip_interface(port_id: str) -> str:
 
 def is_local(lb: dict[str, Any], port: dict[str, Any], host: HostConfig) -> bool:
     bound = port.get("binding:host_id") or ""
+    zone = lb.get("availability_zone_data", {}).get("compute_zone", host.availability_zone)
     return lb.get("provisioning_status") != "PENDING_DELETE" and (
-        bound == host.name or (not bound and host.serves_dhcp)
+        bound == host.name or (not bound and host.serves_dhcp and zone == host.availability_zone)
     )
 
 
@@ -118,11 +123,12 @@ def _frontend(
     lb: dict[str, Any], listener: dict[str, Any], pool: dict[str, Any] | None
 ) -> list[str]:
     limit = listener.get("connection_limit", -1)
+    default = lb.get("flavor_data", {}).get("default_connection_limit", MAX_CONNECTIONS)
     lines = [
         f"frontend {listener['id']}",
         f"    mode {MODES[listener['protocol']]}",
         f"    bind {_endpoint(lb['vip_address'], listener['protocol_port'])}",
-        f"    maxconn {limit if limit >= 0 else MAX_CONNECTIONS}",
+        f"    maxconn {limit if limit >= 0 else default}",
         f"    timeout client {listener.get('timeout_client_data', DEFAULT_DATA_MS)}",
     ]
     lines += _l7(listener.get("l7policies", []))

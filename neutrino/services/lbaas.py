@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Row, Select, Table, select, update
 
 from neutrino.context import Context
 from neutrino.db import Database
-from neutrino.services import common
+from neutrino.services import common, lbaas_flavors
 from neutrino.services.loadbalancers import (
     HM,
     L7P,
@@ -871,7 +871,15 @@ def render_trees(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             policies[policy["listener_id"]].append({**policy, "rules": rules[policy["id"]]})
         for listener in listeners:
             listener["l7policies"] = sorted(policies[listener["id"]], key=lambda p: p["position"])
-        body.update(revision=row.feed_revision, listeners=listeners, pools=pools)
+        body.update(
+            revision=row.feed_revision,
+            listeners=listeners,
+            pools=pools,
+            flavor_data=lbaas_flavors.flavors.data(conn, row.flavor_id),
+            availability_zone_data=lbaas_flavors.availability_zones.data(
+                conn, row.availability_zone
+            ),
+        )
         out.append(body)
     return out
 

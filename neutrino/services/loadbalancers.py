@@ -34,6 +34,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Row,
+    Select,
     Table,
     case,
     delete,
@@ -325,8 +326,8 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             vip_sg_ids=None,
             additional_vips=[],
             provider=r.provider,
-            flavor_id=None,
-            availability_zone=None,
+            flavor_id=r.flavor_id,
+            availability_zone=r.availability_zone,
             listeners=listeners[r.id],
             pools=pools[r.id],
         )
@@ -334,14 +335,13 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     return out
 
 
-def choose_host(conn: Connection) -> str:
-    """The live agent hosting the fewest load balancers; "" (the first to report takes it) if
-    none."""
-    alive = (
-        conn.execute(select(AG.c.host).where(AG.c.heartbeat_at >= common.now() - AGENT_ALIVE))
-        .scalars()
-        .all()
-    )
+def choose_host(conn: Connection, zone: str | None) -> str:
+    """The live agent hosting the fewest load balancers, in availability zone `zone` if given;
+    "" (the first such agent to report takes it) if none."""
+    query = select(AG.c.host).where(AG.c.heartbeat_at >= common.now() - AGENT_ALIVE)
+    if zone is not None:
+        query = query.where(AG.c.host.in_(hosts_in_zone(zone)))
+    alive = conn.execute(query).scalars().all()
     if not alive:
         return ""
     load: dict[str, int] = dict(
@@ -354,15 +354,38 @@ def choose_host(conn: Connection) -> str:
     return min(sorted(alive), key=lambda host: load.get(host, 0))
 
 
+def hosts_in_zone(zone: str) -> Select[tuple[str]]:
+    """The hosts whose agents are in availability zone `zone` (that of their DHCP role)."""
+    NA = schema.network_agents
+    return select(NA.c.host).where(NA.c.agent_type == "DHCP agent", NA.c.availability_zone == zone)
+
+
+def in_zone(conn: Connection, host: str, availability_zone: str | None) -> bool:
+    """Whether `host` may run a load balancer of (Octavia) availability zone
+    `availability_zone`: one on its profile's `compute_zone`, if it names one."""
+    from neutrino.services import lbaas_flavors  # see LoadBalancers.add
+
+    data = lbaas_flavors.availability_zones.data(conn, availability_zone)
+    if "compute_zone" not in data:
+        return True
+    return host in conn.execute(hosts_in_zone(data["compute_zone"])).scalars().all()
+
+
 def vip_port(
-    conn: Connection, ctx: Context, lb_id: str, project_id: str, values: dict[str, Any]
+    conn: Connection,
+    ctx: Context,
+    lb_id: str,
+    project_id: str,
+    values: dict[str, Any],
+    zone: str | None,
 ) -> Row:
-    """The VIP's Neutron port: the one given, or a new one on the given subnet or network."""
+    """The VIP's Neutron port: the one given, or a new one on the given subnet or network; bound
+    to a host in availability zone `zone` if given."""
     if values.get("vip_port_id"):
         port = referenced(conn, ctx, "Port", values["vip_port_id"])
         if port.device_owner:
             raise Conflict(f"Port {port.id} is already in use by {port.device_owner}.")
-        host = port.binding_host_id or choose_host(conn)
+        host = port.binding_host_id or choose_host(conn, zone)
         common.bump(
             conn,
             P,
@@ -391,7 +414,7 @@ def vip_port(
                 "name": f"octavia-lb-{lb_id}",
                 "device_owner": VIP_OWNER,
                 "device_id": lb_id,
-                "binding:host_id": choose_host(conn),
+                "binding:host_id": choose_host(conn, zone),
                 "port_security_enabled": False,
                 "fixed_ips": [fixed] if fixed else None,
             },
@@ -441,13 +464,17 @@ class LoadBalancers:
                 "Validation failure: VIP must contain one of: "
                 "vip_port_id, vip_network_id, vip_subnet_id."
             )
-        provider = values.pop("provider", None) or PROVIDER
-        if provider != PROVIDER:
-            raise Invalid(f"Provider '{provider}' is not enabled.")
+        # lbaas_flavors builds on this module's errors, so it is imported where it is used.
+        from neutrino.services import lbaas_flavors
+
+        provider, zone = lbaas_flavors.apply_to_loadbalancer(
+            conn, values, values.pop("provider", None)
+        )
         tags = values.pop("tags", [])
         row = new_row(ctx, values)
         check_quota(conn, row["project_id"], "load_balancer")
-        port = vip_port(conn, ctx, row["id"], row["project_id"], values)
+        port = vip_port(conn, ctx, row["id"], row["project_id"], values, zone.get("compute_zone"))
+        lbaas_flavors.check_vip_network(zone, port.network_id)
         subnet_id, address = vip_address(conn, port.id, values.get("vip_subnet_id"))
         row.update(
             vip_port_id=port.id,
@@ -455,6 +482,8 @@ class LoadBalancers:
             vip_subnet_id=subnet_id,
             vip_address=address,
             provider=provider,
+            flavor_id=values.get("flavor_id"),
+            availability_zone=values.get("availability_zone"),
         )
         common.insert_resource(conn, LB, "loadbalancer", row)
         lb = conn.execute(select(LB).where(LB.c.id == row["id"])).one()
@@ -601,6 +630,8 @@ def record_report(
         if lb.binding_host_id not in (host, ""):
             continue  # another host owns it; this one will stop serving it on its next sync
         if not lb.binding_host_id:
+            if not in_zone(conn, host, lb.availability_zone):
+                continue  # a host of its zone takes it
             port = conn.execute(select(P).where(P.c.id == lb.vip_port_id)).one()
             common.bump(conn, P, "port", port, {"binding_host_id": host})
         if int(entry.get("revision", -1)) == lb.feed_revision:

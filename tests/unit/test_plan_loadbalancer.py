@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,24 @@ def test_bound_host_realizes_it_in_its_namespace() -> None:
         )
         == []
     )
+
+
+def test_an_unbound_vip_goes_only_to_a_host_of_its_availability_zone() -> None:
+    zoned = {**tree(), "availability_zone_data": {"compute_zone": "az2"}}
+    unbound = {"vipport0001xyz": port("")}
+    assert compile_loadbalancers({"loadbalancers": [zoned]}, HOST, unbound, {"sub": SUBNET}) == []
+    in_az2 = dataclasses.replace(HOST, availability_zone="az2")
+    assert compile_loadbalancers({"loadbalancers": [zoned]}, in_az2, unbound, {"sub": SUBNET})
+    assert compile_loadbalancers({"loadbalancers": [tree()]}, HOST, unbound, {"sub": SUBNET})
+
+
+def test_flavor_connection_limit_for_listeners_without_one() -> None:
+    unlimited = tree()
+    unlimited["listeners"][0]["connection_limit"] = -1
+    assert "    maxconn 50000\n" in render_proxies(unlimited)
+    flavored = {**unlimited, "flavor_data": {"default_connection_limit": 300}}
+    assert "    maxconn 300\n" in render_proxies(flavored)
+    assert "    maxconn 100\n" in render_proxies({**tree(), "flavor_data": flavored["flavor_data"]})
 
 
 def test_round_robin_with_weights_backup_and_disabled_members() -> None:
