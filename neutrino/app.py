@@ -30,6 +30,7 @@ from neutrino.api.errors import json_response
 from neutrino.api.middleware import ErrorFormats, FrontDoor
 from neutrino.api.v2 import Collection, collection_routes
 from neutrino.api.v2.agents import AGENT, AVAILABILITY_ZONES, scheduler_routes
+from neutrino.api.v2.auto_allocated_topology import auto_allocated_topology_routes
 from neutrino.api.v2.computed import computed_routes
 from neutrino.api.v2.extensions import extension_list
 from neutrino.api.v2.floatingip_pools import FLOATINGIP_POOLS
@@ -57,6 +58,7 @@ from neutrino.identity.service import Identity
 from neutrino.services import agents, feed, loadbalancers
 from neutrino.services.address_groups import AddressGroups
 from neutrino.services.address_scopes import AddressScopes
+from neutrino.services.auto_allocate import AutoAllocatedTopologies
 from neutrino.services.floatingips import FloatingIPs, remove_on_network
 from neutrino.services.networks import Networks
 from neutrino.services.port_forwardings import PortForwardings
@@ -252,6 +254,10 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
             )
         )
     routes.extend(quota_routes(core.db, core.authenticate))
+    topologies = AutoAllocatedTopologies(
+        services["networks"], services["subnets"], services["routers"]
+    )
+    routes.extend(auto_allocated_topology_routes(core.db, core.authenticate, topologies))
     for computed in (
         NETWORK_IP_AVAILABILITY,
         FLOATINGIP_POOLS,

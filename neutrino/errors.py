@@ -262,6 +262,14 @@ class HTTPMethodNotAllowed(NeutronError):
 
 
 # 409
+class DefaultExternalNetworkExists(Conflict):
+    message = "A default external network already exists: {net_id}."
+
+
+class AutoAllocationFailure(Conflict):
+    message = "Deployment error: {reason}."
+
+
 class NetworkHostedByDHCPAgent(Conflict):
     message = "The network {network_id} has been already hosted by the DHCP Agent {agent_id}."
 

@@ -34,6 +34,7 @@ LISTING = Listing(
     {
         **standard_columns(N),
         "router:external": N.c.external,
+        "is_default": N.c.is_default,
         "provider:network_type": N.c.network_type,
         "provider:physical_network": N.c.physical_network,
         "provider:segmentation_id": N.c.segmentation_id,
@@ -131,6 +132,8 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
                 "qos_policy_id": policies.get(r.id),
             }
         )
+        if r.external:  # only an external network can be the default one, and says so
+            item["is_default"] = r.is_default
         if ctx.is_admin:
             item.update(
                 {
@@ -210,10 +213,14 @@ class Networks:
     def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
         common.require_writer(ctx)
         if not ctx.is_admin:
-            for key in ("shared", "router:external"):
+            for key in ("shared", "router:external", "is_default"):
                 if values.get(key):
                     raise errors.PolicyNotAuthorized(action=f"create_network:{key}")
+        # On a network that is not external, is_default means nothing (Neutron ignores it).
+        is_default = bool(values.get("is_default") and values.get("router:external"))
         with db.write() as conn:
+            if is_default:
+                check_default_free(conn, None)
             row = common.standard_values(ctx, values)
             quotas.check(conn, row["project_id"], "network", 1)
             segment = self._allocate_segment(conn, row["id"], provider_values(values))
@@ -228,6 +235,7 @@ class Networks:
                 physical_network=segment["physical_network"] or None,
                 segmentation_id=segment["segmentation_id"] or None,
                 availability_zone_hints=values.get("availability_zone_hints", []),
+                is_default=is_default,
             )
             agents.check_zone_hints(conn, agents.DHCP, row["availability_zone_hints"])
             common.insert_resource(conn, N, "network", row)
@@ -261,6 +269,8 @@ class Networks:
                     )
             if not ctx.is_admin and ("shared" in values or "router:external" in values):
                 raise errors.PolicyNotAuthorized(action="update_network:shared")
+            if not ctx.is_admin and "is_default" in values:
+                raise errors.PolicyNotAuthorized(action="update_network:is_default")
             changes: dict[str, Any] = {}
             for key, action in GRANTS.items():
                 if values.get(key):
@@ -275,6 +285,11 @@ class Networks:
                     raise errors.NetworkMTUSubnetConflict(net_id=network_id, mtu=needed)
             if "qos_policy_id" in values:
                 qos.bind_network(conn, ctx, network_id, values.pop("qos_policy_id"))
+            is_default = values.pop("is_default", None)
+            if is_default is not None and changes.get("external", row.external):
+                if is_default:
+                    check_default_free(conn, network_id)
+                changes["is_default"] = is_default
             changes |= {k: v for k, v in values.items() if k not in GRANTS}
             common.bump(conn, N, "network", row, changes)
             return render(conn, ctx, [fetch(conn, ctx, network_id)])[0]
@@ -406,6 +421,13 @@ class Networks:
             if segment["network_type"] == "vlan":
                 raise errors.VlanIdInUse(vlan_id=seg, physical_network=physnet) from None
             raise errors.TunnelIdInUse(tunnel_id=seg) from None
+
+
+def check_default_free(conn: Connection, network_id: str | None) -> None:
+    """One default external network at a time: no other may be it already."""
+    default = conn.execute(select(N.c.id).where(N.c.is_default)).scalar()
+    if default is not None and default != network_id:
+        raise errors.DefaultExternalNetworkExists(net_id=default)
 
 
 # The least MTU a subnet of each IP version works with (RFC 791, RFC 8200).
