@@ -35,6 +35,7 @@ from neutrino.api.v2.computed import computed_routes
 from neutrino.api.v2.extensions import extension_list
 from neutrino.api.v2.floatingip_pools import FLOATINGIP_POOLS
 from neutrino.api.v2.ip_availability import NETWORK_IP_AVAILABILITY
+from neutrino.api.v2.network_segment_ranges import NETWORK_SEGMENT_RANGE
 from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
 from neutrino.api.v2.port_forwardings import PORT_FORWARDING
 from neutrino.api.v2.qos import POLICY, qos_routes
@@ -55,7 +56,7 @@ from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.identity.service import Identity
-from neutrino.services import agents, feed, loadbalancers
+from neutrino.services import agents, feed, loadbalancers, segment_ranges
 from neutrino.services.address_groups import AddressGroups
 from neutrino.services.address_scopes import AddressScopes
 from neutrino.services.auto_allocate import AutoAllocatedTopologies
@@ -72,6 +73,7 @@ from neutrino.services.security_groups import (
     SecurityGroups,
     SecurityGroupsDefaultStatefulness,
 )
+from neutrino.services.segment_ranges import NetworkSegmentRanges
 from neutrino.services.subnetpools import SubnetPools
 from neutrino.services.subnets import Subnets
 from neutrino.services.trunks import Trunks
@@ -180,6 +182,12 @@ def build(settings: Settings) -> Neutrino:
         Collection("trunks", "trunk", TRUNK, trunks := Trunks(), actions=trunk_actions(trunks)),
         Collection("agents", "agent", AGENT, agents.Agents()),
         Collection("policies", "policy", POLICY, Policies(), path="qos/policies"),
+        Collection(
+            "network_segment_ranges",
+            "network_segment_range",
+            NETWORK_SEGMENT_RANGE,
+            NetworkSegmentRanges(),
+        ),
     ]
     return core
 
@@ -343,6 +351,7 @@ def prepare(settings: Settings) -> Neutrino:
     core = build(settings)
     core.db.migrate()
     core.identity.bootstrap()
+    segment_ranges.sync_defaults(core.db, settings)
     return core
 
 

@@ -23,7 +23,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import agents, common, qos, quotas, rbac
+from neutrino.services import agents, common, qos, quotas, rbac, segment_ranges
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 N = schema.networks
@@ -223,7 +223,7 @@ class Networks:
                 check_default_free(conn, None)
             row = common.standard_values(ctx, values)
             quotas.check(conn, row["project_id"], "network", 1)
-            segment = self._allocate_segment(conn, row["id"], provider_values(values))
+            segment = self._allocate_segment(conn, row["project_id"], provider_values(values))
             mtu = values.get("mtu") or self.max_mtu(segment["network_type"])
             self._check_mtu(segment["network_type"], mtu)
             row.update(
@@ -339,9 +339,10 @@ class Networks:
 
     # -- segments -----------------------------------------------------------------
     def _allocate_segment(
-        self, conn: Connection, network_id: str, values: dict[str, Any]
+        self, conn: Connection, project_id: str, values: dict[str, Any]
     ) -> dict[str, Any]:
-        """Validate provider attributes; choose a segmentation ID when none is given."""
+        """Validate provider attributes; choose a segmentation ID from the network segment
+        ranges when none is given."""
         net_type = values.get("provider:network_type") or self.settings.tenant_network_type
         physnet = values.get("provider:physical_network")
         seg_id = values.get("provider:segmentation_id")
@@ -359,9 +360,7 @@ class Networks:
                     error_message="segmentation_id out of range (1 through 4094)"
                 )
             if seg_id is None:
-                net = self.settings.physnet(physnet)
-                assert net is not None
-                seg_id = self._free_id(conn, "vlan", physnet, net.vlan_min, net.vlan_max)
+                seg_id = segment_ranges.allocate(conn, "vlan", physnet, project_id)
             return {"network_type": "vlan", "physical_network": physnet, "segmentation_id": seg_id}
         if net_type == "vxlan":
             if physnet:
@@ -373,9 +372,7 @@ class Networks:
                     error_message=f"segmentation_id out of range (1 through {2**24 - 1})"
                 )
             if seg_id is None:
-                seg_id = self._free_id(
-                    conn, "vxlan", "", self.settings.vni_min, self.settings.vni_max
-                )
+                seg_id = segment_ranges.allocate(conn, "vxlan", "", project_id)
             return {"network_type": "vxlan", "physical_network": "", "segmentation_id": seg_id}
         raise errors.InvalidInput(error_message=f"network_type value '{net_type}' not supported")
 
@@ -391,23 +388,6 @@ class Networks:
                 error_message=f"physical_network '{name}' unknown; configured: {known}"
             )
         return name
-
-    @staticmethod
-    def _free_id(conn: Connection, net_type: str, physnet: str, low: int, high: int) -> int:
-        S = schema.segments
-        used = set(
-            conn.execute(
-                select(S.c.segmentation_id).where(
-                    S.c.network_type == net_type,
-                    S.c.physical_network == physnet,
-                    S.c.segmentation_id.between(low, high),
-                )
-            ).scalars()
-        )
-        for candidate in range(low, high + 1):
-            if candidate not in used:
-                return candidate
-        raise errors.NoNetworkAvailable()
 
     @staticmethod
     def _claim_segment(conn: Connection, segment: dict[str, Any], network_id: str) -> None:

@@ -120,6 +120,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Network IP Availability Details Extension",
         "Add ip_availability_details attribute to network-ip-availabilities resource.",
     ),
+    "network-segment-range": (
+        "Neutron Network Segment Range",
+        "Provides support for the network segment range management",
+    ),
     "network_availability_zone": (
         "Network Availability Zone",
         "Availability zone support for network.",
