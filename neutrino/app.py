@@ -187,6 +187,7 @@ def build(settings: Settings) -> Neutrino:
             "network_segment_range",
             NETWORK_SEGMENT_RANGE,
             NetworkSegmentRanges(),
+            path="network-segment-ranges",
         ),
     ]
     return core

@@ -8,11 +8,11 @@ from typing import Any
 from tests.conftest import Api, ApiClient
 from tests.conftest import expect_error as error
 
-URL = "/network_segment_ranges"
+URL = "/network-segment-ranges"
 
 
 def segment_range(admin: ApiClient, **attrs: Any) -> Any:
-    return admin.create("network_segment_ranges", **attrs)
+    return admin.create("network-segment-ranges", **attrs)
 
 
 def project_range(admin: ApiClient, project_id: str, **attrs: Any) -> Any:
