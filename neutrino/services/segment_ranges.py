@@ -26,9 +26,9 @@ from neutrino.services.listing import Listing, list_rows, standard_columns
 
 R, SEG, N = schema.network_segment_ranges, schema.segments, schema.networks
 LISTING = Listing(R, standard_columns(R))
-# The identifiers each network type has (Neutron's is_valid_vlan_tag, is_valid_vxlan_vni, ...).
+# The segmented types neutrino's data plane builds, and their identifiers (Neutron's
+# is_valid_vlan_tag, is_valid_vxlan_vni).
 LIMITS = {"vlan": (1, 4094), "vxlan": (1, 2**24 - 1)}
-CARRIED = ("vlan", "vxlan")  # the types neutrino's data plane builds
 
 
 def configured(settings: Settings) -> list[tuple[str, str, int, int]]:
@@ -230,7 +230,7 @@ class NetworkSegmentRanges:
     def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
         admin_only(ctx, "create_network_segment_range")
         network_type = values["network_type"]
-        if network_type not in CARRIED:
+        if network_type not in LIMITS:
             raise errors.NetworkSegmentRangeNetTypeNotSupported(type=network_type)
         physnet = ""
         if network_type == "vlan":
@@ -276,7 +276,8 @@ class NetworkSegmentRanges:
             if row.default:
                 raise errors.NetworkSegmentRangeDefaultReadOnly(range_id=range_id)
             low, high = values.get("minimum", row.minimum), values.get("maximum", row.maximum)
-            # Its networks' segments stay in it.
+            # The segments in it stay in it; a bound on a used ID keeps it (as the API suite
+            # expects; Neutron's own check refuses that too).
             taken = used(conn, row.network_type, row.physical_network, row.minimum, row.maximum)
             if taken and (low > min(taken) or high < max(taken)):
                 raise errors.NetworkSegmentRangeReferencedByProject(range_id=range_id)
