@@ -30,6 +30,7 @@ from neutrino.api.errors import json_response
 from neutrino.api.middleware import ErrorFormats, FrontDoor
 from neutrino.api.v2 import Collection, collection_routes
 from neutrino.api.v2.agents import AGENT, AVAILABILITY_ZONES, scheduler_routes
+from neutrino.api.v2.auto_allocated_topology import auto_allocated_topology_routes
 from neutrino.api.v2.computed import computed_routes
 from neutrino.api.v2.conntrack_helpers import CONNTRACK_HELPER
 from neutrino.api.v2.extensions import extension_list
@@ -37,6 +38,7 @@ from neutrino.api.v2.flavors import FLAVOR, SERVICE_PROFILE, flavor_profile_rout
 from neutrino.api.v2.floatingip_pools import FLOATINGIP_POOLS
 from neutrino.api.v2.ip_availability import NETWORK_IP_AVAILABILITY
 from neutrino.api.v2.metering import METERING_LABEL, METERING_LABEL_RULE
+from neutrino.api.v2.network_segment_ranges import NETWORK_SEGMENT_RANGE
 from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
 from neutrino.api.v2.port_forwardings import PORT_FORWARDING
 from neutrino.api.v2.qos import POLICY, qos_routes
@@ -57,9 +59,10 @@ from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.identity.service import Identity
-from neutrino.services import agents, feed, loadbalancers
+from neutrino.services import agents, feed, loadbalancers, segment_ranges
 from neutrino.services.address_groups import AddressGroups
 from neutrino.services.address_scopes import AddressScopes
+from neutrino.services.auto_allocate import AutoAllocatedTopologies
 from neutrino.services.conntrack_helpers import ConntrackHelpers
 from neutrino.services.flavors import Flavors, ServiceProfiles
 from neutrino.services.floatingips import FloatingIPs, remove_on_network
@@ -76,6 +79,7 @@ from neutrino.services.security_groups import (
     SecurityGroups,
     SecurityGroupsDefaultStatefulness,
 )
+from neutrino.services.segment_ranges import NetworkSegmentRanges
 from neutrino.services.subnetpools import SubnetPools
 from neutrino.services.subnets import Subnets
 from neutrino.services.trunks import Trunks
@@ -204,6 +208,13 @@ def build(settings: Settings) -> Neutrino:
             path="metering/metering-label-rules",
             tagged=False,
         ),
+        Collection(
+            "network_segment_ranges",
+            "network_segment_range",
+            NETWORK_SEGMENT_RANGE,
+            NetworkSegmentRanges(),
+            path="network-segment-ranges",
+        ),
     ]
     return core
 
@@ -289,6 +300,10 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
             )
         )
     routes.extend(quota_routes(core.db, core.authenticate))
+    topologies = AutoAllocatedTopologies(
+        services["networks"], services["subnets"], services["routers"]
+    )
+    routes.extend(auto_allocated_topology_routes(core.db, core.authenticate, topologies))
     for computed in (
         NETWORK_IP_AVAILABILITY,
         FLOATINGIP_POOLS,
@@ -382,6 +397,7 @@ def prepare(settings: Settings) -> Neutrino:
     core = build(settings)
     core.db.migrate()
     core.identity.bootstrap()
+    segment_ranges.sync_defaults(core.db, settings)
     return core
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Physnet:
-    """A physical network the service may place flat and VLAN networks on."""
+    """A physical network the service may place flat and VLAN networks on; its VLAN IDs are
+    its default network segment range."""
 
     name: str
     vlan_min: int = 1
@@ -25,7 +26,7 @@ class Settings:
     bind_port: int = 9696
     physnets: tuple[Physnet, ...] = (Physnet("default"),)
     tenant_network_type: str = "vxlan"
-    vni_min: int = 1
+    vni_min: int = 1  # the VNIs of the default VXLAN network segment range
     vni_max: int = 65535
     default_mtu: int = 1500
     token_ttl_seconds: int = 3600

@@ -72,6 +72,29 @@ class InvalidActionForType(InvalidInput):
     )
 
 
+class NetworkVlanRangeError(BadRequest):
+    """Neutron answers this one with a 500; a bad range is the client's."""
+
+    message = "Invalid network VLAN range: '{vlan_range}' - '{error}'."
+
+
+class NetworkTunnelRangeError(BadRequest):
+    """Neutron answers this one with a 500; a bad range is the client's."""
+
+    message = "Invalid network tunnel range: '{tunnel_range}' - {error}."
+
+
+class NetworkSegmentRangeNetTypeNotSupported(BadRequest):
+    message = "Network type {type} does not support network segment ranges."
+
+
+class NetworkSegmentRangeDefaultReadOnly(BadRequest):
+    message = (
+        "Network Segment Range {range_id} is a default segment range which could not be "
+        "updated or deleted."
+    )
+
+
 class SegmentsSetInConjunctionWithProviders(InvalidInput):
     message = "Segments and provider values cannot both be set."
 
@@ -243,6 +266,10 @@ class RbacPolicyNotFound(NotFound):
     message = "RBAC policy of type {object_type} with ID {id} not found"
 
 
+class NetworkSegmentRangeNotFound(NotFound):
+    message = "Network Segment Range {range_id} could not be found."
+
+
 class DefaultSecurityGroupRuleNotFound(NotFound):
     message = "Default Security Group rule {id} does not exist"
 
@@ -290,6 +317,22 @@ class HTTPMethodNotAllowed(NeutronError):
 
 
 # 409
+class DefaultExternalNetworkExists(Conflict):
+    message = "A default external network already exists: {net_id}."
+
+
+class AutoAllocationFailure(Conflict):
+    message = "Deployment error: {reason}."
+
+
+class NetworkSegmentRangeOverlaps(Conflict):
+    message = "Network segment range overlaps with range(s) with id {range_id}"
+
+
+class NetworkSegmentRangeReferencedByProject(InUse):
+    message = "Network Segment Range {range_id} is referenced by one or more project networks."
+
+
 class NetworkHostedByDHCPAgent(Conflict):
     message = "The network {network_id} has been already hosted by the DHCP Agent {agent_id}."
 

@@ -130,6 +130,8 @@ networks = Table(
     Column("physical_network", String(64)),
     Column("segmentation_id", Integer),
     Column("availability_zone_hints", JSON, nullable=False, default=list, server_default="[]"),
+    # The default external network, where auto-allocated routers get their gateway.
+    Column("is_default", Boolean, nullable=False, server_default=false()),
 )
 
 # One row per network segment; the primary key is what makes a VLAN ID, a
@@ -142,6 +144,35 @@ segments = Table(
     Column("segmentation_id", Integer, primary_key=True),  # 0 for flat
     Column(
         "network_id", ID, ForeignKey("networks.id", ondelete="CASCADE"), nullable=False, unique=True
+    ),
+)
+
+# The segmentation IDs networks take, by type (and physical network for vlan): the default
+# ranges come from the configuration (rewritten on each start), the others from
+# administrators; a project's own range serves its networks first.
+network_segment_ranges = Table(
+    "network_segment_ranges",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", String(64), index=True),  # none for a shared range
+    Column("name", String(255)),  # none for a default range, as in Neutron
+    Column("description", String(255), nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("revision_number", Integer, nullable=False, default=0),
+    Column("default", Boolean, nullable=False),
+    Column("shared", Boolean, nullable=False),
+    Column("network_type", String(16), nullable=False),
+    Column("physical_network", String(64), nullable=False),  # "" but for vlan
+    Column("minimum", Integer, nullable=False),
+    Column("maximum", Integer, nullable=False),
+    UniqueConstraint(
+        "default",
+        "network_type",
+        "physical_network",
+        "minimum",
+        "maximum",
+        name="uq_network_segment_ranges",  # the convention's name is too long for PostgreSQL
     ),
 )
 
@@ -470,6 +501,17 @@ routers = Table(
     # provider the flavor led to, which decides the ha and distributed values it may take.
     Column("flavor_id", ID, ForeignKey("flavors.id")),
     Column("service_provider", String(255)),
+)
+
+# A project's auto-allocated network and router (one each at most).
+auto_allocated_topologies = Table(
+    "auto_allocated_topologies",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column(
+        "network_id", ID, ForeignKey("networks.id", ondelete="CASCADE"), nullable=False, unique=True
+    ),
+    Column("router_id", ID, ForeignKey("routers.id", ondelete="SET NULL")),
 )
 
 router_ports = Table(

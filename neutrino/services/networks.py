@@ -23,7 +23,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import agents, common, qos, quotas, rbac
+from neutrino.services import agents, common, qos, quotas, rbac, segment_ranges
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 N = schema.networks
@@ -34,6 +34,7 @@ LISTING = Listing(
     {
         **standard_columns(N),
         "router:external": N.c.external,
+        "is_default": N.c.is_default,
         "provider:network_type": N.c.network_type,
         "provider:physical_network": N.c.physical_network,
         "provider:segmentation_id": N.c.segmentation_id,
@@ -138,6 +139,8 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
                 "qos_policy_id": policies.get(r.id),
             }
         )
+        if r.external:  # only an external network can be the default one, and says so
+            item["is_default"] = r.is_default
         if ctx.is_admin:
             item.update(
                 {
@@ -217,13 +220,17 @@ class Networks:
     def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
         common.require_writer(ctx)
         if not ctx.is_admin:
-            for key in ("shared", "router:external"):
+            for key in ("shared", "router:external", "is_default"):
                 if values.get(key):
                     raise errors.PolicyNotAuthorized(action=f"create_network:{key}")
+        # On a network that is not external, is_default means nothing (Neutron ignores it).
+        is_default = bool(values.get("is_default") and values.get("router:external"))
         with db.write() as conn:
+            if is_default:
+                check_default_free(conn, None)
             row = common.standard_values(ctx, values)
             quotas.check(conn, row["project_id"], "network", 1)
-            segment = self._allocate_segment(conn, row["id"], provider_values(values))
+            segment = self._allocate_segment(conn, row["project_id"], provider_values(values))
             mtu = values.get("mtu") or self.max_mtu(segment["network_type"])
             self._check_mtu(segment["network_type"], mtu)
             row.update(
@@ -235,6 +242,7 @@ class Networks:
                 physical_network=segment["physical_network"] or None,
                 segmentation_id=segment["segmentation_id"] or None,
                 availability_zone_hints=values.get("availability_zone_hints", []),
+                is_default=is_default,
             )
             agents.check_zone_hints(conn, agents.DHCP, row["availability_zone_hints"])
             common.insert_resource(conn, N, "network", row)
@@ -268,6 +276,8 @@ class Networks:
                     )
             if not ctx.is_admin and ("shared" in values or "router:external" in values):
                 raise errors.PolicyNotAuthorized(action="update_network:shared")
+            if not ctx.is_admin and "is_default" in values:
+                raise errors.PolicyNotAuthorized(action="update_network:is_default")
             changes: dict[str, Any] = {}
             for key, action in GRANTS.items():
                 if values.get(key):
@@ -282,6 +292,11 @@ class Networks:
                     raise errors.NetworkMTUSubnetConflict(net_id=network_id, mtu=needed)
             if "qos_policy_id" in values:
                 qos.bind_network(conn, ctx, network_id, values.pop("qos_policy_id"))
+            is_default = values.pop("is_default", None)
+            if is_default is not None and changes.get("external", row.external):
+                if is_default:
+                    check_default_free(conn, network_id)
+                changes["is_default"] = is_default
             changes |= {k: v for k, v in values.items() if k not in GRANTS}
             common.bump(conn, N, "network", row, changes)
             return render(conn, ctx, [fetch(conn, ctx, network_id)])[0]
@@ -331,9 +346,10 @@ class Networks:
 
     # -- segments -----------------------------------------------------------------
     def _allocate_segment(
-        self, conn: Connection, network_id: str, values: dict[str, Any]
+        self, conn: Connection, project_id: str, values: dict[str, Any]
     ) -> dict[str, Any]:
-        """Validate provider attributes; choose a segmentation ID when none is given."""
+        """Validate provider attributes; choose a segmentation ID from the network segment
+        ranges when none is given."""
         net_type = values.get("provider:network_type") or self.settings.tenant_network_type
         physnet = values.get("provider:physical_network")
         seg_id = values.get("provider:segmentation_id")
@@ -351,9 +367,7 @@ class Networks:
                     error_message="segmentation_id out of range (1 through 4094)"
                 )
             if seg_id is None:
-                net = self.settings.physnet(physnet)
-                assert net is not None
-                seg_id = self._free_id(conn, "vlan", physnet, net.vlan_min, net.vlan_max)
+                seg_id = segment_ranges.allocate(conn, "vlan", physnet, project_id)
             return {"network_type": "vlan", "physical_network": physnet, "segmentation_id": seg_id}
         if net_type == "vxlan":
             if physnet:
@@ -365,9 +379,7 @@ class Networks:
                     error_message=f"segmentation_id out of range (1 through {2**24 - 1})"
                 )
             if seg_id is None:
-                seg_id = self._free_id(
-                    conn, "vxlan", "", self.settings.vni_min, self.settings.vni_max
-                )
+                seg_id = segment_ranges.allocate(conn, "vxlan", "", project_id)
             return {"network_type": "vxlan", "physical_network": "", "segmentation_id": seg_id}
         raise errors.InvalidInput(error_message=f"network_type value '{net_type}' not supported")
 
@@ -385,23 +397,6 @@ class Networks:
         return name
 
     @staticmethod
-    def _free_id(conn: Connection, net_type: str, physnet: str, low: int, high: int) -> int:
-        S = schema.segments
-        used = set(
-            conn.execute(
-                select(S.c.segmentation_id).where(
-                    S.c.network_type == net_type,
-                    S.c.physical_network == physnet,
-                    S.c.segmentation_id.between(low, high),
-                )
-            ).scalars()
-        )
-        for candidate in range(low, high + 1):
-            if candidate not in used:
-                return candidate
-        raise errors.NoNetworkAvailable()
-
-    @staticmethod
     def _claim_segment(conn: Connection, segment: dict[str, Any], network_id: str) -> None:
         try:
             with conn.begin_nested():
@@ -413,6 +408,13 @@ class Networks:
             if segment["network_type"] == "vlan":
                 raise errors.VlanIdInUse(vlan_id=seg, physical_network=physnet) from None
             raise errors.TunnelIdInUse(tunnel_id=seg) from None
+
+
+def check_default_free(conn: Connection, network_id: str | None) -> None:
+    """One default external network at a time: no other may be it already."""
+    default = conn.execute(select(N.c.id).where(N.c.is_default)).scalar()
+    if default is not None and default != network_id:
+        raise errors.DefaultExternalNetworkExists(net_id=default)
 
 
 # The least MTU a subnet of each IP version works with (RFC 791, RFC 8200).

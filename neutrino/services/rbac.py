@@ -49,6 +49,8 @@ class Access:
 
     users: Callable[[str], Select[Any]]  # object id -> projects whose resources need the access
     in_use: Callable[[str, str], str]  # (object id, target project) -> why it cannot go
+    # the object -> why its grant to every project must stay, whoever uses it; None if it may go
+    everyone_needed: Callable[[Row], str | None] = lambda obj: None
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,8 @@ P, PSG = schema.ports, schema.port_security_groups
 
 def external_follows_grants(conn: Connection, network_id: str) -> dict[str, Any]:
     """router:external holds while any project is granted the network as external; it cannot
-    end under a router's gateway (Neutron's ExternalNetworkInUse)."""
+    end under a router's gateway (Neutron's ExternalNetworkInUse). A network that is no longer
+    external is no longer the default one either."""
     external = conn.execute(
         select(
             exists().where(
@@ -119,7 +122,7 @@ def external_follows_grants(conn: Connection, network_id: str) -> dict[str, Any]
         gateway = select(schema.routers.c.id).where(schema.routers.c.gw_network_id == network_id)
         if conn.execute(gateway.limit(1)).first():
             raise errors.ExternalNetworkInUse(net_id=network_id)
-    return {"external": external}
+    return {"external": True} if external else {"external": False, "is_default": False}
 
 
 OBJECT_TYPES: dict[str, ObjectType] = {
@@ -141,6 +144,11 @@ OBJECT_TYPES: dict[str, ObjectType] = {
                     lambda oid, target: (
                         "There are routers attached to this network that depend on this "
                         "policy for access."
+                    ),
+                    lambda network: (
+                        "Default external networks must be shared to everyone."
+                        if network.is_default
+                        else None
                     ),
                 ),
             },
@@ -379,6 +387,7 @@ class RbacPolicies:
             obj = owned_object(conn, ctx, kind, row.object_id)
             if target == row.target_project:
                 return render(row)
+            self.check_everyone_not_needed(kind, obj, row)
             if loses_access(conn, kind, obj, row.action, row.target_project, row.id, target):
                 raise self.in_use(kind, row)
             try:
@@ -395,10 +404,20 @@ class RbacPolicies:
             row = fetch(conn, ctx, policy_id)
             kind = OBJECT_TYPES[row.object_type]
             obj = conn.execute(select(kind.table).where(kind.table.c.id == row.object_id)).one()
+            self.check_everyone_not_needed(kind, obj, row)
             if loses_access(conn, kind, obj, row.action, row.target_project, row.id):
                 raise self.in_use(kind, row)
             conn.execute(delete(R).where(R.c.id == policy_id))
             changed(conn, kind, obj.id)
+
+    @staticmethod
+    def check_everyone_not_needed(kind: ObjectType, obj: Row, row: Row) -> None:
+        """A grant to every project that the object must keep stays (a default external
+        network's)."""
+        if row.target_project == EVERYONE:
+            reason = kind.actions[row.action].everyone_needed(obj)
+            if reason is not None:
+                raise errors.RbacPolicyInUse(object_id=obj.id, details=reason)
 
     @staticmethod
     def in_use(kind: ObjectType, row: Row) -> errors.RbacPolicyInUse:

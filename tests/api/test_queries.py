@@ -256,3 +256,20 @@ def test_ports_are_tagged_on_creation_one_or_many(api: Api) -> None:
     # Other resources take tags through /tags only, as in Neutron.
     network = api.demo.post("/networks", json={"network": {"name": "x", "tags": ["a"]}})
     error(network, 400, "BadRequest")
+
+
+def test_a_collection_answers_with_dashes_or_underscores(api: Api) -> None:
+    # Neutron finds /security_groups as /security-groups (openstacksdk asks for
+    # /network_segment_ranges, tempest for /network-segment-ranges).
+    group = api.demo.create("security-groups", name="web")
+    for path in ("/security-groups", "/security_groups"):
+        listed = api.demo.get(path, params={"name": "web"}).json()["security_groups"]
+        assert [g["id"] for g in listed] == [group["id"]]
+        shown = api.demo.get(f"{path}/{group['id']}").json()["security_group"]
+        assert shown["id"] == group["id"]
+        assert api.demo.put(f"{path}/{group['id']}/tags/blue").status_code == 201
+    ranges = [
+        api.admin.get(path).json()["network_segment_ranges"]
+        for path in ("/network-segment-ranges", "/network_segment_ranges")
+    ]
+    assert ranges[0] == ranges[1] != []

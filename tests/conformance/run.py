@@ -1,10 +1,11 @@
 """OpenStack's Neutron API test suite against a fresh neutrino, scored by the expected failures.
 
 Starts `neutrino serve` with its agent under a namespace prefix of its own, on a fresh SQLite
-database; creates the external flat network tempest needs; writes tempest.conf from the server's
-own /v2.0/extensions; runs the selection with stestr; retries the failures once (tests that leak
-into a shared quota fail in an order-dependent way); prints the results per module and compares
-the failures with the expected-failure list. Everything it made goes, pass, fail or interrupt.
+database; creates the external flat network tempest needs and default subnet pools; writes
+tempest.conf from the server's own /v2.0/extensions; runs the selection with stestr; retries the
+failures once (tests that leak into a shared quota fail in an order-dependent way); prints the
+results per module and compares the failures with the expected-failure list. Everything it made
+goes, pass, fail or interrupt.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ INCLUDE = r"^(tempest\.api\.network|neutron_tempest_plugin\.api)"
 EXCLUDE = r"\.scenario\."
 ADMIN_PASSWORD = "conformance-" + secrets.token_hex(8)
 EXTERNAL_NETWORK = "public"
+DEFAULT_SUBNETPOOLS = [
+    ("shared-default-subnetpool-v4", "10.0.0.0/22", 26),
+    ("shared-default-subnetpool-v6", "2001:db8:8000::/48", 64),
+]
 
 
 def main() -> int:
@@ -176,6 +181,22 @@ def prepare_workspace(venv: Path, work: Path, url: str, state: Path) -> Path:
                 }
             },
         )
+        # Shared default subnet pools, as DevStack makes them: auto-allocated topologies take
+        # their subnets from these.
+        for name, prefix, length in DEFAULT_SUBNETPOOLS:
+            session.call(
+                "POST",
+                f"{network}/v2.0/subnetpools",
+                json={
+                    "subnetpool": {
+                        "name": name,
+                        "prefixes": [prefix],
+                        "default_prefixlen": length,
+                        "shared": True,
+                        "is_default": True,
+                    }
+                },
+            )
         extensions = session.call("GET", f"{network}/v2.0/extensions")["extensions"]
         aliases = sorted(e["alias"] for e in extensions)
     finally:

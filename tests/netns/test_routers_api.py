@@ -287,6 +287,37 @@ def test_s3_source_nat(cloud: RoutedCloud, lab: dict[str, Any], two_vlans: dict[
     assert eventually(lambda: not ping(vm["netns"], "10.10.10.1"))
 
 
+def test_an_auto_allocated_network_reaches_the_outside(
+    cloud: RoutedCloud, lab: dict[str, Any]
+) -> None:
+    """Get me a network: an instance on the project's auto-allocated network reaches the outside
+    through the auto-allocated router's source NAT."""
+    ext_url = f"networks/{lab['ext']['id']}"
+    cloud.put(ext_url, {"network": {"is_default": True}})
+    pool = cloud.create(
+        "subnetpools",
+        "subnetpool",
+        name="default-v4",
+        prefixes=["172.19.0.0/16"],
+        default_prefixlen=24,
+        is_default=True,
+    )
+    try:
+        topology = cloud.get("auto-allocated-topology/None")["auto_allocated_topology"]
+        try:
+            vm = cloud.new_instance("auto-vm", topology["id"])
+            [router] = cloud.get("routers?name=auto_allocated_router")["routers"]
+            gateway_ip = router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+            assert eventually(lambda: cloud.ask(vm["netns"], "10.10.10.1") == gateway_ip)
+        finally:
+            cloud.delete_instance("auto-vm")
+        cloud.delete("auto-allocated-topology/None")
+        assert cloud.get("routers?name=auto_allocated_router")["routers"] == []
+    finally:
+        cloud.delete(f"subnetpools/{pool['id']}")
+        cloud.put(ext_url, {"network": {"is_default": False}})
+
+
 def _probe_lines(
     process: subprocess.Popen[str], until: Callable[[list[str]], bool], seconds: float = 5
 ) -> list[str]:

@@ -283,20 +283,25 @@ def collection_routes(
             Route(base + "/{id}", member, methods=["GET", "PUT", "DELETE"]),
         ]
     service = c.service
-    base = f"{prefix}/{c.url}"
-    routes: list[BaseRoute] = [
-        Route(base, index, methods=["GET", "POST"]),
-        Route(base + ".json", index, methods=["GET", "POST"]),
-    ]
-    if c.tagged:
-        # Neutron's tag extension names a collection by its last path segment: QoS policies'
-        # tags are at /policies/{id}/tags.
-        tagged = f"{prefix}/{c.url.rsplit('/', 1)[-1]}"
+    routes: list[BaseRoute] = []
+    # Neutron finds a collection by its name with dashes or with underscores alike
+    # (/network-segment-ranges, /network_segment_ranges).
+    for url in dict.fromkeys([c.url, c.url.replace("_", "-"), c.url.replace("-", "_")]):
+        base = f"{prefix}/{url}"
         routes += [
-            Route(tagged + "/{id}/tags", tags, methods=["GET", "PUT", "POST", "DELETE"]),
-            Route(tagged + "/{id}/tags/{tag}", one_tag, methods=["GET", "PUT", "DELETE"]),
+            Route(base, index, methods=["GET", "POST"]),
+            Route(base + ".json", index, methods=["GET", "POST"]),
         ]
-    return routes + [
-        Route(base + "/{id}/{action}", action, methods=["PUT", "GET", "POST"]),
-        Route(base + "/{id}", member, methods=["GET", "PUT", "DELETE"]),
-    ]
+        if c.tagged:
+            # Neutron's tag extension names a collection by its last path segment: QoS
+            # policies' tags are at /policies/{id}/tags.
+            tagged = f"{prefix}/{url.rsplit('/', 1)[-1]}"
+            routes += [
+                Route(tagged + "/{id}/tags", tags, methods=["GET", "PUT", "POST", "DELETE"]),
+                Route(tagged + "/{id}/tags/{tag}", one_tag, methods=["GET", "PUT", "DELETE"]),
+            ]
+        routes += [
+            Route(base + "/{id}/{action}", action, methods=["PUT", "GET", "POST"]),
+            Route(base + "/{id}", member, methods=["GET", "PUT", "DELETE"]),
+        ]
+    return routes

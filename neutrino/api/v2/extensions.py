@@ -16,6 +16,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "address-scope": ("Address scope", "Address scopes extension."),
     "agent": ("agent", "The agent management extension."),
     "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
+    "auto-allocated-topology": (
+        "Auto Allocated Topology Services",
+        "Auto Allocated Topology Services.",
+    ),
     "availability_zone": ("Availability Zone", "The availability zone extension."),
     "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
     "default-subnetpools": (
@@ -136,6 +140,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "network-ip-availability-details": (
         "Network IP Availability Details Extension",
         "Add ip_availability_details attribute to network-ip-availabilities resource.",
+    ),
+    "network-segment-range": (
+        "Neutron Network Segment Range",
+        "Provides support for the network segment range management",
     ),
     "network_availability_zone": (
         "Network Availability Zone",

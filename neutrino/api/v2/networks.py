@@ -57,6 +57,7 @@ NETWORK = {
     "admin_state_up": Attr(boolean, default=True, put=True, sort=True),
     "shared": Attr(boolean, put=True),  # not a sort key: it is a policy, as in Neutron
     "router:external": Attr(boolean, put=True),
+    "is_default": Attr(boolean, put=True),  # of an external network; set by admins
     "mtu": Attr(ranged_int(0, 2**31 - 1), put=True, sort=True, filter_convert=column_integer),
     "status": Attr(post=False, sort=True),
     "subnets": Attr(post=False),
