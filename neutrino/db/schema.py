@@ -130,6 +130,7 @@ networks = Table(
     Column("physical_network", String(64)),
     Column("segmentation_id", Integer),
     Column("availability_zone_hints", JSON, nullable=False, default=list, server_default="[]"),
+    Column("dns_domain", String(255), nullable=False, server_default=""),
 )
 
 # One row per network segment; the primary key is what makes a VLAN ID, a
@@ -202,6 +203,8 @@ ports = Table(
     Column("device_id", String(255), nullable=False, default="", index=True),
     Column("binding_host_id", String(255), nullable=False, default=""),
     Column("port_security_enabled", Boolean, nullable=False, default=True),
+    Column("dns_name", String(255), nullable=False, server_default=""),
+    Column("dns_domain", String(255), nullable=False, server_default=""),
     UniqueConstraint("network_id", "mac_address"),
 )
 

@@ -28,6 +28,7 @@ from neutrino.context import Context
 from neutrino.db import Database, insert_unless_taken, schema
 from neutrino.services import (
     common,
+    dns,
     extra_dhcp_opts,
     networks,
     qos,
@@ -120,7 +121,7 @@ def render(
     policies: dict[str, tuple[str | None, str | None]] = {}
     tags: dict[str, list[str]] = {}
     for chunk in common.chunked(ids):
-        if want("fixed_ips"):
+        if want("fixed_ips") or want("dns_assignment"):
             for pid, sid, ip in conn.execute(
                 select(A.c.port_id, A.c.subnet_id, A.c.ip_address)
                 .where(A.c.port_id.in_(chunk))
@@ -230,6 +231,9 @@ def body(
             "extra_dhcp_opts": dhcp_opts,
             "qos_policy_id": policies[0],
             "qos_network_policy_id": policies[1],
+            "dns_name": row.dns_name,
+            "dns_domain": row.dns_domain,
+            "dns_assignment": dns.assignment(fixed_ips, row.dns_name),
         }
     )
     if trunk is not None:
@@ -524,6 +528,9 @@ def insert_port(
             "device_id": values.get("device_id", ""),
             "binding_host_id": values.get("binding:host_id", ""),
             "port_security_enabled": security,
+            "dns_name": "",
+            "dns_domain": "",
+            **dns.port_names(values),
         },
         values.get("mac_address"),
     )
@@ -752,8 +759,10 @@ class Ports:
                 "binding:profile",
                 "extra_dhcp_opts",
                 "qos_policy_id",
+                *dns.PORT_NAMES,
             }
             changes = {columns.get(k, k): v for k, v in values.items() if k not in skip}
+            changes |= dns.port_names(values)
             common.bump(conn, P, "port", row, changes)
             return render(conn, [fetch(conn, ctx, port_id)])[0]
 
