@@ -125,6 +125,27 @@ def test_one_name_on_several_ports(api: Api, network: dict[str, Any]) -> None:
     assert assigned(first) == assigned(second) == [("web", "web.example.org.")]
 
 
+def test_an_instance_s_port_is_named_after_it(api: Api, network: dict[str, Any]) -> None:
+    """As Nova names a server's ports: its hostname, made of its name."""
+    created = api.demo.http.post(
+        "/lab/v1/instances",
+        headers={"X-Auth-Token": api.demo.token},
+        json={"instance": {"name": "Web_Server.1 é", "networks": [{"network_id": network["id"]}]}},
+    )
+    assert created.status_code == 201, created.text
+    [port_id] = created.json()["instance"]["port_ids"]
+    port = api.demo.get(f"/ports/{port_id}").json()["port"]
+    assert port["dns_name"] == "web-server-1"
+    assert assigned(port) == [("web-server-1", "web-server-1.example.org.")]
+
+
+def test_agents_learn_the_domain_with_each_network(api: Api, network: dict[str, Any]) -> None:
+    snapshot = api.admin.http.get(
+        "/internal/v1/snapshot", headers={"X-Auth-Token": api.admin.token}
+    ).json()
+    assert [n["dhcp_domain"] for n in snapshot["networks"]] == ["example.org"]
+
+
 LABEL = "Name '{}' must be 1-63 characters long, each of which can only be alphanumeric or a hyphen"
 NAME_ERRORS = [
     ("-vm", "Name '-vm' must not start or end with a hyphen"),
