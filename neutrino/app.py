@@ -59,7 +59,7 @@ from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.identity.service import Identity
-from neutrino.services import agents, feed, loadbalancers, segment_ranges
+from neutrino.services import agents, dns, feed, loadbalancers, segment_ranges
 from neutrino.services.address_groups import AddressGroups
 from neutrino.services.address_scopes import AddressScopes
 from neutrino.services.auto_allocate import AutoAllocatedTopologies
@@ -115,6 +115,7 @@ class Neutrino:
 def build(settings: Settings) -> Neutrino:
     db = Database(settings.database_url)
     agents.DOWN_TIME = timedelta(seconds=settings.agent_down_time)
+    dns.configure(settings.dns_domain)
     core = Neutrino(settings, db, Identity(db, settings))
     core.collections = [
         Collection(

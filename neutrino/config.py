@@ -40,6 +40,7 @@ class Settings:
     client_timeout: float = 30.0  # seconds to send a request's headers, and again its body
     access_log: bool = False  # one log line per request
     agent_down_time: float = 75.0  # seconds without a heartbeat before an agent is not alive
+    dns_domain: str = "openstacklocal"  # of ports' names; Neutron's default keeps no dns_name
 
     @property
     def public_url(self) -> str:

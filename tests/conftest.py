@@ -424,8 +424,10 @@ def dataplane_server(
     tag: str,
     kind: type[Server],
     host: str = "dp",
+    options: tuple[str, ...] = (),
 ) -> Iterator[Server]:
-    """A live server WITH its embedded agent, isolated under a unique namespace prefix.
+    """A live server WITH its embedded agent, isolated under a unique namespace prefix, and
+    `options` of `neutrino serve`.
 
     On the way out it stops what the test started in `server.processes`,
     stops the server, tears down everything the agent made and asserts that
@@ -440,7 +442,9 @@ def dataplane_server(
     prefix = f"{tag}{secrets.token_hex(3)}-"
     url = databases.new("sqlite")
     state = tmp_path_factory.mktemp(tag) / "state"
-    server = start_server(state, url, ["--host", host, "--netns-prefix", prefix], kind=kind)
+    server = start_server(
+        state, url, ["--host", host, "--netns-prefix", prefix, *options], kind=kind
+    )
     assert isinstance(server, kind)
     server.prefix, server.host = prefix, host
     try:

@@ -140,6 +140,12 @@ def serve(
     agent_down_time: Annotated[
         float, typer.Option(help="Seconds without a heartbeat before an agent is not alive")
     ] = Settings.agent_down_time,
+    dns_domain: Annotated[
+        str,
+        typer.Option(
+            help="The domain of ports' DNS names; with the default, ports keep no dns_name",
+        ),
+    ] = Settings.dns_domain,
 ) -> None:
     """Run the identity, networking and lab APIs on one listener, with this host's agent."""
     from neutrino import server
@@ -160,6 +166,7 @@ def serve(
         pagination_max_limit=pagination_max_limit,
         client_timeout=client_timeout,
         agent_down_time=agent_down_time,
+        dns_domain=dns_domain,
         **({"host": host} if host else {}),
     )
     with console.status("preparing the database and identity"):

@@ -132,6 +132,7 @@ networks = Table(
     Column("availability_zone_hints", JSON, nullable=False, default=list, server_default="[]"),
     # The default external network, where auto-allocated routers get their gateway.
     Column("is_default", Boolean, nullable=False, server_default=false()),
+    Column("dns_domain", String(255), nullable=False, server_default=""),
 )
 
 # One row per network segment; the primary key is what makes a VLAN ID, a
@@ -233,6 +234,8 @@ ports = Table(
     Column("device_id", String(255), nullable=False, default="", index=True),
     Column("binding_host_id", String(255), nullable=False, default=""),
     Column("port_security_enabled", Boolean, nullable=False, default=True),
+    Column("dns_name", String(255), nullable=False, server_default=""),
+    Column("dns_domain", String(255), nullable=False, server_default=""),
     UniqueConstraint("network_id", "mac_address"),
 )
 

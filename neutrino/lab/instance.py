@@ -15,6 +15,8 @@ from pathlib import Path
 
 from neutrino.agent.drivers.netns import NETNS_DIR, delete_namespace, runs_in
 
+NETNS_ETC = Path("/etc/netns")  # per-namespace /etc files of `ip netns exec`
+
 # The DHCP client is ISC dhclient: it opens its packet socket once, at start.
 # busybox udhcpc opens and closes one per packet it sends, and on Linux each
 # close (and the bind of each socket) waits for an RCU grace period: about 60 ms
@@ -23,21 +25,35 @@ from neutrino.agent.drivers.netns import NETNS_DIR, delete_namespace, runs_in
 # scripts) it could not run ours, so udhcpc serves there.
 #
 # One script for both: udhcpc gives the event in $1 and the lease in $ip $mask
-# $router, dhclient the event in $reason and the lease in $new_*. One `ip -batch`
-# per event: every process spawned here delays the address. A renewal keeps the
-# address (replace), so established connections survive it.
+# $router $dns $search $domain, dhclient the event in $reason and the lease in
+# $new_*. One `ip -batch` per event: every process spawned here delays the
+# address. A renewal keeps the address (replace), so established connections
+# survive it. Then the resolver: `ip netns exec` (how `instance exec` runs
+# commands) puts /etc/netns/<name>/resolv.conf in place of /etc/resolv.conf.
 CLIENT_SCRIPT = """#!/bin/sh
-event=${reason:-$1} ip=${new_ip_address:-$ip} mask=${new_subnet_mask:-$mask} \
-router=${new_routers:-$router}
+event=${reason:-$1} ip=${new_ip_address:-$ip} mask=${new_subnet_mask:-$mask} \\
+router=${new_routers:-$router} dns=${new_domain_name_servers:-$dns} \\
+search=${new_domain_search:-${search:-${new_domain_name:-$domain}}}
 route=""
 [ -n "$router" ] && route="route replace default via ${router%% *} dev $interface"
+resolver() {
+  netns=$(ip netns identify) && [ -n "$netns" ] || return 0
+  mkdir -p "/etc/netns/$netns"
+  {
+    [ -n "$search" ] && echo "search $search"
+    for server in $dns; do echo "nameserver $server"; done
+  } > "/etc/netns/.$netns.resolv.conf"
+  mv "/etc/netns/.$netns.resolv.conf" "/etc/netns/$netns/resolv.conf"
+}
 case "$event" in
   bound|BOUND|REBOOT)
     printf 'addr flush dev %s\\naddr add %s/%s dev %s\\n%s\\n' \\
       "$interface" "$ip" "$mask" "$interface" "$route" | ip -batch -
+    resolver
     ;;
   renew|RENEW|REBIND)
     printf 'addr replace %s/%s dev %s\\n%s\\n' "$ip" "$mask" "$interface" "$route" | ip -batch -
+    resolver
     ;;
 esac
 exit 0
@@ -207,6 +223,7 @@ def _text(data: bytes | str | None) -> str:
 
 
 def delete_instance(state_dir: Path, netns: str) -> None:
-    """Kill every process inside the instance, then remove its namespace."""
+    """Kill every process inside the instance, then remove its namespace and its resolver."""
     delete_namespace(netns)
     shutil.rmtree(state_dir / "instances" / netns, ignore_errors=True)
+    shutil.rmtree(NETNS_ETC / netns, ignore_errors=True)

@@ -1,4 +1,9 @@
-"""dnsmasq configuration for one network: static host entries only."""
+"""dnsmasq configuration for one network: static host entries, and the names of its ports.
+
+Each address of a port has the names of its `dns_assignment` (the hostname and the fully
+qualified name in the service's domain, which DHCP hands out), as Neutron's DHCP agent
+writes them, and, as OVN adds, the hostname in the network's own `dns_domain`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from neutrino.plan.host import HostConfig
 from neutrino.plan.state import Address, DhcpServer, Resource
 
 LEASE_SECONDS = 86400
+DHCP_DOMAIN = "dhcp_domain"  # in the feed's network bodies: the domain of the ports' names
 
 
 def _tag(subnet_id: str) -> str:
@@ -42,15 +48,19 @@ def compile_dhcp(
         if ip["subnet_id"] in subnets:
             prefixlen = ipaddress.ip_network(subnets[ip["subnet_id"]]["cidr"]).prefixlen
             addresses.append(Address(netns, interface, f"{ip['ip_address']}/{prefixlen}"))
-    hosts = []
+    domain = network.get(DHCP_DOMAIN, "")
+    hosts, dns_names = [], []
     for port in sorted(ports, key=lambda p: p["id"]):
         if port["network_id"] != network["id"] or port["id"] == dhcp_port["id"]:
             continue
         entry, port_opts = _port_options(port)
+        assigned = {a["ip_address"]: a for a in port.get("dns_assignment") or []}
         for ip in port.get("fixed_ips", []):
+            names_of_ip = _names(ip["ip_address"], assigned, domain, network.get("dns_domain"))
+            dns_names.append(f"{ip['ip_address']}\t{' '.join(names_of_ip)}")
             if ip["subnet_id"] in served:
-                hostname = "host-" + ip["ip_address"].replace(".", "-")
-                hosts.append(f"{port['mac_address']},{hostname},{ip['ip_address']}{entry}")
+                fqdn = names_of_ip[0]
+                hosts.append(f"{port['mac_address']},{fqdn},{ip['ip_address']}{entry}")
                 opts += port_opts
                 port_opts = []  # once per port, however many addresses it has
     server = DhcpServer(
@@ -60,8 +70,26 @@ def compile_dhcp(
         ranges=tuple(ranges),
         hosts="".join(f"{line}\n" for line in hosts),
         opts="".join(f"{o}\n" for o in opts),
+        domain=domain,
+        names="".join(f"{line}\n" for line in dns_names),
     )
     return server, addresses
+
+
+def _names(
+    address: str, assigned: dict[str, Resource], domain: str, network_domain: str | None
+) -> list[str]:
+    """The DNS names of a port's address, its fully qualified one first (for PTR answers);
+    without a dns_assignment, Neutron's `host-<address>` in `domain`."""
+    if address in assigned:
+        hostname, fqdn = assigned[address]["hostname"], assigned[address]["fqdn"]
+    else:
+        hostname = "host-" + address.replace(".", "-").replace(":", "-")
+        fqdn = f"{hostname}.{domain}" if domain else hostname
+    names = [fqdn.rstrip("."), hostname.rstrip(".")]
+    if network_domain and not hostname.endswith("."):
+        names.append(f"{hostname}.{network_domain.rstrip('.')}")
+    return list(dict.fromkeys(names))
 
 
 def _port_tag(port_id: str) -> str:

@@ -51,7 +51,8 @@ class Address:
 
 @dataclass(frozen=True)
 class DhcpServer:
-    """dnsmasq for one network: `ranges` need a restart to change, hosts and opts a SIGHUP."""
+    """dnsmasq for one network: `ranges` and `domain` need a restart to change; hosts, opts
+    and names (an /etc/hosts of the ports' addresses) a SIGHUP."""
 
     network_id: str
     netns: str
@@ -59,6 +60,8 @@ class DhcpServer:
     ranges: tuple[str, ...]
     hosts: str
     opts: str
+    domain: str = ""
+    names: str = ""
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,13 @@ from sqlalchemy import Connection, Row, Table, bindparam, delete, func, insert, 
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.plan.compile import DHCP_AGENT_HOST
+from neutrino.plan.dhcp import DHCP_DOMAIN
 from neutrino.plan.routers import L3_AGENT_HOST
 from neutrino.services import (
     address_groups,
     agents,
     common,
+    dns,
     floatingips,
     instances,
     lbaas,
@@ -70,6 +72,8 @@ def with_scopes(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
 
 def render_networks(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     items = networks.render(conn, ADMIN, rows)
+    for item in items:
+        item[DHCP_DOMAIN] = dns.DOMAIN.rstrip(".")
     return agents.with_agent_hosts(conn, items, agents.NDA, DHCP_AGENT_HOST)
 
 
@@ -79,8 +83,8 @@ def render_routers(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
 
 # type -> (snapshot key, table, render). Rule changes reach agents through their group,
 # policy or label: a rule write also bumps its security group, QoS policy or metering label.
-# Networks and routers also say which host serves them (the schedulers' choice), which only
-# agents see.
+# Networks and routers also say which host serves them (the schedulers' choice), networks the
+# domain of their DHCP server's names: only agents see these.
 RESOURCES: dict[str, tuple[str, Table, Render]] = {
     "network": ("networks", schema.networks, render_networks),
     "subnet": ("subnets", schema.subnets, with_scopes),

@@ -5,13 +5,15 @@ ports it is given (S5: a port with a chosen fixed IP); either way the port
 shows the instance as Nova's ports show a server (device_owner
 `compute:nova`, device_id the instance), its binding is the instance's host,
 whose agent makes the namespace and plugs it, and a port made for it is named
-`<instance>-eth<N>`. The
-agent reports where the instance runs and the addresses it got by DHCP;
+`<instance>-eth<N>`, with the instance's hostname as its `dns_name` as Nova
+gives it (kept where a DNS domain is configured, see neutrino.services.dns).
+The agent reports where the instance runs and the addresses it got by DHCP;
 the instance is ACTIVE once every port's fixed IPv4 address is there.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, select, update
@@ -27,6 +29,13 @@ INST, P = schema.lab_instances, schema.ports
 AVAILABILITY_ZONE = "nova"  # Nova's default zone, the only one lab instances run in
 OWNER = f"compute:{AVAILABILITY_ZONE}"
 LISTING = Listing(INST, standard_columns(INST))
+
+
+def hostname(name: str) -> str:
+    """The hostname of an instance of that name, as Nova's sanitize_hostname makes it, within
+    what a DNS label may hold."""
+    label = re.sub(r"[^a-z0-9-]+", "", re.sub(r"[ _.]", "-", name[:63]).lower())
+    return label.strip("-")
 
 
 def visible(ctx: Context) -> ColumnElement[bool] | None:
@@ -122,6 +131,7 @@ class Instances:
                         "device_owner": OWNER,
                         "device_id": row["id"],
                         "binding:host_id": host,
+                        "dns_name": hostname(row["name"]),
                     },
                 )["id"]
                 row["owned_ports"].append(port_id)

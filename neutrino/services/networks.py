@@ -137,6 +137,7 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
                 "ipv4_address_scope": scopes.get((r.id, 4)),
                 "ipv6_address_scope": scopes.get((r.id, 6)),
                 "qos_policy_id": policies.get(r.id),
+                "dns_domain": r.dns_domain,
             }
         )
         if r.external:  # only an external network can be the default one, and says so
@@ -243,6 +244,7 @@ class Networks:
                 segmentation_id=segment["segmentation_id"] or None,
                 availability_zone_hints=values.get("availability_zone_hints", []),
                 is_default=is_default,
+                dns_domain=values.get("dns_domain", ""),
             )
             agents.check_zone_hints(conn, agents.DHCP, row["availability_zone_hints"])
             common.insert_resource(conn, N, "network", row)

@@ -28,6 +28,7 @@ from neutrino.context import Context
 from neutrino.db import Database, insert_unless_taken, schema
 from neutrino.services import (
     common,
+    dns,
     extra_dhcp_opts,
     networks,
     qos,
@@ -148,7 +149,7 @@ def render(
     trunks: dict[str, dict[str, Any]] = {}
     policies: dict[str, tuple[str | None, str | None]] = {}
     tags: dict[str, list[str]] = {}
-    if want("fixed_ips"):
+    if want("fixed_ips") or want("dns_assignment"):
         for pid, sid, ip in common.rows_for(conn, FIXED_IPS_OF, ids):
             ips[pid].append({"subnet_id": sid, "ip_address": ip})
     if want("allowed_address_pairs"):
@@ -238,6 +239,9 @@ def body(
             "extra_dhcp_opts": dhcp_opts,
             "qos_policy_id": policies[0],
             "qos_network_policy_id": policies[1],
+            "dns_name": row.dns_name,
+            "dns_domain": row.dns_domain,
+            "dns_assignment": dns.assignment(fixed_ips, row.dns_name),
         }
     )
     if trunk is not None:
@@ -532,6 +536,9 @@ def insert_port(
             "device_id": values.get("device_id", ""),
             "binding_host_id": values.get("binding:host_id", ""),
             "port_security_enabled": security,
+            "dns_name": "",
+            "dns_domain": "",
+            **dns.port_names(values),
         },
         values.get("mac_address"),
     )
@@ -761,8 +768,10 @@ class Ports:
                 "binding:profile",
                 "extra_dhcp_opts",
                 "qos_policy_id",
+                *dns.PORT_NAMES,
             }
             changes = {columns.get(k, k): v for k, v in values.items() if k not in skip}
+            changes |= dns.port_names(values)
             common.bump(conn, P, "port", row, changes)
             return render(conn, [fetch(conn, ctx, port_id)])[0]
 

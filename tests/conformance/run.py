@@ -40,6 +40,8 @@ DEFAULT_SUBNETPOOLS = [
     ("shared-default-subnetpool-v4", "10.0.0.0/22", 26),
     ("shared-default-subnetpool-v6", "2001:db8:8000::/48", 64),
 ]
+# What the gate configures: ports keep their dns_name only with a domain of one's own.
+DNS_DOMAIN = "openstackgate.local"
 
 
 def main() -> int:
@@ -116,6 +118,8 @@ def start_server(state: Path, prefix: str, log_path: Path) -> tuple[subprocess.P
                 prefix,
                 "--log-level",
                 "warning",
+                "--dns-domain",
+                DNS_DOMAIN,
             ],
             env={**os.environ, "NEUTRINO_ADMIN_PASSWORD": ADMIN_PASSWORD},
             stdout=log,
@@ -229,6 +233,7 @@ def prepare_workspace(venv: Path, work: Path, url: str, state: Path) -> Path:
             external_name=EXTERNAL_NETWORK,
             extensions=",".join(aliases),
             max_mtu=external["mtu"],
+            dns_domain=DNS_DOMAIN,
         )
     )
     return workspace
@@ -279,6 +284,7 @@ port_security = true
 available_type_drivers = flat,vlan,vxlan
 provider_vlans = default
 max_mtu = {max_mtu}
+dns_domain = {dns_domain}
 agent_availability_zone = nova
 
 [validation]

@@ -14,7 +14,7 @@ from typing import Any
 from neutrino.agent import Agent
 from neutrino.agent.drivers import netns as ns
 from neutrino.lab import models
-from neutrino.lab.instance import exec_in_instance
+from neutrino.lab.instance import NETNS_ETC, exec_in_instance
 from neutrino.plan import HostConfig, names
 
 PYTHON = sys.executable
@@ -120,6 +120,10 @@ def root_namespace() -> tuple[str, str]:
 
 def leftovers(prefix: str, state_root: Path) -> list[str]:
     found = [f"namespace {n}" for n in ns.list_namespaces() if n.startswith(prefix)]
+    if NETNS_ETC.exists():
+        found += [
+            f"{NETNS_ETC}/{n}" for n in os.listdir(NETNS_ETC) if n.lstrip(".").startswith(prefix)
+        ]
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:

@@ -143,6 +143,45 @@ def test_extra_dhcp_opts_are_the_port_s_own() -> None:
     ]
 
 
+def test_dnsmasq_names_the_ports_and_hands_out_the_domain() -> None:
+    """The names of each address as dns_assignment gives them, host-<address> without one,
+    and the hostname in the network's own domain; DHCP entries name the served addresses."""
+    model = flat_lab()
+    net, sub = model["networks"][0], model["subnets"][0]
+    vm_port, elsewhere = model["ports"][1], model["ports"][2]
+    v6 = models.subnet(net, "fd00::/120", ip_version=6, enable_dhcp=False)
+    model["subnets"].append(v6)
+    net.update(dhcp_domain="example.org", dns_domain="corp.test.")
+    vm_port["fixed_ips"].append({"subnet_id": v6["id"], "ip_address": "fd00::5"})
+    vm_port["dns_assignment"] = [
+        {"hostname": "vm", "ip_address": ip, "fqdn": "vm.example.org."}
+        for ip in ("10.0.0.5", "fd00::5")
+    ]
+    [server] = compile_host(model, HOST).dhcp
+    assert server.domain == "example.org"
+    assert server.names == (
+        "10.0.0.5\tvm.example.org vm vm.corp.test\n"
+        "fd00::5\tvm.example.org vm vm.corp.test\n"
+        "10.0.0.6\thost-10-0-0-6.example.org host-10-0-0-6 host-10-0-0-6.corp.test\n"
+    )
+    assert server.hosts == (
+        f"{vm_port['mac_address']},vm.example.org,10.0.0.5\n"
+        f"{elsewhere['mac_address']},host-10-0-0-6.example.org,10.0.0.6\n"
+    )
+    assert server.ranges == (f"set:subnet-{sub['id'][:8]},10.0.0.0,static,255.255.255.0,86400s",)
+
+    # A fully qualified dns_name is the one name of its address.
+    vm_port["dns_assignment"] = [
+        {"hostname": "vm.example.org.", "ip_address": "10.0.0.5", "fqdn": "vm.example.org."}
+    ]
+    del net["dns_domain"]
+    [server] = compile_host(model, HOST).dhcp
+    assert server.names.splitlines()[:2] == [
+        "10.0.0.5\tvm.example.org",
+        "fd00::5\thost-fd00--5.example.org host-fd00--5",
+    ]
+
+
 def test_only_bridges_with_a_protected_port_pass_packets_to_netfilter() -> None:
     def netfilter(model: dict[str, Any]) -> set[str]:
         return {

@@ -1,12 +1,14 @@
 """dnsmasq, one process per network in its qdhcp- namespace.
 
-Host entries and options live in files that dnsmasq re-reads on SIGHUP, so a
-port added does not restart it; only a change of its command line (a subnet's
-range) does, a host entry gone (see _hosts_forgotten), and a change on a network
-whose host entries carry tags (see _has_tagged_hosts). The command line is
-compared with /proc/<pid>/cmdline, and its namespace with the one of the
-network's name, so what runs is what is observed, across agent restarts and
-namespaces deleted by hand.
+Host entries, options and the ports' DNS names live in files that dnsmasq
+re-reads on SIGHUP, so a port added or renamed does not restart it; only a
+change of its command line (a subnet's range, the domain) does, a host entry
+gone (see _hosts_forgotten), and a change on a network whose host entries carry
+tags (see _has_tagged_hosts). It answers DNS on the network's DHCP address, for
+the names of the network's ports only (no upstream servers), as Neutron's does.
+The command line is compared with /proc/<pid>/cmdline, and its namespace with
+the one of the network's name, so what runs is what is observed, across agent
+restarts and namespaces deleted by hand.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ class DnsmasqDriver:
             "--user=root",
             "--no-hosts",
             "--no-resolv",
-            "--port=0",
             "--bind-interfaces",
             f"--interface={server.interface}",
             "--except-interface=lo",
@@ -50,7 +51,9 @@ class DnsmasqDriver:
             f"--pid-file={where / 'pid'}",
             f"--dhcp-hostsfile={where / 'hosts'}",
             f"--dhcp-optsfile={where / 'opts'}",
+            f"--addn-hosts={where / 'names'}",
             *(f"--dhcp-range={r}" for r in server.ranges),
+            *([f"--domain={server.domain}"] if server.domain else []),
         ]
 
     def running_pid(self, network_id: str) -> int | None:
@@ -72,6 +75,7 @@ class DnsmasqDriver:
         forgotten = _hosts_forgotten(where / "hosts", server.hosts)
         changed = _write_if_changed(where / "hosts", server.hosts)
         changed |= _write_if_changed(where / "opts", server.opts)
+        changed |= _write_if_changed(where / "names", server.names)
         argv = self.argv(server)
         pid = self.running_pid(server.network_id)
         if (
@@ -117,13 +121,18 @@ def _has_tagged_hosts(path: Path) -> bool:
 
 
 def _hosts_forgotten(path: Path, hosts: str) -> bool:
-    """Whether host entries go (a port deleted, or its MAC changed).
+    """Whether host entries go (a port deleted, or its MAC changed; a new name is no loss).
 
     dnsmasq keeps the lease it gave such an entry, in memory, through a SIGHUP: the address
     would not be offered to the MAC that has it now. Only a new process forgets it; the
     other leases are static, so their clients renew against it as against the old one.
     """
-    return path.exists() and bool(set(path.read_text().splitlines()) - set(hosts.splitlines()))
+    return path.exists() and bool(_unnamed(path.read_text()) - _unnamed(hosts))
+
+
+def _unnamed(hosts: str) -> set[tuple[str, ...]]:
+    """Host entries (`MAC,NAME,ADDRESS[,...]`) without their names."""
+    return {(mac, *rest) for mac, _name, *rest in (line.split(",") for line in hosts.splitlines())}
 
 
 def _cmdline(pid: int) -> list[str]:

@@ -27,6 +27,17 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Provides ability to mark and use a subnetpool as the default.",
     ),
     "dhcp_agent_scheduler": ("DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
+    "dns-domain-ports": (
+        "dns_domain for ports",
+        "Allows the DNS domain to be specified for a network port.",
+    ),
+    "dns-integration": (
+        "DNS Integration",
+        (
+            "Ports' DNS names, answered by their network's DHCP server, and networks' DNS "
+            "domain (floating IPs have no DNS attributes here)"
+        ),
+    ),
     "dvr": (
         "Distributed Virtual Router",
         "Routers' distributed flag, set by administrators; one host routes either way",

@@ -29,6 +29,7 @@ from neutrino.api.v2.attrs import (
     tag,
     uuid_str,
 )
+from neutrino.api.v2.dns import dns_domain, dns_name
 from neutrino.api.v2.extra_dhcp_opts import extra_dhcp_opts
 
 PROVIDER = {
@@ -77,6 +78,7 @@ NETWORK = {
     ),
     "qos_policy_id": Attr(uuid_str(allow_none=True), put=True, filter=False),
     "segments": Attr(segments, put=True, admin_only=True, filter=False),
+    "dns_domain": Attr(dns_domain, default="", put=True, filter=False),
 }
 
 HOST_ROUTE = dict_of({"destination": (cidr, True), "nexthop": (ip_address(), True)})
@@ -173,4 +175,7 @@ PORT = {
     "qos_policy_id": Attr(uuid_str(allow_none=True), put=True, filter=False),
     "qos_network_policy_id": Attr(post=False, filter=False),
     "tags": Attr(list_of(tag, unique=True), filter=False),  # tag-ports-during-bulk-creation
+    "dns_name": Attr(dns_name, default="", put=True, filter=False),
+    "dns_domain": Attr(dns_domain, default="", put=True, filter=False),
+    "dns_assignment": Attr(post=False, filter=False),
 }
