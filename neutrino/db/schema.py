@@ -202,6 +202,10 @@ ports = Table(
     Column("device_id", String(255), nullable=False, default="", index=True),
     Column("binding_host_id", String(255), nullable=False, default=""),
     Column("port_security_enabled", Boolean, nullable=False, default=True),
+    # What the compute service asks of the host the port is bound to: a Cyborg device
+    # profile, and how strictly the port's device must share the instance's NUMA node.
+    Column("device_profile", String(255)),
+    Column("numa_affinity_policy", String(16)),
     UniqueConstraint("network_id", "mac_address"),
 )
 

@@ -193,8 +193,9 @@ def trunk_details(conn: Connection, port_ids: list[str]) -> dict[str, dict[str, 
     return details
 
 
-def vif_type(row: Row) -> str:
-    return "bridge" if row.binding_host_id else "unbound"
+def vif_type(host: str) -> str:
+    """A port bound to a host is plugged into a Linux bridge there."""
+    return "bridge" if host else "unbound"
 
 
 def body(
@@ -223,13 +224,15 @@ def body(
             "security_groups": sorted(groups),
             "port_security_enabled": row.port_security_enabled,
             "binding:host_id": row.binding_host_id,
-            "binding:vif_type": vif_type(row),
+            "binding:vif_type": vif_type(row.binding_host_id),
             "binding:vif_details": {},
             "binding:vnic_type": "normal",
             "binding:profile": {},
             "extra_dhcp_opts": dhcp_opts,
             "qos_policy_id": policies[0],
             "qos_network_policy_id": policies[1],
+            "device_profile": row.device_profile,
+            "numa_affinity_policy": row.numa_affinity_policy,
         }
     )
     if trunk is not None:
@@ -450,7 +453,10 @@ def change_mac(conn: Connection, row: Row, mac: str | None, owner: str) -> str:
         return new
     if row.binding_host_id:
         raise errors.PortBound(
-            port_id=row.id, vif_type=vif_type(row), old_mac=row.mac_address, new_mac=new
+            port_id=row.id,
+            vif_type=vif_type(row.binding_host_id),
+            old_mac=row.mac_address,
+            new_mac=new,
         )
     if owner.startswith("network:"):
         raise errors.UnsupportedPortDeviceOwner(
@@ -524,6 +530,8 @@ def insert_port(
             "device_id": values.get("device_id", ""),
             "binding_host_id": values.get("binding:host_id", ""),
             "port_security_enabled": security,
+            "device_profile": values.get("device_profile"),
+            "numa_affinity_policy": values.get("numa_affinity_policy"),
         },
         values.get("mac_address"),
     )

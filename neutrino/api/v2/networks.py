@@ -172,4 +172,8 @@ PORT = {
     "qos_policy_id": Attr(uuid_str(allow_none=True), put=True, filter=False),
     "qos_network_policy_id": Attr(post=False, filter=False),
     "tags": Attr(list_of(tag, unique=True), filter=False),  # tag-ports-during-bulk-creation
+    "device_profile": Attr(string(allow_none=True), filter=False),
+    "numa_affinity_policy": Attr(
+        one_of("required", "preferred", "legacy", "socket", allow_none=True), put=True, filter=False
+    ),
 }
