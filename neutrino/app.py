@@ -35,6 +35,7 @@ from neutrino.api.v2.extensions import extension_list
 from neutrino.api.v2.floatingip_pools import FLOATINGIP_POOLS
 from neutrino.api.v2.ip_availability import NETWORK_IP_AVAILABILITY
 from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
+from neutrino.api.v2.port_bindings import binding_routes
 from neutrino.api.v2.port_forwardings import PORT_FORWARDING
 from neutrino.api.v2.qos import POLICY, qos_routes
 from neutrino.api.v2.quotas import quota_routes
@@ -237,6 +238,7 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
             core.db, core.authenticate, services["networks"].get, services["routers"].get
         )
     )
+    routes.extend(binding_routes(core.db, core.authenticate, core.settings.pagination_max_limit))
     # Before the floating IPs' own routes, whose /{id}/{action} would take these.
     forwardings = Collection(
         "port_forwardings",

@@ -209,6 +209,15 @@ ports = Table(
     UniqueConstraint("network_id", "mac_address"),
 )
 
+# A port's inactive bindings: hosts it is being moved to (live migration). Its active
+# binding is the port's own binding_host_id, the host whose agent plugs it.
+port_inactive_bindings = Table(
+    "port_inactive_bindings",
+    metadata,
+    Column("port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True),
+    Column("host", String(255), primary_key=True),
+)
+
 # The primary key (subnet, address) is the IPAM's last line of defence.
 ip_allocations = Table(
     "ip_allocations",

@@ -660,6 +660,13 @@ def require_untrunked(conn: Connection, port_id: str) -> None:
         raise errors.PortInUseAsTrunkParent(port_id=port_id, trunk_id=trunk_id)
 
 
+def inactive_binding_on(conn: Connection, port_id: str, host: str) -> bool:
+    B = schema.port_inactive_bindings
+    return bool(
+        conn.execute(select(exists().where(B.c.port_id == port_id, B.c.host == host))).scalar()
+    )
+
+
 # What only the network's owner (or an admin) may set on a port, by Neutron's default policy:
 # on someone else's shared network, a port must not escape the owner's filtering.
 OWNER_ONLY = ("port_security_enabled", "allowed_address_pairs", "mac_address")
@@ -733,6 +740,10 @@ class Ports:
                     raise errors.PortSecurityPortHasSecurityGroup()
                 if has_pairs:
                     raise errors.AddressPairAndPortSecurityRequired()
+            host = values.get("binding:host_id")
+            if host and inactive_binding_on(conn, port_id, host):
+                # Activating that binding is how a port moves to a host it is bound to.
+                raise errors.PortBindingAlreadyExists(port_id=port_id, host=host)
             if "mac_address" in values:
                 owner = values.get("device_owner") or row.device_owner
                 values = {

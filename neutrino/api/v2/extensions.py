@@ -30,6 +30,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Add filter parameters to AvailabilityZone resource",
     ),
     "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
+    "binding-extended": (
+        "Port Bindings Extended",
+        "Expose port bindings of a virtual port to external application",
+    ),
     "default-subnetpools": (
         "Default Subnetpools",
         "Provides ability to mark and use a subnetpool as the default.",
