@@ -70,6 +70,12 @@ def test_live_migration_moves_the_port_by_its_bindings(api: Api, port: dict) -> 
         "h1",
     ]
 
+    first = api.admin.get(url, params={"limit": 1}).json()
+    assert [b["host"] for b in first["bindings"]] == ["h1"]
+    assert "marker=h1" in first["bindings_links"][0]["href"]
+    after = bindings(api, port["id"], limit=1, marker="h1")
+    assert [b["host"] for b in after] == ["h2"]
+
     activated = api.admin.put(f"{url}/h2/activate")
     assert activated.status_code == 200, activated.text
     assert activated.json() == {**INACTIVE, "host": "h2", "status": "ACTIVE"}

@@ -28,7 +28,9 @@ BINDING = {
 
 def binding_routes(db: Database, authenticate: Authenticate, max_limit: int) -> list[BaseRoute]:
     """Before the ports' own routes, whose /{id}/{action} would take these."""
-    bindings = Collection("bindings", "binding", BINDING, PortBindings(), parent="ports")
+    bindings = Collection(
+        "bindings", "binding", BINDING, PortBindings(), parent="ports", key="host"
+    )
 
     async def activate(request: Request) -> Response:
         ctx = await authenticate(request)
