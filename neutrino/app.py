@@ -40,6 +40,7 @@ from neutrino.api.v2.ip_availability import NETWORK_IP_AVAILABILITY
 from neutrino.api.v2.metering import METERING_LABEL, METERING_LABEL_RULE
 from neutrino.api.v2.network_segment_ranges import NETWORK_SEGMENT_RANGE
 from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
+from neutrino.api.v2.port_bindings import binding_routes
 from neutrino.api.v2.port_forwardings import PORT_FORWARDING
 from neutrino.api.v2.qos import POLICY, qos_routes
 from neutrino.api.v2.quotas import quota_routes
@@ -275,6 +276,7 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
             core.db, core.authenticate, services["networks"].get, services["routers"].get
         )
     )
+    routes.extend(binding_routes(core.db, core.authenticate, core.settings.pagination_max_limit))
     # Before the flavors' own routes, whose /{id}/{action} would take POST.
     routes.extend(flavor_profile_routes(core.db, core.authenticate, Flavors()))
     # Before their parents' own routes, whose /{id}/{action} would take these.

@@ -370,6 +370,18 @@ class PortBound(InUse):
     )
 
 
+class PortBindingNotFound(NotFound):
+    message = "Binding for port {port_id} for host {host} could not be found."
+
+
+class PortBindingAlreadyActive(Conflict):
+    message = "Binding for port {port_id} on host {host} is already active."
+
+
+class PortBindingAlreadyExists(Conflict):
+    message = "Binding for port {port_id} on host {host} already exists."
+
+
 class UnsupportedPortDeviceOwner(Conflict):
     message = "Operation {op} is not supported for device_owner {device_owner} on port {port_id}."
 

@@ -236,7 +236,20 @@ ports = Table(
     Column("port_security_enabled", Boolean, nullable=False, default=True),
     Column("dns_name", String(255), nullable=False, server_default=""),
     Column("dns_domain", String(255), nullable=False, server_default=""),
+    # What the compute service asks of the host the port is bound to: a Cyborg device
+    # profile, and how strictly the port's device must share the instance's NUMA node.
+    Column("device_profile", String(255)),
+    Column("numa_affinity_policy", String(16)),
     UniqueConstraint("network_id", "mac_address"),
+)
+
+# A port's inactive bindings: hosts it is being moved to (live migration). Its active
+# binding is the port's own binding_host_id, the host whose agent plugs it.
+port_inactive_bindings = Table(
+    "port_inactive_bindings",
+    metadata,
+    Column("port_id", ID, ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True),
+    Column("host", String(255), primary_key=True),
 )
 
 # The primary key (subnet, address) is the IPAM's last line of defence.

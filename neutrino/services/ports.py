@@ -202,8 +202,9 @@ def trunk_details(conn: Connection, port_ids: list[str]) -> dict[str, dict[str, 
     return details
 
 
-def vif_type(row: Row) -> str:
-    return "bridge" if row.binding_host_id else "unbound"
+def vif_type(host: str) -> str:
+    """A port bound to a host is plugged into a Linux bridge there."""
+    return "bridge" if host else "unbound"
 
 
 def body(
@@ -232,7 +233,7 @@ def body(
             "security_groups": sorted(groups),
             "port_security_enabled": row.port_security_enabled,
             "binding:host_id": row.binding_host_id,
-            "binding:vif_type": vif_type(row),
+            "binding:vif_type": vif_type(row.binding_host_id),
             "binding:vif_details": {},
             "binding:vnic_type": "normal",
             "binding:profile": {},
@@ -242,6 +243,8 @@ def body(
             "dns_name": row.dns_name,
             "dns_domain": row.dns_domain,
             "dns_assignment": dns.assignment(fixed_ips, row.dns_name),
+            "device_profile": row.device_profile,
+            "numa_affinity_policy": row.numa_affinity_policy,
         }
     )
     if trunk is not None:
@@ -462,7 +465,10 @@ def change_mac(conn: Connection, row: Row, mac: str | None, owner: str) -> str:
         return new
     if row.binding_host_id:
         raise errors.PortBound(
-            port_id=row.id, vif_type=vif_type(row), old_mac=row.mac_address, new_mac=new
+            port_id=row.id,
+            vif_type=vif_type(row.binding_host_id),
+            old_mac=row.mac_address,
+            new_mac=new,
         )
     if owner.startswith("network:"):
         raise errors.UnsupportedPortDeviceOwner(
@@ -539,6 +545,8 @@ def insert_port(
             "dns_name": "",
             "dns_domain": "",
             **dns.port_names(values),
+            "device_profile": values.get("device_profile"),
+            "numa_affinity_policy": values.get("numa_affinity_policy"),
         },
         values.get("mac_address"),
     )
@@ -667,6 +675,13 @@ def require_untrunked(conn: Connection, port_id: str) -> None:
         raise errors.PortInUseAsTrunkParent(port_id=port_id, trunk_id=trunk_id)
 
 
+def inactive_binding_on(conn: Connection, port_id: str, host: str) -> bool:
+    B = schema.port_inactive_bindings
+    return bool(
+        conn.execute(select(exists().where(B.c.port_id == port_id, B.c.host == host))).scalar()
+    )
+
+
 # What only the network's owner (or an admin) may set on a port, by Neutron's default policy:
 # on someone else's shared network, a port must not escape the owner's filtering.
 OWNER_ONLY = ("port_security_enabled", "allowed_address_pairs", "mac_address")
@@ -741,6 +756,10 @@ class Ports:
                     raise errors.PortSecurityPortHasSecurityGroup()
                 if has_pairs:
                     raise errors.AddressPairAndPortSecurityRequired()
+            host = values.get("binding:host_id")
+            if host and inactive_binding_on(conn, port_id, host):
+                # Activating that binding is how a port moves to a host it is bound to.
+                raise errors.PortBindingAlreadyExists(port_id=port_id, host=host)
             if "mac_address" in values:
                 owner = values.get("device_owner") or row.device_owner
                 values = {

@@ -76,7 +76,15 @@ RULE_KEYS = (
 PARENT = "PARENT"  # a template's remote group that stands for the group made from it
 
 GROUP_LISTING = Listing(SG, standard_columns(SG))
-RULE_LISTING = Listing(RULE, standard_columns(RULE))
+RULE_LISTING = Listing(
+    RULE,
+    standard_columns(RULE),
+    {
+        "belongs_to_default_sg": lambda wanted: RULE.c.security_group_id.in_(
+            select(SG.c.id).where(SG.c.is_default.in_(wanted))
+        )
+    },
+)
 
 
 def insert_rule(conn: Connection, project_id: str, group_id: str, rule: dict[str, Any]) -> str:
@@ -205,6 +213,12 @@ def fetch_rule(conn: Connection, ctx: Context, rule_id: str) -> Row:
 # -- rendering -------------------------------------------------------------------------------
 def render_rules(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     tags = common.load_tags(conn, [r.id for r in rows])
+    groups = {r.security_group_id for r in rows}
+    defaults: set[str] = set()
+    for chunk in common.chunked(sorted(groups)):
+        defaults.update(
+            conn.execute(select(SG.c.id).where(SG.c.id.in_(chunk), SG.c.is_default)).scalars()
+        )
     out = []
     for r in rows:
         item = common.render_standard(r, tags)
@@ -213,6 +227,7 @@ def render_rules(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         item.update(
             security_group_id=r.security_group_id,
             normalized_cidr=normalized_cidr(r.remote_ip_prefix),
+            belongs_to_default_sg=r.security_group_id in defaults,
         )
         out.append(item)
     return out

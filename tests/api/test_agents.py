@@ -331,3 +331,74 @@ def test_availability_zones_and_hints(api: Api) -> None:
         made = {"networks": net, "routers": router}[collection]
         assert error(api.demo.put(f"/{collection}/{made['id']}", json=change), 400, "BadRequest")
     assert [n["name"] for n in api.demo.get("/networks").json()["networks"]] == ["z"]
+
+
+def test_agents_sort_on_any_attribute_but_configurations(api: Api) -> None:
+    heartbeat(api, host="h1", zone="az2")
+    heartbeat(api, host="h2", zone="az1")
+
+    def listed(**params: Any) -> list[tuple[str, str]]:
+        response = api.admin.get("/agents", params=params)
+        assert response.status_code == 200, response.text
+        return [(a["host"], a["agent_type"]) for a in response.json()["agents"]]
+
+    by_host = listed(sort_key=["host", "agent_type"], sort_dir=["desc", "asc"])
+    assert by_host == [
+        ("h2", "DHCP agent"),
+        ("h2", "L3 agent"),
+        ("h2", "Linux bridge agent"),
+        ("h1", "DHCP agent"),
+        ("h1", "L3 agent"),
+        ("h1", "Linux bridge agent"),
+    ]
+    # The bridge agents have no zone: a null sorts first.
+    by_zone = listed(sort_key=["availability_zone", "binary"], sort_dir=["asc", "desc"])
+    assert sorted(by_zone[:2]) == [("h1", "Linux bridge agent"), ("h2", "Linux bridge agent")]
+    assert by_zone[2:] == [
+        ("h2", "L3 agent"),
+        ("h2", "DHCP agent"),
+        ("h1", "L3 agent"),
+        ("h1", "DHCP agent"),
+    ]
+    agents = api.admin.get("/agents", params={"sort_key": "host"}).json()["agents"]
+    ids = {(a["host"], a["agent_type"]): a["id"] for a in agents}
+    marker = ids[("h2", "DHCP agent")]
+    page = listed(sort_key=["host", "agent_type"], sort_dir=["desc", "asc"], marker=marker, limit=2)
+    assert page == [("h2", "L3 agent"), ("h2", "Linux bridge agent")]
+    back = listed(
+        sort_key=["host", "agent_type"],
+        sort_dir=["desc", "asc"],
+        marker=ids[("h1", "DHCP agent")],
+        limit=2,
+        page_reverse=True,
+    )
+    assert back == [("h2", "L3 agent"), ("h2", "Linux bridge agent")]
+    refused = api.admin.get("/agents", params={"sort_key": "configurations"})
+    assert error(refused, 400, "HTTPBadRequest") == (
+        "configurations is invalid attribute for sort_keys"
+    )
+
+
+def test_availability_zones_filter_on_name_resource_and_state(api: Api) -> None:
+    heartbeat(api, host="h1", zone="az1")
+    heartbeat(api, host="h2", zone="az2")
+    dhcp = agents_by_type(api, "h2")["DHCP agent"]
+    down = api.admin.put(f"/agents/{dhcp['id']}", json={"agent": {"admin_state_up": False}})
+    assert down.status_code == 200, down.text
+
+    def zones(**filters: Any) -> list[tuple[str, str, str]]:
+        response = api.demo.get("/availability_zones", params=filters)
+        assert response.status_code == 200, response.text
+        found = response.json()["availability_zones"]
+        return [(z["name"], z["resource"], z["state"]) for z in found]
+
+    assert zones(name="az2") == [("az2", "network", "unavailable"), ("az2", "router", "available")]
+    assert zones(state="unavailable") == [("az2", "network", "unavailable")]
+    assert zones(resource="network", state="available") == [("az1", "network", "available")]
+    assert zones(name=["az1", "az2"], resource="router") == [
+        ("az1", "router", "available"),
+        ("az2", "router", "available"),
+    ]
+    assert zones(name="az3") == []
+    refused = api.demo.get("/availability_zones", params={"agent_type": "L3 agent"})
+    assert error(refused, 400, "HTTPBadRequest") == "agent_type is invalid attribute for filtering"

@@ -77,6 +77,40 @@ def test_new_group_has_egress_rules(api: Api, group: dict) -> None:
     assert names == ["default", "web"]
 
 
+def test_rules_say_whether_they_belong_to_the_default_group(api: Api, group: dict) -> None:
+    [default] = [
+        g
+        for g in api.demo.get("/security-groups").json()["security_groups"]
+        if g["name"] == "default"
+    ]
+    by_group = {
+        default["id"]: {r["id"] for r in default["security_group_rules"]},
+        group["id"]: {r["id"] for r in group["security_group_rules"]},
+    }
+    for embedded in default["security_group_rules"]:
+        assert embedded["belongs_to_default_sg"] is True
+    added = add_rule(api.demo, group["id"], protocol="tcp").json()["security_group_rule"]
+    assert added["belongs_to_default_sg"] is False
+    by_group[group["id"]].add(added["id"])
+
+    def listed(**filters: str) -> set[str]:
+        rules = api.demo.get("/security-group-rules", params=filters).json()
+        return {r["id"] for r in rules["security_group_rules"]}
+
+    assert listed(belongs_to_default_sg="True") == by_group[default["id"]]
+    assert listed(belongs_to_default_sg="false") == by_group[group["id"]]
+    assert listed(belongs_to_default_sg="true", security_group_id=group["id"]) == set()
+    shown = api.demo.get(f"/security-group-rules/{added['id']}", params={"fields": "id"}).json()
+    assert shown == {"security_group_rule": {"id": added["id"]}}
+    error(
+        api.demo.get("/security-group-rules", params={"belongs_to_default_sg": "maybe"}),
+        400,
+        "InvalidInput",
+    )
+    refused = add_rule(api.demo, group["id"], protocol="udp", belongs_to_default_sg=True)
+    error(refused, 400, "BadRequest")
+
+
 def test_rule_shape_and_group_embedding(api: Api, group: dict) -> None:
     response = add_rule(
         api.demo,

@@ -555,3 +555,40 @@ def test_a_fixed_ip_naming_only_its_subnet_keeps_the_address(api: Api, net: dict
     twice = api.demo.put(f"/ports/{port['id']}", json={"port": {"fixed_ips": same_subnet * 2}})
     addresses = [f["ip_address"] for f in twice.json()["port"]["fixed_ips"]]
     assert addresses[0] == address and len(set(addresses)) == 2
+
+
+def test_device_profile_is_kept_as_created(api: Api, net: dict) -> None:
+    plain = api.demo.create("ports", network_id=net["id"])
+    assert plain["device_profile"] is None
+    port = api.demo.create("ports", network_id=net["id"], device_profile="accel-gpu")
+    assert port["device_profile"] == "accel-gpu"
+    shown = api.demo.get(f"/ports/{port['id']}", params={"fields": "device_profile"}).json()
+    assert shown == {"port": {"device_profile": "accel-gpu"}}
+    # Set once, by whoever asks for the port; never changed afterwards.
+    changed = api.demo.put(f"/ports/{port['id']}", json={"port": {"device_profile": "other"}})
+    error(changed, 400, "BadRequest")
+    too_long = api.demo.post(
+        "/ports", json={"port": {"network_id": net["id"], "device_profile": "x" * 256}}
+    )
+    error(too_long, 400, "InvalidInput")
+    listed = api.demo.get("/ports", params={"device_profile": "accel-gpu"})
+    error(listed, 400, "HTTPBadRequest")
+
+
+def test_numa_affinity_policy_takes_novas_policies(api: Api, net: dict) -> None:
+    port = api.demo.create("ports", network_id=net["id"], numa_affinity_policy="socket")
+    assert port["numa_affinity_policy"] == "socket"
+    for policy in ("required", "preferred", "legacy", None):
+        updated = api.demo.put(
+            f"/ports/{port['id']}", json={"port": {"numa_affinity_policy": policy}}
+        )
+        assert updated.status_code == 200, updated.text
+        assert updated.json()["port"]["numa_affinity_policy"] == policy
+        shown = api.demo.get(f"/ports/{port['id']}").json()["port"]
+        assert shown["numa_affinity_policy"] == policy
+    assert shown["revision_number"] == 5
+    wrong = api.demo.put(f"/ports/{port['id']}", json={"port": {"numa_affinity_policy": "near"}})
+    assert "'near' is not in" in error(wrong, 400, "InvalidInput")
+    assert api.demo.get(f"/ports/{port['id']}").json()["port"]["numa_affinity_policy"] is None
+    plain = api.demo.create("ports", network_id=net["id"])
+    assert plain["numa_affinity_policy"] is None

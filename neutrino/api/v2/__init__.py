@@ -69,6 +69,7 @@ class Collection:
     path: str = ""  # URL path when it differs from the name (security-groups)
     parent: str = ""  # the collection this one lives under (floatingips/{id}/port_forwardings)
     tagged: bool = True  # has the /tags sub-resource
+    key: str = "id"  # what identifies a member: its URL segment and a page's marker
 
     @property
     def url(self) -> str:
@@ -182,7 +183,7 @@ def collection_routes(
         query = parse_list_query(request.query_params, c, max_limit)
         items, _ = await run_in_threadpool(service_for(request).list, db, ctx, query)
         body: dict[str, Any] = {c.name: [project_fields(i, query.fields) for i in items]}
-        links = page_links(request, items, query)
+        links = page_links(request, items, query, c.key)
         if links:
             body[f"{c.name}_links"] = links
         return json_response(body)

@@ -33,19 +33,21 @@ from neutrino.services import agents as service
 
 AGENT = {
     "id": Attr(post=False, sort=True, filter_convert=str),
-    "agent_type": Attr(post=False),
-    "binary": Attr(post=False),
-    "topic": Attr(post=False),
-    "host": Attr(post=False),
-    "admin_state_up": Attr(boolean, post=False, put=True),
-    "created_at": Attr(post=False, filter=False),
-    "started_at": Attr(post=False, filter=False),
-    "heartbeat_timestamp": Attr(post=False, filter=False),
-    "alive": Attr(boolean, post=False),
+    "agent_type": Attr(post=False, sort=True),
+    "binary": Attr(post=False, sort=True),
+    "topic": Attr(post=False, sort=True),
+    "host": Attr(post=False, sort=True),
+    "admin_state_up": Attr(boolean, post=False, put=True, sort=True),
+    "created_at": Attr(post=False, filter=False, sort=True),
+    "started_at": Attr(post=False, filter=False, sort=True),
+    "heartbeat_timestamp": Attr(post=False, filter=False, sort=True),
+    "alive": Attr(boolean, post=False, sort=True),
     "configurations": Attr(post=False, filter=False),
-    "availability_zone": Attr(post=False),
-    "resources_synced": Attr(post=False, filter=False),
-    "description": Attr(string(255, allow_none=True), post=False, put=True),
+    "availability_zone": Attr(post=False, sort=True),
+    # Whether the host's last report of its resources reached Placement: null, as Neutron
+    # shows it for an agent that reports none (neutrino's agents report no resources).
+    "resources_synced": Attr(post=False, filter=False, sort=True),
+    "description": Attr(string(255, allow_none=True), post=False, put=True, sort=True),
 }
 
 AZ_HINTS_SIZE = 255  # Neutron keeps a resource's hints as one JSON text of this size

@@ -39,9 +39,15 @@ class Computed:
 
 
 def page(items: list[Item], query: ListQuery, key: str) -> list[Item]:
-    """The requested page of `items` in `key` order."""
-    ascending = all(asc for _, asc in query.sorts) != query.page_reverse
-    items = sorted(items, key=lambda i: i[key], reverse=not ascending)
+    """The requested page of `items` in the requested order, then `key` order; a null sorts
+    before any value, as on Neutron's database."""
+    order = list(query.sorts)
+    if all(attr != key for attr, _ in order):
+        order.append((key, order[-1][1] if order else True))
+    if query.page_reverse:
+        order = [(attr, not asc) for attr, asc in order]
+    for attr, asc in reversed(order):  # stable sorts, least significant first
+        items = sorted(items, key=lambda i: (i[attr] is not None, i[attr]), reverse=not asc)
     if query.marker:
         keys = [i[key] for i in items]
         if query.marker not in keys:

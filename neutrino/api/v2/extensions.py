@@ -15,13 +15,29 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "address-group": ("Address group", "Support address group"),
     "address-scope": ("Address scope", "Address scopes extension."),
     "agent": ("agent", "The agent management extension."),
+    "agent-resources-synced": (
+        "Agent's Resource View Synced to Placement",
+        "Stores success/failure of last sync to Placement",
+    ),
+    "agent_sort_key": (
+        "Agents Sort Key",
+        "Enabling the keyword sort_key for sorting in agents.",
+    ),
     "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
     "auto-allocated-topology": (
         "Auto Allocated Topology Services",
         "Auto Allocated Topology Services.",
     ),
     "availability_zone": ("Availability Zone", "The availability zone extension."),
+    "availability_zone_filter": (
+        "Availability Zone Filter Extension",
+        "Add filter parameters to AvailabilityZone resource",
+    ),
     "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
+    "binding-extended": (
+        "Port Bindings Extended",
+        "Expose port bindings of a virtual port to external application",
+    ),
     "default-subnetpools": (
         "Default Subnetpools",
         "Provides ability to mark and use a subnetpool as the default.",
@@ -161,9 +177,18 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Availability zone support for network.",
     ),
     "pagination": ("Pagination support", "Extension that indicates that pagination is enabled."),
+    "port-device-profile": ("Port device profile", "Expose the port device profile (Cyborg)"),
     "port-mac-address-regenerate": (
         "Neutron Port MAC address regenerate",
         "Network port MAC address regenerate",
+    ),
+    "port-numa-affinity-policy": (
+        "Port NUMA affinity policy",
+        "Expose the port NUMA affinity policy",
+    ),
+    "port-numa-affinity-policy-socket": (
+        'Port NUMA affinity policy "socket"',
+        'Adds "socket" to the supported port NUMA affinity policies',
     ),
     "port-security": ("Port Security", "Provides port security"),
     "port-security-groups-filtering": (
@@ -261,6 +286,13 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "security-groups-remote-address-group": (
         "Remote address group id field for security group rules",
         "Add new field of remote address group id in SG rules",
+    ),
+    "security-groups-rules-belongs-to-default-sg": (
+        "Security group rule belongs to the project's default security group",
+        (
+            "Flag to determine if the security group rule belongs to the project's default "
+            "security group"
+        ),
     ),
     "security-groups-shared-filtering": (
         "Security group filtering on the shared field",

@@ -178,4 +178,8 @@ PORT = {
     "dns_name": Attr(dns_name, default="", put=True, filter=False),
     "dns_domain": Attr(dns_domain, default="", put=True, filter=False),
     "dns_assignment": Attr(post=False, filter=False),
+    "device_profile": Attr(string(allow_none=True), filter=False),
+    "numa_affinity_policy": Attr(
+        one_of("required", "preferred", "legacy", "socket", allow_none=True), put=True, filter=False
+    ),
 }

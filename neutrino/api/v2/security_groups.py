@@ -108,6 +108,7 @@ SECURITY_GROUP_RULE = {
     "remote_group_id": Attr(string(allow_none=True), sort=True),  # unknown: 404, UUID or not
     "remote_address_group_id": Attr(string(allow_none=True), sort=True),
     "normalized_cidr": Attr(post=False),
+    "belongs_to_default_sg": Attr(boolean, post=False),  # the rule's group is its project's default
 }
 
 # Templates have no name, project, timestamps or revision, and are never updated.
