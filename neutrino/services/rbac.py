@@ -366,13 +366,14 @@ def revoke_everyone(
     return kind.follows(conn, obj.id)
 
 
-def set_shared(conn: Connection, object_type: str, obj: Row, shared: bool) -> dict[str, Any]:
+def set_shared(conn: Connection, object_type: str, obj: Row, shared: bool) -> None:
     """An RBAC object's `shared` attribute set: its grant to every project given, or taken
     away unless a project depends on it (RbacPolicyInUse, as Neutron's update_shared)."""
     if shared:
-        return grant_everyone(conn, object_type, obj, SHARED)
-    in_use = policy_in_use(OBJECT_TYPES[object_type], SHARED, obj.id, EVERYONE)
-    return revoke_everyone(conn, object_type, obj, SHARED, in_use)
+        grant_everyone(conn, object_type, obj, SHARED)
+    else:
+        in_use = policy_in_use(OBJECT_TYPES[object_type], SHARED, obj.id, EVERYONE)
+        revoke_everyone(conn, object_type, obj, SHARED, in_use)
 
 
 def policy_in_use(
