@@ -737,13 +737,6 @@ class IllegalSubnetPoolPrefixUpdate(BadRequest):
     message = "Illegal update to prefixes: {msg}."
 
 
-class IllegalSubnetPoolAssociationToAddressScope(BadRequest):
-    message = (
-        "Illegal subnetpool association: subnetpool {subnetpool_id} cannot be associated "
-        "with address scope {address_scope_id}."
-    )
-
-
 class IllegalSubnetPoolIpVersionAssociationToAddressScope(BadRequest):
     message = (
         "Illegal subnetpool association: subnetpool {subnetpool_id} cannot associate with "

@@ -183,7 +183,6 @@ address_scopes = Table(
     Column("id", ID, primary_key=True),
     Column("project_id", String(64), nullable=False, index=True),
     Column("name", String(255), nullable=False, default=""),
-    Column("shared", Boolean, nullable=False, default=False),
     Column("ip_version", Integer, nullable=False),
 )
 
@@ -198,7 +197,6 @@ subnetpools = Table(
     Column("min_prefixlen", Integer, nullable=False),
     Column("max_prefixlen", Integer, nullable=False),
     Column("default_quota", Integer),
-    Column("shared", Boolean, nullable=False, default=False),
     Column("is_default", Boolean, nullable=False, default=False),
     Column("address_scope_id", ID, ForeignKey("address_scopes.id"), index=True),
 )
@@ -302,12 +300,7 @@ trunk_subports = Table(
 )
 
 # -- quality of service ------------------------------------------------------
-qos_policies = Table(
-    "qos_policies",
-    metadata,
-    *standard(),
-    Column("shared", Boolean, nullable=False, default=False),
-)
+qos_policies = Table("qos_policies", metadata, *standard())
 
 # A project's default policy: the key makes a second one impossible.
 qos_default_policies = Table(

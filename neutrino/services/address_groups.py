@@ -4,7 +4,9 @@ Addresses are stored as Neutron shows them, the network of what was sent
 with its prefix length (`192.168.0.10/24` is `192.168.0.0/24`). Adding or
 removing addresses is a change of the group (its revision moves); the data
 plane updates the group's address set in place, never the rules naming it.
-A group is visible to its own project and to admins (no RBAC sharing).
+A group is visible to its own project, to the projects an RBAC policy
+shares it with (for their rules' remote), and to admins; only its project
+and admins change it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from neutrino import errors
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common
+from neutrino.services import common, rbac
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 AG, ADDRESSES, RULE = (
@@ -35,17 +37,21 @@ def normalized(address: str) -> str:
 
 
 def visible(ctx: Context) -> ColumnElement[bool] | None:
-    return None if ctx.is_admin else AG.c.project_id == ctx.project_id
+    return rbac.visible_objects("address_group", ctx)
 
 
-def fetch(conn: Connection, ctx: Context, group_id: str) -> Row:
-    """The address group among those the caller sees; 404 if it is not there."""
+def fetch(conn: Connection, ctx: Context, group_id: str, *, for_write: bool = False) -> Row:
+    """The address group among those the caller sees; 404 if it is not there. Writing one it
+    sees only through a policy is refused as Neutron's policy check refuses it: as if nothing
+    were there (the group's `shared`, which lets its project see it, is no attribute)."""
     seen = visible(ctx)
     row = conn.execute(
         select(AG).where(AG.c.id == group_id, *([] if seen is None else [seen]))
     ).first()
     if row is None:
         raise errors.AddressGroupNotFound(address_group_id=group_id)
+    if for_write and not ctx.is_admin and row.project_id != ctx.project_id:
+        raise errors.HTTPNotFound()
     return row
 
 
@@ -127,7 +133,7 @@ class AddressGroups:
     ) -> dict[str, Any]:
         common.require_writer(ctx)
         with db.write() as conn:
-            row = fetch(conn, ctx, group_id)
+            row = fetch(conn, ctx, group_id, for_write=True)
             common.check_revision(row, if_match)
             common.bump(conn, AG, self.resource, row, values)
             return render(conn, [fetch(conn, ctx, group_id)])[0]
@@ -135,7 +141,7 @@ class AddressGroups:
     def delete(self, db: Database, ctx: Context, group_id: str) -> None:
         common.require_writer(ctx)
         with db.write() as conn:
-            fetch(conn, ctx, group_id)
+            fetch(conn, ctx, group_id, for_write=True)
             if conn.execute(
                 select(RULE.c.id).where(RULE.c.remote_address_group_id == group_id).limit(1)
             ).first():
@@ -148,7 +154,8 @@ class AddressGroups:
     ) -> list[str]:
         common.require_writer(ctx)
         with db.write() as conn:
-            return common.set_tags(conn, AG, self.resource, fetch(conn, ctx, group_id), add, remove)
+            row = fetch(conn, ctx, group_id, for_write=True)
+            return common.set_tags(conn, AG, self.resource, row, add, remove)
 
     def add_addresses(self, db: Database, ctx: Context, group_id: str, body: Any) -> dict[str, Any]:
         return self._change(db, ctx, group_id, body, adding=True)
@@ -163,7 +170,7 @@ class AddressGroups:
     ) -> dict[str, Any]:
         common.require_writer(ctx)
         with db.write() as conn:
-            row = fetch(conn, ctx, group_id)
+            row = fetch(conn, ctx, group_id, for_write=True)
             addresses = requested(body)
             if adding:
                 add(conn, group_id, addresses)

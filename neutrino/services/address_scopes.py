@@ -1,21 +1,22 @@
 """Address scopes: sets of subnet pools whose addresses are unique together.
 
 Subnets whose pools share a scope are routed to each other without NAT
-(see plan/routers). A scope is seen by its project, by all when shared,
-and by admins; it carries no standard attributes, as in Neutron.
+(see plan/routers). A scope is seen by its project, by the projects an
+RBAC policy shares it with (`shared` is the policy for every project), and
+by admins; it carries no standard attributes, as in Neutron.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, delete, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Row, exists, insert, select, update
 
 from neutrino import errors
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common
+from neutrino.services import common, rbac
 from neutrino.services.listing import Listing, list_rows
 
 A = schema.address_scopes
@@ -23,7 +24,7 @@ LISTING = Listing(A, {"tenant_id": A.c.project_id})
 
 
 def visible(ctx: Context) -> ColumnElement[bool] | None:
-    return None if ctx.is_admin else or_(A.c.project_id == ctx.project_id, A.c.shared)
+    return rbac.visible_objects("address_scope", ctx)
 
 
 def fetch(conn: Connection, ctx: Context, scope_id: str) -> Row:
@@ -40,14 +41,16 @@ def owned(ctx: Context, scope: Row) -> bool:
     return ctx.is_admin or scope.project_id == ctx.project_id
 
 
-def render(rows: list[Row]) -> list[dict[str, Any]]:
+def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, Any]]:
+    """Scope bodies; `shared` as the caller sees it."""
+    shared = rbac.shared_ids(conn, "address_scope", [r.id for r in rows], ctx.project_id)
     return [
         {
             "id": r.id,
             "name": r.name,
             "project_id": r.project_id,
             "tenant_id": r.project_id,
-            "shared": r.shared,
+            "shared": r.id in shared,
             "ip_version": r.ip_version,
         }
         for r in rows
@@ -60,13 +63,16 @@ class AddressScopes:
     def list(
         self, db: Database, ctx: Context, query: ListQuery
     ) -> tuple[list[dict[str, Any]], bool]:
+        listing = LISTING.with_filters(
+            shared=rbac.shared_filter("address_scope", A.c.id, ctx.project_id)
+        )
         with db.read() as conn:
-            rows, more = list_rows(conn, LISTING, query, visible(ctx))
-            return render(rows), more
+            rows, more = list_rows(conn, listing, query, visible(ctx))
+            return render(conn, ctx, rows), more
 
     def get(self, db: Database, ctx: Context, scope_id: str) -> dict[str, Any]:
         with db.read() as conn:
-            return render([fetch(conn, ctx, scope_id)])[0]
+            return render(conn, ctx, [fetch(conn, ctx, scope_id)])[0]
 
     def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
         common.require_writer(ctx)
@@ -77,13 +83,14 @@ class AddressScopes:
             "id": standard["id"],
             "project_id": standard["project_id"],
             "name": standard["name"],
-            "shared": values["shared"],
             "ip_version": values["ip_version"],
         }
         with db.write() as conn:
             conn.execute(insert(A).values(**row))
+            if values["shared"]:
+                rbac.set_shared(conn, "address_scope", fetch(conn, ctx, row["id"]), True)
             common.record_change(conn, self.resource, row["id"], "create")
-            return render([fetch(conn, ctx, row["id"])])[0]
+            return render(conn, ctx, [fetch(conn, ctx, row["id"])])[0]
 
     def update(
         self,
@@ -98,13 +105,17 @@ class AddressScopes:
             row = self._fetch_own(conn, ctx, scope_id, "update_address_scope")
             if "shared" in values and not ctx.is_admin:
                 raise errors.PolicyNotAuthorized(action="update_address_scope:shared")
-            if row.shared and not values.get("shared", True):
+            shared = rbac.shared_ids(conn, "address_scope", [scope_id], ctx.project_id)
+            if shared and not values.get("shared", True):
                 raise errors.AddressScopeUpdateError(
                     address_scope_id=scope_id, reason="Shared address scope can't be unshared"
                 )
-            conn.execute(update(A).where(A.c.id == scope_id).values(**values))
+            if "shared" in values:
+                rbac.set_shared(conn, "address_scope", row, values.pop("shared"))
+            if values:
+                conn.execute(update(A).where(A.c.id == scope_id).values(**values))
             common.record_change(conn, self.resource, scope_id, "update")
-            return render([fetch(conn, ctx, scope_id)])[0]
+            return render(conn, ctx, [fetch(conn, ctx, scope_id)])[0]
 
     def delete(self, db: Database, ctx: Context, scope_id: str) -> None:
         common.require_writer(ctx)
@@ -113,8 +124,7 @@ class AddressScopes:
             P = schema.subnetpools
             if conn.execute(select(exists().where(P.c.address_scope_id == scope_id))).scalar():
                 raise errors.AddressScopeInUse(address_scope_id=scope_id)
-            conn.execute(delete(A).where(A.c.id == scope_id))
-            common.record_change(conn, self.resource, scope_id, "delete")
+            common.delete_resource(conn, A, self.resource, scope_id)
 
     def set_tags(
         self, db: Database, ctx: Context, scope_id: str, add: list[str], remove: list[str] | None

@@ -12,7 +12,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     insert,
-    or_,
     select,
     update,
 )
@@ -47,14 +46,9 @@ LISTING = Listing(
 )
 
 
-def seen_by(project_id: Any) -> ColumnElement[bool]:
-    """Networks a project sees: its own, and those a policy grants it (shared or external)."""
-    return or_(N.c.project_id == project_id, rbac.granted("network", N.c.id, project_id))
-
-
 def visible(ctx: Context) -> ColumnElement[bool] | None:
-    """What `seen_by` the caller's project; admin sees all."""
-    return None if ctx.is_admin else seen_by(ctx.project_id)
+    """Networks the caller sees: its own, and those a policy grants it (shared or external)."""
+    return rbac.visible_objects("network", ctx)
 
 
 def is_shared_with(conn: Connection, network_id: str, project_id: str | None) -> bool:
@@ -64,7 +58,7 @@ def is_shared_with(conn: Connection, network_id: str, project_id: str | None) ->
 
 # Built once: every port create looks up its network (see db).
 BY_ID = select(N).where(N.c.id == bindparam("network_id"))
-BY_ID_IF_SEEN = BY_ID.where(seen_by(bindparam("project_id")))
+BY_ID_IF_SEEN = BY_ID.where(rbac.seen_by("network", bindparam("project_id")))
 
 
 def fetch(

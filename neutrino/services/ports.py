@@ -33,6 +33,7 @@ from neutrino.services import (
     networks,
     qos,
     quotas,
+    rbac,
     security_groups,
 )
 from neutrino.services.listing import Listing, list_rows, standard_columns
@@ -592,7 +593,9 @@ def bind_groups(conn: Connection, project_id: str, port_id: str, group_ids: list
     statefulness = set()
     for group_id in unique:
         # Those its project sees, whoever asks: Neutron binds no other project's, even for admin.
-        group = security_groups.find_group(conn, group_id, security_groups.seen_by(project_id))
+        group = security_groups.find_group(
+            conn, group_id, rbac.seen_by("security_group", project_id)
+        )
         statefulness.add(group.stateful)
         conn.execute(insert(PSG).values(port_id=port_id, security_group_id=group_id))
     if len(statefulness) > 1:

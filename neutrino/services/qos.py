@@ -1,6 +1,7 @@
 """Quality of service: policies, their rules, and the ports and networks they apply to.
 
-A policy is seen by its project, by every project when shared, and by admins.
+A policy is seen by its project, by the projects an RBAC policy shares it with
+(`shared` is the policy for every project), and by admins.
 Writing policies and rules takes an admin or the owning project's manager
 (Neutron's default policy); anyone who sees a policy may read its rules. A
 rule change is a change of its policy (its revision is bumped), which is how
@@ -21,13 +22,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, delete, insert, or_, select, true, update
+from sqlalchemy import ColumnElement, Connection, Row, delete, insert, select, true, update
 
 from neutrino import errors
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common
+from neutrino.services import common, rbac
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 POLICY, RULE, DEFAULT = schema.qos_policies, schema.qos_rules, schema.qos_default_policies
@@ -110,7 +111,7 @@ def supported(rule: dict[str, Any]) -> bool:
 
 # -- visibility and permission --------------------------------------------------------------
 def visible(ctx: Context) -> ColumnElement[bool] | None:
-    return None if ctx.is_admin else or_(POLICY.c.project_id == ctx.project_id, POLICY.c.shared)
+    return rbac.visible_objects("qos_policy", ctx)
 
 
 def fetch(conn: Connection, ctx: Context, policy_id: str) -> Row:
@@ -153,8 +154,10 @@ def rules_of(conn: Connection, policy_ids: list[str]) -> dict[str, list[dict[str
     return found
 
 
-def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+def render(conn: Connection, rows: list[Row], viewer: str | None = None) -> list[dict[str, Any]]:
+    """Policy bodies; `shared` as project `viewer` sees it."""
     ids = [r.id for r in rows]
+    shared = rbac.shared_ids(conn, "qos_policy", ids, viewer)
     rules = rules_of(conn, ids)
     tags = common.load_tags(conn, ids)
     defaults: set[str] = set()
@@ -167,7 +170,7 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     return [
         {
             **common.render_standard(r, tags),
-            "shared": r.shared,
+            "shared": r.id in shared,
             "is_default": r.id in defaults,
             "rules": rules[r.id],
         }
@@ -183,7 +186,7 @@ def is_default_filter(values: list[bool]) -> ColumnElement[bool]:
 
 LISTING = Listing(
     POLICY,
-    {**standard_columns(POLICY), "shared": POLICY.c.shared},
+    standard_columns(POLICY),
     {"is_default": is_default_filter},
     unseen_marker_ignored=True,
 )
@@ -279,8 +282,13 @@ def replace_binding(
     key = table.c[f"{owner}_id"]
     old = None if new else conn.execute(select(table.c.policy_id).where(key == owner_id)).scalar()
     if old is not None:
-        old_row = conn.execute(select(POLICY).where(POLICY.c.id == old)).one()
-        if not (ctx.is_admin or old_row.project_id == ctx.project_id or old_row.shared):
+        seen = visible(ctx)
+        if (
+            conn.execute(
+                select(POLICY.c.id).where(POLICY.c.id == old, *([] if seen is None else [seen]))
+            ).first()
+            is None
+        ):
             raise errors.PolicyRemoveAuthorizationError(policy_id=old)
         conn.execute(delete(table).where(key == owner_id))
     if policy_id is not None:
@@ -327,25 +335,28 @@ class Policies:
     def list(
         self, db: Database, ctx: Context, query: ListQuery
     ) -> tuple[list[dict[str, Any]], bool]:
+        listing = LISTING.with_filters(
+            shared=rbac.shared_filter("qos_policy", POLICY.c.id, ctx.project_id)
+        )
         with db.read() as conn:
-            rows, more = list_rows(conn, LISTING, query, visible(ctx))
-            return render(conn, rows), more
+            rows, more = list_rows(conn, listing, query, visible(ctx))
+            return render(conn, rows, ctx.project_id), more
 
     def get(self, db: Database, ctx: Context, policy_id: str) -> dict[str, Any]:
         with db.read() as conn:
-            return render(conn, [fetch(conn, ctx, policy_id)])[0]
+            return render(conn, [fetch(conn, ctx, policy_id)], ctx.project_id)[0]
 
     def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
         require_manager(ctx, values.get("project_id") or ctx.project_id, "create_policy")
         with db.write() as conn:
             row = common.standard_values(ctx, values)
-            common.insert_resource(
-                conn, POLICY, "qos_policy", {**row, "shared": values.get("shared", False)}
-            )
+            common.insert_resource(conn, POLICY, "qos_policy", row)
             policy = fetch(conn, ctx, row["id"])
+            if values.get("shared"):
+                rbac.set_shared(conn, "qos_policy", policy, True)
             if values.get("is_default"):
                 set_default(conn, policy, True)
-            return render(conn, [policy])[0]
+            return render(conn, [fetch(conn, ctx, row["id"])], ctx.project_id)[0]
 
     def update(
         self,
@@ -361,8 +372,10 @@ class Policies:
             common.check_revision(row, if_match)
             if "is_default" in values:
                 set_default(conn, row, values.pop("is_default"))
+            if "shared" in values:
+                rbac.set_shared(conn, "qos_policy", row, values.pop("shared"))
             common.bump(conn, POLICY, "qos_policy", row, values)
-            return render(conn, [fetch(conn, ctx, policy_id)])[0]
+            return render(conn, [fetch(conn, ctx, policy_id)], ctx.project_id)[0]
 
     def delete(self, db: Database, ctx: Context, policy_id: str) -> None:
         with db.write() as conn:

@@ -2,10 +2,12 @@
 
 A policy grants `target_project` one `action` on one object: `access_as_shared` lets that
 project see the object and use it as its own (ports on a network, a security group on its
-ports); `access_as_external` lets it use a network as an external one (router gateways,
-floating IPs). A shareable kind of object is one `ObjectType` in `OBJECT_TYPES`, and nothing
-else: its family asks `granted` which rows a project reaches, and the policies API keeps a
-project from losing an access that its resources still depend on (`Access.users`).
+ports, subnets from a subnet pool, pools in an address scope, rules naming an address group,
+networks and ports with a QoS policy); `access_as_external` lets it use a network as an
+external one (router gateways, floating IPs). A shareable kind of object is one `ObjectType` in
+`OBJECT_TYPES`, and nothing else: its family asks `seen_by` which rows a project reaches and
+`shared_ids` what its `shared` attribute says, and the policies API keeps a project from losing
+an access that its resources still depend on (`Access.users`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Connection,
     Row,
     Select,
@@ -26,6 +29,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    union,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -47,7 +51,8 @@ EVERYONE = "*"
 class Access:
     """What depends on one action's grants of an object, and how Neutron says so."""
 
-    users: Callable[[str], Select[Any]]  # object id -> projects whose resources need the access
+    # object id -> projects whose resources need the access
+    users: Callable[[str], Select[Any] | CompoundSelect]
     in_use: Callable[[str, str], str]  # (object id, target project) -> why it cannot go
     # the object -> why its grant to every project must stay, whoever uses it; None if it may go
     everyone_needed: Callable[[Row], str | None] = lambda obj: None
@@ -63,6 +68,16 @@ class ObjectType:
     revises: bool = False  # a policy change bumps the object's revision_number
     # Columns that follow the object's grants, recomputed after each change of them.
     follows: Callable[[Connection, str], dict[str, Any]] = field(default=lambda conn, oid: {})
+    # Neutron checks a loss of access to a network leniently: the owner's resources need no
+    # grant, and a policy handed to another project keeps the access that project gets. Its
+    # other RBAC objects count the owner's resources as users of the grant to every project,
+    # and check a policy handed on as one taken away, unless it goes to every project.
+    lenient: bool = False
+    # Checks a new grant of the object to a project (or `*`); Neutron refuses it as invalid
+    # input of the policy.
+    check_target: Callable[[Connection, Row, str], None] = field(
+        default=lambda conn, obj, target: None
+    )
 
 
 def granted(
@@ -77,6 +92,17 @@ def granted(
     if actions:
         where.append(R.c.action.in_(list(actions)))
     return exists().where(*where)
+
+
+def seen_by(object_type: str, project_id: Any) -> ColumnElement[bool]:
+    """Objects of the type a project sees: its own, and those a policy grants it."""
+    table = OBJECT_TYPES[object_type].table
+    return or_(table.c.project_id == project_id, granted(object_type, table.c.id, project_id))
+
+
+def visible_objects(object_type: str, ctx: Context) -> ColumnElement[bool] | None:
+    """What `seen_by` the caller's project; admin sees all."""
+    return None if ctx.is_admin else seen_by(object_type, ctx.project_id)
 
 
 def shared_filter(object_type: str, object_id: Any, project_id: Any) -> FilterFn:
@@ -105,6 +131,25 @@ def shared_ids(conn: Connection, object_type: str, ids: list[str], project_id: A
 
 # -- what each kind of object depends on ----------------------------------------------------
 P, PSG = schema.ports, schema.port_security_groups
+QOS_NETWORKS, QOS_PORTS = schema.qos_network_bindings, schema.qos_port_bindings
+
+
+def target_in_use(object_id: str, target: str) -> str:
+    """How Neutron's RBAC objects (all but networks) say which grant a project depends on."""
+    return f"project_id={target}"
+
+
+def scope_reaches_target(conn: Connection, pool: Row, target: str) -> None:
+    """A subnet pool in an address scope is shared only where a policy shares the scope."""
+    if pool.address_scope_id is None:
+        return
+    if not conn.execute(select(granted("address_scope", pool.address_scope_id, target))).scalar():
+        raise errors.InvalidInput(
+            error_message=(
+                f"Failed to create RBAC policy on object {pool.id} because target project "
+                "doesn't have access to associated address scope"
+            )
+        )
 
 
 def external_follows_grants(conn: Connection, network_id: str) -> dict[str, Any]:
@@ -155,6 +200,7 @@ OBJECT_TYPES: dict[str, ObjectType] = {
             plural="networks",
             revises=True,
             follows=external_follows_grants,
+            lenient=True,
         ),
         ObjectType(
             "security_group",
@@ -167,7 +213,65 @@ OBJECT_TYPES: dict[str, ObjectType] = {
                         .join(PSG, PSG.c.port_id == P.c.id)
                         .where(PSG.c.security_group_id == oid)
                     ),
-                    lambda oid, target: f"project_id={target}",
+                    target_in_use,
+                ),
+            },
+        ),
+        ObjectType(
+            "subnetpool",
+            schema.subnetpools,
+            lambda oid: errors.SubnetPoolNotFound(subnetpool_id=oid),
+            {
+                SHARED: Access(
+                    lambda oid: select(schema.subnets.c.project_id).where(
+                        schema.subnets.c.subnetpool_id == oid
+                    ),
+                    target_in_use,
+                ),
+            },
+            check_target=scope_reaches_target,
+        ),
+        ObjectType(
+            "address_scope",
+            schema.address_scopes,
+            lambda oid: errors.AddressScopeNotFound(address_scope_id=oid),
+            {
+                SHARED: Access(
+                    lambda oid: select(schema.subnetpools.c.project_id).where(
+                        schema.subnetpools.c.address_scope_id == oid
+                    ),
+                    target_in_use,
+                ),
+            },
+        ),
+        ObjectType(
+            "address_group",
+            schema.address_groups,
+            lambda oid: errors.AddressGroupNotFound(address_group_id=oid),
+            {
+                SHARED: Access(
+                    lambda oid: select(schema.security_group_rules.c.project_id).where(
+                        schema.security_group_rules.c.remote_address_group_id == oid
+                    ),
+                    target_in_use,
+                ),
+            },
+        ),
+        ObjectType(
+            "qos_policy",
+            schema.qos_policies,
+            lambda oid: errors.QosPolicyNotFound(policy_id=oid),
+            {
+                SHARED: Access(
+                    lambda oid: union(
+                        select(schema.networks.c.project_id)
+                        .join(QOS_NETWORKS, QOS_NETWORKS.c.network_id == schema.networks.c.id)
+                        .where(QOS_NETWORKS.c.policy_id == oid),
+                        select(P.c.project_id)
+                        .join(QOS_PORTS, QOS_PORTS.c.port_id == P.c.id)
+                        .where(QOS_PORTS.c.policy_id == oid),
+                    ),
+                    target_in_use,
                 ),
             },
         ),
@@ -186,11 +290,12 @@ def loses_access(
     successor: str | None = None,
 ) -> bool:
     """Whether taking policy `policy_id` (`action` for `target`) away, or giving it to
-    `successor` instead, leaves a project without an access its resources use: not the owner's,
-    nor one another policy still grants."""
+    `successor` instead, leaves a project without an access its resources use, one no other
+    policy grants (the owner's, and what a successor keeps: see `ObjectType.lenient`)."""
     if target == obj.project_id:
         return False
-    remaining = {successor} | set(
+    remaining = {successor} if kind.lenient or successor == EVERYONE else set()
+    remaining |= set(
         conn.execute(
             select(R.c.target_project).where(
                 R.c.object_type == kind.name,
@@ -203,7 +308,9 @@ def loses_access(
     if EVERYONE in remaining:
         return False
     users = set(conn.execute(kind.actions[action].users(obj.id)).scalars())
-    users -= {obj.project_id, ""}  # "" owns floating IP ports, which need no grant
+    users.discard("")  # the owner of floating IP ports, which need no grant
+    if kind.lenient:
+        users.discard(obj.project_id)
     return bool(users - remaining if target == EVERYONE else users & {target})
 
 
@@ -269,6 +376,23 @@ def revoke_everyone(
     return kind.follows(conn, obj.id)
 
 
+def set_shared(conn: Connection, object_type: str, obj: Row, shared: bool) -> None:
+    """An RBAC object's `shared` attribute set: its grant to every project given, or taken
+    away unless a project depends on it (RbacPolicyInUse, as Neutron's update_shared)."""
+    if shared:
+        grant_everyone(conn, object_type, obj, SHARED)
+    else:
+        in_use = policy_in_use(OBJECT_TYPES[object_type], SHARED, obj.id, EVERYONE)
+        revoke_everyone(conn, object_type, obj, SHARED, in_use)
+
+
+def policy_in_use(
+    kind: ObjectType, action: str, object_id: str, target: str
+) -> errors.RbacPolicyInUse:
+    details = kind.actions[action].in_use(object_id, target)
+    return errors.RbacPolicyInUse(object_id=object_id, details=details)
+
+
 # -- the policies API ------------------------------------------------------------------------
 LISTING = Listing(
     R,
@@ -314,15 +438,11 @@ def render(row: Row) -> dict[str, Any]:
 def owned_object(conn: Connection, ctx: Context, kind: ObjectType, object_id: str) -> Row:
     """The object a policy is about: one the caller sees (else as if missing), and owns unless
     admin. Neutron refuses both as invalid input of the policy, 400."""
+    seen = visible_objects(kind.name, ctx)
     table = kind.table
-    where = [table.c.id == object_id]
-    if not ctx.is_admin:
-        where.append(
-            or_(
-                table.c.project_id == ctx.project_id, granted(kind.name, table.c.id, ctx.project_id)
-            )
-        )
-    obj = conn.execute(select(table).where(*where)).first()
+    obj = conn.execute(
+        select(table).where(table.c.id == object_id, *([] if seen is None else [seen]))
+    ).first()
     if obj is None:
         raise errors.InvalidInput(error_message=kind.not_found(object_id).msg.rstrip("."))
     if not ctx.is_admin and obj.project_id != ctx.project_id:
@@ -366,6 +486,7 @@ class RbacPolicies:
                     valid_actions=tuple(kind.actions),
                 )
             obj = owned_object(conn, ctx, kind, values["object_id"])
+            kind.check_target(conn, obj, target)
             policy_id = grant(conn, kind, obj, values["action"], target, project)
             changed(conn, kind, obj.id)
             return render(fetch(conn, ctx, policy_id))
@@ -389,7 +510,7 @@ class RbacPolicies:
                 return render(row)
             self.check_everyone_not_needed(kind, obj, row)
             if loses_access(conn, kind, obj, row.action, row.target_project, row.id, target):
-                raise self.in_use(kind, row)
+                raise policy_in_use(kind, row.action, row.object_id, row.target_project)
             try:
                 with conn.begin_nested():
                     conn.execute(update(R).where(R.c.id == policy_id).values(target_project=target))
@@ -406,7 +527,7 @@ class RbacPolicies:
             obj = conn.execute(select(kind.table).where(kind.table.c.id == row.object_id)).one()
             self.check_everyone_not_needed(kind, obj, row)
             if loses_access(conn, kind, obj, row.action, row.target_project, row.id):
-                raise self.in_use(kind, row)
+                raise policy_in_use(kind, row.action, row.object_id, row.target_project)
             conn.execute(delete(R).where(R.c.id == policy_id))
             changed(conn, kind, obj.id)
 
@@ -418,8 +539,3 @@ class RbacPolicies:
             reason = kind.actions[row.action].everyone_needed(obj)
             if reason is not None:
                 raise errors.RbacPolicyInUse(object_id=obj.id, details=reason)
-
-    @staticmethod
-    def in_use(kind: ObjectType, row: Row) -> errors.RbacPolicyInUse:
-        details = kind.actions[row.action].in_use(row.object_id, row.target_project)
-        return errors.RbacPolicyInUse(object_id=row.object_id, details=details)

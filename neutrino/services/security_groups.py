@@ -166,13 +166,8 @@ def has_default(conn: Connection, project_id: str) -> bool:
 
 
 # -- visibility ----------------------------------------------------------------------------
-def seen_by(project_id: Any) -> ColumnElement[bool]:
-    """Groups a project sees: its own, and those shared with it."""
-    return or_(SG.c.project_id == project_id, rbac.granted("security_group", SG.c.id, project_id))
-
-
 def visible_groups(ctx: Context) -> ColumnElement[bool] | None:
-    return None if ctx.is_admin else seen_by(ctx.project_id)
+    return rbac.visible_objects("security_group", ctx)
 
 
 def visible_rules(ctx: Context) -> ColumnElement[bool] | None:

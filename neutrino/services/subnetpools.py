@@ -5,8 +5,10 @@ the subnets it hands out (min/max/default_prefixlen); `default_quota`
 limits, in addresses (IPv4) or /64s (IPv6), what one project may take from
 it. Prefixes only grow through an update; remove_prefixes takes back what
 no subnet uses. A pool may sit in an address scope of its IP version,
-whose pools never share addresses. Writers are serialized (see db), so
-looking for a free prefix and taking it never races.
+whose pools never share addresses. A pool is seen by its project, by the
+projects an RBAC policy shares it with (`shared` is the policy for every
+project), and by admins. Writers are serialized (see db), so looking for a
+free prefix and taking it never races.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from neutrino import errors, ipam
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import address_scopes, common, networks, quotas
+from neutrino.services import address_scopes, common, networks, quotas, rbac
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 P, S = schema.subnetpools, schema.subnets
@@ -30,7 +32,7 @@ VERSIONS = {4: (32, 8, 32), 6: (128, 64, 64)}
 
 
 def visible(ctx: Context) -> ColumnElement[bool] | None:
-    return None if ctx.is_admin else or_(P.c.project_id == ctx.project_id, P.c.shared)
+    return rbac.visible_objects("subnetpool", ctx)
 
 
 def fetch(conn: Connection, ctx: Context, pool_id: str) -> Row:
@@ -50,8 +52,10 @@ def fetch_own(conn: Connection, ctx: Context, pool_id: str, action: str) -> Row:
     return row
 
 
-def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, Any]]:
+    """Pool bodies; `shared` as the caller sees it."""
     tags = common.load_tags(conn, [r.id for r in rows])
+    shared = rbac.shared_ids(conn, "subnetpool", [r.id for r in rows], ctx.project_id)
     out = []
     for r in rows:
         item = common.render_standard(r, tags)
@@ -64,7 +68,7 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
                 "min_prefixlen": str(r.min_prefixlen),
                 "max_prefixlen": str(r.max_prefixlen),
                 "default_quota": r.default_quota,
-                "shared": r.shared,
+                "shared": r.id in shared,
                 "is_default": r.is_default,
                 "address_scope_id": r.address_scope_id,
             }
@@ -124,15 +128,11 @@ def check_default_free(conn: Connection, ip_version: int) -> None:
 def check_address_scope(
     conn: Connection, ctx: Context, pool_id: str, pool: dict[str, Any], scope_id: str | None
 ) -> None:
-    """A pool may join a scope its project owns, of its IP version, without sharing addresses
+    """A pool may join a scope its project sees, of its IP version, without sharing addresses
     with the scope's other pools, and only if its networks stay within one scope."""
     if scope_id is None:
         return
     scope = address_scopes.fetch(conn, ctx, scope_id)
-    if not address_scopes.owned(ctx, scope):
-        raise errors.IllegalSubnetPoolAssociationToAddressScope(
-            subnetpool_id=pool_id, address_scope_id=scope_id
-        )
     if pool["ip_version"] != scope.ip_version:
         raise errors.IllegalSubnetPoolIpVersionAssociationToAddressScope(
             subnetpool_id=pool_id, address_scope_id=scope_id, ip_version=scope.ip_version
@@ -239,13 +239,16 @@ class SubnetPools:
     def list(
         self, db: Database, ctx: Context, query: ListQuery
     ) -> tuple[list[dict[str, Any]], bool]:
+        listing = LISTING.with_filters(
+            shared=rbac.shared_filter("subnetpool", P.c.id, ctx.project_id)
+        )
         with db.read() as conn:
-            rows, more = list_rows(conn, LISTING, query, visible(ctx))
-            return render(conn, rows), more
+            rows, more = list_rows(conn, listing, query, visible(ctx))
+            return render(conn, ctx, rows), more
 
     def get(self, db: Database, ctx: Context, pool_id: str) -> dict[str, Any]:
         with db.read() as conn:
-            return render(conn, [fetch(conn, ctx, pool_id)])[0]
+            return render(conn, ctx, [fetch(conn, ctx, pool_id)])[0]
 
     def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
         common.require_writer(ctx)
@@ -261,12 +264,13 @@ class SubnetPools:
             check_address_scope(conn, ctx, row["id"], pool, values.get("address_scope_id"))
             row.update(
                 pool,
-                shared=values["shared"],
                 is_default=values["is_default"],
                 address_scope_id=values.get("address_scope_id"),
             )
             common.insert_resource(conn, P, self.resource, row)
-            return render(conn, [fetch(conn, ctx, row["id"])])[0]
+            if values["shared"]:
+                rbac.set_shared(conn, "subnetpool", fetch(conn, ctx, row["id"]), True)
+            return render(conn, ctx, [fetch(conn, ctx, row["id"])])[0]
 
     def update(
         self,
@@ -281,7 +285,7 @@ class SubnetPools:
             row = fetch_own(conn, ctx, pool_id, "update_subnetpool")
             common.check_revision(row, if_match)
             self._update(conn, ctx, row, values)
-            return render(conn, [fetch(conn, ctx, pool_id)])[0]
+            return render(conn, ctx, [fetch(conn, ctx, pool_id)])[0]
 
     def delete(self, db: Database, ctx: Context, pool_id: str) -> None:
         common.require_writer(ctx)

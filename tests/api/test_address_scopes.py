@@ -92,15 +92,19 @@ def test_pools_join_a_scope_of_their_version_without_sharing_addresses(api: Api)
         404,
         "AddressScopeNotFound",
     )
+    # A scope shared with the project takes its pools, which then change no more.
     shared = api.admin.create("address-scopes", name="shared", ip_version=4, shared=True)
+    third = api.demo.create(
+        "subnetpools", name="c", prefixes=["10.2.0.0/16"], address_scope_id=shared["id"]
+    )
+    assert third["address_scope_id"] == shared["id"]
+    rename = {"subnetpool": {"name": "d"}}
     message = error(
-        api.demo.put(url, json={"subnetpool": {"address_scope_id": shared["id"]}}),
-        400,
-        "IllegalSubnetPoolAssociationToAddressScope",
+        api.demo.put(f"/subnetpools/{third['id']}", json=rename), 400, "IllegalSubnetPoolUpdate"
     )
     assert message == (
-        f"Illegal subnetpool association: subnetpool {second['id']} cannot be associated with "
-        f"address scope {shared['id']}."
+        f"Illegal subnetpool update : subnetpool {third['id']} cannot be updated when associated "
+        f"with shared address scope {shared['id']}."
     )
     joined = api.demo.put(url, json={"subnetpool": {"address_scope_id": scope["id"]}}).json()
     assert joined["subnetpool"]["address_scope_id"] == scope["id"]

@@ -1,11 +1,15 @@
-"""RBAC policies: sharing networks and security groups with one project or with all."""
+"""RBAC policies: sharing networks, security groups, subnet pools, address scopes, address
+groups and QoS policies with one project or with all."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import Api, ApiClient
 from tests.conftest import expect_error as error
@@ -285,3 +289,242 @@ def test_sharing_a_security_group(api: Api) -> None:
     assert api.demo.delete(f"/ports/{port['id']}").status_code == 204
     assert api.admin.delete(f"/rbac-policies/{policy['id']}").status_code == 204
     error(api.demo.get(f"/security-groups/{group['id']}"), 404, "SecurityGroupNotFound")
+
+
+# -- subnet pools, address scopes, address groups and QoS policies --------------------------
+@dataclass(frozen=True)
+class Shareable:
+    """An RBAC object type as a user meets it: where it lives, and how a project uses it."""
+
+    object_type: str
+    collection: str  # its path
+    member: str  # its key in a body
+    plural: str  # its key in a list
+    not_found: str  # the type of the error that answers for a missing one
+    missing: str  # its message, for `{id}`
+    shows_shared: bool  # whether its body says `shared`
+    body: dict[str, Any]  # what makes one
+    use: Callable[[ApiClient, str], Callable[[], None]]  # -> what ends the use
+
+
+def use_pool(client: ApiClient, pool_id: str) -> Callable[[], None]:
+    net = client.create("networks", name="net")
+    subnet = client.create("subnets", network_id=net["id"], subnetpool_id=pool_id, ip_version=4)
+    return lambda: expect_deleted(client, f"/subnets/{subnet['id']}")
+
+
+def use_scope(client: ApiClient, scope_id: str) -> Callable[[], None]:
+    pool = client.create(
+        "subnetpools", name="p", prefixes=["10.91.0.0/16"], address_scope_id=scope_id
+    )
+    return lambda: expect_deleted(client, f"/subnetpools/{pool['id']}")
+
+
+def use_address_group(client: ApiClient, group_id: str) -> Callable[[], None]:
+    group = client.create("security-groups", name="sg")
+    rule = client.create(
+        "security-group-rules",
+        security_group_id=group["id"],
+        direction="ingress",
+        remote_address_group_id=group_id,
+    )
+    return lambda: expect_deleted(client, f"/security-group-rules/{rule['id']}")
+
+
+def use_qos_policy(client: ApiClient, policy_id: str) -> Callable[[], None]:
+    net = client.create("networks", name="net", qos_policy_id=policy_id)
+    return lambda: expect_deleted(client, f"/networks/{net['id']}")
+
+
+def expect_deleted(client: ApiClient, path: str) -> None:
+    response = client.delete(path)
+    assert response.status_code == 204, response.text
+
+
+def made(client: ApiClient, kind: Shareable, **body: Any) -> dict[str, Any]:
+    response = client.post(kind.collection, json={kind.member: {**kind.body, **body}})
+    assert response.status_code == 201, response.text
+    return response.json()[kind.member]
+
+
+SHAREABLE = [
+    Shareable(
+        "subnetpool",
+        "/subnetpools",
+        "subnetpool",
+        "subnetpools",
+        "SubnetPoolNotFound",
+        "Subnet pool {id} could not be found.",
+        True,
+        {"name": "pool", "prefixes": ["10.90.0.0/16"], "default_prefixlen": 24},
+        use_pool,
+    ),
+    Shareable(
+        "address_scope",
+        "/address-scopes",
+        "address_scope",
+        "address_scopes",
+        "AddressScopeNotFound",
+        "Address scope {id} could not be found.",
+        True,
+        {"name": "scope", "ip_version": 4},
+        use_scope,
+    ),
+    Shareable(
+        "address_group",
+        "/address-groups",
+        "address_group",
+        "address_groups",
+        "AddressGroupNotFound",
+        "Address group {id} could not be found.",
+        False,
+        {"name": "group", "addresses": ["10.92.0.0/24"]},
+        use_address_group,
+    ),
+    Shareable(
+        "qos_policy",
+        "/qos/policies",
+        "policy",
+        "policies",
+        "QosPolicyNotFound",
+        "QoS policy {id} could not be found.",
+        True,
+        {"name": "qos"},
+        use_qos_policy,
+    ),
+]
+
+
+@pytest.mark.parametrize("kind", SHAREABLE, ids=lambda kind: kind.object_type)
+def test_sharing_with_one_project_then_with_all(api: Api, kind: Shareable) -> None:
+    obj = made(api.admin, kind)
+    url = f"{kind.collection}/{obj['id']}"
+    typed = {"object_type": kind.object_type}
+
+    def hidden_from(client: ApiClient) -> None:
+        """The object answers exactly as a missing one; sharing it is sharing a missing one."""
+        for object_id in (obj["id"], str(uuid.uuid4())):
+            shown = client.get(f"{kind.collection}/{object_id}")
+            assert error(shown, 404, kind.not_found) == kind.missing.format(id=object_id)
+            message = error(
+                share(client, object_id, client.project_id, **typed), 400, "InvalidInput"
+            )
+            assert message == f"Invalid input for operation: {kind.missing.format(id=object_id)}"
+
+    def shared_as_seen_by(client: ApiClient) -> bool:
+        body = client.get(url).json()[kind.member]
+        assert body["id"] == obj["id"]
+        return bool(body["shared"]) if kind.shows_shared else True
+
+    hidden_from(api.demo)
+    policy = shared(api.admin, obj["id"], api.demo.project_id, **typed)
+    assert (policy["object_type"], policy["target_tenant"]) == (
+        kind.object_type,
+        api.demo.project_id,
+    )
+    assert shared_as_seen_by(api.demo)
+    hidden_from(api.demo2)
+    if kind.shows_shared:
+        assert api.admin.get(url).json()[kind.member]["shared"] is False
+        listed = api.demo.get(kind.collection, params={"shared": "true"}).json()
+        assert [o["id"] for o in listed[kind.plural]] == [obj["id"]]
+
+    # demo's use holds its policy, for removal as for handing it to another project.
+    end_use = kind.use(api.demo, obj["id"])
+    policy_in_use = in_use(obj["id"], f"project_id={api.demo.project_id}")
+    response = api.admin.delete(f"/rbac-policies/{policy['id']}")
+    assert error(response, 409, "RbacPolicyInUse") == policy_in_use
+    retarget = {"rbac_policy": {"target_tenant": api.demo2.project_id}}
+    response = api.admin.put(f"/rbac-policies/{policy['id']}", json=retarget)
+    assert error(response, 409, "RbacPolicyInUse") == policy_in_use
+
+    # Shared with all, the object is seen by every project, and the wildcard covers demo's use.
+    wildcard = shared(api.admin, obj["id"], "*", **typed)
+    assert shared_as_seen_by(api.demo2)
+    assert api.admin.delete(f"/rbac-policies/{policy['id']}").status_code == 204
+    wildcard_in_use = in_use(obj["id"], "project_id=*")
+    response = api.admin.delete(f"/rbac-policies/{wildcard['id']}")
+    assert error(response, 409, "RbacPolicyInUse") == wildcard_in_use
+    # Handed to one project, even the one using it, the wildcard is checked as taken away.
+    retarget = {"rbac_policy": {"target_tenant": api.demo.project_id}}
+    response = api.admin.put(f"/rbac-policies/{wildcard['id']}", json=retarget)
+    assert error(response, 409, "RbacPolicyInUse") == wildcard_in_use
+
+    end_use()
+    assert api.admin.delete(f"/rbac-policies/{wildcard['id']}").status_code == 204
+    hidden_from(api.demo)
+    hidden_from(api.demo2)
+
+
+@pytest.mark.parametrize(
+    "kind", [k for k in SHAREABLE if k.shows_shared], ids=lambda kind: kind.object_type
+)
+def test_shared_on_creation_is_the_wildcard_policy(api: Api, kind: Shareable) -> None:
+    obj = made(api.admin, kind, shared=True)
+    assert obj["shared"] is True
+    policies = api.admin.get("/rbac-policies", params={"object_id": obj["id"]}).json()
+    [policy] = policies["rbac_policies"]
+    assert (policy["object_type"], policy["action"], policy["target_tenant"]) == (
+        kind.object_type,
+        SHARED,
+        "*",
+    )
+    assert policy["project_id"] == api.admin.project_id
+    assert api.demo.get(f"{kind.collection}/{obj['id']}").json()[kind.member]["shared"] is True
+    assert api.admin.delete(f"/rbac-policies/{policy['id']}").status_code == 204
+    assert api.admin.get(f"{kind.collection}/{obj['id']}").json()[kind.member]["shared"] is False
+    error(api.demo.get(f"{kind.collection}/{obj['id']}"), 404, kind.not_found)
+
+
+def test_unsharing_is_refused_while_a_project_uses_the_object(api: Api) -> None:
+    kind = next(k for k in SHAREABLE if k.object_type == "qos_policy")
+    policy = made(api.admin, kind, shared=True)
+    url = f"/qos/policies/{policy['id']}"
+    # The owner's own network counts too: it uses the policy as shared with every project.
+    end_use = use_qos_policy(api.admin, policy["id"])
+    response = api.admin.put(url, json={"policy": {"shared": False}})
+    assert error(response, 409, "RbacPolicyInUse") == in_use(policy["id"], "project_id=*")
+    assert api.demo.get(url).json()["policy"]["shared"] is True
+    end_use()
+    assert (
+        api.admin.put(url, json={"policy": {"shared": False}}).json()["policy"]["shared"] is False
+    )
+    assert api.admin.get("/rbac-policies", params={"object_id": policy["id"]}).json() == {
+        "rbac_policies": []
+    }
+    error(api.demo.get(url), 404, "QosPolicyNotFound")
+
+
+def test_a_pool_is_shared_only_where_its_scope_is(api: Api) -> None:
+    scope = api.admin.create("address-scopes", name="scope", ip_version=4)
+    pool = api.admin.create(
+        "subnetpools", name="pool", prefixes=["10.93.0.0/16"], address_scope_id=scope["id"]
+    )
+    pool_to_demo = {"object_type": "subnetpool"}
+    for target in (api.demo.project_id, "*"):
+        message = error(share(api.admin, pool["id"], target, **pool_to_demo), 400, "InvalidInput")
+        assert message == (
+            f"Invalid input for operation: Failed to create RBAC policy on object {pool['id']} "
+            "because target project doesn't have access to associated address scope."
+        )
+    shared(api.admin, scope["id"], api.demo.project_id, object_type="address_scope")
+    shared(api.admin, pool["id"], api.demo.project_id, **pool_to_demo)
+    assert api.demo.get(f"/subnetpools/{pool['id']}").json()["subnetpool"]["shared"] is True
+    error(share(api.admin, pool["id"], api.demo2.project_id, **pool_to_demo), 400, "InvalidInput")
+
+
+def test_a_shared_address_group_is_written_only_by_its_project(api: Api) -> None:
+    group = api.admin.create("address-groups", name="group", addresses=["10.94.0.0/24"])
+    shared(api.admin, group["id"], api.demo.project_id, object_type="address_group")
+    url = f"/address-groups/{group['id']}"
+    assert api.demo.get(url).json()["address_group"]["addresses"] == ["10.94.0.0/24"]
+    addresses = {"addresses": ["10.95.0.0/24"]}
+    for response in (
+        api.demo.put(url, json={"address_group": {"name": "mine"}}),
+        api.demo.put(f"{url}/add_addresses", json=addresses),
+        api.demo.put(f"{url}/remove_addresses", json={"addresses": ["10.94.0.0/24"]}),
+        api.demo.put(f"{url}/tags/x"),
+        api.demo.delete(url),
+    ):
+        assert error(response, 404, "HTTPNotFound") == "The resource could not be found."
+    assert api.admin.get(url).json()["address_group"] == group

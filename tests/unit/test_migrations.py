@@ -45,3 +45,58 @@ def test_password_change_moments_move_to_microseconds(tmp_path: Path) -> None:
         moment = conn.execute(text("SELECT tokens_valid_after FROM users")).scalar_one()
     db.dispose()
     assert moment == 1764942000 * 1_000_000
+
+
+def test_shared_pools_scopes_and_qos_policies_become_grants_to_every_project(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    config = alembic_config(db.engine)
+    command.upgrade(config, "0016")
+    standard = "'p', '', '', '2026-12-05 00:00:00', '2026-12-05 00:00:00', 0"
+    with db.engine.begin() as conn:
+        for suffix, shared in (("1", True), ("2", False)):
+            conn.execute(
+                text(
+                    "INSERT INTO address_scopes (id, project_id, name, shared, ip_version) "
+                    f"VALUES ('s{suffix}', 'p', '', {shared}, 4)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO subnetpools (id, project_id, name, description, created_at, "
+                    "updated_at, revision_number, ip_version, prefixes, default_prefixlen, "
+                    f"min_prefixlen, max_prefixlen, shared, is_default) VALUES ('sp{suffix}', "
+                    f"{standard}, 4, '[\"10.0.0.0/8\"]', 24, 8, 32, {shared}, false)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO qos_policies (id, project_id, name, description, created_at, "
+                    f"updated_at, revision_number, shared) VALUES ('q{suffix}', {standard}, "
+                    f"{shared})"
+                )
+            )
+    db.migrate()
+    with db.engine.connect() as conn:
+        grants = conn.execute(
+            text(
+                "SELECT project_id, object_type, object_id, action, target_project "
+                "FROM rbac_policies"
+            )
+        ).all()
+    assert sorted(grants) == [
+        ("p", "address_scope", "s1", "access_as_shared", "*"),
+        ("p", "qos_policy", "q1", "access_as_shared", "*"),
+        ("p", "subnetpool", "sp1", "access_as_shared", "*"),
+    ]
+    command.downgrade(config, "0016")
+    with db.engine.connect() as conn:
+        shared_ones = {
+            table: conn.execute(text(f"SELECT id FROM {table} WHERE shared")).scalars().all()
+            for table in ("address_scopes", "subnetpools", "qos_policies")
+        }
+        left = conn.execute(text("SELECT count(*) FROM rbac_policies")).scalar()
+    db.dispose()
+    assert shared_ones == {"address_scopes": ["s1"], "subnetpools": ["sp1"], "qos_policies": ["q1"]}
+    assert left == 0

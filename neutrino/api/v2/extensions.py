@@ -243,11 +243,17 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
             "groups and RBAC policies"
         ),
     ),
+    "rbac-address-group": (
+        "Add address_group type to RBAC",
+        "Add address_group type to network RBAC",
+    ),
+    "rbac-address-scope": ("Add address_scope type to RBAC", "Add address_scope type to RBAC"),
     "rbac-policies": (
         "RBAC Policies",
         "Allows creation and modification of policies that control tenant access to resources.",
     ),
     "rbac-security-groups": ("Add security_group type to RBAC", "Add security_group type to RBAC"),
+    "rbac-subnetpool": ("Add subnetpool type to RBAC", "Add subnetpool type to RBAC"),
     "revision-if-match": (
         "If-Match constraints based on revision_number",
         "Extension indicating that If-Match based on revision_number is supported.",

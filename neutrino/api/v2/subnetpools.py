@@ -53,7 +53,7 @@ SUBNETPOOL = {
     "max_prefixlen": Attr(non_negative, put=True, sort=True, filter_convert=column_integer),
     "default_quota": Attr(non_negative, put=True, sort=True, filter_convert=column_integer),
     "is_default": Attr(boolean, default=False, put=True, sort=True),
-    "shared": Attr(boolean, default=False, sort=True),
+    "shared": Attr(boolean, default=False),  # a policy, not a sort key, as a network's
     "address_scope_id": Attr(uuid_str(allow_none=True), put=True, sort=True),
 }
 
@@ -62,7 +62,7 @@ ADDRESS_SCOPE = {
     "name": Attr(string(), default="", put=True, sort=True),
     "project_id": Attr(project_id, sort=True),
     "tenant_id": Attr(project_id, sort=True),
-    "shared": Attr(boolean, default=False, put=True, sort=True),
+    "shared": Attr(boolean, default=False, put=True),  # a policy, not a sort key
     "ip_version": Attr(ip_version, default=REQUIRED, sort=True, filter_convert=column_integer),
 }
 

@@ -1,7 +1,7 @@
 """ports' device profile, NUMA affinity policy and inactive bindings
 
 Revision ID: 0025
-Revises: 0022
+Revises: 0023
 Create Date: 2026-12-05
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0025"
-down_revision = "0022"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
