@@ -49,12 +49,6 @@ VERSIONS = [
     ("v2.0", "SUPPORTED", "2016-12-11T00:00:00Z"),
     ("v2.27", "CURRENT", "2023-05-17T00:00:00Z"),
 ]
-PROVIDERS = [
-    {
-        "name": loadbalancers.PROVIDER,
-        "description": "haproxy in a network namespace on an agent's host",
-    }
-]
 PAGING = {"limit", "marker", "sort", "sort_key", "sort_dir", "page_reverse", "fields"}
 Handler = Callable[[Request, Context], Awaitable[Response]]
 
@@ -242,8 +236,8 @@ def routes(
         items = await run_in_threadpool(loadbalancers.quota_list, db, ctx)
         return listing(request, "quotas", items, max_limit)
 
-    async def quota_defaults(_request: Request, _ctx: Context) -> Response:
-        return json_response({"quota": dict(loadbalancers.QUOTA_DEFAULTS)})
+    async def quota_defaults(_request: Request, ctx: Context) -> Response:
+        return json_response({"quota": loadbalancers.quota_defaults(ctx)})
 
     async def quota(request: Request, ctx: Context) -> Response:
         project = request.path_params["project_id"]
@@ -258,8 +252,13 @@ def routes(
         await run_in_threadpool(loadbalancers.quota_set, db, ctx, project, None)
         return Response(status_code=204)
 
-    async def providers(request: Request, _ctx: Context) -> Response:
-        return listing(request, "providers", [dict(p) for p in PROVIDERS], max_limit)
+    async def providers(request: Request, ctx: Context) -> Response:
+        loadbalancers.authorize(ctx, ctx.project_id)
+        providers = [
+            {"name": name, "description": description}
+            for name, description in loadbalancers.PROVIDERS.items()
+        ]
+        return listing(request, "providers", providers, max_limit)
 
     async def flavors(request: Request, _ctx: Context) -> Response:
         return listing(request, "flavors", [], max_limit)
