@@ -467,8 +467,10 @@ class LoadBalancers:
         if provider not in PROVIDERS:
             raise Invalid(f"Provider '{provider}' is not enabled.")
         tags = values.pop("tags", [])
-        row = new_row(ctx, values)
-        authorize(ctx, row["project_id"], write=True)
+        # Octavia checks the caller against the project named: 403, also for another project's.
+        project = values.pop("project_id", None) or ctx.project_id
+        authorize(ctx, project, write=True)
+        row = {**new_row(ctx, values), "project_id": project}
         check_quota(conn, row["project_id"], "load_balancer")
         port = vip_port(conn, ctx, row["id"], row["project_id"], values)
         subnet_id, address = vip_address(conn, port.id, values.get("vip_subnet_id"))

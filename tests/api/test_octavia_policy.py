@@ -216,6 +216,21 @@ def test_another_projects_objects_answer_403(api: Api, subnet: dict[str, Any]) -
         )
         == forbidden
     )
+    # Nor may it create in the other project (Neutron's answer there is a 400).
+    assert (
+        answer(
+            other.post(
+                "/loadbalancers",
+                json={
+                    "loadbalancer": {
+                        "vip_subnet_id": subnet["id"],
+                        "project_id": api.demo.project_id,
+                    }
+                },
+            )
+        )
+        == forbidden
+    )
     # Its own lists do not show them; nothing was changed.
     assert other.get("/loadbalancers").json()["loadbalancers"] == []
     assert other.get("/listeners").json()["listeners"] == []
