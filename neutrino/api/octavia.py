@@ -93,6 +93,18 @@ async def body_of(request: Request) -> Any:
         raise Invalid("Invalid input: the request body must be JSON.") from None
 
 
+def values_of(item: dict[str, Any], key: str) -> list[Any]:
+    """An attribute's values for a filter. Listeners and pools are filtered by `loadbalancer_id`
+    although they show their load balancers as a list, `loadbalancers`."""
+    if key == "loadbalancer_id" and "loadbalancers" in item:
+        return [lb["id"] for lb in item["loadbalancers"]]
+    return [item[key]] if key in item else []
+
+
+def has(item: dict[str, Any], key: str) -> bool:
+    return key in item or (key == "loadbalancer_id" and "loadbalancers" in item)
+
+
 def listing(
     request: Request, collection: str, items: list[dict[str, Any]], max_limit: int
 ) -> Response:
@@ -102,9 +114,9 @@ def listing(
     params = request.query_params
     # A filter on an attribute the objects do not have is ignored: openstacksdk sends the
     # parent's id (l7policy_id) when it lists a policy's rules.
-    for key in set(params.keys()) - PAGING - {k for k in params if items and k not in items[0]}:
-        wanted = [v.lower() for v in params.getlist(key)]
-        items = [i for i in items if key in i and str(i[key]).lower() in wanted]
+    for key in set(params.keys()) - PAGING - {k for k in params if items and not has(items[0], k)}:
+        wanted = {v.lower() for v in params.getlist(key)}
+        items = [i for i in items if wanted & {str(v).lower() for v in values_of(i, key)}]
     sorts = [s.split(":") for s in params.get("sort", "").split(",") if s] or [
         [k, d]
         for k, d in zip(

@@ -884,6 +884,16 @@ def test_lists_filter_sort_page(api: Api, subnet: dict[str, Any]) -> None:
         following.path + "?" + following.query.decode(), headers={"X-Auth-Token": client.token}
     )
     assert [lb["name"] for lb in rest.json()["loadbalancers"]] == ["a"]
+    # Listeners and pools are found by their load balancer, which they show as a list.
+    lbs = {lb["name"]: lb["id"] for lb in client.get("/loadbalancers").json()["loadbalancers"]}
+    realize(api)
+    for name in ("a", "b"):
+        listener = {"loadbalancer_id": lbs[name], "protocol": "HTTP", "protocol_port": 80}
+        created(
+            client.post("/listeners", json={"listener": {**listener, "name": name}}), "listener"
+        )
+    found = client.get(f"/listeners?loadbalancer_id={lbs['b']}").json()["listeners"]
+    assert [listener["name"] for listener in found] == ["b"]
 
 
 def test_nothing_stays_pending(api: Api, subnet: dict[str, Any], core: Any) -> None:
