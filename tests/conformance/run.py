@@ -88,7 +88,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite-venv", type=Path, required=True, help="virtualenv with tempest")
     parser.add_argument("--suite", choices=sorted(SUITES), default="neutron")
-    parser.add_argument("--regex", help="run only the suite's tests matching (debugging)")
+    parser.add_argument("--regex", help="run only the suite's tests matching")
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument(
         "--keep",
