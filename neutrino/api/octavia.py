@@ -49,12 +49,6 @@ VERSIONS = [
     ("v2.0", "SUPPORTED", "2016-12-11T00:00:00Z"),
     ("v2.27", "CURRENT", "2023-05-17T00:00:00Z"),
 ]
-PROVIDERS = [
-    {
-        "name": loadbalancers.PROVIDER,
-        "description": "haproxy in a network namespace on an agent's host",
-    }
-]
 PAGING = {"limit", "marker", "sort", "sort_key", "sort_dir", "page_reverse", "fields"}
 Handler = Callable[[Request, Context], Awaitable[Response]]
 
@@ -99,6 +93,18 @@ async def body_of(request: Request) -> Any:
         raise Invalid("Invalid input: the request body must be JSON.") from None
 
 
+def values_of(item: dict[str, Any], key: str) -> list[Any]:
+    """An attribute's values for a filter. Listeners and pools are filtered by `loadbalancer_id`
+    although they show their load balancers as a list, `loadbalancers`."""
+    if key == "loadbalancer_id" and "loadbalancers" in item:
+        return [lb["id"] for lb in item["loadbalancers"]]
+    return [item[key]] if key in item else []
+
+
+def has(item: dict[str, Any], key: str) -> bool:
+    return key in item or (key == "loadbalancer_id" and "loadbalancers" in item)
+
+
 def listing(
     request: Request,
     collection: str,
@@ -114,9 +120,9 @@ def listing(
     params = request.query_params
     # A filter on an attribute the objects do not have is ignored: openstacksdk sends the
     # parent's id (l7policy_id) when it lists a policy's rules.
-    for key in set(params.keys()) - PAGING - {k for k in params if items and k not in items[0]}:
-        wanted = [v.lower() for v in params.getlist(key)]
-        items = [i for i in items if key in i and str(i[key]).lower() in wanted]
+    for key in set(params.keys()) - PAGING - {k for k in params if items and not has(items[0], k)}:
+        wanted = {v.lower() for v in params.getlist(key)}
+        items = [i for i in items if wanted & {str(v).lower() for v in values_of(i, key)}]
     sorts = [s.split(":") for s in params.get("sort", "").split(",") if s] or [
         [k, d]
         for k, d in zip(
@@ -248,8 +254,8 @@ def routes(
         items = await run_in_threadpool(loadbalancers.quota_list, db, ctx)
         return listing(request, "quotas", items, max_limit)
 
-    async def quota_defaults(_request: Request, _ctx: Context) -> Response:
-        return json_response({"quota": dict(loadbalancers.QUOTA_DEFAULTS)})
+    async def quota_defaults(_request: Request, ctx: Context) -> Response:
+        return json_response({"quota": loadbalancers.quota_defaults(ctx)})
 
     async def quota(request: Request, ctx: Context) -> Response:
         project = request.path_params["project_id"]
@@ -264,8 +270,13 @@ def routes(
         await run_in_threadpool(loadbalancers.quota_set, db, ctx, project, None)
         return Response(status_code=204)
 
-    async def providers(request: Request, _ctx: Context) -> Response:
-        return listing(request, "providers", [dict(p) for p in PROVIDERS], max_limit)
+    async def providers(request: Request, ctx: Context) -> Response:
+        loadbalancers.authorize(ctx, ctx.project_id)
+        providers = [
+            {"name": name, "description": description}
+            for name, description in loadbalancers.PROVIDERS.items()
+        ]
+        return listing(request, "providers", providers, max_limit)
 
     handlers: list[tuple[str, Handler, list[str]]] = [
         ("/loadbalancers", lb_index, ["GET", "POST"]),

@@ -34,6 +34,7 @@ from neutrino.services.loadbalancers import (
     Invalid,
     LoadBalancers,
     NotFound,
+    authorize,
     base_body,
     check_quota,
     fetch,
@@ -41,7 +42,6 @@ from neutrino.services.loadbalancers import (
     new_row,
     publish,
     referenced,
-    require_writer,
     statistics,
     update_object,
     visible,
@@ -303,7 +303,6 @@ class Family:
     def create(
         self, db: Database, ctx: Context, values: dict[str, Any], parent: str | None = None
     ) -> dict[str, Any]:
-        require_writer(ctx)
         with db.write() as conn:
             object_id, lb = self.add(conn, ctx, values, parent)
             publish(conn, lb)
@@ -323,6 +322,7 @@ class Family:
         links: dict[str, str] = {}
         lb_id = self.prepare(conn, ctx, values, parent, links)
         lb = building if building is not None else lock_tree(conn, lb_id)
+        authorize(ctx, lb.project_id, write=True)
         row = {**new_row(ctx, values, self.initial_operating(conn, values)), **values}
         row["project_id"] = lb.project_id
         check_quota(conn, lb.project_id, self.resource)
@@ -353,9 +353,9 @@ class Family:
         values: dict[str, Any],
         parent: str | None = None,
     ) -> dict[str, Any]:
-        require_writer(ctx)
         with db.write() as conn:
             row = self.fetch(conn, ctx, object_id, parent)
+            authorize(ctx, row.project_id, write=True)
             lb = lock_tree(conn, self.lb_of(conn, row))
             self.check_update(conn, row, values)
             update_object(conn, self.table, self.resource, row, values)
@@ -369,9 +369,9 @@ class Family:
             return self.render(conn, [self.fetch(conn, ctx, object_id, parent)])[0]
 
     def delete(self, db: Database, ctx: Context, object_id: str, parent: str | None = None) -> None:
-        require_writer(ctx)
         with db.write() as conn:
             row = self.fetch(conn, ctx, object_id, parent)
+            authorize(ctx, row.project_id, write=True)
             lb = lock_tree(conn, self.lb_of(conn, row))
             self.check_delete(conn, row)
             for table, where in [
@@ -400,7 +400,7 @@ class Listeners(Family):
         parent: str | None,
         links: dict[str, str],
     ) -> str:
-        lb_id = referenced(conn, ctx, "Load Balancer", values.pop("loadbalancer_id")).id
+        lb_id = fetch(conn, ctx, LB, "Load Balancer", values.pop("loadbalancer_id"), write=True).id
         self._check_port(conn, lb_id, values["protocol_port"])
         values["lb_loadbalancer_id"] = lb_id
         if values.get("default_pool_id"):
@@ -435,7 +435,7 @@ class Listeners(Family):
             select(PO).where(PO.c.id == pool_id, PO.c.lb_loadbalancer_id == lb_id)
         ).first()
         if pool is None:
-            raise Invalid(f"Pool {pool_id} not found.")
+            raise NotFound(f"Pool {pool_id} not found.")
         if pool.protocol not in POOL_PROTOCOLS[protocol]:
             raise Invalid(
                 f"Validation failure: The pool protocol '{pool.protocol}' is invalid while "
@@ -464,7 +464,7 @@ class Pools(Family):
         if not listener_id and not lb_id:
             raise Invalid("Validation failure: loadbalancer_id or listener_id must be specified.")
         if listener_id:
-            listener = referenced(conn, ctx, "Listener", listener_id)
+            listener = fetch(conn, ctx, LI, "Listener", listener_id, write=True)
             if lb_id and lb_id != listener.lb_loadbalancer_id:
                 raise Invalid("Validation failure: The listener is not on that load balancer.")
             if listener.default_pool_id:
@@ -477,7 +477,7 @@ class Pools(Family):
                 )
             lb_id = listener.lb_loadbalancer_id
             links["listener"] = listener.id
-        values["lb_loadbalancer_id"] = referenced(conn, ctx, "Load Balancer", lb_id).id
+        values["lb_loadbalancer_id"] = fetch(conn, ctx, LB, "Load Balancer", lb_id, write=True).id
         return values["lb_loadbalancer_id"]
 
     def created(self, conn: Connection, row: dict[str, Any], links: dict[str, str]) -> None:
@@ -597,7 +597,7 @@ class HealthMonitors(Family):
         links: dict[str, str],
     ) -> str:
         pool_id = values.pop("pool_id")
-        pool = referenced(conn, ctx, "Pool", pool_id)
+        pool = fetch(conn, ctx, PO, "Pool", pool_id, write=True)
         if conn.execute(select(HM.c.id).where(HM.c.lb_pool_id == pool.id)).first():
             raise Conflict("This pool already has a health monitor")
         if values["type"] in HTTP_MONITORS:
@@ -646,7 +646,7 @@ class L7Policies(Family):
         links: dict[str, str],
     ) -> str:
         listener_id = values.pop("listener_id")
-        listener = referenced(conn, ctx, "Listener", listener_id)
+        listener = fetch(conn, ctx, LI, "Listener", listener_id, write=True)
         if listener.protocol != "HTTP":
             raise Invalid(
                 f"Validation failure: L7 policies need an HTTP listener; {listener_id} is "
@@ -787,7 +787,6 @@ def create_populated(
     default pool or a policy's redirect pool is given in place or by the name of one of `pools`.
     It is one transaction and one change for the agents; everything is PENDING_CREATE until the
     agent runs it, and the answer is the whole tree."""
-    require_writer(ctx)
     with db.write() as conn:
         lb = LoadBalancers().add(conn, ctx, values)
         named = {pool.get("name"): _add_pool(conn, ctx, lb, pool) for pool in pools}

@@ -35,10 +35,11 @@ from sqlalchemy import Connection, Row, Table, delete, func, insert, select, upd
 
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common
+from neutrino.services import common, lb_policy
 from neutrino.services.loadbalancers import LB as LOADBALANCERS
 from neutrino.services.loadbalancers import (
     PROVIDER,
+    PROVIDERS,
     Conflict,
     Forbidden,
     Invalid,
@@ -76,14 +77,6 @@ AVAILABILITY_ZONE_SCHEMA: dict[str, dict[str, Any]] = {
         "description": "List of network IDs that are allowed for VIP use. This overrides/"
         "replaces the list of allowed networks of the deployment.",
     },
-}
-ADMINS = frozenset({"admin", "load-balancer_admin"})
-READERS = ADMINS | {
-    "load-balancer_global_observer",
-    "member",
-    "load-balancer_member",
-    "reader",
-    "load-balancer_observer",
 }
 JSON_TYPES = {
     "string": (str,),
@@ -139,19 +132,19 @@ def of_type(value: Any, kind: str) -> bool:
 
 def require_admin(ctx: Context) -> None:
     """Octavia's load-balancer:admin: Keystone's admin, or its own load-balancer_admin."""
-    if not ctx.roles & ADMINS:
+    if not lb_policy.is_admin(ctx):
         raise Forbidden("Policy does not allow this request to be performed.")
 
 
 def require_reader(ctx: Context) -> None:
     """Octavia's load-balancer:read, on the caller's own project (flavors and zones belong to
     none): its observers, members and admins, by Keystone's roles or Octavia's own."""
-    if not ctx.roles & READERS:
+    if not lb_policy.reads_shared(ctx):
         raise Forbidden("Policy does not allow this request to be performed.")
 
 
 def require_provider(provider: str) -> None:
-    if provider != PROVIDER:
+    if provider not in PROVIDERS:
         raise Invalid(f"Provider '{provider}' is not enabled.")
 
 

@@ -47,7 +47,7 @@ from sqlalchemy import (
 from neutrino import errors
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, networks, ports, subnets
+from neutrino.services import common, lb_policy, networks, ports, subnets
 
 LB, LI, PO, ME, HM = (
     schema.lb_loadbalancers,
@@ -68,6 +68,11 @@ PENDING_CREATE, PENDING_UPDATE, PENDING_DELETE = (
 ONLINE, OFFLINE, DEGRADED, NO_MONITOR = "ONLINE", "OFFLINE", "DEGRADED", "NO_MONITOR"
 VIP_OWNER = "Octavia"
 PROVIDER = "amphora"
+# Octavia's providers by default: amphora, and octavia as an alias of it.
+PROVIDERS = {
+    PROVIDER: "haproxy in a network namespace on an agent's host",
+    "octavia": "Deprecated alias of the amphora provider.",
+}
 PENDING_TIMEOUT = timedelta(seconds=30)
 AGENT_ALIVE = timedelta(seconds=30)
 QUOTA_DEFAULTS = {
@@ -128,26 +133,38 @@ class Immutable(Conflict):
         super().__init__(f"Load Balancer {lb_id} is immutable and cannot be updated.")
 
 
-def require_writer(ctx: Context) -> None:
-    if not ctx.can_write:
-        raise Forbidden("Policy does not allow this request to be performed.")
+FORBIDDEN = "Policy does not allow this request to be performed."
+
+
+def authorize(ctx: Context, project_id: str | None, write: bool = False) -> None:
+    """Octavia's check of the caller against an object's project (lb_policy)."""
+    allowed = lb_policy.may_write if write else lb_policy.may_read
+    if not allowed(ctx, project_id):
+        raise Forbidden(FORBIDDEN)
 
 
 def visible(ctx: Context, table: Table) -> list[Any]:
-    """Another project's objects are as invisible as missing ones, as for Neutron resources."""
-    return [] if ctx.is_admin else [table.c.project_id == ctx.project_id]
+    """What a list shows: everything to admins and global observers, else the caller's own
+    project, if the caller may read it."""
+    if lb_policy.reads_everything(ctx):
+        return []
+    authorize(ctx, ctx.project_id)
+    return [table.c.project_id == ctx.project_id]
 
 
-def fetch(conn: Connection, ctx: Context, table: Table, kind: str, object_id: str) -> Row:
-    row = conn.execute(select(table).where(table.c.id == object_id, *visible(ctx, table))).first()
+def fetch(
+    conn: Connection, ctx: Context, table: Table, kind: str, object_id: str, write: bool = False
+) -> Row:
+    """The object, for reading it or (`write`) changing it or what is under it: 404 when there
+    is none, 403 when the caller may not (another project's object included)."""
+    row = conn.execute(select(table).where(table.c.id == object_id)).first()
     if row is None:
         raise NotFound(f"{kind} {object_id} not found.")
+    authorize(ctx, row.project_id, write)
     return row
 
 
-# What a request body may name besides its own parent: Octavia's objects, and the Neutron
-# resources under a VIP or a member, each found by the rules of its own API.
-REFERENCE_TABLES = {"Load Balancer": LB, "Listener": LI, "Pool": PO}
+# The Neutron resources under a VIP or a member, each found by the rules of its own API.
 NEUTRON_REFERENCES: dict[str, Callable[[Connection, Context, str], Row]] = {
     "Network": networks.fetch,
     "Subnet": subnets.fetch,
@@ -156,13 +173,11 @@ NEUTRON_REFERENCES: dict[str, Callable[[Connection, Context, str], Row]] = {
 
 
 def referenced(conn: Connection, ctx: Context, kind: str, object_id: str) -> Row:
-    """An object a request body names, as the caller sees it. One that is missing and one the
-    caller cannot see (another project's) are the same 400, Octavia's InvalidSubresource."""
+    """A Neutron resource a request body names, as the caller sees it. One that is missing and
+    one the caller cannot see (another project's) are the same 400, Octavia's InvalidSubresource."""
     try:
-        if kind in REFERENCE_TABLES:
-            return fetch(conn, ctx, REFERENCE_TABLES[kind], kind, object_id)
         return NEUTRON_REFERENCES[kind](conn, ctx, object_id)
-    except (NotFound, errors.NotFound):
+    except errors.NotFound:
         raise Invalid(f"{kind} {object_id} not found.") from None
 
 
@@ -230,14 +245,22 @@ def quota_list(db: Database, ctx: Context) -> list[dict[str, Any]]:
             .scalars()
             .all()
         )
-        if not ctx.is_admin:
-            projects = [ctx.project_id] if ctx.project_id else []
+        if not lb_policy.reads_every_quota(ctx):
+            if not lb_policy.may_read_quota(ctx, ctx.project_id):
+                raise Forbidden(FORBIDDEN)
+            projects = [ctx.project_id]
         return [{"project_id": p, **quota_limits(conn, p)} for p in projects]
 
 
+def quota_defaults(ctx: Context) -> dict[str, int]:
+    if not lb_policy.may_read_quota(ctx, ctx.project_id):
+        raise Forbidden(FORBIDDEN)
+    return dict(QUOTA_DEFAULTS)
+
+
 def quota_get(db: Database, ctx: Context, project_id: str) -> dict[str, int]:
-    if not ctx.is_admin and project_id != ctx.project_id:
-        raise Forbidden("Policy does not allow this request to be performed.")
+    if not lb_policy.may_read_quota(ctx, project_id):
+        raise Forbidden(FORBIDDEN)
     with db.read() as conn:
         return quota_limits(conn, project_id)
 
@@ -246,8 +269,8 @@ def quota_set(
     db: Database, ctx: Context, project_id: str, values: dict[str, int | None] | None
 ) -> dict[str, int]:
     """Set limits (None: back to the default); `values=None` resets them all."""
-    if not ctx.is_admin:
-        raise Forbidden("Policy does not allow this request to be performed.")
+    if not lb_policy.may_write_quota(ctx):
+        raise Forbidden(FORBIDDEN)
     Q = schema.quotas
     with db.write() as conn:
         for resource, limit in (
@@ -451,7 +474,6 @@ class LoadBalancers:
             return render(conn, [fetch(conn, ctx, LB, "Load Balancer", lb_id)])[0]
 
     def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
-        require_writer(ctx)
         with db.write() as conn:
             lb = self.add(conn, ctx, values)
             publish(conn, lb, PENDING_CREATE)
@@ -471,7 +493,10 @@ class LoadBalancers:
             conn, values, values.pop("provider", None)
         )
         tags = values.pop("tags", [])
-        row = new_row(ctx, values)
+        # Octavia checks the caller against the project named: 403, also for another project's.
+        project = values.pop("project_id", None) or ctx.project_id
+        authorize(ctx, project, write=True)
+        row = {**new_row(ctx, values), "project_id": project}
         check_quota(conn, row["project_id"], "load_balancer")
         port = vip_port(conn, ctx, row["id"], row["project_id"], values, zone.get("compute_zone"))
         lbaas_flavors.check_vip_network(zone, port.network_id)
@@ -494,17 +519,15 @@ class LoadBalancers:
     def update(
         self, db: Database, ctx: Context, lb_id: str, values: dict[str, Any]
     ) -> dict[str, Any]:
-        require_writer(ctx)
         with db.write() as conn:
-            lb = lock_tree(conn, fetch(conn, ctx, LB, "Load Balancer", lb_id).id)
+            lb = lock_tree(conn, fetch(conn, ctx, LB, "Load Balancer", lb_id, write=True).id)
             update_object(conn, LB, "loadbalancer", lb, values)
             publish(conn, conn.execute(select(LB).where(LB.c.id == lb_id)).one())
             return render(conn, [fetch(conn, ctx, LB, "Load Balancer", lb_id)])[0]
 
     def delete(self, db: Database, ctx: Context, lb_id: str, cascade: bool) -> None:
-        require_writer(ctx)
         with db.write() as conn:
-            lb = lock_tree(conn, fetch(conn, ctx, LB, "Load Balancer", lb_id).id)
+            lb = lock_tree(conn, fetch(conn, ctx, LB, "Load Balancer", lb_id, write=True).id)
             has_children = any(
                 conn.execute(select(t.c.id).where(t.c.lb_loadbalancer_id == lb_id)).first()
                 for t in (LI, PO)

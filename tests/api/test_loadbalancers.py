@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import Api, ApiClient
 
 LBAAS = "/load-balancer/v2/lbaas"
+FORBIDDEN = "Policy does not allow this request to be performed."
 
 
 def octavia(client: ApiClient) -> ApiClient:
@@ -427,13 +428,14 @@ def test_validation_errors(api: Api, subnet: dict[str, Any]) -> None:
 def test_project_isolation_and_quotas(api: Api, subnet: dict[str, Any]) -> None:
     lb = make_lb(api, subnet)
     other = octavia(api.demo2)
-    expect_fault(other.get(f"/loadbalancers/{lb['id']}"), 404, "not found")
+    # Octavia finds the object, then refuses the caller: 403, where Neutron answers 404.
+    expect_fault(other.get(f"/loadbalancers/{lb['id']}"), 403, FORBIDDEN)
     expect_fault(
         other.put(f"/loadbalancers/{lb['id']}", json={"loadbalancer": {"name": "x"}}),
-        404,
-        "not found",
+        403,
+        FORBIDDEN,
     )
-    expect_fault(other.delete(f"/loadbalancers/{lb['id']}"), 404, "not found")
+    expect_fault(other.delete(f"/loadbalancers/{lb['id']}"), 403, FORBIDDEN)
     assert other.get("/loadbalancers").json()["loadbalancers"] == []
     # Another project's subnet cannot carry a VIP.
     expect_fault(
@@ -632,8 +634,8 @@ def test_l7_policies_order_actions_and_rules(api: Api, subnet: dict[str, Any]) -
     assert admin.delete(f"/quotas/{api.demo.project_id}").status_code == 204
 
     other = octavia(api.demo2)
-    expect_fault(other.get(f"/l7policies/{to_url['id']}"), 404, "not found")
-    expect_fault(other.get(rules), 404, "not found")
+    expect_fault(other.get(f"/l7policies/{to_url['id']}"), 403, FORBIDDEN)
+    expect_fault(other.get(rules), 403, FORBIDDEN)
     assert other.get("/l7policies").json()["l7policies"] == []
     # A deleted policy leaves no gap; a deleted listener takes its policies and their rules.
     assert client.delete(f"/l7policies/{to_url['id']}").status_code == 204
@@ -845,8 +847,8 @@ def test_statistics_add_up_what_haproxy_counted(api: Api, subnet: dict[str, Any]
     }
 
     other = octavia(api.demo2)
-    expect_fault(other.get(f"/loadbalancers/{lb['id']}/stats"), 404, "not found")
-    expect_fault(other.get(f"{http}/stats"), 404, "not found")
+    expect_fault(other.get(f"/loadbalancers/{lb['id']}/stats"), 403, FORBIDDEN)
+    expect_fault(other.get(f"{http}/stats"), 403, FORBIDDEN)
     expect_fault(
         client.get("/loadbalancers/nothing/stats"), 404, "Load Balancer nothing not found."
     )
@@ -882,6 +884,16 @@ def test_lists_filter_sort_page(api: Api, subnet: dict[str, Any]) -> None:
         following.path + "?" + following.query.decode(), headers={"X-Auth-Token": client.token}
     )
     assert [lb["name"] for lb in rest.json()["loadbalancers"]] == ["a"]
+    # Listeners and pools are found by their load balancer, which they show as a list.
+    lbs = {lb["name"]: lb["id"] for lb in client.get("/loadbalancers").json()["loadbalancers"]}
+    realize(api)
+    for name in ("a", "b"):
+        listener = {"loadbalancer_id": lbs[name], "protocol": "HTTP", "protocol_port": 80}
+        created(
+            client.post("/listeners", json={"listener": {**listener, "name": name}}), "listener"
+        )
+    found = client.get(f"/listeners?loadbalancer_id={lbs['b']}").json()["listeners"]
+    assert [listener["name"] for listener in found] == ["b"]
 
 
 def test_nothing_stays_pending(api: Api, subnet: dict[str, Any], core: Any) -> None:

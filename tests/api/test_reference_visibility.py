@@ -5,9 +5,11 @@ A table names each field of a request body that points at another resource
 databases, a project sends the request three times: naming a random UUID,
 naming a resource of another project that it cannot see, and (where one
 exists) naming a resource it can see. The invisible one must be answered
-byte for byte like the random one once the ids are swapped, and neither
-may change anything anywhere (every collection as the admin lists it);
-the visible one works, also when it is shared or external rather than owned.
+byte for byte like the random one once the ids are swapped (except where
+Octavia finds the load-balancer object named and refuses the caller by its
+project's policy: 403, where a missing one is 404), and neither may change
+anything anywhere (every collection as the admin lists it); the visible one
+works, also when it is shared or external rather than owned.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Reference:
     hidden: str  # what of the other project's the field names in the invisible case
     visible: str | None  # what of the caller's world makes the request work (None: nothing does)
     prefix: str = "/networking/v2.0"
+    refused: bool = False  # Octavia's 403 for another project's object, 404 for a missing one
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} {self.field}"
@@ -330,6 +333,7 @@ REFERENCES = [
         "lb",
         "lb",
         LBAAS,
+        refused=True,
     ),
     Reference(
         "POST",
@@ -364,6 +368,7 @@ REFERENCES = [
         "lb",
         "lb",
         LBAAS,
+        refused=True,
     ),
     Reference(
         "POST",
@@ -373,6 +378,7 @@ REFERENCES = [
         "listener",
         "listener",
         LBAAS,
+        refused=True,
     ),
     Reference(
         "POST",
@@ -391,6 +397,7 @@ REFERENCES = [
         "pool",
         "pool",
         LBAAS,
+        refused=True,
     ),
     Reference(
         "POST",
@@ -400,6 +407,7 @@ REFERENCES = [
         "listener",
         "listener",
         LBAAS,
+        refused=True,
     ),
     Reference(
         "POST",
@@ -438,6 +446,11 @@ NEUTRON_COLLECTIONS = (
     "security-group-rules",
     "rbac-policies",
 )
+OCTAVIA_FORBIDDEN = {
+    "faultcode": "Client",
+    "faultstring": "Policy does not allow this request to be performed.",
+    "debuginfo": None,
+}
 OCTAVIA_COLLECTIONS = ("loadbalancers", "listeners", "pools", "healthmonitors", "l7policies")
 
 
@@ -579,11 +592,15 @@ def test_an_invisible_reference_is_answered_as_a_missing_one(
     missing = send(missing_id)
     assert 400 <= missing.status_code < 500, missing.text
     hidden = send(hidden_id)
-    assert (hidden.status_code, hidden.headers["content-type"]) == (
-        missing.status_code,
-        missing.headers["content-type"],
-    ), hidden.text
-    assert hidden.content.replace(hidden_id.encode(), missing_id.encode()) == missing.content
+    if reference.refused:
+        assert missing.status_code == 404, missing.text
+        assert (hidden.status_code, hidden.json()) == (403, OCTAVIA_FORBIDDEN)
+    else:
+        assert (hidden.status_code, hidden.headers["content-type"]) == (
+            missing.status_code,
+            missing.headers["content-type"],
+        ), hidden.text
+        assert hidden.content.replace(hidden_id.encode(), missing_id.encode()) == missing.content
     assert everything(cloud.api.admin, world, cloud.hidden) == before
     if reference.visible is not None:
         works = send(world[reference.visible])
