@@ -128,7 +128,7 @@ def test_flavor_data_the_provider_cannot_honour_is_refused_as_octavia_refuses_it
     )
     assert refused("[]") == (400, unsupported + "[] is not of type 'object'")
     assert refused("{nope") == (400, "{nope is not a valid option for flavor_data")
-    assert refused(SINGLE, provider="octavia") == (400, "Provider 'octavia' is not enabled.")
+    assert refused(SINGLE, provider="noop") == (400, "Provider 'noop' is not enabled.")
     missing = admin.post("/flavorprofiles", json={"flavorprofile": {"name": "fp"}})
     assert expect_fault(missing, 400) == (
         "Invalid input for field/attribute provider_name. Value: 'None'. Mandatory field missing."
@@ -398,5 +398,5 @@ def test_provider_capabilities(api: Api) -> None:
         "availability_zone_capabilities": [{"name": "compute_zone"}, {"name": "valid_vip_networks"}]
     }
     assert expect_fault(demo.get("/providers/amphora/flavor_capabilities"), 403) == DENIED
-    unknown = admin.get("/providers/octavia/availability_zone_capabilities")
-    assert expect_fault(unknown, 400) == "Provider 'octavia' is not enabled."
+    unknown = admin.get("/providers/noop/availability_zone_capabilities")
+    assert expect_fault(unknown, 400) == "Provider 'noop' is not enabled."

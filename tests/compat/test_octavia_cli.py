@@ -232,7 +232,8 @@ def test_s6_with_the_loadbalancer_commands(
     assert status["loadbalancer"]["listeners"][0]["pools"][0]["name"] == "web servers"
     assert [row["name"] for row in cli("list")] == ["s6-lb"]
     assert [row["name"] for row in live_server.cli("loadbalancer", "provider", "list")] == [
-        "amphora"
+        "amphora",
+        "octavia",
     ]
     port = live_server.cli("port", "show", lb["vip_port_id"], cloud=DEMO)
     assert (port["device_owner"], port["device_id"]) == ("Octavia", lb["id"])
