@@ -42,8 +42,13 @@ from neutrino.api.text import load_json
 from neutrino.api.v2 import Authenticate
 from neutrino.context import Context
 from neutrino.db import Database
-from neutrino.services import lbaas, loadbalancers
-from neutrino.services.loadbalancers import Immutable, Invalid, LoadBalancerError, NotFound
+from neutrino.services import lb_policy, lbaas, loadbalancers
+from neutrino.services.loadbalancers import (
+    Forbidden,
+    Immutable,
+    Invalid,
+    LoadBalancerError,
+)
 
 VERSIONS = [
     ("v2.0", "SUPPORTED", "2016-12-11T00:00:00Z"),
@@ -114,43 +119,84 @@ def listing(
     links_key: str | None = None,
     marker_key: str = "id",
 ) -> Response:
-    """Filter, sort, page and project a list as Octavia does: at most `max_limit` items
-    (Octavia's `pagination_max_limit`), fewer when the request's limit says so, and a `next`
-    link to the rest (under `links_key`, else `<collection>_links`; a marker is a `marker_key`)."""
+    """Filter, sort, page and project a list as Octavia's pagination does: at most `max_limit`
+    items (`pagination_max_limit`), fewer when the request's limit says so (a limit below 1 means
+    no limit); a full page links to the `next`, a page after a marker to the `previous`
+    (`page_reverse=True`: the page before the marker), under `links_key`, else
+    `<collection>_links`. A limit, sort direction, sort key or marker that is not valid is a 400."""
     params = request.query_params
     # A filter on an attribute the objects do not have is ignored: openstacksdk sends the
     # parent's id (l7policy_id) when it lists a policy's rules.
     for key in set(params.keys()) - PAGING - {k for k in params if items and not has(items[0], k)}:
         wanted = {v.lower() for v in params.getlist(key)}
         items = [i for i in items if wanted & {str(v).lower() for v in values_of(i, key)}]
-    sorts = [s.split(":") for s in params.get("sort", "").split(",") if s] or [
-        [k, d]
-        for k, d in zip(
-            params.getlist("sort_key"), params.getlist("sort_dir") or ["asc"], strict=False
-        )
-    ]
-    for key, *direction in reversed(sorts):
-        items.sort(
-            key=lambda i: (i.get(key) is None, str(i.get(key))),
-            reverse=(direction or ["asc"])[0] == "desc",
-        )
-    links = []
-    if "marker" in params:
+    for key, descending in reversed(sort_keys(params)):
+        if items and key not in items[0]:
+            raise Invalid(f"Supplied sort key '{key}' is not valid.")
+        items.sort(key=lambda i: (i.get(key) is None, str(i.get(key))), reverse=descending)
+    limit = page_limit(params, max_limit)
+    marker = params.get("marker")
+    backwards = params.get("page_reverse") == "True"
+    if marker is not None:
         ids = [i[marker_key] for i in items]
-        if params["marker"] not in ids:
-            raise NotFound(f"Marker {params['marker']} could not be found.")
-        items = items[ids.index(params["marker"]) + 1 :]
-    requested = int(params["limit"]) if params.get("limit", "").isdigit() else 0
-    limit = min(requested or max_limit, max_limit)
-    if len(items) > limit:
-        items = items[:limit]
-        query = [(k, v) for k, v in params.multi_items() if k != "marker"]
-        query.append(("marker", items[-1][marker_key]))
-        links.append({"rel": "next", "href": f"{request.url.replace(query='')}?{urlencode(query)}"})
+        if marker not in ids:
+            raise Invalid(f"Supplied pagination marker '{marker}' is not valid.")
+        at = ids.index(marker)
+        items = items[max(0, at - (limit or at)) : at] if backwards else items[at + 1 :]
+    items = items[:limit]
+    links = []
+    if items:
+        query = [(k, v) for k, v in params.multi_items() if k not in ("marker", "page_reverse")]
+        here = str(request.url.replace(query=""))
+        if marker is not None:
+            previous = [*query, ("marker", items[0][marker_key]), ("page_reverse", "True")]
+            links.append({"rel": "previous", "href": f"{here}?{urlencode(previous)}"})
+        if limit is None or len(items) >= limit:
+            following = [*query, ("marker", items[-1][marker_key])]
+            links.append({"rel": "next", "href": f"{here}?{urlencode(following)}"})
     fields = [f for v in params.getlist("fields") for f in v.split(",") if f]
     if fields:
         items = [{k: v for k, v in i.items() if k in fields} for i in items]
     return json_response({collection: items, links_key or f"{collection}_links": links})
+
+
+def sort_keys(params: Any) -> list[tuple[str, bool]]:
+    """`sort=k1:dir,k2` or `sort_key=k1,k2&sort_dir=dir`: (key, descending) pairs."""
+    if params.get("sort"):
+        pairs = [s.split(":") for s in params["sort"].split(",")]
+    else:
+        keys = params.get("sort_key", "").split(",") if params.get("sort_key") else []
+        directions = params.get("sort_dir", "").split(",") if params.get("sort_dir") else []
+        pairs = [[k, *directions[i : i + 1]] for i, k in enumerate(keys)]
+    out = []
+    for key, *direction in pairs:
+        if len(direction) > 1:
+            raise Invalid(f"Supplied sort key '{[key, *direction]}' is not valid.")
+        way = (direction or ["asc"])[0].lower()
+        if way not in ("asc", "desc"):
+            raise Invalid(f"Supplied sort direction '{way}' is not valid.")
+        out.append((key, way == "desc"))
+    return out
+
+
+def page_limit(params: Any, max_limit: int) -> int | None:
+    """The page size: the request's limit up to `max_limit`; none below 1."""
+    given = params.get("limit")
+    if given is None:
+        return max_limit
+    try:
+        limit = int(given)
+    except ValueError:
+        raise Invalid(f"Supplied pagination limit '{given}' is not valid.") from None
+    return None if limit < 1 else min(limit, max_limit)
+
+
+def own_projects_only(request: Request, ctx: Context) -> None:
+    """A list filtered by another project's `project_id` is refused unless the caller reads
+    every project (Octavia checks the filter's project against the policy, then lists)."""
+    asked = set(request.query_params.getlist("project_id"))
+    if asked - {ctx.project_id} and not lb_policy.reads_everything(ctx):
+        raise Forbidden(loadbalancers.FORBIDDEN)
 
 
 def routes(
@@ -190,6 +236,7 @@ def routes(
             else:
                 item = await run_in_threadpool(lbs.create, db, ctx, values)
             return json_response({"loadbalancer": item}, 201)
+        own_projects_only(request, ctx)
         items = await run_in_threadpool(lbs.list, db, ctx)
         return listing(request, "loadbalancers", items, max_limit)
 
@@ -231,6 +278,7 @@ def routes(
                 values = parse(await body_of(request), member, fields, create=True)
                 item = await run_in_threadpool(family.create, db, ctx, values, parent)
                 return json_response({member: item}, 201)
+            own_projects_only(request, ctx)
             items = await run_in_threadpool(family.list, db, ctx, parent)
             return listing(request, collection, items, max_limit)
 

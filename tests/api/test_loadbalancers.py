@@ -437,6 +437,12 @@ def test_project_isolation_and_quotas(api: Api, subnet: dict[str, Any]) -> None:
     )
     expect_fault(other.delete(f"/loadbalancers/{lb['id']}"), 403, FORBIDDEN)
     assert other.get("/loadbalancers").json()["loadbalancers"] == []
+    # Asking for another project's list is refused; one's own, or by an admin, answers.
+    expect_fault(other.get(f"/loadbalancers?project_id={api.demo.project_id}"), 403, FORBIDDEN)
+    expect_fault(other.get(f"/listeners?project_id={api.demo.project_id}"), 403, FORBIDDEN)
+    assert other.get(f"/pools?project_id={api.demo2.project_id}").json()["pools"] == []
+    mine = octavia(api.admin).get(f"/loadbalancers?project_id={api.demo.project_id}")
+    assert [item["id"] for item in mine.json()["loadbalancers"]] == [lb["id"]]
     # Another project's subnet cannot carry a VIP.
     expect_fault(
         other.post("/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}),
@@ -884,6 +890,28 @@ def test_lists_filter_sort_page(api: Api, subnet: dict[str, Any]) -> None:
         following.path + "?" + following.query.decode(), headers={"X-Auth-Token": client.token}
     )
     assert [lb["name"] for lb in rest.json()["loadbalancers"]] == ["a"]
+    assert [link["rel"] for link in rest.json()["loadbalancers_links"]] == ["previous"]
+    before = httpx.URL(rest.json()["loadbalancers_links"][0]["href"])
+    assert "page_reverse=True" in str(before) and "marker=" in str(before)
+    back = client.get(
+        "/loadbalancers?sort=name:desc&limit=1&marker="
+        + page["loadbalancers"][1]["id"]
+        + "&page_reverse=True"
+    )
+    assert [lb["name"] for lb in back.json()["loadbalancers"]] == ["c"]
+    # A full page links to the next; a limit below 1 is no limit at all.
+    whole = client.get("/loadbalancers?limit=0").json()
+    assert len(whole["loadbalancers"]) == 3
+    assert [link["rel"] for link in whole["loadbalancers_links"]] == ["next"]
+    # What pagination cannot use is refused with Octavia's words.
+    for query, text in [
+        ("limit=two", "Supplied pagination limit 'two' is not valid."),
+        ("sort=name:sideways", "Supplied sort direction 'sideways' is not valid."),
+        ("sort_key=name&sort_dir=up", "Supplied sort direction 'up' is not valid."),
+        ("sort=colour:asc", "Supplied sort key 'colour' is not valid."),
+        ("marker=nonexistent", "Supplied pagination marker 'nonexistent' is not valid."),
+    ]:
+        assert expect_fault(client.get(f"/loadbalancers?{query}"), 400) == text
     # Listeners and pools are found by their load balancer, which they show as a list.
     lbs = {lb["name"]: lb["id"] for lb in client.get("/loadbalancers").json()["loadbalancers"]}
     realize(api)
