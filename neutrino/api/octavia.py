@@ -42,8 +42,8 @@ from neutrino.api.text import load_json
 from neutrino.api.v2 import Authenticate
 from neutrino.context import Context
 from neutrino.db import Database
-from neutrino.services import lbaas, loadbalancers
-from neutrino.services.loadbalancers import Immutable, Invalid, LoadBalancerError, NotFound
+from neutrino.services import lb_base, lbaas, loadbalancers
+from neutrino.services.lb_base import Immutable, Invalid, LoadBalancerError, NotFound
 
 VERSIONS = [
     ("v2.0", "SUPPORTED", "2016-12-11T00:00:00Z"),
@@ -274,7 +274,7 @@ def routes(
         loadbalancers.authorize(ctx, ctx.project_id)
         providers = [
             {"name": name, "description": description}
-            for name, description in loadbalancers.PROVIDERS.items()
+            for name, description in lb_base.PROVIDERS.items()
         ]
         return listing(request, "providers", providers, max_limit)
 

@@ -36,8 +36,7 @@ from sqlalchemy import Connection, Row, Table, delete, func, insert, select, upd
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, lb_policy
-from neutrino.services.loadbalancers import LB as LOADBALANCERS
-from neutrino.services.loadbalancers import (
+from neutrino.services.lb_base import (
     PROVIDER,
     PROVIDERS,
     Conflict,
@@ -368,8 +367,8 @@ class Offers:
         kind = self.kind
         with db.write() as conn:
             self.fetch(conn, key)
-            column = LOADBALANCERS.c[kind.in_loadbalancer]
-            if conn.execute(select(LOADBALANCERS.c.id).where(column == key)).first():
+            column = schema.lb_loadbalancers.c[kind.in_loadbalancer]
+            if conn.execute(select(schema.lb_loadbalancers.c.id).where(column == key)).first():
                 raise Conflict(f"{kind.label} {key} is in use and cannot be modified.")
             conn.execute(delete(kind.table).where(kind.table.c[kind.key] == key))
 
