@@ -468,6 +468,13 @@ class RouterInterfaceNotFound(NotFound):
     message = "Router {router_id} does not have an interface with id {port_id}"
 
 
+class FloatingIPRouterWithoutGateway(Conflict):
+    message = (
+        "Router {router_id} has no gateway on external network {external_network_id}. "
+        "Therefore, it cannot hold a Floating IP of that network."
+    )
+
+
 class RouterExternalGatewayInUseByFloatingIp(InUse):
     message = (
         "Gateway cannot be updated for router {router_id}, since a gateway to external network "

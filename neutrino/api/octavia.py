@@ -42,13 +42,8 @@ from neutrino.api.text import load_json
 from neutrino.api.v2 import Authenticate
 from neutrino.context import Context
 from neutrino.db import Database
-from neutrino.services import lb_policy, lbaas, loadbalancers
-from neutrino.services.loadbalancers import (
-    Forbidden,
-    Immutable,
-    Invalid,
-    LoadBalancerError,
-)
+from neutrino.services import lb_base, lb_policy, lbaas, loadbalancers
+from neutrino.services.lb_base import Forbidden, Immutable, Invalid, LoadBalancerError
 
 VERSIONS = [
     ("v2.0", "SUPPORTED", "2016-12-11T00:00:00Z"),
@@ -322,7 +317,7 @@ def routes(
         loadbalancers.authorize(ctx, ctx.project_id)
         providers = [
             {"name": name, "description": description}
-            for name, description in loadbalancers.PROVIDERS.items()
+            for name, description in lb_base.PROVIDERS.items()
         ]
         return listing(request, "providers", providers, max_limit)
 

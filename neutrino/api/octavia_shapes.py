@@ -21,7 +21,7 @@ from neutrino.api.v2.attrs import (
     tag,
     uuid_str,
 )
-from neutrino.services.loadbalancers import Invalid
+from neutrino.services.lb_base import Invalid
 
 REQUIRED = object()
 MAX_TIMEOUT = 24 * 60 * 60 * 1000  # milliseconds, as Octavia

@@ -4,7 +4,10 @@ The address comes at random from the first IPv4 subnet of the external
 network that has room, as Neutron picks it (not in allocation order).
 Association needs a router that joins the fixed IP's subnet to the floating
 IP's network; the floating IP records that router so the data plane knows
-where to put the NAT. Status is DOWN until the data plane reports otherwise
+where to put the NAT. A client may name that router instead
+(floating-ip-router-writable): it needs its gateway on the floating IP's
+network, and may reach the fixed IP's subnet by any route, an extra route
+through another router for one. Status is DOWN until the data plane reports otherwise
 (`set_status`); any change of association makes it DOWN again.
 """
 
@@ -26,6 +29,7 @@ from neutrino.services.listing import Listing, list_rows, standard_columns
 FIP, P, A = schema.floatingips, schema.ports, schema.ip_allocations
 PF = schema.port_forwardings
 OWNER = "network:floatingip"
+ASSOCIATION = {"port_id", "fixed_ip_address", "router_id"}  # what an update may re-associate
 PORT_DETAILS = (
     "name",
     "network_id",
@@ -176,18 +180,24 @@ def fip_fixed_ips(
 
 
 def association(
-    conn: Connection, ctx: Context, fip: dict[str, Any], port_id: str | None, fixed_ip: str | None
+    conn: Connection,
+    ctx: Context,
+    fip: dict[str, Any],
+    port_id: str | None,
+    fixed_ip: str | None,
+    router_id: str | None = None,
 ) -> dict[str, Any]:
     """The columns that associate `fip` (its id, project_id, floating_network_id) with a
-    port's fixed IP.
+    port's fixed IP, through `router_id` when given.
 
     With no port: the columns of an unassociated floating IP.
     """
     if port_id is None:
-        if fixed_ip is not None:
-            raise errors.BadRequest(
-                resource="floatingip", msg="fixed_ip_address cannot be specified without a port_id"
-            )
+        for key, value in (("fixed_ip_address", fixed_ip), ("router_id", router_id)):
+            if value is not None:
+                raise errors.BadRequest(
+                    resource="floatingip", msg=f"{key} cannot be specified without a port_id"
+                )
         return {"fixed_port_id": None, "fixed_ip_address": None, "router_id": None}
     port = ports.fetch(conn, ctx, port_id)
     if port.project_id != fip["project_id"] and not ctx.is_admin:
@@ -203,11 +213,7 @@ def association(
             resource="floatingip", msg=f"Port {port_id} is a router or floating IP port"
         )
     subnet_id, fixed_ip = choose_fixed_ip(conn, port_id, fixed_ip)
-    found = routers.routers_between(conn, subnet_id, fip["floating_network_id"])
-    if not found:
-        raise errors.ExternalGatewayForFloatingIPNotFound(
-            external_network_id=fip["floating_network_id"], subnet_id=subnet_id, port_id=port_id
-        )
+    router_id = hosting_router(conn, ctx, fip["floating_network_id"], subnet_id, port_id, router_id)
     other = conn.execute(
         select(FIP).where(
             FIP.c.floating_network_id == fip["floating_network_id"],
@@ -224,7 +230,33 @@ def association(
             fixed_ip=fixed_ip,
             net_id=other.floating_network_id,
         )
-    return {"fixed_port_id": port_id, "fixed_ip_address": fixed_ip, "router_id": found[0]}
+    return {"fixed_port_id": port_id, "fixed_ip_address": fixed_ip, "router_id": router_id}
+
+
+def hosting_router(
+    conn: Connection,
+    ctx: Context,
+    network_id: str,
+    subnet_id: str,
+    port_id: str,
+    router_id: str | None,
+) -> str:
+    """The router that holds the NAT of a floating IP of `network_id` for a fixed IP on
+    `subnet_id`: the one the client named, if it has its gateway on that network (how it
+    reaches the subnet is the client's routing), else the first that joins the two."""
+    if router_id is not None:
+        router = routers.fetch(conn, ctx, router_id)
+        if router.gw_network_id != network_id:
+            raise errors.FloatingIPRouterWithoutGateway(
+                router_id=router_id, external_network_id=network_id
+            )
+        return str(router.id)
+    found = routers.routers_between(conn, subnet_id, network_id)
+    if not found:
+        raise errors.ExternalGatewayForFloatingIPNotFound(
+            external_network_id=network_id, subnet_id=subnet_id, port_id=port_id
+        )
+    return found[0]
 
 
 def choose_fixed_ip(conn: Connection, port_id: str, fixed_ip: str | None) -> tuple[str, str]:
@@ -329,7 +361,14 @@ class FloatingIPs:
                 status="DOWN",
             )
             row.update(
-                association(conn, ctx, row, values.get("port_id"), values.get("fixed_ip_address"))
+                association(
+                    conn,
+                    ctx,
+                    row,
+                    values.get("port_id"),
+                    values.get("fixed_ip_address"),
+                    values.get("router_id"),
+                )
             )
             common.insert_resource(conn, FIP, "floatingip", row)
             bump_routers(conn, row["router_id"])
@@ -344,27 +383,26 @@ class FloatingIPs:
             common.check_revision(row, if_match)
             changes = {k: v for k, v in values.items() if k == "description"}
             forwarded = has_forwardings(conn, fip_id)
-            if forwarded and values.get("port_id"):
+            if forwarded and (values.get("port_id") or values.get("router_id")):
                 raise errors.FipInUseByPortForwarding(id=fip_id)
             # Without port_id the association stays (an update of the description only); an
             # empty update disassociates, as Neutron's legacy behaviour that clients rely on.
+            # router_id alone moves the association of the same fixed IP to that router.
             # A floating IP with port forwardings has no association to change.
-            if not forwarded and (
-                not values or "port_id" in values or "fixed_ip_address" in values
-            ):
+            if not forwarded and (not values or values.keys() & ASSOCIATION):
+                port_id, fixed_ip = values.get("port_id"), values.get("fixed_ip_address")
+                if "port_id" not in values and "router_id" in values:
+                    port_id, fixed_ip = row.fixed_port_id, fixed_ip or row.fixed_ip_address
                 changes.update(
                     association(
-                        conn,
-                        ctx,
-                        dict(row._mapping),
-                        values.get("port_id"),
-                        values.get("fixed_ip_address"),
+                        conn, ctx, dict(row._mapping), port_id, fixed_ip, values.get("router_id")
                     )
                 )
-                if (changes["fixed_port_id"], changes["fixed_ip_address"]) != (
-                    row.fixed_port_id,
-                    row.fixed_ip_address,
-                ):
+                if (
+                    changes["fixed_port_id"],
+                    changes["fixed_ip_address"],
+                    changes["router_id"],
+                ) != (row.fixed_port_id, row.fixed_ip_address, row.router_id):
                     changes["status"] = "DOWN"
                     bump_routers(conn, row.router_id, changes["router_id"])
             common.bump(conn, FIP, "floatingip", row, changes)

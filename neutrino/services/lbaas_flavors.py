@@ -31,13 +31,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, Table, delete, func, insert, select, update
 
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, lb_policy
-from neutrino.services.loadbalancers import LB as LOADBALANCERS
-from neutrino.services.loadbalancers import (
+from neutrino.services.lb_base import (
     PROVIDER,
     PROVIDERS,
     Conflict,
@@ -210,22 +209,30 @@ def check_data(kind: ProfileKind, provider: str, text: str) -> None:
         raise UnsupportedOption(provider, problem)
 
 
+def fetch_row(conn: Connection, table: Table, column: str, key: str, label: str) -> Row:
+    """The profile, flavor or zone whose `column` is `key`; Octavia's 404 names it `label`."""
+    row = conn.execute(select(table).where(table.c[column] == key)).first()
+    if row is None:
+        raise NotFound(f"{label} {key} not found.")
+    return row
+
+
+def in_creation_order(table: Table, column: str) -> Select[Any]:
+    """All profiles, flavors or zones, the oldest first (ties by `column`)."""
+    return select(table).order_by(table.c.created_at, table.c[column])
+
+
 class Profiles:
     def __init__(self, kind: ProfileKind) -> None:
         self.kind = kind
 
     def fetch(self, conn: Connection, profile_id: str) -> Row:
-        table = self.kind.table
-        row = conn.execute(select(table).where(table.c.id == profile_id)).first()
-        if row is None:
-            raise NotFound(f"{self.kind.label} {profile_id} not found.")
-        return row
+        return fetch_row(conn, self.kind.table, "id", profile_id, self.kind.label)
 
     def list(self, db: Database, ctx: Context) -> list[dict[str, Any]]:
         require_admin(ctx)
-        table = self.kind.table
         with db.read() as conn:
-            rows = conn.execute(select(table).order_by(table.c.created_at, table.c.id))
+            rows = conn.execute(in_creation_order(self.kind.table, "id"))
             return [render_profile(self.kind, row) for row in rows]
 
     def get(self, db: Database, ctx: Context, profile_id: str) -> dict[str, Any]:
@@ -311,17 +318,12 @@ class Offers:
         return body
 
     def fetch(self, conn: Connection, key: str) -> Row:
-        table = self.kind.table
-        row = conn.execute(select(table).where(table.c[self.kind.key] == key)).first()
-        if row is None:
-            raise NotFound(f"{self.kind.label} {key} not found.")
-        return row
+        return fetch_row(conn, self.kind.table, self.kind.key, key, self.kind.label)
 
     def list(self, db: Database, ctx: Context) -> list[dict[str, Any]]:
         require_reader(ctx)
-        table = self.kind.table
         with db.read() as conn:
-            rows = conn.execute(select(table).order_by(table.c.created_at, table.c[self.kind.key]))
+            rows = conn.execute(in_creation_order(self.kind.table, self.kind.key))
             return [self.render(row) for row in rows]
 
     def get(self, db: Database, ctx: Context, key: str) -> dict[str, Any]:
@@ -368,8 +370,8 @@ class Offers:
         kind = self.kind
         with db.write() as conn:
             self.fetch(conn, key)
-            column = LOADBALANCERS.c[kind.in_loadbalancer]
-            if conn.execute(select(LOADBALANCERS.c.id).where(column == key)).first():
+            column = schema.lb_loadbalancers.c[kind.in_loadbalancer]
+            if conn.execute(select(schema.lb_loadbalancers.c.id).where(column == key)).first():
                 raise Conflict(f"{kind.label} {key} is in use and cannot be modified.")
             conn.execute(delete(kind.table).where(kind.table.c[kind.key] == key))
 

@@ -47,7 +47,8 @@ from sqlalchemy import (
 from neutrino import errors
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, lb_policy, networks, ports, subnets
+from neutrino.services import common, lb_policy, lbaas_flavors, networks, ports, subnets
+from neutrino.services.lb_base import Conflict, Forbidden, Immutable, Invalid, NotFound
 
 LB, LI, PO, ME, HM = (
     schema.lb_loadbalancers,
@@ -67,12 +68,6 @@ PENDING_CREATE, PENDING_UPDATE, PENDING_DELETE = (
 )
 ONLINE, OFFLINE, DEGRADED, NO_MONITOR = "ONLINE", "OFFLINE", "DEGRADED", "NO_MONITOR"
 VIP_OWNER = "Octavia"
-PROVIDER = "amphora"
-# Octavia's providers by default: amphora, and octavia as an alias of it.
-PROVIDERS = {
-    PROVIDER: "haproxy in a network namespace on an agent's host",
-    "octavia": "Deprecated alias of the amphora provider.",
-}
 PENDING_TIMEOUT = timedelta(seconds=30)
 AGENT_ALIVE = timedelta(seconds=30)
 QUOTA_DEFAULTS = {
@@ -98,39 +93,6 @@ HEALTH = {"UP": ONLINE, "DOWN": ERROR, "MAINT": OFFLINE, "NO_CHECK": NO_MONITOR}
 # Octavia's statistics; all but the first count up from the listener's creation.
 STATISTICS = ("active_connections", "bytes_in", "bytes_out", "total_connections", "request_errors")
 COUNTED = STATISTICS[1:]
-
-
-# -- errors: Octavia's kinds, rendered by api/octavia.py as {"faultcode", "faultstring",
-# "debuginfo"} --
-class LoadBalancerError(Exception):
-    status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class Invalid(LoadBalancerError):
-    status = 400
-
-
-class Forbidden(LoadBalancerError):
-    status = 403
-
-
-class NotFound(LoadBalancerError):
-    status = 404
-
-
-class Conflict(LoadBalancerError):
-    status = 409
-
-
-class Immutable(Conflict):
-    """Octavia's ImmutableObject: the load balancer is busy with an earlier change."""
-
-    def __init__(self, lb_id: str) -> None:
-        super().__init__(f"Load Balancer {lb_id} is immutable and cannot be updated.")
 
 
 FORBIDDEN = "Policy does not allow this request to be performed."
@@ -386,8 +348,6 @@ def hosts_in_zone(zone: str) -> Select[tuple[str]]:
 def in_zone(conn: Connection, host: str, availability_zone: str | None) -> bool:
     """Whether `host` may run a load balancer of (Octavia) availability zone
     `availability_zone`: one on its profile's `compute_zone`, if it names one."""
-    from neutrino.services import lbaas_flavors  # see LoadBalancers.add
-
     data = lbaas_flavors.availability_zones.data(conn, availability_zone)
     if "compute_zone" not in data:
         return True
@@ -486,9 +446,6 @@ class LoadBalancers:
                 "Validation failure: VIP must contain one of: "
                 "vip_port_id, vip_network_id, vip_subnet_id."
             )
-        # lbaas_flavors builds on this module's errors, so it is imported where it is used.
-        from neutrino.services import lbaas_flavors
-
         provider, zone = lbaas_flavors.apply_to_loadbalancer(
             conn, values, values.pop("provider", None)
         )

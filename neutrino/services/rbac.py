@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     CompoundSelect,
     Connection,
@@ -139,6 +140,12 @@ def target_in_use(object_id: str, target: str) -> str:
     return f"project_id={target}"
 
 
+def needed_by_rows_naming(column: Column[Any]) -> Access:
+    """A shared access that the projects owning the rows whose `column` names the object (a
+    subnet its pool, a rule its address group) depend on."""
+    return Access(lambda oid: select(column.table.c.project_id).where(column == oid), target_in_use)
+
+
 def scope_reaches_target(conn: Connection, pool: Row, target: str) -> None:
     """A subnet pool in an address scope is shared only where a policy shares the scope."""
     if pool.address_scope_id is None:
@@ -221,41 +228,20 @@ OBJECT_TYPES: dict[str, ObjectType] = {
             "subnetpool",
             schema.subnetpools,
             lambda oid: errors.SubnetPoolNotFound(subnetpool_id=oid),
-            {
-                SHARED: Access(
-                    lambda oid: select(schema.subnets.c.project_id).where(
-                        schema.subnets.c.subnetpool_id == oid
-                    ),
-                    target_in_use,
-                ),
-            },
+            {SHARED: needed_by_rows_naming(schema.subnets.c.subnetpool_id)},
             check_target=scope_reaches_target,
         ),
         ObjectType(
             "address_scope",
             schema.address_scopes,
             lambda oid: errors.AddressScopeNotFound(address_scope_id=oid),
-            {
-                SHARED: Access(
-                    lambda oid: select(schema.subnetpools.c.project_id).where(
-                        schema.subnetpools.c.address_scope_id == oid
-                    ),
-                    target_in_use,
-                ),
-            },
+            {SHARED: needed_by_rows_naming(schema.subnetpools.c.address_scope_id)},
         ),
         ObjectType(
             "address_group",
             schema.address_groups,
             lambda oid: errors.AddressGroupNotFound(address_group_id=oid),
-            {
-                SHARED: Access(
-                    lambda oid: select(schema.security_group_rules.c.project_id).where(
-                        schema.security_group_rules.c.remote_address_group_id == oid
-                    ),
-                    target_in_use,
-                ),
-            },
+            {SHARED: needed_by_rows_naming(schema.security_group_rules.c.remote_address_group_id)},
         ),
         ObjectType(
             "qos_policy",

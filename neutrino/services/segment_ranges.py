@@ -56,6 +56,8 @@ def sync_defaults(db: Database, settings: Settings) -> None:
                 {
                     "id": common.new_id(),
                     "project_id": None,
+                    # Neutron's default ranges have no name either (NULL since 2025.1, when
+                    # NetworkSegmentRange.new_default replaced the drivers' name '').
                     "name": None,
                     "description": "",
                     "created_at": moment,

@@ -205,6 +205,122 @@ def test_association_needs_a_router_to_the_external_network(api: Api, topo: Topo
     error(associate(api, fip["id"], port["id"]), 404, "ExternalGatewayForFloatingIPNotFound")
 
 
+def indirect_port(api: Api, topo: Topology) -> tuple[dict, dict]:
+    """A port on a subnet that only an inner router (no gateway) joins to the project's subnet,
+    where topo.router, with its gateway on ext_net, reaches it by an extra route."""
+    net, sub = private_subnet(api.demo, "172.16.102.0/24")
+    inner = api.demo.create("routers", name="inner")
+    add_interface(api.demo, inner["id"], subnet_id=sub["id"])
+    transit = api.demo.create("ports", network_id=topo.net["id"], name="transit")
+    add_interface(api.demo, inner["id"], port_id=transit["id"])
+    route = {"destination": sub["cidr"], "nexthop": transit["fixed_ips"][0]["ip_address"]}
+    api.demo.put(f"/routers/{topo.router['id']}", json={"router": {"routes": [route]}})
+    return api.demo.create("ports", network_id=net["id"], name="inner-vm"), inner
+
+
+def test_a_named_router_holds_a_floating_ip_it_reaches_by_a_route(api: Api, topo: Topology) -> None:
+    port, _ = indirect_port(api, topo)
+    subnet_id = port["fixed_ips"][0]["subnet_id"]
+    body = {"floatingip": {"floating_network_id": topo.ext_net["id"], "port_id": port["id"]}}
+    # Not named, the router is looked for among those on the port's subnet, as before.
+    assert error(
+        api.demo.post("/floatingips", json=body), 404, "ExternalGatewayForFloatingIPNotFound"
+    ) == (
+        f"External network {topo.ext_net['id']} is not reachable from subnet {subnet_id}. "
+        f"Therefore, cannot associate Port {port['id']} with a Floating IP."
+    )
+    body["floatingip"]["router_id"] = topo.router["id"]
+    fip = api.demo.post("/floatingips", json=body).json()["floatingip"]
+    assert (fip["router_id"], fip["port_id"]) == (topo.router["id"], port["id"])
+    assert fip["fixed_ip_address"] == port["fixed_ips"][0]["ip_address"]
+    assert (
+        api.demo.get(f"/floatingips/{fip['id']}").json()["floatingip"]["router_id"]
+        == (topo.router["id"])
+    )
+    # The hosting router keeps its gateway while it holds the floating IP.
+    dropped = {"router": {"external_gateway_info": None}}
+    error(
+        api.demo.put(f"/routers/{topo.router['id']}", json=dropped),
+        409,
+        "RouterExternalGatewayInUseByFloatingIp",
+    )
+    # Disassociated, it is associated again by an update naming the router.
+    released = associate(api, fip["id"], None).json()["floatingip"]
+    assert released["router_id"] is None
+    again = associate(api, fip["id"], port["id"], router_id=topo.router["id"])
+    assert again.status_code == 200, again.text
+    assert again.json()["floatingip"]["router_id"] == topo.router["id"]
+
+
+def test_router_id_alone_moves_the_association_to_that_router(api: Api, topo: Topology) -> None:
+    fip = allocate(api, topo, port_id=topo.port["id"])
+    other = api.demo.create(
+        "routers", name="other", external_gateway_info={"network_id": topo.ext_net["id"]}
+    )
+    moved = api.demo.put(
+        f"/floatingips/{fip['id']}", json={"floatingip": {"router_id": other["id"]}}
+    ).json()["floatingip"]
+    assert (moved["router_id"], moved["port_id"]) == (other["id"], topo.port["id"])
+    assert moved["fixed_ip_address"] == fip["fixed_ip_address"] and moved["status"] == "DOWN"
+    # Named as null, the router is found again among those on the port's subnet.
+    back = api.demo.put(f"/floatingips/{fip['id']}", json={"floatingip": {"router_id": None}})
+    assert back.json()["floatingip"]["router_id"] == topo.router["id"]
+
+
+def test_a_named_router_needs_its_gateway_on_the_floating_network(api: Api, topo: Topology) -> None:
+    port, inner = indirect_port(api, topo)
+    other_ext = api.admin.create("networks", name="ext2", **{"router:external": True})
+    api.admin.create("subnets", network_id=other_ext["id"], cidr="10.10.20.0/24", ip_version=4)
+    elsewhere = api.demo.create(
+        "routers", name="elsewhere", external_gateway_info={"network_id": other_ext["id"]}
+    )
+    fip = allocate(api, topo)
+    for router in (inner, elsewhere):
+        refused = associate(api, fip["id"], port["id"], router_id=router["id"])
+        assert refused.json() == {
+            "NeutronError": {
+                "type": "FloatingIPRouterWithoutGateway",
+                "message": (
+                    f"Router {router['id']} has no gateway on external network "
+                    f"{topo.ext_net['id']}. Therefore, it cannot hold a Floating IP of that "
+                    "network."
+                ),
+                "detail": "",
+            }
+        }
+        assert refused.status_code == 409
+    body = {
+        "floatingip": {
+            "floating_network_id": topo.ext_net["id"],
+            "port_id": port["id"],
+            "router_id": inner["id"],
+        }
+    }
+    error(api.demo.post("/floatingips", json=body), 409, "FloatingIPRouterWithoutGateway")
+    # Nothing changed: the refused floating IPs are neither associated nor created.
+    [only] = api.demo.get("/floatingips").json()["floatingips"]
+    assert (only["id"], only["port_id"], only["router_id"]) == (fip["id"], None, None)
+
+
+def test_a_named_router_must_be_one_the_project_sees(api: Api, topo: Topology) -> None:
+    port, _ = indirect_port(api, topo)
+    hidden = api.demo2.create(
+        "routers", name="hidden", external_gateway_info={"network_id": topo.ext_net["id"]}
+    )
+    fip = allocate(api, topo)
+    missing = "0b6e1a9c-3f4d-4c8e-9a51-7d2f0c1e8b34"
+    for router_id in (hidden["id"], missing):
+        refused = associate(api, fip["id"], port["id"], router_id=router_id)
+        assert error(refused, 404, "RouterNotFound") == f"Router {router_id} could not be found."
+    assert error(associate(api, fip["id"], port["id"], router_id="r1"), 400, "InvalidInput") == (
+        "Invalid input for operation: 'r1' is not a valid UUID."
+    )
+    assert error(
+        associate(api, fip["id"], None, router_id=topo.router["id"]), 400, "BadRequest"
+    ) == ("Bad floatingip request: router_id cannot be specified without a port_id.")
+    assert api.demo.get(f"/floatingips/{fip['id']}").json()["floatingip"]["port_id"] is None
+
+
 def test_one_floating_ip_per_fixed_ip(api: Api, topo: Topology) -> None:
     allocate(api, topo, port_id=topo.port["id"])
     second = allocate(api, topo)

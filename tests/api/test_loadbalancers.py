@@ -84,6 +84,18 @@ def make_lb(api: Api, subnet: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return lb
 
 
+def add_listener(client: ApiClient, lb_id: str, **extra: Any) -> dict[str, Any]:
+    """An HTTP listener on port 80 of the load balancer (pending until realized)."""
+    body = {"loadbalancer_id": lb_id, "protocol": "HTTP", "protocol_port": 80, **extra}
+    return created(client.post("/listeners", json={"listener": body}), "listener")
+
+
+def add_pool(client: ApiClient, listener_id: str, **extra: Any) -> dict[str, Any]:
+    """An HTTP round-robin pool of the listener (pending until realized)."""
+    body = {"listener_id": listener_id, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", **extra}
+    return created(client.post("/pools", json={"pool": body}), "pool")
+
+
 def test_versions_and_root(api: Api) -> None:
     versions = api.demo.http.get("/load-balancer/").json()["versions"]
     assert [v["status"] for v in versions][-1] == "CURRENT" and versions[0]["id"] == "v2.0"
@@ -156,20 +168,7 @@ def test_create_vip_port_and_realization(api: Api, subnet: dict[str, Any]) -> No
 def test_tree_statuses_immutability_and_cascade(api: Api, subnet: dict[str, Any]) -> None:
     client = octavia(api.demo)
     lb = make_lb(api, subnet)
-    listener = created(
-        client.post(
-            "/listeners",
-            json={
-                "listener": {
-                    "loadbalancer_id": lb["id"],
-                    "protocol": "HTTP",
-                    "protocol_port": 80,
-                    "connection_limit": 100,
-                }
-            },
-        ),
-        "listener",
-    )
+    listener = add_listener(client, lb["id"], connection_limit=100)
     assert listener["provisioning_status"] == "PENDING_CREATE"
     assert (
         client.get(f"/loadbalancers/{lb['id']}").json()["loadbalancer"]["provisioning_status"]
@@ -198,20 +197,8 @@ def test_tree_statuses_immutability_and_cascade(api: Api, subnet: dict[str, Any]
         client.get(f"/listeners/{listener['id']}").json()["listener"]["provisioning_status"]
         == "ACTIVE"
     )
-    pool = created(
-        client.post(
-            "/pools",
-            json={
-                "pool": {
-                    "listener_id": listener["id"],
-                    "protocol": "HTTP",
-                    "lb_algorithm": "ROUND_ROBIN",
-                    "name": "web servers",
-                    "session_persistence": {"type": "SOURCE_IP"},
-                }
-            },
-        ),
-        "pool",
+    pool = add_pool(
+        client, listener["id"], name="web servers", session_persistence={"type": "SOURCE_IP"}
     )
     realize(api)
     assert (

@@ -15,7 +15,15 @@ import httpx
 import pytest
 
 from tests.api import test_loadbalancers
-from tests.api.test_loadbalancers import FORBIDDEN, created, make_lb, octavia, realize
+from tests.api.test_loadbalancers import (
+    FORBIDDEN,
+    add_listener,
+    add_pool,
+    created,
+    make_lb,
+    octavia,
+    realize,
+)
 from tests.conftest import Api, ApiClient, login
 
 subnet = test_loadbalancers.subnet  # the fixture
@@ -135,29 +143,9 @@ def test_octavia_is_an_alias_of_the_default_provider(api: Api, subnet: dict[str,
 def test_another_projects_objects_answer_403(api: Api, subnet: dict[str, Any]) -> None:
     client = octavia(api.demo)
     lb = make_lb(api, subnet)
-    listener = created(
-        client.post(
-            "/listeners",
-            json={
-                "listener": {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80}
-            },
-        ),
-        "listener",
-    )
+    listener = add_listener(client, lb["id"])
     realize(api)
-    pool = created(
-        client.post(
-            "/pools",
-            json={
-                "pool": {
-                    "listener_id": listener["id"],
-                    "protocol": "HTTP",
-                    "lb_algorithm": "ROUND_ROBIN",
-                }
-            },
-        ),
-        "pool",
-    )
+    pool = add_pool(client, listener["id"])
     realize(api)
     member = created(
         client.post(

@@ -6,31 +6,14 @@ shared by the module (one per backend): every test uses its own names and ranges
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, Self
 
 import pytest
 from openstack import exceptions
 
-from tests.conftest import LiveServer
-
 pytestmark = [
     pytest.mark.compat,
 ]
-
-
-@pytest.fixture(scope="module")
-def admin(live_server: LiveServer) -> Iterator[Any]:
-    conn = live_server.sdk("neutrino-admin")
-    yield conn
-    conn.close()
-
-
-@pytest.fixture(scope="module")
-def demo(live_server: LiveServer) -> Iterator[Any]:
-    conn = live_server.sdk("neutrino-demo")
-    yield conn
-    conn.close()
 
 
 class GetCounter:

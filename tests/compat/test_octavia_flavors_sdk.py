@@ -5,7 +5,6 @@ created with a flavor and a zone."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,20 +13,6 @@ from openstack import exceptions
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.compat
-
-
-@pytest.fixture(scope="module")
-def admin(live_server: LiveServer) -> Iterator[Any]:
-    conn = live_server.sdk("neutrino-admin")
-    yield conn
-    conn.close()
-
-
-@pytest.fixture(scope="module")
-def demo(live_server: LiveServer) -> Iterator[Any]:
-    conn = live_server.sdk("neutrino-demo")
-    yield conn
-    conn.close()
 
 
 def test_flavors_and_zones_with_a_load_balancer(admin: Any, demo: Any) -> None:

@@ -408,6 +408,91 @@ def test_s4_floating_ip(cloud: RoutedCloud, lab: dict[str, Any]) -> None:
     assert eventually(lambda: cloud.http(cloud.outside, address) == "cirros-vm3")
 
 
+def test_a_floating_ip_on_a_router_that_reaches_the_instance_by_an_extra_route(
+    cloud: RoutedCloud, lab: dict[str, Any]
+) -> None:
+    """floating-ip-router-writable: the floating IP is on an outer router with its gateway on
+    ext_net, whose extra route leads to the instance's subnet through an inner router."""
+    nets = {
+        name: cloud.create("networks", "network", name=f"fipr-{name}")
+        for name in ("transit", "inner")
+    }
+    subnets = {
+        name: cloud.create(
+            "subnets", "subnet", network_id=net["id"], ip_version=4, cidr=f"172.17.{i}.0/24"
+        )
+        for name, net, i in (("transit", nets["transit"], 120), ("inner", nets["inner"], 121))
+    }
+    outer = cloud.create(
+        "routers",
+        "router",
+        name="fipr-outer",
+        external_gateway_info={"network_id": lab["ext"]["id"]},
+    )
+    inner = cloud.create("routers", "router", name="fipr-inner")
+    fip = None
+    try:
+        cloud.put(
+            f"routers/{outer['id']}/add_router_interface", {"subnet_id": subnets["transit"]["id"]}
+        )
+        cloud.put(
+            f"routers/{inner['id']}/add_router_interface", {"subnet_id": subnets["inner"]["id"]}
+        )
+        hop = cloud.create("ports", "port", network_id=nets["transit"]["id"], name="fipr-hop")
+        cloud.put(f"routers/{inner['id']}/add_router_interface", {"port_id": hop["id"]})
+        hop_ip = hop["fixed_ips"][0]["ip_address"]
+        outer_ip = subnets["transit"]["gateway_ip"]
+        route = {"destination": subnets["inner"]["cidr"], "nexthop": hop_ip}
+        cloud.put(f"routers/{outer['id']}", {"router": {"routes": [route]}})
+        default = {"destination": "0.0.0.0/0", "nexthop": outer_ip}
+        cloud.put(f"routers/{inner['id']}", {"router": {"routes": [default]}})
+        port = cloud.create(
+            "ports", "port", network_id=nets["inner"]["id"], port_security_enabled=False
+        )
+        cloud.api.call(
+            "POST",
+            cloud.api.endpoint("lab") + "/v1/instances",
+            json={"instance": {"name": "fipr-vm", "ports": [port["id"]]}},
+        )
+        wait_for(lambda: cloud.instance("fipr-vm")["status"] == "ACTIVE", timeout=30)
+        vm = cloud.instance("fipr-vm")
+        fip = cloud.create(
+            "floatingips",
+            "floatingip",
+            floating_network_id=lab["ext"]["id"],
+            port_id=port["id"],
+            router_id=outer["id"],
+        )
+        address = fip["floating_ip_address"]
+        cloud.background(vm["netns"], WHOAMI, "8080")
+        assert eventually(lambda: ping(cloud.outside, address))
+        # Inbound keeps the outside's own address; outbound leaves as the floating IP.
+        assert eventually(lambda: cloud.ask(cloud.outside, address) == "10.10.10.1")
+        assert cloud.ask(vm["netns"], "10.10.10.1") == address
+        assert eventually(
+            lambda: cloud.get(f"floatingips/{fip['id']}")["floatingip"]["status"] == "ACTIVE"
+        )
+    finally:
+        if fip is not None:
+            cloud.delete(f"floatingips/{fip['id']}")
+        cloud.delete_instance("fipr-vm")
+        for router in (outer, inner):
+            cloud.put(
+                f"routers/{router['id']}", {"router": {"routes": [], "external_gateway_info": {}}}
+            )
+            for used in cloud.get(f"ports?device_id={router['id']}")["ports"]:
+                if used["device_owner"] == "network:router_interface":
+                    cloud.put(
+                        f"routers/{router['id']}/remove_router_interface", {"port_id": used["id"]}
+                    )
+            cloud.delete(f"routers/{router['id']}")
+        for net in nets.values():
+            for left in cloud.get(f"ports?network_id={net['id']}")["ports"]:
+                if not left["device_owner"].startswith("network:"):
+                    cloud.delete(f"ports/{left['id']}")
+            cloud.delete(f"networks/{net['id']}")
+
+
 def test_inspect_and_trace_read_the_kernel(cloud: RoutedCloud, lab: dict[str, Any]) -> None:
     fip, router = lab["fip"], lab["router"]
     address = fip["floating_ip_address"]

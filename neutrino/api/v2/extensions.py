@@ -120,6 +120,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Floating IP Port Forwarding support port ranges",
         "Add support to port ranges",
     ),
+    "floating-ip-router-writable": (
+        "Floating IP Router (writable)",
+        "Provides a writable router_id attribute for a floating IP resource.",
+    ),
     "flavors": (
         "Neutron Service Flavors",
         "Flavor specification for Neutron advanced services.",

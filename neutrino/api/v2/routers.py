@@ -61,7 +61,7 @@ FLOATINGIP = {
     "subnet_id": Attr(uuid_str(allow_none=True), filter=False),
     "port_id": Attr(uuid_str(allow_none=True), put=True, sort=True),
     "fixed_ip_address": Attr(ip_address(allow_none=True), put=True, sort=True),
-    "router_id": Attr(post=False, sort=True),
+    "router_id": Attr(uuid_str(allow_none=True), put=True, sort=True),
     "status": Attr(post=False, sort=True),
     "port_details": Attr(post=False, filter=False),
     "port_forwardings": Attr(post=False, filter=False),
