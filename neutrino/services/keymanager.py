@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
@@ -47,6 +48,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from sqlalchemy import Connection, Row, Table, and_, delete, func, insert, or_, select, update
 
+from neutrino.api.text import REFUSAL, load_json
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.db.schema import (
@@ -57,6 +59,7 @@ from neutrino.db.schema import (
     km_secret_acls,
     km_secrets,
 )
+from neutrino.errors import InvalidInput
 from neutrino.identity.files import write_private
 
 KEY_FILE = "keymanager.key"
@@ -311,14 +314,40 @@ CONTAINER_NAMES = {
 
 
 def strip_strings(value: Any) -> Any:
-    """Barbican trims every string of a request body, at any depth."""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, dict):
-        return {k: strip_strings(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [strip_strings(v) for v in value]
+    """Barbican trims every string of a request body, at any depth (in place, without
+    recursion: JSON may nest deeper than Python's stack)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        entries = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, inner in list(entries):
+            if isinstance(inner, str):
+                item[key] = inner.strip()
+            elif isinstance(inner, dict | list):
+                pending.append(inner)
     return value
+
+
+@dataclass(frozen=True)
+class JsonBody:
+    """A request's body as Barbican's load_body takes it, read only once the caller may act:
+    JSON (else 415), parsed (else 400), every string trimmed."""
+
+    content_type: str | None
+    raw: bytes
+
+    def load(self) -> Any:
+        if self.content_type != "application/json":
+            raise UnsupportedMediaType(
+                "Unexpected content type. Expected content types are: ['application/json']"
+            )
+        try:
+            value = load_json(self.raw)
+        except orjson.JSONDecodeError:
+            raise Invalid("Malformed JSON") from None
+        except InvalidInput:
+            raise Invalid(f"Malformed JSON: {REFUSAL}") from None
+        return strip_strings(value) if isinstance(value, dict | list) else value
 
 
 def normalize_content_type(mime: str) -> str:
@@ -470,9 +499,10 @@ class KeyManager:
         return row, acl
 
     # -- secrets -------------------------------------------------------------------------------
-    def create_secret(self, ctx: Context, body: Any) -> str:
+    def create_secret(self, ctx: Context, request: JsonBody) -> str:
         operation = "Secret creation"
         require_member(ctx, operation)
+        body = request.load()
         check_schema(body, SECRET_SCHEMA, "Secret")
         name = body.get("name")
         expiration = None
@@ -672,9 +702,10 @@ class KeyManager:
             conn.execute(delete(km_secrets).where(km_secrets.c.id == row.id))
 
     # -- containers ----------------------------------------------------------------------------
-    def create_container(self, ctx: Context, body: Any) -> str:
+    def create_container(self, ctx: Context, request: JsonBody) -> str:
         operation = "Container creation"
         require_member(ctx, operation)
+        body = request.load()
         check_schema(body, CONTAINER_SCHEMA, "Container")
         refs = body.get("secret_refs") or []
         names = {ref.get("name", "") for ref in refs}
@@ -778,10 +809,13 @@ class KeyManager:
             conn.execute(delete(km_containers).where(km_containers.c.id == row.id))
 
     # -- consumers -----------------------------------------------------------------------------
-    def register_consumer(self, ctx: Context, container_id: str, body: Any) -> dict[str, Any]:
+    def register_consumer(
+        self, ctx: Context, container_id: str, request: JsonBody
+    ) -> dict[str, Any]:
         operation = "ContainerConsumer creation"
         with self.db.write() as conn:
             row, _ = self._allowed(conn, ctx, CONTAINERS, container_id, may_read, operation)
+            body = request.load()
             check_schema(body, CONSUMER_SCHEMA, "Consumer")
             key = and_(
                 km_container_consumers.c.container_id == row.id,
@@ -800,10 +834,11 @@ class KeyManager:
                 )
             return self._container_body(conn, row)
 
-    def remove_consumer(self, ctx: Context, container_id: str, body: Any) -> dict[str, Any]:
+    def remove_consumer(self, ctx: Context, container_id: str, request: JsonBody) -> dict[str, Any]:
         operation = "ContainerConsumer deletion"
         with self.db.write() as conn:
             row, _ = self._allowed(conn, ctx, CONTAINERS, container_id, may_read, operation)
+            body = request.load()
             check_schema(body, CONSUMER_SCHEMA, "Consumer")
             key = and_(
                 km_container_consumers.c.container_id == row.id,
@@ -836,7 +871,7 @@ class KeyManager:
         }
 
     def set_acl(
-        self, ctx: Context, kind: Kind, object_id: str, body: Any, *, replace: bool
+        self, ctx: Context, kind: Kind, object_id: str, request: JsonBody, *, replace: bool
     ) -> dict[str, str]:
         """PUT (`replace`: what the body leaves out is the default) or PATCH (changes only
         what it names)."""
@@ -844,6 +879,7 @@ class KeyManager:
             row, acl = self._allowed(
                 conn, ctx, kind, object_id, may_change, f"{kind.noun}ACL(s) Update"
             )
+            body = request.load()
             check_schema(body, ACL_SCHEMA, "ACL")
             owner = kind.acls.c[kind.owner]
             read = body.get("read")
