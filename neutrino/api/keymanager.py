@@ -67,10 +67,14 @@ def endpoint(
     return run
 
 
-async def json_body(request: Request) -> JsonBody:
+def media_type(request: Request) -> str | None:
+    """The Content-Type without its parameters, as webob gives it to Barbican."""
     content_type = request.headers.get("content-type")
-    media = content_type.split(";")[0].strip().lower() if content_type else None
-    return JsonBody(media, await request.body())
+    return content_type.split(";")[0].strip().lower() if content_type else None
+
+
+async def json_body(request: Request) -> JsonBody:
+    return JsonBody(media_type(request), await request.body())
 
 
 def version(endpoint_url: str) -> dict[str, Any]:
@@ -115,13 +119,12 @@ def routes(keys: KeyManager, authenticate: Authenticate) -> list[BaseRoute]:
             # The older way to read a payload: the metadata's URL with another Accept.
             return await payload_response(ctx, secret_id, accept, "Secret retrieval")
         if request.method == "PUT":
-            content_type = request.headers.get("content-type")
             await run_in_threadpool(
                 keys.store_payload,
                 ctx,
                 secret_id,
                 await request.body(),
-                content_type,
+                media_type(request),
                 request.headers.get("content-encoding"),
             )
             return Response(status_code=204)

@@ -32,6 +32,7 @@ import base64
 import binascii
 import os
 import re
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from urllib.parse import urlencode
 
 import orjson
 from cryptography import x509
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
@@ -509,8 +510,10 @@ class KeyManager:
         if body.get("expiration"):
             try:
                 expiration = parse_time(body["expiration"])
-            except ValueError:
-                raise invalid_object("Secret", "Invalid date for 'expiration'", "expiration")
+            except (ValueError, OverflowError):
+                raise invalid_object(
+                    "Secret", "Invalid date for 'expiration'", "expiration"
+                ) from None
             if expiration <= now():
                 raise invalid_object("Secret", "'expiration' is before current time", "expiration")
         content_type = body.get("payload_content_type")
@@ -976,8 +979,10 @@ def _unexpired() -> Any:
 def paging(params: Mapping[str, str]) -> tuple[int, int]:
     """Barbican's clean_paging_values: a bad value is the default, a limit within 1..100."""
     try:
-        offset = max(0, int(params.get("offset") or 0))
+        offset = int(params.get("offset") or 0)
     except ValueError:
+        offset = 0
+    if not 0 <= offset <= sys.maxsize:
         offset = 0
     try:
         limit = min(MAX_LIMIT, max(1, int(params.get("limit") or DEFAULT_LIMIT)))
@@ -1026,39 +1031,47 @@ def payload_of(body: dict[str, Any], content_type: str | None) -> bytes:
     return payload.encode()
 
 
+# What cryptography raises for data it cannot read as a certificate or key.
+UNREADABLE = (TypeError, ValueError, UnsupportedAlgorithm)
+
+
 def pkcs12_bundle(data: bytes) -> CertificateBundle:
     try:
         bundle = pkcs12.load_pkcs12(data, None)
-    except (TypeError, ValueError) as error:
+        if bundle.cert is None or bundle.key is None:
+            raise ValueError("The PKCS12 bundle holds no certificate and key")
+        return CertificateBundle(
+            bundle.cert.certificate.public_bytes(serialization.Encoding.PEM),
+            unencrypted_pem(bundle.key),
+            tuple(
+                extra.certificate.public_bytes(serialization.Encoding.PEM)
+                for extra in bundle.additional_certs
+            ),
+        )
+    except UNREADABLE as error:
         raise UnreadableCertificate(str(error)) from None
-    if bundle.cert is None or bundle.key is None:
-        raise UnreadableCertificate("The PKCS12 bundle holds no certificate and key")
-    return CertificateBundle(
-        bundle.cert.certificate.public_bytes(serialization.Encoding.PEM),
-        unencrypted_pem(bundle.key),
-        tuple(
-            extra.certificate.public_bytes(serialization.Encoding.PEM)
-            for extra in bundle.additional_certs
-        ),
-    )
 
 
 def pem_bundle(parts: dict[str | None, bytes]) -> CertificateBundle:
     try:
+        if "certificate" not in parts:  # its secret was deleted since
+            raise ValueError("The container names no certificate")
         certificate = x509.load_pem_x509_certificate(parts["certificate"])
         key = None
         if "private_key" in parts:
             key = serialization.load_pem_private_key(
                 parts["private_key"], parts.get("private_key_passphrase")
             )
-        intermediates = certificates_in(parts.get("intermediates", b""))
-    except (TypeError, ValueError) as error:
+        return CertificateBundle(
+            certificate.public_bytes(serialization.Encoding.PEM),
+            unencrypted_pem(key) if key is not None else None,
+            tuple(
+                c.public_bytes(serialization.Encoding.PEM)
+                for c in certificates_in(parts.get("intermediates", b""))
+            ),
+        )
+    except UNREADABLE as error:
         raise UnreadableCertificate(str(error)) from None
-    return CertificateBundle(
-        certificate.public_bytes(serialization.Encoding.PEM),
-        unencrypted_pem(key) if key is not None else None,
-        tuple(c.public_bytes(serialization.Encoding.PEM) for c in intermediates),
-    )
 
 
 def certificates_in(data: bytes) -> list[x509.Certificate]:

@@ -434,3 +434,68 @@ def test_payloads_are_not_stored_in_clear_text(api: Api, core: Neutrino) -> None
     assert words.encode() not in stored
     assert base64.b64encode(words.encode()) not in stored
     assert km(api.demo).get(path_of(ref) + "/payload").content == words.encode()
+
+
+ODD_VALUES: list[Any] = [
+    None,
+    True,
+    -1,
+    70000,
+    1.5,
+    "",
+    "x" * 300,
+    "9999-12-31T23:59:59-05:00",
+    "not-a-ref",
+    [],
+    [1],
+    [{"x": 1}],
+    {},
+    {"a": None},
+]
+
+
+def test_odd_values_are_refused_or_taken_never_a_server_error(api: Api) -> None:
+    client = km(api.demo)
+    secret = path_of(store_text(api.demo))
+    container = path_of(
+        client.post("/containers", json={"type": "generic"}).json()["container_ref"]
+    )
+    secret_fields = [
+        "name",
+        "algorithm",
+        "mode",
+        "bit_length",
+        "expiration",
+        "payload",
+        "secret_type",
+        "payload_content_type",
+        "payload_content_encoding",
+    ]
+    for value in ODD_VALUES:
+        answers = [
+            client.post("/secrets", json=value),
+            client.post("/containers", json=value),
+            client.put(secret + "/acl", json=value),
+            client.post(container + "/consumers", json=value),
+            client.post("/containers", json={"type": "generic", "name": value}),
+            client.post("/containers", json={"type": "generic", "secret_refs": value}),
+            client.post(
+                "/containers",
+                json={"type": "generic", "secret_refs": [{"name": value, "secret_ref": value}]},
+            ),
+            client.put(container + "/acl", json={"read": value}),
+            client.request("PATCH", secret + "/acl", json={"read": {"users": value}}),
+            client.put(secret + "/acl", json={"read": {"project-access": value}}),
+            client.post(container + "/consumers", json={"name": value, "URL": value}),
+        ]
+        answers += [
+            client.post("/secrets", json={field: value, "payload_content_type": "text/plain"})
+            for field in secret_fields
+        ]
+        for answer in answers:
+            assert answer.status_code < 500, answer.text
+            if answer.status_code >= 400:
+                assert set(answer.json()) == {"code", "title", "description"}
+    for params in ({"limit": "x", "offset": str(10**30)}, {"bits": "-5"}, {"acl_only": "true"}):
+        assert client.get("/secrets", params=params).status_code == 200
+        assert client.get("/containers", params=params).status_code == 200
