@@ -487,15 +487,16 @@ class KeyManager:
     def _allowed(
         self,
         conn: Connection,
-        ctx: Context,
+        ctx: Context | None,
         kind: Kind,
         object_id: str,
         rule: Callable[[Context, Row, Row | None], bool],
         operation: str,
     ) -> tuple[Row, Row | None]:
-        """The object and its ACL if `rule` lets the caller do `operation` on it."""
+        """The object and its ACL if `rule` lets the caller (None: neutrino itself) do
+        `operation` on it."""
         row, acl = self._find(conn, kind, object_id)
-        if not rule(ctx, row, acl):
+        if ctx is not None and not rule(ctx, row, acl):
             raise refused(operation)
         return row, acl
 
@@ -799,10 +800,12 @@ class KeyManager:
         params = dict(query_items)
         query = select(km_containers).where(km_containers.c.project_id == ctx.project_id)
         if params.get("name"):
-            query = query.where(km_containers.c.name == params["name"])
+            query = query.where(km_containers.c.name.like(params["name"]))
         if params.get("type"):
             query = query.where(km_containers.c.type == params["type"])
-        return self._page(query, query_items, "containers", self._container_body)
+        # Unlike the secrets', the containers' page links carry no filters.
+        paging_only = [(k, v) for k, v in query_items if k in ("limit", "offset")]
+        return self._page(query, paging_only, "containers", self._container_body)
 
     def delete_container(self, ctx: Context, container_id: str) -> None:
         with self.db.write() as conn:
@@ -921,8 +924,10 @@ class KeyManager:
             conn.execute(delete(kind.acls).where(kind.acls.c[kind.owner] == row.id))
 
     # -- for TLS termination -------------------------------------------------------------------
-    def certificate_bundle(self, ctx: Context, ref: str) -> CertificateBundle:
-        """The certificate, key and intermediates that `ref` names, as `ctx` may read them.
+    def certificate_bundle(self, ctx: Context | None, ref: str) -> CertificateBundle:
+        """The certificate, key and intermediates that `ref` names, as `ctx` may read them
+        (None: neutrino itself, serving a listener it accepted, as Octavia's service user reads
+        what the listener's owner granted it).
 
         `ref` is a secret's or a container's ref (or a bare id: a secret's, else a
         container's), as Octavia takes `default_tls_container_ref`: a secret holds a PKCS12
@@ -959,7 +964,7 @@ class KeyManager:
             is not None
         )
 
-    def _decrypted(self, conn: Connection, ctx: Context, secret_id: str) -> bytes:
+    def _decrypted(self, conn: Connection, ctx: Context | None, secret_id: str) -> bytes:
         row, _ = self._allowed(conn, ctx, SECRETS, secret_id, may_read, "Secret payload retrieval")
         if row.payload is None:
             raise NotFound("Not Found. Sorry but your secret has no payload.")

@@ -499,3 +499,18 @@ def test_odd_values_are_refused_or_taken_never_a_server_error(api: Api) -> None:
     for params in ({"limit": "x", "offset": str(10**30)}, {"bits": "-5"}, {"acl_only": "true"}):
         assert client.get("/secrets", params=params).status_code == 200
         assert client.get("/containers", params=params).status_code == 200
+
+
+def test_containers_list_in_pages_filtered_by_name_and_type(api: Api) -> None:
+    refs = [
+        km(api.demo).post("/containers", json={"type": kind, "name": name}).json()["container_ref"]
+        for kind, name in (("generic", "g1"), ("generic", "g2"), ("certificate", "other"))
+    ]
+    page = km(api.demo).get("/containers", params={"name": "g%", "limit": 1}).json()
+    assert [c["container_ref"] for c in page["containers"]] == refs[:1]
+    assert page["total"] == 2
+    # Barbican's container links keep only the paging.
+    assert page["next"] == f"{BASE}/containers?limit=1&offset=1"
+    typed = km(api.demo).get("/containers", params={"type": "certificate"}).json()
+    assert [c["container_ref"] for c in typed["containers"]] == refs[2:]
+    assert km(api.demo2).get("/containers").json() == {"containers": [], "total": 0}
