@@ -587,6 +587,16 @@ class KeyManager:
             query = query.where(km_secrets.c.bit_length == int(bits))
         if params.get("secret_type"):
             query = query.where(km_secrets.c.secret_type == params["secret_type"])
+        moments = (
+            ("created", "created_at"),
+            ("updated", "updated_at"),
+            ("expiration", "expiration"),
+        )
+        for key, column in moments:
+            if params.get(key):
+                query = query.where(*moment_conditions(km_secrets.c[column], params[key]))
+        if params.get("sort"):
+            query = query.order_by(*sort_order(params["sort"]))
         if params.get("acl_only", "").lower() == "true":
             # The secrets whose read ACL names the caller, whichever project holds them.
             readable = select(km_secret_acls.c.secret_id, km_secret_acls.c.users)
@@ -969,6 +979,57 @@ class KeyManager:
         if row.payload is None:
             raise NotFound("Not Found. Sorry but your secret has no payload.")
         return self.sealer.open(row.id, row.payload)
+
+
+BAD_QUERY = "URI provided invalid query string parameters."
+# The keys secrets sort on, and their columns.
+SORT_KEYS = {
+    **{key: key for key in ("algorithm", "bit_length", "expiration", "mode", "name")},
+    **{key: key for key in ("secret_type", "status")},
+    "created": "created_at",
+    "updated": "updated_at",
+}
+# A moment filter's operators, and those it may not be given with (Barbican's
+# _is_valid_date_filter): one lower and one upper bound, or one moment.
+MOMENT_OPERATORS: dict[str, tuple[Callable[[Any, datetime], Any], set[str]]] = {
+    "gt": (lambda column, at: column > at, {"gt", "gte"}),
+    "gte": (lambda column, at: column >= at, {"gt", "gte", "eq"}),
+    "lt": (lambda column, at: column < at, {"lt", "lte"}),
+    "lte": (lambda column, at: column <= at, {"lt", "lte", "eq"}),
+    "eq": (lambda column, at: column == at, {"eq", "gte", "lte"}),
+}
+
+
+def moment_conditions(column: Any, text: str) -> list[Any]:
+    """`created=gte:2026-01-01T00:00:00,lt:2027-01-01T00:00:00` as conditions on `column`."""
+    conditions, seen = [], set()
+    for part in text.split(","):
+        operator, _, moment = part.partition(":")
+        if operator not in MOMENT_OPERATORS or operator == "eq":
+            operator, moment = "eq", part
+        condition, excluded = MOMENT_OPERATORS[operator]
+        if seen & excluded:
+            raise Invalid(BAD_QUERY)
+        seen.add(operator)
+        try:
+            conditions.append(condition(column, parse_time(moment)))
+        except (ValueError, OverflowError):
+            raise Invalid(BAD_QUERY) from None
+    return conditions
+
+
+def sort_order(text: str) -> list[Any]:
+    """`sort=name:desc,created` as an ORDER BY, each key once, ascending unless said."""
+    order, seen = [], set()
+    for part in text.split(","):
+        key, _, direction = part.partition(":")
+        direction = direction or "asc"
+        if key not in SORT_KEYS or direction not in ("asc", "desc") or key in seen:
+            raise Invalid(BAD_QUERY)
+        seen.add(key)
+        column = km_secrets.c[SORT_KEYS[key]]
+        order.append(column.asc() if direction == "asc" else column.desc())
+    return order
 
 
 def require_member(ctx: Context, operation: str) -> None:
