@@ -23,6 +23,7 @@ from neutrino import errors
 from neutrino.api import errors as api_errors
 from neutrino.api import identity as identity_api
 from neutrino.api import internal as internal_api
+from neutrino.api import keymanager as keymanager_api
 from neutrino.api import lab as lab_api
 from neutrino.api import lab_tools, octavia_admin
 from neutrino.api import octavia as octavia_api
@@ -67,6 +68,7 @@ from neutrino.services.auto_allocate import AutoAllocatedTopologies
 from neutrino.services.conntrack_helpers import ConntrackHelpers
 from neutrino.services.flavors import Flavors, ServiceProfiles
 from neutrino.services.floatingips import FloatingIPs, remove_on_network
+from neutrino.services.keymanager import KeyManager, Sealer
 from neutrino.services.metering import MeteringLabelRules, MeteringLabels
 from neutrino.services.networks import Networks
 from neutrino.services.port_forwardings import PortForwardings
@@ -98,6 +100,7 @@ class Neutrino:
     settings: Settings
     db: Database
     identity: Identity
+    key_manager: KeyManager
     collections: list[Collection] = field(default_factory=list)
 
     async def authenticate(self, request: Request) -> Context:
@@ -117,7 +120,10 @@ def build(settings: Settings) -> Neutrino:
     db = Database(settings.database_url)
     agents.DOWN_TIME = timedelta(seconds=settings.agent_down_time)
     dns.configure(settings.dns_domain)
-    core = Neutrino(settings, db, Identity(db, settings))
+    key_manager = KeyManager(
+        db, Sealer.from_state_dir(settings.state_dir), settings.public_url + "/key-manager"
+    )
+    core = Neutrino(settings, db, Identity(db, settings), key_manager)
     core.collections = [
         Collection(
             "networks", "network", NETWORK, Networks(settings, on_delete=[remove_on_network])
@@ -331,6 +337,7 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
     formats = ErrorFormats(
         [
             ("/load-balancer", octavia_api.render_error),
+            ("/key-manager", keymanager_api.render_error),
             ("/identity", identity_api.render_error),
             ("/dashboard", dashboard.error_page),
         ],
@@ -370,6 +377,9 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
                         core.db, core.authenticate, settings.pagination_max_limit
                     ),
                 ],
+            ),
+            Mount(
+                "/key-manager", routes=keymanager_api.routes(core.key_manager, core.authenticate)
             ),
         ],
         middleware=[
