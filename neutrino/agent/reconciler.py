@@ -92,7 +92,7 @@ class Agent:
         self.links = LinkDriver()
         self.dnsmasq = DnsmasqDriver(self.state_dir)
         self.haproxy = HaproxyDriver(self.state_dir)
-        self.l4 = L4Driver()
+        self.l4 = L4Driver(self.state_dir / "l4")
         self.routers = RouterDriver(self.links, self.state_dir / "routers")
         self._nft: NftDriver | None = None
         self._worker: ns.NetnsThread | None = None

@@ -25,6 +25,7 @@ without a monitor), which services/loadbalancers turns into operating statuses.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import socket
@@ -74,7 +75,9 @@ class Space:
 
 
 class L4Driver:
-    def __init__(self) -> None:
+    def __init__(self, state_dir: Path) -> None:
+        self.root = state_dir  # per load balancer, what was applied: an agent restart keeps it
+        self.root.mkdir(parents=True, exist_ok=True)
         self._spaces: dict[str, Space] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="l4-check")
@@ -82,7 +85,7 @@ class L4Driver:
         self._thread: threading.Thread | None = None  # started with the first namespace
 
     def served(self) -> set[str]:
-        return set(self._spaces)
+        return set(self._spaces) | {path.stem for path in self.root.glob("*.json")}
 
     def ensure(self, lb: LoadBalancer) -> str | None:
         """Balance `lb`'s UDP and SCTP listeners; what was done, None if nothing."""
@@ -102,7 +105,8 @@ class L4Driver:
         firewall = render_l4_table(lb.l4, healthy, self._flows(space, lb.l4))
         assert firewall is not None
         listing = space.nft.listing(firewall.tables)
-        if listing is not None and space.applied == (firewall.digest, listing_digest(listing)):
+        applied = space.applied or self._stored(lb.id)
+        if listing is not None and applied == (firewall.digest, listing_digest(listing)):
             return None
         space.worker.call(_forward)
         if space.tables and space.tables != firewall.tables:  # the VIP changed family
@@ -110,6 +114,7 @@ class L4Driver:
         space.nft.replace(firewall)
         listing = space.nft.listing(firewall.tables) or ""
         space.applied, space.tables = (firewall.digest, listing_digest(listing)), firewall.tables
+        (self.root / f"{lb.id}.json").write_text(json.dumps(space.applied))
         return "applied"
 
     def observe(self, lb_id: str) -> dict[str, str]:
@@ -128,6 +133,7 @@ class L4Driver:
 
     def stop(self, lb_id: str) -> None:
         """Forget a load balancer; its table goes with its namespace (or its last listener)."""
+        (self.root / f"{lb_id}.json").unlink(missing_ok=True)
         space = self._spaces.pop(lb_id, None)
         if space is None:
             return
@@ -146,6 +152,13 @@ class L4Driver:
             self._close(self._spaces.pop(lb_id))
 
     # -- namespaces and tables ------------------------------------------------------------
+    def _stored(self, lb_id: str) -> tuple[str, str] | None:
+        try:
+            plan, listing = json.loads((self.root / f"{lb_id}.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return plan, listing
+
     def _space(self, lb: LoadBalancer) -> Space:
         inode = os.stat(NETNS_DIR / lb.netns).st_ino
         space = self._spaces.get(lb.id)
@@ -154,7 +167,7 @@ class L4Driver:
         if space is not None:  # the namespace was made again: a fresh worker in the new one
             self._close(space)
         worker = NetnsThread(lb.netns)
-        space = Space(lb.id, lb.netns, inode, worker, NftDriver(worker))
+        space = Space(lb.id, lb.netns, inode, worker, NftDriver(worker, terse=True))
         self._spaces[lb.id] = space
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, daemon=True, name="l4-health")
