@@ -1,7 +1,8 @@
 """UDP load balancing with real datagrams: nftables in the load balancer's namespace.
 
 vm0 asks the VIP; vm1 and vm2 run a UDP server that answers its own name. Each
-question comes from a new socket, so each is a new flow for conntrack.
+question comes from a new socket, so each is a new flow for conntrack (which
+keeps a UDP flow 30 s).
 SCTP cannot be sent on this kernel (no SCTP sockets): its listener is checked
 as the rules the kernel holds.
 """
@@ -14,8 +15,11 @@ from typing import Any
 
 from netlab import PYTHON, Lab, flat_model, sync
 
+from neutrino.agent.drivers.l4 import probe_sctp
+from neutrino.agent.drivers.netns import NetnsThread
 from neutrino.lab import models
 from neutrino.plan.loadbalancer import netns as lb_netns
+from neutrino.plan.state import L4Member, L4Monitor
 from tests.conftest import eventually
 
 VIP, PORT, MEMBER_PORT = "10.10.0.100", 5300, 5353
@@ -38,6 +42,16 @@ ASK = (
 )
 
 
+COUNT_STATES = """table ip count {
+    chain prerouting {
+        type filter hook prerouting priority 0;
+        ct state new counter
+        ct state invalid counter
+    }
+}
+"""
+
+
 def ask(netns: str, times: int = 8) -> Counter[str]:
     out = subprocess.run(
         ["ip", "netns", "exec", netns, PYTHON, "-c", ASK, VIP, str(PORT), str(times)],
@@ -49,7 +63,15 @@ def ask(netns: str, times: int = 8) -> Counter[str]:
     return Counter(out.split())
 
 
-def balanced(lab: Lab) -> tuple[Any, dict[str, Any], str]:
+def serve(lab: Lab, netns: str, name: str) -> None:
+    lab.servers.append(
+        subprocess.Popen(
+            ["ip", "netns", "exec", netns, PYTHON, "-c", SERVER, str(MEMBER_PORT), name]
+        )
+    )
+
+
+def balanced(lab: Lab) -> tuple[Any, dict[str, Any], str, list[str]]:
     """Three instances (vm0 the client, vm1 and vm2 members) and a UDP load balancer."""
     host = lab.host()
     model, _, *vms = flat_model(host.name, count=3, port_security_enabled=False)
@@ -91,18 +113,14 @@ def balanced(lab: Lab) -> tuple[Any, dict[str, Any], str]:
     agent = lab.agent(host)
     sync(agent, model)
     client = lab.wait_ip(host, vms[0], "10.10.0.10")
-    for i in (1, 2):
-        member = lab.wait_ip(host, vms[i], f"10.10.0.1{i}")
-        lab.servers.append(
-            subprocess.Popen(
-                ["ip", "netns", "exec", member, PYTHON, "-c", SERVER, str(MEMBER_PORT), f"vm{i}"]
-            )
-        )
-    return agent, model, client
+    members = [lab.wait_ip(host, vms[i], f"10.10.0.1{i}") for i in (1, 2)]
+    for i, member in enumerate(members, 1):
+        serve(lab, member, f"vm{i}")
+    return agent, model, client, members
 
 
 def test_udp_flows_are_balanced_kept_by_source_and_leave_a_failed_member(lab: Lab) -> None:
-    agent, model, client = balanced(lab)
+    agent, model, client, members = balanced(lab)
     lb, pool = model["loadbalancers"][0], model["loadbalancers"][0]["pools"][0]
     assert eventually(lambda: ask(client) == Counter({"vm1": 4, "vm2": 4}), seconds=10)
 
@@ -125,26 +143,63 @@ def test_udp_flows_are_balanced_kept_by_source_and_leave_a_failed_member(lab: La
     lab.servers[1].kill()  # vm2's server: its port answers with ICMP port unreachable
     assert eventually(lambda: agent.health()[lb["id"]] == {"m1": "UP", "m2": "DOWN"}, seconds=8)
     sync(agent, model)
+    lb_space = lb_netns(lab.host(), lb["id"])
+    subprocess.run(
+        ["ip", "netns", "exec", lb_space, "conntrack", "-F"], check=True, capture_output=True
+    )
     assert ask(client) == Counter({"vm1": 8})
 
+    # least connections: vm1 holds every flow now, so new ones go to vm2 once it is back
+    serve(lab, members[1], "vm2")
+    assert eventually(lambda: agent.health()[lb["id"]] == {"m1": "UP", "m2": "UP"}, seconds=8)
+    pool["lb_algorithm"] = "LEAST_CONNECTIONS"
+    sync(agent, model)
+    assert ask(client, 4) == Counter({"vm2": 4})
+
+    table = ["nft", "list", "table", "ip", "neutrino-l4"]
     rules = subprocess.run(
-        [
-            "ip",
-            "netns",
-            "exec",
-            lb_netns(lab.host(), lb["id"]),
-            "nft",
-            "list",
-            "table",
-            "ip",
-            "neutrino-l4",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+        ["ip", "netns", "exec", lb_space, *table], capture_output=True, text=True, check=True
     ).stdout
     assert (
         f"ip daddr {VIP} sctp dport {PORT} ct mark set 0x00000002 dnat ip to jhash ip saddr"
         in rules
         and "10.10.0.11 . 3868" in rules
     ), rules
+
+
+def test_sctp_check_sends_an_init_the_kernel_takes_for_one(lab: Lab) -> None:
+    """This kernel has no SCTP endpoint, so a member cannot answer the INIT: the check finds it
+    down. The member's conntrack takes it for a new SCTP association's INIT: with a bad checksum
+    or chunk it would be invalid."""
+    here, there = f"{lab.prefix}sctp-a", f"{lab.prefix}sctp-b"
+    for name in (here, there):
+        subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(
+        ["ip", "-n", here, "link", "add", "name", "a", "type", "veth", "peer", "name", "b"]
+        + ["netns", there],
+        check=True,
+    )
+    for name, link, address in ((here, "a", "10.99.0.1/24"), (there, "b", "10.99.0.2/24")):
+        subprocess.run(["ip", "-n", name, "addr", "add", address, "dev", link], check=True)
+        subprocess.run(["ip", "-n", name, "link", "set", "dev", link, "up"], check=True)
+    # counts what the member's conntrack makes of the packets it gets
+    subprocess.run(
+        ["ip", "netns", "exec", there, "nft", "-f", "-"],
+        input=COUNT_STATES,
+        text=True,
+        check=True,
+    )
+    worker = NetnsThread(here)
+    try:
+        member = L4Member("m", "10.99.0.2", 3868, 1, False, "10.99.0.2", 3868)
+        assert not probe_sctp(worker, member, L4Monitor("SCTP", 1, 1, 1, 1))
+    finally:
+        worker.close()
+    counted = subprocess.run(
+        ["ip", "netns", "exec", there, "nft", "list", "ruleset"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "ct state new counter packets 1 " in counted, counted
+    assert "ct state invalid counter packets 0 " in counted, counted
