@@ -100,7 +100,7 @@ class L4Driver:
             member.id
             for listener in lb.l4
             for member in listener.members
-            if self.state(space, member.id) in (UP, NO_CHECK)
+            if self._state(space, member.id) in (UP, NO_CHECK)
         )
         firewall = render_l4_table(lb.l4, healthy, self._flows(space, lb.l4))
         assert firewall is not None
@@ -123,10 +123,9 @@ class L4Driver:
         if space is None:
             return {}
         with self._lock:
-            members = {c.member.id: c.state or UP for c in space.checks.values()}
-        return members
+            return {c.member.id: c.state or UP for c in space.checks.values()}
 
-    def state(self, space: Space, member_id: str) -> str:
+    def _state(self, space: Space, member_id: str) -> str:
         with self._lock:
             check = space.checks.get(member_id)
             return NO_CHECK if check is None else check.state or UP
