@@ -37,6 +37,9 @@ per connection with exact counts; here the choice is refreshed with every
 sync of the agent (every few seconds, and on every change), so a burst of new
 flows within one interval all go to the same least loaded members.
 
+Not done for these listeners: `connection_limit` (the amphora makes it each
+real server's `uthreshold`) and statistics (they stay at zero).
+
 Everything here is pure: `render_l4_table` turns the listeners, the members
 the agent finds up and their flow counts into nft JSON commands.
 """
