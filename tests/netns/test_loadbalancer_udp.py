@@ -166,6 +166,16 @@ def test_udp_flows_are_balanced_kept_by_source_and_leave_a_failed_member(lab: La
         and "10.10.0.11 . 3868" in rules
     ), rules
 
+    # an agent started again removes the table of listeners deleted while it was away
+    agent.close()
+    lb["listeners"] = []
+    agent = lab.agent(lab.host())
+    sync(agent, model)
+    gone = subprocess.run(
+        ["ip", "netns", "exec", lb_space, *table], capture_output=True, check=False
+    )
+    assert gone.returncode != 0
+
 
 def test_sctp_check_sends_an_init_the_kernel_takes_for_one(lab: Lab) -> None:
     """This kernel has no SCTP endpoint, so a member cannot answer the INIT: the check finds it

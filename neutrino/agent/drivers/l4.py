@@ -40,7 +40,7 @@ from pathlib import Path
 from neutrino.agent.drivers import conntrack
 from neutrino.agent.drivers.netns import NETNS_DIR, NetnsThread
 from neutrino.agent.drivers.nftables import NftDriver, listing_digest
-from neutrino.plan.l4 import render_l4_table
+from neutrino.plan.l4 import TABLE, render_l4_table
 from neutrino.plan.state import L4Listener, L4Member, L4Monitor, LoadBalancer
 
 UP, DOWN, NO_CHECK = "UP", "DOWN", "NO_CHECK"
@@ -90,10 +90,12 @@ class L4Driver:
     def ensure(self, lb: LoadBalancer) -> str | None:
         """Balance `lb`'s UDP and SCTP listeners; what was done, None if nothing."""
         if not lb.l4:
-            if lb.id in self._spaces:
-                self.stop(lb.id)
-                return "removed"
-            return None
+            if lb.id not in self.served():
+                return None
+            # after a restart too (nothing applied by this process): whichever family it was
+            self._space(lb).tables = (("ip", TABLE), ("ip6", TABLE))
+            self.stop(lb.id)
+            return "removed"
         space = self._space(lb)
         self._watch(space, lb.l4)
         healthy = frozenset(
