@@ -23,6 +23,12 @@ prefix), two web server instances and a client instance, then measures:
   a request, haproxy's ~14 us weigh heavily; haproxy on loopback in front of
   it gives about the same ratio, so the bridge and its firewall are not what
   makes the difference.
+- `udp_rps`: UDP requests (a datagram and its answer) per second from the
+  client to WEB1's echo server directly and through a UDP listener whose
+  pool holds only it, alternating likewise. Through the VIP the kernel
+  forwards in the load balancer's namespace (nftables DNAT and masquerade,
+  conntrack's established fast path after a flow's first datagram): no
+  process is woken on the way.
 
 Prints JSON; removes everything it made. Needs root.
 
@@ -44,8 +50,41 @@ from typing import Any
 
 from bench.api import Api, dataplane_server, latencies
 
-# Each member runs both: S6's web server on port 80 and the microserver on 8000.
-S6_PORT, MICRO_PORT = 80, 8000
+# Each member runs both: S6's web server on port 80 and the microserver on 8000; WEB1 also
+# echoes UDP on 5300.
+S6_PORT, MICRO_PORT, UDP_PORT = 80, 8000, 5300
+# A UDP server answering each datagram with itself, on argv[1].
+UDP_SERVER = """import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(data, peer)
+"""
+# argv: address port seconds processes; prints UDP requests (datagram and answer) per second.
+UDP_CLIENT = """import multiprocessing, socket, sys, time
+address, port = sys.argv[1], int(sys.argv[2])
+seconds, processes = float(sys.argv[3]), int(sys.argv[4])
+def run(done):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(1)
+    s.connect((address, port))
+    count, end = 0, time.monotonic() + seconds
+    while time.monotonic() < end:
+        s.send(b"?")
+        try:
+            s.recv(64)
+            count += 1
+        except TimeoutError:
+            pass
+    done.put(count)
+done = multiprocessing.Queue()
+workers = [multiprocessing.Process(target=run, args=(done,)) for _ in range(processes)]
+for w in workers: w.start()
+total = sum(done.get() for _ in workers)
+for w in workers: w.join()
+print(total / seconds)
+"""
 CONNECTIONS = 16
 # A keep-alive HTTP/1.1 server answering its name (argv[1]) on argv[2].
 SERVER = (
@@ -157,22 +196,23 @@ def setup(api: Api, tmp: Path) -> dict[str, Any]:
         for g in api.http.get("/networking/v2.0/security-groups").json()["security_groups"]
         if g["name"] == "default"
     )
-    for port in (S6_PORT, MICRO_PORT):
+    for protocol, port in (("tcp", S6_PORT), ("tcp", MICRO_PORT), ("udp", UDP_PORT)):
         api.post(
             "/networking/v2.0/security-group-rules",
             {
                 "security_group_rule": {
                     "security_group_id": group["id"],
                     "direction": "ingress",
-                    "protocol": "tcp",
+                    "protocol": protocol,
                     "port_range_min": port,
                     "port_range_max": port,
                     "remote_ip_prefix": "10.124.0.0/24",
                 }
             },
         )
-    script = tmp / "web.py"
+    script, udp_script = tmp / "web.py", tmp / "udp.py"
     script.write_text(SERVER)
+    udp_script.write_text(UDP_SERVER)
     vms = {}
     for name, address in (
         ("WEB1", "10.124.0.11"),
@@ -202,6 +242,7 @@ def setup(api: Api, tmp: Path) -> dict[str, Any]:
                     "-c",
                     (
                         f"nohup {sys.executable} {script} {name} {MICRO_PORT} >/dev/null 2>&1 & "
+                        f"nohup {sys.executable} {udp_script} {UDP_PORT} >/dev/null 2>&1 & "
                         f"busybox httpd -p {S6_PORT} -h {root}"
                     ),
                 ]
@@ -325,11 +366,42 @@ def measure(
             "ratio": statistics.median(ratios),
             "ratios": ratios,
         }
+    udp = lbaas(
+        api,
+        "listener",
+        {"loadbalancer_id": lb["id"], "protocol": "UDP", "protocol_port": UDP_PORT},
+        lb["id"],
+    )
+    udp_pool = lbaas(
+        api,
+        "pool",
+        {"listener_id": udp["id"], "protocol": "UDP", "lb_algorithm": "ROUND_ROBIN"},
+        lb["id"],
+    )
+    lbaas(
+        api,
+        "member",
+        {"address": world["WEB1"]["ip"], "protocol_port": UDP_PORT, "subnet_id": subnet_id},
+        lb["id"],
+        parent=f"pools/{udp_pool['id']}/",
+    )
+    direct, via = [], []
+    for _ in range(pairs):
+        direct.append(udp_requests_per_second(client, world["WEB1"]["ip"], seconds))
+        via.append(udp_requests_per_second(client, lb["vip_address"], seconds))
+    ratios = [round(v / d, 3) for d, v in zip(direct, via)]
+    udp_rps = {
+        "direct": round(statistics.median(direct)),
+        "via_vip": round(statistics.median(via)),
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
+    }
     return {
         "lb_create_to_active": latencies(to_active),
         "lb_create_to_serving": latencies(to_serving),
         "lb_populated_to_serving": latencies(populated),
         "rps": rps,
+        "udp_rps": udp_rps,
         "client": "ab" if shutil.which("ab") else "python",
         "client_connections": CONNECTIONS,
     }
@@ -362,6 +434,22 @@ def requests_per_second(client: str, address: str, port: int, seconds: float) ->
     return float(
         in_netns(
             client, sys.executable, str(script), address, str(port), str(seconds), str(CONNECTIONS)
+        )
+    )
+
+
+def udp_requests_per_second(client: str, address: str, seconds: float) -> float:
+    script = Path(tempfile.mkdtemp()) / "udp_client.py"
+    script.write_text(UDP_CLIENT)
+    return float(
+        in_netns(
+            client,
+            sys.executable,
+            str(script),
+            address,
+            str(UDP_PORT),
+            str(seconds),
+            str(CONNECTIONS),
         )
     )
 

@@ -62,6 +62,7 @@ from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers import tc
 from neutrino.agent.drivers.dnsmasq import DnsmasqDriver
 from neutrino.agent.drivers.haproxy import HaproxyDriver
+from neutrino.agent.drivers.l4 import L4Driver
 from neutrino.agent.drivers.links import LinkDriver, ObservedLink
 from neutrino.agent.drivers.nftables import NftDriver, listing_digest, set_elements
 from neutrino.agent.drivers.routers import RouterDriver
@@ -91,6 +92,7 @@ class Agent:
         self.links = LinkDriver()
         self.dnsmasq = DnsmasqDriver(self.state_dir)
         self.haproxy = HaproxyDriver(self.state_dir)
+        self.l4 = L4Driver(self.state_dir / "l4")
         self.routers = RouterDriver(self.links, self.state_dir / "routers")
         self._nft: NftDriver | None = None
         self._worker: ns.NetnsThread | None = None
@@ -136,6 +138,8 @@ class Agent:
                 self.dnsmasq.stop(network_id)
             for lb_id in self.haproxy.served():
                 self.haproxy.stop(lb_id)
+            for lb_id in self.l4.served():
+                self.l4.stop(lb_id)
             for name in self._owned_namespaces():
                 self._delete_namespace(name)
             if self.host.netns is not None:
@@ -154,6 +158,7 @@ class Agent:
     def close(self) -> None:
         """Release sockets and threads; the kernel state stays as it is."""
         self.routers.close()
+        self.l4.close()
         self._close_worker()
         self.links.close()
 
@@ -405,19 +410,31 @@ class Agent:
                 done = self.haproxy.ensure(lb)
                 if done:
                     report.changes.append(f"{done} haproxy {lb.id}")
+                done = self.l4.ensure(lb)
+                if done:
+                    report.changes.append(f"{done} nft balancing {lb.id}")
                 seen = self.haproxy.observe(lb.id)
-                entry["members"], entry["listeners"] = seen.members, seen.listeners
+                entry["members"] = {**seen.members, **self.l4.observe(lb.id)}
+                entry["listeners"] = seen.listeners
             except Exception as error:
                 entry["error"] = str(error)
                 report.errors.append(f"load balancer {lb.id}: {error}")
             report.loadbalancers[lb.id] = entry
-        for lb_id in self.haproxy.served() - {lb.id for lb in desired.loadbalancers}:
+        wanted = {lb.id for lb in desired.loadbalancers}
+        for lb_id in self.haproxy.served() - wanted:
             self.haproxy.stop(lb_id)
             report.changes.append(f"stop haproxy {lb_id}")
+        for lb_id in self.l4.served() - wanted:
+            self.l4.stop(lb_id)
+            report.changes.append(f"stop nft balancing {lb_id}")
 
     def health(self) -> dict[str, dict[str, str]]:
-        """Members' health in every load balancer this host runs, as haproxy sees it now."""
-        return {lb_id: self.haproxy.observe(lb_id).members for lb_id in self.haproxy.served()}
+        """Members' health in every load balancer this host runs, as haproxy and the UDP and SCTP
+        checks see it now."""
+        return {
+            lb_id: {**self.haproxy.observe(lb_id).members, **self.l4.observe(lb_id)}
+            for lb_id in self.haproxy.served() | self.l4.served()
+        }
 
     def _ensure_instances(
         self,

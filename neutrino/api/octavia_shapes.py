@@ -24,6 +24,7 @@ from neutrino.api.v2.attrs import (
 from neutrino.services.lb_base import Invalid
 
 REQUIRED = object()
+PROTOCOLS = ("HTTP", "TCP", "UDP", "SCTP")
 MAX_TIMEOUT = 24 * 60 * 60 * 1000  # milliseconds, as Octavia
 
 
@@ -127,7 +128,7 @@ LOADBALANCER = {
 LISTENER = {
     **common(),
     "loadbalancer_id": Field(uuid_str(), REQUIRED),
-    "protocol": Field(one_of("HTTP", "TCP"), REQUIRED),
+    "protocol": Field(one_of(*PROTOCOLS), REQUIRED),
     "protocol_port": Field(ranged_int(1, 65535), REQUIRED),
     "connection_limit": Field(ranged_int(-1, 1_000_000), -1, put=True),
     "default_pool_id": Field(uuid_str(allow_none=True), put=True),
@@ -141,7 +142,7 @@ POOL = {
     **common(),
     "loadbalancer_id": Field(uuid_str()),
     "listener_id": Field(uuid_str()),
-    "protocol": Field(one_of("HTTP", "TCP"), REQUIRED),
+    "protocol": Field(one_of(*PROTOCOLS), REQUIRED),
     "lb_algorithm": Field(
         one_of("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"), REQUIRED, put=True
     ),
@@ -162,7 +163,7 @@ MEMBER = {
 HEALTHMONITOR = {
     **common(),
     "pool_id": Field(uuid_str(), REQUIRED),
-    "type": Field(one_of("HTTP", "TCP", "PING"), REQUIRED),
+    "type": Field(one_of("HTTP", "TCP", "PING", "UDP-CONNECT", "SCTP"), REQUIRED),
     "delay": Field(ranged_int(0, MAX_TIMEOUT), REQUIRED, put=True),
     "timeout": Field(ranged_int(0, MAX_TIMEOUT), REQUIRED, put=True),
     "max_retries": Field(ranged_int(1, 10), REQUIRED, put=True),

@@ -671,7 +671,7 @@ lb_listeners = Table(
     Column("timeout_member_connect", Integer, nullable=False),
     Column("timeout_member_data", Integer, nullable=False),
     Column("timeout_tcp_inspect", Integer, nullable=False),
-    UniqueConstraint("lb_loadbalancer_id", "protocol_port"),
+    UniqueConstraint("lb_loadbalancer_id", "protocol", "protocol_port"),
 )
 
 lb_pools = Table(

@@ -19,6 +19,7 @@ from neutrino.agent.drivers import conntrack, haproxy
 from neutrino.db import Database
 from neutrino.lab import outside
 from neutrino.plan import firewall, metering, names
+from neutrino.plan import l4 as l4_table
 from neutrino.plan.loadbalancer import vip_interface
 from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, GATEWAY, ROUTER_OWNERS, TABLE
 from neutrino.services import feed
@@ -271,6 +272,8 @@ def loadbalancer(db: Database, ref: str, host: str) -> dict[str, Any]:
         else ({}, [])
     )
     listening = _run(netns, ["ss", "-H", "-l", "-t", "-n"]).stdout.split("\n")
+    family = "ip6" if ":" in lb["vip_address"] else "ip"
+    l4 = _run(netns, ["nft", "list", "table", family, l4_table.TABLE])  # UDP and SCTP listeners
     return {
         "loadbalancer": {
             key: lb.get(key)
@@ -289,6 +292,7 @@ def loadbalancer(db: Database, ref: str, host: str) -> dict[str, Any]:
         "routes": routes(netns),
         "listening": sorted(line.split()[3] for line in listening if line.strip()),
         "haproxy": process,
+        "udp_sctp_balancing": l4.stdout if l4.returncode == 0 else None,
         "frontends": [
             {
                 "listener_id": r["pxname"],

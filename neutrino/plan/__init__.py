@@ -25,7 +25,8 @@ unit tests check the compile side, the netns tests the kernel side.
 Extensible. Routers, floating IPs and load balancers are more plain data of
 the same kind: `qrouter-` namespaces (one per router scheduled here, with or
 without ports), their links, addresses, routes and an nft table per router
-(plan.routers); `qlbaas-` namespaces and haproxy proxies (plan.loadbalancer).
+(plan.routers); `qlbaas-` namespaces and haproxy proxies (plan.loadbalancer),
+with an nft table for their UDP and SCTP listeners (plan.l4).
 """
 
 from neutrino.plan.compile import compile_host

@@ -23,6 +23,9 @@ cannot send ICMP, so a PING monitor checks that the member accepts a TCP
 connection. Sections are named by object IDs, which is how member health is
 read back from haproxy's statistics. The process-level part (`global`: stats
 socket, pid file) is the driver's; this module renders only the proxies.
+
+UDP and SCTP listeners and pools are not haproxy's: the kernel balances them
+with nftables in the same namespace (plan.l4).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from neutrino.plan.host import HostConfig
+from neutrino.plan.l4 import compile_l4
 from neutrino.plan.state import Address, LoadBalancer
 
 ALGORITHMS = {"ROUND_ROBIN": "roundrobin", "LEAST_CONNECTIONS": "leastconn", "SOURCE_IP": "source"}
@@ -86,6 +90,7 @@ def compile_loadbalancers(
             revision=int(lb.get("revision", 0)),
             gateway=subnet.get("gateway_ip"),
             config=render_proxies(lb),
+            l4=compile_l4(lb),
         )
         out.append(
             Vip(
@@ -102,14 +107,16 @@ def compile_loadbalancers(
 def render_proxies(lb: dict[str, Any]) -> str:
     """haproxy's `defaults`, `frontend` and `backend` sections for one load balancer's tree.
 
-    Empty without listeners: there is nothing for haproxy to do (it refuses to start without one).
+    Empty without HTTP or TCP listeners: there is nothing for haproxy to do (it refuses to start
+    without one). UDP and SCTP listeners and pools are nftables' (plan.l4).
     """
-    if not lb.get("listeners"):
+    listeners = [li for li in lb.get("listeners", []) if li["protocol"] in MODES]
+    if not listeners:
         return ""
     lines = ["defaults", "    retries 3", "    option redispatch", "    option dontlognull", ""]
-    pools = {pool["id"]: pool for pool in lb.get("pools", [])}
+    pools = {pool["id"]: pool for pool in lb.get("pools", []) if pool["protocol"] in MODES}
     served_by: dict[str, dict[str, Any]] = {}
-    for listener in lb.get("listeners", []):
+    for listener in listeners:
         pool = pools.get(listener.get("default_pool_id") or "")
         if pool is not None:
             served_by[pool["id"]] = listener

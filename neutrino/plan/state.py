@@ -157,14 +157,55 @@ class Upstream:
 
 
 @dataclass(frozen=True)
+class L4Monitor:
+    """A pool's health monitor, as the agent runs it against each member."""
+
+    type: str  # UDP-CONNECT | SCTP | TCP | HTTP
+    delay: int  # seconds between checks
+    timeout: int  # seconds a check may take
+    rise: int  # successes in a row that bring a member up (Octavia's max_retries)
+    fall: int  # failures in a row that take it down (max_retries_down)
+    http_method: str = "GET"
+    url_path: str = "/"
+    expected_codes: str = "200"
+
+
+@dataclass(frozen=True)
+class L4Member:
+    id: str
+    address: str
+    port: int
+    weight: int
+    backup: bool
+    check_address: str  # monitor_address, else the address
+    check_port: int  # monitor_port, else the port
+
+
+@dataclass(frozen=True)
+class L4Listener:
+    """A UDP or SCTP listener with its default pool's enabled members."""
+
+    id: str
+    protocol: str  # UDP | SCTP
+    vip: str
+    port: int
+    algorithm: str
+    members: tuple[L4Member, ...]
+    monitor: L4Monitor | None
+    persistence: tuple[int, str] | None = None  # (seconds, netmask) for SOURCE_IP
+
+
+@dataclass(frozen=True)
 class LoadBalancer:
-    """haproxy in the load balancer's namespace; `config` holds its proxies (plan.loadbalancer)."""
+    """haproxy in the load balancer's namespace; `config` holds its proxies (plan.loadbalancer).
+    `l4`: its UDP and SCTP listeners, which nftables serves (plan.l4)."""
 
     id: str
     netns: str
     revision: int  # of the load balancer's tree in the change feed: reported back once running
     gateway: str | None  # the VIP subnet's gateway: the namespace's default route
-    config: str  # empty: no listener, no haproxy
+    config: str  # empty: no HTTP or TCP listener, no haproxy
+    l4: tuple[L4Listener, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,13 @@ from neutrino.services.loadbalancers import (
 from neutrino.services.loadbalancers import render as render_loadbalancers
 
 # A pool serves the listener protocols it can speak to its members.
-POOL_PROTOCOLS = {"HTTP": ("HTTP",), "TCP": ("TCP", "HTTP")}
+POOL_PROTOCOLS = {"HTTP": ("HTTP",), "TCP": ("TCP", "HTTP"), "UDP": ("UDP",), "SCTP": ("SCTP",)}
+# The transport under each listener protocol: a port is taken once per transport.
+L4_PROTOCOLS = {"HTTP": "TCP", "TCP": "TCP", "UDP": "UDP", "SCTP": "SCTP"}
+# Served by the kernel (nftables), as Octavia's amphora serves them with LVS.
+LVS_PROTOCOLS = ("UDP", "SCTP")
+LVS_MONITORS = ("UDP-CONNECT", "SCTP", "TCP", "HTTP")
+UDP_CONNECT_MIN_DELAY = 3  # seconds: Octavia's udp_connect_min_interval_health_monitor
 HTTP_MONITORS = ("HTTP", "HTTPS")
 # What each L7 policy action needs besides its rules (REJECT: nothing).
 REDIRECT_FIELDS = {
@@ -401,7 +407,7 @@ class Listeners(Family):
         links: dict[str, str],
     ) -> str:
         lb_id = fetch(conn, ctx, LB, "Load Balancer", values.pop("loadbalancer_id"), write=True).id
-        self._check_port(conn, lb_id, values["protocol_port"])
+        self._check_port(conn, lb_id, values["protocol"], values["protocol_port"])
         values["lb_loadbalancer_id"] = lb_id
         if values.get("default_pool_id"):
             self.check_pool(conn, lb_id, values["default_pool_id"], values["protocol"])
@@ -421,12 +427,20 @@ class Listeners(Family):
             return {"stats": statistics(conn, [self.fetch(conn, ctx, listener_id, None).id])}
 
     @staticmethod
-    def _check_port(conn: Connection, lb_id: str, port: int) -> None:
-        if conn.execute(
-            select(LI.c.id).where(LI.c.lb_loadbalancer_id == lb_id, LI.c.protocol_port == port)
-        ).first():
+    def _check_port(conn: Connection, lb_id: str, protocol: str, port: int) -> None:
+        """A port is taken per transport: UDP, TCP and SCTP listeners may share one."""
+        same_transport = [p for p, l4 in L4_PROTOCOLS.items() if l4 == L4_PROTOCOLS[protocol]]
+        taken = conn.execute(
+            select(LI.c.protocol).where(
+                LI.c.lb_loadbalancer_id == lb_id,
+                LI.c.protocol_port == port,
+                LI.c.protocol.in_(same_transport),
+            )
+        ).first()
+        if taken:
             raise Conflict(
-                f"Another Listener on this Load Balancer is already using protocol_port {port}"
+                f"Another Listener on this Load Balancer is already using protocol "
+                f"{taken.protocol} and protocol_port {port}"
             )
 
     @staticmethod
@@ -478,7 +492,39 @@ class Pools(Family):
             lb_id = listener.lb_loadbalancer_id
             links["listener"] = listener.id
         values["lb_loadbalancer_id"] = fetch(conn, ctx, LB, "Load Balancer", lb_id, write=True).id
+        self._check_persistence(values["protocol"], values.get("session_persistence"), True)
         return values["lb_loadbalancer_id"]
+
+    def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
+        self._check_persistence(row.protocol, values.get("session_persistence"), False)
+
+    @staticmethod
+    def _check_persistence(protocol: str, persistence: dict[str, Any] | None, create: bool) -> None:
+        """Octavia's rules: UDP and SCTP pools persist by source IP only, for
+        `persistence_timeout` seconds per `persistence_granularity` (a netmask); those two
+        fields are theirs alone."""
+        if not persistence:
+            return
+        kind = persistence.get("type")
+        if protocol not in LVS_PROTOCOLS:
+            if persistence.get("persistence_timeout") or persistence.get("persistence_granularity"):
+                raise Invalid(
+                    "Validation failure: persistence_timeout and persistence_granularity is "
+                    f"only for {'UDP and SCTP' if create else 'UDP'} protocol pools."
+                )
+            return
+        if kind == "SOURCE_IP" and persistence.get("cookie_name"):
+            raise Invalid(
+                "Validation failure: session_persistence SOURCE_IP type for UDP and SCTP "
+                "protocols only accepts: type, persistence_timeout, persistence_granularity."
+            )
+        if persistence.get("cookie_name"):
+            raise Invalid("Validation failure: Cookie names are not supported for UDP/SCTP pools.")
+        if kind in ("HTTP_COOKIE", "APP_COOKIE"):
+            raise Invalid(
+                f"Validation failure: Session persistence of type {kind} is not supported for "
+                "UDP/SCTP protocol pools."
+            )
 
     def created(self, conn: Connection, row: dict[str, Any], links: dict[str, str]) -> None:
         if "listener" in links:
@@ -567,8 +613,27 @@ class Members(Nested):
                 f"Another member on this pool is already using ip {values['address']} "
                 f"on protocol_port {values['protocol_port']}"
             )
+        if pool.protocol == "UDP":
+            self._check_family(conn, pool, values["address"])
         values["lb_pool_id"] = pool.id
         return pool.lb_loadbalancer_id
+
+    @staticmethod
+    def _check_family(conn: Connection, pool: Row, address: str) -> None:
+        """The amphora's LVS does not translate between IPv4 and IPv6: a UDP pool's members are
+        of its listeners' VIP's version."""
+        for vip, provider in conn.execute(
+            select(LB.c.vip_address, LB.c.provider)
+            .join(LI, LI.c.lb_loadbalancer_id == LB.c.id)
+            .where(LI.c.default_pool_id == pool.id)
+        ):
+            if (":" in vip) == (":" in address):
+                continue
+            raise lbaas_flavors.UnsupportedOption(
+                provider,
+                "This provider doesn't support mixing IPv4 and IPv6 addresses for its VIP and "
+                "members in UDP load balancers.",
+            )
 
     def initial_operating(self, conn: Connection, values: dict[str, Any]) -> str:
         monitored = conn.execute(
@@ -600,6 +665,7 @@ class HealthMonitors(Family):
         pool = fetch(conn, ctx, PO, "Pool", pool_id, write=True)
         if conn.execute(select(HM.c.id).where(HM.c.lb_pool_id == pool.id)).first():
             raise Conflict("This pool already has a health monitor")
+        self._check_kind(pool.protocol, values["type"], values["delay"])
         if values["type"] in HTTP_MONITORS:
             values.setdefault("http_method", "GET")
             values.setdefault("url_path", "/")
@@ -614,12 +680,36 @@ class HealthMonitors(Family):
         return pool.lb_loadbalancer_id
 
     def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
+        protocol = conn.execute(select(PO.c.protocol).where(PO.c.id == row.lb_pool_id)).scalar()
+        if protocol in LVS_PROTOCOLS:
+            self._check_kind(protocol, row.type, values.get("delay"))
         if row.type not in HTTP_MONITORS and any(
             values.get(k) for k in ("http_method", "url_path", "expected_codes")
         ):
             raise Invalid(
                 f"Validation failure: http_method, url_path and expected_codes are not valid "
                 f"for {row.type} health monitors."
+            )
+
+    @staticmethod
+    def _check_kind(protocol: str, kind: str, delay: int | None) -> None:
+        """Octavia's monitor types per pool protocol, and UDP-CONNECT's shortest delay."""
+        if protocol not in LVS_PROTOCOLS:
+            if kind in ("UDP-CONNECT", "SCTP"):
+                raise Invalid(
+                    f"Validation failure: The {kind} type is only supported for pools of type "
+                    "UDP/SCTP."
+                )
+            return
+        if kind not in LVS_MONITORS:
+            raise Invalid(
+                f"Validation failure: The associated pool protocol is {protocol}, so only a "
+                f"{'/'.join(LVS_MONITORS)} health monitor is supported."
+            )
+        if kind == "UDP-CONNECT" and delay is not None and delay < UDP_CONNECT_MIN_DELAY:
+            raise Invalid(
+                f"Validation failure: The request delay value {delay} should be larger than "
+                f"{UDP_CONNECT_MIN_DELAY} for UDP-CONNECT health monitor type."
             )
 
 

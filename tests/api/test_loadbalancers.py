@@ -306,7 +306,7 @@ def test_validation_errors(api: Api, subnet: dict[str, Any]) -> None:
     )
     expect_fault(
         client.post(
-            "/listeners", json={"listener": {**listener, "protocol": "SCTP", "protocol_port": 80}}
+            "/listeners", json={"listener": {**listener, "protocol": "QUIC", "protocol_port": 80}}
         ),
         400,
         "protocol",

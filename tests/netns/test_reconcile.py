@@ -243,7 +243,7 @@ def test_link_views_follow_hand_edits_even_when_notifications_are_lost(lab: Lab)
 @dataclass
 class Drifted:
     """A host running the tutorial (two instances on vlan101 behind router_100_101), an idle
-    router and a load balancer on vlan101 whose VIP forwards TCP 7000 to vm1."""
+    router and a load balancer on vlan101 whose VIP forwards TCP and UDP 7000 to vm1."""
 
     lab: Lab
     host: HostConfig
@@ -317,7 +317,8 @@ def drifted(lab: Lab) -> Drifted:
             "revision": 1,
             "provisioning_status": "ACTIVE",
             "listeners": [
-                {"id": "l1", "protocol": "TCP", "protocol_port": 7000, "default_pool_id": "p1"}
+                {"id": "l1", "protocol": "TCP", "protocol_port": 7000, "default_pool_id": "p1"},
+                {"id": "l2", "protocol": "UDP", "protocol_port": 7000, "default_pool_id": "p2"},
             ],
             "pools": [
                 {
@@ -327,7 +328,13 @@ def drifted(lab: Lab) -> Drifted:
                     "members": [
                         {"id": "m1", "address": "172.16.101.4", "protocol_port": 7000, "weight": 1}
                     ],
-                }
+                },
+                {
+                    "id": "p2",
+                    "protocol": "UDP",
+                    "lb_algorithm": "ROUND_ROBIN",
+                    "members": [{"id": "m2", "address": "172.16.101.4", "protocol_port": 7000}],
+                },
             ],
         }
     ]
@@ -370,6 +377,17 @@ def serves_dhcp(d: Drifted) -> bool:
 
 def balances(d: Drifted) -> bool:
     return tcp_reachable(d.vm0, "172.16.101.100", 7000)
+
+
+def balances_udp(d: Drifted) -> bool:
+    """The UDP listener's table DNATs to vm1."""
+    listing = subprocess.run(
+        ["ip", "netns", "exec", d.loadbalancer, "nft", "list", "table", "ip", "neutrino-l4"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return "udp dport 7000" in listing and "172.16.101.4 . 7000" in listing
 
 
 def idle_router_ready(d: Drifted) -> bool:
@@ -507,6 +525,10 @@ DRIFTS: dict[str, tuple[Drift, Callable[[Drifted], bool]]] = {
     "haproxy": (
         lambda d: kill(d.agent.haproxy.running_pid(d.model["loadbalancers"][0]["id"])),
         balances,
+    ),
+    "UDP balancing table": (
+        lambda d: d.nft(d.loadbalancer, "delete", "table", "ip", "neutrino-l4"),
+        balances_udp,
     ),
     "haproxy configuration": (
         lambda d: haproxy_config(d).write_text(

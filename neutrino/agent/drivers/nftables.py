@@ -25,17 +25,21 @@ class NftError(RuntimeError):
 
 
 class NftDriver:
-    def __init__(self, worker: NetnsThread) -> None:
+    """`terse`: listings leave out sets' elements (those the kernel's rules add themselves, so
+    that they do not read as drift)."""
+
+    def __init__(self, worker: NetnsThread, terse: bool = False) -> None:
         self._worker = worker
-        self._nft = worker.call(self._open)
+        self._nft = worker.call(lambda: self._open(terse))
         self._netlink: NFTSocket | None = (
             None  # the worker's own: a pyroute2 socket belongs to its thread
         )
 
     @staticmethod
-    def _open() -> nftables.Nftables:
+    def _open(terse: bool) -> nftables.Nftables:
         nft = nftables.Nftables()
         nft.set_handle_output(False)
+        nft.set_terse_output(terse)
         return nft
 
     def listing(self, tables: tuple[tuple[str, str], ...]) -> str | None:

@@ -1,0 +1,215 @@
+"""UDP load balancing with real datagrams: nftables in the load balancer's namespace.
+
+vm0 asks the VIP; vm1 and vm2 run a UDP server that answers its own name. Each
+question comes from a new socket, so each is a new flow for conntrack (which
+keeps a UDP flow 30 s).
+SCTP cannot be sent on this kernel (no SCTP sockets): its listener is checked
+as the rules the kernel holds.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from typing import Any
+
+from netlab import PYTHON, Lab, flat_model, sync
+
+from neutrino.agent.drivers.l4 import probe_sctp
+from neutrino.agent.drivers.netns import NetnsThread
+from neutrino.lab import models
+from neutrino.plan.loadbalancer import netns as lb_netns
+from neutrino.plan.state import L4Member, L4Monitor
+from tests.conftest import eventually
+
+VIP, PORT, MEMBER_PORT = "10.10.0.100", 5300, 5353
+# Answers every datagram with the name given in argv[2].
+SERVER = (
+    "import socket,sys\n"
+    "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('0.0.0.0',int(sys.argv[1])))\n"
+    "while True:\n"
+    "  d,a=s.recvfrom(512);s.sendto(sys.argv[2].encode(),a)\n"
+)
+# Asks VIP:port argv[3] times, each time from a new socket; prints the answers.
+ASK = (
+    "import socket,sys\n"
+    "for _ in range(int(sys.argv[3])):\n"
+    "  s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(1)\n"
+    "  s.sendto(b'?',(sys.argv[1],int(sys.argv[2])))\n"
+    "  try: print(s.recv(64).decode())\n"
+    "  except OSError: print('-')\n"
+    "  s.close()\n"
+)
+
+
+COUNT_STATES = """table ip count {
+    chain prerouting {
+        type filter hook prerouting priority 0;
+        ct state new counter
+        ct state invalid counter
+    }
+}
+"""
+
+
+def ask(netns: str, times: int = 8) -> Counter[str]:
+    out = subprocess.run(
+        ["ip", "netns", "exec", netns, PYTHON, "-c", ASK, VIP, str(PORT), str(times)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    return Counter(out.split())
+
+
+def serve(lab: Lab, netns: str, name: str) -> None:
+    lab.servers.append(
+        subprocess.Popen(
+            ["ip", "netns", "exec", netns, PYTHON, "-c", SERVER, str(MEMBER_PORT), name]
+        )
+    )
+
+
+def balanced(lab: Lab) -> tuple[Any, dict[str, Any], str, list[str]]:
+    """Three instances (vm0 the client, vm1 and vm2 members) and a UDP load balancer."""
+    host = lab.host()
+    model, _, *vms = flat_model(host.name, count=3, port_security_enabled=False)
+    net, sub = model["networks"][0], model["subnets"][0]
+    vip = models.port(
+        net, sub, VIP, host=host.name, device_owner="Octavia", port_security_enabled=False
+    )
+    model["ports"].append(vip)
+    lb = {
+        "id": models.new_id(),
+        "vip_address": VIP,
+        "vip_port_id": vip["id"],
+        "vip_subnet_id": sub["id"],
+        "revision": 1,
+        "provisioning_status": "ACTIVE",
+        "listeners": [
+            {"id": "l1", "protocol": "UDP", "protocol_port": PORT, "default_pool_id": "p1"},
+            {"id": "l2", "protocol": "SCTP", "protocol_port": PORT, "default_pool_id": "p2"},
+        ],
+        "pools": [
+            {
+                "id": "p1",
+                "protocol": "UDP",
+                "lb_algorithm": "ROUND_ROBIN",
+                "members": [
+                    {"id": f"m{i}", "address": f"10.10.0.1{i}", "protocol_port": MEMBER_PORT}
+                    for i in (1, 2)
+                ],
+            },
+            {
+                "id": "p2",
+                "protocol": "SCTP",
+                "lb_algorithm": "SOURCE_IP",
+                "members": [{"id": "s1", "address": "10.10.0.11", "protocol_port": 3868}],
+            },
+        ],
+    }
+    model["loadbalancers"] = [lb]
+    agent = lab.agent(host)
+    sync(agent, model)
+    client = lab.wait_ip(host, vms[0], "10.10.0.10")
+    members = [lab.wait_ip(host, vms[i], f"10.10.0.1{i}") for i in (1, 2)]
+    for i, member in enumerate(members, 1):
+        serve(lab, member, f"vm{i}")
+    return agent, model, client, members
+
+
+def test_udp_flows_are_balanced_kept_by_source_and_leave_a_failed_member(lab: Lab) -> None:
+    agent, model, client, members = balanced(lab)
+    lb, pool = model["loadbalancers"][0], model["loadbalancers"][0]["pools"][0]
+    assert eventually(lambda: ask(client) == Counter({"vm1": 4, "vm2": 4}), seconds=10)
+
+    pool["session_persistence"] = {"type": "SOURCE_IP", "persistence_timeout": 60}
+    sync(agent, model)
+    answers = ask(client)
+    assert len(answers) == 1 and sum(answers.values()) == 8, answers
+    # the sources the kernel remembered are no drift: the next sync keeps them, and so does
+    # the first sync of an agent started again
+    assert not [change for change in sync(agent, model).changes if "nft" in change]
+    agent.close()
+    agent = lab.agent(lab.host())
+    assert not [change for change in sync(agent, model).changes if "nft" in change]
+    assert ask(client) == answers
+
+    pool["session_persistence"] = None
+    pool["healthmonitor"] = {"type": "UDP-CONNECT", "delay": 1, "timeout": 1, "max_retries": 1}
+    sync(agent, model)
+    assert eventually(lambda: agent.health()[lb["id"]] == {"m1": "UP", "m2": "UP"}, seconds=5)
+    lab.servers[1].kill()  # vm2's server: its port answers with ICMP port unreachable
+    assert eventually(lambda: agent.health()[lb["id"]] == {"m1": "UP", "m2": "DOWN"}, seconds=8)
+    sync(agent, model)
+    lb_space = lb_netns(lab.host(), lb["id"])
+    subprocess.run(
+        ["ip", "netns", "exec", lb_space, "conntrack", "-F"], check=True, capture_output=True
+    )
+    assert ask(client) == Counter({"vm1": 8})
+
+    # least connections: vm1 holds every flow now, so new ones go to vm2 once it is back
+    serve(lab, members[1], "vm2")
+    assert eventually(lambda: agent.health()[lb["id"]] == {"m1": "UP", "m2": "UP"}, seconds=8)
+    pool["lb_algorithm"] = "LEAST_CONNECTIONS"
+    sync(agent, model)
+    assert ask(client, 4) == Counter({"vm2": 4})
+
+    table = ["nft", "list", "table", "ip", "neutrino-l4"]
+    rules = subprocess.run(
+        ["ip", "netns", "exec", lb_space, *table], capture_output=True, text=True, check=True
+    ).stdout
+    assert (
+        f"ip daddr {VIP} sctp dport {PORT} ct mark set 0x00000002 dnat ip to jhash ip saddr"
+        in rules
+        and "10.10.0.11 . 3868" in rules
+    ), rules
+
+    # an agent started again removes the table of listeners deleted while it was away
+    agent.close()
+    lb["listeners"] = []
+    agent = lab.agent(lab.host())
+    sync(agent, model)
+    gone = subprocess.run(
+        ["ip", "netns", "exec", lb_space, *table], capture_output=True, check=False
+    )
+    assert gone.returncode != 0
+
+
+def test_sctp_check_sends_an_init_the_kernel_takes_for_one(lab: Lab) -> None:
+    """This kernel has no SCTP endpoint, so a member cannot answer the INIT: the check finds it
+    down. The member's conntrack takes it for a new SCTP association's INIT: with a bad checksum
+    or chunk it would be invalid."""
+    here, there = f"{lab.prefix}sctp-a", f"{lab.prefix}sctp-b"
+    for name in (here, there):
+        subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(
+        ["ip", "-n", here, "link", "add", "name", "a", "type", "veth", "peer", "name", "b"]
+        + ["netns", there],
+        check=True,
+    )
+    for name, link, address in ((here, "a", "10.99.0.1/24"), (there, "b", "10.99.0.2/24")):
+        subprocess.run(["ip", "-n", name, "addr", "add", address, "dev", link], check=True)
+        subprocess.run(["ip", "-n", name, "link", "set", "dev", link, "up"], check=True)
+    # counts what the member's conntrack makes of the packets it gets
+    subprocess.run(
+        ["ip", "netns", "exec", there, "nft", "-f", "-"],
+        input=COUNT_STATES,
+        text=True,
+        check=True,
+    )
+    worker = NetnsThread(here)
+    try:
+        member = L4Member("m", "10.99.0.2", 3868, 1, False, "10.99.0.2", 3868)
+        assert not probe_sctp(worker, member, L4Monitor("SCTP", 1, 1, 1, 1))
+    finally:
+        worker.close()
+    counted = subprocess.run(
+        ["ip", "netns", "exec", there, "nft", "list", "ruleset"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "ct state new counter packets 1 " in counted, counted
+    assert "ct state invalid counter packets 0 " in counted, counted

@@ -1,0 +1,161 @@
+"""plan.l4: UDP and SCTP listeners rendered as an nftables table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neutrino.plan.l4 import compile_l4, render_l4_table, rotation, serving
+from neutrino.plan.loadbalancer import render_proxies
+from neutrino.plan.state import L4Member
+
+
+def member(member_id: str, address: str, **fields: Any) -> dict[str, Any]:
+    return {"id": member_id, "address": address, "protocol_port": 53, **fields}
+
+
+def udp_lb(**pool: Any) -> dict[str, Any]:
+    return {
+        "id": "lb1",
+        "vip_address": "10.0.0.5",
+        "listeners": [
+            {"id": "l1", "protocol": "UDP", "protocol_port": 53, "default_pool_id": "p1"},
+            {"id": "l2", "protocol": "TCP", "protocol_port": 53, "default_pool_id": "p2"},
+        ],
+        "pools": [
+            {
+                "id": "p1",
+                "protocol": "UDP",
+                "lb_algorithm": "ROUND_ROBIN",
+                "members": [
+                    member("a", "10.0.0.11", weight=3),
+                    member("b", "10.0.0.12", weight=1, monitor_address="10.0.0.99"),
+                    member("c", "10.0.0.13", backup=True),
+                    member("off", "10.0.0.14", admin_state_up=False),
+                    member("v6", "fd00::1"),
+                ],
+                **pool,
+            },
+            {"id": "p2", "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN", "members": []},
+        ],
+    }
+
+
+def rules(table: Any) -> list[list[Any]]:
+    return [c["add"]["rule"]["expr"] for c in table.commands if "rule" in c.get("add", {})]
+
+
+def test_udp_listeners_go_to_nftables_and_tcp_ones_to_haproxy() -> None:
+    [listener] = compile_l4(udp_lb())
+    assert (listener.id, listener.protocol, listener.vip, listener.port) == (
+        "l1",
+        "UDP",
+        "10.0.0.5",
+        53,
+    )
+    # disabled members and those of the other address family are left out
+    assert [m.id for m in listener.members] == ["a", "b", "c"]
+    assert listener.members[1].check_address == "10.0.0.99"
+    assert listener.monitor is None and listener.persistence is None
+    config = render_proxies(udp_lb())
+    assert "frontend l2" in config and "l1" not in config and "p1" not in config
+    only_udp = {**udp_lb(), "listeners": udp_lb()["listeners"][:1]}
+    assert render_proxies(only_udp) == ""
+    assert compile_l4({**udp_lb(), "admin_state_up": False}) == ()
+
+
+def test_source_ip_persistence_defaults_as_the_amphora() -> None:
+    [listener] = compile_l4(udp_lb(session_persistence={"type": "SOURCE_IP"}))
+    assert listener.persistence == (360, "255.255.255.255")
+    given = {"type": "SOURCE_IP", "persistence_timeout": 30, "persistence_granularity": "255.0.0.0"}
+    [listener] = compile_l4(udp_lb(session_persistence=given))
+    assert listener.persistence == (30, "255.0.0.0")
+
+
+def test_backups_serve_only_when_no_other_member_is_up() -> None:
+    [listener] = compile_l4(udp_lb())
+    assert [m.id for m in serving(listener, frozenset({"a", "b", "c"}), {})] == ["a", "b"]
+    assert [m.id for m in serving(listener, frozenset({"b", "c"}), {})] == ["b"]
+    assert [m.id for m in serving(listener, frozenset({"c"}), {})] == ["c"]
+    assert serving(listener, frozenset(), {}) == ()
+
+
+def test_least_connections_sends_new_flows_to_the_least_loaded_per_weight() -> None:
+    [listener] = compile_l4(udp_lb(lb_algorithm="LEAST_CONNECTIONS"))
+    up = frozenset({"a", "b"})
+    assert [m.id for m in serving(listener, up, {"a": 6, "b": 1})] == ["b"]
+    assert [m.id for m in serving(listener, up, {"a": 2, "b": 1})] == ["a"]  # 2/3 < 1/1
+    assert [m.id for m in serving(listener, up, {"a": 3, "b": 1})] == ["a", "b"]
+
+
+def test_weights_repeat_members_interleaved() -> None:
+    a, b = (L4Member(x, "10.0.0.1", 1, w, False, "10.0.0.1", 1) for x, w in (("a", 3), ("b", 1)))
+    assert [m.id for m in rotation((a, b))] == ["a", "a", "b", "a"]
+    even = (L4Member("a", "x", 1, 2, False, "x", 1), L4Member("b", "x", 1, 2, False, "x", 1))
+    assert [m.id for m in rotation(even)] == ["a", "b"]
+
+
+def test_round_robin_and_source_ip_rules() -> None:
+    [listener] = compile_l4(udp_lb())
+    table = render_l4_table((listener,), frozenset({"a", "b"}), {})
+    assert table is not None and table.tables == (("ip", "neutrino-l4"),)
+    [dnat, masquerade] = rules(table)
+    assert dnat[:3] == [
+        {
+            "match": {
+                "op": "==",
+                "left": {"payload": {"protocol": "ip", "field": "daddr"}},
+                "right": "10.0.0.5",
+            }
+        },
+        {
+            "match": {
+                "op": "==",
+                "left": {"payload": {"protocol": "udp", "field": "dport"}},
+                "right": 53,
+            }
+        },
+        {"mangle": {"key": {"ct": {"key": "mark"}}, "value": 1}},
+    ]
+    mapping = dnat[3]["dnat"]["addr"]["map"]
+    assert mapping["key"] == {"numgen": {"mode": "inc", "mod": 4, "offset": 0}}
+    assert [target for _, target in mapping["data"]["set"]] == [
+        {"concat": ["10.0.0.11", 53]},
+        {"concat": ["10.0.0.11", 53]},
+        {"concat": ["10.0.0.12", 53]},
+        {"concat": ["10.0.0.11", 53]},
+    ]
+    assert masquerade[-1] == {"masquerade": None}
+
+    [hashed] = compile_l4(udp_lb(lb_algorithm="SOURCE_IP"))
+    table = render_l4_table((hashed,), frozenset({"a", "b"}), {})
+    assert table is not None
+    key = rules(table)[0][3]["dnat"]["addr"]["map"]["key"]
+    assert key["jhash"]["expr"] == {"payload": {"protocol": "ip", "field": "saddr"}}
+    assert key["jhash"]["mod"] == 4 and "seed" in key["jhash"]
+    # nobody up: nothing is translated (the namespace answers port unreachable)
+    table = render_l4_table((hashed,), frozenset(), {})
+    assert table is not None and [r[-1] for r in rules(table)] == [{"masquerade": None}]
+    assert render_l4_table((), frozenset(), {}) is None
+
+
+def test_persistence_keeps_a_source_on_its_member_for_the_timeout() -> None:
+    persistence = {"type": "SOURCE_IP", "persistence_timeout": 30}
+    [listener] = compile_l4(udp_lb(session_persistence=persistence))
+    table = render_l4_table((listener,), frozenset({"a"}), {})
+    assert table is not None
+    [persist_set] = [c["add"]["set"] for c in table.commands if "set" in c["add"]]
+    assert (persist_set["name"], persist_set["timeout"]) == ("persist-1-0", 30)
+    source = {"&": [{"payload": {"protocol": "ip", "field": "saddr"}}, "255.255.255.255"]}
+    sticky, refresh, algorithm, _ = rules(table)
+    assert {"match": {"op": "==", "left": source, "right": "@persist-1-0"}} in sticky
+    assert sticky[-1] == {"dnat": {"family": "ip", "addr": "10.0.0.11", "port": 53}}
+    assert "map" in algorithm[-1]["dnat"]["addr"]
+    assert refresh[-1] == {"set": {"op": "update", "elem": source, "set": "@persist-1-0"}}
+
+
+def test_ipv6_vip_makes_an_ip6_table() -> None:
+    lb = {**udp_lb(), "vip_address": "fd00::5"}
+    [listener] = compile_l4(lb)
+    assert [m.id for m in listener.members] == ["v6"]
+    table = render_l4_table((listener,), frozenset({"v6"}), {})
+    assert table is not None and table.tables == (("ip6", "neutrino-l4"),)
