@@ -80,7 +80,7 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         for chunk in common.chunked(lb_ids)
         for lb in conn.execute(
             select(LB.c.id, LB.c.vip_address, LB.c.vip_port_id, P.c.binding_host_id)
-            .join(P, P.c.id == LB.c.vip_port_id)
+            .outerjoin(P, P.c.id == LB.c.vip_port_id)
             .where(LB.c.id.in_(chunk))
         )
     }

@@ -229,10 +229,10 @@ def publish(conn: Connection, lb: Row, status: str = PENDING_UPDATE) -> None:
     conn.execute(update(LB).where(LB.c.id == lb.id).values(feed_revision=revision))
 
 
-def build_amphora(conn: Connection, lb_id: str) -> str:
+def build_amphora(conn: Connection, lb_id: str) -> None:
     """A new instance (amphora) for the load balancer; the one it replaces, if any, is
     PENDING_DELETE until the agent runs the new one (`settle`)."""
-    now, amphora_id = common.now(), common.new_id()
+    now = common.now()
     conn.execute(
         update(AM)
         .where(AM.c.lb_loadbalancer_id == lb_id)
@@ -240,10 +240,13 @@ def build_amphora(conn: Connection, lb_id: str) -> str:
     )
     conn.execute(
         insert(AM).values(
-            id=amphora_id, lb_loadbalancer_id=lb_id, status=BOOTING, created_at=now, updated_at=now
+            id=common.new_id(),
+            lb_loadbalancer_id=lb_id,
+            status=BOOTING,
+            created_at=now,
+            updated_at=now,
         )
     )
-    return amphora_id
 
 
 def fail_over(conn: Connection, lb: Row) -> None:
@@ -253,12 +256,10 @@ def fail_over(conn: Connection, lb: Row) -> None:
 
 
 def current_amphora(conn: Connection, lb_id: str) -> str | None:
-    """The id of the instance that runs (or is to run) the load balancer."""
+    """The id of the instance that runs (or is to run) the load balancer: the one not being
+    replaced."""
     return conn.execute(
-        select(AM.c.id)
-        .where(AM.c.lb_loadbalancer_id == lb_id, AM.c.status != PENDING_DELETE)
-        .order_by(AM.c.created_at.desc())
-        .limit(1)
+        select(AM.c.id).where(AM.c.lb_loadbalancer_id == lb_id, AM.c.status != PENDING_DELETE)
     ).scalar()
 
 

@@ -126,7 +126,7 @@ def test_failover_builds_a_new_amphora(api: Api, subnet: dict[str, Any], through
     assert response.status_code == 202 and response.content == b""
     assert status_of(api, lb["id"]) == "PENDING_UPDATE"
     # The running instance goes only once the new one runs.
-    going, new = sorted(amphorae(api.admin), key=lambda a: a["created_at"])
+    going, new = sorted(amphorae(api.admin), key=lambda a: a["id"] != old["id"])
     assert (going["id"], going["status"]) == (old["id"], "PENDING_DELETE")
     assert new["status"] == "BOOTING" and new["id"] != old["id"]
     snapshot = api.admin.http.get(
