@@ -258,6 +258,10 @@ def routes(
             await run_in_threadpool(lbs.statistics, db, ctx, request.path_params["id"])
         )
 
+    async def lb_failover(request: Request, ctx: Context) -> Response:
+        await run_in_threadpool(lbs.failover, db, ctx, request.path_params["id"])
+        return Response(status_code=202)
+
     async def listener_stats(request: Request, ctx: Context) -> Response:
         return json_response(
             await run_in_threadpool(listeners.statistics, db, ctx, request.path_params["id"])
@@ -326,6 +330,7 @@ def routes(
         ("/loadbalancers/{id}", lb_member, ["GET", "PUT", "DELETE"]),
         ("/loadbalancers/{id}/status", lb_status, ["GET"]),
         ("/loadbalancers/{id}/stats", lb_stats, ["GET"]),
+        ("/loadbalancers/{id}/failover", lb_failover, ["PUT"]),
         ("/listeners/{id}/stats", listener_stats, ["GET"]),
         *(
             r

@@ -1,5 +1,6 @@
 """Octavia's flavors, availability zones, their profiles and the providers' capabilities, at
-/load-balancer/v2/lbaas and /load-balancer/v2.0/lbaas (services/lbaas_flavors.py has the rules).
+/load-balancer/v2/lbaas and /load-balancer/v2.0/lbaas (services/lbaas_flavors.py has the rules),
+and the amphorae at /load-balancer/v2/octavia/amphorae (services/amphorae.py).
 
 Errors take Octavia's shape through `octavia.endpoint`; lists filter, sort, page and project
 as the other Octavia lists do, under Octavia's keys (`flavorprofile_links`, ...).
@@ -7,6 +8,7 @@ as the other Octavia lists do, under Octavia's keys (`flavorprofile_links`, ...)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -21,7 +23,7 @@ from neutrino.api.v2 import Authenticate
 from neutrino.api.v2.attrs import boolean, string, uuid_str
 from neutrino.context import Context
 from neutrino.db import Database
-from neutrino.services import lbaas_flavors
+from neutrino.services import amphorae, lbaas_flavors
 
 
 def profile_shapes(data: str) -> tuple[dict[str, Field], dict[str, Field]]:
@@ -139,10 +141,41 @@ def routes(db: Database, authenticate: Authenticate, max_limit: int) -> list[Bas
         ("/providers/{provider}/flavor_capabilities", capabilities(zone=False), ["GET"]),
         ("/providers/{provider}/availability_zone_capabilities", capabilities(zone=True), ["GET"]),
     ]
+
+    async def amphora_index(request: Request, ctx: Context) -> Response:
+        items = await run_in_threadpool(amphorae.list_amphorae, db, ctx)
+        return listing(request, "amphorae", items, max_limit)
+
+    async def amphora(request: Request, ctx: Context) -> Response:
+        item = await run_in_threadpool(amphorae.get, db, ctx, request.path_params["id"])
+        return json_response({"amphora": fields(request, item)})
+
+    async def amphora_stats(request: Request, ctx: Context) -> Response:
+        items = await run_in_threadpool(amphorae.statistics, db, ctx, request.path_params["id"])
+        return json_response({"amphora_stats": items})
+
+    def amphora_action(action: Callable[[Database, Context, str], None]) -> Handler:
+        async def handler(request: Request, ctx: Context) -> Response:
+            await run_in_threadpool(action, db, ctx, request.path_params["id"])
+            return Response(status_code=202)
+
+        return handler
+
+    amphora_handlers = [
+        ("/amphorae", amphora_index, ["GET"]),
+        ("/amphorae/{id}", amphora, ["GET"]),
+        ("/amphorae/{id}/stats", amphora_stats, ["GET"]),
+        ("/amphorae/{id}/config", amphora_action(amphorae.configure), ["PUT"]),
+        ("/amphorae/{id}/failover", amphora_action(amphorae.failover), ["PUT"]),
+    ]
     return [
         Route(prefix + path, endpoint(authenticate, handler), methods=methods)
-        for prefix in ("/v2/lbaas", "/v2.0/lbaas")
-        for path, handler, methods in handlers
+        for version in ("/v2", "/v2.0")
+        for prefix, family in (
+            (version + "/lbaas", handlers),
+            (version + "/octavia", amphora_handlers),
+        )
+        for path, handler, methods in family
     ]
 
 

@@ -657,6 +657,19 @@ lb_loadbalancers = Table(
     Column("availability_zone", String(255), ForeignKey("lb_availability_zones.name"), index=True),
 )
 
+# A load balancer's instance (Octavia's amphora): the haproxy in its qlbaas- namespace. A failover
+# replaces it with a new one, under a new id; the old one is PENDING_DELETE until the agent runs the
+# new one (services/amphorae.py).
+lb_amphorae = Table(
+    "lb_amphorae",
+    metadata,
+    Column("id", ID, primary_key=True),
+    owned_by("lb_loadbalancers"),
+    Column("status", String(36), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
 lb_listeners = Table(
     "lb_listeners",
     metadata,

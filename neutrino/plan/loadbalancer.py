@@ -5,7 +5,10 @@ name Neutron's haproxy namespace driver used), holding its VIP port: a veth
 whose host end `tap<port>` sits on the network's bridge like any port, whose
 other end `vip-<port>` carries the VIP address and a default route to the
 subnet's gateway (so that replies reach clients behind a router, floating IP
-included). The host that realizes it is the one its VIP port is bound to; an
+included). An IPv6 VIP is added without duplicate address detection (nodad):
+IPAM gave the address to this port alone, and a tentative address, which
+haproxy cannot bind, would keep the load balancer from serving for a second
+or two after it is ACTIVE. The host that realizes it is the one its VIP port is bound to; an
 unbound VIP goes to a host that also serves unbound DHCP ports, and the
 server binds it to the first host that reports it.
 
@@ -88,6 +91,7 @@ def compile_loadbalancers(
             id=lb["id"],
             netns=where,
             revision=int(lb.get("revision", 0)),
+            amphora_id=lb.get("amphora_id") or "",
             gateway=subnet.get("gateway_ip"),
             config=render_proxies(lb),
             l4=compile_l4(lb),
@@ -98,7 +102,7 @@ def compile_loadbalancers(
                 port["id"],
                 port["network_id"],
                 ifname,
-                Address(where, ifname, f"{lb['vip_address']}/{prefix}"),
+                Address(where, ifname, f"{lb['vip_address']}/{prefix}", nodad=True),
             )
         )
     return out

@@ -47,6 +47,9 @@ class Address:
     netns: str | None
     ifname: str
     cidr: str  # address/prefixlen
+    # Usable at once, without IPv6 duplicate address detection: for an address that no one else
+    # can hold (IPAM gave it to the port) in a namespace that is its own.
+    nodad: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,7 @@ class LoadBalancer:
     id: str
     netns: str
     revision: int  # of the load balancer's tree in the change feed: reported back once running
+    amphora_id: str  # the instance: a new one (a failover) is a new haproxy, not a reload
     gateway: str | None  # the VIP subnet's gateway: the namespace's default route
     config: str  # empty: no HTTP or TCP listener, no haproxy
     l4: tuple[L4Listener, ...] = ()

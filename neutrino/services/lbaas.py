@@ -37,6 +37,7 @@ from neutrino.services.loadbalancers import (
     authorize,
     base_body,
     check_quota,
+    current_amphora,
     fetch,
     lock_tree,
     new_row,
@@ -962,6 +963,7 @@ def render_trees(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             listener["l7policies"] = sorted(policies[listener["id"]], key=lambda p: p["position"])
         body.update(
             revision=row.feed_revision,
+            amphora_id=current_amphora(conn, row.id),
             listeners=listeners,
             pools=pools,
             flavor_data=lbaas_flavors.flavors.data(conn, row.flavor_id),

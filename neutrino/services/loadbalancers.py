@@ -17,6 +17,12 @@ balancer in PENDING_DELETE is no longer reported by its host, it goes with
 its VIP port. Health read from haproxy becomes operating statuses, and its
 frontends' counters listeners' statistics (`record_statistics`).
 
+Instances. What runs a load balancer (the haproxy in its namespace) is its
+amphora, a row of its own (services/amphorae.py shows them). A failover
+(`fail_over`) builds a new one: the tree goes to the agent with the new
+amphora's id, the agent replaces the running haproxy by a fresh one, and its
+report of that revision makes the new amphora ALLOCATED and removes the old.
+
 Nothing stays pending: `housekeeping` (run by the server every few seconds)
 finishes deletions and fails creations and updates that no agent has
 realized within PENDING_TIMEOUT (a later report of success heals them);
@@ -59,6 +65,7 @@ LB, LI, PO, ME, HM = (
 )
 L7P, L7R = schema.lb_l7policies, schema.lb_l7rules
 P, AG, ST = schema.ports, schema.agents, schema.lb_listener_stats
+AM = schema.lb_amphorae
 
 ACTIVE, ERROR = "ACTIVE", "ERROR"
 PENDING_CREATE, PENDING_UPDATE, PENDING_DELETE = (
@@ -67,6 +74,9 @@ PENDING_CREATE, PENDING_UPDATE, PENDING_DELETE = (
     "PENDING_DELETE",
 )
 ONLINE, OFFLINE, DEGRADED, NO_MONITOR = "ONLINE", "OFFLINE", "DEGRADED", "NO_MONITOR"
+BOOTING, ALLOCATED = "BOOTING", "ALLOCATED"  # an amphora being built, and one that serves
+# Where a failover may start from (Octavia's FAILOVERABLE_STATUSES).
+FAILOVERABLE = (ACTIVE, ERROR)
 VIP_OWNER = "Octavia"
 PENDING_TIMEOUT = timedelta(seconds=30)
 AGENT_ALIVE = timedelta(seconds=30)
@@ -179,6 +189,40 @@ def publish(conn: Connection, lb: Row, status: str = PENDING_UPDATE) -> None:
     )
     revision = common.record_change(conn, "loadbalancer", lb.id, "update")
     conn.execute(update(LB).where(LB.c.id == lb.id).values(feed_revision=revision))
+
+
+def build_amphora(conn: Connection, lb_id: str) -> None:
+    """A new instance (amphora) for the load balancer; the one it replaces, if any, is
+    PENDING_DELETE until the agent runs the new one (`settle`)."""
+    now = common.now()
+    conn.execute(
+        update(AM)
+        .where(AM.c.lb_loadbalancer_id == lb_id)
+        .values(status=PENDING_DELETE, updated_at=now)
+    )
+    conn.execute(
+        insert(AM).values(
+            id=common.new_id(),
+            lb_loadbalancer_id=lb_id,
+            status=BOOTING,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def fail_over(conn: Connection, lb: Row) -> None:
+    """Replace the load balancer's instance: its agent rebuilds the haproxy from scratch."""
+    build_amphora(conn, lb.id)
+    publish(conn, lb)
+
+
+def current_amphora(conn: Connection, lb_id: str) -> str | None:
+    """The id of the instance that runs (or is to run) the load balancer: the one not being
+    replaced."""
+    return conn.execute(
+        select(AM.c.id).where(AM.c.lb_loadbalancer_id == lb_id, AM.c.status != PENDING_DELETE)
+    ).scalar()
 
 
 def quota_limits(conn: Connection, project_id: str) -> dict[str, int]:
@@ -468,6 +512,7 @@ class LoadBalancers:
             availability_zone=values.get("availability_zone"),
         )
         common.insert_resource(conn, LB, "loadbalancer", row)
+        build_amphora(conn, row["id"])
         lb = conn.execute(select(LB).where(LB.c.id == row["id"])).one()
         if tags:
             common.set_tags(conn, LB, "loadbalancer", lb, tags, None)
@@ -493,7 +538,25 @@ class LoadBalancers:
                 raise Invalid(f"Cannot delete Load Balancer {lb_id} - it has children")
             for table, where in tree(lb_id):
                 conn.execute(update(table).where(where).values(provisioning_status=PENDING_DELETE))
+            conn.execute(
+                update(AM)
+                .where(AM.c.lb_loadbalancer_id == lb_id)
+                .values(status=PENDING_DELETE, updated_at=common.now())
+            )
             publish(conn, lb, PENDING_DELETE)
+
+    def failover(self, db: Database, ctx: Context, lb_id: str) -> None:
+        """PUT /loadbalancers/{id}/failover (administrators): a new instance replaces the running
+        one; from ACTIVE or ERROR only, as Octavia."""
+        with db.write() as conn:
+            lb = fetch(conn, ctx, LB, "Load Balancer", lb_id)
+            if not lb_policy.is_admin(ctx):
+                raise Forbidden(FORBIDDEN)
+            if lb.provisioning_status not in FAILOVERABLE:
+                raise Conflict(
+                    f"Invalid state {lb.provisioning_status} of loadbalancer resource {lb_id}"
+                )
+            fail_over(conn, lb)
 
     def status_tree(self, db: Database, ctx: Context, lb_id: str) -> dict[str, Any]:
         """GET /loadbalancers/{id}/status: the statuses of everything under it."""
@@ -658,6 +721,24 @@ def settle(conn: Connection, lb: Row, outcome: str) -> None:
                 .values(operating_status=case((table.c.admin_state_up, ONLINE), else_=OFFLINE))
             )
     conn.execute(update(LB).where(LB.c.id == lb.id).values(provisioning_status=outcome))
+    settle_amphorae(conn, lb.id, outcome)
+
+
+def settle_amphorae(conn: Connection, lb_id: str, outcome: str) -> None:
+    """The instance the agent was to build runs (ALLOCATED) and the ones it replaced are gone;
+    or it failed (ERROR)."""
+    mine, now = AM.c.lb_loadbalancer_id == lb_id, common.now()
+    if outcome == ACTIVE:
+        conn.execute(delete(AM).where(mine, AM.c.status == PENDING_DELETE))
+        conn.execute(
+            update(AM)
+            .where(mine, AM.c.status.in_((BOOTING, ERROR)))
+            .values(status=ALLOCATED, updated_at=now)
+        )
+    else:
+        conn.execute(
+            update(AM).where(mine, AM.c.status == BOOTING).values(status=ERROR, updated_at=now)
+        )
 
 
 def remove_tree(conn: Connection, lb: Row) -> None:

@@ -72,9 +72,9 @@ test_with_noop = false
 provider = {provider}
 enabled_provider_drivers = {providers}
 RBAC_test_type = keystone_default_roles
-# An IPv6 VIP can still be tentative (duplicate address detection) when haproxy binds it, and
-# the load balancer goes ERROR: the classes that draw an IPv6 VIP at random would fail at random.
-test_with_ipv6 = false
+# IPv6 VIPs serve as soon as their load balancer is ACTIVE (added without duplicate address
+# detection, see plan/loadbalancer.py).
+test_with_ipv6 = true
 # The zone neutrino's agents report unless configured otherwise.
 availability_zone = nova
 expected_flavor_capability = {flavor_capabilities}

@@ -23,6 +23,7 @@ import pytest
 from netlab import wait_for
 from test_routers_api import RoutedCloud, eventually
 
+from neutrino.agent.drivers import haproxy
 from neutrino.agent.drivers import netns as ns
 from tests.conftest import Databases, dataplane_server
 
@@ -569,6 +570,137 @@ def test_fully_populated_create_serves_at_once(cloud: LbCloud, web: dict[str, An
             cloud.lb(f"loadbalancers/{lb['id']}")["loadbalancer"]["provisioning_status"] == "ACTIVE"
         )
     )
+    cloud.api.call("DELETE", f"{cloud.lbaas}/loadbalancers/{lb['id']}?cascade=true")
+
+
+# Asks VIP:port again and again (a new connection each time) until the file argv[3] exists;
+# prints each answer's time and body ("" when refused or cut).
+ASK_ALWAYS = (
+    "import os,socket,sys,time\n"
+    "while not os.path.exists(sys.argv[3]):\n"
+    "    answer=b''\n"
+    "    try:\n"
+    "        s=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=1)\n"
+    "        s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n"
+    "        while (chunk:=s.recv(4096)): answer+=chunk\n"
+    "        s.close()\n"
+    "    except OSError: pass\n"
+    "    print(time.monotonic(),(answer.decode().split() or [''])[-1],flush=True)\n"
+    "    time.sleep(0.01)\n"
+)
+
+
+def test_failover_restarts_haproxy_and_the_vip_serves_on(
+    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any], tmp_path: Path
+) -> None:
+    """A failover (openstack loadbalancer failover) replaces the amphora and the haproxy: a
+    client asking all along is served before and after, with at most a brief gap."""
+    lb = balancer["lb"]
+    netns = f"{cloud.prefix}{cloud.host}-qlbaas-{lb['id']}"
+    (amphora,) = cloud.cli("loadbalancer", "amphora", "list", "--loadbalancer", lb["id"])
+    assert (amphora["status"], amphora["role"]) == ("ALLOCATED", "STANDALONE")
+    shown = cloud.cli("loadbalancer", "amphora", "show", amphora["id"])
+    assert (shown["ha_ip"], shown["ha_port_id"]) == (lb["vip_address"], lb["vip_port_id"])
+    before = haproxy.running_in(netns)
+    assert before is not None and f"node {amphora['id']}" in before["config"]
+    # What the load balancer answers now (its members, or what earlier tests' L7 policies say).
+    served = set(cloud.answers(web["CLIENT"]["netns"], lb["vip_address"], 4))
+    assert "" not in served
+    stop = tmp_path / "stop"
+    asking = cloud.background(
+        web["CLIENT"]["netns"], ASK_ALWAYS, lb["vip_address"], "80", str(stop)
+    )
+    time.sleep(0.5)
+    started = time.monotonic()
+    cloud.cli("loadbalancer", "failover", "--wait", lb["id"], output=False)
+    active = time.monotonic()
+    # Served again as soon as the load balancer is ACTIVE.
+    assert set(cloud.answers(web["CLIENT"]["netns"], lb["vip_address"], 4)) == served
+    time.sleep(0.5)
+    stop.touch()
+    out, _ = asking.communicate(timeout=10)
+    answers = [
+        (float(t), body) for t, _, body in (line.partition(" ") for line in out.splitlines())
+    ]
+    asked_before = {body for t, body in answers if t < started}
+    assert "" not in asked_before and {body for t, body in answers if t > active} == asked_before
+    missed = [t for t, body in answers if not body]
+    assert not missed or max(missed) - min(missed) < 1.0, missed
+    after = haproxy.running_in(netns)
+    (new,) = cloud.cli("loadbalancer", "amphora", "list", "--loadbalancer", lb["id"])
+    assert new["id"] != amphora["id"] and new["status"] == "ALLOCATED"
+    assert after is not None and after["pid"] != before["pid"]
+    assert f"node {new['id']}" in after["config"] and Path(after["stats_socket"]).exists()
+    # The amphora's own failover does the same.
+    cloud.cli("loadbalancer", "amphora", "failover", "--wait", new["id"], output=False)
+    (newer,) = cloud.cli("loadbalancer", "amphora", "list", "--loadbalancer", lb["id"])
+    assert newer["id"] not in (amphora["id"], new["id"])
+    assert set(cloud.answers(web["CLIENT"]["netns"], lb["vip_address"], 4)) == served
+
+
+def test_ipv6_vip_serves_once_active(cloud: LbCloud, web: dict[str, Any]) -> None:
+    """An IPv6 VIP answers as soon as its load balancer is ACTIVE (no duplicate address
+    detection keeps it tentative)."""
+    subnet = cloud.create(
+        "subnets",
+        "subnet",
+        network_id=web["net"]["id"],
+        ip_version=6,
+        cidr="fd00:60::/64",
+        name="web-v6",
+    )
+    group = cloud.get("security-groups?name=default")["security_groups"][0]
+    cloud.create(
+        "security-group-rules",
+        "security_group_rule",
+        security_group_id=group["id"],
+        direction="ingress",
+        ethertype="IPv6",
+        protocol="tcp",
+        port_range_min=WEB_PORT,
+        port_range_max=WEB_PORT,
+        remote_ip_prefix="fd00:60::/64",
+    )
+    # The instances take an address of the subnet each (the port's, added by hand).
+    v6 = {"CLIENT": "fd00:60::10", "WEB1": "fd00:60::11", "WEB2": "fd00:60::12"}
+    for name, address in v6.items():
+        port = cloud.get(f"ports?device_id={web[name]['id']}")["ports"][0]
+        fixed = [*port["fixed_ips"], {"subnet_id": subnet["id"], "ip_address": address}]
+        cloud.put(f"ports/{port['id']}", {"port": {"fixed_ips": fixed}})
+        cloud.run(web[name]["netns"], "ip", "addr", "add", f"{address}/64", "dev", "eth0", "nodad")
+    client = web["CLIENT"]
+    members = [{"address": v6[name], "protocol_port": WEB_PORT} for name in ("WEB1", "WEB2")]
+    lb = cloud.api.call(
+        "POST",
+        f"{cloud.lbaas}/loadbalancers",
+        json={
+            "loadbalancer": {
+                "name": "v6",
+                "vip_subnet_id": subnet["id"],
+                "listeners": [
+                    {
+                        "protocol": "HTTP",
+                        "protocol_port": 80,
+                        "default_pool": {
+                            "protocol": "HTTP",
+                            "lb_algorithm": "ROUND_ROBIN",
+                            "members": members,
+                        },
+                    }
+                ],
+            }
+        },
+    )["loadbalancer"]
+    wait_for(
+        lambda: (
+            cloud.lb(f"loadbalancers/{lb['id']}")["loadbalancer"]["provisioning_status"]
+            in ("ACTIVE", "ERROR")
+        )
+    )
+    assert cloud.lb(f"loadbalancers/{lb['id']}")["loadbalancer"]["provisioning_status"] == "ACTIVE"
+    assert set(cloud.answers(client["netns"], f"[{lb['vip_address']}]", 4)) == {"WEB1", "WEB2"}
+    netns = f"{cloud.prefix}{cloud.host}-qlbaas-{lb['id']}"
+    assert lb["vip_address"] not in cloud.run(netns, "ip", "-6", "addr", "show", "tentative").stdout
     cloud.api.call("DELETE", f"{cloud.lbaas}/loadbalancers/{lb['id']}?cascade=true")
 
 

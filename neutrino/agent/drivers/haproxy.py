@@ -1,11 +1,14 @@
 """haproxy, one master-worker process per load balancer in its qlbaas- namespace.
 
 The configuration is the plan's proxies behind a `global` section of ours
-(stats socket, pid file). A changed configuration is checked (`haproxy -c`)
+(stats socket, pid file, and the instance's amphora id as haproxy's `node`
+name). A changed configuration is checked (`haproxy -c`)
 before it replaces the running one, then the master is sent SIGUSR2: it
 starts new workers, which take over the listening sockets from the old ones
 through the stats socket (`expose-fd listeners`); the old workers finish
 their established connections and exit. No connection is refused or cut.
+A new amphora id is a failover: a new haproxy is started from scratch and the
+running one stopped once the new one listens; the connections it held are cut.
 What runs is what is observed: the pid file's process must be an haproxy
 master reading our file, in the load balancer's namespace, across agent
 restarts and namespaces deleted by hand.
@@ -88,6 +91,7 @@ class HaproxyDriver:
                 "global",
                 "    master-worker",
                 "    nbthread 1",
+                *([f"    node {lb.amphora_id}"] if lb.amphora_id else []),
                 f"    pidfile {where / 'pid'}",
                 f"    stats socket {self._socket(lb.id)} mode 600 level admin expose-fd listeners",
                 f"    maxconn {MAX_CONNECTIONS}",
@@ -142,7 +146,8 @@ class HaproxyDriver:
                     f"haproxy rejects the configuration: {checked.stdout}{checked.stderr}".strip()
                 )
             candidate.replace(path)
-        if pid is not None:
+        replaced = pid if pid is not None and _node(current) != lb.amphora_id else None
+        if pid is not None and replaced is None:
             self._reload(pid)
             return "reloaded"
         self.sockets.mkdir(parents=True, exist_ok=True)
@@ -157,7 +162,12 @@ class HaproxyDriver:
         if started.returncode != 0:
             raise RuntimeError(f"haproxy does not start: {started.stderr.strip()}")
         self._wait_for_socket(self._socket(lb.id))
-        return "started"
+        if replaced is None:
+            return "started"
+        # A failover: the new haproxy listens beside the old one (SO_REUSEPORT, haproxy's
+        # default), which is stopped only then; what it had accepted is cut.
+        self._terminate(replaced)
+        return "restarted"
 
     @staticmethod
     def _reload(pid: int) -> None:
@@ -285,6 +295,14 @@ def running_in(netns: str) -> dict[str, Any] | None:
         "config": text,
         "stats_socket": sockets[0] if sockets else None,
     }
+
+
+def _node(config: str | None) -> str:
+    """The `node` name of a configuration of ours: the amphora it runs ("" if none)."""
+    for line in (config or "").splitlines():
+        if line.startswith("    node "):
+            return line.split(maxsplit=1)[1]
+    return ""
 
 
 def _state(status: str) -> str:

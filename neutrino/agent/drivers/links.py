@@ -27,6 +27,7 @@ from neutrino.agent.drivers.netns import run_in_namespace
 from neutrino.plan.state import Address, Link, VethPeer
 
 IFF_UP = 0x1
+IFA_F_NODAD = 0x2  # an address added without duplicate address detection
 VXLAN_PORT = 4789
 RTMGRP_LINK = 0x1
 RTM_NEWLINK, RTM_DELLINK = 16, 17
@@ -283,18 +284,19 @@ class LinkDriver:
             if ipaddress.ip_interface(cidr).ip.is_link_local:
                 continue
             present.add(cidr)
-        desired = {a.cidr for a in wanted}
-        for cidr in present - desired:
+        desired = {a.cidr: a for a in wanted}
+        for cidr in present - desired.keys():
             address, prefixlen = cidr.split("/")
             sock.addr("del", index=index, address=address, prefixlen=int(prefixlen))
-        added = sorted(desired - present)
+        added = sorted(desired.keys() - present)
         for cidr in added:
             address, prefixlen = cidr.split("/")
-            sock.addr("add", index=index, address=address, prefixlen=int(prefixlen))
+            flags = IFA_F_NODAD if desired[cidr].nodad else 0
+            sock.addr("add", index=index, address=address, prefixlen=int(prefixlen), flags=flags)
         fresh = [cidr.split("/")[0] for cidr in added if ":" not in cidr]
         if announce and fresh:
             run_in_namespace(netns, lambda: _announce_once(ifname, fresh))
-        return present != desired
+        return present != desired.keys()
 
 
 def _announce_once(ifname: str, addresses: list[str]) -> None:

@@ -1,0 +1,178 @@
+"""Amphorae: Octavia's view of what runs each load balancer (administrators only, as Octavia).
+
+neutrino runs a load balancer as haproxy in the `qlbaas-<lb id>` namespace of the host its VIP
+port is bound to; that instance is its one amphora (role STANDALONE). Its id is a row's
+(lb_amphorae), made with the load balancer: it stays while the instance lives (reloads for new
+configurations, agent restarts) and a failover replaces it with a new one, whose haproxy the
+agent starts from scratch (services/loadbalancers.fail_over).
+
+Octavia's fields, and what they are here (null where neutrino has no such thing):
+
+- id, created_at, updated_at: the instance's row.
+- loadbalancer_id: its load balancer.
+- status: BOOTING until its agent runs it, then ALLOCATED; ERROR if the agent failed to;
+  PENDING_DELETE while its load balancer goes or a new instance replaces it.
+- role: STANDALONE (one instance, no standby).
+- compute_id: the host it runs on, as that host's "Linux bridge agent" in /v2.0/agents (the
+  agent that binds the VIP port); null while no host has taken it. cached_zone: the host's
+  availability zone.
+- vrrp_port_id, ha_port_id: the VIP port, plugged into the namespace; vrrp_ip, ha_ip: the VIP
+  address, which the namespace holds itself; vrrp_interface: the VIP's interface there,
+  `vip-<port id>`.
+- lb_network_ip: null (no management network: the agent follows the change feed over HTTP).
+- vrrp_id, vrrp_priority: null (no VRRP).
+- cert_expiration, cert_busy: null and false (no certificate between controller and instance).
+- image_id, compute_flavor: null (no image, no Nova flavor).
+
+Statistics (`GET .../{id}/stats`) are its load balancer's listeners' (listeners' statistics count
+from each listener's creation, through failovers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, select
+
+from neutrino.context import Context
+from neutrino.db import Database, schema
+from neutrino.plan.loadbalancer import vip_interface
+from neutrino.services import common, lb_policy
+from neutrino.services.agents import L2
+from neutrino.services.loadbalancers import (
+    ACTIVE,
+    AM,
+    FORBIDDEN,
+    LB,
+    LI,
+    ST,
+    STATISTICS,
+    Forbidden,
+    Immutable,
+    NotFound,
+    P,
+    fail_over,
+)
+
+NA = schema.network_agents
+ROLE = "STANDALONE"
+
+
+def require_admin(ctx: Context) -> None:
+    if not lb_policy.is_admin(ctx):
+        raise Forbidden(FORBIDDEN)
+
+
+def find(conn: Connection, ctx: Context, amphora_id: str) -> Row:
+    """The amphora: 404 if there is none, then 403 for anyone but an administrator (Octavia's
+    order)."""
+    row = conn.execute(select(AM).where(AM.c.id == amphora_id)).first()
+    if row is None:
+        raise NotFound(f"Amphora {amphora_id} not found.")
+    require_admin(ctx)
+    return row
+
+
+def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    lb_ids = list({r.lb_loadbalancer_id for r in rows})
+    where = {
+        lb.id: lb
+        for chunk in common.chunked(lb_ids)
+        for lb in conn.execute(
+            select(LB.c.id, LB.c.vip_address, LB.c.vip_port_id, P.c.binding_host_id)
+            .outerjoin(P, P.c.id == LB.c.vip_port_id)
+            .where(LB.c.id.in_(chunk))
+        )
+    }
+    computes: dict[str, str] = {}  # host -> its L2 agent's id
+    zones: dict[str, str] = {}  # host -> the availability zone of its DHCP (and L3) agents
+    for agent in conn.execute(select(NA.c.id, NA.c.host, NA.c.agent_type, NA.c.availability_zone)):
+        if agent.agent_type == L2:
+            computes[agent.host] = agent.id
+        elif agent.availability_zone:
+            zones[agent.host] = agent.availability_zone
+    out = []
+    for r in rows:
+        lb = where[r.lb_loadbalancer_id]
+        host = lb.binding_host_id or ""
+        out.append(
+            {
+                "id": r.id,
+                "loadbalancer_id": lb.id,
+                "compute_id": computes.get(host),
+                "lb_network_ip": None,
+                "vrrp_ip": lb.vip_address,
+                "ha_ip": lb.vip_address,
+                "vrrp_port_id": lb.vip_port_id,
+                "ha_port_id": lb.vip_port_id,
+                "cert_expiration": None,
+                "cert_busy": False,
+                "role": ROLE,
+                "status": r.status,
+                "vrrp_interface": vip_interface(lb.vip_port_id),
+                "vrrp_id": None,
+                "vrrp_priority": None,
+                "cached_zone": zones.get(host),
+                "created_at": common.iso(r.created_at),
+                "updated_at": common.iso(r.updated_at),
+                "image_id": None,
+                "compute_flavor": None,
+            }
+        )
+    return out
+
+
+def list_amphorae(db: Database, ctx: Context) -> list[dict[str, Any]]:
+    require_admin(ctx)
+    with db.read() as conn:
+        return render(conn, list(conn.execute(select(AM).order_by(AM.c.created_at, AM.c.id))))
+
+
+def get(db: Database, ctx: Context, amphora_id: str) -> dict[str, Any]:
+    with db.read() as conn:
+        return render(conn, [find(conn, ctx, amphora_id)])[0]
+
+
+def statistics(db: Database, ctx: Context, amphora_id: str) -> list[dict[str, Any]]:
+    """Per listener of its load balancer, what haproxy counted."""
+    require_admin(ctx)
+    with db.read() as conn:
+        amphora = conn.execute(select(AM).where(AM.c.id == amphora_id)).first()
+        rows = (
+            conn.execute(
+                select(ST)
+                .join(LI, LI.c.id == ST.c.listener_id)
+                .where(LI.c.lb_loadbalancer_id == amphora.lb_loadbalancer_id)
+                .order_by(LI.c.created_at)
+            ).all()
+            if amphora is not None
+            else []
+        )
+    if not rows:
+        raise NotFound(f"Amphora stats for {amphora_id} not found.")
+    return [
+        {
+            "id": amphora_id,
+            "loadbalancer_id": amphora.lb_loadbalancer_id,
+            "listener_id": row.listener_id,
+            **{name: getattr(row, name) for name in STATISTICS},
+        }
+        for row in rows
+    ]
+
+
+def configure(db: Database, ctx: Context, amphora_id: str) -> None:
+    """PUT .../{id}/config: the agent converges the instance on its configuration again."""
+    with db.write() as conn:
+        amphora = find(conn, ctx, amphora_id)
+        common.record_change(conn, "loadbalancer", amphora.lb_loadbalancer_id, "update")
+
+
+def failover(db: Database, ctx: Context, amphora_id: str) -> None:
+    """PUT .../{id}/failover: a new instance replaces it; its load balancer must be ACTIVE."""
+    with db.write() as conn:
+        amphora = find(conn, ctx, amphora_id)
+        lb = conn.execute(select(LB).where(LB.c.id == amphora.lb_loadbalancer_id)).one()
+        if lb.provisioning_status != ACTIVE:
+            raise Immutable(lb.id)
+        fail_over(conn, lb)

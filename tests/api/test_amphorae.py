@@ -1,0 +1,229 @@
+"""Amphorae (/load-balancer/v2/octavia/amphorae) and failovers, in-process on both databases.
+
+`realize` plays the hosting agent's part (see test_loadbalancers); a failover's new instance is
+ALLOCATED, and the one it replaces gone, only once the agent reports the new revision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api import test_loadbalancers
+from tests.api.test_agents import agents_by_type, heartbeat
+from tests.api.test_loadbalancers import FORBIDDEN, created, expect_fault, make_lb, octavia, realize
+from tests.api.test_octavia_policy import MISSING, user_with_roles
+from tests.conftest import Api, ApiClient
+
+subnet = test_loadbalancers.subnet  # the fixture
+AMPHORAE = "/load-balancer/v2/octavia/amphorae"
+
+
+def amphorae(client: ApiClient, query: str = "") -> list[dict[str, Any]]:
+    response = client.http.get(f"{AMPHORAE}{query}", headers={"X-Auth-Token": client.token})
+    assert response.status_code == 200, response.text
+    return response.json()["amphorae"]
+
+
+def call(client: ApiClient, method: str, path: str) -> Any:
+    return client.http.request(method, AMPHORAE + path, headers={"X-Auth-Token": client.token})
+
+
+def status_of(api: Api, lb_id: str) -> str:
+    lb = octavia(api.demo).get(f"/loadbalancers/{lb_id}").json()["loadbalancer"]
+    return str(lb["provisioning_status"])
+
+
+def test_one_amphora_per_load_balancer(api: Api, subnet: dict[str, Any]) -> None:
+    lb = created(
+        octavia(api.demo).post(
+            "/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}
+        ),
+        "loadbalancer",
+    )
+    (building,) = amphorae(api.admin)
+    assert (building["status"], building["compute_id"], building["cached_zone"]) == (
+        "BOOTING",
+        None,
+        None,
+    )
+    realize(api)
+    other = make_lb(api, subnet)
+    heartbeat(api, "lbhost", zone="az1")
+    agent = agents_by_type(api, "lbhost")["Linux bridge agent"]
+    (amphora,) = amphorae(api.admin, f"?loadbalancer_id={lb['id']}")
+    assert amphora == {
+        "id": building["id"],
+        "loadbalancer_id": lb["id"],
+        "compute_id": agent["id"],
+        "lb_network_ip": None,
+        "vrrp_ip": lb["vip_address"],
+        "ha_ip": lb["vip_address"],
+        "vrrp_port_id": lb["vip_port_id"],
+        "ha_port_id": lb["vip_port_id"],
+        "cert_expiration": None,
+        "cert_busy": False,
+        "role": "STANDALONE",
+        "status": "ALLOCATED",
+        "vrrp_interface": f"vip-{lb['vip_port_id'][:11]}",
+        "vrrp_id": None,
+        "vrrp_priority": None,
+        "cached_zone": "az1",
+        "created_at": amphora["created_at"],
+        "updated_at": amphora["updated_at"],
+        "image_id": None,
+        "compute_flavor": None,
+    }
+    assert {a["loadbalancer_id"] for a in amphorae(api.admin)} == {lb["id"], other["id"]}
+    assert amphorae(api.admin, "?status=BOOTING") == []
+    first = amphorae(api.admin)[0]
+    assert amphorae(api.admin, "?limit=1&fields=id") == [{"id": first["id"]}]
+    shown = call(api.admin, "GET", f"/{amphora['id']}")
+    assert shown.status_code == 200 and shown.json() == {"amphora": amphora}
+    expect_fault(call(api.admin, "GET", f"/{MISSING}"), 404, f"Amphora {MISSING} not found.")
+    # Deleted with its load balancer.
+    assert octavia(api.demo).delete(f"/loadbalancers/{other['id']}").status_code == 204
+    assert {a["status"] for a in amphorae(api.admin, f"?loadbalancer_id={other['id']}")} == {
+        "PENDING_DELETE"
+    }
+    realize(api)
+    assert [a["loadbalancer_id"] for a in amphorae(api.admin)] == [lb["id"]]
+
+
+def test_administrators_only(api: Api, subnet: dict[str, Any]) -> None:
+    lb = make_lb(api, subnet)
+    (amphora,) = amphorae(api.admin)
+    lb_admin = user_with_roles(
+        api.admin, {"id": api.demo.project_id, "name": "demo"}, ["load-balancer_admin"]
+    )
+    assert amphorae(lb_admin) == [amphora]
+    observer = user_with_roles(
+        api.admin, {"id": api.demo.project_id, "name": "demo"}, ["load-balancer_global_observer"]
+    )
+    for client in (api.demo, observer):
+        expect_fault(call(client, "GET", ""), 403, FORBIDDEN)
+        for method, path in (
+            ("GET", ""),
+            ("GET", "/stats"),
+            ("PUT", "/config"),
+            ("PUT", "/failover"),
+        ):
+            expect_fault(call(client, method, f"/{amphora['id']}{path}"), 403, FORBIDDEN)
+        expect_fault(octavia(client).put(f"/loadbalancers/{lb['id']}/failover"), 403, FORBIDDEN)
+    # Octavia finds the amphora before it asks who wants it.
+    expect_fault(call(api.demo, "GET", f"/{MISSING}"), 404, f"Amphora {MISSING} not found.")
+    assert status_of(api, lb["id"]) == "ACTIVE"
+
+
+@pytest.mark.parametrize("through", ["loadbalancer", "amphora"])
+def test_failover_builds_a_new_amphora(api: Api, subnet: dict[str, Any], through: str) -> None:
+    lb = make_lb(api, subnet)
+    (old,) = amphorae(api.admin)
+    if through == "loadbalancer":
+        response = octavia(api.admin).put(f"/loadbalancers/{lb['id']}/failover")
+    else:
+        response = call(api.admin, "PUT", f"/{old['id']}/failover")
+    assert response.status_code == 202 and response.content == b""
+    assert status_of(api, lb["id"]) == "PENDING_UPDATE"
+    # The running instance goes only once the new one runs.
+    going, new = sorted(amphorae(api.admin), key=lambda a: a["id"] != old["id"])
+    assert (going["id"], going["status"]) == (old["id"], "PENDING_DELETE")
+    assert new["status"] == "BOOTING" and new["id"] != old["id"]
+    snapshot = api.admin.http.get(
+        "/internal/v1/snapshot", headers={"X-Auth-Token": api.admin.token}
+    ).json()
+    assert [b["amphora_id"] for b in snapshot["loadbalancers"]] == [new["id"]]
+    realize(api)
+    assert status_of(api, lb["id"]) == "ACTIVE"
+    assert [(a["id"], a["status"]) for a in amphorae(api.admin)] == [(new["id"], "ALLOCATED")]
+
+
+def test_failover_refused(api: Api, subnet: dict[str, Any]) -> None:
+    lb = make_lb(api, subnet)
+    (amphora,) = amphorae(api.admin)
+    admin = octavia(api.admin)
+    expect_fault(
+        admin.put(f"/loadbalancers/{MISSING}/failover"), 404, f"Load Balancer {MISSING} not found."
+    )
+    expect_fault(call(api.admin, "PUT", f"/{MISSING}/failover"), 404, "not found")
+    assert admin.put(f"/loadbalancers/{lb['id']}/failover").status_code == 202
+    expect_fault(
+        admin.put(f"/loadbalancers/{lb['id']}/failover"),
+        409,
+        f"Invalid state PENDING_UPDATE of loadbalancer resource {lb['id']}",
+    )
+    (new,) = [a for a in amphorae(api.admin) if a["id"] != amphora["id"]]
+    expect_fault(
+        call(api.admin, "PUT", f"/{new['id']}/failover"),
+        409,
+        f"Load Balancer {lb['id']} is immutable and cannot be updated.",
+    )
+    realize(api)
+    assert status_of(api, lb["id"]) == "ACTIVE"
+
+
+def test_failover_of_a_failed_load_balancer(api: Api, subnet: dict[str, Any]) -> None:
+    """A load balancer in ERROR may fail over (not through its amphora: that needs ACTIVE)."""
+    lb = make_lb(api, subnet)
+    listener = {"loadbalancer_id": lb["id"], "protocol": "HTTP", "protocol_port": 80}
+    created(octavia(api.demo).post("/listeners", json={"listener": listener}), "listener")
+    snapshot = api.admin.http.get(
+        "/internal/v1/snapshot", headers={"X-Auth-Token": api.admin.token}
+    ).json()
+    failed = {
+        "revision": snapshot["revision"],
+        "loadbalancers": {lb["id"]: {"revision": snapshot["loadbalancers"][0]["revision"]}},
+    }
+    failed["loadbalancers"][lb["id"]]["error"] = "haproxy does not start"
+    response = api.admin.http.post(
+        "/internal/v1/agents/lbhost/report", json=failed, headers={"X-Auth-Token": api.admin.token}
+    )
+    assert response.status_code == 204 and status_of(api, lb["id"]) == "ERROR"
+    (amphora,) = amphorae(api.admin)
+    expect_fault(call(api.admin, "PUT", f"/{amphora['id']}/failover"), 409, "immutable")
+    assert octavia(api.admin).put(f"/loadbalancers/{lb['id']}/failover").status_code == 202
+    realize(api)
+    assert status_of(api, lb["id"]) == "ACTIVE"
+    assert [a["status"] for a in amphorae(api.admin)] == ["ALLOCATED"]
+
+
+def test_statistics_and_config(api: Api, subnet: dict[str, Any]) -> None:
+    lb = make_lb(api, subnet)
+    (amphora,) = amphorae(api.admin)
+    expect_fault(
+        call(api.admin, "GET", f"/{amphora['id']}/stats"),
+        404,
+        f"Amphora stats for {amphora['id']} not found.",
+    )
+    listener = created(
+        octavia(api.demo).post(
+            "/listeners",
+            json={
+                "listener": {"loadbalancer_id": lb["id"], "protocol": "TCP", "protocol_port": 22}
+            },
+        ),
+        "listener",
+    )
+    counts = {"worker": "1@1", "active_connections": 2, "bytes_in": 10, "bytes_out": 20}
+    realize(api, listeners={listener["id"]: {**counts, "total_connections": 3}})
+    stats = call(api.admin, "GET", f"/{amphora['id']}/stats")
+    assert stats.status_code == 200
+    assert stats.json() == {
+        "amphora_stats": [
+            {
+                "id": amphora["id"],
+                "loadbalancer_id": lb["id"],
+                "listener_id": listener["id"],
+                "active_connections": 2,
+                "bytes_in": 10,
+                "bytes_out": 20,
+                "total_connections": 3,
+                "request_errors": 0,
+            }
+        ]
+    }
+    configured = call(api.admin, "PUT", f"/{amphora['id']}/config")
+    assert configured.status_code == 202 and configured.content == b""
+    assert status_of(api, lb["id"]) == "ACTIVE"
+    assert amphorae(api.admin)[0]["status"] == "ALLOCATED"
