@@ -1002,7 +1002,8 @@ MOMENT_OPERATORS: dict[str, tuple[Callable[[Any, datetime], Any], set[str]]] = {
 
 def moment_conditions(column: Any, text: str) -> list[Any]:
     """`created=gte:2026-01-01T00:00:00,lt:2027-01-01T00:00:00` as conditions on `column`."""
-    conditions, seen = [], set()
+    conditions: list[Any] = []
+    seen: set[str] = set()
     for part in text.split(","):
         operator, _, moment = part.partition(":")
         if operator not in MOMENT_OPERATORS or operator == "eq":
@@ -1020,7 +1021,8 @@ def moment_conditions(column: Any, text: str) -> list[Any]:
 
 def sort_order(text: str) -> list[Any]:
     """`sort=name:desc,created` as an ORDER BY, each key once, ascending unless said."""
-    order, seen = [], set()
+    order: list[Any] = []
+    seen: set[str] = set()
     for part in text.split(","):
         key, _, direction = part.partition(":")
         direction = direction or "asc"
