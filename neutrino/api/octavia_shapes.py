@@ -48,6 +48,24 @@ def url_path(value: Any) -> str:
     return value
 
 
+def http_version(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value not in (1.0, 1.1):
+        raise errors.InvalidInput(error_message="Value should be one of: 1.0, 1.1")
+    return float(value)
+
+
+# Octavia's DOMAIN_NAME_REGEX: dot-separated labels of letters, digits, '-' and '_'.
+DOMAIN_NAME = re.compile(r"^(?=.{1,253}\.?$)(?:(?!-|[^.]+_)[A-Za-z0-9-_]{1,63}(?<!-)(?:\.|$))+$")
+
+
+def domain_name(value: Any) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= 255 or not DOMAIN_NAME.match(value):
+        raise errors.InvalidInput(
+            error_message=f"Value should match the pattern {DOMAIN_NAME.pattern}"
+        )
+    return value
+
+
 def word(max_len: int) -> Converter:
     """A value haproxy's configuration carries as one quoted word: printable, no spaces or
     quotes."""
@@ -127,7 +145,7 @@ LOADBALANCER = {
 LISTENER = {
     **common(),
     "loadbalancer_id": Field(uuid_str(), REQUIRED),
-    "protocol": Field(one_of("HTTP", "TCP"), REQUIRED),
+    "protocol": Field(one_of("HTTP", "HTTPS", "TCP"), REQUIRED),
     "protocol_port": Field(ranged_int(1, 65535), REQUIRED),
     "connection_limit": Field(ranged_int(-1, 1_000_000), -1, put=True),
     "default_pool_id": Field(uuid_str(allow_none=True), put=True),
@@ -141,9 +159,11 @@ POOL = {
     **common(),
     "loadbalancer_id": Field(uuid_str()),
     "listener_id": Field(uuid_str()),
-    "protocol": Field(one_of("HTTP", "TCP"), REQUIRED),
+    "protocol": Field(one_of("HTTP", "HTTPS", "PROXY", "PROXYV2", "TCP"), REQUIRED),
     "lb_algorithm": Field(
-        one_of("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"), REQUIRED, put=True
+        one_of("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"),
+        REQUIRED,
+        put=True,
     ),
     "session_persistence": Field(optional(SESSION_PERSISTENCE), put=True),
 }
@@ -162,7 +182,7 @@ MEMBER = {
 HEALTHMONITOR = {
     **common(),
     "pool_id": Field(uuid_str(), REQUIRED),
-    "type": Field(one_of("HTTP", "TCP", "PING"), REQUIRED),
+    "type": Field(one_of("HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO"), REQUIRED),
     "delay": Field(ranged_int(0, MAX_TIMEOUT), REQUIRED, put=True),
     "timeout": Field(ranged_int(0, MAX_TIMEOUT), REQUIRED, put=True),
     "max_retries": Field(ranged_int(1, 10), REQUIRED, put=True),
@@ -173,6 +193,8 @@ HEALTHMONITOR = {
     ),
     "url_path": Field(url_path, put=True),
     "expected_codes": Field(expected_codes, put=True),
+    "http_version": Field(optional(http_version), put=True),
+    "domain_name": Field(optional(domain_name), put=True),
 }
 
 L7POLICY = {
