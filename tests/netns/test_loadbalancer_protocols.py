@@ -22,11 +22,13 @@ from test_routers_api import eventually
 from tests.conftest import Databases, dataplane_server
 
 TLS_PORT, PROXY_PORT = 9443, 9000
-# A member's server: `tls PORT NAME CERT KEY` answers NAME over TLS; `proxy PORT` answers
+# A member's server: `tls PORT NAME CERT KEY` answers NAME over TLS, serving the virtual host
+# VHOST alone (an HTTP/1.1 request needs a Host header, as HTTP/1.1 says); `proxy PORT` answers
 # "v1|v2 ADDRESS" from the PROXY protocol header its connections start with ("none PEER"
 # without one).
+VHOST = "members.example"
 MEMBER = r"""
-import socketserver, ssl, struct, sys
+import re, socketserver, ssl, struct, sys
 mode, port = sys.argv[1], int(sys.argv[2])
 if mode == "tls":
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -58,8 +60,13 @@ class Answer(socketserver.BaseRequestHandler):
             conn, answer = context.wrap_socket(conn, server_side=True), sys.argv[3]
         else:
             answer = proxy_header(conn, self.client_address[0])
-        conn.recv(4096)
-        conn.sendall(b"HTTP/1.0 200 OK\r\n\r\n" + answer.encode() + b"\n")
+        request, status = conn.recv(4096), b"200 OK"
+        host = re.search(rb"(?im)^host:\s*(\S+)", request)
+        if host and host.group(1) != b"%s":
+            status = b"404 Not Found"
+        elif not host and request.split(b"\r\n")[0].endswith(b"HTTP/1.1"):
+            status = b"400 Bad Request"
+        conn.sendall(b"HTTP/1.0 " + status + b"\r\n\r\n" + answer.encode() + b"\n")
         conn.close()
 
 class Server(socketserver.ThreadingTCPServer):
@@ -69,7 +76,7 @@ class Server(socketserver.ThreadingTCPServer):
         pass  # a health check's handshake that fails, a client that goes
 
 Server(("0.0.0.0", port), Answer).serve_forever()
-"""
+""".replace("%s", VHOST)
 # From CLIENT: for each source port argv[3:], three TLS connections to VIP:argv[2] (no
 # verification); prints "PORT SHA256-OF-THE-SERVER'S-CERTIFICATE ANSWER" for each.
 TLS_CLIENT = r"""
@@ -264,3 +271,63 @@ def test_tls_hello_monitor_takes_out_a_member_that_does_not_speak_tls(
     answers = ask_tls(cloud, web["CLIENT"]["netns"], balancer["vip_address"])
     assert len(answers) == 3 * len(SOURCE_PORTS)
     assert {name for _, _, name in answers} == {"WEB1", "WEB2"}
+
+
+def test_https_monitor_asks_for_its_domain_over_tls(
+    cloud: LbCloud,
+    web: dict[str, Any],  # noqa: F811
+    members: dict[str, str],
+    balancer: dict[str, Any],
+) -> None:
+    [https] = [
+        listener
+        for listener in cloud.lb(f"listeners?loadbalancer_id={balancer['id']}")["listeners"]
+        if listener["protocol"] == "HTTPS"
+    ]
+    pool = cloud.lb(f"pools/{https['default_pool_id']}")["pool"]
+    if pool["healthmonitor_id"]:  # the TLS-HELLO one
+        cloud.api.call("DELETE", f"{cloud.lbaas}/healthmonitors/{pool['healthmonitor_id']}")
+        wait_for(
+            lambda: (
+                cloud.lb(f"pools/{pool['id']}")["pool"]["healthmonitor_id"] is None
+                and cloud.lb(f"loadbalancers/{balancer['id']}")["loadbalancer"][
+                    "provisioning_status"
+                ]
+                == "ACTIVE"
+            )
+        )
+    monitor = cloud.lb_change(
+        "POST",
+        "healthmonitors",
+        balancer["id"],
+        {
+            "healthmonitor": {
+                "pool_id": pool["id"],
+                "type": "HTTPS",
+                "delay": 1,
+                "timeout": 1,
+                "max_retries": 1,
+                "max_retries_down": 1,
+                "http_version": 1.1,
+                "domain_name": "elsewhere.example",
+            }
+        },
+    )
+
+    def statuses() -> dict[str, str]:
+        found = cloud.lb(f"pools/{pool['id']}/members")["members"]
+        return {f"{m['address']}:{m['protocol_port']}": m["operating_status"] for m in found}
+
+    tls = {f"{web[name]['ip']}:{TLS_PORT}" for name in ("WEB1", "WEB2")}
+    # The TLS servers answer another host's check with a 404; the plain one cannot do TLS.
+    assert eventually(lambda: set(statuses().values()) == {"ERROR"}, seconds=10), statuses()
+    cloud.lb_change(
+        "PUT",
+        f"healthmonitors/{monitor['id']}",
+        balancer["id"],
+        {"healthmonitor": {"domain_name": VHOST}},
+    )
+    assert eventually(
+        lambda: statuses() == {a: "ONLINE" if a in tls else "ERROR" for a in statuses()},
+        seconds=10,
+    ), statuses()
