@@ -38,13 +38,7 @@ from typing import Any
 from neutrino.plan.host import HostConfig
 from neutrino.plan.state import Address, LoadBalancer
 
-ALGORITHMS = {
-    "ROUND_ROBIN": "roundrobin",
-    "LEAST_CONNECTIONS": "leastconn",
-    "SOURCE_IP": "source",
-    # The client's address and port, hashed as haproxy's `source` hashes the address alone.
-    "SOURCE_IP_PORT": "hash src,concat(:,txn.src_port)",
-}
+ALGORITHMS = {"ROUND_ROBIN": "roundrobin", "LEAST_CONNECTIONS": "leastconn", "SOURCE_IP": "source"}
 # HTTPS passes TLS through untouched: haproxy sees only TCP.
 MODES = {"HTTP": "http", "HTTPS": "tcp", "TCP": "tcp"}
 # Pools that announce the client to their members in a PROXY protocol header; they speak
@@ -128,6 +122,7 @@ def render_proxies(lb: dict[str, Any]) -> str:
         if pool is not None:
             served_by[pool["id"]] = listener
         lines += _frontend(lb, listener, pool)
+    # A pool that only L7 policies send to serves their listener (its mode and timeouts).
     for listener in lb.get("listeners", []):
         for policy in listener.get("l7policies", []):
             served_by.setdefault(policy.get("redirect_pool_id") or "", listener)
@@ -223,13 +218,11 @@ def _backend(pool: dict[str, Any], listener: dict[str, Any] | None) -> list[str]
     lines = [
         f"backend {pool['id']}",
         f"    mode {MODES[listener.get('protocol', 'TCP') if proxied else pool['protocol']]}",
-        f"    balance {ALGORITHMS[pool['lb_algorithm']]}",
+        *_balance(pool["lb_algorithm"]),
         f"    timeout connect {listener.get('timeout_member_connect', DEFAULT_CONNECT_MS)}",
         f"    timeout server {listener.get('timeout_member_data', DEFAULT_DATA_MS)}",
         *_persistence(pool.get("session_persistence")),
     ]
-    if pool["lb_algorithm"] == "SOURCE_IP_PORT":
-        lines.insert(2, "    tcp-request content set-var(txn.src_port) src_port")
     if monitor is not None:
         lines += _monitor(monitor)
     cookie = (pool.get("session_persistence") or {}).get("type") == "HTTP_COOKIE"
@@ -238,6 +231,16 @@ def _backend(pool: dict[str, Any], listener: dict[str, Any] | None) -> list[str]
     if not pool.get("admin_state_up", True):
         lines.append("    disabled")
     return [*lines, ""]
+
+
+def _balance(algorithm: str) -> list[str]:
+    if algorithm == "SOURCE_IP_PORT":
+        # A hash of the client's address and port; haproxy concatenates only variables.
+        return [
+            "    tcp-request content set-var(txn.src_port) src_port",
+            "    balance hash src,concat(:,txn.src_port)",
+        ]
+    return [f"    balance {ALGORITHMS[algorithm]}"]
 
 
 def _monitor(monitor: dict[str, Any]) -> list[str]:
