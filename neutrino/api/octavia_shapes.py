@@ -24,7 +24,9 @@ from neutrino.api.v2.attrs import (
 from neutrino.services.lb_base import Invalid
 
 REQUIRED = object()
-PROTOCOLS = ("HTTP", "TCP", "UDP", "SCTP")
+LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "UDP", "SCTP")
+POOL_PROTOCOLS = ("HTTP", "HTTPS", "PROXY", "PROXYV2", "TCP", "UDP", "SCTP")
+MONITOR_TYPES = ("HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP")
 MAX_TIMEOUT = 24 * 60 * 60 * 1000  # milliseconds, as Octavia
 
 
@@ -46,6 +48,24 @@ def expected_codes(value: Any) -> str:
 def url_path(value: Any) -> str:
     if not isinstance(value, str) or not value.startswith("/") or any(c.isspace() for c in value):
         raise errors.InvalidInput(error_message="a URL path starts with '/' and has no spaces")
+    return value
+
+
+def http_version(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value not in (1.0, 1.1):
+        raise errors.InvalidInput(error_message="Value should be one of: 1.0, 1.1")
+    return float(value)
+
+
+# Octavia's DOMAIN_NAME_REGEX: dot-separated labels of letters, digits, '-' and '_'.
+DOMAIN_NAME = re.compile(r"^(?=.{1,253}\.?$)(?:(?!-|[^.]+_)[A-Za-z0-9-_]{1,63}(?<!-)(?:\.|$))+$")
+
+
+def domain_name(value: Any) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= 255 or not DOMAIN_NAME.match(value):
+        raise errors.InvalidInput(
+            error_message=f"Value should match the pattern {DOMAIN_NAME.pattern}"
+        )
     return value
 
 
@@ -128,7 +148,7 @@ LOADBALANCER = {
 LISTENER = {
     **common(),
     "loadbalancer_id": Field(uuid_str(), REQUIRED),
-    "protocol": Field(one_of(*PROTOCOLS), REQUIRED),
+    "protocol": Field(one_of(*LISTENER_PROTOCOLS), REQUIRED),
     "protocol_port": Field(ranged_int(1, 65535), REQUIRED),
     "connection_limit": Field(ranged_int(-1, 1_000_000), -1, put=True),
     "default_pool_id": Field(uuid_str(allow_none=True), put=True),
@@ -142,9 +162,11 @@ POOL = {
     **common(),
     "loadbalancer_id": Field(uuid_str()),
     "listener_id": Field(uuid_str()),
-    "protocol": Field(one_of(*PROTOCOLS), REQUIRED),
+    "protocol": Field(one_of(*POOL_PROTOCOLS), REQUIRED),
     "lb_algorithm": Field(
-        one_of("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"), REQUIRED, put=True
+        one_of("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"),
+        REQUIRED,
+        put=True,
     ),
     "session_persistence": Field(optional(SESSION_PERSISTENCE), put=True),
 }
@@ -163,7 +185,7 @@ MEMBER = {
 HEALTHMONITOR = {
     **common(),
     "pool_id": Field(uuid_str(), REQUIRED),
-    "type": Field(one_of("HTTP", "TCP", "PING", "UDP-CONNECT", "SCTP"), REQUIRED),
+    "type": Field(one_of(*MONITOR_TYPES), REQUIRED),
     "delay": Field(ranged_int(0, MAX_TIMEOUT), REQUIRED, put=True),
     "timeout": Field(ranged_int(0, MAX_TIMEOUT), REQUIRED, put=True),
     "max_retries": Field(ranged_int(1, 10), REQUIRED, put=True),
@@ -174,6 +196,8 @@ HEALTHMONITOR = {
     ),
     "url_path": Field(url_path, put=True),
     "expected_codes": Field(expected_codes, put=True),
+    "http_version": Field(optional(http_version), put=True),
+    "domain_name": Field(optional(domain_name), put=True),
 }
 
 L7POLICY = {

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -730,6 +731,8 @@ lb_healthmonitors = Table(
     Column("http_method", String(16)),
     Column("url_path", String(255)),
     Column("expected_codes", String(64)),
+    Column("http_version", Float),
+    Column("domain_name", String(255)),
 )
 
 # A listener's L7 policies, in `position` order (1, 2, ... without gaps), each with its rules.

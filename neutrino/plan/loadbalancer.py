@@ -16,13 +16,17 @@ An unbound VIP of a load balancer whose availability zone names a
 `compute_zone` goes only to a host of that zone. Its flavor's
 `default_connection_limit` is the `maxconn` of listeners without a limit.
 
-The configuration: listener -> `frontend` on VIP:port; pool -> `backend`
-with `balance roundrobin|leastconn|source`; member -> `server` line with
-weight, backup and disabled; L7 policy and rules -> `acl` lines and the
-`http-request` or `use_backend` rules that act on them; health monitor ->
-`check inter/fall/rise` (`rise` = max_retries, `fall` = max_retries_down, as
-Octavia) plus `option httpchk` and `http-check expect` for HTTP. haproxy
-cannot send ICMP, so a PING monitor checks that the member accepts a TCP
+The configuration: listener -> `frontend` on VIP:port (HTTPS passes TLS
+through in `mode tcp`); pool -> `backend` with `balance
+roundrobin|leastconn|source` or, for SOURCE_IP_PORT, a hash of the client's
+address and port; member -> `server` line with weight, backup and disabled,
+and `send-proxy`/`send-proxy-v2` for PROXY/PROXYV2 pools; L7 policy and rules
+-> `acl` lines and the `http-request` or `use_backend` rules that act on them;
+health monitor -> `check inter/fall/rise` (`rise` = max_retries, `fall` =
+max_retries_down, as Octavia) plus `option httpchk` and `http-check expect`
+for HTTP and HTTPS (`check-ssl verify none`), with the HTTP version and Host
+header asked for, and `option ssl-hello-chk` for TLS-HELLO. haproxy cannot
+send ICMP, so a PING monitor checks that the member accepts a TCP
 connection. Sections are named by object IDs, which is how member health is
 read back from haproxy's statistics. The process-level part (`global`: stats
 socket, pid file) is the driver's; this module renders only the proxies.
@@ -42,7 +46,11 @@ from neutrino.plan.l4 import compile_l4
 from neutrino.plan.state import Address, LoadBalancer
 
 ALGORITHMS = {"ROUND_ROBIN": "roundrobin", "LEAST_CONNECTIONS": "leastconn", "SOURCE_IP": "source"}
-MODES = {"HTTP": "http", "TCP": "tcp"}
+# HTTPS passes TLS through untouched: haproxy sees only TCP.
+MODES = {"HTTP": "http", "HTTPS": "tcp", "TCP": "tcp"}
+# Pools that announce the client to their members in a PROXY protocol header; they speak
+# their listener's protocol after it.
+PROXY_HEADERS = {"PROXY": "send-proxy", "PROXYV2": "send-proxy-v2"}
 MAX_CONNECTIONS = 50000
 DEFAULT_CONNECT_MS, DEFAULT_DATA_MS = 5000, 50000
 
@@ -125,6 +133,10 @@ def render_proxies(lb: dict[str, Any]) -> str:
         if pool is not None:
             served_by[pool["id"]] = listener
         lines += _frontend(lb, listener, pool)
+    # A pool that only L7 policies send to serves their listener (its mode and timeouts).
+    for listener in lb.get("listeners", []):
+        for policy in listener.get("l7policies", []):
+            served_by.setdefault(policy.get("redirect_pool_id") or "", listener)
     for pool in pools.values():
         lines += _backend(pool, served_by.get(pool["id"]))
     return "\n".join(lines)
@@ -213,37 +225,62 @@ def _backend(pool: dict[str, Any], listener: dict[str, Any] | None) -> list[str]
     if monitor is not None and not monitor.get("admin_state_up", True):
         monitor = None
     listener = listener or {}
+    proxied = pool["protocol"] in PROXY_HEADERS
     lines = [
         f"backend {pool['id']}",
-        f"    mode {MODES[pool['protocol']]}",
-        f"    balance {ALGORITHMS[pool['lb_algorithm']]}",
+        f"    mode {MODES[listener.get('protocol', 'TCP') if proxied else pool['protocol']]}",
+        *_balance(pool["lb_algorithm"]),
         f"    timeout connect {listener.get('timeout_member_connect', DEFAULT_CONNECT_MS)}",
         f"    timeout server {listener.get('timeout_member_data', DEFAULT_DATA_MS)}",
         *_persistence(pool.get("session_persistence")),
     ]
     if monitor is not None:
-        lines.append(f"    timeout check {monitor['timeout']}s")
-        if monitor["type"] == "HTTP":
-            lines.append(f"    option httpchk {monitor['http_method']} {monitor['url_path']}")
-            lines.append(
-                f"    http-check expect rstatus {_status_pattern(monitor['expected_codes'])}"
-            )
+        lines += _monitor(monitor)
     cookie = (pool.get("session_persistence") or {}).get("type") == "HTTP_COOKIE"
     for member in pool.get("members", []):
-        lines.append("    " + _server(member, monitor, cookie))
+        lines.append("    " + _server(member, monitor, cookie, PROXY_HEADERS.get(pool["protocol"])))
     if not pool.get("admin_state_up", True):
         lines.append("    disabled")
     return [*lines, ""]
 
 
-def _server(member: dict[str, Any], monitor: dict[str, Any] | None, cookie: bool) -> str:
+def _balance(algorithm: str) -> list[str]:
+    if algorithm == "SOURCE_IP_PORT":
+        # A hash of the client's address and port; haproxy concatenates only variables.
+        return [
+            "    tcp-request content set-var(txn.src_port) src_port",
+            "    balance hash src,concat(:,txn.src_port)",
+        ]
+    return [f"    balance {ALGORITHMS[algorithm]}"]
+
+
+def _monitor(monitor: dict[str, Any]) -> list[str]:
+    """The backend's part of a health monitor, as Octavia's amphora renders it; HTTPS checks
+    are HTTP checks over TLS (the server line's `check-ssl`)."""
+    lines = [f"    timeout check {monitor['timeout']}s"]
+    if monitor["type"] in ("HTTP", "HTTPS"):
+        request = f"{monitor['http_method']} {monitor['url_path']}"
+        version = monitor.get("http_version")
+        lines.append(f"    option httpchk {request}" + (f" HTTP/{version}" if version else ""))
+        if version == 1.1 and monitor.get("domain_name"):
+            lines.append(f"    http-check send hdr Host {monitor['domain_name']}")
+        lines.append(f"    http-check expect rstatus {_status_pattern(monitor['expected_codes'])}")
+    elif monitor["type"] == "TLS-HELLO":
+        lines.append("    option ssl-hello-chk")
+    return lines
+
+
+def _server(
+    member: dict[str, Any], monitor: dict[str, Any] | None, cookie: bool, proxy_header: str | None
+) -> str:
     words = [
         f"server {member['id']} {_endpoint(member['address'], member['protocol_port'])}",
         f"weight {member.get('weight', 1)}",
     ]
     if monitor is not None:
+        tls = " check-ssl verify none" if monitor["type"] == "HTTPS" else ""
         words.append(
-            f"check inter {monitor['delay']}s fall {monitor.get('max_retries_down', 3)} "
+            f"check{tls} inter {monitor['delay']}s fall {monitor.get('max_retries_down', 3)} "
             f"rise {monitor['max_retries']}"
         )
         if member.get("monitor_address"):
@@ -252,6 +289,8 @@ def _server(member: dict[str, Any], monitor: dict[str, Any] | None, cookie: bool
             words.append(f"port {member['monitor_port']}")
     if cookie:
         words.append(f"cookie {member['id']}")
+    if proxy_header:
+        words.append(proxy_header)
     if member.get("backup"):
         words.append("backup")
     if not member.get("admin_state_up", True):

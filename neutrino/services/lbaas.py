@@ -49,10 +49,17 @@ from neutrino.services.loadbalancers import (
 )
 from neutrino.services.loadbalancers import render as render_loadbalancers
 
-# A pool serves the listener protocols it can speak to its members.
-POOL_PROTOCOLS = {"HTTP": ("HTTP",), "TCP": ("TCP", "HTTP"), "UDP": ("UDP",), "SCTP": ("SCTP",)}
+# The pool protocols each listener protocol can hand its connections to (Octavia's
+# VALID_LISTENER_POOL_PROTOCOL_MAP).
+POOL_PROTOCOLS = {
+    "TCP": ("HTTP", "HTTPS", "PROXY", "PROXYV2", "TCP"),
+    "HTTP": ("HTTP", "PROXY", "PROXYV2"),
+    "HTTPS": ("HTTPS", "PROXY", "PROXYV2", "TCP"),
+    "UDP": ("UDP",),
+    "SCTP": ("SCTP",),
+}
 # The transport under each listener protocol: a port is taken once per transport.
-L4_PROTOCOLS = {"HTTP": "TCP", "TCP": "TCP", "UDP": "UDP", "SCTP": "SCTP"}
+L4_PROTOCOLS = {"HTTP": "TCP", "HTTPS": "TCP", "TCP": "TCP", "UDP": "UDP", "SCTP": "SCTP"}
 # Served by the kernel (nftables), as Octavia's amphora serves them with LVS.
 LVS_PROTOCOLS = ("UDP", "SCTP")
 LVS_MONITORS = ("UDP-CONNECT", "SCTP", "TCP", "HTTP")
@@ -202,8 +209,8 @@ def render_monitors(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             url_path=r.url_path,
             expected_codes=r.expected_codes,
             pools=ids([r.lb_pool_id]),
-            http_version=None,
-            domain_name=None,
+            http_version=r.http_version,
+            domain_name=r.domain_name,
         )
         out.append(body)
     return out
@@ -677,6 +684,7 @@ class HealthMonitors(Family):
                 f"for {values['type']} health monitors."
             )
         values.setdefault("max_retries_down", 3)
+        self._check_host_header(values.get("http_version"), values.get("domain_name"))
         values["lb_pool_id"] = pool.id
         return pool.lb_loadbalancer_id
 
@@ -690,6 +698,24 @@ class HealthMonitors(Family):
             raise Invalid(
                 f"Validation failure: http_method, url_path and expected_codes are not valid "
                 f"for {row.type} health monitors."
+            )
+        version = values.get("http_version") or row.http_version
+        self._check_host_header(version, values.get("domain_name"))
+        if version and row.domain_name:
+            self._check_host_header(version, row.domain_name)
+
+    @staticmethod
+    def _check_host_header(version: float | None, domain: str | None) -> None:
+        """A domain name goes in an HTTP/1.1 check's Host header, as Octavia checks it."""
+        if domain and not version:
+            raise Invalid(
+                "Validation failure: 'http_version' must be specified when 'domain_name' "
+                "is provided."
+            )
+        if domain and version < 1.1:
+            raise Invalid(
+                f"http_version {version} is not a valid option for health monitors HTTP 1.1 "
+                "domain name health check"
             )
 
     @staticmethod

@@ -948,3 +948,117 @@ def test_nothing_stays_pending(api: Api, subnet: dict[str, Any], core: Any) -> N
         == "ACTIVE"
     )
     assert client.delete(f"/loadbalancers/{stuck['id']}").status_code == 204
+
+
+def test_https_and_proxy_protocols_source_ip_port_and_monitor_options(
+    api: Api, subnet: dict[str, Any]
+) -> None:
+    client = octavia(api.demo)
+    lb = make_lb(api, subnet)
+
+    def add(path: str, member: str, **body: Any) -> dict[str, Any]:
+        item = created(client.post(path, json={member: body}), member)
+        realize(api)
+        return item
+
+    https = add(
+        "/listeners", "listener", loadbalancer_id=lb["id"], protocol="HTTPS", protocol_port=443
+    )
+    http = add(
+        "/listeners", "listener", loadbalancer_id=lb["id"], protocol="HTTP", protocol_port=80
+    )
+    # Octavia's listener -> pool protocol map: TLS passes through to HTTPS or TCP pools, never
+    # to HTTP ones; an HTTP listener cannot hand its requests to HTTPS members.
+    for listener, protocol in [(https, "HTTP"), (http, "HTTPS"), (http, "TCP")]:
+        refused = client.post(
+            "/pools",
+            json={
+                "pool": {
+                    "listener_id": listener["id"],
+                    "protocol": protocol,
+                    "lb_algorithm": "ROUND_ROBIN",
+                }
+            },
+        )
+        assert expect_fault(refused, 400) == (
+            f"Validation failure: The pool protocol '{protocol}' is invalid while the listener "
+            f"protocol is '{listener['protocol']}'."
+        )
+    pool = add(
+        "/pools",
+        "pool",
+        listener_id=https["id"],
+        protocol="HTTPS",
+        lb_algorithm="SOURCE_IP_PORT",
+    )
+    assert (pool["protocol"], pool["lb_algorithm"]) == ("HTTPS", "SOURCE_IP_PORT")
+    proxy = add(
+        "/pools", "pool", listener_id=http["id"], protocol="PROXYV2", lb_algorithm="SOURCE_IP"
+    )
+    assert proxy["protocol"] == "PROXYV2"
+    expect_fault(
+        client.post(
+            "/pools",
+            json={"pool": {"loadbalancer_id": lb["id"], "protocol": "PROXY", "lb_algorithm": "X"}},
+        ),
+        400,
+        "Invalid input for field/attribute lb_algorithm.",
+    )
+
+    needs_version = (
+        "Validation failure: 'http_version' must be specified when 'domain_name' is provided."
+    )
+    needs_11 = (
+        "http_version 1.0 is not a valid option for health monitors HTTP 1.1 domain name "
+        "health check"
+    )
+    monitor = {"pool_id": pool["id"], "type": "HTTPS", "delay": 2, "timeout": 1, "max_retries": 2}
+    for extra, fault in [
+        ({"domain_name": "www.example.com"}, needs_version),
+        ({"domain_name": "www.example.com", "http_version": 1.0}, needs_11),
+    ]:
+        refused = client.post("/healthmonitors", json={"healthmonitor": {**monitor, **extra}})
+        assert expect_fault(refused, 400) == fault
+    for extra, field in [
+        ({"http_version": 2}, "http_version"),
+        ({"domain_name": "-x."}, "domain_name"),
+    ]:
+        refused = client.post("/healthmonitors", json={"healthmonitor": {**monitor, **extra}})
+        expect_fault(refused, 400, f"Invalid input for field/attribute {field}.")
+    checked = add(
+        "/healthmonitors",
+        "healthmonitor",
+        **monitor,
+        http_version=1.1,
+        domain_name="www.example.com",
+    )
+    assert (checked["type"], checked["http_method"], checked["url_path"]) == ("HTTPS", "GET", "/")
+    assert (checked["http_version"], checked["domain_name"]) == (1.1, "www.example.com")
+    assert (
+        expect_fault(
+            client.put(
+                f"/healthmonitors/{checked['id']}", json={"healthmonitor": {"http_version": 1.0}}
+            ),
+            400,
+        )
+        == needs_11
+    )
+    hello = add(
+        "/healthmonitors",
+        "healthmonitor",
+        **{**monitor, "pool_id": proxy["id"], "type": "TLS-HELLO"},
+    )
+    assert (hello["type"], hello["http_method"], hello["http_version"]) == ("TLS-HELLO", None, None)
+    assert (
+        expect_fault(
+            client.put(
+                f"/healthmonitors/{hello['id']}", json={"healthmonitor": {"domain_name": "a.b"}}
+            ),
+            400,
+        )
+        == needs_version
+    )
+    assert (
+        client.get(f"/healthmonitors/{checked['id']}").json()["healthmonitor"]["http_version"]
+        == 1.1
+    )

@@ -231,9 +231,83 @@ def test_l7_policies_render_in_octavia_precedence_and_haproxy_accepts_them(tmp_p
     ]
     assert "".join(f"    {line}\n" for line in [*acls, *actions]) in config
     assert "r7" not in config
+    haproxy_accepts(config, tmp_path)
+
+
+def haproxy_accepts(config: str, tmp_path: Path) -> None:
     path = tmp_path / "haproxy.cfg"
     path.write_text(config + "\n")
     checked = subprocess.run(
         ["haproxy", "-c", "-f", str(path)], capture_output=True, text=True, check=False
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_tls_pass_through_proxy_protocol_and_source_ip_port(tmp_path: Path) -> None:
+    lb = tree(protocol="HTTPS", lb_algorithm="SOURCE_IP_PORT")
+    lb["listeners"][0].update(protocol="HTTPS", protocol_port=443)
+    lb["listeners"].append(
+        {"id": "l2", "protocol": "HTTP", "protocol_port": 80, "default_pool_id": "p2"}
+    )
+    lb["pools"].append({**tree()["pools"][0], "id": "p2", "protocol": "PROXYV2"})
+    lb["pools"].append({**tree()["pools"][0], "id": "p3", "protocol": "PROXY"})
+    config = render_proxies(lb)
+    # TLS passes through: haproxy sees TCP on both sides.
+    assert "frontend l1\n    mode tcp\n    bind 10.0.0.5:443\n" in config
+    assert (
+        "backend p1\n    mode tcp\n    tcp-request content set-var(txn.src_port) src_port\n"
+        "    balance hash src,concat(:,txn.src_port)\n" in config
+    )
+    assert "    server m1 10.0.0.11:8000 weight 3\n" in config
+    # A PROXY pool speaks its listener's protocol after the header; alone, TCP.
+    assert "backend p2\n    mode http\n    balance roundrobin\n" in config
+    assert "    server m1 10.0.0.11:8000 weight 3 send-proxy-v2\n" in config
+    assert "backend p3\n    mode tcp\n" in config
+    assert "    server m1 10.0.0.11:8000 weight 3 send-proxy\n" in config
+    haproxy_accepts(config, tmp_path)
+
+
+def test_https_and_tls_hello_monitors_and_the_host_header(tmp_path: Path) -> None:
+    monitor = {
+        "delay": 2,
+        "timeout": 1,
+        "max_retries": 3,
+        "max_retries_down": 2,
+        "http_method": "HEAD",
+        "url_path": "/up",
+        "expected_codes": "200",
+    }
+
+    def tcp(**pool: Any) -> dict[str, Any]:
+        lb = tree(protocol="TCP", **pool)
+        lb["listeners"][0]["protocol"] = "TCP"
+        return lb
+
+    https = render_proxies(
+        tcp(
+            healthmonitor={
+                **monitor,
+                "type": "HTTPS",
+                "http_version": 1.1,
+                "domain_name": "www.example.com",
+            },
+        )
+    )
+    assert (
+        "    timeout check 1s\n    option httpchk HEAD /up HTTP/1.1\n"
+        "    http-check send hdr Host www.example.com\n"
+        "    http-check expect rstatus ^(200)$\n" in https
+    )
+    assert (
+        "server m1 10.0.0.11:8000 weight 3 check check-ssl verify none inter 2s fall 2 rise 3\n"
+        in https
+    )
+    haproxy_accepts(https, tmp_path)
+    http10 = render_proxies(
+        tree(healthmonitor={**monitor, "type": "HTTP", "http_version": 1.0, "domain_name": None})
+    )
+    assert "    option httpchk HEAD /up HTTP/1.0\n    http-check expect" in http10
+    hello = render_proxies(tcp(healthmonitor={**monitor, "type": "TLS-HELLO"}))
+    assert "    timeout check 1s\n    option ssl-hello-chk\n" in hello
+    assert "weight 3 check inter 2s fall 2 rise 3\n" in hello and "httpchk" not in hello
+    haproxy_accepts(hello, tmp_path)
