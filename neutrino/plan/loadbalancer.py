@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from neutrino.plan.host import HostConfig
+from neutrino.plan.l4 import PROTOCOLS as KERNEL_PROTOCOLS
 from neutrino.plan.l4 import compile_l4
 from neutrino.plan.state import Address, LoadBalancer
 
@@ -122,11 +123,13 @@ def render_proxies(lb: dict[str, Any]) -> str:
     Empty without HTTP or TCP listeners: there is nothing for haproxy to do (it refuses to start
     without one). UDP and SCTP listeners and pools are nftables' (plan.l4).
     """
-    listeners = [li for li in lb.get("listeners", []) if li["protocol"] in MODES]
+    listeners = [li for li in lb.get("listeners", []) if li["protocol"] not in KERNEL_PROTOCOLS]
     if not listeners:
         return ""
     lines = ["defaults", "    retries 3", "    option redispatch", "    option dontlognull", ""]
-    pools = {pool["id"]: pool for pool in lb.get("pools", []) if pool["protocol"] in MODES}
+    pools = {
+        pool["id"]: pool for pool in lb.get("pools", []) if pool["protocol"] not in KERNEL_PROTOCOLS
+    }
     served_by: dict[str, dict[str, Any]] = {}
     for listener in listeners:
         pool = pools.get(listener.get("default_pool_id") or "")
