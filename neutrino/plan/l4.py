@@ -8,7 +8,9 @@ nftables NAT, and it is what runs here. The load balancer's namespace
 - prerouting (nat): per listener, a packet of a new flow to VIP:port has its
   connection marked with the listener's number (`ct mark`) and is DNATed to a
   member: `numgen inc mod N` over the members for ROUND_ROBIN, `jhash ip
-  saddr mod N` for SOURCE_IP (IPVS's source hashing), each member appearing
+  saddr mod N` for SOURCE_IP (IPVS's source hashing), `jhash ip saddr . udp
+  sport mod N` for SOURCE_IP_PORT (IPVS's `sh` with its port flag, the hash
+  Octavia's OVN provider offers), each member appearing
   as often as its weight (reduced by their common divisor; a weight of 0 gets
   no new flows, as in IPVS). Conntrack keeps the rest of the flow on it.
 - postrouting (nat): flows that were DNATed are masqueraded, as the amphora
@@ -58,6 +60,8 @@ from neutrino.plan.state import Firewall, L4Listener, L4Member, L4Monitor
 
 TABLE = "neutrino-l4"
 PROTOCOLS = {"UDP": "udp", "SCTP": "sctp"}
+# The algorithms that hash the client to a member (the rest take members in turn).
+HASHED = ("SOURCE_IP", "SOURCE_IP_PORT")
 DEFAULT_PERSISTENCE_SECONDS = 360  # the amphora's keepalived default
 # Fixed, so that a source keeps its member across table rewrites (the kernel draws one without).
 HASH_SEED = 0x6E657574
@@ -248,14 +252,11 @@ def _listener(
                 )
             )
     turns = rotation(members)
-    if listener.algorithm == "SOURCE_IP":
-        key: dict[str, Any] = {
-            "jhash": {
-                "mod": len(turns),
-                "seed": HASH_SEED,
-                "expr": {"payload": {"protocol": family, "field": "saddr"}},
-            }
-        }
+    if listener.algorithm in HASHED:
+        client: Any = {"payload": {"protocol": family, "field": "saddr"}}
+        if listener.algorithm == "SOURCE_IP_PORT":
+            client = {"concat": [client, {"payload": {"protocol": proto, "field": "sport"}}]}
+        key: dict[str, Any] = {"jhash": {"mod": len(turns), "seed": HASH_SEED, "expr": client}}
     else:
         key = {"numgen": {"mode": "inc", "mod": len(turns), "offset": 0}}
     targets = [[index, {"concat": [m.address, m.port]}] for index, m in enumerate(turns)]

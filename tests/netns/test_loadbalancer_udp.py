@@ -30,11 +30,13 @@ SERVER = (
     "while True:\n"
     "  d,a=s.recvfrom(512);s.sendto(sys.argv[2].encode(),a)\n"
 )
-# Asks VIP:port argv[3] times, each time from a new socket; prints the answers.
+# Asks VIP:port argv[3] times, each time from a new socket bound to port argv[4] (0: any);
+# prints the answers.
 ASK = (
     "import socket,sys\n"
     "for _ in range(int(sys.argv[3])):\n"
     "  s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(1)\n"
+    "  s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('',int(sys.argv[4])))\n"
     "  s.sendto(b'?',(sys.argv[1],int(sys.argv[2])))\n"
     "  try: print(s.recv(64).decode())\n"
     "  except OSError: print('-')\n"
@@ -52,9 +54,12 @@ COUNT_STATES = """table ip count {
 """
 
 
-def ask(netns: str, times: int = 8) -> Counter[str]:
+def ask(netns: str, times: int = 8, source_port: int = 0) -> Counter[str]:
     out = subprocess.run(
-        ["ip", "netns", "exec", netns, PYTHON, "-c", ASK, VIP, str(PORT), str(times)],
+        [
+            *("ip", "netns", "exec", netns, PYTHON, "-c", ASK),
+            *(VIP, str(PORT), str(times), str(source_port)),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -155,6 +160,19 @@ def test_udp_flows_are_balanced_kept_by_source_and_leave_a_failed_member(lab: La
     pool["lb_algorithm"] = "LEAST_CONNECTIONS"
     sync(agent, model)
     assert ask(client, 4) == Counter({"vm2": 4})
+
+    # source IP and port: one client port keeps its member even as a new flow, while the
+    # client's many ports spread over both
+    pool["lb_algorithm"] = "SOURCE_IP_PORT"
+    sync(agent, model)
+    flush = ["ip", "netns", "exec", lb_space, "conntrack", "-F"]
+    kept = Counter[str]()
+    for _ in range(4):
+        subprocess.run(flush, check=True, capture_output=True)
+        kept += ask(client, 1, source_port=40000)
+    assert len(kept) == 1 and sum(kept.values()) == 4, kept
+    subprocess.run(flush, check=True, capture_output=True)
+    assert set(ask(client, 16)) == {"vm1", "vm2"}
 
     table = ["nft", "list", "table", "ip", "neutrino-l4"]
     rules = subprocess.run(

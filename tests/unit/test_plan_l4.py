@@ -132,6 +132,16 @@ def test_round_robin_and_source_ip_rules() -> None:
     key = rules(table)[0][3]["dnat"]["addr"]["map"]["key"]
     assert key["jhash"]["expr"] == {"payload": {"protocol": "ip", "field": "saddr"}}
     assert key["jhash"]["mod"] == 4 and "seed" in key["jhash"]
+    [tupled] = compile_l4(udp_lb(lb_algorithm="SOURCE_IP_PORT"))
+    table = render_l4_table((tupled,), frozenset({"a", "b"}), {})
+    assert table is not None
+    key = rules(table)[0][3]["dnat"]["addr"]["map"]["key"]
+    assert key["jhash"]["expr"] == {
+        "concat": [
+            {"payload": {"protocol": "ip", "field": "saddr"}},
+            {"payload": {"protocol": "udp", "field": "sport"}},
+        ]
+    }
     # nobody up: nothing is translated (the namespace answers port unreachable)
     table = render_l4_table((hashed,), frozenset(), {})
     assert table is not None and [r[-1] for r in rules(table)] == [{"masquerade": None}]
