@@ -165,6 +165,8 @@ class LoadBalancer:
     revision: int  # of the load balancer's tree in the change feed: reported back once running
     gateway: str | None  # the VIP subnet's gateway: the namespace's default route
     config: str  # empty: no listener, no haproxy
+    # (name, content): certificates, keys, CAs, CRLs and crt-lists that `config` names
+    files: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
