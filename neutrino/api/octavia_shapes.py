@@ -124,10 +124,22 @@ LOADBALANCER = {
     "availability_zone": Field(string(255)),
 }
 
+
+def tls(*refs: str) -> dict[str, Field]:
+    """TLS fields of listeners and pools: certificate references (checked against the key
+    manager by the service), ciphers, versions and ALPN protocols (checked as Octavia does)."""
+    return {
+        **{ref: Field(string(255, allow_none=True), put=True) for ref in refs},
+        "tls_ciphers": Field(string(2048, allow_none=True), put=True),
+        "tls_versions": Field(optional(list_of(string(32))), put=True),
+        "alpn_protocols": Field(optional(list_of(string(32))), put=True),
+    }
+
+
 LISTENER = {
     **common(),
     "loadbalancer_id": Field(uuid_str(), REQUIRED),
-    "protocol": Field(one_of("HTTP", "TCP"), REQUIRED),
+    "protocol": Field(one_of("HTTP", "TCP", "TERMINATED_HTTPS"), REQUIRED),
     "protocol_port": Field(ranged_int(1, 65535), REQUIRED),
     "connection_limit": Field(ranged_int(-1, 1_000_000), -1, put=True),
     "default_pool_id": Field(uuid_str(allow_none=True), put=True),
@@ -135,6 +147,14 @@ LISTENER = {
     "timeout_member_connect": timeout(5000),
     "timeout_member_data": timeout(50000),
     "timeout_tcp_inspect": timeout(0),
+    **tls("default_tls_container_ref", "client_ca_tls_container_ref", "client_crl_container_ref"),
+    "sni_container_refs": Field(optional(list_of(string(255))), put=True),
+    "client_authentication": Field(
+        one_of("NONE", "OPTIONAL", "MANDATORY", allow_none=True), put=True
+    ),
+    "hsts_max_age": Field(ranged_int(0, 2**31 - 1, allow_none=True), put=True),
+    "hsts_include_subdomains": Field(boolean, put=True),
+    "hsts_preload": Field(boolean, put=True),
 }
 
 POOL = {
@@ -146,6 +166,8 @@ POOL = {
         one_of("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"), REQUIRED, put=True
     ),
     "session_persistence": Field(optional(SESSION_PERSISTENCE), put=True),
+    "tls_enabled": Field(boolean, False, put=True),
+    **tls("tls_container_ref", "ca_tls_container_ref", "crl_container_ref"),
 }
 
 MEMBER = {

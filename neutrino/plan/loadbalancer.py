@@ -335,27 +335,20 @@ def _backend(pool: dict[str, Any], listener: dict[str, Any] | None) -> list[str]
             )
     cookie = (pool.get("session_persistence") or {}).get("type") == "HTTP_COOKIE"
     for member in pool.get("members", []):
-        lines.append("    " + " ".join([_server(member, monitor, cookie, pool), *tls]))
+        lines.append("    " + " ".join([_server(member, monitor, cookie), *tls]))
     if not pool.get("admin_state_up", True):
         lines.append("    disabled")
     return [*lines, ""]
 
 
-def _server(
-    member: dict[str, Any], monitor: dict[str, Any] | None, cookie: bool, pool: dict[str, Any]
-) -> str:
+def _server(member: dict[str, Any], monitor: dict[str, Any] | None, cookie: bool) -> str:
     words = [
         f"server {member['id']} {_endpoint(member['address'], member['protocol_port'])}",
         f"weight {member.get('weight', 1)}",
     ]
     if monitor is not None:
-        words.append("check")
-        if monitor["type"] == "HTTPS":
-            words.append("check-ssl verify none")
-        if pool.get("tls_enabled") and pool.get("alpn_protocols"):
-            words.append(f"check-alpn {','.join(pool['alpn_protocols'])}")
         words.append(
-            f"inter {monitor['delay']}s fall {monitor.get('max_retries_down', 3)} "
+            f"check inter {monitor['delay']}s fall {monitor.get('max_retries_down', 3)} "
             f"rise {monitor['max_retries']}"
         )
         if member.get("monitor_address"):

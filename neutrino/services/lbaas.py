@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Row, Select, Table, select, update
 
 from neutrino.context import Context
 from neutrino.db import Database
-from neutrino.services import common, lbaas_flavors
+from neutrino.services import common, lbaas_flavors, lbaas_tls
 from neutrino.services.loadbalancers import (
     HM,
     L7P,
@@ -49,7 +49,8 @@ from neutrino.services.loadbalancers import (
 from neutrino.services.loadbalancers import render as render_loadbalancers
 
 # A pool serves the listener protocols it can speak to its members.
-POOL_PROTOCOLS = {"HTTP": ("HTTP",), "TCP": ("TCP", "HTTP")}
+POOL_PROTOCOLS = {"HTTP": ("HTTP",), "TCP": ("TCP", "HTTP"), "TERMINATED_HTTPS": ("HTTP",)}
+L7_PROTOCOLS = ("HTTP", "TERMINATED_HTTPS")
 HTTP_MONITORS = ("HTTP", "HTTPS")
 # What each L7 policy action needs besides its rules (REJECT: nothing).
 REDIRECT_FIELDS = {
@@ -84,18 +85,18 @@ def render_listeners(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             timeout_tcp_inspect=r.timeout_tcp_inspect,
             l7policies=ids(policies[r.id]),
             insert_headers={},
-            default_tls_container_ref=None,
-            sni_container_refs=[],
+            default_tls_container_ref=r.default_tls_container_ref,
+            sni_container_refs=r.sni_container_refs,
             allowed_cidrs=None,
-            client_ca_tls_container_ref=None,
-            client_authentication="NONE",
-            client_crl_container_ref=None,
-            tls_ciphers=None,
-            tls_versions=None,
-            alpn_protocols=None,
-            hsts_max_age=None,
-            hsts_include_subdomains=False,
-            hsts_preload=False,
+            client_ca_tls_container_ref=r.client_ca_tls_container_ref,
+            client_authentication=r.client_authentication,
+            client_crl_container_ref=r.client_crl_container_ref,
+            tls_ciphers=r.tls_ciphers,
+            tls_versions=r.tls_versions,
+            alpn_protocols=r.alpn_protocols,
+            hsts_max_age=r.hsts_max_age,
+            hsts_include_subdomains=r.hsts_include_subdomains,
+            hsts_preload=r.hsts_preload,
         )
         out.append(body)
     return out
@@ -149,13 +150,13 @@ def render_pools(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             listeners=ids(sorted(listeners[r.id])),
             members=ids(members[r.id]),
             healthmonitor_id=monitors.get(r.id),
-            tls_enabled=False,
-            tls_container_ref=None,
-            ca_tls_container_ref=None,
-            crl_container_ref=None,
-            tls_ciphers=None,
-            tls_versions=None,
-            alpn_protocols=None,
+            tls_enabled=r.tls_enabled,
+            tls_container_ref=r.tls_container_ref,
+            ca_tls_container_ref=r.ca_tls_container_ref,
+            crl_container_ref=r.crl_container_ref,
+            tls_ciphers=r.tls_ciphers,
+            tls_versions=r.tls_versions,
+            alpn_protocols=r.alpn_protocols,
         )
         out.append(body)
     return out
@@ -401,6 +402,7 @@ class Listeners(Family):
         links: dict[str, str],
     ) -> str:
         lb_id = fetch(conn, ctx, LB, "Load Balancer", values.pop("loadbalancer_id"), write=True).id
+        lbaas_tls.prepare_listener(values)
         self._check_port(conn, lb_id, values["protocol_port"])
         values["lb_loadbalancer_id"] = lb_id
         if values.get("default_pool_id"):
@@ -408,6 +410,7 @@ class Listeners(Family):
         return lb_id
 
     def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
+        lbaas_tls.check_listener_update(row, values)
         if values.get("default_pool_id"):
             self.check_pool(conn, row.lb_loadbalancer_id, values["default_pool_id"], row.protocol)
 
@@ -478,7 +481,11 @@ class Pools(Family):
             lb_id = listener.lb_loadbalancer_id
             links["listener"] = listener.id
         values["lb_loadbalancer_id"] = fetch(conn, ctx, LB, "Load Balancer", lb_id, write=True).id
+        lbaas_tls.prepare_pool(values)
         return values["lb_loadbalancer_id"]
+
+    def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
+        lbaas_tls.check_pool_update(row, values)
 
     def created(self, conn: Connection, row: dict[str, Any], links: dict[str, str]) -> None:
         if "listener" in links:
@@ -647,7 +654,7 @@ class L7Policies(Family):
     ) -> str:
         listener_id = values.pop("listener_id")
         listener = fetch(conn, ctx, LI, "Listener", listener_id, write=True)
-        if listener.protocol != "HTTP":
+        if listener.protocol not in L7_PROTOCOLS:
             raise Invalid(
                 f"Validation failure: L7 policies need an HTTP listener; {listener_id} is "
                 f"{listener.protocol}."
