@@ -67,6 +67,7 @@ from neutrino.services.auto_allocate import AutoAllocatedTopologies
 from neutrino.services.conntrack_helpers import ConntrackHelpers
 from neutrino.services.flavors import Flavors, ServiceProfiles
 from neutrino.services.floatingips import FloatingIPs, remove_on_network
+from neutrino.services.keymanager import KeyManager, Sealer
 from neutrino.services.metering import MeteringLabelRules, MeteringLabels
 from neutrino.services.networks import Networks
 from neutrino.services.port_forwardings import PortForwardings
@@ -98,6 +99,7 @@ class Neutrino:
     settings: Settings
     db: Database
     identity: Identity
+    key_manager: KeyManager
     collections: list[Collection] = field(default_factory=list)
 
     async def authenticate(self, request: Request) -> Context:
@@ -117,7 +119,10 @@ def build(settings: Settings) -> Neutrino:
     db = Database(settings.database_url)
     agents.DOWN_TIME = timedelta(seconds=settings.agent_down_time)
     dns.configure(settings.dns_domain)
-    core = Neutrino(settings, db, Identity(db, settings))
+    key_manager = KeyManager(
+        db, Sealer.from_state_dir(settings.state_dir), settings.public_url + "/key-manager"
+    )
+    core = Neutrino(settings, db, Identity(db, settings), key_manager)
     core.collections = [
         Collection(
             "networks", "network", NETWORK, Networks(settings, on_delete=[remove_on_network])

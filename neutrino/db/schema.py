@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -780,6 +781,87 @@ lb_listener_stats = Table(
     Column("request_errors", BigInteger, nullable=False, default=0),
     Column("worker", String(64), nullable=False, default=""),
     Column("worker_counts", JSON, nullable=False),
+)
+
+
+# -- key manager (Barbican v1) ------------------------------------------------
+# A secret's payload is held only sealed (services/keymanager: AES-GCM bound to the secret's id);
+# `content_type` says how it was given, and is null while a secret has no payload yet.
+def key_manager_entity() -> list[Column]:
+    return [
+        Column("id", ID, primary_key=True),
+        Column("project_id", String(64), nullable=False, index=True),
+        Column("creator_id", String(64), nullable=False),
+        Column("name", String(255)),
+        Column("status", String(20), nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+    ]
+
+
+km_secrets = Table(
+    "km_secrets",
+    metadata,
+    *key_manager_entity(),
+    Column("secret_type", String(80), nullable=False),
+    Column("expiration", DateTime),
+    Column("algorithm", String(255)),
+    Column("bit_length", Integer),
+    Column("mode", String(255)),
+    Column("content_type", String(255)),
+    Column("payload", LargeBinary),
+)
+
+km_containers = Table(
+    "km_containers",
+    metadata,
+    *key_manager_entity(),
+    Column("type", String(16), nullable=False),
+)
+
+# A container's secrets in the order given; deleting a secret takes it out of its containers.
+km_container_secrets = Table(
+    "km_container_secrets",
+    metadata,
+    Column(
+        "container_id", ID, ForeignKey("km_containers.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(255)),
+    Column(
+        "secret_id", ID, ForeignKey("km_secrets.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+)
+
+
+# The one ACL operation Barbican has, `read`: without a row, the default (project access).
+def key_manager_acl(table: str) -> Table:
+    owner = f"{table[3:-1]}_id"
+    return Table(
+        f"{table[:-1]}_acls",
+        metadata,
+        Column(owner, ID, ForeignKey(f"{table}.id", ondelete="CASCADE"), primary_key=True),
+        Column("project_access", Boolean, nullable=False),
+        Column("users", JSON, nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+    )
+
+
+km_secret_acls = key_manager_acl("km_secrets")
+km_container_acls = key_manager_acl("km_containers")
+
+# Services using a container (Octavia registers its listeners), as Barbican's consumers.
+km_container_consumers = Table(
+    "km_container_consumers",
+    metadata,
+    Column(
+        "container_id", ID, ForeignKey("km_containers.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("name", String(36), primary_key=True),
+    Column("url", String(255), primary_key=True),
+    Column("project_id", String(64), nullable=False),  # the registering project's
+    Column("created_at", DateTime, nullable=False),
 )
 
 tags = Table(

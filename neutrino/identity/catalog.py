@@ -28,6 +28,7 @@ DEFAULT_SERVICES: tuple[CatalogService, ...] = (
     CatalogService("identity", "keystone", "/identity"),
     CatalogService("network", "neutron", "/networking"),
     CatalogService("load-balancer", "octavia", "/load-balancer"),
+    CatalogService("key-manager", "barbican", "/key-manager"),
     CatalogService("lab", "neutrino-lab", "/lab"),
 )
 

@@ -120,12 +120,12 @@ def test_password_auth_scoped_by_name(cloud: Cloud) -> None:
     assert len(token["audit_ids"]) == 1
 
 
-def test_catalog_lists_identity_network_load_balancer_and_lab(cloud: Cloud) -> None:
+def test_catalog_lists_identity_network_load_balancer_key_manager_and_lab(cloud: Cloud) -> None:
     body = cloud.client.post(
         "/identity/v3/auth/tokens", json=password_auth("demo", cloud.passwords["demo"], "demo")
     )
     catalog = {entry["type"]: entry for entry in body.json()["token"]["catalog"]}
-    assert set(catalog) == {"identity", "network", "load-balancer", "lab"}
+    assert set(catalog) == {"identity", "network", "load-balancer", "key-manager", "lab"}
     urls = {
         kind: {(e["interface"], e["url"], e["region_id"]) for e in entry["endpoints"]}
         for kind, entry in catalog.items()
@@ -139,6 +139,9 @@ def test_catalog_lists_identity_network_load_balancer_and_lab(cloud: Cloud) -> N
     }
     assert urls["load-balancer"] == {
         (i, "http://127.0.0.1:9696/load-balancer", "RegionOne") for i in interfaces
+    }
+    assert urls["key-manager"] == {
+        (i, "http://127.0.0.1:9696/key-manager", "RegionOne") for i in interfaces
     }
     auth = {"X-Auth-Token": body.headers["X-Subject-Token"]}
     assert (
