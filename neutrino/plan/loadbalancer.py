@@ -293,6 +293,7 @@ SAMPLES = {
     "FILE_TYPE": "path",
     "HEADER": "req.hdr({key})",
     "COOKIE": "req.cook({key})",
+    "SSL_DN_FIELD": "ssl_c_s_dn({key})",
 }
 MATCHES = {
     "EQUAL_TO": "str",
@@ -305,6 +306,10 @@ MATCHES = {
 
 def _matcher(rule: dict[str, Any]) -> str:
     value, compare = rule["value"], rule["compare_type"]
+    if rule["type"] == "SSL_CONN_HAS_CERT":
+        return "ssl_c_used"
+    if rule["type"] == "SSL_VERIFY_RESULT":
+        return f"ssl_c_verify eq {value}"
     if rule["type"] == "FILE_TYPE":
         value, compare = (
             (f".{value}", "ENDS_WITH") if compare == "EQUAL_TO" else (f"\\.({value})$", "REGEX")

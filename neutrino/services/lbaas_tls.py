@@ -14,8 +14,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cryptography import x509
 from sqlalchemy import Row
 
+from neutrino.context import Context
+from neutrino.services.keymanager import KeyManager, KeyManagerError, id_in_ref
 from neutrino.services.loadbalancers import Invalid
 
 TLS_VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
@@ -198,3 +201,108 @@ def _check_hsts_protocol(values: dict[str, Any], protocol: str) -> None:
         raise refused(
             "The HSTS feature can only be used for listeners using the TERMINATED_HTTPS protocol."
         )
+
+
+# -- the key manager: references checked as the caller, PEM material read for the agents ------
+key_manager: KeyManager | None = None  # the server's, set when it is built
+
+
+def configure(manager: KeyManager) -> None:
+    global key_manager
+    key_manager = manager
+
+
+CERTIFICATE_REFS = {
+    "default_tls_container_ref": "certificate",
+    "sni_container_refs": "certificates",
+    "client_ca_tls_container_ref": "secret",
+    "client_crl_container_ref": "secret",
+    "tls_container_ref": "certificate",
+    "ca_tls_container_ref": "secret",
+    "crl_container_ref": "secret",
+}
+
+
+def check_references(
+    ctx: Context, values: dict[str, Any], row: Row | None, ca_key: str, crl_key: str
+) -> None:
+    """Each reference set (on create or update) must be one `ctx` may read: Octavia's
+    _validate_tls_refs, then _validate_client_ca_and_crl_refs on the CA (`ca_key`) and CRL
+    (`crl_key`) in force."""
+    certificates = [
+        *(values.get("sni_container_refs") or []),
+        *(values[k] for k in ("default_tls_container_ref", "tls_container_ref") if values.get(k)),
+    ]
+    unreadable = [ref for ref in certificates if _read_certificate(ctx, ref) is None]
+    if unreadable:
+        raise Invalid(f"Could not retrieve certificate: {unreadable}")
+    if not (values.get(ca_key) or values.get(crl_key)):
+        return
+    ca_ref = values.get(ca_key) or (getattr(row, ca_key) if row is not None else None)
+    crl_ref = values.get(crl_key) or (getattr(row, crl_key) if row is not None else None)
+    ca, crl = _read_secret(ctx, ca_ref), _read_secret(ctx, crl_ref) if crl_ref else None
+    unreadable = [ref for ref, pem in ((ca_ref, ca), (crl_ref, crl)) if ref and pem is None]
+    if unreadable:
+        raise Invalid(f"Could not retrieve certificate: {unreadable}")
+    assert ca is not None
+    try:
+        authority = x509.load_pem_x509_certificate(ca.encode())
+    except ValueError as error:
+        raise refused(
+            "The client authentication CA certificate is invalid. It must be a valid x509 PEM "
+            f"format certificate. Error: {error}"
+        ) from None
+    if crl is None:
+        return
+    try:
+        revocations = x509.load_pem_x509_crl(crl.encode())
+    except ValueError as error:
+        raise refused(
+            "The client authentication certificate revocation list is invalid. It must be a "
+            f"valid x509 PEM format certificate revocation list. Error: {error}"
+        ) from None
+    if not revocations.is_signature_valid(authority.public_key()):  # type: ignore[arg-type]
+        raise refused(
+            "The CRL specified is not valid for client certificate authority reference supplied."
+        )
+
+
+def attach_pem(tree: dict[str, Any]) -> None:
+    """Put into a load balancer's tree (for its agent) the PEM material its TLS listeners and
+    pools name, as `pem` keyed by the field of each reference. The server reads it as an admin
+    of the load balancer's project; what cannot be read is left out (haproxy then refuses the
+    configuration, and the load balancer shows ERROR)."""
+    reader = Context(user_id="neutrino", project_id=tree["project_id"], roles=frozenset({"admin"}))
+    for item in [*tree.get("listeners", []), *tree.get("pools", [])]:
+        pem: dict[str, Any] = {}
+        for key, kind in CERTIFICATE_REFS.items():
+            if not item.get(key):
+                continue
+            if kind == "certificates":
+                found = [_read_certificate(reader, ref) for ref in item[key]]
+                pem[key] = [p for p in found if p is not None]
+            else:
+                read = _read_certificate if kind == "certificate" else _read_secret
+                pem[key] = read(reader, item[key])
+        if pem:
+            item["pem"] = pem
+
+
+def _read_certificate(ctx: Context, ref: str) -> str | None:
+    """A certificate with its key and intermediates in one PEM (Octavia's build_pem)."""
+    assert key_manager is not None
+    try:
+        bundle = key_manager.certificate_bundle(ctx, ref)
+    except KeyManagerError:
+        return None
+    key = [bundle.private_key] if bundle.private_key else []
+    return b"\n".join([bundle.certificate, *key, *bundle.intermediates]).decode() + "\n"
+
+
+def _read_secret(ctx: Context, ref: str) -> str | None:
+    assert key_manager is not None
+    try:
+        payload, _ = key_manager.secret_payload(ctx, id_in_ref(ref), "*/*")
+        return payload.decode()
+    except (KeyManagerError, UnicodeDecodeError):
+        return None

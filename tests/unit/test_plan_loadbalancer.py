@@ -276,7 +276,20 @@ def test_tls_termination_and_re_encryption_as_octavia_renders_them(tmp_path: Pat
             "client_crl_container_ref": crl,
         },
     )
+    rules = [
+        {"id": "r1", "type": "SSL_CONN_HAS_CERT", "compare_type": "EQUAL_TO", "value": "True"},
+        {"id": "r2", "type": "SSL_VERIFY_RESULT", "compare_type": "EQUAL_TO", "value": "0"},
+        {"id": "r3", "type": "SSL_DN_FIELD", "compare_type": "EQUAL_TO", "key": "CN", "value": "c"},
+    ]
+    lb["listeners"][0]["l7policies"] = [
+        {"id": "l7", "position": 1, "action": "REJECT", "rules": rules[:2]},
+        {"id": "l8", "position": 2, "action": "REJECT", "rules": rules[2:]},
+    ]
     config, files = render_proxies(lb), render_files(lb)
+    assert (
+        "    acl r1 ssl_c_used\n    acl r2 ssl_c_verify eq 0\n"
+        "    acl r3 ssl_c_s_dn(CN) -m str 'c'\n"
+    ) in config
     assert files == {
         pem_file(default.pem): default.pem,
         pem_file(sni.pem): sni.pem,

@@ -1,7 +1,7 @@
 """TLS of listeners (TERMINATED_HTTPS) and of pools (re-encryption to members)
 
 Revision ID: 0030
-Revises: 0025
+Revises: 0029
 Create Date: 2026-12-05
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0030"
-down_revision = "0025"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 
