@@ -23,6 +23,7 @@ from neutrino import errors
 from neutrino.api import errors as api_errors
 from neutrino.api import identity as identity_api
 from neutrino.api import internal as internal_api
+from neutrino.api import keymanager as keymanager_api
 from neutrino.api import lab as lab_api
 from neutrino.api import lab_tools, octavia_admin
 from neutrino.api import octavia as octavia_api
@@ -337,6 +338,7 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
     formats = ErrorFormats(
         [
             ("/load-balancer", octavia_api.render_error),
+            ("/key-manager", keymanager_api.render_error),
             ("/identity", identity_api.render_error),
             ("/dashboard", dashboard.error_page),
         ],
@@ -376,6 +378,9 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
                         core.db, core.authenticate, settings.pagination_max_limit
                     ),
                 ],
+            ),
+            Mount(
+                "/key-manager", routes=keymanager_api.routes(core.key_manager, core.authenticate)
             ),
         ],
         middleware=[

@@ -32,6 +32,7 @@ import base64
 import binascii
 import os
 import re
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -40,13 +41,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from cryptography import x509
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from sqlalchemy import Connection, Row, Table, and_, delete, func, insert, or_, select, update
 
+from neutrino.api.text import REFUSAL, load_json
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.db.schema import (
@@ -57,6 +60,7 @@ from neutrino.db.schema import (
     km_secret_acls,
     km_secrets,
 )
+from neutrino.errors import InvalidInput
 from neutrino.identity.files import write_private
 
 KEY_FILE = "keymanager.key"
@@ -311,14 +315,40 @@ CONTAINER_NAMES = {
 
 
 def strip_strings(value: Any) -> Any:
-    """Barbican trims every string of a request body, at any depth."""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, dict):
-        return {k: strip_strings(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [strip_strings(v) for v in value]
+    """Barbican trims every string of a request body, at any depth (in place, without
+    recursion: JSON may nest deeper than Python's stack)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        entries = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, inner in list(entries):
+            if isinstance(inner, str):
+                item[key] = inner.strip()
+            elif isinstance(inner, dict | list):
+                pending.append(inner)
     return value
+
+
+@dataclass(frozen=True)
+class JsonBody:
+    """A request's body as Barbican's load_body takes it, read only once the caller may act:
+    JSON (else 415), parsed (else 400), every string trimmed."""
+
+    content_type: str | None
+    raw: bytes
+
+    def load(self) -> Any:
+        if self.content_type != "application/json":
+            raise UnsupportedMediaType(
+                "Unexpected content type. Expected content types are: ['application/json']"
+            )
+        try:
+            value = load_json(self.raw)
+        except orjson.JSONDecodeError:
+            raise Invalid("Malformed JSON") from None
+        except InvalidInput:
+            raise Invalid(f"Malformed JSON: {REFUSAL}") from None
+        return strip_strings(value) if isinstance(value, dict | list) else value
 
 
 def normalize_content_type(mime: str) -> str:
@@ -470,17 +500,20 @@ class KeyManager:
         return row, acl
 
     # -- secrets -------------------------------------------------------------------------------
-    def create_secret(self, ctx: Context, body: Any) -> str:
+    def create_secret(self, ctx: Context, request: JsonBody) -> str:
         operation = "Secret creation"
         require_member(ctx, operation)
+        body = request.load()
         check_schema(body, SECRET_SCHEMA, "Secret")
         name = body.get("name")
         expiration = None
         if body.get("expiration"):
             try:
                 expiration = parse_time(body["expiration"])
-            except ValueError:
-                raise invalid_object("Secret", "Invalid date for 'expiration'", "expiration")
+            except (ValueError, OverflowError):
+                raise invalid_object(
+                    "Secret", "Invalid date for 'expiration'", "expiration"
+                ) from None
             if expiration <= now():
                 raise invalid_object("Secret", "'expiration' is before current time", "expiration")
         content_type = body.get("payload_content_type")
@@ -672,9 +705,10 @@ class KeyManager:
             conn.execute(delete(km_secrets).where(km_secrets.c.id == row.id))
 
     # -- containers ----------------------------------------------------------------------------
-    def create_container(self, ctx: Context, body: Any) -> str:
+    def create_container(self, ctx: Context, request: JsonBody) -> str:
         operation = "Container creation"
         require_member(ctx, operation)
+        body = request.load()
         check_schema(body, CONTAINER_SCHEMA, "Container")
         refs = body.get("secret_refs") or []
         names = {ref.get("name", "") for ref in refs}
@@ -778,10 +812,13 @@ class KeyManager:
             conn.execute(delete(km_containers).where(km_containers.c.id == row.id))
 
     # -- consumers -----------------------------------------------------------------------------
-    def register_consumer(self, ctx: Context, container_id: str, body: Any) -> dict[str, Any]:
+    def register_consumer(
+        self, ctx: Context, container_id: str, request: JsonBody
+    ) -> dict[str, Any]:
         operation = "ContainerConsumer creation"
         with self.db.write() as conn:
             row, _ = self._allowed(conn, ctx, CONTAINERS, container_id, may_read, operation)
+            body = request.load()
             check_schema(body, CONSUMER_SCHEMA, "Consumer")
             key = and_(
                 km_container_consumers.c.container_id == row.id,
@@ -800,10 +837,11 @@ class KeyManager:
                 )
             return self._container_body(conn, row)
 
-    def remove_consumer(self, ctx: Context, container_id: str, body: Any) -> dict[str, Any]:
+    def remove_consumer(self, ctx: Context, container_id: str, request: JsonBody) -> dict[str, Any]:
         operation = "ContainerConsumer deletion"
         with self.db.write() as conn:
             row, _ = self._allowed(conn, ctx, CONTAINERS, container_id, may_read, operation)
+            body = request.load()
             check_schema(body, CONSUMER_SCHEMA, "Consumer")
             key = and_(
                 km_container_consumers.c.container_id == row.id,
@@ -836,7 +874,7 @@ class KeyManager:
         }
 
     def set_acl(
-        self, ctx: Context, kind: Kind, object_id: str, body: Any, *, replace: bool
+        self, ctx: Context, kind: Kind, object_id: str, request: JsonBody, *, replace: bool
     ) -> dict[str, str]:
         """PUT (`replace`: what the body leaves out is the default) or PATCH (changes only
         what it names)."""
@@ -844,6 +882,7 @@ class KeyManager:
             row, acl = self._allowed(
                 conn, ctx, kind, object_id, may_change, f"{kind.noun}ACL(s) Update"
             )
+            body = request.load()
             check_schema(body, ACL_SCHEMA, "ACL")
             owner = kind.acls.c[kind.owner]
             read = body.get("read")
@@ -940,8 +979,10 @@ def _unexpired() -> Any:
 def paging(params: Mapping[str, str]) -> tuple[int, int]:
     """Barbican's clean_paging_values: a bad value is the default, a limit within 1..100."""
     try:
-        offset = max(0, int(params.get("offset") or 0))
+        offset = int(params.get("offset") or 0)
     except ValueError:
+        offset = 0
+    if not 0 <= offset <= sys.maxsize:
         offset = 0
     try:
         limit = min(MAX_LIMIT, max(1, int(params.get("limit") or DEFAULT_LIMIT)))
@@ -990,39 +1031,47 @@ def payload_of(body: dict[str, Any], content_type: str | None) -> bytes:
     return payload.encode()
 
 
+# What cryptography raises for data it cannot read as a certificate or key.
+UNREADABLE = (TypeError, ValueError, UnsupportedAlgorithm)
+
+
 def pkcs12_bundle(data: bytes) -> CertificateBundle:
     try:
         bundle = pkcs12.load_pkcs12(data, None)
-    except (TypeError, ValueError) as error:
+        if bundle.cert is None or bundle.key is None:
+            raise ValueError("The PKCS12 bundle holds no certificate and key")
+        return CertificateBundle(
+            bundle.cert.certificate.public_bytes(serialization.Encoding.PEM),
+            unencrypted_pem(bundle.key),
+            tuple(
+                extra.certificate.public_bytes(serialization.Encoding.PEM)
+                for extra in bundle.additional_certs
+            ),
+        )
+    except UNREADABLE as error:
         raise UnreadableCertificate(str(error)) from None
-    if bundle.cert is None or bundle.key is None:
-        raise UnreadableCertificate("The PKCS12 bundle holds no certificate and key")
-    return CertificateBundle(
-        bundle.cert.certificate.public_bytes(serialization.Encoding.PEM),
-        unencrypted_pem(bundle.key),
-        tuple(
-            extra.certificate.public_bytes(serialization.Encoding.PEM)
-            for extra in bundle.additional_certs
-        ),
-    )
 
 
 def pem_bundle(parts: dict[str | None, bytes]) -> CertificateBundle:
     try:
+        if "certificate" not in parts:  # its secret was deleted since
+            raise ValueError("The container names no certificate")
         certificate = x509.load_pem_x509_certificate(parts["certificate"])
         key = None
         if "private_key" in parts:
             key = serialization.load_pem_private_key(
                 parts["private_key"], parts.get("private_key_passphrase")
             )
-        intermediates = certificates_in(parts.get("intermediates", b""))
-    except (TypeError, ValueError) as error:
+        return CertificateBundle(
+            certificate.public_bytes(serialization.Encoding.PEM),
+            unencrypted_pem(key) if key is not None else None,
+            tuple(
+                c.public_bytes(serialization.Encoding.PEM)
+                for c in certificates_in(parts.get("intermediates", b""))
+            ),
+        )
+    except UNREADABLE as error:
         raise UnreadableCertificate(str(error)) from None
-    return CertificateBundle(
-        certificate.public_bytes(serialization.Encoding.PEM),
-        unencrypted_pem(key) if key is not None else None,
-        tuple(c.public_bytes(serialization.Encoding.PEM) for c in intermediates),
-    )
 
 
 def certificates_in(data: bytes) -> list[x509.Certificate]:

@@ -6,6 +6,7 @@ import base64
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,6 +22,7 @@ from neutrino.services.keymanager import (
     SECRETS,
     CertificateBundle,
     Forbidden,
+    JsonBody,
     KeyManager,
     NotFound,
     Sealer,
@@ -66,6 +68,10 @@ def keys(tmp_path: Path) -> KeyManager:
     return KeyManager(db, Sealer.from_state_dir(tmp_path), ENDPOINT)
 
 
+def as_json(body: object) -> JsonBody:
+    return JsonBody("application/json", orjson.dumps(body))
+
+
 def traditional(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
@@ -81,7 +87,7 @@ def store(keys: KeyManager, ctx: Context, payload: bytes, binary: bool = False) 
         }
     else:
         body = {"payload": payload.decode(), "payload_content_type": "text/plain"}
-    return keys.create_secret(ctx, body)
+    return keys.create_secret(ctx, as_json(body))
 
 
 def certificate_container(keys: KeyManager, ctx: Context, chain, passphrase: bytes | None) -> str:
@@ -100,7 +106,8 @@ def certificate_container(keys: KeyManager, ctx: Context, chain, passphrase: byt
     if passphrase:
         parts["private_key_passphrase"] = passphrase
     refs = [{"name": name, "secret_ref": store(keys, ctx, data)} for name, data in parts.items()]
-    return keys.create_container(ctx, {"type": "certificate", "name": "tls", "secret_refs": refs})
+    body = {"type": "certificate", "name": "tls", "secret_refs": refs}
+    return keys.create_container(ctx, as_json(body))
 
 
 def expected(chain) -> CertificateBundle:
@@ -131,13 +138,13 @@ def test_another_project_reads_only_once_the_acl_names_its_user(keys, chain) -> 
         keys.certificate_bundle(STRANGER, ref)
     container_id = ref.rsplit("/", 1)[1]
     grant = {"read": {"users": [STRANGER.user_id]}}
-    keys.set_acl(OWNER, CONTAINERS, container_id, grant, replace=True)
+    keys.set_acl(OWNER, CONTAINERS, container_id, as_json(grant), replace=True)
     # The container is readable now, but not yet the secrets it names.
     with pytest.raises(Forbidden):
         keys.certificate_bundle(STRANGER, ref)
     for secret in keys.container(OWNER, container_id)["secret_refs"]:
         secret_id = secret["secret_ref"].rsplit("/", 1)[1]
-        keys.set_acl(OWNER, SECRETS, secret_id, grant, replace=False)
+        keys.set_acl(OWNER, SECRETS, secret_id, as_json(grant), replace=False)
     assert keys.certificate_bundle(STRANGER, ref).certificate == expected(chain).certificate
 
 
@@ -145,7 +152,7 @@ def test_a_private_container_is_its_creators(keys, chain) -> None:
     ref = certificate_container(keys, OWNER, chain, None)
     container_id = ref.rsplit("/", 1)[1]
     private = {"read": {"project-access": False}}
-    keys.set_acl(OWNER, CONTAINERS, container_id, private, replace=True)
+    keys.set_acl(OWNER, CONTAINERS, container_id, as_json(private), replace=True)
     with pytest.raises(Forbidden):
         keys.certificate_bundle(NEIGHBOUR, ref)
     assert keys.certificate_bundle(OWNER, ref) == expected(chain)
@@ -160,7 +167,7 @@ def test_what_is_not_there_or_not_a_certificate(keys, chain) -> None:
     text = store(keys, OWNER, b"just words")
     with pytest.raises(UnreadableCertificate):
         keys.certificate_bundle(OWNER, text)
-    generic = keys.create_container(OWNER, {"type": "generic", "secret_refs": []})
+    generic = keys.create_container(OWNER, as_json({"type": "generic", "secret_refs": []}))
     with pytest.raises(UnreadableCertificate):
         keys.certificate_bundle(OWNER, generic)
 
