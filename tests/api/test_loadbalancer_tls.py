@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from neutrino.context import Context
 from neutrino.services import lbaas_tls
 from tests.api import test_loadbalancers
+from tests.api.test_keymanager import km, store_text
 from tests.api.test_loadbalancers import created, expect_fault, make_lb, octavia, realize
 from tests.certificates import Issued, issue, revoked
 from tests.conftest import Api, ApiClient
@@ -23,31 +23,18 @@ SERVER = issue("www.example.com", CA)
 SNI = issue("shop.example.com", CA)
 
 
-def as_caller(client: ApiClient) -> Context:
-    return Context(client.user_id, client.project_id, frozenset({"member", "reader"}))
-
-
-def store_secret(client: ApiClient, pem: str) -> str:
-    assert lbaas_tls.key_manager is not None
-    return lbaas_tls.key_manager.create_secret(
-        as_caller(client), {"payload": pem, "payload_content_type": "text/plain"}
-    )
-
-
 def store_certificate(client: ApiClient, issued: Issued) -> str:
-    """A certificate container holding `issued`'s certificate and key."""
-    assert lbaas_tls.key_manager is not None
+    """A certificate container in the key manager holding `issued`'s certificate and key."""
     parts = {"certificate": issued.certificate, "private_key": issued.private_key}
-    return lbaas_tls.key_manager.create_container(
-        as_caller(client),
-        {
-            "type": "certificate",
-            "secret_refs": [
-                {"name": name, "secret_ref": store_secret(client, pem)}
-                for name, pem in parts.items()
-            ],
-        },
-    )
+    body = {
+        "type": "certificate",
+        "secret_refs": [
+            {"name": name, "secret_ref": store_text(client, pem)} for name, pem in parts.items()
+        ],
+    }
+    response = km(client).post("/containers", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["container_ref"])
 
 
 @pytest.fixture
@@ -74,7 +61,7 @@ def test_terminated_https_listener_keeps_its_references_and_the_agent_gets_the_p
     api: Api, lb: dict[str, Any]
 ) -> None:
     default, sni = store_certificate(api.demo, SERVER), store_certificate(api.demo, SNI)
-    ca = store_secret(api.demo, CA.certificate)
+    ca = store_text(api.demo, CA.certificate)
     listener = created(
         post_listener(
             api.demo,
@@ -105,7 +92,7 @@ def test_terminated_https_listener_keeps_its_references_and_the_agent_gets_the_p
     assert seen["pem"]["default_tls_container_ref"].startswith(SERVER.certificate)
     assert "PRIVATE KEY" in seen["pem"]["default_tls_container_ref"]
     assert [p.startswith(SNI.certificate) for p in seen["pem"]["sni_container_refs"]] == [True]
-    assert seen["pem"]["client_ca_tls_container_ref"] == CA.certificate
+    assert seen["pem"]["client_ca_tls_container_ref"].strip() == CA.certificate.strip()
 
 
 def test_a_reference_the_caller_cannot_read_is_refused(api: Api, lb: dict[str, Any]) -> None:
@@ -217,7 +204,7 @@ def test_listener_update_checks_tls_as_octavia(api: Api, lb: dict[str, Any]) -> 
         "Validation failure: Client authentication setting MANDATORY requires a client CA "
         "container reference.",
     )
-    theirs = store_secret(api.demo2, CA.certificate)
+    theirs = store_text(api.demo2, CA.certificate)
     expect_fault(
         octavia(api.demo).put(
             path,
@@ -231,14 +218,14 @@ def test_listener_update_checks_tls_as_octavia(api: Api, lb: dict[str, Any]) -> 
         400,
         f"Could not retrieve certificate: ['{theirs}']",
     )
-    ca = store_secret(api.demo, CA.certificate)
+    ca = store_text(api.demo, CA.certificate)
     changed = octavia(api.demo).put(
         path,
         json={
             "listener": {
                 "client_authentication": "MANDATORY",
                 "client_ca_tls_container_ref": ca,
-                "client_crl_container_ref": store_secret(api.demo, revoked(CA)),
+                "client_crl_container_ref": store_text(api.demo, revoked(CA)),
                 "tls_versions": None,
                 "alpn_protocols": ["http/1.1"],
             }
@@ -255,7 +242,7 @@ def test_listener_update_checks_tls_as_octavia(api: Api, lb: dict[str, Any]) -> 
 
 def test_client_ca_and_crl_must_be_a_ca_and_its_crl(api: Api, lb: dict[str, Any]) -> None:
     default = store_certificate(api.demo, SERVER)
-    not_a_certificate = store_secret(api.demo, "hello")
+    not_a_certificate = store_text(api.demo, "hello")
     fault = expect_fault(
         post_listener(
             api.demo,
@@ -274,8 +261,8 @@ def test_client_ca_and_crl_must_be_a_ca_and_its_crl(api: Api, lb: dict[str, Any]
             api.demo,
             lb,
             default_tls_container_ref=default,
-            client_ca_tls_container_ref=store_secret(api.demo, CA.certificate),
-            client_crl_container_ref=store_secret(api.demo, revoked(OTHER_CA)),
+            client_ca_tls_container_ref=store_text(api.demo, CA.certificate),
+            client_crl_container_ref=store_text(api.demo, revoked(OTHER_CA)),
         ),
         400,
         "Validation failure: The CRL specified is not valid for client certificate authority "
@@ -293,7 +280,7 @@ def test_pool_re_encrypts_with_its_client_certificate_ca_and_crl(
         "lb_algorithm": "ROUND_ROBIN",
         "tls_enabled": True,
         "tls_container_ref": store_certificate(api.demo, client),
-        "ca_tls_container_ref": store_secret(api.demo, CA.certificate),
+        "ca_tls_container_ref": store_text(api.demo, CA.certificate),
     }
     refused = octavia(api.demo).post(
         "/pools", json={"pool": {**fields, "ca_tls_container_ref": None, "crl_container_ref": "x"}}
@@ -306,7 +293,7 @@ def test_pool_re_encrypts_with_its_client_certificate_ca_and_crl(
     assert pool["tls_container_ref"] == fields["tls_container_ref"]
     [seen] = agents_tree(api, lb["id"])["pools"]
     assert seen["pem"]["tls_container_ref"].startswith(client.certificate)
-    assert seen["pem"]["ca_tls_container_ref"] == CA.certificate
+    assert seen["pem"]["ca_tls_container_ref"].strip() == CA.certificate.strip()
     realize(api)
     cleared = octavia(api.demo).put(
         f"/pools/{pool['id']}", json={"pool": {"tls_enabled": False, "ca_tls_container_ref": None}}

@@ -601,7 +601,7 @@ def test_l7_policies_order_actions_and_rules(api: Api, subnet: dict[str, Any]) -
             "Error parsing L7Rule: Invalid L7 Rule: L7rule value x is not a boolean True string.",
         ),
         (
-            {"type": "SSL_DN_FIELD", "compare_type": "EQUAL_TO", "value": "x", "key": "C N"},
+            {"type": "SSL_DN_FIELD", "compare_type": "EQUAL_TO", "value": "x", "key": "1CN"},
             "Error parsing L7Rule: Invalid L7 Rule: Invalid L7rule distinguished name field.",
         ),
         (
