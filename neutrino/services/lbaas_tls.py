@@ -271,7 +271,7 @@ def attach_pem(tree: dict[str, Any]) -> None:
     """Put into a load balancer's tree (for its agent) the PEM material its TLS listeners and
     pools name, as `pem` keyed by the field of each reference. The server reads it as an admin
     of the load balancer's project; what cannot be read is left out (haproxy then refuses the
-    configuration, and the load balancer shows ERROR)."""
+    configuration, which the agent reports)."""
     reader = Context(user_id="neutrino", project_id=tree["project_id"], roles=frozenset({"admin"}))
     for item in [*tree.get("listeners", []), *tree.get("pools", [])]:
         pem: dict[str, Any] = {}
