@@ -15,9 +15,10 @@ import re
 from typing import Any
 
 from cryptography import x509
-from sqlalchemy import Row
+from sqlalchemy import Connection, Row, select
 
 from neutrino.context import Context
+from neutrino.db.schema import km_containers, km_secrets
 from neutrino.services.keymanager import KeyManager, KeyManagerError, id_in_ref
 from neutrino.services.loadbalancers import Invalid
 
@@ -267,25 +268,38 @@ def check_references(
         )
 
 
-def attach_pem(tree: dict[str, Any]) -> None:
+def attach_pem(conn: Connection, tree: dict[str, Any]) -> None:
     """Put into a load balancer's tree (for its agent) the PEM material its TLS listeners and
-    pools name, as `pem` keyed by the field of each reference. The server reads it as an admin
-    of the load balancer's project; what cannot be read is left out (haproxy then refuses the
-    configuration, which the agent reports)."""
-    reader = Context(user_id="neutrino", project_id=tree["project_id"], roles=frozenset({"admin"}))
+    pools name, as `pem` keyed by the field of each reference. The caller's right to each was
+    checked when it was set; the server reads it as an administrator of the project that owns
+    it (as Octavia's service user reads what it gave itself access to), so that one shared by
+    an ACL from another project serves too. What cannot be read (deleted since) is left out:
+    haproxy then refuses the configuration, which the agent reports."""
     for item in [*tree.get("listeners", []), *tree.get("pools", [])]:
         pem: dict[str, Any] = {}
         for key, kind in CERTIFICATE_REFS.items():
             if not item.get(key):
                 continue
             if kind == "certificates":
-                found = [_read_certificate(reader, ref) for ref in item[key]]
+                found = [_read_certificate(_owner(conn, ref), ref) for ref in item[key]]
                 pem[key] = [p for p in found if p is not None]
             else:
                 read = _read_certificate if kind == "certificate" else _read_secret
-                pem[key] = read(reader, item[key])
+                pem[key] = read(_owner(conn, item[key]), item[key])
         if pem:
             item["pem"] = pem
+
+
+def _owner(conn: Connection, ref: str) -> Context:
+    """An administrator of the project owning the secret or container `ref` names."""
+    object_id = id_in_ref(ref)
+    project = None
+    for table in (km_secrets, km_containers):
+        project = (
+            project
+            or conn.execute(select(table.c.project_id).where(table.c.id == object_id)).scalar()
+        )
+    return Context(user_id="neutrino", project_id=project, roles=frozenset({"admin"}))
 
 
 def _read_certificate(ctx: Context, ref: str) -> str | None:

@@ -112,6 +112,20 @@ def test_a_reference_the_caller_cannot_read_is_refused(api: Api, lb: dict[str, A
     assert octavia(api.demo).get("/listeners").json()["listeners"] == []
 
 
+def test_a_certificate_shared_by_an_acl_serves(api: Api, lb: dict[str, Any]) -> None:
+    """Another project's certificate whose ACL names the caller: accepted, and the agent gets
+    it, as Octavia reads what its users may read."""
+    theirs = store_certificate(api.demo2, SERVER)
+    grant = {"read": {"users": [api.demo.user_id]}}
+    container = km(api.demo2).get(theirs.split("/v1", 1)[1]).json()
+    for ref in [theirs, *(s["secret_ref"] for s in container["secret_refs"])]:
+        shared = km(api.demo2).put(ref.split("/v1", 1)[1] + "/acl", json=grant)
+        assert shared.status_code == 200, shared.text
+    created(post_listener(api.demo, lb, default_tls_container_ref=theirs), "listener")
+    [seen] = agents_tree(api, lb["id"])["listeners"]
+    assert seen["pem"]["default_tls_container_ref"].startswith(SERVER.certificate)
+
+
 @pytest.mark.parametrize(
     ("fields", "fault"),
     [
