@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from netlab import PYTHON, Lab, flat_model, sync, wait_for
 
 from neutrino.lab import models
@@ -42,7 +43,7 @@ WEB = (
     "s.serve_forever()\n"
 )
 # What a TLS client sees of VIP:port when it asks for the name argv[2]: the certificate's subject
-# and issuer common names, and the answer to GET /.
+# and issuer common names and serial number, and the answer to GET /.
 PEER = (
     "import json,socket,ssl,sys\n"
     "c=ssl.create_default_context(cafile=sys.argv[3]);c.check_hostname=False\n"
@@ -51,7 +52,8 @@ PEER = (
     "cert=s.getpeercert();cn=lambda n:dict(x[0] for x in n)['commonName']\n"
     "s.sendall(b'GET / HTTP/1.0\\r\\nHost: '+sys.argv[2].encode()+b'\\r\\n\\r\\n');answer=b''\n"
     "while (chunk:=s.recv(4096)): answer+=chunk\n"
-    "print(json.dumps([cn(cert['subject']),cn(cert['issuer']),answer.decode().split('\\r\\n')[-1]]))\n"
+    "print(json.dumps({'subject':cn(cert['subject']),'issuer':cn(cert['issuer']),"
+    "'serial':int(cert['serialNumber'],16),'answer':answer.decode().split('\\r\\n')[-1]}))\n"
 )
 
 
@@ -111,14 +113,15 @@ class Tls:
         ]
         sync(self.agent, self.model)
 
-    def peer(self, name: str, port: int = 443) -> list[str]:
-        """(subject CN, issuer CN, answer) of VIP:port asked for `name`, from the client."""
+    def peer(self, name: str, port: int = 443) -> dict[str, Any]:
+        """The certificate (subject and issuer CN, serial) and answer of VIP:port asked for
+        `name`, from the client."""
         rc, out, err = exec_in_instance(
             self.client_ns, [PYTHON, "-c", PEER, VIP, name, self.path("ca.pem"), str(port)]
         )
         assert rc == 0, err
-        answer: list[str] = json.loads(out)
-        return answer
+        seen: dict[str, Any] = json.loads(out)
+        return seen
 
     def curl(self, name: str, port: int, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -170,9 +173,10 @@ def test_terminated_https_serves_the_certificate_of_each_name(tls: Tls) -> None:
     tls.balance([listener(443, tls.default, tls.sni)], [pool("web", "10.10.0.11")])
 
     assert wait_for(lambda: tls.curl("www.example.com", 443).stdout) == "web -\n"
-    assert tls.peer("www.example.com") == ["www.example.com", "Test CA", "web -\n"]
-    assert tls.peer("shop.example.com") == ["shop.example.com", "Test CA", "web -\n"]
-    assert tls.peer("unknown.example.com")[0] == "www.example.com"  # the default
+    for name in ("www.example.com", "shop.example.com"):
+        seen = tls.peer(name)
+        assert (seen["subject"], seen["issuer"], seen["answer"]) == (name, "Test CA", "web -\n")
+    assert tls.peer("unknown.example.com")["subject"] == "www.example.com"  # the default
     shop = tls.curl("shop.example.com", 443, "-v")
     assert shop.stdout == "web -\n" and "subject: CN=shop.example.com" in shop.stderr
     # The private keys are the agent's alone.
@@ -225,3 +229,21 @@ def test_tls_enabled_pool_re_encrypts_to_a_member_speaking_only_tls(tls: Tls) ->
         check=False,
     )
     assert plain.stdout == "tls-member -\n", plain.stderr
+
+
+def test_a_new_certificate_is_served_and_the_old_files_go(tls: Tls) -> None:
+    first = listener(443, tls.default)
+    tls.balance([first], [pool("web", "10.10.0.11")])
+    assert wait_for(lambda: tls.curl("www.example.com", 443).stdout) == "web -\n"
+    certs = next(Path(tls.agent.haproxy.root).glob("*/certs"))
+    before = {f.name for f in certs.iterdir()}
+
+    renewed = issue("www.example.com", tls.ca)
+    first["pem"]["default_tls_container_ref"] = renewed.pem
+    tls.model["loadbalancers"][0]["revision"] = 2
+    sync(tls.agent, tls.model)
+    served = tls.peer("www.example.com")
+    serial = x509.load_pem_x509_certificate(renewed.certificate.encode()).serial_number
+    assert (served["serial"], served["answer"]) == (serial, "web -\n")
+    after = {f.name for f in certs.iterdir()}
+    assert len(after) == 2 and after != before and after & before == {f"{first['id']}.crt-list"}
