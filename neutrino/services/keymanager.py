@@ -487,15 +487,16 @@ class KeyManager:
     def _allowed(
         self,
         conn: Connection,
-        ctx: Context,
+        ctx: Context | None,
         kind: Kind,
         object_id: str,
         rule: Callable[[Context, Row, Row | None], bool],
         operation: str,
     ) -> tuple[Row, Row | None]:
-        """The object and its ACL if `rule` lets the caller do `operation` on it."""
+        """The object and its ACL if `rule` lets the caller (None: neutrino itself) do
+        `operation` on it."""
         row, acl = self._find(conn, kind, object_id)
-        if not rule(ctx, row, acl):
+        if ctx is not None and not rule(ctx, row, acl):
             raise refused(operation)
         return row, acl
 
@@ -586,6 +587,16 @@ class KeyManager:
             query = query.where(km_secrets.c.bit_length == int(bits))
         if params.get("secret_type"):
             query = query.where(km_secrets.c.secret_type == params["secret_type"])
+        moments = (
+            ("created", "created_at"),
+            ("updated", "updated_at"),
+            ("expiration", "expiration"),
+        )
+        for key, column in moments:
+            if params.get(key):
+                query = query.where(*moment_conditions(km_secrets.c[column], params[key]))
+        if params.get("sort"):
+            query = query.order_by(*sort_order(params["sort"]))
         if params.get("acl_only", "").lower() == "true":
             # The secrets whose read ACL names the caller, whichever project holds them.
             readable = select(km_secret_acls.c.secret_id, km_secret_acls.c.users)
@@ -799,10 +810,12 @@ class KeyManager:
         params = dict(query_items)
         query = select(km_containers).where(km_containers.c.project_id == ctx.project_id)
         if params.get("name"):
-            query = query.where(km_containers.c.name == params["name"])
+            query = query.where(km_containers.c.name.like(params["name"]))
         if params.get("type"):
             query = query.where(km_containers.c.type == params["type"])
-        return self._page(query, query_items, "containers", self._container_body)
+        # Unlike the secrets', the containers' page links carry no filters.
+        paging_only = [(k, v) for k, v in query_items if k in ("limit", "offset")]
+        return self._page(query, paging_only, "containers", self._container_body)
 
     def delete_container(self, ctx: Context, container_id: str) -> None:
         with self.db.write() as conn:
@@ -921,8 +934,10 @@ class KeyManager:
             conn.execute(delete(kind.acls).where(kind.acls.c[kind.owner] == row.id))
 
     # -- for TLS termination -------------------------------------------------------------------
-    def certificate_bundle(self, ctx: Context, ref: str) -> CertificateBundle:
-        """The certificate, key and intermediates that `ref` names, as `ctx` may read them.
+    def certificate_bundle(self, ctx: Context | None, ref: str) -> CertificateBundle:
+        """The certificate, key and intermediates that `ref` names, as `ctx` may read them
+        (None: neutrino itself, serving a listener it accepted, as Octavia's service user reads
+        what the listener's owner granted it).
 
         `ref` is a secret's or a container's ref (or a bare id: a secret's, else a
         container's), as Octavia takes `default_tls_container_ref`: a secret holds a PKCS12
@@ -959,11 +974,64 @@ class KeyManager:
             is not None
         )
 
-    def _decrypted(self, conn: Connection, ctx: Context, secret_id: str) -> bytes:
+    def _decrypted(self, conn: Connection, ctx: Context | None, secret_id: str) -> bytes:
         row, _ = self._allowed(conn, ctx, SECRETS, secret_id, may_read, "Secret payload retrieval")
         if row.payload is None:
             raise NotFound("Not Found. Sorry but your secret has no payload.")
         return self.sealer.open(row.id, row.payload)
+
+
+BAD_QUERY = "URI provided invalid query string parameters."
+# The keys secrets sort on, and their columns.
+SORT_KEYS = {
+    **{key: key for key in ("algorithm", "bit_length", "expiration", "mode", "name")},
+    **{key: key for key in ("secret_type", "status")},
+    "created": "created_at",
+    "updated": "updated_at",
+}
+# A moment filter's operators, and those it may not be given with (Barbican's
+# _is_valid_date_filter): one lower and one upper bound, or one moment.
+MOMENT_OPERATORS: dict[str, tuple[Callable[[Any, datetime], Any], set[str]]] = {
+    "gt": (lambda column, at: column > at, {"gt", "gte"}),
+    "gte": (lambda column, at: column >= at, {"gt", "gte", "eq"}),
+    "lt": (lambda column, at: column < at, {"lt", "lte"}),
+    "lte": (lambda column, at: column <= at, {"lt", "lte", "eq"}),
+    "eq": (lambda column, at: column == at, {"eq", "gte", "lte"}),
+}
+
+
+def moment_conditions(column: Any, text: str) -> list[Any]:
+    """`created=gte:2026-01-01T00:00:00,lt:2027-01-01T00:00:00` as conditions on `column`."""
+    conditions: list[Any] = []
+    seen: set[str] = set()
+    for part in text.split(","):
+        operator, _, moment = part.partition(":")
+        if operator not in MOMENT_OPERATORS or operator == "eq":
+            operator, moment = "eq", part
+        condition, excluded = MOMENT_OPERATORS[operator]
+        if seen & excluded:
+            raise Invalid(BAD_QUERY)
+        seen.add(operator)
+        try:
+            conditions.append(condition(column, parse_time(moment)))
+        except (ValueError, OverflowError):
+            raise Invalid(BAD_QUERY) from None
+    return conditions
+
+
+def sort_order(text: str) -> list[Any]:
+    """`sort=name:desc,created` as an ORDER BY, each key once, ascending unless said."""
+    order: list[Any] = []
+    seen: set[str] = set()
+    for part in text.split(","):
+        key, _, direction = part.partition(":")
+        direction = direction or "asc"
+        if key not in SORT_KEYS or direction not in ("asc", "desc") or key in seen:
+            raise Invalid(BAD_QUERY)
+        seen.add(key)
+        column = km_secrets.c[SORT_KEYS[key]]
+        order.append(column.asc() if direction == "asc" else column.desc())
+    return order
 
 
 def require_member(ctx: Context, operation: str) -> None:

@@ -499,3 +499,45 @@ def test_odd_values_are_refused_or_taken_never_a_server_error(api: Api) -> None:
     for params in ({"limit": "x", "offset": str(10**30)}, {"bits": "-5"}, {"acl_only": "true"}):
         assert client.get("/secrets", params=params).status_code == 200
         assert client.get("/containers", params=params).status_code == 200
+
+
+def test_containers_list_in_pages_filtered_by_name_and_type(api: Api) -> None:
+    refs = [
+        km(api.demo).post("/containers", json={"type": kind, "name": name}).json()["container_ref"]
+        for kind, name in (("generic", "g1"), ("generic", "g2"), ("certificate", "other"))
+    ]
+    page = km(api.demo).get("/containers", params={"name": "g%", "limit": 1}).json()
+    assert [c["container_ref"] for c in page["containers"]] == refs[:1]
+    assert page["total"] == 2
+    # Barbican's container links keep only the paging.
+    assert page["next"] == f"{BASE}/containers?limit=1&offset=1"
+    typed = km(api.demo).get("/containers", params={"type": "certificate"}).json()
+    assert [c["container_ref"] for c in typed["containers"]] == refs[2:]
+    assert km(api.demo2).get("/containers").json() == {"containers": [], "total": 0}
+
+
+def test_secrets_sort_and_filter_on_moments_as_barbican(api: Api) -> None:
+    first = store_text(api.demo, name="b", expiration="2999-01-01T00:00:00Z")
+    second = store_text(api.demo, name="a")
+    by_name = km(api.demo).get("/secrets", params={"sort": "name:desc"}).json()
+    assert [s["secret_ref"] for s in by_name["secrets"]] == [first, second]
+    by_name_up = km(api.demo).get("/secrets", params={"sort": "name"}).json()
+    assert [s["secret_ref"] for s in by_name_up["secrets"]] == [second, first]
+    expiring = km(api.demo).get("/secrets", params={"expiration": "gt:2998-01-01T00:00:00"})
+    assert [s["secret_ref"] for s in expiring.json()["secrets"]] == [first]
+    assert expiring.json()["secrets"][0]["expiration"] == "2999-01-01T00:00:00"
+    made = km(api.demo).get("/secrets", params={"created": "lt:2001-01-01T00:00:00"}).json()
+    assert made == {"secrets": [], "total": 0}
+    for bad in (
+        {"sort": "payload"},
+        {"sort": "name:sideways"},
+        {"sort": "name,name:desc"},
+        {"created": "gt:2001-01-01T00:00:00,gte:2002-01-01T00:00:00"},
+        {"updated": "yesterday"},
+    ):
+        expect_barbican(
+            km(api.demo).get("/secrets", params=bad),
+            400,
+            "Bad Request",
+            "URI provided invalid query string parameters.",
+        )

@@ -130,6 +130,18 @@ def test_openstack_secret_commands(live_server: LiveServer) -> None:
         certificate,
         key,
     )
+    # Another project's user reads the container once its ACL names the user.
+    as_admin = ("secret", "container", "get", container_href, "-f", "yaml")
+    refused = live_server.run_cli(*as_admin).stderr
+    assert "Forbidden: Container retrieval attempt not allowed - please review your " in refused
+    admin_user = live_server.cli("token", "issue")["user_id"]
+    [acl] = cli("acl", "user", "add", "--user", admin_user, container_href)
+    assert (acl["Operation Type"], acl["Project Access"], acl["Users"]) == (
+        "read",
+        True,
+        [admin_user],
+    )
+    assert live_server.run_cli(*as_admin).returncode == 0
     listed = cli("secret", "container", "list")
     assert [c["Container href"] for c in listed] == [container_href]
     assert {s["Name"] for s in cli("secret", "list")} >= {"cli-secret", "cert", "key"}
