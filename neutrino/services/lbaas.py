@@ -882,7 +882,7 @@ def render_for_agents(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]
     listeners and pools name."""
     trees = render_trees(conn, rows)
     for tree in trees:
-        lbaas_tls.attach_pem(conn, tree)
+        lbaas_tls.attach_pem(tree)
     return trees
 
 

@@ -15,10 +15,9 @@ import re
 from typing import Any
 
 from cryptography import x509
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Row
 
 from neutrino.context import Context
-from neutrino.db.schema import km_containers, km_secrets
 from neutrino.services.keymanager import KeyManager, KeyManagerError, id_in_ref
 from neutrino.services.loadbalancers import Invalid
 
@@ -268,41 +267,29 @@ def check_references(
         )
 
 
-def attach_pem(conn: Connection, tree: dict[str, Any]) -> None:
+def attach_pem(tree: dict[str, Any]) -> None:
     """Put into a load balancer's tree (for its agent) the PEM material its TLS listeners and
     pools name, as `pem` keyed by the field of each reference. The caller's right to each was
-    checked when it was set; the server reads it as an administrator of the project that owns
-    it (as Octavia's service user reads what it gave itself access to), so that one shared by
-    an ACL from another project serves too. What cannot be read (deleted since) is left out:
-    haproxy then refuses the configuration, which the agent reports."""
+    checked when it was set; neutrino itself reads it now (as Octavia's service user reads what
+    the listener's owner granted it), so that one shared by an ACL from another project serves
+    too. What cannot be read (deleted since) is left out: haproxy then refuses the
+    configuration, which the agent reports."""
     for item in [*tree.get("listeners", []), *tree.get("pools", [])]:
         pem: dict[str, Any] = {}
         for key, kind in CERTIFICATE_REFS.items():
             if not item.get(key):
                 continue
             if kind == "certificates":
-                found = [_read_certificate(_owner(conn, ref), ref) for ref in item[key]]
+                found = [_read_certificate(None, ref) for ref in item[key]]
                 pem[key] = [p for p in found if p is not None]
             else:
                 read = _read_certificate if kind == "certificate" else _read_secret
-                pem[key] = read(_owner(conn, item[key]), item[key])
+                pem[key] = read(None, item[key])
         if pem:
             item["pem"] = pem
 
 
-def _owner(conn: Connection, ref: str) -> Context:
-    """An administrator of the project owning the secret or container `ref` names."""
-    object_id = id_in_ref(ref)
-    project = None
-    for table in (km_secrets, km_containers):
-        project = (
-            project
-            or conn.execute(select(table.c.project_id).where(table.c.id == object_id)).scalar()
-        )
-    return Context(user_id="neutrino", project_id=project, roles=frozenset({"admin"}))
-
-
-def _read_certificate(ctx: Context, ref: str) -> str | None:
+def _read_certificate(ctx: Context | None, ref: str) -> str | None:
     """A certificate with its key and intermediates in one PEM (Octavia's build_pem)."""
     assert key_manager is not None
     try:
@@ -313,7 +300,8 @@ def _read_certificate(ctx: Context, ref: str) -> str | None:
     return b"\n".join([bundle.certificate, *key, *bundle.intermediates]).decode() + "\n"
 
 
-def _read_secret(ctx: Context, ref: str) -> str | None:
+def _read_secret(ctx: Context | None, ref: str) -> str | None:
+    """A secret's payload as text; `ctx` None: neutrino itself reads it."""
     assert key_manager is not None
     try:
         payload, _ = key_manager.secret_payload(ctx, id_in_ref(ref), "*/*")
