@@ -61,7 +61,7 @@ from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.identity.service import Identity
-from neutrino.services import agents, dns, feed, loadbalancers, segment_ranges
+from neutrino.services import agents, dns, feed, lbaas_tls, loadbalancers, segment_ranges
 from neutrino.services.address_groups import AddressGroups
 from neutrino.services.address_scopes import AddressScopes
 from neutrino.services.auto_allocate import AutoAllocatedTopologies
@@ -123,6 +123,7 @@ def build(settings: Settings) -> Neutrino:
     key_manager = KeyManager(
         db, Sealer.from_state_dir(settings.state_dir), settings.public_url + "/key-manager"
     )
+    lbaas_tls.configure(key_manager)
     core = Neutrino(settings, db, Identity(db, settings), key_manager)
     core.collections = [
         Collection(

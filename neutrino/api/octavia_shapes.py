@@ -24,7 +24,7 @@ from neutrino.api.v2.attrs import (
 from neutrino.services.lb_base import Invalid
 
 REQUIRED = object()
-LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "UDP", "SCTP")
+LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TERMINATED_HTTPS", "TCP", "UDP", "SCTP")
 POOL_PROTOCOLS = ("HTTP", "HTTPS", "PROXY", "PROXYV2", "TCP", "UDP", "SCTP")
 MONITOR_TYPES = ("HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP")
 MAX_TIMEOUT = 24 * 60 * 60 * 1000  # milliseconds, as Octavia
@@ -145,6 +145,18 @@ LOADBALANCER = {
     "availability_zone": Field(string(255)),
 }
 
+
+def tls(*refs: str) -> dict[str, Field]:
+    """TLS fields of listeners and pools: certificate references (checked against the key
+    manager by the service), ciphers, versions and ALPN protocols (checked as Octavia does)."""
+    return {
+        **{ref: Field(string(255, allow_none=True), put=True) for ref in refs},
+        "tls_ciphers": Field(string(2048, allow_none=True), put=True),
+        "tls_versions": Field(optional(list_of(string(32))), put=True),
+        "alpn_protocols": Field(optional(list_of(string(32))), put=True),
+    }
+
+
 LISTENER = {
     **common(),
     "loadbalancer_id": Field(uuid_str(), REQUIRED),
@@ -156,6 +168,14 @@ LISTENER = {
     "timeout_member_connect": timeout(5000),
     "timeout_member_data": timeout(50000),
     "timeout_tcp_inspect": timeout(0),
+    **tls("default_tls_container_ref", "client_ca_tls_container_ref", "client_crl_container_ref"),
+    "sni_container_refs": Field(optional(list_of(string(255))), put=True),
+    "client_authentication": Field(
+        one_of("NONE", "OPTIONAL", "MANDATORY", allow_none=True), put=True
+    ),
+    "hsts_max_age": Field(ranged_int(0, 2**31 - 1, allow_none=True), put=True),
+    "hsts_include_subdomains": Field(boolean, put=True),
+    "hsts_preload": Field(boolean, put=True),
 }
 
 POOL = {
@@ -169,6 +189,8 @@ POOL = {
         put=True,
     ),
     "session_persistence": Field(optional(SESSION_PERSISTENCE), put=True),
+    "tls_enabled": Field(boolean, False, put=True),
+    **tls("tls_container_ref", "ca_tls_container_ref", "crl_container_ref"),
 }
 
 MEMBER = {

@@ -123,6 +123,13 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        """A read transaction; one begun inside a write on the same thread reads through the
+        write's connection (it sees what the write did, and does not wait for the write's
+        lock, which SQLite would hold against it)."""
+        outer = getattr(self._writing, "conn", None)
+        if outer is not None:
+            yield outer
+            return
         with self.engine.connect() as conn:
             yield conn
             conn.rollback()

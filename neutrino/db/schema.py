@@ -685,6 +685,17 @@ lb_listeners = Table(
     Column("timeout_member_connect", Integer, nullable=False),
     Column("timeout_member_data", Integer, nullable=False),
     Column("timeout_tcp_inspect", Integer, nullable=False),
+    Column("default_tls_container_ref", String(255)),
+    Column("sni_container_refs", JSON, nullable=False, default=list, server_default="[]"),
+    Column("client_authentication", String(16), nullable=False, server_default="NONE"),
+    Column("client_ca_tls_container_ref", String(255)),
+    Column("client_crl_container_ref", String(255)),
+    Column("tls_ciphers", String(2048)),
+    Column("tls_versions", JSON),
+    Column("alpn_protocols", JSON),
+    Column("hsts_max_age", Integer),
+    Column("hsts_include_subdomains", Boolean, nullable=False, server_default=false()),
+    Column("hsts_preload", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("lb_loadbalancer_id", "protocol", "protocol_port"),
 )
 
@@ -697,6 +708,13 @@ lb_pools = Table(
     Column("protocol", String(16), nullable=False),
     Column("lb_algorithm", String(32), nullable=False),
     Column("session_persistence", JSON),
+    Column("tls_enabled", Boolean, nullable=False, server_default=false()),
+    Column("tls_container_ref", String(255)),
+    Column("ca_tls_container_ref", String(255)),
+    Column("crl_container_ref", String(255)),
+    Column("tls_ciphers", String(2048)),
+    Column("tls_versions", JSON),
+    Column("alpn_protocols", JSON),
 )
 
 lb_members = Table(

@@ -33,10 +33,22 @@ socket, pid file) is the driver's; this module renders only the proxies.
 
 UDP and SCTP listeners and pools are not haproxy's: the kernel balances them
 with nftables in the same namespace (plan.l4).
+
+TLS, as Octavia's amphora driver: a TERMINATED_HTTPS listener binds with
+`ssl crt-list`, a file listing its default certificate first and then its SNI
+certificates (haproxy picks one by the names each certificate carries); client
+authentication adds `ca-file`, `verify` and `crl-file`; tls_versions become the
+`no-<version>` of the versions left out. A pool with tls_enabled speaks TLS to
+its members (`ssl`, with its client certificate, CA and CRL). The model carries
+the PEM material already resolved from the key manager (`pem`, keyed by the
+field whose reference it resolves); each PEM becomes a file named after its
+digest, so new material is a new name and a new configuration. The names are
+relative: the driver runs haproxy in the directory of the files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
@@ -47,11 +59,30 @@ from neutrino.plan.l4 import compile_l4
 from neutrino.plan.state import Address, LoadBalancer
 
 ALGORITHMS = {"ROUND_ROBIN": "roundrobin", "LEAST_CONNECTIONS": "leastconn", "SOURCE_IP": "source"}
-# HTTPS passes TLS through untouched: haproxy sees only TCP.
-MODES = {"HTTP": "http", "HTTPS": "tcp", "TCP": "tcp"}
+# HTTPS passes TLS through untouched: haproxy sees only TCP. TERMINATED_HTTPS ends it.
+MODES = {"HTTP": "http", "HTTPS": "tcp", "TCP": "tcp", "TERMINATED_HTTPS": "http"}
 # Pools that announce the client to their members in a PROXY protocol header; they speak
 # their listener's protocol after it.
 PROXY_HEADERS = {"PROXY": "send-proxy", "PROXYV2": "send-proxy-v2"}
+CLIENT_AUTH = {"OPTIONAL": "optional", "MANDATORY": "required"}
+TLS_VERSIONS = {
+    "SSLv3": "no-sslv3",
+    "TLSv1": "no-tlsv10",
+    "TLSv1.1": "no-tlsv11",
+    "TLSv1.2": "no-tlsv12",
+    "TLSv1.3": "no-tlsv13",
+}
+# insert_headers of a TERMINATED_HTTPS listener -> what haproxy sets them to
+SSL_HEADERS = {
+    "X-SSL-Client-Verify": "%[ssl_c_verify]",
+    "X-SSL-Client-Has-Cert": "%[ssl_c_used]",
+    "X-SSL-Client-DN": "%{+Q}[ssl_c_s_dn]",
+    "X-SSL-Client-CN": "%{+Q}[ssl_c_s_dn(cn)]",
+    "X-SSL-Issuer": "%{+Q}[ssl_c_i_dn]",
+    "X-SSL-Client-SHA1": "%{+Q}[ssl_c_sha1,hex]",
+    "X-SSL-Client-Not-Before": "%{+Q}[ssl_c_notbefore]",
+    "X-SSL-Client-Not-After": "%{+Q}[ssl_c_notafter]",
+}
 MAX_CONNECTIONS = 50000
 DEFAULT_CONNECT_MS, DEFAULT_DATA_MS = 5000, 50000
 
@@ -104,6 +135,7 @@ def compile_loadbalancers(
             gateway=subnet.get("gateway_ip"),
             config=render_proxies(lb),
             l4=compile_l4(lb),
+            files=tuple(sorted(render_files(lb).items())),
         )
         out.append(
             Vip(
@@ -145,6 +177,38 @@ def render_proxies(lb: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def render_files(lb: dict[str, Any]) -> dict[str, str]:
+    """The files the proxies name: each PEM, and each TLS listener's crt-list."""
+    files: dict[str, str] = {}
+
+    def add(pem: str | None) -> str | None:
+        if pem is None:
+            return None
+        files[pem_file(pem)] = pem
+        return pem_file(pem)
+
+    for listener in lb.get("listeners", []):
+        pem = listener.get("pem") or {}
+        certificates = [pem.get("default_tls_container_ref"), *pem.get("sni_container_refs", [])]
+        listed = [add(c) for c in certificates if c is not None]
+        if listed:
+            files[crt_list(listener)] = "".join(f"{name}\n" for name in listed)
+        add(pem.get("client_ca_tls_container_ref"))
+        add(pem.get("client_crl_container_ref"))
+    for pool in lb.get("pools", []):
+        for pem in (pool.get("pem") or {}).values():
+            add(pem)
+    return files
+
+
+def pem_file(pem: str) -> str:
+    return hashlib.sha256(pem.encode()).hexdigest()[:32] + ".pem"
+
+
+def crt_list(listener: dict[str, Any]) -> str:
+    return f"{listener['id']}.crt-list"
+
+
 def _frontend(
     lb: dict[str, Any], listener: dict[str, Any], pool: dict[str, Any] | None
 ) -> list[str]:
@@ -153,16 +217,67 @@ def _frontend(
     lines = [
         f"frontend {listener['id']}",
         f"    mode {MODES[listener['protocol']]}",
-        f"    bind {_endpoint(lb['vip_address'], listener['protocol_port'])}",
+        " ".join(
+            [
+                f"    bind {_endpoint(lb['vip_address'], listener['protocol_port'])}",
+                *_bind_tls(listener),
+            ]
+        ),
         f"    maxconn {limit if limit >= 0 else default}",
         f"    timeout client {listener.get('timeout_client_data', DEFAULT_DATA_MS)}",
     ]
+    if listener["protocol"] == "TERMINATED_HTTPS":
+        lines += _tls_headers(listener)
     lines += _l7(listener.get("l7policies", []))
     if pool is not None:
         lines.append(f"    default_backend {pool['id']}")
     if not (lb.get("admin_state_up", True) and listener.get("admin_state_up", True)):
         lines.append("    disabled")
     return [*lines, ""]
+
+
+def _bind_tls(listener: dict[str, Any]) -> list[str]:
+    """A TLS listener's `bind` options, as Octavia's bind macro."""
+    pem = listener.get("pem") or {}
+    if listener["protocol"] != "TERMINATED_HTTPS":
+        return []
+    words = ["ssl", "crt-list", crt_list(listener)]
+    client_ca = pem.get("client_ca_tls_container_ref")
+    verify = CLIENT_AUTH.get(listener.get("client_authentication") or "NONE", "none")
+    if client_ca:
+        words += ["ca-file", pem_file(client_ca), "verify", verify]
+        if pem.get("client_crl_container_ref"):
+            words += ["crl-file", pem_file(pem["client_crl_container_ref"])]
+    return [*words, *_tls_options(listener)]
+
+
+def _tls_options(obj: dict[str, Any]) -> list[str]:
+    """ciphers, the versions left out, and ALPN of a TLS listener or pool."""
+    words = []
+    if obj.get("tls_ciphers"):
+        words += ["ciphers", obj["tls_ciphers"]]
+    if obj.get("tls_versions") is not None:
+        words += [no for version, no in TLS_VERSIONS.items() if version not in obj["tls_versions"]]
+    if obj.get("alpn_protocols"):
+        words += ["alpn", ",".join(obj["alpn_protocols"])]
+    return words
+
+
+def _tls_headers(listener: dict[str, Any]) -> list[str]:
+    """HSTS on answers, and the client certificate's X-SSL-* headers on requests."""
+    lines = []
+    if listener.get("hsts_max_age") is not None:
+        directives = f"max-age={listener['hsts_max_age']};"
+        if listener.get("hsts_include_subdomains"):
+            directives += " includeSubDomains;"
+        if listener.get("hsts_preload"):
+            directives += " preload;"
+        lines.append(f'    http-response set-header Strict-Transport-Security "{directives}"')
+    inserted = listener.get("insert_headers") or {}
+    for header, value in SSL_HEADERS.items():
+        if str(inserted.get(header, "")).lower() == "true":
+            lines.append(f"    http-request set-header {header} {value}")
+    return lines
 
 
 def _l7(policies: list[dict[str, Any]]) -> list[str]:
@@ -204,6 +319,7 @@ SAMPLES = {
     "FILE_TYPE": "path",
     "HEADER": "req.hdr({key})",
     "COOKIE": "req.cook({key})",
+    "SSL_DN_FIELD": "ssl_c_s_dn({key})",
 }
 MATCHES = {
     "EQUAL_TO": "str",
@@ -216,6 +332,10 @@ MATCHES = {
 
 def _matcher(rule: dict[str, Any]) -> str:
     value, compare = rule["value"], rule["compare_type"]
+    if rule["type"] == "SSL_CONN_HAS_CERT":
+        return "ssl_c_used"
+    if rule["type"] == "SSL_VERIFY_RESULT":
+        return f"ssl_c_verify eq {value}"
     if rule["type"] == "FILE_TYPE":
         value, compare = (
             (f".{value}", "ENDS_WITH") if compare == "EQUAL_TO" else (f"\\.({value})$", "REGEX")
@@ -237,11 +357,13 @@ def _backend(pool: dict[str, Any], listener: dict[str, Any] | None) -> list[str]
         f"    timeout server {listener.get('timeout_member_data', DEFAULT_DATA_MS)}",
         *_persistence(pool.get("session_persistence")),
     ]
+    tls = _server_tls(pool)
     if monitor is not None:
         lines += _monitor(monitor)
     cookie = (pool.get("session_persistence") or {}).get("type") == "HTTP_COOKIE"
     for member in pool.get("members", []):
-        lines.append("    " + _server(member, monitor, cookie, PROXY_HEADERS.get(pool["protocol"])))
+        server = _server(member, monitor, cookie, PROXY_HEADERS.get(pool["protocol"]))
+        lines.append("    " + " ".join([server, *tls]))
     if not pool.get("admin_state_up", True):
         lines.append("    disabled")
     return [*lines, ""]
@@ -299,6 +421,24 @@ def _server(
     if not member.get("admin_state_up", True):
         words.append("disabled")
     return " ".join(words)
+
+
+def _server_tls(pool: dict[str, Any]) -> list[str]:
+    """A tls_enabled pool's server options, as Octavia's member macro: its client certificate,
+    the CA that must have signed the member's (else no verification) and the CRL."""
+    if not pool.get("tls_enabled"):
+        return []
+    pem = pool.get("pem") or {}
+    words = ["ssl"]
+    if pem.get("tls_container_ref"):
+        words += ["crt", pem_file(pem["tls_container_ref"])]
+    if pem.get("ca_tls_container_ref"):
+        words += ["ca-file", pem_file(pem["ca_tls_container_ref"]), "verify", "required"]
+        if pem.get("crl_container_ref"):
+            words += ["crl-file", pem_file(pem["crl_container_ref"])]
+    else:
+        words += ["verify", "none"]
+    return [*words, "sni", "ssl_fc_sni", *_tls_options(pool)]
 
 
 def _persistence(persistence: dict[str, Any] | None) -> list[str]:

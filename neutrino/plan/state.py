@@ -208,8 +208,10 @@ class LoadBalancer:
     revision: int  # of the load balancer's tree in the change feed: reported back once running
     amphora_id: str  # the instance: a new one (a failover) is a new haproxy, not a reload
     gateway: str | None  # the VIP subnet's gateway: the namespace's default route
-    config: str  # empty: no HTTP or TCP listener, no haproxy
+    config: str  # empty: no haproxy listener (no HTTP, HTTPS or TCP one), no haproxy
     l4: tuple[L4Listener, ...] = ()
+    # (name, content): certificates, keys, CAs, CRLs and crt-lists that `config` names
+    files: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ RESOURCES: dict[str, tuple[str, Table, Render]] = {
         lambda conn, rows: floatingips.render(conn, rows, ranges=True),
     ),
     "instance": ("instances", schema.lab_instances, instances.render),
-    "loadbalancer": ("loadbalancers", schema.lb_loadbalancers, lbaas.render_trees),
+    "loadbalancer": ("loadbalancers", schema.lb_loadbalancers, lbaas.render_for_agents),
     "qos_policy": ("qos_policies", schema.qos_policies, qos.render),
     "metering_label": ("metering_labels", schema.metering_labels, metering.render_for_agents),
 }

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Row, Select, Table, select, update
 
 from neutrino.context import Context
 from neutrino.db import Database
-from neutrino.services import common, lbaas_flavors
+from neutrino.services import common, lbaas_flavors, lbaas_tls
 from neutrino.services.loadbalancers import (
     HM,
     L7P,
@@ -55,11 +55,20 @@ POOL_PROTOCOLS = {
     "TCP": ("HTTP", "HTTPS", "PROXY", "PROXYV2", "TCP"),
     "HTTP": ("HTTP", "PROXY", "PROXYV2"),
     "HTTPS": ("HTTPS", "PROXY", "PROXYV2", "TCP"),
+    "TERMINATED_HTTPS": ("HTTP", "PROXY", "PROXYV2"),
     "UDP": ("UDP",),
     "SCTP": ("SCTP",),
 }
+L7_PROTOCOLS = ("HTTP", "TERMINATED_HTTPS")
 # The transport under each listener protocol: a port is taken once per transport.
-L4_PROTOCOLS = {"HTTP": "TCP", "HTTPS": "TCP", "TCP": "TCP", "UDP": "UDP", "SCTP": "SCTP"}
+L4_PROTOCOLS = {
+    "HTTP": "TCP",
+    "HTTPS": "TCP",
+    "TERMINATED_HTTPS": "TCP",
+    "TCP": "TCP",
+    "UDP": "UDP",
+    "SCTP": "SCTP",
+}
 # Served by the kernel (nftables), as Octavia's amphora serves them with LVS.
 LVS_PROTOCOLS = ("UDP", "SCTP")
 LVS_MONITORS = ("UDP-CONNECT", "SCTP", "TCP", "HTTP")
@@ -74,6 +83,7 @@ REDIRECT_FIELDS = {
 REDIRECT_CODE = 302
 TLS_RULES = ("SSL_CONN_HAS_CERT", "SSL_VERIFY_RESULT", "SSL_DN_FIELD")
 KEYED_RULES = ("HEADER", "COOKIE")
+DN_FIELD = re.compile(r"[a-zA-Z][A-Za-z0-9-]*")
 
 
 def ids(values: list[str]) -> list[dict[str, str]]:
@@ -98,18 +108,18 @@ def render_listeners(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             timeout_tcp_inspect=r.timeout_tcp_inspect,
             l7policies=ids(policies[r.id]),
             insert_headers={},
-            default_tls_container_ref=None,
-            sni_container_refs=[],
+            default_tls_container_ref=r.default_tls_container_ref,
+            sni_container_refs=r.sni_container_refs,
             allowed_cidrs=None,
-            client_ca_tls_container_ref=None,
-            client_authentication="NONE",
-            client_crl_container_ref=None,
-            tls_ciphers=None,
-            tls_versions=None,
-            alpn_protocols=None,
-            hsts_max_age=None,
-            hsts_include_subdomains=False,
-            hsts_preload=False,
+            client_ca_tls_container_ref=r.client_ca_tls_container_ref,
+            client_authentication=r.client_authentication,
+            client_crl_container_ref=r.client_crl_container_ref,
+            tls_ciphers=r.tls_ciphers,
+            tls_versions=r.tls_versions,
+            alpn_protocols=r.alpn_protocols,
+            hsts_max_age=r.hsts_max_age,
+            hsts_include_subdomains=r.hsts_include_subdomains,
+            hsts_preload=r.hsts_preload,
         )
         out.append(body)
     return out
@@ -163,13 +173,13 @@ def render_pools(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             listeners=ids(sorted(listeners[r.id])),
             members=ids(members[r.id]),
             healthmonitor_id=monitors.get(r.id),
-            tls_enabled=False,
-            tls_container_ref=None,
-            ca_tls_container_ref=None,
-            crl_container_ref=None,
-            tls_ciphers=None,
-            tls_versions=None,
-            alpn_protocols=None,
+            tls_enabled=r.tls_enabled,
+            tls_container_ref=r.tls_container_ref,
+            ca_tls_container_ref=r.ca_tls_container_ref,
+            crl_container_ref=r.crl_container_ref,
+            tls_ciphers=r.tls_ciphers,
+            tls_versions=r.tls_versions,
+            alpn_protocols=r.alpn_protocols,
         )
         out.append(body)
     return out
@@ -279,6 +289,10 @@ class Family:
     def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
         """Reject an update the family's rules forbid."""
 
+    def check_references(self, ctx: Context, values: dict[str, Any], row: Row | None) -> None:
+        """Reject references the caller may not follow (certificates in the key manager), on
+        create (`row` None) and update."""
+
     def updated(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
         """What follows from an update (an L7 policy's new position)."""
 
@@ -337,6 +351,7 @@ class Family:
         lb_id = self.prepare(conn, ctx, values, parent, links)
         lb = building if building is not None else lock_tree(conn, lb_id)
         authorize(ctx, lb.project_id, write=True)
+        self.check_references(ctx, values, None)
         row = {**new_row(ctx, values, self.initial_operating(conn, values)), **values}
         row["project_id"] = lb.project_id
         check_quota(conn, lb.project_id, self.resource)
@@ -372,6 +387,7 @@ class Family:
             authorize(ctx, row.project_id, write=True)
             lb = lock_tree(conn, self.lb_of(conn, row))
             self.check_update(conn, row, values)
+            self.check_references(ctx, values, row)
             update_object(conn, self.table, self.resource, row, values)
             self.updated(conn, row, values)
             conn.execute(
@@ -415,13 +431,20 @@ class Listeners(Family):
         links: dict[str, str],
     ) -> str:
         lb_id = fetch(conn, ctx, LB, "Load Balancer", values.pop("loadbalancer_id"), write=True).id
+        lbaas_tls.prepare_listener(values)
         self._check_port(conn, lb_id, values["protocol"], values["protocol_port"])
         values["lb_loadbalancer_id"] = lb_id
         if values.get("default_pool_id"):
             self.check_pool(conn, lb_id, values["default_pool_id"], values["protocol"])
         return lb_id
 
+    def check_references(self, ctx: Context, values: dict[str, Any], row: Row | None) -> None:
+        lbaas_tls.check_references(
+            ctx, values, row, "client_ca_tls_container_ref", "client_crl_container_ref"
+        )
+
     def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
+        lbaas_tls.check_listener_update(row, values)
         if values.get("default_pool_id"):
             self.check_pool(conn, row.lb_loadbalancer_id, values["default_pool_id"], row.protocol)
 
@@ -501,10 +524,15 @@ class Pools(Family):
             links["listener"] = listener.id
         values["lb_loadbalancer_id"] = fetch(conn, ctx, LB, "Load Balancer", lb_id, write=True).id
         self._check_persistence(values["protocol"], values.get("session_persistence"), True)
+        lbaas_tls.prepare_pool(values)
         return values["lb_loadbalancer_id"]
 
     def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
         self._check_persistence(row.protocol, values.get("session_persistence"), False)
+        lbaas_tls.check_pool_update(row, values)
+
+    def check_references(self, ctx: Context, values: dict[str, Any], row: Row | None) -> None:
+        lbaas_tls.check_references(ctx, values, row, "ca_tls_container_ref", "crl_container_ref")
 
     @staticmethod
     def _check_persistence(protocol: str, persistence: dict[str, Any] | None, create: bool) -> None:
@@ -764,7 +792,7 @@ class L7Policies(Family):
     ) -> str:
         listener_id = values.pop("listener_id")
         listener = fetch(conn, ctx, LI, "Listener", listener_id, write=True)
-        if listener.protocol != "HTTP":
+        if listener.protocol not in L7_PROTOCOLS:
             raise Invalid(
                 f"Validation failure: L7 policies need an HTTP listener; {listener_id} is "
                 f"{listener.protocol}."
@@ -837,6 +865,9 @@ class L7Policies(Family):
 
 
 class L7Rules(Nested):
+    """A policy's rules. The client certificate's rules (TLS_RULES) are Octavia's: whether the
+    client sent one, the result of its verification, a field of its subject."""
+
     table, kind, resource = L7R, "L7 Rule", "l7rule"
     parent_table, parent_kind, parent_column = L7P, "L7 Policy", "lb_l7policy_id"
 
@@ -867,19 +898,36 @@ class L7Rules(Nested):
         self._check_rule(values, row)
 
     @staticmethod
+    def _check_tls_rule(kind: str, key: str | None, value: str, compare: str) -> None:
+        """Octavia's validate_l7rule_ssl_types, in its words."""
+        wrong = None
+        if kind == "SSL_DN_FIELD":
+            if not key or not value:
+                wrong = f"L7rule type {kind} needs to specify a key and a value."
+            elif not DN_FIELD.fullmatch(key):
+                wrong = "Invalid L7rule distinguished name field."
+        elif key:
+            wrong = f'L7rule type {kind} does not use the "key" field.'
+        elif kind == "SSL_CONN_HAS_CERT" and value.lower() != "true":
+            wrong = f"L7rule value {value} is not a boolean True string."
+        elif kind == "SSL_VERIFY_RESULT" and not value.isdigit():
+            wrong = f"L7rule type {kind} needs a int value, which is >= 0"
+        elif compare != "EQUAL_TO":
+            wrong = f"L7rule type {kind} only supports the EQUAL_TO compare type."
+        if wrong:
+            raise Invalid(f"Error parsing L7Rule: Invalid L7 Rule: {wrong}")
+
+    @staticmethod
     def _check_rule(values: dict[str, Any], row: Row | None) -> None:
         def merged(key: str) -> Any:
             return values[key] if key in values else getattr(row, key, None)
 
         kind, compare, value = merged("type"), merged("compare_type"), merged("value")
         if kind in TLS_RULES:
-            raise Invalid(
-                f"Validation failure: {kind} rules need TLS termination, "
-                "which listeners here do not do."
-            )
+            L7Rules._check_tls_rule(kind, merged("key"), value, compare)
         if kind in KEYED_RULES and not merged("key"):
             raise Invalid(f"Validation failure: A {kind} rule needs a key.")
-        if kind not in KEYED_RULES:
+        if kind not in KEYED_RULES and kind != "SSL_DN_FIELD":
             values["key"] = None
         if kind == "FILE_TYPE" and compare not in ("EQUAL_TO", "REGEX"):
             raise Invalid("Validation failure: FILE_TYPE rules compare with EQUAL_TO or REGEX.")
@@ -952,9 +1000,18 @@ def _add_pool(conn: Connection, ctx: Context, lb: Row, pool: dict[str, Any]) -> 
     return pool_id
 
 
+def render_for_agents(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    """What the change feed carries to agents: the trees, with the PEM material that their TLS
+    listeners and pools name."""
+    trees = render_trees(conn, rows)
+    for tree in trees:
+        lbaas_tls.attach_pem(tree)
+    return trees
+
+
 def render_trees(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
-    """Each load balancer with everything to configure in it (objects being deleted left out):
-    what the change feed carries to agents."""
+    """Each load balancer with everything to configure in it (objects being deleted left
+    out)."""
     out = []
     for body, row in zip(render_loadbalancers(conn, rows), rows, strict=True):
         pool_rows = live(conn, select(PO).where(PO.c.lb_loadbalancer_id == row.id), PO)

@@ -591,7 +591,15 @@ def test_l7_policies_order_actions_and_rules(api: Api, subnet: dict[str, Any]) -
         ({"type": "PATH", "compare_type": "EQUAL_TO", "value": "/a b"}, "without spaces or quotes"),
         (
             {"type": "SSL_CONN_HAS_CERT", "compare_type": "EQUAL_TO", "value": "x"},
-            "TLS termination",
+            "Error parsing L7Rule: Invalid L7 Rule: L7rule value x is not a boolean True string.",
+        ),
+        (
+            {"type": "SSL_DN_FIELD", "compare_type": "EQUAL_TO", "value": "x", "key": "1CN"},
+            "Error parsing L7Rule: Invalid L7 Rule: Invalid L7rule distinguished name field.",
+        ),
+        (
+            {"type": "SSL_VERIFY_RESULT", "compare_type": "STARTS_WITH", "value": "0"},
+            "Invalid L7 Rule: L7rule type SSL_VERIFY_RESULT only supports the EQUAL_TO compare",
         ),
         ({"type": "FILE_TYPE", "compare_type": "CONTAINS", "value": "jpg"}, "EQUAL_TO or REGEX"),
         (

@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import signal
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from test_routers_api import RoutedCloud, eventually
 
 from neutrino.agent.drivers import haproxy
 from neutrino.agent.drivers import netns as ns
+from tests.certificates import issue
 from tests.conftest import Databases, dataplane_server
 
 WEB_PORT = 8000
@@ -527,6 +529,64 @@ def test_l7_policies_route_reject_and_redirect(
         "PUT", f"l7policies/{reject['id']}/rules/{rule['id']}", lb["id"], {"rule": {"invert": True}}
     )
     assert (ask("/", *status), ask("/", *status, "-H", "X-Block: yes")) == ("403", "200")
+
+
+def test_terminated_https_serves_certificates_from_the_key_manager(
+    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]
+) -> None:
+    """A TERMINATED_HTTPS listener whose default and SNI certificates the user stored in the key
+    manager: each name gets its certificate, the requests reach the members in plain HTTP."""
+    ca = issue("S6 CA", ca=True)
+    keys = cloud.api.endpoint("key-manager") + "/v1"
+
+    def store(pem: str) -> str:
+        body = {"payload": pem, "payload_content_type": "text/plain"}
+        return str(cloud.api.call("POST", f"{keys}/secrets", json=body)["secret_ref"])
+
+    def certificate(name: str) -> str:
+        issued = issue(name, ca)
+        parts = {"certificate": issued.certificate, "private_key": issued.private_key}
+        refs = [{"name": k, "secret_ref": store(pem)} for k, pem in parts.items()]
+        body = {"type": "certificate", "secret_refs": refs}
+        return str(cloud.api.call("POST", f"{keys}/containers", json=body)["container_ref"])
+
+    lb, vip, client = balancer["lb"], balancer["lb"]["vip_address"], web["CLIENT"]["netns"]
+    listener = cloud.lb_change(
+        "POST",
+        "listeners",
+        lb["id"],
+        {
+            "listener": {
+                "loadbalancer_id": lb["id"],
+                "protocol": "TERMINATED_HTTPS",
+                "protocol_port": 443,
+                "default_pool_id": balancer["pool"]["id"],
+                "default_tls_container_ref": certificate("www.example.com"),
+                "sni_container_refs": [certificate("shop.example.com")],
+            }
+        },
+    )
+    (cloud.www / "ca.pem").write_text(ca.certificate)
+
+    def ask(name: str) -> subprocess.CompletedProcess[str]:
+        return cloud.run(
+            *(client, "curl", "-sv", "-m", "2", "--cacert", str(cloud.www / "ca.pem")),
+            *("--resolve", f"{name}:443:{vip}", f"https://{name}/"),
+        )
+
+    try:
+        for name in ("www.example.com", "shop.example.com"):
+            answer = ask(name)
+            assert answer.stdout.strip() in ("WEB1", "WEB2"), answer.stderr
+            assert f"subject: CN={name}" in answer.stderr
+    finally:
+        cloud.api.call("DELETE", f"{cloud.lbaas}/listeners/{listener['id']}")
+        wait_for(
+            lambda: (
+                cloud.lb(f"loadbalancers/{lb['id']}")["loadbalancer"]["provisioning_status"]
+                == "ACTIVE"
+            )
+        )
 
 
 def test_fully_populated_create_serves_at_once(cloud: LbCloud, web: dict[str, Any]) -> None:

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from neutrino.plan import HostConfig
-from neutrino.plan.loadbalancer import compile_loadbalancers, render_proxies
+from neutrino.plan.loadbalancer import (
+    compile_loadbalancers,
+    pem_file,
+    render_files,
+    render_proxies,
+)
+from tests.certificates import issue
 
 HOST = HostConfig.isolated("h1", prefix="t-")
 SUBNET = {"id": "sub", "cidr": "10.0.0.0/24", "gateway_ip": "10.0.0.1", "network_id": "net"}
@@ -311,3 +317,91 @@ def test_https_and_tls_hello_monitors_and_the_host_header(tmp_path: Path) -> Non
     assert "    timeout check 1s\n    option ssl-hello-chk\n" in hello
     assert "weight 3 check inter 2s fall 2 rise 3\n" in hello and "httpchk" not in hello
     haproxy_accepts(hello, tmp_path)
+
+
+def test_tls_termination_and_re_encryption_as_octavia_renders_them(tmp_path: Path) -> None:
+    ca, crl = issue("CA", ca=True), "-----BEGIN X509 CRL-----\n"
+    default, sni, client = (
+        issue("www.example.com", ca),
+        issue("shop.example.com", ca),
+        issue("c", ca),
+    )
+    lb = tree(
+        tls_enabled=True,
+        tls_versions=["TLSv1.3"],
+        tls_ciphers="ECDHE-ECDSA-AES256-GCM-SHA384",
+        alpn_protocols=["http/1.1"],
+        pem={"tls_container_ref": client.pem, "ca_tls_container_ref": ca.certificate},
+    )
+    lb["listeners"][0].update(
+        protocol="TERMINATED_HTTPS",
+        protocol_port=443,
+        client_authentication="OPTIONAL",
+        tls_versions=["TLSv1.2", "TLSv1.3"],
+        tls_ciphers="ECDHE-ECDSA-AES128-GCM-SHA256",
+        alpn_protocols=["h2", "http/1.1"],
+        hsts_max_age=3600,
+        hsts_preload=True,
+        insert_headers={"X-SSL-Client-CN": "True", "X-SSL-Issuer": "false", "X-Forwarded-For": "1"},
+        pem={
+            "default_tls_container_ref": default.pem,
+            "sni_container_refs": [sni.pem],
+            "client_ca_tls_container_ref": ca.certificate,
+            "client_crl_container_ref": crl,
+        },
+    )
+    rules = [
+        {"id": "r1", "type": "SSL_CONN_HAS_CERT", "compare_type": "EQUAL_TO", "value": "True"},
+        {"id": "r2", "type": "SSL_VERIFY_RESULT", "compare_type": "EQUAL_TO", "value": "0"},
+        {"id": "r3", "type": "SSL_DN_FIELD", "compare_type": "EQUAL_TO", "key": "CN", "value": "c"},
+    ]
+    lb["listeners"][0]["l7policies"] = [
+        {"id": "l7", "position": 1, "action": "REJECT", "rules": rules[:2]},
+        {"id": "l8", "position": 2, "action": "REJECT", "rules": rules[2:]},
+    ]
+    config, files = render_proxies(lb), render_files(lb)
+    assert (
+        "    acl r1 ssl_c_used\n    acl r2 ssl_c_verify eq 0\n"
+        "    acl r3 ssl_c_s_dn(CN) -m str 'c'\n"
+    ) in config
+    assert files == {
+        pem_file(default.pem): default.pem,
+        pem_file(sni.pem): sni.pem,
+        pem_file(ca.certificate): ca.certificate,
+        pem_file(crl): crl,
+        pem_file(client.pem): client.pem,
+        "l1.crt-list": f"{pem_file(default.pem)}\n{pem_file(sni.pem)}\n",
+    }
+    assert (
+        f"    bind 10.0.0.5:443 ssl crt-list l1.crt-list ca-file {pem_file(ca.certificate)} "
+        f"verify optional crl-file {pem_file(crl)} ciphers ECDHE-ECDSA-AES128-GCM-SHA256 "
+        "no-sslv3 no-tlsv10 no-tlsv11 alpn h2,http/1.1\n"
+    ) in config
+    assert '    http-response set-header Strict-Transport-Security "max-age=3600; preload;"\n' in (
+        config
+    )
+    assert "    http-request set-header X-SSL-Client-CN %{+Q}[ssl_c_s_dn(cn)]\n" in config
+    assert "X-SSL-Issuer" not in config and "X-Forwarded-For" not in config
+    assert (
+        "    server m1 10.0.0.11:8000 weight 3 "
+        f"ssl crt {pem_file(client.pem)} ca-file {pem_file(ca.certificate)} verify required "
+        "sni ssl_fc_sni ciphers ECDHE-ECDSA-AES256-GCM-SHA384 "
+        "no-sslv3 no-tlsv10 no-tlsv11 no-tlsv12 alpn http/1.1\n"
+    ) in config
+    del files[pem_file(crl)]  # not a CRL: haproxy would refuse it
+    config = config.replace(f" crl-file {pem_file(crl)}", "")
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "haproxy.cfg").write_text(config)
+    checked = subprocess.run(
+        ["haproxy", "-c", "-C", str(tmp_path), "-f", str(tmp_path / "haproxy.cfg")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_plain_listener_binds_without_tls_even_with_certificates_around() -> None:
+    lb = tree()
+    assert "    bind 10.0.0.5:80\n" in render_proxies(lb) and render_files(lb) == {}

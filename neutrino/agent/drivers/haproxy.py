@@ -13,6 +13,13 @@ What runs is what is observed: the pid file's process must be an haproxy
 master reading our file, in the load balancer's namespace, across agent
 restarts and namespaces deleted by hand.
 
+Certificates, keys, CAs, CRLs and crt-lists (the plan's `files`) live in the
+load balancer's `certs` directory, readable by root only (mode 0600), named
+relatively in the configuration: haproxy runs there (`-C`), as a crt-list's
+own path does not follow `crt-base`. They are written before the
+configuration is checked, so that a changed file is a reload too; files no
+longer named are removed once haproxy runs without them.
+
 Health and statistics: `show stat` on the stats socket (a Unix socket,
 reachable from any namespace) gives each server's state and each frontend's
 counters; `show info` names the worker that counted them. haproxy limits a
@@ -81,6 +88,9 @@ class HaproxyDriver:
     def _dir(self, lb_id: str) -> Path:
         return self.root / lb_id
 
+    def _certs(self, lb_id: str) -> Path:
+        return self._dir(lb_id) / "certs"
+
     def _socket(self, lb_id: str) -> Path:
         return self.sockets / f"{lb_id}.sock"
 
@@ -129,13 +139,14 @@ class HaproxyDriver:
             path.unlink(missing_ok=True)
             return "stopped"
         current = path.read_text() if path.exists() else None
-        if pid is not None and current == text:
+        files_changed = self._write_files(lb)
+        if pid is not None and current == text and not files_changed:
             return None
-        if current != text:
+        if current != text or files_changed:
             candidate = where / "haproxy.cfg.new"
             candidate.write_text(text)
             checked = subprocess.run(
-                ["haproxy", "-c", "-q", "-f", str(candidate)],
+                ["haproxy", "-c", "-q", "-C", str(self._certs(lb.id)), "-f", str(candidate)],
                 capture_output=True,
                 text=True,
                 timeout=10,
@@ -149,11 +160,16 @@ class HaproxyDriver:
         replaced = pid if pid is not None and _node(current) != lb.amphora_id else None
         if pid is not None and replaced is None:
             self._reload(pid)
+            self._remove_other_files(lb)
             return "reloaded"
+        self._remove_other_files(lb)
         self.sockets.mkdir(parents=True, exist_ok=True)
         self._socket(lb.id).unlink(missing_ok=True)
         started = subprocess.run(
-            ["ip", "netns", "exec", lb.netns, "haproxy", "-W", "-D", "-f", str(path)],
+            [
+                *("ip", "netns", "exec", lb.netns, "haproxy", "-W", "-D"),
+                *("-C", str(self._certs(lb.id)), "-f", str(path)),
+            ],
             capture_output=True,
             text=True,
             timeout=10,
@@ -168,6 +184,30 @@ class HaproxyDriver:
         # default), which is stopped only then; what it had accepted is cut.
         self._terminate(replaced)
         return "restarted"
+
+    def _write_files(self, lb: LoadBalancer) -> bool:
+        """Write the files that differ from the plan's; True if any did."""
+        certs = self._certs(lb.id)
+        certs.mkdir(mode=0o700, exist_ok=True)
+        changed = False
+        for name, content in lb.files:
+            path = certs / name
+            if path.exists() and path.read_text() == content:
+                continue
+            temporary = certs / f".{name}.new"
+            temporary.unlink(missing_ok=True)
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as out:
+                out.write(content)
+            temporary.replace(path)
+            changed = True
+        return changed
+
+    def _remove_other_files(self, lb: LoadBalancer) -> None:
+        wanted = {name for name, _ in lb.files}
+        for path in self._certs(lb.id).iterdir():
+            if path.name not in wanted:
+                path.unlink()
 
     @staticmethod
     def _reload(pid: int) -> None:
