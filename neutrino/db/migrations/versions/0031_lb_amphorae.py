@@ -1,7 +1,7 @@
 """load balancers' instances (Octavia's amphorae)
 
 Revision ID: 0031
-Revises: 0029
+Revises: 0030
 Create Date: 2026-12-05
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0031"
-down_revision = "0029"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 
