@@ -66,6 +66,9 @@ SUITES = {
 load_balancer = true
 nova = true
 glance = true
+# barbican-tempest-plugin's option: the TERMINATED_HTTPS tests keep their certificates in
+# neutrino's key manager.
+barbican = true
 
 [load_balancer]
 test_with_noop = false
