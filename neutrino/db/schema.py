@@ -670,6 +670,8 @@ lb_listeners = Table(
     Column("timeout_member_connect", Integer, nullable=False),
     Column("timeout_member_data", Integer, nullable=False),
     Column("timeout_tcp_inspect", Integer, nullable=False),
+    Column("insert_headers", JSON),
+    Column("allowed_cidrs", JSON),
     UniqueConstraint("lb_loadbalancer_id", "protocol_port"),
 )
 

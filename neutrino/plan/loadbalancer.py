@@ -13,7 +13,9 @@ An unbound VIP of a load balancer whose availability zone names a
 `compute_zone` goes only to a host of that zone. Its flavor's
 `default_connection_limit` is the `maxconn` of listeners without a limit.
 
-The configuration: listener -> `frontend` on VIP:port; pool -> `backend`
+The configuration: listener -> `frontend` on VIP:port (its allowed CIDRs: a
+`tcp-request connection reject` of other sources; PROMETHEUS: haproxy's own
+exporter answers); pool -> `backend` (with the headers its listener inserts)
 with `balance roundrobin|leastconn|source`; member -> `server` line with
 weight, backup and disabled; L7 policy and rules -> `acl` lines and the
 `http-request` or `use_backend` rules that act on them; health monitor ->
@@ -35,7 +37,7 @@ from neutrino.plan.host import HostConfig
 from neutrino.plan.state import Address, LoadBalancer
 
 ALGORITHMS = {"ROUND_ROBIN": "roundrobin", "LEAST_CONNECTIONS": "leastconn", "SOURCE_IP": "source"}
-MODES = {"HTTP": "http", "TCP": "tcp"}
+MODES = {"HTTP": "http", "TCP": "tcp", "PROMETHEUS": "http"}
 MAX_CONNECTIONS = 50000
 DEFAULT_CONNECT_MS, DEFAULT_DATA_MS = 5000, 50000
 
@@ -131,6 +133,13 @@ def _frontend(
         f"    maxconn {limit if limit >= 0 else default}",
         f"    timeout client {listener.get('timeout_client_data', DEFAULT_DATA_MS)}",
     ]
+    if listener.get("allowed_cidrs"):
+        lines += [
+            f"    acl allowed_cidr src {' '.join(listener['allowed_cidrs'])}",
+            "    tcp-request connection reject unless allowed_cidr",
+        ]
+    if listener["protocol"] == "PROMETHEUS":
+        lines.append("    http-request use-service prometheus-exporter")
     lines += _l7(listener.get("l7policies", []))
     if pool is not None:
         lines.append(f"    default_backend {pool['id']}")
@@ -217,12 +226,28 @@ def _backend(pool: dict[str, Any], listener: dict[str, Any] | None) -> list[str]
             lines.append(
                 f"    http-check expect rstatus {_status_pattern(monitor['expected_codes'])}"
             )
+    if pool["protocol"] == "HTTP":
+        lines += _inserted_headers(listener)
     cookie = (pool.get("session_persistence") or {}).get("type") == "HTTP_COOKIE"
     for member in pool.get("members", []):
         lines.append("    " + _server(member, monitor, cookie))
     if not pool.get("admin_state_up", True):
         lines.append("    disabled")
     return [*lines, ""]
+
+
+def _inserted_headers(listener: dict[str, Any]) -> list[str]:
+    """The headers the listener adds to requests, as Octavia renders them: those set to "true"
+    (the client's certificate's ones are TERMINATED_HTTPS listeners')."""
+    wanted = {k for k, v in (listener.get("insert_headers") or {}).items() if v.lower() == "true"}
+    lines = []
+    if "X-Forwarded-For" in wanted:
+        lines.append("    option forwardfor")
+    if "X-Forwarded-Port" in wanted:
+        lines.append("    http-request set-header X-Forwarded-Port %[dst_port]")
+    if "X-Forwarded-Proto" in wanted and listener["protocol"] == "HTTP":
+        lines.append("    http-request set-header X-Forwarded-Proto http")
+    return lines
 
 
 def _server(member: dict[str, Any], monitor: dict[str, Any] | None, cookie: bool) -> str:
