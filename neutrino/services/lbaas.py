@@ -614,7 +614,10 @@ class Members(Nested):
     ) -> str:
         pool = self.parent(conn, ctx, parent)
         if values.get("subnet_id"):
-            referenced(conn, ctx, "Subnet", values["subnet_id"])
+            try:
+                referenced(conn, ctx, "Subnet", values["subnet_id"])
+            except Invalid as missing:  # Octavia's NotFound here, where a VIP's is a 400
+                raise NotFound(missing.message) from None
         taken = conn.execute(
             select(ME.c.id).where(
                 ME.c.lb_pool_id == pool.id,

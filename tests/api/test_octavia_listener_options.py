@@ -189,6 +189,11 @@ def test_members_batch_update_creates_updates_and_deletes_in_one_change(
     assert expect_fault(missing, 400) == (
         "Invalid input for field/attribute protocol_port. Value: 'None'. Mandatory field missing."
     )
+    missing = "6b1c4f5e-8a3d-4e21-9c0f-2d7e5a9b3c11"
+    nowhere = {"address": "192.0.2.9", "protocol_port": 80, "subnet_id": missing}
+    assert expect_fault(client.put(path, json={"members": [nowhere]}), 404) == (
+        f"Subnet {missing} not found."
+    )
     assert members_of(client, target["id"]) == before
 
     batch = [
