@@ -694,7 +694,7 @@ def settle(conn: Connection, lb: Row, outcome: str) -> None:
             .where(where, table.c.provisioning_status.in_((PENDING_CREATE, PENDING_UPDATE)))
             .values(provisioning_status=outcome)
         )
-        if table in (L7P, L7R):  # no health of their own: on while enabled
+        if table in (L7P, L7R, HM):  # no health of their own: on while enabled
             conn.execute(
                 update(table)
                 .where(where)
@@ -719,7 +719,8 @@ def record_health(conn: Connection, lb: Row, members: dict[str, str]) -> None:
     configuration on an amphora: it is OFFLINE and its members keep their statuses. A pool in
     use is ONLINE, ERROR when it has members and none can take traffic (the load balancer goes
     ERROR), DEGRADED when some member is down (the load balancer goes DEGRADED). A listener
-    is ONLINE while enabled: its pool's health is not its own.
+    is ONLINE while enabled: its pool's health is not its own (nor is a health monitor's, see
+    `settle`).
     """
     if lb.provisioning_status == PENDING_DELETE:
         return
@@ -729,9 +730,6 @@ def record_health(conn: Connection, lb: Row, members: dict[str, str]) -> None:
         if pool.id not in in_use or not pool.admin_state_up:
             set_operating(conn, PO, pool, OFFLINE)
             continue
-        monitor = conn.execute(
-            select(HM).where(HM.c.lb_pool_id == pool.id, HM.c.admin_state_up)
-        ).first()
         down, serving, rows = False, False, 0
         for member in conn.execute(select(ME).where(ME.c.lb_pool_id == pool.id)):
             rows += 1
@@ -745,8 +743,6 @@ def record_health(conn: Connection, lb: Row, members: dict[str, str]) -> None:
         elif status == DEGRADED and lb_status == ONLINE:
             lb_status = DEGRADED
         set_operating(conn, PO, pool, status)
-        if monitor is not None:
-            set_operating(conn, HM, monitor, ONLINE)
     for listener in conn.execute(select(LI).where(LI.c.lb_loadbalancer_id == lb.id)):
         set_operating(conn, LI, listener, ONLINE if listener.admin_state_up else OFFLINE)
     set_operating(conn, LB, lb, lb_status)

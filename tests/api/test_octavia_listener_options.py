@@ -315,3 +315,13 @@ def test_statuses_as_octavia_derives_them(api: Api, subnet: dict[str, Any]) -> N
     realize(api, {ids[0]: "UP", ids[1]: "UP", lone["id"]: "UP"})
     shown = client.get(f"/pools/{alone['id']}/members/{lone['id']}").json()["member"]
     assert shown["operating_status"] == "NO_MONITOR"
+    # A health monitor is ONLINE once realized while enabled, whether its pool is used or not.
+    idle = {"pool_id": alone["id"], "type": "PING", "delay": 1, "timeout": 1, "max_retries": 1}
+    idle = created(client.post("/healthmonitors", json={"healthmonitor": idle}), "healthmonitor")
+    realize(api)
+    shown = client.get(f"/healthmonitors/{idle['id']}").json()["healthmonitor"]
+    assert shown["operating_status"] == "ONLINE"
+    client.put(f"/healthmonitors/{idle['id']}", json={"healthmonitor": {"admin_state_up": False}})
+    realize(api)
+    shown = client.get(f"/healthmonitors/{idle['id']}").json()["healthmonitor"]
+    assert shown["operating_status"] == "OFFLINE"
