@@ -617,19 +617,19 @@ def test_inserted_headers_reach_the_member(
     listener = listener_with_pool(
         cloud,
         lb["id"],
-        81,
+        8081,
         [{"address": web["WEB1"]["ip"], "protocol_port": echo_port}],
         insert_headers=headers,
     )
-    expected = f"{client['ip']} 81 http"
+    expected = f"{client['ip']} 8081 http"
     assert eventually(
-        lambda: cloud.answers(client["netns"], lb["vip_address"], 1, 81) == [expected]
+        lambda: cloud.answers(client["netns"], lb["vip_address"], 1, 8081) == [expected]
     )
     # Without them, the member sees none.
     cloud.lb_change(
         "PUT", f"listeners/{listener['id']}", lb["id"], {"listener": {"insert_headers": {}}}
     )
-    assert cloud.answers(client["netns"], lb["vip_address"], 1, 81) == ["- - -"]
+    assert cloud.answers(client["netns"], lb["vip_address"], 1, 8081) == ["- - -"]
 
 
 def test_allowed_cidrs_refuse_other_clients(
@@ -638,11 +638,11 @@ def test_allowed_cidrs_refuse_other_clients(
     lb, client, other = balancer["lb"], web["CLIENT"], web["WEB2"]
     members = [{"address": web[name]["ip"], "protocol_port": WEB_PORT} for name in ("WEB1", "WEB2")]
     listener = listener_with_pool(
-        cloud, lb["id"], 82, members, allowed_cidrs=[f"{client['ip']}/32"]
+        cloud, lb["id"], 8082, members, allowed_cidrs=[f"{client['ip']}/32"]
     )
 
     def served(vm: dict[str, Any]) -> bool:
-        return cloud.answers(vm["netns"], lb["vip_address"], 1, 82)[0] in ("WEB1", "WEB2")
+        return cloud.answers(vm["netns"], lb["vip_address"], 1, 8082)[0] in ("WEB1", "WEB2")
 
     assert eventually(lambda: served(client))
     assert not served(other)
