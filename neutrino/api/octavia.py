@@ -49,6 +49,9 @@ VERSIONS = [
     ("v2.0", "SUPPORTED", "2016-12-11T00:00:00Z"),
     ("v2.27", "CURRENT", "2023-05-17T00:00:00Z"),
 ]
+# What a member of a batch update that exists takes from Octavia's defaults when not given.
+MEMBER_DEFAULTS = ("admin_state_up", "weight", "backup")
+TRUE = ("true", "1", "yes", "y", "on", "t")  # oslo's bool_from_string
 PAGING = {"limit", "marker", "sort", "sort_key", "sort_dir", "page_reverse", "fields"}
 Handler = Callable[[Request, Context], Awaitable[Response]]
 
@@ -296,6 +299,29 @@ def routes(
 
         return [(path, index, ["GET", "POST"]), (path + "/{id}", one, ["GET", "PUT", "DELETE"])]
 
+    async def members_batch(request: Request, ctx: Context) -> Response:
+        """PUT /pools/{id}/members: each member as on create; those that exist keep what the
+        body leaves out but the settings Octavia defaults (enabled, weight 1, not backup)."""
+        body = await body_of(request)
+        if not isinstance(body, dict) or not isinstance(body.get("members"), list):
+            raise Invalid(
+                "Invalid input: the request body must be an object with the key 'members'."
+            )
+        members = []
+        for given in body["members"]:
+            values = parse({"member": given}, "member", MEMBER, create=True)
+            members.append({k: v for k, v in values.items() if k in given or k in MEMBER_DEFAULTS})
+        additive = request.query_params.get("additive_only", "false").lower() in TRUE
+        await run_in_threadpool(
+            lbaas.Members().replace_all,
+            db,
+            ctx,
+            request.path_params["parent_id"],
+            members,
+            additive,
+        )
+        return Response(status_code=202)
+
     # -- quotas, providers (their flavors and zones: octavia_admin.py) -----------------------------
     async def quotas(request: Request, ctx: Context) -> Response:
         items = await run_in_threadpool(loadbalancers.quota_list, db, ctx)
@@ -338,6 +364,7 @@ def routes(
             for r in family_routes(collection, member, family, fields, f"/{collection}")
         ),
         *family_routes("members", "member", lbaas.Members(), MEMBER, "/pools/{parent_id}/members"),
+        ("/pools/{parent_id}/members", members_batch, ["PUT"]),
         *family_routes("rules", "rule", lbaas.L7Rules(), L7RULE, "/l7policies/{parent_id}/rules"),
         ("/quotas", quotas, ["GET"]),
         ("/quotas/defaults", quota_defaults, ["GET"]),

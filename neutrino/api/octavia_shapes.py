@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from neutrino.api.v2.attrs import (
 from neutrino.services.lb_base import Invalid
 
 REQUIRED = object()
-LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TERMINATED_HTTPS", "TCP", "UDP", "SCTP")
+LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TERMINATED_HTTPS", "TCP", "UDP", "SCTP", "PROMETHEUS")
 POOL_PROTOCOLS = ("HTTP", "HTTPS", "PROXY", "PROXYV2", "TCP", "UDP", "SCTP")
 MONITOR_TYPES = ("HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP")
 MAX_TIMEOUT = 24 * 60 * 60 * 1000  # milliseconds, as Octavia
@@ -114,6 +115,38 @@ SESSION_PERSISTENCE = dict_of(
 )
 
 
+def address_as_given(allow_none: bool = False) -> Converter:
+    """An IPv4 or IPv6 address, kept as written (Octavia shows 2001:db8:0:0::1 as it came)."""
+    check = ip_address(allow_none)
+
+    def convert(value: Any) -> Any:
+        check(value)
+        return value
+
+    return convert
+
+
+def allowed_cidr(value: Any) -> str:
+    """A network, host bits allowed and cleared (Octavia's CidrType)."""
+    try:
+        return ipaddress.ip_network(
+            value if isinstance(value, str) else "", strict=False
+        ).with_prefixlen
+    except ValueError:
+        raise errors.InvalidInput(
+            error_message="Value should be IPv4 or IPv6 CIDR format"
+        ) from None
+
+
+def insert_headers(value: Any) -> dict[str, str]:
+    """Header name -> "true"/"false", as strings of at most 255 characters."""
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and len(v) <= 255 for k, v in value.items()
+    ):
+        raise errors.InvalidInput(error_message="use an object of strings")
+    return value
+
+
 def optional(convert: Converter) -> Converter:
     return lambda value: None if value is None else convert(value)
 
@@ -162,6 +195,8 @@ LISTENER = {
     "loadbalancer_id": Field(uuid_str(), REQUIRED),
     "protocol": Field(one_of(*LISTENER_PROTOCOLS), REQUIRED),
     "protocol_port": Field(ranged_int(1, 65535), REQUIRED),
+    "insert_headers": Field(optional(insert_headers), put=True),
+    "allowed_cidrs": Field(optional(list_of(allowed_cidr)), put=True),
     "connection_limit": Field(ranged_int(-1, 1_000_000), -1, put=True),
     "default_pool_id": Field(uuid_str(allow_none=True), put=True),
     "timeout_client_data": timeout(50000),
@@ -195,12 +230,12 @@ POOL = {
 
 MEMBER = {
     **common(),
-    "address": Field(ip_address(), REQUIRED),
+    "address": Field(address_as_given(), REQUIRED),
     "protocol_port": Field(ranged_int(1, 65535), REQUIRED),
     "weight": Field(ranged_int(0, 256), 1, put=True),
     "subnet_id": Field(uuid_str()),
     "backup": Field(boolean, False, put=True),
-    "monitor_address": Field(ip_address(allow_none=True), put=True),
+    "monitor_address": Field(address_as_given(allow_none=True), put=True),
     "monitor_port": Field(ranged_int(1, 65535, allow_none=True), put=True),
 }
 

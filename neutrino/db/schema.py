@@ -696,6 +696,8 @@ lb_listeners = Table(
     Column("hsts_max_age", Integer),
     Column("hsts_include_subdomains", Boolean, nullable=False, server_default=false()),
     Column("hsts_preload", Boolean, nullable=False, server_default=false()),
+    Column("insert_headers", JSON),
+    Column("allowed_cidrs", JSON),
     UniqueConstraint("lb_loadbalancer_id", "protocol", "protocol_port"),
 )
 

@@ -17,7 +17,9 @@ An unbound VIP of a load balancer whose availability zone names a
 `default_connection_limit` is the `maxconn` of listeners without a limit.
 
 The configuration: listener -> `frontend` on VIP:port (HTTPS passes TLS
-through in `mode tcp`); pool -> `backend` with `balance
+through in `mode tcp`; its allowed CIDRs: a `tcp-request connection reject` of
+other sources; PROMETHEUS: haproxy's own exporter answers); pool -> `backend`
+(with the headers its listener inserts) with `balance
 roundrobin|leastconn|source` or, for SOURCE_IP_PORT, a hash of the client's
 address and port; member -> `server` line with weight, backup and disabled,
 and `send-proxy`/`send-proxy-v2` for PROXY/PROXYV2 pools; L7 policy and rules
@@ -60,7 +62,13 @@ from neutrino.plan.state import Address, LoadBalancer
 
 ALGORITHMS = {"ROUND_ROBIN": "roundrobin", "LEAST_CONNECTIONS": "leastconn", "SOURCE_IP": "source"}
 # HTTPS passes TLS through untouched: haproxy sees only TCP. TERMINATED_HTTPS ends it.
-MODES = {"HTTP": "http", "HTTPS": "tcp", "TCP": "tcp", "TERMINATED_HTTPS": "http"}
+MODES = {
+    "HTTP": "http",
+    "HTTPS": "tcp",
+    "TCP": "tcp",
+    "TERMINATED_HTTPS": "http",
+    "PROMETHEUS": "http",
+}
 # Pools that announce the client to their members in a PROXY protocol header; they speak
 # their listener's protocol after it.
 PROXY_HEADERS = {"PROXY": "send-proxy", "PROXYV2": "send-proxy-v2"}
@@ -228,6 +236,13 @@ def _frontend(
     ]
     if listener["protocol"] == "TERMINATED_HTTPS":
         lines += _tls_headers(listener)
+    if listener.get("allowed_cidrs"):
+        lines += [
+            f"    acl allowed_cidr src {' '.join(listener['allowed_cidrs'])}",
+            "    tcp-request connection reject unless allowed_cidr",
+        ]
+    if listener["protocol"] == "PROMETHEUS":
+        lines.append("    http-request use-service prometheus-exporter")
     lines += _l7(listener.get("l7policies", []))
     if pool is not None:
         lines.append(f"    default_backend {pool['id']}")
@@ -360,6 +375,8 @@ def _backend(pool: dict[str, Any], listener: dict[str, Any] | None) -> list[str]
     tls = _server_tls(pool)
     if monitor is not None:
         lines += _monitor(monitor)
+    if pool["protocol"] == "HTTP":
+        lines += _inserted_headers(listener)
     cookie = (pool.get("session_persistence") or {}).get("type") == "HTTP_COOKIE"
     for member in pool.get("members", []):
         server = _server(member, monitor, cookie, PROXY_HEADERS.get(pool["protocol"]))
@@ -367,6 +384,21 @@ def _backend(pool: dict[str, Any], listener: dict[str, Any] | None) -> list[str]
     if not pool.get("admin_state_up", True):
         lines.append("    disabled")
     return [*lines, ""]
+
+
+def _inserted_headers(listener: dict[str, Any]) -> list[str]:
+    """The headers the listener adds to requests, as Octavia renders them: those set to "true"
+    (the client's certificate's ones are TERMINATED_HTTPS listeners')."""
+    wanted = {k for k, v in (listener.get("insert_headers") or {}).items() if v.lower() == "true"}
+    lines = []
+    if "X-Forwarded-For" in wanted:
+        lines.append("    option forwardfor")
+    if "X-Forwarded-Port" in wanted:
+        lines.append("    http-request set-header X-Forwarded-Port %[dst_port]")
+    if "X-Forwarded-Proto" in wanted:
+        scheme = "https" if listener["protocol"] == "TERMINATED_HTTPS" else "http"
+        lines.append(f"    http-request set-header X-Forwarded-Proto {scheme}")
+    return lines
 
 
 def _balance(algorithm: str) -> list[str]:

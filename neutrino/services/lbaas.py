@@ -8,6 +8,7 @@ publishes the tree to the agents; the agent's report settles it.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import defaultdict
 from typing import Any
@@ -58,7 +59,10 @@ POOL_PROTOCOLS = {
     "TERMINATED_HTTPS": ("HTTP", "PROXY", "PROXYV2"),
     "UDP": ("UDP",),
     "SCTP": ("SCTP",),
+    "PROMETHEUS": (),
 }
+# A PROMETHEUS listener answers itself and takes no pool (nor L7 policy).
+CHILDLESS = "PROMETHEUS"
 L7_PROTOCOLS = ("HTTP", "TERMINATED_HTTPS")
 # The transport under each listener protocol: a port is taken once per transport.
 L4_PROTOCOLS = {
@@ -68,11 +72,24 @@ L4_PROTOCOLS = {
     "TCP": "TCP",
     "UDP": "UDP",
     "SCTP": "SCTP",
+    "PROMETHEUS": "TCP",
 }
 # Served by the kernel (nftables), as Octavia's amphora serves them with LVS.
 LVS_PROTOCOLS = ("UDP", "SCTP")
 LVS_MONITORS = ("UDP-CONNECT", "SCTP", "TCP", "HTTP")
 UDP_CONNECT_MIN_DELAY = 3  # seconds: Octavia's udp_connect_min_interval_health_monitor
+HTTP_HEADERS = ("X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto")
+SSL_HEADERS = (
+    "X-SSL-Client-Verify",
+    "X-SSL-Client-Has-Cert",
+    "X-SSL-Client-DN",
+    "X-SSL-Client-CN",
+    "X-SSL-Issuer",
+    "X-SSL-Client-SHA1",
+    "X-SSL-Client-Not-Before",
+    "X-SSL-Client-Not-After",
+)
+HEADER_PROTOCOLS = ("HTTP", "TERMINATED_HTTPS")
 HTTP_MONITORS = ("HTTP", "HTTPS")
 # What each L7 policy action needs besides its rules (REJECT: nothing).
 REDIRECT_FIELDS = {
@@ -107,10 +124,10 @@ def render_listeners(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             timeout_member_data=r.timeout_member_data,
             timeout_tcp_inspect=r.timeout_tcp_inspect,
             l7policies=ids(policies[r.id]),
-            insert_headers={},
+            insert_headers=r.insert_headers or {},
             default_tls_container_ref=r.default_tls_container_ref,
             sni_container_refs=r.sni_container_refs,
-            allowed_cidrs=None,
+            allowed_cidrs=r.allowed_cidrs or None,
             client_ca_tls_container_ref=r.client_ca_tls_container_ref,
             client_authentication=r.client_authentication,
             client_crl_container_ref=r.client_crl_container_ref,
@@ -343,9 +360,11 @@ class Family:
         values: dict[str, Any],
         parent: str | None,
         building: Row | None = None,
+        counted: bool = False,
     ) -> tuple[str, Row]:
         """Insert one object; its id and its load balancer. `building`: the load balancer that the
-        same request creates (new, so there is no earlier change to wait for)."""
+        same request creates or already holds (so there is no earlier change to wait for);
+        `counted`: the request has checked the quota for all it adds."""
         tags = values.pop("tags", [])
         links: dict[str, str] = {}
         lb_id = self.prepare(conn, ctx, values, parent, links)
@@ -354,7 +373,8 @@ class Family:
         self.check_references(ctx, values, None)
         row = {**new_row(ctx, values, self.initial_operating(conn, values)), **values}
         row["project_id"] = lb.project_id
-        check_quota(conn, lb.project_id, self.resource)
+        if not counted:
+            check_quota(conn, lb.project_id, self.resource)
         common.insert_resource(conn, self.table, self.resource, row)
         self.created(conn, row, links)
         if tags:
@@ -430,13 +450,17 @@ class Listeners(Family):
         parent: str | None,
         links: dict[str, str],
     ) -> str:
-        lb_id = fetch(conn, ctx, LB, "Load Balancer", values.pop("loadbalancer_id"), write=True).id
+        lb = fetch(conn, ctx, LB, "Load Balancer", values.pop("loadbalancer_id"), write=True)
+        protocol = values["protocol"]
         lbaas_tls.prepare_listener(values)
-        self._check_port(conn, lb_id, values["protocol"], values["protocol_port"])
-        values["lb_loadbalancer_id"] = lb_id
         if values.get("default_pool_id"):
-            self.check_pool(conn, lb_id, values["default_pool_id"], values["protocol"])
-        return lb_id
+            self.check_pool(conn, lb.id, values["default_pool_id"], protocol)
+        if values.get("insert_headers"):
+            self._check_headers(values["insert_headers"].keys(), protocol)
+        self._check_port(conn, lb.id, protocol, values["protocol_port"])
+        self._check_cidrs(lb, values)
+        values["lb_loadbalancer_id"] = lb.id
+        return lb.id
 
     def check_references(self, ctx: Context, values: dict[str, Any], row: Row | None) -> None:
         lbaas_tls.check_references(
@@ -445,8 +469,42 @@ class Listeners(Family):
 
     def check_update(self, conn: Connection, row: Row, values: dict[str, Any]) -> None:
         lbaas_tls.check_listener_update(row, values)
+        if values.get("insert_headers"):
+            self._check_headers(list(values["insert_headers"].keys()), row.protocol)
+        self._check_cidrs(
+            conn.execute(select(LB).where(LB.c.id == row.lb_loadbalancer_id)).one(), values
+        )
         if values.get("default_pool_id"):
             self.check_pool(conn, row.lb_loadbalancer_id, values["default_pool_id"], row.protocol)
+
+    @staticmethod
+    def _check_headers(names: Any, protocol: str) -> None:
+        """Octavia's rules, and its messages (which show `names` as given: the keys of the
+        body's object on create, a list on update)."""
+        if protocol not in HEADER_PROTOCOLS:
+            raise Invalid(
+                f"insert-headers is not a valid option for a {protocol} protocol listener."
+            )
+        if set(names) - set(HTTP_HEADERS + SSL_HEADERS):
+            raise Invalid(f"{names} is not a valid option for insert_headers")
+        ssl = [name for name in names if name in SSL_HEADERS]
+        if protocol != "TERMINATED_HTTPS" and ssl:
+            raise Invalid(f"{ssl} is not a valid option for {protocol} protocol listener.")
+
+    @staticmethod
+    def _check_cidrs(lb: Row, values: dict[str, Any]) -> None:
+        """Each allowed CIDR of the VIP's IP version; stored once each, none as null."""
+        if "allowed_cidrs" not in values:
+            return
+        cidrs = list(dict.fromkeys(values["allowed_cidrs"] or []))
+        vip_version = ipaddress.ip_address(lb.vip_address).version
+        for cidr in cidrs:
+            if ipaddress.ip_network(cidr).version != vip_version:
+                raise Invalid(
+                    f"Validation failure: CIDR {cidr} IP version incompatible with all VIPs "
+                    f"{[lb.vip_address]} IP version."
+                )
+        values["allowed_cidrs"] = cidrs or None
 
     def descendants(self, conn: Connection, row: Row) -> list[tuple[Table, Any]]:
         policies = select(L7P.c.id).where(L7P.c.lb_listener_id == row.id)
@@ -476,6 +534,8 @@ class Listeners(Family):
 
     @staticmethod
     def check_pool(conn: Connection, lb_id: str, pool_id: str, protocol: str) -> None:
+        if protocol == CHILDLESS:
+            raise Invalid(f"Protocol {protocol} listeners cannot have child objects.")
         pool = conn.execute(
             select(PO).where(PO.c.id == pool_id, PO.c.lb_loadbalancer_id == lb_id)
         ).first()
@@ -512,6 +572,8 @@ class Pools(Family):
             listener = fetch(conn, ctx, LI, "Listener", listener_id, write=True)
             if lb_id and lb_id != listener.lb_loadbalancer_id:
                 raise Invalid("Validation failure: The listener is not on that load balancer.")
+            if listener.protocol == CHILDLESS:
+                raise Invalid(f"Protocol {CHILDLESS} listeners cannot have child objects.")
             if listener.default_pool_id:
                 raise Conflict("This listener already has a default pool")
             if values["protocol"] not in POOL_PROTOCOLS[listener.protocol]:
@@ -636,7 +698,10 @@ class Members(Nested):
     ) -> str:
         pool = self.parent(conn, ctx, parent)
         if values.get("subnet_id"):
-            referenced(conn, ctx, "Subnet", values["subnet_id"])
+            try:
+                referenced(conn, ctx, "Subnet", values["subnet_id"])
+            except Invalid as missing:  # Octavia's NotFound here, where a VIP's is a 400
+                raise NotFound(missing.message) from None
         taken = conn.execute(
             select(ME.c.id).where(
                 ME.c.lb_pool_id == pool.id,
@@ -670,6 +735,56 @@ class Members(Nested):
                 "This provider doesn't support mixing IPv4 and IPv6 addresses for its VIP and "
                 "members in UDP load balancers.",
             )
+
+    def replace_all(
+        self,
+        db: Database,
+        ctx: Context,
+        pool_id: str,
+        members: list[dict[str, Any]],
+        additive_only: bool,
+    ) -> None:
+        """PUT /pools/{id}/members (Octavia's batch update): the members given, known by address
+        and port, are created or updated; the others are deleted (kept with `additive_only`).
+        One change of the load balancer; nothing at all when nothing differs."""
+        with db.write() as conn:
+            pool = self.parent(conn, ctx, pool_id)
+            authorize(ctx, pool.project_id, write=True)
+            lb = lock_tree(conn, pool.lb_loadbalancer_id)
+            old = {
+                (m.address, m.protocol_port): m
+                for m in conn.execute(
+                    select(ME).where(
+                        ME.c.lb_pool_id == pool.id, ME.c.provisioning_status != PENDING_DELETE
+                    )
+                )
+            }
+            wanted = [(m["address"], m["protocol_port"]) for m in members]
+            new = [m for m in members if (m["address"], m["protocol_port"]) not in old]
+            updated = [m for m in members if (m["address"], m["protocol_port"]) in old]
+            if len({(m["address"], m["protocol_port"]) for m in updated}) < len(updated):
+                raise Invalid(
+                    "Validation failure: Member must be updated only once in the same request."
+                )
+            deleted = [] if additive_only else [m for k, m in old.items() if k not in wanted]
+            if not (members or old):
+                return
+            if len(new) > len(deleted):
+                check_quota(conn, pool.project_id, self.resource, len(new) - len(deleted))
+            for values in new:
+                self.add(conn, ctx, values, pool.id, lb, counted=True)
+            for values in updated:
+                row = old[(values.pop("address"), values.pop("protocol_port"))]
+                values.pop("project_id", None)
+                update_object(conn, ME, self.resource, row, values)
+                conn.execute(
+                    update(ME).where(ME.c.id == row.id).values(provisioning_status=PENDING_UPDATE)
+                )
+            for row in deleted:
+                conn.execute(
+                    update(ME).where(ME.c.id == row.id).values(provisioning_status=PENDING_DELETE)
+                )
+            publish(conn, lb)
 
     def initial_operating(self, conn: Connection, values: dict[str, Any]) -> str:
         monitored = conn.execute(
@@ -792,6 +907,8 @@ class L7Policies(Family):
     ) -> str:
         listener_id = values.pop("listener_id")
         listener = fetch(conn, ctx, LI, "Listener", listener_id, write=True)
+        if listener.protocol == CHILDLESS:
+            raise Invalid(f"Protocol {CHILDLESS} listeners cannot have child objects.")
         if listener.protocol not in L7_PROTOCOLS:
             raise Invalid(
                 f"Validation failure: L7 policies need an HTTP listener; {listener_id} is "

@@ -290,7 +290,7 @@ def quota_set(
         return quota_limits(conn, project_id)
 
 
-def check_quota(conn: Connection, project_id: str, resource: str) -> None:
+def check_quota(conn: Connection, project_id: str, resource: str, adding: int = 1) -> None:
     table = QUOTA_TABLES[resource]
     limit = quota_limits(conn, project_id)[resource]
     if limit < 0:
@@ -298,7 +298,7 @@ def check_quota(conn: Connection, project_id: str, resource: str) -> None:
     used = conn.execute(
         select(func.count()).select_from(table).where(table.c.project_id == project_id)
     ).scalar_one()
-    if used >= limit:
+    if used + adding > limit:
         raise Forbidden(f"Quota has been met for resources: {resource.replace('_', ' ').title()}")
 
 
@@ -714,7 +714,7 @@ def settle(conn: Connection, lb: Row, outcome: str) -> None:
             .where(where, table.c.provisioning_status.in_((PENDING_CREATE, PENDING_UPDATE)))
             .values(provisioning_status=outcome)
         )
-        if table in (L7P, L7R):  # no health of their own: on while enabled
+        if table in (L7P, L7R, HM):  # no health of their own: on while enabled
             conn.execute(
                 update(table)
                 .where(where)
@@ -751,58 +751,70 @@ def remove_tree(conn: Connection, lb: Row) -> None:
 
 
 def record_health(conn: Connection, lb: Row, members: dict[str, str]) -> None:
-    """haproxy's server states -> members', pools', listeners' and the load balancer's operating
-    status."""
+    """haproxy's server states -> operating statuses, as Octavia's health manager derives them.
+
+    A pool that no enabled listener uses (as default pool or L7 redirect) is not in haproxy's
+    configuration on an amphora: it is OFFLINE and its members keep their statuses. A pool in
+    use is ONLINE, ERROR when it has members and none can take traffic (the load balancer goes
+    ERROR), DEGRADED when some member is down (the load balancer goes DEGRADED). A listener
+    is ONLINE while enabled: its pool's health is not its own (nor is a health monitor's, see
+    `settle`).
+    """
     if lb.provisioning_status == PENDING_DELETE:
         return
-    pool_status: dict[str, str] = {}
+    lb_status = ONLINE if lb.admin_state_up else OFFLINE
+    in_use = pools_in_use(conn, lb.id)
     for pool in conn.execute(select(PO).where(PO.c.lb_loadbalancer_id == lb.id)):
-        states = []
-        monitored = conn.execute(
-            select(HM.c.id).where(HM.c.lb_pool_id == pool.id, HM.c.admin_state_up)
-        ).first()
+        if pool.id not in in_use or not pool.admin_state_up:
+            set_operating(conn, PO, pool, OFFLINE)
+            continue
+        down, serving, rows = False, False, 0
         for member in conn.execute(select(ME).where(ME.c.lb_pool_id == pool.id)):
-            state = (
-                OFFLINE
-                if not member.admin_state_up
-                else (
-                    HEALTH.get(members.get(member.id, ""), member.operating_status)
-                    if monitored
-                    else NO_MONITOR
-                )
-            )
-            states.append(state)
+            rows += 1
+            state = member_status(member, members.get(member.id))
+            down = down or state == ERROR
+            serving = serving or (state in (ONLINE, NO_MONITOR) and member.weight > 0)
             set_operating(conn, ME, member, state)
-        up = [s for s in states if s in (ONLINE, NO_MONITOR)]
-        checked = [s for s in states if s != OFFLINE]
-        status = (
-            OFFLINE
-            if not pool.admin_state_up
-            else ERROR
-            if checked and not up
-            else DEGRADED
-            if len(up) < len(checked)
-            else ONLINE
-        )
-        pool_status[pool.id] = status
+        status = ERROR if rows and not serving else DEGRADED if down else ONLINE
+        if status == ERROR:
+            lb_status = ERROR
+        elif status == DEGRADED and lb_status == ONLINE:
+            lb_status = DEGRADED
         set_operating(conn, PO, pool, status)
-        if monitored:
-            set_operating(
-                conn, HM, conn.execute(select(HM).where(HM.c.lb_pool_id == pool.id)).one(), ONLINE
-            )
-    worst = ONLINE
     for listener in conn.execute(select(LI).where(LI.c.lb_loadbalancer_id == lb.id)):
-        backend = pool_status.get(listener.default_pool_id or "", ONLINE)
-        status = (
-            OFFLINE
-            if not listener.admin_state_up
-            else (DEGRADED if backend in (DEGRADED, ERROR) else ONLINE)
-        )
-        worst = DEGRADED if status == DEGRADED or backend == ERROR else worst
-        set_operating(conn, LI, listener, status)
-    if any(s in (DEGRADED, ERROR) for s in pool_status.values()):
-        worst = DEGRADED
-    set_operating(conn, LB, lb, OFFLINE if not lb.admin_state_up else worst)
+        set_operating(conn, LI, listener, ONLINE if listener.admin_state_up else OFFLINE)
+    set_operating(conn, LB, lb, lb_status)
+
+
+def member_status(member: Row, reported: str | None) -> str:
+    """A member's operating status from haproxy's word on its server (None: not in its
+    configuration): one not reported is OFFLINE unless it was never to be checked."""
+    if not member.admin_state_up:
+        return OFFLINE
+    if reported is None:
+        return NO_MONITOR if member.operating_status == NO_MONITOR else OFFLINE
+    return HEALTH.get(reported, member.operating_status)
+
+
+def pools_in_use(conn: Connection, lb_id: str) -> set[str]:
+    """The pools that an enabled listener of an enabled load balancer sends traffic to: its
+    default pool and those its enabled L7 policies redirect to."""
+    live = (
+        LI.c.lb_loadbalancer_id == lb_id,
+        LI.c.admin_state_up,
+        LI.c.provisioning_status != PENDING_DELETE,
+        LB.c.admin_state_up,
+    )
+    defaults = conn.execute(
+        select(LI.c.default_pool_id).join(LB, LB.c.id == LI.c.lb_loadbalancer_id).where(*live)
+    ).scalars()
+    redirects = conn.execute(
+        select(L7P.c.redirect_pool_id)
+        .join(LI, LI.c.id == L7P.c.lb_listener_id)
+        .join(LB, LB.c.id == LI.c.lb_loadbalancer_id)
+        .where(*live, L7P.c.admin_state_up, L7P.c.provisioning_status != PENDING_DELETE)
+    ).scalars()
+    return {pool_id for pool_id in [*defaults, *redirects] if pool_id}
 
 
 def record_statistics(conn: Connection, lb: Row, reported: dict[str, dict[str, Any]]) -> None:

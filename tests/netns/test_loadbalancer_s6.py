@@ -54,10 +54,10 @@ class LbCloud(RoutedCloud):
         return self.api.call("GET", f"{self.lbaas}/{path}")
 
     def lb_change(self, method: str, path: str, lb_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """One change through the API, returned once the load balancer is ACTIVE again."""
-        item: dict[str, Any] = next(
-            iter(self.api.call(method, f"{self.lbaas}/{path}", json=body).values())
-        )
+        """One change through the API, returned (if the answer has one) once the load balancer
+        is ACTIVE again."""
+        answer = self.api.call(method, f"{self.lbaas}/{path}", json=body)
+        item: dict[str, Any] = next(iter(answer.values())) if answer else {}
         wait_for(
             lambda: (
                 self.lb(f"loadbalancers/{lb_id}")["loadbalancer"]["provisioning_status"] == "ACTIVE"
@@ -762,6 +762,113 @@ def test_ipv6_vip_serves_once_active(cloud: LbCloud, web: dict[str, Any]) -> Non
     netns = f"{cloud.prefix}{cloud.host}-qlbaas-{lb['id']}"
     assert lb["vip_address"] not in cloud.run(netns, "ip", "-6", "addr", "show", "tentative").stdout
     cloud.api.call("DELETE", f"{cloud.lbaas}/loadbalancers/{lb['id']}?cascade=true")
+
+
+# Answers every request with the X-Forwarded-* headers it got ("-" for each one missing).
+FORWARDED_ECHO = (
+    "import http.server,sys\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        names=('X-Forwarded-For','X-Forwarded-Port','X-Forwarded-Proto')\n"
+    "        body=' '.join(self.headers.get(n,'-') for n in names).encode()\n"
+    "        self.send_response(200);self.send_header('Content-Length',str(len(body)))\n"
+    "        self.end_headers();self.wfile.write(body)\n"
+    "http.server.HTTPServer(('',int(sys.argv[1])),H).serve_forever()\n"
+)
+
+
+def listener_with_pool(
+    cloud: LbCloud, lb_id: str, port: int, members: list[dict[str, Any]], **options: Any
+) -> dict[str, Any]:
+    """A listener on `port` of load balancer `lb_id` with a default pool of `members`."""
+    body = {"loadbalancer_id": lb_id, "protocol": "HTTP", "protocol_port": port, **options}
+    listener = cloud.lb_change("POST", "listeners", lb_id, {"listener": body})
+    pool = {"listener_id": listener["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}
+    pool = cloud.lb_change("POST", "pools", lb_id, {"pool": pool})
+    cloud.lb_change("PUT", f"pools/{pool['id']}/members", lb_id, {"members": members})
+    return listener
+
+
+def test_inserted_headers_reach_the_member(
+    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]
+) -> None:
+    echo_port = WEB_PORT + 1
+    cloud.create(
+        "security-group-rules",
+        "security_group_rule",
+        security_group_id=cloud.get("security-groups?name=default")["security_groups"][0]["id"],
+        direction="ingress",
+        protocol="tcp",
+        port_range_min=echo_port,
+        port_range_max=echo_port,
+        remote_ip_prefix="192.168.60.0/24",
+    )
+    cloud.background(web["WEB1"]["netns"], FORWARDED_ECHO, str(echo_port))
+    lb, client = balancer["lb"], web["CLIENT"]
+    headers = {"X-Forwarded-For": "true", "X-Forwarded-Port": "true", "X-Forwarded-Proto": "true"}
+    listener = listener_with_pool(
+        cloud,
+        lb["id"],
+        8081,
+        [{"address": web["WEB1"]["ip"], "protocol_port": echo_port}],
+        insert_headers=headers,
+    )
+    expected = f"{client['ip']} 8081 http"
+    assert eventually(
+        lambda: cloud.answers(client["netns"], lb["vip_address"], 1, 8081) == [expected]
+    )
+    # Without them, the member sees none.
+    cloud.lb_change(
+        "PUT", f"listeners/{listener['id']}", lb["id"], {"listener": {"insert_headers": {}}}
+    )
+    assert cloud.answers(client["netns"], lb["vip_address"], 1, 8081) == ["- - -"]
+
+
+def test_allowed_cidrs_refuse_other_clients(
+    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]
+) -> None:
+    lb, client, other = balancer["lb"], web["CLIENT"], web["WEB2"]
+    members = [{"address": web[name]["ip"], "protocol_port": WEB_PORT} for name in ("WEB1", "WEB2")]
+    listener = listener_with_pool(
+        cloud, lb["id"], 8082, members, allowed_cidrs=[f"{client['ip']}/32"]
+    )
+
+    def served(vm: dict[str, Any]) -> bool:
+        return cloud.answers(vm["netns"], lb["vip_address"], 1, 8082)[0] in ("WEB1", "WEB2")
+
+    assert eventually(lambda: served(client))
+    assert not served(other)
+    cloud.lb_change(
+        "PUT",
+        f"listeners/{listener['id']}",
+        lb["id"],
+        {"listener": {"allowed_cidrs": [f"{client['ip']}/32", f"{other['ip']}/32"]}},
+    )
+    assert served(other) and served(client)
+    cloud.lb_change(
+        "PUT", f"listeners/{listener['id']}", lb["id"], {"listener": {"allowed_cidrs": None}}
+    )
+    assert served(other)
+
+
+def test_prometheus_listener_serves_haproxys_metrics_on_the_vip(
+    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]
+) -> None:
+    lb, client = balancer["lb"], web["CLIENT"]
+    body = {"loadbalancer_id": lb["id"], "protocol": "PROMETHEUS", "protocol_port": 9100}
+    listener = cloud.lb_change("POST", "listeners", lb["id"], {"listener": body})
+
+    def scrape() -> str:
+        url = f"http://{lb['vip_address']}:9100/metrics"
+        return cloud.run(client["netns"], "curl", "-s", "-m", "2", url).stdout
+
+    # haproxy's own exporter, on the load balancer's frontends (the listeners, by id): the
+    # scrape is the metrics listener's one session.
+    assert eventually(
+        lambda: f'haproxy_frontend_current_sessions{{proxy="{listener["id"]}"}} 1' in scrape()
+    )
+    web_listener = balancer["listener"]["id"]
+    assert f'haproxy_frontend_status{{proxy="{web_listener}",state="UP"}} 1' in scrape()
 
 
 def test_cascade_delete_removes_namespace_and_haproxy(

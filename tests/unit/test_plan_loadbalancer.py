@@ -405,3 +405,51 @@ def test_tls_termination_and_re_encryption_as_octavia_renders_them(tmp_path: Pat
 def test_a_plain_listener_binds_without_tls_even_with_certificates_around() -> None:
     lb = tree()
     assert "    bind 10.0.0.5:80\n" in render_proxies(lb) and render_files(lb) == {}
+
+
+def test_inserted_headers_in_the_backend_as_octavia_renders_them(tmp_path: Path) -> None:
+    lb = tree()
+    lb["listeners"][0]["insert_headers"] = {
+        "X-Forwarded-For": "true",
+        "X-Forwarded-Port": "True",
+        "X-Forwarded-Proto": "false",
+    }
+    config = render_proxies(lb)
+    assert (
+        "    timeout server 40000\n    option forwardfor\n"
+        "    http-request set-header X-Forwarded-Port %[dst_port]\n    server m1" in config
+    )
+    assert "X-Forwarded-Proto" not in config
+    lb["listeners"][0]["insert_headers"] = {"X-Forwarded-Proto": "TRUE"}
+    config = render_proxies(lb)
+    assert "    http-request set-header X-Forwarded-Proto http\n    server m1" in config
+    assert "forwardfor" not in config and "X-Forwarded-Port" not in config
+    haproxy_accepts(config, tmp_path)
+
+
+def test_allowed_cidrs_reject_other_sources_before_anything_else(tmp_path: Path) -> None:
+    lb = tree()
+    lb["listeners"][0]["allowed_cidrs"] = ["192.0.2.0/24", "10.0.0.128/25"]
+    config = render_proxies(lb)
+    assert (
+        "    timeout client 20000\n"
+        "    acl allowed_cidr src 192.0.2.0/24 10.0.0.128/25\n"
+        "    tcp-request connection reject unless allowed_cidr\n"
+        "    default_backend p1\n" in config
+    )
+    haproxy_accepts(config, tmp_path)
+    lb["listeners"][0]["allowed_cidrs"] = None
+    assert "allowed_cidr" not in render_proxies(lb)
+
+
+def test_prometheus_listener_is_answered_by_haproxys_exporter(tmp_path: Path) -> None:
+    lb = tree()
+    lb["listeners"].append(
+        {"id": "metrics", "protocol": "PROMETHEUS", "protocol_port": 9100, "connection_limit": -1}
+    )
+    config = render_proxies(lb)
+    assert (
+        "frontend metrics\n    mode http\n    bind 10.0.0.5:9100\n    maxconn 50000\n"
+        "    timeout client 50000\n    http-request use-service prometheus-exporter\n\n" in config
+    )
+    haproxy_accepts(config, tmp_path)
