@@ -1,7 +1,7 @@
 """listeners' inserted headers and allowed CIDRs
 
 Revision ID: 0028
-Revises: 0025
+Revises: 0027
 Create Date: 2026-12-05
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0028"
-down_revision = "0025"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 

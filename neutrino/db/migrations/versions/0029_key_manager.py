@@ -1,7 +1,7 @@
 """the key manager's secrets, containers, their ACLs and the containers' consumers
 
 Revision ID: 0029
-Revises: 0027
+Revises: 0028
 Create Date: 2026-12-05
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0029"
-down_revision = "0027"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
