@@ -4,7 +4,6 @@ PENDING_CREATE): the administrator lists and shows amphorae, a member may not.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,20 +12,6 @@ from openstack import exceptions
 from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.compat
-
-
-@pytest.fixture(scope="module")
-def admin(live_server: LiveServer) -> Iterator[Any]:
-    conn = live_server.sdk("neutrino-admin")
-    yield conn
-    conn.close()
-
-
-@pytest.fixture(scope="module")
-def demo(live_server: LiveServer) -> Iterator[Any]:
-    conn = live_server.sdk("neutrino-demo")
-    yield conn
-    conn.close()
 
 
 def test_amphorae_through_sdk_and_cli(admin: Any, demo: Any, live_server: LiveServer) -> None:
