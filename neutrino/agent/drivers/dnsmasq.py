@@ -17,10 +17,9 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-from neutrino.agent.drivers.netns import runs_in
+from neutrino.agent.drivers.netns import runs_in, terminate
 from neutrino.plan.state import DhcpServer
 
 
@@ -90,7 +89,7 @@ class DnsmasqDriver:
                 os.kill(pid, signal.SIGHUP)
                 return "reloaded"
         if pid is not None:
-            _terminate(pid)
+            terminate(pid)  # so that a successor can bind the DHCP port
         subprocess.run(
             ["ip", "netns", "exec", server.netns, *argv],
             check=True,
@@ -102,7 +101,7 @@ class DnsmasqDriver:
     def stop(self, network_id: str) -> None:
         pid = self.running_pid(network_id)
         if pid is not None:
-            _terminate(pid)
+            terminate(pid)
         shutil.rmtree(self._dir(network_id), ignore_errors=True)
 
     def served_networks(self) -> set[str]:
@@ -149,14 +148,3 @@ def _write_if_changed(path: Path, text: str) -> bool:
     tmp.write_text(text)
     tmp.replace(path)
     return True
-
-
-def _terminate(pid: int, timeout: float = 2.0) -> None:
-    """SIGTERM and wait, so that a successor can bind the DHCP port."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.005)

@@ -43,7 +43,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from neutrino.agent.drivers.netns import processes_in, runs_in
+from neutrino.agent.drivers.netns import processes_in, runs_in, terminate
 from neutrino.plan.state import LoadBalancer
 
 SOCKETS = Path("/run/neutrino")
@@ -130,12 +130,12 @@ class HaproxyDriver:
         path, text = where / "haproxy.cfg", self.config(lb)
         pid = self.running_pid(lb.id)
         if pid is not None and not runs_in(pid, lb.netns):
-            self._terminate(pid)  # in a namespace deleted by hand: it serves nobody
+            terminate(pid)  # in a namespace deleted by hand: it serves nobody
             pid = None
         if not lb.config:
             if pid is None:
                 return None
-            self._terminate(pid)
+            terminate(pid)
             path.unlink(missing_ok=True)
             return "stopped"
         current = path.read_text() if path.exists() else None
@@ -182,7 +182,7 @@ class HaproxyDriver:
             return "started"
         # A failover: the new haproxy listens beside the old one (SO_REUSEPORT, haproxy's
         # default), which is stopped only then; what it had accepted is cut.
-        self._terminate(replaced)
+        terminate(replaced)
         return "restarted"
 
     def _write_files(self, lb: LoadBalancer) -> bool:
@@ -270,19 +270,11 @@ class HaproxyDriver:
     def stop(self, lb_id: str) -> None:
         pid = self.running_pid(lb_id)
         if pid is not None:
-            self._terminate(pid)
+            terminate(pid)
         self._socket(lb_id).unlink(missing_ok=True)
         shutil.rmtree(self._dir(lb_id), ignore_errors=True)
         if self.sockets.exists() and not any(self.sockets.iterdir()):
             self.sockets.rmdir()
-
-    @staticmethod
-    def _terminate(pid: int) -> None:
-        """SIGTERM the master (it stops its workers) and wait for it."""
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 2
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.005)
 
     def served(self) -> set[str]:
         return {p.name for p in self.root.iterdir() if p.is_dir()}

@@ -150,6 +150,20 @@ def kill_processes(name: str, timeout: float = 2.0) -> None:
                 os.close(fd)
 
 
+def terminate(pid: int, timeout: float = 2.0) -> None:
+    """SIGTERM one process and wait, at most `timeout`, until it has exited. An exited process
+    is done with its sockets even while it waits, a zombie, for its parent (often init) to
+    reap it: `/proc/<pid>` alone would keep us waiting for that."""
+    exits = _exit_watches([pid])
+    try:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        _all_exited(exits, timeout)
+    finally:
+        for fd in exits.values():
+            os.close(fd)
+
+
 def _exit_watches(pids: list[int]) -> dict[int, int]:
     """pid -> a pidfd, readable once the process has exited (no polling on a clock)."""
     watches = {}
