@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import orjson
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -21,9 +22,17 @@ from starlette.responses import Response
 
 from neutrino import errors
 from neutrino.api.middleware import ErrorFormats
+from neutrino.context import Context
+from neutrino.services.refusals import Refusal
+
+if TYPE_CHECKING:
+    from neutrino.api.v2 import Authenticate
 
 log = logging.getLogger("neutrino.api")
 ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+Handler = Callable[[Request, Context], Awaitable[Response]]
+# A status, a message and headers in the shape of one API
+Render = Callable[[int, str, dict[str, str] | None], Response]
 
 
 def json_response(
@@ -101,3 +110,22 @@ def database_error_handler(formats: ErrorFormats) -> ExceptionHandler:
         raise exc  # anything else is a bug: api.middleware answers it
 
     return handle
+
+
+def refusing_endpoint(
+    authenticate: Authenticate, handler: Handler, render: Render
+) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint of an API that is not Neutron's (Octavia's, Barbican's): authenticate, run,
+    and render any refusal, its own or a Neutron error of a service they share, in that API's
+    shape."""
+
+    async def run(request: Request) -> Response:
+        ctx = await authenticate(request)
+        try:
+            return await handler(request, ctx)
+        except (Refusal, errors.NeutronError) as refused:
+            message = refused.message if isinstance(refused, Refusal) else refused.msg
+            retry = {"Retry-After": str(refused.retry_after)} if refused.retry_after else None
+            return render(refused.status, message, retry)
+
+    return run

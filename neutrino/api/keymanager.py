@@ -10,7 +10,6 @@ catalog gives the endpoint.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -18,11 +17,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from neutrino import errors
-from neutrino.api.errors import json_response
+from neutrino.api.errors import Handler, json_response, refusing_endpoint
 from neutrino.api.v2 import Authenticate
 from neutrino.context import Context
-from neutrino.services.keymanager import KINDS, JsonBody, KeyManager, KeyManagerError
+from neutrino.services.keymanager import KINDS, JsonBody, KeyManager
 
 # webob's titles, which Barbican's error hook puts in `title`
 TITLES = {
@@ -39,32 +37,16 @@ TITLES = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
-Handler = Callable[[Request, Context], Awaitable[Response]]
 
 
-def error(status: int, description: str | None) -> Response:
+def error(status: int, description: str | None, headers: dict[str, str] | None = None) -> Response:
     body = {"code": status, "title": TITLES.get(status, "Error"), "description": description}
-    return json_response(body, status)
+    return json_response(body, status, headers)
 
 
 def render_error(_request: Request, status: int, message: str) -> Response:
     """For api.middleware: refusals and failures on /key-manager."""
     return error(status, message)
-
-
-def endpoint(
-    authenticate: Authenticate, handler: Handler
-) -> Callable[[Request], Awaitable[Response]]:
-    async def run(request: Request) -> Response:
-        ctx = await authenticate(request)
-        try:
-            return await handler(request, ctx)
-        except KeyManagerError as refused:
-            return error(refused.status, refused.message)
-        except errors.NeutronError as refused:
-            return error(refused.status, refused.msg)
-
-    return run
 
 
 def media_type(request: Request) -> str | None:
@@ -194,6 +176,6 @@ def routes(keys: KeyManager, authenticate: Authenticate) -> list[BaseRoute]:
     out: list[BaseRoute] = [Route("/", versions)]
     for path, handler, methods in handlers:
         # python-barbicanclient ends the paths it POSTs to with a slash.
-        for variant in (path, path + "/"):
-            out.append(Route(variant, endpoint(authenticate, handler), methods=methods))
+        run = refusing_endpoint(authenticate, handler, error)
+        out.extend(Route(variant, run, methods=methods) for variant in (path, path + "/"))
     return out

@@ -13,7 +13,6 @@ the objects' attributes (a filter on another name is ignored), project
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,8 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from neutrino import errors
-from neutrino.api.errors import json_response
+from neutrino.api.errors import Handler, json_response, refusing_endpoint
 from neutrino.api.octavia_shapes import (
     HEALTHMONITOR,
     L7POLICY,
@@ -43,7 +41,7 @@ from neutrino.api.v2 import Authenticate
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.services import lb_base, lb_policy, lbaas, loadbalancers
-from neutrino.services.lb_base import Forbidden, Immutable, Invalid, LoadBalancerError
+from neutrino.services.refusals import Forbidden, Invalid
 
 VERSIONS = [
     ("v2.0", "SUPPORTED", "2016-12-11T00:00:00Z"),
@@ -53,7 +51,6 @@ VERSIONS = [
 MEMBER_DEFAULTS = ("admin_state_up", "weight", "backup")
 TRUE = ("true", "1", "yes", "y", "on", "t")  # oslo's bool_from_string
 PAGING = {"limit", "marker", "sort", "sort_key", "sort_dir", "page_reverse", "fields"}
-Handler = Callable[[Request, Context], Awaitable[Response]]
 
 
 def fault(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -68,25 +65,6 @@ def fault(status: int, message: str, headers: dict[str, str] | None = None) -> R
 def render_error(_request: Request, status: int, message: str) -> Response:
     """For api.middleware: refusals and failures on /load-balancer."""
     return fault(status, message)
-
-
-def endpoint(
-    authenticate: Authenticate, handler: Handler
-) -> Callable[[Request], Awaitable[Response]]:
-    """Authenticate, run, and render any refusal in Octavia's shape."""
-
-    async def run(request: Request) -> Response:
-        ctx = await authenticate(request)
-        try:
-            return await handler(request, ctx)
-        except LoadBalancerError as refused:
-            # A busy load balancer is worth retrying in a moment.
-            retry = {"Retry-After": "1"} if isinstance(refused, Immutable) else None
-            return fault(refused.status, refused.message, retry)
-        except errors.NeutronError as refused:
-            return fault(refused.status, refused.msg)
-
-    return run
 
 
 async def body_of(request: Request) -> Any:
@@ -380,7 +358,7 @@ def routes(
     ]
     for prefix in ("/v2/lbaas", "/v2.0/lbaas"):
         out += [
-            Route(prefix + path, endpoint(authenticate, handler), methods=methods)
+            Route(prefix + path, refusing_endpoint(authenticate, handler, fault), methods=methods)
             for path, handler, methods in handlers
         ]
     return out

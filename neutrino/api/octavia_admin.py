@@ -2,7 +2,7 @@
 /load-balancer/v2/lbaas and /load-balancer/v2.0/lbaas (services/lbaas_flavors.py has the rules),
 and the amphorae at /load-balancer/v2/octavia/amphorae (services/amphorae.py).
 
-Errors take Octavia's shape through `octavia.endpoint`; lists filter, sort, page and project
+Errors take Octavia's shape through `octavia.fault`; lists filter, sort, page and project
 as the other Octavia lists do, under Octavia's keys (`flavorprofile_links`, ...).
 """
 
@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from neutrino.api.errors import json_response
-from neutrino.api.octavia import Handler, body_of, endpoint, listing
+from neutrino.api.errors import Handler, json_response, refusing_endpoint
+from neutrino.api.octavia import body_of, fault, listing
 from neutrino.api.octavia_shapes import REQUIRED, Field, optional, parse
 from neutrino.api.v2 import Authenticate
 from neutrino.api.v2.attrs import boolean, string, uuid_str
@@ -169,7 +169,7 @@ def routes(db: Database, authenticate: Authenticate, max_limit: int) -> list[Bas
         ("/amphorae/{id}/failover", amphora_action(amphorae.failover), ["PUT"]),
     ]
     return [
-        Route(prefix + path, endpoint(authenticate, handler), methods=methods)
+        Route(prefix + path, refusing_endpoint(authenticate, handler, fault), methods=methods)
         for version in ("/v2", "/v2.0")
         for prefix, family in (
             (version + "/lbaas", handlers),

@@ -22,7 +22,7 @@ from neutrino.api.v2.attrs import (
     tag,
     uuid_str,
 )
-from neutrino.services.lb_base import Invalid
+from neutrino.services.refusals import Invalid
 
 REQUIRED = object()
 LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TERMINATED_HTTPS", "TCP", "UDP", "SCTP", "PROMETHEUS")

@@ -62,6 +62,7 @@ from neutrino.db.schema import (
 )
 from neutrino.errors import InvalidInput
 from neutrino.identity.files import write_private
+from neutrino.services.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal
 
 KEY_FILE = "keymanager.key"
 Pairs = list[tuple[str, str]]  # a query string's items, in order
@@ -76,43 +77,19 @@ _REF = re.compile(r"/v1/(secrets|containers)/([^/?#]+)/?$")
 
 
 # -- errors ------------------------------------------------------------------------------------
-class KeyManagerError(Exception):
-    status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class Invalid(KeyManagerError):
-    status = 400
-
-
-class Forbidden(KeyManagerError):
-    status = 403
-
-
-class NotFound(KeyManagerError):
-    status = 404
-
-
-class NotAcceptable(KeyManagerError):
+class NotAcceptable(Refusal):
     status = 406
 
 
-class Conflict(KeyManagerError):
-    status = 409
-
-
-class TooLarge(KeyManagerError):
+class TooLarge(Refusal):
     status = 413
 
 
-class UnsupportedMediaType(KeyManagerError):
+class UnsupportedMediaType(Refusal):
     status = 415
 
 
-class UnreadableCertificate(KeyManagerError):
+class UnreadableCertificate(Refusal):
     """What a ref names holds no certificate and key that TLS could use."""
 
     status = 400
@@ -124,7 +101,7 @@ def refused(operation: str) -> Forbidden:
     )
 
 
-def issue(operation: str, reason: str, kind: type[KeyManagerError] = Invalid) -> KeyManagerError:
+def issue(operation: str, reason: str, kind: type[Refusal] = Invalid) -> Refusal:
     """A refusal in the handler's own words (Barbican's generate_safe_exception_message)."""
     return kind(f"{operation} issue seen - {reason}.")
 

@@ -36,15 +36,8 @@ from sqlalchemy import Connection, Row, Select, Table, delete, func, insert, sel
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, lb_policy
-from neutrino.services.lb_base import (
-    PROVIDER,
-    PROVIDERS,
-    Conflict,
-    Forbidden,
-    Invalid,
-    LoadBalancerError,
-    NotFound,
-)
+from neutrino.services.lb_base import PROVIDER, PROVIDERS
+from neutrino.services.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal
 
 # haproxy's connection limit for a whole load balancer (agent/drivers/haproxy.py): a listener's
 # limit is honoured up to it.
@@ -85,7 +78,7 @@ JSON_TYPES = {
 }
 
 
-class UnsupportedOption(LoadBalancerError):
+class UnsupportedOption(Refusal):
     """Octavia's ProviderUnsupportedOptionError: the provider cannot do what the data asks.
     Octavia answers it with a 501; the data is the client's to change, so here it is a 400
     with Octavia's message."""

@@ -18,8 +18,9 @@ from cryptography import x509
 from sqlalchemy import Row
 
 from neutrino.context import Context
-from neutrino.services.keymanager import KeyManager, KeyManagerError, id_in_ref
+from neutrino.services.keymanager import KeyManager, id_in_ref
 from neutrino.services.loadbalancers import Invalid
+from neutrino.services.refusals import Refusal
 
 TLS_VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 ALPN_PROTOCOLS = ("http/1.0", "http/1.1", "h2")
@@ -294,7 +295,7 @@ def _read_certificate(ctx: Context | None, ref: str) -> str | None:
     assert key_manager is not None
     try:
         bundle = key_manager.certificate_bundle(ctx, ref)
-    except KeyManagerError:
+    except Refusal:
         return None
     key = [bundle.private_key] if bundle.private_key else []
     return b"\n".join([bundle.certificate, *key, *bundle.intermediates]).decode() + "\n"
@@ -306,5 +307,5 @@ def _read_secret(ctx: Context | None, ref: str) -> str | None:
     try:
         payload, _ = key_manager.secret_payload(ctx, id_in_ref(ref), "*/*")
         return payload.decode()
-    except (KeyManagerError, UnicodeDecodeError):
+    except (Refusal, UnicodeDecodeError):
         return None

@@ -54,7 +54,8 @@ from neutrino import errors
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, lb_policy, lbaas_flavors, networks, ports, subnets
-from neutrino.services.lb_base import Conflict, Forbidden, Immutable, Invalid, NotFound
+from neutrino.services.lb_base import Immutable
+from neutrino.services.refusals import Conflict, Forbidden, Invalid, NotFound
 
 LB, LI, PO, ME, HM = (
     schema.lb_loadbalancers,

@@ -21,13 +21,12 @@ from neutrino.services.keymanager import (
     CONTAINERS,
     SECRETS,
     CertificateBundle,
-    Forbidden,
     JsonBody,
     KeyManager,
-    NotFound,
     Sealer,
     UnreadableCertificate,
 )
+from neutrino.services.refusals import Forbidden, NotFound
 
 ENDPOINT = "http://127.0.0.1:9696/key-manager"
 OWNER = Context("u-owner", "p-one", frozenset({"member", "reader"}))
