@@ -47,6 +47,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -368,21 +370,11 @@ def measure(
         ("keepalive_microserver", MICRO_PORT, "http", 8080),
         ("keepalive_microserver_terminated_https", MICRO_PORT, "https", 8443),
     ):
-        direct, via = [], []
-        for _ in range(pairs):
-            direct.append(
-                requests_per_second(client, "http", world["WEB1"]["ip"], member_port, seconds)
-            )
-            via.append(
-                requests_per_second(client, vip_scheme, lb["vip_address"], vip_port, seconds)
-            )
-        ratios = [round(v / d, 3) for d, v in zip(direct, via)]
-        rps[server] = {
-            "direct": round(statistics.median(direct)),
-            "via_vip": round(statistics.median(via)),
-            "ratio": statistics.median(ratios),
-            "ratios": ratios,
-        }
+        rps[server] = alternating(
+            partial(requests_per_second, client, "http", world["WEB1"]["ip"], member_port, seconds),
+            partial(requests_per_second, client, vip_scheme, lb["vip_address"], vip_port, seconds),
+            pairs,
+        )
     udp = lbaas(
         api,
         "listener",
@@ -402,17 +394,11 @@ def measure(
         lb["id"],
         parent=f"pools/{udp_pool['id']}/",
     )
-    direct, via = [], []
-    for _ in range(pairs):
-        direct.append(udp_requests_per_second(client, world["WEB1"]["ip"], seconds))
-        via.append(udp_requests_per_second(client, lb["vip_address"], seconds))
-    ratios = [round(v / d, 3) for d, v in zip(direct, via)]
-    udp_rps = {
-        "direct": round(statistics.median(direct)),
-        "via_vip": round(statistics.median(via)),
-        "ratio": statistics.median(ratios),
-        "ratios": ratios,
-    }
+    udp_rps = alternating(
+        partial(udp_requests_per_second, client, world["WEB1"]["ip"], seconds),
+        partial(udp_requests_per_second, client, lb["vip_address"], seconds),
+        pairs,
+    )
     return {
         "lb_create_to_active": latencies(to_active),
         "lb_create_to_serving": latencies(to_serving),
@@ -453,6 +439,24 @@ def store_certificate(api: Api) -> str:
             for name, file in parts.items()
         ]
     return str(api.post("/key-manager/v1/containers", {"type": "certificate", "secret_refs": refs}))
+
+
+def alternating(
+    direct: Callable[[], float], via_vip: Callable[[], float], pairs: int
+) -> dict[str, Any]:
+    """Requests/s straight to a member and through the VIP, measured in turn (so that the
+    machine's load weighs on both alike), as medians and the ratio of each pair."""
+    straight, through = [], []
+    for _ in range(pairs):
+        straight.append(direct())
+        through.append(via_vip())
+    ratios = [round(v / d, 3) for d, v in zip(straight, through)]
+    return {
+        "direct": round(statistics.median(straight)),
+        "via_vip": round(statistics.median(through)),
+        "ratio": statistics.median(ratios),
+        "ratios": ratios,
+    }
 
 
 def requests_per_second(client: str, scheme: str, address: str, port: int, seconds: float) -> float:
