@@ -91,9 +91,7 @@ def prepare_listener(values: dict[str, Any]) -> None:
     if protocol == TERMINATED:
         set_defaults(values, "tls_ciphers", "tls_versions", "alpn_protocols")
     elif certificate or values.get("client_ca_tls_container_ref"):
-        raise refused(
-            f"Certificate container references are not allowed on {protocol} protocol listeners."
-        )
+        raise _certificates_not_allowed(protocol)
     if values.get("client_ca_tls_container_ref") and not certificate:
         raise refused(
             "An SNI or default certificate container reference must be provided with a client "
@@ -104,16 +102,11 @@ def prepare_listener(values: dict[str, Any]) -> None:
             "An SNI or default certificate container reference must be provided for "
             f"{protocol} protocol listeners."
         )
-    if values["client_authentication"] != "NONE" and not values.get("client_ca_tls_container_ref"):
-        raise refused(
-            f"Client authentication setting {values['client_authentication']} requires a "
-            "client CA container reference."
-        )
-    if values.get("client_crl_container_ref") and not values.get("client_ca_tls_container_ref"):
-        raise refused(
-            "A client authentication CA reference is required to specify a client "
-            "authentication revocation list."
-        )
+    _check_client_authentication(
+        values["client_authentication"],
+        values.get("client_ca_tls_container_ref"),
+        values.get("client_crl_container_ref"),
+    )
     check_options(values, protocol == TERMINATED)
     if (values.get("hsts_include_subdomains") or values.get("hsts_preload")) and values.get(
         "hsts_max_age"
@@ -131,21 +124,12 @@ def check_listener_update(row: Row, values: dict[str, Any]) -> None:
     if row.protocol != TERMINATED and any(
         values.get(key) for key in (*LISTENER_CERTIFICATES, "client_ca_tls_container_ref")
     ):
-        raise refused(
-            f"Certificate container references are not allowed on {row.protocol} protocol "
-            "listeners."
-        )
-    ca = _merged(values, row, "client_ca_tls_container_ref")
-    if values.get("client_authentication") not in (None, "NONE") and not ca:
-        raise refused(
-            f"Client authentication setting {values['client_authentication']} requires a "
-            "client CA container reference."
-        )
-    if _merged(values, row, "client_crl_container_ref") and not ca:
-        raise refused(
-            "A client authentication CA reference is required to specify a client "
-            "authentication revocation list."
-        )
+        raise _certificates_not_allowed(row.protocol)
+    _check_client_authentication(
+        values.get("client_authentication"),
+        _merged(values, row, "client_ca_tls_container_ref"),
+        _merged(values, row, "client_crl_container_ref"),
+    )
     check_options(values, True)
     if (values.get("hsts_include_subdomains") or values.get("hsts_preload")) and (
         values.get("hsts_max_age") is None and row.hsts_max_age is None
@@ -191,6 +175,25 @@ def check_pool_update(row: Row, values: dict[str, Any]) -> None:
         raise refused("A CA reference is required to specify a certificate revocation list.")
     check_options(values, True)
     set_defaults(values, *(k for k in ("tls_ciphers", "tls_versions") if k in values))
+
+
+def _certificates_not_allowed(protocol: str) -> Invalid:
+    return refused(
+        f"Certificate container references are not allowed on {protocol} protocol listeners."
+    )
+
+
+def _check_client_authentication(authentication: str | None, ca: Any, crl: Any) -> None:
+    if authentication not in (None, "NONE") and not ca:
+        raise refused(
+            f"Client authentication setting {authentication} requires a client CA container "
+            "reference."
+        )
+    if crl and not ca:
+        raise refused(
+            "A client authentication CA reference is required to specify a client "
+            "authentication revocation list."
+        )
 
 
 def _merged(values: dict[str, Any], row: Row, key: str) -> Any:
