@@ -556,9 +556,11 @@ class KeyManager:
         require_member(ctx, "Secret(s) retrieval")
         params = dict(query_items)
         query = select(km_secrets).where(_unexpired())
+        # Barbican filters with LIKE, which its usual database (MySQL) compares without case:
+        # ilike does so on SQLite and PostgreSQL alike.
         for key, column in (("name", "name"), ("alg", "algorithm"), ("mode", "mode")):
             if params.get(key):
-                query = query.where(km_secrets.c[column].like(params[key]))
+                query = query.where(km_secrets.c[column].ilike(params[key]))
         bits = params.get("bits", "0")
         if bits.lstrip("-").isdigit() and int(bits) > 0:
             query = query.where(km_secrets.c.bit_length == int(bits))
@@ -787,7 +789,7 @@ class KeyManager:
         params = dict(query_items)
         query = select(km_containers).where(km_containers.c.project_id == ctx.project_id)
         if params.get("name"):
-            query = query.where(km_containers.c.name.like(params["name"]))
+            query = query.where(km_containers.c.name.ilike(params["name"]))  # as secrets' names
         if params.get("type"):
             query = query.where(km_containers.c.type == params["type"])
         # Unlike the secrets', the containers' page links carry no filters.
