@@ -48,15 +48,19 @@ It holds what depends on the configuration alone, not on the members' health
 or load, so the rewrites of `neutrino-l4` leave its state alone:
 
 - `connection_limit`: the amphora makes it each real server's `uthreshold`
-  (keepalived), the number of connections at which IPVS stops giving the
-  member new ones (it sends an ICMP port unreachable once every member is
-  full). Here each member's new flows of the listener pass a `ct count over
-  LIMIT` and are dropped beyond it: the member's flows that conntrack still
-  holds (a UDP flow lives 30 s after its last packet, 120 s once answered
-  twice) count, so established flows go on and new ones are served again once
-  some expire. IPVS would give a flow that finds its member full to another
-  one; here the member is chosen first, in nat, and the flow is dropped.
-  A limit of -1 (or 0, no `uthreshold`) is none.
+  (keepalived), the number of connections at which IPVS gives the member no
+  new ones; it gives them to members with room (ROUND_ROBIN,
+  LEAST_CONNECTIONS; `sh` drops them) and answers with an ICMP port
+  unreachable once every member is full. Here each member's new flows of the
+  listener pass a `ct count over LIMIT` and are dropped beyond it: the
+  member's flows that conntrack still holds (a UDP flow lives 30 s after its
+  last packet, 120 s once answered twice) count, so established flows go on
+  and new ones are served again once some expire. And as for
+  LEAST_CONNECTIONS, members found full at a sync leave the balancing table
+  of the algorithms that take members in turn until conntrack holds fewer of
+  their flows (`serving`); with all of them full, nothing is DNATed and the
+  namespace answers the port unreachable. A limit of -1 (or 0, no
+  `uthreshold`) is none.
 - statistics, as the amphora reads them from `ipvsadm --stats`: named
   counters per listener of the packets and bytes of its flows from the client
   (`in-ID`) and back (`out-ID`, both the whole IP packets, as IPVS counts
@@ -176,8 +180,13 @@ def serving(
     listener: L4Listener, healthy: frozenset[str], flows: Mapping[str, int]
 ) -> tuple[L4Member, ...]:
     """The members that get the listener's new flows: healthy ones with a weight, backups only
-    when no other is; for LEAST_CONNECTIONS, those with the fewest flows per weight."""
+    when no other is; for LEAST_CONNECTIONS, those with the fewest flows per weight. Under a
+    connection limit, members that hold as many flows take no new ones (IPVS's overloaded
+    servers), except for the hashing algorithms, which would move other clients (IPVS's `sh`
+    drops the flows of a client whose server is full)."""
     up = [m for m in listener.members if m.id in healthy and m.weight > 0]
+    if listener.connection_limit > 0 and listener.algorithm not in HASHED:
+        up = [m for m in up if flows.get(m.id, 0) < listener.connection_limit]
     chosen = [m for m in up if not m.backup] or up
     if listener.algorithm == "LEAST_CONNECTIONS" and chosen:
         load = {m.id: flows.get(m.id, 0) / m.weight for m in chosen}

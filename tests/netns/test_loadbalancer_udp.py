@@ -215,6 +215,24 @@ def test_connection_limit_drops_new_flows_of_a_full_member_and_keeps_its_own(lab
     assert ask(client, 3) == Counter({"vm1": 3})
 
 
+def test_a_full_member_leaves_new_flows_to_one_with_room(lab: Lab) -> None:
+    agent, model, client, _ = balanced(lab)
+    listener, pool = (
+        model["loadbalancers"][0]["listeners"][0],
+        model["loadbalancers"][0]["pools"][0],
+    )
+    listener["connection_limit"] = 1
+    pool["members"][0]["weight"] = 3  # turns: vm1 vm1 vm2 vm1
+    sync(agent, model)
+    assert ask(client, 1) == Counter({"vm1": 1})
+    # the sync finds vm1 full: new flows go to vm2, not to vm1's next turn
+    sync(agent, model)
+    assert ask(client, 1) == Counter({"vm2": 1})
+    # both full: the namespace answers port unreachable
+    sync(agent, model)
+    assert ask(client, 1) == Counter({"-": 1})
+
+
 def test_udp_listener_statistics_count_flows_and_bytes(lab: Lab) -> None:
     agent, model, client, _ = balanced(lab)
     lb = model["loadbalancers"][0]

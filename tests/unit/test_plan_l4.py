@@ -87,6 +87,19 @@ def test_least_connections_sends_new_flows_to_the_least_loaded_per_weight() -> N
     assert [m.id for m in serving(listener, up, {"a": 3, "b": 1})] == ["a", "b"]
 
 
+def test_full_members_take_no_new_flows_unless_clients_are_hashed() -> None:
+    lb = udp_lb()
+    lb["listeners"][0]["connection_limit"] = 2
+    [listener] = compile_l4(lb)
+    up = frozenset({"a", "b", "c"})
+    assert [m.id for m in serving(listener, up, {"a": 2, "b": 1})] == ["b"]
+    # the backup serves once the others are full, and nobody once it is too
+    assert [m.id for m in serving(listener, up, {"a": 2, "b": 3})] == ["c"]
+    assert serving(listener, up, {"a": 2, "b": 2, "c": 2}) == ()
+    [hashed] = compile_l4({**lb, "pools": [{**lb["pools"][0], "lb_algorithm": "SOURCE_IP"}]})
+    assert [m.id for m in serving(hashed, up, {"a": 2, "b": 2})] == ["a", "b"]
+
+
 def test_weights_repeat_members_interleaved() -> None:
     a, b = (L4Member(x, "10.0.0.1", 1, w, False, "10.0.0.1", 1) for x, w in (("a", 3), ("b", 1)))
     assert [m.id for m in rotation((a, b))] == ["a", "a", "b", "a"]

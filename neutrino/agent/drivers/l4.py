@@ -120,7 +120,7 @@ class L4Driver:
         )
         space.flows = conntrack.flows_to_members(space.netns, vip_family(lb.l4) == "ip6")
         firewalls = (
-            render_l4_table(lb.l4, healthy, self._least_connections(space, lb.l4)),
+            render_l4_table(lb.l4, healthy, self._member_flows(space, lb.l4)),
             render_l4_counting(lb.l4),
         )
         applied = space.applied or self._stored(lb.id)
@@ -237,12 +237,11 @@ class L4Driver:
         space.worker.close()
 
     @staticmethod
-    def _least_connections(space: Space, listeners: tuple[L4Listener, ...]) -> dict[str, int]:
-        """Member id -> flows conntrack holds for it, for LEAST_CONNECTIONS listeners."""
+    def _member_flows(space: Space, listeners: tuple[L4Listener, ...]) -> dict[str, int]:
+        """Member id -> the listener's flows conntrack holds for it."""
         return {
             member.id: space.flows.get(mark(listener), {}).get((member.address, member.port), 0)
             for listener in listeners
-            if listener.algorithm == "LEAST_CONNECTIONS"
             for member in listener.members
         }
 
