@@ -918,6 +918,9 @@ def test_udp_listener_statistics_count_the_datagrams(
     )["amphora_stats"]
     [udp] = [entry for entry in shown if entry["listener_id"] == listener["id"]]
     assert {name: udp[name] for name in counted} == counted
+    # inspect shows the table that counts them
+    seen = json.loads(cloud.neutrino("inspect", "loadbalancer", "s6-lb", "-f", "json").stdout)
+    assert f"counter in-{listener['id']} {{" in seen["udp_sctp_counting"], seen
 
 
 def test_cascade_delete_removes_namespace_and_haproxy(
