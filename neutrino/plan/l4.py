@@ -54,7 +54,7 @@ or load, so the rewrites of `neutrino-l4` leave its state alone:
   unreachable once every member is full. Here each member's new flows of the
   listener pass a `ct count over LIMIT` and are dropped beyond it: the
   member's flows that conntrack still holds (a UDP flow lives 30 s after its
-  last packet, 120 s once answered twice) count, so established flows go on
+  last packet, 120 s once it streams both ways) count, so established flows go on
   and new ones are served again once some expire. And as for
   LEAST_CONNECTIONS, members found full at a sync leave the balancing table
   of the algorithms that take members in turn until conntrack holds fewer of
