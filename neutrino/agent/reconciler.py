@@ -415,7 +415,7 @@ class Agent:
                     report.changes.append(f"{done} nft balancing {lb.id}")
                 seen = self.haproxy.observe(lb.id)
                 entry["members"] = {**seen.members, **self.l4.observe(lb.id)}
-                entry["listeners"] = seen.listeners
+                entry["listeners"] = {**seen.listeners, **self.l4.statistics(lb)}
             except Exception as error:
                 entry["error"] = str(error)
                 report.errors.append(f"load balancer {lb.id}: {error}")

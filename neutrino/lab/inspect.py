@@ -273,7 +273,11 @@ def loadbalancer(db: Database, ref: str, host: str) -> dict[str, Any]:
     )
     listening = _run(netns, ["ss", "-H", "-l", "-t", "-n"]).stdout.split("\n")
     family = "ip6" if ":" in lb["vip_address"] else "ip"
-    l4 = _run(netns, ["nft", "list", "table", family, l4_table.TABLE])  # UDP and SCTP listeners
+    # UDP and SCTP listeners: their balancing, and their limits and counters
+    l4, counting = (
+        _run(netns, ["nft", "list", "table", family, table])
+        for table in (l4_table.TABLE, l4_table.COUNTING)
+    )
     return {
         "loadbalancer": {
             key: lb.get(key)
@@ -293,6 +297,7 @@ def loadbalancer(db: Database, ref: str, host: str) -> dict[str, Any]:
         "listening": sorted(line.split()[3] for line in listening if line.strip()),
         "haproxy": process,
         "udp_sctp_balancing": l4.stdout if l4.returncode == 0 else None,
+        "udp_sctp_counting": counting.stdout if counting.returncode == 0 else None,
         "frontends": [
             {
                 "listener_id": r["pxname"],

@@ -39,11 +39,39 @@ per connection with exact counts; here the choice is refreshed with every
 sync of the agent (every few seconds, and on every change), so a burst of new
 flows within one interval all go to the same least loaded members.
 
-Not done for these listeners: `connection_limit` (the amphora makes it each
-real server's `uthreshold`) and statistics (they stay at zero).
+A listener's flows carry a mark of its own, its protocol and port
+(`mark`), so that a flow keeps naming its listener when others come and go.
 
-Everything here is pure: `render_l4_table` turns the listeners, the members
-the agent finds up and their flow counts into nft JSON commands.
+A second table, `neutrino-l4-count` (`render_l4_counting`), limits and counts
+flows in the forward hook, where the packets of DNATed flows pass both ways.
+It holds what depends on the configuration alone, not on the members' health
+or load, so the rewrites of `neutrino-l4` leave its state alone:
+
+- `connection_limit`: the amphora makes it each real server's `uthreshold`
+  (keepalived), the number of connections at which IPVS gives the member no
+  new ones; it gives them to members with room (ROUND_ROBIN,
+  LEAST_CONNECTIONS; `sh` drops them) and answers with an ICMP port
+  unreachable once every member is full. Here each member's new flows of the
+  listener pass a `ct count over LIMIT` and are dropped beyond it: the
+  member's flows that conntrack still holds (a UDP flow lives 30 s after its
+  last packet, 120 s once it streams both ways) count, so established flows go on
+  and new ones are served again once some expire. And as for
+  LEAST_CONNECTIONS, members found full at a sync leave the balancing table
+  of the algorithms that take members in turn until conntrack holds fewer of
+  their flows (`serving`); with all of them full, nothing is DNATed and the
+  namespace answers the port unreachable. A limit of -1 (or 0, no
+  `uthreshold`) is none.
+- statistics, as the amphora reads them from `ipvsadm --stats`: named
+  counters per listener of the packets and bytes of its flows from the client
+  (`in-ID`) and back (`out-ID`, both the whole IP packets, as IPVS counts
+  them) and of its new flows (`new-ID`). A rewrite of this table (a change of
+  the listener, its pool or members) starts them from zero, as a reload of
+  haproxy starts its counters: the agent reports them with the table's handle
+  as the counting worker.
+
+Everything here is pure: `render_l4_table` and `render_l4_counting` turn the
+listeners, the members the agent finds up and their flow counts into nft JSON
+commands.
 """
 
 from __future__ import annotations
@@ -59,7 +87,9 @@ from typing import Any
 from neutrino.plan.state import Firewall, L4Listener, L4Member, L4Monitor
 
 TABLE = "neutrino-l4"
+COUNTING = "neutrino-l4-count"
 PROTOCOLS = {"UDP": "udp", "SCTP": "sctp"}
+IP_PROTOCOLS = {"UDP": 17, "SCTP": 132}
 # The algorithms that hash the client to a member (the rest take members in turn).
 HASHED = ("SOURCE_IP", "SOURCE_IP_PORT")
 DEFAULT_PERSISTENCE_SECONDS = 360  # the amphora's keepalived default
@@ -89,6 +119,7 @@ def compile_l4(lb: dict[str, Any]) -> tuple[L4Listener, ...]:
                 members=_members(pool, lb["vip_address"]),
                 monitor=_monitor(pool.get("healthmonitor")),
                 persistence=_persistence(pool.get("session_persistence"), lb["vip_address"]),
+                connection_limit=listener.get("connection_limit", -1),
             )
         )
     return tuple(out)
@@ -139,12 +170,23 @@ def _persistence(persistence: dict[str, Any] | None, vip: str) -> tuple[int, str
     )
 
 
+def mark(listener: L4Listener) -> int:
+    """The connection mark of the listener's flows: its IP protocol and port (a load balancer
+    takes each port once per protocol)."""
+    return IP_PROTOCOLS[listener.protocol] << 16 | listener.port
+
+
 def serving(
     listener: L4Listener, healthy: frozenset[str], flows: Mapping[str, int]
 ) -> tuple[L4Member, ...]:
     """The members that get the listener's new flows: healthy ones with a weight, backups only
-    when no other is; for LEAST_CONNECTIONS, those with the fewest flows per weight."""
+    when no other is; for LEAST_CONNECTIONS, those with the fewest flows per weight. Under a
+    connection limit, members that hold as many flows take no new ones (IPVS's overloaded
+    servers), except for the hashing algorithms, which would move other clients (IPVS's `sh`
+    drops the flows of a client whose server is full)."""
     up = [m for m in listener.members if m.id in healthy and m.weight > 0]
+    if listener.connection_limit > 0 and listener.algorithm not in HASHED:
+        up = [m for m in up if flows.get(m.id, 0) < listener.connection_limit]
     chosen = [m for m in up if not m.backup] or up
     if listener.algorithm == "LEAST_CONNECTIONS" and chosen:
         load = {m.id: flows.get(m.id, 0) / m.weight for m in chosen}
@@ -171,51 +213,95 @@ def rotation(members: tuple[L4Member, ...]) -> list[L4Member]:
 
 def render_l4_table(
     listeners: tuple[L4Listener, ...], healthy: frozenset[str], flows: Mapping[str, int]
-) -> Firewall | None:
-    """The namespace's table for `listeners` with the members `healthy` serving; None without
-    listeners."""
-    if not listeners:
-        return None
-    family = "ip6" if ":" in listeners[0].vip else "ip"
+) -> Firewall:
+    """The namespace's balancing table for `listeners` with the members `healthy` serving."""
+    family = vip_family(listeners)
     commands: list[dict[str, Any]] = [
-        _chain(family, "prerouting", "nat", "prerouting", -100),
-        _chain(family, "postrouting", "nat", "postrouting", 100),
-        _chain(family, "persistence", "filter", "postrouting", 0),
+        _chain(family, TABLE, "prerouting", "nat", "prerouting", -100),
+        _chain(family, TABLE, "postrouting", "nat", "postrouting", 100),
+        _chain(family, TABLE, "persistence", "filter", "postrouting", 0),
     ]
-    for mark, listener in enumerate(listeners, 1):
-        commands += _listener(family, mark, listener, serving(listener, healthy, flows))
+    for listener in listeners:
+        commands += _listener(family, listener, serving(listener, healthy, flows))
     commands.append(
         _rule(
             family,
+            TABLE,
             "postrouting",
             {"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}},
             {"masquerade": None},
         )
     )
+    return _firewall(family, TABLE, commands)
+
+
+def render_l4_counting(listeners: tuple[L4Listener, ...]) -> Firewall:
+    """The namespace's table that limits each member's flows per listener and counts the
+    listeners' flows and bytes (named counters `new-`, `in-` and `out-` and the listener id)."""
+    family = vip_family(listeners)
+    commands = [_chain(family, COUNTING, "forward", "filter", "forward", 0)]
+    new = _match({"ct": {"key": "state"}}, "new")
+    for listener in listeners:
+        marked = _match({"ct": {"key": "mark"}}, mark(listener))
+        if listener.connection_limit > 0:
+            proto = PROTOCOLS[listener.protocol]
+            commands += [
+                _rule(
+                    family,
+                    COUNTING,
+                    "forward",
+                    new,
+                    marked,
+                    _match({"payload": {"protocol": family, "field": "daddr"}}, member.address),
+                    _match({"payload": {"protocol": proto, "field": "dport"}}, member.port),
+                    {"ct count": {"val": listener.connection_limit, "inv": True}},  # "over"
+                    {"drop": None},
+                )
+                for member in listener.members
+            ]
+        for name, match in (
+            ("new", new),
+            ("in", _match({"ct": {"key": "direction"}}, "original")),
+            ("out", _match({"ct": {"key": "direction"}}, "reply")),
+        ):
+            counter = f"{name}-{listener.id}"
+            commands.append(
+                {"add": {"counter": {"family": family, "table": COUNTING, "name": counter}}}
+            )
+            commands.append(_rule(family, COUNTING, "forward", marked, match, {"counter": counter}))
+    return _firewall(family, COUNTING, commands)
+
+
+def vip_family(listeners: tuple[L4Listener, ...]) -> str:
+    """The nftables family of the listeners' VIP."""
+    return "ip6" if listeners and ":" in listeners[0].vip else "ip"
+
+
+def _firewall(family: str, table: str, commands: list[dict[str, Any]]) -> Firewall:
     return Firewall(
-        tables=((family, TABLE),),
-        commands=({"add": {"table": {"family": family, "name": TABLE}}}, *commands),
+        tables=((family, table),),
+        commands=({"add": {"table": {"family": family, "name": table}}}, *commands),
         digest=hashlib.sha256(json.dumps(commands, sort_keys=True).encode()).hexdigest()[:16],
     )
 
 
 def _listener(
-    family: str, mark: int, listener: L4Listener, members: tuple[L4Member, ...]
+    family: str, listener: L4Listener, members: tuple[L4Member, ...]
 ) -> list[dict[str, Any]]:
     if not members:
         return []
-    proto = PROTOCOLS[listener.protocol]
+    proto, number = PROTOCOLS[listener.protocol], mark(listener)
     match = [
         _match({"payload": {"protocol": family, "field": "daddr"}}, listener.vip),
         _match({"payload": {"protocol": proto, "field": "dport"}}, listener.port),
     ]
-    marked = {"mangle": {"key": {"ct": {"key": "mark"}}, "value": mark}}
+    marked = {"mangle": {"key": {"ct": {"key": "mark"}}, "value": number}}
     out: list[dict[str, Any]] = []
     if listener.persistence is not None:
         seconds, mask = listener.persistence
         source = {"&": [{"payload": {"protocol": family, "field": "saddr"}}, mask]}
         for index, member in enumerate(members):
-            name = f"persist-{mark}-{index}"
+            name = f"persist-{number}-{index}"
             out.append(
                 {
                     "add": {
@@ -233,6 +319,7 @@ def _listener(
             out.append(
                 _rule(
                     family,
+                    TABLE,
                     "prerouting",
                     *match,
                     _match(source, f"@{name}"),
@@ -243,8 +330,9 @@ def _listener(
             out.append(
                 _rule(
                     family,
+                    TABLE,
                     "persistence",
-                    _match({"ct": {"key": "mark"}}, mark),
+                    _match({"ct": {"key": "mark"}}, number),
                     _match({"ct": {"key": "direction"}}, "original"),
                     _match({"payload": {"protocol": family, "field": "daddr"}}, member.address),
                     _match({"payload": {"protocol": proto, "field": "dport"}}, member.port),
@@ -263,6 +351,7 @@ def _listener(
     out.append(
         _rule(
             family,
+            TABLE,
             "prerouting",
             *match,
             marked,
@@ -272,12 +361,14 @@ def _listener(
     return out
 
 
-def _chain(family: str, name: str, kind: str, hook: str, priority: int) -> dict[str, Any]:
+def _chain(
+    family: str, table: str, name: str, kind: str, hook: str, priority: int
+) -> dict[str, Any]:
     return {
         "add": {
             "chain": {
                 "family": family,
-                "table": TABLE,
+                "table": table,
                 "name": name,
                 "type": kind,
                 "hook": hook,
@@ -292,5 +383,5 @@ def _match(left: Any, right: Any) -> dict[str, Any]:
     return {"match": {"op": "==", "left": left, "right": right}}
 
 
-def _rule(family: str, chain: str, *expr: dict[str, Any]) -> dict[str, Any]:
-    return {"add": {"rule": {"family": family, "table": TABLE, "chain": chain, "expr": list(expr)}}}
+def _rule(family: str, table: str, chain: str, *expr: dict[str, Any]) -> dict[str, Any]:
+    return {"add": {"rule": {"family": family, "table": table, "chain": chain, "expr": list(expr)}}}

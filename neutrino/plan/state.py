@@ -196,6 +196,7 @@ class L4Listener:
     members: tuple[L4Member, ...]
     monitor: L4Monitor | None
     persistence: tuple[int, str] | None = None  # (seconds, netmask) for SOURCE_IP
+    connection_limit: int = -1  # flows per member; -1 (or 0, as IPVS's uthreshold): unlimited
 
 
 @dataclass(frozen=True)

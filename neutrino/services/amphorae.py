@@ -134,7 +134,7 @@ def get(db: Database, ctx: Context, amphora_id: str) -> dict[str, Any]:
 
 
 def statistics(db: Database, ctx: Context, amphora_id: str) -> list[dict[str, Any]]:
-    """Per listener of its load balancer, what haproxy counted."""
+    """Per listener of its load balancer, what haproxy (or nftables, UDP and SCTP) counted."""
     require_admin(ctx)
     with db.read() as conn:
         amphora = conn.execute(select(AM).where(AM.c.id == amphora_id)).first()

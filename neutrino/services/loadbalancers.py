@@ -819,7 +819,7 @@ def pools_in_use(conn: Connection, lb_id: str) -> set[str]:
 
 
 def record_statistics(conn: Connection, lb: Row, reported: dict[str, dict[str, Any]]) -> None:
-    """haproxy's frontend counters -> listeners' statistics.
+    """haproxy's frontend counters (nftables' for UDP and SCTP) -> listeners' statistics.
 
     A worker's counters start at zero and only grow, so totals move by the
     difference from what the same worker reported before: a report that

@@ -179,7 +179,7 @@ def test_udp_flows_are_balanced_kept_by_source_and_leave_a_failed_member(lab: La
         ["ip", "netns", "exec", lb_space, *table], capture_output=True, text=True, check=True
     ).stdout
     assert (
-        f"ip daddr {VIP} sctp dport {PORT} ct mark set 0x00000002 dnat ip to jhash ip saddr"
+        f"ip daddr {VIP} sctp dport {PORT} ct mark set 0x008414b4 dnat ip to jhash ip saddr"
         in rules
         and "10.10.0.11 . 3868" in rules
     ), rules
@@ -193,6 +193,72 @@ def test_udp_flows_are_balanced_kept_by_source_and_leave_a_failed_member(lab: La
         ["ip", "netns", "exec", lb_space, *table], capture_output=True, check=False
     )
     assert gone.returncode != 0
+
+
+def test_connection_limit_drops_new_flows_of_a_full_member_and_keeps_its_own(lab: Lab) -> None:
+    agent, model, client, _ = balanced(lab)
+    listener, pool = (
+        model["loadbalancers"][0]["listeners"][0],
+        model["loadbalancers"][0]["pools"][0],
+    )
+    listener["connection_limit"] = 2
+    del pool["members"][1]
+    sync(agent, model)
+    assert ask(client, 1, source_port=40001) == Counter({"vm1": 1})
+    assert ask(client, 1, source_port=40002) == Counter({"vm1": 1})
+    # a third flow finds the member full; the two it holds go on
+    assert ask(client, 1, source_port=40003) == Counter({"-": 1})
+    assert ask(client, 1, source_port=40001) == Counter({"vm1": 1})
+    assert ask(client, 1, source_port=40002) == Counter({"vm1": 1})
+    listener["connection_limit"] = -1
+    sync(agent, model)
+    assert ask(client, 3) == Counter({"vm1": 3})
+
+
+def test_a_full_member_leaves_new_flows_to_one_with_room(lab: Lab) -> None:
+    agent, model, client, _ = balanced(lab)
+    listener, pool = (
+        model["loadbalancers"][0]["listeners"][0],
+        model["loadbalancers"][0]["pools"][0],
+    )
+    listener["connection_limit"] = 1
+    pool["members"][0]["weight"] = 3  # turns: vm1 vm1 vm2 vm1
+    sync(agent, model)
+    assert ask(client, 1) == Counter({"vm1": 1})
+    # the sync finds vm1 full: new flows go to vm2, not to vm1's next turn
+    sync(agent, model)
+    assert ask(client, 1) == Counter({"vm2": 1})
+    # both full: the namespace answers port unreachable
+    sync(agent, model)
+    assert ask(client, 1) == Counter({"-": 1})
+
+
+def test_udp_listener_statistics_count_flows_and_bytes(lab: Lab) -> None:
+    agent, model, client, _ = balanced(lab)
+    lb = model["loadbalancers"][0]
+    zeros = {"active_connections": 0, "total_connections": 0, "bytes_in": 0, "bytes_out": 0}
+
+    def counted() -> dict[str, dict[str, Any]]:
+        reported = sync(agent, model).loadbalancers[lb["id"]]["listeners"]
+        return {
+            listener_id: {name: value for name, value in counts.items() if name != "worker"}
+            for listener_id, counts in reported.items()
+        }
+
+    assert counted() == {
+        "l1": {**zeros, "request_errors": 0},
+        "l2": {**zeros, "request_errors": 0},
+    }
+    assert sum(ask(client, 6).values()) == 6
+    # each flow: one question in (20 bytes of IP, 8 of UDP, "?") and an answer out ("vm1"
+    # or "vm2"); conntrack still holds the six flows
+    one = {"active_connections": 6, "total_connections": 6, "bytes_in": 6 * 29, "bytes_out": 6 * 31}
+    assert counted()["l1"] == {**one, "request_errors": 0}
+    # a new algorithm rewrites the balancing table; the counts go on
+    lb["pools"][0]["lb_algorithm"] = "SOURCE_IP"
+    sync(agent, model)
+    assert sum(ask(client, 2).values()) == 2
+    assert counted()["l1"]["total_connections"] == 8
 
 
 def test_sctp_check_sends_an_init_the_kernel_takes_for_one(lab: Lab) -> None:

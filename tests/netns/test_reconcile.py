@@ -390,6 +390,17 @@ def balances_udp(d: Drifted) -> bool:
     return "udp dport 7000" in listing and "172.16.101.4 . 7000" in listing
 
 
+def counts_udp(d: Drifted) -> bool:
+    """The UDP listener's flows are counted."""
+    listing = subprocess.run(
+        ["ip", "netns", "exec", d.loadbalancer, "nft", "list", "table", "ip", "neutrino-l4-count"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return 'counter name "in-l2"' in listing
+
+
 def idle_router_ready(d: Drifted) -> bool:
     """Forwarding on, the NAT table in place: what a router without ports has."""
     return d.sysctl(d.idle_router, "net.ipv4.ip_forward") == "1" and "table ip neutrino" in d.nft(
@@ -529,6 +540,10 @@ DRIFTS: dict[str, tuple[Drift, Callable[[Drifted], bool]]] = {
     "UDP balancing table": (
         lambda d: d.nft(d.loadbalancer, "delete", "table", "ip", "neutrino-l4"),
         balances_udp,
+    ),
+    "UDP counting table": (
+        lambda d: d.nft(d.loadbalancer, "delete", "table", "ip", "neutrino-l4-count"),
+        counts_udp,
     ),
     "haproxy configuration": (
         lambda d: haproxy_config(d).write_text(

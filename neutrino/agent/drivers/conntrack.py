@@ -25,6 +25,7 @@ from neutrino.agent.drivers.netns import NETNS_DIR
 
 DELETED = re.compile(r"(\d+) flow entries have been deleted")
 REPLY_SOURCE = re.compile(r"src=(\S+) dst=\S+ sport=(\d+)")
+MARK = re.compile(r" mark=(\d+)")
 FEW = 8  # mappings forgotten by the tool, in parallel; more, by one pass over the table
 
 
@@ -94,14 +95,15 @@ def _lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-def flows_to_members(netns: str, mark: int, ipv6: bool = False) -> dict[tuple[str, int], int]:
-    """How many flows of connection mark `mark` each (address, port) answers: the reply tuple's
-    source, which for a DNATed flow is the member's."""
+def flows_to_members(netns: str, ipv6: bool = False) -> dict[int, dict[tuple[str, int], int]]:
+    """Per connection mark, how many flows each (address, port) answers: the reply tuple's
+    source, which for a DNATed flow is the member's. Flows without a mark are left out."""
     family = "ipv6" if ipv6 else "ipv4"
-    counts: dict[tuple[str, int], int] = {}
-    for line in _lines(_conntrack(netns, "-L", "-f", family, "-m", str(mark)).stdout):
-        sources = REPLY_SOURCE.findall(line)
-        if len(sources) == 2:  # the original tuple's, then the reply's
-            address, port = sources[1]
-            counts[(address, int(port))] = counts.get((address, int(port)), 0) + 1
+    counts: dict[int, dict[tuple[str, int], int]] = {}
+    for line in _lines(_conntrack(netns, "-L", "-f", family).stdout):
+        sources, mark = REPLY_SOURCE.findall(line), MARK.search(line)
+        if len(sources) == 2 and mark is not None and mark[1] != "0":
+            address, port = sources[1]  # the original tuple's, then the reply's
+            member = counts.setdefault(int(mark[1]), {})
+            member[(address, int(port))] = member.get((address, int(port)), 0) + 1
     return counts

@@ -1,11 +1,14 @@
-"""UDP and SCTP load balancing: the nftables table of plan.l4 in each load balancer's namespace,
-and the health checks that decide which members it holds.
+"""UDP and SCTP load balancing: the nftables tables of plan.l4 in each load balancer's
+namespace, the health checks that decide which members they hold, and the listeners' counters.
 
-The table is applied like the host's firewall (drivers/nftables.py, one transaction replacing
-it whole) and only when the plan or the kernel's listing moved from what was last applied, so
-a sync over an unchanged namespace touches nothing and a table edited or deleted by hand is
-put back. The namespace forwards (DNATed packets leave by the interface they came in on) and
-sends no ICMP redirects for them.
+Each of the two tables (balancing; limits and counters) is applied like the host's firewall
+(drivers/nftables.py, one transaction replacing it whole) and only when its plan or the
+kernel's listing moved from what was last applied, so a sync over an unchanged namespace
+touches nothing and a table edited or deleted by hand is put back. The namespace forwards
+(DNATed packets leave by the interface they came in on) and sends no ICMP redirects for them.
+
+Statistics are reported with haproxy's: the counting table's counters, and as active
+connections the listener's flows that conntrack held at the sync (`statistics`).
 
 Health checks run in the agent, as keepalived runs them for the amphora: a thread probes each
 member of a monitored pool every `delay` seconds from inside the namespace, at its monitor
@@ -40,8 +43,15 @@ from pathlib import Path
 from neutrino.agent.drivers import conntrack
 from neutrino.agent.drivers.netns import NETNS_DIR, NetnsThread
 from neutrino.agent.drivers.nftables import NftDriver, listing_digest
-from neutrino.plan.l4 import TABLE, render_l4_table
-from neutrino.plan.state import L4Listener, L4Member, L4Monitor, LoadBalancer
+from neutrino.plan.l4 import (
+    COUNTING,
+    TABLE,
+    mark,
+    render_l4_counting,
+    render_l4_table,
+    vip_family,
+)
+from neutrino.plan.state import Firewall, L4Listener, L4Member, L4Monitor, LoadBalancer
 
 UP, DOWN, NO_CHECK = "UP", "DOWN", "NO_CHECK"
 TICK = 0.1  # seconds between looks for checks that are due
@@ -69,9 +79,11 @@ class Space:
     inode: int
     worker: NetnsThread
     nft: NftDriver
-    applied: tuple[str, str] | None = None  # (plan digest, listing digest)
-    tables: tuple[tuple[str, str], ...] = ()  # the table applied: (family, name)
+    # per table name, what was applied: (plan digest, listing digest)
+    applied: dict[str, tuple[str, str]] = field(default_factory=dict)
+    tables: tuple[tuple[str, str], ...] = ()  # the tables applied: (family, name)
     checks: dict[str, Check] = field(default_factory=dict)  # member id -> check
+    flows: dict[int, dict[tuple[str, int], int]] = field(default_factory=dict)  # at the last sync
 
 
 class L4Driver:
@@ -93,7 +105,9 @@ class L4Driver:
             if lb.id not in self.served():
                 return None
             # after a restart too (nothing applied by this process): whichever family it was
-            self._space(lb).tables = (("ip", TABLE), ("ip6", TABLE))
+            self._space(lb).tables = tuple(
+                (kind, table) for kind in ("ip", "ip6") for table in (TABLE, COUNTING)
+            )
             self.stop(lb.id)
             return "removed"
         space = self._space(lb)
@@ -104,20 +118,50 @@ class L4Driver:
             for member in listener.members
             if self._state(space, member.id) in (UP, NO_CHECK)
         )
-        firewall = render_l4_table(lb.l4, healthy, self._flows(space, lb.l4))
-        assert firewall is not None
-        listing = space.nft.listing(firewall.tables)
+        space.flows = conntrack.flows_to_members(space.netns, vip_family(lb.l4) == "ip6")
+        firewalls = (
+            render_l4_table(lb.l4, healthy, self._member_flows(space, lb.l4)),
+            render_l4_counting(lb.l4),
+        )
         applied = space.applied or self._stored(lb.id)
-        if listing is not None and applied == (firewall.digest, listing_digest(listing)):
+        changed = [firewall for firewall in firewalls if self._moved(space, applied, firewall)]
+        if not changed:
             return None
         space.worker.call(_forward)
-        if space.tables and space.tables != firewall.tables:  # the VIP changed family
-            space.nft.delete(space.tables)
-        space.nft.replace(firewall)
-        listing = space.nft.listing(firewall.tables) or ""
-        space.applied, space.tables = (firewall.digest, listing_digest(listing)), firewall.tables
-        (self.root / f"{lb.id}.json").write_text(json.dumps(space.applied))
+        wanted = tuple(table for firewall in firewalls for table in firewall.tables)
+        if gone := tuple(table for table in space.tables if table not in wanted):
+            space.nft.delete(gone)  # the VIP changed family
+        for firewall in changed:
+            space.nft.replace(firewall)
+            listing = space.nft.listing(firewall.tables) or ""
+            applied[firewall.tables[0][1]] = (firewall.digest, listing_digest(listing))
+        space.applied, space.tables = applied, wanted
+        (self.root / f"{lb.id}.json").write_text(json.dumps(applied))
         return "applied"
+
+    def statistics(self, lb: LoadBalancer) -> dict[str, dict[str, int | str]]:
+        """Per UDP and SCTP listener id, its counters as haproxy's frontends report them: those
+        of the counting table (`worker`: its handle, a table made again counts from zero) and the
+        flows conntrack held at the last sync."""
+        space = self._spaces.get(lb.id)
+        if space is None or not lb.l4:
+            return {}
+        found = space.nft.counters(vip_family(lb.l4), COUNTING)
+        if found is None:
+            return {}
+        handle, counters = found
+        worker = f"{COUNTING} {handle}@{space.inode}"
+        return {
+            listener.id: {
+                "worker": worker,
+                "active_connections": sum(space.flows.get(mark(listener), {}).values()),
+                "total_connections": counters.get(f"new-{listener.id}", (0, 0))[0],
+                "bytes_in": counters.get(f"in-{listener.id}", (0, 0))[1],
+                "bytes_out": counters.get(f"out-{listener.id}", (0, 0))[1],
+                "request_errors": 0,  # as the amphora's: UDP and SCTP have no requests to fail
+            }
+            for listener in lb.l4
+        }
 
     def observe(self, lb_id: str) -> dict[str, str]:
         """Members' states by member id (those of enabled members of UDP and SCTP listeners)."""
@@ -153,12 +197,23 @@ class L4Driver:
             self._close(self._spaces.pop(lb_id))
 
     # -- namespaces and tables ------------------------------------------------------------
-    def _stored(self, lb_id: str) -> tuple[str, str] | None:
+    @staticmethod
+    def _moved(space: Space, applied: dict[str, tuple[str, str]], firewall: Firewall) -> bool:
+        """Whether the plan or the kernel's table moved from what was applied."""
+        listing = space.nft.listing(firewall.tables)
+        return listing is None or applied.get(firewall.tables[0][1]) != (
+            firewall.digest,
+            listing_digest(listing),
+        )
+
+    def _stored(self, lb_id: str) -> dict[str, tuple[str, str]]:
         try:
-            plan, listing = json.loads((self.root / f"{lb_id}.json").read_text())
+            stored = json.loads((self.root / f"{lb_id}.json").read_text())
         except (FileNotFoundError, ValueError):
-            return None
-        return plan, listing
+            return {}
+        if not isinstance(stored, dict):
+            return {}
+        return {table: (plan, listing) for table, (plan, listing) in stored.items()}
 
     def _space(self, lb: LoadBalancer) -> Space:
         inode = os.stat(NETNS_DIR / lb.netns).st_ino
@@ -168,7 +223,8 @@ class L4Driver:
         if space is not None:  # the namespace was made again: a fresh worker in the new one
             self._close(space)
         worker = NetnsThread(lb.netns)
-        space = Space(lb.id, lb.netns, inode, worker, NftDriver(worker, terse=True))
+        nft = NftDriver(worker, terse=True, stateless=True)
+        space = Space(lb.id, lb.netns, inode, worker, nft)
         self._spaces[lb.id] = space
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, daemon=True, name="l4-health")
@@ -180,16 +236,14 @@ class L4Driver:
         space.nft.close()
         space.worker.close()
 
-    def _flows(self, space: Space, listeners: tuple[L4Listener, ...]) -> dict[str, int]:
-        """Member id -> flows conntrack holds for it, for LEAST_CONNECTIONS listeners."""
-        flows: dict[str, int] = {}
-        for mark, listener in enumerate(listeners, 1):
-            if listener.algorithm != "LEAST_CONNECTIONS":
-                continue
-            counts = conntrack.flows_to_members(space.netns, mark, ":" in listener.vip)
-            for member in listener.members:
-                flows[member.id] = counts.get((member.address, member.port), 0)
-        return flows
+    @staticmethod
+    def _member_flows(space: Space, listeners: tuple[L4Listener, ...]) -> dict[str, int]:
+        """Member id -> the listener's flows conntrack holds for it."""
+        return {
+            member.id: space.flows.get(mark(listener), {}).get((member.address, member.port), 0)
+            for listener in listeners
+            for member in listener.members
+        }
 
     # -- health ---------------------------------------------------------------------------
     def _watch(self, space: Space, listeners: tuple[L4Listener, ...]) -> None:

@@ -26,20 +26,22 @@ class NftError(RuntimeError):
 
 class NftDriver:
     """`terse`: listings leave out sets' elements (those the kernel's rules add themselves, so
-    that they do not read as drift)."""
+    that they do not read as drift); `stateless`: and counters' values (`counters` reads them)."""
 
-    def __init__(self, worker: NetnsThread, terse: bool = False) -> None:
+    def __init__(self, worker: NetnsThread, terse: bool = False, stateless: bool = False) -> None:
         self._worker = worker
-        self._nft = worker.call(lambda: self._open(terse))
+        self._stateless = stateless
+        self._nft = worker.call(lambda: self._open(terse, stateless))
         self._netlink: NFTSocket | None = (
             None  # the worker's own: a pyroute2 socket belongs to its thread
         )
 
     @staticmethod
-    def _open(terse: bool) -> nftables.Nftables:
+    def _open(terse: bool, stateless: bool) -> nftables.Nftables:
         nft = nftables.Nftables()
         nft.set_handle_output(False)
         nft.set_terse_output(terse)
+        nft.set_stateless_output(stateless)
         return nft
 
     def listing(self, tables: tuple[tuple[str, str], ...]) -> str | None:
@@ -54,6 +56,32 @@ class NftDriver:
 
     def _lister(self, command: str) -> Callable[[], tuple[int, str, str]]:
         return lambda: self._nft.cmd(command)
+
+    def counters(self, family: str, table: str) -> tuple[int, dict[str, tuple[int, int]]] | None:
+        """The table's handle (a table made again gets a new one) and its named counters'
+        (packets, bytes); None when it is missing."""
+
+        def read() -> tuple[int, str, str]:
+            self._nft.set_json_output(True)
+            self._nft.set_stateless_output(False)
+            try:
+                rc, out, err = self._nft.cmd(f"list table {family} {table}")
+                return int(rc), str(out), str(err)
+            finally:
+                self._nft.set_json_output(False)
+                self._nft.set_stateless_output(self._stateless)
+
+        rc, out, _ = self._worker.call(read)
+        if rc != 0:
+            return None
+        handle, counters = 0, {}
+        for item in json.loads(out)["nftables"]:
+            if "table" in item:
+                handle = item["table"]["handle"]
+            elif "counter" in item:
+                counter = item["counter"]
+                counters[counter["name"]] = (counter["packets"], counter["bytes"])
+        return handle, counters
 
     def generation(self) -> int:
         """The namespace's nftables ruleset generation: every commit bumps it."""
