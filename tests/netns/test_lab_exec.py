@@ -1,0 +1,118 @@
+"""`neutrino instance exec` and `console`: carried out by the agent, streamed, with a terminal.
+
+A real `neutrino serve` with its embedded agent runs one instance; the
+`neutrino` CLI is driven as a person would, through pipes or a
+pseudo-terminal.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import VENV_BIN, Databases, LiveServer, dataplane_server
+
+VM = "ex-vm1"
+
+
+@pytest.fixture(scope="module")
+def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with dataplane_server(databases, tmp_path_factory, "tx", LiveServer) as server:
+        server.cli(
+            "network",
+            "create",
+            "ex_net",
+            "--provider-network-type",
+            "flat",
+            "--provider-physical-network",
+            "default",
+        )
+        server.cli("subnet", "create", "--network", "ex_net", "--subnet-range", "10.77.0.0/24", "s")
+        server.neutrino("instance", "create", VM, "--network", "ex_net")
+        yield server
+
+
+def start(cloud: LiveServer, *args: str, **how: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(VENV_BIN / "neutrino"), *args], env=cloud.env("neutrino-admin"), **how
+    )
+
+
+def test_output_streams_line_by_line_for_as_long_as_the_command_runs(cloud: LiveServer) -> None:
+    script = "for i in $(seq 10); do echo line $i; sleep 0.3; done; echo done >&2; exit 7"
+    argv = ["instance", "exec", VM, "--", "sh", "-c", script]
+    with start(cloud, *argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        arrivals = [(line, time.monotonic()) for line in iter(process.stdout.readline, b"")]
+        assert process.wait(timeout=30) == 7  # the command's exit status is the CLI's
+        assert process.stderr.read() == b"done\n"
+    assert [line for line, _ in arrivals] == [f"line {i}\n".encode() for i in range(1, 11)]
+    gaps = [later - earlier for (_, earlier), (_, later) in itertools.pairwise(arrivals)]
+    # Each line as it was printed, 0.3 s apart, not all at once at the end (3 s in all).
+    assert all(0.15 < gap < 1.0 for gap in gaps), gaps
+
+
+def test_a_timeout_is_the_clients_choice(cloud: LiveServer) -> None:
+    script = "echo a; sleep 5; echo b"
+    stopped = cloud.neutrino(
+        "instance", "exec", VM, "--timeout", "1", "--", "sh", "-c", script, check=False
+    )
+    assert (stopped.returncode, stopped.stdout) == (124, "a\n")
+
+
+def test_ctrl_c_interrupts_the_remote_command(cloud: LiveServer) -> None:
+    script = 'trap "echo interrupted; exit 5" INT; echo ready; while :; do sleep 0.1; done'
+    argv = ["instance", "exec", VM, "--", "sh", "-c", script]
+    with start(cloud, *argv, stdout=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        try:
+            assert process.stdout.readline() == b"ready\n"
+            process.send_signal(signal.SIGINT)  # what Ctrl-C does to the CLI
+            assert process.stdout.readline() == b"interrupted\n"
+            assert process.wait(timeout=10) == 5
+        finally:
+            process.kill()
+
+
+def read_until(fd: int, wanted: bytes, timeout: float = 20.0) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while wanted not in seen:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, f"no {wanted!r} within {timeout} s; the terminal showed {seen!r}"
+        seen += os.read(fd, 4096)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "command", [["instance", "console", VM], ["instance", "exec", "-it", VM, "--", "sh"]]
+)
+def test_an_interactive_shell_on_a_terminal(cloud: LiveServer, command: list[str]) -> None:
+    terminal, child = pty.openpty()
+    process = start(
+        cloud, *command, stdin=child, stdout=child, stderr=child, start_new_session=True
+    )
+    os.close(child)
+    try:
+        read_until(terminal, b"# ")  # the shell's prompt (root's): typing may begin
+        os.write(terminal, b"tty; echo $((6*7))\r")
+        shown = read_until(terminal, b"42\r\n")
+        assert b"/dev/pts/" in shown  # the remote shell has a terminal of its own
+        os.write(terminal, b"sleep 30\r")
+        time.sleep(0.5)
+        os.write(terminal, b"\x03echo after $?\r")  # ^C stops sleep: 130 = 128 + SIGINT
+        read_until(terminal, b"after 130")
+        os.write(terminal, b"exit 3\r")
+        assert process.wait(timeout=20) == 3
+    finally:
+        process.kill()
+        process.wait()
+        os.close(terminal)
