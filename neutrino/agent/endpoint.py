@@ -40,7 +40,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from neutrino import errors
 from neutrino.agent import inspect, trace
@@ -145,7 +145,7 @@ def application(tokens: Tokens, realized: Callable[[], inspect.Realized | None])
             while True:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
-                    raise WebSocketDisconnect(message.get("code", 1000))
+                    return
                 if message.get("bytes"):
                     running.write(message["bytes"][1:])
                 elif message.get("text"):
@@ -154,12 +154,13 @@ def application(tokens: Tokens, realized: Callable[[], inspect.Realized | None])
         streaming = asyncio.create_task(running.run(send))
         listening = asyncio.create_task(take_input())
         try:
-            await asyncio.wait([streaming, listening], return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                [streaming, listening], return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             listening.cancel()
-            if not streaming.done():  # the caller left: the command goes with it
-                streaming.cancel()
-        if not streaming.cancelled() and streaming.exception() is None:
+            streaming.cancel()  # unless it has ended: the caller left, the command goes too
+        if streaming in done and streaming.exception() is None:
             await websocket.close()
 
     return Starlette(

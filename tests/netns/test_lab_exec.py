@@ -8,6 +8,7 @@ pseudo-terminal.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import pty
 import select
@@ -16,8 +17,14 @@ import subprocess
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
+import sqlalchemy
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
+from neutrino.client import Cloud, Session
+from neutrino.db import Database, schema
 from tests.conftest import VENV_BIN, Databases, LiveServer, dataplane_server
 
 VM = "ex-vm1"
@@ -116,3 +123,31 @@ def test_an_interactive_shell_on_a_terminal(cloud: LiveServer, command: list[str
         process.kill()
         process.wait()
         os.close(terminal)
+
+
+def session(cloud: LiveServer, name: str) -> Session:
+    return Session(Cloud.load(name, cloud.clouds_yaml))
+
+
+def test_exec_answers_as_if_an_instance_the_caller_cannot_see_did_not_exist(
+    cloud: LiveServer,
+) -> None:
+    vm = session(cloud, "neutrino-admin").call("GET", f"{cloud.url}/lab/v1/instances?name={VM}")
+    url = f"{cloud.url.replace('http', 'ws', 1)}/lab/v1/instances/{vm['instances'][0]['id']}/exec"
+    demo = session(cloud, "neutrino-demo")
+    with pytest.raises(InvalidStatus) as refused:
+        connect(f"{url}?command=true", additional_headers={"X-Auth-Token": demo.token()})
+    assert refused.value.response.status_code == 404
+    assert json.loads(refused.value.response.body)["NeutronError"]["type"] == "NotFound"
+
+
+def test_the_agent_takes_requests_only_with_an_administrators_token(cloud: LiveServer) -> None:
+    database = Database(cloud.database_url)
+    with database.read() as conn:
+        (report,) = conn.execute(sqlalchemy.select(schema.agents.c.report)).scalars()
+    database.dispose()
+    inspect = f"{report['endpoint']}/v1/inspect/routers/{'0' * 32}"
+    for name, status in (("neutrino-demo", 401), ("neutrino-admin", 409)):
+        answer = httpx.get(inspect, headers={"X-Auth-Token": session(cloud, name).token()})
+        assert answer.status_code == status, answer.text
+    assert httpx.get(inspect).status_code == 401
