@@ -31,7 +31,8 @@ CONNTRACK_SHOWN = 100
 @dataclass(frozen=True)
 class Realized:
     """What this agent works from: its copy of the model, its host, the namespace that is the
-    host's data plane (None: the root one) and the namespaces it made, by kind and id."""
+    host's data plane (None: the root one) and the namespaces it made, by kind ("routers",
+    "loadbalancers", "instances") and id."""
 
     model: Model
     host: str
@@ -223,11 +224,12 @@ def port(view: Realized, ref: str) -> dict[str, Any]:
     hostns = side["netns"]
     far: dict[str, Any] | None = None
     instance = next((i for i in model["instances"] if found["id"] in i.get("port_ids", [])), None)
-    if instance is not None and instance.get("netns"):
+    inside = instance and view.namespaces.get("instances", {}).get(instance["id"])
+    if instance and inside:
         far = {
             "instance_id": instance["id"],
-            "netns": instance["netns"],
-            "links": interfaces(instance["netns"], f"eth{instance['port_ids'].index(found['id'])}"),
+            "netns": inside,
+            "links": interfaces(inside, f"eth{instance['port_ids'].index(found['id'])}"),
         }
     elif found["device_owner"] in ROUTER_OWNERS:
         netns = view.netns("routers", found["device_id"])

@@ -229,9 +229,8 @@ class Runner:
             "routers": {router.id: router.netns for router in desired.routers},
             "loadbalancers": {lb.id: lb.netns for lb in desired.loadbalancers},
         }
-        self.realized = Realized(
-            snapshot, self.agent.host.name, self.agent.host.netns, body["namespaces"]
-        )
+        made = {**body["namespaces"], "instances": {i.id: i.netns for i in desired.instances}}
+        self.realized = Realized(snapshot, self.agent.host.name, self.agent.host.netns, made)
         body["endpoint"] = self.endpoint
         # Every report is also the heartbeat of this agent's roles.
         body["agents"] = roles(self.agent.host, desired)
