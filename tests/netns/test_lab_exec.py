@@ -162,3 +162,14 @@ def test_the_agent_takes_requests_only_with_an_administrators_token(cloud: LiveS
     # An administrator's token is taken: the agent knows no such router.
     taken = httpx.get(inspect, headers={"X-Auth-Token": token(cloud, "neutrino-admin")})
     assert (taken.status_code, taken.json()["NeutronError"]["type"]) == (404, "NotFound")
+
+
+def test_the_answer_at_the_end_as_the_dashboards_console_asks(cloud: LiveServer) -> None:
+    vm = json.loads(cloud.neutrino("instance", "show", VM, "-f", "json").stdout)
+    answer = httpx.post(
+        f"{cloud.url}/lab/v1/instances/{vm['id']}/exec",
+        json={"command": ["sh", "-c", "echo out; echo err >&2; exit 4"], "timeout": 20},
+        headers={"X-Auth-Token": token(cloud, "neutrino-admin")},
+        timeout=60,
+    )
+    assert answer.json() == {"exit_status": 4, "stdout": "out\n", "stderr": "err\n"}
