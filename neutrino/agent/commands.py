@@ -126,7 +126,8 @@ class Running:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, SIGNALS[message["signal"]])
         elif "resize" in message and self.command.tty:
-            _resize(self.terminal, *message["resize"])
+            with contextlib.suppress(TypeError, ValueError, struct.error):  # not a size
+                _resize(self.terminal, *message["resize"])
         elif message.get("eof") and not self.command.tty and self.process.stdin:
             self.process.stdin.close()
             self.stdin = None

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import socket
 import threading
 import time
@@ -47,7 +46,6 @@ from neutrino.agent import inspect, trace
 from neutrino.agent.commands import Command, Running
 from neutrino.client import Session
 
-log = logging.getLogger("neutrino.agent")
 TOKEN_MEMORY_SECONDS = 300.0
 
 

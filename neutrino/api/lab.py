@@ -100,11 +100,12 @@ def exec_query(websocket: WebSocket) -> dict[str, Any]:
         size = (int(query.get("rows", 24)), int(query.get("cols", 80)))
     except ValueError:
         raise errors.HTTPBadRequest("rows, cols and timeout are numbers") from None
+    if not all(0 < n < 65536 for n in size):
+        raise errors.HTTPBadRequest("rows and cols are between 1 and 65535")
     return {**command, "tty": query.get("tty") in ("1", "true"), "size": size}
 
 
 def stream(
-    db: Database,
     authenticate: Authenticate,
     link: AgentLink,
     target: Callable[[Context, WebSocket], tuple[str, str]],
@@ -130,7 +131,7 @@ def routes(db: Database, authenticate: Authenticate, link: AgentLink) -> list[Ba
         return running_instance(db, ctx, websocket.path_params["id"])
 
     return [
-        WebSocketRoute("/v1/instances/{id}/exec", stream(db, authenticate, link, instance)),
+        WebSocketRoute("/v1/instances/{id}/exec", stream(authenticate, link, instance)),
     ]
 
 

@@ -141,7 +141,7 @@ def routes(db: Database, authenticate: Authenticate, host: str, link: AgentLink)
 
     return [
         Route("/v1/outside/exec", outside_exec, methods=["POST"]),
-        WebSocketRoute("/v1/outside/exec", stream(db, authenticate, link, outside_of)),
+        WebSocketRoute("/v1/outside/exec", stream(authenticate, link, outside_of)),
         Route("/v1/inspect/{kind}/{ref}", inspect_resource),
         Route("/v1/trace", trace_packet, methods=["POST"]),
     ]

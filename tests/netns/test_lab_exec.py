@@ -173,3 +173,13 @@ def test_the_answer_at_the_end_as_the_dashboards_console_asks(cloud: LiveServer)
         timeout=60,
     )
     assert answer.json() == {"exit_status": 4, "stdout": "out\n", "stderr": "err\n"}
+
+
+@pytest.mark.parametrize("query", ["", "command=sh&tty=1&rows=0", "command=true&timeout=-1"])
+def test_a_bad_exec_is_refused_with_the_apis_error(cloud: LiveServer, query: str) -> None:
+    vm = json.loads(cloud.neutrino("instance", "show", VM, "-f", "json").stdout)
+    url = f"{cloud.url.replace('http', 'ws', 1)}/lab/v1/instances/{vm['id']}/exec?{query}"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, additional_headers={"X-Auth-Token": token(cloud, "neutrino-admin")})
+    assert refused.value.response.status_code == 400
+    assert "NeutronError" in json.loads(refused.value.response.body)
