@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import websockets
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection
@@ -60,11 +61,13 @@ class AgentLink:
 
     async def connect_exec(self, host: str, command: dict[str, Any]) -> ClientConnection:
         """A stream to a command the agent of `host` starts (`command`: see Command.parse)."""
-        url = agent_endpoint(self.db, host).replace("http", "ws", 1) + "/v1/exec"
+        url, token = await run_in_threadpool(
+            lambda: (agent_endpoint(self.db, host).replace("http", "ws", 1), self.token())
+        )
         try:
             agent = await websockets.connect(
-                url,
-                additional_headers={"X-Auth-Token": self.token()},
+                url + "/v1/exec",
+                additional_headers={"X-Auth-Token": token},
                 max_size=None,
                 ping_interval=None,
             )
