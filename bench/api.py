@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import yaml
 
-from neutrino.lab.instance import exec_in_instance
+from neutrino.agent.instance import exec_in_instance
 
 BIN = Path(sys.executable).parent
 

@@ -27,6 +27,7 @@ from neutrino.api import keymanager as keymanager_api
 from neutrino.api import lab as lab_api
 from neutrino.api import lab_tools, octavia_admin
 from neutrino.api import octavia as octavia_api
+from neutrino.api.agent_link import AgentLink
 from neutrino.api.errors import json_response
 from neutrino.api.middleware import ErrorFormats, FrontDoor
 from neutrino.api.v2 import Collection, collection_routes
@@ -335,6 +336,7 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
         return PlainTextResponse("ok")
 
     dashboard = Dashboard()
+    agent_link = AgentLink(core.db, core.identity)  # the lab's tools are carried out by agents
     formats = ErrorFormats(
         [
             ("/load-balancer", octavia_api.render_error),
@@ -353,14 +355,15 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
             Mount(
                 "/lab",
                 routes=[
+                    *lab_api.routes(core.db, core.authenticate, agent_link),
                     *collection_routes(
-                        lab_api.collection(settings.host),
+                        lab_api.collection(settings.host, agent_link),
                         core.db,
                         core.authenticate,
                         settings.pagination_max_limit,
                         prefix="/v1",
                     ),
-                    *lab_tools.routes(core.db, core.authenticate, settings.host),
+                    *lab_tools.routes(core.db, core.authenticate, settings.host, agent_link),
                 ],
             ),
             # The dashboard stores nothing itself: what it is given goes to the APIs.

@@ -125,15 +125,21 @@ class Session:
                         return url.rstrip("/")
         raise ClientError(0, f"no {service_type} endpoint in the catalog")
 
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def token(self, renew: bool = False) -> str:
+        """The token of this session (a new one when `renew`: the last one has expired)."""
+        with self._lock:
+            if self._token is None or renew:
+                self.login()
+            return self._token or ""
+
+    def request(
+        self, method: str, url: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         """One call with the token; a 401 (expired token) logs in once more and retries."""
         for attempt in range(2):
-            with self._lock:
-                if self._token is None or attempt:
-                    self.login()
-                token = self._token
+            token = self.token(renew=bool(attempt))
             response = self.http.request(
-                method, url, headers={"X-Auth-Token": token or ""}, **kwargs
+                method, url, headers={**(headers or {}), "X-Auth-Token": token}, **kwargs
             )
             if response.status_code != 401:
                 return response

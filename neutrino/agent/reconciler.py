@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neutrino.agent import instance as lab
 from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers import tc
 from neutrino.agent.drivers.dnsmasq import DnsmasqDriver
@@ -66,7 +67,6 @@ from neutrino.agent.drivers.l4 import L4Driver
 from neutrino.agent.drivers.links import LinkDriver, ObservedLink
 from neutrino.agent.drivers.nftables import NftDriver, listing_digest, set_elements
 from neutrino.agent.drivers.routers import RouterDriver
-from neutrino.lab import instance as lab
 from neutrino.plan import Address, DesiredState, HostConfig, VethPeer, compile_host, names
 
 ACTIVE, DOWN = "ACTIVE", "DOWN"

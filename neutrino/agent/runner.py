@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from neutrino.agent.inspect import Realized
 from neutrino.agent.reconciler import Agent, SyncReport
 from neutrino.client import ClientError, Session
 from neutrino.plan import DesiredState, HostConfig, compile_host
@@ -157,9 +158,13 @@ def instance_addresses(netns: str) -> list[str]:
 class Runner:
     """One host's agent loop; `run()` blocks until `stop()`."""
 
-    def __init__(self, agent: Agent, feed: Feed, resync_seconds: float = 5.0) -> None:
+    def __init__(
+        self, agent: Agent, feed: Feed, resync_seconds: float = 5.0, endpoint: str | None = None
+    ) -> None:
         self.agent, self.feed = agent, feed
         self.resync_seconds = resync_seconds
+        self.endpoint = endpoint  # where the server asks this agent for the lab's tools
+        self.realized: Realized | None = None  # what the last sync worked from
         self._stop = threading.Event()
         self._addresses: dict[str, list[str]] = {}  # instance id -> last seen
         self._health: dict[
@@ -212,7 +217,8 @@ class Runner:
 
     def _reconcile(self, model: Model, full: bool) -> bool:
         """Sync the host and report; True while some instance still waits for its addresses."""
-        desired = compile_host(model.snapshot(), self.agent.host)
+        snapshot = model.snapshot()
+        desired = compile_host(snapshot, self.agent.host)
         report = self.agent.apply(desired, verify=full)
         instances, pending = self._instances(model, desired, refresh=full)
         for error in report.errors:
@@ -223,6 +229,9 @@ class Runner:
             "routers": {router.id: router.netns for router in desired.routers},
             "loadbalancers": {lb.id: lb.netns for lb in desired.loadbalancers},
         }
+        made = {**body["namespaces"], "instances": {i.id: i.netns for i in desired.instances}}
+        self.realized = Realized(snapshot, self.agent.host.name, self.agent.host.netns, made)
+        body["endpoint"] = self.endpoint
         # Every report is also the heartbeat of this agent's roles.
         body["agents"] = roles(self.agent.host, desired)
         body["started_at"] = self.started_at

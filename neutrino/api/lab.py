@@ -1,21 +1,31 @@
 """`/lab/v1`: lab instances, for people and tests that need something sending packets.
 
 Instances are a resource like any other (same list, filter and tag
-semantics as the networking API). `POST /lab/v1/instances/{id}/exec` runs a
-command inside one; it works when the instance runs on this machine, which
-is where the embedded agent puts it.
+semantics as the networking API). A command runs inside one by the agent of
+its host (neutrino.agent.endpoint), in two forms: `POST
+/lab/v1/instances/{id}/exec` answers {"exit_status", "stdout", "stderr"}
+once it has ended; a WebSocket on the same path
+(`?command=ARG&command=ARG...&tty=1&timeout=SECONDS&rows=R&cols=C`) streams
+it both ways as it runs, with signals and a terminal (frames: see
+neutrino.agent.commands).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from anyio import from_thread
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.websockets import WebSocket
+
 from neutrino import errors
-from neutrino.api.v2 import Collection
+from neutrino.api.agent_link import AgentLink, deny, relay
+from neutrino.api.v2 import Authenticate, Collection
 from neutrino.api.v2.attrs import Attr, dict_of, ip_address, list_of, standard, string, uuid_str
 from neutrino.context import Context
 from neutrino.db import Database
-from neutrino.lab.instance import exec_in_instance
 from neutrino.services import instances
 
 NETWORK_REF = dict_of({"network_id": (uuid_str(), True), "fixed_ip": (ip_address(), False)})
@@ -39,30 +49,97 @@ EXEC = dict_of(
 )
 
 
-def run_command(db: Database, ctx: Context, ref: str, body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise errors.BadRequest(
-            resource="exec", msg='expected {"command": [...], "timeout": seconds}'
-        )
+def command_of(body: Any) -> dict[str, Any]:
+    """{"command": [...], "timeout": seconds or None} from an exec request."""
     request = EXEC(body)
     if not request["command"]:
         raise errors.BadRequest(resource="exec", msg="'command' must not be empty")
+    timeout = request.get("timeout")
+    if timeout is not None and not 0 < timeout < 1e9:
+        raise errors.BadRequest(resource="exec", msg="'timeout' is a positive number of seconds")
+    return {"command": request["command"], "timeout": timeout}
+
+
+def running_instance(db: Database, ctx: Context, ref: str) -> tuple[str, str]:
+    """(host, namespace) of an instance the caller may see."""
     with db.read() as conn:
         row = instances.fetch(conn, ctx, ref)
     if not row.netns:
         raise errors.Conflict(
             f"Instance {row.name or row.id} is not running yet (status {row.status})."
         )
-    timeout = min(max(request.get("timeout", 30.0), 0.1), 600.0)
-    status, stdout, stderr = exec_in_instance(row.netns, request["command"], timeout)
-    return {"exit_status": status, "stdout": stdout, "stderr": stderr}
+    return row.host, row.netns
 
 
-def collection(default_host: str) -> Collection:
+def run_command(link: AgentLink) -> Callable[[Database, Context, str, Any], dict[str, Any]]:
+    def run(db: Database, ctx: Context, ref: str, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise errors.BadRequest(
+                resource="exec", msg='expected {"command": [...], "timeout": seconds}'
+            )
+        command = command_of(body)
+        host, netns = running_instance(db, ctx, ref)
+        # Without a timeout of the caller's, the answer waits as long as a request may.
+        wanted = {**command, "netns": netns, "timeout": command["timeout"] or 30.0}
+        result: dict[str, Any] = from_thread.run(link.run, host, wanted)
+        return result
+
+    return run
+
+
+def exec_query(websocket: WebSocket) -> dict[str, Any]:
+    """What a WebSocket exec asks for, from its query string."""
+    query = websocket.query_params
+    try:
+        command = command_of(
+            {
+                "command": query.getlist("command"),
+                **({"timeout": query["timeout"]} if query.get("timeout") else {}),
+            }
+        )
+        size = (int(query.get("rows", 24)), int(query.get("cols", 80)))
+    except ValueError:
+        raise errors.HTTPBadRequest("rows, cols and timeout are numbers") from None
+    if not all(0 < n < 65536 for n in size):
+        raise errors.HTTPBadRequest("rows and cols are between 1 and 65535")
+    return {**command, "tty": query.get("tty") in ("1", "true"), "size": size}
+
+
+def stream(
+    authenticate: Authenticate,
+    link: AgentLink,
+    target: Callable[[Context, WebSocket], tuple[str, str]],
+) -> Callable[[WebSocket], Any]:
+    """A WebSocket exec in the namespace `target` names as (host, namespace)."""
+
+    async def handle(websocket: WebSocket) -> None:
+        try:
+            ctx = await authenticate(websocket)  # type: ignore[arg-type]
+            command = exec_query(websocket)
+            host, netns = await run_in_threadpool(target, ctx, websocket)
+            agent = await link.connect_exec(host, {**command, "netns": netns})
+        except (errors.NeutronError, errors.KeystoneError) as error:
+            await deny(websocket, error)
+            return
+        await relay(websocket, agent)
+
+    return handle
+
+
+def routes(db: Database, authenticate: Authenticate, link: AgentLink) -> list[BaseRoute]:
+    def instance(ctx: Context, websocket: WebSocket) -> tuple[str, str]:
+        return running_instance(db, ctx, websocket.path_params["id"])
+
+    return [
+        WebSocketRoute("/v1/instances/{id}/exec", stream(authenticate, link, instance)),
+    ]
+
+
+def collection(default_host: str, link: AgentLink) -> Collection:
     return Collection(
         "instances",
         "instance",
         INSTANCE,
         instances.Instances(default_host),
-        actions={"exec": run_command},
+        actions={"exec": run_command(link)},
     )

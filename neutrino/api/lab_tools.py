@@ -5,7 +5,9 @@ upstream router of an isolated lab);
 `GET /lab/v1/inspect/{routers,floatingips,ports,loadbalancers}/{ref}`
 shows the kernel objects that implement a resource, read from the kernel;
 `POST /lab/v1/trace` walks a packet's path and confirms it with a real probe.
-Like an instance's exec, they work for the agents of this machine.
+The agent of the host concerned carries them out (neutrino.agent.endpoint);
+a WebSocket on `/lab/v1/outside/exec` streams a command as an instance's
+exec does (neutrino.api.lab), with `physnet` in its query string.
 """
 
 from __future__ import annotations
@@ -16,15 +18,21 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from neutrino import errors
+from neutrino.api.agent_link import AgentLink
 from neutrino.api.errors import json_response
+from neutrino.api.lab import command_of, stream
 from neutrino.api.text import load_json
 from neutrino.api.v2 import Authenticate
 from neutrino.api.v2.attrs import dict_of, list_of, string
+from neutrino.context import Context
 from neutrino.db import Database
-from neutrino.lab import inspect, outside, trace
+from neutrino.lab import outside, trace
+from neutrino.lab.lookup import find_one
+from neutrino.services import feed
 
 OUTSIDE_EXEC = dict_of(
     {
@@ -43,7 +51,27 @@ TRACE = dict_of(
 )
 
 
-def routes(db: Database, authenticate: Authenticate, host: str) -> list[BaseRoute]:
+def inspected_host(db: Database, kind: str, ref: str, prefer: str) -> tuple[str, str] | Any:
+    """(host whose agent to ask, resource id); or the whole answer when no kernel holds the
+    resource (a floating IP that is not associated)."""
+    model = feed.snapshot(db)
+    if kind == "ports":
+        port = find_one(model["ports"], ref, "port", "name")
+        return port.get("binding:host_id") or prefer, port["id"]
+    if kind == "floatingips":
+        fip = find_one(model["floatingips"], ref, "floating IP", "floating_ip_address")
+        if not fip.get("router_id"):
+            return {"floatingip": fip, "associated": False}
+        return outside.realized_netns(db, "routers", fip["router_id"], prefer)[0], fip["id"]
+    noun, keys = {
+        "routers": ("router", ("name",)),
+        "loadbalancers": ("load balancer", ("name", "vip_address")),
+    }[kind]
+    found = find_one(model[kind], ref, noun, *keys)
+    return outside.realized_netns(db, kind, found["id"], prefer)[0], found["id"]
+
+
+def routes(db: Database, authenticate: Authenticate, host: str, link: AgentLink) -> list[BaseRoute]:
     async def admin(request: Request) -> None:
         ctx = await authenticate(request)
         if not ctx.is_admin:
@@ -62,34 +90,38 @@ def routes(db: Database, authenticate: Authenticate, host: str) -> list[BaseRout
     async def outside_exec(request: Request) -> Response:
         await admin(request)
         wanted = await body_of(request, OUTSIDE_EXEC)
-        if not wanted["command"]:
-            raise errors.HTTPBadRequest("'command' must not be empty")
-        timeout = min(max(wanted.get("timeout", 30.0), 0.1), 600.0)
-        return json_response(
-            await run_in_threadpool(
-                outside.run_outside,
-                db,
-                wanted.get("physnet") or "default",
-                wanted["command"],
-                timeout,
-                host,
-            )
+        command = command_of({k: v for k, v in wanted.items() if k != "physnet"})
+        where, netns = await run_in_threadpool(
+            outside.outside_netns, db, wanted.get("physnet") or "default", host
         )
+        wanted = {**command, "netns": netns, "timeout": command["timeout"] or 30.0}
+        return json_response(await link.run(where, wanted))
+
+    def outside_of(ctx: Context, websocket: WebSocket) -> tuple[str, str]:
+        if not ctx.is_admin:
+            raise errors.PolicyNotAuthorized(action="use the lab's kernel tools")
+        physnet = websocket.query_params.get("physnet") or "default"
+        return outside.outside_netns(db, physnet, host)
 
     async def inspect_resource(request: Request) -> Response:
         await admin(request)
         kind, ref = request.path_params["kind"], request.path_params["ref"]
-        readers = {
-            "routers": inspect.router,
-            "floatingips": inspect.floatingip,
-            "ports": inspect.port,
-            "loadbalancers": inspect.loadbalancer,
-        }
-        if kind not in readers:
+        if kind not in ("routers", "floatingips", "ports", "loadbalancers"):
             raise errors.NotFound(
                 f"Nothing to inspect as {kind}: use routers, floatingips, ports or loadbalancers."
             )
-        return json_response(await run_in_threadpool(readers[kind], db, ref, host))
+        found = await run_in_threadpool(inspected_host, db, kind, ref, host)
+        if not isinstance(found, tuple):
+            return json_response(found)
+        where, resource_id = found
+        return await run_in_threadpool(link.call, where, "GET", f"/v1/inspect/{kind}/{resource_id}")
+
+    def send_probe(where: str, probe: dict[str, Any]) -> dict[str, Any]:
+        answer = link.call(where, "POST", "/v1/probe", probe)
+        if answer.status_code != 200:
+            raise errors.ServiceUnavailable(f"The agent of host {where} could not send the probe.")
+        result: dict[str, Any] = orjson.loads(answer.body)
+        return result
 
     async def trace_packet(request: Request) -> Response:
         await admin(request)
@@ -103,11 +135,13 @@ def routes(db: Database, authenticate: Authenticate, host: str) -> list[BaseRout
                 wanted.get("protocol") or "icmp",
                 wanted.get("port"),
                 host,
+                send_probe,
             )
         )
 
     return [
         Route("/v1/outside/exec", outside_exec, methods=["POST"]),
+        WebSocketRoute("/v1/outside/exec", stream(authenticate, link, outside_of)),
         Route("/v1/inspect/{kind}/{ref}", inspect_resource),
         Route("/v1/trace", trace_packet, methods=["POST"]),
     ]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from neutrino.cli import remote
 from neutrino.cli.output import err, fail, out
 from neutrino.cli.resources import INSTANCE, NETWORK, PORT, find, find_id
 from neutrino.client import ClientError, Cloud, Session
@@ -139,21 +139,43 @@ def delete(instances: list[str], os_cloud: CloudOption = None) -> None:
 def exec_(
     instance: str,
     command: Annotated[list[str], typer.Argument(help="The command, after --")],
-    timeout: Annotated[float, typer.Option(help="Seconds before it is stopped")] = 30.0,
+    interactive: Annotated[
+        bool, typer.Option("-i", "--interactive", help="Pass stdin to the command")
+    ] = False,
+    tty: Annotated[bool, typer.Option("-t", "--tty", help="Give it a terminal")] = False,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds before it is stopped (default: never)")
+    ] = None,
     os_cloud: CloudOption = None,
 ) -> None:
-    """Run a command inside an instance: `neutrino instance exec vm1 -- ping -c1 10.0.0.3`."""
+    """Run a command inside an instance, its output as it comes; exits with its status:
+    `neutrino instance exec vm1 -- ping -c1 10.0.0.3`, `neutrino instance exec -it vm1 -- sh`."""
+    raise typer.Exit(_remote(os_cloud, instance, command, interactive, tty, timeout))
+
+
+@app.command()
+def console(instance: str, os_cloud: CloudOption = None) -> None:
+    """A shell inside an instance, on a terminal (exit it to come back)."""
+    raise typer.Exit(_remote(os_cloud, instance, ["sh"], True, True, None))
+
+
+def _remote(
+    os_cloud: str | None,
+    instance: str,
+    command: list[str],
+    interactive: bool,
+    tty: bool,
+    timeout: float | None,
+) -> int:
     try:
         lab = Lab(os_cloud)
-        ref = lab.get(instance)["id"]
-        result = lab.session.call(
-            "POST",
-            f"{lab.base}/{ref}/exec",
-            json={"command": command, "timeout": timeout},
-            timeout=timeout + 30,
+        return remote.run(
+            lab.session,
+            f"/v1/instances/{lab.get(instance)['id']}/exec",
+            command,
+            interactive=interactive,
+            tty=tty,
+            timeout=timeout,
         )
     except ClientError as error:
         fail(error)
-    sys.stdout.write(result["stdout"])
-    sys.stderr.write(result["stderr"])
-    raise typer.Exit(result["exit_status"] if result["exit_status"] >= 0 else 124)

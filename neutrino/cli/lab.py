@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.text import Text
 
+from neutrino.cli import remote
 from neutrino.cli.output import err, fail, out
 from neutrino.client import ClientError, Cloud, Session
 from neutrino.lab.tutorial import STEPS, TAG, Tutorial
@@ -116,20 +116,20 @@ def outside(
     physnet: Annotated[
         str, typer.Option(help="The physical network whose outside to run in")
     ] = "default",
-    timeout: Annotated[float, typer.Option(help="Seconds before it is stopped")] = 30.0,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds before it is stopped (default: never)")
+    ] = None,
     os_cloud: CloudOption = None,
 ) -> None:
     """Run a command in the outside world of an isolated lab: `neutrino outside -- curl http://FLOATING_IP/`."""
     try:
-        session = Session(Cloud.load(os_cloud))
-        result = session.call(
-            "POST",
-            session.endpoint("lab") + "/v1/outside/exec",
-            json={"command": command, "timeout": timeout, "physnet": physnet},
-            timeout=timeout + 30,
+        status = remote.run(
+            Session(Cloud.load(os_cloud)),
+            "/v1/outside/exec",
+            command,
+            timeout=timeout,
+            query={"physnet": physnet},
         )
     except ClientError as error:
         fail(error)
-    sys.stdout.write(result["stdout"])
-    sys.stderr.write(result["stderr"])
-    raise typer.Exit(result["exit_status"] if result["exit_status"] >= 0 else 124)
+    raise typer.Exit(status)

@@ -81,13 +81,23 @@ def host_config(
 
 
 def start_agent(
-    server: str, host, state_dir: Path, cloud: str | None, cloud_file: Path | None = None
-) -> threading.Thread:  # type: ignore[no-untyped-def]
+    server: str,
+    host,  # type: ignore[no-untyped-def]
+    state_dir: Path,
+    cloud: str | None,
+    cloud_file: Path | None = None,
+    listen: str = "127.0.0.1:0",
+) -> threading.Thread:
+    """Start the agent's loop, and its endpoint on `listen` (HOST:PORT, port 0: any)."""
+    from neutrino.agent import endpoint
     from neutrino.agent.reconciler import Agent
     from neutrino.agent.runner import Feed, Runner
     from neutrino.client import Cloud, Session
 
-    runner = Runner(Agent(host, state_dir), Feed(server, Session(Cloud.load(cloud, cloud_file))))
+    session = Session(Cloud.load(cloud, cloud_file))
+    runner = Runner(Agent(host, state_dir), Feed(server, session))
+    app = endpoint.application(endpoint.Tokens(session), lambda: runner.realized)
+    runner.endpoint = endpoint.serve(app, listen)
     thread = threading.Thread(target=runner.run, name=f"agent-{host.name}", daemon=True)
     thread.start()
     return thread
@@ -240,6 +250,9 @@ def run_agent(
     os_cloud: Annotated[
         str | None, typer.Option(help="Cloud in clouds.yaml with admin credentials [env: OS_CLOUD]")
     ] = None,
+    listen: Annotated[
+        str, typer.Option(help="HOST:PORT where the server asks this agent for the lab's tools")
+    ] = "0.0.0.0:9697",
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
 ) -> None:
     """Run one host's agent: follow the server's change feed and program this host's kernel."""
@@ -254,7 +267,7 @@ def run_agent(
         physnet_interface,
         availability_zone,
     )
-    thread = start_agent(server, config, state_dir, os_cloud)
+    thread = start_agent(server, config, state_dir, os_cloud, listen=listen)
     console.print(Text.assemble("agent for host ", (config.name, "bold"), f" following {server}"))
     try:
         thread.join()

@@ -10,9 +10,8 @@ In production the physical network is the host's own interface and the
 upstream is real; there is no outside namespace then.
 
 Agents report the namespaces they made (host, routers, load balancers,
-outside); the server finds them here, to run a command outside or to read
-the kernel's view of a router or load balancer. Like an instance's exec,
-this works for the agents of this machine.
+outside) and the URL of their endpoint; the server finds here which agent to
+ask, to run a command outside or to read the kernel's view of a resource.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from sqlalchemy import select
 
 from neutrino import errors
 from neutrino.db import Database, schema
-from neutrino.lab.instance import exec_in_instance
 
 
 def agent_reports(db: Database, prefer: str) -> list[tuple[str, dict[str, Any]]]:
@@ -36,11 +34,12 @@ def agent_reports(db: Database, prefer: str) -> list[tuple[str, dict[str, Any]]]
     )
 
 
-def outside_netns(db: Database, physnet: str, prefer: str) -> str:
-    for _host, report in agent_reports(db, prefer):
+def outside_netns(db: Database, physnet: str, prefer: str) -> tuple[str, str]:
+    """(host, namespace) of the outside of `physnet`."""
+    for host, report in agent_reports(db, prefer):
         netns = (report.get("outside") or {}).get(physnet)
         if netns:
-            return str(netns)
+            return host, str(netns)
     raise errors.Conflict(
         f"No agent reports an outside namespace for physical network {physnet} "
         "(it exists only in the isolated mode)."
@@ -57,16 +56,9 @@ def realized_netns(db: Database, kind: str, resource_id: str, prefer: str) -> tu
     raise errors.Conflict(f"No agent reports {kind[:-1]} {resource_id} as realized yet.")
 
 
-def host_netns(db: Database, host: str) -> str | None:
-    """The namespace that is `host`'s data plane (None: the root namespace)."""
+def agent_endpoint(db: Database, host: str) -> str:
+    """The URL of the endpoint of `host`'s agent, as its last report gave it."""
     for name, report in agent_reports(db, host):
-        if name == host:
-            return report.get("host_netns")
-    return None
-
-
-def run_outside(
-    db: Database, physnet: str, command: list[str], timeout: float, prefer: str
-) -> dict[str, Any]:
-    status, stdout, stderr = exec_in_instance(outside_netns(db, physnet, prefer), command, timeout)
-    return {"exit_status": status, "stdout": stdout, "stderr": stderr}
+        if name == host and report.get("endpoint"):
+            return str(report["endpoint"])
+    raise errors.Conflict(f"No agent of host {host} reports an endpoint to carry this out.")

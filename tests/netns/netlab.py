@@ -13,8 +13,8 @@ from typing import Any
 
 from neutrino.agent import Agent
 from neutrino.agent.drivers import netns as ns
+from neutrino.agent.instance import NETNS_ETC, exec_in_instance
 from neutrino.lab import models
-from neutrino.lab.instance import NETNS_ETC, exec_in_instance
 from neutrino.plan import HostConfig, names
 
 PYTHON = sys.executable

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from netlab import Lab, flat_model, port_of, sync
 
-from neutrino.lab.instance import exec_in_instance
+from neutrino.agent.instance import exec_in_instance
 from tests.conftest import Databases, LiveServer, dataplane_server, eventually
 
 DOMAIN = "example.org"

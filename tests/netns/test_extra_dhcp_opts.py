@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from netlab import Lab, flat_model, port_of, sync
 
-from neutrino.lab.instance import exec_in_instance
+from neutrino.agent.instance import exec_in_instance
 from tests.conftest import Databases, LiveServer, dataplane_server, eventually
 
 # udhcpc hands the lease to its script as environment variables: dump them.

@@ -21,8 +21,8 @@ import pytest
 from cryptography import x509
 from netlab import PYTHON, Lab, flat_model, sync, wait_for
 
+from neutrino.agent.instance import exec_in_instance
 from neutrino.lab import models
-from neutrino.lab.instance import exec_in_instance
 from tests.certificates import Issued, issue
 
 VIP = "10.10.0.100"

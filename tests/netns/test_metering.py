@@ -8,8 +8,9 @@ from typing import Any
 
 from netlab import Lab, ping, sync, wait_for
 
-from neutrino.lab import inspect, models
-from neutrino.lab.instance import exec_in_instance
+from neutrino.agent import inspect
+from neutrino.agent.instance import exec_in_instance
+from neutrino.lab import models
 from neutrino.plan import names
 
 LABEL = "11111111-0000-4000-8000-000000000000"

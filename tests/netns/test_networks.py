@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from netlab import Lab, flat_model, ping, tcp_reachable
 
-from neutrino.lab import instance, models
-from neutrino.lab.instance import exec_in_instance
+from neutrino.agent import instance
+from neutrino.agent.instance import exec_in_instance
+from neutrino.lab import models
 
 
 @pytest.mark.parametrize("client", ["dhclient", "udhcpc"])

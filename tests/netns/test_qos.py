@@ -8,7 +8,7 @@ from typing import Any
 
 from netlab import Lab, flat_model, port_of, sync, wait_for
 
-from neutrino.lab.instance import exec_in_instance
+from neutrino.agent.instance import exec_in_instance
 from neutrino.plan import names
 
 MBIT = 1_000_000

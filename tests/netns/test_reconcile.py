@@ -27,8 +27,8 @@ from netlab import (
 
 from neutrino.agent import Agent
 from neutrino.agent.drivers.links import LinkDriver, LinkView
+from neutrino.agent.instance import exec_in_instance
 from neutrino.lab import models
-from neutrino.lab.instance import exec_in_instance
 from neutrino.plan import HostConfig, names
 from neutrino.plan.loadbalancer import netns as lb_netns
 from neutrino.plan.loadbalancer import vip_interface

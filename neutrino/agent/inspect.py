@@ -4,28 +4,47 @@ Each answer pairs kernel objects (namespaces, interfaces, addresses, routes,
 nft rules and map elements, conntrack entries, processes and what they
 serve) with the logical resource they belong to. The logical model says where
 to look; everything shown about the kernel is what the kernel says now, not
-what the database wants.
+what the database wants. The agent of the host concerned answers, from its
+copy of the model and the namespaces it made.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from neutrino import errors
 from neutrino.agent.drivers import conntrack, haproxy
-from neutrino.db import Database
-from neutrino.lab import outside
+from neutrino.lab.lookup import find_one
 from neutrino.plan import firewall, metering, names
 from neutrino.plan import l4 as l4_table
 from neutrino.plan.loadbalancer import vip_interface
 from neutrino.plan.routers import FIP_DNAT, FIP_SNAT, GATEWAY, ROUTER_OWNERS, TABLE
-from neutrino.services import feed
 
 Model = dict[str, Any]
 CONNTRACK_SHOWN = 100
+
+
+@dataclass(frozen=True)
+class Realized:
+    """What this agent works from: its copy of the model, its host, the namespace that is the
+    host's data plane (None: the root one) and the namespaces it made, by kind ("routers",
+    "loadbalancers", "instances") and id."""
+
+    model: Model
+    host: str
+    host_netns: str | None
+    namespaces: dict[str, dict[str, str]]
+
+    def netns(self, kind: str, resource_id: str) -> str:
+        """The namespace of a router or load balancer (`kind`: "routers", "loadbalancers")."""
+        found = self.namespaces.get(kind, {}).get(resource_id)
+        if found is None:
+            raise errors.Conflict(f"Host {self.host} has not realized {kind[:-1]} {resource_id}.")
+        return found
 
 
 def _run(netns: str | None, argv: list[str]) -> subprocess.CompletedProcess[str]:
@@ -108,13 +127,6 @@ def _forwarding(netns: str) -> bool:
     return _run(netns, ["cat", "/proc/sys/net/ipv4/ip_forward"]).stdout.strip() == "1"
 
 
-def _one(items: list[Model], ref: str, kind: str, *keys: str) -> Model:
-    found = [item for item in items if any(item.get(key) == ref for key in ("id", *keys))]
-    if len(found) != 1:
-        raise errors.NotFound(f"No single {kind} matches {ref}.")
-    return found[0]
-
-
 def _port_names(port: Model) -> tuple[str, str | None]:
     """(host-side device, the name of its far end when we make it)."""
     owner = port.get("device_owner")
@@ -127,9 +139,9 @@ def _port_names(port: Model) -> tuple[str, str | None]:
     return names.tap(port["id"]), None
 
 
-def _host_side(db: Database, host: str, port: Model) -> dict[str, Any]:
+def _host_side(view: Realized, port: Model) -> dict[str, Any]:
     device, _ = _port_names(port)
-    netns = outside.host_netns(db, port.get("binding:host_id") or host)
+    netns = view.host_netns
     found = interfaces(netns, device)
     return {
         "netns": netns,
@@ -140,10 +152,10 @@ def _host_side(db: Database, host: str, port: Model) -> dict[str, Any]:
     }
 
 
-def router(db: Database, ref: str, host: str) -> dict[str, Any]:
-    model = feed.snapshot(db)
-    rtr = _one(model["routers"], ref, "router", "name")
-    where, netns = outside.realized_netns(db, "routers", rtr["id"], host)
+def router(view: Realized, ref: str) -> dict[str, Any]:
+    model = view.model
+    rtr = find_one(model["routers"], ref, "router", "name")
+    where, netns = view.host, view.netns("routers", rtr["id"])
     ports = [
         p
         for p in model["ports"]
@@ -166,7 +178,7 @@ def router(db: Database, ref: str, host: str) -> dict[str, Any]:
                 "role": "gateway" if p["device_owner"] == GATEWAY else "interface",
                 "subnet_ids": [ip["subnet_id"] for ip in p["fixed_ips"]],
                 "link": present.get(_port_names(p)[1] or ""),
-                "host_side": _host_side(db, where, p),
+                "host_side": _host_side(view, p),
             }
             for p in sorted(ports, key=lambda p: p["device_owner"])
         ],
@@ -183,14 +195,12 @@ def router(db: Database, ref: str, host: str) -> dict[str, Any]:
     }
 
 
-def floatingip(db: Database, ref: str, host: str) -> dict[str, Any]:
-    model = feed.snapshot(db)
-    fip = _one(model["floatingips"], ref, "floating IP", "floating_ip_address")
+def floatingip(view: Realized, ref: str) -> dict[str, Any]:
+    """An associated floating IP, from the router that holds it."""
+    fip = find_one(view.model["floatingips"], ref, "floating IP", "floating_ip_address")
     address = fip["floating_ip_address"]
     answer: dict[str, Any] = {"floatingip": fip}
-    if not fip.get("router_id"):
-        return {**answer, "associated": False}
-    where, netns = outside.realized_netns(db, "routers", fip["router_id"], host)
+    where, netns = view.host, view.netns("routers", fip.get("router_id") or "")
     gateway = [link for link in interfaces(netns) if link["name"].startswith("qg-")]
     return {
         **answer,
@@ -207,21 +217,22 @@ def floatingip(db: Database, ref: str, host: str) -> dict[str, Any]:
     }
 
 
-def port(db: Database, ref: str, host: str) -> dict[str, Any]:
-    model = feed.snapshot(db)
-    found = _one(model["ports"], ref, "port", "name")
-    side = _host_side(db, host, found)
+def port(view: Realized, ref: str) -> dict[str, Any]:
+    model = view.model
+    found = find_one(model["ports"], ref, "port", "name")
+    side = _host_side(view, found)
     hostns = side["netns"]
     far: dict[str, Any] | None = None
     instance = next((i for i in model["instances"] if found["id"] in i.get("port_ids", [])), None)
-    if instance is not None and instance.get("netns"):
+    inside = instance and view.namespaces.get("instances", {}).get(instance["id"])
+    if instance and inside:
         far = {
             "instance_id": instance["id"],
-            "netns": instance["netns"],
-            "links": interfaces(instance["netns"], f"eth{instance['port_ids'].index(found['id'])}"),
+            "netns": inside,
+            "links": interfaces(inside, f"eth{instance['port_ids'].index(found['id'])}"),
         }
     elif found["device_owner"] in ROUTER_OWNERS:
-        _, netns = outside.realized_netns(db, "routers", found["device_id"], host)
+        netns = view.netns("routers", found["device_id"])
         far = {
             "router_id": found["device_id"],
             "netns": netns,
@@ -260,11 +271,11 @@ def port(db: Database, ref: str, host: str) -> dict[str, Any]:
     }
 
 
-def loadbalancer(db: Database, ref: str, host: str) -> dict[str, Any]:
-    model = feed.snapshot(db)
-    lb = _one(model["loadbalancers"], ref, "load balancer", "name", "vip_address")
-    where, netns = outside.realized_netns(db, "loadbalancers", lb["id"], host)
-    vip = _one(model["ports"], lb["vip_port_id"], "port")
+def loadbalancer(view: Realized, ref: str) -> dict[str, Any]:
+    model = view.model
+    lb = find_one(model["loadbalancers"], ref, "load balancer", "name", "vip_address")
+    where, netns = view.host, view.netns("loadbalancers", lb["id"])
+    vip = find_one(model["ports"], lb["vip_port_id"], "port")
     process = haproxy.running_in(netns)
     _, rows = (
         haproxy.show(Path(process["stats_socket"]))
@@ -319,5 +330,5 @@ def loadbalancer(db: Database, ref: str, host: str) -> dict[str, Any]:
             for r in rows
             if r["svname"] not in ("FRONTEND", "BACKEND")
         ],
-        "host_side": _host_side(db, where, vip),
+        "host_side": _host_side(view, vip),
     }

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from neutrino.lab import instance
+from neutrino.agent import instance
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,185 @@
+"""`neutrino instance exec` and `console`: carried out by the agent, streamed, with a terminal.
+
+A real `neutrino serve` with its embedded agent runs one instance; the
+`neutrino` CLI is driven as a person would, through pipes or a
+pseudo-terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import sqlalchemy
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from neutrino.client import Cloud, Session
+from neutrino.db import Database, schema
+from tests.conftest import VENV_BIN, Databases, LiveServer, dataplane_server
+
+VM = "ex-vm1"
+
+
+@pytest.fixture(scope="module")
+def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with dataplane_server(databases, tmp_path_factory, "tx", LiveServer) as server:
+        server.cli(
+            "network",
+            "create",
+            "ex_net",
+            "--provider-network-type",
+            "flat",
+            "--provider-physical-network",
+            "default",
+        )
+        server.cli("subnet", "create", "--network", "ex_net", "--subnet-range", "10.77.0.0/24", "s")
+        server.neutrino("instance", "create", VM, "--network", "ex_net")
+        yield server
+
+
+def start(cloud: LiveServer, *args: str, **how: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(VENV_BIN / "neutrino"), *args], env=cloud.env("neutrino-admin"), **how
+    )
+
+
+def test_output_streams_line_by_line_for_as_long_as_the_command_runs(cloud: LiveServer) -> None:
+    script = "for i in $(seq 10); do echo line $i; sleep 0.3; done; echo done >&2; exit 7"
+    argv = ["instance", "exec", VM, "--", "sh", "-c", script]
+    with start(cloud, *argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        arrivals = [(line, time.monotonic()) for line in iter(process.stdout.readline, b"")]
+        assert process.wait(timeout=30) == 7  # the command's exit status is the CLI's
+        assert process.stderr.read() == b"done\n"
+    assert [line for line, _ in arrivals] == [f"line {i}\n".encode() for i in range(1, 11)]
+    gaps = [later - earlier for (_, earlier), (_, later) in itertools.pairwise(arrivals)]
+    # Each line as it was printed, 0.3 s apart, not all at once at the end (3 s in all).
+    assert all(0.15 < gap < 1.0 for gap in gaps), gaps
+
+
+def test_a_timeout_is_the_clients_choice_and_stops_all_the_command_started(
+    cloud: LiveServer,
+) -> None:
+    script = "echo a; sleep 20; echo b"
+    started = time.monotonic()
+    stopped = cloud.neutrino(
+        "instance", "exec", VM, "--timeout", "1", "--", "sh", "-c", script, check=False
+    )
+    assert (stopped.returncode, stopped.stdout) == (124, "a\n")
+    # sleep went with its shell: nothing held the output open until it ended.
+    assert time.monotonic() - started < 12
+
+
+def test_ctrl_c_interrupts_the_remote_command(cloud: LiveServer) -> None:
+    script = 'trap "echo interrupted; exit 5" INT; echo ready; while :; do sleep 0.1; done'
+    argv = ["instance", "exec", VM, "--", "sh", "-c", script]
+    with start(cloud, *argv, stdout=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        try:
+            assert process.stdout.readline() == b"ready\n"
+            process.send_signal(signal.SIGINT)  # what Ctrl-C does to the CLI
+            assert process.stdout.readline() == b"interrupted\n"
+            assert process.wait(timeout=10) == 5
+        finally:
+            process.kill()
+
+
+def read_until(fd: int, wanted: bytes, timeout: float = 20.0) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while wanted not in seen:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, f"no {wanted!r} within {timeout} s; the terminal showed {seen!r}"
+        seen += os.read(fd, 4096)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "command", [["instance", "console", VM], ["instance", "exec", "-it", VM, "--", "sh"]]
+)
+def test_an_interactive_shell_on_a_terminal(cloud: LiveServer, command: list[str]) -> None:
+    terminal, child = pty.openpty()
+    process = start(
+        cloud, *command, stdin=child, stdout=child, stderr=child, start_new_session=True
+    )
+    os.close(child)
+    try:
+        read_until(terminal, b"# ")  # the shell's prompt (root's): typing may begin
+        os.write(terminal, b"tty; echo $((6*7))\r")
+        shown = read_until(terminal, b"42\r\n")
+        assert b"/dev/pts/" in shown  # the remote shell has a terminal of its own
+        os.write(terminal, b"sleep 30\r")
+        time.sleep(0.5)
+        os.write(terminal, b"\x03echo after $?\r")  # ^C stops sleep: 130 = 128 + SIGINT
+        read_until(terminal, b"after 130")
+        os.write(terminal, b"exit 3\r")
+        assert process.wait(timeout=20) == 3
+    finally:
+        process.kill()
+        process.wait()
+        os.close(terminal)
+
+
+def token(cloud: LiveServer, name: str) -> str:
+    with contextlib.closing(Session(Cloud.load(name, cloud.clouds_yaml))) as session:
+        return session.token()
+
+
+def test_exec_answers_as_if_an_instance_the_caller_cannot_see_did_not_exist(
+    cloud: LiveServer,
+) -> None:
+    vm = json.loads(cloud.neutrino("instance", "show", VM, "-f", "json").stdout)
+    url = f"{cloud.url.replace('http', 'ws', 1)}/lab/v1/instances/{vm['id']}/exec"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(
+            f"{url}?command=true",
+            additional_headers={"X-Auth-Token": token(cloud, "neutrino-demo")},
+        )
+    assert refused.value.response.status_code == 404
+    assert json.loads(refused.value.response.body)["NeutronError"]["type"] == "NotFound"
+
+
+def test_the_agent_takes_requests_only_with_an_administrators_token(cloud: LiveServer) -> None:
+    database = Database(cloud.database_url)
+    with database.read() as conn:
+        (report,) = conn.execute(sqlalchemy.select(schema.agents.c.report)).scalars()
+    database.dispose()
+    inspect = f"{report['endpoint']}/v1/inspect/routers/{'0' * 32}"
+    assert httpx.get(inspect).status_code == 401
+    refused = httpx.get(inspect, headers={"X-Auth-Token": token(cloud, "neutrino-demo")})
+    assert refused.status_code == 401
+    # An administrator's token is taken: the agent knows no such router.
+    taken = httpx.get(inspect, headers={"X-Auth-Token": token(cloud, "neutrino-admin")})
+    assert (taken.status_code, taken.json()["NeutronError"]["type"]) == (404, "NotFound")
+
+
+def test_the_answer_at_the_end_as_the_dashboards_console_asks(cloud: LiveServer) -> None:
+    vm = json.loads(cloud.neutrino("instance", "show", VM, "-f", "json").stdout)
+    answer = httpx.post(
+        f"{cloud.url}/lab/v1/instances/{vm['id']}/exec",
+        json={"command": ["sh", "-c", "echo out; echo err >&2; exit 4"], "timeout": 20},
+        headers={"X-Auth-Token": token(cloud, "neutrino-admin")},
+        timeout=60,
+    )
+    assert answer.json() == {"exit_status": 4, "stdout": "out\n", "stderr": "err\n"}
+
+
+@pytest.mark.parametrize("query", ["", "command=sh&tty=1&rows=0", "command=true&timeout=-1"])
+def test_a_bad_exec_is_refused_with_the_apis_error(cloud: LiveServer, query: str) -> None:
+    vm = json.loads(cloud.neutrino("instance", "show", VM, "-f", "json").stdout)
+    url = f"{cloud.url.replace('http', 'ws', 1)}/lab/v1/instances/{vm['id']}/exec?{query}"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, additional_headers={"X-Auth-Token": token(cloud, "neutrino-admin")})
+    assert refused.value.response.status_code == 400
+    assert "NeutronError" in json.loads(refused.value.response.body)
