@@ -1,21 +1,37 @@
-"""The HTTP server: uvicorn, with a deadline for a request's headers.
+"""The HTTP server: uvicorn, with a deadline for a request's headers, in one process or many.
 
 uvicorn closes a connection idle between requests (keep-alive timeout), but waits
 forever for the first request on a new connection and for headers that trickle
 in. Here a connection that has not completed a request's headers `client_timeout`
 seconds after it opened, or after that request began, is closed. The body's own
 deadline is api.middleware's (it answers 408 in the API's format).
+
+With `workers` > 1, uvicorn's supervisor binds the listening socket and
+spawns that many worker processes that accept on it; it replaces a worker
+that dies or stops answering its health checks, and stops them all on
+SIGTERM or SIGINT. Each worker builds its own application from the settings
+(`WorkerApp`); the database, the schema and identity's bootstrap are ready
+before they start. What must run once (the embedded agent, the chores) runs
+in the supervising process, which serves no request. Everything a request
+can see lives in PostgreSQL: the workers hear each other's commits through
+its notifications (db.Database.listen).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
+from dataclasses import dataclass
 
 import uvicorn
+from starlette.applications import Starlette
 from starlette.types import ASGIApp
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors import Multiprocess
 
-from neutrino.config import Settings
+from neutrino.config import Settings, setup_logging
 
 # An idle connection between requests is closed after this long. Longer than a client's pause
 # between calls (a script polling every few seconds), so that the client rarely sends a request
@@ -24,8 +40,17 @@ from neutrino.config import Settings
 KEEP_ALIVE_SECONDS = 75
 
 
+class ServerConfig(uvicorn.Config):
+    """uvicorn's configuration, with the deadline of a request's headers: it travels to
+    spawned workers with the rest."""
+
+    def __init__(self, app: ASGIApp | WorkerApp, client_timeout: float, **options: object):
+        super().__init__(app, **options)  # type: ignore[arg-type]
+        self.client_timeout = client_timeout
+
+
 class HeaderDeadlineProtocol(HttpToolsProtocol):
-    client_timeout = 30.0
+    config: ServerConfig
     header_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -46,7 +71,9 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def arm_header_deadline(self) -> None:
         self.disarm_header_deadline()
-        self.header_deadline = self.loop.call_later(self.client_timeout, self.transport.close)
+        self.header_deadline = self.loop.call_later(
+            self.config.client_timeout, self.transport.close
+        )
 
     def disarm_header_deadline(self) -> None:
         if self.header_deadline is not None:
@@ -54,17 +81,44 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
             self.header_deadline = None
 
 
-def run(application: ASGIApp, settings: Settings, log_level: str) -> None:
-    class Protocol(HeaderDeadlineProtocol):
-        client_timeout = settings.client_timeout
+@dataclass(frozen=True)
+class WorkerApp:
+    """What a spawned worker calls to make its application (uvicorn's `factory`)."""
 
+    settings: Settings
+    log_level: str
+
+    def __call__(self) -> Starlette:
+        from neutrino.app import build, create_app
+
+        setup_logging(self.log_level)
+        if self.settings.access_log:
+            logging.getLogger("neutrino.access").setLevel(logging.INFO)
+        return create_app(self.settings, build(self.settings), run_chores=False)
+
+
+def run(
+    application: ASGIApp | WorkerApp, settings: Settings, log_level: str, workers: int = 1
+) -> None:
+    """Serve `application` until SIGTERM or SIGINT: in this process, or (given a WorkerApp) in
+    `workers` processes."""
     # Requests are logged by api.middleware when asked (--access-log), not by uvicorn.
-    uvicorn.run(
+    config = ServerConfig(
         application,
+        settings.client_timeout,
         host=settings.bind_host,
         port=settings.bind_port,
         log_level=log_level,
-        http=Protocol,
+        http=HeaderDeadlineProtocol,
         access_log=False,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        factory=isinstance(application, WorkerApp),
+        workers=workers,
     )
+    if workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:  # the address is taken, say: uvicorn logged why
+        sys.exit(STARTUP_FAILURE)

@@ -112,8 +112,20 @@ def databases(tmp_path_factory: pytest.TempPathFactory) -> Databases:
     return Databases(tmp_path_factory.mktemp("databases"))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--api-workers",
+        type=int,
+        default=0,
+        help="Run API tests against a live `neutrino serve --workers N` on PostgreSQL instead of "
+        "the application in-process (the `http` fixture)",
+    )
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, databases: Databases) -> Iterator[str]:
+    if request.config.getoption("api_workers") and request.param == "sqlite":
+        pytest.skip("--api-workers: PostgreSQL only")
     url = databases.new(request.param)
     yield url
     databases.drop(url)
@@ -136,7 +148,24 @@ def core(settings: Settings) -> Iterator[Neutrino]:
 
 
 @pytest.fixture
-def http(settings: Settings, core: Neutrino) -> Iterator[TestClient]:
+def http(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    core: Neutrino,
+) -> Iterator[TestClient | httpx.Client]:
+    """The API's client: in-process, or with --api-workers N a live server of N workers on the
+    same database, state directory and public URL."""
+    if workers := request.config.getoption("api_workers"):
+        monkeypatch.setenv("NEUTRINO_PUBLIC_URL", settings.public_url)
+        options = ["--no-agent", "--physnet", "physnet2", "--workers", str(workers)]
+        server = start_server(settings.state_dir, settings.database_url, options)
+        try:
+            with httpx.Client(base_url=server.url, timeout=60) as client:
+                yield client
+        finally:
+            stop_server(server)
+        return
     with TestClient(create_app(settings, core), raise_server_exceptions=True) as client:
         yield client
 
@@ -374,7 +403,7 @@ def start_server(
             start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # several workers importing on a busy machine take long
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"neutrino serve exited: {log_path.read_text()}")
@@ -383,8 +412,9 @@ def start_server(
                 return kind(url, state_dir, process, database_url=database_url, options=extra or [])
         except httpx.HTTPError:
             time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("neutrino serve did not become healthy in 30 s")
+    os.killpg(process.pid, signal.SIGKILL)  # with any worker it spawned
+    process.wait()
+    raise RuntimeError("neutrino serve did not become healthy in 90 s")
 
 
 Server = TypeVar("Server", bound=LiveServer)
@@ -395,7 +425,7 @@ def stop_server(server: LiveServer) -> None:
     try:
         server.process.wait(10)
     except subprocess.TimeoutExpired:
-        server.process.kill()
+        os.killpg(server.process.pid, signal.SIGKILL)  # with any worker it spawned
         server.process.wait()
 
 
