@@ -97,6 +97,16 @@ class Databases:
         engine.dispose()
         return PG_URL.rsplit("/", 1)[0] + f"/{name}"
 
+    def renew(self, url: str) -> str:
+        """The PostgreSQL database at `url` as the template has it, whoever is connected."""
+        self.drop(url)
+        engine = self._admin()
+        with engine.connect() as conn:
+            name = url.rsplit("/", 1)[1]
+            conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {self._pg_template_name}"))
+        engine.dispose()
+        return url
+
     def drop(self, url: str) -> None:
         if url.startswith("sqlite"):
             Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
@@ -117,15 +127,48 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--api-workers",
         type=int,
         default=0,
-        help="Run API tests against a live `neutrino serve --workers N` on PostgreSQL instead of "
-        "the application in-process (the `http` fixture)",
+        help="Send API tests' requests (the `http` fixture) to a live `neutrino serve --workers N` "
+        "on PostgreSQL instead of the application in-process",
     )
 
 
+PUBLIC_URL = "http://127.0.0.1:9696"  # of the API under test, as links and the catalog show it
+
+
+@pytest.fixture(scope="session")
+def workers_server(
+    request: pytest.FixtureRequest, databases: Databases, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer | None]:
+    """With --api-workers N, one server for the whole run: each test gets its database afresh
+    under the same name (the workers reconnect) and shares the server's state directory."""
+    workers = request.config.getoption("api_workers")
+    if not workers:
+        yield None
+        return
+    url = databases.new("postgresql")
+    os.environ["NEUTRINO_PUBLIC_URL"] = PUBLIC_URL
+    try:
+        server = start_server(
+            tmp_path_factory.mktemp("api-workers") / "state",
+            url,
+            ["--no-agent", "--physnet", "physnet2", "--workers", str(workers)],
+        )
+    finally:
+        del os.environ["NEUTRINO_PUBLIC_URL"]
+    yield server
+    stop_server(server)
+    databases.drop(url)
+
+
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, databases: Databases) -> Iterator[str]:
-    if request.config.getoption("api_workers") and request.param == "sqlite":
-        pytest.skip("--api-workers: PostgreSQL only")
+def database_url(
+    request: pytest.FixtureRequest, databases: Databases, workers_server: LiveServer | None
+) -> Iterator[str]:
+    if workers_server is not None:
+        if request.param == "sqlite":
+            pytest.skip("--api-workers: PostgreSQL only")
+        yield databases.renew(workers_server.database_url)
+        return
     url = databases.new(request.param)
     yield url
     databases.drop(url)
@@ -133,10 +176,13 @@ def database_url(request: pytest.FixtureRequest, databases: Databases) -> Iterat
 
 # -- an in-process service -------------------------------------------------------------
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def settings(tmp_path: Path, database_url: str, workers_server: LiveServer | None) -> Settings:
     os.environ["NEUTRINO_ADMIN_PASSWORD"] = ADMIN_PASSWORD
     return make_settings(
-        tmp_path / "state", database_url, "127.0.0.1:9696", ["default:100:199", "physnet2"]
+        workers_server.state_dir if workers_server else tmp_path / "state",
+        database_url,
+        PUBLIC_URL.removeprefix("http://"),
+        ["default:100:199", "physnet2"],
     )
 
 
@@ -149,22 +195,12 @@ def core(settings: Settings) -> Iterator[Neutrino]:
 
 @pytest.fixture
 def http(
-    request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
-    settings: Settings,
-    core: Neutrino,
+    settings: Settings, core: Neutrino, workers_server: LiveServer | None
 ) -> Iterator[TestClient | httpx.Client]:
-    """The API's client: in-process, or with --api-workers N a live server of N workers on the
-    same database, state directory and public URL."""
-    if workers := request.config.getoption("api_workers"):
-        monkeypatch.setenv("NEUTRINO_PUBLIC_URL", settings.public_url)
-        options = ["--no-agent", "--physnet", "physnet2", "--workers", str(workers)]
-        server = start_server(settings.state_dir, settings.database_url, options)
-        try:
-            with httpx.Client(base_url=server.url, timeout=60) as client:
-                yield client
-        finally:
-            stop_server(server)
+    """The API's client: the application in-process, or the --api-workers server."""
+    if workers_server is not None:
+        with httpx.Client(base_url=workers_server.url, timeout=60) as client:
+            yield client
         return
     with TestClient(create_app(settings, core), raise_server_exceptions=True) as client:
         yield client

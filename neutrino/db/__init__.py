@@ -41,7 +41,7 @@ from neutrino.db import schema
 
 log = logging.getLogger(__name__)
 CHANNELS = ("neutrino_feed", "neutrino_identity")
-LISTEN_RETRY = 1.0  # seconds before connecting again after losing the listening connection
+LISTEN_RETRY = 0.5  # seconds before connecting again after losing the listening connection
 
 
 class FifoLock:
