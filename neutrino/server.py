@@ -20,6 +20,7 @@ its notifications (db.Database.listen).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from dataclasses import dataclass
@@ -119,6 +120,7 @@ def run(
         Multiprocess(config, sockets=[config.bind_socket()]).run()
         return
     server = uvicorn.Server(config)
-    server.run()
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises Ctrl-C again once it stopped
+        server.run()
     if not server.started:  # the address is taken, say: uvicorn logged why
         sys.exit(STARTUP_FAILURE)
