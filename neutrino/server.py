@@ -21,7 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
+import multiprocessing
+import os
+import signal
 import sys
 from dataclasses import dataclass
 
@@ -39,6 +43,7 @@ from neutrino.config import Settings, setup_logging
 # just as the server closes the connection under it, which fails a request no client retries.
 # (uvicorn's default is 5 s; Neutron's client_socket_timeout is 900 s; nginx's keepalive 75 s.)
 KEEP_ALIVE_SECONDS = 75
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
 
 
 class ServerConfig(uvicorn.Config):
@@ -92,10 +97,20 @@ class WorkerApp:
     def __call__(self) -> Starlette:
         from neutrino.app import build, create_app
 
+        follow_supervisor()
         setup_logging(self.log_level)
         if self.settings.access_log:
             logging.getLogger("neutrino.access").setLevel(logging.INFO)
         return create_app(self.settings, build(self.settings), run_chores=False)
+
+
+def follow_supervisor() -> None:
+    """End this worker with its supervisor, even one killed without a chance to stop it: a
+    worker left behind would go on serving the listener with nobody to replace or stop it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != multiprocessing.parent_process().pid:  # type: ignore[union-attr]
+        os.kill(os.getpid(), signal.SIGTERM)  # it was gone before we asked
 
 
 def run(

@@ -284,3 +284,21 @@ def test_a_dead_worker_is_replaced_and_sigterm_stops_them_all(
     finally:
         stop_server(live)
         databases.drop(url)
+
+
+def test_workers_end_with_a_supervisor_killed_outright(
+    databases: Databases, tmp_path: Path
+) -> None:
+    url = databases.new("postgresql")
+    live = start_server(tmp_path / "state", url, ["--no-agent", "--workers", "2"])
+    try:
+        assert eventually(lambda: len(worker_pids(live)) == 2, 60)
+        orphans = worker_pids(live)
+        live.process.kill()  # no chance to stop its workers
+        live.process.wait()
+        assert eventually(lambda: not any(Path(f"/proc/{pid}").exists() for pid in orphans), 30)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(live.url + "/healthz")
+    finally:
+        stop_server(live)
+        databases.drop(url)
