@@ -6,15 +6,15 @@ in. Here a connection that has not completed a request's headers `client_timeout
 seconds after it opened, or after that request began, is closed. The body's own
 deadline is api.middleware's (it answers 408 in the API's format).
 
-With `workers` > 1, uvicorn's supervisor binds the listening socket and
-spawns that many worker processes that accept on it; it replaces a worker
-that dies or stops answering its health checks, and stops them all on
-SIGTERM or SIGINT. Each worker builds its own application from the settings
-(`WorkerApp`); the database, the schema and identity's bootstrap are ready
-before they start. What must run once (the embedded agent, the chores) runs
-in the supervising process, which serves no request. Everything a request
-can see lives in PostgreSQL: the workers hear each other's commits through
-its notifications (db.Database.listen).
+With `workers` > 1, uvicorn's supervisor binds the listening socket and spawns
+that many worker processes that accept on it; it replaces a worker that dies
+or stops answering its health checks, and stops them all on SIGTERM or SIGINT;
+a worker also ends when the supervisor is killed. Each worker builds its own
+application from the settings (`WorkerApp`); the database, the schema and
+identity's bootstrap are ready before they start. What must run once (the
+embedded agent, the chores) runs in the supervising process, which serves no
+request. Everything a request can see lives in PostgreSQL: the workers hear
+each other's commits through its notifications (db.Database.listen).
 """
 
 from __future__ import annotations
