@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -329,13 +330,14 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
     return routes
 
 
-def create_app(settings: Settings, core: Neutrino) -> Starlette:
-    """The application around a prepared `core`; whoever made the core disposes of it."""
+def create_app(settings: Settings, core: Neutrino, run_chores: bool = True) -> Starlette:
+    """The application around a prepared `core`; whoever made the core disposes of it. Without
+    `run_chores`, another process does them (one of several workers)."""
 
     async def healthz(_request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    dashboard = Dashboard()
+    dashboard = Dashboard(core.db)
     agent_link = AgentLink(core.db, core.identity)  # the lab's tools are carried out by agents
     formats = ErrorFormats(
         [
@@ -366,7 +368,7 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
                     *lab_tools.routes(core.db, core.authenticate, settings.host, agent_link),
                 ],
             ),
-            # The dashboard stores nothing itself: what it is given goes to the APIs.
+            # The dashboard keeps only its sessions: what it is given goes to the APIs.
             Mount("/dashboard", routes=dashboard_routes(dashboard)),
             Mount(
                 "/load-balancer",
@@ -395,7 +397,7 @@ def create_app(settings: Settings, core: Neutrino) -> Starlette:
                 access_log=settings.access_log,
             )
         ],
-        lifespan=lambda _app: chores(core.db),
+        lifespan=(lambda _app: chores(core.db)) if run_chores else None,
         exception_handlers={
             errors.NeutronError: api_errors.handle_neutron_error,
             errors.KeystoneError: identity_api.keystone_exception_handler(settings),
@@ -416,6 +418,18 @@ def prepare(settings: Settings) -> Neutrino:
     core.identity.bootstrap()
     segment_ranges.sync_defaults(core.db, settings)
     return core
+
+
+def start_chores(db: Database) -> threading.Thread:
+    """The chores in a thread of their own, in a process that serves no request."""
+
+    async def forever() -> None:
+        async with chores(db):
+            await asyncio.Event().wait()
+
+    thread = threading.Thread(target=asyncio.run, args=(forever(),), name="chores", daemon=True)
+    thread.start()
+    return thread
 
 
 @contextlib.asynccontextmanager

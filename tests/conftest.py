@@ -97,6 +97,16 @@ class Databases:
         engine.dispose()
         return PG_URL.rsplit("/", 1)[0] + f"/{name}"
 
+    def renew(self, url: str) -> str:
+        """The PostgreSQL database at `url` as the template has it, whoever is connected."""
+        self.drop(url)
+        engine = self._admin()
+        with engine.connect() as conn:
+            name = url.rsplit("/", 1)[1]
+            conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {self._pg_template_name}"))
+        engine.dispose()
+        return url
+
     def drop(self, url: str) -> None:
         if url.startswith("sqlite"):
             Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
@@ -112,8 +122,53 @@ def databases(tmp_path_factory: pytest.TempPathFactory) -> Databases:
     return Databases(tmp_path_factory.mktemp("databases"))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--api-workers",
+        type=int,
+        default=0,
+        help="Send API tests' requests (the `http` fixture) to a live `neutrino serve --workers N` "
+        "on PostgreSQL instead of the application in-process",
+    )
+
+
+PUBLIC_URL = "http://127.0.0.1:9696"  # of the API under test, as links and the catalog show it
+
+
+@pytest.fixture(scope="session")
+def workers_server(
+    request: pytest.FixtureRequest, databases: Databases, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer | None]:
+    """With --api-workers N, one server for the whole run: each test gets its database afresh
+    under the same name (the workers reconnect) and shares the server's state directory."""
+    workers = request.config.getoption("api_workers")
+    if not workers:
+        yield None
+        return
+    url = databases.new("postgresql")
+    os.environ["NEUTRINO_PUBLIC_URL"] = PUBLIC_URL
+    try:
+        server = start_server(
+            tmp_path_factory.mktemp("api-workers") / "state",
+            url,
+            ["--no-agent", "--physnet", "physnet2", "--workers", str(workers)],
+        )
+    finally:
+        del os.environ["NEUTRINO_PUBLIC_URL"]
+    yield server
+    stop_server(server)
+    databases.drop(url)
+
+
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, databases: Databases) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, databases: Databases, workers_server: LiveServer | None
+) -> Iterator[str]:
+    if workers_server is not None:
+        if request.param == "sqlite":
+            pytest.skip("--api-workers: PostgreSQL only")
+        yield databases.renew(workers_server.database_url)
+        return
     url = databases.new(request.param)
     yield url
     databases.drop(url)
@@ -121,10 +176,13 @@ def database_url(request: pytest.FixtureRequest, databases: Databases) -> Iterat
 
 # -- an in-process service -------------------------------------------------------------
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def settings(tmp_path: Path, database_url: str, workers_server: LiveServer | None) -> Settings:
     os.environ["NEUTRINO_ADMIN_PASSWORD"] = ADMIN_PASSWORD
     return make_settings(
-        tmp_path / "state", database_url, "127.0.0.1:9696", ["default:100:199", "physnet2"]
+        workers_server.state_dir if workers_server else tmp_path / "state",
+        database_url,
+        PUBLIC_URL.removeprefix("http://"),
+        ["default:100:199", "physnet2"],
     )
 
 
@@ -136,7 +194,14 @@ def core(settings: Settings) -> Iterator[Neutrino]:
 
 
 @pytest.fixture
-def http(settings: Settings, core: Neutrino) -> Iterator[TestClient]:
+def http(
+    settings: Settings, core: Neutrino, workers_server: LiveServer | None
+) -> Iterator[TestClient | httpx.Client]:
+    """The API's client: the application in-process, or the --api-workers server."""
+    if workers_server is not None:
+        with httpx.Client(base_url=workers_server.url, timeout=60) as client:
+            yield client
+        return
     with TestClient(create_app(settings, core), raise_server_exceptions=True) as client:
         yield client
 
@@ -374,7 +439,7 @@ def start_server(
             start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # several workers importing on a busy machine take long
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"neutrino serve exited: {log_path.read_text()}")
@@ -383,8 +448,9 @@ def start_server(
                 return kind(url, state_dir, process, database_url=database_url, options=extra or [])
         except httpx.HTTPError:
             time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("neutrino serve did not become healthy in 30 s")
+    os.killpg(process.pid, signal.SIGKILL)  # with any worker it spawned
+    process.wait()
+    raise RuntimeError("neutrino serve did not become healthy in 90 s")
 
 
 Server = TypeVar("Server", bound=LiveServer)
@@ -395,7 +461,7 @@ def stop_server(server: LiveServer) -> None:
     try:
         server.process.wait(10)
     except subprocess.TimeoutExpired:
-        server.process.kill()
+        os.killpg(server.process.pid, signal.SIGKILL)  # with any worker it spawned
         server.process.wait()
 
 

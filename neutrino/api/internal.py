@@ -21,7 +21,8 @@ LONG_POLL_MAX = 55.0
 
 def routes(db: Database, authenticate: Authenticate) -> list[BaseRoute]:
     waiters = feed.Waiters()
-    db.on_commit.append(waiters.notify)
+    db.on_commit.append(waiters.notify)  # this process's writes
+    db.listen("neutrino_feed", waiters.notify)  # other processes'
 
     async def agent(request: Request) -> Context:
         ctx = await authenticate(request)

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from neutrino.cli import inspect, instances, lab
 from neutrino.cli.output import err as console
-from neutrino.config import Settings, make_settings
+from neutrino.config import Settings, make_settings, setup_logging
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(instances.app, name="instance")
@@ -46,14 +46,6 @@ Interfaces = Annotated[
         "without any, the data plane is isolated in namespaces neutrino creates",
     ),
 ]
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def host_config(
@@ -106,6 +98,10 @@ def start_agent(
 @app.command()
 def serve(
     bind: Annotated[str, typer.Option(help="HOST:PORT to listen on")] = "127.0.0.1:9696",
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Processes serving the listener (more than one needs PostgreSQL)"),
+    ] = 1,
     database_url: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL; default: SQLite in the state directory")
     ] = None,
@@ -159,7 +155,7 @@ def serve(
 ) -> None:
     """Run the identity, networking and lab APIs on one listener, with this host's agent."""
     from neutrino import server
-    from neutrino.app import create_app, prepare
+    from neutrino.app import create_app, prepare, start_chores
     from neutrino.identity import client_env
 
     started = time.monotonic()
@@ -179,13 +175,27 @@ def serve(
         dns_domain=dns_domain,
         **({"host": host} if host else {}),
     )
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        # SQLite's writers queue on a lock of one process; other processes would not wait there.
+        console.print(
+            "--workers needs PostgreSQL (--database-url postgresql+psycopg://...): "
+            "SQLite serves one process",
+            style="red",
+        )
+        raise typer.Exit(2)
     with console.status("preparing the database and identity"):
         core = prepare(settings)
-    application = create_app(settings, core)
+    if workers > 1:
+        # This process supervises the workers and does, once, what no request does.
+        start_chores(core.db)
+    application = (
+        server.WorkerApp(settings, log_level) if workers > 1 else create_app(settings, core)
+    )
     console.print(
         Text.assemble(
             f"neutrino ready in {time.monotonic() - started:.2f}s at ",
             (settings.public_url, "bold"),
+            f" ({workers} worker processes)" if workers > 1 else "",
         )
     )
     console.print(
@@ -230,7 +240,7 @@ def serve(
     # wait for.
     gc.collect()
     gc.freeze()
-    server.run(application, settings, log_level)
+    server.run(application, settings, log_level, workers)
 
 
 @app.command("agent")

@@ -10,6 +10,13 @@ time there too. That makes IPAM, quotas and segment allocation correct by
 construction, and keeps the change log in commit order; unique constraints
 remain as the last line of defence.
 
+Several processes (server workers, servers on other hosts) share one
+PostgreSQL. A commit that changes the change feed or identity is announced
+on a channel (triggers of migration 0036); each process keeps one
+connection LISTENing to them and calls back what `listen` registered: a
+write through one process wakes the long-polls of all, and makes all forget
+the tokens they checked. SQLite serves one process: nothing to hear there.
+
 Statements on hot paths (the change feed entry of every write, a port
 create's lookups and inserts) are built once and executed with parameters:
 on SQLite, building a statement costs more than running it.
@@ -17,6 +24,7 @@ on SQLite, building a statement costs more than running it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -30,6 +38,10 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
 
 from neutrino.db import schema
+
+log = logging.getLogger(__name__)
+CHANNELS = ("neutrino_feed", "neutrino_identity")
+LISTEN_RETRY = 0.5  # seconds before connecting again after losing the listening connection
 
 
 class FifoLock:
@@ -69,6 +81,9 @@ class Database:
         self._write_lock = FifoLock()
         self._writing = threading.local()
         self.on_commit: list[Callable[[], None]] = []  # e.g. wake the change feed's long-polls
+        self._listeners: dict[str, list[Callable[[], None]]] = {}
+        self._listening: threading.Thread | None = None
+        self._stopped = threading.Event()
         if self.is_sqlite:
             memory = url in ("sqlite://", "sqlite:///:memory:")
             if memory:
@@ -134,12 +149,47 @@ class Database:
             yield conn
             conn.rollback()
 
+    def listen(self, channel: str, callback: Callable[[], None]) -> None:
+        """Call `callback` (in a thread of its own) after each commit, by any process, of a
+        write announced on `channel`, and whenever some may have gone unheard (the listening
+        connection was lost). On SQLite, which one process serves, never."""
+        assert channel in CHANNELS, channel
+        if self.is_sqlite:
+            return
+        self._listeners.setdefault(channel, []).append(callback)
+        if self._listening is None:
+            self._listening = threading.Thread(target=self._listen, name="listen", daemon=True)
+            self._listening.start()
+
+    def _listen(self) -> None:
+        dbapi = self.engine.dialect.loaded_dbapi
+        cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+        while not self._stopped.is_set():
+            try:
+                with dbapi.connect(*cargs, **cparams, autocommit=True) as conn:
+                    for channel in CHANNELS:
+                        conn.execute(f"LISTEN {channel}")
+                    self._heard(*self._listeners)  # what was committed while nobody listened
+                    while not self._stopped.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            self._heard(note.channel)
+            except dbapi.Error as error:
+                if not self._stopped.is_set():
+                    log.warning("not hearing the database's notifications (%s); retrying", error)
+                    self._stopped.wait(LISTEN_RETRY)
+
+    def _heard(self, *channels: str) -> None:
+        for channel in channels:
+            for callback in self._listeners.get(channel, ()):
+                callback()
+
     def migrate(self) -> None:
         from neutrino.db.migrations import upgrade
 
         upgrade(self.engine)
 
     def dispose(self) -> None:
+        self._stopped.set()  # the listening thread ends within half a second
         self.engine.dispose()
 
     @staticmethod

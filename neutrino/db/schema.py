@@ -117,6 +117,15 @@ revoked_tokens = Table(
     Column("expires_at", DateTime, nullable=False, index=True),
 )
 
+# The dashboard's signed-in browsers, by the SHA-256 of their cookie's id (web/sessions.py).
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("session", JSON, nullable=False),
+    Column("expires_at", DateTime, nullable=False, index=True),
+)
+
 # -- networking -------------------------------------------------------------
 networks = Table(
     "networks",

@@ -68,6 +68,8 @@ class Identity:
         self.catalog = build_catalog(services, settings.public_url, settings.region)
         self._codec = TokenCodec(load_or_create_keys(settings.state_dir / KEY_FILE))
         self._cache: TokenCache[TokenInfo] = TokenCache()
+        # Other processes' identity writes (and this one's) make it forget what it checked.
+        db.listen("neutrino_identity", self._cache.clear)
 
     # -- first start ---------------------------------------------------------
     def bootstrap(self) -> str:
@@ -160,8 +162,9 @@ class Identity:
         if payload is None or payload.expires_at <= now_micros():
             raise unauthorized()
         if info is None:
+            generation = self._cache.generation
             info = self._resolve(payload)
-            self._cache.put(token, info, mono)
+            self._cache.put(token, info, mono, generation)
         return info
 
     def revoke(self, token: str) -> None:
@@ -193,9 +196,10 @@ class Identity:
                 raise unauthorized()
             project_id = found["id"]
         payload = TokenPayload(user_id, project_id, methods, issued_at, expires_at, audit_ids)
+        generation = self._cache.generation
         info = self._resolve(payload)
         token = self._codec.seal(payload)
-        self._cache.put(token, info, time.monotonic())
+        self._cache.put(token, info, time.monotonic(), generation)
         return token, info
 
     def _resolve(self, payload: TokenPayload) -> TokenInfo:

@@ -130,7 +130,9 @@ class TokenCache(Generic[V]):
 
     Keyed by the token string itself, which was authenticated when it was put
     here. An entry is trusted for `fresh_seconds` (monotonic clock), which
-    bounds how long another process's revocation or role change goes unseen.
+    bounds how long a revocation or role change goes unseen by a process that
+    hears of none (see Identity). What was read before a `clear` is not put
+    after it: `put` takes the `generation` its value was read in.
     """
 
     def __init__(self, max_entries: int = 10_000, fresh_seconds: float = 1.0) -> None:
@@ -138,6 +140,7 @@ class TokenCache(Generic[V]):
         self.fresh_seconds = fresh_seconds
         self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
+        self.generation = 0  # of clears
 
     def get(self, token: str, now: float) -> V | None:
         with self._lock:
@@ -150,8 +153,10 @@ class TokenCache(Generic[V]):
             self._entries.move_to_end(token)
             return entry[1]
 
-    def put(self, token: str, value: V, now: float) -> None:
+    def put(self, token: str, value: V, now: float, generation: int) -> None:
         with self._lock:
+            if generation != self.generation:
+                return
             self._entries[token] = (now, value)
             self._entries.move_to_end(token)
             while len(self._entries) > self.max_entries:
@@ -160,6 +165,7 @@ class TokenCache(Generic[V]):
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self.generation += 1
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -5,9 +5,9 @@ the same transaction (services/common.record_change). An agent reads a
 snapshot of the whole model with its revision, then asks for the changes
 after that revision; the answer carries the current body of each changed
 resource (or null once it is gone), so the agent's copy of the model is
-exact after applying it. Long-polls wait on an in-process signal set after
-each commit, and re-read the head at least once a second so that writes by
-other server processes are seen too.
+exact after applying it. Long-polls wait on a signal set after each commit
+of this process and, on PostgreSQL, on each commit of another process that
+moved the head (its notification, see db.Database.listen): no polling.
 
 The log is compacted while the server runs (`Compactor`): an entry is
 dropped once a later one names the same resource (an answer carries only
@@ -247,7 +247,7 @@ async def wait_for_change(
     """Return once the head revision passes `since`, or after `timeout` seconds.
 
     Listening starts before each look at the head, so a commit between the two
-    is never missed; the one-second cap catches commits by other processes.
+    is never missed.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -256,9 +256,9 @@ async def wait_for_change(
             if head() > since or remaining <= 0:
                 return
             try:
-                await asyncio.wait_for(committed.wait(), min(remaining, 1.0))
+                await asyncio.wait_for(committed.wait(), remaining)
             except TimeoutError:
-                pass
+                return
 
 
 def record_report(db: Database, host: str, report: dict[str, Any]) -> None:

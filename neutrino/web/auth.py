@@ -114,11 +114,12 @@ def routes(dashboard: Dashboard) -> list[BaseRoute]:
         rescoped = await http.rescope(session.token, form.get("project_id"))
         if rescoped.status_code != 201:
             session.notice = f"Could not switch project: {error_message(rescoped)}"
+            dashboard.sessions.save(sid, session)
             return RedirectResponse(PREFIX + "/", status_code=303)
         switched = await open_session(http, rescoped, session.projects)
         switched.csrf = session.csrf
         switched.notice = f"Now working in project {switched.project.get('name')}."
-        dashboard.sessions.replace(sid, switched)
+        dashboard.sessions.save(sid, switched)
         return RedirectResponse(PREFIX + "/", status_code=303)
 
     return [

@@ -61,7 +61,7 @@ class Http:
     async def send(
         self, method: str, path: str, token: str | None = None, **kwargs: Any
     ) -> httpx.Response:
-        headers = {"X-Auth-Token": token} if token else {}
+        headers = {**({"X-Auth-Token": token} if token else {}), **kwargs.pop("headers", {})}
         # Paths are made of raw values (IDs, names from forms): each character is sent as itself.
         return await self.client.request(method, quote(path), headers=headers, **kwargs)
 

@@ -1,17 +1,27 @@
 """Signed-in browser sessions: a random id in an HttpOnly, SameSite cookie.
 
 The session itself (the user's token, its project, the CSRF secret) stays
-in this process; the browser only holds an unguessable id. Every form
-carries the session's CSRF token and every POST is checked against it.
+on the server, in the database, where every server process finds it; the
+browser only holds an unguessable id, and the database only its SHA-256.
+Every form carries the session's CSRF token and every POST is checked
+against it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import hmac
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from neutrino.db import Database
+from neutrino.db.schema import dashboard_sessions as DS
 
 COOKIE = "neutrino_dashboard"
 
@@ -41,28 +51,48 @@ class Session:
 
 
 class Sessions:
-    def __init__(self) -> None:
-        self._by_id: dict[str, Session] = {}
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def add(self, session: Session) -> str:
-        self._expire()
         sid = secrets.token_urlsafe(32)
-        self._by_id[sid] = session
+        with self.db.write() as conn:
+            conn.execute(delete(DS).where(DS.c.expires_at < moment(time.time())))
+            conn.execute(
+                insert(DS).values(
+                    id=key(sid),
+                    session=dataclasses.asdict(session),
+                    expires_at=moment(session.expires_at),
+                )
+            )
         return sid
 
     def get(self, sid: str | None) -> Session | None:
-        session = self._by_id.get(sid or "")
-        if session is None or session.expires_at < time.time():
+        if not sid:
             return None
-        return session
+        with self.db.read() as conn:
+            stored = conn.execute(select(DS.c.session).where(DS.c.id == key(sid))).scalar()
+        if stored is None or stored["expires_at"] < time.time():
+            return None
+        return Session(**stored)
 
-    def replace(self, sid: str, session: Session) -> None:
-        self._by_id[sid] = session
+    def save(self, sid: str, session: Session) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                update(DS)
+                .where(DS.c.id == key(sid))
+                .values(session=dataclasses.asdict(session), expires_at=moment(session.expires_at))
+            )
 
-    def remove(self, sid: str | None) -> Session | None:
-        return self._by_id.pop(sid or "", None)
+    def remove(self, sid: str | None) -> None:
+        with self.db.write() as conn:
+            conn.execute(delete(DS).where(DS.c.id == key(sid or "")))
 
-    def _expire(self) -> None:
-        now = time.time()
-        for sid in [sid for sid, s in self._by_id.items() if s.expires_at < now]:
-            del self._by_id[sid]
+
+def key(sid: str) -> str:
+    """What the database keeps of a session's id: enough to find it, not to use it."""
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def moment(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)

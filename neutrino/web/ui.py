@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from neutrino.db import Database
 from neutrino.web.clients import Api, ApiError, Http, service_paths
 from neutrino.web.sessions import COOKIE, Session, Sessions
 
@@ -81,6 +82,8 @@ class Ui:
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         # A page's own refresh in the background must not take the notice meant for the next page.
         notice = None if self.request.headers.get("x-live-refresh") else self.session.pop_notice()
+        if notice is not None:
+            self.dashboard.save_session(self.request, self.session)
         html = self.dashboard.templates.get_template(template).render(
             session=self.session,
             errors=self.errors,
@@ -119,8 +122,8 @@ def since(value: str | None) -> str:
 
 
 class Dashboard:
-    def __init__(self) -> None:
-        self.sessions = Sessions()
+    def __init__(self, db: Database) -> None:
+        self.sessions = Sessions(db)
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
@@ -139,6 +142,9 @@ class Dashboard:
 
     def session_of(self, request: Request) -> Session | None:
         return self.sessions.get(request.cookies.get(COOKIE))
+
+    def save_session(self, request: Request, session: Session) -> None:
+        self.sessions.save(request.cookies.get(COOKIE, ""), session)
 
     def ui(self, request: Request) -> Ui | None:
         session = self.session_of(request)
@@ -197,6 +203,7 @@ class Dashboard:
                 page.status_code = error.status if 400 <= error.status < 500 else 409
                 return page
             ui.session.notice = done.notice
+            self.save_session(request, ui.session)
             return RedirectResponse(done.location, status_code=303)
 
         return Route(path, endpoint, methods=["POST"])

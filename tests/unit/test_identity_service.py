@@ -332,13 +332,23 @@ def test_change_password_requires_the_original(identity: Identity) -> None:
 # -- cache and catalog -------------------------------------------------------------
 def test_token_cache_evicts_least_recently_used_and_stale_entries() -> None:
     cache: TokenCache[int] = TokenCache(max_entries=2, fresh_seconds=1.0)
-    cache.put("a", 1, now=0.0)
-    cache.put("b", 2, now=0.0)
+    cache.put("a", 1, now=0.0, generation=0)
+    cache.put("b", 2, now=0.0, generation=0)
     assert cache.get("a", now=0.5) == 1
-    cache.put("c", 3, now=0.5)
+    cache.put("c", 3, now=0.5, generation=0)
     assert cache.get("b", now=0.5) is None and len(cache) == 2
     assert cache.get("a", now=1.2) is None
     assert cache.get("c", now=1.2) == 3
+
+
+def test_token_cache_keeps_nothing_read_before_it_was_cleared() -> None:
+    cache: TokenCache[int] = TokenCache()
+    before = cache.generation
+    cache.clear()  # a revocation committed while the token was being checked
+    cache.put("a", 1, now=0.0, generation=before)
+    assert cache.get("a", now=0.0) is None
+    cache.put("a", 1, now=0.0, generation=cache.generation)
+    assert cache.get("a", now=0.0) == 1
 
 
 def test_catalog_is_built_from_the_service_table(tmp_path: Path) -> None:
