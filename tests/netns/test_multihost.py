@@ -171,6 +171,8 @@ def test_floating_ip_of_a_router_on_another_host(cloud: Hosts) -> None:
     cloud.cli("router", "set", "fx-router", "--external-gateway", "fx-ext", output=False)
     cloud.cli("router", "add", "subnet", "fx-router", "fx-net-sub", output=False)
     vm = cloud.instance("fx-vm", "--network", "fx-net", "--host", "h2")
+    [group] = cloud.cli("port", "show", vm["port_ids"][0])["security_group_ids"]
+    cloud.cli("security", "group", "rule", "create", "--protocol", "icmp", group)
     fip = cloud.cli("floating", "ip", "create", "fx-ext", "--port", vm["port_ids"][0])
     outside = f"{cloud.prefix}nout-default"
 
