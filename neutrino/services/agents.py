@@ -144,11 +144,12 @@ class Agents:
         """As Neutron: the row goes with its networks and routers; a live agent's next report
         registers it anew."""
         with db.write() as conn:
-            fetch(conn, ctx, agent_id)
+            row = fetch(conn, ctx, agent_id)
             networks = hosted(conn, NDA, agent_id)
             routers = hosted(conn, RLA, agent_id)
             conn.execute(delete(AG).where(AG.c.id == agent_id))
-            common.record_change(conn, "vxlan_endpoint", agent_id, "delete")
+            if tunneling_ip(row.configurations):  # its host is no VXLAN peer any more
+                common.record_change(conn, "vxlan_endpoint", agent_id, "delete")
             for network_id in networks:
                 rescheduled(conn, "network", network_id)
             for router_id in routers:

@@ -52,6 +52,34 @@ def test_snapshot_then_changes_carry_current_bodies(api: Api) -> None:
     assert internal(api, "/changes", params={"since": delta["revision"]}).json()["changes"] == []
 
 
+def test_agents_learn_each_hosts_vtep_from_its_reports(api: Api) -> None:
+    """The VTEP a host's agent reports (`tunneling_ip`) reaches every agent, and follows it."""
+
+    def report(host: str, vtep: str | None) -> None:
+        l2 = {"tunnel_types": ["vxlan"] if vtep else [], "tunneling_ip": vtep}
+        body = {"revision": 1, "ports": {}, "agents": {"Linux bridge agent": l2}}
+        assert internal(api, f"/agents/{host}/report", method="POST", json=body).status_code == 204
+
+    report("h1", "192.0.2.1")
+    report("h2", None)  # no tunnels there: no peer of anyone
+    snapshot = internal(api, "/snapshot").json()
+    [h1] = snapshot["vxlan_endpoints"]
+    assert (h1["host"], h1["ip_address"]) == ("h1", "192.0.2.1")
+    since = snapshot["revision"]
+    report("h1", "192.0.2.1")  # a heartbeat like any other: nothing for agents
+    assert internal(api, "/changes", params={"since": since}).json()["changes"] == []
+    report("h1", "192.0.2.11")
+    report("h2", "192.0.2.2")
+    delta = internal(api, "/changes", params={"since": since}).json()
+    moved = {c["resource"]["host"]: c["resource"]["ip_address"] for c in delta["changes"]}
+    assert moved == {"h1": "192.0.2.11", "h2": "192.0.2.2"}
+    assert api.admin.delete(f"/agents/{h1['id']}").status_code == 204
+    gone = internal(api, "/changes", params={"since": delta["revision"]}).json()["changes"]
+    assert [(c["type"], c["id"], c["resource"]) for c in gone] == [
+        ("vxlan_endpoint", h1["id"], None)
+    ]
+
+
 def test_compaction_changes_no_answer_and_sends_agents_behind_it_to_resync(
     api: Api, core: Neutrino
 ) -> None:

@@ -92,33 +92,7 @@ class Hosts(Cloud):
     hosts: dict[str, Host] = field(default_factory=dict)
 
     def start_agent(self, host: Host) -> None:
-        host.state_dir.mkdir(parents=True, exist_ok=True)
-        log = (host.state_dir.parent / f"{host.name}.log").open("ab")
-        host.agent = subprocess.Popen(
-            [
-                str(VENV_BIN / "neutrino"),
-                "agent",
-                "--server",
-                self.url,
-                "--host",
-                host.name,
-                "--state-dir",
-                str(host.state_dir),
-                "--netns-prefix",
-                self.prefix,
-                "--vtep-ip",
-                host.vtep,
-                "--os-cloud",
-                "neutrino-admin",
-                "--log-level",
-                "warning",
-            ],
-            env=self.env("neutrino-admin"),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        host.agent = start_agent(self.url, self.clouds_yaml, self.prefix, host)
 
     def kill_agent(self, host: Host) -> None:
         """SIGKILL the agent in the middle of whatever it does; its data plane stays."""
@@ -136,7 +110,48 @@ class Hosts(Cloud):
         }
 
 
-def _plug_underlay(underlay: str, host: Host) -> None:
+def make_underlay(name: str) -> None:
+    """A namespace with the bridge `ul` that the hosts' VTEPs share."""
+    ns.ensure_namespace(name)
+    subprocess.run(
+        ["ip", "-n", name, "link", "add", "ul", "up", "type", "bridge"],
+        check=True,
+        capture_output=True,
+    )
+
+
+def start_agent(url: str, clouds_yaml: Path, prefix: str, host: Host) -> subprocess.Popen[bytes]:
+    """`neutrino agent` for `host`, following the server at `url`; its log beside its state."""
+    host.state_dir.mkdir(parents=True, exist_ok=True)
+    with (host.state_dir.parent / f"{host.name}.log").open("ab") as log:
+        return subprocess.Popen(
+            [
+                str(VENV_BIN / "neutrino"),
+                "agent",
+                "--server",
+                url,
+                "--host",
+                host.name,
+                "--state-dir",
+                str(host.state_dir),
+                "--netns-prefix",
+                prefix,
+                "--vtep-ip",
+                host.vtep,
+                "--os-cloud",
+                "neutrino-admin",
+                "--log-level",
+                "warning",
+            ],
+            env={**os.environ, "OS_CLIENT_CONFIG_FILE": str(clouds_yaml)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def plug_underlay(underlay: str, host: Host) -> None:
+    """The host's namespace, with a veth `ul0` holding its VTEP into the underlay's bridge."""
     assert host.config.netns is not None
     ns.ensure_namespace(host.config.netns)
     for argv in (
@@ -174,16 +189,11 @@ def simulated_hosts(
     physical = f"{prefix}nout-default"
     try:
         ns.ensure_namespace(physical)
-        ns.ensure_namespace(underlay)
-        subprocess.run(
-            ["ip", "-n", underlay, "link", "add", "ul", "up", "type", "bridge"],
-            check=True,
-            capture_output=True,
-        )
+        make_underlay(underlay)
         for index, name in enumerate(names, start=1):
             config = HostConfig.isolated(name, prefix=prefix, vtep_ip=f"192.0.2.{index}")
             host = server.hosts[name] = Host(config, root / "agents" / name)
-            _plug_underlay(underlay, host)
+            plug_underlay(underlay, host)
             server.start_agent(host)
         assert eventually(lambda: server.alive() == set(names), seconds=60, interval=0.5), (
             server.cli("network", "agent", "list")

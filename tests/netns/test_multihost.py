@@ -187,3 +187,24 @@ def test_floating_ip_of_a_router_on_another_host(cloud: Hosts) -> None:
     cloud.cli("router", "remove", "subnet", "fx-router", "fx-net-sub", output=False)
     cloud.cli("router", "delete", "fx-router", output=False)
     cloud.cli("network", "delete", "fx-net", "fx-ext", output=False)
+
+
+def test_a_killed_agent_leaves_traffic_between_the_others_alone(cloud: Hosts) -> None:
+    """Last of the module: h3's agent stays dead."""
+    net = network(cloud, "sk-net", "10.64.0.0/24")
+    serve_dhcp_on(cloud, net["id"], "h1")
+    cloud.instance("sk-a", "--network", "sk-net", "--host", "h1")
+    b = cloud.instance("sk-b", "--network", "sk-net", "--host", "h2")
+    c = cloud.instance("sk-c", "--network", "sk-net", "--host", "h3")
+    assert cloud.pings("sk-a", address(b)) and cloud.pings("sk-a", address(c))
+    assert cloud.run_in("sk-b", "sh", "-c", SERVE_HTTP).returncode == 0
+    assert eventually(lambda: fetches(cloud, "sk-a", address(b)))
+
+    cloud.kill_agent(cloud.hosts["h3"])
+    assert cloud.pings("sk-a", address(b)) and fetches(cloud, "sk-a", address(b))
+    assert cloud.pings("sk-a", address(c))  # h3's kernel keeps what its agent programmed
+    # The other agents go on converging: a new instance on h2 is reached from h1.
+    d = cloud.instance("sk-d", "--network", "sk-net", "--host", "h2")
+    assert eventually(lambda: cloud.pings("sk-a", address(d)), seconds=15)
+    assert cloud.pings("sk-d", address(b))
+    cloud.neutrino("instance", "delete", "sk-a", "sk-b", "sk-d")
