@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -187,6 +188,47 @@ def test_floating_ip_of_a_router_on_another_host(cloud: Hosts) -> None:
     cloud.cli("router", "remove", "subnet", "fx-router", "fx-net-sub", output=False)
     cloud.cli("router", "delete", "fx-router", output=False)
     cloud.cli("network", "delete", "fx-net", "fx-ext", output=False)
+
+
+def test_load_balancer_with_members_on_other_hosts(cloud: Hosts, tmp_path: Path) -> None:
+    network(cloud, "lb-net", "10.65.0.0/24")
+    vip = cloud.cli("port", "create", "--network", "lb-net", "--host", "h1", "lb-vip")
+    members = {}
+    for host in ("h2", "h3"):
+        served = tmp_path / host
+        served.mkdir()
+        (served / "who").write_text(host)
+        name = f"lb-{host}"
+        members[host] = address(cloud.instance(name, "--network", "lb-net", "--host", host))
+        command = f"nohup python3 -m http.server 8080 -d {served} >/dev/null 2>&1 &"
+        assert cloud.run_in(name, "sh", "-c", command).returncode == 0
+    lb = cloud.cli("loadbalancer", "create", "--vip-port-id", vip["id"], "--wait")
+    # It runs where its VIP port is bound, away from its members.
+    assert Path("/run/netns", f"{cloud.hosts['h1'].config.ns_prefix}qlbaas-{lb['id']}").exists()
+    listener = cloud.cli(
+        "loadbalancer", "listener", "create", "--protocol", "HTTP", "--protocol-port", "80",
+        "--wait", lb["id"],
+    )  # fmt: skip
+    pool = cloud.cli(
+        "loadbalancer", "pool", "create", "--lb-algorithm", "ROUND_ROBIN", "--listener",
+        listener["id"], "--protocol", "HTTP", "--wait",
+    )  # fmt: skip
+    for ip in members.values():
+        cloud.cli(
+            "loadbalancer", "member", "create", "--address", ip, "--protocol-port", "8080",
+            "--wait", pool["id"],
+        )  # fmt: skip
+    client = cloud.instance("lb-client", "--network", "lb-net", "--host", "h3")
+    assert address(client)
+    url = f"http://{lb['vip_address']}/who"
+
+    def answers() -> set[str]:
+        got = [cloud.run_in("lb-client", "curl", "-s", "-m", "2", url).stdout for _ in range(4)]
+        return set(got)
+
+    assert eventually(lambda: answers() == {"h2", "h3"}, seconds=20)
+    cloud.cli("loadbalancer", "delete", "--cascade", "--wait", lb["id"], output=False)
+    cloud.neutrino("instance", "delete", "lb-h2", "lb-h3", "lb-client")
 
 
 def test_a_killed_agent_leaves_traffic_between_the_others_alone(cloud: Hosts) -> None:
