@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,8 +39,6 @@ from tests.conftest import (
     start_server,
     stop_server,
 )
-
-UNDERLAY = "192.0.2.0/24"
 
 
 class Cloud(LiveServer):
@@ -95,9 +92,10 @@ class Hosts(Cloud):
         host.agent = start_agent(self.url, self.clouds_yaml, self.prefix, host)
 
     def kill_agent(self, host: Host) -> None:
-        """SIGKILL the agent in the middle of whatever it does; its data plane stays."""
+        """SIGKILL the agent in the middle of whatever it does; its data plane stays, with the
+        processes it started (dnsmasq, haproxy, instances' DHCP clients)."""
         if host.agent is not None and host.agent.poll() is None:
-            os.killpg(host.agent.pid, signal.SIGKILL)
+            host.agent.kill()
             host.agent.wait()
 
     def alive(self) -> set[str]:
