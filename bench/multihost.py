@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
     prefix = f"bm{secrets.token_hex(3)}-"
-    underlay, physical = f"{prefix}underlay", f"{prefix}nout-default"
+    underlay = f"{prefix}underlay"
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp) / "state", None)
         hosts = [
@@ -92,7 +92,6 @@ def main() -> None:
             for i, name in enumerate(HOSTS, start=1)
         ]
         try:
-            ns.ensure_namespace(physical)
             make_underlay(underlay)
             for host in hosts:
                 plug_underlay(underlay, host)
@@ -114,8 +113,7 @@ def main() -> None:
             server.stop()
             for host in hosts:
                 Agent(host.config, host.state_dir).teardown()
-            for name in (underlay, physical):
-                ns.delete_namespace(name)
+            ns.delete_namespace(underlay)
     print(json.dumps(result, indent=2))
 
 

@@ -183,10 +183,7 @@ def simulated_hosts(
     assert isinstance(server, Hosts)
     server.prefix = prefix
     underlay = f"{prefix}underlay"
-    # Made before the agents, which would otherwise all make it at once.
-    physical = f"{prefix}nout-default"
     try:
-        ns.ensure_namespace(physical)
         make_underlay(underlay)
         for index, name in enumerate(names, start=1):
             config = HostConfig.isolated(name, prefix=prefix, vtep_ip=f"192.0.2.{index}")
@@ -209,7 +206,6 @@ def simulated_hosts(
         with ThreadPoolExecutor(1) as worker:
             for host in server.hosts.values():
                 worker.submit(Agent(host.config, host.state_dir).teardown).result()
-            for name in (underlay, physical):
-                ns.delete_namespace(name)
+            ns.delete_namespace(underlay)
             assert worker.submit(leftovers, prefix, root / "agents").result() == []
         databases.drop(url)
