@@ -29,8 +29,9 @@ interface is made again: their processes restart with it.
 
 Steps, in the order that keeps the host safe: namespaces; the firewall
 (before any new tap appears, so a port is never briefly unfiltered); links,
-bridges first; addresses; taps' qdiscs; routers (forwarding, routes, the NAT table and its
-floating IP elements: drivers/routers.py); dnsmasq (host entries, then
+bridges first; VXLAN devices' forwarding entries (drivers/fdb.py); addresses;
+taps' qdiscs; routers (forwarding, routes, the NAT table and its floating IP
+elements: drivers/routers.py); dnsmasq (host entries, then
 SIGHUP); lab instances' DHCP clients; then garbage: links and namespaces with our names that the
 plan no longer wants. Every object we create has a deterministic name, which
 is how we find what we own after a restart; we touch nothing else.
@@ -59,8 +60,8 @@ from pathlib import Path
 from typing import Any
 
 from neutrino.agent import instance as lab
+from neutrino.agent.drivers import fdb, tc
 from neutrino.agent.drivers import netns as ns
-from neutrino.agent.drivers import tc
 from neutrino.agent.drivers.dnsmasq import DnsmasqDriver
 from neutrino.agent.drivers.haproxy import HaproxyDriver
 from neutrino.agent.drivers.l4 import L4Driver
@@ -115,6 +116,7 @@ class Agent:
             fresh = self._ensure_namespaces(desired, report)
             self._ensure_firewall(desired, report)
             observed, replugged = self._ensure_links(desired, report, verify, fresh)
+            self._ensure_fdb(desired, report, observed.get(self.host.netns, {}))
             self._ensure_addresses(desired, report)
             self._ensure_shapers(desired, report)
             self._ensure_routers(desired, report, verify, fresh)
@@ -320,6 +322,19 @@ class Agent:
                     self.links.delete(netns, present.name)
                     report.changes.append(f"delete link {present.name}")
         return observed, frozenset(replugged)
+
+    def _ensure_fdb(
+        self, desired: DesiredState, report: SyncReport, links: dict[str, ObservedLink]
+    ) -> None:
+        """The VXLAN devices' peers (plan.overlay); entries of devices not made yet wait."""
+        index = {link.name: link.index for link in links.values() if link.kind == "vxlan"}
+        try:
+            sock = self.links.socket(self.host.netns)
+            present = fdb.observe(sock, self.host.netns, {i: n for n, i in index.items()})
+            wanted = {entry for entry in desired.fdb if entry.device in index}
+            report.changes += fdb.apply(sock, wanted, present, index)
+        except Exception as error:
+            report.errors.append(f"fdb: {error}")
 
     def _owns_host_link(self, link: ObservedLink, wanted: set[str]) -> bool:
         """Links of the host namespace that carry our names (VM taps are not ours)."""

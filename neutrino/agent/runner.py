@@ -40,6 +40,7 @@ KINDS = {
     "loadbalancer": "loadbalancers",
     "qos_policy": "qos_policies",
     "metering_label": "metering_labels",
+    "vxlan_endpoint": "vxlan_endpoints",
 }
 
 

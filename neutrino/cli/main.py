@@ -46,6 +46,14 @@ Interfaces = Annotated[
         "without any, the data plane is isolated in namespaces neutrino creates",
     ),
 ]
+VtepIp = Annotated[
+    str | None,
+    typer.Option(
+        "--vtep-ip",
+        help="This host's address on the underlay: the local end of VXLAN tunnels, which other "
+        "hosts' agents learn from the server",
+    ),
+]
 
 
 def host_config(
@@ -55,12 +63,15 @@ def host_config(
     netns: str | None,
     interfaces: list[str] | None,
     zone: str = "nova",
+    vtep_ip: str | None = None,
 ):  # type: ignore[no-untyped-def]
     """The isolated default, or a host mapped onto given interfaces (production)."""
     from neutrino.plan import HostConfig, PhysnetConfig
 
     if not interfaces and netns is None:
-        isolated = HostConfig.isolated(name, prefix=prefix, physnets=tuple(physnets))
+        isolated = HostConfig.isolated(
+            name, prefix=prefix, physnets=tuple(physnets), vtep_ip=vtep_ip
+        )
         return dataclasses.replace(isolated, availability_zone=zone)
     mapping = dict(item.split("=", 1) for item in interfaces or [])
     return HostConfig(
@@ -68,6 +79,7 @@ def host_config(
         netns=netns or None,
         ns_prefix=prefix,
         physnets={physnet: PhysnetConfig(interface=iface) for physnet, iface in mapping.items()},
+        vtep_ip=vtep_ip,
         availability_zone=zone,
     )
 
@@ -123,6 +135,7 @@ def serve(
     host_netns: HostNetns = None,
     physnet_interface: Interfaces = None,
     availability_zone: Zone = "nova",
+    vtep_ip: VtepIp = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
     access_log: Annotated[
         bool,
@@ -214,6 +227,7 @@ def serve(
             host_netns,
             physnet_interface,
             availability_zone,
+            vtep_ip,
         )
         start_agent(
             f"http://{settings.bind_host}:{settings.bind_port}",
@@ -257,6 +271,7 @@ def run_agent(
     host_netns: HostNetns = None,
     physnet_interface: Interfaces = None,
     availability_zone: Zone = "nova",
+    vtep_ip: VtepIp = None,
     os_cloud: Annotated[
         str | None, typer.Option(help="Cloud in clouds.yaml with admin credentials [env: OS_CLOUD]")
     ] = None,
@@ -276,6 +291,7 @@ def run_agent(
         host_netns,
         physnet_interface,
         availability_zone,
+        vtep_ip,
     )
     thread = start_agent(server, config, state_dir, os_cloud, listen=listen)
     console.print(Text.assemble("agent for host ", (config.name, "bold"), f" following {server}"))

@@ -9,6 +9,7 @@ from neutrino.plan.dhcp import compile_dhcp
 from neutrino.plan.firewall import compile_firewall, is_protected
 from neutrino.plan.host import HostConfig
 from neutrino.plan.loadbalancer import compile_loadbalancers
+from neutrino.plan.overlay import compile_fdb
 from neutrino.plan.qos import compile_qos
 from neutrino.plan.routers import (
     ROUTER_OWNERS,
@@ -190,6 +191,8 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         model.get("address_groups", []),
         qos.commands,
     )
+    overlays = [networks[n] for n in sorted(realized) if _is_vxlan(networks[n])]
+    fdb = compile_fdb(host, overlays, ports.values(), model.get("vxlan_endpoints", []))
     return DesiredState(
         revision=int(model.get("revision", 0)),
         host=host.name,
@@ -205,7 +208,12 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         upstreams=tuple(upstreams),
         loadbalancers=tuple(vip.lb for vip in vips),
         shapers=qos.shapers,
+        fdb=tuple(fdb),
     )
+
+
+def _is_vxlan(network: Resource) -> bool:
+    return network.get("provider:network_type") == "vxlan"
 
 
 def _subport_links(

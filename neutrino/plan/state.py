@@ -53,6 +53,17 @@ class Address:
 
 
 @dataclass(frozen=True)
+class FdbEntry:
+    """A static entry of a VXLAN device's forwarding database: frames to `mac` go to the VTEP
+    `dst` (the all-zero MAC: broadcast and unknown frames are flooded to it too)."""
+
+    netns: str | None
+    device: str
+    mac: str
+    dst: str
+
+
+@dataclass(frozen=True)
 class DhcpServer:
     """dnsmasq for one network: `ranges` and `domain` need a restart to change; hosts, opts
     and names (an /etc/hosts of the ports' addresses) a SIGHUP."""
@@ -231,6 +242,7 @@ class DesiredState:
     upstreams: tuple[Upstream, ...] = ()
     loadbalancers: tuple[LoadBalancer, ...] = ()
     shapers: tuple[Shaper, ...] = ()
+    fdb: tuple[FdbEntry, ...] = ()  # of the VXLAN devices (plan.overlay)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -74,6 +74,20 @@ def render(row: Row, now: datetime) -> dict[str, Any]:
     }
 
 
+def render_endpoints(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+    """The feed's VXLAN endpoints: each host's VTEP, the `tunneling_ip` its Linux bridge agent
+    reports, which agents make their VXLAN devices' peers of (plan.overlay)."""
+    return [
+        {"id": row.id, "host": row.host, "ip_address": tunneling_ip(row.configurations)}
+        for row in rows
+        if row.agent_type == L2 and tunneling_ip(row.configurations)
+    ]
+
+
+def tunneling_ip(configurations: dict[str, Any] | None) -> str | None:
+    return (configurations or {}).get("tunneling_ip")
+
+
 def matches(item: dict[str, Any], filters: dict[str, list[Any]]) -> bool:
     """Equal ignoring case, as Neutron's filters compare on its MySQL database (whose collation
     ignores case), which clients rely on: tempest asks for agent_type "DHCP Agent"."""
@@ -130,10 +144,12 @@ class Agents:
         """As Neutron: the row goes with its networks and routers; a live agent's next report
         registers it anew."""
         with db.write() as conn:
-            fetch(conn, ctx, agent_id)
+            row = fetch(conn, ctx, agent_id)
             networks = hosted(conn, NDA, agent_id)
             routers = hosted(conn, RLA, agent_id)
             conn.execute(delete(AG).where(AG.c.id == agent_id))
+            if tunneling_ip(row.configurations):  # its host is no VXLAN peer any more
+                common.record_change(conn, "vxlan_endpoint", agent_id, "delete")
             for network_id in networks:
                 rescheduled(conn, "network", network_id)
             for router_id in routers:
@@ -188,6 +204,10 @@ def record_heartbeat(conn: Connection, host: str, report: dict[str, Any]) -> Non
             )
         else:
             conn.execute(update(AG).where(AG.c.id == row.id).values(**values))
+        if agent_type == L2 and tunneling_ip(configurations) != tunneling_ip(
+            row.configurations if row else None
+        ):
+            common.record_change(conn, "vxlan_endpoint", agent_id, "update")
         if row is None or row.started_at != started:
             auto_schedule(conn, agent_id)
 

@@ -84,7 +84,8 @@ def render_routers(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
 # type -> (snapshot key, table, render). Rule changes reach agents through their group,
 # policy or label: a rule write also bumps its security group, QoS policy or metering label.
 # Networks and routers also say which host serves them (the schedulers' choice), networks the
-# domain of their DHCP server's names: only agents see these.
+# domain of their DHCP server's names; the hosts' VTEPs are their agents' reports: only agents
+# see these.
 RESOURCES: dict[str, tuple[str, Table, Render]] = {
     "network": ("networks", schema.networks, render_networks),
     "subnet": ("subnets", schema.subnets, with_scopes),
@@ -101,6 +102,7 @@ RESOURCES: dict[str, tuple[str, Table, Render]] = {
     "loadbalancer": ("loadbalancers", schema.lb_loadbalancers, lbaas.render_for_agents),
     "qos_policy": ("qos_policies", schema.qos_policies, qos.render),
     "metering_label": ("metering_labels", schema.metering_labels, metering.render_for_agents),
+    "vxlan_endpoint": ("vxlan_endpoints", schema.network_agents, agents.render_endpoints),
 }
 
 

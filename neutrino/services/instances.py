@@ -104,6 +104,9 @@ class Instances:
             raise errors.BadRequest(
                 resource="instance", msg="give at least one of 'networks' or 'ports'"
             )
+        if values.get("host") and not ctx.is_admin:
+            # As Nova's forced host: placing a server on a chosen host is an administrator's.
+            raise errors.PolicyNotAuthorized(action="create_instance:host")
         host = values.get("host") or self.default_host
         with db.write() as conn:
             row = common.standard_values(ctx, values)

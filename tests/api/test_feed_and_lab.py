@@ -52,6 +52,34 @@ def test_snapshot_then_changes_carry_current_bodies(api: Api) -> None:
     assert internal(api, "/changes", params={"since": delta["revision"]}).json()["changes"] == []
 
 
+def test_agents_learn_each_hosts_vtep_from_its_reports(api: Api) -> None:
+    """The VTEP a host's agent reports (`tunneling_ip`) reaches every agent, and follows it."""
+
+    def report(host: str, vtep: str | None) -> None:
+        l2 = {"tunnel_types": ["vxlan"] if vtep else [], "tunneling_ip": vtep}
+        body = {"revision": 1, "ports": {}, "agents": {"Linux bridge agent": l2}}
+        assert internal(api, f"/agents/{host}/report", method="POST", json=body).status_code == 204
+
+    report("h1", "192.0.2.1")
+    report("h2", None)  # no tunnels there: no peer of anyone
+    snapshot = internal(api, "/snapshot").json()
+    [h1] = snapshot["vxlan_endpoints"]
+    assert (h1["host"], h1["ip_address"]) == ("h1", "192.0.2.1")
+    since = snapshot["revision"]
+    report("h1", "192.0.2.1")  # a heartbeat like any other: nothing for agents
+    assert internal(api, "/changes", params={"since": since}).json()["changes"] == []
+    report("h1", "192.0.2.11")
+    report("h2", "192.0.2.2")
+    delta = internal(api, "/changes", params={"since": since}).json()
+    moved = {c["resource"]["host"]: c["resource"]["ip_address"] for c in delta["changes"]}
+    assert moved == {"h1": "192.0.2.11", "h2": "192.0.2.2"}
+    assert api.admin.delete(f"/agents/{h1['id']}").status_code == 204
+    gone = internal(api, "/changes", params={"since": delta["revision"]}).json()["changes"]
+    assert [(c["type"], c["id"], c["resource"]) for c in gone] == [
+        ("vxlan_endpoint", h1["id"], None)
+    ]
+
+
 def test_compaction_changes_no_answer_and_sends_agents_behind_it_to_resync(
     api: Api, core: Neutrino
 ) -> None:
@@ -131,21 +159,23 @@ def test_instances_own_or_adopt_ports(api: Api) -> None:
     adopted = api.demo.create(
         "ports", network_id=net["id"], fixed_ips=[{"ip_address": "10.91.0.10"}]
     )
-    created = lab(
-        api,
-        "POST",
-        json={
-            "instance": {
-                "name": "vm1",
-                "host": "h1",
-                "networks": [{"network_id": net["id"], "fixed_ip": "10.91.0.20"}],
-                "ports": [adopted["id"]],
-            }
-        },
+    body = {
+        "name": "vm1",
+        "networks": [{"network_id": net["id"], "fixed_ip": "10.91.0.20"}],
+        "ports": [adopted["id"]],
+    }
+    # As Nova's forced host, choosing the host is an administrator's.
+    forced = lab(api, "POST", json={"instance": {**body, "host": "h1"}})
+    assert error(forced, 403, "PolicyNotAuthorized") == (
+        "rule:create_instance:host is disallowed by policy"
     )
+    assert lab(api, "GET").json()["instances"] == []
+    assert api.demo.get(f"/ports/{adopted['id']}").json()["port"]["device_id"] == ""
+    created = lab(api, "POST", json={"instance": body})
     assert created.status_code == 201, created.text
     vm = created.json()["instance"]
-    assert vm["status"] == "BUILD" and vm["host"] == "h1" and len(vm["port_ids"]) == 2
+    host = vm["host"]  # the server's own, where its embedded agent runs
+    assert vm["status"] == "BUILD" and host and len(vm["port_ids"]) == 2
     ports = {
         p["id"]: p for p in api.demo.get("/ports", params={"device_id": vm["id"]}).json()["ports"]
     }
@@ -156,7 +186,7 @@ def test_instances_own_or_adopt_ports(api: Api) -> None:
         "",
         "vm1-eth0",
     ]  # the adopted one keeps its name
-    assert {p["binding:host_id"] for p in ports.values()} == {"h1"}
+    assert {p["binding:host_id"] for p in ports.values()} == {host}
     assert {p["fixed_ips"][0]["ip_address"] for p in ports.values()} == {"10.91.0.10", "10.91.0.20"}
     assert lab(api, "GET", "/vm1").json()["instance"]["id"] == vm["id"]  # by name too
     assert lab(api, "GET", f"/{vm['id']}", who="demo2").status_code == 404
@@ -170,7 +200,7 @@ def test_instances_own_or_adopt_ports(api: Api) -> None:
         "ports": {},
         "instances": {vm["id"]: {"netns": "ns-x", "addresses": ["10.91.0.10/24", "10.91.0.20/24"]}},
     }
-    internal(api, "/agents/h1/report", method="POST", json=report)
+    internal(api, f"/agents/{host}/report", method="POST", json=report)
     assert lab(api, "GET", f"/{vm['id']}").json()["instance"]["status"] == "ACTIVE"
 
     assert lab(api, "DELETE", f"/{vm['id']}").status_code == 204

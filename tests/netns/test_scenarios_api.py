@@ -13,22 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import Databases, LiveServer, dataplane_server, eventually
-
-
-class Cloud(LiveServer):
-    """A live server with its data plane; helpers for instances and waiting on packets."""
-
-    def instance(self, name: str, *options: str) -> dict:
-        import json
-
-        return json.loads(self.neutrino("instance", "create", name, *options, "-f", "json").stdout)
-
-    def run_in(self, name: str, *command: str) -> subprocess.CompletedProcess[str]:
-        return self.neutrino("instance", "exec", name, "--", *command, check=False)
-
-    def pings(self, source: str, address: str) -> bool:
-        return self.run_in(source, "ping", "-c1", "-W1", address).returncode == 0
+from tests.conftest import Databases, dataplane_server, eventually
+from tests.netns.multihost import Cloud
 
 
 @pytest.fixture(scope="module")

@@ -9,24 +9,12 @@ this test runs on kernels without 8021q too); tests/unit/test_plan.py has the ta
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import Databases, LiveServer, dataplane_server, eventually
-
-
-class Cloud(LiveServer):
-    def instance(self, name: str, *options: str) -> dict:
-        return json.loads(self.neutrino("instance", "create", name, *options, "-f", "json").stdout)
-
-    def run_in(self, name: str, *command: str) -> subprocess.CompletedProcess[str]:
-        return self.neutrino("instance", "exec", name, "--", *command, check=False)
-
-    def pings(self, source: str, address: str) -> bool:
-        return self.run_in(source, "ping", "-c1", "-W1", address).returncode == 0
+from tests.conftest import Databases, dataplane_server, eventually
+from tests.netns.multihost import Cloud
 
 
 @pytest.fixture(scope="module")

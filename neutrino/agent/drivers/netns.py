@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
 import queue
 import select
@@ -20,6 +21,8 @@ from pyroute2 import IPRoute
 from pyroute2 import netns as pyroute2_netns
 
 NETNS_DIR = Path("/run/netns")
+# Held while a namespace is made: the agents of simulated hosts share the outside ones.
+NETNS_LOCK = Path("/run/lock/neutrino-netns.lock")
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 T = TypeVar("T")
@@ -39,11 +42,18 @@ def ensure_namespace(name: str) -> bool:
     path = NETNS_DIR / name
     if os.path.ismount(path):
         return False
-    path.unlink(missing_ok=True)
-    if NETNS_DIR.exists():
-        _create_namespace(name)
-    else:  # the first one the slow way: iproute2 also makes /run/netns a shared mount
-        subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+    NETNS_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with NETNS_LOCK.open("a") as lock:
+        # Another process may be making it: between its file and its mount, that file is no
+        # namespace yet, and removing it would leave two mounts on one name.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.ismount(path):
+            return False
+        path.unlink(missing_ok=True)
+        if NETNS_DIR.exists():
+            _create_namespace(name)
+        else:  # the first one the slow way: iproute2 also makes /run/netns a shared mount
+            subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
     run_in_namespace(name, _loopback_up)
     return True
 

@@ -1,0 +1,211 @@
+"""Simulated hosts: a server and one `neutrino agent` process per host, all on this machine.
+
+Each host is a namespace of its own (`<prefix>nhost-<name>`) that its agent
+programs, as a machine's root namespace in production. The hosts are joined by
+
+- an underlay: a bridge in a namespace of the test (`<prefix>underlay`), with
+  a veth into each host holding its VTEP address (192.0.2.N/24, `ul0`), which
+  the agent is given with `--vtep-ip`;
+- the physical network `default`: each host's NIC is a veth into the outside
+  namespace shared by all hosts of the prefix (flat on its bridge, each VLAN on a
+  bridge of its own, see plan.host.PhysnetConfig).
+
+The server runs no agent of its own. Everything goes when the test ends, pass or
+fail: the agents are killed, each host's data plane torn down, the underlay
+removed, and nothing with the prefix may be left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from neutrino.agent.drivers import netns as ns
+from neutrino.plan import HostConfig
+from tests.conftest import (
+    VENV_BIN,
+    Databases,
+    LiveServer,
+    eventually,
+    start_server,
+    stop_server,
+)
+
+
+class Cloud(LiveServer):
+    """A live server with a data plane; lab instances and packets through the `neutrino` CLI."""
+
+    def instance(self, name: str, *options: str) -> dict:
+        return json.loads(self.neutrino("instance", "create", name, *options, "-f", "json").stdout)
+
+    def run_in(self, name: str, *command: str) -> subprocess.CompletedProcess[str]:
+        return self.neutrino("instance", "exec", name, "--", *command, check=False)
+
+    def pings(self, source: str, address: str) -> bool:
+        return self.run_in(source, "ping", "-c1", "-W1", address).returncode == 0
+
+
+@dataclass
+class Host:
+    config: HostConfig
+    state_dir: Path
+    agent: subprocess.Popen[bytes] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def vtep(self) -> str:
+        assert self.config.vtep_ip is not None
+        return self.config.vtep_ip
+
+    def fdb(self, device: str) -> list[tuple[str, str]]:
+        """(MAC, VTEP) of the remote entries of `device` in this host ([] without it)."""
+        shown = subprocess.run(
+            ["ip", "netns", "exec", str(self.config.netns), "bridge", "-j", "fdb", "show"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return sorted(
+            (entry["mac"], entry["dst"])
+            for entry in json.loads(shown or "[]")
+            if entry.get("ifname") == device and "dst" in entry
+        )
+
+
+@dataclass
+class Hosts(Cloud):
+    hosts: dict[str, Host] = field(default_factory=dict)
+
+    def start_agent(self, host: Host) -> None:
+        host.agent = start_agent(self.url, self.clouds_yaml, self.prefix, host)
+
+    def kill_agent(self, host: Host) -> None:
+        """SIGKILL the agent in the middle of whatever it does; its data plane stays, with the
+        processes it started (dnsmasq, haproxy, instances' DHCP clients)."""
+        if host.agent is not None and host.agent.poll() is None:
+            host.agent.kill()
+            host.agent.wait()
+
+    def alive(self) -> set[str]:
+        """Hosts whose three roles the server lists as alive."""
+        agents = self.cli("network", "agent", "list")
+        return {
+            name
+            for name in self.hosts
+            if sum(1 for a in agents if a["Host"] == name and a["Alive"]) == 3
+        }
+
+
+def make_underlay(name: str) -> None:
+    """A namespace with the bridge `ul` that the hosts' VTEPs share."""
+    ns.ensure_namespace(name)
+    subprocess.run(
+        ["ip", "-n", name, "link", "add", "ul", "up", "type", "bridge"],
+        check=True,
+        capture_output=True,
+    )
+
+
+def start_agent(url: str, clouds_yaml: Path, prefix: str, host: Host) -> subprocess.Popen[bytes]:
+    """`neutrino agent` for `host`, following the server at `url`; its log beside its state."""
+    host.state_dir.mkdir(parents=True, exist_ok=True)
+    with (host.state_dir.parent / f"{host.name}.log").open("ab") as log:
+        return subprocess.Popen(
+            [
+                str(VENV_BIN / "neutrino"),
+                "agent",
+                "--server",
+                url,
+                "--host",
+                host.name,
+                "--state-dir",
+                str(host.state_dir),
+                "--netns-prefix",
+                prefix,
+                "--vtep-ip",
+                host.vtep,
+                "--os-cloud",
+                "neutrino-admin",
+                "--log-level",
+                "warning",
+            ],
+            env={**os.environ, "OS_CLIENT_CONFIG_FILE": str(clouds_yaml)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def plug_underlay(underlay: str, host: Host) -> None:
+    """The host's namespace, with a veth `ul0` holding its VTEP into the underlay's bridge."""
+    assert host.config.netns is not None
+    ns.ensure_namespace(host.config.netns)
+    for argv in (
+        ["ip", "-n", underlay, "link", "add", f"u-{host.name}", "type", "veth"]
+        + ["peer", "name", "ul0", "netns", host.config.netns],
+        ["ip", "-n", underlay, "link", "set", "dev", f"u-{host.name}", "master", "ul", "up"],
+        ["ip", "-n", host.config.netns, "addr", "add", f"{host.vtep}/24", "dev", "ul0"],
+        ["ip", "-n", host.config.netns, "link", "set", "dev", "ul0", "up"],
+    ):
+        subprocess.run(argv, check=True, capture_output=True)
+
+
+@contextmanager
+def simulated_hosts(
+    databases: Databases,
+    tmp_path_factory: pytest.TempPathFactory,
+    tag: str,
+    names: tuple[str, ...] = ("h1", "h2", "h3"),
+) -> Iterator[Hosts]:
+    """A server (no agent of its own) and an agent process per host of `names`, each with its
+    VTEP on the underlay and its NIC on the shared physical network; all of it removed after."""
+    from neutrino.agent.reconciler import Agent
+    from tests.netns.netlab import leftovers
+
+    if os.geteuid() != 0:
+        pytest.skip("the data plane needs root")
+    prefix = f"{tag}{secrets.token_hex(3)}-"
+    url = databases.new("sqlite")
+    root = tmp_path_factory.mktemp(tag)
+    server = start_server(root / "state", url, ["--no-agent"], kind=Hosts)
+    assert isinstance(server, Hosts)
+    server.prefix = prefix
+    underlay = f"{prefix}underlay"
+    try:
+        make_underlay(underlay)
+        for index, name in enumerate(names, start=1):
+            config = HostConfig.isolated(name, prefix=prefix, vtep_ip=f"192.0.2.{index}")
+            host = server.hosts[name] = Host(config, root / "agents" / name)
+            plug_underlay(underlay, host)
+            server.start_agent(host)
+        assert eventually(lambda: server.alive() == set(names), seconds=60, interval=0.5), (
+            server.cli("network", "agent", "list")
+        )
+        yield server
+    finally:
+        for process in server.processes:
+            process.kill()
+            process.wait()
+        for host in server.hosts.values():
+            server.kill_agent(host)
+        stop_server(server)
+        # In a thread of its own: pyroute2 runs an asyncio loop, and the caller's thread may
+        # hold one.
+        with ThreadPoolExecutor(1) as worker:
+            for host in server.hosts.values():
+                worker.submit(Agent(host.config, host.state_dir).teardown).result()
+            ns.delete_namespace(underlay)
+            assert worker.submit(leftovers, prefix, root / "agents").result() == []
+        databases.drop(url)

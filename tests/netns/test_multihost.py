@@ -1,0 +1,252 @@
+"""Three simulated hosts, each with its own agent process: traffic between instances on
+different hosts over VXLAN (with L2 population) and over VLAN, and floating IPs of a router on
+another host than the instance's (tests/netns/multihost.py builds the hosts)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from neutrino.plan.overlay import FLOOD
+from tests.conftest import Databases, eventually
+from tests.netns.multihost import Hosts, simulated_hosts
+
+SERVE_HTTP = "nohup python3 -m http.server 8080 >/dev/null 2>&1 &"
+
+
+@pytest.fixture(scope="module")
+def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
+    with simulated_hosts(databases, tmp_path_factory, "tm") as hosts:
+        yield hosts
+
+
+def agent_id(cloud: Hosts, host: str, kind: str) -> str:
+    listed = cloud.cli("network", "agent", "list", "--host", host, "--agent-type", kind)
+    return str(listed[0]["ID"])
+
+
+def serve_dhcp_on(cloud: Hosts, network_id: str, host: str) -> None:
+    """Move the network's DHCP server to `host`, as an administrator does."""
+    for agent in cloud.cli("network", "agent", "list", "--network", network_id):
+        cloud.cli(
+            "network", "agent", "remove", "network", "--dhcp", agent["ID"], network_id, output=False
+        )
+    cloud.cli(
+        "network",
+        "agent",
+        "add",
+        "network",
+        "--dhcp",
+        agent_id(cloud, host, "dhcp"),
+        network_id,
+        output=False,
+    )
+
+
+def network(cloud: Hosts, name: str, cidr: str, *options: str) -> dict:
+    net = cloud.cli("network", "create", name, *options)
+    cloud.cli("subnet", "create", "--network", name, "--subnet-range", cidr, f"{name}-sub")
+    return net
+
+
+def address(instance: dict) -> str:
+    return str(instance["addresses"][0].split("/")[0])
+
+
+def fetches(cloud: Hosts, source: str, ip: str) -> bool:
+    """An HTTP GET over TCP from `source` to the server on `ip`:8080."""
+    got = cloud.run_in(
+        source,
+        "curl",
+        "-s",
+        "-m",
+        "2",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        f"http://{ip}:8080/",
+    )
+    return got.stdout == "200"
+
+
+def test_vxlan_between_hosts_with_l2_population(cloud: Hosts) -> None:
+    h1, h2, h3 = cloud.hosts["h1"], cloud.hosts["h2"], cloud.hosts["h3"]
+    net = network(cloud, "ov-net", "10.61.0.0/24")
+    assert net["provider:network_type"] == "vxlan" and net["mtu"] == 1450
+    serve_dhcp_on(cloud, net["id"], "h1")
+    a = cloud.instance("ov-a", "--network", "ov-net", "--host", "h1")
+    b = cloud.instance("ov-b", "--network", "ov-net", "--host", "h2")
+    assert (a["host"], b["host"]) == ("h1", "h2")
+    assert cloud.pings("ov-a", address(b))
+    assert cloud.run_in("ov-b", "sh", "-c", SERVE_HTTP).returncode == 0
+    assert eventually(lambda: fetches(cloud, "ov-a", address(b)))
+    # The instances take the network's MTU, for the 50 bytes VXLAN adds on the underlay.
+    shown = cloud.run_in("ov-b", "cat", "/sys/class/net/eth0/mtu").stdout
+    assert shown.strip() == "1450"
+
+    device = f"vxlan-{net['provider:segmentation_id']}"
+    [b_port] = cloud.cli("port", "list", "--device-id", b["id"])
+    [a_port] = cloud.cli("port", "list", "--device-id", a["id"])
+    assert h1.fdb(device) == sorted([(FLOOD, h2.vtep), (b_port["MAC Address"], h2.vtep)])
+    dhcp = cloud.cli("port", "list", "--network", "ov-net", "--device-owner", "network:dhcp")
+    assert h2.fdb(device) == sorted(
+        [(FLOOD, h1.vtep), (a_port["MAC Address"], h1.vtep), (dhcp[0]["MAC Address"], h1.vtep)]
+    )
+    assert h3.fdb(device) == []  # no port of the network there: no tunnel either way
+    assert all(h3.vtep not in {dst for _, dst in h.fdb(device)} for h in (h1, h2))
+
+    # The port goes: so do the entries toward its host, where the network has nothing left.
+    cloud.neutrino("instance", "delete", "ov-b")
+    assert eventually(lambda: h1.fdb(device) == [])
+    b = cloud.instance("ov-b2", "--network", "ov-net", "--host", "h3")
+    # Within ov-a's ARP timeouts: ov-b2 may have ov-b's address, and ov-a its old MAC.
+    assert eventually(lambda: cloud.pings("ov-a", address(b)), seconds=15)
+    assert h1.fdb(device) == sorted(
+        [
+            (FLOOD, h3.vtep),
+            (cloud.cli("port", "list", "--device-id", b["id"])[0]["MAC Address"], h3.vtep),
+        ]
+    )
+    assert h2.fdb(device) == []
+    cloud.neutrino("instance", "delete", "ov-a", "ov-b2")
+    cloud.cli("network", "delete", "ov-net", output=False)
+
+
+def test_vlan_between_hosts(cloud: Hosts) -> None:
+    options = ["--provider-network-type", "vlan", "--provider-physical-network", "default"]
+    net = network(cloud, "vl-net", "10.62.0.0/24", *options, "--provider-segment", "160")
+    assert net["mtu"] == 1500
+    a = cloud.instance("vl-a", "--network", "vl-net", "--host", "h1")
+    b = cloud.instance("vl-b", "--network", "vl-net", "--host", "h2")
+    assert cloud.pings("vl-a", address(b))
+    assert cloud.run_in("vl-b", "sh", "-c", SERVE_HTTP).returncode == 0
+    assert eventually(lambda: fetches(cloud, "vl-a", address(b)))
+    assert cloud.pings("vl-b", address(a))
+    cloud.neutrino("instance", "delete", "vl-a", "vl-b")
+    cloud.cli("network", "delete", "vl-net", output=False)
+
+
+def test_floating_ip_of_a_router_on_another_host(cloud: Hosts) -> None:
+    cloud.cli(
+        "network",
+        "create",
+        "fx-ext",
+        "--external",
+        "--provider-network-type",
+        "flat",
+        "--provider-physical-network",
+        "default",
+    )
+    cloud.cli(
+        "subnet",
+        "create",
+        "--network",
+        "fx-ext",
+        "--subnet-range",
+        "203.0.113.0/24",
+        "--gateway",
+        "203.0.113.1",
+        "--no-dhcp",
+        "fx-ext-sub",
+    )
+    network(cloud, "fx-net", "10.63.0.0/24")
+    router = cloud.cli("router", "create", "fx-router")
+    for agent in cloud.cli("network", "agent", "list", "--router", router["id"]):
+        cloud.cli(
+            "network", "agent", "remove", "router", "--l3", agent["ID"], router["id"], output=False
+        )
+    cloud.cli(
+        "network",
+        "agent",
+        "add",
+        "router",
+        "--l3",
+        agent_id(cloud, "h1", "l3"),
+        router["id"],
+        output=False,
+    )
+    cloud.cli("router", "set", "fx-router", "--external-gateway", "fx-ext", output=False)
+    cloud.cli("router", "add", "subnet", "fx-router", "fx-net-sub", output=False)
+    vm = cloud.instance("fx-vm", "--network", "fx-net", "--host", "h2")
+    [group] = cloud.cli("port", "show", vm["port_ids"][0])["security_group_ids"]
+    cloud.cli("security", "group", "rule", "create", "--protocol", "icmp", group)
+    fip = cloud.cli("floating", "ip", "create", "fx-ext", "--port", vm["port_ids"][0])
+    outside = f"{cloud.prefix}nout-default"
+
+    def reached() -> bool:
+        argv = ["ip", "netns", "exec", outside, "ping", "-c1", "-W1", fip["floating_ip_address"]]
+        return subprocess.run(argv, capture_output=True, check=False).returncode == 0
+
+    assert eventually(reached, seconds=15)
+    assert cloud.cli("floating", "ip", "show", fip["id"])["status"] == "ACTIVE"
+    cloud.cli("floating", "ip", "delete", fip["id"], output=False)
+    cloud.neutrino("instance", "delete", "fx-vm")
+    cloud.cli("router", "remove", "subnet", "fx-router", "fx-net-sub", output=False)
+    cloud.cli("router", "delete", "fx-router", output=False)
+    cloud.cli("network", "delete", "fx-net", "fx-ext", output=False)
+
+
+def test_load_balancer_with_members_on_other_hosts(cloud: Hosts, tmp_path: Path) -> None:
+    network(cloud, "lb-net", "10.65.0.0/24")
+    vip = cloud.cli("port", "create", "--network", "lb-net", "--host", "h1", "lb-vip")
+    members = {}
+    for host in ("h2", "h3"):
+        served = tmp_path / host
+        served.mkdir()
+        (served / "who").write_text(host)
+        name = f"lb-{host}"
+        members[host] = address(cloud.instance(name, "--network", "lb-net", "--host", host))
+        command = f"nohup python3 -m http.server 8080 -d {served} >/dev/null 2>&1 &"
+        assert cloud.run_in(name, "sh", "-c", command).returncode == 0
+    lb = cloud.cli("loadbalancer", "create", "--vip-port-id", vip["id"], "--wait")
+    # It runs where its VIP port is bound, away from its members.
+    assert Path("/run/netns", f"{cloud.hosts['h1'].config.ns_prefix}qlbaas-{lb['id']}").exists()
+    listener = cloud.cli(
+        "loadbalancer", "listener", "create", "--protocol", "HTTP", "--protocol-port", "80",
+        "--wait", lb["id"],
+    )  # fmt: skip
+    pool = cloud.cli(
+        "loadbalancer", "pool", "create", "--lb-algorithm", "ROUND_ROBIN", "--listener",
+        listener["id"], "--protocol", "HTTP", "--wait",
+    )  # fmt: skip
+    for ip in members.values():
+        cloud.cli(
+            "loadbalancer", "member", "create", "--address", ip, "--protocol-port", "8080",
+            "--wait", pool["id"],
+        )  # fmt: skip
+    client = cloud.instance("lb-client", "--network", "lb-net", "--host", "h3")
+    assert address(client)
+    url = f"http://{lb['vip_address']}/who"
+
+    def answers() -> set[str]:
+        got = [cloud.run_in("lb-client", "curl", "-s", "-m", "2", url).stdout for _ in range(4)]
+        return set(got)
+
+    assert eventually(lambda: answers() == {"h2", "h3"}, seconds=20)
+    cloud.cli("loadbalancer", "delete", "--cascade", "--wait", lb["id"], output=False)
+    cloud.neutrino("instance", "delete", "lb-h2", "lb-h3", "lb-client")
+
+
+def test_a_killed_agent_leaves_traffic_between_the_others_alone(cloud: Hosts) -> None:
+    """Last of the module: h3's agent stays dead."""
+    net = network(cloud, "sk-net", "10.64.0.0/24")
+    serve_dhcp_on(cloud, net["id"], "h1")
+    cloud.instance("sk-a", "--network", "sk-net", "--host", "h1")
+    b = cloud.instance("sk-b", "--network", "sk-net", "--host", "h2")
+    c = cloud.instance("sk-c", "--network", "sk-net", "--host", "h3")
+    assert cloud.pings("sk-a", address(b)) and cloud.pings("sk-a", address(c))
+    assert cloud.run_in("sk-b", "sh", "-c", SERVE_HTTP).returncode == 0
+    assert eventually(lambda: fetches(cloud, "sk-a", address(b)))
+
+    cloud.kill_agent(cloud.hosts["h3"])
+    assert cloud.pings("sk-a", address(b)) and fetches(cloud, "sk-a", address(b))
+    assert cloud.pings("sk-a", address(c))  # h3's kernel keeps what its agent programmed
+    # The other agents go on converging: a new instance on h2 is reached from h1.
+    d = cloud.instance("sk-d", "--network", "sk-net", "--host", "h2")
+    assert eventually(lambda: cloud.pings("sk-a", address(d)), seconds=15)
+    assert cloud.pings("sk-d", address(b))
+    cloud.neutrino("instance", "delete", "sk-a", "sk-b", "sk-d")
