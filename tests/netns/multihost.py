@@ -136,6 +136,9 @@ def start_agent(url: str, clouds_yaml: Path, prefix: str, host: Host) -> subproc
                 prefix,
                 "--vtep-ip",
                 host.vtep,
+                # the server asks it for the lab's tools on loopback, on a port of its choice
+                "--listen",
+                "127.0.0.1:0",
                 "--os-cloud",
                 "neutrino-admin",
                 "--log-level",
