@@ -909,12 +909,14 @@ class L7Policies(Family):
         listener = fetch(conn, ctx, LI, "Listener", listener_id, write=True)
         if listener.protocol == CHILDLESS:
             raise Invalid(f"Protocol {CHILDLESS} listeners cannot have child objects.")
-        if listener.protocol not in L7_PROTOCOLS:
-            raise Invalid(
-                f"Validation failure: L7 policies need an HTTP listener; {listener_id} is "
-                f"{listener.protocol}."
-            )
         self._check_action(conn, listener, values, None)
+        if listener.protocol not in L7_PROTOCOLS:  # the provider's word, after the API's checks
+            provider = conn.execute(
+                select(LB.c.provider).where(LB.c.id == listener.lb_loadbalancer_id)
+            ).scalar_one()
+            raise lbaas_flavors.ProviderUnsupported(
+                provider, f"{listener.protocol} protocol listeners do not support L7 policies"
+            )
         values["lb_listener_id"] = listener.id
         values.setdefault("position", 2**31 - 1)  # the end, until `created` numbers it
         return listener.lb_loadbalancer_id

@@ -501,8 +501,9 @@ def test_l7_policies_order_actions_and_rules(api: Api, subnet: dict[str, Any]) -
         client.post(
             "/l7policies", json={"l7policy": {"listener_id": tcp["id"], "action": "REJECT"}}
         ),
-        400,
-        "L7 policies need an HTTP listener",
+        501,
+        "Provider 'amphora' does not support a requested option: TCP protocol listeners do "
+        "not support L7 policies",
     )
     expect_fault(
         client.post("/l7policies", json={"l7policy": {**policy, "action": "REDIRECT_TO_POOL"}}),
