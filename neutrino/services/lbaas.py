@@ -24,6 +24,7 @@ from neutrino.services.loadbalancers import (
     L7R,
     LB,
     LI,
+    LVS_PROTOCOLS,
     ME,
     NO_MONITOR,
     OFFLINE,
@@ -74,8 +75,6 @@ L4_PROTOCOLS = {
     "SCTP": "SCTP",
     "PROMETHEUS": "TCP",
 }
-# Served by the kernel (nftables), as Octavia's amphora serves them with LVS.
-LVS_PROTOCOLS = ("UDP", "SCTP")
 LVS_MONITORS = ("UDP-CONNECT", "SCTP", "TCP", "HTTP")
 UDP_CONNECT_MIN_DELAY = 3  # seconds: Octavia's udp_connect_min_interval_health_monitor
 HTTP_HEADERS = ("X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto")
