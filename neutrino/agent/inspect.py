@@ -321,7 +321,8 @@ def loadbalancer(view: Realized, ref: str) -> dict[str, Any]:
         ],
         "servers": [
             {
-                "pool_id": r["pxname"],
+                "pool_id": r["pxname"].split(":")[0],
+                "listener_id": r["pxname"].split(":")[-1],
                 "member_id": r["svname"],
                 "address": r.get("addr"),
                 "state": r["status"],

@@ -428,9 +428,8 @@ class Agent:
                 done = self.l4.ensure(lb)
                 if done:
                     report.changes.append(f"{done} nft balancing {lb.id}")
-                seen = self.haproxy.observe(lb.id)
-                entry["members"] = {**seen.members, **self.l4.observe(lb.id)}
-                entry["listeners"] = {**seen.listeners, **self.l4.statistics(lb)}
+                entry.update(self._observe_loadbalancer(lb.id))
+                entry["listeners"] = {**entry["listeners"], **self.l4.statistics(lb)}
             except Exception as error:
                 entry["error"] = str(error)
                 report.errors.append(f"load balancer {lb.id}: {error}")
@@ -443,11 +442,16 @@ class Agent:
             self.l4.stop(lb_id)
             report.changes.append(f"stop nft balancing {lb_id}")
 
+    def _observe_loadbalancer(self, lb_id: str) -> dict[str, Any]:
+        """Members' health (haproxy's checks and the UDP and SCTP ones) and listeners' status and
+        counters, as reported."""
+        seen = self.haproxy.observe(lb_id)
+        return {"members": {**seen.members, **self.l4.observe(lb_id)}, "listeners": seen.listeners}
+
     def health(self) -> dict[str, dict[str, str]]:
-        """Members' health in every load balancer this host runs, as haproxy and the UDP and SCTP
-        checks see it now."""
+        """Members' and listeners' health in every load balancer this host runs, as seen now."""
         return {
-            lb_id: {**self.haproxy.observe(lb_id).members, **self.l4.observe(lb_id)}
+            lb_id: health(self._observe_loadbalancer(lb_id))
             for lb_id in self.haproxy.served() | self.l4.served()
         }
 
@@ -474,3 +478,14 @@ class Agent:
                     report.changes.append(f"start dhcp client {instance.netns}")
             except Exception as error:
                 report.errors.append(f"instance {instance.id}: {error}")
+
+
+def health(entry: dict[str, Any]) -> dict[str, str]:
+    """A load balancer's report reduced to what its operating statuses follow: each member's
+    health and each listener's status, by id."""
+    listeners = entry.get("listeners", {})
+    return {
+        **entry.get("members", {}),
+        # UDP and SCTP listeners report counters only: the kernel has no status for them
+        **{id_: str(seen["status"]) for id_, seen in listeners.items() if "status" in seen},
+    }

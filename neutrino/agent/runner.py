@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from neutrino.agent.inspect import Realized
-from neutrino.agent.reconciler import Agent, SyncReport
+from neutrino.agent.reconciler import Agent, SyncReport, health
 from neutrino.client import ClientError, Session
 from neutrino.plan import DesiredState, HostConfig, compile_host
 
@@ -170,7 +170,7 @@ class Runner:
         self._addresses: dict[str, list[str]] = {}  # instance id -> last seen
         self._health: dict[
             str, dict[str, str]
-        ] = {}  # load balancer id -> members' health last reported
+        ] = {}  # load balancer id -> members' and listeners' health last reported
         self._fip_reported: dict[str, tuple[Any, str]] = {}  # id -> (revision_number, status)
         self.started_at = datetime.now(UTC).isoformat()
 
@@ -203,7 +203,7 @@ class Runner:
             wait = (
                 0.2 if pending else max(0.1, self.resync_seconds - (time.monotonic() - last_full))
             )
-            if self._health:  # members' health is watched every HEALTH_SECONDS
+            if self._health:  # health is watched every HEALTH_SECONDS
                 wait = min(wait, HEALTH_SECONDS)
             delta = self.feed.changes(model.revision, timeout=wait)
             if delta is None:
@@ -284,9 +284,7 @@ class Runner:
         return bool(self._health) and self.agent.health() != self._health
 
     def _report_body(self, report: SyncReport, instances: dict[str, Any]) -> dict[str, Any]:
-        self._health = {
-            lb_id: entry.get("members", {}) for lb_id, entry in report.loadbalancers.items()
-        }
+        self._health = {lb_id: health(entry) for lb_id, entry in report.loadbalancers.items()}
         return {
             "revision": report.revision,
             "ports": report.ports,

@@ -18,19 +18,22 @@ An unbound VIP of a load balancer whose availability zone names a
 
 The configuration: listener -> `frontend` on VIP:port (HTTPS passes TLS
 through in `mode tcp`; its allowed CIDRs: a `tcp-request connection reject` of
-other sources; PROMETHEUS: haproxy's own exporter answers); pool -> `backend`
-(with the headers its listener inserts) with `balance
+other sources; PROMETHEUS: haproxy's own exporter answers); pool -> a `backend`
+in each listener that uses it (`<pool id>:<listener id>`, as Octavia: the
+listener's mode for PROXY pools, the headers it inserts) with `balance
 roundrobin|leastconn|source` or, for SOURCE_IP_PORT, a hash of the client's
 address and port; member -> `server` line with weight, backup and disabled,
-and `send-proxy`/`send-proxy-v2` for PROXY/PROXYV2 pools; L7 policy and rules
+and `send-proxy`/`send-proxy-v2` for PROXY/PROXYV2 pools (`send-proxy-v2-ssl-cn`
+behind TERMINATED_HTTPS: the client certificate's CN too); L7 policy and rules
 -> `acl` lines and the `http-request` or `use_backend` rules that act on them;
 health monitor -> `check inter/fall/rise` (`rise` = max_retries, `fall` =
 max_retries_down, as Octavia) plus `option httpchk` and `http-check expect`
 for HTTP and HTTPS (`check-ssl verify none`), with the HTTP version and Host
-header asked for, and `option ssl-hello-chk` for TLS-HELLO. haproxy cannot
+header asked for (`check-alpn` with a TLS pool's ALPN protocols), and
+`option ssl-hello-chk` for TLS-HELLO. haproxy cannot
 send ICMP, so a PING monitor checks that the member accepts a TCP
-connection. Sections are named by object IDs, which is how member health is
-read back from haproxy's statistics. The process-level part (`global`: stats
+connection. Sections are named by object IDs, which is how member health and
+listener status are read back from haproxy's statistics. The process-level part (`global`: stats
 socket, pid file) is the driver's; this module renders only the proxies.
 
 UDP and SCTP listeners and pools are not haproxy's: the kernel balances them
@@ -170,19 +173,22 @@ def render_proxies(lb: dict[str, Any]) -> str:
     pools = {
         pool["id"]: pool for pool in lb.get("pools", []) if pool["protocol"] not in KERNEL_PROTOCOLS
     }
-    served_by: dict[str, dict[str, Any]] = {}
     for listener in listeners:
-        pool = pools.get(listener.get("default_pool_id") or "")
-        if pool is not None:
-            served_by[pool["id"]] = listener
-        lines += _frontend(lb, listener, pool)
-    # A pool that only L7 policies send to serves their listener (its mode and timeouts).
-    for listener in lb.get("listeners", []):
-        for policy in listener.get("l7policies", []):
-            served_by.setdefault(policy.get("redirect_pool_id") or "", listener)
-    for pool in pools.values():
-        lines += _backend(pool, served_by.get(pool["id"]))
+        default = pools.get(listener.get("default_pool_id") or "")
+        lines += _frontend(lb, listener, default)
+        used = [default["id"]] if default else []
+        for policy, _ in _policies(listener):
+            if policy["action"] == "REDIRECT_TO_POOL" and policy["redirect_pool_id"] not in used:
+                used.append(policy["redirect_pool_id"])
+        for pool_id in used:
+            lines += _backend(pools[pool_id], listener)
     return "\n".join(lines)
+
+
+def backend(pool_id: str, listener_id: str) -> str:
+    """The name of a pool's backend in a listener: each listener that uses a pool has its own, as
+    Octavia's amphora renders them (its mode, headers and PROXY header are the listener's)."""
+    return f"{pool_id}:{listener_id}"
 
 
 def render_files(lb: dict[str, Any]) -> dict[str, str]:
@@ -243,9 +249,9 @@ def _frontend(
         ]
     if listener["protocol"] == "PROMETHEUS":
         lines.append("    http-request use-service prometheus-exporter")
-    lines += _l7(listener.get("l7policies", []))
+    lines += _l7(listener)
     if pool is not None:
-        lines.append(f"    default_backend {pool['id']}")
+        lines.append(f"    default_backend {backend(pool['id'], listener['id'])}")
     if not (lb.get("admin_state_up", True) and listener.get("admin_state_up", True)):
         lines.append("    disabled")
     return [*lines, ""]
@@ -295,16 +301,24 @@ def _tls_headers(listener: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _l7(policies: list[dict[str, Any]]) -> list[str]:
+def _policies(listener: dict[str, Any]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """The listener's policies that can match, in position order, with their enabled rules:
+    policies without an enabled rule never match and are left out."""
+    found = []
+    for policy in sorted(listener.get("l7policies", []), key=lambda p: p["position"]):
+        rules = [r for r in policy.get("rules", []) if r.get("admin_state_up", True)]
+        if policy.get("admin_state_up", True) and rules:
+            found.append((policy, rules))
+    return found
+
+
+def _l7(listener: dict[str, Any]) -> list[str]:
     """L7 policies as Octavia's haproxy reference renders them: an `acl` per rule, ANDed per
     policy; rejections first, then redirects, then pool choices, each kind in position order
-    (the first match wins). Policies without an enabled rule never match and are left out."""
+    (the first match wins)."""
     acls: list[str] = []
     actions: dict[str, list[str]] = {"REJECT": [], "REDIRECT": [], "REDIRECT_TO_POOL": []}
-    for policy in sorted(policies, key=lambda p: p["position"]):
-        rules = [r for r in policy.get("rules", []) if r.get("admin_state_up", True)]
-        if not policy.get("admin_state_up", True) or not rules:
-            continue
+    for policy, rules in _policies(listener):
         acls += [f"    acl {rule['id']} {_matcher(rule)}" for rule in rules]
         condition = " ".join(("!" if rule.get("invert") else "") + rule["id"] for rule in rules)
         action = policy["action"]
@@ -321,9 +335,8 @@ def _l7(policies: list[dict[str, Any]]) -> list[str]:
                 f"code {policy['redirect_http_code']} if {condition}"
             )
         else:
-            actions["REDIRECT_TO_POOL"].append(
-                f"    use_backend {policy['redirect_pool_id']} if {condition}"
-            )
+            pool = backend(policy["redirect_pool_id"], listener["id"])
+            actions["REDIRECT_TO_POOL"].append(f"    use_backend {pool} if {condition}")
     return [*acls, *(line for kind in actions.values() for line in kind)]
 
 
@@ -358,15 +371,16 @@ def _matcher(rule: dict[str, Any]) -> str:
     return f"{SAMPLES[rule['type']].format(key=rule.get('key'))} -m {MATCHES[compare]} '{value}'"
 
 
-def _backend(pool: dict[str, Any], listener: dict[str, Any] | None) -> list[str]:
+def _backend(pool: dict[str, Any], listener: dict[str, Any]) -> list[str]:
     monitor = pool.get("healthmonitor")
     if monitor is not None and not monitor.get("admin_state_up", True):
         monitor = None
-    listener = listener or {}
-    proxied = pool["protocol"] in PROXY_HEADERS
+    proxy_header = PROXY_HEADERS.get(pool["protocol"])
+    if proxy_header == "send-proxy-v2" and listener["protocol"] == "TERMINATED_HTTPS":
+        proxy_header = "send-proxy-v2-ssl-cn"  # with the client certificate's CN, as Octavia
     lines = [
-        f"backend {pool['id']}",
-        f"    mode {MODES[listener.get('protocol', 'TCP') if proxied else pool['protocol']]}",
+        f"backend {backend(pool['id'], listener['id'])}",
+        f"    mode {MODES[listener['protocol'] if proxy_header else pool['protocol']]}",
         *_balance(pool["lb_algorithm"]),
         f"    timeout connect {listener.get('timeout_member_connect', DEFAULT_CONNECT_MS)}",
         f"    timeout server {listener.get('timeout_member_data', DEFAULT_DATA_MS)}",
@@ -375,27 +389,27 @@ def _backend(pool: dict[str, Any], listener: dict[str, Any] | None) -> list[str]
     tls = _server_tls(pool)
     if monitor is not None:
         lines += _monitor(monitor)
-    if pool["protocol"] == "HTTP":
-        lines += _inserted_headers(listener)
+    lines += _inserted_headers(pool, listener)
     cookie = (pool.get("session_persistence") or {}).get("type") == "HTTP_COOKIE"
     for member in pool.get("members", []):
-        server = _server(member, monitor, cookie, PROXY_HEADERS.get(pool["protocol"]))
+        server = _server(member, pool, monitor, cookie, proxy_header)
         lines.append("    " + " ".join([server, *tls]))
     if not pool.get("admin_state_up", True):
         lines.append("    disabled")
     return [*lines, ""]
 
 
-def _inserted_headers(listener: dict[str, Any]) -> list[str]:
+def _inserted_headers(pool: dict[str, Any], listener: dict[str, Any]) -> list[str]:
     """The headers the listener adds to requests, as Octavia renders them: those set to "true"
-    (the client's certificate's ones are TERMINATED_HTTPS listeners')."""
+    (the client's certificate's ones are TERMINATED_HTTPS listeners'); the client's address and
+    port only to HTTP pools, the scheme also to PROXY ones behind an HTTP listener."""
     wanted = {k for k, v in (listener.get("insert_headers") or {}).items() if v.lower() == "true"}
     lines = []
-    if "X-Forwarded-For" in wanted:
+    if pool["protocol"] == "HTTP" and "X-Forwarded-For" in wanted:
         lines.append("    option forwardfor")
-    if "X-Forwarded-Port" in wanted:
+    if pool["protocol"] == "HTTP" and "X-Forwarded-Port" in wanted:
         lines.append("    http-request set-header X-Forwarded-Port %[dst_port]")
-    if "X-Forwarded-Proto" in wanted:
+    if "X-Forwarded-Proto" in wanted and listener["protocol"] in ("HTTP", "TERMINATED_HTTPS"):
         scheme = "https" if listener["protocol"] == "TERMINATED_HTTPS" else "http"
         lines.append(f"    http-request set-header X-Forwarded-Proto {scheme}")
     return lines
@@ -428,18 +442,29 @@ def _monitor(monitor: dict[str, Any]) -> list[str]:
 
 
 def _server(
-    member: dict[str, Any], monitor: dict[str, Any] | None, cookie: bool, proxy_header: str | None
+    member: dict[str, Any],
+    pool: dict[str, Any],
+    monitor: dict[str, Any] | None,
+    cookie: bool,
+    proxy_header: str | None,
 ) -> str:
     words = [
         f"server {member['id']} {_endpoint(member['address'], member['protocol_port'])}",
         f"weight {member.get('weight', 1)}",
     ]
     if monitor is not None:
-        tls = " check-ssl verify none" if monitor["type"] == "HTTPS" else ""
-        words.append(
-            f"check{tls} inter {monitor['delay']}s fall {monitor.get('max_retries_down', 3)} "
-            f"rise {monitor['max_retries']}"
-        )
+        check = ["check"]
+        if monitor["type"] == "HTTPS":
+            check += ["check-ssl", "verify", "none"]
+        if pool.get("tls_enabled") and pool.get("alpn_protocols"):
+            # checks over the pool's TLS offer its protocols too (an h2-only member needs it)
+            check += ["check-alpn", ",".join(pool["alpn_protocols"])]
+        words += [
+            *check,
+            f"inter {monitor['delay']}s",
+            f"fall {monitor.get('max_retries_down', 3)}",
+            f"rise {monitor['max_retries']}",
+        ]
         if member.get("monitor_address"):
             words.append(f"addr {member['monitor_address']}")
         if member.get("monitor_port"):

@@ -24,6 +24,7 @@ from neutrino.services.loadbalancers import (
     L7R,
     LB,
     LI,
+    LVS_PROTOCOLS,
     ME,
     NO_MONITOR,
     OFFLINE,
@@ -74,8 +75,6 @@ L4_PROTOCOLS = {
     "SCTP": "SCTP",
     "PROMETHEUS": "TCP",
 }
-# Served by the kernel (nftables), as Octavia's amphora serves them with LVS.
-LVS_PROTOCOLS = ("UDP", "SCTP")
 LVS_MONITORS = ("UDP-CONNECT", "SCTP", "TCP", "HTTP")
 UDP_CONNECT_MIN_DELAY = 3  # seconds: Octavia's udp_connect_min_interval_health_monitor
 HTTP_HEADERS = ("X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto")
@@ -909,12 +908,14 @@ class L7Policies(Family):
         listener = fetch(conn, ctx, LI, "Listener", listener_id, write=True)
         if listener.protocol == CHILDLESS:
             raise Invalid(f"Protocol {CHILDLESS} listeners cannot have child objects.")
-        if listener.protocol not in L7_PROTOCOLS:
-            raise Invalid(
-                f"Validation failure: L7 policies need an HTTP listener; {listener_id} is "
-                f"{listener.protocol}."
-            )
         self._check_action(conn, listener, values, None)
+        if listener.protocol not in L7_PROTOCOLS:  # the provider's word, after the API's checks
+            provider = conn.execute(
+                select(LB.c.provider).where(LB.c.id == listener.lb_loadbalancer_id)
+            ).scalar_one()
+            raise lbaas_flavors.ProviderUnsupported(
+                provider, f"{listener.protocol} protocol listeners do not support L7 policies"
+            )
         values["lb_listener_id"] = listener.id
         values.setdefault("position", 2**31 - 1)  # the end, until `created` numbers it
         return listener.lb_loadbalancer_id

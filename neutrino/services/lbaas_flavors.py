@@ -89,6 +89,13 @@ class UnsupportedOption(Refusal):
         super().__init__(f"Provider '{provider}' does not support a requested option: {message}")
 
 
+class ProviderUnsupported(UnsupportedOption):
+    """What the provider refuses when it is asked to do it (not when a flavor is written): 501,
+    as Octavia answers it."""
+
+    status = 501
+
+
 def violation(data: Any, properties: dict[str, dict[str, Any]]) -> str | None:
     """What is wrong with `data` for an object schema of `properties` without additional ones,
     worded as jsonschema words it (and prefixed with the key, as Octavia's drivers do)."""

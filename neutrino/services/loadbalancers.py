@@ -101,6 +101,10 @@ QUOTA_TABLES: dict[str, Table] = {
 }
 # haproxy's view of a server -> the member's operating status
 HEALTH = {"UP": ONLINE, "DOWN": ERROR, "MAINT": OFFLINE, "NO_CHECK": NO_MONITOR}
+# Served by the kernel (nftables), as Octavia's amphora serves them with LVS.
+LVS_PROTOCOLS = ("UDP", "SCTP")
+# haproxy's frontend states (FULL: at its connection limit) -> a listener's operating status
+FRONTEND_STATES = {"OPEN": ONLINE, "FULL": DEGRADED, "STOP": OFFLINE}
 # Octavia's statistics; all but the first count up from the listener's creation.
 STATISTICS = ("active_connections", "bytes_in", "bytes_out", "total_connections", "request_errors")
 COUNTED = STATISTICS[1:]
@@ -688,7 +692,7 @@ def record_report(
                 ERROR,
             ):
                 settle(conn, lb, ACTIVE)
-        record_health(conn, lb, entry.get("members", {}))
+        record_health(conn, lb, entry.get("members", {}), entry.get("listeners", {}))
         record_statistics(conn, lb, entry.get("listeners", {}))
 
 
@@ -751,15 +755,20 @@ def remove_tree(conn: Connection, lb: Row) -> None:
     common.record_change(conn, "loadbalancer", lb.id, "delete")
 
 
-def record_health(conn: Connection, lb: Row, members: dict[str, str]) -> None:
-    """haproxy's server states -> operating statuses, as Octavia's health manager derives them.
+def record_health(
+    conn: Connection, lb: Row, members: dict[str, str], frontends: dict[str, dict[str, Any]]
+) -> None:
+    """haproxy's server and frontend states -> operating statuses, as Octavia's health manager
+    derives them.
 
     A pool that no enabled listener uses (as default pool or L7 redirect) is not in haproxy's
     configuration on an amphora: it is OFFLINE and its members keep their statuses. A pool in
     use is ONLINE, ERROR when it has members and none can take traffic (the load balancer goes
-    ERROR), DEGRADED when some member is down (the load balancer goes DEGRADED). A listener
-    is ONLINE while enabled: its pool's health is not its own (nor is a health monitor's, see
-    `settle`).
+    ERROR), DEGRADED when some member is down (the load balancer goes DEGRADED). An enabled
+    listener is its frontend's state: ONLINE while open, DEGRADED when full (at its connection
+    limit; the load balancer goes DEGRADED), OFFLINE when stopped, ERROR when haproxy of an ACTIVE
+    load balancer does not run it; its pool's health is not its own (nor is a health monitor's,
+    see `settle`). The kernel's listeners (UDP, SCTP) are ONLINE while enabled.
     """
     if lb.provisioning_status == PENDING_DELETE:
         return
@@ -783,7 +792,18 @@ def record_health(conn: Connection, lb: Row, members: dict[str, str]) -> None:
             lb_status = DEGRADED
         set_operating(conn, PO, pool, status)
     for listener in conn.execute(select(LI).where(LI.c.lb_loadbalancer_id == lb.id)):
-        set_operating(conn, LI, listener, ONLINE if listener.admin_state_up else OFFLINE)
+        frontend = frontends.get(listener.id, {}).get("status")
+        if not listener.admin_state_up:
+            status = OFFLINE
+        elif listener.protocol in LVS_PROTOCOLS:
+            status = ONLINE
+        elif frontend is None:
+            status = ERROR if lb.provisioning_status == ACTIVE else OFFLINE
+        else:
+            status = FRONTEND_STATES.get(frontend, listener.operating_status)
+        if status == DEGRADED and lb_status == ONLINE:
+            lb_status = DEGRADED
+        set_operating(conn, LI, listener, status)
     set_operating(conn, LB, lb, lb_status)
 
 

@@ -44,7 +44,8 @@ def realize(
     listeners: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """Report every load balancer as running its current tree, as the hosting agent would,
-    with `members`' health and `listeners`' counters as haproxy would show them."""
+    with `members`' health and `listeners`' status and counters as haproxy would show them
+    (haproxy's listeners OPEN unless told otherwise)."""
     snapshot = api.admin.http.get(
         "/internal/v1/snapshot", headers={"X-Auth-Token": api.admin.token}
     ).json()
@@ -54,7 +55,11 @@ def realize(
             lb["id"]: {
                 "revision": lb["revision"],
                 "members": members or {},
-                "listeners": listeners or {},
+                "listeners": {
+                    listener["id"]: {"status": "OPEN", **(listeners or {}).get(listener["id"], {})}
+                    for listener in lb.get("listeners", [])
+                    if listener["protocol"] not in ("UDP", "SCTP")
+                },
             }
             for lb in snapshot["loadbalancers"]
             if lb["provisioning_status"] != "PENDING_DELETE"
@@ -290,6 +295,31 @@ def test_tree_statuses_immutability_and_cascade(api: Api, subnet: dict[str, Any]
     assert client.get("/listeners").json()["listeners"] == []
 
 
+def test_a_full_listener_is_degraded_and_so_is_its_load_balancer(
+    api: Api, subnet: dict[str, Any]
+) -> None:
+    client = octavia(api.demo)
+    lb = make_lb(api, subnet)
+    listener = add_listener(client, lb["id"], connection_limit=1)
+    realize(api)
+
+    def statuses() -> tuple[str, str]:
+        tree = client.get(f"/loadbalancers/{lb['id']}/status").json()["statuses"]["loadbalancer"]
+        return tree["operating_status"], tree["listeners"][0]["operating_status"]
+
+    assert statuses() == ("ONLINE", "ONLINE")
+    realize(api, listeners={listener["id"]: {"status": "FULL"}})
+    assert statuses() == ("DEGRADED", "DEGRADED")
+    assert (
+        client.get(f"/listeners/{listener['id']}").json()["listener"]["operating_status"]
+        == "DEGRADED"
+    )
+    realize(api, listeners={listener["id"]: {"status": "OPEN"}})
+    assert statuses() == ("ONLINE", "ONLINE")
+    realize(api, listeners={listener["id"]: {"status": "STOP"}})
+    assert statuses() == ("ONLINE", "OFFLINE")
+
+
 def test_validation_errors(api: Api, subnet: dict[str, Any]) -> None:
     client = octavia(api.demo)
     lb = make_lb(api, subnet)
@@ -501,8 +531,9 @@ def test_l7_policies_order_actions_and_rules(api: Api, subnet: dict[str, Any]) -
         client.post(
             "/l7policies", json={"l7policy": {"listener_id": tcp["id"], "action": "REJECT"}}
         ),
-        400,
-        "L7 policies need an HTTP listener",
+        501,
+        "Provider 'amphora' does not support a requested option: TCP protocol listeners do "
+        "not support L7 policies",
     )
     expect_fault(
         client.post("/l7policies", json={"l7policy": {**policy, "action": "REDIRECT_TO_POOL"}}),

@@ -78,8 +78,9 @@ def test_udp_and_sctp_pools_serve_only_their_own_listeners(
         client.post(
             "/l7policies", json={"l7policy": {"listener_id": udp["id"], "action": "REJECT"}}
         ),
-        400,
-        "L7 policies need an HTTP listener",
+        501,
+        "Provider 'amphora' does not support a requested option: UDP protocol listeners do "
+        "not support L7 policies",
     )
 
 

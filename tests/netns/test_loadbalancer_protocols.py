@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -99,6 +100,16 @@ for port in sys.argv[3:]:
         certificate = hashlib.sha256(conn.getpeercert(binary_form=True)).hexdigest()
         print(port, certificate, answer.decode().split()[-1], flush=True)
         conn.close()
+"""
+# Says argv[3] (not HTTP) to argv[1]:argv[2] and prints the whole answer.
+SAY = r"""
+import socket, sys
+conn = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+conn.sendall(sys.argv[3].encode() + b"\n")
+answer = b""
+while chunk := conn.recv(4096):
+    answer += chunk
+print(answer.decode(), end="")
 """
 SOURCE_PORTS = [str(port) for port in range(41000, 41016)]
 
@@ -223,6 +234,27 @@ def test_proxy_protocol_tells_the_members_the_client_address(
     client, vip = web["CLIENT"], balancer["vip_address"]
     assert cloud.answers(client["netns"], vip, 2, port=80) == [f"v1 {client['ip']}"] * 2
     assert cloud.answers(client["netns"], vip, 2, port=81) == [f"v2 {client['ip']}"] * 2
+
+
+def test_a_proxy_pool_shared_by_a_tcp_and_an_http_listener_serves_both(
+    cloud: LbCloud,
+    web: dict[str, Any],  # noqa: F811
+    balancer: dict[str, Any],
+) -> None:
+    client, vip = web["CLIENT"], balancer["vip_address"]
+    listeners = cloud.lb(f"listeners?loadbalancer_id={balancer['id']}")["listeners"]
+    [tcp] = [listener for listener in listeners if listener["protocol_port"] == 81]
+    body = {
+        "loadbalancer_id": balancer["id"],
+        "protocol": "HTTP",
+        "protocol_port": 82,
+        "default_pool_id": tcp["default_pool_id"],
+    }
+    cloud.lb_change("POST", "listeners", balancer["id"], {"listener": body})
+    assert cloud.answers(client["netns"], vip, 2, port=82) == [f"v2 {client['ip']}"] * 2
+    # The TCP listener still passes any bytes on: no HTTP is asked of its clients.
+    said = cloud.run(client["netns"], sys.executable, "-c", SAY, vip, "81", "hello")
+    assert said.stdout.splitlines()[-1] == f"v2 {client['ip']}"
 
 
 def test_tls_hello_monitor_takes_out_a_member_that_does_not_speak_tls(

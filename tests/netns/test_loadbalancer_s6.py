@@ -791,9 +791,9 @@ def listener_with_pool(
     return listener
 
 
-def test_inserted_headers_reach_the_member(
-    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]
-) -> None:
+@pytest.fixture(scope="module")
+def echo(cloud: LbCloud, web: dict[str, Any]) -> dict[str, Any]:
+    """WEB1 runs FORWARDED_ECHO: the member that answers it."""
     echo_port = WEB_PORT + 1
     cloud.create(
         "security-group-rules",
@@ -806,15 +806,15 @@ def test_inserted_headers_reach_the_member(
         remote_ip_prefix="192.168.60.0/24",
     )
     cloud.background(web["WEB1"]["netns"], FORWARDED_ECHO, str(echo_port))
+    return {"address": web["WEB1"]["ip"], "protocol_port": echo_port}
+
+
+def test_inserted_headers_reach_the_member(
+    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any], echo: dict[str, Any]
+) -> None:
     lb, client = balancer["lb"], web["CLIENT"]
     headers = {"X-Forwarded-For": "true", "X-Forwarded-Port": "true", "X-Forwarded-Proto": "true"}
-    listener = listener_with_pool(
-        cloud,
-        lb["id"],
-        8081,
-        [{"address": web["WEB1"]["ip"], "protocol_port": echo_port}],
-        insert_headers=headers,
-    )
+    listener = listener_with_pool(cloud, lb["id"], 8081, [echo], insert_headers=headers)
     expected = f"{client['ip']} 8081 http"
     assert eventually(
         lambda: cloud.answers(client["netns"], lb["vip_address"], 1, 8081) == [expected]
@@ -824,6 +824,57 @@ def test_inserted_headers_reach_the_member(
         "PUT", f"listeners/{listener['id']}", lb["id"], {"listener": {"insert_headers": {}}}
     )
     assert cloud.answers(client["netns"], lb["vip_address"], 1, 8081) == ["- - -"]
+
+
+def test_a_pool_reached_by_an_l7_redirect_gets_its_listeners_headers(
+    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any], echo: dict[str, Any]
+) -> None:
+    """The echo pool is the default pool of a listener without headers and the redirect pool
+    of one that inserts X-Forwarded-For: its member sees the header from the second alone."""
+    lb, client = balancer["lb"], web["CLIENT"]
+    plain = listener_with_pool(cloud, lb["id"], 8085, [echo])
+    echo_pool = cloud.lb(f"listeners/{plain['id']}")["listener"]["default_pool_id"]
+    members = [{"address": web[name]["ip"], "protocol_port": WEB_PORT} for name in ("WEB1", "WEB2")]
+    listener = listener_with_pool(
+        cloud, lb["id"], 8083, members, insert_headers={"X-Forwarded-For": "true"}
+    )
+    policy = {"listener_id": listener["id"], "action": "REDIRECT_TO_POOL"}
+    policy = cloud.lb_change(
+        "POST", "l7policies", lb["id"], {"l7policy": {**policy, "redirect_pool_id": echo_pool}}
+    )
+    rule = {"type": "PATH", "compare_type": "STARTS_WITH", "value": "/echo"}
+    cloud.lb_change("POST", f"l7policies/{policy['id']}/rules", lb["id"], {"rule": rule})
+
+    def ask(port: int, path: str) -> str:
+        url = f"http://{lb['vip_address']}:{port}{path}"
+        return cloud.run(client["netns"], "curl", "-s", "-m", "2", url).stdout.strip()
+
+    assert eventually(lambda: ask(8083, "/echo") == f"{client['ip']} - -")
+    assert ask(8083, "/") in ("WEB1", "WEB2")
+    assert ask(8085, "/echo") == "- - -"
+
+
+def test_a_listener_at_its_connection_limit_is_degraded_until_one_closes(
+    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]
+) -> None:
+    lb, client = balancer["lb"], web["CLIENT"]
+    members = [{"address": web["WEB1"]["ip"], "protocol_port": WEB_PORT}]
+    listener = listener_with_pool(cloud, lb["id"], 8084, members, connection_limit=1)
+
+    def statuses() -> tuple[str, str]:
+        tree = cloud.lb(f"loadbalancers/{lb['id']}/status")["statuses"]["loadbalancer"]
+        [mine] = [li for li in tree["listeners"] if li["id"] == listener["id"]]
+        return tree["operating_status"], mine["operating_status"]
+
+    assert eventually(lambda: statuses() == ("ONLINE", "ONLINE"))
+    # One connection that has not asked yet holds the listener's only place.
+    go = cloud.www / "go-8084"
+    held = cloud.background(client["netns"], HOLD, lb["vip_address"], "8084", str(go))
+    assert held.stdout is not None and held.stdout.readline().strip() == "open"
+    assert eventually(lambda: statuses() == ("DEGRADED", "DEGRADED"))
+    go.touch()
+    assert held.stdout.readline().strip() == "WEB1"
+    assert eventually(lambda: statuses() == ("ONLINE", "ONLINE"))
 
 
 def test_allowed_cidrs_refuse_other_clients(

@@ -42,6 +42,29 @@ WEB = (
     "  s.socket=c.wrap_socket(s.socket,server_side=True)\n"
     "s.serve_forever()\n"
 )
+# A member behind a PROXYV2 pool on port argv[1]: answers the client certificate's CN that the
+# PROXY v2 header's SSL TLV (0x20) carries in its CN sub-TLV (0x22), "-" without one.
+PROXY_V2_CN = (
+    "import socket,socketserver,struct,sys\n"
+    "def read(c,n):\n"
+    "  d=b''\n"
+    "  while len(d)<n: d+=c.recv(n-len(d)) or b'!'*n\n"
+    "  return d\n"
+    "def tlvs(d):\n"
+    "  while len(d)>=3:\n"
+    "    k,n=d[0],struct.unpack('!H',d[1:3])[0];yield k,d[3:3+n];d=d[3+n:]\n"
+    "class H(socketserver.BaseRequestHandler):\n"
+    "  def handle(self):\n"
+    "    c=self.request;c.settimeout(5);head=read(c,16)\n"
+    "    rest=read(c,struct.unpack('!H',head[14:16])[0])[12:]\n"
+    "    cn='-'\n"
+    "    for k,v in tlvs(rest):\n"
+    "      if k==0x20: cn=dict(tlvs(v[5:])).get(0x22,b'-').decode()\n"
+    "    c.recv(4096);body=(cn+'\\n').encode()\n"
+    "    c.sendall(b'HTTP/1.0 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n'%len(body)+body)\n"
+    "class S(socketserver.ThreadingTCPServer): allow_reuse_address=daemon_threads=True\n"
+    "S(('0.0.0.0',int(sys.argv[1])),H).serve_forever()\n"
+)
 # What a TLS client sees of VIP:port when it asks for the name argv[2]: the certificate's subject
 # and issuer common names and serial number, and the answer to GET /.
 PEER = (
@@ -76,7 +99,8 @@ class Tls:
         self.agent = lab.agent(self.host)
         sync(self.agent, self.model)
         self.client_ns = lab.wait_ip(self.host, self.client_vm, "10.10.0.10")
-        self.serve(lab.wait_ip(self.host, self.web_vm, "10.10.0.11"), "web", [])
+        self.web_ns = lab.wait_ip(self.host, self.web_vm, "10.10.0.11")
+        self.serve(self.web_ns, "web", [])
         self.serve(
             lab.wait_ip(self.host, self.tls_vm, "10.10.0.12"),
             "tls-member",
@@ -247,3 +271,27 @@ def test_a_new_certificate_is_served_and_the_old_files_go(tls: Tls) -> None:
     assert (served["serial"], served["answer"]) == (serial, "web -\n")
     after = {f.name for f in certs.iterdir()}
     assert len(after) == 2 and after != before and after & before == {f"{first['id']}.crt-list"}
+
+
+def test_a_proxy_v2_member_learns_the_client_certificates_cn(tls: Tls) -> None:
+    tls.lab.servers.append(
+        subprocess.Popen(["ip", "netns", "exec", tls.web_ns, PYTHON, "-c", PROXY_V2_CN, "81"])
+    )
+    proxied = pool("web", "10.10.0.11", protocol="PROXYV2")
+    proxied["members"][0]["protocol_port"] = 81
+    tls.balance(
+        [
+            listener(
+                8443,
+                tls.default,
+                client_authentication="OPTIONAL",
+                pem={"client_ca_tls_container_ref": tls.ca.certificate},
+            )
+        ],
+        [proxied],
+    )
+    with_certificate = wait_for(
+        lambda: tls.curl("www.example.com", 8443, "--cert", tls.path("client.pem")).stdout
+    )
+    assert with_certificate == "alice\n"
+    assert tls.curl("www.example.com", 8443).stdout == "-\n"

@@ -112,7 +112,7 @@ def test_round_robin_with_weights_backup_and_disabled_members() -> None:
     assert (
         "frontend l1\n    mode http\n    bind 10.0.0.5:80\n    maxconn 100\n"
         "    timeout client 20000\n"
-        "    default_backend p1\n" in config
+        "    default_backend p1:l1\n" in config
     )
     assert "    balance roundrobin\n    timeout connect 3000\n    timeout server 40000\n" in config
     assert "    server m1 10.0.0.11:8000 weight 3\n" in config
@@ -232,8 +232,8 @@ def test_l7_policies_render_in_octavia_precedence_and_haproxy_accepts_them(tmp_p
         "http-request deny deny_status 403 if r4 !r5",
         "http-request redirect prefix 'https://new.example' code 301 if r3",
         "http-request redirect location 'https://example.com/x' code 302 if r6",
-        "use_backend p1 if r1 r2",
-        "default_backend p1",
+        "use_backend p1:l1 if r1 r2",
+        "default_backend p1:l1",
     ]
     assert "".join(f"    {line}\n" for line in [*acls, *actions]) in config
     assert "r7" not in config
@@ -252,24 +252,30 @@ def haproxy_accepts(config: str, tmp_path: Path) -> None:
 def test_tls_pass_through_proxy_protocol_and_source_ip_port(tmp_path: Path) -> None:
     lb = tree(protocol="HTTPS", lb_algorithm="SOURCE_IP_PORT")
     lb["listeners"][0].update(protocol="HTTPS", protocol_port=443)
-    lb["listeners"].append(
-        {"id": "l2", "protocol": "HTTP", "protocol_port": 80, "default_pool_id": "p2"}
-    )
+    lb["listeners"] += [
+        {"id": "l2", "protocol": "HTTP", "protocol_port": 80, "default_pool_id": "p2"},
+        {"id": "l3", "protocol": "TCP", "protocol_port": 81, "default_pool_id": "p2"},
+        {"id": "l4", "protocol": "TCP", "protocol_port": 82, "default_pool_id": "p3"},
+    ]
     lb["pools"].append({**tree()["pools"][0], "id": "p2", "protocol": "PROXYV2"})
     lb["pools"].append({**tree()["pools"][0], "id": "p3", "protocol": "PROXY"})
+    lb["pools"].append({**tree()["pools"][0], "id": "unused"})
     config = render_proxies(lb)
     # TLS passes through: haproxy sees TCP on both sides.
     assert "frontend l1\n    mode tcp\n    bind 10.0.0.5:443\n" in config
     assert (
-        "backend p1\n    mode tcp\n    tcp-request content set-var(txn.src_port) src_port\n"
+        "backend p1:l1\n    mode tcp\n    tcp-request content set-var(txn.src_port) src_port\n"
         "    balance hash src,concat(:,txn.src_port)\n" in config
     )
     assert "    server m1 10.0.0.11:8000 weight 3\n" in config
-    # A PROXY pool speaks its listener's protocol after the header; alone, TCP.
-    assert "backend p2\n    mode http\n    balance roundrobin\n" in config
+    # A PROXY pool speaks each listener's protocol after the header, in a backend per listener.
+    assert "backend p2:l2\n    mode http\n    balance roundrobin\n" in config
+    assert "backend p2:l3\n    mode tcp\n    balance roundrobin\n" in config
     assert "    server m1 10.0.0.11:8000 weight 3 send-proxy-v2\n" in config
-    assert "backend p3\n    mode tcp\n" in config
+    assert "backend p3:l4\n    mode tcp\n" in config
     assert "    server m1 10.0.0.11:8000 weight 3 send-proxy\n" in config
+    # A pool no listener uses is not haproxy's.
+    assert "unused" not in config
     haproxy_accepts(config, tmp_path)
 
 
@@ -427,6 +433,87 @@ def test_inserted_headers_in_the_backend_as_octavia_renders_them(tmp_path: Path)
     haproxy_accepts(config, tmp_path)
 
 
+def test_a_redirect_pool_gets_the_headers_of_each_listener_that_sends_to_it() -> None:
+    lb = tree()
+    lb["listeners"][0]["insert_headers"] = {"X-Forwarded-For": "true"}
+    lb["listeners"].append(
+        {"id": "l2", "protocol": "HTTP", "protocol_port": 81, "default_pool_id": "p1"}
+    )
+    lb["pools"].append({**tree()["pools"][0], "id": "images"})
+    rule = {"id": "r1", "type": "PATH", "compare_type": "STARTS_WITH", "value": "/i"}
+    lb["listeners"][0]["l7policies"] = [
+        {"id": "i", "position": 1, "action": "REDIRECT_TO_POOL", "redirect_pool_id": "images"},
+        {"id": "d", "position": 2, "action": "REDIRECT_TO_POOL", "redirect_pool_id": "p1"},
+    ]
+    for policy in lb["listeners"][0]["l7policies"]:
+        policy["rules"] = [rule]
+    config = render_proxies(lb)
+    sections = {part.split("\n")[0]: part for part in config.split("\n\n")}
+    assert set(sections) == {
+        "defaults",
+        "frontend l1",
+        "backend p1:l1",
+        "backend images:l1",
+        "frontend l2",
+        "backend p1:l2",
+    }
+    assert "    use_backend images:l1 if r1\n" in sections["frontend l1"]
+    assert "option forwardfor" in sections["backend images:l1"]
+    assert "option forwardfor" in sections["backend p1:l1"]
+    assert "forwardfor" not in sections["backend p1:l2"]
+
+
+def test_proxy_v2_behind_tls_termination_sends_the_client_cn_and_checks_offer_alpn(
+    tmp_path: Path,
+) -> None:
+    ca = issue("CA", ca=True)
+    certificate = issue("www.example.com", ca)
+    monitor = {"type": "TCP", "delay": 2, "timeout": 1, "max_retries": 3, "max_retries_down": 2}
+    lb = tree(protocol="PROXYV2", healthmonitor=monitor)
+    lb["listeners"][0].update(
+        protocol="TERMINATED_HTTPS",
+        protocol_port=443,
+        pem={"default_tls_container_ref": certificate.pem},
+    )
+    lb["listeners"] += [
+        {"id": "l2", "protocol": "HTTP", "protocol_port": 80, "default_pool_id": "p1"},
+        {"id": "l3", "protocol": "HTTP", "protocol_port": 81, "default_pool_id": "h2"},
+        {"id": "l4", "protocol": "HTTP", "protocol_port": 82, "default_pool_id": "tls"},
+    ]
+    http_monitor = {**monitor, "type": "HTTP", "http_method": "GET", "url_path": "/"}
+    http_monitor["expected_codes"] = "200"
+    lb["pools"] += [
+        {
+            **tree()["pools"][0],
+            "id": "h2",
+            "tls_enabled": True,
+            "alpn_protocols": ["h2", "http/1.1"],
+            "healthmonitor": http_monitor,
+        },
+        {**tree()["pools"][0], "id": "tls", "tls_enabled": True, "healthmonitor": http_monitor},
+    ]
+    config = render_proxies(lb)
+    sections = {part.split("\n")[0]: part for part in config.split("\n\n")}
+    check = "check inter 2s fall 2 rise 3"
+    assert f"m1 10.0.0.11:8000 weight 3 {check} send-proxy-v2-ssl-cn\n" in sections["backend p1:l1"]
+    assert f"m1 10.0.0.11:8000 weight 3 {check} send-proxy-v2\n" in sections["backend p1:l2"]
+    assert (
+        "m1 10.0.0.11:8000 weight 3 check check-alpn h2,http/1.1 inter 2s fall 2 rise 3 "
+        "ssl verify none sni ssl_fc_sni alpn h2,http/1.1\n"
+    ) in sections["backend h2:l3"]
+    assert "check-alpn" not in sections["backend tls:l4"]
+    for name, text in render_files(lb).items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "haproxy.cfg").write_text(config)
+    checked = subprocess.run(
+        ["haproxy", "-c", "-C", str(tmp_path), "-f", str(tmp_path / "haproxy.cfg")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_allowed_cidrs_reject_other_sources_before_anything_else(tmp_path: Path) -> None:
     lb = tree()
     lb["listeners"][0]["allowed_cidrs"] = ["192.0.2.0/24", "10.0.0.128/25"]
@@ -435,7 +522,7 @@ def test_allowed_cidrs_reject_other_sources_before_anything_else(tmp_path: Path)
         "    timeout client 20000\n"
         "    acl allowed_cidr src 192.0.2.0/24 10.0.0.128/25\n"
         "    tcp-request connection reject unless allowed_cidr\n"
-        "    default_backend p1\n" in config
+        "    default_backend p1:l1\n" in config
     )
     haproxy_accepts(config, tmp_path)
     lb["listeners"][0]["allowed_cidrs"] = None
@@ -450,6 +537,6 @@ def test_prometheus_listener_is_answered_by_haproxys_exporter(tmp_path: Path) ->
     config = render_proxies(lb)
     assert (
         "frontend metrics\n    mode http\n    bind 10.0.0.5:9100\n    maxconn 50000\n"
-        "    timeout client 50000\n    http-request use-service prometheus-exporter\n\n" in config
+        "    timeout client 50000\n    http-request use-service prometheus-exporter\n" in config
     )
     haproxy_accepts(config, tmp_path)

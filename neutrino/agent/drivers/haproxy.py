@@ -22,7 +22,7 @@ longer named are removed once haproxy runs without them.
 
 Health and statistics: `show stat` on the stats socket (a Unix socket,
 reachable from any namespace) gives each server's state and each frontend's
-counters; `show info` names the worker that counted them. haproxy limits a
+status and counters; `show info` names the worker that counted them. haproxy limits a
 socket's path to 97 characters, too few for a state directory: the sockets
 live in /run, in a directory named after the agent's state directory.
 """
@@ -244,7 +244,8 @@ class HaproxyDriver:
         for row in rows:
             if row["svname"] == "FRONTEND":
                 counts = {name: int(row[column] or 0) for name, column in COUNTERS.items()}
-                listeners[row["pxname"]] = {"worker": worker, **counts}
+                status = _frontend_status(row)
+                listeners[row["pxname"]] = {"worker": worker, "status": status, **counts}
             elif row["svname"] != "BACKEND":
                 members[row["svname"]] = _state(row["status"])
         return Observation(members, listeners)
@@ -335,6 +336,13 @@ def _node(config: str | None) -> str:
         if line.startswith("    node "):
             return line.split(maxsplit=1)[1]
     return ""
+
+
+def _frontend_status(row: dict[str, str]) -> str:
+    """OPEN, FULL (as many connections as its maxconn: haproxy before 2.3 said so itself, later
+    ones say OPEN) or STOP."""
+    full = row["status"] == "OPEN" and int(row["scur"] or 0) >= int(row["slim"] or 0) > 0
+    return "FULL" if full else row["status"]
 
 
 def _state(status: str) -> str:
