@@ -62,12 +62,21 @@ from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers import tc
 from neutrino.agent.drivers.dnsmasq import DnsmasqDriver
 from neutrino.agent.drivers.haproxy import HaproxyDriver
+from neutrino.agent.drivers.keepalived import KeepalivedDriver
 from neutrino.agent.drivers.l4 import L4Driver
 from neutrino.agent.drivers.links import LinkDriver, ObservedLink
 from neutrino.agent.drivers.nftables import NftDriver, listing_digest, set_elements
 from neutrino.agent.drivers.routers import RouterDriver
 from neutrino.lab import instance as lab
-from neutrino.plan import Address, DesiredState, HostConfig, VethPeer, compile_host, names
+from neutrino.plan import (
+    Address,
+    DesiredState,
+    HostConfig,
+    VethPeer,
+    compile_host,
+    names,
+)
+from neutrino.plan.state import LoadBalancer
 
 ACTIVE, DOWN = "ACTIVE", "DOWN"
 
@@ -92,6 +101,7 @@ class Agent:
         self.links = LinkDriver()
         self.dnsmasq = DnsmasqDriver(self.state_dir)
         self.haproxy = HaproxyDriver(self.state_dir)
+        self.keepalived = KeepalivedDriver(self.state_dir)
         self.l4 = L4Driver(self.state_dir / "l4")
         self.routers = RouterDriver(self.links, self.state_dir / "routers")
         self._nft: NftDriver | None = None
@@ -136,6 +146,8 @@ class Agent:
             self.routers.reset()  # its threads sit in the router namespaces
             for network_id in self.dnsmasq.served_networks():
                 self.dnsmasq.stop(network_id)
+            for key in self.keepalived.served():
+                self.keepalived.stop(key)
             for lb_id in self.haproxy.served():
                 self.haproxy.stop(lb_id)
             for lb_id in self.l4.served():
@@ -402,6 +414,7 @@ class Agent:
                 report.errors.append(f"dnsmasq {server.network_id}: {error}")
 
     def _ensure_loadbalancers(self, desired: DesiredState, report: SyncReport) -> None:
+        vips = {(a.netns, a.cidr.split("/")[0]) for a in desired.addresses if a.vrrp}
         for lb in desired.loadbalancers:
             entry: dict[str, Any] = {"revision": lb.revision}
             try:
@@ -409,24 +422,44 @@ class Agent:
                     report.changes.append(f"set default route of {lb.netns}")
                 done = self.haproxy.ensure(lb)
                 if done:
-                    report.changes.append(f"{done} haproxy {lb.id}")
+                    report.changes.append(f"{done} haproxy {lb.key}")
                 done = self.l4.ensure(lb)
                 if done:
-                    report.changes.append(f"{done} nft balancing {lb.id}")
-                seen = self.haproxy.observe(lb.id)
-                entry["members"] = {**seen.members, **self.l4.observe(lb.id)}
+                    report.changes.append(f"{done} nft balancing {lb.key}")
+                if lb.vrrp:
+                    done = self.keepalived.ensure(lb, self.haproxy.socket(lb.key))
+                    if done:
+                        report.changes.append(f"{done} keepalived {lb.key}")
+                seen = self.haproxy.observe(lb.key)
+                entry["members"] = {**seen.members, **self.l4.observe(lb.key)}
                 entry["listeners"] = seen.listeners
             except Exception as error:
                 entry["error"] = str(error)
-                report.errors.append(f"load balancer {lb.id}: {error}")
-            report.loadbalancers[lb.id] = entry
-        wanted = {lb.id for lb in desired.loadbalancers}
+                report.errors.append(f"load balancer {lb.key}: {error}")
+            # An ACTIVE_STANDBY load balancer's amphorae report as one: an error of either, else
+            # the health and counters of the one that holds the VIP.
+            before = report.loadbalancers.get(lb.id)
+            if (
+                before is None
+                or "error" in entry
+                or ("error" not in before and self._holds(lb, vips))
+            ):
+                report.loadbalancers[lb.id] = entry
+        wanted = {lb.key for lb in desired.loadbalancers}
+        for key in self.keepalived.served() - {lb.key for lb in desired.loadbalancers if lb.vrrp}:
+            self.keepalived.stop(key)  # first: a master hands the VIP over at once
+            report.changes.append(f"stop keepalived {key}")
         for lb_id in self.haproxy.served() - wanted:
             self.haproxy.stop(lb_id)
             report.changes.append(f"stop haproxy {lb_id}")
         for lb_id in self.l4.served() - wanted:
             self.l4.stop(lb_id)
             report.changes.append(f"stop nft balancing {lb_id}")
+
+    def _holds(self, lb: LoadBalancer, vips: set[tuple[str | None, str]]) -> bool:
+        """Whether the instance `lb` holds its VIP now (keepalived made it VRRP master)."""
+        held = {msg.get("address") for msg in self.links.socket(lb.netns).get_addr()}
+        return any((lb.netns, address) in vips for address in held)
 
     def health(self) -> dict[str, dict[str, str]]:
         """Members' health in every load balancer this host runs, as haproxy and the UDP and SCTP

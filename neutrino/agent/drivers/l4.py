@@ -90,11 +90,11 @@ class L4Driver:
     def ensure(self, lb: LoadBalancer) -> str | None:
         """Balance `lb`'s UDP and SCTP listeners; what was done, None if nothing."""
         if not lb.l4:
-            if lb.id not in self.served():
+            if lb.key not in self.served():
                 return None
             # after a restart too (nothing applied by this process): whichever family it was
             self._space(lb).tables = (("ip", TABLE), ("ip6", TABLE))
-            self.stop(lb.id)
+            self.stop(lb.key)
             return "removed"
         space = self._space(lb)
         self._watch(space, lb.l4)
@@ -107,7 +107,7 @@ class L4Driver:
         firewall = render_l4_table(lb.l4, healthy, self._flows(space, lb.l4))
         assert firewall is not None
         listing = space.nft.listing(firewall.tables)
-        applied = space.applied or self._stored(lb.id)
+        applied = space.applied or self._stored(lb.key)
         if listing is not None and applied == (firewall.digest, listing_digest(listing)):
             return None
         space.worker.call(_forward)
@@ -116,7 +116,7 @@ class L4Driver:
         space.nft.replace(firewall)
         listing = space.nft.listing(firewall.tables) or ""
         space.applied, space.tables = (firewall.digest, listing_digest(listing)), firewall.tables
-        (self.root / f"{lb.id}.json").write_text(json.dumps(space.applied))
+        (self.root / f"{lb.key}.json").write_text(json.dumps(space.applied))
         return "applied"
 
     def observe(self, lb_id: str) -> dict[str, str]:
@@ -162,14 +162,14 @@ class L4Driver:
 
     def _space(self, lb: LoadBalancer) -> Space:
         inode = os.stat(NETNS_DIR / lb.netns).st_ino
-        space = self._spaces.get(lb.id)
+        space = self._spaces.get(lb.key)
         if space is not None and space.inode == inode:
             return space
         if space is not None:  # the namespace was made again: a fresh worker in the new one
             self._close(space)
         worker = NetnsThread(lb.netns)
-        space = Space(lb.id, lb.netns, inode, worker, NftDriver(worker, terse=True))
-        self._spaces[lb.id] = space
+        space = Space(lb.key, lb.netns, inode, worker, NftDriver(worker, terse=True))
+        self._spaces[lb.key] = space
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, daemon=True, name="l4-health")
             self._thread.start()
