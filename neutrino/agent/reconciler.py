@@ -420,6 +420,8 @@ class Agent:
             try:
                 if self.haproxy.ensure_gateway(self.links.socket(lb.netns), lb.gateway):
                     report.changes.append(f"set default route of {lb.netns}")
+                if lb.vrrp:
+                    self.keepalived.allow_nonlocal_bind(lb)
                 done = self.haproxy.ensure(lb)
                 if done:
                     report.changes.append(f"{done} haproxy {lb.key}")

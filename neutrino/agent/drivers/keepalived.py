@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from neutrino.agent.drivers.netns import runs_in, terminate
+from neutrino.agent.drivers.netns import run_in_namespace, runs_in, terminate
 from neutrino.plan.loadbalancer import CHECK_FALL, CHECK_INTERVAL, CHECK_RISE
 from neutrino.plan.state import LoadBalancer
 
@@ -63,6 +63,19 @@ class KeepalivedDriver:
             and str(self._dir(key) / "keepalived.conf").encode() in cmdline
             else None
         )
+
+    @staticmethod
+    def allow_nonlocal_bind(lb: LoadBalancer) -> None:
+        """haproxy binds the VIP in an amphora that does not hold it (yet): let it, as Octavia's
+        amphora does (ip_nonlocal_bind in its namespace)."""
+
+        def allow() -> None:
+            for family in ("ipv4", "ipv6"):
+                target = Path(f"/proc/sys/net/{family}/ip_nonlocal_bind")
+                if target.exists() and target.read_text().strip() != "1":
+                    target.write_text("1\n")
+
+        run_in_namespace(lb.netns, allow)
 
     def ensure(self, lb: LoadBalancer, haproxy_socket: Path) -> str | None:
         """Run keepalived with `lb`'s VRRP instance; returns what was done, None if nothing."""
