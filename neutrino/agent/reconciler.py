@@ -12,10 +12,11 @@ What the agent owns, and so repairs: the namespaces it names (the host's,
 qrouter-, qdhcp-, qlbaas-, lab instances' ninst-, the outside); bridges, veth,
 VLAN and VXLAN links and their state (up, master, MAC, br_netfilter), both
 ends of a veth except an instance's eth0 once made (the instance's own, as a
-VM's NIC is); addresses and routes; the sysctls it sets (a router's
-ip_forward, the host's bridge-nf-call-*); nftables tables, sets, maps and
-their elements; taps' tbf qdiscs (QoS); dnsmasq and haproxy (the process, the
-namespace it runs in, its files) and lab instances' DHCP clients. A full sync (`verify`; the
+VM's NIC is); addresses and routes (but an ACTIVE_STANDBY VIP: keepalived's); the sysctls it
+sets (a router's ip_forward, the host's bridge-nf-call-*, an amphora's
+ip_nonlocal_bind); nftables tables, sets, maps and their elements; taps' tbf
+qdiscs (QoS); dnsmasq, haproxy and keepalived (the process, the namespace it
+runs in, its files) and lab instances' DHCP clients. A full sync (`verify`; the
 runner's periodic one) reads all of it back; the syncs in between trust what
 they applied for what is costly to read (routers' addresses, routes and NAT
 maps, far ends of veths in routers, DHCP and load balancers).

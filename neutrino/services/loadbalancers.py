@@ -834,8 +834,8 @@ def settle(conn: Connection, lb: Row, outcome: str) -> None:
 
 
 def settle_amphorae(conn: Connection, lb_id: str, outcome: str) -> None:
-    """The instance the agent was to build runs (ALLOCATED) and the ones it replaced are gone;
-    or it failed (ERROR)."""
+    """The instance the agent was to build runs (ALLOCATED) and the ones it replaced are gone,
+    and the next one of a load balancer's failover is replaced; or it failed (ERROR)."""
     mine, now = AM.c.lb_loadbalancer_id == lb_id, common.now()
     if outcome == ACTIVE:
         remove_amphorae(conn, mine & (AM.c.status == PENDING_DELETE))
@@ -847,10 +847,11 @@ def settle_amphorae(conn: Connection, lb_id: str, outcome: str) -> None:
         following = conn.execute(select(AM.c.role).where(mine, AM.c.failover_next)).scalar()
         if following is not None:
             fail_over(conn, conn.execute(select(LB).where(LB.c.id == lb_id)).one(), following)
-    else:
+    else:  # and the failover stops there
         conn.execute(
             update(AM).where(mine, AM.c.status == BOOTING).values(status=ERROR, updated_at=now)
         )
+        conn.execute(update(AM).where(mine).values(failover_next=False))
 
 
 def remove_amphorae(conn: Connection, which: ColumnElement[bool]) -> None:

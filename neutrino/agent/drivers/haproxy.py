@@ -1,4 +1,5 @@
-"""haproxy, one master-worker process per load balancer in its qlbaas- namespace.
+"""haproxy, one master-worker process per amphora in its qlbaas- namespace (a load balancer's
+one, or each of an ACTIVE_STANDBY one's two, whose state is kept by amphora id: `lb.key`).
 
 The configuration is the plan's proxies behind a `global` section of ours
 (stats socket, pid file, and the instance's amphora id as haproxy's `node`
