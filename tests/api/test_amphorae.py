@@ -351,3 +351,28 @@ def test_active_standby_load_balancer_failover_one_at_a_time(
     assert {a["status"] for a in now.values()} == {"ALLOCATED"} and len(amphorae(api.admin)) == 2
     assert now["MASTER"]["id"] != old["MASTER"]["id"]
     assert now["BACKUP"]["id"] != old["BACKUP"]["id"]
+
+
+def test_active_standby_failover_stops_when_a_step_fails(api: Api, subnet: dict[str, Any]) -> None:
+    lb = active_standby(api, subnet)
+    old = by_role(api)
+    assert octavia(api.admin).put(f"/loadbalancers/{lb['id']}/failover").status_code == 202
+    snapshot = api.admin.http.get(
+        "/internal/v1/snapshot", headers={"X-Auth-Token": api.admin.token}
+    ).json()
+    (tree,) = snapshot["loadbalancers"]
+    failed = {
+        "revision": snapshot["revision"],
+        "loadbalancers": {lb["id"]: {"revision": tree["revision"], "error": "no keepalived"}},
+    }
+    response = api.admin.http.post(
+        "/internal/v1/agents/lbhost/report", json=failed, headers={"X-Auth-Token": api.admin.token}
+    )
+    assert response.status_code == 204 and status_of(api, lb["id"]) == "ERROR"
+    statuses = {(a["role"], a["status"]) for a in amphorae(api.admin)}
+    assert statuses == {("MASTER", "ALLOCATED"), ("BACKUP", "PENDING_DELETE"), ("BACKUP", "ERROR")}
+    # A later success settles the new BACKUP; the MASTER, which the failover did not reach, stays.
+    realize(api)
+    assert status_of(api, lb["id"]) == "ACTIVE"
+    assert by_role(api)["MASTER"]["id"] == old["MASTER"]["id"]
+    assert {a["status"] for a in amphorae(api.admin)} == {"ALLOCATED"}
