@@ -12,10 +12,11 @@ What the agent owns, and so repairs: the namespaces it names (the host's,
 qrouter-, qdhcp-, qlbaas-, lab instances' ninst-, the outside); bridges, veth,
 VLAN and VXLAN links and their state (up, master, MAC, br_netfilter), both
 ends of a veth except an instance's eth0 once made (the instance's own, as a
-VM's NIC is); addresses and routes; the sysctls it sets (a router's
-ip_forward, the host's bridge-nf-call-*); nftables tables, sets, maps and
-their elements; taps' tbf qdiscs (QoS); dnsmasq and haproxy (the process, the
-namespace it runs in, its files) and lab instances' DHCP clients. A full sync (`verify`; the
+VM's NIC is); addresses and routes (but an ACTIVE_STANDBY VIP: keepalived's); the sysctls it
+sets (a router's ip_forward, the host's bridge-nf-call-*, an amphora's
+ip_nonlocal_bind); nftables tables, sets, maps and their elements; taps' tbf
+qdiscs (QoS); dnsmasq, haproxy and keepalived (the process, the namespace it
+runs in, its files) and lab instances' DHCP clients. A full sync (`verify`; the
 runner's periodic one) reads all of it back; the syncs in between trust what
 they applied for what is costly to read (routers' addresses, routes and NAT
 maps, far ends of veths in routers, DHCP and load balancers).
@@ -64,11 +65,13 @@ from neutrino.agent.drivers import fdb, tc
 from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers.dnsmasq import DnsmasqDriver
 from neutrino.agent.drivers.haproxy import HaproxyDriver
+from neutrino.agent.drivers.keepalived import KeepalivedDriver
 from neutrino.agent.drivers.l4 import L4Driver
 from neutrino.agent.drivers.links import LinkDriver, ObservedLink
 from neutrino.agent.drivers.nftables import NftDriver, listing_digest, set_elements
 from neutrino.agent.drivers.routers import RouterDriver
 from neutrino.plan import Address, DesiredState, HostConfig, VethPeer, compile_host, names
+from neutrino.plan.state import LoadBalancer
 
 ACTIVE, DOWN = "ACTIVE", "DOWN"
 
@@ -93,6 +96,7 @@ class Agent:
         self.links = LinkDriver()
         self.dnsmasq = DnsmasqDriver(self.state_dir)
         self.haproxy = HaproxyDriver(self.state_dir)
+        self.keepalived = KeepalivedDriver(self.state_dir)
         self.l4 = L4Driver(self.state_dir / "l4")
         self.routers = RouterDriver(self.links, self.state_dir / "routers")
         self._nft: NftDriver | None = None
@@ -138,6 +142,8 @@ class Agent:
             self.routers.reset()  # its threads sit in the router namespaces
             for network_id in self.dnsmasq.served_networks():
                 self.dnsmasq.stop(network_id)
+            for key in self.keepalived.served():
+                self.keepalived.stop(key)
             for lb_id in self.haproxy.served():
                 self.haproxy.stop(lb_id)
             for lb_id in self.l4.served():
@@ -417,24 +423,42 @@ class Agent:
                 report.errors.append(f"dnsmasq {server.network_id}: {error}")
 
     def _ensure_loadbalancers(self, desired: DesiredState, report: SyncReport) -> None:
+        vips = {(a.netns, a.cidr.split("/")[0]) for a in desired.addresses if a.vrrp}
         for lb in desired.loadbalancers:
             entry: dict[str, Any] = {"revision": lb.revision}
             try:
                 if self.haproxy.ensure_gateway(self.links.socket(lb.netns), lb.gateway):
                     report.changes.append(f"set default route of {lb.netns}")
+                if lb.vrrp:
+                    self.keepalived.allow_nonlocal_bind(lb)
                 done = self.haproxy.ensure(lb)
                 if done:
-                    report.changes.append(f"{done} haproxy {lb.id}")
+                    report.changes.append(f"{done} haproxy {lb.key}")
                 done = self.l4.ensure(lb)
                 if done:
-                    report.changes.append(f"{done} nft balancing {lb.id}")
-                entry.update(self._observe_loadbalancer(lb.id))
+                    report.changes.append(f"{done} nft balancing {lb.key}")
+                if lb.vrrp:
+                    done = self.keepalived.ensure(lb, self.haproxy.socket(lb.key))
+                    if done:
+                        report.changes.append(f"{done} keepalived {lb.key}")
+                entry.update(self._observe_loadbalancer(lb.key))
                 entry["listeners"] = {**entry["listeners"], **self.l4.statistics(lb)}
             except Exception as error:
                 entry["error"] = str(error)
-                report.errors.append(f"load balancer {lb.id}: {error}")
-            report.loadbalancers[lb.id] = entry
-        wanted = {lb.id for lb in desired.loadbalancers}
+                report.errors.append(f"load balancer {lb.key}: {error}")
+            # An ACTIVE_STANDBY load balancer's amphorae report as one: an error of either, else
+            # the health and counters of the one that holds the VIP.
+            before = report.loadbalancers.get(lb.id)
+            if (
+                before is None
+                or "error" in entry
+                or ("error" not in before and self._holds(lb, vips))
+            ):
+                report.loadbalancers[lb.id] = entry
+        wanted = {lb.key for lb in desired.loadbalancers}
+        for key in self.keepalived.served() - {lb.key for lb in desired.loadbalancers if lb.vrrp}:
+            self.keepalived.stop(key)  # first: a master hands the VIP over at once
+            report.changes.append(f"stop keepalived {key}")
         for lb_id in self.haproxy.served() - wanted:
             self.haproxy.stop(lb_id)
             report.changes.append(f"stop haproxy {lb_id}")
@@ -442,11 +466,16 @@ class Agent:
             self.l4.stop(lb_id)
             report.changes.append(f"stop nft balancing {lb_id}")
 
-    def _observe_loadbalancer(self, lb_id: str) -> dict[str, Any]:
+    def _observe_loadbalancer(self, key: str) -> dict[str, Any]:
         """Members' health (haproxy's checks and the UDP and SCTP ones) and listeners' status and
-        counters, as reported."""
-        seen = self.haproxy.observe(lb_id)
-        return {"members": {**seen.members, **self.l4.observe(lb_id)}, "listeners": seen.listeners}
+        counters, as reported, of one instance of a load balancer."""
+        seen = self.haproxy.observe(key)
+        return {"members": {**seen.members, **self.l4.observe(key)}, "listeners": seen.listeners}
+
+    def _holds(self, lb: LoadBalancer, vips: set[tuple[str | None, str]]) -> bool:
+        """Whether the instance `lb` holds its VIP now (keepalived made it VRRP master)."""
+        held = {msg.get("address") for msg in self.links.socket(lb.netns).get_addr()}
+        return any((lb.netns, address) in vips for address in held)
 
     def health(self) -> dict[str, dict[str, str]]:
         """Members' and listeners' health in every load balancer this host runs, as seen now."""

@@ -12,7 +12,7 @@ remain as the last line of defence.
 
 Several processes (server workers, servers on other hosts) share one
 PostgreSQL. A commit that changes the change feed or identity is announced
-on a channel (triggers of migration 0036); each process keeps one
+on a channel (triggers of migration 0033); each process keeps one
 connection LISTENing to them and calls back what `listen` registered: a
 write through one process wakes the long-polls of all, and makes all forget
 the tokens they checked. SQLite serves one process: nothing to hear there.

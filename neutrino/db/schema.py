@@ -669,13 +669,17 @@ lb_loadbalancers = Table(
 
 # A load balancer's instance (Octavia's amphora): the haproxy in its qlbaas- namespace. A failover
 # replaces it with a new one, under a new id; the old one is PENDING_DELETE until the agent runs the
-# new one (services/amphorae.py).
+# new one (services/amphorae.py). ACTIVE_STANDBY: two, MASTER and BACKUP, each with its VRRP port;
+# `failover_next`: replaced once the other one's replacement runs (a load balancer's failover).
 lb_amphorae = Table(
     "lb_amphorae",
     metadata,
     Column("id", ID, primary_key=True),
     owned_by("lb_loadbalancers"),
     Column("status", String(36), nullable=False),
+    Column("role", String(36), nullable=False, server_default="STANDALONE"),
+    Column("vrrp_port_id", ID),
+    Column("failover_next", Boolean, nullable=False, server_default=false()),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
 )

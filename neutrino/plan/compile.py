@@ -176,7 +176,7 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
     devices.update(routing.devices)
 
     vips = [vip for vip in vips if vip.network_id in realized]
-    addresses += [vip.address for vip in vips]
+    addresses += [address for vip in vips for address in vip.addresses]
     lab = [
         Instance(instance["id"], netns, port_id, ifname)
         for instance in instances

@@ -36,6 +36,17 @@ connection. Sections are named by object IDs, which is how member health and
 listener status are read back from haproxy's statistics. The process-level part (`global`: stats
 socket, pid file) is the driver's; this module renders only the proxies.
 
+ACTIVE_STANDBY (the flavor's `loadbalancer_topology`): two amphorae, MASTER
+and BACKUP, each a namespace `qlbaas-<lb id>-<amphora id[:11]>` holding its own
+VRRP port (`vip-<port>`) with its VRRP address, running haproxy with the same
+configuration and keepalived as Octavia's amphora driver configures it
+(`render_vrrp`): unicast VRRP to the other amphora's address, priorities 100
+and 90, the VIP as virtual address (/32 or /128: the VRRP address carries the
+subnet's route), a check script tracking that haproxy answers, `nopreempt`,
+gratuitous ARPs repeated by `garp_master_refresh`. The VIP port itself is not
+plugged; the VIP is the master's, which keepalived moves when the master's
+check fails or it stops.
+
 UDP and SCTP listeners and pools are not haproxy's: the kernel balances them
 with nftables in the same namespace (plan.l4).
 
@@ -53,6 +64,7 @@ relative: the driver runs haproxy in the directory of the files.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 from dataclasses import dataclass
@@ -98,15 +110,24 @@ MAX_CONNECTIONS = 50000
 DEFAULT_CONNECT_MS, DEFAULT_DATA_MS = 5000, 50000
 
 
+# keepalived as Octavia configures it: its [keepalived_vrrp] options' defaults, except the check
+# interval (5 s there), so that a dead haproxy loses the VIP within about two seconds.
+VRRP_ID = 1  # the same for every load balancer: the peers are unicast
+PRIORITIES = {"MASTER": 100, "BACKUP": 90}
+ADVERT_INT, CHECK_INTERVAL, CHECK_FALL, CHECK_RISE = 1, 1, 2, 2
+GARP_REFRESH, GARP_REPEAT = 5, 2
+
+
 @dataclass(frozen=True)
 class Vip:
-    """A load balancer this host realizes, and how its VIP port is plugged."""
+    """A load balancer's instance this host realizes, and how its port (the VIP's, or for
+    ACTIVE_STANDBY the amphora's VRRP port) is plugged."""
 
     lb: LoadBalancer
     port_id: str
     network_id: str
     ifname: str
-    address: Address
+    addresses: tuple[Address, ...]
 
 
 def netns(host: HostConfig, lb_id: str) -> str:
@@ -133,14 +154,13 @@ def compile_loadbalancers(
 ) -> list[Vip]:
     out = []
     for lb in sorted(model.get("loadbalancers", []), key=lambda lb: lb["id"]):
-        port, subnet = ports.get(lb["vip_port_id"]), subnets.get(lb["vip_subnet_id"])
-        if port is None or subnet is None or not is_local(lb, port, host):
+        subnet = subnets.get(lb["vip_subnet_id"])
+        if subnet is None:
             continue
-        where, ifname = netns(host, lb["id"]), vip_interface(port["id"])
         prefix = ipaddress.ip_network(subnet["cidr"]).prefixlen
         balancer = LoadBalancer(
             id=lb["id"],
-            netns=where,
+            netns=netns(host, lb["id"]),
             revision=int(lb.get("revision", 0)),
             amphora_id=lb.get("amphora_id") or "",
             gateway=subnet.get("gateway_ip"),
@@ -148,16 +168,70 @@ def compile_loadbalancers(
             l4=compile_l4(lb),
             files=tuple(sorted(render_files(lb).items())),
         )
-        out.append(
-            Vip(
+        if not lb.get("amphorae"):
+            port = ports.get(lb["vip_port_id"])
+            if port is None or not is_local(lb, port, host):
+                continue
+            ifname = vip_interface(port["id"])
+            vip = Address(balancer.netns, ifname, f"{lb['vip_address']}/{prefix}", nodad=True)
+            out.append(Vip(balancer, port["id"], port["network_id"], ifname, (vip,)))
+            continue
+        for amphora in lb["amphorae"]:
+            port = ports.get(amphora["vrrp_port_id"])
+            if port is None or not amphora.get("vrrp_ip") or not is_local(lb, port, host):
+                continue
+            where = f"{balancer.netns}-{amphora['id'][:11]}"
+            ifname = vip_interface(port["id"])
+            host_prefix = 128 if ":" in lb["vip_address"] else 32
+            instance = dataclasses.replace(
                 balancer,
-                port["id"],
-                port["network_id"],
-                ifname,
-                Address(where, ifname, f"{lb['vip_address']}/{prefix}", nodad=True),
+                netns=where,
+                amphora_id=amphora["id"],
+                vrrp=render_vrrp(lb, amphora, ifname, bool(balancer.config)),
             )
-        )
+            addresses = (
+                Address(where, ifname, f"{amphora['vrrp_ip']}/{prefix}", nodad=True),
+                Address(where, ifname, f"{lb['vip_address']}/{host_prefix}", vrrp=True),
+            )
+            out.append(Vip(instance, port["id"], port["network_id"], ifname, addresses))
     return out
+
+
+def render_vrrp(lb: dict[str, Any], amphora: dict[str, Any], ifname: str, checked: bool) -> str:
+    """keepalived's vrrp_instance for one amphora, as Octavia's keepalived template renders it.
+    The check script (`check_script`, the driver's) tracks that haproxy answers, if it runs
+    (`checked`): a MASTER whose haproxy fails hands the VIP over."""
+    peers = [
+        other["vrrp_ip"]
+        for other in lb["amphorae"]
+        if other["id"] != amphora["id"] and other.get("vrrp_ip")
+    ]
+    lines = [
+        f"vrrp_instance {lb['id'].replace('-', '')} {{",
+        f"  state {amphora['role']}",
+        f"  interface {ifname}",
+        f"  virtual_router_id {VRRP_ID}",
+        f"  priority {PRIORITIES[amphora['role']]}",
+        "  nopreempt",
+        "  accept",
+        f"  garp_master_refresh {GARP_REFRESH}",
+        f"  garp_master_refresh_repeat {GARP_REPEAT}",
+        f"  advert_int {ADVERT_INT}",
+        "  authentication {",
+        "    auth_type PASS",
+        f"    auth_pass {lb['id'].replace('-', '')[:7]}",
+        "  }",
+        f"  unicast_src_ip {amphora['vrrp_ip']}",
+        "  unicast_peer {",
+        *(f"    {peer}" for peer in peers),
+        "  }",
+        "  virtual_ipaddress {",
+        f"    {lb['vip_address']}",
+        "  }",
+    ]
+    if checked:
+        lines += ["  track_script {", "    check_script", "  }"]
+    return "\n".join([*lines, "}", ""])
 
 
 def render_proxies(lb: dict[str, Any]) -> str:

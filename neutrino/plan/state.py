@@ -50,6 +50,9 @@ class Address:
     # Usable at once, without IPv6 duplicate address detection: for an address that no one else
     # can hold (IPAM gave it to the port) in a namespace that is its own.
     nodad: bool = False
+    # A VIP that keepalived holds while its instance is VRRP master: the agent neither adds nor
+    # removes it.
+    vrrp: bool = False
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,13 @@ class LoadBalancer:
     l4: tuple[L4Listener, ...] = ()
     # (name, content): certificates, keys, CAs, CRLs and crt-lists that `config` names
     files: tuple[tuple[str, str], ...] = ()
+    # ACTIVE_STANDBY: keepalived's vrrp_instance for this amphora (plan.loadbalancer); the
+    # instance's state is the amphora's (`key`), apart from its peer's on the same host
+    vrrp: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.amphora_id if self.vrrp else self.id
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,20 @@
 """Amphorae: Octavia's view of what runs each load balancer (administrators only, as Octavia).
 
-neutrino runs a load balancer as haproxy in the `qlbaas-<lb id>` namespace of the host its VIP
-port is bound to; that instance is its one amphora (role STANDALONE). Its id is a row's
-(lb_amphorae), made with the load balancer: it stays while the instance lives (reloads for new
-configurations, agent restarts) and a failover replaces it with a new one, whose haproxy the
-agent starts from scratch (services/loadbalancers.fail_over).
+neutrino runs a load balancer of the topology SINGLE as haproxy in the `qlbaas-<lb id>`
+namespace of the host its VIP port is bound to; that instance is its one amphora (role
+STANDALONE). One of the topology ACTIVE_STANDBY (its flavor's `loadbalancer_topology`) has two,
+MASTER and BACKUP, each a namespace `qlbaas-<lb id>-<amphora id[:11]>` on the host its own VRRP
+port is bound to (`octavia-lb-vrrp-<amphora id>`, on the VIP subnet, the VIP among its allowed
+address pairs), each with haproxy of the same configuration and keepalived: VRRP between the
+two over their VRRP addresses (unicast), the VIP as the virtual address of the one that is
+master, which announces it by gratuitous ARP; a check that its haproxy answers on its stats
+socket (plan/loadbalancer.py). The VIP port itself is not plugged.
+
+An amphora's id is a row's (lb_amphorae), made with the load balancer: it stays while the
+instance lives (reloads for new configurations, agent restarts) and a failover replaces it with
+a new one of its role, whose haproxy (and keepalived) the agent starts from scratch beside the
+old one before stopping that (services/loadbalancers.fail_over); a load balancer's failover
+replaces its amphorae one at a time, the BACKUP first.
 
 Octavia's fields, and what they are here (null where neutrino has no such thing):
 
@@ -12,15 +22,18 @@ Octavia's fields, and what they are here (null where neutrino has no such thing)
 - loadbalancer_id: its load balancer.
 - status: BOOTING until its agent runs it, then ALLOCATED; ERROR if the agent failed to;
   PENDING_DELETE while its load balancer goes or a new instance replaces it.
-- role: STANDALONE (one instance, no standby).
+- role: STANDALONE (SINGLE), MASTER or BACKUP (ACTIVE_STANDBY): the role it was built for,
+  as Octavia shows it; which one holds the VIP at a moment is VRRP's (a MASTER whose haproxy
+  fails leaves it to the BACKUP).
 - compute_id: the host it runs on, as that host's "Linux bridge agent" in /v2.0/agents (the
-  agent that binds the VIP port); null while no host has taken it. cached_zone: the host's
+  agent that binds its port); null while no host has taken it. cached_zone: the host's
   availability zone.
-- vrrp_port_id, ha_port_id: the VIP port, plugged into the namespace; vrrp_ip, ha_ip: the VIP
-  address, which the namespace holds itself; vrrp_interface: the VIP's interface there,
-  `vip-<port id>`.
+- ha_port_id, ha_ip: the VIP port and address. vrrp_port_id, vrrp_ip: the amphora's own port
+  and its address (SINGLE: the VIP port, plugged into the namespace, and the VIP);
+  vrrp_interface: that port's interface in the namespace, `vip-<port id>`.
 - lb_network_ip: null (no management network: the agent follows the change feed over HTTP).
-- vrrp_id, vrrp_priority: null (no VRRP).
+- vrrp_id, vrrp_priority: ACTIVE_STANDBY: keepalived's virtual_router_id (1, as Octavia: the
+  peers are unicast) and priority (MASTER 100, BACKUP 90); null for SINGLE (no VRRP).
 - cert_expiration, cert_busy: null and false (no certificate between controller and instance).
 - image_id, compute_flavor: null (no image, no Nova flavor).
 
@@ -36,7 +49,7 @@ from sqlalchemy import Connection, Row, select
 
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.plan.loadbalancer import vip_interface
+from neutrino.plan.loadbalancer import PRIORITIES, VRRP_ID, vip_interface
 from neutrino.services import common, lb_policy
 from neutrino.services.agents import L2
 from neutrino.services.loadbalancers import (
@@ -46,6 +59,7 @@ from neutrino.services.loadbalancers import (
     LB,
     LI,
     ST,
+    STANDALONE,
     STATISTICS,
     Forbidden,
     Immutable,
@@ -55,7 +69,7 @@ from neutrino.services.loadbalancers import (
 )
 
 NA = schema.network_agents
-ROLE = "STANDALONE"
+A = schema.ip_allocations
 
 
 def require_admin(ctx: Context) -> None:
@@ -84,6 +98,16 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             .where(LB.c.id.in_(chunk))
         )
     }
+    vrrp_ports = {r.vrrp_port_id for r in rows if r.vrrp_port_id}
+    vrrp = {
+        port.id: port
+        for chunk in common.chunked(list(vrrp_ports))
+        for port in conn.execute(
+            select(P.c.id, P.c.binding_host_id, A.c.ip_address)
+            .join(A, A.c.port_id == P.c.id)
+            .where(P.c.id.in_(chunk))
+        )
+    }
     computes: dict[str, str] = {}  # host -> its L2 agent's id
     zones: dict[str, str] = {}  # host -> the availability zone of its DHCP (and L3) agents
     for agent in conn.execute(select(NA.c.id, NA.c.host, NA.c.agent_type, NA.c.availability_zone)):
@@ -94,24 +118,26 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         lb = where[r.lb_loadbalancer_id]
-        host = lb.binding_host_id or ""
+        own = vrrp.get(r.vrrp_port_id or "")
+        host = (own or lb).binding_host_id or ""
+        port_id = r.vrrp_port_id or lb.vip_port_id
         out.append(
             {
                 "id": r.id,
                 "loadbalancer_id": lb.id,
                 "compute_id": computes.get(host),
                 "lb_network_ip": None,
-                "vrrp_ip": lb.vip_address,
+                "vrrp_ip": own.ip_address if own else lb.vip_address,
                 "ha_ip": lb.vip_address,
-                "vrrp_port_id": lb.vip_port_id,
+                "vrrp_port_id": port_id,
                 "ha_port_id": lb.vip_port_id,
                 "cert_expiration": None,
                 "cert_busy": False,
-                "role": ROLE,
+                "role": r.role,
                 "status": r.status,
-                "vrrp_interface": vip_interface(lb.vip_port_id),
-                "vrrp_id": None,
-                "vrrp_priority": None,
+                "vrrp_interface": vip_interface(port_id),
+                "vrrp_id": None if r.role == STANDALONE else VRRP_ID,
+                "vrrp_priority": PRIORITIES.get(r.role),
                 "cached_zone": zones.get(host),
                 "created_at": common.iso(r.created_at),
                 "updated_at": common.iso(r.updated_at),
@@ -169,10 +195,11 @@ def configure(db: Database, ctx: Context, amphora_id: str) -> None:
 
 
 def failover(db: Database, ctx: Context, amphora_id: str) -> None:
-    """PUT .../{id}/failover: a new instance replaces it; its load balancer must be ACTIVE."""
+    """PUT .../{id}/failover: a new instance of its role replaces it; its load balancer must be
+    ACTIVE."""
     with db.write() as conn:
         amphora = find(conn, ctx, amphora_id)
         lb = conn.execute(select(LB).where(LB.c.id == amphora.lb_loadbalancer_id)).one()
         if lb.provisioning_status != ACTIVE:
             raise Immutable(lb.id)
-        fail_over(conn, lb)
+        fail_over(conn, lb, amphora.role)

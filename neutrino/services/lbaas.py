@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, Table, select, update
 
 from neutrino.context import Context
-from neutrino.db import Database
+from neutrino.db import Database, schema
 from neutrino.services import common, lbaas_flavors, lbaas_tls
 from neutrino.services.loadbalancers import (
     HM,
@@ -32,6 +32,7 @@ from neutrino.services.loadbalancers import (
     PENDING_DELETE,
     PENDING_UPDATE,
     PO,
+    STANDALONE,
     Conflict,
     Invalid,
     LoadBalancers,
@@ -39,7 +40,7 @@ from neutrino.services.loadbalancers import (
     authorize,
     base_body,
     check_quota,
-    current_amphora,
+    current_amphorae,
     fetch,
     lock_tree,
     new_row,
@@ -1162,9 +1163,29 @@ def render_trees(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             policies[policy["listener_id"]].append({**policy, "rules": rules[policy["id"]]})
         for listener in listeners:
             listener["l7policies"] = sorted(policies[listener["id"]], key=lambda p: p["position"])
+        amphorae = current_amphorae(conn, row.id)
+        A = schema.ip_allocations
+        vrrp_ips = dict(
+            conn.execute(
+                select(A.c.port_id, A.c.ip_address).where(
+                    A.c.port_id.in_([a.vrrp_port_id for a in amphorae if a.vrrp_port_id]),
+                    A.c.subnet_id == row.vip_subnet_id,
+                )
+            ).all()
+        )
         body.update(
             revision=row.feed_revision,
-            amphora_id=current_amphora(conn, row.id),
+            amphora_id=next((a.id for a in amphorae if a.role == STANDALONE), None),
+            amphorae=[
+                {
+                    "id": a.id,
+                    "role": a.role,
+                    "vrrp_port_id": a.vrrp_port_id,
+                    "vrrp_ip": vrrp_ips.get(a.vrrp_port_id),
+                }
+                for a in amphorae
+                if a.vrrp_port_id is not None
+            ],
             listeners=listeners,
             pools=pools,
             flavor_data=lbaas_flavors.flavors.data(conn, row.flavor_id),

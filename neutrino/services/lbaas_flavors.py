@@ -12,8 +12,9 @@ What neutrino's one provider honours, and the only keys its schemas accept
 (anything else is refused when the profile is written, as unsupported by the
 provider, with Octavia's words and status):
 
-- `loadbalancer_topology`: `SINGLE` only, one haproxy per load balancer (no
-  standby to fail over to);
+- `loadbalancer_topology`: `SINGLE`, one amphora (an haproxy in a namespace)
+  per load balancer, or `ACTIVE_STANDBY`, two (MASTER and BACKUP) with
+  keepalived moving the VIP between them (services/amphorae.py);
 - `default_connection_limit` (Octavia's option of that name): the haproxy
   `maxconn` of listeners whose `connection_limit` is -1, up to the load
   balancer's own limit of 8000;
@@ -47,8 +48,9 @@ FLAVOR_SCHEMA: dict[str, dict[str, Any]] = {
     "loadbalancer_topology": {
         "type": "string",
         "description": "The load balancer topology. One of: "
-        "SINGLE - One haproxy per load balancer.",
-        "enum": ["SINGLE"],
+        "SINGLE - One amphora per load balancer. "
+        "ACTIVE_STANDBY - Two amphora per load balancer.",
+        "enum": ["ACTIVE_STANDBY", "SINGLE"],
     },
     "default_connection_limit": {
         "type": "integer",

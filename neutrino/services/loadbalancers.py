@@ -18,10 +18,14 @@ its VIP port. Health read from haproxy becomes operating statuses, and its
 frontends' counters listeners' statistics (`record_statistics`).
 
 Instances. What runs a load balancer (the haproxy in its namespace) is its
-amphora, a row of its own (services/amphorae.py shows them). A failover
+amphora, a row of its own (services/amphorae.py shows them): one (STANDALONE)
+for the topology SINGLE, two (MASTER and BACKUP, each with a VRRP port of its
+own) for ACTIVE_STANDBY, the flavor's `loadbalancer_topology`. A failover
 (`fail_over`) builds a new one: the tree goes to the agent with the new
 amphora's id, the agent replaces the running haproxy by a fresh one, and its
 report of that revision makes the new amphora ALLOCATED and removes the old.
+A load balancer's failover replaces its amphorae one at a time, the BACKUP
+first, so that the other one holds the VIP meanwhile.
 
 Nothing stays pending: `housekeeping` (run by the server every few seconds)
 finishes deletions and fails creations and updates that no agent has
@@ -32,7 +36,7 @@ process stopped.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import timedelta
 from typing import Any
 
@@ -53,7 +57,15 @@ from sqlalchemy import (
 from neutrino import errors
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, lb_policy, lbaas_flavors, networks, ports, subnets
+from neutrino.services import (
+    common,
+    lb_policy,
+    lbaas_flavors,
+    networks,
+    ports,
+    security_groups,
+    subnets,
+)
 from neutrino.services.lb_base import Immutable
 from neutrino.services.refusals import Conflict, Forbidden, Invalid, NotFound
 
@@ -76,6 +88,10 @@ PENDING_CREATE, PENDING_UPDATE, PENDING_DELETE = (
 )
 ONLINE, OFFLINE, DEGRADED, NO_MONITOR = "ONLINE", "OFFLINE", "DEGRADED", "NO_MONITOR"
 BOOTING, ALLOCATED = "BOOTING", "ALLOCATED"  # an amphora being built, and one that serves
+STANDALONE, MASTER, BACKUP = "STANDALONE", "MASTER", "BACKUP"
+# The amphorae of each loadbalancer_topology, in the order a load balancer's failover replaces
+# them: the one that does not hold the VIP first.
+ROLES = {"SINGLE": (STANDALONE,), "ACTIVE_STANDBY": (BACKUP, MASTER)}
 # Where a failover may start from (Octavia's FAILOVERABLE_STATUSES).
 FAILOVERABLE = (ACTIVE, ERROR)
 VIP_OWNER = "Octavia"
@@ -196,19 +212,28 @@ def publish(conn: Connection, lb: Row, status: str = PENDING_UPDATE) -> None:
     conn.execute(update(LB).where(LB.c.id == lb.id).values(feed_revision=revision))
 
 
-def build_amphora(conn: Connection, lb_id: str) -> None:
-    """A new instance (amphora) for the load balancer; the one it replaces, if any, is
-    PENDING_DELETE until the agent runs the new one (`settle`)."""
+def topology(conn: Connection, lb: Row) -> str:
+    return str(
+        lbaas_flavors.flavors.data(conn, lb.flavor_id).get("loadbalancer_topology", "SINGLE")
+    )
+
+
+def build_amphora(conn: Connection, lb: Row, role: str) -> None:
+    """A new instance (amphora) of `role` for the load balancer; the one of that role it replaces,
+    if any, is PENDING_DELETE until the agent runs the new one (`settle`)."""
     now = common.now()
     conn.execute(
         update(AM)
-        .where(AM.c.lb_loadbalancer_id == lb_id)
-        .values(status=PENDING_DELETE, updated_at=now)
+        .where(AM.c.lb_loadbalancer_id == lb.id, AM.c.role == role)
+        .values(status=PENDING_DELETE, failover_next=False, updated_at=now)
     )
+    amphora_id = common.new_id()
     conn.execute(
         insert(AM).values(
-            id=common.new_id(),
-            lb_loadbalancer_id=lb_id,
+            id=amphora_id,
+            lb_loadbalancer_id=lb.id,
+            role=role,
+            vrrp_port_id=None if role == STANDALONE else vrrp_port(conn, lb, amphora_id),
             status=BOOTING,
             created_at=now,
             updated_at=now,
@@ -216,18 +241,92 @@ def build_amphora(conn: Connection, lb_id: str) -> None:
     )
 
 
-def fail_over(conn: Connection, lb: Row) -> None:
-    """Replace the load balancer's instance: its agent rebuilds the haproxy from scratch."""
-    build_amphora(conn, lb.id)
+def vrrp_port(conn: Connection, lb: Row, amphora_id: str) -> str:
+    """An ACTIVE_STANDBY amphora's own port on the VIP subnet, named as Octavia names it. Its
+    address is the amphora's in VRRP; the VIP, which keepalived moves to the MASTER, is one of its
+    allowed address pairs (the VIP port itself is not plugged). On a host other than the other
+    amphora's where one may take it (Octavia's anti-affinity)."""
+    zone = lbaas_flavors.availability_zones.data(conn, lb.availability_zone).get("compute_zone")
+    peers = conn.execute(
+        select(P.c.binding_host_id)
+        .join(AM, AM.c.vrrp_port_id == P.c.id)
+        .where(AM.c.lb_loadbalancer_id == lb.id, AM.c.status != PENDING_DELETE)
+    ).scalars()
+    network = conn.execute(select(schema.networks).where(schema.networks.c.id == lb.vip_network_id))
+    try:
+        return str(
+            ports.insert_port(
+                conn,
+                lb.project_id,
+                network.one(),
+                {
+                    "name": f"octavia-lb-vrrp-{amphora_id}",
+                    "device_owner": VIP_OWNER,
+                    "device_id": amphora_id,
+                    "binding:host_id": choose_host(conn, zone, avoid=set(peers)),
+                    "port_security_enabled": True,
+                    "security_groups": [security_group(conn, lb)],
+                    "fixed_ips": [{"subnet_id": lb.vip_subnet_id}],
+                    "allowed_address_pairs": [{"ip_address": lb.vip_address}],
+                },
+            )["id"]
+        )
+    except errors.NeutronError as refused:
+        raise Conflict(refused.msg) if refused.status == 409 else Invalid(refused.msg) from None
+
+
+def security_group(conn: Connection, lb: Row) -> str:
+    """The group of the load balancer's VRRP ports, `lb-<id>` as Octavia names it, made on first
+    use: it lets in what reaches them (haproxy filters by listener and `allowed_cidrs`), VRRP
+    between them included."""
+    SG = schema.security_groups
+    name = f"lb-{lb.id}"
+    found = conn.execute(
+        select(SG.c.id).where(SG.c.project_id == lb.project_id, SG.c.name == name)
+    ).scalar()
+    if found:
+        return str(found)
+    group_id, now = common.new_id(), common.now()
+    ingress = [{"direction": "ingress", "ethertype": ethertype} for ethertype in ("IPv4", "IPv6")]
+    security_groups.insert_group(
+        conn,
+        {
+            "id": group_id,
+            "project_id": lb.project_id,
+            "name": name,
+            "description": f"Load balancer {lb.id}'s amphorae",
+            "created_at": now,
+            "updated_at": now,
+            "revision_number": 1,
+        },
+        security_groups.starting_rules(conn, group_id, is_default=False) + ingress,
+        is_default=False,
+    )
+    return group_id
+
+
+def fail_over(conn: Connection, lb: Row, role: str | None = None) -> None:
+    """Replace the load balancer's amphora of `role`, or all of them one at a time (the others
+    once the first one's replacement runs: `settle_amphorae`): its agent builds each anew."""
+    roles = ROLES[topology(conn, lb)] if role is None else (role,)
+    build_amphora(conn, lb, roles[0])
+    conn.execute(
+        update(AM)
+        .where(AM.c.lb_loadbalancer_id == lb.id, AM.c.role.in_(roles[1:]))
+        .values(failover_next=True)
+    )
     publish(conn, lb)
 
 
-def current_amphora(conn: Connection, lb_id: str) -> str | None:
-    """The id of the instance that runs (or is to run) the load balancer: the one not being
-    replaced."""
-    return conn.execute(
-        select(AM.c.id).where(AM.c.lb_loadbalancer_id == lb_id, AM.c.status != PENDING_DELETE)
-    ).scalar()
+def current_amphorae(conn: Connection, lb_id: str) -> list[Row]:
+    """The instances that run (or are to run) the load balancer: those not being replaced."""
+    return list(
+        conn.execute(
+            select(AM.c.id, AM.c.role, AM.c.vrrp_port_id)
+            .where(AM.c.lb_loadbalancer_id == lb_id, AM.c.status != PENDING_DELETE)
+            .order_by(AM.c.role)
+        )
+    )
 
 
 def quota_limits(conn: Connection, project_id: str) -> dict[str, int]:
@@ -369,13 +468,15 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     return out
 
 
-def choose_host(conn: Connection, zone: str | None) -> str:
-    """The live agent hosting the fewest load balancers, in availability zone `zone` if given;
-    "" (the first such agent to report takes it) if none."""
+def choose_host(conn: Connection, zone: str | None, avoid: Collection[str] = ()) -> str:
+    """The live agent hosting the fewest load balancers, in availability zone `zone` if given,
+    other than those of `avoid` if it can be; "" (the first such agent to report takes it) if
+    none."""
     query = select(AG.c.host).where(AG.c.heartbeat_at >= common.now() - AGENT_ALIVE)
     if zone is not None:
         query = query.where(AG.c.host.in_(hosts_in_zone(zone)))
     alive = conn.execute(query).scalars().all()
+    alive = [host for host in alive if host not in avoid] or alive
     if not alive:
         return ""
     load: dict[str, int] = dict(
@@ -517,8 +618,9 @@ class LoadBalancers:
             availability_zone=values.get("availability_zone"),
         )
         common.insert_resource(conn, LB, "loadbalancer", row)
-        build_amphora(conn, row["id"])
         lb = conn.execute(select(LB).where(LB.c.id == row["id"])).one()
+        for role in ROLES[topology(conn, lb)]:
+            build_amphora(conn, lb, role)
         if tags:
             common.set_tags(conn, LB, "loadbalancer", lb, tags, None)
         return conn.execute(select(LB).where(LB.c.id == row["id"])).one()
@@ -680,8 +782,15 @@ def record_report(
         if not lb.binding_host_id:
             if not in_zone(conn, host, lb.availability_zone):
                 continue  # a host of its zone takes it
-            port = conn.execute(select(P).where(P.c.id == lb.vip_port_id)).one()
-            common.bump(conn, P, "port", port, {"binding_host_id": host})
+            # What is not bound yet, its amphorae's ports with it, goes to the first host to run it.
+            for port in conn.execute(
+                select(P).where(
+                    (P.c.id == lb.vip_port_id)
+                    | P.c.id.in_(select(AM.c.vrrp_port_id).where(AM.c.lb_loadbalancer_id == lb.id)),
+                    P.c.binding_host_id == "",
+                )
+            ).all():
+                common.bump(conn, P, "port", port, {"binding_host_id": host})
         if int(entry.get("revision", -1)) == lb.feed_revision:
             # A failure fails what was pending; a later success also heals a failed load balancer.
             if entry.get("error") and lb.provisioning_status in (PENDING_CREATE, PENDING_UPDATE):
@@ -730,25 +839,47 @@ def settle(conn: Connection, lb: Row, outcome: str) -> None:
 
 
 def settle_amphorae(conn: Connection, lb_id: str, outcome: str) -> None:
-    """The instance the agent was to build runs (ALLOCATED) and the ones it replaced are gone;
-    or it failed (ERROR)."""
+    """The instance the agent was to build runs (ALLOCATED) and the ones it replaced are gone,
+    and the next one of a load balancer's failover is replaced; or it failed (ERROR)."""
     mine, now = AM.c.lb_loadbalancer_id == lb_id, common.now()
     if outcome == ACTIVE:
-        conn.execute(delete(AM).where(mine, AM.c.status == PENDING_DELETE))
+        remove_amphorae(conn, mine & (AM.c.status == PENDING_DELETE))
         conn.execute(
             update(AM)
             .where(mine, AM.c.status.in_((BOOTING, ERROR)))
             .values(status=ALLOCATED, updated_at=now)
         )
-    else:
+        following = conn.execute(select(AM.c.role).where(mine, AM.c.failover_next)).scalar()
+        if following is not None:
+            fail_over(conn, conn.execute(select(LB).where(LB.c.id == lb_id)).one(), following)
+    else:  # and the failover stops there
         conn.execute(
             update(AM).where(mine, AM.c.status == BOOTING).values(status=ERROR, updated_at=now)
         )
+        conn.execute(update(AM).where(mine).values(failover_next=False))
+
+
+def remove_amphorae(conn: Connection, which: ColumnElement[bool]) -> None:
+    """Delete the amphorae `which` selects, with their VRRP ports."""
+    for amphora in conn.execute(select(AM).where(which)).all():
+        conn.execute(delete(AM).where(AM.c.id == amphora.id))
+        if amphora.vrrp_port_id is not None:
+            ports.remove_port(conn, amphora.vrrp_port_id)
 
 
 def remove_tree(conn: Connection, lb: Row) -> None:
-    """The last step of a delete: rows (children cascade) and the VIP port."""
+    """The last step of a delete: rows (children cascade), the VIP port, the amphorae's ports and
+    their security group."""
     conn.execute(delete(schema.tags).where(schema.tags.c.resource_id == lb.id))
+    remove_amphorae(conn, AM.c.lb_loadbalancer_id == lb.id)
+    SG, RULE = schema.security_groups, schema.security_group_rules
+    group = conn.execute(
+        select(SG.c.id).where(SG.c.project_id == lb.project_id, SG.c.name == f"lb-{lb.id}")
+    ).scalar()
+    if group is not None:
+        for rule in conn.execute(select(RULE.c.id).where(RULE.c.security_group_id == group)):
+            common.delete_resource(conn, RULE, "security_group_rule", rule.id)
+        common.delete_resource(conn, SG, "security_group", group)
     conn.execute(delete(LB).where(LB.c.id == lb.id))
     if conn.execute(select(P.c.id).where(P.c.id == lb.vip_port_id, P.c.device_id == lb.id)).first():
         ports.remove_port(conn, lb.vip_port_id)

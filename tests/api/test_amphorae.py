@@ -6,12 +6,14 @@ ALLOCATED, and the one it replaces gone, only once the agent reports the new rev
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from tests.api import test_loadbalancers
 from tests.api.test_agents import agents_by_type, heartbeat
+from tests.api.test_lbaas_flavors import flavor, flavor_profile
 from tests.api.test_loadbalancers import FORBIDDEN, created, expect_fault, make_lb, octavia, realize
 from tests.api.test_octavia_policy import MISSING, user_with_roles
 from tests.conftest import Api, ApiClient
@@ -227,3 +229,150 @@ def test_statistics_and_config(api: Api, subnet: dict[str, Any]) -> None:
     assert configured.status_code == 202 and configured.content == b""
     assert status_of(api, lb["id"]) == "ACTIVE"
     assert amphorae(api.admin)[0]["status"] == "ALLOCATED"
+
+
+def active_standby(api: Api, subnet: dict[str, Any]) -> dict[str, Any]:
+    """A load balancer of a flavor whose topology is ACTIVE_STANDBY, running."""
+    profile = flavor_profile(api, json.dumps({"loadbalancer_topology": "ACTIVE_STANDBY"}))
+    offered = flavor(api, profile["id"])
+    lb = created(
+        octavia(api.demo).post(
+            "/loadbalancers",
+            json={"loadbalancer": {"vip_subnet_id": subnet["id"], "flavor_id": offered["id"]}},
+        ),
+        "loadbalancer",
+    )
+    realize(api)
+    return dict(lb)
+
+
+def by_role(api: Api) -> dict[str, dict[str, Any]]:
+    return {a["role"]: a for a in amphorae(api.admin)}
+
+
+def vrrp_ports(api: Api) -> dict[str, dict[str, Any]]:
+    listed = api.admin.get("/ports", params={"device_owner": "Octavia"}).json()["ports"]
+    return {p["id"]: p for p in listed if p["name"].startswith("octavia-lb-vrrp-")}
+
+
+def test_active_standby_has_a_master_and_a_backup(api: Api, subnet: dict[str, Any]) -> None:
+    lb = active_standby(api, subnet)
+    heartbeat(api, "lbhost", zone="az1")
+    agent = agents_by_type(api, "lbhost")["Linux bridge agent"]
+    ports = vrrp_ports(api)
+    roles = by_role(api)
+    assert sorted(roles) == ["BACKUP", "MASTER"] and len(ports) == 2
+    for role, priority in (("MASTER", 100), ("BACKUP", 90)):
+        amphora = roles[role]
+        port = ports[amphora["vrrp_port_id"]]
+        assert amphora == {
+            "id": amphora["id"],
+            "loadbalancer_id": lb["id"],
+            "compute_id": agent["id"],
+            "lb_network_ip": None,
+            "vrrp_ip": port["fixed_ips"][0]["ip_address"],
+            "ha_ip": lb["vip_address"],
+            "vrrp_port_id": port["id"],
+            "ha_port_id": lb["vip_port_id"],
+            "cert_expiration": None,
+            "cert_busy": False,
+            "role": role,
+            "status": "ALLOCATED",
+            "vrrp_interface": f"vip-{port['id'][:11]}",
+            "vrrp_id": 1,
+            "vrrp_priority": priority,
+            "cached_zone": "az1",
+            "created_at": amphora["created_at"],
+            "updated_at": amphora["updated_at"],
+            "image_id": None,
+            "compute_flavor": None,
+        }
+        assert port["name"] == f"octavia-lb-vrrp-{amphora['id']}"
+        assert port["fixed_ips"][0]["subnet_id"] == subnet["id"]
+        assert port["port_security_enabled"] is True
+        assert port["binding:host_id"] == "lbhost"
+        assert port["allowed_address_pairs"] == [
+            {"ip_address": lb["vip_address"], "mac_address": port["mac_address"]}
+        ]
+    assert roles["MASTER"]["vrrp_ip"] != roles["BACKUP"]["vrrp_ip"] != lb["vip_address"]
+    (group,) = {group for port in ports.values() for group in port["security_groups"]}
+    shown = api.admin.get(f"/security-groups/{group}").json()["security_group"]
+    assert shown["name"] == f"lb-{lb['id']}"
+    # Everything goes with the load balancer.
+    assert octavia(api.demo).delete(f"/loadbalancers/{lb['id']}").status_code == 204
+    realize(api)
+    assert amphorae(api.admin) == [] and vrrp_ports(api) == {}
+    assert api.admin.get(f"/security-groups/{group}").status_code == 404
+
+
+def test_active_standby_amphora_failover_replaces_that_one(
+    api: Api, subnet: dict[str, Any]
+) -> None:
+    lb = active_standby(api, subnet)
+    old = by_role(api)
+    response = call(api.admin, "PUT", f"/{old['MASTER']['id']}/failover")
+    assert response.status_code == 202 and status_of(api, lb["id"]) == "PENDING_UPDATE"
+    statuses = {(a["id"], a["role"], a["status"]) for a in amphorae(api.admin)}
+    (new,) = [a for a in amphorae(api.admin) if a["status"] == "BOOTING"]
+    assert statuses == {
+        (old["MASTER"]["id"], "MASTER", "PENDING_DELETE"),
+        (old["BACKUP"]["id"], "BACKUP", "ALLOCATED"),
+        (new["id"], "MASTER", "BOOTING"),
+    }
+    assert new["vrrp_port_id"] not in (old["MASTER"]["vrrp_port_id"], old["BACKUP"]["vrrp_port_id"])
+    realize(api)
+    assert status_of(api, lb["id"]) == "ACTIVE"
+    now = by_role(api)
+    assert (now["MASTER"]["id"], now["BACKUP"]["id"]) == (new["id"], old["BACKUP"]["id"])
+    assert {a["status"] for a in now.values()} == {"ALLOCATED"}
+    assert set(vrrp_ports(api)) == {new["vrrp_port_id"], old["BACKUP"]["vrrp_port_id"]}
+
+
+def test_active_standby_load_balancer_failover_one_at_a_time(
+    api: Api, subnet: dict[str, Any]
+) -> None:
+    lb = active_standby(api, subnet)
+    old = by_role(api)
+    assert octavia(api.admin).put(f"/loadbalancers/{lb['id']}/failover").status_code == 202
+    # The BACKUP first: the MASTER keeps the VIP meanwhile.
+    assert {(a["role"], a["status"]) for a in amphorae(api.admin)} == {
+        ("MASTER", "ALLOCATED"),
+        ("BACKUP", "PENDING_DELETE"),
+        ("BACKUP", "BOOTING"),
+    }
+    realize(api)
+    assert status_of(api, lb["id"]) == "PENDING_UPDATE"
+    halfway = {(a["role"], a["status"]) for a in amphorae(api.admin)}
+    assert halfway == {("MASTER", "PENDING_DELETE"), ("MASTER", "BOOTING"), ("BACKUP", "ALLOCATED")}
+    assert by_role(api)["BACKUP"]["id"] != old["BACKUP"]["id"]
+    realize(api)
+    assert status_of(api, lb["id"]) == "ACTIVE"
+    now = by_role(api)
+    assert {a["status"] for a in now.values()} == {"ALLOCATED"} and len(amphorae(api.admin)) == 2
+    assert now["MASTER"]["id"] != old["MASTER"]["id"]
+    assert now["BACKUP"]["id"] != old["BACKUP"]["id"]
+
+
+def test_active_standby_failover_stops_when_a_step_fails(api: Api, subnet: dict[str, Any]) -> None:
+    lb = active_standby(api, subnet)
+    old = by_role(api)
+    assert octavia(api.admin).put(f"/loadbalancers/{lb['id']}/failover").status_code == 202
+    snapshot = api.admin.http.get(
+        "/internal/v1/snapshot", headers={"X-Auth-Token": api.admin.token}
+    ).json()
+    (tree,) = snapshot["loadbalancers"]
+    failed = {
+        "revision": snapshot["revision"],
+        "loadbalancers": {lb["id"]: {"revision": tree["revision"], "error": "no keepalived"}},
+    }
+    response = api.admin.http.post(
+        "/internal/v1/agents/lbhost/report", json=failed, headers={"X-Auth-Token": api.admin.token}
+    )
+    assert response.status_code == 204 and status_of(api, lb["id"]) == "ERROR"
+    statuses = {(a["role"], a["status"]) for a in amphorae(api.admin)}
+    assert statuses == {("MASTER", "ALLOCATED"), ("BACKUP", "PENDING_DELETE"), ("BACKUP", "ERROR")}
+    # A later success settles the new BACKUP; the MASTER, which the failover did not reach, stays.
+    realize(api)
+    assert status_of(api, lb["id"]) == "ACTIVE"
+    assert by_role(api)["MASTER"]["id"] == old["MASTER"]["id"]
+    assert {a["status"] for a in amphorae(api.admin)} == {"ALLOCATED"}

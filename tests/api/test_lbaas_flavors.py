@@ -114,9 +114,10 @@ def test_flavor_data_the_provider_cannot_honour_is_refused_as_octavia_refuses_it
         400,
         unsupported + "Additional properties are not allowed ('compute_flavor' was unexpected)",
     )
-    assert refused(json.dumps({"loadbalancer_topology": "ACTIVE_STANDBY"})) == (
+    assert refused(json.dumps({"loadbalancer_topology": "ACTIVE_ACTIVE"})) == (
         400,
-        unsupported + "loadbalancer_topology 'ACTIVE_STANDBY' is not one of ['SINGLE']",
+        unsupported
+        + "loadbalancer_topology 'ACTIVE_ACTIVE' is not one of ['ACTIVE_STANDBY', 'SINGLE']",
     )
     assert refused(json.dumps({"default_connection_limit": 9000})) == (
         400,
@@ -391,6 +392,10 @@ def test_provider_capabilities(api: Api) -> None:
         "/providers/amphora/flavor_capabilities", params={"name": "loadbalancer_topology"}
     ).json()
     assert named == {"flavor_capabilities": [flavors[0]]}
+    assert flavors[0]["description"] == (
+        "The load balancer topology. One of: SINGLE - One amphora per load balancer. "
+        "ACTIVE_STANDBY - Two amphora per load balancer."
+    )
     only_names = admin.get(
         "/providers/amphora/availability_zone_capabilities", params={"fields": "name"}
     ).json()

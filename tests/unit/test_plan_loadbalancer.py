@@ -73,7 +73,7 @@ def test_bound_host_realizes_it_in_its_namespace() -> None:
         {"loadbalancers": [tree()]}, HOST, {"vipport0001xyz": port("h1")}, {"sub": SUBNET}
     )
     assert (vip.lb.netns, vip.lb.revision, vip.lb.gateway) == ("t-h1-qlbaas-lb1", 42, "10.0.0.1")
-    assert (vip.ifname, vip.address.cidr) == ("vip-vipport0001", "10.0.0.5/24")
+    assert (vip.ifname, [a.cidr for a in vip.addresses]) == ("vip-vipport0001", ["10.0.0.5/24"])
     assert (
         compile_loadbalancers(
             {"loadbalancers": [tree()]}, HOST, {"vipport0001xyz": port("h2")}, {"sub": SUBNET}
@@ -87,6 +87,76 @@ def test_bound_host_realizes_it_in_its_namespace() -> None:
         )
         == []
     )
+
+
+def test_active_standby_amphorae_each_run_keepalived_with_the_other_as_peer() -> None:
+    amphorae = [
+        {
+            "id": "amp-master-1",
+            "role": "MASTER",
+            "vrrp_port_id": "vrrpport0001",
+            "vrrp_ip": "10.0.0.7",
+        },
+        {
+            "id": "amp-backup-1",
+            "role": "BACKUP",
+            "vrrp_port_id": "vrrpport0002",
+            "vrrp_ip": "10.0.0.8",
+        },
+    ]
+    vrrp_port = {"network_id": "net", "binding:host_id": "h1"}
+    ports = {
+        "vipport0001xyz": port("h1"),
+        "vrrpport0001": {**vrrp_port, "id": "vrrpport0001"},
+        "vrrpport0002": {**vrrp_port, "id": "vrrpport0002"},
+    }
+    model = {"loadbalancers": [{**tree(), "id": "lb-1", "amphorae": amphorae}]}
+    master, backup = compile_loadbalancers(model, HOST, ports, {"sub": SUBNET})
+    # The VIP port is not plugged: each amphora has its own port and namespace.
+    assert [(vip.port_id, vip.lb.netns, vip.lb.key) for vip in (master, backup)] == [
+        ("vrrpport0001", "t-h1-qlbaas-lb-1-amp-master-", "amp-master-1"),
+        ("vrrpport0002", "t-h1-qlbaas-lb-1-amp-backup-", "amp-backup-1"),
+    ]
+    assert master.lb.config == backup.lb.config == render_proxies(tree())
+    assert [(a.cidr, a.vrrp) for a in master.addresses] == [
+        ("10.0.0.7/24", False),
+        ("10.0.0.5/32", True),
+    ]
+    rendered = [
+        "vrrp_instance lb1 {",
+        "  state MASTER",
+        "  interface vip-vrrpport000",
+        "  virtual_router_id 1",
+        "  priority 100",
+        "  nopreempt",
+        "  accept",
+        "  garp_master_refresh 5",
+        "  garp_master_refresh_repeat 2",
+        "  advert_int 1",
+        "  authentication {",
+        "    auth_type PASS",
+        "    auth_pass lb1",
+        "  }",
+        "  unicast_src_ip 10.0.0.7",
+        "  unicast_peer {",
+        "    10.0.0.8",
+        "  }",
+        "  virtual_ipaddress {",
+        "    10.0.0.5",
+        "  }",
+        "  track_script {",
+        "    check_script",
+        "  }",
+        "}",
+        "",
+    ]
+    assert master.lb.vrrp == "\n".join(rendered)
+    assert "  priority 90\n" in backup.lb.vrrp and "    10.0.0.7\n" in backup.lb.vrrp
+    # Each goes to the host of its own port.
+    ports["vrrpport0002"] = {**ports["vrrpport0002"], "binding:host_id": "h2"}
+    assert [v.port_id for v in compile_loadbalancers(model, HOST, ports, {"sub": SUBNET})] == [
+        "vrrpport0001"
+    ]
 
 
 def test_an_unbound_vip_goes_only_to_a_host_of_its_availability_zone() -> None:

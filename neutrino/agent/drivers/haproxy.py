@@ -1,4 +1,5 @@
-"""haproxy, one master-worker process per load balancer in its qlbaas- namespace.
+"""haproxy, one master-worker process per amphora in its qlbaas- namespace (a load balancer's
+one, or each of an ACTIVE_STANDBY one's two, whose state is kept by amphora id: `lb.key`).
 
 The configuration is the plan's proxies behind a `global` section of ours
 (stats socket, pid file, and the instance's amphora id as haproxy's `node`
@@ -91,11 +92,11 @@ class HaproxyDriver:
     def _certs(self, lb_id: str) -> Path:
         return self._dir(lb_id) / "certs"
 
-    def _socket(self, lb_id: str) -> Path:
+    def socket(self, lb_id: str) -> Path:
         return self.sockets / f"{lb_id}.sock"
 
     def config(self, lb: LoadBalancer) -> str:
-        where = self._dir(lb.id)
+        where = self._dir(lb.key)
         return "\n".join(
             [
                 "global",
@@ -103,7 +104,7 @@ class HaproxyDriver:
                 "    nbthread 1",
                 *([f"    node {lb.amphora_id}"] if lb.amphora_id else []),
                 f"    pidfile {where / 'pid'}",
-                f"    stats socket {self._socket(lb.id)} mode 600 level admin expose-fd listeners",
+                f"    stats socket {self.socket(lb.key)} mode 600 level admin expose-fd listeners",
                 f"    maxconn {MAX_CONNECTIONS}",
                 "",
                 lb.config,
@@ -125,10 +126,10 @@ class HaproxyDriver:
 
     def ensure(self, lb: LoadBalancer) -> str | None:
         """Run haproxy with `lb`'s configuration; returns what was done, None if nothing."""
-        where = self._dir(lb.id)
+        where = self._dir(lb.key)
         where.mkdir(parents=True, exist_ok=True)
         path, text = where / "haproxy.cfg", self.config(lb)
-        pid = self.running_pid(lb.id)
+        pid = self.running_pid(lb.key)
         if pid is not None and not runs_in(pid, lb.netns):
             terminate(pid)  # in a namespace deleted by hand: it serves nobody
             pid = None
@@ -146,7 +147,7 @@ class HaproxyDriver:
             candidate = where / "haproxy.cfg.new"
             candidate.write_text(text)
             checked = subprocess.run(
-                ["haproxy", "-c", "-q", "-C", str(self._certs(lb.id)), "-f", str(candidate)],
+                ["haproxy", "-c", "-q", "-C", str(self._certs(lb.key)), "-f", str(candidate)],
                 capture_output=True,
                 text=True,
                 timeout=10,
@@ -164,11 +165,11 @@ class HaproxyDriver:
             return "reloaded"
         self._remove_other_files(lb)
         self.sockets.mkdir(parents=True, exist_ok=True)
-        self._socket(lb.id).unlink(missing_ok=True)
+        self.socket(lb.key).unlink(missing_ok=True)
         started = subprocess.run(
             [
                 *("ip", "netns", "exec", lb.netns, "haproxy", "-W", "-D"),
-                *("-C", str(self._certs(lb.id)), "-f", str(path)),
+                *("-C", str(self._certs(lb.key)), "-f", str(path)),
             ],
             capture_output=True,
             text=True,
@@ -177,7 +178,7 @@ class HaproxyDriver:
         )
         if started.returncode != 0:
             raise RuntimeError(f"haproxy does not start: {started.stderr.strip()}")
-        self._wait_for_socket(self._socket(lb.id))
+        self._wait_for_socket(self.socket(lb.key))
         if replaced is None:
             return "started"
         # A failover: the new haproxy listens beside the old one (SO_REUSEPORT, haproxy's
@@ -187,7 +188,7 @@ class HaproxyDriver:
 
     def _write_files(self, lb: LoadBalancer) -> bool:
         """Write the files that differ from the plan's; True if any did."""
-        certs = self._certs(lb.id)
+        certs = self._certs(lb.key)
         certs.mkdir(mode=0o700, exist_ok=True)
         changed = False
         for name, content in lb.files:
@@ -205,7 +206,7 @@ class HaproxyDriver:
 
     def _remove_other_files(self, lb: LoadBalancer) -> None:
         wanted = {name for name, _ in lb.files}
-        for path in self._certs(lb.id).iterdir():
+        for path in self._certs(lb.key).iterdir():
             if path.name not in wanted:
                 path.unlink()
 
@@ -237,7 +238,7 @@ class HaproxyDriver:
 
     def observe(self, lb_id: str) -> Observation:
         """What the running worker sees: its servers' states and its frontends' counters."""
-        info, rows = show(self._socket(lb_id))
+        info, rows = show(self.socket(lb_id))
         worker = f"{info.get('Pid', '')}@{info.get('Start_time_sec', '')}"
         members: dict[str, str] = {}
         listeners: dict[str, dict[str, int | str]] = {}
@@ -272,7 +273,7 @@ class HaproxyDriver:
         pid = self.running_pid(lb_id)
         if pid is not None:
             terminate(pid)
-        self._socket(lb_id).unlink(missing_ok=True)
+        self.socket(lb_id).unlink(missing_ok=True)
         shutil.rmtree(self._dir(lb_id), ignore_errors=True)
         if self.sockets.exists() and not any(self.sockets.iterdir()):
             self.sockets.rmdir()

@@ -102,13 +102,13 @@ class L4Driver:
     def ensure(self, lb: LoadBalancer) -> str | None:
         """Balance `lb`'s UDP and SCTP listeners; what was done, None if nothing."""
         if not lb.l4:
-            if lb.id not in self.served():
+            if lb.key not in self.served():
                 return None
             # after a restart too (nothing applied by this process): whichever family it was
             self._space(lb).tables = tuple(
                 (kind, table) for kind in ("ip", "ip6") for table in (TABLE, COUNTING)
             )
-            self.stop(lb.id)
+            self.stop(lb.key)
             return "removed"
         space = self._space(lb)
         self._watch(space, lb.l4)
@@ -123,7 +123,7 @@ class L4Driver:
             render_l4_table(lb.l4, healthy, self._member_flows(space, lb.l4)),
             render_l4_counting(lb.l4),
         )
-        applied = space.applied or self._stored(lb.id)
+        applied = space.applied or self._stored(lb.key)
         changed = [firewall for firewall in firewalls if self._moved(space, applied, firewall)]
         if not changed:
             return None
@@ -136,14 +136,14 @@ class L4Driver:
             listing = space.nft.listing(firewall.tables) or ""
             applied[firewall.tables[0][1]] = (firewall.digest, listing_digest(listing))
         space.applied, space.tables = applied, wanted
-        (self.root / f"{lb.id}.json").write_text(json.dumps(applied))
+        (self.root / f"{lb.key}.json").write_text(json.dumps(applied))
         return "applied"
 
     def statistics(self, lb: LoadBalancer) -> dict[str, dict[str, int | str]]:
         """Per UDP and SCTP listener id, its counters as haproxy's frontends report them: those
         of the counting table (`worker`: its handle, a table made again counts from zero) and the
         flows conntrack held at the last sync."""
-        space = self._spaces.get(lb.id)
+        space = self._spaces.get(lb.key)
         if space is None or not lb.l4:
             return {}
         found = space.nft.counters(vip_family(lb.l4), COUNTING)
@@ -217,15 +217,15 @@ class L4Driver:
 
     def _space(self, lb: LoadBalancer) -> Space:
         inode = os.stat(NETNS_DIR / lb.netns).st_ino
-        space = self._spaces.get(lb.id)
+        space = self._spaces.get(lb.key)
         if space is not None and space.inode == inode:
             return space
         if space is not None:  # the namespace was made again: a fresh worker in the new one
             self._close(space)
         worker = NetnsThread(lb.netns)
         nft = NftDriver(worker, terse=True, stateless=True)
-        space = Space(lb.id, lb.netns, inode, worker, nft)
-        self._spaces[lb.id] = space
+        space = Space(lb.key, lb.netns, inode, worker, nft)
+        self._spaces[lb.key] = space
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, daemon=True, name="l4-health")
             self._thread.start()

@@ -272,10 +272,10 @@ class LinkDriver:
     def ensure_addresses(
         self, netns: str | None, ifname: str, wanted: list[Address], announce: bool = False
     ) -> bool:
-        """Exactly `wanted` on `ifname` (IPv6 link-local addresses are the kernel's); True if it
-        changed. With `announce`, IPv4 addresses it adds are announced by gratuitous ARP: a
-        neighbour that asked for one while it was missing would otherwise wait for its next try,
-        a second later."""
+        """Exactly `wanted` on `ifname` (IPv6 link-local addresses are the kernel's, VRRP ones
+        keepalived's); True if it changed. With `announce`, IPv4 addresses it adds are announced
+        by gratuitous ARP: a neighbour that asked for one while it was missing would otherwise
+        wait for its next try, a second later."""
         sock = self.socket(netns)
         index = sock.link_lookup(ifname=ifname)[0]
         present = set()
@@ -284,7 +284,8 @@ class LinkDriver:
             if ipaddress.ip_interface(cidr).ip.is_link_local:
                 continue
             present.add(cidr)
-        desired = {a.cidr: a for a in wanted}
+        desired = {a.cidr: a for a in wanted if not a.vrrp}
+        present -= {a.cidr for a in wanted if a.vrrp}  # keepalived's to add and remove
         for cidr in present - desired.keys():
             address, prefixlen = cidr.split("/")
             sock.addr("del", index=index, address=address, prefixlen=int(prefixlen))

@@ -1,15 +1,15 @@
 """what several server processes share: dashboard sessions, and notifications of commits
 
-Revision ID: 0036
-Revises: 0031
+Revision ID: 0033
+Revises: 0032
 Create Date: 2026-12-06
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0036"
-down_revision = "0031"
+revision = "0033"
+down_revision = "0032"
 branch_labels = None
 depends_on = None
 
