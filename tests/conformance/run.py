@@ -86,11 +86,13 @@ test_with_ipv6 = true
 availability_zone = nova
 expected_flavor_capability = {flavor_capabilities}
 expected_availability_zone_capability = {availability_zone_capabilities}
-build_interval = 0.5
+# The agent realizes a change in a few tenths of a second: polled every half second, each wait
+# for it took about twice that.
+build_interval = 0.1
 build_timeout = 30
-check_interval = 0.5
+check_interval = 0.1
 check_timeout = 30
-lb_build_interval = 0.5
+lb_build_interval = 0.1
 lb_build_timeout = 30
 """,
         # Two member classes hold 250 of the 632 tests: kept whole, they are most of the wall time.
