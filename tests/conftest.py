@@ -43,6 +43,21 @@ VENV_BIN = Path(sys.executable).parent
 BACKENDS = ["sqlite", "postgresql"]
 
 
+# -- order -------------------------------------------------------------------------
+# The test layers, from the longest files to the quickest. pytest-xdist's workers (scripts/test)
+# take whole files in this order: the many quick files come last and even out their ends, where
+# a data-plane file of one long test, last, kept one worker busy alone for minutes.
+LAYERS = ("netns", "browser", "compat", "api", "unit")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def layer(item: pytest.Item) -> int:
+        name = item.path.parent.name
+        return LAYERS.index(name) if name in LAYERS else len(LAYERS)
+
+    items.sort(key=layer)  # stable: each file's tests stay together, in their order
+
+
 # -- databases -------------------------------------------------------------------
 class Databases:
     """Hands out fresh, migrated databases of either kind."""
