@@ -44,7 +44,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from neutrino.agent.drivers.netns import processes_in, runs_in, terminate
+from neutrino.agent.drivers.netns import processes_in, running_from, runs_in, terminate
 from neutrino.plan.state import LoadBalancer
 
 SOCKETS = Path("/run/neutrino")
@@ -112,17 +112,8 @@ class HaproxyDriver:
         )
 
     def running_pid(self, lb_id: str) -> int | None:
-        try:
-            pid = int((self._dir(lb_id) / "pid").read_text().split()[0])
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (FileNotFoundError, ValueError, IndexError):
-            return None
-        return (
-            pid
-            if cmdline[0].endswith(b"haproxy")
-            and str(self._dir(lb_id) / "haproxy.cfg").encode() in cmdline
-            else None
-        )
+        where = self._dir(lb_id)
+        return running_from(where / "pid", b"haproxy", where / "haproxy.cfg")
 
     def ensure(self, lb: LoadBalancer) -> str | None:
         """Run haproxy with `lb`'s configuration; returns what was done, None if nothing."""

@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from neutrino.agent.drivers.netns import run_in_namespace, runs_in, terminate
+from neutrino.agent.drivers.netns import run_in_namespace, running_from, runs_in, terminate
 from neutrino.plan.loadbalancer import CHECK_FALL, CHECK_INTERVAL, CHECK_RISE
 from neutrino.plan.state import LoadBalancer
 
@@ -52,17 +52,8 @@ class KeepalivedDriver:
         )
 
     def running_pid(self, key: str) -> int | None:
-        try:
-            pid = int((self._dir(key) / "pid").read_text().split()[0])
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (FileNotFoundError, ValueError, IndexError):
-            return None
-        return (
-            pid
-            if cmdline[0].endswith(b"keepalived")
-            and str(self._dir(key) / "keepalived.conf").encode() in cmdline
-            else None
-        )
+        where = self._dir(key)
+        return running_from(where / "pid", b"keepalived", where / "keepalived.conf")
 
     @staticmethod
     def allow_nonlocal_bind(lb: LoadBalancer) -> None:

@@ -160,6 +160,17 @@ def kill_processes(name: str, timeout: float = 2.0) -> None:
                 os.close(fd)
 
 
+def running_from(pidfile: Path, program: bytes, config: Path) -> int | None:
+    """The pid in `pidfile` if it is still `program` run with `config` (a pid reused by another
+    process is not it)."""
+    try:
+        pid = int(pidfile.read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+    return pid if cmdline[0].endswith(program) and str(config).encode() in cmdline else None
+
+
 def terminate(pid: int, timeout: float = 2.0) -> None:
     """SIGTERM one process and wait, at most `timeout`, until it has exited. An exited process
     is done with its sockets even while it waits, a zombie, for its parent (often init) to
