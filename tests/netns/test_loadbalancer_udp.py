@@ -69,11 +69,18 @@ def ask(netns: str, times: int = 8, source_port: int = 0) -> Counter[str]:
 
 
 def serve(lab: Lab, netns: str, name: str) -> None:
+    """A member answering on MEMBER_PORT, once it listens (a busy machine starts it slowly)."""
     lab.servers.append(
         subprocess.Popen(
             ["ip", "netns", "exec", netns, PYTHON, "-c", SERVER, str(MEMBER_PORT), name]
         )
     )
+
+    def listening() -> bool:
+        argv = ["ip", "netns", "exec", netns, "ss", "-Hnlu", "sport", f"= :{MEMBER_PORT}"]
+        return bool(subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip())
+
+    assert eventually(listening, seconds=20)
 
 
 def balanced(lab: Lab) -> tuple[Any, dict[str, Any], str, list[str]]:
