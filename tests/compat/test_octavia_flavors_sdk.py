@@ -41,10 +41,10 @@ def test_flavors_and_zones_with_a_load_balancer(admin: Any, demo: Any) -> None:
         lbaas.create_flavor_profile(
             name="sdk-ha",
             provider_name="amphora",
-            flavor_data=json.dumps({"loadbalancer_topology": "ACTIVE_STANDBY"}),
+            flavor_data=json.dumps({"loadbalancer_topology": "ACTIVE_ACTIVE"}),
         )
     assert unsupported.value.status_code == 400
-    assert "is not one of ['SINGLE']" in str(unsupported.value)
+    assert "is not one of ['ACTIVE_STANDBY', 'SINGLE']" in str(unsupported.value)
 
     # A member sees the flavors and zones (not their profiles) and uses them.
     assert demo.load_balancer.find_flavor("sdk-small").id == flavor.id
