@@ -100,6 +100,8 @@ class Agent:
         self.l4 = L4Driver(self.state_dir / "l4")
         self.routers = RouterDriver(self.links, self.state_dir / "routers")
         self._nft: NftDriver | None = None
+        # Each load balancer instance's health (by its key) as the last sync observed it.
+        self.synced_health: dict[str, dict[str, str]] = {}
         self._worker: ns.NetnsThread | None = None
         self._worker_inode: int | None = None
         self._lock = threading.Lock()
@@ -424,6 +426,7 @@ class Agent:
 
     def _ensure_loadbalancers(self, desired: DesiredState, report: SyncReport) -> None:
         vips = {(a.netns, a.cidr.split("/")[0]) for a in desired.addresses if a.vrrp}
+        self.synced_health = {}
         for lb in desired.loadbalancers:
             entry: dict[str, Any] = {"revision": lb.revision}
             try:
@@ -446,6 +449,7 @@ class Agent:
             except Exception as error:
                 entry["error"] = str(error)
                 report.errors.append(f"load balancer {lb.key}: {error}")
+            self.synced_health[lb.key] = health(entry)
             # An ACTIVE_STANDBY load balancer's amphorae report as one: an error of either, else
             # the health and counters of the one that holds the VIP.
             before = report.loadbalancers.get(lb.id)
@@ -478,11 +482,20 @@ class Agent:
         return any((lb.netns, address) in vips for address in held)
 
     def health(self) -> dict[str, dict[str, str]]:
-        """Members' and listeners' health in every load balancer this host runs, as seen now."""
+        """Members' and listeners' health in every load balancer instance this host runs (by
+        its key), as seen now."""
         return {
-            lb_id: health(self._observe_loadbalancer(lb_id))
-            for lb_id in self.haproxy.served() | self.l4.served()
+            key: health(self._observe_loadbalancer(key))
+            for key in self.haproxy.served() | self.l4.served()
         }
+
+    def health_moved(self) -> bool:
+        """Whether a member's or listener's health in a load balancer instance this host runs
+        differs now from what the last sync saw (and reported)."""
+        return any(
+            health(self._observe_loadbalancer(key)) != seen
+            for key, seen in self.synced_health.items()
+        )
 
     def _ensure_instances(
         self,

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from neutrino.agent.inspect import Realized
-from neutrino.agent.reconciler import Agent, SyncReport, health
+from neutrino.agent.reconciler import Agent, SyncReport
 from neutrino.client import ClientError, Session
 from neutrino.plan import DesiredState, HostConfig, compile_host
 
@@ -168,9 +168,6 @@ class Runner:
         self.realized: Realized | None = None  # what the last sync worked from
         self._stop = threading.Event()
         self._addresses: dict[str, list[str]] = {}  # instance id -> last seen
-        self._health: dict[
-            str, dict[str, str]
-        ] = {}  # load balancer id -> members' and listeners' health last reported
         self._fip_reported: dict[str, tuple[Any, str]] = {}  # id -> (revision_number, status)
         self.started_at = datetime.now(UTC).isoformat()
 
@@ -203,7 +200,7 @@ class Runner:
             wait = (
                 0.2 if pending else max(0.1, self.resync_seconds - (time.monotonic() - last_full))
             )
-            if self._health:  # health is watched every HEALTH_SECONDS
+            if self.agent.synced_health:  # health is watched every HEALTH_SECONDS
                 wait = min(wait, HEALTH_SECONDS)
             delta = self.feed.changes(model.revision, timeout=wait)
             if delta is None:
@@ -211,7 +208,7 @@ class Runner:
             if delta["changes"]:
                 model.apply(delta)
             full = time.monotonic() - last_full >= self.resync_seconds
-            if delta["changes"] or full or pending or self._health_moved():
+            if delta["changes"] or full or pending or self.agent.health_moved():
                 pending = self._reconcile(model, full=full)
                 if full:
                     last_full = time.monotonic()
@@ -280,11 +277,7 @@ class Runner:
             found[instance_id] = {"netns": netns, "addresses": seen}
         return found, pending
 
-    def _health_moved(self) -> bool:
-        return bool(self._health) and self.agent.health() != self._health
-
     def _report_body(self, report: SyncReport, instances: dict[str, Any]) -> dict[str, Any]:
-        self._health = {lb_id: health(entry) for lb_id, entry in report.loadbalancers.items()}
         return {
             "revision": report.revision,
             "ports": report.ports,

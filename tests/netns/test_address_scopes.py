@@ -34,16 +34,7 @@ def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def inside(cloud: RoutedCloud) -> Iterator[dict[str, Any]]:
     """An instance behind a router with a gateway on ext_net; the outside routes to it."""
     routed = cloud.routed_network("inside", EXT_CIDR, INSIDE_CIDR)
-    group = cloud.get("security-groups?name=default")["security_groups"][0]
-    cloud.create(
-        "security-group-rules",
-        "security_group_rule",
-        security_group_id=group["id"],
-        direction="ingress",
-        protocol="tcp",
-        port_range_min=PORT,
-        port_range_max=PORT,
-    )
+    cloud.allow("tcp", PORT)
     vm = cloud.new_instance("inside", routed["net"]["id"])
     router = cloud.get(f"routers/{routed['router']['id']}")["router"]
     gateway_ip = router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]

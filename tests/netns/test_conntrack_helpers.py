@@ -53,15 +53,7 @@ def test_active_ftp_through_source_nat_takes_the_ftp_helper(
     routed = cloud.routed_network("ct", "10.10.60.0/24", "192.168.90.0/24")
     router_id = routed["router"]["id"]
     router_ns = f"{cloud.prefix}{cloud.host}-qrouter-{router_id}"
-    group = cloud.get("security-groups?name=default")["security_groups"][0]
-    cloud.create(  # the server's data connection comes to the instance
-        "security-group-rules",
-        "security_group_rule",
-        security_group_id=group["id"],
-        direction="ingress",
-        protocol="tcp",
-        remote_ip_prefix="10.10.60.1/32",
-    )
+    cloud.allow("tcp", source="10.10.60.1/32")  # the server's data connection comes to the instance
     vm = cloud.new_instance("ct-vm", routed["net"]["id"])
     (tmp_path / "file.txt").write_text(CONTENT)
     cloud.background(cloud.outside, SERVE, str(tmp_path))

@@ -83,17 +83,7 @@ def longest_gap(lines: list[str], since: float) -> float:
 
 def test_the_vip_survives_its_master(cloud: LbCloud) -> None:
     routed = cloud.routed_network("ha", "10.10.50.0/24", "192.168.80.0/24")
-    group = cloud.get("security-groups?name=default")["security_groups"][0]
-    cloud.create(
-        "security-group-rules",
-        "security_group_rule",
-        security_group_id=group["id"],
-        direction="ingress",
-        protocol="tcp",
-        port_range_min=WEB_PORT,
-        port_range_max=WEB_PORT,
-        remote_ip_prefix="192.168.80.0/24",
-    )
+    cloud.allow("tcp", WEB_PORT, "192.168.80.0/24")
     web = {**cloud.new_instance("WEB1", routed["net"]["id"]), "name": "WEB1"}
     client = cloud.new_instance("CLIENT", routed["net"]["id"])
     cloud.start_web(web)

@@ -125,18 +125,8 @@ def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def members(cloud: LbCloud, web: dict[str, Any]) -> dict[str, str]:  # noqa: F811
     """WEB1 and WEB2 serve TLS (each its own certificate) and PROXY; the SHA-256 of each
     certificate by name."""
-    group = cloud.get("security-groups?name=default")["security_groups"][0]
     for port in (TLS_PORT, PROXY_PORT):
-        cloud.create(
-            "security-group-rules",
-            "security_group_rule",
-            security_group_id=group["id"],
-            direction="ingress",
-            protocol="tcp",
-            port_range_min=port,
-            port_range_max=port,
-            remote_ip_prefix="192.168.60.0/24",
-        )
+        cloud.allow("tcp", port, "192.168.60.0/24")
     fingerprints = {}
     for name in ("WEB1", "WEB2"):
         cert, key = cloud.www / f"{name}.crt", cloud.www / f"{name}.key"

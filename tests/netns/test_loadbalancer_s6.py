@@ -107,17 +107,7 @@ def web(cloud: LbCloud) -> dict[str, Any]:
     routed = cloud.routed_network("web", "10.10.30.0/24", "192.168.60.0/24")
     net = routed["net"]
     # Members accept the load balancer's connections (its address is on their subnet).
-    group = cloud.get("security-groups?name=default")["security_groups"][0]
-    cloud.create(
-        "security-group-rules",
-        "security_group_rule",
-        security_group_id=group["id"],
-        direction="ingress",
-        protocol="tcp",
-        port_range_min=WEB_PORT,
-        port_range_max=WEB_PORT,
-        remote_ip_prefix="192.168.60.0/24",
-    )
+    cloud.allow("tcp", WEB_PORT, "192.168.60.0/24")
     vms = {
         name: {**cloud.new_instance(name, net["id"]), "name": name}
         for name in ("WEB1", "WEB2", "CLIENT")
@@ -711,18 +701,7 @@ def test_ipv6_vip_serves_once_active(cloud: LbCloud, web: dict[str, Any]) -> Non
         cidr="fd00:60::/64",
         name="web-v6",
     )
-    group = cloud.get("security-groups?name=default")["security_groups"][0]
-    cloud.create(
-        "security-group-rules",
-        "security_group_rule",
-        security_group_id=group["id"],
-        direction="ingress",
-        ethertype="IPv6",
-        protocol="tcp",
-        port_range_min=WEB_PORT,
-        port_range_max=WEB_PORT,
-        remote_ip_prefix="fd00:60::/64",
-    )
+    cloud.allow("tcp", WEB_PORT, "fd00:60::/64")
     # The instances take an address of the subnet each (the port's, added by hand).
     v6 = {"CLIENT": "fd00:60::10", "WEB1": "fd00:60::11", "WEB2": "fd00:60::12"}
     for name, address in v6.items():
@@ -795,16 +774,7 @@ def listener_with_pool(
 def echo(cloud: LbCloud, web: dict[str, Any]) -> dict[str, Any]:
     """WEB1 runs FORWARDED_ECHO: the member that answers it."""
     echo_port = WEB_PORT + 1
-    cloud.create(
-        "security-group-rules",
-        "security_group_rule",
-        security_group_id=cloud.get("security-groups?name=default")["security_groups"][0]["id"],
-        direction="ingress",
-        protocol="tcp",
-        port_range_min=echo_port,
-        port_range_max=echo_port,
-        remote_ip_prefix="192.168.60.0/24",
-    )
+    cloud.allow("tcp", echo_port, "192.168.60.0/24")
     cloud.background(web["WEB1"]["netns"], FORWARDED_ECHO, str(echo_port))
     return {"address": web["WEB1"]["ip"], "protocol_port": echo_port}
 
@@ -929,16 +899,7 @@ def test_udp_listener_statistics_count_the_datagrams(
 ) -> None:
     lb, client, member = balancer["lb"], web["CLIENT"], web["WEB1"]
     port = WEB_PORT + 3
-    cloud.create(
-        "security-group-rules",
-        "security_group_rule",
-        security_group_id=cloud.get("security-groups?name=default")["security_groups"][0]["id"],
-        direction="ingress",
-        protocol="udp",
-        port_range_min=port,
-        port_range_max=port,
-        remote_ip_prefix="192.168.60.0/24",
-    )
+    cloud.allow("udp", port, "192.168.60.0/24")
     cloud.background(member["netns"], SERVER, str(port), "WEB1")
     body = {"loadbalancer_id": lb["id"], "protocol": "UDP", "protocol_port": 53}
     listener = cloud.lb_change("POST", "listeners", lb["id"], {"listener": body})

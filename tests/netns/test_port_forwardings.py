@@ -66,17 +66,8 @@ def cloud(
 
 def test_forwarded_ports_reach_the_instance(cloud: ForwardingCloud) -> None:
     routed = cloud.routed_network("pf", "10.10.50.0/24", "192.168.80.0/24")
-    group = cloud.get("security-groups?name=default")["security_groups"][0]
     for protocol in ("tcp", "udp"):
-        cloud.create(
-            "security-group-rules",
-            "security_group_rule",
-            security_group_id=group["id"],
-            direction="ingress",
-            protocol=protocol,
-            port_range_min=7000,
-            port_range_max=7002,
-        )
+        cloud.allow(protocol, (7000, 7002))
     vm = cloud.new_instance("pf-vm", routed["net"]["id"])
     cloud.background(vm["netns"], PORTS, "7000", "7001", "7002")
     cloud.background(cloud.outside, WHOAMI, "8080")

@@ -50,23 +50,8 @@ def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def web(cloud: LbCloud) -> dict[str, Any]:
     """A network behind a router with a gateway to the outside, and WEB on it."""
     routed = cloud.routed_network("restart", "10.10.40.0/24", "192.168.70.0/24")
-    group = cloud.get("security-groups?name=default")["security_groups"][0]
-    cloud.create(
-        "security-group-rules",
-        "security_group_rule",
-        security_group_id=group["id"],
-        direction="ingress",
-        protocol="icmp",
-    )
-    cloud.create(
-        "security-group-rules",
-        "security_group_rule",
-        security_group_id=group["id"],
-        direction="ingress",
-        protocol="tcp",
-        port_range_min=SERVER_PORT,
-        port_range_max=SERVER_PORT,
-    )
+    cloud.allow("icmp")
+    cloud.allow("tcp", SERVER_PORT)
     return {**routed, "WEB": cloud.new_instance("WEB", routed["net"]["id"])}
 
 

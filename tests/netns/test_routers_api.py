@@ -85,6 +85,28 @@ class RoutedCloud(LiveServer):
     def delete(self, path: str) -> None:
         self.api.call("DELETE", f"{self.net}/{path}")
 
+    def allow(
+        self,
+        protocol: str,
+        ports: int | tuple[int, int] | None = None,
+        source: str | None = None,
+        group: str = "default",
+    ) -> None:
+        """Opens a security group (the instances' default one) to `protocol` on `ports` (one,
+        or a range), from `source` (a prefix; anywhere when None)."""
+        first, last = (ports, ports) if isinstance(ports, int) else (ports or (None, None))
+        rule = {"port_range_min": first, "port_range_max": last, "remote_ip_prefix": source}
+        found = self.get(f"security-groups?name={group}")["security_groups"][0]
+        self.create(
+            "security-group-rules",
+            "security_group_rule",
+            security_group_id=found["id"],
+            direction="ingress",
+            ethertype="IPv6" if source and ":" in source else "IPv4",
+            protocol=protocol,
+            **{key: value for key, value in rule.items() if value is not None},
+        )
+
     def routed_network(self, name: str, ext_cidr: str, cidr: str) -> dict[str, Any]:
         """ext_net (flat on `default`, its gateway .1 the outside), and a network `name` with
         subnet `cidr` behind a router whose gateway is on ext_net."""
@@ -348,16 +370,7 @@ def test_s4_floating_ip(cloud: RoutedCloud, lab: dict[str, Any]) -> None:
     assert f"{address}/32" in cloud.run(router_ns, "ip", "addr", "show").stdout
 
     # Disassociate: an established inbound connection stops at once; outbound falls back to SNAT.
-    group = cloud.get("security-groups?name=lab-web")["security_groups"][0]
-    cloud.create(
-        "security-group-rules",
-        "security_group_rule",
-        security_group_id=group["id"],
-        direction="ingress",
-        protocol="tcp",
-        port_range_min=7001,
-        port_range_max=7001,
-    )
+    cloud.allow("tcp", 7001, group="lab-web")
     cloud.background(vm3["netns"], ECHO, "7001")
     assert eventually(lambda: tcp_reachable(cloud.outside, address, 7001))
     probe = cloud.background(cloud.outside, PROBE, address, "7001", "4")
