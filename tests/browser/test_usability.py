@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.browser.clicks import open_form, resource_id, submit
+from tests.browser.clicks import create_network, launch, open_form, resource_id, submit
 from tests.browser.conftest import Cloud, sign_in
 from tests.conftest import ADMIN_PASSWORD, cloud_password, login
 
@@ -94,3 +94,49 @@ def test_errors_are_sentences_that_name_things(browser: Any, cloud: Cloud) -> No
     assert error.startswith("The project has no quota left for more networks"), error
     assert "[" not in error
     page.context.close()
+
+
+def test_the_load_balancer_wizard_checks_everything_before_it_creates(
+    cloud: Cloud, admin_page: Any
+) -> None:
+    page = admin_page
+    # Two networks called twin with the same addresses, and three instances called WEB1.
+    create_network(page, cloud, "twin", "192.168.90.0/24")
+    create_network(page, cloud, "twin", "192.168.90.0/24")
+    create_network(page, cloud, "lb-net", "192.168.91.0/24")
+    for _ in range(3):
+        launch(page, cloud, "WEB1", "lb-net")
+    twins = page.locator("fieldset:has(legend:text-is('Networks')) label", has_text="twin")
+    page.goto(cloud.dashboard + "/project/instances")
+    assert len(set(twins.all_text_contents())) == 2, twins.all_text_contents()
+    page.goto(cloud.dashboard + "/project/load-balancers")
+    open_form(page, "Create Load Balancer")
+    subnets = page.locator("select[name=subnet_id] option", has_text="twin: ").all_inner_texts()
+    assert len(subnets) == 2 and len(set(subnets)) == 2, subnets
+    members = page.locator(f"{LB_FORM} label.check", has_text="WEB1")
+    assert members.count() == 3 and len(set(members.all_inner_texts())) == 3
+    page.fill("input[name=name]", "half")
+    page.select_option("select[name=protocol]", "TCP")
+    page.fill("input[name=protocol_port]", "99999")
+    for box in members.locator("input").all():
+        box.check()
+    page.select_option("select[name=monitor_type]", "TCP")
+
+    def create() -> str:
+        page.click("button:text-is('Create Load Balancer')")
+        return str(page.locator(f"{LB_FORM} p.error").inner_text())
+
+    assert create() == "Listener port must be a number from 1 to 65535."
+    assert page.input_value("select[name=protocol]") == "TCP"
+    assert members.locator("input:checked").count() == 3
+    # What only the API knows is checked before anything is made too.
+    page.fill("input[name=protocol_port]", "80")
+    page.fill("input[name=max_retries]", "11")
+    error = create()
+    assert error.startswith("Max retries '11' is not valid"), error
+    assert page.locator("#loadbalancers", has_text="half").count() == 0
+    page.fill("input[name=max_retries]", "2")
+    submit(page, "Create Load Balancer", r"/project/load-balancers/[0-9a-f-]{36}$")
+    tree = page.locator("[data-status] .tree")
+    page.wait_for_function("el => el.textContent.includes('listener')", arg=tree.element_handle())
+    assert tree.inner_text().count("member WEB1") == 3
