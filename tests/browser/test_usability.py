@@ -140,3 +140,23 @@ def test_the_load_balancer_wizard_checks_everything_before_it_creates(
     tree = page.locator("[data-status] .tree")
     page.wait_for_function("el => el.textContent.includes('listener')", arg=tree.element_handle())
     assert tree.inner_text().count("member WEB1") == 3
+
+
+def test_statuses_change_on_the_page_without_reload(cloud: Cloud, admin_page: Any) -> None:
+    page = admin_page
+    create_network(page, cloud, "live-net", "192.168.92.0/24")
+    page.goto(cloud.dashboard + "/project/instances")
+    open_form(page, "Launch Instance")
+    page.fill("input[name=name]", "live")
+    page.locator("label.check", has_text="live-net").locator("input").check()
+    submit(page, "Launch", r"/project/instances/[0-9a-f-]{36}$")
+    # The list, opened while the instance is still being built, shows it ACTIVE once it is.
+    page.goto(cloud.dashboard + "/project/instances")
+    badge = page.locator("#instances tr", has_text="live").locator("[data-state]")
+    assert badge.get_attribute("data-state") == "BUILD"
+    page.evaluate("window.loadedOnce = true")
+    page.locator("#instances tr", has_text="live").locator("[data-state=ACTIVE]").wait_for(
+        timeout=60_000
+    )
+    assert badge.inner_text() == "ACTIVE"
+    assert page.evaluate("window.loadedOnce === true")  # no reload: the same page
