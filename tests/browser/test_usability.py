@@ -160,3 +160,98 @@ def test_statuses_change_on_the_page_without_reload(cloud: Cloud, admin_page: An
     )
     assert badge.inner_text() == "ACTIVE"
     assert page.evaluate("window.loadedOnce === true")  # no reload: the same page
+
+
+PHONE = {"width": 390, "height": 844}
+PAGES = (
+    "/project/topology",
+    "/project/networks",
+    "/admin/networks",
+    "/project/routers",
+    "/project/floating-ips",
+    "/project/security-groups",
+    "/project/load-balancers",
+    "/project/instances",
+    "/admin/resources",
+)
+
+
+def test_a_phone_sees_every_page_without_scrolling_sideways(cloud: Cloud, admin_page: Any) -> None:
+    page = admin_page
+    network = create_network(page, cloud, "phone-net", "192.168.93.0/24")
+    page.set_viewport_size(PHONE)
+    for path in (*PAGES, f"/project/networks/{network}"):
+        page.goto(cloud.dashboard + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], (path, width)
+    # The sections are behind the menu button.
+    page.goto(cloud.dashboard + "/admin/networks")
+    assert not page.locator("nav.side").is_visible()
+    page.click("button.menu")
+    assert page.locator("nav.side a:text-is('Routers')").is_visible()
+    assert page.get_attribute("button.menu", "aria-expanded") == "true"
+    # A table wider than the phone scrolls inside itself.
+    table = page.locator("#networks")
+    assert table.evaluate("el => el.scrollWidth > el.clientWidth")
+    assert table.evaluate("el => getComputedStyle(el).overflowX") == "auto"
+    page.goto(cloud.dashboard + "/project/topology")
+    page.wait_for_selector("a.node")
+    assert page.locator(".topology svg").bounding_box()["width"] <= PHONE["width"]
+
+
+# The contrast of each element's own text with the background it is drawn on (WCAG 2).
+CONTRASTS = """() => {
+  const rgb = (color) => color.match(/[\\d.]+/g).map(Number);
+  const luminance = ([r, g, b]) => [r, g, b].map((c) => c / 255)
+    .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4))
+    .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const color = rgb(getComputedStyle(el).backgroundColor);
+      if (color.length < 4 || color[3] > 0) return color;
+    }
+    return [255, 255, 255];
+  };
+  const found = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || el.closest("svg") || !el.getClientRects().length || el.disabled) continue;
+    const [a, b] = [luminance(rgb(getComputedStyle(el).color)), luminance(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const text = el.textContent.trim().slice(0, 30);
+    if (ratio < 4.5) found.push(`${el.tagName}.${el.className} "${text}" ${ratio.toFixed(2)}`);
+  }
+  return found;
+}"""
+
+
+def test_text_is_readable_and_the_topology_is_told_in_words(cloud: Cloud, admin_page: Any) -> None:
+    page = admin_page
+    for path in PAGES:
+        page.goto(cloud.dashboard + path)
+        for details in page.locator("details:not([open]) > summary").all():
+            details.click()
+        assert page.evaluate(CONTRASTS) == [], path
+    # A keyboard's first stop skips the header and the sections.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to main content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    # The topology has a title, a description and its links as a list a screen reader reads.
+    network = create_network(page, cloud, "told-net", "192.168.94.0/24")
+    with httpx.Client(base_url=cloud.url) as http:
+        admin = login(http, "admin", ADMIN_PASSWORD, "admin")
+        router = admin.create("routers", name="told-router")
+        subnet = admin.get("/subnets", params={"network_id": network}).json()["subnets"][0]
+        added = admin.put(
+            f"/routers/{router['id']}/add_router_interface", json={"subnet_id": subnet["id"]}
+        )
+        assert added.status_code == 200, added.text
+    page.goto(cloud.dashboard + "/project/topology")
+    page.wait_for_selector("a.node")
+    assert page.get_by_role("img", name="Network topology").count() == 1
+    assert "networks" in page.locator(".topology svg desc").text_content()
+    page.click("summary:has-text('Links as a list')")
+    link = page.locator("#topology-links li", has_text="told-router")
+    assert link.inner_text() == "router told-router is linked to network told-net"
+    assert link.get_by_role("link").count() == 2

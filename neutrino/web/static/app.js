@@ -3,6 +3,15 @@
 
 const csrf = () => document.body.dataset.csrf;
 
+// The menu button shows and hides the sections on a narrow screen.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button.menu");
+  if (!button) return;
+  const open = button.getAttribute("aria-expanded") !== "true";
+  button.setAttribute("aria-expanded", String(open));
+  document.getElementById(button.getAttribute("aria-controls")).classList.toggle("open", open);
+});
+
 // pending -> done: a submitted form's button says so until the next page arrives.
 document.addEventListener("submit", (event) => {
   const form = event.target;
