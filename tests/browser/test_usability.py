@@ -144,21 +144,30 @@ def test_the_load_balancer_wizard_checks_everything_before_it_creates(
 
 def test_statuses_change_on_the_page_without_reload(cloud: Cloud, admin_page: Any) -> None:
     page = admin_page
-    create_network(page, cloud, "live-net", "192.168.92.0/24")
-    page.goto(cloud.dashboard + "/project/instances")
-    open_form(page, "Launch Instance")
-    page.fill("input[name=name]", "live")
-    page.locator("label.check", has_text="live-net").locator("input").check()
-    submit(page, "Launch", r"/project/instances/[0-9a-f-]{36}$")
-    # The list, opened while the instance is still being built, shows it ACTIVE once it is.
-    page.goto(cloud.dashboard + "/project/instances")
-    badge = page.locator("#instances tr", has_text="live").locator("[data-state]")
-    assert badge.get_attribute("data-state") == "BUILD"
-    page.evaluate("window.loadedOnce = true")
-    page.locator("#instances tr", has_text="live").locator("[data-state=ACTIVE]").wait_for(
-        timeout=60_000
-    )
-    assert badge.inner_text() == "ACTIVE"
+    # Without DHCP on its subnet an instance stays BUILD: it gets no address.
+    with httpx.Client(base_url=cloud.url) as http:
+        admin = login(http, "admin", ADMIN_PASSWORD, "admin")
+        network = admin.create("networks", name="live-net")
+        subnet = admin.create(
+            "subnets",
+            network_id=network["id"],
+            ip_version=4,
+            cidr="192.168.92.0/24",
+            enable_dhcp=False,
+        )
+        page.goto(cloud.dashboard + "/project/instances")
+        open_form(page, "Launch Instance")
+        page.fill("input[name=name]", "live")
+        page.locator("label.check", has_text="live-net").locator("input").check()
+        submit(page, "Launch", r"/project/instances/[0-9a-f-]{36}$")
+        page.goto(cloud.dashboard + "/project/instances")
+        row = page.locator("#instances tr", has_text="live")
+        assert row.locator(".status").inner_text() == "BUILD"
+        page.evaluate("window.loadedOnce = true")
+        # Once DHCP answers, the list opened before shows the instance ACTIVE by itself.
+        dhcp = admin.put(f"/subnets/{subnet['id']}", json={"subnet": {"enable_dhcp": True}})
+        assert dhcp.status_code == 200, dhcp.text
+    row.locator(".status:text-is('ACTIVE')").wait_for(timeout=60_000)
     assert page.evaluate("window.loadedOnce === true")  # no reload: the same page
 
 
