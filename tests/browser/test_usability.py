@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from tests.browser.clicks import create_network, launch, open_form, resource_id, submit
-from tests.browser.conftest import Cloud, sign_in
+from tests.browser.conftest import Cloud, screenshot, sign_in
 from tests.conftest import ADMIN_PASSWORD, cloud_password, login
 
 LB_FORM = "details:has(> summary:has-text('Create Load Balancer'))"
@@ -198,6 +198,7 @@ def test_a_phone_sees_every_page_without_scrolling_sideways(cloud: Cloud, admin_
     assert not page.locator("nav.side").is_visible()
     page.click("button.menu")
     assert page.locator("nav.side a:text-is('Routers')").is_visible()
+    screenshot(page, "17-phone-menu")
     assert page.get_attribute("button.menu", "aria-expanded") == "true"
     # A table wider than the phone scrolls inside itself.
     table = page.locator("#networks")
@@ -206,6 +207,7 @@ def test_a_phone_sees_every_page_without_scrolling_sideways(cloud: Cloud, admin_
     page.goto(cloud.dashboard + "/project/topology")
     page.wait_for_selector("a.node")
     assert page.locator(".topology svg").bounding_box()["width"] <= PHONE["width"]
+    screenshot(page, "18-phone-topology")
 
 
 # The contrast of each element's own text with the background it is drawn on (WCAG 2).
