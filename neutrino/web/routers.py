@@ -56,7 +56,7 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             for ip in p["fixed_ips"]
             if p["device_owner"] in INTERFACE_OWNERS
         }
-        names = {n["id"]: n["name"] for n in networks}
+        names = unambiguous({n["id"]: n["name"] or n["id"][:8] for n in networks})
         internal = [
             s
             for s in subnets
