@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from neutrino.web.clients import Http, error_message
+from neutrino.web.clients import Http, api_error
 from neutrino.web.sessions import COOKIE
 from neutrino.web.ui import PREFIX, Dashboard, Form, open_session
 
@@ -41,7 +41,7 @@ async def scoped_login(http: Http, user: str, password: str, project: str) -> ht
         return (
             "Wrong user name, password or project."
             if response.status_code == 401
-            else error_message(response)
+            else str(api_error(response))
         )
     if project:
         return response
@@ -53,7 +53,7 @@ async def scoped_login(http: Http, user: str, password: str, project: str) -> ht
         return "This user has no role on any project."
     chosen = next((p for p in projects if p["name"] == user), projects[0])
     rescoped = await http.rescope(response.headers["X-Subject-Token"], chosen["id"])
-    return rescoped if rescoped.status_code == 201 else error_message(rescoped)
+    return rescoped if rescoped.status_code == 201 else str(api_error(rescoped))
 
 
 def routes(dashboard: Dashboard) -> list[BaseRoute]:
@@ -113,7 +113,7 @@ def routes(dashboard: Dashboard) -> list[BaseRoute]:
         http = dashboard.http(request)
         rescoped = await http.rescope(session.token, form.get("project_id"))
         if rescoped.status_code != 201:
-            session.notice = f"Could not switch project: {error_message(rescoped)}"
+            session.notice = f"Could not switch project: {api_error(rescoped)}"
             dashboard.sessions.save(sid, session)
             return RedirectResponse(PREFIX + "/", status_code=303)
         switched = await open_session(http, rescoped, session.projects)

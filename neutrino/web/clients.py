@@ -17,26 +17,30 @@ from starlette.types import ASGIApp
 
 
 class ApiError(Exception):
-    """A failed call, carrying the message its API gave (never a stack trace)."""
+    """A failed call, carrying the message its API gave (never a stack trace) and, from the
+    networking API, the error's type (`OverQuota`)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, kind: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.kind = kind
 
 
-def error_message(response: httpx.Response) -> str:
+def api_error(response: httpx.Response) -> ApiError:
+    status = response.status_code
     try:
         body = response.json()
     except ValueError:
-        return f"{response.status_code} {response.reason_phrase}"
+        return ApiError(status, f"{status} {response.reason_phrase}")
     if isinstance(body, dict):
         for key in ("NeutronError", "error", "faultstring", "description"):
             inner = body.get(key)
             if isinstance(inner, dict):
-                return str(inner.get("message") or inner.get("title") or inner)
+                message = inner.get("message") or inner.get("title") or inner
+                return ApiError(status, str(message), str(inner.get("type", "")))
             if isinstance(inner, str):
-                return inner
-    return str(body)
+                return ApiError(status, inner)
+    return ApiError(status, str(body))
 
 
 def service_paths(catalog: list[dict[str, Any]]) -> dict[str, str]:
@@ -101,7 +105,7 @@ class Api:
             raise ApiError(404, f"The {service} service is not in this cloud's catalog.")
         response = await self.http.send(method, self.paths[service] + path, self.token, **kwargs)
         if response.status_code >= 400:
-            raise ApiError(response.status_code, error_message(response))
+            raise api_error(response)
         return response.json() if response.content else None
 
     async def get(self, service: str, path: str, **params: Any) -> Any:

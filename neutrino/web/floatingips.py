@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from neutrino.web.networks import LAB, NET
-from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
+from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
 
 async def instance_names(ui: Ui) -> dict[str, str]:
@@ -57,7 +57,7 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             floatingips=fips["floatingips"],
             pools=pools["networks"],
             names=names,
-            pool_names={p["id"]: p["name"] for p in pools["networks"]},
+            pool_names=unambiguous({p["id"]: p["name"] or p["id"][:8] for p in pools["networks"]}),
         )
 
     async def allocate(ui: Ui, form: Form) -> Done:

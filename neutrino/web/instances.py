@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute
 
 from neutrino.web.clients import ApiError
 from neutrino.web.networks import LAB, NET, project_networks
-from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
+from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
 FREE_PORTS_SHOWN = (
     50  # enough for a choice; every free port has a "Launch Instance" form on its own page
@@ -39,7 +39,7 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             networks=networks,
             free_ports=free["ports"],
             more_ports=len(free["ports"]) == FREE_PORTS_SHOWN,
-            network_names={n["id"]: n["name"] for n in networks},
+            network_names=unambiguous({n["id"]: n["name"] or n["id"][:8] for n in networks}),
         )
 
     async def launch(ui: Ui, form: Form) -> Done:

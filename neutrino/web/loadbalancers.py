@@ -1,31 +1,28 @@
 """Load balancers: a wizard (subnet, listener, pool, members, health monitor), a live status tree,
 and a floating IP for the VIP.
 
-Octavia accepts a child (listener, pool, member, monitor) only while its load
-balancer is ACTIVE, so the wizard creates the load balancer, answers at once
-and builds the rest in the background step by step, each after the load
-balancer is ACTIVE again; the load balancer's page shows those steps and the
-provisioning and operating statuses as they change.
+The wizard makes one request, Octavia's fully populated create: the API checks
+the whole tree with its own rules before it creates anything, and creates all
+of it or nothing, so a refused form leaves no half-built load balancer behind.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from neutrino.web.clients import Api, ApiError
-from neutrino.web.floatingips import LAB
-from neutrino.web.networks import NET, project_networks
-from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
+from neutrino.web.clients import ApiError
+from neutrino.web.networks import LAB, NET, project_networks
+from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
 LB = "load-balancer"
 LBAAS = "/v2/lbaas"
+PROTOCOLS = ("HTTP", "TCP", "UDP", "SCTP")
 ALGORITHMS = ("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP")
+MONITORS = ("HTTP", "TCP", "PING", "UDP-CONNECT", "SCTP")
+PORTS = range(1, 65536)
 
 
 async def enabled(ui: Ui) -> bool:
@@ -41,136 +38,79 @@ async def listing(ui: Ui) -> list[dict[str, Any]]:
     return found
 
 
-@dataclass
-class Step:
-    name: str
-    state: str = "waiting"  # waiting, running, done, failed
-    message: str = ""
-
-
-@dataclass
-class Build:
-    """The wizard's remaining steps for one load balancer, run in the background."""
-
-    steps: list[Step] = field(default_factory=list)
-
-
-async def wait_active(api: Api, lb_id: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        lb = (await api.get(LB, f"{LBAAS}/loadbalancers/{lb_id}"))["loadbalancer"]
-        if lb["provisioning_status"] == "ACTIVE":
-            return
-        if lb["provisioning_status"] == "ERROR":
-            raise ApiError(409, "The load balancer went into ERROR.")
-        if time.monotonic() > deadline:
-            raise ApiError(
-                504,
-                f"The load balancer is still {lb['provisioning_status']} after {timeout:.0f} s.",
-            )
-        await asyncio.sleep(0.2)
-
-
-async def run_build(api: Api, lb_id: str, build: Build, plan: dict[str, Any]) -> None:
-    ids: dict[str, str] = {}
-
-    async def create(kind: str, path: str, body: dict[str, Any]) -> str:
-        await wait_active(api, lb_id)
-        return str((await api.post(LB, f"{LBAAS}/{path}", {kind: body}))[kind]["id"])
-
-    async def listener() -> None:
-        ids["listener"] = await create(
-            "listener", "listeners", {**plan["listener"], "loadbalancer_id": lb_id}
-        )
-
-    async def pool() -> None:
-        ids["pool"] = await create(
-            "pool", "pools", {**plan["pool"], "listener_id": ids["listener"]}
-        )
-
-    async def member(body: dict[str, Any]) -> None:
-        await create("member", f"pools/{ids['pool']}/members", body)
-
-    async def monitor() -> None:
-        await create("healthmonitor", "healthmonitors", {**plan["monitor"], "pool_id": ids["pool"]})
-
-    actions = [
-        listener,
-        pool,
-        *[lambda b=b: member(b) for b in plan["members"]],
-        *([monitor] if plan["monitor"] else []),
-    ]
-    for step, action in zip(build.steps, actions):
-        step.state = "running"
-        try:
-            await action()
-        except ApiError as error:
-            step.state, step.message = "failed", str(error)
-            return
-        step.state = "done"
-
-
-def plan_of(form: Form, addresses: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
-    """The wizard's form as API bodies, and the names of the steps they make."""
-    port = form.number("protocol_port", "Listener port")
-    member_port = form.number("member_port", "Member port", default=port)
-    protocol, algorithm = form.get("protocol", "HTTP"), form.get("lb_algorithm", "ROUND_ROBIN")
-    subnet = form.require("subnet_id", "Subnet")
-    members = [
-        {
-            "name": name,
-            "address": addresses[name],
-            "protocol_port": member_port,
-            "subnet_id": subnet,
-        }
-        for name in form.getlist("member")
-        if name in addresses
-    ]
-    monitor: dict[str, Any] = {}
+def tree_of(form: Form, members: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """The wizard's form as one fully populated load balancer."""
+    port = form.number("protocol_port", "Listener port", between=PORTS)
+    member_port = form.number("member_port", "Member port", default=port, between=PORTS)
+    protocol = form.get("protocol", "HTTP")
+    chosen = form.getlist("member")
+    if unknown := [value for value in chosen if value not in members]:
+        raise ApiError(400, f"The member {unknown[0]} is no longer an instance of this project.")
+    pool: dict[str, Any] = {
+        "name": form.get("pool_name"),
+        "protocol": protocol,
+        "lb_algorithm": form.get("lb_algorithm", "ROUND_ROBIN"),
+        "members": [
+            {
+                "name": members[value]["name"],
+                "address": members[value]["address"],
+                "subnet_id": members[value]["subnet_id"],
+                "protocol_port": member_port,
+            }
+            for value in chosen
+        ],
+    }
     if kind := form.get("monitor_type"):
-        monitor = {
+        pool["healthmonitor"] = {
             "type": kind,
             "delay": form.number("delay", "Delay", 2),
             "timeout": form.number("timeout", "Timeout", 1),
             "max_retries": form.number("max_retries", "Max retries", 2),
         }
         if kind == "HTTP":
-            monitor["url_path"] = form.get("url_path") or "/"
-    plan = {
-        "listener": {
-            "name": form.get("listener_name"),
-            "protocol": protocol,
-            "protocol_port": port,
-        },
-        "pool": {"name": form.get("pool_name"), "protocol": protocol, "lb_algorithm": algorithm},
-        "members": members,
-        "monitor": monitor,
+            pool["healthmonitor"]["url_path"] = form.get("url_path") or "/"
+    listener = {
+        "name": form.get("listener_name"),
+        "protocol": protocol,
+        "protocol_port": port,
+        "default_pool": pool,
     }
-    steps = [
-        f"listener {protocol}:{port}",
-        f"pool ({algorithm})",
-        *[f"member {m['name']} {m['address']}:{m['protocol_port']}" for m in members],
-        *(["health monitor " + kind] if monitor else []),
-    ]
-    return plan, steps
+    return {
+        "name": form.get("name"),
+        "vip_subnet_id": form.require("subnet_id", "Subnet"),
+        "listeners": [listener],
+    }
 
 
-async def member_choices(ui: Ui) -> dict[str, str]:
-    """Instance name -> its first IPv4 address (a member is picked by instance)."""
+async def member_choices(ui: Ui) -> dict[str, dict[str, str]]:
+    """The project's instances' IPv4 addresses, each a choice of member keyed by instance id and
+    address (names need not be unique): value -> name, address, subnet_id, label."""
     instances = (await ui.api.get(LAB, "/v1/instances", project_id=ui.project_id))["instances"]
-    return dict(
-        sorted(
-            (i["name"] or i["id"], i["addresses"][0].split("/")[0])
-            for i in instances
-            if i["addresses"]
-        )
+    names = {i["id"]: i["name"] or i["id"][:8] for i in instances}
+    port_ids = [port for i in instances for port in i["port_ids"]]
+    ports = (
+        (await ui.api.get(NET, "/v2.0/ports", id=port_ids, fields=["device_id", "fixed_ips"]))[
+            "ports"
+        ]
+        if port_ids
+        else []
     )
+    choices = {
+        f"{port['device_id']}_{ip['ip_address']}": {
+            "name": names[port["device_id"]],
+            "address": ip["ip_address"],
+            "subnet_id": ip["subnet_id"],
+            "label": f"{names[port['device_id']]} ({ip['ip_address']})",
+        }
+        for port in ports
+        if port["device_id"] in names
+        for ip in port["fixed_ips"]
+        if ":" not in ip["ip_address"]
+    }
+    return dict(sorted(choices.items(), key=lambda choice: choice[1]["label"]))
 
 
 def routes(d: Dashboard) -> list[BaseRoute]:
-    builds: dict[str, Build] = {}
-    tasks: set[asyncio.Task[None]] = set()
-
     async def balancers_page(ui: Ui) -> Response:
         if not await enabled(ui):
             return ui.render(
@@ -184,26 +124,23 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             if networks
             else []
         )
+        names = {n["id"]: n["name"] for n in networks}
         return ui.render(
             "loadbalancers.html",
             available=True,
             balancers=await listing(ui),
-            subnets=subnets,
+            subnets=unambiguous(
+                {s["id"]: f"{names[s['network_id']]}: {s['cidr']}" for s in subnets}
+            ),
             members=await member_choices(ui),
+            protocols=PROTOCOLS,
             algorithms=ALGORITHMS,
-            network_names={n["id"]: n["name"] for n in networks},
+            monitors=MONITORS,
         )
 
     async def create_balancer(ui: Ui, form: Form) -> Done:
-        plan, names = plan_of(form, await member_choices(ui))
-        body = {"name": form.get("name"), "vip_subnet_id": form.require("subnet_id", "Subnet")}
-        lb = (await ui.api.post(LB, LBAAS + "/loadbalancers", {"loadbalancer": body}))[
-            "loadbalancer"
-        ]
-        build = builds[lb["id"]] = Build([Step(n) for n in names])
-        task = asyncio.create_task(run_build(ui.api, lb["id"], build, plan))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        body = {"loadbalancer": tree_of(form, await member_choices(ui))}
+        lb = (await ui.api.post(LB, LBAAS + "/loadbalancers", body))["loadbalancer"]
         return Done(
             f"{PREFIX}/project/load-balancers/{lb['id']}",
             f"Provisioning load balancer {lb['name']}.",
@@ -216,9 +153,7 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             "loadbalancer"
         ]
         stats = (await ui.api.get(LB, f"{LBAAS}/loadbalancers/{lb_id}/stats"))["stats"]
-        build = builds.get(lb_id)
-        steps = [vars(s) for s in build.steps] if build else []
-        return {"loadbalancer": lb, "tree": tree, "steps": steps, "stats": stats}
+        return {"loadbalancer": lb, "tree": tree, "stats": stats}
 
     async def balancer_page(ui: Ui) -> Response:
         state = await status_tree(ui)
@@ -256,7 +191,6 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         await ui.api.request(
             "DELETE", LB, f"{LBAAS}/loadbalancers/{ui.param('id')}", params={"cascade": "true"}
         )
-        builds.pop(ui.param("id"), None)
         return Done(f"{PREFIX}/project/load-balancers", "Deleting the load balancer.")
 
     page = "/project/load-balancers/{id}"

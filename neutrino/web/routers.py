@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from neutrino.web.networks import NET, project_networks
-from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
+from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
 INTERFACE_OWNERS = ("network:router_interface", "network:router_interface_distributed")
 
@@ -23,7 +23,7 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             "routers.html",
             routers=routers,
             externals=externals,
-            network_names={n["id"]: n["name"] for n in externals},
+            network_names=unambiguous({n["id"]: n["name"] or n["id"][:8] for n in externals}),
         )
 
     async def create_router(ui: Ui, form: Form) -> Done:
@@ -56,7 +56,7 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             for ip in p["fixed_ips"]
             if p["device_owner"] in INTERFACE_OWNERS
         }
-        names = {n["id"]: n["name"] for n in networks}
+        names = unambiguous({n["id"]: n["name"] or n["id"][:8] for n in networks})
         internal = [
             s
             for s in subnets

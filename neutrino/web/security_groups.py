@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from neutrino.web.networks import NET
-from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
+from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
 
 def rule_body(form: Form, group_id: str) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             "security_group.html",
             group=group,
             groups=groups,
-            group_names={g["id"]: g["name"] for g in groups},
+            group_names=unambiguous({g["id"]: g["name"] or g["id"][:8] for g in groups}),
         )
 
     def at(ui: Ui) -> str:

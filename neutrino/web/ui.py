@@ -2,15 +2,18 @@
 
 A page is `async (ui) -> Response`; an action is `async (ui, form) -> Done`
 bound to the page its form lives on. An action that fails with an API error
-re-renders that page with the API's message next to the form (status 4xx);
-one that succeeds redirects (303) to where it says and the next page shows
-its notice. Every POST must carry the session's CSRF token.
+re-renders that page with the error in words for people next to the form,
+every field as it was submitted (status 4xx); one that succeeds redirects
+(303) to where it says and the next page shows its notice. An action's URL
+also answers GET with its page, so reloading it after a failure shows the
+form. Every POST must carry the session's CSRF token.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +29,7 @@ from starlette.routing import Route
 
 from neutrino.db import Database
 from neutrino.web.clients import Api, ApiError, Http, service_paths
+from neutrino.web.messages import for_people
 from neutrino.web.sessions import COOKIE, Session, Sessions
 
 PREFIX = "/dashboard"
@@ -47,10 +51,14 @@ class Form:
     def flag(self, name: str) -> bool:
         return self.get(name) in ("on", "true", "1", "yes")
 
-    def number(self, name: str, label: str, default: int | None = None) -> int:
+    def number(
+        self, name: str, label: str, default: int | None = None, between: range | None = None
+    ) -> int:
         value = self.get(name)
         if not value and default is not None:
             return default
+        if between is not None and not (value.isdigit() and int(value) in between):
+            raise ApiError(400, f"{label} must be a number from {between[0]} to {between[-1]}.")
         if not value.isdigit():
             raise ApiError(400, f"{label} must be a number.")
         return int(value)
@@ -60,6 +68,28 @@ class Form:
         if not value:
             raise ApiError(400, f"{label} is required.")
         return value
+
+
+class Kept:
+    """A form's fields as its page shows them: as submitted if this form just failed, else the
+    page's defaults (`{{ f.value('name') }}`, `{{ f.checked('shared') }}`,
+    `{{ f.selected('protocol', 'TCP') }}`)."""
+
+    def __init__(self, submitted: Form | None) -> None:
+        self.submitted = submitted
+
+    def value(self, name: str, default: Any = "") -> Any:
+        return default if self.submitted is None else self.submitted.get(name)
+
+    def checked(self, name: str, default: bool = False, value: str = "on") -> str:
+        if self.submitted is not None:
+            default = value in self.submitted.getlist(name)
+        return "checked" if default else ""
+
+    def selected(self, name: str, option: str, default: bool = False) -> str:
+        if self.submitted is not None:
+            default = self.submitted.get(name) == option
+        return "selected" if default else ""
 
 
 @dataclass
@@ -77,7 +107,7 @@ class Ui:
     api: Api
     dashboard: Dashboard
     errors: dict[str, str] = field(default_factory=dict)
-    submitted: dict[str, str] = field(default_factory=dict)  # a failed form's values, shown again
+    failed: Form | None = None  # what the form named in `errors` carried, shown again
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         # A page's own refresh in the background must not take the notice meant for the next page.
@@ -87,7 +117,7 @@ class Ui:
         html = self.dashboard.templates.get_template(template).render(
             session=self.session,
             errors=self.errors,
-            submitted=self.submitted,
+            kept=lambda form: Kept(self.failed if form in self.errors else None),
             notice=notice,
             path=self.request.url.path,
             prefix=PREFIX,
@@ -105,6 +135,14 @@ class Ui:
 
 View = Callable[[Ui], Awaitable[Response]]
 Handler = Callable[[Ui, Form], Awaitable[Done]]
+
+
+def unambiguous(labels: dict[str, str]) -> dict[str, str]:
+    """id -> label for a choice, a short id added where labels alone cannot tell two apart."""
+    counts = Counter(labels.values())
+    return {
+        key: f"{label} ({key[:8]})" if counts[label] > 1 else label for key, label in labels.items()
+    }
 
 
 def since(value: str | None) -> str:
@@ -162,7 +200,7 @@ class Dashboard:
         )
         return HTMLResponse(html, status_code=status)
 
-    def page(self, path: str, view: View, admin: bool = False) -> Route:
+    def shown(self, view: View, admin: bool = False) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             ui = self.ui(request)
             if ui is None:
@@ -172,15 +210,21 @@ class Dashboard:
             try:
                 return await view(ui)
             except ApiError as error:
-                return ui.render("error.html", error.status, message=str(error))
+                return ui.render("error.html", error.status, message=await for_people(ui, error))
 
-        return Route(path, endpoint, methods=["GET"])
+        return endpoint
+
+    def page(self, path: str, view: View, admin: bool = False) -> Route:
+        return Route(path, self.shown(view, admin), methods=["GET"])
 
     def action(self, path: str, view: View, handler: Handler, form: str) -> Route:
         """POST `path`: run `handler`; on an API error show `view` with the message at form
-        `form`."""
+        `form`. GET `path` shows `view`."""
+        page = self.shown(view)
 
         async def endpoint(request: Request) -> Response:
+            if request.method == "GET":
+                return await page(request)
             ui = self.ui(request)
             if ui is None:
                 return to_login(request)
@@ -194,19 +238,20 @@ class Dashboard:
             try:
                 done = await handler(ui, submitted)
             except ApiError as error:
-                ui.errors[form] = str(error)
-                ui.submitted = {k: v for k, v in submitted.pairs if k != "csrf_token"}
+                ui.errors[form] = await for_people(ui, error)
+                ui.failed = submitted
                 try:
-                    page = await view(ui)
+                    shown = await view(ui)
                 except ApiError as gone:  # the page's own resource went away meanwhile
-                    return ui.render("error.html", gone.status, message=str(gone))
-                page.status_code = error.status if 400 <= error.status < 500 else 409
-                return page
+                    message = await for_people(ui, gone)
+                    return ui.render("error.html", gone.status, message=message)
+                shown.status_code = error.status if 400 <= error.status < 500 else 409
+                return shown
             ui.session.notice = done.notice
             self.save_session(request, ui.session)
             return RedirectResponse(done.location, status_code=303)
 
-        return Route(path, endpoint, methods=["POST"])
+        return Route(path, endpoint, methods=["GET", "POST"])
 
     def json_action(
         self, path: str, handler: Callable[[Ui, dict[str, Any]], Awaitable[Any]]
@@ -229,7 +274,9 @@ class Dashboard:
             try:
                 return JSONResponse(await handler(ui, body))
             except ApiError as error:
-                return JSONResponse({"error": str(error)}, status_code=error.status)
+                return JSONResponse(
+                    {"error": await for_people(ui, error)}, status_code=error.status
+                )
 
         return Route(path, endpoint, methods=["POST"])
 

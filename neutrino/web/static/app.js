@@ -3,6 +3,15 @@
 
 const csrf = () => document.body.dataset.csrf;
 
+// The menu button shows and hides the sections on a narrow screen.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button.menu");
+  if (!button) return;
+  const open = button.getAttribute("aria-expanded") !== "true";
+  button.setAttribute("aria-expanded", String(open));
+  document.getElementById(button.getAttribute("aria-controls")).classList.toggle("open", open);
+});
+
 // pending -> done: a submitted form's button says so until the next page arrives.
 document.addEventListener("submit", (event) => {
   const form = event.target;
@@ -11,29 +20,46 @@ document.addEventListener("submit", (event) => {
   const button = event.submitter || form.querySelector("button");
   if (button) { button.disabled = true; button.dataset.label = button.textContent; button.textContent = "Working…"; }
 });
-window.addEventListener("pageshow", () => document.querySelectorAll("button[data-label]").forEach((b) => {
-  b.disabled = false; b.textContent = b.dataset.label;
-}));
+window.addEventListener("pageshow", () => {
+  document.querySelectorAll("button[data-label]").forEach((b) => {
+    b.disabled = false; b.textContent = b.dataset.label;
+  });
+  watchLive();
+});
 
-// Tables marked data-live refresh while something on the page is still changing.
-const changing = /\b(BUILD|DOWN|PENDING_\w+)\b/;
+// Live statuses: the regions marked data-live (tables, a page's status) are fetched again and
+// swapped in while a status badge in them (data-state) is still changing: at once after an
+// action's page loads, then less often while nothing changes, and no more once all are settled.
+const CHANGING = /^(BUILD|DOWN|PENDING_\w+)$/;
+const FIRST_DELAY = 1000, LONGEST_DELAY = 10000;
+let liveDelay = FIRST_DELAY, liveTimer = null;
+const liveRegions = () => [...document.querySelectorAll("[data-live][id]")];
+const changing = () => liveRegions().some((region) =>
+  [...region.querySelectorAll("[data-state]")].some((badge) => CHANGING.test(badge.dataset.state)));
+
+function watchLive() {
+  clearTimeout(liveTimer);
+  liveDelay = FIRST_DELAY;
+  liveTimer = changing() ? setTimeout(refreshLive, liveDelay) : null;
+}
+
 async function refreshLive() {
-  const live = [...document.querySelectorAll("[data-live][id]")];
-  if (!live.length || !live.some((el) => changing.test(el.textContent))) return;
+  let changed = false;
   try {
     const response = await fetch(location.href, { headers: { Accept: "text/html", "X-Live-Refresh": "1" } });
     if (response.ok) {
       const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-      for (const el of live) {
-        const next = fresh.getElementById(el.id);
-        if (next && next.innerHTML !== el.innerHTML) el.innerHTML = next.innerHTML;
+      for (const region of liveRegions()) {
+        const next = fresh.getElementById(region.id);
+        if (next && next.innerHTML !== region.innerHTML) { region.innerHTML = next.innerHTML; changed = true; }
       }
     }
-  } finally {
-    setTimeout(refreshLive, 1500);
+  } catch {
+    // offline for a moment: try again later
   }
+  liveDelay = changed ? FIRST_DELAY : Math.min(liveDelay * 1.5, LONGEST_DELAY);
+  liveTimer = changing() ? setTimeout(refreshLive, liveDelay) : null;
 }
-setTimeout(refreshLive, 1500);
 
 async function postJson(url, body) {
   const response = await fetch(url, { method: "POST", body: JSON.stringify(body),

@@ -1,4 +1,4 @@
-// The load balancer's wizard steps, status tree and traffic (what haproxy counted), polled:
+// The load balancer's status tree and traffic (what haproxy counted), polled:
 // often while something is pending, every few seconds after.
 "use strict";
 
@@ -35,13 +35,6 @@ function render(section, state) {
   const line = section.querySelector(".traffic");
   line.textContent = traffic(state.stats);
   line.dataset.connections = state.stats.total_connections;
-  const steps = section.querySelector(".steps");
-  steps.replaceChildren(...state.steps.map((s) => {
-    const li = document.createElement("li");
-    li.className = s.state;
-    li.textContent = `${s.name}: ${s.state}${s.message ? " — " + s.message : ""}`;
-    return li;
-  }));
 }
 
 for (const section of document.querySelectorAll("[data-status]")) {
@@ -51,8 +44,7 @@ for (const section of document.querySelectorAll("[data-status]")) {
       if (response.ok) {
         const state = await response.json();
         render(section, state);
-        const busy = state.steps.some((s) => s.state === "waiting" || s.state === "running")
-          || JSON.stringify(state.tree).includes("PENDING_");
+        const busy = JSON.stringify(state.tree).includes("PENDING_");
         section.dataset.settled = busy ? "no" : "yes";
       }
     } finally {

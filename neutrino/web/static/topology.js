@@ -122,6 +122,12 @@ function draw(svg, graph, view) {
   const box = svg.getBoundingClientRect();
   const { pos, edges } = layout(graph, box.width / Math.max(box.height, 1));
   svg.replaceChildren();
+  el("title", { id: "topology-title" }, svg).textContent = "Network topology";
+  const count = (kind, what) => `${graph.nodes.filter((n) => n.kind === kind).length} ${what}`;
+  el("desc", { id: "topology-desc" }, svg).textContent = [
+    count("external", "external networks"), count("router", "routers"), count("network", "networks"),
+    count("instance", "instances"), count("loadbalancer", "load balancers"),
+  ].join(", ") + `, with ${graph.edges.length} links; the links are listed below the drawing.`;
   const root = el("g", { class: "viewport" }, svg);
   for (const [a, b, ka, kb] of edges) {
     const p = pos.get(ka), q = pos.get(kb);
@@ -138,7 +144,7 @@ function draw(svg, graph, view) {
                  fill: COLORS[n.kind], stroke: STROKES[n.kind] }, link);
     const label = el("text", { x: p.x, y: p.y + 16, "text-anchor": "middle", "font-weight": "600" }, link);
     label.textContent = n.label.length > 20 ? n.label.slice(0, 19) + "…" : n.label;
-    const detail = el("text", { x: p.x, y: p.y + 31, "text-anchor": "middle", fill: "#5f6b78" }, link);
+    const detail = el("text", { x: p.x, y: p.y + 31, "text-anchor": "middle", fill: "#4f5a66" }, link);
     detail.textContent = (n.detail || n.status || "").slice(0, 24);
   }
   if (!view.scale) {  // first drawing: fit everything
@@ -148,6 +154,23 @@ function draw(svg, graph, view) {
     view.y = 20 - bounds.y * view.scale;
   }
   apply(svg, view);
+}
+
+// The drawing's links as a list of sentences with links, for screen readers and keyboards.
+function listLinks(list, graph) {
+  const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
+  const named = (n) => {
+    const a = document.createElement("a");
+    a.href = n.url;
+    a.textContent = `${{ external: "external network", loadbalancer: "load balancer" }[n.kind] || n.kind} ${n.label}`;
+    return a;
+  };
+  list.replaceChildren(...graph.edges.map(([a, b]) => {
+    const li = document.createElement("li");
+    li.append(named(nodes.get(a)), " is linked to ", named(nodes.get(b)));
+    return li;
+  }));
+  if (!graph.edges.length) list.append(Object.assign(document.createElement("li"), { textContent: "No links." }));
 }
 
 function apply(svg, view) {
@@ -177,8 +200,15 @@ function interact(svg, view) {
 
 for (const holder of document.querySelectorAll(".topology[data-source]")) {
   const svg = holder.querySelector("svg"), view = {};
+  const list = document.getElementById(holder.dataset.links);
   let last = "";
   interact(svg, view);
+  // A window that changes size gets the whole drawing fitted again.
+  window.addEventListener("resize", () => {
+    if (!last) return;
+    view.scale = 0;
+    draw(svg, JSON.parse(last), view);
+  });
   const poll = async () => {
     try {
       const response = await fetch(holder.dataset.source);
@@ -187,7 +217,9 @@ for (const holder of document.querySelectorAll(".topology[data-source]")) {
         if (text !== last) {
           last = text;
           const started = performance.now();
-          draw(svg, JSON.parse(text), view);
+          const graph = JSON.parse(text);
+          draw(svg, graph, view);
+          listLinks(list, graph);
           holder.dataset.renderMs = (performance.now() - started).toFixed(1);
           holder.dataset.nodes = svg.querySelectorAll(".node").length;
         }
