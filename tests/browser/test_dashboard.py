@@ -9,11 +9,9 @@ would. Screenshots of the main pages go to artifacts/screenshots/.
 from __future__ import annotations
 
 import re
-from importlib.util import find_spec
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.browser.clicks import (
     address_of,
@@ -29,14 +27,7 @@ from tests.browser.clicks import (
 from tests.browser.conftest import Cloud, screenshot, sign_in
 from tests.conftest import ADMIN_PASSWORD, cloud_password, eventually, login
 
-KERNEL_TOOLS = all(find_spec(f"neutrino.lab.{tool}") for tool in ("outside", "inspect", "trace"))
 
-
-@pytest.mark.skipif(
-    not KERNEL_TOOLS,
-    reason="needs routers on the kernel, `neutrino outside` and the lab's "
-    "inspect/trace API (data plane part 2)",
-)
 def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
     page = admin_page
     screenshot(page, "01-topology-empty")
@@ -146,9 +137,6 @@ def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
     assert fip not in page.locator("#floatingips").inner_text()
 
 
-@pytest.mark.skipif(
-    not KERNEL_TOOLS, reason="runs after the S2-S4 test, which needs data plane part 2"
-)
 def test_s5_port_with_a_chosen_ip(cloud: Cloud, admin_page: Any) -> None:
     """Create a port with a chosen fixed IP on vlan101, launch an instance on it: it gets
     that IP."""

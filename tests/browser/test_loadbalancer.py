@@ -4,11 +4,8 @@ floating IP."""
 from __future__ import annotations
 
 import re
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.browser.clicks import (
     address_of,
@@ -26,11 +23,6 @@ from tests.conftest import eventually
 WEB_PORT = "8000"
 
 
-@pytest.mark.skipif(
-    find_spec("neutrino.agent.drivers.haproxy") is None
-    or find_spec("neutrino.lab.outside") is None,
-    reason="needs load balancers on the kernel (haproxy driver) and `neutrino outside`",
-)
 def test_s6_load_balancer_wizard(cloud: Cloud, admin_page: Any, tmp_path: Path) -> None:
     page = admin_page
     create_network(page, cloud, "ext_net", "10.10.30.0/24", type="flat", external="yes")
