@@ -4,14 +4,18 @@ another host than the instance's (tests/netns/multihost.py builds the hosts)."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from neutrino.plan import names
 from neutrino.plan.overlay import FLOOD
-from tests.conftest import Databases, eventually
+from tests.conftest import VENV_BIN, Databases, eventually
 from tests.netns.multihost import Hosts, simulated_hosts
 
 SERVE_HTTP = "nohup python3 -m http.server 8080 >/dev/null 2>&1 &"
@@ -231,6 +235,145 @@ def test_load_balancer_with_members_on_other_hosts(cloud: Hosts, tmp_path: Path)
     assert eventually(lambda: answers() == {"h2", "h3"}, seconds=20)
     cloud.cli("loadbalancer", "delete", "--cascade", "--wait", lb["id"], output=False)
     cloud.neutrino("instance", "delete", "lb-h2", "lb-h3", "lb-client")
+
+
+def test_a_vtep_taken_from_an_interface_follows_its_address(cloud: Hosts) -> None:
+    h1, h3 = cloud.hosts["h1"], cloud.hosts["h3"]
+    for options, refusal in (
+        (["--vtep-ip", "192.0.2.3", "--vtep-interface", "ul0"], "exclude each other"),
+        (["--vtep-interface", "p-default"], "p-default has no IPv4 address"),
+    ):
+        refused = subprocess.run(
+            [str(VENV_BIN / "neutrino"), "agent", "--server", cloud.url, "--host", "h3"]
+            + ["--netns-prefix", cloud.prefix, *options],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+        assert refused.returncode == 2 and refusal in " ".join(refused.stderr.split())
+    net = network(cloud, "vt-net", "10.66.0.0/24")
+    serve_dhcp_on(cloud, net["id"], "h1")
+    cloud.instance("vt-a", "--network", "vt-net", "--host", "h1")
+    c = cloud.instance("vt-c", "--network", "vt-net", "--host", "h3")
+    [c_port] = cloud.cli("port", "list", "--device-id", c["id"])
+    device = f"vxlan-{net['provider:segmentation_id']}"
+    [agent] = cloud.sdk().network.agents(host="h3", agent_type="Linux bridge agent")
+    sdk = cloud.sdk()
+
+    def tunneling_ip() -> str:
+        return str(sdk.network.get_agent(agent.id).configuration["tunneling_ip"])
+
+    assert tunneling_ip() == h3.vtep
+    renumber = ["ip", "-n", str(h3.config.netns), "addr"]
+    try:
+        subprocess.run([*renumber, "add", "192.0.2.33/24", "dev", "ul0"], check=True)
+        subprocess.run([*renumber, "del", f"{h3.vtep}/24", "dev", "ul0"], check=True)
+        assert eventually(lambda: tunneling_ip() == "192.0.2.33", seconds=20)
+        wanted = sorted([(FLOOD, "192.0.2.33"), (c_port["MAC Address"], "192.0.2.33")])
+        assert eventually(lambda: h1.fdb(device) == wanted)
+        assert eventually(lambda: cloud.pings("vt-a", address(c)), seconds=15)
+    finally:
+        subprocess.run([*renumber, "add", f"{h3.vtep}/24", "dev", "ul0"], check=False)
+        subprocess.run([*renumber, "del", "192.0.2.33/24", "dev", "ul0"], check=False)
+    assert eventually(lambda: tunneling_ip() == h3.vtep, seconds=20)
+    cloud.neutrino("instance", "delete", "vt-a", "vt-c")
+    cloud.cli("network", "delete", "vt-net", output=False)
+
+
+# VXLAN frames crossing the underlay's bridge, by the ethertype of the frame they carry: the
+# inner Ethernet header begins after the outer IPv4 (20 bytes), UDP (8) and VXLAN (8) headers.
+UNDERLAY_COUNTERS = """table bridge overlay {
+ counter arp {}
+ counter ipv4 {}
+ chain forward {
+  type filter hook forward priority 0; policy accept;
+  udp dport 4789 @nh,384,16 0x0806 counter name arp
+  udp dport 4789 @nh,384,16 0x0800 counter name ipv4
+ }
+}
+"""
+
+
+@contextmanager
+def underlay_frames(cloud: Hosts) -> Iterator[Callable[[], dict[str, int]]]:
+    """Counters of the frames the overlay carries between hosts, from now on."""
+    nft = ["ip", "netns", "exec", f"{cloud.prefix}underlay", "nft"]
+    subprocess.run([*nft, "-f", "-"], input=UNDERLAY_COUNTERS, text=True, check=True)
+
+    def counted() -> dict[str, int]:
+        listed = subprocess.run(
+            [*nft, "-j", "list", "counters", "table", "bridge", "overlay"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        found = [item["counter"] for item in json.loads(listed)["nftables"] if "counter" in item]
+        return {counter["name"]: counter["packets"] for counter in found}
+
+    try:
+        yield counted
+    finally:
+        subprocess.run([*nft, "delete", "table", "bridge", "overlay"], check=False)
+
+
+def test_arp_is_answered_on_the_asking_host_and_never_crosses_the_overlay(cloud: Hosts) -> None:
+    h1, h2 = cloud.hosts["h1"], cloud.hosts["h2"]
+    net = network(cloud, "ar-net", "10.67.0.0/24")
+    serve_dhcp_on(cloud, net["id"], "h1")
+    a = cloud.instance("ar-a", "--network", "ar-net", "--host", "h1")
+    b = cloud.instance("ar-b", "--network", "ar-net", "--host", "h2")
+    [a_port] = cloud.cli("port", "list", "--device-id", a["id"])
+    [b_port] = cloud.cli("port", "list", "--device-id", b["id"])
+    device = f"vxlan-{net['provider:segmentation_id']}"
+    assert (address(b), b_port["MAC Address"]) in h1.neighbours(device)
+    assert (address(a), a_port["MAC Address"]) in h2.neighbours(device)
+    assert cloud.pings("ar-a", address(b))
+    with underlay_frames(cloud) as counted:
+        for name in ("ar-a", "ar-b"):
+            assert cloud.run_in(name, "ip", "neigh", "flush", "dev", "eth0").returncode == 0
+        assert cloud.pings("ar-a", address(b))
+        learned = cloud.run_in("ar-a", "ip", "neigh", "show", address(b)).stdout
+        assert b_port["MAC Address"] in learned
+        frames = counted()
+    assert frames["arp"] == 0 and frames["ipv4"] >= 2, frames  # the echo and its reply crossed
+    # A port that goes takes its entry with it.
+    cloud.neutrino("instance", "delete", "ar-b")
+    assert eventually(lambda: h1.neighbours(device) == [])
+    cloud.neutrino("instance", "delete", "ar-a")
+    cloud.cli("network", "delete", "ar-net", output=False)
+
+
+def test_a_vxlan_networks_devices_carry_its_mtu(cloud: Hosts) -> None:
+    h1, h2 = cloud.hosts["h1"], cloud.hosts["h2"]
+    net = network(cloud, "mt-net", "10.68.0.0/24")
+    serve_dhcp_on(cloud, net["id"], "h1")
+    a = cloud.instance("mt-a", "--network", "mt-net", "--host", "h1")
+    b = cloud.instance("mt-b", "--network", "mt-net", "--host", "h2")
+    vxlan, bridge = f"vxlan-{net['provider:segmentation_id']}", names.bridge(net["id"])
+    taps = {h: names.tap(i["port_ids"][0]) for h, i in ((h1, a), (h2, b))}
+
+    def carried(mtu: int) -> bool:
+        shown = {host.mtu(name) for host in (h1, h2) for name in (vxlan, bridge, taps[host])}
+        inside = cloud.run_in("mt-a", "cat", "/sys/class/net/eth0/mtu").stdout.strip()
+        return shown == {mtu} and inside == str(mtu)
+
+    def ping(size: int) -> subprocess.CompletedProcess[str]:
+        ping = ["ping", "-c1", "-W1", "-M", "do", "-s", str(size), address(b)]
+        return cloud.run_in("mt-a", *ping)
+
+    # 1500 on the underlay, less VXLAN's 50 bytes; then what an administrator sets.
+    for mtu in (1450, 1400):
+        assert cloud.cli("network", "show", "mt-net")["mtu"] == mtu
+        assert eventually(lambda: carried(mtu)), mtu  # noqa: B023
+        assert eventually(lambda: ping(mtu - 28).returncode == 0), mtu  # noqa: B023
+        too_big = ping(mtu - 27)
+        assert too_big.returncode != 0
+        assert "message too long" in too_big.stdout + too_big.stderr
+        cloud.cli("network", "set", "--mtu", "1400", "mt-net", output=False)
+    cloud.neutrino("instance", "delete", "mt-a", "mt-b")
+    cloud.cli("network", "delete", "mt-net", output=False)
 
 
 def test_a_killed_agent_leaves_traffic_between_the_others_alone(cloud: Hosts) -> None:
