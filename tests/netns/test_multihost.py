@@ -50,6 +50,16 @@ def serve_dhcp_on(cloud: Hosts, network_id: str, host: str) -> None:
     )
 
 
+def place_router(cloud: Hosts, router_id: str, host: str) -> None:
+    """Move the router to the L3 agent of `host`, as an administrator does."""
+    for agent in cloud.cli("network", "agent", "list", "--router", router_id):
+        cloud.cli(
+            "network", "agent", "remove", "router", "--l3", agent["ID"], router_id, output=False
+        )
+    l3 = agent_id(cloud, host, "l3")
+    cloud.cli("network", "agent", "add", "router", "--l3", l3, router_id, output=False)
+
+
 def network(cloud: Hosts, name: str, cidr: str, *options: str) -> dict:
     net = cloud.cli("network", "create", name, *options)
     cloud.cli("subnet", "create", "--network", name, "--subnet-range", cidr, f"{name}-sub")
@@ -161,20 +171,7 @@ def test_floating_ip_of_a_router_on_another_host(cloud: Hosts) -> None:
     )
     network(cloud, "fx-net", "10.63.0.0/24")
     router = cloud.cli("router", "create", "fx-router")
-    for agent in cloud.cli("network", "agent", "list", "--router", router["id"]):
-        cloud.cli(
-            "network", "agent", "remove", "router", "--l3", agent["ID"], router["id"], output=False
-        )
-    cloud.cli(
-        "network",
-        "agent",
-        "add",
-        "router",
-        "--l3",
-        agent_id(cloud, "h1", "l3"),
-        router["id"],
-        output=False,
-    )
+    place_router(cloud, router["id"], "h1")
     cloud.cli("router", "set", "fx-router", "--external-gateway", "fx-ext", output=False)
     cloud.cli("router", "add", "subnet", "fx-router", "fx-net-sub", output=False)
     vm = cloud.instance("fx-vm", "--network", "fx-net", "--host", "h2")
@@ -268,15 +265,16 @@ def test_a_vtep_taken_from_an_interface_follows_its_address(cloud: Hosts) -> Non
     assert tunneling_ip() == h3.vtep
     renumber = ["ip", "-n", str(h3.config.netns), "addr"]
     try:
-        subprocess.run([*renumber, "add", "192.0.2.33/24", "dev", "ul0"], check=True)
+        # (deleting a primary address deletes its secondaries: the old one goes first)
         subprocess.run([*renumber, "del", f"{h3.vtep}/24", "dev", "ul0"], check=True)
+        subprocess.run([*renumber, "add", "192.0.2.33/24", "dev", "ul0"], check=True)
         assert eventually(lambda: tunneling_ip() == "192.0.2.33", seconds=20)
         wanted = sorted([(FLOOD, "192.0.2.33"), (c_port["MAC Address"], "192.0.2.33")])
         assert eventually(lambda: h1.fdb(device) == wanted)
         assert eventually(lambda: cloud.pings("vt-a", address(c)), seconds=15)
     finally:
+        subprocess.run([*renumber, "flush", "dev", "ul0"], check=False)
         subprocess.run([*renumber, "add", f"{h3.vtep}/24", "dev", "ul0"], check=False)
-        subprocess.run([*renumber, "del", "192.0.2.33/24", "dev", "ul0"], check=False)
     assert eventually(lambda: tunneling_ip() == h3.vtep, seconds=20)
     cloud.neutrino("instance", "delete", "vt-a", "vt-c")
     cloud.cli("network", "delete", "vt-net", output=False)
@@ -285,12 +283,12 @@ def test_a_vtep_taken_from_an_interface_follows_its_address(cloud: Hosts) -> Non
 # VXLAN frames crossing the underlay's bridge, by the ethertype of the frame they carry: the
 # inner Ethernet header begins after the outer IPv4 (20 bytes), UDP (8) and VXLAN (8) headers.
 UNDERLAY_COUNTERS = """table bridge overlay {
- counter arp {}
- counter ipv4 {}
+ counter carried_arp {}
+ counter carried_ipv4 {}
  chain forward {
   type filter hook forward priority 0; policy accept;
-  udp dport 4789 @nh,384,16 0x0806 counter name arp
-  udp dport 4789 @nh,384,16 0x0800 counter name ipv4
+  udp dport 4789 @nh,384,16 0x0806 counter name carried_arp
+  udp dport 4789 @nh,384,16 0x0800 counter name carried_ipv4
  }
 }
 """
@@ -337,7 +335,8 @@ def test_arp_is_answered_on_the_asking_host_and_never_crosses_the_overlay(cloud:
         learned = cloud.run_in("ar-a", "ip", "neigh", "show", address(b)).stdout
         assert b_port["MAC Address"] in learned
         frames = counted()
-    assert frames["arp"] == 0 and frames["ipv4"] >= 2, frames  # the echo and its reply crossed
+    # The echo and its reply crossed; no ARP did.
+    assert frames["carried_arp"] == 0 and frames["carried_ipv4"] >= 2, frames
     # A port that goes takes its entry with it.
     cloud.neutrino("instance", "delete", "ar-b")
     assert eventually(lambda: h1.neighbours(device) == [])
@@ -374,6 +373,73 @@ def test_a_vxlan_networks_devices_carry_its_mtu(cloud: Hosts) -> None:
         cloud.cli("network", "set", "--mtu", "1400", "mt-net", output=False)
     cloud.neutrino("instance", "delete", "mt-a", "mt-b")
     cloud.cli("network", "delete", "mt-net", output=False)
+
+
+def test_trace_follows_the_packet_across_hosts(cloud: Hosts) -> None:
+    for name, cidr, host in (("tr-a", "10.69.0.0/24", "h1"), ("tr-b", "10.70.0.0/24", "h2")):
+        serve_dhcp_on(cloud, network(cloud, name, cidr)["id"], host)
+    router = cloud.cli("router", "create", "tr-router")
+    place_router(cloud, router["id"], "h3")
+    for subnet in ("tr-a-sub", "tr-b-sub"):
+        cloud.cli("router", "add", "subnet", "tr-router", subnet, output=False)
+    cloud.instance("tr-src", "--network", "tr-a", "--host", "h1")
+    dst = cloud.instance("tr-dst", "--network", "tr-b", "--host", "h2")
+    assert eventually(lambda: cloud.pings("tr-src", address(dst)), seconds=15)
+
+    def trace() -> dict:
+        argv = ["trace", "--from", "tr-src", "--to", address(dst), "-f", "json"]
+        return dict(json.loads(cloud.neutrino(*argv).stdout))
+
+    traced = trace()
+    assert [(hop["hop"], hop["host"]) for hop in traced["hops"]] == [
+        ("instance", "h1"),
+        ("tap", "h1"),
+        ("bridge", "h1"),
+        ("vxlan", "h1"),
+        ("bridge", "h3"),
+        ("router interface", "h3"),
+        ("router interface", "h3"),
+        ("bridge", "h3"),
+        ("vxlan", "h3"),
+        ("bridge", "h2"),
+        ("tap", "h2"),
+    ]
+    overlay = [hop for hop in traced["hops"] if hop["hop"] == "vxlan"]
+    assert [(hop["to_host"], hop["underlay"]) for hop in overlay] == [
+        ("h3", "192.0.2.1 -> 192.0.2.3"),
+        ("h2", "192.0.2.3 -> 192.0.2.2"),
+    ]
+    # Each host saw the probe cross each port of the path, its VXLAN devices included.
+    assert [hop.get("seen") for hop in traced["hops"]] == [
+        None, True, None, True, None, True, True, None, True, None, True,
+    ]  # fmt: skip
+    assert traced["hosts"] == ["h1", "h3", "h2"]
+    assert traced["confirmed"] and traced["probe"]["reached"]
+    assert {line.split(":")[0] for line in traced["probe"]["trace"]} == {"h1", "h2", "h3"}
+
+    # A security group that admits nothing: dropped on h2, where the destination's port is.
+    closed = cloud.cli("security", "group", "create", "tr-closed")
+    for rule in cloud.cli("security", "group", "rule", "list", closed["id"]):
+        cloud.cli("security", "group", "rule", "delete", rule["ID"], output=False)
+    port = dst["port_ids"][0]
+    cloud.cli(
+        "port", "set", "--no-security-group", "--security-group", closed["id"], port, output=False
+    )
+    assert eventually(lambda: not cloud.pings("tr-src", address(dst)))
+    dropped = trace()
+    assert not dropped["probe"]["reached"]
+    assert [(hop["hop"], hop["host"]) for hop in dropped["hops"][-3:]] == [
+        ("vxlan", "h3"),
+        ("bridge", "h2"),
+        ("drop", "h2"),
+    ]
+    assert "drop" in dropped["hops"][-1]["note"]
+    cloud.neutrino("instance", "delete", "tr-src", "tr-dst")
+    for subnet in ("tr-a-sub", "tr-b-sub"):
+        cloud.cli("router", "remove", "subnet", "tr-router", subnet, output=False)
+    cloud.cli("router", "delete", "tr-router", output=False)
+    cloud.cli("security", "group", "delete", "tr-closed", output=False)
+    cloud.cli("network", "delete", "tr-a", "tr-b", output=False)
 
 
 def test_a_killed_agent_leaves_traffic_between_the_others_alone(cloud: Hosts) -> None:
