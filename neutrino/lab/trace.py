@@ -316,7 +316,7 @@ def trace(
         if part["netns"] == path.router_netns
         for line in part["trace"]
     ]
-    result["trace"] = [f"{where}: {line}" for where in path.hosts() for line in seen.get(where, [])]
+    result["trace"] = [f"{where}: {line}" for where, lines in seen.items() for line in lines]
     result["matched_rules"] = sorted(
         {
             line.split(" rule ", 1)[1]

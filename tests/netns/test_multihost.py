@@ -351,10 +351,10 @@ def test_a_vxlan_networks_devices_carry_its_mtu(cloud: Hosts) -> None:
     a = cloud.instance("mt-a", "--network", "mt-net", "--host", "h1")
     b = cloud.instance("mt-b", "--network", "mt-net", "--host", "h2")
     vxlan, bridge = f"vxlan-{net['provider:segmentation_id']}", names.bridge(net["id"])
-    taps = {h: names.tap(i["port_ids"][0]) for h, i in ((h1, a), (h2, b))}
+    taps = {h.name: names.tap(i["port_ids"][0]) for h, i in ((h1, a), (h2, b))}
 
     def carried(mtu: int) -> bool:
-        shown = {host.mtu(name) for host in (h1, h2) for name in (vxlan, bridge, taps[host])}
+        shown = {h.mtu(name) for h in (h1, h2) for name in (vxlan, bridge, taps[h.name])}
         inside = cloud.run_in("mt-a", "cat", "/sys/class/net/eth0/mtu").stdout.strip()
         return shown == {mtu} and inside == str(mtu)
 
