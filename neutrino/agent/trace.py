@@ -134,9 +134,9 @@ class Watches:
         match = _match(
             wanted["source"], wanted["destination"], wanted["protocol"], wanted.get("port")
         )
-        watch_id = secrets.token_hex(8)
+        watch_id, watch = secrets.token_hex(8), Watch(namespaces, match)
         with self._lock:
-            self._watches[watch_id] = Watch(namespaces, match)
+            self._watches[watch_id] = watch
         timer = threading.Timer(LONGEST_WATCH, self.end, (watch_id,))
         timer.daemon = True
         timer.start()
