@@ -82,6 +82,8 @@ def error_response(error: errors.NeutronError) -> Response:
 
 
 def application(tokens: Tokens, realized: Callable[[], inspect.Realized | None]) -> Starlette:
+    watches = trace.Watches()
+
     async def admitted(connection: HTTPConnection) -> bool:
         token = connection.headers.get("x-auth-token", "")
         return bool(token) and await run_in_threadpool(tokens.check, token)
@@ -117,14 +119,25 @@ def application(tokens: Tokens, realized: Callable[[], inspect.Realized | None])
         return await answer(
             request,
             lambda: trace.probe(
-                wanted["router_netns"],
                 wanted["instance_netns"],
-                wanted["source"],
                 wanted["destination"],
                 wanted["protocol"],
                 wanted.get("port"),
             ),
         )
+
+    async def start_watch(request: Request) -> Response:
+        wanted = json.loads(await request.body())
+        return await answer(request, lambda: watches.start(view().host_netns, wanted))
+
+    async def end_watch(request: Request) -> Response:
+        def ended() -> list[dict[str, Any]]:
+            seen = watches.end(request.path_params["id"])
+            if seen is None:
+                raise errors.NotFound("No such watch: it has ended already.")
+            return seen
+
+        return await answer(request, ended)
 
     async def execute(websocket: WebSocket) -> None:
         if not await admitted(websocket):
@@ -165,6 +178,8 @@ def application(tokens: Tokens, realized: Callable[[], inspect.Realized | None])
         routes=[
             Route("/v1/inspect/{kind}/{id}", inspect_resource),
             Route("/v1/probe", probe, methods=["POST"]),
+            Route("/v1/watches", start_watch, methods=["POST"]),
+            Route("/v1/watches/{id}", end_watch, methods=["DELETE"]),
             WebSocketRoute("/v1/exec", execute),
         ]
     )

@@ -30,7 +30,8 @@ interface is made again: their processes restart with it.
 
 Steps, in the order that keeps the host safe: namespaces; the firewall
 (before any new tap appears, so a port is never briefly unfiltered); links,
-bridges first; VXLAN devices' forwarding entries (drivers/fdb.py); addresses;
+bridges first; VXLAN devices' forwarding entries and ARP responders (drivers/fdb.py,
+drivers/arp.py); addresses;
 taps' qdiscs; routers (forwarding, routes, the NAT table and its floating IP
 elements: drivers/routers.py); dnsmasq (host entries, then
 SIGHUP); lab instances' DHCP clients; then garbage: links and namespaces with our names that the
@@ -61,7 +62,7 @@ from pathlib import Path
 from typing import Any
 
 from neutrino.agent import instance as lab
-from neutrino.agent.drivers import fdb, tc
+from neutrino.agent.drivers import arp, fdb, tc
 from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers.dnsmasq import DnsmasqDriver
 from neutrino.agent.drivers.haproxy import HaproxyDriver
@@ -334,13 +335,18 @@ class Agent:
     def _ensure_fdb(
         self, desired: DesiredState, report: SyncReport, links: dict[str, ObservedLink]
     ) -> None:
-        """The VXLAN devices' peers (plan.overlay); entries of devices not made yet wait."""
+        """The VXLAN devices' peers and ARP responders (plan.overlay); entries of devices not
+        made yet wait."""
         index = {link.name: link.index for link in links.values() if link.kind == "vxlan"}
         try:
             sock = self.links.socket(self.host.netns)
-            present = fdb.observe(sock, self.host.netns, {i: n for n, i in index.items()})
+            devices = {i: n for n, i in index.items()}
+            present = fdb.observe(sock, self.host.netns, devices)
             wanted = {entry for entry in desired.fdb if entry.device in index}
             report.changes += fdb.apply(sock, wanted, present, index)
+            neighbours = {entry for entry in desired.arp if entry.device in index}
+            found = arp.observe(sock, self.host.netns, devices)
+            report.changes += arp.apply(sock, neighbours, found, index)
         except Exception as error:
             report.errors.append(f"fdb: {error}")
 

@@ -10,6 +10,7 @@ kernel is left as it is meanwhile, so traffic keeps flowing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import subprocess
@@ -137,6 +138,32 @@ def roles(host: HostConfig, desired: DesiredState) -> dict[str, dict[str, Any]]:
     return found
 
 
+def interface_ipv4(netns: str | None, ifname: str) -> str | None:
+    """The first IPv4 address of `ifname` in `netns` (None: it has none, or is not there)."""
+    where = ["-n", netns] if netns else []
+    done = subprocess.run(
+        ["ip", *where, "-j", "-4", "addr", "show", "dev", ifname],
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=False,
+    )
+    if done.returncode != 0:
+        return None
+    found = [a["local"] for link in json.loads(done.stdout or "[]") for a in link["addr_info"]]
+    return found[0] if found else None
+
+
+def with_current_vtep(host: HostConfig) -> HostConfig:
+    """`host` with the address its VTEP interface has now (if it names one)."""
+    if host.vtep_interface is None:
+        return host
+    address = interface_ipv4(host.netns, host.vtep_interface)
+    if address != host.vtep_ip:
+        log.warning("VTEP %s: %s is now %s", host.vtep_interface, host.vtep_ip, address)
+    return dataclasses.replace(host, vtep_ip=address)
+
+
 def instance_addresses(netns: str) -> list[str]:
     """Addresses inside an instance, as `ip addr` shows them there (global scope only)."""
     done = subprocess.run(
@@ -216,6 +243,7 @@ class Runner:
     def _reconcile(self, model: Model, full: bool) -> bool:
         """Sync the host and report; True while some instance still waits for its addresses."""
         snapshot = model.snapshot()
+        self.agent.host = with_current_vtep(self.agent.host)
         desired = compile_host(snapshot, self.agent.host)
         report = self.agent.apply(desired, verify=full)
         instances, pending = self._instances(model, desired, refresh=full)

@@ -116,12 +116,14 @@ def routes(db: Database, authenticate: Authenticate, host: str, link: AgentLink)
         where, resource_id = found
         return await run_in_threadpool(link.call, where, "GET", f"/v1/inspect/{kind}/{resource_id}")
 
-    def send_probe(where: str, probe: dict[str, Any]) -> dict[str, Any]:
-        answer = link.call(where, "POST", "/v1/probe", probe)
+    def ask_agent(where: str, method: str, path: str, body: dict[str, Any] | None) -> Any:
+        """A part of a trace, from the agent of host `where` (neutrino.agent.trace)."""
+        answer = link.call(where, method, path, body)
         if answer.status_code != 200:
-            raise errors.ServiceUnavailable(f"The agent of host {where} could not send the probe.")
-        result: dict[str, Any] = orjson.loads(answer.body)
-        return result
+            raise errors.ServiceUnavailable(
+                f"The agent of host {where} could not take its part in the trace."
+            )
+        return orjson.loads(answer.body)
 
     async def trace_packet(request: Request) -> Response:
         await admin(request)
@@ -135,7 +137,7 @@ def routes(db: Database, authenticate: Authenticate, host: str, link: AgentLink)
                 wanted.get("protocol") or "icmp",
                 wanted.get("port"),
                 host,
-                send_probe,
+                ask_agent,
             )
         )
 

@@ -147,16 +147,20 @@ def trace(
     table = Table(
         "#",
         "Hop",
+        "Host",
         "Device",
-        "Where",
+        "Namespace",
+        "Seen",
         "Detail",
         title=f"{found['from']['name']} ({found['from']['address']}) "
         f"-> {destination} {proto}{'/' + str(found['port']) if found['port'] else ''}",
     )
     for index, hop in enumerate(found["hops"], 1):
-        where = hop.get("netns") or ""
-        detail = hop.get("decision") or hop.get("note") or hop.get("address") or ""
-        table.add_row(str(index), hop["hop"], hop.get("device", ""), where, detail)
+        crossing = f"to {hop['to_host']} {hop.get('underlay') or ''}" if "to_host" in hop else ""
+        detail = hop.get("decision") or hop.get("note") or hop.get("address") or crossing
+        seen = {True: "yes", False: "no", None: ""}[hop.get("seen")]
+        cells = (hop.get("host", ""), hop.get("device", ""), hop.get("netns") or "", seen, detail)
+        table.add_row(str(index), hop["hop"], *cells)
     out.print(table)
     probe = found["probe"]
     out.print(

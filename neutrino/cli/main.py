@@ -54,6 +54,14 @@ VtepIp = Annotated[
         "hosts' agents learn from the server",
     ),
 ]
+VtepInterface = Annotated[
+    str | None,
+    typer.Option(
+        "--vtep-interface",
+        help="The interface whose IPv4 address is this host's VTEP (instead of --vtep-ip), "
+        "read again before every report",
+    ),
+]
 
 
 def host_config(
@@ -64,24 +72,39 @@ def host_config(
     interfaces: list[str] | None,
     zone: str = "nova",
     vtep_ip: str | None = None,
+    vtep_interface: str | None = None,
 ):  # type: ignore[no-untyped-def]
     """The isolated default, or a host mapped onto given interfaces (production)."""
+    from neutrino.agent.runner import with_current_vtep
     from neutrino.plan import HostConfig, PhysnetConfig
 
+    if vtep_ip and vtep_interface:
+        raise typer.BadParameter("--vtep-ip and --vtep-interface exclude each other")
     if not interfaces and netns is None:
         isolated = HostConfig.isolated(
             name, prefix=prefix, physnets=tuple(physnets), vtep_ip=vtep_ip
         )
-        return dataclasses.replace(isolated, availability_zone=zone)
-    mapping = dict(item.split("=", 1) for item in interfaces or [])
-    return HostConfig(
-        name=name,
-        netns=netns or None,
-        ns_prefix=prefix,
-        physnets={physnet: PhysnetConfig(interface=iface) for physnet, iface in mapping.items()},
-        vtep_ip=vtep_ip,
-        availability_zone=zone,
-    )
+        config = dataclasses.replace(isolated, availability_zone=zone)
+    else:
+        mapping = dict(item.split("=", 1) for item in interfaces or [])
+        config = HostConfig(
+            name=name,
+            netns=netns or None,
+            ns_prefix=prefix,
+            physnets={p: PhysnetConfig(interface=iface) for p, iface in mapping.items()},
+            vtep_ip=vtep_ip,
+            availability_zone=zone,
+        )
+    if vtep_interface is None:
+        return config
+    config = with_current_vtep(dataclasses.replace(config, vtep_interface=vtep_interface))
+    if config.vtep_ip is None:
+        where = f"namespace {config.netns}" if config.netns else "the root namespace"
+        raise typer.BadParameter(
+            f"interface {vtep_interface} has no IPv4 address in {where}",
+            param_hint="--vtep-interface",
+        )
+    return config
 
 
 def start_agent(
@@ -136,6 +159,7 @@ def serve(
     physnet_interface: Interfaces = None,
     availability_zone: Zone = "nova",
     vtep_ip: VtepIp = None,
+    vtep_interface: VtepInterface = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
     access_log: Annotated[
         bool,
@@ -228,6 +252,7 @@ def serve(
             physnet_interface,
             availability_zone,
             vtep_ip,
+            vtep_interface,
         )
         start_agent(
             f"http://{settings.bind_host}:{settings.bind_port}",
@@ -272,6 +297,7 @@ def run_agent(
     physnet_interface: Interfaces = None,
     availability_zone: Zone = "nova",
     vtep_ip: VtepIp = None,
+    vtep_interface: VtepInterface = None,
     os_cloud: Annotated[
         str | None, typer.Option(help="Cloud in clouds.yaml with admin credentials [env: OS_CLOUD]")
     ] = None,
@@ -292,6 +318,7 @@ def run_agent(
         physnet_interface,
         availability_zone,
         vtep_ip,
+        vtep_interface,
     )
     thread = start_agent(server, config, state_dir, os_cloud, listen=listen)
     console.print(Text.assemble("agent for host ", (config.name, "bold"), f" following {server}"))

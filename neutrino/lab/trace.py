@@ -7,11 +7,19 @@ gateway: its `qr-`, the NAT decision (DNAT of a floating IP, SNAT to the
 instance's floating IP or to the router's gateway address), then another
 `qr-` or the `qg-` to the external network and the outside.
 
-A real probe (ping, or a TCP connect) then confirms it: while it is sent,
-a short-lived nft table in the router's namespace sets `nftrace` on the
-probe's packets, and `nft monitor trace` reports every chain and rule they
-meet there, including the NAT rule that matched. The probe is sent by the
-agent of the instance's host (neutrino.agent.trace); the path is computed here.
+Each hop says which host it is on: the instance's, the router's, the
+destination's. Where the path goes from one host to another, a hop says how it
+leaves: through the network's VXLAN device, from this host's VTEP to the
+other's on the underlay (or by the physical network, for flat and VLAN
+networks); the next hop is that network's bridge on the other host.
+
+A real probe (ping, or a TCP connect) then confirms it: the agent of every
+host on the path watches the probe's packets while the instance's host sends
+it (neutrino.agent.trace: nft traces in the host's bridges and in the
+router's namespace). Their observations are merged here, in the path's
+order: each hop whose device a host saw the probe cross is `seen`; a verdict
+that dropped it (a security group) ends the path on its host, with a `drop`
+hop that names the rule.
 """
 
 from __future__ import annotations
@@ -24,12 +32,17 @@ from neutrino import errors
 from neutrino.db import Database
 from neutrino.lab import outside
 from neutrino.plan import names
-from neutrino.plan.routers import GATEWAY, INTERFACE
+from neutrino.plan.routers import GATEWAY, INTERFACE, TABLE
 from neutrino.services import feed
 
 Model = dict[str, Any]
-# Asks the agent of a host (the first argument) to send a probe (neutrino.agent.trace.probe).
-Probe = Callable[[str, dict[str, Any]], dict[str, Any]]
+# Asks the agent of a host (the first argument) a method and path of its endpoint with a body
+# (neutrino.agent.endpoint); its JSON answer.
+Ask = Callable[[str, str, str, dict[str, Any] | None], Any]
+# The host and namespace of a router, as its agent reported them.
+Locate = Callable[[str], tuple[str, str]]
+# Hops a host's trace confirms when it names their device.
+PORTS = ("tap", "vxlan", "router interface", "router gateway")
 
 
 def _in(address: str, cidr: str) -> bool:
@@ -41,35 +54,66 @@ def _hop(hop: str, **fields: Any) -> dict[str, Any]:
 
 
 class Path:
-    """The hops of one packet, computed from the model."""
+    """The hops of one packet, computed from the model, each on its host."""
 
-    def __init__(self, model: Model, instance: Model, destination: str) -> None:
+    def __init__(
+        self, model: Model, instance: Model, destination: str, locate: Locate, default_host: str
+    ) -> None:
         self.model = model
         self.subnets = {s["id"]: s for s in model["subnets"]}
+        self.networks = {n["id"]: n for n in model["networks"]}
+        self.vteps = {e["host"]: e.get("ip_address") for e in model.get("vxlan_endpoints", [])}
         self.ports = model["ports"]
+        self.locate, self.default_host = locate, default_host
         self.hops: list[dict[str, Any]] = []
         self.router: Model | None = None
+        self.router_host: str | None = None
+        self.router_netns: str | None = None
         self.nat = "none"
+        self.at = instance.get("host") or default_host
         port = next(p for p in self.ports if p["id"] in instance["port_ids"])
         fixed = next(ip for ip in port["fixed_ips"] if ":" not in ip["ip_address"])
         self.source, self.source_port = fixed["ip_address"], port
         subnet = self.subnets[fixed["subnet_id"]]
-        self.hops += [
-            _hop(
-                "instance",
-                name=instance.get("name"),
-                instance_id=instance["id"],
-                netns=instance.get("netns"),
-                device="eth0",
-                address=self.source,
-            ),
-            _hop("tap", device=names.tap(port["id"]), port_id=port["id"]),
-            _hop("bridge", device=names.bridge(port["network_id"]), network_id=port["network_id"]),
-        ]
+        self._add(
+            "instance",
+            name=instance.get("name"),
+            instance_id=instance["id"],
+            netns=instance.get("netns"),
+            device="eth0",
+            address=self.source,
+        )
+        self._add("tap", device=names.tap(port["id"]), port_id=port["id"])
+        self._bridge(port["network_id"])
         if _in(destination, subnet["cidr"]):
             self._deliver(destination, port["network_id"])
         else:
             self._route(destination, subnet)
+
+    def _add(self, hop: str, **fields: Any) -> None:
+        self.hops.append(_hop(hop, host=self.at, **fields))
+
+    def _bridge(self, network_id: str) -> None:
+        self._add("bridge", device=names.bridge(network_id), network_id=network_id)
+
+    def _cross(self, network_id: str, host: str) -> None:
+        """From the current host to `host` on the network, if they differ."""
+        if host == self.at:
+            return
+        network = self.networks[network_id]
+        if network.get("provider:network_type") == "vxlan":
+            self._add(
+                "vxlan",
+                device=names.vxlan(int(network["provider:segmentation_id"])),
+                network_id=network_id,
+                to_host=host,
+                underlay=f"{self.vteps.get(self.at)} -> {self.vteps.get(host)}",
+            )
+        else:
+            physnet = network.get("provider:physical_network")
+            self._add("physical network", network_id=network_id, to_host=host, physnet=physnet)
+        self.at = host
+        self._bridge(network_id)
 
     def _deliver(self, address: str, network_id: str) -> None:
         target = next(
@@ -82,23 +126,20 @@ class Path:
             None,
         )
         if target is None:
-            self.hops.append(
-                _hop(
-                    "unknown",
-                    address=address,
-                    network_id=network_id,
-                    note="no port holds this address",
-                )
+            self._add(
+                "unknown",
+                address=address,
+                network_id=network_id,
+                note="no port holds this address",
             )
             return
-        self.hops.append(
-            _hop(
-                "tap",
-                device=names.tap(target["id"]),
-                port_id=target["id"],
-                owner=target.get("device_owner"),
-                address=address,
-            )
+        self._cross(network_id, target.get("binding:host_id") or self.default_host)
+        self._add(
+            "tap",
+            device=names.tap(target["id"]),
+            port_id=target["id"],
+            owner=target.get("device_owner"),
+            address=address,
         )
 
     def _route(self, destination: str, subnet: Model) -> None:
@@ -112,21 +153,20 @@ class Path:
             None,
         )
         if router_port is None:
-            self.hops.append(
-                _hop("drop", note=f"no router has an interface on subnet {subnet['id']}")
-            )
+            self._add("drop", note=f"no router has an interface on subnet {subnet['id']}")
             return
         rtr = self.router = next(
             r for r in self.model["routers"] if r["id"] == router_port["device_id"]
         )
-        self.hops.append(
-            _hop(
-                "router interface",
-                device=names.router_interface(router_port["id"]),
-                router_id=rtr["id"],
-                port_id=router_port["id"],
-                address=subnet["gateway_ip"],
-            )
+        self.router_host, self.router_netns = self.locate(rtr["id"])
+        self._cross(router_port["network_id"], self.router_host)
+        self._add(
+            "router interface",
+            device=names.router_interface(router_port["id"]),
+            router_id=rtr["id"],
+            port_id=router_port["id"],
+            address=subnet["gateway_ip"],
+            netns=self.router_netns,
         )
         fips = [
             f
@@ -139,7 +179,9 @@ class Path:
                 f"DNAT {destination} -> {hairpin['fixed_ip_address']} (map fip_dnat), "
                 "SNAT to the router's gateway address (hairpin)"
             )
-            self.hops.append(_hop("nat", decision=self.nat, floatingip_id=hairpin["id"]))
+            self._add(
+                "nat", decision=self.nat, floatingip_id=hairpin["id"], netns=self.router_netns
+            )
             destination = hairpin["fixed_ip_address"]
         own = [
             p for p in self.ports if p["device_id"] == rtr["id"] and p["device_owner"] == INTERFACE
@@ -147,18 +189,13 @@ class Path:
         for port in own:
             for ip in port["fixed_ips"]:
                 if _in(destination, self.subnets[ip["subnet_id"]]["cidr"]):
-                    self.hops += [
-                        _hop(
-                            "router interface",
-                            device=names.router_interface(port["id"]),
-                            port_id=port["id"],
-                        ),
-                        _hop(
-                            "bridge",
-                            device=names.bridge(port["network_id"]),
-                            network_id=port["network_id"],
-                        ),
-                    ]
+                    self._add(
+                        "router interface",
+                        device=names.router_interface(port["id"]),
+                        port_id=port["id"],
+                        netns=self.router_netns,
+                    )
+                    self._bridge(port["network_id"])
                     self._deliver(destination, port["network_id"])
                     return
         gateway = next(
@@ -166,9 +203,7 @@ class Path:
             None,
         )
         if gateway is None:
-            self.hops.append(
-                _hop("drop", note="the router has no gateway and no route to the destination")
-            )
+            self._add("drop", note="the router has no gateway and no route to the destination")
             return
         mine = next((f for f in fips if f.get("fixed_ip_address") == self.source), None)
         snat = (rtr.get("external_gateway_info") or {}).get("enable_snat", True)
@@ -179,28 +214,52 @@ class Path:
             self.nat = f"SNAT {self.source} -> {gateway_ip} (the router's gateway address)"
         else:
             self.nat = "none: enable_snat is false, the packet leaves with its fixed IP"
-        self.hops += [
-            _hop("nat", decision=self.nat, floatingip_id=mine["id"] if mine else None),
-            _hop(
-                "router gateway",
-                device=names.router_gateway(gateway["id"]),
-                port_id=gateway["id"],
-                address=gateway_ip,
-            ),
-            _hop(
-                "bridge",
-                device=names.bridge(gateway["network_id"]),
-                network_id=gateway["network_id"],
-            ),
-            _hop(
-                "outside",
-                address=destination,
-                note=(
-                    "the physical network, then the upstream router "
-                    "(the outside namespace in a lab)"
-                ),
-            ),
-        ]
+        self._add(
+            "nat",
+            decision=self.nat,
+            floatingip_id=mine["id"] if mine else None,
+            netns=self.router_netns,
+        )
+        self._add(
+            "router gateway",
+            device=names.router_gateway(gateway["id"]),
+            port_id=gateway["id"],
+            address=gateway_ip,
+            netns=self.router_netns,
+        )
+        self._bridge(gateway["network_id"])
+        self._add(
+            "outside",
+            address=destination,
+            note="the physical network, then the upstream router (the outside namespace in a lab)",
+        )
+
+    def hosts(self) -> list[str]:
+        """The hosts the path crosses, in its order."""
+        return list(dict.fromkeys(hop["host"] for hop in self.hops))
+
+    def observed(self, seen: dict[str, list[str]]) -> bool:
+        """Mark what the hosts' traces (`seen`: host -> nft trace lines) show: the hops whose
+        device they name, and a drop, which ends the path on its host. Whether every host up
+        to its end saw the probe."""
+        for hop in self.hops:
+            if hop["hop"] in PORTS:
+                hop["seen"] = any(f'"{hop["device"]}"' in line for line in seen[hop["host"]])
+        for host in self.hosts():
+            verdict = next((line for line in seen[host] if _drops(line)), None)
+            if verdict is not None:
+                first_bridge = next(
+                    i for i, h in enumerate(self.hops) if h["host"] == host and h["hop"] == "bridge"
+                )
+                rule = verdict.split(" ", 3)[-1]  # "trace id ID " precedes the table and rule
+                del self.hops[first_bridge + 1 :]
+                self.hops.append(_hop("drop", host=host, note=f"dropped by {rule}"))
+                break
+        return all(seen[host] for host in self.hosts())
+
+
+def _drops(line: str) -> bool:
+    return "(verdict drop)" in line or line.endswith("policy drop")
 
 
 def trace(
@@ -210,7 +269,7 @@ def trace(
     protocol: str,
     port: int | None,
     host: str,
-    send_probe: Probe,
+    ask: Ask,
 ) -> dict[str, Any]:
     try:
         ipaddress.IPv4Address(destination)
@@ -225,25 +284,46 @@ def trace(
     instance = found[0]
     if not instance.get("netns"):
         raise errors.Conflict(f"Instance {source} is not running yet.")
-    path = Path(model, instance, destination)
-    router_ns = (
-        outside.realized_netns(db, "routers", path.router["id"], host)[1] if path.router else None
+    path = Path(
+        model,
+        instance,
+        destination,
+        lambda router_id: outside.realized_netns(db, "routers", router_id, host),
+        host,
     )
-    result = send_probe(
-        instance.get("host") or host,
+    match = {"source": path.source, "destination": destination, "protocol": protocol, "port": port}
+    watches: dict[str, str] = {}
+    try:
+        for where in path.hosts():
+            router_netns = path.router_netns if where == path.router_host else None
+            body = {**match, "router_netns": router_netns}
+            watches[where] = ask(where, "POST", "/v1/watches", body)["id"]
+        sent = {k: v for k, v in match.items() if k != "source"}
+        result = ask(
+            path.hosts()[0], "POST", "/v1/probe", {**sent, "instance_netns": instance["netns"]}
+        )
+    finally:
+        ended = {
+            where: ask(where, "DELETE", f"/v1/watches/{w}", None) for where, w in watches.items()
+        }
+    seen = {
+        where: [line for part in parts for line in part["trace"]] for where, parts in ended.items()
+    }
+    confirmed = path.observed(seen)
+    router_lines = [
+        line
+        for part in ended.get(path.router_host or "", [])
+        if part["netns"] == path.router_netns
+        for line in part["trace"]
+    ]
+    result["trace"] = [f"{where}: {line}" for where, lines in seen.items() for line in lines]
+    result["matched_rules"] = sorted(
         {
-            "router_netns": router_ns,
-            "instance_netns": instance["netns"],
-            "source": path.source,
-            "destination": destination,
-            "protocol": protocol,
-            "port": port,
-        },
+            line.split(" rule ", 1)[1]
+            for line in router_lines
+            if f"ip {TABLE} " in line and " rule " in line
+        }
     )
-    if router_ns is not None:
-        for hop in path.hops:
-            if hop["hop"] in ("router interface", "nat", "router gateway"):
-                hop["netns"] = router_ns
     return {
         "from": {
             "instance_id": instance["id"],
@@ -254,7 +334,8 @@ def trace(
         "protocol": protocol,
         "port": port if protocol == "tcp" else None,
         "hops": path.hops,
+        "hosts": path.hosts(),
         "nat": path.nat,
         "probe": result,
-        "confirmed": bool(result["trace"]) if router_ns else result["reached"],
+        "confirmed": confirmed,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from neutrino.plan import names
@@ -9,7 +10,7 @@ from neutrino.plan.dhcp import compile_dhcp
 from neutrino.plan.firewall import compile_firewall, is_protected
 from neutrino.plan.host import HostConfig
 from neutrino.plan.loadbalancer import compile_loadbalancers
-from neutrino.plan.overlay import compile_fdb
+from neutrino.plan.overlay import compile_arp, compile_fdb
 from neutrino.plan.qos import compile_qos
 from neutrino.plan.routers import (
     ROUTER_OWNERS,
@@ -192,7 +193,10 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         qos.commands,
     )
     overlays = [networks[n] for n in sorted(realized) if _is_vxlan(networks[n])]
-    fdb = compile_fdb(host, overlays, ports.values(), model.get("vxlan_endpoints", []))
+    endpoints = model.get("vxlan_endpoints", [])
+    fdb = compile_fdb(host, overlays, ports.values(), endpoints)
+    arp = compile_arp(host, overlays, ports.values(), endpoints)
+    links = _with_network_mtus(host, links, networks)
     return DesiredState(
         revision=int(model.get("revision", 0)),
         host=host.name,
@@ -209,7 +213,26 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         loadbalancers=tuple(vip.lb for vip in vips),
         shapers=qos.shapers,
         fdb=tuple(fdb),
+        arp=tuple(arp),
     )
+
+
+def _with_network_mtus(
+    host: HostConfig, links: list[Link], networks: dict[str, Resource]
+) -> list[Link]:
+    """A network's bridge and every link in it (its VXLAN device or VLAN, the taps, and their
+    far ends) carry the network's MTU, as Neutron sets its devices' from the network's. A VLAN
+    device keeps its parent's, which it cannot exceed."""
+    mtus = {names.bridge(n["id"]): n["mtu"] for n in networks.values() if n.get("mtu")}
+    fitted = []
+    for link in links:
+        mtu = mtus.get(link.name) or mtus.get(link.master or "")
+        if link.netns != host.netns or mtu is None or link.kind == "vlan":
+            fitted.append(link)
+            continue
+        peer = link.peer and dataclasses.replace(link.peer, mtu=mtu)
+        fitted.append(dataclasses.replace(link, mtu=mtu, peer=peer))
+    return fitted
 
 
 def _is_vxlan(network: Resource) -> bool:
@@ -328,6 +351,7 @@ def _network_links(network: Resource, host: HostConfig, protected: bool) -> list
                 master=bridge,
                 vni=segment,
                 local_ip=host.vtep_ip,
+                proxy=True,
             )
         )
         return links

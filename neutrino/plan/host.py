@@ -33,6 +33,9 @@ class HostConfig:
     ns_prefix: str = ""  # prepended to every namespace this agent creates
     physnets: dict[str, PhysnetConfig] = field(default_factory=dict)
     vtep_ip: str | None = None
+    # The interface whose IPv4 address is `vtep_ip`, read again before every report: an
+    # underlay address may be given by DHCP, or renumbered.
+    vtep_interface: str | None = None
     # Also serve what no scheduler placed (DHCP ports, routers, load balancers bound to no
     # host); an agent that follows a server reports its DHCP and L3 roles only then.
     serves_dhcp: bool = True

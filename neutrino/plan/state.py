@@ -17,6 +17,7 @@ class VethPeer:
     name: str
     mac: str | None = None
     master: str | None = None
+    mtu: int | None = None  # None: the kernel's default
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class Link:
     vlan_id: int | None = None
     netfilter: bool = False
     mac: str | None = None  # of a VLAN link; a veth's far end has its own (VethPeer)
+    mtu: int | None = None  # None: the kernel's default
+    proxy: bool = False  # a VXLAN device answering ARP from its neighbours (plan.overlay)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,17 @@ class FdbEntry:
     device: str
     mac: str
     dst: str
+
+
+@dataclass(frozen=True)
+class ProxyNeighbour:
+    """A permanent neighbour of a VXLAN device with `proxy`: the device answers ARP requests
+    for `ip` with `mac` itself, and they never cross the overlay."""
+
+    netns: str | None
+    device: str
+    ip: str
+    mac: str
 
 
 @dataclass(frozen=True)
@@ -253,6 +267,7 @@ class DesiredState:
     loadbalancers: tuple[LoadBalancer, ...] = ()
     shapers: tuple[Shaper, ...] = ()
     fdb: tuple[FdbEntry, ...] = ()  # of the VXLAN devices (plan.overlay)
+    arp: tuple[ProxyNeighbour, ...] = ()  # the VXLAN devices' ARP responder (plan.overlay)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

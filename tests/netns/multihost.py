@@ -5,7 +5,7 @@ programs, as a machine's root namespace in production. The hosts are joined by
 
 - an underlay: a bridge in a namespace of the test (`<prefix>underlay`), with
   a veth into each host holding its VTEP address (192.0.2.N/24, `ul0`), which
-  the agent is given with `--vtep-ip`;
+  the agent takes from there (`--vtep-interface ul0`);
 - the physical network `default`: each host's NIC is a veth into the outside
   namespace shared by all hosts of the prefix (flat on its bridge, each VLAN on a
   bridge of its own, see plan.host.PhysnetConfig).
@@ -83,6 +83,19 @@ class Host:
             if entry.get("ifname") == device and "dst" in entry
         )
 
+    def neighbours(self, device: str) -> list[tuple[str, str]]:
+        """(IP, MAC) of the permanent neighbours of `device` in this host: its ARP responder."""
+        shown = self.ip("neigh", "show", "dev", device, "nud", "permanent")
+        return sorted((entry["dst"], entry["lladdr"]) for entry in json.loads(shown or "[]"))
+
+    def mtu(self, device: str) -> int:
+        return int(json.loads(self.ip("link", "show", "dev", device))[0]["mtu"])
+
+    def ip(self, *command: str) -> str:
+        """The JSON output of `ip COMMAND` in this host."""
+        argv = ["ip", "-n", str(self.config.netns), "-j", *command]
+        return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
 
 @dataclass
 class Hosts(Cloud):
@@ -134,8 +147,9 @@ def start_agent(url: str, clouds_yaml: Path, prefix: str, host: Host) -> subproc
                 str(host.state_dir),
                 "--netns-prefix",
                 prefix,
-                "--vtep-ip",
-                host.vtep,
+                # the address of its underlay interface, read again before each report
+                "--vtep-interface",
+                "ul0",
                 # the server asks it for the lab's tools on loopback, on a port of its choice
                 "--listen",
                 "127.0.0.1:0",

@@ -4,14 +4,18 @@ another host than the instance's (tests/netns/multihost.py builds the hosts)."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from neutrino.plan import names
 from neutrino.plan.overlay import FLOOD
-from tests.conftest import Databases, eventually
+from tests.conftest import VENV_BIN, Databases, eventually
 from tests.netns.multihost import Hosts, simulated_hosts
 
 SERVE_HTTP = "nohup python3 -m http.server 8080 >/dev/null 2>&1 &"
@@ -44,6 +48,16 @@ def serve_dhcp_on(cloud: Hosts, network_id: str, host: str) -> None:
         network_id,
         output=False,
     )
+
+
+def place_router(cloud: Hosts, router_id: str, host: str) -> None:
+    """Move the router to the L3 agent of `host`, as an administrator does."""
+    for agent in cloud.cli("network", "agent", "list", "--router", router_id):
+        cloud.cli(
+            "network", "agent", "remove", "router", "--l3", agent["ID"], router_id, output=False
+        )
+    l3 = agent_id(cloud, host, "l3")
+    cloud.cli("network", "agent", "add", "router", "--l3", l3, router_id, output=False)
 
 
 def network(cloud: Hosts, name: str, cidr: str, *options: str) -> dict:
@@ -157,20 +171,7 @@ def test_floating_ip_of_a_router_on_another_host(cloud: Hosts) -> None:
     )
     network(cloud, "fx-net", "10.63.0.0/24")
     router = cloud.cli("router", "create", "fx-router")
-    for agent in cloud.cli("network", "agent", "list", "--router", router["id"]):
-        cloud.cli(
-            "network", "agent", "remove", "router", "--l3", agent["ID"], router["id"], output=False
-        )
-    cloud.cli(
-        "network",
-        "agent",
-        "add",
-        "router",
-        "--l3",
-        agent_id(cloud, "h1", "l3"),
-        router["id"],
-        output=False,
-    )
+    place_router(cloud, router["id"], "h1")
     cloud.cli("router", "set", "fx-router", "--external-gateway", "fx-ext", output=False)
     cloud.cli("router", "add", "subnet", "fx-router", "fx-net-sub", output=False)
     vm = cloud.instance("fx-vm", "--network", "fx-net", "--host", "h2")
@@ -231,6 +232,218 @@ def test_load_balancer_with_members_on_other_hosts(cloud: Hosts, tmp_path: Path)
     assert eventually(lambda: answers() == {"h2", "h3"}, seconds=20)
     cloud.cli("loadbalancer", "delete", "--cascade", "--wait", lb["id"], output=False)
     cloud.neutrino("instance", "delete", "lb-h2", "lb-h3", "lb-client")
+
+
+def test_a_vtep_taken_from_an_interface_follows_its_address(cloud: Hosts) -> None:
+    h1, h3 = cloud.hosts["h1"], cloud.hosts["h3"]
+    for options, refusal in (
+        (["--vtep-ip", "192.0.2.3", "--vtep-interface", "ul0"], "exclude each other"),
+        (["--vtep-interface", "p-default"], "p-default has no IPv4 address"),
+    ):
+        refused = subprocess.run(
+            [str(VENV_BIN / "neutrino"), "agent", "--server", cloud.url, "--host", "h3"]
+            + ["--netns-prefix", cloud.prefix, *options],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+        assert refused.returncode == 2 and refusal in " ".join(refused.stderr.split())
+    net = network(cloud, "vt-net", "10.66.0.0/24")
+    serve_dhcp_on(cloud, net["id"], "h1")
+    cloud.instance("vt-a", "--network", "vt-net", "--host", "h1")
+    c = cloud.instance("vt-c", "--network", "vt-net", "--host", "h3")
+    [c_port] = cloud.cli("port", "list", "--device-id", c["id"])
+    device = f"vxlan-{net['provider:segmentation_id']}"
+    [agent] = cloud.sdk().network.agents(host="h3", agent_type="Linux bridge agent")
+    sdk = cloud.sdk()
+
+    def tunneling_ip() -> str:
+        return str(sdk.network.get_agent(agent.id).configuration["tunneling_ip"])
+
+    assert tunneling_ip() == h3.vtep
+    renumber = ["ip", "-n", str(h3.config.netns), "addr"]
+    try:
+        # (deleting a primary address deletes its secondaries: the old one goes first)
+        subprocess.run([*renumber, "del", f"{h3.vtep}/24", "dev", "ul0"], check=True)
+        subprocess.run([*renumber, "add", "192.0.2.33/24", "dev", "ul0"], check=True)
+        assert eventually(lambda: tunneling_ip() == "192.0.2.33", seconds=20)
+        wanted = sorted([(FLOOD, "192.0.2.33"), (c_port["MAC Address"], "192.0.2.33")])
+        assert eventually(lambda: h1.fdb(device) == wanted)
+        assert eventually(lambda: cloud.pings("vt-a", address(c)), seconds=15)
+    finally:
+        subprocess.run([*renumber, "flush", "dev", "ul0"], check=False)
+        subprocess.run([*renumber, "add", f"{h3.vtep}/24", "dev", "ul0"], check=False)
+    assert eventually(lambda: tunneling_ip() == h3.vtep, seconds=20)
+    cloud.neutrino("instance", "delete", "vt-a", "vt-c")
+    cloud.cli("network", "delete", "vt-net", output=False)
+
+
+# VXLAN frames crossing the underlay's bridge, by the ethertype of the frame they carry: the
+# inner Ethernet header begins after the outer IPv4 (20 bytes), UDP (8) and VXLAN (8) headers.
+UNDERLAY_COUNTERS = """table bridge overlay {
+ counter carried_arp {}
+ counter carried_ipv4 {}
+ chain forward {
+  type filter hook forward priority 0; policy accept;
+  udp dport 4789 @nh,384,16 0x0806 counter name carried_arp
+  udp dport 4789 @nh,384,16 0x0800 counter name carried_ipv4
+ }
+}
+"""
+
+
+@contextmanager
+def underlay_frames(cloud: Hosts) -> Iterator[Callable[[], dict[str, int]]]:
+    """Counters of the frames the overlay carries between hosts, from now on."""
+    nft = ["ip", "netns", "exec", f"{cloud.prefix}underlay", "nft"]
+    subprocess.run([*nft, "-f", "-"], input=UNDERLAY_COUNTERS, text=True, check=True)
+
+    def counted() -> dict[str, int]:
+        listed = subprocess.run(
+            [*nft, "-j", "list", "counters", "table", "bridge", "overlay"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        found = [item["counter"] for item in json.loads(listed)["nftables"] if "counter" in item]
+        return {counter["name"]: counter["packets"] for counter in found}
+
+    try:
+        yield counted
+    finally:
+        subprocess.run([*nft, "delete", "table", "bridge", "overlay"], check=False)
+
+
+def test_arp_is_answered_on_the_asking_host_and_never_crosses_the_overlay(cloud: Hosts) -> None:
+    h1, h2 = cloud.hosts["h1"], cloud.hosts["h2"]
+    net = network(cloud, "ar-net", "10.67.0.0/24")
+    serve_dhcp_on(cloud, net["id"], "h1")
+    a = cloud.instance("ar-a", "--network", "ar-net", "--host", "h1")
+    b = cloud.instance("ar-b", "--network", "ar-net", "--host", "h2")
+    [a_port] = cloud.cli("port", "list", "--device-id", a["id"])
+    [b_port] = cloud.cli("port", "list", "--device-id", b["id"])
+    device = f"vxlan-{net['provider:segmentation_id']}"
+    assert (address(b), b_port["MAC Address"]) in h1.neighbours(device)
+    assert (address(a), a_port["MAC Address"]) in h2.neighbours(device)
+    assert cloud.pings("ar-a", address(b))
+    with underlay_frames(cloud) as counted:
+        for name in ("ar-a", "ar-b"):
+            assert cloud.run_in(name, "ip", "neigh", "flush", "dev", "eth0").returncode == 0
+        assert cloud.pings("ar-a", address(b))
+        learned = cloud.run_in("ar-a", "ip", "neigh", "show", address(b)).stdout
+        assert b_port["MAC Address"] in learned
+        frames = counted()
+    # The echo and its reply crossed; no ARP did.
+    assert frames["carried_arp"] == 0 and frames["carried_ipv4"] >= 2, frames
+    # A port that goes takes its entry with it.
+    cloud.neutrino("instance", "delete", "ar-b")
+    assert eventually(lambda: h1.neighbours(device) == [])
+    cloud.neutrino("instance", "delete", "ar-a")
+    cloud.cli("network", "delete", "ar-net", output=False)
+
+
+def test_a_vxlan_networks_devices_carry_its_mtu(cloud: Hosts) -> None:
+    h1, h2 = cloud.hosts["h1"], cloud.hosts["h2"]
+    net = network(cloud, "mt-net", "10.68.0.0/24")
+    serve_dhcp_on(cloud, net["id"], "h1")
+    a = cloud.instance("mt-a", "--network", "mt-net", "--host", "h1")
+    b = cloud.instance("mt-b", "--network", "mt-net", "--host", "h2")
+    vxlan, bridge = f"vxlan-{net['provider:segmentation_id']}", names.bridge(net["id"])
+    taps = {h.name: names.tap(i["port_ids"][0]) for h, i in ((h1, a), (h2, b))}
+
+    def carried(source: str, mtu: int) -> bool:
+        shown = {h.mtu(name) for h in (h1, h2) for name in (vxlan, bridge, taps[h.name])}
+        inside = cloud.run_in(source, "cat", "/sys/class/net/eth0/mtu").stdout.strip()
+        return shown == {mtu} and inside == str(mtu)
+
+    def ping(source: str, size: int) -> subprocess.CompletedProcess[str]:
+        return cloud.run_in(source, "ping", "-c1", "-W1", "-M", "do", "-s", str(size), address(b))
+
+    def check(source: str, mtu: int) -> None:
+        assert cloud.cli("network", "show", "mt-net")["mtu"] == mtu
+        assert eventually(lambda: carried(source, mtu)), mtu
+        assert eventually(lambda: ping(source, mtu - 28).returncode == 0), mtu
+        too_big = ping(source, mtu - 27)
+        assert too_big.returncode != 0
+        assert "message too long" in too_big.stdout + too_big.stderr
+
+    check("mt-a", 1450)  # 1500 on the underlay, less VXLAN's 50 bytes
+    # What an administrator sets: the host's devices follow; an instance made now has it too
+    # (one made before keeps its NIC's, as a VM would until it asks DHCP again).
+    cloud.cli("network", "set", "--mtu", "1400", "mt-net", output=False)
+    cloud.instance("mt-c", "--network", "mt-net", "--host", "h1")
+    check("mt-c", 1400)
+    cloud.neutrino("instance", "delete", "mt-a", "mt-b", "mt-c")
+    cloud.cli("network", "delete", "mt-net", output=False)
+
+
+def test_trace_follows_the_packet_across_hosts(cloud: Hosts) -> None:
+    for name, cidr, host in (("tr-a", "10.69.0.0/24", "h1"), ("tr-b", "10.70.0.0/24", "h2")):
+        serve_dhcp_on(cloud, network(cloud, name, cidr)["id"], host)
+    router = cloud.cli("router", "create", "tr-router")
+    place_router(cloud, router["id"], "h3")
+    for subnet in ("tr-a-sub", "tr-b-sub"):
+        cloud.cli("router", "add", "subnet", "tr-router", subnet, output=False)
+    cloud.instance("tr-src", "--network", "tr-a", "--host", "h1")
+    dst = cloud.instance("tr-dst", "--network", "tr-b", "--host", "h2")
+    assert eventually(lambda: cloud.pings("tr-src", address(dst)), seconds=15)
+
+    def trace() -> dict:
+        argv = ["trace", "--from", "tr-src", "--to", address(dst), "-f", "json"]
+        return dict(json.loads(cloud.neutrino(*argv).stdout))
+
+    traced = trace()
+    assert [(hop["hop"], hop["host"]) for hop in traced["hops"]] == [
+        ("instance", "h1"),
+        ("tap", "h1"),
+        ("bridge", "h1"),
+        ("vxlan", "h1"),
+        ("bridge", "h3"),
+        ("router interface", "h3"),
+        ("router interface", "h3"),
+        ("bridge", "h3"),
+        ("vxlan", "h3"),
+        ("bridge", "h2"),
+        ("tap", "h2"),
+    ]
+    overlay = [hop for hop in traced["hops"] if hop["hop"] == "vxlan"]
+    assert [(hop["to_host"], hop["underlay"]) for hop in overlay] == [
+        ("h3", "192.0.2.1 -> 192.0.2.3"),
+        ("h2", "192.0.2.3 -> 192.0.2.2"),
+    ]
+    # Each host saw the probe cross each port of the path, its VXLAN devices included.
+    assert [hop.get("seen") for hop in traced["hops"]] == [
+        None, True, None, True, None, True, True, None, True, None, True,
+    ]  # fmt: skip
+    assert traced["hosts"] == ["h1", "h3", "h2"]
+    assert traced["confirmed"] and traced["probe"]["reached"]
+    assert {line.split(":")[0] for line in traced["probe"]["trace"]} == {"h1", "h2", "h3"}
+
+    # A security group that admits nothing: dropped on h2, where the destination's port is.
+    closed = cloud.cli("security", "group", "create", "tr-closed")
+    for rule in cloud.cli("security", "group", "rule", "list", closed["id"]):
+        cloud.cli("security", "group", "rule", "delete", rule["ID"], output=False)
+    port = dst["port_ids"][0]
+    cloud.cli(
+        "port", "set", "--no-security-group", "--security-group", closed["id"], port, output=False
+    )
+    assert eventually(lambda: not cloud.pings("tr-src", address(dst)))
+    dropped = trace()
+    assert not dropped["probe"]["reached"]
+    assert [(hop["hop"], hop["host"]) for hop in dropped["hops"][-3:]] == [
+        ("vxlan", "h3"),
+        ("bridge", "h2"),
+        ("drop", "h2"),
+    ]
+    assert "drop" in dropped["hops"][-1]["note"]
+    cloud.neutrino("instance", "delete", "tr-src", "tr-dst")
+    for subnet in ("tr-a-sub", "tr-b-sub"):
+        cloud.cli("router", "remove", "subnet", "tr-router", subnet, output=False)
+    cloud.cli("router", "delete", "tr-router", output=False)
+    cloud.cli("security", "group", "delete", "tr-closed", output=False)
+    cloud.cli("network", "delete", "tr-a", "tr-b", output=False)
 
 
 def test_a_killed_agent_leaves_traffic_between_the_others_alone(cloud: Hosts) -> None:

@@ -59,14 +59,15 @@ def test_flat_network_golden() -> None:
     assert state.revision == 7
     assert state.namespaces == tuple(sorted(("t-nhost-h1", "t-nout-default", dhcp_ns, vm_ns)))
     assert state.links == (
-        Link("t-nhost-h1", bridge, "bridge", netfilter=True),
+        Link("t-nhost-h1", bridge, "bridge", netfilter=True, mtu=1500),
         Link("t-nout-default", "phys", "bridge"),
         Link(
             "t-nhost-h1",
             "p-default",
             "veth",
             master=bridge,
-            peer=VethPeer("t-nout-default", names.outside_end(HOST, None), master="phys"),
+            peer=VethPeer("t-nout-default", names.outside_end(HOST, None), master="phys", mtu=1500),
+            mtu=1500,
         ),
         *sorted(
             [  # then by name
@@ -76,15 +77,17 @@ def test_flat_network_golden() -> None:
                     "veth",
                     master=bridge,
                     peer=VethPeer(
-                        dhcp_ns, names.dhcp_interface(dhcp["id"]), mac=dhcp["mac_address"]
+                        dhcp_ns, names.dhcp_interface(dhcp["id"]), mac=dhcp["mac_address"], mtu=1500
                     ),
+                    mtu=1500,
                 ),
                 Link(
                     "t-nhost-h1",
                     names.tap(vm_port["id"]),
                     "veth",
                     master=bridge,
-                    peer=VethPeer(vm_ns, "eth0", mac=vm_port["mac_address"]),
+                    peer=VethPeer(vm_ns, "eth0", mac=vm_port["mac_address"], mtu=1500),
+                    mtu=1500,
                 ),
             ],
             key=lambda link: link.name,
@@ -211,7 +214,7 @@ def test_vlan_and_vxlan_segments() -> None:
     veth_mode = {link.name: link for link in compile_host(model, HOST).links}
     assert veth_mode["p-default.4094"].kind == "veth"
     assert veth_mode["p-default.4094"].peer == VethPeer(
-        "t-nout-default", names.outside_end(HOST, 4094), master="vlan4094"
+        "t-nout-default", names.outside_end(HOST, 4094), master="vlan4094", mtu=1500
     )
     assert veth_mode["vxlan-16777215"].vni == 16777215
     assert all(len(name) <= names.IFNAMSIZ for name in veth_mode)
@@ -308,7 +311,8 @@ def test_without_8021q_a_subport_has_a_veth_of_its_own() -> None:
         tap,
         "veth",
         master=names.bridge(subport["network_id"]),
-        peer=VethPeer(vm, "eth0.101", mac=subport["mac_address"]),
+        peer=VethPeer(vm, "eth0.101", mac=subport["mac_address"], mtu=1500),
+        mtu=1500,
     )
     assert (subport["id"], "eth0.101") in {(i.port_id, i.ifname) for i in state.instances}
     # Where the parent is not, neither is the subport, whatever its binding says.

@@ -91,3 +91,45 @@ def test_the_fdb_is_a_function_of_the_model_alone() -> None:
         assert compile_host(shuffled, H1).fdb == expected
     assert expected == tuple(sorted(expected, key=lambda e: (e.device, e.mac, e.dst)))
     assert isinstance(expected[0], FdbEntry)
+
+
+def responder(model: dict[str, Any], host: HostConfig = H1) -> set[tuple[str, str, str]]:
+    return {(e.device, e.ip, e.mac) for e in compile_host(model, host).arp}
+
+
+def test_the_arp_responder_knows_the_fixed_ips_of_the_other_hosts_ports() -> None:
+    model, a2, a2_dhcp, b3 = overlay_model()
+    assert responder(model) == {
+        ("vxlan-100", "10.0.0.11", a2["mac_address"]),
+        ("vxlan-100", "10.0.0.2", a2_dhcp["mac_address"]),
+        ("vxlan-200", "10.1.0.11", b3["mac_address"]),
+    }
+    vxlans = [link for link in compile_host(model, H1).links if link.kind == "vxlan"]
+    assert vxlans and all(link.proxy for link in vxlans)
+    # A new address, a new MAC; a move here (the bridge knows it) or away; a deleted port.
+    a2["fixed_ips"].append({**a2["fixed_ips"][0], "ip_address": "10.0.0.12"})
+    a2["mac_address"] = "fa:16:3e:00:00:02"
+    assert {e for e in responder(model) if e[0] == "vxlan-100"} == {
+        ("vxlan-100", "10.0.0.11", "fa:16:3e:00:00:02"),
+        ("vxlan-100", "10.0.0.12", "fa:16:3e:00:00:02"),
+        ("vxlan-100", "10.0.0.2", a2_dhcp["mac_address"]),
+    }
+    a2["binding:host_id"] = "h1"
+    model["ports"].remove(a2_dhcp)
+    assert responder(model) == {("vxlan-200", "10.1.0.11", b3["mac_address"])}
+    b3["binding:host_id"] = "h2"  # h2 has no port of network B: its device is not made here
+    assert responder(model) == {("vxlan-200", "10.1.0.11", b3["mac_address"])}
+    # An allowed address pair is not answered, as in Neutron: only fixed IPs are.
+    b3["allowed_address_pairs"] = [{"ip_address": "10.1.0.99", "mac_address": b3["mac_address"]}]
+    assert {ip for _, ip, _ in responder(model)} == {"10.1.0.11"}
+
+
+def test_a_vxlan_networks_devices_carry_its_mtu() -> None:
+    model, *_ = overlay_model()
+    model["networks"][0]["mtu"] = 1400
+    bridge = f"brq{model['networks'][0]['id'][:11]}"
+    links = compile_host(model, H1).links
+    fitted = [link for link in links if bridge in (link.name, link.master)]
+    assert {link.kind for link in fitted} == {"bridge", "vxlan", "external"}  # a VM's tap
+    assert {link.mtu for link in fitted} == {1400}
+    assert {link.mtu for link in links if link not in fitted and link.master} == {1500}

@@ -71,7 +71,8 @@ def test_router_golden() -> None:
                 names.tap(port["id"]),
                 "veth",
                 master=names.bridge(port["network_id"]),
-                peer=VethPeer(netns, inside, mac=port["mac_address"]),
+                peer=VethPeer(netns, inside, mac=port["mac_address"], mtu=1500),
+                mtu=1500,
             )
             in state.links
         )

@@ -49,6 +49,8 @@ class ObservedLink:
     vni: int | None
     vlan_id: int | None
     netfilter: bool | None  # a bridge's own br_netfilter switch (None: not a bridge)
+    mtu: int | None = None
+    vxlan: tuple[str | None, bool] | None = None  # a VXLAN device's local address and proxy
 
 
 def _latest_by_link(data: bytes, latest: dict[int, bytes | None]) -> None:
@@ -77,6 +79,13 @@ def _observed(msg: ifinfmsg) -> ObservedLink:
         vlan_id=msg.get_nested(*data, "IFLA_VLAN_ID") if kind == "vlan" else None,
         netfilter=bool(msg.get_nested(*data, "IFLA_BR_NF_CALL_IPTABLES"))
         if kind == "bridge"
+        else None,
+        mtu=msg.get("mtu"),
+        vxlan=(
+            msg.get_nested(*data, "IFLA_VXLAN_LOCAL"),
+            bool(msg.get_nested(*data, "IFLA_VXLAN_PROXY")),
+        )
+        if kind == "vxlan"
         else None,
     )
 
@@ -205,6 +214,8 @@ class LinkDriver:
             changes["state"] = "up" if link.up else "down"
         if link.mac and current.mac != link.mac:
             changes["address"] = link.mac
+        if link.mtu and current.mtu != link.mtu:
+            changes["mtu"] = link.mtu
         if link.kind == "bridge" and current.netfilter != link.netfilter:
             changes.update(kind="bridge", **_bridge_netfilter(link.netfilter))
         if changes:
@@ -215,6 +226,7 @@ class LinkDriver:
             master=master,
             up=link.up,
             mac=link.mac or current.mac,
+            mtu=link.mtu or current.mtu,
             netfilter=link.netfilter if link.kind == "bridge" else None,
         )
         return action
@@ -226,6 +238,8 @@ class LinkDriver:
         changes: dict[str, object] = {}
         if peer.mac and current.mac != peer.mac:
             changes["address"] = peer.mac
+        if peer.mtu and current.mtu != peer.mtu:
+            changes["mtu"] = peer.mtu
         if peer.master:
             master = observed.get(peer.master) or self._refresh(peer.netns, peer.master)
             if current.master != master.index:
@@ -245,9 +259,13 @@ class LinkDriver:
                 peer["net_ns_fd"] = link.peer.netns
             if link.peer.mac:
                 peer["address"] = link.peer.mac
+            if link.peer.mtu:
+                peer["mtu"] = link.peer.mtu
             spec["peer"] = peer
         elif link.kind == "vxlan":
-            spec.update(vxlan_id=link.vni, vxlan_port=VXLAN_PORT, vxlan_learning=0)
+            spec.update(
+                vxlan_id=link.vni, vxlan_port=VXLAN_PORT, vxlan_learning=0, vxlan_proxy=link.proxy
+            )
             if link.local_ip:
                 spec["vxlan_local"] = link.local_ip
         elif link.kind == "vlan":
@@ -354,4 +372,6 @@ def _same_kind(current: ObservedLink, link: Link) -> bool:
         return False
     if link.kind == "vlan":  # a subport moved to another VLAN keeps its tap's name
         return current.vlan_id == link.vlan_id
-    return link.kind != "vxlan" or current.vni == link.vni
+    if link.kind == "vxlan":  # a new VTEP address, or the ARP responder, needs a new device
+        return (current.vni, current.vxlan) == (link.vni, (link.local_ip, link.proxy))
+    return True
