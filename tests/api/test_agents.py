@@ -20,6 +20,10 @@ from tests.conftest import expect_error as error
 DOWN_TIME = 2.0  # seconds: Neutron's agent_down_time, short enough to watch an agent die
 
 
+# A short agent_down_time is the application's setting: in-process on both backends.
+pytestmark = pytest.mark.in_process
+
+
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return dataclasses.replace(settings, agent_down_time=DOWN_TIME)

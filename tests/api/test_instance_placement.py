@@ -21,6 +21,10 @@ NO_HOST = (
 )
 
 
+# A short agent_down_time is the application's setting: in-process on both backends.
+pytestmark = pytest.mark.in_process
+
+
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return dataclasses.replace(settings, agent_down_time=DOWN_TIME)
