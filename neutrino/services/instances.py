@@ -214,14 +214,13 @@ def place(
     has reported (a server starting with its embedded agent, or one without agents) the host
     is None: the server's own."""
     hosts = list(conn.execute(select(AG).where(AG.c.agent_type == agents.L2)))
-    zones = {row.availability_zone or agents.DEFAULT_ZONE for row in hosts}
-    if zone is not None and zone not in zones:
+    zone_of = {row.host: row.availability_zone or agents.DEFAULT_ZONE for row in hosts}
+    if zone is not None and zone not in zone_of.values():
         raise errors.BadRequest(
             resource="instance", msg=f"the availability zone {zone} is not available"
         )
     if forced:
-        found = [row.availability_zone for row in hosts if row.host == forced]
-        return forced, zone or (found[0] if found else None) or agents.DEFAULT_ZONE
+        return forced, zone or zone_of.get(forced, agents.DEFAULT_ZONE)
     if not hosts:
         return None, zone or agents.DEFAULT_ZONE
     now = common.now()
@@ -230,7 +229,7 @@ def place(
         for row in hosts
         if row.admin_state_up
         and agents.is_alive(row.heartbeat_at, now)
-        and (zone is None or row.availability_zone == zone)
+        and zone in (None, zone_of[row.host])
         and all(realizes(conn, row, network) for network in wanted)
     ]
     if not fit:
@@ -244,7 +243,7 @@ def place(
         for host, count in conn.execute(select(INST.c.host, func.count()).group_by(INST.c.host))
     }
     best = min(fit, key=lambda row: (load.get(row.host, 0), row.host))
-    return best.host, best.availability_zone or agents.DEFAULT_ZONE
+    return best.host, zone_of[best.host]
 
 
 def realizes(conn: Connection, agent: Row, network: Row) -> bool:
