@@ -6,6 +6,13 @@ SQLite, `CREATE DATABASE ... TEMPLATE` for PostgreSQL). `scripts/test`
 starts a private PostgreSQL and exports NEUTRINO_TEST_POSTGRES_URL; without
 it (a bare `pytest` on a laptop) the PostgreSQL half is skipped, and in CI
 its absence is an error.
+
+On SQLite the application runs in-process; on PostgreSQL the requests go to
+one real `neutrino serve --workers 4` (per test process), as in production,
+where what requests share (tokens and their revocation, the change feed's
+long-polls, the server's limits, concurrent writes) crosses processes. Tests
+that change the application's settings run in-process on both (marked
+`in_process`).
 """
 
 from __future__ import annotations
@@ -141,9 +148,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--api-workers",
         type=int,
-        default=0,
-        help="Send API tests' requests (the `http` fixture) to a live `neutrino serve --workers N` "
-        "on PostgreSQL instead of the application in-process",
+        default=4,
+        help="Worker processes of the `neutrino serve` that API tests on PostgreSQL talk to "
+        "(0: the application in-process, as on SQLite)",
     )
 
 
@@ -153,20 +160,22 @@ PUBLIC_URL = "http://127.0.0.1:9696"  # of the API under test, as links and the 
 @pytest.fixture(scope="session")
 def workers_server(
     request: pytest.FixtureRequest, databases: Databases, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer | None]:
-    """With --api-workers N, one server for the whole run: each test gets its database afresh
-    under the same name (the workers reconnect) and shares the server's state directory."""
-    workers = request.config.getoption("api_workers")
-    if not workers:
-        yield None
-        return
+) -> Iterator[LiveServer]:
+    """One server for the whole run on PostgreSQL: each test gets its database afresh under the
+    same name (the workers reconnect) and shares the server's state directory."""
     url = databases.new("postgresql")
     os.environ["NEUTRINO_PUBLIC_URL"] = PUBLIC_URL
     try:
         server = start_server(
             tmp_path_factory.mktemp("api-workers") / "state",
             url,
-            ["--no-agent", "--physnet", "physnet2", "--workers", str(workers)],
+            [
+                "--no-agent",
+                "--physnet",
+                "physnet2",
+                "--workers",
+                str(request.config.getoption("api_workers")),
+            ],
         )
     finally:
         del os.environ["NEUTRINO_PUBLIC_URL"]
@@ -176,25 +185,41 @@ def workers_server(
 
 
 @pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def api_server(request: pytest.FixtureRequest, backend: str) -> LiveServer | None:
+    """The live server the test's requests go to, or None for the application in-process."""
+    if (
+        backend == "sqlite"
+        or not request.config.getoption("api_workers")
+        or request.node.get_closest_marker("in_process")
+    ):
+        return None
+    server: LiveServer = request.getfixturevalue("workers_server")
+    return server
+
+
+@pytest.fixture
 def database_url(
-    request: pytest.FixtureRequest, databases: Databases, workers_server: LiveServer | None
+    backend: str, databases: Databases, api_server: LiveServer | None
 ) -> Iterator[str]:
-    if workers_server is not None:
-        if request.param == "sqlite":
-            pytest.skip("--api-workers: PostgreSQL only")
-        yield databases.renew(workers_server.database_url)
+    if api_server is not None:
+        yield databases.renew(api_server.database_url)
         return
-    url = databases.new(request.param)
+    url = databases.new(backend)
     yield url
     databases.drop(url)
 
 
 # -- an in-process service -------------------------------------------------------------
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, workers_server: LiveServer | None) -> Settings:
+def settings(tmp_path: Path, database_url: str, api_server: LiveServer | None) -> Settings:
     os.environ["NEUTRINO_ADMIN_PASSWORD"] = ADMIN_PASSWORD
     return make_settings(
-        workers_server.state_dir if workers_server else tmp_path / "state",
+        api_server.state_dir if api_server else tmp_path / "state",
         database_url,
         PUBLIC_URL.removeprefix("http://"),
         ["default:100:199", "physnet2"],
@@ -210,11 +235,11 @@ def core(settings: Settings) -> Iterator[Neutrino]:
 
 @pytest.fixture
 def http(
-    settings: Settings, core: Neutrino, workers_server: LiveServer | None
+    settings: Settings, core: Neutrino, api_server: LiveServer | None
 ) -> Iterator[TestClient | httpx.Client]:
-    """The API's client: the application in-process, or the --api-workers server."""
-    if workers_server is not None:
-        with httpx.Client(base_url=workers_server.url, timeout=60) as client:
+    """The API's client: the application in-process, or the live server."""
+    if api_server is not None:
+        with httpx.Client(base_url=api_server.url, timeout=60) as client:
             yield client
         return
     with TestClient(create_app(settings, core), raise_server_exceptions=True) as client:

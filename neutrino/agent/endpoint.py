@@ -15,6 +15,12 @@ agent restart needs no reconnection protocol. Reaching the agent asks nothing
 new of the network: hosts already reach each other directly (VXLAN between
 their VTEPs), and the embedded agent listens on loopback.
 
+The endpoint speaks only HTTPS (and WSS): at each start the agent makes a
+self-signed certificate (its key, readable by root only, in the agent's state
+directory) and reports it with its URL, over the authenticated feed; the
+server trusts exactly that certificate when it calls, so its token goes to
+this agent and nobody else.
+
 Every request carries a token in `X-Auth-Token`. The agent checks it against
 the server's identity with its own credentials (as keystonemiddleware does
 for OpenStack services), accepts only an administrator's, and remembers a
@@ -26,14 +32,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
@@ -185,15 +198,67 @@ def application(tokens: Tokens, realized: Callable[[], inspect.Realized | None])
     )
 
 
-def serve(app: Starlette, listen: str, advertise: str | None = None) -> str:
-    """Serve `app` on `listen` (HOST:PORT; port 0 picks one) in a thread; its URL."""
+@dataclass(frozen=True)
+class Certificate:
+    certificate_file: Path
+    key_file: Path
+    pem: str  # what the agent reports, and the server trusts
+
+
+def make_certificate(directory: Path, host: str) -> Certificate:
+    """A new self-signed certificate for the endpoint of `host`'s agent, in `directory`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host[:64])])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))  # for clocks a little behind
+        .not_valid_after(now + timedelta(days=3650))  # it lives as long as the agent runs
+        # No authority: what trusts it trusts this certificate alone, nothing it might sign.
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    key_file = directory / "endpoint.key"
+    key_file.unlink(missing_ok=True)
+    descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    certificate_file = directory / "endpoint.pem"
+    certificate_file.write_text(pem)
+    return Certificate(certificate_file, key_file, pem)
+
+
+def serve(
+    app: Starlette, listen: str, certificate: Certificate, advertise: str | None = None
+) -> str:
+    """Serve `app` over HTTPS with `certificate` on `listen` (HOST:PORT; port 0 picks one) in a
+    thread; its URL."""
     host, _, port = listen.rpartition(":")
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host.strip("[]"), int(port)))
     bound = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, ws_ping_interval=None)
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            ws_ping_interval=None,
+            ssl_certfile=certificate.certificate_file,
+            ssl_keyfile=certificate.key_file,
+        )
     )
     threading.Thread(
         target=lambda: asyncio.run(server.serve(sockets=[sock])),
@@ -201,4 +266,4 @@ def serve(app: Starlette, listen: str, advertise: str | None = None) -> str:
         daemon=True,
     ).start()
     where = advertise or (host if host not in ("0.0.0.0", "::", "") else socket.getfqdn())
-    return f"http://{f'[{where}]' if ':' in where else where}:{bound}"
+    return f"https://{f'[{where}]' if ':' in where else where}:{bound}"

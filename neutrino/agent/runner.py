@@ -192,6 +192,7 @@ class Runner:
         self.agent, self.feed = agent, feed
         self.resync_seconds = resync_seconds
         self.endpoint = endpoint  # where the server asks this agent for the lab's tools
+        self.endpoint_certificate: str | None = None  # the only one the server trusts there
         self.realized: Realized | None = None  # what the last sync worked from
         self._stop = threading.Event()
         self._addresses: dict[str, list[str]] = {}  # instance id -> last seen
@@ -258,6 +259,7 @@ class Runner:
         made = {**body["namespaces"], "instances": {i.id: i.netns for i in desired.instances}}
         self.realized = Realized(snapshot, self.agent.host.name, self.agent.host.netns, made)
         body["endpoint"] = self.endpoint
+        body["endpoint_certificate"] = self.endpoint_certificate
         # Every report is also the heartbeat of this agent's roles.
         body["agents"] = roles(self.agent.host, desired)
         body["started_at"] = self.started_at

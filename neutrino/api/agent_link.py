@@ -1,7 +1,8 @@
 """The server's side of the agents' endpoints (neutrino.agent.endpoint).
 
 What needs a host's kernel is asked of that host's agent, at the URL of its
-last report, with a token of the server's own; answers and streams are
+last report, over TLS trusting exactly the certificate of that report, with a
+token of the server's own; answers and streams are
 relayed to the caller as they come. The frames of an exec are described in
 neutrino.agent.commands.
 """
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
+from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -31,6 +34,15 @@ TOKEN_RENEWAL_SECONDS = 600.0  # well within any token's lifetime
 CALL_TIMEOUT = 60.0
 
 
+@lru_cache(maxsize=256)
+def pinned(certificate: str) -> ssl.SSLContext:
+    """A TLS client trusting `certificate` (PEM) alone: no authority, and no name to check,
+    as this very certificate is what the agent reported."""
+    context = ssl.create_default_context(cadata=certificate)
+    context.check_hostname = False
+    return context
+
+
 class AgentLink:
     def __init__(self, db: Database, identity: Identity) -> None:
         self.db, self.identity = db, identity
@@ -48,10 +60,15 @@ class AgentLink:
     def call(self, host: str, method: str, path: str, body: Any = None) -> Response:
         """The agent's answer to one request, as the caller gets it (its errors are in the
         API's format already)."""
-        url = agent_endpoint(self.db, host) + path
+        url, certificate = agent_endpoint(self.db, host)
         try:
             answer = httpx.request(
-                method, url, json=body, headers={"X-Auth-Token": self.token()}, timeout=CALL_TIMEOUT
+                method,
+                url + path,
+                json=body,
+                headers={"X-Auth-Token": self.token()},
+                timeout=CALL_TIMEOUT,
+                verify=pinned(certificate),
             )
         except httpx.HTTPError as error:
             raise self._unreachable(host, error) from None
@@ -61,12 +78,13 @@ class AgentLink:
 
     async def connect_exec(self, host: str, command: dict[str, Any]) -> ClientConnection:
         """A stream to a command the agent of `host` starts (`command`: see Command.parse)."""
-        url, token = await run_in_threadpool(
-            lambda: (agent_endpoint(self.db, host).replace("http", "ws", 1), self.token())
+        (url, certificate), token = await run_in_threadpool(
+            lambda: (agent_endpoint(self.db, host), self.token())
         )
         try:
             agent = await websockets.connect(
-                url + "/v1/exec",
+                url.replace("https", "wss", 1) + "/v1/exec",
+                ssl=pinned(certificate),
                 additional_headers={"X-Auth-Token": token},
                 max_size=None,
                 ping_interval=None,

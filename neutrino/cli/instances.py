@@ -42,7 +42,17 @@ def show_one(item: dict[str, Any], fmt: str) -> None:
         out.print_json(json.dumps(item))
         return
     table = Table(show_header=False)
-    for key in ("id", "name", "status", "host", "addresses", "port_ids", "netns", "project_id"):
+    for key in (
+        "id",
+        "name",
+        "status",
+        "host",
+        "availability_zone",
+        "addresses",
+        "port_ids",
+        "netns",
+        "project_id",
+    ):
         value = item.get(key)
         table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
     out.print(table)
@@ -58,7 +68,12 @@ def create(
         list[str] | None, typer.Option(help="Address on the matching --network")
     ] = None,
     port: Annotated[list[str] | None, typer.Option(help="Port name or ID (repeatable)")] = None,
-    host: Annotated[str | None, typer.Option(help="Host to run it on")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Host to run it on (an administrator's choice)")
+    ] = None,
+    availability_zone: Annotated[
+        str | None, typer.Option(help="Availability zone whose hosts may run it")
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for its addresses")] = 60.0,
     os_cloud: CloudOption = None,
     fmt: Format = "table",
@@ -78,6 +93,8 @@ def create(
         body: dict[str, Any] = {"name": name, "networks": nets, "ports": ports}
         if host:
             body["host"] = host
+        if availability_zone:
+            body["availability_zone"] = availability_zone
         item = lab.session.call("POST", lab.base, json={"instance": body})["instance"]
         deadline = time.monotonic() + timeout
         with err.status(f"waiting for {name} to get its addresses"):

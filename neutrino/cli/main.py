@@ -124,7 +124,9 @@ def start_agent(
     session = Session(Cloud.load(cloud, cloud_file))
     runner = Runner(Agent(host, state_dir), Feed(server, session))
     app = endpoint.application(endpoint.Tokens(session), lambda: runner.realized)
-    runner.endpoint = endpoint.serve(app, listen)
+    certificate = endpoint.make_certificate(state_dir / "endpoint", host.name)
+    runner.endpoint = endpoint.serve(app, listen, certificate)
+    runner.endpoint_certificate = certificate.pem
     thread = threading.Thread(target=runner.run, name=f"agent-{host.name}", daemon=True)
     thread.start()
     return thread

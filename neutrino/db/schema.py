@@ -998,6 +998,7 @@ lab_instances = Table(
     metadata,
     *standard(),
     Column("host", String(255), nullable=False),
+    Column("availability_zone", String(255), nullable=False, server_default="nova"),
     Column("status", String(16), nullable=False, default="BUILD"),
     Column("owned_ports", JSON, nullable=False),  # ports it made, deleted with it
     Column("netns", String(64)),  # where its host's agent runs it, as reported

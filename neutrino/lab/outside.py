@@ -10,7 +10,7 @@ In production the physical network is the host's own interface and the
 upstream is real; there is no outside namespace then.
 
 Agents report the namespaces they made (host, routers, load balancers,
-outside) and the URL of their endpoint; the server finds here which agent to
+outside) and the URL and certificate of their endpoint; the server finds here which agent to
 ask, to run a command outside or to read the kernel's view of a resource.
 """
 
@@ -56,9 +56,10 @@ def realized_netns(db: Database, kind: str, resource_id: str, prefer: str) -> tu
     raise errors.Conflict(f"No agent reports {kind[:-1]} {resource_id} as realized yet.")
 
 
-def agent_endpoint(db: Database, host: str) -> str:
-    """The URL of the endpoint of `host`'s agent, as its last report gave it."""
+def agent_endpoint(db: Database, host: str) -> tuple[str, str]:
+    """The URL of the endpoint of `host`'s agent and its certificate (PEM), as its last report
+    gave them."""
     for name, report in agent_reports(db, host):
-        if name == host and report.get("endpoint"):
-            return str(report["endpoint"])
+        if name == host and report.get("endpoint") and report.get("endpoint_certificate"):
+            return str(report["endpoint"]), str(report["endpoint_certificate"])
     raise errors.Conflict(f"No agent of host {host} reports an endpoint to carry this out.")

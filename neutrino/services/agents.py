@@ -68,7 +68,7 @@ def render(row: Row, now: datetime) -> dict[str, Any]:
         "heartbeat_timestamp": timestamp(row.heartbeat_at),
         "alive": is_alive(row.heartbeat_at, now),
         "configurations": row.configurations,
-        "availability_zone": row.availability_zone,
+        "availability_zone": row.availability_zone if row.agent_type in ZONED else None,
         "resources_synced": None,
         "description": row.description,
     }
@@ -185,7 +185,9 @@ def record_heartbeat(conn: Connection, host: str, report: dict[str, Any]) -> Non
             "configurations": configurations,
             "heartbeat_at": now,
             "started_at": started,
-            "availability_zone": zone if agent_type in ZONED else None,
+            # Shown for the zoned types only, as Neutron does; kept for all, as the zone of the
+            # host where instances are placed (services.instances).
+            "availability_zone": zone,
         }
         row = conn.execute(
             select(AG).where(AG.c.host == host, AG.c.agent_type == agent_type)

@@ -7,8 +7,10 @@ shows the instance as Nova's ports show a server (device_owner
 whose agent makes the namespace and plugs it, and a port made for it is named
 `<instance>-eth<N>`, with the instance's hostname as its `dns_name` as Nova
 gives it (kept where a DNS domain is configured, see neutrino.services.dns).
-The agent reports where the instance runs and the addresses it got by DHCP;
-the instance is ACTIVE once every port's fixed IPv4 address is there.
+An instance goes to the host an administrator names (Nova's forced host), or
+else where Nova's scheduler would put it (`place`). The agent reports where
+the instance runs and the addresses it got by DHCP; the instance is ACTIVE
+once every port's fixed IPv4 address is there.
 """
 
 from __future__ import annotations
@@ -16,18 +18,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, select, update
+from sqlalchemy import ColumnElement, Connection, Row, exists, func, select, update
 
 from neutrino import errors
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, ports, quotas
+from neutrino.services import agents, common, ports, quotas
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
-INST, P = schema.lab_instances, schema.ports
-AVAILABILITY_ZONE = "nova"  # Nova's default zone, the only one lab instances run in
-OWNER = f"compute:{AVAILABILITY_ZONE}"
+INST, P, AG = schema.lab_instances, schema.ports, schema.network_agents
+OWNER = "compute:nova"  # as Nova's ports show a server of its default zone
 LISTING = Listing(INST, standard_columns(INST))
 
 
@@ -72,6 +73,7 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         {
             **common.render_standard(r, tags),
             "host": r.host,
+            "availability_zone": r.availability_zone,
             "status": r.status,
             "port_ids": plugged[r.id],
             "netns": r.netns,
@@ -107,22 +109,37 @@ class Instances:
         if values.get("host") and not ctx.is_admin:
             # As Nova's forced host: placing a server on a chosen host is an administrator's.
             raise errors.PolicyNotAuthorized(action="create_instance:host")
-        host = values.get("host") or self.default_host
         with db.write() as conn:
-            row = common.standard_values(ctx, values)
-            row.update(host=host, status="BUILD", owned_ports=[], addresses=[])
-            plug = {"device_owner": OWNER, "device_id": row["id"], "binding_host_id": host}
-            for ref in values.get("ports", []):
-                port = ports.fetch(conn, ctx, ref, for_write=True)
+            adopted = [
+                ports.fetch(conn, ctx, ref, for_write=True) for ref in values.get("ports", [])
+            ]
+            for port in adopted:
                 if port.device_id or port.device_owner:
                     raise errors.PortInUse(
                         port_id=port.id, net_id=port.network_id, device_id=port.device_id
                     )
+            wanted = [
+                ([{"ip_address": w["fixed_ip"]}] if w.get("fixed_ip") else None, w["network_id"])
+                for w in values.get("networks", [])
+            ]
+            # Made for the caller, as Nova makes a port with the user's token.
+            made_on = [ports.network_for_port(conn, ctx, ref, fixed) for fixed, ref in wanted]
+            N = schema.networks
+            adopted_on = [
+                conn.execute(select(N).where(N.c.id == port.network_id)).one() for port in adopted
+            ]
+            host, zone = place(
+                conn, made_on + adopted_on, values.get("availability_zone"), values.get("host")
+            )
+            host = host or self.default_host
+            row = common.standard_values(ctx, values)
+            row.update(
+                host=host, availability_zone=zone, status="BUILD", owned_ports=[], addresses=[]
+            )
+            plug = {"device_owner": OWNER, "device_id": row["id"], "binding_host_id": host}
+            for port in adopted:
                 common.bump(conn, P, "port", port, plug)
-            for wanted in values.get("networks", []):
-                fixed = [{"ip_address": wanted["fixed_ip"]}] if wanted.get("fixed_ip") else None
-                # Made for the caller, as Nova makes a port with the user's token.
-                network = ports.network_for_port(conn, ctx, wanted["network_id"], fixed)
+            for (fixed, _), network in zip(wanted, made_on, strict=True):
                 quotas.check(conn, row["project_id"], "port", 1)
                 port_id = ports.insert_port(
                     conn,
@@ -182,6 +199,73 @@ class Instances:
         common.require_writer(ctx)
         with db.write() as conn:
             return common.set_tags(conn, INST, "instance", fetch(conn, ctx, ref), add, remove)
+
+
+# -- where an instance runs --------------------------------------------------------------
+
+
+def place(
+    conn: Connection, wanted: list[Row], zone: str | None, forced: str | None
+) -> tuple[str | None, str]:
+    """(host, its zone) for an instance on the `wanted` networks, as Nova's scheduler places a
+    server: filter the hosts whose Linux bridge agent is alive and up, in `zone` when given,
+    and able to realize every network; then weigh them, fewest instances first (by name among
+    equals). An administrator's `forced` host skips the filters, as in Nova. Before any agent
+    has reported (a server starting with its embedded agent, or one without agents) the host
+    is None: the server's own."""
+    hosts = list(conn.execute(select(AG).where(AG.c.agent_type == agents.L2)))
+    zone_of = {row.host: row.availability_zone or agents.DEFAULT_ZONE for row in hosts}
+    if zone is not None and zone not in zone_of.values():
+        raise errors.BadRequest(
+            resource="instance", msg=f"the availability zone {zone} is not available"
+        )
+    if forced:
+        return forced, zone or zone_of.get(forced, agents.DEFAULT_ZONE)
+    if not hosts:
+        return None, zone or agents.DEFAULT_ZONE
+    now = common.now()
+    fit = [
+        row
+        for row in hosts
+        if row.admin_state_up
+        and agents.is_alive(row.heartbeat_at, now)
+        and zone in (None, zone_of[row.host])
+        and all(realizes(conn, row, network) for network in wanted)
+    ]
+    if not fit:
+        raise errors.Conflict(
+            "No valid host was found. No host with a live Linux bridge agent that is up"
+            + (f" in availability zone {zone}" if zone else "")
+            + " can realize the instance's networks."
+        )
+    load: dict[str, int] = {
+        host: count
+        for host, count in conn.execute(select(INST.c.host, func.count()).group_by(INST.c.host))
+    }
+    best = min(fit, key=lambda row: (load.get(row.host, 0), row.host))
+    return best.host, zone_of[best.host]
+
+
+def realizes(conn: Connection, agent: Row, network: Row) -> bool:
+    """Whether the host of this Linux bridge agent can plug into `network`, as Neutron's Linux
+    bridge mechanism driver binds a port: a flat or VLAN network's physical network among the
+    agent's mappings; a VXLAN network's tunnels from its VTEP (`tunneling_ip`). A host without a
+    VTEP still holds a VXLAN network that has nothing on any other host (a one-host
+    installation)."""
+    configurations = agent.configurations or {}
+    if network.network_type != "vxlan":
+        mapped = {
+            *configurations.get("interface_mappings", {}),
+            *configurations.get("bridge_mappings", {}),
+        }
+        return network.physical_network in mapped
+    elsewhere = exists().where(
+        P.c.network_id == network.id, P.c.binding_host_id.not_in(["", agent.host])
+    )
+    return (
+        bool(agents.tunneling_ip(configurations))
+        or not conn.execute(select(elsewhere)).scalar_one()
+    )
 
 
 def record_report(conn: Connection, host: str, reported: dict[str, dict[str, Any]]) -> None:

@@ -20,14 +20,21 @@ from tests.conftest import expect_error as error
 DOWN_TIME = 2.0  # seconds: Neutron's agent_down_time, short enough to watch an agent die
 
 
+# A short agent_down_time is the application's setting: in-process on both backends.
+pytestmark = pytest.mark.in_process
+
+
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return dataclasses.replace(settings, agent_down_time=DOWN_TIME)
 
 
-def heartbeat(api: Api, host: str = "h1", zone: str = "nova", started: str = "") -> None:
-    """One report of a host's agent, as agent.runner sends it after each sync."""
-    config = HostConfig.isolated(host)
+def heartbeat(
+    api: Api, host: str = "h1", zone: str = "nova", started: str = "", **host_options: Any
+) -> None:
+    """One report of a host's agent, as agent.runner sends it after each sync; `host_options`
+    of HostConfig.isolated (physnets, vtep_ip)."""
+    config = HostConfig.isolated(host, **host_options)
     config = dataclasses.replace(config, availability_zone=zone)
     desired = compile_host({"revision": 0}, config)
     body = {

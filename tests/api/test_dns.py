@@ -12,6 +12,9 @@ from neutrino.config import Settings
 from tests.conftest import Api
 from tests.conftest import expect_error as error
 
+# The DNS domain is the application's setting: in-process on both backends.
+pytestmark = pytest.mark.in_process
+
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:

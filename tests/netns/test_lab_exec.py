@@ -15,9 +15,11 @@ import os
 import pty
 import select
 import signal
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,6 +27,8 @@ import sqlalchemy
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from neutrino.agent.endpoint import make_certificate
+from neutrino.api.agent_link import pinned
 from neutrino.client import Cloud, Session
 from neutrino.db import Database, schema
 from tests.conftest import VENV_BIN, Databases, LiveServer, dataplane_server
@@ -154,18 +158,51 @@ def test_exec_answers_as_if_an_instance_the_caller_cannot_see_did_not_exist(
     assert json.loads(refused.value.response.body)["NeutronError"]["type"] == "NotFound"
 
 
-def test_the_agent_takes_requests_only_with_an_administrators_token(cloud: LiveServer) -> None:
+def agent_report(cloud: LiveServer) -> dict:
     database = Database(cloud.database_url)
     with database.read() as conn:
         (report,) = conn.execute(sqlalchemy.select(schema.agents.c.report)).scalars()
     database.dispose()
+    return dict(report)
+
+
+def test_the_agent_takes_requests_only_with_an_administrators_token(cloud: LiveServer) -> None:
+    report = agent_report(cloud)
     inspect = f"{report['endpoint']}/v1/inspect/routers/{'0' * 32}"
-    assert httpx.get(inspect).status_code == 401
-    refused = httpx.get(inspect, headers={"X-Auth-Token": token(cloud, "neutrino-demo")})
-    assert refused.status_code == 401
+    trusted = pinned(report["endpoint_certificate"])
+    assert httpx.get(inspect, verify=trusted).status_code == 401
+    demo = {"X-Auth-Token": token(cloud, "neutrino-demo")}
+    assert httpx.get(inspect, headers=demo, verify=trusted).status_code == 401
     # An administrator's token is taken: the agent knows no such router.
-    taken = httpx.get(inspect, headers={"X-Auth-Token": token(cloud, "neutrino-admin")})
+    admin = {"X-Auth-Token": token(cloud, "neutrino-admin")}
+    taken = httpx.get(inspect, headers=admin, verify=trusted)
     assert (taken.status_code, taken.json()["NeutronError"]["type"]) == (404, "NotFound")
+
+
+def test_the_agent_speaks_tls_with_the_certificate_it_reports_alone(
+    cloud: LiveServer, tmp_path: Path
+) -> None:
+    report = agent_report(cloud)
+    url, certificate = report["endpoint"], report["endpoint_certificate"]
+    assert url.startswith("https://")
+    inspect = f"{url}/v1/inspect/routers/{'0' * 32}"
+    with pytest.raises(httpx.RemoteProtocolError):  # plain HTTP gets no answer
+        httpx.get(inspect.replace("https", "http", 1))
+    # A client that trusts another certificate (or only the usual authorities) refuses the
+    # agent's before it sends anything, over HTTP and WebSocket alike.
+    other = pinned(make_certificate(tmp_path, "elsewhere").pem)
+    for refusing in (other, True):
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            httpx.get(inspect, verify=refusing)
+    exec_url = url.replace("https", "wss", 1) + "/v1/exec"
+    with pytest.raises(ssl.SSLCertVerificationError):
+        connect(exec_url, ssl=other)
+    with pytest.raises(InvalidStatus) as denied:  # trusted, but without a token
+        connect(exec_url, ssl=pinned(certificate))
+    assert denied.value.response.status_code == 403
+    # Its key is the agent's alone.
+    key = cloud.state_dir / "agent" / "endpoint" / "endpoint.key"
+    assert key.stat().st_mode & 0o777 == 0o600
 
 
 def test_the_answer_at_the_end_as_the_dashboards_console_asks(cloud: LiveServer) -> None:

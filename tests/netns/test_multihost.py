@@ -1,6 +1,7 @@
-"""Three simulated hosts, each with its own agent process: traffic between instances on
-different hosts over VXLAN (with L2 population) and over VLAN, and floating IPs of a router on
-another host than the instance's (tests/netns/multihost.py builds the hosts)."""
+"""Three simulated hosts, each with its own agent process: instances placed over them, traffic
+between instances on different hosts over VXLAN (with L2 population) and over VLAN, and
+floating IPs of a router on another host than the instance's (tests/netns/multihost.py builds
+the hosts)."""
 
 from __future__ import annotations
 
@@ -85,6 +86,19 @@ def fetches(cloud: Hosts, source: str, ip: str) -> bool:
         f"http://{ip}:8080/",
     )
     return got.stdout == "200"
+
+
+def test_instances_without_a_host_spread_over_the_hosts(cloud: Hosts) -> None:
+    """First of the module: every host runs as many instances (none)."""
+    network(cloud, "sp-net", "10.60.0.0/24")
+    spread = [cloud.instance(f"sp-{i}", "--network", "sp-net") for i in range(3)]
+    assert sorted(vm["host"] for vm in spread) == ["h1", "h2", "h3"]
+    for source in spread:
+        for target in spread:
+            if target is not source:
+                assert cloud.pings(source["name"], address(target)), (source, target)
+    cloud.neutrino("instance", "delete", *(vm["name"] for vm in spread))
+    cloud.cli("network", "delete", "sp-net", output=False)
 
 
 def test_vxlan_between_hosts_with_l2_population(cloud: Hosts) -> None:
