@@ -30,6 +30,7 @@ from neutrino.services import (
     common,
     dns,
     extra_dhcp_opts,
+    free_ranges,
     networks,
     qos,
     quotas,
@@ -260,7 +261,6 @@ SUBNETS_OF = (
     .where(schema.subnets.c.network_id == bindparam("network_id"))
     .order_by(schema.subnets.c.created_at, schema.subnets.c.id)
 )
-ALLOCATED_IN = select(A.c.ip_address).where(A.c.subnet_id == bindparam("subnet_id"))
 JOIN_DEFAULT_GROUP = (
     insert(schema.port_security_groups)
     .from_select(
@@ -312,16 +312,11 @@ def allocate_ip(conn: Connection, subnet: Row, port_id: str, position: int = 0) 
         for candidate in ipam.random_candidates(pools):
             if take_ip(conn, subnet, port_id, str(candidate), position):
                 return str(candidate)
-        # Random probing missed in a nearly full large pool: scan once.
-    taken = {
-        ipaddress.ip_address(ip)
-        for ip in conn.execute(ALLOCATED_IN, {"subnet_id": subnet.id}).scalars()
-    }
-    address = ipam.lowest_free(pools, taken)
-    if address is None:
-        raise errors.IpAddressGenerationFailure(net_id=subnet.network_id)
-    claim_ip(conn, subnet, port_id, str(address), position)
-    return str(address)
+        # Random probing missed in a nearly full large pool: the lowest free one.
+    while (address := free_ranges.lowest(conn, subnet.id)) is not None:
+        if take_ip(conn, subnet, port_id, address, position):
+            return address
+    raise errors.IpAddressGenerationFailure(net_id=subnet.network_id)
 
 
 def claim_ip(conn: Connection, subnet: Row, port_id: str, address: str, position: int = 0) -> None:
@@ -332,7 +327,7 @@ def claim_ip(conn: Connection, subnet: Row, port_id: str, address: str, position
 
 def take_ip(conn: Connection, subnet: Row, port_id: str, address: str, position: int) -> bool:
     """Allocate `address` to `port_id` unless someone has it; whether it did."""
-    return (
+    taken = (
         conn.execute(
             insert_unless_taken(conn, A, "subnet_id", "ip_address"),
             {
@@ -345,6 +340,9 @@ def take_ip(conn: Connection, subnet: Row, port_id: str, address: str, position:
         ).first()
         is not None
     )
+    # Either way the address is no longer free.
+    free_ranges.carve(conn, subnet.id, address)
+    return taken
 
 
 # What a port asks of IPAM: an address from the first of these subnets that has one free (or
@@ -662,7 +660,7 @@ def remove_port(conn: Connection, port_id: str) -> None:
             fip,
             {"fixed_port_id": None, "fixed_ip_address": None, "router_id": None, "status": "DOWN"},
         )
-    conn.execute(delete(A).where(A.c.port_id == port_id))
+    free_ranges.release(conn, A.c.port_id == port_id)
     forget_forwardings(conn, port_id)
     common.delete_resource(conn, P, "port", port_id)
 
@@ -861,7 +859,7 @@ class Ports:
                 resource="ports", msg=f"IP updates for port {row.id} are not allowed"
             )
         for subnet_id, ip in current - keep:
-            conn.execute(delete(A).where(and_(A.c.subnet_id == subnet_id, A.c.ip_address == ip)))
+            free_ranges.release(conn, and_(A.c.subnet_id == subnet_id, A.c.ip_address == ip))
         assign_ips(conn, row.id, row.mac_address, new)
         for position, (candidates, ip) in enumerate(wanted):
             if ip is not None:
