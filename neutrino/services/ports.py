@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import (
@@ -37,7 +37,13 @@ from neutrino.services import (
     rbac,
     security_groups,
 )
-from neutrino.services.listing import Listing, list_rows, standard_columns
+from neutrino.services.listing import (
+    Listing,
+    list_rows,
+    plain_items,
+    standard_columns,
+    stream_rows,
+)
 
 P, A = schema.ports, schema.ip_allocations
 ROUTER_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
@@ -85,6 +91,26 @@ LISTING = Listing(
             )
         ),
     },
+    plain=(
+        "id",
+        "name",
+        "description",
+        "project_id",
+        "tenant_id",
+        "revision_number",
+        "network_id",
+        "mac_address",
+        "admin_state_up",
+        "status",
+        "device_owner",
+        "device_id",
+        "port_security_enabled",
+        "binding:host_id",
+        "dns_name",
+        "dns_domain",
+        "device_profile",
+        "numa_affinity_policy",
+    ),
 )
 
 
@@ -181,6 +207,13 @@ def render(
         )
         for r in rows
     ]
+
+
+def items(
+    conn: Connection, rows: list[Row], fields: list[str], plain: list[str] | None
+) -> list[dict[str, Any]]:
+    """Bodies of listed rows: read whole, or only their `plain` columns."""
+    return render(conn, rows, fields) if plain is None else plain_items(rows, plain)
 
 
 def trunk_details(conn: Connection, port_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -701,8 +734,17 @@ class Ports:
         self, db: Database, ctx: Context, query: ListQuery
     ) -> tuple[list[dict[str, Any]], bool]:
         with db.read() as conn:
-            rows, more = list_rows(conn, LISTING, query, visible(ctx))
-            return render(conn, rows, query.fields), more
+            plain = LISTING.plain_fields(query.fields)
+            rows, more = list_rows(conn, LISTING, query, visible(ctx), plain)
+            return items(conn, rows, query.fields, plain), more
+
+    def stream(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> Iterator[list[dict[str, Any]]]:
+        with db.read() as conn:
+            plain = LISTING.plain_fields(query.fields)
+            for rows in stream_rows(conn, LISTING, query, visible(ctx), plain):
+                yield items(conn, rows, query.fields, plain)
 
     def get(self, db: Database, ctx: Context, port_id: str) -> dict[str, Any]:
         with db.read() as conn:
