@@ -108,6 +108,7 @@ class Server:
             except httpx.HTTPError:
                 time.sleep(0.01)
             if time.perf_counter() - started > 60:
+                self.process.kill()  # not left behind, serving nobody
                 raise RuntimeError("server did not start")
         self.cold_start_s = time.perf_counter() - started
         clouds = yaml.safe_load((state_dir / "clouds.yaml").read_text())["clouds"]
