@@ -3,8 +3,10 @@
     .venv/bin/python bench/api.py [--database-url URL] [--ports 10000]
 
 Measures cold start to healthy, idle resident memory, port create throughput
-and latency at concurrency 1 and 8, network create throughput, list
-latency with many ports (`fields=id`, and a `limit=100` page), floating IP
+and latency at concurrency 1 and 8 (and at 8 on a /20 holding 3,000 ports,
+alternating with the nearly empty /16), network create throughput, list
+latency with many ports, all in one answer (`fields=id`, in full, and a `limit=100`
+page) and how far each whole list raises the server's memory, floating IP
 create and associate throughput at concurrency 8, and router add-interface
 latency. Each timed series also reports the server's CPU per call
 (`server_cpu_ms`), which a busy machine changes far less than latency.
@@ -21,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,6 +108,7 @@ class Server:
             except httpx.HTTPError:
                 time.sleep(0.01)
             if time.perf_counter() - started > 60:
+                self.process.kill()  # not left behind, serving nobody
                 raise RuntimeError("server did not start")
         self.cold_start_s = time.perf_counter() - started
         clouds = yaml.safe_load((state_dir / "clouds.yaml").read_text())["clouds"]
@@ -320,6 +323,57 @@ def l3_benchmarks(server: Server, count: int = 1000) -> dict[str, Any]:
     return result
 
 
+def crowded_subnet_benchmark(
+    server: Server, open_network_id: str, rounds: int = 3
+) -> dict[str, Any]:
+    """Port create at concurrency 8 on a /20 holding 3,000 ports against the same on the
+    mostly empty /16, alternating so that both see the same machine."""
+    with server.client() as client:
+        net = client.post("/networks", json={"network": {"name": "crowded"}}).json()["network"]
+        body = {"network_id": net["id"], "cidr": "10.1.0.0/20", "ip_version": 4}
+        subnet = {"subnet": {**body, "enable_dhcp": False}}
+        client.post("/subnets", json=subnet).raise_for_status()
+        for _ in range(30):
+            ports = {"ports": [{"network_id": net["id"]}] * 100}
+            client.post("/ports", json=ports).raise_for_status()
+    series: dict[str, list[dict[str, float]]] = {"open_16": [], "crowded_20": []}
+    for _ in range(rounds):
+        for name, network_id in (("open_16", open_network_id), ("crowded_20", net["id"])):
+            port = {"port": {"network_id": network_id}}
+            series[name].append(timed_creates(server, "/ports", port, 300, 8))
+
+    def rate(name: str) -> float:
+        return sum(r["count"] for r in series[name]) / sum(
+            r["count"] / r["per_second"] for r in series[name]
+        )
+
+    return {
+        **series,
+        "crowded_over_open": round(rate("crowded_20") / rate("open_16"), 3),
+    }
+
+
+def rss_growth_mib(pid: int, get: Callable[[], httpx.Response]) -> float:
+    """How far the server's resident memory rises above its level before while `get()` runs
+    (sampled every 5 ms)."""
+    before = peak = rss_mib(pid)
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.005):
+            peak = max(peak, rss_mib(pid))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        get().raise_for_status()
+    finally:
+        done.set()
+        sampler.join()
+    return round(peak - before, 1)
+
+
 def timed_gets(
     client: httpx.Client, path: str, params: dict[str, Any], repeat: int = 10
 ) -> dict[str, float]:
@@ -340,7 +394,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Path(tmp) / "state", args.database_url)
+        # The list benchmark reads every port in one answer.
+        limit = ("--pagination-max-limit", str(max(args.ports, 10000)))
+        server = Server(Path(tmp) / "state", args.database_url, ("--no-agent", *limit))
         try:
             time.sleep(1)
             result: dict[str, Any] = {
@@ -377,10 +433,11 @@ def main() -> None:
             port = {"port": {"network_id": net["id"]}}
             result["port_create_c1"] = timed_creates(server, "/ports", port, 300, 1)
             result["port_create_c8"] = timed_creates(server, "/ports", port, 1000, 8)
+            result["port_create_c8_crowded"] = crowded_subnet_benchmark(server, net["id"])
             result["network_create_c8"] = timed_creates(
                 server, "/networks", {"network": {"name": "n"}}, 300, 8
             )
-            have = 1300
+            have = 1300 + 3000 + 1800
             if args.ports > have:
                 # Bulk creates fill the list benchmark quickly.
                 with server.client() as client:
@@ -397,6 +454,12 @@ def main() -> None:
                     "fields_id": timed_gets(client, "/ports", {"fields": "id"}),
                     "full": timed_gets(client, "/ports", {}, repeat=3),
                     "limit_100": timed_gets(client, "/ports", {"limit": 100}),
+                    "rss_growth_mib": {
+                        name: rss_growth_mib(
+                            server.process.pid, lambda p=params: client.get("/ports", params=p)
+                        )
+                        for name, params in (("fields_id", {"fields": "id"}), ("full", {}))
+                    },
                 }
             result["l3"] = l3_benchmarks(server)
             result["rss_after_mib"] = round(rss_mib(server.process.pid), 1)

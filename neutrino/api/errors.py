@@ -35,15 +35,20 @@ Handler = Callable[[Request, Context], Awaitable[Response]]
 Render = Callable[[int, str, dict[str, str] | None], Response]
 
 
+def encode_json(body: object) -> bytes:
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        # orjson stops at 64-bit integers; IPv6 address counts go beyond.
+        return json.dumps(body, separators=(",", ":")).encode()
+
+
 def json_response(
     body: object, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    try:
-        raw = orjson.dumps(body)
-    except orjson.JSONEncodeError:
-        # orjson stops at 64-bit integers; IPv6 address counts go beyond.
-        raw = json.dumps(body, separators=(",", ":")).encode()
-    return Response(raw, status_code=status, media_type="application/json", headers=headers)
+    return Response(
+        encode_json(body), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def neutron_error(exc: errors.NeutronError) -> Response:

@@ -272,6 +272,17 @@ ip_allocations = Table(
     Column("position", Integer, nullable=False, default=0),
 )
 
+# A subnet's free addresses: its allocation pools less ip_allocations, as ranges keyed by
+# ipam.sortable text, so that allocating never reads the subnet's allocations.
+ip_free_ranges = Table(
+    "ip_free_ranges",
+    metadata,
+    Column("subnet_id", ID, ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True),
+    Column("first_ip", String(32), primary_key=True),
+    Column("last_ip", String(32), nullable=False),
+    UniqueConstraint("subnet_id", "last_ip"),
+)
+
 allowed_address_pairs = Table(
     "allowed_address_pairs",
     metadata,

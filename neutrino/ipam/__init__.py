@@ -10,9 +10,10 @@ layer were ever bypassed.
 
 Which address: small pools hand out the lowest free address, as people
 expect from the tutorial (.1 gateway, then .2, .3 ...); large pools (IPv6
-/64s, big IPv4 ranges) probe random candidates so a create never scans
-every allocation. A probe is one statement: it inserts the allocation
-unless that key is taken (likewise a random MAC against the constraint).
+/64s, big IPv4 ranges) probe random candidates. Neither reads a subnet's
+allocations: each subnet keeps its free addresses as ranges (the pools less
+what is allocated in them), so the lowest free address is the start of the
+first range, and taking or freeing an address changes at most two ranges.
 The gateway, and for IPv4 the network and broadcast addresses, are never in
 a pool and so never allocated.
 """
@@ -120,15 +121,31 @@ def in_pools(address: Address, pools: list[Pool]) -> bool:
     return any(_between(start, address, end) for start, end in pools)
 
 
-def lowest_free(pools: list[Pool], taken: set[Address]) -> Address | None:
-    """The first address of `pools` not in `taken` (every allocated address); None when
-    exhausted."""
-    for start, end in pools:
-        for value in range(int(start), int(end) + 1):
-            candidate = ipaddress.ip_address(value)
-            if candidate not in taken:
-                return candidate
-    return None
+def free_ranges(pools: list[Pool], taken: Iterable[Address]) -> list[Pool]:
+    """What `pools` leave free of `taken`, in address order."""
+    free: list[Pool] = []
+    inside = sorted({int(a) for a in taken if in_pools(a, pools)})
+    for start, end in sorted(pools):
+        kind, low = type(start), int(start)
+        for value in inside:
+            if low <= value <= int(end):
+                if value > low:
+                    free.append((kind(low), kind(value - 1)))
+                low = value + 1
+        if low <= int(end):
+            free.append((kind(low), end))
+    return free
+
+
+def sortable(address: Address, step: int = 0) -> str:
+    """`address` (or the one `step` places on) as text that sorts as addresses do: fixed-width
+    hex. Past either end of the address space, a text no address has."""
+    return f"{int(address) + step:0{8 if address.version == 4 else 32}x}"
+
+
+def from_sortable(text: str) -> Address:
+    value = int(text, 16)
+    return ipaddress.IPv4Address(value) if len(text) == 8 else ipaddress.IPv6Address(value)
 
 
 def random_candidates(

@@ -29,17 +29,42 @@ without ports), their links, addresses, routes and an nft table per router
 with an nft table for their UDP and SCTP listeners (plan.l4).
 """
 
-from neutrino.plan.compile import compile_host
-from neutrino.plan.host import HostConfig, PhysnetConfig
-from neutrino.plan.state import (
-    Address,
-    DesiredState,
-    DhcpServer,
-    Firewall,
-    Instance,
-    Link,
-    VethPeer,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from neutrino.plan.compile import compile_host
+    from neutrino.plan.host import HostConfig, PhysnetConfig
+    from neutrino.plan.state import (
+        Address,
+        DesiredState,
+        DhcpServer,
+        Firewall,
+        Instance,
+        Link,
+        VethPeer,
+    )
+
+# Imported when first asked for: the server reads a few names of plan's modules, and starts
+# faster without the compiler, which only the agent runs.
+_HOMES = {
+    "compile_host": "compile",
+    "HostConfig": "host",
+    "PhysnetConfig": "host",
+    **dict.fromkeys(
+        ["Address", "DesiredState", "DhcpServer", "Firewall", "Instance", "Link", "VethPeer"],
+        "state",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+
 
 __all__ = [
     "Address",

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from neutrino.plan import names
-from neutrino.plan.dhcp import compile_dhcp
+from neutrino.plan.dhcp import DHCP_AGENT_HOST, compile_dhcp
 from neutrino.plan.firewall import compile_firewall, is_protected
 from neutrino.plan.host import HostConfig
 from neutrino.plan.loadbalancer import compile_loadbalancers
@@ -31,7 +31,6 @@ from neutrino.plan.state import (
 )
 
 DHCP_OWNER = "network:dhcp"
-DHCP_AGENT_HOST = "dhcp_agent_host"  # in the feed's network bodies: where its DHCP is served
 
 
 def _is_local_dhcp(port: Resource, networks: dict[str, Resource], host: HostConfig) -> bool:

@@ -16,6 +16,7 @@ from neutrino.plan.state import Address, DhcpServer, Resource
 
 LEASE_SECONDS = 86400
 DHCP_DOMAIN = "dhcp_domain"  # in the feed's network bodies: the domain of the ports' names
+DHCP_AGENT_HOST = "dhcp_agent_host"  # in the feed's network bodies: where its DHCP is served
 
 
 def _tag(subnet_id: str) -> str:

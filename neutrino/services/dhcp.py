@@ -7,10 +7,10 @@ network gets its DHCP agent when it gets this port (services/agents).
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, select
 
 from neutrino.db import schema
-from neutrino.services import agents, common, ports
+from neutrino.services import agents, common, free_ranges, ports
 
 
 def sync_port(conn: Connection, network_id: str) -> None:
@@ -43,7 +43,7 @@ def sync_port(conn: Connection, network_id: str) -> None:
     wanted_ids = {s.id for s in wanted}
     if have == wanted_ids:
         return
-    conn.execute(delete(A).where(A.c.port_id == port.id, A.c.subnet_id.not_in(wanted_ids)))
+    free_ranges.release(conn, (A.c.port_id == port.id) & A.c.subnet_id.not_in(wanted_ids))
     for position, subnet in enumerate(wanted):
         if subnet.id not in have:
             ports.allocate_ip(conn, subnet, port.id, position)

@@ -34,8 +34,7 @@ from sqlalchemy import Connection, Row, Table, bindparam, delete, func, insert, 
 
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.plan.compile import DHCP_AGENT_HOST
-from neutrino.plan.dhcp import DHCP_DOMAIN
+from neutrino.plan.dhcp import DHCP_AGENT_HOST, DHCP_DOMAIN
 from neutrino.plan.routers import L3_AGENT_HOST
 from neutrino.services import (
     address_groups,

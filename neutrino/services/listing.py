@@ -8,11 +8,22 @@ stable while other requests write.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Table, and_, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    Table,
+    and_,
+    false,
+    func,
+    or_,
+    select,
+)
 
 from neutrino import errors
 from neutrino.api.v2.query import ListQuery
@@ -29,6 +40,9 @@ class Listing:
     # Neutron's resources built on versioned objects (QoS policies) list from the start when
     # the caller cannot see the marker; the others answer 404.
     unseen_marker_ignored: bool = False
+    # Attributes whose value is their column's as stored, in the order bodies give them: a
+    # list asking only for these reads those columns alone.
+    plain: tuple[str, ...] = ()
 
     def with_filters(self, **filters: FilterFn) -> Listing:
         """This listing with more custom filters (those that depend on the caller)."""
@@ -36,6 +50,18 @@ class Listing:
 
     def column(self, attr: str) -> ColumnElement[Any]:
         return self.columns.get(attr, self.table.c.get(attr))  # type: ignore[arg-type]
+
+    def plain_fields(self, fields: list[str]) -> list[str] | None:
+        """When `fields` asks only for plain attributes: those and `id` (a page's marker), in
+        body order."""
+        if not fields or not set(fields) <= set(self.plain):
+            return None
+        return [attr for attr in self.plain if attr in fields or attr == "id"]
+
+
+def plain_items(rows: list[Row], names: list[str]) -> list[dict[str, Any]]:
+    """Bodies of rows read by `plain_fields` (see list_rows)."""
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 def standard_columns(table: Table) -> dict[str, ColumnElement[Any]]:
@@ -75,13 +101,55 @@ def tag_clause(table: Table, tags: dict[str, list[str]]) -> list[ColumnElement[b
     return clauses
 
 
+CHUNK = 1000  # rows a streamed list reads at a time
+
+
 def list_rows(
     conn: Connection,
     listing: Listing,
     query: ListQuery,
     visible: ColumnElement[bool] | None,
+    plain: list[str] | None = None,
 ) -> tuple[list[Row], bool]:
-    """Rows for one page, in the requested order, and whether more follow."""
+    """Rows for one page, in the requested order, and whether more follow; with `plain`
+    (Listing.plain_fields), only those columns."""
+    stmt = _statement(conn, listing, query, visible, plain)
+    if query.limit:
+        stmt = stmt.limit(query.limit + 1)
+    rows = list(conn.execute(stmt))
+    more = bool(query.limit) and len(rows) > query.limit  # type: ignore[operator]
+    if more:
+        rows = rows[: query.limit]
+    if query.page_reverse:
+        rows.reverse()
+    return rows, more
+
+
+def stream_rows(
+    conn: Connection,
+    listing: Listing,
+    query: ListQuery,
+    visible: ColumnElement[bool] | None,
+    plain: list[str] | None = None,
+) -> Iterator[list[Row]]:
+    """The rows of one page in chunks, read as they are consumed (not for `page_reverse`)."""
+    assert not query.page_reverse
+    stmt = _statement(conn, listing, query, visible, plain)
+    if query.limit:
+        stmt = stmt.limit(query.limit)
+    result = conn.execute(stmt.execution_options(yield_per=CHUNK))
+    for rows in result.partitions():
+        yield list(rows)
+
+
+def _statement(
+    conn: Connection,
+    listing: Listing,
+    query: ListQuery,
+    visible: ColumnElement[bool] | None,
+    plain: list[str] | None,
+) -> Select[Any]:
+    """The page's query, in the requested order; 404 for a marker the caller cannot see."""
     table = listing.table
     where: list[ColumnElement[bool]] = [] if visible is None else [visible]
     for attr, values in query.filters.items():
@@ -114,20 +182,17 @@ def list_rows(
         elif not listing.unseen_marker_ignored:
             raise errors.NotFound(f"Marker {query.marker} could not be found.")
 
-    stmt = (
-        select(table)
+    # Labelled: project_id and tenant_id read the same column.
+    columns = (
+        [table]
+        if plain is None
+        else [listing.column(attr).label(f"c{i}") for i, attr in enumerate(plain)]
+    )
+    return (
+        select(*columns)
         .where(*where)
         .order_by(*[col.asc() if asc else col.desc() for col, asc in keys])
     )
-    if query.limit:
-        stmt = stmt.limit(query.limit + 1)
-    rows = list(conn.execute(stmt))
-    more = bool(query.limit) and len(rows) > query.limit  # type: ignore[operator]
-    if more:
-        rows = rows[: query.limit]
-    if query.page_reverse:
-        rows.reverse()
-    return rows, more
 
 
 def _after(keys: list[tuple[ColumnElement[Any], bool]], values: list[Any]) -> ColumnElement[bool]:

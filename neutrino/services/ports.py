@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import (
@@ -30,13 +30,20 @@ from neutrino.services import (
     common,
     dns,
     extra_dhcp_opts,
+    free_ranges,
     networks,
     qos,
     quotas,
     rbac,
     security_groups,
 )
-from neutrino.services.listing import Listing, list_rows, standard_columns
+from neutrino.services.listing import (
+    Listing,
+    list_rows,
+    plain_items,
+    standard_columns,
+    stream_rows,
+)
 
 P, A = schema.ports, schema.ip_allocations
 ROUTER_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
@@ -84,6 +91,26 @@ LISTING = Listing(
             )
         ),
     },
+    plain=(
+        "id",
+        "name",
+        "description",
+        "project_id",
+        "tenant_id",
+        "revision_number",
+        "network_id",
+        "mac_address",
+        "admin_state_up",
+        "status",
+        "device_owner",
+        "device_id",
+        "port_security_enabled",
+        "binding:host_id",
+        "dns_name",
+        "dns_domain",
+        "device_profile",
+        "numa_affinity_policy",
+    ),
 )
 
 
@@ -182,6 +209,13 @@ def render(
     ]
 
 
+def items(
+    conn: Connection, rows: list[Row], fields: list[str], plain: list[str] | None
+) -> list[dict[str, Any]]:
+    """Bodies of listed rows: read whole, or only their `plain` columns."""
+    return render(conn, rows, fields) if plain is None else plain_items(rows, plain)
+
+
 def trunk_details(conn: Connection, port_ids: list[str]) -> dict[str, dict[str, Any]]:
     """`trunk_details` of those of the ports that are trunk parents: the trunk, and its subports
     with their MACs."""
@@ -260,7 +294,6 @@ SUBNETS_OF = (
     .where(schema.subnets.c.network_id == bindparam("network_id"))
     .order_by(schema.subnets.c.created_at, schema.subnets.c.id)
 )
-ALLOCATED_IN = select(A.c.ip_address).where(A.c.subnet_id == bindparam("subnet_id"))
 JOIN_DEFAULT_GROUP = (
     insert(schema.port_security_groups)
     .from_select(
@@ -312,16 +345,11 @@ def allocate_ip(conn: Connection, subnet: Row, port_id: str, position: int = 0) 
         for candidate in ipam.random_candidates(pools):
             if take_ip(conn, subnet, port_id, str(candidate), position):
                 return str(candidate)
-        # Random probing missed in a nearly full large pool: scan once.
-    taken = {
-        ipaddress.ip_address(ip)
-        for ip in conn.execute(ALLOCATED_IN, {"subnet_id": subnet.id}).scalars()
-    }
-    address = ipam.lowest_free(pools, taken)
-    if address is None:
-        raise errors.IpAddressGenerationFailure(net_id=subnet.network_id)
-    claim_ip(conn, subnet, port_id, str(address), position)
-    return str(address)
+        # Random probing missed in a nearly full large pool: the lowest free one.
+    while (address := free_ranges.lowest(conn, subnet.id)) is not None:
+        if take_ip(conn, subnet, port_id, address, position):
+            return address
+    raise errors.IpAddressGenerationFailure(net_id=subnet.network_id)
 
 
 def claim_ip(conn: Connection, subnet: Row, port_id: str, address: str, position: int = 0) -> None:
@@ -332,7 +360,7 @@ def claim_ip(conn: Connection, subnet: Row, port_id: str, address: str, position
 
 def take_ip(conn: Connection, subnet: Row, port_id: str, address: str, position: int) -> bool:
     """Allocate `address` to `port_id` unless someone has it; whether it did."""
-    return (
+    taken = (
         conn.execute(
             insert_unless_taken(conn, A, "subnet_id", "ip_address"),
             {
@@ -345,6 +373,9 @@ def take_ip(conn: Connection, subnet: Row, port_id: str, address: str, position:
         ).first()
         is not None
     )
+    # Either way the address is no longer free.
+    free_ranges.carve(conn, subnet.id, address)
+    return taken
 
 
 # What a port asks of IPAM: an address from the first of these subnets that has one free (or
@@ -662,7 +693,7 @@ def remove_port(conn: Connection, port_id: str) -> None:
             fip,
             {"fixed_port_id": None, "fixed_ip_address": None, "router_id": None, "status": "DOWN"},
         )
-    conn.execute(delete(A).where(A.c.port_id == port_id))
+    free_ranges.release(conn, A.c.port_id == port_id)
     forget_forwardings(conn, port_id)
     common.delete_resource(conn, P, "port", port_id)
 
@@ -703,8 +734,17 @@ class Ports:
         self, db: Database, ctx: Context, query: ListQuery
     ) -> tuple[list[dict[str, Any]], bool]:
         with db.read() as conn:
-            rows, more = list_rows(conn, LISTING, query, visible(ctx))
-            return render(conn, rows, query.fields), more
+            plain = LISTING.plain_fields(query.fields)
+            rows, more = list_rows(conn, LISTING, query, visible(ctx), plain)
+            return items(conn, rows, query.fields, plain), more
+
+    def stream(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> Iterator[list[dict[str, Any]]]:
+        with db.read() as conn:
+            plain = LISTING.plain_fields(query.fields)
+            for rows in stream_rows(conn, LISTING, query, visible(ctx), plain):
+                yield items(conn, rows, query.fields, plain)
 
     def get(self, db: Database, ctx: Context, port_id: str) -> dict[str, Any]:
         with db.read() as conn:
@@ -861,7 +901,7 @@ class Ports:
                 resource="ports", msg=f"IP updates for port {row.id} are not allowed"
             )
         for subnet_id, ip in current - keep:
-            conn.execute(delete(A).where(and_(A.c.subnet_id == subnet_id, A.c.ip_address == ip)))
+            free_ranges.release(conn, and_(A.c.subnet_id == subnet_id, A.c.ip_address == ip))
         assign_ips(conn, row.id, row.mac_address, new)
         for position, (candidates, ip) in enumerate(wanted):
             if ip is not None:

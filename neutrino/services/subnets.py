@@ -12,7 +12,16 @@ from neutrino import errors, ipam
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, dhcp, networks, ports, quotas, rbac, subnetpools
+from neutrino.services import (
+    common,
+    dhcp,
+    free_ranges,
+    networks,
+    ports,
+    quotas,
+    rbac,
+    subnetpools,
+)
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 S = schema.subnets
@@ -200,6 +209,7 @@ class Subnets:
                 service_types=values.get("service_types", []),
             )
             common.insert_resource(conn, S, "subnet", row)
+            free_ranges.fill(conn, row["id"], pools)
             common.bump(conn, schema.networks, "network", network)
             dhcp.sync_port(conn, network.id)
             return render(conn, [fetch(conn, ctx, row["id"])])[0]
@@ -238,6 +248,7 @@ class Subnets:
                     net, values["allocation_pools"], ipaddress.ip_address(gw) if gw else None
                 )
                 changes["allocation_pools"] = render_pools(pools)
+                free_ranges.fill(conn, subnet_id, pools)
             if "host_routes" in values:
                 changes["host_routes"] = self._host_routes(net, values["host_routes"])
             for key in ("name", "description", "dns_nameservers", "enable_dhcp", "service_types"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import sqlite3
 from pathlib import Path
 
 from alembic import command
@@ -100,3 +102,37 @@ def test_shared_pools_scopes_and_qos_policies_become_grants_to_every_project(
     db.dispose()
     assert shared_ones == {"address_scopes": ["s1"], "subnetpools": ["sp1"], "qos_policies": ["q1"]}
     assert left == 0
+
+
+def test_existing_subnets_get_their_free_addresses_as_ranges(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    command.upgrade(alembic_config(db.engine), "0033")
+    pools = '[{"start": "10.0.0.2", "end": "10.0.0.9"}, {"start": "10.0.0.20", "end": "10.0.0.21"}]'
+    # Without foreign keys: only the subnet and its allocations matter here.
+    with sqlite3.connect(tmp_path / "m.db") as raw:
+        raw.execute(
+            "INSERT INTO subnets (id, project_id, name, description, created_at, updated_at, "
+            "revision_number, network_id, ip_version, cidr, enable_dhcp, dns_nameservers, "
+            "host_routes, allocation_pools) VALUES ('s', 'p', '', '', '2026-12-06', "
+            f"'2026-12-06', 0, 'n', 4, '10.0.0.0/24', 0, '[]', '[]', '{pools}')"
+        )
+        for ip in ("10.0.0.2", "10.0.0.5", "10.0.0.6", "10.0.0.21", "10.0.0.100"):
+            raw.execute(
+                "INSERT INTO ip_allocations (subnet_id, ip_address, port_id, network_id, "
+                f"position) VALUES ('s', '{ip}', 'p-{ip}', 'n', 0)"
+            )
+    db.migrate()
+    with db.engine.connect() as conn:
+        ranges = conn.execute(
+            text("SELECT first_ip, last_ip FROM ip_free_ranges WHERE subnet_id = 's'")
+        ).all()
+    db.dispose()
+    as_text = [
+        (str(ipaddress.ip_address(int(a, 16))), str(ipaddress.ip_address(int(b, 16))))
+        for a, b in sorted(ranges)
+    ]
+    assert as_text == [
+        ("10.0.0.3", "10.0.0.4"),
+        ("10.0.0.7", "10.0.0.9"),
+        ("10.0.0.20", "10.0.0.20"),
+    ]

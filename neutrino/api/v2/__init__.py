@@ -10,19 +10,19 @@ rules and own their transaction; this layer parses, authenticates and shapes.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, cast, runtime_checkable
 from urllib.parse import urlencode
 
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from neutrino import errors
-from neutrino.api.errors import json_response
+from neutrino.api.errors import encode_json, json_response
 from neutrino.api.text import load_json
 from neutrino.api.v2.attrs import Attr, list_of, parse_body, tag
 from neutrino.api.v2.query import ListQuery, parse_list_query
@@ -48,6 +48,15 @@ class Service(Protocol):
     def set_tags(
         self, db: Database, ctx: Context, resource_id: str, add: list[str], remove: list[str] | None
     ) -> list[str]: ...
+
+
+@runtime_checkable
+class Streaming(Protocol):
+    def stream(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> Iterator[list[dict[str, Any]]]:
+        """What `list` answers (without `page_reverse`), in chunks read as they are consumed."""
+        ...
 
 
 class ChildService(Service, Protocol):
@@ -116,7 +125,15 @@ def page_links(
     """`<collection>_links` as Neutron makes them: a full page always links onwards (following
     the link past the end gives an empty page); only a short page ends the walk. The marker is
     an item's `key`."""
-    short = len(items) < (query.limit or 0)
+    ends = (items[0][key], items[-1][key]) if items else None
+    return links_for(request, len(items), ends, query)
+
+
+def links_for(
+    request: Request, count: int, ends: tuple[str, str] | None, query: ListQuery
+) -> list[dict[str, str]]:
+    """page_links for a page of `count` items whose first and last markers are `ends`."""
+    short = count < (query.limit or 0)
     if not query.limit or (short and not query.paged):
         return []  # not paged, or a list that pagination_max_limit did not cut
     base = str(request.url.replace(query=""))
@@ -129,18 +146,43 @@ def page_links(
 
     links = []
     if not (short and not query.page_reverse):
-        marker = [("marker", items[-1][key])] if items else []
+        marker = [("marker", ends[1])] if ends else []
         links.append({"rel": "next", "href": href(marker, [])})
     if not (short and query.page_reverse):
         links.append(
             {
                 "rel": "previous",
-                "href": href(
-                    [("marker", items[0][key])] if items else [], [("page_reverse", "True")]
-                ),
+                "href": href([("marker", ends[0])] if ends else [], [("page_reverse", "True")]),
             }
         )
     return links
+
+
+async def streamed_list(
+    request: Request, name: str, key: str, chunks: Iterator[list[dict[str, Any]]], query: ListQuery
+) -> Response:
+    """A list answer written as its rows are read, so memory does not grow with the list; the
+    same bytes as the whole body at once. The first chunk is read before answering: a bad
+    request (an unknown marker) still gets its 4xx."""
+    first = await run_in_threadpool(next, chunks, [])
+
+    def body() -> Iterator[bytes]:
+        yield b"{" + encode_json(name) + b":["
+        count, ends, chunk = 0, None, first
+        while chunk:
+            raw = b",".join(encode_json(project_fields(item, query.fields)) for item in chunk)
+            yield b"," + raw if count else raw
+            count += len(chunk)
+            ends = (ends[0] if ends else chunk[0][key], chunk[-1][key])
+            chunk = next(chunks, [])
+        links = links_for(request, count, ends, query)
+        yield (
+            b"]"
+            + (b"," + encode_json(f"{name}_links") + b":" + encode_json(links) if links else b"")
+            + b"}"
+        )
+
+    return StreamingResponse(body(), media_type="application/json")
 
 
 MAX_TAGS = 50  # on one resource, as in Neutron
@@ -181,7 +223,12 @@ def collection_routes(
         if request.method == "POST":
             return await create(request, ctx)
         query = parse_list_query(request.query_params, c, max_limit)
-        items, _ = await run_in_threadpool(service_for(request).list, db, ctx, query)
+        service = service_for(request)
+        if isinstance(service, Streaming) and not query.page_reverse:
+            return await streamed_list(
+                request, c.name, c.key, service.stream(db, ctx, query), query
+            )
+        items, _ = await run_in_threadpool(service.list, db, ctx, query)
         body: dict[str, Any] = {c.name: [project_fields(i, query.fields) for i in items]}
         links = page_links(request, items, query, c.key)
         if links:
