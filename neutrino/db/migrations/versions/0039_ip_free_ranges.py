@@ -1,7 +1,7 @@
 """each subnet's free addresses as ranges, so allocating never reads its allocations
 
 Revision ID: 0039
-Revises: 0033
+Revises: 0037
 Create Date: 2026-12-06
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0039"
-down_revision = "0033"
+down_revision = "0037"
 branch_labels = None
 depends_on = None
 
