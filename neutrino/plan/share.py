@@ -67,10 +67,10 @@ ANCHORS = (
 
 def share(model: dict[str, Any], host: str) -> dict[str, Any]:
     """The sub-model `host` needs (see the module's docstring)."""
-    return select(model, host, anchors(model, host))
+    return cut(model, host, anchors(model, host))
 
 
-def select(model: dict[str, Any], host: str, found: Anchors) -> dict[str, Any]:
+def cut(model: dict[str, Any], host: str, found: Anchors) -> dict[str, Any]:
     """The resources of `model` that `found` (the host's anchors) reach."""
     return {
         "revision": model.get("revision", 0),
