@@ -61,11 +61,12 @@ def routes(db: Database, authenticate: Authenticate) -> list[BaseRoute]:
             if echoed is None:
                 raise errors.HTTPBadRequest("the anchors must be those of the last answer")
         try:
-            if host is not None and echoed is None:  # its changes depend on what it was sent
+            if host is None:
+                await feed.wait_for_change(waiters, since, timeout, head)
+                return json_response(await run_in_threadpool(feed.changes_since, db, since))
+            if echoed is None:  # a host's changes depend on what it was sent
                 raise feed.Gone()
             await feed.wait_for_change(waiters, since, timeout, head)
-            if host is None:
-                return json_response(await run_in_threadpool(feed.changes_since, db, since))
             return json_response(await run_in_threadpool(mirror.changes, host, since, echoed))
         except feed.Gone:
             return json_response({"revision": head(), "resync": True}, status=410)

@@ -360,6 +360,7 @@ def test_a_hosts_changes_need_the_anchors_of_its_last_answer(api: Api) -> None:
     ahead = {**since, "since": share["revision"] + 100}
     echo = {"anchors": share["anchors"]}
     assert internal(api, "/changes", method="POST", params=ahead, json=echo).status_code == 410
-    for bad in ({"anchors": {"networks": "x"}}, [], {"anchors": None}):
+    malformed: list[object] = [{"anchors": {"networks": "x"}}, [], {"anchors": None}]
+    for bad in malformed:
         response = internal(api, "/changes", method="POST", params=since, json=bad)
         error(response, 400, "HTTPBadRequest")

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from neutrino.lab import models
 from neutrino.plan import HostConfig, compile_host, names
 from neutrino.plan.share import anchors, share
+from neutrino.plan.state import Resource
 
 HOSTS = ("h1", "h2", "h3")
 VTEPS = {"h1": "192.0.2.1", "h2": "192.0.2.2", "h3": "192.0.2.3"}
@@ -57,7 +58,10 @@ def multihost(rng: random.Random) -> dict[str, Any]:
                 rule["remote_address_group_id"] = rng.choice(address_groups)["id"]
             sg["security_group_rules"].append({**rule, "security_group_id": sg["id"]})
 
-    networks, subnets, ports, instances = [], [], [], []
+    networks: list[Resource] = []
+    subnets: list[Resource] = []
+    ports: list[Resource] = []
+    instances: list[Resource] = []
     for index in range(rng.randint(2, 6)):
         kind = rng.choice(["flat", "vlan", "vxlan", "vxlan"])
         net = models.network(
@@ -119,7 +123,8 @@ def multihost(rng: random.Random) -> dict[str, Any]:
     ext_sub = models.subnet(ext, "203.0.113.0/24")
     networks.append(ext)
     subnets.append(ext_sub)
-    routers, floatingips = [], []
+    routers: list[Resource] = []
+    floatingips: list[Resource] = []
     for index in range(rng.randint(0, 3)):
         router = models.router(project_id=rng.choice(["p1", "p2"]))
         if at := scheduled():
