@@ -50,6 +50,7 @@ class Model:
 
     def __init__(self, snapshot: dict[str, Any]) -> None:
         self.revision: int = snapshot["revision"]
+        self.anchors: dict[str, list[str]] = snapshot["anchors"]  # of its host's share
         self.items: dict[str, dict[str, dict[str, Any]]] = {
             key: {item["id"]: item for item in snapshot.get(key, [])} for key in KINDS.values()
         }
@@ -62,6 +63,7 @@ class Model:
             else:
                 items[change["id"]] = change["resource"]
         self.revision = delta["revision"]
+        self.anchors = delta["anchors"]
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -71,21 +73,27 @@ class Model:
 
 
 class Feed:
-    def __init__(self, server: str, session: Session) -> None:
+    """The change feed of one host: its share of the model (plan.share), and what changes it."""
+
+    def __init__(self, server: str, session: Session, host: str) -> None:
         self.base = server.rstrip("/") + "/internal/v1"
         self.session = session
+        self.host = host
 
     def snapshot(self) -> dict[str, Any]:
-        model: dict[str, Any] = self.session.call("GET", f"{self.base}/snapshot")
+        model: dict[str, Any] = self.session.call(
+            "GET", f"{self.base}/snapshot", params={"host": self.host}
+        )
         return model
 
-    def changes(self, since: int, timeout: float) -> dict[str, Any] | None:
-        """Changes after `since`, waiting up to `timeout` s for one; None when a resync is
-        needed."""
+    def changes(self, model: Model, timeout: float) -> dict[str, Any] | None:
+        """Changes to `model` (the share it holds, by its anchors) after its revision, waiting
+        up to `timeout` s for one; None when a resync is needed."""
         response = self.session.request(
-            "GET",
+            "POST",
             f"{self.base}/changes",
-            params={"since": since, "timeout": timeout},
+            params={"since": model.revision, "timeout": timeout, "host": self.host},
+            content=json.dumps({"anchors": model.anchors}),
             timeout=timeout + 30,
         )
         if response.status_code == 410:
@@ -229,7 +237,7 @@ class Runner:
             )
             if self.agent.synced_health:  # health is watched every HEALTH_SECONDS
                 wait = min(wait, HEALTH_SECONDS)
-            delta = self.feed.changes(model.revision, timeout=wait)
+            delta = self.feed.changes(model, timeout=wait)
             if delta is None:
                 return
             if delta["changes"]:

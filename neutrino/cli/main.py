@@ -122,7 +122,7 @@ def start_agent(
     from neutrino.client import Cloud, Session
 
     session = Session(Cloud.load(cloud, cloud_file))
-    runner = Runner(Agent(host, state_dir), Feed(server, session))
+    runner = Runner(Agent(host, state_dir), Feed(server, session, host.name))
     app = endpoint.application(endpoint.Tokens(session), lambda: runner.realized)
     runner.endpoint = endpoint.serve(app, listen)
     thread = threading.Thread(target=runner.run, name=f"agent-{host.name}", daemon=True)

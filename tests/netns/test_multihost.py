@@ -132,6 +132,37 @@ def test_vxlan_between_hosts_with_l2_population(cloud: Hosts) -> None:
     cloud.cli("network", "delete", "ov-net", output=False)
 
 
+def share_ports(cloud: Hosts, host: str, network_id: str) -> set[str]:
+    """The ports of the network in the share of the model the host's agent receives."""
+    share = cloud.sdk().session.get(f"{cloud.url}/internal/v1/snapshot", params={"host": host})
+    return {p["id"] for p in share.json()["ports"] if p["network_id"] == network_id}
+
+
+def test_a_host_receives_a_network_with_its_first_port_there(cloud: Hosts) -> None:
+    """An agent holds only its host's share: a network comes with its first port there (its
+    instance gets its address and pings) and goes with its last, FDB entries along."""
+    h1, h2, h3 = cloud.hosts["h1"], cloud.hosts["h2"], cloud.hosts["h3"]
+    net = network(cloud, "sh-net", "10.66.0.0/24")
+    serve_dhcp_on(cloud, net["id"], "h1")
+    a = cloud.instance("sh-a", "--network", "sh-net", "--host", "h1")
+    cloud.instance("sh-b", "--network", "sh-net", "--host", "h2")
+    device = f"vxlan-{net['provider:segmentation_id']}"
+    everything = {p["ID"] for p in cloud.cli("port", "list", "--network", "sh-net")}
+    assert share_ports(cloud, "h1", net["id"]) == share_ports(cloud, "h2", net["id"]) == everything
+    assert share_ports(cloud, "h3", net["id"]) == set()
+
+    c = cloud.instance("sh-c", "--network", "sh-net", "--host", "h3")
+    assert cloud.pings("sh-c", address(a))
+    assert share_ports(cloud, "h3", net["id"]) == everything | set(c["port_ids"])
+    assert {dst for _, dst in h3.fdb(device)} == {h1.vtep, h2.vtep}
+
+    cloud.neutrino("instance", "delete", "sh-c")
+    assert share_ports(cloud, "h3", net["id"]) == set()
+    assert eventually(lambda: h3.fdb(device) == [] and h3.vtep not in dict(h1.fdb(device)).values())
+    cloud.neutrino("instance", "delete", "sh-a", "sh-b")
+    cloud.cli("network", "delete", "sh-net", output=False)
+
+
 def test_vlan_between_hosts(cloud: Hosts) -> None:
     options = ["--provider-network-type", "vlan", "--provider-physical-network", "default"]
     net = network(cloud, "vl-net", "10.62.0.0/24", *options, "--provider-segment", "160")
