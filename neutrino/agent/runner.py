@@ -270,22 +270,24 @@ class Runner:
 
     def _report(self, body: dict[str, Any]) -> None:
         with self._reporting:
-            self.feed.report(self.agent.host.name, body)
-            self._last_report, self._reported_at = body, time.monotonic()
+            self._send(body)
+
+    def _send(self, body: dict[str, Any]) -> None:
+        self.feed.report(self.agent.host.name, body)
+        self._last_report, self._reported_at = body, time.monotonic()
 
     def _heartbeats(self) -> None:
         """Send the last report again whenever none went for the report interval (a report
         says what the host had then: sent twice, it changes nothing more)."""
         while not self._stop.wait(self.report_interval / 2):
-            if (
-                self._last_report is None
-                or time.monotonic() - self._reported_at < self.report_interval
-            ):
-                continue
-            try:
-                self._report(self._last_report)
-            except (httpx.HTTPError, ClientError) as error:
-                log.debug("heartbeat not sent (%s)", error)
+            with self._reporting:  # so that no newer report goes before it
+                last = self._last_report
+                if last is None or time.monotonic() - self._reported_at < self.report_interval:
+                    continue
+                try:
+                    self._send(last)
+                except (httpx.HTTPError, ClientError) as error:
+                    log.debug("heartbeat not sent (%s)", error)
 
     def _floatingip_statuses(self, model: Model, report: SyncReport) -> dict[str, str]:
         """Statuses the server has not recorded yet (it records them without a feed change)."""

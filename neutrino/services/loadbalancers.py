@@ -25,7 +25,9 @@ own) for ACTIVE_STANDBY, the flavor's `loadbalancer_topology`. A failover
 amphora's id, the agent replaces the running haproxy by a fresh one, and its
 report of that revision makes the new amphora ALLOCATED and removes the old.
 A load balancer's failover replaces its amphorae one at a time, the BACKUP
-first, so that the other one holds the VIP meanwhile.
+first, so that the other one holds the VIP meanwhile. The amphorae of a host
+whose agent is dead are failed over to live hosts by the server's liveness
+chore (`fail_over_host`, services/liveness.py).
 
 Nothing stays pending: `housekeeping` (run by the server every few seconds)
 finishes deletions and fails creations and updates that no agent has

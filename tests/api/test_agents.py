@@ -16,6 +16,7 @@ from neutrino.agent.runner import roles
 from neutrino.config import Settings
 from neutrino.plan import HostConfig, compile_host
 from neutrino.services import liveness
+from tests.api.test_loadbalancers import created, octavia, realize
 from tests.conftest import Api, eventually
 from tests.conftest import expect_error as error
 
@@ -537,3 +538,51 @@ def test_an_instance_on_a_dead_host_shows_its_host_down(api: Api) -> None:
     assert shown(vm) == ("BUILD", "DOWN")  # kept as it was, on its host
     heartbeat(api, "h1")
     assert shown(vm) == ("BUILD", "UP")
+
+
+def test_a_dead_hosts_load_balancer_fails_over_to_a_live_host(api: Api) -> None:
+    heartbeat(api, "h1")
+    heartbeat(api, "h2")
+    net = api.demo.create("networks", name="lb")
+    sub = api.demo.create("subnets", network_id=net["id"], cidr="10.47.0.0/24", ip_version=4)
+    lbs = octavia(api.demo)
+    lb = created(
+        lbs.post("/loadbalancers", json={"loadbalancer": {"vip_subnet_id": sub["id"]}}),
+        "loadbalancer",
+    )
+    assert port_of(api, lb["vip_port_id"])[0] == "h1"  # the least loaded, h1 first among equals
+    realize(api, host="h1")
+
+    def amphorae() -> list[tuple[str, str]]:
+        response = api.admin.http.get(
+            "/load-balancer/v2/octavia/amphorae", headers={"X-Auth-Token": api.admin.token}
+        )
+        return [(a["id"], a["status"]) for a in response.json()["amphorae"]]
+
+    def provisioning() -> str:
+        shown = lbs.get(f"/loadbalancers/{lb['id']}").json()["loadbalancer"]
+        return str(shown["provisioning_status"])
+
+    [(old, status)] = amphorae()
+    assert status == "ALLOCATED"
+    assert provisioning() == "ACTIVE"
+    assert eventually(lambda: dies(api, "h1", "h2"), seconds=DOWN_TIME + 5)
+    # As Octavia's health manager: a new amphora on a live host, PENDING_UPDATE until it runs.
+    assert eventually(
+        lambda: heartbeat(api, "h2") or port_of(api, lb["vip_port_id"])[0] == "h2", seconds=5
+    )
+    assert provisioning() == "PENDING_UPDATE"
+    [going, (new, status)] = sorted(amphorae(), key=lambda a: a[0] != old)
+    assert going == (old, "PENDING_DELETE") and (new != old, status) == (True, "BOOTING")
+    realize(api, host="h2")
+    assert provisioning() == "ACTIVE"
+    assert amphorae() == [(new, "ALLOCATED")]
+    h2 = agents_by_type(api, "h2")["Linux bridge agent"]
+    response = api.admin.http.get(
+        f"/load-balancer/v2/octavia/amphorae/{new}", headers={"X-Auth-Token": api.admin.token}
+    )
+    assert response.json()["amphora"]["compute_id"] == h2["id"]
+    # h1 comes back: the load balancer stays on h2.
+    heartbeat(api, "h1", started="2026-12-05T12:00:00+00:00")
+    realize(api, host="h1")
+    assert port_of(api, lb["vip_port_id"])[0] == "h2" and provisioning() == "ACTIVE"
