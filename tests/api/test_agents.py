@@ -7,6 +7,7 @@ with the roles the agent's own code (agent.runner.roles) describes.
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -587,3 +588,21 @@ def test_a_dead_hosts_load_balancer_fails_over_to_a_live_host(api: Api) -> None:
     heartbeat(api, "h1", started="2026-12-05T12:00:00+00:00")
     realize(api, host="h1")
     assert port_of(api, lb["vip_port_id"])[0] == "h2" and provisioning() == "ACTIVE"
+
+
+def test_passes_that_race_fail_a_host_over_once(api: Api) -> None:
+    """As two servers sharing a database: each decides under the write lock, so one does it."""
+    heartbeat(api, "h1")
+    heartbeat(api, "h2")
+    router, router_port = router_with_interface(api)
+    assert port_of(api, router_port)[0] == "h1"
+    assert eventually(lambda: dies(api, "h1", "h2"), seconds=DOWN_TIME + 5)
+    heartbeat(api, "h2")
+    core = api.admin.http.app.state.core  # type: ignore[union-attr]
+    passes = [liveness.Liveness(started=datetime(2000, 1, 1)) for _ in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(lambda chore: chore.check(core.db), passes))
+    assert done in ([["h1"], []], [[], ["h1"]], [[], []])  # [[], []]: the server's own did it
+    hosting = api.admin.get(f"/routers/{router['id']}/l3-agents").json()["agents"]
+    assert [a["host"] for a in hosting] == ["h2"]
+    assert port_of(api, router_port) == ("h2", "DOWN")
