@@ -296,16 +296,15 @@ def schedule_router(conn: Connection, router_id: str) -> None:
     align_router_ports(conn, router_id)
 
 
-def fail_over(conn: Connection, agent: Row, now: datetime) -> int:
+def fail_over(conn: Connection, agent: Row, now: datetime) -> None:
     """Move each network (DHCP agent) or router (L3 agent) of the dead `agent` to the least
     loaded live agent of its type within its zone hints, as Neutron's automatic failover; one
-    that no live agent may take stays. Returns how many moved."""
+    that no live agent may take stays."""
     if agent.agent_type == DHCP:
         kind, bindings, table = "network", NDA, schema.networks
     else:
         kind, bindings, table = "router", RLA, schema.routers
     key = bindings.c[0]
-    moved = 0
     for resource in conn.execute(
         select(table)
         .join(bindings, key == table.c.id)
@@ -318,8 +317,6 @@ def fail_over(conn: Connection, agent: Row, now: datetime) -> int:
         conn.execute(delete(bindings).where(key == resource.id, bindings.c.agent_id == agent.id))
         conn.execute(insert(bindings).values({key.name: resource.id, "agent_id": found[0].id}))
         rescheduled(conn, kind, resource.id)
-        moved += 1
-    return moved
 
 
 def rescheduled(conn: Connection, kind: str, resource_id: str) -> None:

@@ -320,13 +320,12 @@ def fail_over(conn: Connection, lb: Row, role: str | None = None) -> None:
     publish(conn, lb)
 
 
-def fail_over_host(conn: Connection, host: str, now: datetime) -> int:
+def fail_over_host(conn: Connection, host: str, now: datetime) -> None:
     """Fail over what ran on `host`, whose agent is dead, as Octavia's health manager does for
     amphorae whose heartbeats stopped: each load balancer whose VIP port or current amphora's
     port is bound there gets its VIP port bound to a live host and new amphorae for those that
     ran there (PENDING_UPDATE until their hosts run them). A load balancer in a PENDING_* state
-    waits for it to end (housekeeping ends it); one with no live host to go to stays. Returns
-    how many load balancers were failed over."""
+    waits for it to end (housekeeping ends it); one with no live host to go to stays."""
     vip = P.alias("vip")
     on_host = (vip.c.binding_host_id == host) | AM.c.vrrp_port_id.in_(
         select(P.c.id).where(P.c.binding_host_id == host)
@@ -339,7 +338,6 @@ def fail_over_host(conn: Connection, host: str, now: datetime) -> int:
         .distinct()
         .order_by(LB.c.id)
     ).all()
-    moved = 0
     for lb in lbs:
         zone = lbaas_flavors.availability_zones.data(conn, lb.availability_zone).get("compute_zone")
         target = choose_host(conn, zone, now=now)
@@ -355,8 +353,6 @@ def fail_over_host(conn: Connection, host: str, now: datetime) -> int:
             common.bump(conn, P, "port", port, {"binding_host_id": target})
         if dead:
             fail_over(conn, lb, dead[0] if len(dead) == 1 else None)
-        moved += 1
-    return moved
 
 
 def current_amphorae(conn: Connection, lb_id: str) -> list[Row]:
