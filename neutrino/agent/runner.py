@@ -6,6 +6,12 @@ resource's current body), and reconciles the whole host after every batch
 and every few seconds (which repairs drift). If the server forgets its
 revision (410) or cannot be reached, it starts again from a snapshot; the
 kernel is left as it is meanwhile, so traffic keeps flowing.
+
+Each report is also the heartbeat of the host's agents. A sync can take
+longer than the server allows between heartbeats (its agent down time), so a
+thread of its own sends the last report again whenever none went for the
+report interval, as Neutron's agents report their state apart from their
+work (report_interval, 30 s by default against an agent_down_time of 75 s).
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ from neutrino.plan import DesiredState, HostConfig, compile_host
 
 log = logging.getLogger("neutrino.agent")
 HEALTH_SECONDS = 1.0
+REPORT_INTERVAL = 30.0  # seconds, Neutron's report_interval
+# Neutron's rule: the agent down time is at least twice the report interval; a server's own
+# (embedded) agent reports at this fraction of its down time, as 30 s of 75 s.
+DOWN_TIME_PER_REPORT = 2.5
 
 KINDS = {
     "network": "networks",
@@ -195,10 +205,19 @@ class Runner:
     """One host's agent loop; `run()` blocks until `stop()`."""
 
     def __init__(
-        self, agent: Agent, feed: Feed, resync_seconds: float = 5.0, endpoint: str | None = None
+        self,
+        agent: Agent,
+        feed: Feed,
+        resync_seconds: float = 5.0,
+        endpoint: str | None = None,
+        report_interval: float = REPORT_INTERVAL,
     ) -> None:
         self.agent, self.feed = agent, feed
         self.resync_seconds = resync_seconds
+        self.report_interval = report_interval
+        self._reporting = threading.Lock()  # one report at a time, in the order they were made
+        self._last_report: dict[str, Any] | None = None
+        self._reported_at = 0.0  # time.monotonic() of the last report
         self.endpoint = endpoint  # where the server asks this agent for the lab's tools
         self.realized: Realized | None = None  # what the last sync worked from
         self._stop = threading.Event()
@@ -210,6 +229,9 @@ class Runner:
         self._stop.set()
 
     def run(self) -> None:
+        threading.Thread(
+            target=self._heartbeats, name=f"heartbeat-{self.agent.host.name}", daemon=True
+        ).start()
         backoff = 0.2
         while not self._stop.is_set():
             try:
@@ -276,8 +298,29 @@ class Runner:
             for name, physnet in self.agent.host.physnets.items()
             if physnet.outside_netns
         }
-        self.feed.report(self.agent.host.name, body)
+        self._report(body)
         return pending
+
+    def _report(self, body: dict[str, Any]) -> None:
+        with self._reporting:
+            self._send(body)
+
+    def _send(self, body: dict[str, Any]) -> None:
+        self.feed.report(self.agent.host.name, body)
+        self._last_report, self._reported_at = body, time.monotonic()
+
+    def _heartbeats(self) -> None:
+        """Send the last report again whenever none went for the report interval (a report
+        says what the host had then: sent twice, it changes nothing more)."""
+        while not self._stop.wait(self.report_interval / 2):
+            with self._reporting:  # so that no newer report goes before it
+                last = self._last_report
+                if last is None or time.monotonic() - self._reported_at < self.report_interval:
+                    continue
+                try:
+                    self._send(last)
+                except (httpx.HTTPError, ClientError) as error:
+                    log.debug("heartbeat not sent (%s)", error)
 
     def _floatingip_statuses(self, model: Model, report: SyncReport) -> dict[str, str]:
         """Statuses the server has not recorded yet (it records them without a feed change)."""

@@ -42,7 +42,8 @@ def show_one(item: dict[str, Any], fmt: str) -> None:
         out.print_json(json.dumps(item))
         return
     table = Table(show_header=False)
-    for key in ("id", "name", "status", "host", "addresses", "port_ids", "netns", "project_id"):
+    shown = ("id", "name", "status", "host", "host_status", "addresses", "port_ids", "netns")
+    for key in (*shown, "project_id"):
         value = item.get(key)
         table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
     out.print(table)
