@@ -63,7 +63,15 @@ from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.identity.service import Identity
-from neutrino.services import agents, dns, feed, lbaas_tls, loadbalancers, segment_ranges
+from neutrino.services import (
+    agents,
+    dns,
+    feed,
+    lbaas_tls,
+    liveness,
+    loadbalancers,
+    segment_ranges,
+)
 from neutrino.services.address_groups import AddressGroups
 from neutrino.services.address_scopes import AddressScopes
 from neutrino.services.auto_allocate import AutoAllocatedTopologies
@@ -435,9 +443,11 @@ def start_chores(db: Database) -> threading.Thread:
 @contextlib.asynccontextmanager
 async def chores(db: Database) -> AsyncIterator[None]:
     """What the server does on its own while it serves, each in a worker thread when due:
-    finish or fail load balancers left pending (every 5 s), compact the change feed (every 60 s)."""
+    finish or fail load balancers left pending (every 5 s), fail over dead hosts (every quarter
+    of the agent down time), compact the change feed (every 60 s)."""
     jobs: list[tuple[float, Callable[[Database], object]]] = [
         (5.0, loadbalancers.housekeeping),
+        (agents.DOWN_TIME.total_seconds() / 4, liveness.Liveness().check),
         (60.0, feed.Compactor().compact),
     ]
     due = [time.monotonic() + every for every, _ in jobs]

@@ -6,6 +6,12 @@ resource's current body), and reconciles the whole host after every batch
 and every few seconds (which repairs drift). If the server forgets its
 revision (410) or cannot be reached, it starts again from a snapshot; the
 kernel is left as it is meanwhile, so traffic keeps flowing.
+
+Each report is also the heartbeat of the host's agents. A sync can take
+longer than the server allows between heartbeats (its agent down time), so a
+thread of its own sends the last report again whenever none went for the
+report interval, as Neutron's agents report their state apart from their
+work (report_interval, 30 s by default against an agent_down_time of 75 s).
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ from neutrino.plan import DesiredState, HostConfig, compile_host
 
 log = logging.getLogger("neutrino.agent")
 HEALTH_SECONDS = 1.0
+REPORT_INTERVAL = 30.0  # seconds, Neutron's report_interval
+# Neutron's rule: the agent down time is at least twice the report interval; a server's own
+# (embedded) agent reports at this fraction of its down time, as 30 s of 75 s.
+DOWN_TIME_PER_REPORT = 2.5
 
 KINDS = {
     "network": "networks",
@@ -50,6 +60,7 @@ class Model:
 
     def __init__(self, snapshot: dict[str, Any]) -> None:
         self.revision: int = snapshot["revision"]
+        self.anchors: dict[str, list[str]] = snapshot["anchors"]  # of its host's share
         self.items: dict[str, dict[str, dict[str, Any]]] = {
             key: {item["id"]: item for item in snapshot.get(key, [])} for key in KINDS.values()
         }
@@ -62,6 +73,7 @@ class Model:
             else:
                 items[change["id"]] = change["resource"]
         self.revision = delta["revision"]
+        self.anchors = delta["anchors"]
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -71,21 +83,27 @@ class Model:
 
 
 class Feed:
-    def __init__(self, server: str, session: Session) -> None:
+    """The change feed of one host: its share of the model (plan.share), and what changes it."""
+
+    def __init__(self, server: str, session: Session, host: str) -> None:
         self.base = server.rstrip("/") + "/internal/v1"
         self.session = session
+        self.host = host
 
     def snapshot(self) -> dict[str, Any]:
-        model: dict[str, Any] = self.session.call("GET", f"{self.base}/snapshot")
+        model: dict[str, Any] = self.session.call(
+            "GET", f"{self.base}/snapshot", params={"host": self.host}
+        )
         return model
 
-    def changes(self, since: int, timeout: float) -> dict[str, Any] | None:
-        """Changes after `since`, waiting up to `timeout` s for one; None when a resync is
-        needed."""
+    def changes(self, model: Model, timeout: float) -> dict[str, Any] | None:
+        """Changes to `model` (the share it holds, by its anchors) after its revision, waiting
+        up to `timeout` s for one; None when a resync is needed."""
         response = self.session.request(
-            "GET",
+            "POST",
             f"{self.base}/changes",
-            params={"since": since, "timeout": timeout},
+            params={"since": model.revision, "timeout": timeout, "host": self.host},
+            content=json.dumps({"anchors": model.anchors}),
             timeout=timeout + 30,
         )
         if response.status_code == 410:
@@ -187,10 +205,19 @@ class Runner:
     """One host's agent loop; `run()` blocks until `stop()`."""
 
     def __init__(
-        self, agent: Agent, feed: Feed, resync_seconds: float = 5.0, endpoint: str | None = None
+        self,
+        agent: Agent,
+        feed: Feed,
+        resync_seconds: float = 5.0,
+        endpoint: str | None = None,
+        report_interval: float = REPORT_INTERVAL,
     ) -> None:
         self.agent, self.feed = agent, feed
         self.resync_seconds = resync_seconds
+        self.report_interval = report_interval
+        self._reporting = threading.Lock()  # one report at a time, in the order they were made
+        self._last_report: dict[str, Any] | None = None
+        self._reported_at = 0.0  # time.monotonic() of the last report
         self.endpoint = endpoint  # where the server asks this agent for the lab's tools
         self.endpoint_certificate: str | None = None  # the only one the server trusts there
         self.realized: Realized | None = None  # what the last sync worked from
@@ -203,6 +230,9 @@ class Runner:
         self._stop.set()
 
     def run(self) -> None:
+        threading.Thread(
+            target=self._heartbeats, name=f"heartbeat-{self.agent.host.name}", daemon=True
+        ).start()
         backoff = 0.2
         while not self._stop.is_set():
             try:
@@ -230,7 +260,7 @@ class Runner:
             )
             if self.agent.synced_health:  # health is watched every HEALTH_SECONDS
                 wait = min(wait, HEALTH_SECONDS)
-            delta = self.feed.changes(model.revision, timeout=wait)
+            delta = self.feed.changes(model, timeout=wait)
             if delta is None:
                 return
             if delta["changes"]:
@@ -270,8 +300,29 @@ class Runner:
             for name, physnet in self.agent.host.physnets.items()
             if physnet.outside_netns
         }
-        self.feed.report(self.agent.host.name, body)
+        self._report(body)
         return pending
+
+    def _report(self, body: dict[str, Any]) -> None:
+        with self._reporting:
+            self._send(body)
+
+    def _send(self, body: dict[str, Any]) -> None:
+        self.feed.report(self.agent.host.name, body)
+        self._last_report, self._reported_at = body, time.monotonic()
+
+    def _heartbeats(self) -> None:
+        """Send the last report again whenever none went for the report interval (a report
+        says what the host had then: sent twice, it changes nothing more)."""
+        while not self._stop.wait(self.report_interval / 2):
+            with self._reporting:  # so that no newer report goes before it
+                last = self._last_report
+                if last is None or time.monotonic() - self._reported_at < self.report_interval:
+                    continue
+                try:
+                    self._send(last)
+                except (httpx.HTTPError, ClientError) as error:
+                    log.debug("heartbeat not sent (%s)", error)
 
     def _floatingip_statuses(self, model: Model, report: SyncReport) -> dict[str, str]:
         """Statuses the server has not recorded yet (it records them without a feed change)."""

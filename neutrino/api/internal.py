@@ -21,6 +21,7 @@ LONG_POLL_MAX = 55.0
 
 def routes(db: Database, authenticate: Authenticate) -> list[BaseRoute]:
     waiters = feed.Waiters()
+    mirror = feed.Mirror(db)  # the model hosts' shares are cut from
     db.on_commit.append(waiters.notify)  # this process's writes
     db.listen("neutrino_feed", waiters.notify)  # other processes'
 
@@ -32,7 +33,10 @@ def routes(db: Database, authenticate: Authenticate) -> list[BaseRoute]:
 
     async def snapshot(request: Request) -> Response:
         await agent(request)
-        return json_response(await run_in_threadpool(feed.snapshot, db))
+        host = request.query_params.get("host")
+        if host is None:
+            return json_response(await run_in_threadpool(feed.snapshot, db))
+        return json_response(await run_in_threadpool(mirror.snapshot, host))
 
     def head() -> int:
         with db.read() as conn:
@@ -47,9 +51,23 @@ def routes(db: Database, authenticate: Authenticate) -> list[BaseRoute]:
             raise errors.HTTPBadRequest(
                 "give since=REVISION and optionally timeout=SECONDS"
             ) from None
-        await feed.wait_for_change(waiters, since, timeout, head)
+        host = request.query_params.get("host")
+        echoed = None
+        if host is not None and request.method == "POST":
+            try:
+                echoed = feed.decode(load_json(await request.body()).get("anchors"))
+            except (orjson.JSONDecodeError, AttributeError):
+                raise errors.HTTPBadRequest('the body must be {"anchors": ...}') from None
+            if echoed is None:
+                raise errors.HTTPBadRequest("the anchors must be those of the last answer")
         try:
-            return json_response(await run_in_threadpool(feed.changes_since, db, since))
+            if host is None:
+                await feed.wait_for_change(waiters, since, timeout, head)
+                return json_response(await run_in_threadpool(feed.changes_since, db, since))
+            if echoed is None:  # a host's changes depend on what it was sent
+                raise feed.Gone()
+            await feed.wait_for_change(waiters, since, timeout, head)
+            return json_response(await run_in_threadpool(mirror.changes, host, since, echoed))
         except feed.Gone:
             return json_response({"revision": head(), "resync": True}, status=410)
 
@@ -66,6 +84,6 @@ def routes(db: Database, authenticate: Authenticate) -> list[BaseRoute]:
 
     return [
         Route("/v1/snapshot", snapshot),
-        Route("/v1/changes", changes),
+        Route("/v1/changes", changes, methods=["GET", "POST"]),
         Route("/v1/agents/{host}/report", report, methods=["POST"]),
     ]

@@ -34,6 +34,7 @@ INSTANCE = {
     **standard(),
     "host": Attr(string(), sort=True),
     "availability_zone": Attr(string(), sort=True),
+    "host_status": Attr(post=False, filter=False),
     "networks": Attr(list_of(NETWORK_REF, max_items=8), filter=False),
     "ports": Attr(list_of(uuid_str(), max_items=8, unique=True), filter=False),
     "status": Attr(post=False, sort=True),

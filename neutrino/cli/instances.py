@@ -42,17 +42,8 @@ def show_one(item: dict[str, Any], fmt: str) -> None:
         out.print_json(json.dumps(item))
         return
     table = Table(show_header=False)
-    for key in (
-        "id",
-        "name",
-        "status",
-        "host",
-        "availability_zone",
-        "addresses",
-        "port_ids",
-        "netns",
-        "project_id",
-    ):
+    shown = ("id", "name", "status", "host", "host_status", "availability_zone", "addresses")
+    for key in (*shown, "port_ids", "netns", "project_id"):
         value = item.get(key)
         table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
     out.print(table)

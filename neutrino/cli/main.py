@@ -119,17 +119,21 @@ def start_agent(
     host,  # type: ignore[no-untyped-def]
     state_dir: Path,
     cloud: str | None,
-    cloud_file: Path | None = None,
-    listen: str = "127.0.0.1:0",
+    cloud_file: Path | None,
+    listen: str,
+    report_interval: float,
 ) -> threading.Thread:
-    """Start the agent's loop, and its endpoint on `listen` (HOST:PORT, port 0: any)."""
+    """Start the agent's loop, reporting at least every `report_interval` seconds, and its
+    endpoint on `listen` (HOST:PORT, port 0: any)."""
     from neutrino.agent import endpoint
     from neutrino.agent.reconciler import Agent
     from neutrino.agent.runner import Feed, Runner
     from neutrino.client import Cloud, Session
 
     session = Session(Cloud.load(cloud, cloud_file))
-    runner = Runner(Agent(host, state_dir), Feed(server, session))
+    runner = Runner(
+        Agent(host, state_dir), Feed(server, session, host.name), report_interval=report_interval
+    )
     app = endpoint.application(endpoint.Tokens(session), lambda: runner.realized)
     certificate = endpoint.make_certificate(state_dir / "endpoint", host.name)
     runner.endpoint = endpoint.serve(app, listen, certificate)
@@ -190,7 +194,12 @@ def serve(
         ),
     ] = Settings.client_timeout,
     agent_down_time: Annotated[
-        float, typer.Option(help="Seconds without a heartbeat before an agent is not alive")
+        float,
+        typer.Option(
+            help="Seconds without a heartbeat before an agent is not alive and what its host "
+            "serves moves to live ones; at least twice the agents' --report-interval "
+            "(this server's own agent reports every down time / 2.5)",
+        ),
     ] = Settings.agent_down_time,
     dns_domain: Annotated[
         str,
@@ -201,6 +210,7 @@ def serve(
 ) -> None:
     """Run the identity, networking and lab APIs on one listener, with this host's agent."""
     from neutrino import server
+    from neutrino.agent.runner import DOWN_TIME_PER_REPORT
     from neutrino.app import create_app, prepare, start_chores
     from neutrino.identity import client_env
 
@@ -268,6 +278,8 @@ def serve(
             settings.state_dir / "agent",
             "neutrino-admin",
             settings.state_dir / "clouds.yaml",
+            listen="127.0.0.1:0",
+            report_interval=settings.agent_down_time / DOWN_TIME_PER_REPORT,
         )
         where = f"namespace {config.netns}" if config.netns else "the root namespace"
         console.print(
@@ -312,6 +324,14 @@ def run_agent(
     listen: Annotated[
         str, typer.Option(help="HOST:PORT where the server asks this agent for the lab's tools")
     ] = "0.0.0.0:9697",
+    report_interval: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="Most seconds between two reports (heartbeats); at most half the server's "
+            "--agent-down-time",
+        ),
+    ] = 30.0,  # Neutron's report_interval
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
 ) -> None:
     """Run one host's agent: follow the server's change feed and program this host's kernel."""
@@ -328,7 +348,7 @@ def run_agent(
         vtep_ip,
         vtep_interface,
     )
-    thread = start_agent(server, config, state_dir, os_cloud, listen=listen)
+    thread = start_agent(server, config, state_dir, os_cloud, None, listen, report_interval)
     console.print(Text.assemble("agent for host ", (config.name, "bold"), f" following {server}"))
     try:
         thread.join()

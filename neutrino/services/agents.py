@@ -6,14 +6,18 @@ plugs ports into one Linux bridge per network. Neutron shows roles as agents
 of their own, so a host's agent appears as a "DHCP agent", an "L3 agent"
 and a "Linux bridge agent" (the L2 type whose data plane is the one neutrino
 builds: bridges, VLAN subinterfaces, VXLAN devices). Each report the agent
-sends (at least every few seconds) is the heartbeat of all its roles; a role
-is alive while its last heartbeat is younger than Neutron's agent_down_time.
+sends (after each sync, and at least every report interval: agent.runner) is
+the heartbeat of all its roles; a role is alive while its last heartbeat is
+younger than Neutron's agent_down_time (DOWN_TIME).
 
 The schedulers write which DHCP agent serves a network and which L3 agent a
 router; the ports that carry them (the DHCP port, the router's ports) are
 bound to that agent's host, which is what the host's plan follows. A role
-that is administratively down, or dead, gets nothing new; what it already
-has stays until an administrator moves it, as in Neutron.
+that is administratively down, or dead, gets nothing new. What a dead agent
+has moves to a live one of its type (`fail_over`, run by the server's liveness
+chore, services/liveness.py), as Neutron's allow_automatic_dhcp_failover and
+allow_automatic_l3agent_failover do; what an agent administratively down has
+stays until an administrator moves it, and nothing moves back by itself.
 """
 
 from __future__ import annotations
@@ -244,9 +248,15 @@ def auto_schedule(conn: Connection, agent_id: str) -> None:
 # -- the schedulers ------------------------------------------------------------------------
 
 
-def candidates(conn: Connection, agent_type: str, bindings: Table, zones: list[str]) -> list[Row]:
-    """Agents of `agent_type` that may take something new, least loaded first; within the
-    `zones` hinted, when there are any."""
+def candidates(
+    conn: Connection,
+    agent_type: str,
+    bindings: Table,
+    zones: list[str],
+    now: datetime | None = None,
+) -> list[Row]:
+    """Agents of `agent_type` that may take something new (alive at `now`), least loaded first;
+    within the `zones` hinted, when there are any."""
     load = (
         select(func.count())
         .select_from(bindings)
@@ -256,7 +266,7 @@ def candidates(conn: Connection, agent_type: str, bindings: Table, zones: list[s
     query = select(AG).where(AG.c.agent_type == agent_type, AG.c.admin_state_up.is_(True))
     if zones:
         query = query.where(AG.c.availability_zone.in_(zones))
-    now = common.now()
+    now = now or common.now()
     return [
         row
         for row in conn.execute(query.order_by(load, AG.c.host))
@@ -286,6 +296,29 @@ def schedule_router(conn: Connection, router_id: str) -> None:
             conn.execute(insert(RLA).values(router_id=router_id, agent_id=found[0].id))
             common.record_change(conn, "router", router_id, "update")
     align_router_ports(conn, router_id)
+
+
+def fail_over(conn: Connection, agent: Row, now: datetime) -> None:
+    """Move each network (DHCP agent) or router (L3 agent) of the dead `agent` to the least
+    loaded live agent of its type within its zone hints, as Neutron's automatic failover; one
+    that no live agent may take stays."""
+    if agent.agent_type == DHCP:
+        kind, bindings, table = "network", NDA, schema.networks
+    else:
+        kind, bindings, table = "router", RLA, schema.routers
+    key = bindings.c[0]
+    for resource in conn.execute(
+        select(table)
+        .join(bindings, key == table.c.id)
+        .where(bindings.c.agent_id == agent.id)
+        .order_by(table.c.id)
+    ).all():
+        found = candidates(conn, agent.agent_type, bindings, resource.availability_zone_hints, now)
+        if not found:
+            continue
+        conn.execute(delete(bindings).where(key == resource.id, bindings.c.agent_id == agent.id))
+        conn.execute(insert(bindings).values({key.name: resource.id, "agent_id": found[0].id}))
+        rescheduled(conn, kind, resource.id)
 
 
 def rescheduled(conn: Connection, kind: str, resource_id: str) -> None:

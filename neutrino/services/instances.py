@@ -11,6 +11,11 @@ An instance goes to the host an administrator names (Nova's forced host), or
 else where Nova's scheduler would put it (`place`). The agent reports where
 the instance runs and the addresses it got by DHCP; the instance is ACTIVE
 once every port's fixed IPv4 address is there.
+
+`host_status` is Nova's: UP while the host's agent is alive, DOWN once it is
+not (services/liveness.py), UNKNOWN for a host no agent has reported from. An
+instance on a dead host stays as it is, as Nova keeps a server whose compute
+service is down: its status does not change, its ports are DOWN.
 """
 
 from __future__ import annotations
@@ -69,11 +74,13 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         ):
             plugged[device_id].append(port_id)
     tags = common.load_tags(conn, ids)
+    statuses = host_statuses(conn, {r.host for r in rows})
     return [
         {
             **common.render_standard(r, tags),
             "host": r.host,
             "availability_zone": r.availability_zone,
+            "host_status": statuses.get(r.host, "UNKNOWN"),
             "status": r.status,
             "port_ids": plugged[r.id],
             "netns": r.netns,
@@ -81,6 +88,19 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def host_statuses(conn: Connection, hosts: set[str]) -> dict[str, str]:
+    """UP or DOWN for each of `hosts` that has an agent, by its latest heartbeat."""
+    AG, now = agents.AG, common.now()
+    return {
+        host: "UP" if agents.is_alive(heartbeat, now) else "DOWN"
+        for host, heartbeat in conn.execute(
+            select(AG.c.host, func.max(AG.c.heartbeat_at))
+            .where(AG.c.host.in_(sorted(hosts)))
+            .group_by(AG.c.host)
+        )
+    }
 
 
 class Instances:

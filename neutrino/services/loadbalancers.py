@@ -25,7 +25,9 @@ own) for ACTIVE_STANDBY, the flavor's `loadbalancer_topology`. A failover
 amphora's id, the agent replaces the running haproxy by a fresh one, and its
 report of that revision makes the new amphora ALLOCATED and removes the old.
 A load balancer's failover replaces its amphorae one at a time, the BACKUP
-first, so that the other one holds the VIP meanwhile.
+first, so that the other one holds the VIP meanwhile. The amphorae of a host
+whose agent is dead are failed over to live hosts by the server's liveness
+chore (`fail_over_host`, services/liveness.py).
 
 Nothing stays pending: `housekeeping` (run by the server every few seconds)
 finishes deletions and fails creations and updates that no agent has
@@ -37,7 +39,7 @@ process stopped.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -58,6 +60,7 @@ from neutrino import errors
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import (
+    agents,
     common,
     lb_policy,
     lbaas_flavors,
@@ -96,7 +99,6 @@ ROLES = {"SINGLE": (STANDALONE,), "ACTIVE_STANDBY": (BACKUP, MASTER)}
 FAILOVERABLE = (ACTIVE, ERROR)
 VIP_OWNER = "Octavia"
 PENDING_TIMEOUT = timedelta(seconds=30)
-AGENT_ALIVE = timedelta(seconds=30)
 QUOTA_DEFAULTS = {
     "load_balancer": -1,
     "listener": -1,
@@ -318,11 +320,48 @@ def fail_over(conn: Connection, lb: Row, role: str | None = None) -> None:
     publish(conn, lb)
 
 
+def fail_over_host(conn: Connection, host: str, now: datetime) -> None:
+    """Fail over what ran on `host`, whose agent is dead, as Octavia's health manager does for
+    amphorae whose heartbeats stopped: each load balancer whose VIP port or current amphora's
+    port is bound there gets its VIP port bound to a live host and new amphorae for those that
+    ran there (PENDING_UPDATE until their hosts run them). A load balancer in a PENDING_* state
+    waits for it to end (housekeeping ends it); one with no live host to go to stays."""
+    vip = P.alias("vip")
+    on_host = (vip.c.binding_host_id == host) | AM.c.vrrp_port_id.in_(
+        select(P.c.id).where(P.c.binding_host_id == host)
+    )
+    lbs = conn.execute(
+        select(LB)
+        .join(vip, vip.c.id == LB.c.vip_port_id)
+        .join(AM, AM.c.lb_loadbalancer_id == LB.c.id)
+        .where(on_host, AM.c.status != PENDING_DELETE, LB.c.provisioning_status.in_(FAILOVERABLE))
+        .distinct()
+        .order_by(LB.c.id)
+    ).all()
+    for lb in lbs:
+        zone = lbaas_flavors.availability_zones.data(conn, lb.availability_zone).get("compute_zone")
+        target = choose_host(conn, zone, now=now)
+        if not target:
+            continue
+        port = conn.execute(select(P).where(P.c.id == lb.vip_port_id)).one()
+        dead = [
+            amphora.role
+            for amphora in current_amphorae(conn, lb.id)
+            if (amphora.host if amphora.vrrp_port_id else port.binding_host_id) == host
+        ]
+        if port.binding_host_id == host:
+            common.bump(conn, P, "port", port, {"binding_host_id": target})
+        if dead:
+            fail_over(conn, lb, dead[0] if len(dead) == 1 else None)
+
+
 def current_amphorae(conn: Connection, lb_id: str) -> list[Row]:
-    """The instances that run (or are to run) the load balancer: those not being replaced."""
+    """The instances that run (or are to run) the load balancer: those not being replaced, with
+    the host of their own port (None: they run on the VIP port's)."""
     return list(
         conn.execute(
-            select(AM.c.id, AM.c.role, AM.c.vrrp_port_id)
+            select(AM.c.id, AM.c.role, AM.c.vrrp_port_id, P.c.binding_host_id.label("host"))
+            .outerjoin(P, P.c.id == AM.c.vrrp_port_id)
             .where(AM.c.lb_loadbalancer_id == lb_id, AM.c.status != PENDING_DELETE)
             .order_by(AM.c.role)
         )
@@ -468,11 +507,16 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     return out
 
 
-def choose_host(conn: Connection, zone: str | None, avoid: Collection[str] = ()) -> str:
-    """The live agent hosting the fewest load balancers, in availability zone `zone` if given,
-    other than those of `avoid` if it can be; "" (the first such agent to report takes it) if
-    none."""
-    query = select(AG.c.host).where(AG.c.heartbeat_at >= common.now() - AGENT_ALIVE)
+def choose_host(
+    conn: Connection,
+    zone: str | None,
+    avoid: Collection[str] = (),
+    now: datetime | None = None,
+) -> str:
+    """The agent alive at `now` hosting the fewest load balancers, in availability zone `zone`
+    if given, other than those of `avoid` if it can be; "" (the first such agent to report takes
+    it) if none."""
+    query = select(AG.c.host).where(AG.c.heartbeat_at > (now or common.now()) - agents.DOWN_TIME)
     if zone is not None:
         query = query.where(AG.c.host.in_(hosts_in_zone(zone)))
     alive = conn.execute(query).scalars().all()

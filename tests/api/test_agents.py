@@ -7,6 +7,8 @@ with the roles the agent's own code (agent.runner.roles) describes.
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -14,10 +16,12 @@ import pytest
 from neutrino.agent.runner import roles
 from neutrino.config import Settings
 from neutrino.plan import HostConfig, compile_host
+from neutrino.services import liveness
+from tests.api.test_loadbalancers import created, octavia, realize
 from tests.conftest import Api, eventually
 from tests.conftest import expect_error as error
 
-DOWN_TIME = 2.0  # seconds: Neutron's agent_down_time, short enough to watch an agent die
+DOWN_TIME = 3.0  # seconds: Neutron's agent_down_time, short enough to watch an agent die
 
 
 # A short agent_down_time is the application's setting: in-process on both backends.
@@ -30,16 +34,21 @@ def settings(settings: Settings) -> Settings:
 
 
 def heartbeat(
-    api: Api, host: str = "h1", zone: str = "nova", started: str = "", **host_options: Any
+    api: Api,
+    host: str = "h1",
+    zone: str = "nova",
+    started: str = "",
+    ports: dict[str, str] | None = None,
+    **host_options: Any,
 ) -> None:
-    """One report of a host's agent, as agent.runner sends it after each sync; `host_options`
-    of HostConfig.isolated (physnets, vtep_ip)."""
+    """One report of a host's agent, as agent.runner sends it after each sync, with the status
+    of the `ports` it plugged; `host_options` of HostConfig.isolated (physnets, vtep_ip)."""
     config = HostConfig.isolated(host, **host_options)
     config = dataclasses.replace(config, availability_zone=zone)
     desired = compile_host({"revision": 0}, config)
     body = {
         "revision": 0,
-        "ports": {},
+        "ports": ports or {},
         "errors": [],
         "agents": roles(config, desired),
         "started_at": started or "2026-12-05T10:00:00+00:00",
@@ -311,6 +320,7 @@ def test_availability_zones_and_hints(api: Api) -> None:
     api.demo.create("subnets", network_id=net["id"], cidr="10.44.0.0/24", ip_version=4)
     shown = api.demo.get(f"/networks/{net['id']}").json()["network"]
     assert shown["availability_zones"] == ["az1"]
+    heartbeat(api, zone="az1")  # alive still, however long the machine took to get here
     router = api.demo.create("routers", name="z", availability_zone_hints=["az1"])
     assert router["availability_zone_hints"] == ["az1"] and router["availability_zones"] == ["az1"]
     assert api.demo.create("routers", name="plain")["availability_zone_hints"] == []
@@ -409,3 +419,195 @@ def test_availability_zones_filter_on_name_resource_and_state(api: Api) -> None:
     assert zones(name="az3") == []
     refused = api.demo.get("/availability_zones", params={"agent_type": "L3 agent"})
     assert error(refused, 400, "HTTPBadRequest") == "agent_type is invalid attribute for filtering"
+
+
+def port_of(api: Api, port_id: str) -> tuple[str, str]:
+    port = api.admin.get(f"/ports/{port_id}").json()["port"]
+    return port["binding:host_id"], port["status"]
+
+
+def head(api: Api) -> int:
+    response = api.admin.http.get(
+        "/internal/v1/changes", params={"since": 0}, headers={"X-Auth-Token": api.admin.token}
+    )
+    return int(response.json()["revision"])
+
+
+def dies(api: Api, host: str, survivor: str) -> bool:
+    """Whether `host` is dead yet, while `survivor` keeps reporting."""
+    heartbeat(api, survivor)
+    return not agents_by_type(api, host)["L3 agent"]["alive"]
+
+
+def test_what_a_dead_host_served_moves_to_a_live_one(api: Api) -> None:
+    heartbeat(api, "h1")
+    heartbeat(api, "h2")
+    net = dhcp_network(api, "10.45.0.0/24")
+    router, router_port = router_with_interface(api)
+    (dhcp_port,) = api.admin.get(
+        "/ports", params={"network_id": net["id"], "device_owner": "network:dhcp"}
+    ).json()["ports"]
+    vm_port = api.admin.create("ports", network_id=net["id"], **{"binding:host_id": "h1"})
+    other = api.admin.create("ports", network_id=net["id"], **{"binding:host_id": "h2"})
+    # The least loaded agents, h1 first among equals, serve the network and the router.
+    assert port_of(api, dhcp_port["id"])[0] == port_of(api, router_port)[0] == "h1"
+    plugged = {p: "ACTIVE" for p in (vm_port["id"], dhcp_port["id"], router_port)}
+    heartbeat(api, "h1", ports=plugged)
+    heartbeat(api, "h2", ports={other["id"]: "ACTIVE"})
+    assert port_of(api, vm_port["id"]) == ("h1", "ACTIVE")
+
+    # h1 falls silent; h2 goes on reporting.
+    assert eventually(lambda: dies(api, "h1", "h2"), seconds=DOWN_TIME + 5)
+    assert eventually(
+        lambda: heartbeat(api, "h2") or port_of(api, vm_port["id"]) == ("h1", "DOWN"), seconds=15
+    )
+    # Its router and its network's DHCP are on h2's agents, their ports DOWN until h2 plugs them.
+    hosting = api.admin.get(f"/routers/{router['id']}/l3-agents").json()["agents"]
+    assert [a["host"] for a in hosting] == ["h2"]
+    hosting = api.admin.get(f"/networks/{net['id']}/dhcp-agents").json()["agents"]
+    assert [a["host"] for a in hosting] == ["h2"]
+    assert port_of(api, router_port) == ("h2", "DOWN")
+    assert port_of(api, dhcp_port["id"]) == ("h2", "DOWN")
+    assert port_of(api, other["id"]) == ("h2", "ACTIVE")  # a live host's ports are left alone
+    h1 = agents_by_type(api, "h1")
+    assert api.admin.get(f"/agents/{h1['L3 agent']['id']}/l3-routers").json() == {"routers": []}
+
+    # Done once: another pass (as another server's) finds nothing left to do.
+    core = api.admin.http.app.state.core  # type: ignore[union-attr]
+    before = head(api)
+    heartbeat(api, "h2")
+    assert liveness.Liveness(started=datetime(2000, 1, 1)).check(core.db) == []
+    assert head(api) == before
+
+    # h1 comes back: its ports are ACTIVE again, and what moved stays where it went.
+    heartbeat(api, "h1", started="2026-12-05T12:00:00+00:00", ports={vm_port["id"]: "ACTIVE"})
+    assert port_of(api, vm_port["id"]) == ("h1", "ACTIVE")
+    assert port_of(api, router_port)[0] == port_of(api, dhcp_port["id"])[0] == "h2"
+    # The API's rules are those of any agent, dead or alive.
+    hidden = "The resource could not be found."
+    url = f"/agents/{h1['L3 agent']['id']}"
+    assert error(api.demo.get(url), 404, "HTTPNotFound") == hidden
+    assert error(api.demo.get(f"/routers/{router['id']}/l3-agents"), 403, "PolicyNotAuthorized")
+
+
+def test_what_no_live_agent_may_take_stays(api: Api) -> None:
+    heartbeat(api, "h1", zone="az1")
+    heartbeat(api, "h2", zone="az2")
+    router = api.admin.create("routers", name="z", availability_zone_hints=["az1"])
+    assert api.admin.get(f"/routers/{router['id']}").json()["router"]["availability_zones"] == [
+        "az1"
+    ]
+    assert eventually(lambda: dies(api, "h1", "h2"), seconds=DOWN_TIME + 5)
+    core = api.admin.http.app.state.core  # type: ignore[union-attr]
+    liveness.Liveness(started=datetime(2000, 1, 1)).check(core.db)
+    hosting = api.admin.get(f"/routers/{router['id']}/l3-agents").json()["agents"]
+    assert [a["host"] for a in hosting] == ["h1"]  # only az1 may take it: it waits there
+    heartbeat(api, "h3", zone="az1")  # a live agent of its zone: the next pass moves it
+    assert eventually(
+        lambda: (
+            [
+                a["host"]
+                for a in api.admin.get(f"/routers/{router['id']}/l3-agents").json()["agents"]
+            ]
+            == ["h3"]
+        ),
+        seconds=15,
+    )
+
+
+def test_an_instance_on_a_dead_host_shows_its_host_down(api: Api) -> None:
+    net = api.demo.create("networks", name="i")
+    api.demo.create("subnets", network_id=net["id"], cidr="10.46.0.0/24", ip_version=4)
+
+    def instance(host: str) -> dict[str, Any]:
+        response = api.admin.http.post(
+            "/lab/v1/instances",
+            headers={"X-Auth-Token": api.admin.token},
+            json={
+                "instance": {"name": host, "networks": [{"network_id": net["id"]}], "host": host}
+            },
+        )
+        assert response.status_code == 201, response.text
+        return dict(response.json()["instance"])
+
+    def shown(vm: dict[str, Any]) -> tuple[str, str]:
+        body = api.admin.http.get(
+            f"/lab/v1/instances/{vm['id']}", headers={"X-Auth-Token": api.admin.token}
+        ).json()["instance"]
+        return body["status"], body["host_status"]
+
+    heartbeat(api, "h1")
+    heartbeat(api, "h2")
+    vm, nowhere = instance("h1"), instance("h9")
+    assert shown(vm) == ("BUILD", "UP")
+    assert shown(nowhere) == ("BUILD", "UNKNOWN")  # no agent there
+    assert eventually(lambda: dies(api, "h1", "h2"), seconds=DOWN_TIME + 5)
+    assert shown(vm) == ("BUILD", "DOWN")  # kept as it was, on its host
+    heartbeat(api, "h1")
+    assert shown(vm) == ("BUILD", "UP")
+
+
+def test_a_dead_hosts_load_balancer_fails_over_to_a_live_host(api: Api) -> None:
+    heartbeat(api, "h1")
+    heartbeat(api, "h2")
+    net = api.demo.create("networks", name="lb")
+    sub = api.demo.create("subnets", network_id=net["id"], cidr="10.47.0.0/24", ip_version=4)
+    lbs = octavia(api.demo)
+    lb = created(
+        lbs.post("/loadbalancers", json={"loadbalancer": {"vip_subnet_id": sub["id"]}}),
+        "loadbalancer",
+    )
+    assert port_of(api, lb["vip_port_id"])[0] == "h1"  # the least loaded, h1 first among equals
+    realize(api, host="h1")
+
+    def amphorae() -> list[tuple[str, str]]:
+        response = api.admin.http.get(
+            "/load-balancer/v2/octavia/amphorae", headers={"X-Auth-Token": api.admin.token}
+        )
+        return [(a["id"], a["status"]) for a in response.json()["amphorae"]]
+
+    def provisioning() -> str:
+        shown = lbs.get(f"/loadbalancers/{lb['id']}").json()["loadbalancer"]
+        return str(shown["provisioning_status"])
+
+    [(old, status)] = amphorae()
+    assert status == "ALLOCATED"
+    assert provisioning() == "ACTIVE"
+    assert eventually(lambda: dies(api, "h1", "h2"), seconds=DOWN_TIME + 5)
+    # As Octavia's health manager: a new amphora on a live host, PENDING_UPDATE until it runs.
+    assert eventually(
+        lambda: heartbeat(api, "h2") or port_of(api, lb["vip_port_id"])[0] == "h2", seconds=15
+    )
+    assert provisioning() == "PENDING_UPDATE"
+    [going, (new, status)] = sorted(amphorae(), key=lambda a: a[0] != old)
+    assert going == (old, "PENDING_DELETE") and (new != old, status) == (True, "BOOTING")
+    realize(api, host="h2")
+    assert provisioning() == "ACTIVE"
+    assert amphorae() == [(new, "ALLOCATED")]
+    h2 = agents_by_type(api, "h2")["Linux bridge agent"]
+    response = api.admin.http.get(
+        f"/load-balancer/v2/octavia/amphorae/{new}", headers={"X-Auth-Token": api.admin.token}
+    )
+    assert response.json()["amphora"]["compute_id"] == h2["id"]
+    # h1 comes back: the load balancer stays on h2.
+    heartbeat(api, "h1", started="2026-12-05T12:00:00+00:00")
+    realize(api, host="h1")
+    assert port_of(api, lb["vip_port_id"])[0] == "h2" and provisioning() == "ACTIVE"
+
+
+def test_passes_that_race_fail_a_host_over_once(api: Api) -> None:
+    """As two servers sharing a database: each decides under the write lock, so one does it."""
+    heartbeat(api, "h1")
+    heartbeat(api, "h2")
+    router, router_port = router_with_interface(api)
+    assert port_of(api, router_port)[0] == "h1"
+    assert eventually(lambda: dies(api, "h1", "h2"), seconds=DOWN_TIME + 5)
+    heartbeat(api, "h2")
+    core = api.admin.http.app.state.core  # type: ignore[union-attr]
+    passes = [liveness.Liveness(started=datetime(2000, 1, 1)) for _ in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(lambda chore: chore.check(core.db), passes))
+    assert done in ([["h1"], []], [[], ["h1"]], [[], []])  # [[], []]: the server's own did it
+    hosting = api.admin.get(f"/routers/{router['id']}/l3-agents").json()["agents"]
+    assert [a["host"] for a in hosting] == ["h2"]
+    assert port_of(api, router_port) == ("h2", "DOWN")

@@ -281,3 +281,86 @@ def test_the_dashboard_shows_an_instance_port_attached_to_the_instance(
     assert network_page.status_code == 200 and link in network_page.text
     port_page = dashboard.get(f"/dashboard/project/ports/{port['id']}")
     assert f"instance {link} (compute:nova)" in port_page.text
+
+
+def follow(model: dict, delta: dict) -> dict:  # type: ignore[type-arg]
+    """`model` after `delta`, as an agent applies it."""
+    items = {key: {i["id"]: i for i in model[key]} for key in feed_keys()}
+    for change in delta["changes"]:
+        collection = items[feed.RESOURCES[change["type"]][0]]
+        collection.pop(change["id"], None)
+        if change["resource"] is not None:
+            collection[change["id"]] = change["resource"]
+    keyed = {key: sorted(found.values(), key=lambda i: i["id"]) for key, found in items.items()}
+    return {"revision": delta["revision"], "anchors": delta["anchors"], **keyed}
+
+
+def feed_keys() -> list[str]:
+    return [key for key, _table, _render in feed.RESOURCES.values()]
+
+
+def share_at_head(api: Api, host: str) -> dict:  # type: ignore[type-arg]
+    found = internal(api, "/snapshot", params={"host": host}).json()
+    return {
+        key: sorted(value, key=lambda i: i["id"]) if key in feed_keys() else value
+        for key, value in found.items()
+    }
+
+
+def test_a_host_receives_its_share_and_what_enters_and_leaves_it(api: Api) -> None:
+    """An agent's model, followed through the host's changes, is the host's share at the head:
+    a port bound on a new network brings that network's ports and subnets, unbinding takes
+    them away; ports of networks the host has nothing on never come."""
+    ours, theirs = api.demo.create("networks", name="ours"), api.admin.create("networks")
+    for net, cidr in ((ours, "10.0.0.0/24"), (theirs, "10.1.0.0/24")):
+        api.admin.create("subnets", network_id=net["id"], ip_version=4, cidr=cidr)
+    bound_here = api.admin.create(
+        "ports", network_id=ours["id"], project_id=api.demo.project_id, **{"binding:host_id": "h1"}
+    )
+    elsewhere = api.admin.create("ports", network_id=theirs["id"], **{"binding:host_id": "h2"})
+
+    model = share_at_head(api, "h1")
+    assert bound_here in model["ports"]
+    assert {p["network_id"] for p in model["ports"]} == {ours["id"]}  # with its DHCP port
+    assert [n["id"] for n in model["networks"]] == [ours["id"]]
+    assert {s["network_id"] for s in model["subnets"]} == {ours["id"]}
+    whole = internal(api, "/snapshot").json()
+    assert {bound_here["id"], elsewhere["id"]} <= {p["id"] for p in whole["ports"]}
+
+    def changes(since: int, anchors: dict) -> dict:  # type: ignore[type-arg]
+        params = {"since": since, "host": "h1"}
+        response = internal(
+            api, "/changes", method="POST", params=params, json={"anchors": anchors}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    joining = api.admin.create("ports", network_id=theirs["id"], **{"binding:host_id": "h1"})
+    delta = changes(model["revision"], model["anchors"])
+    entered = {c["id"] for c in delta["changes"] if c["resource"] is not None}
+    assert {elsewhere["id"], theirs["id"], joining["id"]} <= entered  # unchanged, yet new here
+    model = follow(model, delta)
+    assert model == share_at_head(api, "h1")
+    assert elsewhere["id"] in {p["id"] for p in model["ports"]}
+
+    api.admin.put(f"/ports/{joining['id']}", json={"port": {"binding:host_id": "h2"}})
+    delta = changes(model["revision"], model["anchors"])
+    left = {c["id"] for c in delta["changes"] if c["resource"] is None}
+    assert {elsewhere["id"], theirs["id"], joining["id"]} <= left
+    model = follow(model, delta)
+    assert model == share_at_head(api, "h1")
+    assert {p["network_id"] for p in model["ports"]} == {ours["id"]}
+    assert changes(model["revision"], model["anchors"])["changes"] == []
+
+
+def test_a_hosts_changes_need_the_anchors_of_its_last_answer(api: Api) -> None:
+    share = internal(api, "/snapshot", params={"host": "h1"}).json()
+    since = {"since": share["revision"], "host": "h1"}
+    assert internal(api, "/changes", params=since).status_code == 410  # none echoed: resync
+    ahead = {**since, "since": share["revision"] + 100}
+    echo = {"anchors": share["anchors"]}
+    assert internal(api, "/changes", method="POST", params=ahead, json=echo).status_code == 410
+    malformed: list[object] = [{"anchors": {"networks": "x"}}, [], {"anchors": None}]
+    for bad in malformed:
+        response = internal(api, "/changes", method="POST", params=since, json=bad)
+        error(response, 400, "HTTPBadRequest")

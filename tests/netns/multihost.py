@@ -10,9 +10,11 @@ programs, as a machine's root namespace in production. The hosts are joined by
   namespace shared by all hosts of the prefix (flat on its bridge, each VLAN on a
   bridge of its own, see plan.host.PhysnetConfig).
 
-The server runs no agent of its own. Everything goes when the test ends, pass or
-fail: the agents are killed, each host's data plane torn down, the underlay
-removed, and nothing with the prefix may be left.
+The server runs no agent of its own. A host can be cut from both networks
+(`cut`), as a machine that dies or loses its cables, and plugged back
+(`reconnect`). Everything goes when the test ends, pass or fail: the agents
+are killed, each host's data plane torn down, the underlay removed, and
+nothing with the prefix may be left.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from pathlib import Path
 import pytest
 
 from neutrino.agent.drivers import netns as ns
-from neutrino.plan import HostConfig
+from neutrino.agent.runner import DOWN_TIME_PER_REPORT
+from neutrino.plan import HostConfig, names
 from tests.conftest import (
     VENV_BIN,
     Databases,
@@ -100,9 +103,48 @@ class Host:
 @dataclass
 class Hosts(Cloud):
     hosts: dict[str, Host] = field(default_factory=dict)
+    report_interval: float | None = None  # the agents' --report-interval (None: theirs)
 
     def start_agent(self, host: Host) -> None:
-        host.agent = start_agent(self.url, self.clouds_yaml, self.prefix, host)
+        host.agent = start_agent(
+            self.url, self.clouds_yaml, self.prefix, host, self.report_interval
+        )
+
+    def cut(self, host: Host) -> None:
+        """Cut `host` off both networks from their side, as a dead machine or its unplugged
+        cables: its underlay veth goes down in the underlay, and the shared physical network's
+        bridges drop its frames (its agent, which makes its NIC's far end, cannot undo that)."""
+        subprocess.run(
+            ["ip", "-n", f"{self.prefix}underlay", "link", "set", f"u-{host.name}", "down"],
+            check=True,
+        )
+        nic = names.outside_end(host.config, None)  # and its VLANs' veths, named after it
+        drops = {  # before the bridge learns where a frame's source is: it learns nothing
+            "prerouting": f'iifname "{nic}*" drop;',
+            "forward": f'oifname "{nic}*" drop;',
+            "output": f'oifname "{nic}*" drop;',
+        }
+        chains = " ".join(
+            f"chain {hook} {{ type filter hook {hook} priority 0; {rules} }};"
+            for hook, rules in drops.items()
+        )
+        table = f"add table bridge cut-{host.name} {{ {chains} }}"
+        subprocess.run(["ip", "netns", "exec", self.outside, "nft", table], check=True)
+
+    def reconnect(self, host: Host) -> None:
+        subprocess.run(
+            ["ip", "netns", "exec", self.outside, "nft", "delete table bridge cut-" + host.name],
+            check=True,
+        )
+        subprocess.run(
+            ["ip", "-n", f"{self.prefix}underlay", "link", "set", f"u-{host.name}", "up"],
+            check=True,
+        )
+
+    @property
+    def outside(self) -> str:
+        """The namespace of the physical network `default` (its bridge, the outside world)."""
+        return f"{self.prefix}nout-default"
 
     def kill_agent(self, host: Host) -> None:
         """SIGKILL the agent in the middle of whatever it does; its data plane stays, with the
@@ -131,7 +173,9 @@ def make_underlay(name: str) -> None:
     )
 
 
-def start_agent(url: str, clouds_yaml: Path, prefix: str, host: Host) -> subprocess.Popen[bytes]:
+def start_agent(
+    url: str, clouds_yaml: Path, prefix: str, host: Host, report_interval: float | None = None
+) -> subprocess.Popen[bytes]:
     """`neutrino agent` for `host`, following the server at `url`; its log beside its state."""
     host.state_dir.mkdir(parents=True, exist_ok=True)
     with (host.state_dir.parent / f"{host.name}.log").open("ab") as log:
@@ -157,6 +201,7 @@ def start_agent(url: str, clouds_yaml: Path, prefix: str, host: Host) -> subproc
                 "neutrino-admin",
                 "--log-level",
                 "warning",
+                *(["--report-interval", str(report_interval)] if report_interval else []),
             ],
             env={**os.environ, "OS_CLIENT_CONFIG_FILE": str(clouds_yaml)},
             stdout=log,
@@ -184,10 +229,13 @@ def simulated_hosts(
     databases: Databases,
     tmp_path_factory: pytest.TempPathFactory,
     tag: str,
-    names: tuple[str, ...] = ("h1", "h2", "h3"),
+    hostnames: tuple[str, ...] = ("h1", "h2", "h3"),
+    down_time: float | None = None,
 ) -> Iterator[Hosts]:
-    """A server (no agent of its own) and an agent process per host of `names`, each with its
-    VTEP on the underlay and its NIC on the shared physical network; all of it removed after."""
+    """A server (no agent of its own) and an agent process per host of `hostnames`, each with
+    its VTEP on the underlay and its NIC on the shared physical network; all of it removed
+    after. With `down_time`, the server's --agent-down-time, and the agents report as often as
+    a server's own agent does for it."""
     from neutrino.agent.reconciler import Agent
     from tests.netns.netlab import leftovers
 
@@ -196,18 +244,20 @@ def simulated_hosts(
     prefix = f"{tag}{secrets.token_hex(3)}-"
     url = databases.new("sqlite")
     root = tmp_path_factory.mktemp(tag)
-    server = start_server(root / "state", url, ["--no-agent"], kind=Hosts)
+    options = ["--agent-down-time", str(down_time)] if down_time else []
+    server = start_server(root / "state", url, ["--no-agent", *options], kind=Hosts)
     assert isinstance(server, Hosts)
     server.prefix = prefix
+    server.report_interval = down_time / DOWN_TIME_PER_REPORT if down_time else None
     underlay = f"{prefix}underlay"
     try:
         make_underlay(underlay)
-        for index, name in enumerate(names, start=1):
+        for index, name in enumerate(hostnames, start=1):
             config = HostConfig.isolated(name, prefix=prefix, vtep_ip=f"192.0.2.{index}")
             host = server.hosts[name] = Host(config, root / "agents" / name)
             plug_underlay(underlay, host)
             server.start_agent(host)
-        assert eventually(lambda: server.alive() == set(names), seconds=60, interval=0.5), (
+        assert eventually(lambda: server.alive() == set(hostnames), seconds=60, interval=0.5), (
             server.cli("network", "agent", "list")
         )
         yield server

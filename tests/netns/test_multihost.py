@@ -1,13 +1,16 @@
 """Three simulated hosts, each with its own agent process: instances placed over them, traffic
-between instances on different hosts over VXLAN (with L2 population) and over VLAN, and
-floating IPs of a router on another host than the instance's (tests/netns/multihost.py builds
-the hosts)."""
+between instances on different hosts over VXLAN (with L2 population) and over VLAN, floating
+IPs of a router on another host than the instance's, a trace across them, and a host that dies
+and comes back (tests/netns/multihost.py builds the hosts)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +23,7 @@ from tests.conftest import VENV_BIN, Databases, eventually
 from tests.netns.multihost import Hosts, simulated_hosts
 
 SERVE_HTTP = "nohup python3 -m http.server 8080 >/dev/null 2>&1 &"
+DOWN_TIME = 4.0  # seconds: the server's --agent-down-time where a host dies
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +148,37 @@ def test_vxlan_between_hosts_with_l2_population(cloud: Hosts) -> None:
     assert h2.fdb(device) == []
     cloud.neutrino("instance", "delete", "ov-a", "ov-b2")
     cloud.cli("network", "delete", "ov-net", output=False)
+
+
+def share_ports(cloud: Hosts, host: str, network_id: str) -> set[str]:
+    """The ports of the network in the share of the model the host's agent receives."""
+    share = cloud.sdk().session.get(f"{cloud.url}/internal/v1/snapshot", params={"host": host})
+    return {p["id"] for p in share.json()["ports"] if p["network_id"] == network_id}
+
+
+def test_a_host_receives_a_network_with_its_first_port_there(cloud: Hosts) -> None:
+    """An agent holds only its host's share: a network comes with its first port there (its
+    instance gets its address and pings) and goes with its last, FDB entries along."""
+    h1, h2, h3 = cloud.hosts["h1"], cloud.hosts["h2"], cloud.hosts["h3"]
+    net = network(cloud, "sh-net", "10.66.0.0/24")
+    serve_dhcp_on(cloud, net["id"], "h1")
+    a = cloud.instance("sh-a", "--network", "sh-net", "--host", "h1")
+    cloud.instance("sh-b", "--network", "sh-net", "--host", "h2")
+    device = f"vxlan-{net['provider:segmentation_id']}"
+    everything = {p["ID"] for p in cloud.cli("port", "list", "--network", "sh-net")}
+    assert share_ports(cloud, "h1", net["id"]) == share_ports(cloud, "h2", net["id"]) == everything
+    assert share_ports(cloud, "h3", net["id"]) == set()
+
+    c = cloud.instance("sh-c", "--network", "sh-net", "--host", "h3")
+    assert cloud.pings("sh-c", address(a))
+    assert share_ports(cloud, "h3", net["id"]) == everything | set(c["port_ids"])
+    assert {dst for _, dst in h3.fdb(device)} == {h1.vtep, h2.vtep}
+
+    cloud.neutrino("instance", "delete", "sh-c")
+    assert share_ports(cloud, "h3", net["id"]) == set()
+    assert eventually(lambda: h3.fdb(device) == [] and h3.vtep not in dict(h1.fdb(device)).values())
+    cloud.neutrino("instance", "delete", "sh-a", "sh-b")
+    cloud.cli("network", "delete", "sh-net", output=False)
 
 
 def test_vlan_between_hosts(cloud: Hosts) -> None:
@@ -479,3 +514,165 @@ def test_a_killed_agent_leaves_traffic_between_the_others_alone(cloud: Hosts) ->
     assert eventually(lambda: cloud.pings("sk-a", address(d)), seconds=15)
     assert cloud.pings("sk-d", address(b))
     cloud.neutrino("instance", "delete", "sk-a", "sk-b", "sk-d")
+
+
+class Pinger:
+    """`ping` every 0.2 s from namespace `netns` to `address`, until `stop`."""
+
+    def __init__(self, netns: str, address: str) -> None:
+        self.process = subprocess.Popen(
+            ["ip", "netns", "exec", netns, "ping", "-n", "-i", "0.2", address],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def stop(self) -> tuple[int, list[int]]:
+        """(sent, the sequence numbers left unanswered), not counting the last second's, whose
+        answers may still be on their way."""
+        self.process.send_signal(signal.SIGINT)
+        out = self.process.communicate(timeout=10)[0]
+        found = re.search(r"(\d+) packets transmitted", out)
+        assert found, out
+        sent = int(found[1])
+        answered = {int(seq) for seq in re.findall(r"icmp_seq=(\d+) ttl", out)}
+        return sent, sorted(set(range(1, sent - 5)) - answered)
+
+
+@pytest.fixture
+def dying(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
+    with simulated_hosts(databases, tmp_path_factory, "td", down_time=DOWN_TIME) as hosts:
+        yield hosts
+
+
+def test_a_dead_hosts_router_dhcp_and_load_balancer_move_and_it_comes_back(
+    dying: Hosts, tmp_path: Path
+) -> None:
+    """h1 serves a router with a floating IP, a network's DHCP and a load balancer; h2 and h3
+    run instances that ping each other throughout. h1 dies: its agent is killed, and the host
+    is cut from the physical network and the underlay, since a killed agent leaves its kernel
+    state running (its router would answer for the gateway and floating IP beside the one
+    that takes over). Then it comes back: its agent first, so that it removes what moved
+    away, and then its cables."""
+    cloud, h1 = dying, dying.hosts["h1"]
+    cloud.cli(
+        "network", "create", "lv-ext", "--external", "--provider-network-type", "flat",
+        "--provider-physical-network", "default",
+    )  # fmt: skip
+    cloud.cli(
+        "subnet", "create", "--network", "lv-ext", "--subnet-range", "203.0.113.0/24",
+        "--gateway", "203.0.113.1", "--no-dhcp", "lv-ext-sub",
+    )  # fmt: skip
+    net = network(cloud, "lv-net", "10.66.0.0/24")
+    serve_dhcp_on(cloud, net["id"], "h1")
+    router = cloud.cli("router", "create", "lv-router")
+    for agent in cloud.cli("network", "agent", "list", "--router", router["id"]):
+        cloud.cli(
+            "network", "agent", "remove", "router", "--l3", agent["ID"], router["id"], output=False
+        )
+    cloud.cli(
+        "network", "agent", "add", "router", "--l3", agent_id(cloud, "h1", "l3"), router["id"],
+        output=False,
+    )  # fmt: skip
+    cloud.cli("router", "set", "lv-router", "--external-gateway", "lv-ext", output=False)
+    cloud.cli("router", "add", "subnet", "lv-router", "lv-net-sub", output=False)
+    a = cloud.instance("lv-a", "--network", "lv-net", "--host", "h1")
+    b = cloud.instance("lv-b", "--network", "lv-net", "--host", "h2")
+    c = cloud.instance("lv-c", "--network", "lv-net", "--host", "h3")
+    [group] = cloud.cli("port", "show", b["port_ids"][0])["security_group_ids"]
+    cloud.cli("security", "group", "rule", "create", "--protocol", "icmp", group)
+    fip = cloud.cli("floating", "ip", "create", "lv-ext", "--port", b["port_ids"][0])
+    floating = fip["floating_ip_address"]
+
+    def reached() -> bool:
+        argv = ["ip", "netns", "exec", cloud.outside, "ping", "-c1", "-W1", floating]
+        return subprocess.run(argv, capture_output=True, check=False).returncode == 0
+
+    assert eventually(reached, seconds=30)
+    # A load balancer on h1 whose member is an HTTP server on h2.
+    served = tmp_path / "www"
+    served.mkdir()
+    (served / "who").write_text("lv-b")
+    command = f"nohup python3 -m http.server 8080 -d {served} >/dev/null 2>&1 &"
+    assert cloud.run_in("lv-b", "sh", "-c", command).returncode == 0
+    vip = cloud.cli("port", "create", "--network", "lv-net", "--host", "h1", "lv-vip")
+    lb = cloud.cli("loadbalancer", "create", "--vip-port-id", vip["id"], "--wait")
+    listener = cloud.cli(
+        "loadbalancer", "listener", "create", "--protocol", "HTTP", "--protocol-port", "80",
+        "--wait", lb["id"],
+    )  # fmt: skip
+    pool = cloud.cli(
+        "loadbalancer", "pool", "create", "--lb-algorithm", "ROUND_ROBIN", "--listener",
+        listener["id"], "--protocol", "HTTP", "--wait",
+    )  # fmt: skip
+    cloud.cli(
+        "loadbalancer", "member", "create", "--address", address(b), "--protocol-port", "8080",
+        "--wait", pool["id"],
+    )  # fmt: skip
+    url = f"http://{lb['vip_address']}/who"
+
+    def balanced() -> bool:
+        return cloud.run_in("lv-c", "curl", "-s", "-m", "2", url).stdout == "lv-b"
+
+    assert eventually(balanced, seconds=30)
+    between = [Pinger(b["netns"], address(c)), Pinger(c["netns"], address(b))]
+    assert eventually(lambda: cloud.pings("lv-b", address(c)), seconds=10)
+
+    cloud.kill_agent(h1)
+    cloud.cut(h1)
+    killed = time.monotonic()
+
+    # Its ports go DOWN once it has been silent for the down time.
+    def h1_ports() -> set[str]:
+        return {p["Status"] for p in cloud.cli("port", "list", "--host", "h1")}
+
+    assert eventually(lambda: h1_ports() == {"DOWN"}, seconds=DOWN_TIME + 60, interval=0.5)
+    assert cloud.cli("port", "show", a["port_ids"][0])["binding_host_id"] == "h1"
+    # Its router moved, and the floating IP answers the outside again.
+    assert eventually(reached, seconds=90, interval=0.2)
+    recovered = time.monotonic() - killed
+    load = os.getloadavg()
+    print(
+        f"\nfloating IP answers {recovered:.1f}s after h1 died (agent down time {DOWN_TIME}s, "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})"
+    )
+    [l3] = cloud.cli("network", "agent", "list", "--router", router["id"])
+    assert l3["Host"] in ("h2", "h3")
+    # Another host serves the network's DHCP: a new instance gets its address.
+    [dhcp] = cloud.cli("network", "agent", "list", "--network", net["id"])
+    assert dhcp["Host"] in ("h2", "h3")
+    d = cloud.instance("lv-d", "--network", "lv-net", "--host", "h3")
+    assert address(d) and cloud.pings("lv-d", address(b))
+    # The load balancer was failed over to a live host, and serves again.
+    assert cloud.cli("port", "show", vip["id"])["binding_host_id"] in ("h2", "h3")
+    assert eventually(
+        lambda: cloud.cli("loadbalancer", "show", lb["id"])["provisioning_status"] == "ACTIVE",
+        seconds=60,
+        interval=0.5,
+    )
+    assert eventually(balanced, seconds=30)
+    shown = cloud.neutrino("instance", "show", "lv-a", "-f", "json").stdout
+    assert json.loads(shown)["host_status"] == "DOWN"  # as Nova shows a server's dead host
+
+    # h1 comes back: its agent first, which removes what moved away, then its cables.
+    to_floating = Pinger(cloud.outside, floating)
+    cloud.start_agent(h1)
+    assert eventually(lambda: "h1" in cloud.alive(), seconds=60, interval=0.5)
+    gone = [
+        Path("/run/netns", f"{h1.config.ns_prefix}{kind}-{ident}")
+        for kind, ident in (("qrouter", router["id"]), ("qdhcp", net["id"]), ("qlbaas", lb["id"]))
+    ]
+    assert eventually(lambda: not any(path.exists() for path in gone), seconds=60), gone
+    cloud.reconnect(h1)
+    assert eventually(
+        lambda: cloud.cli("port", "show", a["port_ids"][0])["status"] == "ACTIVE", seconds=60
+    )
+    assert eventually(lambda: cloud.pings("lv-a", address(c)), seconds=30)
+    time.sleep(3)  # pings go on a while with h1 back
+    sent, lost = to_floating.stop()
+    assert lost == [], f"{len(lost)} of {sent} pings to the floating IP unanswered: {lost}"
+    for pinger in between:
+        sent, lost = pinger.stop()
+        assert sent > 100 and lost == [], f"{len(lost)} of {sent} pings lost between h2 and h3"
+    # Nothing moved back.
+    assert cloud.cli("network", "agent", "list", "--router", router["id"])[0]["Host"] != "h1"
+    assert cloud.cli("port", "show", vip["id"])["binding_host_id"] != "h1"
