@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from neutrino.plan import names
-from neutrino.plan.dhcp import DHCP_AGENT_HOST, compile_dhcp
+from neutrino.plan.dhcp import DHCP_AGENT_HOST, DHCP_OWNER, compile_dhcp
 from neutrino.plan.firewall import compile_firewall, is_protected
 from neutrino.plan.host import HostConfig
 from neutrino.plan.loadbalancer import compile_loadbalancers
@@ -29,8 +29,6 @@ from neutrino.plan.state import (
     Resource,
     VethPeer,
 )
-
-DHCP_OWNER = "network:dhcp"
 
 
 def _is_local_dhcp(port: Resource, networks: dict[str, Resource], host: HostConfig) -> bool:

@@ -16,6 +16,7 @@ from neutrino.plan.state import Address, DhcpServer, Resource
 
 LEASE_SECONDS = 86400
 DHCP_DOMAIN = "dhcp_domain"  # in the feed's network bodies: the domain of the ports' names
+DHCP_OWNER = "network:dhcp"  # the device_owner of a network's DHCP port
 DHCP_AGENT_HOST = "dhcp_agent_host"  # in the feed's network bodies: where its DHCP is served
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from neutrino.plan.compile import DHCP_AGENT_HOST, DHCP_OWNER
+from neutrino.plan.dhcp import DHCP_AGENT_HOST, DHCP_OWNER
 from neutrino.plan.host import HostConfig
 from neutrino.plan.routers import ROUTER_OWNERS, local_routers, placed_here
 from neutrino.plan.state import Resource
