@@ -20,6 +20,8 @@ import json
 import secrets
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,44 +78,54 @@ def measure(api: Api, runs: int) -> dict[str, Any]:
     return found
 
 
+@contextmanager
+def plugged_hosts(names: tuple[str, ...], prefix: str, root: Path) -> Iterator[list[Host]]:
+    """Simulated hosts (tests/netns/multihost.py) on an underlay, their agents not started yet;
+    on the way out their agents are stopped and everything they made is removed."""
+    underlay = f"{prefix}underlay"
+    hosts = [
+        Host(HostConfig.isolated(name, prefix=prefix, vtep_ip=f"192.0.2.{i}"), root / name)
+        for i, name in enumerate(names, start=1)
+    ]
+    try:
+        make_underlay(underlay)
+        for host in hosts:
+            plug_underlay(underlay, host)
+        yield hosts
+    finally:
+        for host in hosts:
+            if host.agent is not None:
+                host.agent.kill()
+                host.agent.wait()
+        for host in hosts:
+            Agent(host.config, host.state_dir).teardown()
+        ns.delete_namespace(underlay)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
     prefix = f"bm{secrets.token_hex(3)}-"
-    underlay = f"{prefix}underlay"
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp) / "state", None)
-        hosts = [
-            Host(
-                HostConfig.isolated(name, prefix=prefix, vtep_ip=f"192.0.2.{i}"),
-                Path(tmp) / "agents" / name,
-            )
-            for i, name in enumerate(HOSTS, start=1)
-        ]
         try:
-            make_underlay(underlay)
-            for host in hosts:
-                plug_underlay(underlay, host)
-                host.agent = start_agent(
-                    server.url, Path(tmp) / "state" / "clouds.yaml", prefix, host
-                )
-            api = Api(server.url, server.token)
-            while (
-                sum(a["alive"] for a in api.http.get("/networking/v2.0/agents").json()["agents"])
-                < 6
-            ):
-                time.sleep(0.1)
-            result = {"benchmark": "multihost", **measure(api, args.runs)}
+            with plugged_hosts(HOSTS, prefix, Path(tmp) / "agents") as hosts:
+                for host in hosts:
+                    host.agent = start_agent(
+                        server.url, Path(tmp) / "state" / "clouds.yaml", prefix, host
+                    )
+                api = Api(server.url, server.token)
+                while (
+                    sum(
+                        a["alive"] for a in api.http.get("/networking/v2.0/agents").json()["agents"]
+                    )
+                    < 6
+                ):
+                    time.sleep(0.1)
+                result = {"benchmark": "multihost", **measure(api, args.runs)}
         finally:
-            for host in hosts:
-                if host.agent is not None:
-                    host.agent.kill()
-                    host.agent.wait()
             server.stop()
-            for host in hosts:
-                Agent(host.config, host.state_dir).teardown()
-            ns.delete_namespace(underlay)
     print(json.dumps(result, indent=2))
 
 

@@ -35,10 +35,8 @@ from typing import Any
 import httpx
 
 from bench.api import Server
-from neutrino.agent.drivers import netns as ns
-from neutrino.agent.reconciler import Agent
-from neutrino.plan import HostConfig
-from tests.netns.multihost import Host, make_underlay, plug_underlay, start_agent
+from bench.multihost import plugged_hosts
+from tests.netns.multihost import Host, start_agent
 
 HOSTS = ("h1", "h2", "h3")
 NETWORKS_PER_HOST = 2
@@ -131,18 +129,10 @@ def main() -> None:
     parser.add_argument("--dataplane", action="store_true", help="time agents' resyncs (root)")
     args = parser.parse_args()
     prefix = f"bs{secrets.token_hex(3)}-"
-    underlay = f"{prefix}underlay"
     result: dict[str, Any] = {"benchmark": "share", "ports": args.ports}
     with tempfile.TemporaryDirectory() as scratch:
         tmp = Path(scratch)
         server = Server(tmp / "state", None)
-        hosts = [
-            Host(
-                HostConfig.isolated(name, prefix=prefix, vtep_ip=f"192.0.2.{i}"),
-                tmp / "agents" / name,
-            )
-            for i, name in enumerate(HOSTS, start=1)
-        ]
         http = httpx.Client(
             base_url=server.url, headers={"X-Auth-Token": server.token}, timeout=120
         )
@@ -162,18 +152,16 @@ def main() -> None:
                 "load_average": load(),
             }
             if args.dataplane:
-                make_underlay(underlay)
-                for host in hosts:
-                    plug_underlay(underlay, host)
-                result["full_resync_s"] = {
-                    host.name: {
-                        "ports": len(bound[host.name]),
-                        "first": resync(http, host, tmp, server, prefix),
-                        "again": resync(http, host, tmp, server, prefix),
-                        "load_average": load(),
+                with plugged_hosts(HOSTS, prefix, tmp / "agents") as hosts:
+                    result["full_resync_s"] = {
+                        host.name: {
+                            "ports": len(bound[host.name]),
+                            "first": resync(http, host, tmp, server, prefix),
+                            "again": resync(http, host, tmp, server, prefix),
+                            "load_average": load(),
+                        }
+                        for host in hosts
                     }
-                    for host in hosts
-                }
             for port_id in bound["h2"] + bound["h3"]:
                 http.put(
                     f"/networking/v2.0/ports/{port_id}", json={"port": {"binding:host_id": "h1"}}
@@ -184,15 +172,7 @@ def main() -> None:
                 "load_average": load(),
             }
         finally:
-            for host in hosts:
-                if host.agent is not None:
-                    host.agent.kill()
-                    host.agent.wait()
             server.stop()
-            if args.dataplane:
-                for host in hosts:
-                    Agent(host.config, host.state_dir).teardown()
-                ns.delete_namespace(underlay)
     print(json.dumps(result, indent=2))
 
 

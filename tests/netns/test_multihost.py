@@ -242,21 +242,19 @@ def test_floating_ip_of_a_router_on_another_host(cloud: Hosts) -> None:
     cloud.cli("network", "delete", "fx-net", "fx-ext", output=False)
 
 
-def test_load_balancer_with_members_on_other_hosts(cloud: Hosts, tmp_path: Path) -> None:
-    network(cloud, "lb-net", "10.65.0.0/24")
-    vip = cloud.cli("port", "create", "--network", "lb-net", "--host", "h1", "lb-vip")
-    members = {}
-    for host in ("h2", "h3"):
-        served = tmp_path / host
-        served.mkdir()
-        (served / "who").write_text(host)
-        name = f"lb-{host}"
-        members[host] = address(cloud.instance(name, "--network", "lb-net", "--host", host))
-        command = f"nohup python3 -m http.server 8080 -d {served} >/dev/null 2>&1 &"
-        assert cloud.run_in(name, "sh", "-c", command).returncode == 0
-    lb = cloud.cli("loadbalancer", "create", "--vip-port-id", vip["id"], "--wait")
-    # It runs where its VIP port is bound, away from its members.
-    assert Path("/run/netns", f"{cloud.hosts['h1'].config.ns_prefix}qlbaas-{lb['id']}").exists()
+def serve_who(cloud: Hosts, instance: str, root: Path, who: str) -> None:
+    """An HTTP server in `instance` whose /who answers `who`."""
+    served = root / who
+    served.mkdir()
+    (served / "who").write_text(who)
+    command = f"nohup python3 -m http.server 8080 -d {served} >/dev/null 2>&1 &"
+    assert cloud.run_in(instance, "sh", "-c", command).returncode == 0
+
+
+def http_load_balancer(cloud: Hosts, vip_port_id: str, members: list[str]) -> dict:
+    """A load balancer on the VIP port, listening on HTTP 80, balancing over `members` (their
+    port 8080); ACTIVE."""
+    lb = cloud.cli("loadbalancer", "create", "--vip-port-id", vip_port_id, "--wait")
     listener = cloud.cli(
         "loadbalancer", "listener", "create", "--protocol", "HTTP", "--protocol-port", "80",
         "--wait", lb["id"],
@@ -265,11 +263,25 @@ def test_load_balancer_with_members_on_other_hosts(cloud: Hosts, tmp_path: Path)
         "loadbalancer", "pool", "create", "--lb-algorithm", "ROUND_ROBIN", "--listener",
         listener["id"], "--protocol", "HTTP", "--wait",
     )  # fmt: skip
-    for ip in members.values():
+    for ip in members:
         cloud.cli(
             "loadbalancer", "member", "create", "--address", ip, "--protocol-port", "8080",
             "--wait", pool["id"],
         )  # fmt: skip
+    return lb
+
+
+def test_load_balancer_with_members_on_other_hosts(cloud: Hosts, tmp_path: Path) -> None:
+    network(cloud, "lb-net", "10.65.0.0/24")
+    vip = cloud.cli("port", "create", "--network", "lb-net", "--host", "h1", "lb-vip")
+    members = []
+    for host in ("h2", "h3"):
+        name = f"lb-{host}"
+        members.append(address(cloud.instance(name, "--network", "lb-net", "--host", host)))
+        serve_who(cloud, name, tmp_path, host)
+    lb = http_load_balancer(cloud, vip["id"], members)
+    # It runs where its VIP port is bound, away from its members.
+    assert Path("/run/netns", f"{cloud.hosts['h1'].config.ns_prefix}qlbaas-{lb['id']}").exists()
     client = cloud.instance("lb-client", "--network", "lb-net", "--host", "h3")
     assert address(client)
     url = f"http://{lb['vip_address']}/who"
@@ -589,25 +601,9 @@ def test_a_dead_hosts_router_dhcp_and_load_balancer_move_and_it_comes_back(
 
     assert eventually(reached, seconds=30)
     # A load balancer on h1 whose member is an HTTP server on h2.
-    served = tmp_path / "www"
-    served.mkdir()
-    (served / "who").write_text("lv-b")
-    command = f"nohup python3 -m http.server 8080 -d {served} >/dev/null 2>&1 &"
-    assert cloud.run_in("lv-b", "sh", "-c", command).returncode == 0
+    serve_who(cloud, "lv-b", tmp_path, "lv-b")
     vip = cloud.cli("port", "create", "--network", "lv-net", "--host", "h1", "lv-vip")
-    lb = cloud.cli("loadbalancer", "create", "--vip-port-id", vip["id"], "--wait")
-    listener = cloud.cli(
-        "loadbalancer", "listener", "create", "--protocol", "HTTP", "--protocol-port", "80",
-        "--wait", lb["id"],
-    )  # fmt: skip
-    pool = cloud.cli(
-        "loadbalancer", "pool", "create", "--lb-algorithm", "ROUND_ROBIN", "--listener",
-        listener["id"], "--protocol", "HTTP", "--wait",
-    )  # fmt: skip
-    cloud.cli(
-        "loadbalancer", "member", "create", "--address", address(b), "--protocol-port", "8080",
-        "--wait", pool["id"],
-    )  # fmt: skip
+    lb = http_load_balancer(cloud, vip["id"], [address(b)])
     url = f"http://{lb['vip_address']}/who"
 
     def balanced() -> bool:
