@@ -75,6 +75,17 @@ def address(instance: dict) -> str:
     return str(instance["addresses"][0].split("/")[0])
 
 
+def pair(cloud: Hosts, name: str, cidr: str) -> tuple[dict, dict, dict]:
+    """A VXLAN network `name-net` served by DHCP on h1, and its instances `name-a` on h1 and
+    `name-b` on h2."""
+    net = network(cloud, f"{name}-net", cidr)
+    serve_dhcp_on(cloud, net["id"], "h1")
+    a = cloud.instance(f"{name}-a", "--network", f"{name}-net", "--host", "h1")
+    b = cloud.instance(f"{name}-b", "--network", f"{name}-net", "--host", "h2")
+    assert (a["host"], b["host"]) == ("h1", "h2")
+    return net, a, b
+
+
 def fetches(cloud: Hosts, source: str, ip: str) -> bool:
     """An HTTP GET over TCP from `source` to the server on `ip`:8080."""
     got = cloud.run_in(
@@ -107,12 +118,8 @@ def test_instances_without_a_host_spread_over_the_hosts(cloud: Hosts) -> None:
 
 def test_vxlan_between_hosts_with_l2_population(cloud: Hosts) -> None:
     h1, h2, h3 = cloud.hosts["h1"], cloud.hosts["h2"], cloud.hosts["h3"]
-    net = network(cloud, "ov-net", "10.61.0.0/24")
+    net, a, b = pair(cloud, "ov", "10.61.0.0/24")
     assert net["provider:network_type"] == "vxlan" and net["mtu"] == 1450
-    serve_dhcp_on(cloud, net["id"], "h1")
-    a = cloud.instance("ov-a", "--network", "ov-net", "--host", "h1")
-    b = cloud.instance("ov-b", "--network", "ov-net", "--host", "h2")
-    assert (a["host"], b["host"]) == ("h1", "h2")
     assert cloud.pings("ov-a", address(b))
     assert cloud.run_in("ov-b", "sh", "-c", SERVE_HTTP).returncode == 0
     assert eventually(lambda: fetches(cloud, "ov-a", address(b)))
@@ -379,10 +386,7 @@ def underlay_frames(cloud: Hosts) -> Iterator[Callable[[], dict[str, int]]]:
 
 def test_arp_is_answered_on_the_asking_host_and_never_crosses_the_overlay(cloud: Hosts) -> None:
     h1, h2 = cloud.hosts["h1"], cloud.hosts["h2"]
-    net = network(cloud, "ar-net", "10.67.0.0/24")
-    serve_dhcp_on(cloud, net["id"], "h1")
-    a = cloud.instance("ar-a", "--network", "ar-net", "--host", "h1")
-    b = cloud.instance("ar-b", "--network", "ar-net", "--host", "h2")
+    net, a, b = pair(cloud, "ar", "10.67.0.0/24")
     [a_port] = cloud.cli("port", "list", "--device-id", a["id"])
     [b_port] = cloud.cli("port", "list", "--device-id", b["id"])
     device = f"vxlan-{net['provider:segmentation_id']}"
@@ -407,10 +411,7 @@ def test_arp_is_answered_on_the_asking_host_and_never_crosses_the_overlay(cloud:
 
 def test_a_vxlan_networks_devices_carry_its_mtu(cloud: Hosts) -> None:
     h1, h2 = cloud.hosts["h1"], cloud.hosts["h2"]
-    net = network(cloud, "mt-net", "10.68.0.0/24")
-    serve_dhcp_on(cloud, net["id"], "h1")
-    a = cloud.instance("mt-a", "--network", "mt-net", "--host", "h1")
-    b = cloud.instance("mt-b", "--network", "mt-net", "--host", "h2")
+    net, a, b = pair(cloud, "mt", "10.68.0.0/24")
     vxlan, bridge = f"vxlan-{net['provider:segmentation_id']}", names.bridge(net["id"])
     taps = {h.name: names.tap(i["port_ids"][0]) for h, i in ((h1, a), (h2, b))}
 
