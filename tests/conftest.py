@@ -89,6 +89,19 @@ class Databases:
             pytest.skip("PostgreSQL not available: run the suite with scripts/test")
         return self._new_postgres()
 
+    def empty(self, backend: str) -> str:
+        """A database with nothing in it yet."""
+        if backend == "sqlite":
+            return f"sqlite:///{self.workdir / uuid.uuid4().hex}.db"
+        if not PG_URL:
+            pytest.skip("PostgreSQL not available: run the suite with scripts/test")
+        engine = self._admin()
+        with engine.connect() as conn:
+            name = f"n_{uuid.uuid4().hex[:16]}"
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        engine.dispose()
+        return PG_URL.rsplit("/", 1)[0] + f"/{name}"
+
     def _new_sqlite(self) -> str:
         if self._sqlite_template is None:
             self._sqlite_template = self.workdir / "template.db"

@@ -210,7 +210,6 @@ def serve(
 ) -> None:
     """Run the identity, networking and lab APIs on one listener, with this host's agent."""
     from neutrino import server
-    from neutrino.agent.runner import DOWN_TIME_PER_REPORT
     from neutrino.app import create_app, prepare, start_chores
     from neutrino.identity import client_env
 
@@ -262,6 +261,8 @@ def serve(
         soft_wrap=True,
     )
     if agent and os.geteuid() == 0:
+        from neutrino.agent.runner import DOWN_TIME_PER_REPORT
+
         config = host_config(
             settings.host,
             [p.name for p in settings.physnets],

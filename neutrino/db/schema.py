@@ -468,6 +468,19 @@ default_security_group_rules = Table(
     Column("used_in_default_sg", Boolean, nullable=False),
     Column("used_in_non_default_sg", Boolean, nullable=False),
 )
+# Neutron's own starting templates: what every group got before templates existed.
+LEGACY_DEFAULT_RULES = [
+    {
+        "description": f"Legacy default SG rule for {direction} traffic",
+        "direction": direction,
+        "ethertype": ethertype,
+        "remote_group_id": "PARENT" if direction == "ingress" else None,
+        "used_in_default_sg": True,
+        "used_in_non_default_sg": direction == "egress",
+    }
+    for direction in ("egress", "ingress")
+    for ethertype in ("IPv4", "IPv6")
+]
 
 # Neutron's security-groups-default-statefulness: what `stateful` a new group gets when it
 # does not say, per project (project_id) or for every project (project_id NULL).
@@ -1015,3 +1028,26 @@ lab_instances = Table(
     Column("netns", String(64)),  # where its host's agent runs it, as reported
     Column("addresses", JSON, nullable=False),  # as the instance sees them, reported by the agent
 )
+
+# -- notifications (PostgreSQL) ---------------------------------------------
+# A write to one of these tables is announced on its channel (db.CHANNELS): a process LISTENing
+# there wakes its long-polls, or forgets the tokens it checked. One notification a transaction
+# and channel: PostgreSQL folds identical ones, and delivers them at commit.
+NOTIFIED = {
+    "feed_head": "neutrino_feed",
+    "domains": "neutrino_identity",
+    "projects": "neutrino_identity",
+    "users": "neutrino_identity",
+    "roles": "neutrino_identity",
+    "role_assignments": "neutrino_identity",
+    "revoked_tokens": "neutrino_identity",
+}
+NOTIFY_FUNCTION = (
+    "CREATE FUNCTION neutrino_notify() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN PERFORM pg_notify(TG_ARGV[0], ''); RETURN NULL; END $$"
+)
+NOTIFY_TRIGGERS = [
+    f"CREATE TRIGGER {table}_notify AFTER INSERT OR UPDATE OR DELETE ON {table} "
+    f"FOR EACH STATEMENT EXECUTE FUNCTION neutrino_notify('{channel}')"
+    for table, channel in NOTIFIED.items()
+]

@@ -1,19 +1,22 @@
-"""The migrations build exactly the schema the code declares."""
+"""The migrations build exactly the schema the code declares, and a new database made at once
+from it is the one they build."""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import sqlite3
 from pathlib import Path
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import Engine, inspect, text
 
-from neutrino.db import Database
+from neutrino.db import Database, schema
 from neutrino.db.migrations import alembic_config
 from neutrino.db.schema import metadata
+from tests.conftest import Databases
 
 
 def test_migrated_database_matches_schema(tmp_path: Path) -> None:
@@ -23,6 +26,68 @@ def test_migrated_database_matches_schema(tmp_path: Path) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     db.dispose()
     assert diff == []
+
+
+def described(engine: Engine) -> dict[str, object]:
+    """Everything of a database that its code relies on: tables with their columns (types,
+    defaults), keys, indexes and constraints; the starting rows; PostgreSQL's triggers."""
+    seen = inspect(engine)
+    tables = {
+        table: (
+            sorted(  # by name: columns a migration added come last, which no query minds
+                (c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                for c in seen.get_columns(table)
+            ),
+            seen.get_pk_constraint(table),
+            *(
+                # As JSON, with a partial index's clause as its SQL.
+                sorted(json.dumps(item, default=str, sort_keys=True) for item in listed(table))
+                for listed in (
+                    seen.get_foreign_keys,
+                    seen.get_indexes,
+                    seen.get_unique_constraints,
+                )
+            ),
+        )
+        for table in seen.get_table_names()
+    }
+    with engine.connect() as conn:
+        rows = {
+            table.name: sorted(
+                str({k: v for k, v in row._mapping.items() if k != "id"})
+                for row in conn.execute(table.select())
+            )
+            for table in (schema.feed_head, schema.default_security_group_rules)
+        }
+        rows["alembic_version"] = conn.execute(text("SELECT * FROM alembic_version")).all()
+        triggers = (
+            sorted(
+                conn.execute(
+                    text(
+                        "SELECT tgname, tgrelid::regclass::text, pg_get_triggerdef(oid) "
+                        "FROM pg_trigger WHERE NOT tgisinternal"
+                    )
+                ).all()
+            )
+            if engine.dialect.name == "postgresql"
+            else []
+        )
+    return {"tables": tables, "rows": rows, "triggers": triggers}
+
+
+def test_a_new_database_is_made_as_the_migrations_make_it(
+    backend: str, databases: Databases
+) -> None:
+    migrated, made = Database(databases.empty(backend)), Database(databases.empty(backend))
+    command.upgrade(alembic_config(migrated.engine), "head")
+    made.migrate()  # empty: made at once from the schema
+    try:
+        assert described(made.engine) == described(migrated.engine)
+        assert described(made.engine)["rows"]["feed_head"]  # what is compared is there
+    finally:
+        for db in (migrated, made):
+            db.dispose()
+            databases.drop(str(db.engine.url.render_as_string(hide_password=False)))
 
 
 def test_password_change_moments_move_to_microseconds(tmp_path: Path) -> None:

@@ -1,16 +1,43 @@
-"""Alembic migrations, applied programmatically on start (`upgrade`)."""
+"""Alembic migrations, applied programmatically on start (`upgrade`).
+
+A new, empty database is not migrated step by step: it is made at once from what
+db/schema.py declares and stamped at the newest revision, as alembic's own
+cookbook does (replaying every migration rebuilds SQLite's tables again and again,
+seconds of a first start). tests/unit/test_migrations.py checks that both ways
+give the same database.
+"""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    inspect,
+    text,
+)
+
+from neutrino.db import schema
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 HERE = Path(__file__).parent
+# Alembic's own table, as alembic makes it.
+VERSION = Table(
+    "alembic_version",
+    MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -25,11 +52,32 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision. A database already there is not handed to
     alembic, slow to import and to read its scripts: a restart starts sooner."""
-    if applied(engine) == {newest()}:
+    at = applied(engine)
+    if at == {newest()}:
+        return
+    if not at and not inspect(engine).get_table_names():
+        with engine.begin() as conn:
+            create(conn)
         return
     from alembic import command
 
     command.upgrade(alembic_config(engine), "head")
+
+
+def create(conn: Connection) -> None:
+    """Make a new database as the newest revision has it: the tables, their notifications on
+    PostgreSQL, the rows every database starts with, and alembic's stamp."""
+    schema.metadata.create_all(conn)
+    if conn.dialect.name == "postgresql":
+        for statement in (schema.NOTIFY_FUNCTION, *schema.NOTIFY_TRIGGERS):
+            conn.execute(text(statement))
+    conn.execute(schema.feed_head.insert(), {"id": 1, "revision": 0})
+    conn.execute(
+        schema.default_security_group_rules.insert(),
+        [{"id": str(uuid.uuid4()), **rule} for rule in schema.LEGACY_DEFAULT_RULES],
+    )
+    VERSION.create(conn)
+    conn.execute(VERSION.insert(), {"version_num": newest()})
 
 
 def newest() -> str:
