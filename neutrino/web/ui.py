@@ -249,7 +249,7 @@ class Dashboard:
                 return shown
             ui.session.notice = done.notice
             self.save_session(request, ui.session)
-            return RedirectResponse(done.location, status_code=303)
+            return RedirectResponse(onward(submitted, done), status_code=303)
 
         return Route(path, endpoint, methods=["GET", "POST"])
 
@@ -291,6 +291,13 @@ class Dashboard:
                 return JSONResponse({"error": str(error)}, status_code=error.status)
 
         return Route(path, endpoint, methods=["GET"])
+
+
+def onward(form: Form, done: Done) -> str:
+    """Where a successful action leads: the page the form names in `next` (the topology's
+    create forms lead back to it), if one of this dashboard's, else where the action says."""
+    page = form.get("next")
+    return page if page.startswith(PREFIX + "/") else done.location
 
 
 def to_login(request: Request) -> Response:

@@ -264,5 +264,7 @@ def test_text_is_readable_and_the_topology_is_told_in_words(cloud: Cloud, admin_
     assert "networks" in page.locator(".topology svg desc").text_content()
     page.click("summary:has-text('Links as a list')")
     link = page.locator("#topology-links li", has_text="told-router")
-    assert link.inner_text() == "router told-router is linked to network told-net"
+    assert (
+        link.inner_text() == "router told-router has the interface 192.168.94.1 on network told-net"
+    )
     assert link.get_by_role("link").count() == 2
