@@ -6,9 +6,10 @@ in a sentence (a router's interface and its address, a gateway, an instance's ad
 load balancer's VIP and the members it forwards to, a floating IP). `layout` places it,
 deterministically and without a browser: each router makes a block, the networks it connects
 side by side under it, and under each network its instances and load balancers side by side
-(a new line of them every few); networks without a router share one block. Blocks are packed
-into rows to suit the window's shape, and each row has, on top, the external networks its
-routers use (an external network may so appear once per row), so no link crosses another row.
+(a new line of them every few); a network without a router is a block of its own. Blocks are
+packed into rows to suit the window's shape, and each row has, on top, the external networks
+its routers use (an external network may so appear once per row), so no link crosses another
+row.
 The browser (static/topology.js) only draws the boxes and lines it is given, and asks again
 every few seconds.
 """
@@ -31,15 +32,15 @@ from neutrino.web.networks import LAB, NET, project_networks
 from neutrino.web.routers import INTERFACE_OWNERS
 from neutrino.web.ui import PREFIX, Dashboard, Ui, unambiguous
 
-BOX_W, BOX_H = 160, 64  # a router, an instance, a load balancer, a member address
+BOX_W, BOX_H = 160, 64  # an instance, a load balancer, a member address
+ROUTER_H = 40
 BAR_H = 34  # a network
 GAP = 24
 PER_LINE = 5  # instances and load balancers side by side under a network
-EXTERNAL_Y, ROUTER_Y, NETWORK_Y, LEAF_Y = 0, 100, 210, 280
+EXTERNAL_Y, ROUTER_Y, NETWORK_Y, LEAF_Y = 0, 100, 200, 270
 LEAF_PITCH = BOX_H + 64  # room under a line for the links to members and their labels
 ROW_GAP = 40
 LEAVES = ("loadbalancer", "instance", "member")
-NETWORKS = ("external", "network")
 DRAWN_ON_NODE = ("floatingip",)  # told on the node it belongs to, not drawn as a line
 
 Json = dict[str, Any]
@@ -165,8 +166,10 @@ def build(
                 )
             )
 
-    # Members: to the instance that holds the address, or an address of their own.
+    # Members: to the instance that holds the address, or an address of their own; a member
+    # without a subnet is on its load balancer's VIP subnet.
     listened = {li["default_pool_id"]: li for li in listeners if li.get("default_pool_id")}
+    vip_subnets = {lb["id"]: lb.get("vip_subnet_id") or "" for lb in balancers}
     for pool in pools:
         lb_id = next((lb["id"] for lb in pool.get("loadbalancers", [])), "")
         if lb_id not in by_id:
@@ -177,12 +180,13 @@ def build(
         )
         for member in members.get(pool["id"], []):
             address, port = member["address"], member["protocol_port"]
-            target = holder.get((member.get("subnet_id") or "", address))
+            on_subnet = member.get("subnet_id") or vip_subnets[lb_id]
+            target = holder.get((on_subnet, address))
             if target is None:
                 target = member["id"]  # its page is its load balancer's
                 nodes.append(node("member", member, by_id[lb_id]["url"], f"{address} port {port}"))
                 by_id[target] = nodes[-1]
-                home = network_of_subnet.get(member.get("subnet_id") or "")
+                home = network_of_subnet.get(on_subnet)
                 if home is not None and home in by_id:
                     links.append(link(target, home, "address", address, "{a} is on {b}"))
             links.append(
@@ -197,16 +201,12 @@ def build(
                 )
             )
 
+    # Floating IPs: on the instance or the load balancer (by its VIP) their port belongs to.
+    bearers = {p["id"]: p["device_id"] for p in ports}
+    bearers.update({lb["vip_port_id"]: lb["id"] for lb in balancers if lb.get("vip_port_id")})
     for fip in floatingips:
-        bearer = next(
-            (
-                lb["id"]
-                for lb in balancers
-                if fip["port_id"] and lb["vip_port_id"] == fip["port_id"]
-            ),
-            next((p["device_id"] for p in ports if p["id"] == fip["port_id"]), None),
-        )
-        if bearer is not None and by_id.get(bearer, {}).get("kind") in ("instance", "loadbalancer"):
+        bearer = bearers.get(fip["port_id"] or "", "")
+        if by_id.get(bearer, {}).get("kind") in ("instance", "loadbalancer"):
             address = fip["floating_ip_address"]
             by_id[bearer]["floating_ips"].append(address)
             if fip["floating_network_id"] in by_id:
@@ -261,11 +261,9 @@ def layout(graph: Json, aspect: float = 1.6) -> Json:
     blocks: list[tuple[Json | None, list[str | None]]] = [
         (r, [n["id"] for n in networks if owner.get(n["id"]) == r["id"]]) for r in routers
     ]
+    # A network without a router, and what is on none, are blocks of their own.
     alone: list[str | None] = [n["id"] for n in networks if n["id"] not in owner]
-    if leaves[None]:
-        alone.append(None)
-    if alone:
-        blocks.append((None, alone))
+    blocks += [(None, [group]) for group in alone + ([None] if leaves[None] else [])]
 
     def width(groups: list[str | None]) -> int:
         return sum(group_width(len(leaves[g])) + GAP for g in groups) - GAP if groups else BOX_W
@@ -310,7 +308,9 @@ def layout(graph: Json, aspect: float = 1.6) -> Json:
                 x += w + GAP
             if router is not None:
                 centre = (left + x - GAP) / 2 if groups else left + BOX_W / 2
-                place(router["id"], router, centre - BOX_W / 2, top + ROUTER_Y, BOX_W, BOX_H, row)
+                place(
+                    router["id"], router, centre - BOX_W / 2, top + ROUTER_Y, BOX_W, ROUTER_H, row
+                )
                 x = max(x, left + BOX_W + GAP)
         # The external networks linked to this row's nodes, over the middle of them, apart.
         here = [b for b in boxes.values() if row_of.get(b["key"]) == row]

@@ -138,6 +138,7 @@ def test_the_topology_shows_what_connects_to_what(
     page = sign_in(browser, cloud, newcomer, password, newcomer)
     guide = page.locator("#first-network")
     assert "no network yet" in guide.inner_text() and page.locator(".topology").count() == 0
+    screenshot(page, "20-topology-first-network-guide")
     guide.locator("input[name=name]").fill("first-net")
     guide.locator("input[name=cidr]").fill("192.168.70.0/24")
     assert submit(page, "Create Network", r"/project/topology$") == "Created network first-net."

@@ -152,7 +152,7 @@ def tutorial() -> tuple[Project, dict[str, Json]]:
     web1 = project.instance("WEB1", web, "192.168.60.11")
     web2 = project.instance("WEB2", web, "192.168.60.12")
     lb = project.balancer(
-        "s6-lb", web, "192.168.60.20", ("192.168.60.11", 8000), ("192.168.60.99", 8000)
+        "lb", web, "192.168.60.20", ("192.168.60.11", 8000), ("192.168.60.99", 8000)
     )
     project.floating_ip("10.10.30.7", ext, project.ports[1])  # WEB1's port
     project.floating_ip(
@@ -170,13 +170,12 @@ def test_the_graph_tells_addresses_gateways_floating_ips_and_members() -> None:
             "instance WEB1 has the address 192.168.60.11 on network web-net",
             "instance WEB2 has the address 192.168.60.12 on network web-net",
             "router web-router has the interface 192.168.60.1 on network web-net",
-            "load balancer s6-lb has its VIP 192.168.60.20 on network web-net",
-            "load balancer s6-lb forwards HTTP 80 to instance WEB1 at 192.168.60.11 port 8000",
+            "load balancer lb has its VIP 192.168.60.20 on network web-net",
+            "load balancer lb forwards HTTP 80 to instance WEB1 at 192.168.60.11 port 8000",
             "member 192.168.60.99 is on network web-net",
-            "load balancer s6-lb forwards HTTP 80 to member 192.168.60.99 port 8000",
+            "load balancer lb forwards HTTP 80 to member 192.168.60.99 port 8000",
             "instance WEB1 is reached at the floating IP 10.10.30.7 of external network ext_net",
-            "load balancer s6-lb is reached at the floating IP 10.10.30.8"
-            " of external network ext_net",
+            "load balancer lb is reached at the floating IP 10.10.30.8 of external network ext_net",
         ]
     )
     nodes = {n["id"]: n for n in graph["nodes"]}

@@ -22,15 +22,15 @@ const cut = (text, length) => (text.length > length ? text.slice(0, length - 1) 
 function curve(line, p, q) {
   if (line.kind === "member") {
     const x1 = p.x + p.w / 2, x2 = q.x + q.w / 2, y1 = p.y + p.h, y2 = q.y + q.h;
-    const dip = Math.max(y1, y2) + 26 + Math.min(24, Math.abs(x2 - x1) / 20);
+    const dip = Math.max(y1, y2) + 20 + Math.min(40, Math.abs(x2 - x1) / 10);  // the farther, the lower
     return [[x1, y1], [x1, dip], [x2, dip], [x2, y2]];
   }
+  // Straight down where one box spans the other's middle (a network under its instances).
   const [upper, lower] = p.y <= q.y ? [p, q] : [q, p];
-  const x1 = upper.x + upper.w / 2, y1 = upper.y + upper.h;
-  const x2 = Math.min(Math.max(x1, lower.x + 12), lower.x + lower.w - 12);  // onto a wide bar
-  const x = lower.h < 40 && lower.w > 200 ? x2 : lower.x + lower.w / 2;
-  const mid = (y1 + lower.y) / 2;
-  return [[x1, y1], [x1, mid], [x, mid], [x, lower.y]];
+  const meet = (box, x) => Math.min(Math.max(x, box.x + 12), box.x + box.w - 12);
+  const x1 = meet(upper, lower.x + lower.w / 2), x2 = meet(lower, x1);
+  const y1 = upper.y + upper.h, mid = (y1 + lower.y) / 2;
+  return [[x1, y1], [x1, mid], [x2, mid], [x2, lower.y]];
 }
 
 function at(points, t) {
