@@ -17,6 +17,7 @@ every few seconds.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable
@@ -40,6 +41,7 @@ PER_LINE = 5  # instances and load balancers side by side under a network
 EXTERNAL_Y, ROUTER_Y, NETWORK_Y, LEAF_Y = 0, 100, 200, 270
 LEAF_PITCH = BOX_H + 64  # room under a line for the links to members and their labels
 ROW_GAP = 40
+TRIES = 48  # row widths tried when packing blocks into rows
 LEAVES = ("loadbalancer", "instance", "member")
 DRAWN_ON_NODE = ("floatingip",)  # told on the node it belongs to, not drawn as a line
 
@@ -272,8 +274,31 @@ def layout(graph: Json, aspect: float = 1.6) -> Json:
         deepest = max((lines_of_leaves(len(leaves[g])) for g in groups), default=0)
         return LEAF_Y + deepest * LEAF_PITCH
 
-    area = sum((width(g) + GAP) * height(g) for _, g in blocks)
-    row_width = max([math.sqrt(area * aspect), *(width(g) for _, g in blocks)], default=0)
+    sizes = [(width(groups), height(groups)) for _, groups in blocks]
+
+    def pack(row_width: float) -> list[list[int]]:
+        """The blocks (by index) in rows no wider than `row_width`."""
+        rows: list[list[int]] = []
+        x = 0
+        for i, (w, _) in enumerate(sizes):
+            if not rows or (x > 0 and x + w > row_width):
+                rows.append([])
+                x = 0
+            rows[-1].append(i)
+            x += w + GAP
+        return rows
+
+    def scale(rows: list[list[int]]) -> float:
+        """How large the rows can be drawn in a window of this shape (its height being 1)."""
+        wide = max(sum(sizes[i][0] + GAP for i in row) for row in rows)
+        high = sum(max(sizes[i][1] for i in row) + ROW_GAP for row in rows)
+        return min(aspect / wide, 1 / high)
+
+    # The rows that fill the window best, each at most as wide as some first blocks (a few
+    # dozen tries at most, however many blocks).
+    widths = list(itertools.accumulate(w + GAP for w, _ in sizes))
+    tried = widths[:: max(1, len(widths) // TRIES)]
+    rows = [[blocks[i] for i in row] for row in max(map(pack, tried), key=scale, default=[])]
 
     boxes: dict[str, Json] = {}
     row_of: dict[str, int] = {}
@@ -281,15 +306,6 @@ def layout(graph: Json, aspect: float = 1.6) -> Json:
     def place(key: str, n: Json, x: float, y: float, w: float, h: float, row: int) -> None:
         boxes[key] = {"key": key, "id": n["id"], "x": round(x), "y": y, "w": w, "h": h}
         row_of[key] = row
-
-    rows: list[list[tuple[Json | None, list[str | None]]]] = []
-    x = 0
-    for block in blocks:
-        if not rows or (x > 0 and x + width(block[1]) > row_width):
-            rows.append([])
-            x = 0
-        rows[-1].append(block)
-        x += width(block[1]) + GAP
 
     top = 0
     for row, placed in enumerate(rows):

@@ -243,6 +243,9 @@ def test_a_large_project_packs_into_rows_without_overlaps() -> None:
         == PER_LINE
     )
     assert drawn["width"] < drawn["height"] * 3  # rows, not one endless strip
+    # A wide window gets fewer, longer rows; a phone more, shorter ones.
+    wide, tall = layout(project.graph(), aspect=4), layout(project.graph(), aspect=0.5)
+    assert wide["width"] / wide["height"] > 1.6 > tall["width"] / tall["height"]
 
 
 def test_the_window_shape_is_read_with_care() -> None:
