@@ -293,11 +293,15 @@ class Dashboard:
         return Route(path, endpoint, methods=["GET"])
 
 
+def safe_next(value: str) -> str:
+    return value if value.startswith(PREFIX + "/") and not value.startswith("//") else PREFIX + "/"
+
+
 def onward(form: Form, done: Done) -> str:
     """Where a successful action leads: the page the form names in `next` (the topology's
     create forms lead back to it), if one of this dashboard's, else where the action says."""
     page = form.get("next")
-    return page if page.startswith(PREFIX + "/") else done.location
+    return page if page and safe_next(page) == page else done.location
 
 
 def to_login(request: Request) -> Response:
