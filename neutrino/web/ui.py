@@ -4,7 +4,8 @@ A page is `async (ui) -> Response`; an action is `async (ui, form) -> Done`
 bound to the page its form lives on. An action that fails with an API error
 re-renders that page with the error in words for people next to the form,
 every field as it was submitted (status 4xx); one that succeeds redirects
-(303) to where it says and the next page shows its notice. An action's URL
+(303) to where it says, or to the dashboard page its form names in `next`,
+and the next page shows its notice. An action's URL
 also answers GET with its page, so reloading it after a failure shows the
 form. Every POST must carry the session's CSRF token.
 """
