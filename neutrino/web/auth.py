@@ -12,15 +12,11 @@ from starlette.routing import BaseRoute, Route
 
 from neutrino.web.clients import Http, api_error
 from neutrino.web.sessions import COOKIE
-from neutrino.web.ui import PREFIX, Dashboard, Form, open_session
+from neutrino.web.ui import PREFIX, Dashboard, Form, open_session, safe_next
 
 LOGIN_CSRF = (
     "neutrino_login_csrf"  # double-submit token: a login form can't be posted from elsewhere
 )
-
-
-def safe_next(value: str) -> str:
-    return value if value.startswith(PREFIX + "/") and not value.startswith("//") else PREFIX + "/"
 
 
 def set_cookie(response: Response, name: str, value: str, request: Request) -> None:

@@ -4,7 +4,8 @@ A page is `async (ui) -> Response`; an action is `async (ui, form) -> Done`
 bound to the page its form lives on. An action that fails with an API error
 re-renders that page with the error in words for people next to the form,
 every field as it was submitted (status 4xx); one that succeeds redirects
-(303) to where it says and the next page shows its notice. An action's URL
+(303) to where it says, or to the dashboard page its form names in `next`,
+and the next page shows its notice. An action's URL
 also answers GET with its page, so reloading it after a failure shows the
 form. Every POST must carry the session's CSRF token.
 """
@@ -249,7 +250,7 @@ class Dashboard:
                 return shown
             ui.session.notice = done.notice
             self.save_session(request, ui.session)
-            return RedirectResponse(done.location, status_code=303)
+            return RedirectResponse(onward(submitted, done), status_code=303)
 
         return Route(path, endpoint, methods=["GET", "POST"])
 
@@ -291,6 +292,17 @@ class Dashboard:
                 return JSONResponse({"error": str(error)}, status_code=error.status)
 
         return Route(path, endpoint, methods=["GET"])
+
+
+def safe_next(value: str) -> str:
+    return value if value.startswith(PREFIX + "/") and not value.startswith("//") else PREFIX + "/"
+
+
+def onward(form: Form, done: Done) -> str:
+    """Where a successful action leads: the page the form names in `next` (the topology's
+    create forms lead back to it), if one of this dashboard's, else where the action says."""
+    page = form.get("next")
+    return page if page and safe_next(page) == page else done.location
 
 
 def to_login(request: Request) -> Response:

@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.browser.clicks import (
     address_of,
     allow,
@@ -17,8 +19,8 @@ from tests.browser.clicks import (
     run_in_console,
     submit,
 )
-from tests.browser.conftest import Cloud, screenshot
-from tests.conftest import eventually
+from tests.browser.conftest import Cloud, screenshot, sign_in
+from tests.conftest import ADMIN_PASSWORD, add_member_project, eventually, login
 
 WEB_PORT = "8000"
 
@@ -93,3 +95,53 @@ def test_s6_load_balancer_wizard(cloud: Cloud, admin_page: Any, tmp_path: Path) 
     page.goto(cloud.dashboard + "/project/topology")
     page.wait_for_selector("a.node[data-kind=loadbalancer]")
     screenshot(page, "15-topology-with-load-balancer")
+
+
+def test_the_topology_shows_what_connects_to_what(
+    browser: Any, cloud: Cloud, admin_page: Any
+) -> None:
+    """S6's project with a floating IP on WEB1 as well: the topology shows it on WEB1, the
+    router's gateway address, WEB1 and WEB2 side by side, and the load balancer's links to
+    both, in the drawing and in the list of links. A new project is guided to its first
+    network, made from the page."""
+    with httpx.Client(base_url=cloud.url) as http:
+        admin = login(http, "admin", ADMIN_PASSWORD, "admin")
+        listed = http.get("/lab/v1/instances", headers={"X-Auth-Token": admin.token}).json()
+        web = {i["name"]: i for i in listed["instances"] if i["name"] in ("WEB1", "WEB2")}
+        ext = admin.get("/networks", params={"name": "ext_net"}).json()["networks"][0]
+        fip = admin.create(
+            "floatingips", floating_network_id=ext["id"], port_id=web["WEB1"]["port_ids"][0]
+        )["floating_ip_address"]
+        router = admin.get("/routers", params={"name": "web-router"}).json()["routers"][0]
+        gateway = router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+        newcomer, password = add_member_project(admin, "topology-newcomer")
+
+    page = admin_page
+    page.goto(cloud.dashboard + "/project/topology")
+    web1, web2 = (page.locator(f"a.node[data-id='{web[name]['id']}']") for name in ("WEB1", "WEB2"))
+    assert web1.locator(".fip").text_content() == f"FIP {fip}"
+    balancer = page.locator("a.node[data-kind=loadbalancer]")
+    assert balancer.locator(".fip").text_content().startswith("FIP 10.10.30.")  # S6's, on the VIP
+    lb = balancer.get_attribute("data-id")
+    members = page.locator(f"path.edge[data-kind=member][data-from='{lb}']")
+    assert {m.get_attribute("data-to") for m in members.all()} == {i["id"] for i in web.values()}
+    assert page.locator(".edge-label.l-gateway").text_content() == gateway
+    one, two = web1.bounding_box(), web2.bounding_box()
+    assert one["y"] == two["y"] and abs(one["x"] - two["x"]) >= one["width"]  # side by side
+    told = "\n".join(page.locator("#topology-links li").all_text_contents())
+    assert f"instance WEB1 is reached at the floating IP {fip} of external network ext_net" in told
+    assert f"router web-router has its gateway {gateway} on external network ext_net" in told
+    assert "load balancer s6-lb forwards HTTP 80 to instance WEB2 at 192.168.60." in told
+    screenshot(page, "19-topology-floating-ips-and-members")
+
+    # A project with nothing yet: a guide to its first network instead of an empty drawing.
+    page = sign_in(browser, cloud, newcomer, password, newcomer)
+    guide = page.locator("#first-network")
+    assert "no network yet" in guide.inner_text() and page.locator(".topology").count() == 0
+    screenshot(page, "20-topology-first-network-guide")
+    guide.locator("input[name=name]").fill("first-net")
+    guide.locator("input[name=cidr]").fill("192.168.70.0/24")
+    assert submit(page, "Create Network", r"/project/topology$") == "Created network first-net."
+    page.wait_for_selector("a.node[data-kind=network]:has-text('first-net')")
+    assert "192.168.70.0/24" in page.locator("a.node[data-kind=network]").text_content()
+    page.context.close()
