@@ -198,8 +198,12 @@ class Instances:
             host = host or self.default_host
             row = common.standard_values(ctx, values)
             groups = values.get("security_groups")
-            if groups is not None:
+            # As Nova's: "default" alone is what a port gets anyway (none where port security
+            # is off), so it is not asked for.
+            if groups is not None and groups != [{"name": "default"}]:
                 groups = chosen_groups(conn, row["project_id"], groups)
+            else:
+                groups = None
             row.update(
                 host=host, availability_zone=zone, status="BUILD", owned_ports=[], addresses=[]
             )

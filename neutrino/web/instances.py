@@ -20,7 +20,7 @@ FREE_PORTS_SHOWN = (
 
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def instances_page(ui: Ui) -> Response:
-        instances, usable, free = await asyncio.gather(
+        instances, usable, free, groups = await asyncio.gather(
             ui.api.get(LAB, "/v1/instances", project_id=ui.project_id),
             project_networks(ui),
             ui.api.get(
@@ -31,6 +31,9 @@ def routes(d: Dashboard) -> list[BaseRoute]:
                 limit=FREE_PORTS_SHOWN,
                 fields=["id", "name", "fixed_ips", "network_id"],
             ),
+            ui.api.get(
+                NET, "/v2.0/security-groups", project_id=ui.project_id, fields=["id", "name"]
+            ),
         )
         networks = [n for n in usable if not n.get("router:external") or n["shared"]]
         return ui.render(
@@ -40,6 +43,9 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             free_ports=free["ports"],
             more_ports=len(free["ports"]) == FREE_PORTS_SHOWN,
             network_names=unambiguous({n["id"]: n["name"] or n["id"][:8] for n in networks}),
+            groups=unambiguous(
+                {g["id"]: g["name"] or g["id"][:8] for g in groups["security_groups"]}
+            ),
         )
 
     async def launch(ui: Ui, form: Form) -> Done:
@@ -48,6 +54,10 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             "networks": [{"network_id": n} for n in form.getlist("network_id")],
             "ports": form.getlist("port_id"),
         }
+        # For the ports made on `networks` (ports given keep their own); none chosen, the
+        # project's default, as Nova gives.
+        if groups := form.getlist("security_group"):
+            body["security_groups"] = [{"name": group} for group in groups]
         if not body["networks"] and not body["ports"]:
             raise ApiError(400, "Choose at least one network or port.")
         instance = (await ui.api.post(LAB, "/v1/instances", {"instance": body}))["instance"]
