@@ -12,7 +12,7 @@ from neutrino.app import Neutrino
 from neutrino.config import Settings
 from neutrino.db import schema
 from neutrino.services import common, feed
-from tests.conftest import Api, cloud_password
+from tests.conftest import Api, cloud_password, dashboard_login
 from tests.conftest import expect_error as error
 
 
@@ -300,19 +300,7 @@ def test_the_dashboard_shows_an_instance_port_attached_to_the_instance(
     assert (port["name"], port["device_owner"]) == ("web1-eth0", "compute:nova")
 
     dashboard = api.demo.http
-    form = dashboard.get("/dashboard/login")
-    signed_in = dashboard.post(
-        "/dashboard/login",
-        follow_redirects=False,
-        data={
-            "csrf_token": form.cookies["neutrino_login_csrf"],
-            "next": "/dashboard/",
-            "username": "demo",
-            "password": cloud_password(settings.state_dir, "neutrino-demo"),
-            "project": "demo",
-        },
-    )
-    assert signed_in.status_code == 303, signed_in.text
+    dashboard_login(dashboard, "demo", cloud_password(settings.state_dir, "neutrino-demo"), "demo")
     link = f'<a href="/dashboard/project/instances/{vm["id"]}">web1</a>'
     network_page = dashboard.get(f"/dashboard/project/networks/{net['id']}")
     assert network_page.status_code == 200 and link in network_page.text
