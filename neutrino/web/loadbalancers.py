@@ -139,7 +139,14 @@ async def parts_of(ui: Ui, lb: dict[str, Any]) -> dict[str, Any]:
     return {
         "listeners": sorted(listeners, key=lambda item: item["protocol_port"]),
         "pools": [
-            {**pool, "member_list": found, "monitor": by_pool.get(pool["id"])}
+            {
+                **pool,
+                # The edit form's fields of the session persistence.
+                "persistence_type": (pool["session_persistence"] or {}).get("type", ""),
+                "cookie_name": (pool["session_persistence"] or {}).get("cookie_name") or "",
+                "member_list": found,
+                "monitor": by_pool.get(pool["id"]),
+            }
             for pool, found in zip(pools, members, strict=True)
         ],
     }
@@ -148,7 +155,7 @@ async def parts_of(ui: Ui, lb: dict[str, Any]) -> dict[str, Any]:
 def persistence(form: Form, current: dict[str, Any] | None) -> dict[str, Any] | None:
     """The pool's session persistence the form asks for; the current one where it would not
     change (its other attributes kept)."""
-    kind = form.get("session_persistence")
+    kind = form.get("persistence_type")
     if not kind:
         return None
     wanted = {"type": kind, "cookie_name": None}
@@ -262,7 +269,7 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             "admin_state_up": form.flag("admin_state_up"),
         }
         path = f"{LBAAS}/loadbalancers/{ui.param('id')}"
-        return Done(at(ui), await ui.edit(LB, path, "loadbalancer", wanted))
+        return Done(at(ui), await ui.edit(LB, path, "loadbalancer", wanted, "load balancer"))
 
     def listener_values(form: Form) -> dict[str, Any]:
         return {
@@ -356,7 +363,9 @@ def routes(d: Dashboard) -> list[BaseRoute]:
 
     async def update_monitor(ui: Ui, form: Form) -> Done:
         path = f"{LBAAS}/healthmonitors/{form.require('id', 'Health monitor')}"
-        return Done(at(ui), await ui.edit(LB, path, "healthmonitor", monitor_values(form)))
+        return Done(
+            at(ui), await ui.edit(LB, path, "healthmonitor", monitor_values(form), "health monitor")
+        )
 
     async def delete_monitor(ui: Ui, form: Form) -> Done:
         await ui.api.delete(LB, f"{LBAAS}/healthmonitors/{form.require('id', 'Health monitor')}")

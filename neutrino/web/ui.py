@@ -181,7 +181,9 @@ class Ui:
     def param(self, name: str) -> str:
         return str(self.request.path_params[name])
 
-    async def edit(self, service: str, path: str, member: str, wanted: dict[str, Any]) -> str:
+    async def edit(
+        self, service: str, path: str, member: str, wanted: dict[str, Any], what: str = ""
+    ) -> str:
         """Update the resource at `path` with those of `wanted`'s attributes that differ from
         what it has: a field left as it was is not sent (the policy may reserve it to
         administrators; Octavia would busy the load balancer for nothing). Says what changed."""
@@ -191,7 +193,7 @@ class Ui:
             return "Nothing changed."
         await self.api.put(service, path, {member: changes})
         said = ", ".join(key.replace("_", " ") for key in changes)
-        return f"Saved the {member.replace('_', ' ')}'s {said}."
+        return f"Saved the {what or member.replace('_', ' ')}'s {said}."
 
 
 View = Callable[[Ui], Awaitable[Response]]
