@@ -198,17 +198,19 @@ def routes(d: Dashboard) -> list[BaseRoute]:
 
     async def port_page(ui: Ui) -> Response:
         port = (await ui.api.get(NET, f"/v2.0/ports/{ui.param('id')}"))["port"]
+        fields = ["id", "name"]
         network, groups, instances = await asyncio.gather(
             ui.api.get(NET, f"/v2.0/networks/{port['network_id']}"),
-            # Those a port of its project may join, its own among them.
-            ui.api.get(
-                NET, "/v2.0/security-groups", project_id=port["project_id"], fields=["id", "name"]
-            ),
+            ui.api.get(NET, "/v2.0/security-groups", project_id=port["project_id"], fields=fields),
             attached_instances(ui, [port]),
         )
-        choices = unambiguous(
-            {g["id"]: g["name"] or g["id"][:8] for g in groups["security_groups"]}
-        )
+        found = groups["security_groups"]
+        # Those it is in beyond its project's own (shared with it) stay choices too.
+        if others := sorted(set(port["security_groups"]) - {g["id"] for g in found}):
+            found += (await ui.api.get(NET, "/v2.0/security-groups", id=others, fields=fields))[
+                "security_groups"
+            ]
+        choices = unambiguous({g["id"]: g["name"] or g["id"][:8] for g in found})
         return ui.render(
             "port.html",
             port=port,

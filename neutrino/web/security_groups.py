@@ -45,14 +45,14 @@ def rule_body(form: Form, group_id: str) -> dict[str, Any]:
         body["protocol"] = protocol
     if low is not None:
         body["port_range_min"], body["port_range_max"] = low, high
-    elif preset in ("custom", "icmp") and form.get("port_min"):
-        low = form.number("port_min", "Port from (ICMP type)")
+    elif preset == "icmp" and form.get("port_min"):
+        body["port_range_min"] = form.number("port_min", "ICMP type")
+        if form.get("port_max"):  # without a code, any code of the type
+            body["port_range_max"] = form.number("port_max", "ICMP code")
+    elif preset == "custom" and form.get("port_min"):
+        low = form.number("port_min", "Port from")
         body["port_range_min"] = low
-        if preset == "icmp":  # a code only where one is given: any code of the type otherwise
-            if form.get("port_max"):
-                body["port_range_max"] = form.number("port_max", "ICMP code")
-        else:
-            body["port_range_max"] = form.number("port_max", "Port to", default=low)
+        body["port_range_max"] = form.number("port_max", "Port to", default=low)
     if remote_group := form.get("remote_group_id"):
         body["remote_group_id"] = remote_group
     elif cidr := form.get("remote_ip_prefix"):
