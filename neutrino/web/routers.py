@@ -88,7 +88,9 @@ def routes(d: Dashboard) -> list[BaseRoute]:
     async def set_gateway(ui: Ui, form: Form) -> Done:
         router = (await ui.api.get(NET, f"/v2.0/routers/{ui.param('id')}"))["router"]
         current = router["external_gateway_info"] or {}
-        info = {"network_id": form.require("external_network_id", "External network")}
+        info: dict[str, Any] = {
+            "network_id": form.require("external_network_id", "External network")
+        }
         snat = form.flag("enable_snat")
         if (current.get("network_id"), current.get("enable_snat")) == (info["network_id"], snat):
             return Done(at(ui), "Nothing changed.")
