@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -320,6 +321,28 @@ def login(http: TestClient | httpx.Client, user: str, password: str, project: st
     return ApiClient(
         http, response.headers["X-Subject-Token"], token["project"]["id"], token["user"]["id"]
     )
+
+
+def dashboard_login(http: TestClient | httpx.Client, user: str, password: str, project: str) -> str:
+    """Sign `http` in to the dashboard (its cookie holds the session); the session's CSRF token
+    for the forms it posts."""
+    form = http.get("/dashboard/login")
+    signed_in = http.post(
+        "/dashboard/login",
+        follow_redirects=False,
+        data={
+            "csrf_token": form.cookies["neutrino_login_csrf"],
+            "next": "/dashboard/",
+            "username": user,
+            "password": password,
+            "project": project,
+        },
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    page = http.get("/dashboard/project/networks")
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found is not None, page.text
+    return found.group(1)
 
 
 def cloud_password(state_dir: Path, cloud: str) -> str:

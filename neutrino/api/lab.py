@@ -29,6 +29,7 @@ from neutrino.db import Database
 from neutrino.services import instances
 
 NETWORK_REF = dict_of({"network_id": (uuid_str(), True), "fixed_ip": (ip_address(), False)})
+GROUP_REF = dict_of({"name": (string(), True)})  # a name or an ID, as Nova's
 
 INSTANCE = {
     **standard(),
@@ -37,6 +38,7 @@ INSTANCE = {
     "host_status": Attr(post=False, filter=False),
     "networks": Attr(list_of(NETWORK_REF, max_items=8), filter=False),
     "ports": Attr(list_of(uuid_str(), max_items=8, unique=True), filter=False),
+    "security_groups": Attr(list_of(GROUP_REF, max_items=32), filter=False),
     "status": Attr(post=False, sort=True),
     "port_ids": Attr(post=False, filter=False),
     "netns": Attr(post=False),

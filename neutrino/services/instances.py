@@ -7,6 +7,9 @@ shows the instance as Nova's ports show a server (device_owner
 whose agent makes the namespace and plugs it, and a port made for it is named
 `<instance>-eth<N>`, with the instance's hostname as its `dns_name` as Nova
 gives it (kept where a DNS domain is configured, see neutrino.services.dns).
+The ports made for it join the security groups it names (`security_groups`,
+each `{"name": name or ID}`, as Nova's), else their project's default group;
+ports it adopts keep their own groups, as Nova leaves a given port's alone.
 An instance goes to the host an administrator names (Nova's forced host), or
 else where Nova's scheduler would put it (`place`). The agent reports where
 the instance runs and the addresses it got by DHCP; the instance is ACTIVE
@@ -29,7 +32,7 @@ from neutrino import errors
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import agents, common, ports, quotas
+from neutrino.services import agents, common, ports, quotas, rbac
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 INST, P, AG = schema.lab_instances, schema.ports, schema.network_agents
@@ -75,6 +78,7 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             plugged[device_id].append(port_id)
     tags = common.load_tags(conn, ids)
     statuses = host_statuses(conn, {r.host for r in rows})
+    groups = group_names(conn, plugged)
     return [
         {
             **common.render_standard(r, tags),
@@ -85,9 +89,49 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
             "port_ids": plugged[r.id],
             "netns": r.netns,
             "addresses": r.addresses,
+            "security_groups": [{"name": name} for name in groups[r.id]],
         }
         for r in rows
     ]
+
+
+def group_names(conn: Connection, plugged: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Instance id -> the names of its ports' security groups, as Nova shows a server's."""
+    PSG, SG = schema.port_security_groups, schema.security_groups
+    device = {port: instance for instance, ports in plugged.items() for port in ports}
+    names: dict[str, set[str]] = {instance: set() for instance in plugged}
+    for chunk in common.chunked(list(device)):
+        for port_id, name in conn.execute(
+            select(PSG.c.port_id, SG.c.name)
+            .join(SG, SG.c.id == PSG.c.security_group_id)
+            .where(PSG.c.port_id.in_(chunk))
+        ):
+            names[device[port_id]].add(name)
+    return {instance: sorted(found) for instance, found in names.items()}
+
+
+def chosen_groups(conn: Connection, project_id: str, refs: list[dict[str, str]]) -> list[str]:
+    """The IDs of the security groups `refs` name, by ID or by name among those the project
+    sees, as Nova resolves a server's `security_groups`."""
+    SG = schema.security_groups
+    seen = rbac.seen_by("security_group", project_id)
+    chosen = []
+    for ref in refs:
+        wanted = ref["name"]
+        found = [*conn.execute(select(SG.c.id).where(SG.c.id == wanted, seen)).scalars()] or [
+            *conn.execute(select(SG.c.id).where(SG.c.name == wanted, seen)).scalars()
+        ]
+        if not found:
+            raise errors.BadRequest(
+                resource="instance", msg=f"security group {wanted} could not be found"
+            )
+        if len(found) > 1:
+            raise errors.Conflict(
+                f"Multiple security groups found matching '{wanted}'. "
+                "Use an ID to be more specific."
+            )
+        chosen.append(found[0])
+    return list(dict.fromkeys(chosen))
 
 
 def host_statuses(conn: Connection, hosts: set[str]) -> dict[str, str]:
@@ -153,6 +197,13 @@ class Instances:
             )
             host = host or self.default_host
             row = common.standard_values(ctx, values)
+            groups = values.get("security_groups")
+            # As Nova's: "default" alone is what a port gets anyway (none where port security
+            # is off), so it is not asked for.
+            if groups is not None and groups != [{"name": "default"}]:
+                groups = chosen_groups(conn, row["project_id"], groups)
+            else:
+                groups = None
             row.update(
                 host=host, availability_zone=zone, status="BUILD", owned_ports=[], addresses=[]
             )
@@ -172,6 +223,7 @@ class Instances:
                         "device_id": row["id"],
                         "binding:host_id": host,
                         "dns_name": hostname(row["name"]),
+                        **({} if groups is None else {"security_groups": groups}),
                     },
                 )["id"]
                 row["owned_ports"].append(port_id)

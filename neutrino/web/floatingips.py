@@ -26,6 +26,15 @@ async def project_ports(ui: Ui) -> list[dict[str, Any]]:
     return ports
 
 
+async def floatingips_of(ui: Ui, port_id: str) -> list[dict[str, Any]]:
+    """The floating IPs pointing at a port, whichever project holds them (all the caller may
+    see: an administrator looking at another project's port sees that project's)."""
+    found: list[dict[str, Any]] = (await ui.api.get(NET, "/v2.0/floatingips", port_id=port_id))[
+        "floatingips"
+    ]
+    return found
+
+
 def targets(ports: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
     """Ports a floating IP can point at, labelled as Horizon does: `instance: fixed IP`."""
     choices = []

@@ -18,29 +18,40 @@ FREE_PORTS_SHOWN = (
 )
 
 
+async def launch_choices(ui: Ui) -> dict[str, Any]:
+    """What the Launch Instance form offers: the networks an instance may join, the project's
+    free ports and its security groups; and every usable network (`usable`, named in
+    `network_names`), which the page's other forms offer."""
+    usable, free, groups = await asyncio.gather(
+        project_networks(ui),
+        ui.api.get(
+            NET,
+            "/v2.0/ports",
+            project_id=ui.project_id,
+            device_owner="",
+            limit=FREE_PORTS_SHOWN,
+            fields=["id", "name", "fixed_ips", "network_id"],
+        ),
+        ui.api.get(NET, "/v2.0/security-groups", project_id=ui.project_id, fields=["id", "name"]),
+    )
+    return {
+        "usable": usable,
+        "networks": [n for n in usable if not n.get("router:external") or n["shared"]],
+        "network_names": unambiguous({n["id"]: n["name"] or n["id"][:8] for n in usable}),
+        "free_ports": free["ports"],
+        "more_ports": len(free["ports"]) == FREE_PORTS_SHOWN,
+        "groups": unambiguous(
+            {g["id"]: g["name"] or g["id"][:8] for g in groups["security_groups"]}
+        ),
+    }
+
+
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def instances_page(ui: Ui) -> Response:
-        instances, usable, free = await asyncio.gather(
-            ui.api.get(LAB, "/v1/instances", project_id=ui.project_id),
-            project_networks(ui),
-            ui.api.get(
-                NET,
-                "/v2.0/ports",
-                project_id=ui.project_id,
-                device_owner="",
-                limit=FREE_PORTS_SHOWN,
-                fields=["id", "name", "fixed_ips", "network_id"],
-            ),
+        instances, choices = await asyncio.gather(
+            ui.api.get(LAB, "/v1/instances", project_id=ui.project_id), launch_choices(ui)
         )
-        networks = [n for n in usable if not n.get("router:external") or n["shared"]]
-        return ui.render(
-            "instances.html",
-            instances=instances["instances"],
-            networks=networks,
-            free_ports=free["ports"],
-            more_ports=len(free["ports"]) == FREE_PORTS_SHOWN,
-            network_names=unambiguous({n["id"]: n["name"] or n["id"][:8] for n in networks}),
-        )
+        return ui.render("instances.html", instances=instances["instances"], **choices)
 
     async def launch(ui: Ui, form: Form) -> Done:
         body: dict[str, Any] = {
@@ -48,6 +59,10 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             "networks": [{"network_id": n} for n in form.getlist("network_id")],
             "ports": form.getlist("port_id"),
         }
+        # For the ports made on `networks` (ports given keep their own); none chosen, the
+        # project's default, as Nova gives.
+        if groups := form.getlist("security_group"):
+            body["security_groups"] = [{"name": group} for group in groups]
         if not body["networks"] and not body["ports"]:
             raise ApiError(400, "Choose at least one network or port.")
         instance = (await ui.api.post(LAB, "/v1/instances", {"instance": body}))["instance"]

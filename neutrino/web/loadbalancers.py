@@ -8,12 +8,14 @@ of it or nothing, so a refused form leaves no half-built load balancer behind.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from neutrino.web.clients import ApiError
+from neutrino.web.floatingips import floatingips_of
 from neutrino.web.networks import LAB, NET, project_networks
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
@@ -22,7 +24,9 @@ LBAAS = "/v2/lbaas"
 PROTOCOLS = ("HTTP", "TCP", "UDP", "SCTP")
 ALGORITHMS = ("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP")
 MONITORS = ("HTTP", "TCP", "PING", "UDP-CONNECT", "SCTP")
+PERSISTENCE = ("SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE")
 PORTS = range(1, 65536)
+WEIGHTS = range(257)
 
 
 async def enabled(ui: Ui) -> bool:
@@ -82,10 +86,10 @@ def tree_of(form: Form, members: dict[str, dict[str, str]]) -> dict[str, Any]:
     }
 
 
-async def member_choices(ui: Ui) -> dict[str, dict[str, str]]:
+async def member_choices(ui: Ui, project_id: str) -> dict[str, dict[str, str]]:
     """The project's instances' IPv4 addresses, each a choice of member keyed by instance id and
     address (names need not be unique): value -> name, address, subnet_id, label."""
-    instances = (await ui.api.get(LAB, "/v1/instances", project_id=ui.project_id))["instances"]
+    instances = (await ui.api.get(LAB, "/v1/instances", project_id=project_id))["instances"]
     names = {i["id"]: i["name"] or i["id"][:8] for i in instances}
     port_ids = [port for i in instances for port in i["port_ids"]]
     ports = (
@@ -110,6 +114,58 @@ async def member_choices(ui: Ui) -> dict[str, dict[str, str]]:
     return dict(sorted(choices.items(), key=lambda choice: choice[1]["label"]))
 
 
+async def parts_of(ui: Ui, lb: dict[str, Any]) -> dict[str, Any]:
+    """The load balancer's listeners and pools, each pool with its members and health
+    monitor, as the page edits them."""
+
+    async def get(path: str, member: str) -> Any:
+        return (await ui.api.get(LB, LBAAS + path))[member]
+
+    listeners, pools = await asyncio.gather(
+        asyncio.gather(*[get(f"/listeners/{ref['id']}", "listener") for ref in lb["listeners"]]),
+        asyncio.gather(*[get(f"/pools/{ref['id']}", "pool") for ref in lb["pools"]]),
+    )
+    members, monitors = await asyncio.gather(
+        asyncio.gather(*[get(f"/pools/{pool['id']}/members", "members") for pool in pools]),
+        asyncio.gather(
+            *[
+                get(f"/healthmonitors/{pool['healthmonitor_id']}", "healthmonitor")
+                for pool in pools
+                if pool["healthmonitor_id"]
+            ]
+        ),
+    )
+    by_pool = {monitor["pools"][0]["id"]: monitor for monitor in monitors}
+    return {
+        "listeners": sorted(listeners, key=lambda item: item["protocol_port"]),
+        "pools": [
+            {
+                **pool,
+                # The edit form's fields of the session persistence.
+                "persistence_type": (pool["session_persistence"] or {}).get("type", ""),
+                "cookie_name": (pool["session_persistence"] or {}).get("cookie_name") or "",
+                "member_list": found,
+                "monitor": by_pool.get(pool["id"]),
+            }
+            for pool, found in zip(pools, members, strict=True)
+        ],
+    }
+
+
+def persistence(form: Form, current: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The pool's session persistence the form asks for; the current one where it would not
+    change (its other attributes kept)."""
+    kind = form.get("persistence_type")
+    if not kind:
+        return None
+    wanted = {"type": kind, "cookie_name": None}
+    if kind == "APP_COOKIE":
+        wanted["cookie_name"] = form.require("cookie_name", "Cookie name")
+    if current and {key: current.get(key) for key in wanted} == wanted:
+        return current
+    return wanted
+
+
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def balancers_page(ui: Ui) -> Response:
         if not await enabled(ui):
@@ -132,14 +188,14 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             subnets=unambiguous(
                 {s["id"]: f"{names[s['network_id']]}: {s['cidr']}" for s in subnets}
             ),
-            members=await member_choices(ui),
+            members=await member_choices(ui, ui.project_id),
             protocols=PROTOCOLS,
             algorithms=ALGORITHMS,
             monitors=MONITORS,
         )
 
     async def create_balancer(ui: Ui, form: Form) -> Done:
-        body = {"loadbalancer": tree_of(form, await member_choices(ui))}
+        body = {"loadbalancer": tree_of(form, await member_choices(ui, ui.project_id))}
         lb = (await ui.api.post(LB, LBAAS + "/loadbalancers", body))["loadbalancer"]
         return Done(
             f"{PREFIX}/project/load-balancers/{lb['id']}",
@@ -158,15 +214,29 @@ def routes(d: Dashboard) -> list[BaseRoute]:
     async def balancer_page(ui: Ui) -> Response:
         state = await status_tree(ui)
         lb = state["loadbalancer"]
-        fips = (await ui.api.get(NET, "/v2.0/floatingips", project_id=ui.project_id))["floatingips"]
-        pools = (await ui.api.get(NET, "/v2.0/networks", **{"router:external": "true"}))["networks"]
+        # The load balancer's project's floating IPs, whoever looks (an administrator too).
+        vip_fips, free_fips, pools, parts, members = await asyncio.gather(
+            floatingips_of(ui, lb["vip_port_id"]),
+            ui.api.get(NET, "/v2.0/floatingips", project_id=lb["project_id"]),
+            ui.api.get(NET, "/v2.0/networks", **{"router:external": "true"}),
+            parts_of(ui, lb),
+            member_choices(ui, lb["project_id"]),
+        )
         return ui.render(
             "loadbalancer.html",
             lb=lb,
             state=state,
-            pools=pools,
-            vip_fips=[f for f in fips if f["port_id"] == lb["vip_port_id"]],
-            free_fips=[f for f in fips if not f["port_id"]],
+            pools=pools["networks"],
+            vip_fips=vip_fips,
+            free_fips=[f for f in free_fips["floatingips"] if not f["port_id"]],
+            listeners=parts["listeners"],
+            lb_pools=parts["pools"],
+            pool_names={pool["id"]: pool["name"] or pool["id"][:8] for pool in parts["pools"]},
+            members=members,
+            protocols=PROTOCOLS,
+            algorithms=ALGORITHMS,
+            persistence_types=PERSISTENCE,
+            monitors=MONITORS,
         )
 
     async def associate_vip(ui: Ui, form: Form) -> Done:
@@ -174,6 +244,8 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         fip_id = form.get("floatingip_id")
         if not fip_id:
             body = {"floating_network_id": form.require("pool", "Pool")}
+            if lb["project_id"] != ui.project_id:  # an administrator's, for the VIP's project
+                body["project_id"] = lb["project_id"]
             fip_id = (await ui.api.post(NET, "/v2.0/floatingips", {"floatingip": body}))[
                 "floatingip"
             ]["id"]
@@ -186,6 +258,118 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             f"{PREFIX}/project/load-balancers/{lb['id']}",
             f"Associated {fip['floating_ip_address']} with the VIP {lb['vip_address']}.",
         )
+
+    def at(ui: Ui) -> str:
+        return f"{PREFIX}/project/load-balancers/{ui.param('id')}"
+
+    async def update_balancer(ui: Ui, form: Form) -> Done:
+        wanted = {
+            "name": form.get("name"),
+            "description": form.get("description"),
+            "admin_state_up": form.flag("admin_state_up"),
+        }
+        path = f"{LBAAS}/loadbalancers/{ui.param('id')}"
+        return Done(at(ui), await ui.edit(LB, path, "loadbalancer", wanted, "load balancer"))
+
+    def listener_values(form: Form) -> dict[str, Any]:
+        return {
+            "name": form.get("name"),
+            "connection_limit": -1  # unlimited
+            if form.get("connection_limit") in ("", "-1")
+            else form.number("connection_limit", "Connection limit"),
+            "default_pool_id": form.get("default_pool_id") or None,
+        }
+
+    async def add_listener(ui: Ui, form: Form) -> Done:
+        body = {
+            **listener_values(form),
+            "loadbalancer_id": ui.param("id"),
+            "protocol": form.require("protocol", "Protocol"),
+            "protocol_port": form.number("protocol_port", "Port", between=PORTS),
+        }
+        await ui.api.post(LB, LBAAS + "/listeners", {"listener": body})
+        return Done(at(ui), "Adding the listener.")
+
+    async def update_listener(ui: Ui, form: Form) -> Done:
+        wanted = {**listener_values(form), "admin_state_up": form.flag("admin_state_up")}
+        path = f"{LBAAS}/listeners/{form.require('id', 'Listener')}"
+        return Done(at(ui), await ui.edit(LB, path, "listener", wanted))
+
+    async def delete_listener(ui: Ui, form: Form) -> Done:
+        await ui.api.delete(LB, f"{LBAAS}/listeners/{form.require('id', 'Listener')}")
+        return Done(at(ui), "Deleting the listener.")
+
+    async def update_pool(ui: Ui, form: Form) -> Done:
+        path = f"{LBAAS}/pools/{form.require('id', 'Pool')}"
+        pool = (await ui.api.get(LB, path))["pool"]
+        wanted = {
+            "name": form.get("name"),
+            "lb_algorithm": form.require("lb_algorithm", "Algorithm"),
+            "session_persistence": persistence(form, pool["session_persistence"]),
+            "admin_state_up": form.flag("admin_state_up"),
+        }
+        return Done(at(ui), await ui.edit(LB, path, "pool", wanted))
+
+    async def add_member(ui: Ui, form: Form) -> Done:
+        lb = (await ui.api.get(LB, f"{LBAAS}/loadbalancers/{ui.param('id')}"))["loadbalancer"]
+        choices = await member_choices(ui, lb["project_id"])
+        chosen = choices.get(form.require("member", "Member"))
+        if chosen is None:
+            raise ApiError(400, "That member is no longer an instance of this project.")
+        body = {
+            "name": chosen["name"],
+            "address": chosen["address"],
+            "subnet_id": chosen["subnet_id"],
+            "protocol_port": form.number("protocol_port", "Member port", between=PORTS),
+            "weight": form.number("weight", "Weight", default=1, between=WEIGHTS),
+        }
+        pool_id = form.require("pool_id", "Pool")
+        await ui.api.post(LB, f"{LBAAS}/pools/{pool_id}/members", {"member": body})
+        return Done(at(ui), f"Adding member {chosen['label']}.")
+
+    def member_path(form: Form) -> str:
+        pool_id, member_id = form.require("pool_id", "Pool"), form.require("id", "Member")
+        return f"{LBAAS}/pools/{pool_id}/members/{member_id}"
+
+    async def update_member(ui: Ui, form: Form) -> Done:
+        wanted = {
+            "weight": form.number("weight", "Weight", between=WEIGHTS),
+            "admin_state_up": form.flag("admin_state_up"),
+        }
+        return Done(at(ui), await ui.edit(LB, member_path(form), "member", wanted))
+
+    async def delete_member(ui: Ui, form: Form) -> Done:
+        await ui.api.delete(LB, member_path(form))
+        return Done(at(ui), "Removing the member.")
+
+    def monitor_values(form: Form) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "delay": form.number("delay", "Delay"),
+            "timeout": form.number("timeout", "Timeout"),
+            "max_retries": form.number("max_retries", "Max retries", between=range(1, 11)),
+        }
+        if form.get("url_path"):
+            values["url_path"] = form.get("url_path")
+        return values
+
+    async def add_monitor(ui: Ui, form: Form) -> Done:
+        body = {
+            **monitor_values(form),
+            "pool_id": form.require("pool_id", "Pool"),
+            "type": form.require("type", "Type"),
+        }
+        await ui.api.post(LB, LBAAS + "/healthmonitors", {"healthmonitor": body})
+        return Done(at(ui), "Adding the health monitor.")
+
+    async def update_monitor(ui: Ui, form: Form) -> Done:
+        path = f"{LBAAS}/healthmonitors/{form.require('id', 'Health monitor')}"
+        return Done(
+            at(ui), await ui.edit(LB, path, "healthmonitor", monitor_values(form), "health monitor")
+        )
+
+    async def delete_monitor(ui: Ui, form: Form) -> Done:
+        await ui.api.delete(LB, f"{LBAAS}/healthmonitors/{form.require('id', 'Health monitor')}")
+        return Done(at(ui), "Deleting the health monitor.")
 
     async def delete_balancer(ui: Ui, _form: Form) -> Done:
         await ui.api.request(
@@ -201,4 +385,15 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         d.json(page + "/status.json", status_tree),
         d.action(page + "/floating-ip", balancer_page, associate_vip, "vip-fip"),
         d.action(page + "/delete", balancer_page, delete_balancer, "delete-lb"),
+        d.action(page + "/edit", balancer_page, update_balancer, "edit-lb"),
+        d.action(page + "/listeners", balancer_page, add_listener, "add-listener"),
+        d.action(page + "/listeners/edit", balancer_page, update_listener, "edit-listener"),
+        d.action(page + "/listeners/delete", balancer_page, delete_listener, "listeners"),
+        d.action(page + "/pools/edit", balancer_page, update_pool, "edit-pool"),
+        d.action(page + "/members", balancer_page, add_member, "add-member"),
+        d.action(page + "/members/edit", balancer_page, update_member, "edit-member"),
+        d.action(page + "/members/delete", balancer_page, delete_member, "edit-member"),
+        d.action(page + "/healthmonitor", balancer_page, add_monitor, "add-monitor"),
+        d.action(page + "/healthmonitor/edit", balancer_page, update_monitor, "edit-monitor"),
+        d.action(page + "/healthmonitor/delete", balancer_page, delete_monitor, "edit-monitor"),
     ]

@@ -38,6 +38,10 @@ KINDS = (
     (NET, "floatingips", "floating IP"),
     (LAB, "instances", "instance"),
 )
+POLICY = re.compile(r"rule:(\w+?)_(\w+?)((?::[\w:]+)?) is disallowed by policy")
+VERBS = {"create": "set", "update": "change", "delete": "delete", "get": "see"}
+ATTRIBUTES = {"enable_snat": "SNAT", "external_fixed_ips": "gateway addresses", "shared": "sharing"}
+IMMUTABLE = re.compile(r"Load Balancer (\S+) is immutable and cannot be updated\.")
 INVALID_FIELD = re.compile(r"Invalid input for field/attribute (\w+)\. Value: '(.*?)'\. (.*)")
 
 
@@ -52,10 +56,37 @@ async def for_people(ui: Ui, error: ApiError) -> str:
         holder = await holder_of(ui, address.group())
         if holder:
             return f"The address {address.group()} is already used by {holder}."
+    if refused := POLICY.fullmatch(message):
+        return refused_by_policy(*refused.groups())
+    if busy := IMMUTABLE.fullmatch(message):
+        return (
+            f"Load balancer {await lb_name(ui, busy.group(1))} is still applying an earlier "
+            "change (PENDING_UPDATE) and cannot change until it is done: try again in a moment."
+        )
     if field := INVALID_FIELD.fullmatch(message):
         name, value, reason = field.groups()
         return f"{name.replace('_', ' ').capitalize()} '{value}' is not valid: {reason}"
     return await with_names(ui, message)
+
+
+def refused_by_policy(verb: str, resource: str, attribute: str) -> str:
+    """`rule:update_router:external_gateway_info:enable_snat` as what the user may not do."""
+    noun = resource.replace("_", " ")
+    name = attribute.rsplit(":", 1)[-1]
+    one = ("an " if noun[0] in "aeiou" else "a ") + noun
+    what = f"the {ATTRIBUTES.get(name, name.replace('_', ' '))} of {one}" if name else one
+    return (
+        f"You may not {VERBS.get(verb, verb)} {what}: the cloud's policy leaves that "
+        "to administrators."
+    )
+
+
+async def lb_name(ui: Ui, lb_id: str) -> str:
+    try:
+        found = await ui.api.get("load-balancer", f"/v2/lbaas/loadbalancers/{lb_id}")
+    except ApiError:
+        return lb_id
+    return str(found["loadbalancer"]["name"] or lb_id)
 
 
 def over_quota(message: str) -> str:

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from neutrino.web.clients import ApiError
-from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui
+from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
 NET = "network"
 LAB = "lab"
@@ -127,6 +127,7 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         return ui.render(
             "network.html",
             network=net,
+            mtu_writable=await ui.api.available(NET, "/v2.0/extensions/net-mtu-writable"),
             subnets=subnets,
             ports=ports,
             instances=await attached_instances(ui, ports),
@@ -134,15 +135,20 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         )
 
     async def update_network(ui: Ui, form: Form) -> Done:
-        body: dict[str, Any] = {
+        wanted: dict[str, Any] = {
             "name": form.get("name"),
             "admin_state_up": form.flag("admin_state_up"),
         }
+        if form.get("mtu"):
+            wanted["mtu"] = form.number("mtu", "MTU")
         if ui.session.is_admin:
-            body["shared"] = form.flag("shared")
-            body["router:external"] = form.flag("external")
-        await ui.api.put(NET, f"/v2.0/networks/{ui.param('id')}", {"network": body})
-        return Done(f"{PREFIX}/project/networks/{ui.param('id')}", "Saved the network.")
+            wanted["shared"] = form.flag("shared")
+            wanted["router:external"] = form.flag("router:external")
+        path = f"/v2.0/networks/{ui.param('id')}"
+        return Done(
+            f"{PREFIX}/project/networks/{ui.param('id')}",
+            await ui.edit(NET, path, "network", wanted),
+        )
 
     async def delete_network(ui: Ui, _form: Form) -> Done:
         await ui.api.delete(NET, f"/v2.0/networks/{ui.param('id')}")
@@ -151,6 +157,30 @@ def routes(d: Dashboard) -> list[BaseRoute]:
     async def create_subnet(ui: Ui, form: Form) -> Done:
         await ui.api.post(NET, "/v2.0/subnets", {"subnet": subnet_body(form, ui.param("id"))})
         return Done(f"{PREFIX}/project/networks/{ui.param('id')}", "Created the subnet.")
+
+    async def update_subnet(ui: Ui, form: Form) -> Done:
+        wanted: dict[str, Any] = {
+            "name": form.get("name"),
+            "enable_dhcp": form.flag("enable_dhcp"),
+            "dns_nameservers": [
+                d for line in form.lines("dns_nameservers") for d in line.replace(",", " ").split()
+            ],
+            "allocation_pools": form.records(
+                "allocation_pools", "Allocation pools", "start", "end", required=2
+            ),
+            "host_routes": form.records(
+                "host_routes", "Host routes", "destination", "nexthop", required=2
+            ),
+        }
+        if form.flag("no_gateway"):
+            wanted["gateway_ip"] = None
+        elif gateway := form.get("gateway_ip"):
+            wanted["gateway_ip"] = gateway
+        path = f"/v2.0/subnets/{form.require('id', 'Subnet')}"
+        return Done(
+            f"{PREFIX}/project/networks/{ui.param('id')}",
+            await ui.edit(NET, path, "subnet", wanted),
+        )
 
     async def delete_subnet(ui: Ui, form: Form) -> Done:
         await ui.api.delete(NET, f"/v2.0/subnets/{form.require('subnet_id', 'Subnet')}")
@@ -168,16 +198,48 @@ def routes(d: Dashboard) -> list[BaseRoute]:
 
     async def port_page(ui: Ui) -> Response:
         port = (await ui.api.get(NET, f"/v2.0/ports/{ui.param('id')}"))["port"]
-        network = (await ui.api.get(NET, f"/v2.0/networks/{port['network_id']}"))["network"]
-        groups = (
-            (await ui.api.get(NET, "/v2.0/security-groups", id=port["security_groups"]))[
+        fields = ["id", "name"]
+        network, groups, instances = await asyncio.gather(
+            ui.api.get(NET, f"/v2.0/networks/{port['network_id']}"),
+            ui.api.get(NET, "/v2.0/security-groups", project_id=port["project_id"], fields=fields),
+            attached_instances(ui, [port]),
+        )
+        found = groups["security_groups"]
+        # Those it is in beyond its project's own (shared with it) stay choices too.
+        if others := sorted(set(port["security_groups"]) - {g["id"] for g in found}):
+            found += (await ui.api.get(NET, "/v2.0/security-groups", id=others, fields=fields))[
                 "security_groups"
             ]
-            if port["security_groups"]
-            else []
+        choices = unambiguous({g["id"]: g["name"] or g["id"][:8] for g in found})
+        return ui.render(
+            "port.html",
+            port=port,
+            network=network["network"],
+            group_names=choices,
+            instance=instances.get(port["device_id"]),
         )
-        instance = (await attached_instances(ui, [port])).get(port["device_id"])
-        return ui.render("port.html", port=port, network=network, groups=groups, instance=instance)
+
+    async def update_port(ui: Ui, form: Form) -> Done:
+        wanted = {
+            "name": form.get("name"),
+            "admin_state_up": form.flag("admin_state_up"),
+            "port_security_enabled": form.flag("port_security_enabled"),
+            "security_groups": sorted(form.getlist("security_groups")),
+            "allowed_address_pairs": [
+                {key: value for key, value in pair.items() if value}
+                for pair in form.records(
+                    "allowed_address_pairs",
+                    "Allowed address pairs",
+                    "ip_address",
+                    "mac_address",
+                    required=1,
+                )
+            ],
+        }
+        path = f"/v2.0/ports/{ui.param('id')}"
+        return Done(
+            f"{PREFIX}/project/ports/{ui.param('id')}", await ui.edit(NET, path, "port", wanted)
+        )
 
     async def delete_port(ui: Ui, _form: Form) -> Done:
         port = (await ui.api.get(NET, f"/v2.0/ports/{ui.param('id')}"))["port"]
@@ -195,7 +257,9 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         d.action(net_page + "/delete", network_page, delete_network, "delete-network"),
         d.action(net_page + "/subnets", network_page, create_subnet, "create-subnet"),
         d.action(net_page + "/subnets/delete", network_page, delete_subnet, "subnets"),
+        d.action(net_page + "/subnets/edit", network_page, update_subnet, "edit-subnet"),
         d.action(net_page + "/ports", network_page, create_port, "create-port"),
         d.page("/project/ports/{id}", port_page),
+        d.action("/project/ports/{id}/edit", port_page, update_port, "edit-port"),
         d.action("/project/ports/{id}/delete", port_page, delete_port, "delete-port"),
     ]

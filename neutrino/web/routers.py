@@ -81,10 +81,23 @@ def routes(d: Dashboard) -> list[BaseRoute]:
     def at(ui: Ui) -> str:
         return f"{PREFIX}/project/routers/{ui.param('id')}"
 
+    async def update_router(ui: Ui, form: Form) -> Done:
+        wanted = {"name": form.get("name"), "admin_state_up": form.flag("admin_state_up")}
+        return Done(at(ui), await ui.edit(NET, f"/v2.0/routers/{ui.param('id')}", "router", wanted))
+
     async def set_gateway(ui: Ui, form: Form) -> Done:
-        info = {"network_id": form.require("external_network_id", "External network")}
+        router = (await ui.api.get(NET, f"/v2.0/routers/{ui.param('id')}"))["router"]
+        current = router["external_gateway_info"] or {}
+        info: dict[str, Any] = {
+            "network_id": form.require("external_network_id", "External network")
+        }
+        snat = form.flag("enable_snat")
+        if (current.get("network_id"), current.get("enable_snat")) == (info["network_id"], snat):
+            return Done(at(ui), "Nothing changed.")
+        if not snat:  # left out, it is on: the policy leaves enable_snat to administrators
+            info["enable_snat"] = False
         await ui.api.put(
-            NET, f"/v2.0/routers/{ui.param('id')}", {"router": {"external_gateway_info": info}}
+            NET, f"/v2.0/routers/{router['id']}", {"router": {"external_gateway_info": info}}
         )
         return Done(at(ui), "Set the gateway.")
 
@@ -144,6 +157,7 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         d.page("/project/routers", routers_page),
         d.action("/project/routers", routers_page, create_router, "create-router"),
         d.page(page, router_page),
+        d.action(page + "/edit", router_page, update_router, "edit-router"),
         d.action(page + "/gateway", router_page, set_gateway, "gateway"),
         d.action(page + "/gateway/clear", router_page, clear_gateway, "gateway"),
         d.action(page + "/interfaces", router_page, add_interface, "add-interface"),

@@ -27,11 +27,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from neutrino.web import loadbalancers
-from neutrino.web.instances import FREE_PORTS_SHOWN
+from neutrino.web.instances import launch_choices
 from neutrino.web.loadbalancers import LB, LBAAS
 from neutrino.web.networks import LAB, NET, project_networks
 from neutrino.web.routers import INTERFACE_OWNERS
-from neutrino.web.ui import PREFIX, Dashboard, Ui, unambiguous
+from neutrino.web.ui import PREFIX, Dashboard, Ui
 
 BOX_W, BOX_H = 160, 64  # an instance, a load balancer, a member address
 ROUTER_H = 40
@@ -438,28 +438,17 @@ def shape(aspect: str) -> float:
 
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def topology_page(ui: Ui) -> Response:
-        usable, free, routers, instances = await asyncio.gather(
-            project_networks(ui),
-            ui.api.get(
-                NET,
-                "/v2.0/ports",
-                project_id=ui.project_id,
-                device_owner="",
-                limit=FREE_PORTS_SHOWN,
-                fields=["id", "name", "fixed_ips", "network_id"],
-            ),
+        choices, routers, instances = await asyncio.gather(
+            launch_choices(ui),
             ui.api.get(NET, "/v2.0/routers", project_id=ui.project_id, fields=["id"]),
             ui.api.get(LAB, "/v1/instances", project_id=ui.project_id, fields=["id"]),
         )
-        own = [n for n in usable if n["project_id"] == ui.project_id]
+        own = [n for n in choices["usable"] if n["project_id"] == ui.project_id]
         return ui.render(
             "topology.html",
             empty=not (own or routers["routers"] or instances["instances"]),
-            externals=[n for n in usable if n.get("router:external")],
-            networks=[n for n in usable if not n.get("router:external") or n["shared"]],
-            network_names=unambiguous({n["id"]: n["name"] or n["id"][:8] for n in usable}),
-            free_ports=free["ports"],
-            more_ports=len(free["ports"]) == FREE_PORTS_SHOWN,
+            externals=[n for n in choices["usable"] if n.get("router:external")],
+            **choices,
         )
 
     return [

@@ -64,6 +64,21 @@ class Form:
             raise ApiError(400, f"{label} must be a number.")
         return int(value)
 
+    def lines(self, name: str) -> list[str]:
+        """A textarea's non-empty lines."""
+        return [line.strip() for line in self.get(name).splitlines() if line.strip()]
+
+    def records(self, name: str, label: str, *keys: str, required: int = 0) -> list[dict[str, str]]:
+        """A textarea of comma-separated lines as objects with `keys` (the first `required` of
+        them needed on every line): Kept.lines read back."""
+        found = []
+        for line in self.lines(name):
+            values = [value.strip() for value in line.split(",")]
+            if not required <= len(values) <= len(keys) or not all(values[:required]):
+                raise ApiError(400, f"{label}: each line is {', '.join(keys)}; '{line}' is not.")
+            found.append(dict(zip(keys, values)))
+        return found
+
     def require(self, name: str, label: str) -> str:
         value = self.get(name)
         if not value:
@@ -74,23 +89,48 @@ class Form:
 class Kept:
     """A form's fields as its page shows them: as submitted if this form just failed, else the
     page's defaults (`{{ f.value('name') }}`, `{{ f.checked('shared') }}`,
-    `{{ f.selected('protocol', 'TCP') }}`)."""
+    `{{ f.selected('protocol', 'TCP') }}`). An edit form is kept with the resource it edits
+    (`kept('edit-port', port)`): a field without a default of its own shows the resource's
+    attribute of the same name."""
 
-    def __init__(self, submitted: Form | None) -> None:
+    def __init__(self, submitted: Form | None, resource: dict[str, Any] | None = None) -> None:
         self.submitted = submitted
+        self.resource = resource or {}
 
-    def value(self, name: str, default: Any = "") -> Any:
-        return default if self.submitted is None else self.submitted.get(name)
+    def current(self, name: str, default: Any) -> Any:
+        if default is not None:
+            return default
+        found = self.resource.get(name)
+        return "" if found is None else found
 
-    def checked(self, name: str, default: bool = False, value: str = "on") -> str:
+    def value(self, name: str, default: Any = None) -> Any:
+        return self.current(name, default) if self.submitted is None else self.submitted.get(name)
+
+    def checked(self, name: str, default: bool | None = None, value: str = "on") -> str:
+        chosen = bool(self.current(name, default))
         if self.submitted is not None:
-            default = value in self.submitted.getlist(name)
-        return "checked" if default else ""
+            chosen = value in self.submitted.getlist(name)
+        return "checked" if chosen else ""
 
-    def selected(self, name: str, option: str, default: bool = False) -> str:
+    def selected(self, name: str, option: str, default: bool | None = None) -> str:
         if self.submitted is not None:
-            default = self.submitted.get(name) == option
-        return "selected" if default else ""
+            chosen = option in self.submitted.getlist(name)
+        elif default is not None:
+            chosen = default
+        else:
+            found = self.resource.get(name)
+            chosen = option in found if isinstance(found, list) else option == found
+        return "selected" if chosen else ""
+
+    def lines(self, name: str, *keys: str) -> str:
+        """A list attribute as a textarea shows it: an item a line, an object's `keys` separated
+        by commas (`f.lines('host_routes', 'destination', 'nexthop')`)."""
+        if self.submitted is not None:
+            return self.submitted.get(name)
+        return "\n".join(
+            ", ".join(str(item[key]) for key in keys) if keys else str(item)
+            for item in self.resource.get(name) or []
+        )
 
 
 @dataclass
@@ -118,7 +158,7 @@ class Ui:
         html = self.dashboard.templates.get_template(template).render(
             session=self.session,
             errors=self.errors,
-            kept=lambda form: Kept(self.failed if form in self.errors else None),
+            kept=self.kept,
             notice=notice,
             path=self.request.url.path,
             prefix=PREFIX,
@@ -126,12 +166,35 @@ class Ui:
         )
         return HTMLResponse(html, status_code=status)
 
+    def kept(self, form: str, resource: dict[str, Any] | None = None) -> Kept:
+        """The fields of `form` (editing `resource`). Where a page has that form once per
+        resource, each carries the resource's `id`: only the one that failed shows what was
+        submitted."""
+        failed = self.failed if form in self.errors else None
+        if failed is not None and failed.get("id") not in ("", (resource or {}).get("id")):
+            failed = None
+        return Kept(failed, resource)
+
     @property
     def project_id(self) -> str:
         return str(self.session.project["id"])
 
     def param(self, name: str) -> str:
         return str(self.request.path_params[name])
+
+    async def edit(
+        self, service: str, path: str, member: str, wanted: dict[str, Any], what: str = ""
+    ) -> str:
+        """Update the resource at `path` with those of `wanted`'s attributes that differ from
+        what it has: a field left as it was is not sent (the policy may reserve it to
+        administrators; Octavia would busy the load balancer for nothing). Says what changed."""
+        current = (await self.api.get(service, path))[member]
+        changes = {key: value for key, value in wanted.items() if current.get(key) != value}
+        if not changes:
+            return "Nothing changed."
+        await self.api.put(service, path, {member: changes})
+        said = ", ".join(key.replace("_", " ") for key in changes)
+        return f"Saved the {what or member.replace('_', ' ')}'s {said}."
 
 
 View = Callable[[Ui], Awaitable[Response]]

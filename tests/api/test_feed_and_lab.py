@@ -12,7 +12,7 @@ from neutrino.app import Neutrino
 from neutrino.config import Settings
 from neutrino.db import schema
 from neutrino.services import common, feed
-from tests.conftest import Api, cloud_password
+from tests.conftest import Api, cloud_password, dashboard_login
 from tests.conftest import expect_error as error
 
 
@@ -250,6 +250,43 @@ def test_instances_make_ports_as_their_project_may(api: Api) -> None:
     assert on_shared.status_code == 201, on_shared.text
 
 
+def test_instances_put_the_ports_they_make_in_the_groups_they_name(api: Api) -> None:
+    """As Nova's `security_groups`: by name or ID, among the groups the project sees; an adopted
+    port keeps its own."""
+    net = api.demo.create("networks", name="n")
+    api.demo.create("subnets", network_id=net["id"], cidr="10.93.0.0/24", ip_version=4)
+    web = api.demo.create("security-groups", name="web")
+    ssh = api.demo.create("security-groups", name="ssh")
+    adopted = api.demo.create("ports", network_id=net["id"])
+    other = api.demo2.create("security-groups", name="theirs")
+    api.demo.create("security-groups", name="twin")
+    api.demo.create("security-groups", name="twin")
+    launch = {"name": "vm", "networks": [{"network_id": net["id"]}]}
+    for wanted, status in ((other["id"], 400), ("nothing", 400), ("twin", 409)):
+        refused = lab(
+            api, "POST", json={"instance": {**launch, "security_groups": [{"name": wanted}]}}
+        )
+        assert refused.status_code == status, refused.text
+    assert "Multiple security groups found matching 'twin'" in refused.text
+    assert lab(api, "GET").json()["instances"] == []
+    named = [{"name": "web"}, {"name": ssh["id"]}]
+    created = lab(
+        api,
+        "POST",
+        json={"instance": {**launch, "ports": [adopted["id"]], "security_groups": named}},
+    )
+    assert created.status_code == 201, created.text
+    vm = created.json()["instance"]
+    groups = {
+        p["name"]: p["security_groups"]
+        for p in api.demo.get("/ports", params={"device_id": vm["id"]}).json()["ports"]
+    }
+    assert sorted(groups["vm-eth0"]) == sorted([web["id"], ssh["id"]])
+    assert groups[""] == adopted["security_groups"]  # the project's default group
+    shown = lab(api, "GET", f"/{vm['id']}").json()["instance"]["security_groups"]
+    assert shown == [{"name": "default"}, {"name": "ssh"}, {"name": "web"}]
+
+
 def test_the_dashboard_shows_an_instance_port_attached_to_the_instance(
     api: Api, settings: Settings
 ) -> None:
@@ -263,19 +300,7 @@ def test_the_dashboard_shows_an_instance_port_attached_to_the_instance(
     assert (port["name"], port["device_owner"]) == ("web1-eth0", "compute:nova")
 
     dashboard = api.demo.http
-    form = dashboard.get("/dashboard/login")
-    signed_in = dashboard.post(
-        "/dashboard/login",
-        follow_redirects=False,
-        data={
-            "csrf_token": form.cookies["neutrino_login_csrf"],
-            "next": "/dashboard/",
-            "username": "demo",
-            "password": cloud_password(settings.state_dir, "neutrino-demo"),
-            "project": "demo",
-        },
-    )
-    assert signed_in.status_code == 303, signed_in.text
+    dashboard_login(dashboard, "demo", cloud_password(settings.state_dir, "neutrino-demo"), "demo")
     link = f'<a href="/dashboard/project/instances/{vm["id"]}">web1</a>'
     network_page = dashboard.get(f"/dashboard/project/networks/{net['id']}")
     assert network_page.status_code == 200 and link in network_page.text

@@ -7,12 +7,13 @@ is what moves statuses from PENDING_* to ACTIVE.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import Api, ApiClient
+from tests.conftest import ADMIN_PASSWORD, Api, ApiClient, dashboard_login
 
 LBAAS = "/load-balancer/v2/lbaas"
 FORBIDDEN = "Policy does not allow this request to be performed."
@@ -1101,3 +1102,41 @@ def test_https_and_proxy_protocols_source_ip_port_and_monitor_options(
         client.get(f"/healthmonitors/{checked['id']}").json()["healthmonitor"]["http_version"]
         == 1.1
     )
+
+
+def test_the_dashboard_shows_the_vip_floating_ip_to_an_admin_and_a_busy_load_balancer(
+    api: Api, subnet: dict[str, Any]
+) -> None:
+    """An administrator opening another project's load balancer sees its floating IP; an edit
+    while it is PENDING_UPDATE is refused in words, the form kept."""
+    ext = api.admin.create("networks", name="ext", **{"router:external": True})
+    api.admin.create("subnets", network_id=ext["id"], cidr="198.51.100.0/24", ip_version=4)
+    router = api.demo.create("routers", name="r", external_gateway_info={"network_id": ext["id"]})
+    added = api.demo.put(
+        f"/routers/{router['id']}/add_router_interface", json={"subnet_id": subnet["id"]}
+    )
+    assert added.status_code == 200, added.text
+    lb = make_lb(api, subnet)
+    fip = api.demo.create("floatingips", floating_network_id=ext["id"], port_id=lb["vip_port_id"])
+    csrf = dashboard_login(api.admin.http, "admin", ADMIN_PASSWORD, "admin")
+    page = api.admin.http.get(f"/dashboard/project/load-balancers/{lb['id']}")
+    assert page.status_code == 200, page.text
+    shown = re.search(r"<th>Floating IP</th><td>(.*?)</td>", page.text)
+    assert shown is not None and fip["floating_ip_address"] in shown.group(1), page.text
+
+    busy = octavia(api.demo).put(
+        f"/loadbalancers/{lb['id']}", json={"loadbalancer": {"description": "changing"}}
+    )
+    assert busy.status_code == 200 and busy.json()["loadbalancer"]["provisioning_status"] == (
+        "PENDING_UPDATE"
+    )
+    refused = api.admin.http.post(
+        f"/dashboard/project/load-balancers/{lb['id']}/edit",
+        data={"csrf_token": csrf, "name": "renamed", "admin_state_up": "on"},
+    )
+    assert refused.status_code == 409
+    assert (
+        "Load balancer lb1 is still applying an earlier change (PENDING_UPDATE) and cannot "
+        "change until it is done: try again in a moment." in refused.text
+    )
+    assert 'name="name" value="renamed"' in refused.text

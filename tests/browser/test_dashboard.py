@@ -21,6 +21,7 @@ from tests.browser.clicks import (
     launch,
     launched,
     open_form,
+    resource_id,
     run_in_console,
     submit,
 )
@@ -147,7 +148,7 @@ def test_s5_port_with_a_chosen_ip(cloud: Cloud, admin_page: Any) -> None:
     page.fill("details:has(> summary:has-text('Create Port')) input[name=name]", "static-port")
     page.fill("input[name=ip_address]", "172.16.101.10")
     submit(page, "Create Port", r"/project/ports/[0-9a-f-]{36}$")
-    page.fill("input[name=name]", "cirros-vm10")  # Launch Instance on this port
+    page.fill("form[action$='/project/instances'] input[name=name]", "cirros-vm10")
     launched(page)
     assert address_of(page) == "172.16.101.10"
     page.click("table a[href*='/project/ports/']")  # the instance's port: what implements it
@@ -155,6 +156,130 @@ def test_s5_port_with_a_chosen_ip(cloud: Cloud, admin_page: Any) -> None:
     page.locator("#how-it-works details").first.wait_for()
     assert "172.16.101.10" in page.locator("#how-it-works").inner_text()
     screenshot(page, "16-port-how-it-works")
+
+
+def test_editing_subnets_ports_groups_and_routers_after_creation(
+    cloud: Cloud, admin_page: Any
+) -> None:
+    page = admin_page
+    network = create_network(page, cloud, "edit-net", "10.77.0.0/24")
+    with httpx.Client(base_url=cloud.url) as http:
+        api = login(http, "admin", ADMIN_PASSWORD, "admin")
+
+        # A subnet's pools, name servers and host routes, an item a line.
+        subnet_form = "details.edit-subnet"
+        open_form(page, "Edit Subnet")
+        page.fill(f"{subnet_form} textarea[name=allocation_pools]", "10.77.0.10, 10.77.0.99")
+        page.fill(f"{subnet_form} textarea[name=dns_nameservers]", "192.0.2.53\n192.0.2.54")
+        page.fill(f"{subnet_form} textarea[name=host_routes]", "192.168.88.0/24, 10.77.0.254")
+        notice = submit(page, "Save Subnet", network)
+        assert notice == ("Saved the subnet's dns nameservers, allocation pools, host routes.")
+        assert "10.77.0.10 – 10.77.0.99" in page.locator("#subnets").inner_text()
+        [subnet] = api.get("/subnets", params={"network_id": network}).json()["subnets"]
+        assert subnet["allocation_pools"] == [{"start": "10.77.0.10", "end": "10.77.0.99"}]
+        assert subnet["dns_nameservers"] == ["192.0.2.53", "192.0.2.54"]
+        assert subnet["host_routes"] == [
+            {"destination": "192.168.88.0/24", "nexthop": "10.77.0.254"}
+        ]
+
+        # A group renamed, and a rule from a preset for IPv6.
+        page.goto(cloud.dashboard + "/project/security-groups")
+        open_form(page, "Create Security Group")
+        page.fill("input[name=name]", "edit-sg")
+        submit(page, "Create Security Group", r"/project/security-groups/[0-9a-f-]{36}$")
+        group = resource_id(page)
+        open_form(page, "Edit Security Group")
+        page.fill("details:has(> summary:has-text('Edit Security Group')) input[name=name]", "web")
+        submit(page, "Save Security Group", group)
+        assert page.locator("h1").inner_text() == "Security group web"
+        open_form(page, "Add Rule")
+        page.select_option("select[name=preset]", label="SSH")
+        page.select_option("select[name=ethertype]", "IPv6")
+        page.fill("input[name=remote_ip_prefix]", "2001:db8::/64")
+        submit(page, "Add Rule", group)
+        assert "ingress IPv6 tcp 22 2001:db8::/64" in page.locator("#rules").inner_text().replace(
+            "\t", " "
+        )
+        rules = api.get(f"/security-groups/{group}").json()["security_group"]
+        assert {
+            (r["ethertype"], r["protocol"], r["port_range_min"], r["port_range_max"])
+            for r in rules["security_group_rules"]
+            if r["direction"] == "ingress"
+        } == {("IPv6", "tcp", 22, 22)}
+
+        # A port's groups, address pairs and port security; off, it takes no group.
+        page.goto(cloud.dashboard + f"/project/networks/{network}")
+        open_form(page, "Create Port")
+        page.fill("details:has(> summary:has-text('Create Port')) input[name=name]", "edit-port")
+        submit(page, "Create Port", r"/project/ports/[0-9a-f-]{36}$")
+        port = resource_id(page)
+        edit_port = "details:has(> summary:has-text('Edit Port'))"
+        open_form(page, "Edit Port")
+        page.select_option(f"{edit_port} select[name=security_groups]", label=["default", "web"])
+        pairs = "10.77.0.200\n10.77.0.0/28, fa:16:3e:00:00:77"
+        page.fill(f"{edit_port} textarea[name=allowed_address_pairs]", pairs)
+        submit(page, "Save Port", port)
+        attrs = page.locator("#port-attrs").inner_text()
+        groups_shown = page.locator("#port-attrs tr:has(th:text('Security groups')) td")
+        assert sorted(groups_shown.inner_text().split()) == ["default", "web"]
+        assert "10.77.0.0/28 (fa:16:3e:00:00:77)" in attrs
+        shown = api.get(f"/ports/{port}").json()["port"]
+        assert len(shown["security_groups"]) == 2 and group in shown["security_groups"]
+        assert [p["ip_address"] for p in shown["allowed_address_pairs"]] == [
+            "10.77.0.200",
+            "10.77.0.0/28",
+        ]
+        open_form(page, "Edit Port")
+        page.uncheck(f"{edit_port} input[name=port_security_enabled]")
+        pairs = page.input_value(f"{edit_port} textarea[name=allowed_address_pairs]")
+        assert pairs.endswith("10.77.0.0/28, fa:16:3e:00:00:77")  # the port's, a pair a line
+        page.click("button:text-is('Save Port')")
+        assert page.locator(f"{edit_port} p.error").inner_text() == (
+            "Port has security group associated. Cannot disable port security or ip address "
+            "until security group is removed"
+        )
+        assert page.input_value(f"{edit_port} textarea[name=allowed_address_pairs]") == pairs
+        assert not page.is_checked(f"{edit_port} input[name=port_security_enabled]")
+        page.select_option(f"{edit_port} select[name=security_groups]", [])
+        page.fill(f"{edit_port} textarea[name=allowed_address_pairs]", "")
+        submit(page, "Save Port", port)
+        shown = api.get(f"/ports/{port}").json()["port"]
+        assert (shown["port_security_enabled"], shown["security_groups"]) == (False, [])
+        assert "disabled" in page.locator("#port-attrs").inner_text()
+
+        # A router renamed and set down.
+        page.goto(cloud.dashboard + "/project/routers")
+        open_form(page, "Create Router")
+        page.fill("input[name=name]", "edit-router")
+        submit(page, "Create Router", r"/project/routers/[0-9a-f-]{36}$")
+        router = resource_id(page)
+        open_form(page, "Edit Router")
+        page.fill("details:has(> summary:has-text('Edit Router')) input[name=name]", "renamed")
+        page.uncheck("input[name=admin_state_up]")
+        assert submit(page, "Save Router", router) == "Saved the router's name, admin state up."
+        assert page.locator("h1").inner_text().startswith("Router renamed")
+        shown = api.get(f"/routers/{router}").json()["router"]
+        assert (shown["name"], shown["admin_state_up"]) == ("renamed", False)
+
+        # Launch Instance with the group chosen: its port is in that group only.
+        page.goto(cloud.dashboard + "/project/instances")
+        open_form(page, "Launch Instance")
+        page.fill("input[name=name]", "edit-vm")
+        page.locator(
+            "fieldset:has(legend:text-is('Networks')) label.check", has_text="edit-net"
+        ).locator("input").check()
+        groups = page.locator("fieldset:has(legend:text-is('Security Groups'))")
+        assert groups.locator("label.check", has_text="default").locator("input").is_checked()
+        groups.locator("label.check", has_text="default").locator("input").uncheck()
+        groups.locator("label.check", has_text="web").locator("input").check()
+        submit(page, "Launch", r"/project/instances/[0-9a-f-]{36}$")
+        instance = resource_id(page)
+        assert (
+            "web"
+            == page.locator("#instance-attrs tr:has(th:text('Security groups')) td").inner_text()
+        )
+        [made] = api.get("/ports", params={"device_id": instance}).json()["ports"]
+        assert made["security_groups"] == [group]
 
 
 def test_errors_are_shown_next_to_the_form(cloud: Cloud, admin_page: Any) -> None:

@@ -20,9 +20,10 @@ from tests.browser.clicks import (
     submit,
 )
 from tests.browser.conftest import Cloud, screenshot, sign_in
-from tests.conftest import ADMIN_PASSWORD, add_member_project, eventually, login
+from tests.conftest import ADMIN_PASSWORD, ApiClient, add_member_project, eventually, login
 
 WEB_PORT = "8000"
+LBAAS = "/load-balancer/v2/lbaas"
 
 
 def test_s6_load_balancer_wizard(cloud: Cloud, admin_page: Any, tmp_path: Path) -> None:
@@ -95,6 +96,36 @@ def test_s6_load_balancer_wizard(cloud: Cloud, admin_page: Any, tmp_path: Path) 
     page.goto(cloud.dashboard + "/project/topology")
     page.wait_for_selector("a.node[data-kind=loadbalancer]")
     screenshot(page, "15-topology-with-load-balancer")
+
+    # Edited afterwards: the pool keeps sessions by an application cookie, WEB1 takes no more
+    # connections (weight 0); each change realized before the next, as Octavia allows.
+    def settled() -> None:
+        page.wait_for_function(
+            "el => el.dataset.settled === 'yes'", arg=status.element_handle(), timeout=60_000
+        )
+
+    page.goto(balancer_page)
+    pool = page.locator("section.pool", has_text="web servers")
+    pool.locator("summary:text-is('Edit Pool')").click()
+    pool.locator("select[name=persistence_type]").select_option("APP_COOKIE")
+    pool.locator("input[name=cookie_name]").fill("SESSIONID")
+    assert submit(page, "Save Pool", balancer_page) == "Saved the pool's session persistence."
+    assert "APP_COOKIE (cookie SESSIONID)" in pool.inner_text()
+    settled()
+    web1 = pool.locator("tr[data-member=WEB1]")
+    web1.locator("input[name=weight]").fill("0")
+    with page.expect_navigation():
+        web1.locator("button:text-is('Save Member')").click()
+    assert page.locator(".notice").inner_text() == "Saved the member's weight."
+    settled()
+    with httpx.Client(base_url=cloud.url) as http:
+        admin = login(http, "admin", ADMIN_PASSWORD, "admin")
+        lbaas = ApiClient(http, admin.token, admin.project_id, admin.user_id, LBAAS)
+        [shown] = lbaas.get("/pools", params={"name": "web servers"}).json()["pools"]
+        assert shown["session_persistence"]["type"] == "APP_COOKIE"
+        assert shown["session_persistence"]["cookie_name"] == "SESSIONID"
+        members = lbaas.get(f"/pools/{shown['id']}/members").json()["members"]
+        assert {m["name"]: m["weight"] for m in members} == {"WEB1": 0, "WEB2": 1}
 
 
 def test_the_topology_shows_what_connects_to_what(
