@@ -17,6 +17,7 @@ from neutrino.web import (
     networks,
     routers,
     security_groups,
+    tables,
     topology,
 )
 from neutrino.web.ui import HERE, PREFIX, Dashboard
@@ -36,6 +37,7 @@ def routes(dashboard: Dashboard) -> list[BaseRoute]:
         topology,
         admin,
         explain,
+        tables,
     ]
     return [
         Route("/", home),

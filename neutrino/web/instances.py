@@ -11,17 +11,33 @@ from starlette.routing import BaseRoute
 
 from neutrino.web.clients import ApiError
 from neutrino.web.networks import LAB, NET, project_networks
+from neutrino.web.tables import Column, Listing, listed
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
 FREE_PORTS_SHOWN = (
     50  # enough for a choice; every free port has a "Launch Instance" form on its own page
 )
+INSTANCE_COLUMNS = [
+    Column("Name", "name"),
+    Column("IP addresses"),
+    Column("Host", "host"),
+    Column("Status", "status"),
+    Column("Created"),
+]
 
 
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def instances_page(ui: Ui) -> Response:
-        instances, usable, free = await asyncio.gather(
-            ui.api.get(LAB, "/v1/instances", project_id=ui.project_id),
+        listing = Listing(LAB, "/v1/instances", "instances", {"project_id": ui.project_id})
+        table, usable, free = await asyncio.gather(
+            listed(
+                ui,
+                "instances",
+                listing,
+                INSTANCE_COLUMNS,
+                deletable="instances",
+                empty="No instances.",
+            ),
             project_networks(ui),
             ui.api.get(
                 NET,
@@ -35,7 +51,7 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         networks = [n for n in usable if not n.get("router:external") or n["shared"]]
         return ui.render(
             "instances.html",
-            instances=instances["instances"],
+            table=table,
             networks=networks,
             free_ports=free["ports"],
             more_ports=len(free["ports"]) == FREE_PORTS_SHOWN,
