@@ -9,12 +9,15 @@ from starlette.staticfiles import StaticFiles
 
 from neutrino.web import (
     admin,
+    agents,
     auth,
     explain,
     floatingips,
+    identity,
     instances,
     loadbalancers,
     networks,
+    quotas,
     routers,
     security_groups,
     tables,
@@ -36,6 +39,9 @@ def routes(dashboard: Dashboard) -> list[BaseRoute]:
         loadbalancers,
         topology,
         admin,
+        quotas,
+        identity,
+        agents,
         explain,
         tables,
     ]

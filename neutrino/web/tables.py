@@ -90,12 +90,13 @@ def api_query(
     columns: list[Column],
     text_filter: str = "name",
     address_filter: Mapping[str, str] | None = None,
-    size: int = PAGE_SIZE,
+    size: int | None = PAGE_SIZE,
 ) -> dict[str, Any]:
     """The API's query for `view`: the filter text as an ID, an address (`address_filter`:
     parameter -> template, e.g. {"fixed_ips": "ip_address={}"}) or a `text_filter` value; the
-    sort if a column offers it; one item more than a page."""
-    query: dict[str, Any] = {"limit": size + 1}
+    sort if a column offers it; one item more than a page of `size` (None: a list the API
+    gives whole)."""
+    query: dict[str, Any] = {} if size is None else {"limit": size + 1}
     if text := view.text:
         if UUID.fullmatch(text.lower()):
             query["id"] = text.lower()
@@ -189,6 +190,7 @@ class Listing:
     filters: dict[str, Any] = field(default_factory=dict)  # always applied (e.g. project_id)
     text_filter: str = "name"
     address_filter: Mapping[str, str] | None = None
+    paged: bool = True  # Keystone's lists come whole: neither paged nor sorted
 
 
 async def listed(
@@ -199,9 +201,12 @@ async def listed(
     params = ui.request.query_params
     view = View.of(params, prefix)
     own = {prefix + name for name in ("q", "sort", "dir", "marker", "reverse")}
-    query = api_query(view, columns, listing.text_filter, listing.address_filter)
-    found = await ui.api.get(listing.service, listing.path, **listing.filters, **query)
-    rows, has_previous, has_next = paged(found[listing.collection], view)
+    size = PAGE_SIZE if listing.paged else None
+    query = api_query(view, columns, listing.text_filter, listing.address_filter, size)
+    found = (await ui.api.get(listing.service, listing.path, **listing.filters, **query))[
+        listing.collection
+    ]
+    rows, has_previous, has_next = paged(found, view) if size else (found, False, False)
     return Table(
         table_id,
         columns,
@@ -214,13 +219,6 @@ async def listed(
         has_next,
         **shown,
     )
-
-
-def whole(
-    ui: Ui, table_id: str, rows: list[dict[str, Any]], columns: list[Column], **shown: Any
-) -> Table:
-    """A table of a list its API gives whole (Keystone's): filtered in the page, not paged."""
-    return Table(table_id, columns, rows, View(), ui.request.url.path, [], **shown)
 
 
 def routes(d: Dashboard) -> list[BaseRoute]:
