@@ -55,8 +55,10 @@ async function refreshLive() {
           const checked = selected(region);
           region.innerHTML = next.innerHTML;
           changed = true;
-          region.querySelectorAll("input[name=id]").forEach((box) => { box.checked = checked.has(box.value); });
-          narrow(region);
+          if (region.matches("table[data-table]")) {
+            region.querySelectorAll("input[name=id]").forEach((box) => { box.checked = checked.has(box.value); });
+            narrow(region);
+          }
         }
       }
     }
