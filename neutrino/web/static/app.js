@@ -24,6 +24,7 @@ window.addEventListener("pageshow", () => {
   document.querySelectorAll("button[data-label]").forEach((b) => {
     b.disabled = false; b.textContent = b.dataset.label;
   });
+  document.querySelectorAll("table[data-table]").forEach(countSelected);
   watchLive();
 });
 
