@@ -150,6 +150,14 @@ class Table:
     empty: str = "None."
     label: str = "name"  # what the filter box says it matches
     key: str = "id"
+    # The markers of the page's first and last rows, kept when a page adds rows of its own.
+    ends: tuple[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        marker = self.view.marker
+        self.ends = (
+            (self.rows[0][self.key], self.rows[-1][self.key]) if self.rows else (marker, marker)
+        )
 
     def href(self, view: View) -> str:
         query = urlencode([*self.others, *view.params(self.prefix)])
@@ -167,13 +175,11 @@ class Table:
 
     @property
     def previous_href(self) -> str:
-        first = self.rows[0][self.key] if self.rows else self.view.marker
-        return self.href(replace(self.view, marker=first, backwards=True))
+        return self.href(replace(self.view, marker=self.ends[0], backwards=True))
 
     @property
     def next_href(self) -> str:
-        last = self.rows[-1][self.key] if self.rows else self.view.marker
-        return self.href(replace(self.view, marker=last, backwards=False))
+        return self.href(replace(self.view, marker=self.ends[1], backwards=False))
 
     @property
     def here(self) -> str:

@@ -281,12 +281,14 @@ def test_a_long_list_filters_sorts_pages_and_deletes_several_at_once(
         owner = login(http, user, password, user)
         made = {f"t{i:02d}": owner.create("networks", name=f"t{i:02d}")["id"] for i in range(25)}
         owner.create("ports", network_id=made["t00"], name="holds-t00")
+        # Another project's shared network is shown after the project's own on the first page.
+        shared = admin.create("networks", name="a-shared", shared=True)
         page = sign_in(browser, cloud, user, password, user)
         page.goto(cloud.dashboard + "/project/networks")
         names = page.locator("#networks tbody tr td:nth-child(2)")
         with page.expect_navigation():
             page.click("#networks th a:text-is('Name')")
-        assert names.all_inner_texts()[:20] == [f"t{i:02d}" for i in range(20)]
+        assert names.all_inner_texts() == [*[f"t{i:02d}" for i in range(20)], "a-shared"]
         with page.expect_navigation():
             page.click("a[rel=next]")
         assert names.all_inner_texts() == [f"t{i:02d}" for i in range(20, 25)]
@@ -319,6 +321,7 @@ def test_a_long_list_filters_sorts_pages_and_deletes_several_at_once(
         assert names.first.inner_text() == "t00"
         assert owner.get(f"/networks/{made['t01']}").status_code == 404
         page.context.close()
+        admin.delete(f"/networks/{shared['id']}")
 
 
 def test_admin_pages_set_quotas_make_projects_and_users_and_turn_agents_down(

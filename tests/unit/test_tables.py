@@ -81,6 +81,9 @@ def test_page_links_keep_the_filter_the_sort_and_the_other_tables_views() -> Non
     assert View.of(query_of(table.previous_href), "ports-") == View(
         "web", "name", True, "n03", backwards=True
     )
+    # Rows a page adds after the API's (other projects' shared networks) are no marker.
+    table.rows += items("shared")
+    assert query_of(table.next_href)["ports-marker"] == "n04"
     # A column's header sorts by it, the other way once it is the sort; from the first page.
     assert query_of(table.sort_href(COLUMNS[0])) == {
         "subnets-q": "a",
