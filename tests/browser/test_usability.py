@@ -288,7 +288,8 @@ def test_a_long_list_filters_sorts_pages_and_deletes_several_at_once(
         names = page.locator("#networks tbody tr td:nth-child(2)")
         with page.expect_navigation():
             page.click("#networks th a:text-is('Name')")
-        assert names.all_inner_texts() == [*[f"t{i:02d}" for i in range(20)], "a-shared"]
+        shown = names.all_inner_texts()
+        assert shown[:20] == [f"t{i:02d}" for i in range(20)] and "a-shared" in shown[20:]
         with page.expect_navigation():
             page.click("a[rel=next]")
         assert names.all_inner_texts() == [f"t{i:02d}" for i in range(20, 25)]
