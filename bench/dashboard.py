@@ -171,6 +171,9 @@ def page_times(
         f"/project/instances/{ids['instance']}",
         "/project/load-balancers",
         "/admin/resources",
+        "/admin/quotas",
+        "/admin/identity",
+        "/admin/agents",
     ]
     results = {}
     for path in pages:

@@ -9,14 +9,18 @@ from starlette.staticfiles import StaticFiles
 
 from neutrino.web import (
     admin,
+    agents,
     auth,
     explain,
     floatingips,
+    identity,
     instances,
     loadbalancers,
     networks,
+    quotas,
     routers,
     security_groups,
+    tables,
     topology,
 )
 from neutrino.web.ui import HERE, PREFIX, Dashboard
@@ -35,7 +39,11 @@ def routes(dashboard: Dashboard) -> list[BaseRoute]:
         loadbalancers,
         topology,
         admin,
+        quotas,
+        identity,
+        agents,
         explain,
+        tables,
     ]
     return [
         Route("/", home),

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from neutrino.web.networks import LAB, NET
+from neutrino.web.tables import Column, Listing, listed
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
 
@@ -54,16 +55,42 @@ def targets(ports: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str
     return sorted(choices, key=lambda c: c["label"])
 
 
+FLOATINGIP_COLUMNS = [
+    Column("IP address", "floating_ip_address"),
+    Column("Mapped fixed IP", "fixed_ip_address"),
+    Column("Instance / port"),
+    Column("Pool", "floating_network_id"),
+    Column("Status", "status"),
+    Column(""),
+]
+
+
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def floatingips_page(ui: Ui) -> Response:
-        fips, pools, names = await asyncio.gather(
-            ui.api.get(NET, "/v2.0/floatingips", project_id=ui.project_id),
+        listing = Listing(
+            NET,
+            "/v2.0/floatingips",
+            "floatingips",
+            {"project_id": ui.project_id},
+            text_filter="description",
+            address_filter={"floating_ip_address": "{}"},
+        )
+        table, pools, names = await asyncio.gather(
+            listed(
+                ui,
+                "floatingips",
+                listing,
+                FLOATINGIP_COLUMNS,
+                deletable="floatingips",
+                empty="No floating IPs allocated.",
+                label="address, description",
+            ),
             ui.api.get(NET, "/v2.0/networks", **{"router:external": "true"}),
             instance_names(ui),
         )
         return ui.render(
             "floatingips.html",
-            floatingips=fips["floatingips"],
+            table=table,
             pools=pools["networks"],
             names=names,
             pool_names=unambiguous({p["id"]: p["name"] or p["id"][:8] for p in pools["networks"]}),

@@ -11,11 +11,19 @@ from starlette.routing import BaseRoute
 
 from neutrino.web.clients import ApiError
 from neutrino.web.networks import LAB, NET, project_networks
+from neutrino.web.tables import Column, Listing, listed
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
 FREE_PORTS_SHOWN = (
     50  # enough for a choice; every free port has a "Launch Instance" form on its own page
 )
+INSTANCE_COLUMNS = [
+    Column("Name", "name"),
+    Column("IP addresses"),
+    Column("Host", "host"),
+    Column("Status", "status"),
+    Column("Created"),
+]
 
 
 async def launch_choices(ui: Ui) -> dict[str, Any]:
@@ -48,10 +56,19 @@ async def launch_choices(ui: Ui) -> dict[str, Any]:
 
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def instances_page(ui: Ui) -> Response:
-        instances, choices = await asyncio.gather(
-            ui.api.get(LAB, "/v1/instances", project_id=ui.project_id), launch_choices(ui)
+        listing = Listing(LAB, "/v1/instances", "instances", {"project_id": ui.project_id})
+        table, choices = await asyncio.gather(
+            listed(
+                ui,
+                "instances",
+                listing,
+                INSTANCE_COLUMNS,
+                deletable="instances",
+                empty="No instances.",
+            ),
+            launch_choices(ui),
         )
-        return ui.render("instances.html", instances=instances["instances"], **choices)
+        return ui.render("instances.html", table=table, **choices)
 
     async def launch(ui: Ui, form: Form) -> Done:
         body: dict[str, Any] = {

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute
 from neutrino.web.clients import ApiError
 from neutrino.web.floatingips import floatingips_of
 from neutrino.web.networks import LAB, NET, project_networks
+from neutrino.web.tables import Column, Listing, listed
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
 LB = "load-balancer"
@@ -27,6 +28,12 @@ MONITORS = ("HTTP", "TCP", "PING", "UDP-CONNECT", "SCTP")
 PERSISTENCE = ("SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE")
 PORTS = range(1, 65536)
 WEIGHTS = range(257)
+BALANCER_COLUMNS = [
+    Column("Name", "name"),
+    Column("VIP", "vip_address"),
+    Column("Provisioning", "provisioning_status"),
+    Column("Operating", "operating_status"),
+]
 
 
 async def enabled(ui: Ui) -> bool:
@@ -169,9 +176,7 @@ def persistence(form: Form, current: dict[str, Any] | None) -> dict[str, Any] | 
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def balancers_page(ui: Ui) -> Response:
         if not await enabled(ui):
-            return ui.render(
-                "loadbalancers.html", available=False, balancers=[], subnets=[], members={}
-            )
+            return ui.render("loadbalancers.html", available=False, subnets=[], members={})
         networks = [n for n in await project_networks(ui) if not n.get("router:external")]
         subnets = (
             (await ui.api.get(NET, "/v2.0/subnets", network_id=[n["id"] for n in networks]))[
@@ -184,7 +189,21 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         return ui.render(
             "loadbalancers.html",
             available=True,
-            balancers=await listing(ui),
+            table=await listed(
+                ui,
+                "loadbalancers",
+                Listing(
+                    LB,
+                    LBAAS + "/loadbalancers",
+                    "loadbalancers",
+                    {"project_id": ui.project_id},
+                    address_filter={"vip_address": "{}"},
+                ),
+                BALANCER_COLUMNS,
+                deletable="loadbalancers",
+                empty="No load balancers.",
+                label="name, VIP address",
+            ),
             subnets=unambiguous(
                 {s["id"]: f"{names[s['network_id']]}: {s['cidr']}" for s in subnets}
             ),

@@ -154,3 +154,11 @@ async def with_names(ui: Ui, message: str) -> str:
             )
             message = message.replace(resource_id, f"{label} {name}")
     return message
+
+
+def deletion_report(called: str, deleted: list[str], failed: list[tuple[str, str]]) -> str:
+    """What "Delete selected" did, a line for each item: deleted, or why not."""
+    return "\n".join(
+        [f"Deleted {called} {name}." for name in deleted]
+        + [f"Could not delete {called} {name}: {why}" for name, why in failed]
+    )

@@ -9,10 +9,40 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from neutrino.web.clients import ApiError
+from neutrino.web.tables import Column, Listing, Table, api_query, listed
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
 NET = "network"
 LAB = "lab"
+
+
+NETWORK_COLUMNS = [
+    Column("Subnets"),
+    Column("Shared"),
+    Column("External"),
+    Column("Status", "status"),
+]
+SUBNET_COLUMNS = [
+    Column("Name", "name"),
+    Column("CIDR", "cidr"),
+    Column("Gateway", "gateway_ip"),
+    Column("DHCP", "enable_dhcp"),
+    Column("Allocation pools"),
+    Column(""),
+]
+PORT_COLUMNS = [
+    Column("Name / ID", "name"),
+    Column("Fixed IPs"),
+    Column("MAC", "mac_address"),
+    Column("Attached device", "device_owner"),
+    Column("Status", "status"),
+]
+ADMIN_COLUMNS = [
+    Column("Project", "project_id"),
+    Column("Type"),
+    Column("Physical network"),
+    Column("Segment"),
+]
 
 
 def by_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -28,6 +58,29 @@ async def project_networks(ui: Ui) -> list[dict[str, Any]]:
     )
     found = {net["id"]: net for answer in answers for net in answer["networks"]}
     return sorted(found.values(), key=lambda n: (n["name"], n["id"]))
+
+
+async def usable_elsewhere(ui: Ui, table: Table) -> list[dict[str, Any]]:
+    """Other projects' shared and external networks matching the table's filter, which Horizon
+    shows after the project's own on the first page."""
+    if table.view.marker:
+        return []
+    query = api_query(table.view, table.columns)
+    del query["limit"]
+    answers = await asyncio.gather(
+        *[
+            ui.api.get(NET, "/v2.0/networks", **query, **usable)
+            for usable in ({"shared": "true"}, {"router:external": "true"})
+        ]
+    )
+    shown = {n["id"] for n in table.rows}
+    found = {
+        net["id"]: net
+        for answer in answers
+        for net in answer["networks"]
+        if net["project_id"] != ui.project_id and net["id"] not in shown
+    }
+    return list(found.values())
 
 
 async def attached_instances(ui: Ui, ports: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -77,20 +130,24 @@ def subnet_body(form: Form, network_id: str) -> dict[str, Any]:
 
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def networks_page(ui: Ui, admin: bool = False) -> Response:
-        nets = (
-            (await ui.api.get(NET, "/v2.0/networks"))["networks"]
-            if admin
-            else await project_networks(ui)
+        columns = [Column("Name", "name"), *(ADMIN_COLUMNS if admin else []), *NETWORK_COLUMNS]
+        listing = Listing(NET, "/v2.0/networks", "networks")
+        if not admin:
+            listing.filters["project_id"] = ui.project_id
+        table = await listed(
+            ui, "networks", listing, columns, deletable="networks", empty="No networks yet."
         )
-        subnets = await subnets_of(ui, nets)
-        listed = (
+        if not admin:
+            table.rows += await usable_elsewhere(ui, table)
+        subnets = await subnets_of(ui, table.rows)
+        known = (
             (await ui.api.get("identity", "/v3/projects"))["projects"]
             if admin
             else ui.session.projects
         )
-        projects = {p["id"]: p["name"] for p in sorted(listed, key=lambda p: p["name"])}
+        projects = {p["id"]: p["name"] for p in sorted(known, key=lambda p: p["name"])}
         return ui.render(
-            "networks.html", networks=nets, subnets=subnets, admin=admin, projects=projects
+            "networks.html", table=table, subnets=subnets, admin=admin, projects=projects
         )
 
     async def admin_networks_page(ui: Ui) -> Response:
@@ -122,15 +179,43 @@ def routes(d: Dashboard) -> list[BaseRoute]:
 
     async def network_page(ui: Ui) -> Response:
         net = (await ui.api.get(NET, f"/v2.0/networks/{ui.param('id')}"))["network"]
-        subnets = (await ui.api.get(NET, "/v2.0/subnets", network_id=net["id"]))["subnets"]
-        ports = (await ui.api.get(NET, "/v2.0/ports", network_id=net["id"]))["ports"]
+        of_network = {"network_id": net["id"]}
+        subnets = (await ui.api.get(NET, "/v2.0/subnets", **of_network))["subnets"]
+        subnet_table, port_table = await asyncio.gather(
+            listed(
+                ui,
+                "subnets",
+                Listing(NET, "/v2.0/subnets", "subnets", of_network, text_filter="name"),
+                SUBNET_COLUMNS,
+                "subnets-",
+                deletable="subnets",
+                empty="No subnets.",
+            ),
+            listed(
+                ui,
+                "ports",
+                Listing(
+                    NET,
+                    "/v2.0/ports",
+                    "ports",
+                    of_network,
+                    address_filter={"fixed_ips": "ip_address={}"},
+                ),
+                PORT_COLUMNS,
+                "ports-",
+                deletable="ports",
+                empty="No ports.",
+                label="name, address",
+            ),
+        )
         return ui.render(
             "network.html",
             network=net,
             mtu_writable=await ui.api.available(NET, "/v2.0/extensions/net-mtu-writable"),
             subnets=subnets,
-            ports=ports,
-            instances=await attached_instances(ui, ports),
+            subnet_table=subnet_table,
+            port_table=port_table,
+            instances=await attached_instances(ui, port_table.rows),
             subnet_names={s["id"]: s["name"] or s["cidr"] for s in subnets},
         )
 

@@ -8,20 +8,31 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from neutrino.web.networks import NET, project_networks
+from neutrino.web.tables import Column, Listing, listed
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
+ROUTER_COLUMNS = [
+    Column("Name", "name"),
+    Column("Status", "status"),
+    Column("External network"),
+    Column("Gateway IP"),
+    Column("Admin state", "admin_state_up"),
+]
 INTERFACE_OWNERS = ("network:router_interface", "network:router_interface_distributed")
 
 
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def routers_page(ui: Ui) -> Response:
-        routers = (await ui.api.get(NET, "/v2.0/routers", project_id=ui.project_id))["routers"]
+        listing = Listing(NET, "/v2.0/routers", "routers", {"project_id": ui.project_id})
+        table = await listed(
+            ui, "routers", listing, ROUTER_COLUMNS, deletable="routers", empty="No routers yet."
+        )
         externals = (await ui.api.get(NET, "/v2.0/networks", **{"router:external": "true"}))[
             "networks"
         ]
         return ui.render(
             "routers.html",
-            routers=routers,
+            table=table,
             externals=externals,
             network_names=unambiguous({n["id"]: n["name"] or n["id"][:8] for n in externals}),
         )

@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute
 
 from neutrino.web.clients import ApiError
 from neutrino.web.networks import NET
+from neutrino.web.tables import Column, Listing, listed
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
 # Horizon's rule presets: label, protocol, port range (ICMP: type and code). "custom" and
@@ -25,6 +26,8 @@ PRESETS: dict[str, tuple[str, str | None, int | None, int | None]] = {
     "all_tcp": ("All TCP", "tcp", 1, 65535),
     "all_udp": ("All UDP", "udp", 1, 65535),
 }
+
+GROUP_COLUMNS = [Column("Name", "name"), Column("Description"), Column("Rules")]
 
 
 def rule_body(form: Form, group_id: str) -> dict[str, Any]:
@@ -62,10 +65,18 @@ def rule_body(form: Form, group_id: str) -> dict[str, Any]:
 
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def groups_page(ui: Ui) -> Response:
-        groups = (await ui.api.get(NET, "/v2.0/security-groups", project_id=ui.project_id))[
-            "security_groups"
-        ]
-        return ui.render("security_groups.html", groups=groups)
+        listing = Listing(
+            NET, "/v2.0/security-groups", "security_groups", {"project_id": ui.project_id}
+        )
+        table = await listed(
+            ui,
+            "groups",
+            listing,
+            GROUP_COLUMNS,
+            deletable="security-groups",
+            empty="No security groups.",
+        )
+        return ui.render("security_groups.html", table=table)
 
     async def create_group(ui: Ui, form: Form) -> Done:
         body = {"name": form.require("name", "Name"), "description": form.get("description")}

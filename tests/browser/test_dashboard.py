@@ -37,7 +37,7 @@ def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
     net101 = create_network(page, cloud, "vlan101", "172.16.101.0/24", type="vlan", segment="101")
     page.goto(cloud.dashboard + "/admin/networks")
     assert (
-        page.locator("#networks tr", has_text="vlan101").locator("td").nth(4).inner_text() == "101"
+        page.locator("#networks tr", has_text="vlan101").locator("td").nth(5).inner_text() == "101"
     )
     screenshot(page, "02-admin-networks")
 

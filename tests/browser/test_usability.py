@@ -9,7 +9,7 @@ import httpx
 
 from tests.browser.clicks import create_network, launch, open_form, resource_id, submit
 from tests.browser.conftest import Cloud, screenshot, sign_in
-from tests.conftest import ADMIN_PASSWORD, cloud_password, login
+from tests.conftest import ADMIN_PASSWORD, add_member_project, cloud_password, login
 
 LB_FORM = "details:has(> summary:has-text('Create Load Balancer'))"
 
@@ -182,6 +182,9 @@ PAGES = (
     "/project/load-balancers",
     "/project/instances",
     "/admin/resources",
+    "/admin/quotas",
+    "/admin/identity",
+    "/admin/agents",
 )
 
 
@@ -269,3 +272,115 @@ def test_text_is_readable_and_the_topology_is_told_in_words(cloud: Cloud, admin_
         link.inner_text() == "router told-router has the interface 192.168.94.1 on network told-net"
     )
     assert link.get_by_role("link").count() == 2
+
+
+def test_a_long_list_filters_sorts_pages_and_deletes_several_at_once(
+    browser: Any, cloud: Cloud
+) -> None:
+    with httpx.Client(base_url=cloud.url) as http:
+        admin = login(http, "admin", ADMIN_PASSWORD, "admin")
+        user, password = add_member_project(admin, "lister")
+        owner = login(http, user, password, user)
+        made = {f"t{i:02d}": owner.create("networks", name=f"t{i:02d}")["id"] for i in range(25)}
+        owner.create("ports", network_id=made["t00"], name="holds-t00")
+        # Another project's shared network is shown after the project's own on the first page.
+        shared = admin.create("networks", name="a-shared", shared=True)
+        page = sign_in(browser, cloud, user, password, user)
+        page.goto(cloud.dashboard + "/project/networks")
+        names = page.locator("#networks tbody tr td:nth-child(2)")
+        with page.expect_navigation():
+            page.click("#networks th a:text-is('Name')")
+        shown = names.all_inner_texts()
+        assert shown[:20] == [f"t{i:02d}" for i in range(20)] and "a-shared" in shown[20:]
+        with page.expect_navigation():
+            page.click("a[rel=next]")
+        assert names.all_inner_texts() == [f"t{i:02d}" for i in range(20, 25)]
+        assert page.locator("a[rel=next]").count() == 0
+        with page.expect_navigation():
+            page.click("a[rel=prev]")
+        assert names.all_inner_texts()[:20] == [f"t{i:02d}" for i in range(20)]
+        assert page.locator("a[rel=prev]").count() == 0
+        with page.expect_navigation():
+            page.click("#networks th a:text-is('Name')")
+        assert names.first.inner_text() == "t24"
+        assert page.get_attribute("#networks th:has-text('Name')", "aria-sort") == "descending"
+        # Typing narrows the shown rows; Enter asks the API (across pages).
+        page.fill("input[data-filter=networks]", "t2")
+        assert page.locator("#networks tbody tr:visible").count() == 5
+        page.fill("input[data-filter=networks]", "t03")
+        with page.expect_navigation():
+            page.press("input[data-filter=networks]", "Enter")
+        assert names.all_inner_texts() == ["t03"]
+        # Delete selected: one goes, one in use stays, and the page says which and why.
+        page.goto(cloud.dashboard + "/project/networks?sort=name")
+        for name in ("t00", "t01"):
+            page.check(f"#networks tr:has(a:text-is('{name}')) input[name=id]")
+        with page.expect_navigation():
+            page.click("button:text-is('Delete selected (2)')")
+        assert page.locator(".notice").inner_text() == (
+            "Deleted network t01.\nCould not delete network t00: Unable to complete operation on "
+            "network t00. There are one or more ports still in use on the network."
+        )
+        assert names.first.inner_text() == "t00"
+        assert owner.get(f"/networks/{made['t01']}").status_code == 404
+        page.context.close()
+        admin.delete(f"/networks/{shared['id']}")
+
+
+def test_admin_pages_set_quotas_make_projects_and_users_and_turn_agents_down(
+    browser: Any, cloud: Cloud, admin_page: Any
+) -> None:
+    page = admin_page
+    page.goto(cloud.dashboard + "/admin/identity")
+    open_form(page, "Create Project")
+    page.fill("details:has(> summary:has-text('Create Project')) input[name=name]", "newcomers")
+    assert submit(page, "Create Project", r"/admin/identity$") == "Created project newcomers."
+    open_form(page, "Create User")
+    form = page.locator("details:has(> summary:has-text('Create User'))")
+    form.locator("input[name=name]").fill("newbie")
+    form.locator("input[name=password]").fill("newbie-secret-1")
+    form.locator("select[name=project_id]").select_option(label="newcomers")
+    form.locator("select[name=role]").select_option("member")
+    assert submit(page, "Create User", r"/admin/identity$") == (
+        "Created user newbie (member of the project)."
+    )
+    assert "newcomers" in page.locator("#users tr", has_text="newbie").inner_text()
+    newbie = sign_in(browser, cloud, "newbie", "newbie-secret-1", "newcomers")
+    assert newbie.locator("nav.side h2:text-is('Admin')").count() == 0
+    assert newbie.goto(cloud.dashboard + "/admin/quotas").status == 403
+    newbie.context.close()
+
+    page.goto(cloud.dashboard + "/admin/quotas")
+    page.click("#quotas a:text-is('newcomers')")
+    project = page.url.rsplit("/", 1)[1]
+    page.fill("input[name=network-network]", "7")
+    page.fill("input[name=lb-load_balancer]", "3")
+    assert submit(page, "Save Quotas", r"/admin/quotas/\w+$") == "Saved the quotas."
+    page.goto(cloud.dashboard + "/admin/quotas")
+    assert "0 of 7" in page.locator("#quotas tr", has_text="newcomers").inner_text()
+    with httpx.Client(base_url=cloud.url) as http:
+        admin = login(http, "admin", ADMIN_PASSWORD, "admin")
+        assert admin.get(f"/quotas/{project}").json()["quota"]["network"] == 7
+        balancers = http.get(
+            f"/load-balancer/v2/lbaas/quotas/{project}", headers={"X-Auth-Token": admin.token}
+        )
+        assert balancers.json()["quota"]["load_balancer"] == 3
+
+        page.goto(cloud.dashboard + "/admin/agents")
+        agent = page.locator("#agents tbody tr").first
+        host, kind = (
+            agent.locator("td").nth(0).inner_text(),
+            agent.locator("td").nth(1).inner_text(),
+        )
+        found = admin.get("/agents", params={"host": host, "agent_type": kind}).json()["agents"][0]
+        try:
+            assert submit(page, "Set admin state down", r"/admin/agents") == (
+                f"The {kind} on {host} is administratively down."
+            )
+            assert admin.get(f"/agents/{found['id']}").json()["agent"]["admin_state_up"] is False
+            assert (
+                page.locator("#agents tbody tr").first.locator("td").nth(3).inner_text() == "DOWN"
+            )
+            submit(page, "Set admin state up", r"/admin/agents")
+        finally:
+            admin.put(f"/agents/{found['id']}", json={"agent": {"admin_state_up": True}})

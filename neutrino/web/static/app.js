@@ -24,6 +24,7 @@ window.addEventListener("pageshow", () => {
   document.querySelectorAll("button[data-label]").forEach((b) => {
     b.disabled = false; b.textContent = b.dataset.label;
   });
+  document.querySelectorAll("table[data-table]").forEach(countSelected);
   watchLive();
 });
 
@@ -51,7 +52,15 @@ async function refreshLive() {
       const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
       for (const region of liveRegions()) {
         const next = fresh.getElementById(region.id);
-        if (next && next.innerHTML !== region.innerHTML) { region.innerHTML = next.innerHTML; changed = true; }
+        if (next && next.innerHTML !== region.innerHTML) {
+          const checked = selected(region);
+          region.innerHTML = next.innerHTML;
+          changed = true;
+          if (region.matches("table[data-table]")) {
+            region.querySelectorAll("input[name=id]").forEach((box) => { box.checked = checked.has(box.value); });
+            narrow(region);
+          }
+        }
       }
     }
   } catch {
@@ -60,6 +69,43 @@ async function refreshLive() {
   liveDelay = changed ? FIRST_DELAY : Math.min(liveDelay * 1.5, LONGEST_DELAY);
   liveTimer = changing() ? setTimeout(refreshLive, liveDelay) : null;
 }
+
+// Tables: the filter box narrows the shown rows as one types (Enter asks the API across all
+// pages); "Delete selected" counts the checked rows.
+const selected = (table) => new Set([...table.querySelectorAll("input[name=id]:checked")].map((box) => box.value));
+
+function narrow(table) {
+  const box = document.querySelector(`input[data-filter="${table.id}"]`);
+  const text = box ? box.value.trim().toLowerCase() : "";
+  for (const row of table.tBodies[0].rows) {
+    row.hidden = Boolean(text) && row.cells.length > 1 && !row.textContent.toLowerCase().includes(text);
+  }
+}
+
+function countSelected(table) {
+  const button = document.querySelector(`#${table.id}-selected [data-delete-selected]`);
+  if (!button) return;
+  const count = selected(table).size;
+  button.disabled = count === 0;
+  button.textContent = count ? `Delete selected (${count})` : "Delete selected";
+}
+
+document.addEventListener("input", (event) => {
+  const table = event.target.dataset.filter && document.getElementById(event.target.dataset.filter);
+  if (table) narrow(table);
+});
+document.addEventListener("change", (event) => {
+  const table = event.target.closest("table[data-table]");
+  if (!table) return;
+  if (event.target.hasAttribute("data-select-all")) {
+    for (const row of table.tBodies[0].rows) {
+      const box = row.querySelector("input[name=id]");
+      if (box && !row.hidden) box.checked = event.target.checked;
+    }
+  }
+  countSelected(table);
+});
+document.querySelectorAll("table[data-table]").forEach(countSelected);
 
 async function postJson(url, body) {
   const response = await fetch(url, { method: "POST", body: JSON.stringify(body),
