@@ -260,7 +260,7 @@ def test_text_is_readable_and_the_topology_is_told_in_words(cloud: Cloud, admin_
         assert added.status_code == 200, added.text
     page.goto(cloud.dashboard + "/project/topology")
     page.wait_for_selector("a.node")
-    assert page.get_by_role("img", name="Network topology").count() == 1
+    assert page.get_by_role("group", name="Network topology").count() == 1
     assert "networks" in page.locator(".topology svg desc").text_content()
     page.click("summary:has-text('Links as a list')")
     link = page.locator("#topology-links li", has_text="told-router")
