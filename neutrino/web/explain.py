@@ -96,7 +96,8 @@ def connections(entries: list[str]) -> Section:
         "Connections (conntrack)",
         (),
         [],
-        note=f"{len(entries)} entries{': ' + counted if counted else ''}.",
+        note=f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
+        + (f": {counted}." if counted else "."),
         raw="\n".join(entries),
     )
 
