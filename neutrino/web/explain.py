@@ -201,8 +201,15 @@ async def floatingip(_ui: Ui, data: Data) -> Explained:
     )
 
 
-async def port(_ui: Ui, data: Data) -> Explained:
+async def port(ui: Ui, data: Data) -> Explained:
     port, side, far = data["port"], data["host_side"], data["far_end"] or {}
+    groups = (
+        (await ui.api.get(NET, "/v2.0/security-groups", id=port["security_groups"]))[
+            "security_groups"
+        ]
+        if port["security_groups"]
+        else []
+    )
     addresses = ", ".join(ip["ip_address"] for ip in port["fixed_ips"]) or "—"
     far_role = "instance" if "instance_id" in far else "router"
     firewall = data["firewall"] or {}
@@ -226,7 +233,7 @@ async def port(_ui: Ui, data: Data) -> Explained:
                 [],
                 note=(
                     f"Chains {', '.join(sorted(firewall))} of security groups "
-                    f"{', '.join(port['security_groups']) or '(none)'}."
+                    f"{', '.join(g['name'] or g['id'][:8] for g in groups) or '(none)'}."
                     if firewall
                     else "No firewall: port security is off or the port is a service port."
                 ),

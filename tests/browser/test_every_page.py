@@ -158,6 +158,7 @@ def shown(page: Any, url: str) -> None:
             arg=how.element_handle(),
             timeout=30_000,
         )
+        assert not how.locator(".error").count(), how.inner_text()
 
 
 @pytest.mark.parametrize("who", ["admin", "member"])
