@@ -162,7 +162,7 @@ def router(view: Realized, ref: str) -> dict[str, Any]:
         if p.get("device_id") == rtr["id"] and p["device_owner"] in ROUTER_OWNERS
     ]
     present = {link["name"]: link for link in interfaces(netns)}
-    dnat = map_elements(netns, FIP_DNAT)
+    dnat, snat = map_elements(netns, FIP_DNAT), map_elements(netns, FIP_SNAT)
     fips = {f["floating_ip_address"]: f["id"] for f in model["floatingips"]}
     return {
         "router": {
@@ -186,7 +186,12 @@ def router(view: Realized, ref: str) -> dict[str, Any]:
         "nat": {
             "table": nat_rules(netns),
             "floatingips": [
-                {"floating_ip_address": a, "fixed_ip_address": fixed, "floatingip_id": fips.get(a)}
+                {
+                    "floating_ip_address": a,
+                    "fixed_ip_address": fixed,
+                    "snat_address": snat.get(fixed),
+                    "floatingip_id": fips.get(a),
+                }
                 for a, fixed in sorted(dnat.items())
             ],
         },

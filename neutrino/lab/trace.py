@@ -18,8 +18,9 @@ host on the path watches the probe's packets while the instance's host sends
 it (neutrino.agent.trace: nft traces in the host's bridges and in the
 router's namespace). Their observations are merged here, in the path's
 order: each hop whose device a host saw the probe cross is `seen`; a verdict
-that dropped it (a security group) ends the path on its host, with a `drop`
-hop that names the rule.
+that dropped it ends the path on its host, with a `drop` hop that names the
+rule. A port's own chain drops what none of its security groups accepts: that
+hop names the port, the direction, its security groups and its instance.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 from neutrino import errors
 from neutrino.db import Database
 from neutrino.lab import outside
-from neutrino.plan import names
+from neutrino.plan import firewall, names
 from neutrino.plan.routers import GATEWAY, INTERFACE, TABLE
 from neutrino.services import feed
 
@@ -253,9 +254,36 @@ class Path:
                 )
                 rule = verdict.split(" ", 3)[-1]  # "trace id ID " precedes the table and rule
                 del self.hops[first_bridge + 1 :]
-                self.hops.append(_hop("drop", host=host, note=f"dropped by {rule}"))
+                chain = rule.split(" ")[2]  # after the family and the table
+                self.hops.append(
+                    _hop("drop", host=host, note=f"dropped by {rule}", **self._refused(chain))
+                )
                 break
         return all(seen[host] for host in self.hosts())
+
+    def _refused(self, chain: str) -> dict[str, Any]:
+        """Who refused the packet, when `chain` is a port's own (its security groups)."""
+        chains = (("ingress", firewall.ingress_chain), ("egress", firewall.egress_chain))
+        found = next(
+            ((p, way) for p in self.ports for way, name_of in chains if name_of(p["id"]) == chain),
+            None,
+        )
+        if found is None:
+            return {}
+        port, direction = found
+        groups = {g["id"]: g for g in self.model["security_groups"]}
+        instance = next(
+            (i for i in self.model["instances"] if port["id"] in i.get("port_ids", [])), None
+        )
+        return {
+            "port_id": port["id"],
+            "direction": direction,
+            "security_groups": [
+                {"id": g, "name": groups[g]["name"] if g in groups else None}
+                for g in port.get("security_groups", [])
+            ],
+            "instance": {"id": instance["id"], "name": instance.get("name")} if instance else None,
+        }
 
 
 def _drops(line: str) -> bool:

@@ -5,16 +5,24 @@ Both come from the lab API's kernel tools (`/lab/v1/inspect/...`,
 `/lab/v1/trace`), called with the user's own token: they read the kernel of
 this machine's agents and are for administrators, so a member sees why they
 are not shown rather than someone else's rules.
+
+What the kernel says is shown as a few sections, each a compact table (the
+kind's own reading of the answer: `SECTIONS`), rendered the same way for
+every kind; raw kernel output (nft tables, conntrack entries) stays folded.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from neutrino.web.clients import ApiError
+from neutrino.web.networks import NET
 from neutrino.web.ui import Dashboard, Ui
 
 LAB = "lab"
@@ -30,6 +38,28 @@ LABELS = {
     "port": "port",
     "loadbalancer": "load balancer",
 }
+INTERFACE_COLUMNS = ("Role", "Device", "Addresses", "Subnet", "State")
+ROUTE_COLUMNS = ("Destination", "Via", "Device", "Kind")
+NAT_COLUMNS = ("Floating IP", "Inbound (DNAT)", "Outbound (SNAT)")
+Data = dict[str, Any]
+
+
+@dataclass
+class Section:
+    """One table of what the kernel holds; `raw` is the kernel's own words, folded."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    note: str = ""
+    raw: str = ""
+    empty: str = "None."
+
+
+@dataclass
+class Explained:
+    facts: list[tuple[str, Any]] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
 
 
 def explained(error: ApiError) -> str:
@@ -46,23 +76,228 @@ async def inspect(ui: Ui, kind: str, resource_id: str) -> dict[str, Any]:
         return {"error": explained(error)}
 
 
-def nat_elements(fip: dict[str, Any]) -> list[str]:
-    """A floating IP's DNAT and SNAT map elements as sentences (the tutorial's analysis)."""
-    nat, data = fip.get("nat") or {}, fip.get("floatingip") or {}
-    address, fixed = data.get("floating_ip_address"), data.get("fixed_ip_address")
-    lines = []
-    for name, value in nat.items():
-        if value is None:
-            lines.append(f"{name}: no element (nothing mapped in the kernel)")
-        elif "dnat" in name:
-            lines.append(
-                f"{name}: {address} : {value}  (DNAT: inbound to {address} goes to {value})"
+def interface_row(role: str, link: Data | None, subnet: str = "") -> tuple[Any, ...]:
+    if link is None:
+        return (role, "missing", "", subnet, "")
+    return (role, link["name"], ", ".join(link["addresses"]) or "—", subnet, link["state"])
+
+
+def nat_row(floating: str, fixed: str | None, snat: str | None) -> tuple[Any, ...]:
+    """A floating IP's pair of map elements, as what happens to packets."""
+    inbound = f"to {floating} → {fixed}" if fixed else "no element"
+    outbound = f"from {fixed or '?'} → {snat}" if snat else "no element"
+    return (floating, inbound, outbound)
+
+
+def connections(entries: list[str]) -> Section:
+    protocols = Counter(line.split()[0] for line in entries)
+    counted = ", ".join(f"{n} {protocol}" for protocol, n in protocols.most_common())
+    return Section(
+        "Connections (conntrack)",
+        (),
+        [],
+        note=f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
+        + (f": {counted}." if counted else "."),
+        raw="\n".join(entries),
+    )
+
+
+def route_kind(route: Data, extra: list[Data]) -> str:
+    if any(
+        r["destination"] == route["destination"] and r["nexthop"] == route["via"] for r in extra
+    ):
+        return "extra route"
+    if route["destination"] == "default":
+        return "default"
+    return "connected" if route["protocol"] == "kernel" else str(route["protocol"] or "")
+
+
+def routes_section(found: list[Data], extra: list[Data]) -> Section:
+    return Section(
+        "Routes",
+        ROUTE_COLUMNS,
+        [(r["destination"], r["via"] or "—", r["device"], route_kind(r, extra)) for r in found],
+    )
+
+
+async def subnet_names(ui: Ui, ids: list[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    subnets = (await ui.api.get(NET, "/v2.0/subnets", id=ids))["subnets"]
+    return {s["id"]: f"{s['name']} {s['cidr']}".strip() for s in subnets}
+
+
+async def router(ui: Ui, data: Data) -> Explained:
+    rtr = data["router"]
+    gateway = rtr.get("external_gateway_info") or {}
+    names = await subnet_names(ui, sorted({s for i in data["interfaces"] for s in i["subnet_ids"]}))
+    nat = data["nat"]
+    gateway_ips = [ip["ip_address"] for ip in gateway.get("external_fixed_ips", [])]
+    if not gateway:
+        snat = "No gateway: nothing leaves for the outside."
+    elif gateway.get("enable_snat", True):
+        snat = (
+            "SNAT: other traffic from the internal subnets leaves as "
+            f"{', '.join(gateway_ips)} (the gateway's address)."
+        )
+    else:
+        snat = "SNAT is off: traffic leaves with its fixed address."
+    sections = [
+        Section(
+            "Interfaces",
+            INTERFACE_COLUMNS,
+            [
+                interface_row(
+                    i["role"],
+                    i["link"],
+                    ", ".join(names.get(s, s[:8]) for s in i["subnet_ids"]),
+                )
+                for i in data["interfaces"]
+            ],
+        ),
+        routes_section(data["routes"], rtr.get("routes") or []),
+        Section(
+            "NAT",
+            NAT_COLUMNS,
+            [
+                nat_row(f["floating_ip_address"], f["fixed_ip_address"], f.get("snat_address"))
+                for f in nat["floatingips"]
+            ],
+            note=snat,
+            raw=nat["table"],
+            empty="No floating IPs.",
+        ),
+    ]
+    if data["metering"]:
+        sections.append(
+            Section(
+                "Metering",
+                ("Label", "Packets", "Bytes"),
+                [(m["name"], m["packets"], m["bytes"]) for m in data["metering"]],
             )
-        else:
-            lines.append(
-                f"{name}: {fixed} : {value}  (SNAT: outbound from {fixed} leaves as {value})"
-            )
-    return lines
+        )
+    sections.append(connections(data["conntrack"]))
+    return Explained([("IP forwarding", "on" if data["forwarding"] else "off")], sections)
+
+
+async def floatingip(_ui: Ui, data: Data) -> Explained:
+    fip, nat = data["floatingip"], data["nat"]
+    dnat, snat = (nat[name] for name in sorted(nat))  # its elements in fip_dnat, fip_snat
+    return Explained(
+        [("Address on the gateway", "yes" if data["address_on_gateway"] else "no")],
+        [
+            Section(
+                "NAT",
+                NAT_COLUMNS,
+                [nat_row(fip["floating_ip_address"], dnat, snat)],
+            ),
+            Section(
+                "Interfaces",
+                INTERFACE_COLUMNS,
+                [interface_row("gateway", data["gateway_interface"])],
+            ),
+            connections(data["conntrack"]),
+        ],
+    )
+
+
+async def port(ui: Ui, data: Data) -> Explained:
+    port, side, far = data["port"], data["host_side"], data["far_end"] or {}
+    groups = (
+        (await ui.api.get(NET, "/v2.0/security-groups", id=port["security_groups"]))[
+            "security_groups"
+        ]
+        if port["security_groups"]
+        else []
+    )
+    addresses = ", ".join(ip["ip_address"] for ip in port["fixed_ips"]) or "—"
+    far_role = "instance" if "instance_id" in far else "router"
+    firewall = data["firewall"] or {}
+    return Explained(
+        [
+            ("MAC", port["mac_address"]),
+            ("Fixed IPs", addresses),
+            ("Bridge", side["bridge"]),
+            ("Port security", "on" if port["port_security_enabled"] else "off"),
+        ],
+        [
+            Section(
+                "Interfaces",
+                INTERFACE_COLUMNS,
+                [interface_row("host side", side["link"])]
+                + [interface_row(far_role, link) for link in far.get("links", [])],
+            ),
+            Section(
+                "Firewall",
+                (),
+                [],
+                note=(
+                    f"Chains {', '.join(sorted(firewall))} of security groups "
+                    f"{', '.join(g['name'] or g['id'][:8] for g in groups) or '(none)'}."
+                    if firewall
+                    else "No firewall: port security is off or the port is a service port."
+                ),
+                raw="\n".join(firewall.values()),
+            ),
+            Section(
+                "Floating IPs",
+                ("Floating IP", "Fixed IP"),
+                [(f["floating_ip_address"], f["fixed_ip_address"]) for f in data["floatingips"]],
+            ),
+        ],
+    )
+
+
+async def loadbalancer(_ui: Ui, data: Data) -> Explained:
+    process = data["haproxy"] or {}
+    raw = "\n".join(t for t in (data["udp_sctp_balancing"], data["udp_sctp_counting"]) if t)
+    return Explained(
+        [
+            ("Listening", ", ".join(data["listening"]) or "nothing"),
+            ("haproxy", f"pid {process['pid']}" if process.get("pid") else "not running"),
+        ],
+        [
+            Section("Interfaces", INTERFACE_COLUMNS, [interface_row("VIP", data["vip_interface"])]),
+            routes_section(data["routes"], []),
+            Section(
+                "Listeners",
+                ("Listener", "State", "Open", "Total"),
+                [
+                    (f["listener_id"][:8], f["state"], f["open_connections"], f["connections"])
+                    for f in data["frontends"]
+                ],
+                raw=raw,
+            ),
+            Section(
+                "Members",
+                ("Member", "Address", "State", "Last check"),
+                [
+                    (s["member_id"][:8], s["address"] or "—", s["state"], s["last_check"] or "—")
+                    for s in data["servers"]
+                ],
+            ),
+        ],
+    )
+
+
+SECTIONS: dict[str, Callable[[Ui, Data], Awaitable[Explained]]] = {
+    "router": router,
+    "floatingip": floatingip,
+    "port": port,
+    "loadbalancer": loadbalancer,
+}
+
+
+def refusal(trace: Data) -> Data | None:
+    """The hop that dropped the packet, if it did."""
+    return next((hop for hop in trace["hops"] if hop["hop"] == "drop"), None)
+
+
+def what(trace: Data) -> str:
+    """The packet in words: "TCP 80" or "ICMP"."""
+    if trace["protocol"] == "tcp":
+        return f"TCP {trace['port'] or 80}"
+    return str(trace["protocol"]).upper()
 
 
 def routes(d: Dashboard) -> list[BaseRoute]:
@@ -78,33 +313,33 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             how=how,
             label=LABELS[kind],
             source=ui.request.query_params.get("source", ""),
-            summary=nat_elements(how["data"]) if kind == "floatingip" and "data" in how else [],
+            explained=await SECTIONS[kind](ui, how["data"]) if "data" in how else None,
         )
 
-    async def trace(ui: Ui, form: dict[str, Any]) -> Any:
-        """The trace form: {"source", "destination", "protocol", "port"} in, the path hop by hop
-        out."""
-        body: dict[str, Any] = {
-            "from": str(form.get("source", "")),
-            "to": str(form.get("destination", "")),
-            "protocol": str(form.get("protocol") or "icmp"),
-        }
-        if str(form.get("port", "")).isdigit():
-            body["port"] = int(form["port"])
-        try:
-            result = await ui.api.post(LAB, "/v1/trace", body)
-        except ApiError as error:
-            raise ApiError(error.status, explained(error)) from error
-        return {**result, "hops": [describe(hop) for hop in result["hops"]]}
+    async def trace_page(ui: Ui) -> Response:
+        """A packet's path from an instance to an address, with its verdict; the form alone
+        until it is filled in."""
+        asked = {k: v.strip() for k, v in ui.request.query_params.items()}
+        trace, error = None, ""
+        if asked.get("source") and asked.get("destination"):
+            body: dict[str, Any] = {
+                "from": asked["source"],
+                "to": asked["destination"],
+                "protocol": asked.get("protocol") or "icmp",
+            }
+            if asked.get("port", "").isdigit():
+                body["port"] = int(asked["port"])
+            try:
+                trace = await ui.api.post(LAB, "/v1/trace", body)
+            except ApiError as failed:
+                error = explained(failed)
+        return ui.render(
+            "trace.html",
+            asked=asked,
+            trace=trace,
+            error=error,
+            refused=refusal(trace) if trace else None,
+            packet=what(trace) if trace else "",
+        )
 
-    return [d.json_action("/explain/trace", trace), d.page("/explain/{kind}/{id}", how_page)]
-
-
-def describe(hop: dict[str, Any]) -> dict[str, Any]:
-    kind = hop.get("hop", "?")
-    details = ", ".join(f"{k} {v}" for k, v in hop.items() if k != "hop" and not k.endswith("_id"))
-    return {
-        **hop,
-        "text": f"{kind}: {details}" if details else kind,
-        "verdict": "drop" if kind == "drop" else "pass",
-    }
+    return [d.page("/explain/trace", trace_page), d.page("/explain/{kind}/{id}", how_page)]

@@ -89,7 +89,7 @@ def test_s6_load_balancer_wizard(cloud: Cloud, admin_page: Any, tmp_path: Path) 
     assert "in all" in traffic.inner_text()
     # How it works: haproxy in the load balancer's namespace, and both members as it sees them.
     how = page.locator("#how-it-works")
-    how.locator("details", has_text="servers").wait_for()
+    how.locator("section.explained", has_text="Members").wait_for()
     assert how.inner_text().count(f":{WEB_PORT}") >= 2 and "UP" in how.inner_text()
     screenshot(page, "14-load-balancer")
 

@@ -499,7 +499,14 @@ def test_trace_follows_the_packet_across_hosts(cloud: Hosts) -> None:
         ("bridge", "h2"),
         ("drop", "h2"),
     ]
-    assert "drop" in dropped["hops"][-1]["note"]
+    refused = dropped["hops"][-1]
+    assert "drop" in refused["note"]
+    assert (refused["port_id"], refused["direction"], refused["instance"]["name"]) == (
+        port,
+        "ingress",
+        "tr-dst",
+    )
+    assert refused["security_groups"] == [{"id": closed["id"], "name": "tr-closed"}]
     cloud.neutrino("instance", "delete", "tr-src", "tr-dst")
     for subnet in ("tr-a-sub", "tr-b-sub"):
         cloud.cli("router", "remove", "subnet", "tr-router", subnet, output=False)

@@ -531,6 +531,7 @@ def test_inspect_and_trace_read_the_kernel(cloud: RoutedCloud, lab: dict[str, An
         {
             "floating_ip_address": address,
             "fixed_ip_address": lab["cirros-vm3"]["ip"],
+            "snat_address": address,
             "floatingip_id": fip["id"],
         }
     ]

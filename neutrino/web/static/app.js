@@ -1,4 +1,4 @@
-// Feedback for every action, live tables, the console panel and the packet-trace form.
+// Feedback for every action, live tables, the console panel and the how-it-works sections.
 "use strict";
 
 const csrf = () => document.body.dataset.csrf;
@@ -12,11 +12,22 @@ document.addEventListener("click", (event) => {
   document.getElementById(button.getAttribute("aria-controls")).classList.toggle("open", open);
 });
 
+// A table that scrolls sideways (wide, on a phone) is a stop for the keyboard, which scrolls it;
+// one that fits is not.
+function reachScrolling(root = document) {
+  for (const region of root.querySelectorAll("table")) {
+    if (region.scrollWidth > region.clientWidth) region.tabIndex = 0;
+    else if (region.tabIndex === 0) region.removeAttribute("tabindex");
+  }
+}
+reachScrolling();
+window.addEventListener("resize", () => reachScrolling());
+
 // pending -> done: a submitted form's button says so until the next page arrives.
 document.addEventListener("submit", (event) => {
   const form = event.target;
   if (form.dataset.confirm && !confirm(form.dataset.confirm)) { event.preventDefault(); return; }
-  if (form.closest("[data-exec]") || form.hasAttribute("data-trace")) return;
+  if (form.closest("[data-exec]")) return;
   const button = event.submitter || form.querySelector("button");
   if (button) { button.disabled = true; button.dataset.label = button.textContent; button.textContent = "Working…"; }
 });
@@ -135,29 +146,10 @@ for (const panel of document.querySelectorAll("[data-exec]")) {
 async function loadHow(section) {
   const response = await fetch(section.dataset.how, { headers: { "X-Live-Refresh": "1" } });
   section.innerHTML = await response.text();
+  reachScrolling(section);
 }
 document.querySelectorAll("[data-how]").forEach(loadHow);
 document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-how-refresh]");
   if (button) loadHow(button.closest("[data-how]"));
-});
-
-// Packet trace: hop by hop, then the real probe that confirms it.
-document.addEventListener("submit", async (event) => {
-  const form = event.target;
-  if (!form.hasAttribute("data-trace")) return;
-  event.preventDefault();
-  const hops = form.querySelector(".hops");
-  const add = (text, cls) => { const li = document.createElement("li"); li.textContent = text; if (cls) li.className = cls; hops.append(li); };
-  hops.replaceChildren();
-  add("tracing…");
-  const result = await postJson(form.action, Object.fromEntries(new FormData(form)));
-  hops.replaceChildren();
-  if (result.error) { add(result.error, "drop"); return; }
-  for (const hop of result.hops) add(hop.text, hop.verdict === "drop" ? "drop" : "");
-  if (result.nat) add(`NAT: ${result.nat}`);
-  const probe = result.probe || {};
-  add(`probe ${(probe.command || []).join(" ")}: ${probe.reached ? "reached" : "did not reach"} ${result.to}`,
-      probe.reached ? "" : "drop");
-  for (const line of probe.trace || []) add(`nft trace: ${line}`);
 });
