@@ -17,6 +17,7 @@ from neutrino.web import (
     networks,
     routers,
     security_groups,
+    terminal,
     topology,
 )
 from neutrino.web.ui import HERE, PREFIX, Dashboard
@@ -32,6 +33,7 @@ def routes(dashboard: Dashboard) -> list[BaseRoute]:
         floatingips,
         security_groups,
         instances,
+        terminal,
         loadbalancers,
         topology,
         admin,
