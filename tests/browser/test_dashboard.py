@@ -242,8 +242,8 @@ def test_a_member_sees_only_its_project(browser: Any, cloud: Cloud, admin_page: 
     demo.goto(cloud.dashboard + "/admin/networks")
     assert "for administrators" in demo.locator("p.error").inner_text()
     screenshot(demo, "13-member-view")
-    # The console's WebSocket: another project's instance is not found, and another site's
-    # page cannot open one with the user's cookie.
+    # The console's WebSocket: another project's instance is not found; another site's page
+    # cannot open one with the user's cookie, nor anyone without it.
     admin_page.goto(cloud.dashboard + "/project/instances")
     vm3 = admin_page.locator("#instances a", has_text="cirros-vm3").get_attribute("href")
     url = f"{cloud.url.replace('http', 'ws', 1)}{vm3}/terminal"
@@ -251,9 +251,11 @@ def test_a_member_sees_only_its_project(browser: Any, cloud: Cloud, admin_page: 
     with connect(url, additional_headers={"Cookie": cookie, "Origin": cloud.url}) as terminal:
         refused = json.loads(terminal.recv(timeout=20))
     assert refused["status"] == 404 and "could not be found" in refused["error"], refused
-    with pytest.raises(InvalidStatus) as elsewhere:
-        connect(url, additional_headers={"Cookie": cookie, "Origin": "http://elsewhere.example"})
-    assert elsewhere.value.response.status_code == 403
+    elsewhere = {"Cookie": cookie, "Origin": "http://elsewhere.example"}
+    for headers in (elsewhere, {"Origin": cloud.url}):
+        with pytest.raises(InvalidStatus) as refused_here:
+            connect(url, additional_headers=headers)
+        assert refused_here.value.response.status_code == 403
     demo.context.close()
 
     admin_page.goto(cloud.dashboard + "/project/networks")
