@@ -116,9 +116,7 @@ def read_until(fd: int, wanted: bytes, timeout: float = 20.0) -> bytes:
     return seen
 
 
-@pytest.mark.parametrize(
-    "command", [["instance", "console", VM], ["instance", "exec", "-it", VM, "--", "sh"]]
-)
+@pytest.mark.parametrize("command", [["instance", "console", VM], ["instance", "exec", "-t", VM]])
 def test_an_interactive_shell_on_a_terminal(cloud: LiveServer, command: list[str]) -> None:
     terminal, child = pty.openpty()
     process = start(
