@@ -145,16 +145,19 @@ def token(cloud: LiveServer, name: str) -> str:
         return session.token()
 
 
-def terminal(cloud: LiveServer, **query: Any) -> ClientConnection:
-    """The lab API's WebSocket exec of a shell on a terminal in the instance, as an
-    administrator."""
+@pytest.fixture(scope="module")
+def exec_as_admin(cloud: LiveServer) -> tuple[str, dict[str, str]]:
+    """The URL of the instance's WebSocket exec, and an administrator's headers."""
     vm = json.loads(cloud.neutrino("instance", "show", VM, "-f", "json").stdout)
     url = f"{cloud.url.replace('http', 'ws', 1)}/lab/v1/instances/{vm['id']}/exec"
+    return url, {"X-Auth-Token": token(cloud, "neutrino-admin")}
+
+
+def terminal(exec_as_admin: tuple[str, dict[str, str]], **query: Any) -> ClientConnection:
+    """A shell on a terminal in the instance, through the lab API's WebSocket exec."""
+    url, headers = exec_as_admin
     query = {"command": "sh", "tty": 1, "rows": 24, "cols": 80, **query}
-    return connect(
-        f"{url}?{urlencode(query)}",
-        additional_headers={"X-Auth-Token": token(cloud, "neutrino-admin")},
-    )
+    return connect(f"{url}?{urlencode(query)}", additional_headers=headers)
 
 
 def shown_until(ws: ClientConnection, wanted: bytes) -> bytes:
@@ -176,11 +179,13 @@ def running(command: str) -> int:
     return int(found.stdout or 0)
 
 
-def test_a_shell_on_a_terminal_over_the_websocket(cloud: LiveServer) -> None:
+def test_a_shell_on_a_terminal_over_the_websocket(
+    exec_as_admin: tuple[str, dict[str, str]],
+) -> None:
     def type_in(keys: str) -> None:
         ws.send(b"\0" + keys.encode())
 
-    with terminal(cloud) as ws:
+    with terminal(exec_as_admin) as ws:
         shown_until(ws, b"# ")  # the prompt
         type_in("echo $((6*7))\n")
         shown_until(ws, b"42\r\n")
@@ -201,8 +206,8 @@ def test_a_shell_on_a_terminal_over_the_websocket(cloud: LiveServer) -> None:
     assert eventually(lambda: running("sleep 4243") == 0)
 
 
-def test_an_idle_terminal_ends_its_shell(cloud: LiveServer) -> None:
-    with terminal(cloud, idle_timeout=1) as ws:
+def test_an_idle_terminal_ends_its_shell(exec_as_admin: tuple[str, dict[str, str]]) -> None:
+    with terminal(exec_as_admin, idle_timeout=1) as ws:
         shown_until(ws, b"# ")
         ws.send(b"\0echo still here\n")  # typing keeps it alive
         shown_until(ws, b"still here\r\n")
