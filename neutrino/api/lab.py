@@ -5,9 +5,11 @@ semantics as the networking API). A command runs inside one by the agent of
 its host (neutrino.agent.endpoint), in two forms: `POST
 /lab/v1/instances/{id}/exec` answers {"exit_status", "stdout", "stderr"}
 once it has ended; a WebSocket on the same path
-(`?command=ARG&command=ARG...&tty=1&timeout=SECONDS&rows=R&cols=C`) streams
-it both ways as it runs, with signals and a terminal (frames: see
-neutrino.agent.commands).
+(`?command=ARG&command=ARG...&tty=1&timeout=SECONDS&rows=R&cols=C&idle_timeout=SECONDS`)
+streams it both ways as it runs, with signals and a terminal (frames: see
+neutrino.agent.commands). A terminal on which nothing passes either way for
+its idle timeout (TERMINAL_IDLE_TIMEOUT unless the client says) is ended with
+all it started, as an abandoned console should be.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from neutrino.api.v2.attrs import Attr, dict_of, ip_address, list_of, standard, 
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.services import instances
+
+TERMINAL_IDLE_TIMEOUT = 1800.0
 
 NETWORK_REF = dict_of({"network_id": (uuid_str(), True), "fixed_ip": (ip_address(), False)})
 GROUP_REF = dict_of({"name": (string(), True)})  # a name or an ID, as Nova's
@@ -94,6 +98,7 @@ def run_command(link: AgentLink) -> Callable[[Database, Context, str, Any], dict
 def exec_query(websocket: WebSocket) -> dict[str, Any]:
     """What a WebSocket exec asks for, from its query string."""
     query = websocket.query_params
+    tty = query.get("tty") in ("1", "true")
     try:
         command = command_of(
             {
@@ -102,11 +107,15 @@ def exec_query(websocket: WebSocket) -> dict[str, Any]:
             }
         )
         size = (int(query.get("rows", 24)), int(query.get("cols", 80)))
+        idle = query.get("idle_timeout")
+        idle_timeout = float(idle) if idle else TERMINAL_IDLE_TIMEOUT if tty else None
     except ValueError:
-        raise errors.HTTPBadRequest("rows, cols and timeout are numbers") from None
+        raise errors.HTTPBadRequest("rows, cols and the timeouts are numbers") from None
     if not all(0 < n < 65536 for n in size):
         raise errors.HTTPBadRequest("rows and cols are between 1 and 65535")
-    return {**command, "tty": query.get("tty") in ("1", "true"), "size": size}
+    if idle_timeout is not None and not 0 < idle_timeout < 1e9:
+        raise errors.HTTPBadRequest("'idle_timeout' is a positive number of seconds")
+    return {**command, "tty": tty, "size": size, "idle_timeout": idle_timeout}
 
 
 def stream(

@@ -146,7 +146,9 @@ def delete(instances: list[str], os_cloud: CloudOption = None) -> None:
 @app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def exec_(
     instance: str,
-    command: Annotated[list[str], typer.Argument(help="The command, after --")],
+    command: Annotated[
+        list[str] | None, typer.Argument(help="The command, after -- (with -t: a shell)")
+    ] = None,
     interactive: Annotated[
         bool, typer.Option("-i", "--interactive", help="Pass stdin to the command")
     ] = False,
@@ -157,8 +159,14 @@ def exec_(
     os_cloud: CloudOption = None,
 ) -> None:
     """Run a command inside an instance, its output as it comes; exits with its status:
-    `neutrino instance exec vm1 -- ping -c1 10.0.0.3`, `neutrino instance exec -it vm1 -- sh`."""
-    raise typer.Exit(_remote(os_cloud, instance, command, interactive, tty, timeout))
+    `neutrino instance exec vm1 -- ping -c1 10.0.0.3`, `neutrino instance exec -it vm1 -- sh`;
+    `neutrino instance exec -t vm1` is a shell on a terminal, as `instance console`."""
+    if not command and not tty:
+        fail(ClientError(0, "Give the command after --, or -t for a shell."))
+    shell = not command  # what a terminal alone asks for: a shell, typed into
+    raise typer.Exit(
+        _remote(os_cloud, instance, command or ["sh"], interactive or shell, tty, timeout)
+    )
 
 
 @app.command()

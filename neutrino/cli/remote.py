@@ -4,7 +4,8 @@ Like `kubectl exec`: without a terminal, stdout and stderr arrive on their own
 streams and Ctrl-C sends SIGINT to the remote command, whose exit status
 becomes this process's (124 when the `--timeout` ran out). With one (`-t`), the
 local terminal is put in raw mode and every key, ^C included, goes to the
-remote terminal; its size follows the local one. The frames are described in
+remote terminal; its size follows the local one; left idle for the server's
+idle timeout, it ends (124 too). The frames are described in
 neutrino.agent.commands.
 """
 
@@ -125,7 +126,7 @@ def _receive(ws: ClientConnection) -> int:
                     streams[frame[0]].flush()
                     continue
                 ended = json.loads(frame)
-                if ended.get("timed_out"):
+                if ended.get("timed_out") or ended.get("idle"):
                     return TIMED_OUT
                 status = int(ended["exit_status"])
                 return 128 - status if status < 0 else status  # killed by signal N: 128 + N

@@ -21,6 +21,7 @@ from neutrino.web import (
     routers,
     security_groups,
     tables,
+    terminal,
     topology,
 )
 from neutrino.web.ui import HERE, PREFIX, Dashboard
@@ -36,6 +37,7 @@ def routes(dashboard: Dashboard) -> list[BaseRoute]:
         floatingips,
         security_groups,
         instances,
+        terminal,
         loadbalancers,
         topology,
         admin,

@@ -1,9 +1,8 @@
-"""Lab instances: launch on networks or ports, delete, and run a command inside one."""
+"""Lab instances: launch on networks or ports, delete; their console is web.terminal."""
 
 from __future__ import annotations
 
 import asyncio
-import shlex
 from typing import Any
 
 from starlette.responses import Response
@@ -100,21 +99,10 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         await ui.api.delete(LAB, f"/v1/instances/{ui.param('id')}")
         return Done(f"{PREFIX}/project/instances", "Deleted the instance.")
 
-    async def run(ui: Ui, body: dict[str, Any]) -> Any:
-        """The console panel: `{"command": "ping -c1 10.0.0.1"}` in, the command's output out."""
-        try:
-            command = shlex.split(str(body.get("command", "")))
-        except ValueError as error:
-            raise ApiError(400, f"Cannot parse the command: {error}") from error
-        return await ui.api.post(
-            LAB, f"/v1/instances/{ui.param('id')}/exec", {"command": command, "timeout": 20}
-        )
-
     page = "/project/instances/{id}"
     return [
         d.page("/project/instances", instances_page),
         d.action("/project/instances", instances_page, launch, "launch"),
         d.page(page, instance_page),
         d.action(page + "/delete", instance_page, delete_instance, "delete-instance"),
-        d.json_action(page + "/exec", run),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from tests.browser.conftest import Cloud
@@ -92,17 +93,35 @@ def address_of(page: Any) -> str:
 
 
 def run_in_console(page: Any, command: str) -> str:
-    """Type a command into the instance's console panel; what it printed, once it exits."""
-    output = page.locator(".console .output")
-    before = output.inner_text().count("[exit")
-    page.fill(".console input[name=command]", command)
-    page.click(".console button:has-text('Run')")
-    page.wait_for_function(
-        "([el, n]) => el.textContent.split('[exit').length - 1 > n",
-        arg=[output.element_handle(), before],
+    """Type a command into the instance's terminal once its shell is there; what it printed,
+    up to its exit status shown as `[exit N]`."""
+    marker = uuid.uuid4().hex[:8]  # the shell's line is told apart from the command's output
+    terminal = type_in_console(page, f'{command}; echo "[exit $?]" {marker}\n')
+    shown = page.wait_for_function(
+        r"""([rows, marker]) => {
+          const text = rows.innerText.replace(/\u00a0/g, " ");
+          const end = [...text.matchAll(/\[exit \d+\] (\w+)/g)].find((m) => m[1] === marker);
+          if (!end) return false;
+          const start = text.lastIndexOf(marker, end.index) + marker.length;
+          return text.slice(start, end.index + end[0].length - marker.length).trim();
+        }""",
+        arg=[terminal.element_handle(), marker],
         timeout=30_000,
     )
-    return output.inner_text()
+    return str(shown.json_value())
+
+
+def type_in_console(page: Any, keys: str) -> Any:
+    """Type into the instance's terminal once its shell shows a prompt; the terminal's rows."""
+    rows = page.locator(".console .xterm-rows")
+    page.wait_for_function(
+        r"rows => /[#$] *$/m.test(rows.innerText.replace(/\u00a0/g, ' '))",
+        arg=rows.element_handle(),
+        timeout=60_000,
+    )
+    page.locator(".console .xterm").click()
+    page.keyboard.type(keys)
+    return rows
 
 
 def allow(page: Any, cloud: Cloud, protocol: str, port: str = "") -> None:

@@ -1,17 +1,21 @@
 """SCENARIOS.md S2-S4 built by clicking only, checked with real packets; errors; project isolation.
 
 Every step is a click or a keystroke in the dashboard; the checks use real
-packets from instances (the console panel) and from the outside world
+packets from instances (typed into their console, a terminal) and from the outside world
 (`neutrino outside`), and read the topology and "How it works" as a person
 would. Screenshots of the main pages go to artifacts/screenshots/.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import httpx
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from tests.browser.clicks import (
     address_of,
@@ -24,6 +28,7 @@ from tests.browser.clicks import (
     resource_id,
     run_in_console,
     submit,
+    type_in_console,
 )
 from tests.browser.conftest import Cloud, screenshot, sign_in
 from tests.conftest import ADMIN_PASSWORD, cloud_password, eventually, login
@@ -61,7 +66,20 @@ def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
     vm3_ip = address_of(page)
     assert vm3_ip.startswith("172.16.101.")
     page.goto(vm1_page)
-    assert run_in_console(page, f"ping -c1 -W2 {vm3_ip}").endswith("[exit 0]\n")
+    # The console is a shell in cirros-vm1, on a terminal: its address, then its gateway's
+    # replies as they come, until Ctrl-C stops the ping.
+    shown = run_in_console(page, "ip -4 -o addr show eth0 | awk '{print $4}'")
+    assert re.search(r"^172\.16\.100\.\d+/24$", shown, re.MULTILINE), shown
+    rows = type_in_console(page, "ping -i 0.2 172.16.100.1\n")
+    page.wait_for_function(
+        "rows => rows.innerText.split('bytes from 172.16.100.1').length > 3",
+        arg=rows.element_handle(),
+    )
+    page.keyboard.press("Control+C")
+    page.wait_for_function(
+        "rows => rows.innerText.includes('packets transmitted')", arg=rows.element_handle()
+    )
+    assert run_in_console(page, f"ping -c1 -W2 {vm3_ip}").endswith("[exit 0]")
     screenshot(page, "04-instance-console")
 
     # S4: Allocate IP To Project from ext_net, Associate it with cirros-vm3.
@@ -81,7 +99,7 @@ def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
 
     # S3: cirros-vm1 (no floating IP) reaches the outside through the router's source NAT.
     page.goto(vm1_page)
-    assert run_in_console(page, "ping -c1 -W2 10.10.10.1").endswith("[exit 0]\n")
+    assert run_in_console(page, "ping -c1 -W2 10.10.10.1").endswith("[exit 0]")
 
     # The topology shows the router linked to both networks and the external network.
     page.goto(cloud.dashboard + "/project/topology")
@@ -349,6 +367,20 @@ def test_a_member_sees_only_its_project(browser: Any, cloud: Cloud, admin_page: 
     demo.goto(cloud.dashboard + "/admin/networks")
     assert "for administrators" in demo.locator("p.error").inner_text()
     screenshot(demo, "13-member-view")
+    # The console's WebSocket: another project's instance is not found; another site's page
+    # cannot open one with the user's cookie, nor anyone without it.
+    admin_page.goto(cloud.dashboard + "/project/instances")
+    vm3 = admin_page.locator("#instances a", has_text="cirros-vm3").get_attribute("href")
+    url = f"{cloud.url.replace('http', 'ws', 1)}{vm3}/terminal"
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in demo.context.cookies())
+    with connect(url, additional_headers={"Cookie": cookie, "Origin": cloud.url}) as terminal:
+        refused = json.loads(terminal.recv(timeout=20))
+    assert refused["status"] == 404 and "could not be found" in refused["error"], refused
+    elsewhere = {"Cookie": cookie, "Origin": "http://elsewhere.example"}
+    for headers in (elsewhere, {"Origin": cloud.url}):
+        with pytest.raises(InvalidStatus) as refused_here:
+            connect(url, additional_headers=headers)
+        assert refused_here.value.response.status_code == 403
     demo.context.close()
 
     admin_page.goto(cloud.dashboard + "/project/networks")

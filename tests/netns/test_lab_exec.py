@@ -2,7 +2,8 @@
 
 A real `neutrino serve` with its embedded agent runs one instance; the
 `neutrino` CLI is driven as a person would, through pipes or a
-pseudo-terminal.
+pseudo-terminal, and the lab API's WebSocket as the dashboard's console
+drives it.
 """
 
 from __future__ import annotations
@@ -20,18 +21,20 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 import sqlalchemy
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from neutrino.agent.endpoint import make_certificate
 from neutrino.api.agent_link import pinned
 from neutrino.client import Cloud, Session
 from neutrino.db import Database, schema
-from tests.conftest import VENV_BIN, Databases, LiveServer, dataplane_server
+from tests.conftest import VENV_BIN, Databases, LiveServer, dataplane_server, eventually
 
 VM = "ex-vm1"
 
@@ -113,9 +116,7 @@ def read_until(fd: int, wanted: bytes, timeout: float = 20.0) -> bytes:
     return seen
 
 
-@pytest.mark.parametrize(
-    "command", [["instance", "console", VM], ["instance", "exec", "-it", VM, "--", "sh"]]
-)
+@pytest.mark.parametrize("command", [["instance", "console", VM], ["instance", "exec", "-t", VM]])
 def test_an_interactive_shell_on_a_terminal(cloud: LiveServer, command: list[str]) -> None:
     terminal, child = pty.openpty()
     process = start(
@@ -144,6 +145,78 @@ def token(cloud: LiveServer, name: str) -> str:
         return session.token()
 
 
+@pytest.fixture(scope="module")
+def exec_as_admin(cloud: LiveServer) -> tuple[str, dict[str, str]]:
+    """The URL of the instance's WebSocket exec, and an administrator's headers."""
+    vm = json.loads(cloud.neutrino("instance", "show", VM, "-f", "json").stdout)
+    url = f"{cloud.url.replace('http', 'ws', 1)}/lab/v1/instances/{vm['id']}/exec"
+    return url, {"X-Auth-Token": token(cloud, "neutrino-admin")}
+
+
+def terminal(exec_as_admin: tuple[str, dict[str, str]], **query: Any) -> ClientConnection:
+    """A shell on a terminal in the instance, through the lab API's WebSocket exec."""
+    url, headers = exec_as_admin
+    query = {"command": "sh", "tty": 1, "rows": 24, "cols": 80, **query}
+    return connect(f"{url}?{urlencode(query)}", additional_headers=headers)
+
+
+def shown_until(ws: ClientConnection, wanted: bytes) -> bytes:
+    """The terminal's output until `wanted` appears."""
+    seen = b""
+    while wanted not in seen:
+        frame = ws.recv(timeout=20)
+        assert isinstance(frame, bytes), f"{frame!r} before {wanted!r}; shown: {seen!r}"
+        assert frame[0] == 1  # a terminal has one stream, stdout
+        seen += frame[1:]
+    return seen
+
+
+def running(command: str) -> int:
+    """How many processes run exactly `command`."""
+    found = subprocess.run(
+        ["pgrep", "-c", "-x", "-f", command], capture_output=True, text=True, check=False
+    )
+    return int(found.stdout or 0)
+
+
+def test_a_shell_on_a_terminal_over_the_websocket(
+    exec_as_admin: tuple[str, dict[str, str]],
+) -> None:
+    def type_in(keys: str) -> None:
+        ws.send(b"\0" + keys.encode())
+
+    with terminal(exec_as_admin) as ws:
+        shown_until(ws, b"# ")  # the prompt
+        type_in("echo $((6*7))\n")
+        shown_until(ws, b"42\r\n")
+        # ^C interrupts what runs in the foreground, through the terminal, and the shell goes on.
+        type_in("sleep 4242\n")
+        assert eventually(lambda: running("sleep 4242") == 1)
+        type_in("\x03")
+        shown_until(ws, b"# ")
+        type_in("echo after $?\n")
+        shown_until(ws, b"after 130")  # 128 + SIGINT
+        assert running("sleep 4242") == 0
+        ws.send(json.dumps({"resize": [33, 101]}))
+        type_in("stty size\n")
+        shown_until(ws, b"33 101\r\n")
+        # Closing the terminal ends all its shell started, in the foreground and in the background.
+        type_in("sleep 4243 & sleep 4243\n")
+        assert eventually(lambda: running("sleep 4243") == 2)
+    assert eventually(lambda: running("sleep 4243") == 0)
+
+
+def test_an_idle_terminal_ends_its_shell(exec_as_admin: tuple[str, dict[str, str]]) -> None:
+    with terminal(exec_as_admin, idle_timeout=1) as ws:
+        shown_until(ws, b"# ")
+        ws.send(b"\0echo still here\n")  # typing keeps it alive
+        shown_until(ws, b"still here\r\n")
+        ended = ws.recv(timeout=20)
+        while isinstance(ended, bytes):  # the prompt again, then nothing for a second
+            ended = ws.recv(timeout=20)
+    assert json.loads(ended) == {"exit_status": -1, "idle": True}
+
+
 def test_exec_answers_as_if_an_instance_the_caller_cannot_see_did_not_exist(
     cloud: LiveServer,
 ) -> None:
@@ -151,7 +224,7 @@ def test_exec_answers_as_if_an_instance_the_caller_cannot_see_did_not_exist(
     url = f"{cloud.url.replace('http', 'ws', 1)}/lab/v1/instances/{vm['id']}/exec"
     with pytest.raises(InvalidStatus) as refused:
         connect(
-            f"{url}?command=true",
+            f"{url}?command=sh&tty=1",
             additional_headers={"X-Auth-Token": token(cloud, "neutrino-demo")},
         )
     assert refused.value.response.status_code == 404
@@ -205,7 +278,7 @@ def test_the_agent_speaks_tls_with_the_certificate_it_reports_alone(
     assert key.stat().st_mode & 0o777 == 0o600
 
 
-def test_the_answer_at_the_end_as_the_dashboards_console_asks(cloud: LiveServer) -> None:
+def test_the_answer_at_the_end_as_a_script_asks(cloud: LiveServer) -> None:
     vm = json.loads(cloud.neutrino("instance", "show", VM, "-f", "json").stdout)
     answer = httpx.post(
         f"{cloud.url}/lab/v1/instances/{vm['id']}/exec",
@@ -216,7 +289,9 @@ def test_the_answer_at_the_end_as_the_dashboards_console_asks(cloud: LiveServer)
     assert answer.json() == {"exit_status": 4, "stdout": "out\n", "stderr": "err\n"}
 
 
-@pytest.mark.parametrize("query", ["", "command=sh&tty=1&rows=0", "command=true&timeout=-1"])
+@pytest.mark.parametrize(
+    "query", ["", "command=sh&tty=1&rows=0", "command=true&timeout=-1", "command=sh&idle_timeout=0"]
+)
 def test_a_bad_exec_is_refused_with_the_apis_error(cloud: LiveServer, query: str) -> None:
     vm = json.loads(cloud.neutrino("instance", "show", VM, "-f", "json").stdout)
     url = f"{cloud.url.replace('http', 'ws', 1)}/lab/v1/instances/{vm['id']}/exec?{query}"

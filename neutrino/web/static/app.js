@@ -1,4 +1,4 @@
-// Feedback for every action, live tables, the console panel and the how-it-works sections.
+// Feedback for every action, live tables and the how-it-works sections.
 "use strict";
 
 const csrf = () => document.body.dataset.csrf;
@@ -27,7 +27,6 @@ window.addEventListener("resize", () => reachScrolling());
 document.addEventListener("submit", (event) => {
   const form = event.target;
   if (form.dataset.confirm && !confirm(form.dataset.confirm)) { event.preventDefault(); return; }
-  if (form.closest("[data-exec]")) return;
   const button = event.submitter || form.querySelector("button");
   if (button) { button.disabled = true; button.dataset.label = button.textContent; button.textContent = "Working…"; }
 });
@@ -123,23 +122,6 @@ async function postJson(url, body) {
     headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() } });
   const data = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
   return response.ok ? data : { error: data.error || `HTTP ${response.status}` };
-}
-
-// The console: run a command in an instance and show what it printed.
-for (const panel of document.querySelectorAll("[data-exec]")) {
-  const form = panel.querySelector("form"), output = panel.querySelector(".output");
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const command = form.command.value, button = form.querySelector("button");
-    button.disabled = true;
-    output.textContent += `$ ${command}\n(running…)\n`;
-    const result = await postJson(panel.dataset.exec, { command });
-    output.textContent = output.textContent.replace(/\(running…\)\n$/, "");
-    output.textContent += result.error ? `error: ${result.error}\n`
-      : `${result.stdout}${result.stderr}[exit ${result.exit_status}]\n`;
-    output.scrollTop = output.scrollHeight;
-    button.disabled = false;
-  });
 }
 
 // How it works: loaded after the page, since reading the kernel takes a moment.
