@@ -108,6 +108,7 @@ def made(cloud: Cloud) -> Iterator[Made]:
                 "/project/security-groups": web["id"],
                 "/project/instances": vms[0]["id"],
                 "/project/load-balancers": balancer.json()["loadbalancer"]["id"],
+                "/admin/quotas": demo.project_id,
             },
             source="vm1",
             closed=fixed["vm2"],
