@@ -15,6 +15,7 @@ from neutrino.web import (
     instances,
     loadbalancers,
     networks,
+    probes,
     routers,
     security_groups,
     topology,
@@ -36,6 +37,7 @@ def routes(dashboard: Dashboard) -> list[BaseRoute]:
         topology,
         admin,
         explain,
+        probes,
     ]
     return [
         Route("/", home),

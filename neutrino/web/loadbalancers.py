@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute
 
 from neutrino.web.clients import ApiError
 from neutrino.web.networks import LAB, NET, project_networks
+from neutrino.web.probes import outside_hint
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
 LB = "load-balancer"
@@ -160,13 +161,15 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         lb = state["loadbalancer"]
         fips = (await ui.api.get(NET, "/v2.0/floatingips", project_id=ui.project_id))["floatingips"]
         pools = (await ui.api.get(NET, "/v2.0/networks", **{"router:external": "true"}))["networks"]
+        vip_fips = [f for f in fips if f["port_id"] == lb["vip_port_id"]]
         return ui.render(
             "loadbalancer.html",
             lb=lb,
             state=state,
             pools=pools,
-            vip_fips=[f for f in fips if f["port_id"] == lb["vip_port_id"]],
+            vip_fips=vip_fips,
             free_fips=[f for f in fips if not f["port_id"]],
+            outside_hint=await outside_hint(ui, lb["vip_port_id"]) if vip_fips else None,
         )
 
     async def associate_vip(ui: Ui, form: Form) -> Done:

@@ -16,7 +16,7 @@ document.addEventListener("click", (event) => {
 document.addEventListener("submit", (event) => {
   const form = event.target;
   if (form.dataset.confirm && !confirm(form.dataset.confirm)) { event.preventDefault(); return; }
-  if (form.closest("[data-exec]") || form.hasAttribute("data-trace")) return;
+  if (form.closest("[data-exec]") || form.hasAttribute("data-trace") || form.hasAttribute("data-probe")) return;
   const button = event.submitter || form.querySelector("button");
   if (button) { button.disabled = true; button.dataset.label = button.textContent; button.textContent = "Working…"; }
 });
