@@ -13,18 +13,26 @@ names the groups and the rule that would, in the shape one POSTs to
 /v2.0/security-group-rules. Other failures are said in words: not associated,
 nothing listening, no route, or no answer although the packet reached the
 port.
+
+A probe checks what the user has configured: before it sends, it waits (a
+few seconds at most) until the agents of those hosts have applied the last
+change of the floating IP, its port, router and security groups, so that a
+rule added just before is in the kernel.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import time
 from typing import Any
+
+from sqlalchemy import and_, func, or_, select
 
 from neutrino import errors
 from neutrino.api.v2.attrs import dict_of, invalid, ip_address, uuid_str
 from neutrino.context import Context
-from neutrino.db import Database
+from neutrino.db import Database, schema
 from neutrino.lab import outside
 from neutrino.lab.trace import Ask
 from neutrino.plan import names
@@ -32,6 +40,7 @@ from neutrino.services import feed
 
 KINDS = ("ping", "tcp", "http")
 INGRESS_CHAIN = re.compile(r"\bingress-([0-9a-f-]{36})\b")
+SETTLE_SECONDS = 5.0  # the longest a probe waits for the hosts to apply the last change
 
 
 def _kind(value: Any) -> str:
@@ -184,6 +193,33 @@ def _why(
     return f"no answer ({error}); the kernel saw no drop on the way", None
 
 
+def _settle(db: Database, needs: dict[str, dict[str, list[str]]]) -> None:
+    """Wait until the agent of each host has applied the last change of the resources it
+    implements for the probe (`needs`: host -> resource type -> IDs), or SETTLE_SECONDS have
+    passed."""
+    C, A = schema.changes, schema.agents
+    last: dict[str, int] = {}
+    with db.read() as conn:
+        for host, resources in needs.items():
+            touched = [
+                and_(C.c.resource_type == kind, C.c.resource_id.in_(ids))
+                for kind, ids in resources.items()
+            ]
+            found = conn.execute(select(func.max(C.c.revision)).where(or_(*touched))).scalar()
+            last[host] = found or 0
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while time.monotonic() < deadline:
+        with db.read() as conn:
+            applied = dict(
+                conn.execute(select(A.c.host, A.c.applied_revision).where(A.c.host.in_(last)))
+                .tuples()
+                .all()
+            )
+        if all(applied.get(host, 0) >= revision for host, revision in last.items()):
+            return
+        time.sleep(0.05)
+
+
 def probe(
     db: Database, ctx: Context, wanted: dict[str, Any], prefer: str, ask: Ask
 ) -> dict[str, Any]:
@@ -199,14 +235,21 @@ def probe(
     target = next((p for p in model["ports"] if p["id"] == fip.get("port_id")), None)
     watching: dict[str, str | None] = {}  # host -> the router's namespace there
     if target is not None and fip.get("router_id"):
+        needs: dict[str, dict[str, list[str]]] = {}
         try:
             router_host, router_netns = outside.realized_netns(
                 db, "routers", fip["router_id"], prefer
             )
             watching[router_host] = router_netns
+            needs[router_host] = {"floatingip": [fip["id"]], "router": [fip["router_id"]]}
         except errors.Conflict:
             pass  # not realized yet: the probe says what the outside sees all the same
-        watching.setdefault(target.get("binding:host_id") or prefer, None)
+        port_host = target.get("binding:host_id") or prefer
+        watching.setdefault(port_host, None)
+        needs.setdefault(port_host, {}).update(
+            port=[target["id"]], security_group=target.get("security_groups") or []
+        )
+        _settle(db, needs)
     protocol = "icmp" if kind == "ping" else kind
     match = {
         "source": source,
