@@ -64,7 +64,7 @@ async def outside_hint(ui: Ui, port_id: str | None) -> str | None:
 
 def routes(d: Dashboard) -> list[BaseRoute]:
     async def probe(ui: Ui, form: dict[str, Any]) -> Any:
-        """The form: {"floating_ip_id", "kind", "port", "path"} in, the probe's answer out."""
+        """The form: {"floating_ip_id", "kind", "port", "path"} in, {"probe": its answer} out."""
         wanted: dict[str, Any] = {
             "floating_ip_id": str(form.get("floating_ip_id", "")),
             "kind": str(form.get("kind") or "ping"),
@@ -74,7 +74,7 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             wanted["port"] = int(port) if port.isdigit() else port
         if wanted["kind"] == "http":
             wanted["path"] = str(form.get("path") or "/")
-        return (await ui.api.post(LAB, "/v1/probes", {"probe": wanted}))["probe"]
+        return await ui.api.post(LAB, "/v1/probes", {"probe": wanted})
 
     async def allow(ui: Ui, form: dict[str, Any]) -> Any:
         """The suggested rule in, added to its group as the user."""

@@ -1,5 +1,5 @@
 """SCENARIOS.md S6 through the load balancer wizard, checked with real HTTP through the VIP's
-floating IP."""
+floating IP: the page's Check from outside, then round robin seen by the outside world."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from tests.browser.clicks import (
     address_of,
     allow,
+    check_from_outside,
     create_network,
     create_router,
     launch,
@@ -70,7 +71,8 @@ def test_s6_load_balancer_wizard(cloud: Cloud, admin_page: Any, tmp_path: Path) 
     notice = submit(page, "Associate", r"/project/load-balancers/[0-9a-f-]{36}$")
     fip = re.search(r"Associated (\S+) with the VIP", notice).group(1)  # type: ignore[union-attr]
     balancer_page = page.url
-    allow(page, cloud, "tcp", "80")
+    result = check_from_outside(page, "http", "80", "/")
+    assert re.search(r"Reachable: HTTP 200 in [0-9.]+ ms\.\s+WEB[12]\n", result.inner_text())
 
     def answers() -> list[str]:
         return [

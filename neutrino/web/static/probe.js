@@ -2,18 +2,19 @@
 // lets it in (neutrino.web.probes).
 "use strict";
 
-function showProbe(form, result) {
+function showProbe(form, answer) {
   const box = form.querySelector(".result");
   box.replaceChildren();
   const line = (text, cls) => {
     const p = document.createElement("p"); p.textContent = text; if (cls) p.className = cls;
     box.append(p); return p;
   };
-  if (result.error) { line(result.error, "error"); return; }
+  if (answer.error) { line(answer.error, "error"); return; }
+  const result = answer.probe;
   const took = result.elapsed_ms != null ? ` in ${result.elapsed_ms} ms` : "";
   if (result.reachable) {
-    const answer = result.http_status ? `HTTP ${result.http_status}` : "answered";
-    line(`Reachable: ${answer}${took}.`, "reachable");
+    const said = result.http_status ? `HTTP ${result.http_status}` : "answered";
+    line(`Reachable: ${said}${took}.`, "reachable");
     if (result.first_bytes) { const pre = document.createElement("pre"); pre.textContent = result.first_bytes; box.append(pre); }
   } else {
     line(`Not reachable: ${result.why || result.error || "no answer"}.`, "error");
@@ -27,8 +28,9 @@ function showProbe(form, result) {
       button.disabled = true;
       const added = await postJson(form.dataset.allow, suggested.security_group_rule);
       if (added.error) { line(added.error, "error"); button.disabled = false; return; }
-      line(`Added: ${suggested.label}. Checking again…`);
-      runProbe(form);
+      document.getElementById("outside-hint")?.remove();
+      await runProbe(form);
+      box.prepend(Object.assign(document.createElement("p"), { textContent: `Added the rule: ${suggested.label}.` }));
     });
     box.append(button);
   }
