@@ -227,9 +227,13 @@ def probe(
     model = feed.snapshot(db)
     fip = _floatingip(model, ctx, wanted)
     network = next(n for n in model["networks"] if n["id"] == fip["floating_network_id"])
-    where, outside_netns = outside.outside_netns(
-        db, network.get("provider:physical_network") or "default", prefer
-    )
+    physnet = network.get("provider:physical_network")
+    if not physnet:
+        raise errors.Conflict(
+            f"External network {network['name'] or network['id']} is on no physical network: "
+            "there is no outside to probe from."
+        )
+    where, outside_netns = outside.outside_netns(db, physnet, prefer)
     kind, port, path = wanted["kind"], wanted.get("port"), wanted.get("path")
     address, source = fip["floating_ip_address"], _source(model, fip)
     target = next((p for p in model["ports"] if p["id"] == fip.get("port_id")), None)

@@ -77,3 +77,17 @@ def test_a_probe_is_refused_with_a_reason_and_changes_nothing(api: Api) -> None:
         "No agent reports an outside namespace for physical network default "
         "(it exists only in the isolated mode)."
     )
+    overlay = api.admin.create(
+        "networks",
+        name="overlay-ext",
+        **{"router:external": True, "provider:network_type": "vxlan"},
+    )
+    api.admin.create("subnets", network_id=overlay["id"], ip_version=4, cidr="10.20.0.0/24")
+    floating = api.demo.create("floatingips", floating_network_id=overlay["id"])
+    assert (
+        expect_error(
+            probe(api.demo, {"probe": {"floating_ip_id": floating["id"]}}), 409, "Conflict"
+        )
+        == "External network overlay-ext is on no physical network: "
+        "there is no outside to probe from."
+    )
