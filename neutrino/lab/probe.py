@@ -186,8 +186,8 @@ def _why(
         return f"nothing listens on TCP port {port} on {fixed}: connection refused", None
     if "unreachable" in error or "no route" in error:
         return f"no route to {fip['floating_ip_address']} from the outside: {error}", None
-    if "error" not in result:  # answered, but not as HTTP: already said in the error
-        return None, None
+    if error == "the answer is not http":  # neutrino.agent.trace's HTTP GET
+        return f"TCP port {port} on {fixed} answers, but not with HTTP", None
     if any(f'"{names.tap(fip["port_id"])}"' in line for line in lines):
         return f"the packet reached {fixed}, which did not answer ({error})", None
     return f"no answer ({error}); the kernel saw no drop on the way", None
