@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute
 
 from neutrino.web.clients import ApiError
 from neutrino.web.networks import LAB, NET, project_networks
-from neutrino.web.probes import outside_hint
+from neutrino.web.probes import members_hint, outside_hint
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
 LB = "load-balancer"
@@ -170,6 +170,7 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             vip_fips=vip_fips,
             free_fips=[f for f in fips if not f["port_id"]],
             outside_hint=await outside_hint(ui, lb["vip_port_id"]) if vip_fips else None,
+            members_hint=await members_hint(ui, state["tree"]),
         )
 
     async def associate_vip(ui: Ui, form: Form) -> Done:

@@ -6,7 +6,8 @@ token: a ping, a TCP port or an HTTP path. When a security group dropped it,
 the answer carries the rule that would let it in, and a button adds exactly
 that rule through the networking API, as the user, before the page probes
 again. A page also says beforehand when the port's security groups let
-nothing in from outside (the tutorial's S4 and S6 need such a rule).
+nothing in from outside (the tutorial's S4 needs such a rule), and a load
+balancer's page when its members' groups keep the load balancer out (S6).
 """
 
 from __future__ import annotations
@@ -59,6 +60,47 @@ async def outside_hint(ui: Ui, port_id: str | None) -> str | None:
     return (
         f"Security group {names} of this port lets nothing in from outside: the outside world "
         "reaches it once a rule allows what it sends (check below, which offers the rule)."
+    )
+
+
+def admits_port(rule: dict[str, Any], port: int) -> bool:
+    """Whether a rule admitting the outside world (see admits_outside) lets in TCP `port`."""
+    low, high = rule.get("port_range_min"), rule.get("port_range_max")
+    return (
+        admits_outside(rule)
+        and rule.get("protocol") in (None, "tcp", "6")
+        and (low is None or low <= port <= (high or low))
+    )
+
+
+async def members_hint(ui: Ui, tree: dict[str, Any]) -> str | None:
+    """What to say when members' security groups let nothing in on their port from outside
+    their groups: the load balancer, in a group of its own, cannot reach them (S6)."""
+    blocked: dict[tuple[str, int], list[str]] = {}  # (groups, port) -> members
+    for listener in tree.get("listeners", []):
+        for pool in listener.get("pools", []):
+            for member in pool.get("members", []):
+                found = await ui.api.get(
+                    NET, "/v2.0/ports", fixed_ips=f"ip_address={member['address']}"
+                )
+                for port in found["ports"]:
+                    if not port.get("port_security_enabled") or not port["security_groups"]:
+                        continue
+                    groups = (
+                        await ui.api.get(NET, "/v2.0/security-groups", id=port["security_groups"])
+                    )["security_groups"]
+                    rules = [rule for group in groups for rule in group["security_group_rules"]]
+                    if not any(admits_port(rule, member["protocol_port"]) for rule in rules):
+                        names = ", ".join(group["name"] or group["id"] for group in groups)
+                        key = (names, member["protocol_port"])
+                        blocked.setdefault(key, []).append(member["name"] or member["address"])
+    return (
+        " ".join(
+            f"Security group {names} of members {', '.join(members)} lets nothing in on TCP port "
+            f"{port} from outside: the load balancer cannot reach them until a rule allows it."
+            for (names, port), members in blocked.items()
+        )
+        or None
     )
 
 

@@ -29,7 +29,6 @@ def test_s6_load_balancer_wizard(cloud: Cloud, admin_page: Any, tmp_path: Path) 
     create_network(page, cloud, "ext_net", "10.10.30.0/24", type="flat", external="yes")
     create_network(page, cloud, "web-net", "192.168.60.0/24")
     create_router(page, cloud, "web-router", "ext_net", "web-net")
-    allow(page, cloud, "tcp", WEB_PORT)
 
     # WEB1 and WEB2, each a web server answering its own name, started from the console panel.
     for name in ("WEB1", "WEB2"):
@@ -57,6 +56,19 @@ def test_s6_load_balancer_wizard(cloud: Cloud, admin_page: Any, tmp_path: Path) 
     page.select_option("select[name=monitor_type]", "HTTP")
     page.fill("input[name=delay]", "1")
     submit(page, "Create Load Balancer", r"/project/load-balancers/[0-9a-f-]{36}$")
+
+    # The members' default group keeps the load balancer out: the page says so until a rule for
+    # the members' port lets it in.
+    hint = page.locator("#members-hint").inner_text()
+    assert re.match(
+        rf"Security group default of members (WEB1, WEB2|WEB2, WEB1) lets nothing in on TCP port "
+        rf"{WEB_PORT} from outside",
+        hint,
+    )
+    created = page.url
+    allow(page, cloud, "tcp", WEB_PORT)
+    page.goto(created)
+    assert page.locator("#members-hint").count() == 0
 
     # Progress: the status tree with live provisioning and operating status.
     status = page.locator("[data-status]")
