@@ -132,10 +132,12 @@ def application(tokens: Tokens, realized: Callable[[], inspect.Realized | None])
         return await answer(
             request,
             lambda: trace.probe(
-                wanted["instance_netns"],
+                wanted["netns"],
                 wanted["destination"],
                 wanted["protocol"],
                 wanted.get("port"),
+                wanted.get("path"),
+                wanted.get("source"),
             ),
         )
 

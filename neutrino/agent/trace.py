@@ -8,11 +8,14 @@ verdicts) and in the router's namespace when the router is here (its
 interfaces and the NAT rule that matched); `nft monitor trace` reports every
 chain and rule they meet. The host of the instance then sends the probe
 (`probe`). The path these observations confirm is computed, and they are
-merged, by the server (neutrino.lab.trace).
+merged, by the server (neutrino.lab.trace). The same watch and probe check a
+floating IP from the outside (neutrino.lab.probe).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 import subprocess
 import sys
@@ -22,10 +25,31 @@ from typing import Any
 
 from neutrino.agent.instance import exec_in_instance
 
-CONNECT = (
-    "import socket,sys\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=2)\n"
-    "s.close()"
-)
+# A TCP connect, or an HTTP GET of argv[4] when it is not empty: what it saw, as JSON.
+CONNECT = r"""
+import json,socket,sys,time
+address,port,source,path=sys.argv[1],int(sys.argv[2]),sys.argv[3],sys.argv[4]
+seen={}
+start=time.monotonic()
+try:
+    s=socket.create_connection((address,port),2,(source,0) if source else None)
+    if path:
+        s.sendall(f"GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n".encode())
+        data=b""
+        while len(data)<4096 and (chunk:=s.recv(4096)):
+            data+=chunk
+        head,_,body=data.partition(b"\r\n\r\n")
+        status=head.split(b"\r\n",1)[0].split()
+        if len(status)<2 or not status[1].isdigit():
+            raise OSError("the answer is not HTTP")
+        seen["http_status"]=int(status[1])
+        seen["first_bytes"]=body[:256].decode(errors="replace")
+    s.close()
+except OSError as error:
+    seen["error"]=(error.strerror or str(error)).lower()
+seen["elapsed_ms"]=round((time.monotonic()-start)*1000,1)
+print(json.dumps(seen))
+"""
 # Before the firewall's bridge chains (plan.firewall), and a look at the output port after them.
 HOST_CHAINS = (
     "chain prerouting {{\n  type filter hook prerouting priority -1000; policy accept;\n"
@@ -38,24 +62,13 @@ ROUTER_CHAINS = (
 )
 SUBSCRIBE_SECONDS = 0.2  # for `nft monitor` to subscribe before the first packet
 LONGEST_WATCH = 60.0  # a watch nobody ends goes by itself
+PING_TIME = re.compile(r"time=([0-9.]+) ms")
 
 
-def _probe(destination: str, protocol: str, port: int | None) -> tuple[str, list[str]]:
-    """(what it is, its command)."""
-    if protocol == "tcp":
-        return f"TCP connect to {destination}:{port or 80}", [
-            sys.executable,
-            "-c",
-            CONNECT,
-            destination,
-            str(port or 80),
-        ]
-    return f"ping {destination}", ["ping", "-c", "1", "-W", "1", destination]
-
-
-def _match(source: str, destination: str, protocol: str, port: int | None) -> str:
-    match = f"ip saddr {source} ip daddr {destination}"
-    if protocol == "tcp":
+def _match(source: str | None, destinations: list[str], protocol: str, port: int | None) -> str:
+    daddr = destinations[0] if len(destinations) == 1 else "{ " + ", ".join(destinations) + " }"
+    match = (f"ip saddr {source} " if source else "") + f"ip daddr {daddr}"
+    if protocol in ("tcp", "http"):
         return match + f" tcp dport {port or 80}"
     return match + " ip protocol icmp"
 
@@ -64,11 +77,42 @@ def _in(netns: str | None, *argv: str) -> list[str]:
     return ["ip", "netns", "exec", netns, *argv] if netns else list(argv)
 
 
-def probe(instance_netns: str, destination: str, protocol: str, port: int | None) -> dict[str, Any]:
-    """Send the probe from the instance: what it sent, and whether it was answered."""
-    what, argv = _probe(destination, protocol, port)
-    status, _, _ = exec_in_instance(instance_netns, argv, timeout=5)
-    return {"sent": what, "reached": status == 0}
+def probe(
+    netns: str,
+    destination: str,
+    protocol: str,
+    port: int | None = None,
+    path: str | None = None,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """Send a probe from `netns` (an instance, or the outside): a ping ("icmp"), a TCP connect
+    ("tcp") or an HTTP GET of `path` ("http"), from `source` when given. What it sent, whether
+    it was answered, in how many milliseconds, and what it saw."""
+    if protocol == "icmp":
+        sent = f"ping {destination}" + (f" from {source}" if source else "")
+        argv = ["ping", "-c", "1", "-W", "1", *(["-I", source] if source else []), destination]
+        status, stdout, stderr = exec_in_instance(netns, argv, timeout=5)
+        took = PING_TIME.search(stdout)
+        seen: dict[str, Any] = {"elapsed_ms": float(took.group(1))} if took else {}
+        if status != 0:
+            last = (stderr.strip() or stdout.strip()).splitlines()
+            unreachable = [line for line in last if "nreachable" in line]
+            seen["error"] = (unreachable or ["no answer"])[-1].lower()
+    else:
+        port = port or 80
+        wanted = path if protocol == "http" else ""
+        sent = (
+            f"HTTP GET http://{destination}:{port}{path}"
+            if protocol == "http"
+            else f"TCP connect to {destination}:{port}"
+        ) + (f" from {source}" if source else "")
+        argv = [sys.executable, "-c", CONNECT, destination, str(port), source or "", wanted or ""]
+        status, stdout, stderr = exec_in_instance(netns, argv, timeout=10)
+        try:
+            seen = json.loads(stdout)
+        except ValueError:
+            seen = {"error": (stderr.strip() or "the probe did not end").lower()}
+    return {"sent": sent, "reached": "error" not in seen, **seen}
 
 
 class Watch:
@@ -132,7 +176,7 @@ class Watches:
         if wanted.get("router_netns"):
             namespaces[wanted["router_netns"]] = "router"
         match = _match(
-            wanted["source"], wanted["destination"], wanted["protocol"], wanted.get("port")
+            wanted.get("source"), wanted["destinations"], wanted["protocol"], wanted.get("port")
         )
         watch_id, watch = secrets.token_hex(8), Watch(namespaces, match)
         with self._lock:

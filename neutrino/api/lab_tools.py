@@ -1,10 +1,13 @@
-"""`/lab/v1` tools for seeing how it works (admin only): the outside world, inspect, trace.
+"""`/lab/v1` tools for seeing how it works: the outside world, inspect, trace (admin only), and
+a probe of a floating IP from outside (every project, on its own floating IPs).
 
 `POST /lab/v1/outside/exec` runs a command in the outside namespace (the
 upstream router of an isolated lab);
 `GET /lab/v1/inspect/{routers,floatingips,ports,loadbalancers}/{ref}`
 shows the kernel objects that implement a resource, read from the kernel;
-`POST /lab/v1/trace` walks a packet's path and confirms it with a real probe.
+`POST /lab/v1/trace` walks a packet's path and confirms it with a real probe;
+`POST /lab/v1/probes` pings, connects to or GETs a floating IP from the
+outside and says why it is not answered (neutrino.lab.probe).
 The agent of the host concerned carries them out (neutrino.agent.endpoint);
 a WebSocket on `/lab/v1/outside/exec` streams a command as an instance's
 exec does (neutrino.api.lab), with `physnet` in its query string.
@@ -30,7 +33,7 @@ from neutrino.api.v2 import Authenticate
 from neutrino.api.v2.attrs import dict_of, list_of, string
 from neutrino.context import Context
 from neutrino.db import Database
-from neutrino.lab import outside, trace
+from neutrino.lab import outside, probe, trace
 from neutrino.lab.lookup import find_one
 from neutrino.services import feed
 
@@ -121,7 +124,7 @@ def routes(db: Database, authenticate: Authenticate, host: str, link: AgentLink)
         answer = link.call(where, method, path, body)
         if answer.status_code != 200:
             raise errors.ServiceUnavailable(
-                f"The agent of host {where} could not take its part in the trace."
+                f"The agent of host {where} could not take its part in the trace or probe."
             )
         return orjson.loads(answer.body)
 
@@ -141,8 +144,14 @@ def routes(db: Database, authenticate: Authenticate, host: str, link: AgentLink)
             )
         )
 
+    async def probe_floatingip(request: Request) -> Response:
+        ctx = await authenticate(request)
+        wanted = probe.wanted_probe(await body_of(request, lambda body: body))
+        return json_response(await run_in_threadpool(probe.probe, db, ctx, wanted, host, ask_agent))
+
     return [
         Route("/v1/outside/exec", outside_exec, methods=["POST"]),
+        Route("/v1/probes", probe_floatingip, methods=["POST"]),
         WebSocketRoute("/v1/outside/exec", stream(authenticate, link, outside_of)),
         Route("/v1/inspect/{kind}/{ref}", inspect_resource),
         Route("/v1/trace", trace_packet, methods=["POST"]),

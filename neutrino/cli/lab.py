@@ -121,7 +121,10 @@ def outside(
     ] = None,
     os_cloud: CloudOption = None,
 ) -> None:
-    """Run a command in the outside world of an isolated lab: `neutrino outside -- curl http://FLOATING_IP/`."""
+    """Run a command in the outside world of an isolated lab: `neutrino outside -- curl http://FLOATING_IP/`.
+
+    For administrators; any project checks its own floating IP from outside with `neutrino probe`.
+    """
     try:
         status = remote.run(
             Session(Cloud.load(os_cloud)),

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from neutrino.cli import inspect, instances, lab
+from neutrino.cli import inspect, instances, lab, probe
 from neutrino.cli.output import err as console
 from neutrino.config import Settings, make_settings, setup_logging
 
@@ -25,6 +25,7 @@ app.command("outside", context_settings={"allow_extra_args": True, "ignore_unkno
     lab.outside
 )
 app.command("trace")(inspect.trace)
+app.command("probe")(probe.probe)
 
 HostName = Annotated[
     str | None, typer.Option("--host", help="This host's name in port bindings [default: hostname]")

@@ -319,16 +319,23 @@ def trace(
         lambda router_id: outside.realized_netns(db, "routers", router_id, host),
         host,
     )
-    match = {"source": path.source, "destination": destination, "protocol": protocol, "port": port}
+    match = {"protocol": protocol, "port": port}
     watches: dict[str, str] = {}
     try:
         for where in path.hosts():
             router_netns = path.router_netns if where == path.router_host else None
-            body = {**match, "router_netns": router_netns}
+            body = {
+                **match,
+                "source": path.source,
+                "destinations": [destination],
+                "router_netns": router_netns,
+            }
             watches[where] = ask(where, "POST", "/v1/watches", body)["id"]
-        sent = {k: v for k, v in match.items() if k != "source"}
         result = ask(
-            path.hosts()[0], "POST", "/v1/probe", {**sent, "instance_netns": instance["netns"]}
+            path.hosts()[0],
+            "POST",
+            "/v1/probe",
+            {**match, "destination": destination, "netns": instance["netns"]},
         )
     finally:
         ended = {

@@ -17,6 +17,7 @@ from neutrino.web import (
     instances,
     loadbalancers,
     networks,
+    probes,
     quotas,
     routers,
     security_groups,
@@ -46,6 +47,7 @@ def routes(dashboard: Dashboard) -> list[BaseRoute]:
         agents,
         explain,
         tables,
+        probes,
     ]
     return [
         Route("/", home),

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from neutrino.web.networks import LAB, NET
+from neutrino.web.probes import outside_hint
 from neutrino.web.tables import Column, Listing, listed
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
@@ -114,9 +115,17 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             instance_names(ui),
         )
         fip = found["floatingip"]
-        pool = (await ui.api.get(NET, f"/v2.0/networks/{fip['floating_network_id']}"))["network"]
+        pool, hint = await asyncio.gather(
+            ui.api.get(NET, f"/v2.0/networks/{fip['floating_network_id']}"),
+            outside_hint(ui, fip["port_id"]),
+        )
         return ui.render(
-            "floatingip.html", fip=fip, pool=pool, targets=targets(ports, names), names=names
+            "floatingip.html",
+            fip=fip,
+            pool=pool["network"],
+            targets=targets(ports, names),
+            names=names,
+            outside_hint=hint,
         )
 
     def at(ui: Ui) -> str:

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute
 from neutrino.web.clients import ApiError
 from neutrino.web.floatingips import floatingips_of
 from neutrino.web.networks import LAB, NET, project_networks
+from neutrino.web.probes import members_hint, outside_hint
 from neutrino.web.tables import Column, Listing, listed
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
@@ -256,6 +257,8 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             algorithms=ALGORITHMS,
             persistence_types=PERSISTENCE,
             monitors=MONITORS,
+            outside_hint=await outside_hint(ui, lb["vip_port_id"]) if vip_fips else None,
+            members_hint=await members_hint(ui, state["tree"]),
         )
 
     async def associate_vip(ui: Ui, form: Form) -> Done:

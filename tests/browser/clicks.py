@@ -133,3 +133,15 @@ def allow(page: Any, cloud: Cloud, protocol: str, port: str = "") -> None:
     page.fill("input[name=port_min]", port)
     page.fill("input[name=remote_ip_prefix]", "0.0.0.0/0")
     submit(page, "Add Rule", r"/project/security-groups/[0-9a-f-]{36}$")
+
+
+def check_from_outside(page: Any, kind: str, port: str = "", path: str = "") -> Any:
+    """Check from outside, on a floating IP's or load balancer's page; the result once shown."""
+    form = page.locator("form[data-probe]")
+    form.locator("select[name=kind]").select_option(kind)
+    form.locator("input[name=port]").fill(port)
+    form.locator("input[name=path]").fill(path)
+    form.get_by_role("button", name="Check").click()
+    result = form.locator(".result")
+    result.locator("p.reachable, p.error").wait_for()
+    return result

@@ -2,8 +2,8 @@
 
 Every step is a click or a keystroke in the dashboard; the checks use real
 packets from instances (typed into their console, a terminal) and from the outside world
-(`neutrino outside`), and read the topology and "How it works" as a person
-would. Screenshots of the main pages go to artifacts/screenshots/.
+(the floating IP page's Check from outside), and read the topology and "How it works" as a
+person would. Screenshots of the main pages go to artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 
 from tests.browser.clicks import (
     address_of,
-    allow,
+    check_from_outside,
     create_network,
     create_router,
     launch,
@@ -31,7 +31,7 @@ from tests.browser.clicks import (
     type_in_console,
 )
 from tests.browser.conftest import Cloud, screenshot, sign_in
-from tests.conftest import ADMIN_PASSWORD, cloud_password, eventually, login
+from tests.conftest import ADMIN_PASSWORD, cloud_password, login
 
 
 def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
@@ -92,10 +92,17 @@ def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
     assert vm3_ip in page.locator("#fip-attrs").inner_text()
     fip_page = page.url
 
-    # Real packets from the outside world reach cirros-vm3 through the floating IP, once the
-    # default security group lets ICMP in.
-    allow(page, cloud, "icmp")
-    assert eventually(lambda: cloud.outside("ping", "-c1", "-W1", fip).returncode == 0)
+    # Real packets from the outside world reach cirros-vm3 through the floating IP once the
+    # default security group lets ICMP in: the page says so, Check from outside names the group
+    # that drops the ping, and its button adds exactly that rule and checks again.
+    assert "Security group default" in page.locator("#outside-hint").inner_text()
+    result = check_from_outside(page, "ping")
+    assert "dropped by security group default (no rule allows ICMP in)" in result.inner_text()
+    result.get_by_role("button", name="Allow ICMP in security group default").click()
+    result.locator("p.reachable").wait_for()
+    assert f"Sent: ping {fip} from 10.10.10.1" in result.inner_text()
+    assert page.locator("#outside-hint").count() == 0
+    screenshot(page, "17-check-from-outside")
 
     # S3: cirros-vm1 (no floating IP) reaches the outside through the router's source NAT.
     page.goto(vm1_page)
@@ -151,7 +158,8 @@ def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
     # Disassociate: the outside reaches cirros-vm3 no more; Release gives the address back.
     page.goto(fip_page)
     submit(page, "Disassociate", fip_page)
-    assert eventually(lambda: cloud.outside("ping", "-c1", "-W1", fip).returncode != 0)
+    result = check_from_outside(page, "ping")
+    assert "Not reachable: the floating IP is not associated with a port." in result.inner_text()
     submit(page, "Release Floating IP", r"/project/floating-ips$")
     assert fip not in page.locator("#floatingips").inner_text()
 

@@ -1,5 +1,5 @@
 """SCENARIOS.md S6 through the load balancer wizard, checked with real HTTP through the VIP's
-floating IP."""
+floating IP: the page's Check from outside, then round robin seen by the outside world."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import httpx
 from tests.browser.clicks import (
     address_of,
     allow,
+    check_from_outside,
     create_network,
     create_router,
     launch,
@@ -31,7 +32,6 @@ def test_s6_load_balancer_wizard(cloud: Cloud, admin_page: Any, tmp_path: Path) 
     create_network(page, cloud, "ext_net", "10.10.30.0/24", type="flat", external="yes")
     create_network(page, cloud, "web-net", "192.168.60.0/24")
     create_router(page, cloud, "web-router", "ext_net", "web-net")
-    allow(page, cloud, "tcp", WEB_PORT)
 
     # WEB1 and WEB2, each a web server answering its own name, started from the console panel.
     for name in ("WEB1", "WEB2"):
@@ -60,6 +60,19 @@ def test_s6_load_balancer_wizard(cloud: Cloud, admin_page: Any, tmp_path: Path) 
     page.fill("input[name=delay]", "1")
     submit(page, "Create Load Balancer", r"/project/load-balancers/[0-9a-f-]{36}$")
 
+    # The members' default group keeps the load balancer out: the page says so until a rule for
+    # the members' port lets it in.
+    hint = page.locator("#members-hint").inner_text()
+    assert re.match(
+        rf"Security group default of members (WEB1, WEB2|WEB2, WEB1) lets nothing in on TCP port "
+        rf"{WEB_PORT} from outside",
+        hint,
+    )
+    created = page.url
+    allow(page, cloud, "tcp", WEB_PORT)
+    page.goto(created)
+    assert page.locator("#members-hint").count() == 0
+
     # Progress: the status tree with live provisioning and operating status.
     status = page.locator("[data-status]")
     page.wait_for_function(
@@ -73,7 +86,8 @@ def test_s6_load_balancer_wizard(cloud: Cloud, admin_page: Any, tmp_path: Path) 
     notice = submit(page, "Associate", r"/project/load-balancers/[0-9a-f-]{36}$")
     fip = re.search(r"Associated (\S+) with the VIP", notice).group(1)  # type: ignore[union-attr]
     balancer_page = page.url
-    allow(page, cloud, "tcp", "80")
+    result = check_from_outside(page, "http", "80", "/")
+    assert re.search(r"Reachable: HTTP 200 in [0-9.]+ ms\.\s+WEB[12]\n", result.inner_text())
 
     def answers() -> list[str]:
         return [

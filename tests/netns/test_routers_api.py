@@ -595,6 +595,139 @@ def test_inspect_and_trace_read_the_kernel(cloud: RoutedCloud, lab: dict[str, An
     )
 
 
+def test_a_project_user_checks_their_floating_ip_from_outside(
+    cloud: RoutedCloud, lab: dict[str, Any]
+) -> None:
+    """`POST /lab/v1/probes` and `neutrino probe` as demo (a member): ping, TCP and HTTP from the
+    outside to its own floating IP, the security group that drops them named with the rule
+    that lets them in, a port nobody listens on, and another project's floating IP not found."""
+    demo = Session(Cloud.load("neutrino-demo", cloud.clouds_yaml))
+    net_url, lab_url = demo.endpoint("network") + "/v2.0", demo.endpoint("lab") + "/v1"
+
+    def create(collection: str, **body: Any) -> dict[str, Any]:
+        member = collection.rstrip("s").replace("-", "_")
+        made: dict[str, Any] = demo.call("POST", f"{net_url}/{collection}", json={member: body})[
+            member
+        ]
+        return made
+
+    net = create("networks", name="probe-net")
+    subnet = create("subnets", network_id=net["id"], ip_version=4, cidr="172.17.130.0/24")
+    router = create(
+        "routers", name="probe-router", external_gateway_info={"network_id": lab["ext"]["id"]}
+    )
+    fip = None
+    try:
+        demo.call(
+            "PUT",
+            f"{net_url}/routers/{router['id']}/add_router_interface",
+            json={"subnet_id": subnet["id"]},
+        )
+        demo.call(
+            "POST",
+            f"{lab_url}/instances",
+            json={"instance": {"name": "probe-vm", "networks": [{"network_id": net["id"]}]}},
+        )
+        vm_url = f"{lab_url}/instances/probe-vm"
+        wait_for(lambda: demo.call("GET", vm_url)["instance"]["status"] == "ACTIVE", timeout=30)
+        vm = demo.call("GET", vm_url)["instance"]
+        fixed = vm["addresses"][0].split("/")[0]
+        fip = create("floatingips", floating_network_id=lab["ext"]["id"], port_id=vm["port_ids"][0])
+        address = fip["floating_ip_address"]
+        served = cloud.run(
+            vm["netns"],
+            "sh",
+            "-c",
+            "mkdir -p /tmp/probe-www && echo probe-vm > /tmp/probe-www/index.html && "
+            "busybox httpd -p 80 -h /tmp/probe-www",
+        )
+        assert served.returncode == 0, served.stderr
+        default = demo.call("GET", f"{net_url}/security-groups?name=default")["security_groups"][0]
+
+        def probe(**wanted: Any) -> dict[str, Any]:
+            body = {"probe": {"floating_ip_address": address, **wanted}}
+            found: dict[str, Any] = demo.call("POST", f"{lab_url}/probes", json=body)["probe"]
+            return found
+
+        # Dropped by the default group until its suggested rule, POSTed as it is, lets it in.
+        for wanted, what, label in (
+            ({}, "ICMP", "ICMP"),
+            ({"kind": "tcp", "port": 80}, "TCP port 80", "TCP 80"),
+        ):
+            refused = probe(**wanted)
+            assert not refused["reachable"]
+            assert refused["why"] == f"dropped by security group default (no rule allows {what} in)"
+            suggested = refused["suggested_rule"]
+            assert suggested["label"] == f"Allow {label} in security group default"
+            rule = suggested["security_group_rule"]
+            assert rule == {
+                "security_group_id": default["id"],
+                "direction": "ingress",
+                "ethertype": "IPv4",
+                "protocol": "icmp" if what == "ICMP" else "tcp",
+                **({"port_range_min": 80, "port_range_max": 80} if what != "ICMP" else {}),
+            }
+            demo.call("POST", f"{net_url}/security-group-rules", json={"security_group_rule": rule})
+            passed = probe(**wanted)  # at once: the probe waits for the hosts to apply the rule
+            assert passed["reachable"] and passed["why"] is None and passed["elapsed_ms"] > 0
+            assert passed["sent"] == (
+                f"ping {address} from 10.10.10.1"
+                if what == "ICMP"
+                else f"TCP connect to {address}:80 from 10.10.10.1"
+            )
+        fetched = probe(kind="http")
+        assert fetched["reachable"] and fetched["http_status"] == 200
+        assert fetched["first_bytes"] == "probe-vm\n"
+        assert fetched["sent"] == f"HTTP GET http://{address}:80/ from 10.10.10.1"
+
+        # A port the group lets in but where nothing listens, from `neutrino probe` with demo's
+        # own credentials: said in words, and the command fails.
+        opened = {**rule, "port_range_min": 8081, "port_range_max": 8081}
+        demo.call("POST", f"{net_url}/security-group-rules", json={"security_group_rule": opened})
+        shown = subprocess.run(
+            [str(Path(sys.executable).parent / "neutrino"), "probe", address, "--tcp", "8081"],
+            env=cloud.env("neutrino-demo"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert shown.returncode == 1, shown.stderr
+        assert shown.stdout.startswith(
+            f"{address} does not answer: nothing listens on TCP port 8081 on {fixed}: "
+            f"connection refused (TCP connect to {address}:8081 from 10.10.10.1)"
+        )
+
+        # The lab's floating IP is the admin project's: not found, as an unknown one.
+        for ref in (lab["fip"]["floating_ip_address"], lab["fip"]["id"]):
+            key = "floating_ip_id" if ref == lab["fip"]["id"] else "floating_ip_address"
+            answer = demo.request("POST", f"{lab_url}/probes", json={"probe": {key: ref}})
+            assert answer.status_code == 404 and answer.json() == {
+                "NeutronError": {
+                    "type": "FloatingIPNotFound",
+                    "message": f"Floating IP {ref} could not be found",
+                    "detail": "",
+                }
+            }
+    finally:
+        if fip is not None:
+            demo.call("DELETE", f"{net_url}/floatingips/{fip['id']}")
+        demo.call("DELETE", f"{lab_url}/instances/probe-vm")
+        demo.call(
+            "PUT",
+            f"{net_url}/routers/{router['id']}",
+            json={"router": {"external_gateway_info": {}}},
+        )
+        demo.call(
+            "PUT",
+            f"{net_url}/routers/{router['id']}/remove_router_interface",
+            json={"subnet_id": subnet["id"]},
+        )
+        demo.call("DELETE", f"{net_url}/routers/{router['id']}")
+        demo.call("DELETE", f"{net_url}/networks/{net['id']}")
+        demo.close()
+
+
 def test_lab_down_leaves_nothing(cloud: RoutedCloud, lab: dict[str, Any]) -> None:
     networks = {n["id"] for n in cloud.get("networks?tags=neutrino-lab")["networks"]}
     ports = [p["id"] for p in cloud.get("ports")["ports"] if p["network_id"] in networks]

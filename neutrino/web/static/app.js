@@ -27,6 +27,7 @@ window.addEventListener("resize", () => reachScrolling());
 document.addEventListener("submit", (event) => {
   const form = event.target;
   if (form.dataset.confirm && !confirm(form.dataset.confirm)) { event.preventDefault(); return; }
+  if (form.hasAttribute("data-probe")) return;
   const button = event.submitter || form.querySelector("button");
   if (button) { button.disabled = true; button.dataset.label = button.textContent; button.textContent = "Working…"; }
 });
