@@ -181,6 +181,8 @@ async def router(ui: Ui, data: Data) -> Explained:
 
 
 async def floatingip(_ui: Ui, data: Data) -> Explained:
+    if not data["associated"]:
+        return Explained([("Associated", "no: no router holds it, nothing translates it")], [])
     fip, nat = data["floatingip"], data["nat"]
     dnat, snat = (nat[name] for name in sorted(nat))  # its elements in fip_dnat, fip_snat
     return Explained(
