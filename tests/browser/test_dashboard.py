@@ -1,4 +1,4 @@
-"""SCENARIOS.md S2-S4 built by clicking only, checked with real packets; errors; project isolation.
+"""SCENARIOS.md S1-S5 built by clicking only, checked with real packets; errors; project isolation.
 
 Every step is a click or a keystroke in the dashboard; the checks use real
 packets from instances (typed into their console, a terminal) and from the outside world
@@ -32,6 +32,36 @@ from tests.browser.clicks import (
 )
 from tests.browser.conftest import Cloud, screenshot, sign_in
 from tests.conftest import ADMIN_PASSWORD, cloud_password, login
+
+
+def test_s1_flat_provider_network(cloud: Cloud, admin_page: Any) -> None:
+    """First of the module: a physical network carries one flat network, which S3's external
+    network takes next."""
+    page = admin_page
+    page.goto(cloud.dashboard + "/admin/networks")
+    open_form(page, "Create Network")
+    page.fill("input[name=name]", "flat_net")
+    page.select_option("select[name=network_type]", "flat")
+    page.fill("input[name=physical_network]", "nowhere")
+    page.fill("input[name=cidr]", "172.16.1.0/24")
+    with page.expect_navigation():
+        page.click("button:text-is('Create Network')")
+    refused = page.locator("p.error").inner_text()
+    assert "nowhere" in refused, refused
+    assert page.input_value("input[name=physical_network]") == "nowhere"  # the form kept
+
+    create_network(page, cloud, "flat_net", "172.16.1.0/24", type="flat")
+    launch(page, cloud, "flat-vm1", "flat_net")
+    vm1_page = page.url
+    launch(page, cloud, "flat-vm2", "flat_net")
+    vm2_ip = address_of(page)
+    assert vm2_ip.startswith("172.16.1.")
+    page.goto(vm1_page)
+    shown = run_in_console(page, f"ping -c1 -W2 {vm2_ip}")
+    assert "1 received" in shown and "[exit 0]" in shown, shown
+    screenshot(page, "00-flat-network-ping")
+    cloud.neutrino("instance", "delete", "flat-vm1", "flat-vm2")
+    cloud.cli("network", "delete", "flat_net", output=False)
 
 
 def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
