@@ -216,7 +216,7 @@ def compile_firewall(
 
     body = json.dumps(commands, sort_keys=True)
     digest = hashlib.sha256(body.encode()).hexdigest()[:16]
-    table = {"add": {"table": {"family": "bridge", "name": TABLE, "comment": digest}}}
+    table = {"add": {"table": {"family": "bridge", "name": TABLE}}}
     return Firewall(
         tables=(("inet", TABLE), ("bridge", TABLE)),
         commands=(*_inet_table(), table, *commands),

@@ -77,7 +77,8 @@ class Changed:
 
     base: bool = False
     firewall: bool = False
-    routers: set[str] = field(default_factory=set)  # router pieces made, changed or gone
+    # router id -> its piece (before, after); None: none
+    routers: dict[str, tuple[RouterPiece | None, RouterPiece | None]] = field(default_factory=dict)
     # floating IP id -> its piece (before, after); None: none
     floatingips: dict[str, tuple[FloatingIpPiece | None, FloatingIpPiece | None]] = field(
         default_factory=dict
@@ -85,6 +86,35 @@ class Changed:
 
     def __bool__(self) -> bool:
         return self.base or self.firewall or bool(self.routers or self.floatingips)
+
+    def merged(self, other: Changed) -> Changed:
+        """Both: `other` compiled after this."""
+        fips = dict(self.floatingips)
+        for fip_id, (had, now) in other.floatingips.items():
+            fips[fip_id] = (fips.get(fip_id, (had, None))[0], now)
+        routers = dict(self.routers)
+        for router_id, (before, after) in other.routers.items():
+            routers[router_id] = (routers.get(router_id, (before, None))[0], after)
+        return Changed(self.base or other.base, self.firewall or other.firewall, routers, fips)
+
+    def links_moved(self) -> bool:
+        """Whether a router came, went, or changed its namespace's links."""
+        return any(
+            before is None
+            or after is None
+            or (before.netns, before.links, before.devices)
+            != (after.netns, after.links, after.devices)
+            for before, after in self.routers.values()
+        )
+
+    def floatingips_of(self, router_id: str) -> tuple[list[FloatingIpPiece], list[FloatingIpPiece]]:
+        """The pieces of the floating IPs that changed on this router: before, and now."""
+        found: tuple[list[FloatingIpPiece], list[FloatingIpPiece]] = ([], [])
+        for pieces in self.floatingips.values():
+            for had, piece in zip(found, pieces, strict=True):
+                if piece is not None and piece.router_id == router_id:
+                    had.append(piece)
+        return found
 
     def touched_routers(self) -> set[str]:
         """Routers whose piece or floating IPs changed."""
@@ -107,6 +137,7 @@ class KeyedPlan:
         self.floatingips: dict[str, FloatingIpPiece] = {}
         self.by_router: dict[str, dict[str, FloatingIpPiece]] = {}  # router id -> fip id -> piece
         self.firewall: Firewall | None = None
+        self.mapped: dict[str, int] = {}  # router id -> its floating IPs with a mapping
         self._bodies: dict[int, tuple[Resource, str]] = {}  # id(body) -> (body, its digest)
         self.resync()
 
@@ -117,6 +148,14 @@ class KeyedPlan:
         assert self.base is not None and self.firewall is not None
         fips = {r: list(self.by_router.get(r, {}).values()) for r in self.routers}
         return assemble(revision, self.host, self.base, self.routers, fips, self.firewall)
+
+    def floating_ips(self) -> int:
+        """How many floating IPs the routers here map."""
+        return sum(
+            self.mapped.get(router_id, 0)
+            for router_id, piece in self.routers.items()
+            if piece.router.gateway is not None
+        )
 
     def router_fips(self, router_id: str) -> list[FloatingIpPiece]:
         return list(self.by_router.get(router_id, {}).values())
@@ -146,6 +185,8 @@ class KeyedPlan:
 
     def _touched(self, change: Change) -> set[tuple[str, str]]:
         bodies = [body for body in (change.before, change.after) if body is not None]
+        if not bodies:
+            return set()
         if change.collection == "floatingips":
             return {("floatingip", change.id)}
         if change.collection == "routers":
@@ -190,9 +231,8 @@ class KeyedPlan:
         base = self.base
         assert base is not None
         for router_id in sorted(self.routers.keys() - base.router_ports.keys()):
-            del self.routers[router_id]
+            changed.routers[router_id] = (self.routers.pop(router_id), None)
             self.digests.pop(("router", router_id), None)
-            changed.routers.add(router_id)
         for kind, router_id in sorted(dirty):
             if kind != "router" or router_id not in base.router_ports:
                 continue
@@ -203,8 +243,8 @@ class KeyedPlan:
             networks, subnets = self.items.get("networks", {}), self.items.get("subnets", {})
             piece = router_piece(self.host, router, base, networks, subnets, labels)
             if self.routers.get(router_id) != piece:
+                changed.routers[router_id] = (self.routers.get(router_id), piece)
                 self.routers[router_id] = piece
-                changed.routers.add(router_id)
         for kind, fip_id in sorted(dirty):
             if kind == "floatingip":
                 self._compile_floatingip(fip_id, changed)
@@ -250,12 +290,18 @@ class KeyedPlan:
             return
         if before is not None:
             self.by_router.get(before.router_id or "", {}).pop(fip_id, None)
+            self._count(before, -1)
             del self.floatingips[fip_id]
         if after is not None:
             self.by_router.setdefault(after.router_id or "", {})[fip_id] = after
+            self._count(after, 1)
             self.floatingips[fip_id] = after
         earlier = changed.floatingips.get(fip_id, (before, None))[0]
         changed.floatingips[fip_id] = (earlier, after)
+
+    def _count(self, piece: FloatingIpPiece, sign: int) -> None:
+        router_id = piece.router_id or ""
+        self.mapped[router_id] = self.mapped.get(router_id, 0) + sign * len(piece.floatingips)
 
     # --- digests -------------------------------------------------------------------------
 

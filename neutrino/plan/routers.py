@@ -256,14 +256,18 @@ def compile_floatingip(fip: Resource) -> FloatingIpPiece:
     return FloatingIpPiece(router_id, ())
 
 
-def with_floatingips(piece: RouterPiece, fips: Iterable[FloatingIpPiece]) -> Router:
+def with_floatingips(
+    piece: RouterPiece, fips: Iterable[FloatingIpPiece], only: bool = False
+) -> Router:
     """The router with the elements of its floating IPs' pieces (a router without a gateway
-    maps none)."""
-    if piece.router.gateway is None:
-        return piece.router
+    maps none); `only`: and without its own addresses (a part of the router, see the agent's
+    RouterDriver.ensure_elements)."""
+    router = dataclasses.replace(piece.router, addresses=()) if only else piece.router
+    if router.gateway is None:
+        return router
     fips = list(fips)
     return dataclasses.replace(
-        piece.router,
+        router,
         floatingips=tuple(sorted((f for p in fips for f in p.floatingips), key=fip_order)),
         port_forwardings=tuple(
             sorted((f for p in fips for f in p.port_forwardings), key=forward_key)
