@@ -42,7 +42,6 @@ from neutrino.plan.compile import (
 from neutrino.plan.host import HostConfig
 from neutrino.plan.routers import (
     L3_AGENT_HOST,
-    ROUTER_OWNERS,
     FloatingIpPiece,
     RouterPiece,
     compile_floatingip,
@@ -198,13 +197,8 @@ class KeyedPlan:
         if change.collection in ("security_groups", "address_groups"):
             return {("firewall", "")}
         touched = {("base", "")}
-        if change.collection == "ports":
+        if change.collection == "ports":  # a router's ports: through the base (_passed_on)
             touched.add(("firewall", ""))
-            touched |= {
-                ("router", str(body.get("device_id") or ""))
-                for body in bodies
-                if body.get("device_owner") in ROUTER_OWNERS
-            }
         if change.collection in ("networks", "subnets"):
             field_of = "network_id" if change.collection == "networks" else "subnet_id"
             touched |= {

@@ -35,6 +35,7 @@ class NftDriver:
         self._netlink: NFTSocket | None = (
             None  # the worker's own: a pyroute2 socket belongs to its thread
         )
+        self._parsed: tuple[Firewall, Objects] | None = None  # the last update's, parsed
 
     @staticmethod
     def _open(terse: bool, stateless: bool) -> nftables.Nftables:
@@ -146,7 +147,9 @@ class NftDriver:
         object by object: sets' and maps' elements added and deleted, chains whose rules
         changed flushed and refilled, new objects added, those gone deleted. The objects
         named; None (nothing done) when a table or a chain's hook differs: then `replace`."""
-        old, new = _objects(before), _objects(after)
+        parsed = self._parsed
+        old = parsed[1] if parsed is not None and parsed[0] is before else _objects(before)
+        new = _objects(after)
         if old is None or new is None:
             return None
         changed, first, then, last = [], [], [], []
@@ -168,6 +171,8 @@ class NftDriver:
                     )
                 then += [{"add": {"rule": rule}} for rule in items]
             elif kind in ("set", "map"):
+                if had is not None and had[1] == items:
+                    continue
                 present = {_key(e): e for e in had[1]} if had is not None else {}
                 wanted = {_key(e): e for e in items}
                 gone = [e for k, e in present.items() if wanted.get(k) != e]
@@ -191,6 +196,7 @@ class NftDriver:
         commands = first + then + last
         if commands:
             self._apply(commands)
+        self._parsed = (after, new)
         return changed
 
     def delete(self, tables: tuple[tuple[str, str], ...]) -> None:
@@ -266,10 +272,9 @@ def _objects(firewall: Firewall) -> Objects | None:
 
 
 def _key(element: Any) -> str:
-    """A set's element, or a map's by its key (its value may change)."""
-    if isinstance(element, list):
-        element = element[0]
-    return json.dumps(element, sort_keys=True)
+    """A set's element, or a map's by its key (its value may change); the plan makes equal
+    elements alike, keys in the same order."""
+    return repr(element[0] if isinstance(element, list) else element)
 
 
 def _element(verb: str, family: str, table: str, name: str, elements: list[Any]) -> Any:
