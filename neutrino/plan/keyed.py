@@ -10,8 +10,10 @@ per key, the compiled piece and a digest of what it was compiled from:
                   networks, which of those networks the host has, metering
                   labels
     a floating IP compile_floatingip: its body
-    the firewall  compile_firewall: the ports plugged here, every port (remote
-                  groups' members), security and address groups, QoS chains
+    the firewall  compile_firewall, in two parts: the ports' (the ports plugged
+                  here, which groups exist and are stateful) and the groups'
+                  (those ports' groups, every port for remote groups' members,
+                  address groups); and the QoS chains of the base
 
 The index (`update`) maps each change of the feed, with the body before and
 after it, to the keys it touches; only those are compiled again. What the
@@ -32,12 +34,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from neutrino.plan.compile import (
-    HostBase,
-    assemble,
-    compile_base,
-    compile_host_firewall,
-    router_piece,
+from neutrino.plan.compile import HostBase, assemble, compile_base, router_piece
+from neutrino.plan.firewall import (
+    FirewallPart,
+    firewall_of,
+    group_rules,
+    port_rules,
+    protected_ports,
 )
 from neutrino.plan.host import HostConfig
 from neutrino.plan.routers import (
@@ -136,6 +139,7 @@ class KeyedPlan:
         self.floatingips: dict[str, FloatingIpPiece] = {}
         self.by_router: dict[str, dict[str, FloatingIpPiece]] = {}  # router id -> fip id -> piece
         self.firewall: Firewall | None = None
+        self._port_rules = self._group_rules = FirewallPart(())  # the firewall's parts
         self.mapped: dict[str, int] = {}  # router id -> its floating IPs with a mapping
         self._bodies: dict[int, tuple[Resource, str]] = {}  # id(body) -> (body, its digest)
         self.resync()
@@ -242,15 +246,29 @@ class KeyedPlan:
         for kind, fip_id in sorted(dirty):
             if kind == "floatingip":
                 self._compile_floatingip(fip_id, changed)
-        if ("firewall", "") in dirty and self._moved(("firewall", ""), self._firewall_inputs()):
-            model = {
-                name: list(self.items.get(name, {}).values())
-                for name in ("ports", "security_groups", "address_groups")
-            }
-            firewall = compile_host_firewall(base, model)
-            changed.firewall = firewall != self.firewall
-            self.firewall = firewall
+        if ("firewall", "") in dirty:
+            before_firewall, self.firewall = self.firewall, self._compile_firewall(base)
+            changed.firewall = before_firewall is None or (
+                before_firewall.digest,
+                before_firewall.elements,
+            ) != (self.firewall.digest, self.firewall.elements)
         return changed
+
+    def _compile_firewall(self, base: HostBase) -> Firewall:
+        """The firewall from its two parts, each compiled again only when its inputs moved:
+        the ports' (a rule of a group leaves it alone) and the groups'."""
+        protected = protected_ports(base.realized_ports)
+        groups = list(self.items.get("security_groups", {}).values())
+        address_groups = list(self.items.get("address_groups", {}).values())
+        ports = self.items.get("ports", {}).values()
+        plugged = self._digest_all(protected)
+        kinds = [(sg["id"], sg.get("stateful", True)) for sg in groups]
+        if self._moved(("firewall", "ports"), _digest([plugged, kinds])):
+            self._port_rules = port_rules(protected, groups)
+        inputs = [plugged, *(self._digest_all(c) for c in (ports, groups, address_groups))]
+        if self._moved(("firewall", "groups"), _digest(inputs)):
+            self._group_rules = group_rules(protected, ports, groups, address_groups)
+        return firewall_of(self._port_rules, self._group_rules, base.qos_commands)
 
     def _passed_on(self, before: HostBase | None, after: HostBase) -> set[tuple[str, str]]:
         """The keys that what the base passes on touches, when it moved."""
@@ -337,20 +355,6 @@ class KeyedPlan:
                 *(networks[n] for n in sorted(nets) if n in networks),
                 {"realized": sorted(nets & base.realized)},
                 *self.items.get("metering_labels", {}).values(),
-            ]
-        )
-
-    def _firewall_inputs(self) -> str:
-        base = self.base
-        assert base is not None
-        return _digest(
-            [
-                [port["id"] for port in base.realized_ports],
-                base.qos_commands,
-                *(
-                    self._digest_all(self.items.get(name, {}).values())
-                    for name in ("ports", "security_groups", "address_groups")
-                ),
             ]
         )
 
