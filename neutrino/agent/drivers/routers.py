@@ -297,7 +297,8 @@ class RouterDriver:
             gone, added = self._update_floatingips(wanted, space, part)
             forwards = self._update_port_forwardings(wanted, space, part)
         finally:  # what was done, done or not, is what the namespace holds
-            applied.addresses = (applied.addresses - slash32) | part.addresses
+            applied.addresses -= slash32  # in place: a router may hold 50,000
+            applied.addresses |= part.addresses
             for a in addresses:
                 applied.dnat.pop(a, None)
             for f in fixed:
