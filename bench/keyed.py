@@ -75,12 +75,12 @@ def feed(
     done = mirror.apply(delta)
     keyed = "whole" in inspect.signature(runner._reconcile).parameters
     if keyed:
-        runner._reconcile(mirror, full=False, changes=done, whole=False)  # type: ignore[call-arg]
+        runner._reconcile(mirror, full=False, changes=done, whole=False)
     else:
         runner._reconcile(mirror, full=False)
 
 
-def timed(runs: int, step: Callable[[int], None]) -> dict[str, Any]:
+def timed(runs: int, step: Callable[[int], object]) -> dict[str, Any]:
     """Wall time, and the CPU time of the agent's process (its threads in the namespaces
     included): the work itself, apart from the waits a loaded machine adds."""
     wall, cpu = [], []
