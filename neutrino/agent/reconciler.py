@@ -38,14 +38,20 @@ SIGHUP); lab instances' DHCP clients; then garbage: links and namespaces with ou
 plan no longer wants. Every object we create has a deterministic name, which
 is how we find what we own after a restart; we touch nothing else.
 
-nftables: the tables are replaced whole, in one transaction (`delete table` +
-`add table` commit atomically, and conntrack entries live outside the tables,
-so established flows survive), and only when they differ from the plan: the
-plan's digest and a digest of the kernel's own listing are kept in the state
-directory. Listing a big table is not free, so a sync first reads the
-namespace's nftables generation, which every commit (ours or a hand edit)
-bumps: unchanged since our last look, the tables are as we left them. Else
-the listing is compared, and any hand edit is undone.
+nftables: a sync first reads the namespace's nftables generation, which every
+commit (ours or a hand edit) bumps: unchanged since our last commit, the
+tables are as we left them, and a new plan changes them object by object, in
+one transaction (set elements added and deleted, a port's or a group's chains
+flushed and refilled: NftDriver.update). Otherwise the kernel's listing is
+compared with a digest of the one we left, and unless it matches the tables
+are replaced whole, in one transaction (`delete table` + `add table` commit
+atomically, and conntrack entries live outside the tables, so established
+flows survive): any hand edit is undone.
+
+Between two full syncs, the runner applies what a batch of the feed changed
+key by key (plan.keyed, `apply_changed`): the firewall, a router's rules, a
+floating IP's elements and address; the rest of the host (links, addresses,
+DHCP, load balancers) with the whole plan.
 
 Errors are per object: a failing link or dnsmasq is reported in the SyncReport
 and retried on the next sync, while the rest of the host converges.
@@ -70,9 +76,11 @@ from neutrino.agent.drivers.keepalived import KeepalivedDriver
 from neutrino.agent.drivers.l4 import L4Driver
 from neutrino.agent.drivers.links import LinkDriver, ObservedLink
 from neutrino.agent.drivers.nftables import NftDriver, listing_digest, set_elements
-from neutrino.agent.drivers.routers import RouterDriver
+from neutrino.agent.drivers.routers import RouterDriver, RoutersResult
 from neutrino.plan import Address, DesiredState, HostConfig, VethPeer, compile_host, names
-from neutrino.plan.state import LoadBalancer
+from neutrino.plan.keyed import Changed, KeyedPlan
+from neutrino.plan.routers import with_floatingips
+from neutrino.plan.state import Firewall, LoadBalancer
 
 ACTIVE, DOWN = "ACTIVE", "DOWN"
 
@@ -106,6 +114,8 @@ class Agent:
         self._worker: ns.NetnsThread | None = None
         self._worker_inode: int | None = None
         self._lock = threading.Lock()
+        self._ports: dict[str, str] = {}  # the ports' statuses, as the last apply saw them
+        self._applied_firewall: Firewall | None = None  # the tables as this agent made them
 
     # --- public --------------------------------------------------------------------
 
@@ -121,7 +131,7 @@ class Agent:
             started = time.perf_counter()
             report = SyncReport(revision=desired.revision, ports={}, errors=list(desired.problems))
             fresh = self._ensure_namespaces(desired, report)
-            self._ensure_firewall(desired, report)
+            self._ensure_firewall(desired.firewall, report)
             observed, replugged = self._ensure_links(desired, report, verify, fresh)
             self._ensure_fdb(desired, report, observed.get(self.host.netns, {}))
             self._ensure_addresses(desired, report)
@@ -132,10 +142,48 @@ class Agent:
             self._ensure_loadbalancers(desired, report)
             self._collect_namespaces(desired, report)
             host_links = observed.get(self.host.netns, {})
-            report.ports = {
+            report.ports = self._ports = {
                 port_id: ACTIVE if (link := host_links.get(dev)) is not None and link.up else DOWN
                 for port_id, dev in desired.ports.items()
             }
+            report.seconds = time.perf_counter() - started
+            return report
+
+    def apply_changed(self, plan: KeyedPlan, changed: Changed, revision: int) -> SyncReport | None:
+        """Converge on the pieces of `plan` that `changed` names and on nothing else: the
+        firewall, routers' rules and addresses, floating IPs' elements. None (nothing done)
+        when the host's base or a router's links moved: that takes `apply` of the whole."""
+        if changed.base or changed.links_moved():
+            return None
+        with self._lock:
+            started = time.perf_counter()
+            report = SyncReport(revision=revision, ports=dict(self._ports))
+            if changed.firewall and plan.firewall is not None:
+                self._ensure_firewall(plan.firewall, report)
+            result = RoutersResult()
+            for router_id in sorted(changed.touched_routers()):
+                piece = plan.routers.get(router_id)
+                if piece is None:
+                    continue
+                before, after = changed.floatingips_of(router_id)
+                try:
+                    if router_id in changed.routers or not self.routers.ensure_elements(
+                        with_floatingips(piece, after, only=True),
+                        with_floatingips(piece, before, only=True),
+                        result,
+                    ):
+                        router = with_floatingips(piece, plan.router_fips(router_id))
+                        self.routers.ensure(router, result, verify=False, fresh=False)
+                        result.floatingips.update({f.id: ACTIVE for f in router.floatingips})
+                        result.floatingips.update(
+                            {p.floatingip_id: ACTIVE for p in router.port_forwardings}
+                        )
+                except Exception as error:
+                    result.errors.append(f"router {router_id}: {error}")
+                    self.routers.forget(router_id)
+            report.changes += result.changes
+            report.errors += result.errors
+            report.floatingips = result.floatingips
             report.seconds = time.perf_counter() - started
             return report
 
@@ -164,6 +212,7 @@ class Agent:
                         self.links.delete(None, link.name)
             self._collect_outside()
             self.close()
+            self._applied_firewall = None
             (self.state_dir / "firewall.json").unlink(missing_ok=True)
 
     def close(self) -> None:
@@ -243,9 +292,8 @@ class Agent:
             self._worker.close()
         self._worker = self._nft = None
 
-    def _ensure_firewall(self, desired: DesiredState, report: SyncReport) -> None:
+    def _ensure_firewall(self, firewall: Firewall, report: SyncReport) -> None:
         state_file = self.state_dir / "firewall.json"
-        firewall = desired.firewall
         try:
             nft = self._firewall()
             if nft.bridges_choose_netfilter(own_namespace=self.host.netns is not None):
@@ -257,9 +305,21 @@ class Agent:
                 "netns": self._worker_inode,
                 "generation": nft.generation(),
             }
-            kept = {**seen, "listing": stored.get("listing"), "elements": stored.get("elements")}
-            if stored.get("listing") and stored == {**kept, "elements": wanted}:
-                return  # nobody committed anything to nftables here since we checked
+            # Nobody committed anything to nftables here since we checked.
+            kept = stored.get("generation") == seen["generation"]
+            kept = kept and stored.get("netns") == seen["netns"]
+            if kept and (stored.get("digest"), stored.get("elements")) == (firewall.digest, wanted):
+                return
+            applied, self._applied_firewall = self._applied_firewall, None  # until it holds
+            if kept and applied is not None and applied.digest == stored.get("digest"):
+                changed = nft.update(applied, firewall)
+                if changed is not None:
+                    self._applied_firewall = firewall
+                    report.changes += changed
+                    # The listing is not read: a commit of anyone else will replace the tables.
+                    seen["generation"] = nft.generation()
+                    state_file.write_text(json.dumps({**seen, "listing": "", "elements": wanted}))
+                    return
             listing = nft.listing(firewall.tables)
             if (
                 listing is None
@@ -271,6 +331,7 @@ class Agent:
             else:
                 changed = nft.update_elements(firewall, stored.get("elements") or {})
                 report.changes += [f"update set {name}" for name in changed]
+            self._applied_firewall = firewall
             seen["generation"] = nft.generation()
             listing = nft.listing(firewall.tables) or ""
             state_file.write_text(

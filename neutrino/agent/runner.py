@@ -2,10 +2,13 @@
 
 It programs nothing until it holds a complete snapshot; after that it keeps
 its copy of the model exact by applying the feed's changes (each carries the
-resource's current body), and reconciles the whole host after every batch
-and every few seconds (which repairs drift). If the server forgets its
-revision (410) or cannot be reached, it starts again from a snapshot; the
-kernel is left as it is meanwhile, so traffic keeps flowing.
+resource's current body). After every batch it compiles and applies only what
+the changes touch (plan.keyed: a floating IP's change, its elements and
+address only, however many its router has); every few seconds it compares
+every key's digest with its inputs' (a change the index missed is compiled
+then, and logged) and reconciles the whole host, which repairs drift. If the
+server forgets its revision (410) or cannot be reached, it starts again from
+a snapshot; the kernel is left as it is meanwhile, so traffic keeps flowing.
 
 Each report is also the heartbeat of the host's agents. A sync can take
 longer than the server allows between heartbeats (its agent down time), so a
@@ -22,6 +25,7 @@ import logging
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +34,8 @@ import httpx
 from neutrino.agent.inspect import Realized
 from neutrino.agent.reconciler import Agent, SyncReport
 from neutrino.client import ClientError, Session
-from neutrino.plan import DesiredState, HostConfig, compile_host
+from neutrino.plan import DesiredState, HostConfig
+from neutrino.plan.keyed import Change, Changed, KeyedPlan
 
 log = logging.getLogger("neutrino.agent")
 HEALTH_SECONDS = 1.0
@@ -65,15 +70,21 @@ class Model:
             key: {item["id"]: item for item in snapshot.get(key, [])} for key in KINDS.values()
         }
 
-    def apply(self, delta: dict[str, Any]) -> None:
+    def apply(self, delta: dict[str, Any]) -> list[Change]:
+        """Take the changes in; what each did (plan.keyed's index reads them)."""
+        done = []
         for change in delta["changes"]:
-            items = self.items[KINDS[change["type"]]]
+            collection = KINDS[change["type"]]
+            items = self.items[collection]
+            before = items.get(change["id"])
             if change["resource"] is None:
                 items.pop(change["id"], None)
             else:
                 items[change["id"]] = change["resource"]
+            done.append(Change(collection, change["id"], before, change["resource"]))
         self.revision = delta["revision"]
         self.anchors = delta["anchors"]
+        return done
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -116,9 +127,12 @@ class Feed:
         self.session.call("POST", f"{self.base}/agents/{host}/report", content=json.dumps(body))
 
 
-def roles(host: HostConfig, desired: DesiredState) -> dict[str, dict[str, Any]]:
+def roles(
+    host: HostConfig, desired: DesiredState, floating_ips: int | None = None
+) -> dict[str, dict[str, Any]]:
     """What this agent does, by Neutron agent type, with each role's `configurations`: the
-    Linux bridge L2 role everywhere; DHCP and L3 on hosts that serve them (network nodes)."""
+    Linux bridge L2 role everywhere; DHCP and L3 on hosts that serve them (network nodes).
+    `floating_ips`: their count now, when `desired` was compiled before they changed."""
     found: dict[str, dict[str, Any]] = {
         "Linux bridge agent": {
             "devices": len(desired.ports),
@@ -147,7 +161,9 @@ def roles(host: HostConfig, desired: DesiredState) -> dict[str, dict[str, Any]]:
             len({a.ifname for a in router.addresses} - {router.gateway})
             for router in desired.routers
         ),
-        "floating_ips": sum(len(router.floatingips) for router in desired.routers),
+        "floating_ips": sum(len(router.floatingips) for router in desired.routers)
+        if floating_ips is None
+        else floating_ips,
         "handle_internal_only_routers": True,
         "gateway_external_network_id": "",
         "external_network_bridge": "",
@@ -221,6 +237,8 @@ class Runner:
         self.endpoint = endpoint  # where the server asks this agent for the lab's tools
         self.endpoint_certificate: str | None = None  # the only one the server trusts there
         self.realized: Realized | None = None  # what the last sync worked from
+        self._plan: KeyedPlan | None = None  # the host's, kept by key
+        self.desired: DesiredState | None = None  # as last applied whole
         self._stop = threading.Event()
         self._addresses: dict[str, list[str]] = {}  # instance id -> last seen
         self._fip_reported: dict[str, tuple[Any, str]] = {}  # id -> (revision_number, status)
@@ -251,6 +269,7 @@ class Runner:
 
     def _follow(self, model: Model) -> None:
         self._fip_reported.clear()
+        self._plan = None
         pending = self._reconcile(model, full=True)
         last_full = time.monotonic()
         while not self._stop.is_set():
@@ -263,20 +282,46 @@ class Runner:
             delta = self.feed.changes(model, timeout=wait)
             if delta is None:
                 return
-            if delta["changes"]:
-                model.apply(delta)
+            changes = model.apply(delta) if delta["changes"] else []
             full = time.monotonic() - last_full >= self.resync_seconds
-            if delta["changes"] or full or pending or self.agent.health_moved():
-                pending = self._reconcile(model, full=full)
+            if changes and not (full or pending):
+                pending = self._reconcile(model, full=False, changes=changes)
+            elif changes or full or pending or self.agent.health_moved():
+                pending = self._reconcile(model, full=full, changes=changes, whole=True)
                 if full:
                     last_full = time.monotonic()
 
-    def _reconcile(self, model: Model, full: bool) -> bool:
-        """Sync the host and report; True while some instance still waits for its addresses."""
-        snapshot = model.snapshot()
+    def _compile(
+        self, model: Model, changes: list[Change], full: bool
+    ) -> tuple[KeyedPlan, Changed]:
+        """The host's plan, compiled again where `changes` touch it (everywhere it moved, after
+        a `full` look at every key's digest)."""
         self.agent.host = with_current_vtep(self.agent.host)
-        desired = compile_host(snapshot, self.agent.host)
-        report = self.agent.apply(desired, verify=full)
+        plan = self._plan
+        if plan is None or plan.host != self.agent.host or plan.items is not model.items:
+            plan = self._plan = KeyedPlan(self.agent.host, model.items)
+            return plan, Changed(base=True)
+        changed = plan.update(changes)
+        if full:
+            missed = plan.resync()
+            if missed:
+                log.warning("resync: the change index missed %s", missed)
+            changed = changed.merged(missed)
+        return plan, changed
+
+    def _reconcile(
+        self, model: Model, full: bool, changes: Sequence[Change] = (), whole: bool = True
+    ) -> bool:
+        """Sync the host (its changed pieces, or the `whole` of it) and report; True while some
+        instance still waits for its addresses."""
+        plan, changed = self._compile(model, list(changes), full)
+        report = None if whole else self.agent.apply_changed(plan, changed, model.revision)
+        if report is None:
+            self.desired = plan.desired(model.revision)
+            report = self.agent.apply(self.desired, verify=full)
+        desired = self.desired
+        assert desired is not None  # the first sync applies the whole
+        snapshot = model.snapshot()
         instances, pending = self._instances(model, desired, refresh=full)
         for error in report.errors:
             log.warning("sync: %s", error)
@@ -291,7 +336,7 @@ class Runner:
         body["endpoint"] = self.endpoint
         body["endpoint_certificate"] = self.endpoint_certificate
         # Every report is also the heartbeat of this agent's roles.
-        body["agents"] = roles(self.agent.host, desired)
+        body["agents"] = roles(self.agent.host, desired, plan.floating_ips())
         body["started_at"] = self.started_at
         body["availability_zone"] = self.agent.host.availability_zone
         body["host_netns"] = self.agent.host.netns

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from neutrino.plan import names
@@ -14,19 +15,29 @@ from neutrino.plan.overlay import compile_arp, compile_fdb
 from neutrino.plan.qos import compile_qos
 from neutrino.plan.routers import (
     ROUTER_OWNERS,
-    compile_routers,
+    FloatingIpPiece,
+    RouterPiece,
+    compile_floatingip,
+    compile_router,
     compile_upstreams,
     local_routers,
     placed_here,
     router_port_networks,
+    with_floatingips,
 )
 from neutrino.plan.state import (
     Address,
     DesiredState,
     DhcpServer,
+    FdbEntry,
+    Firewall,
     Instance,
     Link,
+    LoadBalancer,
+    ProxyNeighbour,
     Resource,
+    Shaper,
+    Upstream,
     VethPeer,
 )
 
@@ -38,7 +49,112 @@ def _is_local_dhcp(port: Resource, networks: dict[str, Resource], host: HostConf
     return port.get("device_owner") == DHCP_OWNER and placed_here(scheduled, bound, host)
 
 
+@dataclass(frozen=True)
+class HostBase:
+    """A host's desired state apart from its routers and its firewall (compile_base), and what
+    those are compiled from."""
+
+    namespaces: frozenset[str]
+    links: tuple[Link, ...]
+    addresses: tuple[Address, ...]
+    dhcp: tuple[DhcpServer, ...]
+    instances: tuple[Instance, ...]
+    devices: dict[str, str]  # port id -> device name
+    problems: tuple[str, ...]
+    upstreams: tuple[Upstream, ...]
+    loadbalancers: tuple[LoadBalancer, ...]
+    shapers: tuple[Shaper, ...]
+    fdb: tuple[FdbEntry, ...]
+    arp: tuple[ProxyNeighbour, ...]
+    realized: frozenset[str]  # the networks this host has
+    router_ports: dict[str, tuple[Resource, ...]]  # the routers that live here: their ports
+    realized_ports: tuple[Resource, ...]  # the ports plugged here, on realized networks
+    qos_commands: tuple[dict[str, Any], ...]  # the ports' QoS chains, for the firewall
+
+
 def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
+    """The union of the per-key functions: the base, each router, each floating IP, the
+    firewall (the agent compiles them key by key: plan.keyed)."""
+    base = compile_base(model, host)
+    fips: dict[str, list[FloatingIpPiece]] = {}
+    for fip in model.get("floatingips", []):
+        piece = compile_floatingip(fip)
+        if piece.router_id in base.router_ports:
+            fips.setdefault(piece.router_id, []).append(piece)
+    routers = {r["id"]: r for r in model.get("routers", [])}
+    labels = model.get("metering_labels", [])
+    networks = {n["id"]: n for n in model.get("networks", [])}
+    subnets = {s["id"]: s for s in model.get("subnets", [])}
+    pieces = {
+        router_id: router_piece(host, routers[router_id], base, networks, subnets, labels)
+        for router_id in base.router_ports
+    }
+    firewall = compile_host_firewall(base, model)
+    return assemble(int(model.get("revision", 0)), host, base, pieces, fips, firewall)
+
+
+def router_piece(
+    host: HostConfig,
+    router: Resource,
+    base: HostBase,
+    networks: dict[str, Resource],
+    subnets: dict[str, Resource],
+    labels: list[Resource],
+) -> RouterPiece:
+    """A router's piece, its veths carrying their networks' MTUs."""
+    piece = compile_router(
+        host, router, base.router_ports[router["id"]], subnets, base.realized, labels
+    )
+    return dataclasses.replace(
+        piece, links=tuple(_with_network_mtus(host, list(piece.links), networks))
+    )
+
+
+def compile_host_firewall(base: HostBase, model: dict[str, Any]) -> Firewall:
+    return compile_firewall(
+        base.realized_ports,
+        model.get("ports", []),
+        model.get("security_groups", []),
+        model.get("address_groups", []),
+        base.qos_commands,
+    )
+
+
+def assemble(
+    revision: int,
+    host: HostConfig,
+    base: HostBase,
+    routers: dict[str, RouterPiece],
+    fips: dict[str, list[FloatingIpPiece]],
+    firewall: Firewall,
+) -> DesiredState:
+    """The host's desired state from its pieces."""
+    pieces = [routers[router_id] for router_id in sorted(routers)]
+    links = {*base.links, *(link for piece in pieces for link in piece.links)}
+    devices = dict(base.devices)
+    for piece in pieces:
+        devices.update(piece.devices)
+    return DesiredState(
+        revision=revision,
+        host=host.name,
+        namespaces=tuple(sorted(base.namespaces | {piece.netns for piece in pieces})),
+        links=tuple(sorted(links, key=_link_order)),
+        addresses=base.addresses,
+        dhcp=base.dhcp,
+        instances=base.instances,
+        firewall=firewall,
+        ports=dict(sorted(devices.items())),
+        problems=base.problems,
+        routers=tuple(with_floatingips(p, fips.get(p.router.id, ())) for p in pieces),
+        upstreams=base.upstreams,
+        loadbalancers=base.loadbalancers,
+        shapers=base.shapers,
+        fdb=base.fdb,
+        arp=base.arp,
+    )
+
+
+def compile_base(model: dict[str, Any], host: HostConfig) -> HostBase:
     networks = {n["id"]: n for n in model.get("networks", [])}
     subnets = {s["id"]: s for s in model.get("subnets", [])}
     ports = {p["id"]: p for p in model.get("ports", [])}
@@ -159,20 +275,8 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
 
     realized_ports = [p for p in local_ports if p["network_id"] in realized]
     qos = compile_qos(host.netns, realized_ports, networks, model.get("qos_policies", []))
-    routing = compile_routers(
-        host,
-        {r["id"]: r for r in model.get("routers", [])},
-        router_ports,
-        subnets,
-        model.get("floatingips", []),
-        realized,
-        model.get("metering_labels", []),
-    )
     outside_links, upstreams = compile_upstreams(host, networks.values(), subnets.values())
-    namespaces |= routing.namespaces
-    links += routing.links + outside_links + list(qos.links)
-    devices.update(routing.devices)
-
+    links += outside_links + list(qos.links)
     vips = [vip for vip in vips if vip.network_id in realized]
     addresses += [address for vip in vips for address in vip.addresses]
     lab = [
@@ -182,35 +286,28 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         if netns == names.instance_netns(host, instance["id"])
         and ports[port_id]["network_id"] in realized
     ]
-    firewall = compile_firewall(
-        realized_ports,
-        ports.values(),
-        model.get("security_groups", []),
-        model.get("address_groups", []),
-        qos.commands,
-    )
     overlays = [networks[n] for n in sorted(realized) if _is_vxlan(networks[n])]
     endpoints = model.get("vxlan_endpoints", [])
     fdb = compile_fdb(host, overlays, ports.values(), endpoints)
     arp = compile_arp(host, overlays, ports.values(), endpoints)
     links = _with_network_mtus(host, links, networks)
-    return DesiredState(
-        revision=int(model.get("revision", 0)),
-        host=host.name,
-        namespaces=tuple(sorted(namespaces)),
-        links=tuple(sorted(set(links), key=_link_order)),
+    return HostBase(
+        namespaces=frozenset(namespaces),
+        links=tuple(links),
         addresses=tuple(sorted(addresses, key=lambda a: (a.netns or "", a.ifname, a.cidr))),
         dhcp=tuple(sorted(dhcp, key=lambda d: d.network_id)),
         instances=tuple(lab),
-        firewall=firewall,
-        ports=dict(sorted(devices.items())),
+        devices=devices,
         problems=tuple(problems),
-        routers=tuple(routing.routers),
         upstreams=tuple(upstreams),
         loadbalancers=tuple(vip.lb for vip in vips),
         shapers=qos.shapers,
         fdb=tuple(fdb),
         arp=tuple(arp),
+        realized=frozenset(realized),
+        router_ports={r: tuple(ports) for r, ports in router_ports.items()},
+        realized_ports=tuple(realized_ports),
+        qos_commands=tuple(qos.commands),
     )
 
 

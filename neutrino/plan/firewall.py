@@ -40,6 +40,7 @@ import hashlib
 import ipaddress
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from neutrino import ipam
@@ -172,6 +173,17 @@ def _link_local(mac: str) -> str:
     return str(ipam.eui64(LINK_LOCAL, mac))
 
 
+@dataclass(frozen=True)
+class FirewallPart:
+    """Commands of the bridge table that go before (`head`) and after (`tail`) those of another
+    part, set elements, and their digest."""
+
+    head: tuple[dict[str, Any], ...]
+    tail: tuple[dict[str, Any], ...] = ()
+    elements: tuple[tuple[str, str, str, tuple[Any, ...]], ...] = ()
+    digest: str = ""
+
+
 def compile_firewall(
     local_ports: Iterable[Resource],
     all_ports: Iterable[Resource],
@@ -181,7 +193,42 @@ def compile_firewall(
 ) -> Firewall:
     """The tables for this host's ports; `all_ports` (every host's) fill remote groups; `qos`
     adds the ports' QoS chains to the bridge table (plan.qos)."""
-    protected = sorted((p for p in local_ports if is_protected(p)), key=lambda p: p["id"])
+    protected = protected_ports(local_ports)
+    groups = list(security_groups)
+    return firewall_of(
+        port_rules(protected, groups),
+        group_rules(protected, all_ports, groups, address_groups),
+        tuple(qos),
+    )
+
+
+def protected_ports(local_ports: Iterable[Resource]) -> list[Resource]:
+    return sorted((p for p in local_ports if is_protected(p)), key=lambda p: p["id"])
+
+
+def port_rules(protected: list[Resource], security_groups: Iterable[Resource]) -> FirewallPart:
+    """What the ports make: the jumps to their chains, who they are, those that are stateless,
+    their chains (which jump to their groups' chains); of their groups, only which exist and
+    whether they are stateful counts."""
+    groups = {sg["id"]: sg for sg in security_groups}
+    head = _bridge_skeleton(protected)
+    head += _common_chains(protected)
+    head += _untracked([p for p in protected if not _stateful(p, groups)])
+    tail = []
+    for port in protected:
+        sg_ids = [sg for sg in port.get("security_groups", []) if sg in groups]
+        tail += _port_chains(port, sg_ids)
+    return FirewallPart(tuple(head), tuple(tail), digest=_digest([head, tail]))
+
+
+def group_rules(
+    protected: list[Resource],
+    all_ports: Iterable[Resource],
+    security_groups: Iterable[Resource],
+    address_groups: Iterable[Resource],
+) -> FirewallPart:
+    """What the ports' groups make: their chains, and the sets of the remote groups and
+    address groups they name."""
     groups = {sg["id"]: sg for sg in security_groups}
     known_address_groups = {ag["id"]: ag for ag in address_groups}
     used = sorted({sg for p in protected for sg in p.get("security_groups", []) if sg in groups})
@@ -194,10 +241,7 @@ def compile_firewall(
             if rule.get("remote_address_group_id") in known_address_groups
         }
     )
-
-    commands: list[dict[str, Any]] = _bridge_skeleton(protected)
-    commands += _common_chains(protected)
-    commands += _untracked([p for p in protected if not _stateful(p, groups)])
+    commands: list[dict[str, Any]] = []
     for sg_id in remote:
         commands += _members_sets(sg_id, all_ports)
     elements = []
@@ -209,20 +253,25 @@ def compile_firewall(
             elements.append(("bridge", TABLE, name, wanted))
     for sg_id in used:
         commands += _security_group(groups[sg_id], set(remote), set(remote_address_groups))
-    for port in protected:
-        sg_ids = [sg for sg in port.get("security_groups", []) if sg in groups]
-        commands += _port_chains(port, sg_ids)
-    commands += qos
+    return FirewallPart(tuple(commands), elements=tuple(elements), digest=_digest(commands))
 
-    body = json.dumps(commands, sort_keys=True)
-    digest = hashlib.sha256(body.encode()).hexdigest()[:16]
-    table = {"add": {"table": {"family": "bridge", "name": TABLE, "comment": digest}}}
+
+def firewall_of(
+    ports: FirewallPart, groups: FirewallPart, qos: tuple[dict[str, Any], ...]
+) -> Firewall:
+    """The tables: the ports' part around the groups', then the QoS chains. Its digest is of
+    the parts' digests, so a part compiled again costs no more than itself."""
+    table = {"add": {"table": {"family": "bridge", "name": TABLE}}}
     return Firewall(
         tables=(("inet", TABLE), ("bridge", TABLE)),
-        commands=(*_inet_table(), table, *commands),
-        digest=digest,
-        elements=tuple(elements),
+        commands=(*_inet_table(), table, *ports.head, *groups.head, *ports.tail, *qos),
+        digest=_digest([ports.digest, groups.digest, qos])[:16],
+        elements=groups.elements,
     )
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
 def _stateful(port: Resource, groups: dict[str, Resource]) -> bool:

@@ -73,11 +73,12 @@ idle router's namespace like any other.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from neutrino.plan import names
@@ -122,14 +123,25 @@ CONNTRACK_HELPERS: dict[str, dict[str, str]] = {
 }
 
 
-@dataclass
-class RouterPlan:
-    """What the routers of one host add to its desired state."""
+@dataclass(frozen=True)
+class RouterPiece:
+    """What one router adds to its host's desired state (compile_router): its namespace, the
+    veths of its ports and the router itself, without its floating IPs and port forwardings,
+    which are pieces of their own (compile_floatingip)."""
 
-    namespaces: set[str] = field(default_factory=set)
-    links: list[Link] = field(default_factory=list)
-    routers: list[Router] = field(default_factory=list)
-    devices: dict[str, str] = field(default_factory=dict)  # port id -> host-side device
+    netns: str
+    links: tuple[Link, ...]
+    devices: dict[str, str]  # port id -> host-side device
+    router: Router
+
+
+@dataclass(frozen=True)
+class FloatingIpPiece:
+    """One floating IP's elements in its router's maps (compile_floatingip)."""
+
+    router_id: str | None
+    floatingips: tuple[FloatingIp, ...]  # its mapping, if it has one
+    port_forwardings: tuple[PortForwarding, ...] = ()
 
 
 def placed_here(scheduled: str | None, bound: set[str], host: HostConfig) -> bool:
@@ -157,96 +169,114 @@ def local_routers(
     return found
 
 
-def compile_routers(
+def compile_router(
     host: HostConfig,
-    routers: dict[str, Resource],
-    router_ports: dict[str, list[Resource]],
+    router: Resource,
+    ports: Iterable[Resource],
     subnets: dict[str, Resource],
-    floatingips: Iterable[Resource],
-    realized: set[str],
+    realized: set[str] | frozenset[str],
     metering_labels: Iterable[Resource] = (),
-) -> RouterPlan:
-    """Namespaces, veths, addresses, NAT and metering of the routers in `router_ports` (see
-    local_routers)."""
-    plan = RouterPlan()
-    labels = list(metering_labels)
-    fips_by_router: dict[str, list[FloatingIp]] = {}
-    for fip in floatingips:
-        if fip.get("router_id") and fip.get("port_id") and fip.get("fixed_ip_address"):
-            fips_by_router.setdefault(fip["router_id"], []).append(
-                FloatingIp(fip["id"], fip["floating_ip_address"], fip["fixed_ip_address"])
-            )
-    forwards_by_router: dict[str, list[PortForwarding]] = {}
-    for fip in floatingips:
-        if fip.get("router_id") and not fip.get("port_id"):
-            forwards_by_router.setdefault(fip["router_id"], []).extend(port_forwardings(fip))
-    for router_id in sorted(router_ports):
-        router = routers[router_id]
-        netns = names.router_netns(host, router_id)
-        plan.namespaces.add(netns)
-        gateway = gateway_ip = next_hop = gateway_scope = None
-        internal: list[tuple[str, str | None]] = []  # (cidr, address scope)
-        own: list[Address] = []
-        for port in router_ports[router_id]:
-            if port["network_id"] not in realized:
-                continue
-            is_gateway = port["device_owner"] == GATEWAY
-            inside = (names.router_gateway if is_gateway else names.router_interface)(port["id"])
-            plan.devices[port["id"]] = names.tap(port["id"])
-            plan.links.append(
-                Link(
-                    host.netns,
-                    names.tap(port["id"]),
-                    "veth",
-                    master=names.bridge(port["network_id"]),
-                    up=bool(port.get("admin_state_up", True)),
-                    peer=VethPeer(netns, inside, mac=port["mac_address"]),
-                )
-            )
-            for ip in port.get("fixed_ips", []):
-                subnet = subnets.get(ip["subnet_id"])
-                if subnet is None:
-                    continue
-                cidr = ipaddress.ip_network(subnet["cidr"])
-                own.append(Address(netns, inside, f"{ip['ip_address']}/{cidr.prefixlen}"))
-                if cidr.version != 4:
-                    continue
-                if not is_gateway:
-                    internal.append((str(cidr), subnet.get("address_scope_id")))
-                elif gateway_ip is None:
-                    gateway, gateway_ip, next_hop, gateway_scope = (
-                        inside,
-                        ip["ip_address"],
-                        subnet.get("gateway_ip"),
-                        subnet.get("address_scope_id"),
-                    )
-        fips = sorted(fips_by_router.get(router_id, []), key=lambda f: f.address) if gateway else []
-        forwards = sorted(forwards_by_router.get(router_id, []), key=forward_key) if gateway else []
-        routes = [Route(DEFAULT_ROUTE, next_hop)] if next_hop else []
-        routes += [Route(r["destination"], r["nexthop"]) for r in router.get("routes") or []]
-        snat = bool((router.get("external_gateway_info") or {}).get("enable_snat", True))
-        plan.routers.append(
-            Router(
-                id=router_id,
-                netns=netns,
-                forwarding=bool(router.get("admin_state_up", True)),
-                gateway=gateway,
-                routes=tuple(sorted(set(routes), key=lambda r: (r.destination, r.nexthop))),
-                nat=compile_nat(
-                    gateway,
-                    gateway_ip,
-                    [cidr for cidr, _ in internal],
-                    snat,
-                    [cidr for cidr, scope in internal if scope and scope == gateway_scope],
-                    router.get("conntrack_helpers") or [],
-                ),
-                floatingips=tuple(fips),
-                addresses=tuple(sorted(own, key=lambda a: (a.ifname, a.cidr))),
-                port_forwardings=tuple(forwards),
-                metering=compile_metering(router, gateway, labels),
+) -> RouterPiece:
+    """Namespace, veths, addresses, NAT and metering of a router that lives here, from its
+    ports (interfaces and gateway: see local_routers); `realized`: the networks this host
+    has."""
+    router_id = router["id"]
+    netns = names.router_netns(host, router_id)
+    links: list[Link] = []
+    devices: dict[str, str] = {}
+    gateway = gateway_ip = next_hop = gateway_scope = None
+    internal: list[tuple[str, str | None]] = []  # (cidr, address scope)
+    own: list[Address] = []
+    for port in ports:
+        if port["network_id"] not in realized:
+            continue
+        is_gateway = port["device_owner"] == GATEWAY
+        inside = (names.router_gateway if is_gateway else names.router_interface)(port["id"])
+        devices[port["id"]] = names.tap(port["id"])
+        links.append(
+            Link(
+                host.netns,
+                names.tap(port["id"]),
+                "veth",
+                master=names.bridge(port["network_id"]),
+                up=bool(port.get("admin_state_up", True)),
+                peer=VethPeer(netns, inside, mac=port["mac_address"]),
             )
         )
-    return plan
+        for ip in port.get("fixed_ips", []):
+            subnet = subnets.get(ip["subnet_id"])
+            if subnet is None:
+                continue
+            cidr = ipaddress.ip_network(subnet["cidr"])
+            own.append(Address(netns, inside, f"{ip['ip_address']}/{cidr.prefixlen}"))
+            if cidr.version != 4:
+                continue
+            if not is_gateway:
+                internal.append((str(cidr), subnet.get("address_scope_id")))
+            elif gateway_ip is None:
+                gateway, gateway_ip, next_hop, gateway_scope = (
+                    inside,
+                    ip["ip_address"],
+                    subnet.get("gateway_ip"),
+                    subnet.get("address_scope_id"),
+                )
+    routes = [Route(DEFAULT_ROUTE, next_hop)] if next_hop else []
+    routes += [Route(r["destination"], r["nexthop"]) for r in router.get("routes") or []]
+    snat = bool((router.get("external_gateway_info") or {}).get("enable_snat", True))
+    compiled = Router(
+        id=router_id,
+        netns=netns,
+        forwarding=bool(router.get("admin_state_up", True)),
+        gateway=gateway,
+        routes=tuple(sorted(set(routes), key=lambda r: (r.destination, r.nexthop))),
+        nat=compile_nat(
+            gateway,
+            gateway_ip,
+            [cidr for cidr, _ in internal],
+            snat,
+            [cidr for cidr, scope in internal if scope and scope == gateway_scope],
+            router.get("conntrack_helpers") or [],
+        ),
+        floatingips=(),
+        addresses=tuple(sorted(own, key=lambda a: (a.ifname, a.cidr))),
+        metering=compile_metering(router, gateway, metering_labels),
+    )
+    return RouterPiece(netns, tuple(links), devices, compiled)
+
+
+def compile_floatingip(fip: Resource) -> FloatingIpPiece:
+    """A floating IP's mapping (associated with a fixed IP through a router), or its port
+    forwardings (not associated, on a router)."""
+    router_id = fip.get("router_id") or None
+    if router_id and fip.get("port_id") and fip.get("fixed_ip_address"):
+        mapping = FloatingIp(fip["id"], fip["floating_ip_address"], fip["fixed_ip_address"])
+        return FloatingIpPiece(router_id, (mapping,))
+    if router_id and not fip.get("port_id"):
+        return FloatingIpPiece(router_id, (), tuple(port_forwardings(fip)))
+    return FloatingIpPiece(router_id, ())
+
+
+def with_floatingips(
+    piece: RouterPiece, fips: Iterable[FloatingIpPiece], only: bool = False
+) -> Router:
+    """The router with the elements of its floating IPs' pieces (a router without a gateway
+    maps none); `only`: and without its own addresses (a part of the router, see the agent's
+    RouterDriver.ensure_elements)."""
+    router = dataclasses.replace(piece.router, addresses=()) if only else piece.router
+    if router.gateway is None:
+        return router
+    fips = list(fips)
+    return dataclasses.replace(
+        router,
+        floatingips=tuple(sorted((f for p in fips for f in p.floatingips), key=fip_order)),
+        port_forwardings=tuple(
+            sorted((f for p in fips for f in p.port_forwardings), key=forward_key)
+        ),
+    )
+
+
+def fip_order(fip: FloatingIp) -> str:
+    return fip.address
 
 
 def port_forwardings(fip: Resource) -> list[PortForwarding]:

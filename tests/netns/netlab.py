@@ -185,7 +185,24 @@ def kernel_snapshot(host: HostConfig) -> tuple[str, str]:
     links = subprocess.run(
         ["ip", "-n", host.netns, "-o", "link", "show"], capture_output=True, text=True, check=True
     ).stdout
-    return ruleset, re.sub(r" state \S+|NO-CARRIER,|,LOWER_UP", "", links)
+    return _objects_sorted(ruleset), re.sub(r" state \S+|NO-CARRIER,|,LOWER_UP", "", links)
+
+
+def _objects_sorted(ruleset: str) -> str:
+    """The ruleset with each table's chains, sets and maps in name order: a listing shows them
+    in the order they were made, which changes nothing of what they do."""
+    tables: list[tuple[str, list[list[str]]]] = []
+    for line in ruleset.splitlines():
+        if line.startswith("table "):
+            tables.append((line, []))
+        elif line.startswith("\t") and not line.startswith("\t\t") and line != "\t}":
+            tables[-1][1].append([line])
+        elif line.startswith("\t"):
+            tables[-1][1][-1].append(line)
+    return "".join(
+        head + "\n" + "".join("\n".join(block) + "\n" for block in sorted(blocks)) + "}\n"
+        for head, blocks in tables
+    )
 
 
 def sync(agent: Agent, model: dict[str, Any]) -> Any:

@@ -12,8 +12,10 @@ from netlab import Lab, ping, sync, wait_for
 
 from neutrino.agent.drivers import conntrack
 from neutrino.agent.drivers.netns import ensure_namespace, run_in_namespace
+from neutrino.agent.runner import KINDS
 from neutrino.lab import models
 from neutrino.plan import HostConfig, names
+from neutrino.plan.keyed import Change, KeyedPlan
 
 
 def router_netns(host: HostConfig, model: dict[str, Any]) -> str:
@@ -73,12 +75,15 @@ def test_restart_changes_nothing_and_drift_is_repaired(lab: Lab) -> None:
 
 
 def test_floating_ip_changes_touch_elements_only_and_equal_a_fresh_sync(lab: Lab) -> None:
+    """Each change goes the runner's way: compiled by key, applied by element."""
     host = lab.host()
     model = models.tutorial(host.name, vms=3)
     fips = [models.floatingip(f"10.10.10.{20 + i}", model["networks"][0]) for i in range(3)]
     model["floatingips"] = fips
     agent = lab.agent(host)
-    sync(agent, model)
+    items = {name: {r["id"]: r for r in model[name]} for name in KINDS.values() if name in model}
+    plan = KeyedPlan(host, items)
+    assert agent.apply(plan.desired()).errors == []
     netns = router_netns(host, model)
     handles = nft(netns, "-a", "list", "chain", "ip", "neutrino", "postrouting")
     for fip, vm in (
@@ -90,8 +95,13 @@ def test_floating_ip_changes_touch_elements_only_and_equal_a_fresh_sync(lab: Lab
         (fips[0], 0),
     ):
         associate(model, fip, vm)
-        changes = sync(agent, model).changes
-        assert not any("replace NAT table" in change for change in changes)
+        before, items["floatingips"][fip["id"]] = items["floatingips"][fip["id"]], dict(fip)
+        changed = plan.update(
+            [Change("floatingips", fip["id"], before, items["floatingips"][fip["id"]])]
+        )
+        report = agent.apply_changed(plan, changed, model["revision"])
+        assert report is not None and report.errors == []
+        assert [c for c in report.changes if "floating IPs" in c], report.changes
     assert (
         nft(netns, "-a", "list", "chain", "ip", "neutrino", "postrouting") == handles
     )  # rules untouched

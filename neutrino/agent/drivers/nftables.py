@@ -35,6 +35,7 @@ class NftDriver:
         self._netlink: NFTSocket | None = (
             None  # the worker's own: a pyroute2 socket belongs to its thread
         )
+        self._parsed: tuple[Firewall, Objects] | None = None  # the last update's, parsed
 
     @staticmethod
     def _open(terse: bool, stateless: bool) -> nftables.Nftables:
@@ -141,6 +142,63 @@ class NftDriver:
             self._apply(commands)
         return changed
 
+    def update(self, before: Firewall, after: Firewall) -> list[str] | None:
+        """Turn the tables of `before` (as applied) into those of `after` in one transaction,
+        object by object: sets' and maps' elements added and deleted, chains whose rules
+        changed flushed and refilled, new objects added, those gone deleted. The objects
+        named; None (nothing done) when a table or a chain's hook differs: then `replace`."""
+        parsed = self._parsed
+        old = parsed[1] if parsed is not None and parsed[0] is before else _objects(before)
+        new = _objects(after)
+        if old is None or new is None:
+            return None
+        changed, first, then, last = [], [], [], []
+        for key, (spec, items) in new.items():
+            kind, family, table, name = key
+            had = old.get(key)
+            if had is not None and had[0] != spec:
+                return None  # a chain's hook or a set's type: not changed in place
+            if had is None:
+                if kind == "table":
+                    return None
+                first.append({"add": {kind: spec}})
+            if kind == "chain":
+                if had is not None and had[1] == items:
+                    continue
+                if had is not None:
+                    then.append(
+                        {"flush": {"chain": {"family": family, "table": table, "name": name}}}
+                    )
+                then += [{"add": {"rule": rule}} for rule in items]
+            elif kind in ("set", "map"):
+                if had is not None and had[1] == items:
+                    continue
+                present = {_key(e): e for e in had[1]} if had is not None else {}
+                wanted = {_key(e): e for e in items}
+                gone = [e for k, e in present.items() if wanted.get(k) != e]
+                added = [e for k, e in wanted.items() if present.get(k) != e]
+                if gone:  # a map's by their keys
+                    keys = [e[0] if kind == "map" else e for e in gone]
+                    first.insert(0, _element("delete", family, table, name, keys))
+                if added:
+                    then.append(_element("add", family, table, name, added))
+                if not (gone or added or had is None):
+                    continue
+            elif had is not None:
+                continue
+            changed.append(f"{'add' if had is None else 'update'} {kind} {name}")
+        for key in old.keys() - new.keys():
+            kind, family, table, name = key
+            if kind == "chain":  # first emptied: the chains jumping to it may go later
+                first.append({"flush": {"chain": {"family": family, "table": table, "name": name}}})
+            last.append({"delete": {kind: {"family": family, "table": table, "name": name}}})
+            changed.append(f"delete {kind} {name}")
+        commands = first + then + last
+        if commands:
+            self._apply(commands)
+        self._parsed = (after, new)
+        return changed
+
     def delete(self, tables: tuple[tuple[str, str], ...]) -> None:
         commands: list[dict[str, Any]] = []
         for family, name in tables:
@@ -182,6 +240,41 @@ def set_elements(firewall: Firewall) -> dict[str, list[Any]]:
         f"{family} {table} {name}": list(elements)
         for family, table, name, elements in firewall.elements
     }
+
+
+Objects = dict[tuple[str, str, str, str], tuple[dict[str, Any], list[Any]]]
+
+
+def _objects(firewall: Firewall) -> Objects | None:
+    """The firewall's tables, chains, sets and maps by (kind, family, table, name): each
+    object's definition and its rules (chains) or elements (sets, maps). None: it holds an
+    object of another kind."""
+    found: Objects = {}
+    for command in firewall.commands:
+        [(kind, body)] = command["add"].items()
+        if kind == "table":
+            found[(kind, body["family"], body["name"], body["name"])] = (body, [])
+        elif kind in ("chain", "set", "map"):
+            spec = {k: v for k, v in body.items() if k != "elem"}
+            found[(kind, body["family"], body["table"], body["name"])] = (
+                spec,
+                list(body.get("elem", [])),
+            )
+        elif kind == "rule":
+            found[("chain", body["family"], body["table"], body["chain"])][1].append(body)
+        else:
+            return None
+    for family, table, name, elements in firewall.elements:
+        for kind in ("set", "map"):
+            if (kind, family, table, name) in found:
+                found[(kind, family, table, name)][1].extend(elements)
+    return found
+
+
+def _key(element: Any) -> str:
+    """A set's element, or a map's by its key (its value may change); the plan makes equal
+    elements alike, keys in the same order."""
+    return repr(element[0] if isinstance(element, list) else element)
 
 
 def _element(verb: str, family: str, table: str, name: str, elements: list[Any]) -> Any:

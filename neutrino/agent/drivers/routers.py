@@ -26,6 +26,7 @@ applied by a listing without the counts, which move with every packet.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import ipaddress
@@ -265,6 +266,58 @@ class RouterDriver:
                 f"router {router.id}: port forwardings -{gone_forwards} +{new_forwards}"
             )
 
+    def ensure_elements(self, wanted: Router, before: Router, result: RoutersResult) -> bool:
+        """Change only some floating IPs' elements: their map elements, port forwardings and
+        addresses; `wanted` is the router with just their elements now, `before` with those
+        they had. False (nothing done) unless the router is as this agent last applied it,
+        with the same rules and gateway: then it needs `ensure`."""
+        space = self._namespaces.get(wanted.id)
+        applied = self._applied.get(wanted.id)
+        if (
+            space is None
+            or applied is None
+            or applied.inode != space.inode
+            or applied.gateway != wanted.gateway
+            or applied.digest != wanted.nat.digest
+        ):
+            return False
+        addresses = {f.address for r in (wanted, before) for f in r.floatingips}
+        addresses |= {p.address for r in (wanted, before) for p in r.port_forwardings}
+        fixed = {f.fixed_ip for r in (wanted, before) for f in r.floatingips}
+        slash32 = {(wanted.gateway, f"{a}/32") for a in addresses}
+        part = dataclasses.replace(
+            applied,
+            addresses=applied.addresses & slash32,
+            dnat={a: applied.dnat[a] for a in addresses if a in applied.dnat},
+            snat={f: applied.snat[f] for f in fixed if f in applied.snat},
+            forwards={k: v for k, v in applied.forwards.items() if k[1] in addresses},
+        )
+        try:
+            self._ensure_addresses(wanted, space, part)
+            gone, added = self._update_floatingips(wanted, space, part)
+            forwards = self._update_port_forwardings(wanted, space, part)
+        finally:  # what was done, done or not, is what the namespace holds
+            applied.addresses -= slash32  # in place: a router may hold 50,000
+            applied.addresses |= part.addresses
+            for a in addresses:
+                applied.dnat.pop(a, None)
+            for f in fixed:
+                applied.snat.pop(f, None)
+            for key in [k for k in applied.forwards if k[1] in addresses]:
+                del applied.forwards[key]
+            applied.dnat.update(part.dnat)
+            applied.snat.update(part.snat)
+            applied.forwards.update(part.forwards)
+        if gone or added:
+            result.changes.append(f"router {wanted.id}: floating IPs -{len(gone)} +{len(added)}")
+        if any(forwards):
+            result.changes.append(
+                f"router {wanted.id}: port forwardings -{forwards[0]} +{forwards[1]}"
+            )
+        result.floatingips.update({f.id: ACTIVE for f in wanted.floatingips})
+        result.floatingips.update({p.floatingip_id: ACTIVE for p in wanted.port_forwardings})
+        return True
+
     @staticmethod
     def _update_port_forwardings(
         router: Router, space: Namespace, applied: Applied
@@ -319,6 +372,10 @@ class RouterDriver:
         if router.gateway:
             space.announce(router.gateway, [f.address for f in new])
         return stale_dnat, [f.address for f in new]
+
+    def forget(self, router_id: str) -> None:
+        """Read the router's namespace again next time."""
+        self._applied.pop(router_id, None)
 
     def close(self) -> None:
         """Stop the namespaces' threads; the kernel and the state files stay."""

@@ -1,0 +1,369 @@
+"""One host's desired state kept by key, and changed key by key by the feed's changes.
+
+`compile_host` is the union of per-key functions (plan.compile); this keeps,
+per key, the compiled piece and a digest of what it was compiled from:
+
+    the base      compile_base: links, addresses, DHCP, load balancers, ...:
+                  networks, subnets, ports, instances, load balancers, QoS
+                  policies, VXLAN endpoints, and where routers live
+    a router      compile_router: its body, its ports, their subnets and
+                  networks, which of those networks the host has, metering
+                  labels
+    a floating IP compile_floatingip: its body
+    the firewall  compile_firewall, in two parts: the ports' (the ports plugged
+                  here, which groups exist and are stateful) and the groups'
+                  (those ports' groups, every port for remote groups' members,
+                  address groups); and the QoS chains of the base
+
+The index (`update`) maps each change of the feed, with the body before and
+after it, to the keys it touches; only those are compiled again. What the
+base passes on (the routers here and their ports, the networks realized, the
+ports plugged, QoS chains) touches the routers and the firewall when it moves.
+A key whose inputs' digest did not move is not compiled at all, which is also
+what makes `resync` (every key's digest compared: the safety net against a
+change the index missed) cheap when nothing changed. A resource's body is
+replaced, never changed in place, by a change: its digest is remembered by
+the object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from neutrino.plan.compile import HostBase, assemble, compile_base, router_piece
+from neutrino.plan.firewall import (
+    FirewallPart,
+    firewall_of,
+    group_rules,
+    port_rules,
+    protected_ports,
+)
+from neutrino.plan.host import HostConfig
+from neutrino.plan.routers import (
+    L3_AGENT_HOST,
+    FloatingIpPiece,
+    RouterPiece,
+    compile_floatingip,
+)
+from neutrino.plan.state import DesiredState, Firewall, Resource
+
+Items = dict[str, dict[str, Resource]]  # collection -> id -> body
+BASE_COLLECTIONS = (
+    "networks",
+    "subnets",
+    "ports",
+    "instances",
+    "loadbalancers",
+    "qos_policies",
+    "vxlan_endpoints",
+)
+
+
+@dataclass
+class Change:
+    """One change of the feed: the body before and after it (None: absent)."""
+
+    collection: str
+    id: str
+    before: Resource | None
+    after: Resource | None
+
+
+@dataclass
+class Changed:
+    """The pieces compiled again and found different."""
+
+    base: bool = False
+    firewall: bool = False
+    # router id -> its piece (before, after); None: none
+    routers: dict[str, tuple[RouterPiece | None, RouterPiece | None]] = field(default_factory=dict)
+    # floating IP id -> its piece (before, after); None: none
+    floatingips: dict[str, tuple[FloatingIpPiece | None, FloatingIpPiece | None]] = field(
+        default_factory=dict
+    )
+
+    def __bool__(self) -> bool:
+        return self.base or self.firewall or bool(self.routers or self.floatingips)
+
+    def merged(self, other: Changed) -> Changed:
+        """Both: `other` compiled after this."""
+        fips = dict(self.floatingips)
+        for fip_id, (had, now) in other.floatingips.items():
+            fips[fip_id] = (fips.get(fip_id, (had, None))[0], now)
+        routers = dict(self.routers)
+        for router_id, (before, after) in other.routers.items():
+            routers[router_id] = (routers.get(router_id, (before, None))[0], after)
+        return Changed(self.base or other.base, self.firewall or other.firewall, routers, fips)
+
+    def links_moved(self) -> bool:
+        """Whether a router came, went, or changed its namespace's links."""
+        return any(
+            before is None
+            or after is None
+            or (before.netns, before.links, before.devices)
+            != (after.netns, after.links, after.devices)
+            for before, after in self.routers.values()
+        )
+
+    def floatingips_of(self, router_id: str) -> tuple[list[FloatingIpPiece], list[FloatingIpPiece]]:
+        """The pieces of the floating IPs that changed on this router: before, and now."""
+        found: tuple[list[FloatingIpPiece], list[FloatingIpPiece]] = ([], [])
+        for pieces in self.floatingips.values():
+            for had, piece in zip(found, pieces, strict=True):
+                if piece is not None and piece.router_id == router_id:
+                    had.append(piece)
+        return found
+
+    def touched_routers(self) -> set[str]:
+        """Routers whose piece or floating IPs changed."""
+        found = set(self.routers)
+        for before, after in self.floatingips.values():
+            found |= {p.router_id for p in (before, after) if p is not None and p.router_id}
+        return found
+
+
+class KeyedPlan:
+    """The pieces of one host's desired state, compiled from `items` (the agent's copy of the
+    model, which its owner changes and then reports with `update`)."""
+
+    def __init__(self, host: HostConfig, items: Items) -> None:
+        self.host = host
+        self.items = items
+        self.digests: dict[tuple[str, str], str] = {}
+        self.base: HostBase | None = None
+        self.routers: dict[str, RouterPiece] = {}
+        self.floatingips: dict[str, FloatingIpPiece] = {}
+        self.by_router: dict[str, dict[str, FloatingIpPiece]] = {}  # router id -> fip id -> piece
+        self.firewall: Firewall | None = None
+        self._port_rules = self._group_rules = FirewallPart(())  # the firewall's parts
+        self.mapped: dict[str, int] = {}  # router id -> its floating IPs with a mapping
+        self._bodies: dict[int, tuple[Resource, str]] = {}  # id(body) -> (body, its digest)
+        self.resync()
+
+    # --- public --------------------------------------------------------------------
+
+    def desired(self, revision: int = 0) -> DesiredState:
+        """The union of the pieces: what compile_host gives for the whole model."""
+        assert self.base is not None and self.firewall is not None
+        fips = {r: list(self.by_router.get(r, {}).values()) for r in self.routers}
+        return assemble(revision, self.host, self.base, self.routers, fips, self.firewall)
+
+    def floating_ips(self) -> int:
+        """How many floating IPs the routers here map."""
+        return sum(
+            self.mapped.get(router_id, 0)
+            for router_id, piece in self.routers.items()
+            if piece.router.gateway is not None
+        )
+
+    def router_fips(self, router_id: str) -> list[FloatingIpPiece]:
+        return list(self.by_router.get(router_id, {}).values())
+
+    def update(self, changes: Iterable[Change]) -> Changed:
+        """Compile again the keys these changes touch (the index)."""
+        dirty: set[tuple[str, str]] = set()
+        for change in changes:
+            dirty |= self._touched(change)
+        return self._compile(dirty)
+
+    def resync(self) -> Changed:
+        """Compare every key's digest, compile again those that moved."""
+        self._bodies = {
+            id(body): known
+            for collection in self.items.values()
+            for body in collection.values()
+            if (known := self._bodies.get(id(body))) is not None
+        }
+        keys = {("base", ""), ("firewall", "")}
+        keys |= {("router", r) for r in self.routers}
+        keys |= {("floatingip", f) for f in self.items.get("floatingips", {})}
+        keys |= {("floatingip", f) for f in self.floatingips}
+        return self._compile(keys)
+
+    # --- the index -------------------------------------------------------------------
+
+    def _touched(self, change: Change) -> set[tuple[str, str]]:
+        bodies = [body for body in (change.before, change.after) if body is not None]
+        if not bodies:
+            return set()
+        if change.collection == "floatingips":
+            return {("floatingip", change.id)}
+        if change.collection == "routers":
+            placed = [body.get(L3_AGENT_HOST) for body in bodies]
+            moved = len(bodies) == 1 or placed[0] != placed[1]
+            return {("router", change.id), *([("base", "")] if moved else [])}
+        if change.collection == "metering_labels":
+            return {("router", r) for r in self.routers}
+        if change.collection in ("security_groups", "address_groups"):
+            return {("firewall", "")}
+        touched = {("base", "")}
+        if change.collection == "ports":  # a router's ports: through the base (_passed_on)
+            touched.add(("firewall", ""))
+        if change.collection in ("networks", "subnets"):
+            field_of = "network_id" if change.collection == "networks" else "subnet_id"
+            touched |= {
+                ("router", router_id)
+                for router_id, ports in self._router_ports().items()
+                if any(_uses(port, field_of, change.id) for port in ports)
+            }
+        return touched
+
+    def _router_ports(self) -> dict[str, tuple[Resource, ...]]:
+        return self.base.router_ports if self.base is not None else {}
+
+    # --- compiling -----------------------------------------------------------------------
+
+    def _compile(self, dirty: set[tuple[str, str]]) -> Changed:
+        changed = Changed()
+        if ("base", "") in dirty and self._moved(("base", ""), self._base_inputs()):
+            before = self.base
+            model = {name: list(self.items.get(name, {}).values()) for name in BASE_COLLECTIONS}
+            model["routers"] = list(self.items.get("routers", {}).values())
+            self.base = compile_base(model, self.host)
+            changed.base = before != self.base
+            dirty |= self._passed_on(before, self.base)
+        base = self.base
+        assert base is not None
+        for router_id in sorted(self.routers.keys() - base.router_ports.keys()):
+            changed.routers[router_id] = (self.routers.pop(router_id), None)
+            self.digests.pop(("router", router_id), None)
+        for kind, router_id in sorted(dirty):
+            if kind != "router" or router_id not in base.router_ports:
+                continue
+            router = self.items["routers"][router_id]
+            if not self._moved(("router", router_id), self._router_inputs(router_id)):
+                continue
+            labels = list(self.items.get("metering_labels", {}).values())
+            networks, subnets = self.items.get("networks", {}), self.items.get("subnets", {})
+            piece = router_piece(self.host, router, base, networks, subnets, labels)
+            if self.routers.get(router_id) != piece:
+                changed.routers[router_id] = (self.routers.get(router_id), piece)
+                self.routers[router_id] = piece
+        for kind, fip_id in sorted(dirty):
+            if kind == "floatingip":
+                self._compile_floatingip(fip_id, changed)
+        if ("firewall", "") in dirty:
+            before_firewall, self.firewall = self.firewall, self._compile_firewall(base)
+            changed.firewall = before_firewall is None or (
+                before_firewall.digest,
+                before_firewall.elements,
+            ) != (self.firewall.digest, self.firewall.elements)
+        return changed
+
+    def _compile_firewall(self, base: HostBase) -> Firewall:
+        """The firewall from its two parts, each compiled again only when its inputs moved:
+        the ports' (a rule of a group leaves it alone) and the groups'."""
+        protected = protected_ports(base.realized_ports)
+        groups = list(self.items.get("security_groups", {}).values())
+        address_groups = list(self.items.get("address_groups", {}).values())
+        ports = self.items.get("ports", {}).values()
+        plugged = self._digest_all(protected)
+        kinds = [(sg["id"], sg.get("stateful", True)) for sg in groups]
+        if self._moved(("firewall", "ports"), _digest([plugged, kinds])):
+            self._port_rules = port_rules(protected, groups)
+        inputs = [plugged, *(self._digest_all(c) for c in (ports, groups, address_groups))]
+        if self._moved(("firewall", "groups"), _digest(inputs)):
+            self._group_rules = group_rules(protected, ports, groups, address_groups)
+        return firewall_of(self._port_rules, self._group_rules, base.qos_commands)
+
+    def _passed_on(self, before: HostBase | None, after: HostBase) -> set[tuple[str, str]]:
+        """The keys that what the base passes on touches, when it moved."""
+        dirty = set()
+        was = before.router_ports if before is not None else {}
+        realized = before.realized if before is not None else frozenset()
+        moved_networks = realized ^ after.realized
+        for router_id, ports in after.router_ports.items():
+            if was.get(router_id) != ports or any(
+                port["network_id"] in moved_networks for port in ports
+            ):
+                dirty.add(("router", router_id))
+        if before is None or (before.realized_ports, before.qos_commands) != (
+            after.realized_ports,
+            after.qos_commands,
+        ):
+            dirty.add(("firewall", ""))
+        return dirty
+
+    def _compile_floatingip(self, fip_id: str, changed: Changed) -> None:
+        body = self.items.get("floatingips", {}).get(fip_id)
+        before = self.floatingips.get(fip_id)
+        if body is None:
+            self.digests.pop(("floatingip", fip_id), None)
+            after = None
+        elif self._moved(("floatingip", fip_id), self._digest_of(body)):
+            after = compile_floatingip(body)
+        else:
+            return
+        if after == before:
+            return
+        if before is not None:
+            self.by_router.get(before.router_id or "", {}).pop(fip_id, None)
+            self._count(before, -1)
+            del self.floatingips[fip_id]
+        if after is not None:
+            self.by_router.setdefault(after.router_id or "", {})[fip_id] = after
+            self._count(after, 1)
+            self.floatingips[fip_id] = after
+        earlier = changed.floatingips.get(fip_id, (before, None))[0]
+        changed.floatingips[fip_id] = (earlier, after)
+
+    def _count(self, piece: FloatingIpPiece, sign: int) -> None:
+        router_id = piece.router_id or ""
+        self.mapped[router_id] = self.mapped.get(router_id, 0) + sign * len(piece.floatingips)
+
+    # --- digests -------------------------------------------------------------------------
+
+    def _moved(self, key: tuple[str, str], digest: str) -> bool:
+        """Whether the inputs of `key` moved since it was compiled (and remember them)."""
+        if self.digests.get(key) == digest:
+            return False
+        self.digests[key] = digest
+        return True
+
+    def _digest_of(self, body: Resource) -> str:
+        known = self._bodies.get(id(body))
+        if known is None or known[0] is not body:
+            known = self._bodies[id(body)] = (body, _digest(body))
+        return known[1]
+
+    def _digest_all(self, bodies: Iterable[Resource]) -> str:
+        joined = "".join(self._digest_of(body) for body in bodies)
+        return hashlib.sha256(joined.encode()).hexdigest()
+
+    def _base_inputs(self) -> str:
+        placed = [(r, b.get(L3_AGENT_HOST)) for r, b in self.items.get("routers", {}).items()]
+        parts = [self._digest_all(self.items.get(name, {}).values()) for name in BASE_COLLECTIONS]
+        return _digest([parts, placed])
+
+    def _router_inputs(self, router_id: str) -> str:
+        base = self.base
+        assert base is not None
+        ports = base.router_ports[router_id]
+        subnets = self.items.get("subnets", {})
+        networks = self.items.get("networks", {})
+        used = {ip["subnet_id"] for port in ports for ip in port.get("fixed_ips", [])}
+        nets = {port["network_id"] for port in ports}
+        return self._digest_all(
+            [
+                self.items["routers"][router_id],
+                *ports,
+                *(subnets[s] for s in sorted(used) if s in subnets),
+                *(networks[n] for n in sorted(nets) if n in networks),
+                {"realized": sorted(nets & base.realized)},
+                *self.items.get("metering_labels", {}).values(),
+            ]
+        )
+
+
+def _uses(port: Resource, field_of: str, resource_id: str) -> bool:
+    if field_of == "network_id":
+        return bool(port.get("network_id") == resource_id)
+    return any(ip.get("subnet_id") == resource_id for ip in port.get("fixed_ips", []))
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
