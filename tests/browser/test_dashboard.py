@@ -303,7 +303,7 @@ def test_editing_subnets_ports_groups_and_routers_after_creation(
         assert (shown["port_security_enabled"], shown["security_groups"]) == (False, [])
         assert "disabled" in page.locator("#port-attrs").inner_text()
 
-        # A router renamed and set down.
+        # A router renamed, set down, and given a gateway without SNAT.
         page.goto(cloud.dashboard + "/project/routers")
         open_form(page, "Create Router")
         page.fill("input[name=name]", "edit-router")
@@ -316,6 +316,13 @@ def test_editing_subnets_ports_groups_and_routers_after_creation(
         assert page.locator("h1").inner_text().startswith("Router renamed")
         shown = api.get(f"/routers/{router}").json()["router"]
         assert (shown["name"], shown["admin_state_up"]) == ("renamed", False)
+        # Its gateway on S3's external network, without source NAT (an administrator may).
+        page.select_option("#gateway select[name=external_network_id]", label="ext_net")
+        page.uncheck("#gateway input[name=enable_snat]")
+        submit(page, "Set Gateway", router)
+        assert "SNAT off" in page.locator("#router-attrs").inner_text()
+        gateway = api.get(f"/routers/{router}").json()["router"]["external_gateway_info"]
+        assert gateway["enable_snat"] is False
 
         # Launch Instance with the group chosen: its port is in that group only.
         page.goto(cloud.dashboard + "/project/instances")
