@@ -984,7 +984,8 @@ def record_health(
 
 def member_status(member: Row, reported: str | None) -> str:
     """A member's operating status from haproxy's word on its server (None: not in its
-    configuration): one not reported is OFFLINE unless it was never to be checked."""
+    configuration): one not reported is OFFLINE unless it was never to be checked; a word
+    that is not a health (a server not checked yet) keeps the last status."""
     if not member.admin_state_up:
         return OFFLINE
     if reported is None:

@@ -328,6 +328,24 @@ def test_s6_health_monitor_takes_a_member_out_and_back(
         cloud.lb(f"loadbalancers/{balancer['lb']['id']}")["loadbalancer"]["operating_status"]
         == "DEGRADED"
     )
+    # A configuration change reloads haproxy, which forgets no member's health: WEB1 is still
+    # down as the new workers see it, and never reported ONLINE meanwhile.
+    cloud.lb_change(
+        "PUT",
+        f"healthmonitors/{balancer['monitor']['id']}",
+        balancer["lb"]["id"],
+        {"healthmonitor": {"max_retries_down": 3}},
+    )
+    seen = json.loads(cloud.neutrino("inspect", "loadbalancer", "s6-lb", "-f", "json").stdout)
+    [server] = [s for s in seen["servers"] if s["member_id"] == member["id"]]
+    assert (server["state"], server["last_check"]) == ("DOWN", "L4CON"), server
+    assert cloud.answers(client, vip, 4) == ["WEB2"] * 4
+    assert (
+        cloud.lb(f"pools/{balancer['pool']['id']}/members/{member['id']}")["member"][
+            "operating_status"
+        ]
+        == "ERROR"
+    )
     cloud.start_web(web["WEB1"])
     assert eventually(lambda: "WEB1" in cloud.answers(client, vip, 2), seconds=5)
     assert eventually(
@@ -339,6 +357,64 @@ def test_s6_health_monitor_takes_a_member_out_and_back(
         ),
         seconds=5,
     )
+
+
+def test_a_member_is_online_only_once_checked(
+    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]
+) -> None:
+    """haproxy takes a server it has not checked yet for up; the API waits for the check. CLIENT's
+    group drops the load balancer's connections to port 9 unanswered: the first check runs for
+    its whole timeout, and the member stays OFFLINE meanwhile."""
+    lb_id = balancer["lb"]["id"]
+    listener = cloud.lb_change(
+        "POST",
+        "listeners",
+        lb_id,
+        {"listener": {"loadbalancer_id": lb_id, "protocol": "TCP", "protocol_port": 82}},
+    )
+    pool = cloud.lb_change(
+        "POST",
+        "pools",
+        lb_id,
+        {"pool": {"listener_id": listener["id"], "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN"}},
+    )
+    try:
+        cloud.lb_change(
+            "POST",
+            "healthmonitors",
+            lb_id,
+            {
+                "healthmonitor": {
+                    "pool_id": pool["id"],
+                    "type": "TCP",
+                    "delay": 30,
+                    "timeout": 20,
+                    "max_retries": 1,
+                }
+            },
+        )
+        member = cloud.lb_change(
+            "POST",
+            f"pools/{pool['id']}/members",
+            lb_id,
+            {"member": {"address": web["CLIENT"]["ip"], "protocol_port": 9}},
+        )
+        path = f"pools/{pool['id']}/members/{member['id']}"
+        seen = set()
+        deadline = time.monotonic() + 3  # three of the agent's health reports
+        while time.monotonic() < deadline:
+            seen.add(cloud.lb(path)["member"]["operating_status"])
+            time.sleep(0.2)
+        assert seen == {"OFFLINE"}
+    finally:  # the pool takes its monitor and member with it
+        for gone in (f"pools/{pool['id']}", f"listeners/{listener['id']}"):
+            cloud.api.call("DELETE", f"{cloud.lbaas}/{gone}")
+            wait_for(
+                lambda: (
+                    cloud.lb(f"loadbalancers/{lb_id}")["loadbalancer"]["provisioning_status"]
+                    == "ACTIVE"
+                )
+            )
 
 
 def test_weights_persistence_least_connections_and_reload_keeps_connections(

@@ -8,6 +8,10 @@ before it replaces the running one, then the master is sent SIGUSR2: it
 starts new workers, which take over the listening sockets from the old ones
 through the stats socket (`expose-fd listeners`); the old workers finish
 their established connections and exit. No connection is refused or cut.
+Before the signal, the servers' states are saved (`show servers state`) to the
+file the new workers load (`server-state-file`), as Octavia's amphora does: a
+reload forgets no member's health, so a member found down is not sent traffic
+again, nor a healthy one taken out by a single failed first check.
 A new amphora id is a failover: a new haproxy is started from scratch and the
 running one stopped once the new one listens; the connections it held are cut.
 What runs is what is observed: the pid file's process must be an haproxy
@@ -61,6 +65,9 @@ STATES = {
     "DRAIN": "UP",
     "NOLB": "UP",
 }
+# A server haproxy has not checked yet ("INI", right after it starts): its state says nothing
+# of the member, which keeps its last status (services/loadbalancers.member_status).
+UNCHECKED = "UNCHECKED"
 # A frontend's `show stat` columns -> Octavia's listener statistics (as its amphora reports them)
 COUNTERS = {
     "active_connections": "scur",
@@ -104,6 +111,7 @@ class HaproxyDriver:
                 "    nbthread 1",
                 *([f"    node {lb.amphora_id}"] if lb.amphora_id else []),
                 f"    pidfile {where / 'pid'}",
+                f"    server-state-file {where / 'server-state'}",
                 f"    stats socket {self.socket(lb.key)} mode 600 level admin expose-fd listeners",
                 f"    maxconn {MAX_CONNECTIONS}",
                 "",
@@ -151,10 +159,12 @@ class HaproxyDriver:
             candidate.replace(path)
         replaced = pid if pid is not None and _node(current) != lb.amphora_id else None
         if pid is not None and replaced is None:
+            (where / "server-state").write_bytes(ask(self.socket(lb.key), b"show servers state"))
             self._reload(pid)
             self._remove_other_files(lb)
             return "reloaded"
         self._remove_other_files(lb)
+        (where / "server-state").unlink(missing_ok=True)  # a new haproxy checks from scratch
         self.sockets.mkdir(parents=True, exist_ok=True)
         self.socket(lb.key).unlink(missing_ok=True)
         started = subprocess.run(
@@ -239,7 +249,7 @@ class HaproxyDriver:
                 status = _frontend_status(row)
                 listeners[row["pxname"]] = {"worker": worker, "status": status, **counts}
             elif row["svname"] != "BACKEND":
-                members[row["svname"]] = _state(row["status"])
+                members[row["svname"]] = _state(row["status"], row["check_status"])
         return Observation(members, listeners)
 
     @staticmethod
@@ -273,20 +283,25 @@ class HaproxyDriver:
         return {p.name for p in self.root.iterdir() if p.is_dir()}
 
 
-def show(path: Path) -> tuple[dict[str, str], list[dict[str, str]]]:
-    """`show info` (fields) and `show stat` (rows) from the stats socket at `path`; empty if none
-    answers."""
+def ask(path: Path, commands: bytes) -> bytes:
+    """The answer of the stats socket at `path` to `commands`; empty if none answers."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(2)
             sock.connect(str(path))
-            sock.sendall(b"show info;show stat\n")
+            sock.sendall(commands + b"\n")
             chunks = []
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
     except OSError:
-        return {}, []
-    info, _, stat = b"".join(chunks).decode().partition("\n# ")
+        return b""
+    return b"".join(chunks)
+
+
+def show(path: Path) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """`show info` (fields) and `show stat` (rows) from the stats socket at `path`; empty if none
+    answers."""
+    info, _, stat = ask(path, b"show info;show stat").decode().partition("\n# ")
     return (
         dict(line.split(": ", 1) for line in info.splitlines() if ": " in line),
         list(csv.DictReader(stat.splitlines())),
@@ -337,8 +352,11 @@ def _frontend_status(row: dict[str, str]) -> str:
     return "FULL" if full else row["status"]
 
 
-def _state(status: str) -> str:
-    """ "UP", "UP 1/3" (going down), "DOWN 1/2" (going up), "MAINT (via x)", "no check"..."""
+def _state(status: str, check: str) -> str:
+    """ "UP", "UP 1/3" (going down), "DOWN 1/2" (going up), "MAINT (via x)", "no check"...;
+    `check` is the last check's result ("* " while one runs)."""
+    if check.removeprefix("* ") == "INI":
+        return UNCHECKED
     return STATES.get(status if status.startswith("no check") else status.split(" ")[0], status)
 
 
