@@ -75,6 +75,8 @@ def show(found: dict[str, Any]) -> None:
         )
         if found.get("first_bytes"):
             out.print(found["first_bytes"].rstrip(), highlight=False, soft_wrap=True)
+        if found.get("why"):
+            out.print(Text.assemble(("but ", "yellow"), found["why"]), soft_wrap=True)
         return
     out.print(
         Text.assemble(

@@ -12,7 +12,8 @@ security groups has a rule letting the packet in (plan.firewall): the answer
 names the groups and the rule that would, in the shape one POSTs to
 /v2.0/security-group-rules. Other failures are said in words: not associated,
 nothing listening, no route, or no answer although the packet reached the
-port.
+port. A load balancer's VIP that answers 503 is reachable, and the answer says
+why it served nothing: the members of the listener's pool and their health.
 
 A probe checks what the user has configured: before it sends, it waits (a
 few seconds at most) until the agents of those hosts have applied the last
@@ -193,6 +194,34 @@ def _why(
     return f"no answer ({error}); the kernel saw no drop on the way", None
 
 
+def _unserved(
+    model: dict[str, Any], fip: dict[str, Any], wanted: dict[str, Any], result: dict[str, Any]
+) -> str | None:
+    """Why a load balancer's VIP answered 503 (haproxy's "No server is available"): the members
+    of the pool of the listener on the probed port, none of them healthy, as the agents saw
+    them."""
+    if result.get("http_status") != 503:
+        return None
+    port = wanted.get("port")
+    lb = next((b for b in model["loadbalancers"] if b["vip_port_id"] == fip.get("port_id")), None)
+    listener = next(
+        (li for li in (lb or {}).get("listeners", []) if li["protocol_port"] == port), None
+    )
+    if lb is None or listener is None:
+        return None
+    pool = next((p for p in lb.get("pools", []) if p["id"] == listener["default_pool_id"]), None)
+    if pool is None:
+        return f"listener {listener['name'] or listener['id']} has no pool to send it to"
+    members = ", ".join(
+        f"{m['name'] or m['address']} {m['address']}:{m['protocol_port']} {m['operating_status']}"
+        for m in pool["members"]
+    )
+    named = pool["name"] or pool["id"]
+    if not members:
+        return f"pool {named} of load balancer {lb['name'] or lb['id']} has no members"
+    return f"no member of pool {named} is healthy to send it to ({members})"
+
+
 def _settle(db: Database, needs: dict[str, dict[str, list[str]]]) -> None:
     """Wait until the agent of each host has applied the last change of the resources it
     implements for the probe (`needs`: host -> resource type -> IDs), or SETTLE_SECONDS have
@@ -272,7 +301,10 @@ def probe(
     traced = [
         f"{host}: {line}" for host, parts in ended.items() for p in parts for line in p["trace"]
     ]
-    why, rule = (None, None) if result["reached"] else _why(model, fip, wanted, result, traced)
+    if result["reached"]:
+        why, rule = _unserved(model, fip, wanted, result), None
+    else:
+        why, rule = _why(model, fip, wanted, result, traced)
     return {
         "probe": {
             "floating_ip_id": fip["id"],

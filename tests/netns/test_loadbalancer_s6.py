@@ -237,16 +237,20 @@ def test_s6_round_robin_from_inside(
     assert f"{vip}/24" in cloud.run(netns, "ip", "-4", "addr").stdout
 
 
-def test_s6_floating_ip_from_outside(
-    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]
-) -> None:
+@pytest.fixture(scope="module")
+def vip_fip(cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]) -> str:
+    """A floating IP of S6's VIP: its address."""
     fip = cloud.create(
         "floatingips",
         "floatingip",
         floating_network_id=web["ext"]["id"],
         port_id=balancer["lb"]["vip_port_id"],
     )
-    address = fip["floating_ip_address"]
+    return str(fip["floating_ip_address"])
+
+
+def test_s6_floating_ip_from_outside(cloud: LbCloud, vip_fip: str) -> None:
+    address = vip_fip
     assert eventually(lambda: cloud.answers(cloud.outside, address, 1) != [""])
     answers = cloud.answers(cloud.outside, address, 6)
     assert set(answers) == {"WEB1", "WEB2"} and all(a != b for a, b in itertools.pairwise(answers))
@@ -304,7 +308,7 @@ def test_inspect_shows_haproxy_and_what_it_sees(
 
 
 def test_s6_health_monitor_takes_a_member_out_and_back(
-    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any]
+    cloud: LbCloud, web: dict[str, Any], balancer: dict[str, Any], vip_fip: str
 ) -> None:
     vip, client = balancer["lb"]["vip_address"], web["CLIENT"]["netns"]
     member = balancer["members"]["WEB1"]
@@ -346,6 +350,18 @@ def test_s6_health_monitor_takes_a_member_out_and_back(
         ]
         == "ERROR"
     )
+    # Both down: haproxy answers 503, and the outside probe says why.
+    cloud.stop_web(web["WEB2"])
+    assert eventually(
+        lambda: cloud.lb(f"pools/{balancer['pool']['id']}")["pool"]["operating_status"] == "ERROR",
+        seconds=5,
+    )
+    said = cloud.neutrino("probe", vip_fip, "--http", "/", "-f", "json")
+    found = json.loads(said.stdout)
+    assert (found["reachable"], found["http_status"]) == (True, 503)
+    members = ", ".join(f"{n} {web[n]['ip']}:{WEB_PORT} ERROR" for n in ("WEB1", "WEB2"))
+    assert found["why"] == f"no member of pool web servers is healthy to send it to ({members})"
+    cloud.start_web(web["WEB2"])
     cloud.start_web(web["WEB1"])
     assert eventually(lambda: "WEB1" in cloud.answers(client, vip, 2), seconds=5)
     assert eventually(
@@ -355,6 +371,10 @@ def test_s6_health_monitor_takes_a_member_out_and_back(
             ]
             == "ONLINE"
         ),
+        seconds=5,
+    )
+    assert eventually(
+        lambda: cloud.lb(f"pools/{balancer['pool']['id']}")["pool"]["operating_status"] == "ONLINE",
         seconds=5,
     )
 

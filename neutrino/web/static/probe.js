@@ -16,6 +16,7 @@ function showProbe(form, answer) {
     const said = result.http_status ? `HTTP ${result.http_status}` : "answered";
     line(`Reachable: ${said}${took}.`, "reachable");
     if (result.first_bytes) { const pre = document.createElement("pre"); pre.textContent = result.first_bytes; box.append(pre); }
+    if (result.why) line(`But ${result.why}.`, "error");
   } else {
     line(`Not reachable: ${result.why || result.error || "no answer"}.`, "error");
   }
