@@ -126,6 +126,8 @@ def test_drift_is_repaired_by_the_next_sync(lab: Lab) -> None:
     assert not drops()
     assert sync(agent, model).changes == [f"repair chain {chain}"]
     assert drops()
+    subprocess.run([*nft, "add", "chain", "bridge", "neutrino", "intruder"], check=True)
+    assert sync(agent, model).changes == ["delete chain intruder"]
 
     # A bridge that no longer hands its packets to conntrack breaks stateful groups: switched back.
     subprocess.run(

@@ -292,7 +292,7 @@ def listing_objects(listing: str) -> dict[str, str]:
             texts[current] = []
         elif line == "\t}":
             current = f"table {table} {table.split()[1]}"
-        else:
+        elif line:  # not the blank line between two objects
             texts[current].append(line)
     return {key: listing_digest("\n".join(text)) for key, text in texts.items()}
 
