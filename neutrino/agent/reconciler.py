@@ -40,13 +40,18 @@ is how we find what we own after a restart; we touch nothing else.
 
 nftables: a sync first reads the namespace's nftables generation, which every
 commit (ours or a hand edit) bumps: unchanged since our last commit, the
-tables are as we left them, and a new plan changes them object by object, in
-one transaction (set elements added and deleted, a port's or a group's chains
-flushed and refilled: NftDriver.update). Otherwise the kernel's listing is
-compared with a digest of the one we left, and unless it matches the tables
-are replaced whole, in one transaction (`delete table` + `add table` commit
-atomically, and conntrack entries live outside the tables, so established
-flows survive): any hand edit is undone.
+tables are as we left them, and a new plan changes them in one transaction,
+only in the plan's parts that moved and there object by object (set elements
+added and deleted, a port's or a group's chains flushed and refilled:
+NftDriver.update). Otherwise the kernel's listing is compared, object by
+object, with digests of the one last read: the chains, sets and maps that
+differ (and those we changed since that read) are made again as we applied
+them, in one transaction (NftDriver.repair). The listing is read again then,
+after a replace, and on a full sync that follows changes: never on a change's
+own path. A table missing or changed itself, or an agent that does not know
+what it applied (just started, with another plan), replaces the tables whole,
+in one transaction (`delete table` + `add table` commit atomically, and
+conntrack entries live outside the tables, so established flows survive).
 
 Between two full syncs, the runner applies what a batch of the feed changed
 key by key (plan.keyed, `apply_changed`): the firewall, a router's rules, a
@@ -75,7 +80,7 @@ from neutrino.agent.drivers.haproxy import HaproxyDriver
 from neutrino.agent.drivers.keepalived import KeepalivedDriver
 from neutrino.agent.drivers.l4 import L4Driver
 from neutrino.agent.drivers.links import LinkDriver, ObservedLink
-from neutrino.agent.drivers.nftables import NftDriver, listing_digest, set_elements
+from neutrino.agent.drivers.nftables import NftDriver, NftError, listing_objects, set_elements
 from neutrino.agent.drivers.routers import RouterDriver, RoutersResult
 from neutrino.plan import Address, DesiredState, HostConfig, VethPeer, compile_host, names
 from neutrino.plan.keyed import Changed, KeyedPlan
@@ -116,6 +121,7 @@ class Agent:
         self._lock = threading.Lock()
         self._ports: dict[str, str] = {}  # the ports' statuses, as the last apply saw them
         self._applied_firewall: Firewall | None = None  # the tables as this agent made them
+        self._stored_firewall: dict[str, Any] | None = None  # firewall.json as last written
 
     # --- public --------------------------------------------------------------------
 
@@ -131,7 +137,8 @@ class Agent:
             started = time.perf_counter()
             report = SyncReport(revision=desired.revision, ports={}, errors=list(desired.problems))
             fresh = self._ensure_namespaces(desired, report)
-            self._ensure_firewall(desired.firewall, report)
+            self._ensure_bridge_netfilter(report)
+            self._ensure_firewall(desired.firewall, report, verify)
             observed, replugged = self._ensure_links(desired, report, verify, fresh)
             self._ensure_fdb(desired, report, observed.get(self.host.netns, {}))
             self._ensure_addresses(desired, report)
@@ -212,7 +219,7 @@ class Agent:
                         self.links.delete(None, link.name)
             self._collect_outside()
             self.close()
-            self._applied_firewall = None
+            self._applied_firewall = self._stored_firewall = None
             (self.state_dir / "firewall.json").unlink(missing_ok=True)
 
     def close(self) -> None:
@@ -292,53 +299,116 @@ class Agent:
             self._worker.close()
         self._worker = self._nft = None
 
-    def _ensure_firewall(self, firewall: Firewall, report: SyncReport) -> None:
-        state_file = self.state_dir / "firewall.json"
+    def _ensure_bridge_netfilter(self, report: SyncReport) -> None:
+        try:
+            if self._firewall().bridges_choose_netfilter(self.host.netns is not None):
+                report.changes.append("set bridge netfilter sysctls")
+        except Exception as error:
+            report.errors.append(f"firewall: {error}")
+
+    def _ensure_firewall(
+        self, firewall: Firewall, report: SyncReport, verify: bool = False
+    ) -> None:
+        """`verify`: and read the kernel's listing back if it changed since it was read."""
         try:
             nft = self._firewall()
-            if nft.bridges_choose_netfilter(own_namespace=self.host.netns is not None):
-                report.changes.append("set bridge netfilter sysctls")
-            stored = json.loads(state_file.read_text()) if state_file.exists() else {}
+            stored = self._stored_firewall
+            if stored is None:
+                state_file = self.state_dir / "firewall.json"
+                stored = json.loads(state_file.read_text()) if state_file.exists() else {}
             wanted = set_elements(firewall)
-            seen = {
-                "digest": firewall.digest,
-                "netns": self._worker_inode,
-                "generation": nft.generation(),
-            }
-            # Nobody committed anything to nftables here since we checked.
-            kept = stored.get("generation") == seen["generation"]
-            kept = kept and stored.get("netns") == seen["netns"]
-            if kept and (stored.get("digest"), stored.get("elements")) == (firewall.digest, wanted):
-                return
+            seen = {"netns": self._worker_inode, "generation": nft.generation()}
             applied, self._applied_firewall = self._applied_firewall, None  # until it holds
-            if kept and applied is not None and applied.digest == stored.get("digest"):
+            same_netns = stored.get("netns") == seen["netns"]
+            if applied is not None and not (same_netns and stored.get("digest") == applied.digest):
+                applied = None
+            objects: dict[str, str] = stored.setdefault("objects", {})
+            # Nobody committed anything to nftables here since we checked.
+            kept = same_netns and stored.get("generation") == seen["generation"]
+            if applied is not None and not kept:
+                kept = self._repair_firewall(applied, objects, report)
+                if kept:
+                    stored = self._stored_firewall or {}
+                    seen["generation"] = stored.get("generation")
+            if kept and (stored.get("digest"), stored.get("elements")) == (firewall.digest, wanted):
+                self._applied_firewall = firewall
+                if verify and not stored.get("fresh"):
+                    self._store_firewall(firewall, wanted)
+                return
+            if kept and applied is not None:
                 changed = nft.update(applied, firewall)
                 if changed is not None:
                     self._applied_firewall = firewall
-                    report.changes += changed
-                    # The listing is not read: a commit of anyone else will replace the tables.
+                    report.changes += [f"{verb} {_kind_and_name(key)}" for verb, key in changed]
+                    # The listing is not read: what changed is unknown until it is.
+                    for _, key in changed:
+                        objects.pop(key, None)
                     seen["generation"] = nft.generation()
-                    state_file.write_text(json.dumps({**seen, "listing": "", "elements": wanted}))
+                    self._remember_firewall(
+                        {**seen, "digest": firewall.digest, "elements": wanted, "objects": objects}
+                    )
                     return
             listing = nft.listing(firewall.tables)
             if (
                 listing is None
-                or stored.get("listing") != listing_digest(listing)
+                or not stored.get("fresh")
+                or listing_objects(listing) != objects
                 or stored.get("digest") != firewall.digest
             ):
                 nft.replace(firewall)
                 report.changes.append(f"replace firewall {firewall.digest}")
             else:
-                changed = nft.update_elements(firewall, stored.get("elements") or {})
-                report.changes += [f"update set {name}" for name in changed]
+                changed_sets = nft.update_elements(firewall, stored.get("elements") or {})
+                report.changes += [f"update set {name}" for name in changed_sets]
             self._applied_firewall = firewall
-            seen["generation"] = nft.generation()
-            listing = nft.listing(firewall.tables) or ""
-            state_file.write_text(
-                json.dumps({**seen, "listing": listing_digest(listing), "elements": wanted})
-            )
+            self._store_firewall(firewall, wanted)
         except Exception as error:
             report.errors.append(f"firewall: {error}")
+
+    def _repair_firewall(
+        self, applied: Firewall, objects: dict[str, str], report: SyncReport
+    ) -> bool:
+        """Somebody else committed to nftables: the objects of our tables they changed (or
+        that changed since the listing was read) made again as we applied them, one
+        transaction. False when that cannot be (a table missing, or changed itself)."""
+        nft = self._firewall()
+        listing = nft.listing(applied.tables)
+        if listing is None:
+            return False
+        now = listing_objects(listing)
+        moved = {key for key in now.keys() | objects.keys() if now.get(key) != objects.get(key)}
+        if any(key.startswith("table ") for key in moved):
+            return False
+        if moved:
+            try:
+                report.changes += nft.repair(applied, moved)
+            except NftError:
+                return False
+        self._store_firewall(applied, set_elements(applied))
+        return True
+
+    def _store_firewall(self, firewall: Firewall, elements: dict[str, list[Any]]) -> None:
+        """Remember the tables as they are now that they hold `firewall`: the kernel's
+        listing, object by object."""
+        nft = self._firewall()
+        generation = nft.generation()
+        objects = listing_objects(nft.listing(firewall.tables) or "")
+        self._remember_firewall(
+            {
+                "netns": self._worker_inode,
+                "generation": generation,
+                "digest": firewall.digest,
+                "elements": elements,
+                "objects": objects,
+                "fresh": True,
+            }
+        )
+
+    def _remember_firewall(self, state: dict[str, Any]) -> None:
+        """Here, and for the next start (a listing's digests only while they hold: `fresh`)."""
+        kept = state if state.get("fresh") else {**state, "objects": {}}
+        (self.state_dir / "firewall.json").write_text(json.dumps(kept))
+        self._stored_firewall = state
 
     # --- links ---------------------------------------------------------------------
 
@@ -598,3 +668,9 @@ def health(entry: dict[str, Any]) -> dict[str, str]:
         # UDP and SCTP listeners report counters only: the kernel has no status for them
         **{id_: str(seen["status"]) for id_, seen in listeners.items() if "status" in seen},
     }
+
+
+def _kind_and_name(key: str) -> str:
+    """ "chain egress" of "chain bridge neutrino egress" (drivers.nftables.object_key)."""
+    words = key.split(" ")
+    return " ".join([*words[:-3], words[-1]])

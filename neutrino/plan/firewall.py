@@ -183,6 +183,10 @@ class FirewallPart:
     elements: tuple[tuple[str, str, str, tuple[Any, ...]], ...] = ()
     digest: str = ""
 
+    @functools.cached_property
+    def commands(self) -> tuple[dict[str, Any], ...]:
+        return self.head + self.tail
+
 
 def compile_firewall(
     local_ports: Iterable[Resource],
@@ -195,9 +199,11 @@ def compile_firewall(
     adds the ports' QoS chains to the bridge table (plan.qos)."""
     protected = protected_ports(local_ports)
     groups = list(security_groups)
+    named = named_groups(protected)
     return firewall_of(
         port_rules(protected, groups),
-        group_rules(protected, all_ports, groups, address_groups),
+        group_rules(named, groups, address_groups),
+        member_sets(remote_groups(named, groups), all_ports),
         tuple(qos),
     )
 
@@ -221,19 +227,36 @@ def port_rules(protected: list[Resource], security_groups: Iterable[Resource]) -
     return FirewallPart(tuple(head), tuple(tail), digest=_digest([head, tail]))
 
 
+def named_groups(protected: list[Resource]) -> list[str]:
+    """The groups the ports name (some may not exist)."""
+    return sorted({sg for port in protected for sg in port.get("security_groups", [])})
+
+
+def remote_groups(named: list[str], security_groups: Iterable[Resource]) -> list[str]:
+    """The groups whose members the rules of the groups `named` name."""
+    groups = {sg["id"]: sg for sg in security_groups}
+    return sorted(
+        {
+            rule["remote_group_id"]
+            for sg in named
+            for rule in groups.get(sg, {}).get("security_group_rules", [])
+            if rule.get("remote_group_id")
+        }
+    )
+
+
 def group_rules(
-    protected: list[Resource],
-    all_ports: Iterable[Resource],
+    named: list[str],
     security_groups: Iterable[Resource],
     address_groups: Iterable[Resource],
 ) -> FirewallPart:
-    """What the ports' groups make: their chains, and the sets of the remote groups and
-    address groups they name."""
+    """What the groups `named` by the ports make: their chains, and the sets of the address
+    groups they name (their members' sets are `member_sets`)."""
     groups = {sg["id"]: sg for sg in security_groups}
     known_address_groups = {ag["id"]: ag for ag in address_groups}
-    used = sorted({sg for p in protected for sg in p.get("security_groups", []) if sg in groups})
+    used = [sg for sg in named if sg in groups]
     rules = [rule for sg in used for rule in groups[sg].get("security_group_rules", [])]
-    remote = sorted({rule["remote_group_id"] for rule in rules if rule.get("remote_group_id")})
+    remote = {rule["remote_group_id"] for rule in rules if rule.get("remote_group_id")}
     remote_address_groups = sorted(
         {
             rule["remote_address_group_id"]
@@ -242,8 +265,6 @@ def group_rules(
         }
     )
     commands: list[dict[str, Any]] = []
-    for sg_id in remote:
-        commands += _members_sets(sg_id, all_ports)
     elements = []
     for ag_id in remote_address_groups:
         for ethertype, type_ in (("IPv4", "ipv4_addr"), ("IPv6", "ipv6_addr")):
@@ -252,21 +273,48 @@ def group_rules(
             wanted = _addresses_of(known_address_groups[ag_id], ethertype)
             elements.append(("bridge", TABLE, name, wanted))
     for sg_id in used:
-        commands += _security_group(groups[sg_id], set(remote), set(remote_address_groups))
+        commands += _security_group(groups[sg_id], remote, set(remote_address_groups))
     return FirewallPart(tuple(commands), elements=tuple(elements), digest=_digest(commands))
 
 
+def member_sets(remote: list[str], all_ports: Iterable[Resource]) -> FirewallPart:
+    """The sets of the remote groups' members' addresses (`all_ports`: every host's)."""
+    members: dict[str, tuple[set[str], set[str]]] = {sg_id: (set(), set()) for sg_id in remote}
+    for port in all_ports:
+        for sg_id in port.get("security_groups", []):
+            if sg_id in members:
+                for _, address in port_addresses(port):
+                    members[sg_id][":" in address].add(address)
+    commands = []
+    for sg_id, (v4, v6) in members.items():
+        for ethertype, type_, addresses in (("IPv4", "ipv4_addr", v4), ("IPv6", "ipv6_addr", v6)):
+            elements = list(_sorted_addresses(frozenset(addresses)))
+            commands.append(_set(members_set(sg_id, ethertype), type_, elements))
+    return FirewallPart(tuple(commands), digest=_digest(commands))
+
+
 def firewall_of(
-    ports: FirewallPart, groups: FirewallPart, qos: tuple[dict[str, Any], ...]
+    ports: FirewallPart,
+    groups: FirewallPart,
+    members: FirewallPart,
+    qos: tuple[dict[str, Any], ...],
 ) -> Firewall:
-    """The tables: the ports' part around the groups', then the QoS chains. Its digest is of
-    the parts' digests, so a part compiled again costs no more than itself."""
-    table = {"add": {"table": {"family": "bridge", "name": TABLE}}}
+    """The tables: the ports' part around the groups' (after their members' sets), then the
+    QoS chains. Its digest is of the parts' digests, so a part compiled again costs no more
+    than itself."""
+    parts = (
+        (TABLES_DIGEST, TABLES),
+        (ports.digest, ports.commands),
+        (members.digest, members.head),
+        (groups.digest, groups.head),
+        (_digest(qos), qos),
+    )
     return Firewall(
         tables=(("inet", TABLE), ("bridge", TABLE)),
-        commands=(*_inet_table(), table, *ports.head, *groups.head, *ports.tail, *qos),
-        digest=_digest([ports.digest, groups.digest, qos])[:16],
+        commands=(*TABLES, *ports.head, *members.head, *groups.head, *ports.tail, *qos),
+        digest=_digest([digest for digest, _ in parts])[:16],
         elements=groups.elements,
+        parts=parts,
     )
 
 
@@ -347,6 +395,11 @@ def _inet_table() -> list[dict[str, Any]]:
     ]
 
 
+# The tables themselves and the inet table's chain: the same on every host.
+TABLES = (*_inet_table(), {"add": {"table": {"family": "bridge", "name": TABLE}}})
+TABLES_DIGEST = _digest(TABLES)
+
+
 def _bridge_skeleton(ports: list[Resource]) -> list[dict[str, Any]]:
     commands: list[dict[str, Any]] = []
     for port in ports:
@@ -391,22 +444,6 @@ def _set(name: str, type_: str | list[str], elements: list[Any]) -> dict[str, An
     if elements:
         spec["elem"] = elements
     return {"add": {"set": spec}}
-
-
-def _members_sets(sg_id: str, all_ports: Iterable[Resource]) -> list[dict[str, Any]]:
-    members: dict[int, set[str]] = {4: set(), 6: set()}
-    for port in all_ports:
-        if sg_id in port.get("security_groups", []):
-            for _, address in port_addresses(port):
-                members[ipaddress.ip_network(address, strict=False).version].add(address)
-    return [
-        _set(
-            members_set(sg_id, "IPv4"), "ipv4_addr", list(_sorted_addresses(frozenset(members[4])))
-        ),
-        _set(
-            members_set(sg_id, "IPv6"), "ipv6_addr", list(_sorted_addresses(frozenset(members[6])))
-        ),
-    ]
 
 
 # A host compiles the same ports' addresses over and over, and parsing them is most

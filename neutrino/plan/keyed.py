@@ -10,10 +10,11 @@ per key, the compiled piece and a digest of what it was compiled from:
                   networks, which of those networks the host has, metering
                   labels
     a floating IP compile_floatingip: its body
-    the firewall  compile_firewall, in two parts: the ports' (the ports plugged
-                  here, which groups exist and are stateful) and the groups'
-                  (those ports' groups, every port for remote groups' members,
-                  address groups); and the QoS chains of the base
+    the firewall  compile_firewall, in three parts: the ports' (the ports plugged
+                  here, which groups exist and are stateful), the groups' (those
+                  ports' groups, address groups) and their members' (every
+                  port's addresses in the groups the rules name); and the QoS
+                  chains of the base
 
 The index (`update`) maps each change of the feed, with the body before and
 after it, to the keys it touches; only those are compiled again. What the
@@ -39,8 +40,11 @@ from neutrino.plan.firewall import (
     FirewallPart,
     firewall_of,
     group_rules,
+    member_sets,
+    named_groups,
     port_rules,
     protected_ports,
+    remote_groups,
 )
 from neutrino.plan.host import HostConfig
 from neutrino.plan.routers import (
@@ -139,7 +143,12 @@ class KeyedPlan:
         self.floatingips: dict[str, FloatingIpPiece] = {}
         self.by_router: dict[str, dict[str, FloatingIpPiece]] = {}  # router id -> fip id -> piece
         self.firewall: Firewall | None = None
-        self._port_rules = self._group_rules = FirewallPart(())  # the firewall's parts
+        # the firewall's parts
+        self._port_rules = self._group_rules = self._members = FirewallPart(())
+        # the ports plugged here as the firewall last saw them (the base's realized ports):
+        # those protected, the groups they name, their digest
+        self._plugged: tuple[Any, list[Resource], list[str], str] = (None, [], [], "")
+        self._lists: dict[str, tuple[list[Resource], str]] = {}  # see _collection_digest
         self.mapped: dict[str, int] = {}  # router id -> its floating IPs with a mapping
         self._bodies: dict[int, tuple[Resource, str]] = {}  # id(body) -> (body, its digest)
         self.resync()
@@ -255,20 +264,27 @@ class KeyedPlan:
         return changed
 
     def _compile_firewall(self, base: HostBase) -> Firewall:
-        """The firewall from its two parts, each compiled again only when its inputs moved:
-        the ports' (a rule of a group leaves it alone) and the groups'."""
-        protected = protected_ports(base.realized_ports)
+        """The firewall from its parts, each compiled again only when its inputs moved: the
+        ports' (a rule of a group leaves it alone), the groups' (a port leaves it alone, but
+        for which groups they name) and their members'."""
+        if self._plugged[0] is not base.realized_ports:
+            protected = protected_ports(base.realized_ports)
+            plugged = self._digest_all(protected)
+            self._plugged = (base.realized_ports, protected, named_groups(protected), plugged)
+        _, protected, named, plugged = self._plugged
         groups = list(self.items.get("security_groups", {}).values())
-        address_groups = list(self.items.get("address_groups", {}).values())
-        ports = self.items.get("ports", {}).values()
-        plugged = self._digest_all(protected)
+        address_groups = self.items.get("address_groups", {}).values()
         kinds = [(sg["id"], sg.get("stateful", True)) for sg in groups]
         if self._moved(("firewall", "ports"), _digest([plugged, kinds])):
             self._port_rules = port_rules(protected, groups)
-        inputs = [plugged, *(self._digest_all(c) for c in (ports, groups, address_groups))]
+        inputs = [named, *map(self._collection_digest, ("security_groups", "address_groups"))]
         if self._moved(("firewall", "groups"), _digest(inputs)):
-            self._group_rules = group_rules(protected, ports, groups, address_groups)
-        return firewall_of(self._port_rules, self._group_rules, base.qos_commands)
+            self._group_rules = group_rules(named, groups, address_groups)
+        remote = remote_groups(named, groups)
+        members = _digest([remote, self._collection_digest("ports")])
+        if self._moved(("firewall", "members"), members):
+            self._members = member_sets(remote, self.items.get("ports", {}).values())
+        return firewall_of(self._port_rules, self._group_rules, self._members, base.qos_commands)
 
     def _passed_on(self, before: HostBase | None, after: HostBase) -> set[tuple[str, str]]:
         """The keys that what the base passes on touches, when it moved."""
@@ -334,9 +350,18 @@ class KeyedPlan:
         joined = "".join(self._digest_of(body) for body in bodies)
         return hashlib.sha256(joined.encode()).hexdigest()
 
+    def _collection_digest(self, collection: str) -> str:
+        """`_digest_all` of a collection's bodies: the last one when they are the same bodies
+        (a list's comparison finds an identical item equal without reading it)."""
+        bodies = list(self.items.get(collection, {}).values())
+        last = self._lists.get(collection)
+        if last is None or last[0] != bodies:
+            last = self._lists[collection] = (bodies, self._digest_all(bodies))
+        return last[1]
+
     def _base_inputs(self) -> str:
         placed = [(r, b.get(L3_AGENT_HOST)) for r, b in self.items.get("routers", {}).items()]
-        parts = [self._digest_all(self.items.get(name, {}).values()) for name in BASE_COLLECTIONS]
+        parts = [self._collection_digest(name) for name in BASE_COLLECTIONS]
         return _digest([parts, placed])
 
     def _router_inputs(self, router_id: str) -> str:

@@ -109,12 +109,15 @@ class Firewall:
 
     `elements` fill sets that the commands declare empty: (family, table, set, elements).
     They are not in the digest, so the agent changes them element by element, in place.
+    `parts`: the same commands by part, each with its digest; a part whose digest did not move
+    holds the same objects, so the agent changes only the others (NftDriver.update).
     """
 
     tables: tuple[tuple[str, str], ...]  # (family, name)
     commands: tuple[dict[str, Any], ...]
     digest: str
     elements: tuple[tuple[str, str, str, tuple[Any, ...]], ...] = ()
+    parts: tuple[tuple[str, tuple[dict[str, Any], ...]], ...] = ()  # (digest, commands)
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,12 @@ def _fip(rng: random.Random, fip: Resource, items: dict[str, dict[str, Resource]
 
 def _port(rng: random.Random, port: Resource, items: dict[str, dict[str, Resource]]) -> None:
     groups = list(items.get("security_groups", {}))
-    change = rng.randrange(5)
+    change = rng.randrange(6)
     if change == 0:
         port["binding:host_id"] = rng.choice(["", *HOSTS])
+    elif change == 5:
+        pairs = [{"ip_address": f"192.0.2.{rng.randint(1, 254)}/32"}]
+        port["allowed_address_pairs"] = pairs[: rng.randint(0, 1)]
     elif change == 1:
         port["admin_state_up"] = not port.get("admin_state_up", True)
     elif change == 2:

@@ -35,7 +35,7 @@ class NftDriver:
         self._netlink: NFTSocket | None = (
             None  # the worker's own: a pyroute2 socket belongs to its thread
         )
-        self._parsed: tuple[Firewall, Objects] | None = None  # the last update's, parsed
+        self._parsed: dict[str, Objects] = {}  # the parts of the last update, by digest
 
     @staticmethod
     def _open(terse: bool, stateless: bool) -> nftables.Nftables:
@@ -123,35 +123,37 @@ class NftDriver:
     def update_elements(self, firewall: Firewall, applied: dict[str, list[str]]) -> list[str]:
         """Make the sets of `firewall.elements` hold exactly their elements, from `applied`
         (what they held, as set_elements gives it); one transaction. The sets changed."""
-        commands, changed = [], []
-        for family, table, name, elements in firewall.elements:
-            key = f"{family} {table} {name}"
-            before = {json.dumps(e, sort_keys=True) for e in applied.get(key, [])}
-            after = {json.dumps(e, sort_keys=True) for e in elements}
-            gone = [json.loads(e) for e in sorted(before - after)]
-            new = [json.loads(e) for e in sorted(after - before)]
-            if gone:
-                commands.append(_element("delete", family, table, name, gone))
-            if new:
-                commands.append(_element("add", family, table, name, new))
-            if gone or new:
-                changed.append(name)
-        # Deletions first: a new interval may overlap one that goes.
-        commands.sort(key=lambda command: "add" in command)
+        before = tuple(
+            (family, table, name, tuple(applied.get(f"{family} {table} {name}", [])))
+            for family, table, name, _ in firewall.elements
+        )
+        commands, changed = _element_changes(before, firewall.elements)
         if commands:
             self._apply(commands)
-        return changed
+        return [name for _, _, name in changed]
 
-    def update(self, before: Firewall, after: Firewall) -> list[str] | None:
-        """Turn the tables of `before` (as applied) into those of `after` in one transaction,
-        object by object: sets' and maps' elements added and deleted, chains whose rules
-        changed flushed and refilled, new objects added, those gone deleted. The objects
-        named; None (nothing done) when a table or a chain's hook differs: then `replace`."""
-        parsed = self._parsed
-        old = parsed[1] if parsed is not None and parsed[0] is before else _objects(before)
-        new = _objects(after)
-        if old is None or new is None:
-            return None
+    def update(self, before: Firewall, after: Firewall) -> list[tuple[str, str]] | None:
+        """Turn the tables of `before` (as applied) into those of `after` in one transaction.
+        Only the parts whose digest moved are read, object by object: sets' and maps'
+        elements added and deleted, chains whose rules changed flushed and refilled, new
+        objects added, those gone deleted; then the in-place sets' elements. What was done
+        to which object ("add", "update" or "delete", its `object_key`); None (nothing done)
+        when a table or a chain's hook differs: then `replace`."""
+        had_parts, parts = _parts(before), _parts(after)
+        if len(had_parts) != len(parts):
+            had_parts = ((before.digest, before.commands),)
+            parts = ((after.digest, after.commands),)
+        old: Objects = {}
+        new: Objects = {}
+        for (was, commands_then), (digest, commands) in zip(had_parts, parts, strict=True):
+            if was == digest:
+                continue
+            for found, part_digest, part in ((old, was, commands_then), (new, digest, commands)):
+                objects = self._parsed.get(part_digest) or _objects(part)
+                if objects is None:
+                    return None
+                self._parsed[part_digest] = objects
+                found.update(objects)
         changed, first, then, last = [], [], [], []
         for key, (spec, items) in new.items():
             kind, family, table, name = key
@@ -186,18 +188,53 @@ class NftDriver:
                     continue
             elif had is not None:
                 continue
-            changed.append(f"{'add' if had is None else 'update'} {kind} {name}")
+            changed.append(("add" if had is None else "update", object_key(key)))
         for key in old.keys() - new.keys():
             kind, family, table, name = key
             if kind == "chain":  # first emptied: the chains jumping to it may go later
                 first.append({"flush": {"chain": {"family": family, "table": table, "name": name}}})
             last.append({"delete": {kind: {"family": family, "table": table, "name": name}}})
-            changed.append(f"delete {kind} {name}")
-        commands = first + then + last
-        if commands:
-            self._apply(commands)
-        self._parsed = (after, new)
+            changed.append(("delete", object_key(key)))
+        gone_sets = {(family, table, name) for kind, family, table, name in old.keys() - new.keys()}
+        elements, sets = _element_changes(
+            tuple(e for e in before.elements if e[:3] not in gone_sets), after.elements
+        )
+        changed += [("update", object_key(("set", *key))) for key in sets]
+        transaction = first + then + elements + last
+        if transaction:
+            self._apply(transaction)
+        current = {digest for digest, _ in parts}
+        self._parsed = {digest: o for digest, o in self._parsed.items() if digest in current}
         return changed
+
+    def repair(self, firewall: Firewall, keys: set[str]) -> list[str]:
+        """Make the objects `keys` (`object_key`) of the tables as `firewall` has them, in one
+        transaction: each of its own added if missing and refilled, any other emptied and
+        deleted. What was done."""
+        objects = _objects(firewall.commands) or {}
+        in_place = {object_key(("set", *e[:3])): e[3] for e in firewall.elements}
+        first, then, last, done = [], [], [], []
+        for key in sorted(keys):
+            *words, family, table, name = key.split(" ")
+            kind = " ".join(words)  # "ct helper", ...
+            ref = {"family": family, "table": table, "name": name}
+            wanted = objects.get((kind, family, table, name))
+            if wanted is None:  # not ours; a chain emptied first, so the jumps to it may go
+                if kind == "chain":
+                    first.append({"flush": {kind: ref}})
+                last.append({"delete": {kind: ref}})
+                done.append(f"delete {kind} {name}")
+                continue
+            first.append({"add": {kind: wanted[0]}})
+            then.append({"flush": {kind: ref}})
+            items = [*wanted[1], *in_place.get(key, ())]
+            if kind == "chain":
+                then += [{"add": {"rule": rule}} for rule in items]
+            elif items:
+                then.append(_element("add", family, table, name, items))
+            done.append(f"repair {kind} {name}")
+        self._apply(first + then + last)
+        return done
 
     def delete(self, tables: tuple[tuple[str, str], ...]) -> None:
         commands: list[dict[str, Any]] = []
@@ -234,6 +271,32 @@ def listing_digest(listing: str) -> str:
     return hashlib.sha256(listing.encode()).hexdigest()[:16]
 
 
+def object_key(key: tuple[str, str, str, str]) -> str:
+    """(kind, family, table, name) as one string: "chain bridge neutrino egress"."""
+    return " ".join(key)
+
+
+def listing_objects(listing: str) -> dict[str, str]:
+    """A digest of each object's text in the kernel's listing of tables, by `object_key`; a
+    table's own lines (its flags) are those of the object "table FAMILY NAME NAME"."""
+    texts: dict[str, list[str]] = {}
+    table = current = ""
+    for line in listing.splitlines():
+        words = line.split()
+        if line.startswith("table "):  # table bridge neutrino {
+            table = f"{words[1]} {words[2]}"
+            current = f"table {table} {words[2]}"
+            texts[current] = [line]
+        elif line.startswith("\t") and not line.startswith("\t\t") and line.endswith("{"):
+            current = f"{' '.join(words[:-2])} {table} {words[-2]}"  # chain NAME {
+            texts[current] = []
+        elif line == "\t}":
+            current = f"table {table} {table.split()[1]}"
+        elif line:  # not the blank line between two objects
+            texts[current].append(line)
+    return {key: listing_digest("\n".join(text)) for key, text in texts.items()}
+
+
 def set_elements(firewall: Firewall) -> dict[str, list[Any]]:
     """The elements of the firewall's in-place sets, keyed "family table set" (JSON-able)."""
     return {
@@ -243,14 +306,19 @@ def set_elements(firewall: Firewall) -> dict[str, list[Any]]:
 
 
 Objects = dict[tuple[str, str, str, str], tuple[dict[str, Any], list[Any]]]
+Elements = tuple[tuple[str, str, str, tuple[Any, ...]], ...]
 
 
-def _objects(firewall: Firewall) -> Objects | None:
-    """The firewall's tables, chains, sets and maps by (kind, family, table, name): each
-    object's definition and its rules (chains) or elements (sets, maps). None: it holds an
-    object of another kind."""
+def _parts(firewall: Firewall) -> tuple[tuple[str, tuple[dict[str, Any], ...]], ...]:
+    return firewall.parts or ((firewall.digest, firewall.commands),)
+
+
+def _objects(commands: tuple[dict[str, Any], ...]) -> Objects | None:
+    """The tables, chains, sets and maps that `commands` add, by (kind, family, table, name):
+    each object's definition and its rules (chains) or elements (sets, maps). None: they add
+    an object of another kind."""
     found: Objects = {}
-    for command in firewall.commands:
+    for command in commands:
         [(kind, body)] = command["add"].items()
         if kind == "table":
             found[(kind, body["family"], body["name"], body["name"])] = (body, [])
@@ -264,11 +332,35 @@ def _objects(firewall: Firewall) -> Objects | None:
             found[("chain", body["family"], body["table"], body["chain"])][1].append(body)
         else:
             return None
-    for family, table, name, elements in firewall.elements:
-        for kind in ("set", "map"):
-            if (kind, family, table, name) in found:
-                found[(kind, family, table, name)][1].extend(elements)
     return found
+
+
+def _element_changes(
+    before: Elements, after: Elements
+) -> tuple[list[Any], list[tuple[str, str, str]]]:
+    """The commands that turn the in-place sets' elements `before` into `after` (those of a
+    set that is new are all added), and the sets they change."""
+    had = {(family, table, name): elements for family, table, name, elements in before}
+    commands, changed = [], []
+    for family, table, name, elements in after:
+        present = had.get((family, table, name), ())
+        if present == elements:
+            continue
+        gone = sorted(set(map(_canonical, present)) - set(map(_canonical, elements)))
+        new = sorted(set(map(_canonical, elements)) - set(map(_canonical, present)))
+        if gone:
+            commands.append(_element("delete", family, table, name, list(map(json.loads, gone))))
+        if new:
+            commands.append(_element("add", family, table, name, list(map(json.loads, new))))
+        if gone or new:
+            changed.append((family, table, name))
+    # Deletions first: a new interval may overlap one that goes.
+    commands.sort(key=lambda command: "add" in command)
+    return commands, changed
+
+
+def _canonical(element: Any) -> str:
+    return json.dumps(element, sort_keys=True)
 
 
 def _key(element: Any) -> str:
