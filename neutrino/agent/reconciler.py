@@ -241,6 +241,10 @@ class Agent:
                 if ns.ensure_namespace(name):
                     self.links.forget(name)
                     created.add(name)
+                    if name.startswith(f"{self.host.ns_prefix}qdhcp-"):
+                        # Its addresses are the port's, as Neutron's: none from a router's
+                        # advertisement, nor a default route (before its interface exists).
+                        ns.run_in_namespace(name, ns.ignore_router_advertisements)
                     report.changes.append(f"create namespace {name}")
             except Exception as error:
                 report.errors.append(f"namespace {name}: {error}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,6 +66,14 @@ def global_addresses(netns: str) -> set[str]:
 
 def default_routes(netns: str) -> list[dict[str, Any]]:
     return json.loads(run(netns, "ip", "-6", "-j", "route", "show", "default"))
+
+
+def rogue_prefix_taken(netns: str) -> bool:
+    """Whether eth0 has an address, usable yet or not, in the rogue advertisement's prefix."""
+    found = json.loads(run(netns, "ip", "-6", "-j", "addr", "show", "dev", "eth0"))
+    return any(
+        a["local"].startswith(ROGUE_PREFIX[:-1]) for link in found for a in link["addr_info"]
+    )
 
 
 def pings(netns: str, address: str, source: str | None = None) -> bool:
@@ -146,6 +155,10 @@ def test_address_modes_router_advertisements_and_what_instances_may_send(cloud: 
             assert [(r["gateway"], r["protocol"]) for r in default_routes(netns)] == [
                 (router_lla, "ra")
             ]
+        # The DHCP namespace takes nothing from the router's advertisements, as Neutron's.
+        dhcp_netns = f"{ns_a[: ns_a.index('ninst-')]}qdhcp-{net1['id']}"
+        routes = ["ip", "-n", dhcp_netns, "-6", "route", "show", "default"]
+        assert subprocess.run(routes, capture_output=True, text=True, check=True).stdout == ""
         resolv_a = NETNS_ETC / ns_a / "resolv.conf"
         assert eventually(lambda: resolv_a.exists() and "2001:db8:b::53" in resolv_a.read_text())
 
@@ -176,12 +189,13 @@ def test_address_modes_router_advertisements_and_what_instances_may_send(cloud: 
         assert not pings(ns_a, b_slaac, source=spoofed)
         run(ns_a, "ip", "addr", "del", f"{spoofed}/64", "dev", "eth0")
 
-        # An instance's router advertisement is dropped: vm-b's addresses and routes stay.
-        routes_b = default_routes(ns_b)
+        # An instance's router advertisement is dropped: vm-b takes neither its prefix nor
+        # vm-a as a router.
         run(ns_a, "python3", "-c", SEND_RA)
         assert pings(ns_a, b_slaac)  # sent after the advertisement, so arrived after it too
-        assert global_addresses(ns_b) == addresses_on(port_b, slaac, stateful)
-        assert default_routes(ns_b) == routes_b
+        assert not rogue_prefix_taken(ns_b)
+        a_lla = str(ipam.eui64(LINK_LOCAL, port_a["mac_address"]))
+        assert a_lla not in {r["gateway"] for r in default_routes(ns_b)}
         # Without port security, the same advertisement reaches vm-b.
         unprotected = api.put(
             f"/ports/{port_a['id']}",
@@ -189,13 +203,9 @@ def test_address_modes_router_advertisements_and_what_instances_may_send(cloud: 
         )
         assert unprotected.status_code == 200, unprotected.text
 
-        def rogue_prefix_taken() -> bool:
+        def sent_and_taken() -> bool:
             run(ns_a, "python3", "-c", SEND_RA)
-            found = json.loads(run(ns_b, "ip", "-6", "-j", "addr", "show", "dev", "eth0"))
-            return any(
-                a["local"].startswith(ROGUE_PREFIX[:-1])
-                for link in found
-                for a in link["addr_info"]
-            )
+            return rogue_prefix_taken(ns_b)
 
-        assert eventually(rogue_prefix_taken, seconds=10)
+        assert eventually(sent_and_taken, seconds=10)
+        assert a_lla in {r["gateway"] for r in default_routes(ns_b)}
