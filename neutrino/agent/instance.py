@@ -26,37 +26,49 @@ NETNS_ETC = Path("/etc/netns")  # per-namespace /etc files of `ip netns exec`
 #
 # One script for both: udhcpc gives the event in $1 and the lease in $ip $mask
 # $router $dns $search $domain, dhclient the event in $reason and the lease in
-# $new_*. One `ip -batch` per event: every process spawned here delays the
-# address. A renewal keeps the address (replace), so established connections
-# survive it. Then the resolver: `ip netns exec` (how `instance exec` runs
+# $new_*. One `ip -4 -batch` per event (an IPv4 lease flushes IPv4 addresses only): every
+# process spawned here delays the address. A renewal keeps the address (replace), so
+# established connections survive it. Then the resolver: `ip netns exec` (how `instance exec` runs
 # commands) puts /etc/netns/<name>/resolv.conf in place of /etc/resolv.conf.
 CLIENT_SCRIPT = """#!/bin/sh
 event=${reason:-$1} ip=${new_ip_address:-$ip} mask=${new_subnet_mask:-$mask} \\
 router=${new_routers:-$router} dns=${new_domain_name_servers:-$dns} \\
 search=${new_domain_search:-${search:-${new_domain_name:-$domain}}} \\
-mtu=${new_interface_mtu:-$mtu}
+mtu=${new_interface_mtu:-$mtu} family=4
+case "$event" in
+  *6) family=6 dns=$new_dhcp6_name_servers search=$new_dhcp6_domain_search ;;
+esac
 route=""
 [ -n "$router" ] && route="route replace default via ${router%% *} dev $interface"
 link=""
 [ -n "$mtu" ] && link="link set dev $interface mtu $mtu"
 resolver() {
   netns=$(ip netns identify) && [ -n "$netns" ] || return 0
-  mkdir -p "/etc/netns/$netns"
+  parts="${0%/*}/$netns"
+  mkdir -p "/etc/netns/$netns" "$parts"
   {
     [ -n "$search" ] && echo "search $search"
     for server in $dns; do echo "nameserver $server"; done
-  } > "/etc/netns/.$netns.resolv.conf"
+  } > "$parts/resolv-$interface-$family"
+  cat "$parts"/resolv-* > "/etc/netns/.$netns.resolv.conf"
   mv "/etc/netns/.$netns.resolv.conf" "/etc/netns/$netns/resolv.conf"
 }
 case "$event" in
   bound|BOUND|REBOOT)
     printf 'addr flush dev %s\\naddr add %s/%s dev %s\\n%s\\n%s\\n' \\
-      "$interface" "$ip" "$mask" "$interface" "$link" "$route" | ip -batch -
+      "$interface" "$ip" "$mask" "$interface" "$link" "$route" | ip -4 -batch -
     resolver
     ;;
   renew|RENEW|REBIND)
     printf 'addr replace %s/%s dev %s\\n%s\\n%s\\n' "$ip" "$mask" "$interface" "$link" \\
-      "$route" | ip -batch -
+      "$route" | ip -4 -batch -
+    resolver
+    ;;
+  BOUND6|REBOOT6|RENEW6|REBIND6)
+    # A stateful lease's address (its prefix is on-link by the router advertisement), or
+    # none: options only (stateless).
+    [ -z "$new_ip6_address" ] ||
+      ip -6 addr replace "$new_ip6_address/$new_ip6_prefixlen" dev "$interface"
     resolver
     ;;
 esac
@@ -70,6 +82,9 @@ DHCLIENT_CONF = """initial-interval 1;
 backoff-cutoff 2;
 retry 1;
 also request interface-mtu;
+"""
+# DHCPv6: the options a cloud image's client asks for.
+DHCLIENT6_CONF = """request dhcp6.name-servers, dhcp6.domain-search;
 """
 APPARMOR_PROFILES = Path("/sys/kernel/security/apparmor/profiles")
 
@@ -124,19 +139,49 @@ def _client_argv(client: str, state_dir: Path, ifname: str) -> list[str]:
 
 def _write_if_changed(path: Path, text: str, mode: int) -> Path:
     if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         path.chmod(mode)
     return path
 
 
-def _pid_file(state_dir: Path, netns: str, ifname: str) -> Path:
-    return state_dir / "instances" / netns / f"dhcp-client-{ifname}.pid"
+def _dhcp6_argv(state_dir: Path, ifname: str, mode: str) -> list[str]:
+    """dhclient -6: an address and options (stateful), or options only (-S, stateless).
+    It waits for the link-local address to leave duplicate address detection, which it
+    sends from."""
+    script = _write_if_changed(state_dir / "instances" / "dhcp-client.sh", CLIENT_SCRIPT, 0o755)
+    conf = _write_if_changed(state_dir / "instances" / "dhclient6.conf", DHCLIENT6_CONF, 0o644)
+    return [
+        "dhclient",
+        "-6",
+        *(["-S"] if mode == "stateless" else []),
+        "-d",
+        "--no-pid",
+        "--dad-wait-time",
+        "5",
+        "-cf",
+        str(conf),
+        "-sf",
+        str(script),
+        "-lf",
+        os.devnull,
+        ifname,
+    ]
 
 
-def dhcp_client_pid(state_dir: Path, netns: str, ifname: str) -> int | None:
+def _pid_file(state_dir: Path, netns: str, ifname: str, version: int = 4) -> Path:
+    kind = "dhcp-client" if version == 4 else "dhcp6-client"
+    return state_dir / "instances" / netns / f"{kind}-{ifname}.pid"
+
+
+def _cmdline(pid: int) -> list[bytes]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+
+
+def dhcp_client_pid(state_dir: Path, netns: str, ifname: str, version: int = 4) -> int | None:
     try:
-        pid = int(_pid_file(state_dir, netns, ifname).read_text())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        pid = int(_pid_file(state_dir, netns, ifname, version).read_text())
+        cmdline = b" ".join(_cmdline(pid))
     except (FileNotFoundError, ValueError):
         return None
     return pid if b"dhclient" in cmdline or b"udhcpc" in cmdline else None
@@ -155,15 +200,37 @@ def ensure_dhcp_client(
             return False
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-    pid_file = _pid_file(state_dir, netns, ifname)
+    _spawn(
+        _client_argv(client or dhcp_client(), state_dir, ifname),
+        netns,
+        _pid_file(state_dir, netns, ifname),
+    )
+    return True
+
+
+def ensure_dhcp6_client(
+    state_dir: Path, netns: str, ifname: str, mode: str, restart: bool = False
+) -> bool:
+    """Run dhclient -6 in `mode` ("stateful" or "stateless") on `ifname` unless it runs so
+    already; True when it was started. The address a router advertisement's prefix gives
+    (SLAAC) is the kernel's doing in the instance, as in a VM."""
+    _reap_clients()
+    argv = _dhcp6_argv(state_dir, ifname, mode)
+    pid = dhcp_client_pid(state_dir, netns, ifname, 6)
+    if pid is not None:
+        if runs_in(pid, netns) and not restart and _cmdline(pid) == [a.encode() for a in argv]:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    _spawn(argv, netns, _pid_file(state_dir, netns, ifname, 6))
+    return True
+
+
+def _spawn(client: list[str], netns: str, pid_file: Path) -> None:
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     # nsenter execs the client in place, so the spawned pid is the client's: one
     # fork, no wait. A new session: the client outlives the agent.
-    argv = [
-        "nsenter",
-        f"--net={NETNS_DIR / netns}",
-        *_client_argv(client or dhcp_client(), state_dir, ifname),
-    ]
+    argv = ["nsenter", f"--net={NETNS_DIR / netns}", *client]
     pid = os.posix_spawnp(
         argv[0],
         argv,
@@ -177,22 +244,24 @@ def ensure_dhcp_client(
     )
     _clients.add(pid)
     pid_file.write_text(f"{pid}\n")
-    return True
 
 
-def dhcp_client_interfaces(state_dir: Path, netns: str) -> list[str]:
-    """The interfaces a DHCP client was started on in the namespace named `netns`."""
-    files = (state_dir / "instances" / netns).glob("dhcp-client-*.pid")
-    return sorted(path.name.removeprefix("dhcp-client-").removesuffix(".pid") for path in files)
+def dhcp_client_interfaces(state_dir: Path, netns: str, version: int = 4) -> list[str]:
+    """The interfaces a DHCP client (of IP `version`) was started on in the namespace named
+    `netns`."""
+    kind = "dhcp-client-" if version == 4 else "dhcp6-client-"
+    files = (state_dir / "instances" / netns).glob(f"{kind}*.pid")
+    return sorted(path.name.removeprefix(kind).removesuffix(".pid") for path in files)
 
 
-def stop_dhcp_client(state_dir: Path, netns: str, ifname: str) -> None:
-    """Stop the DHCP client of `ifname` in the namespace named `netns`, if one runs."""
-    pid = dhcp_client_pid(state_dir, netns, ifname)
+def stop_dhcp_client(state_dir: Path, netns: str, ifname: str, version: int = 4) -> None:
+    """Stop the DHCP client (of IP `version`) of `ifname` in the namespace named `netns`, if
+    one runs."""
+    pid = dhcp_client_pid(state_dir, netns, ifname, version)
     if pid is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-    _pid_file(state_dir, netns, ifname).unlink(missing_ok=True)
+    _pid_file(state_dir, netns, ifname, version).unlink(missing_ok=True)
 
 
 # Clients this process spawned: its children until they exit, reaped here.

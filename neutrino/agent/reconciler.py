@@ -81,6 +81,7 @@ from neutrino.agent.drivers.keepalived import KeepalivedDriver
 from neutrino.agent.drivers.l4 import L4Driver
 from neutrino.agent.drivers.links import LinkDriver, ObservedLink
 from neutrino.agent.drivers.nftables import NftDriver, NftError, listing_objects, set_elements
+from neutrino.agent.drivers.radvd import RadvdDriver
 from neutrino.agent.drivers.routers import RouterDriver, RoutersResult
 from neutrino.plan import Address, DesiredState, HostConfig, VethPeer, compile_host, names
 from neutrino.plan.keyed import Changed, KeyedPlan
@@ -109,6 +110,7 @@ class Agent:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.links = LinkDriver()
         self.dnsmasq = DnsmasqDriver(self.state_dir)
+        self.radvd = RadvdDriver(self.state_dir)
         self.haproxy = HaproxyDriver(self.state_dir)
         self.keepalived = KeepalivedDriver(self.state_dir)
         self.l4 = L4Driver(self.state_dir / "l4")
@@ -145,6 +147,7 @@ class Agent:
             self._ensure_shapers(desired, report)
             self._ensure_routers(desired, report, verify, fresh)
             self._ensure_dhcp(desired, report, replugged)
+            self._ensure_advertisers(desired, report, replugged)
             self._ensure_instances(desired, report, replugged)
             self._ensure_loadbalancers(desired, report)
             self._collect_namespaces(desired, report)
@@ -200,6 +203,8 @@ class Agent:
             self.routers.reset()  # its threads sit in the router namespaces
             for network_id in self.dnsmasq.served_networks():
                 self.dnsmasq.stop(network_id)
+            for key in self.radvd.served():
+                self.radvd.stop(key)
             for key in self.keepalived.served():
                 self.keepalived.stop(key)
             for lb_id in self.haproxy.served():
@@ -243,6 +248,10 @@ class Agent:
                 if ns.ensure_namespace(name):
                     self.links.forget(name)
                     created.add(name)
+                    if name.startswith(f"{self.host.ns_prefix}qdhcp-"):
+                        # Its addresses are the port's, as Neutron's: none from a router's
+                        # advertisement, nor a default route (before its interface exists).
+                        ns.run_in_namespace(name, ns.ignore_router_advertisements)
                     report.changes.append(f"create namespace {name}")
             except Exception as error:
                 report.errors.append(f"namespace {name}: {error}")
@@ -561,6 +570,26 @@ class Agent:
             except Exception as error:
                 report.errors.append(f"dnsmasq {server.network_id}: {error}")
 
+    def _ensure_advertisers(
+        self,
+        desired: DesiredState,
+        report: SyncReport,
+        replugged: frozenset[tuple[str | None, str]],
+    ) -> None:
+        """radvd where the plan advertises IPv6 prefixes (plan.ra); stopped where it no longer
+        does (before its namespace goes)."""
+        for advertiser in desired.advertisers:
+            again = any(netns == advertiser.netns for netns, _ in replugged)
+            try:
+                done = self.radvd.ensure(advertiser, again)
+                if done:
+                    report.changes.append(f"{done} radvd {advertiser.key}")
+            except Exception as error:
+                report.errors.append(f"radvd {advertiser.key}: {error}")
+        for key in self.radvd.served() - {a.key for a in desired.advertisers}:
+            self.radvd.stop(key)
+            report.changes.append(f"stop radvd {key}")
+
     def _ensure_loadbalancers(self, desired: DesiredState, report: SyncReport) -> None:
         vips = {(a.netns, a.cidr.split("/")[0]) for a in desired.addresses if a.vrrp}
         self.synced_health = {}
@@ -640,21 +669,28 @@ class Agent:
         report: SyncReport,
         replugged: frozenset[tuple[str | None, str]],
     ) -> None:
-        wanted = {(instance.netns, instance.ifname) for instance in desired.instances}
-        for netns in {netns for netns, _ in wanted}:  # a subport's interface is gone with it
-            for ifname in lab.dhcp_client_interfaces(self.state_dir, netns):
-                if (netns, ifname) not in wanted:
-                    lab.stop_dhcp_client(self.state_dir, netns, ifname)
-                    report.changes.append(f"stop dhcp client {netns} {ifname}")
+        wanted = {
+            version: {(i.netns, i.ifname) for i in desired.instances if version == 4 or i.dhcpv6}
+            for version in (4, 6)
+        }
+        for version, clients in wanted.items():
+            # A subport's interface is gone with it; DHCPv6 with the last subnet that wants it.
+            for netns in {netns for netns, _ in wanted[4]}:
+                for ifname in lab.dhcp_client_interfaces(self.state_dir, netns, version):
+                    if (netns, ifname) not in clients:
+                        lab.stop_dhcp_client(self.state_dir, netns, ifname, version)
+                        report.changes.append(f"stop dhcp client {netns} {ifname}")
         for instance in desired.instances:
+            again = (instance.netns, instance.ifname) in replugged
             try:
                 if lab.ensure_dhcp_client(
-                    self.state_dir,
-                    instance.netns,
-                    instance.ifname,
-                    restart=(instance.netns, instance.ifname) in replugged,
+                    self.state_dir, instance.netns, instance.ifname, restart=again
                 ):
                     report.changes.append(f"start dhcp client {instance.netns}")
+                if instance.dhcpv6 and lab.ensure_dhcp6_client(
+                    self.state_dir, instance.netns, instance.ifname, instance.dhcpv6, again
+                ):
+                    report.changes.append(f"start dhcpv6 client {instance.netns}")
             except Exception as error:
                 report.errors.append(f"instance {instance.id}: {error}")
 

@@ -13,6 +13,12 @@ from neutrino.plan.host import HostConfig
 from neutrino.plan.loadbalancer import compile_loadbalancers
 from neutrino.plan.overlay import compile_arp, compile_fdb
 from neutrino.plan.qos import compile_qos
+from neutrino.plan.ra import (
+    advertised_by_routers,
+    compile_dhcp_advertiser,
+    compile_router_advertiser,
+    dhcpv6_mode,
+)
 from neutrino.plan.routers import (
     ROUTER_OWNERS,
     FloatingIpPiece,
@@ -27,6 +33,7 @@ from neutrino.plan.routers import (
 )
 from neutrino.plan.state import (
     Address,
+    Advertiser,
     DesiredState,
     DhcpServer,
     FdbEntry,
@@ -66,6 +73,7 @@ class HostBase:
     shapers: tuple[Shaper, ...]
     fdb: tuple[FdbEntry, ...]
     arp: tuple[ProxyNeighbour, ...]
+    advertisers: tuple[Advertiser, ...]  # radvd in routers and DHCP namespaces (plan.ra)
     realized: frozenset[str]  # the networks this host has
     router_ports: dict[str, tuple[Resource, ...]]  # the routers that live here: their ports
     realized_ports: tuple[Resource, ...]  # the ports plugged here, on realized networks
@@ -151,6 +159,7 @@ def assemble(
         shapers=base.shapers,
         fdb=base.fdb,
         arp=base.arp,
+        advertisers=base.advertisers,
     )
 
 
@@ -253,11 +262,23 @@ def compile_base(model: dict[str, Any], host: HostConfig) -> HostBase:
         else:
             links.append(Link(host.netns, tap, "external", master=bridge, up=up))
 
+    on_routers = advertised_by_routers(ports.values())
+    advertisers = [
+        advertiser
+        for router_id, its_ports in sorted(router_ports.items())
+        if (
+            advertiser := compile_router_advertiser(
+                host, router_id, its_ports, subnets, networks, realized
+            )
+        )
+    ]
     for port in dhcp_ports:
         network = networks.get(port["network_id"])
         if network is None or port["network_id"] not in realized:
             continue
         server, server_addresses = compile_dhcp(host, network, port, subnets, ports.values())
+        advertiser = compile_dhcp_advertiser(host, network, port, subnets, on_routers)
+        advertisers += [advertiser] if advertiser else []
         namespaces.add(server.netns)
         links.append(
             Link(
@@ -280,7 +301,7 @@ def compile_base(model: dict[str, Any], host: HostConfig) -> HostBase:
     vips = [vip for vip in vips if vip.network_id in realized]
     addresses += [address for vip in vips for address in vip.addresses]
     lab = [
-        Instance(instance["id"], netns, port_id, ifname)
+        Instance(instance["id"], netns, port_id, ifname, dhcpv6_mode(ports[port_id], subnets))
         for instance in instances
         for port_id, (netns, ifname) in sorted({**plugged_by, **tagged_by}.items())
         if netns == names.instance_netns(host, instance["id"])
@@ -304,6 +325,7 @@ def compile_base(model: dict[str, Any], host: HostConfig) -> HostBase:
         shapers=qos.shapers,
         fdb=tuple(fdb),
         arp=tuple(arp),
+        advertisers=tuple(advertisers),
         realized=frozenset(realized),
         router_ports={r: tuple(ports) for r, ports in router_ports.items()},
         realized_ports=tuple(realized_ports),

@@ -18,6 +18,7 @@ LEASE_SECONDS = 86400
 DHCP_DOMAIN = "dhcp_domain"  # in the feed's network bodies: the domain of the ports' names
 DHCP_OWNER = "network:dhcp"  # the device_owner of a network's DHCP port
 DHCP_AGENT_HOST = "dhcp_agent_host"  # in the feed's network bodies: where its DHCP is served
+STATEFUL, STATELESS = "dhcpv6-stateful", "dhcpv6-stateless"
 
 
 def _tag(subnet_id: str) -> str:
@@ -37,19 +38,27 @@ def compile_dhcp(
     served = {
         s["id"]: s
         for s in subnets.values()
-        if s["network_id"] == network["id"] and s.get("enable_dhcp") and s["ip_version"] == 4
+        if s["network_id"] == network["id"] and s.get("enable_dhcp") and _serves(s)
     }
     ranges, opts, addresses = [], [], []
     for subnet_id in sorted(served):
         subnet = served[subnet_id]
         net = ipaddress.ip_network(subnet["cidr"])
         tag = _tag(subnet_id)
+        if net.version == 6:
+            ranges.append(
+                f"set:{tag},{net.network_address},static,{net.prefixlen},{LEASE_SECONDS}s"
+            )
+            opts += _subnet_options_v6(tag, subnet, domain=network.get(DHCP_DOMAIN, ""))
+            continue
         ranges.append(f"set:{tag},{net.network_address},static,{net.netmask},{LEASE_SECONDS}s")
         opts += _subnet_options(tag, subnet, network.get("mtu"))
     for ip in dhcp_port.get("fixed_ips", []):
         if ip["subnet_id"] in subnets:
-            prefixlen = ipaddress.ip_network(subnets[ip["subnet_id"]]["cidr"]).prefixlen
-            addresses.append(Address(netns, interface, f"{ip['ip_address']}/{prefixlen}"))
+            net = ipaddress.ip_network(subnets[ip["subnet_id"]]["cidr"])
+            # IPAM gave it to this port, in a namespace of its own: no one else holds it.
+            cidr, nodad = f"{ip['ip_address']}/{net.prefixlen}", net.version == 6
+            addresses.append(Address(netns, interface, cidr, nodad=nodad))
     domain = network.get(DHCP_DOMAIN, "")
     hosts, dns_names = [], []
     for port in sorted(ports, key=lambda p: p["id"]):
@@ -62,6 +71,13 @@ def compile_dhcp(
             dns_names.append(f"{ip['ip_address']}\t{' '.join(names_of_ip)}")
             if ip["subnet_id"] in served:
                 fqdn = names_of_ip[0]
+                if ":" in ip["ip_address"]:
+                    if served[ip["subnet_id"]].get("ipv6_address_mode") != STATELESS:
+                        # For DHCPv6 only, as Neutron writes it: not an IPv4 client's entry.
+                        hosts.append(
+                            f"{port['mac_address']},tag:dhcpv6,{fqdn},[{ip['ip_address']}]"
+                        )
+                    continue
                 hosts.append(f"{port['mac_address']},{fqdn},{ip['ip_address']}{entry}")
                 opts += port_opts
                 port_opts = []  # once per port, however many addresses it has
@@ -76,6 +92,26 @@ def compile_dhcp(
         names="".join(f"{line}\n" for line in dns_names),
     )
     return server, addresses
+
+
+def _serves(subnet: Resource) -> bool:
+    """Whether dnsmasq answers for the subnet: IPv4, and IPv6 but for SLAAC, as Neutron's
+    DHCP agent gives it a range (an IPv6 subnet without modes too); a stateless subnet's
+    range hands out options only."""
+    if subnet["ip_version"] == 4:
+        return True
+    address_mode, ra_mode = subnet.get("ipv6_address_mode"), subnet.get("ipv6_ra_mode")
+    return address_mode in (STATEFUL, STATELESS) or not (address_mode or ra_mode)
+
+
+def _subnet_options_v6(tag: str, subnet: Resource, domain: str) -> list[str]:
+    opts = []
+    if subnet.get("dns_nameservers"):
+        servers = ",".join(f"[{a}]" for a in subnet["dns_nameservers"])
+        opts.append(f"tag:{tag},option6:dns-server,{servers}")
+    if domain:
+        opts.append(f"tag:{tag},option6:domain-search,{domain}")
+    return opts
 
 
 def _names(

@@ -96,11 +96,22 @@ class DhcpServer:
 
 
 @dataclass(frozen=True)
+class Advertiser:
+    """radvd in `netns`, for a router or a network's DHCP namespace (`key`), with `config`
+    (plan.ra): re-read on SIGHUP."""
+
+    key: str  # the router's id, or "dhcp-<network id>"
+    netns: str
+    config: str
+
+
+@dataclass(frozen=True)
 class Instance:
     id: str
     netns: str
     port_id: str
     ifname: str
+    dhcpv6: str = ""  # "stateful", "stateless" or "": what its DHCPv6 client asks for (plan.ra)
 
 
 @dataclass(frozen=True)
@@ -271,6 +282,7 @@ class DesiredState:
     shapers: tuple[Shaper, ...] = ()
     fdb: tuple[FdbEntry, ...] = ()  # of the VXLAN devices (plan.overlay)
     arp: tuple[ProxyNeighbour, ...] = ()  # the VXLAN devices' ARP responder (plan.overlay)
+    advertisers: tuple[Advertiser, ...] = ()  # IPv6 router advertisements (plan.ra)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

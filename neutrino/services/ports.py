@@ -358,6 +358,20 @@ def claim_ip(conn: Connection, subnet: Row, port_id: str, address: str, position
         raise errors.IpAddressAlreadyAllocated(ip=address, subnet_id=subnet.id)
 
 
+def add_automatic_addresses(conn: Connection, subnet: Row) -> None:
+    """A new automatic-address subnet gives every port of its network (but routers') its
+    EUI-64 address there, after the ones it has, as Neutron does."""
+    net = ipaddress.IPv6Network(subnet.cidr)
+    on_network = select(P).where(
+        P.c.network_id == subnet.network_id, P.c.device_owner.not_in(ROUTER_OWNERS)
+    )
+    for port in conn.execute(on_network).all():
+        held = conn.execute(select(A.c.position).where(A.c.port_id == port.id)).scalars().all()
+        address = str(ipam.eui64(net, port.mac_address))
+        claim_ip(conn, subnet, port.id, address, max(held, default=-1) + 1)
+        common.bump(conn, P, "port", port)
+
+
 def take_ip(conn: Connection, subnet: Row, port_id: str, address: str, position: int) -> bool:
     """Allocate `address` to `port_id` unless someone has it; whether it did."""
     taken = (
@@ -393,8 +407,9 @@ def resolve_fixed_ips(
     """Turn a request's fixed_ips into what to allocate.
 
     With none requested, as Neutron does: one IPv4 address from whichever IPv4 subnet has one
-    free, likewise one from the IPv6 subnets with assigned addresses, and (except on router
-    ports) the EUI-64 address on every automatic-address (SLAAC, DHCPv6-stateless) subnet.
+    free, likewise one from the IPv6 subnets with assigned addresses; requested or not (except
+    on router ports), the EUI-64 address on every automatic-address (SLAAC, DHCPv6-stateless)
+    subnet.
     """
     subnets = serving(conn, network_id, device_owner)
     by_id = {s.id: s for s in subnets}
@@ -427,6 +442,11 @@ def resolve_fixed_ips(
         if address is not None:
             check_address(subnet, address, device_owner)
         out.append(([subnet], address))
+    # As Neutron's: the EUI-64 address of every automatic-address subnet comes along, asked
+    # for or not (its hosts configure it from the router advertisement, whatever IPAM says).
+    listed = {candidates[0].id for candidates, _ in out}
+    if device_owner not in ROUTER_OWNERS:
+        out += [([s], None) for s in subnets if auto_address(s) and s.id not in listed]
     return out
 
 

@@ -155,6 +155,19 @@ def render_for(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str
     return items
 
 
+def check_advertised_here(subnet: Row) -> None:
+    """A subnet whose router advertisements come from a router outside (an address mode
+    without an RA mode) is on no router of ours, as in Neutron."""
+    if subnet.ip_version == 6 and subnet.ipv6_ra_mode is None and subnet.ipv6_address_mode:
+        raise errors.BadRequest(
+            resource="router",
+            msg=(
+                f"IPv6 subnet {subnet.id} configured to receive RAs from an external router "
+                "cannot be added to Neutron Router."
+            ),
+        )
+
+
 class Routers:
     resource = "router"
 
@@ -326,6 +339,7 @@ class Routers:
                     "is not owned by project making the request"
                 ),
             )
+        check_advertised_here(subnet)
         check_new_subnets(conn, router.id, [subnet])
         network = networks.fetch(conn, ctx, subnet.network_id)
         port_id = ports.insert_port(
@@ -354,6 +368,8 @@ class Routers:
             raise errors.BadRequest(
                 resource="router", msg="Router port must have at least one fixed IP"
             )
+        for subnet in port_subnet_rows:
+            check_advertised_here(subnet)
         if sum(1 for s in port_subnet_rows if s.ip_version == 4) > 1:
             raise errors.BadRequest(
                 resource="router", msg="Cannot have multiple IPv4 subnets on router port"

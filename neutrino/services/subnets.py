@@ -210,6 +210,8 @@ class Subnets:
             )
             common.insert_resource(conn, S, "subnet", row)
             free_ranges.fill(conn, row["id"], pools)
+            if ipam.is_auto_address(row["ipv6_ra_mode"], row["ipv6_address_mode"]):
+                ports.add_automatic_addresses(conn, fetch(conn, ctx, row["id"]))
             common.bump(conn, schema.networks, "network", network)
             dhcp.sync_port(conn, network.id)
             return render(conn, [fetch(conn, ctx, row["id"])])[0]

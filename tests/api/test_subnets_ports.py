@@ -443,6 +443,41 @@ def test_automatic_addresses_are_eui64_on_every_such_subnet(api: Api, net: dict)
     assert left["revision_number"] > port["revision_number"]
 
 
+def test_automatic_addresses_reach_every_port_asked_for_or_not(api: Api, net: dict) -> None:
+    v4 = subnet(api, net["id"], "10.23.0.0/24")
+    before = api.demo.create("ports", network_id=net["id"], mac_address="fa:16:3e:12:34:57")
+    router = api.demo.create("routers", name="r")
+    attach = f"/routers/{router['id']}/add_router_interface"
+    qr = api.demo.put(attach, json={"subnet_id": v4["id"]}).json()["port_id"]
+    dhcp = api.admin.get(f"/ports?network_id={net['id']}&device_owner=network:dhcp")
+    # A new SLAAC subnet gives the network's ports, its DHCP port too, their EUI-64 address
+    # there; a router's interface takes none.
+    slaac = subnet(api, net["id"], "fd00:23::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    for port in [before, *dhcp.json()["ports"]]:
+        now = api.admin.get(f"/ports/{port['id']}").json()["port"]
+        wanted = (slaac["id"], eui64("fd00:23::", port["mac_address"]))
+        assert wanted in {(f["subnet_id"], f["ip_address"]) for f in now["fixed_ips"]}
+        assert now["revision_number"] > port["revision_number"]
+    interface = api.demo.get(f"/ports/{qr}").json()["port"]
+    assert [f["subnet_id"] for f in interface["fixed_ips"]] == [v4["id"]]
+    # Asking for addresses on other subnets brings the automatic ones all the same.
+    asked = api.demo.create(
+        "ports",
+        network_id=net["id"],
+        mac_address="fa:16:3e:12:34:58",
+        fixed_ips=[{"subnet_id": v4["id"]}],
+    )
+    assert [f["subnet_id"] for f in asked["fixed_ips"]] == [v4["id"], slaac["id"]]
+    assert asked["fixed_ips"][1]["ip_address"] == eui64("fd00:23::", "fa:16:3e:12:34:58")
+    # A subnet whose advertisements come from a router outside goes on no router here.
+    outside = subnet(api, net["id"], "fd00:24::/64", ipv6_address_mode="slaac")
+    refused = api.demo.put(attach, json={"subnet_id": outside["id"]})
+    assert error(refused, 400, "BadRequest") == (
+        f"Bad router request: IPv6 subnet {outside['id']} configured to receive RAs from an "
+        "external router cannot be added to Neutron Router.."  # Neutron's template adds one
+    )
+
+
 def test_gateway_held_by_a_router_cannot_move(api: Api, net: dict) -> None:
     s = subnet(
         api,

@@ -58,6 +58,14 @@ def ensure_namespace(name: str) -> bool:
     return True
 
 
+def ignore_router_advertisements() -> None:
+    """In the calling thread's namespace, interfaces made from now on take nothing from
+    IPv6 router advertisements."""
+    for scope in ("all", "default"):
+        with contextlib.suppress(FileNotFoundError):  # a kernel without IPv6
+            Path(f"/proc/sys/net/ipv6/conf/{scope}/accept_ra").write_text("0\n")
+
+
 def _loopback_up() -> None:
     # pyroute2 opens its socket on the first request: this thread's namespace.
     with IPRoute() as ipr:
