@@ -186,7 +186,7 @@ async def floatingip(_ui: Ui, data: Data) -> Explained:
     fip, nat = data["floatingip"], data["nat"]
     dnat, snat = (nat[name] for name in sorted(nat))  # its elements in fip_dnat, fip_snat
     return Explained(
-        [("Address on the gateway", "yes" if data["address_on_gateway"] else "no")],
+        [("Answered on", f"{data['local_route']} (a local route)" if data["local_route"] else "—")],
         [
             Section(
                 "NAT",

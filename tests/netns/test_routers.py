@@ -60,13 +60,14 @@ def test_restart_changes_nothing_and_drift_is_repaired(lab: Lab) -> None:
     assert sync(again, model).changes == []
     assert nft(netns, "list", "table", "ip", "neutrino") == table
 
-    # A floating IP deleted by hand (element, address) comes back at the next full sync,
+    # A floating IP deleted by hand (element, local route) comes back at the next full sync,
     # which reads the kernel.
     gateway = names.router_gateway(model["ports"][2]["id"])
     nft(netns, "delete", "element", "ip", "neutrino", "fip_dnat", "{ 10.10.10.3 }")
-    subprocess.run(["ip", "-n", netns, "addr", "del", "10.10.10.3/32", "dev", gateway], check=True)
+    route = ["local", "10.10.10.3", "dev", gateway, "table", "local", "proto", "static"]
+    subprocess.run(["ip", "-n", netns, "route", "del", *route], check=True)
     changes = " ".join(sync(again, model).changes)
-    assert "floating IPs -0 +1" in changes and "addresses" in changes
+    assert "floating IPs -0 +1" in changes and "local routes" in changes
     assert nft(netns, "list", "table", "ip", "neutrino") == table
     assert ping(f"{lab.prefix}nout-default", "10.10.10.3")
     nft(netns, "delete", "table", "ip", "neutrino")
@@ -106,20 +107,24 @@ def test_floating_ip_changes_touch_elements_only_and_equal_a_fresh_sync(lab: Lab
         nft(netns, "-a", "list", "chain", "ip", "neutrino", "postrouting") == handles
     )  # rules untouched
     incremental = nft(netns, "list", "table", "ip", "neutrino")
-    addresses = subprocess.run(
-        ["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True, text=True, check=True
-    ).stdout
+    addresses = answered_addresses(netns)
+    assert "local 10.10.10.20 dev" in addresses[1] and "10.10.10.21" not in addresses[1]
 
     agent.teardown()
     fresh = lab.agent(host)
     sync(fresh, copy.deepcopy(model))
     assert nft(netns, "list", "table", "ip", "neutrino") == incremental
-    assert (
+    assert answered_addresses(netns) == addresses
+
+
+def answered_addresses(netns: str) -> list[str]:
+    """The router's addresses and the local routes of its floating IPs."""
+    return [
         subprocess.run(
-            ["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True, text=True, check=True
-        ).stdout.split()
-        == addresses.split()
-    )
+            ["ip", "-n", netns, "-4", "-o", *what], capture_output=True, text=True, check=True
+        ).stdout
+        for what in (("addr",), ("route", "show", "table", "local", "proto", "static"))
+    ]
 
 
 def test_admin_down_stops_forwarding(lab: Lab) -> None:

@@ -6,14 +6,25 @@ floating IPs change often and may number tens of thousands. So the rules are
 replaced whole, in one transaction, only when the plan's digest or the
 kernel's listing of them differs from what was applied, while floating IPs
 are diffed element by element and changed in one transaction that touches
-nothing else; so are their /32 addresses on the gateway interface, and the
-router's other addresses and routes. Reading 10,000 map elements, addresses
-and local routes back costs tens of milliseconds (seconds through pyroute2's
-parser, hence iproute2's JSON), so the kernel is re-read (which repairs
-drift) only when asked to `verify` (the agent's periodic full sync), when the
-router is new to this agent and when its gateway changes; in between, what
-was last applied is the observed state. A namespace made in this very sync
-holds nothing, so it is not read at all.
+nothing else; so are their local routes, and the router's addresses and
+routes.
+
+A floating IP is answered on the gateway interface by a local route
+(`local FIP dev qg-... table local proto static`): the kernel then takes it
+as its own, answers ARP for it and accepts its packets, which is all the
+/32 address the tutorial shows would do (that address is a local route the
+kernel makes, plus an entry in the interface's address list, which every
+new address walks whole: 50,000 took minutes, the routes take a fraction of
+a second). A local route of scope host outlives its interface going down,
+as the address would.
+
+Reading 50,000 map elements and local routes back costs tens of
+milliseconds through netlink and iproute2's JSON (seconds through nft's
+listing or pyroute2's parser), so the kernel is re-read (which repairs
+drift) only when asked to `verify` (the agent's periodic full sync), when
+the router is new to this agent and when its gateway changes; in between,
+what was last applied is the observed state. A namespace made in this very
+sync holds nothing, so it is not read at all.
 
 A mapping that goes or changes loses its conntrack entries at once; a new one
 is announced by a gratuitous ARP from the gateway interface, so the upstream
@@ -66,7 +77,8 @@ from neutrino.plan.routers import (
 from neutrino.plan.state import Address, Route, Router, Upstream
 
 RTPROT_STATIC = 4  # the routes we own carry this protocol; others are the kernel's
-BATCH = 64  # more addresses than this at once (a router's first sync) go through one `ip -batch`
+BATCH = 64  # more local routes than this at once (a router's first sync) go through `ip -batch`
+RT_TABLE_LOCAL, RTN_LOCAL, RT_SCOPE_HOST = 255, 2, 254  # a floating IP's route: the kernel's own
 ACTIVE, DOWN = "ACTIVE", "DOWN"
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
@@ -83,6 +95,7 @@ class Applied:
     gateway: str | None
     forwarding: bool | None  # None: not known
     addresses: set[tuple[str, str]]  # (interface, CIDR)
+    local: set[tuple[str, str]]  # (interface, floating IP) of our local routes
     routes: set[Route]  # ours (protocol static) in the main tables
     digest: str  # the plan's digest of the table's rules (empty: unknown, replace them)
     dnat: dict[str, str]  # floating -> fixed
@@ -232,7 +245,7 @@ class RouterDriver:
         applied = self._applied.get(router.id)
         if fresh:
             applied = self._applied[router.id] = Applied(
-                space.inode, router.gateway, None, set(), set(), "", {}, {}, {}, ""
+                space.inode, router.gateway, None, set(), set(), set(), "", {}, {}, {}, ""
             )
         elif (
             verify
@@ -247,6 +260,8 @@ class RouterDriver:
                     f"router {router.id}: forwarding {'on' if router.forwarding else 'off'}"
                 )
             applied.forwarding = router.forwarding
+        if self._ensure_local_routes(router, space, applied):
+            result.changes.append(f"router {router.id}: local routes")
         if self._ensure_addresses(router, space, applied):
             result.changes.append(f"router {router.id}: addresses")
         if self._ensure_routes(router, space, applied):
@@ -268,7 +283,7 @@ class RouterDriver:
 
     def ensure_elements(self, wanted: Router, before: Router, result: RoutersResult) -> bool:
         """Change only some floating IPs' elements: their map elements, port forwardings and
-        addresses; `wanted` is the router with just their elements now, `before` with those
+        local routes; `wanted` is the router with just their elements now, `before` with those
         they had. False (nothing done) unless the router is as this agent last applied it,
         with the same rules and gateway: then it needs `ensure`."""
         space = self._namespaces.get(wanted.id)
@@ -284,21 +299,21 @@ class RouterDriver:
         addresses = {f.address for r in (wanted, before) for f in r.floatingips}
         addresses |= {p.address for r in (wanted, before) for p in r.port_forwardings}
         fixed = {f.fixed_ip for r in (wanted, before) for f in r.floatingips}
-        slash32 = {(wanted.gateway, f"{a}/32") for a in addresses}
+        answered = {(wanted.gateway, a) for a in addresses}
         part = dataclasses.replace(
             applied,
-            addresses=applied.addresses & slash32,
+            local=applied.local & answered,
             dnat={a: applied.dnat[a] for a in addresses if a in applied.dnat},
             snat={f: applied.snat[f] for f in fixed if f in applied.snat},
             forwards={k: v for k, v in applied.forwards.items() if k[1] in addresses},
         )
         try:
-            self._ensure_addresses(wanted, space, part)
+            self._ensure_local_routes(wanted, space, part)
             gone, added = self._update_floatingips(wanted, space, part)
             forwards = self._update_port_forwardings(wanted, space, part)
         finally:  # what was done, done or not, is what the namespace holds
-            applied.addresses -= slash32  # in place: a router may hold 50,000
-            applied.addresses |= part.addresses
+            applied.local -= answered  # in place: a router may hold 50,000
+            applied.local |= part.local
             for a in addresses:
                 applied.dnat.pop(a, None)
             for f in fixed:
@@ -417,31 +432,50 @@ class RouterDriver:
 
         return space.worker.call(write)
 
-    def _ensure_addresses(self, router: Router, space: Namespace, applied: Applied) -> bool:
-        """Its interfaces' addresses and a /32 per floating IP, one netlink call per change."""
+    @staticmethod
+    def _ensure_addresses(router: Router, space: Namespace, applied: Applied) -> bool:
+        """Its interfaces' addresses, one netlink call per change."""
         wanted = {(a.ifname, a.cidr) for a in router.addresses}
-        if router.gateway:
-            wanted |= {(router.gateway, f"{f.address}/32") for f in router.floatingips}
-            wanted |= {(router.gateway, f"{p.address}/32") for p in router.port_forwardings}
         if wanted == applied.addresses:
             return False
-        # An interface's subnet address first: the primary one, the source of the router's
-        # own packets.
-        new = sorted(wanted - applied.addresses, key=lambda a: (a[1].endswith("/32"), a))
 
         def change(sock: IPRoute) -> None:
             for ifname, cidr in applied.addresses - wanted:
                 index = sock.link_lookup(ifname=ifname)
                 if index:
                     _address(sock, "del", index[0], cidr, errno.EADDRNOTAVAIL)
-            if len(new) <= BATCH:
-                for ifname, cidr in new:
-                    _address(sock, "add", sock.link_lookup(ifname=ifname)[0], cidr, errno.EEXIST)
+            for ifname, cidr in sorted(wanted - applied.addresses):
+                _address(sock, "add", sock.link_lookup(ifname=ifname)[0], cidr, errno.EEXIST)
 
         space.netlink(change)
-        if len(new) > BATCH:
-            _add_in_batch(router.netns, new)
         applied.addresses = wanted
+        return True
+
+    @staticmethod
+    def _ensure_local_routes(router: Router, space: Namespace, applied: Applied) -> bool:
+        """A local route on the gateway per floating IP (mapped or forwarded from): one netlink
+        call per change, or one `ip -batch` for many."""
+        wanted = set()
+        if router.gateway:
+            wanted = {(router.gateway, f.address) for f in router.floatingips}
+            wanted |= {(router.gateway, p.address) for p in router.port_forwardings}
+        doomed, new = sorted(applied.local - wanted), sorted(wanted - applied.local)
+        if not doomed and not new:
+            return False
+        if len(doomed) + len(new) > BATCH:
+            _routes_in_batch(router.netns, doomed, new)
+        else:
+
+            def change(sock: IPRoute) -> None:
+                indexes = {name: sock.link_lookup(ifname=name) for name, _ in doomed + new}
+                for ifname, address in doomed:
+                    if indexes[ifname]:  # else gone with its interface
+                        _local_route(sock, "del", indexes[ifname][0], address, errno.ESRCH)
+                for ifname, address in new:
+                    _local_route(sock, "replace", indexes[ifname][0], address, 0)
+
+            space.netlink(change)
+        applied.local = wanted
         return True
 
     @staticmethod
@@ -511,7 +545,7 @@ class RouterDriver:
         return True
 
     def _observe(self, router: Router, space: Namespace) -> Applied:
-        """Read the kernel back: the gateway's addresses, the table's rules' listing, both maps."""
+        """Read the kernel back: addresses and routes, the table's rules' listing, both maps."""
         stored = self._stored(router.id)
         rc, text, _ = _rules(space)
         listing = _digest(text) if rc == 0 else ""
@@ -521,6 +555,7 @@ class RouterDriver:
             router.gateway,
             space.worker.call(_forwarding),
             _addresses(router.netns),
+            _local_routes(router.netns),
             _routes(router.netns),
             digest,
             _elements(space, FIP_DNAT),
@@ -588,12 +623,34 @@ def _address(sock: Any, verb: str, index: int, cidr: str, fine: int) -> None:
             raise
 
 
-def _add_in_batch(netns: str, addresses: list[tuple[str, str]]) -> None:
-    """Many addresses in one process: 10,000 in well under a second, not one netlink
-    round trip each."""
-    script = "".join(f"addr replace {cidr} dev {ifname}\n" for ifname, cidr in addresses)
+def _local_route(sock: Any, verb: str, index: int, address: str, fine: int) -> None:
+    """Add ("replace") or delete a floating IP's local route; `fine` is the errno of "it was
+    so already"."""
+    try:
+        sock.route(
+            verb,
+            dst=address,
+            dst_len=32,
+            table=RT_TABLE_LOCAL,
+            type=RTN_LOCAL,
+            scope=RT_SCOPE_HOST,
+            proto=RTPROT_STATIC,
+            oif=index,
+        )
+    except NetlinkError as error:
+        if error.code != fine:
+            raise
+
+
+def _routes_in_batch(netns: str, doomed: list[tuple[str, str]], new: list[tuple[str, str]]) -> None:
+    """Many local routes in one process: 50,000 in a fraction of a second, not one netlink
+    round trip each through pyroute2. A route to delete may be gone with its interface
+    (`-force` goes on): what the kernel holds after is the judge."""
+    route = "route {} local {}/32 dev {} table local proto static\n"
+    script = "".join(route.format("del", a, ifname) for ifname, a in doomed)
+    script += "".join(route.format("replace", a, ifname) for ifname, a in new)
     done = subprocess.run(
-        ["ip", "-n", netns, "-batch", "-"],
+        ["ip", "-force", "-n", netns, "-batch", "-"],
         input=script,
         capture_output=True,
         text=True,
@@ -601,7 +658,9 @@ def _add_in_batch(netns: str, addresses: list[tuple[str, str]]) -> None:
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"ip -batch in {netns}: {done.stderr.strip()[:500]}")
+        held = _local_routes(netns)
+        if held & set(doomed) or not held >= set(new):
+            raise RuntimeError(f"ip -batch in {netns}: {done.stderr.strip()[:500]}")
 
 
 def _ip_json(netns: str, *args: str) -> list[dict[str, Any]]:
@@ -620,6 +679,12 @@ def _addresses(netns: str) -> set[tuple[str, str]]:
         for a in link.get("addr_info", [])
         if link["ifname"] != "lo" and not ipaddress.ip_address(a["local"]).is_link_local
     }
+
+
+def _local_routes(netns: str) -> set[tuple[str, str]]:
+    """(interface, address) of our local routes: static, in the local table."""
+    listed = _ip_json(netns, "-4", "route", "show", "table", "local", "proto", "static")
+    return {(route["dev"], route["dst"]) for route in listed if route.get("type") == "local"}
 
 
 def _routes(netns: str) -> set[Route]:
