@@ -57,6 +57,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers.conntrack import forget_mappings
 from neutrino.agent.drivers.links import LinkDriver, send_garp
+from neutrino.agent.drivers.nfnetlink import ipv4_map
 from neutrino.plan import metering
 from neutrino.plan.routers import (
     FIP_DNAT,
@@ -721,13 +722,7 @@ def _digest(text: str) -> str:
 
 
 def _elements(space: Namespace, name: str) -> dict[str, str]:
-    rc, out, _ = space.run(f"list map ip {TABLE} {name}", as_json=True)
-    if rc != 0:
-        return {}
-    for item in json.loads(out)["nftables"]:
-        if "map" in item:
-            return {str(key): str(value) for key, value in item["map"].get("elem", [])}
-    return {}
+    return space.worker.call(lambda: ipv4_map(TABLE, name)) or {}
 
 
 def _forwards(space: Namespace) -> dict[ForwardKey, tuple[str, int]]:
