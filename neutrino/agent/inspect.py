@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,14 +31,19 @@ CONNTRACK_SHOWN = 100
 
 @dataclass(frozen=True)
 class Realized:
-    """What this agent works from: its copy of the model, its host, the namespace that is the
-    host's data plane (None: the root one) and the namespaces it made, by kind ("routers",
-    "loadbalancers", "instances") and id."""
+    """What this agent works from: its copy of the model (read when asked: copying 100,000
+    resources after every change of the feed would cost more than the change), its host, the
+    namespace that is the host's data plane (None: the root one) and the namespaces its last
+    sync made, by kind ("routers", "loadbalancers", "instances") and id."""
 
-    model: Model
+    read_model: Callable[[], Model]
     host: str
     host_netns: str | None
     namespaces: dict[str, dict[str, str]]
+
+    @property
+    def model(self) -> Model:
+        return self.read_model()
 
     def netns(self, kind: str, resource_id: str) -> str:
         """The namespace of a router or load balancer (`kind`: "routers", "loadbalancers")."""
