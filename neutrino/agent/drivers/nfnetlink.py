@@ -27,7 +27,9 @@ GENMSG = struct.Struct("=BBH")  # nfgenmsg: family, version, resource id
 
 NFNL_SUBSYS_CTNETLINK, NFNL_SUBSYS_NFTABLES = 1, 10
 IPCTNL_MSG_CT_DELETE = 2
-NFT_MSG_GETSETELEM = 13
+NFT_MSG_GETCHAIN, NFT_MSG_GETRULE, NFT_MSG_GETSET, NFT_MSG_GETSETELEM = 4, 7, 10, 13
+NFTA_TABLE = 1  # of a chain, a rule, a set: the table it is in
+NFTA_SET_COUNT = 20  # how many elements a set holds (newer kernels)
 NFTA_SET_ELEM_LIST_TABLE, NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_ELEMENTS = 1, 2, 3
 NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_DATA, NFTA_DATA_VALUE = 1, 2, 1
 CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_FILTER = 1, 2, 25
@@ -83,23 +85,30 @@ def _socket() -> socket.socket:
     return sock
 
 
+# An element of an ipv4_addr : ipv4_addr map, as the kernel sends it: its header, its key
+# (nested: a value of 4 bytes), its data (the same).
+ELEMENT = struct.Struct("=HH HHHH4s HHHH4s")
+USUAL = (12, NFTA_SET_ELEM_KEY, 8, NFTA_DATA_VALUE, 12, NFTA_SET_ELEM_DATA, 8, NFTA_DATA_VALUE)
+
+
 def _pairs(data: bytes, start: int, end: int) -> Iterator[tuple[str, str]]:
-    """Each element's key and value (one NFTA_DATA_VALUE of 4 bytes each), from the list in
-    data[start:end]: loops written out, as a map holds tens of thousands."""
-    unpack, ntoa = ATTR.unpack_from, socket.inet_ntoa
+    """Each element's key and value, from the list in data[start:end]: one unpack per
+    element of the usual shape (a map holds tens of thousands), attribute by attribute for
+    any other."""
+    unpack, ntoa = ELEMENT.unpack_from, socket.inet_ntoa
     while start + ATTR.size <= end:
-        length = unpack(data, start)[0]
-        at, stop = start + ATTR.size, start + length
-        key = value = b""
-        while at + ATTR.size <= stop:
-            size, kind = unpack(data, at)
-            kind &= NLA_TYPE_MASK
-            if kind == NFTA_SET_ELEM_KEY:
-                key = data[at + 8 : at + 12]  # within it, the value's header, then the value
-            elif kind == NFTA_SET_ELEM_DATA:
-                value = data[at + 8 : at + 12]
-            at += (size + 3) & ~3
-        yield ntoa(key), ntoa(value)
+        length = ATTR.unpack_from(data, start)[0]
+        if length == ELEMENT.size:
+            _, _, a, b, c, d, key, e, f, g, h, value = unpack(data, start)
+            if (a, b & NLA_TYPE_MASK, c, d, e, f & NLA_TYPE_MASK, g, h) == USUAL:
+                yield ntoa(key), ntoa(value)
+                start += length
+                continue
+        parts = {
+            kind: data[at + ATTR.size : at + ATTR.size + 4]  # its one NFTA_DATA_VALUE
+            for kind, at, _ in attributes(data, start + ATTR.size, start + length)
+        }
+        yield ntoa(parts[NFTA_SET_ELEM_KEY]), ntoa(parts[NFTA_SET_ELEM_DATA])
         start += (length + 3) & ~3
 
 
@@ -121,6 +130,40 @@ def ipv4_map(table: str, name: str) -> dict[str, str] | None:
         except FileNotFoundError:
             return None
     return found
+
+
+def table_description(table: str, sets: tuple[str, ...]) -> bytes | None:
+    """The kernel's description of the `ip` table `table`: its chains, rules and sets (without
+    their counts of elements), and the elements of `sets` only (None: no such table). Any
+    change of a rule moves it; elements of other sets (a map of 50,000 that nft would fetch
+    whole to list the rules) do not."""
+    described = []
+    request = GENMSG.pack(socket.AF_INET, 0, 0) + attribute(NFTA_TABLE, table.encode() + b"\0")
+    with _socket() as sock:
+        try:
+            for message in (NFT_MSG_GETCHAIN, NFT_MSG_GETRULE, NFT_MSG_GETSET):
+                message |= NFNL_SUBSYS_NFTABLES << 8
+                for data in _messages(sock, message, NLM_F_DUMP, request):
+                    if _string(data, NFTA_TABLE) == table:  # a chain dump has every table's
+                        described += [
+                            ATTR.pack(end - start, kind) + data[start:end]
+                            for kind, start, end in attributes(data, 0, len(data))
+                            if (message & 0xFF, kind) != (NFT_MSG_GETSET, NFTA_SET_COUNT)
+                        ]
+            for name in sets:
+                body = request + attribute(NFTA_SET_ELEM_LIST_SET, name.encode() + b"\0")
+                message = NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETSETELEM
+                described += _messages(sock, message, NLM_F_DUMP, body)
+        except FileNotFoundError:
+            return None
+    return b"".join(described) or None
+
+
+def _string(data: bytes, wanted: int) -> str | None:
+    for kind, start, end in attributes(data, 0, len(data)):
+        if kind == wanted:
+            return data[start:end].rstrip(b"\0").decode()
+    return None
 
 
 def _tuple(kind: int, field: int, address: str) -> bytes:

@@ -57,7 +57,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers.conntrack import forget_mappings
 from neutrino.agent.drivers.links import LinkDriver, send_garp
-from neutrino.agent.drivers.nfnetlink import ipv4_map
+from neutrino.agent.drivers.nfnetlink import ipv4_map, table_description
 from neutrino.plan import metering
 from neutrino.plan.routers import (
     FIP_DNAT,
@@ -126,7 +126,17 @@ class Namespace:
         self.worker = ns.NetnsThread(name)
         self.nft: nftables.Nftables = self.worker.call(nftables.Nftables)
         self._ip: IPRoute | None = None
+        self.indexes: dict[str, int] = {}  # interfaces' indexes, until their links may move
         self._arp: tuple[str, socket.socket] | None = None  # (interface, socket bound to it)
+
+    def index(self, sock: IPRoute, ifname: str) -> int | None:
+        """The index of `ifname` (None: there is none), from within the worker."""
+        if ifname not in self.indexes:
+            found = sock.link_lookup(ifname=ifname)
+            if not found:
+                return None
+            self.indexes[ifname] = found[0]
+        return self.indexes[ifname]
 
     def netlink(self, change: Callable[[IPRoute], None]) -> None:
         def call() -> None:
@@ -243,6 +253,7 @@ class RouterDriver:
 
     def ensure(self, router: Router, result: RoutersResult, verify: bool, fresh: bool) -> None:
         space = self._namespace(router.id, router.netns)
+        space.indexes.clear()  # its links may have been made again
         applied = self._applied.get(router.id)
         if fresh:
             applied = self._applied[router.id] = Applied(
@@ -392,6 +403,8 @@ class RouterDriver:
     def forget(self, router_id: str) -> None:
         """Read the router's namespace again next time."""
         self._applied.pop(router_id, None)
+        if router_id in self._namespaces:
+            self._namespaces[router_id].indexes.clear()
 
     def close(self) -> None:
         """Stop the namespaces' threads; the kernel and the state files stay."""
@@ -468,12 +481,15 @@ class RouterDriver:
         else:
 
             def change(sock: IPRoute) -> None:
-                indexes = {name: sock.link_lookup(ifname=name) for name, _ in doomed + new}
                 for ifname, address in doomed:
-                    if indexes[ifname]:  # else gone with its interface
-                        _local_route(sock, "del", indexes[ifname][0], address, errno.ESRCH)
+                    index = space.index(sock, ifname)
+                    if index is not None:  # else gone with its interface
+                        _local_route(sock, "del", index, address, errno.ESRCH)
                 for ifname, address in new:
-                    _local_route(sock, "replace", indexes[ifname][0], address, 0)
+                    index = space.index(sock, ifname)
+                    if index is None:
+                        raise NatError(f"no interface {ifname} for floating IP {address}")
+                    _local_route(sock, "replace", index, address, 0)
 
             space.netlink(change)
         applied.local = wanted
@@ -548,8 +564,7 @@ class RouterDriver:
     def _observe(self, router: Router, space: Namespace) -> Applied:
         """Read the kernel back: addresses and routes, the table's rules' listing, both maps."""
         stored = self._stored(router.id)
-        rc, text, _ = _rules(space)
-        listing = _digest(text) if rc == 0 else ""
+        listing = _rules(space)
         digest = stored.get("digest", "") if listing and listing == stored.get("listing") else ""
         applied = Applied(
             space.inode,
@@ -582,10 +597,10 @@ class RouterDriver:
             *forward_elements(router.port_forwardings),
         ]
         space.apply(commands)
-        rc, text, err = _rules(space)
-        if rc != 0:
-            raise NatError(f"NAT table missing after replace: {err.strip()}")
-        self._store(router.id, digest=router.nat.digest, listing=_digest(text))
+        listing = _rules(space)
+        if not listing:
+            raise NatError("NAT table missing after replace")
+        self._store(router.id, digest=router.nat.digest, listing=listing)
         dnat = {f.address: f.fixed_ip for f in router.floatingips}
         applied.digest, applied.dnat = router.nat.digest, dnat
         applied.snat = {f.fixed_ip: f.address for f in router.floatingips}
@@ -705,16 +720,11 @@ def _routes(netns: str) -> set[Route]:
     return found
 
 
-def _rules(space: Namespace) -> tuple[int, str, str]:
-    """The table without the floating IP maps' elements: its rules, and the sets of internal
-    and routed networks whole (a terse listing leaves every set's elements out)."""
-    rc, text, err = space.run(f"list table ip {TABLE}", terse=True)
-    for name in (INTERNAL, ROUTED):
-        if rc != 0:
-            return rc, text, err
-        rc, elements, err = space.run(f"list set ip {TABLE} {name}")
-        text += elements
-    return rc, text, err
+def _rules(space: Namespace) -> str:
+    """A digest of the table without the floating IP maps' elements: its rules, and the sets
+    of internal and routed networks whole ("": no table)."""
+    found = space.worker.call(lambda: table_description(TABLE, (INTERNAL, ROUTED)))
+    return "" if found is None else hashlib.sha256(found).hexdigest()[:16]
 
 
 def _digest(text: str) -> str:
