@@ -185,8 +185,9 @@ async def floatingip(_ui: Ui, data: Data) -> Explained:
         return Explained([("Associated", "no: no router holds it, nothing translates it")], [])
     fip, nat = data["floatingip"], data["nat"]
     dnat, snat = (nat[name] for name in sorted(nat))  # its elements in fip_dnat, fip_snat
+    route = data["local_route"]  # what makes the router answer ARP for it and take its packets
     return Explained(
-        [("Answered on", f"{data['local_route']} (a local route)" if data["local_route"] else "—")],
+        [("Answered on", f"{route} (a local route)" if route else "no interface: no local route")],
         [
             Section(
                 "NAT",

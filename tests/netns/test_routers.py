@@ -59,6 +59,10 @@ def test_restart_changes_nothing_and_drift_is_repaired(lab: Lab) -> None:
     again = lab.agent(host)
     assert sync(again, model).changes == []
     assert nft(netns, "list", "table", "ip", "neutrino") == table
+    # The outside asks again who holds the floating IP: the router still answers.
+    outside = f"{lab.prefix}nout-default"
+    subprocess.run(["ip", "-n", outside, "neigh", "flush", "to", "10.10.10.3"], check=True)
+    assert ping(outside, "10.10.10.3")
 
     # A floating IP deleted by hand (element, local route) comes back at the next full sync,
     # which reads the kernel.
