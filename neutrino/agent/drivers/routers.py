@@ -377,6 +377,8 @@ class RouterDriver:
         """Make the maps hold exactly the router's floating IPs; (addresses unmapped, mapped)."""
         dnat = {f.address: f.fixed_ip for f in router.floatingips}
         snat = {f.fixed_ip: f.address for f in router.floatingips}
+        if dnat == applied.dnat and snat == applied.snat:  # a resync's usual answer, at C speed
+            return [], []
         stale_dnat = [a for a, fixed in applied.dnat.items() if dnat.get(a) != fixed]
         stale_snat = [f for f, address in applied.snat.items() if snat.get(f) != address]
         new = [f for f in router.floatingips if applied.dnat.get(f.address) != f.fixed_ip]
@@ -698,9 +700,22 @@ def _addresses(netns: str) -> set[tuple[str, str]]:
 
 
 def _local_routes(netns: str) -> set[tuple[str, str]]:
-    """(interface, address) of our local routes: static, in the local table."""
-    listed = _ip_json(netns, "-4", "route", "show", "table", "local", "proto", "static")
-    return {(route["dev"], route["dst"]) for route in listed if route.get("type") == "local"}
+    """(interface, address) of our local routes: static, in the local table. Read as text
+    ("local ADDRESS dev NAME scope host"): for 50,000 routes, JSON's decoding costs more
+    than iproute2's listing."""
+    done = subprocess.run(
+        ["ip", "-n", netns, "-4", "route", "show", "table", "local", "proto", "static"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    found = set()
+    for line in done.stdout.splitlines() if done.returncode == 0 else ():
+        words = line.split()
+        if words[:1] == ["local"] and words[2:3] == ["dev"]:
+            found.add((words[3], words[1]))
+    return found
 
 
 def _routes(netns: str) -> set[Route]:
