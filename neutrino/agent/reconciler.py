@@ -50,7 +50,7 @@ flows survive): any hand edit is undone.
 
 Between two full syncs, the runner applies what a batch of the feed changed
 key by key (plan.keyed, `apply_changed`): the firewall, a router's rules, a
-floating IP's elements and address; the rest of the host (links, addresses,
+floating IP's elements and local route; the rest of the host (links, addresses,
 DHCP, load balancers) with the whole plan.
 
 Errors are per object: a failing link or dnsmasq is reported in the SyncReport

@@ -4,7 +4,7 @@ It programs nothing until it holds a complete snapshot; after that it keeps
 its copy of the model exact by applying the feed's changes (each carries the
 resource's current body). After every batch it compiles and applies only what
 the changes touch (plan.keyed: a floating IP's change, its elements and
-address only, however many its router has); every few seconds it compares
+local route only, however many its router has); every few seconds it compares
 every key's digest with its inputs' (a change the index missed is compiled
 then, and logged) and reconciles the whole host, which repairs drift. If the
 server forgets its revision (410) or cannot be reached, it starts again from
