@@ -129,6 +129,11 @@ def crowd_router(session: Session, router_id: str, count: int) -> float:
     ext = session.call("GET", f"{net}/networks", params={"name": "ext_net"})["networks"][0]
     wide = post("subnets", [{"network_id": ext["id"], "cidr": "100.64.0.0/16", "ip_version": 4}])
     inner = post("networks", [{"name": "crowd"}])[0]
+    session.call(
+        "PUT",
+        f"{net}/quotas/{inner['project_id']}",
+        json={"quota": {"port": -1, "floatingip": -1}},
+    )
     subnet = post(
         "subnets", [{"network_id": inner["id"], "cidr": "172.20.0.0/16", "ip_version": 4}]
     )
