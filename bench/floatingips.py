@@ -2,10 +2,11 @@
 
 Prints JSON.
 (a) convergence, through a live `neutrino serve` with its agent and the
-    tutorial lab: associate call returned -> first TCP connect from the outside
-    answered; disassociate call returned -> last echo on an established
-    connection (negative: before the call returned); move call returned ->
-    first connect answered by the new instance.
+    tutorial lab (`--crowd N`: with N more floating IPs on its router, made by
+    bulk creates): associate call returned -> first TCP connect from the
+    outside answered; disassociate call returned -> last echo on an
+    established connection (negative: before the call returned); move call
+    returned -> first connect answered by the new instance.
 (b) scale, at the agent with a built model: N floating IPs on one router;
     associating and disassociating one (the router step: one nft transaction,
     conntrack, gratuitous ARP; and the agent's whole apply), a full router
@@ -13,7 +14,7 @@ Prints JSON.
     of new connections from the outside to a floating IP.
 Needs root; leaves nothing behind.
 
-    .venv/bin/python -m bench.floatingips [--runs 20] [--scale 10000 50000]
+    .venv/bin/python -m bench.floatingips [--runs 20] [--crowd 50000] [--scale 10000 50000]
 """
 
 from __future__ import annotations
@@ -117,7 +118,48 @@ def echo_until_lost(
     return returned, last
 
 
-def bench_convergence(state: Path, prefix: str, runs: int) -> dict[str, Any]:
+def crowd_router(session: Session, router_id: str, count: int) -> float:
+    """`count` more floating IPs on the router, each mapped to a port of a /16 behind it, made
+    by bulk creates of 1,000; the seconds until the agent reported the last one ACTIVE."""
+    net = session.endpoint("network") + "/v2.0"
+
+    def post(collection: str, body: Any) -> Any:
+        return session.call("POST", f"{net}/{collection}", json={collection: body})[collection]
+
+    ext = session.call("GET", f"{net}/networks", params={"name": "ext_net"})["networks"][0]
+    wide = post("subnets", [{"network_id": ext["id"], "cidr": "100.64.0.0/16", "ip_version": 4}])
+    inner = post("networks", [{"name": "crowd"}])[0]
+    session.call(
+        "PUT",
+        f"{net}/quotas/{inner['project_id']}",
+        json={"quota": {"port": -1, "floatingip": -1}},
+    )
+    subnet = post(
+        "subnets", [{"network_id": inner["id"], "cidr": "172.20.0.0/16", "ip_version": 4}]
+    )
+    session.call(
+        "PUT",
+        f"{net}/routers/{router_id}/add_router_interface",
+        json={"subnet_id": subnet[0]["id"]},
+    )
+    started = time.monotonic()
+    for done in range(0, count, 1000):
+        ports = post("ports", [{"network_id": inner["id"]} for _ in range(min(1000, count - done))])
+        fips = post(
+            "floatingips",
+            [
+                {"floating_network_id": ext["id"], "subnet_id": wide[0]["id"], "port_id": p["id"]}
+                for p in ports
+            ],
+        )
+    while session.call("GET", f"{net}/floatingips/{fips[-1]['id']}")["floatingip"]["status"] != (
+        "ACTIVE"
+    ):
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def bench_convergence(state: Path, prefix: str, runs: int, crowd: int) -> dict[str, Any]:
     bind = f"127.0.0.1:{20000 + secrets.randbelow(20000)}"
     server = subprocess.Popen(
         [
@@ -180,8 +222,11 @@ def bench_convergence(state: Path, prefix: str, runs: int) -> dict[str, Any]:
                     ["ip", "netns", "exec", vm["netns"], sys.executable, "-c", SERVER, name]
                 )
             )
-        fip = session.call("GET", f"{net}/floatingips")["floatingips"][0]
+        fip = session.call(
+            "GET", f"{net}/floatingips", params={"floating_ip_address": built.floating_ip}
+        )["floatingips"][0]
         address = built.floating_ip
+        crowded = crowd_router(session, fip["router_id"], crowd) if crowd else None
         outside = Outside(f"{prefix}nout-default")
         outside.first_answer(address, "cirros-vm3", 30)
 
@@ -210,8 +255,10 @@ def bench_convergence(state: Path, prefix: str, runs: int) -> dict[str, Any]:
             move.append(outside.first_answer(address, "cirros-vm2") - returned)
             point("cirros-vm3")
             outside.first_answer(address, "cirros-vm3")
-        Tutorial(session).down(lambda _step: None)
         return {
+            "floatingips_on_the_router": crowd + 1,
+            "crowd_created_and_active_s": crowded and round(crowded, 1),
+            "load_average": [round(value, 2) for value in os.getloadavg()],
             "associate_to_first_connect": latencies(associate),
             "disassociate_to_last_echo": latencies(disassociate),
             "move_to_first_connect_on_new_instance": latencies(move),
@@ -337,6 +384,7 @@ def bench_scale(host: HostConfig, state: Path, count: int) -> dict[str, Any]:
             "rebuild_after_table_deleted_s": round(rebuild, 3),
             "restart_resync_s": round(restart, 3),
             "new_connection_latency": latency,
+            "load_average": [round(value, 2) for value in os.getloadavg()],
         }
     finally:
         if outside is not None:
@@ -350,6 +398,9 @@ def bench_scale(host: HostConfig, state: Path, count: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument(
+        "--crowd", type=int, default=0, help="(a) with this many more on the router"
+    )
     parser.add_argument("--scale", type=int, nargs="*", default=[10, 10000, 50000])
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -359,7 +410,9 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as state:
             if args.runs:
-                result["convergence"] = bench_convergence(Path(state) / "server", prefix, args.runs)
+                result["convergence"] = bench_convergence(
+                    Path(state) / "server", prefix, args.runs, args.crowd
+                )
             result["scale"] = [
                 bench_scale(
                     HostConfig.isolated(f"s{count}", prefix=prefix), Path(state) / str(count), count

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,14 +31,19 @@ CONNTRACK_SHOWN = 100
 
 @dataclass(frozen=True)
 class Realized:
-    """What this agent works from: its copy of the model, its host, the namespace that is the
-    host's data plane (None: the root one) and the namespaces it made, by kind ("routers",
-    "loadbalancers", "instances") and id."""
+    """What this agent works from: its copy of the model (read when asked: copying 100,000
+    resources after every change of the feed would cost more than the change), its host, the
+    namespace that is the host's data plane (None: the root one) and the namespaces its last
+    sync made, by kind ("routers", "loadbalancers", "instances") and id."""
 
-    model: Model
+    read_model: Callable[[], Model]
     host: str
     host_netns: str | None
     namespaces: dict[str, dict[str, str]]
+
+    @property
+    def model(self) -> Model:
+        return self.read_model()
 
     def netns(self, kind: str, resource_id: str) -> str:
         """The namespace of a router or load balancer (`kind`: "routers", "loadbalancers")."""
@@ -88,6 +94,17 @@ def routes(netns: str) -> list[dict[str, Any]]:
         }
         for r in json.loads(done.stdout or "[]")
     ]
+
+
+def local_routes(netns: str, *only: str) -> dict[str, str]:
+    """The floating IPs the router answers for (its static local routes), each with the
+    interface holding it (`only` these addresses, when given)."""
+    done = _run(netns, ["ip", "-j", "-4", "route", "show", "table", "local", "proto", "static"])
+    return {
+        r["dst"]: r["dev"]
+        for r in json.loads(done.stdout or "[]")
+        if r.get("type") == "local" and (not only or r["dst"] in only)
+    }
 
 
 def nat_rules(netns: str) -> str:
@@ -163,6 +180,7 @@ def router(view: Realized, ref: str) -> dict[str, Any]:
     ]
     present = {link["name"]: link for link in interfaces(netns)}
     dnat, snat = map_elements(netns, FIP_DNAT), map_elements(netns, FIP_SNAT)
+    answered = local_routes(netns)
     fips = {f["floating_ip_address"]: f["id"] for f in model["floatingips"]}
     return {
         "router": {
@@ -190,6 +208,7 @@ def router(view: Realized, ref: str) -> dict[str, Any]:
                     "floating_ip_address": a,
                     "fixed_ip_address": fixed,
                     "snat_address": snat.get(fixed),
+                    "local_route": answered.get(a),  # the interface answering for it
                     "floatingip_id": fips.get(a),
                 }
                 for a, fixed in sorted(dnat.items())
@@ -213,7 +232,8 @@ def floatingip(view: Realized, ref: str) -> dict[str, Any]:
         "host": where,
         "namespace": netns,
         "gateway_interface": gateway[0] if gateway else None,
-        "address_on_gateway": bool(gateway) and f"{address}/32" in gateway[0]["addresses"],
+        # The interface that answers for it (ARP, its packets): its local route's.
+        "local_route": local_routes(netns, address).get(address),
         "nat": {
             FIP_DNAT: map_elements(netns, FIP_DNAT).get(address),
             FIP_SNAT: map_elements(netns, FIP_SNAT).get(fip.get("fixed_ip_address") or ""),

@@ -55,7 +55,7 @@ conntrack entries live outside the tables, so established flows survive).
 
 Between two full syncs, the runner applies what a batch of the feed changed
 key by key (plan.keyed, `apply_changed`): the firewall, a router's rules, a
-floating IP's elements and address; the rest of the host (links, addresses,
+floating IP's elements and local route; the rest of the host (links, addresses,
 DHCP, load balancers) with the whole plan.
 
 Errors are per object: a failing link or dnsmasq is reported in the SyncReport

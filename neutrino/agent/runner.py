@@ -4,7 +4,7 @@ It programs nothing until it holds a complete snapshot; after that it keeps
 its copy of the model exact by applying the feed's changes (each carries the
 resource's current body). After every batch it compiles and applies only what
 the changes touch (plan.keyed: a floating IP's change, its elements and
-address only, however many its router has); every few seconds it compares
+local route only, however many its router has); every few seconds it compares
 every key's digest with its inputs' (a change the index missed is compiled
 then, and logged) and reconciles the whole host, which repairs drift. If the
 server forgets its revision (410) or cannot be reached, it starts again from
@@ -64,6 +64,7 @@ class Model:
     """The agent's copy of the logical model, keyed by type and id."""
 
     def __init__(self, snapshot: dict[str, Any]) -> None:
+        self._lock = threading.Lock()  # the loop changes it, inspect reads it
         self.revision: int = snapshot["revision"]
         self.anchors: dict[str, list[str]] = snapshot["anchors"]  # of its host's share
         self.items: dict[str, dict[str, dict[str, Any]]] = {
@@ -73,24 +74,26 @@ class Model:
     def apply(self, delta: dict[str, Any]) -> list[Change]:
         """Take the changes in; what each did (plan.keyed's index reads them)."""
         done = []
-        for change in delta["changes"]:
-            collection = KINDS[change["type"]]
-            items = self.items[collection]
-            before = items.get(change["id"])
-            if change["resource"] is None:
-                items.pop(change["id"], None)
-            else:
-                items[change["id"]] = change["resource"]
-            done.append(Change(collection, change["id"], before, change["resource"]))
-        self.revision = delta["revision"]
-        self.anchors = delta["anchors"]
+        with self._lock:
+            for change in delta["changes"]:
+                collection = KINDS[change["type"]]
+                items = self.items[collection]
+                before = items.get(change["id"])
+                if change["resource"] is None:
+                    items.pop(change["id"], None)
+                else:
+                    items[change["id"]] = change["resource"]
+                done.append(Change(collection, change["id"], before, change["resource"]))
+            self.revision = delta["revision"]
+            self.anchors = delta["anchors"]
         return done
 
     def snapshot(self) -> dict[str, Any]:
-        return {
-            "revision": self.revision,
-            **{key: list(items.values()) for key, items in self.items.items()},
-        }
+        with self._lock:
+            return {
+                "revision": self.revision,
+                **{key: list(items.values()) for key, items in self.items.items()},
+            }
 
 
 class Feed:
@@ -236,7 +239,7 @@ class Runner:
         self._reported_at = 0.0  # time.monotonic() of the last report
         self.endpoint = endpoint  # where the server asks this agent for the lab's tools
         self.endpoint_certificate: str | None = None  # the only one the server trusts there
-        self.realized: Realized | None = None  # what the last sync worked from
+        self.realized: Realized | None = None  # what the agent works from
         self._plan: KeyedPlan | None = None  # the host's, kept by key
         self.desired: DesiredState | None = None  # as last applied whole
         self._stop = threading.Event()
@@ -321,7 +324,6 @@ class Runner:
             report = self.agent.apply(self.desired, verify=full)
         desired = self.desired
         assert desired is not None  # the first sync applies the whole
-        snapshot = model.snapshot()
         instances, pending = self._instances(model, desired, refresh=full)
         for error in report.errors:
             log.warning("sync: %s", error)
@@ -332,7 +334,7 @@ class Runner:
             "loadbalancers": {lb.id: lb.netns for lb in desired.loadbalancers},
         }
         made = {**body["namespaces"], "instances": {i.id: i.netns for i in desired.instances}}
-        self.realized = Realized(snapshot, self.agent.host.name, self.agent.host.netns, made)
+        self.realized = Realized(model.snapshot, self.agent.host.name, self.agent.host.netns, made)
         body["endpoint"] = self.endpoint
         body["endpoint_certificate"] = self.endpoint_certificate
         # Every report is also the heartbeat of this agent's roles.

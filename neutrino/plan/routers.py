@@ -4,10 +4,14 @@ A router lives in its own namespace `qrouter-<id>` with forwarding on (off
 while `admin_state_up` is false). Each attached subnet is a veth: `tap<port>`
 on the network's bridge in the host, `qr-<port>` in the router with the
 subnet's gateway IP; the gateway port is the same with `qg-<port>`, which
-also holds the floating IPs (/32), as the tutorial shows. The agent changes
-those addresses one by one with the floating IPs, so a router's addresses
-are its own (`Router.addresses`), apart from the host's. The default route
-points at the external subnet's gateway; `routes` add static ones.
+also answers for the floating IPs: where the tutorial shows each as a /32
+address of `qg-`, the agent gives each a local route on `qg-` (`ip route
+show table local`), which is what makes the kernel answer ARP for an
+address and take its packets, without the interface's address list that
+every new address walks whole (see agent/drivers/routers.py). A router's
+addresses are its own (`Router.addresses`), apart from the host's. The
+default route points at the external subnet's gateway; `routes` add static
+ones.
 
 NAT is one nftables table per router, in its namespace:
 

@@ -152,7 +152,7 @@ class Route:
 @dataclass(frozen=True)
 class FloatingIp:
     id: str
-    address: str  # the floating IP, held by the router's gateway interface
+    address: str  # the floating IP, a local route on the router's gateway interface
     fixed_ip: str
 
 
@@ -175,8 +175,8 @@ class Router:
 
     `nat` holds the table's rules and empty floating IP maps; the floating IPs
     are elements of those maps, added and deleted one by one (see plan.routers).
-    Its interfaces' addresses are the router's too, not the host's: its own
-    (`addresses`) and a /32 per floating IP on the gateway, changed one by one.
+    Its interfaces' addresses are the router's too, not the host's (`addresses`);
+    each floating IP has a local route on the gateway, changed one by one.
     Metering labels have a table of their own, changed in place (plan.metering).
     """
 

@@ -185,8 +185,9 @@ async def floatingip(_ui: Ui, data: Data) -> Explained:
         return Explained([("Associated", "no: no router holds it, nothing translates it")], [])
     fip, nat = data["floatingip"], data["nat"]
     dnat, snat = (nat[name] for name in sorted(nat))  # its elements in fip_dnat, fip_snat
+    route = data["local_route"]  # what makes the router answer ARP for it and take its packets
     return Explained(
-        [("Address on the gateway", "yes" if data["address_on_gateway"] else "no")],
+        [("Answered on", f"{route} (a local route)" if route else "no interface: no local route")],
         [
             Section(
                 "NAT",

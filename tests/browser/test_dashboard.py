@@ -155,6 +155,8 @@ def test_s2_s3_s4_by_clicking(cloud: Cloud, admin_page: Any) -> None:
     nat = page.locator("#how-it-works section:has(h3:text-is('NAT')) tbody tr")
     nat.wait_for()
     assert nat.inner_text() == f"{fip}\tto {fip} → {vm3_ip}\tfrom {vm3_ip} → {fip}"
+    answering = page.locator("#how-it-works .facts div:has(dt:text-is('Answered on')) dd")
+    assert re.fullmatch(r"qg-\S+ \(a local route\)", answering.inner_text())
     screenshot(page, "05-floating-ip-how-it-works")
     page.fill("form.trace input[name=source]", "cirros-vm1")
     page.fill("form.trace input[name=destination]", "10.10.10.1")

@@ -59,14 +59,19 @@ def test_restart_changes_nothing_and_drift_is_repaired(lab: Lab) -> None:
     again = lab.agent(host)
     assert sync(again, model).changes == []
     assert nft(netns, "list", "table", "ip", "neutrino") == table
+    # The outside asks again who holds the floating IP: the router still answers.
+    outside = f"{lab.prefix}nout-default"
+    subprocess.run(["ip", "-n", outside, "neigh", "flush", "to", "10.10.10.3"], check=True)
+    assert ping(outside, "10.10.10.3")
 
-    # A floating IP deleted by hand (element, address) comes back at the next full sync,
+    # A floating IP deleted by hand (element, local route) comes back at the next full sync,
     # which reads the kernel.
     gateway = names.router_gateway(model["ports"][2]["id"])
     nft(netns, "delete", "element", "ip", "neutrino", "fip_dnat", "{ 10.10.10.3 }")
-    subprocess.run(["ip", "-n", netns, "addr", "del", "10.10.10.3/32", "dev", gateway], check=True)
+    route = ["local", "10.10.10.3", "dev", gateway, "table", "local", "proto", "static"]
+    subprocess.run(["ip", "-n", netns, "route", "del", *route], check=True)
     changes = " ".join(sync(again, model).changes)
-    assert "floating IPs -0 +1" in changes and "addresses" in changes
+    assert "floating IPs -0 +1" in changes and "local routes" in changes
     assert nft(netns, "list", "table", "ip", "neutrino") == table
     assert ping(f"{lab.prefix}nout-default", "10.10.10.3")
     nft(netns, "delete", "table", "ip", "neutrino")
@@ -106,20 +111,24 @@ def test_floating_ip_changes_touch_elements_only_and_equal_a_fresh_sync(lab: Lab
         nft(netns, "-a", "list", "chain", "ip", "neutrino", "postrouting") == handles
     )  # rules untouched
     incremental = nft(netns, "list", "table", "ip", "neutrino")
-    addresses = subprocess.run(
-        ["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True, text=True, check=True
-    ).stdout
+    addresses = answered_addresses(netns)
+    assert "local 10.10.10.20 dev" in addresses[1] and "10.10.10.21" not in addresses[1]
 
     agent.teardown()
     fresh = lab.agent(host)
     sync(fresh, copy.deepcopy(model))
     assert nft(netns, "list", "table", "ip", "neutrino") == incremental
-    assert (
+    assert answered_addresses(netns) == addresses
+
+
+def answered_addresses(netns: str) -> list[str]:
+    """The router's addresses and the local routes of its floating IPs."""
+    return [
         subprocess.run(
-            ["ip", "-n", netns, "-4", "-o", "addr"], capture_output=True, text=True, check=True
-        ).stdout.split()
-        == addresses.split()
-    )
+            ["ip", "-n", netns, "-4", "-o", *what], capture_output=True, text=True, check=True
+        ).stdout
+        for what in (("addr",), ("route", "show", "table", "local", "proto", "static"))
+    ]
 
 
 def test_admin_down_stops_forwarding(lab: Lab) -> None:
@@ -153,28 +162,39 @@ def test_forgetting_a_mapping_deletes_its_connections_either_way_and_no_others(l
             sock.bind((source, 0))
             sock.sendto(b"x", (destination, 9))
 
-    def forget(*mappings: tuple[str, str]) -> int:
-        return run_in_namespace(netns, lambda: conntrack.forget_mappings(list(mappings)))
+    def forget(*mappings: tuple[str, str]) -> list[str]:
+        """The entries left after forgetting `mappings`."""
+        run_in_namespace(netns, lambda: conntrack.forget_mappings(list(mappings)))
+        return conntrack.entries(netns)
 
     # Without NAT a connection's (floating, fixed) are one address.
     run_in_namespace(
         netns, lambda: [send("127.0.0.5", "127.0.0.9"), send("127.0.0.7", "127.0.0.8")]
     )
     assert len(conntrack.entries(netns)) == 2
-    assert forget(("127.0.0.9", "127.0.0.99")) == 0  # to .9, but answered by .9: not that mapping's
-    assert (
-        forget(("127.0.0.5", "127.0.0.5")) == 1
-    )  # outbound: from the fixed IP, replies to the floating
-    assert (
-        forget(("127.0.0.8", "127.0.0.8")) == 1
-    )  # inbound: to the floating IP, answered by the fixed
-    assert conntrack.entries(netns) == []
+    # to .9, but answered by .9: not that mapping's
+    assert len(forget(("127.0.0.9", "127.0.0.99"))) == 2
+    # outbound: from the fixed IP, replies to the floating
+    assert len(forget(("127.0.0.5", "127.0.0.5"))) == 1
+    # inbound: to the floating IP, answered by the fixed
+    assert forget(("127.0.0.8", "127.0.0.8")) == []
+
+    # Where the kernel takes no filter on a flush, the conntrack tool does the same.
+    run_in_namespace(
+        netns, lambda: [send("127.0.0.5", "127.0.0.9"), send("127.0.0.7", "127.0.0.8")]
+    )
+    by_tool = run_in_namespace(
+        netns,
+        lambda: conntrack.forget_by_tool([("127.0.0.9", "127.0.0.99"), ("127.0.0.8", "127.0.0.8")]),
+    )
+    [left] = conntrack.entries(netns)
+    assert by_tool == 1 and "dst=127.0.0.9" in left
+    assert forget(("127.0.0.5", "127.0.0.5")) == []
 
     # Many mappings at once: one pass over the table, same outcome.
     many = [f"127.0.1.{i}" for i in range(1, conntrack.FEW + 2)]
     run_in_namespace(
         netns, lambda: [send("127.0.0.7", address) for address in [*many, "127.0.0.8"]]
     )
-    assert forget(*[(address, address) for address in many]) == len(many)
-    [left] = conntrack.entries(netns)
+    [left] = forget(*[(address, address) for address in many])
     assert "dst=127.0.0.8" in left

@@ -367,7 +367,8 @@ def test_s4_floating_ip(cloud: RoutedCloud, lab: dict[str, Any]) -> None:
     assert cloud.ask(vm3["netns"], "10.10.10.1") == address  # outbound: SNAT to the floating IP
     assert cloud.ask(vm1["netns"], "10.10.10.1") == gateway_ip  # others: the router's address
     assert cloud.http(vm1["netns"], address) == "cirros-vm3"  # hairpin
-    assert f"{address}/32" in cloud.run(router_ns, "ip", "addr", "show").stdout
+    answering = cloud.run(router_ns, "ip", "route", "show", "table", "local", address).stdout
+    assert answering.startswith(f"local {address} dev qg-")  # the router answers for it
 
     # Disassociate: an established inbound connection stops at once; outbound falls back to SNAT.
     cloud.allow("tcp", 7001, group="lab-web")
@@ -522,7 +523,9 @@ def test_inspect_and_trace_read_the_kernel(cloud: RoutedCloud, lab: dict[str, An
         if a["scope"] == "global"
     }
     shown = {a for interface in seen["interfaces"] for a in interface["link"]["addresses"]}
-    assert shown == kernel_addresses and f"{address}/32" in shown
+    gateway = next(i["link"] for i in seen["interfaces"] if i["role"] == "gateway")
+    gateway_ip = router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+    assert shown == kernel_addresses and gateway_ip in {a.split("/")[0] for a in shown}
     assert {i["role"] for i in seen["interfaces"]} == {"gateway", "interface"}
     assert all(
         i["host_side"]["link"]["master"] == i["host_side"]["bridge"] for i in seen["interfaces"]
@@ -532,6 +535,7 @@ def test_inspect_and_trace_read_the_kernel(cloud: RoutedCloud, lab: dict[str, An
             "floating_ip_address": address,
             "fixed_ip_address": lab["cirros-vm3"]["ip"],
             "snat_address": address,
+            "local_route": gateway["name"],
             "floatingip_id": fip["id"],
         }
     ]
@@ -545,9 +549,8 @@ def test_inspect_and_trace_read_the_kernel(cloud: RoutedCloud, lab: dict[str, An
 
     assert cloud.http(cloud.outside, address) == "cirros-vm3"  # leaves a conntrack entry
     shown_fip = json.loads(cloud.neutrino("inspect", "floatingip", address, "-f", "json").stdout)
-    assert (
-        shown_fip["address_on_gateway"] and shown_fip["nat"]["fip_dnat"] == lab["cirros-vm3"]["ip"]
-    )
+    assert shown_fip["local_route"] == shown_fip["gateway_interface"]["name"] == gateway["name"]
+    assert shown_fip["nat"]["fip_dnat"] == lab["cirros-vm3"]["ip"]
     assert any(address in entry for entry in shown_fip["conntrack"])
     shown_port = json.loads(
         cloud.neutrino("inspect", "port", lab["cirros-vm3"]["port_ids"][0], "-f", "json").stdout

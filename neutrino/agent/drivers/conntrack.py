@@ -1,4 +1,4 @@
-"""Connection tracking entries in a namespace: deleted and listed by the conntrack tool.
+"""Connection tracking entries in a namespace: deleted and listed.
 
 NAT decides once per connection: later packets follow the conntrack entry,
 so when a floating IP goes or moves, the connections of its old mapping
@@ -8,34 +8,51 @@ from the fixed IP (inbound, hairpin included), and those from the fixed IP
 whose replies go to the floating IP (outbound, source-NATed to it):
 `conntrack -D -d FIP -r FIXED` and `-D -s FIXED -q FIP`. Connections that the
 new mapping took meanwhile stay. For a few mappings (the usual change: one)
-the tool finds and deletes them in C for a constant ~10 ms, where decoding
-each entry through pyroute2 costs ~0.5 ms and a busy floating IP has hundreds
-(closed connections linger in TIME_WAIT). For many at once (a gateway
-removed) one pass over the whole table costs less than two processes each.
+the kernel deletes them itself, given the same selectors as a filter on a
+flush (nfnetlink.forget_connections: a fraction of a millisecond); a kernel
+that refuses a filter there (EOPNOTSUPP: Linux 6.8 and older) leaves it to
+the tool, which finds and deletes them in C for a constant ~10 ms, where
+decoding each entry through pyroute2 costs ~0.5 ms and a busy floating IP has
+hundreds (closed connections linger in TIME_WAIT). For many at once (a
+gateway removed) one pass over the whole table costs less than two requests
+each.
 """
 
 from __future__ import annotations
 
+import errno
 import re
 import subprocess
 
 from pyroute2 import Conntrack
 
 from neutrino.agent.drivers.netns import NETNS_DIR
+from neutrino.agent.drivers.nfnetlink import forget_connections
 
 DELETED = re.compile(r"(\d+) flow entries have been deleted")
 REPLY_SOURCE = re.compile(r"src=(\S+) dst=\S+ sport=(\d+)")
 MARK = re.compile(r" mark=(\d+)")
-FEW = 8  # mappings forgotten by the tool, in parallel; more, by one pass over the table
+FEW = 8  # mappings forgotten one by one; more, by one pass over the table
 
 
-def forget_mappings(mappings: list[tuple[str, str]]) -> int:
-    """Delete the connections of these (floating, fixed) NAT mappings; how many there were.
+def forget_mappings(mappings: list[tuple[str, str]]) -> None:
+    """Delete the connections of these (floating, fixed) NAT mappings.
 
     In the calling thread's namespace (where a process forked from it lives too).
     """
     if len(mappings) > FEW:
-        return _forget_in_one_pass(set(mappings))
+        _forget_in_one_pass(set(mappings))
+        return
+    try:
+        forget_connections(mappings)
+    except OSError as error:
+        if error.errno != errno.EOPNOTSUPP:
+            raise
+        forget_by_tool(mappings)
+
+
+def forget_by_tool(mappings: list[tuple[str, str]]) -> int:
+    """What forget_mappings does, by the conntrack tool; how many connections there were."""
     deletions = [
         subprocess.Popen(
             ["conntrack", "-D", "-f", "ipv4", *selectors],
