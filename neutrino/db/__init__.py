@@ -44,6 +44,7 @@ from neutrino.db import schema
 
 log = logging.getLogger(__name__)
 CHANNELS = ("neutrino_feed", "neutrino_identity")
+POOL_SIZE = 8  # PostgreSQL connections a process keeps, and as many more while busy
 LISTEN_RETRY = 0.5  # seconds before connecting again after losing the listening connection
 
 
@@ -129,7 +130,11 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", self._sqlite_begin)
         else:
-            self.engine = create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
+            # Writers take turns on the head, and two cores serve a few reads at once: more
+            # connections would only wait, each costing PostgreSQL a backend process.
+            self.engine = create_engine(
+                url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True
+            )
 
     def _sqlite_begin(self, conn: Connection) -> None:
         immediate = getattr(self._writing, "active", False)
