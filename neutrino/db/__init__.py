@@ -8,7 +8,10 @@ concurrently; correctness there rests on the same rule: every write
 transaction first locks the change feed's head row, so writers run one at a
 time there too. That makes IPAM, quotas and segment allocation correct by
 construction, and keeps the change log in commit order; unique constraints
-remain as the last line of defence.
+remain as the last line of defence. The writer holding the head knows the
+revision: the changes it records are numbered in memory and written at its
+end, with the head moved past them, in one statement on PostgreSQL (each
+statement costs a round trip while every other writer waits).
 
 Several processes (server workers, servers on other hosts) share one
 PostgreSQL. A commit that changes the change feed or identity is announced
@@ -32,7 +35,7 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Connection, Table, create_engine, event, select
+from sqlalchemy import Connection, Table, bindparam, create_engine, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
@@ -41,6 +44,7 @@ from neutrino.db import schema
 
 log = logging.getLogger(__name__)
 CHANNELS = ("neutrino_feed", "neutrino_identity")
+POOL_SIZE = 8  # PostgreSQL connections a process keeps, and as many more while busy
 LISTEN_RETRY = 0.5  # seconds before connecting again after losing the listening connection
 
 
@@ -72,6 +76,34 @@ class FifoLock:
 
 
 LOCK_FEED_HEAD = select(schema.feed_head.c.revision).with_for_update()
+MOVE_FEED_HEAD = update(schema.feed_head).values(revision=bindparam("head"))
+ADD_CHANGES = insert(schema.changes)
+
+
+class Changes:
+    """The change feed entries of one write transaction, numbered from the head it locked and
+    written when it is about to commit (`Database.write`)."""
+
+    def __init__(self, head: int) -> None:
+        self.head = head
+        self.rows: list[dict[str, object]] = []
+
+    def add(self, change: dict[str, object]) -> int:
+        """Log a change (a row of `changes` but its revision); its revision."""
+        revision = self.head + len(self.rows) + 1
+        self.rows.append({**change, "revision": revision})
+        return revision
+
+    def write(self, conn: Connection) -> None:
+        if not self.rows:
+            return
+        head = self.head + len(self.rows)
+        if conn.dialect.name == "sqlite":
+            conn.execute(ADD_CHANGES, self.rows)
+            conn.execute(MOVE_FEED_HEAD, {"head": head})
+        else:  # one round trip: the head moves in a CTE of the insert
+            moved = MOVE_FEED_HEAD.values(revision=head).cte("moved")
+            conn.execute(insert(schema.changes).values(self.rows).add_cte(moved))
 
 
 class Database:
@@ -98,7 +130,11 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", self._sqlite_begin)
         else:
-            self.engine = create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
+            # Writers take turns on the head, and two cores serve a few reads at once: more
+            # connections would only wait, each costing PostgreSQL a backend process.
+            self.engine = create_engine(
+                url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True
+            )
 
     def _sqlite_begin(self, conn: Connection) -> None:
         immediate = getattr(self._writing, "active", False)
@@ -115,7 +151,6 @@ class Database:
             return
         if not self.is_sqlite:
             with self.engine.begin() as conn, self._joinable(conn):
-                conn.execute(LOCK_FEED_HEAD)
                 yield conn
         else:
             with self._write_lock:
@@ -130,11 +165,15 @@ class Database:
 
     @contextmanager
     def _joinable(self, conn: Connection) -> Iterator[None]:
+        """The write on `conn`: joined by nested ones; its changes written if it succeeds."""
+        changes = conn.info["changes"] = Changes(conn.execute(LOCK_FEED_HEAD).scalar_one())
         self._writing.conn = conn
         try:
             yield
+            changes.write(conn)
         finally:
             self._writing.conn = None
+            del conn.info["changes"]
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -23,7 +23,7 @@ from sqlalchemy import (
 
 from neutrino import errors
 from neutrino.context import Context
-from neutrino.db import schema
+from neutrino.db import Changes, schema
 
 # The ids a statement built once selects by; see `rows_for`.
 IDS: BindParameter[Any] = bindparam("ids", expanding=True)
@@ -42,33 +42,16 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() + "Z" if moment else None
 
 
-# Built once: every write runs them (see db).
-NEXT_REVISION = (
-    update(schema.feed_head)
-    .values(revision=schema.feed_head.c.revision + 1)
-    .returning(schema.feed_head.c.revision)
-)
-ADD_CHANGE = insert(schema.changes)
-
-
 def record_change(conn: Connection, resource_type: str, resource_id: str, op: str) -> int:
-    """Append to the change feed; returns the new global revision.
+    """Append to the change feed (when the write commits); returns the new global revision.
 
     Writers hold the feed head (db.Database.write), so revisions are handed
     out in commit order and an agent that has seen N never later finds less.
     """
-    revision = conn.execute(NEXT_REVISION).scalar_one()
-    conn.execute(
-        ADD_CHANGE,
-        {
-            "revision": revision,
-            "resource_type": resource_type,
-            "resource_id": resource_id,
-            "op": op,
-            "at": now(),
-        },
+    changes: Changes = conn.info["changes"]
+    return changes.add(
+        {"resource_type": resource_type, "resource_id": resource_id, "op": op, "at": now()}
     )
-    return revision
 
 
 def owner(ctx: Context, values: dict[str, Any]) -> str:
