@@ -199,9 +199,6 @@ def cold_start(agent: bool = False) -> dict[str, dict[str, float]]:
     """`neutrino serve` from its process's start to /healthz answering, on a new SQLite database
     and again on the one it made: wall and CPU seconds, and the load average as it started. With
     `agent`, its embedded agent runs, under a namespace prefix of its own removed afterwards."""
-    from neutrino.agent.reconciler import Agent
-    from neutrino.plan import HostConfig
-
     # A start reads neutrino's compiled modules, as every start after the first does; without
     # them (a new checkout under PYTHONDONTWRITEBYTECODE) each start would compile them anew.
     compileall.compile_dir(Path(neutrino.__file__).parent, quiet=1)
@@ -221,8 +218,7 @@ def cold_start(agent: bool = False) -> dict[str, dict[str, float]]:
                     "load_average": round(load, 2),
                 }
         finally:
-            if agent:
-                Agent(HostConfig.isolated("bench", prefix=prefix), state / "agent").teardown()
+            remove_namespaces(prefix)  # stopped as it started them, maybe halfway
     return starts
 
 
