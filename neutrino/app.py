@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.applications import Starlette
@@ -18,17 +19,15 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.types import Receive, Scope, Send
 
 from neutrino import errors
 from neutrino.api import errors as api_errors
 from neutrino.api import identity as identity_api
-from neutrino.api import internal as internal_api
 from neutrino.api import keymanager as keymanager_api
-from neutrino.api import lab as lab_api
-from neutrino.api import lab_tools, octavia_admin
 from neutrino.api import octavia as octavia_api
-from neutrino.api.agent_link import AgentLink
+from neutrino.api import octavia_admin
 from neutrino.api.errors import json_response
 from neutrino.api.middleware import ErrorFormats, FrontDoor
 from neutrino.api.v2 import Collection, collection_routes
@@ -96,11 +95,13 @@ from neutrino.services.segment_ranges import NetworkSegmentRanges
 from neutrino.services.subnetpools import SubnetPools
 from neutrino.services.subnets import Subnets
 from neutrino.services.trunks import Trunks
-from neutrino.web import routes as dashboard_routes
-from neutrino.web.ui import Dashboard
+
+if TYPE_CHECKING:
+    from neutrino.web.ui import Dashboard
 
 log = logging.getLogger("neutrino")
 CHORES_TICK = 1.0  # seconds between looks at what is due
+T = TypeVar("T")
 
 
 @dataclass
@@ -124,6 +125,33 @@ class Neutrino:
         return self.identity.recently_checked(token) or await run_in_threadpool(
             self.identity.validate, token
         )
+
+
+class OnFirstUse(Generic[T]):
+    """What `make()` returns, made once, when first asked for rather than at start: a start
+    does not pay for what it imports and builds."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self.made: T | None = None
+
+    def __call__(self) -> T:
+        with self._lock:
+            if self.made is None:
+                self.made = self._make()
+            return self.made
+
+
+def mount_on_first_request(path: str, routes: Callable[[], list[BaseRoute]]) -> Mount:
+    """`Mount(path, routes=routes())`, with `routes()` called at the first request under `path`,
+    in a worker thread: the event loop goes on serving meanwhile."""
+    router = OnFirstUse(lambda: Router(routes()))
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await (router.made or await run_in_threadpool(router))(scope, receive, send)
+
+    return Mount(path, app=app)
 
 
 def build(settings: Settings) -> Neutrino:
@@ -338,21 +366,65 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
     return routes
 
 
+def internal_routes(core: Neutrino) -> list[BaseRoute]:
+    # Imported at an agent's first call: the change feed renders with much of the agent's plan.
+    from neutrino.api import internal
+
+    return internal.routes(core.db, core.authenticate)
+
+
+def lab_routes(core: Neutrino) -> list[BaseRoute]:
+    # Imported at the lab's first request, with the client of the agents that carry it out.
+    from neutrino.api import lab, lab_tools
+    from neutrino.api.agent_link import AgentLink
+
+    link = AgentLink(core.db, core.identity)
+    return [
+        *lab.routes(core.db, core.authenticate, link),
+        *collection_routes(
+            lab.collection(core.settings.host, link),
+            core.db,
+            core.authenticate,
+            core.settings.pagination_max_limit,
+            prefix="/v1",
+        ),
+        *lab_tools.routes(core.db, core.authenticate, core.settings.host, link),
+    ]
+
+
+def make_dashboard(core: Neutrino) -> Dashboard:
+    # Imported at its first page, with its templates and the client of the APIs it calls.
+    from neutrino.web.ui import Dashboard
+
+    return Dashboard(core.db)
+
+
+def dashboard_routes(dashboard: Dashboard) -> list[BaseRoute]:
+    from neutrino.web import routes
+
+    return routes(dashboard)
+
+
 def create_app(settings: Settings, core: Neutrino, run_chores: bool = True) -> Starlette:
     """The application around a prepared `core`; whoever made the core disposes of it. Without
-    `run_chores`, another process does them (one of several workers)."""
+    `run_chores`, another process does them (one of several workers). What no client of the
+    APIs needs at once (the agents' feed, the lab, the dashboard) is made at its first request."""
 
     async def healthz(_request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    dashboard = Dashboard(core.db)
-    agent_link = AgentLink(core.db, core.identity)  # the lab's tools are carried out by agents
+    # The dashboard keeps only its sessions: what it is given goes to the APIs.
+    dashboard = OnFirstUse(lambda: make_dashboard(core))
+
+    def dashboard_error(request: Request, status: int, message: str) -> Response:
+        return dashboard().error_page(request, status, message)
+
     formats = ErrorFormats(
         [
             ("/load-balancer", octavia_api.render_error),
             ("/key-manager", keymanager_api.render_error),
             ("/identity", identity_api.render_error),
-            ("/dashboard", dashboard.error_page),
+            ("/dashboard", dashboard_error),
         ],
         default=api_errors.render_error,
     )
@@ -361,23 +433,9 @@ def create_app(settings: Settings, core: Neutrino, run_chores: bool = True) -> S
             Route("/healthz", healthz),
             Mount("/identity", routes=identity_api.routes(core.identity, settings)),
             Mount("/networking", routes=networking_routes(core)),
-            Mount("/internal", routes=internal_api.routes(core.db, core.authenticate)),
-            Mount(
-                "/lab",
-                routes=[
-                    *lab_api.routes(core.db, core.authenticate, agent_link),
-                    *collection_routes(
-                        lab_api.collection(settings.host, agent_link),
-                        core.db,
-                        core.authenticate,
-                        settings.pagination_max_limit,
-                        prefix="/v1",
-                    ),
-                    *lab_tools.routes(core.db, core.authenticate, settings.host, agent_link),
-                ],
-            ),
-            # The dashboard keeps only its sessions: what it is given goes to the APIs.
-            Mount("/dashboard", routes=dashboard_routes(dashboard)),
+            mount_on_first_request("/internal", lambda: internal_routes(core)),
+            mount_on_first_request("/lab", lambda: lab_routes(core)),
+            mount_on_first_request("/dashboard", lambda: dashboard_routes(dashboard())),
             Mount(
                 "/load-balancer",
                 routes=[

@@ -13,12 +13,14 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import yaml
 
 from neutrino.config import default_state_dir
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_CLOUD = "neutrino-admin"
 
@@ -77,6 +79,8 @@ class Session:
     """A logged-in caller: finds endpoints in the catalog, logs in again when the token expires."""
 
     def __init__(self, cloud: Cloud, timeout: float = 60.0) -> None:
+        import httpx  # with the first session: `neutrino serve` without its agent opens none
+
         self.cloud = cloud
         self.http = httpx.Client(timeout=timeout)
         self._lock = threading.Lock()

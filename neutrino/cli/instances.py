@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from neutrino.cli import remote
 from neutrino.cli.output import err, fail, out
 from neutrino.cli.resources import INSTANCE, NETWORK, PORT, find, find_id
 from neutrino.client import ClientError, Cloud, Session
@@ -183,6 +182,8 @@ def _remote(
     tty: bool,
     timeout: float | None,
 ) -> int:
+    from neutrino.cli import remote  # its WebSocket client, only for a command's streams
+
     try:
         lab = Lab(os_cloud)
         return remote.run(

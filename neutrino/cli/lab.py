@@ -8,7 +8,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.text import Text
 
-from neutrino.cli import remote
 from neutrino.cli.output import err, fail, out
 from neutrino.client import ClientError, Cloud, Session
 from neutrino.lab.tutorial import STEPS, TAG, Tutorial
@@ -125,6 +124,8 @@ def outside(
 
     For administrators; any project checks its own floating IP from outside with `neutrino probe`.
     """
+    from neutrino.cli import remote  # its WebSocket client, only for a command's streams
+
     try:
         status = remote.run(
             Session(Cloud.load(os_cloud)),

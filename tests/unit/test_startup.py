@@ -36,3 +36,31 @@ def test_a_server_without_its_agent_does_not_import_it(tmp_path: Path) -> None:
         "print('neutrino.agent' in sys.modules, 'neutrino.app' in sys.modules)"
     )
     assert run(code).split() == ["False", "True"]
+
+
+def test_the_dashboard_lab_and_agents_feed_are_made_at_their_first_request(
+    tmp_path: Path,
+) -> None:
+    # A start answers without them; each then answers as it did when made at start.
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from starlette.testclient import TestClient\n"
+        "from neutrino.app import create_app, prepare\n"
+        "from neutrino.config import make_settings\n"
+        f"settings = make_settings(Path('{tmp_path}'), None, '127.0.0.1:9696', None)\n"
+        "lazy = ('neutrino.web', 'neutrino.api.lab', 'neutrino.api.internal')\n"
+        "with TestClient(create_app(settings, prepare(settings))) as client:\n"
+        "    print(client.get('/healthz').text, *(name in sys.modules for name in lazy))\n"
+        "    page = client.get('/dashboard/login')\n"
+        "    missing = client.get('/dashboard/nowhere').status_code\n"
+        "    print(page.status_code, 'Sign in' in page.text, missing)\n"
+        "    lab = client.get('/lab/v1/instances').json()['error']['code']\n"
+        "    feed = client.get('/internal/v1/snapshot').json()['error']['code']\n"
+        "    print(lab, feed, *(name in sys.modules for name in lazy))\n"
+    )
+    assert run(code).splitlines() == [
+        "ok False False False",
+        "200 True 404",
+        "401 401 True True True",
+    ]

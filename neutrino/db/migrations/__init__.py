@@ -67,7 +67,7 @@ def upgrade(engine: Engine) -> None:
 def create(conn: Connection) -> None:
     """Make a new database as the newest revision has it: the tables, their notifications on
     PostgreSQL, the rows every database starts with, and alembic's stamp."""
-    schema.metadata.create_all(conn)
+    schema.metadata.create_all(conn, checkfirst=False)  # upgrade found no table
     if conn.dialect.name == "postgresql":
         for statement in (schema.NOTIFY_FUNCTION, *schema.NOTIFY_TRIGGERS):
             conn.execute(text(statement))
