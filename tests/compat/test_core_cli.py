@@ -1,8 +1,8 @@
 """The unchanged `openstack` CLI against a live neutrino: identity, networks, subnets, ports.
 
-Black-box, as a user would type it. The server is shared by the module (one per
-backend), so every test uses its own names, addresses and VLAN IDs. Each CLI call
-costs ~0.7 s: keep the whole module near 35 calls per backend.
+Black-box, as a user would type it. The server is shared by the module (on PostgreSQL, see
+CLI_BACKEND), so every test uses its own names, addresses and VLAN IDs. Each CLI call
+costs ~0.7 s: keep the whole module near 35 calls.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import CLI_BACKEND, LiveServer
 
-pytestmark = [
-    pytest.mark.compat,
-]
+pytestmark = [pytest.mark.compat, CLI_BACKEND]
 
 DEMO = "neutrino-demo"
 

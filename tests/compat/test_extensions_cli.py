@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import CLI_BACKEND, LiveServer
 
-pytestmark = [
-    pytest.mark.compat,
-]
+pytestmark = [pytest.mark.compat, CLI_BACKEND]
 
 
 def test_extra_dhcp_options_ip_availability_and_substring_filter(live_server: LiveServer) -> None:

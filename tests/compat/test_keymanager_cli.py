@@ -14,9 +14,9 @@ import yaml
 from barbicanclient import client as barbican
 from barbicanclient import exceptions
 
-from tests.conftest import LiveServer
+from tests.conftest import CLI_BACKEND, LiveServer
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, CLI_BACKEND]
 
 CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
 PRIVATE_KEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----"

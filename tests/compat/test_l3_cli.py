@@ -1,7 +1,7 @@
 """The unchanged `openstack` CLI against a live neutrino: routers, floating IPs, security groups,
 quotas.
 
-S2-S4 as the tutorial types them. One server per backend for the module;
+S2-S4 as the tutorial types them. One server for the module;
 each CLI call costs ~0.7 s, so the flows are few and long.
 """
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import CLI_BACKEND, LiveServer
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, CLI_BACKEND]
 
 DEMO = "neutrino-demo"
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from neutrino.client import Cloud, Session
-from tests.conftest import LiveServer
+from tests.conftest import CLI_BACKEND, LiveServer
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, CLI_BACKEND]
 
 DEMO = "neutrino-demo"
 
