@@ -355,9 +355,12 @@ def _frontend_status(row: dict[str, str]) -> str:
 def _state(status: str, check: str) -> str:
     """ "UP", "UP 1/3" (going down), "DOWN 1/2" (going up), "MAINT (via x)", "no check"...;
     `check` is the last check's result ("* " while one runs)."""
-    if check.removeprefix("* ") == "INI":
+    if status.startswith("no check"):
+        return STATES["no check"]
+    word = status.split(" ")[0]
+    if word in ("UP", "DOWN") and check.removeprefix("* ") == "INI":
         return UNCHECKED
-    return STATES.get(status if status.startswith("no check") else status.split(" ")[0], status)
+    return STATES.get(word, status)
 
 
 def _children(pid: int) -> set[int]:
