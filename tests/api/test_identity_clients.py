@@ -21,7 +21,7 @@ from starlette.routing import Mount
 
 from neutrino.api.identity import routes
 from neutrino.config import Settings
-from neutrino.db import Database, schema
+from neutrino.db import Database, migrations
 from neutrino.identity import Identity
 
 pytestmark = [
@@ -45,7 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         state_dir=state, database_url=url, bind_port=free_port(), admin_password="admin-pw"
     )
     db = Database(url)
-    schema.metadata.create_all(db.engine)
+    migrations.upgrade(db.engine)
     identity = Identity(db, settings)
     identity.bootstrap()
     app = Starlette(routes=[Mount("/identity", routes=routes(identity, settings))])

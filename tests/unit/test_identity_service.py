@@ -15,7 +15,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select, update
 
 from neutrino.config import Settings
-from neutrino.db import Database, schema
+from neutrino.db import Database, migrations, schema
 from neutrino.errors import KeystoneError
 from neutrino.identity import CatalogService, Identity, client_env
 from neutrino.identity import service as service_module
@@ -35,7 +35,7 @@ DEFAULT = Ref(name="Default")
 
 def make_identity(tmp_path: Path, db_url: str = "sqlite://", **settings: object) -> Identity:
     db = Database(db_url)
-    schema.metadata.create_all(db.engine)
+    migrations.upgrade(db.engine)
     config = Settings(state_dir=tmp_path / "state", database_url=db_url, **settings)  # type: ignore[arg-type]
     return Identity(db, config)
 

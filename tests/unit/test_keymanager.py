@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
 from neutrino.context import Context
-from neutrino.db import Database, schema
+from neutrino.db import Database, migrations, schema
 from neutrino.services.keymanager import (
     CONTAINERS,
     SECRETS,
@@ -63,7 +63,7 @@ def chain():
 @pytest.fixture
 def keys(tmp_path: Path) -> KeyManager:
     db = Database("sqlite://")
-    schema.metadata.create_all(db.engine)
+    migrations.upgrade(db.engine)
     return KeyManager(db, Sealer.from_state_dir(tmp_path), ENDPOINT)
 
 
