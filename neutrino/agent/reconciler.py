@@ -191,6 +191,11 @@ class Agent:
                 except Exception as error:
                     result.errors.append(f"router {router_id}: {error}")
                     self.routers.forget(router_id)
+                    failed = with_floatingips(piece, plan.router_fips(router_id))
+                    result.floatingips.update({f.id: DOWN for f in failed.floatingips})
+                    result.floatingips.update(
+                        {p.floatingip_id: DOWN for p in failed.port_forwardings}
+                    )
             report.changes += result.changes
             report.errors += result.errors
             report.floatingips = result.floatingips

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 
 from neutrino.agent.inspect import Realized
-from neutrino.agent.reconciler import Agent, SyncReport
+from neutrino.agent.reconciler import ACTIVE, Agent, SyncReport
 from neutrino.client import ClientError, Session
 from neutrino.plan import DesiredState, HostConfig
 from neutrino.plan.keyed import Change, Changed, KeyedPlan
@@ -244,7 +244,8 @@ class Runner:
         self.desired: DesiredState | None = None  # as last applied whole
         self._stop = threading.Event()
         self._addresses: dict[str, list[str]] = {}  # instance id -> last seen
-        self._fip_reported: dict[str, tuple[Any, str]] = {}  # id -> (revision_number, status)
+        # What the host failed to apply, by collection, until it is applied (services.realization)
+        self._failed: dict[str, set[str]] = {"floatingips": set(), "loadbalancers": set()}
         self.started_at = datetime.now(UTC).isoformat()
 
     def stop(self) -> None:
@@ -271,7 +272,8 @@ class Runner:
                 backoff = min(backoff * 2, 5.0)
 
     def _follow(self, model: Model) -> None:
-        self._fip_reported.clear()
+        for failed in self._failed.values():
+            failed.clear()
         self._plan = None
         pending = self._reconcile(model, full=True)
         last_full = time.monotonic()
@@ -319,6 +321,7 @@ class Runner:
         instance still waits for its addresses."""
         plan, changed = self._compile(model, list(changes), full)
         report = None if whole else self.agent.apply_changed(plan, changed, model.revision)
+        applied_whole = report is None  # also when the changes took more than their pieces
         if report is None:
             self.desired = plan.desired(model.revision)
             report = self.agent.apply(self.desired, verify=full)
@@ -328,7 +331,7 @@ class Runner:
         for error in report.errors:
             log.warning("sync: %s", error)
         body = self._report_body(report, instances)
-        body["floatingips"] = self._floatingip_statuses(model, report)
+        body["failed"] = self._failures(model, report, applied_whole)
         body["namespaces"] = {
             "routers": {router.id: router.netns for router in desired.routers},
             "loadbalancers": {lb.id: lb.netns for lb in desired.loadbalancers},
@@ -371,19 +374,19 @@ class Runner:
                 except (httpx.HTTPError, ClientError) as error:
                     log.debug("heartbeat not sent (%s)", error)
 
-    def _floatingip_statuses(self, model: Model, report: SyncReport) -> dict[str, str]:
-        """Statuses the server has not recorded yet (it records them without a feed change)."""
-        fips = model.items["floatingips"]
-        news = {}
-        for fip_id, status in report.floatingips.items():
-            seen = (fips.get(fip_id, {}).get("revision_number"), status)
-            if (
-                fips.get(fip_id, {}).get("status") != status
-                and self._fip_reported.get(fip_id) != seen
-            ):
-                news[fip_id] = status
-                self._fip_reported[fip_id] = seen
-        return news
+    def _failures(self, model: Model, report: SyncReport, whole: bool) -> dict[str, list[str]]:
+        """What the host has failed to apply, as of the report's revision: a floating IP until
+        its router is applied again (by key, or `whole`), a load balancer until the next
+        `whole` sync applies it."""
+        fips, lbs = self._failed["floatingips"], self._failed["loadbalancers"]
+        if whole:
+            fips.clear()
+            lbs.clear()
+            lbs |= {lb_id for lb_id, entry in report.loadbalancers.items() if "error" in entry}
+        fips -= {fip_id for fip_id, status in report.floatingips.items() if status == ACTIVE}
+        fips |= {fip_id for fip_id, status in report.floatingips.items() if status != ACTIVE}
+        fips &= model.items["floatingips"].keys()
+        return {collection: sorted(ids) for collection, ids in self._failed.items()}
 
     def _instances(
         self, model: Model, desired: DesiredState, refresh: bool

@@ -26,9 +26,11 @@ the current body anyway, so nothing an agent learns changes), and the entry
 of a deletion once it is older than DELETIONS_KEPT; an agent still behind
 that deletion gets 410 and reads a snapshot again.
 
-Agents report the revision they applied and what they observed (port
-status, instances' namespaces and addresses). A port turns ACTIVE when its
-host has plugged it; a floating IP when its router's host has programmed it.
+Agents report the revision they applied, what they failed to apply, and what
+they observed (port links, instances' namespaces and addresses, haproxy's
+health); services.realization turns that into statuses. A port turns ACTIVE
+when its host has applied it and plugged it; a floating IP when its router's
+host has applied it; a load balancer when every host of its amphorae has.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from neutrino.services import (
     networks,
     ports,
     qos,
+    realization,
     routers,
     security_groups,
     subnetpools,
@@ -431,31 +434,24 @@ async def wait_for_change(
 
 
 def record_report(db: Database, host: str, report: dict[str, Any]) -> None:
-    """Store an agent's report and move statuses that changed (each change is itself in the
-    feed)."""
-    P, A = schema.ports, schema.agents
-    wanted: dict[str, str] = report.get("ports", {})
+    """Store an agent's report and move the statuses it realizes (services.realization)."""
+    A = schema.agents
     with db.write() as conn:
-        known = conn.execute(select(A.c.host).where(A.c.host == host)).first()
+        before = conn.execute(select(A.c.report).where(A.c.host == host)).scalar()
         values = {
             "applied_revision": int(report.get("revision", 0)),
             "heartbeat_at": common.now(),
             "report": report,
         }
-        if known:
-            conn.execute(update(A).where(A.c.host == host).values(**values))
-        else:
+        if before is None:
             conn.execute(insert(A).values(host=host, **values))
+        else:
+            conn.execute(update(A).where(A.c.host == host).values(**values))
         agents.record_heartbeat(conn, host, report)
-        for chunk in common.chunked(list(wanted)):
-            for row in conn.execute(select(P).where(P.c.id.in_(chunk))):
-                status = wanted[row.id]
-                if row.status != status:
-                    common.bump(conn, P, "port", row, {"status": status})
-        trunks.record_report(conn, host, wanted)
-        for fip_id, status in report.get("floatingips", {}).items():
-            floatingips.set_status(conn, fip_id, status)
+        hosts = realization.Hosts(conn, host, report)
+        ports.record_report(conn, host, hosts[host], report.get("ports", {}))
+        trunks.record_report(conn, host, report.get("ports", {}))
+        earlier = realization.Applied.of(before) if before is not None else realization.Applied()
+        floatingips.record_report(conn, host, earlier, hosts[host])
         instances.record_report(conn, host, report.get("instances", {}))
-        loadbalancers.record_report(
-            conn, host, values["applied_revision"], report.get("loadbalancers", {})
-        )
+        loadbalancers.record_report(conn, host, hosts, report.get("loadbalancers", {}))

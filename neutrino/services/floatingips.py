@@ -7,8 +7,10 @@ IP's network; the floating IP records that router so the data plane knows
 where to put the NAT. A client may name that router instead
 (floating-ip-router-writable): it needs its gateway on the floating IP's
 network, and may reach the fixed IP's subnet by any route, an extra route
-through another router for one. Status is DOWN until the data plane reports otherwise
-(`set_status`); any change of association makes it DOWN again.
+through another router for one. Status is DOWN until the host of its router
+has applied it (`record_report`, services.realization); any change of
+association makes it DOWN again. A floating IP's change is its own: its
+router's revision stays, as the router does.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ import ipaddress
 import random
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, exists, select, update
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, exists, select, update
 
 from neutrino import errors, ipam
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
-from neutrino.services import common, networks, ports, quotas, routers
+from neutrino.services import agents, common, networks, ports, quotas, realization, routers
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 FIP, P, A = schema.floatingips, schema.ports, schema.ip_allocations
@@ -41,6 +43,14 @@ PORT_DETAILS = (
 )
 
 LISTING = Listing(FIP, {**standard_columns(FIP), "port_id": FIP.c.fixed_port_id})
+FIPS_OF_ROUTERS = select(FIP.c.id).where(FIP.c.router_id.in_(common.IDS))
+# The associated floating IPs among IDS whose router the L3 agent of `host` serves.
+ON_HOST = (
+    select(FIP.c.id, FIP.c.status)
+    .join(agents.RLA, agents.RLA.c.router_id == FIP.c.router_id)
+    .join(agents.AG, agents.AG.c.id == agents.RLA.c.agent_id)
+    .where(FIP.c.id.in_(common.IDS), agents.AG.c.host == bindparam("host"))
+)
 
 
 def visible(ctx: Context) -> ColumnElement[bool] | None:
@@ -60,9 +70,31 @@ def fetch(conn: Connection, ctx: Context, fip_id: str, *, for_write: bool = Fals
     return row
 
 
-def set_status(conn: Connection, fip_id: str, status: str) -> None:
-    """For the data plane's report: ACTIVE once the NAT is in place, DOWN when it is gone."""
-    conn.execute(update(FIP).where(FIP.c.id == fip_id).values(status=status))
+def record_report(
+    conn: Connection, host: str, earlier: realization.Applied, applied: realization.Applied
+) -> None:
+    """A floating IP whose router is on `host` turns ACTIVE once the host has applied its
+    latest change, DOWN while the host fails it. Only those this report may move are read: the
+    ones changed since the host's `earlier` report, on routers changed since then, or failed by
+    either report."""
+    after, through = earlier.revision, applied.revision
+    routers_changed = realization.changed_between(conn, "router", after, through)
+    candidates = (
+        realization.changed_between(conn, "floatingip", after, through)
+        | {row.id for row in common.rows_for(conn, FIPS_OF_ROUTERS, routers_changed)}
+        | earlier.failures("floatingips")
+        | applied.failures("floatingips")
+    )
+    rows = common.rows_for(conn, ON_HOST, candidates, host=host)
+    moving = {row.id: row.status for row in rows}
+    changed = realization.changed_at(conn, "floatingip", moving)
+    for fip_id, status in moving.items():
+        state = applied.state("floatingips", fip_id, changed.get(fip_id, 0))
+        if state is realization.State.PENDING:
+            continue
+        now = "ACTIVE" if state is realization.State.REALIZED else "DOWN"
+        if now != status:
+            conn.execute(update(FIP).where(FIP.c.id == fip_id).values(status=now))
 
 
 def single(start: int, end: int) -> int | None:
@@ -297,18 +329,10 @@ def has_forwardings(conn: Connection, fip_id: str) -> bool:
     return conn.execute(select(exists().where(PF.c.floatingip_id == fip_id))).scalar_one()
 
 
-def bump_routers(conn: Connection, *router_ids: str | None) -> None:
-    """The routers whose NAT changes: their revision tells the data plane to recompile them."""
-    R = schema.routers
-    for router_id in dict.fromkeys(r for r in router_ids if r):
-        common.bump(conn, R, "router", conn.execute(select(R).where(R.c.id == router_id)).one())
-
-
 def remove(conn: Connection, row: Row) -> None:
     """Delete a floating IP with its port; its router forgets the mapping."""
     common.delete_resource(conn, FIP, "floatingip", row.id)
     ports.remove_port(conn, row.floating_port_id)
-    bump_routers(conn, row.router_id)
 
 
 def remove_on_network(conn: Connection, network_id: str) -> None:
@@ -371,7 +395,6 @@ class FloatingIPs:
                 )
             )
             common.insert_resource(conn, FIP, "floatingip", row)
-            bump_routers(conn, row["router_id"])
             return render(conn, [fetch(conn, ctx, row["id"])])[0]
 
     def update(
@@ -404,7 +427,6 @@ class FloatingIPs:
                     changes["router_id"],
                 ) != (row.fixed_port_id, row.fixed_ip_address, row.router_id):
                     changes["status"] = "DOWN"
-                    bump_routers(conn, row.router_id, changes["router_id"])
             common.bump(conn, FIP, "floatingip", row, changes)
             return render(conn, [fetch(conn, ctx, fip_id)])[0]
 

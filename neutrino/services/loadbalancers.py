@@ -8,14 +8,15 @@ PENDING_* the whole tree is immutable (409). Each such write records one
 "loadbalancer" change in the feed, carrying the whole tree (`render_trees`),
 and stores that change's revision in `feed_revision`.
 
-Realization. The agent that hosts a load balancer (the host its VIP port is
-bound to) renders the tree into an haproxy configuration and reports, per
-load balancer, the `feed_revision` it runs and each member's health
-(`record_report`). When the reported revision is the current one, the
-pending objects turn ACTIVE and the ones being deleted go; when a load
-balancer in PENDING_DELETE is no longer reported by its host, it goes with
-its VIP port. Health read from haproxy becomes operating statuses, and its
-frontends' counters listeners' statistics (`record_statistics`).
+Realization (services.realization). The agents that host a load balancer
+(where its amphorae's ports are bound: the VIP's, or each VRRP port of
+ACTIVE_STANDBY) render the tree into an haproxy configuration and report the
+feed revision they applied, and haproxy's health. Once every one of them has
+applied `feed_revision`, the pending objects turn ACTIVE (ERROR if one failed
+it) and the ones being deleted go; a load balancer in PENDING_DELETE goes
+with its VIP port. Health read from haproxy on the VIP's host becomes
+operating statuses, and its frontends' counters listeners' statistics
+(`record_statistics`).
 
 Instances. What runs a load balancer (the haproxy in its namespace) is its
 amphora, a row of its own (services/amphorae.py shows them): one (STANDALONE)
@@ -66,6 +67,7 @@ from neutrino.services import (
     lbaas_flavors,
     networks,
     ports,
+    realization,
     security_groups,
     subnets,
 )
@@ -798,32 +800,30 @@ def update_object(
 
 # -- realization: agents' reports, housekeeping ---------------------------------------------------
 def record_report(
-    conn: Connection, host: str, applied: int, reported: dict[str, dict[str, Any]]
+    conn: Connection, host: str, hosts: realization.Hosts, reported: dict[str, dict[str, Any]]
 ) -> None:
-    """An agent's word on the load balancers it hosts (`applied`: the feed revision of its
-    model)."""
+    """An agent's word on the load balancers it runs (`reported`: haproxy's health and counters
+    of each): what is not bound yet goes to the first host of its zone to run it, the VIP's host
+    tells the health, and each one this host has a part in may be realized now (`realize`)."""
+    vrrp_here = (
+        select(AM.c.lb_loadbalancer_id)
+        .join(P, P.c.id == AM.c.vrrp_port_id)
+        .where(P.c.binding_host_id == host)
+    )
     lbs = conn.execute(
         select(LB, P.c.binding_host_id)
         .join(P, P.c.id == LB.c.vip_port_id)
         .where(
             (P.c.binding_host_id == host)
             | (P.c.binding_host_id == "")
+            | LB.c.id.in_(vrrp_here)
             | LB.c.id.in_(list(reported))
         )
     ).all()
     for lb in lbs:
         entry = reported.get(lb.id)
-        if entry is None:
-            if (
-                lb.binding_host_id == host
-                and lb.provisioning_status == PENDING_DELETE
-                and applied >= lb.feed_revision
-            ):
-                remove_tree(conn, lb)
-            continue
-        if lb.binding_host_id not in (host, ""):
-            continue  # another host owns it; this one will stop serving it on its next sync
-        if not lb.binding_host_id:
+        vip_host = lb.binding_host_id
+        if entry is not None and not vip_host:
             if not in_zone(conn, host, lb.availability_zone):
                 continue  # a host of its zone takes it
             # What is not bound yet, its amphorae's ports with it, goes to the first host to run it.
@@ -835,18 +835,28 @@ def record_report(
                 )
             ).all():
                 common.bump(conn, P, "port", port, {"binding_host_id": host})
-        if int(entry.get("revision", -1)) == lb.feed_revision:
-            # A failure fails what was pending; a later success also heals a failed load balancer.
-            if entry.get("error") and lb.provisioning_status in (PENDING_CREATE, PENDING_UPDATE):
-                settle(conn, lb, ERROR)
-            elif not entry.get("error") and lb.provisioning_status in (
-                PENDING_CREATE,
-                PENDING_UPDATE,
-                ERROR,
-            ):
-                settle(conn, lb, ACTIVE)
-        record_health(conn, lb, entry.get("members", {}), entry.get("listeners", {}))
-        record_statistics(conn, lb, entry.get("listeners", {}))
+            vip_host = host
+        if realize(conn, lb, vip_host, hosts) and entry is not None and vip_host == host:
+            record_health(conn, lb, entry.get("members", {}), entry.get("listeners", {}))
+            record_statistics(conn, lb, entry.get("listeners", {}))
+
+
+def realize(conn: Connection, lb: Row, vip_host: str, hosts: realization.Hosts) -> bool:
+    """Settle the load balancer once the hosts of all its amphorae have applied its tree (a
+    failure of one fails what was pending; a later success also heals a failed load balancer);
+    one being deleted goes once they have all dropped it. False: it is gone."""
+    amphorae = {a.host if a.vrrp_port_id else vip_host for a in current_amphorae(conn, lb.id)}
+    state = hosts.state(amphorae or {vip_host}, "loadbalancers", lb.id, lb.feed_revision)
+    status = lb.provisioning_status
+    if status == PENDING_DELETE:
+        if state is realization.State.REALIZED:
+            remove_tree(conn, lb)
+            return False
+    elif state is realization.State.FAILED and status in (PENDING_CREATE, PENDING_UPDATE):
+        settle(conn, lb, ERROR)
+    elif state is realization.State.REALIZED and status in (PENDING_CREATE, PENDING_UPDATE, ERROR):
+        settle(conn, lb, ACTIVE)
+    return True
 
 
 def settle(conn: Connection, lb: Row, outcome: str) -> None:

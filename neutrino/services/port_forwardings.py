@@ -188,7 +188,6 @@ def changed_fip(conn: Connection, fip: Row, router_id: str | None = None) -> Non
     ).scalar_one()
     router = (router_id or fip.router_id) if left else None
     common.bump(conn, FIP, "floatingip", fip, {"router_id": router})
-    floatingips.bump_routers(conn, fip.router_id, router)
 
 
 class PortForwardings:

@@ -35,6 +35,7 @@ from neutrino.services import (
     qos,
     quotas,
     rbac,
+    realization,
     security_groups,
 )
 from neutrino.services.listing import (
@@ -48,6 +49,7 @@ from neutrino.services.listing import (
 P, A = schema.ports, schema.ip_allocations
 ROUTER_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
 DHCP_OWNER = "network:dhcp"  # the port of a network's DHCP server (services.dhcp)
+PORTS_BY_ID = select(P).where(P.c.id.in_(common.IDS))
 
 
 FIXED_IP_MATCHES: dict[str, Callable[[str], ColumnElement[bool]]] = {
@@ -699,6 +701,24 @@ def forget_forwardings(conn: Connection, port_id: str) -> None:
     for fip in fips:
         left = conn.execute(select(exists().where(PF.c.floatingip_id == fip.id))).scalar_one()
         common.bump(conn, FIP, "floatingip", fip, {} if left else {"router_id": None})
+
+
+def record_report(
+    conn: Connection, host: str, applied: realization.Applied, links: dict[str, str]
+) -> None:
+    """The statuses of the ports `host` plugs (`links`: port id -> ACTIVE while its link is up):
+    ACTIVE once bound there, applied and up; DOWN when its link is not. The word of a host the
+    port has left, or on a revision of it that the host has not applied yet, is not taken."""
+    rows = [
+        row
+        for row in common.rows_for(conn, PORTS_BY_ID, links)
+        if row.binding_host_id == host and row.status != links[row.id]
+    ]
+    rising = [row.id for row in rows if links[row.id] == "ACTIVE"]
+    changed = realization.changed_at(conn, "port", rising)
+    for row in rows:
+        if row.id not in changed or changed[row.id] <= applied.revision:
+            common.bump(conn, P, "port", row, {"status": links[row.id]})
 
 
 def remove_port(conn: Connection, port_id: str) -> None:

@@ -176,6 +176,7 @@ def test_failover_of_a_failed_load_balancer(api: Api, subnet: dict[str, Any]) ->
     failed = {
         "revision": snapshot["revision"],
         "loadbalancers": {lb["id"]: {"revision": snapshot["loadbalancers"][0]["revision"]}},
+        "failed": {"loadbalancers": [lb["id"]]},
     }
     failed["loadbalancers"][lb["id"]]["error"] = "haproxy does not start"
     response = api.admin.http.post(
@@ -231,8 +232,8 @@ def test_statistics_and_config(api: Api, subnet: dict[str, Any]) -> None:
     assert amphorae(api.admin)[0]["status"] == "ALLOCATED"
 
 
-def active_standby(api: Api, subnet: dict[str, Any]) -> dict[str, Any]:
-    """A load balancer of a flavor whose topology is ACTIVE_STANDBY, running."""
+def active_standby(api: Api, subnet: dict[str, Any], running: bool = True) -> dict[str, Any]:
+    """A load balancer of a flavor whose topology is ACTIVE_STANDBY, `running` or just made."""
     profile = flavor_profile(api, json.dumps({"loadbalancer_topology": "ACTIVE_STANDBY"}))
     offered = flavor(api, profile["id"])
     lb = created(
@@ -242,8 +243,25 @@ def active_standby(api: Api, subnet: dict[str, Any]) -> dict[str, Any]:
         ),
         "loadbalancer",
     )
-    realize(api)
+    if running:
+        realize(api)
     return dict(lb)
+
+
+def test_active_standby_on_two_hosts_is_active_once_both_run_it(
+    api: Api, subnet: dict[str, Any]
+) -> None:
+    heartbeat(api, "h1")
+    heartbeat(api, "h2")
+    lb = active_standby(api, subnet, running=False)
+    hosts = {port["binding:host_id"] for port in vrrp_ports(api).values()}
+    assert hosts == {"h1", "h2"}  # anti-affinity
+    vip = api.admin.get(f"/ports/{lb['vip_port_id']}").json()["port"]["binding:host_id"]
+    (other,) = hosts - {vip}
+    realize(api, host=vip)
+    assert status_of(api, lb["id"]) == "PENDING_CREATE"  # its other amphora is not running yet
+    realize(api, host=other)
+    assert status_of(api, lb["id"]) == "ACTIVE"
 
 
 def by_role(api: Api) -> dict[str, dict[str, Any]]:
@@ -364,6 +382,7 @@ def test_active_standby_failover_stops_when_a_step_fails(api: Api, subnet: dict[
     failed = {
         "revision": snapshot["revision"],
         "loadbalancers": {lb["id"]: {"revision": tree["revision"], "error": "no keepalived"}},
+        "failed": {"loadbalancers": [lb["id"]]},
     }
     response = api.admin.http.post(
         "/internal/v1/agents/lbhost/report", json=failed, headers={"X-Auth-Token": api.admin.token}

@@ -141,15 +141,23 @@ def test_unknown_revision_asks_for_a_resync_and_members_are_refused(api: Api) ->
 
 
 def test_reports_move_port_status(api: Api) -> None:
+    """A port turns ACTIVE once the host it is bound to has applied it and plugged it."""
     net = api.demo.create("networks")
     api.demo.create(
         "subnets", network_id=net["id"], cidr="10.90.0.0/24", ip_version=4, enable_dhcp=False
     )
-    port = api.demo.create("ports", network_id=net["id"])
+    before = internal(api, "/snapshot").json()["revision"]
+    port = api.admin.create("ports", network_id=net["id"], **{"binding:host_id": "h1"})
     assert port["status"] == "DOWN"
-    report = {"revision": 1, "ports": {port["id"]: "ACTIVE"}, "errors": []}
-    assert internal(api, "/agents/h1/report", method="POST", json=report).status_code == 204
-    shown = api.demo.get(f"/ports/{port['id']}").json()["port"]
+
+    def report(host: str, revision: int) -> dict:
+        body = {"revision": revision, "ports": {port["id"]: "ACTIVE"}, "errors": []}
+        assert internal(api, f"/agents/{host}/report", method="POST", json=body).status_code == 204
+        return dict(api.demo.get(f"/ports/{port['id']}").json()["port"])
+
+    assert report("h1", before)["status"] == "DOWN"  # plugged, but not applied yet
+    assert report("h2", internal(api, "/snapshot").json()["revision"])["status"] == "DOWN"
+    shown = report("h1", internal(api, "/snapshot").json()["revision"])
     assert shown["status"] == "ACTIVE" and shown["revision_number"] == 2
 
 

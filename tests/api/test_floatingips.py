@@ -15,6 +15,8 @@ from tests.api.l3 import (
     remove_interface,
     routed_topology,
 )
+from tests.api.test_agents import heartbeat
+from tests.api.test_feed_and_lab import internal
 from tests.conftest import Api
 from tests.conftest import expect_error as error
 
@@ -439,17 +441,6 @@ def test_list_filters(api: Api, topo: Topology) -> None:
     assert all(set(f) == {"floating_ip_address"} for f in fields)
 
 
-def test_status_reported_by_data_plane(api: Api, topo: Topology, core) -> None:  # type: ignore[no-untyped-def]
-    from neutrino.services.floatingips import set_status
-
-    fip = allocate(api, topo, port_id=topo.port["id"])
-    with core.db.write() as conn:
-        set_status(conn, fip["id"], "ACTIVE")
-    assert api.demo.get(f"/floatingips/{fip['id']}").json()["floatingip"]["status"] == "ACTIVE"
-    # Any change of association waits for the data plane again.
-    assert associate(api, fip["id"], None).json()["floatingip"]["status"] == "DOWN"
-
-
 def test_floating_ip_quota_under_concurrency(api: Api) -> None:
     ext_net, _ = external_network(api)
     api.admin.put(f"/quotas/{api.demo.project_id}", json={"quota": {"floatingip": 5}})
@@ -462,3 +453,33 @@ def test_floating_ip_quota_under_concurrency(api: Api) -> None:
         codes = list(pool.map(attempt, range(16)))
     assert codes.count(201) == 5 and codes.count(409) == 11
     assert len(api.demo.get("/floatingips").json()["floatingips"]) == 5
+
+
+def test_status_follows_the_revision_its_routers_host_applied(api: Api, topo: Topology) -> None:
+    """ACTIVE once the host of its router has applied the floating IP's latest change (DOWN
+    while it fails it); the router itself does not change, nor does its revision."""
+    heartbeat(api, "h1")  # the only L3 agent: it takes the router
+    heartbeat(api, "h2")
+    router_revision = api.demo.get(f"/routers/{topo.router['id']}").json()["router"][
+        "revision_number"
+    ]
+    before = internal(api, "/snapshot").json()["revision"]
+    fip = allocate(api, topo, port_id=topo.port["id"])
+    head = internal(api, "/snapshot").json()["revision"]
+
+    def report(host: str, revision: int, failed: list[str] | tuple[()] = ()) -> str:
+        body = {"revision": revision, "failed": {"floatingips": list(failed)}}
+        assert internal(api, f"/agents/{host}/report", method="POST", json=body).status_code == 204
+        return str(api.demo.get(f"/floatingips/{fip['id']}").json()["floatingip"]["status"])
+
+    assert fip["status"] == "DOWN"
+    assert report("h1", before) == "DOWN"  # not applied there yet
+    assert report("h2", head) == "DOWN"  # not its router's host
+    assert report("h1", head, failed=[fip["id"]]) == "DOWN"
+    assert report("h1", head) == "ACTIVE"  # the same revision, applied after all
+    assert report("h1", head) == "ACTIVE"  # a heartbeat repeats it
+    moved = associate(api, fip["id"], None).json()["floatingip"]  # type: ignore[attr-defined]
+    assert moved["status"] == "DOWN"
+    assert report("h1", internal(api, "/snapshot").json()["revision"]) == "DOWN"
+    router = api.demo.get(f"/routers/{topo.router['id']}").json()["router"]
+    assert router["revision_number"] == router_revision

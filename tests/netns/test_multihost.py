@@ -233,15 +233,27 @@ def test_floating_ip_of_a_router_on_another_host(cloud: Hosts) -> None:
     vm = cloud.instance("fx-vm", "--network", "fx-net", "--host", "h2")
     [group] = cloud.cli("port", "show", vm["port_ids"][0])["security_group_ids"]
     cloud.cli("security", "group", "rule", "create", "--protocol", "icmp", group)
+    revision = cloud.cli("router", "show", "fx-router")["revision_number"]
     fip = cloud.cli("floating", "ip", "create", "fx-ext", "--port", vm["port_ids"][0])
+    assert fip["status"] == "DOWN"
     outside = f"{cloud.prefix}nout-default"
+    qrouter = f"{cloud.hosts['h1'].config.ns_prefix}qrouter-{router['id']}"
 
     def reached() -> bool:
         argv = ["ip", "netns", "exec", outside, "ping", "-c1", "-W1", fip["floating_ip_address"]]
         return subprocess.run(argv, capture_output=True, check=False).returncode == 0
 
+    def status() -> str:
+        return str(cloud.cli("floating", "ip", "show", fip["id"])["status"])
+
+    assert eventually(lambda: status() == "ACTIVE", seconds=15)
+    # ACTIVE once the router's host has applied it: its NAT is there at that moment.
+    nat = ["ip", "netns", "exec", qrouter, "nft", "list", "ruleset"]
+    listed = subprocess.run(nat, capture_output=True, text=True, check=True).stdout
+    assert fip["floating_ip_address"] in listed
     assert eventually(reached, seconds=15)
-    assert cloud.cli("floating", "ip", "show", fip["id"])["status"] == "ACTIVE"
+    # A floating IP's change is not its router's.
+    assert cloud.cli("router", "show", "fx-router")["revision_number"] == revision
     cloud.cli("floating", "ip", "delete", fip["id"], output=False)
     cloud.neutrino("instance", "delete", "fx-vm")
     cloud.cli("router", "remove", "subnet", "fx-router", "fx-net-sub", output=False)
