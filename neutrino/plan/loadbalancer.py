@@ -243,14 +243,7 @@ def render_proxies(lb: dict[str, Any]) -> str:
     listeners = [li for li in lb.get("listeners", []) if li["protocol"] not in KERNEL_PROTOCOLS]
     if not listeners:
         return ""
-    lines = [
-        "defaults",
-        "    retries 3",
-        "    option redispatch",
-        "    option dontlognull",
-        "    load-server-state-from-file global",  # the states saved before a reload
-        "",
-    ]
+    lines = ["defaults", "    retries 3", "    option redispatch", "    option dontlognull", ""]
     pools = {
         pool["id"]: pool for pool in lb.get("pools", []) if pool["protocol"] not in KERNEL_PROTOCOLS
     }

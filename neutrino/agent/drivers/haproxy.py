@@ -8,10 +8,6 @@ before it replaces the running one, then the master is sent SIGUSR2: it
 starts new workers, which take over the listening sockets from the old ones
 through the stats socket (`expose-fd listeners`); the old workers finish
 their established connections and exit. No connection is refused or cut.
-Before the signal, the servers' states are saved (`show servers state`) to the
-file the new workers load (`server-state-file`), as Octavia's amphora does: a
-reload forgets no member's health, so a member found down is not sent traffic
-again, nor a healthy one taken out by a single failed first check.
 A new amphora id is a failover: a new haproxy is started from scratch and the
 running one stopped once the new one listens; the connections it held are cut.
 What runs is what is observed: the pid file's process must be an haproxy
@@ -111,7 +107,6 @@ class HaproxyDriver:
                 "    nbthread 1",
                 *([f"    node {lb.amphora_id}"] if lb.amphora_id else []),
                 f"    pidfile {where / 'pid'}",
-                f"    server-state-file {where / 'server-state'}",
                 f"    stats socket {self.socket(lb.key)} mode 600 level admin expose-fd listeners",
                 f"    maxconn {MAX_CONNECTIONS}",
                 "",
@@ -159,12 +154,10 @@ class HaproxyDriver:
             candidate.replace(path)
         replaced = pid if pid is not None and _node(current) != lb.amphora_id else None
         if pid is not None and replaced is None:
-            (where / "server-state").write_bytes(ask(self.socket(lb.key), b"show servers state"))
             self._reload(pid)
             self._remove_other_files(lb)
             return "reloaded"
         self._remove_other_files(lb)
-        (where / "server-state").unlink(missing_ok=True)  # a new haproxy checks from scratch
         self.sockets.mkdir(parents=True, exist_ok=True)
         self.socket(lb.key).unlink(missing_ok=True)
         started = subprocess.run(
