@@ -97,7 +97,14 @@ def _subnet(rng: random.Random, sub: Resource, items: dict[str, dict[str, Resour
 
 
 def _instance(rng: random.Random, vm: Resource, items: dict[str, dict[str, Resource]]) -> None:
-    vm["host"] = rng.choice(HOSTS)
+    """Moved, or a port plugged into it or unplugged."""
+    port = _pick(rng, items, "ports")
+    if rng.random() < 0.5 or port is None:
+        vm["host"] = rng.choice(HOSTS)
+    elif port["id"] in vm["port_ids"]:
+        vm["port_ids"].remove(port["id"])
+    else:
+        vm["port_ids"].append(port["id"])
 
 
 def _address_group(rng: random.Random, ag: Resource, items: dict[str, Any]) -> None:
