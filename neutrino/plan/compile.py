@@ -44,9 +44,11 @@ from neutrino.plan.state import (
 
 def _is_local_dhcp(port: Resource, networks: dict[str, Resource], host: HostConfig) -> bool:
     """The DHCP port is served by the host of the network's DHCP agent (`dhcp_agent_host`)."""
+    if port.get("device_owner") != DHCP_OWNER:
+        return False
     scheduled = networks.get(port["network_id"], {}).get(DHCP_AGENT_HOST)
     bound = {port.get("binding:host_id") or ""} - {""}
-    return port.get("device_owner") == DHCP_OWNER and placed_here(scheduled, bound, host)
+    return placed_here(scheduled, bound, host)
 
 
 @dataclass(frozen=True)
@@ -411,14 +413,14 @@ def network_piece(
         devices[port["id"]] = names.tap(port["id"])
         dhcp.append(server)
         addresses += server_addresses
-    overlay = [network] if _is_vxlan(network) else []
+    overlay = _is_vxlan(network)
     return NetworkPiece(
         links=tuple(_with_network_mtus(host, links, {"": network})),
         dhcp=tuple(dhcp),
         addresses=tuple(addresses),
         devices=devices,
-        fdb=tuple(compile_fdb(host, overlay, ports, endpoints)),
-        arp=tuple(compile_arp(host, overlay, ports, endpoints)),
+        fdb=tuple(compile_fdb(host, [network], ports, endpoints)) if overlay else (),
+        arp=tuple(compile_arp(host, [network], ports, endpoints)) if overlay else (),
     )
 
 

@@ -376,9 +376,10 @@ class KeyedPlan:
                     del pieces[port_id]
                 else:
                     pieces[port_id] = piece
-        wanted = base.wanted_elsewhere | {p.port["network_id"] for p in pieces.values()}
-        if wanted & base.realized != base.realized:
-            return False
+        for network_id in {b.port["network_id"] for b, _ in moved.values() if b is not None}:
+            on_it = self.on_network.get(network_id, ())
+            if network_id not in base.wanted_elsewhere and not any(p in pieces for p in on_it):
+                return False  # no more wanted here
         nets = dict(base.networks)
         for network_id in sorted(key for kind, key in dirty if kind == "network"):
             if network_id not in base.realized:
