@@ -3,9 +3,10 @@
 Prints JSON: p50/p99 milliseconds from the sync call to the first ICMP echo reply
 (a) from an instance just plugged (veth, DHCP and all), (b) through a security
 group rule just added; and the seconds of a from-scratch and a no-op sync of
-500 ports on one host. Needs root; leaves nothing behind.
+500 ports (and 10,000) on one host, with the load average beside each. Needs root;
+leaves nothing behind.
 
-    .venv/bin/python -m bench.dataplane [--runs 20] [--ports 500]
+    .venv/bin/python -m bench.dataplane [--runs 20] [--ports 500 10000]
 """
 
 from __future__ import annotations
@@ -165,7 +166,12 @@ def bench_resync(host: HostConfig, state_dir: Path, count: int) -> dict[str, Any
         again = agent.sync(model)
         noop = time.perf_counter() - started
         assert again.changes == [], again.changes
-        return {"ports": count, "from_scratch_s": round(scratch, 3), "noop_s": round(noop, 3)}
+        return {
+            "ports": count,
+            "from_scratch_s": round(scratch, 3),
+            "noop_s": round(noop, 3),
+            "load_average": [round(value, 2) for value in os.getloadavg()],
+        }
     finally:
         agent.teardown()
 
@@ -173,7 +179,7 @@ def bench_resync(host: HostConfig, state_dir: Path, count: int) -> dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--ports", type=int, default=500)
+    parser.add_argument("--ports", type=int, nargs="*", default=[500, 10000])
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root: it creates network namespaces")
@@ -183,9 +189,12 @@ def main() -> None:
             result = bench_convergence(
                 HostConfig.isolated("conv", prefix=prefix), Path(state) / "conv", args.runs
             )
-            result["resync"] = bench_resync(
-                HostConfig.isolated("scale", prefix=prefix), Path(state) / "scale", args.ports
-            )
+            result["resync"] = [
+                bench_resync(
+                    HostConfig.isolated(f"scale{n}", prefix=prefix), Path(state) / f"s{n}", n
+                )
+                for n in args.ports
+            ]
     finally:
         remove_namespaces(prefix)
     print(json.dumps(result, indent=2))

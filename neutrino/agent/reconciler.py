@@ -221,7 +221,8 @@ class Agent:
         observed, replugged = self._ensure_links(part, report, False, fresh, collect=False)
         host_links = observed.get(self.host.netns, {})
         overlays = {link.name for link in part.links if link.kind == "vxlan"}
-        self._ensure_fdb(part, report, {n: host_links[n] for n in overlays if n in host_links})
+        if overlays:  # read only when a VXLAN network changed
+            self._ensure_fdb(part, report, {n: host_links[n] for n in overlays if n in host_links})
         self._ensure_addresses(part, report)
         self._ensure_dhcp(part, report, replugged)
         self._ensure_instances(part, report, replugged, collect=False)
