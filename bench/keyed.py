@@ -192,7 +192,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--floatingips", type=int, nargs="*", default=[5000, 50000])
-    parser.add_argument("--ports", type=int, nargs="*", default=[500, 10000])
+    parser.add_argument("--ports", type=int, nargs="*", default=[500])
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root: it creates network namespaces")
