@@ -3,10 +3,10 @@
 Prints JSON: p50/p99 milliseconds from the sync call to the first ICMP echo reply
 (a) from an instance just plugged (veth, DHCP and all), (b) through a security
 group rule just added; and the seconds (wall, and the agent's CPU) of a
-from-scratch and a no-op sync of 500 ports (and 10,000) on one host, with the
+from-scratch and a no-op sync of 500 ports (`--ports`) on one host, with the
 load average beside each. Needs root; leaves nothing behind.
 
-    .venv/bin/python -m bench.dataplane [--runs 20] [--ports 500 10000]
+    .venv/bin/python -m bench.dataplane [--runs 20] [--ports 500 1000]
 """
 
 from __future__ import annotations

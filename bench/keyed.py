@@ -22,7 +22,7 @@ Ports bound here have no VM tap (none is plugged): their firewall, bridges and
 statuses are made and reported all the same. Prints JSON; needs root; leaves
 nothing behind.
 
-    .venv/bin/python -m bench.keyed [--runs 20] [--floatingips 5000 50000] [--ports 500 10000]
+    .venv/bin/python -m bench.keyed [--runs 20] [--floatingips 5000 50000] [--ports 500 1000]
 """
 
 from __future__ import annotations
