@@ -2,10 +2,11 @@
 
 Prints JSON: p50/p99 milliseconds from the sync call to the first ICMP echo reply
 (a) from an instance just plugged (veth, DHCP and all), (b) through a security
-group rule just added; and the seconds of a from-scratch and a no-op sync of
-500 ports on one host. Needs root; leaves nothing behind.
+group rule just added; and the seconds (wall, and the agent's CPU) of a
+from-scratch and a no-op sync of 500 ports (`--ports`) on one host, with the
+load average beside each. Needs root; leaves nothing behind.
 
-    .venv/bin/python -m bench.dataplane [--runs 20] [--ports 500]
+    .venv/bin/python -m bench.dataplane [--runs 20] [--ports 500 1000]
 """
 
 from __future__ import annotations
@@ -156,16 +157,23 @@ def bench_resync(host: HostConfig, state_dir: Path, count: int) -> dict[str, Any
                 kind="veth",
                 peer={"ifname": f"vm{port['id'][:11]}"},
             )
-        started = time.perf_counter()
+        started, used = time.perf_counter(), time.process_time()
         first = agent.sync(model)
-        scratch = time.perf_counter() - started
+        scratch, scratch_cpu = time.perf_counter() - started, time.process_time() - used
         assert not first.errors, first.errors
         assert set(first.ports.values()) == {"ACTIVE"}
-        started = time.perf_counter()
+        started, used = time.perf_counter(), time.process_time()
         again = agent.sync(model)
-        noop = time.perf_counter() - started
+        noop, noop_cpu = time.perf_counter() - started, time.process_time() - used
         assert again.changes == [], again.changes
-        return {"ports": count, "from_scratch_s": round(scratch, 3), "noop_s": round(noop, 3)}
+        return {
+            "ports": count,
+            "from_scratch_s": round(scratch, 3),
+            "from_scratch_cpu_s": round(scratch_cpu, 3),
+            "noop_s": round(noop, 3),
+            "noop_cpu_s": round(noop_cpu, 3),
+            "load_average": [round(value, 2) for value in os.getloadavg()],
+        }
     finally:
         agent.teardown()
 
@@ -173,7 +181,7 @@ def bench_resync(host: HostConfig, state_dir: Path, count: int) -> dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--ports", type=int, default=500)
+    parser.add_argument("--ports", type=int, nargs="*", default=[500])
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root: it creates network namespaces")
@@ -183,9 +191,12 @@ def main() -> None:
             result = bench_convergence(
                 HostConfig.isolated("conv", prefix=prefix), Path(state) / "conv", args.runs
             )
-            result["resync"] = bench_resync(
-                HostConfig.isolated("scale", prefix=prefix), Path(state) / "scale", args.ports
-            )
+            result["resync"] = [
+                bench_resync(
+                    HostConfig.isolated(f"scale{n}", prefix=prefix), Path(state) / f"s{n}", n
+                )
+                for n in args.ports
+            ]
     finally:
         remove_namespaces(prefix)
     print(json.dumps(result, indent=2))

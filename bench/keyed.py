@@ -14,12 +14,15 @@ when it was measured:
   to the host (in one group whose rules name it as a remote group).
 - `rule_change`: a security group rule added and deleted in turn, the same
   group on 1,000 ports of the host.
+- `port_plugged`: one port bound to the host and removed in turn, with N
+  ports bound there (`--ports`), in that group: its tap, its network's DHCP
+  hosts and the firewall's sets.
 
 Ports bound here have no VM tap (none is plugged): their firewall, bridges and
 statuses are made and reported all the same. Prints JSON; needs root; leaves
 nothing behind.
 
-    .venv/bin/python -m bench.keyed [--runs 20] [--floatingips 5000 50000]
+    .venv/bin/python -m bench.keyed [--runs 20] [--floatingips 5000 50000] [--ports 500 1000]
 """
 
 from __future__ import annotations
@@ -170,10 +173,26 @@ def rule_change(host: HostConfig, state: Path, count: int, runs: int) -> dict[st
         runner.agent.teardown()
 
 
+def port_plugged(host: HostConfig, state: Path, count: int, runs: int) -> dict[str, Any]:
+    model, _ = bound_ports(host, count + 1)
+    plugged = model["ports"].pop()
+    runner, mirror = runner_of(host, state, model)
+    try:
+
+        def step(run: int) -> None:
+            body = copy.deepcopy(plugged) if run % 2 == 0 else None
+            feed(runner, mirror, [("port", body, plugged["id"])])
+
+        return {"ports": count, **timed(runs, step)}
+    finally:
+        runner.agent.teardown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--floatingips", type=int, nargs="*", default=[5000, 50000])
+    parser.add_argument("--ports", type=int, nargs="*", default=[500])
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root: it creates network namespaces")
@@ -194,6 +213,12 @@ def main() -> None:
             result["rule_change"] = rule_change(
                 HostConfig.isolated("g", prefix=prefix), state / "g", 1000, args.runs
             )
+            result["port_plugged"] = [
+                port_plugged(
+                    HostConfig.isolated(f"p{n}", prefix=prefix), state / f"p{n}", n, args.runs
+                )
+                for n in args.ports
+            ]
     finally:
         remove_namespaces(prefix)
     print(json.dumps(result, indent=2))

@@ -55,8 +55,10 @@ conntrack entries live outside the tables, so established flows survive).
 
 Between two full syncs, the runner applies what a batch of the feed changed
 key by key (plan.keyed, `apply_changed`): the firewall, a router's rules, a
-floating IP's elements and local route; the rest of the host (links, addresses,
-DHCP, load balancers) with the whole plan.
+floating IP's elements and local route, a port's tap and its instance's DHCP
+client, a network's links, DHCP server (its hosts file rewritten, dnsmasq
+told by SIGHUP) and VXLAN entries; the rest of the host (load balancers,
+trunks, QoS, a network wanted here or no more) with the whole plan.
 
 Errors are per object: a failing link or dnsmasq is reported in the SyncReport
 and retried on the next sync, while the rest of the host converges.
@@ -161,15 +163,19 @@ class Agent:
 
     def apply_changed(self, plan: KeyedPlan, changed: Changed, revision: int) -> SyncReport | None:
         """Converge on the pieces of `plan` that `changed` names and on nothing else: the
-        firewall, routers' rules and addresses, floating IPs' elements. None (nothing done)
-        when the host's base or a router's links moved: that takes `apply` of the whole."""
+        firewall, ports and networks, routers' rules and addresses, floating IPs' elements.
+        None (nothing done) when the host's base or a router's links moved: that takes `apply`
+        of the whole."""
         if changed.base or changed.links_moved():
             return None
         with self._lock:
             started = time.perf_counter()
-            report = SyncReport(revision=revision, ports=dict(self._ports))
+            report = SyncReport(revision=revision, ports={})
             if changed.firewall and plan.firewall is not None:
                 self._ensure_firewall(plan.firewall, report)
+            if changed.ports or changed.networks:
+                self._ensure_pieces(plan, changed, report)
+            report.ports = dict(self._ports)
             result = RoutersResult()
             for router_id in sorted(changed.touched_routers()):
                 piece = plan.routers.get(router_id)
@@ -201,6 +207,70 @@ class Agent:
             report.floatingips = result.floatingips
             report.seconds = time.perf_counter() - started
             return report
+
+    def _ensure_pieces(self, plan: KeyedPlan, changed: Changed, report: SyncReport) -> None:
+        """The links, addresses, DHCP servers and instances' DHCP clients of the ports and
+        networks that changed; the links and namespaces they no longer want go."""
+        assert plan.base is not None
+        ports = [after for _, after in changed.ports.values() if after is not None]
+        nets = [after for _, after in changed.networks.values()]
+        part = DesiredState(
+            revision=report.revision,
+            host=self.host.name,
+            namespaces=tuple(
+                sorted(
+                    {p.netns for p in ports if p.netns}
+                    | {n for net in nets for n in net.namespaces}
+                )
+            ),
+            links=(
+                *(link for net in nets for link in net.links),
+                *(l for p in ports for l in p.links),
+            ),
+            addresses=tuple(a for net in nets for a in net.addresses),
+            dhcp=tuple(server for net in nets for server in net.dhcp),
+            instances=tuple(p.instance for p in ports if p.instance),
+            firewall=Firewall((), (), ""),
+            ports={},
+            fdb=tuple(entry for net in nets for entry in net.fdb),
+            arp=tuple(entry for net in nets for entry in net.arp),
+        )
+        fresh = self._ensure_namespaces(part, report)
+        observed, replugged = self._ensure_links(part, report, False, fresh, collect=False)
+        host_links = observed.get(self.host.netns, {})
+        overlays = {link.name for link in part.links if link.kind == "vxlan"}
+        if overlays:  # read only when a VXLAN network changed
+            self._ensure_fdb(part, report, {n: host_links[n] for n in overlays if n in host_links})
+        self._ensure_addresses(part, report)
+        self._ensure_dhcp(part, report, replugged)
+        self._ensure_instances(part, report, replugged, collect=False)
+        wanted = {(link.netns, link.name) for link in part.links}
+        in_use = {p.netns for p in plan.base.ports.values()}
+        for port_id, (before, after) in sorted(changed.ports.items()):
+            for link in before.links if before is not None else ():
+                present = host_links.get(link.name)
+                if (link.netns, link.name) in wanted or present is None:
+                    continue
+                if self._owns_host_link(present, set()):
+                    self.links.delete(link.netns, link.name)
+                    report.changes.append(f"delete link {link.name}")
+            if before is None:
+                continue
+            nic = before.instance
+            if nic is not None and nic not in part.instances:
+                lab.stop_dhcp_client(self.state_dir, nic.netns, nic.ifname)
+                report.changes.append(f"stop dhcp client {nic.netns} {nic.ifname}")
+            if before.netns and before.netns not in in_use:
+                self._delete_namespace(before.netns)
+                report.changes.append(f"delete namespace {before.netns}")
+        for port_id in changed.ports:
+            self._ports.pop(port_id, None)
+        devices = {p.port["id"]: names.tap(p.port["id"]) for p in ports}
+        devices.update({port_id: dev for net in nets for port_id, dev in net.devices.items()})
+        host_links = self.links.observe(self.host.netns)
+        for port_id, dev in devices.items():
+            seen = host_links.get(dev)
+            self._ports[port_id] = ACTIVE if seen is not None and seen.up else DOWN
 
     def teardown(self) -> None:
         """Remove everything this agent made: namespaces, processes, links, tables, state."""
@@ -427,9 +497,15 @@ class Agent:
     # --- links ---------------------------------------------------------------------
 
     def _ensure_links(
-        self, desired: DesiredState, report: SyncReport, verify: bool, fresh: frozenset[str]
+        self,
+        desired: DesiredState,
+        report: SyncReport,
+        verify: bool,
+        fresh: frozenset[str],
+        collect: bool = True,
     ) -> tuple[dict[str | None, dict[str, ObservedLink]], frozenset[tuple[str | None, str]]]:
-        """The links, and the far ends (netns, name) made again with their veth."""
+        """The links, and the far ends (netns, name) made again with their veth; with
+        `collect`, the links of ours that `desired` does not name go."""
         guests = {instance.netns for instance in desired.instances}
 
         def checked(peer: VethPeer) -> bool:
@@ -462,6 +538,8 @@ class Agent:
                     report.changes.append(f"fixed link {peer.name}")
             except Exception as error:
                 report.errors.append(f"link {link.name}: {error}")
+        if not collect:
+            return observed, frozenset(replugged)
         wanted = {link.name for link in desired.links if link.netns == self.host.netns}
         for present in list(observed[self.host.netns].values()):
             if self._owns_host_link(present, wanted):
@@ -673,14 +751,17 @@ class Agent:
         desired: DesiredState,
         report: SyncReport,
         replugged: frozenset[tuple[str | None, str]],
+        collect: bool = True,
     ) -> None:
+        """The instances' DHCP clients (and DHCPv6 ones where their subnets want them); with
+        `collect`, those of interfaces the instances of `desired` no longer have stop."""
         wanted = {
             version: {(i.netns, i.ifname) for i in desired.instances if version == 4 or i.dhcpv6}
             for version in (4, 6)
         }
         for version, clients in wanted.items():
             # A subport's interface is gone with it; DHCPv6 with the last subnet that wants it.
-            for netns in {netns for netns, _ in wanted[4]}:
+            for netns in {netns for netns, _ in wanted[4]} if collect else ():
                 for ifname in lab.dhcp_client_interfaces(self.state_dir, netns, version):
                     if (netns, ifname) not in clients:
                         lab.stop_dhcp_client(self.state_dir, netns, ifname, version)

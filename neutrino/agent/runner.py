@@ -4,7 +4,8 @@ It programs nothing until it holds a complete snapshot; after that it keeps
 its copy of the model exact by applying the feed's changes (each carries the
 resource's current body). After every batch it compiles and applies only what
 the changes touch (plan.keyed: a floating IP's change, its elements and
-local route only, however many its router has); every few seconds it compares
+local route only, however many its router has; a port's, its tap and its
+network's DHCP hosts, however many ports the host has); every few seconds it compares
 every key's digest with its inputs' (a change the index missed is compiled
 then, and logged) and reconciles the whole host, which repairs drift. If the
 server forgets its revision (410) or cannot be reached, it starts again from
@@ -325,6 +326,8 @@ class Runner:
         if report is None:
             self.desired = plan.desired(model.revision)
             report = self.agent.apply(self.desired, verify=full)
+        elif changed.ports or changed.networks:  # what the report tells of instances and roles
+            self.desired = plan.desired(model.revision)
         desired = self.desired
         assert desired is not None  # the first sync applies the whole
         instances, pending = self._instances(model, desired, refresh=full)

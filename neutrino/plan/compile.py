@@ -51,30 +51,70 @@ from neutrino.plan.state import (
 
 def _is_local_dhcp(port: Resource, networks: dict[str, Resource], host: HostConfig) -> bool:
     """The DHCP port is served by the host of the network's DHCP agent (`dhcp_agent_host`)."""
+    if port.get("device_owner") != DHCP_OWNER:
+        return False
     scheduled = networks.get(port["network_id"], {}).get(DHCP_AGENT_HOST)
     bound = {port.get("binding:host_id") or ""} - {""}
-    return port.get("device_owner") == DHCP_OWNER and placed_here(scheduled, bound, host)
+    return placed_here(scheduled, bound, host)
+
+
+@dataclass(frozen=True)
+class PortPiece:
+    """What a port plugged here adds to the host apart from the rest (plan.keyed compiles it
+    alone): its tap, bound or a veth to the instance or load balancer behind it."""
+
+    port: Resource
+    links: tuple[Link, ...]
+    instance: Instance | None  # the instance's NIC at the tap's far end
+
+    @property
+    def netns(self) -> str | None:
+        """The namespace at the far end of its veth."""
+        peers = [link.peer.netns for link in self.links if link.peer is not None]
+        return peers[0] if peers else None
+
+
+@dataclass(frozen=True)
+class NetworkPiece:
+    """What a network realized here adds to the host: its bridge and segment device, its DHCP
+    server (the namespace, the veth, dnsmasq's hosts), its VXLAN device's forwarding entries."""
+
+    links: tuple[Link, ...]
+    dhcp: tuple[DhcpServer, ...]
+    addresses: tuple[Address, ...]
+    devices: dict[str, str]  # DHCP port id -> its tap
+    fdb: tuple[FdbEntry, ...]
+    arp: tuple[ProxyNeighbour, ...]
+
+    @property
+    def namespaces(self) -> frozenset[str]:
+        return frozenset(server.netns for server in self.dhcp)
 
 
 @dataclass(frozen=True)
 class HostBase:
     """A host's desired state apart from its routers and its firewall (compile_base), and what
-    those are compiled from."""
+    those are compiled from: the networks' and the ports' pieces, and the rest (subports, load
+    balancers, QoS, the NICs, upstreams)."""
 
     namespaces: frozenset[str]
     links: tuple[Link, ...]
     addresses: tuple[Address, ...]
-    dhcp: tuple[DhcpServer, ...]
     instances: tuple[Instance, ...]
     devices: dict[str, str]  # port id -> device name
     problems: tuple[str, ...]
     upstreams: tuple[Upstream, ...]
     loadbalancers: tuple[LoadBalancer, ...]
     shapers: tuple[Shaper, ...]
-    fdb: tuple[FdbEntry, ...]
-    arp: tuple[ProxyNeighbour, ...]
     advertisers: tuple[Advertiser, ...]  # radvd in routers and DHCP namespaces (plan.ra)
+    networks: dict[str, NetworkPiece]  # the realized networks'
+    ports: dict[str, PortPiece]  # the plugged ports' but subports
     realized: frozenset[str]  # the networks this host has
+    # The networks something else than the ports' pieces wants here (DHCP, routers, subports),
+    # and those with a protected subport (their bridges pass packets through netfilter).
+    wanted_elsewhere: frozenset[str]
+    protected_elsewhere: frozenset[str]
+    subports: frozenset[str]  # the ids of the ports trunks list as subports (present or not)
     router_ports: dict[str, tuple[Resource, ...]]  # the routers that live here: their ports
     realized_ports: tuple[Resource, ...]  # the ports plugged here, on realized networks
     qos_commands: tuple[dict[str, Any], ...]  # the ports' QoS chains, for the firewall
@@ -138,18 +178,33 @@ def assemble(
 ) -> DesiredState:
     """The host's desired state from its pieces."""
     pieces = [routers[router_id] for router_id in sorted(routers)]
-    links = {*base.links, *(link for piece in pieces for link in piece.links)}
+    networks = [base.networks[network_id] for network_id in sorted(base.networks)]
+    ports = base.ports.values()
+    links = {
+        *base.links,
+        *(link for piece in pieces for link in piece.links),
+        *(link for net in networks for link in net.links),
+        *(link for port in ports for link in port.links),
+    }
     devices = dict(base.devices)
+    for net in networks:
+        devices.update(net.devices)
+    devices.update({port_id: names.tap(port_id) for port_id in base.ports})
     for piece in pieces:
         devices.update(piece.devices)
+    namespaces = {*base.namespaces, *(piece.netns for piece in pieces)}
+    namespaces |= {netns for net in networks for netns in net.namespaces}
+    namespaces |= {netns for port in ports if (netns := port.netns) is not None}
+    addresses = [*base.addresses, *(address for net in networks for address in net.addresses)]
+    instances = [*base.instances, *(port.instance for port in ports if port.instance)]
     return DesiredState(
         revision=revision,
         host=host.name,
-        namespaces=tuple(sorted(base.namespaces | {piece.netns for piece in pieces})),
+        namespaces=tuple(sorted(namespaces)),
         links=tuple(sorted(links, key=_link_order)),
-        addresses=base.addresses,
-        dhcp=base.dhcp,
-        instances=base.instances,
+        addresses=tuple(sorted(addresses, key=lambda a: (a.netns or "", a.ifname, a.cidr))),
+        dhcp=tuple(server for net in networks for server in net.dhcp),
+        instances=tuple(sorted(instances, key=lambda i: (i.id, i.port_id))),
         firewall=firewall,
         ports=dict(sorted(devices.items())),
         problems=base.problems,
@@ -157,9 +212,16 @@ def assemble(
         upstreams=base.upstreams,
         loadbalancers=base.loadbalancers,
         shapers=base.shapers,
-        fdb=base.fdb,
-        arp=base.arp,
         advertisers=base.advertisers,
+        fdb=tuple(
+            sorted(
+                (entry for net in networks for entry in net.fdb),
+                key=lambda e: (e.device, e.mac, e.dst),
+            )
+        ),
+        arp=tuple(
+            sorted((entry for net in networks for entry in net.arp), key=lambda n: (n.device, n.ip))
+        ),
     )
 
 
@@ -172,13 +234,17 @@ def compile_base(model: dict[str, Any], host: HostConfig) -> HostBase:
     )
 
     plugged_by: dict[str, tuple[str, str]] = {}  # port id -> (instance netns, ifname)
+    instance_of: dict[str, str] = {}  # port id -> the instance whose NIC it is
     for instance in instances:
         netns = names.instance_netns(host, instance["id"])
         for index, port_id in enumerate(instance.get("port_ids", [])):
             if port_id in ports:
                 plugged_by[port_id] = (netns, f"eth{index}")
+                instance_of[port_id] = instance["id"]
     vips = compile_loadbalancers(model, host, ports, subnets)
     plugged_by.update({vip.port_id: (vip.lb.netns, vip.ifname) for vip in vips})
+    for vip in vips:
+        instance_of.pop(vip.port_id, None)
     trunked = _subports(ports)
 
     def here(port: Resource) -> bool:
@@ -188,39 +254,31 @@ def compile_base(model: dict[str, Any], host: HostConfig) -> HostBase:
         return port["id"] in plugged_by or port.get("binding:host_id") == host.name
 
     local_ports = sorted(
-        (
-            p
-            for p in ports.values()
-            if p.get("device_owner") not in (DHCP_OWNER, *ROUTER_OWNERS) and here(p)
-        ),
+        (p for p in ports.values() if is_plain(p) and here(p)),
         key=lambda p: p["id"],
     )
-    dhcp_ports = sorted(
-        (p for p in ports.values() if _is_local_dhcp(p, networks, host)), key=lambda p: p["id"]
-    )
+    dhcp_ports = [p for p in ports.values() if _is_local_dhcp(p, networks, host)]
     router_ports = local_routers(model.get("routers", []), ports.values(), host)
+    subports = [p for p in local_ports if p["id"] in trunked]
 
     namespaces: set[str] = {host.netns} if host.netns else set()
     links: list[Link] = []
-    addresses: list[Address] = []
-    dhcp: list[DhcpServer] = []
     devices: dict[str, str] = {}
     problems: list[str] = []
 
     tagged_by: dict[str, tuple[str, str]] = {}  # subport id -> (instance netns, VLAN ifname)
 
     realized: set[str] = set()
-    wanted_networks = {p["network_id"] for p in [*local_ports, *dhcp_ports]}
-    protected_networks = {p["network_id"] for p in local_ports if is_protected(p)}
-    for network_id in sorted(wanted_networks | router_port_networks(router_ports)):
+    wanted_elsewhere = {p["network_id"] for p in [*dhcp_ports, *subports]}
+    wanted_elsewhere |= router_port_networks(router_ports)
+    protected_elsewhere = {p["network_id"] for p in subports if is_protected(p)}
+    for network_id in sorted(wanted_elsewhere | {p["network_id"] for p in local_ports}):
         network = networks.get(network_id)
         problem = "unknown network" if network is None else _segment_problem(network, host)
         if problem:
             problems.append(f"network {network_id}: {problem}")
             continue
-        assert network is not None
         realized.add(network_id)
-        links += _network_links(network, host, network_id in protected_networks)
     flat_bridges = {
         networks[n]["provider:physical_network"]: names.bridge(n)
         for n in realized
@@ -228,40 +286,44 @@ def compile_base(model: dict[str, Any], host: HostConfig) -> HostBase:
     }
     links += _physical_links(host, namespaces, flat_bridges)
 
+    on_network: dict[str, list[Resource]] = {}
+    for port in ports.values():
+        on_network.setdefault(port["network_id"], []).append(port)
+    pieces: dict[str, PortPiece] = {}
     for port in local_ports:
         if port["network_id"] not in realized:
             continue
-        tap = names.tap(port["id"])
-        bridge = names.bridge(port["network_id"])
-        up = bool(port.get("admin_state_up", True))
-        devices[port["id"]] = tap
-        if port["id"] in trunked:
-            parent_id, vlan_id = trunked[port["id"]]
-            if ports[parent_id]["network_id"] not in realized:
-                continue
-            guest = plugged_by.get(parent_id)
-            if guest is None and host.trunk_mode == "veth":
-                problems.append(f"port {port['id']}: a subport of a VM's port needs 8021q")
-                continue
-            if guest is not None:
-                tagged_by[port["id"]] = (guest[0], names.guest_vlan(guest[1], vlan_id))
-            links += _subport_links(host, port, parent_id, vlan_id, guest)
-        elif port["id"] in plugged_by:
-            netns, ifname = plugged_by[port["id"]]
-            namespaces.add(netns)
-            links.append(
-                Link(
-                    host.netns,
-                    tap,
-                    "veth",
-                    master=bridge,
-                    up=up,
-                    peer=VethPeer(netns, ifname, mac=port["mac_address"]),
-                )
-            )
-        else:
-            links.append(Link(host.netns, tap, "external", master=bridge, up=up))
-
+        if port["id"] not in trunked:
+            network = networks[port["network_id"]]
+            plugged = plugged_by.get(port["id"])
+            pieces[port["id"]] = port_piece(host, port, network, subnets, plugged, instance_of)
+            continue
+        devices[port["id"]] = names.tap(port["id"])
+        parent_id, vlan_id = trunked[port["id"]]
+        if ports[parent_id]["network_id"] not in realized:
+            continue
+        guest = plugged_by.get(parent_id)
+        if guest is None and host.trunk_mode == "veth":
+            problems.append(f"port {port['id']}: a subport of a VM's port needs 8021q")
+            continue
+        if guest is not None:
+            tagged_by[port["id"]] = (guest[0], names.guest_vlan(guest[1], vlan_id))
+        links += _subport_links(host, port, parent_id, vlan_id, guest)
+    endpoints = model.get("vxlan_endpoints", [])
+    protected = protected_elsewhere | {
+        p.port["network_id"] for p in pieces.values() if is_protected(p.port)
+    }
+    network_pieces = {
+        network_id: network_piece(
+            host,
+            networks[network_id],
+            on_network.get(network_id, []),
+            subnets,
+            endpoints,
+            protected=network_id in protected,
+        )
+        for network_id in sorted(realized)
+    }
     on_routers = advertised_by_routers(ports.values())
     advertisers = [
         advertiser
@@ -273,13 +335,101 @@ def compile_base(model: dict[str, Any], host: HostConfig) -> HostBase:
         )
     ]
     for port in dhcp_ports:
-        network = networks.get(port["network_id"])
-        if network is None or port["network_id"] not in realized:
+        if port["network_id"] in realized:
+            network = networks[port["network_id"]]
+            advertiser = compile_dhcp_advertiser(host, network, port, subnets, on_routers)
+            advertisers += [advertiser] if advertiser else []
+
+    realized_ports = [p for p in local_ports if p["network_id"] in realized]
+    qos = compile_qos(host.netns, realized_ports, networks, model.get("qos_policies", []))
+    outside_links, upstreams = compile_upstreams(host, networks.values(), subnets.values())
+    links += outside_links + list(qos.links)
+    vips = [vip for vip in vips if vip.network_id in realized]
+    addresses = [address for vip in vips for address in vip.addresses]
+    lab = [  # the NICs of the ports that are not pieces (subports' VLANs)
+        Instance(instance["id"], netns, port_id, ifname, dhcpv6_mode(ports[port_id], subnets))
+        for instance in instances
+        for port_id, (netns, ifname) in sorted({**plugged_by, **tagged_by}.items())
+        if port_id not in pieces
+        and netns == names.instance_netns(host, instance["id"])
+        and ports[port_id]["network_id"] in realized
+    ]
+    links = _with_network_mtus(host, links, networks)
+    return HostBase(
+        namespaces=frozenset(namespaces),
+        links=tuple(links),
+        addresses=tuple(addresses),
+        instances=tuple(lab),
+        devices=devices,
+        problems=tuple(problems),
+        upstreams=tuple(upstreams),
+        loadbalancers=tuple(vip.lb for vip in vips),
+        shapers=qos.shapers,
+        advertisers=tuple(advertisers),
+        networks=network_pieces,
+        ports=pieces,
+        realized=frozenset(realized),
+        wanted_elsewhere=frozenset(wanted_elsewhere),
+        protected_elsewhere=frozenset(protected_elsewhere),
+        subports=frozenset(
+            subport["port_id"]
+            for parent in ports.values()
+            for subport in (parent.get("trunk_details") or {}).get("sub_ports", [])
+        ),
+        router_ports={r: tuple(ports) for r, ports in router_ports.items()},
+        realized_ports=tuple(realized_ports),
+        qos_commands=tuple(qos.commands),
+    )
+
+
+def is_plain(port: Resource) -> bool:
+    """A port plugged as a NIC: neither a network's DHCP port nor a router's."""
+    return port.get("device_owner") not in (DHCP_OWNER, *ROUTER_OWNERS)
+
+
+def port_piece(
+    host: HostConfig,
+    port: Resource,
+    network: Resource,
+    subnets: dict[str, Resource],
+    plugged: tuple[str, str] | None,
+    instance_of: dict[str, str],
+) -> PortPiece:
+    """A plain port's tap on its (realized) network's bridge: a veth to the instance or load
+    balancer that plugs it (`plugged`: its namespace and interface there), else bound."""
+    tap, bridge = names.tap(port["id"]), names.bridge(port["network_id"])
+    up = bool(port.get("admin_state_up", True))
+    if plugged is None:
+        link = Link(host.netns, tap, "external", master=bridge, up=up)
+        return PortPiece(port, tuple(_with_network_mtus(host, [link], {"": network})), None)
+    netns, ifname = plugged
+    peer = VethPeer(netns, ifname, mac=port["mac_address"])
+    link = Link(host.netns, tap, "veth", master=bridge, up=up, peer=peer)
+    instance_id = instance_of.get(port["id"])
+    instance = (
+        Instance(instance_id, netns, port["id"], ifname, dhcpv6_mode(port, subnets))
+        if instance_id
+        else None
+    )
+    return PortPiece(port, tuple(_with_network_mtus(host, [link], {"": network})), instance)
+
+
+def network_piece(
+    host: HostConfig,
+    network: Resource,
+    ports: list[Resource],
+    subnets: dict[str, Resource],
+    endpoints: list[Resource],
+    protected: bool,
+) -> NetworkPiece:
+    """A realized network's piece; `ports`: all of its ports, wherever they are."""
+    links = _network_links(network, host, protected)
+    dhcp, addresses, devices = [], [], {}
+    networks = {network["id"]: network}
+    for port in sorted(ports, key=lambda p: p["id"]):
+        if not _is_local_dhcp(port, networks, host):
             continue
-        server, server_addresses = compile_dhcp(host, network, port, subnets, ports.values())
-        advertiser = compile_dhcp_advertiser(host, network, port, subnets, on_routers)
-        advertisers += [advertiser] if advertiser else []
-        namespaces.add(server.netns)
+        server, server_addresses = compile_dhcp(host, network, port, subnets, ports)
         links.append(
             Link(
                 host.netns,
@@ -293,43 +443,14 @@ def compile_base(model: dict[str, Any], host: HostConfig) -> HostBase:
         devices[port["id"]] = names.tap(port["id"])
         dhcp.append(server)
         addresses += server_addresses
-
-    realized_ports = [p for p in local_ports if p["network_id"] in realized]
-    qos = compile_qos(host.netns, realized_ports, networks, model.get("qos_policies", []))
-    outside_links, upstreams = compile_upstreams(host, networks.values(), subnets.values())
-    links += outside_links + list(qos.links)
-    vips = [vip for vip in vips if vip.network_id in realized]
-    addresses += [address for vip in vips for address in vip.addresses]
-    lab = [
-        Instance(instance["id"], netns, port_id, ifname, dhcpv6_mode(ports[port_id], subnets))
-        for instance in instances
-        for port_id, (netns, ifname) in sorted({**plugged_by, **tagged_by}.items())
-        if netns == names.instance_netns(host, instance["id"])
-        and ports[port_id]["network_id"] in realized
-    ]
-    overlays = [networks[n] for n in sorted(realized) if _is_vxlan(networks[n])]
-    endpoints = model.get("vxlan_endpoints", [])
-    fdb = compile_fdb(host, overlays, ports.values(), endpoints)
-    arp = compile_arp(host, overlays, ports.values(), endpoints)
-    links = _with_network_mtus(host, links, networks)
-    return HostBase(
-        namespaces=frozenset(namespaces),
-        links=tuple(links),
-        addresses=tuple(sorted(addresses, key=lambda a: (a.netns or "", a.ifname, a.cidr))),
-        dhcp=tuple(sorted(dhcp, key=lambda d: d.network_id)),
-        instances=tuple(lab),
+    overlay = _is_vxlan(network)
+    return NetworkPiece(
+        links=tuple(_with_network_mtus(host, links, {"": network})),
+        dhcp=tuple(dhcp),
+        addresses=tuple(addresses),
         devices=devices,
-        problems=tuple(problems),
-        upstreams=tuple(upstreams),
-        loadbalancers=tuple(vip.lb for vip in vips),
-        shapers=qos.shapers,
-        fdb=tuple(fdb),
-        arp=tuple(arp),
-        advertisers=tuple(advertisers),
-        realized=frozenset(realized),
-        router_ports={r: tuple(ports) for r, ports in router_ports.items()},
-        realized_ports=tuple(realized_ports),
-        qos_commands=tuple(qos.commands),
+        fdb=tuple(compile_fdb(host, [network], ports, endpoints)) if overlay else (),
+        arp=tuple(compile_arp(host, [network], ports, endpoints)) if overlay else (),
     )
 
 

@@ -6,6 +6,11 @@ per key, the compiled piece and a digest of what it was compiled from:
     the base      compile_base: links, addresses, DHCP, load balancers, ...:
                   networks, subnets, ports, instances, load balancers, QoS
                   policies, VXLAN endpoints, and where routers live
+    a port        port_piece: the tap of a port plugged here that stands alone
+                  (see `_alone`): its body, the instance that plugs it
+    a network     network_piece: the bridge and segment device of a network
+                  realized here, its DHCP server and host entries, its VXLAN
+                  forwarding entries: its body and every port on it
     a router      compile_router: its body, its ports, their subnets and
                   networks, which of those networks the host has, metering
                   labels
@@ -20,7 +25,9 @@ The index (`update`) maps each change of the feed, with the body before and
 after it, to the keys it touches; only those are compiled again. What the
 base passes on (the routers here and their ports, the networks realized, the
 ports plugged, QoS chains) touches the routers and the firewall when it moves.
-A key whose inputs' digest did not move is not compiled at all, which is also
+A port's or an instance's change whose ports stand alone touches those ports
+and their networks only, unless it makes a network wanted here or not (the
+whole base then). A key whose inputs' digest did not move is not compiled at all, which is also
 what makes `resync` (every key's digest compared: the safety net against a
 change the index missed) cheap when nothing changed. A resource's body is
 replaced, never changed in place, by a change: its digest is remembered by
@@ -29,17 +36,30 @@ the object.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from neutrino.plan.compile import HostBase, assemble, compile_base, router_piece
+from neutrino.plan import names
+from neutrino.plan.compile import (
+    HostBase,
+    NetworkPiece,
+    PortPiece,
+    assemble,
+    compile_base,
+    is_plain,
+    network_piece,
+    port_piece,
+    router_piece,
+)
 from neutrino.plan.firewall import (
     FirewallPart,
     firewall_of,
     group_rules,
+    is_protected,
     member_sets,
     named_groups,
     port_rules,
@@ -83,6 +103,9 @@ class Changed:
 
     base: bool = False
     firewall: bool = False
+    # port id -> its piece (before, after), when only ports and their networks changed
+    ports: dict[str, tuple[PortPiece | None, PortPiece | None]] = field(default_factory=dict)
+    networks: dict[str, tuple[NetworkPiece, NetworkPiece]] = field(default_factory=dict)
     # router id -> its piece (before, after); None: none
     routers: dict[str, tuple[RouterPiece | None, RouterPiece | None]] = field(default_factory=dict)
     # floating IP id -> its piece (before, after); None: none
@@ -91,7 +114,11 @@ class Changed:
     )
 
     def __bool__(self) -> bool:
-        return self.base or self.firewall or bool(self.routers or self.floatingips)
+        return (
+            self.base
+            or self.firewall
+            or bool(self.routers or self.floatingips or self.ports or self.networks)
+        )
 
     def merged(self, other: Changed) -> Changed:
         """Both: `other` compiled after this."""
@@ -101,7 +128,20 @@ class Changed:
         routers = dict(self.routers)
         for router_id, (before, after) in other.routers.items():
             routers[router_id] = (routers.get(router_id, (before, None))[0], after)
-        return Changed(self.base or other.base, self.firewall or other.firewall, routers, fips)
+        ports = dict(self.ports)
+        for port_id, (was_port, is_port) in other.ports.items():
+            ports[port_id] = (ports.get(port_id, (was_port, None))[0], is_port)
+        networks = dict(self.networks)
+        for network_id, (was_net, is_net) in other.networks.items():
+            networks[network_id] = (networks.get(network_id, (was_net, is_net))[0], is_net)
+        return Changed(
+            self.base or other.base,
+            self.firewall or other.firewall,
+            ports,
+            networks,
+            routers,
+            fips,
+        )
 
     def links_moved(self) -> bool:
         """Whether a router came, went, or changed its namespace's links."""
@@ -147,10 +187,12 @@ class KeyedPlan:
         self._port_rules = self._group_rules = self._members = FirewallPart(())
         # the ports plugged here as the firewall last saw them (the base's realized ports):
         # those protected, the groups they name, their digest
-        self._plugged: tuple[Any, list[Resource], list[str], str] = (None, [], [], "")
+        self._seen_plugged: tuple[Any, list[Resource], list[str], str] = (None, [], [], "")
         self._lists: dict[str, tuple[list[Resource], str]] = {}  # see _collection_digest
         self.mapped: dict[str, int] = {}  # router id -> its floating IPs with a mapping
         self._bodies: dict[int, tuple[Resource, str]] = {}  # id(body) -> (body, its digest)
+        self.on_network: dict[str, set[str]] = {}  # network id -> its ports' ids
+        self.plugs: dict[str, set[str]] = {}  # port id -> the instances that name it
         self.resync()
 
     # --- public --------------------------------------------------------------------
@@ -177,6 +219,7 @@ class KeyedPlan:
         dirty: set[tuple[str, str]] = set()
         for change in changes:
             dirty |= self._touched(change)
+            self._index(change)
         return self._compile(dirty)
 
     def resync(self) -> Changed:
@@ -187,6 +230,10 @@ class KeyedPlan:
             for body in collection.values()
             if (known := self._bodies.get(id(body))) is not None
         }
+        self.on_network, self.plugs = {}, {}
+        for collection in ("ports", "instances"):
+            for body in self.items.get(collection, {}).values():
+                self._index(Change(collection, body["id"], None, body))
         keys = {("base", ""), ("firewall", "")}
         keys |= {("router", r) for r in self.routers}
         keys |= {("floatingip", f) for f in self.items.get("floatingips", {})}
@@ -209,6 +256,9 @@ class KeyedPlan:
             return {("router", r) for r in self.routers}
         if change.collection in ("security_groups", "address_groups"):
             return {("firewall", "")}
+        pieces = self._pieces_touched(change, bodies)
+        if pieces is not None:
+            return pieces
         touched = {("base", "")}
         if change.collection == "ports":  # a router's ports: through the base (_passed_on)
             touched.add(("firewall", ""))
@@ -221,6 +271,52 @@ class KeyedPlan:
             }
         return touched
 
+    def _pieces_touched(
+        self, change: Change, bodies: list[Resource]
+    ) -> set[tuple[str, str]] | None:
+        """The ports and networks a port's or an instance's change touches; None: the base."""
+        ports = self.items.get("ports", {})
+        if change.collection == "ports":
+            touched = {("firewall", "")}
+        elif change.collection == "instances":
+            touched = set()
+            bodies = [ports[p] for b in bodies for p in b.get("port_ids", []) if p in ports]
+        else:
+            return None
+        if self.base is None or not all(self._alone(body) for body in bodies):
+            return None
+        touched |= {("port", body["id"]) for body in bodies}
+        touched |= {("network", body["network_id"]) for body in bodies}
+        return touched
+
+    def _alone(self, port: Resource) -> bool:
+        """Whether a port's tap is all it adds here: a plain port on a network realized here
+        (or not plugged here), neither a trunk's nor a load balancer's, without QoS."""
+        assert self.base is not None
+        network = self.items.get("networks", {}).get(port["network_id"]) or {}
+        vips = {lb.get("vip_port_id") for lb in self.items.get("loadbalancers", {}).values()}
+        plugged = port.get("binding:host_id") == self.host.name or port["id"] in self.plugs
+        return (
+            is_plain(port)
+            and not (port.get("trunk_details") or {}).get("sub_ports")
+            and port["id"] not in self.base.subports
+            and port["id"] not in vips
+            and not port.get("qos_policy_id")
+            and not network.get("qos_policy_id")
+            and (port["network_id"] in self.base.realized or not plugged)
+        )
+
+    def _index(self, change: Change) -> None:
+        """Keep `on_network` and `plugs` as the change left the model."""
+        for body, sign in ((change.before, -1), (change.after, 1)):
+            if body is None:
+                continue
+            if change.collection == "ports":
+                _mark(self.on_network, body["network_id"], change.id, sign)
+            elif change.collection == "instances":
+                for port_id in body.get("port_ids", []):
+                    _mark(self.plugs, port_id, change.id, sign)
+
     def _router_ports(self) -> dict[str, tuple[Resource, ...]]:
         return self.base.router_ports if self.base is not None else {}
 
@@ -228,6 +324,8 @@ class KeyedPlan:
 
     def _compile(self, dirty: set[tuple[str, str]]) -> Changed:
         changed = Changed()
+        if ("base", "") not in dirty and not self._compile_pieces(dirty, changed):
+            dirty.add(("base", ""))
         if ("base", "") in dirty and self._moved(("base", ""), self._base_inputs()):
             before = self.base
             model = {name: list(self.items.get(name, {}).values()) for name in BASE_COLLECTIONS}
@@ -263,15 +361,87 @@ class KeyedPlan:
             ) != (self.firewall.digest, self.firewall.elements)
         return changed
 
+    def _compile_pieces(self, dirty: set[tuple[str, str]], changed: Changed) -> bool:
+        """Compile the ports' and networks' keys in `dirty` into the base; False (nothing
+        done) when the base must be compiled whole: a network is wanted here, or no more."""
+        base = self.base
+        assert base is not None
+        ports, networks = self.items.get("ports", {}), self.items.get("networks", {})
+        pieces = dict(base.ports)
+        moved: dict[str, tuple[PortPiece | None, PortPiece | None]] = {}
+        for port_id in sorted(key for kind, key in dirty if kind == "port"):
+            body = ports.get(port_id)
+            instance_id, plugged = self._plugged(port_id)
+            piece = None
+            if body is not None and (plugged or body.get("binding:host_id") == self.host.name):
+                if body["network_id"] not in base.realized:
+                    return False
+                network = networks[body["network_id"]]
+                instance_of = {port_id: instance_id} if instance_id else {}
+                subnets = self.items.get("subnets", {})
+                piece = port_piece(self.host, body, network, subnets, plugged, instance_of)
+            if pieces.get(port_id) != piece:
+                moved[port_id] = (pieces.get(port_id), piece)
+                if piece is None:
+                    del pieces[port_id]
+                else:
+                    pieces[port_id] = piece
+        for network_id in {b.port["network_id"] for b, _ in moved.values() if b is not None}:
+            on_it = self.on_network.get(network_id, ())
+            if network_id not in base.wanted_elsewhere and not any(p in pieces for p in on_it):
+                return False  # no more wanted here
+        nets = dict(base.networks)
+        for network_id in sorted(key for kind, key in dirty if kind == "network"):
+            if network_id not in base.realized:
+                continue
+            on_net = [ports[p] for p in sorted(self.on_network.get(network_id, ()))]
+            protected = network_id in base.protected_elsewhere or any(
+                is_protected(port) for port in on_net if port["id"] in pieces
+            )
+            endpoints = list(self.items.get("vxlan_endpoints", {}).values())
+            subnets = self.items.get("subnets", {})
+            net_piece = network_piece(
+                self.host, networks[network_id], on_net, subnets, endpoints, protected
+            )
+            if net_piece != nets[network_id]:
+                changed.networks[network_id] = (nets[network_id], net_piece)
+                nets[network_id] = net_piece
+        changed.ports.update(moved)
+        if moved:
+            dirty.add(("firewall", ""))
+            subports = [p for p in base.realized_ports if p["id"] not in base.ports]
+            realized_ports = sorted(
+                [*subports, *(piece.port for piece in pieces.values())], key=lambda p: p["id"]
+            )
+            self.base = dataclasses.replace(
+                base, ports=pieces, networks=nets, realized_ports=tuple(realized_ports)
+            )
+        elif changed.networks:
+            self.base = dataclasses.replace(base, networks=nets)
+        return True
+
+    def _plugged(self, port_id: str) -> tuple[str | None, tuple[str, str] | None]:
+        """The instance here that plugs a port (the last by id), and its NIC (netns, name)."""
+        instances = self.items.get("instances", {})
+        here = [
+            i for i in self.plugs.get(port_id, ()) if instances[i].get("host") == self.host.name
+        ]
+        if not here:
+            return None, None
+        instance = instances[max(here)]
+        ids = instance.get("port_ids", [])
+        index = len(ids) - 1 - ids[::-1].index(port_id)
+        return instance["id"], (names.instance_netns(self.host, instance["id"]), f"eth{index}")
+
     def _compile_firewall(self, base: HostBase) -> Firewall:
         """The firewall from its parts, each compiled again only when its inputs moved: the
         ports' (a rule of a group leaves it alone), the groups' (a port leaves it alone, but
         for which groups they name) and their members'."""
-        if self._plugged[0] is not base.realized_ports:
+        if self._seen_plugged[0] is not base.realized_ports:
             protected = protected_ports(base.realized_ports)
             plugged = self._digest_all(protected)
-            self._plugged = (base.realized_ports, protected, named_groups(protected), plugged)
-        _, protected, named, plugged = self._plugged
+            self._seen_plugged = (base.realized_ports, protected, named_groups(protected), plugged)
+        _, protected, named, plugged = self._seen_plugged
         groups = list(self.items.get("security_groups", {}).values())
         address_groups = self.items.get("address_groups", {}).values()
         kinds = [(sg["id"], sg.get("stateful", True)) for sg in groups]
@@ -382,6 +552,17 @@ class KeyedPlan:
                 *self.items.get("metering_labels", {}).values(),
             ]
         )
+
+
+def _mark(index: dict[str, set[str]], key: str, member: str, sign: int) -> None:
+    """Add `member` to (sign 1) or remove it from (-1) the set of `key` in `index`."""
+    if sign > 0:
+        index.setdefault(key, set()).add(member)
+        return
+    members = index.get(key, set())
+    members.discard(member)
+    if not members:
+        index.pop(key, None)
 
 
 def _uses(port: Resource, field_of: str, resource_id: str) -> bool:

@@ -28,8 +28,11 @@ from netlab import (
 from neutrino.agent import Agent
 from neutrino.agent.drivers.links import LinkDriver, LinkView
 from neutrino.agent.instance import exec_in_instance
+from neutrino.agent.reconciler import SyncReport
+from neutrino.agent.runner import KINDS
 from neutrino.lab import models
 from neutrino.plan import HostConfig, names
+from neutrino.plan.keyed import Change, KeyedPlan
 from neutrino.plan.loadbalancer import netns as lb_netns
 from neutrino.plan.loadbalancer import vip_interface
 
@@ -195,28 +198,58 @@ def _link_names(links: str) -> list[str]:
     return sorted(" ".join(line.split()[1:3]).split("@")[0] for line in links.splitlines())
 
 
-def test_port_added_reloads_dnsmasq_without_restart(lab: Lab) -> None:
+def test_port_plugged_and_unplugged_by_key_reload_dnsmasq_and_equal_a_full_sync(
+    lab: Lab,
+) -> None:
+    """A port plugged goes the runner's way, compiled and applied by key: its tap, its
+    instance, its network's hosts file (dnsmasq told by SIGHUP, not restarted); unplugged, its
+    links and namespace go. The host is then what a full sync makes it."""
     host = lab.host()
     model, sg, vm0 = flat_model(host.name, count=1)
     agent = lab.agent(host)
-    sync(agent, model)
+    items = {name: {r["id"]: r for r in model[name]} for name in KINDS.values() if name in model}
+    plan = KeyedPlan(host, items)
+    assert agent.apply(plan.desired()).errors == []
     ns0 = lab.wait_ip(host, vm0, "10.10.0.10")
     network_id = model["networks"][0]["id"]
     pid = agent.dnsmasq.running_pid(network_id)
 
+    def feed(*changes: tuple[str, str, dict[str, Any] | None]) -> SyncReport:
+        done = []
+        for collection, body_id, body in changes:
+            before = items[collection].pop(body_id, None)
+            if body is not None:
+                items[collection][body_id] = body
+            done.append(Change(collection, body_id, before, body))
+        changed = plan.update(done)
+        assert changed.ports and not changed.base
+        report = agent.apply_changed(plan, changed, 0)
+        assert report is not None and report.errors == []
+        return report
+
     net, sub = model["networks"][0], model["subnets"][0]
     added = models.port(net, sub, "10.10.0.40", security_groups=[sg["id"]])
     vm_added = models.instance("added", host.name, added)
-    model["ports"].append(added)
-    model["instances"].append(vm_added)
-    report = sync(agent, model)
-
+    report = feed(("ports", added["id"], added), ("instances", vm_added["id"], vm_added))
     assert f"reloaded dnsmasq {network_id}" in report.changes
     assert agent.dnsmasq.running_pid(network_id) == pid
+    assert report.ports[added["id"]] == "ACTIVE"
     ns_added = lab.wait_ip(host, vm_added, "10.10.0.40")
     assert ping(ns_added, "10.10.0.10")
     lab.tcp_echo_server(ns0, 7000)
     assert tcp_reachable(ns_added, "10.10.0.10", 7000)
+
+    report = feed(("instances", vm_added["id"], None), ("ports", added["id"], None))
+    # dnsmasq forgets a host entry only when it starts again (DnsmasqDriver).
+    assert f"restarted dnsmasq {network_id}" in report.changes, report.changes
+    assert added["id"] not in report.ports
+    assert (
+        ns_added
+        not in subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert agent.apply(plan.desired()).changes == []
 
 
 def test_link_views_follow_hand_edits_even_when_notifications_are_lost(lab: Lab) -> None:

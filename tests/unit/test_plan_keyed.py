@@ -54,6 +54,8 @@ def _port(rng: random.Random, port: Resource, items: dict[str, dict[str, Resourc
         port["security_groups"] = rng.sample(groups, rng.randint(0, min(2, len(groups))))
     elif change == 3:
         port["port_security_enabled"] = not port.get("port_security_enabled", True)
+    elif change == 4:
+        port["qos_policy_id"] = rng.choice([None, *items["qos_policies"]])
     elif port.get("fixed_ips"):
         address = port["fixed_ips"][0]["ip_address"].rsplit(".", 1)[0]
         port["fixed_ips"][0]["ip_address"] = f"{address}.{rng.randint(100, 199)}"
@@ -100,7 +102,14 @@ def _subnet(rng: random.Random, sub: Resource, items: dict[str, dict[str, Resour
 
 
 def _instance(rng: random.Random, vm: Resource, items: dict[str, dict[str, Resource]]) -> None:
-    vm["host"] = rng.choice(HOSTS)
+    """Moved, or a port plugged into it or unplugged."""
+    port = _pick(rng, items, "ports")
+    if rng.random() < 0.5 or port is None:
+        vm["host"] = rng.choice(HOSTS)
+    elif port["id"] in vm["port_ids"]:
+        vm["port_ids"].remove(port["id"])
+    else:
+        vm["port_ids"].append(port["id"])
 
 
 def _address_group(rng: random.Random, ag: Resource, items: dict[str, Any]) -> None:
@@ -159,6 +168,9 @@ def test_changes_compiled_by_key_give_what_the_whole_model_compiles_to(
     model = multihost(rng)
     for body in model["vxlan_endpoints"]:
         body["id"] = body["host"]
+    for body in [*model["networks"], *model["ports"]]:  # most ports stand alone (plan.keyed)
+        if rng.random() < 0.8:
+            body["qos_policy_id"] = None
     items = {name: {body["id"]: body for body in model.get(name, [])} for name in COLLECTIONS}
     host = rng.choice(configs(rng.choice(HOSTS)))
     plan = KeyedPlan(host, items)
