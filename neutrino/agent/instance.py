@@ -13,7 +13,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from neutrino.agent.drivers.netns import NETNS_DIR, delete_namespace, runs_in
+from neutrino.agent.drivers.netns import delete_namespace, runs_in, spawn_in
 
 NETNS_ETC = Path("/etc/netns")  # per-namespace /etc files of `ip netns exec`
 
@@ -228,20 +228,7 @@ def ensure_dhcp6_client(
 
 def _spawn(client: list[str], netns: str, pid_file: Path) -> None:
     pid_file.parent.mkdir(parents=True, exist_ok=True)
-    # nsenter execs the client in place, so the spawned pid is the client's: one
-    # fork, no wait. A new session: the client outlives the agent.
-    argv = ["nsenter", f"--net={NETNS_DIR / netns}", *client]
-    pid = os.posix_spawnp(
-        argv[0],
-        argv,
-        os.environ,
-        setsid=True,
-        file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0),
-            (os.POSIX_SPAWN_DUP2, 0, 1),
-            (os.POSIX_SPAWN_DUP2, 0, 2),
-        ],
-    )
+    pid = spawn_in(netns, client)
     _clients.add(pid)
     pid_file.write_text(f"{pid}\n")
 

@@ -179,6 +179,25 @@ def running_from(pidfile: Path, program: bytes, config: Path) -> int | None:
     return pid if cmdline[0].endswith(program) and str(config).encode() in cmdline else None
 
 
+def spawn_in(name: str, argv: list[str], log: Path | None = None) -> int:
+    """Start `argv` in namespace `name`, in a session of its own (it outlives the agent), its
+    output to `log` or nowhere; its pid. nsenter execs it in place: one fork, no wait, and the
+    pid is the program's own."""
+    out = (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    argv = ["nsenter", f"--net={NETNS_DIR / name}", *argv]
+    return os.posix_spawnp(
+        argv[0],
+        argv,
+        os.environ,
+        setsid=True,
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0),
+            out if log is not None else (os.POSIX_SPAWN_DUP2, 0, 1),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+    )
+
+
 def terminate(pid: int, timeout: float = 2.0) -> None:
     """SIGTERM one process and wait, at most `timeout`, until it has exited. An exited process
     is done with its sockets even while it waits, a zombie, for its parent (often init) to

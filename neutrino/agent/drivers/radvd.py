@@ -16,7 +16,7 @@ import shutil
 import signal
 from pathlib import Path
 
-from neutrino.agent.drivers.netns import NETNS_DIR, running_from, runs_in, terminate
+from neutrino.agent.drivers.netns import running_from, runs_in, spawn_in, terminate
 from neutrino.plan.state import Advertiser
 
 
@@ -55,8 +55,6 @@ class RadvdDriver:
             terminate(pid)
         done = "restarted" if pid is not None else "started"
         argv = [
-            "nsenter",
-            f"--net={NETNS_DIR / advertiser.netns}",
             "radvd",
             "--nodaemon",
             "-C",
@@ -65,18 +63,7 @@ class RadvdDriver:
             str(where / "radvd.pid"),  # its own (it locks it); ours is "pid"
             "--logmethod=stderr",
         ]
-        # nsenter execs radvd in place: the spawned pid is radvd's, written here at once.
-        pid = os.posix_spawnp(
-            argv[0],
-            argv,
-            os.environ,
-            setsid=True,
-            file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_OPEN, 1, str(where / "log"), os.O_WRONLY | os.O_CREAT, 0o644),
-                (os.POSIX_SPAWN_DUP2, 1, 2),
-            ],
-        )
+        pid = spawn_in(advertiser.netns, argv, log=where / "log")
         self._children.add(pid)
         (where / "pid").write_text(f"{pid}\n")
         return done
