@@ -321,6 +321,22 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         await ui.api.delete(LB, f"{LBAAS}/listeners/{form.require('id', 'Listener')}")
         return Done(at(ui), "Deleting the listener.")
 
+    async def add_pool(ui: Ui, form: Form) -> Done:
+        body = {
+            "name": form.get("name"),
+            "loadbalancer_id": ui.param("id"),
+            "protocol": form.require("protocol", "Protocol"),
+            "lb_algorithm": form.require("lb_algorithm", "Algorithm"),
+        }
+        if listener := form.get("listener_id"):  # the pool becomes its default pool
+            body["listener_id"] = listener
+        await ui.api.post(LB, LBAAS + "/pools", {"pool": body})
+        return Done(at(ui), "Adding the pool.")
+
+    async def delete_pool(ui: Ui, form: Form) -> Done:
+        await ui.api.delete(LB, f"{LBAAS}/pools/{form.require('id', 'Pool')}")
+        return Done(at(ui), "Deleting the pool, its members and its health monitor.")
+
     async def update_pool(ui: Ui, form: Form) -> Done:
         path = f"{LBAAS}/pools/{form.require('id', 'Pool')}"
         pool = (await ui.api.get(LB, path))["pool"]
@@ -411,7 +427,9 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         d.action(page + "/listeners", balancer_page, add_listener, "add-listener"),
         d.action(page + "/listeners/edit", balancer_page, update_listener, "edit-listener"),
         d.action(page + "/listeners/delete", balancer_page, delete_listener, "listeners"),
+        d.action(page + "/pools", balancer_page, add_pool, "add-pool"),
         d.action(page + "/pools/edit", balancer_page, update_pool, "edit-pool"),
+        d.action(page + "/pools/delete", balancer_page, delete_pool, "edit-pool"),
         d.action(page + "/members", balancer_page, add_member, "add-member"),
         d.action(page + "/members/edit", balancer_page, update_member, "edit-member"),
         d.action(page + "/members/delete", balancer_page, delete_member, "edit-member"),

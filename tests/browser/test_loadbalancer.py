@@ -141,6 +141,20 @@ def test_s6_load_balancer_wizard(cloud: Cloud, admin_page: Any, tmp_path: Path) 
         members = lbaas.get(f"/pools/{shown['id']}/members").json()["members"]
         assert {m["name"]: m["weight"] for m in members} == {"WEB1": 0, "WEB2": 1}
 
+    # A second pool, on no listener, added and deleted again.
+    open_form(page, "Add Pool")
+    page.fill("details:has(summary:text-is('Add Pool')) input[name=name]", "spare")
+    assert submit(page, "Add Pool", balancer_page) == "Adding the pool."
+    spare = page.locator("section.pool", has_text="Pool spare")
+    assert "HTTP, ROUND_ROBIN" in spare.inner_text()
+    settled()
+    with page.expect_navigation():
+        spare.locator("button:text-is('Delete Pool')").click()
+    assert page.locator(".notice").inner_text().startswith("Deleting the pool")
+    settled()
+    page.goto(balancer_page)
+    assert page.locator("section.pool").count() == 1
+
 
 def test_the_topology_shows_what_connects_to_what(
     browser: Any, cloud: Cloud, admin_page: Any
