@@ -69,6 +69,7 @@ from neutrino.services import (
     lbaas_tls,
     liveness,
     loadbalancers,
+    quotas,
     segment_ranges,
 )
 from neutrino.services.address_groups import AddressGroups
@@ -158,6 +159,7 @@ def build(settings: Settings) -> Neutrino:
     db = Database(settings.database_url)
     agents.DOWN_TIME = timedelta(seconds=settings.agent_down_time)
     dns.configure(settings.dns_domain)
+    quotas.configure(settings.default_quotas)
     key_manager = KeyManager(
         db, Sealer.from_state_dir(settings.state_dir), settings.public_url + "/key-manager"
     )

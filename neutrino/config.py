@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +44,9 @@ class Settings:
     access_log: bool = False  # one log line per request
     agent_down_time: float = 75.0  # seconds without a heartbeat before an agent is not alive
     dns_domain: str = "openstacklocal"  # of ports' names; Neutron's default keeps no dns_name
+    # A project's limit of each resource named, unless set for it (Neutron's `[quotas]
+    # quota_<resource>`); the others keep Neutron's defaults.
+    default_quotas: dict[str, int] = field(default_factory=dict)
 
     @property
     def public_url(self) -> str:
@@ -71,6 +76,16 @@ def parse_physnet(spec: str) -> Physnet:
         return Physnet(name)
     low, _, high = ranges.partition(":")
     return Physnet(name, int(low), int(high))
+
+
+def parse_quota(spec: str, resources: Collection[str]) -> tuple[str, int]:
+    """`RESOURCE=LIMIT`, a limit of -1 or more (-1: unlimited)."""
+    resource, _, text = spec.partition("=")
+    if resource not in resources:
+        raise ValueError(f"{resource!r} is not a resource with a quota: {', '.join(resources)}")
+    if not re.fullmatch(r"-1|[0-9]+", text):
+        raise ValueError(f"the limit of {resource} must be an integer, -1 (unlimited) or more")
+    return resource, int(text)
 
 
 def make_settings(

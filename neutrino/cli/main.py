@@ -15,7 +15,7 @@ from rich.text import Text
 
 from neutrino.cli import inspect, instances, lab, probe
 from neutrino.cli.output import err as console
-from neutrino.config import Settings, make_settings, setup_logging
+from neutrino.config import Settings, make_settings, parse_quota, setup_logging
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(instances.app, name="instance")
@@ -208,12 +208,24 @@ def serve(
             help="The domain of ports' DNS names; with the default, ports keep no dns_name",
         ),
     ] = Settings.dns_domain,
+    default_quota: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="RESOURCE=LIMIT: a project's limit of RESOURCE unless set for it, instead of "
+            "Neutron's default (its [quotas] quota_RESOURCE); -1: unlimited (repeatable)",
+        ),
+    ] = None,
 ) -> None:
     """Run the identity, networking and lab APIs on one listener, with this host's agent."""
     from neutrino import server
     from neutrino.app import create_app, prepare, start_chores
     from neutrino.identity import client_env
+    from neutrino.services.quotas import NEUTRON_DEFAULTS
 
+    try:
+        default_quotas = dict(parse_quota(spec, NEUTRON_DEFAULTS) for spec in default_quota or [])
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--default-quota") from error
     setup_logging(log_level)
     if access_log:
         logging.getLogger("neutrino.access").setLevel(logging.INFO)  # whatever the log level
@@ -228,6 +240,7 @@ def serve(
         client_timeout=client_timeout,
         agent_down_time=agent_down_time,
         dns_domain=dns_domain,
+        default_quotas=default_quotas,
         **({"host": host} if host else {}),
     )
     if workers > 1 and settings.database_url.startswith("sqlite"):

@@ -16,7 +16,8 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common
 
-DEFAULTS: dict[str, int] = {
+# Neutron's defaults: its `[quotas] quota_<resource>` options in neutron.conf.
+NEUTRON_DEFAULTS: dict[str, int] = {
     "network": 100,
     "subnet": 100,
     "subnetpool": -1,
@@ -27,6 +28,9 @@ DEFAULTS: dict[str, int] = {
     "security_group_rule": 100,
     "rbac_policy": 10,
 }
+# The defaults as configured (`--default-quota`); set from the configuration when the service
+# is built.
+DEFAULTS = dict(NEUTRON_DEFAULTS)
 
 TABLES: dict[str, Table] = {
     "network": schema.networks,
@@ -39,6 +43,12 @@ TABLES: dict[str, Table] = {
     "security_group_rule": schema.security_group_rules,
     "rbac_policy": schema.rbac_policies,
 }
+
+
+def configure(defaults: dict[str, int]) -> None:
+    """Use `defaults` instead of Neutron's for the resources it names."""
+    global DEFAULTS
+    DEFAULTS = {**NEUTRON_DEFAULTS, **defaults}
 
 
 def limits(conn: Connection, project_id: str) -> dict[str, int]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from neutrino.config import Settings
 from tests.api.l3 import external_network
 from tests.conftest import Api
 from tests.conftest import expect_error as error
@@ -132,3 +134,27 @@ def test_a_limit_below_usage_is_refused_unless_forced(api: Api) -> None:
     forced = api.admin.put(f"/quotas/{project}", json={"quota": {"router": 0, "force": True}})
     assert forced.status_code == 200 and forced.json()["quota"]["router"] == 0
     error(api.demo.post("/routers", json={"router": {"name": "r3"}}), 409, "OverQuota")
+
+
+@pytest.mark.in_process  # the defaults are the application's settings
+class TestConfiguredDefaults:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return dataclasses.replace(settings, default_quotas={"router": 2, "network": -1})
+
+    def test_shown_and_enforced(self, api: Api) -> None:
+        project = api.demo.project_id
+        configured = {"quota": {**DEFAULTS, "router": 2, "network": -1}}
+        assert api.demo.get(f"/quotas/{project}").json() == configured
+        assert api.demo.get(f"/quotas/{project}/default").json() == configured
+        api.demo.create("routers", name="r1")
+        api.demo.create("routers", name="r2")
+        refused = api.demo.post("/routers", json={"router": {"name": "r3"}})
+        assert refused.json() == {
+            "NeutronError": {
+                "type": "OverQuota",
+                "message": "Quota exceeded for resources: ['router'].",
+                "detail": "",
+            }
+        }
+        assert refused.status_code == 409

@@ -107,6 +107,15 @@ DEFAULT_SUBNETPOOLS = [
 ]
 # What the gate configures: ports keep their dns_name only with a domain of one's own.
 DNS_DOMAIN = "openstackgate.local"
+# The default quotas of neutron-tempest-plugin's jobs (zuul.d/base.yaml, neutron-tempest-plugin-
+# base: $NEUTRON_CONF [QUOTAS]): a class's tests share one project, and RoutersTest alone makes
+# more than Neutron's 10 routers.
+DEFAULT_QUOTAS = {
+    "router": 100,
+    "floatingip": 500,
+    "security_group": 150,
+    "security_group_rule": 1000,
+}
 
 
 def main() -> int:
@@ -194,6 +203,7 @@ def start_server(state: Path, prefix: str, log_path: Path) -> tuple[subprocess.P
                 "warning",
                 "--dns-domain",
                 DNS_DOMAIN,
+                *(f"--default-quota={r}={limit}" for r, limit in DEFAULT_QUOTAS.items()),
             ],
             env={**os.environ, "NEUTRINO_ADMIN_PASSWORD": ADMIN_PASSWORD},
             stdout=log,

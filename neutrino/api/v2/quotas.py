@@ -18,7 +18,7 @@ from neutrino.api.errors import json_response
 from neutrino.api.v2 import Authenticate, read_json
 from neutrino.api.v2.attrs import ranged_int
 from neutrino.db import Database
-from neutrino.services.quotas import DEFAULTS, Quotas
+from neutrino.services.quotas import NEUTRON_DEFAULTS, Quotas
 
 LIMIT = ranged_int(-1, 2**31 - 1)
 IGNORED = {"project_id", "tenant_id"}  # openstacksdk may echo the project back in the body
@@ -39,7 +39,7 @@ def parse_quota_body(body: Any) -> tuple[dict[str, int], bool]:
     values = {k: v for k, v in body["quota"].items() if k not in IGNORED}
     values.pop("check_limit", None)
     force = values.pop("force", None) is True
-    unknown = sorted(set(values) - set(DEFAULTS))
+    unknown = sorted(set(values) - set(NEUTRON_DEFAULTS))
     if unknown:
         raise errors.BadRequest(
             resource="quota", msg=f"Unrecognized attribute(s) '{', '.join(unknown)}'"
