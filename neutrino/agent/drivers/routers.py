@@ -81,7 +81,13 @@ RTPROT_STATIC = 4  # the routes we own carry this protocol; others are the kerne
 BATCH = 64  # more local routes than this at once (a router's first sync) go through `ip -batch`
 RT_TABLE_LOCAL, RTN_LOCAL, RT_SCOPE_HOST = 255, 2, 254  # a floating IP's route: the kernel's own
 ACTIVE, DOWN = "ACTIVE", "DOWN"
-IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+# Both families, as Neutron's L3 agent: without IPv6 forwarding the kernel answers neighbour
+# solicitations without the router flag, and hosts drop the default route their router
+# advertisement gave them.
+IP_FORWARD = (
+    Path("/proc/sys/net/ipv4/ip_forward"),
+    Path("/proc/sys/net/ipv6/conf/all/forwarding"),
+)
 
 
 class NatError(RuntimeError):
@@ -443,7 +449,8 @@ class RouterDriver:
         def write() -> bool:
             if _forwarding() == on:
                 return False
-            IP_FORWARD.write_text("1\n" if on else "0\n")
+            for path in IP_FORWARD:
+                path.write_text("1\n" if on else "0\n")
             return True
 
         return space.worker.call(write)
@@ -627,8 +634,8 @@ class RouterDriver:
 
 
 def _forwarding() -> bool:
-    """Whether the calling thread's namespace forwards IPv4."""
-    return IP_FORWARD.read_text().strip() == "1"
+    """Whether the calling thread's namespace forwards IPv4 and IPv6."""
+    return all(path.read_text().strip() == "1" for path in IP_FORWARD)
 
 
 def _address(sock: Any, verb: str, index: int, cidr: str, fine: int) -> None:
