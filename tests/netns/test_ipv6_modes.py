@@ -172,13 +172,17 @@ def test_address_modes_router_advertisements_and_what_instances_may_send(cloud: 
         assert eventually(lambda: resolv_c.exists() and "2001:db8:c::53" in resolv_c.read_text())
         assert default_routes(ns_c) == []
 
-        # Neighbour discovery under port security: the instances reach each other.
+        # Neighbour discovery under port security: the instances reach each other (on-link
+        # once each has heard the advertisement of the prefix it pings).
         (b_slaac,) = addresses_on(port_b, slaac)
         (b_stateful,) = addresses_on(port_b, stateful)
-        assert (
-            pings(ns_a, b_slaac)
-            and pings(ns_a, b_stateful)
-            and pings(ns_b, *addresses_on(port_a, slaac))
+        assert eventually(
+            lambda: (
+                pings(ns_a, b_slaac)
+                and pings(ns_a, b_stateful)
+                and pings(ns_b, *addresses_on(port_a, slaac))
+            ),
+            seconds=10,
         )
 
         # A source the port does not own is dropped (on the way to the router, whose port
