@@ -41,13 +41,14 @@ def heartbeat(
     ports: dict[str, str] | None = None,
     **host_options: Any,
 ) -> None:
-    """One report of a host's agent, as agent.runner sends it after each sync, with the status
-    of the `ports` it plugged; `host_options` of HostConfig.isolated (physnets, vtep_ip)."""
+    """One report of a host's agent, as agent.runner sends it after each sync (having applied
+    the feed up to its head), with the status of the `ports` it plugged; `host_options` of
+    HostConfig.isolated (physnets, vtep_ip)."""
     config = HostConfig.isolated(host, **host_options)
     config = dataclasses.replace(config, availability_zone=zone)
     desired = compile_host({"revision": 0}, config)
     body = {
-        "revision": 0,
+        "revision": head(api),
         "ports": ports or {},
         "errors": [],
         "agents": roles(config, desired),

@@ -36,9 +36,9 @@ from hypothesis import strategies as st
 from neutrino.api import octavia_shapes
 from neutrino.api.v2.attrs import Attr, tag, uuid_str
 from neutrino.api.v2.networks import NETWORK, PORT, SUBNET
-from neutrino.api.v2.quotas import DEFAULTS as NEUTRON_QUOTAS
 from neutrino.api.v2.routers import FLOATINGIP, GATEWAY_INFO, HOST_ROUTE, ROUTER
 from neutrino.api.v2.security_groups import SECURITY_GROUP, SECURITY_GROUP_RULE
+from neutrino.services.quotas import NEUTRON_DEFAULTS as NEUTRON_QUOTAS
 from tests.api.test_loadbalancers import LBAAS, realize
 from tests.conftest import Api, ApiClient
 
