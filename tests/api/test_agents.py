@@ -39,16 +39,17 @@ def heartbeat(
     zone: str = "nova",
     started: str = "",
     ports: dict[str, str] | None = None,
+    revision: int = 0,
     **host_options: Any,
 ) -> None:
     """One report of a host's agent, as agent.runner sends it after each sync (having applied
-    the feed up to its head), with the status of the `ports` it plugged; `host_options` of
+    the feed up to `revision`), with the status of the `ports` it plugged; `host_options` of
     HostConfig.isolated (physnets, vtep_ip)."""
     config = HostConfig.isolated(host, **host_options)
     config = dataclasses.replace(config, availability_zone=zone)
     desired = compile_host({"revision": 0}, config)
     body = {
-        "revision": head(api),
+        "revision": revision,
         "ports": ports or {},
         "errors": [],
         "agents": roles(config, desired),
@@ -453,8 +454,8 @@ def test_what_a_dead_host_served_moves_to_a_live_one(api: Api) -> None:
     # The least loaded agents, h1 first among equals, serve the network and the router.
     assert port_of(api, dhcp_port["id"])[0] == port_of(api, router_port)[0] == "h1"
     plugged = {p: "ACTIVE" for p in (vm_port["id"], dhcp_port["id"], router_port)}
-    heartbeat(api, "h1", ports=plugged)
-    heartbeat(api, "h2", ports={other["id"]: "ACTIVE"})
+    heartbeat(api, "h1", ports=plugged, revision=head(api))
+    heartbeat(api, "h2", ports={other["id"]: "ACTIVE"}, revision=head(api))
     assert port_of(api, vm_port["id"]) == ("h1", "ACTIVE")
 
     # h1 falls silent; h2 goes on reporting.
@@ -481,7 +482,8 @@ def test_what_a_dead_host_served_moves_to_a_live_one(api: Api) -> None:
     assert head(api) == before
 
     # h1 comes back: its ports are ACTIVE again, and what moved stays where it went.
-    heartbeat(api, "h1", started="2026-12-05T12:00:00+00:00", ports={vm_port["id"]: "ACTIVE"})
+    ports = {vm_port["id"]: "ACTIVE"}
+    heartbeat(api, "h1", started="2026-12-05T12:00:00+00:00", ports=ports, revision=head(api))
     assert port_of(api, vm_port["id"]) == ("h1", "ACTIVE")
     assert port_of(api, router_port)[0] == port_of(api, dhcp_port["id"])[0] == "h2"
     # The API's rules are those of any agent, dead or alive.
