@@ -101,7 +101,6 @@ def dhcp_client() -> str:
 
 
 def _client_argv(client: str, state_dir: Path, ifname: str) -> list[str]:
-    script = _write_if_changed(state_dir / "instances" / "dhcp-client.sh", CLIENT_SCRIPT, 0o755)
     if client == "udhcpc":  # -T 1 -A 1: retry discovery every second instead of after 3 and 20 s
         return [
             "busybox",
@@ -110,7 +109,7 @@ def _client_argv(client: str, state_dir: Path, ifname: str) -> list[str]:
             "-i",
             ifname,
             "-s",
-            str(script),
+            str(_script(state_dir)),
             "-T",
             "1",
             "-A",
@@ -120,21 +119,28 @@ def _client_argv(client: str, state_dir: Path, ifname: str) -> list[str]:
             "-O",
             "mtu",
         ]
-    conf = _write_if_changed(state_dir / "instances" / "dhclient.conf", DHCLIENT_CONF, 0o644)
-    # The pid file is ours (--no-pid). No lease file: like a fresh boot, every start discovers.
+    return _dhclient(state_dir, ifname, ["-4"], "dhclient.conf", DHCLIENT_CONF)
+
+
+def _dhclient(
+    state_dir: Path, ifname: str, options: list[str], conf_name: str, conf: str
+) -> list[str]:
+    """dhclient in the foreground with our script and configuration `conf`. The pid file is
+    ours (--no-pid). No lease file: like a fresh boot, every start discovers."""
+    path = _write_if_changed(state_dir / "instances" / conf_name, conf, 0o644)
     return [
         "dhclient",
-        "-4",
+        *options,
         "-d",
         "--no-pid",
-        "-cf",
-        str(conf),
-        "-sf",
-        str(script),
-        "-lf",
-        os.devnull,
+        *("-cf", str(path), "-sf", str(_script(state_dir)), "-lf", os.devnull),
         ifname,
     ]
+
+
+def _script(state_dir: Path) -> Path:
+    """The clients' script, for DHCPv4 and DHCPv6 events alike."""
+    return _write_if_changed(state_dir / "instances" / "dhcp-client.sh", CLIENT_SCRIPT, 0o755)
 
 
 def _write_if_changed(path: Path, text: str, mode: int) -> Path:
@@ -149,24 +155,9 @@ def _dhcp6_argv(state_dir: Path, ifname: str, mode: str) -> list[str]:
     """dhclient -6: an address and options (stateful), or options only (-S, stateless).
     It waits for the link-local address to leave duplicate address detection, which it
     sends from."""
-    script = _write_if_changed(state_dir / "instances" / "dhcp-client.sh", CLIENT_SCRIPT, 0o755)
-    conf = _write_if_changed(state_dir / "instances" / "dhclient6.conf", DHCLIENT6_CONF, 0o644)
-    return [
-        "dhclient",
-        "-6",
-        *(["-S"] if mode == "stateless" else []),
-        "-d",
-        "--no-pid",
-        "--dad-wait-time",
-        "5",
-        "-cf",
-        str(conf),
-        "-sf",
-        str(script),
-        "-lf",
-        os.devnull,
-        ifname,
-    ]
+    stateless = ["-S"] if mode == "stateless" else []
+    options = ["-6", *stateless, "--dad-wait-time", "5"]
+    return _dhclient(state_dir, ifname, options, "dhclient6.conf", DHCLIENT6_CONF)
 
 
 def _pid_file(state_dir: Path, netns: str, ifname: str, version: int = 4) -> Path:

@@ -41,7 +41,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from neutrino.plan import names
 from neutrino.plan.compile import (
@@ -97,6 +97,19 @@ class Change:
     after: Resource | None
 
 
+Piece = TypeVar("Piece")
+
+
+def _chained(
+    first: dict[str, tuple[Piece, Piece]], then: dict[str, tuple[Piece, Piece]]
+) -> dict[str, tuple[Piece, Piece]]:
+    """Each key's piece before `first` and after `then`."""
+    chained = dict(first)
+    for key, (before, after) in then.items():
+        chained[key] = (chained.get(key, (before, after))[0], after)
+    return chained
+
+
 @dataclass
 class Changed:
     """The pieces compiled again and found different."""
@@ -122,25 +135,13 @@ class Changed:
 
     def merged(self, other: Changed) -> Changed:
         """Both: `other` compiled after this."""
-        fips = dict(self.floatingips)
-        for fip_id, (had, now) in other.floatingips.items():
-            fips[fip_id] = (fips.get(fip_id, (had, None))[0], now)
-        routers = dict(self.routers)
-        for router_id, (before, after) in other.routers.items():
-            routers[router_id] = (routers.get(router_id, (before, None))[0], after)
-        ports = dict(self.ports)
-        for port_id, (was_port, is_port) in other.ports.items():
-            ports[port_id] = (ports.get(port_id, (was_port, None))[0], is_port)
-        networks = dict(self.networks)
-        for network_id, (was_net, is_net) in other.networks.items():
-            networks[network_id] = (networks.get(network_id, (was_net, is_net))[0], is_net)
         return Changed(
             self.base or other.base,
             self.firewall or other.firewall,
-            ports,
-            networks,
-            routers,
-            fips,
+            _chained(self.ports, other.ports),
+            _chained(self.networks, other.networks),
+            _chained(self.routers, other.routers),
+            _chained(self.floatingips, other.floatingips),
         )
 
     def links_moved(self) -> bool:
