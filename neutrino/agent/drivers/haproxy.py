@@ -276,25 +276,20 @@ class HaproxyDriver:
         return {p.name for p in self.root.iterdir() if p.is_dir()}
 
 
-def ask(path: Path, commands: bytes) -> bytes:
-    """The answer of the stats socket at `path` to `commands`; empty if none answers."""
+def show(path: Path) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """`show info` (fields) and `show stat` (rows) from the stats socket at `path`; empty if none
+    answers."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(2)
             sock.connect(str(path))
-            sock.sendall(commands + b"\n")
+            sock.sendall(b"show info;show stat\n")
             chunks = []
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
     except OSError:
-        return b""
-    return b"".join(chunks)
-
-
-def show(path: Path) -> tuple[dict[str, str], list[dict[str, str]]]:
-    """`show info` (fields) and `show stat` (rows) from the stats socket at `path`; empty if none
-    answers."""
-    info, _, stat = ask(path, b"show info;show stat").decode().partition("\n# ")
+        return {}, []
+    info, _, stat = b"".join(chunks).decode().partition("\n# ")
     return (
         dict(line.split(": ", 1) for line in info.splitlines() if ": " in line),
         list(csv.DictReader(stat.splitlines())),
