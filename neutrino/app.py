@@ -103,6 +103,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("neutrino")
 CHORES_TICK = 1.0  # seconds between looks at what is due
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 @dataclass
@@ -115,6 +116,12 @@ class Neutrino:
     key_manager: KeyManager
     collections: list[Collection] = field(default_factory=list)
 
+    def service(self, name: str, kind: type[S]) -> S:
+        """The service of collection `name`, a `kind`."""
+        found = next(c.service for c in self.collections if c.name == name)
+        assert isinstance(found, kind), name
+        return found
+
     async def authenticate(self, request: Request) -> Context:
         token = request.headers.get("x-auth-token")
         if not token:
@@ -123,9 +130,10 @@ class Neutrino:
             )
         # A token checked moments ago is a dictionary lookup; checking one anew reads the
         # database, which is no work for the event loop.
-        return self.identity.recently_checked(token) or await run_in_threadpool(
-            self.identity.validate, token
-        )
+        context = self.identity.recently_checked(token)
+        if context is None:
+            context = await run_in_threadpool(self.identity.validate, token)
+        return context
 
 
 class OnFirstUse(Generic[T]):
@@ -150,7 +158,8 @@ def mount_on_first_request(path: str, routes: Callable[[], list[BaseRoute]]) -> 
     router = OnFirstUse(lambda: Router(routes()))
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await (router.made or await run_in_threadpool(router))(scope, receive, send)
+        made = router.made if router.made is not None else await run_in_threadpool(router)
+        await made(scope, receive, send)
 
     return Mount(path, app=app)
 
@@ -351,7 +360,9 @@ def networking_routes(core: Neutrino) -> list[BaseRoute]:
         )
     routes.extend(quota_routes(core.db, core.authenticate))
     topologies = AutoAllocatedTopologies(
-        services["networks"], services["subnets"], services["routers"]
+        core.service("networks", Networks),
+        core.service("subnets", Subnets),
+        core.service("routers", Routers),
     )
     routes.extend(auto_allocated_topology_routes(core.db, core.authenticate, topologies))
     for computed in (

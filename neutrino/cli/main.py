@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
@@ -16,6 +16,9 @@ from rich.text import Text
 from neutrino.cli import inspect, instances, lab, probe
 from neutrino.cli.output import err as console
 from neutrino.config import Settings, make_settings, parse_quota, setup_logging
+
+if TYPE_CHECKING:  # imported when an agent starts, not by every command
+    from neutrino.plan import HostConfig
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(instances.app, name="instance")
@@ -81,7 +84,7 @@ def host_config(
     zone: str = "nova",
     vtep_ip: str | None = None,
     vtep_interface: str | None = None,
-):  # type: ignore[no-untyped-def]
+) -> HostConfig:
     """The isolated default, or a host mapped onto given interfaces (production)."""
     from neutrino.agent.runner import with_current_vtep
     from neutrino.plan import HostConfig, PhysnetConfig
@@ -117,7 +120,7 @@ def host_config(
 
 def start_agent(
     server: str,
-    host,  # type: ignore[no-untyped-def]
+    host: HostConfig,
     state_dir: Path,
     cloud: str | None,
     cloud_file: Path | None,

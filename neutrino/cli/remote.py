@@ -50,7 +50,7 @@ def _connect(session: Session, url: str) -> ClientConnection:
                 continue  # the token expired: once more with a new one
             raise ClientError(
                 answer.status_code,
-                error_message(httpx.Response(answer.status_code, content=answer.body)),
+                error_message(httpx.Response(answer.status_code, content=bytes(answer.body))),
             ) from None
         except OSError as error:
             raise ClientError(0, f"cannot reach {url}: {error}") from None

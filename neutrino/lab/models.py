@@ -226,7 +226,8 @@ def tutorial(host: str, vms: int = 2, enable_snat: bool = True) -> dict[str, Any
     """SCENARIOS.md S2-S4 as a snapshot: ext_net, vlan100 and vlan101, router_100_101 with its
     gateway (10.10.10.2), DHCP on `host`, and `vms` instances on vlan101 (172.16.101.3, .4, ...)
     in a group open to all. Ports: the router's three first, then the instances'."""
-    ext = network("flat", name="ext_net", **{"router:external": True})
+    external: dict[str, Any] = {"router:external": True}
+    ext = network("flat", name="ext_net", **external)
     ext_sub = subnet(ext, "10.10.10.0/24", enable_dhcp=False)
     n100, n101 = network("vlan", 100, name="vlan100"), network("vlan", 101, name="vlan101")
     s100, s101 = subnet(n100, "172.16.100.0/24"), subnet(n101, "172.16.101.0/24")

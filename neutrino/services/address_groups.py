@@ -21,6 +21,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, rbac
+from neutrino.services.common import Tags
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 AG, ADDRESSES, RULE = (
@@ -150,8 +151,8 @@ class AddressGroups:
             common.delete_resource(conn, AG, self.resource, group_id)
 
     def set_tags(
-        self, db: Database, ctx: Context, group_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, group_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch(conn, ctx, group_id, for_write=True)

@@ -17,6 +17,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, rbac
+from neutrino.services.common import Tags
 from neutrino.services.listing import Listing, list_rows
 
 A = schema.address_scopes
@@ -127,8 +128,8 @@ class AddressScopes:
             common.delete_resource(conn, A, self.resource, scope_id)
 
     def set_tags(
-        self, db: Database, ctx: Context, scope_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, scope_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         raise errors.ResourceNotFound()  # address scopes carry no tags
 
     @staticmethod

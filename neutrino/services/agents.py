@@ -34,6 +34,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common
+from neutrino.services.common import Tags
 
 AG, NDA, RLA = schema.network_agents, schema.network_dhcp_agents, schema.router_l3_agents
 P, RP = schema.ports, schema.router_ports
@@ -160,8 +161,8 @@ class Agents:
                 rescheduled(conn, "router", router_id)
 
     def set_tags(
-        self, db: Database, ctx: Context, agent_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, agent_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         raise errors.ResourceNotFound()
 
 

@@ -52,6 +52,7 @@ from neutrino.db import Database, schema
 from neutrino.plan.loadbalancer import PRIORITIES, VRRP_ID, vip_interface
 from neutrino.services import common, lb_policy
 from neutrino.services.agents import L2
+from neutrino.services.lb_base import Immutable
 from neutrino.services.loadbalancers import (
     ACTIVE,
     AM,
@@ -61,12 +62,10 @@ from neutrino.services.loadbalancers import (
     ST,
     STANDALONE,
     STATISTICS,
-    Forbidden,
-    Immutable,
-    NotFound,
     P,
     fail_over,
 )
+from neutrino.services.refusals import Forbidden, NotFound
 
 NA = schema.network_agents
 A = schema.ip_allocations
@@ -174,7 +173,7 @@ def statistics(db: Database, ctx: Context, amphora_id: str) -> list[dict[str, An
             if amphora is not None
             else []
         )
-    if not rows:
+    if amphora is None or not rows:
         raise NotFound(f"Amphora stats for {amphora_id} not found.")
     return [
         {

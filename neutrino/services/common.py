@@ -132,6 +132,10 @@ TAGS_OF = select(schema.tags.c.resource_id, schema.tags.c.tag).where(
 )
 
 
+Tags = list[str]  # a resource's tags, as set_tags takes and gives them (and in classes with a
+# `list` method, where `list[str]` would name the method)
+
+
 def load_tags(conn: Connection, ids: Iterable[str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = defaultdict(list)
     for rid, tag in rows_for(conn, TAGS_OF, ids):

@@ -21,6 +21,7 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.plan.routers import CONNTRACK_HELPERS
 from neutrino.services import common, routers
+from neutrino.services.common import Tags
 from neutrino.services.listing import Listing, list_rows
 
 CTH, R = schema.conntrack_helpers, schema.routers
@@ -155,6 +156,6 @@ class ConntrackHelpers:
             common.bump(conn, R, "router", router)
 
     def set_tags(
-        self, db: Database, ctx: Context, helper_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, helper_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         raise errors.ResourceNotFound()

@@ -19,6 +19,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, providers
+from neutrino.services.common import Tags
 from neutrino.services.listing import Listing, list_rows
 
 F, SP, B = schema.flavors, schema.service_profiles, schema.flavor_service_profile_bindings
@@ -157,8 +158,8 @@ class Flavors:
             conn.execute(delete(F).where(F.c.id == flavor_id))  # its bindings go with it
 
     def set_tags(
-        self, db: Database, ctx: Context, flavor_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, flavor_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         raise errors.ResourceNotFound()
 
     def bind_profile(
@@ -244,8 +245,8 @@ class ServiceProfiles:
             conn.execute(delete(SP).where(SP.c.id == profile_id))
 
     def set_tags(
-        self, db: Database, ctx: Context, profile_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, profile_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         raise errors.ResourceNotFound()
 
     @staticmethod

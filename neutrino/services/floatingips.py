@@ -26,6 +26,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import agents, common, networks, ports, quotas, realization, routers
+from neutrino.services.common import Tags
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 FIP, P, A = schema.floatingips, schema.ports, schema.ip_allocations
@@ -439,8 +440,8 @@ class FloatingIPs:
             remove(conn, row)
 
     def set_tags(
-        self, db: Database, ctx: Context, fip_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, fip_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         common.require_writer(ctx)
         with db.write() as conn:
             return common.set_tags(

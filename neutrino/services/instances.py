@@ -33,6 +33,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import agents, common, ports, quotas, rbac
+from neutrino.services.common import Tags
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 INST, P, AG = schema.lab_instances, schema.ports, schema.network_agents
@@ -266,8 +267,8 @@ class Instances:
             common.delete_resource(conn, INST, "instance", row.id)
 
     def set_tags(
-        self, db: Database, ctx: Context, ref: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, ref: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         common.require_writer(ctx)
         with db.write() as conn:
             return common.set_tags(conn, INST, "instance", fetch(conn, ctx, ref), add, remove)

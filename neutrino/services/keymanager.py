@@ -620,12 +620,13 @@ class KeyManager:
 
     def secret_payload(
         self,
-        ctx: Context,
+        ctx: Context | None,
         secret_id: str,
         accept: str | None,
         operation: str = "Secret payload retrieval",
     ) -> tuple[bytes, str]:
-        """The payload as the Accept type asks (none: octet-stream; */*: as it was stored)."""
+        """The payload as the Accept type asks (none: octet-stream; */*: as it was stored), as
+        `ctx` may read it (None: neutrino itself)."""
         with self.db.read() as conn:
             row, _ = self._allowed(conn, ctx, SECRETS, secret_id, may_read, operation)
         if row.payload is None:
@@ -1133,7 +1134,7 @@ def certificates_in(data: bytes) -> list[x509.Certificate]:
 
 
 def unencrypted_pem(key: Any) -> bytes:
-    return key.private_bytes(  # type: ignore[no-any-return]
+    return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.TraditionalOpenSSL,
         serialization.NoEncryption(),

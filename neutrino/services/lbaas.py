@@ -33,10 +33,7 @@ from neutrino.services.loadbalancers import (
     PENDING_UPDATE,
     PO,
     STANDALONE,
-    Conflict,
-    Invalid,
     LoadBalancers,
-    NotFound,
     authorize,
     base_body,
     check_quota,
@@ -51,6 +48,7 @@ from neutrino.services.loadbalancers import (
     visible,
 )
 from neutrino.services.loadbalancers import render as render_loadbalancers
+from neutrino.services.refusals import Conflict, Invalid, NotFound
 
 # The pool protocols each listener protocol can hand its connections to (Octavia's
 # VALID_LISTENER_POOL_PROTOCOL_MAP).
@@ -855,7 +853,7 @@ class HealthMonitors(Family):
                 "Validation failure: 'http_version' must be specified when 'domain_name' "
                 "is provided."
             )
-        if domain and version < 1.1:
+        if domain and version is not None and version < 1.1:
             raise Invalid(
                 f"http_version {version} is not a valid option for health monitors HTTP 1.1 "
                 "domain name health check"
@@ -954,7 +952,7 @@ class L7Policies(Family):
             raise Invalid(f"Validation failure: An L7 policy with action {action} needs {needed}.")
         if action == "REDIRECT_TO_POOL":
             Listeners.check_pool(
-                conn, listener.lb_loadbalancer_id, merged(needed), listener.protocol
+                conn, listener.lb_loadbalancer_id, merged("redirect_pool_id"), listener.protocol
             )
         for field in REDIRECT_FIELDS.values():
             if field != needed:

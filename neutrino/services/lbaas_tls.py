@@ -19,8 +19,7 @@ from sqlalchemy import Row
 
 from neutrino.context import Context
 from neutrino.services.keymanager import KeyManager, id_in_ref
-from neutrino.services.loadbalancers import Invalid
-from neutrino.services.refusals import Refusal
+from neutrino.services.refusals import Invalid, Refusal
 
 TLS_VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 ALPN_PROTOCOLS = ("http/1.0", "http/1.1", "h2")
@@ -244,7 +243,8 @@ def check_references(
         return
     ca_ref = values.get(ca_key) or (getattr(row, ca_key) if row is not None else None)
     crl_ref = values.get(crl_key) or (getattr(row, crl_key) if row is not None else None)
-    ca, crl = _read_secret(ctx, ca_ref), _read_secret(ctx, crl_ref) if crl_ref else None
+    ca = _read_secret(ctx, ca_ref) if ca_ref else None
+    crl = _read_secret(ctx, crl_ref) if crl_ref else None
     unreadable = [ref for ref, pem in ((ca_ref, ca), (crl_ref, crl)) if ref and pem is None]
     if unreadable:
         raise Invalid(f"Could not retrieve certificate: {unreadable}")

@@ -49,7 +49,7 @@ class Listing:
         return replace(self, custom_filters={**self.custom_filters, **filters})
 
     def column(self, attr: str) -> ColumnElement[Any]:
-        return self.columns.get(attr, self.table.c.get(attr))  # type: ignore[arg-type]
+        return self.columns.get(attr, self.table.c.get(attr))  # type: ignore[return-value]
 
     def plain_fields(self, fields: list[str]) -> list[str] | None:
         """When `fields` asks only for plain attributes: those and `id` (a page's marker), in

@@ -535,7 +535,7 @@ def choose_host(
     return min(sorted(alive), key=lambda host: load.get(host, 0))
 
 
-def hosts_in_zone(zone: str) -> Select[tuple[str]]:
+def hosts_in_zone(zone: str) -> Select[str]:
     """The hosts whose agents are in availability zone `zone` (that of their DHCP role)."""
     NA = schema.network_agents
     return select(NA.c.host).where(NA.c.agent_type == "DHCP agent", NA.c.availability_zone == zone)

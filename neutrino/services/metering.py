@@ -24,6 +24,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common
+from neutrino.services.common import Tags
 from neutrino.services.listing import Listing, list_rows
 
 LABEL, RULE = schema.metering_labels, schema.metering_label_rules
@@ -176,8 +177,8 @@ class MeteringLabels:
             common.record_change(conn, RESOURCE, label_id, "delete")
 
     def set_tags(
-        self, db: Database, ctx: Context, label_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, label_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         raise errors.ResourceNotFound()  # metering labels carry no tags
 
 
@@ -236,8 +237,8 @@ class MeteringLabelRules:
             common.record_change(conn, RESOURCE, label.id, "update")
 
     def set_tags(
-        self, db: Database, ctx: Context, rule_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, rule_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         raise errors.ResourceNotFound()
 
     @staticmethod

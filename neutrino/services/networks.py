@@ -23,6 +23,7 @@ from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import agents, common, qos, quotas, rbac, segment_ranges
+from neutrino.services.common import Tags
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 N = schema.networks
@@ -322,8 +323,8 @@ class Networks:
             common.delete_resource(conn, N, "network", row.id)
 
     def set_tags(
-        self, db: Database, ctx: Context, network_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, network_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch(conn, ctx, network_id, for_write=True)

@@ -22,6 +22,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, ports
+from neutrino.services.common import Tags
 
 B, P = schema.port_inactive_bindings, schema.ports
 ACTIVE, INACTIVE = "ACTIVE", "INACTIVE"
@@ -141,6 +142,6 @@ class PortBindings:
             return body(host, ACTIVE)
 
     def set_tags(
-        self, db: Database, ctx: Context, host: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, host: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         raise errors.ResourceNotFound()

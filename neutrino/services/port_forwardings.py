@@ -23,6 +23,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, floatingips, ports, routers
+from neutrino.services.common import Tags
 from neutrino.services.listing import Listing, list_rows
 
 PF, FIP, A = schema.port_forwardings, schema.floatingips, schema.ip_allocations
@@ -317,6 +318,6 @@ class PortForwardings:
             changed_fip(conn, fip)
 
     def set_tags(
-        self, db: Database, ctx: Context, pf_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, pf_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         raise errors.ResourceNotFound()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -38,6 +39,7 @@ from neutrino.services import (
     realization,
     security_groups,
 )
+from neutrino.services.common import Tags
 from neutrino.services.listing import (
     Listing,
     list_rows,
@@ -780,7 +782,7 @@ class Ports:
 
     def stream(
         self, db: Database, ctx: Context, query: ListQuery
-    ) -> Iterator[list[dict[str, Any]]]:
+    ) -> Iterator[builtins.list[dict[str, Any]]]:
         with db.read() as conn:
             plain = LISTING.plain_fields(query.fields)
             for rows in stream_rows(conn, LISTING, query, visible(ctx), plain):
@@ -891,8 +893,8 @@ class Ports:
             remove_port(conn, port_id)
 
     def set_tags(
-        self, db: Database, ctx: Context, port_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, port_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch(conn, ctx, port_id, for_write=True)
@@ -900,7 +902,7 @@ class Ports:
 
     @staticmethod
     def _replace_ips(
-        conn: Connection, row: Row, requested: list[dict[str, Any]], owner: str
+        conn: Connection, row: Row, requested: builtins.list[dict[str, Any]], owner: str
     ) -> None:
         """Keep addresses asked for again and automatic ones, release others, take new ones."""
         current = {

@@ -29,6 +29,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, rbac
+from neutrino.services.common import Tags
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 POLICY, RULE, DEFAULT = schema.qos_policies, schema.qos_rules, schema.qos_default_policies
@@ -394,8 +395,8 @@ class Policies:
             common.delete_resource(conn, POLICY, "qos_policy", policy_id)
 
     def set_tags(
-        self, db: Database, ctx: Context, policy_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, policy_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         with db.write() as conn:
             row = fetch(conn, ctx, policy_id)
             require_manager(ctx, row.project_id, "update_policy")

@@ -12,6 +12,7 @@ never see it in port lists.
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 from typing import Any
 
@@ -22,6 +23,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import agents, common, flavors, networks, ports, quotas, subnets
+from neutrino.services.common import Tags
 from neutrino.services.listing import Listing, list_rows, standard_columns
 from neutrino.services.providers import by_name
 
@@ -247,8 +249,8 @@ class Routers:
             common.delete_resource(conn, R, "router", router_id)
 
     def set_tags(
-        self, db: Database, ctx: Context, router_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, router_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         common.require_writer(ctx)
         with db.write() as conn:
             return common.set_tags(
@@ -256,7 +258,13 @@ class Routers:
             )
 
     def change_routes(
-        self, db: Database, ctx: Context, router_id: str, routes: list[dict[str, str]], *, add: bool
+        self,
+        db: Database,
+        ctx: Context,
+        router_id: str,
+        routes: builtins.list[dict[str, str]],
+        *,
+        add: bool,
     ) -> dict[str, Any]:
         """extraroute-atomic: add routes not yet present, or remove those given (absent ones are
         no error)."""
@@ -450,7 +458,7 @@ class Routers:
         ctx: Context,
         router: Row,
         network_id: str,
-        fixed_ips: list[dict[str, Any]] | None,
+        fixed_ips: builtins.list[dict[str, Any]] | None,
     ) -> str:
         network = networks.fetch(conn, ctx, network_id)
         if not network.external:
@@ -493,7 +501,7 @@ def check_new_subnets(
                 raise errors.BadRequest(
                     resource="router", msg=f"Router already has a port on subnet {subnet.id}"
                 )
-            if cidr.overlaps(ipaddress.ip_network(existing.cidr)):  # type: ignore[arg-type]
+            if cidr.overlaps(ipaddress.ip_network(existing.cidr)):
                 raise errors.BadRequest(
                     resource="router",
                     msg=(

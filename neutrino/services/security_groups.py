@@ -25,6 +25,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import address_groups, common, quotas, rbac
+from neutrino.services.common import Tags
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 SG, RULE, PSG = schema.security_groups, schema.security_group_rules, schema.port_security_groups
@@ -428,8 +429,8 @@ class SecurityGroups:
             common.delete_resource(conn, SG, "security_group", group_id)
 
     def set_tags(
-        self, db: Database, ctx: Context, group_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, group_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch_group(conn, ctx, group_id, for_write=True)
@@ -507,8 +508,8 @@ class SecurityGroupRules:
             bump_group(conn, row.security_group_id)
 
     def set_tags(
-        self, db: Database, ctx: Context, rule_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, rule_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch_rule(conn, ctx, rule_id)
@@ -596,8 +597,8 @@ class DefaultSecurityGroupRules:
             conn.execute(delete(TEMPLATE).where(TEMPLATE.c.id == template_id))
 
     def set_tags(
-        self, db: Database, ctx: Context, template_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, template_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         raise errors.ResourceNotFound()
 
     @staticmethod
@@ -704,6 +705,6 @@ class SecurityGroupsDefaultStatefulness:
             conn.execute(delete(STATEFULNESS).where(STATEFULNESS.c.id == setting_id))
 
     def set_tags(
-        self, db: Database, ctx: Context, setting_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, setting_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         raise errors.ResourceNotFound()

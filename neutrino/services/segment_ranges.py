@@ -22,6 +22,7 @@ from neutrino.config import Settings
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common
+from neutrino.services.common import Tags
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 R, SEG, N = schema.network_segment_ranges, schema.segments, schema.networks
@@ -298,8 +299,8 @@ class NetworkSegmentRanges:
             common.delete_resource(conn, R, self.resource, range_id)
 
     def set_tags(
-        self, db: Database, ctx: Context, range_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, range_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         with db.write() as conn:
             row = fetch(conn, ctx, range_id)
             return common.set_tags(conn, R, self.resource, row, add, remove)

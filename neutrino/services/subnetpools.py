@@ -13,6 +13,7 @@ free prefix and taking it never races.
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 from typing import Any
 
@@ -23,6 +24,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import address_scopes, common, networks, quotas, rbac
+from neutrino.services.common import Tags
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 P, S = schema.subnetpools, schema.subnets
@@ -296,15 +298,15 @@ class SubnetPools:
             common.delete_resource(conn, P, self.resource, pool_id)
 
     def set_tags(
-        self, db: Database, ctx: Context, pool_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, pool_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch_own(conn, ctx, pool_id, "update_subnetpool")
             return common.set_tags(conn, P, self.resource, row, add, remove)
 
     def change_prefixes(
-        self, db: Database, ctx: Context, pool_id: str, prefixes: list[str], *, add: bool
+        self, db: Database, ctx: Context, pool_id: str, prefixes: builtins.list[str], *, add: bool
     ) -> dict[str, Any]:
         """add_prefixes (an update with more prefixes) and remove_prefixes."""
         common.require_writer(ctx)
@@ -328,7 +330,7 @@ class SubnetPools:
 
     def onboard_network_subnets(
         self, db: Database, ctx: Context, pool_id: str, network_id: str
-    ) -> list[dict[str, str]]:
+    ) -> builtins.list[dict[str, str]]:
         """Put a network's subnets of the pool's IP version into the pool, their CIDRs into its
         prefixes."""
         common.require_writer(ctx)
@@ -386,7 +388,7 @@ class SubnetPools:
                 )
         scope_id = values.get("address_scope_id", row.address_scope_id)
         check_address_scope(conn, ctx, row.id, pool, scope_id)
-        changes = {
+        changes: dict[str, Any] = {
             **pool,
             "is_default": is_default,
             "address_scope_id": scope_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from neutrino.services import (
     rbac,
     subnetpools,
 )
+from neutrino.services.common import Tags
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 S = schema.subnets
@@ -289,8 +291,8 @@ class Subnets:
             dhcp.sync_port(conn, row.network_id)
 
     def set_tags(
-        self, db: Database, ctx: Context, subnet_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, subnet_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch(conn, ctx, subnet_id)
@@ -363,7 +365,7 @@ class Subnets:
     @staticmethod
     def _check_overlap(conn: Connection, network_id: str, net: ipam.Network) -> None:
         for (other,) in conn.execute(select(S.c.cidr).where(S.c.network_id == network_id)):
-            if net.overlaps(ipaddress.ip_network(other)):  # type: ignore[arg-type]
+            if net.overlaps(ipaddress.ip_network(other)):
                 raise errors.InvalidInput(
                     error_message=(
                         f"Requested subnet with cidr: {net} for network: {network_id} "
@@ -394,7 +396,9 @@ class Subnets:
         return gateway
 
     @staticmethod
-    def _host_routes(net: ipam.Network, routes: list[dict[str, str]]) -> list[dict[str, str]]:
+    def _host_routes(
+        net: ipam.Network, routes: builtins.list[dict[str, str]]
+    ) -> builtins.list[dict[str, str]]:
         for route in routes:
             if (
                 ipaddress.ip_network(route["destination"]).version != net.version

@@ -28,6 +28,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, ports
+from neutrino.services.common import Tags
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 T, S, P, N = schema.trunks, schema.trunk_subports, schema.ports, schema.networks
@@ -348,8 +349,8 @@ class Trunks:
             return render(conn, [fetch(conn, ctx, trunk_id)])[0]
 
     def set_tags(
-        self, db: Database, ctx: Context, trunk_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]:
+        self, db: Database, ctx: Context, trunk_id: str, add: Tags, remove: Tags | None
+    ) -> Tags:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch(conn, ctx, trunk_id)

@@ -6,10 +6,9 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from neutrino.web.auth import safe_next
 from neutrino.web.networks import NET
 from neutrino.web.tables import Column, Listing, listed
-from neutrino.web.ui import Dashboard, Done, Form, Ui
+from neutrino.web.ui import Dashboard, Done, Form, Ui, safe_next
 
 AGENT_COLUMNS = [
     Column("Host", "host"),

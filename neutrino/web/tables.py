@@ -20,10 +20,9 @@ from urllib.parse import urlencode
 
 from starlette.routing import BaseRoute
 
-from neutrino.web.auth import safe_next
 from neutrino.web.clients import ApiError
 from neutrino.web.messages import deletion_report, for_people
-from neutrino.web.ui import Dashboard, Done, Form, Ui
+from neutrino.web.ui import Dashboard, Done, Form, Ui, safe_next
 
 PAGE_SIZE = 20
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -28,6 +28,7 @@ from neutrino.api.v2.attrs import Attr, list_of, parse_body, tag
 from neutrino.api.v2.query import ListQuery, parse_list_query
 from neutrino.context import Context
 from neutrino.db import Database
+from neutrino.services.common import Tags
 
 
 class Service(Protocol):
@@ -45,9 +46,15 @@ class Service(Protocol):
         if_match: int | None,
     ) -> dict[str, Any]: ...
     def delete(self, db: Database, ctx: Context, resource_id: str) -> None: ...
+
+
+@runtime_checkable
+class Tagged(Service, Protocol):
+    """The service of a collection with Neutron's tag sub-resource (most; not RBAC policies)."""
+
     def set_tags(
-        self, db: Database, ctx: Context, resource_id: str, add: list[str], remove: list[str] | None
-    ) -> list[str]: ...
+        self, db: Database, ctx: Context, resource_id: str, add: Tags, remove: Tags | None
+    ) -> Tags: ...
 
 
 @runtime_checkable
@@ -164,7 +171,7 @@ async def streamed_list(
     """A list answer written as its rows are read, so memory does not grow with the list; the
     same bytes as the whole body at once. The first chunk is read before answering: a bad
     request (an unknown marker) still gets its 4xx."""
-    first = await run_in_threadpool(next, chunks, [])
+    first: list[dict[str, Any]] = await run_in_threadpool(next, chunks, [])
 
     def body() -> Iterator[bytes]:
         yield b"{" + encode_json(name) + b":["
@@ -198,6 +205,11 @@ def parse_tags(member: str, body: Any) -> list[str]:
             resource=member, msg=f"The number of tags exceed the per-resource limit of {MAX_TAGS}"
         )
     return tags
+
+
+def tagging(c: Collection) -> Tagged:
+    assert isinstance(c.service, Tagged), c.name  # only such collections have tag routes
+    return c.service
 
 
 def collection_routes(
@@ -301,13 +313,13 @@ def collection_routes(
             return json_response({"tags": item["tags"]})
         if request.method == "PUT":
             new = parse_tags(c.member, await read_json(request))
-            result = await run_in_threadpool(service.set_tags, db, ctx, resource_id, new, None)
+            result = await run_in_threadpool(tagging(c).set_tags, db, ctx, resource_id, new, None)
             return json_response({"tags": result})
         if request.method == "POST":  # tag-creation: add these, keep the others
             new = parse_tags(c.member, await read_json(request))
-            await run_in_threadpool(service.set_tags, db, ctx, resource_id, new, [])
+            await run_in_threadpool(tagging(c).set_tags, db, ctx, resource_id, new, [])
             return json_response({"tags": new}, status=201)
-        await run_in_threadpool(service.set_tags, db, ctx, resource_id, [], None)
+        await run_in_threadpool(tagging(c).set_tags, db, ctx, resource_id, [], None)
         return Response(status_code=204)
 
     async def one_tag(request: Request) -> Response:
@@ -319,9 +331,9 @@ def collection_routes(
                 raise errors.TagNotFound(tag=name, resource=c.member, resource_id=resource_id)
             return Response(status_code=204)
         if request.method == "PUT":
-            await run_in_threadpool(service.set_tags, db, ctx, resource_id, [name], [])
+            await run_in_threadpool(tagging(c).set_tags, db, ctx, resource_id, [name], [])
             return Response(status_code=201)
-        await run_in_threadpool(service.set_tags, db, ctx, resource_id, [], [name])
+        await run_in_threadpool(tagging(c).set_tags, db, ctx, resource_id, [], [name])
         return Response(status_code=204)
 
     if c.parent:
