@@ -13,12 +13,13 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from neutrino.cli import inspect, instances, lab, probe
+from neutrino.cli import inspect, instances, lab, ports, probe
 from neutrino.cli.output import err as console
 from neutrino.config import Settings, make_settings, parse_quota, setup_logging
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(instances.app, name="instance")
+app.add_typer(ports.app, name="port")
 app.add_typer(lab.app, name="lab")
 app.add_typer(inspect.app, name="inspect")
 app.command("outside", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
