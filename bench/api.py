@@ -81,6 +81,9 @@ class Server:
     """A fresh `neutrino serve` (without an agent unless `extra` says otherwise), logged in as
     admin."""
 
+    host = ""  # the agent's, when it runs one
+    host_netns: str | None = None  # where that agent's host is
+
     def __init__(
         self, state_dir: Path, database_url: str | None, extra: tuple[str, ...] = ("--no-agent",)
     ) -> None:
@@ -188,6 +191,7 @@ def dataplane_server(tag: str, host: str = "bench") -> Iterator[tuple[Server, Pa
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "state"
         server = Server(state, None, ("--host", host, "--netns-prefix", prefix))
+        server.host, server.host_netns = host, HostConfig.isolated(host, prefix=prefix).netns
         try:
             yield server, Path(tmp)
         finally:

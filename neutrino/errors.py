@@ -370,6 +370,10 @@ class PortBound(InUse):
     )
 
 
+class PortDeviceInUse(InUse):
+    message = "Device {device} on host {host} is already bound to port {port_id}."
+
+
 class PortBindingNotFound(NotFound):
     message = "Binding for port {port_id} for host {host} could not be found."
 

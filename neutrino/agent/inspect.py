@@ -153,7 +153,7 @@ def _port_names(port: Model) -> tuple[str, str | None]:
         return names.tap(port["id"]), names.router_interface(port["id"])
     if owner == "network:dhcp":
         return names.tap(port["id"]), names.dhcp_interface(port["id"])
-    return names.tap(port["id"]), None
+    return names.device(port), None
 
 
 def _host_side(view: Realized, port: Model) -> dict[str, Any]:

@@ -67,6 +67,7 @@ and retried on the next sync, while the rest of the host converges.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -88,8 +89,9 @@ from neutrino.agent.drivers.routers import RouterDriver, RoutersResult
 from neutrino.plan import Address, DesiredState, HostConfig, VethPeer, compile_host, names
 from neutrino.plan.keyed import Changed, KeyedPlan
 from neutrino.plan.routers import with_floatingips
-from neutrino.plan.state import Firewall, LoadBalancer
+from neutrino.plan.state import Firewall, Link, LoadBalancer
 
+log = logging.getLogger("neutrino.agent")
 ACTIVE, DOWN = "ACTIVE", "DOWN"
 
 
@@ -124,6 +126,10 @@ class Agent:
         self._worker_inode: int | None = None
         self._lock = threading.Lock()
         self._ports: dict[str, str] = {}  # the ports' statuses, as the last apply saw them
+        self._devices: dict[str, str] = {}  # port id -> its device, as last applied
+        # The devices someone else makes (a VM's tap, a container's veth, a NIC), by name, as
+        # last applied: plugged again whenever they come (replug).
+        self._external: dict[str, Link] = {}
         self._applied_firewall: Firewall | None = None  # the tables as this agent made them
         self._stored_firewall: dict[str, Any] | None = None  # firewall.json as last written
 
@@ -153,13 +159,46 @@ class Agent:
             self._ensure_instances(desired, report, replugged)
             self._ensure_loadbalancers(desired, report)
             self._collect_namespaces(desired, report)
-            host_links = observed.get(self.host.netns, {})
-            report.ports = self._ports = {
-                port_id: ACTIVE if (link := host_links.get(dev)) is not None and link.up else DOWN
-                for port_id, dev in desired.ports.items()
+            self._devices = dict(desired.ports)
+            self._external = {
+                link.name: link
+                for link in desired.links
+                if link.kind == "external" and link.netns == self.host.netns
             }
+            report.ports = self._ports = self._statuses(observed.get(self.host.netns, {}))
             report.seconds = time.perf_counter() - started
             return report
+
+    def replug(self, moved: set[str]) -> bool:
+        """Some links of the host came, changed or went (`moved`: their names; "*": maybe any):
+        plug the devices among them that someone else made as the last plan applied said; True
+        when a port's status changed with them."""
+        with self._lock:
+            watched = self._external.keys() | set(self._devices.values())
+            if "*" not in moved and not moved & watched:
+                return False
+            observed = self.links.observe(self.host.netns)
+            for name, link in self._external.items():
+                if name in observed and ("*" in moved or name in moved):
+                    try:
+                        self.links.ensure(link, observed)
+                    except Exception as error:  # gone meanwhile: the next sync looks again
+                        log.debug("replug %s: %s", name, error)
+            statuses = self._statuses(self.links.observe(self.host.netns))
+            changed = statuses != self._ports
+            self._ports = statuses
+            return changed
+
+    def port_statuses(self) -> dict[str, str]:
+        """The ports' statuses as last seen: ACTIVE while their device is there and up."""
+        with self._lock:
+            return dict(self._ports)
+
+    def _statuses(self, host_links: dict[str, ObservedLink]) -> dict[str, str]:
+        return {
+            port_id: ACTIVE if (link := host_links.get(dev)) is not None and link.up else DOWN
+            for port_id, dev in self._devices.items()
+        }
 
     def apply_changed(self, plan: KeyedPlan, changed: Changed, revision: int) -> SyncReport | None:
         """Converge on the pieces of `plan` that `changed` names and on nothing else: the
@@ -251,9 +290,7 @@ class Agent:
                 present = host_links.get(link.name)
                 if (link.netns, link.name) in wanted or present is None:
                     continue
-                if self._owns_host_link(present, set()):
-                    self.links.delete(link.netns, link.name)
-                    report.changes.append(f"delete link {link.name}")
+                self._drop_host_link(present, set(), report)
             if before is None:
                 continue
             nic = before.instance
@@ -263,10 +300,17 @@ class Agent:
             if before.netns and before.netns not in in_use:
                 self._delete_namespace(before.netns)
                 report.changes.append(f"delete namespace {before.netns}")
-        for port_id in changed.ports:
+        for port_id, (before, _) in changed.ports.items():
             self._ports.pop(port_id, None)
-        devices = {p.port["id"]: names.tap(p.port["id"]) for p in ports}
+            self._devices.pop(port_id, None)
+            for link in before.links if before is not None else ():
+                self._external.pop(link.name, None)
+        self._external.update(
+            {link.name: link for p in ports for link in p.links if link.kind == "external"}
+        )
+        devices = {p.port["id"]: names.device(p.port) for p in ports}
         devices.update({port_id: dev for net in nets for port_id, dev in net.devices.items()})
+        self._devices.update(devices)
         host_links = self.links.observe(self.host.netns)
         for port_id, dev in devices.items():
             seen = host_links.get(dev)
@@ -542,10 +586,8 @@ class Agent:
             return observed, frozenset(replugged)
         wanted = {link.name for link in desired.links if link.netns == self.host.netns}
         for present in list(observed[self.host.netns].values()):
-            if self._owns_host_link(present, wanted):
-                self.links.delete(self.host.netns, present.name)
+            if self._drop_host_link(present, wanted, report):
                 del observed[self.host.netns][present.name]
-                report.changes.append(f"delete link {present.name}")
         # An instance's VLANs go with the subports they carry (veths go with their host end).
         for netns in guests if self.host.trunk_mode == "8021q" else ():
             wanted_in = {link.name for link in desired.links if link.netns == netns}
@@ -572,6 +614,21 @@ class Agent:
             report.changes += arp.apply(sock, neighbours, found, index)
         except Exception as error:
             report.errors.append(f"fdb: {error}")
+
+    def _drop_host_link(self, link: ObservedLink, wanted: set[str], report: SyncReport) -> bool:
+        """A link of the host namespace that the plan does not want: deleted if ours (True);
+        a device someone else made (a VM's tap, a container's veth) whose port is gone or
+        bound elsewhere is taken off our bridge, where nothing would filter it any more."""
+        if self._owns_host_link(link, wanted):
+            self.links.delete(self.host.netns, link.name)
+            report.changes.append(f"delete link {link.name}")
+            return True
+        if link.name not in wanted and link.master is not None:
+            bridges = self.links.observe(self.host.netns)
+            if any(b.index == link.master and b.name.startswith("brq") for b in bridges.values()):
+                self.links.unplug(self.host.netns, link.name)
+                report.changes.append(f"unplug link {link.name}")
+        return False
 
     def _owns_host_link(self, link: ObservedLink, wanted: set[str]) -> bool:
         """Links of the host namespace that carry our names (VM taps are not ours)."""

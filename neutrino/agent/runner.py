@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from neutrino.agent.drivers.links import LinkEvents
 from neutrino.agent.inspect import Realized
 from neutrino.agent.reconciler import ACTIVE, Agent, SyncReport
 from neutrino.client import ClientError, Session
@@ -244,6 +245,7 @@ class Runner:
         self._plan: KeyedPlan | None = None  # the host's, kept by key
         self.desired: DesiredState | None = None  # as last applied whole
         self._stop = threading.Event()
+        self._watching = False  # the thread that plugs devices as they come (_watch_devices)
         self._addresses: dict[str, list[str]] = {}  # instance id -> last seen
         # What the host failed to apply, by collection, until it is applied (services.realization)
         self._failed: dict[str, set[str]] = {"floatingips": set(), "loadbalancers": set()}
@@ -277,6 +279,11 @@ class Runner:
             failed.clear()
         self._plan = None
         pending = self._reconcile(model, full=True)
+        if not self._watching:  # the host's namespace is there now
+            self._watching = True
+            threading.Thread(
+                target=self._watch_devices, name=f"devices-{self.agent.host.name}", daemon=True
+            ).start()
         last_full = time.monotonic()
         while not self._stop.is_set():
             # Instances waiting for DHCP are checked often; otherwise wait for changes.
@@ -361,8 +368,30 @@ class Runner:
             self._send(body)
 
     def _send(self, body: dict[str, Any]) -> None:
+        # The ports' statuses as they are now: a device may have come or gone since the sync.
+        body = {**body, "ports": self.agent.port_statuses()}
         self.feed.report(self.agent.host.name, body)
         self._last_report, self._reported_at = body, time.monotonic()
+
+    def _watch_devices(self) -> None:
+        """Plug a VM's tap or a container's veth as soon as it comes, and report the statuses
+        that its coming or going moves, without waiting for the next sync (the change feed
+        tells nothing of devices)."""
+        events = LinkEvents(self.agent.host.netns)
+        try:
+            while not self._stop.is_set():
+                moved = events.wait(1.0)
+                if not moved or not self.agent.replug(moved):
+                    continue
+                with self._reporting:
+                    if self._last_report is None:
+                        continue
+                    try:
+                        self._send(self._last_report)
+                    except (httpx.HTTPError, ClientError) as error:
+                        log.debug("device statuses not sent (%s)", error)
+        finally:
+            events.close()
 
     def _heartbeats(self) -> None:
         """Send the last report again whenever none went for the report interval (a report

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.text import Text
 
-from neutrino.cli import inspect, instances, lab, probe
+from neutrino.cli import inspect, instances, lab, ports, probe
 from neutrino.cli.output import err as console
 from neutrino.config import Settings, make_settings, parse_quota, setup_logging
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # imported when an agent starts, not by every command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(instances.app, name="instance")
+app.add_typer(ports.app, name="port")
 app.add_typer(lab.app, name="lab")
 app.add_typer(inspect.app, name="inspect")
 app.command("outside", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(

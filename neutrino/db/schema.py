@@ -242,6 +242,9 @@ ports = Table(
     Column("device_owner", String(255), nullable=False, default=""),
     Column("device_id", String(255), nullable=False, default="", index=True),
     Column("binding_host_id", String(255), nullable=False, default=""),
+    # binding:profile, as the binding's client gave it; "device" names the host's device that
+    # the port is plugged as (else tap + the port id's first 11 characters).
+    Column("binding_profile", JSON, nullable=False, server_default="{}"),
     Column("port_security_enabled", Boolean, nullable=False, default=True),
     Column("dns_name", String(255), nullable=False, server_default=""),
     Column("dns_domain", String(255), nullable=False, server_default=""),

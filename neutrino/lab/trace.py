@@ -137,7 +137,7 @@ class Path:
         self._cross(network_id, target.get("binding:host_id") or self.default_host)
         self._add(
             "tap",
-            device=names.tap(target["id"]),
+            device=names.device(target),
             port_id=target["id"],
             owner=target.get("device_owner"),
             address=address,

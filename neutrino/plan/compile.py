@@ -189,7 +189,7 @@ def assemble(
     devices = dict(base.devices)
     for net in networks:
         devices.update(net.devices)
-    devices.update({port_id: names.tap(port_id) for port_id in base.ports})
+    devices.update({port_id: names.device(port.port) for port_id, port in base.ports.items()})
     for piece in pieces:
         devices.update(piece.devices)
     namespaces = {*base.namespaces, *(piece.netns for piece in pieces)}
@@ -396,8 +396,9 @@ def port_piece(
     instance_of: dict[str, str],
 ) -> PortPiece:
     """A plain port's tap on its (realized) network's bridge: a veth to the instance or load
-    balancer that plugs it (`plugged`: its namespace and interface there), else bound."""
-    tap, bridge = names.tap(port["id"]), names.bridge(port["network_id"])
+    balancer that plugs it (`plugged`: its namespace and interface there), else the device it
+    is bound as (made by someone else: a VM's tap, a container's veth)."""
+    tap, bridge = names.device(port), names.bridge(port["network_id"])
     up = bool(port.get("admin_state_up", True))
     if plugged is None:
         link = Link(host.netns, tap, "external", master=bridge, up=up)

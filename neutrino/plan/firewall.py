@@ -338,7 +338,7 @@ def _addresses_of(address_group: Resource, ethertype: str) -> tuple[Any, ...]:
 def _untracked(ports: list[Resource]) -> list[dict[str, Any]]:
     """Frames from and to stateless ports skip conntrack (see the module's docstring)."""
     chain = "notrack"
-    taps = sorted(names.tap(p["id"]) for p in ports)
+    taps = sorted(names.device(p) for p in ports)
     macs = sorted(p["mac_address"] for p in ports)
     taps_set: dict[str, Any] = {**BRIDGE, "name": STATELESS_TAPS, "type": "ifname"}
     macs_set: dict[str, Any] = {**BRIDGE, "name": STATELESS_MACS, "type": "ether_addr"}
@@ -409,7 +409,7 @@ def _bridge_skeleton(ports: list[Resource]) -> list[dict[str, Any]]:
     # the frame past every hook of its priority: a chain there could be skipped.
     for direction, key, prio in (("egress", "iifname", -20), ("ingress", "oifname", -10)):
         chain_of = egress_chain if direction == "egress" else ingress_chain
-        elements = [[names.tap(p["id"]), {"jump": {"target": chain_of(p["id"])}}] for p in ports]
+        elements = [[names.device(p), {"jump": {"target": chain_of(p["id"])}}] for p in ports]
         vmap: dict[str, Any] = {
             **BRIDGE,
             "name": f"{direction}-ports",
@@ -560,7 +560,7 @@ def _port_identities(ports: list[Resource]) -> tuple[list[Any], list[Any], list[
     """Elements of PORT_MACS, PORT_V4, PORT_V6: what each port may send from."""
     macs, v4, v6 = [], [], []
     for port in ports:
-        tap = names.tap(port["id"])
+        tap = names.device(port)
         pairs = port_addresses(port)
         port_macs = sorted({mac for mac, _ in pairs} | {port["mac_address"]})
         pairs += [(mac, _link_local(mac)) for mac in port_macs]

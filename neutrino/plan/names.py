@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from neutrino.plan.host import HostConfig
 
 IFNAMSIZ = 15
@@ -15,6 +17,12 @@ def bridge(network_id: str) -> str:
 
 def tap(port_id: str) -> str:
     return f"tap{port_id[:11]}"
+
+
+def device(port: dict[str, Any]) -> str:
+    """The host's device a plain port is plugged as: its binding profile's "device" (a VM's
+    tap, a container's veth, made by someone else), else its tap (Nova's and os-vif's name)."""
+    return str((port.get("binding:profile") or {}).get("device") or tap(port["id"]))
 
 
 def guest_vlan(nic: str, vlan_id: int) -> str:

@@ -72,13 +72,13 @@ def compile_qos(
 ) -> Qos:
     rules = {policy["id"]: policy.get("rules", []) for policy in policies}
     shapers: list[Shaper] = []
-    marks: dict[str, int] = {}  # port id -> DSCP mark
+    marks: dict[str, tuple[str, int]] = {}  # port id -> its device, the DSCP mark
     for port in sorted(local_ports, key=lambda p: p["id"]):
-        tap = names.tap(port["id"])
+        tap = names.device(port)
         mtu = int((networks.get(port["network_id"]) or {}).get("mtu") or 1500)
         for rule in rules.get(policy_of(port, networks) or "", []):
             if rule["type"] == "dscp_marking":
-                marks[port["id"]] = int(rule["dscp_mark"])
+                marks[port["id"]] = (tap, int(rule["dscp_mark"]))
             elif rule["type"] == "bandwidth_limit" and rule.get("direction") == "ingress":
                 shapers.append(Shaper(netns, tap, *bucket(rule, mtu)))
             elif rule["type"] == "bandwidth_limit":
@@ -88,19 +88,21 @@ def compile_qos(
     return Qos(tuple(shapers), links, tuple(marking(marks)))
 
 
-def marking(marks: dict[str, int]) -> list[dict[str, Any]]:
+def marking(marks: dict[str, tuple[str, int]]) -> list[dict[str, Any]]:
     """Each marked port's chain, then a base chain after the security group chains (and before
     br_netfilter's hook at 0) that jumps there by input port."""
     if not marks:
         return []
     commands: list[dict[str, Any]] = []
-    for port_id, mark in marks.items():
+    for port_id, (_, mark) in marks.items():
         chain = qos_chain(port_id)
         commands.append({"add": {"chain": {**BRIDGE, "name": chain}}})
         for family in ("ip", "ip6"):
             dscp = {"mangle": {"key": _payload(family, "dscp"), "value": mark}}
             commands.append(_rule(BRIDGE, chain, _match(_meta("protocol"), family), dscp))
-    elements = [[names.tap(port_id), {"jump": {"target": qos_chain(port_id)}}] for port_id in marks]
+    elements = [
+        [device, {"jump": {"target": qos_chain(port_id)}}] for port_id, (device, _) in marks.items()
+    ]
     base = {"name": "qos", "type": "filter", "hook": "forward", "prio": -5, "policy": "accept"}
     return [
         *commands,

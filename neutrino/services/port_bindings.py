@@ -29,14 +29,15 @@ ACTIVE, INACTIVE = "ACTIVE", "INACTIVE"
 MIGRATING_OWNERS = ("compute:", "manila:")
 
 
-def body(host: str, status: str) -> dict[str, Any]:
+def body(port: Row, host: str, status: str) -> dict[str, Any]:
+    """A binding of `port`: the active one has the port's profile."""
     return {
         "host": host,
         "vif_type": ports.vif_type(host),
         "vnic_type": "normal",
         "status": status,
-        "profile": {},
-        "vif_details": {},
+        "profile": (port.binding_profile or {}) if status == ACTIVE else {},
+        "vif_details": ports.vif_details(host, port.network_id),
     }
 
 
@@ -75,7 +76,10 @@ class PortBindings:
         if not ctx.is_admin:
             return []
         inactive = conn.execute(select(B.c.host).where(B.c.port_id == port.id)).scalars()
-        return [body(port.binding_host_id, ACTIVE), *(body(h, INACTIVE) for h in inactive)]
+        return [
+            body(port, port.binding_host_id, ACTIVE),
+            *(body(port, h, INACTIVE) for h in inactive),
+        ]
 
     def _find(self, conn: Connection, ctx: Context, host: str) -> tuple[Row, dict[str, Any]]:
         port = self._port(conn, ctx)
@@ -106,7 +110,7 @@ class PortBindings:
                 raise errors.PortBindingAlreadyExists(port_id=port.id, host=host)
             conn.execute(insert(B).values(port_id=port.id, host=host))
             common.bump(conn, P, "port", port)
-            return body(host, INACTIVE)
+            return body(port, host, INACTIVE)
 
     def update(
         self, db: Database, ctx: Context, host: str, values: dict[str, Any], if_match: int | None
@@ -139,7 +143,7 @@ class PortBindings:
             if port.binding_host_id:
                 conn.execute(insert(B).values(port_id=port.id, host=port.binding_host_id))
             common.bump(conn, P, "port", port, {"binding_host_id": host, "status": "DOWN"})
-            return body(host, ACTIVE)
+            return body(port, host, ACTIVE)
 
     def set_tags(
         self, db: Database, ctx: Context, host: str, add: Tags, remove: Tags | None

@@ -27,6 +27,7 @@ from neutrino import errors, ipam
 from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, insert_unless_taken, schema
+from neutrino.plan import names
 from neutrino.services import (
     common,
     dns,
@@ -246,6 +247,34 @@ def vif_type(host: str) -> str:
     return "bridge" if host else "unbound"
 
 
+def vif_details(host: str, network_id: str) -> dict[str, Any]:
+    """What a hypervisor needs to know of a bound port, as Neutron's Linux bridge driver says
+    it: the bridge of its network (the agent plugs the device into it; a hypervisor may too),
+    filtered by the agent (port security and security groups)."""
+    if not host:
+        return {}
+    return {"bridge_name": names.bridge(network_id), "port_filter": True, "connectivity": "l2"}
+
+
+def device_of(port_id: str, profile: dict[str, Any]) -> str:
+    """The host's device the port is plugged as (plan.names.device)."""
+    return names.device({"id": port_id, "binding:profile": profile})
+
+
+def require_free_device(conn: Connection, port_id: str, host: str, profile: dict[str, Any]) -> None:
+    """Two ports bound to one host may not be plugged as the same device: a port that names
+    its device may not take another's, named or derived from its id."""
+    if not host or "device" not in profile:
+        return
+    device = device_of(port_id, profile)
+    bound = select(P.c.id, P.c.binding_profile).where(
+        P.c.binding_host_id == host, P.c.id != port_id
+    )
+    for other_id, other_profile in conn.execute(bound):
+        if device_of(other_id, other_profile or {}) == device:
+            raise errors.PortDeviceInUse(device=device, host=host, port_id=other_id)
+
+
 def body(
     row: Row,
     fixed_ips: list[dict[str, str]],
@@ -273,9 +302,9 @@ def body(
             "port_security_enabled": row.port_security_enabled,
             "binding:host_id": row.binding_host_id,
             "binding:vif_type": vif_type(row.binding_host_id),
-            "binding:vif_details": {},
+            "binding:vif_details": vif_details(row.binding_host_id, row.network_id),
             "binding:vnic_type": "normal",
-            "binding:profile": {},
+            "binding:profile": row.binding_profile or {},
             "extra_dhcp_opts": dhcp_opts,
             "qos_policy_id": policies[0],
             "qos_network_policy_id": policies[1],
@@ -581,6 +610,8 @@ def insert_port(
     if not security and pairs:
         raise errors.AddressPairAndPortSecurityRequired()
     wanted = resolve_fixed_ips(conn, network.id, values.get("fixed_ips"), owner)
+    profile = values.get("binding:profile") or {}
+    require_free_device(conn, port_id, values.get("binding:host_id", ""), profile)
     row = insert_row(
         conn,
         {
@@ -597,6 +628,7 @@ def insert_port(
             "device_owner": owner,
             "device_id": values.get("device_id", ""),
             "binding_host_id": values.get("binding:host_id", ""),
+            "binding_profile": profile,
             "port_security_enabled": security,
             "dns_name": "",
             "dns_domain": "",
@@ -794,8 +826,9 @@ class Ports:
 
     def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
         common.require_writer(ctx)
-        if not ctx.is_admin and "binding:host_id" in values:
-            raise errors.PolicyNotAuthorized(action="create_port:binding:host_id")
+        for key in ("binding:host_id", "binding:profile"):
+            if key in values and not ctx.is_admin:
+                raise errors.PolicyNotAuthorized(action=f"create_port:{key}")
         with db.write() as conn:
             network = network_for_port(conn, ctx, values["network_id"], values.get("fixed_ips"))
             if not ctx.is_admin and network.project_id != ctx.project_id:
@@ -811,7 +844,7 @@ class Ports:
         self, db: Database, ctx: Context, port_id: str, values: dict[str, Any], if_match: int | None
     ) -> dict[str, Any]:
         common.require_writer(ctx)
-        for key in ("binding:host_id", "mac_address"):
+        for key in ("binding:host_id", "binding:profile", "mac_address"):
             if key in values and not ctx.is_admin:
                 raise errors.PolicyNotAuthorized(action=f"update_port:{key}")
         with db.write() as conn:
@@ -863,19 +896,25 @@ class Ports:
             extra_dhcp_opts.change(conn, port_id, values.get("extra_dhcp_opts"))
             if "qos_policy_id" in values:
                 qos.bind_port(conn, ctx, port_id, values["qos_policy_id"])
-            columns = {"binding:host_id": "binding_host_id"}
+            columns = {"binding:host_id": "binding_host_id", "binding:profile": "binding_profile"}
             skip = {
                 "fixed_ips",
                 "security_groups",
                 "allowed_address_pairs",
                 "binding:vnic_type",
-                "binding:profile",
                 "extra_dhcp_opts",
                 "qos_policy_id",
                 *dns.PORT_NAMES,
             }
             changes = {columns.get(k, k): v for k, v in values.items() if k not in skip}
             changes |= dns.port_names(values)
+            bound_to = changes.get("binding_host_id", row.binding_host_id)
+            profile = changes.get("binding_profile", row.binding_profile or {})
+            if device_of(row.id, profile) != device_of(row.id, row.binding_profile or {}) or (
+                bound_to != row.binding_host_id
+            ):  # plugged anew: DOWN until the agent of its host has plugged it
+                require_free_device(conn, row.id, bound_to, profile)
+                changes["status"] = "DOWN"
             common.bump(conn, P, "port", row, changes)
             return render(conn, [fetch(conn, ctx, port_id)])[0]
 

@@ -11,13 +11,21 @@ from neutrino.plan import HostConfig, compile_host
 from tests.conftest import Api
 from tests.conftest import expect_error as error
 
-INACTIVE = {
-    "vif_type": "bridge",
-    "vnic_type": "normal",
-    "status": "INACTIVE",
-    "profile": {},
-    "vif_details": {},
-}
+
+def binding(port: dict, host: str, status: str = "INACTIVE") -> dict[str, Any]:
+    """A binding of `port` as the API shows it: plugged into its network's bridge there."""
+    return {
+        "host": host,
+        "vif_type": "bridge",
+        "vnic_type": "normal",
+        "status": status,
+        "profile": {},
+        "vif_details": {
+            "bridge_name": f"brq{port['network_id'][:11]}",
+            "port_filter": True,
+            "connectivity": "l2",
+        },
+    }
 
 
 @pytest.fixture
@@ -50,14 +58,14 @@ def plugged_on(api: Api, host: str) -> set[str]:
 
 def test_live_migration_moves_the_port_by_its_bindings(api: Api, port: dict) -> None:
     url = f"/ports/{port['id']}/bindings"
-    assert bindings(api, port["id"]) == [{**INACTIVE, "host": "h1", "status": "ACTIVE"}]
+    assert bindings(api, port["id"]) == [binding(port, "h1", "ACTIVE")]
     assert port["id"] in plugged_on(api, "h1")
 
     created = api.admin.post(url, json={"binding": {"host": "h2"}})
     assert created.status_code == 201, created.text
-    assert created.json() == {"binding": {**INACTIVE, "host": "h2"}}
+    assert created.json() == {"binding": binding(port, "h2")}
     shown = api.admin.get(f"{url}/h2").json()
-    assert shown == {"binding": {**INACTIVE, "host": "h2"}}
+    assert shown == {"binding": binding(port, "h2")}
     assert api.admin.get(f"{url}/h2", params={"fields": "host"}).json() == {
         "binding": {"host": "h2"}
     }
@@ -78,7 +86,7 @@ def test_live_migration_moves_the_port_by_its_bindings(api: Api, port: dict) -> 
 
     activated = api.admin.put(f"{url}/h2/activate")
     assert activated.status_code == 200, activated.text
-    assert activated.json() == {**INACTIVE, "host": "h2", "status": "ACTIVE"}
+    assert activated.json() == binding(port, "h2", "ACTIVE")
     moved = api.admin.get(f"/ports/{port['id']}").json()["port"]
     assert (moved["binding:host_id"], moved["status"]) == ("h2", "DOWN")
     assert moved["revision_number"] == port["revision_number"] + 2
@@ -93,7 +101,7 @@ def test_live_migration_moves_the_port_by_its_bindings(api: Api, port: dict) -> 
     )
 
     assert api.admin.delete(f"{url}/h1").status_code == 204
-    assert bindings(api, port["id"]) == [{**INACTIVE, "host": "h2", "status": "ACTIVE"}]
+    assert bindings(api, port["id"]) == [binding(port, "h2", "ACTIVE")]
     gone = api.admin.get(f"{url}/h1")
     assert error(gone, 404, "PortBindingNotFound") == (
         f"Binding for port {port['id']} for host h1 could not be found."

@@ -90,24 +90,31 @@ def _observed(msg: ifinfmsg) -> ObservedLink:
     )
 
 
+def _events_socket(netns: str | None, timeout: float, buffer: int) -> socket.socket:
+    """A netlink socket of `netns` subscribed to its link notifications, with a receive buffer
+    of `buffer` bytes, waiting `timeout` seconds at most for one."""
+    events = run_in_namespace(
+        netns,
+        lambda: socket.socket(
+            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE
+        ),
+    )
+    events.settimeout(timeout)
+    try:  # beyond net.core.rmem_max, which root may do
+        events.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, buffer)
+    except PermissionError:
+        events.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
+    events.bind((0, RTMGRP_LINK))
+    return events
+
+
 class LinkView:
     """One namespace's links, as the kernel last told us: by index."""
 
     def __init__(self, netns: str | None, sock: IPRoute, buffer: int = NOTIFICATION_BUFFER) -> None:
         self._sock = sock
-        self._events = run_in_namespace(
-            netns,
-            lambda: socket.socket(
-                socket.AF_NETLINK,
-                socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
-                socket.NETLINK_ROUTE,
-            ),
-        )
-        try:  # beyond net.core.rmem_max, which root may do
-            self._events.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, buffer)
-        except PermissionError:
-            self._events.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
-        self._events.bind((0, RTMGRP_LINK))  # subscribed before the dump: nothing falls in between
+        # Subscribed before the dump: nothing falls in between. Never waited on.
+        self._events = _events_socket(netns, 0.0, buffer)
         self._links = self._dump()
 
     def _dump(self) -> dict[int, ObservedLink]:
@@ -141,6 +148,41 @@ class LinkView:
                 msg.decode()
                 self._links[index] = _observed(msg)
         return {link.name: link for link in self._links.values()}
+
+    def close(self) -> None:
+        self._events.close()
+
+
+class LinkEvents:
+    """The names of links that come, change or go in one namespace, as they do: what a VM's
+    tap or a container's veth does, which the agent learns from no change feed."""
+
+    def __init__(self, netns: str | None) -> None:
+        self._events = _events_socket(netns, 1.0, 1 << 20)
+
+    def wait(self, timeout: float) -> set[str]:
+        """The names of the links that moved within `timeout` seconds of the first that did;
+        empty when none did. None are lost: the kernel's buffer overflowing says "all"."""
+        self._events.settimeout(timeout)
+        names: set[str] = set()
+        while True:
+            try:
+                data = self._events.recv(1 << 16)
+            except TimeoutError:
+                return names
+            except OSError as error:
+                if error.errno != errno.ENOBUFS:
+                    raise
+                return {"*"}
+            offset = 0
+            while offset + NLMSG_HEADER.size <= len(data):
+                length, kind = NLMSG_HEADER.unpack_from(data, offset)[:2]
+                if kind in (RTM_NEWLINK, RTM_DELLINK):
+                    msg = ifinfmsg(data[offset : offset + length])
+                    msg.decode()
+                    names.add(msg.get("ifname") or "")
+                offset += (length + 3) & ~3
+            self._events.settimeout(0.01)  # what else moved with it
 
     def close(self) -> None:
         self._events.close()
@@ -284,6 +326,12 @@ class LinkDriver:
         sock = self.socket(netns)
         with contextlib.suppress(IndexError, NetlinkError):  # gone (a veth goes with its peer)
             sock.link("del", index=sock.link_lookup(ifname=name)[0])
+
+    def unplug(self, netns: str | None, name: str) -> None:
+        """Take a link off its bridge, leaving it as it is otherwise."""
+        sock = self.socket(netns)
+        with contextlib.suppress(IndexError, NetlinkError):  # gone meanwhile
+            sock.link("set", index=sock.link_lookup(ifname=name)[0], master=0)
 
     # --- addresses -------------------------------------------------------------
 

@@ -151,6 +151,39 @@ def pair_address(value: object) -> str:
     return text
 
 
+# Names of links the agent makes itself, by prefix (agent.reconciler owns them): a device
+# that something else created may not take one.
+AGENT_DEVICE_PREFIXES = ("brq", "vxlan-", "ifb")
+
+
+def binding_profile(value: object) -> dict[str, object]:
+    """Any object, as in Neutron (null: empty). Its "device" is the name of the host's device
+    (a VM's tap, a container's veth) the port is plugged as, which the agent puts on the
+    port's network: an interface name."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid(f"'{value}' is not a dictionary")
+    device = value.get("device")
+    if device is None:
+        return value
+    if (
+        not isinstance(device, str)
+        or not 0 < len(device) <= 15
+        or device in (".", "..")
+        or any(c in device for c in "/: \t\n")
+    ):
+        raise invalid(
+            f"'{device}' is not an interface name (1 to 15 characters, no '/', ':' or space)"
+        )
+    if device.startswith(AGENT_DEVICE_PREFIXES):
+        raise invalid(
+            f"'{device}' is a name of the agent's own devices (prefixes "
+            f"{', '.join(AGENT_DEVICE_PREFIXES)})"
+        )
+    return value
+
+
 ADDRESS_PAIR = dict_of({"ip_address": (pair_address, True), "mac_address": (mac_address, False)})
 
 PORT = {
@@ -169,7 +202,7 @@ PORT = {
     "binding:vif_type": Attr(post=False),
     "binding:vif_details": Attr(post=False, filter=False),
     "binding:vnic_type": Attr(one_of("normal"), put=True),
-    "binding:profile": Attr(dict_of({}), put=True, filter=False),
+    "binding:profile": Attr(binding_profile, put=True, filter=False),
     "extra_dhcp_opts": Attr(extra_dhcp_opts, put=True, filter=False),
     "trunk_details": Attr(post=False, filter=False),
     "qos_policy_id": Attr(uuid_str(allow_none=True), put=True, filter=False),
