@@ -2,9 +2,10 @@
 
 One live `neutrino serve` with its embedded agent (isolated mode, a unique namespace prefix).
 A dual-stack network: an IPv4 subnet and a SLAAC one, on a router. WEB1 and WEB2 run a web
-server that answers its name and a TCP server that answers with the address it was reached
-from; CLIENT asks. The instances take their IPv6 addresses as a VM does (the kernel's SLAAC from
-the router's advertisements) and the members are those addresses.
+server that answers its name, a TCP server that answers with the address it was reached from
+and a UDP server that answers its name; CLIENT asks. The instances take their IPv6 addresses
+as a VM does (the kernel's SLAAC from the router's advertisements) and the members are those
+addresses. Load balancers are made in one call each (Octavia's fully populated create).
 """
 
 from __future__ import annotations
@@ -44,11 +45,6 @@ UDP_ASK = (
     "  try: print(s.recv(64).decode())\n"
     "  except OSError: print('-')\n"
     "  s.close()\n"
-)
-# One connection to [argv[1]]:argv[2]: what it answered.
-ASK = (
-    "import socket,sys\ns=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=2)\n"
-    "print(s.recv(64).decode())\n"
 )
 
 
@@ -110,10 +106,6 @@ def web(cloud: LbCloud) -> dict[str, Any]:
     return {**routed, "v6": v6, **vms}
 
 
-def ask(cloud: LbCloud, netns: str, address: str, port: int) -> str:
-    return cloud.run(netns, sys.executable, "-c", ASK, address, str(port)).stdout.strip()
-
-
 def create_lb(cloud: LbCloud, subnet: dict[str, Any], **body: Any) -> dict[str, Any]:
     """A load balancer (a fully populated create), once ACTIVE."""
     lb = cloud.api.call(
@@ -170,7 +162,7 @@ def test_an_ipv6_vip_serves_http_and_tcp_to_ipv6_members_once_active(
     # Served at once: asked right after ACTIVE, without waiting for anything.
     assert set(cloud.answers(client, f"[{vip}]", 4)) == {"WEB1", "WEB2"}
     # The members are reached over IPv6, from the VIP's namespace: they see its address.
-    assert {ask(cloud, client, vip, TCP_PORT) for _ in range(2)} == {vip}
+    assert {cloud.ask(client, vip, TCP_PORT) for _ in range(2)} == {vip}
     cloud.api.call("DELETE", f"{cloud.lbaas}/loadbalancers/{lb['id']}?cascade=true")
 
 
@@ -261,3 +253,59 @@ def test_a_udp_pool_over_ipv6(cloud: LbCloud, web: dict[str, Any]) -> None:
 
     assert eventually(members_online)
     cloud.api.call("DELETE", f"{cloud.lbaas}/loadbalancers/{lb['id']}?cascade=true")
+
+
+def test_an_active_standby_ipv6_vip(cloud: LbCloud, web: dict[str, Any]) -> None:
+    """Two amphorae on the IPv6 subnet: keepalived gives the VIP (a /128) to the MASTER alone,
+    over VRRP between their IPv6 addresses, which their ports' group lets in with the clients'
+    IPv6 traffic."""
+    profile = cloud.api.call(
+        "POST",
+        f"{cloud.lbaas}/flavorprofiles",
+        json={
+            "flavorprofile": {
+                "name": "ha6",
+                "provider_name": "amphora",
+                "flavor_data": json.dumps({"loadbalancer_topology": "ACTIVE_STANDBY"}),
+            }
+        },
+    )["flavorprofile"]
+    flavor = cloud.api.call(
+        "POST",
+        f"{cloud.lbaas}/flavors",
+        json={"flavor": {"name": "ha6", "flavor_profile_id": profile["id"]}},
+    )["flavor"]
+    lb = create_lb(
+        cloud,
+        web["v6"],
+        name="v6-ha",
+        flavor_id=flavor["id"],
+        listeners=[listener("HTTP", 80, members(web, "ip6", WEB_PORT))],
+    )
+    vip = lb["vip_address"]
+    url = cloud.api.endpoint("load-balancer") + "/v2/octavia/amphorae"
+    found = cloud.api.call("GET", f"{url}?loadbalancer_id={lb['id']}")["amphorae"]
+
+    def holding() -> set[str]:
+        return {
+            a["role"]
+            for a in found
+            if f" {vip}/128 "
+            in cloud.run(f"{lb_netns(cloud, lb)}-{a['id'][:11]}", "ip", "-o", "addr").stdout
+        }
+
+    # As for IPv4, keepalived's amphorae elect their master (nopreempt: both start BACKUP)
+    # a few advertisements after they start.
+    assert eventually(lambda: holding() == {"MASTER"})
+    assert eventually(
+        lambda: set(cloud.answers(web["CLIENT"]["netns"], f"[{vip}]", 4)) == {"WEB1", "WEB2"}
+    )
+    port = cloud.get(f"ports/{found[0]['vrrp_port_id']}")["port"]
+    (group,) = port["security_groups"]
+    rules = cloud.get(f"security-group-rules?security_group_id={group}")["security_group_rules"]
+    assert {"ingress", "IPv6"} in [{r["direction"], r["ethertype"]} for r in rules]
+    cloud.api.call("DELETE", f"{cloud.lbaas}/loadbalancers/{lb['id']}?cascade=true")
+
+
+def lb_netns(cloud: LbCloud, lb: dict[str, Any]) -> str:
+    return f"{cloud.prefix}{cloud.host}-qlbaas-{lb['id']}"
