@@ -62,9 +62,13 @@ def latencies(seconds: list[float], percents: tuple[int, ...] = (50, 99)) -> dic
 
 
 def wait_for_address(netns: str, address: str, seconds: float = 20) -> None:
-    """Until the instance in `netns` holds `address` (by DHCP)."""
+    """Until the instance in `netns` holds `address` (by DHCP, or SLAAC), usable: an IPv6 one
+    no longer tentative (its duplicate address detection done)."""
     deadline = time.monotonic() + seconds
-    while f"inet {address}/" not in exec_in_instance(netns, ["ip", "-4", "addr"])[1]:
+    while not any(
+        f" {address}/" in line and "tentative" not in line
+        for line in exec_in_instance(netns, ["ip", "-o", "addr"])[1].splitlines()
+    ):
         if time.monotonic() > deadline:
             raise TimeoutError(f"{netns} never got {address}")
         time.sleep(0.02)

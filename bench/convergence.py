@@ -3,13 +3,17 @@
 Starts `neutrino serve` with its embedded agent (isolated, a unique namespace
 prefix), then measures p50/p99 milliseconds from the HTTP response to the
 first ICMP echo reply for (a) a new instance (port created, plugged, address
-by DHCP) reached by a peer, (b) a security group rule opening ICMP. Each new
-instance is measured on its own: the previous one's deletion has reached the
-kernel (its namespace is gone) before the next is asked for. (c) A virtual
-machine's boot (scripts/vm-image under QEMU, its port plugged beforehand) from
-QEMU's start to its first echo reply, with QEMU's CPU seconds until then: the
-kernel's boot, the agent plugging its tap, DHCP. Prints JSON; removes
-everything it made. Needs root.
+by DHCP) reached by a peer, (b) a security group rule opening ICMP, (c) a new
+instance plugged to an IPv6 subnet, SLAAC or DHCPv6-stateful, until its
+address is usable: the instance has taken it as a VM does (the kernel's SLAAC
+from the advertisement, or dhclient -6), its duplicate address detection is
+done (a tentative address answers nothing) and a peer's ICMPv6 echo to it is
+answered. Each new instance is measured on its own: the previous one's
+deletion has reached the kernel (its namespace is gone) before the next is
+asked for. (d) A virtual machine's boot (scripts/vm-image under QEMU, its port
+plugged beforehand) from QEMU's start to its first echo reply, with QEMU's CPU
+seconds until then: the kernel's boot, the agent plugging its tap, DHCP.
+Prints JSON, with the load average; removes everything it made. Needs root.
 
     .venv/bin/python -m bench.convergence [--runs 20] [--vm-boots 5]
 """
@@ -24,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.api import Api, Server, dataplane_server, latencies
+from bench.api import Api, Server, dataplane_server, latencies, wait_for_address
 from bench.dataplane import Prober
 from neutrino.agent.drivers.netns import NETNS_DIR
 from neutrino.plan import names
@@ -113,6 +117,10 @@ def measure(api: Api, runs: int) -> dict[str, Any]:
     return {
         "port_plugged_reachable": latencies(plugged),
         "security_group_rule_added": latencies(rules),
+        "ipv6_slaac_address_usable": ipv6_usable(api, "slaac", "fd00:123:a::/64", runs),
+        "ipv6_dhcpv6_stateful_address_usable": ipv6_usable(
+            api, "dhcpv6-stateful", "fd00:123:b::/64", runs
+        ),
     }
 
 
@@ -161,16 +169,70 @@ def vm_boots(api: Api, server: Server, scratch: Path, boots: int) -> dict[str, A
     }
 
 
+def ipv6_usable(api: Api, mode: str, cidr: str, runs: int) -> dict[str, Any]:
+    """From a new instance's creation returning to the first echo reply from its address on an
+    IPv6 subnet of address mode `mode` (advertised from the DHCP namespace). Its port is made
+    first, so that its address is known."""
+    net = api.post("/networking/v2.0/networks", {"network": {"name": f"bench-{mode}"}})
+    subnet = {
+        "network_id": net["id"],
+        "cidr": cidr,
+        "ip_version": 6,
+        "ipv6_ra_mode": mode,
+        "ipv6_address_mode": mode,
+    }
+    api.post("/networking/v2.0/subnets", {"subnet": subnet})
+    peer_port = new_port(api, net["id"], f"peer-{mode}")
+    peer = api.post(
+        "/lab/v1/instances", {"instance": {"name": f"peer-{mode}", "ports": [peer_port["id"]]}}
+    )
+    peer_netns = netns_of(api, peer["id"])
+    wait_for_address(peer_netns, peer_port["fixed_ips"][0]["ip_address"])
+    prober = Prober(peer_netns, version=6)
+    usable = []
+    for run in range(runs):
+        port = new_port(api, net["id"], f"{mode}-{run}")
+        vm = api.post(
+            "/lab/v1/instances", {"instance": {"name": f"{mode}-{run}", "ports": [port["id"]]}}
+        )
+        returned = time.monotonic()
+        # DHCPv6 retransmits at growing intervals: one lost exchange costs seconds.
+        reply = prober.first_reply(port["fixed_ips"][0]["ip_address"], timeout=60)
+        usable.append(reply - returned)
+        netns = netns_of(api, vm["id"])
+        api.http.delete(f"/lab/v1/instances/{vm['id']}")
+        while (NETNS_DIR / netns).exists():
+            time.sleep(0.005)
+        api.http.delete(f"/networking/v2.0/ports/{port['id']}")
+    return latencies(usable)
+
+
+def new_port(api: Api, network_id: str, name: str) -> dict[str, Any]:
+    return api.post("/networking/v2.0/ports", {"port": {"network_id": network_id, "name": name}})
+
+
+def netns_of(api: Api, instance_id: str) -> str:
+    """The instance's namespace, once its host has reported it."""
+    while not (
+        netns := api.http.get(f"/lab/v1/instances/{instance_id}").json()["instance"]["netns"]
+    ):
+        time.sleep(0.005)
+    return str(netns)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--vm-boots", type=int, default=5, help="0: no virtual machine")
     args = parser.parse_args()
+    before = [round(load, 2) for load in os.getloadavg()]
     with dataplane_server("bc") as (server, scratch):
         api = Api(server.url, server.token)
         result = {"benchmark": "convergence", **measure(api, args.runs)}
         if args.vm_boots:
             result |= vm_boots(api, server, scratch, args.vm_boots)
+    result["load_average_before"] = before
+    result["load_average_after"] = [round(load, 2) for load in os.getloadavg()]
     print(json.dumps(result, indent=2))
 
 

@@ -30,15 +30,22 @@ from neutrino.plan import HostConfig, names
 
 
 class Prober:
-    """ICMP echo from inside an instance: a raw socket made in its namespace."""
+    """ICMP echo from inside an instance: a raw socket made in its namespace, ICMPv6 for
+    `version` 6 (whose checksum the kernel fills in, and whose replies come without the IP
+    header)."""
 
-    def __init__(self, netns: str) -> None:
+    def __init__(self, netns: str, version: int = 4) -> None:
+        self.version = version
+        family, protocol = (
+            (socket.AF_INET, socket.IPPROTO_ICMP)
+            if version == 4
+            else (socket.AF_INET6, socket.IPPROTO_ICMPV6)
+        )
         worker = NetnsThread(netns)
         # Resolve a neighbour that just appeared in milliseconds, not in seconds.
-        worker.call(lambda: Path("/proc/sys/net/ipv4/neigh/eth0/retrans_time_ms").write_text("5"))
-        self.sock = worker.call(
-            lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-        )
+        retrans = Path(f"/proc/sys/net/ipv{version}/neigh/eth0/retrans_time_ms")
+        worker.call(lambda: retrans.write_text("5"))
+        self.sock = worker.call(lambda: socket.socket(family, socket.SOCK_RAW, protocol))
         worker.close()
         self.sock.settimeout(0.005)
         self.ident = secrets.randbelow(0xFFFF)
@@ -46,19 +53,21 @@ class Prober:
     def first_reply(self, address: str, timeout: float = 10.0) -> float:
         """Send echoes every 5 ms until one is answered; the monotonic time of the answer."""
         self.ident = (self.ident + 1) & 0xFFFF  # a new conntrack flow per measurement
+        request, reply, offset = (8, 0, 20) if self.version == 4 else (128, 129, 0)
         deadline = time.monotonic() + timeout
         seq = 0
         while time.monotonic() < deadline:
             seq += 1
-            header = struct.pack("!BBHHH", 8, 0, 0, self.ident, seq)
-            self.sock.sendto(
-                header[:2] + struct.pack("!H", _checksum(header)) + header[4:], (address, 0)
-            )
+            header = struct.pack("!BBHHH", request, 0, 0, self.ident, seq)
+            if self.version == 4:
+                header = header[:2] + struct.pack("!H", _checksum(header)) + header[4:]
+            self.sock.sendto(header, (address, 0))
             try:
                 while True:
-                    data, (source, _) = self.sock.recvfrom(1500)
-                    kind, ident = data[20], int.from_bytes(data[24:26], "big")
-                    if source == address and kind == 0 and ident == self.ident:
+                    data, source = self.sock.recvfrom(1500)
+                    kind = data[offset]
+                    ident = int.from_bytes(data[offset + 4 : offset + 6], "big")
+                    if source[0] == address and kind == reply and ident == self.ident:
                         return time.monotonic()
             except TimeoutError:
                 continue

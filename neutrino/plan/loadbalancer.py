@@ -5,12 +5,15 @@ name Neutron's haproxy namespace driver used), holding its VIP port: a veth
 whose host end `tap<port>` sits on the network's bridge like any port, whose
 other end `vip-<port>` carries the VIP address and a default route to the
 subnet's gateway (so that replies reach clients behind a router, floating IP
-included). An IPv6 VIP is added without duplicate address detection (nodad):
-IPAM gave the address to this port alone, and a tentative address, which
-haproxy cannot bind, would keep the load balancer from serving for a second
-or two after it is ACTIVE. The host that realizes it is the one its VIP port is bound to; an
-unbound VIP goes to a host that also serves unbound DHCP ports, and the
-server binds it to the first host that reports it.
+included), and the port's other addresses: on a dual-stack network the port
+has an address of each family (the SLAAC one of an IPv6 subnet comes to every
+port), so that haproxy reaches members of either family, as Octavia lets a
+pool mix them. IPv6 addresses are added without duplicate address detection
+(nodad): IPAM gave them to this port alone, and a tentative address, which
+haproxy cannot bind or connect from, would keep the load balancer from serving
+for a second or two after it is ACTIVE. The host that realizes it is the one
+its VIP port is bound to; an unbound VIP goes to a host that also serves
+unbound DHCP ports, and the server binds it to the first host that reports it.
 
 An unbound VIP of a load balancer whose availability zone names a
 `compute_zone` goes only to a host of that zone. Its flavor's
@@ -173,8 +176,10 @@ def compile_loadbalancers(
             if port is None or not is_local(lb, port, host):
                 continue
             ifname = vip_interface(port["id"])
-            vip = Address(balancer.netns, ifname, f"{lb['vip_address']}/{prefix}", nodad=True)
-            out.append(Vip(balancer, port["id"], port["network_id"], ifname, (vip,)))
+            addresses = port_addresses(
+                balancer.netns, ifname, f"{lb['vip_address']}/{prefix}", port, subnets
+            )
+            out.append(Vip(balancer, port["id"], port["network_id"], ifname, addresses))
             continue
         for amphora in lb["amphorae"]:
             port = ports.get(amphora["vrrp_port_id"])
@@ -190,11 +195,26 @@ def compile_loadbalancers(
                 vrrp=render_vrrp(lb, amphora, ifname, bool(balancer.config)),
             )
             addresses = (
-                Address(where, ifname, f"{amphora['vrrp_ip']}/{prefix}", nodad=True),
+                *port_addresses(where, ifname, f"{amphora['vrrp_ip']}/{prefix}", port, subnets),
                 Address(where, ifname, f"{lb['vip_address']}/{host_prefix}", vrrp=True),
             )
             out.append(Vip(instance, port["id"], port["network_id"], ifname, addresses))
     return out
+
+
+def port_addresses(
+    where: str, ifname: str, own: str, port: dict[str, Any], subnets: dict[str, dict[str, Any]]
+) -> tuple[Address, ...]:
+    """The addresses of the port plugged as `ifname`: `own` (the VIP's, or the amphora's VRRP
+    one, with its prefix length) first, then those of its other subnets (on a dual-stack
+    network, the SLAAC one every port gets), from which members of the other family on the
+    network are reached."""
+    others = [
+        f"{ip['ip_address']}/{ipaddress.ip_network(subnets[ip['subnet_id']]['cidr']).prefixlen}"
+        for ip in port.get("fixed_ips", [])
+        if ip.get("subnet_id") in subnets
+    ]
+    return tuple(Address(where, ifname, cidr, nodad=True) for cidr in dict.fromkeys([own, *others]))
 
 
 def render_vrrp(lb: dict[str, Any], amphora: dict[str, Any], ifname: str, checked: bool) -> str:

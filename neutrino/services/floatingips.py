@@ -304,6 +304,14 @@ def choose_fixed_ip(conn: Connection, port_id: str, fixed_ip: str | None) -> tup
         if ipaddress.ip_address(ip).version == 4
     ]
     if fixed_ip is not None:
+        if ipaddress.ip_address(fixed_ip).version != 4:
+            raise errors.BadRequest(
+                resource="floatingip",
+                msg=(
+                    f"Cannot process floating IP association with {fixed_ip}, "
+                    "since that is not an IPv4 address"
+                ),
+            )
         match = [(sid, ip) for sid, ip in held if ip == fixed_ip]
         if not match:
             raise errors.BadRequest(
@@ -319,7 +327,7 @@ def choose_fixed_ip(conn: Connection, port_id: str, fixed_ip: str | None) -> tup
         raise errors.BadRequest(
             resource="floatingip",
             msg=(
-                f"Port {port_id} has multiple fixed IPv4 addresses. "
+                f"Port {port_id} has multiple fixed IPv4 addresses.  "
                 "Must provide a specific IPv4 address when assigning a floating IP"
             ),
         )

@@ -712,15 +712,15 @@ class Members(Nested):
                 f"Another member on this pool is already using ip {values['address']} "
                 f"on protocol_port {values['protocol_port']}"
             )
-        if pool.protocol == "UDP":
+        if pool.protocol in LVS_PROTOCOLS:
             self._check_family(conn, pool, values["address"])
         values["lb_pool_id"] = pool.id
         return pool.lb_loadbalancer_id
 
     @staticmethod
     def _check_family(conn: Connection, pool: Row, address: str) -> None:
-        """The amphora's LVS does not translate between IPv4 and IPv6: a UDP pool's members are
-        of its listeners' VIP's version."""
+        """The amphora's LVS does not translate between IPv4 and IPv6: a UDP or SCTP pool's
+        members are of its listeners' VIP's version."""
         for vip, provider in conn.execute(
             select(LB.c.vip_address, LB.c.provider)
             .join(LI, LI.c.lb_loadbalancer_id == LB.c.id)
@@ -731,7 +731,7 @@ class Members(Nested):
             raise lbaas_flavors.UnsupportedOption(
                 provider,
                 "This provider doesn't support mixing IPv4 and IPv6 addresses for its VIP and "
-                "members in UDP load balancers.",
+                f"members in {pool.protocol} load balancers.",
             )
 
     def replace_all(

@@ -17,6 +17,7 @@ from tests.api.l3 import (
 )
 from tests.api.test_agents import heartbeat
 from tests.api.test_feed_and_lab import internal
+from tests.api.test_loadbalancers import octavia
 from tests.conftest import Api
 from tests.conftest import expect_error as error
 
@@ -355,6 +356,25 @@ def test_fixed_ip_address_choice(api: Api, topo: Topology) -> None:
         f"/floatingips/{fip['id']}", json={"floatingip": {"fixed_ip_address": "172.16.101.51"}}
     )
     error(no_port, 400, "BadRequest")
+
+
+def test_an_ipv6_load_balancer_vip_takes_no_floating_ip(api: Api, topo: Topology) -> None:
+    """Floating IPs are IPv4: Neutron refuses a port with only an IPv6 address (an IPv6 VIP's)
+    and an IPv6 fixed_ip_address."""
+    v6 = api.demo.create("subnets", network_id=topo.net["id"], ip_version=6, cidr="fd00:7::/64")
+    lb = octavia(api.demo).create("loadbalancers", vip_subnet_id=v6["id"])
+    fip = allocate(api, topo)
+    refused = associate(api, fip["id"], lb["vip_port_id"])
+    assert error(refused, 400, "BadRequest") == (
+        f"Bad floatingip request: Cannot add floating IP to port {lb['vip_port_id']} that has "
+        "no fixed IPv4 addresses."
+    )
+    refused = associate(api, fip["id"], lb["vip_port_id"], fixed_ip_address=lb["vip_address"])
+    assert error(refused, 400, "BadRequest") == (
+        f"Bad floatingip request: Cannot process floating IP association with "
+        f"{lb['vip_address']}, since that is not an IPv4 address."
+    )
+    assert api.demo.get(f"/floatingips/{fip['id']}").json()["floatingip"]["port_id"] is None
 
 
 def test_cannot_use_another_projects_port(api: Api, topo: Topology) -> None:

@@ -171,6 +171,27 @@ def test_monitors_of_udp_pools(api: Api, subnet: dict[str, Any]) -> None:
     assert client.get(f"/healthmonitors/{made['id']}").json()["healthmonitor"]["delay"] == 3
 
 
+def test_sctp_members_are_of_the_vips_family_in_a_batch_too(
+    api: Api, subnet: dict[str, Any]
+) -> None:
+    client = octavia(api.demo)
+    lb = make_lb(api, subnet)
+    sctp = created(listener(client, lb, "SCTP", 5060), "listener")
+    realize(api)
+    sctp_pool = created(pool(client, "SCTP", listener_id=sctp["id"]), "pool")
+    realize(api)
+    expect_fault(
+        client.put(
+            f"/pools/{sctp_pool['id']}/members",
+            json={"members": [{"address": "fd00::5", "protocol_port": 5060}]},
+        ),
+        400,
+        "Provider 'amphora' does not support a requested option: This provider doesn't support "
+        "mixing IPv4 and IPv6 addresses for its VIP and members in SCTP load balancers.",
+    )
+    assert client.get(f"/pools/{sctp_pool['id']}/members").json()["members"] == []
+
+
 def test_udp_members_report_health_like_haproxy_ones(api: Api, subnet: dict[str, Any]) -> None:
     client = octavia(api.demo)
     lb = make_lb(api, subnet)

@@ -89,6 +89,23 @@ def test_bound_host_realizes_it_in_its_namespace() -> None:
     )
 
 
+def test_the_vip_interface_carries_the_ports_addresses_of_both_families() -> None:
+    """A VIP port on a dual-stack network has its SLAAC address too: members of either family
+    are reached from the namespace. The VIP comes first; IPv6 addresses skip DAD."""
+    v6 = {"id": "v6", "cidr": "fd00::/64", "gateway_ip": "fd00::1", "network_id": "net"}
+    fixed = [
+        {"subnet_id": "sub", "ip_address": "10.0.0.5"},
+        {"subnet_id": "v6", "ip_address": "fd00::f816:3eff:fe00:1"},
+    ]
+    dual = {**port("h1"), "fixed_ips": list(reversed(fixed))}
+    subnets = {"sub": SUBNET, "v6": v6}
+    [vip] = compile_loadbalancers({"loadbalancers": [tree()]}, HOST, {dual["id"]: dual}, subnets)
+    assert [(a.cidr, a.nodad) for a in vip.addresses] == [
+        ("10.0.0.5/24", True),
+        ("fd00::f816:3eff:fe00:1/64", True),
+    ]
+
+
 def test_active_standby_amphorae_each_run_keepalived_with_the_other_as_peer() -> None:
     amphorae = [
         {
