@@ -1,0 +1,209 @@
+"""Routers on IPv6, end to end through the API, with real packets.
+
+One server; two SLAAC subnets on one router, an instance on each, and an external network
+with an IPv4 and an IPv6 subnet (the outside namespace holds their gateway addresses):
+
+    outside (2001:db8:e::1) -- ext_net -- qg- router qr- -- net-a 2001:db8:1::/64 (vm-a)
+                                                     qr- -- net-b 2001:db8:2::/64 (vm-b)
+
+IPv6 is routed as it is, both ways: no NAT, as in Neutron. The outside reaches the tenant
+prefixes as an upstream router would, by a route via the router's address on ext_net.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from netlab import tcp_reachable
+
+from neutrino import ipam
+from tests.conftest import ADMIN_PASSWORD, ApiClient, Databases, dataplane_server, eventually
+from tests.conftest import login as sign_in
+from tests.netns.multihost import Cloud
+from tests.netns.test_ipv6_modes import (
+    LINK_LOCAL,
+    addresses_on,
+    default_routes,
+    global_addresses,
+    instance,
+    pings,
+    realized,
+    run,
+    subnet,
+)
+
+# Answers every connection with the address it came from, on every address of the namespace.
+WHOAMI = (
+    "import socket,sys\ns=socket.socket(socket.AF_INET6)\n"
+    "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+    "s.bind(('::',int(sys.argv[1])));s.listen()\n"
+    "while True:\n c,a=s.accept();c.sendall(a[0].encode());c.close()\n"
+)
+# Echoes what it is sent: what netlab.tcp_reachable expects.
+ECHO = (
+    "import socket,sys\ns=socket.socket(socket.AF_INET6)\n"
+    "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+    "s.bind(('::',int(sys.argv[1])));s.listen()\n"
+    "while True:\n c,_=s.accept();c.sendall(c.recv(64));c.close()\n"
+)
+ASK = (
+    "import socket,sys\n"
+    "s=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=2)\n"
+    "print(s.recv(64).decode())\n"
+)
+OUTSIDE_V6 = "2001:db8:e::1"
+
+
+class RoutedCloud(Cloud):
+    @property
+    def outside(self) -> str:
+        return f"{self.prefix}nout-default"
+
+    def router_netns(self, router_id: str) -> str:
+        return f"{self.prefix}{self.host}-qrouter-{router_id}"
+
+    def serve(self, netns: str, code: str, port: int) -> None:
+        """A server of `code` on `port` in `netns`, until the module ends."""
+        self.processes.append(
+            subprocess.Popen(
+                ["ip", "netns", "exec", netns, sys.executable, "-c", code, str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+
+
+@pytest.fixture(scope="module")
+def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoutedCloud]:
+    with dataplane_server(databases, tmp_path_factory, "r6", RoutedCloud) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def api(cloud: RoutedCloud) -> Iterator[ApiClient]:
+    with httpx.Client(base_url=cloud.url, timeout=60) as http:
+        yield sign_in(http, "admin", ADMIN_PASSWORD, "admin")
+
+
+def ip(netns: str, *argv: str) -> Any:
+    """What `ip -j ARGV` says in `netns`."""
+    done = subprocess.run(
+        ["ip", "-n", netns, "-j", *argv], capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout or "[]")
+
+
+def ask(netns: str, address: str, port: int) -> str:
+    """What a WHOAMI server at address:port saw as our address ('' when unreachable)."""
+    done = subprocess.run(
+        ["ip", "netns", "exec", netns, sys.executable, "-c", ASK, address, str(port)],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def topology(cloud: RoutedCloud, api: ApiClient) -> dict[str, Any]:
+    """Two SLAAC subnets on one router, an instance on each: its namespace and its port."""
+    router = api.create("routers", name="r6")
+    made: dict[str, Any] = {"router": router, "qr": {}}
+    for name, cidr in (("a", "2001:db8:1::/64"), ("b", "2001:db8:2::/64")):
+        net = api.create("networks", name=f"net-{name}")
+        sub = subnet(api, net, cidr, ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+        attached = api.put(
+            f"/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]}
+        )
+        assert attached.status_code == 200, attached.text
+        made["qr"][name] = api.get(f"/ports/{attached.json()['port_id']}").json()["port"]
+        made[f"net_{name}"], made[f"sub_{name}"] = net, sub
+        made[f"vm_{name}"] = instance(api, f"vm-{name}", net)
+    for name in ("a", "b"):
+        netns, port = realized(api, made[f"vm_{name}"])
+        (address,) = addresses_on(port, made[f"sub_{name}"])
+        made[name] = {"netns": netns, "port": port, "address": address}
+    for vm in (made["a"], made["b"]):
+        assert eventually(
+            lambda n=vm["netns"], x=vm["address"]: global_addresses(n) == {x}, seconds=20
+        )
+    return made
+
+
+def test_instances_on_two_ipv6_subnets_talk_through_their_router(
+    cloud: RoutedCloud, api: ApiClient, topology: dict[str, Any]
+) -> None:
+    a, b, router = topology["a"], topology["b"], topology["router"]
+    # Each instance's default route is its router interface's link-local address, learnt by
+    # router advertisement.
+    for name in ("a", "b"):
+        qr_mac = topology["qr"][name]["mac_address"]
+        router_lla = str(ipam.eui64(LINK_LOCAL, qr_mac))
+        routes = default_routes(topology[name]["netns"])
+        assert [(r["gateway"], r["protocol"]) for r in routes] == [(router_lla, "ra")]
+    # The router's interfaces hold the addresses the API shows, and answer from both sides.
+    router_addresses = {
+        fixed["ip_address"] for qr in topology["qr"].values() for fixed in qr["fixed_ips"]
+    }
+    assert router_addresses == {
+        topology["sub_a"]["gateway_ip"],
+        topology["sub_b"]["gateway_ip"],
+    }
+    held = {
+        f"{a['local']}/{a['prefixlen']}"
+        for link in ip(cloud.router_netns(router["id"]), "-6", "addr", "show")
+        for a in link["addr_info"]
+        if a["scope"] == "global"
+    }
+    assert held == {f"{address}/64" for address in router_addresses}
+    for address in sorted(router_addresses):
+        assert eventually(lambda x=address: pings(a["netns"], x) and pings(b["netns"], x))
+    # Across the router, both ways: ping and TCP.
+    assert eventually(lambda: pings(a["netns"], b["address"]) and pings(b["netns"], a["address"]))
+    cloud.serve(b["netns"], ECHO, 7000)
+    assert eventually(lambda: tcp_reachable(a["netns"], b["address"], 7000))
+
+
+def test_a_group_that_allows_only_tcp_80_over_ipv6_does_so_through_the_router(
+    cloud: RoutedCloud, api: ApiClient, topology: dict[str, Any]
+) -> None:
+    a, b, router = topology["a"], topology["b"], topology["router"]
+    web = api.create("security-groups", name="web6")
+    api.create(
+        "security-group-rules",
+        security_group_id=web["id"],
+        direction="ingress",
+        ethertype="IPv6",
+        protocol="tcp",
+        port_range_min=80,
+        port_range_max=80,
+    )
+    for port in (80, 7001):
+        cloud.serve(b["netns"], ECHO, port)
+    assert eventually(lambda: tcp_reachable(a["netns"], b["address"], 7001))
+    default_groups = b["port"]["security_groups"]
+    changed = api.put(f"/ports/{b['port']['id']}", json={"port": {"security_groups": [web["id"]]}})
+    assert changed.status_code == 200, changed.text
+    try:
+        assert eventually(lambda: not tcp_reachable(a["netns"], b["address"], 7001))
+        # Neighbour discovery passes the group: the router and vm-b, having forgotten each
+        # other, find each other again.
+        for netns in (cloud.router_netns(router["id"]), b["netns"]):
+            run(netns, "ip", "-6", "neigh", "flush", "all")
+        assert tcp_reachable(a["netns"], b["address"], 80)
+        assert not pings(a["netns"], b["address"])
+        assert not tcp_reachable(a["netns"], b["address"], 7001)
+        assert global_addresses(b["netns"]) == {b["address"]}
+    finally:
+        restored = api.put(
+            f"/ports/{b['port']['id']}", json={"port": {"security_groups": default_groups}}
+        )
+        assert restored.status_code == 200, restored.text
+    assert eventually(lambda: tcp_reachable(a["netns"], b["address"], 7001))
