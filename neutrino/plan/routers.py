@@ -10,8 +10,10 @@ show table local`), which is what makes the kernel answer ARP for an
 address and take its packets, without the interface's address list that
 every new address walks whole (see agent/drivers/routers.py). A router's
 addresses are its own (`Router.addresses`), apart from the host's. The
-default route points at the external subnet's gateway; `routes` add static
-ones.
+default route points at the external subnet's gateway, one per IP version;
+`routes` add static ones. IPv6 is routed without NAT, as in Neutron: the
+tenant's prefixes are reached as they are, through a route upstream to the
+gateway's IPv6 address.
 
 NAT is one nftables table per router, in its namespace:
 
@@ -108,7 +110,7 @@ TABLE = "neutrino"
 NAT = {"family": "ip", "table": TABLE}
 FIP_DNAT, FIP_SNAT, INTERNAL, ROUTED = "fip_dnat", "fip_snat", "internal", "routed"
 PF_ADDR, PF_PORT = "pf_addr", "pf_port"  # port forwardings: internal address, internal port
-DEFAULT_ROUTE = "0.0.0.0/0"
+DEFAULT_ROUTE, DEFAULT_ROUTE_V6 = "0.0.0.0/0", "::/0"
 HELPERS = "helpers"  # the chain giving connections their conntrack helper
 # Linux's conntrack helpers by their module's name (nf_conntrack_NAME), as Neutron's
 # allowed_conntrack_helpers names them: the protocols each tracks, and its name in the
@@ -188,7 +190,7 @@ def compile_router(
     netns = names.router_netns(host, router_id)
     links: list[Link] = []
     devices: dict[str, str] = {}
-    gateway = gateway_ip = next_hop = gateway_scope = None
+    gateway = gateway_ip = next_hop = gateway_scope = next_hop_v6 = None
     internal: list[tuple[str, str | None]] = []  # (cidr, address scope)
     own: list[Address] = []
     for port in ports:
@@ -214,6 +216,9 @@ def compile_router(
             cidr = ipaddress.ip_network(subnet["cidr"])
             own.append(Address(netns, inside, f"{ip['ip_address']}/{cidr.prefixlen}"))
             if cidr.version != 4:
+                # IPv6 is routed as it is, without NAT, as in Neutron.
+                if is_gateway and next_hop_v6 is None:
+                    next_hop_v6 = subnet.get("gateway_ip")
                 continue
             if not is_gateway:
                 internal.append((str(cidr), subnet.get("address_scope_id")))
@@ -225,6 +230,7 @@ def compile_router(
                     subnet.get("address_scope_id"),
                 )
     routes = [Route(DEFAULT_ROUTE, next_hop)] if next_hop else []
+    routes += [Route(DEFAULT_ROUTE_V6, next_hop_v6)] if next_hop_v6 else []
     routes += [Route(r["destination"], r["nexthop"]) for r in router.get("routes") or []]
     snat = bool((router.get("external_gateway_info") or {}).get("enable_snat", True))
     compiled = Router(

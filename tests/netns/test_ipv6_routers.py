@@ -207,3 +207,80 @@ def test_a_group_that_allows_only_tcp_80_over_ipv6_does_so_through_the_router(
         )
         assert restored.status_code == 200, restored.text
     assert eventually(lambda: tcp_reachable(a["netns"], b["address"], 7001))
+
+
+def test_an_ipv6_external_network_reaches_instances_without_nat(
+    cloud: RoutedCloud, api: ApiClient, topology: dict[str, Any]
+) -> None:
+    a, router = topology["a"], topology["router"]
+    ext = api.create(
+        "networks",
+        name="ext_net",
+        **{
+            "router:external": True,
+            "provider:network_type": "flat",
+            "provider:physical_network": "default",
+        },
+    )
+    v4 = api.create(
+        "subnets", network_id=ext["id"], ip_version=4, cidr="10.66.0.0/24", enable_dhcp=False
+    )
+    v6 = subnet(api, ext, "2001:db8:e::/64", gateway_ip=OUTSIDE_V6, enable_dhcp=False)
+    gateway = api.put(
+        f"/routers/{router['id']}",
+        json={"router": {"external_gateway_info": {"network_id": ext["id"]}}},
+    )
+    assert gateway.status_code == 200, gateway.text
+    fixed = gateway.json()["router"]["external_gateway_info"]["external_fixed_ips"]
+    assert [f["subnet_id"] for f in fixed] == [v4["id"], v6["id"]]
+    gateway_v6 = fixed[1]["ip_address"]
+    # The router's qg- interface holds it, and its IPv6 default route is the external subnet's
+    # gateway.
+    netns = cloud.router_netns(router["id"])
+
+    def routed() -> bool:
+        held = {
+            a["local"]
+            for link in ip(netns, "-6", "addr", "show")
+            if link["ifname"].startswith("qg-")
+            for a in link["addr_info"]
+        }
+        defaults = [
+            (r["gateway"], r["dev"][:3]) for r in ip(netns, "-6", "route", "show", "default")
+        ]
+        return gateway_v6 in held and defaults == [(OUTSIDE_V6, "qg-")]
+
+    assert eventually(routed, seconds=20)
+    # The outside, with a route to net-a's prefix through the router (an upstream router's),
+    # reaches vm-a at its own address once a rule lets it in; vm-a reaches the outside, which
+    # sees vm-a's own address.
+    cloud.serve(cloud.outside, WHOAMI, 8080)
+    cloud.serve(a["netns"], WHOAMI, 8081)
+    prefix = topology["sub_a"]["cidr"]
+    run(cloud.outside, "ip", "-6", "route", "add", prefix, "via", gateway_v6)
+    try:
+        assert eventually(lambda: ask(a["netns"], OUTSIDE_V6, 8080) == a["address"], seconds=20)
+        assert pings(a["netns"], OUTSIDE_V6)
+        assert ask(cloud.outside, a["address"], 8081) == ""  # the default group keeps it out
+        rule = api.create(
+            "security-group-rules",
+            security_group_id=a["port"]["security_groups"][0],
+            direction="ingress",
+            ethertype="IPv6",
+            protocol="tcp",
+            port_range_min=8081,
+            port_range_max=8081,
+            remote_ip_prefix=v6["cidr"],
+        )
+        try:
+            assert eventually(lambda: ask(cloud.outside, a["address"], 8081) == OUTSIDE_V6)
+        finally:
+            api.delete(f"/security-group-rules/{rule['id']}")
+    finally:
+        run(cloud.outside, "ip", "-6", "route", "del", prefix)
+        cleared = api.put(
+            f"/routers/{router['id']}", json={"router": {"external_gateway_info": {}}}
+        )
+        assert cleared.status_code == 200, cleared.text
+    assert eventually(lambda: ask(a["netns"], OUTSIDE_V6, 8080) == "")
+    assert api.delete(f"/networks/{ext['id']}").status_code == 204
