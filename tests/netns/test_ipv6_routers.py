@@ -284,3 +284,38 @@ def test_an_ipv6_external_network_reaches_instances_without_nat(
         assert cleared.status_code == 200, cleared.text
     assert eventually(lambda: ask(a["netns"], OUTSIDE_V6, 8080) == "")
     assert api.delete(f"/networks/{ext['id']}").status_code == 204
+
+
+def test_extra_routes_with_ipv6_destinations_and_next_hops(
+    cloud: RoutedCloud, api: ApiClient, topology: dict[str, Any]
+) -> None:
+    """vm-b routes 2001:db8:99::/64 (it holds 2001:db8:99::1, and may send from that prefix):
+    vm-a reaches it through the router only along the router's extra route."""
+    a, b, router = topology["a"], topology["b"], topology["router"]
+    behind, prefix = "2001:db8:99::1", "2001:db8:99::/64"
+    run(b["netns"], "ip", "addr", "add", f"{behind}/128", "dev", "lo")
+    paired = api.put(
+        f"/ports/{b['port']['id']}",
+        json={"port": {"allowed_address_pairs": [{"ip_address": prefix}]}},
+    )
+    assert paired.status_code == 200, paired.text
+    netns = cloud.router_netns(router["id"])
+
+    def installed() -> list[tuple[str, str]]:
+        return [(r["gateway"], r["protocol"]) for r in ip(netns, "-6", "route", "show", prefix)]
+
+    try:
+        assert eventually(lambda: pings(a["netns"], b["address"]))
+        assert not pings(a["netns"], behind)
+        routes = [{"destination": prefix, "nexthop": b["address"]}]
+        changed = api.put(f"/routers/{router['id']}", json={"router": {"routes": routes}})
+        assert changed.status_code == 200, changed.text
+        assert eventually(lambda: installed() == [(b["address"], "static")])
+        assert eventually(lambda: pings(a["netns"], behind))
+        changed = api.put(f"/routers/{router['id']}", json={"router": {"routes": []}})
+        assert changed.status_code == 200, changed.text
+        assert eventually(lambda: installed() == [])
+        assert not pings(a["netns"], behind)
+    finally:
+        api.put(f"/ports/{b['port']['id']}", json={"port": {"allowed_address_pairs": []}})
+        run(b["netns"], "ip", "addr", "del", f"{behind}/128", "dev", "lo")
