@@ -99,6 +99,14 @@ def ip(netns: str, *argv: str) -> Any:
     return json.loads(done.stdout or "[]")
 
 
+def trace(cloud: RoutedCloud, source: str, destination: str, *options: str) -> Any:
+    return json.loads(
+        cloud.neutrino(
+            "trace", "--from", source, "--to", destination, *options, "-f", "json"
+        ).stdout
+    )
+
+
 def ask(netns: str, address: str, port: int) -> str:
     """What a WHOAMI server at address:port saw as our address ('' when unreachable)."""
     done = subprocess.run(
@@ -276,6 +284,17 @@ def test_an_ipv6_external_network_reaches_instances_without_nat(
             assert eventually(lambda: ask(cloud.outside, a["address"], 8081) == OUTSIDE_V6)
         finally:
             api.delete(f"/security-group-rules/{rule['id']}")
+        # The trace follows a packet out: through the gateway, untranslated.
+        traced = trace(cloud, "vm-a", OUTSIDE_V6, "--proto", "tcp", "--port", "8080")
+        assert [hop["hop"] for hop in traced["hops"]][-4:] == [
+            "nat",
+            "router gateway",
+            "bridge",
+            "outside",
+        ]
+        assert traced["nat"].startswith("none: IPv6 is routed without NAT")
+        assert traced["hops"][-3]["address"] == gateway_v6
+        assert traced["confirmed"] and traced["probe"]["reached"]
     finally:
         run(cloud.outside, "ip", "-6", "route", "del", prefix)
         cleared = api.put(
@@ -319,3 +338,49 @@ def test_extra_routes_with_ipv6_destinations_and_next_hops(
     finally:
         api.put(f"/ports/{b['port']['id']}", json={"port": {"allowed_address_pairs": []}})
         run(b["netns"], "ip", "addr", "del", f"{behind}/128", "dev", "lo")
+
+
+def test_inspect_and_trace_show_the_ipv6_path_through_the_router(
+    cloud: RoutedCloud, api: ApiClient, topology: dict[str, Any]
+) -> None:
+    a, b, router = topology["a"], topology["b"], topology["router"]
+    seen = json.loads(cloud.neutrino("inspect", "router", router["id"], "-f", "json").stdout)
+    assert seen["forwarding"] is True and seen["ipv6_forwarding"] is True
+    links = {i["port_id"]: i["link"] for i in seen["interfaces"]}
+    for name in ("a", "b"):
+        qr, sub = topology["qr"][name], topology[f"sub_{name}"]
+        assert links[qr["id"]]["addresses"] == [f"{sub['gateway_ip']}/64"]
+        lla = ipam.eui64(LINK_LOCAL, qr["mac_address"])
+        assert links[qr["id"]]["link_local"] == f"{lla}/64"
+        assert {
+            "destination": sub["cidr"],
+            "via": None,
+            "device": links[qr["id"]]["name"],
+            "protocol": "kernel",
+            "ip_version": 6,
+        }.items() <= next(r for r in seen["routes"] if r["destination"] == sub["cidr"]).items()
+    assert all(r["ip_version"] == 4 or ":" in r["destination"] for r in seen["routes"])
+
+    cloud.serve(b["netns"], ECHO, 7002)
+    assert eventually(lambda: tcp_reachable(a["netns"], b["address"], 7002))
+    traced = trace(cloud, "vm-a", b["address"], "--proto", "tcp", "--port", "7002")
+    assert traced["from"]["address"] == a["address"]
+    assert [hop["hop"] for hop in traced["hops"]] == [
+        "instance",
+        "tap",
+        "bridge",
+        "router interface",
+        "router interface",
+        "bridge",
+        "tap",
+    ]
+    into = traced["hops"][3]
+    qr_a = topology["qr"]["a"]
+    assert into["link_local"] == str(ipam.eui64(LINK_LOCAL, qr_a["mac_address"]))
+    assert into["address"] == topology["sub_a"]["gateway_ip"]
+    assert traced["hops"][-1]["address"] == b["address"]
+    assert traced["confirmed"] and traced["probe"]["reached"]
+    assert all(hop["seen"] for hop in traced["hops"] if "seen" in hop)
+    # A ping the other way, to the router's own address on net-a.
+    back = trace(cloud, "vm-b", topology["sub_a"]["gateway_ip"])
+    assert back["probe"]["reached"] and back["from"]["address"] == b["address"]
