@@ -12,6 +12,7 @@ prefixes as an upstream router would, by a route via the router's address on ext
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -149,6 +150,13 @@ def test_instances_on_two_ipv6_subnets_talk_through_their_router(
     cloud: RoutedCloud, api: ApiClient, topology: dict[str, Any]
 ) -> None:
     a, b, router = topology["a"], topology["b"], topology["router"]
+    # The lab API shows each instance's SLAAC address once the instance has it.
+    lab = dataclasses.replace(api, prefix="/lab/v1")
+    for name in ("a", "b"):
+        url, wanted = f"/instances/{topology[f'vm_{name}']['id']}", topology[name]["address"]
+        assert eventually(
+            lambda u=url, w=wanted: lab.get(u).json()["instance"]["addresses"] == [f"{w}/64"]
+        )
     # Each instance's default route is its router interface's link-local address, learnt by
     # router advertisement.
     for name in ("a", "b"):
