@@ -13,7 +13,9 @@ addresses are its own (`Router.addresses`), apart from the host's. The
 default route points at the external subnet's gateway, one per IP version;
 `routes` add static ones. IPv6 is routed without NAT, as in Neutron: the
 tenant's prefixes are reached as they are, through a route upstream to the
-gateway's IPv6 address.
+gateway's IPv6 address. An external IPv6 subnet without a gateway IP leaves
+the IPv6 default route to the upstream router's advertisements, which the
+gateway interface then accepts (`accept_ra` 2, as Neutron's L3 agent sets it).
 
 NAT is one nftables table per router, in its namespace:
 
@@ -190,7 +192,7 @@ def compile_router(
     netns = names.router_netns(host, router_id)
     links: list[Link] = []
     devices: dict[str, str] = {}
-    gateway = gateway_ip = next_hop = gateway_scope = next_hop_v6 = None
+    gateway = gateway_ip = next_hop = gateway_scope = gateway_v6 = next_hop_v6 = None
     internal: list[tuple[str, str | None]] = []  # (cidr, address scope)
     own: list[Address] = []
     for port in ports:
@@ -217,8 +219,9 @@ def compile_router(
             own.append(Address(netns, inside, f"{ip['ip_address']}/{cidr.prefixlen}"))
             if cidr.version != 4:
                 # IPv6 is routed as it is, without NAT, as in Neutron.
-                if is_gateway and next_hop_v6 is None:
-                    next_hop_v6 = subnet.get("gateway_ip")
+                if is_gateway:
+                    gateway_v6 = inside
+                    next_hop_v6 = next_hop_v6 or subnet.get("gateway_ip")
                 continue
             if not is_gateway:
                 internal.append((str(cidr), subnet.get("address_scope_id")))
@@ -250,6 +253,8 @@ def compile_router(
         floatingips=(),
         addresses=tuple(sorted(own, key=lambda a: (a.ifname, a.cidr))),
         metering=compile_metering(router, gateway, metering_labels),
+        # As Neutron's L3 agent: without an IPv6 gateway IP, the upstream's advertisements.
+        accept_ra=((gateway_v6, 0 if next_hop_v6 else 2),) if gateway_v6 else (),
     )
     return RouterPiece(netns, tuple(links), devices, compiled)
 

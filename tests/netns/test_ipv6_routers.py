@@ -59,6 +59,14 @@ ASK = (
     "print(s.recv(64).decode())\n"
 )
 OUTSIDE_V6 = "2001:db8:e::1"
+# A router advertisement from the interface argv[1] to all nodes: a router lifetime, no prefix.
+ADVERTISE_A_ROUTER = (
+    "import socket,struct,sys\n"
+    "s=socket.socket(socket.AF_INET6,socket.SOCK_RAW,socket.IPPROTO_ICMPV6)\n"
+    "s.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_MULTICAST_HOPS,255)\n"
+    "ra=struct.pack('!BBHBBHII',134,0,0,64,0,1800,0,0)\n"
+    "s.sendto(ra,('ff02::1',0,0,socket.if_nametoindex(sys.argv[1])))\n"
+)
 
 
 class RoutedCloud(Cloud):
@@ -311,6 +319,68 @@ def test_an_ipv6_external_network_reaches_instances_without_nat(
         assert cleared.status_code == 200, cleared.text
     assert eventually(lambda: ask(a["netns"], OUTSIDE_V6, 8080) == "")
     assert api.delete(f"/networks/{ext['id']}").status_code == 204
+
+
+def test_without_an_ipv6_gateway_ip_the_router_takes_its_default_route_from_upstream(
+    cloud: RoutedCloud, api: ApiClient, topology: dict[str, Any]
+) -> None:
+    """As Neutron's L3 agent: an external IPv6 subnet without a gateway IP leaves the router's
+    IPv6 default route to the upstream router's advertisements."""
+    a, router = topology["a"], topology["router"]
+    ext = api.create(
+        "networks",
+        name="ext_net",
+        **{
+            "router:external": True,
+            "provider:network_type": "flat",
+            "provider:physical_network": "default",
+        },
+    )
+    v6 = subnet(api, ext, "2001:db8:f::/64", gateway_ip=None, enable_dhcp=False)
+    set_gateway = {"router": {"external_gateway_info": {"network_id": ext["id"]}}}
+    gateway = api.put(f"/routers/{router['id']}", json=set_gateway)
+    assert gateway.status_code == 200, gateway.text
+    (fixed,) = gateway.json()["router"]["external_gateway_info"]["external_fixed_ips"]
+    assert fixed["subnet_id"] == v6["id"]
+    gateway_port = api.get(
+        "/ports", params={"device_id": router["id"], "device_owner": "network:router_gateway"}
+    ).json()["ports"][0]
+    gateway_lla = str(ipam.eui64(LINK_LOCAL, gateway_port["mac_address"]))
+    netns, prefix, far = (
+        cloud.router_netns(router["id"]),
+        topology["sub_a"]["cidr"],
+        "2001:db8:ff::1",
+    )
+    # The outside: an address beyond, a route back to net-a, and an advertisement from its
+    # interface on ext_net (a router lifetime, no prefix).
+    run(cloud.outside, "ip", "addr", "add", f"{far}/128", "dev", "lo")
+    # No address of the outside is on ext_net's IPv6 subnet: it routes to the gateway's
+    # link-local address, as upstream routers do.
+    run(cloud.outside, "ip", "-6", "route", "add", prefix, "via", gateway_lla, "dev", "phys")
+    upstream_lla = next(
+        a["local"]
+        for link in ip(cloud.outside, "-6", "addr", "show", "dev", "phys")
+        for a in link["addr_info"]
+        if a["scope"] == "link"
+    )
+
+    def advertised() -> bool:
+        run(cloud.outside, sys.executable, "-c", ADVERTISE_A_ROUTER, "phys")
+        return [
+            (r["gateway"], r["protocol"]) for r in ip(netns, "-6", "route", "show", "default")
+        ] == [(upstream_lla, "ra")]
+
+    try:
+        assert eventually(advertised, seconds=20, interval=0.5)
+        assert eventually(lambda: pings(a["netns"], far))
+    finally:
+        run(cloud.outside, "ip", "-6", "route", "del", prefix)
+        run(cloud.outside, "ip", "addr", "del", f"{far}/128", "dev", "lo")
+        cleared = api.put(
+            f"/routers/{router['id']}", json={"router": {"external_gateway_info": {}}}
+        )
+        assert cleared.status_code == 200, cleared.text
+        assert api.delete(f"/networks/{ext['id']}").status_code == 204
 
 
 def test_extra_routes_with_ipv6_destinations_and_next_hops(

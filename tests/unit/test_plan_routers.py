@@ -287,9 +287,12 @@ def test_an_ipv6_gateway_is_a_default_route_and_ipv6_is_not_natted() -> None:
         Address(router.netns, router.gateway or "", "2001:db8:e::5/64")
     }
     assert router.nat == before.nat  # IPv4's table, unchanged
-    # Without a gateway address on the IPv6 subnet, no IPv6 default route.
+    assert before.accept_ra == () and router.accept_ra == ((router.gateway, 0),)
+    # Without a gateway address on the IPv6 subnet, no IPv6 default route: the gateway takes
+    # it from the upstream's advertisements.
     v6["gateway_ip"] = None
-    assert compile_host(model, HOST).routers[0].routes == before.routes
+    without = compile_host(model, HOST).routers[0]
+    assert without.routes == before.routes and without.accept_ra == ((router.gateway, 2),)
 
 
 def test_vlan_external_network_ends_on_its_segment_bridge_outside() -> None:
