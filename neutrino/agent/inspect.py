@@ -59,7 +59,8 @@ def _run(netns: str | None, argv: list[str]) -> subprocess.CompletedProcess[str]
 
 
 def interfaces(netns: str | None, *only: str) -> list[dict[str, Any]]:
-    """Links with their addresses, master and state (`only` these names, when given)."""
+    """Links with their addresses, master and state (`only` these names, when given); the
+    IPv6 link-local address apart (a router's is its hosts' default route)."""
     done = _run(netns, ["ip", "-j", "-d", "addr", "show"])
     found = []
     for link in json.loads(done.stdout or "[]"):
@@ -77,23 +78,37 @@ def interfaces(netns: str | None, *only: str) -> list[dict[str, Any]]:
                     for a in link.get("addr_info", [])
                     if a.get("scope") == "global"
                 ],
+                "link_local": next(
+                    (
+                        f"{a['local']}/{a['prefixlen']}"
+                        for a in link.get("addr_info", [])
+                        if a.get("family") == "inet6" and a.get("scope") == "link"
+                    ),
+                    None,
+                ),
             }
         )
     return found
 
 
 def routes(netns: str) -> list[dict[str, Any]]:
-    done = _run(netns, ["ip", "-j", "route", "show"])
-    return [
-        {
-            "destination": r["dst"],
-            "via": r.get("gateway"),
-            "device": r.get("dev"),
-            "protocol": r.get("protocol"),
-            "source": r.get("prefsrc"),
-        }
-        for r in json.loads(done.stdout or "[]")
-    ]
+    """IPv4's routes, then IPv6's, but the link-local prefix every interface has."""
+    found = []
+    for version in (4, 6):
+        done = _run(netns, ["ip", "-j", f"-{version}", "route", "show"])
+        found += [
+            {
+                "destination": r["dst"],
+                "via": r.get("gateway"),
+                "device": r.get("dev"),
+                "protocol": r.get("protocol"),
+                "source": r.get("prefsrc"),
+                "ip_version": version,
+            }
+            for r in json.loads(done.stdout or "[]")
+            if r["dst"] != "fe80::/64"
+        ]
+    return found
 
 
 def local_routes(netns: str, *only: str) -> dict[str, str]:
@@ -140,8 +155,9 @@ def metering_counters(netns: str, labels: list[Model]) -> list[dict[str, Any]]:
     ]
 
 
-def _forwarding(netns: str) -> bool:
-    return _run(netns, ["cat", "/proc/sys/net/ipv4/ip_forward"]).stdout.strip() == "1"
+def _forwarding(netns: str, version: int = 4) -> bool:
+    path = "ipv4/ip_forward" if version == 4 else "ipv6/conf/all/forwarding"
+    return _run(netns, ["cat", f"/proc/sys/net/{path}"]).stdout.strip() == "1"
 
 
 def _port_names(port: Model) -> tuple[str, str | None]:
@@ -190,6 +206,7 @@ def router(view: Realized, ref: str) -> dict[str, Any]:
         "host": where,
         "namespace": netns,
         "forwarding": _forwarding(netns),
+        "ipv6_forwarding": _forwarding(netns, 6),
         "interfaces": [
             {
                 "port_id": p["id"],

@@ -36,6 +36,7 @@ from neutrino.agent.drivers.links import LinkEvents
 from neutrino.agent.inspect import Realized
 from neutrino.agent.reconciler import ACTIVE, Agent, SyncReport
 from neutrino.client import ClientError, Session
+from neutrino.ipam import AUTO_ADDRESS_MODES
 from neutrino.plan import DesiredState, HostConfig
 from neutrino.plan.keyed import Change, Changed, KeyedPlan
 
@@ -423,15 +424,18 @@ class Runner:
     def _instances(
         self, model: Model, desired: DesiredState, refresh: bool
     ) -> tuple[dict[str, Any], bool]:
-        ports = model.items["ports"]
+        ports, subnets = model.items["ports"], model.items["subnets"]
         found: dict[str, Any] = {}
         pending = False
         for instance_id, netns in {(i.id, i.netns) for i in desired.instances}:
+            # Its IPv4 addresses (DHCP), and the SLAAC ones of subnets that are advertised here
+            # (an address that is the subnet's doing: it comes within seconds).
             expected = {
                 ip["ip_address"]
                 for port_id in model.items["instances"].get(instance_id, {}).get("port_ids", [])
                 for ip in ports.get(port_id, {}).get("fixed_ips", [])
                 if ":" not in ip["ip_address"]
+                or subnets.get(ip["subnet_id"], {}).get("ipv6_ra_mode") in AUTO_ADDRESS_MODES
             }
             seen = self._addresses.get(instance_id, [])
             if refresh or not expected <= {a.split("/")[0] for a in seen}:

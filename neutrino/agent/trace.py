@@ -14,6 +14,7 @@ floating IP from the outside (neutrino.lab.probe).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import secrets
@@ -56,21 +57,30 @@ HOST_CHAINS = (
     "  {match} meta nftrace set 1\n }}\n"
     " chain forward {{\n  type filter hook forward priority -1; policy accept;\n  counter\n }}\n"
 )
+# Forwarded packets are seen leaving by their output interface (IPv6 has no NAT chain to show
+# it: the router's table is IPv4's).
 ROUTER_CHAINS = (
     "chain prerouting {{\n  type filter hook prerouting priority raw - 10; policy accept;\n"
     "  {match} meta nftrace set 1\n }}\n"
+    " chain forward {{\n  type filter hook forward priority -1; policy accept;\n  counter\n }}\n"
 )
 SUBSCRIBE_SECONDS = 0.2  # for `nft monitor` to subscribe before the first packet
 LONGEST_WATCH = 60.0  # a watch nobody ends goes by itself
 PING_TIME = re.compile(r"time=([0-9.]+) ms")
 
 
+def _family(destinations: list[str]) -> str:
+    """nft's family of the probe's packets: "ip" or "ip6"."""
+    return "ip6" if ipaddress.ip_address(destinations[0]).version == 6 else "ip"
+
+
 def _match(source: str | None, destinations: list[str], protocol: str, port: int | None) -> str:
+    family = _family(destinations)
     daddr = destinations[0] if len(destinations) == 1 else "{ " + ", ".join(destinations) + " }"
-    match = (f"ip saddr {source} " if source else "") + f"ip daddr {daddr}"
+    match = (f"{family} saddr {source} " if source else "") + f"{family} daddr {daddr}"
     if protocol in ("tcp", "http"):
         return match + f" tcp dport {port or 80}"
-    return match + " ip protocol icmp"
+    return match + (" ip protocol icmp" if family == "ip" else " meta l4proto ipv6-icmp")
 
 
 def _in(netns: str | None, *argv: str) -> list[str]:
@@ -118,14 +128,17 @@ def probe(
 class Watch:
     """The probe's packets traced in `namespaces` ({netns: "host" or "router"}) until `end`."""
 
-    def __init__(self, namespaces: dict[str | None, str], match: str) -> None:
+    def __init__(
+        self, namespaces: dict[str | None, str], match: str, router_family: str = "ip"
+    ) -> None:
+        """`router_family`: the probe's, "ip" or "ip6", of the table in a router."""
         self.table = f"neutrino_trace_{secrets.token_hex(4)}"
         self.monitors: dict[str | None, subprocess.Popen[str]] = {}
         self.families: dict[str | None, str] = {}
         try:
             for netns, role in namespaces.items():
                 family, chains = (
-                    ("bridge", HOST_CHAINS) if role == "host" else ("ip", ROUTER_CHAINS)
+                    ("bridge", HOST_CHAINS) if role == "host" else (router_family, ROUTER_CHAINS)
                 )
                 rules = f"table {family} {self.table} {{\n {chains.format(match=match)}}}\n"
                 subprocess.run(
@@ -178,7 +191,8 @@ class Watches:
         match = _match(
             wanted.get("source"), wanted["destinations"], wanted["protocol"], wanted.get("port")
         )
-        watch_id, watch = secrets.token_hex(8), Watch(namespaces, match)
+        watch = Watch(namespaces, match, _family(wanted["destinations"]))
+        watch_id = secrets.token_hex(8)
         with self._lock:
             self._watches[watch_id] = watch
         timer = threading.Timer(LONGEST_WATCH, self.end, (watch_id,))

@@ -121,7 +121,7 @@ def loadbalancer(
 
 def trace(
     source: Annotated[str, typer.Option("--from", help="Instance name or ID")],
-    destination: Annotated[str, typer.Option("--to", help="IPv4 address")],
+    destination: Annotated[str, typer.Option("--to", help="IPv4 or IPv6 address")],
     proto: Annotated[str, typer.Option(help="icmp or tcp")] = "icmp",
     port: Annotated[int | None, typer.Option(help="TCP port")] = None,
     os_cloud: CloudOption = None,
@@ -158,6 +158,8 @@ def trace(
     for index, hop in enumerate(found["hops"], 1):
         crossing = f"to {hop['to_host']} {hop.get('underlay') or ''}" if "to_host" in hop else ""
         detail = hop.get("decision") or hop.get("note") or hop.get("address") or crossing
+        if hop.get("link_local"):
+            detail += f" (next hop {hop['link_local']})"
         seen = {True: "yes", False: "no", None: ""}[hop.get("seen")]
         cells = (hop.get("host", ""), hop.get("device", ""), hop.get("netns") or "", seen, detail)
         table.add_row(str(index), hop["hop"], *cells)

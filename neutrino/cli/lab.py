@@ -77,6 +77,10 @@ def up(os_cloud: CloudOption = None) -> None:
             f"neutrino outside -- curl -s http://{built.floating_ip}/",
             "S4: the floating IP reaches cirros-vm3",
         ),
+        (
+            f"neutrino instance exec cirros-vm1 -- curl -s http://[{built.ipv6['cirros-vm3']}]/",
+            "IPv6 across the VLANs: routed as it is, no NAT",
+        ),
         (f"neutrino outside -- ping -c1 -W1 {vm1}", "the outside cannot reach fixed IPs"),
         (
             "neutrino inspect router router_100_101",

@@ -42,17 +42,18 @@ def network(
 
 
 def subnet(net: Resource, cidr: str, **fields: Any) -> Resource:
-    hosts = list(ipaddress.ip_network(cidr).hosts())
+    block = ipaddress.ip_network(cidr)
+    last = block[-1] if block.version == 6 else block[-2]  # hosts(), without listing a /64's
     sub = {
         "id": new_id(),
         "network_id": net["id"],
         "ip_version": 4,
         "cidr": cidr,
-        "gateway_ip": str(hosts[0]),
+        "gateway_ip": str(block[1]),
         "enable_dhcp": True,
         "dns_nameservers": [],
         "host_routes": [],
-        "allocation_pools": [{"start": str(hosts[1]), "end": str(hosts[-1])}],
+        "allocation_pools": [{"start": str(block[2]), "end": str(last)}],
         **fields,
     }
     net["subnets"].append(sub["id"])

@@ -5,7 +5,9 @@ the instance's eth0, its tap on the network's bridge, and then either the
 destination on the same network, or the router that holds the subnet's
 gateway: its `qr-`, the NAT decision (DNAT of a floating IP, SNAT to the
 instance's floating IP or to the router's gateway address), then another
-`qr-` or the `qg-` to the external network and the outside.
+`qr-` or the `qg-` to the external network and the outside. An IPv6 packet
+takes the same path, to the router's link-local address (the instance's
+default route, advertised), and leaves by the gateway without NAT.
 
 Each hop says which host it is on: the instance's, the router's, the
 destination's. Where the path goes from one host to another, a hop says how it
@@ -29,7 +31,7 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
-from neutrino import errors
+from neutrino import errors, ipam
 from neutrino.db import Database
 from neutrino.lab import outside
 from neutrino.plan import firewall, names
@@ -42,6 +44,7 @@ Model = dict[str, Any]
 Ask = Callable[[str, str, str, dict[str, Any] | None], Any]
 # The host and namespace of a router, as its agent reported them.
 Locate = Callable[[str], tuple[str, str]]
+LINK_LOCAL = ipaddress.IPv6Network("fe80::/64")
 # Hops a host's trace confirms when it names their device.
 PORTS = ("tap", "vxlan", "router interface", "router gateway")
 
@@ -70,10 +73,12 @@ class Path:
         self.router: Model | None = None
         self.router_host: str | None = None
         self.router_netns: str | None = None
+        self.candidates: list[Model] = []  # the port's addresses of the destination's version
         self.nat = "none"
         self.at = instance.get("host") or default_host
         port = next(p for p in self.ports if p["id"] in instance["port_ids"])
-        fixed = next(ip for ip in port["fixed_ips"] if ":" not in ip["ip_address"])
+        self.version = ipaddress.ip_address(destination).version
+        fixed = self._source(port, destination)
         self.source, self.source_port = fixed["ip_address"], port
         subnet = self.subnets[fixed["subnet_id"]]
         self._add(
@@ -90,6 +95,23 @@ class Path:
             self._deliver(destination, port["network_id"])
         else:
             self._route(destination, subnet)
+
+    def _source(self, port: Model, destination: str) -> Model:
+        """The port's address the packet leaves from: of the destination's IP version, on the
+        destination's subnet if it has one there."""
+        same = self.candidates = [
+            ip
+            for ip in port["fixed_ips"]
+            if ipaddress.ip_address(ip["ip_address"]).version == self.version
+        ]
+        if not same:
+            raise errors.HTTPBadRequest(
+                f"The instance has no IPv{self.version} address to reach {destination} from."
+            )
+        return next(
+            (ip for ip in same if _in(destination, self.subnets[ip["subnet_id"]]["cidr"])),
+            same[0],
+        )
 
     def _add(self, hop: str, **fields: Any) -> None:
         self.hops.append(_hop(hop, host=self.at, **fields))
@@ -167,6 +189,10 @@ class Path:
             router_id=rtr["id"],
             port_id=router_port["id"],
             address=subnet["gateway_ip"],
+            # On IPv6 the instance's default route, as the router advertises it.
+            link_local=str(ipam.eui64(LINK_LOCAL, router_port["mac_address"]))
+            if self.version == 6
+            else None,
             netns=self.router_netns,
         )
         fips = [
@@ -206,10 +232,22 @@ class Path:
         if gateway is None:
             self._add("drop", note="the router has no gateway and no route to the destination")
             return
+        gateway_ip = next(
+            (
+                ip["ip_address"]
+                for ip in gateway["fixed_ips"]
+                if ipaddress.ip_address(ip["ip_address"]).version == self.version
+            ),
+            None,
+        )
+        if gateway_ip is None:
+            self._add("drop", note=f"the router's gateway has no IPv{self.version} address")
+            return
         mine = next((f for f in fips if f.get("fixed_ip_address") == self.source), None)
         snat = (rtr.get("external_gateway_info") or {}).get("enable_snat", True)
-        gateway_ip = gateway["fixed_ips"][0]["ip_address"]
-        if mine is not None:
+        if self.version == 6:
+            self.nat = "none: IPv6 is routed without NAT, the packet leaves with its own address"
+        elif mine is not None:
             self.nat = f"SNAT {self.source} -> {mine['floating_ip_address']} (map fip_snat)"
         elif snat:
             self.nat = f"SNAT {self.source} -> {gateway_ip} (the router's gateway address)"
@@ -300,9 +338,9 @@ def trace(
     ask: Ask,
 ) -> dict[str, Any]:
     try:
-        ipaddress.IPv4Address(destination)
+        ipaddress.ip_address(destination)
     except ValueError:
-        raise errors.HTTPBadRequest(f"{destination!r} is not an IPv4 address") from None
+        raise errors.HTTPBadRequest(f"{destination!r} is not an IP address") from None
     if protocol not in ("icmp", "tcp"):
         raise errors.HTTPBadRequest("protocol is icmp or tcp")
     model = feed.snapshot(db)
@@ -331,12 +369,12 @@ def trace(
                 "router_netns": router_netns,
             }
             watches[where] = ask(where, "POST", "/v1/watches", body)["id"]
-        result = ask(
-            path.hosts()[0],
-            "POST",
-            "/v1/probe",
-            {**match, "destination": destination, "netns": instance["netns"]},
-        )
+        sent = {"destination": destination, "netns": instance["netns"]}
+        # From the path's source when the port has others of its version (several IPv6
+        # subnets): the kernel might choose another.
+        if len(path.candidates) > 1:
+            sent["source"] = path.source
+        result = ask(path.hosts()[0], "POST", "/v1/probe", {**match, **sent})
     finally:
         ended = {
             where: ask(where, "DELETE", f"/v1/watches/{w}", None) for where, w in watches.items()

@@ -5,10 +5,13 @@
     router_100_101 (gateway on ext_net, source NAT)
         |                         |
     vlan100 172.16.100.0/24   vlan101 172.16.101.0/24
+            2001:db8:100::/64         2001:db8:101::/64
     cirros-vm1                cirros-vm2, cirros-vm3 (172.16.101.3, floating IP)
 
-Every instance runs a small web server that answers with its name. Whatever
-is made carries the tag `neutrino-lab`, which is how `down` finds it.
+The VLAN networks are dual stack: each has an IPv6 prefix too (SLAAC, advertised by the
+router), routed across the router without NAT. Every instance runs a small web server that
+answers with its name, on both. Whatever is made carries the tag `neutrino-lab`, which is how
+`down` finds it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ from neutrino.client import ClientError, Session
 
 TAG = "neutrino-lab"
 EXTERNAL = {"name": "ext_net", "cidr": "10.10.10.0/24", "gateway": "10.10.10.1"}
-VLANS = [("vlan100", 100, "172.16.100.0/24"), ("vlan101", 101, "172.16.101.0/24")]
+VLANS = [
+    ("vlan100", 100, "172.16.100.0/24", "2001:db8:100::/64"),
+    ("vlan101", 101, "172.16.101.0/24", "2001:db8:101::/64"),
+]
 ROUTER = "router_100_101"
 INSTANCES = [
     ("cirros-vm1", "vlan100", None),
@@ -30,7 +36,8 @@ INSTANCES = [
     ("cirros-vm3", "vlan101", "172.16.101.3"),
 ]
 FLOATING_TARGET = "cirros-vm3"
-SECURITY_GROUP = "lab-web"  # ping and HTTP from anywhere, besides the default group
+SECURITY_GROUP = "lab-web"  # ping and HTTP from anywhere, both IP versions, besides the default
+# group
 STEPS = 14  # what `up` reports through `step`
 
 Step = Callable[[str], None]
@@ -54,6 +61,7 @@ class Built:
     floating_ip: str
     instances: dict[str, str]  # name -> address
     router_gateway: str
+    ipv6: dict[str, str]  # name -> IPv6 address
 
 
 class Tutorial:
@@ -103,8 +111,8 @@ class Tutorial:
             enable_dhcp=False,
         )
         networks = {}
-        for name, vlan, cidr in VLANS:
-            step(f"network {name} (VLAN {vlan}) and subnet {cidr}")
+        for name, vlan, cidr, prefix in VLANS:
+            step(f"network {name} (VLAN {vlan}) and subnets {cidr}, {prefix}")
             networks[name] = self._create(
                 self.net,
                 "networks",
@@ -125,16 +133,28 @@ class Tutorial:
                 ip_version=4,
                 cidr=cidr,
             )
-            networks[name]["subnet_id"] = subnet["id"]
+            subnet_v6 = self._create(
+                self.net,
+                "subnets",
+                "subnet",
+                name=f"{name}_sub_v6",
+                network_id=networks[name]["id"],
+                ip_version=6,
+                cidr=prefix,
+                ipv6_ra_mode="slaac",
+                ipv6_address_mode="slaac",
+            )
+            networks[name]["subnet_ids"] = [subnet["id"], subnet_v6["id"]]
         step(f"router {ROUTER}")
         router = self._create(self.net, "routers", "router", name=ROUTER)
-        for name, _, _ in VLANS:
-            step(f"router interface on {name}")
-            self.session.call(
-                "PUT",
-                f"{self.net}/routers/{router['id']}/add_router_interface",
-                json={"subnet_id": networks[name]["subnet_id"]},
-            )
+        for name, *_ in VLANS:
+            step(f"router interfaces on {name}")
+            for subnet_id in networks[name]["subnet_ids"]:
+                self.session.call(
+                    "PUT",
+                    f"{self.net}/routers/{router['id']}/add_router_interface",
+                    json={"subnet_id": subnet_id},
+                )
         step("router gateway on ext_net")
         router = self.session.call(
             "PUT",
@@ -143,23 +163,28 @@ class Tutorial:
         )["router"]
         step(f"security group {SECURITY_GROUP}: ping and HTTP from anywhere")
         group = self._create(self.net, "security-groups", "security_group", name=SECURITY_GROUP)
-        for rule in (
-            {"protocol": "icmp"},
-            {"protocol": "tcp", "port_range_min": 80, "port_range_max": 80},
+        for ethertype, anywhere, ping in (
+            ("IPv4", "0.0.0.0/0", "icmp"),
+            ("IPv6", "::/0", "ipv6-icmp"),
         ):
-            self.session.call(
-                "POST",
-                f"{self.net}/security-group-rules",
-                json={
-                    "security_group_rule": {
-                        "security_group_id": group["id"],
-                        "direction": "ingress",
-                        "remote_ip_prefix": "0.0.0.0/0",
-                        **rule,
-                    }
-                },
-            )
-        made = {}
+            for rule in (
+                {"protocol": ping},
+                {"protocol": "tcp", "port_range_min": 80, "port_range_max": 80},
+            ):
+                self.session.call(
+                    "POST",
+                    f"{self.net}/security-group-rules",
+                    json={
+                        "security_group_rule": {
+                            "security_group_id": group["id"],
+                            "direction": "ingress",
+                            "ethertype": ethertype,
+                            "remote_ip_prefix": anywhere,
+                            **rule,
+                        }
+                    },
+                )
+        made, ipv6 = {}, {}
         # Chosen addresses first, before the pools hand them out.
         for name, network, fixed_ip in sorted(INSTANCES, key=lambda item: item[2] is None):
             step(f"instance {name} on {network}")
@@ -171,13 +196,16 @@ class Tutorial:
                 self.lab, "instances", "instance", name=name, networks=[wanted]
             )
             port = self.session.call("GET", f"{self.net}/ports/{made[name]['port_ids'][0]}")["port"]
+            ipv6[name] = next(ip for ip in port["fixed_ips"] if ":" in ip["ip_address"])[
+                "ip_address"
+            ]
             self.session.call(
                 "PUT",
                 f"{self.net}/ports/{port['id']}",
                 json={"port": {"security_groups": [*port["security_groups"], group["id"]]}},
             )
-        step("waiting for the instances' addresses (DHCP)")
-        addresses = {name: self._wait_active(item["id"]) for name, item in made.items()}
+        step("waiting for the instances' addresses (DHCP, SLAAC)")
+        addresses = {name: self._wait_active(item["id"], ipv6[name]) for name, item in made.items()}
         step("web servers answering their names on port 80")
         for name, item in made.items():
             self.session.call(
@@ -203,20 +231,19 @@ class Tutorial:
             "the floating IP to become ACTIVE",
         )
         gateway = router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
-        return Built(fip["floating_ip_address"], addresses, gateway)
+        return Built(fip["floating_ip_address"], addresses, gateway, ipv6)
 
-    def _wait_active(self, instance_id: str) -> str:
+    def _wait_active(self, instance_id: str, ipv6: str) -> str:
+        """Its IPv4 address, once it has it (DHCP) and `ipv6` (SLAAC, a moment later)."""
+
         def active() -> bool:
-            return bool(
-                self.session.call("GET", f"{self.lab}/instances/{instance_id}")["instance"][
-                    "status"
-                ]
-                == "ACTIVE"
-            )
+            item = self.session.call("GET", f"{self.lab}/instances/{instance_id}")["instance"]
+            held = {a.split("/")[0] for a in item["addresses"]}
+            return bool(item["status"] == "ACTIVE" and ipv6 in held)
 
-        self._wait(active, f"instance {instance_id} to get its address")
+        self._wait(active, f"instance {instance_id} to get its addresses")
         item = self.session.call("GET", f"{self.lab}/instances/{instance_id}")["instance"]
-        return str(item["addresses"][0].split("/")[0])
+        return next(a.split("/")[0] for a in item["addresses"] if ":" not in a)
 
     @staticmethod
     def _wait(check: Callable[[], bool], what: str, seconds: float = 60.0) -> None:

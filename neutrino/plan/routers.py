@@ -10,8 +10,12 @@ show table local`), which is what makes the kernel answer ARP for an
 address and take its packets, without the interface's address list that
 every new address walks whole (see agent/drivers/routers.py). A router's
 addresses are its own (`Router.addresses`), apart from the host's. The
-default route points at the external subnet's gateway; `routes` add static
-ones.
+default route points at the external subnet's gateway, one per IP version;
+`routes` add static ones. IPv6 is routed without NAT, as in Neutron: the
+tenant's prefixes are reached as they are, through a route upstream to the
+gateway's IPv6 address. An external IPv6 subnet without a gateway IP leaves
+the IPv6 default route to the upstream router's advertisements, which the
+gateway interface then accepts (`accept_ra` 2, as Neutron's L3 agent sets it).
 
 NAT is one nftables table per router, in its namespace:
 
@@ -108,7 +112,7 @@ TABLE = "neutrino"
 NAT = {"family": "ip", "table": TABLE}
 FIP_DNAT, FIP_SNAT, INTERNAL, ROUTED = "fip_dnat", "fip_snat", "internal", "routed"
 PF_ADDR, PF_PORT = "pf_addr", "pf_port"  # port forwardings: internal address, internal port
-DEFAULT_ROUTE = "0.0.0.0/0"
+DEFAULT_ROUTE, DEFAULT_ROUTE_V6 = "0.0.0.0/0", "::/0"
 HELPERS = "helpers"  # the chain giving connections their conntrack helper
 # Linux's conntrack helpers by their module's name (nf_conntrack_NAME), as Neutron's
 # allowed_conntrack_helpers names them: the protocols each tracks, and its name in the
@@ -188,7 +192,7 @@ def compile_router(
     netns = names.router_netns(host, router_id)
     links: list[Link] = []
     devices: dict[str, str] = {}
-    gateway = gateway_ip = next_hop = gateway_scope = None
+    gateway = gateway_ip = next_hop = gateway_scope = gateway_v6 = next_hop_v6 = None
     internal: list[tuple[str, str | None]] = []  # (cidr, address scope)
     own: list[Address] = []
     for port in ports:
@@ -214,6 +218,10 @@ def compile_router(
             cidr = ipaddress.ip_network(subnet["cidr"])
             own.append(Address(netns, inside, f"{ip['ip_address']}/{cidr.prefixlen}"))
             if cidr.version != 4:
+                # IPv6 is routed as it is, without NAT, as in Neutron.
+                if is_gateway:
+                    gateway_v6 = inside
+                    next_hop_v6 = next_hop_v6 or subnet.get("gateway_ip")
                 continue
             if not is_gateway:
                 internal.append((str(cidr), subnet.get("address_scope_id")))
@@ -225,6 +233,7 @@ def compile_router(
                     subnet.get("address_scope_id"),
                 )
     routes = [Route(DEFAULT_ROUTE, next_hop)] if next_hop else []
+    routes += [Route(DEFAULT_ROUTE_V6, next_hop_v6)] if next_hop_v6 else []
     routes += [Route(r["destination"], r["nexthop"]) for r in router.get("routes") or []]
     snat = bool((router.get("external_gateway_info") or {}).get("enable_snat", True))
     compiled = Router(
@@ -244,6 +253,8 @@ def compile_router(
         floatingips=(),
         addresses=tuple(sorted(own, key=lambda a: (a.ifname, a.cidr))),
         metering=compile_metering(router, gateway, metering_labels),
+        # As Neutron's L3 agent: without an IPv6 gateway IP, the upstream's advertisements.
+        accept_ra=((gateway_v6, 0 if next_hop_v6 else 2),) if gateway_v6 else (),
     )
     return RouterPiece(netns, tuple(links), devices, compiled)
 

@@ -190,6 +190,9 @@ class Router:
     addresses: tuple[Address, ...] = ()  # of its qr- and qg- interfaces, from their ports
     port_forwardings: tuple[PortForwarding, ...] = ()  # elements, as floating IPs are
     metering: Firewall | None = None  # its metering labels' table (plan.metering), if any
+    # accept_ra of its gateway interface on an external network with IPv6: 2 (its default
+    # route from the upstream's advertisements) without the subnet's gateway IP, else 0.
+    accept_ra: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)

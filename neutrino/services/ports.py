@@ -51,6 +51,10 @@ from neutrino.services.listing import (
 
 P, A = schema.ports, schema.ip_allocations
 ROUTER_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
+# Ports without the EUI-64 address of an automatic-address subnet: a router interface holds
+# the subnet's gateway address, a floating IP one IPv4 address. A router's gateway takes it,
+# as in Neutron (its qg- interface's address on an external SLAAC subnet).
+NOT_AUTOMATIC = ("network:router_interface", "network:floatingip")
 DHCP_OWNER = "network:dhcp"  # the port of a network's DHCP server (services.dhcp)
 PORTS_BY_ID = select(P).where(P.c.id.in_(common.IDS))
 
@@ -392,11 +396,11 @@ def claim_ip(conn: Connection, subnet: Row, port_id: str, address: str, position
 
 
 def add_automatic_addresses(conn: Connection, subnet: Row) -> None:
-    """A new automatic-address subnet gives every port of its network (but routers') its
-    EUI-64 address there, after the ones it has, as Neutron does."""
+    """A new automatic-address subnet gives every port of its network (but those
+    NOT_AUTOMATIC) its EUI-64 address there, after the ones it has, as Neutron does."""
     net = ipaddress.IPv6Network(subnet.cidr)
     on_network = select(P).where(
-        P.c.network_id == subnet.network_id, P.c.device_owner.not_in(ROUTER_OWNERS)
+        P.c.network_id == subnet.network_id, P.c.device_owner.not_in(NOT_AUTOMATIC)
     )
     for port in conn.execute(on_network).all():
         held = conn.execute(select(A.c.position).where(A.c.port_id == port.id)).scalars().all()
@@ -441,7 +445,7 @@ def resolve_fixed_ips(
 
     With none requested, as Neutron does: one IPv4 address from whichever IPv4 subnet has one
     free, likewise one from the IPv6 subnets with assigned addresses; requested or not (except
-    on router ports), the EUI-64 address on every automatic-address (SLAAC, DHCPv6-stateless)
+    on NOT_AUTOMATIC ports), the EUI-64 address on every automatic-address (SLAAC, DHCPv6-stateless)
     subnet.
     """
     subnets = serving(conn, network_id, device_owner)
@@ -449,7 +453,7 @@ def resolve_fixed_ips(
     if requested is None:
         v4 = [s for s in subnets if s.ip_version == 4]
         v6 = [s for s in subnets if s.ip_version == 6 and not auto_address(s)]
-        automatic = [] if device_owner in ROUTER_OWNERS else [s for s in subnets if auto_address(s)]
+        automatic = [] if device_owner in NOT_AUTOMATIC else [s for s in subnets if auto_address(s)]
         return [(group, None) for group in (v4, v6) if group] + [([s], None) for s in automatic]
     out: list[Wanted] = []
     for item in requested:
@@ -478,7 +482,7 @@ def resolve_fixed_ips(
     # As Neutron's: the EUI-64 address of every automatic-address subnet comes along, asked
     # for or not (its hosts configure it from the router advertisement, whatever IPAM says).
     listed = {candidates[0].id for candidates, _ in out}
-    if device_owner not in ROUTER_OWNERS:
+    if device_owner not in NOT_AUTOMATIC:
         out += [([s], None) for s in subnets if auto_address(s) and s.id not in listed]
     return out
 

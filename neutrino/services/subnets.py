@@ -274,9 +274,10 @@ class Subnets:
                 .where(A.c.subnet_id == subnet_id, P.c.device_owner != "network:dhcp")
             ).all()
             owners = {port.device_owner for port in users}
-            # Automatic (SLAAC) addresses are the subnet's own doing: they go with it.
+            # Automatic (SLAAC) addresses are the subnet's own doing: they go with it (a
+            # router gateway's too).
             automatic = ipam.is_auto_address(row.ipv6_ra_mode, row.ipv6_address_mode)
-            if users and (not automatic or owners & set(ports.ROUTER_OWNERS)):
+            if users and (not automatic or owners & set(ports.NOT_AUTOMATIC)):
                 reason = (
                     "still has a router interface"
                     if "network:router_interface" in owners

@@ -79,7 +79,11 @@ async def inspect(ui: Ui, kind: str, resource_id: str) -> dict[str, Any]:
 def interface_row(role: str, link: Data | None, subnet: str = "") -> tuple[Any, ...]:
     if link is None:
         return (role, "missing", "", subnet, "")
-    return (role, link["name"], ", ".join(link["addresses"]) or "—", subnet, link["state"])
+    addresses = list(link["addresses"])
+    # On IPv6, a router's link-local address is its hosts' default route.
+    if link.get("link_local") and any(":" in a for a in addresses):
+        addresses.append(f"{link['link_local']} (link-local)")
+    return (role, link["name"], ", ".join(addresses) or "—", subnet, link["state"])
 
 
 def nat_row(floating: str, fixed: str | None, snat: str | None) -> tuple[Any, ...]:
@@ -177,7 +181,8 @@ async def router(ui: Ui, data: Data) -> Explained:
             )
         )
     sections.append(connections(data["conntrack"]))
-    return Explained([("IP forwarding", "on" if data["forwarding"] else "off")], sections)
+    forwarded = [v for v, key in (("IPv4", "forwarding"), ("IPv6", "ipv6_forwarding")) if data[key]]
+    return Explained([("IP forwarding", " and ".join(forwarded) or "off")], sections)
 
 
 async def floatingip(_ui: Ui, data: Data) -> Explained:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+
+from neutrino import ipam
 from tests.api.l3 import (
     add_interface,
     external_network,
@@ -228,6 +231,60 @@ def test_s3_gateway_on_external_network(api: Api) -> None:
         f"/routers/{router['id']}", json={"router": {"external_gateway_info": None}}
     ).json()["router"]
     assert cleared["external_gateway_info"] is None
+
+
+def test_a_gateway_takes_an_address_on_each_ipv6_subnet_of_the_external_network(
+    api: Api,
+) -> None:
+    """As in Neutron: one address from the IPv4 subnets, one from those whose IPv6 addresses
+    are assigned, and the EUI-64 one on each automatic-address subnet."""
+    ext_net, ext_sub = external_network(api)
+    assigned = api.admin.create(
+        "subnets",
+        network_id=ext_net["id"],
+        cidr="2001:db8:e::/64",
+        ip_version=6,
+        enable_dhcp=False,
+    )
+    router = api.demo.create(
+        "routers", name="r", external_gateway_info={"network_id": ext_net["id"]}
+    )
+    [port] = router_ports(api, router["id"])
+    v4, v6 = router["external_gateway_info"]["external_fixed_ips"]
+    assert v4 == {"subnet_id": ext_sub["id"], "ip_address": "10.10.10.2"}
+    assert v6["subnet_id"] == assigned["id"]
+    assert ipaddress.ip_address(v6["ip_address"]) in ipaddress.ip_network(assigned["cidr"])
+    # A SLAAC subnet added later gives the gateway its EUI-64 address there, as to any port but
+    # a router interface; deleting the subnet takes it back.
+    slaac = api.admin.create(
+        "subnets",
+        network_id=ext_net["id"],
+        cidr="2001:db8:f::/64",
+        ip_version=6,
+        ipv6_address_mode="slaac",
+    )
+    eui64 = str(ipam.eui64(ipaddress.IPv6Network(slaac["cidr"]), port["mac_address"]))
+    shown = api.demo.get(f"/routers/{router['id']}").json()["router"]["external_gateway_info"]
+    assert shown["external_fixed_ips"][2:] == [{"subnet_id": slaac["id"], "ip_address": eui64}]
+    assert api.admin.delete(f"/subnets/{slaac['id']}").status_code == 204
+    shown = api.demo.get(f"/routers/{router['id']}").json()["router"]["external_gateway_info"]
+    assert len(shown["external_fixed_ips"]) == 2
+    # A gateway set anew on a network with a SLAAC subnet takes its EUI-64 address at once.
+    slaac = api.admin.create(
+        "subnets",
+        network_id=ext_net["id"],
+        cidr="2001:db8:f::/64",
+        ip_version=6,
+        ipv6_address_mode="slaac",
+    )
+    other = api.demo.create(
+        "routers", name="r2", external_gateway_info={"network_id": ext_net["id"]}
+    )
+    [other_port] = router_ports(api, other["id"])
+    eui64 = str(ipam.eui64(ipaddress.IPv6Network(slaac["cidr"]), other_port["mac_address"]))
+    assert {"subnet_id": slaac["id"], "ip_address": eui64} in other["external_gateway_info"][
+        "external_fixed_ips"
+    ]
 
 
 def test_gateway_rules(api: Api) -> None:

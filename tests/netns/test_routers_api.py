@@ -731,6 +731,19 @@ def test_a_project_user_checks_their_floating_ip_from_outside(
         demo.close()
 
 
+def test_the_lab_is_dual_stack_and_its_router_routes_ipv6(
+    cloud: RoutedCloud, lab: dict[str, Any]
+) -> None:
+    """Each VLAN network has an IPv6 prefix too: cirros-vm1 reaches cirros-vm3's web server on
+    its IPv6 address (SLAAC), across the router."""
+    vm1, vm3 = lab["cirros-vm1"], lab["cirros-vm3"]
+    port = cloud.get(f"ports/{vm3['port_ids'][0]}")["port"]
+    (address,) = (ip["ip_address"] for ip in port["fixed_ips"] if ":" in ip["ip_address"])
+    assert ipaddress.ip_address(address) in ipaddress.ip_network("2001:db8:101::/64")
+    assert eventually(lambda: cloud.http(vm1["netns"], f"[{address}]") == "cirros-vm3", seconds=20)
+    assert cloud.run(vm1["netns"], "ping", "-6", "-c1", "-W1", address).returncode == 0
+
+
 def test_lab_down_leaves_nothing(cloud: RoutedCloud, lab: dict[str, Any]) -> None:
     networks = {n["id"] for n in cloud.get("networks?tags=neutrino-lab")["networks"]}
     ports = [p["id"] for p in cloud.get("ports")["ports"] if p["network_id"] in networks]

@@ -266,6 +266,35 @@ def test_routes_and_where_routers_live() -> None:
     assert compile_host(model, HOST).routers == ()
 
 
+def test_an_ipv6_gateway_is_a_default_route_and_ipv6_is_not_natted() -> None:
+    model = tutorial()
+    model["routers"][0]["routes"] = [
+        {"destination": "2001:db8:99::/64", "nexthop": "2001:db8:1::5"}
+    ]
+    before = compile_host(model, HOST).routers[0]
+    ext = model["networks"][0]
+    v6 = models.subnet(ext, "2001:db8:e::/64", ip_version=6, enable_dhcp=False)
+    model["subnets"].append(v6)
+    gateway = next(p for p in model["ports"] if p["device_owner"] == "network:router_gateway")
+    gateway["fixed_ips"].append({"subnet_id": v6["id"], "ip_address": "2001:db8:e::5"})
+    router = compile_host(model, HOST).routers[0]
+    assert router.routes == (
+        Route("0.0.0.0/0", "10.10.10.1"),
+        Route("2001:db8:99::/64", "2001:db8:1::5"),
+        Route("::/0", "2001:db8:e::1"),
+    )
+    assert set(router.addresses) - set(before.addresses) == {
+        Address(router.netns, router.gateway or "", "2001:db8:e::5/64")
+    }
+    assert router.nat == before.nat  # IPv4's table, unchanged
+    assert before.accept_ra == () and router.accept_ra == ((router.gateway, 0),)
+    # Without a gateway address on the IPv6 subnet, no IPv6 default route: the gateway takes
+    # it from the upstream's advertisements.
+    v6["gateway_ip"] = None
+    without = compile_host(model, HOST).routers[0]
+    assert without.routes == before.routes and without.accept_ra == ((router.gateway, 2),)
+
+
 def test_vlan_external_network_ends_on_its_segment_bridge_outside() -> None:
     ext = models.network("vlan", 120, **{"router:external": True})
     state = compile_host(

@@ -278,6 +278,8 @@ class RouterDriver:
                     f"router {router.id}: forwarding {'on' if router.forwarding else 'off'}"
                 )
             applied.forwarding = router.forwarding
+        if self._ensure_accept_ra(router, space):
+            result.changes.append(f"router {router.id}: accept_ra {router.accept_ra}")
         if self._ensure_local_routes(router, space, applied):
             result.changes.append(f"router {router.id}: local routes")
         if self._ensure_addresses(router, space, applied):
@@ -454,6 +456,21 @@ class RouterDriver:
             return True
 
         return space.worker.call(write)
+
+    @staticmethod
+    def _ensure_accept_ra(router: Router, space: Namespace) -> bool:
+        """Its gateway's accept_ra, read each time (one small file): whether it changed."""
+
+        def write() -> bool:
+            changed = False
+            for ifname, value in router.accept_ra:
+                path = Path(f"/proc/sys/net/ipv6/conf/{ifname}/accept_ra")
+                if path.read_text().strip() != str(value):
+                    path.write_text(f"{value}\n")
+                    changed = True
+            return changed
+
+        return bool(router.accept_ra) and space.worker.call(write)
 
     @staticmethod
     def _ensure_addresses(router: Router, space: Namespace, applied: Applied) -> bool:
