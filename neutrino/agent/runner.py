@@ -369,7 +369,7 @@ class Runner:
 
     def _send(self, body: dict[str, Any]) -> None:
         # The ports' statuses as they are now: a device may have come or gone since the sync.
-        body = {**body, "ports": self.agent.port_statuses()}
+        body = {**body, **self.agent.device_report()}
         self.feed.report(self.agent.host.name, body)
         self._last_report, self._reported_at = body, time.monotonic()
 
