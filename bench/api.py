@@ -86,6 +86,8 @@ class Server:
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.state_dir = state_dir
+        self.netns_prefix = ""  # of its agent's namespaces, when it runs one
         args = [
             str(BIN / "neutrino"),
             "serve",
@@ -188,6 +190,7 @@ def dataplane_server(tag: str, host: str = "bench") -> Iterator[tuple[Server, Pa
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "state"
         server = Server(state, None, ("--host", host, "--netns-prefix", prefix))
+        server.netns_prefix = prefix
         try:
             yield server, Path(tmp)
         finally:

@@ -5,22 +5,32 @@ prefix), then measures p50/p99 milliseconds from the HTTP response to the
 first ICMP echo reply for (a) a new instance (port created, plugged, address
 by DHCP) reached by a peer, (b) a security group rule opening ICMP. Each new
 instance is measured on its own: the previous one's deletion has reached the
-kernel (its namespace is gone) before the next is asked for. Prints JSON;
-removes everything it made. Needs root.
+kernel (its namespace is gone) before the next is asked for. Then (c), with
+podman and runc installed, a container's start on a neutrino network through
+neutrino-cni: from `podman run` to the first packet the container sends (an
+ICMP echo request) arriving at a peer on that network, each container removed
+(its port with it) before the next starts. Prints JSON with the load average
+beside; removes everything it made. Needs root.
 
-    .venv/bin/python -m bench.convergence [--runs 20]
+    .venv/bin/python -m bench.convergence [--runs 20] [--container-runs 30]
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
+import os
+import shutil
+import socket
+import threading
 import time
 from typing import Any
 
-from bench.api import Api, dataplane_server, latencies
+from bench.api import Api, Server, dataplane_server, latencies
 from bench.dataplane import Prober
-from neutrino.agent.drivers.netns import NETNS_DIR
+from neutrino.agent.drivers.netns import NETNS_DIR, NetnsThread
+from tests.netns.podman import Podman
 
 
 def measure(api: Api, runs: int) -> dict[str, Any]:
@@ -108,12 +118,121 @@ def measure(api: Api, runs: int) -> dict[str, Any]:
     }
 
 
+class Arrivals:
+    """The first ICMP echo request from each source, as it reaches a namespace: the monotonic
+    time it came (a raw socket made there, read by a thread of its own)."""
+
+    def __init__(self, netns: str) -> None:
+        worker = NetnsThread(netns)
+        self.sock = worker.call(
+            lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        )
+        worker.close()
+        self.sock.settimeout(0.2)
+        self.first: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, (source, _) = self.sock.recvfrom(1500)
+            except TimeoutError:
+                continue
+            if data[20] == 8:  # an echo request
+                self.first.setdefault(source, time.monotonic())
+
+    def wait(self, source: str, timeout: float = 60.0) -> float:
+        deadline = time.monotonic() + timeout
+        while source not in self.first:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no packet from {source}")
+            time.sleep(0.001)
+        return self.first[source]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+def measure_containers(server: Server, api: Api, runs: int) -> dict[str, Any]:
+    """From `podman run` to the container's first packet at a peer, `runs` times."""
+    net = api.post("/networking/v2.0/networks", {"network": {"name": "bench_pods"}})
+    api.post(
+        "/networking/v2.0/subnets",
+        {"subnet": {"network_id": net["id"], "cidr": "10.124.0.0/16", "ip_version": 4}},
+    )
+    peer = api.post(
+        "/lab/v1/instances",
+        {
+            "instance": {
+                "name": "pod-peer",
+                "networks": [{"network_id": net["id"], "fixed_ip": "10.124.0.5"}],
+            }
+        },
+    )
+    peer = api.wait(f"/lab/v1/instances/{peer['id']}", "status", "ACTIVE")
+    arrivals = Arrivals(peer["netns"])
+    podman = Podman()
+    podman.network(
+        "bench_pods",
+        {
+            "network": "bench_pods",
+            "clouds_yaml": str(server.state_dir / "clouds.yaml"),
+            "host": "bench",
+            "host_netns": f"{server.netns_prefix}nhost-bench",
+        },
+    )
+    load = os.getloadavg()
+    started = []
+    try:
+        for run in range(runs):
+            began = time.monotonic()
+            container = podman(
+                "run",
+                "-d",
+                "--name",
+                f"c{run}",
+                "--network",
+                "bench_pods",
+                "--rootfs",
+                str(podman.rootfs),
+                "/bin/busybox",
+                "ping",
+                "10.124.0.5",
+            ).stdout.strip()
+            (port,) = api.http.get(
+                "/networking/v2.0/ports", params={"device_id": container}
+            ).json()["ports"]
+            address = port["fixed_ips"][0]["ip_address"]
+            assert ipaddress.ip_address(address) in ipaddress.ip_network("10.124.0.0/16")
+            started.append(arrivals.wait(address) - began)
+            podman("rm", "--force", "--time", "0", f"c{run}")
+            arrivals.first.pop(address, None)  # the next container may get the address again
+    finally:
+        podman.close()
+        arrivals.close()
+    return {
+        "container_started_first_packet": {
+            **latencies(started),
+            "load_average_before": [round(x, 2) for x in load],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        }
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--container-runs", type=int, default=30)
     args = parser.parse_args()
     with dataplane_server("bc") as (server, _scratch):
-        result = {"benchmark": "convergence", **measure(Api(server.url, server.token), args.runs)}
+        api = Api(server.url, server.token)
+        result = {"benchmark": "convergence", **measure(api, args.runs)}
+        if args.container_runs and shutil.which("podman") and shutil.which("runc"):
+            result.update(measure_containers(server, api, args.container_runs))
     print(json.dumps(result, indent=2))
 
 
