@@ -29,6 +29,7 @@ the device gone and the server deletes the port (services.ports.collect_absent).
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
@@ -47,12 +48,20 @@ SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0")
 INCOMPATIBLE_VERSION, UNKNOWN_CONTAINER, INVALID_ENVIRONMENT = 1, 3, 4
 IO_FAILURE, DECODING_FAILURE, INVALID_CONFIG, TRY_AGAIN_LATER = 5, 6, 7, 11
 API_REFUSED = 100  # the plugin's own: the neutrino API refused a call
+TOKENS = Path("/run/neutrino-cni")  # tokens kept between runs (root's alone)
 
 
 class CniError(Exception):
     def __init__(self, code: int, msg: str, details: str = "") -> None:
         super().__init__(msg)
         self.code, self.msg, self.details = code, msg, details
+
+
+def token_cache(cloud: Cloud) -> Path:
+    """Where the plugin keeps its token for the next run, one file per user of a cloud."""
+    auth = cloud.auth
+    who = json.dumps([auth["auth_url"], auth["username"], auth["project_name"]])
+    return TOKENS / f"{hashlib.sha256(who.encode()).hexdigest()[:16]}.json"
 
 
 def host_device(port_id: str) -> str:
@@ -87,9 +96,8 @@ class Plugin:
         self.host = str(conf.get("host") or socket.gethostname())
         self.host_netns = str(conf.get("host_netns", ""))
         clouds_yaml = conf.get("clouds_yaml")
-        self.session = Session(
-            Cloud.load(conf.get("cloud"), Path(clouds_yaml) if clouds_yaml else None)
-        )
+        cloud = Cloud.load(conf.get("cloud"), Path(clouds_yaml) if clouds_yaml else None)
+        self.session = Session(cloud, token_cache=token_cache(cloud))
         self.base = self.session.endpoint("network") + "/v2.0"
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
