@@ -345,6 +345,8 @@ def run(command: str, stdin: str, env: dict[str, str]) -> dict[str, Any] | None:
         )
     if command not in ("ADD", "DEL", "CHECK"):
         raise CniError(INVALID_ENVIRONMENT, f"unknown CNI_COMMAND {command!r}")
+    if command == "CHECK" and version.startswith("0.3."):
+        raise CniError(INCOMPATIBLE_VERSION, f"CHECK is not in CNI version {version}")
     plugin = Plugin(conf, env)
     if command == "ADD":
         return plugin.add()

@@ -99,6 +99,8 @@ def test_version_and_refusals(cloud: RoutedCloud) -> None:
     assert answer["msg"] == "0 networks are named 'no_such_net': name exactly one"
     code, answer = cni("CHECK", conf(cloud), "ctr-x")
     assert (code, answer["code"]) == (1, 3)
+    code, answer = cni("CHECK", conf(cloud, cniVersion="0.3.1"), "ctr-x")
+    assert (code, answer["msg"]) == (1, "CHECK is not in CNI version 0.3.1")
     assert ports_of(cloud, "ctr-x") == []
 
 
