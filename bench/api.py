@@ -93,6 +93,7 @@ class Server:
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.state_dir = state_dir
         args = [
             str(BIN / "neutrino"),
             "serve",

@@ -13,25 +13,34 @@ deletion has reached the kernel (its namespace is gone) before the next is
 asked for. (d) A virtual machine's boot (scripts/vm-image under QEMU, its port
 plugged beforehand) from QEMU's start to its first echo reply, with QEMU's CPU
 seconds until then: the kernel's boot, the agent plugging its tap, DHCP.
-Prints JSON, with the load average; removes everything it made. Needs root.
+(e) With podman and runc installed, a container's start on a neutrino network
+through neutrino-cni: from `podman run` to the first packet the container
+sends (an ICMP echo request) arriving at a peer on that network, each container
+removed (its port with it) before the next starts. Prints JSON, with the load
+average; removes everything it made. Needs root.
 
-    .venv/bin/python -m bench.convergence [--runs 20] [--vm-boots 5]
+    .venv/bin/python -m bench.convergence [--runs 20] [--vm-boots 5] [--container-runs 30]
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
+import shutil
+import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.api import Api, Server, dataplane_server, latencies, wait_for_address
 from bench.dataplane import Prober
-from neutrino.agent.drivers.netns import NETNS_DIR
+from neutrino.agent.drivers.netns import NETNS_DIR, NetnsThread
 from neutrino.plan import names
+from tests.netns.podman import Podman
 from tests.netns.vm import accelerator, build_image, qemu_command
 
 
@@ -131,7 +140,7 @@ def vm_boots(api: Api, server: Server, scratch: Path, boots: int) -> dict[str, A
     net = api.post("/networking/v2.0/networks", {"network": {"name": "bench-vm"}})
     api.post(
         "/networking/v2.0/subnets",
-        {"subnet": {"network_id": net["id"], "cidr": "10.124.0.0/24", "ip_version": 4}},
+        {"subnet": {"network_id": net["id"], "cidr": "10.125.0.0/24", "ip_version": 4}},
     )
     peer = api.post(
         "/lab/v1/instances",
@@ -220,10 +229,116 @@ def netns_of(api: Api, instance_id: str) -> str:
     return str(netns)
 
 
+class Arrivals:
+    """The first ICMP echo request from each source, as it reaches a namespace: the monotonic
+    time it came (a raw socket made there, read by a thread of its own)."""
+
+    def __init__(self, netns: str) -> None:
+        worker = NetnsThread(netns)
+        self.sock = worker.call(
+            lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        )
+        worker.close()
+        self.sock.settimeout(0.2)
+        self.first: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, (source, _) = self.sock.recvfrom(1500)
+            except TimeoutError:
+                continue
+            if data[20] == 8:  # an echo request
+                self.first.setdefault(source, time.monotonic())
+
+    def wait(self, source: str, timeout: float = 60.0) -> float:
+        deadline = time.monotonic() + timeout
+        while source not in self.first:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no packet from {source}")
+            time.sleep(0.001)
+        return self.first[source]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+def measure_containers(server: Server, api: Api, runs: int) -> dict[str, Any]:
+    """From `podman run` to the container's first packet at a peer, `runs` times."""
+    net = api.post("/networking/v2.0/networks", {"network": {"name": "bench_pods"}})
+    api.post(
+        "/networking/v2.0/subnets",
+        {"subnet": {"network_id": net["id"], "cidr": "10.124.0.0/16", "ip_version": 4}},
+    )
+    peer = api.post(
+        "/lab/v1/instances",
+        {
+            "instance": {
+                "name": "pod-peer",
+                "networks": [{"network_id": net["id"], "fixed_ip": "10.124.0.5"}],
+            }
+        },
+    )
+    peer = api.wait(f"/lab/v1/instances/{peer['id']}", "status", "ACTIVE")
+    arrivals = Arrivals(peer["netns"])
+    podman = Podman()
+    podman.network(
+        "bench_pods",
+        {
+            "network": "bench_pods",
+            "clouds_yaml": str(server.state_dir / "clouds.yaml"),
+            "host": server.host,
+            "host_netns": server.host_netns,
+        },
+    )
+    load = os.getloadavg()
+    started = []
+    try:
+        for run in range(runs):
+            began = time.monotonic()
+            container = podman(
+                "run",
+                "-d",
+                "--name",
+                f"c{run}",
+                "--network",
+                "bench_pods",
+                "--rootfs",
+                str(podman.rootfs),
+                "/bin/busybox",
+                "ping",
+                "10.124.0.5",
+            ).stdout.strip()
+            (port,) = api.http.get(
+                "/networking/v2.0/ports", params={"device_id": container}
+            ).json()["ports"]
+            address = port["fixed_ips"][0]["ip_address"]
+            assert ipaddress.ip_address(address) in ipaddress.ip_network("10.124.0.0/16")
+            started.append(arrivals.wait(address) - began)
+            podman("rm", "--force", "--time", "0", f"c{run}")
+            arrivals.first.pop(address, None)  # the next container may get the address again
+    finally:
+        podman.close()
+        arrivals.close()
+    return {
+        "container_started_first_packet": {
+            **latencies(started),
+            "load_average_before": [round(x, 2) for x in load],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        }
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--vm-boots", type=int, default=5, help="0: no virtual machine")
+    parser.add_argument("--container-runs", type=int, default=30, help="0: no container")
     args = parser.parse_args()
     before = [round(load, 2) for load in os.getloadavg()]
     with dataplane_server("bc") as (server, scratch):
@@ -231,6 +346,8 @@ def main() -> None:
         result = {"benchmark": "convergence", **measure(api, args.runs)}
         if args.vm_boots:
             result |= vm_boots(api, server, scratch, args.vm_boots)
+        if args.container_runs and shutil.which("podman") and shutil.which("runc"):
+            result |= measure_containers(server, api, args.container_runs)
     result["load_average_before"] = before
     result["load_average_after"] = [round(load, 2) for load in os.getloadavg()]
     print(json.dumps(result, indent=2))

@@ -9,9 +9,11 @@ the `neutrino` command both use it; neither ever opens the database.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,9 +78,17 @@ class Cloud:
 
 
 class Session:
-    """A logged-in caller: finds endpoints in the catalog, logs in again when the token expires."""
+    """A logged-in caller: finds endpoints in the catalog, logs in again when the token expires.
 
-    def __init__(self, cloud: Cloud, timeout: float = 60.0) -> None:
+    With `token_cache` (a file only its owner reads), a token and its catalog are kept there
+    for the next process until shortly before they expire: logging in checks a password, which
+    costs the server a deliberately slow hash, and a short-lived process (a CNI plugin's) would
+    pay it on every run.
+    """
+
+    def __init__(
+        self, cloud: Cloud, timeout: float = 60.0, token_cache: Path | None = None
+    ) -> None:
         import httpx  # with the first session: `neutrino serve` without its agent opens none
 
         self.cloud = cloud
@@ -86,6 +96,7 @@ class Session:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._catalog: list[dict[str, Any]] = []
+        self.token_cache = token_cache
 
     def login(self) -> None:
         auth = self.cloud.auth
@@ -117,10 +128,34 @@ class Session:
             )
         self._token = response.headers["X-Subject-Token"]
         self._catalog = response.json()["token"].get("catalog", [])
+        if self.token_cache is not None:
+            kept = {
+                "token": self._token,
+                "catalog": self._catalog,
+                "expires_at": response.json()["token"]["expires_at"],
+            }
+            self.token_cache.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fresh = self.token_cache.with_suffix(f".{os.getpid()}")
+            fresh.touch(mode=0o600)
+            fresh.write_text(json.dumps(kept))
+            fresh.replace(self.token_cache)
+
+    def _cached(self) -> bool:
+        """Take the cached token and catalog, unless they expire within a minute."""
+        if self.token_cache is None:
+            return False
+        try:
+            kept = json.loads(self.token_cache.read_text())
+            expires = datetime.fromisoformat(kept["expires_at"])
+        except (OSError, ValueError, KeyError):
+            return False
+        if expires - timedelta(minutes=1) < datetime.now(UTC):
+            return False
+        self._token, self._catalog = kept["token"], kept["catalog"]
+        return True
 
     def endpoint(self, service_type: str) -> str:
-        if self._token is None:
-            self.login()
+        self.token()
         for service in self._catalog:
             if service["type"] == service_type:
                 for endpoint in service["endpoints"]:
@@ -132,7 +167,7 @@ class Session:
     def token(self, renew: bool = False) -> str:
         """The token of this session (a new one when `renew`: the last one has expired)."""
         with self._lock:
-            if self._token is None or renew:
+            if renew or (self._token is None and not self._cached()):
                 self.login()
             return self._token or ""
 

@@ -130,6 +130,7 @@ class Agent:
         # The devices someone else makes (a VM's tap, a container's veth, a NIC), by name, as
         # last applied: plugged again whenever they come (replug).
         self._external: dict[str, Link] = {}
+        self._absent: frozenset[str] = frozenset()  # ports whose such device is not there
         self._applied_firewall: Firewall | None = None  # the tables as this agent made them
         self._stored_firewall: dict[str, Any] | None = None  # firewall.json as last written
 
@@ -165,7 +166,9 @@ class Agent:
                 for link in desired.links
                 if link.kind == "external" and link.netns == self.host.netns
             }
-            report.ports = self._ports = self._statuses(observed.get(self.host.netns, {}))
+            host_links = observed.get(self.host.netns, {})
+            report.ports = self._ports = self._statuses(host_links)
+            self._absent = self._absent_devices(host_links)
             report.seconds = time.perf_counter() - started
             return report
 
@@ -184,15 +187,24 @@ class Agent:
                         self.links.ensure(link, observed)
                     except Exception as error:  # gone meanwhile: the next sync looks again
                         log.debug("replug %s: %s", name, error)
-            statuses = self._statuses(self.links.observe(self.host.netns))
-            changed = statuses != self._ports
-            self._ports = statuses
-            return changed
+            host_links = self.links.observe(self.host.netns)
+            before = (self._ports, self._absent)
+            self._ports = self._statuses(host_links)
+            self._absent = self._absent_devices(host_links)
+            return (self._ports, self._absent) != before
 
-    def port_statuses(self) -> dict[str, str]:
-        """The ports' statuses as last seen: ACTIVE while their device is there and up."""
+    def device_report(self) -> dict[str, Any]:
+        """The ports' statuses as last seen (`ports`: ACTIVE while their device is there and
+        up), and the ports whose device someone else makes is not there at all (`absent`)."""
         with self._lock:
-            return dict(self._ports)
+            return {"ports": dict(self._ports), "absent": sorted(self._absent)}
+
+    def _absent_devices(self, host_links: dict[str, ObservedLink]) -> frozenset[str]:
+        return frozenset(
+            port_id
+            for port_id, device in self._devices.items()
+            if device in self._external and device not in host_links
+        )
 
     def _statuses(self, host_links: dict[str, ObservedLink]) -> dict[str, str]:
         return {
@@ -315,6 +327,7 @@ class Agent:
         for port_id, dev in devices.items():
             seen = host_links.get(dev)
             self._ports[port_id] = ACTIVE if seen is not None and seen.up else DOWN
+        self._absent = self._absent_devices(host_links)
 
     def teardown(self) -> None:
         """Remove everything this agent made: namespaces, processes, links, tables, state."""

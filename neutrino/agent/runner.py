@@ -370,7 +370,7 @@ class Runner:
 
     def _send(self, body: dict[str, Any]) -> None:
         # The ports' statuses as they are now: a device may have come or gone since the sync.
-        body = {**body, "ports": self.agent.port_statuses()}
+        body = {**body, **self.agent.device_report()}
         self.feed.report(self.agent.host.name, body)
         self._last_report, self._reported_at = body, time.monotonic()
 
@@ -378,21 +378,31 @@ class Runner:
         """Plug a VM's tap or a container's veth as soon as it comes, and report the statuses
         that its coming or going moves, without waiting for the next sync (the change feed
         tells nothing of devices)."""
-        events = LinkEvents(self.agent.host.netns)
-        try:
-            while not self._stop.is_set():
-                moved = events.wait(1.0)
-                if not moved or not self.agent.replug(moved):
-                    continue
-                with self._reporting:
-                    if self._last_report is None:
-                        continue
-                    try:
-                        self._send(self._last_report)
-                    except (httpx.HTTPError, ClientError) as error:
-                        log.debug("device statuses not sent (%s)", error)
-        finally:
-            events.close()
+        while not self._stop.is_set():
+            try:
+                events = LinkEvents(self.agent.host.netns)
+            except OSError as error:  # the host's namespace, deleted by hand: made again soon
+                log.warning("link notifications: %s", error)
+                self._stop.wait(1.0)
+                continue
+            try:
+                while not self._stop.is_set():
+                    moved = events.wait(1.0)
+                    if moved and self.agent.replug(moved):
+                        self._report_devices()
+            except OSError as error:
+                log.warning("link notifications: %s", error)
+            finally:
+                events.close()
+
+    def _report_devices(self) -> None:
+        with self._reporting:
+            if self._last_report is None:
+                return
+            try:
+                self._send(self._last_report)
+            except (httpx.HTTPError, ClientError) as error:
+                log.debug("device statuses not sent (%s)", error)
 
     def _heartbeats(self) -> None:
         """Send the last report again whenever none went for the report interval (a report

@@ -189,7 +189,8 @@ def _why(
         return f"no route to {fip['floating_ip_address']} from the outside: {error}", None
     if error == "the answer is not http":  # neutrino.agent.trace's HTTP GET
         return f"TCP port {port} on {fixed} answers, but not with HTTP", None
-    if any(f'"{names.tap(fip["port_id"])}"' in line for line in lines):
+    target = next((p for p in model["ports"] if p["id"] == fip["port_id"]), {"id": fip["port_id"]})
+    if any(f'"{names.device(target)}"' in line for line in lines):  # its tap, a VM's, a veth
         return f"the packet reached {fixed}, which did not answer ({error})", None
     return f"no answer ({error}); the kernel saw no drop on the way", None
 

@@ -7,6 +7,8 @@ from typing import Any
 from neutrino.plan.host import HostConfig
 
 IFNAMSIZ = 15
+# The device owner of the ports neutrino-cni makes for containers: they go with their device.
+CNI_OWNER = "compute:neutrino-cni"
 # Namespaces this agent creates are named <ns_prefix><kind><id>; it owns all of them.
 NAMESPACE_KINDS = ("qdhcp-", "ninst-", "qrouter-", "qlbaas-")
 

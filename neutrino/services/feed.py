@@ -30,7 +30,9 @@ Agents report the revision they applied, what they failed to apply, and what
 they observed (port links, instances' namespaces and addresses, haproxy's
 health); services.realization turns that into statuses. A port turns ACTIVE
 when its host has applied it and plugged it; a floating IP when its router's
-host has applied it; a load balancer when every host of its amphorae has.
+host has applied it; a load balancer when every host of its amphorae has. A
+port neutrino-cni made for a container goes once its host reports its device
+gone (ports.collect_absent).
 """
 
 from __future__ import annotations
@@ -450,6 +452,7 @@ def record_report(db: Database, host: str, report: dict[str, Any]) -> None:
         agents.record_heartbeat(conn, host, report)
         hosts = realization.Hosts(conn, host, report)
         ports.record_report(conn, host, hosts[host], report.get("ports", {}))
+        ports.collect_absent(conn, host, hosts[host], report.get("absent", []))
         trunks.record_report(conn, host, report.get("ports", {}))
         earlier = realization.Applied.of(before) if before is not None else realization.Applied()
         floatingips.record_report(conn, host, earlier, hosts[host])

@@ -759,6 +759,31 @@ def record_report(
             common.bump(conn, P, "port", row, {"status": links[row.id]})
 
 
+def collect_absent(
+    conn: Connection, host: str, applied: realization.Applied, absent: list[str]
+) -> None:
+    """Delete the ports that neutrino-cni made for containers (device owner CNI_OWNER) whose
+    device `host` reports gone: the container died without telling the plugin (its DEL), and
+    the veth went with its namespace. The word of a host on a revision of the port that it has
+    not applied yet (the port was bound anew meanwhile) is not taken."""
+    rows = [
+        row
+        for row in common.rows_for(conn, PORTS_BY_ID, absent)
+        if row.binding_host_id == host
+        and row.device_owner == names.CNI_OWNER
+        and "device" in (row.binding_profile or {})
+    ]
+    changed = realization.changed_at(conn, "port", [row.id for row in rows])
+    for row in rows:
+        if changed.get(row.id, 0) > applied.revision:
+            continue
+        try:
+            require_untrunked(conn, row.id)  # a trunk goes first, as on a DELETE
+        except errors.InUse:
+            continue
+        remove_port(conn, row.id)
+
+
 def remove_port(conn: Connection, port_id: str) -> None:
     """Delete a port and what hangs off it; its floating IPs become unassociated, and its port
     forwardings go."""

@@ -17,6 +17,7 @@ import errno
 import ipaddress
 import socket
 import struct
+import time
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
@@ -161,10 +162,12 @@ class LinkEvents:
         self._events = _events_socket(netns, 1.0, 1 << 20)
 
     def wait(self, timeout: float) -> set[str]:
-        """The names of the links that moved within `timeout` seconds of the first that did;
-        empty when none did. None are lost: the kernel's buffer overflowing says "all"."""
+        """The names of the links that moved: the first notification's, within `timeout`
+        seconds, and those of the ones that follow it closely (for 50 ms at most); empty when
+        none came. None are lost: the kernel's buffer overflowing says "*" (any)."""
         self._events.settimeout(timeout)
         names: set[str] = set()
+        until = None
         while True:
             try:
                 data = self._events.recv(1 << 16)
@@ -182,7 +185,10 @@ class LinkEvents:
                     msg.decode()
                     names.add(msg.get("ifname") or "")
                 offset += (length + 3) & ~3
-            self._events.settimeout(0.01)  # what else moved with it
+            until = until or time.monotonic() + 0.05
+            if time.monotonic() >= until:
+                return names
+            self._events.settimeout(0.01)  # what else moves with it
 
     def close(self) -> None:
         self._events.close()
