@@ -21,7 +21,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, rbac
-from neutrino.services.listing import Listing, list_rows, standard_columns
+from neutrino.services.listing import Listed, Listing, Source, standard_columns
 
 AG, ADDRESSES, RULE = (
     schema.address_groups,
@@ -100,15 +100,11 @@ def add(conn: Connection, group_id: str, addresses: set[str]) -> None:
         conn.execute(insert(ADDRESSES).values(address_group_id=group_id, address=address))
 
 
-class AddressGroups:
+class AddressGroups(Listed):
     resource = "address_group"
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with db.read() as conn:
-            rows, more = list_rows(conn, LISTING, query, visible(ctx))
-            return render(conn, rows), more
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        return Source(LISTING, visible(ctx), render)
 
     def get(self, db: Database, ctx: Context, group_id: str) -> dict[str, Any]:
         with db.read() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -38,13 +38,7 @@ from neutrino.services import (
     realization,
     security_groups,
 )
-from neutrino.services.listing import (
-    Listing,
-    list_rows,
-    plain_items,
-    standard_columns,
-    stream_rows,
-)
+from neutrino.services.listing import Listed, Listing, Source, standard_columns
 
 P, A = schema.ports, schema.ip_allocations
 ROUTER_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
@@ -209,13 +203,6 @@ def render(
         )
         for r in rows
     ]
-
-
-def items(
-    conn: Connection, rows: list[Row], fields: list[str], plain: list[str] | None
-) -> list[dict[str, Any]]:
-    """Bodies of listed rows: read whole, or only their `plain` columns."""
-    return render(conn, rows, fields) if plain is None else plain_items(rows, plain)
 
 
 def trunk_details(conn: Connection, port_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -767,24 +754,11 @@ def require_network_owner(values: dict[str, Any], action: str) -> None:
             raise errors.PolicyNotAuthorized(action=f"{action}:{key}")
 
 
-class Ports:
+class Ports(Listed):
     resource = "port"
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with db.read() as conn:
-            plain = LISTING.plain_fields(query.fields)
-            rows, more = list_rows(conn, LISTING, query, visible(ctx), plain)
-            return items(conn, rows, query.fields, plain), more
-
-    def stream(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> Iterator[list[dict[str, Any]]]:
-        with db.read() as conn:
-            plain = LISTING.plain_fields(query.fields)
-            for rows in stream_rows(conn, LISTING, query, visible(ctx), plain):
-                yield items(conn, rows, query.fields, plain)
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        return Source(LISTING, visible(ctx), lambda conn, rows: render(conn, rows, query.fields))
 
     def get(self, db: Database, ctx: Context, port_id: str) -> dict[str, Any]:
         with db.read() as conn:
