@@ -441,6 +441,7 @@ class Filler:
 
     def __init__(self, server: Server) -> None:
         self.client = server.client()
+        self.client.timeout = httpx.Timeout(600)  # a bulk create on a busy machine
         project = httpx.get(
             server.url + "/identity/v3/auth/tokens",
             headers={"X-Auth-Token": server.token, "X-Subject-Token": server.token},
