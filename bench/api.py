@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/api.py [--database-url URL] [--ports 10000]
     .venv/bin/python bench/api.py --cold-starts 5    # only cold starts, 5 of each kind
+    .venv/bin/python bench/api.py --lists 50000 [--database-url URL]   # only the lists
 
 Measures cold start on SQLite (from the process's start to /healthz answering, wall and CPU, on
 a new database and on the one it made, with the load average at each start; with --cold-starts,
@@ -13,6 +14,12 @@ page) and how far each whole list raises the server's memory, floating IP
 create and associate throughput at concurrency 8, and router add-interface
 latency. Each timed series also reports the server's CPU per call
 (`server_cpu_ms`), which a busy machine changes far less than latency.
+
+With --lists N, only the lists, each in one answer, with N ports, floating IPs and
+networks: `/ports?fields=id`, `/ports`, `/floatingips?fields=id` and `/networks`, on
+SQLite and, given --database-url, on PostgreSQL beside it (filled at once, measured one
+after the other), each with the server's CPU per call, how far the list raises its
+memory and the load average.
 """
 
 from __future__ import annotations
@@ -30,8 +37,9 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import yaml
@@ -428,6 +436,122 @@ def timed_gets(
     return latencies(samples, (50, 95))
 
 
+# name: (path, query) of the whole lists measured; the first run of each gives its memory rise
+LISTS = {
+    "ports_fields_id": ("/ports", {"fields": "id"}),
+    "ports_full": ("/ports", {}),
+    "floatingips_fields_id": ("/floatingips", {"fields": "id"}),
+    "networks_full": ("/networks", {}),
+}
+
+
+class Filler:
+    """Bulk creates of 500 as the server's admin, with no quota in the way."""
+
+    def __init__(self, server: Server) -> None:
+        self.client = server.client()
+        self.client.timeout = httpx.Timeout(600)  # a bulk create on a busy machine
+        project = httpx.get(
+            server.url + "/identity/v3/auth/tokens",
+            headers={"X-Auth-Token": server.token, "X-Subject-Token": server.token},
+        ).json()["token"]["project"]["id"]
+        unlimited = {resource: -1 for resource in ("network", "subnet", "port", "floatingip")}
+        self.client.put(f"/quotas/{project}", json={"quota": unlimited}).raise_for_status()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.client.close()
+
+    def create(self, path: str, member: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.client.post(path, json={member: body})
+        response.raise_for_status()
+        return response.json()[member]
+
+    def network(self, name: str, cidr: str, **extra: Any) -> str:
+        net = self.create("/networks", "network", {"name": name, **extra})
+        subnet = {"network_id": net["id"], "ip_version": 4, "enable_dhcp": False, "cidr": cidr}
+        self.create("/subnets", "subnet", subnet)
+        return str(net["id"])
+
+    def fill(self, path: str, body: dict[str, Any], count: int) -> None:
+        """Up to `count` members of the collection at `path`."""
+        name = path.strip("/")
+        have = len(self.client.get(path, params={"fields": "id"}).json()[name])
+        while have < count:
+            batch = min(500, count - have)
+            self.client.post(path, json={name: [body] * batch}).raise_for_status()
+            have += batch
+
+
+def fill_ports(server: Server, count: int) -> None:
+    with Filler(server) as filler:
+        filler.fill("/ports", {"network_id": filler.network("bench", "10.0.0.0/16")}, count)
+
+
+def fill_floatingips_and_networks(server: Server, count: int) -> None:
+    with Filler(server) as filler:
+        ext = filler.network("ext", "100.64.0.0/15", **{"router:external": True})
+        filler.fill("/floatingips", {"floating_network_id": ext}, count)
+        filler.fill("/networks", {"name": "n"}, count)
+
+
+def list_benchmark(server: Server, names: list[str], repeat: int = 5) -> dict[str, Any]:
+    """Each of these LISTS: how many items it holds, how far its first run raises the server's
+    memory, then its latency, the server's CPU per call and the load average after."""
+    result: dict[str, Any] = {}
+    with server.client() as client:
+        for name in names:
+            path, params = LISTS[name]
+            key = path.strip("/")
+            count = len(client.get(path, params={"fields": "id"}).json()[key])
+            growth = rss_growth_mib(server.process.pid, partial(client.get, path, params=params))
+            cpu = server.cpu_seconds()
+            timing = timed_gets(client, path, params, repeat)
+            result[name] = {
+                "count": count,
+                **timing,
+                "server_cpu_ms": round((server.cpu_seconds() - cpu) * 1000 / repeat, 1),
+                "rss_growth_mib": growth,
+                "load_average": [round(load, 2) for load in os.getloadavg()],
+            }
+    return result
+
+
+def lists_only(count: int, database_url: str | None) -> dict[str, Any]:
+    """LISTS at `count` items on SQLite and on `database_url` beside it."""
+    databases = {"sqlite": None, **({"postgresql": database_url} if database_url else {})}
+    limit = ("--pagination-max-limit", str(max(count * 2, 10000)))
+    with tempfile.TemporaryDirectory() as tmp:
+        servers = {
+            name: Server(Path(tmp) / name, url, ("--no-agent", *limit))
+            for name, url in databases.items()
+        }
+        result: dict[str, Any] = {"benchmark": "api_lists", "fill_s": 0.0}
+        result.update({name: {} for name in servers})
+        try:
+            # The port lists first: each floating IP adds a port.
+            for fill, names in (
+                (fill_ports, ["ports_fields_id", "ports_full"]),
+                (fill_floatingips_and_networks, ["floatingips_fields_id", "networks_full"]),
+            ):
+                started = time.perf_counter()
+                with ThreadPoolExecutor(len(servers)) as pool:
+                    list(pool.map(partial(fill, count=count), servers.values()))
+                result["fill_s"] += round(time.perf_counter() - started, 1)
+                for name, server in servers.items():
+                    time.sleep(5)  # the fill's writes settle (WAL checkpoint, autovacuum)
+                    result[name].setdefault("rss_before_mib", round(rss_mib(server.process.pid), 1))
+                    result[name].update(list_benchmark(server, names))
+            for name, server in servers.items():
+                result[name]["rss_after_mib"] = round(rss_mib(server.process.pid), 1)
+            return result
+        finally:
+            for server in servers.values():
+                server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database-url")
@@ -435,7 +559,13 @@ def main() -> None:
         "--ports", type=int, default=10000, help="ports present for the list benchmark"
     )
     parser.add_argument("--cold-starts", type=int, help="only cold starts, this many of each")
+    parser.add_argument(
+        "--lists", type=int, help="only the lists, with this many ports, floating IPs, networks"
+    )
     args = parser.parse_args()
+    if args.lists:
+        print(json.dumps(lists_only(args.lists, args.database_url), indent=2))
+        return
     if args.cold_starts:
         kinds = {"no_agent": False, **({"agent": True} if os.geteuid() == 0 else {})}
         runs = {

@@ -9,7 +9,10 @@
   is refused with 408.
 - An exception no handler took is a bug: it is logged once, with its traceback and the
   request id, and answered 500 naming the request id. It never takes the connection down:
-  the client's next request on the same connection is served as usual.
+  the client's next request on the same connection is served as usual. One raised once the
+  answer has begun (a list written as it is read) can no longer change its status: the
+  answer is aborted (the server closes the connection before the body's end), so that no
+  client takes the part written for the whole.
 - With the access log on, one line per request: method, path, status, duration, request id.
 
 Refusals and failures take the error format of the API the path belongs to. Refusals close
@@ -50,6 +53,10 @@ class ErrorFormats:
         path = request.scope["path"]
         render = next((r for prefix, r in self.by_prefix if path.startswith(prefix)), self.default)
         return render(request, status, message)
+
+
+class Aborted(Exception):
+    """An answer that failed after it began; the server closes its connection."""
 
 
 class Refused(Exception):
@@ -137,14 +144,13 @@ class FrontDoor:
                 request_id,
                 exc_info=exc,
             )
-            if not status:
-                message = (
-                    "Request Failed: internal server error while processing your request "
-                    f"({request_id})."
-                )
-                await self.formats.render(Request(scope), 500, message)(
-                    scope, receive, send_with_id
-                )
+            if status:
+                raise Aborted(f"{request_id}: the answer failed after it began") from None
+            message = (
+                "Request Failed: internal server error while processing your request "
+                f"({request_id})."
+            )
+            await self.formats.render(Request(scope), 500, message)(scope, receive, send_with_id)
         finally:
             if self.access_log:
                 query = scope["query_string"]

@@ -22,7 +22,7 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, rbac
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listing, list_rows, standard_columns
+from neutrino.services.listing import Listed, Listing, Source, standard_columns
 
 AG, ADDRESSES, RULE = (
     schema.address_groups,
@@ -101,15 +101,11 @@ def add(conn: Connection, group_id: str, addresses: set[str]) -> None:
         conn.execute(insert(ADDRESSES).values(address_group_id=group_id, address=address))
 
 
-class AddressGroups:
+class AddressGroups(Listed):
     resource = "address_group"
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with db.read() as conn:
-            rows, more = list_rows(conn, LISTING, query, visible(ctx))
-            return render(conn, rows), more
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        return Source(LISTING, visible(ctx), render)
 
     def get(self, db: Database, ctx: Context, group_id: str) -> dict[str, Any]:
         with db.read() as conn:

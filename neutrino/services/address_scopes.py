@@ -18,7 +18,7 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, rbac
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listing, list_rows
+from neutrino.services.listing import Listed, Listing, Source
 
 A = schema.address_scopes
 LISTING = Listing(A, {"tenant_id": A.c.project_id})
@@ -58,18 +58,14 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
     ]
 
 
-class AddressScopes:
+class AddressScopes(Listed):
     resource = "address_scope"
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
+    def source(self, ctx: Context, query: ListQuery) -> Source:
         listing = LISTING.with_filters(
             shared=rbac.shared_filter("address_scope", A.c.id, ctx.project_id)
         )
-        with db.read() as conn:
-            rows, more = list_rows(conn, listing, query, visible(ctx))
-            return render(conn, ctx, rows), more
+        return Source(listing, visible(ctx), lambda conn, rows: render(conn, ctx, rows))
 
     def get(self, db: Database, ctx: Context, scope_id: str) -> dict[str, Any]:
         with db.read() as conn:

@@ -27,7 +27,7 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import agents, common, networks, ports, quotas, realization, routers
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listing, list_rows, standard_columns
+from neutrino.services.listing import Listed, Listing, Source, standard_columns
 
 FIP, P, A = schema.floatingips, schema.ports, schema.ip_allocations
 PF = schema.port_forwardings
@@ -43,7 +43,23 @@ PORT_DETAILS = (
     "device_owner",
 )
 
-LISTING = Listing(FIP, {**standard_columns(FIP), "port_id": FIP.c.fixed_port_id})
+LISTING = Listing(
+    FIP,
+    {**standard_columns(FIP), "port_id": FIP.c.fixed_port_id},
+    plain=(
+        "id",
+        "description",
+        "project_id",
+        "tenant_id",
+        "revision_number",
+        "floating_ip_address",
+        "floating_network_id",
+        "router_id",
+        "port_id",
+        "fixed_ip_address",
+        "status",
+    ),
+)
 FIPS_OF_ROUTERS = select(FIP.c.id).where(FIP.c.router_id.in_(common.IDS))
 # The associated floating IPs among IDS whose router the L3 agent of `host` serves.
 ON_HOST = (
@@ -350,15 +366,11 @@ def remove_on_network(conn: Connection, network_id: str) -> None:
         remove(conn, row)
 
 
-class FloatingIPs:
+class FloatingIPs(Listed):
     resource = "floatingip"
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with db.read() as conn:
-            rows, more = list_rows(conn, LISTING, query, visible(ctx))
-            return render(conn, rows), more
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        return Source(LISTING, visible(ctx), render)
 
     def get(self, db: Database, ctx: Context, fip_id: str) -> dict[str, Any]:
         with db.read() as conn:

@@ -4,10 +4,15 @@ A collection describes its table as `Listing`: which API attribute is which
 SQL expression, and how non-column attributes (fixed_ips, security_groups)
 filter. Pagination is keyset-based on the sort keys plus `id`, so pages stay
 stable while other requests write.
+
+A service built on `Listed` lists one page at once or streams it in chunks read as
+they are consumed (the API writes those as they come, so memory does not grow
+with the list); a list asking only for plain attributes reads their columns alone.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -27,7 +32,8 @@ from sqlalchemy import (
 
 from neutrino import errors
 from neutrino.api.v2.query import ListQuery
-from neutrino.db import schema
+from neutrino.context import Context
+from neutrino.db import Database, schema
 
 FilterFn = Callable[[list[Any]], ColumnElement[bool]]
 
@@ -59,9 +65,51 @@ class Listing:
         return [attr for attr in self.plain if attr in fields or attr == "id"]
 
 
-def plain_items(rows: list[Row], names: list[str]) -> list[dict[str, Any]]:
-    """Bodies of rows read by `plain_fields` (see list_rows)."""
-    return [dict(zip(names, row, strict=True)) for row in rows]
+Render = Callable[[Connection, list[Row]], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a list reads: which rows the caller sees (None: all) and how rows become bodies."""
+
+    listing: Listing
+    visible: ColumnElement[bool] | None
+    render: Render
+
+    def bodies(
+        self, conn: Connection, rows: list[Row], plain: list[str] | None
+    ) -> list[dict[str, Any]]:
+        """Bodies of rows read whole, or of rows read by `plain` (Listing.plain_fields)."""
+        if plain is None:
+            return self.render(conn, rows)
+        return [dict(zip(plain, row, strict=True)) for row in rows]
+
+
+class Listed(ABC):
+    """A collection's `list` and `stream`, from the Source it gives for a caller and query."""
+
+    @abstractmethod
+    def source(self, ctx: Context, query: ListQuery) -> Source: ...
+
+    def stream(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> Iterator[list[dict[str, Any]]]:
+        """What `list` answers (without `page_reverse`), in chunks read as they are consumed.
+        Nothing is read before the first chunk is asked for."""
+        source = self.source(ctx, query)
+        plain = source.listing.plain_fields(query.fields)
+        with db.read() as conn:
+            for rows in stream_rows(conn, source.listing, query, source.visible, plain):
+                yield source.bodies(conn, rows, plain)
+
+    def list(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> tuple[list[dict[str, Any]], bool]:
+        source = self.source(ctx, query)
+        plain = source.listing.plain_fields(query.fields)
+        with db.read() as conn:
+            rows, more = list_rows(conn, source.listing, query, source.visible, plain)
+            return source.bodies(conn, rows, plain), more
 
 
 def standard_columns(table: Table) -> dict[str, ColumnElement[Any]]:

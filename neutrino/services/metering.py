@@ -25,7 +25,7 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listing, list_rows
+from neutrino.services.listing import Listed, Listing, Source, list_rows
 
 LABEL, RULE = schema.metering_labels, schema.metering_label_rules
 LABELS = Listing(LABEL, {"tenant_id": LABEL.c.project_id}, unseen_marker_ignored=True)
@@ -127,15 +127,11 @@ def rule_prefixes(values: dict[str, Any]) -> dict[str, str | None]:
     return found
 
 
-class MeteringLabels:
+class MeteringLabels(Listed):
     resource = RESOURCE
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with db.read() as conn:
-            rows, more = list_rows(conn, LABELS, query, visible_labels(ctx))
-            return render_labels(rows), more
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        return Source(LABELS, visible_labels(ctx), lambda _conn, rows: render_labels(rows))
 
     def get(self, db: Database, ctx: Context, label_id: str) -> dict[str, Any]:
         with db.read() as conn:

@@ -24,7 +24,7 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import agents, common, qos, quotas, rbac, segment_ranges
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listing, list_rows, standard_columns
+from neutrino.services.listing import Listed, Listing, Source, standard_columns
 
 N = schema.networks
 VXLAN_OVERHEAD = 50
@@ -44,6 +44,21 @@ LISTING = Listing(
             select(schema.subnets.c.network_id).where(schema.subnets.c.id.in_(ids))
         ),
     },
+    plain=(
+        "id",
+        "name",
+        "description",
+        "project_id",
+        "tenant_id",
+        "revision_number",
+        "admin_state_up",
+        "availability_zone_hints",
+        "router:external",
+        "mtu",
+        "status",
+        "port_security_enabled",
+        "dns_domain",
+    ),
 )
 
 
@@ -193,7 +208,7 @@ def partial(segment: dict[str, Any]) -> bool:
     return not segment.get("provider:segmentation_id")
 
 
-class Networks:
+class Networks(Listed):
     resource = "network"
 
     def __init__(self, settings: Settings, on_delete: Sequence[Cleanup] = ()) -> None:
@@ -201,13 +216,9 @@ class Networks:
         self.on_delete = on_delete
 
     # -- API -------------------------------------------------------------------
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
+    def source(self, ctx: Context, query: ListQuery) -> Source:
         listing = LISTING.with_filters(shared=rbac.shared_filter("network", N.c.id, ctx.project_id))
-        with db.read() as conn:
-            rows, more = list_rows(conn, listing, query, visible(ctx))
-            return render(conn, ctx, rows), more
+        return Source(listing, visible(ctx), lambda conn, rows: render(conn, ctx, rows))
 
     def get(self, db: Database, ctx: Context, network_id: str) -> dict[str, Any]:
         with db.read() as conn:

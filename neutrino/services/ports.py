@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import ipaddress
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -41,13 +41,7 @@ from neutrino.services import (
     security_groups,
 )
 from neutrino.services.common import Tags
-from neutrino.services.listing import (
-    Listing,
-    list_rows,
-    plain_items,
-    standard_columns,
-    stream_rows,
-)
+from neutrino.services.listing import Listed, Listing, Source, standard_columns
 
 P, A = schema.ports, schema.ip_allocations
 ROUTER_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
@@ -216,13 +210,6 @@ def render(
         )
         for r in rows
     ]
-
-
-def items(
-    conn: Connection, rows: list[Row], fields: list[str], plain: list[str] | None
-) -> list[dict[str, Any]]:
-    """Bodies of listed rows: read whole, or only their `plain` columns."""
-    return render(conn, rows, fields) if plain is None else plain_items(rows, plain)
 
 
 def trunk_details(conn: Connection, port_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -830,24 +817,11 @@ def require_network_owner(values: dict[str, Any], action: str) -> None:
             raise errors.PolicyNotAuthorized(action=f"{action}:{key}")
 
 
-class Ports:
+class Ports(Listed):
     resource = "port"
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with db.read() as conn:
-            plain = LISTING.plain_fields(query.fields)
-            rows, more = list_rows(conn, LISTING, query, visible(ctx), plain)
-            return items(conn, rows, query.fields, plain), more
-
-    def stream(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> Iterator[builtins.list[dict[str, Any]]]:
-        with db.read() as conn:
-            plain = LISTING.plain_fields(query.fields)
-            for rows in stream_rows(conn, LISTING, query, visible(ctx), plain):
-                yield items(conn, rows, query.fields, plain)
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        return Source(LISTING, visible(ctx), lambda conn, rows: render(conn, rows, query.fields))
 
     def get(self, db: Database, ctx: Context, port_id: str) -> dict[str, Any]:
         with db.read() as conn:

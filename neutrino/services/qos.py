@@ -30,7 +30,7 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, rbac
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listing, list_rows, standard_columns
+from neutrino.services.listing import Listed, Listing, Source, list_rows, standard_columns
 
 POLICY, RULE, DEFAULT = schema.qos_policies, schema.qos_rules, schema.qos_default_policies
 PORT_BINDING, NETWORK_BINDING = schema.qos_port_bindings, schema.qos_network_bindings
@@ -330,18 +330,14 @@ def check_applied(conn: Connection, port_id: str, own: str | None, by_network: s
 
 
 # -- services ----------------------------------------------------------------------------
-class Policies:
+class Policies(Listed):
     resource = "policy"
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
+    def source(self, ctx: Context, query: ListQuery) -> Source:
         listing = LISTING.with_filters(
             shared=rbac.shared_filter("qos_policy", POLICY.c.id, ctx.project_id)
         )
-        with db.read() as conn:
-            rows, more = list_rows(conn, listing, query, visible(ctx))
-            return render(conn, rows, ctx.project_id), more
+        return Source(listing, visible(ctx), lambda conn, rows: render(conn, rows, ctx.project_id))
 
     def get(self, db: Database, ctx: Context, policy_id: str) -> dict[str, Any]:
         with db.read() as conn:

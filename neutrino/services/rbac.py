@@ -40,7 +40,7 @@ from neutrino.api.v2.query import ListQuery
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, quotas
-from neutrino.services.listing import FilterFn, Listing, list_rows
+from neutrino.services.listing import FilterFn, Listed, Listing, Source
 
 R = schema.rbac_policies
 SHARED = "access_as_shared"
@@ -443,15 +443,11 @@ def only_admin_shares_with_everyone(ctx: Context, target: str, verb: str) -> Non
         raise errors.PolicyNotAuthorized(action=f"{verb}_rbac_policy:target_tenant")
 
 
-class RbacPolicies:
+class RbacPolicies(Listed):
     resource = "rbac_policy"
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with db.read() as conn:
-            rows, more = list_rows(conn, LISTING, query, visible(ctx))
-            return [render(r) for r in rows], more
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        return Source(LISTING, visible(ctx), lambda _conn, rows: [render(r) for r in rows])
 
     def get(self, db: Database, ctx: Context, policy_id: str) -> dict[str, Any]:
         with db.read() as conn:

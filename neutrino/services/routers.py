@@ -24,7 +24,7 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import agents, common, flavors, networks, ports, quotas, subnets
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listing, list_rows, standard_columns
+from neutrino.services.listing import Listed, Listing, Source, standard_columns
 from neutrino.services.providers import by_name
 
 R, RP, P, A, S = (
@@ -39,7 +39,23 @@ CONNTRACK_HELPER_FIELDS = ("protocol", "port", "helper")  # what a router shows 
 INTERFACE, GATEWAY = "network:router_interface", "network:router_gateway"
 MAX_ROUTES = 30  # Neutron's max_routes default
 
-LISTING = Listing(R, standard_columns(R))
+LISTING = Listing(
+    R,
+    standard_columns(R),
+    plain=(
+        "id",
+        "name",
+        "description",
+        "project_id",
+        "tenant_id",
+        "revision_number",
+        "admin_state_up",
+        "availability_zone_hints",
+        "status",
+        "routes",
+        "flavor_id",
+    ),
+)
 
 
 def visible(ctx: Context) -> ColumnElement[bool] | None:
@@ -170,15 +186,11 @@ def check_advertised_here(subnet: Row) -> None:
         )
 
 
-class Routers:
+class Routers(Listed):
     resource = "router"
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with db.read() as conn:
-            rows, more = list_rows(conn, LISTING, query, visible(ctx))
-            return render_for(conn, ctx, rows), more
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        return Source(LISTING, visible(ctx), lambda conn, rows: render_for(conn, ctx, rows))
 
     def get(self, db: Database, ctx: Context, router_id: str) -> dict[str, Any]:
         with db.read() as conn:

@@ -16,6 +16,7 @@ may use them on their ports; rules to the project of the rule or of its group.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, delete, insert, or_, select
@@ -26,7 +27,7 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import address_groups, common, quotas, rbac
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listing, list_rows, standard_columns
+from neutrino.services.listing import Listed, Listing, Source, list_rows, standard_columns
 
 SG, RULE, PSG = schema.security_groups, schema.security_group_rules, schema.port_security_groups
 TEMPLATE = schema.default_security_group_rules
@@ -76,7 +77,11 @@ RULE_KEYS = (
 )
 PARENT = "PARENT"  # a template's remote group that stands for the group made from it
 
-GROUP_LISTING = Listing(SG, standard_columns(SG))
+GROUP_LISTING = Listing(
+    SG,
+    standard_columns(SG),
+    plain=("id", "name", "description", "project_id", "tenant_id", "revision_number", "stateful"),
+)
 RULE_LISTING = Listing(
     RULE,
     standard_columns(RULE),
@@ -85,6 +90,15 @@ RULE_LISTING = Listing(
             select(SG.c.id).where(SG.c.is_default.in_(wanted))
         )
     },
+    plain=(
+        "id",
+        "description",
+        "project_id",
+        "tenant_id",
+        "revision_number",
+        *RULE_KEYS,
+        "security_group_id",
+    ),
 )
 
 
@@ -343,14 +357,32 @@ def rule_key(rule: dict[str, Any]) -> tuple[str, ...]:
 
 
 # -- services ------------------------------------------------------------------------------------
-class SecurityGroups:
+class SecurityGroups(Listed):
     resource = "security_group"
+
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        shared = rbac.shared_filter("security_group", SG.c.id, ctx.project_id)
+        return Source(
+            GROUP_LISTING.with_filters(shared=shared),
+            visible_groups(ctx),
+            lambda conn, rows: render_groups(conn, rows, ctx.project_id),
+        )
+
+    def stream(
+        self, db: Database, ctx: Context, query: ListQuery
+    ) -> Iterator[list[dict[str, Any]]]:
+        self.ensure_default(db, ctx, query)
+        yield from super().stream(db, ctx, query)
 
     def list(
         self, db: Database, ctx: Context, query: ListQuery
     ) -> tuple[list[dict[str, Any]], bool]:
-        # Neutron makes a project's default group when the project first looks for its groups,
-        # or an admin looks for that project's.
+        self.ensure_default(db, ctx, query)
+        return super().list(db, ctx, query)
+
+    def ensure_default(self, db: Database, ctx: Context, query: ListQuery) -> None:
+        """Neutron makes a project's default group when the project first looks for its
+        groups, or an admin looks for that project's."""
         asked = query.filters.get("project_id") or query.filters.get("tenant_id") or []
         project = asked[0] if asked and ctx.is_admin else ctx.project_id
         if project and ctx.can_write:
@@ -359,12 +391,6 @@ class SecurityGroups:
             if missing:
                 with db.write() as conn:
                     ensure_default(conn, project)
-        shared = rbac.shared_filter("security_group", SG.c.id, ctx.project_id)
-        with db.read() as conn:
-            rows, more = list_rows(
-                conn, GROUP_LISTING.with_filters(shared=shared), query, visible_groups(ctx)
-            )
-            return render_groups(conn, rows, ctx.project_id), more
 
     def get(self, db: Database, ctx: Context, group_id: str) -> dict[str, Any]:
         with db.read() as conn:
@@ -450,15 +476,11 @@ def bump_group(conn: Connection, group_id: str) -> None:
     )
 
 
-class SecurityGroupRules:
+class SecurityGroupRules(Listed):
     resource = "security_group_rule"
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with db.read() as conn:
-            rows, more = list_rows(conn, RULE_LISTING, query, visible_rules(ctx))
-            return render_rules(conn, rows), more
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        return Source(RULE_LISTING, visible_rules(ctx), render_rules)
 
     def get(self, db: Database, ctx: Context, rule_id: str) -> dict[str, Any]:
         with db.read() as conn:

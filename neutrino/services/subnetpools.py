@@ -25,7 +25,7 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import address_scopes, common, networks, quotas, rbac
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listing, list_rows, standard_columns
+from neutrino.services.listing import Listed, Listing, Source, standard_columns
 
 P, S = schema.subnetpools, schema.subnets
 LISTING = Listing(P, standard_columns(P))
@@ -235,18 +235,14 @@ def resend_subnets(conn: Connection, pool_id: str) -> None:
         common.record_change(conn, "subnet", subnet_id, "update")
 
 
-class SubnetPools:
+class SubnetPools(Listed):
     resource = "subnetpool"
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
+    def source(self, ctx: Context, query: ListQuery) -> Source:
         listing = LISTING.with_filters(
             shared=rbac.shared_filter("subnetpool", P.c.id, ctx.project_id)
         )
-        with db.read() as conn:
-            rows, more = list_rows(conn, listing, query, visible(ctx))
-            return render(conn, ctx, rows), more
+        return Source(listing, visible(ctx), lambda conn, rows: render(conn, ctx, rows))
 
     def get(self, db: Database, ctx: Context, pool_id: str) -> dict[str, Any]:
         with db.read() as conn:

@@ -24,7 +24,7 @@ from neutrino.services import (
     subnetpools,
 )
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listing, list_rows, standard_columns
+from neutrino.services.listing import Listed, Listing, Source, standard_columns
 
 S = schema.subnets
 
@@ -35,7 +35,29 @@ def of_networks_where(column: ColumnElement[bool]) -> Callable[[list[Any]], Colu
 
 
 LISTING = Listing(
-    S, standard_columns(S), {"router:external": of_networks_where(schema.networks.c.external)}
+    S,
+    standard_columns(S),
+    {"router:external": of_networks_where(schema.networks.c.external)},
+    plain=(
+        "id",
+        "name",
+        "description",
+        "project_id",
+        "tenant_id",
+        "revision_number",
+        "network_id",
+        "ip_version",
+        "cidr",
+        "gateway_ip",
+        "allocation_pools",
+        "dns_nameservers",
+        "host_routes",
+        "enable_dhcp",
+        "ipv6_ra_mode",
+        "ipv6_address_mode",
+        "subnetpool_id",
+        "service_types",
+    ),
 )
 
 
@@ -160,17 +182,13 @@ def check_pool_affinity(conn: Connection, network_id: str, version: int, pool: R
             raise errors.NetworkSubnetPoolAffinityError()
 
 
-class Subnets:
+class Subnets(Listed):
     resource = "subnet"
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
+    def source(self, ctx: Context, query: ListQuery) -> Source:
         # `shared` is the network's, as the caller sees it.
         shared = rbac.shared_filter("network", S.c.network_id, ctx.project_id)
-        with db.read() as conn:
-            rows, more = list_rows(conn, LISTING.with_filters(shared=shared), query, visible(ctx))
-            return render(conn, rows), more
+        return Source(LISTING.with_filters(shared=shared), visible(ctx), render)
 
     def get(self, db: Database, ctx: Context, subnet_id: str) -> dict[str, Any]:
         with db.read() as conn:

@@ -29,7 +29,7 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, ports
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listing, list_rows, standard_columns
+from neutrino.services.listing import Listed, Listing, Source, standard_columns
 
 T, S, P, N = schema.trunks, schema.trunk_subports, schema.ports, schema.networks
 VLAN, INHERIT = "vlan", "inherit"
@@ -265,15 +265,11 @@ def changed(conn: Connection, trunk: Row, values: dict[str, Any]) -> None:
 
 
 # -- service ---------------------------------------------------------------------------------
-class Trunks:
+class Trunks(Listed):
     resource = "trunk"
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with db.read() as conn:
-            rows, more = list_rows(conn, LISTING, query, visible(ctx))
-            return render(conn, rows), more
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        return Source(LISTING, visible(ctx), render)
 
     def get(self, db: Database, ctx: Context, trunk_id: str) -> dict[str, Any]:
         with db.read() as conn:
