@@ -72,8 +72,9 @@ from neutrino.plan.routers import (
     FloatingIpPiece,
     RouterPiece,
     compile_floatingip,
+    with_floatingips,
 )
-from neutrino.plan.state import DesiredState, Firewall, Resource
+from neutrino.plan.state import DesiredState, Firewall, Resource, Router
 
 Items = dict[str, dict[str, Resource]]  # collection -> id -> body
 BASE_COLLECTIONS = (
@@ -183,6 +184,10 @@ class KeyedPlan:
         self.routers: dict[str, RouterPiece] = {}
         self.floatingips: dict[str, FloatingIpPiece] = {}
         self.by_router: dict[str, dict[str, FloatingIpPiece]] = {}  # router id -> fip id -> piece
+        self._compiled_from: dict[str, Resource] = {}  # fip id -> the body of its piece
+        # router id -> its piece and the router with its floating IPs (with_floatingips), until
+        # either moves
+        self._with_fips: dict[str, tuple[RouterPiece, Router]] = {}
         self.firewall: Firewall | None = None
         # the firewall's parts
         self._port_rules = self._group_rules = self._members = FirewallPart(())
@@ -194,6 +199,10 @@ class KeyedPlan:
         self._bodies: dict[int, tuple[Resource, str]] = {}  # id(body) -> (body, its digest)
         self.on_network: dict[str, set[str]] = {}  # network id -> its ports' ids
         self.plugs: dict[str, set[str]] = {}  # port id -> the instances that name it
+        # the ports and instances `on_network` and `plugs` were last built from whole, and
+        # whether a change of them was indexed since
+        self._indexed: list[list[Resource]] = []
+        self._reindex = True
         self.resync()
 
     # --- public --------------------------------------------------------------------
@@ -201,8 +210,20 @@ class KeyedPlan:
     def desired(self, revision: int = 0) -> DesiredState:
         """The union of the pieces: what compile_host gives for the whole model."""
         assert self.base is not None and self.firewall is not None
-        fips = {r: list(self.by_router.get(r, {}).values()) for r in self.routers}
-        return assemble(revision, self.host, self.base, self.routers, fips, self.firewall)
+        routers = {r: self._router_with_fips(r) for r in self.routers}
+        return assemble(revision, self.host, self.base, self.routers, routers, self.firewall)
+
+    def _router_with_fips(self, router_id: str) -> Router:
+        """The router with its floating IPs: made again only when its piece or one of them
+        moved (a router may hold 50,000)."""
+        piece = self.routers[router_id]
+        known = self._with_fips.get(router_id)
+        if known is None or known[0] is not piece:
+            known = self._with_fips[router_id] = (
+                piece,
+                with_floatingips(piece, self.router_fips(router_id)),
+            )
+        return known[1]
 
     def floating_ips(self) -> int:
         """How many floating IPs the routers here map."""
@@ -224,21 +245,28 @@ class KeyedPlan:
         return self._compile(dirty)
 
     def resync(self) -> Changed:
-        """Compare every key's digest, compile again those that moved."""
-        self._bodies = {
-            id(body): known
-            for collection in self.items.values()
-            for body in collection.values()
-            if (known := self._bodies.get(id(body))) is not None
-        }
-        self.on_network, self.plugs = {}, {}
-        for collection in ("ports", "instances"):
-            for body in self.items.get(collection, {}).values():
-                self._index(Change(collection, body["id"], None, body))
+        """Compare every key's digest, compile again those that moved. What did not move
+        costs a comparison of identities: a body that is the one compiled has the digest it
+        had (a change replaces it)."""
+        if len(self._bodies) > 2 * sum(len(bodies) for bodies in self.items.values()):
+            self._bodies = {  # forget the digests of bodies replaced since
+                id(body): known
+                for collection in self.items.values()
+                for body in collection.values()
+                if (known := self._bodies.get(id(body))) is not None
+            }
+        indexed = [list(self.items.get(name, {}).values()) for name in ("ports", "instances")]
+        if self._reindex or indexed != self._indexed:
+            self.on_network, self.plugs = {}, {}
+            for collection, bodies in zip(("ports", "instances"), indexed, strict=True):
+                for body in bodies:
+                    self._index(Change(collection, body["id"], None, body))
+            self._indexed, self._reindex = indexed, False
         keys = {("base", ""), ("firewall", "")}
         keys |= {("router", r) for r in self.routers}
-        keys |= {("floatingip", f) for f in self.items.get("floatingips", {})}
-        keys |= {("floatingip", f) for f in self.floatingips}
+        fips, compiled = self.items.get("floatingips", {}), self._compiled_from
+        keys |= {("floatingip", f) for f, body in fips.items() if compiled.get(f) is not body}
+        keys |= {("floatingip", f) for f in compiled.keys() - fips.keys()}
         return self._compile(keys)
 
     # --- the index -------------------------------------------------------------------
@@ -309,6 +337,8 @@ class KeyedPlan:
 
     def _index(self, change: Change) -> None:
         """Keep `on_network` and `plugs` as the change left the model."""
+        if change.collection in ("ports", "instances"):
+            self._reindex = True
         for body, sign in ((change.before, -1), (change.after, 1)):
             if body is None:
                 continue
@@ -339,6 +369,7 @@ class KeyedPlan:
         for router_id in sorted(self.routers.keys() - base.router_ports.keys()):
             changed.routers[router_id] = (self.routers.pop(router_id), None)
             self.digests.pop(("router", router_id), None)
+            self._with_fips.pop(router_id, None)
         for kind, router_id in sorted(dirty):
             if kind != "router" or router_id not in base.router_ports:
                 continue
@@ -476,12 +507,15 @@ class KeyedPlan:
         return dirty
 
     def _compile_floatingip(self, fip_id: str, changed: Changed) -> None:
+        """A floating IP's piece depends on its body alone: compiled again when the body is
+        another than the one it was compiled from."""
         body = self.items.get("floatingips", {}).get(fip_id)
         before = self.floatingips.get(fip_id)
         if body is None:
-            self.digests.pop(("floatingip", fip_id), None)
+            self._compiled_from.pop(fip_id, None)
             after = None
-        elif self._moved(("floatingip", fip_id), self._digest_of(body)):
+        elif self._compiled_from.get(fip_id) is not body:
+            self._compiled_from[fip_id] = body
             after = compile_floatingip(body)
         else:
             return
@@ -489,10 +523,12 @@ class KeyedPlan:
             return
         if before is not None:
             self.by_router.get(before.router_id or "", {}).pop(fip_id, None)
+            self._with_fips.pop(before.router_id or "", None)
             self._count(before, -1)
             del self.floatingips[fip_id]
         if after is not None:
             self.by_router.setdefault(after.router_id or "", {})[fip_id] = after
+            self._with_fips.pop(after.router_id or "", None)
             self._count(after, 1)
             self.floatingips[fip_id] = after
         earlier = changed.floatingips.get(fip_id, (before, None))[0]

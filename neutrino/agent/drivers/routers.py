@@ -24,7 +24,13 @@ listing or pyroute2's parser), so the kernel is re-read (which repairs
 drift) only when asked to `verify` (the agent's periodic full sync), when
 the router is new to this agent and when its gateway changes; in between,
 what was last applied is the observed state. A namespace made in this very
-sync holds nothing, so it is not read at all.
+sync holds nothing, so it is not read at all. Even a `verify` reads the
+tables back only when the namespace's nftables generation moved since our
+last commit or reading (every commit bumps it, a hand edit too); the
+addresses and routes, which have no such counter, are read every time. What
+a router wants of the kernel (its floating IPs' local routes and elements)
+is worked out once per plan of it, so a resync that finds it as applied
+compares collections whole, at C speed.
 
 A mapping that goes or changes loses its conntrack entries at once; a new one
 is announced by a gratuitous ARP from the gateway interface, so the upstream
@@ -55,6 +61,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from neutrino.agent.drivers import netns as ns
+from neutrino.agent.drivers import nfnetlink
 from neutrino.agent.drivers.conntrack import forget_mappings
 from neutrino.agent.drivers.links import LinkDriver, send_garp
 from neutrino.agent.drivers.nfnetlink import ipv4_map, table_description
@@ -111,6 +118,28 @@ class Applied:
     metering: str | None  # the plan's digest of the metering table ("": none; None: unknown)
 
 
+@dataclass(frozen=True)
+class Mappings:
+    """What a router's floating IPs want of the kernel: local routes (interface, address) and
+    both maps' elements."""
+
+    local: frozenset[tuple[str, str]]
+    dnat: dict[str, str]  # floating -> fixed
+    snat: dict[str, str]  # fixed -> floating
+
+
+def mappings_of(router: Router) -> Mappings:
+    local: set[tuple[str, str]] = set()
+    if router.gateway:
+        local = {(router.gateway, f.address) for f in router.floatingips}
+        local |= {(router.gateway, p.address) for p in router.port_forwardings}
+    return Mappings(
+        frozenset(local),
+        {f.address: f.fixed_ip for f in router.floatingips},
+        {f.fixed_ip: f.address for f in router.floatingips},
+    )
+
+
 @dataclass
 class RoutersResult:
     changes: list[str] = field(default_factory=list)
@@ -133,6 +162,8 @@ class Namespace:
         self.nft: nftables.Nftables = self.worker.call(nftables.Nftables)
         self._ip: IPRoute | None = None
         self.indexes: dict[str, int] = {}  # interfaces' indexes, until their links may move
+        # the nftables generation after our last commit or reading of the tables (None: none)
+        self.generation: int | None = None
         self._arp: tuple[str, socket.socket] | None = None  # (interface, socket bound to it)
 
     def index(self, sock: IPRoute, ifname: str) -> int | None:
@@ -166,9 +197,20 @@ class Namespace:
     def apply(self, commands: list[dict[str, Any]]) -> None:
         if not commands:
             return
-        rc, _, err = self.worker.call(lambda: self.nft.json_cmd({"nftables": commands}))
+
+        def commit() -> tuple[int, str]:
+            rc, _, err = self.nft.json_cmd({"nftables": commands})
+            self.generation = nfnetlink.generation() if rc == 0 else None
+            return int(rc), str(err)
+
+        rc, err = self.worker.call(commit)
         if rc != 0:
-            raise NatError(f"nft transaction failed: {str(err).strip()}")
+            raise NatError(f"nft transaction failed: {err.strip()}")
+
+    def tables_moved(self) -> bool:
+        """Whether a commit (not ours) may have changed the tables since we last made or read
+        them."""
+        return self.generation is None or self.worker.call(nfnetlink.generation) != self.generation
 
     def forget(self, mappings: list[tuple[str, str]]) -> None:
         """Delete the connections of these (floating, fixed) mappings."""
@@ -219,6 +261,7 @@ class RouterDriver:
         self.state_dir = state_dir
         self._namespaces: dict[str, Namespace] = {}
         self._applied: dict[str, Applied] = {}
+        self._mappings: dict[str, tuple[Router, Mappings]] = {}  # by router id, per plan of it
 
     # --- public ------------------------------------------------------------------
 
@@ -265,20 +308,18 @@ class RouterDriver:
             applied = self._applied[router.id] = Applied(
                 space.inode, router.gateway, None, set(), set(), set(), "", {}, {}, {}, ""
             )
-        elif (
-            verify
-            or applied is None
-            or applied.inode != space.inode
-            or applied.gateway != router.gateway
-        ):
+        elif applied is None or applied.inode != space.inode or applied.gateway != router.gateway:
             applied = self._observe(router, space)
+        elif verify:
+            applied = self._observe(router, space, applied)
+        mappings = self._mappings_of(router)
         if applied.forwarding != router.forwarding:
             if self._set_forwarding(space, router.forwarding):
                 result.changes.append(
                     f"router {router.id}: forwarding {'on' if router.forwarding else 'off'}"
                 )
             applied.forwarding = router.forwarding
-        if self._ensure_local_routes(router, space, applied):
+        if self._ensure_local_routes(router, space, applied, mappings):
             result.changes.append(f"router {router.id}: local routes")
         if self._ensure_addresses(router, space, applied):
             result.changes.append(f"router {router.id}: addresses")
@@ -290,7 +331,7 @@ class RouterDriver:
             self._replace(router, space)
             result.changes.append(f"router {router.id}: replace NAT table {router.nat.digest}")
             return
-        gone, added = self._update_floatingips(router, space, applied)
+        gone, added = self._update_floatingips(router, space, applied, mappings)
         if gone or added:
             result.changes.append(f"router {router.id}: floating IPs -{len(gone)} +{len(added)}")
         gone_forwards, new_forwards = self._update_port_forwardings(router, space, applied)
@@ -326,8 +367,9 @@ class RouterDriver:
             forwards={k: v for k, v in applied.forwards.items() if k[1] in addresses},
         )
         try:
-            self._ensure_local_routes(wanted, space, part)
-            gone, added = self._update_floatingips(wanted, space, part)
+            mappings = mappings_of(wanted)
+            self._ensure_local_routes(wanted, space, part, mappings)
+            gone, added = self._update_floatingips(wanted, space, part, mappings)
             forwards = self._update_port_forwardings(wanted, space, part)
         finally:  # what was done, done or not, is what the namespace holds
             applied.local -= answered  # in place: a router may hold 50,000
@@ -378,11 +420,10 @@ class RouterDriver:
         return len(stale), len(new)
 
     def _update_floatingips(
-        self, router: Router, space: Namespace, applied: Applied
+        self, router: Router, space: Namespace, applied: Applied, mappings: Mappings
     ) -> tuple[list[str], list[str]]:
         """Make the maps hold exactly the router's floating IPs; (addresses unmapped, mapped)."""
-        dnat = {f.address: f.fixed_ip for f in router.floatingips}
-        snat = {f.fixed_ip: f.address for f in router.floatingips}
+        dnat, snat = mappings.dnat, mappings.snat
         if dnat == applied.dnat and snat == applied.snat:  # a resync's usual answer, at C speed
             return [], []
         stale_dnat = [a for a, fixed in applied.dnat.items() if dnat.get(a) != fixed]
@@ -407,6 +448,12 @@ class RouterDriver:
         if router.gateway:
             space.announce(router.gateway, [f.address for f in new])
         return stale_dnat, [f.address for f in new]
+
+    def _mappings_of(self, router: Router) -> Mappings:
+        known = self._mappings.get(router.id)
+        if known is None or known[0] is not router:
+            known = self._mappings[router.id] = (router, mappings_of(router))
+        return known[1]
 
     def forget(self, router_id: str) -> None:
         """Read the router's namespace again next time."""
@@ -440,6 +487,8 @@ class RouterDriver:
             self._namespaces.pop(router_id).close()
         for router_id in set(self._applied) - keep:
             del self._applied[router_id]
+        for router_id in set(self._mappings) - keep:
+            del self._mappings[router_id]
 
     def _state_files(self) -> list[Path]:
         return list(self.state_dir.glob("*.json")) if self.state_dir.exists() else []
@@ -475,13 +524,14 @@ class RouterDriver:
         return True
 
     @staticmethod
-    def _ensure_local_routes(router: Router, space: Namespace, applied: Applied) -> bool:
+    def _ensure_local_routes(
+        router: Router, space: Namespace, applied: Applied, mappings: Mappings
+    ) -> bool:
         """A local route on the gateway per floating IP (mapped or forwarded from): one netlink
         call per change, or one `ip -batch` for many."""
-        wanted = set()
-        if router.gateway:
-            wanted = {(router.gateway, f.address) for f in router.floatingips}
-            wanted |= {(router.gateway, p.address) for p in router.port_forwardings}
+        wanted = mappings.local
+        if wanted == applied.local:
+            return False
         doomed, new = sorted(applied.local - wanted), sorted(wanted - applied.local)
         if not doomed and not new:
             return False
@@ -501,7 +551,7 @@ class RouterDriver:
                     _local_route(sock, "replace", index, address, 0)
 
             space.netlink(change)
-        applied.local = wanted
+        applied.local = set(wanted)  # changed in place by ensure_elements
         return True
 
     @staticmethod
@@ -570,11 +620,9 @@ class RouterDriver:
         applied.metering = wanted
         return True
 
-    def _observe(self, router: Router, space: Namespace) -> Applied:
-        """Read the kernel back: addresses and routes, the table's rules' listing, both maps."""
-        stored = self._stored(router.id)
-        listing = _rules(space)
-        digest = stored.get("digest", "") if listing and listing == stored.get("listing") else ""
+    def _observe(self, router: Router, space: Namespace, known: Applied | None = None) -> Applied:
+        """Read the kernel back: addresses and routes, the table's rules' listing, both maps;
+        of `known` (what we applied), the tables are kept when no commit moved them since."""
         applied = Applied(
             space.inode,
             router.gateway,
@@ -582,14 +630,25 @@ class RouterDriver:
             _addresses(router.netns),
             _local_routes(router.netns),
             _routes(router.netns),
-            digest,
-            _elements(space, FIP_DNAT),
-            _elements(space, FIP_SNAT),
-            _forwards(space),
-            stored.get("metering", "")
-            if _metering_listing(space)[0] == stored.get("metering_listing", "")
-            else None,
+            "",
+            {},
+            {},
+            {},
+            None,
         )
+        if known is not None and not space.tables_moved():
+            applied.digest, applied.metering = known.digest, known.metering
+            applied.dnat, applied.snat, applied.forwards = known.dnat, known.snat, known.forwards
+        else:
+            space.generation = space.worker.call(nfnetlink.generation)  # before: a commit
+            stored = self._stored(router.id)  # while we read moves it again
+            listing = _rules(space)
+            if listing and listing == stored.get("listing"):
+                applied.digest = stored.get("digest", "")
+            applied.dnat, applied.snat = _elements(space, FIP_DNAT), _elements(space, FIP_SNAT)
+            applied.forwards = _forwards(space)
+            if _metering_listing(space)[0] == stored.get("metering_listing", ""):
+                applied.metering = stored.get("metering", "")
         self._applied[router.id] = applied
         return applied
 
