@@ -188,7 +188,7 @@ class Agent:
                         with_floatingips(piece, before, only=True),
                         result,
                     ):
-                        router = with_floatingips(piece, plan.router_fips(router_id))
+                        router = plan.router_with_fips(router_id)
                         self.routers.ensure(router, result, verify=False, fresh=False)
                         result.floatingips.update({f.id: ACTIVE for f in router.floatingips})
                         result.floatingips.update(
@@ -197,7 +197,7 @@ class Agent:
                 except Exception as error:
                     result.errors.append(f"router {router_id}: {error}")
                     self.routers.forget(router_id)
-                    failed = with_floatingips(piece, plan.router_fips(router_id))
+                    failed = plan.router_with_fips(router_id)
                     result.floatingips.update({f.id: DOWN for f in failed.floatingips})
                     result.floatingips.update(
                         {p.floatingip_id: DOWN for p in failed.port_forwardings}

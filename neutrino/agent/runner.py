@@ -390,9 +390,11 @@ class Runner:
             fips.clear()
             lbs.clear()
             lbs |= {lb_id for lb_id, entry in report.loadbalancers.items() if "error" in entry}
-        fips -= {fip_id for fip_id, status in report.floatingips.items() if status == ACTIVE}
+        else:  # a whole sync's report names every floating IP here: only those failed count
+            fips -= {fip_id for fip_id, status in report.floatingips.items() if status == ACTIVE}
         fips |= {fip_id for fip_id, status in report.floatingips.items() if status != ACTIVE}
-        fips &= model.items["floatingips"].keys()
+        existing = model.items["floatingips"]
+        self._failed["floatingips"] = {fip_id for fip_id in fips if fip_id in existing}
         return {collection: sorted(ids) for collection, ids in self._failed.items()}
 
     def _instances(

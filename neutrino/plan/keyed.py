@@ -210,10 +210,10 @@ class KeyedPlan:
     def desired(self, revision: int = 0) -> DesiredState:
         """The union of the pieces: what compile_host gives for the whole model."""
         assert self.base is not None and self.firewall is not None
-        routers = {r: self._router_with_fips(r) for r in self.routers}
+        routers = {r: self.router_with_fips(r) for r in self.routers}
         return assemble(revision, self.host, self.base, self.routers, routers, self.firewall)
 
-    def _router_with_fips(self, router_id: str) -> Router:
+    def router_with_fips(self, router_id: str) -> Router:
         """The router with its floating IPs: made again only when its piece or one of them
         moved (a router may hold 50,000)."""
         piece = self.routers[router_id]
@@ -265,8 +265,9 @@ class KeyedPlan:
         keys = {("base", ""), ("firewall", "")}
         keys |= {("router", r) for r in self.routers}
         fips, compiled = self.items.get("floatingips", {}), self._compiled_from
-        keys |= {("floatingip", f) for f, body in fips.items() if compiled.get(f) is not body}
-        keys |= {("floatingip", f) for f in compiled.keys() - fips.keys()}
+        if fips != compiled:  # at C speed: the same bodies are equal without being read
+            keys |= {("floatingip", f) for f, body in fips.items() if compiled.get(f) is not body}
+            keys |= {("floatingip", f) for f in compiled.keys() - fips.keys()}
         return self._compile(keys)
 
     # --- the index -------------------------------------------------------------------

@@ -90,24 +90,29 @@ def _observed(msg: ifinfmsg) -> ObservedLink:
     )
 
 
+def notifications(groups: int, buffer: int = NOTIFICATION_BUFFER) -> socket.socket:
+    """A non-blocking socket that receives rtnetlink's notifications of `groups`, in the
+    calling thread's namespace."""
+    sock = socket.socket(
+        socket.AF_NETLINK,
+        socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
+        socket.NETLINK_ROUTE,
+    )
+    try:  # beyond net.core.rmem_max, which root may do
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, buffer)
+    except PermissionError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
+    sock.bind((0, groups))
+    return sock
+
+
 class LinkView:
     """One namespace's links, as the kernel last told us: by index."""
 
     def __init__(self, netns: str | None, sock: IPRoute, buffer: int = NOTIFICATION_BUFFER) -> None:
         self._sock = sock
-        self._events = run_in_namespace(
-            netns,
-            lambda: socket.socket(
-                socket.AF_NETLINK,
-                socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
-                socket.NETLINK_ROUTE,
-            ),
-        )
-        try:  # beyond net.core.rmem_max, which root may do
-            self._events.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, buffer)
-        except PermissionError:
-            self._events.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
-        self._events.bind((0, RTMGRP_LINK))  # subscribed before the dump: nothing falls in between
+        # subscribed before the dump: nothing falls in between
+        self._events = run_in_namespace(netns, lambda: notifications(RTMGRP_LINK, buffer))
         self._links = self._dump()
 
     def _dump(self) -> dict[int, ObservedLink]:

@@ -26,8 +26,12 @@ the router is new to this agent and when its gateway changes; in between,
 what was last applied is the observed state. A namespace made in this very
 sync holds nothing, so it is not read at all. Even a `verify` reads the
 tables back only when the namespace's nftables generation moved since our
-last commit or reading (every commit bumps it, a hand edit too); the
-addresses and routes, which have no such counter, are read every time. What
+last commit or reading (every commit bumps it, a hand edit too), and the
+floating IPs' local routes only when the kernel told of a change of a link
+or of a static local route (rtnetlink's notifications, which the router's
+thread reads after each of its own changes: what is left is someone else's;
+IPv4 routes that go with their interface are not notified, but the link's
+change is). The addresses and other routes, few, are read every time. What
 a router wants of the kernel (its floating IPs' local routes and elements)
 is worked out once per plan of it, so a resync that finds it as applied
 compares collections whole, at C speed.
@@ -50,6 +54,7 @@ import ipaddress
 import json
 import os
 import socket
+import struct
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,7 +68,15 @@ from pyroute2.netlink.exceptions import NetlinkError
 from neutrino.agent.drivers import netns as ns
 from neutrino.agent.drivers import nfnetlink
 from neutrino.agent.drivers.conntrack import forget_mappings
-from neutrino.agent.drivers.links import LinkDriver, send_garp
+from neutrino.agent.drivers.links import (
+    NLMSG_HEADER,
+    RTM_DELLINK,
+    RTM_NEWLINK,
+    RTMGRP_LINK,
+    LinkDriver,
+    notifications,
+    send_garp,
+)
 from neutrino.agent.drivers.nfnetlink import ipv4_map, table_description
 from neutrino.plan import metering
 from neutrino.plan.routers import (
@@ -88,6 +101,9 @@ RTPROT_STATIC = 4  # the routes we own carry this protocol; others are the kerne
 BATCH = 64  # more local routes than this at once (a router's first sync) go through `ip -batch`
 RT_TABLE_LOCAL, RTN_LOCAL, RT_SCOPE_HOST = 255, 2, 254  # a floating IP's route: the kernel's own
 ACTIVE, DOWN = "ACTIVE", "DOWN"
+RTMGRP_IPV4_ROUTE, RTM_NEWROUTE, RTM_DELROUTE = 0x40, 24, 25
+RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type
+RTA_DST, RTA_OIF = 1, 4
 # Both families, as Neutron's L3 agent: without IPv6 forwarding the kernel answers neighbour
 # solicitations without the router flag, and hosts drop the default route their router
 # advertisement gave them.
@@ -147,6 +163,55 @@ class RoutersResult:
     floatingips: dict[str, str] = field(default_factory=dict)  # id -> ACTIVE | DOWN
 
 
+class RouteWatch:
+    """rtnetlink's notifications of one namespace's links and IPv4 routes: whether its
+    floating IPs' local routes may have moved otherwise than by our own changes."""
+
+    def __init__(self) -> None:  # in the namespace
+        self.sock = notifications(RTMGRP_LINK | RTMGRP_IPV4_ROUTE)
+        self.moved = True  # nothing read since it listens
+
+    def take(self, ours: frozenset[tuple[int, int, str]] = frozenset()) -> None:
+        """Read what was notified; a change of a link, or of a static local route that is
+        not one of `ours` (what we just did: message type, interface index, address), means
+        the routes may have moved."""
+        while True:
+            try:
+                data = self.sock.recv(1 << 16)
+            except BlockingIOError:
+                return
+            except OSError as error:
+                if error.errno != errno.ENOBUFS:
+                    raise
+                self.moved = True  # notifications were lost
+                continue
+            offset = 0
+            while offset + NLMSG_HEADER.size <= len(data):
+                length, kind = NLMSG_HEADER.unpack_from(data, offset)[:2]
+                if kind in (RTM_NEWLINK, RTM_DELLINK):
+                    self.moved = True
+                elif kind in (RTM_NEWROUTE, RTM_DELROUTE):
+                    self.moved |= _foreign_route(data, offset, length, kind, ours)
+                offset += (length + 3) & ~3
+
+
+def _foreign_route(
+    data: bytes, offset: int, length: int, kind: int, ours: frozenset[tuple[int, int, str]]
+) -> bool:
+    """Whether a route's notification tells of a static local route we did not change."""
+    start = offset + NLMSG_HEADER.size
+    table, protocol = RTMSG.unpack_from(data, start)[4:6]
+    if table != RT_TABLE_LOCAL or protocol != RTPROT_STATIC:
+        return False
+    found = {}
+    for kind_of, begin, end in nfnetlink.attributes(data, start + RTMSG.size, offset + length):
+        if kind_of == RTA_DST and end - begin == 4:
+            found[RTA_DST] = socket.inet_ntoa(data[begin:end])
+        elif kind_of == RTA_OIF:
+            found[RTA_OIF] = struct.unpack_from("=i", data, begin)[0]
+    return (kind, found.get(RTA_OIF, 0), found.get(RTA_DST, "")) not in ours
+
+
 class Namespace:
     """A worker thread in one router namespace, with its nft, netlink and ARP sockets.
 
@@ -164,6 +229,7 @@ class Namespace:
         self.indexes: dict[str, int] = {}  # interfaces' indexes, until their links may move
         # the nftables generation after our last commit or reading of the tables (None: none)
         self.generation: int | None = None
+        self._watch: RouteWatch | None = None  # opened by the worker, on first use
         self._arp: tuple[str, socket.socket] | None = None  # (interface, socket bound to it)
 
     def index(self, sock: IPRoute, ifname: str) -> int | None:
@@ -207,6 +273,29 @@ class Namespace:
         if rc != 0:
             raise NatError(f"nft transaction failed: {err.strip()}")
 
+    def routes_moved(self) -> bool:
+        """Whether the local routes may have moved otherwise than by our changes since the last
+        call (True the first time); the caller reads them now."""
+
+        def read() -> bool:
+            if self._watch is None:
+                self._watch = RouteWatch()
+            self._watch.take()
+            moved, self._watch.moved = self._watch.moved, False
+            return moved
+
+        return self.worker.call(read)
+
+    def took(self, ours: frozenset[tuple[int, int, str]] | None) -> None:
+        """Our changes of local routes are done (in the worker): their notifications are ours;
+        None: too many to tell, read them back next time."""
+        if self._watch is None:
+            return
+        if ours is None:
+            self._watch.moved = True
+        else:
+            self._watch.take(ours)
+
     def tables_moved(self) -> bool:
         """Whether a commit (not ours) may have changed the tables since we last made or read
         them."""
@@ -248,6 +337,8 @@ class Namespace:
     def close(self) -> None:
         def release() -> None:
             self._close_arp()
+            if self._watch is not None:
+                self._watch.sock.close()
             if self._ip is not None:
                 self._ip.close()
 
@@ -283,8 +374,10 @@ class RouterDriver:
                 result.errors.append(f"router {router.id}: {error}")
                 self._applied.pop(router.id, None)  # read the kernel again next time
                 status = DOWN
-            result.floatingips.update({fip.id: status for fip in router.floatingips})
-            result.floatingips.update({pf.floatingip_id: status for pf in router.port_forwardings})
+            result.floatingips.update(dict.fromkeys((fip.id for fip in router.floatingips), status))
+            result.floatingips.update(
+                dict.fromkeys((pf.floatingip_id for pf in router.port_forwardings), status)
+            )
         wanted = {router.id for router in routers}
         self._release(wanted)
         for path in self._state_files():
@@ -537,18 +630,25 @@ class RouterDriver:
             return False
         if len(doomed) + len(new) > BATCH:
             _routes_in_batch(router.netns, doomed, new)
+            space.worker.call(lambda: space.took(None))
         else:
 
             def change(sock: IPRoute) -> None:
-                for ifname, address in doomed:
-                    index = space.index(sock, ifname)
-                    if index is not None:  # else gone with its interface
-                        _local_route(sock, "del", index, address, errno.ESRCH)
-                for ifname, address in new:
-                    index = space.index(sock, ifname)
-                    if index is None:
-                        raise NatError(f"no interface {ifname} for floating IP {address}")
-                    _local_route(sock, "replace", index, address, 0)
+                ours = set()
+                try:
+                    for ifname, address in doomed:
+                        index = space.index(sock, ifname)
+                        if index is not None:  # else gone with its interface
+                            ours.add((RTM_DELROUTE, index, address))
+                            _local_route(sock, "del", index, address, errno.ESRCH)
+                    for ifname, address in new:
+                        index = space.index(sock, ifname)
+                        if index is None:
+                            raise NatError(f"no interface {ifname} for floating IP {address}")
+                        ours.add((RTM_NEWROUTE, index, address))
+                        _local_route(sock, "replace", index, address, 0)
+                finally:
+                    space.took(frozenset(ours))
 
             space.netlink(change)
         applied.local = set(wanted)  # changed in place by ensure_elements
@@ -623,12 +723,13 @@ class RouterDriver:
     def _observe(self, router: Router, space: Namespace, known: Applied | None = None) -> Applied:
         """Read the kernel back: addresses and routes, the table's rules' listing, both maps;
         of `known` (what we applied), the tables are kept when no commit moved them since."""
+        moved = space.routes_moved()  # first: what moves while we read is told next time
         applied = Applied(
             space.inode,
             router.gateway,
             space.worker.call(_forwarding),
             _addresses(router.netns),
-            _local_routes(router.netns),
+            _local_routes(router.netns) if moved or known is None else known.local,
             _routes(router.netns),
             "",
             {},
