@@ -60,9 +60,11 @@ from neutrino.plan.firewall import (
     firewall_of,
     group_rules,
     is_protected,
+    is_stateful,
     member_sets,
     named_groups,
-    port_rules,
+    port_part,
+    ports_part,
     protected_ports,
     remote_groups,
 )
@@ -190,7 +192,12 @@ class KeyedPlan:
         self._with_fips: dict[str, tuple[RouterPiece, Router]] = {}
         self.firewall: Firewall | None = None
         # the firewall's parts
-        self._port_rules = self._group_rules = self._members = FirewallPart(())
+        self._group_rules = self._members = FirewallPart(())
+        self._port_rules: tuple[FirewallPart, ...] = (FirewallPart(()),)
+        # port id -> the body its part was compiled from, which of its groups existed and
+        # whether they were stateful, the part; every group's (id, stateful) then
+        self._port_parts: dict[str, tuple[Resource, tuple[Any, bool], FirewallPart]] = {}
+        self._port_kinds: list[Any] = []
         # the ports plugged here as the firewall last saw them (the base's realized ports):
         # those protected, the groups they name, their digest
         self._seen_plugged: tuple[Any, list[Resource], list[str], str] = (None, [], [], "")
@@ -479,7 +486,8 @@ class KeyedPlan:
         address_groups = self.items.get("address_groups", {}).values()
         kinds = [(sg["id"], sg.get("stateful", True)) for sg in groups]
         if self._moved(("firewall", "ports"), _digest([plugged, kinds])):
-            self._port_rules = port_rules(protected, groups)
+            by_id = {sg["id"]: sg for sg in groups}
+            self._port_rules = self._ports_rules(protected, by_id, kinds)
         inputs = [named, *map(self._collection_digest, ("security_groups", "address_groups"))]
         if self._moved(("firewall", "groups"), _digest(inputs)):
             self._group_rules = group_rules(named, groups, address_groups)
@@ -488,6 +496,26 @@ class KeyedPlan:
         if self._moved(("firewall", "members"), members):
             self._members = member_sets(remote, self.items.get("ports", {}).values())
         return firewall_of(self._port_rules, self._group_rules, self._members, base.qos_commands)
+
+    def _ports_rules(
+        self, protected: list[Resource], groups: dict[str, Resource], kinds: list[Any]
+    ) -> tuple[FirewallPart, ...]:
+        """port_rules, each port's part compiled again only when its body moved, or which of
+        its groups exist and whether they are stateful (`kinds`: every group's, as they are
+        now)."""
+        same_groups = kinds == self._port_kinds
+        known, self._port_parts, self._port_kinds = self._port_parts, {}, kinds
+        for port in protected:
+            had = known.get(port["id"])
+            if had is None or had[0] is not port or not same_groups:
+                sg_ids = port.get("security_groups", [])
+                inputs = (tuple(sg in groups for sg in sg_ids), is_stateful(port, groups))
+                if had is None or had[0] is not port or had[1] != inputs:
+                    had = (port, inputs, port_part(port, groups))
+            self._port_parts[port["id"]] = had
+        parts = self._port_parts.values()
+        stateless = [port for port, (_, stateful), _ in parts if not stateful]
+        return (ports_part(stateless), *(part for _, _, part in parts))
 
     def _passed_on(self, before: HostBase | None, after: HostBase) -> set[tuple[str, str]]:
         """The keys that what the base passes on touches, when it moved."""
