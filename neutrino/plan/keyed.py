@@ -15,8 +15,9 @@ per key, the compiled piece and a digest of what it was compiled from:
                   networks, which of those networks the host has, metering
                   labels
     a floating IP compile_floatingip: its body
-    the firewall  compile_firewall, in three parts: the ports' (the ports plugged
-                  here, which groups exist and are stateful), the groups' (those
+    the firewall  compile_firewall, in parts: each port's (a port plugged here,
+                  which of its groups exist and are stateful) and the part the
+                  ports share (which of them are stateless), the groups' (those
                   ports' groups, address groups) and their members' (every
                   port's addresses in the groups the rules name); and the QoS
                   chains of the base
