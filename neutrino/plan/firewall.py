@@ -479,11 +479,14 @@ def _collapse_pairs(pairs: list[tuple[str, str]], version: int) -> list[tuple[st
     for mac, address in pairs:
         if (":" in address) == (version == 6):
             by_mac.setdefault(mac, set()).add(address)
-    return [
-        (mac, address)
-        for mac in sorted(by_mac)
-        for address in _sorted_addresses(frozenset(by_mac[mac]))
-    ]
+    return [(mac, address) for mac in sorted(by_mac) for address in _merged(by_mac[mac])]
+
+
+def _merged(addresses: set[str]) -> tuple[Any, ...]:
+    """_sorted_addresses, but one address alone is only written as the kernel shows it."""
+    if len(addresses) == 1 and "/" not in (address := next(iter(addresses))):
+        return (str(ipaddress.ip_address(address)),)
+    return _sorted_addresses(frozenset(addresses))
 
 
 def _security_group(

@@ -112,7 +112,17 @@ class NftDriver:
         for family, name in firewall.tables:
             commands.append({"add": {"table": {"family": family, "name": name}}})
             commands.append({"delete": {"table": {"family": family, "name": name}}})
-        commands += firewall.commands
+        # Elements that parts add to another's sets and maps go in one command per set, last:
+        # libnftables reads tens of thousands of commands slower than their elements.
+        added: dict[tuple[str, str, str], list[Any]] = {}
+        for command in firewall.commands:
+            element = command.get("add", {}).get("element")
+            if element is None:
+                commands.append(command)
+            else:
+                where = (element["family"], element["table"], element["name"])
+                added.setdefault(where, []).extend(element["elem"])
+        commands += [_element("add", *where, elements) for where, elements in added.items()]
         commands += [
             _element("add", family, table, name, list(elements))
             for family, table, name, elements in firewall.elements
