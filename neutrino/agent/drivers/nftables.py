@@ -207,9 +207,12 @@ class NftDriver:
                 if _update_elements((kind, family, table, name), old[key][1], [], first, then):
                     changed.append(("update", object_key((kind, family, table, name))))
                 continue
-            if kind == "chain":  # first emptied: the chains jumping to it may go later
-                first.append({"flush": {"chain": {"family": family, "table": table, "name": name}}})
-            last.append({"delete": {kind: {"family": family, "table": table, "name": name}}})
+            ref = {"family": family, "table": table, "name": name}
+            if kind in ("chain", "set", "map"):
+                # First emptied: what jumps to a chain (a rule, a verdict map's element) may go
+                # later in the transaction, and so may what a map's elements jump to.
+                first.append({"flush": {kind: ref}})
+            last.append({"delete": {kind: ref}})
             changed.append(("delete", object_key(key)))
         gone_sets = {
             (family, table, name)
