@@ -124,7 +124,9 @@ def crowd_router(session: Session, router_id: str, count: int) -> float:
     net = session.endpoint("network") + "/v2.0"
 
     def post(collection: str, body: Any) -> Any:
-        return session.call("POST", f"{net}/{collection}", json={collection: body})[collection]
+        # A bulk create of 1,000 takes its time on a crowded, loaded machine.
+        reply = session.call("POST", f"{net}/{collection}", json={collection: body}, timeout=600)
+        return reply[collection]
 
     ext = session.call("GET", f"{net}/networks", params={"name": "ext_net"})["networks"][0]
     wide = post("subnets", [{"network_id": ext["id"], "cidr": "100.64.0.0/16", "ip_version": 4}])

@@ -16,13 +16,15 @@ when it was measured:
   group on 1,000 ports of the host.
 - `port_plugged`: one port bound to the host and removed in turn, with N
   ports bound there (`--ports`), in that group: its tap, its network's DHCP
-  hosts and the firewall's sets.
+  hosts and the firewall's sets; with the full resync of those N ports from
+  an empty kernel (`first_sync`) and when nothing changed (`noop`).
 
 Ports bound here have no VM tap (none is plugged): their firewall, bridges and
-statuses are made and reported all the same. Prints JSON; needs root; leaves
-nothing behind.
+statuses are made and reported all the same. They are spread over VLAN
+networks of at most 1,000 ports each, as a Linux bridge takes at most 1,024.
+Prints JSON; needs root; leaves nothing behind.
 
-    .venv/bin/python -m bench.keyed [--runs 20] [--floatingips 5000 50000] [--ports 500 1000]
+    .venv/bin/python -m bench.keyed [--runs 20] [--floatingips 5000 50000] [--ports 500 10000]
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ from neutrino.agent.runner import Model, Runner
 from neutrino.lab import models
 from neutrino.plan import HostConfig
 
+PER_BRIDGE = 1000  # ports on one network: a Linux bridge takes at most 1,024
+
 
 class Sink:
     """Where the runner's reports go: kept, not sent."""
@@ -64,6 +68,14 @@ def runner_of(host: HostConfig, state: Path, model: dict[str, Any]) -> tuple[Run
     mirror = Model({**model, "anchors": {}})
     runner._reconcile(mirror, full=True)
     return runner, mirror
+
+
+def once(step: Callable[[], object]) -> dict[str, Any]:
+    """Seconds of wall and CPU time of one step, with the load average."""
+    started, used = time.perf_counter(), time.process_time()
+    step()
+    wall, cpu = time.perf_counter() - started, time.process_time() - used
+    return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "load_average": load()}
 
 
 def feed(
@@ -115,21 +127,23 @@ def floatingip_change(host: HostConfig, state: Path, count: int, runs: int) -> d
 
 
 def bound_ports(host: HostConfig, count: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """`count` ports bound to `host` on two VLAN networks, in one group that names itself."""
+    """`count` ports bound to `host`, in one group that names itself, spread over VLAN
+    networks (two at least) of at most PER_BRIDGE ports each."""
     group = models.security_group()
     group["security_group_rules"].append(
         {**models.rule("ingress", remote_group_id=group["id"]), "security_group_id": group["id"]}
     )
-    networks = [models.network("vlan", 200 + i, name=f"bench{i}") for i in range(2)]
+    spread = max(2, -(-count // PER_BRIDGE))
+    networks = [models.network("vlan", 200 + i, name=f"bench{i}") for i in range(spread)]
     subnets = [models.subnet(net, f"10.{60 + i}.0.0/16") for i, net in enumerate(networks)]
     hosts = [ipaddress.ip_network(s["cidr"]).hosts() for s in subnets]
     for addresses in hosts:
         next(addresses), next(addresses)
     ports = [
         models.port(
-            networks[n % 2],
-            subnets[n % 2],
-            str(next(hosts[n % 2])),
+            networks[n % spread],
+            subnets[n % spread],
+            str(next(hosts[n % spread])),
             host=host.name,
             device_owner="compute:nova",
             security_groups=[group["id"]],
@@ -176,14 +190,17 @@ def rule_change(host: HostConfig, state: Path, count: int, runs: int) -> dict[st
 def port_plugged(host: HostConfig, state: Path, count: int, runs: int) -> dict[str, Any]:
     model, _ = bound_ports(host, count + 1)
     plugged = model["ports"].pop()
-    runner, mirror = runner_of(host, state, model)
+    made: list[tuple[Runner, Model]] = []
+    first_sync = once(lambda: made.append(runner_of(host, state, model)))
+    runner, mirror = made[0]
     try:
+        noop = once(lambda: runner._reconcile(mirror, full=True))
 
         def step(run: int) -> None:
             body = copy.deepcopy(plugged) if run % 2 == 0 else None
             feed(runner, mirror, [("port", body, plugged["id"])])
 
-        return {"ports": count, **timed(runs, step)}
+        return {"ports": count, "first_sync": first_sync, "noop": noop, **timed(runs, step)}
     finally:
         runner.agent.teardown()
 

@@ -17,9 +17,11 @@ sets (a router's ip_forward, the host's bridge-nf-call-*, an amphora's
 ip_nonlocal_bind); nftables tables, sets, maps and their elements; taps' tbf
 qdiscs (QoS); dnsmasq, haproxy and keepalived (the process, the namespace it
 runs in, its files) and lab instances' DHCP clients. A full sync (`verify`; the
-runner's periodic one) reads all of it back; the syncs in between trust what
-they applied for what is costly to read (routers' addresses, routes and NAT
-maps, far ends of veths in routers, DHCP and load balancers).
+runner's periodic one) reads all of it back (a router's NAT tables and its
+floating IPs' local routes when the kernel tells that something else moved
+them: drivers/routers.py); the syncs in between trust what they applied for
+what is costly to read (routers' addresses, routes and NAT maps, far ends of
+veths in routers, DHCP and load balancers).
 
 Two kernel facts shape the repair. A namespace deleted by hand lives on, with
 its links, while a process or a thread is inside it: so the veths with an end
@@ -239,7 +241,7 @@ class Agent:
                         with_floatingips(piece, before, only=True),
                         result,
                     ):
-                        router = with_floatingips(piece, plan.router_fips(router_id))
+                        router = plan.router_with_fips(router_id)
                         self.routers.ensure(router, result, verify=False, fresh=False)
                         result.floatingips.update({f.id: ACTIVE for f in router.floatingips})
                         result.floatingips.update(
@@ -248,7 +250,7 @@ class Agent:
                 except Exception as error:
                     result.errors.append(f"router {router_id}: {error}")
                     self.routers.forget(router_id)
-                    failed = with_floatingips(piece, plan.router_fips(router_id))
+                    failed = plan.router_with_fips(router_id)
                     result.floatingips.update({f.id: DOWN for f in failed.floatingips})
                     result.floatingips.update(
                         {p.floatingip_id: DOWN for p in failed.port_forwardings}

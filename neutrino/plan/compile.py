@@ -43,6 +43,7 @@ from neutrino.plan.state import (
     LoadBalancer,
     ProxyNeighbour,
     Resource,
+    Router,
     Shaper,
     Upstream,
     VethPeer,
@@ -138,7 +139,8 @@ def compile_host(model: dict[str, Any], host: HostConfig) -> DesiredState:
         for router_id in base.router_ports
     }
     firewall = compile_host_firewall(base, model)
-    return assemble(int(model.get("revision", 0)), host, base, pieces, fips, firewall)
+    routers = {r: with_floatingips(piece, fips.get(r, ())) for r, piece in pieces.items()}
+    return assemble(int(model.get("revision", 0)), host, base, pieces, routers, firewall)
 
 
 def router_piece(
@@ -172,12 +174,13 @@ def assemble(
     revision: int,
     host: HostConfig,
     base: HostBase,
-    routers: dict[str, RouterPiece],
-    fips: dict[str, list[FloatingIpPiece]],
+    pieces_of: dict[str, RouterPiece],
+    routers: dict[str, Router],
     firewall: Firewall,
 ) -> DesiredState:
-    """The host's desired state from its pieces."""
-    pieces = [routers[router_id] for router_id in sorted(routers)]
+    """The host's desired state from its pieces; `routers`: each router's piece with its
+    floating IPs (with_floatingips)."""
+    pieces = [pieces_of[router_id] for router_id in sorted(pieces_of)]
     networks = [base.networks[network_id] for network_id in sorted(base.networks)]
     ports = base.ports.values()
     links = {
@@ -208,7 +211,7 @@ def assemble(
         firewall=firewall,
         ports=dict(sorted(devices.items())),
         problems=base.problems,
-        routers=tuple(with_floatingips(p, fips.get(p.router.id, ())) for p in pieces),
+        routers=tuple(routers[router_id] for router_id in sorted(routers)),
         upstreams=base.upstreams,
         loadbalancers=base.loadbalancers,
         shapers=base.shapers,

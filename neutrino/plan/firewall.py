@@ -38,8 +38,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import ipaddress
+import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,17 +176,11 @@ def _link_local(mac: str) -> str:
 
 @dataclass(frozen=True)
 class FirewallPart:
-    """Commands of the bridge table that go before (`head`) and after (`tail`) those of another
-    part, set elements, and their digest."""
+    """Commands of the bridge table, in-place sets' elements, and their digest."""
 
-    head: tuple[dict[str, Any], ...]
-    tail: tuple[dict[str, Any], ...] = ()
+    commands: tuple[dict[str, Any], ...]
     elements: tuple[tuple[str, str, str, tuple[Any, ...]], ...] = ()
     digest: str = ""
-
-    @functools.cached_property
-    def commands(self) -> tuple[dict[str, Any], ...]:
-        return self.head + self.tail
 
 
 def compile_firewall(
@@ -212,19 +207,45 @@ def protected_ports(local_ports: Iterable[Resource]) -> list[Resource]:
     return sorted((p for p in local_ports if is_protected(p)), key=lambda p: p["id"])
 
 
-def port_rules(protected: list[Resource], security_groups: Iterable[Resource]) -> FirewallPart:
-    """What the ports make: the jumps to their chains, who they are, those that are stateless,
-    their chains (which jump to their groups' chains); of their groups, only which exist and
-    whether they are stateful counts."""
+def port_rules(
+    protected: list[Resource], security_groups: Iterable[Resource]
+) -> tuple[FirewallPart, ...]:
+    """What the ports make: the part they share (ports_part), then each port's (port_part); of
+    their groups, only which exist and whether they are stateful counts."""
     groups = {sg["id"]: sg for sg in security_groups}
-    head = _bridge_skeleton(protected)
-    head += _common_chains(protected)
-    head += _untracked([p for p in protected if not _stateful(p, groups)])
-    tail = []
-    for port in protected:
-        sg_ids = [sg for sg in port.get("security_groups", []) if sg in groups]
-        tail += _port_chains(port, sg_ids)
-    return FirewallPart(tuple(head), tuple(tail), digest=_digest([head, tail]))
+    stateless = [port for port in protected if not is_stateful(port, groups)]
+    return (ports_part(stateless), *(port_part(port, groups) for port in protected))
+
+
+def ports_part(stateless: list[Resource]) -> FirewallPart:
+    """The ports' shared part: the base chains and their maps, the sets of who each port is
+    and the chains that check them, the ports that are stateless. Only the last depends on
+    the ports: the maps' and sets' elements are each port's own."""
+    untracked = _untracked(stateless)
+    return FirewallPart((*SHARED, *untracked), digest=_digest([SHARED_DIGEST, untracked]))
+
+
+def port_part(port: Resource, groups: Container[str]) -> FirewallPart:
+    """One port's part: its chains (which jump to those of its groups that exist, in
+    `groups`), and its elements of the shared part's maps and sets: a port's change touches
+    nothing else."""
+    sg_ids = [sg for sg in port.get("security_groups", []) if sg in groups]
+    tap = names.device(port)
+    egress, ingress = egress_chain(port["id"]), ingress_chain(port["id"])
+    macs, v4, v6 = _port_identities(port)
+    commands = [
+        {"add": {"chain": {**BRIDGE, "name": egress}}},
+        {"add": {"chain": {**BRIDGE, "name": ingress}}},
+        *_port_chains(port, sg_ids),
+        _element("egress-ports", [[tap, {"jump": {"target": egress}}]]),
+        _element("ingress-ports", [[tap, {"jump": {"target": ingress}}]]),
+        *(
+            _element(name, items)
+            for name, items in ((PORT_MACS, macs), (PORT_V4, v4), (PORT_V6, v6))
+            if items
+        ),
+    ]
+    return FirewallPart(tuple(commands), digest=_digest(commands))
 
 
 def named_groups(protected: list[Resource]) -> list[str]:
@@ -274,7 +295,7 @@ def group_rules(
             elements.append(("bridge", TABLE, name, wanted))
     for sg_id in used:
         commands += _security_group(groups[sg_id], remote, set(remote_address_groups))
-    return FirewallPart(tuple(commands), elements=tuple(elements), digest=_digest(commands))
+    return FirewallPart(tuple(commands), tuple(elements), _digest(commands))
 
 
 def member_sets(remote: list[str], all_ports: Iterable[Resource]) -> FirewallPart:
@@ -294,25 +315,27 @@ def member_sets(remote: list[str], all_ports: Iterable[Resource]) -> FirewallPar
 
 
 def firewall_of(
-    ports: FirewallPart,
+    ports: tuple[FirewallPart, ...],
     groups: FirewallPart,
     members: FirewallPart,
     qos: tuple[dict[str, Any], ...],
 ) -> Firewall:
-    """The tables: the ports' part around the groups' (after their members' sets), then the
-    QoS chains. Its digest is of the parts' digests, so a part compiled again costs no more
-    than itself."""
+    """The tables: the ports' shared part, their groups' (after their members' sets), each
+    port's own (port_rules), then the QoS chains. Its digest is of the parts' digests, so a
+    part compiled again costs no more than itself."""
+    shared, *own = ports
     parts = (
         (TABLES_DIGEST, TABLES),
-        (ports.digest, ports.commands),
-        (members.digest, members.head),
-        (groups.digest, groups.head),
+        (shared.digest, shared.commands),
+        (members.digest, members.commands),
+        (groups.digest, groups.commands),
+        *((part.digest, part.commands) for part in own),
         (_digest(qos), qos),
     )
     return Firewall(
         tables=(("inet", TABLE), ("bridge", TABLE)),
-        commands=(*TABLES, *ports.head, *members.head, *groups.head, *ports.tail, *qos),
-        digest=_digest([digest for digest, _ in parts])[:16],
+        commands=tuple(itertools.chain.from_iterable(commands for _, commands in parts)),
+        digest=hashlib.sha256("".join(digest for digest, _ in parts).encode()).hexdigest()[:16],
         elements=groups.elements,
         parts=parts,
     )
@@ -322,7 +345,7 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
-def _stateful(port: Resource, groups: dict[str, Resource]) -> bool:
+def is_stateful(port: Resource, groups: dict[str, Resource]) -> bool:
     """A port's traffic is tracked unless its groups are stateless (they all agree: the API
     refuses a mix)."""
     own = [groups[sg] for sg in port.get("security_groups", []) if sg in groups]
@@ -400,24 +423,14 @@ TABLES = (*_inet_table(), {"add": {"table": {"family": "bridge", "name": TABLE}}
 TABLES_DIGEST = _digest(TABLES)
 
 
-def _bridge_skeleton(ports: list[Resource]) -> list[dict[str, Any]]:
+def _bridge_skeleton() -> list[dict[str, Any]]:
+    """The base chains, each jumping to the chain of the frame's port through a map (whose
+    elements are the ports' own: port_part)."""
     commands: list[dict[str, Any]] = []
-    for port in ports:
-        commands.append({"add": {"chain": {**BRIDGE, "name": egress_chain(port["id"])}}})
-        commands.append({"add": {"chain": {**BRIDGE, "name": ingress_chain(port["id"])}}})
     # Both before br_netfilter's own forward hook (priority 0), which re-injects
     # the frame past every hook of its priority: a chain there could be skipped.
     for direction, key, prio in (("egress", "iifname", -20), ("ingress", "oifname", -10)):
-        chain_of = egress_chain if direction == "egress" else ingress_chain
-        elements = [[names.device(p), {"jump": {"target": chain_of(p["id"])}}] for p in ports]
-        vmap: dict[str, Any] = {
-            **BRIDGE,
-            "name": f"{direction}-ports",
-            "type": "ifname",
-            "map": "verdict",
-        }
-        if elements:
-            vmap["elem"] = elements
+        vmap = {**BRIDGE, "name": f"{direction}-ports", "type": "ifname", "map": "verdict"}
         commands.append({"add": {"map": vmap}})
         commands.append(
             {
@@ -437,6 +450,11 @@ def _bridge_skeleton(ports: list[Resource]) -> list[dict[str, Any]]:
             _rule(BRIDGE, direction, {"vmap": {"key": _meta(key), "data": f"@{direction}-ports"}})
         )
     return commands
+
+
+def _element(name: str, elements: list[Any]) -> dict[str, Any]:
+    """Elements added to a set or map of the bridge table that another part makes."""
+    return {"add": {"element": {**BRIDGE, "name": name, "elem": elements}}}
 
 
 def _set(name: str, type_: str | list[str], elements: list[Any]) -> dict[str, Any]:
@@ -461,11 +479,14 @@ def _collapse_pairs(pairs: list[tuple[str, str]], version: int) -> list[tuple[st
     for mac, address in pairs:
         if (":" in address) == (version == 6):
             by_mac.setdefault(mac, set()).add(address)
-    return [
-        (mac, address)
-        for mac in sorted(by_mac)
-        for address in _sorted_addresses(frozenset(by_mac[mac]))
-    ]
+    return [(mac, address) for mac in sorted(by_mac) for address in _merged(by_mac[mac])]
+
+
+def _merged(addresses: set[str]) -> tuple[Any, ...]:
+    """_sorted_addresses, but one address alone is only written as the kernel shows it."""
+    if len(addresses) == 1 and "/" not in (address := next(iter(addresses))):
+        return (str(ipaddress.ip_address(address)),)
+    return _sorted_addresses(frozenset(addresses))
 
 
 def _security_group(
@@ -556,31 +577,28 @@ def _port_chains(port: Resource, sg_ids: list[str]) -> list[dict[str, Any]]:
     return commands
 
 
-def _port_identities(ports: list[Resource]) -> tuple[list[Any], list[Any], list[Any]]:
-    """Elements of PORT_MACS, PORT_V4, PORT_V6: what each port may send from."""
-    macs, v4, v6 = [], [], []
-    for port in ports:
-        tap = names.device(port)
-        pairs = port_addresses(port)
-        port_macs = sorted({mac for mac, _ in pairs} | {port["mac_address"]})
-        pairs += [(mac, _link_local(mac)) for mac in port_macs]
-        macs += [{"concat": [tap, mac]} for mac in port_macs]
-        v4 += [{"concat": [tap, m, a]} for m, a in _collapse_pairs(pairs, 4)]
-        v6 += [{"concat": [tap, m, a]} for m, a in _collapse_pairs(pairs, 6)]
-    return macs, v4, v6
+def _port_identities(port: Resource) -> tuple[list[Any], list[Any], list[Any]]:
+    """A port's elements of PORT_MACS, PORT_V4, PORT_V6: what it may send from."""
+    tap = names.device(port)
+    pairs = port_addresses(port)
+    port_macs = sorted({mac for mac, _ in pairs} | {port["mac_address"]})
+    pairs += [(mac, _link_local(mac)) for mac in port_macs]
+    return (
+        [{"concat": [tap, mac]} for mac in port_macs],
+        [{"concat": [tap, m, a]} for m, a in _collapse_pairs(pairs, 4)],
+        [{"concat": [tap, m, a]} for m, a in _collapse_pairs(pairs, 6)],
+    )
 
 
-def _common_chains(ports: list[Resource]) -> list[dict[str, Any]]:
-    macs, v4, v6 = _port_identities(ports)
+def _common_chains() -> list[dict[str, Any]]:
+    """The checks of who a port claims to be, against the sets of every port's identities
+    (whose elements are the ports' own: port_part)."""
     egress, ingress = COMMON_EGRESS, COMMON_INGRESS
     iif, ether_src = _meta("iifname"), _payload("ether", "saddr")
-    mac_set: dict[str, Any] = {**BRIDGE, "name": PORT_MACS, "type": ["ifname", "ether_addr"]}
-    if macs:
-        mac_set["elem"] = macs
     return [
-        {"add": {"set": mac_set}},
-        _set(PORT_V4, ["ifname", "ether_addr", "ipv4_addr"], v4),
-        _set(PORT_V6, ["ifname", "ether_addr", "ipv6_addr"], v6),
+        {"add": {"set": {**BRIDGE, "name": PORT_MACS, "type": ["ifname", "ether_addr"]}}},
+        _set(PORT_V4, ["ifname", "ether_addr", "ipv4_addr"], []),
+        _set(PORT_V6, ["ifname", "ether_addr", "ipv6_addr"], []),
         {"add": {"chain": {**BRIDGE, "name": egress}}},
         {"add": {"chain": {**BRIDGE, "name": ingress}}},
         # Egress: who the port claims to be.
@@ -684,3 +702,8 @@ def _common_chains(ports: list[Resource]) -> list[dict[str, Any]]:
             ACCEPT,
         ),
     ]
+
+
+# The ports' shared part but for the stateless ports: the same on every host.
+SHARED = (*_bridge_skeleton(), *_common_chains())
+SHARED_DIGEST = _digest(SHARED)

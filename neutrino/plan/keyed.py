@@ -15,8 +15,9 @@ per key, the compiled piece and a digest of what it was compiled from:
                   networks, which of those networks the host has, metering
                   labels
     a floating IP compile_floatingip: its body
-    the firewall  compile_firewall, in three parts: the ports' (the ports plugged
-                  here, which groups exist and are stateful), the groups' (those
+    the firewall  compile_firewall, in parts: each port's (a port plugged here,
+                  which of its groups exist and are stateful) and the part the
+                  ports share (which of them are stateless), the groups' (those
                   ports' groups, address groups) and their members' (every
                   port's addresses in the groups the rules name); and the QoS
                   chains of the base
@@ -60,9 +61,11 @@ from neutrino.plan.firewall import (
     firewall_of,
     group_rules,
     is_protected,
+    is_stateful,
     member_sets,
     named_groups,
-    port_rules,
+    port_part,
+    ports_part,
     protected_ports,
     remote_groups,
 )
@@ -72,8 +75,9 @@ from neutrino.plan.routers import (
     FloatingIpPiece,
     RouterPiece,
     compile_floatingip,
+    with_floatingips,
 )
-from neutrino.plan.state import DesiredState, Firewall, Resource
+from neutrino.plan.state import DesiredState, Firewall, Resource, Router
 
 Items = dict[str, dict[str, Resource]]  # collection -> id -> body
 BASE_COLLECTIONS = (
@@ -183,9 +187,18 @@ class KeyedPlan:
         self.routers: dict[str, RouterPiece] = {}
         self.floatingips: dict[str, FloatingIpPiece] = {}
         self.by_router: dict[str, dict[str, FloatingIpPiece]] = {}  # router id -> fip id -> piece
+        self._compiled_from: dict[str, Resource] = {}  # fip id -> the body of its piece
+        # router id -> its piece and the router with its floating IPs (with_floatingips), until
+        # either moves
+        self._with_fips: dict[str, tuple[RouterPiece, Router]] = {}
         self.firewall: Firewall | None = None
         # the firewall's parts
-        self._port_rules = self._group_rules = self._members = FirewallPart(())
+        self._group_rules = self._members = FirewallPart(())
+        self._port_rules: tuple[FirewallPart, ...] = (FirewallPart(()),)
+        # port id -> the body its part was compiled from, which of its groups existed and
+        # whether they were stateful, the part; every group's (id, stateful) then
+        self._port_parts: dict[str, tuple[Resource, tuple[Any, bool], FirewallPart]] = {}
+        self._port_kinds: list[Any] = []
         # the ports plugged here as the firewall last saw them (the base's realized ports):
         # those protected, the groups they name, their digest
         self._seen_plugged: tuple[Any, list[Resource], list[str], str] = (None, [], [], "")
@@ -194,6 +207,10 @@ class KeyedPlan:
         self._bodies: dict[int, tuple[Resource, str]] = {}  # id(body) -> (body, its digest)
         self.on_network: dict[str, set[str]] = {}  # network id -> its ports' ids
         self.plugs: dict[str, set[str]] = {}  # port id -> the instances that name it
+        # the ports and instances `on_network` and `plugs` were last built from whole, and
+        # whether a change of them was indexed since
+        self._indexed: list[list[Resource]] = []
+        self._reindex = True
         self.resync()
 
     # --- public --------------------------------------------------------------------
@@ -201,8 +218,20 @@ class KeyedPlan:
     def desired(self, revision: int = 0) -> DesiredState:
         """The union of the pieces: what compile_host gives for the whole model."""
         assert self.base is not None and self.firewall is not None
-        fips = {r: list(self.by_router.get(r, {}).values()) for r in self.routers}
-        return assemble(revision, self.host, self.base, self.routers, fips, self.firewall)
+        routers = {r: self.router_with_fips(r) for r in self.routers}
+        return assemble(revision, self.host, self.base, self.routers, routers, self.firewall)
+
+    def router_with_fips(self, router_id: str) -> Router:
+        """The router with its floating IPs: made again only when its piece or one of them
+        moved (a router may hold 50,000)."""
+        piece = self.routers[router_id]
+        known = self._with_fips.get(router_id)
+        if known is None or known[0] is not piece:
+            known = self._with_fips[router_id] = (
+                piece,
+                with_floatingips(piece, self.router_fips(router_id)),
+            )
+        return known[1]
 
     def floating_ips(self) -> int:
         """How many floating IPs the routers here map."""
@@ -224,21 +253,29 @@ class KeyedPlan:
         return self._compile(dirty)
 
     def resync(self) -> Changed:
-        """Compare every key's digest, compile again those that moved."""
-        self._bodies = {
-            id(body): known
-            for collection in self.items.values()
-            for body in collection.values()
-            if (known := self._bodies.get(id(body))) is not None
-        }
-        self.on_network, self.plugs = {}, {}
-        for collection in ("ports", "instances"):
-            for body in self.items.get(collection, {}).values():
-                self._index(Change(collection, body["id"], None, body))
+        """Compare every key's digest, compile again those that moved. What did not move
+        costs a comparison of identities: a body that is the one compiled has the digest it
+        had (a change replaces it)."""
+        if len(self._bodies) > 2 * sum(len(bodies) for bodies in self.items.values()):
+            self._bodies = {  # forget the digests of bodies replaced since
+                id(body): known
+                for collection in self.items.values()
+                for body in collection.values()
+                if (known := self._bodies.get(id(body))) is not None
+            }
+        indexed = [list(self.items.get(name, {}).values()) for name in ("ports", "instances")]
+        if self._reindex or indexed != self._indexed:
+            self.on_network, self.plugs = {}, {}
+            for collection, bodies in zip(("ports", "instances"), indexed, strict=True):
+                for body in bodies:
+                    self._index(Change(collection, body["id"], None, body))
+            self._indexed, self._reindex = indexed, False
         keys = {("base", ""), ("firewall", "")}
         keys |= {("router", r) for r in self.routers}
-        keys |= {("floatingip", f) for f in self.items.get("floatingips", {})}
-        keys |= {("floatingip", f) for f in self.floatingips}
+        fips, compiled = self.items.get("floatingips", {}), self._compiled_from
+        if fips != compiled:  # at C speed: the same bodies are equal without being read
+            keys |= {("floatingip", f) for f, body in fips.items() if compiled.get(f) is not body}
+            keys |= {("floatingip", f) for f in compiled.keys() - fips.keys()}
         return self._compile(keys)
 
     # --- the index -------------------------------------------------------------------
@@ -309,6 +346,8 @@ class KeyedPlan:
 
     def _index(self, change: Change) -> None:
         """Keep `on_network` and `plugs` as the change left the model."""
+        if change.collection in ("ports", "instances"):
+            self._reindex = True
         for body, sign in ((change.before, -1), (change.after, 1)):
             if body is None:
                 continue
@@ -339,6 +378,7 @@ class KeyedPlan:
         for router_id in sorted(self.routers.keys() - base.router_ports.keys()):
             changed.routers[router_id] = (self.routers.pop(router_id), None)
             self.digests.pop(("router", router_id), None)
+            self._with_fips.pop(router_id, None)
         for kind, router_id in sorted(dirty):
             if kind != "router" or router_id not in base.router_ports:
                 continue
@@ -447,7 +487,8 @@ class KeyedPlan:
         address_groups = self.items.get("address_groups", {}).values()
         kinds = [(sg["id"], sg.get("stateful", True)) for sg in groups]
         if self._moved(("firewall", "ports"), _digest([plugged, kinds])):
-            self._port_rules = port_rules(protected, groups)
+            by_id = {sg["id"]: sg for sg in groups}
+            self._port_rules = self._ports_rules(protected, by_id, kinds)
         inputs = [named, *map(self._collection_digest, ("security_groups", "address_groups"))]
         if self._moved(("firewall", "groups"), _digest(inputs)):
             self._group_rules = group_rules(named, groups, address_groups)
@@ -456,6 +497,26 @@ class KeyedPlan:
         if self._moved(("firewall", "members"), members):
             self._members = member_sets(remote, self.items.get("ports", {}).values())
         return firewall_of(self._port_rules, self._group_rules, self._members, base.qos_commands)
+
+    def _ports_rules(
+        self, protected: list[Resource], groups: dict[str, Resource], kinds: list[Any]
+    ) -> tuple[FirewallPart, ...]:
+        """port_rules, each port's part compiled again only when its body moved, or which of
+        its groups exist and whether they are stateful (`kinds`: every group's, as they are
+        now)."""
+        same_groups = kinds == self._port_kinds
+        known, self._port_parts, self._port_kinds = self._port_parts, {}, kinds
+        for port in protected:
+            had = known.get(port["id"])
+            if had is None or had[0] is not port or not same_groups:
+                sg_ids = port.get("security_groups", [])
+                inputs = (tuple(sg in groups for sg in sg_ids), is_stateful(port, groups))
+                if had is None or had[0] is not port or had[1] != inputs:
+                    had = (port, inputs, port_part(port, groups))
+            self._port_parts[port["id"]] = had
+        parts = self._port_parts.values()
+        stateless = [port for port, (_, stateful), _ in parts if not stateful]
+        return (ports_part(stateless), *(part for _, _, part in parts))
 
     def _passed_on(self, before: HostBase | None, after: HostBase) -> set[tuple[str, str]]:
         """The keys that what the base passes on touches, when it moved."""
@@ -476,12 +537,15 @@ class KeyedPlan:
         return dirty
 
     def _compile_floatingip(self, fip_id: str, changed: Changed) -> None:
+        """A floating IP's piece depends on its body alone: compiled again when the body is
+        another than the one it was compiled from."""
         body = self.items.get("floatingips", {}).get(fip_id)
         before = self.floatingips.get(fip_id)
         if body is None:
-            self.digests.pop(("floatingip", fip_id), None)
+            self._compiled_from.pop(fip_id, None)
             after = None
-        elif self._moved(("floatingip", fip_id), self._digest_of(body)):
+        elif self._compiled_from.get(fip_id) is not body:
+            self._compiled_from[fip_id] = body
             after = compile_floatingip(body)
         else:
             return
@@ -489,10 +553,12 @@ class KeyedPlan:
             return
         if before is not None:
             self.by_router.get(before.router_id or "", {}).pop(fip_id, None)
+            self._with_fips.pop(before.router_id or "", None)
             self._count(before, -1)
             del self.floatingips[fip_id]
         if after is not None:
             self.by_router.setdefault(after.router_id or "", {})[fip_id] = after
+            self._with_fips.pop(after.router_id or "", None)
             self._count(after, 1)
             self.floatingips[fip_id] = after
         earlier = changed.floatingips.get(fip_id, (before, None))[0]

@@ -30,12 +30,18 @@ def _rules(commands: tuple[dict[str, Any], ...], chain: str) -> list[list[dict[s
 
 
 def _element_keys(commands: tuple[dict[str, Any], ...], name: str) -> list[Any]:
+    """A set's or map's elements (a map's by their keys): those it is made with and those
+    added to it."""
+    found, made = [], False
     for command in commands:
-        for kind in ("map", "set"):
+        for kind in ("map", "set", "element"):
             spec = command.get("add", {}).get(kind)
             if spec and spec["name"] == name:
-                return [e[0] if isinstance(e, list) else e for e in spec.get("elem", [])]
-    raise KeyError(name)
+                made |= kind != "element"
+                found += [e[0] if isinstance(e, list) else e for e in spec.get("elem", [])]
+    if not made:
+        raise KeyError(name)
+    return found
 
 
 def _lab(**port_fields: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -78,6 +84,24 @@ def test_protected_port_gets_chains_and_anti_spoofing_elements() -> None:
         [{"drop": None}],  # default deny
     ]
     assert _rules(firewall.commands, f"egress-{port['id']}")[-1] == [{"drop": None}]
+
+
+def test_a_port_change_moves_only_that_port_s_part() -> None:
+    """A port's chains and its elements of the shared maps and sets are a part of their own:
+    the agent reads and changes nothing of the other ports' when one port changes."""
+    model, port, sg = _lab()
+    net, sub = model["networks"][0], model["subnets"][0]
+    other = models.port(net, sub, "10.0.0.6", host="h1", security_groups=[sg["id"]])
+    model["ports"].append(other)
+    before = compile_host(model, HOST).firewall
+    # Another MAC for its own address: who it may claim to be moves, its group's members do not.
+    port["allowed_address_pairs"] = [{"ip_address": "10.0.0.5", "mac_address": "fa:16:3e:00:00:42"}]
+    after = compile_host(model, HOST).firewall
+    had, now = dict(before.parts), dict(after.parts)
+    assert len(had.keys() - now.keys()) == 1
+    [moved] = now.keys() - had.keys()
+    text = json.dumps(now[moved])
+    assert port["id"][:11] in text and other["id"][:11] not in text
 
 
 def test_disabled_port_security_and_service_ports_are_not_filtered() -> None:

@@ -91,22 +91,20 @@ def _observed(msg: ifinfmsg) -> ObservedLink:
     )
 
 
-def _events_socket(netns: str | None, timeout: float, buffer: int) -> socket.socket:
-    """A netlink socket of `netns` subscribed to its link notifications, with a receive buffer
-    of `buffer` bytes, waiting `timeout` seconds at most for one."""
-    events = run_in_namespace(
-        netns,
-        lambda: socket.socket(
-            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE
-        ),
+def notifications(groups: int, buffer: int = NOTIFICATION_BUFFER) -> socket.socket:
+    """A non-blocking socket that receives rtnetlink's notifications of `groups`, in the
+    calling thread's namespace."""
+    sock = socket.socket(
+        socket.AF_NETLINK,
+        socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
+        socket.NETLINK_ROUTE,
     )
-    events.settimeout(timeout)
     try:  # beyond net.core.rmem_max, which root may do
-        events.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, buffer)
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, buffer)
     except PermissionError:
-        events.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
-    events.bind((0, RTMGRP_LINK))
-    return events
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
+    sock.bind((0, groups))
+    return sock
 
 
 class LinkView:
@@ -114,8 +112,8 @@ class LinkView:
 
     def __init__(self, netns: str | None, sock: IPRoute, buffer: int = NOTIFICATION_BUFFER) -> None:
         self._sock = sock
-        # Subscribed before the dump: nothing falls in between. Never waited on.
-        self._events = _events_socket(netns, 0.0, buffer)
+        # subscribed before the dump: nothing falls in between
+        self._events = run_in_namespace(netns, lambda: notifications(RTMGRP_LINK, buffer))
         self._links = self._dump()
 
     def _dump(self) -> dict[int, ObservedLink]:
@@ -159,7 +157,7 @@ class LinkEvents:
     tap or a container's veth does, which the agent learns from no change feed."""
 
     def __init__(self, netns: str | None) -> None:
-        self._events = _events_socket(netns, 1.0, 1 << 20)
+        self._events = run_in_namespace(netns, lambda: notifications(RTMGRP_LINK, 1 << 20))
 
     def wait(self, timeout: float) -> set[str]:
         """The names of the links that moved: the first notification's, within `timeout`

@@ -1,6 +1,7 @@
 """Netfilter's netlink, spoken directly for the requests whose cost grows with a router's
-floating IPs: reading an IPv4 map's elements back, describing a table without them, and
-deleting a mapping's connections.
+floating IPs: reading an IPv4 map's elements back, describing a table without them,
+deleting a mapping's connections; and the ruleset's generation, which tells whether any of it
+may have moved at all.
 
 nft lists a map of 50,000 elements in seconds (and fetches them to list the rules too), and
 pyroute2 decodes them about as slowly; the kernel sends the same elements in about a
@@ -30,6 +31,7 @@ GENMSG = struct.Struct("=BBH")  # nfgenmsg: family, version, resource id
 NFNL_SUBSYS_CTNETLINK, NFNL_SUBSYS_NFTABLES = 1, 10
 IPCTNL_MSG_CT_DELETE = 2
 NFT_MSG_GETCHAIN, NFT_MSG_GETRULE, NFT_MSG_GETSET, NFT_MSG_GETSETELEM = 4, 7, 10, 13
+NFT_MSG_GETGEN, NFTA_GEN_ID = 16, 1
 NFTA_TABLE = 1  # of a chain, a rule, a set: the table it is in
 NFTA_SET_COUNT = 20  # how many elements a set holds (newer kernels)
 NFTA_SET_ELEM_LIST_TABLE, NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_ELEMENTS = 1, 2, 3
@@ -132,6 +134,19 @@ def ipv4_map(table: str, name: str) -> dict[str, str] | None:
         except FileNotFoundError:
             return None
     return found
+
+
+def generation() -> int:
+    """The nftables ruleset generation of the calling thread's namespace: every commit bumps
+    it, ours and anyone else's."""
+    with _socket() as sock:
+        for data in _messages(
+            sock, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETGEN, NLM_F_ACK, GENMSG.pack(0, 0, 0)
+        ):
+            for kind, start, _ in attributes(data, 0, len(data)):
+                if kind == NFTA_GEN_ID:
+                    return int(struct.unpack_from("!I", data, start)[0])
+    raise OSError("no nftables generation in the kernel's answer")
 
 
 def table_description(table: str, sets: tuple[str, ...]) -> bytes | None:

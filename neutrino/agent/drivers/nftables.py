@@ -112,7 +112,17 @@ class NftDriver:
         for family, name in firewall.tables:
             commands.append({"add": {"table": {"family": family, "name": name}}})
             commands.append({"delete": {"table": {"family": family, "name": name}}})
-        commands += firewall.commands
+        # Elements that parts add to another's sets and maps go in one command per set, last:
+        # libnftables reads tens of thousands of commands slower than their elements.
+        added: dict[tuple[str, str, str], list[Any]] = {}
+        for command in firewall.commands:
+            element = command.get("add", {}).get("element")
+            if element is None:
+                commands.append(command)
+            else:
+                where = (element["family"], element["table"], element["name"])
+                added.setdefault(where, []).extend(element["elem"])
+        commands += [_element("add", *where, elements) for where, elements in added.items()]
         commands += [
             _element("add", family, table, name, list(elements))
             for family, table, name, elements in firewall.elements
@@ -134,32 +144,41 @@ class NftDriver:
 
     def update(self, before: Firewall, after: Firewall) -> list[tuple[str, str]] | None:
         """Turn the tables of `before` (as applied) into those of `after` in one transaction.
-        Only the parts whose digest moved are read, object by object: sets' and maps'
-        elements added and deleted, chains whose rules changed flushed and refilled, new
-        objects added, those gone deleted; then the in-place sets' elements. What was done
-        to which object ("add", "update" or "delete", its `object_key`); None (nothing done)
-        when a table or a chain's hook differs: then `replace`."""
-        had_parts, parts = _parts(before), _parts(after)
-        if len(had_parts) != len(parts):
-            had_parts = ((before.digest, before.commands),)
-            parts = ((after.digest, after.commands),)
+        Only the parts that are not in both (by digest) are read, object by object: sets' and
+        maps' elements added and deleted (a part may add elements to another's), chains whose
+        rules changed flushed and refilled, new objects added, those gone deleted; then the
+        in-place sets' elements. What was done to which object ("add", "update" or "delete",
+        its `object_key`); None (nothing done) when a table or a chain's hook differs: then
+        `replace`."""
+        had_parts, parts = dict(_parts(before)), dict(_parts(after))
         old: Objects = {}
         new: Objects = {}
-        for (was, commands_then), (digest, commands) in zip(had_parts, parts, strict=True):
-            if was == digest:
-                continue
-            for found, part_digest, part in ((old, was, commands_then), (new, digest, commands)):
-                objects = self._parsed.get(part_digest) or _objects(part)
+        for found, mine, theirs in ((old, had_parts, parts), (new, parts, had_parts)):
+            for digest, part in mine.items():
+                if digest in theirs:
+                    continue
+                objects = self._parsed.get(digest) or _objects(part)
                 if objects is None:
                     return None
-                self._parsed[part_digest] = objects
-                found.update(objects)
-        changed, first, then, last = [], [], [], []
+                self._parsed[digest] = objects
+                for key, (spec, items) in objects.items():
+                    earlier = found.get(key)
+                    found[key] = (spec, items if earlier is None else earlier[1] + items)
+        changed: list[tuple[str, str]] = []
+        first: list[Any] = []
+        then: list[Any] = []
+        last: list[Any] = []
         for key, (spec, items) in new.items():
             kind, family, table, name = key
             had = old.get(key)
             if had is not None and had[0] != spec:
                 return None  # a chain's hook or a set's type: not changed in place
+            if kind == "element":  # another part's set or map
+                present = had[1] if had is not None else []
+                kind = _container(present + items)
+                if _update_elements((kind, family, table, name), present, items, first, then):
+                    changed.append(("update", object_key((kind, family, table, name))))
+                continue
             if had is None:
                 if kind == "table":
                     return None
@@ -175,27 +194,31 @@ class NftDriver:
             elif kind in ("set", "map"):
                 if had is not None and had[1] == items:
                     continue
-                present = {_key(e): e for e in had[1]} if had is not None else {}
-                wanted = {_key(e): e for e in items}
-                gone = [e for k, e in present.items() if wanted.get(k) != e]
-                added = [e for k, e in wanted.items() if present.get(k) != e]
-                if gone:  # a map's by their keys
-                    keys = [e[0] if kind == "map" else e for e in gone]
-                    first.insert(0, _element("delete", family, table, name, keys))
-                if added:
-                    then.append(_element("add", family, table, name, added))
-                if not (gone or added or had is None):
+                present = had[1] if had is not None else []
+                if not _update_elements(key, present, items, first, then) and had is not None:
                     continue
             elif had is not None:
                 continue
             changed.append(("add" if had is None else "update", object_key(key)))
         for key in old.keys() - new.keys():
             kind, family, table, name = key
-            if kind == "chain":  # first emptied: the chains jumping to it may go later
-                first.append({"flush": {"chain": {"family": family, "table": table, "name": name}}})
-            last.append({"delete": {kind: {"family": family, "table": table, "name": name}}})
+            if kind == "element":  # all another part's set or map had of them go
+                kind = _container(old[key][1])
+                if _update_elements((kind, family, table, name), old[key][1], [], first, then):
+                    changed.append(("update", object_key((kind, family, table, name))))
+                continue
+            ref = {"family": family, "table": table, "name": name}
+            if kind in ("chain", "set", "map"):
+                # First emptied: what jumps to a chain (a rule, a verdict map's element) may go
+                # later in the transaction, and so may what a map's elements jump to.
+                first.append({"flush": {kind: ref}})
+            last.append({"delete": {kind: ref}})
             changed.append(("delete", object_key(key)))
-        gone_sets = {(family, table, name) for kind, family, table, name in old.keys() - new.keys()}
+        gone_sets = {
+            (family, table, name)
+            for kind, family, table, name in old.keys() - new.keys()
+            if kind != "element"
+        }
         elements, sets = _element_changes(
             tuple(e for e in before.elements if e[:3] not in gone_sets), after.elements
         )
@@ -203,8 +226,7 @@ class NftDriver:
         transaction = first + then + elements + last
         if transaction:
             self._apply(transaction)
-        current = {digest for digest, _ in parts}
-        self._parsed = {digest: o for digest, o in self._parsed.items() if digest in current}
+        self._parsed = {digest: o for digest, o in self._parsed.items() if digest in parts}
         return changed
 
     def repair(self, firewall: Firewall, keys: set[str]) -> list[str]:
@@ -315,12 +337,19 @@ def _parts(firewall: Firewall) -> tuple[tuple[str, tuple[dict[str, Any], ...]], 
 
 def _objects(commands: tuple[dict[str, Any], ...]) -> Objects | None:
     """The tables, chains, sets and maps that `commands` add, by (kind, family, table, name):
-    each object's definition and its rules (chains) or elements (sets, maps). None: they add
-    an object of another kind."""
+    each object's definition and its rules (chains) or elements (sets, maps); elements added
+    to a set or map that they do not add are of the kind "element". None: they add an object
+    of another kind."""
     found: Objects = {}
     for command in commands:
         [(kind, body)] = command["add"].items()
-        if kind == "table":
+        if kind == "element":
+            where = (body["family"], body["table"], body["name"])
+            key = next(
+                (k for k in (("set", *where), ("map", *where)) if k in found), ("element", *where)
+            )
+            found.setdefault(key, ({}, []))[1].extend(body["elem"])
+        elif kind == "table":
             found[(kind, body["family"], body["name"], body["name"])] = (body, [])
         elif kind in ("chain", "set", "map"):
             spec = {k: v for k, v in body.items() if k != "elem"}
@@ -357,6 +386,33 @@ def _element_changes(
     # Deletions first: a new interval may overlap one that goes.
     commands.sort(key=lambda command: "add" in command)
     return commands, changed
+
+
+def _update_elements(
+    key: tuple[str, str, str, str],
+    present: list[Any],
+    wanted: list[Any],
+    first: list[Any],
+    then: list[Any],
+) -> bool:
+    """Add the commands that turn a set's or map's elements `present` into `wanted`:
+    deletions to `first`, additions to `then`. Whether there are any."""
+    kind, family, table, name = key
+    had = {_key(e): e for e in present}
+    now = {_key(e): e for e in wanted}
+    gone = [e for k, e in had.items() if now.get(k) != e]
+    added = [e for k, e in now.items() if had.get(k) != e]
+    if gone:  # a map's by their keys
+        keys = [e[0] if kind == "map" else e for e in gone]
+        first.insert(0, _element("delete", family, table, name, keys))
+    if added:
+        then.append(_element("add", family, table, name, added))
+    return bool(gone or added)
+
+
+def _container(elements: list[Any]) -> str:
+    """Whether elements are a map's ([key, value]) or a set's."""
+    return "map" if any(isinstance(e, list) for e in elements) else "set"
 
 
 def _canonical(element: Any) -> str:

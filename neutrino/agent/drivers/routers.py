@@ -24,7 +24,17 @@ listing or pyroute2's parser), so the kernel is re-read (which repairs
 drift) only when asked to `verify` (the agent's periodic full sync), when
 the router is new to this agent and when its gateway changes; in between,
 what was last applied is the observed state. A namespace made in this very
-sync holds nothing, so it is not read at all.
+sync holds nothing, so it is not read at all. Even a `verify` reads the
+tables back only when the namespace's nftables generation moved since our
+last commit or reading (every commit bumps it, a hand edit too), and the
+floating IPs' local routes only when the kernel told of a change of a link
+or of a static local route (rtnetlink's notifications, which the router's
+thread reads after each of its own changes: what is left is someone else's;
+IPv4 routes that go with their interface are not notified, but the link's
+change is). The addresses and other routes, few, are read every time. What
+a router wants of the kernel (its floating IPs' local routes and elements)
+is worked out once per plan of it, so a resync that finds it as applied
+compares collections whole, at C speed.
 
 A mapping that goes or changes loses its conntrack entries at once; a new one
 is announced by a gratuitous ARP from the gateway interface, so the upstream
@@ -44,6 +54,7 @@ import ipaddress
 import json
 import os
 import socket
+import struct
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,8 +66,17 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from neutrino.agent.drivers import netns as ns
+from neutrino.agent.drivers import nfnetlink
 from neutrino.agent.drivers.conntrack import forget_mappings
-from neutrino.agent.drivers.links import LinkDriver, send_garp
+from neutrino.agent.drivers.links import (
+    NLMSG_HEADER,
+    RTM_DELLINK,
+    RTM_NEWLINK,
+    RTMGRP_LINK,
+    LinkDriver,
+    notifications,
+    send_garp,
+)
 from neutrino.agent.drivers.nfnetlink import ipv4_map, table_description
 from neutrino.plan import metering
 from neutrino.plan.routers import (
@@ -81,6 +101,9 @@ RTPROT_STATIC = 4  # the routes we own carry this protocol; others are the kerne
 BATCH = 64  # more local routes than this at once (a router's first sync) go through `ip -batch`
 RT_TABLE_LOCAL, RTN_LOCAL, RT_SCOPE_HOST = 255, 2, 254  # a floating IP's route: the kernel's own
 ACTIVE, DOWN = "ACTIVE", "DOWN"
+RTMGRP_IPV4_ROUTE, RTM_NEWROUTE, RTM_DELROUTE = 0x40, 24, 25
+RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type
+RTA_DST, RTA_OIF = 1, 4
 # Both families, as Neutron's L3 agent: without IPv6 forwarding the kernel answers neighbour
 # solicitations without the router flag, and hosts drop the default route their router
 # advertisement gave them.
@@ -111,11 +134,82 @@ class Applied:
     metering: str | None  # the plan's digest of the metering table ("": none; None: unknown)
 
 
+@dataclass(frozen=True)
+class Mappings:
+    """What a router's floating IPs want of the kernel: local routes (interface, address) and
+    both maps' elements."""
+
+    local: frozenset[tuple[str, str]]
+    dnat: dict[str, str]  # floating -> fixed
+    snat: dict[str, str]  # fixed -> floating
+
+
+def mappings_of(router: Router) -> Mappings:
+    local: set[tuple[str, str]] = set()
+    if router.gateway:
+        local = {(router.gateway, f.address) for f in router.floatingips}
+        local |= {(router.gateway, p.address) for p in router.port_forwardings}
+    return Mappings(
+        frozenset(local),
+        {f.address: f.fixed_ip for f in router.floatingips},
+        {f.fixed_ip: f.address for f in router.floatingips},
+    )
+
+
 @dataclass
 class RoutersResult:
     changes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     floatingips: dict[str, str] = field(default_factory=dict)  # id -> ACTIVE | DOWN
+
+
+class RouteWatch:
+    """rtnetlink's notifications of one namespace's links and IPv4 routes: whether its
+    floating IPs' local routes may have moved otherwise than by our own changes."""
+
+    def __init__(self) -> None:  # in the namespace
+        self.sock = notifications(RTMGRP_LINK | RTMGRP_IPV4_ROUTE)
+        self.moved = True  # nothing read since it listens
+
+    def take(self, ours: frozenset[tuple[int, int, str]] = frozenset()) -> None:
+        """Read what was notified; a change of a link, or of a static local route that is
+        not one of `ours` (what we just did: message type, interface index, address), means
+        the routes may have moved."""
+        while True:
+            try:
+                data = self.sock.recv(1 << 16)
+            except BlockingIOError:
+                return
+            except OSError as error:
+                if error.errno != errno.ENOBUFS:
+                    raise
+                self.moved = True  # notifications were lost
+                continue
+            offset = 0
+            while offset + NLMSG_HEADER.size <= len(data):
+                length, kind = NLMSG_HEADER.unpack_from(data, offset)[:2]
+                if kind in (RTM_NEWLINK, RTM_DELLINK):
+                    self.moved = True
+                elif kind in (RTM_NEWROUTE, RTM_DELROUTE):
+                    self.moved |= _foreign_route(data, offset, length, kind, ours)
+                offset += (length + 3) & ~3
+
+
+def _foreign_route(
+    data: bytes, offset: int, length: int, kind: int, ours: frozenset[tuple[int, int, str]]
+) -> bool:
+    """Whether a route's notification tells of a static local route we did not change."""
+    start = offset + NLMSG_HEADER.size
+    table, protocol = RTMSG.unpack_from(data, start)[4:6]
+    if table != RT_TABLE_LOCAL or protocol != RTPROT_STATIC:
+        return False
+    found = {}
+    for kind_of, begin, end in nfnetlink.attributes(data, start + RTMSG.size, offset + length):
+        if kind_of == RTA_DST and end - begin == 4:
+            found[RTA_DST] = socket.inet_ntoa(data[begin:end])
+        elif kind_of == RTA_OIF:
+            found[RTA_OIF] = struct.unpack_from("=i", data, begin)[0]
+    return (kind, found.get(RTA_OIF, 0), found.get(RTA_DST, "")) not in ours
 
 
 class Namespace:
@@ -133,6 +227,9 @@ class Namespace:
         self.nft: nftables.Nftables = self.worker.call(nftables.Nftables)
         self._ip: IPRoute | None = None
         self.indexes: dict[str, int] = {}  # interfaces' indexes, until their links may move
+        # the nftables generation after our last commit or reading of the tables (None: none)
+        self.generation: int | None = None
+        self._watch: RouteWatch | None = None  # opened by the worker, on first use
         self._arp: tuple[str, socket.socket] | None = None  # (interface, socket bound to it)
 
     def index(self, sock: IPRoute, ifname: str) -> int | None:
@@ -166,9 +263,43 @@ class Namespace:
     def apply(self, commands: list[dict[str, Any]]) -> None:
         if not commands:
             return
-        rc, _, err = self.worker.call(lambda: self.nft.json_cmd({"nftables": commands}))
+
+        def commit() -> tuple[int, str]:
+            rc, _, err = self.nft.json_cmd({"nftables": commands})
+            self.generation = nfnetlink.generation() if rc == 0 else None
+            return int(rc), str(err)
+
+        rc, err = self.worker.call(commit)
         if rc != 0:
-            raise NatError(f"nft transaction failed: {str(err).strip()}")
+            raise NatError(f"nft transaction failed: {err.strip()}")
+
+    def routes_moved(self) -> bool:
+        """Whether the local routes may have moved otherwise than by our changes since the last
+        call (True the first time); the caller reads them now."""
+
+        def read() -> bool:
+            if self._watch is None:
+                self._watch = RouteWatch()
+            self._watch.take()
+            moved, self._watch.moved = self._watch.moved, False
+            return moved
+
+        return self.worker.call(read)
+
+    def took(self, ours: frozenset[tuple[int, int, str]] | None) -> None:
+        """Our changes of local routes are done (in the worker): their notifications are ours;
+        None: too many to tell, read them back next time."""
+        if self._watch is None:
+            return
+        if ours is None:
+            self._watch.moved = True
+        else:
+            self._watch.take(ours)
+
+    def tables_moved(self) -> bool:
+        """Whether a commit (not ours) may have changed the tables since we last made or read
+        them."""
+        return self.generation is None or self.worker.call(nfnetlink.generation) != self.generation
 
     def forget(self, mappings: list[tuple[str, str]]) -> None:
         """Delete the connections of these (floating, fixed) mappings."""
@@ -206,6 +337,8 @@ class Namespace:
     def close(self) -> None:
         def release() -> None:
             self._close_arp()
+            if self._watch is not None:
+                self._watch.sock.close()
             if self._ip is not None:
                 self._ip.close()
 
@@ -219,6 +352,7 @@ class RouterDriver:
         self.state_dir = state_dir
         self._namespaces: dict[str, Namespace] = {}
         self._applied: dict[str, Applied] = {}
+        self._mappings: dict[str, tuple[Router, Mappings]] = {}  # by router id, per plan of it
 
     # --- public ------------------------------------------------------------------
 
@@ -240,8 +374,10 @@ class RouterDriver:
                 result.errors.append(f"router {router.id}: {error}")
                 self._applied.pop(router.id, None)  # read the kernel again next time
                 status = DOWN
-            result.floatingips.update({fip.id: status for fip in router.floatingips})
-            result.floatingips.update({pf.floatingip_id: status for pf in router.port_forwardings})
+            result.floatingips.update(dict.fromkeys((fip.id for fip in router.floatingips), status))
+            result.floatingips.update(
+                dict.fromkeys((pf.floatingip_id for pf in router.port_forwardings), status)
+            )
         wanted = {router.id for router in routers}
         self._release(wanted)
         for path in self._state_files():
@@ -265,13 +401,11 @@ class RouterDriver:
             applied = self._applied[router.id] = Applied(
                 space.inode, router.gateway, None, set(), set(), set(), "", {}, {}, {}, ""
             )
-        elif (
-            verify
-            or applied is None
-            or applied.inode != space.inode
-            or applied.gateway != router.gateway
-        ):
+        elif applied is None or applied.inode != space.inode or applied.gateway != router.gateway:
             applied = self._observe(router, space)
+        elif verify:
+            applied = self._observe(router, space, applied)
+        mappings = self._mappings_of(router)
         if applied.forwarding != router.forwarding:
             if self._set_forwarding(space, router.forwarding):
                 result.changes.append(
@@ -280,7 +414,7 @@ class RouterDriver:
             applied.forwarding = router.forwarding
         if self._ensure_accept_ra(router, space):
             result.changes.append(f"router {router.id}: accept_ra {router.accept_ra}")
-        if self._ensure_local_routes(router, space, applied):
+        if self._ensure_local_routes(router, space, applied, mappings):
             result.changes.append(f"router {router.id}: local routes")
         if self._ensure_addresses(router, space, applied):
             result.changes.append(f"router {router.id}: addresses")
@@ -292,7 +426,7 @@ class RouterDriver:
             self._replace(router, space)
             result.changes.append(f"router {router.id}: replace NAT table {router.nat.digest}")
             return
-        gone, added = self._update_floatingips(router, space, applied)
+        gone, added = self._update_floatingips(router, space, applied, mappings)
         if gone or added:
             result.changes.append(f"router {router.id}: floating IPs -{len(gone)} +{len(added)}")
         gone_forwards, new_forwards = self._update_port_forwardings(router, space, applied)
@@ -328,8 +462,9 @@ class RouterDriver:
             forwards={k: v for k, v in applied.forwards.items() if k[1] in addresses},
         )
         try:
-            self._ensure_local_routes(wanted, space, part)
-            gone, added = self._update_floatingips(wanted, space, part)
+            mappings = mappings_of(wanted)
+            self._ensure_local_routes(wanted, space, part, mappings)
+            gone, added = self._update_floatingips(wanted, space, part, mappings)
             forwards = self._update_port_forwardings(wanted, space, part)
         finally:  # what was done, done or not, is what the namespace holds
             applied.local -= answered  # in place: a router may hold 50,000
@@ -380,11 +515,10 @@ class RouterDriver:
         return len(stale), len(new)
 
     def _update_floatingips(
-        self, router: Router, space: Namespace, applied: Applied
+        self, router: Router, space: Namespace, applied: Applied, mappings: Mappings
     ) -> tuple[list[str], list[str]]:
         """Make the maps hold exactly the router's floating IPs; (addresses unmapped, mapped)."""
-        dnat = {f.address: f.fixed_ip for f in router.floatingips}
-        snat = {f.fixed_ip: f.address for f in router.floatingips}
+        dnat, snat = mappings.dnat, mappings.snat
         if dnat == applied.dnat and snat == applied.snat:  # a resync's usual answer, at C speed
             return [], []
         stale_dnat = [a for a, fixed in applied.dnat.items() if dnat.get(a) != fixed]
@@ -409,6 +543,12 @@ class RouterDriver:
         if router.gateway:
             space.announce(router.gateway, [f.address for f in new])
         return stale_dnat, [f.address for f in new]
+
+    def _mappings_of(self, router: Router) -> Mappings:
+        known = self._mappings.get(router.id)
+        if known is None or known[0] is not router:
+            known = self._mappings[router.id] = (router, mappings_of(router))
+        return known[1]
 
     def forget(self, router_id: str) -> None:
         """Read the router's namespace again next time."""
@@ -442,6 +582,8 @@ class RouterDriver:
             self._namespaces.pop(router_id).close()
         for router_id in set(self._applied) - keep:
             del self._applied[router_id]
+        for router_id in set(self._mappings) - keep:
+            del self._mappings[router_id]
 
     def _state_files(self) -> list[Path]:
         return list(self.state_dir.glob("*.json")) if self.state_dir.exists() else []
@@ -492,33 +634,41 @@ class RouterDriver:
         return True
 
     @staticmethod
-    def _ensure_local_routes(router: Router, space: Namespace, applied: Applied) -> bool:
+    def _ensure_local_routes(
+        router: Router, space: Namespace, applied: Applied, mappings: Mappings
+    ) -> bool:
         """A local route on the gateway per floating IP (mapped or forwarded from): one netlink
         call per change, or one `ip -batch` for many."""
-        wanted = set()
-        if router.gateway:
-            wanted = {(router.gateway, f.address) for f in router.floatingips}
-            wanted |= {(router.gateway, p.address) for p in router.port_forwardings}
+        wanted = mappings.local
+        if wanted == applied.local:
+            return False
         doomed, new = sorted(applied.local - wanted), sorted(wanted - applied.local)
         if not doomed and not new:
             return False
         if len(doomed) + len(new) > BATCH:
             _routes_in_batch(router.netns, doomed, new)
+            space.worker.call(lambda: space.took(None))
         else:
 
             def change(sock: IPRoute) -> None:
-                for ifname, address in doomed:
-                    index = space.index(sock, ifname)
-                    if index is not None:  # else gone with its interface
-                        _local_route(sock, "del", index, address, errno.ESRCH)
-                for ifname, address in new:
-                    index = space.index(sock, ifname)
-                    if index is None:
-                        raise NatError(f"no interface {ifname} for floating IP {address}")
-                    _local_route(sock, "replace", index, address, 0)
+                ours = set()
+                try:
+                    for ifname, address in doomed:
+                        index = space.index(sock, ifname)
+                        if index is not None:  # else gone with its interface
+                            ours.add((RTM_DELROUTE, index, address))
+                            _local_route(sock, "del", index, address, errno.ESRCH)
+                    for ifname, address in new:
+                        index = space.index(sock, ifname)
+                        if index is None:
+                            raise NatError(f"no interface {ifname} for floating IP {address}")
+                        ours.add((RTM_NEWROUTE, index, address))
+                        _local_route(sock, "replace", index, address, 0)
+                finally:
+                    space.took(frozenset(ours))
 
             space.netlink(change)
-        applied.local = wanted
+        applied.local = set(wanted)  # changed in place by ensure_elements
         return True
 
     @staticmethod
@@ -587,26 +737,36 @@ class RouterDriver:
         applied.metering = wanted
         return True
 
-    def _observe(self, router: Router, space: Namespace) -> Applied:
-        """Read the kernel back: addresses and routes, the table's rules' listing, both maps."""
-        stored = self._stored(router.id)
-        listing = _rules(space)
-        digest = stored.get("digest", "") if listing and listing == stored.get("listing") else ""
+    def _observe(self, router: Router, space: Namespace, known: Applied | None = None) -> Applied:
+        """Read the kernel back: addresses and routes, the table's rules' listing, both maps;
+        of `known` (what we applied), the tables are kept when no commit moved them since."""
+        moved = space.routes_moved()  # first: what moves while we read is told next time
         applied = Applied(
             space.inode,
             router.gateway,
             space.worker.call(_forwarding),
             _addresses(router.netns),
-            _local_routes(router.netns),
+            _local_routes(router.netns) if moved or known is None else known.local,
             _routes(router.netns),
-            digest,
-            _elements(space, FIP_DNAT),
-            _elements(space, FIP_SNAT),
-            _forwards(space),
-            stored.get("metering", "")
-            if _metering_listing(space)[0] == stored.get("metering_listing", "")
-            else None,
+            "",
+            {},
+            {},
+            {},
+            None,
         )
+        if known is not None and not space.tables_moved():
+            applied.digest, applied.metering = known.digest, known.metering
+            applied.dnat, applied.snat, applied.forwards = known.dnat, known.snat, known.forwards
+        else:
+            space.generation = space.worker.call(nfnetlink.generation)  # before: a commit
+            stored = self._stored(router.id)  # while we read moves it again
+            listing = _rules(space)
+            if listing and listing == stored.get("listing"):
+                applied.digest = stored.get("digest", "")
+            applied.dnat, applied.snat = _elements(space, FIP_DNAT), _elements(space, FIP_SNAT)
+            applied.forwards = _forwards(space)
+            if _metering_listing(space)[0] == stored.get("metering_listing", ""):
+                applied.metering = stored.get("metering", "")
         self._applied[router.id] = applied
         return applied
 
