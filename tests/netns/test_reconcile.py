@@ -295,6 +295,70 @@ def test_port_plugged_and_unplugged_by_key_reload_dnsmasq_and_equal_a_full_sync(
     assert agent.apply(plan.desired()).changes == []
 
 
+# Asks the DNS server argv[1] for the AAAA record of argv[2]; prints the addresses answered.
+AAAA_QUERY = """
+import socket, struct, sys
+name = b"".join(bytes([len(label)]) + label.encode() for label in sys.argv[2].split("."))
+query = struct.pack("!HHHHHH", 7, 0x100, 1, 0, 0, 0) + name + b"\\0" + struct.pack("!HH", 28, 1)
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.sendto(query, (sys.argv[1], 53))
+answer = s.recv(512)
+# An answer: type AAAA, class IN, a TTL, 16 bytes of address.
+print(" ".join(socket.inet_ntop(socket.AF_INET6, answer[i + 10 : i + 26])
+      for i in range(len(answer) - 25) if answer[i : i + 4] == b"\\0\\x1c\\0\\x01"
+      and answer[i + 8 : i + 10] == b"\\0\\x10"))
+"""
+
+
+def test_a_dhcpv6_host_renamed_reloads_dnsmasq(lab: Lab) -> None:
+    """A DHCPv6 host entry whose name changes is re-read on SIGHUP, as any other: the same
+    dnsmasq answers the new name and leases the address to a DHCPv6 client."""
+    host = lab.host()
+    model, _, vm = flat_model(host.name, count=1)
+    net, dhcp, port = model["networks"][0], model["ports"][0], port_of(model, vm)
+    v6 = {
+        "id": models.new_id(),
+        "network_id": net["id"],
+        "ip_version": 6,
+        "cidr": "2001:db8:5::/64",
+        "gateway_ip": "2001:db8:5::1",
+        "enable_dhcp": True,
+        "ipv6_ra_mode": "dhcpv6-stateful",
+        "ipv6_address_mode": "dhcpv6-stateful",
+        "dns_nameservers": [],
+        "host_routes": [],
+        "allocation_pools": [{"start": "2001:db8:5::2", "end": "2001:db8:5::ff"}],
+    }
+    model["subnets"].append(v6)
+    net["subnets"].append(v6["id"])
+    dhcp["fixed_ips"].append({"subnet_id": v6["id"], "ip_address": "2001:db8:5::2"})
+    port["fixed_ips"].append({"subnet_id": v6["id"], "ip_address": "2001:db8:5::10"})
+    agent = lab.agent(host)
+    sync(agent, model)
+    netns = lab.wait_ip(host, vm, "10.10.0.10")
+
+    def answered(name: str) -> str:
+        rc, out, err = exec_in_instance(netns, [PYTHON, "-c", AAAA_QUERY, "2001:db8:5::2", name])
+        return out.strip() if rc == 0 else err
+
+    wait_for(lambda: answered("host-2001-db8-5--10") == "2001:db8:5::10", timeout=10)
+    pid = agent.dnsmasq.running_pid(net["id"])
+    port["dns_assignment"] = [
+        {"hostname": "renamed", "ip_address": "2001:db8:5::10", "fqdn": "renamed.openstacklocal."}
+    ]
+    assert f"reloaded dnsmasq {net['id']}" in sync(agent, model).changes
+    assert agent.dnsmasq.running_pid(net["id"]) == pid
+    assert answered("renamed.openstacklocal") == "2001:db8:5::10"
+
+    def leased() -> bool:  # by the instance's DHCPv6 client
+        rc, out, _ = exec_in_instance(netns, ["ip", "-6", "-o", "addr", "show", "dev", "eth0"])
+        return rc == 0 and "2001:db8:5::10/" in out
+
+    wait_for(leased, timeout=30)
+    assert agent.dnsmasq.running_pid(net["id"]) == pid
+
+
 def test_link_views_follow_hand_edits_even_when_notifications_are_lost(lab: Lab) -> None:
     host = lab.host()
     agent = lab.agent(host)

@@ -13,6 +13,7 @@ restarts and namespaces deleted by hand.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import signal
@@ -130,8 +131,24 @@ def _hosts_forgotten(path: Path, hosts: str) -> bool:
 
 
 def _unnamed(hosts: str) -> set[tuple[str, ...]]:
-    """Host entries (`MAC,NAME,ADDRESS[,...]`) without their names."""
-    return {(mac, *rest) for mac, _name, *rest in (line.split(",") for line in hosts.splitlines())}
+    """Host entries (`MAC,NAME,ADDRESS[,id:...][,set:...]`, DHCPv6's `MAC,tag:dhcpv6,NAME,
+    [ADDRESS]`) without their names."""
+    return {
+        tuple(field for field in line.split(",") if not _is_name(field))
+        for line in hosts.splitlines()
+    }
+
+
+def _is_name(field: str) -> bool:
+    """Whether a host entry's field is its name: neither a MAC, an IPv6 address nor a `tag:`,
+    `set:` or `id:` (all of which have a colon), nor an IPv4 address."""
+    if ":" in field:
+        return False
+    try:
+        ipaddress.IPv4Address(field)
+    except ValueError:
+        return True
+    return False
 
 
 def _cmdline(pid: int) -> list[str]:
