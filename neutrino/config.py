@@ -78,13 +78,20 @@ def parse_physnet(spec: str) -> Physnet:
     return Physnet(name, int(low), int(high))
 
 
+# The largest quota limit: Neutron keeps limits in a 32-bit integer column, and its API refuses
+# more (neutron-lib's DB_INTEGER_MAX_VALUE).
+QUOTA_LIMIT_MAX = 2**31 - 1
+
+
 def parse_quota(spec: str, resources: Collection[str]) -> tuple[str, int]:
-    """`RESOURCE=LIMIT`, a limit of -1 or more (-1: unlimited)."""
+    """`RESOURCE=LIMIT`, a limit from -1 (unlimited) to QUOTA_LIMIT_MAX."""
     resource, _, text = spec.partition("=")
     if resource not in resources:
         raise ValueError(f"{resource!r} is not a resource with a quota: {', '.join(resources)}")
     if not re.fullmatch(r"-1|[0-9]+", text):
         raise ValueError(f"the limit of {resource} must be an integer, -1 (unlimited) or more")
+    if int(text) > QUOTA_LIMIT_MAX:
+        raise ValueError(f"the limit of {resource} must be no larger than {QUOTA_LIMIT_MAX}")
     return resource, int(text)
 
 

@@ -76,6 +76,36 @@ def test_invalid_updates(api: Api, body: dict) -> None:
     assert response.status_code == 400, response.text
 
 
+@pytest.mark.parametrize(
+    ("limit", "kind", "message"),
+    [
+        (
+            2**31,
+            "HTTPBadRequest",
+            (
+                "Invalid input for network. Reason: '2147483648' is too large - must be no "
+                "larger than '2147483647'."
+            ),
+        ),
+        (
+            -2,
+            "HTTPBadRequest",
+            "Invalid input for network. Reason: '-2' is too small - must be at least '-1'.",
+        ),
+        ("many", "InvalidInput", "Invalid input for operation: 'many' is not an integer."),
+    ],
+)
+def test_limits_out_of_range_are_refused_as_neutron_does(
+    api: Api, limit: object, kind: str, message: str
+) -> None:
+    """Neutron stores a limit in a 32-bit integer: its API takes -1 through 2**31 - 1."""
+    project = api.demo.project_id
+    response = api.admin.put(f"/quotas/{project}", json={"quota": {"network": limit}})
+    assert error(response, 400, kind) == message
+    highest = api.admin.put(f"/quotas/{project}", json={"quota": {"network": 2**31 - 1}})
+    assert highest.status_code == 200 and highest.json()["quota"]["network"] == 2**31 - 1
+
+
 def test_details_count_usage(api: Api) -> None:
     net = api.demo.create("networks", name="n")
     api.demo.create("subnets", network_id=net["id"], cidr="10.0.0.0/24", ip_version=4)

@@ -16,11 +16,11 @@ from starlette.routing import BaseRoute, Route
 from neutrino import errors
 from neutrino.api.errors import json_response
 from neutrino.api.v2 import Authenticate, read_json
-from neutrino.api.v2.attrs import ranged_int
+from neutrino.api.v2.attrs import integer
+from neutrino.config import QUOTA_LIMIT_MAX
 from neutrino.db import Database
 from neutrino.services.quotas import NEUTRON_DEFAULTS, Quotas
 
-LIMIT = ranged_int(-1, 2**31 - 1)
 IGNORED = {"project_id", "tenant_id"}  # openstacksdk may echo the project back in the body
 
 
@@ -44,7 +44,20 @@ def parse_quota_body(body: Any) -> tuple[dict[str, int], bool]:
         raise errors.BadRequest(
             resource="quota", msg=f"Unrecognized attribute(s) '{', '.join(unknown)}'"
         )
-    return {resource: LIMIT(limit) for resource, limit in values.items()}, force
+    return {resource: limit_of(resource, limit) for resource, limit in values.items()}, force
+
+
+def limit_of(resource: str, value: Any) -> int:
+    """A limit from -1 (unlimited) to QUOTA_LIMIT_MAX, refused in Neutron's words: a value that
+    is no integer as its converter does, one out of range as its range validator does."""
+    limit = integer(value)
+    if limit < -1:
+        reason = f"'{limit}' is too small - must be at least '-1'"
+    elif limit > QUOTA_LIMIT_MAX:
+        reason = f"'{limit}' is too large - must be no larger than '{QUOTA_LIMIT_MAX}'"
+    else:
+        return limit
+    raise errors.HTTPBadRequest(f"Invalid input for {resource}. Reason: {reason}.")
 
 
 def quota_routes(db: Database, authenticate: Authenticate) -> list[BaseRoute]:
