@@ -50,8 +50,10 @@ resolver() {
     [ -n "$search" ] && echo "search $search"
     for server in $dns; do echo "nameserver $server"; done
   } > "$parts/resolv-$interface-$family"
-  cat "$parts"/resolv-* > "/etc/netns/.$netns.resolv.conf"
-  mv "/etc/netns/.$netns.resolv.conf" "/etc/netns/$netns/resolv.conf"
+  # Beside the namespace's directory, whose files `ip netns exec` mounts over /etc's; one name
+  # per client (IPv4 and IPv6 ones run at once), removed with the instance if it is killed here.
+  cat "$parts"/resolv-* > "/etc/netns/.$netns.resolv.conf.$$"
+  mv "/etc/netns/.$netns.resolv.conf.$$" "/etc/netns/$netns/resolv.conf"
 }
 case "$event" in
   bound|BOUND|REBOOT)
@@ -282,3 +284,5 @@ def delete_instance(state_dir: Path, netns: str) -> None:
     delete_namespace(netns)
     shutil.rmtree(state_dir / "instances" / netns, ignore_errors=True)
     shutil.rmtree(NETNS_ETC / netns, ignore_errors=True)
+    for unfinished in NETNS_ETC.glob(f".{netns}.resolv.conf.*"):  # a client killed halfway
+        unfinished.unlink(missing_ok=True)
