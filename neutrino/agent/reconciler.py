@@ -10,8 +10,7 @@ is replaced, dnsmasq is neither restarted nor signalled.
 
 What the agent owns, and so repairs: the namespaces it names (the host's,
 qrouter-, qdhcp-, qlbaas-, lab instances' ninst-, the outside); bridges, veth,
-VLAN and VXLAN links and their state (up, master, MAC, br_netfilter, IPv6 off on
-the host's bridges and their ports: checked on full syncs and when made), both
+VLAN and VXLAN links and their state (up, master, MAC, br_netfilter), both
 ends of a veth except an instance's eth0 once made (the instance's own, as a
 VM's NIC is); addresses and routes (but an ACTIVE_STANDBY VIP: keepalived's); the sysctls it
 sets (a router's ip_forward, the host's bridge-nf-call-*, an amphora's
@@ -579,7 +578,6 @@ class Agent:
         netnses |= {peer.netns for peer in peers if checked(peer)}
         observed = {netns: self.links.observe(netns) for netns in netnses}
         replugged = set()
-        ipv6_off: dict[str | None, list[str]] = {}
         for link in desired.links:
             peer = link.peer
             try:
@@ -591,8 +589,6 @@ class Agent:
                 action = self.links.ensure(link, observed[link.netns])
                 if action:
                     report.changes.append(f"{action} link {link.name}")
-                if link.ipv6_off and (verify or action in ("created", "re-created")):
-                    ipv6_off.setdefault(link.netns, []).append(link.name)
                 if peer is None:
                     continue
                 if action in ("created", "re-created"):
@@ -601,12 +597,6 @@ class Agent:
                     report.changes.append(f"fixed link {peer.name}")
             except Exception as error:
                 report.errors.append(f"link {link.name}: {error}")
-        for netns, names_off in ipv6_off.items():
-            try:
-                for name in self.links.turn_ipv6_off(netns, names_off):
-                    report.changes.append(f"turned IPv6 off on link {name}")
-            except Exception as error:
-                report.errors.append(f"IPv6 of links in {netns or 'the root namespace'}: {error}")
         if not collect:
             return observed, frozenset(replugged)
         wanted = {link.name for link in desired.links if link.netns == self.host.netns}

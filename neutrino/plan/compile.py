@@ -156,7 +156,7 @@ def router_piece(
         host, router, base.router_ports[router["id"]], subnets, base.realized, labels
     )
     return dataclasses.replace(
-        piece, links=tuple(_fitted_to_host(host, list(piece.links), networks))
+        piece, links=tuple(_with_network_mtus(host, list(piece.links), networks))
     )
 
 
@@ -357,7 +357,7 @@ def compile_base(model: dict[str, Any], host: HostConfig) -> HostBase:
         and netns == names.instance_netns(host, instance["id"])
         and ports[port_id]["network_id"] in realized
     ]
-    links = _fitted_to_host(host, links, networks)
+    links = _with_network_mtus(host, links, networks)
     return HostBase(
         namespaces=frozenset(namespaces),
         links=tuple(links),
@@ -405,7 +405,7 @@ def port_piece(
     up = bool(port.get("admin_state_up", True))
     if plugged is None:
         link = Link(host.netns, tap, "external", master=bridge, up=up)
-        return PortPiece(port, tuple(_fitted_to_host(host, [link], {"": network})), None)
+        return PortPiece(port, tuple(_with_network_mtus(host, [link], {"": network})), None)
     netns, ifname = plugged
     peer = VethPeer(netns, ifname, mac=port["mac_address"])
     link = Link(host.netns, tap, "veth", master=bridge, up=up, peer=peer)
@@ -415,7 +415,7 @@ def port_piece(
         if instance_id
         else None
     )
-    return PortPiece(port, tuple(_fitted_to_host(host, [link], {"": network})), instance)
+    return PortPiece(port, tuple(_with_network_mtus(host, [link], {"": network})), instance)
 
 
 def network_piece(
@@ -449,7 +449,7 @@ def network_piece(
         addresses += server_addresses
     overlay = _is_vxlan(network)
     return NetworkPiece(
-        links=tuple(_fitted_to_host(host, links, {"": network})),
+        links=tuple(_with_network_mtus(host, links, {"": network})),
         dhcp=tuple(dhcp),
         addresses=tuple(addresses),
         devices=devices,
@@ -458,29 +458,21 @@ def network_piece(
     )
 
 
-def _fitted_to_host(
+def _with_network_mtus(
     host: HostConfig, links: list[Link], networks: dict[str, Resource]
 ) -> list[Link]:
     """A network's bridge and every link in it (its VXLAN device or VLAN, the taps, and their
     far ends) carry the network's MTU, as Neutron sets its devices' from the network's. A VLAN
-    device keeps its parent's, which it cannot exceed.
-
-    The bridges we make in the host namespace, and their ports, only switch: IPv6 is off on
-    them (as Neutron's Linux bridge agent turns it off on its bridges), so that the host takes
-    neither a link-local address there nor one from a tenant's router advertisement."""
+    device keeps its parent's, which it cannot exceed."""
     mtus = {names.bridge(n["id"]): n["mtu"] for n in networks.values() if n.get("mtu")}
     fitted = []
     for link in links:
-        if link.netns != host.netns:
+        mtu = mtus.get(link.name) or mtus.get(link.master or "")
+        if link.netns != host.netns or mtu is None or link.kind == "vlan":
             fitted.append(link)
             continue
-        switches = link.kind != "external" and (link.kind == "bridge" or link.master is not None)
-        mtu = mtus.get(link.name) or mtus.get(link.master or "")
-        if mtu is None or link.kind == "vlan":
-            fitted.append(dataclasses.replace(link, ipv6_off=switches))
-            continue
         peer = link.peer and dataclasses.replace(link.peer, mtu=mtu)
-        fitted.append(dataclasses.replace(link, mtu=mtu, peer=peer, ipv6_off=switches))
+        fitted.append(dataclasses.replace(link, mtu=mtu, peer=peer))
     return fitted
 
 
