@@ -44,7 +44,10 @@ def ip(*argv: str) -> str:
 
 
 def host_netns(cloud: RoutedCloud) -> str:
-    return f"{cloud.prefix}nhost-{cloud.host}"
+    """The agent's host namespace, once its first sync has made it."""
+    name = f"{cloud.prefix}nhost-{cloud.host}"
+    wait_for(lambda: (ns.NETNS_DIR / name).exists(), timeout=30)
+    return name
 
 
 def master_of(cloud: RoutedCloud, device: str) -> str | None:
