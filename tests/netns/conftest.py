@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from netlab import Lab, leftovers, root_namespace
+from test_routers_api import RoutedCloud
+
+from neutrino.agent.drivers import netns as ns
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -31,3 +34,19 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         lab.close()
         assert leftovers(prefix, lab.state_root) == []
         assert root_namespace() == root
+
+
+@pytest.fixture
+def guests(cloud: RoutedCloud) -> Iterator[Callable[[str], str]]:
+    """Namespaces of the test's own (a VM or a container would have them), gone after it."""
+    made: list[str] = []
+
+    def make(name: str) -> str:
+        netns = f"{cloud.prefix}g-{name}"
+        ns.ensure_namespace(netns)
+        made.append(netns)
+        return netns
+
+    yield make
+    for netns in made:
+        ns.delete_namespace(netns)

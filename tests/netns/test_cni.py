@@ -29,22 +29,6 @@ def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield server
 
 
-@pytest.fixture
-def containers(cloud: RoutedCloud) -> Iterator[Callable[[str], str]]:
-    """Namespaces standing for containers' (named by the test's prefix), gone after it."""
-    made: list[str] = []
-
-    def make(name: str) -> str:
-        netns = f"{cloud.prefix}c-{name}"
-        ns.ensure_namespace(netns)
-        made.append(netns)
-        return netns
-
-    yield make
-    for netns in made:
-        ns.delete_namespace(netns)
-
-
 def conf(cloud: RoutedCloud, **extra: Any) -> dict[str, Any]:
     return {
         "cniVersion": "1.0.0",
@@ -104,8 +88,8 @@ def test_version_and_refusals(cloud: RoutedCloud) -> None:
     assert ports_of(cloud, "ctr-x") == []
 
 
-def test_add_check_del(cloud: RoutedCloud, containers: Callable[[str], str]) -> None:
-    one, two = containers("one"), containers("two")
+def test_add_check_del(cloud: RoutedCloud, guests: Callable[[str], str]) -> None:
+    one, two = guests("one"), guests("two")
     code, result = cni("ADD", conf(cloud), "ctr-one", one)
     assert code == 0, result
     (port,) = ports_of(cloud, "ctr-one")
@@ -145,11 +129,11 @@ def test_add_check_del(cloud: RoutedCloud, containers: Callable[[str], str]) -> 
 
 
 def test_a_given_port_is_bound_and_unbound(
-    cloud: RoutedCloud, containers: Callable[[str], str]
+    cloud: RoutedCloud, guests: Callable[[str], str]
 ) -> None:
     net = cloud.get("networks?name=cni_net")["networks"][0]
     given = cloud.create("ports", "port", network_id=net["id"], name="given")
-    one = containers("given")
+    one = guests("given")
     code, result = cni("ADD", conf(cloud, port=given["id"]), "ctr-given", one)
     assert code == 0, result
     bound = cloud.get(f"ports/{given['id']}")["port"]
@@ -160,9 +144,9 @@ def test_a_given_port_is_bound_and_unbound(
 
 
 def test_a_container_gone_without_del_leaves_no_port(
-    cloud: RoutedCloud, containers: Callable[[str], str]
+    cloud: RoutedCloud, guests: Callable[[str], str]
 ) -> None:
-    dying = containers("dying")
+    dying = guests("dying")
     code, result = cni("ADD", conf(cloud), "ctr-dying", dying)
     assert code == 0, result
     assert len(ports_of(cloud, "ctr-dying")) == 1

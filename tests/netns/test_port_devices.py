@@ -23,22 +23,6 @@ def cloud(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield server
 
 
-@pytest.fixture
-def guests(cloud: RoutedCloud) -> Iterator[Callable[[str], str]]:
-    """Namespaces of the test's own (a VM or a container would have them), gone after it."""
-    made: list[str] = []
-
-    def make(name: str) -> str:
-        netns = f"{cloud.prefix}g-{name}"
-        ns.ensure_namespace(netns)
-        made.append(netns)
-        return netns
-
-    yield make
-    for netns in made:
-        ns.delete_namespace(netns)
-
-
 def ip(*argv: str) -> str:
     return subprocess.run(["ip", *argv], capture_output=True, text=True, check=True).stdout
 
