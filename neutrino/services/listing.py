@@ -112,6 +112,10 @@ class Listed(ABC):
             return source.bodies(conn, rows, plain), more
 
 
+# The attributes every collection answers as stored, first in its bodies (its `plain` begins so).
+STANDARD_PLAIN = ("id", "name", "description", "project_id", "tenant_id", "revision_number")
+
+
 def standard_columns(table: Table) -> dict[str, ColumnElement[Any]]:
     c = table.c
     return {

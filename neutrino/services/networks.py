@@ -24,7 +24,7 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import agents, common, qos, quotas, rbac, segment_ranges
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listed, Listing, Source, standard_columns
+from neutrino.services.listing import STANDARD_PLAIN, Listed, Listing, Source, standard_columns
 
 N = schema.networks
 VXLAN_OVERHEAD = 50
@@ -45,12 +45,7 @@ LISTING = Listing(
         ),
     },
     plain=(
-        "id",
-        "name",
-        "description",
-        "project_id",
-        "tenant_id",
-        "revision_number",
+        *STANDARD_PLAIN,
         "admin_state_up",
         "availability_zone_hints",
         "router:external",

@@ -41,7 +41,7 @@ from neutrino.services import (
     security_groups,
 )
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listed, Listing, Source, standard_columns
+from neutrino.services.listing import STANDARD_PLAIN, Listed, Listing, Source, standard_columns
 
 P, A = schema.ports, schema.ip_allocations
 ROUTER_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
@@ -95,12 +95,7 @@ LISTING = Listing(
         ),
     },
     plain=(
-        "id",
-        "name",
-        "description",
-        "project_id",
-        "tenant_id",
-        "revision_number",
+        *STANDARD_PLAIN,
         "network_id",
         "mac_address",
         "admin_state_up",

@@ -24,7 +24,7 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import agents, common, flavors, networks, ports, quotas, subnets
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listed, Listing, Source, standard_columns
+from neutrino.services.listing import STANDARD_PLAIN, Listed, Listing, Source, standard_columns
 from neutrino.services.providers import by_name
 
 R, RP, P, A, S = (
@@ -43,12 +43,7 @@ LISTING = Listing(
     R,
     standard_columns(R),
     plain=(
-        "id",
-        "name",
-        "description",
-        "project_id",
-        "tenant_id",
-        "revision_number",
+        *STANDARD_PLAIN,
         "admin_state_up",
         "availability_zone_hints",
         "status",

@@ -24,7 +24,7 @@ from neutrino.services import (
     subnetpools,
 )
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listed, Listing, Source, standard_columns
+from neutrino.services.listing import STANDARD_PLAIN, Listed, Listing, Source, standard_columns
 
 S = schema.subnets
 
@@ -39,12 +39,7 @@ LISTING = Listing(
     standard_columns(S),
     {"router:external": of_networks_where(schema.networks.c.external)},
     plain=(
-        "id",
-        "name",
-        "description",
-        "project_id",
-        "tenant_id",
-        "revision_number",
+        *STANDARD_PLAIN,
         "network_id",
         "ip_version",
         "cidr",
