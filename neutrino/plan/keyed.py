@@ -332,7 +332,11 @@ class KeyedPlan:
         (or not plugged here), neither a trunk's nor a load balancer's, without QoS."""
         assert self.base is not None
         network = self.items.get("networks", {}).get(port["network_id"]) or {}
-        vips = {lb.get("vip_port_id") for lb in self.items.get("loadbalancers", {}).values()}
+        balancers = self.items.get("loadbalancers", {}).values()
+        # A VIP's port, or an amphora's VRRP port: the base plugs them with their addresses.
+        vips = {lb.get("vip_port_id") for lb in balancers} | {
+            amphora.get("vrrp_port_id") for lb in balancers for amphora in lb.get("amphorae") or ()
+        }
         plugged = port.get("binding:host_id") == self.host.name or port["id"] in self.plugs
         return (
             is_plain(port)

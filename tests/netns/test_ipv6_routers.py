@@ -24,6 +24,7 @@ import pytest
 from netlab import tcp_reachable
 
 from neutrino import ipam
+from neutrino.agent.instance import exec_in_instance
 from tests.conftest import ADMIN_PASSWORD, ApiClient, Databases, dataplane_server, eventually
 from tests.conftest import login as sign_in
 from tests.netns.multihost import Cloud
@@ -272,17 +273,21 @@ def test_an_ipv6_external_network_reaches_instances_without_nat(
         defaults = [
             (r["gateway"], r["dev"][:3]) for r in ip(netns, "-6", "route", "show", "default")
         ]
-        return gateway_v6 in held and defaults == [(OUTSIDE_V6, "qg-")]
+        upstream = {
+            a["local"] for link in ip(cloud.outside, "-6", "addr") for a in link["addr_info"]
+        }
+        return gateway_v6 in held and defaults == [(OUTSIDE_V6, "qg-")] and OUTSIDE_V6 in upstream
 
-    assert eventually(routed, seconds=20)
-    # The outside, with a route to net-a's prefix through the router (an upstream router's),
-    # reaches vm-a at its own address once a rule lets it in; vm-a reaches the outside, which
-    # sees vm-a's own address.
-    cloud.serve(cloud.outside, WHOAMI, 8080)
-    cloud.serve(a["netns"], WHOAMI, 8081)
     prefix = topology["sub_a"]["cidr"]
-    run(cloud.outside, "ip", "-6", "route", "add", prefix, "via", gateway_v6)
     try:
+        # The agent gives the outside its gateway address after the router its own.
+        assert eventually(routed, seconds=20)
+        # The outside, with a route to net-a's prefix through the router (an upstream
+        # router's), reaches vm-a at its own address once a rule lets it in; vm-a reaches the
+        # outside, which sees vm-a's own address.
+        cloud.serve(cloud.outside, WHOAMI, 8080)
+        cloud.serve(a["netns"], WHOAMI, 8081)
+        run(cloud.outside, "ip", "-6", "route", "add", prefix, "via", gateway_v6)
         assert eventually(lambda: ask(a["netns"], OUTSIDE_V6, 8080) == a["address"], seconds=20)
         assert pings(a["netns"], OUTSIDE_V6)
         assert ask(cloud.outside, a["address"], 8081) == ""  # the default group keeps it out
@@ -312,13 +317,14 @@ def test_an_ipv6_external_network_reaches_instances_without_nat(
         assert traced["hops"][-3]["address"] == gateway_v6
         assert traced["confirmed"] and traced["probe"]["reached"]
     finally:
-        run(cloud.outside, "ip", "-6", "route", "del", prefix)
+        exec_in_instance(cloud.outside, ["ip", "-6", "route", "del", prefix])
         cleared = api.put(
             f"/routers/{router['id']}", json={"router": {"external_gateway_info": {}}}
         )
-        assert cleared.status_code == 200, cleared.text
+        deleted = api.delete(f"/networks/{ext['id']}")
+    assert cleared.status_code == 200, cleared.text
+    assert deleted.status_code == 204, deleted.text
     assert eventually(lambda: ask(a["netns"], OUTSIDE_V6, 8080) == "")
-    assert api.delete(f"/networks/{ext['id']}").status_code == 204
 
 
 def test_without_an_ipv6_gateway_ip_the_router_takes_its_default_route_from_upstream(
@@ -352,8 +358,11 @@ def test_without_an_ipv6_gateway_ip_the_router_takes_its_default_route_from_upst
         "2001:db8:ff::1",
     )
     # The outside: an address beyond, a route back to net-a, and an advertisement from its
-    # interface on ext_net (a router lifetime, no prefix).
+    # interface on ext_net (a router lifetime, no prefix). It forwards on that interface, as a
+    # router does: a neighbour advertisement without the router flag would make the router
+    # drop its default route through it.
     run(cloud.outside, "ip", "addr", "add", f"{far}/128", "dev", "lo")
+    run(cloud.outside, "sysctl", "-qw", "net.ipv6.conf.phys.forwarding=1")
     # No address of the outside is on ext_net's IPv6 subnet: it routes to the gateway's
     # link-local address, as upstream routers do.
     run(cloud.outside, "ip", "-6", "route", "add", prefix, "via", gateway_lla, "dev", "phys")
@@ -376,6 +385,7 @@ def test_without_an_ipv6_gateway_ip_the_router_takes_its_default_route_from_upst
     finally:
         run(cloud.outside, "ip", "-6", "route", "del", prefix)
         run(cloud.outside, "ip", "addr", "del", f"{far}/128", "dev", "lo")
+        run(cloud.outside, "sysctl", "-qw", "net.ipv6.conf.phys.forwarding=0")
         cleared = api.put(
             f"/routers/{router['id']}", json={"router": {"external_gateway_info": {}}}
         )

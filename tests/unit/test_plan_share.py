@@ -168,9 +168,29 @@ def multihost(rng: random.Random) -> dict[str, Any]:
             device_owner="Octavia",
         )
         ports.append(vip)
+        amphorae = []
+        if rng.random() < 0.5:  # ACTIVE_STANDBY: a VRRP port for each of two amphorae
+            for role in ("MASTER", "BACKUP"):
+                vrrp = models.port(
+                    networks[net_index],
+                    subnets[net_index],
+                    f"10.{net_index}.0.{160 + 2 * index + len(amphorae)}",
+                    host=rng.choice(hosts),
+                    device_owner="Octavia",
+                )
+                ports.append(vrrp)
+                amphorae.append(
+                    {
+                        "id": f"amphora-{index}-{role}",
+                        "role": role,
+                        "vrrp_port_id": vrrp["id"],
+                        "vrrp_ip": vrrp["fixed_ips"][0]["ip_address"],
+                    }
+                )
         loadbalancers.append(
             {
                 "id": f"lb{index}",
+                "amphorae": amphorae,
                 "vip_address": vip["fixed_ips"][0]["ip_address"],
                 "vip_port_id": vip["id"],
                 "vip_subnet_id": subnets[net_index]["id"],
