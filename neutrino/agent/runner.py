@@ -5,9 +5,10 @@ its copy of the model exact by applying the feed's changes (each carries the
 resource's current body). After every batch it compiles and applies only what
 the changes touch (plan.keyed: a floating IP's change, its elements and
 local route only, however many its router has; a port's, its tap and its
-network's DHCP hosts, however many ports the host has); every few seconds it compares
-every key's digest with its inputs' (a change the index missed is compiled
-then, and logged) and reconciles the whole host, which repairs drift. If the
+network's DHCP hosts, however many ports the host has); every few seconds, when
+a poll of the feed brings no change, it compares every key's digest with its
+inputs' (a change the index missed is compiled then, and logged) and
+reconciles the whole host, which repairs drift. If the
 server forgets its revision (410) or cannot be reached, it starts again from
 a snapshot; the kernel is left as it is meanwhile, so traffic keeps flowing.
 
@@ -319,8 +320,11 @@ class Runner:
             if delta is None:
                 return
             changes = model.apply(delta) if delta["changes"] else []
-            full = time.monotonic() - last_full >= self.resync_seconds
-            if changes and not (full or pending):
+            since = time.monotonic() - last_full
+            full = since >= self.resync_seconds
+            # Changes go first: the full resync waits for the next poll that brings none,
+            # unless it is overdue by a whole period.
+            if changes and not pending and since < 2 * self.resync_seconds:
                 pending = self._reconcile(model, full=False, changes=changes)
             elif changes or full or pending or self.agent.health_moved():
                 pending = self._reconcile(model, full=full, changes=changes, whole=True)
