@@ -103,7 +103,6 @@ LISTING = Listing(
         "device_owner",
         "device_id",
         "port_security_enabled",
-        "binding:host_id",
         "dns_name",
         "dns_domain",
         "device_profile",
@@ -812,15 +811,27 @@ def require_network_owner(values: dict[str, Any], action: str) -> None:
             raise errors.PolicyNotAuthorized(action=f"{action}:{key}")
 
 
+# Shown to administrators only, as Neutron's policy has them (get_port:binding:host_id, ...).
+ADMIN_READ = ("binding:host_id", "binding:profile", "binding:vif_type", "binding:vif_details")
+
+
+def shown(ctx: Context, port: dict[str, Any]) -> dict[str, Any]:
+    """A port's body as `ctx` sees it."""
+    return port if ctx.is_admin else {k: v for k, v in port.items() if k not in ADMIN_READ}
+
+
 class Ports(Listed):
     resource = "port"
 
     def source(self, ctx: Context, query: ListQuery) -> Source:
-        return Source(LISTING, visible(ctx), lambda conn, rows: render(conn, rows, query.fields))
+        def bodies(conn: Connection, rows: builtins.list[Row]) -> builtins.list[dict[str, Any]]:
+            return [shown(ctx, port) for port in render(conn, rows, query.fields)]
+
+        return Source(LISTING, visible(ctx), bodies)
 
     def get(self, db: Database, ctx: Context, port_id: str) -> dict[str, Any]:
         with db.read() as conn:
-            return render(conn, [fetch(conn, ctx, port_id)])[0]
+            return shown(ctx, render(conn, [fetch(conn, ctx, port_id)])[0])
 
     def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
         common.require_writer(ctx)
@@ -836,7 +847,7 @@ class Ports(Listed):
             port = insert_port(conn, std["project_id"], network, {**values, "id": std["id"]})
             policy_id = values.get("qos_policy_id")
             qos.bind_new_port(conn, ctx, port["id"], policy_id, port["qos_network_policy_id"])
-            return {**port, "qos_policy_id": policy_id}
+            return shown(ctx, {**port, "qos_policy_id": policy_id})
 
     def update(
         self, db: Database, ctx: Context, port_id: str, values: dict[str, Any], if_match: int | None
@@ -914,7 +925,7 @@ class Ports(Listed):
                 require_free_device(conn, row.id, bound_to, profile)
                 changes["status"] = "DOWN"
             common.bump(conn, P, "port", row, changes)
-            return render(conn, [fetch(conn, ctx, port_id)])[0]
+            return shown(ctx, render(conn, [fetch(conn, ctx, port_id)])[0])
 
     def delete(self, db: Database, ctx: Context, port_id: str) -> None:
         common.require_writer(ctx)

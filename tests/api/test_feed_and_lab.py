@@ -185,7 +185,7 @@ def test_instances_own_or_adopt_ports(api: Api) -> None:
     host = vm["host"]  # the server's own, where its embedded agent runs
     assert vm["status"] == "BUILD" and host and len(vm["port_ids"]) == 2
     ports = {
-        p["id"]: p for p in api.demo.get("/ports", params={"device_id": vm["id"]}).json()["ports"]
+        p["id"]: p for p in api.admin.get("/ports", params={"device_id": vm["id"]}).json()["ports"]
     }
     assert {p["device_owner"] for p in ports.values()} == {
         "compute:nova"

@@ -39,7 +39,7 @@ ALSO_STREAMED = {
 }
 # Attributes each list renders rather than reads (computed, joined, or shown to some callers).
 RENDERED = {
-    "ports": ["fixed_ips", "tags", "created_at", "security_groups", "binding:vif_type"],
+    "ports": ["fixed_ips", "tags", "created_at", "security_groups", "binding:host_id"],
     "networks": ["shared", "subnets", "is_default", "provider:network_type", "tags"],
     "subnets": ["router:external", "created_at", "tags"],
     "floatingips": ["port_details", "port_forwardings", "updated_at"],

@@ -130,8 +130,25 @@ def test_port_shape_and_defaults(api: Api, net: dict) -> None:
         and port["device_id"] == ""
         and port["allowed_address_pairs"] == []
     )
-    assert port["binding:host_id"] == "" and port["binding:vif_type"] == "unbound"
+    assert port["binding:vnic_type"] == "normal"
     assert len(port["security_groups"]) == 1  # the project's default group
+    # The binding's host, profile and VIF are an administrator's to see, as Neutron's policy
+    # has it, however the owner reads the port.
+    admin_read = {"binding:host_id", "binding:profile", "binding:vif_type", "binding:vif_details"}
+    listed = api.demo.get("/ports", params={"id": port["id"]}).json()["ports"][0]
+    picked = api.demo.get(
+        f"/ports/{port['id']}", params={"fields": ["id", "binding:host_id", "binding:vif_type"]}
+    ).json()["port"]
+    for seen in (port, api.demo.get(f"/ports/{port['id']}").json()["port"], listed):
+        assert not admin_read & seen.keys()
+    assert picked == {"id": port["id"]}
+    as_admin = api.admin.get(f"/ports/{port['id']}").json()["port"]
+    assert {k: as_admin[k] for k in sorted(admin_read)} == {
+        "binding:host_id": "",
+        "binding:profile": {},
+        "binding:vif_details": {},
+        "binding:vif_type": "unbound",
+    }
 
 
 def test_fixed_ips_by_address_subnet_and_several(api: Api, net: dict) -> None:

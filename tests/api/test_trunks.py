@@ -108,7 +108,7 @@ def test_subport_actions_and_trunk_details(api: Api) -> None:
     response = put(api.demo, trunk, "remove_subports", [{"port_id": second["id"]}])
     assert response.status_code == 200, response.text
     assert response.json()["sub_ports"] == [vlan(first, 101)]
-    removed = api.demo.get(f"/ports/{second['id']}").json()["port"]
+    removed = api.admin.get(f"/ports/{second['id']}").json()["port"]
     assert (removed["device_owner"], removed["binding:host_id"]) == ("", "")
     message = error(
         put(api.demo, trunk, "remove_subports", [vlan(second, 202)]), 404, "SubPortNotFound"
