@@ -77,6 +77,27 @@ def test_invalid_updates(api: Api, body: dict) -> None:
 
 
 @pytest.mark.parametrize(
+    ("given", "limit"), [(True, 1), (5.0, 5), (6.7, 6), ("7", 7), (" 8 ", 8), (-1.0, -1)]
+)
+def test_limits_are_converted_as_neutron_converts_them(api: Api, given: object, limit: int) -> None:
+    """Neutron's quota attributes take whatever Python's int() takes."""
+    project = api.demo.project_id
+    response = api.admin.put(f"/quotas/{project}", json={"quota": {"network": given}})
+    assert response.status_code == 200, response.text
+    assert response.json()["quota"]["network"] == limit
+    assert api.admin.get(f"/quotas/{project}").json()["quota"]["network"] == limit
+
+
+@pytest.mark.parametrize("given", ["5.0", [5], {"n": 5}, None, ""])
+def test_limits_int_does_not_take_are_refused(api: Api, given: object) -> None:
+    project = api.demo.project_id
+    response = api.admin.put(f"/quotas/{project}", json={"quota": {"network": given}})
+    message = f"Invalid input for operation: '{given}' is not an integer."
+    assert error(response, 400, "InvalidInput") == message
+    assert api.admin.get(f"/quotas/{project}").json()["quota"]["network"] == 100
+
+
+@pytest.mark.parametrize(
     ("limit", "kind", "message"),
     [
         (

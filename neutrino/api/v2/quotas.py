@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from neutrino import errors
 from neutrino.api.errors import json_response
 from neutrino.api.v2 import Authenticate, read_json
-from neutrino.api.v2.attrs import integer
+from neutrino.api.v2.attrs import invalid
 from neutrino.config import QUOTA_LIMIT_MAX
 from neutrino.db import Database
 from neutrino.services.quotas import NEUTRON_DEFAULTS, Quotas
@@ -50,7 +50,10 @@ def parse_quota_body(body: Any) -> tuple[dict[str, int], bool]:
 def limit_of(resource: str, value: Any) -> int:
     """A limit from -1 (unlimited) to QUOTA_LIMIT_MAX, refused in Neutron's words: a value that
     is no integer as its converter does, one out of range as its range validator does."""
-    limit = integer(value)
+    try:  # Neutron's convert_to_int: whatever int() takes (true is 1, 5.0 is 5)
+        limit = int(value)
+    except (ValueError, TypeError):
+        raise invalid(f"'{value}' is not an integer") from None
     if limit < -1:
         reason = f"'{limit}' is too small - must be at least '-1'"
     elif limit > QUOTA_LIMIT_MAX:
