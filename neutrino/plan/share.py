@@ -19,7 +19,7 @@ A share is what a few anchors reach (`anchors`, computed from the whole model):
     security_groups  of the ports here; `remote_groups`: their rules' remote groups, whose
                      members (on any network) fill ipsets; `address_groups` likewise
     qos_policies     of the ports and networks here
-    loadbalancers    whose VIP or VRRP port is here
+    loadbalancers    whose VIP port is here, or (ACTIVE_STANDBY) an amphora's VRRP port
 
 Whether a resource is in the share is a function of its own body and the anchors
 (`belongs`): that is what lets the change feed tell a host what entered or left its
@@ -150,9 +150,10 @@ def anchors(model: dict[str, Any], host: str) -> Anchors:
     }
     balancers, vip_networks = set(), set()
     for lb in model.get("loadbalancers", []):
-        port_ids = [lb.get("vip_port_id")] + [
-            a.get("vrrp_port_id") for a in lb.get("amphorae") or []
-        ]
+        # ACTIVE_STANDBY: the amphorae's VRRP ports carry the VIP, its own port is plugged
+        # nowhere.
+        amphorae = lb.get("amphorae") or []
+        port_ids = [a.get("vrrp_port_id") for a in amphorae] or [lb.get("vip_port_id")]
         mine = [
             i for i in port_ids if i in ports and (ports[i].get("binding:host_id") or host) == host
         ]
