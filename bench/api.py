@@ -3,6 +3,7 @@
     .venv/bin/python bench/api.py [--database-url URL] [--ports 10000]
     .venv/bin/python bench/api.py --cold-starts 5    # only cold starts, 5 of each kind
     .venv/bin/python bench/api.py --lists 50000 [--database-url URL]   # only the lists
+    .venv/bin/python bench/api.py --bulk 1000 [--database-url URL]     # only bulk creates
 
 Measures cold start on SQLite (from the process's start to /healthz answering, wall and CPU, on
 a new database and on the one it made, with the load average at each start; with --cold-starts,
@@ -20,6 +21,13 @@ networks: `/ports?fields=id`, `/ports`, `/floatingips?fields=id` and `/networks`
 SQLite and, given --database-url, on PostgreSQL beside it (filled at once, measured one
 after the other), each with the server's CPU per call, how far the list raises its
 memory and the load average.
+
+With --bulk N [--rounds R], only bulk creates of N (one request each): ports on a /16, floating
+IPs on a /16 external subnet, unassociated and associated to those ports through a router, each
+beside N single creates of the same; then R rounds of N ports and N floating IPs associated to
+them, to see whether a bulk create slows down as the router fills. Items per second and the
+server's CPU per item, with the load average; on SQLite and, given --database-url, on
+PostgreSQL, one after the other.
 """
 
 from __future__ import annotations
@@ -552,6 +560,81 @@ def lists_only(count: int, database_url: str | None) -> dict[str, Any]:
                 server.stop()
 
 
+def bulk_series(server: Server, count: int, rounds: int) -> dict[str, Any]:
+    """Bulk creates of `count` ports, of as many unassociated floating IPs and of as many
+    associated to those ports, each beside `count` single creates of the same; then `rounds`
+    more bulk creates of `count` ports and of their floating IPs, on the same router, each
+    round's rate and CPU per item (they stay flat when nothing grows with what is there)."""
+    with Filler(server) as filler:
+        ext = filler.network("ext", "100.64.0.0/16", **{"router:external": True})
+        net = filler.network("inner", "10.0.0.0/16")
+        router = filler.create(
+            "/routers", "router", {"name": "r", "external_gateway_info": {"network_id": ext}}
+        )
+        subnet = filler.client.get("/subnets", params={"network_id": net}).json()["subnets"][0]
+        filler.client.put(
+            f"/routers/{router['id']}/add_router_interface", json={"subnet_id": subnet["id"]}
+        ).raise_for_status()
+
+        def timed(
+            path: str, bodies: list[dict[str, Any]], bulk: bool
+        ) -> tuple[list[str], dict[str, float]]:
+            """Create `bodies` in one request, or one by one; the ids made and the timing."""
+            name = path.strip("/")
+            load = os.getloadavg()[0]
+            started, cpu = time.perf_counter(), server.cpu_seconds()
+            if bulk:
+                response = filler.client.post(path, json={name: bodies})
+                response.raise_for_status()
+                made = response.json()[name]
+            else:
+                made = [filler.create(path, name.removesuffix("s"), body) for body in bodies]
+            wall = time.perf_counter() - started
+            return [item["id"] for item in made], {
+                "per_second": round(len(bodies) / wall, 1),
+                "server_cpu_ms": round((server.cpu_seconds() - cpu) * 1000 / len(bodies), 2),
+                "load_average": round(load, 2),
+            }
+
+        def ports(bulk: bool) -> tuple[list[str], dict[str, float]]:
+            return timed("/ports", [{"network_id": net}] * count, bulk)
+
+        def floatingips(bulk: bool, port_ids: list[str] | None = None) -> dict[str, float]:
+            """Unassociated, or one for each of `port_ids`."""
+            bodies = (
+                [{"floating_network_id": ext, "port_id": port} for port in port_ids]
+                if port_ids
+                else [{"floating_network_id": ext}] * count
+            )
+            return timed("/floatingips", bodies, bulk)[1]
+
+        result: dict[str, Any] = {}
+        for how, bulk in (("single", False), ("bulk", True)):
+            port_ids, result[f"ports_{how}"] = ports(bulk)
+            result[f"floatingips_{how}"] = floatingips(bulk)
+            result[f"floatingips_associated_{how}"] = floatingips(bulk, port_ids)
+        result["rounds"] = []
+        for _ in range(rounds):
+            port_ids, timing = ports(True)
+            result["rounds"].append({"ports": timing, "floatingips": floatingips(True, port_ids)})
+        result["floatingips_at_end"] = (2 + rounds) * count
+    return result
+
+
+def bulk_only(count: int, rounds: int, database_url: str | None) -> dict[str, Any]:
+    """`bulk_series` on SQLite and on `database_url`, one after the other."""
+    databases = {"sqlite": None, **({"postgresql": database_url} if database_url else {})}
+    result: dict[str, Any] = {"benchmark": "api_bulk", "count": count}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, url in databases.items():
+            server = Server(Path(tmp) / name, url)
+            try:
+                result[name] = bulk_series(server, count, rounds)
+            finally:
+                server.stop()
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database-url")
@@ -562,7 +645,16 @@ def main() -> None:
     parser.add_argument(
         "--lists", type=int, help="only the lists, with this many ports, floating IPs, networks"
     )
+    parser.add_argument(
+        "--bulk", type=int, help="only bulk creates of this many ports and floating IPs"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="with --bulk, rounds of bulk creates after"
+    )
     args = parser.parse_args()
+    if args.bulk:
+        print(json.dumps(bulk_only(args.bulk, args.rounds, args.database_url), indent=2))
+        return
     if args.lists:
         print(json.dumps(lists_only(args.lists, args.database_url), indent=2))
         return

@@ -19,7 +19,7 @@ import ipaddress
 import random
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, bindparam, exists, select, update
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, exists, insert, select, update
 
 from neutrino import errors, ipam
 from neutrino.api.v2.query import ListQuery
@@ -121,6 +121,7 @@ def single(start: int, end: int) -> int | None:
 
 FORWARDINGS_OF = select(PF).where(PF.c.floatingip_id.in_(common.IDS)).order_by(PF.c.id)
 PORTS_OF = select(P).where(P.c.id.in_(common.IDS))
+INSERT = insert(FIP).returning(*FIP.c)
 
 
 def forwardings_of(
@@ -148,28 +149,40 @@ def render(conn: Connection, rows: list[Row], ranges: bool = False) -> list[dict
     """`ranges`: port forwardings with their port ranges (for the change feed)."""
     tags = common.load_tags(conn, [r.id for r in rows])
     forwardings = forwardings_of(conn, [r.id for r in rows], ranges)
+    details = port_details(conn, rows)
+    return [shown(r, tags, forwardings, details) for r in rows]
+
+
+def port_details(conn: Connection, rows: list[Row]) -> dict[str, dict[str, Any]]:
+    """What the floating IPs of `rows` show of their fixed ports, by port id."""
     port_ids = [r.fixed_port_id for r in rows if r.fixed_port_id]
-    details: dict[str, dict[str, Any]] = {}
-    for port in common.rows_for(conn, PORTS_OF, port_ids):
-        details[port.id] = {key: getattr(port, key) for key in PORT_DETAILS}
-    out = []
-    for r in rows:
-        item = common.render_standard(r, tags)
-        del item["name"]  # floating IPs have a description but no name
-        item.update(
-            {
-                "floating_ip_address": r.floating_ip_address,
-                "floating_network_id": r.floating_network_id,
-                "router_id": r.router_id,
-                "port_id": r.fixed_port_id,
-                "fixed_ip_address": r.fixed_ip_address,
-                "status": r.status,
-                "port_details": details.get(r.fixed_port_id) if r.fixed_port_id else None,
-                "port_forwardings": forwardings.get(r.id, []),
-            }
-        )
-        out.append(item)
-    return out
+    return {
+        port.id: {key: getattr(port, key) for key in PORT_DETAILS}
+        for port in common.rows_for(conn, PORTS_OF, port_ids)
+    }
+
+
+def shown(
+    r: Row,
+    tags: dict[str, list[str]],
+    forwardings: dict[str, list[dict[str, Any]]],
+    details: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    item = common.render_standard(r, tags)
+    del item["name"]  # floating IPs have a description but no name
+    item.update(
+        {
+            "floating_ip_address": r.floating_ip_address,
+            "floating_network_id": r.floating_network_id,
+            "router_id": r.router_id,
+            "port_id": r.fixed_port_id,
+            "fixed_ip_address": r.fixed_ip_address,
+            "status": r.status,
+            "port_details": details.get(r.fixed_port_id) if r.fixed_port_id else None,
+            "port_forwardings": forwardings.get(r.id, []),
+        }
+    )
+    return item
 
 
 def random_free_address(conn: Connection, subnet: Row) -> str | None:
@@ -415,8 +428,10 @@ class FloatingIPs(Listed):
                     values.get("router_id"),
                 )
             )
-            common.insert_resource(conn, FIP, "floatingip", row)
-            return render(conn, [fetch(conn, ctx, row["id"])])[0]
+            stored = conn.execute(INSERT, row).one()
+            common.record_change(conn, "floatingip", stored.id, "create")
+            # Its body from what was written: a new floating IP has no tags or forwardings yet.
+            return shown(stored, {}, {}, port_details(conn, [stored]))
 
     def update(
         self, db: Database, ctx: Context, fip_id: str, values: dict[str, Any], if_match: int | None

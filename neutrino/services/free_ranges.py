@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, Connection, delete, insert, select
+from sqlalchemy import ColumnElement, Connection, delete, insert, select, update
 
 from neutrino import ipam
 from neutrino.db import schema
@@ -44,11 +44,16 @@ def carve(conn: Connection, subnet_id: str, address: str) -> None:
     ).first()
     if holder is None or holder.last_ip < key:
         return
-    conn.execute(delete(R).where(R.c.subnet_id == subnet_id, R.c.first_ip == holder.first_ip))
     ip = ipaddress.ip_address(address)
-    below = [(holder.first_ip, ipam.sortable(ip, -1))] if key != holder.first_ip else []
-    above = [(ipam.sortable(ip, 1), holder.last_ip)] if key != holder.last_ip else []
-    _insert(conn, subnet_id, below + above)
+    same = (R.c.subnet_id == subnet_id, R.c.first_ip == holder.first_ip)
+    if key == holder.first_ip == holder.last_ip:
+        conn.execute(delete(R).where(*same))
+    elif key == holder.first_ip:  # the lowest free address, which ports take: shrunk in place
+        conn.execute(update(R).where(*same).values(first_ip=ipam.sortable(ip, 1)))
+    else:
+        conn.execute(update(R).where(*same).values(last_ip=ipam.sortable(ip, -1)))
+        if key != holder.last_ip:
+            _insert(conn, subnet_id, [(ipam.sortable(ip, 1), holder.last_ip)])
 
 
 def release(conn: Connection, which: ColumnElement[bool]) -> None:

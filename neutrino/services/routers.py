@@ -16,7 +16,7 @@ import builtins
 import ipaddress
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, insert, select, update
 
 from neutrino import errors
 from neutrino.api.v2.query import ListQuery
@@ -582,14 +582,25 @@ def check_routes(conn: Connection, router_id: str, routes: list[dict[str, str]])
             raise errors.InvalidRoutes(routes=route, reason="the nexthop is used by router")
 
 
+# Read from the routers' interfaces, each looking up its own addresses: a join from the subnet's
+# allocations would read all of them, every port of the subnet, for each floating IP made.
+ROUTERS_BETWEEN = (
+    select(R.c.id)
+    .join(RP, (RP.c.router_id == R.c.id) & (RP.c.port_type == INTERFACE))
+    .where(
+        R.c.gw_network_id == bindparam("network_id"),
+        bindparam("subnet_id", type_=A.c.subnet_id.type).in_(
+            select(A.c.subnet_id).where(A.c.port_id == RP.c.port_id)
+        ),
+    )
+    .order_by(R.c.created_at, R.c.id)
+)
+
+
 def routers_between(conn: Connection, subnet_id: str, external_network_id: str) -> list[str]:
     """Routers with an interface on `subnet_id` and their gateway on `external_network_id`."""
     return list(
         conn.execute(
-            select(R.c.id)
-            .join(RP, (RP.c.router_id == R.c.id) & (RP.c.port_type == INTERFACE))
-            .join(A, A.c.port_id == RP.c.port_id)
-            .where(A.c.subnet_id == subnet_id, R.c.gw_network_id == external_network_id)
-            .order_by(R.c.created_at, R.c.id)
+            ROUTERS_BETWEEN, {"subnet_id": subnet_id, "network_id": external_network_id}
         ).scalars()
     )
