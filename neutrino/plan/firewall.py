@@ -40,7 +40,7 @@ import hashlib
 import ipaddress
 import itertools
 import json
-from collections.abc import Container, Iterable
+from collections.abc import Collection, Container, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,7 +198,7 @@ def compile_firewall(
     return firewall_of(
         port_rules(protected, groups),
         group_rules(named, groups, address_groups),
-        member_sets(remote_groups(named, groups), all_ports),
+        member_sets(remote_groups(named, groups), group_members(all_ports)),
         tuple(qos),
     )
 
@@ -298,20 +298,51 @@ def group_rules(
     return FirewallPart(tuple(commands), tuple(elements), _digest(commands))
 
 
-def member_sets(remote: list[str], all_ports: Iterable[Resource]) -> FirewallPart:
-    """The sets of the remote groups' members' addresses (`all_ports`: every host's)."""
-    members: dict[str, tuple[set[str], set[str]]] = {sg_id: (set(), set()) for sg_id in remote}
+def group_members(all_ports: Iterable[Resource]) -> dict[str, dict[str, int]]:
+    """Each group's members' addresses (`all_ports`: every host's), each with how many ports
+    claim it (count_members keeps it as ports change)."""
+    members: dict[str, dict[str, int]] = {}
     for port in all_ports:
-        for sg_id in port.get("security_groups", []):
-            if sg_id in members:
-                for _, address in port_addresses(port):
-                    members[sg_id][":" in address].add(address)
-    commands = []
-    for sg_id, (v4, v6) in members.items():
-        for ethertype, type_, addresses in (("IPv4", "ipv4_addr", v4), ("IPv6", "ipv6_addr", v6)):
-            elements = list(_sorted_addresses(frozenset(addresses)))
-            commands.append(_set(members_set(sg_id, ethertype), type_, elements))
-    return FirewallPart(tuple(commands), digest=_digest(commands))
+        count_members(members, port, 1)
+    return members
+
+
+def count_members(members: dict[str, dict[str, int]], port: Resource, sign: int) -> None:
+    """Count a port's addresses in (`sign` 1) or out of (-1) the members of its groups."""
+    for sg_id in port.get("security_groups", []):
+        addresses = members.setdefault(sg_id, {})
+        for _, address in port_addresses(port):
+            count = addresses.get(address, 0) + sign
+            if count:
+                addresses[address] = count
+            else:
+                del addresses[address]
+        if not addresses:
+            del members[sg_id]
+
+
+def member_sets(remote: list[str], members: dict[str, dict[str, int]]) -> FirewallPart:
+    """The sets of the remote groups' members' addresses (`members`: group_members)."""
+    return members_part([member_set(sg_id, members.get(sg_id, {})) for sg_id in remote])
+
+
+def member_set(sg_id: str, addresses: Collection[str]) -> FirewallPart:
+    """One remote group's sets, one per family: a member's change touches its groups' only."""
+    v4 = frozenset(address for address in addresses if ":" not in address)
+    v6 = frozenset(addresses) - v4
+    commands = (
+        _set(members_set(sg_id, "IPv4"), "ipv4_addr", list(_sorted_addresses(v4))),
+        _set(members_set(sg_id, "IPv6"), "ipv6_addr", list(_sorted_addresses(v6))),
+    )
+    return FirewallPart(commands, digest=_digest(commands))
+
+
+def members_part(sets: list[FirewallPart]) -> FirewallPart:
+    """The remote groups' sets (member_set) as one part."""
+    return FirewallPart(
+        tuple(command for part in sets for command in part.commands),
+        digest=_digest([part.digest for part in sets]),
+    )
 
 
 def firewall_of(
@@ -465,13 +496,40 @@ def _set(name: str, type_: str | list[str], elements: list[Any]) -> dict[str, An
 
 
 # A host compiles the same ports' addresses over and over, and parsing them is most
-# of a compile: merged sets are remembered (pure functions of their arguments).
+# of a compile: merged sets are remembered (pure functions of their arguments), and so is
+# each address's range.
 @functools.lru_cache(maxsize=1 << 16)
 def _sorted_addresses(addresses: frozenset[str]) -> tuple[Any, ...]:
-    """One family's addresses, overlaps merged: the kernel rejects overlapping intervals."""
-    nets = [ipaddress.ip_network(a, strict=False) for a in addresses]
-    merged = ipaddress.collapse_addresses(nets)  # type: ignore[type-var]  # one family
-    return tuple(_address(str(net)) for net in sorted(merged))
+    """One family's addresses, overlaps (and neighbours) merged, as the fewest prefixes: the
+    kernel rejects overlapping intervals."""
+    merged: list[list[int]] = []
+    for start, end in sorted(_range(address) for address in addresses):
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    if not merged:
+        return ()
+    kind = _kind(next(iter(addresses)))
+    found: list[Any] = []
+    for start, end in merged:
+        if start == end:
+            found.append(str(kind(start)))
+        else:
+            nets = ipaddress.summarize_address_range(kind(start), kind(end))
+            found += (_address(str(net)) for net in nets)
+    return tuple(found)
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _range(address: str) -> tuple[int, int]:
+    """The first and last address of an address or prefix, as integers (of one family)."""
+    net = ipaddress.ip_network(address, strict=False)
+    return int(net.network_address), int(net.broadcast_address)
+
+
+def _kind(address: str) -> type[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    return ipaddress.IPv6Address if ":" in address else ipaddress.IPv4Address
 
 
 def _collapse_pairs(pairs: list[tuple[str, str]], version: int) -> list[tuple[str, Any]]:
