@@ -10,8 +10,9 @@ element: its frames pass its own side unfiltered.
 
 Objects grow as rules + members. Who a port may claim to be (its MAC, its
 fixed IPs and allowed address pairs) is set elements keyed by the port's tap,
-checked by shared chains (`egress-common`, `ingress-common`) with one lookup
-per protocol; a port's own chains only jump there and to its security groups.
+checked by shared chains (`egress-common`, `ingress-common`) with a lookup
+per protocol (two for addresses: a hash set of them, an interval set of the
+prefixes); a port's own chains only jump there and to its security groups.
 A security group is one chain per direction (one rule per SG rule), and a
 remote group one set of member addresses. A new port adds elements and two
 short chains; a new member adds an element. A remote address group is one
@@ -143,8 +144,11 @@ def address_group_set(ag_id: str, ethertype: str) -> str:
 
 
 COMMON_EGRESS, COMMON_INGRESS = "egress-common", "ingress-common"
-# Sets of every protected port: (tap, MAC) and (tap, MAC, address or prefix).
+# Sets of every protected port: (tap, MAC), (tap, MAC, address) and (tap, MAC, prefix). The
+# prefixes' are apart: libnftables reads every interval set's elements back before it changes
+# any set's, so that a port's change would cost as much as every port's addresses.
 PORT_MACS, PORT_V4, PORT_V6 = "port-macs", "port-v4", "port-v6"
+PORT_V4_NETS, PORT_V6_NETS = "port-v4-nets", "port-v6-nets"
 # Taps and MACs of the ports whose groups are stateless.
 STATELESS_TAPS, STATELESS_MACS = "stateless-taps", "stateless-macs"
 
@@ -232,18 +236,18 @@ def port_part(port: Resource, groups: Container[str]) -> FirewallPart:
     sg_ids = [sg for sg in port.get("security_groups", []) if sg in groups]
     tap = names.device(port)
     egress, ingress = egress_chain(port["id"]), ingress_chain(port["id"])
-    macs, v4, v6 = _port_identities(port)
+    identities = zip(
+        (PORT_MACS, PORT_V4, PORT_V4_NETS, PORT_V6, PORT_V6_NETS),
+        _port_identities(port),
+        strict=True,
+    )
     commands = [
         {"add": {"chain": {**BRIDGE, "name": egress}}},
         {"add": {"chain": {**BRIDGE, "name": ingress}}},
         *_port_chains(port, sg_ids),
         _element("egress-ports", [[tap, {"jump": {"target": egress}}]]),
         _element("ingress-ports", [[tap, {"jump": {"target": ingress}}]]),
-        *(
-            _element(name, items)
-            for name, items in ((PORT_MACS, macs), (PORT_V4, v4), (PORT_V6, v6))
-            if items
-        ),
+        *(_element(name, items) for name, items in identities if items),
     ]
     return FirewallPart(tuple(commands), digest=_digest(commands))
 
@@ -635,17 +639,26 @@ def _port_chains(port: Resource, sg_ids: list[str]) -> list[dict[str, Any]]:
     return commands
 
 
-def _port_identities(port: Resource) -> tuple[list[Any], list[Any], list[Any]]:
-    """A port's elements of PORT_MACS, PORT_V4, PORT_V6: what it may send from."""
+def _port_identities(port: Resource) -> tuple[list[Any], ...]:
+    """A port's elements of PORT_MACS, PORT_V4, PORT_V4_NETS, PORT_V6, PORT_V6_NETS: what it
+    may send from."""
     tap = names.device(port)
     pairs = port_addresses(port)
     port_macs = sorted({mac for mac, _ in pairs} | {port["mac_address"]})
     pairs += [(mac, _link_local(mac)) for mac in port_macs]
-    return (
-        [{"concat": [tap, mac]} for mac in port_macs],
-        [{"concat": [tap, m, a]} for m, a in _collapse_pairs(pairs, 4)],
-        [{"concat": [tap, m, a]} for m, a in _collapse_pairs(pairs, 6)],
-    )
+    found: list[list[Any]] = [[{"concat": [tap, mac]} for mac in port_macs]]
+    for version in (4, 6):
+        merged = _collapse_pairs(pairs, version)
+        found.append([{"concat": [tap, m, a]} for m, a in merged if isinstance(a, str)])
+        found.append([{"concat": [tap, m, a]} for m, a in merged if not isinstance(a, str)])
+    return tuple(found)
+
+
+def _claims(claimed: Expr, version: int) -> list[Expr]:
+    """Matches that what a frame claims (tap, MAC, address) is none of its port's addresses
+    nor in any of its prefixes."""
+    exact, nets = (PORT_V4, PORT_V4_NETS) if version == 4 else (PORT_V6, PORT_V6_NETS)
+    return [_match(claimed, "@" + exact, "!="), _match(claimed, "@" + nets, "!=")]
 
 
 def _common_chains() -> list[dict[str, Any]]:
@@ -655,8 +668,18 @@ def _common_chains() -> list[dict[str, Any]]:
     iif, ether_src = _meta("iifname"), _payload("ether", "saddr")
     return [
         {"add": {"set": {**BRIDGE, "name": PORT_MACS, "type": ["ifname", "ether_addr"]}}},
-        _set(PORT_V4, ["ifname", "ether_addr", "ipv4_addr"], []),
-        _set(PORT_V6, ["ifname", "ether_addr", "ipv6_addr"], []),
+        {
+            "add": {
+                "set": {**BRIDGE, "name": PORT_V4, "type": ["ifname", "ether_addr", "ipv4_addr"]}
+            }
+        },
+        _set(PORT_V4_NETS, ["ifname", "ether_addr", "ipv4_addr"], []),
+        {
+            "add": {
+                "set": {**BRIDGE, "name": PORT_V6, "type": ["ifname", "ether_addr", "ipv6_addr"]}
+            }
+        },
+        _set(PORT_V6_NETS, ["ifname", "ether_addr", "ipv6_addr"], []),
         {"add": {"chain": {**BRIDGE, "name": egress}}},
         {"add": {"chain": {**BRIDGE, "name": ingress}}},
         # Egress: who the port claims to be.
@@ -665,10 +688,8 @@ def _common_chains() -> list[dict[str, Any]]:
             BRIDGE,
             egress,
             _ethertype("arp"),
-            _match(
-                {"concat": [iif, _payload("arp", "saddr ether"), _payload("arp", "saddr ip")]},
-                "@" + PORT_V4,
-                "!=",
+            *_claims(
+                {"concat": [iif, _payload("arp", "saddr ether"), _payload("arp", "saddr ip")]}, 4
             ),
             DROP,
         ),
@@ -687,7 +708,7 @@ def _common_chains() -> list[dict[str, Any]]:
             BRIDGE,
             egress,
             _ethertype("ip"),
-            _match({"concat": [iif, ether_src, _payload("ip", "saddr")]}, "@" + PORT_V4, "!="),
+            *_claims({"concat": [iif, ether_src, _payload("ip", "saddr")]}, 4),
             DROP,
         ),
         _rule(
@@ -708,7 +729,7 @@ def _common_chains() -> list[dict[str, Any]]:
             BRIDGE,
             egress,
             _ethertype("ip6"),
-            _match({"concat": [iif, ether_src, _payload("ip6", "saddr")]}, "@" + PORT_V6, "!="),
+            *_claims({"concat": [iif, ether_src, _payload("ip6", "saddr")]}, 6),
             DROP,
         ),
         _rule(
