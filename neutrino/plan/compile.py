@@ -67,6 +67,7 @@ class PortPiece:
     port: Resource
     links: tuple[Link, ...]
     instance: Instance | None  # the instance's NIC at the tap's far end
+    device: str  # the tap's name (names.device)
 
     @property
     def netns(self) -> str | None:
@@ -192,7 +193,7 @@ def assemble(
     devices = dict(base.devices)
     for net in networks:
         devices.update(net.devices)
-    devices.update({port_id: names.device(port.port) for port_id, port in base.ports.items()})
+    devices.update({port_id: port.device for port_id, port in base.ports.items()})
     for piece in pieces:
         devices.update(piece.devices)
     namespaces = {*base.namespaces, *(piece.netns for piece in pieces)}
@@ -405,7 +406,8 @@ def port_piece(
     up = bool(port.get("admin_state_up", True))
     if plugged is None:
         link = Link(host.netns, tap, "external", master=bridge, up=up)
-        return PortPiece(port, tuple(_with_network_mtus(host, [link], {"": network})), None)
+        links = tuple(_with_network_mtus(host, [link], {"": network}))
+        return PortPiece(port, links, None, tap)
     netns, ifname = plugged
     peer = VethPeer(netns, ifname, mac=port["mac_address"])
     link = Link(host.netns, tap, "veth", master=bridge, up=up, peer=peer)
@@ -415,7 +417,7 @@ def port_piece(
         if instance_id
         else None
     )
-    return PortPiece(port, tuple(_with_network_mtus(host, [link], {"": network})), instance)
+    return PortPiece(port, tuple(_with_network_mtus(host, [link], {"": network})), instance, tap)
 
 
 def network_piece(

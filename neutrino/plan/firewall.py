@@ -41,6 +41,7 @@ import hashlib
 import ipaddress
 import itertools
 import json
+import operator
 from collections.abc import Collection, Container, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -349,6 +350,9 @@ def members_part(sets: list[FirewallPart]) -> FirewallPart:
     )
 
 
+_DIGEST_OF, _COMMANDS_OF = operator.attrgetter("digest"), operator.attrgetter("commands")
+
+
 def firewall_of(
     ports: tuple[FirewallPart, ...],
     groups: FirewallPart,
@@ -364,13 +368,15 @@ def firewall_of(
         (shared.digest, shared.commands),
         (members.digest, members.commands),
         (groups.digest, groups.commands),
-        *((part.digest, part.commands) for part in own),
+        # at C speed: a host may have 10,000 ports
+        *zip(map(_DIGEST_OF, own), map(_COMMANDS_OF, own), strict=True),
         (_digest(qos), qos),
     )
+    digests = "".join(map(operator.itemgetter(0), parts))
     return Firewall(
         tables=(("inet", TABLE), ("bridge", TABLE)),
-        commands=tuple(itertools.chain.from_iterable(commands for _, commands in parts)),
-        digest=hashlib.sha256("".join(digest for digest, _ in parts).encode()).hexdigest()[:16],
+        commands=tuple(itertools.chain.from_iterable(map(operator.itemgetter(1), parts))),
+        digest=hashlib.sha256(digests.encode()).hexdigest()[:16],
         elements=groups.elements,
         parts=parts,
     )
