@@ -68,12 +68,7 @@ class PortPiece:
     links: tuple[Link, ...]
     instance: Instance | None  # the instance's NIC at the tap's far end
     device: str  # the tap's name (names.device)
-
-    @property
-    def netns(self) -> str | None:
-        """The namespace at the far end of its veth."""
-        peers = [link.peer.netns for link in self.links if link.peer is not None]
-        return peers[0] if peers else None
+    netns: str | None = None  # the namespace at the far end of its veth
 
 
 @dataclass(frozen=True)
@@ -417,7 +412,8 @@ def port_piece(
         if instance_id
         else None
     )
-    return PortPiece(port, tuple(_with_network_mtus(host, [link], {"": network})), instance, tap)
+    links = tuple(_with_network_mtus(host, [link], {"": network}))
+    return PortPiece(port, links, instance, tap, netns)
 
 
 def network_piece(
