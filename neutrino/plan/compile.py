@@ -516,12 +516,14 @@ def _subports(ports: dict[str, Resource]) -> dict[str, tuple[str, int]]:
     }
 
 
-_KIND_ORDER = {"bridge": 0, "external": 1, "veth": 2, "vlan": 3, "vxlan": 4, "ifb": 5}
+_KIND_ORDER = {"bridge": "0", "external": "1", "veth": "2", "vlan": "3", "vxlan": "4", "ifb": "5"}
 
 
-def _link_order(link: Link) -> tuple[int, str, str]:
-    """Bridges first, in every namespace: everything else may need one as its master."""
-    return (_KIND_ORDER[link.kind], link.netns or "", link.name)
+def _link_order(link: Link) -> str:
+    """Bridges first, in every namespace: everything else may need one as its master. Then by
+    namespace and name: one string (no name holds a NUL), which a host of 10,000 ports' links
+    sorts faster than tuples."""
+    return f"{_KIND_ORDER[link.kind]}{link.netns or ''}\0{link.name}"
 
 
 def _physical_links(
