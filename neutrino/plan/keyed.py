@@ -468,12 +468,7 @@ class KeyedPlan:
         changed.ports.update(moved)
         if moved:
             dirty.add(("firewall", ""))
-            subports = [p for p in base.realized_ports if p["id"] not in base.ports]
-            realized_ports = tuple(
-                sorted(
-                    [*subports, *(piece.port for piece in pieces.values())], key=lambda p: p["id"]
-                )
-            )
+            realized_ports = _replaced(base.realized_ports, moved)
             self._pieces_moved = (base.realized_ports, realized_ports, set(moved))
             self.base = dataclasses.replace(
                 base, ports=pieces, networks=nets, realized_ports=realized_ports
@@ -674,6 +669,25 @@ def _mark(index: dict[str, set[str]], key: str, member: str, sign: int) -> None:
     members.discard(member)
     if not members:
         index.pop(key, None)
+
+
+def _replaced(
+    ports: tuple[Resource, ...], moved: dict[str, tuple[PortPiece | None, PortPiece | None]]
+) -> tuple[Resource, ...]:
+    """`ports` (sorted by id) with the ports of the pieces that moved in place of those they
+    had (a piece gone: its port out), found by bisection: a host may have 10,000."""
+    ids, found = [port["id"] for port in ports], list(ports)
+    for port_id, (_, piece) in sorted(moved.items()):
+        at = bisect.bisect_left(ids, port_id)
+        present = at < len(ids) and ids[at] == port_id
+        if piece is None and present:
+            del ids[at], found[at]
+        elif piece is not None and present:
+            found[at] = piece.port
+        elif piece is not None:
+            ids.insert(at, port_id)
+            found.insert(at, piece.port)
+    return tuple(found)
 
 
 def _mark_count(counts: dict[str, int], key: str, sign: int) -> None:
