@@ -19,8 +19,9 @@ per key, the compiled piece and a digest of what it was compiled from:
                   which of its groups exist and are stateful) and the part the
                   ports share (which of them are stateless), the groups' (those
                   ports' groups, address groups) and their members' (every
-                  port's addresses in the groups the rules name); and the QoS
-                  chains of the base
+                  port's addresses in the groups the rules name, kept by an
+                  index of every group's members: a port's change moves the
+                  sets of its own groups only); and the QoS chains of the base
 
 The index (`update`) maps each change of the feed, with the body before and
 after it, to the keys it touches; only those are compiled again. What the
