@@ -322,7 +322,7 @@ class Agent:
         self._external.update(
             {link.name: link for p in ports for link in p.links if link.kind == "external"}
         )
-        devices = {p.port["id"]: names.device(p.port) for p in ports}
+        devices = {p.port["id"]: p.device for p in ports}
         devices.update({port_id: dev for net in nets for port_id, dev in net.devices.items()})
         self._devices.update(devices)
         host_links = self.links.observe(self.host.netns)

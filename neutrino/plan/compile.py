@@ -67,12 +67,8 @@ class PortPiece:
     port: Resource
     links: tuple[Link, ...]
     instance: Instance | None  # the instance's NIC at the tap's far end
-
-    @property
-    def netns(self) -> str | None:
-        """The namespace at the far end of its veth."""
-        peers = [link.peer.netns for link in self.links if link.peer is not None]
-        return peers[0] if peers else None
+    device: str  # the tap's name (names.device)
+    netns: str | None = None  # the namespace at the far end of its veth
 
 
 @dataclass(frozen=True)
@@ -192,7 +188,7 @@ def assemble(
     devices = dict(base.devices)
     for net in networks:
         devices.update(net.devices)
-    devices.update({port_id: names.device(port.port) for port_id, port in base.ports.items()})
+    devices.update({port_id: port.device for port_id, port in base.ports.items()})
     for piece in pieces:
         devices.update(piece.devices)
     namespaces = {*base.namespaces, *(piece.netns for piece in pieces)}
@@ -405,7 +401,8 @@ def port_piece(
     up = bool(port.get("admin_state_up", True))
     if plugged is None:
         link = Link(host.netns, tap, "external", master=bridge, up=up)
-        return PortPiece(port, tuple(_with_network_mtus(host, [link], {"": network})), None)
+        links = tuple(_with_network_mtus(host, [link], {"": network}))
+        return PortPiece(port, links, None, tap)
     netns, ifname = plugged
     peer = VethPeer(netns, ifname, mac=port["mac_address"])
     link = Link(host.netns, tap, "veth", master=bridge, up=up, peer=peer)
@@ -415,7 +412,8 @@ def port_piece(
         if instance_id
         else None
     )
-    return PortPiece(port, tuple(_with_network_mtus(host, [link], {"": network})), instance)
+    links = tuple(_with_network_mtus(host, [link], {"": network}))
+    return PortPiece(port, links, instance, tap, netns)
 
 
 def network_piece(
@@ -518,12 +516,14 @@ def _subports(ports: dict[str, Resource]) -> dict[str, tuple[str, int]]:
     }
 
 
-_KIND_ORDER = {"bridge": 0, "external": 1, "veth": 2, "vlan": 3, "vxlan": 4, "ifb": 5}
+_KIND_ORDER = {"bridge": "0", "external": "1", "veth": "2", "vlan": "3", "vxlan": "4", "ifb": "5"}
 
 
-def _link_order(link: Link) -> tuple[int, str, str]:
-    """Bridges first, in every namespace: everything else may need one as its master."""
-    return (_KIND_ORDER[link.kind], link.netns or "", link.name)
+def _link_order(link: Link) -> str:
+    """Bridges first, in every namespace: everything else may need one as its master. Then by
+    namespace and name: one string (no name holds a NUL), which a host of 10,000 ports' links
+    sorts faster than tuples."""
+    return f"{_KIND_ORDER[link.kind]}{link.netns or ''}\0{link.name}"
 
 
 def _physical_links(

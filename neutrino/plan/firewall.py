@@ -10,8 +10,9 @@ element: its frames pass its own side unfiltered.
 
 Objects grow as rules + members. Who a port may claim to be (its MAC, its
 fixed IPs and allowed address pairs) is set elements keyed by the port's tap,
-checked by shared chains (`egress-common`, `ingress-common`) with one lookup
-per protocol; a port's own chains only jump there and to its security groups.
+checked by shared chains (`egress-common`, `ingress-common`) with a lookup
+per protocol (two for addresses: a hash set of them, an interval set of the
+prefixes); a port's own chains only jump there and to its security groups.
 A security group is one chain per direction (one rule per SG rule), and a
 remote group one set of member addresses. A new port adds elements and two
 short chains; a new member adds an element. A remote address group is one
@@ -40,7 +41,8 @@ import hashlib
 import ipaddress
 import itertools
 import json
-from collections.abc import Container, Iterable
+import operator
+from collections.abc import Collection, Container, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,8 +145,11 @@ def address_group_set(ag_id: str, ethertype: str) -> str:
 
 
 COMMON_EGRESS, COMMON_INGRESS = "egress-common", "ingress-common"
-# Sets of every protected port: (tap, MAC) and (tap, MAC, address or prefix).
+# Sets of every protected port: (tap, MAC), (tap, MAC, address) and (tap, MAC, prefix). The
+# prefixes' are apart: libnftables reads every interval set's elements back before it changes
+# any set's, so that a port's change would cost as much as every port's addresses.
 PORT_MACS, PORT_V4, PORT_V6 = "port-macs", "port-v4", "port-v6"
+PORT_V4_NETS, PORT_V6_NETS = "port-v4-nets", "port-v6-nets"
 # Taps and MACs of the ports whose groups are stateless.
 STATELESS_TAPS, STATELESS_MACS = "stateless-taps", "stateless-macs"
 
@@ -198,7 +203,7 @@ def compile_firewall(
     return firewall_of(
         port_rules(protected, groups),
         group_rules(named, groups, address_groups),
-        member_sets(remote_groups(named, groups), all_ports),
+        member_sets(remote_groups(named, groups), group_members(all_ports)),
         tuple(qos),
     )
 
@@ -232,18 +237,18 @@ def port_part(port: Resource, groups: Container[str]) -> FirewallPart:
     sg_ids = [sg for sg in port.get("security_groups", []) if sg in groups]
     tap = names.device(port)
     egress, ingress = egress_chain(port["id"]), ingress_chain(port["id"])
-    macs, v4, v6 = _port_identities(port)
+    identities = zip(
+        (PORT_MACS, PORT_V4, PORT_V4_NETS, PORT_V6, PORT_V6_NETS),
+        _port_identities(port),
+        strict=True,
+    )
     commands = [
         {"add": {"chain": {**BRIDGE, "name": egress}}},
         {"add": {"chain": {**BRIDGE, "name": ingress}}},
         *_port_chains(port, sg_ids),
         _element("egress-ports", [[tap, {"jump": {"target": egress}}]]),
         _element("ingress-ports", [[tap, {"jump": {"target": ingress}}]]),
-        *(
-            _element(name, items)
-            for name, items in ((PORT_MACS, macs), (PORT_V4, v4), (PORT_V6, v6))
-            if items
-        ),
+        *(_element(name, items) for name, items in identities if items),
     ]
     return FirewallPart(tuple(commands), digest=_digest(commands))
 
@@ -298,20 +303,54 @@ def group_rules(
     return FirewallPart(tuple(commands), tuple(elements), _digest(commands))
 
 
-def member_sets(remote: list[str], all_ports: Iterable[Resource]) -> FirewallPart:
-    """The sets of the remote groups' members' addresses (`all_ports`: every host's)."""
-    members: dict[str, tuple[set[str], set[str]]] = {sg_id: (set(), set()) for sg_id in remote}
+def group_members(all_ports: Iterable[Resource]) -> dict[str, dict[str, int]]:
+    """Each group's members' addresses (`all_ports`: every host's), each with how many ports
+    claim it (count_members keeps it as ports change)."""
+    members: dict[str, dict[str, int]] = {}
     for port in all_ports:
-        for sg_id in port.get("security_groups", []):
-            if sg_id in members:
-                for _, address in port_addresses(port):
-                    members[sg_id][":" in address].add(address)
-    commands = []
-    for sg_id, (v4, v6) in members.items():
-        for ethertype, type_, addresses in (("IPv4", "ipv4_addr", v4), ("IPv6", "ipv6_addr", v6)):
-            elements = list(_sorted_addresses(frozenset(addresses)))
-            commands.append(_set(members_set(sg_id, ethertype), type_, elements))
-    return FirewallPart(tuple(commands), digest=_digest(commands))
+        count_members(members, port, 1)
+    return members
+
+
+def count_members(members: dict[str, dict[str, int]], port: Resource, sign: int) -> None:
+    """Count a port's addresses in (`sign` 1) or out of (-1) the members of its groups."""
+    for sg_id in port.get("security_groups", []):
+        addresses = members.setdefault(sg_id, {})
+        for _, address in port_addresses(port):
+            count = addresses.get(address, 0) + sign
+            if count:
+                addresses[address] = count
+            else:
+                del addresses[address]
+        if not addresses:
+            del members[sg_id]
+
+
+def member_sets(remote: list[str], members: dict[str, dict[str, int]]) -> FirewallPart:
+    """The sets of the remote groups' members' addresses (`members`: group_members)."""
+    return members_part([member_set(sg_id, members.get(sg_id, {})) for sg_id in remote])
+
+
+def member_set(sg_id: str, addresses: Collection[str]) -> FirewallPart:
+    """One remote group's sets, one per family: a member's change touches its groups' only."""
+    v4 = frozenset(address for address in addresses if ":" not in address)
+    v6 = frozenset(addresses) - v4
+    commands = (
+        _set(members_set(sg_id, "IPv4"), "ipv4_addr", list(_sorted_addresses(v4))),
+        _set(members_set(sg_id, "IPv6"), "ipv6_addr", list(_sorted_addresses(v6))),
+    )
+    return FirewallPart(commands, digest=_digest(commands))
+
+
+def members_part(sets: list[FirewallPart]) -> FirewallPart:
+    """The remote groups' sets (member_set) as one part."""
+    return FirewallPart(
+        tuple(command for part in sets for command in part.commands),
+        digest=_digest([part.digest for part in sets]),
+    )
+
+
+_DIGEST_OF, _COMMANDS_OF = operator.attrgetter("digest"), operator.attrgetter("commands")
 
 
 def firewall_of(
@@ -329,13 +368,15 @@ def firewall_of(
         (shared.digest, shared.commands),
         (members.digest, members.commands),
         (groups.digest, groups.commands),
-        *((part.digest, part.commands) for part in own),
+        # at C speed: a host may have 10,000 ports
+        *zip(map(_DIGEST_OF, own), map(_COMMANDS_OF, own), strict=True),
         (_digest(qos), qos),
     )
+    digests = "".join(map(operator.itemgetter(0), parts))
     return Firewall(
         tables=(("inet", TABLE), ("bridge", TABLE)),
-        commands=tuple(itertools.chain.from_iterable(commands for _, commands in parts)),
-        digest=hashlib.sha256("".join(digest for digest, _ in parts).encode()).hexdigest()[:16],
+        commands=tuple(itertools.chain.from_iterable(map(operator.itemgetter(1), parts))),
+        digest=hashlib.sha256(digests.encode()).hexdigest()[:16],
         elements=groups.elements,
         parts=parts,
     )
@@ -465,13 +506,40 @@ def _set(name: str, type_: str | list[str], elements: list[Any]) -> dict[str, An
 
 
 # A host compiles the same ports' addresses over and over, and parsing them is most
-# of a compile: merged sets are remembered (pure functions of their arguments).
+# of a compile: merged sets are remembered (pure functions of their arguments), and so is
+# each address's range.
 @functools.lru_cache(maxsize=1 << 16)
 def _sorted_addresses(addresses: frozenset[str]) -> tuple[Any, ...]:
-    """One family's addresses, overlaps merged: the kernel rejects overlapping intervals."""
-    nets = [ipaddress.ip_network(a, strict=False) for a in addresses]
-    merged = ipaddress.collapse_addresses(nets)  # type: ignore[type-var]  # one family
-    return tuple(_address(str(net)) for net in sorted(merged))
+    """One family's addresses, overlaps (and neighbours) merged, as the fewest prefixes: the
+    kernel rejects overlapping intervals."""
+    merged: list[list[int]] = []
+    for start, end in sorted(_range(address) for address in addresses):
+        if merged and start <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    if not merged:
+        return ()
+    kind = _kind(next(iter(addresses)))
+    found: list[Any] = []
+    for start, end in merged:
+        if start == end:
+            found.append(str(kind(start)))
+        else:
+            nets = ipaddress.summarize_address_range(kind(start), kind(end))
+            found += (_address(str(net)) for net in nets)
+    return tuple(found)
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _range(address: str) -> tuple[int, int]:
+    """The first and last address of an address or prefix, as integers (of one family)."""
+    net = ipaddress.ip_network(address, strict=False)
+    return int(net.network_address), int(net.broadcast_address)
+
+
+def _kind(address: str) -> type[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    return ipaddress.IPv6Address if ":" in address else ipaddress.IPv4Address
 
 
 def _collapse_pairs(pairs: list[tuple[str, str]], version: int) -> list[tuple[str, Any]]:
@@ -577,17 +645,26 @@ def _port_chains(port: Resource, sg_ids: list[str]) -> list[dict[str, Any]]:
     return commands
 
 
-def _port_identities(port: Resource) -> tuple[list[Any], list[Any], list[Any]]:
-    """A port's elements of PORT_MACS, PORT_V4, PORT_V6: what it may send from."""
+def _port_identities(port: Resource) -> tuple[list[Any], ...]:
+    """A port's elements of PORT_MACS, PORT_V4, PORT_V4_NETS, PORT_V6, PORT_V6_NETS: what it
+    may send from."""
     tap = names.device(port)
     pairs = port_addresses(port)
     port_macs = sorted({mac for mac, _ in pairs} | {port["mac_address"]})
     pairs += [(mac, _link_local(mac)) for mac in port_macs]
-    return (
-        [{"concat": [tap, mac]} for mac in port_macs],
-        [{"concat": [tap, m, a]} for m, a in _collapse_pairs(pairs, 4)],
-        [{"concat": [tap, m, a]} for m, a in _collapse_pairs(pairs, 6)],
-    )
+    found: list[list[Any]] = [[{"concat": [tap, mac]} for mac in port_macs]]
+    for version in (4, 6):
+        merged = _collapse_pairs(pairs, version)
+        found.append([{"concat": [tap, m, a]} for m, a in merged if isinstance(a, str)])
+        found.append([{"concat": [tap, m, a]} for m, a in merged if not isinstance(a, str)])
+    return tuple(found)
+
+
+def _claims(claimed: Expr, version: int) -> list[Expr]:
+    """Matches that what a frame claims (tap, MAC, address) is none of its port's addresses
+    nor in any of its prefixes."""
+    exact, nets = (PORT_V4, PORT_V4_NETS) if version == 4 else (PORT_V6, PORT_V6_NETS)
+    return [_match(claimed, "@" + exact, "!="), _match(claimed, "@" + nets, "!=")]
 
 
 def _common_chains() -> list[dict[str, Any]]:
@@ -597,8 +674,18 @@ def _common_chains() -> list[dict[str, Any]]:
     iif, ether_src = _meta("iifname"), _payload("ether", "saddr")
     return [
         {"add": {"set": {**BRIDGE, "name": PORT_MACS, "type": ["ifname", "ether_addr"]}}},
-        _set(PORT_V4, ["ifname", "ether_addr", "ipv4_addr"], []),
-        _set(PORT_V6, ["ifname", "ether_addr", "ipv6_addr"], []),
+        {
+            "add": {
+                "set": {**BRIDGE, "name": PORT_V4, "type": ["ifname", "ether_addr", "ipv4_addr"]}
+            }
+        },
+        _set(PORT_V4_NETS, ["ifname", "ether_addr", "ipv4_addr"], []),
+        {
+            "add": {
+                "set": {**BRIDGE, "name": PORT_V6, "type": ["ifname", "ether_addr", "ipv6_addr"]}
+            }
+        },
+        _set(PORT_V6_NETS, ["ifname", "ether_addr", "ipv6_addr"], []),
         {"add": {"chain": {**BRIDGE, "name": egress}}},
         {"add": {"chain": {**BRIDGE, "name": ingress}}},
         # Egress: who the port claims to be.
@@ -607,10 +694,8 @@ def _common_chains() -> list[dict[str, Any]]:
             BRIDGE,
             egress,
             _ethertype("arp"),
-            _match(
-                {"concat": [iif, _payload("arp", "saddr ether"), _payload("arp", "saddr ip")]},
-                "@" + PORT_V4,
-                "!=",
+            *_claims(
+                {"concat": [iif, _payload("arp", "saddr ether"), _payload("arp", "saddr ip")]}, 4
             ),
             DROP,
         ),
@@ -629,7 +714,7 @@ def _common_chains() -> list[dict[str, Any]]:
             BRIDGE,
             egress,
             _ethertype("ip"),
-            _match({"concat": [iif, ether_src, _payload("ip", "saddr")]}, "@" + PORT_V4, "!="),
+            *_claims({"concat": [iif, ether_src, _payload("ip", "saddr")]}, 4),
             DROP,
         ),
         _rule(
@@ -650,7 +735,7 @@ def _common_chains() -> list[dict[str, Any]]:
             BRIDGE,
             egress,
             _ethertype("ip6"),
-            _match({"concat": [iif, ether_src, _payload("ip6", "saddr")]}, "@" + PORT_V6, "!="),
+            *_claims({"concat": [iif, ether_src, _payload("ip6", "saddr")]}, 6),
             DROP,
         ),
         _rule(

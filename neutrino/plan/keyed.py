@@ -19,8 +19,9 @@ per key, the compiled piece and a digest of what it was compiled from:
                   which of its groups exist and are stateful) and the part the
                   ports share (which of them are stateless), the groups' (those
                   ports' groups, address groups) and their members' (every
-                  port's addresses in the groups the rules name); and the QoS
-                  chains of the base
+                  port's addresses in the groups the rules name, kept by an
+                  index of every group's members: a port's change moves the
+                  sets of its own groups only); and the QoS chains of the base
 
 The index (`update`) maps each change of the feed, with the body before and
 after it, to the keys it touches; only those are compiled again. What the
@@ -37,6 +38,7 @@ the object.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
 import json
@@ -58,12 +60,13 @@ from neutrino.plan.compile import (
 )
 from neutrino.plan.firewall import (
     FirewallPart,
+    count_members,
     firewall_of,
     group_rules,
     is_protected,
     is_stateful,
-    member_sets,
-    named_groups,
+    member_set,
+    members_part,
     port_part,
     ports_part,
     protected_ports,
@@ -193,15 +196,24 @@ class KeyedPlan:
         self._with_fips: dict[str, tuple[RouterPiece, Router]] = {}
         self.firewall: Firewall | None = None
         # the firewall's parts
-        self._group_rules = self._members = FirewallPart(())
-        self._port_rules: tuple[FirewallPart, ...] = (FirewallPart(()),)
-        # port id -> the body its part was compiled from, which of its groups existed and
-        # whether they were stateful, the part; every group's (id, stateful) then
+        self._group_rules = self._shared = FirewallPart(())
+        # protected port plugged here -> the body its part was compiled from, which of its
+        # groups existed and whether they were stateful, the part; every group's (id,
+        # stateful) then; their ids in order; those stateless; the groups they name (-> how
+        # many of them)
         self._port_parts: dict[str, tuple[Resource, tuple[Any, bool], FirewallPart]] = {}
         self._port_kinds: list[Any] = []
-        # the ports plugged here as the firewall last saw them (the base's realized ports):
-        # those protected, the groups they name, their digest
-        self._seen_plugged: tuple[Any, list[Resource], list[str], str] = (None, [], [], "")
+        self._port_order: list[str] = []
+        self._stateless: dict[str, Resource] = {}
+        self._named: dict[str, int] = {}
+        # the ports plugged here as the firewall last saw them (the base's realized ports),
+        # and as _compile_pieces moved them: before, after, the ids of the ports that moved
+        self._seen_plugged: Any = None
+        self._pieces_moved: tuple[Any, Any, set[str]] | None = None
+        # every port's addresses in each group's members (firewall.group_members), and the
+        # sets of the remote groups made of them, until a member moves
+        self.members: dict[str, dict[str, int]] = {}
+        self._member_sets: dict[str, FirewallPart] = {}
         self._lists: dict[str, tuple[list[Resource], str]] = {}  # see _collection_digest
         self.mapped: dict[str, int] = {}  # router id -> its floating IPs with a mapping
         self._bodies: dict[int, tuple[Resource, str]] = {}  # id(body) -> (body, its digest)
@@ -265,7 +277,7 @@ class KeyedPlan:
             }
         indexed = [list(self.items.get(name, {}).values()) for name in ("ports", "instances")]
         if self._reindex or indexed != self._indexed:
-            self.on_network, self.plugs = {}, {}
+            self.on_network, self.plugs, self.members, self._member_sets = {}, {}, {}, {}
             for collection, bodies in zip(("ports", "instances"), indexed, strict=True):
                 for body in bodies:
                     self._index(Change(collection, body["id"], None, body))
@@ -349,7 +361,7 @@ class KeyedPlan:
         )
 
     def _index(self, change: Change) -> None:
-        """Keep `on_network` and `plugs` as the change left the model."""
+        """Keep `on_network`, `plugs` and `members` as the change left the model."""
         if change.collection in ("ports", "instances"):
             self._reindex = True
         for body, sign in ((change.before, -1), (change.after, 1)):
@@ -357,6 +369,9 @@ class KeyedPlan:
                 continue
             if change.collection == "ports":
                 _mark(self.on_network, body["network_id"], change.id, sign)
+                count_members(self.members, body, sign)
+                for sg_id in body.get("security_groups", []):
+                    self._member_sets.pop(sg_id, None)
             elif change.collection == "instances":
                 for port_id in body.get("port_ids", []):
                     _mark(self.plugs, port_id, change.id, sign)
@@ -454,12 +469,10 @@ class KeyedPlan:
         changed.ports.update(moved)
         if moved:
             dirty.add(("firewall", ""))
-            subports = [p for p in base.realized_ports if p["id"] not in base.ports]
-            realized_ports = sorted(
-                [*subports, *(piece.port for piece in pieces.values())], key=lambda p: p["id"]
-            )
+            realized_ports = _replaced(base.realized_ports, moved)
+            self._pieces_moved = (base.realized_ports, realized_ports, set(moved))
             self.base = dataclasses.replace(
-                base, ports=pieces, networks=nets, realized_ports=tuple(realized_ports)
+                base, ports=pieces, networks=nets, realized_ports=realized_ports
             )
         elif changed.networks:
             self.base = dataclasses.replace(base, networks=nets)
@@ -480,47 +493,70 @@ class KeyedPlan:
 
     def _compile_firewall(self, base: HostBase) -> Firewall:
         """The firewall from its parts, each compiled again only when its inputs moved: the
-        ports' (a rule of a group leaves it alone), the groups' (a port leaves it alone, but
-        for which groups they name) and their members'."""
-        if self._seen_plugged[0] is not base.realized_ports:
-            protected = protected_ports(base.realized_ports)
-            plugged = self._digest_all(protected)
-            self._seen_plugged = (base.realized_ports, protected, named_groups(protected), plugged)
-        _, protected, named, plugged = self._seen_plugged
+        ports' (only those that moved, but for which groups exist and are stateful), the
+        groups' (a port leaves it alone, but for which groups they name) and each remote
+        group's members' (only the groups of the ports that moved)."""
         groups = list(self.items.get("security_groups", {}).values())
-        address_groups = self.items.get("address_groups", {}).values()
         kinds = [(sg["id"], sg.get("stateful", True)) for sg in groups]
-        if self._moved(("firewall", "ports"), _digest([plugged, kinds])):
+        realized, moved = base.realized_ports, self._pieces_moved
+        if self._seen_plugged is not realized or kinds != self._port_kinds:
             by_id = {sg["id"]: sg for sg in groups}
-            self._port_rules = self._ports_rules(protected, by_id, kinds)
+            if moved is not None and moved[0] is self._seen_plugged and moved[1] is realized:
+                pieces = {p: base.ports.get(p) for p in moved[2]}
+                ports = {p: piece.port if piece else None for p, piece in pieces.items()}
+            else:
+                ports = dict.fromkeys(self._port_parts)
+                ports.update((port["id"], port) for port in protected_ports(realized))
+            self._plug(ports, by_id, same_groups=kinds == self._port_kinds)
+            self._seen_plugged, self._port_kinds = realized, kinds
+        self._pieces_moved = None
+        named = sorted(self._named)
+        address_groups = self.items.get("address_groups", {}).values()
         inputs = [named, *map(self._collection_digest, ("security_groups", "address_groups"))]
         if self._moved(("firewall", "groups"), _digest(inputs)):
             self._group_rules = group_rules(named, groups, address_groups)
         remote = remote_groups(named, groups)
-        members = _digest([remote, self._collection_digest("ports")])
-        if self._moved(("firewall", "members"), members):
-            self._members = member_sets(remote, self.items.get("ports", {}).values())
-        return firewall_of(self._port_rules, self._group_rules, self._members, base.qos_commands)
+        for sg_id in remote:
+            if sg_id not in self._member_sets:
+                self._member_sets[sg_id] = member_set(sg_id, self.members.get(sg_id, {}).keys())
+        members = members_part([self._member_sets[sg_id] for sg_id in remote])
+        parts = (self._shared, *(self._port_parts[p][2] for p in self._port_order))
+        return firewall_of(parts, self._group_rules, members, base.qos_commands)
 
-    def _ports_rules(
-        self, protected: list[Resource], groups: dict[str, Resource], kinds: list[Any]
-    ) -> tuple[FirewallPart, ...]:
-        """port_rules, each port's part compiled again only when its body moved, or which of
-        its groups exist and whether they are stateful (`kinds`: every group's, as they are
-        now)."""
-        same_groups = kinds == self._port_kinds
-        known, self._port_parts, self._port_kinds = self._port_parts, {}, kinds
-        for port in protected:
-            had = known.get(port["id"])
-            if had is None or had[0] is not port or not same_groups:
+    def _plug(
+        self, ports: dict[str, Resource | None], groups: dict[str, Resource], same_groups: bool
+    ) -> None:
+        """Make the ports' parts those of `ports` (port id -> its body plugged here, None: not
+        there), each compiled again only when its body moved, or which of its groups exist and
+        whether they are stateful (unless `same_groups`)."""
+        stateless = set(self._stateless)
+        for port_id, port in ports.items():
+            had = self._port_parts.get(port_id)
+            if port is not None and not is_protected(port):
+                port = None
+            if had is not None and had[0] is port and same_groups:
+                continue
+            inputs = None
+            if port is not None:
                 sg_ids = port.get("security_groups", [])
                 inputs = (tuple(sg in groups for sg in sg_ids), is_stateful(port, groups))
-                if had is None or had[0] is not port or had[1] != inputs:
-                    had = (port, inputs, port_part(port, groups))
-            self._port_parts[port["id"]] = had
-        parts = self._port_parts.values()
-        stateless = [port for port, (_, stateful), _ in parts if not stateful]
-        return (ports_part(stateless), *(part for _, _, part in parts))
+                if had is not None and had[0] is port and had[1] == inputs:
+                    continue
+            if had is not None:
+                del self._port_parts[port_id]
+                del self._port_order[bisect.bisect_left(self._port_order, port_id)]
+                self._stateless.pop(port_id, None)
+                for sg_id in had[0].get("security_groups", []):
+                    _mark_count(self._named, sg_id, -1)
+            if port is not None and inputs is not None:
+                self._port_parts[port_id] = (port, inputs, port_part(port, groups))
+                bisect.insort(self._port_order, port_id)
+                if not inputs[1]:
+                    self._stateless[port_id] = port
+                for sg_id in port.get("security_groups", []):
+                    _mark_count(self._named, sg_id, 1)
+        if self._stateless.keys() != stateless or self._shared.digest == "":
+            self._shared = ports_part(sorted(self._stateless.values(), key=lambda p: p["id"]))
 
     def _passed_on(self, before: HostBase | None, after: HostBase) -> set[tuple[str, str]]:
         """The keys that what the base passes on touches, when it moved."""
@@ -634,6 +670,34 @@ def _mark(index: dict[str, set[str]], key: str, member: str, sign: int) -> None:
     members.discard(member)
     if not members:
         index.pop(key, None)
+
+
+def _replaced(
+    ports: tuple[Resource, ...], moved: dict[str, tuple[PortPiece | None, PortPiece | None]]
+) -> tuple[Resource, ...]:
+    """`ports` (sorted by id) with the ports of the pieces that moved in place of those they
+    had (a piece gone: its port out), found by bisection: a host may have 10,000."""
+    ids, found = [port["id"] for port in ports], list(ports)
+    for port_id, (_, piece) in sorted(moved.items()):
+        at = bisect.bisect_left(ids, port_id)
+        present = at < len(ids) and ids[at] == port_id
+        if piece is None and present:
+            del ids[at], found[at]
+        elif piece is not None and present:
+            found[at] = piece.port
+        elif piece is not None:
+            ids.insert(at, port_id)
+            found.insert(at, piece.port)
+    return tuple(found)
+
+
+def _mark_count(counts: dict[str, int], key: str, sign: int) -> None:
+    """Count `key` in (sign 1) or out of (-1) `counts`."""
+    count = counts.get(key, 0) + sign
+    if count:
+        counts[key] = count
+    else:
+        del counts[key]
 
 
 def _uses(port: Resource, field_of: str, resource_id: str) -> bool:

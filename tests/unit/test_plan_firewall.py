@@ -11,6 +11,7 @@ from neutrino.plan.firewall import (
     COMMON_INGRESS,
     PORT_MACS,
     PORT_V4,
+    PORT_V4_NETS,
     STATELESS_TAPS,
     address_group_set,
     compile_firewall,
@@ -70,14 +71,13 @@ def test_protected_port_gets_chains_and_anti_spoofing_elements() -> None:
     assert _element_keys(firewall.commands, PORT_MACS) == [
         {"concat": [tap, mac]} for mac in sorted([port["mac_address"], "fa:16:3e:00:00:99"])
     ]
-    pairs = _element_keys(firewall.commands, PORT_V4)
-    assert sorted(pairs, key=json.dumps) == sorted(
-        [
-            {"concat": [tap, port["mac_address"], "10.0.0.5"]},
-            {"concat": [tap, "fa:16:3e:00:00:99", {"prefix": {"addr": "10.0.0.128", "len": 25}}]},
-        ],
-        key=json.dumps,
-    )
+    # Addresses and prefixes in sets of their own: only the prefixes' are interval sets.
+    assert _element_keys(firewall.commands, PORT_V4) == [
+        {"concat": [tap, port["mac_address"], "10.0.0.5"]}
+    ]
+    assert _element_keys(firewall.commands, PORT_V4_NETS) == [
+        {"concat": [tap, "fa:16:3e:00:00:99", {"prefix": {"addr": "10.0.0.128", "len": 25}}]}
+    ]
     assert _rules(firewall.commands, f"ingress-{port['id']}") == [
         [{"jump": {"target": COMMON_INGRESS}}],
         [{"jump": {"target": sg_chain(sg["id"], "ingress")}}],

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from neutrino.lab import models
 from neutrino.plan import compile_host
+from neutrino.plan.firewall import group_members
 from neutrino.plan.keyed import Change, KeyedPlan
 from neutrino.plan.state import Resource
 from tests.unit.test_plan_share import HOSTS, configs, multihost
@@ -180,4 +181,5 @@ def test_changes_compiled_by_key_give_what_the_whole_model_compiles_to(
         plan.update(batch)
         whole = {name: list(bodies.values()) for name, bodies in items.items()}
         assert plan.desired() == compile_host(whole, host)
+        assert plan.members == group_members(whole["ports"]), "the members' index moved"
     assert not plan.resync(), "a change touched a key the index did not find"
