@@ -157,28 +157,26 @@ def multihost(rng: random.Random) -> dict[str, Any]:
                     }
                 ]
                 floatingips.append(forward)
-    loadbalancers = []
-    for index in range(rng.randint(0, 2)):
-        net_index = rng.randrange(len(networks) - 1)
-        vip = models.port(
+
+    def octavia_port(net_index: int, last_byte: int) -> Resource:
+        made = models.port(
             networks[net_index],
             subnets[net_index],
-            f"10.{net_index}.0.{150 + index}",
+            f"10.{net_index}.0.{last_byte}",
             host=rng.choice(hosts),
             device_owner="Octavia",
         )
-        ports.append(vip)
+        ports.append(made)
+        return made
+
+    loadbalancers = []
+    for index in range(rng.randint(0, 2)):
+        net_index = rng.randrange(len(networks) - 1)
+        vip = octavia_port(net_index, 150 + index)
         amphorae = []
         if rng.random() < 0.5:  # ACTIVE_STANDBY: a VRRP port for each of two amphorae
             for role in ("MASTER", "BACKUP"):
-                vrrp = models.port(
-                    networks[net_index],
-                    subnets[net_index],
-                    f"10.{net_index}.0.{160 + 2 * index + len(amphorae)}",
-                    host=rng.choice(hosts),
-                    device_owner="Octavia",
-                )
-                ports.append(vrrp)
+                vrrp = octavia_port(net_index, 160 + 2 * index + len(amphorae))
                 amphorae.append(
                     {
                         "id": f"amphora-{index}-{role}",
