@@ -54,7 +54,7 @@ def test_instances_spread_over_live_hosts_that_are_up_fewest_first(api: Api) -> 
     # Equally loaded hosts are taken in their names' order.
     assert [vm["host"] for vm in first] == ["h1", "h2", "h3", "h1"]
     assert {vm["availability_zone"] for vm in first} == {"nova"}
-    ports = api.demo.get("/ports", params={"device_id": first[1]["id"]}).json()["ports"]
+    ports = api.admin.get("/ports", params={"device_id": first[1]["id"]}).json()["ports"]
     assert [p["binding:host_id"] for p in ports] == ["h2"]
 
     # An agent an administrator disabled takes nothing new.
