@@ -10,8 +10,9 @@ time there too. That makes IPAM, quotas and segment allocation correct by
 construction, and keeps the change log in commit order; unique constraints
 remain as the last line of defence. The writer holding the head knows the
 revision: the changes it records are numbered in memory and written at its
-end, with the head moved past them, in one statement on PostgreSQL (each
-statement costs a round trip while every other writer waits).
+end, with the head moved past them, in one statement on PostgreSQL. There,
+each round trip of a write is one that every other writer waits for: a write
+begins and locks the head in one, and its changes and the head take one.
 
 Several processes (server workers, servers on other hosts) share one
 PostgreSQL. A commit that changes the change feed or identity is announced
@@ -31,11 +32,21 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Connection, Table, bindparam, create_engine, event, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
@@ -76,8 +87,21 @@ class FifoLock:
 
 
 LOCK_FEED_HEAD = select(schema.feed_head.c.revision).with_for_update()
+BEGIN_LOCKING_FEED_HEAD = f"BEGIN; {LOCK_FEED_HEAD.compile(dialect=postgresql.dialect())}"
 MOVE_FEED_HEAD = update(schema.feed_head).values(revision=bindparam("head"))
 ADD_CHANGES = insert(schema.changes)
+CHANGE_COLUMNS = [column.name for column in schema.changes.c]
+# PostgreSQL: the changes as one array per column, and the head moved in a CTE of the
+# insert: one statement, the same for any number of changes, prepared once by the driver.
+ADD_CHANGES_MOVING_HEAD = text(
+    "WITH moved AS (UPDATE feed_head SET revision = :head) "
+    f"INSERT INTO changes ({', '.join(CHANGE_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(
+        f"CAST(:{column.name} AS {column.type.compile(dialect=postgresql.dialect())}[])"
+        for column in schema.changes.c
+    )
+    + ")"
+)
 
 
 class Changes:
@@ -101,9 +125,9 @@ class Changes:
         if conn.dialect.name == "sqlite":
             conn.execute(ADD_CHANGES, self.rows)
             conn.execute(MOVE_FEED_HEAD, {"head": head})
-        else:  # one round trip: the head moves in a CTE of the insert
-            moved = MOVE_FEED_HEAD.values(revision=head).cte("moved")
-            conn.execute(insert(schema.changes).values(self.rows).add_cte(moved))
+        else:
+            columns = {name: [row[name] for row in self.rows] for name in CHANGE_COLUMNS}
+            conn.execute(ADD_CHANGES_MOVING_HEAD, {"head": head, **columns})
 
 
 class Database:
@@ -135,10 +159,27 @@ class Database:
             self.engine = create_engine(
                 url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True
             )
+            event.listen(self.engine, "begin", self._postgresql_begin)
+            event.listen(self.engine, "checkin", _driver_begins)
 
     def _sqlite_begin(self, conn: Connection) -> None:
         immediate = getattr(self._writing, "active", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    def _postgresql_begin(self, conn: Connection) -> None:
+        """A write begins and locks the feed head in one round trip instead of two: the
+        driver, which would send its own BEGIN first, is told it has none to send."""
+        if not getattr(self._writing, "active", False):
+            return
+        driver = conn.connection.dbapi_connection
+        assert driver is not None
+        driver.autocommit = True  # until the connection is checked in (`_driver_begins`)
+        cursor = driver.cursor()
+        cursor.execute(BEGIN_LOCKING_FEED_HEAD)
+        cursor.nextset()
+        row = cursor.fetchone()
+        assert row is not None
+        conn.info["head"] = row[0]
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -149,24 +190,23 @@ class Database:
         if outer is not None:
             yield outer
             return
-        if not self.is_sqlite:
-            with self.engine.begin() as conn, self._joinable(conn):
-                yield conn
-        else:
-            with self._write_lock:
-                self._writing.active = True
-                try:
-                    with self.engine.begin() as conn, self._joinable(conn):
-                        yield conn
-                finally:
-                    self._writing.active = False
+        with self._write_lock if self.is_sqlite else nullcontext():
+            self._writing.active = True
+            try:
+                with self.engine.begin() as conn, self._joinable(conn):
+                    yield conn
+            finally:
+                self._writing.active = False
         for callback in self.on_commit:
             callback()
 
     @contextmanager
     def _joinable(self, conn: Connection) -> Iterator[None]:
         """The write on `conn`: joined by nested ones; its changes written if it succeeds."""
-        changes = conn.info["changes"] = Changes(conn.execute(LOCK_FEED_HEAD).scalar_one())
+        head = conn.info.pop("head", None)  # PostgreSQL's, locked as the write began
+        if head is None:
+            head = conn.execute(LOCK_FEED_HEAD).scalar_one()
+        changes = conn.info["changes"] = Changes(head)
         self._writing.conn = conn
         try:
             yield
@@ -249,6 +289,12 @@ def _insert_unless_taken(dialect: str, table: Table, unique: tuple[str, ...]) ->
     # Built once per statement (see the module's docstring).
     insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
     return insert(table).on_conflict_do_nothing(index_elements=list(unique)).returning(*table.c)
+
+
+def _driver_begins(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    # A write's connection back in the pool: reads again begin as the driver does.
+    if not dbapi_conn.closed:
+        dbapi_conn.autocommit = False
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
