@@ -91,14 +91,8 @@ def test_floating_ip_changes_touch_elements_only_and_equal_a_fresh_sync(lab: Lab
     assert agent.apply(plan.desired()).errors == []
     netns = router_netns(host, model)
     handles = nft(netns, "-a", "list", "chain", "ip", "neutrino", "postrouting")
-    for fip, vm in (
-        (fips[0], 0),
-        (fips[1], 1),
-        (fips[0], 2),
-        (fips[1], None),
-        (fips[2], 1),
-        (fips[0], 0),
-    ):
+
+    def change(fip: dict[str, Any], vm: int | None) -> None:
         associate(model, fip, vm)
         before, items["floatingips"][fip["id"]] = items["floatingips"][fip["id"]], dict(fip)
         changed = plan.update(
@@ -107,6 +101,14 @@ def test_floating_ip_changes_touch_elements_only_and_equal_a_fresh_sync(lab: Lab
         report = agent.apply_changed(plan, changed, model["revision"])
         assert report is not None and report.errors == []
         assert [c for c in report.changes if "floating IPs" in c], report.changes
+
+    # A change by hand right after one of the agent's own (whose generation it counts
+    # instead of reading it): the next full sync finds the tables moved and mends them.
+    change(fips[0], 0)
+    nft(netns, "delete", "element", "ip", "neutrino", "fip_dnat", "{ 10.10.10.20 }")
+    assert "floating IPs -0 +1" in " ".join(agent.apply(plan.desired()).changes)
+    for fip, vm in ((fips[1], 1), (fips[0], 2), (fips[1], None), (fips[2], 1), (fips[0], 0)):
+        change(fip, vm)
     assert (
         nft(netns, "-a", "list", "chain", "ip", "neutrino", "postrouting") == handles
     )  # rules untouched

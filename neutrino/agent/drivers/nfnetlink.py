@@ -10,7 +10,9 @@ by a filter is one request that the kernel carries out over its table (where it 
 CTA_FILTER on a flush: newer than Linux 6.8), where the conntrack tool is a process and
 pyroute2 a millisecond of its own.
 
-Each call opens its socket in the calling thread's namespace (cheap: no packet socket).
+Each thread keeps one socket, made in its namespace on its first call: after a commit that
+deleted something, the kernel answers a new socket's first request about 10 ms late (a kept
+one at once), and deleting a floating IP's connections follows deleting its mapping.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import threading
 from collections.abc import Iterator
 
 NETLINK_NETFILTER = 12
@@ -61,17 +64,25 @@ def attributes(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, in
         start += (length + 3) & ~3
 
 
-def _messages(sock: socket.socket, message_type: int, flags: int, body: bytes) -> Iterator[bytes]:
+def _messages(message_type: int, flags: int, body: bytes) -> Iterator[bytes]:
     """Send one request; each answer's payload after its nfgenmsg, until the kernel is done.
-    An error raises OSError with the kernel's errno."""
+    An error raises OSError with the kernel's errno. What is left of an earlier request's
+    answers (one its caller stopped reading) is passed over by its sequence number."""
+    kept = _kept()
+    kept.sequence = sequence = kept.sequence % 0xFFFFFFFF + 1
+    sock = kept.socket
     sock.send(
-        HEADER.pack(HEADER.size + len(body), message_type, NLM_F_REQUEST | flags, 1, 0) + body
+        HEADER.pack(HEADER.size + len(body), message_type, NLM_F_REQUEST | flags, sequence, 0)
+        + body
     )
     while True:
         data = sock.recv(1 << 20)
         offset = 0
         while offset + HEADER.size <= len(data):
-            length, kind, _, _, _ = HEADER.unpack_from(data, offset)
+            length, kind, _, answers, _ = HEADER.unpack_from(data, offset)
+            if answers != sequence:
+                offset += (length + 3) & ~3
+                continue
             if kind == NLMSG_DONE:
                 return
             if kind == NLMSG_ERROR:
@@ -83,10 +94,27 @@ def _messages(sock: socket.socket, message_type: int, flags: int, body: bytes) -
             offset += (length + 3) & ~3
 
 
-def _socket() -> socket.socket:
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
-    return sock
+class _Kept:
+    """A thread's socket, in the thread's namespace, and the sequence number of its last
+    request; closed when the thread ends (with the thread's local data)."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+        self.sequence = 0
+
+    def __del__(self) -> None:
+        self.socket.close()
+
+
+_local = threading.local()
+
+
+def _kept() -> _Kept:
+    kept: _Kept | None = getattr(_local, "kept", None)
+    if kept is None:
+        kept = _local.kept = _Kept()
+    return kept
 
 
 # An element of an ipv4_addr : ipv4_addr map, as the kernel sends it: its header, its key
@@ -123,29 +151,25 @@ def ipv4_map(table: str, name: str) -> dict[str, str] | None:
     body += attribute(NFTA_SET_ELEM_LIST_TABLE, table.encode() + b"\0")
     body += attribute(NFTA_SET_ELEM_LIST_SET, name.encode() + b"\0")
     found: dict[str, str] = {}
-    with _socket() as sock:
-        try:
-            for data in _messages(
-                sock, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETSETELEM, NLM_F_DUMP, body
-            ):
-                for kind, start, end in attributes(data, 0, len(data)):
-                    if kind == NFTA_SET_ELEM_LIST_ELEMENTS:
-                        found.update(_pairs(data, start, end))
-        except FileNotFoundError:
-            return None
+    try:
+        for data in _messages(NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETSETELEM, NLM_F_DUMP, body):
+            for kind, start, end in attributes(data, 0, len(data)):
+                if kind == NFTA_SET_ELEM_LIST_ELEMENTS:
+                    found.update(_pairs(data, start, end))
+    except FileNotFoundError:
+        return None
     return found
 
 
 def generation() -> int:
     """The nftables ruleset generation of the calling thread's namespace: every commit bumps
     it, ours and anyone else's."""
-    with _socket() as sock:
-        for data in _messages(
-            sock, NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETGEN, NLM_F_ACK, GENMSG.pack(0, 0, 0)
-        ):
-            for kind, start, _ in attributes(data, 0, len(data)):
-                if kind == NFTA_GEN_ID:
-                    return int(struct.unpack_from("!I", data, start)[0])
+    for data in _messages(
+        NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETGEN, NLM_F_ACK, GENMSG.pack(0, 0, 0)
+    ):
+        for kind, start, _ in attributes(data, 0, len(data)):
+            if kind == NFTA_GEN_ID:
+                return int(struct.unpack_from("!I", data, start)[0])
     raise OSError("no nftables generation in the kernel's answer")
 
 
@@ -156,23 +180,22 @@ def table_description(table: str, sets: tuple[str, ...]) -> bytes | None:
     whole to list the rules) do not."""
     described = []
     request = GENMSG.pack(socket.AF_INET, 0, 0) + attribute(NFTA_TABLE, table.encode() + b"\0")
-    with _socket() as sock:
-        try:
-            for message in (NFT_MSG_GETCHAIN, NFT_MSG_GETRULE, NFT_MSG_GETSET):
-                message |= NFNL_SUBSYS_NFTABLES << 8
-                for data in _messages(sock, message, NLM_F_DUMP, request):
-                    if _string(data, NFTA_TABLE) == table:  # a chain dump has every table's
-                        described += [
-                            ATTR.pack(end - start, kind) + data[start:end]
-                            for kind, start, end in attributes(data, 0, len(data))
-                            if (message & 0xFF, kind) != (NFT_MSG_GETSET, NFTA_SET_COUNT)
-                        ]
-            for name in sets:
-                body = request + attribute(NFTA_SET_ELEM_LIST_SET, name.encode() + b"\0")
-                message = NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETSETELEM
-                described += _messages(sock, message, NLM_F_DUMP, body)
-        except FileNotFoundError:
-            return None
+    try:
+        for message in (NFT_MSG_GETCHAIN, NFT_MSG_GETRULE, NFT_MSG_GETSET):
+            message |= NFNL_SUBSYS_NFTABLES << 8
+            for data in _messages(message, NLM_F_DUMP, request):
+                if _string(data, NFTA_TABLE) == table:  # a chain dump has every table's
+                    described += [
+                        ATTR.pack(end - start, kind) + data[start:end]
+                        for kind, start, end in attributes(data, 0, len(data))
+                        if (message & 0xFF, kind) != (NFT_MSG_GETSET, NFTA_SET_COUNT)
+                    ]
+        for name in sets:
+            body = request + attribute(NFTA_SET_ELEM_LIST_SET, name.encode() + b"\0")
+            message = NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETSETELEM
+            described += _messages(message, NLM_F_DUMP, body)
+    except FileNotFoundError:
+        return None
     return b"".join(described) or None
 
 
@@ -192,19 +215,18 @@ def forget_connections(mappings: list[tuple[str, str]]) -> None:
     namespace: inbound (to the floating IP, answered from the fixed one) and outbound (from
     the fixed IP, answered to the floating one). OSError EOPNOTSUPP: this kernel cannot."""
     flags = {CTA_IP_V4_SRC: FILTER_IP_SRC, CTA_IP_V4_DST: FILTER_IP_DST}
-    with _socket() as sock:
-        for floating, fixed in mappings:
-            for orig, reply in (
-                ((CTA_IP_V4_DST, floating), (CTA_IP_V4_SRC, fixed)),
-                ((CTA_IP_V4_SRC, fixed), (CTA_IP_V4_DST, floating)),
-            ):
-                body = GENMSG.pack(socket.AF_INET, 1, 0)  # version 1: this family only
-                body += _tuple(CTA_TUPLE_ORIG, *orig) + _tuple(CTA_TUPLE_REPLY, *reply)
-                body += nested(
-                    CTA_FILTER,
-                    attribute(CTA_FILTER_ORIG_FLAGS, struct.pack("=I", flags[orig[0]])),
-                    attribute(CTA_FILTER_REPLY_FLAGS, struct.pack("=I", flags[reply[0]])),
-                )
-                message = NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_DELETE
-                for _ in _messages(sock, message, NLM_F_ACK, body):
-                    pass
+    for floating, fixed in mappings:
+        for orig, reply in (
+            ((CTA_IP_V4_DST, floating), (CTA_IP_V4_SRC, fixed)),
+            ((CTA_IP_V4_SRC, fixed), (CTA_IP_V4_DST, floating)),
+        ):
+            body = GENMSG.pack(socket.AF_INET, 1, 0)  # version 1: this family only
+            body += _tuple(CTA_TUPLE_ORIG, *orig) + _tuple(CTA_TUPLE_REPLY, *reply)
+            body += nested(
+                CTA_FILTER,
+                attribute(CTA_FILTER_ORIG_FLAGS, struct.pack("=I", flags[orig[0]])),
+                attribute(CTA_FILTER_REPLY_FLAGS, struct.pack("=I", flags[reply[0]])),
+            )
+            message = NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_DELETE
+            for _ in _messages(message, NLM_F_ACK, body):
+                pass
