@@ -226,7 +226,10 @@ class Database:
             return
         with self.engine.connect() as conn:
             yield conn
-            conn.rollback()
+            if self.is_sqlite:
+                conn.rollback()
+            else:  # on a ROLLBACK psycopg drops every statement it prepared on the connection
+                conn.commit()
 
     def listen(self, channel: str, callback: Callable[[], None]) -> None:
         """Call `callback` (in a thread of its own) after each commit, by any process, of a
