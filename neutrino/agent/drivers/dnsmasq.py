@@ -71,9 +71,14 @@ class DnsmasqDriver:
         one (by index) hears nothing more."""
         where = self._dir(server.network_id)
         where.mkdir(parents=True, exist_ok=True)
-        tagged = _has_tagged_hosts(where / "hosts")
-        forgotten = _hosts_forgotten(where / "hosts", server.hosts)
-        changed = _write_if_changed(where / "hosts", server.hosts)
+        hosts = where / "hosts"
+        before = hosts.read_text() if hosts.exists() else None
+        tagged = _has_tagged_hosts(before or "")
+        # A full sync of an unchanged network (50,000 ports on one) reads its hosts only once.
+        changed = before != server.hosts
+        forgotten = changed and _hosts_forgotten(before or "", server.hosts)
+        if changed:
+            _write(hosts, server.hosts)
         changed |= _write_if_changed(where / "opts", server.opts)
         changed |= _write_if_changed(where / "names", server.names)
         argv = self.argv(server)
@@ -109,7 +114,7 @@ class DnsmasqDriver:
         return {p.name for p in self.root.iterdir() if p.is_dir()}
 
 
-def _has_tagged_hosts(path: Path) -> bool:
+def _has_tagged_hosts(hosts: str) -> bool:
     """Whether host entries set a tag (a port's own DHCP options).
 
     dnsmasq (2.90 and older) links a served host's tags to stack memory of the
@@ -117,17 +122,17 @@ def _has_tagged_hosts(path: Path) -> bool:
     network whose hosts carry tags is restarted instead; its leases are static,
     so clients renew against the new process as against the old.
     """
-    return path.exists() and ",set:" in path.read_text()
+    return ",set:" in hosts
 
 
-def _hosts_forgotten(path: Path, hosts: str) -> bool:
+def _hosts_forgotten(before: str, hosts: str) -> bool:
     """Whether host entries go (a port deleted, or its MAC changed; a new name is no loss).
 
     dnsmasq keeps the lease it gave such an entry, in memory, through a SIGHUP: the address
     would not be offered to the MAC that has it now. Only a new process forgets it; the
     other leases are static, so their clients renew against it as against the old one.
     """
-    return path.exists() and bool(_unnamed(path.read_text()) - _unnamed(hosts))
+    return bool(_unnamed(before) - _unnamed(hosts))
 
 
 def _unnamed(hosts: str) -> set[tuple[str, ...]]:
@@ -161,7 +166,11 @@ def _cmdline(pid: int) -> list[str]:
 def _write_if_changed(path: Path, text: str) -> bool:
     if path.exists() and path.read_text() == text:
         return False
+    _write(path, text)
+    return True
+
+
+def _write(path: Path, text: str) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.replace(path)
-    return True
