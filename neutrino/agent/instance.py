@@ -28,8 +28,10 @@ NETNS_ETC = Path("/etc/netns")  # per-namespace /etc files of `ip netns exec`
 # $router $dns $search $domain, dhclient the event in $reason and the lease in
 # $new_*. One `ip -4 -batch` per event (an IPv4 lease flushes IPv4 addresses only): every
 # process spawned here delays the address. A renewal keeps the address (replace), so
-# established connections survive it. Then the resolver: `ip netns exec` (how `instance exec` runs
-# commands) puts /etc/netns/<name>/resolv.conf in place of /etc/resolv.conf.
+# established connections survive it. The resolver comes first: `ip netns exec` (how `instance
+# exec` runs commands) puts /etc/netns/<name>/resolv.conf in place of /etc/resolv.conf, and
+# until it is there the host's is used, whose servers an addressed instance asks in vain for
+# over 10 s; without an address it fails at once.
 CLIENT_SCRIPT = """#!/bin/sh
 event=${reason:-$1} ip=${new_ip_address:-$ip} mask=${new_subnet_mask:-$mask} \\
 router=${new_routers:-$router} dns=${new_domain_name_servers:-$dns} \\
@@ -57,21 +59,21 @@ resolver() {
 }
 case "$event" in
   bound|BOUND|REBOOT)
+    resolver
     printf 'addr flush dev %s\\naddr add %s/%s dev %s\\n%s\\n%s\\n' \\
       "$interface" "$ip" "$mask" "$interface" "$link" "$route" | ip -4 -batch -
-    resolver
     ;;
   renew|RENEW|REBIND)
+    resolver
     printf 'addr replace %s/%s dev %s\\n%s\\n%s\\n' "$ip" "$mask" "$interface" "$link" \\
       "$route" | ip -4 -batch -
-    resolver
     ;;
   BOUND6|REBOOT6|RENEW6|REBIND6)
+    resolver
     # A stateful lease's address (its prefix is on-link by the router advertisement), or
     # none: options only (stateless).
     [ -z "$new_ip6_address" ] ||
       ip -6 addr replace "$new_ip6_address/$new_ip6_prefixlen" dev "$interface"
-    resolver
     ;;
 esac
 exit 0
