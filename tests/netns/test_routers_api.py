@@ -214,9 +214,10 @@ def lab(cloud: RoutedCloud) -> dict[str, Any]:
     return {"fip": fip, "ext": ext, "router": router, **vms}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def two_vlans(cloud: RoutedCloud, lab: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Two VLAN networks with an instance each, and a router not attached yet (S2, S3)."""
+    """Two VLAN networks with an instance each, and a router not attached yet (S2, S3): each
+    test's own, as pytest-xdist may run S2 and S3 in different processes."""
     made: dict[str, Any] = {"nets": [], "subnets": [], "vms": []}
     made["router"] = cloud.create("routers", "router", name="s2-router")
     try:
@@ -275,6 +276,10 @@ def test_s2_router_connects_two_vlans(cloud: RoutedCloud, two_vlans: dict[str, A
 
 def test_s3_source_nat(cloud: RoutedCloud, lab: dict[str, Any], two_vlans: dict[str, Any]) -> None:
     router, vm = two_vlans["router"], two_vlans["vms"][0]
+    cloud.put(
+        f"routers/{router['id']}/add_router_interface", {"subnet_id": two_vlans["subnets"][0]["id"]}
+    )
+    assert eventually(lambda: ping(vm["netns"], "172.17.110.1"))
     assert cloud.ask(vm["netns"], "10.10.10.1") == ""
     cloud.put(
         f"routers/{router['id']}",
