@@ -70,11 +70,17 @@ Render = Callable[[Connection, list[Row]], list[dict[str, Any]]]
 
 @dataclass(frozen=True)
 class Source:
-    """What a list reads: which rows the caller sees (None: all) and how rows become bodies."""
+    """What a list reads: which rows the caller sees (None: all) and how rows become bodies;
+    `parent` is read first, to refuse the list of a parent missing or unseen (its 404)."""
 
     listing: Listing
     visible: ColumnElement[bool] | None
     render: Render
+    parent: Callable[[Connection], object] | None = None
+
+    def check_parent(self, conn: Connection) -> None:
+        if self.parent is not None:
+            self.parent(conn)
 
     def bodies(
         self, conn: Connection, rows: list[Row], plain: list[str] | None
@@ -99,6 +105,7 @@ class Listed(ABC):
         source = self.source(ctx, query)
         plain = source.listing.plain_fields(query.fields)
         with db.read() as conn:
+            source.check_parent(conn)
             for rows in stream_rows(conn, source.listing, query, source.visible, plain):
                 yield source.bodies(conn, rows, plain)
 
@@ -108,6 +115,7 @@ class Listed(ABC):
         source = self.source(ctx, query)
         plain = source.listing.plain_fields(query.fields)
         with db.read() as conn:
+            source.check_parent(conn)
             rows, more = list_rows(conn, source.listing, query, source.visible, plain)
             return source.bodies(conn, rows, plain), more
 
