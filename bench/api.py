@@ -22,6 +22,12 @@ SQLite and, given --database-url, on PostgreSQL beside it (filled at once, measu
 after the other), each with the server's CPU per call, how far the list raises its
 memory and the load average.
 
+With --members N, only Octavia's list of one pool's N members (`/pools/{id}/members` in full
+and with `fields=id`), in one answer, by a server started after the fill: how far each raises
+its memory, its latency, the server's CPU per call and the load average; on SQLite, or on
+--database-url. No agent runs: the
+benchmark reports the load balancer running, as an agent would, to change it.
+
 With --bulk N [--rounds R], only bulk creates of N (one request each): ports on a /16, floating
 IPs on a /16 external subnet, unassociated and associated to those ports through a router, each
 beside N single creates of the same; then R rounds of N ports and N floating IPs associated to
@@ -560,6 +566,106 @@ def lists_only(count: int, database_url: str | None) -> dict[str, Any]:
                 server.stop()
 
 
+LBAAS = "/load-balancer/v2/lbaas"
+
+
+def report_running(server: Server, client: httpx.Client) -> None:
+    """Report every load balancer running its current tree, as the hosting agent would (what
+    takes it out of PENDING_* to be changed again)."""
+    snapshot = client.get("/internal/v1/snapshot").raise_for_status().json()
+    lbs = {
+        lb["id"]: {"revision": lb["revision"], "members": {}, "listeners": {}}
+        for lb in snapshot["loadbalancers"]
+    }
+    report = {"revision": snapshot["revision"], "loadbalancers": lbs}
+    client.post("/internal/v1/agents/bench/report", json=report).raise_for_status()
+
+
+def fill_members(server: Server, count: int) -> str:
+    """A load balancer with one pool of `count` members, added 2,000 at a time; the pool's id."""
+    with httpx.Client(
+        base_url=server.url, headers={"X-Auth-Token": server.token}, timeout=600
+    ) as client:
+        net = client.post("/networking/v2.0/networks", json={"network": {"name": "m"}})
+        subnet = {
+            "network_id": net.raise_for_status().json()["network"]["id"],
+            "cidr": "10.128.0.0/12",
+            "ip_version": 4,
+            "enable_dhcp": False,
+        }
+        made = client.post("/networking/v2.0/subnets", json={"subnet": subnet})
+        body = {"loadbalancer": {"vip_subnet_id": made.raise_for_status().json()["subnet"]["id"]}}
+        lb = client.post(f"{LBAAS}/loadbalancers", json=body).raise_for_status().json()
+        report_running(server, client)
+        pool = {
+            "loadbalancer_id": lb["loadbalancer"]["id"],
+            "protocol": "TCP",
+            "lb_algorithm": "ROUND_ROBIN",
+        }
+        pool_id = client.post(f"{LBAAS}/pools", json={"pool": pool}).raise_for_status()
+        pool_id = pool_id.json()["pool"]["id"]
+        report_running(server, client)
+        for start in range(0, count, 2000):
+            members = [
+                {
+                    "address": f"10.{128 + i // 65536}.{i // 256 % 256}.{i % 256}",
+                    "protocol_port": 80,
+                }
+                for i in range(start + 1, min(count, start + 2000) + 1)
+            ]
+            client.put(
+                f"{LBAAS}/pools/{pool_id}/members",
+                params={"additive_only": "true"},
+                json={"members": members},
+            ).raise_for_status()
+            report_running(server, client)
+        return str(pool_id)
+
+
+def members_only(count: int, database_url: str | None) -> dict[str, Any]:
+    """One pool's `count` members listed in one answer, in full and with `fields=id`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        limit = ("--pagination-max-limit", str(max(count * 2, 10000)))
+        server = Server(Path(tmp) / "state", database_url, ("--no-agent", *limit))
+        try:
+            pool_id = fill_members(server, count)
+            # A new server, whose memory the fill has not grown: what the list adds shows.
+            server.stop()
+            server = Server(Path(tmp) / "state", database_url, ("--no-agent", *limit))
+            time.sleep(5)  # the fill's writes settle (WAL checkpoint, autovacuum)
+            result: dict[str, Any] = {
+                "benchmark": "api_members",
+                "database": "postgresql" if database_url else "sqlite",
+                "rss_before_mib": round(rss_mib(server.process.pid), 1),
+            }
+            path = f"{server.url}{LBAAS}/pools/{pool_id}/members"
+            with httpx.Client(headers={"X-Auth-Token": server.token}, timeout=600) as client:
+                for name, params in (("full", {}), ("fields_id", {"fields": "id"})):
+                    answers: list[httpx.Response] = []  # the first, which raises memory most
+
+                    def first(
+                        params: dict[str, str] = params, answers: list[httpx.Response] = answers
+                    ) -> httpx.Response:
+                        answers.append(client.get(path, params=params))
+                        return answers[-1]
+
+                    growth = rss_growth_mib(server.process.pid, first)
+                    listed = answers[0].json()["members"]
+                    cpu = server.cpu_seconds()
+                    timing = timed_gets(client, path, params, repeat=3)
+                    result[name] = {
+                        "count": len(listed),
+                        **timing,
+                        "server_cpu_ms": round((server.cpu_seconds() - cpu) * 1000 / 3, 1),
+                        "rss_growth_mib": growth,
+                        "load_average": [round(load, 2) for load in os.getloadavg()],
+                    }
+            result["rss_after_mib"] = round(rss_mib(server.process.pid), 1)
+            return result
+        finally:
+            server.stop()
+
+
 def bulk_series(server: Server, count: int, rounds: int) -> dict[str, Any]:
     """Bulk creates of `count` ports, of as many unassociated floating IPs and of as many
     associated to those ports, each beside `count` single creates of the same; then `rounds`
@@ -648,6 +754,7 @@ def main() -> None:
     parser.add_argument(
         "--bulk", type=int, help="only bulk creates of this many ports and floating IPs"
     )
+    parser.add_argument("--members", type=int, help="only the list of this many pool members")
     parser.add_argument(
         "--rounds", type=int, default=5, help="with --bulk, rounds of bulk creates after"
     )
@@ -657,6 +764,9 @@ def main() -> None:
         return
     if args.lists:
         print(json.dumps(lists_only(args.lists, args.database_url), indent=2))
+        return
+    if args.members:
+        print(json.dumps(members_only(args.members, args.database_url), indent=2))
         return
     if args.cold_starts:
         kinds = {"no_agent": False, **({"agent": True} if os.geteuid() == 0 else {})}

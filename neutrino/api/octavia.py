@@ -13,6 +13,9 @@ the objects' attributes (a filter on another name is ignored), project
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import Any
 from urllib.parse import urlencode
 
@@ -37,10 +40,11 @@ from neutrino.api.octavia_shapes import (
     parse_loadbalancer,
 )
 from neutrino.api.text import load_json
-from neutrino.api.v2 import Authenticate
+from neutrino.api.v2 import Authenticate, streamed_object
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.services import lb_base, lb_policy, lbaas, loadbalancers
+from neutrino.services.listing import Chunks
 from neutrino.services.refusals import Forbidden, Invalid
 
 VERSIONS = [
@@ -86,6 +90,51 @@ def has(item: dict[str, Any], key: str) -> bool:
     return key in item or (key == "loadbalancer_id" and "loadbalancers" in item)
 
 
+Filters = dict[str, set[str]]
+
+
+def filters_of(params: Any, example: dict[str, Any] | None) -> Filters:
+    """The request's filters, values lowered, on what the objects have (`example`, any of them;
+    None: there are none). A filter on an attribute the objects do not have is ignored:
+    openstacksdk sends the parent's id (l7policy_id) when it lists a policy's rules."""
+    keys = set(params.keys()) - PAGING
+    return {
+        key: {v.lower() for v in params.getlist(key)}
+        for key in keys
+        if example is None or has(example, key)
+    }
+
+
+def matches(item: dict[str, Any], filters: Filters) -> bool:
+    return all(
+        wanted & {str(v).lower() for v in values_of(item, key)} for key, wanted in filters.items()
+    )
+
+
+def page_links(
+    request: Request, count: int, ends: tuple[Any, Any] | None, limit: int | None
+) -> list[dict[str, str]]:
+    """A full page links to the `next`, a page after a marker to the `previous`; an empty page
+    to none."""
+    if ends is None:
+        return []
+    params = request.query_params
+    query = [(k, v) for k, v in params.multi_items() if k not in ("marker", "page_reverse")]
+    here = str(request.url.replace(query=""))
+    links = []
+    if params.get("marker") is not None:
+        previous = [*query, ("marker", ends[0]), ("page_reverse", "True")]
+        links.append({"rel": "previous", "href": f"{here}?{urlencode(previous)}"})
+    if limit is None or count >= limit:
+        following = [*query, ("marker", ends[1])]
+        links.append({"rel": "next", "href": f"{here}?{urlencode(following)}"})
+    return links
+
+
+def fields_of(params: Any) -> list[str]:
+    return [f for v in params.getlist("fields") for f in v.split(",") if f]
+
+
 def listing(
     request: Request,
     collection: str,
@@ -101,11 +150,8 @@ def listing(
     (`page_reverse=True`: the page before the marker), under `links_key`, else
     `<collection>_links`. A limit, sort direction, sort key or marker that is not valid is a 400."""
     params = request.query_params
-    # A filter on an attribute the objects do not have is ignored: openstacksdk sends the
-    # parent's id (l7policy_id) when it lists a policy's rules.
-    for key in set(params.keys()) - PAGING - {k for k in params if items and not has(items[0], k)}:
-        wanted = {v.lower() for v in params.getlist(key)}
-        items = [i for i in items if wanted & {str(v).lower() for v in values_of(i, key)}]
+    filters = filters_of(params, items[0] if items else None)
+    items = [i for i in items if matches(i, filters)]
     for key, descending in reversed(sort_keys(params)):
         if items and key not in items[0]:
             raise Invalid(f"Supplied sort key '{key}' is not valid.")
@@ -116,24 +162,107 @@ def listing(
     if marker is not None:
         ids = [i[marker_key] for i in items]
         if marker not in ids:
-            raise Invalid(f"Supplied pagination marker '{marker}' is not valid.")
+            raise Invalid(bad_marker(marker))
         at = ids.index(marker)
         items = items[max(0, at - (limit or at)) : at] if backwards else items[at + 1 :]
     items = items[:limit]
-    links = []
-    if items:
-        query = [(k, v) for k, v in params.multi_items() if k not in ("marker", "page_reverse")]
-        here = str(request.url.replace(query=""))
-        if marker is not None:
-            previous = [*query, ("marker", items[0][marker_key]), ("page_reverse", "True")]
-            links.append({"rel": "previous", "href": f"{here}?{urlencode(previous)}"})
-        if limit is None or len(items) >= limit:
-            following = [*query, ("marker", items[-1][marker_key])]
-            links.append({"rel": "next", "href": f"{here}?{urlencode(following)}"})
-    fields = [f for v in params.getlist("fields") for f in v.split(",") if f]
+    # Providers have no marker key, and never need one: they are fewer than a page.
+    ends = (items[0].get(marker_key), items[-1].get(marker_key)) if items else None
+    links = page_links(request, len(items), ends, limit)
+    fields = fields_of(params)
     if fields:
         items = [{k: v for k, v in i.items() if k in fields} for i in items]
     return json_response({collection: items, links_key or f"{collection}_links": links})
+
+
+def bad_marker(marker: str) -> str:
+    return f"Supplied pagination marker '{marker}' is not valid."
+
+
+Stream = Callable[[list[str]], Chunks]
+
+
+async def streamed_listing(
+    request: Request,
+    collection: str,
+    stream: Stream,
+    max_limit: int,
+    *,
+    links_key: str | None = None,
+    marker_key: str = "id",
+) -> Response:
+    """`listing` written as the objects are read, so memory does not grow with the list: the
+    same bytes, the same errors. `stream(fields)` gives the objects in chunks, the oldest first;
+    `fields`, when it can, reads only those. A sorted list is still sorted whole."""
+    params = request.query_params
+    fields = fields_of(params)
+    ordered = bool(params.get("sort") or params.get("sort_key"))
+    filtered = bool(set(params.keys()) - PAGING)
+    chunks = stream([] if ordered or filtered else fields)
+    # As `listing`: the service's refusals (an unseen parent, a caller who may not read) first.
+    first: list[dict[str, Any]] = await run_in_threadpool(next, chunks, [])
+    if ordered:
+        items = await run_in_threadpool(lambda: [*first, *(i for c in chunks for i in c)])
+        return listing(
+            request, collection, items, max_limit, links_key=links_key, marker_key=marker_key
+        )
+    try:
+        limit = page_limit(params, max_limit)
+    except Invalid:
+        await run_in_threadpool(chunks.close)
+        raise
+
+    def ending(count: int, ends: tuple[str, str] | None) -> dict[str, Any]:
+        return {links_key or f"{collection}_links": page_links(request, count, ends, limit)}
+
+    page = paged(first, chunks, params, limit, marker_key)
+    return await streamed_object(collection, marker_key, page, fields, ending)
+
+
+def paged(
+    first: list[dict[str, Any]],
+    rest: Chunks,
+    params: Any,
+    limit: int | None,
+    marker_key: str,
+) -> Iterator[list[dict[str, Any]]]:
+    """The page `listing` answers of an unsorted list, in chunks as `first` and `rest` are read;
+    reads no further than the page. A marker not among the objects is a 400 before any chunk."""
+    marker = params.get("marker")
+    backwards = params.get("page_reverse") == "True"
+    found = marker is None
+    before: deque[dict[str, Any]] = deque(maxlen=limit)  # backwards: the page before the marker
+    filters: Filters | None = None
+    left = limit
+    try:
+        for chunk in chain([first], rest):
+            if filters is None and chunk:
+                filters = filters_of(params, chunk[0])
+            chunk = [i for i in chunk if matches(i, filters or {})]
+            if not found:
+                ids = [i[marker_key] for i in chunk]
+                if marker not in ids:
+                    if backwards:
+                        before.extend(chunk)
+                    continue
+                at = ids.index(marker)
+                if backwards:
+                    before.extend(chunk[:at])
+                    if before:
+                        yield list(before)
+                    return
+                found, chunk = True, chunk[at + 1 :]
+            if left is not None:
+                chunk = chunk[:left]
+                left -= len(chunk)
+            if chunk:
+                yield chunk
+            if left == 0:
+                return
+        if not found:
+            raise Invalid(bad_marker(marker))
+    finally:
+        rest.close()
 
 
 def sort_keys(params: Any) -> list[tuple[str, bool]]:
@@ -213,8 +342,9 @@ def routes(
                 item = await run_in_threadpool(lbs.create, db, ctx, values)
             return json_response({"loadbalancer": item}, 201)
         own_projects_only(request, ctx)
-        items = await run_in_threadpool(lbs.list, db, ctx)
-        return listing(request, "loadbalancers", items, max_limit)
+        return await streamed_listing(
+            request, "loadbalancers", lambda fields: lbs.stream(db, ctx, fields), max_limit
+        )
 
     async def lb_member(request: Request, ctx: Context) -> Response:
         lb_id = request.path_params["id"]
@@ -259,8 +389,12 @@ def routes(
                 item = await run_in_threadpool(family.create, db, ctx, values, parent)
                 return json_response({member: item}, 201)
             own_projects_only(request, ctx)
-            items = await run_in_threadpool(family.list, db, ctx, parent)
-            return listing(request, collection, items, max_limit)
+            return await streamed_listing(
+                request,
+                collection,
+                lambda fields: family.stream(db, ctx, parent, fields),
+                max_limit,
+            )
 
         async def one(request: Request, ctx: Context) -> Response:
             object_id, parent = request.path_params["id"], request.path_params.get("parent_id")

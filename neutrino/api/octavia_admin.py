@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from neutrino.api.errors import Handler, json_response, refusing_endpoint
-from neutrino.api.octavia import body_of, fault, listing
+from neutrino.api.octavia import body_of, fault, streamed_listing
 from neutrino.api.octavia_shapes import REQUIRED, Field, optional, parse
 from neutrino.api.v2 import Authenticate
 from neutrino.api.v2.attrs import boolean, string, uuid_str
@@ -70,8 +70,14 @@ def routes(db: Database, authenticate: Authenticate, max_limit: int) -> list[Bas
                 values = parse(await body_of(request), member, create_shape, create=True)
                 item = await run_in_threadpool(family.create, db, ctx, values)
                 return json_response({member: item}, 201)
-            items = await run_in_threadpool(family.list, db, ctx)
-            return listing(request, collection, items, max_limit, links_key=links, marker_key=key)
+            return await streamed_listing(
+                request,
+                collection,
+                lambda _fields: family.stream(db, ctx),
+                max_limit,
+                links_key=links,
+                marker_key=key,
+            )
 
         async def one(request: Request, ctx: Context) -> Response:
             object_key = request.path_params["key"]
@@ -143,8 +149,9 @@ def routes(db: Database, authenticate: Authenticate, max_limit: int) -> list[Bas
     ]
 
     async def amphora_index(request: Request, ctx: Context) -> Response:
-        items = await run_in_threadpool(amphorae.list_amphorae, db, ctx)
-        return listing(request, "amphorae", items, max_limit)
+        return await streamed_listing(
+            request, "amphorae", lambda _fields: amphorae.stream(db, ctx), max_limit
+        )
 
     async def amphora(request: Request, ctx: Context) -> Response:
         item = await run_in_threadpool(amphorae.get, db, ctx, request.path_params["id"])

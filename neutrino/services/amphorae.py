@@ -53,6 +53,7 @@ from neutrino.plan.loadbalancer import PRIORITIES, VRRP_ID, vip_interface
 from neutrino.services import common, lb_policy
 from neutrino.services.agents import L2
 from neutrino.services.lb_base import Immutable
+from neutrino.services.listing import Chunks, Listing, Source, stream_all
 from neutrino.services.loadbalancers import (
     ACTIVE,
     AM,
@@ -147,10 +148,10 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
     return out
 
 
-def list_amphorae(db: Database, ctx: Context) -> list[dict[str, Any]]:
+def stream(db: Database, ctx: Context) -> Chunks:
+    """Every amphora, the oldest first, in chunks read as they are consumed."""
     require_admin(ctx)
-    with db.read() as conn:
-        return render(conn, list(conn.execute(select(AM).order_by(AM.c.created_at, AM.c.id))))
+    return stream_all(db, Source(Listing(AM, {}), None, render), [AM.c.created_at, AM.c.id])
 
 
 def get(db: Database, ctx: Context, amphora_id: str) -> dict[str, Any]:

@@ -22,13 +22,18 @@ from neutrino.db import Database, schema
 from neutrino.plan.routers import CONNTRACK_HELPERS
 from neutrino.services import common, routers
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listing, list_rows
+from neutrino.services.listing import Listed, Listing, Source
 
 CTH, R = schema.conntrack_helpers, schema.routers
 RESOURCE = "conntrack_helper"
 FIELDS = routers.CONNTRACK_HELPER_FIELDS
 
-LISTING = Listing(CTH, {}, unseen_marker_ignored=True)
+LISTING = Listing(
+    CTH,
+    {},
+    unseen_marker_ignored=True,
+    plain=("id", "router_id", "protocol", "port", "helper"),
+)
 
 
 def render(rows: list[Row]) -> list[dict[str, Any]]:
@@ -76,7 +81,7 @@ def check_unique(conn: Connection, router_id: str, helper: dict[str, Any], own_i
         )
 
 
-class ConntrackHelpers:
+class ConntrackHelpers(Listed):
     """The helpers of one router (`under`), as a collection of the API."""
 
     resource = RESOURCE
@@ -99,13 +104,9 @@ class ConntrackHelpers:
             raise errors.ConntrackHelperNotFound(id=helper_id)
         return row
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
+    def source(self, ctx: Context, query: ListQuery) -> Source:
         """A router the caller cannot see has none, as one that does not exist."""
-        with db.read() as conn:
-            rows, more = list_rows(conn, LISTING, query, self._seen(ctx))
-            return render(rows), more
+        return Source(LISTING, self._seen(ctx), lambda _conn, rows: render(rows))
 
     def get(self, db: Database, ctx: Context, helper_id: str) -> dict[str, Any]:
         with db.read() as conn:

@@ -20,11 +20,11 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, providers
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listing, list_rows
+from neutrino.services.listing import Listed, Listing, Source
 
 F, SP, B = schema.flavors, schema.service_profiles, schema.flavor_service_profile_bindings
-FLAVOR_LISTING = Listing(F, {})
-PROFILE_LISTING = Listing(SP, {})
+FLAVOR_LISTING = Listing(F, {}, plain=("id", "name", "description", "service_type", "enabled"))
+PROFILE_LISTING = Listing(SP, {}, plain=("id", "description", "driver", "enabled", "metainfo"))
 
 
 def require_admin(ctx: Context, action: str) -> None:
@@ -108,15 +108,11 @@ def router_provider(conn: Connection, flavor_id: str) -> providers.Provider:
     return providers.by_driver(profile.driver)
 
 
-class Flavors:
+class Flavors(Listed):
     resource = "flavor"
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with db.read() as conn:
-            rows, more = list_rows(conn, FLAVOR_LISTING, query, None)
-            return render_flavors(conn, rows), more
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        return Source(FLAVOR_LISTING, None, render_flavors)
 
     def get(self, db: Database, ctx: Context, flavor_id: str) -> dict[str, Any]:
         with db.read() as conn:
@@ -192,19 +188,17 @@ class Flavors:
         ).first()
 
 
-class ServiceProfiles:
+class ServiceProfiles(Listed):
     resource = "service_profile"
 
     @staticmethod
     def _visible(ctx: Context) -> ColumnElement[bool] | None:
         return None if ctx.is_admin else false()
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with db.read() as conn:
-            rows, more = list_rows(conn, PROFILE_LISTING, query, self._visible(ctx))
-            return [render_profile(r) for r in rows], more
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        return Source(
+            PROFILE_LISTING, self._visible(ctx), lambda _conn, rows: list(map(render_profile, rows))
+        )
 
     def get(self, db: Database, ctx: Context, profile_id: str) -> dict[str, Any]:
         with db.read() as conn:

@@ -18,7 +18,9 @@ from sqlalchemy import Connection, Row, Select, Table, select, update
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, lbaas_flavors, lbaas_tls
+from neutrino.services.listing import Chunks, Listing, Source, stream_all
 from neutrino.services.loadbalancers import (
+    BASE_PLAIN,
     HM,
     L7P,
     L7R,
@@ -41,11 +43,12 @@ from neutrino.services.loadbalancers import (
     fetch,
     lock_tree,
     new_row,
+    octavia_listing,
     publish,
     referenced,
+    seen,
     statistics,
     update_object,
-    visible,
 )
 from neutrino.services.loadbalancers import render as render_loadbalancers
 from neutrino.services.refusals import Conflict, Invalid, NotFound
@@ -280,6 +283,12 @@ class Family:
     table: Table
     kind: str  # as Octavia's messages name it
     resource: str  # the change feed's type and the quota's name
+    # What the kind's bodies give as stored, in their order: fields= of only these reads them.
+    plain: tuple[str, ...] = BASE_PLAIN
+
+    @property
+    def listing(self) -> Listing:
+        return octavia_listing(self.table, self.plain)
 
     def render(self, conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -317,14 +326,8 @@ class Family:
     def deleting(self, conn: Connection, row: Row) -> None:
         """What follows from a delete (the remaining L7 policies' positions)."""
 
-    def rows(self, conn: Connection, ctx: Context, parent: str | None) -> list[Row]:
-        return list(
-            conn.execute(
-                select(self.table)
-                .where(*visible(ctx, self.table))
-                .order_by(self.table.c.created_at)
-            )
-        )
+    def source(self, ctx: Context, parent: str | None) -> Source:
+        return Source(self.listing, seen(ctx, self.table), self.render)
 
     def fetch(self, conn: Connection, ctx: Context, object_id: str, parent: str | None) -> Row:
         return fetch(conn, ctx, self.table, self.kind, object_id)
@@ -333,9 +336,11 @@ class Family:
         return []
 
     # -- the API's verbs --------------------------------------------------------------------
-    def list(self, db: Database, ctx: Context, parent: str | None = None) -> list[dict[str, Any]]:
-        with db.read() as conn:
-            return self.render(conn, self.rows(conn, ctx, parent))
+    def stream(self, db: Database, ctx: Context, parent: str | None, fields: list[str]) -> Chunks:
+        """Every object the caller sees (under `parent`), the oldest first, in chunks read as they
+        are consumed; `fields`, when only stored attributes, reads their columns alone."""
+        plain = self.listing.plain_fields(fields)
+        return stream_all(db, self.source(ctx, parent), [self.table.c.created_at], plain)
 
     def get(
         self, db: Database, ctx: Context, object_id: str, parent: str | None = None
@@ -652,14 +657,12 @@ class Nested(Family):
     def parent(self, conn: Connection, ctx: Context, parent_id: str | None) -> Row:
         return fetch(conn, ctx, self.parent_table, self.parent_kind, parent_id or "")
 
-    def rows(self, conn: Connection, ctx: Context, parent: str | None) -> list[Row]:
-        owner = self.parent(conn, ctx, parent)
-        return list(
-            conn.execute(
-                select(self.table)
-                .where(self.table.c[self.parent_column] == owner.id)
-                .order_by(self.table.c.created_at)
-            )
+    def source(self, ctx: Context, parent: str | None) -> Source:
+        return Source(
+            self.listing,
+            self.table.c[self.parent_column] == parent,
+            self.render,
+            parent=lambda conn: self.parent(conn, ctx, parent),
         )
 
     def fetch(self, conn: Connection, ctx: Context, object_id: str, parent: str | None) -> Row:
@@ -677,6 +680,16 @@ class Nested(Family):
 class Members(Nested):
     table, kind, resource = ME, "Member", "member"
     parent_table, parent_kind, parent_column = PO, "Pool", "lb_pool_id"
+    plain = (
+        *BASE_PLAIN,
+        "address",
+        "protocol_port",
+        "weight",
+        "subnet_id",
+        "backup",
+        "monitor_address",
+        "monitor_port",
+    )
 
     def render(self, conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         return render_members(conn, rows)
@@ -987,6 +1000,14 @@ class L7Rules(Nested):
 
     table, kind, resource = L7R, "L7 Rule", "l7rule"
     parent_table, parent_kind, parent_column = L7P, "L7 Policy", "lb_l7policy_id"
+    plain = (
+        *(attr for attr in BASE_PLAIN if attr not in ("name", "description")),
+        "type",
+        "compare_type",
+        "key",
+        "value",
+        "invert",
+    )
 
     def render(self, conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         return render_l7rules(conn, rows)

@@ -29,15 +29,18 @@ data (`flavor_data`, `availability_zone_data`), which the plan renders.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Table, delete, func, insert, select, update
 
 from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, lb_policy
 from neutrino.services.lb_base import PROVIDER, PROVIDERS
+from neutrino.services.listing import Chunks, Listing, Source, stream_all
 from neutrino.services.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal
 
 # haproxy's connection limit for a whole load balancer (agent/drivers/haproxy.py): a listener's
@@ -219,9 +222,13 @@ def fetch_row(conn: Connection, table: Table, column: str, key: str, label: str)
     return row
 
 
-def in_creation_order(table: Table, column: str) -> Select[Any]:
-    """All profiles, flavors or zones, the oldest first (ties by `column`)."""
-    return select(table).order_by(table.c.created_at, table.c[column])
+def in_creation_order(
+    table: Table, column: str, render: Callable[[Row], dict[str, Any]], db: Database
+) -> Chunks:
+    """All profiles, flavors or zones, the oldest first (ties by `column`), in chunks read as
+    they are consumed."""
+    source = Source(Listing(table, {}), None, lambda _conn, rows: list(map(render, rows)))
+    return stream_all(db, source, [table.c.created_at, table.c[column]])
 
 
 class Profiles:
@@ -231,11 +238,9 @@ class Profiles:
     def fetch(self, conn: Connection, profile_id: str) -> Row:
         return fetch_row(conn, self.kind.table, "id", profile_id, self.kind.label)
 
-    def list(self, db: Database, ctx: Context) -> list[dict[str, Any]]:
+    def stream(self, db: Database, ctx: Context) -> Chunks:
         require_admin(ctx)
-        with db.read() as conn:
-            rows = conn.execute(in_creation_order(self.kind.table, "id"))
-            return [render_profile(self.kind, row) for row in rows]
+        return in_creation_order(self.kind.table, "id", partial(render_profile, self.kind), db)
 
     def get(self, db: Database, ctx: Context, profile_id: str) -> dict[str, Any]:
         require_admin(ctx)
@@ -322,11 +327,9 @@ class Offers:
     def fetch(self, conn: Connection, key: str) -> Row:
         return fetch_row(conn, self.kind.table, self.kind.key, key, self.kind.label)
 
-    def list(self, db: Database, ctx: Context) -> list[dict[str, Any]]:
+    def stream(self, db: Database, ctx: Context) -> Chunks:
         require_reader(ctx)
-        with db.read() as conn:
-            rows = conn.execute(in_creation_order(self.kind.table, self.kind.key))
-            return [self.render(row) for row in rows]
+        return in_creation_order(self.kind.table, self.kind.key, self.render, db)
 
     def get(self, db: Database, ctx: Context, key: str) -> dict[str, Any]:
         require_reader(ctx)

@@ -13,7 +13,7 @@ with the list); a list asking only for plain attributes reads their columns alon
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -66,15 +66,23 @@ class Listing:
 
 
 Render = Callable[[Connection, list[Row]], list[dict[str, Any]]]
+# Bodies in chunks, read as they are consumed; closing it ends the read.
+Chunks = Generator[list[dict[str, Any]], None, None]
 
 
 @dataclass(frozen=True)
 class Source:
-    """What a list reads: which rows the caller sees (None: all) and how rows become bodies."""
+    """What a list reads: which rows the caller sees (None: all) and how rows become bodies;
+    `parent` is read first, to refuse the list of a parent missing or unseen (its 404)."""
 
     listing: Listing
     visible: ColumnElement[bool] | None
     render: Render
+    parent: Callable[[Connection], object] | None = None
+
+    def check_parent(self, conn: Connection) -> None:
+        if self.parent is not None:
+            self.parent(conn)
 
     def bodies(
         self, conn: Connection, rows: list[Row], plain: list[str] | None
@@ -99,6 +107,7 @@ class Listed(ABC):
         source = self.source(ctx, query)
         plain = source.listing.plain_fields(query.fields)
         with db.read() as conn:
+            source.check_parent(conn)
             for rows in stream_rows(conn, source.listing, query, source.visible, plain):
                 yield source.bodies(conn, rows, plain)
 
@@ -108,6 +117,7 @@ class Listed(ABC):
         source = self.source(ctx, query)
         plain = source.listing.plain_fields(query.fields)
         with db.read() as conn:
+            source.check_parent(conn)
             rows, more = list_rows(conn, source.listing, query, source.visible, plain)
             return source.bodies(conn, rows, plain), more
 
@@ -189,9 +199,31 @@ def stream_rows(
     stmt = _statement(conn, listing, query, visible, plain)
     if query.limit:
         stmt = stmt.limit(query.limit)
+    yield from read_in_chunks(conn, stmt)
+
+
+def read_in_chunks(conn: Connection, stmt: Select[Any]) -> Iterator[list[Row]]:
     result = conn.execute(stmt.execution_options(yield_per=CHUNK))
     for rows in result.partitions():
         yield list(rows)
+
+
+def stream_all(
+    db: Database,
+    source: Source,
+    order: list[ColumnElement[Any]],
+    plain: list[str] | None = None,
+) -> Chunks:
+    """The bodies of every row the caller sees, in `order`, in chunks read as they are consumed
+    (for APIs that filter and page what they read: Octavia's); with `plain`
+    (Listing.plain_fields), read from those columns alone. Nothing is read before the first
+    chunk is asked for."""
+    where = [] if source.visible is None else [source.visible]
+    with db.read() as conn:
+        source.check_parent(conn)
+        stmt = select(*_columns(source.listing, plain)).where(*where).order_by(*order)
+        for rows in read_in_chunks(conn, stmt):
+            yield source.bodies(conn, rows, plain)
 
 
 def _statement(
@@ -234,17 +266,19 @@ def _statement(
         elif not listing.unseen_marker_ignored:
             raise errors.NotFound(f"Marker {query.marker} could not be found.")
 
-    # Labelled: project_id and tenant_id read the same column.
-    columns = (
-        [table]
-        if plain is None
-        else [listing.column(attr).label(f"c{i}") for i, attr in enumerate(plain)]
-    )
     return (
-        select(*columns)
+        select(*_columns(listing, plain))
         .where(*where)
         .order_by(*[col.asc() if asc else col.desc() for col, asc in keys])
     )
+
+
+def _columns(listing: Listing, plain: list[str] | None) -> list[Any]:
+    """The whole row, or the columns of `plain`, labelled: project_id and tenant_id read the
+    same column."""
+    if plain is None:
+        return [listing.table]
+    return [listing.column(attr).label(f"c{i}") for i, attr in enumerate(plain)]
 
 
 def _after(keys: list[tuple[ColumnElement[Any], bool]], values: list[Any]) -> ColumnElement[bool]:

@@ -49,6 +49,7 @@ from sqlalchemy import (
     Row,
     Select,
     Table,
+    and_,
     case,
     delete,
     func,
@@ -72,6 +73,7 @@ from neutrino.services import (
     subnets,
 )
 from neutrino.services.lb_base import Immutable
+from neutrino.services.listing import Chunks, Listing, Source, stream_all
 from neutrino.services.refusals import Conflict, Forbidden, Invalid, NotFound
 
 LB, LI, PO, ME, HM = (
@@ -457,6 +459,44 @@ def new_row(ctx: Context, values: dict[str, Any], operating: str = OFFLINE) -> d
     return row
 
 
+# What base_body gives as stored, in its order (a kind's listing's `plain` begins so).
+BASE_PLAIN = (
+    "id",
+    "name",
+    "description",
+    "project_id",
+    "tenant_id",
+    "admin_state_up",
+    "provisioning_status",
+    "operating_status",
+)
+
+
+def octavia_listing(table: Table, plain: tuple[str, ...]) -> Listing:
+    return Listing(table, {"tenant_id": table.c.project_id}, plain=plain)
+
+
+def seen(ctx: Context, table: Table) -> ColumnElement[bool] | None:
+    """`visible` as one clause (None: everything)."""
+    where = visible(ctx, table)
+    return and_(*where) if where else None
+
+
+LISTING = octavia_listing(
+    LB,
+    (
+        *BASE_PLAIN,
+        "vip_address",
+        "vip_port_id",
+        "vip_subnet_id",
+        "vip_network_id",
+        "provider",
+        "flavor_id",
+        "availability_zone",
+    ),
+)
+
+
 def base_body(row: Row, tags: dict[str, list[str]]) -> dict[str, Any]:
     body = common.render_standard(row, tags)
     del body["revision_number"]
@@ -618,12 +658,11 @@ def vip_address(conn: Connection, port_id: str, subnet_id: str | None) -> tuple[
 
 
 class LoadBalancers:
-    def list(self, db: Database, ctx: Context) -> list[dict[str, Any]]:
-        with db.read() as conn:
-            return render(
-                conn,
-                list(conn.execute(select(LB).where(*visible(ctx, LB)).order_by(LB.c.created_at))),
-            )
+    def stream(self, db: Database, ctx: Context, fields: list[str]) -> Chunks:
+        """Every load balancer the caller sees, the oldest first, in chunks read as they are
+        consumed; `fields`, when only stored attributes, reads their columns alone."""
+        source = Source(LISTING, seen(ctx, LB), render)
+        return stream_all(db, source, [LB.c.created_at], LISTING.plain_fields(fields))
 
     def get(self, db: Database, ctx: Context, lb_id: str) -> dict[str, Any]:
         with db.read() as conn:

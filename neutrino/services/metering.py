@@ -25,12 +25,17 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listed, Listing, Source, list_rows
+from neutrino.services.listing import Listed, Listing, Source
 
 LABEL, RULE = schema.metering_labels, schema.metering_label_rules
-LABELS = Listing(LABEL, {"tenant_id": LABEL.c.project_id}, unseen_marker_ignored=True)
-RULES = Listing(RULE, {}, unseen_marker_ignored=True)
 PREFIXES = ("remote_ip_prefix", "source_ip_prefix", "destination_ip_prefix")
+LABELS = Listing(LABEL, {"tenant_id": LABEL.c.project_id}, unseen_marker_ignored=True)
+RULES = Listing(
+    RULE,
+    {},
+    unseen_marker_ignored=True,
+    plain=("id", "metering_label_id", "direction", *PREFIXES, "excluded"),
+)
 RESOURCE = "metering_label"  # in the change feed; a rule's write changes its label
 
 
@@ -178,15 +183,11 @@ class MeteringLabels(Listed):
         raise errors.ResourceNotFound()  # metering labels carry no tags
 
 
-class MeteringLabelRules:
+class MeteringLabelRules(Listed):
     resource = "metering_label_rule"
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with db.read() as conn:
-            rows, more = list_rows(conn, RULES, query, visible_rules(ctx))
-            return render_rules(rows), more
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        return Source(RULES, visible_rules(ctx), lambda _conn, rows: render_rules(rows))
 
     def get(self, db: Database, ctx: Context, rule_id: str) -> dict[str, Any]:
         with db.read() as conn:

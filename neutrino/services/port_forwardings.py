@@ -24,7 +24,7 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common, floatingips, ports, routers
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listing, list_rows
+from neutrino.services.listing import Listed, Listing, Source
 
 PF, FIP, A = schema.port_forwardings, schema.floatingips, schema.ip_allocations
 RESOURCE = "port_forwarding"
@@ -50,6 +50,7 @@ LISTING = Listing(
         "external_port": lambda ports: external_ports_in([(p, p) for p in ports]),
         "external_port_range": lambda texts: external_ports_in([parse_range(t) for t in texts]),
     },
+    plain=("id", "internal_ip_address", "protocol", "internal_port_id", "description"),
 )
 
 
@@ -191,7 +192,7 @@ def changed_fip(conn: Connection, fip: Row, router_id: str | None = None) -> Non
     common.bump(conn, FIP, "floatingip", fip, {"router_id": router})
 
 
-class PortForwardings:
+class PortForwardings(Listed):
     """The forwardings of one floating IP (`under`), as a collection of the API."""
 
     resource = RESOURCE
@@ -210,13 +211,13 @@ class PortForwardings:
             raise errors.PortForwardingNotFound(id=pf_id)
         return row
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with db.read() as conn:
-            floatingips.fetch(conn, ctx, self.fip_id)
-            rows, more = list_rows(conn, LISTING, query, PF.c.floatingip_id == self.fip_id)
-            return render(rows), more
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        return Source(
+            LISTING,
+            PF.c.floatingip_id == self.fip_id,
+            lambda _conn, rows: render(rows),
+            parent=lambda conn: floatingips.fetch(conn, ctx, self.fip_id),
+        )
 
     def get(self, db: Database, ctx: Context, pf_id: str) -> dict[str, Any]:
         with db.read() as conn:

@@ -27,7 +27,7 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import address_groups, common, quotas, rbac
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listed, Listing, Source, list_rows, standard_columns
+from neutrino.services.listing import Listed, Listing, Source, standard_columns
 
 SG, RULE, PSG = schema.security_groups, schema.security_group_rules, schema.port_security_groups
 TEMPLATE = schema.default_security_group_rules
@@ -540,7 +540,11 @@ class SecurityGroupRules(Listed):
 
 
 # -- default security group rules (templates) ---------------------------------------------------
-TEMPLATE_LISTING = Listing(TEMPLATE, {"id": TEMPLATE.c.id})
+TEMPLATE_LISTING = Listing(
+    TEMPLATE,
+    {"id": TEMPLATE.c.id},
+    plain=("id", "description", *RULE_KEYS, "used_in_default_sg", "used_in_non_default_sg"),
+)
 
 
 def render_templates(rows: list[Row]) -> list[dict[str, Any]]:
@@ -563,17 +567,13 @@ def fetch_template(conn: Connection, template_id: str) -> Row:
     return row
 
 
-class DefaultSecurityGroupRules:
+class DefaultSecurityGroupRules(Listed):
     """Readable by everyone, written by admins only, never updated (as in Neutron)."""
 
     resource = "default_security_group_rule"
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with db.read() as conn:
-            rows, more = list_rows(conn, TEMPLATE_LISTING, query, None)
-            return render_templates(rows), more
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        return Source(TEMPLATE_LISTING, None, lambda _conn, rows: render_templates(rows))
 
     def get(self, db: Database, ctx: Context, template_id: str) -> dict[str, Any]:
         with db.read() as conn:
@@ -630,7 +630,9 @@ class DefaultSecurityGroupRules:
 
 
 # -- default statefulness -----------------------------------------------------------------------
-STATEFULNESS_LISTING = Listing(STATEFULNESS, {"id": STATEFULNESS.c.id})
+STATEFULNESS_LISTING = Listing(
+    STATEFULNESS, {"id": STATEFULNESS.c.id}, plain=("id", "project_id", "stateful")
+)
 
 
 def default_stateful(conn: Connection, project_id: str) -> bool:
@@ -651,7 +653,7 @@ def render_statefulness(rows: list[Row]) -> list[dict[str, Any]]:
     return [{"id": r.id, "project_id": r.project_id, "stateful": r.stateful} for r in rows]
 
 
-class SecurityGroupsDefaultStatefulness:
+class SecurityGroupsDefaultStatefulness(Listed):
     """Admins write settings; a project's readers see its own (Neutron's default policy)."""
 
     resource = "security_groups_default_statefulness"
@@ -673,12 +675,10 @@ class SecurityGroupsDefaultStatefulness:
             raise errors.PolicyNotAuthorized(action=f"{verb}_{self.resource}")
         return row
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
-        with db.read() as conn:
-            rows, more = list_rows(conn, STATEFULNESS_LISTING, query, self._visible(ctx))
-            return render_statefulness(rows), more
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        return Source(
+            STATEFULNESS_LISTING, self._visible(ctx), lambda _conn, rows: render_statefulness(rows)
+        )
 
     def get(self, db: Database, ctx: Context, setting_id: str) -> dict[str, Any]:
         with db.read() as conn:

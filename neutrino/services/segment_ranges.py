@@ -12,9 +12,10 @@ taking one ID (see networks).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select
+from sqlalchemy import Connection, Row, bindparam, false, select
 
 from neutrino import errors
 from neutrino.api.v2.query import ListQuery
@@ -23,10 +24,24 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common
 from neutrino.services.common import Tags
-from neutrino.services.listing import Listing, list_rows, standard_columns
+from neutrino.services.listing import STANDARD_PLAIN, Listed, Listing, Source, standard_columns
 
 R, SEG, N = schema.network_segment_ranges, schema.segments, schema.networks
-LISTING = Listing(R, standard_columns(R))
+LISTING = Listing(
+    R,
+    standard_columns(R),
+    plain=(
+        *STANDARD_PLAIN,
+        "default",
+        "shared",
+        "network_type",
+        "physical_network",
+        "minimum",
+        "maximum",
+    ),
+)
+# What others than administrators list: nothing, whatever the marker.
+UNSEEN = replace(LISTING, unseen_marker_ignored=True)
 # The segmented types neutrino's data plane builds, and their identifiers (Neutron's
 # is_valid_vlan_tag, is_valid_vxlan_vni).
 LIMITS = {"vlan": (1, 4094), "vxlan": (1, 2**24 - 1)}
@@ -214,17 +229,13 @@ def admin_only(ctx: Context, action: str) -> None:
         raise errors.PolicyNotAuthorized(action=action)
 
 
-class NetworkSegmentRanges:
+class NetworkSegmentRanges(Listed):
     resource = "network_segment_range"
 
-    def list(
-        self, db: Database, ctx: Context, query: ListQuery
-    ) -> tuple[list[dict[str, Any]], bool]:
-        if not ctx.is_admin:
-            return [], False  # admin only: the others see none
-        with db.read() as conn:
-            rows, more = list_rows(conn, LISTING, query, None)
-            return render(conn, rows), more
+    def source(self, ctx: Context, query: ListQuery) -> Source:
+        if not ctx.is_admin:  # admin only: the others see none
+            return Source(UNSEEN, false(), render)
+        return Source(LISTING, None, render)
 
     def get(self, db: Database, ctx: Context, range_id: str) -> dict[str, Any]:
         with db.read() as conn:

@@ -169,23 +169,45 @@ async def streamed_list(
     request: Request, name: str, key: str, chunks: Iterator[list[dict[str, Any]]], query: ListQuery
 ) -> Response:
     """A list answer written as its rows are read, so memory does not grow with the list; the
-    same bytes as the whole body at once. The first chunk is read before answering: a bad
-    request (an unknown marker) still gets its 4xx."""
+    same bytes as the whole body at once."""
+
+    def ending(count: int, ends: tuple[str, str] | None) -> dict[str, Any]:
+        links = links_for(request, count, ends, query)
+        return {f"{name}_links": links} if links else {}
+
+    return await streamed_object(name, key, chunks, query.fields, ending)
+
+
+Ending = Callable[[int, tuple[str, str] | None], dict[str, Any]]
+
+
+async def streamed_object(
+    name: str,
+    key: str,
+    chunks: Iterator[list[dict[str, Any]]],
+    fields: list[str],
+    ending: Ending,
+) -> Response:
+    """`{name: [items cut to fields], ...ending}` written as the chunks are read: `ending` gets
+    how many items there were and the `key` of the first and the last. The first chunk is read
+    before answering: a bad request (an unknown marker) still gets its 4xx."""
     first: list[dict[str, Any]] = await run_in_threadpool(next, chunks, [])
 
     def body() -> Iterator[bytes]:
         yield b"{" + encode_json(name) + b":["
         count, ends, chunk = 0, None, first
         while chunk:
-            raw = b",".join(encode_json(project_fields(item, query.fields)) for item in chunk)
+            raw = b",".join(encode_json(project_fields(item, fields)) for item in chunk)
             yield b"," + raw if count else raw
             count += len(chunk)
             ends = (ends[0] if ends else chunk[0][key], chunk[-1][key])
             chunk = next(chunks, [])
-        links = links_for(request, count, ends, query)
         yield (
             b"]"
-            + (b"," + encode_json(f"{name}_links") + b":" + encode_json(links) if links else b"")
+            + b"".join(
+                b"," + encode_json(k) + b":" + encode_json(v)
+                for k, v in ending(count, ends).items()
+            )
             + b"}"
         )
 
