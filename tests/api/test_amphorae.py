@@ -10,7 +10,10 @@ import json
 from typing import Any
 
 import pytest
+from alembic import command
 
+from neutrino.app import Neutrino
+from neutrino.db.migrations import alembic_config
 from tests.api import test_loadbalancers
 from tests.api.test_agents import agents_by_type, heartbeat
 from tests.api.test_lbaas_flavors import flavor, flavor_profile
@@ -378,6 +381,35 @@ def test_a_network_owner_sees_the_vrrp_ports_on_it(api: Api, subnet: dict[str, A
     for port_id in vrrp:
         shown = api.demo.get(f"/ports/{port_id}").json()["port"]
         assert shown["project_id"] == service_project(api)
+
+
+def test_an_upgrade_moves_earlier_vrrp_ports_to_the_service_project(
+    api: Api, subnet: dict[str, Any], core: Neutrino
+) -> None:
+    """Those made in the load balancer's project before: the migration moves them (with their
+    group and its rules) where they are made now, and back on a downgrade."""
+    before = usage(api)
+    active_standby(api, subnet)
+    config = alembic_config(core.db.engine)
+
+    def owners() -> set[str]:
+        """The projects of its VRRP ports, their groups and the groups' rules."""
+        ports = list(vrrp_ports(api).values())
+        ids = {group for port in ports for group in port["security_groups"]}
+        groups = [api.admin.get(f"/security-groups/{g}").json()["security_group"] for g in ids]
+        rules = [rule for group in groups for rule in group["security_group_rules"]]
+        assert len(ports) == 2 and len(groups) == 1 and rules
+        return {item["project_id"] for item in [*ports, *groups, *rules]}
+
+    command.downgrade(config, "0048-1")  # before the migration that moves them
+    assert owners() == {api.demo.project_id}
+    assert usage(api) == {
+        "port": before["port"] + 3,
+        "security_group": before["security_group"] + 1,
+    }
+    command.upgrade(config, "head")
+    assert owners() == {service_project(api)}
+    assert usage(api) == {"port": before["port"] + 1, "security_group": before["security_group"]}
 
 
 def test_active_standby_amphora_failover_replaces_that_one(
