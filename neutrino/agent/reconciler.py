@@ -10,7 +10,8 @@ is replaced, dnsmasq is neither restarted nor signalled.
 
 What the agent owns, and so repairs: the namespaces it names (the host's,
 qrouter-, qdhcp-, qlbaas-, lab instances' ninst-, the outside); bridges, veth,
-VLAN and VXLAN links and their state (up, master, MAC, br_netfilter), both
+VLAN and VXLAN links and their state (up, master, MAC, br_netfilter, IPv6 off on
+the links it makes in the host's namespace: set when made, checked on full syncs), both
 ends of a veth except an instance's eth0 once made (the instance's own, as a
 VM's NIC is); addresses and routes (but an ACTIVE_STANDBY VIP: keepalived's); the sysctls it
 sets (a router's ip_forward, the host's bridge-nf-call-*, an amphora's
@@ -578,6 +579,7 @@ class Agent:
         netnses |= {peer.netns for peer in peers if checked(peer)}
         observed = {netns: self.links.observe(netns) for netns in netnses}
         replugged = set()
+        ipv6_off: dict[str | None, list[str]] = {}
         for link in desired.links:
             peer = link.peer
             try:
@@ -589,6 +591,8 @@ class Agent:
                 action = self.links.ensure(link, observed[link.netns])
                 if action:
                     report.changes.append(f"{action} link {link.name}")
+                if link.ipv6_off and (verify or action in ("created", "re-created")):
+                    ipv6_off.setdefault(link.netns, []).append(link.name)
                 if peer is None:
                     continue
                 if action in ("created", "re-created"):
@@ -597,6 +601,12 @@ class Agent:
                     report.changes.append(f"fixed link {peer.name}")
             except Exception as error:
                 report.errors.append(f"link {link.name}: {error}")
+        for netns, names_off in ipv6_off.items():
+            try:
+                for name in self.links.turn_ipv6_off(netns, names_off):
+                    report.changes.append(f"turned IPv6 off on link {name}")
+            except Exception as error:
+                report.errors.append(f"IPv6 of links in {netns or 'the root namespace'}: {error}")
         if not collect:
             return observed, frozenset(replugged)
         wanted = {link.name for link in desired.links if link.netns == self.host.netns}

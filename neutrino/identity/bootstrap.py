@@ -1,4 +1,5 @@
-"""First start: the default domain, roles, admin and demo accounts, and clouds.yaml.
+"""First start: the default domain, roles, admin and demo accounts, the service project, and
+clouds.yaml.
 
 Generated passwords are recorded only in clouds.yaml (mode 0600, in the state
 directory): it is both what clients read and what later starts read back to
@@ -34,6 +35,9 @@ ROLE_NAMES = ("admin", "member", "reader")
 CLOUDS_FILE = "clouds.yaml"
 # cloud name -> (user and project name, role on that project)
 ACCOUNTS = {"neutrino-admin": ("admin", "admin"), "neutrino-demo": ("demo", "member")}
+# The project that owns what the services make for themselves, as OpenStack's `service` project
+# does: Octavia's VRRP ports and their security groups.
+SERVICE_PROJECT = "service"
 
 
 def ensure_domain_and_roles(conn: Connection) -> dict[str, str]:
@@ -65,7 +69,7 @@ def ensure_account(
     `wanted` is a password the operator set (it replaces the stored one);
     `known` is the one clouds.yaml recorded last time.
     """
-    project_id = _ensure_project(conn, name)
+    project_id = ensure_project(conn, name)
     user = conn.execute(
         select(users.c.id, users.c.password_hash).where(
             users.c.domain_id == DEFAULT_DOMAIN_ID, users.c.name == name
@@ -110,7 +114,8 @@ def ensure_account(
     return password
 
 
-def _ensure_project(conn: Connection, name: str) -> str:
+def ensure_project(conn: Connection, name: str) -> str:
+    """The id of project `name` in the default domain, made if missing."""
     found = conn.execute(
         select(projects.c.id).where(
             projects.c.domain_id == DEFAULT_DOMAIN_ID, projects.c.name == name

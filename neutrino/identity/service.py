@@ -73,7 +73,8 @@ class Identity:
 
     # -- first start ---------------------------------------------------------
     def bootstrap(self) -> str:
-        """Create the default domain, roles, admin and demo; write clouds.yaml; return its path."""
+        """Create the default domain, roles, admin, demo and the service project; write clouds.yaml;
+        return its path."""
         path = self.settings.state_dir / first_start.CLOUDS_FILE
         known = first_start.read_known_passwords(path)
         passwords: dict[str, str] = {}
@@ -84,6 +85,7 @@ class Identity:
                 passwords[cloud] = first_start.ensure_account(
                     conn, name, role_ids[role], wanted, known.get(cloud)
                 )
+            first_start.ensure_project(conn, first_start.SERVICE_PROJECT)
         first_start.write_clouds_yaml(path, self.settings, passwords)
         return str(path)
 

@@ -152,7 +152,7 @@ def router_piece(
         host, router, base.router_ports[router["id"]], subnets, base.realized, labels
     )
     return dataclasses.replace(
-        piece, links=tuple(_with_network_mtus(host, list(piece.links), networks))
+        piece, links=tuple(_fitted_to_host(host, list(piece.links), networks))
     )
 
 
@@ -353,7 +353,7 @@ def compile_base(model: dict[str, Any], host: HostConfig) -> HostBase:
         and netns == names.instance_netns(host, instance["id"])
         and ports[port_id]["network_id"] in realized
     ]
-    links = _with_network_mtus(host, links, networks)
+    links = _fitted_to_host(host, links, networks)
     return HostBase(
         namespaces=frozenset(namespaces),
         links=tuple(links),
@@ -401,7 +401,7 @@ def port_piece(
     up = bool(port.get("admin_state_up", True))
     if plugged is None:
         link = Link(host.netns, tap, "external", master=bridge, up=up)
-        links = tuple(_with_network_mtus(host, [link], {"": network}))
+        links = tuple(_fitted_to_host(host, [link], {"": network}))
         return PortPiece(port, links, None, tap)
     netns, ifname = plugged
     peer = VethPeer(netns, ifname, mac=port["mac_address"])
@@ -412,7 +412,7 @@ def port_piece(
         if instance_id
         else None
     )
-    links = tuple(_with_network_mtus(host, [link], {"": network}))
+    links = tuple(_fitted_to_host(host, [link], {"": network}))
     return PortPiece(port, links, instance, tap, netns)
 
 
@@ -447,7 +447,7 @@ def network_piece(
         addresses += server_addresses
     overlay = _is_vxlan(network)
     return NetworkPiece(
-        links=tuple(_with_network_mtus(host, links, {"": network})),
+        links=tuple(_fitted_to_host(host, links, {"": network})),
         dhcp=tuple(dhcp),
         addresses=tuple(addresses),
         devices=devices,
@@ -456,21 +456,32 @@ def network_piece(
     )
 
 
-def _with_network_mtus(
+def _fitted_to_host(
     host: HostConfig, links: list[Link], networks: dict[str, Resource]
 ) -> list[Link]:
     """A network's bridge and every link in it (its VXLAN device or VLAN, the taps, and their
     far ends) carry the network's MTU, as Neutron sets its devices' from the network's. A VLAN
-    device keeps its parent's, which it cannot exceed."""
+    device keeps its parent's, which it cannot exceed.
+
+    Every link we make in the host namespace (a bridge, its ports, an ifb: not an external one)
+    carries tenants' packets, none of the host's: IPv6 is off on it (as Neutron's Linux bridge
+    agent turns it off on its bridges), so that the host takes neither a link-local address there
+    nor one from a tenant's router advertisement. That depends on nothing that changes in a link's
+    life (not on its master: a NIC's veth in isolated mode has none until a flat network takes
+    it), so it is turned off when the link is made."""
     mtus = {names.bridge(n["id"]): n["mtu"] for n in networks.values() if n.get("mtu")}
     fitted = []
     for link in links:
-        mtu = mtus.get(link.name) or mtus.get(link.master or "")
-        if link.netns != host.netns or mtu is None or link.kind == "vlan":
+        if link.netns != host.netns:
             fitted.append(link)
             continue
+        made_here = link.kind != "external"
+        mtu = mtus.get(link.name) or mtus.get(link.master or "")
+        if mtu is None or link.kind == "vlan":
+            fitted.append(dataclasses.replace(link, ipv6_off=made_here))
+            continue
         peer = link.peer and dataclasses.replace(link.peer, mtu=mtu)
-        fitted.append(dataclasses.replace(link, mtu=mtu, peer=peer))
+        fitted.append(dataclasses.replace(link, mtu=mtu, peer=peer, ipv6_off=made_here))
     return fitted
 
 

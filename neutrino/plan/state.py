@@ -43,6 +43,7 @@ class Link:
     mac: str | None = None  # of a VLAN link; a veth's far end has its own (VethPeer)
     mtu: int | None = None  # None: the kernel's default
     proxy: bool = False  # a VXLAN device answering ARP from its neighbours (plan.overlay)
+    ipv6_off: bool = False  # its disable_ipv6 set; False: left as the kernel has it
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ from sqlalchemy import (
 from neutrino import errors
 from neutrino.context import Context
 from neutrino.db import Database, schema
+from neutrino.identity.bootstrap import SERVICE_PROJECT, ensure_project
 from neutrino.services import (
     agents,
     common,
@@ -248,10 +249,11 @@ def build_amphora(conn: Connection, lb: Row, role: str) -> None:
 
 
 def vrrp_port(conn: Connection, lb: Row, amphora_id: str) -> str:
-    """An ACTIVE_STANDBY amphora's own port on the VIP subnet, named as Octavia names it. Its
-    address is the amphora's in VRRP; the VIP, which keepalived moves to the MASTER, is one of its
-    allowed address pairs (the VIP port itself is not plugged). On a host other than the other
-    amphora's where one may take it (Octavia's anti-affinity)."""
+    """An ACTIVE_STANDBY amphora's own port on the VIP subnet, named as Octavia names it and, as
+    Octavia's, in the service project: the load balancer's project neither lists it nor counts it
+    in its quota. Its address is the amphora's in VRRP; the VIP, which keepalived moves to the
+    MASTER, is one of its allowed address pairs (the VIP port itself is not plugged). On a host
+    other than the other amphora's where one may take it (Octavia's anti-affinity)."""
     zone = lbaas_flavors.availability_zones.data(conn, lb.availability_zone).get("compute_zone")
     peers = conn.execute(
         select(P.c.binding_host_id)
@@ -263,7 +265,7 @@ def vrrp_port(conn: Connection, lb: Row, amphora_id: str) -> str:
         return str(
             ports.insert_port(
                 conn,
-                lb.project_id,
+                ensure_project(conn, SERVICE_PROJECT),
                 network.one(),
                 {
                     "name": f"octavia-lb-vrrp-{amphora_id}",
@@ -282,24 +284,20 @@ def vrrp_port(conn: Connection, lb: Row, amphora_id: str) -> str:
 
 
 def security_group(conn: Connection, lb: Row) -> str:
-    """The group of the load balancer's VRRP ports, `lb-<id>` as Octavia names it, made on first
-    use: it lets in what reaches them (haproxy filters by listener and `allowed_cidrs`), VRRP
-    between them included."""
-    SG = schema.security_groups
-    name = f"lb-{lb.id}"
-    found = conn.execute(
-        select(SG.c.id).where(SG.c.project_id == lb.project_id, SG.c.name == name)
-    ).scalar()
+    """The group of the load balancer's VRRP ports, `lb-<id>` as Octavia names it, in the service
+    project with them, made on first use: it lets in what reaches them (haproxy filters by
+    listener and `allowed_cidrs`), VRRP between them included."""
+    found = find_security_group(conn, lb)
     if found:
-        return str(found)
+        return found
     group_id, now = common.new_id(), common.now()
     ingress = [{"direction": "ingress", "ethertype": ethertype} for ethertype in ("IPv4", "IPv6")]
     security_groups.insert_group(
         conn,
         {
             "id": group_id,
-            "project_id": lb.project_id,
-            "name": name,
+            "project_id": ensure_project(conn, SERVICE_PROJECT),
+            "name": f"lb-{lb.id}",
             "description": f"Load balancer {lb.id}'s amphorae",
             "created_at": now,
             "updated_at": now,
@@ -309,6 +307,15 @@ def security_group(conn: Connection, lb: Row) -> str:
         is_default=False,
     )
     return group_id
+
+
+def find_security_group(conn: Connection, lb: Row) -> str | None:
+    SG = schema.security_groups
+    service = ensure_project(conn, SERVICE_PROJECT)
+    found = conn.execute(
+        select(SG.c.id).where(SG.c.project_id == service, SG.c.name == f"lb-{lb.id}")
+    ).scalar()
+    return None if found is None else str(found)
 
 
 def fail_over(conn: Connection, lb: Row, role: str | None = None) -> None:
@@ -966,9 +973,7 @@ def remove_tree(conn: Connection, lb: Row) -> None:
     conn.execute(delete(schema.tags).where(schema.tags.c.resource_id == lb.id))
     remove_amphorae(conn, AM.c.lb_loadbalancer_id == lb.id)
     SG, RULE = schema.security_groups, schema.security_group_rules
-    group = conn.execute(
-        select(SG.c.id).where(SG.c.project_id == lb.project_id, SG.c.name == f"lb-{lb.id}")
-    ).scalar()
+    group = find_security_group(conn, lb)
     if group is not None:
         for rule in conn.execute(select(RULE.c.id).where(RULE.c.security_group_id == group)):
             common.delete_resource(conn, RULE, "security_group_rule", rule.id)

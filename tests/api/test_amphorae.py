@@ -10,7 +10,10 @@ import json
 from typing import Any
 
 import pytest
+from alembic import command
 
+from neutrino.app import Neutrino
+from neutrino.db.migrations import alembic_config
 from tests.api import test_loadbalancers
 from tests.api.test_agents import agents_by_type, heartbeat
 from tests.api.test_lbaas_flavors import flavor, flavor_profile
@@ -321,6 +324,92 @@ def test_active_standby_has_a_master_and_a_backup(api: Api, subnet: dict[str, An
     realize(api)
     assert amphorae(api.admin) == [] and vrrp_ports(api) == {}
     assert api.admin.get(f"/security-groups/{group}").status_code == 404
+
+
+def usage(api: Api) -> dict[str, int]:
+    """What the demo project's quota counts of ports and security groups."""
+    details = api.demo.get(f"/quotas/{api.demo.project_id}/details").json()["quota"]
+    return {resource: details[resource]["used"] for resource in ("port", "security_group")}
+
+
+def service_project(api: Api) -> str:
+    projects = api.admin.http.get(
+        "/identity/v3/projects",
+        params={"name": "service"},
+        headers={"X-Auth-Token": api.admin.token},
+    )
+    (service,) = projects.json()["projects"]
+    return str(service["id"])
+
+
+def test_vrrp_ports_belong_to_the_service_project(api: Api) -> None:
+    """As Octavia's, made by its service user: the load balancer's project does not pay for them,
+    and sees them only on a network of its own (Neutron shows a network's owner every port)."""
+    shared = api.admin.create("networks", name="lb-shared", shared=True)
+    subnet = api.admin.create("subnets", network_id=shared["id"], cidr="10.30.0.0/24", ip_version=4)
+    before = usage(api)
+    lb = active_standby(api, subnet)
+    assert usage(api) == {"port": before["port"] + 1, "security_group": before["security_group"]}
+    listed = api.demo.get("/ports", params={"network_id": shared["id"]}).json()["ports"]
+    assert [port["id"] for port in listed] == [lb["vip_port_id"]]
+    service = service_project(api)
+    ports = vrrp_ports(api)
+    assert {amphora["vrrp_port_id"] for amphora in amphorae(api.admin)} == set(ports)
+    for amphora in amphorae(api.admin):
+        port = ports[amphora["vrrp_port_id"]]
+        assert (port["name"], port["device_owner"], port["project_id"]) == (
+            f"octavia-lb-vrrp-{amphora['id']}",
+            "Octavia",
+            service,
+        )
+        (group,) = port["security_groups"]
+        shown = api.admin.get(f"/security-groups/{group}").json()["security_group"]
+        assert shown["project_id"] == service
+        assert api.demo.get(f"/security-groups/{group}").status_code == 404
+        assert api.demo.get(f"/ports/{port['id']}").status_code == 404
+
+
+def test_a_network_owner_sees_the_vrrp_ports_on_it(api: Api, subnet: dict[str, Any]) -> None:
+    """Neutron shows a network's owner every port on it, the service project's too; its quota
+    still counts only the VIP's."""
+    before = usage(api)
+    lb = active_standby(api, subnet)
+    assert usage(api) == {"port": before["port"] + 1, "security_group": before["security_group"]}
+    listed = api.demo.get("/ports", params={"network_id": subnet["network_id"]}).json()["ports"]
+    vrrp = {amphora["vrrp_port_id"] for amphora in amphorae(api.admin)}
+    assert len(vrrp) == 2 and vrrp | {lb["vip_port_id"]} <= {port["id"] for port in listed}
+    for port_id in vrrp:
+        shown = api.demo.get(f"/ports/{port_id}").json()["port"]
+        assert shown["project_id"] == service_project(api)
+
+
+def test_an_upgrade_moves_earlier_vrrp_ports_to_the_service_project(
+    api: Api, subnet: dict[str, Any], core: Neutrino
+) -> None:
+    """Those made in the load balancer's project before: the migration moves them (with their
+    group and its rules) where they are made now, and back on a downgrade."""
+    before = usage(api)
+    active_standby(api, subnet)
+    config = alembic_config(core.db.engine)
+
+    def owners() -> set[str]:
+        """The projects of its VRRP ports, their groups and the groups' rules."""
+        ports = list(vrrp_ports(api).values())
+        ids = {group for port in ports for group in port["security_groups"]}
+        groups = [api.admin.get(f"/security-groups/{g}").json()["security_group"] for g in ids]
+        rules = [rule for group in groups for rule in group["security_group_rules"]]
+        assert len(ports) == 2 and len(groups) == 1 and rules
+        return {item["project_id"] for item in [*ports, *groups, *rules]}
+
+    command.downgrade(config, "0048-1")  # before the migration that moves them
+    assert owners() == {api.demo.project_id}
+    assert usage(api) == {
+        "port": before["port"] + 3,
+        "security_group": before["security_group"] + 1,
+    }
+    command.upgrade(config, "head")
+    assert owners() == {service_project(api)}
+    assert usage(api) == {"port": before["port"] + 1, "security_group": before["security_group"]}
 
 
 def test_active_standby_amphora_failover_replaces_that_one(

@@ -79,7 +79,7 @@ def test_openstacksdk_authenticates_and_finds_the_network_endpoint(server: Setti
         endpoint = conn.session.get_endpoint(service_type="network", interface="public")
         assert endpoint == f"{server.public_url}/networking"
         assert conn.identity.get_project(conn.current_project_id).name == "admin"
-        assert {p.name for p in conn.identity.projects()} == {"admin", "demo"}
+        assert {p.name for p in conn.identity.projects()} == {"admin", "demo", "service"}
     finally:
         conn.close()
 
@@ -135,7 +135,7 @@ def test_openstack_cli_uses_the_written_clouds_yaml(server: Settings) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert {p["Name"] for p in json.loads(result.stdout)} == {"admin", "demo"}
+    assert {p["Name"] for p in json.loads(result.stdout)} == {"admin", "demo", "service"}
 
 
 def _demo_password(settings: Settings) -> str:

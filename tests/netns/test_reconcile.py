@@ -166,6 +166,49 @@ def test_drift_is_repaired_by_the_next_sync(lab: Lab) -> None:
     assert sync(agent, model).changes == []
 
 
+def test_the_hosts_bridges_and_their_ports_take_no_ipv6(lab: Lab) -> None:
+    """They only switch: no link-local address, nothing from a tenant's router advertisement;
+    set back by hand, IPv6 is turned off again by the next sync."""
+    host = lab.host()
+    model, _, vm0, vm1 = flat_model(host.name)
+    agent = lab.agent(host)
+    sync(agent, model)
+    lab.wait_ip(host, vm0, "10.10.0.10")
+    assert host.netns is not None
+    bridge = names.bridge(model["networks"][0]["id"])
+    taps = [names.tap(port_of(model, vm)["id"]) for vm in (vm0, vm1)]
+
+    def sysctl(link: str) -> str:
+        return f"/proc/sys/net/ipv6/conf/{link}/disable_ipv6"
+
+    def disable_ipv6(link: str) -> str:
+        return subprocess.run(
+            ["ip", "netns", "exec", str(host.netns), "cat", sysctl(link)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    def ipv6_addresses(link: str) -> str:
+        return subprocess.run(
+            ["ip", "-n", str(host.netns), "-6", "-o", "addr", "show", "dev", link],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    for link in (bridge, *taps):
+        assert disable_ipv6(link) == "1", link
+        assert ipv6_addresses(link) == "", link
+    subprocess.run(
+        ["ip", "netns", "exec", host.netns, "sh", "-c", f"echo 0 > {sysctl(bridge)}"], check=True
+    )
+    wait_for(lambda: "fe80::" in ipv6_addresses(bridge))
+    assert sync(agent, model).changes == [f"turned IPv6 off on link {bridge}"]
+    assert disable_ipv6(bridge) == "1" and ipv6_addresses(bridge) == ""
+    assert sync(agent, model).changes == []
+
+
 def test_incremental_syncs_equal_a_fresh_start(lab: Lab) -> None:
     host = lab.host()
     model, sg, _, vm1 = flat_model(host.name)

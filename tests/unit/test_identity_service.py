@@ -103,7 +103,7 @@ def test_bootstrap_is_idempotent(identity: Identity) -> None:
     identity.bootstrap()
     assert clouds(identity) == before
     assert len(identity.list_users()) == 2
-    assert len(identity.list_projects()) == 2
+    assert len(identity.list_projects()) == 3  # admin, demo and service
     assert len(identity.list_assignments()) == 2
 
 

@@ -59,7 +59,7 @@ def test_flat_network_golden() -> None:
     assert state.revision == 7
     assert state.namespaces == tuple(sorted(("t-nhost-h1", "t-nout-default", dhcp_ns, vm_ns)))
     assert state.links == (
-        Link("t-nhost-h1", bridge, "bridge", netfilter=True, mtu=1500),
+        Link("t-nhost-h1", bridge, "bridge", netfilter=True, mtu=1500, ipv6_off=True),
         Link("t-nout-default", "phys", "bridge"),
         Link(
             "t-nhost-h1",
@@ -68,6 +68,7 @@ def test_flat_network_golden() -> None:
             master=bridge,
             peer=VethPeer("t-nout-default", names.outside_end(HOST, None), master="phys", mtu=1500),
             mtu=1500,
+            ipv6_off=True,
         ),
         *sorted(
             [  # then by name
@@ -80,6 +81,7 @@ def test_flat_network_golden() -> None:
                         dhcp_ns, names.dhcp_interface(dhcp["id"]), mac=dhcp["mac_address"], mtu=1500
                     ),
                     mtu=1500,
+                    ipv6_off=True,
                 ),
                 Link(
                     "t-nhost-h1",
@@ -88,6 +90,7 @@ def test_flat_network_golden() -> None:
                     master=bridge,
                     peer=VethPeer(vm_ns, "eth0", mac=vm_port["mac_address"], mtu=1500),
                     mtu=1500,
+                    ipv6_off=True,
                 ),
             ],
             key=lambda link: link.name,
@@ -217,14 +220,25 @@ def test_vlan_and_vxlan_segments() -> None:
         "t-nout-default", names.outside_end(HOST, 4094), master="vlan4094", mtu=1500
     )
     assert veth_mode["vxlan-16777215"].vni == 16777215
+    # The NIC's veth, which no flat network takes here, has IPv6 off from the start all the same.
+    assert veth_mode["p-default"].master is None and veth_mode["p-default"].ipv6_off
     assert all(len(name) <= names.IFNAMSIZ for name in veth_mode)
 
     production = HostConfig("h1", physnets={"default": PhysnetConfig("eth1")}, vtep_ip="192.0.2.1")
     links = {link.name: link for link in compile_host(model, production).links}
     assert links["eth1.4094"] == Link(
-        None, "eth1.4094", "vlan", master=names.bridge(vlan["id"]), parent="eth1", vlan_id=4094
+        None,
+        "eth1.4094",
+        "vlan",
+        master=names.bridge(vlan["id"]),
+        parent="eth1",
+        vlan_id=4094,
+        ipv6_off=True,
     )
     assert links["vxlan-16777215"].local_ip == "192.0.2.1"
+    # The host's bridges and their ports only switch: no IPv6 on them.
+    assert all(links[name].ipv6_off for name in ("eth1.4094", "vxlan-16777215"))
+    assert all(links[names.bridge(net["id"])].ipv6_off for net in (vlan, vxlan))
     assert "eth1" not in links  # a real NIC is only bound, for flat networks
 
 
@@ -244,6 +258,7 @@ def test_unbound_vm_port_is_bound_as_an_external_tap() -> None:
     vm_port = model["ports"][1]
     links = {link.name: link for link in compile_host(model, HOST).links}
     assert links[names.tap(vm_port["id"])].kind == "external"
+    assert not links[names.tap(vm_port["id"])].ipv6_off  # a VM's tap is not ours to change
 
 
 def trunk_lab() -> tuple[dict[str, Any], Resource, Resource]:
@@ -283,6 +298,7 @@ def test_a_subport_is_a_vlan_of_its_parents_tap_and_of_the_instance_nic() -> Non
         master=names.bridge(subport["network_id"]),
         parent=names.tap(parent["id"]),
         vlan_id=101,
+        ipv6_off=True,
     )
     vm = names.instance_netns(production, model["instances"][0]["id"])
     assert links[(vm, "eth0.101")] == Link(
@@ -313,6 +329,7 @@ def test_without_8021q_a_subport_has_a_veth_of_its_own() -> None:
         master=names.bridge(subport["network_id"]),
         peer=VethPeer(vm, "eth0.101", mac=subport["mac_address"], mtu=1500),
         mtu=1500,
+        ipv6_off=True,
     )
     assert (subport["id"], "eth0.101") in {(i.port_id, i.ifname) for i in state.instances}
     # Where the parent is not, neither is the subport, whatever its binding says.

@@ -73,6 +73,7 @@ def test_router_golden() -> None:
                 master=names.bridge(port["network_id"]),
                 peer=VethPeer(netns, inside, mac=port["mac_address"], mtu=1500),
                 mtu=1500,
+                ipv6_off=True,
             )
             in state.links
         )

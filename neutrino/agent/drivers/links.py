@@ -19,6 +19,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -336,6 +337,23 @@ class LinkDriver:
         sock = self.socket(netns)
         with contextlib.suppress(IndexError, NetlinkError):  # gone meanwhile
             sock.link("set", index=sock.link_lookup(ifname=name)[0], master=0)
+
+    def turn_ipv6_off(self, netns: str | None, names: list[str]) -> list[str]:
+        """Set disable_ipv6 on the links `names` of `netns` where it is not; returns those. It is
+        a sysctl: netlink can read it but not set it, and its change sends no link
+        notification, so it is read from /proc/sys whenever it is checked."""
+
+        def turn_off() -> list[str]:
+            changed = []
+            for name in names:
+                path = Path("/proc/sys/net/ipv6/conf") / name / "disable_ipv6"
+                with contextlib.suppress(FileNotFoundError):  # gone, or a kernel without IPv6
+                    if path.read_text().strip() != "1":
+                        path.write_text("1\n")
+                        changed.append(name)
+            return changed
+
+        return run_in_namespace(netns, turn_off) if names else []
 
     # --- addresses -------------------------------------------------------------
 
