@@ -401,7 +401,7 @@ def test_an_upgrade_moves_earlier_vrrp_ports_to_the_service_project(
         assert len(ports) == 2 and len(groups) == 1 and rules
         return {item["project_id"] for item in [*ports, *groups, *rules]}
 
-    command.downgrade(config, "0048-1")  # before the migration that moves them
+    command.downgrade(config, "0046-1")  # before the migration that moves them
     assert owners() == {api.demo.project_id}
     assert usage(api) == {
         "port": before["port"] + 3,

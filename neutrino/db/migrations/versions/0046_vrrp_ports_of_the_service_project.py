@@ -1,6 +1,6 @@
 """ACTIVE_STANDBY amphorae's VRRP ports and their security groups move to the service project
 
-Revision ID: 0048
+Revision ID: 0046
 Revises: 0045
 Create Date: 2026-12-06
 """
@@ -10,7 +10,7 @@ import uuid
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0048"
+revision = "0046"
 down_revision = "0045"
 branch_labels = None
 depends_on = None
