@@ -337,10 +337,12 @@ class Family:
 
     # -- the API's verbs --------------------------------------------------------------------
     def stream(self, db: Database, ctx: Context, parent: str | None, fields: list[str]) -> Chunks:
-        """Every object the caller sees (under `parent`), the oldest first, in chunks read as they
-        are consumed; `fields`, when only stored attributes, reads their columns alone."""
+        """Every object the caller sees (under `parent`), the oldest first (then by id, as
+        Octavia's default sort keys), in chunks read as they are consumed; `fields`, when only
+        stored attributes, reads their columns alone."""
         plain = self.listing.plain_fields(fields)
-        return stream_all(db, self.source(ctx, parent), [self.table.c.created_at], plain)
+        order = [self.table.c.created_at, self.table.c.id]
+        return stream_all(db, self.source(ctx, parent), order, plain)
 
     def get(
         self, db: Database, ctx: Context, object_id: str, parent: str | None = None

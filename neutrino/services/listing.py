@@ -13,7 +13,7 @@ with the list); a list asking only for plain attributes reads their columns alon
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -211,7 +211,7 @@ def read_in_chunks(conn: Connection, stmt: Select[Any]) -> Iterator[list[Row]]:
 def stream_all(
     db: Database,
     source: Source,
-    order: list[ColumnElement[Any]],
+    order: Sequence[ColumnElement[Any]],
     plain: list[str] | None = None,
 ) -> Chunks:
     """The bodies of every row the caller sees, in `order`, in chunks read as they are consumed

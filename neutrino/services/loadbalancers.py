@@ -666,10 +666,12 @@ def vip_address(conn: Connection, port_id: str, subnet_id: str | None) -> tuple[
 
 class LoadBalancers:
     def stream(self, db: Database, ctx: Context, fields: list[str]) -> Chunks:
-        """Every load balancer the caller sees, the oldest first, in chunks read as they are
-        consumed; `fields`, when only stored attributes, reads their columns alone."""
+        """Every load balancer the caller sees, the oldest first (then by id, as Octavia's
+        default sort keys), in chunks read as they are consumed; `fields`, when only stored
+        attributes, reads their columns alone."""
         source = Source(LISTING, seen(ctx, LB), render)
-        return stream_all(db, source, [LB.c.created_at], LISTING.plain_fields(fields))
+        order = [LB.c.created_at, LB.c.id]
+        return stream_all(db, source, order, LISTING.plain_fields(fields))
 
     def get(self, db: Database, ctx: Context, lb_id: str) -> dict[str, Any]:
         with db.read() as conn:
