@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import yaml
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from starlette.testclient import TestClient
 
 from neutrino.app import Neutrino, create_app, prepare
@@ -292,6 +292,18 @@ class ApiClient:
         response = self.post(f"/{collection}", json={member: body})
         assert response.status_code == 201, response.text
         return response.json()[member]
+
+
+@contextmanager
+def behind_the_api(database_url: str) -> Iterator[Connection]:
+    """One transaction straight on the test's database, beside its server: to put rows in
+    states the API would refuse."""
+    db = Database(database_url)
+    try:
+        with db.engine.begin() as conn:
+            yield conn
+    finally:
+        db.engine.dispose()
 
 
 def expect_error(response: httpx.Response, status: int, kind: str) -> str:

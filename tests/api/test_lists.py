@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from neutrino.api.middleware import Aborted
-from neutrino.db import Database, schema
+from neutrino.db import schema
 from neutrino.services import (
     conntrack_helpers,
     flavors,
@@ -27,7 +27,7 @@ from neutrino.services import (
 )
 from neutrino.services.listing import CHUNK, Listing
 from tests.api.l3 import routed_topology
-from tests.conftest import Api, ApiClient, expect_error
+from tests.conftest import Api, ApiClient, behind_the_api, expect_error
 
 # Each streamed collection: its path, its list's name and what it reads as plain columns.
 STREAMED = {
@@ -324,15 +324,11 @@ def rules_of_a_new_group(api: Api, count: int) -> str:
 def spoil_last_rule(database_url: str, group_id: str) -> None:
     """Give the group's last rule (by id) a prefix no rule can hold: it cannot be rendered."""
     rule = schema.security_group_rules
-    db = Database(database_url)
-    try:
-        with db.engine.begin() as conn:
-            last = conn.execute(
-                select(func.max(rule.c.id)).where(rule.c.security_group_id == group_id)
-            ).scalar_one()
-            conn.execute(update(rule).where(rule.c.id == last).values(remote_ip_prefix="spoilt"))
-    finally:
-        db.engine.dispose()
+    with behind_the_api(database_url) as conn:
+        last = conn.execute(
+            select(func.max(rule.c.id)).where(rule.c.security_group_id == group_id)
+        ).scalar_one()
+        conn.execute(update(rule).where(rule.c.id == last).values(remote_ip_prefix="spoilt"))
 
 
 def test_a_row_that_cannot_be_rendered_first_is_a_500(api: Api, database_url: str) -> None:

@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from neutrino.api.middleware import Aborted
-from neutrino.db import Database, schema
+from neutrino.db import schema
 from neutrino.services import lbaas, loadbalancers
 from neutrino.services.listing import CHUNK
 from tests.api.test_lbaas_flavors import SINGLE, flavor, flavor_profile, zone, zone_profile
 from tests.api.test_loadbalancers import created, expect_fault, octavia, realize
-from tests.conftest import Api, ApiClient
+from tests.conftest import Api, ApiClient, behind_the_api
 
 LBAAS = "/load-balancer/v2/lbaas"
 AMPHORAE = "/load-balancer/v2/octavia/amphorae"
@@ -324,18 +324,14 @@ def spoil_last_member(database_url: str, pool_id: str) -> None:
     """Give the pool's last member (the last created) a creation time that is no time at all:
     it cannot be read."""
     member = schema.lb_members
-    db = Database(database_url)
-    try:
-        with db.engine.begin() as conn:
-            last = conn.execute(
-                select(func.max(member.c.id)).where(member.c.lb_pool_id == pool_id)
-            ).scalar_one()
-            conn.execute(
-                text("UPDATE lb_members SET created_at = '9999-99-99 spoilt' WHERE id = :id"),
-                {"id": last},
-            )
-    finally:
-        db.engine.dispose()
+    with behind_the_api(database_url) as conn:
+        last = conn.execute(
+            select(func.max(member.c.id)).where(member.c.lb_pool_id == pool_id)
+        ).scalar_one()
+        conn.execute(
+            text("UPDATE lb_members SET created_at = '9999-99-99 spoilt' WHERE id = :id"),
+            {"id": last},
+        )
 
 
 @pytest.fixture
@@ -369,16 +365,12 @@ def test_objects_made_in_the_same_second_come_by_id_as_octavia_sorts_them(
     # Octavia's default sort keys are the creation time, then the id: the pages of a list stay
     # the same from one request to the next, whatever order the database finds rows in.
     pool_id = members_of_a_new_pool(api, 12)
-    db = Database(database_url)
-    try:
-        with db.engine.begin() as conn:
-            conn.execute(
-                update(schema.lb_members)
-                .where(schema.lb_members.c.lb_pool_id == pool_id)
-                .values(created_at=datetime(2026, 1, 1))
-            )
-    finally:
-        db.engine.dispose()
+    with behind_the_api(database_url) as conn:
+        conn.execute(
+            update(schema.lb_members)
+            .where(schema.lb_members.c.lb_pool_id == pool_id)
+            .values(created_at=datetime(2026, 1, 1))
+        )
     ids = [m["id"] for m in get(api.demo, f"pools/{pool_id}/members").json()["members"]]
     assert len(ids) == 12 and ids == sorted(ids)
     page = get(api.demo, f"pools/{pool_id}/members", limit=5, marker=ids[3]).json()["members"]

@@ -97,7 +97,9 @@ def test_a_neutron_list_stops_at_the_cap_with_a_next_link(
 def test_an_octavia_list_stops_at_the_cap_with_a_next_link(
     admin: ApiClient, loadbalancers: list[dict[str, Any]]
 ) -> None:
-    names = [lb["name"] for lb in loadbalancers]
+    # Octavia's order: the oldest first, then by id (several are made in one second).
+    oldest = sorted(loadbalancers, key=lambda lb: (lb["created_at"], lb["id"]))
+    names = [lb["name"] for lb in oldest]
     for limit in (None, 10):
         pages, rels = follow(
             admin, "loadbalancers", LOADBALANCERS, {"limit": limit} if limit else None
