@@ -125,10 +125,14 @@ def test_compaction_changes_no_answer_and_sends_agents_behind_it_to_resync(
 
 def test_long_poll_wakes_on_a_write(api: Api) -> None:
     head = internal(api, "/snapshot").json()["revision"]
-    threading.Timer(0.3, lambda: api.admin.create("networks", name="late")).start()
+    late = threading.Timer(0.3, lambda: api.admin.create("networks", name="late"))
+    late.start()
     started = time.monotonic()
     delta = internal(api, "/changes", params={"since": head, "timeout": 10}).json()
     waited = time.monotonic() - started
+    # The poll wakes at the write's commit, before its answer is read: read it before the
+    # test's client goes.
+    late.join()
     assert [c["resource"]["name"] for c in delta["changes"]] == ["late"]
     assert 0.2 < waited < 5
 
