@@ -100,7 +100,8 @@ def http_exception_handler(formats: ErrorFormats) -> ExceptionHandler:
 
 
 def database_error_handler(formats: ErrorFormats) -> ExceptionHandler:
-    """A lost race that a constraint caught, or a busy database: the client may retry."""
+    """A lost race that a constraint caught, a busy database or a lost connection to it: the
+    client may retry."""
 
     async def handle(request: Request, exc: Exception) -> Response:
         if isinstance(exc, IntegrityError):
@@ -112,6 +113,11 @@ def database_error_handler(formats: ErrorFormats) -> ExceptionHandler:
             )
         if isinstance(exc, OperationalError) and "locked" in str(exc):
             return formats.render(request, 503, "The database is busy; retry the request.")
+        if isinstance(exc, OperationalError) and exc.connection_invalidated:
+            # The server lost its connection (PostgreSQL restarted): the pool connects anew.
+            return formats.render(
+                request, 503, "The connection to the database was lost; retry the request."
+            )
         raise exc  # anything else is a bug: api.middleware answers it
 
     return handle

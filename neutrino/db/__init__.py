@@ -8,11 +8,19 @@ concurrently; correctness there rests on the same rule: every write
 transaction first locks the change feed's head row, so writers run one at a
 time there too. That makes IPAM, quotas and segment allocation correct by
 construction, and keeps the change log in commit order; unique constraints
-remain as the last line of defence. The writer holding the head knows the
+remain as the last line of defence. A process queues its own writers on the
+same lock as on SQLite: PostgreSQL wakes all who wait for the head at once,
+to take it in no order, which shows as a long tail of latency. The writer holding the head knows the
 revision: the changes it records are numbered in memory and written at its
 end, with the head moved past them, in one statement on PostgreSQL. There,
 each round trip of a write is one that every other writer waits for: a write
 begins and locks the head in one, and its changes and the head take one.
+A read on PostgreSQL runs outside a transaction: at READ COMMITTED each
+statement reads its own snapshot either way, and it saves a BEGIN and a COMMIT
+(but a streamed read, whose server-side cursor lives in a transaction). A
+pooled connection is pinged before use only if the server said something to
+it while it was idle, which the server does only to end it (a restart, a
+terminated backend, an idle timeout): the others save that round trip too.
 
 Several processes (server workers, servers on other hosts) share one
 PostgreSQL. A commit that changes the change feed or identity is announced
@@ -32,9 +40,10 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from select import POLLIN, poll
 
 from sqlalchemy import (
     Connection,
@@ -48,6 +57,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert
 
@@ -156,10 +166,9 @@ class Database:
         else:
             # Writers take turns on the head, and two cores serve a few reads at once: more
             # connections would only wait, each costing PostgreSQL a backend process.
-            self.engine = create_engine(
-                url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_pre_ping=True
-            )
+            self.engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
             event.listen(self.engine, "begin", self._postgresql_begin)
+            event.listen(self.engine, "checkout", self._ping_if_told_anything)
             event.listen(self.engine, "checkin", _driver_begins)
 
     def _sqlite_begin(self, conn: Connection) -> None:
@@ -190,7 +199,7 @@ class Database:
         if outer is not None:
             yield outer
             return
-        with self._write_lock if self.is_sqlite else nullcontext():
+        with self._write_lock:
             self._writing.active = True
             try:
                 with self.engine.begin() as conn, self._joinable(conn):
@@ -215,16 +224,39 @@ class Database:
             self._writing.conn = None
             del conn.info["changes"]
 
+    def _ping_if_told_anything(self, dbapi_conn, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        """A pooled connection with something to read was told something while idle, most
+        likely that it is closed: pinged, and replaced by the pool (DisconnectionError) if the
+        ping fails."""
+        if dbapi_conn.closed:
+            raise DisconnectionError("a pooled connection was closed")
+        told = poll()
+        told.register(dbapi_conn.fileno(), POLLIN)
+        if not told.poll(0):
+            return
+        dialect = self.engine.dialect
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError(f"a pooled connection was lost: {error}") from error
+
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A read transaction; one begun inside a write on the same thread reads through the
-        write's connection (it sees what the write did, and does not wait for the write's
-        lock, which SQLite would hold against it)."""
+    def read(self, streamed: bool = False) -> Iterator[Connection]:
+        """A read; one begun inside a write on the same thread reads through the write's
+        connection (it sees what the write did, and does not wait for the write's lock, which
+        SQLite would hold against it). `streamed`: it reads through a server-side cursor
+        (`yield_per`), which PostgreSQL keeps only inside a transaction."""
         outer = getattr(self._writing, "conn", None)
         if outer is not None:
             yield outer
             return
         with self.engine.connect() as conn:
+            if not (self.is_sqlite or streamed):
+                # No BEGIN, no COMMIT: each statement reads its own snapshot, as it would in
+                # a READ COMMITTED transaction. Until checked in (`_driver_begins`).
+                driver = conn.connection.dbapi_connection
+                assert driver is not None
+                driver.autocommit = True
             yield conn
             if self.is_sqlite:
                 conn.rollback()
@@ -295,8 +327,9 @@ def _insert_unless_taken(dialect: str, table: Table, unique: tuple[str, ...]) ->
 
 
 def _driver_begins(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-    # A write's connection back in the pool: reads again begin as the driver does.
-    if not dbapi_conn.closed:
+    # Back in the pool: transactions begin as the driver begins them, but where a read or a
+    # write says otherwise. (None: it was invalidated, lost.)
+    if dbapi_conn is not None and not dbapi_conn.closed:
         dbapi_conn.autocommit = False
 
 

@@ -106,7 +106,7 @@ class Listed(ABC):
         Nothing is read before the first chunk is asked for."""
         source = self.source(ctx, query)
         plain = source.listing.plain_fields(query.fields)
-        with db.read() as conn:
+        with db.read(streamed=in_chunks(query.limit)) as conn:
             source.check_parent(conn)
             for rows in stream_rows(conn, source.listing, query, source.visible, plain):
                 yield source.bodies(conn, rows, plain)
@@ -199,10 +199,22 @@ def stream_rows(
     stmt = _statement(conn, listing, query, visible, plain)
     if query.limit:
         stmt = stmt.limit(query.limit)
-    yield from read_in_chunks(conn, stmt)
+    yield from read_in_chunks(conn, stmt, query.limit)
 
 
-def read_in_chunks(conn: Connection, stmt: Select[Any]) -> Iterator[list[Row]]:
+def in_chunks(limit: int | None) -> bool:
+    """Whether a read of at most `limit` rows goes through a server-side cursor, chunk by
+    chunk: not if it fits in one chunk, where the cursor would only add round trips."""
+    return not limit or limit > CHUNK
+
+
+def read_in_chunks(
+    conn: Connection, stmt: Select[Any], limit: int | None = None
+) -> Iterator[list[Row]]:
+    if not in_chunks(limit):
+        if whole := list(conn.execute(stmt)):
+            yield whole
+        return
     result = conn.execute(stmt.execution_options(yield_per=CHUNK))
     for rows in result.partitions():
         yield list(rows)
@@ -219,7 +231,7 @@ def stream_all(
     (Listing.plain_fields), read from those columns alone. Nothing is read before the first
     chunk is asked for."""
     where = [] if source.visible is None else [source.visible]
-    with db.read() as conn:
+    with db.read(streamed=True) as conn:
         source.check_parent(conn)
         stmt = select(*_columns(source.listing, plain)).where(*where).order_by(*order)
         for rows in read_in_chunks(conn, stmt):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select
+from sqlalchemy import Connection, Table, bindparam, case, delete, func, insert, select
 
 from neutrino import errors
 from neutrino.context import Context
@@ -60,15 +60,25 @@ def limits(conn: Connection, project_id: str) -> dict[str, int]:
 
 
 # Built once: every create checks its quota (see db).
-LIMIT = select(schema.quotas.c.limit).where(
-    schema.quotas.c.project_id == bindparam("project_id"),
-    schema.quotas.c.resource == bindparam("resource"),
-)
 USED = {
     resource: select(func.count())
     .select_from(table)
     .where(table.c.project_id == bindparam("project_id"))
     for resource, table in TABLES.items()
+}
+_LIMIT = func.coalesce(
+    select(schema.quotas.c.limit)
+    .where(
+        schema.quotas.c.project_id == bindparam("project_id"),
+        schema.quotas.c.resource == bindparam("resource"),
+    )
+    .scalar_subquery(),
+    bindparam("default"),
+)
+# The limit and, unless it is unlimited, what is used: one statement, not two.
+LIMIT_AND_USED = {
+    resource: select(_LIMIT, case((_LIMIT < 0, None), else_=counted.scalar_subquery()))
+    for resource, counted in USED.items()
 }
 
 
@@ -81,12 +91,11 @@ def check(conn: Connection, project_id: str, resource: str, count: int) -> None:
 
     A limit of -1 means unlimited.
     """
-    limit = conn.execute(LIMIT, {"project_id": project_id, "resource": resource}).scalar()
-    if limit is None:
-        limit = DEFAULTS[resource]
-    if limit < 0:
-        return
-    if used(conn, project_id, resource) + count > limit:
+    limit, in_use = conn.execute(
+        LIMIT_AND_USED[resource],
+        {"project_id": project_id, "resource": resource, "default": DEFAULTS[resource]},
+    ).one()
+    if limit >= 0 and in_use + count > limit:
         raise errors.OverQuota(overs=f"['{resource}']")
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.conftest import (
     ADMIN_PASSWORD,
@@ -263,6 +264,32 @@ def test_concurrent_creates_through_all_workers_stay_consistent(
             headers={"X-Auth-Token": admin.token},
         ).json()["ports"]
         assert {p["id"] for p in listed} == {p["id"] for p in created}
+
+
+def test_every_worker_answers_at_once_after_postgresql_ends_its_connections(
+    server: LiveServer, workers: list[httpx.Client]
+) -> None:
+    """A restart or an idle timeout ends the pooled connections of every worker: the next
+    requests are answered all the same, on new ones."""
+    admin = login(workers[0], "admin", ADMIN_PASSWORD, "admin")
+    headers = {"X-Auth-Token": admin.token}
+    for worker in workers:  # each holds pooled connections now
+        assert worker.get(NETWORKS, headers=headers).status_code == 200
+    engine = create_engine(server.database_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        ended = conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalars()
+        assert sum(ended) >= WORKERS
+    engine.dispose()
+    for worker in workers:
+        listed = worker.get(NETWORKS, headers=headers)
+        assert listed.status_code == 200, listed.text
+        created = worker.post(NETWORKS, headers=headers, json={"network": {"name": "after"}})
+        assert created.status_code == 201, created.text
 
 
 def test_a_dead_worker_is_replaced_and_sigterm_stops_them_all(
