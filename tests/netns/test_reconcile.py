@@ -364,8 +364,9 @@ def test_link_views_follow_hand_edits_even_when_notifications_are_lost(lab: Lab)
     agent = lab.agent(host)
     sync(agent, models.snapshot())  # makes the host namespace
     assert host.netns is not None
-    following = LinkView(host.netns, agent.links.socket(host.netns))
-    overflowing = LinkView(host.netns, agent.links.socket(host.netns), buffer=1024)
+    netns = host.netns
+    following = LinkView(netns, lambda: agent.links.socket(netns))
+    overflowing = LinkView(netns, lambda: agent.links.socket(netns), buffer=1024)
     ip = ["ip", "-n", host.netns]
     script = (
         "".join(f"link add va{i} type veth peer name vb{i}\n" for i in range(60))
