@@ -218,7 +218,9 @@ class Namespace:
     They stay open: closing a packet socket waits for an RCU grace period (tens of ms).
     The netlink socket is opened by the worker, in the namespace, on first use: a
     pyroute2 socket belongs to the thread that opened it, and opening one "in a
-    namespace" from elsewhere costs pyroute2 several milliseconds.
+    namespace" from elsewhere costs pyroute2 several milliseconds. The libnftables context
+    kept serves the changes: a listing, or the whole table's transaction, has one of its own
+    (drivers/nftables.py tells why).
     """
 
     def __init__(self, name: str) -> None:
@@ -253,19 +255,22 @@ class Namespace:
         """`terse` leaves set and map elements out of a listing."""
 
         def call() -> tuple[int, str, str]:
-            self.nft.set_json_output(as_json)
-            self.nft.set_terse_output(terse)
-            rc, out, err = self.nft.cmd(command)
+            nft = nftables.Nftables()
+            nft.set_json_output(as_json)
+            nft.set_terse_output(terse)
+            rc, out, err = nft.cmd(command)
             return int(rc), str(out), str(err)
 
         return self.worker.call(call)
 
-    def apply(self, commands: list[dict[str, Any]]) -> None:
+    def apply(self, commands: list[dict[str, Any]], whole: bool = False) -> None:
+        """One transaction; `whole`: the table's, in a libnftables context of its own."""
         if not commands:
             return
 
         def commit() -> tuple[int, str]:
-            rc, _, err = self.nft.json_cmd({"nftables": commands})
+            nft = nftables.Nftables() if whole else self.nft
+            rc, _, err = nft.json_cmd({"nftables": commands})
             self.generation = nfnetlink.generation() if rc == 0 else None
             return int(rc), str(err)
 
@@ -782,7 +787,7 @@ class RouterDriver:
             *fip_elements(router.floatingips),
             *forward_elements(router.port_forwardings),
         ]
-        space.apply(commands)
+        space.apply(commands, whole=True)
         listing = _rules(space)
         if not listing:
             raise NatError("NAT table missing after replace")
