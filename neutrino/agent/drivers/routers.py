@@ -234,13 +234,14 @@ class Namespace:
         self._watch: RouteWatch | None = None  # opened by the worker, on first use
         self._arp: tuple[str, socket.socket] | None = None  # (interface, socket bound to it)
 
-    def index(self, sock: IPRoute, ifname: str) -> int | None:
-        """The index of `ifname` (None: there is none), from within the worker."""
+    def index(self, ifname: str) -> int | None:
+        """The index of `ifname` (None: there is none), from within the worker (an ioctl in
+        its namespace: pyroute2 takes a millisecond to ask, once after every sync)."""
         if ifname not in self.indexes:
-            found = sock.link_lookup(ifname=ifname)
-            if not found:
+            try:
+                self.indexes[ifname] = socket.if_nametoindex(ifname)
+            except OSError:
                 return None
-            self.indexes[ifname] = found[0]
         return self.indexes[ifname]
 
     def netlink(self, change: Callable[[IPRoute], None]) -> None:
@@ -659,12 +660,12 @@ class RouterDriver:
                 ours = set()
                 try:
                     for ifname, address in doomed:
-                        index = space.index(sock, ifname)
+                        index = space.index(ifname)
                         if index is not None:  # else gone with its interface
                             ours.add((RTM_DELROUTE, index, address))
                             _local_route(sock, "del", index, address, errno.ESRCH)
                     for ifname, address in new:
-                        index = space.index(sock, ifname)
+                        index = space.index(ifname)
                         if index is None:
                             raise NatError(f"no interface {ifname} for floating IP {address}")
                         ours.add((RTM_NEWROUTE, index, address))
