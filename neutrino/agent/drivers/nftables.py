@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import nftables
-from pyroute2.netlink.nfnetlink.nftsocket import NFT_MSG_GETGEN, NFTSocket, nft_gen_msg
 
+from neutrino.agent.drivers import nfnetlink
 from neutrino.agent.drivers.netns import NetnsThread
 from neutrino.plan.state import Firewall
 
@@ -40,9 +40,6 @@ class NftDriver:
         self._worker = worker
         self._terse, self._stateless = terse, stateless
         self._nft = worker.call(lambda: self._open(terse, stateless))
-        self._netlink: NFTSocket | None = (
-            None  # the worker's own: a pyroute2 socket belongs to its thread
-        )
         self._parsed: dict[str, Objects] = {}  # the parts of the last update, by digest
 
     @staticmethod
@@ -99,21 +96,8 @@ class NftDriver:
 
     def generation(self) -> int:
         """The namespace's nftables ruleset generation: every commit bumps it."""
-
-        def read() -> int:
-            if self._netlink is None:  # opened on its first request, in the worker's namespace
-                self._netlink = NFTSocket()
-            request = nft_gen_msg()
-            request["nfgen_family"] = 0
-            [reply] = self._netlink.request_get(request, NFT_MSG_GETGEN)
-            return int(reply.get_attr("NFTA_GEN_ID"))
-
-        return self._worker.call(read)
-
-    def close(self) -> None:
-        if self._netlink is not None:
-            self._worker.call(self._netlink.close)
-            self._netlink = None
+        # on the worker's own socket, kept while it lives
+        return self._worker.call(nfnetlink.generation)
 
     def replace(self, firewall: Firewall) -> None:
         """Swap our tables for `firewall` in one transaction.
