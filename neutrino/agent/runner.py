@@ -325,7 +325,7 @@ class Runner:
             # Changes go first: the full resync waits for the next poll that brings none,
             # unless it is overdue by a whole period.
             if changes and not pending and since < 2 * self.resync_seconds:
-                pending = self._reconcile(model, full=False, changes=changes)
+                pending = self._reconcile(model, full=False, changes=changes, whole=False)
             elif changes or full or pending or self.agent.health_moved():
                 pending = self._reconcile(model, full=full, changes=changes, whole=True)
                 if full:
