@@ -437,8 +437,6 @@ class Agent:
         return self._nft
 
     def _close_worker(self) -> None:
-        if self._nft is not None:
-            self._nft.close()
         if self._worker is not None:
             self._worker.close()
         self._worker = self._nft = None

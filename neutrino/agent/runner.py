@@ -227,14 +227,16 @@ def instance_addresses(netns: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def long_lived(building: bool) -> Iterator[None]:
-    """While `building` the plan of a snapshot, which lives as long as it (with the model: at
-    50,000 floating IPs or 10,000 ports, millions of objects), the garbage collector waits;
-    then it walks what was made once (the cycles that died young go) and never again: frozen,
-    they no longer make every full collection a pause of hundreds of milliseconds. Frozen
-    objects are still freed when their count drops (the model's bodies, when a change
-    replaces them)."""
-    if not building:
+def long_lived(whole: bool) -> Iterator[None]:
+    """While a sync makes what lives until the next one, the garbage collector waits; then it
+    walks what was made once (the cycles that died go) and freezes it. The plan of a snapshot
+    lives as long as it (with the model: at 50,000 floating IPs or 10,000 ports, millions of
+    objects), a `whole` sync's desired state and report until the next (hundreds of
+    thousands): walked by the collections of the changes that follow instead, they cost the
+    first of those milliseconds (a young dict of 50,000 floating IPs), and every full
+    collection tens. Frozen objects are still freed when their count drops (the model's bodies,
+    when a change replaces them; a desired state, when the next sync makes its own)."""
+    if not whole:
         yield
         return
     gc.disable()
@@ -242,7 +244,7 @@ def long_lived(building: bool) -> Iterator[None]:
         yield
     finally:
         gc.enable()
-        gc.collect(1)
+        gc.collect()
         gc.freeze()
 
 
@@ -325,7 +327,7 @@ class Runner:
             # Changes go first: the full resync waits for the next poll that brings none,
             # unless it is overdue by a whole period.
             if changes and not pending and since < 2 * self.resync_seconds:
-                pending = self._reconcile(model, full=False, changes=changes)
+                pending = self._reconcile(model, full=False, changes=changes, whole=False)
             elif changes or full or pending or self.agent.health_moved():
                 pending = self._reconcile(model, full=full, changes=changes, whole=True)
                 if full:
@@ -354,7 +356,8 @@ class Runner:
     ) -> bool:
         """Sync the host (its changed pieces, or the `whole` of it) and report; True while some
         instance still waits for its addresses."""
-        with long_lived(self._plan is None or self._plan.items is not model.items):
+        building = self._plan is None or self._plan.items is not model.items
+        with long_lived(whole or building):
             return self._sync(model, full, changes, whole)
 
     def _sync(self, model: Model, full: bool, changes: Sequence[Change], whole: bool) -> bool:

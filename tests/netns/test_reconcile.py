@@ -364,8 +364,9 @@ def test_link_views_follow_hand_edits_even_when_notifications_are_lost(lab: Lab)
     agent = lab.agent(host)
     sync(agent, models.snapshot())  # makes the host namespace
     assert host.netns is not None
-    following = LinkView(host.netns, agent.links.socket(host.netns))
-    overflowing = LinkView(host.netns, agent.links.socket(host.netns), buffer=1024)
+    netns = host.netns
+    following = LinkView(netns, lambda: agent.links.socket(netns))
+    overflowing = LinkView(netns, lambda: agent.links.socket(netns), buffer=1024)
     ip = ["ip", "-n", host.netns]
     script = (
         "".join(f"link add va{i} type veth peer name vb{i}\n" for i in range(60))
@@ -385,6 +386,20 @@ def test_link_views_follow_hand_edits_even_when_notifications_are_lost(lab: Lab)
         fresh.close()
         following.close()
         overflowing.close()
+
+
+def test_a_sync_forks_no_copy_of_the_agent(lab: Lab) -> None:
+    """Its sockets in the namespaces it makes are made there by a thread of its own: after a
+    fork, each page of the agent's memory would cost a page fault when next written, the
+    change that follows a sync of a large host paying for thousands."""
+    forks: list[int] = []
+    os.register_at_fork(after_in_parent=lambda: forks.append(1))  # os.fork(), not spawns
+    host = lab.host()
+    model, *_ = flat_model(host.name)
+    agent = lab.agent(host)
+    sync(agent, model)
+    assert agent.links.observe(host.netns)  # a socket in the host's namespace made and used
+    assert forks == []
 
 
 # --- every object the agent owns, removed or altered by hand, is back after the next sync ----

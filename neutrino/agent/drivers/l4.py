@@ -233,7 +233,6 @@ class L4Driver:
 
     @staticmethod
     def _close(space: Space) -> None:
-        space.nft.close()
         space.worker.close()
 
     @staticmethod

@@ -17,7 +17,9 @@ import errno
 import ipaddress
 import socket
 import struct
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +94,15 @@ def _observed(msg: ifinfmsg) -> ObservedLink:
     )
 
 
+def _rtnetlink() -> socket.socket:
+    """A netlink socket for pyroute2, in the calling thread's namespace, with the buffers it
+    gives its own."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, socket.NETLINK_ROUTE)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    return sock
+
+
 def notifications(groups: int, buffer: int = NOTIFICATION_BUFFER) -> socket.socket:
     """A non-blocking socket that receives rtnetlink's notifications of `groups`, in the
     calling thread's namespace."""
@@ -109,16 +120,19 @@ def notifications(groups: int, buffer: int = NOTIFICATION_BUFFER) -> socket.sock
 
 
 class LinkView:
-    """One namespace's links, as the kernel last told us: by index."""
+    """One namespace's links, as the kernel last told us: by index. `sock` gives the calling
+    thread's socket in the namespace, for a dump."""
 
-    def __init__(self, netns: str | None, sock: IPRoute, buffer: int = NOTIFICATION_BUFFER) -> None:
+    def __init__(
+        self, netns: str | None, sock: Callable[[], IPRoute], buffer: int = NOTIFICATION_BUFFER
+    ) -> None:
         self._sock = sock
         # subscribed before the dump: nothing falls in between
         self._events = run_in_namespace(netns, lambda: notifications(RTMGRP_LINK, buffer))
         self._links = self._dump()
 
     def _dump(self) -> dict[int, ObservedLink]:
-        return {msg["index"]: _observed(msg) for msg in self._sock.get_links()}
+        return {msg["index"]: _observed(msg) for msg in self._sock().get_links()}
 
     def links(self) -> dict[str, ObservedLink]:
         """By name, after every notification received since the last look."""
@@ -194,34 +208,43 @@ class LinkEvents:
 
 
 class LinkDriver:
-    """Holds one netlink socket and one LinkView per namespace it works in."""
+    """Holds one netlink socket per namespace it works in and thread that works there (a
+    pyroute2 socket belongs to the thread that made it), and one LinkView per namespace."""
 
     def __init__(self) -> None:
-        self._sockets: dict[str | None, IPRoute] = {}
+        # (namespace, thread id) -> the socket, and the one it sends and receives on
+        self._sockets: dict[tuple[str | None, int], tuple[IPRoute, socket.socket]] = {}
         self._views: dict[str | None, LinkView] = {}
 
     def socket(self, netns: str | None) -> IPRoute:
-        if netns not in self._sockets:
-            self._sockets[netns] = IPRoute(netns=netns) if netns else IPRoute()
-        return self._sockets[netns]
+        """The calling thread's socket in `netns`. Made in the namespace by a thread of ours:
+        pyroute2's own way (IPRoute(netns=...)) forks the whole process, after which each
+        page of its memory costs a page fault when it is next written to (a plan of 1,000
+        ports: thousands, milliseconds of the next change's work)."""
+        key = (netns, threading.get_ident())
+        if key not in self._sockets:
+            raw = run_in_namespace(netns, _rtnetlink) if netns else _rtnetlink()
+            self._sockets[key] = (IPRoute(use_socket=raw), raw)
+        return self._sockets[key][0]
 
     def forget(self, netns: str | None) -> None:
-        sock = self._sockets.pop(netns, None)
-        if sock is not None:
+        for key in [key for key in list(self._sockets) if key[0] == netns]:
+            sock, raw = self._sockets.pop(key)
             sock.close()
+            raw.close()  # closed by pyroute2 only in its own thread
         view = self._views.pop(netns, None)
         if view is not None:
             view.close()
 
     def close(self) -> None:
-        for netns in set(self._sockets) | set(self._views):
+        for netns in {netns for netns, _ in list(self._sockets)} | set(self._views):
             self.forget(netns)
 
     # --- observe ---------------------------------------------------------------
 
     def observe(self, netns: str | None) -> dict[str, ObservedLink]:
         if netns not in self._views:
-            self._views[netns] = LinkView(netns, self.socket(netns))
+            self._views[netns] = LinkView(netns, lambda: self.socket(netns))
         return self._views[netns].links()
 
     # --- apply -----------------------------------------------------------------

@@ -6,13 +6,15 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import nftables
-from pyroute2.netlink.nfnetlink.nftsocket import NFT_MSG_GETGEN, NFTSocket, nft_gen_msg
 
+from neutrino.agent.drivers import nfnetlink
 from neutrino.agent.drivers.netns import NetnsThread
 from neutrino.plan.state import Firewall
+
+T = TypeVar("T")
 
 # br_netfilter passes a bridge's IP packets through the inet hooks (conntrack)
 # when these say so for every bridge of the namespace, or the bridge's own
@@ -26,15 +28,18 @@ class NftError(RuntimeError):
 
 class NftDriver:
     """`terse`: listings leave out sets' elements (those the kernel's rules add themselves, so
-    that they do not read as drift); `stateless`: and counters' values (`counters` reads them)."""
+    that they do not read as drift); `stateless`: and counters' values (`counters` reads them).
+
+    A libnftables context keeps what its last command read and made (its cache) until its next
+    command frees it: after a listing or a whole table's transaction, every rule and element of
+    our tables (milliseconds to free at 1,000 ports). So those each have a context of their
+    own, freed as they end, and the one kept serves the changes (`update`), whose next one
+    would otherwise pay for them."""
 
     def __init__(self, worker: NetnsThread, terse: bool = False, stateless: bool = False) -> None:
         self._worker = worker
-        self._stateless = stateless
+        self._terse, self._stateless = terse, stateless
         self._nft = worker.call(lambda: self._open(terse, stateless))
-        self._netlink: NFTSocket | None = (
-            None  # the worker's own: a pyroute2 socket belongs to its thread
-        )
         self._parsed: dict[str, Objects] = {}  # the parts of the last update, by digest
 
     @staticmethod
@@ -47,16 +52,21 @@ class NftDriver:
 
     def listing(self, tables: tuple[tuple[str, str], ...]) -> str | None:
         """The kernel's text of our tables; None when one is missing."""
-        texts = []
-        for family, name in tables:
-            rc, out, _ = self._worker.call(self._lister(f"list table {family} {name}"))
-            if rc != 0:
-                return None
-            texts.append(str(out))
-        return "".join(texts)
 
-    def _lister(self, command: str) -> Callable[[], tuple[int, str, str]]:
-        return lambda: self._nft.cmd(command)
+        def read(nft: nftables.Nftables) -> str | None:
+            texts = []
+            for family, name in tables:
+                rc, out, _ = nft.cmd(f"list table {family} {name}")
+                if rc != 0:
+                    return None
+                texts.append(str(out))
+            return "".join(texts)
+
+        return self._alone(read)
+
+    def _alone(self, work: Callable[[nftables.Nftables], T]) -> T:
+        """`work` in the worker, with a libnftables context of its own (freed as it ends)."""
+        return self._worker.call(lambda: work(self._open(self._terse, self._stateless)))
 
     def counters(self, family: str, table: str) -> tuple[int, dict[str, tuple[int, int]]] | None:
         """The table's handle (a table made again gets a new one) and its named counters'
@@ -86,21 +96,8 @@ class NftDriver:
 
     def generation(self) -> int:
         """The namespace's nftables ruleset generation: every commit bumps it."""
-
-        def read() -> int:
-            if self._netlink is None:  # opened on its first request, in the worker's namespace
-                self._netlink = NFTSocket()
-            request = nft_gen_msg()
-            request["nfgen_family"] = 0
-            [reply] = self._netlink.request_get(request, NFT_MSG_GETGEN)
-            return int(reply.get_attr("NFTA_GEN_ID"))
-
-        return self._worker.call(read)
-
-    def close(self) -> None:
-        if self._netlink is not None:
-            self._worker.call(self._netlink.close)
-            self._netlink = None
+        # on the worker's own socket, kept while it lives
+        return self._worker.call(nfnetlink.generation)
 
     def replace(self, firewall: Firewall) -> None:
         """Swap our tables for `firewall` in one transaction.
@@ -128,7 +125,7 @@ class NftDriver:
             for family, table, name, elements in firewall.elements
             if elements
         ]
-        self._apply(commands)
+        self._apply(commands, alone=True)
 
     def update_elements(self, firewall: Firewall, applied: dict[str, list[str]]) -> list[str]:
         """Make the sets of `firewall.elements` hold exactly their elements, from `applied`
@@ -139,7 +136,7 @@ class NftDriver:
         )
         commands, changed = _element_changes(before, firewall.elements)
         if commands:
-            self._apply(commands)
+            self._apply(commands, alone=True)
         return [name for _, _, name in changed]
 
     def update(self, before: Firewall, after: Firewall) -> list[tuple[str, str]] | None:
@@ -255,7 +252,7 @@ class NftDriver:
             elif items:
                 then.append(_element("add", family, table, name, items))
             done.append(f"repair {kind} {name}")
-        self._apply(first + then + last)
+        self._apply(first + then + last, alone=True)
         return done
 
     def delete(self, tables: tuple[tuple[str, str], ...]) -> None:
@@ -263,10 +260,16 @@ class NftDriver:
         for family, name in tables:
             commands.append({"add": {"table": {"family": family, "name": name}}})
             commands.append({"delete": {"table": {"family": family, "name": name}}})
-        self._apply(commands)
+        self._apply(commands, alone=True)
 
-    def _apply(self, commands: list[dict[str, Any]]) -> None:
-        rc, _, err = self._worker.call(lambda: self._nft.json_cmd({"nftables": commands}))
+    def _apply(self, commands: list[dict[str, Any]], alone: bool = False) -> None:
+        """One transaction; `alone`: in a context of its own (one that reads or makes whole
+        tables)."""
+
+        def commit(nft: nftables.Nftables) -> tuple[int, str, str]:
+            return nft.json_cmd({"nftables": commands})  # type: ignore[no-any-return]
+
+        rc, _, err = self._alone(commit) if alone else self._worker.call(lambda: commit(self._nft))
         if rc != 0:
             raise NftError(f"nft transaction failed: {str(err).strip()}")
 

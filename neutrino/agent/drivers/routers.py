@@ -218,7 +218,9 @@ class Namespace:
     They stay open: closing a packet socket waits for an RCU grace period (tens of ms).
     The netlink socket is opened by the worker, in the namespace, on first use: a
     pyroute2 socket belongs to the thread that opened it, and opening one "in a
-    namespace" from elsewhere costs pyroute2 several milliseconds.
+    namespace" from elsewhere costs pyroute2 several milliseconds. The libnftables context
+    kept serves the changes: a listing, or the whole table's transaction, has one of its own
+    (drivers/nftables.py tells why).
     """
 
     def __init__(self, name: str) -> None:
@@ -232,13 +234,14 @@ class Namespace:
         self._watch: RouteWatch | None = None  # opened by the worker, on first use
         self._arp: tuple[str, socket.socket] | None = None  # (interface, socket bound to it)
 
-    def index(self, sock: IPRoute, ifname: str) -> int | None:
-        """The index of `ifname` (None: there is none), from within the worker."""
+    def index(self, ifname: str) -> int | None:
+        """The index of `ifname` (None: there is none), from within the worker (an ioctl in
+        its namespace: pyroute2 takes a millisecond to ask, once after every sync)."""
         if ifname not in self.indexes:
-            found = sock.link_lookup(ifname=ifname)
-            if not found:
+            try:
+                self.indexes[ifname] = socket.if_nametoindex(ifname)
+            except OSError:
                 return None
-            self.indexes[ifname] = found[0]
         return self.indexes[ifname]
 
     def netlink(self, change: Callable[[IPRoute], None]) -> None:
@@ -253,19 +256,22 @@ class Namespace:
         """`terse` leaves set and map elements out of a listing."""
 
         def call() -> tuple[int, str, str]:
-            self.nft.set_json_output(as_json)
-            self.nft.set_terse_output(terse)
-            rc, out, err = self.nft.cmd(command)
+            nft = nftables.Nftables()
+            nft.set_json_output(as_json)
+            nft.set_terse_output(terse)
+            rc, out, err = nft.cmd(command)
             return int(rc), str(out), str(err)
 
         return self.worker.call(call)
 
-    def apply(self, commands: list[dict[str, Any]]) -> None:
+    def apply(self, commands: list[dict[str, Any]], whole: bool = False) -> None:
+        """One transaction; `whole`: the table's, in a libnftables context of its own."""
         if not commands:
             return
 
         def commit() -> tuple[int, str]:
-            rc, _, err = self.nft.json_cmd({"nftables": commands})
+            nft = nftables.Nftables() if whole else self.nft
+            rc, _, err = nft.json_cmd({"nftables": commands})
             self.generation = nfnetlink.generation() if rc == 0 else None
             return int(rc), str(err)
 
@@ -654,12 +660,12 @@ class RouterDriver:
                 ours = set()
                 try:
                     for ifname, address in doomed:
-                        index = space.index(sock, ifname)
+                        index = space.index(ifname)
                         if index is not None:  # else gone with its interface
                             ours.add((RTM_DELROUTE, index, address))
                             _local_route(sock, "del", index, address, errno.ESRCH)
                     for ifname, address in new:
-                        index = space.index(sock, ifname)
+                        index = space.index(ifname)
                         if index is None:
                             raise NatError(f"no interface {ifname} for floating IP {address}")
                         ours.add((RTM_NEWROUTE, index, address))
@@ -782,7 +788,7 @@ class RouterDriver:
             *fip_elements(router.floatingips),
             *forward_elements(router.port_forwardings),
         ]
-        space.apply(commands)
+        space.apply(commands, whole=True)
         listing = _rules(space)
         if not listing:
             raise NatError("NAT table missing after replace")
