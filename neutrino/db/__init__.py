@@ -10,11 +10,12 @@ time there too. That makes IPAM, quotas and segment allocation correct by
 construction, and keeps the change log in commit order; unique constraints
 remain as the last line of defence. A process queues its own writers on the
 same lock as on SQLite: PostgreSQL wakes all who wait for the head at once,
-to take it in no order, which shows as a long tail of latency. The writer holding the head knows the
-revision: the changes it records are numbered in memory and written at its
-end, with the head moved past them, in one statement on PostgreSQL. There,
-each round trip of a write is one that every other writer waits for: a write
-begins and locks the head in one, and its changes and the head take one.
+to take it in no order, which shows as a long tail of latency. The writer
+holding the head knows the revision: the changes it records are numbered in
+memory and written at its end, with the head moved past them, in one
+statement on PostgreSQL. There, each round trip of a write is one that every
+other writer waits for: a write begins and locks the head in one, and its
+changes and the head take one.
 A read on PostgreSQL runs outside a transaction: at READ COMMITTED each
 statement reads its own snapshot either way, and it saves a BEGIN and a COMMIT
 (but a streamed read, whose server-side cursor lives in a transaction). A
