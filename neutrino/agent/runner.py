@@ -207,6 +207,14 @@ def with_current_vtep(host: HostConfig) -> HostConfig:
     return dataclasses.replace(host, vtep_ip=address)
 
 
+def _given(address: str, subnet: dict[str, Any]) -> bool:
+    """Whether an instance gets `address` of `subnet` by itself: by DHCP (IPv4), by SLAAC
+    from the subnet's advertisements (IPv6)."""
+    if ":" in address:
+        return subnet.get("ipv6_ra_mode") in AUTO_ADDRESS_MODES
+    return bool(subnet.get("enable_dhcp"))
+
+
 def instance_addresses(netns: str) -> list[str]:
     """Addresses inside an instance, as `ip addr` shows them there (global scope only)."""
     done = subprocess.run(
@@ -312,7 +320,7 @@ class Runner:
             ).start()
         last_full = time.monotonic()
         while not self._stop.is_set():
-            # Instances waiting for DHCP are checked often; otherwise wait for changes.
+            # Instances waiting for their addresses are looked at often; else wait for changes.
             wait = (
                 0.2 if pending else max(0.1, self.resync_seconds - (time.monotonic() - last_full))
             )
@@ -326,12 +334,14 @@ class Runner:
             full = since >= self.resync_seconds
             # Changes go first: the full resync waits for the next poll that brings none,
             # unless it is overdue by a whole period.
-            if changes and not pending and since < 2 * self.resync_seconds:
+            if changes and since < 2 * self.resync_seconds:
                 pending = self._reconcile(model, full=False, changes=changes, whole=False)
-            elif changes or full or pending or self.agent.health_moved():
+            elif changes or full or self.agent.health_moved():
                 pending = self._reconcile(model, full=full, changes=changes, whole=True)
                 if full:
                     last_full = time.monotonic()
+            elif pending:  # their clients run on their own: nothing to apply, only to look
+                pending = self._look_at_instances(model)
 
     def _compile(
         self, model: Model, changes: list[Change], full: bool
@@ -395,6 +405,15 @@ class Runner:
             if physnet.outside_netns
         }
         self._report(body)
+        return pending
+
+    def _look_at_instances(self, model: Model) -> bool:
+        """Read again the addresses of the instances that wait for some, and report them if
+        they moved; True while some instance still waits."""
+        assert self.desired is not None and self._last_report is not None
+        instances, pending = self._instances(model, self.desired, refresh=False)
+        if instances != self._last_report["instances"]:
+            self._report({**self._last_report, "instances": instances})
         return pending
 
     def _report(self, body: dict[str, Any]) -> None:
@@ -473,14 +492,14 @@ class Runner:
         found: dict[str, Any] = {}
         pending = False
         for instance_id, netns in {(i.id, i.netns) for i in desired.instances}:
-            # Its IPv4 addresses (DHCP), and the SLAAC ones of subnets that are advertised here
-            # (an address that is the subnet's doing: it comes within seconds).
+            # The addresses that come within seconds by the subnet's doing: IPv4 ones where
+            # DHCP serves them, and SLAAC ones where the subnet is advertised here. An instance
+            # on a subnet without DHCP waits for nothing (its client never gets an answer).
             expected = {
                 ip["ip_address"]
                 for port_id in model.items["instances"].get(instance_id, {}).get("port_ids", [])
                 for ip in ports.get(port_id, {}).get("fixed_ips", [])
-                if ":" not in ip["ip_address"]
-                or subnets.get(ip["subnet_id"], {}).get("ipv6_ra_mode") in AUTO_ADDRESS_MODES
+                if _given(ip["ip_address"], subnets.get(ip["subnet_id"], {}))
             }
             seen = self._addresses.get(instance_id, [])
             if refresh or not expected <= {a.split("/")[0] for a in seen}:
