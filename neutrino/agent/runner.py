@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -46,6 +46,7 @@ from neutrino.plan.keyed import Change, Changed, KeyedPlan
 log = logging.getLogger("neutrino.agent")
 HEALTH_SECONDS = 1.0
 REPORT_INTERVAL = 30.0  # seconds, Neutron's report_interval
+LOOK_SECONDS = 0.2  # how often the addresses of instances that wait for some are read again
 # Neutron's rule: the agent down time is at least twice the report interval; a server's own
 # (embedded) agent reports at this fraction of its down time, as 30 s of 75 s.
 DOWN_TIME_PER_REPORT = 2.5
@@ -318,11 +319,13 @@ class Runner:
             threading.Thread(
                 target=self._watch_devices, name=f"devices-{self.agent.host.name}", daemon=True
             ).start()
-        last_full = time.monotonic()
+        last_full = last_look = time.monotonic()
         while not self._stop.is_set():
             # Instances waiting for their addresses are looked at often; else wait for changes.
             wait = (
-                0.2 if pending else max(0.1, self.resync_seconds - (time.monotonic() - last_full))
+                LOOK_SECONDS
+                if pending
+                else max(0.1, self.resync_seconds - (time.monotonic() - last_full))
             )
             if self.agent.synced_health:  # health is watched every HEALTH_SECONDS
                 wait = min(wait, HEALTH_SECONDS)
@@ -339,9 +342,12 @@ class Runner:
             elif changes or full or self.agent.health_moved():
                 pending = self._reconcile(model, full=full, changes=changes, whole=True)
                 if full:
-                    last_full = time.monotonic()
-            elif pending:  # their clients run on their own: nothing to apply, only to look
+                    last_full = last_look = time.monotonic()
+            # Their clients run on their own: nothing to apply, only to look, between changes
+            # (which never wait for a process that reads an instance's addresses).
+            if pending and time.monotonic() - last_look >= LOOK_SECONDS:
                 pending = self._look_at_instances(model)
+                last_look = time.monotonic()
 
     def _compile(
         self, model: Model, changes: list[Change], full: bool
@@ -381,7 +387,7 @@ class Runner:
             self.desired = plan.desired(model.revision)
         desired = self.desired
         assert desired is not None  # the first sync applies the whole
-        instances, pending = self._instances(model, desired, refresh=full)
+        instances, pending = self._instances(model, desired, "every" if full else "none")
         for error in report.errors:
             log.warning("sync: %s", error)
         body = self._report_body(report, instances)
@@ -411,7 +417,7 @@ class Runner:
         """Read again the addresses of the instances that wait for some, and report them if
         they moved; True while some instance still waits."""
         assert self.desired is not None and self._last_report is not None
-        instances, pending = self._instances(model, self.desired, refresh=False)
+        instances, pending = self._instances(model, self.desired, "waiting")
         if instances != self._last_report["instances"]:
             self._report({**self._last_report, "instances": instances})
         return pending
@@ -486,8 +492,11 @@ class Runner:
         return {collection: sorted(ids) for collection, ids in self._failed.items()}
 
     def _instances(
-        self, model: Model, desired: DesiredState, refresh: bool
+        self, model: Model, desired: DesiredState, read: Literal["every", "waiting", "none"]
     ) -> tuple[dict[str, Any], bool]:
+        """The instances of `desired` with their addresses (those of `read` instances read in
+        their namespaces again, the others as last seen), and whether some instance still
+        waits for an address it should get."""
         ports, subnets = model.items["ports"], model.items["subnets"]
         found: dict[str, Any] = {}
         pending = False
@@ -502,9 +511,11 @@ class Runner:
                 if _given(ip["ip_address"], subnets.get(ip["subnet_id"], {}))
             }
             seen = self._addresses.get(instance_id, [])
-            if refresh or not expected <= {a.split("/")[0] for a in seen}:
+            waiting = not expected <= {a.split("/")[0] for a in seen}
+            if read == "every" or (read == "waiting" and waiting):
                 seen = self._addresses[instance_id] = instance_addresses(netns)
-            pending |= not expected <= {a.split("/")[0] for a in seen}
+                waiting = not expected <= {a.split("/")[0] for a in seen}
+            pending |= waiting
             found[instance_id] = {"netns": netns, "addresses": seen}
         return found, pending
 
