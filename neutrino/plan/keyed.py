@@ -501,7 +501,14 @@ class KeyedPlan:
         realized, moved = base.realized_ports, self._pieces_moved
         if self._seen_plugged is not realized or kinds != self._port_kinds:
             by_id = {sg["id"]: sg for sg in groups}
-            if moved is not None and moved[0] is self._seen_plugged and moved[1] is realized:
+            # Only the ports that moved, unless which groups exist (or are stateful) moved
+            # too: that may change any port's part.
+            if (
+                moved is not None
+                and moved[0] is self._seen_plugged
+                and moved[1] is realized
+                and kinds == self._port_kinds
+            ):
                 pieces = {p: base.ports.get(p) for p in moved[2]}
                 ports = {p: piece.port if piece else None for p, piece in pieces.items()}
             else:

@@ -1,5 +1,6 @@
 """plan.keyed: a random model changed by a random stream of the feed's changes, compiled key by
-key, is after every step exactly what compile_host makes of the whole model from scratch."""
+key, is after every step exactly what compile_host makes of the whole model from scratch; and
+the batches such streams were once found to compile wrongly."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neutrino.lab import models
-from neutrino.plan import compile_host
+from neutrino.plan import HostConfig, compile_host
 from neutrino.plan.firewall import group_members
 from neutrino.plan.keyed import Change, KeyedPlan
 from neutrino.plan.state import Resource
@@ -183,3 +184,43 @@ def test_changes_compiled_by_key_give_what_the_whole_model_compiles_to(
         assert plan.desired() == compile_host(whole, host)
         assert plan.members == group_members(whole["ports"]), "the members' index moved"
     assert not plan.resync(), "a change touched a key the index did not find"
+
+
+def test_a_group_deleted_with_a_port_changed_leaves_no_port_jumping_to_it() -> None:
+    """One batch deletes a group and changes an unrelated port: every port that named the
+    group no longer jumps to its chain, as a fresh compile has it (a port whose body did not
+    move depends on which of its groups exist)."""
+    host = HostConfig.isolated("h1")
+    net = models.network("vlan", 100)
+    sub = models.subnet(net, "10.0.0.0/24")
+    kept, gone = models.default_security_group(), models.security_group(models.rule("ingress"))
+    naming = models.port(
+        net,
+        sub,
+        "10.0.0.10",
+        host="h1",
+        device_owner="compute:nova",
+        security_groups=[kept["id"], gone["id"]],
+    )
+    other = models.port(
+        net, sub, "10.0.0.11", host="h1", device_owner="compute:nova", security_groups=[kept["id"]]
+    )
+    model = models.snapshot(
+        networks=[net], subnets=[sub], ports=[naming, other], security_groups=[kept, gone]
+    )
+    items = {name: {body["id"]: body for body in model.get(name, [])} for name in COLLECTIONS}
+    plan = KeyedPlan(host, items)
+    plan.desired()
+    renamed = {**other, "name": "renamed"}
+    del items["security_groups"][gone["id"]]
+    items["ports"][other["id"]] = renamed
+    plan.update(
+        [
+            Change("security_groups", gone["id"], gone, None),
+            Change("ports", other["id"], other, renamed),
+        ]
+    )
+    whole = {name: list(bodies.values()) for name, bodies in items.items()}
+    firewall = plan.desired().firewall
+    assert f"sg-{gone['id']}" not in str(firewall.commands)
+    assert firewall == compile_host(whole, host).firewall
