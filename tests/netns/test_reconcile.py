@@ -4,9 +4,11 @@ its view of the links keeps up with the kernel."""
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -386,6 +388,25 @@ def test_link_views_follow_hand_edits_even_when_notifications_are_lost(lab: Lab)
         fresh.close()
         following.close()
         overflowing.close()
+
+
+def test_a_namespace_forgotten_closes_the_sockets_every_thread_had_there(lab: Lab) -> None:
+    """Each thread that works in a namespace has a socket of its own there; forgetting the
+    namespace closes them all, whichever thread forgets it: an agent makes and deletes
+    namespaces all its life, and must not run out of descriptors."""
+    host = lab.host()
+    sync(lab.agent(host), models.snapshot())  # makes the host namespace
+    netns = host.netns
+    links = LinkDriver()
+    descriptors = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        elsewhere = threading.Thread(target=lambda: links.socket(netns).get_links())
+        elsewhere.start()
+        elsewhere.join()
+        links.socket(netns).get_links()
+        links.forget(netns)
+    gc.collect()  # what a thread that is gone left
+    assert len(os.listdir("/proc/self/fd")) == descriptors
 
 
 def test_a_sync_forks_no_copy_of_the_agent(lab: Lab) -> None:

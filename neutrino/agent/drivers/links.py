@@ -11,6 +11,7 @@ links are read whole again.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import errno
@@ -207,13 +208,31 @@ class LinkEvents:
         self._events.close()
 
 
+class _Socket:
+    """pyroute2 on `raw`, with an event loop of ours: pyroute2 closes a loop it made only in
+    the thread that made it, and a namespace may be forgotten by another (each such loop
+    kept three descriptors open)."""
+
+    def __init__(self, raw: socket.socket) -> None:
+        self.raw = raw
+        self.loop = asyncio.new_event_loop()
+        self.iproute = IPRoute(use_socket=raw, use_event_loop=self.loop)
+        self.transport = self.iproute.asyncore.transport  # this thread's, made with it
+
+    def close(self) -> None:
+        self.iproute.close()
+        self.transport.abort()
+        self.loop.run_until_complete(asyncio.sleep(0))  # where the transport lets go of raw
+        self.loop.close()
+        self.raw.close()
+
+
 class LinkDriver:
     """Holds one netlink socket per namespace it works in and thread that works there (a
     pyroute2 socket belongs to the thread that made it), and one LinkView per namespace."""
 
     def __init__(self) -> None:
-        # (namespace, thread id) -> the socket, and the one it sends and receives on
-        self._sockets: dict[tuple[str | None, int], tuple[IPRoute, socket.socket]] = {}
+        self._sockets: dict[tuple[str | None, int], _Socket] = {}  # by (namespace, thread id)
         self._views: dict[str | None, LinkView] = {}
 
     def socket(self, netns: str | None) -> IPRoute:
@@ -224,14 +243,12 @@ class LinkDriver:
         key = (netns, threading.get_ident())
         if key not in self._sockets:
             raw = run_in_namespace(netns, _rtnetlink) if netns else _rtnetlink()
-            self._sockets[key] = (IPRoute(use_socket=raw), raw)
-        return self._sockets[key][0]
+            self._sockets[key] = _Socket(raw)
+        return self._sockets[key].iproute
 
     def forget(self, netns: str | None) -> None:
         for key in [key for key in list(self._sockets) if key[0] == netns]:
-            sock, raw = self._sockets.pop(key)
-            sock.close()
-            raw.close()  # closed by pyroute2 only in its own thread
+            self._sockets.pop(key).close()
         view = self._views.pop(netns, None)
         if view is not None:
             view.close()
