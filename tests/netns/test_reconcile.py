@@ -87,6 +87,26 @@ def test_agent_restart_keeps_kernel_and_flows(lab: Lab) -> None:
     assert int(out) > 10
 
 
+def test_a_restart_after_a_state_file_cut_short_syncs_the_firewall_again(lab: Lab) -> None:
+    """An agent stopped as it wrote what it remembers of the firewall (the file empty or cut
+    short) starts again all the same: the tables are made again, with no error."""
+    host = lab.host()
+    model, *_ = flat_model(host.name)
+    first = lab.agent(host)
+    sync(first, model)
+    before = kernel_snapshot(host)
+    first.close()
+    state_file = first.state_dir / "firewall.json"
+    for cut in (b"", state_file.read_bytes()[:20]):
+        state_file.write_bytes(cut)
+        restarted = Agent(host, first.state_dir)
+        lab.agents.append(restarted)
+        report = sync(restarted, model)
+        assert any(change.startswith("replace firewall") for change in report.changes)
+        assert kernel_snapshot(host) == before
+        restarted.close()
+
+
 def test_drift_is_repaired_by_the_next_sync(lab: Lab) -> None:
     host = lab.host()
     model, _, vm0, vm1 = flat_model(host.name)
