@@ -89,6 +89,7 @@ from neutrino.agent.drivers.links import LinkDriver, ObservedLink
 from neutrino.agent.drivers.nftables import NftDriver, NftError, listing_objects, set_elements
 from neutrino.agent.drivers.radvd import RadvdDriver
 from neutrino.agent.drivers.routers import RouterDriver, RoutersResult
+from neutrino.agent.drivers.state import remembered
 from neutrino.plan import Address, DesiredState, HostConfig, VethPeer, compile_host, names
 from neutrino.plan.keyed import Changed, KeyedPlan
 from neutrino.plan.routers import with_floatingips
@@ -456,7 +457,7 @@ class Agent:
             nft = self._firewall()
             stored = self._stored_firewall
             if stored is None:
-                stored = _remembered(self.state_dir / "firewall.json")
+                stored = remembered(self.state_dir / "firewall.json")
             wanted = set_elements(firewall)
             seen = {"netns": self._worker_inode, "generation": nft.generation()}
             applied, self._applied_firewall = self._applied_firewall, None  # until it holds
@@ -858,16 +859,6 @@ class Agent:
                     report.changes.append(f"start dhcpv6 client {instance.netns}")
             except Exception as error:
                 report.errors.append(f"instance {instance.id}: {error}")
-
-
-def _remembered(state_file: Path) -> dict[str, Any]:
-    """What the last run wrote to `state_file`; nothing when there is no file, or none that
-    reads whole (a run stopped as it wrote): the tables are then made again."""
-    try:
-        found = json.loads(state_file.read_text())
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 def health(entry: dict[str, Any]) -> dict[str, str]:

@@ -87,18 +87,21 @@ def test_agent_restart_keeps_kernel_and_flows(lab: Lab) -> None:
     assert int(out) > 10
 
 
-def test_a_restart_after_a_state_file_cut_short_syncs_the_firewall_again(lab: Lab) -> None:
-    """An agent stopped as it wrote what it remembers of the firewall (the file empty or cut
-    short) starts again all the same: the tables are made again, with no error."""
+def test_a_restart_after_state_files_cut_short_syncs_again(lab: Lab) -> None:
+    """An agent stopped as it wrote what it remembers of the firewall and of a router (the
+    files empty or cut short) starts again all the same: what they describe is made again,
+    with no error."""
     host = lab.host()
-    model, *_ = flat_model(host.name)
+    model = models.tutorial(host.name, vms=1)
     first = lab.agent(host)
     sync(first, model)
     before = kernel_snapshot(host)
     first.close()
-    state_file = first.state_dir / "firewall.json"
-    for cut in (b"", state_file.read_bytes()[:20]):
-        state_file.write_bytes(cut)
+    state_files = [first.state_dir / "firewall.json", *(first.state_dir / "routers").glob("*")]
+    assert len(state_files) == 2
+    for cut in (0, 20):
+        for state_file in state_files:
+            state_file.write_bytes(state_file.read_bytes()[:cut])
         restarted = Agent(host, first.state_dir)
         lab.agents.append(restarted)
         report = sync(restarted, model)

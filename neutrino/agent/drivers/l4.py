@@ -43,6 +43,7 @@ from pathlib import Path
 from neutrino.agent.drivers import conntrack
 from neutrino.agent.drivers.netns import NETNS_DIR, NetnsThread
 from neutrino.agent.drivers.nftables import NftDriver, listing_digest
+from neutrino.agent.drivers.state import remembered
 from neutrino.plan.l4 import (
     COUNTING,
     TABLE,
@@ -207,12 +208,7 @@ class L4Driver:
         )
 
     def _stored(self, lb_id: str) -> dict[str, tuple[str, str]]:
-        try:
-            stored = json.loads((self.root / f"{lb_id}.json").read_text())
-        except (FileNotFoundError, ValueError):
-            return {}
-        if not isinstance(stored, dict):
-            return {}
+        stored = remembered(self.root / f"{lb_id}.json")
         return {table: (plan, listing) for table, (plan, listing) in stored.items()}
 
     def _space(self, lb: LoadBalancer) -> Space:

@@ -78,6 +78,7 @@ from neutrino.agent.drivers.links import (
     send_garp,
 )
 from neutrino.agent.drivers.nfnetlink import ipv4_map, table_description
+from neutrino.agent.drivers.state import remembered
 from neutrino.plan import metering
 from neutrino.plan.routers import (
     FIP_DNAT,
@@ -704,8 +705,7 @@ class RouterDriver:
         return self.state_dir / f"{router_id}.json"
 
     def _stored(self, router_id: str) -> dict[str, str]:
-        path = self._state_file(router_id)
-        return json.loads(path.read_text()) if path.exists() else {}
+        return remembered(self._state_file(router_id))
 
     def _store(self, router_id: str, **values: str) -> None:
         """Digests of what was applied (the plan's) and of the kernel's listing of it."""
