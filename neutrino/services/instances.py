@@ -13,7 +13,8 @@ ports it adopts keep their own groups, as Nova leaves a given port's alone.
 An instance goes to the host an administrator names (Nova's forced host), or
 else where Nova's scheduler would put it (`place`). The agent reports where
 the instance runs and the addresses it got by DHCP; the instance is ACTIVE
-once every port's fixed IPv4 address is there.
+once every port's fixed IPv4 address that DHCP gives is there (none on a
+subnet without DHCP).
 
 `host_status` is Nova's: UP while the host's agent is alive, DOWN once it is
 not (services/liveness.py), UNKNOWN for a host no agent has reported from. An
@@ -342,9 +343,10 @@ def realizes(conn: Connection, agent: Row, network: Row) -> bool:
 
 
 def record_report(conn: Connection, host: str, reported: dict[str, dict[str, Any]]) -> None:
-    """Where each instance runs and what addresses it has; ACTIVE when all its fixed IPv4s
-    are up."""
-    A = schema.ip_allocations
+    """Where each instance runs and what addresses it has; ACTIVE once its agent runs it with
+    every fixed IPv4 address that DHCP gives (of its subnets that enable it: on the others,
+    as a VM whose image sets none, it has none)."""
+    A, S = schema.ip_allocations, schema.subnets
     for row in conn.execute(select(INST).where(INST.c.host == host)).all():
         seen = reported.get(row.id)
         if seen is None:
@@ -353,17 +355,17 @@ def record_report(conn: Connection, host: str, reported: dict[str, dict[str, Any
             conn.execute(
                 select(A.c.ip_address)
                 .join(P, P.c.id == A.c.port_id)
+                .join(S, S.c.id == A.c.subnet_id)
                 .where(
                     P.c.device_id == row.id,
                     P.c.device_owner == OWNER,
-                    A.c.ip_address.not_like("%:%"),
+                    S.c.ip_version == 4,
+                    S.c.enable_dhcp,
                 )
             ).scalars()
         )
         addresses = sorted(seen.get("addresses", []))
-        status = (
-            "ACTIVE" if expected and expected <= {a.split("/")[0] for a in addresses} else "BUILD"
-        )
+        status = "ACTIVE" if expected <= {a.split("/")[0] for a in addresses} else "BUILD"
         if (row.netns, row.addresses, row.status) != (seen.get("netns"), addresses, status):
             conn.execute(
                 update(INST)

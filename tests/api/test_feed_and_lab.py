@@ -225,6 +225,34 @@ def test_instances_own_or_adopt_ports(api: Api) -> None:
     assert sub["id"] in {f["subnet_id"] for f in remaining[0]["fixed_ips"]}
 
 
+def test_an_instance_is_active_with_the_addresses_dhcp_gives(api: Api) -> None:
+    """ACTIVE once its agent reports every fixed IPv4 address DHCP gives it; on a subnet
+    without DHCP, as a VM whose image sets none, it has none, and is ACTIVE without."""
+    served = api.demo.create("networks", name="served")
+    api.demo.create("subnets", network_id=served["id"], cidr="10.93.0.0/24", ip_version=4)
+    static = api.demo.create("networks", name="static")
+    api.demo.create(
+        "subnets", network_id=static["id"], cidr="10.94.0.0/24", ip_version=4, enable_dhcp=False
+    )
+
+    def status_after(vm: dict, addresses: list[str]) -> str:
+        instance = {"netns": "ns-x", "addresses": addresses}
+        body = {"revision": 1, "ports": {}, "instances": {vm["id"]: instance}}
+        internal(api, f"/agents/{vm['host']}/report", method="POST", json=body)
+        return str(lab(api, "GET", f"/{vm['id']}").json()["instance"]["status"])
+
+    networks = [{"network_id": served["id"]}, {"network_id": static["id"]}]
+    both = lab(api, "POST", json={"instance": {"name": "both", "networks": networks}})
+    assert both.status_code == 201, both.text
+    vm = both.json()["instance"]
+    ports = api.demo.get("/ports", params={"device_id": vm["id"]}).json()["ports"]
+    (given,) = [p["fixed_ips"][0]["ip_address"] for p in ports if p["network_id"] == served["id"]]
+    assert status_after(vm, []) == "BUILD"
+    assert status_after(vm, [f"{given}/24"]) == "ACTIVE"
+    alone = lab(api, "POST", json={"instance": {"name": "alone", "networks": networks[1:]}})
+    assert status_after(alone.json()["instance"], []) == "ACTIVE"
+
+
 def test_instances_make_ports_as_their_project_may(api: Api) -> None:
     """An instance's new port on another project's network follows a port create's rules."""
     ext = api.admin.create("networks", name="ext", **{"router:external": True})
