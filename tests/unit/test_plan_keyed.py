@@ -162,7 +162,7 @@ def stream(
     return Change(collection, after["id"], before, after)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.randoms(use_true_random=False))
 def test_changes_compiled_by_key_give_what_the_whole_model_compiles_to(
     rng: random.Random,
