@@ -280,14 +280,12 @@ def port(view: Realized, ref: str) -> dict[str, Any]:
             "netns": netns,
             "links": interfaces(netns, _port_names(found)[1] or ""),
         }
+    # The chains of its groups (those here), which the ports of the same groups share.
+    groups = firewall.port_groups(found, {sg["id"] for sg in view.model["security_groups"]})
+    named = {way: firewall.groups_chain(groups, way) for way in ("egress", "ingress")}
     chains = {
-        direction: _run(
-            hostns, ["nft", "list", "chain", "bridge", firewall.TABLE, chain(found["id"])]
-        ).stdout
-        for direction, chain in (
-            ("egress", firewall.egress_chain),
-            ("ingress", firewall.ingress_chain),
-        )
+        way: _run(hostns, ["nft", "list", "chain", "bridge", firewall.TABLE, chain]).stdout
+        for way, chain in named.items()
     }
     return {
         "port": {

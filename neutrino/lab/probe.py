@@ -24,7 +24,6 @@ rule added just before is in the kernel.
 from __future__ import annotations
 
 import ipaddress
-import re
 import time
 from typing import Any
 
@@ -37,10 +36,10 @@ from neutrino.db import Database, schema
 from neutrino.lab import outside
 from neutrino.lab.trace import Ask
 from neutrino.plan import names
+from neutrino.plan.firewall import groups_chain, port_groups
 from neutrino.services import feed
 
 KINDS = ("ping", "tcp", "http")
-INGRESS_CHAIN = re.compile(r"\bingress-([0-9a-f-]{36})\b")
 SETTLE_SECONDS = 5.0  # the longest a probe waits for the hosts to apply the last change
 
 
@@ -169,12 +168,13 @@ def _why(
         return "the floating IP is not associated with a port", None
     drop = next((line for line in lines if "(verdict drop)" in line), None)
     if drop is not None:
-        chain = INGRESS_CHAIN.search(drop)
-        ports = {p["id"]: p for p in model["ports"]}
-        if chain is None or chain.group(1) not in ports:
-            return f"dropped by {drop.split(' ', 3)[-1]}", None
+        # The probe's way in ends at the floating IP's port: dropped by its groups' chain?
+        target = next((p for p in model["ports"] if p["id"] == fip["port_id"]), None)
         groups = {g["id"]: g for g in model["security_groups"]}
-        dropping = [groups[g] for g in ports[chain.group(1)]["security_groups"] if g in groups]
+        chain = groups_chain(port_groups(target, groups), "ingress") if target else None
+        if target is None or chain not in drop.split():
+            return f"dropped by {drop.split(' ', 3)[-1]}", None
+        dropping = [groups[g] for g in target["security_groups"] if g in groups]
         if not dropping:
             return "dropped by the port's firewall: the port has no security group", None
         listed = ", ".join(g["name"] or g["id"] for g in dropping)

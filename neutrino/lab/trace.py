@@ -291,25 +291,28 @@ class Path:
                     i for i, h in enumerate(self.hops) if h["host"] == host and h["hop"] == "bridge"
                 )
                 rule = verdict.split(" ", 3)[-1]  # "trace id ID " precedes the table and rule
-                del self.hops[first_bridge + 1 :]
                 chain = rule.split(" ")[2]  # after the family and the table
-                self.hops.append(
-                    _hop("drop", host=host, note=f"dropped by {rule}", **self._refused(chain))
-                )
+                refused = self._refused(chain, self.hops[first_bridge + 1 :])
+                del self.hops[first_bridge + 1 :]
+                self.hops.append(_hop("drop", host=host, note=f"dropped by {rule}", **refused))
                 break
         return all(seen[host] for host in self.hosts())
 
-    def _refused(self, chain: str) -> dict[str, Any]:
-        """Who refused the packet, when `chain` is a port's own (its security groups)."""
-        chains = (("ingress", firewall.ingress_chain), ("egress", firewall.egress_chain))
-        found = next(
-            ((p, way) for p in self.ports for way, name_of in chains if name_of(p["id"]) == chain),
-            None,
-        )
-        if found is None:
-            return {}
-        port, direction = found
+    def _refused(self, chain: str, beyond: list[dict[str, Any]]) -> dict[str, Any]:
+        """Who refused the packet, when `chain` is the chain of a port's security groups:
+        the sending port's (egress), or the one it was going out to (ingress: the first port
+        of the hops `beyond` the bridge)."""
+        direction = chain.split("-", 1)[0]
+        if direction == "egress":
+            port: dict[str, Any] | None = self.source_port
+        else:
+            tap = next((hop["port_id"] for hop in beyond if hop["hop"] == "tap"), None)
+            port = next((p for p in self.ports if p["id"] == tap), None)
         groups = {g["id"]: g for g in self.model["security_groups"]}
+        if port is None or chain != firewall.groups_chain(
+            firewall.port_groups(port, groups), direction
+        ):
+            return {}
         instance = next(
             (i for i in self.model["instances"] if port["id"] in i.get("port_ids", [])), None
         )

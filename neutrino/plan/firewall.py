@@ -2,21 +2,24 @@
 
 Bridged frames are filtered in the bridge family, where the bridge port (the
 tap) is known. Two base chains on the forward hook: `egress` (priority -20)
-jumps, through a verdict map keyed by input port, to the sending port's chain;
-`ingress` (priority -10) does the same for the output port. An accept in the
-first base chain still leaves the frame to the second, so a frame between two
-protected ports is checked by both. A port without port security has no map
-element: its frames pass its own side unfiltered.
+jumps, through a verdict map keyed by input port, to the chain of the sending
+port's groups; `ingress` (priority -10) does the same for the output port. An
+accept in the first base chain still leaves the frame to the second, so a
+frame between two protected ports is checked by both. A port without port
+security has no map element: its frames pass its own side unfiltered.
 
-Objects grow as rules + members. Who a port may claim to be (its MAC, its
-fixed IPs and allowed address pairs) is set elements keyed by the port's tap,
-checked by shared chains (`egress-common`, `ingress-common`) with a lookup
-per protocol (two for addresses: a hash set of them, an interval set of the
-prefixes); a port's own chains only jump there and to its security groups.
-A security group is one chain per direction (one rule per SG rule), and a
-remote group one set of member addresses. A new port adds elements and two
-short chains; a new member adds an element. A remote address group is one
-set per family whose elements (Firewall.elements) the agent changes in
+Objects grow as rules + members + combinations of groups, not as ports. Who a
+port may claim to be (its MAC, its fixed IPs and allowed address pairs) is set
+elements keyed by the port's tap, checked by shared chains (`egress-common`,
+`ingress-common`) with a lookup per protocol (two for addresses: a hash set of
+them, an interval set of the prefixes). The ports of the same groups share a
+chain per direction (`ingress-groups-<digest>`) that jumps there, then to each
+group's chain (one rule per SG rule). A remote group is one set of member
+addresses. A new port adds elements only (and two short chains if it is the
+first of its groups): libnftables reads back every chain of the namespace
+before it adds a rule, so chains per port made each rule's change cost as many
+ports as the host had. A new member adds an element. A remote address group is
+one set per family whose elements (Firewall.elements) the agent changes in
 place when the group's addresses change: the rules naming it stay as they are.
 
 Statefulness: conntrack is not available in the bridge family on every kernel
@@ -42,7 +45,7 @@ import ipaddress
 import itertools
 import json
 import operator
-from collections.abc import Collection, Container, Iterable
+from collections.abc import Collection, Container, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,12 +127,16 @@ DROP: Expr = {"drop": None}
 # --- names ----------------------------------------------------------------------
 
 
-def egress_chain(port_id: str) -> str:
-    return f"egress-{port_id}"
+def groups_chain(sg_ids: tuple[str, ...], direction: str) -> str:
+    """The chain, in `direction`, of the ports whose groups are `sg_ids` (port_groups)."""
+    digest = hashlib.sha256(" ".join(sg_ids).encode()).hexdigest()[:16]
+    return f"{direction}-groups-{digest}"
 
 
-def ingress_chain(port_id: str) -> str:
-    return f"ingress-{port_id}"
+def port_groups(port: Resource, groups: Container[str]) -> tuple[str, ...]:
+    """The port's groups that exist (in `groups`), in one order: ports of the same groups share
+    their chains."""
+    return tuple(sorted({sg for sg in port.get("security_groups", []) if sg in groups}))
 
 
 def sg_chain(sg_id: str, direction: str) -> str:
@@ -201,7 +208,7 @@ def compile_firewall(
     groups = list(security_groups)
     named = named_groups(protected)
     return firewall_of(
-        port_rules(protected, groups),
+        *port_rules(protected, groups),
         group_rules(named, groups, address_groups),
         member_sets(remote_groups(named, groups), group_members(all_ports)),
         tuple(qos),
@@ -214,12 +221,17 @@ def protected_ports(local_ports: Iterable[Resource]) -> list[Resource]:
 
 def port_rules(
     protected: list[Resource], security_groups: Iterable[Resource]
-) -> tuple[FirewallPart, ...]:
-    """What the ports make: the part they share (ports_part), then each port's (port_part); of
-    their groups, only which exist and whether they are stateful counts."""
+) -> tuple[FirewallPart, FirewallPart, tuple[FirewallPart, ...]]:
+    """What the ports make: the part they share (ports_part), the chains of their groups
+    (groups_chains), each port's own (port_part); of their groups, only which exist and
+    whether they are stateful counts."""
     groups = {sg["id"]: sg for sg in security_groups}
     stateless = [port for port in protected if not is_stateful(port, groups)]
-    return (ports_part(stateless), *(port_part(port, groups) for port in protected))
+    return (
+        ports_part(stateless),
+        groups_chains(port_groups(port, groups) for port in protected),
+        tuple(port_part(port, groups) for port in protected),
+    )
 
 
 def ports_part(stateless: list[Resource]) -> FirewallPart:
@@ -231,25 +243,37 @@ def ports_part(stateless: list[Resource]) -> FirewallPart:
 
 
 def port_part(port: Resource, groups: Container[str]) -> FirewallPart:
-    """One port's part: its chains (which jump to those of its groups that exist, in
-    `groups`), and its elements of the shared part's maps and sets: a port's change touches
-    nothing else."""
-    sg_ids = [sg for sg in port.get("security_groups", []) if sg in groups]
+    """One port's part: its elements of the shared part's maps (to the chains of its groups
+    that exist, in `groups`) and sets: a port's change touches nothing else."""
+    sg_ids = port_groups(port, groups)
     tap = names.device(port)
-    egress, ingress = egress_chain(port["id"]), ingress_chain(port["id"])
     identities = zip(
         (PORT_MACS, PORT_V4, PORT_V4_NETS, PORT_V6, PORT_V6_NETS),
         _port_identities(port),
         strict=True,
     )
     commands = [
-        {"add": {"chain": {**BRIDGE, "name": egress}}},
-        {"add": {"chain": {**BRIDGE, "name": ingress}}},
-        *_port_chains(port, sg_ids),
-        _element("egress-ports", [[tap, {"jump": {"target": egress}}]]),
-        _element("ingress-ports", [[tap, {"jump": {"target": ingress}}]]),
-        *(_element(name, items) for name, items in identities if items),
+        _element(f"{way}-ports", [[tap, {"jump": {"target": groups_chain(sg_ids, way)}}]])
+        for way in ("egress", "ingress")
     ]
+    commands += [_element(name, items) for name, items in identities if items]
+    return FirewallPart(tuple(commands), digest=_digest(commands))
+
+
+def groups_chains(combinations: Iterable[tuple[str, ...]]) -> FirewallPart:
+    """The chains of the ports' combinations of groups (port_groups), each once: the common
+    checks, then the groups' own chains; what none accepts is dropped. However many ports
+    share them, libnftables reads back (before each rule it adds) only these."""
+    commands: list[dict[str, Any]] = []
+    for sg_ids in sorted(set(combinations)):
+        for direction, common in (("egress", COMMON_EGRESS), ("ingress", COMMON_INGRESS)):
+            chain = groups_chain(sg_ids, direction)
+            commands.append({"add": {"chain": {**BRIDGE, "name": chain}}})
+            commands.append(_rule(BRIDGE, chain, {"jump": {"target": common}}))
+            commands += [
+                _rule(BRIDGE, chain, {"jump": {"target": sg_chain(sg, direction)}}) for sg in sg_ids
+            ]
+            commands.append(_rule(BRIDGE, chain, DROP))
     return FirewallPart(tuple(commands), digest=_digest(commands))
 
 
@@ -354,20 +378,23 @@ _DIGEST_OF, _COMMANDS_OF = operator.attrgetter("digest"), operator.attrgetter("c
 
 
 def firewall_of(
-    ports: tuple[FirewallPart, ...],
+    shared: FirewallPart,
+    chains: FirewallPart,
+    own: Sequence[FirewallPart],
     groups: FirewallPart,
     members: FirewallPart,
     qos: tuple[dict[str, Any], ...],
 ) -> Firewall:
-    """The tables: the ports' shared part, their groups' (after their members' sets), each
-    port's own (port_rules), then the QoS chains. Its digest is of the parts' digests, so a
-    part compiled again costs no more than itself."""
-    shared, *own = ports
+    """The tables: the ports' shared part, their groups' (after their members' sets), the
+    chains of the ports' combinations of groups, each port's own (port_rules), then the QoS
+    chains. Its digest is of the parts' digests, so a part compiled again costs no more than
+    itself."""
     parts = (
         (TABLES_DIGEST, TABLES),
         (shared.digest, shared.commands),
         (members.digest, members.commands),
         (groups.digest, groups.commands),
+        (chains.digest, chains.commands),
         # at C speed: a host may have 10,000 ports
         *zip(map(_DIGEST_OF, own), map(_COMMANDS_OF, own), strict=True),
         (_digest(qos), qos),
@@ -628,21 +655,6 @@ def _sg_rule(
     if low is not None:
         expr.append(_ports(name, "dport", low, high if high is not None else low))
     return expr
-
-
-def _port_chains(port: Resource, sg_ids: list[str]) -> list[dict[str, Any]]:
-    """The port's chains: the common checks, then its groups; what none accepts is dropped."""
-    commands: list[dict[str, Any]] = []
-    for direction, chain, common in (
-        ("egress", egress_chain(port["id"]), COMMON_EGRESS),
-        ("ingress", ingress_chain(port["id"]), COMMON_INGRESS),
-    ):
-        commands.append(_rule(BRIDGE, chain, {"jump": {"target": common}}))
-        commands += [
-            _rule(BRIDGE, chain, {"jump": {"target": sg_chain(sg, direction)}}) for sg in sg_ids
-        ]
-        commands.append(_rule(BRIDGE, chain, DROP))
-    return commands
 
 
 def _port_identities(port: Resource) -> tuple[list[Any], ...]:

@@ -63,10 +63,12 @@ from neutrino.plan.firewall import (
     count_members,
     firewall_of,
     group_rules,
+    groups_chains,
     is_protected,
     is_stateful,
     member_set,
     members_part,
+    port_groups,
     port_part,
     ports_part,
     protected_ports,
@@ -105,6 +107,7 @@ class Change:
 
 
 Piece = TypeVar("Piece")
+Key = TypeVar("Key")
 
 
 def _chained(
@@ -196,16 +199,19 @@ class KeyedPlan:
         self._with_fips: dict[str, tuple[RouterPiece, Router]] = {}
         self.firewall: Firewall | None = None
         # the firewall's parts
-        self._group_rules = self._shared = FirewallPart(())
+        self._group_rules = self._shared = self._groups_chains = FirewallPart(())
         # protected port plugged here -> the body its part was compiled from, which of its
-        # groups existed and whether they were stateful, the part; every group's (id,
-        # stateful) then; their ids in order; those stateless; the groups they name (-> how
-        # many of them)
-        self._port_parts: dict[str, tuple[Resource, tuple[Any, bool], FirewallPart]] = {}
+        # groups existed and whether they were stateful, the part, its groups (port_groups);
+        # every group's (id, stateful) then; their ids in order; those stateless; the groups
+        # they name, and the ports' combinations of groups (-> how many of them)
+        self._port_parts: dict[
+            str, tuple[Resource, tuple[Any, bool], FirewallPart, tuple[str, ...]]
+        ] = {}
         self._port_kinds: list[Any] = []
         self._port_order: list[str] = []
         self._stateless: dict[str, Resource] = {}
         self._named: dict[str, int] = {}
+        self._combinations: dict[tuple[str, ...], int] = {}
         # the ports plugged here as the firewall last saw them (the base's realized ports),
         # and as _compile_pieces moved them: before, after, the ids of the ports that moved
         self._seen_plugged: Any = None
@@ -527,8 +533,10 @@ class KeyedPlan:
             if sg_id not in self._member_sets:
                 self._member_sets[sg_id] = member_set(sg_id, self.members.get(sg_id, {}).keys())
         members = members_part([self._member_sets[sg_id] for sg_id in remote])
-        parts = (self._shared, *(self._port_parts[p][2] for p in self._port_order))
-        return firewall_of(parts, self._group_rules, members, base.qos_commands)
+        own = [self._port_parts[p][2] for p in self._port_order]
+        return firewall_of(
+            self._shared, self._groups_chains, own, self._group_rules, members, base.qos_commands
+        )
 
     def _plug(
         self, ports: dict[str, Resource | None], groups: dict[str, Resource], same_groups: bool
@@ -536,7 +544,7 @@ class KeyedPlan:
         """Make the ports' parts those of `ports` (port id -> its body plugged here, None: not
         there), each compiled again only when its body moved, or which of its groups exist and
         whether they are stateful (unless `same_groups`)."""
-        stateless = set(self._stateless)
+        stateless, combinations = set(self._stateless), set(self._combinations)
         for port_id, port in ports.items():
             had = self._port_parts.get(port_id)
             if port is not None and not is_protected(port):
@@ -555,15 +563,20 @@ class KeyedPlan:
                 self._stateless.pop(port_id, None)
                 for sg_id in had[0].get("security_groups", []):
                     _mark_count(self._named, sg_id, -1)
+                _mark_count(self._combinations, had[3], -1)
             if port is not None and inputs is not None:
-                self._port_parts[port_id] = (port, inputs, port_part(port, groups))
+                sg_ids = port_groups(port, groups)
+                self._port_parts[port_id] = (port, inputs, port_part(port, groups), sg_ids)
                 bisect.insort(self._port_order, port_id)
                 if not inputs[1]:
                     self._stateless[port_id] = port
                 for sg_id in port.get("security_groups", []):
                     _mark_count(self._named, sg_id, 1)
+                _mark_count(self._combinations, sg_ids, 1)
         if self._stateless.keys() != stateless or self._shared.digest == "":
             self._shared = ports_part(sorted(self._stateless.values(), key=lambda p: p["id"]))
+        if self._combinations.keys() != combinations or self._groups_chains.digest == "":
+            self._groups_chains = groups_chains(self._combinations)
 
     def _passed_on(self, before: HostBase | None, after: HostBase) -> set[tuple[str, str]]:
         """The keys that what the base passes on touches, when it moved."""
@@ -698,7 +711,7 @@ def _replaced(
     return tuple(found)
 
 
-def _mark_count(counts: dict[str, int], key: str, sign: int) -> None:
+def _mark_count(counts: dict[Key, int], key: Key, sign: int) -> None:
     """Count `key` in (sign 1) or out of (-1) `counts`."""
     count = counts.get(key, 0) + sign
     if count:

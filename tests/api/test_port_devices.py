@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from neutrino.plan import HostConfig, compile_host
+from neutrino.plan.firewall import groups_chain
 from neutrino.plan.state import DesiredState
 from tests.conftest import Api
 from tests.conftest import expect_error as error
@@ -69,9 +70,10 @@ def test_a_bound_port_names_its_device_and_the_bridge(api: Api, network: dict) -
     assert plan.ports[port["id"]] == "vm1-nic0"
     (link,) = [link for link in plan.links if link.name == "vm1-nic0"]
     assert (link.kind, link.master) == ("external", f"brq{network['id'][:11]}")
-    # Filtered as a lab instance's tap is: its chains are reached by the device's name.
+    # Filtered as a lab instance's tap is: its groups' chains are reached by the device's name.
     firewall = json.dumps(plan.firewall.commands)
-    assert f'["vm1-nic0", {{"jump": {{"target": "egress-{port["id"]}"}}}}]' in firewall
+    chain = groups_chain(tuple(port["security_groups"]), "egress")
+    assert f'["vm1-nic0", {{"jump": {{"target": "{chain}"}}}}]' in firewall
 
     # Without a device: the tap Nova would make for it.
     plain = bound(api, network)

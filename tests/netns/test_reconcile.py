@@ -34,6 +34,7 @@ from neutrino.agent.reconciler import SyncReport
 from neutrino.agent.runner import KINDS
 from neutrino.lab import models
 from neutrino.plan import HostConfig, names
+from neutrino.plan.firewall import groups_chain
 from neutrino.plan.keyed import Change, KeyedPlan
 from neutrino.plan.loadbalancer import netns as lb_netns
 from neutrino.plan.loadbalancer import vip_interface
@@ -112,7 +113,7 @@ def test_a_restart_after_state_files_cut_short_syncs_again(lab: Lab) -> None:
 
 def test_drift_is_repaired_by_the_next_sync(lab: Lab) -> None:
     host = lab.host()
-    model, _, vm0, vm1 = flat_model(host.name)
+    model, sg, vm0, vm1 = flat_model(host.name)
     agent = lab.agent(host)
     sync(agent, model)
     ns0 = lab.wait_ip(host, vm0, "10.10.0.10")
@@ -124,7 +125,7 @@ def test_drift_is_repaired_by_the_next_sync(lab: Lab) -> None:
     subprocess.run([*nft, "delete", "table", "bridge", "neutrino"], check=True)
     assert "replace firewall" in " ".join(sync(agent, model).changes)
 
-    chain = f"ingress-{port_of(model, vm1)['id']}"
+    chain = groups_chain((sg["id"],), "ingress")  # vm1's, and vm0's
 
     def drops() -> list[str]:
         listed = subprocess.run(

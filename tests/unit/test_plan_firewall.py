@@ -15,6 +15,7 @@ from neutrino.plan.firewall import (
     STATELESS_TAPS,
     address_group_set,
     compile_firewall,
+    groups_chain,
     members_set,
     sg_chain,
 )
@@ -27,6 +28,16 @@ def _rules(commands: tuple[dict[str, Any], ...], chain: str) -> list[list[dict[s
         c["add"]["rule"]["expr"]
         for c in commands
         if "rule" in c.get("add", {}) and c["add"]["rule"]["chain"] == chain
+    ]
+
+
+def _verdicts(commands: tuple[dict[str, Any], ...], name: str) -> list[Any]:
+    """A verdict map's values, as its elements are added."""
+    return [
+        element[1]
+        for command in commands
+        for element in command.get("add", {}).get("element", {}).get("elem", [])
+        if command["add"]["element"]["name"] == name
     ]
 
 
@@ -78,12 +89,15 @@ def test_protected_port_gets_chains_and_anti_spoofing_elements() -> None:
     assert _element_keys(firewall.commands, PORT_V4_NETS) == [
         {"concat": [tap, "fa:16:3e:00:00:99", {"prefix": {"addr": "10.0.0.128", "len": 25}}]}
     ]
-    assert _rules(firewall.commands, f"ingress-{port['id']}") == [
+    assert _verdicts(firewall.commands, "ingress-ports") == [
+        {"jump": {"target": groups_chain((sg["id"],), "ingress")}}
+    ]
+    assert _rules(firewall.commands, groups_chain((sg["id"],), "ingress")) == [
         [{"jump": {"target": COMMON_INGRESS}}],
         [{"jump": {"target": sg_chain(sg["id"], "ingress")}}],
         [{"drop": None}],  # default deny
     ]
-    assert _rules(firewall.commands, f"egress-{port['id']}")[-1] == [{"drop": None}]
+    assert _rules(firewall.commands, groups_chain((sg["id"],), "egress"))[-1] == [{"drop": None}]
 
 
 def test_a_port_change_moves_only_that_port_s_part() -> None:
@@ -200,9 +214,10 @@ def test_security_group_rule_matches() -> None:
 
 
 def test_kernel_objects_grow_as_rules_plus_members() -> None:
-    """One more port adds its three or so rules (jumps), whatever the SG's rule count."""
+    """One more port of the same groups adds elements only: no rule, no chain, whatever the
+    SG's rule count."""
 
-    def rule_count(ports: int) -> int:
+    def rules_and_chains(ports: int) -> int:
         net = models.network()
         sub = models.subnet(net, "10.0.0.0/16")
         sg = models.security_group(*(models.rule("ingress", "tcp", p, p) for p in range(50)))
@@ -213,10 +228,10 @@ def test_kernel_objects_grow_as_rules_plus_members() -> None:
             for i in range(ports)
         ]
         model = models.snapshot(networks=[net], subnets=[sub], security_groups=[sg], ports=local)
-        return sum("rule" in c.get("add", {}) for c in compile_host(model, HOST).firewall.commands)
+        commands = compile_host(model, HOST).firewall.commands
+        return sum("rule" in c.get("add", {}) or "chain" in c.get("add", {}) for c in commands)
 
-    per_port = rule_count(11) - rule_count(10)
-    assert rule_count(101) - rule_count(100) == per_port == 6
+    assert rules_and_chains(1) == rules_and_chains(10) == rules_and_chains(100)
 
 
 def test_digest_follows_content() -> None:
