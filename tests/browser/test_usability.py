@@ -144,17 +144,14 @@ def test_the_load_balancer_wizard_checks_everything_before_it_creates(
 
 def test_statuses_change_on_the_page_without_reload(cloud: Cloud, admin_page: Any) -> None:
     page = admin_page
-    # Without DHCP on its subnet an instance stays BUILD: it gets no address.
+    # Its network taken from its DHCP agent, an instance stays BUILD: no DHCP answers it.
     with httpx.Client(base_url=cloud.url) as http:
         admin = login(http, "admin", ADMIN_PASSWORD, "admin")
         network = admin.create("networks", name="live-net")
-        subnet = admin.create(
-            "subnets",
-            network_id=network["id"],
-            ip_version=4,
-            cidr="192.168.92.0/24",
-            enable_dhcp=False,
-        )
+        admin.create("subnets", network_id=network["id"], ip_version=4, cidr="192.168.92.0/24")
+        (agent,) = admin.get(f"/networks/{network['id']}/dhcp-agents").json()["agents"]
+        served = f"/agents/{agent['id']}/dhcp-networks"
+        assert admin.delete(f"{served}/{network['id']}").status_code == 204
         page.goto(cloud.dashboard + "/project/instances")
         open_form(page, "Launch Instance")
         page.fill("input[name=name]", "live")
@@ -165,8 +162,8 @@ def test_statuses_change_on_the_page_without_reload(cloud: Cloud, admin_page: An
         assert row.locator(".status").inner_text() == "BUILD"
         page.evaluate("window.loadedOnce = true")
         # Once DHCP answers, the list opened before shows the instance ACTIVE by itself.
-        dhcp = admin.put(f"/subnets/{subnet['id']}", json={"subnet": {"enable_dhcp": True}})
-        assert dhcp.status_code == 200, dhcp.text
+        given_back = admin.post(served, json={"network_id": network["id"]})
+        assert given_back.status_code == 201, given_back.text
     row.locator(".status:text-is('ACTIVE')").wait_for(timeout=60_000)
     assert page.evaluate("window.loadedOnce === true")  # no reload: the same page
 
