@@ -216,6 +216,11 @@ def _given(address: str, subnet: dict[str, Any]) -> bool:
     return bool(subnet.get("enable_dhcp"))
 
 
+def _lacks(seen: list[str], expected: set[str]) -> bool:
+    """Whether some `expected` address is not among those `seen` (CIDRs)."""
+    return not expected <= {cidr.split("/")[0] for cidr in seen}
+
+
 def instance_addresses(netns: str) -> list[str]:
     """Addresses inside an instance, as `ip addr` shows them there (global scope only)."""
     done = subprocess.run(
@@ -511,11 +516,9 @@ class Runner:
                 if _given(ip["ip_address"], subnets.get(ip["subnet_id"], {}))
             }
             seen = self._addresses.get(instance_id, [])
-            waiting = not expected <= {a.split("/")[0] for a in seen}
-            if read == "every" or (read == "waiting" and waiting):
+            if read == "every" or (read == "waiting" and _lacks(seen, expected)):
                 seen = self._addresses[instance_id] = instance_addresses(netns)
-                waiting = not expected <= {a.split("/")[0] for a in seen}
-            pending |= waiting
+            pending |= _lacks(seen, expected)
             found[instance_id] = {"netns": netns, "addresses": seen}
         return found, pending
 
