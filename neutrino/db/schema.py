@@ -276,14 +276,17 @@ ip_allocations = Table(
 )
 
 # A subnet's free addresses: its allocation pools less ip_allocations, as ranges keyed by
-# ipam.sortable text, so that allocating never reads the subnet's allocations.
+# ipam.sortable text, so that allocating never reads the subnet's allocations. One index, the
+# key: with a second one on (subnet_id, last_ip), PostgreSQL's plan for a statement prepared
+# while the table was small could pick it to find a range by its first address, reading every
+# range of the subnet; and a range's end moves (a port's random address splits a range)
+# without touching an index.
 ip_free_ranges = Table(
     "ip_free_ranges",
     metadata,
     Column("subnet_id", ID, ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True),
     Column("first_ip", String(32), primary_key=True),
     Column("last_ip", String(32), nullable=False),
-    UniqueConstraint("subnet_id", "last_ip"),
 )
 
 allowed_address_pairs = Table(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, Connection, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, delete, insert, select, update
 
 from neutrino import ipam
 from neutrino.db import schema
@@ -36,12 +36,7 @@ def fill(conn: Connection, subnet_id: str, pools: list[ipam.Pool]) -> None:
 def carve(conn: Connection, subnet_id: str, address: str) -> None:
     """`address` is taken: no range holds it any more."""
     key = ipam.sortable(ipaddress.ip_address(address))
-    holder = conn.execute(
-        select(R)
-        .where(R.c.subnet_id == subnet_id, R.c.first_ip <= key)
-        .order_by(R.c.first_ip.desc())
-        .limit(1)
-    ).first()
+    holder = _starting_at_or_below(conn, subnet_id, key)
     if holder is None or holder.last_ip < key:
         return
     ip = ipaddress.ip_address(address)
@@ -74,18 +69,34 @@ def release(conn: Connection, which: ColumnElement[bool]) -> None:
 
 
 def _give_back(conn: Connection, subnet_id: str, ip: ipam.Address) -> None:
-    """Make `ip` a range of its own, merged with the ranges it touches."""
-    below = conn.execute(
-        delete(R)
-        .where(R.c.subnet_id == subnet_id, R.c.last_ip == ipam.sortable(ip, -1))
-        .returning(R.c.first_ip)
-    ).scalar()
+    """Make `ip` free, merged with the ranges it touches: the one ending just below it grows
+    over it (and over the one starting just above it, which goes), or it begins a range."""
     above = conn.execute(
         delete(R)
         .where(R.c.subnet_id == subnet_id, R.c.first_ip == ipam.sortable(ip, 1))
         .returning(R.c.last_ip)
     ).scalar()
-    _insert(conn, subnet_id, [(below or ipam.sortable(ip), above or ipam.sortable(ip))])
+    last = above or ipam.sortable(ip)
+    below = _starting_at_or_below(conn, subnet_id, ipam.sortable(ip, -1))
+    if below is not None and below.last_ip == ipam.sortable(ip, -1):
+        conn.execute(
+            update(R)
+            .where(R.c.subnet_id == subnet_id, R.c.first_ip == below.first_ip)
+            .values(last_ip=last)
+        )
+    else:
+        _insert(conn, subnet_id, [(ipam.sortable(ip), last)])
+
+
+def _starting_at_or_below(conn: Connection, subnet_id: str, key: str) -> Row | None:
+    """The range that starts at `key` or is the last to start below it: the one that holds
+    `key`, if any does."""
+    return conn.execute(
+        select(R)
+        .where(R.c.subnet_id == subnet_id, R.c.first_ip <= key)
+        .order_by(R.c.first_ip.desc())
+        .limit(1)
+    ).first()
 
 
 def _insert(conn: Connection, subnet_id: str, ranges: Iterable[tuple[str, str]]) -> None:

@@ -7,9 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from neutrino import ipam
 from neutrino.app import create_app
+from neutrino.db import schema
 from tests.conftest import Api, ApiClient, expect_error
 
 
@@ -71,6 +74,31 @@ def test_a_freed_address_is_the_next_one_handed_out(api: Api) -> None:
     exhausted(api.demo, subnet)
     # ... and the address it leaves outside the pool is never handed out.
     assert api.demo.delete(f"/ports/{ports[4]['id']}").status_code == 204
+    exhausted(api.demo, subnet)
+
+
+def test_freed_addresses_join_their_neighbours_until_the_pool_is_one_range_again(
+    api: Api,
+    core,  # type: ignore[no-untyped-def]
+) -> None:
+    subnet = subnet_of(api.demo, "10.45.0.0/24", [("10.45.0.10", "10.45.0.19")])
+    ports = {new_ip(api.demo, subnet): None for _ in range(10)}
+    listed = api.demo.get("/ports", params={"network_id": subnet["network_id"]}).json()["ports"]
+    by_address = {p["fixed_ips"][0]["ip_address"]: p["id"] for p in listed}
+    assert list(ports) == [f"10.45.0.{i}" for i in range(10, 20)]
+    # Freed with no free neighbour, below one, above one, between two: every way of joining.
+    for last in (12, 14, 13, 10, 11, 19, 18, 15, 17, 16):
+        assert api.demo.delete(f"/ports/{by_address[f'10.45.0.{last}']}").status_code == 204
+    with core.db.read() as conn:
+        ranges = conn.execute(
+            select(schema.ip_free_ranges.c.first_ip, schema.ip_free_ranges.c.last_ip).where(
+                schema.ip_free_ranges.c.subnet_id == subnet["id"]
+            )
+        ).all()
+    assert [tuple(map(str, map(ipam.from_sortable, r))) for r in ranges] == [
+        ("10.45.0.10", "10.45.0.19")
+    ]
+    assert [new_ip(api.demo, subnet) for _ in range(10)] == list(ports)
     exhausted(api.demo, subnet)
 
 
