@@ -40,8 +40,9 @@ from neutrino.agent.inspect import Realized
 from neutrino.agent.reconciler import ACTIVE, Agent, SyncReport
 from neutrino.client import ClientError, Session
 from neutrino.ipam import AUTO_ADDRESS_MODES
-from neutrino.plan import DesiredState, HostConfig
+from neutrino.plan import HostConfig
 from neutrino.plan.keyed import Change, Changed, KeyedPlan
+from neutrino.plan.state import Outline
 
 log = logging.getLogger("neutrino.agent")
 HEALTH_SECONDS = 1.0
@@ -138,14 +139,14 @@ class Feed:
 
 
 def roles(
-    host: HostConfig, desired: DesiredState, floating_ips: int | None = None
+    host: HostConfig, shown: Outline, floating_ips: int | None = None
 ) -> dict[str, dict[str, Any]]:
     """What this agent does, by Neutron agent type, with each role's `configurations`: the
     Linux bridge L2 role everywhere; DHCP and L3 on hosts that serve them (network nodes).
-    `floating_ips`: their count now, when `desired` was compiled before they changed."""
+    `floating_ips`: their count now, when `shown` was outlined before they changed."""
     found: dict[str, dict[str, Any]] = {
         "Linux bridge agent": {
-            "devices": len(desired.ports),
+            "devices": len(shown.ports),
             "interface_mappings": {name: p.interface for name, p in host.physnets.items()},
             "bridge_mappings": {},
             "tunnel_types": ["vxlan"] if host.vtep_ip else [],
@@ -158,20 +159,19 @@ def roles(
         return found
     found["DHCP agent"] = {
         "dhcp_driver": "dnsmasq",
-        "networks": len(desired.dhcp),
-        "subnets": sum(len(server.ranges) for server in desired.dhcp),
-        "ports": sum(len(server.hosts.splitlines()) for server in desired.dhcp),
+        "networks": len(shown.dhcp),
+        "subnets": sum(len(server.ranges) for server in shown.dhcp),
+        "ports": sum(len(server.hosts.splitlines()) for server in shown.dhcp),
         "log_agent_heartbeats": False,
     }
     found["L3 agent"] = {
         "agent_mode": "legacy",
-        "routers": len(desired.routers),
-        "ex_gw_ports": sum(1 for router in desired.routers if router.gateway),
+        "routers": len(shown.routers),
+        "ex_gw_ports": sum(1 for router in shown.routers if router.gateway),
         "interfaces": sum(
-            len({a.ifname for a in router.addresses} - {router.gateway})
-            for router in desired.routers
+            len({a.ifname for a in router.addresses} - {router.gateway}) for router in shown.routers
         ),
-        "floating_ips": sum(len(router.floatingips) for router in desired.routers)
+        "floating_ips": sum(len(router.floatingips) for router in shown.routers)
         if floating_ips is None
         else floating_ips,
         "handle_internal_only_routers": True,
@@ -245,11 +245,11 @@ def long_lived(whole: bool) -> Iterator[None]:
     """While a sync makes what lives until the next one, the garbage collector waits; then it
     walks what was made once (the cycles that died go) and freezes it. The plan of a snapshot
     lives as long as it (with the model: at 50,000 floating IPs or 10,000 ports, millions of
-    objects), a `whole` sync's desired state and report until the next (hundreds of
+    objects), a `whole` sync's outline and report until the next (hundreds of
     thousands): walked by the collections of the changes that follow instead, they cost the
     first of those milliseconds (a young dict of 50,000 floating IPs), and every full
     collection tens. Frozen objects are still freed when their count drops (the model's bodies,
-    when a change replaces them; a desired state, when the next sync makes its own)."""
+    when a change replaces them; an outline, when the next sync makes its own)."""
     if not whole:
         yield
         return
@@ -283,7 +283,7 @@ class Runner:
         self.endpoint_certificate: str | None = None  # the only one the server trusts there
         self.realized: Realized | None = None  # what the agent works from
         self._plan: KeyedPlan | None = None  # the host's, kept by key
-        self.desired: DesiredState | None = None  # as last applied whole
+        self.outline: Outline | None = None  # what the last report told of the desired state
         self._stop = threading.Event()
         self._watching = False  # the thread that plugs devices as they come (_watch_devices)
         self._addresses: dict[str, list[str]] = {}  # instance id -> last seen
@@ -386,27 +386,28 @@ class Runner:
         report = None if whole else self.agent.apply_changed(plan, changed, model.revision)
         applied_whole = report is None  # also when the changes took more than their pieces
         if report is None:
-            self.desired = plan.desired(model.revision)
-            report = self.agent.apply(self.desired, verify=full)
+            desired = plan.desired(model.revision)
+            report = self.agent.apply(desired, verify=full)
+            self.outline = desired.outline()
         elif changed.ports or changed.networks:  # what the report tells of instances and roles
-            self.desired = plan.desired(model.revision)
-        desired = self.desired
-        assert desired is not None  # the first sync applies the whole
-        instances, pending = self._instances(model, desired, "every" if full else "none")
+            self.outline = plan.outline()
+        shown = self.outline
+        assert shown is not None  # the first sync applies the whole
+        instances, pending = self._instances(model, shown, "every" if full else "none")
         for error in report.errors:
             log.warning("sync: %s", error)
         body = self._report_body(report, instances)
         body["failed"] = self._failures(model, report, applied_whole)
         body["namespaces"] = {
-            "routers": {router.id: router.netns for router in desired.routers},
-            "loadbalancers": {lb.id: lb.netns for lb in desired.loadbalancers},
+            "routers": {router.id: router.netns for router in shown.routers},
+            "loadbalancers": {lb.id: lb.netns for lb in shown.loadbalancers},
         }
-        made = {**body["namespaces"], "instances": {i.id: i.netns for i in desired.instances}}
+        made = {**body["namespaces"], "instances": {i.id: i.netns for i in shown.instances}}
         self.realized = Realized(model.snapshot, self.agent.host.name, self.agent.host.netns, made)
         body["endpoint"] = self.endpoint
         body["endpoint_certificate"] = self.endpoint_certificate
         # Every report is also the heartbeat of this agent's roles.
-        body["agents"] = roles(self.agent.host, desired, plan.floating_ips())
+        body["agents"] = roles(self.agent.host, shown, plan.floating_ips())
         body["started_at"] = self.started_at
         body["availability_zone"] = self.agent.host.availability_zone
         body["host_netns"] = self.agent.host.netns
@@ -421,8 +422,8 @@ class Runner:
     def _look_at_instances(self, model: Model) -> bool:
         """Read again the addresses of the instances that wait for some, and report them if
         they moved; True while some instance still waits."""
-        assert self.desired is not None and self._last_report is not None
-        instances, pending = self._instances(model, self.desired, "waiting")
+        assert self.outline is not None and self._last_report is not None
+        instances, pending = self._instances(model, self.outline, "waiting")
         if instances != self._last_report["instances"]:
             self._report({**self._last_report, "instances": instances})
         return pending
@@ -497,15 +498,15 @@ class Runner:
         return {collection: sorted(ids) for collection, ids in self._failed.items()}
 
     def _instances(
-        self, model: Model, desired: DesiredState, read: Literal["every", "waiting", "none"]
+        self, model: Model, shown: Outline, read: Literal["every", "waiting", "none"]
     ) -> tuple[dict[str, Any], bool]:
-        """The instances of `desired` with their addresses (those of `read` instances read in
+        """The instances of `shown` with their addresses (those of `read` instances read in
         their namespaces again, the others as last seen), and whether some instance still
         waits for an address it should get."""
         ports, subnets = model.items["ports"], model.items["subnets"]
         found: dict[str, Any] = {}
         pending = False
-        for instance_id, netns in {(i.id, i.netns) for i in desired.instances}:
+        for instance_id, netns in {(i.id, i.netns) for i in shown.instances}:
             # The addresses that come within seconds by the subnet's doing: IPv4 ones where
             # DHCP serves them, and SLAAC ones where the subnet is advertised here. An instance
             # on a subnet without DHCP waits for nothing (its client never gets an answer).

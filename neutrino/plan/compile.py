@@ -41,6 +41,7 @@ from neutrino.plan.state import (
     Instance,
     Link,
     LoadBalancer,
+    Outline,
     ProxyNeighbour,
     Resource,
     Router,
@@ -176,6 +177,7 @@ def assemble(
 ) -> DesiredState:
     """The host's desired state from its pieces; `routers`: each router's piece with its
     floating IPs (with_floatingips)."""
+    shown = outline(base, pieces_of, routers)
     pieces = [pieces_of[router_id] for router_id in sorted(pieces_of)]
     networks = [base.networks[network_id] for network_id in sorted(base.networks)]
     ports = base.ports.values()
@@ -185,31 +187,24 @@ def assemble(
         *(link for net in networks for link in net.links),
         *(link for port in ports for link in port.links),
     }
-    devices = dict(base.devices)
-    for net in networks:
-        devices.update(net.devices)
-    devices.update({port_id: port.device for port_id, port in base.ports.items()})
-    for piece in pieces:
-        devices.update(piece.devices)
     namespaces = {*base.namespaces, *(piece.netns for piece in pieces)}
     namespaces |= {netns for net in networks for netns in net.namespaces}
     namespaces |= {netns for port in ports if (netns := port.netns) is not None}
     addresses = [*base.addresses, *(address for net in networks for address in net.addresses)]
-    instances = [*base.instances, *(port.instance for port in ports if port.instance)]
     return DesiredState(
         revision=revision,
         host=host.name,
         namespaces=tuple(sorted(namespaces)),
         links=tuple(sorted(links, key=_link_order)),
         addresses=tuple(sorted(addresses, key=lambda a: (a.netns or "", a.ifname, a.cidr))),
-        dhcp=tuple(server for net in networks for server in net.dhcp),
-        instances=tuple(sorted(instances, key=lambda i: (i.id, i.port_id))),
+        dhcp=shown.dhcp,
+        instances=shown.instances,
         firewall=firewall,
-        ports=dict(sorted(devices.items())),
+        ports=dict(sorted(shown.ports.items())),
         problems=base.problems,
-        routers=tuple(routers[router_id] for router_id in sorted(routers)),
+        routers=shown.routers,
         upstreams=base.upstreams,
-        loadbalancers=base.loadbalancers,
+        loadbalancers=shown.loadbalancers,
         shapers=base.shapers,
         advertisers=base.advertisers,
         fdb=tuple(
@@ -221,6 +216,27 @@ def assemble(
         arp=tuple(
             sorted((entry for net in networks for entry in net.arp), key=lambda n: (n.device, n.ip))
         ),
+    )
+
+
+def outline(
+    base: HostBase, pieces_of: dict[str, RouterPiece], routers: dict[str, Router]
+) -> Outline:
+    """What the host's report tells of its desired state (see assemble)."""
+    networks = [base.networks[network_id] for network_id in sorted(base.networks)]
+    devices = dict(base.devices)
+    for net in networks:
+        devices.update(net.devices)
+    devices.update({port_id: port.device for port_id, port in base.ports.items()})
+    for router_id in sorted(pieces_of):
+        devices.update(pieces_of[router_id].devices)
+    instances = [*base.instances, *(port.instance for port in base.ports.values() if port.instance)]
+    return Outline(
+        instances=tuple(sorted(instances, key=lambda i: (i.id, i.port_id))),
+        ports=devices,
+        dhcp=tuple(server for net in networks for server in net.dhcp),
+        routers=tuple(routers[router_id] for router_id in sorted(routers)),
+        loadbalancers=base.loadbalancers,
     )
 
 

@@ -55,6 +55,7 @@ from neutrino.plan.compile import (
     compile_base,
     is_plain,
     network_piece,
+    outline,
     port_piece,
     router_piece,
 )
@@ -82,7 +83,7 @@ from neutrino.plan.routers import (
     compile_floatingip,
     with_floatingips,
 )
-from neutrino.plan.state import DesiredState, Firewall, Resource, Router
+from neutrino.plan.state import DesiredState, Firewall, Outline, Resource, Router
 
 Items = dict[str, dict[str, Resource]]  # collection -> id -> body
 BASE_COLLECTIONS = (
@@ -236,8 +237,17 @@ class KeyedPlan:
     def desired(self, revision: int = 0) -> DesiredState:
         """The union of the pieces: what compile_host gives for the whole model."""
         assert self.base is not None and self.firewall is not None
-        routers = {r: self.router_with_fips(r) for r in self.routers}
-        return assemble(revision, self.host, self.base, self.routers, routers, self.firewall)
+        return assemble(
+            revision, self.host, self.base, self.routers, self._routers(), self.firewall
+        )
+
+    def outline(self) -> Outline:
+        """What the host's report tells of `desired`, without making all of it."""
+        assert self.base is not None
+        return outline(self.base, self.routers, self._routers())
+
+    def _routers(self) -> dict[str, Router]:
+        return {r: self.router_with_fips(r) for r in self.routers}
 
     def router_with_fips(self, router_id: str) -> Router:
         """The router with its floating IPs: made again only when its piece or one of them

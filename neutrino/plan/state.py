@@ -269,6 +269,19 @@ class LoadBalancer:
 
 
 @dataclass(frozen=True)
+class Outline:
+    """What an agent's report tells of its host's desired state: its instances, the ports'
+    devices, DHCP servers, routers and load balancers; not the links, addresses and entries
+    that only applying it needs, whose sorting grows with every port of the host."""
+
+    instances: tuple[Instance, ...]
+    ports: dict[str, str]  # port id -> device name
+    dhcp: tuple[DhcpServer, ...]
+    routers: tuple[Router, ...]
+    loadbalancers: tuple[LoadBalancer, ...]
+
+
+@dataclass(frozen=True)
 class DesiredState:
     revision: int
     host: str
@@ -287,6 +300,9 @@ class DesiredState:
     fdb: tuple[FdbEntry, ...] = ()  # of the VXLAN devices (plan.overlay)
     arp: tuple[ProxyNeighbour, ...] = ()  # the VXLAN devices' ARP responder (plan.overlay)
     advertisers: tuple[Advertiser, ...] = ()  # IPv6 router advertisements (plan.ra)
+
+    def outline(self) -> Outline:
+        return Outline(self.instances, self.ports, self.dhcp, self.routers, self.loadbalancers)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

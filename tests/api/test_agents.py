@@ -52,7 +52,7 @@ def heartbeat(
         "revision": revision,
         "ports": ports or {},
         "errors": [],
-        "agents": roles(config, desired),
+        "agents": roles(config, desired.outline()),
         "started_at": started or "2026-12-05T10:00:00+00:00",
         "availability_zone": zone,
     }

@@ -181,7 +181,9 @@ def test_changes_compiled_by_key_give_what_the_whole_model_compiles_to(
         batch = [stream(rng, items, gone) for _ in range(rng.choice([1, 1, 1, 3]))]
         plan.update(batch)
         whole = {name: list(bodies.values()) for name, bodies in items.items()}
-        assert plan.desired() == compile_host(whole, host)
+        reference = compile_host(whole, host)
+        assert plan.desired() == reference
+        assert plan.outline() == reference.outline(), "the report's outline moved"
         assert plan.members == group_members(whole["ports"]), "the members' index moved"
     assert not plan.resync(), "a change touched a key the index did not find"
 
