@@ -159,6 +159,18 @@ segments = Table(
     ),
 )
 
+# Each network type's (and physical network's) free segmentation IDs, as ranges over all the IDs
+# the type has (services.segment_ranges), so that allocating one never reads those taken. Filled
+# by the type's first allocation, from the segments.
+segment_free_ranges = Table(
+    "segment_free_ranges",
+    metadata,
+    Column("network_type", String(16), primary_key=True),
+    Column("physical_network", String(64), primary_key=True),
+    Column("first_id", Integer, primary_key=True, autoincrement=False),
+    Column("last_id", Integer, nullable=False),
+)
+
 # The segmentation IDs networks take, by type (and physical network for vlan): the default
 # ranges come from the configuration (rewritten on each start), the others from
 # administrators; a project's own range serves its networks first.

@@ -1,5 +1,7 @@
-"""Each subnet's free addresses, kept as ranges (schema.ip_free_ranges) by every allocation and
-release, so that finding a free address costs one indexed lookup whatever the subnet holds.
+"""Free values kept as ranges, so that finding, taking and giving back one costs a few indexed
+statements whatever is taken: a subnet's free addresses (schema.ip_free_ranges, kept by every
+allocation and release) and each network type's free segmentation IDs
+(schema.segment_free_ranges, see segment_ranges).
 
 Writers are serialized (see db), so these read-then-write steps never race.
 """
@@ -7,48 +9,140 @@ Writers are serialized (see db), so these read-then-write steps never race.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Row, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Table, delete, exists, insert, select, update
 
 from neutrino import ipam
 from neutrino.db import schema
 
-R, A, S = schema.ip_free_ranges, schema.ip_allocations, schema.subnets
+K = TypeVar("K", str, int)
+A, S = schema.ip_allocations, schema.subnets
+
+
+class FreeRanges(Generic[K]):
+    """The free values of an ordered space, as ranges (first, last) in `table` by owner (the
+    values of its `owner` columns). The table's key is the owner's columns and `first`, and it
+    has no other index: a statement that finds a range by its first value has only that one to
+    use. `step(value, n)`: the value n places on."""
+
+    def __init__(
+        self, table: Table, owner: Sequence[str], first: str, last: str, step: Callable[[K, int], K]
+    ) -> None:
+        self.table = table
+        self.step: Callable[[K, int], K] = step
+        self.owner = [table.c[name] for name in owner]
+        self.first, self.last = table.c[first], table.c[last]
+
+    def _of(self, owner: Sequence[object]) -> list[ColumnElement[bool]]:
+        return [column == value for column, value in zip(self.owner, owner, strict=True)]
+
+    def holds_any(self, conn: Connection, owner: Sequence[object]) -> bool:
+        return bool(conn.execute(select(exists().where(*self._of(owner)))).scalar())
+
+    def lowest(
+        self, conn: Connection, owner: Sequence[object], at_least: K | None = None
+    ) -> K | None:
+        """The lowest free value (of those from `at_least` on); None when there is none."""
+        query = select(self.first).where(*self._of(owner))
+        if at_least is not None:
+            holder = self._starting_at_or_below(conn, owner, at_least)
+            if holder is not None and holder[1] >= at_least:
+                return at_least
+            query = query.where(self.first > at_least)
+        found: K | None = conn.execute(query.order_by(self.first).limit(1)).scalar()
+        return found
+
+    def carve(self, conn: Connection, owner: Sequence[object], value: K) -> None:
+        """`value` is taken: no range holds it any more."""
+        holder = self._starting_at_or_below(conn, owner, value)
+        if holder is None or holder[1] < value:
+            return
+        first, last = holder
+        same = (*self._of(owner), self.first == first)
+        if value == first == last:
+            conn.execute(delete(self.table).where(*same))
+        elif value == first:  # the lowest free value, which allocations take: shrunk in place
+            conn.execute(update(self.table).where(*same).values({self.first: self.step(value, 1)}))
+        else:
+            conn.execute(update(self.table).where(*same).values({self.last: self.step(value, -1)}))
+            if value != last:
+                self.insert(conn, owner, [(self.step(value, 1), last)])
+
+    def give_back(self, conn: Connection, owner: Sequence[object], value: K) -> None:
+        """Make `value` free, merged with the ranges it touches: the one ending just below it
+        grows over it (and over the one starting just above it, which goes), or it begins a
+        range."""
+        above = conn.execute(
+            delete(self.table)
+            .where(*self._of(owner), self.first == self.step(value, 1))
+            .returning(self.last)
+        ).scalar()
+        last = value if above is None else above
+        below = self._starting_at_or_below(conn, owner, self.step(value, -1))
+        if below is not None and below[1] == self.step(value, -1):
+            conn.execute(
+                update(self.table)
+                .where(*self._of(owner), self.first == below[0])
+                .values({self.last: last})
+            )
+        else:
+            self.insert(conn, owner, [(value, last)])
+
+    def insert(
+        self, conn: Connection, owner: Sequence[object], ranges: Iterable[tuple[K, K]]
+    ) -> None:
+        """Add ranges (first, last)."""
+        named = {column.name: value for column, value in zip(self.owner, owner, strict=True)}
+        rows = [{**named, self.first.name: a, self.last.name: b} for a, b in ranges]
+        if rows:
+            conn.execute(insert(self.table), rows)
+
+    def clear(self, conn: Connection, owner: Sequence[object]) -> None:
+        conn.execute(delete(self.table).where(*self._of(owner)))
+
+    def _starting_at_or_below(
+        self, conn: Connection, owner: Sequence[object], value: K
+    ) -> tuple[K, K] | None:
+        """The range (first, last) that starts at `value` or is the last to start below it: the
+        one that holds `value`, if any does."""
+        row = conn.execute(
+            select(self.first, self.last)
+            .where(*self._of(owner), self.first <= value)
+            .order_by(self.first.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+
+# -- a subnet's addresses, by their ipam.sortable text --------------------------------------
+ADDRESSES = FreeRanges[str](
+    schema.ip_free_ranges,
+    ("subnet_id",),
+    "first_ip",
+    "last_ip",
+    step=lambda text, n: ipam.sortable(ipam.from_sortable(text), n),
+)
 
 
 def lowest(conn: Connection, subnet_id: str) -> str | None:
     """The lowest free address of the subnet's pools; None when they are exhausted."""
-    first = conn.execute(
-        select(R.c.first_ip).where(R.c.subnet_id == subnet_id).order_by(R.c.first_ip).limit(1)
-    ).scalar()
+    first = ADDRESSES.lowest(conn, (subnet_id,))
     return None if first is None else str(ipam.from_sortable(first))
 
 
 def fill(conn: Connection, subnet_id: str, pools: list[ipam.Pool]) -> None:
     """Start over from `pools` (a new subnet, or new pools) less what is allocated in them."""
-    conn.execute(delete(R).where(R.c.subnet_id == subnet_id))
+    ADDRESSES.clear(conn, (subnet_id,))
     taken = conn.execute(select(A.c.ip_address).where(A.c.subnet_id == subnet_id)).scalars()
     free = ipam.free_ranges(pools, (ipaddress.ip_address(ip) for ip in taken))
-    _insert(conn, subnet_id, ((ipam.sortable(a), ipam.sortable(b)) for a, b in free))
+    ADDRESSES.insert(conn, (subnet_id,), ((ipam.sortable(a), ipam.sortable(b)) for a, b in free))
 
 
 def carve(conn: Connection, subnet_id: str, address: str) -> None:
     """`address` is taken: no range holds it any more."""
-    key = ipam.sortable(ipaddress.ip_address(address))
-    holder = _starting_at_or_below(conn, subnet_id, key)
-    if holder is None or holder.last_ip < key:
-        return
-    ip = ipaddress.ip_address(address)
-    same = (R.c.subnet_id == subnet_id, R.c.first_ip == holder.first_ip)
-    if key == holder.first_ip == holder.last_ip:
-        conn.execute(delete(R).where(*same))
-    elif key == holder.first_ip:  # the lowest free address, which ports take: shrunk in place
-        conn.execute(update(R).where(*same).values(first_ip=ipam.sortable(ip, 1)))
-    else:
-        conn.execute(update(R).where(*same).values(last_ip=ipam.sortable(ip, -1)))
-        if key != holder.last_ip:
-            _insert(conn, subnet_id, [(ipam.sortable(ip, 1), holder.last_ip)])
+    ADDRESSES.carve(conn, (subnet_id,), ipam.sortable(ipaddress.ip_address(address)))
 
 
 def release(conn: Connection, which: ColumnElement[bool]) -> None:
@@ -65,42 +159,4 @@ def release(conn: Connection, which: ColumnElement[bool]) -> None:
     for subnet_id, address in freed:
         ip = ipaddress.ip_address(address)
         if ipam.in_pools(ip, pools[subnet_id]):
-            _give_back(conn, subnet_id, ip)
-
-
-def _give_back(conn: Connection, subnet_id: str, ip: ipam.Address) -> None:
-    """Make `ip` free, merged with the ranges it touches: the one ending just below it grows
-    over it (and over the one starting just above it, which goes), or it begins a range."""
-    above = conn.execute(
-        delete(R)
-        .where(R.c.subnet_id == subnet_id, R.c.first_ip == ipam.sortable(ip, 1))
-        .returning(R.c.last_ip)
-    ).scalar()
-    last = above or ipam.sortable(ip)
-    below = _starting_at_or_below(conn, subnet_id, ipam.sortable(ip, -1))
-    if below is not None and below.last_ip == ipam.sortable(ip, -1):
-        conn.execute(
-            update(R)
-            .where(R.c.subnet_id == subnet_id, R.c.first_ip == below.first_ip)
-            .values(last_ip=last)
-        )
-    else:
-        _insert(conn, subnet_id, [(ipam.sortable(ip), last)])
-
-
-def _starting_at_or_below(conn: Connection, subnet_id: str, key: str) -> Row | None:
-    """The range that starts at `key` or is the last to start below it: the one that holds
-    `key`, if any does."""
-    return conn.execute(
-        select(R)
-        .where(R.c.subnet_id == subnet_id, R.c.first_ip <= key)
-        .order_by(R.c.first_ip.desc())
-        .limit(1)
-    ).first()
-
-
-def _insert(conn: Connection, subnet_id: str, ranges: Iterable[tuple[str, str]]) -> None:
-    """Add ranges given as (first, last) sortable texts."""
-    rows = [{"subnet_id": subnet_id, "first_ip": a, "last_ip": b} for a, b in ranges]
-    if rows:
-        conn.execute(insert(R), rows)
+            ADDRESSES.give_back(conn, (subnet_id,), ipam.sortable(ip))

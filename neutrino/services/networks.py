@@ -325,7 +325,13 @@ class Networks(Listed):
                 select(schema.subnets.c.id).where(schema.subnets.c.network_id == network_id)
             ):
                 common.delete_resource(conn, schema.subnets, "subnet", subnet_id)
-            conn.execute(delete(schema.segments).where(schema.segments.c.network_id == network_id))
+            gone = conn.execute(
+                delete(schema.segments)
+                .where(schema.segments.c.network_id == network_id)
+                .returning(*schema.segments.c)
+            ).all()
+            for segment in gone:
+                segment_ranges.released(conn, segment)
             common.delete_resource(conn, N, "network", row.id)
 
     def set_tags(
@@ -411,6 +417,7 @@ class Networks(Listed):
             if segment["network_type"] == "vlan":
                 raise errors.VlanIdInUse(vlan_id=seg, physical_network=physnet) from None
             raise errors.TunnelIdInUse(tunnel_id=seg) from None
+        segment_ranges.taken(conn, segment)
 
 
 def check_default_free(conn: Connection, network_id: str | None) -> None:

@@ -7,11 +7,13 @@ only. Administrators add others: shared ones, or one project's, which serve that
 networks before any shared range and no other project's. A network given no segmentation ID
 takes the lowest free one, from its project's ranges first, then from the shared ranges less
 what other projects' ranges hold; the segments table's primary key keeps two networks from
-taking one ID (see networks).
+taking one ID (see networks). The IDs no network has are kept as ranges (free_ranges), so that
+an allocation reads a few of them, never the IDs taken.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +26,7 @@ from neutrino.context import Context
 from neutrino.db import Database, schema
 from neutrino.services import common
 from neutrino.services.common import Tags
+from neutrino.services.free_ranges import FreeRanges
 from neutrino.services.listing import STANDARD_PLAIN, Listed, Listing, Source, standard_columns
 
 R, SEG, N = schema.network_segment_ranges, schema.segments, schema.networks
@@ -90,46 +93,91 @@ def sync_defaults(db: Database, settings: Settings) -> None:
 
 
 # -- allocation ------------------------------------------------------------------------------
-# Built once: every network create runs them (see db).
-OF_TYPE = {
-    "ranges": select(R)
+# Built once: every network create runs it (see db).
+RANGES_OF_TYPE = (
+    select(R)
     .where(R.c.network_type == bindparam("type"), R.c.physical_network == bindparam("physnet"))
-    .order_by(R.c.minimum, R.c.id),
-    "taken": select(SEG.c.segmentation_id).where(
-        SEG.c.network_type == bindparam("type"), SEG.c.physical_network == bindparam("physnet")
-    ),
-}
+    .order_by(R.c.minimum, R.c.id)
+)
+# The IDs no network has, over all those of a type (LIMITS), by (type, physical network).
+FREE = FreeRanges[int](
+    schema.segment_free_ranges,
+    ("network_type", "physical_network"),
+    "first_id",
+    "last_id",
+    step=operator.add,
+)
 
 
 def allocate(conn: Connection, network_type: str, physnet: str, project_id: str) -> int:
     """The lowest free segmentation ID for a network of `project_id`: from its own ranges, else
     from the shared ones less other projects' ranges; NoNetworkAvailable if there is none."""
     params = {"type": network_type, "physnet": physnet}
-    ranges = conn.execute(OF_TYPE["ranges"], params).all()
-    taken = set(conn.execute(OF_TYPE["taken"], params).scalars())
+    ranges = conn.execute(RANGES_OF_TYPE, params).all()
+    owner = (network_type, physnet)
+    if not FREE.holds_any(conn, owner):
+        fill(conn, network_type, physnet)
     own = [r for r in ranges if not r.shared and r.project_id == project_id]
     others = [(r.minimum, r.maximum) for r in ranges if r.project_id not in (None, project_id)]
     shared = [r for r in ranges if r.shared]
     for candidates, excluded in ((own, []), (shared, others)):
         for r in candidates:
-            found = first_free(r.minimum, r.maximum, taken, excluded)
+            found = first_free(conn, owner, r.minimum, r.maximum, excluded)
             if found is not None:
                 return found
     raise errors.NoNetworkAvailable()
 
 
-def first_free(low: int, high: int, taken: set[int], excluded: list[tuple[int, int]]) -> int | None:
-    """The lowest ID from `low` to `high` that is not `taken` and no `excluded` range holds."""
+def first_free(
+    conn: Connection,
+    owner: tuple[str, str],
+    low: int,
+    high: int,
+    excluded: list[tuple[int, int]],
+) -> int | None:
+    """The lowest free ID from `low` to `high` that no `excluded` range holds."""
     candidate = low
-    while candidate <= high:
-        skip = next((end for start, end in excluded if start <= candidate <= end), None)
-        if skip is not None:
-            candidate = skip + 1
-        elif candidate in taken:
-            candidate += 1
-        else:
-            return candidate
+    while (found := FREE.lowest(conn, owner, at_least=candidate)) is not None and found <= high:
+        skip = next((end for start, end in excluded if start <= found <= end), None)
+        if skip is None:
+            return found
+        candidate = skip + 1
     return None
+
+
+def fill(conn: Connection, network_type: str, physnet: str) -> None:
+    """The type's free IDs from the segments: all its IDs (LIMITS) less those networks have.
+    None are when every one is taken: then each allocation fills them again, and finds none."""
+    low, high = LIMITS[network_type]
+    taken = conn.execute(
+        select(SEG.c.segmentation_id)
+        .where(SEG.c.network_type == network_type, SEG.c.physical_network == physnet)
+        .order_by(SEG.c.segmentation_id)
+    ).scalars()
+    free = []
+    for value in taken:
+        if value > low:
+            free.append((low, value - 1))
+        low = max(low, value + 1)
+    if low <= high:
+        free.append((low, high))
+    FREE.insert(conn, (network_type, physnet), free)
+
+
+def taken(conn: Connection, segment: dict[str, Any]) -> None:
+    """A network has this segment (vlan or vxlan): its ID is no longer free."""
+    if segment["network_type"] in LIMITS:
+        owner = (segment["network_type"], segment["physical_network"])
+        FREE.carve(conn, owner, segment["segmentation_id"])
+
+
+def released(conn: Connection, segment: Row) -> None:
+    """No network has this segment any more: its ID is free again. Unless no free ID of its
+    type is kept (none yet, or none left): the type's next allocation fills them from the
+    segments, this one with them."""
+    owner = (segment.network_type, segment.physical_network)
+    if segment.network_type in LIMITS and FREE.holds_any(conn, owner):
+        FREE.give_back(conn, owner, segment.segmentation_id)
 
 
 def used(conn: Connection, network_type: str, physnet: str, low: int, high: int) -> dict[int, str]:

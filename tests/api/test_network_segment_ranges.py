@@ -207,6 +207,23 @@ def test_a_projects_range_serves_its_networks_first_and_no_one_elses(api: Api) -
     assert segmentation_id(admin, given) == 1100
 
 
+def test_the_ids_of_deleted_networks_are_handed_out_again_lowest_first(api: Api) -> None:
+    admin, demo2 = api.admin, api.demo2.project_id
+    project_range(admin, demo2, minimum=1200, maximum=1205)
+    # One given explicitly, before the others: never handed out while a network has it.
+    given = network_for(admin, demo2, network_type="vxlan", segmentation_id=1202)
+    networks = {segmentation_id(admin, n): n for n in (network_for(admin, demo2) for _ in range(5))}
+    assert list(networks) == [1200, 1201, 1203, 1204, 1205]
+    # Freed between two taken, beside a freed one above, below, and between two.
+    for vni in (1201, 1204, 1203, 1200, 1205):
+        assert admin.delete(f"/networks/{networks[vni]['id']}").status_code == 204
+    assert admin.delete(f"/networks/{given['id']}").status_code == 204
+    again = [segmentation_id(admin, network_for(admin, demo2)) for _ in range(6)]
+    assert again == [1200, 1201, 1202, 1203, 1204, 1205]
+    # The project's range is full: the next comes from the shared ones.
+    assert segmentation_id(admin, network_for(admin, demo2)) == 1
+
+
 def test_every_range_exhausted_is_no_network_available(api: Api) -> None:
     admin, demo, demo2 = api.admin, api.demo.project_id, api.demo2.project_id
     vlan = {"network_type": "vlan", "physical_network": "default"}
