@@ -449,11 +449,14 @@ class LiveServer:
     def env(self, cloud: str) -> dict[str, str]:
         return {**os.environ, "OS_CLIENT_CONFIG_FILE": str(self.clouds_yaml), "OS_CLOUD": cloud}
 
-    def neutrino(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run the `neutrino` CLI as admin; with `check`, an AssertionError unless it succeeds."""
+    def neutrino(
+        self, *args: str, check: bool = True, cloud: str = "neutrino-admin"
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the `neutrino` CLI (as admin unless `cloud` says); with `check`, an
+        AssertionError unless it succeeds."""
         result = subprocess.run(
             [str(VENV_BIN / "neutrino"), *args],
-            env=self.env("neutrino-admin"),
+            env=self.env(cloud),
             capture_output=True,
             text=True,
             timeout=120,

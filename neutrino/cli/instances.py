@@ -43,7 +43,9 @@ def show_one(item: dict[str, Any], fmt: str) -> None:
     table = Table(show_header=False)
     shown = ("id", "name", "status", "host", "host_status", "availability_zone", "addresses")
     for key in (*shown, "port_ids", "netns", "project_id"):
-        value = item.get(key)
+        if key not in item:  # host_status, which only an administrator is shown
+            continue
+        value = item[key]
         table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
     out.print(table)
 

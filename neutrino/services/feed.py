@@ -114,7 +114,11 @@ RESOURCES: dict[str, tuple[str, Table, Render]] = {
         schema.floatingips,
         lambda conn, rows: floatingips.render(conn, rows, ranges=True),
     ),
-    "instance": ("instances", schema.lab_instances, instances.render),
+    "instance": (
+        "instances",
+        schema.lab_instances,
+        lambda conn, rows: instances.render(conn, ADMIN, rows),
+    ),
     "loadbalancer": ("loadbalancers", schema.lb_loadbalancers, lbaas.render_for_agents),
     "qos_policy": ("qos_policies", schema.qos_policies, qos.render),
     "metering_label": ("metering_labels", schema.metering_labels, metering.render_for_agents),

@@ -17,7 +17,9 @@ once every port's fixed IPv4 address that DHCP gives is there (none on a
 subnet without DHCP).
 
 `host_status` is Nova's: UP while the host's agent is alive, DOWN once it is
-not (services/liveness.py), UNKNOWN for a host no agent has reported from. An
+not (services/liveness.py), UNKNOWN for a host no agent has reported from.
+Only an administrator sees it, as Nova's default policy has it
+(os_compute_api:servers:show:host_status): others get no such key. An
 instance on a dead host stays as it is, as Nova keeps a server whose compute
 service is down: its status does not change, its ports are DOWN.
 """
@@ -68,7 +70,8 @@ def fetch(conn: Connection, ctx: Context, ref: str) -> Row:
     raise errors.NotFound(f"Instance {ref} could not be found.")
 
 
-def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
+def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, Any]]:
+    """Instance bodies as `ctx` sees them: `host_status` only for an administrator."""
     ids = [r.id for r in rows]
     plugged: dict[str, list[str]] = {i: [] for i in ids}
     for chunk in common.chunked(ids):
@@ -79,14 +82,12 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         ):
             plugged[device_id].append(port_id)
     tags = common.load_tags(conn, ids)
-    statuses = host_statuses(conn, {r.host for r in rows})
     groups = group_names(conn, plugged)
-    return [
+    bodies = [
         {
             **common.render_standard(r, tags),
             "host": r.host,
             "availability_zone": r.availability_zone,
-            "host_status": statuses.get(r.host, "UNKNOWN"),
             "status": r.status,
             "port_ids": plugged[r.id],
             "netns": r.netns,
@@ -95,6 +96,11 @@ def render(conn: Connection, rows: list[Row]) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+    if ctx.is_admin:
+        statuses = host_statuses(conn, {r.host for r in rows})
+        for r, body in zip(rows, bodies, strict=True):
+            body["host_status"] = statuses.get(r.host, "UNKNOWN")
+    return bodies
 
 
 def group_names(conn: Connection, plugged: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -160,11 +166,11 @@ class Instances:
     ) -> tuple[list[dict[str, Any]], bool]:
         with db.read() as conn:
             rows, more = list_rows(conn, LISTING, query, visible(ctx))
-            return render(conn, rows), more
+            return render(conn, ctx, rows), more
 
     def get(self, db: Database, ctx: Context, ref: str) -> dict[str, Any]:
         with db.read() as conn:
-            return render(conn, [fetch(conn, ctx, ref)])[0]
+            return render(conn, ctx, [fetch(conn, ctx, ref)])[0]
 
     def create(self, db: Database, ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
         common.require_writer(ctx)
@@ -230,7 +236,7 @@ class Instances:
                 )["id"]
                 row["owned_ports"].append(port_id)
             common.insert_resource(conn, INST, "instance", row)
-            return render(conn, [fetch(conn, ctx, row["id"])])[0]
+            return render(conn, ctx, [fetch(conn, ctx, row["id"])])[0]
 
     def update(
         self, db: Database, ctx: Context, ref: str, values: dict[str, Any], if_match: int | None
@@ -240,7 +246,7 @@ class Instances:
             row = fetch(conn, ctx, ref)
             common.check_revision(row, if_match)
             common.bump(conn, INST, "instance", row, values)
-            return render(conn, [fetch(conn, ctx, row.id)])[0]
+            return render(conn, ctx, [fetch(conn, ctx, row.id)])[0]
 
     def delete(self, db: Database, ctx: Context, ref: str) -> None:
         """Its own ports go with it; adopted ports are unplugged and kept, as Nova does."""

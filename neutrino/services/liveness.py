@@ -17,7 +17,7 @@ in one write transaction per pass, what Neutron, OVN and Octavia do:
   the new host runs them, then ACTIVE);
 - its lab instances stay where they are, as Nova keeps a server on a host
   whose compute service is down: their status does not change, and
-  `host_status` shows DOWN (services/instances.py).
+  `host_status` shows administrators DOWN (services/instances.py).
 
 What no live agent can take stays, and is moved by a later pass once one can.
 Every change goes through the change feed, so the other hosts follow at once.

@@ -18,7 +18,7 @@ from neutrino.config import Settings
 from neutrino.plan import HostConfig, compile_host
 from neutrino.services import liveness
 from tests.api.test_loadbalancers import created, octavia, realize
-from tests.conftest import Api, eventually
+from tests.conftest import Api, ApiClient, eventually
 from tests.conftest import expect_error as error
 
 DOWN_TIME = 3.0  # seconds: Neutron's agent_down_time, short enough to watch an agent die
@@ -548,6 +548,31 @@ def test_an_instance_on_a_dead_host_shows_its_host_down(api: Api) -> None:
     assert shown(vm) == ("BUILD", "DOWN")  # kept as it was, on its host
     heartbeat(api, "h1")
     assert shown(vm) == ("BUILD", "UP")
+
+
+def test_only_an_admin_sees_an_instances_host_status(api: Api) -> None:
+    """As Nova's default policy (os_compute_api:servers:show:host_status): a member gets no
+    such key on its own instance, created, shown or listed."""
+    heartbeat(api, "h1")
+    net = api.demo.create("networks", name="mine")
+    api.demo.create("subnets", network_id=net["id"], cidr="10.48.0.0/24", ip_version=4)
+
+    def lab(client: ApiClient, method: str, path: str = "", **kwargs: Any) -> dict[str, Any]:
+        response = client.http.request(
+            method, f"/lab/v1/instances{path}", headers={"X-Auth-Token": client.token}, **kwargs
+        )
+        assert response.is_success, response.text
+        return dict(response.json())
+
+    body = {"instance": {"name": "mine", "networks": [{"network_id": net["id"]}]}}
+    created = lab(api.demo, "POST", json=body)["instance"]
+    assert "host_status" not in created
+    assert "host_status" not in lab(api.demo, "GET", f"/{created['id']}")["instance"]
+    [listed] = lab(api.demo, "GET")["instances"]
+    assert listed["id"] == created["id"] and "host_status" not in listed
+    assert lab(api.admin, "GET", f"/{created['id']}")["instance"]["host_status"] == "UP"
+    [listed] = lab(api.admin, "GET")["instances"]
+    assert listed["host_status"] == "UP"
 
 
 def test_a_dead_hosts_load_balancer_fails_over_to_a_live_host(api: Api) -> None:

@@ -17,11 +17,13 @@ import pytest
 
 from tests.conftest import Databases, LiveServer, dataplane_server
 
+MEMBER = "neutrino-demo"
+
 
 class Cloud(LiveServer):
-    def json(self, *args: str) -> Any:
+    def json(self, *args: str, cloud: str = "neutrino-admin") -> Any:
         """`neutrino ARGS -f json`, parsed."""
-        return json.loads(self.neutrino(*args, "-f", "json").stdout)
+        return json.loads(self.neutrino(*args, "-f", "json", cloud=cloud).stdout)
 
     def error(self, *args: str) -> str:
         """`neutrino ARGS`, which must fail; what it says on stderr."""
@@ -114,3 +116,27 @@ def test_data_is_printed_verbatim(cloud: Cloud, network: dict[str, Any]) -> None
     assert f"vm {name}" in cloud.neutrino("instance", "show", vm["id"]).stdout
     assert "[red]:ab:" in cloud.error("instance", "show", "[red]:ab:")
     cloud.neutrino("instance", "delete", vm["id"])
+
+
+def test_only_an_administrator_is_shown_the_hosts_status(cloud: Cloud) -> None:
+    """As Nova shows a server's `host_status`: a member's own instance shows without it."""
+    net = cloud.cli("network", "create", "cli-own", cloud=MEMBER)
+    cloud.cli(
+        "subnet",
+        "create",
+        "--network",
+        net["id"],
+        "--subnet-range",
+        "10.94.0.0/24",
+        "cli-own-sub",
+        cloud=MEMBER,
+    )
+    vm = cloud.json("instance", "create", "cli-own-vm", "--network", "cli-own", cloud=MEMBER)
+    assert "host_status" not in vm
+    assert "host_status" not in cloud.json("instance", "show", "cli-own-vm", cloud=MEMBER)
+    table = cloud.neutrino("instance", "show", "cli-own-vm", cloud=MEMBER).stdout
+    assert "cli-own-vm" in table and "host_status" not in table
+    assert cloud.json("instance", "show", vm["id"])["host_status"] == "UP"
+    assert "host_status" in cloud.neutrino("instance", "show", vm["id"]).stdout
+    cloud.neutrino("instance", "delete", vm["id"])
+    cloud.cli("network", "delete", net["id"], cloud=MEMBER, output=False)
