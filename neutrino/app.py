@@ -169,6 +169,7 @@ def build(settings: Settings) -> Neutrino:
     agents.DOWN_TIME = timedelta(seconds=settings.agent_down_time)
     dns.configure(settings.dns_domain)
     quotas.configure(settings.default_quotas)
+    loadbalancers.configure_quotas(settings.default_lb_quotas)
     key_manager = KeyManager(
         db, Sealer.from_state_dir(settings.state_dir), settings.public_url + "/key-manager"
     )

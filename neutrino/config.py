@@ -47,6 +47,9 @@ class Settings:
     # A project's limit of each resource named, unless set for it (Neutron's `[quotas]
     # quota_<resource>`); the others keep Neutron's defaults.
     default_quotas: dict[str, int] = field(default_factory=dict)
+    # The same for load balancers and what they hold (Octavia's `[quotas]
+    # default_<resource>_quota`); the others stay unlimited, Octavia's default.
+    default_lb_quotas: dict[str, int] = field(default_factory=dict)
 
     @property
     def public_url(self) -> str:
@@ -79,7 +82,7 @@ def parse_physnet(spec: str) -> Physnet:
 
 
 # The largest quota limit: Neutron keeps limits in a 32-bit integer column, and its API refuses
-# more (neutron-lib's DB_INTEGER_MAX_VALUE).
+# more (neutron-lib's DB_INTEGER_MAX_VALUE); so does this server's Octavia API.
 QUOTA_LIMIT_MAX = 2**31 - 1
 
 

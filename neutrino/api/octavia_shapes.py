@@ -22,6 +22,7 @@ from neutrino.api.v2.attrs import (
     tag,
     uuid_str,
 )
+from neutrino.config import QUOTA_LIMIT_MAX
 from neutrino.services.refusals import Invalid
 
 REQUIRED = object()
@@ -297,7 +298,7 @@ L7RULE = {
 }
 
 QUOTA = {
-    name: Field(ranged_int(-1, 2**31 - 1, allow_none=True), put=True)
+    name: Field(ranged_int(-1, QUOTA_LIMIT_MAX, allow_none=True), put=True)
     for name in (
         "load_balancer",
         "listener",

@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import threading
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -148,6 +149,16 @@ def start_agent(
     return thread
 
 
+def parse_default_quotas(
+    specs: list[str] | None, resources: Collection[str], option: str
+) -> dict[str, int]:
+    """The limits `option`'s RESOURCE=LIMIT specs give; a refused one stops the start."""
+    try:
+        return dict(parse_quota(spec, resources) for spec in specs or [])
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint=option) from error
+
+
 @app.command()
 def serve(
     bind: Annotated[str, typer.Option(help="HOST:PORT to listen on")] = "127.0.0.1:9696",
@@ -216,7 +227,16 @@ def serve(
         list[str] | None,
         typer.Option(
             help="RESOURCE=LIMIT: a project's limit of RESOURCE unless set for it, instead of "
-            "Neutron's default (its [quotas] quota_RESOURCE); -1: unlimited (repeatable)",
+            "Neutron's default (its \\[quotas] quota_RESOURCE); -1: unlimited (repeatable)",
+        ),
+    ] = None,
+    default_lb_quota: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="RESOURCE=LIMIT: a project's limit of RESOURCE (load_balancer, listener, pool, "
+            "member, health_monitor, l7policy or l7rule) unless set for it, instead of "
+            "Octavia's default, unlimited (its \\[quotas] default_RESOURCE_quota); "
+            "-1: unlimited (repeatable)",
         ),
     ] = None,
 ) -> None:
@@ -224,12 +244,13 @@ def serve(
     from neutrino import server
     from neutrino.app import create_app, prepare, start_chores
     from neutrino.identity import client_env
+    from neutrino.services.loadbalancers import OCTAVIA_QUOTA_DEFAULTS
     from neutrino.services.quotas import NEUTRON_DEFAULTS
 
-    try:
-        default_quotas = dict(parse_quota(spec, NEUTRON_DEFAULTS) for spec in default_quota or [])
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--default-quota") from error
+    default_quotas = parse_default_quotas(default_quota, NEUTRON_DEFAULTS, "--default-quota")
+    default_lb_quotas = parse_default_quotas(
+        default_lb_quota, OCTAVIA_QUOTA_DEFAULTS, "--default-lb-quota"
+    )
     setup_logging(log_level)
     if access_log:
         logging.getLogger("neutrino.access").setLevel(logging.INFO)  # whatever the log level
@@ -245,6 +266,7 @@ def serve(
         agent_down_time=agent_down_time,
         dns_domain=dns_domain,
         default_quotas=default_quotas,
+        default_lb_quotas=default_lb_quotas,
         **({"host": host} if host else {}),
     )
     if workers > 1 and settings.database_url.startswith("sqlite"):

@@ -104,7 +104,8 @@ ROLES = {"SINGLE": (STANDALONE,), "ACTIVE_STANDBY": (BACKUP, MASTER)}
 FAILOVERABLE = (ACTIVE, ERROR)
 VIP_OWNER = "Octavia"
 PENDING_TIMEOUT = timedelta(seconds=30)
-QUOTA_DEFAULTS = {
+# Octavia's defaults: its `[quotas] default_<resource>_quota` options in octavia.conf.
+OCTAVIA_QUOTA_DEFAULTS: dict[str, int] = {
     "load_balancer": -1,
     "listener": -1,
     "pool": -1,
@@ -113,6 +114,9 @@ QUOTA_DEFAULTS = {
     "l7policy": -1,
     "l7rule": -1,
 }
+# The defaults as configured (`--default-lb-quota`); set from the configuration when the
+# service is built.
+QUOTA_DEFAULTS = dict(OCTAVIA_QUOTA_DEFAULTS)
 QUOTA_TABLES: dict[str, Table] = {
     "load_balancer": LB,
     "listener": LI,
@@ -377,6 +381,12 @@ def current_amphorae(conn: Connection, lb_id: str) -> list[Row]:
             .order_by(AM.c.role)
         )
     )
+
+
+def configure_quotas(defaults: dict[str, int]) -> None:
+    """Use `defaults` instead of Octavia's for the resources it names."""
+    global QUOTA_DEFAULTS
+    QUOTA_DEFAULTS = {**OCTAVIA_QUOTA_DEFAULTS, **defaults}
 
 
 def quota_limits(conn: Connection, project_id: str) -> dict[str, int]:

@@ -7,12 +7,14 @@ is what moves statuses from PENDING_* to ACTIVE.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
 import httpx
 import pytest
 
+from neutrino.config import Settings
 from tests.conftest import ADMIN_PASSWORD, Api, ApiClient, dashboard_login
 
 LBAAS = "/load-balancer/v2/lbaas"
@@ -497,6 +499,66 @@ def test_project_isolation_and_quotas(api: Api, subnet: dict[str, Any]) -> None:
         ),
         "loadbalancer",
     )
+
+
+@pytest.mark.in_process  # the defaults are the application's settings
+class TestConfiguredQuotaDefaults:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return dataclasses.replace(settings, default_lb_quotas={"load_balancer": 1, "pool": 0})
+
+    def test_shown_and_enforced(self, api: Api, subnet: dict[str, Any]) -> None:
+        admin, demo, project = octavia(api.admin), octavia(api.demo), api.demo.project_id
+        configured = {
+            "quota": {
+                "load_balancer": 1,
+                "listener": -1,
+                "pool": 0,
+                "member": -1,
+                "health_monitor": -1,
+                "l7policy": -1,
+                "l7rule": -1,
+            }
+        }
+        assert demo.get("/quotas/defaults").json() == configured
+        assert demo.get(f"/quotas/{project}").json() == configured
+        lb = make_lb(api, subnet)
+        refused = demo.post(
+            "/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}
+        )
+        assert refused.status_code == 403
+        assert refused.json() == {
+            "faultcode": "Client",
+            "faultstring": "Quota has been met for resources: Load Balancer",
+            "debuginfo": None,
+        }
+        listener = add_listener(demo, lb["id"])
+        realize(api)
+        refused = demo.post(
+            "/pools",
+            json={
+                "pool": {
+                    "listener_id": listener["id"],
+                    "protocol": "HTTP",
+                    "lb_algorithm": "ROUND_ROBIN",
+                }
+            },
+        )
+        assert refused.status_code == 403
+        assert refused.json()["faultstring"] == "Quota has been met for resources: Pool"
+        # A project's own limit comes before the default, until it is unset.
+        own = admin.put(f"/quotas/{project}", json={"quota": {"load_balancer": 2}})
+        assert own.status_code == 202
+        assert own.json() == {"quota": {**configured["quota"], "load_balancer": 2}}
+        assert admin.get("/quotas").json()["quotas"] == [
+            {"project_id": project, **configured["quota"], "load_balancer": 2}
+        ]
+        created(
+            demo.post("/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}),
+            "loadbalancer",
+        )
+        assert admin.delete(f"/quotas/{project}").status_code == 204
+        assert demo.get(f"/quotas/{project}").json() == configured
 
 
 def test_l7_policies_order_actions_and_rules(api: Api, subnet: dict[str, Any]) -> None:

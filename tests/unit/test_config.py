@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from neutrino.cli.main import app
 from neutrino.config import parse_quota
 
 RESOURCES = ("network", "port")
@@ -27,3 +31,25 @@ def test_a_default_quota_neutron_would_refuse_is_refused(spec: str, message: str
     with pytest.raises(ValueError) as refused:
         parse_quota(spec, RESOURCES)
     assert str(refused.value) == message
+
+
+@pytest.mark.parametrize(
+    ("option", "spec", "message"),
+    [
+        ("--default-quota", "pool=3", "'pool' is not a resource with a quota: network, subnet"),
+        (
+            "--default-lb-quota",
+            "network=3",
+            "'network' is not a resource with a quota: load_balancer",
+        ),
+        ("--default-lb-quota", "pool=-2", "the limit of pool must be an integer, -1 (unlimited)"),
+    ],
+)
+def test_serve_refuses_a_default_quota_naming_its_option(
+    option: str, spec: str, message: str, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(app, ["serve", "--state-dir", str(tmp_path), option, spec])
+    assert result.exit_code == 2
+    refusal = " ".join(result.output.replace("│", " ").split())
+    assert f"Invalid value for {option}: {message}" in refusal
+    assert not any(tmp_path.iterdir())  # refused before anything started
