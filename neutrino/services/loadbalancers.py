@@ -447,7 +447,7 @@ def quota_set(
             values if values is not None else dict.fromkeys(QUOTA_DEFAULTS)
         ).items():
             conn.execute(delete(Q).where(Q.c.project_id == project_id, Q.c.resource == resource))
-            if limit is not None and limit != QUOTA_DEFAULTS[resource]:
+            if limit is not None:  # kept even when it is the default, as Octavia keeps it
                 conn.execute(
                     insert(Q).values(project_id=project_id, resource=resource, limit=limit)
                 )

@@ -2,7 +2,7 @@
 
 Writers run one at a time (see db), so counting usage and inserting in the
 same transaction can never overshoot, whatever the concurrency. A limit of
--1 means unlimited. Only limits that differ from the defaults are stored.
+-1 means unlimited. A limit set for a project is stored, even one equal to the default.
 """
 
 from __future__ import annotations
@@ -165,10 +165,11 @@ class Quotas:
                 conn.execute(
                     delete(Q).where(Q.c.project_id == project_id, Q.c.resource == resource)
                 )
-                if limit != DEFAULTS[resource]:
-                    conn.execute(
-                        insert(Q).values(project_id=project_id, resource=resource, limit=limit)
-                    )
+                # Kept even when it is the default, as Neutron keeps it: the project is listed,
+                # and keeps it when the default changes.
+                conn.execute(
+                    insert(Q).values(project_id=project_id, resource=resource, limit=limit)
+                )
             common.record_change(conn, "quota", project_id, "update")
             return limits(conn, project_id)
 

@@ -493,6 +493,11 @@ def test_project_isolation_and_quotas(api: Api, subnet: dict[str, Any]) -> None:
         "Quota has been met",
     )
     assert admin.delete(f"/quotas/{api.demo.project_id}").status_code == 204
+    assert admin.get("/quotas").json()["quotas"] == []
+    # A limit set to the default is kept: the project is listed with it.
+    unlimited = admin.put(f"/quotas/{api.demo.project_id}", json={"quota": {"pool": -1}})
+    assert unlimited.status_code == 202, unlimited.text
+    assert [q["project_id"] for q in admin.get("/quotas").json()["quotas"]] == [api.demo.project_id]
     created(
         octavia(api.demo).post(
             "/loadbalancers", json={"loadbalancer": {"vip_subnet_id": subnet["id"]}}

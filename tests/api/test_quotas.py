@@ -48,6 +48,14 @@ def test_admin_sets_and_resets(api: Api) -> None:
     assert api.admin.get("/quotas").json()["quotas"] == []
 
 
+def test_a_limit_set_to_the_default_is_kept_and_listed(api: Api) -> None:
+    project = api.demo.project_id
+    response = api.admin.put(f"/quotas/{project}", json={"quota": {"network": 100}})
+    assert response.status_code == 200, response.text
+    listed = api.admin.get("/quotas").json()["quotas"]
+    assert listed == [{"project_id": project, "tenant_id": project, **DEFAULTS}]
+
+
 def test_members_cannot_set_or_peek(api: Api) -> None:
     project = api.demo.project_id
     error(
