@@ -33,7 +33,8 @@ app.command("trace")(inspect.trace)
 app.command("probe")(probe.probe)
 
 HostName = Annotated[
-    str | None, typer.Option("--host", help="This host's name in port bindings [default: hostname]")
+    str | None,
+    typer.Option("--host", help="This host's name in port bindings \\[default: hostname]"),
 ]
 NetnsPrefix = Annotated[
     str, typer.Option(help="Prefix of every namespace the agent creates (isolated mode)")

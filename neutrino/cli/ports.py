@@ -68,7 +68,7 @@ def plug(
         typer.Option(help="The device on the host [default: tap + the port ID's first 11]"),
     ] = None,
     host: Annotated[
-        str | None, typer.Option(help="The host whose agent plugs it [default: this hostname]")
+        str | None, typer.Option(help="The host whose agent plugs it \\[default: this hostname]")
     ] = None,
     os_cloud: CloudOption = None,
     fmt: Format = "table",
