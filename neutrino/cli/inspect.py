@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 
 CloudOption = Annotated[
-    str | None, typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")
+    str | None, typer.Option("--os-cloud", help="Cloud in clouds.yaml \\[env: OS_CLOUD]")
 ]
 Format = Annotated[str, typer.Option("-f", "--format", help="tree or json")]
 

@@ -17,7 +17,7 @@ app = typer.Typer(
 )
 
 CloudOption = Annotated[
-    str | None, typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")
+    str | None, typer.Option("--os-cloud", help="Cloud in clouds.yaml \\[env: OS_CLOUD]")
 ]
 
 

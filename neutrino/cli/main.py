@@ -173,7 +173,7 @@ def serve(
     state_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Where the database, keys and clouds.yaml live [env: NEUTRINO_STATE_DIR]"
+            help="Where the database, keys and clouds.yaml live \\[env: NEUTRINO_STATE_DIR]"
         ),
     ] = None,
     physnet: Annotated[
@@ -361,7 +361,8 @@ def run_agent(
     vtep_ip: VtepIp = None,
     vtep_interface: VtepInterface = None,
     os_cloud: Annotated[
-        str | None, typer.Option(help="Cloud in clouds.yaml with admin credentials [env: OS_CLOUD]")
+        str | None,
+        typer.Option(help="Cloud in clouds.yaml with admin credentials \\[env: OS_CLOUD]"),
     ] = None,
     listen: Annotated[
         str, typer.Option(help="HOST:PORT where the server asks this agent for the lab's tools")
@@ -402,7 +403,7 @@ def run_agent(
 def teardown(
     host: HostName = None,
     state_dir: Annotated[
-        Path | None, typer.Option(help="The service's state directory [env: NEUTRINO_STATE_DIR]")
+        Path | None, typer.Option(help="The service's state directory \\[env: NEUTRINO_STATE_DIR]")
     ] = None,
     physnet: Annotated[
         list[str] | None, typer.Option(help="Physical networks of this host (isolated mode)")

@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 
 CloudOption = Annotated[
-    str | None, typer.Option("--os-cloud", help="Cloud in clouds.yaml [env: OS_CLOUD]")
+    str | None, typer.Option("--os-cloud", help="Cloud in clouds.yaml \\[env: OS_CLOUD]")
 ]
 Format = Annotated[str, typer.Option("-f", "--format", help="table or json")]
 
@@ -65,7 +65,7 @@ def plug(
     port: Annotated[str, typer.Argument(help="Port name or ID")],
     device: Annotated[
         str | None,
-        typer.Option(help="The device on the host [default: tap + the port ID's first 11]"),
+        typer.Option(help="The device on the host \\[default: tap + the port ID's first 11]"),
     ] = None,
     host: Annotated[
         str | None, typer.Option(help="The host whose agent plugs it \\[default: this hostname]")

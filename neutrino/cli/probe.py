@@ -27,7 +27,7 @@ def probe(
         str | None, typer.Option("--http", metavar="PATH", help="GET this path, e.g. /")
     ] = None,
     ping: Annotated[bool, typer.Option("--ping", help="Ping it (the default)")] = False,
-    port: Annotated[int | None, typer.Option(help="The port of --http [default: 80]")] = None,
+    port: Annotated[int | None, typer.Option(help="The port of --http \\[default: 80]")] = None,
     os_cloud: CloudOption = None,
     fmt: Annotated[str, typer.Option("-f", "--format", help="text or json")] = "text",
 ) -> None:

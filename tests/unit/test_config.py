@@ -53,3 +53,20 @@ def test_serve_refuses_a_default_quota_naming_its_option(
     refusal = " ".join(result.output.replace("│", " ").split())
     assert f"Invalid value for {option}: {message}" in refusal
     assert not any(tmp_path.iterdir())  # refused before anything started
+
+
+@pytest.mark.parametrize(
+    ("command", "note"),
+    [
+        (["serve"], "[env: NEUTRINO_STATE_DIR]"),
+        (["serve"], "[default: hostname]"),
+        (["instance", "list"], "[env: OS_CLOUD]"),
+        (["port", "plug"], "[default: this hostname]"),
+        (["probe"], "[default: 80]"),
+    ],
+)
+def test_the_help_shows_the_notes_in_brackets(command: list[str], note: str) -> None:
+    """Typer's help reads brackets as markup: a note left unescaped vanishes from it."""
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert note in result.output
