@@ -2,9 +2,10 @@
 
 An instance owns ports (made for it on the networks it asks for) or adopts
 ports it is given (S5: a port with a chosen fixed IP); either way the port
-shows the instance as Nova's ports show a server (device_owner
-`compute:nova`, device_id the instance), its binding is the instance's host,
-whose agent makes the namespace and plugs it, and a port made for it is named
+shows the instance as Nova's ports show a server (device_owner `compute:<the
+instance's availability zone>`, `compute:nova` in Nova's default zone;
+device_id the instance), its binding is the instance's host, whose agent
+makes the namespace and plugs it, and a port made for it is named
 `<instance>-eth<N>`, with the instance's hostname as its `dns_name` as Nova
 gives it (kept where a DNS domain is configured, see neutrino.services.dns).
 The ports made for it join the security groups it names (`security_groups`,
@@ -40,8 +41,16 @@ from neutrino.services.common import Tags
 from neutrino.services.listing import Listing, list_rows, standard_columns
 
 INST, P, AG = schema.lab_instances, schema.ports, schema.network_agents
-OWNER = "compute:nova"  # as Nova's ports show a server of its default zone
+# Neutron's DEVICE_OWNER_COMPUTE_PREFIX: a port owned `compute:<anything>` is a VM's.
+COMPUTE_PREFIX = "compute:"
+# With device_id an instance's ID: a port of that instance, whatever its zone.
+COMPUTE_OWNED = P.c.device_owner.startswith(COMPUTE_PREFIX)
 LISTING = Listing(INST, standard_columns(INST))
+
+
+def owner(zone: str) -> str:
+    """The device owner of an instance's ports in `zone`, as Nova gives a server's ports."""
+    return COMPUTE_PREFIX + zone
 
 
 def hostname(name: str) -> str:
@@ -77,7 +86,7 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
     for chunk in common.chunked(ids):
         for port_id, device_id in conn.execute(
             select(P.c.id, P.c.device_id)
-            .where(P.c.device_id.in_(chunk), P.c.device_owner == OWNER)
+            .where(P.c.device_id.in_(chunk), COMPUTE_OWNED)
             .order_by(P.c.created_at, P.c.id)
         ):
             plugged[device_id].append(port_id)
@@ -215,7 +224,7 @@ class Instances:
             row.update(
                 host=host, availability_zone=zone, status="BUILD", owned_ports=[], addresses=[]
             )
-            plug = {"device_owner": OWNER, "device_id": row["id"], "binding_host_id": host}
+            plug = {"device_owner": owner(zone), "device_id": row["id"], "binding_host_id": host}
             for port in adopted:
                 common.bump(conn, P, "port", port, plug)
             for (fixed, _), network in zip(wanted, made_on, strict=True):
@@ -227,7 +236,7 @@ class Instances:
                     {
                         "name": f"{row['name']}-eth{len(row['owned_ports'])}",
                         "fixed_ips": fixed,
-                        "device_owner": OWNER,
+                        "device_owner": owner(zone),
                         "device_id": row["id"],
                         "binding:host_id": host,
                         "dns_name": hostname(row["name"]),
@@ -253,9 +262,7 @@ class Instances:
         common.require_writer(ctx)
         with db.write() as conn:
             row = fetch(conn, ctx, ref)
-            for port in conn.execute(
-                select(P).where(P.c.device_id == row.id, P.c.device_owner == OWNER)
-            ).all():
+            for port in conn.execute(select(P).where(P.c.device_id == row.id, COMPUTE_OWNED)).all():
                 if port.id in row.owned_ports:
                     ports.remove_port(conn, port.id)
                 else:
@@ -364,7 +371,7 @@ def record_report(conn: Connection, host: str, reported: dict[str, dict[str, Any
                 .join(S, S.c.id == A.c.subnet_id)
                 .where(
                     P.c.device_id == row.id,
-                    P.c.device_owner == OWNER,
+                    COMPUTE_OWNED,
                     S.c.ip_version == 4,
                     S.c.enable_dhcp,
                 )

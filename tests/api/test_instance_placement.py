@@ -167,3 +167,38 @@ def test_before_any_agent_reports_instances_go_to_the_servers_host(
     assert (vm["host"], vm["availability_zone"]) == (settings.host, "nova")
     unknown = create(api, name="vm", networks=[{"network_id": net["id"]}], availability_zone="az1")
     error(unknown, 400, "BadRequest")
+
+
+def test_an_instances_ports_are_owned_by_compute_in_its_zone(api: Api) -> None:
+    """As Nova owns a server's ports: `compute:<its availability zone>`, `compute:nova` in the
+    default zone; the ports it adopts too. They remain the instance's, and go with it."""
+    heartbeat(api, "h1", zone="az1")
+    heartbeat(api, "h2")  # in the default zone
+    net = api.admin.create(
+        "networks",
+        name="vlan",
+        shared=True,
+        **{"provider:network_type": "vlan", "provider:physical_network": "default"},
+    )
+    given = api.demo.create("ports", network_id=net["id"])
+    in_az1 = placed(api, net["id"], "in-az1", availability_zone="az1", ports=[given["id"]])
+    in_nova = placed(api, net["id"], "in-nova")  # asking for no zone
+    assert in_nova["availability_zone"] == "nova"  # h2's, the least loaded
+
+    def owners(instance: dict[str, Any]) -> dict[str, str]:
+        found = api.demo.get("/ports", params={"device_id": instance["id"]}).json()["ports"]
+        return {p["id"]: p["device_owner"] for p in found}
+
+    az1_owners = owners(in_az1)
+    assert sorted(az1_owners.values()) == ["compute:az1", "compute:az1"]
+    assert given["id"] in az1_owners
+    assert set(owners(in_nova).values()) == {"compute:nova"}
+    assert sorted(in_az1["port_ids"]) == sorted(az1_owners)
+
+    deleted = api.demo.http.delete(
+        f"/lab/v1/instances/{in_az1['id']}", headers={"X-Auth-Token": api.demo.token}
+    )
+    assert deleted.status_code == 204, deleted.text
+    kept = api.demo.get(f"/ports/{given['id']}").json()["port"]
+    assert (kept["device_owner"], kept["device_id"]) == ("", "")
+    assert owners(in_az1) == {}

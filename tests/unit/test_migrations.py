@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 from alembic import command
@@ -201,3 +202,54 @@ def test_existing_subnets_get_their_free_addresses_as_ranges(tmp_path: Path) -> 
         ("10.0.0.7", "10.0.0.9"),
         ("10.0.0.20", "10.0.0.20"),
     ]
+
+
+def test_instance_ports_come_to_be_owned_by_their_instances_zone(
+    backend: str, databases: Databases
+) -> None:
+    url = databases.empty(backend)
+    db = Database(url)
+    config = alembic_config(db.engine)
+    command.upgrade(config, "0048")
+    made = datetime(2026, 12, 7)
+    standard = {"project_id": "p", "created_at": made, "updated_at": made}
+    with db.engine.begin() as conn:
+        conn.execute(
+            schema.networks.insert().values(id="n", mtu=1450, network_type="vxlan", **standard)
+        )
+        for instance, zone in (("in-az1", "az1"), ("in-nova", "nova")):
+            conn.execute(
+                schema.lab_instances.insert().values(
+                    id=instance,
+                    host="h1",
+                    availability_zone=zone,
+                    owned_ports=[],
+                    addresses=[],
+                    **standard,
+                )
+            )
+        # The last one is a port of no instance here (a server of a Nova using this API).
+        for port, device_id in (("p1", "in-az1"), ("p2", "in-nova"), ("p3", "server")):
+            conn.execute(
+                schema.ports.insert().values(
+                    id=port,
+                    network_id="n",
+                    mac_address=f"fa:16:3e:00:00:0{port[1]}",
+                    device_owner="compute:nova",
+                    device_id=device_id,
+                    **standard,
+                )
+            )
+
+    def owners() -> dict[str, str]:
+        with db.engine.connect() as conn:
+            return dict(conn.execute(text("SELECT id, device_owner FROM ports")).all())
+
+    try:
+        db.migrate()
+        assert owners() == {"p1": "compute:az1", "p2": "compute:nova", "p3": "compute:nova"}
+        command.downgrade(config, "0048")
+        assert set(owners().values()) == {"compute:nova"}
+    finally:
+        db.dispose()
+        databases.drop(url)
