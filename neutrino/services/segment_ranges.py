@@ -147,7 +147,8 @@ def first_free(
 
 def fill(conn: Connection, network_type: str, physnet: str) -> None:
     """The type's free IDs from the segments: all its IDs (LIMITS) less those networks have.
-    None are when every one is taken: then each allocation fills them again, and finds none."""
+    When every one is taken there is none to keep: each allocation fills them again, and finds
+    none."""
     low, high = LIMITS[network_type]
     taken = conn.execute(
         select(SEG.c.segmentation_id)
