@@ -14,16 +14,15 @@ from neutrino.web.tables import Column, Listing, listed
 from neutrino.web.ui import PREFIX, Dashboard, Done, Form, Ui, unambiguous
 
 
-async def instance_names(ui: Ui) -> dict[str, str]:
-    instances = await ui.api.get(
-        LAB, "/v1/instances", project_id=ui.project_id, fields=["id", "name"]
-    )
+async def instance_names(ui: Ui, project_id: str) -> dict[str, str]:
+    """The names of a project's instances, as far as the caller may see them."""
+    instances = await ui.api.get(LAB, "/v1/instances", project_id=project_id, fields=["id", "name"])
     return {i["id"]: i["name"] or i["id"] for i in instances["instances"]}
 
 
-async def project_ports(ui: Ui) -> list[dict[str, Any]]:
+async def project_ports(ui: Ui, project_id: str) -> list[dict[str, Any]]:
     fields = ["id", "name", "device_id", "device_owner", "fixed_ips"]
-    found = await ui.api.get(NET, "/v2.0/ports", project_id=ui.project_id, fields=fields)
+    found = await ui.api.get(NET, "/v2.0/ports", project_id=project_id, fields=fields)
     ports: list[dict[str, Any]] = found["ports"]
     return ports
 
@@ -87,7 +86,7 @@ def routes(d: Dashboard) -> list[BaseRoute]:
                 label="address, description",
             ),
             ui.api.get(NET, "/v2.0/networks", **{"router:external": "true"}),
-            instance_names(ui),
+            instance_names(ui, ui.project_id),
         )
         return ui.render(
             "floatingips.html",
@@ -109,15 +108,13 @@ def routes(d: Dashboard) -> list[BaseRoute]:
         )
 
     async def floatingip_page(ui: Ui) -> Response:
-        found, ports, names = await asyncio.gather(
-            ui.api.get(NET, f"/v2.0/floatingips/{ui.param('id')}"),
-            project_ports(ui),
-            instance_names(ui),
-        )
-        fip = found["floatingip"]
-        pool, hint = await asyncio.gather(
+        fip = (await ui.api.get(NET, f"/v2.0/floatingips/{ui.param('id')}"))["floatingip"]
+        # Its project's instances, whoever looks (an administrator too): those it may lead to.
+        pool, hint, ports, names = await asyncio.gather(
             ui.api.get(NET, f"/v2.0/networks/{fip['floating_network_id']}"),
             outside_hint(ui, fip["port_id"]),
+            project_ports(ui, fip["project_id"]),
+            instance_names(ui, fip["project_id"]),
         )
         return ui.render(
             "floatingip.html",

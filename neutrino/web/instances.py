@@ -30,7 +30,7 @@ async def launch_choices(ui: Ui) -> dict[str, Any]:
     free ports and its security groups; and every usable network (`usable`, named in
     `network_names`), which the page's other forms offer."""
     usable, free, groups = await asyncio.gather(
-        project_networks(ui),
+        project_networks(ui, ui.project_id),
         ui.api.get(
             NET,
             "/v2.0/ports",

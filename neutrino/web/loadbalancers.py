@@ -178,7 +178,8 @@ def routes(d: Dashboard) -> list[BaseRoute]:
     async def balancers_page(ui: Ui) -> Response:
         if not await enabled(ui):
             return ui.render("loadbalancers.html", available=False, subnets=[], members={})
-        networks = [n for n in await project_networks(ui) if not n.get("router:external")]
+        usable = await project_networks(ui, ui.project_id)
+        networks = [n for n in usable if not n.get("router:external")]
         subnets = (
             (await ui.api.get(NET, "/v2.0/subnets", network_id=[n["id"] for n in networks]))[
                 "subnets"

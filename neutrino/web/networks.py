@@ -49,10 +49,10 @@ def by_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {item["id"]: item for item in items}
 
 
-async def project_networks(ui: Ui) -> list[dict[str, Any]]:
-    """The project's own networks plus the shared and external ones it may use (as Horizon
-    lists them)."""
-    queries = ({"project_id": ui.project_id}, {"shared": "true"}, {"router:external": "true"})
+async def project_networks(ui: Ui, project_id: str) -> list[dict[str, Any]]:
+    """A project's own networks plus the shared and external ones it may use (as Horizon
+    lists them), as far as the caller may see them."""
+    queries = ({"project_id": project_id}, {"shared": "true"}, {"router:external": "true"})
     answers = await asyncio.gather(
         *[ui.api.get(NET, "/v2.0/networks", **query) for query in queries]
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.responses import Response
@@ -52,8 +53,13 @@ def routes(d: Dashboard) -> list[BaseRoute]:
 
     async def router_page(ui: Ui) -> Response:
         router = (await ui.api.get(NET, f"/v2.0/routers/{ui.param('id')}"))["router"]
-        ports = (await ui.api.get(NET, "/v2.0/ports", device_id=router["id"]))["ports"]
-        networks = await project_networks(ui)
+        # Its project's networks, whoever looks (an administrator too): the subnets it has and may
+        # have interfaces on.
+        found, networks = await asyncio.gather(
+            ui.api.get(NET, "/v2.0/ports", device_id=router["id"]),
+            project_networks(ui, router["project_id"]),
+        )
+        ports = found["ports"]
         subnets = (
             (await ui.api.get(NET, "/v2.0/subnets", network_id=[n["id"] for n in networks]))[
                 "subnets"
@@ -68,13 +74,10 @@ def routes(d: Dashboard) -> list[BaseRoute]:
             if p["device_owner"] in INTERFACE_OWNERS
         }
         names = unambiguous({n["id"]: n["name"] or n["id"][:8] for n in networks})
+        externals = [n for n in networks if n.get("router:external")]
+        external_ids = {n["id"] for n in externals}
         internal = [
-            s
-            for s in subnets
-            if s["id"] not in attached
-            and not next((n for n in networks if n["id"] == s["network_id"]), {}).get(
-                "router:external"
-            )
+            s for s in subnets if s["id"] not in attached and s["network_id"] not in external_ids
         ]
         return ui.render(
             "router.html",
@@ -85,7 +88,7 @@ def routes(d: Dashboard) -> list[BaseRoute]:
                 s["id"]: f"{names.get(s['network_id'], '')}: {s['cidr']}" for s in subnets
             },
             free_subnets=internal,
-            externals=[n for n in networks if n.get("router:external")],
+            externals=externals,
             interface_owners=INTERFACE_OWNERS,
         )
 

@@ -372,7 +372,7 @@ async def graph(ui: Ui) -> Json:
         balancers,
         found_fips,
     ) = await asyncio.gather(
-        project_networks(ui),
+        project_networks(ui, ui.project_id),
         api.get(NET, "/v2.0/routers", project_id=ui.project_id),
         api.get(
             NET,

@@ -264,3 +264,43 @@ def test_the_router_explains_itself_in_short_sections(
     height = page.evaluate("document.scrollingElement.scrollHeight")
     assert height < 2000, height
     screenshot(page, "router-how-it-works")
+
+
+def test_an_administrator_is_offered_the_floating_ips_own_instances(
+    browser: Any, cloud: Cloud, made: Made, admin_page: Any
+) -> None:
+    """On a floating IP of the demo project, the administrator sees and is offered demo's
+    instances, as demo is, not those of the project it is signed in to."""
+    page = admin_page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    shown(page, cloud.dashboard + f"/project/floating-ips/{made.ids['/project/floating-ips']}")
+    mapped = page.locator("#fip-attrs tr:has(th:text-is('Mapped to')) td").inner_text()
+    assert f"{made.fixed_ip} on instance {made.source}," in mapped, mapped
+    trace = page.locator("#how-it-works form.trace")
+    assert trace.locator("input[name=source]").input_value() == made.source
+
+    password = cloud_password(cloud.state_dir, "neutrino-demo")
+    with httpx.Client(base_url=cloud.url) as http:
+        demo = login(http, "demo", password, "demo")
+        [public] = demo.get("/networks", params={"name": "public"}).json()["networks"]
+        free = demo.create("floatingips", floating_network_id=public["id"])
+        try:
+            choices = "select[name=target] option:not([value=''])"
+            page.goto(cloud.dashboard + f"/project/floating-ips/{free['id']}")
+            offered = page.locator(choices).all_inner_texts()
+            assert f"{made.source}: {made.fixed_ip}" in offered, offered
+            owner = sign_in(browser, cloud, "demo", password, "demo")
+            owner.goto(page.url)
+            assert offered == owner.locator(choices).all_inner_texts()
+            owner.context.close()
+        finally:
+            assert demo.delete(f"/floatingips/{free['id']}").status_code == 204
+
+
+def test_an_administrator_sees_the_routers_subnets_by_name(
+    cloud: Cloud, made: Made, admin_page: Any
+) -> None:
+    page = admin_page
+    page.goto(cloud.dashboard + f"/project/routers/{made.ids['/project/routers']}")
+    interface = page.locator("#interfaces tr", has_text="Internal interface")
+    assert interface.locator("td").nth(2).inner_text() == "app-net: 10.0.7.0/24"
