@@ -895,6 +895,10 @@ def record_report(
                 common.bump(conn, P, "port", port, {"binding_host_id": host})
             vip_host = host
         if realize(conn, lb, vip_host, hosts) and entry is not None and vip_host == host:
+            # Health is read against the status this report may just have settled: haproxy runs
+            # the new tree, so an enabled listener it leaves out (all of a disabled load
+            # balancer's) is ERROR at once, as Octavia's next heartbeat makes it.
+            lb = conn.execute(select(LB).where(LB.c.id == lb.id)).one()
             record_health(conn, lb, entry.get("members", {}), entry.get("listeners", {}))
             record_statistics(conn, lb, entry.get("listeners", {}))
 
@@ -1008,8 +1012,9 @@ def record_health(
     ERROR), DEGRADED when some member is down (the load balancer goes DEGRADED). An enabled
     listener is its frontend's state: ONLINE while open, DEGRADED when full (at its connection
     limit; the load balancer goes DEGRADED), OFFLINE when stopped, ERROR when haproxy of an ACTIVE
-    load balancer does not run it; its pool's health is not its own (nor is a health monitor's,
-    see `settle`). The kernel's listeners (UDP, SCTP) are ONLINE while enabled.
+    load balancer does not run it (it runs none of a disabled one's); its pool's health is not
+    its own (nor is a health monitor's, see `settle`). The kernel's listeners (UDP, SCTP) are
+    ONLINE while enabled.
     """
     if lb.provisioning_status == PENDING_DELETE:
         return

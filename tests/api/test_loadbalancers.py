@@ -48,7 +48,8 @@ def realize(
 ) -> None:
     """Report every load balancer as running its current tree, as the hosting agent would,
     with `members`' health and `listeners`' status and counters as haproxy would show them
-    (haproxy's listeners OPEN unless told otherwise)."""
+    (haproxy's listeners OPEN unless told otherwise; a disabled frontend, of a disabled
+    listener or load balancer, is not in haproxy's `show stat`)."""
     snapshot = api.admin.http.get(
         "/internal/v1/snapshot", headers={"X-Auth-Token": api.admin.token}
     ).json()
@@ -62,6 +63,8 @@ def realize(
                     listener["id"]: {"status": "OPEN", **(listeners or {}).get(listener["id"], {})}
                     for listener in lb.get("listeners", [])
                     if listener["protocol"] not in ("UDP", "SCTP")
+                    and lb["admin_state_up"]
+                    and listener["admin_state_up"]
                 },
             }
             for lb in snapshot["loadbalancers"]
@@ -321,6 +324,76 @@ def test_a_full_listener_is_degraded_and_so_is_its_load_balancer(
     assert statuses() == ("ONLINE", "ONLINE")
     realize(api, listeners={listener["id"]: {"status": "STOP"}})
     assert statuses() == ("ONLINE", "OFFLINE")
+
+
+def test_a_disabled_load_balancer_leaves_its_enabled_listeners_in_error(
+    api: Api, subnet: dict[str, Any]
+) -> None:
+    """Octavia's amphora runs no frontend of a disabled load balancer: its health manager finds
+    the enabled listeners missing (ERROR, the disabled ones OFFLINE) and no pool reported
+    (OFFLINE, their members keeping their last health); the load balancer is OFFLINE."""
+    client = octavia(api.demo)
+    lb = make_lb(api, subnet)
+    listener = add_listener(client, lb["id"])
+    realize(api)
+    idle = add_listener(client, lb["id"], protocol_port=81, admin_state_up=False)
+    realize(api)
+    pool = add_pool(client, listener["id"])
+    realize(api)
+    member = created(
+        client.post(
+            f"/pools/{pool['id']}/members",
+            json={"member": {"address": "10.20.0.11", "protocol_port": 80}},
+        ),
+        "member",
+    )
+    realize(api)
+    body = {"pool_id": pool["id"], "type": "TCP", "delay": 1, "timeout": 1, "max_retries": 2}
+    created(client.post("/healthmonitors", json={"healthmonitor": body}), "healthmonitor")
+    realize(api, {member["id"]: "UP"})
+
+    def shown() -> dict[str, str]:
+        return {
+            "loadbalancer": client.get(f"/loadbalancers/{lb['id']}").json()["loadbalancer"][
+                "operating_status"
+            ],
+            "listener": client.get(f"/listeners/{listener['id']}").json()["listener"][
+                "operating_status"
+            ],
+            "idle": client.get(f"/listeners/{idle['id']}").json()["listener"]["operating_status"],
+            "pool": client.get(f"/pools/{pool['id']}").json()["pool"]["operating_status"],
+            "member": client.get(f"/pools/{pool['id']}/members/{member['id']}").json()["member"][
+                "operating_status"
+            ],
+        }
+
+    def tree() -> dict[str, str]:
+        status = client.get(f"/loadbalancers/{lb['id']}/status").json()["statuses"]
+        listeners = {li["id"]: li for li in status["loadbalancer"]["listeners"]}
+        tree_pool = listeners[listener["id"]]["pools"][0]
+        return {
+            "loadbalancer": status["loadbalancer"]["operating_status"],
+            "listener": listeners[listener["id"]]["operating_status"],
+            "idle": listeners[idle["id"]]["operating_status"],
+            "pool": tree_pool["operating_status"],
+            "member": tree_pool["members"][0]["operating_status"],
+        }
+
+    running = {
+        "loadbalancer": "ONLINE",
+        "listener": "ONLINE",
+        "idle": "OFFLINE",
+        "pool": "ONLINE",
+        "member": "ONLINE",
+    }
+    assert shown() == tree() == running
+    client.put(f"/loadbalancers/{lb['id']}", json={"loadbalancer": {"admin_state_up": False}})
+    realize(api)
+    disabled = {**running, "loadbalancer": "OFFLINE", "listener": "ERROR", "pool": "OFFLINE"}
+    assert shown() == tree() == disabled
+    client.put(f"/loadbalancers/{lb['id']}", json={"loadbalancer": {"admin_state_up": True}})
+    realize(api, {member["id"]: "UP"})
+    assert shown() == tree() == running
 
 
 def test_validation_errors(api: Api, subnet: dict[str, Any]) -> None:
