@@ -219,8 +219,49 @@ def publish(conn: Connection, lb: Row, status: str = PENDING_UPDATE) -> None:
             updated_at=common.now(),
         )
     )
+    if status != PENDING_DELETE:
+        plug_member_subnets(conn, lb)
     revision = common.record_change(conn, "loadbalancer", lb.id, "update")
     conn.execute(update(LB).where(LB.c.id == lb.id).values(feed_revision=revision))
+
+
+def plug_member_subnets(conn: Connection, lb: Row) -> None:
+    """As Octavia's amphora (CalculateDelta, HandleNetworkDelta): the ports plugging the load
+    balancer into the VIP network (the amphorae's VRRP ports, else the VIP port) take an address
+    on each subnet of that network that a member names (an IPv4 one beside an IPv6 VIP, say), and
+    give it back with the last member naming it (the VIP's stays)."""
+    S, A = schema.subnets, schema.ip_allocations
+    named: set[str] = set()
+    released: set[str] = set()
+    for subnet_id, deleting in conn.execute(
+        select(ME.c.subnet_id, ME.c.provisioning_status == PENDING_DELETE)
+        .join(PO, PO.c.id == ME.c.lb_pool_id)
+        .join(S, S.c.id == ME.c.subnet_id)
+        .where(PO.c.lb_loadbalancer_id == lb.id, S.c.network_id == lb.vip_network_id)
+    ):
+        (released if deleting else named).add(subnet_id)
+    released -= named | {lb.vip_subnet_id}
+    automatic = {s.id for s in ports.subnets_of(conn, lb.vip_network_id) if ports.auto_address(s)}
+    plugged = [a.vrrp_port_id for a in current_amphorae(conn, lb.id) if a.vrrp_port_id]
+    for port in conn.execute(select(P).where(P.c.id.in_(plugged or [lb.vip_port_id]))).all():
+        held = conn.execute(
+            select(A.c.subnet_id, A.c.ip_address).where(A.c.port_id == port.id)
+        ).all()
+        missing = named - {s for s, _ in held}
+        if not missing and not released & {s for s, _ in held}:
+            continue
+        # An automatic (SLAAC) address is kept by naming its subnet alone, as Neutron asks.
+        fixed_ips = [
+            {"subnet_id": s} if s in automatic else {"subnet_id": s, "ip_address": ip}
+            for s, ip in held
+            if s not in released
+        ]
+        fixed_ips += [{"subnet_id": s} for s in sorted(missing)]
+        try:
+            ports.Ports.replace_ips(conn, port, fixed_ips, port.device_owner)
+        except errors.NeutronError as refused:
+            raise Conflict(refused.msg) if refused.status == 409 else Invalid(refused.msg) from None
+        common.bump(conn, P, "port", port)
 
 
 def topology(conn: Connection, lb: Row) -> str:

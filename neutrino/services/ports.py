@@ -894,7 +894,7 @@ class Ports(Listed):
                     "mac_address": change_mac(conn, row, values["mac_address"], owner),
                 }
             if "fixed_ips" in values:
-                self._replace_ips(
+                self.replace_ips(
                     conn, row, values["fixed_ips"], values.get("device_owner", row.device_owner)
                 )
                 forget_forwardings(conn, port_id)
@@ -949,7 +949,7 @@ class Ports(Listed):
             return common.set_tags(conn, P, "port", row, add, remove)
 
     @staticmethod
-    def _replace_ips(
+    def replace_ips(
         conn: Connection, row: Row, requested: builtins.list[dict[str, Any]], owner: str
     ) -> None:
         """Keep addresses asked for again and automatic ones, release others, take new ones."""

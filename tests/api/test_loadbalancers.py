@@ -176,6 +176,41 @@ def test_create_vip_port_and_realization(api: Api, subnet: dict[str, Any]) -> No
     )
 
 
+def test_a_member_subnet_of_the_other_family_gets_an_address_on_the_vip_port(
+    api: Api, subnet: dict[str, Any]
+) -> None:
+    """As Octavia's amphora: an IPv6 VIP's port takes an address on the IPv4 subnet its members
+    name, and gives it back with the last of them."""
+    v6 = api.demo.create(
+        "subnets", network_id=subnet["network_id"], cidr="fd00:20::/64", ip_version=6
+    )
+    lb = make_lb(api, v6)
+    client = octavia(api.demo)
+
+    def port_subnets() -> list[str]:
+        port = api.demo.get(f"/ports/{lb['vip_port_id']}").json()["port"]
+        return [ip["subnet_id"] for ip in port["fixed_ips"]]
+
+    assert port_subnets() == [v6["id"]]
+    listener = add_listener(client, lb["id"])
+    realize(api)
+    pool = add_pool(client, listener["id"])
+    realize(api)
+    members = []
+    for address in ("10.20.0.11", "10.20.0.12"):
+        body = {"address": address, "protocol_port": 80, "subnet_id": subnet["id"]}
+        members.append(
+            created(client.post(f"/pools/{pool['id']}/members", json={"member": body}), "member")
+        )
+        realize(api)
+        assert port_subnets() == [v6["id"], subnet["id"]]
+    for member in members:
+        assert port_subnets() == [v6["id"], subnet["id"]]
+        assert client.delete(f"/pools/{pool['id']}/members/{member['id']}").status_code == 204
+        realize(api)
+    assert port_subnets() == [v6["id"]]
+
+
 def test_tree_statuses_immutability_and_cascade(api: Api, subnet: dict[str, Any]) -> None:
     client = octavia(api.demo)
     lb = make_lb(api, subnet)

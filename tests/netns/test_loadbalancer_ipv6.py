@@ -229,6 +229,35 @@ def test_members_of_the_other_family(cloud: LbCloud, web: dict[str, Any]) -> Non
         cloud.api.call("DELETE", f"{cloud.lbaas}/loadbalancers/{lb['id']}?cascade=true")
 
 
+def test_an_ipv6_vip_reaches_ipv4_members_of_its_network_from_their_subnet(
+    cloud: LbCloud, web: dict[str, Any]
+) -> None:
+    """IPv4 members named on the IPv4 subnet of an IPv6 VIP's network: as Octavia's amphora, the
+    VIP port takes an address on that subnet, which the namespace holds and haproxy reaches them
+    from (the members see it)."""
+    v4_members = [
+        {**member, "subnet_id": web["subnet"]["id"]} for member in members(web, "ip", WEB_PORT)
+    ]
+    lb = create_lb(
+        cloud,
+        web["v6"],
+        name="v6-to-v4-subnet",
+        listeners=[
+            listener("HTTP", 80, v4_members),
+            listener("TCP", TCP_PORT, [{**m, "protocol_port": TCP_PORT} for m in v4_members]),
+        ],
+    )
+    port = cloud.get(f"ports/{lb['vip_port_id']}")["port"]
+    (own_v4,) = (ip["ip_address"] for ip in port["fixed_ips"] if ":" not in ip["ip_address"])
+    client = web["CLIENT"]["netns"]
+    vip = f"[{lb['vip_address']}]"
+    assert eventually(lambda: set(cloud.answers(client, vip, 4)) == {"WEB1", "WEB2"})
+    # WEB1 and WEB2 listen on IPv6 sockets: an IPv4 peer shows as an IPv4-mapped address.
+    seen = {cloud.ask(client, lb["vip_address"], TCP_PORT) for _ in range(2)}
+    assert {address.removeprefix("::ffff:") for address in seen} == {own_v4}
+    cloud.api.call("DELETE", f"{cloud.lbaas}/loadbalancers/{lb['id']}?cascade=true")
+
+
 def test_a_udp_pool_over_ipv6(cloud: LbCloud, web: dict[str, Any]) -> None:
     """The kernel balances UDP on an IPv6 VIP to IPv6 members, checked by UDP-CONNECT."""
     monitor = {"type": "UDP-CONNECT", "delay": 3, "timeout": 1, "max_retries": 1}
