@@ -229,7 +229,8 @@ def plug_member_subnets(conn: Connection, lb: Row) -> None:
     """As Octavia's amphora (CalculateDelta, HandleNetworkDelta): the ports plugging the load
     balancer into the VIP network (the amphorae's VRRP ports, else the VIP port) take an address
     on each subnet of that network that a member names (an IPv4 one beside an IPv6 VIP, say), and
-    give it back with the last member naming it (the VIP's stays)."""
+    give it back with the last member naming it (the VIP's stays). A VIP port its user gave
+    (vip_port_id) gives none back: the address may have been theirs before."""
     S, A = schema.subnets, schema.ip_allocations
     named: set[str] = set()
     released: set[str] = set()
@@ -247,14 +248,16 @@ def plug_member_subnets(conn: Connection, lb: Row) -> None:
         held = conn.execute(
             select(A.c.subnet_id, A.c.ip_address).where(A.c.port_id == port.id)
         ).all()
+        ours = bool(plugged) or port.name == vip_port_name(lb.id)
+        giving_back = released & {s for s, _ in held} if ours else set()
         missing = named - {s for s, _ in held}
-        if not missing and not released & {s for s, _ in held}:
+        if not missing and not giving_back:
             continue
         # An automatic (SLAAC) address is kept by naming its subnet alone, as Neutron asks.
         fixed_ips = [
             {"subnet_id": s} if s in automatic else {"subnet_id": s, "ip_address": ip}
             for s, ip in held
-            if s not in released
+            if s not in giving_back
         ]
         fixed_ips += [{"subnet_id": s} for s in sorted(missing)]
         try:
@@ -262,6 +265,11 @@ def plug_member_subnets(conn: Connection, lb: Row) -> None:
         except errors.NeutronError as refused:
             raise Conflict(refused.msg) if refused.status == 409 else Invalid(refused.msg) from None
         common.bump(conn, P, "port", port)
+
+
+def vip_port_name(lb_id: str) -> str:
+    """The name of a VIP port made for the load balancer, as Octavia names it."""
+    return f"octavia-lb-{lb_id}"
 
 
 def topology(conn: Connection, lb: Row) -> str:
@@ -688,7 +696,7 @@ def vip_port(
             project_id,
             network,
             {
-                "name": f"octavia-lb-{lb_id}",
+                "name": vip_port_name(lb_id),
                 "device_owner": VIP_OWNER,
                 "device_id": lb_id,
                 "binding:host_id": choose_host(conn, zone),

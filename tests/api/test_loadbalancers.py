@@ -176,15 +176,29 @@ def test_create_vip_port_and_realization(api: Api, subnet: dict[str, Any]) -> No
     )
 
 
+@pytest.mark.parametrize("given", [False, True], ids=["made", "given"])
 def test_a_member_subnet_of_the_other_family_gets_an_address_on_the_vip_port(
-    api: Api, subnet: dict[str, Any]
+    api: Api, subnet: dict[str, Any], given: bool
 ) -> None:
     """As Octavia's amphora: an IPv6 VIP's port takes an address on the IPv4 subnet its members
-    name, and gives it back with the last of them."""
+    name, and gives it back with the last of them; a port its user gave keeps it (it may have
+    been theirs)."""
     v6 = api.demo.create(
         "subnets", network_id=subnet["network_id"], cidr="fd00:20::/64", ip_version=6
     )
-    lb = make_lb(api, v6)
+    if given:
+        own = api.demo.create(
+            "ports", network_id=subnet["network_id"], fixed_ips=[{"subnet_id": v6["id"]}]
+        )
+        lb = created(
+            octavia(api.demo).post(
+                "/loadbalancers", json={"loadbalancer": {"vip_port_id": own["id"]}}
+            ),
+            "loadbalancer",
+        )
+        realize(api)
+    else:
+        lb = make_lb(api, v6)
     client = octavia(api.demo)
 
     def port_subnets() -> list[str]:
@@ -208,7 +222,7 @@ def test_a_member_subnet_of_the_other_family_gets_an_address_on_the_vip_port(
         assert port_subnets() == [v6["id"], subnet["id"]]
         assert client.delete(f"/pools/{pool['id']}/members/{member['id']}").status_code == 204
         realize(api)
-    assert port_subnets() == [v6["id"]]
+    assert port_subnets() == [v6["id"], subnet["id"]] if given else [v6["id"]]
 
 
 def test_tree_statuses_immutability_and_cascade(api: Api, subnet: dict[str, Any]) -> None:
