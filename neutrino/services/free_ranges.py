@@ -12,7 +12,17 @@ import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from typing import Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Table, delete, exists, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    select,
+    update,
+)
 
 from neutrino import ipam
 from neutrino.db import schema
@@ -25,33 +35,51 @@ class FreeRanges(Generic[K]):
     """The free values of an ordered space, as ranges (first, last) in `table` by owner (the
     values of its `owner` columns). The table's key is the owner's columns and `first`, and it
     has no other index: a statement that finds a range by its first value has only that one to
-    use. `step(value, n)`: the value n places on."""
+    use. `step(value, n)`: the value n places on. Its statements are built once (see db)."""
 
     def __init__(
         self, table: Table, owner: Sequence[str], first: str, last: str, step: Callable[[K, int], K]
     ) -> None:
         self.table = table
         self.step: Callable[[K, int], K] = step
-        self.owner = [table.c[name] for name in owner]
+        self.owner = list(owner)
         self.first, self.last = table.c[first], table.c[last]
+        of = [table.c[name] == bindparam(f"owner_{name}") for name in owner]
+        at = self.first == bindparam("at")
+        self._any = select(exists().where(*of))
+        self._lowest = select(self.first).where(*of).order_by(self.first).limit(1)
+        self._next = self._lowest.where(self.first > bindparam("value"))
+        self._holder = (
+            select(self.first, self.last)
+            .where(*of, self.first <= bindparam("value"))
+            .order_by(self.first.desc())
+            .limit(1)
+        )
+        self._delete = delete(table).where(*of, at)
+        self._delete_above = self._delete.returning(self.last)
+        self._take_first = update(table).where(*of, at).values({self.first: bindparam("to")})
+        self._take_last = update(table).where(*of, at).values({self.last: bindparam("to")})
+        self._insert = insert(table)
+        self._clear = delete(table).where(*of)
 
-    def _of(self, owner: Sequence[object]) -> list[ColumnElement[bool]]:
-        return [column == value for column, value in zip(self.owner, owner, strict=True)]
+    def _of(self, owner: Sequence[object], **values: object) -> dict[str, object]:
+        """The statements' parameters: the owner's, and `values`."""
+        return {**{f"owner_{n}": v for n, v in zip(self.owner, owner, strict=True)}, **values}
 
     def holds_any(self, conn: Connection, owner: Sequence[object]) -> bool:
-        return bool(conn.execute(select(exists().where(*self._of(owner)))).scalar())
+        return bool(conn.execute(self._any, self._of(owner)).scalar())
 
     def lowest(
         self, conn: Connection, owner: Sequence[object], at_least: K | None = None
     ) -> K | None:
         """The lowest free value (of those from `at_least` on); None when there is none."""
-        query = select(self.first).where(*self._of(owner))
-        if at_least is not None:
-            holder = self._starting_at_or_below(conn, owner, at_least)
-            if holder is not None and holder[1] >= at_least:
-                return at_least
-            query = query.where(self.first > at_least)
-        found: K | None = conn.execute(query.order_by(self.first).limit(1)).scalar()
+        if at_least is None:
+            found: K | None = conn.execute(self._lowest, self._of(owner)).scalar()
+            return found
+        holder = self._starting_at_or_below(conn, owner, at_least)
+        if holder is not None and holder[1] >= at_least:
+            return at_least
+        found = conn.execute(self._next, self._of(owner, value=at_least)).scalar()
         return found
 
     def carve(self, conn: Connection, owner: Sequence[object], value: K) -> None:
@@ -60,13 +88,12 @@ class FreeRanges(Generic[K]):
         if holder is None or holder[1] < value:
             return
         first, last = holder
-        same = (*self._of(owner), self.first == first)
         if value == first == last:
-            conn.execute(delete(self.table).where(*same))
+            conn.execute(self._delete, self._of(owner, at=first))
         elif value == first:  # the lowest free value, which allocations take: shrunk in place
-            conn.execute(update(self.table).where(*same).values({self.first: self.step(value, 1)}))
+            conn.execute(self._take_first, self._of(owner, at=first, to=self.step(value, 1)))
         else:
-            conn.execute(update(self.table).where(*same).values({self.last: self.step(value, -1)}))
+            conn.execute(self._take_last, self._of(owner, at=first, to=self.step(value, -1)))
             if value != last:
                 self.insert(conn, owner, [(self.step(value, 1), last)])
 
@@ -74,19 +101,11 @@ class FreeRanges(Generic[K]):
         """Make `value` free, merged with the ranges it touches: the one ending just below it
         grows over it (and over the one starting just above it, which goes), or it begins a
         range."""
-        above = conn.execute(
-            delete(self.table)
-            .where(*self._of(owner), self.first == self.step(value, 1))
-            .returning(self.last)
-        ).scalar()
+        above = conn.execute(self._delete_above, self._of(owner, at=self.step(value, 1))).scalar()
         last = value if above is None else above
         below = self._starting_at_or_below(conn, owner, self.step(value, -1))
         if below is not None and below[1] == self.step(value, -1):
-            conn.execute(
-                update(self.table)
-                .where(*self._of(owner), self.first == below[0])
-                .values({self.last: last})
-            )
+            conn.execute(self._take_last, self._of(owner, at=below[0], to=last))
         else:
             self.insert(conn, owner, [(value, last)])
 
@@ -94,25 +113,20 @@ class FreeRanges(Generic[K]):
         self, conn: Connection, owner: Sequence[object], ranges: Iterable[tuple[K, K]]
     ) -> None:
         """Add ranges (first, last)."""
-        named = {column.name: value for column, value in zip(self.owner, owner, strict=True)}
+        named = dict(zip(self.owner, owner, strict=True))
         rows = [{**named, self.first.name: a, self.last.name: b} for a, b in ranges]
         if rows:
-            conn.execute(insert(self.table), rows)
+            conn.execute(self._insert, rows)
 
     def clear(self, conn: Connection, owner: Sequence[object]) -> None:
-        conn.execute(delete(self.table).where(*self._of(owner)))
+        conn.execute(self._clear, self._of(owner))
 
     def _starting_at_or_below(
         self, conn: Connection, owner: Sequence[object], value: K
     ) -> tuple[K, K] | None:
         """The range (first, last) that starts at `value` or is the last to start below it: the
         one that holds `value`, if any does."""
-        row = conn.execute(
-            select(self.first, self.last)
-            .where(*self._of(owner), self.first <= value)
-            .order_by(self.first.desc())
-            .limit(1)
-        ).first()
+        row = conn.execute(self._holder, self._of(owner, value=value)).first()
         return None if row is None else (row[0], row[1])
 
 
