@@ -242,18 +242,22 @@ def plug_member_subnets(conn: Connection, lb: Row) -> None:
     ):
         (released if deleting else named).add(subnet_id)
     released -= named | {lb.vip_subnet_id}
-    automatic = {s.id for s in ports.subnets_of(conn, lb.vip_network_id) if ports.auto_address(s)}
+    if not named and not released:  # most load balancers: nothing to read further
+        return
     plugged = [a.vrrp_port_id for a in current_amphorae(conn, lb.id) if a.vrrp_port_id]
     for port in conn.execute(select(P).where(P.c.id.in_(plugged or [lb.vip_port_id]))).all():
         held = conn.execute(
             select(A.c.subnet_id, A.c.ip_address).where(A.c.port_id == port.id)
         ).all()
+        held_subnets = {s for s, _ in held}
         ours = bool(plugged) or port.name == vip_port_name(lb.id)
-        giving_back = released & {s for s, _ in held} if ours else set()
-        missing = named - {s for s, _ in held}
+        giving_back = released & held_subnets if ours else set()
+        missing = named - held_subnets
         if not missing and not giving_back:
             continue
         # An automatic (SLAAC) address is kept by naming its subnet alone, as Neutron asks.
+        subnets = ports.subnets_of(conn, lb.vip_network_id)
+        automatic = {s.id for s in subnets if ports.auto_address(s)}
         fixed_ips = [
             {"subnet_id": s} if s in automatic else {"subnet_id": s, "ip_address": ip}
             for s, ip in held

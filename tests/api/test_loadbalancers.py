@@ -107,6 +107,12 @@ def add_pool(client: ApiClient, listener_id: str, **extra: Any) -> dict[str, Any
     return created(client.post("/pools", json={"pool": body}), "pool")
 
 
+def add_member(client: ApiClient, pool_id: str, address: str, **extra: Any) -> dict[str, Any]:
+    """A member of the pool on port 80 unless `extra` says otherwise (pending until realized)."""
+    body = {"address": address, "protocol_port": 80, **extra}
+    return created(client.post(f"/pools/{pool_id}/members", json={"member": body}), "member")
+
+
 def test_versions_and_root(api: Api) -> None:
     versions = api.demo.http.get("/load-balancer/").json()["versions"]
     assert [v["status"] for v in versions][-1] == "CURRENT" and versions[0]["id"] == "v2.0"
@@ -212,10 +218,7 @@ def test_a_member_subnet_of_the_other_family_gets_an_address_on_the_vip_port(
     realize(api)
     members = []
     for address in ("10.20.0.11", "10.20.0.12"):
-        body = {"address": address, "protocol_port": 80, "subnet_id": subnet["id"]}
-        members.append(
-            created(client.post(f"/pools/{pool['id']}/members", json={"member": body}), "member")
-        )
+        members.append(add_member(client, pool["id"], address, subnet_id=subnet["id"]))
         realize(api)
         assert port_subnets() == [v6["id"], subnet["id"]]
     for member in members:
@@ -267,19 +270,8 @@ def test_tree_statuses_immutability_and_cascade(api: Api, subnet: dict[str, Any]
     )
     ids = []
     for address in ("10.20.0.11", "10.20.0.12"):
-        member = created(
-            client.post(
-                f"/pools/{pool['id']}/members",
-                json={
-                    "member": {
-                        "address": address,
-                        "protocol_port": 8000,
-                        "subnet_id": subnet["id"],
-                        "weight": 2,
-                    }
-                },
-            ),
-            "member",
+        member = add_member(
+            client, pool["id"], address, protocol_port=8000, subnet_id=subnet["id"], weight=2
         )
         assert member["operating_status"] == "NO_MONITOR"
         ids.append(member["id"])
@@ -389,13 +381,7 @@ def test_a_disabled_load_balancer_leaves_its_enabled_listeners_in_error(
     realize(api)
     pool = add_pool(client, listener["id"])
     realize(api)
-    member = created(
-        client.post(
-            f"/pools/{pool['id']}/members",
-            json={"member": {"address": "10.20.0.11", "protocol_port": 80}},
-        ),
-        "member",
-    )
+    member = add_member(client, pool["id"], "10.20.0.11")
     realize(api)
     body = {"pool_id": pool["id"], "type": "TCP", "delay": 1, "timeout": 1, "max_retries": 2}
     created(client.post("/healthmonitors", json={"healthmonitor": body}), "healthmonitor")
@@ -507,13 +493,7 @@ def test_validation_errors(api: Api, subnet: dict[str, Any]) -> None:
     # A member on a subnet the VIP cannot reach without a router is accepted, as Octavia does.
     net2 = api.demo.create("networks", name="far")
     far = api.demo.create("subnets", network_id=net2["id"], cidr="10.30.0.0/24", ip_version=4)
-    created(
-        client.post(
-            f"/pools/{pool['id']}/members",
-            json={"member": {"address": "10.30.0.5", "protocol_port": 80, "subnet_id": far["id"]}},
-        ),
-        "member",
-    )
+    add_member(client, pool["id"], "10.30.0.5", subnet_id=far["id"])
     realize(api)
     expect_fault(
         client.post(

@@ -18,6 +18,7 @@ from tests.api import test_loadbalancers
 from tests.api.test_loadbalancers import (
     FORBIDDEN,
     add_listener,
+    add_member,
     add_pool,
     created,
     make_lb,
@@ -147,13 +148,7 @@ def test_another_projects_objects_answer_403(api: Api, subnet: dict[str, Any]) -
     realize(api)
     pool = add_pool(client, listener["id"])
     realize(api)
-    member = created(
-        client.post(
-            f"/pools/{pool['id']}/members",
-            json={"member": {"address": "10.20.0.9", "protocol_port": 80}},
-        ),
-        "member",
-    )
+    member = add_member(client, pool["id"], "10.20.0.9")
     realize(api)
     policy = created(
         client.post(
