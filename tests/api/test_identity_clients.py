@@ -94,8 +94,9 @@ def test_openstack_cli_issues_a_token(server: Settings) -> None:
             f"{server.public_url}/identity/v3",
             "--os-username",
             "demo",
-            "--os-password",
-            _demo_password(server),
+            # One argument: a generated password may begin with "-", which argparse would
+            # take for an option.
+            f"--os-password={_demo_password(server)}",
             "--os-project-name",
             "demo",
             "--os-user-domain-name",
