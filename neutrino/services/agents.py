@@ -26,7 +26,18 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, Table, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from neutrino import errors
 from neutrino.api.v2.computed import page
@@ -357,35 +368,22 @@ def with_agent_hosts(
     return items
 
 
-def align_ports(conn: Connection, ports: list[Row], host: str) -> None:
-    for port in ports:
-        if port.binding_host_id != host:
-            common.bump(conn, P, "port", port, {"binding_host_id": host})
+def align_ports(conn: Connection, host: str, *which: ColumnElement[bool]) -> None:
+    """Bind to `host` the ports `which` selects that are bound elsewhere (only those are read:
+    a router's other interfaces are on its host already)."""
+    for port in conn.execute(select(P).where(*which, P.c.binding_host_id != host)).all():
+        common.bump(conn, P, "port", port, {"binding_host_id": host})
 
 
 def align_dhcp_port(conn: Connection, network_id: str) -> None:
     """The DHCP port is bound to the host of the network's DHCP agent, as in Neutron."""
-    align_ports(
-        conn,
-        list(
-            conn.execute(
-                select(P).where(P.c.network_id == network_id, P.c.device_owner == DHCP_OWNER)
-            )
-        ),
-        agent_hosts(conn, NDA, [network_id]).get(network_id, ""),
-    )
+    host = agent_hosts(conn, NDA, [network_id]).get(network_id, "")
+    align_ports(conn, host, P.c.network_id == network_id, P.c.device_owner == DHCP_OWNER)
 
 
 def align_router_ports(conn: Connection, router_id: str) -> None:
-    align_ports(
-        conn,
-        list(
-            conn.execute(
-                select(P).join(RP, RP.c.port_id == P.c.id).where(RP.c.router_id == router_id)
-            )
-        ),
-        agent_hosts(conn, RLA, [router_id]).get(router_id, ""),
-    )
+    host = agent_hosts(conn, RLA, [router_id]).get(router_id, "")
+    align_ports(conn, host, P.c.id.in_(select(RP.c.port_id).where(RP.c.router_id == router_id)))
 
 
 def agents_of(conn: Connection, bindings: Table, key: str, resource_id: str) -> list[Row]:
@@ -419,6 +417,8 @@ def zones_of(conn: Connection, bindings: Table, key: str, ids: list[str]) -> dic
 
 def check_zone_hints(conn: Connection, agent_type: str, hints: list[str]) -> None:
     """Each hint must be a zone where an agent of that type is, as Neutron validates them."""
+    if not hints:
+        return
     known = set(
         conn.execute(select(AG.c.availability_zone).where(AG.c.agent_type == agent_type)).scalars()
     )

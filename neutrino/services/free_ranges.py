@@ -19,6 +19,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    func,
     insert,
     select,
     update,
@@ -48,12 +49,20 @@ class FreeRanges(Generic[K]):
         at = self.first == bindparam("at")
         self._any = select(exists().where(*of))
         self._lowest = select(self.first).where(*of).order_by(self.first).limit(1)
-        self._next = self._lowest.where(self.first > bindparam("value"))
         self._holder = (
             select(self.first, self.last)
             .where(*of, self.first <= bindparam("value"))
             .order_by(self.first.desc())
             .limit(1)
+        )
+        # The holder of `value` (or the last range to start below it) and the range after it:
+        # the lowest free value from `value` on is in one of them.
+        holder_first = self._holder.with_only_columns(self.first).scalar_subquery()
+        self._from = (
+            select(self.first, self.last)
+            .where(*of, self.first >= func.coalesce(holder_first, bindparam("value")))
+            .order_by(self.first)
+            .limit(2)
         )
         self._delete = delete(table).where(*of, at)
         self._delete_above = self._delete.returning(self.last)
@@ -76,11 +85,10 @@ class FreeRanges(Generic[K]):
         if at_least is None:
             found: K | None = conn.execute(self._lowest, self._of(owner)).scalar()
             return found
-        holder = self._starting_at_or_below(conn, owner, at_least)
-        if holder is not None and holder[1] >= at_least:
-            return at_least
-        found = conn.execute(self._next, self._of(owner, value=at_least)).scalar()
-        return found
+        for first, last in conn.execute(self._from, self._of(owner, value=at_least)):
+            if last >= at_least:
+                return max(first, at_least)
+        return None
 
     def carve(self, conn: Connection, owner: Sequence[object], value: K) -> None:
         """`value` is taken: no range holds it any more."""

@@ -11,17 +11,15 @@ from sqlalchemy import (
     Row,
     bindparam,
     delete,
-    insert,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 
 from neutrino import errors
 from neutrino.api.v2.query import ListQuery
 from neutrino.config import Settings
 from neutrino.context import Context
-from neutrino.db import Database, schema
+from neutrino.db import Database, insert_unless_taken, schema
 from neutrino.services import agents, common, qos, quotas, rbac, segment_ranges
 from neutrino.services.common import Tags
 from neutrino.services.listing import STANDARD_PLAIN, Listed, Listing, Source, standard_columns
@@ -407,16 +405,16 @@ class Networks(Listed):
 
     @staticmethod
     def _claim_segment(conn: Connection, segment: dict[str, Any], network_id: str) -> None:
-        try:
-            with conn.begin_nested():
-                conn.execute(insert(schema.segments).values(**segment, network_id=network_id))
-        except IntegrityError:
+        claim = insert_unless_taken(
+            conn, schema.segments, "network_type", "physical_network", "segmentation_id"
+        )
+        if conn.execute(claim, {**segment, "network_id": network_id}).first() is None:
             physnet, seg = segment["physical_network"], segment["segmentation_id"]
             if segment["network_type"] == "flat":
-                raise errors.FlatNetworkInUse(physical_network=physnet) from None
+                raise errors.FlatNetworkInUse(physical_network=physnet)
             if segment["network_type"] == "vlan":
-                raise errors.VlanIdInUse(vlan_id=seg, physical_network=physnet) from None
-            raise errors.TunnelIdInUse(tunnel_id=seg) from None
+                raise errors.VlanIdInUse(vlan_id=seg, physical_network=physnet)
+            raise errors.TunnelIdInUse(tunnel_id=seg)
         segment_ranges.taken(conn, segment)
 
 

@@ -295,19 +295,19 @@ class Routers(Listed):
         with db.write() as conn:
             router = fetch(conn, ctx, router_id, for_write=True)
             if port_id is not None:
-                port = self._adopt_port(conn, ctx, router, port_id)
+                port_id, network_id = self._adopt_port(conn, ctx, router, port_id)
             else:
                 assert subnet_id is not None
-                port = self._port_on_subnet(conn, ctx, router, subnet_id)
+                port_id, network_id = self._port_on_subnet(conn, ctx, router, subnet_id)
             conn.execute(
-                insert(RP).values(router_id=router_id, port_id=port.id, port_type=INTERFACE)
+                insert(RP).values(router_id=router_id, port_id=port_id, port_type=INTERFACE)
             )
             common.bump(conn, R, "router", router)
             agents.schedule_router(conn, router_id)
-            subnet_ids = [
-                s.id for pid, s in port_subnets(conn, router_id, INTERFACE) if pid == port.id
-            ]
-            return interface_info(router, port.id, subnet_ids, port.network_id)
+            subnet_ids = conn.execute(
+                select(A.c.subnet_id).where(A.c.port_id == port_id).order_by(A.c.position)
+            ).scalars()
+            return interface_info(router, port_id, list(subnet_ids), network_id)
 
     def remove_interface(
         self, db: Database, ctx: Context, router_id: str, subnet_id: str | None, port_id: str | None
@@ -338,7 +338,10 @@ class Routers(Listed):
             common.bump(conn, R, "router", router)
             return interface_info(router, port_id, [s.id for s in found], network_id)
 
-    def _port_on_subnet(self, conn: Connection, ctx: Context, router: Row, subnet_id: str) -> Row:
+    def _port_on_subnet(
+        self, conn: Connection, ctx: Context, router: Row, subnet_id: str
+    ) -> tuple[str, str]:
+        """A new interface port on the subnet's gateway address: (its id, its network's)."""
         subnet = subnets.fetch(conn, ctx, subnet_id)
         if subnet.gateway_ip is None:
             raise errors.BadRequest(
@@ -368,9 +371,12 @@ class Routers(Listed):
                 "port_security_enabled": False,
             },
         )["id"]
-        return conn.execute(select(P).where(P.c.id == port_id)).one()
+        return port_id, network.id
 
-    def _adopt_port(self, conn: Connection, ctx: Context, router: Row, port_id: str) -> Row:
+    def _adopt_port(
+        self, conn: Connection, ctx: Context, router: Row, port_id: str
+    ) -> tuple[str, str]:
+        """The caller's unused port made the router's: (its id, its network's)."""
         port = ports.fetch(conn, ctx, port_id, for_write=True)
         if port.device_id or port.device_owner:
             raise errors.PortInUse(
@@ -400,7 +406,7 @@ class Routers(Listed):
             port,
             {"device_owner": INTERFACE, "device_id": router.id, "port_security_enabled": False},
         )
-        return conn.execute(select(P).where(P.c.id == port_id)).one()
+        return port_id, port.network_id
 
     @staticmethod
     def _check_interface_unused(conn: Connection, router: Row, subnet: Row) -> None:

@@ -14,6 +14,7 @@ an allocation reads a few of them, never the IDs taken.
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -115,8 +116,20 @@ def allocate(conn: Connection, network_type: str, physnet: str, project_id: str)
     params = {"type": network_type, "physnet": physnet}
     ranges = conn.execute(RANGES_OF_TYPE, params).all()
     owner = (network_type, physnet)
-    if not FREE.holds_any(conn, owner):
-        fill(conn, network_type, physnet)
+    found = lowest_free(conn, owner, ranges, project_id)
+    if found is None and not FREE.holds_any(conn, owner):
+        fill(conn, network_type, physnet)  # the type's first allocation
+        found = lowest_free(conn, owner, ranges, project_id)
+    if found is None:
+        raise errors.NoNetworkAvailable()
+    return found
+
+
+def lowest_free(
+    conn: Connection, owner: tuple[str, str], ranges: Sequence[Row], project_id: str
+) -> int | None:
+    """The lowest free ID of the project's own `ranges`, else of the shared ones less other
+    projects' ranges."""
     own = [r for r in ranges if not r.shared and r.project_id == project_id]
     others = [(r.minimum, r.maximum) for r in ranges if r.project_id not in (None, project_id)]
     shared = [r for r in ranges if r.shared]
@@ -125,7 +138,7 @@ def allocate(conn: Connection, network_type: str, physnet: str, project_id: str)
             found = first_free(conn, owner, r.minimum, r.maximum, excluded)
             if found is not None:
                 return found
-    raise errors.NoNetworkAvailable()
+    return None
 
 
 def first_free(
