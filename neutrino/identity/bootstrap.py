@@ -61,6 +61,14 @@ def ensure_domain_and_roles(conn: Connection) -> dict[str, str]:
     return ids
 
 
+def new_password() -> str:
+    """A random password (24 characters of URL-safe base64) that a command line does not take
+    for an option: one beginning with "-" is drawn again."""
+    while (password := secrets.token_urlsafe(18)).startswith("-"):
+        continue
+    return password
+
+
 def ensure_account(
     conn: Connection, name: str, role_id: str, wanted: str | None, known: str | None
 ) -> str:
@@ -75,7 +83,7 @@ def ensure_account(
             users.c.domain_id == DEFAULT_DOMAIN_ID, users.c.name == name
         )
     ).first()
-    password = wanted or known or secrets.token_urlsafe(18)
+    password = wanted or known or new_password()
     if user is None:
         user_id = uuid.uuid4().hex
         conn.execute(

@@ -19,6 +19,7 @@ from neutrino.db import Database, migrations, schema
 from neutrino.errors import KeystoneError
 from neutrino.identity import CatalogService, Identity, client_env
 from neutrino.identity import service as service_module
+from neutrino.identity.bootstrap import new_password
 from neutrino.identity.passwords import hash_password, needs_rehash, verify_password
 from neutrino.identity.service import Ref
 from neutrino.identity.tokens import (
@@ -115,6 +116,14 @@ def test_bootstrap_generates_passwords_and_keeps_them(tmp_path: Path) -> None:
     identity.bootstrap()
     assert clouds(identity)["neutrino-admin"]["auth"]["password"] == password
     login(identity, "admin", password, "admin")
+
+
+def test_no_generated_password_is_taken_for_a_command_line_option() -> None:
+    # One in 64 of URL-safe base64 strings begins with "-": `--os-password <it>` would fail.
+    passwords = [new_password() for _ in range(2000)]
+    assert not [p for p in passwords if p.startswith("-")]
+    assert {len(p) for p in passwords} == {24}
+    assert len(set(passwords)) == len(passwords)
 
 
 def test_a_changed_admin_password_setting_replaces_the_stored_one(tmp_path: Path) -> None:
