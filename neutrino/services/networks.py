@@ -11,6 +11,7 @@ from sqlalchemy import (
     Row,
     bindparam,
     delete,
+    insert,
     select,
     update,
 )
@@ -68,6 +69,8 @@ def is_shared_with(conn: Connection, network_id: str, project_id: str | None) ->
 # Built once: every port create looks up its network (see db).
 BY_ID = select(N).where(N.c.id == bindparam("network_id"))
 BY_ID_IF_SEEN = BY_ID.where(rbac.seen_by("network", bindparam("project_id")))
+# Built once: a network create writes its row and answers from what it wrote.
+INSERT = insert(N).returning(*N.c)
 
 
 def fetch(
@@ -123,38 +126,64 @@ def render(conn: Connection, ctx: Context, rows: list[Row]) -> list[dict[str, An
     tags = common.load_tags(conn, ids)
     zones = agents.zones_of(conn, agents.NDA, "network_id", ids)
     policies = qos.network_policies(conn, ids)
-    out = []
-    for r in rows:
-        item = common.render_standard(r, tags)
+    return [
+        body(
+            ctx,
+            r,
+            shared=r.id in shared,
+            subnets=subnets[r.id],
+            scopes=(scopes.get((r.id, 4)), scopes.get((r.id, 6))),
+            tags=tags,
+            zones=zones[r.id],
+            policy=policies.get(r.id),
+        )
+        for r in rows
+    ]
+
+
+def body(
+    ctx: Context,
+    r: Row,
+    *,
+    shared: bool,
+    subnets: list[str],
+    scopes: tuple[str | None, str | None],
+    tags: dict[str, list[str]],
+    zones: list[str],
+    policy: str | None,
+) -> dict[str, Any]:
+    """A network's body from its row and what other tables hold of it: the projects it is
+    shared with (`shared`, as the caller sees it), its subnets and their address scopes (IPv4,
+    IPv6), tags, its DHCP agents' zones and its QoS policy."""
+    item = common.render_standard(r, tags)
+    item.update(
+        {
+            "admin_state_up": r.admin_state_up,
+            "shared": shared,
+            "availability_zone_hints": r.availability_zone_hints,
+            "availability_zones": zones,
+            "router:external": r.external,
+            "mtu": r.mtu,
+            "status": r.status,
+            "subnets": subnets,
+            "port_security_enabled": r.port_security_enabled,
+            "ipv4_address_scope": scopes[0],
+            "ipv6_address_scope": scopes[1],
+            "qos_policy_id": policy,
+            "dns_domain": r.dns_domain,
+        }
+    )
+    if r.external:  # only an external network can be the default one, and says so
+        item["is_default"] = r.is_default
+    if ctx.is_admin:
         item.update(
             {
-                "admin_state_up": r.admin_state_up,
-                "shared": r.id in shared,
-                "availability_zone_hints": r.availability_zone_hints,
-                "availability_zones": zones[r.id],
-                "router:external": r.external,
-                "mtu": r.mtu,
-                "status": r.status,
-                "subnets": subnets[r.id],
-                "port_security_enabled": r.port_security_enabled,
-                "ipv4_address_scope": scopes.get((r.id, 4)),
-                "ipv6_address_scope": scopes.get((r.id, 6)),
-                "qos_policy_id": policies.get(r.id),
-                "dns_domain": r.dns_domain,
+                "provider:network_type": r.network_type,
+                "provider:physical_network": r.physical_network,
+                "provider:segmentation_id": r.segmentation_id,
             }
         )
-        if r.external:  # only an external network can be the default one, and says so
-            item["is_default"] = r.is_default
-        if ctx.is_admin:
-            item.update(
-                {
-                    "provider:network_type": r.network_type,
-                    "provider:physical_network": r.physical_network,
-                    "provider:segmentation_id": r.segmentation_id,
-                }
-            )
-        out.append(item)
-    return out
+    return item
 
 
 # The attributes that grant a network to every project, as an RBAC policy each.
@@ -246,17 +275,31 @@ class Networks(Listed):
                 dns_domain=values.get("dns_domain", ""),
             )
             agents.check_zone_hints(conn, agents.DHCP, row["availability_zone_hints"])
-            common.insert_resource(conn, N, "network", row)
-            self._claim_segment(conn, segment, row["id"])
+            stored = conn.execute(INSERT, row).one()
+            common.record_change(conn, "network", stored.id, "create")
+            self._claim_segment(conn, segment, stored.id)
             # Without a policy of its own (null included), its project's default, as Neutron.
             policy_id = values.get("qos_policy_id") or qos.default_of(conn, row["project_id"])
-            qos.bind_network(conn, ctx, row["id"], policy_id, new=True)
-            for key, action in GRANTS.items():
-                if values.get(key):
-                    network = fetch(conn, ctx, row["id"])
-                    follows = rbac.grant_everyone(conn, "network", network, action)
-                    conn.execute(update(N).where(N.c.id == network.id).values(follows))
-            return render(conn, ctx, [fetch(conn, ctx, row["id"])])[0]
+            qos.bind_network(conn, ctx, stored.id, policy_id, new=True)
+            granted = [action for key, action in GRANTS.items() if values.get(key)]
+            for action in granted:
+                network = fetch(conn, ctx, stored.id)
+                follows = rbac.grant_everyone(conn, "network", network, action)
+                conn.execute(update(N).where(N.c.id == network.id).values(follows))
+            if granted:
+                return render(conn, ctx, [fetch(conn, ctx, stored.id)])[0]
+            # Its body from what was written: a new network has no subnets, tags or DHCP agents
+            # yet, and only a grant shares it.
+            return body(
+                ctx,
+                stored,
+                shared=False,
+                subnets=[],
+                scopes=(None, None),
+                tags={},
+                zones=[],
+                policy=policy_id,
+            )
 
     def update(
         self,

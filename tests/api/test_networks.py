@@ -27,6 +27,29 @@ def test_create_network_has_neutron_shape(api: Api) -> None:
     assert isinstance(shown["provider:segmentation_id"], int)
 
 
+def test_a_create_answers_with_the_body_a_show_gives(api: Api) -> None:
+    body = {"policy": {"name": "d", "project_id": api.demo.project_id, "is_default": True}}
+    default = api.admin.post("/qos/policies", json=body).json()["policy"]
+    created = [
+        (api.demo, api.demo.create("networks", name="plain")),
+        (api.demo, api.demo.create("networks", port_security_enabled=False, dns_domain="a.b.")),
+        (api.admin, api.admin.create("networks", project_id=api.demo.project_id, mtu=1400)),
+        (
+            api.admin,
+            api.admin.create(
+                "networks",
+                **{"provider:network_type": "vlan", "provider:physical_network": "default"},
+            ),
+        ),
+        (api.admin, api.admin.create("networks", name="everyone's", shared=True)),
+        (api.admin, api.admin.create("networks", name="out", **{"router:external": True})),
+    ]
+    assert created[0][1]["qos_policy_id"] == default["id"]
+    assert created[4][1]["shared"] and created[5][1]["is_default"] is False
+    for caller, network in created:
+        assert caller.get(f"/networks/{network['id']}").json()["network"] == network
+
+
 def test_flat_network_on_known_physnet_only_once(api: Api) -> None:
     flat = api.admin.create(
         "networks",
