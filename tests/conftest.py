@@ -503,12 +503,44 @@ def start_server(
 ) -> LiveServer:
     """`neutrino serve` on `port` or a free one (its output in STATE_DIR.log), once healthy.
 
-    Without `extra` options it runs no agent: API tests must not touch the kernel."""
-    port = port or free_port()
-    env = {**os.environ, "NEUTRINO_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    A free port can be taken by another process before the server binds it (an outgoing
+    connection's, another test worker's): then another is tried. Without `extra` options it
+    runs no agent: API tests must not touch the kernel."""
     log_path = state_dir.parent / f"{state_dir.name}.log"
+    for _ in range(5):
+        chosen = port or free_port()
+        started = log_path.stat().st_size if log_path.exists() else 0
+        process = _serve(state_dir, database_url, chosen, extra or ["--no-agent"], log_path)
+        url = f"http://127.0.0.1:{chosen}"
+        deadline = time.monotonic() + 90  # several workers importing on a busy machine take long
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                with log_path.open("rb") as log:
+                    log.seek(started)
+                    said = log.read().decode(errors="replace")
+                if port is None and "address already in use" in said:
+                    break
+                raise RuntimeError(f"neutrino serve exited: {said}")
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    return kind(
+                        url, state_dir, process, database_url=database_url, options=extra or []
+                    )
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        else:
+            os.killpg(process.pid, signal.SIGKILL)  # with any worker it spawned
+            process.wait()
+            raise RuntimeError("neutrino serve did not become healthy in 90 s")
+    raise RuntimeError("neutrino serve found no free port in 5 tries")
+
+
+def _serve(
+    state_dir: Path, database_url: str, port: int, options: list[str], log_path: Path
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "NEUTRINO_ADMIN_PASSWORD": ADMIN_PASSWORD}
     with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen(
+        return subprocess.Popen(
             [
                 str(VENV_BIN / "neutrino"),
                 "serve",
@@ -522,26 +554,13 @@ def start_server(
                 "default:100:199",
                 "--log-level",
                 "warning",
-                *(extra or ["--no-agent"]),
+                *options,
             ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90  # several workers importing on a busy machine take long
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"neutrino serve exited: {log_path.read_text()}")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return kind(url, state_dir, process, database_url=database_url, options=extra or [])
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)  # with any worker it spawned
-    process.wait()
-    raise RuntimeError("neutrino serve did not become healthy in 90 s")
 
 
 Server = TypeVar("Server", bound=LiveServer)
