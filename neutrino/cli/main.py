@@ -150,6 +150,17 @@ def start_agent(
     return thread
 
 
+def hold_agent_state(state_dir: Path) -> None:
+    """One agent a state directory (neutrino.agent.running): a second does not start."""
+    from neutrino.agent import running
+
+    if not running.hold_for_life(state_dir):
+        console.print(
+            f"an agent already runs from {state_dir}: one agent a state directory", style="red"
+        )
+        raise typer.Exit(2)
+
+
 def parse_default_quotas(
     specs: list[str] | None, resources: Collection[str], option: str
 ) -> dict[str, int]:
@@ -278,6 +289,8 @@ def serve(
             style="red",
         )
         raise typer.Exit(2)
+    if agent and os.geteuid() == 0:
+        hold_agent_state(settings.state_dir / "agent")
     with console.status("preparing the database and identity"):
         core = prepare(settings)
     if workers > 1:
@@ -391,12 +404,16 @@ def run_agent(
         vtep_ip,
         vtep_interface,
     )
+    hold_agent_state(state_dir)
     thread = start_agent(server, config, state_dir, os_cloud, None, listen, report_interval)
     console.print(Text.assemble("agent for host ", (config.name, "bold"), f" following {server}"))
     try:
         thread.join()
     except KeyboardInterrupt:
         pass
+
+
+STOPPING = 15.0  # seconds teardown waits for an agent to stop: its server takes one or two
 
 
 @app.command()
@@ -414,10 +431,11 @@ def teardown(
 ) -> None:
     """Remove every namespace, link, nft table and process this host's agent made.
 
-    Stop the agent first.
+    Stop the agent first: this waits a while for one that is stopping.
     """
     import socket
 
+    from neutrino.agent import running
     from neutrino.agent.reconciler import Agent
 
     settings = make_settings(state_dir)
@@ -428,8 +446,16 @@ def teardown(
         host_netns,
         physnet_interface,
     )
-    with console.status(f"removing the data plane of host {config.name}"):
-        Agent(config, settings.state_dir / "agent").teardown()
+    state = settings.state_dir / "agent"
+    with console.status(f"waiting for the agent of host {config.name} to stop"):
+        lock = running.hold(state, wait=STOPPING)
+    if lock is None:
+        console.print(
+            f"the agent of host {config.name} still runs from {state}: stop it first", style="red"
+        )
+        raise typer.Exit(1)
+    with lock, console.status(f"removing the data plane of host {config.name}"):
+        Agent(config, state).teardown()
     console.print(Text.assemble("the data plane of host ", (config.name, "bold"), " is gone"))
 
 
