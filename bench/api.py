@@ -262,8 +262,16 @@ def remove_namespaces(prefix: str) -> None:
             delete_namespace(name)
 
 
+def machine_busy_seconds() -> float:
+    """CPU the whole machine has spent so far, all cores, idle and I/O wait excepted."""
+    ticks = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def timed_calls(server: Server, calls: list[Call], concurrency: int) -> dict[str, float]:
-    """Run `calls` on `concurrency` threads; each must succeed (2xx)."""
+    """Run `calls` on `concurrency` threads; each must succeed (2xx). Beside the server's CPU
+    per call, this process's (the clients') and the whole machine's: the rest of the machine's
+    is mostly the database's. `machine_busy`: the share of all cores in use meanwhile."""
     samples: list[float] = []
     lock = threading.Lock()
     local = threading.local()
@@ -281,15 +289,20 @@ def timed_calls(server: Server, calls: list[Call], concurrency: int) -> dict[str
             samples.append(elapsed)
 
     started, cpu = time.perf_counter(), server.cpu_seconds()
+    clients, machine = time.process_time(), machine_busy_seconds()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, calls))
     wall = time.perf_counter() - started
+    machine = machine_busy_seconds() - machine
     count = len(calls)
     return {
         "per_second": round(count / wall, 1),
         "p50_ms": round(percentile(samples, 50) * 1000, 2),
         "p99_ms": round(percentile(samples, 99) * 1000, 2),
         "server_cpu_ms": round((server.cpu_seconds() - cpu) * 1000 / count, 2),
+        "clients_cpu_ms": round((time.process_time() - clients) * 1000 / count, 2),
+        "machine_cpu_ms": round(machine * 1000 / count, 2),
+        "machine_busy": round(machine / (wall * (os.cpu_count() or 1)), 2),
         "count": count,
         "concurrency": concurrency,
     }

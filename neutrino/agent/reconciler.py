@@ -204,11 +204,10 @@ class Agent:
             return {"ports": dict(self._ports), "absent": sorted(self._absent)}
 
     def _absent_devices(self, host_links: dict[str, ObservedLink]) -> frozenset[str]:
-        return frozenset(
-            port_id
-            for port_id, device in self._devices.items()
-            if device in self._external and device not in host_links
-        )
+        missing = self._external.keys() - host_links.keys()  # few: read before every port
+        if not missing:
+            return frozenset()
+        return frozenset(port_id for port_id, device in self._devices.items() if device in missing)
 
     def _statuses(self, host_links: dict[str, ObservedLink]) -> dict[str, str]:
         return {

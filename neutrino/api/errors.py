@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 import orjson
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -21,12 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from neutrino import errors
+from neutrino.api import Authenticate
 from neutrino.api.middleware import ErrorFormats
 from neutrino.context import Context
 from neutrino.services.refusals import Refusal
-
-if TYPE_CHECKING:
-    from neutrino.api.v2 import Authenticate
 
 log = logging.getLogger("neutrino.api")
 ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]

@@ -9,9 +9,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from neutrino import errors
+from neutrino.api import Authenticate
 from neutrino.api.errors import json_response
 from neutrino.api.text import load_json
-from neutrino.api.v2 import Authenticate
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.services import feed

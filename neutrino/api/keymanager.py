@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from neutrino.api import Authenticate
 from neutrino.api.errors import Handler, json_response, refusing_endpoint
-from neutrino.api.v2 import Authenticate
 from neutrino.context import Context
 from neutrino.services.keymanager import KINDS, JsonBody, KeyManager
 

@@ -23,8 +23,9 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from neutrino import errors
+from neutrino.api import Authenticate
 from neutrino.api.agent_link import AgentLink, deny, relay
-from neutrino.api.v2 import Authenticate, Collection
+from neutrino.api.v2 import Collection
 from neutrino.api.v2.attrs import Attr, dict_of, ip_address, list_of, standard, string, uuid_str
 from neutrino.context import Context
 from neutrino.db import Database

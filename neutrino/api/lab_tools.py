@@ -25,11 +25,11 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from neutrino import errors
+from neutrino.api import Authenticate
 from neutrino.api.agent_link import AgentLink
 from neutrino.api.errors import json_response
 from neutrino.api.lab import command_of, stream
 from neutrino.api.text import load_json
-from neutrino.api.v2 import Authenticate
 from neutrino.api.v2.attrs import dict_of, list_of, string
 from neutrino.context import Context
 from neutrino.db import Database

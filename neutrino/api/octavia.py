@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from neutrino.api import Authenticate
 from neutrino.api.errors import Handler, json_response, refusing_endpoint
 from neutrino.api.octavia_shapes import (
     HEALTHMONITOR,
@@ -40,7 +41,7 @@ from neutrino.api.octavia_shapes import (
     parse_loadbalancer,
 )
 from neutrino.api.text import load_json
-from neutrino.api.v2 import Authenticate, streamed_object
+from neutrino.api.v2 import streamed_object
 from neutrino.context import Context
 from neutrino.db import Database
 from neutrino.services import lb_base, lb_policy, lbaas, loadbalancers

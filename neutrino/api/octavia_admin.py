@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from neutrino.api import Authenticate
 from neutrino.api.errors import Handler, json_response, refusing_endpoint
 from neutrino.api.octavia import body_of, fault, streamed_listing
 from neutrino.api.octavia_shapes import REQUIRED, Field, optional, parse
-from neutrino.api.v2 import Authenticate
 from neutrino.api.v2.attrs import boolean, string, uuid_str
 from neutrino.context import Context
 from neutrino.db import Database

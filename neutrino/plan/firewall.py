@@ -42,7 +42,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import ipaddress
-import itertools
 import json
 import operator
 from collections.abc import Collection, Container, Iterable, Sequence
@@ -402,10 +401,9 @@ def firewall_of(
     digests = "".join(map(operator.itemgetter(0), parts))
     return Firewall(
         tables=(("inet", TABLE), ("bridge", TABLE)),
-        commands=tuple(itertools.chain.from_iterable(map(operator.itemgetter(1), parts))),
+        parts=parts,
         digest=hashlib.sha256(digests.encode()).hexdigest()[:16],
         elements=groups.elements,
-        parts=parts,
     )
 
 

@@ -42,6 +42,7 @@ import bisect
 import dataclasses
 import hashlib
 import json
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -95,6 +96,7 @@ BASE_COLLECTIONS = (
     "qos_policies",
     "vxlan_endpoints",
 )
+_ID = operator.itemgetter("id")
 
 
 @dataclass
@@ -203,13 +205,15 @@ class KeyedPlan:
         self._group_rules = self._shared = self._groups_chains = FirewallPart(())
         # protected port plugged here -> the body its part was compiled from, which of its
         # groups existed and whether they were stateful, the part, its groups (port_groups);
-        # every group's (id, stateful) then; their ids in order; those stateless; the groups
-        # they name, and the ports' combinations of groups (-> how many of them)
+        # every group's (id, stateful) then; their ids in order, and their parts in that order;
+        # those stateless; the groups they name, and the ports' combinations of groups (-> how
+        # many of them)
         self._port_parts: dict[
             str, tuple[Resource, tuple[Any, bool], FirewallPart, tuple[str, ...]]
         ] = {}
         self._port_kinds: list[Any] = []
         self._port_order: list[str] = []
+        self._port_own: list[FirewallPart] = []
         self._stateless: dict[str, Resource] = {}
         self._named: dict[str, int] = {}
         self._combinations: dict[tuple[str, ...], int] = {}
@@ -543,9 +547,13 @@ class KeyedPlan:
             if sg_id not in self._member_sets:
                 self._member_sets[sg_id] = member_set(sg_id, self.members.get(sg_id, {}).keys())
         members = members_part([self._member_sets[sg_id] for sg_id in remote])
-        own = [self._port_parts[p][2] for p in self._port_order]
         return firewall_of(
-            self._shared, self._groups_chains, own, self._group_rules, members, base.qos_commands
+            self._shared,
+            self._groups_chains,
+            self._port_own,
+            self._group_rules,
+            members,
+            base.qos_commands,
         )
 
     def _plug(
@@ -569,15 +577,19 @@ class KeyedPlan:
                     continue
             if had is not None:
                 del self._port_parts[port_id]
-                del self._port_order[bisect.bisect_left(self._port_order, port_id)]
+                at = bisect.bisect_left(self._port_order, port_id)
+                del self._port_order[at], self._port_own[at]
                 self._stateless.pop(port_id, None)
                 for sg_id in had[0].get("security_groups", []):
                     _mark_count(self._named, sg_id, -1)
                 _mark_count(self._combinations, had[3], -1)
             if port is not None and inputs is not None:
                 sg_ids = port_groups(port, groups)
-                self._port_parts[port_id] = (port, inputs, port_part(port, groups), sg_ids)
-                bisect.insort(self._port_order, port_id)
+                part = port_part(port, groups)
+                self._port_parts[port_id] = (port, inputs, part, sg_ids)
+                at = bisect.bisect_left(self._port_order, port_id)
+                self._port_order.insert(at, port_id)
+                self._port_own.insert(at, part)
                 if not inputs[1]:
                     self._stateless[port_id] = port
                 for sg_id in port.get("security_groups", []):
@@ -707,16 +719,15 @@ def _replaced(
 ) -> tuple[Resource, ...]:
     """`ports` (sorted by id) with the ports of the pieces that moved in place of those they
     had (a piece gone: its port out), found by bisection: a host may have 10,000."""
-    ids, found = [port["id"] for port in ports], list(ports)
+    found = list(ports)
     for port_id, (_, piece) in sorted(moved.items()):
-        at = bisect.bisect_left(ids, port_id)
-        present = at < len(ids) and ids[at] == port_id
+        at = bisect.bisect_left(found, port_id, key=_ID)
+        present = at < len(found) and found[at]["id"] == port_id
         if piece is None and present:
-            del ids[at], found[at]
+            del found[at]
         elif piece is not None and present:
             found[at] = piece.port
         elif piece is not None:
-            ids.insert(at, port_id)
             found.insert(at, piece.port)
     return tuple(found)
 

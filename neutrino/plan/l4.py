@@ -278,10 +278,10 @@ def vip_family(listeners: tuple[L4Listener, ...]) -> str:
 
 
 def _firewall(family: str, table: str, commands: list[dict[str, Any]]) -> Firewall:
-    return Firewall(
-        tables=((family, table),),
-        commands=({"add": {"table": {"family": family, "name": table}}}, *commands),
-        digest=hashlib.sha256(json.dumps(commands, sort_keys=True).encode()).hexdigest()[:16],
+    return Firewall.whole(
+        ((family, table),),
+        ({"add": {"table": {"family": family, "name": table}}}, *commands),
+        hashlib.sha256(json.dumps(commands, sort_keys=True).encode()).hexdigest()[:16],
     )
 
 

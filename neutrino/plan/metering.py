@@ -93,7 +93,7 @@ def compile_metering(
             verdict = [] if rule["excluded"] else [{"counter": name}]
             commands.append(_rule(name, *matches, *verdict, {"return": None}))
     digest = hashlib.sha256(json.dumps(commands, sort_keys=True).encode()).hexdigest()[:16]
-    return Firewall(tables=((FAMILY, TABLE),), commands=tuple(commands), digest=digest)
+    return Firewall.whole(((FAMILY, TABLE),), tuple(commands), digest)
 
 
 def rule_matches(gateway: str, rule: Resource) -> list[dict[str, Any]] | None:

@@ -454,7 +454,7 @@ def compile_nat(
         ]
     commands += helper_commands(helpers)
     digest = hashlib.sha256(json.dumps(commands, sort_keys=True).encode()).hexdigest()[:16]
-    return Firewall(tables=(("ip", TABLE),), commands=tuple(commands), digest=digest)
+    return Firewall.whole((("ip", TABLE),), tuple(commands), digest)
 
 
 def helper_commands(helpers: Iterable[Resource]) -> list[dict[str, Any]]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -117,19 +119,31 @@ class Instance:
 
 @dataclass(frozen=True)
 class Firewall:
-    """nftables tables as libnftables JSON commands (adds only), and their digest.
+    """nftables tables as libnftables JSON commands (adds only), in parts, and their digest.
 
+    `parts`: the commands by part, each with its digest; a part whose digest did not move
+    holds the same objects, so the agent changes only the others (NftDriver.update).
+    `commands`: all of them, part after part, put together only when asked: a host of 10,000
+    ports has a part for each, and a port's change moves one.
     `elements` fill sets that the commands declare empty: (family, table, set, elements).
     They are not in the digest, so the agent changes them element by element, in place.
-    `parts`: the same commands by part, each with its digest; a part whose digest did not move
-    holds the same objects, so the agent changes only the others (NftDriver.update).
     """
 
     tables: tuple[tuple[str, str], ...]  # (family, name)
-    commands: tuple[dict[str, Any], ...]
+    parts: tuple[tuple[str, tuple[dict[str, Any], ...]], ...]  # (digest, commands)
     digest: str
     elements: tuple[tuple[str, str, str, tuple[Any, ...]], ...] = ()
-    parts: tuple[tuple[str, tuple[dict[str, Any], ...]], ...] = ()  # (digest, commands)
+
+    @classmethod
+    def whole(
+        cls, tables: tuple[tuple[str, str], ...], commands: tuple[dict[str, Any], ...], digest: str
+    ) -> Firewall:
+        """Tables of one part."""
+        return cls(tables, ((digest, commands),), digest)
+
+    @functools.cached_property
+    def commands(self) -> tuple[dict[str, Any], ...]:
+        return tuple(itertools.chain.from_iterable(commands for _, commands in self.parts))
 
 
 @dataclass(frozen=True)

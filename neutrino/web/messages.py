@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from neutrino.web.clients import ApiError
-
-if TYPE_CHECKING:
-    from neutrino.web.ui import Ui
+from neutrino.web.clients import Api, ApiError
 
 NET, LAB = "network", "lab"
 UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
@@ -45,7 +42,7 @@ IMMUTABLE = re.compile(r"Load Balancer (\S+) is immutable and cannot be updated\
 INVALID_FIELD = re.compile(r"Invalid input for field/attribute (\w+)\. Value: '(.*?)'\. (.*)")
 
 
-async def for_people(ui: Ui, error: ApiError) -> str:
+async def for_people(api: Api, error: ApiError) -> str:
     """`error` as a sentence for the dashboard's user."""
     message = str(error)
     if error.kind == "OverQuota" or message.startswith("Quota has been met"):
@@ -53,20 +50,20 @@ async def for_people(ui: Ui, error: ApiError) -> str:
     if error.kind in ("IpAddressAlreadyAllocated", "IpAddressInUse") and (
         address := ADDRESS.search(message)
     ):
-        holder = await holder_of(ui, address.group())
+        holder = await holder_of(api, address.group())
         if holder:
             return f"The address {address.group()} is already used by {holder}."
     if refused := POLICY.fullmatch(message):
         return refused_by_policy(*refused.groups())
     if busy := IMMUTABLE.fullmatch(message):
         return (
-            f"Load balancer {await lb_name(ui, busy.group(1))} is still applying an earlier "
+            f"Load balancer {await lb_name(api, busy.group(1))} is still applying an earlier "
             "change (PENDING_UPDATE) and cannot change until it is done: try again in a moment."
         )
     if field := INVALID_FIELD.fullmatch(message):
         name, value, reason = field.groups()
         return f"{name.replace('_', ' ').capitalize()} '{value}' is not valid: {reason}"
-    return await with_names(ui, message)
+    return await with_names(api, message)
 
 
 def refused_by_policy(verb: str, resource: str, attribute: str) -> str:
@@ -81,9 +78,9 @@ def refused_by_policy(verb: str, resource: str, attribute: str) -> str:
     )
 
 
-async def lb_name(ui: Ui, lb_id: str) -> str:
+async def lb_name(api: Api, lb_id: str) -> str:
     try:
-        found = await ui.api.get("load-balancer", f"/v2/lbaas/loadbalancers/{lb_id}")
+        found = await api.get("load-balancer", f"/v2/lbaas/loadbalancers/{lb_id}")
     except ApiError:
         return lb_id
     return str(found["loadbalancer"]["name"] or lb_id)
@@ -98,10 +95,10 @@ def over_quota(message: str) -> str:
     )
 
 
-async def holder_of(ui: Ui, address: str) -> str:
+async def holder_of(api: Api, address: str) -> str:
     """The port (and the instance or router it belongs to) that has `address`, as words."""
     try:
-        found = await ui.api.get(NET, "/v2.0/ports", fixed_ips=f"ip_address={address}")
+        found = await api.get(NET, "/v2.0/ports", fixed_ips=f"ip_address={address}")
     except ApiError:
         return ""
     if not found["ports"]:
@@ -110,20 +107,20 @@ async def holder_of(ui: Ui, address: str) -> str:
     said = f"port {port['name'] or port['id'][:8]}"
     owner = port["device_owner"]
     if owner.startswith("compute:"):
-        instance = await name_of(ui, LAB, "instances", port["device_id"])
+        instance = await name_of(api, LAB, "instances", port["device_id"])
         said += f" of instance {instance or port['device_id'][:8]}"
     elif owner.startswith("network:router"):
-        router = await name_of(ui, NET, "routers", port["device_id"])
+        router = await name_of(api, NET, "routers", port["device_id"])
         said += f" of router {router or port['device_id'][:8]}"
     elif owner:
         said += f" ({owner})"
     return said
 
 
-async def name_of(ui: Ui, service: str, collection: str, resource_id: str) -> str:
+async def name_of(api: Api, service: str, collection: str, resource_id: str) -> str:
     path = f"/v2.0/{collection}" if service == NET else f"/v1/{collection}"
     try:
-        found: list[dict[str, Any]] = (await ui.api.get(service, path, id=resource_id))[
+        found: list[dict[str, Any]] = (await api.get(service, path, id=resource_id))[
             collection.replace("-", "_")
         ]
     except ApiError:
@@ -134,11 +131,11 @@ async def name_of(ui: Ui, service: str, collection: str, resource_id: str) -> st
     return str(item.get("name") or item.get("cidr") or item.get("floating_ip_address") or "")
 
 
-async def with_names(ui: Ui, message: str) -> str:
+async def with_names(api: Api, message: str) -> str:
     """`message` with each UUID the user may see replaced by the resource's kind and name."""
     for resource_id in dict.fromkeys(UUID.findall(message)):
         names = await asyncio.gather(
-            *[name_of(ui, service, collection, resource_id) for service, collection, _ in KINDS]
+            *[name_of(api, service, collection, resource_id) for service, collection, _ in KINDS]
         )
         label, name = next(
             ((label, name) for (_, _, label), name in zip(KINDS, names) if name), ("", "")

@@ -248,7 +248,7 @@ def routes(d: Dashboard) -> list[BaseRoute]:
                 )
                 await ui.api.request("DELETE", service, path + item_id, params=query)
             except ApiError as error:
-                failed.append((name, await for_people(ui, error)))
+                failed.append((name, await for_people(ui.api, error)))
             else:
                 deleted.append(name)
         return Done(safe_next(form.get("next")), deletion_report(called, deleted, failed))

@@ -274,7 +274,9 @@ class Dashboard:
             try:
                 return await view(ui)
             except ApiError as error:
-                return ui.render("error.html", error.status, message=await for_people(ui, error))
+                return ui.render(
+                    "error.html", error.status, message=await for_people(ui.api, error)
+                )
 
         return endpoint
 
@@ -302,12 +304,12 @@ class Dashboard:
             try:
                 done = await handler(ui, submitted)
             except ApiError as error:
-                ui.errors[form] = await for_people(ui, error)
+                ui.errors[form] = await for_people(ui.api, error)
                 ui.failed = submitted
                 try:
                     shown = await view(ui)
                 except ApiError as gone:  # the page's own resource went away meanwhile
-                    message = await for_people(ui, gone)
+                    message = await for_people(ui.api, gone)
                     return ui.render("error.html", gone.status, message=message)
                 shown.status_code = error.status if 400 <= error.status < 500 else 409
                 return shown
@@ -339,7 +341,7 @@ class Dashboard:
                 return JSONResponse(await handler(ui, body))
             except ApiError as error:
                 return JSONResponse(
-                    {"error": await for_people(ui, error)}, status_code=error.status
+                    {"error": await for_people(ui.api, error)}, status_code=error.status
                 )
 
         return Route(path, endpoint, methods=["POST"])

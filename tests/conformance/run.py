@@ -47,6 +47,7 @@ class Suite:
     # stestr keeps a class's tests on one worker (tempest's group_regex); split, each worker that
     # runs some of a class sets the class up for itself.
     split_classes: bool = False
+    concurrency: int = 2  # stestr's workers, unless told
 
 
 SUITES = {
@@ -97,6 +98,9 @@ lb_build_timeout = 30
 """,
         # Two member classes hold 250 of the 632 tests: kept whole, they are most of the wall time.
         split_classes=True,
+        # Its tests wait for the agent more than they compute: with two workers the cores idle
+        # 59% of the time, with four 36%, and the suite takes 5m51s instead of 6m33s.
+        concurrency=4,
     ),
 }
 ADMIN_PASSWORD = "conformance-" + secrets.token_hex(8)
@@ -123,7 +127,7 @@ def main() -> int:
     parser.add_argument("--suite-venv", type=Path, required=True, help="virtualenv with tempest")
     parser.add_argument("--suite", choices=sorted(SUITES), default="neutron")
     parser.add_argument("--regex", help="run only the suite's tests matching")
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, help="stestr's workers (2; Octavia's 4)")
     parser.add_argument(
         "--keep",
         type=Path,
@@ -147,7 +151,7 @@ def main() -> int:
             args.suite_venv.resolve(),
             workspace,
             args.regex or suite.include,
-            args.concurrency,
+            args.concurrency or suite.concurrency,
             set(read_expected(suite.expected)),
             ["--group-regex", "^$"] if suite.split_classes else [],
         )

@@ -147,7 +147,7 @@ class NftDriver:
         in-place sets' elements. What was done to which object ("add", "update" or "delete",
         its `object_key`); None (nothing done) when a table or a chain's hook differs: then
         `replace`."""
-        had_parts, parts = dict(_parts(before)), dict(_parts(after))
+        had_parts, parts = dict(before.parts), dict(after.parts)
         old: Objects = {}
         new: Objects = {}
         for found, mine, theirs in ((old, had_parts, parts), (new, parts, had_parts)):
@@ -332,10 +332,6 @@ def set_elements(firewall: Firewall) -> dict[str, list[Any]]:
 
 Objects = dict[tuple[str, str, str, str], tuple[dict[str, Any], list[Any]]]
 Elements = tuple[tuple[str, str, str, tuple[Any, ...]], ...]
-
-
-def _parts(firewall: Firewall) -> tuple[tuple[str, tuple[dict[str, Any], ...]], ...]:
-    return firewall.parts or ((firewall.digest, firewall.commands),)
 
 
 def _objects(commands: tuple[dict[str, Any], ...]) -> Objects | None:

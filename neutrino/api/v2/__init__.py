@@ -10,7 +10,7 @@ rules and own their transaction; this layer parses, authenticates and shapes.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast, runtime_checkable
 from urllib.parse import urlencode
@@ -22,6 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from neutrino import errors
+from neutrino.api import Authenticate
 from neutrino.api.errors import encode_json, json_response
 from neutrino.api.text import load_json
 from neutrino.api.v2.attrs import Attr, list_of, parse_body, tag
@@ -90,9 +91,6 @@ class Collection:
     @property
     def url(self) -> str:
         return self.path or self.name
-
-
-Authenticate = Callable[[Request], Awaitable[Context]]
 
 
 def project_fields(item: dict[str, Any], fields: list[str]) -> dict[str, Any]:

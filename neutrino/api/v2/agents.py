@@ -23,8 +23,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from neutrino import errors
+from neutrino.api import Authenticate
 from neutrino.api.errors import json_response
-from neutrino.api.v2 import Authenticate, read_json
+from neutrino.api.v2 import read_json
 from neutrino.api.v2.attrs import Attr, boolean, invalid, list_of, string, uuid_str
 from neutrino.api.v2.computed import Computed
 from neutrino.context import Context

@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from neutrino.api import Authenticate
 from neutrino.api.errors import json_response
-from neutrino.api.v2 import Authenticate
 from neutrino.db import Database
 from neutrino.services.auto_allocate import AutoAllocatedTopologies
 

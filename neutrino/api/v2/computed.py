@@ -17,8 +17,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from neutrino import errors
+from neutrino.api import Authenticate
 from neutrino.api.errors import json_response
-from neutrino.api.v2 import Authenticate, page_links, project_fields
+from neutrino.api.v2 import page_links, project_fields
 from neutrino.api.v2.attrs import Attr
 from neutrino.api.v2.query import ListQuery, parse_list_query
 from neutrino.context import Context

@@ -10,8 +10,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from neutrino import errors
+from neutrino.api import Authenticate
 from neutrino.api.errors import json_response
-from neutrino.api.v2 import Authenticate, read_json
+from neutrino.api.v2 import read_json
 from neutrino.api.v2.attrs import REQUIRED, Attr, boolean, list_of, parse_body, string, uuid_str
 from neutrino.db import Database
 from neutrino.services.flavors import Flavors

@@ -8,8 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from neutrino.api import Authenticate
 from neutrino.api.errors import json_response
-from neutrino.api.v2 import Authenticate, Collection, collection_routes
+from neutrino.api.v2 import Collection, collection_routes
 from neutrino.api.v2.attrs import REQUIRED, Attr, project_id, string
 from neutrino.api.v2.networks import PORT
 from neutrino.db import Database

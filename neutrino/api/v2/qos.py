@@ -17,13 +17,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from neutrino import errors
+from neutrino.api import Authenticate
 from neutrino.api.errors import json_response
-from neutrino.api.v2 import (
-    Authenticate,
-    page_links,
-    project_fields,
-    read_json,
-)
+from neutrino.api.v2 import page_links, project_fields, read_json
 from neutrino.api.v2.attrs import (
     REQUIRED,
     Attr,

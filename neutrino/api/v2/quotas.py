@@ -14,8 +14,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from neutrino import errors
+from neutrino.api import Authenticate
 from neutrino.api.errors import json_response
-from neutrino.api.v2 import Authenticate, read_json
+from neutrino.api.v2 import read_json
 from neutrino.api.v2.attrs import invalid
 from neutrino.config import QUOTA_LIMIT_MAX
 from neutrino.db import Database
