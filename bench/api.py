@@ -4,6 +4,7 @@
     .venv/bin/python bench/api.py --cold-starts 5    # only cold starts, 5 of each kind
     .venv/bin/python bench/api.py --lists 50000 [--database-url URL]   # only the lists
     .venv/bin/python bench/api.py --bulk 1000 [--database-url URL]     # only bulk creates
+    .venv/bin/python bench/api.py --reports 10000 [--database-url URL] # only an agent's reports
 
 Measures cold start on SQLite (from the process's start to /healthz answering, wall and CPU, on
 a new database and on the one it made, with the load average at each start; with --cold-starts,
@@ -635,6 +636,44 @@ def fill_members(server: Server, count: int) -> str:
         return str(pool_id)
 
 
+def reports_only(count: int, database_url: str | None, repeat: int = 20) -> dict[str, Any]:
+    """A host's agent reporting `count` ports bound there, all up and none moved since its last
+    report (what every change on the host and every heartbeat sends): the server's latency and
+    CPU per report."""
+    host = "bench-host"
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Path(tmp) / "state", database_url)
+        try:
+            with Filler(server) as filler:
+                body = {"network_id": filler.network("bench", "10.0.0.0/16")}
+                filler.fill("/ports", {**body, "binding:host_id": host}, count)
+                ports = filler.client.get("/ports", params={"fields": "id"}).json()["ports"]
+                ids = [port["id"] for port in ports]
+            report = {"revision": 2**31, "ports": dict.fromkeys(ids, "ACTIVE"), "errors": []}
+            with httpx.Client(headers={"X-Auth-Token": server.token}, timeout=600) as client:
+
+                def send() -> None:
+                    url = f"{server.url}/internal/v1/agents/{host}/report"
+                    client.post(url, json=report).raise_for_status()
+
+                send()  # the ports go ACTIVE: the reports after it move nothing
+                samples, cpu = [], server.cpu_seconds()
+                for _ in range(repeat):
+                    started = time.perf_counter()
+                    send()
+                    samples.append(time.perf_counter() - started)
+                return {
+                    "benchmark": "api_reports",
+                    "database": "postgresql" if database_url else "sqlite",
+                    "ports": len(ids),
+                    **latencies(samples),
+                    "server_cpu_ms": round((server.cpu_seconds() - cpu) * 1000 / repeat, 1),
+                    "load_average": [round(load, 2) for load in os.getloadavg()],
+                }
+        finally:
+            server.stop()
+
+
 def members_only(count: int, database_url: str | None) -> dict[str, Any]:
     """One pool's `count` members listed in one answer, in full and with `fields=id`."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -768,6 +807,7 @@ def main() -> None:
         "--bulk", type=int, help="only bulk creates of this many ports and floating IPs"
     )
     parser.add_argument("--members", type=int, help="only the list of this many pool members")
+    parser.add_argument("--reports", type=int, help="only an agent's report of this many ports")
     parser.add_argument(
         "--rounds", type=int, default=5, help="with --bulk, rounds of bulk creates after"
     )
@@ -780,6 +820,9 @@ def main() -> None:
         return
     if args.members:
         print(json.dumps(members_only(args.members, args.database_url), indent=2))
+        return
+    if args.reports:
+        print(json.dumps(reports_only(args.reports, args.database_url), indent=2))
         return
     if args.cold_starts:
         kinds = {"no_agent": False, **({"agent": True} if os.geteuid() == 0 else {})}

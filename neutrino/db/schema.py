@@ -253,7 +253,8 @@ ports = Table(
     Column("status", String(16), nullable=False, default="DOWN"),
     Column("device_owner", String(255), nullable=False, default=""),
     Column("device_id", String(255), nullable=False, default="", index=True),
-    Column("binding_host_id", String(255), nullable=False, default=""),
+    # indexed: a host's agent reports the statuses of the ports bound there, maybe 10,000
+    Column("binding_host_id", String(255), nullable=False, default="", index=True),
     # binding:profile, as the binding's client gave it; "device" names the host's device that
     # the port is plugged as (else tap + the port id's first 11 characters).
     Column("binding_profile", JSON, nullable=False, server_default="{}"),

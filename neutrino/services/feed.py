@@ -439,6 +439,9 @@ async def wait_for_change(
                 return
 
 
+PORT_WORDS = ("ports", "absent")  # what a report says of each port the host plugs
+
+
 def record_report(db: Database, host: str, report: dict[str, Any]) -> None:
     """Store an agent's report and move the statuses it realizes (services.realization)."""
     A = schema.agents
@@ -447,7 +450,9 @@ def record_report(db: Database, host: str, report: dict[str, Any]) -> None:
         values = {
             "applied_revision": int(report.get("revision", 0)),
             "heartbeat_at": common.now(),
-            "report": report,
+            # The ports' statuses are kept by the ports: a host's 10,000 are not stored again
+            # at each report, nor read back.
+            "report": {key: value for key, value in report.items() if key not in PORT_WORDS},
         }
         if before is None:
             conn.execute(insert(A).values(host=host, **values))

@@ -51,6 +51,7 @@ ROUTER_OWNERS = ("network:router_interface", "network:router_gateway", "network:
 NOT_AUTOMATIC = ("network:router_interface", "network:floatingip")
 DHCP_OWNER = "network:dhcp"  # the port of a network's DHCP server (services.dhcp)
 PORTS_BY_ID = select(P).where(P.c.id.in_(common.IDS))
+STATUSES_ON_HOST = select(P.c.id, P.c.status).where(P.c.binding_host_id == bindparam("host"))
 
 
 FIXED_IP_MATCHES: dict[str, Callable[[str], ColumnElement[bool]]] = {
@@ -728,11 +729,13 @@ def record_report(
     """The statuses of the ports `host` plugs (`links`: port id -> ACTIVE while its link is up):
     ACTIVE once bound there, applied and up; DOWN when its link is not. The word of a host the
     port has left, or on a revision of it that the host has not applied yet, is not taken."""
-    rows = [
-        row
-        for row in common.rows_for(conn, PORTS_BY_ID, links)
-        if row.binding_host_id == host and row.status != links[row.id]
+    # Read whole only when moved: a host may report 10,000 ports at each change.
+    moved = [
+        port_id
+        for port_id, status in conn.execute(STATUSES_ON_HOST, {"host": host})
+        if links.get(port_id, status) != status
     ]
+    rows = list(common.rows_for(conn, PORTS_BY_ID, moved))
     rising = [row.id for row in rows if links[row.id] == "ACTIVE"]
     changed = realization.changed_at(conn, "port", rising)
     for row in rows:

@@ -365,18 +365,21 @@ def record_report(conn: Connection, host: str, statuses: dict[str, str]) -> None
     )
     for trunk in conn.execute(unbound).all():
         common.bump(conn, T, "trunk", trunk, {"status": DOWN})
-    for chunk in common.chunked(list(statuses)):
-        for trunk in conn.execute(select(T).where(T.c.port_id.in_(chunk))).all():
-            subport_ids = list(
-                conn.execute(select(S.c.port_id).where(S.c.trunk_id == trunk.id)).scalars()
-            )
-            status = DOWN
-            if statuses[trunk.port_id] == ACTIVE:
-                wired = all(statuses.get(port_id) == ACTIVE for port_id in subport_ids)
-                status = ACTIVE if wired else BUILD
-            if status != trunk.status:
-                common.bump(conn, T, "trunk", trunk, {"status": status})
-            for port in conn.execute(
-                select(P).where(P.c.id.in_(subport_ids), P.c.binding_host_id != host)
-            ).all():
-                common.bump(conn, P, "port", port, {"binding_host_id": host})
+    # Every trunk, rather than every port the host reports: trunks are few, a host's ports
+    # may be 10,000.
+    for trunk in conn.execute(select(T)).all():
+        if trunk.port_id not in statuses:
+            continue
+        subport_ids = list(
+            conn.execute(select(S.c.port_id).where(S.c.trunk_id == trunk.id)).scalars()
+        )
+        status = DOWN
+        if statuses[trunk.port_id] == ACTIVE:
+            wired = all(statuses.get(port_id) == ACTIVE for port_id in subport_ids)
+            status = ACTIVE if wired else BUILD
+        if status != trunk.status:
+            common.bump(conn, T, "trunk", trunk, {"status": status})
+        for port in conn.execute(
+            select(P).where(P.c.id.in_(subport_ids), P.c.binding_host_id != host)
+        ).all():
+            common.bump(conn, P, "port", port, {"binding_host_id": host})

@@ -154,15 +154,20 @@ def test_reports_move_port_status(api: Api) -> None:
     port = api.admin.create("ports", network_id=net["id"], **{"binding:host_id": "h1"})
     assert port["status"] == "DOWN"
 
-    def report(host: str, revision: int) -> dict:
-        body = {"revision": revision, "ports": {port["id"]: "ACTIVE"}, "errors": []}
+    def report(host: str, revision: int, status: str = "ACTIVE") -> dict:
+        body = {"revision": revision, "ports": {port["id"]: status}, "errors": []}
         assert internal(api, f"/agents/{host}/report", method="POST", json=body).status_code == 204
         return dict(api.demo.get(f"/ports/{port['id']}").json()["port"])
 
     assert report("h1", before)["status"] == "DOWN"  # plugged, but not applied yet
     assert report("h2", internal(api, "/snapshot").json()["revision"])["status"] == "DOWN"
+    other = api.admin.create("ports", network_id=net["id"], **{"binding:host_id": "h1"})
     shown = report("h1", internal(api, "/snapshot").json()["revision"])
     assert shown["status"] == "ACTIVE" and shown["revision_number"] == 2
+    # A port the host does not speak of keeps its status; one it reports down goes DOWN.
+    assert api.demo.get(f"/ports/{other['id']}").json()["port"]["status"] == "DOWN"
+    shown = report("h1", internal(api, "/snapshot").json()["revision"], "DOWN")
+    assert shown["status"] == "DOWN" and shown["revision_number"] == 3
 
 
 def test_instances_own_or_adopt_ports(api: Api) -> None:
