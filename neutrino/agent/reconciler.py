@@ -204,7 +204,7 @@ class Agent:
             return {"ports": dict(self._ports), "absent": sorted(self._absent)}
 
     def _absent_devices(self, host_links: dict[str, ObservedLink]) -> frozenset[str]:
-        missing = self._external.keys() - host_links.keys()  # few: read before every port
+        missing = self._external.keys() - host_links.keys()  # the devices others make: few
         if not missing:
             return frozenset()
         return frozenset(port_id for port_id, device in self._devices.items() if device in missing)
